@@ -1,0 +1,108 @@
+"""Shared test helpers: start a real mockllm server on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    """A `mockllm serve` subprocess on a loopback port."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+def start_server(*args: str, tmp_path: Path, env: dict[str, str] | None = None) -> RunningServer:
+    """Start `python -m mockllm serve ARGS` and wait until /__admin/health answers 200."""
+    port = free_port()
+    log_path = tmp_path / f"server-{port}.log"
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mockllm", "serve", "--port", str(port), *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=str(tmp_path),
+        )
+    server = RunningServer(proc, port, log_path)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mockllm exited with {proc.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(f"{server.url}/__admin/health", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"mockllm did not become healthy:\n{server.log()}")
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[object]:
+    """Factory fixture: `serve("--scenarios", path)` returns a RunningServer, stopped after."""
+    started: list[RunningServer] = []
+
+    def _serve(*args: str, env: dict[str, str] | None = None) -> RunningServer:
+        server = start_server(*args, tmp_path=tmp_path, env=env)
+        started.append(server)
+        return server
+
+    yield _serve
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def examples_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One server with the bundled scenarios, frozen time and a fixed seed."""
+    tmp = tmp_path_factory.mktemp("examples")
+    server = start_server(
+        "--scenarios", str(SCENARIOS), "--seed", "7", "--freeze-time", "1700000000", tmp_path=tmp
+    )
+    yield server
+    server.stop()
