@@ -1,0 +1,5 @@
+"""`python -m mockllm`."""
+
+from mockllm.cli import main
+
+main()

@@ -1,0 +1,102 @@
+"""`/__admin/*`: health, the journal, reset, and rules added at run time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockllm.engine import Engine
+from mockllm.errors import RequestError, ScenarioError
+from mockllm.loader import load_text, mark_runtime
+from mockllm.routes import json_response
+
+MAX_RULES_BODY = 4 * 1024 * 1024
+
+
+def _rule_json(rule: Any) -> dict[str, Any]:
+    return {
+        "name": rule.name,
+        "ref": rule.ref,
+        "source": rule.source,
+        "line": rule.line,
+        "priority": rule.priority,
+        "runtime": rule.added_at_runtime,
+        "sequence": rule.is_sequence,
+        "conditions": [c.key for c in rule.conditions],
+    }
+
+
+def admin_routes(engine: Engine, is_ready: Callable[[], bool]) -> list[tuple[str, Any, list[str]]]:
+    async def health(request: Request) -> Response:
+        if not is_ready():
+            return json_response(503, {"status": "starting"})
+        return json_response(200, {"status": "ok", "rules": len(engine.rules)})
+
+    async def reset(request: Request) -> Response:
+        engine.store.reset()
+        if engine.journal is not None:
+            engine.journal.clear()
+        return json_response(200, {"status": "reset"})
+
+    async def requests(request: Request) -> Response:
+        journal = engine.journal
+        if request.method == "DELETE":
+            if journal is not None:
+                journal.clear()
+            return json_response(200, {"status": "cleared"})
+        entries = journal.entries() if journal is not None else []
+        wanted = {k: v for k, v in request.query_params.items() if k in ("rule", "model", "status", "source")}
+        out = [
+            e.to_json()
+            for e in entries
+            if all(str(getattr(e, k)) == v for k, v in wanted.items())
+        ]
+        return json_response(200, {"requests": out})
+
+    async def rules(request: Request) -> Response:
+        if request.method == "GET":
+            return json_response(200, {"rules": [_rule_json(r) for r in engine.rules]})
+        if request.method == "DELETE":
+            engine.set_rules(tuple(r for r in engine.rules if not r.added_at_runtime))
+            return json_response(200, {"status": "removed"})
+        raw = await request.body()
+        if len(raw) > MAX_RULES_BODY:
+            raise RequestError(413, f"rules document over {MAX_RULES_BODY} bytes")
+        text = raw.decode("utf-8", "replace")
+        if "json" in request.headers.get("content-type", ""):
+            try:
+                text = orjson.dumps(orjson.loads(raw)).decode()
+            except orjson.JSONDecodeError as exc:
+                raise RequestError(400, f"not valid JSON: {exc}") from None
+        order = max((r.order for r in engine.rules), default=0) + 1
+        try:
+            added = mark_runtime(load_text(text, "<admin>", order_base=order))
+        except ScenarioError as exc:
+            return json_response(
+                400,
+                {
+                    "error": {
+                        "message": str(exc),
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "invalid_scenario",
+                    },
+                    "problems": [
+                        {"line": p.line, "field": p.field, "message": p.message}
+                        for p in exc.problems
+                    ],
+                },
+            )
+        engine.set_rules((*engine.rules, *added))
+        return json_response(201, {"added": [_rule_json(r) for r in added]})
+
+    return [
+        ("/__admin/health", health, ["GET"]),
+        ("/__admin/reset", reset, ["POST"]),
+        ("/__admin/requests", requests, ["GET", "DELETE"]),
+        ("/__admin/rules", rules, ["GET", "POST", "DELETE"]),
+    ]

@@ -1,0 +1,116 @@
+"""create_app(config) → the ASGI app: chat on a raw ASGI path, the rest through Starlette."""
+
+from __future__ import annotations
+
+import logging
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mockllm.admin import admin_routes
+from mockllm.config import ServerConfig
+from mockllm.engine import Engine
+from mockllm.errors import RequestError
+from mockllm.loader import load_scenarios
+from mockllm.protocol import error_body
+from mockllm.routes import ChatEndpoint, error_response, json_response, model_routes
+from mockllm.rules import Latency, Rule
+from mockllm.writer import Receive, Scope, Send
+
+logger = logging.getLogger("mockllm")
+
+CHAT_PATHS = ("/v1/chat/completions",)
+
+
+class MockApp:
+    """The ASGI application. Chat requests skip Starlette's stack; the rest go through it."""
+
+    def __init__(self, config: ServerConfig, rules: tuple[Rule, ...] | None = None) -> None:
+        self.config = config
+        if rules is None:
+            rules = load_scenarios(config.scenarios)
+        self.engine = Engine(
+            config,
+            rules,
+            default_latency=Latency(
+                config.ttft_ms, config.inter_token_ms, config.jitter_ms, 1
+            ),
+        )
+        self.chat = ChatEndpoint(self.engine)
+        self.chat_paths = frozenset(CHAT_PATHS)
+        self.ready = True
+        routes = [Route(path, self._method_not_allowed, methods=["POST"]) for path in CHAT_PATHS]
+        routes += [Route(path, endpoint, methods=["GET"]) for path, endpoint in model_routes(self.engine)]
+        routes += [
+            Route(path, endpoint, methods=methods)
+            for path, endpoint, methods in admin_routes(self.engine, lambda: self.ready)
+        ]
+        self.starlette = Starlette(
+            routes=routes,
+            exception_handlers={
+                RequestError: self._request_error,
+                HTTPException: self._http_error,
+                Exception: self._server_error,
+            },
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] in self.chat_paths
+        ):
+            try:
+                await self.chat(scope, receive, send)
+            except Exception:
+                logger.exception("error while answering %s", scope["path"])
+                await _send_500(send)
+            return
+        await self.starlette(scope, receive, send)
+
+    async def _method_not_allowed(self, request: Request) -> Response:
+        raise HTTPException(405)  # only reached for methods other than POST
+
+    async def _request_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestError)
+        return error_response(exc)
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        where = f"{request.method} {request.url.path}"
+        if exc.status_code == 405:
+            return json_response(
+                405,
+                error_body(f"Method not allowed: {where}", "invalid_request_error"),
+                dict(exc.headers or {}),
+            )
+        if exc.status_code == 404:
+            return json_response(404, error_body(f"Invalid URL ({where})", "invalid_request_error"))
+        return json_response(exc.status_code, error_body(str(exc.detail), "invalid_request_error"))
+
+    async def _server_error(self, request: Request, exc: Exception) -> Response:
+        logger.exception("error while answering %s", request.url.path, exc_info=exc)
+        return json_response(500, error_body("The server had an error while processing your request.", "server_error"))
+
+
+async def _send_500(send: Send) -> None:
+    body = b'{"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}'
+    try:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+    except RuntimeError:
+        pass  # the response had started: the connection is closed by the server
+
+
+def create_app(config: ServerConfig | None = None, rules: tuple[Rule, ...] | None = None) -> MockApp:
+    """The ASGI app for a config (scenarios loaded now; ScenarioError if they do not validate)."""
+    return MockApp(config or ServerConfig(), rules)
+

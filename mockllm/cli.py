@@ -1,0 +1,142 @@
+"""The command line: serve, validate, schema, --version. Thin: flags → ServerConfig → server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from mockllm import __version__
+from mockllm.config import ServerConfig
+from mockllm.errors import MockLLMError, ScenarioError
+
+EXIT_OK = 0
+EXIT_CONFIG = 1
+EXIT_STARTUP = 3
+
+logger = logging.getLogger("mockllm")
+
+
+def _env(name: str) -> str:
+    return f"MOCKLLM_{name.upper().replace('-', '_')}"
+
+
+def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
+    options = [
+        click.option("--host", default="127.0.0.1", show_default=True, envvar=_env("host"),
+                     help="Address to bind."),
+        click.option("--port", default=8000, show_default=True, type=int, envvar=_env("port"),
+                     help="Port to listen on (0: any free port)."),
+        click.option("--scenarios", "scenarios", multiple=True, envvar=_env("scenarios"),
+                     type=click.Path(path_type=Path),
+                     help="Scenario file or folder (repeatable). None: only the default generator."),
+        click.option("--seed", default=0, show_default=True, type=int, envvar=_env("seed"),
+                     help="Global seed mixed into every generated value."),
+        click.option("--strict", is_flag=True, envvar=_env("strict"),
+                     help="A request no rule matches is an error naming the closest rules."),
+        click.option("--freeze-time", "freeze_time", type=float, default=None, envvar=_env("freeze_time"),
+                     help="Fix `created` to this Unix time: same request, same bytes."),
+        click.option("--log-level", default="info", show_default=True, envvar=_env("log_level"),
+                     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)),
+        click.option("--log-format", default="text", show_default=True, envvar=_env("log_format"),
+                     type=click.Choice(["text", "json"])),
+        click.option("--model", "models", multiple=True, envvar=_env("models"),
+                     help="Extra model id or glob the default generator answers (repeatable)."),
+        click.option("--ttft-ms", default=0.0, show_default=True, type=float, envvar=_env("ttft_ms"),
+                     help="Default time to first token for replies without latency."),
+        click.option("--inter-token-ms", default=0.0, show_default=True, type=float,
+                     envvar=_env("inter_token_ms"), help="Default gap between stream deltas."),
+        click.option("--jitter-ms", default=0.0, show_default=True, type=float, envvar=_env("jitter_ms"),
+                     help="Default seeded jitter added to each gap."),
+        click.option("--max-body-bytes", default=8 * 1024 * 1024, show_default=True, type=int,
+                     envvar=_env("max_body_bytes"), help="Largest request body accepted (413 past it)."),
+        click.option("--max-n", default=128, show_default=True, type=click.IntRange(1),
+                     envvar=_env("max_n"), help="Largest `n` accepted."),
+        click.option("--journal-size", default=1000, show_default=True, type=click.IntRange(0),
+                     envvar=_env("journal_size"), help="Exchanges kept in the journal."),
+        click.option("--hang-max-s", default=300.0, show_default=True, type=float,
+                     envvar=_env("hang_max_s"), help="Longest a `hang` fault holds a connection."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="mockllm")
+def main() -> None:
+    """mockllm: an OpenAI-compatible Chat Completions server that answers from scripts."""
+
+
+@main.command()
+@_serve_options
+def serve(**options: object) -> None:
+    """Serve the Chat Completions API from scenarios (and the default generator)."""
+    from mockllm.server import MockServer, setup_logging
+
+    config = ServerConfig(
+        host=str(options["host"]),
+        port=int(options["port"]),  # type: ignore[call-overload]
+        scenarios=tuple(options["scenarios"]),  # type: ignore[arg-type]
+        seed=int(options["seed"]),  # type: ignore[call-overload]
+        strict=bool(options["strict"]),
+        freeze_time=options["freeze_time"],  # type: ignore[arg-type]
+        log_level=str(options["log_level"]),
+        log_format=options["log_format"],  # type: ignore[arg-type]
+        models=tuple(options["models"]),  # type: ignore[arg-type]
+        ttft_ms=float(options["ttft_ms"]),  # type: ignore[arg-type]
+        inter_token_ms=float(options["inter_token_ms"]),  # type: ignore[arg-type]
+        jitter_ms=float(options["jitter_ms"]),  # type: ignore[arg-type]
+        max_body_bytes=int(options["max_body_bytes"]),  # type: ignore[call-overload]
+        max_n=int(options["max_n"]),  # type: ignore[call-overload]
+        journal_size=int(options["journal_size"]),  # type: ignore[call-overload]
+        hang_max_s=float(options["hang_max_s"]),  # type: ignore[arg-type]
+    )
+    setup_logging(config.log_level, config.log_format)
+    try:
+        server = MockServer(config)
+    except ScenarioError as exc:
+        click.echo(f"mockllm: scenarios do not validate ({len(exc.problems)} problems):", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except MockLLMError as exc:
+        click.echo(f"mockllm: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    rules = len(server.app.engine.rules)
+    logger.info(
+        "mockllm %s serving %d rules on http://%s:%d/v1", __version__, rules, config.host, config.port
+    )
+    try:
+        server.run()
+    except OSError as exc:
+        click.echo(f"mockllm: cannot start: {exc}", err=True)
+        sys.exit(EXIT_STARTUP)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check scenario files; print every problem; exit 1 if there is any."""
+    from mockllm.loader import load_scenarios, scenario_files
+
+    try:
+        rules = load_scenarios(paths)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem))
+        click.echo(f"{len(exc.problems)} problem(s)", err=True)
+        sys.exit(EXIT_CONFIG)
+    files = scenario_files(paths)
+    click.echo(f"ok: {len(rules)} rules in {len(files)} file(s)")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files."""
+    from mockllm.loader import scenario_schema
+
+    click.echo(json.dumps(scenario_schema(), indent=2))

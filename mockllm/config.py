@@ -1,0 +1,47 @@
+"""ServerConfig: every setting of a running server, frozen, built from flags and env."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+RecordMode = Literal["none", "once", "new_episodes", "all"]
+LogFormat = Literal["text", "json"]
+
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_N = 128
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
+DEFAULT_JOURNAL_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """What `mockllm serve` was asked to do. Built once; never changed while serving."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    scenarios: tuple[Path, ...] = ()
+    cassettes: Path | None = None
+    cassette: str | None = None
+    record_mode: RecordMode = "none"
+    upstream: str | None = None
+    profile: str = "openai"
+    keys: Path | None = None
+    seed: int = 0
+    strict: bool = False
+    freeze_time: float | None = None
+    workers: int = 1
+    log_level: str = "info"
+    log_format: LogFormat = "text"
+    models: tuple[str, ...] = ()
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_n: int = DEFAULT_MAX_N
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
+    journal_size: int = DEFAULT_JOURNAL_SIZE
+    hang_max_s: float = 300.0
+    admin_token: str | None = None
+    ttft_ms: float = 0.0
+    inter_token_ms: float = 0.0
+    jitter_ms: float = 0.0
+    reload: bool = True

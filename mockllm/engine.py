@@ -1,0 +1,168 @@
+"""Engine.handle(request) → Outcome: which source answers, and with what.
+
+Sources form a chain: rules → default generator (or a miss with `--strict`).
+The engine returns data, never HTTP; `routes.py` writes it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import time
+from dataclasses import dataclass, field
+
+from mockllm.config import ServerConfig
+from mockllm.journal import Journal
+from mockllm.protocol import ChatRequest, derive_seed
+from mockllm.render import Rendered, render
+from mockllm.rules import NO_LATENCY, ErrorSpec, Fault, Latency, Reply, Rule
+from mockllm.selector import NearMiss, near_misses, ordered, select
+from mockllm.state import MemoryStore, StateStore
+
+LISTED_MODELS = (
+    "gpt-4o",
+    "gpt-4o-mini",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "gpt-5",
+    "gpt-5-mini",
+    "o3",
+    "o3-mini",
+    "o4-mini",
+    "deepseek-chat",
+    "deepseek-reasoner",
+    "claude-3-5-sonnet-20241022",
+    "claude-3-5-haiku-20241022",
+    "qwen-plus",
+)
+# Families the default generator answers without configuration.
+KNOWN_FAMILIES = (
+    "gpt-*", "chatgpt-*", "o1*", "o3*", "o4*", "text-*", "davinci*", "babbage*", "codex-*",
+    "computer-use-*", "deepseek-*", "claude-*", "qwen*", "qwq-*", "glm-*", "chatglm*",
+    "moonshot-*", "kimi-*", "gemini-*", "gemma*", "llama*", "meta-llama*", "mistral*",
+    "mixtral*", "codestral*", "ministral*", "pixtral*", "yi-*", "baichuan*", "ernie-*",
+    "doubao-*", "hunyuan-*", "abab*", "minimax-*", "step-*", "grok-*", "command*", "phi-*",
+    "sonar*", "internlm*", "spark*",
+)
+_KNOWN = re.compile("|".join(fnmatch.translate(p) for p in KNOWN_FAMILIES))
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A successful answer: rendered choices, and how to send them."""
+
+    rendered: Rendered
+    rule: Rule | None
+    fault: Fault | None
+    headers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """An error answer (scripted, or a refusal), sent after `delay_s`."""
+
+    error: ErrorSpec
+    rule: Rule | None = None
+    delay_s: float = 0.0
+    fault: Fault | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    near: tuple[NearMiss, ...] = ()
+    source: str = "rule"
+
+
+Outcome = Answer | Failure
+
+
+@dataclass
+class Engine:
+    """The answering logic of one server: rules, state, journal."""
+
+    config: ServerConfig
+    rules: tuple[Rule, ...] = ()
+    store: StateStore = field(default_factory=MemoryStore)
+    journal: Journal | None = None
+    default_latency: Latency = NO_LATENCY
+
+    def __post_init__(self) -> None:
+        self.set_rules(self.rules)
+        if self.journal is None:
+            self.journal = Journal(self.config.journal_size)
+
+    def set_rules(self, rules: tuple[Rule, ...]) -> None:
+        """Swap the rules atomically (a new tuple; requests in flight keep the old one)."""
+        self.rules = ordered(rules)
+        patterns = [c.arg for r in self.rules for c in r.conditions if c.key == "model"]
+        self._model_patterns = tuple(patterns)
+        self._extra_models = tuple(
+            re.compile(fnmatch.translate(m)) for m in self.config.models
+        )
+
+    def created(self) -> int:
+        frozen = self.config.freeze_time
+        return int(frozen if frozen is not None else time.time())
+
+    def seed_for(self, request: ChatRequest) -> int:
+        return derive_seed(self.config.seed, request.path, request.key)
+
+    def is_known_model(self, model: str) -> bool:
+        """Whether the default generator answers this model id."""
+        name = model.rsplit("/", 1)[-1]
+        if _KNOWN.match(name) or _KNOWN.match(model):
+            return True
+        if any(p.match(model) or p.match(name) for p in self._extra_models):
+            return True
+        return any(p.test(model) for p in self._model_patterns)
+
+    def listed_models(self) -> list[str]:
+        named = [m for r in self.rules for m in r.models]
+        extra = [m for m in self.config.models if not set(m) & set("*?[")]
+        return list(dict.fromkeys([*LISTED_MODELS, *named, *extra]))
+
+    def handle(self, request: ChatRequest) -> Outcome:
+        """Answer a parsed request from the first source that can."""
+        seed = self.seed_for(request)
+        selection = select(self.rules, request, self.store, seed)
+        if selection is not None:
+            return self._from_reply(selection.reply, request, seed, selection.rule, selection.step)
+        if self.config.strict:
+            near = tuple(near_misses(self.rules, request))
+            return Failure(_miss_error(request, near), near=near, source="miss")
+        if not self.is_known_model(request.model):
+            return Failure(
+                ErrorSpec(
+                    404,
+                    type="invalid_request_error",
+                    code="model_not_found",
+                    message=f"The model `{request.model}` does not exist or you do not have "
+                    "access to it.",
+                    param="model",
+                ),
+                source="error",
+            )
+        return self._from_reply(Reply(is_default=True), request, seed, None, 0)
+
+    def _from_reply(
+        self, reply: Reply, request: ChatRequest, seed: int, rule: Rule | None, step: int
+    ) -> Outcome:
+        if rule is not None and rule.is_sequence:
+            seed = derive_seed(seed, rule.ref, step)
+        latency = reply.latency.over(self.default_latency)
+        if reply.error is not None:
+            delay = (latency.ttft_ms or 0.0) / 1000
+            return Failure(reply.error, rule, delay, reply.fault, reply.headers)
+        rendered = render(reply, request, seed, self.default_latency)
+        return Answer(rendered, rule, reply.fault, reply.headers)
+
+
+def _miss_error(request: ChatRequest, near: tuple[NearMiss, ...]) -> ErrorSpec:
+    if not near:
+        detail = "no rules are loaded"
+    else:
+        detail = "; ".join(f"{n.rule.ref} failed: {', '.join(n.failed)}" for n in near)
+    return ErrorSpec(
+        404,
+        type="invalid_request_error",
+        code="no_matching_rule",
+        message=f"No rule matches this request (model {request.model!r}). Closest: {detail}",
+    )

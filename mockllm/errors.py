@@ -1,0 +1,76 @@
+"""The exceptions mockllm raises.
+
+    MockLLMError
+    ├── ScenarioError        a scenario (file, admin upload) does not validate; carries Problems
+    ├── ProfileError         a profile or keys file does not validate
+    ├── CassetteError        a cassette cannot be read, written or named
+    ├── ConfigError          flags or environment make no sense together
+    └── RequestError         an HTTP request is refused; carries status, type, code, param
+
+Library code raises these; `cli.py` maps them to exit codes and `app.py`/`routes.py`
+to HTTP responses. Messages are written for the person who has to fix the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MockLLMError(Exception):
+    """Base of every error mockllm raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One validation problem: where it is and what is wrong."""
+
+    source: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line is not None else self.source
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class ScenarioError(MockLLMError):
+    """A scenario does not validate. `problems` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class ProfileError(ScenarioError):
+    """A profile or keys file does not validate."""
+
+
+class CassetteError(MockLLMError):
+    """A cassette cannot be read, written or named."""
+
+
+class ConfigError(MockLLMError):
+    """Command-line flags or environment variables are inconsistent."""
+
+
+class RequestError(MockLLMError):
+    """An HTTP request mockllm refuses, in OpenAI's error shape."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.code = code
+        self.param = param
+        self.headers = headers

@@ -1,0 +1,523 @@
+"""YAML scenarios → rules, with every problem reported by file, line and field.
+
+A file is parsed to nodes (keeping lines), checked against `FORMAT` (schema.py), then
+compiled into frozen `Rule`s. Nothing half-loads: any problem raises ScenarioError
+listing all problems found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mockllm import schema as s
+from mockllm.errors import Problem, ScenarioError
+from mockllm.matchers import ALIASES, MATCHERS
+from mockllm.protocol import FINISH_REASONS
+from mockllm.rules import (
+    ChoiceSpec,
+    Condition,
+    ErrorSpec,
+    FakerSpec,
+    Fault,
+    Latency,
+    Reply,
+    Rule,
+    Template,
+    ToolCallSpec,
+)
+from mockllm.template import TemplateError, compile_template
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_NODES = 500_000  # alias expansion bound: a YAML bomb fails instead of eating memory
+MAX_DEPTH = 100
+
+PATTERN = s.Ref(doc="text pattern", name="pattern")
+s.DEFS["pattern"] = s.OneOf(
+    (
+        s.Str(coerce=True),
+        s.Obj(
+            {
+                "exact": s.Str(doc="the whole text equals this"),
+                "contains": s.Str(doc="the text contains this"),
+                "regex": s.Str(doc="a regular expression found in the text"),
+                "glob": s.Str(doc="a shell-style glob matching the whole text"),
+                "ignore_case": s.Bool(doc="compare case-insensitively"),
+            }
+        ),
+        s.ListOf(s.Ref(name="pattern"), min_items=1, doc="any of these"),
+    ),
+    doc="A plain string (exact; /.../ is a regex), {contains|regex|glob|exact}, or a list.",
+)
+s.DEFS["match"] = s.Obj(
+    {
+        "model": s.Ref(doc="model id as sent: exact, glob (gpt-4o*) or /regex/", name="pattern"),
+        "provider": s.Ref(doc="X-AI-Provider or the provider/ prefix of the model", name="pattern"),
+        "path": s.Ref(doc="request path", name="pattern"),
+        "api_key": s.Ref(doc="the API key sent", name="pattern"),
+        "header": s.MapOf(PATTERN, doc="header name to pattern"),
+        "headers": s.MapOf(PATTERN, doc="same as header"),
+        "last_user": s.Ref(doc="text of the last user message", name="pattern"),
+        "system": s.Ref(doc="system and developer messages", name="pattern"),
+        "any_message": s.Ref(doc="any message's text", name="pattern"),
+        "last_message": s.Obj({"role": PATTERN, "content": PATTERN}, doc="the last message"),
+        "turn": s.OneOf(
+            (
+                s.Num(min=0, integer=True),
+                s.Obj({"min": s.Num(min=0, integer=True), "max": s.Num(min=0, integer=True)}),
+            ),
+            doc="number of user messages",
+        ),
+        "stream": s.Bool(doc="whether the request streams"),
+        "tools": s.OneOf(
+            (s.Bool(), s.Str(), s.ListOf(s.Str(), min_items=1)),
+            doc="tool names the request offers (at least these), or true/false",
+        ),
+        "tool_choice": s.Ref(doc="none, auto, required or a function name", name="pattern"),
+        "response_format": s.Ref(doc="text, json_object or json_schema", name="pattern"),
+        "body": s.MapOf(PATTERN, doc="JSON path (metadata.test_id) to pattern"),
+    },
+    doc="Conditions; all must hold.",
+)
+LATENCY = s.Obj(
+    {
+        "ttft_ms": s.Num(min=0, doc="time to first token, ms"),
+        "inter_token_ms": s.Num(min=0, doc="gap between stream deltas, ms"),
+        "jitter_ms": s.Num(min=0, doc="seeded random +/- added to each gap, ms"),
+        "tokens_per_chunk": s.Num(min=1, integer=True, doc="tokens in each stream delta"),
+    },
+    doc="Stream pacing; non-streaming replies wait the total.",
+)
+ERROR = s.Obj(
+    {
+        "status": s.Num(min=400, max=599, integer=True, doc="HTTP status"),
+        "type": s.Str(doc="error.type (default by status)"),
+        "code": s.OneOf((s.Str(), s.Num(integer=True)), doc="error.code"),
+        "message": s.Str(doc="error.message (default by status)"),
+        "param": s.Str(doc="error.param"),
+        "headers": s.MapOf(s.Str(coerce=True), doc="extra response headers"),
+    },
+    required=("status",),
+    doc="Answer with an HTTP error in the OpenAI error shape.",
+)
+FAULT = s.Obj(
+    {
+        "disconnect_after_tokens": s.Num(min=0, integer=True, doc="close after N deltas"),
+        "hang": s.Bool(doc="accept and never answer (bounded by the server maximum)"),
+        "malformed_chunk_at": s.Num(min=1, integer=True, doc="the Nth delta is broken JSON"),
+        "drip_bytes_per_s": s.Num(min=0, exclusive_min=True, doc="send the body slowly"),
+        "reset": s.Bool(doc="close the connection before any byte"),
+        "error_after_tokens": s.Num(min=0, integer=True, doc="in-band error after N deltas"),
+        "empty_choices_error": s.Bool(doc="a chunk with choices: [] and a top-level error"),
+        "error": s.Obj(
+            {k: v for k, v in ERROR.fields.items() if k != "headers"},
+            doc="what the in-band error says",
+        ),
+    },
+    doc="Scripted failures.",
+)
+FAKER = s.Obj(
+    {
+        "text": s.Str(doc="faker provider: paragraph, sentence, name, ..."),
+        "provider": s.Str(doc="same as text"),
+        "locale": s.Str(doc="faker locale, e.g. zh_CN (default: the prompt's language)"),
+    },
+    extra=s.AnyValue(doc="provider arguments (sentences, words, max_chars, ...)"),
+    doc="Generated text.",
+)
+TOOL_CALL = s.Obj(
+    {
+        "name": s.Str(doc="function name"),
+        "arguments": s.OneOf((s.MapOf(), s.ListOf(), s.Str()), doc="JSON data or JSON text"),
+        "id": s.Str(doc="tool call id (default: derived from the request)"),
+        "generate": s.Enum(("from_schema",), doc="arguments generated from the tool's schema"),
+    },
+    required=("name",),
+)
+CHOICE_FIELDS: dict[str, s.Spec] = {
+    "content": s.Str(coerce=True, doc="the answer; {{ templates }} over the request"),
+    "faker": FAKER,
+    "generate": s.Enum(("from_schema",), doc="content generated to the response_format schema"),
+    "chunks": s.ListOf(s.Str(coerce=True), doc="exact stream deltas"),
+    "tool_calls": s.ListOf(TOOL_CALL, min_items=1, doc="several = parallel calls"),
+    "refusal": s.Str(doc="a refusal message instead of content"),
+    "finish_reason": s.Enum(FINISH_REASONS),
+    "logprobs": s.Bool(doc="include logprobs even when not asked"),
+}
+s.DEFS["reply"] = s.Obj(
+    {
+        **CHOICE_FIELDS,
+        "choices": s.ListOf(s.Obj(CHOICE_FIELDS), min_items=1, doc="one per choice, for n > 1"),
+        "usage": s.Obj(
+            {
+                k: s.Num(min=0, integer=True)
+                for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+            },
+            doc="override usage figures",
+        ),
+        "headers": s.MapOf(s.Str(coerce=True), doc="extra response headers"),
+        "error": ERROR,
+        "latency": LATENCY,
+        "fault": FAULT,
+        "model": s.Str(doc="model id reported in the response"),
+    },
+    doc="One response.",
+)
+RULE = s.Obj(
+    {
+        "name": s.Str(doc="names the rule in logs, the journal and errors"),
+        "description": s.Str(),
+        "match": s.Ref(name="match"),
+        "reply": s.Ref(name="reply"),
+        "sequence": s.ListOf(s.Ref(name="reply"), min_items=1, doc="nth matching call, nth reply"),
+        "then": s.Enum(("repeat_last", "cycle", "fall_through"), doc="after the sequence"),
+        "sequence_scope": s.Enum(("global", "api_key", "conversation")),
+        "when": s.Obj({"probability": s.Num(min=0, max=1)}, doc="seeded share of requests"),
+        "priority": s.Num(integer=True, doc="higher first; ties in file order"),
+    },
+)
+DEFAULTS = s.Obj(
+    {
+        "latency": LATENCY,
+        "headers": s.MapOf(s.Str(coerce=True)),
+        "match": s.Ref(name="match"),
+        "priority": s.Num(integer=True),
+        "fault": FAULT,
+    },
+    doc="Applied to every rule of the file.",
+)
+FORMAT = s.Obj(
+    {
+        "version": s.Enum((1,), doc="format version"),
+        "name": s.Str(),
+        "description": s.Str(),
+        "defaults": DEFAULTS,
+        "rules": s.ListOf(RULE, doc="rules, tried by priority then file order"),
+    },
+    required=("rules",),
+)
+
+
+class _Lines:
+    """YAML nodes → Python values, remembering the line of every path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.lines: dict[s.Path, int] = {}
+        self.count = 0
+        self.problems: list[Problem] = []
+        self._constructor = yaml.constructor.SafeConstructor()
+
+    def line(self, path: s.Path) -> int | None:
+        while path not in self.lines and path:
+            path = path[:-1]
+        return self.lines.get(path)
+
+    def value(self, node: yaml.Node, path: s.Path = ()) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES or len(path) > MAX_DEPTH:
+            raise _TooBig(node.start_mark.line + 1)
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            self._constructor.flatten_mapping(node)
+            for key_node, value_node in node.value:
+                key = self._constructor.construct_object(key_node)
+                if not isinstance(key, str | int | float | bool) and key is not None:
+                    raise _TooBig(key_node.start_mark.line + 1, "mapping keys must be scalars")
+                key = str(key)
+                if key in out:
+                    self.problems.append(
+                        Problem(self.source, key_node.start_mark.line + 1, s.dotted((*path, key)),
+                                "duplicate key")
+                    )
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
+                out[key] = self.value(value_node, (*path, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.value(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self._constructor.construct_object(node)
+
+
+class _TooBig(Exception):
+    def __init__(self, line: int, message: str = "") -> None:
+        super().__init__(
+            message
+            or f"document too large or too deep (over {MAX_NODES} values or {MAX_DEPTH} levels, "
+            "counting alias expansion)"
+        )
+        self.line = line
+
+
+def parse_document(text: str, source: str) -> tuple[Any, _Lines]:
+    """YAML text → (value, line map); raise ScenarioError for YAML that does not parse."""
+    lines = _Lines(source)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise ScenarioError([Problem(source, None, "", f"file over {MAX_FILE_BYTES} bytes")])
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ScenarioError(
+            [Problem(source, line, "", f"not valid YAML: {exc.problem or exc}")]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError([Problem(source, None, "", f"not valid YAML: {exc}")]) from None
+    if node is None:
+        return None, lines
+    try:
+        return lines.value(node), lines
+    except _TooBig as exc:
+        raise ScenarioError([Problem(source, exc.line, "", str(exc))]) from None
+    except (yaml.YAMLError, ValueError, TypeError) as exc:
+        raise ScenarioError([Problem(source, None, "", f"not valid YAML: {exc}")]) from None
+
+
+class _Compiler:
+    """Checked data → Rules; conversion problems are collected, not raised one by one."""
+
+    def __init__(self, lines: _Lines, order_base: int) -> None:
+        self.lines = lines
+        self.order_base = order_base
+        self.problems = lines.problems
+
+    def fail(self, path: s.Path, message: str) -> None:
+        self.problems.append(
+            Problem(self.lines.source, self.lines.line(path), s.dotted(path), message)
+        )
+
+    def template(self, text: Any, path: s.Path) -> Template:
+        try:
+            return compile_template(str(text))
+        except TemplateError as exc:
+            self.fail(path, str(exc))
+            return Template(str(text), (str(text),))
+
+    def conditions(self, match: dict[str, Any], path: s.Path) -> list[Condition]:
+        out = []
+        for key, value in match.items():
+            name = ALIASES.get(key, key)
+            try:
+                arg = MATCHERS[name][0](value)
+            except ValueError as exc:
+                self.fail((*path, key), str(exc))
+                continue
+            out.append(Condition(name, arg, self.lines.line((*path, key))))
+        return out
+
+    def error(self, data: dict[str, Any]) -> ErrorSpec:
+        return ErrorSpec(
+            status=int(data.get("status", 500)),
+            type=data.get("type"),
+            code=data.get("code"),
+            message=data.get("message"),
+            param=data.get("param"),
+            headers=tuple((str(k), str(v)) for k, v in data.get("headers", {}).items()),
+        )
+
+    def latency(self, data: dict[str, Any] | None) -> Latency:
+        data = data or {}
+        return Latency(
+            data.get("ttft_ms"),
+            data.get("inter_token_ms"),
+            data.get("jitter_ms"),
+            data.get("tokens_per_chunk"),
+        )
+
+    def fault(self, data: dict[str, Any] | None) -> Fault | None:
+        if not data:
+            return None
+        fields = {k: v for k, v in data.items() if k != "error"}
+        error = self.error({"status": 500, **data["error"]}) if "error" in data else None
+        return Fault(**fields, error=error)
+
+    def arguments(self, value: Any, path: s.Path) -> Any:
+        if isinstance(value, str):
+            return self.template(value, path)
+        if isinstance(value, dict):
+            return {k: self.arguments(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.arguments(v, (*path, i)) for i, v in enumerate(value)]
+        return value
+
+    def faker(self, data: dict[str, Any], path: s.Path) -> FakerSpec:
+        provider = str(data.get("text") or data.get("provider") or "paragraph")
+        args = {k: v for k, v in data.items() if k not in ("text", "provider", "locale")}
+        locale = data.get("locale")
+        try:
+            from mockllm import fake
+
+            message = fake.check_faker_spec(provider, args)
+            if message is None and locale is not None:
+                message = fake.check_locale(str(locale))
+        except ImportError:  # pragma: no cover - fake.py ships with the package
+            message = None
+        if message:
+            self.fail(path, message)
+        return FakerSpec(provider, str(locale) if locale else None, tuple(args.items()))
+
+    def choice(self, data: dict[str, Any], path: s.Path) -> ChoiceSpec:
+        given = [k for k in ("content", "faker", "generate", "tool_calls", "refusal") if k in data]
+        if len([k for k in given if k != "tool_calls"]) > 1:
+            self.fail(path, f"give one of content, faker, generate or refusal, found {given}")
+        chunks = tuple(str(c) for c in data["chunks"]) if "chunks" in data else None
+        content = self.template(data["content"], (*path, "content")) if "content" in data else None
+        if chunks is not None and content is not None and "".join(chunks) != content.source:
+            self.fail(
+                (*path, "chunks"),
+                "the chunks must join to the content exactly (or leave content out)",
+            )
+        if chunks is not None and content is None:
+            content = Template("".join(chunks), ("".join(chunks),))
+        calls = tuple(
+            ToolCallSpec(
+                name=str(call["name"]),
+                arguments=self.arguments(call.get("arguments", {}), (*path, "tool_calls", i)),
+                id=call.get("id"),
+                generate=call.get("generate") == "from_schema",
+            )
+            for i, call in enumerate(data.get("tool_calls", ()))
+        )
+        return ChoiceSpec(
+            content=content,
+            faker=self.faker(data["faker"], (*path, "faker")) if "faker" in data else None,
+            generate=data.get("generate"),
+            chunks=chunks,
+            tool_calls=calls,
+            refusal=data.get("refusal"),
+            finish_reason=data.get("finish_reason"),
+            logprobs=data.get("logprobs"),
+        )
+
+    def reply(self, data: dict[str, Any], path: s.Path, defaults: dict[str, Any]) -> Reply:
+        if "choices" in data:
+            extra = [k for k in CHOICE_FIELDS if k in data]
+            if extra:
+                self.fail(path, f"give either choices or {', '.join(extra)}, not both")
+            choices = tuple(
+                self.choice(c, (*path, "choices", i)) for i, c in enumerate(data["choices"])
+            )
+        else:
+            choices = (self.choice(data, path),)
+        headers = {**defaults.get("headers", {}), **data.get("headers", {})}
+        fault_data = data.get("fault", defaults.get("fault"))
+        return Reply(
+            choices=choices,
+            error=self.error(data["error"]) if "error" in data else None,
+            latency=self.latency(data.get("latency")).over(self.latency(defaults.get("latency"))),
+            fault=self.fault(fault_data),
+            headers=tuple((str(k), str(v)) for k, v in headers.items()),
+            usage=tuple(data.get("usage", {}).items()),
+            model=data.get("model"),
+        )
+
+    def rule(self, data: dict[str, Any], i: int, defaults: dict[str, Any]) -> Rule | None:
+        path: s.Path = ("rules", i)
+        has_reply, has_sequence = "reply" in data, "sequence" in data
+        if has_reply == has_sequence:
+            self.fail(path, "a rule needs exactly one of 'reply' or 'sequence'")
+            return None
+        if "then" in data and not has_sequence:
+            self.fail((*path, "then"), "'then' applies to a 'sequence' only")
+        match = {**defaults.get("match", {}), **data.get("match", {})}
+        conditions = self.conditions(match, (*path, "match"))
+        if has_reply:
+            replies = (self.reply(data["reply"], (*path, "reply"), defaults),)
+        else:
+            replies = tuple(
+                self.reply(r, (*path, "sequence", j), defaults)
+                for j, r in enumerate(data["sequence"])
+            )
+        models = tuple(
+            c.arg.value for c in conditions if c.key == "model" and c.arg.kind == "exact"
+        )
+        when = data.get("when") or {}
+        return Rule(
+            name=str(data.get("name") or f"rule-{i + 1}"),
+            conditions=tuple(conditions),
+            replies=replies,
+            source=self.lines.source,
+            line=self.lines.line(path),
+            priority=int(data.get("priority", defaults.get("priority", 0))),
+            order=self.order_base + i,
+            is_sequence=has_sequence,
+            then=data.get("then", "repeat_last"),
+            scope=data.get("sequence_scope", "global"),
+            probability=when.get("probability"),
+            models=models,
+        )
+
+
+def load_text(text: str, source: str = "<rules>", order_base: int = 0) -> tuple[Rule, ...]:
+    """Rules from one scenario document; raise ScenarioError listing every problem."""
+    data, lines = parse_document(text, source)
+    if data is None:
+        raise ScenarioError([Problem(source, None, "", "empty document: expected 'rules'")])
+    broken: set[int] = set()  # rules with shape problems are not compiled
+    for path, message in s.check(FORMAT, data):
+        lines.problems.append(Problem(source, lines.line(path), s.dotted(path), message))
+        if path[:1] != ("rules",) or len(path) < 2:
+            raise ScenarioError(lines.problems)
+        broken.add(int(path[1]))
+    compiler = _Compiler(lines, order_base)
+    defaults = data.get("defaults") or {}
+    rules = [
+        None if i in broken else compiler.rule(r, i, defaults) for i, r in enumerate(data["rules"])
+    ]
+    names: dict[str, int] = {}
+    for i, rule in enumerate(rules):
+        if rule is not None and rule.name in names:
+            compiler.fail(("rules", i, "name"), f"duplicate rule name (also rules[{names[rule.name]}])")
+        elif rule is not None:
+            names[rule.name] = i
+    if compiler.problems:
+        raise ScenarioError(compiler.problems)
+    return tuple(r for r in rules if r is not None)
+
+
+def scenario_files(paths: Iterable[Path]) -> list[Path]:
+    """The scenario files named: files as given, folders searched for *.yaml/*.yml in name order."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")))
+        else:
+            files.append(path)
+    return files
+
+
+def load_scenarios(paths: Iterable[Path]) -> tuple[Rule, ...]:
+    """Rules from files and folders; raise ScenarioError listing every problem in every file."""
+    rules: list[Rule] = []
+    problems: list[Problem] = []
+    for path in scenario_files(paths):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            problems.append(Problem(str(path), None, "", "no such file or folder"))
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(str(path), None, "", f"cannot read: {exc}"))
+            continue
+        try:
+            rules.extend(load_text(text, str(path), order_base=len(rules)))
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ScenarioError(problems)
+    return tuple(rules)
+
+
+def mark_runtime(rules: Iterable[Rule]) -> tuple[Rule, ...]:
+    """The same rules, flagged as added through the admin API."""
+    return tuple(replace(r, added_at_runtime=True) for r in rules)
+
+
+def scenario_schema() -> dict[str, Any]:
+    """The JSON Schema of scenario files."""
+    return s.json_schema(FORMAT, "mockllm scenario")

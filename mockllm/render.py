@@ -1,0 +1,300 @@
+"""(reply, request, seed) → Rendered: the choices' text, deltas, tool calls, usage, pace.
+
+Pure and deterministic: every draw comes from `random.Random(seed)`.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from mockllm import fake
+from mockllm.protocol import ChatRequest, derive_seed
+from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
+from mockllm.template import render as render_template
+from mockllm.tokens import count_prompt, count_tokens, group_tokens, split_tokens
+
+_ID_CHARS = string.ascii_letters + string.digits
+DEFAULT_WORDS = 48
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedToolCall:
+    index: int
+    id: str
+    name: str
+    arguments: str
+    fragments: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedChoice:
+    index: int
+    content: str | None
+    deltas: tuple[str, ...]  # content (or refusal) stream deltas, joined = the text
+    refusal: str | None
+    tool_calls: tuple[RenderedToolCall, ...]
+    finish_reason: str
+    tokens: int  # completion tokens of this choice
+    logprobs: tuple[tuple[dict[str, Any], ...], ...] | None  # per delta, the tokens' logprobs
+
+    @property
+    def ticks(self) -> int:
+        """Stream events this choice needs after its role delta."""
+        return len(self.deltas) + sum(len(c.fragments) for c in self.tool_calls)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """Everything needed to write a successful answer, before any timing."""
+
+    id: str
+    model: str
+    choices: tuple[RenderedChoice, ...]
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    offsets: tuple[float, ...]  # seconds from arrival at which tick i is due
+    fingerprint: str
+
+
+def make_id(rng: random.Random, prefix: str, length: int) -> str:
+    return prefix + "".join(rng.choices(_ID_CHARS, k=length))
+
+
+def fingerprint(model: str) -> str:
+    return "fp_" + format(derive_seed("fingerprint", model) & 0xFFFFFFFFFF, "010x")
+
+
+def prompt_tokens(request: ChatRequest) -> int:
+    tools = [t.parameters for t in request.tools] or None
+    return count_prompt((m.text for m in request.messages), tools)
+
+
+def _content_for(
+    spec: ChoiceSpec, request: ChatRequest, rng: random.Random, locale: str, words: int
+) -> str | None:
+    if spec.content is not None:
+        return render_template(spec.content, request)
+    if spec.faker is not None:
+        return fake.faker_call(
+            rng.getrandbits(63), spec.faker.locale or locale, spec.faker.provider, dict(spec.faker.args)
+        )
+    if spec.generate == "from_schema":
+        return _structured(request, rng, locale)
+    return None
+
+
+def _structured(request: ChatRequest, rng: random.Random, locale: str) -> str:
+    form = request.response_format
+    if form.type == "json_schema" and form.schema is not None:
+        value = fake.instance_from_schema(form.schema, rng.getrandbits(63), locale)
+    else:
+        value = fake.instance_from_schema(
+            {
+                "type": "object",
+                "properties": {"answer": {"type": "string"}, "confidence": {"type": "number"}},
+                "required": ["answer"],
+            },
+            rng.getrandbits(63),
+            locale,
+        )
+    return orjson.dumps(value).decode()
+
+
+def _arguments(spec: ToolCallSpec, request: ChatRequest, rng: random.Random, locale: str) -> str:
+    if spec.generate or spec.arguments is None:
+        tool = request.tool(spec.name)
+        schema = tool.parameters if tool else {"type": "object", "properties": {}}
+        return orjson.dumps(fake.instance_from_schema(schema, rng.getrandbits(63), locale)).decode()
+    if isinstance(spec.arguments, Template):
+        return render_template(spec.arguments, request)
+    return orjson.dumps(_fill(spec.arguments, request)).decode()
+
+
+def _fill(value: Any, request: ChatRequest) -> Any:
+    if isinstance(value, Template):
+        return render_template(value, request)
+    if isinstance(value, dict):
+        return {k: _fill(v, request) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, request) for v in value]
+    return value
+
+
+def _cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
+    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def _truncate_chunks(chunks: list[str], limit: int) -> tuple[list[str], int, bool]:
+    """Keep chunks until `limit` tokens; cut the chunk that crosses it."""
+    out: list[str] = []
+    used = 0
+    for chunk in chunks:
+        tokens = split_tokens(chunk)
+        if used + len(tokens) > limit:
+            rest = "".join(tokens[: limit - used])
+            if rest:
+                out.append(rest)
+            return out, limit, True
+        out.append(chunk)
+        used += len(tokens)
+    return out, used, False
+
+
+def _logprobs(
+    deltas: list[str], rng: random.Random, top: int
+) -> tuple[tuple[dict[str, Any], ...], ...]:
+    out = []
+    for delta in deltas:
+        entries = []
+        for token in split_tokens(delta):
+            logprob = -round(rng.expovariate(4.0), 6)
+            alternatives = [
+                {
+                    "token": alt,
+                    "logprob": round(logprob - rng.uniform(0.5, 6.0) * (i + 1), 6),
+                    "bytes": list(alt.encode()),
+                }
+                for i, alt in enumerate(_alternatives(token, rng, top))
+            ]
+            entries.append(
+                {
+                    "token": token,
+                    "logprob": logprob,
+                    "bytes": list(token.encode()),
+                    "top_logprobs": [
+                        {"token": token, "logprob": logprob, "bytes": list(token.encode())},
+                        *alternatives,
+                    ][:top],
+                }
+            )
+        out.append(tuple(entries))
+    return tuple(out)
+
+
+def _alternatives(token: str, rng: random.Random, count: int) -> list[str]:
+    lead = " " if token.startswith(" ") else ""
+    words = ["the", "a", "it", "this", "and", "to", "of", "in", "is", "that", "we", "you"]
+    return [lead + w for w in rng.sample(words, min(count, len(words))) if lead + w != token]
+
+
+def _choice(
+    spec: ChoiceSpec,
+    index: int,
+    request: ChatRequest,
+    rng: random.Random,
+    latency: Latency,
+    default: bool,
+) -> RenderedChoice:
+    locale = fake.detect_locale(request.last_user)
+    limit = request.max_tokens
+    words = DEFAULT_WORDS if limit is None else max(1, min(DEFAULT_WORDS, int(limit * 0.75) + 2))
+    calls_spec = spec.tool_calls
+    if default:
+        calls_spec = _default_tool_calls(request)
+    text = None
+    if not calls_spec:
+        text = _content_for(spec, request, rng, locale, words)
+        if text is None and (default or spec.refusal is None):
+            if request.response_format.type in ("json_object", "json_schema"):
+                text = _structured(request, rng, locale)
+            else:
+                text = fake.fake_text(rng.getrandbits(63), locale, words)
+    finish = spec.finish_reason
+    refusal = spec.refusal
+    calls: list[RenderedToolCall] = []
+    call_tokens = 0
+    for i, call in enumerate(calls_spec):
+        arguments = _arguments(call, request, rng, locale)
+        fragments = tuple(split_tokens(arguments)) or ("",)
+        call_id = call.id or make_id(rng, "call_", 24)
+        calls.append(RenderedToolCall(i, call_id, call.name, arguments, fragments))
+        call_tokens += len(fragments) + count_tokens(call.name) + 3
+    if calls:
+        return RenderedChoice(
+            index, text, (), None, tuple(calls), finish or "tool_calls", call_tokens, None
+        )
+    spoken = refusal if refusal is not None else (text or "")
+    spoken, stopped = _cut_at_stop(spoken, request.stop)
+    per_chunk = latency.tokens_per_chunk or 1
+    if spec.chunks is not None and refusal is None and not stopped:
+        chunks = list(spec.chunks)
+    else:
+        chunks = group_tokens(split_tokens(spoken), per_chunk) if spoken else []
+    used = sum(count_tokens(c) for c in chunks)
+    truncated = False
+    if limit is not None and used > limit:
+        chunks, used, truncated = _truncate_chunks(chunks, limit)
+        spoken = "".join(chunks)
+    if truncated:
+        finish = "length"
+    want_logprobs = (request.logprobs or bool(spec.logprobs)) and refusal is None
+    return RenderedChoice(
+        index=index,
+        content=None if refusal is not None else spoken,
+        deltas=tuple(chunks),
+        refusal=spoken if refusal is not None else None,
+        tool_calls=(),
+        finish_reason=finish or "stop",
+        tokens=used,
+        logprobs=_logprobs(chunks, rng, request.top_logprobs) if want_logprobs else None,
+    )
+
+
+def _default_tool_calls(request: ChatRequest) -> tuple[ToolCallSpec, ...]:
+    choice = request.tool_choice
+    if not request.tools or choice in (None, "none", "auto"):
+        return ()
+    if choice == "required":
+        return (ToolCallSpec(request.tools[0].name, generate=True),)
+    return (ToolCallSpec(choice, generate=True),)
+
+
+def _offsets(ticks: int, latency: Latency, rng: random.Random) -> tuple[float, ...]:
+    ttft = (latency.ttft_ms or 0.0) / 1000
+    gap = (latency.inter_token_ms or 0.0) / 1000
+    jitter = (latency.jitter_ms or 0.0) / 1000
+    offsets = []
+    due = ttft
+    for _ in range(max(ticks, 1)):
+        offsets.append(due)
+        step = gap + (rng.uniform(-jitter, jitter) if jitter else 0.0)
+        due += max(step, 0.0)
+    return tuple(offsets)
+
+
+def render(
+    reply: Reply, request: ChatRequest, seed: int, default_latency: Latency = NO_LATENCY
+) -> Rendered:
+    """Turn a reply into concrete choices for this request (`reply.error` is not rendered)."""
+    rng = random.Random(seed)
+    latency = reply.latency.over(default_latency).over(NO_LATENCY)
+    specs = reply.choices
+    default = reply.is_default
+    choices = tuple(
+        _choice(specs[i % len(specs)], i, request, rng, latency, default)
+        for i in range(request.n)
+    )
+    prompt = prompt_tokens(request)
+    completion = sum(c.tokens for c in choices)
+    usage = dict(reply.usage)
+    prompt = usage.get("prompt_tokens", prompt)
+    completion = usage.get("completion_tokens", completion)
+    total = usage.get("total_tokens", prompt + completion)
+    ticks = max(c.ticks for c in choices)
+    return Rendered(
+        id=make_id(rng, "chatcmpl-", 29),
+        model=reply.model or request.model,
+        choices=choices,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=total,
+        offsets=_offsets(ticks, latency, rng),
+        fingerprint=fingerprint(reply.model or request.model),
+    )

@@ -1,0 +1,231 @@
+"""The public API: `POST /v1/chat/completions` (raw ASGI, the hot path) and `/v1/models`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mockllm import wire, writer
+from mockllm.engine import Answer, Engine, Failure, Outcome
+from mockllm.errors import RequestError
+from mockllm.journal import Exchange
+from mockllm.protocol import ChatRequest, default_error_headers, derive_seed, error_body
+from mockllm.writer import Receive, Scope, Send
+
+logger = logging.getLogger("mockllm.exchange")
+
+BODY_TIMEOUT_S = 30.0
+_STATIC_HEADERS = ((b"openai-version", b"2020-10-01"),)
+
+
+def json_response(status: int, data: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status, headers=headers, media_type="application/json")
+
+
+def error_response(exc: RequestError) -> Response:
+    return json_response(
+        exc.status,
+        error_body(exc.message, exc.type, exc.param, exc.code),
+        dict(exc.headers),
+    )
+
+
+async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes:
+    """The request body, refused with 413 past `limit` bytes (before reading, when declared)."""
+    if declared is not None and declared > limit:
+        raise RequestError(
+            413, f"Request body too large: {declared} bytes; the limit is {limit} bytes.",
+            code="request_too_large",
+        )
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await asyncio.wait_for(receive(), BODY_TIMEOUT_S)
+        if message["type"] == "http.disconnect":
+            raise ConnectionResetError("client went away while sending the body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(
+                413, f"Request body too large: over {limit} bytes.", code="request_too_large"
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class ChatEndpoint:
+    """Raw ASGI endpoint for chat completions: parse, ask the engine, write."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._count = 0
+
+    def _request_id(self, seed: int) -> str:
+        self._count += 1
+        return "req_" + format(derive_seed(seed, self._count), "016x") * 2
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        arrived = loop.time()
+        engine = self.engine
+        config = engine.config
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        exchange = Exchange(
+            id="", method=scope["method"], path=scope["path"], started=time.time()
+        )
+        declared = headers.get("content-length")
+        try:
+            raw = await read_body(
+                receive, config.max_body_bytes, int(declared) if declared and declared.isdigit() else None
+            )
+            try:
+                exchange.request = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                exchange.request = raw[:2048].decode("utf-8", "replace")
+            request = ChatRequest.parse(raw, headers, scope["path"], max_n=config.max_n)
+        except RequestError as exc:
+            exchange.id = self._request_id(config.seed)
+            exchange.source, exchange.error = "error", exc.message
+            await self._send_error(exc, exchange, send)
+            self._finish(exchange, arrived, exc.status)
+            return
+        except (ConnectionResetError, TimeoutError):
+            return
+        exchange.id = self._request_id(engine.seed_for(request))
+        exchange.model, exchange.stream = request.model, request.stream
+        outcome = engine.handle(request)
+        status = await self._write(outcome, request, exchange, scope, receive, send, arrived)
+        self._finish(exchange, arrived, status)
+
+    async def _send_error(self, exc: RequestError, exchange: Exchange, send: Send) -> None:
+        body = orjson.dumps(error_body(exc.message, exc.type, exc.param, exc.code))
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", exchange.id.encode()),
+            *_STATIC_HEADERS,
+            *((k.lower().encode(), v.encode()) for k, v in exc.headers),
+        ]
+        await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _write(
+        self, outcome: Outcome, request: ChatRequest, exchange: Exchange,
+        scope: Scope, receive: Receive, send: Send, arrived: float,
+    ) -> int:
+        rule = outcome.rule
+        exchange.rule = rule.ref if rule is not None else None
+        fault = outcome.fault
+        if fault is not None:
+            exchange.faults = fault.names()
+        if isinstance(outcome, Answer):
+            exchange.source = "rule" if rule is not None else "default"
+            rendered = outcome.rendered
+            exchange.prompt_tokens = rendered.prompt_tokens
+            exchange.completion_tokens = rendered.completion_tokens
+            created = self.engine.created()
+            if request.stream:
+                body = wire.stream(rendered, created, request.include_usage, fault)
+            else:
+                body = wire.whole(rendered, created, fault)
+            extra = outcome.headers
+        else:
+            assert isinstance(outcome, Failure)
+            exchange.source = outcome.source
+            exchange.error = outcome.error.message or outcome.error.code and str(outcome.error.code)
+            if outcome.near:
+                exchange.attempts = [n.to_json() for n in outcome.near]
+            body = wire.error(outcome.error, request.model, outcome.delay_s)
+            names = {k.lower() for k, _ in outcome.error.headers}
+            defaults = tuple(
+                (k, v) for k, v in default_error_headers(outcome.error.status) if k not in names
+            )
+            extra = (*defaults, *outcome.error.headers, *outcome.headers)
+        headers = [
+            (b"x-request-id", exchange.id.encode()),
+            (b"openai-processing-ms", str(round(body.offsets[0] * 1000) if body.offsets else 0).encode()),
+            *_STATIC_HEADERS,
+            *((k.lower().encode(), str(v).encode()) for k, v in extra),
+        ]
+        if fault is not None and fault.reset:
+            result = await writer.reset(scope, receive)
+        elif fault is not None and fault.hang:
+            result = await writer.hang(scope, receive, self.engine.config.hang_max_s)
+        else:
+            result = await writer.write(
+                body, headers, scope, receive, send, arrived,
+                drip_bytes_per_s=fault.drip_bytes_per_s if fault is not None else None,
+            )
+        if result.disconnected:
+            exchange.error = "client disconnected"
+        return result.status
+
+    def _finish(self, exchange: Exchange, arrived: float, status: int) -> None:
+        exchange.status = status
+        exchange.duration_ms = (asyncio.get_running_loop().time() - arrived) * 1000
+        journal = self.engine.journal
+        if journal is not None:
+            journal.add(exchange)
+        if logger.isEnabledFor(logging.INFO):
+            log_exchange(exchange, self.engine.config.log_format)
+
+
+def log_exchange(exchange: Exchange, form: str) -> None:
+    """One line per exchange; never headers or keys."""
+    fields = {
+        "id": exchange.id,
+        "rule": exchange.rule or exchange.source or "-",
+        "model": exchange.model or "-",
+        "stream": "true" if exchange.stream else "false",
+        "status": exchange.status,
+        "tokens": exchange.prompt_tokens + exchange.completion_tokens,
+        "ms": round(exchange.duration_ms),
+    }
+    if exchange.faults:
+        fields["fault"] = ",".join(exchange.faults)
+    if exchange.error and exchange.status >= 400:
+        fields["error"] = exchange.error[:200]
+    if form == "json":
+        logger.info(orjson.dumps({"event": "exchange", **fields}).decode())
+    else:
+        logger.info(
+            "exchange " + " ".join(f"{k}={_quote(v)}" for k, v in fields.items())
+        )
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    return orjson.dumps(text).decode() if (" " in text or '"' in text or not text) else text
+
+
+def model_routes(engine: Engine) -> list[tuple[str, Callable[[Request], Any]]]:
+    async def list_models(request: Request) -> Response:
+        data = [_model(m) for m in engine.listed_models()]
+        return json_response(200, {"object": "list", "data": data})
+
+    async def get_model(request: Request) -> Response:
+        model = request.path_params["model"]
+        if not engine.is_known_model(model) and model not in engine.listed_models():
+            raise RequestError(
+                404,
+                f"The model '{model}' does not exist",
+                code="model_not_found",
+                param="model",
+            )
+        return json_response(200, _model(model))
+
+    return [("/v1/models", list_models), ("/v1/models/{model:path}", get_model)]
+
+
+def _model(model_id: str) -> dict[str, Any]:
+    owner = "openai" if model_id.startswith(("gpt", "o1", "o3", "o4", "chatgpt")) else "system"
+    created = 1_700_000_000 + derive_seed("model", model_id) % 20_000_000
+    return {"id": model_id, "object": "model", "created": created, "owned_by": owner}

@@ -1,0 +1,216 @@
+"""The scenario model: rules, their match conditions and replies, as frozen data.
+
+`loader.py` builds these from YAML; `selector.py` and `render.py` read them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+PatternKind = Literal["exact", "contains", "regex", "glob", "any", "equals"]
+Then = Literal["repeat_last", "cycle", "fall_through"]
+Scope = Literal["global", "api_key", "conversation"]
+
+
+@dataclass(frozen=True, slots=True)
+class TextPattern:
+    """A compiled text pattern: exact, contains, regex, glob, or any of several."""
+
+    kind: PatternKind
+    value: Any
+    regex: re.Pattern[str] | None = None
+    options: tuple[TextPattern, ...] = ()
+    ignore_case: bool = False
+
+    def test(self, text: object) -> bool:
+        if self.kind == "any":
+            return any(option.test(text) for option in self.options)
+        if self.kind == "equals":
+            return bool(text == self.value)
+        if not isinstance(text, str):
+            if text is None or isinstance(text, dict | list):
+                return False
+            text = str(text).lower() if isinstance(text, bool) else str(text)
+        if self.ignore_case:
+            text = text.lower()
+        if self.kind == "exact":
+            return bool(text == self.value)
+        if self.kind == "contains":
+            return self.value in text
+        assert self.regex is not None  # regex and glob kinds always carry one
+        return self.regex.search(text) is not None
+
+    def describe(self) -> str:
+        if self.kind == "any":
+            return " or ".join(option.describe() for option in self.options)
+        if self.kind in ("exact", "equals"):
+            return repr(self.value)
+        return f"{self.kind} {self.value!r}"
+
+
+def exact(value: str) -> TextPattern:
+    return TextPattern("exact", value)
+
+
+def glob(value: str, ignore_case: bool = False) -> TextPattern:
+    flags = re.IGNORECASE if ignore_case else 0
+    return TextPattern("glob", value, re.compile(fnmatch.translate(value), flags))
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One condition of a match: a matcher name, its argument, and where it was written."""
+
+    key: str
+    arg: Any
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """Stream pacing. Unset fields (None) inherit from defaults."""
+
+    ttft_ms: float | None = None
+    inter_token_ms: float | None = None
+    jitter_ms: float | None = None
+    tokens_per_chunk: int | None = None
+
+    def over(self, base: Latency) -> Latency:
+        """These settings, falling back to `base` where unset."""
+        return Latency(
+            self.ttft_ms if self.ttft_ms is not None else base.ttft_ms,
+            self.inter_token_ms if self.inter_token_ms is not None else base.inter_token_ms,
+            self.jitter_ms if self.jitter_ms is not None else base.jitter_ms,
+            self.tokens_per_chunk if self.tokens_per_chunk is not None else base.tokens_per_chunk,
+        )
+
+
+NO_LATENCY = Latency(0.0, 0.0, 0.0, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    """An error reply: status and OpenAI error fields (defaults filled by status)."""
+
+    status: int
+    type: str | None = None
+    code: str | int | None = None
+    message: str | None = None
+    param: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A scripted failure of the transport or the stream."""
+
+    disconnect_after_tokens: int | None = None
+    hang: bool = False
+    malformed_chunk_at: int | None = None
+    drip_bytes_per_s: float | None = None
+    reset: bool = False
+    error_after_tokens: int | None = None
+    empty_choices_error: bool = False
+    error: ErrorSpec | None = None  # what in-band errors say
+
+    def names(self) -> tuple[str, ...]:
+        """The faults set, for logs and the journal."""
+        out = []
+        for name in (
+            "disconnect_after_tokens",
+            "hang",
+            "malformed_chunk_at",
+            "drip_bytes_per_s",
+            "reset",
+            "error_after_tokens",
+            "empty_choices_error",
+        ):
+            value = getattr(self, name)
+            if value is not None and value is not False:
+                out.append(name if value is True else f"{name}={value:g}")
+        return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """Text with `{{ expr }}` holes: literal parts and compiled expressions, alternating."""
+
+    source: str
+    parts: tuple[Any, ...] = ()  # str | template.Expr
+
+    @property
+    def is_static(self) -> bool:
+        return len(self.parts) <= 1 and all(isinstance(p, str) for p in self.parts)
+
+
+@dataclass(frozen=True, slots=True)
+class FakerSpec:
+    provider: str
+    locale: str | None = None
+    args: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallSpec:
+    """A scripted tool call: name and arguments (JSON data whose strings are templates)."""
+
+    name: str
+    arguments: Any = None  # dict/list/scalars with Template leaves, or a Template (raw JSON)
+    id: str | None = None
+    generate: bool = False  # arguments generated from the offered tool's schema
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceSpec:
+    """What one choice says."""
+
+    content: Template | None = None
+    faker: FakerSpec | None = None
+    generate: str | None = None  # "from_schema": content generated to the response_format
+    chunks: tuple[str, ...] | None = None
+    tool_calls: tuple[ToolCallSpec, ...] = ()
+    refusal: str | None = None
+    finish_reason: str | None = None
+    logprobs: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One response: choices, or an error; with latency, fault, headers and usage."""
+
+    choices: tuple[ChoiceSpec, ...] = (ChoiceSpec(),)
+    error: ErrorSpec | None = None
+    latency: Latency = Latency()
+    fault: Fault | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    usage: tuple[tuple[str, int], ...] = ()
+    model: str | None = None
+    is_default: bool = False  # generated by the default generator: nothing scripted
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A match and what to answer: one reply, or a sequence of them."""
+
+    name: str
+    conditions: tuple[Condition, ...]
+    replies: tuple[Reply, ...]
+    source: str = "<rules>"
+    line: int | None = None
+    priority: int = 0
+    order: int = 0
+    is_sequence: bool = False
+    then: Then = "repeat_last"
+    scope: Scope = "global"
+    probability: float | None = None
+    added_at_runtime: bool = False
+    models: tuple[str, ...] = field(default=())  # exact model ids named, for /v1/models
+
+    @property
+    def ref(self) -> str:
+        """How logs and the journal name the rule: `file.yaml#name`."""
+        stem = self.source.rsplit("/", 1)[-1]
+        return f"{stem}#{self.name}"

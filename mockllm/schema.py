@@ -1,0 +1,264 @@
+"""The shape of scenario files as data: one description that both validates and exports.
+
+`check(spec, value, path)` lists every shape problem (wrong type, unknown key with the
+closest valid one, missing key, out of range); `json_schema()` turns the same
+description into the JSON Schema shipped for editors. `loader.py` compiles what passes.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Spec:
+    doc: str = field(default="", kw_only=True)
+
+
+@dataclass(frozen=True)
+class Str(Spec):
+    coerce: bool = False  # accept numbers and booleans, as their text
+
+
+@dataclass(frozen=True)
+class Num(Spec):
+    min: float | None = None
+    max: float | None = None
+    integer: bool = False
+    exclusive_min: bool = False
+
+
+@dataclass(frozen=True)
+class Bool(Spec):
+    pass
+
+
+@dataclass(frozen=True)
+class Enum(Spec):
+    values: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class AnyValue(Spec):
+    pass
+
+
+@dataclass(frozen=True)
+class ListOf(Spec):
+    item: Spec = field(default_factory=AnyValue)
+    min_items: int = 0
+
+
+@dataclass(frozen=True)
+class MapOf(Spec):
+    value: Spec = field(default_factory=AnyValue)
+
+
+@dataclass(frozen=True)
+class Obj(Spec):
+    fields: dict[str, Spec] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    extra: Spec | None = None  # when set, other keys are allowed with this shape
+    name: str | None = None  # a $defs name in the JSON Schema
+
+
+@dataclass(frozen=True)
+class OneOf(Spec):
+    options: tuple[Spec, ...] = ()
+
+
+@dataclass(frozen=True)
+class Ref(Spec):
+    """A named spec defined in DEFS (for recursion and reuse)."""
+
+    name: str = ""
+
+
+DEFS: dict[str, Spec] = {}
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+def _expected(spec: Spec) -> str:
+    spec = _resolve(spec)
+    if isinstance(spec, Str):
+        return "a string"
+    if isinstance(spec, Num):
+        return "an integer" if spec.integer else "a number"
+    if isinstance(spec, Bool):
+        return "true or false"
+    if isinstance(spec, Enum):
+        return "one of " + ", ".join(map(str, spec.values))
+    if isinstance(spec, ListOf):
+        return "a list"
+    if isinstance(spec, MapOf | Obj):
+        return "a mapping"
+    if isinstance(spec, OneOf):
+        return " or ".join(dict.fromkeys(_expected(o) for o in spec.options))
+    return "a value"
+
+
+def _resolve(spec: Spec) -> Spec:
+    while isinstance(spec, Ref):
+        spec = DEFS[spec.name]
+    return spec
+
+
+def _fits(spec: Spec, value: object) -> bool:
+    """Whether the value has the right type for the spec (not checking its insides)."""
+    spec = _resolve(spec)
+    if isinstance(spec, Str):
+        return isinstance(value, str) or (
+            spec.coerce and isinstance(value, int | float) and not isinstance(value, bool)
+        )
+    if isinstance(spec, Num):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        return not spec.integer or isinstance(value, int)
+    if isinstance(spec, Bool):
+        return isinstance(value, bool)
+    if isinstance(spec, Enum):
+        return value in spec.values
+    if isinstance(spec, ListOf):
+        return isinstance(value, list)
+    if isinstance(spec, MapOf | Obj):
+        return isinstance(value, dict)
+    if isinstance(spec, OneOf):
+        return any(_fits(o, value) for o in spec.options)
+    return True
+
+
+def dotted(path: Path) -> str:
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out
+
+
+def check(spec: Spec, value: object, path: Path = ()) -> Iterator[tuple[Path, str]]:
+    """Yield (path, message) for every shape problem of the value."""
+    spec = _resolve(spec)
+    if isinstance(spec, OneOf):
+        for option in spec.options:
+            if _fits(option, value):
+                yield from check(option, value, path)
+                return
+        yield path, f"expected {_expected(spec)}, found {_kind(value)}"
+        return
+    if not _fits(spec, value):
+        if isinstance(spec, Enum):
+            close = difflib.get_close_matches(str(value), [str(v) for v in spec.values], 1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            yield path, f"unknown value {value!r}{hint} valid: {', '.join(map(str, spec.values))}"
+        else:
+            yield path, f"expected {_expected(spec)}, found {_kind(value)}"
+        return
+    if isinstance(spec, Num):
+        assert isinstance(value, int | float)
+        if spec.min is not None and (
+            value < spec.min or (spec.exclusive_min and value == spec.min)
+        ):
+            op = ">" if spec.exclusive_min else ">="
+            yield path, f"expected a value {op} {spec.min:g}, found {value:g}"
+        if spec.max is not None and value > spec.max:
+            yield path, f"expected a value <= {spec.max:g}, found {value:g}"
+    elif isinstance(spec, ListOf):
+        assert isinstance(value, list)
+        if len(value) < spec.min_items:
+            yield path, f"expected at least {spec.min_items} item(s), found {len(value)}"
+        for i, item in enumerate(value):
+            yield from check(spec.item, item, (*path, i))
+    elif isinstance(spec, MapOf):
+        assert isinstance(value, dict)
+        for key, item in value.items():
+            yield from check(spec.value, item, (*path, str(key)))
+    elif isinstance(spec, Obj):
+        assert isinstance(value, dict)
+        for key, item in value.items():
+            key = str(key)
+            if key in spec.fields:
+                yield from check(spec.fields[key], item, (*path, key))
+            elif spec.extra is not None:
+                yield from check(spec.extra, item, (*path, key))
+            else:
+                yield (*path, key), unknown_key(key, spec.fields)
+        for key in spec.required:
+            if key not in value:
+                yield path, f"missing required key '{key}'"
+
+
+def unknown_key(key: str, valid: Any) -> str:
+    names = list(valid)
+    close = difflib.get_close_matches(key, names, 1, 0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"unknown key '{key}'{hint} valid keys: {', '.join(names)}"
+
+
+def to_json_schema(spec: Spec) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of one spec."""
+    out: dict[str, Any]
+    if isinstance(spec, Ref):
+        out = {"$ref": f"#/$defs/{spec.name}"}
+    elif isinstance(spec, Str):
+        out = {"type": ["string", "number"]} if spec.coerce else {"type": "string"}
+    elif isinstance(spec, Num):
+        out = {"type": "integer" if spec.integer else "number"}
+        if spec.min is not None:
+            out["exclusiveMinimum" if spec.exclusive_min else "minimum"] = spec.min
+        if spec.max is not None:
+            out["maximum"] = spec.max
+    elif isinstance(spec, Bool):
+        out = {"type": "boolean"}
+    elif isinstance(spec, Enum):
+        out = {"enum": list(spec.values)}
+    elif isinstance(spec, ListOf):
+        out = {"type": "array", "items": to_json_schema(spec.item)}
+        if spec.min_items:
+            out["minItems"] = spec.min_items
+    elif isinstance(spec, MapOf):
+        out = {"type": "object", "additionalProperties": to_json_schema(spec.value)}
+    elif isinstance(spec, Obj):
+        out = {
+            "type": "object",
+            "properties": {k: to_json_schema(v) for k, v in spec.fields.items()},
+            "additionalProperties": to_json_schema(spec.extra) if spec.extra else False,
+        }
+        if spec.required:
+            out["required"] = list(spec.required)
+    elif isinstance(spec, OneOf):
+        out = {"anyOf": [to_json_schema(o) for o in spec.options]}
+    else:
+        out = {}
+    if spec.doc and "$ref" not in out:
+        out["description"] = spec.doc
+    return out
+
+
+def json_schema(root: Spec, title: str) -> dict[str, Any]:
+    """A complete JSON Schema document with every named spec under $defs."""
+    document = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": title,
+        **to_json_schema(root),
+        "$defs": {name: to_json_schema(spec) for name, spec in sorted(DEFS.items())},
+    }
+    return document

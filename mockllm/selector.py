@@ -1,0 +1,94 @@
+"""Pick the rule that answers a request: priority, file order, sequences, probability.
+
+Also explains a miss: the rules closest to the request and the conditions each failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mockllm.matchers import check_condition
+from mockllm.protocol import ChatRequest, derive_seed
+from mockllm.rules import Reply, Rule
+from mockllm.state import StateStore
+
+_TWO_64 = float(1 << 64)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    rule: Rule
+    reply: Reply
+    step: int  # position in the rule's sequence (0 for a single reply)
+
+
+@dataclass(frozen=True, slots=True)
+class NearMiss:
+    rule: Rule
+    failed: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"rule": self.rule.ref, "line": self.rule.line, "failed": list(self.failed)}
+
+
+def ordered(rules: Iterable[Rule]) -> tuple[Rule, ...]:
+    """Rules in the order they are tried: higher priority first, then file order."""
+    return tuple(sorted(rules, key=lambda r: (-r.priority, r.added_at_runtime is False, r.order)))
+
+
+def matches(rule: Rule, request: ChatRequest) -> bool:
+    for condition in rule.conditions:
+        if not check_condition(condition, request).matched:
+            return False
+    return True
+
+
+def _scope_key(rule: Rule, request: ChatRequest) -> str:
+    if rule.scope == "api_key":
+        return request.api_key or ""
+    if rule.scope == "conversation":
+        first = next((m.text for m in request.messages if m.role == "user"), "")
+        return str(derive_seed(request.system, first))
+    return ""
+
+
+def select(
+    rules: tuple[Rule, ...], request: ChatRequest, store: StateStore, seed: int
+) -> Selection | None:
+    """The first rule (in `ordered` order) that matches and applies, with its reply."""
+    for rule in rules:
+        if not matches(rule, request):
+            continue
+        if rule.probability is not None:
+            draw = derive_seed(seed, "when", rule.ref) / _TWO_64
+            if draw >= rule.probability:
+                continue
+        if not rule.is_sequence:
+            return Selection(rule, rule.replies[0], 0)
+        step = store.incr(f"sequence:{rule.ref}:{_scope_key(rule, request)}")
+        count = len(rule.replies)
+        if step < count:
+            return Selection(rule, rule.replies[step], step)
+        if rule.then == "cycle":
+            return Selection(rule, rule.replies[step % count], step % count)
+        if rule.then == "repeat_last":
+            return Selection(rule, rule.replies[-1], count - 1)
+        # fall_through: the sequence is spent; later rules answer
+    return None
+
+
+def near_misses(rules: Iterable[Rule], request: ChatRequest, limit: int = 3) -> list[NearMiss]:
+    """The rules with the fewest failed conditions, and why each failed."""
+    scored = []
+    for rule in rules:
+        failed = tuple(
+            result.reason
+            for result in (check_condition(c, request) for c in rule.conditions)
+            if not result.matched
+        )
+        if not failed:
+            failed = ("matched, but its sequence is spent or its probability did not fire",)
+        scored.append((len(failed), rule.order, NearMiss(rule, failed)))
+    scored.sort(key=lambda item: (item[0], item[1]))
+    return [item[2] for item in scored[:limit]]

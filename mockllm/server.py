@@ -1,0 +1,122 @@
+"""MockServer: run mockllm under uvicorn, from the CLI (blocking) or a test (a thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from mockllm.app import MockApp, create_app
+from mockllm.config import ServerConfig
+from mockllm.writer import TRANSPORT_KEY
+
+logger = logging.getLogger("mockllm")
+
+
+class _Protocol(HttpToolsProtocol):
+    """httptools protocol that lets the writer reach the transport, for transport faults."""
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self.scope.setdefault("extensions", {})[TRANSPORT_KEY] = self.transport  # type: ignore[typeddict-unknown-key]
+
+
+def setup_logging(level: str, form: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if form == "json":
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("mockllm")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+    for name in ("uvicorn", "uvicorn.error"):
+        uv = logging.getLogger(name)
+        uv.handlers[:] = [handler]
+        uv.setLevel(logging.DEBUG if level.lower() in ("debug", "trace") else logging.INFO)
+        uv.propagate = False
+
+
+def _uvicorn_config(app: MockApp, config: ServerConfig, sock_port: int | None = None) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port if sock_port is None else sock_port,
+        http=_Protocol,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        date_header=True,
+        timeout_graceful_shutdown=5,
+        backlog=4096,
+    )
+
+
+class MockServer:
+    """A mockllm server. `run()` blocks (the CLI); `start()`/`stop()` run it in a thread."""
+
+    def __init__(self, config: ServerConfig | None = None, app: MockApp | None = None) -> None:
+        self.config = config or ServerConfig()
+        self.app = app or create_app(self.config)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = self.config.port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.config.host}:{self.port}/v1"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    def run(self) -> None:
+        """Serve until interrupted (SIGINT/SIGTERM drain in-flight streams, then exit)."""
+        server = uvicorn.Server(_uvicorn_config(self.app, self.config))
+        self._server = server
+        server.run()
+
+    def start(self) -> MockServer:
+        """Serve in a background thread on `config.port` (0: a free port); return once listening."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.config.host, self.config.port))
+        self.port = sock.getsockname()[1]
+        server = uvicorn.Server(_uvicorn_config(self.app, self.config, self.port))
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server = server
+
+        def serve() -> None:
+            asyncio.run(server.serve(sockets=[sock]))
+
+        self._thread = threading.Thread(target=serve, name="mockllm-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("mockllm server did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def __enter__(self) -> MockServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

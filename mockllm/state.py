@@ -1,0 +1,53 @@
+"""Mutable server state behind one narrow interface: counters, balances, buckets.
+
+The in-memory store serves one process. Every mutation is a single synchronous call,
+so on one event loop no two requests interleave inside it (no lost updates).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+
+class StateStore(Protocol):
+    """What the engine may change between requests."""
+
+    def incr(self, key: str) -> int:
+        """Add one to a counter; return its value before the call (0 the first time)."""
+        ...
+
+    def get_number(self, key: str, default: float) -> float: ...
+
+    def set_number(self, key: str, value: float) -> None: ...
+
+    def reset(self) -> None:
+        """Every counter, balance and bucket back to its start."""
+        ...
+
+
+class MemoryStore:
+    """StateStore in a dict, safe across threads (the pytest plugin resets from another)."""
+
+    def __init__(self) -> None:
+        self._counters: dict[str, int] = {}
+        self._numbers: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def incr(self, key: str) -> int:
+        with self._lock:
+            value = self._counters.get(key, 0)
+            self._counters[key] = value + 1
+            return value
+
+    def get_number(self, key: str, default: float) -> float:
+        return self._numbers.get(key, default)
+
+    def set_number(self, key: str, value: float) -> None:
+        with self._lock:
+            self._numbers[key] = value
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counters.clear()
+            self._numbers.clear()

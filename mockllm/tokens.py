@@ -1,0 +1,57 @@
+"""A deterministic, CJK-aware tokenizer: split text into tokens and count them.
+
+It is not any model's tokenizer; it is stable across machines and close enough to
+BPE counts for usage figures to look real (about 0.75 English words per token,
+one token per Han character).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import orjson
+
+_CJK = "\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+_LETTER = rf"[^\W\d_{_CJK}]"
+_TOKEN = re.compile(
+    rf"'(?:[sdmt]|ll|ve|re)\b"  # English contractions
+    rf"| ?{_LETTER}{{1,8}}"  # a word, or an 8-letter slice of a long one
+    rf"| ?\d{{1,3}}"  # numbers in groups of three digits
+    rf"|[{_CJK}]"  # one token per CJK character
+    rf"|\s+(?!\S)|\s+"  # runs of whitespace
+    rf"| ?[^\s\w{_CJK}]{{1,3}}"  # punctuation runs
+    rf"|."
+    ,
+    re.DOTALL,
+)
+
+_PER_MESSAGE = 4  # role and framing, as OpenAI counts them
+_REPLY_PRIMING = 3
+
+
+def split_tokens(text: str) -> list[str]:
+    """Split text into tokens whose concatenation is the text."""
+    return _TOKEN.findall(text)
+
+
+def count_tokens(text: str) -> int:
+    """How many tokens `split_tokens` makes of the text."""
+    return len(_TOKEN.findall(text)) if text else 0
+
+
+def count_prompt(texts: Iterable[str], extra_json: object = None) -> int:
+    """Prompt tokens for message texts, plus tool definitions or a schema as JSON."""
+    total = _REPLY_PRIMING
+    for text in texts:
+        total += _PER_MESSAGE + count_tokens(text)
+    if extra_json:
+        total += count_tokens(orjson.dumps(extra_json).decode())
+    return total
+
+
+def group_tokens(tokens: list[str], per_chunk: int) -> list[str]:
+    """Join tokens into stream deltas of `per_chunk` tokens each."""
+    if per_chunk <= 1:
+        return tokens
+    return ["".join(tokens[i : i + per_chunk]) for i in range(0, len(tokens), per_chunk)]
