@@ -1,0 +1,150 @@
+"""pytest plugin: a mockllm server per session, a `mockllm` handle per test.
+
+    def test_refund(mockllm):
+        mockllm.add_rules('''
+        rules:
+          - name: refund
+            match: { last_user: { contains: refund } }
+            reply: { content: "Refund sent." }
+        ''')
+        client = OpenAI(base_url=mockllm.base_url, api_key="test")
+        ...
+        mockllm.assert_called(rule="refund", times=1)
+
+`@pytest.mark.mockllm(scenarios=[...])` loads scenario files for one test; override
+the `mockllm_config` fixture to change the session server's settings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from mockllm.config import ServerConfig
+    from mockllm.server import MockServer
+
+MARKER = "mockllm(scenarios=None, strict=None): scenario files (or folders) loaded for this test"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER)
+
+
+class MockLLM:
+    """The handle a test gets: where the server is, and its rules and journal."""
+
+    def __init__(self, server: MockServer) -> None:
+        self.server = server
+        self.engine = server.app.engine
+        self._base_rules = self.engine.rules
+
+    @property
+    def base_url(self) -> str:
+        """`…/v1`: what to give an OpenAI client as `base_url`."""
+        return self.server.base_url
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def add_rules(self, *documents: str | dict[str, Any] | Path) -> None:
+        """Add rules from YAML text, a dict (a scenario document or one rule), or a file."""
+        from mockllm.loader import load_scenarios, load_text, mark_runtime
+
+        added = []
+        for document in documents:
+            if isinstance(document, Path):
+                added.extend(load_scenarios([document]))
+                continue
+            if isinstance(document, dict):
+                data = document if "rules" in document else {"rules": [document]}
+                text = json.dumps({"version": 1, **data})
+            else:
+                text = document
+            order = max((r.order for r in self.engine.rules), default=0) + 1 + len(added)
+            added.extend(load_text(text, "<test>", order_base=order))
+        self.engine.set_rules((*self.engine.rules, *mark_runtime(added)))
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """The journal: every exchange since the test started, oldest first."""
+        journal = self.engine.journal
+        return [e.to_json() for e in journal.entries()] if journal is not None else []
+
+    def calls(self, rule: str | None = None) -> list[dict[str, Any]]:
+        """Exchanges answered by a rule (by name or `file#name`), or all of them."""
+        if rule is None:
+            return self.requests
+        return [
+            r for r in self.requests
+            if r["rule"] is not None and (r["rule"] == rule or r["rule"].endswith("#" + rule))
+        ]
+
+    def assert_called(self, rule: str | None = None, times: int | None = None) -> None:
+        """Fail unless the rule answered (exactly `times` times, when given)."""
+        calls = self.calls(rule)
+        what = f"rule {rule!r}" if rule else "mockllm"
+        if times is None and not calls:
+            raise AssertionError(f"{what} was never called; journal: {self._summary()}")
+        if times is not None and len(calls) != times:
+            raise AssertionError(
+                f"{what} was called {len(calls)} time(s), expected {times}; journal: {self._summary()}"
+            )
+
+    def assert_not_called(self, rule: str | None = None) -> None:
+        self.assert_called(rule, times=0)
+
+    def unmatched(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["source"] in ("default", "miss")]
+
+    def reset(self) -> None:
+        """Journal, sequences and state back to their start; rules added by the test removed."""
+        self.engine.set_rules(self._base_rules)
+        self.engine.store.reset()
+        if self.engine.journal is not None:
+            self.engine.journal.clear()
+
+    def _summary(self) -> str:
+        return ", ".join(f"{r['rule'] or r['source']}({r['status']})" for r in self.requests) or "empty"
+
+
+@pytest.fixture(scope="session")
+def mockllm_config() -> ServerConfig:
+    """Settings of the session's server. Override this fixture to change them."""
+    from mockllm.config import ServerConfig
+
+    return ServerConfig(port=0, freeze_time=None)
+
+
+@pytest.fixture(scope="session")
+def mockllm_server(mockllm_config: ServerConfig) -> Iterator[MockServer]:
+    """The session's server, on a free loopback port, in a thread."""
+    from mockllm.server import MockServer
+
+    server = MockServer(replace(mockllm_config, port=0)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mockllm(mockllm_server: MockServer, request: pytest.FixtureRequest) -> Iterator[MockLLM]:
+    """A clean view of the session's server for one test (reset before and after)."""
+    handle = MockLLM(mockllm_server)
+    handle.reset()
+    marker = request.node.get_closest_marker("mockllm")
+    if marker is not None:
+        scenarios = marker.kwargs.get("scenarios") or ()
+        if isinstance(scenarios, str | Path):
+            scenarios = [scenarios]
+        base = Path(str(request.node.path)).parent
+        for path in scenarios:
+            path = Path(path)
+            handle.add_rules(path if path.is_absolute() else base / path)
+    yield handle
+    handle.reset()

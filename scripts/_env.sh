@@ -1,0 +1,17 @@
+# Sourced by scripts/serve and scripts/test: make .venv with the package and test tools.
+# Re-installs only when pyproject.toml changed since the last install.
+PYTHON="${PYTHON:-python3}"
+VENV="${MOCKLLM_VENV:-.venv}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "mockllm needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))" >&2
+  exit 1
+fi
+stamp="$VENV/.installed"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
+  "$VENV/bin/python" -m pip install --quiet -e '.[test]' >&2
+  touch "$stamp"
+fi
