@@ -1,0 +1,141 @@
+"""Scenario validation: every problem named by file, line and field; nothing half-loads."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mockllm.errors import ScenarioError
+from mockllm.loader import load_scenarios, load_text, scenario_schema
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ScenarioError) as info:
+        load_text(textwrap.dedent(text), "s.yaml")
+    return [str(p) for p in info.value.problems]
+
+
+def test_typo_names_line_field_and_closest_key():
+    found = problems(
+        """
+        version: 1
+        rules:
+          - name: a
+            reply:
+              content: hi
+              latency: { ttft: 3 }
+        """
+    )
+    assert found == [
+        "s.yaml:7: rules[0].reply.latency.ttft: unknown key 'ttft'; did you mean 'ttft_ms'? "
+        "valid keys: ttft_ms, inter_token_ms, jitter_ms, tokens_per_chunk"
+    ]
+
+
+def test_every_problem_is_reported_at_once():
+    found = problems(
+        """
+        rules:
+          - reply: { content: x, finish_reason: stopp }
+          - match: { last_usr: hi }
+            reply: { content: y }
+          - match: { last_user: { regex: "(" } }
+            reply: { content: "{{ lastuser }}" }
+        """
+    )
+    text = "\n".join(found)
+    assert "s.yaml:3: rules[0].reply.finish_reason: unknown value 'stopp'; did you mean 'stop'?" in text
+    assert "s.yaml:4: rules[1].match.last_usr: unknown key 'last_usr'; did you mean 'last_user'?" in text
+    assert "rules[2].match.last_user: invalid regex '('" in text
+    assert "unknown template variable 'lastuser'; did you mean 'last_user'?" in text
+
+
+def test_wrong_types_say_expected_and_found():
+    found = problems(
+        """
+        rules:
+          - match: { stream: "yes", turn: x }
+            reply: { error: { status: 200 } }
+        """
+    )
+    assert "s.yaml:3: rules[0].match.stream: expected true or false, found a string" in found
+    assert "s.yaml:4: rules[0].reply.error.status: expected a value >= 400, found 200" in found
+
+
+def test_reply_and_sequence_are_exclusive():
+    found = problems("rules:\n  - name: a\n    reply: {content: x}\n    sequence: [{content: y}]\n")
+    assert found == ["s.yaml:2: rules[0]: a rule needs exactly one of 'reply' or 'sequence'"]
+
+
+def test_duplicate_keys_and_names():
+    found = problems("rules:\n  - name: a\n    name: b\n    reply: {content: x}\n  - name: b\n    reply: {content: y}\n")
+    assert any("rules[0].name: duplicate key" in p for p in found)
+    assert any("rules[1].name: duplicate rule name" in p for p in found)
+
+
+def test_broken_yaml_names_the_line():
+    found = problems("rules:\n  - name: a\n    reply: {content: x\n")
+    assert len(found) == 1 and found[0].startswith("s.yaml:") and "not valid YAML" in found[0]
+
+
+def test_yaml_bomb_fails_cleanly():
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for i in range(1, 9):
+        bomb += f"{chr(97 + i)}: &{chr(97 + i)} [*{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}]\n"
+    bomb += "rules: []\n"
+    found = problems(bomb)
+    assert "too large or too deep" in found[0]
+
+
+def test_chunks_must_join_to_content():
+    found = problems("rules:\n  - reply: {content: abc, chunks: [a, c]}\n")
+    assert "rules[0].reply.chunks: the chunks must join to the content exactly" in found[0]
+
+
+def test_a_broken_file_never_half_loads(tmp_path: Path):
+    good = tmp_path / "a.yaml"
+    good.write_text("rules:\n  - reply: {content: ok}\n")
+    bad = tmp_path / "b.yaml"
+    bad.write_text("rules:\n  - reply: {content: ok, latency: {ttft_ms: -1}}\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenarios([tmp_path])
+    assert [p.source for p in info.value.problems] == [str(bad)]
+    assert "expected a value >= 0, found -1" in str(info.value)
+
+
+def test_missing_file_is_a_problem(tmp_path: Path):
+    with pytest.raises(ScenarioError, match="no such file"):
+        load_scenarios([tmp_path / "nope.yaml"])
+
+
+def test_folders_load_in_name_order(tmp_path: Path):
+    (tmp_path / "b.yaml").write_text("rules:\n  - name: second\n    reply: {content: b}\n")
+    (tmp_path / "a.yaml").write_text("rules:\n  - name: first\n    reply: {content: a}\n")
+    assert [r.name for r in load_scenarios([tmp_path])] == ["first", "second"]
+
+
+def test_defaults_apply_to_every_rule():
+    rules = load_text(
+        "defaults:\n  latency: {ttft_ms: 5}\n  headers: {x-a: 1}\n  match: {model: m}\n"
+        "rules:\n  - reply: {content: x, latency: {inter_token_ms: 2}}\n",
+        "s.yaml",
+    )
+    reply = rules[0].replies[0]
+    assert (reply.latency.ttft_ms, reply.latency.inter_token_ms) == (5, 2)
+    assert reply.headers == (("x-a", "1"),)
+    assert [c.key for c in rules[0].conditions] == ["model"]
+
+
+def test_schema_describes_the_contract_keys():
+    schema = scenario_schema()
+    rule = schema["properties"]["rules"]["items"]["properties"]
+    assert {"name", "match", "reply", "sequence", "then", "when", "priority"} <= set(rule)
+    match = schema["$defs"]["match"]["properties"]
+    assert {"model", "provider", "path", "api_key", "header", "last_user", "system",
+            "any_message", "last_message", "turn", "stream", "tools", "tool_choice",
+            "response_format", "body"} <= set(match)
+    reply = schema["$defs"]["reply"]["properties"]
+    assert {"content", "faker", "chunks", "tool_calls", "choices", "refusal", "finish_reason",
+            "usage", "headers", "logprobs", "error", "latency", "fault"} <= set(reply)
