@@ -38,27 +38,48 @@ def error_response(exc: RequestError) -> Response:
 
 
 async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes:
-    """The request body, refused with 413 past `limit` bytes (before reading, when declared)."""
+    """The request body, refused with 413 past `limit` bytes (before reading, when declared).
+
+    A body that has not arrived within BODY_TIMEOUT_S cancels the read (one timer handle
+    per request rather than a wait_for task).
+    """
     if declared is not None and declared > limit:
         raise RequestError(
             413, f"Request body too large: {declared} bytes; the limit is {limit} bytes.",
             code="request_too_large",
         )
+    task = asyncio.current_task()
+    expired = []
+
+    def expire() -> None:
+        expired.append(True)
+        if task is not None:
+            task.cancel()
+
+    timer = asyncio.get_running_loop().call_later(BODY_TIMEOUT_S, expire)
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await asyncio.wait_for(receive(), BODY_TIMEOUT_S)
-        if message["type"] == "http.disconnect":
-            raise ConnectionResetError("client went away while sending the body")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(
-                413, f"Request body too large: over {limit} bytes.", code="request_too_large"
-            )
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ConnectionResetError("client went away while sending the body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(
+                    413, f"Request body too large: over {limit} bytes.", code="request_too_large"
+                )
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    except asyncio.CancelledError:
+        if expired and task is not None:
+            task.uncancel()
+            raise TimeoutError("request body not received in time") from None
+        raise
+    finally:
+        timer.cancel()
 
 
 class ChatEndpoint:
@@ -86,18 +107,24 @@ class ChatEndpoint:
             raw = await read_body(
                 receive, config.max_body_bytes, int(declared) if declared and declared.isdigit() else None
             )
-            try:
-                exchange.request = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                exchange.request = raw[:2048].decode("utf-8", "replace")
+            exchange.request = raw
             request = ChatRequest.parse(raw, headers, scope["path"], max_n=config.max_n)
+            exchange.request = request.body
         except RequestError as exc:
+            if isinstance(exchange.request, bytes):
+                exchange.request = _best_effort_json(exchange.request)
             exchange.id = self._request_id(config.seed)
             exchange.source, exchange.error = "error", exc.message
             await self._send_error(exc, exchange, send)
             self._finish(exchange, arrived, exc.status)
             return
-        except (ConnectionResetError, TimeoutError):
+        except TimeoutError:
+            exchange.id = self._request_id(config.seed)
+            exc = RequestError(408, "The request body was not received in time.", code="timeout")
+            await self._send_error(exc, exchange, send)
+            self._finish(exchange, arrived, 408)
+            return
+        except ConnectionResetError:
             return
         exchange.id = self._request_id(engine.seed_for(request))
         exchange.model, exchange.stream = request.model, request.stream
@@ -176,6 +203,13 @@ class ChatEndpoint:
             journal.add(exchange)
         if logger.isEnabledFor(logging.INFO):
             log_exchange(exchange, self.engine.config.log_format)
+
+
+def _best_effort_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw[:2048].decode("utf-8", "replace")
 
 
 def log_exchange(exchange: Exchange, form: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import sys
 import threading
@@ -28,6 +29,16 @@ class _Protocol(HttpToolsProtocol):
         self.scope.setdefault("extensions", {})[TRANSPORT_KEY] = self.transport  # type: ignore[typeddict-unknown-key]
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, but SIGTERM is a normal stop: drain, then exit 0."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if sig == signal.SIGTERM:
+            self.should_exit = True
+            return
+        super().handle_exit(sig, frame)
+
+
 def setup_logging(level: str, form: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if form == "json":
@@ -45,7 +56,9 @@ def setup_logging(level: str, form: str) -> None:
         uv.propagate = False
 
 
-def _uvicorn_config(app: MockApp, config: ServerConfig, sock_port: int | None = None) -> uvicorn.Config:
+def _uvicorn_config(
+    app: MockApp, config: ServerConfig, sock_port: int | None = None
+) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=config.host,
@@ -82,7 +95,7 @@ class MockServer:
 
     def run(self) -> None:
         """Serve until interrupted (SIGINT/SIGTERM drain in-flight streams, then exit)."""
-        server = uvicorn.Server(_uvicorn_config(self.app, self.config))
+        server = _Server(_uvicorn_config(self.app, self.config))
         self._server = server
         server.run()
 
@@ -92,7 +105,7 @@ class MockServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.config.host, self.config.port))
         self.port = sock.getsockname()[1]
-        server = uvicorn.Server(_uvicorn_config(self.app, self.config, self.port))
+        server = _Server(_uvicorn_config(self.app, self.config, self.port))
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._server = server
 
