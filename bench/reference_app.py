@@ -1,0 +1,138 @@
+"""A bare Starlette app that sends the benchmark's replies: the baseline mockllm is compared to.
+
+Run it the way run.py does:
+
+    .venv/bin/python -m uvicorn --app-dir bench reference_app:app --port 8100 \
+        --http httptools --loop uvloop --no-access-log --log-level warning
+
+It does the least a Starlette app can do for the same wire bytes: parse the body with
+`Request.json()`, answer JSON with a `Response`, and stream pre-built `data: ...` events
+from a `StreamingResponse`, pacing with `asyncio.sleep` to absolute deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator
+
+from replies import MODELS, PROMPT_TOKENS, BenchModel
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+_ids = itertools.count(1)
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class _Encoded:
+    """One model's reply as pre-encoded pieces; only `id` and `created` change per request."""
+
+    def __init__(self, model: BenchModel) -> None:
+        self.model = model
+        n = len(model.chunks)
+        usage = {
+            "prompt_tokens": PROMPT_TOKENS,
+            "completion_tokens": n,
+            "total_tokens": PROMPT_TOKENS + n,
+        }
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": model.content, "refusal": None},
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+        self.completion_tail = (
+            f',"model":{_dumps(model.name)},"choices":[{_dumps(choice)}],'
+            f'"usage":{_dumps(usage)},"system_fingerprint":null}}'
+        ).encode()
+
+        def event_tail(delta: dict[str, object], finish: str | None) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return (
+                f',"model":{_dumps(model.name)},"system_fingerprint":null,'
+                f'"choices":[{_dumps(choice)}]}}\n\n'
+            ).encode()
+
+        self.role_tail = event_tail({"role": "assistant", "content": "", "refusal": None}, None)
+        self.content_tails = [event_tail({"content": text}, None) for text in model.chunks]
+        self.finish_tail = event_tail({}, "stop") + b"data: [DONE]\n\n"
+
+    def completion(self) -> bytes:
+        head = f'{{"id":"chatcmpl-{next(_ids):024x}","object":"chat.completion",'
+        return f'{head}"created":{int(time.time())}'.encode() + self.completion_tail
+
+    def events(self) -> tuple[bytes, list[bytes], bytes]:
+        """(role event, one event per content delta, finish event + [DONE]) for one stream."""
+        head = (
+            f'data: {{"id":"chatcmpl-{next(_ids):024x}","object":"chat.completion.chunk",'
+            f'"created":{int(time.time())}'
+        ).encode()
+        return (
+            head + self.role_tail,
+            [head + tail for tail in self.content_tails],
+            head + self.finish_tail,
+        )
+
+
+_ENCODED = {name: _Encoded(model) for name, model in MODELS.items()}
+
+
+async def _fast(events: tuple[bytes, list[bytes], bytes]) -> AsyncIterator[bytes]:
+    role, contents, finish = events
+    yield role
+    for event in contents:
+        yield event
+    yield finish
+
+
+async def _paced(
+    events: tuple[bytes, list[bytes], bytes], model: BenchModel, start: float
+) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    role, contents, finish = events
+    due = start + model.ttft_ms / 1000
+    gap = model.inter_token_ms / 1000
+    yield role
+    for event in contents:
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        yield event
+        due += gap
+    yield finish
+
+
+async def chat_completions(request: Request) -> Response:
+    # Deadlines count from the request's arrival at the endpoint, as mockllm's do.
+    start = asyncio.get_running_loop().time()
+    body = await request.json()
+    encoded = _ENCODED.get(body.get("model"))
+    if encoded is None:
+        error = {"message": "unknown model", "type": "invalid_request_error", "code": None}
+        return JSONResponse({"error": error}, status_code=404)
+    if not body.get("stream"):
+        return Response(encoded.completion(), media_type="application/json")
+    events = encoded.events()
+    stream = _paced(events, encoded.model, start) if encoded.model.is_paced else _fast(events)
+    return StreamingResponse(
+        stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+app = Starlette(
+    routes=[
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/__admin/health", health, methods=["GET"]),
+    ]
+)

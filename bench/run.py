@@ -1,0 +1,730 @@
+"""Benchmark mockllm against a bare Starlette app: same requests, same replies, same client.
+
+    .venv/bin/python bench/run.py [--quick] [--json PATH] [--rounds N] [--no-wrk]
+
+Starts the reference app (bench/reference_app.py) and then mockllm, one at a time on
+loopback ports, runs every measurement against each, prints mockllm / reference ratios
+next to the project's targets, and writes everything to JSON (bench/results/latest.json).
+See bench/README.md for what each number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime
+import http.client
+import json
+import os
+import platform
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from make_scenarios import BENCH_YAML, scenario_text  # noqa: E402
+from replies import API_KEY, FAST_50, FAST_200, MODELS, PACED_50, request_body  # noqa: E402
+
+_VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+PYTHON = str(_VENV_PYTHON) if _VENV_PYTHON.exists() else sys.executable
+HOST = "127.0.0.1"
+PACED_LEVELS = (10, 200, 1000)
+STARTUP_RULES = 100
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long each measurement runs; `--quick` shortens all of them."""
+
+    startup_repeats: int = 3
+    requests_warmup_s: int = 2  # whole seconds: wrk takes no fractions
+    requests_s: int = 10
+    requests_concurrency: int = 64
+    stream_warmup_s: float = 2.0
+    stream_s: float = 10.0
+    stream_concurrency: int = 32
+    paced_rounds: int = 3
+    paced_warmup_rounds: tuple[int, ...] = (1, 1, 1)  # per entry of PACED_LEVELS
+
+
+QUICK = Plan(
+    startup_repeats=1,
+    requests_warmup_s=1,
+    requests_s=2,
+    stream_warmup_s=0.5,
+    stream_s=2.5,
+    paced_rounds=1,
+    paced_warmup_rounds=(0, 0, 1),
+)
+
+
+# --- the servers -------------------------------------------------------------------------
+
+
+def _reference_argv(port: int, scenario: Path) -> list[str]:
+    # The reference has no rules; it gets the scenario path only so both start alike.
+    del scenario
+    return [
+        PYTHON, "-m", "uvicorn", "--app-dir", str(BENCH), "reference_app:app",
+        "--host", HOST, "--port", str(port),
+        "--http", "httptools", "--loop", "uvloop",
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def _mockllm_argv(port: int, scenario: Path) -> list[str]:
+    return [
+        PYTHON, "-m", "mockllm", "serve", "--port", str(port),
+        "--scenarios", str(scenario), "--log-level", "warning",
+    ]  # fmt: skip
+
+
+SERVERS: dict[str, Callable[[int, Path], list[str]]] = {
+    "reference": _reference_argv,
+    "mockllm": _mockllm_argv,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _health_status(port: int) -> int | None:
+    """The status of GET /__admin/health, or None when nothing answers yet."""
+    try:
+        with socket.create_connection((HOST, port), timeout=2) as sock:
+            sock.sendall(
+                f"GET /__admin/health HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+                f"Connection: close\r\n\r\n".encode()
+            )
+            head = sock.recv(64)
+    except OSError:
+        return None
+    parts = head.split(b" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+@dataclass
+class Running:
+    """A server subprocess and when it became healthy."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    start_to_healthy_s: float = 0.0
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_server(name: str, scenario: Path, workdir: Path, timeout: float = 30) -> Running:
+    """Start a server and poll its health endpoint until the first 200."""
+    port = _free_port()
+    log_path = workdir / f"{name}-{port}.log"
+    argv = SERVERS[name](port, scenario)
+    with open(log_path, "wb") as log:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    running = Running(name, proc, port, log_path)
+    while time.perf_counter() - started < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{running.log_tail()}")
+        if _health_status(port) == 200:
+            running.start_to_healthy_s = time.perf_counter() - started
+            return running
+        time.sleep(0.002)
+    running.stop()
+    raise RuntimeError(f"{name} was not healthy after {timeout} s:\n{running.log_tail()}")
+
+
+def mockllm_unavailable() -> str | None:
+    """Why `python -m mockllm serve` cannot run yet, or None when it can."""
+    try:
+        done = subprocess.run(
+            [PYTHON, "-m", "mockllm", "serve", "--help"],
+            cwd=ROOT, capture_output=True, timeout=60,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return "`python -m mockllm serve --help` did not finish in 60 s"
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()
+        return f"`python -m mockllm serve --help` failed: {lines[-1] if lines else done.returncode}"
+    return None
+
+
+# --- /proc readings ----------------------------------------------------------------------
+
+
+def _process_tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                children = Path(f"/proc/{current}/task/{task}/children").read_text()
+                todo += [int(child) for child in children.split()]
+        except OSError:
+            continue
+    return pids
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MiB."""
+    return sum(_status_kb(p, "VmRSS") for p in _process_tree(pid)) / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process and its children so far."""
+    total = 0
+    for p in _process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLK_TCK
+
+
+@contextmanager
+def peak_rss(pid: int, every_s: float = 0.01) -> Iterator[dict[str, Any]]:
+    """Watch a process tree's memory: VmHWM after a reset, and VmRSS sampled meanwhile."""
+    pids = _process_tree(pid)
+    reset = True
+    for p in pids:
+        try:
+            # Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0).
+            Path(f"/proc/{p}/clear_refs").write_text("5")
+        except OSError:
+            reset = False
+    result: dict[str, Any] = {"sampled_vmrss_mb": 0.0}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            result["sampled_vmrss_mb"] = max(result["sampled_vmrss_mb"], rss_mb(pid))
+            stop.wait(every_s)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        stop.set()
+        thread.join()
+        hwm = sum(_status_kb(p, "VmHWM") for p in _process_tree(pid)) / 1024
+        result["vmhwm_mb"] = hwm if reset else None
+        result["peak_mb"] = max(result["sampled_vmrss_mb"], hwm if reset else 0.0)
+
+
+# --- measurements ------------------------------------------------------------------------
+
+
+def loadgen(*args: object) -> dict[str, Any]:
+    """Run bench/loadgen.py in its own process and return the JSON it prints."""
+    argv = [PYTHON, str(BENCH / "loadgen.py"), *map(str, args)]
+    done = subprocess.run(argv, capture_output=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"loadgen failed ({done.returncode}):\n{done.stderr.decode()[-3000:]}")
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+_WRK_SCRIPT = """\
+wrk.method = "POST"
+wrk.body = [==[{body}]==]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {key}"
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"max_us":%d,'
+    .. '"errors":{{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}}}}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency.max, e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def _wrk(port: int, seconds: float, concurrency: int, script: Path) -> dict[str, Any]:
+    argv = [
+        "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, int(seconds))}s", "--timeout", "10s",
+        "-s", str(script), f"http://{HOST}:{port}/v1/chat/completions",
+    ]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("WRK_JSON "))
+    raw = json.loads(line.removeprefix("WRK_JSON "))
+    seconds_run = raw["duration_us"] / 1e6
+    errors = sum(raw["errors"].values())
+    return {
+        "seconds": seconds_run,
+        "concurrency": concurrency,
+        "responses": raw["requests"] - raw["errors"]["status"],
+        "errors": errors,
+        "error_samples": [f"{k}: {v}" for k, v in raw["errors"].items() if v],
+        "requests_per_s": (raw["requests"] - raw["errors"]["status"]) / seconds_run,
+        "latency_ms": {
+            "p50": raw["p50_us"] / 1000,
+            "p99": raw["p99_us"] / 1000,
+            "max": raw["max_us"] / 1000,
+            "n": raw["requests"],
+        },
+    }
+
+
+def measure_requests(run: Running, plan: Plan, use_wrk: bool, workdir: Path) -> dict[str, Any]:
+    """Non-streaming: 50-token replies, closed loop at fixed concurrency."""
+    if use_wrk:
+        script = workdir / "post.lua"
+        body = request_body(FAST_50.name, stream=False).decode()
+        script.write_text(_WRK_SCRIPT.format(body=body, key=API_KEY))
+        warmup = _wrk(run.port, plan.requests_warmup_s, plan.requests_concurrency, script)
+        before = cpu_seconds(run.proc.pid)
+        result = _wrk(run.port, plan.requests_s, plan.requests_concurrency, script)
+        result["server_cpu_s"] = cpu_seconds(run.proc.pid) - before
+        result["errors"] += warmup["errors"]
+        result["client"] = "wrk -t1"
+        return result
+    before = cpu_seconds(run.proc.pid)
+    result = loadgen(
+        "requests", "--port", run.port, "--model", FAST_50.name,
+        "--concurrency", plan.requests_concurrency,
+        "--duration", plan.requests_s, "--warmup", plan.requests_warmup_s,
+    )  # fmt: skip
+    result["server_cpu_s"] = cpu_seconds(run.proc.pid) - before  # includes the warm-up
+    result["client"] = "bench/loadgen.py"
+    return result
+
+
+def measure_stream_throughput(run: Running, plan: Plan) -> dict[str, Any]:
+    """Streaming with no delay: 200 content chunks per reply, closed loop."""
+    before = cpu_seconds(run.proc.pid)
+    result = loadgen(
+        "throughput", "--port", run.port, "--model", FAST_200.name,
+        "--concurrency", plan.stream_concurrency, "--expect", len(FAST_200.chunks),
+        "--duration", plan.stream_s, "--warmup", plan.stream_warmup_s,
+    )  # fmt: skip
+    result["server_cpu_s"] = cpu_seconds(run.proc.pid) - before  # includes the warm-up
+    return result
+
+
+def measure_paced(run: Running, streams: int, warmup_rounds: int, rounds: int) -> dict[str, Any]:
+    """Paced streams, all sent together: TTFT, gaps and durations against the ideal."""
+    return loadgen(
+        "paced", "--port", run.port, "--model", PACED_50.name,
+        "--streams", streams, "--rounds", rounds, "--warmup-rounds", warmup_rounds,
+        "--expect", len(PACED_50.chunks), "--ideal-ms", PACED_50.ideal_ms,
+    )  # fmt: skip
+
+
+def _sse_deltas(body: bytes) -> tuple[list[str], bool]:
+    deltas, finished = [], False
+    for event in body.replace(b"\r\n", b"\n").split(b"\n\n"):
+        if not event.startswith(b"data:"):
+            continue
+        data = event[5:].strip()
+        if data == b"[DONE]":
+            finished = True
+            continue
+        for choice in json.loads(data).get("choices", []):
+            content = (choice.get("delta") or {}).get("content")
+            if content:
+                deltas.append(content)
+    return deltas, finished
+
+
+def check_replies(port: int) -> list[str]:
+    """Ask each benchmark model once, streamed and not; say where a reply is not as expected."""
+
+    def check(model_name: str, stream: bool) -> str | None:
+        model = MODELS[model_name]
+        what = f"{model_name} stream={str(stream).lower()}"
+        conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        try:
+            conn.request(
+                "POST", "/v1/chat/completions", body=request_body(model_name, stream=stream),
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"},
+            )  # fmt: skip
+            response = conn.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            return f"{what}: {exc}"
+        finally:
+            conn.close()
+        if response.status != 200:
+            return f"{what}: HTTP {response.status}: {body[:200]!r}"
+        try:
+            if not stream:
+                content = json.loads(body)["choices"][0]["message"]["content"]
+                return None if content == model.content else f"{what}: content differs"
+            deltas, finished = _sse_deltas(body)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            return f"{what}: unreadable reply: {exc!r}"
+        if deltas != list(model.chunks):
+            return f"{what}: {len(deltas)} deltas, not the {len(model.chunks)} expected"
+        return None if finished else f"{what}: no data: [DONE]"
+
+    with concurrent.futures.ThreadPoolExecutor(len(MODELS) * 2) as pool:
+        found = pool.map(lambda job: check(*job), [(m, s) for m in MODELS for s in (False, True)])
+        return [problem for problem in found if problem is not None]
+
+
+def measure_startup(name: str, plan: Plan, workdir: Path) -> dict[str, Any]:
+    """Popen to the first 200 from /__admin/health, with a 100-rule scenario."""
+    scenario = workdir / "rules100.yaml"
+    scenario.write_text(scenario_text(STARTUP_RULES), encoding="utf-8")
+    times = []
+    for _ in range(plan.startup_repeats):
+        run = start_server(name, scenario, workdir)
+        times.append(run.start_to_healthy_s)
+        run.stop()
+    return {"rules": STARTUP_RULES, "runs_s": times, "median_s": statistics.median(times)}
+
+
+def bench_server(name: str, plan: Plan, use_wrk: bool, workdir: Path) -> dict[str, Any]:
+    """Every measurement against one server, in order, each after a warm-up."""
+    result: dict[str, Any] = {}
+    _say(f"{name}: start-up with {STARTUP_RULES} rules")
+    result["startup"] = measure_startup(name, plan, workdir)
+    run = start_server(name, BENCH_YAML, workdir)
+    try:
+        result["pid"] = run.proc.pid
+        result["idle_rss_mb"] = rss_mb(run.proc.pid)
+        result["reply_problems"] = check_replies(run.port)
+        for problem in result["reply_problems"]:
+            _say(f"  warning: {problem}")
+        _say(f"{name}: non-streaming, c={plan.requests_concurrency}")
+        result["requests"] = measure_requests(run, plan, use_wrk, workdir)
+        _say(f"{name}: streaming throughput, c={plan.stream_concurrency}")
+        result["stream"] = measure_stream_throughput(run, plan)
+        result["paced"] = {}
+        for streams, warmups in zip(PACED_LEVELS, plan.paced_warmup_rounds, strict=True):
+            _say(f"{name}: paced, {streams} streams x {plan.paced_rounds} round(s)")
+            before = cpu_seconds(run.proc.pid)
+            with peak_rss(run.proc.pid) as memory:
+                paced = measure_paced(run, streams, warmups, plan.paced_rounds)
+            paced["server_cpu_s"] = cpu_seconds(run.proc.pid) - before
+            paced["rss"] = memory
+            result["paced"][str(streams)] = paced
+        result["after_rss_mb"] = rss_mb(run.proc.pid)
+    finally:
+        run.stop()
+    result["errors"] = (
+        len(result.get("reply_problems", []))
+        + result.get("requests", {}).get("errors", 0)
+        + result.get("stream", {}).get("errors", 0)
+        + sum(p["errors"] for p in result.get("paced", {}).values())
+    )
+    return result
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of the table: a metric for both servers, their ratio and a target."""
+
+    metric: str
+    reference: float | None
+    mockllm: float | None
+    ratio: float | None
+    target: str = ""
+    passed: bool | None = None
+    spec: str = ",.1f"  # how to format the two values
+
+
+def _get(result: dict[str, Any] | None, *path: str) -> float | None:
+    value: Any = result
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value if isinstance(value, int | float) else None
+
+
+def build_rows(ref: dict[str, Any] | None, mock: dict[str, Any] | None) -> list[Row]:
+    rows: list[Row] = []
+
+    def add(
+        metric: str,
+        path: tuple[str, ...],
+        check: Callable[[float | None, float | None], bool | None] | None = None,
+        target: str = "",
+    ) -> None:
+        r, m = _get(ref, *path), _get(mock, *path)
+        ratio = m / r if r and m is not None else None
+        passed = check(m, ratio) if check and m is not None else None
+        spec = {"/ ideal": ".3f", "errors": ",.0f", "/s": ",.0f", " s ": ".3f"}
+        found = next((f for key, f in spec.items() if key in f"{metric} "), ",.1f")
+        rows.append(Row(metric, r, m, ratio, target, passed, found))
+
+    def ratio_at_least(limit: float) -> Callable[[float | None, float | None], bool | None]:
+        return lambda m, ratio: None if ratio is None else ratio >= limit
+
+    def value_at_most(limit: float) -> Callable[[float | None, float | None], bool | None]:
+        return lambda m, ratio: None if m is None else m <= limit
+
+    add(
+        "non-stream req/s (c=64, 50 tok)",
+        ("requests", "requests_per_s"),
+        ratio_at_least(0.85),
+        "ratio >= 0.85",
+    )
+    add("non-stream latency p50 ms", ("requests", "latency_ms", "p50"))
+    add("non-stream latency p99 ms", ("requests", "latency_ms", "p99"))
+    add(
+        "stream chunks/s (c=32, 200 tok)",
+        ("stream", "chunks_per_s"),
+        ratio_at_least(1.2),
+        "ratio >= 1.20",
+    )
+    for level in map(str, PACED_LEVELS):
+        p = ("paced", level)
+        ttft_check = value_at_most(130) if level == "200" else None
+        add(f"paced {level}: TTFT p50 ms", (*p, "ttft_ms", "p50"))
+        add(
+            f"paced {level}: TTFT p99 ms",
+            (*p, "ttft_ms", "p99"),
+            ttft_check,
+            "<= 130 ms" if ttft_check else "",
+        )
+        add(f"paced {level}: gap p50 ms", (*p, "gap_ms", "p50"))
+        add(f"paced {level}: gap p99 ms", (*p, "gap_ms", "p99"))
+        last = level == str(PACED_LEVELS[-1])
+        add(
+            f"paced {level}: duration p50 / ideal",
+            (*p, "duration_ratio", "p50"),
+            value_at_most(1.03) if last else None,
+            "<= 1.03" if last else "",
+        )
+        add(
+            f"paced {level}: duration p99 / ideal",
+            (*p, "duration_ratio", "p99"),
+            value_at_most(1.10) if last else None,
+            "<= 1.10" if last else "",
+        )
+        add(f"paced {level}: errors", (*p, "errors"))
+    add(
+        f"peak RSS MB at {PACED_LEVELS[-1]} streams",
+        ("paced", str(PACED_LEVELS[-1]), "rss", "peak_mb"),
+        value_at_most(80),
+        "<= 80 MB",
+    )
+    add(
+        f"start to healthy s ({STARTUP_RULES} rules)",
+        ("startup", "median_s"),
+        value_at_most(0.5),
+        "<= 0.5 s",
+    )
+    add("errors, all phases", ("errors",), lambda m, ratio: m == 0, "0")
+    return rows  # fmt: skip
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def render_table(rows: list[Row]) -> str:
+    head = ("metric", "reference", "mockllm", "ratio", "target", "result")
+    body = [
+        (
+            row.metric,
+            _fmt(row.reference, row.spec),
+            _fmt(row.mockllm, row.spec),
+            "-" if row.ratio is None else f"{row.ratio:.2f}",
+            row.target,
+            "" if not row.target else {True: "PASS", False: "FAIL", None: "n/a"}[row.passed],
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
+    aligns = ["<", ">", ">", ">", "<", "<"]
+    lines = [
+        "  ".join(f"{cell:{a}{w}}" for cell, a, w in zip(line, aligns, widths, strict=True))
+        for line in [head, *body]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _meta(use_wrk: bool, args: argparse.Namespace) -> dict[str, Any]:
+    def version(module: str) -> str:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as get
+
+        try:
+            return get(module)
+        except PackageNotFoundError:
+            return "?"
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--", "mockllm"],
+                cwd=ROOT, capture_output=True, text=True,
+            ).stdout.strip()
+        )  # fmt: skip
+    except OSError:
+        commit, dirty = "?", False
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    wrk_version = "-"
+    if use_wrk:
+        wrk_out = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+        wrk_version = (wrk_out.stdout or wrk_out.stderr).split("[")[0].strip() or "wrk"
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "git_commit": commit,
+        "mockllm_tree_dirty": dirty,
+        "quick": args.quick,
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "packages": {n: version(n) for n in ("starlette", "uvicorn", "httptools", "uvloop")},
+        "non_stream_client": wrk_version
+        if use_wrk
+        else f"bench/loadgen.py ({'--no-wrk' if args.no_wrk else 'no wrk on PATH'})",
+        "stream_client": "bench/loadgen.py (asyncio Protocol + httptools, uvloop)",
+        "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+    }
+
+
+def _loadavg() -> float:
+    """The 1-minute load average: other work on the machine makes every number noisier."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _raise_nofile() -> None:
+    # Children inherit the limit: both servers and the load generator need > 1000 sockets.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run (about 30 s)")
+    parser.add_argument(
+        "--json", type=Path, default=BENCH / "results" / "latest.json",
+        help="where to write the results (default: bench/results/latest.json)",
+    )  # fmt: skip
+    parser.add_argument("--rounds", type=int, help="measured rounds per paced level")
+    parser.add_argument("--no-wrk", action="store_true", help="use loadgen.py even with wrk")
+    parser.add_argument("--only", choices=sorted(SERVERS), help="benchmark one server (no ratios)")
+    args = parser.parse_args(argv)
+
+    plan = QUICK if args.quick else Plan()
+    if args.rounds:
+        plan = Plan(**{**asdict(plan), "paced_rounds": args.rounds})
+    if BENCH_YAML.read_text(encoding="utf-8") != scenario_text():
+        _say(f"error: {BENCH_YAML} is stale; regenerate it with: {PYTHON} bench/make_scenarios.py")
+        return 2
+    _raise_nofile()
+    use_wrk = shutil.which("wrk") is not None and not args.no_wrk
+    _say(f"non-streaming client: {'wrk' if use_wrk else 'bench/loadgen.py (no wrk on PATH)'}")
+
+    names = [args.only] if args.only else list(SERVERS)
+    skipped: dict[str, str] = {}
+    if "mockllm" in names and (reason := mockllm_unavailable()):
+        skipped["mockllm"] = reason
+        names.remove("mockllm")
+        _say(f"mockllm: skipped, {reason}; measuring the reference alone")
+
+    results: dict[str, Any] = {}
+    load_before = _loadavg()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="mockllm-bench-") as tmp:
+        for name in names:
+            try:
+                results[name] = bench_server(name, plan, use_wrk, Path(tmp))
+            except RuntimeError as exc:
+                _say(f"{name}: failed: {exc}")
+                skipped[name] = f"failed: {exc}"
+    elapsed = time.perf_counter() - started
+
+    rows = build_rows(results.get("reference"), results.get("mockllm"))
+    meta = {
+        **_meta(use_wrk, args),
+        "elapsed_s": elapsed,
+        "loadavg_before": load_before,
+        "loadavg_after": _loadavg(),
+    }
+    document = {
+        "meta": meta,
+        "plan": asdict(plan),
+        "ideal_ms": PACED_50.ideal_ms,
+        "skipped": skipped,
+        "results": results,
+        "table": [asdict(row) for row in rows],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(document, indent=2) + "\n")
+
+    print()
+    print(
+        f"mockllm / reference, one run, {meta['cpus']} CPUs; "
+        f"non-streaming client: {meta['non_stream_client']}; "
+        f"paced ideal {PACED_50.ideal_ms} ms; {plan.paced_rounds} round(s) per level"
+        f"{'; QUICK' if args.quick else ''}"
+    )
+    print(f"load average (1 min) before: {load_before:.2f}, after: {meta['loadavg_after']:.2f}")
+    for name, reason in skipped.items():
+        print(f"{name}: {reason}")
+    print(render_table(rows))
+    print(f"\nwrote {args.json} ({elapsed:.0f} s)")
+    failed = [row for row in rows if row.passed is False]
+    return 1 if failed or "reference" in skipped else 0  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
