@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hmac
+import ipaddress
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -28,6 +30,44 @@ def _rule_json(rule: Any) -> dict[str, Any]:
         "sequence": rule.is_sequence,
         "conditions": [c.key for c in rule.conditions],
     }
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return True  # in-process transports have no peer address
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in ("localhost", "testclient")
+
+
+def guarded(
+    engine: Engine, endpoint: Callable[[Request], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    """Refuse remote callers unless allowed, and callers without the admin token when set."""
+
+    async def check(request: Request) -> Response:
+        token = engine.config.admin_token
+        if token:
+            auth = request.headers.get("authorization", "")
+            presented = request.headers.get("x-mockllm-admin-token") or auth.removeprefix("Bearer ")
+            if not hmac.compare_digest(presented.encode(), token.encode()):
+                raise RequestError(
+                    401, "The admin API needs the admin token (Authorization: Bearer <token>).",
+                    code="invalid_admin_token",
+                )
+        elif not engine.config.admin_remote and not _is_loopback(
+            request.client.host if request.client else None
+        ):
+            raise RequestError(
+                403,
+                "The admin API answers loopback callers only; start mockllm with --admin-token "
+                "or --admin-remote to allow others.",
+                code="admin_remote_refused",
+            )
+        return await endpoint(request)
+
+    return check
 
 
 def admin_routes(engine: Engine, is_ready: Callable[[], bool]) -> list[tuple[str, Any, list[str]]]:
@@ -96,7 +136,7 @@ def admin_routes(engine: Engine, is_ready: Callable[[], bool]) -> list[tuple[str
 
     return [
         ("/__admin/health", health, ["GET"]),
-        ("/__admin/reset", reset, ["POST"]),
-        ("/__admin/requests", requests, ["GET", "DELETE"]),
-        ("/__admin/rules", rules, ["GET", "POST", "DELETE"]),
+        ("/__admin/reset", guarded(engine, reset), ["POST"]),
+        ("/__admin/requests", guarded(engine, requests), ["GET", "DELETE"]),
+        ("/__admin/rules", guarded(engine, rules), ["GET", "POST", "DELETE"]),
     ]

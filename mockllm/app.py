@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,6 +17,7 @@ from mockllm.engine import Engine
 from mockllm.errors import RequestError
 from mockllm.loader import load_scenarios
 from mockllm.protocol import error_body
+from mockllm.reload import Reloader
 from mockllm.routes import ChatEndpoint, error_response, json_response, model_routes
 from mockllm.rules import Latency, Rule
 from mockllm.writer import Receive, Scope, Send
@@ -38,6 +41,8 @@ class MockApp:
                 config.ttft_ms, config.inter_token_ms, config.jitter_ms, 1
             ),
         )
+        self.file_rules = self.engine.rules
+        self.reloader = Reloader(config.scenarios, self._reloaded) if config.reload else None
         self.chat = ChatEndpoint(self.engine)
         self.chat_paths = frozenset(CHAT_PATHS)
         self.ready = True
@@ -68,7 +73,31 @@ class MockApp:
                 logger.exception("error while answering %s", scope["path"])
                 await _send_500(send)
             return
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
         await self.starlette(scope, receive, send)
+
+    def _reloaded(self, rules: tuple[Rule, ...]) -> None:
+        runtime = tuple(r for r in self.engine.rules if r.added_at_runtime)
+        self.file_rules = rules
+        self.engine.set_rules((*rules, *runtime))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        task = None
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self.reloader is not None and self.config.scenarios:
+                    task = asyncio.create_task(self.reloader.run())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
     async def _method_not_allowed(self, request: Request) -> Response:
         raise HTTPException(405)  # only reached for methods other than POST

@@ -57,6 +57,12 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
                      envvar=_env("max_n"), help="Largest `n` accepted."),
         click.option("--journal-size", default=1000, show_default=True, type=click.IntRange(0),
                      envvar=_env("journal_size"), help="Exchanges kept in the journal."),
+        click.option("--admin-token", default=None, envvar=_env("admin_token"),
+                     help="Require this token (Authorization: Bearer) on the admin API."),
+        click.option("--admin-remote", is_flag=True, envvar=_env("admin_remote"),
+                     help="Let non-loopback callers use the admin API without a token."),
+        click.option("--no-reload", "no_reload", is_flag=True, envvar=_env("no_reload"),
+                     help="Do not reload scenario files when they change."),
         click.option("--hang-max-s", default=300.0, show_default=True, type=float,
                      envvar=_env("hang_max_s"), help="Longest a `hang` fault holds a connection."),
     ]
@@ -94,6 +100,9 @@ def serve(**options: object) -> None:
         max_n=int(options["max_n"]),  # type: ignore[call-overload]
         journal_size=int(options["journal_size"]),  # type: ignore[call-overload]
         hang_max_s=float(options["hang_max_s"]),  # type: ignore[arg-type]
+        admin_token=options["admin_token"] or None,  # type: ignore[arg-type]
+        admin_remote=bool(options["admin_remote"]),
+        reload=not options["no_reload"],
     )
     setup_logging(config.log_level, config.log_format)
     try:

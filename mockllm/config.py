@@ -41,6 +41,7 @@ class ServerConfig:
     journal_size: int = DEFAULT_JOURNAL_SIZE
     hang_max_s: float = 300.0
     admin_token: str | None = None
+    admin_remote: bool = False
     ttft_ms: float = 0.0
     inter_token_ms: float = 0.0
     jitter_ms: float = 0.0

@@ -65,7 +65,7 @@ def _uvicorn_config(
         port=config.port if sock_port is None else sock_port,
         http=_Protocol,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        lifespan="off",
+        lifespan="on",
         access_log=False,
         log_config=None,
         server_header=False,
