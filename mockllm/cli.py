@@ -63,6 +63,9 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
                      help="Let non-loopback callers use the admin API without a token."),
         click.option("--no-reload", "no_reload", is_flag=True, envvar=_env("no_reload"),
                      help="Do not reload scenario files when they change."),
+        click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+                     envvar=_env("workers"),
+                     help="Processes on one port; each keeps its own state (sequences, journal)."),
         click.option("--hang-max-s", default=300.0, show_default=True, type=float,
                      envvar=_env("hang_max_s"), help="Longest a `hang` fault holds a connection."),
     ]
@@ -103,6 +106,7 @@ def serve(**options: object) -> None:
         admin_token=options["admin_token"] or None,  # type: ignore[arg-type]
         admin_remote=bool(options["admin_remote"]),
         reload=not options["no_reload"],
+        workers=int(options["workers"]),  # type: ignore[call-overload]
     )
     setup_logging(config.log_level, config.log_format)
     try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -46,3 +47,23 @@ class ServerConfig:
     inter_token_ms: float = 0.0
     jitter_ms: float = 0.0
     reload: bool = True
+
+    def to_json(self) -> str:
+        """The config as JSON (to hand to worker processes)."""
+        data = asdict(self)
+        data["scenarios"] = [str(p) for p in self.scenarios]
+        for name in ("cassettes", "keys"):
+            data[name] = str(data[name]) if data[name] is not None else None
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerConfig:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
+        data["scenarios"] = tuple(Path(p) for p in data.get("scenarios", ()))
+        data["models"] = tuple(data.get("models", ()))
+        for name in ("cassettes", "keys"):
+            if data.get(name) is not None:
+                data[name] = Path(data[name])
+        return cls(**data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
@@ -19,6 +20,16 @@ from mockllm.config import ServerConfig
 from mockllm.writer import TRANSPORT_KEY
 
 logger = logging.getLogger("mockllm")
+
+
+CONFIG_ENV = "MOCKLLM_WORKER_CONFIG"
+
+
+def app_from_env() -> MockApp:
+    """The app of one worker process, from the config its parent left in the environment."""
+    config = ServerConfig.from_json(os.environ[CONFIG_ENV])
+    setup_logging(config.log_level, config.log_format)
+    return create_app(config)
 
 
 class _Protocol(HttpToolsProtocol):
@@ -94,7 +105,29 @@ class MockServer:
         return f"http://{self.config.host}:{self.port}"
 
     def run(self) -> None:
-        """Serve until interrupted (SIGINT/SIGTERM drain in-flight streams, then exit)."""
+        """Serve until interrupted (SIGINT/SIGTERM drain in-flight streams, then exit).
+
+        With `workers` > 1, uvicorn starts that many processes on one port, each with its
+        own copy of the state (sequences, credits, rate limits, journal).
+        """
+        if self.config.workers > 1:
+            os.environ[CONFIG_ENV] = self.config.to_json()
+            uvicorn.run(
+                "mockllm.server:app_from_env",
+                factory=True,
+                workers=self.config.workers,
+                host=self.config.host,
+                port=self.config.port,
+                http=_Protocol,
+                loop="uvloop",
+                lifespan="on",
+                access_log=False,
+                log_config=None,
+                server_header=False,
+                timeout_graceful_shutdown=5,
+                backlog=4096,
+            )
+            return
         server = _Server(_uvicorn_config(self.app, self.config))
         self._server = server
         server.run()
