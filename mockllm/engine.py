@@ -45,6 +45,7 @@ KNOWN_FAMILIES = (
     "doubao-*", "hunyuan-*", "abab*", "minimax-*", "step-*", "grok-*", "command*", "phi-*",
     "sonar*", "internlm*", "spark*",
 )
+RENDER_CACHE_SIZE = 2048
 _KNOWN = re.compile("|".join(fnmatch.translate(p) for p in KNOWN_FAMILIES))
 
 
@@ -85,6 +86,9 @@ class Engine:
     default_latency: Latency = NO_LATENCY
 
     def __post_init__(self) -> None:
+        # Rendered answers by (reply, seed, provider): the same request renders the same
+        # answer, so repeated requests skip rendering. Bounded; cleared when full.
+        self._rendered: dict[tuple[int, int, str | None], Rendered] = {}
         self.set_rules(self.rules)
         if self.journal is None:
             self.journal = Journal(self.config.journal_size)
@@ -92,6 +96,7 @@ class Engine:
     def set_rules(self, rules: tuple[Rule, ...]) -> None:
         """Swap the rules atomically (a new tuple; requests in flight keep the old one)."""
         self.rules = ordered(rules)
+        self._rendered = {}  # ids of replies may be reused once old rules are gone
         patterns = [c.arg for r in self.rules for c in r.conditions if c.key == "model"]
         self._model_patterns = tuple(patterns)
         self._extra_models = tuple(
@@ -119,9 +124,10 @@ class Engine:
         extra = [m for m in self.config.models if not set(m) & set("*?[")]
         return list(dict.fromkeys([*LISTED_MODELS, *named, *extra]))
 
-    def handle(self, request: ChatRequest) -> Outcome:
+    def handle(self, request: ChatRequest, seed: int | None = None) -> Outcome:
         """Answer a parsed request from the first source that can."""
-        seed = self.seed_for(request)
+        if seed is None:
+            seed = self.seed_for(request)
         selection = select(self.rules, request, self.store, seed)
         if selection is not None:
             return self._from_reply(selection.reply, request, seed, selection.rule, selection.step)
@@ -151,7 +157,14 @@ class Engine:
         if reply.error is not None:
             delay = (latency.ttft_ms or 0.0) / 1000
             return Failure(reply.error, rule, delay, reply.fault, reply.headers)
-        rendered = render(reply, request, seed, self.default_latency)
+        key = (id(reply), seed, request.provider)
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            rendered = render(reply, request, seed, self.default_latency)
+            if not reply.is_default:  # default replies are not kept alive by any rule
+                if len(self._rendered) >= RENDER_CACHE_SIZE:
+                    self._rendered.clear()
+                self._rendered[key] = rendered
         return Answer(rendered, rule, reply.fault, reply.headers)
 
 

@@ -16,7 +16,7 @@ import yaml
 
 from mockllm import schema as s
 from mockllm.errors import Problem, ScenarioError
-from mockllm.matchers import ALIASES, MATCHERS
+from mockllm.matchers import ALIASES, MATCHERS, predicate
 from mockllm.protocol import FINISH_REASONS
 from mockllm.rules import (
     ChoiceSpec,
@@ -307,7 +307,7 @@ class _Compiler:
             except ValueError as exc:
                 self.fail((*path, key), str(exc))
                 continue
-            out.append(Condition(name, arg, self.lines.line((*path, key))))
+            out.append(Condition(name, arg, self.lines.line((*path, key)), predicate(name, arg)))
         return out
 
     def error(self, data: dict[str, Any]) -> ErrorSpec:

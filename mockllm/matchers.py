@@ -21,8 +21,14 @@ _MAX_SHOWN = 60
 
 @dataclass(frozen=True, slots=True)
 class MatchResult:
+    """Whether a condition held; why not is worded only when asked (near misses)."""
+
     matched: bool
-    reason: str = ""
+    why: Callable[[], str] | None = None
+
+    @property
+    def reason(self) -> str:
+        return self.why() if self.why is not None else ""
 
 
 OK = MatchResult(True)
@@ -80,9 +86,27 @@ def compile_pattern(value: Any, *, names: bool = False) -> TextPattern:
     return exact(value)
 
 
+_GETTERS: dict[str, Callable[[ChatRequest], object]] = {}
+
+
+def _fast_text(pattern: TextPattern) -> Callable[[object], bool]:
+    """A predicate over one value, with the pattern's dispatch done now rather than per call."""
+    if pattern.ignore_case or pattern.kind not in ("exact", "contains", "regex", "glob"):
+        return pattern.test
+    value = pattern.value
+    if pattern.kind == "exact":
+        return lambda text: text == value
+    if pattern.kind == "contains":
+        return lambda text: isinstance(text, str) and value in text
+    search = pattern.regex.search  # type: ignore[union-attr]
+    return lambda text: isinstance(text, str) and search(text) is not None
+
+
 def _text_matcher(
     field: str, get: Callable[[ChatRequest], object], names: bool = False
 ) -> tuple[Callable[[Any], Any], Callable[[Any, ChatRequest], MatchResult]]:
+    _GETTERS[field] = get
+
     def compile_(value: Any) -> TextPattern:
         return compile_pattern(value, names=names)
 
@@ -90,7 +114,7 @@ def _text_matcher(
         value = get(request)
         if pattern.test(value):
             return OK
-        return MatchResult(False, f"{field}: {_shown(value)} is not {pattern.describe()}")
+        return MatchResult(False, lambda: f"{field}: {_shown(value)} is not {pattern.describe()}")
 
     return compile_, test
 
@@ -105,9 +129,9 @@ def _test_headers(arg: tuple[tuple[str, TextPattern], ...], request: ChatRequest
     for name, pattern in arg:
         value = request.headers.get(name)
         if value is None:
-            return MatchResult(False, f"header {name}: missing")
+            return MatchResult(False, lambda: f"header {name}: missing")
         if not pattern.test(value):
-            return MatchResult(False, f"header {name}: {_shown(value)} is not {pattern.describe()}")
+            return MatchResult(False, lambda: f"header {name}: {_shown(value)} is not {pattern.describe()}")
     return OK
 
 
@@ -118,7 +142,7 @@ def _compile_any_message(value: Any) -> TextPattern:
 def _test_any_message(pattern: TextPattern, request: ChatRequest) -> MatchResult:
     if any(pattern.test(m.text) for m in request.messages):
         return OK
-    return MatchResult(False, f"any_message: no message is {pattern.describe()}")
+    return MatchResult(False, lambda: f"any_message: no message is {pattern.describe()}")
 
 
 def _compile_last_message(value: Any) -> tuple[TextPattern | None, TextPattern | None]:
@@ -135,7 +159,7 @@ def _test_last_message(
     role, content = arg
     last = request.messages[-1]
     if role is not None and not role.test(last.role):
-        return MatchResult(False, f"last_message.role: {last.role!r} is not {role.describe()}")
+        return MatchResult(False, lambda: f"last_message.role: {last.role!r} is not {role.describe()}")
     if content is not None and not content.test(last.text):
         return MatchResult(
             False, f"last_message.content: {_shown(last.text)} is not {content.describe()}"
@@ -158,7 +182,7 @@ def _test_turn(arg: tuple[int, int], request: ChatRequest) -> MatchResult:
     if arg[0] <= turn <= arg[1]:
         return OK
     wanted = str(arg[0]) if arg[0] == arg[1] else f"between {arg[0]} and {arg[1]}"
-    return MatchResult(False, f"turn: {turn} is not {wanted}")
+    return MatchResult(False, lambda: f"turn: {turn} is not {wanted}")
 
 
 def _compile_bool(value: Any) -> bool:
@@ -168,7 +192,7 @@ def _compile_bool(value: Any) -> bool:
 
 
 def _test_stream(arg: bool, request: ChatRequest) -> MatchResult:
-    return OK if request.stream == arg else MatchResult(False, f"stream: {request.stream} is not {arg}")
+    return OK if request.stream == arg else MatchResult(False, lambda: f"stream: {request.stream} is not {arg}")
 
 
 def _compile_tools(value: Any) -> bool | frozenset[str]:
@@ -186,11 +210,11 @@ def _test_tools(arg: bool | frozenset[str], request: ChatRequest) -> MatchResult
     if isinstance(arg, bool):
         if bool(offered) == arg:
             return OK
-        return MatchResult(False, "tools: none offered" if arg else "tools: some offered")
+        return MatchResult(False, lambda: "tools: none offered" if arg else "tools: some offered")
     missing = arg - offered
     if not missing:
         return OK
-    return MatchResult(False, f"tools: {', '.join(sorted(missing))} not offered")
+    return MatchResult(False, lambda: f"tools: {', '.join(sorted(missing))} not offered")
 
 
 def _tool_choice(request: ChatRequest) -> str:
@@ -237,9 +261,9 @@ def _test_body(
     for path, steps, pattern in arg:
         value = _dig(request.body, steps)
         if value is _MISSING:
-            return MatchResult(False, f"body {path}: missing")
+            return MatchResult(False, lambda: f"body {path}: missing")
         if not pattern.test(value):
-            return MatchResult(False, f"body {path}: {_shown(value)} is not {pattern.describe()}")
+            return MatchResult(False, lambda: f"body {path}: {_shown(value)} is not {pattern.describe()}")
     return OK
 
 
@@ -266,6 +290,16 @@ MATCHERS: dict[str, tuple[Compiler, Tester]] = {
     "body": (_compile_body, _test_body),
 }
 ALIASES = {"headers": "header"}
+
+
+def predicate(key: str, arg: Any) -> Callable[[ChatRequest], bool]:
+    """A fast yes/no test for a compiled condition, used to select rules."""
+    get = _GETTERS.get(key)
+    if get is not None:
+        test = _fast_text(arg)
+        return lambda request: test(get(request))
+    tester = MATCHERS[key][1]
+    return lambda request: tester(arg, request).matched
 
 
 def check_condition(condition: Condition, request: ChatRequest) -> MatchResult:

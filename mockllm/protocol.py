@@ -102,21 +102,9 @@ class ChatRequest:
     seed: int | None = None
     fallbacks: tuple[str, ...] = ()
     key: bytes = b""  # canonical bytes of what decides the answer: the seed source
-
-    @property
-    def last_user(self) -> str:
-        for message in reversed(self.messages):
-            if message.role == "user":
-                return message.text
-        return ""
-
-    @property
-    def system(self) -> str:
-        return "\n".join(m.text for m in self.messages if m.role in ("system", "developer"))
-
-    @property
-    def turn(self) -> int:
-        return sum(1 for m in self.messages if m.role == "user")
+    last_user: str = ""  # text of the last user message
+    system: str = ""  # system and developer messages, joined
+    turn: int = 0  # number of user messages
 
     @property
     def last_tool_calls(self) -> tuple[ToolCall, ...]:
@@ -611,6 +599,9 @@ def _parse_body(
         seed=seed,
         fallbacks=tuple(fallbacks_raw or ()),
         key=request_key(body),
+        last_user=next((m.text for m in reversed(messages) if m.role == "user"), ""),
+        system="\n".join(m.text for m in messages if m.role in ("system", "developer")),
+        turn=sum(1 for m in messages if m.role == "user"),
     )
 
 

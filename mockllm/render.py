@@ -260,12 +260,14 @@ def _offsets(ticks: int, latency: Latency, rng: random.Random) -> tuple[float, .
     ttft = (latency.ttft_ms or 0.0) / 1000
     gap = (latency.inter_token_ms or 0.0) / 1000
     jitter = (latency.jitter_ms or 0.0) / 1000
+    count = max(ticks, 1)
+    if not jitter:
+        return tuple(ttft + gap * i for i in range(count))
     offsets = []
     due = ttft
-    for _ in range(max(ticks, 1)):
+    for _ in range(count):
         offsets.append(due)
-        step = gap + (rng.uniform(-jitter, jitter) if jitter else 0.0)
-        due += max(step, 0.0)
+        due += max(gap + rng.uniform(-jitter, jitter), 0.0)
     return tuple(offsets)
 
 

@@ -90,8 +90,9 @@ class ChatEndpoint:
         self._count = 0
 
     def _request_id(self, seed: int) -> str:
+        # Unique per exchange, and the same sequence of requests gives the same ids.
         self._count += 1
-        return "req_" + format(derive_seed(seed, self._count), "016x") * 2
+        return f"req_{seed & 0xFFFFFFFFFFFFFFFF:016x}{self._count:016x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
@@ -126,9 +127,10 @@ class ChatEndpoint:
             return
         except ConnectionResetError:
             return
-        exchange.id = self._request_id(engine.seed_for(request))
+        seed = engine.seed_for(request)
+        exchange.id = self._request_id(seed)
         exchange.model, exchange.stream = request.model, request.stream
-        outcome = engine.handle(request)
+        outcome = engine.handle(request, seed)
         status = await self._write(outcome, request, exchange, scope, receive, send, arrived)
         self._finish(exchange, arrived, status)
 

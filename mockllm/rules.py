@@ -67,6 +67,7 @@ class Condition:
     key: str
     arg: Any
     line: int | None = None
+    holds: Any = None  # compiled predicate: request -> bool (see matchers.predicate)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ def ordered(rules: Iterable[Rule]) -> tuple[Rule, ...]:
 
 def matches(rule: Rule, request: ChatRequest) -> bool:
     for condition in rule.conditions:
-        if not check_condition(condition, request).matched:
+        if not condition.holds(request):
             return False
     return True
 

@@ -222,6 +222,9 @@ async def write(
             abort_after = max(1, len(events) // 2)
     await send({"type": "http.response.start", "status": body.status, "headers": response_headers})
     loop = asyncio.get_running_loop()
+    if len(events) == 1 and abort_after is None and due_offsets[0] <= loop.time() - arrived:
+        await send({"type": "http.response.body", "body": events[0], "more_body": False})
+        return Outcome(body.status)
     done: asyncio.Future[Outcome] = loop.create_future()
     transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
     due = [arrived + offset for offset in due_offsets]
