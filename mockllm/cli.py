@@ -45,6 +45,8 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
                      type=click.Choice(["text", "json"])),
         click.option("--model", "models", multiple=True, envvar=_env("models"),
                      help="Extra model id or glob the default generator answers (repeatable)."),
+        click.option("--locale", default=None, envvar=_env("locale"),
+                     help="Faker locale of generated text (default: the prompt's language)."),
         click.option("--ttft-ms", default=0.0, show_default=True, type=float, envvar=_env("ttft_ms"),
                      help="Default time to first token for replies without latency."),
         click.option("--inter-token-ms", default=0.0, show_default=True, type=float,
@@ -107,8 +109,16 @@ def serve(**options: object) -> None:
         admin_remote=bool(options["admin_remote"]),
         reload=not options["no_reload"],
         workers=int(options["workers"]),  # type: ignore[call-overload]
+        locale=options["locale"] or None,  # type: ignore[arg-type]
     )
     setup_logging(config.log_level, config.log_format)
+    if config.locale is not None:
+        from mockllm.fake import check_locale
+
+        problem = check_locale(config.locale)
+        if problem:
+            click.echo(f"mockllm: --locale: {problem}", err=True)
+            sys.exit(EXIT_CONFIG)
     try:
         server = MockServer(config)
     except ScenarioError as exc:

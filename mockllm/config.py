@@ -43,6 +43,7 @@ class ServerConfig:
     hang_max_s: float = 300.0
     admin_token: str | None = None
     admin_remote: bool = False
+    locale: str | None = None  # default generator language; None: the prompt's
     ttft_ms: float = 0.0
     inter_token_ms: float = 0.0
     jitter_ms: float = 0.0

@@ -160,7 +160,7 @@ class Engine:
         key = (id(reply), seed, request.provider)
         rendered = self._rendered.get(key)
         if rendered is None:
-            rendered = render(reply, request, seed, self.default_latency)
+            rendered = render(reply, request, seed, self.default_latency, self.config.locale)
             if not reply.is_default:  # default replies are not kept alive by any rule
                 if len(self._rendered) >= RENDER_CACHE_SIZE:
                     self._rendered.clear()

@@ -191,8 +191,9 @@ def _choice(
     rng: random.Random,
     latency: Latency,
     default: bool,
+    locale: str | None,
 ) -> RenderedChoice:
-    locale = fake.detect_locale(request.last_user)
+    locale = locale or fake.detect_locale(request.last_user)
     limit = request.max_tokens
     words = DEFAULT_WORDS if limit is None else max(1, min(DEFAULT_WORDS, int(limit * 0.75) + 2))
     calls_spec = spec.tool_calls
@@ -272,7 +273,11 @@ def _offsets(ticks: int, latency: Latency, rng: random.Random) -> tuple[float, .
 
 
 def render(
-    reply: Reply, request: ChatRequest, seed: int, default_latency: Latency = NO_LATENCY
+    reply: Reply,
+    request: ChatRequest,
+    seed: int,
+    default_latency: Latency = NO_LATENCY,
+    locale: str | None = None,
 ) -> Rendered:
     """Turn a reply into concrete choices for this request (`reply.error` is not rendered)."""
     rng = random.Random(seed)
@@ -280,7 +285,7 @@ def render(
     specs = reply.choices
     default = reply.is_default
     choices = tuple(
-        _choice(specs[i % len(specs)], i, request, rng, latency, default)
+        _choice(specs[i % len(specs)], i, request, rng, latency, default, locale)
         for i in range(request.n)
     )
     prompt = prompt_tokens(request)
