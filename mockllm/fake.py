@@ -1,0 +1,360 @@
+"""Seeded fake data from the faker library: prose, named providers and schema instances.
+
+This is the only module that imports faker. Every function is deterministic: the same
+arguments give the same output in every process (faker's generators are seeded per call,
+never from Python's `hash()`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import random
+import re
+import threading
+import warnings
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from functools import cache, lru_cache, partial
+from typing import TYPE_CHECKING, Any
+
+from faker import Factory
+from faker.config import AVAILABLE_LOCALES
+from faker.providers.lorem.en_US import Provider as _EnglishLorem
+
+from mockllm.schema_instances import build_instance, check_schema
+
+if TYPE_CHECKING:
+    from faker.generator import Generator
+
+__all__ = [
+    "FAKER_ALIASES",
+    "FAKER_PROVIDERS",
+    "check_faker_spec",
+    "check_locale",
+    "check_schema",
+    "detect_locale",
+    "fake_text",
+    "faker_call",
+    "instance_from_schema",
+]
+
+DEFAULT_LOCALE = "en_US"
+
+FAKER_ALIASES: dict[str, str] = {
+    "sentences": "nb_sentences",
+    "words": "nb_words",
+    "max_chars": "max_nb_chars",
+    "chars": "max_nb_chars",
+    "texts": "nb_texts",
+    "count": "nb",
+}
+"""Friendly argument names in scenario files -> faker keyword arguments. A plural
+provider also takes its own name as its count: `{text: words, words: 5}`."""
+
+# Providers that return text and touch nothing but the seeded generator. Anything that
+# reads the clock without an `end_datetime` to pin (year, day_of_month, date_of_birth, ...)
+# is left out: its output would drift from one day to the next.
+FAKER_PROVIDERS: tuple[str, ...] = (
+    *("paragraph", "paragraphs", "sentence", "sentences", "text", "texts", "word", "words"),
+    *("name", "first_name", "last_name", "name_male", "name_female", "prefix", "suffix"),
+    *("company", "company_suffix", "catch_phrase", "bs", "job"),
+    *("address", "street_address", "street_name", "building_number", "city", "state"),
+    *("country", "country_code", "postcode", "latitude", "longitude"),
+    *("email", "safe_email", "free_email", "company_email", "user_name", "domain_name"),
+    *("hostname", "url", "uri", "slug", "ipv4", "ipv6", "mac_address", "user_agent"),
+    *("phone_number", "msisdn", "country_calling_code"),
+    *("date", "date_time", "iso8601", "time", "unix_time", "timezone"),
+    *("uuid4", "boolean", "password", "color_name", "hex_color", "language_name", "locale"),
+    *("currency_code", "currency_name", "cryptocurrency_code", "file_name", "file_extension"),
+    *("mime_type", "license_plate", "isbn13", "ean13", "iban", "emoji"),
+    *("bothify", "numerify", "lexify", "random_int"),
+)
+_ALLOWED = frozenset(FAKER_PROVIDERS)
+_LOCALES = frozenset(AVAILABLE_LOCALES)
+_LISTS_OF_BLOCKS = frozenset({"paragraphs", "texts"})  # joined with a blank line
+_LOREM = frozenset({"paragraph", "paragraphs", "sentence", "sentences", "text", "texts"})
+# Upper bounds for size arguments, so that no scenario can make one reply enormous.
+_COUNT_LIMITS = {"nb": 1000, "nb_words": 1000, "nb_sentences": 1000, "nb_texts": 100}
+_COUNT_LIMITS |= {"max_nb_chars": 100_000, "length": 1000, "levels": 10, "deep": 10}
+_END = datetime(2025, 1, 1)  # pins faker's "now" for date providers: output must not drift
+
+# Property names (split into lowercase words) -> the provider whose value fits them.
+_PROPERTY_PROVIDERS: dict[str, str] = {
+    **dict.fromkeys(("name", "fullname", "displayname", "author", "person"), "name"),
+    **dict.fromkeys(("firstname", "givenname", "forename"), "first_name"),
+    **dict.fromkeys(("lastname", "surname", "familyname"), "last_name"),
+    **dict.fromkeys(("username", "login", "handle", "user"), "user_name"),
+    **dict.fromkeys(("email", "mail", "emailaddress"), "email"),
+    **dict.fromkeys(("phone", "phonenumber", "mobile", "telephone", "tel"), "phone_number"),
+    **dict.fromkeys(("address", "location", "streetaddress"), "address"),
+    **dict.fromkeys(("street", "addressline"), "street_address"),
+    **dict.fromkeys(("city", "town"), "city"),
+    **dict.fromkeys(("state", "province", "region"), "state"),
+    **dict.fromkeys(("country", "nation"), "country"),
+    **dict.fromkeys(("zip", "zipcode", "postcode", "postalcode"), "postcode"),
+    **dict.fromkeys(("company", "companyname", "organization", "employer"), "company"),
+    **dict.fromkeys(("job", "jobtitle", "occupation", "profession"), "job"),
+    **dict.fromkeys(("url", "uri", "link", "website", "homepage", "href"), "url"),
+    **dict.fromkeys(("hostname", "host", "domain"), "domain_name"),
+    **dict.fromkeys(("date", "birthday", "birthdate", "dob", "day"), "date"),
+    **dict.fromkeys(("datetime", "timestamp", "createdat", "updatedat"), "iso8601"),
+    **dict.fromkeys(("id", "uuid", "guid"), "uuid4"),
+    **dict.fromkeys(("title", "headline", "subject", "summary", "description"), "sentence"),
+    **dict.fromkeys(("comment", "reason", "answer", "explanation", "note"), "sentence"),
+    **dict.fromkeys(("content", "body", "text", "message", "bio", "details"), "paragraph"),
+    **dict.fromkeys(("word", "tag", "keyword", "category", "label", "topic"), "word"),
+    **dict.fromkeys(("color", "colour"), "color_name"),
+    **dict.fromkeys(("ip", "ipaddress", "ipv4"), "ipv4"),
+    **dict.fromkeys(("filename", "file"), "file_name"),
+    **dict.fromkeys(("mimetype", "contenttype"), "mime_type"),
+    "time": "time",
+    "countrycode": "country_code",
+    "currency": "currency_code",
+    "language": "language_name",
+    "timezone": "timezone",
+    "slug": "slug",
+    "password": "password",
+    "ipv6": "ipv6",
+    "iban": "iban",
+}
+_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+# Scripts, for detect_locale. Compiled once: the server calls it on every request.
+# They match runs, not single characters: far fewer matches to count.
+_LETTERS = re.compile(r"[^\W\d_]+")
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]+")
+_KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]+")
+_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]+")
+_CJK_SHARE = 0.3
+_SAMPLE = 2048  # characters looked at: the language shows long before the end
+
+# One generator per locale, shared by all threads. Seeding and drawing must happen as one
+# step, or two requests would interleave draws from the same random state.
+_LOCK = threading.RLock()
+
+
+@dataclass(frozen=True, slots=True)
+class _Voice:
+    """A locale's seeded generator and how its prose is put together."""
+
+    generator: Generator
+    lorem: Any  # faker's lorem provider object for the locale, bound to `generator`
+    words: tuple[str, ...] | None  # replaces faker's Latin filler where a locale has no lorem
+    connector: str
+    period: str
+
+
+def detect_locale(text: str) -> str:
+    """The faker locale a prompt is written in: zh_CN, ja_JP, ko_KR or en_US.
+
+    A CJK locale wins when at least 30% of the letters are CJK; kana then means Japanese,
+    hangul Korean, and Han characters alone Chinese.
+    """
+    sample = text[:_SAMPLE]
+    if sample.isascii():
+        return DEFAULT_LOCALE
+    letters, han, kana, hangul = (
+        sum(map(len, pattern.findall(sample))) for pattern in (_LETTERS, _HAN, _KANA, _HANGUL)
+    )
+    if not letters:
+        return DEFAULT_LOCALE
+    if kana and (kana + han) / letters >= _CJK_SHARE:
+        return "ja_JP"
+    if hangul / letters >= _CJK_SHARE:
+        return "ko_KR"
+    if han / letters >= _CJK_SHARE:
+        return "zh_CN"
+    return DEFAULT_LOCALE
+
+
+def fake_text(seed: int, locale: str, max_words: int) -> str:
+    """About `max_words` words of prose in `locale`, ending with sentence punctuation.
+
+    Chinese has no spaces; there a "word" is faker's word, about two characters.
+    """
+    voice = _voice(locale)
+    sentences: list[str] = []
+    with _LOCK:
+        generator = voice.generator
+        generator.seed_instance(seed)
+        left = max_words
+        while left > 0:
+            size = min(left, generator.random.randint(4, 12))
+            if left - size < 3:
+                size = left  # no stub sentence of one or two words at the end
+            sentence = voice.lorem.sentence(size, False, voice.words)
+            sentences.append(sentence[:-1] + voice.period)
+            left -= size
+    return voice.connector.join(sentences)
+
+
+def check_locale(locale: str) -> str | None:
+    """Why `locale` is not a faker locale, or None."""
+    if locale in _LOCALES:
+        return None
+    close = difflib.get_close_matches(locale.replace("-", "_"), AVAILABLE_LOCALES, n=3)
+    hint = f"did you mean {_either(close)}? " if close else ""
+    examples = "en_US, zh_CN, ja_JP, ko_KR, de_DE, fr_FR, es_ES, pt_BR"
+    return (
+        f"unknown faker locale {locale!r}; {hint}valid: one of faker's "
+        f"{len(AVAILABLE_LOCALES)} locales, such as {examples}"
+    )
+
+
+def check_faker_spec(provider: str, args: dict[str, object]) -> str | None:
+    """Why `faker_call(..., provider, args)` would fail, or None. Tries the call once."""
+    if provider not in _ALLOWED:
+        close = difflib.get_close_matches(provider, FAKER_PROVIDERS, n=3)
+        hint = f"did you mean {_either(close)}? " if close else ""
+        return (
+            f"unknown faker provider {provider!r}; {hint}"
+            f"valid providers: {', '.join(FAKER_PROVIDERS)}"
+        )
+    kwargs = _kwargs(provider, args)
+    if isinstance(kwargs, str):
+        return kwargs
+    try:
+        _run(DEFAULT_LOCALE, 0, provider, kwargs)
+    except Exception as exc:  # any faker complaint about a value is the user's to fix
+        return f"faker provider {provider!r} rejected arguments {args}: {exc}"
+    return None
+
+
+def faker_call(seed: int, locale: str, provider: str, args: dict[str, object]) -> str:
+    """The text of one faker provider call, seeded; lists are joined, other values str().
+
+    Example:
+        faker_call(7, "zh_CN", "paragraph", {"sentences": 4})
+    """
+    if provider not in _ALLOWED:
+        raise ValueError(check_faker_spec(provider, args))
+    kwargs = _kwargs(provider, args)
+    if isinstance(kwargs, str):
+        raise ValueError(kwargs)
+    return _run(locale, seed, provider, kwargs)
+
+
+def instance_from_schema(schema: dict[str, Any], seed: int, locale: str = DEFAULT_LOCALE) -> object:
+    """A JSON value that `schema` accepts, with faker strings in `locale` where names suggest.
+
+    Example:
+        instance_from_schema({"type": "object", "properties": {"city": {"type": "string"}},
+                              "required": ["city"]}, seed=1)  ->  {"city": "East Wendy"}
+    """
+    return build_instance(schema, random.Random(seed), partial(_schema_text, locale))
+
+
+def _schema_text(locale: str, kind: str, rng: random.Random) -> str:
+    seed = rng.getrandbits(64)
+    provider = _provider_for(kind)
+    if not provider:
+        return _run(locale, seed, "words", {"nb": 1 + seed % 3})
+    return _run(locale, seed, provider, {})
+
+
+@lru_cache(maxsize=1024)
+def _provider_for(name: str) -> str:
+    """The provider whose values suit a property called `name`; "" when none does."""
+    words = [w.lower() for w in _WORDS.findall(name)]
+    # "shippingAddress" -> "shippingaddress", then "address"; "cities" -> "city".
+    for candidate in ("".join(words), "".join(words[-2:]), *words[-1:]):
+        forms = [candidate]
+        if candidate.endswith("s"):
+            forms += [candidate[:-3] + "y", candidate[:-2], candidate[:-1]]
+        for form in forms:
+            if form in _PROPERTY_PROVIDERS:
+                return _PROPERTY_PROVIDERS[form]
+    return ""
+
+
+def _kwargs(provider: str, args: dict[str, object]) -> dict[str, object] | str:
+    """`args` as faker keyword arguments, or the reason they are not valid."""
+    params = _params(provider)
+    out: dict[str, object] = {}
+    for key, value in args.items():
+        name = key if key in params else FAKER_ALIASES.get(key, "")
+        if name not in params and key in ("count", provider) and "nb" in params:
+            name = "nb"
+        if name not in params:
+            friendly = [_friendly(p, provider) for p in params]
+            close = difflib.get_close_matches(key, friendly + list(params), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            valid = ", ".join(friendly) or "none"
+            return f"faker provider {provider!r} has no argument {key!r}; {hint}valid: {valid}"
+        limit = _COUNT_LIMITS.get(name)
+        if limit is not None and not (
+            isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit
+        ):
+            return (
+                f"faker argument {key!r} must be a whole number from 0 to {limit}, found {value!r}"
+            )
+        out[name] = value
+    return out
+
+
+@cache
+def _params(provider: str) -> tuple[str, ...]:
+    method = getattr(_voice(DEFAULT_LOCALE).generator, provider)
+    return tuple(inspect.signature(method).parameters)
+
+
+def _friendly(param: str, provider: str) -> str:
+    if param == "nb":
+        return f"{provider} (or count)" if provider.endswith("s") else "count"
+    return next((k for k, v in FAKER_ALIASES.items() if v == param), param)
+
+
+def _run(locale: str, seed: int, provider: str, kwargs: dict[str, object]) -> str:
+    """Call an allowed provider on the seeded generator of `locale` and return text."""
+    voice = _voice(locale)
+    if not hasattr(voice.generator, provider):  # e.g. `state` outside the US-style locales
+        voice = _voice(DEFAULT_LOCALE)
+    params = _params(provider)
+    if "end_datetime" in params:
+        kwargs = {"end_datetime": _END, **kwargs}
+    if "ext_word_list" in params and voice.words is not None:
+        kwargs = {"ext_word_list": voice.words, **kwargs}
+    with _LOCK:
+        voice.generator.seed_instance(seed)
+        value = getattr(voice.generator, provider)(**kwargs)
+    if isinstance(value, list | tuple):
+        sep = "\n\n" if provider in _LISTS_OF_BLOCKS else voice.connector
+        value = sep.join(str(item) for item in value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    text = str(value)
+    if provider in _LOREM and voice.period != ".":
+        text = text.replace(".", voice.period)
+    return text
+
+
+def _voice(locale: str) -> _Voice:
+    return _voice_of(locale if locale in _LOCALES else DEFAULT_LOCALE)
+
+
+@cache
+def _voice_of(locale: str) -> _Voice:
+    with _LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # faker warns about its deprecated locales (fr_QC)
+        generator = Factory.create(locale)
+    lorem = _provider_object(generator, "lorem")
+    company = _provider_object(generator, "company")
+    words: tuple[str, ...] | None = None
+    if type(lorem).__module__.endswith(".la") and locale != "la":
+        # faker falls back to Latin filler here; the locale's own words read better.
+        if locale.startswith("en_"):
+            words = tuple(_EnglishLorem.word_list)
+        elif "catch_phrase_words" in vars(type(company)):
+            groups = type(company).catch_phrase_words
+            words = tuple(dict.fromkeys(word for group in groups for word in group))
+    period = "。" if locale.startswith("zh") else str(lorem.sentence_punctuation)
+    return _Voice(generator, lorem, words, str(lorem.word_connector), period)
+
+
+def _provider_object(generator: Generator, kind: str) -> Any:
+    return next(p for p in generator.providers if f".{kind}" in type(p).__module__)
+
+
+def _either(names: list[str]) -> str:
+    return " or ".join(repr(n) for n in names)

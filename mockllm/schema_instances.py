@@ -1,0 +1,631 @@
+"""Build a JSON value that a given JSON Schema accepts.
+
+This is the engine behind `fake.instance_from_schema`. It knows JSON Schema (draft 2020-12,
+plus the draft-7 and OpenAPI spellings pydantic and OpenAI emit) and nothing about faker:
+plausible text comes from a `TextSource` that `fake.py` passes in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import string
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from fractions import Fraction
+from functools import lru_cache
+from re import _constants as sre  # type: ignore[attr-defined]
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import Any
+from urllib.parse import unquote
+
+Schema = dict[str, Any]
+TextSource = Callable[[str, random.Random], str]
+"""Plausible text of a kind: a property name ("city"), a format ("email", "url",
+"hostname"), "word" for one word, or "" for a few words."""
+
+MAX_DEPTH = 4  # from this nesting on, optional content is left out
+_HARD_DEPTH = 16  # a schema that requires itself without end gets null here
+_MAX_REF_HOPS = 32  # $ref chains that never reach a schema ("A" -> "B" -> "A")
+_TYPES = frozenset({"null", "boolean", "object", "array", "number", "string", "integer"})
+_NOTES = frozenset({"type", "title", "description", "$comment"})
+_LETTERS = string.ascii_letters
+_ALPHABET = string.ascii_letters + string.digits + " _-.,:;!?@#/"
+_START = datetime(2000, 1, 1)
+_MOMENTS = {"date-time": "%Y-%m-%dT%H:%M:%SZ", "date": "%Y-%m-%d", "time": "%H:%M:%SZ"}
+
+
+def build_instance(schema: object, rng: random.Random, text: TextSource) -> Any:
+    """A JSON value valid against `schema`, drawn from `rng` (the same `rng` state, the same value).
+
+    Example:
+        build_instance({"type": "integer", "minimum": 3}, random.Random(1), text) -> 21
+    """
+    return _Builder(schema, rng, text).value(schema, 0, "")
+
+
+def check_schema(schema: object) -> str | None:
+    """Why `build_instance` cannot serve `schema` (bad shape, unresolvable $ref), or None.
+
+    Run it on every schema from outside first: `build_instance` trusts what passed.
+    """
+    return _check_node(schema, schema, "")
+
+
+# Where subschemas sit, and what the keywords `build_instance` reads must hold.
+_SUBSCHEMA = ("items", "additionalItems", "additionalProperties", "contains", "propertyNames")
+_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions")
+_NUMBER = (int, float)
+_SHAPES: dict[str, tuple[tuple[type, ...], str]] = {
+    **dict.fromkeys((*_SUBSCHEMA_MAPS, "dependentRequired"), ((dict,), "an object")),
+    **dict.fromkeys((*_SUBSCHEMA_LISTS, "required", "enum"), ((list,), "an array")),
+    **dict.fromkeys(("minimum", "maximum", "multipleOf"), (_NUMBER, "a number")),
+    **dict.fromkeys(("exclusiveMinimum", "exclusiveMaximum"), (_NUMBER, "a number")),
+    **dict.fromkeys(("minLength", "maxLength", "minItems", "maxItems"), ((int,), "an integer")),
+    **dict.fromkeys(("minProperties", "maxProperties", "minContains"), ((int,), "an integer")),
+    **dict.fromkeys(("$ref", "pattern", "format"), ((str,), "a string")),
+    "type": ((str, list), "a string or an array of strings"),
+}
+
+
+def _check_node(node: object, root: Any, where: str) -> str | None:
+    at = where or "/"
+    if isinstance(node, bool):
+        return None
+    if not isinstance(node, dict):
+        return f"schema at {at}: expected an object or a boolean, found {type(node).__name__}"
+    for key, (shape, expected) in _SHAPES.items():
+        if key in node and not isinstance(node[key], shape):
+            return f"schema at {at}: {key} must be {expected}, found {node[key]!r}"
+    types = [node["type"]] if isinstance(node.get("type"), str) else node.get("type", [])
+    names = [*types, *node.get("required", [])]
+    names += [n for group in node.get("dependentRequired", {}).values() for n in group]
+    if not all(isinstance(n, str) for n in names):
+        return f"schema at {at}: type, required and dependentRequired must list strings"
+    ref = node.get("$ref")
+    if ref is not None and _resolve_pointer(root, ref) is None:
+        known = [
+            f"#/{key}/{name}"
+            for key in ("$defs", "definitions")
+            if isinstance(root.get(key), dict)
+            for name in root[key]
+        ]
+        return (
+            f"schema at {at}: cannot resolve $ref {ref!r}; only local refs are supported; "
+            f"valid: {', '.join(known) or 'none (the schema has no $defs)'}"
+        )
+    for name in types:
+        if name not in _TYPES:
+            return f"schema at {at}: unknown type {name!r}; valid: {', '.join(sorted(_TYPES))}"
+    if isinstance(node.get("pattern"), str) and _parse_pattern(node["pattern"]) is None:
+        return f"schema at {at}: pattern {node['pattern']!r} is not a valid regular expression"
+    if node.get("multipleOf", 1) <= 0:
+        return f"schema at {at}: multipleOf must be greater than 0, found {node['multipleOf']!r}"
+    lists = (
+        (*_SUBSCHEMA_LISTS, "items") if isinstance(node.get("items"), list) else _SUBSCHEMA_LISTS
+    )
+    children = [(k, node[k]) for k in _SUBSCHEMA if k in node and k not in lists]
+    children += [(f"{k}/{i}", sub) for k in lists for i, sub in enumerate(node.get(k, []))]
+    children += [(f"{k}/{n}", sub) for k in _SUBSCHEMA_MAPS for n, sub in node.get(k, {}).items()]
+    for path, sub in children:
+        if problem := _check_node(sub, root, f"{where}/{path}"):
+            return problem
+    return None
+
+
+def _resolve_pointer(root: object, ref: str) -> object | None:
+    if not ref.startswith("#"):
+        return None
+    node = root
+    for raw in ref[1:].split("/")[1:] if ref != "#" else []:
+        part = unquote(raw).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _types(schema: Schema) -> list[str]:
+    declared = schema.get("type")
+    types = [declared] if isinstance(declared, str) else list(declared or [])
+    if not types:
+        # No "type": infer it from the keywords, the way a reader would.
+        types = next(([kind] for kind, keys in _INFERRED if keys & schema.keys()), [])
+    if schema.get("nullable") is True and types and "null" not in types:
+        types.append("null")  # OpenAPI 3.0 spelling of ["...", "null"]
+    return types
+
+
+_INFERRED = (
+    ("object", {"properties", "required", "additionalProperties", "patternProperties"}),
+    ("array", {"items", "prefixItems", "minItems", "maxItems", "contains", "uniqueItems"}),
+    ("string", {"minLength", "maxLength", "pattern", "format"}),
+    ("number", {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}),
+)
+
+
+def _merge(a: Schema, b: Schema) -> Schema:
+    """`allOf: [a, b]` as one schema (both already free of $ref and combinators)."""
+    out = dict(a)
+    for key, new in b.items():
+        old: Any = out.get(key)
+        if key not in out:
+            out[key] = new
+        elif key in ("properties", "patternProperties"):
+            out[key] = {
+                **old,
+                **{k: {"allOf": [old[k], v]} if k in old else v for k, v in new.items()},
+            }
+        elif key == "required":
+            out[key] = list(dict.fromkeys([*old, *new]))
+        elif key == "type":
+            left, right = _types({"type": old}), _types({"type": new})
+            both = [t for t in left if t in right or (t == "integer" and "number" in right)]
+            both += ["integer"] if "number" in left and "integer" in right else []
+            out[key] = both or left
+        elif key == "enum":
+            out[key] = [v for v in old if v in new] or old
+        elif key in ("minimum", "minLength", "minItems", "minProperties", "minContains"):
+            out[key] = max(old, new)
+        elif key in ("maximum", "maxLength", "maxItems", "maxProperties", "maxContains"):
+            out[key] = min(old, new)
+        elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(old, bool):
+            out[key] = (max if key == "exclusiveMinimum" else min)(old, new)
+        elif key in ("items", "additionalProperties", "contains", "propertyNames"):
+            out[key] = False if False in (old, new) else {"allOf": [old, new]}
+        elif key == "multipleOf":
+            x, y = Fraction(str(old)), Fraction(str(new))
+            lcm = Fraction(
+                math.lcm(x.numerator, y.numerator), math.gcd(x.denominator, y.denominator)
+            )
+            out[key] = int(lcm) if lcm.denominator == 1 else float(lcm)
+        elif key == "uniqueItems":
+            out[key] = old or new
+    return out
+
+
+def _weight(schema: object) -> int:
+    """How far a branch is from a leaf: null 0, scalar 1, container 2, anything with $ref 3."""
+    if not isinstance(schema, dict):
+        return 1
+    if "$ref" in json.dumps(schema):
+        return 3
+    types = _types(schema)
+    if types == ["null"] or ("const" in schema and schema["const"] is None):
+        return 0
+    return 2 if {"object", "array"} & set(types) else 1
+
+
+def _odds(branches: list[Any], weights: list[int]) -> list[float]:
+    """How likely each anyOf/oneOf branch is: null seldom, and free text never when a more
+    specific branch exists (pydantic writes `Decimal` as a number or any string at all)."""
+    free = [
+        isinstance(b, dict) and b.get("type") == "string" and not b.keys() - _NOTES
+        for b in branches
+    ]
+    specific = any(w and not f for w, f in zip(weights, free, strict=True))
+    return [
+        0.25 if w == 0 else 0.0 if f and specific else 1.0
+        for w, f in zip(weights, free, strict=True)
+    ]
+
+
+def _canonical(value: Any) -> str:
+    def plain(v: Any) -> Any:
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return [plain(x) for x in v] if isinstance(v, list) else v
+
+    return json.dumps(plain(value), sort_keys=True)
+
+
+def _bound(
+    inclusive: float | None, exclusive: float | bool | None, tighter: Callable[..., float]
+) -> tuple[float | None, bool]:
+    """One side of a numeric range as (limit, is_open)."""
+    if exclusive is None or isinstance(exclusive, bool):
+        # Draft 4 and OpenAPI 3.0 write exclusivity as a flag on minimum/maximum.
+        return inclusive, exclusive is True and inclusive is not None
+    if inclusive is None:
+        return exclusive, True
+    limit = tighter(inclusive, exclusive)
+    return limit, limit == exclusive
+
+
+def _fits(text: str, lo: int, hi: int | None) -> bool:
+    return lo <= len(text) and (hi is None or len(text) <= hi)
+
+
+def _divides(value: float, step: float) -> bool:
+    # The same test jsonschema applies, so a value that passes here passes there.
+    if isinstance(step, float):
+        quotient = value / step
+        return math.isfinite(quotient) and int(quotient) == quotient
+    return value % step == 0
+
+
+class _Builder:
+    def __init__(self, root: object, rng: random.Random, text: TextSource) -> None:
+        self.root = root
+        self.rng = rng
+        self.text = text
+        self.budget = 50_000  # $ref expansions; bounds the fan-out of allOf-of-$ref loops
+
+    def value(self, schema: object, depth: int, name: str) -> Any:
+        flat = self.flatten(schema, depth, 0) if depth < _HARD_DEPTH else None
+        if flat is None:
+            return None
+        types = _types(flat)
+        if "const" in flat:
+            return flat["const"]
+        if isinstance(flat.get("enum"), list) and flat["enum"]:
+            fitting = [v for v in flat["enum"] if not types or _json_type(v) & set(types)]
+            return self.rng.choice(fitting or flat["enum"])
+        kind = self.pick(types, [1 if t != "null" else 0.25 for t in types], depth) if types else ""
+        if kind == "null":
+            return None
+        if kind == "boolean":
+            return self.rng.random() < 0.5
+        if kind in ("integer", "number"):
+            return self.number_value(flat, kind == "integer")
+        if kind == "array":
+            return self.array_value(flat, depth, name)
+        if kind == "object":
+            return self.object_value(flat, depth)
+        return self.string_value(flat, name)
+
+    def pick(self, options: list[Any], weights: list[float] | list[int], depth: int) -> Any:
+        if depth >= MAX_DEPTH:
+            return min(zip(weights, options, strict=True), key=lambda pair: pair[0])[1]
+        return self.rng.choices(options, weights)[0]
+
+    def flatten(self, schema: object, depth: int, hops: int) -> Schema | None:
+        """`schema` with $ref, allOf, anyOf and oneOf resolved; None for the `false` schema."""
+        if schema is False:
+            return None
+        if not isinstance(schema, dict):
+            return {}
+        out = {k: v for k, v in schema.items() if k not in ("$ref", "allOf", "anyOf", "oneOf")}
+        parts: list[object] = list(schema.get("allOf") or [])
+        if isinstance(schema.get("$ref"), str):
+            target = _resolve_pointer(self.root, schema["$ref"])
+            self.budget -= 1
+            usable = target is not None and hops < _MAX_REF_HOPS and self.budget > 0
+            parts.insert(0, target if usable else {})
+            hops += 1
+        # A long $ref chain within one value is recursion without nesting: end it soon.
+        depth = depth if hops < 8 else max(depth, MAX_DEPTH)
+        for key in ("anyOf", "oneOf"):
+            branches = [b for b in schema.get(key) or [] if b is not False]
+            if branches:
+                # Near the depth limit prefer the branch that ends the recursion (null, leaf).
+                weights = [_weight(b) for b in branches]
+                odds = _odds(branches, weights) if depth < MAX_DEPTH else weights
+                parts.append(self.pick(branches, odds, depth))
+        for part in parts:
+            flat = self.flatten(part, depth, hops)
+            if flat is None:
+                return None
+            out = _merge(out, flat)
+        return out
+
+    def number_value(self, s: Schema, integer: bool) -> int | float:
+        lo, lo_open = _bound(s.get("minimum"), s.get("exclusiveMinimum"), max)
+        hi, hi_open = _bound(s.get("maximum"), s.get("exclusiveMaximum"), min)
+        if lo is None:
+            lo, lo_open = (0 if hi is None or hi >= 1 else hi - 100), False
+        if hi is None:
+            hi, hi_open = lo + 100, False
+        step = s.get("multipleOf")
+        if not integer and step is None:
+            for candidate in (round(self.rng.uniform(lo, hi), 2), self.rng.uniform(lo, hi)):
+                if (lo < candidate or not lo_open and lo == candidate) and (
+                    candidate < hi or not hi_open and candidate == hi
+                ):
+                    return candidate
+            return (lo + hi) / 2
+        # Count in whole steps so that bounds and multipleOf are met exactly.
+        unit = Fraction(str(step or 1))
+        if integer:
+            unit = Fraction(unit.numerator)  # the smallest integer multiple of the step
+        k_lo, k_hi = math.ceil(Fraction(str(lo)) / unit), math.floor(Fraction(str(hi)) / unit)
+        k_lo += lo_open and k_lo * unit == Fraction(str(lo))
+        k_hi -= hi_open and k_hi * unit == Fraction(str(hi))
+        if k_lo > k_hi:
+            return math.ceil(lo) if integer else lo  # unsatisfiable: stay near the bound
+        if step is None or integer and isinstance(step, int):
+            return int(self.rng.randint(k_lo, k_hi) * unit)
+        # A float step such as 0.1 divides few floats exactly; search for one that it does.
+        tries = [self.rng.randint(k_lo, k_hi) for _ in range(12)]
+        for k in [*tries, *range(k_lo, min(k_hi, k_lo + 200) + 1)]:
+            exact = k * unit
+            candidate = int(exact) if exact.denominator == 1 else float(exact)
+            if _divides(candidate, step):
+                return candidate
+        return 0 if k_lo <= 0 <= k_hi else int(k_lo * unit) if integer else float(k_lo * unit)
+
+    def string_value(self, s: Schema, name: str) -> str:
+        lo, hi = int(s.get("minLength", 0)), s.get("maxLength")
+        pattern = s.get("pattern")
+        if isinstance(pattern, str) and (parsed := _parse_pattern(pattern)) is not None:
+            # The plausible text for the name often fits already ("zip" -> "22203").
+            hinted = self.text(name, self.rng)
+            if _fits(hinted, lo, hi) and parsed[0].search(hinted):
+                return hinted
+            return self.from_pattern(parsed, lo, hi)
+        formatted = self.formatted(str(s.get("format", "")))
+        if formatted is not None and _fits(formatted, lo, hi):
+            return formatted
+        return self.fit(self.text(name, self.rng), lo, hi)
+
+    def fit(self, text: str, lo: int, hi: int | None) -> str:
+        for _ in range(64):
+            if len(text) >= lo:
+                break
+            text += (" " if text and text[-1].isascii() else "") + self.text("", self.rng)
+        text = text.ljust(lo, "x")
+        if hi is not None and len(text) > hi:
+            text = text[:hi].rstrip() if len(text[:hi].rstrip()) >= lo else text[:hi]
+        return text
+
+    def formatted(self, fmt: str) -> str | None:
+        rng = self.rng
+        if fmt in _MOMENTS:  # any second of 2000-2029; RFC 3339 wants the offset ("Z")
+            moment = _START + timedelta(seconds=rng.randrange(30 * 365 * 86400))
+            return moment.strftime(_MOMENTS[fmt])
+        if fmt == "duration":
+            return f"P{rng.randint(0, 30)}DT{rng.randint(0, 23)}H{rng.randint(0, 59)}M"
+        if fmt == "uuid":
+            return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        if fmt == "ipv4":
+            return ".".join(str(rng.randint(1, 254)) for _ in range(4))
+        if fmt == "ipv6":
+            return ":".join(f"{rng.getrandbits(16):x}" for _ in range(8))
+        if fmt in ("email", "idn-email"):
+            return self.text("email", rng)
+        if fmt in ("uri", "url", "iri", "uri-reference", "iri-reference"):
+            return self.text("url", rng)
+        if fmt in ("hostname", "idn-hostname"):
+            return self.text("hostname", rng)
+        if fmt == "json-pointer":
+            return "/" + self.text("word", rng)
+        return None
+
+    def from_pattern(self, parsed: tuple[re.Pattern[str], Any], lo: int, hi: int | None) -> str:
+        compiled, tree = parsed
+        first = ""
+        for attempt in range(24):
+            # Take turns: a few spare repeats; repeats filled up to minLength (plus slack
+            # below maxLength); the bare minimum (for maxLength). Every other round also
+            # writes what lookaheads ask for ("(?=.*\d)"). Keep what the regex accepts.
+            mode = attempt % 3
+            slack = min(hi - lo, 3) if hi is not None and hi >= lo else 3
+            target = lo + self.rng.randint(0, slack) if mode == 1 else 0
+            writer = _RegexWriter(self.rng, 3 if mode == 0 else 0, target, attempt // 3 % 2 == 1)
+            candidate = writer.write(tree)
+            if compiled.search(candidate):
+                first = first or candidate
+                if _fits(candidate, lo, hi):
+                    return candidate
+        # An unanchored pattern only has to occur somewhere: pad a short match to minLength.
+        filler = "".join(self.rng.choice(_LETTERS) for _ in range(lo - len(first)))
+        for padded in (first + filler, filler + first):
+            if compiled.search(padded):
+                return padded
+        return first
+
+    def array_value(self, s: Schema, depth: int, name: str) -> list[Any]:
+        items = s.get("items", True)
+        prefix = list(s.get("prefixItems") or (items if isinstance(items, list) else []))
+        rest = s.get("additionalItems", True) if isinstance(items, list) else items
+        contains = s.get("contains")
+        need = int(s.get("minContains", 1)) if contains is not None else 0
+        lo, hi = max(int(s.get("minItems", 0)), need), s.get("maxItems")
+        count = lo if depth >= MAX_DEPTH else self.rng.randint(max(lo, 1), max(lo, 1) + 2)
+        count = min(
+            count, hi if hi is not None else count, count if rest is not False else len(prefix)
+        )
+        unique = s.get("uniqueItems") is True
+        out: list[Any] = []
+        seen: set[str] = set()
+        for i in range(count):
+            sub = prefix[i] if i < len(prefix) else rest
+            if contains is not None and i >= len(prefix) and i - len(prefix) < need:
+                sub = {"allOf": [sub, contains]}
+            for _ in range(24 if unique else 1):
+                item = self.value(sub, depth + 1, name)
+                if not unique or _canonical(item) not in seen:
+                    break
+            else:
+                if len(out) >= lo:
+                    break  # no fresh value left; a shorter array is still valid
+            seen.add(_canonical(item))
+            out.append(item)
+        return out
+
+    def object_value(self, s: Schema, depth: int) -> dict[str, Any]:
+        props: dict[str, Any] = s.get("properties") or {}
+        extra = s.get("additionalProperties", True)
+        lo, hi = int(s.get("minProperties", 0)), s.get("maxProperties")
+        keys = list(dict.fromkeys(s.get("required") or []))
+        optional = [k for k in props if k not in keys]
+        if depth < MAX_DEPTH:
+            room = (hi if hi is not None else len(props)) - len(keys)
+            keys += [k for k in optional if self.rng.random() < 0.6][: max(room, 0)]
+            if not props and isinstance(extra, dict) and extra and hi != 0:
+                lo = max(lo, self.rng.randint(1, 2))  # a plain dict[str, X]: show an entry
+        keys += [k for k in optional if k not in keys][: max(lo - len(keys), 0)]
+        for _ in range(4 * lo):
+            if len(keys) >= lo:
+                break
+            key = self.key(s)
+            if key is not None and key not in keys:
+                keys.append(key)
+        for key, wanted in (s.get("dependentRequired") or {}).items():
+            keys += [k for k in wanted if key in keys and k not in keys]
+        return {key: self.value(self.property_schema(s, key), depth + 1, key) for key in keys}
+
+    def key(self, s: Schema) -> str | None:
+        """A new property name outside `properties`, or None when none is allowed."""
+        patterns = list(s.get("patternProperties") or {})
+        if patterns and self.rng.random() < 0.8:
+            parsed = _parse_pattern(self.rng.choice(patterns))
+            return self.from_pattern(parsed, 1, None) if parsed else None
+        if s.get("additionalProperties", True) is False:
+            return None
+        names = self.flatten(s.get("propertyNames", True), MAX_DEPTH, 0)
+        if names and names.keys() & {"pattern", "minLength", "maxLength", "format", "enum"}:
+            found = self.value(names, MAX_DEPTH, "")
+            return found if isinstance(found, str) else None
+        return self.text("word", self.rng).lower()
+
+    def property_schema(self, s: Schema, key: str) -> object:
+        props = s.get("properties") or {}
+        matches = [
+            sub
+            for pattern, sub in (s.get("patternProperties") or {}).items()
+            if (parsed := _parse_pattern(pattern)) and parsed[0].search(key)
+        ]
+        if key in props:
+            return {"allOf": [props[key], *matches]} if matches else props[key]
+        return {"allOf": matches} if matches else s.get("additionalProperties", True)
+
+
+def _json_type(value: object) -> set[str]:
+    """The JSON Schema types `value` belongs to (an integer is also a number)."""
+    if value is None:
+        return {"null"}
+    if isinstance(value, bool):
+        return {"boolean"}
+    if isinstance(value, int) or isinstance(value, float) and value.is_integer():
+        return {"integer", "number"}
+    names = {float: "number", str: "string", list: "array", dict: "object"}
+    return {names.get(type(value), "string")}
+
+
+@lru_cache(maxsize=512)
+def _parse_pattern(pattern: str) -> tuple[re.Pattern[str], Any] | None:
+    try:
+        return re.compile(pattern), sre_parse.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return None
+
+
+_CATEGORY_CHARS = {
+    sre.CATEGORY_DIGIT: string.digits,
+    sre.CATEGORY_NOT_DIGIT: _LETTERS,
+    sre.CATEGORY_WORD: _LETTERS + string.digits + "_",
+    sre.CATEGORY_NOT_WORD: " -.,",
+    sre.CATEGORY_SPACE: " ",
+    sre.CATEGORY_NOT_SPACE: _LETTERS + string.digits,
+    sre.CATEGORY_LINEBREAK: "\n",
+    sre.CATEGORY_NOT_LINEBREAK: _LETTERS,
+}
+
+
+class _RegexWriter:
+    """Writes one string that a parsed regex matches, by walking `re`'s own parse tree."""
+
+    def __init__(self, rng: random.Random, stretch: int, target: int, lookahead: bool) -> None:
+        self.rng = rng
+        self.lookahead = lookahead  # write the text a positive lookahead looks for
+        self.stretch = stretch  # how many repeats past the minimum may be added at random
+        self.target = target  # if set, open repeats grow until the output is this long
+        self.length = 0  # of everything written so far: pieces are only ever appended
+        self.groups: dict[int, str] = {}
+
+    def write(self, tree: Any) -> str:
+        return "".join(self.node(op, av) for op, av in tree)
+
+    def node(self, op: Any, av: Any) -> str:
+        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+            low, high, sub = av
+            pieces = [self.write(sub) for _ in range(low)]
+            extra = self.rng.randint(0, self.stretch)
+            while len(pieces) < high and (extra > 0 or self.length < self.target):
+                before, extra = self.length, extra - 1
+                pieces.append(self.write(sub))
+                if self.length == before:
+                    break  # the repeated part can be empty: more of it adds nothing
+            return "".join(pieces)
+        if op is sre.SUBPATTERN:
+            group, _add, _del, sub = av
+            written = self.write(sub)
+            if group is not None:
+                self.groups[group] = written
+            return written
+        if op is sre.BRANCH:
+            return self.write(self.rng.choice(av[1]))
+        if op is sre.ATOMIC_GROUP:
+            return self.write(av)
+        if op is sre.GROUPREF_EXISTS:
+            group, yes, no = av
+            return self.write(yes if group in self.groups else no or [])
+        if op is sre.ASSERT and av[0] == 1 and self.lookahead:
+            return self.write(av[1])
+        char = self.leaf(op, av)
+        self.length += len(char)
+        return char
+
+    def leaf(self, op: Any, av: Any) -> str:
+        rng = self.rng
+        if op is sre.LITERAL:
+            return chr(av)
+        if op is sre.NOT_LITERAL:
+            return rng.choice([c for c in _LETTERS if ord(c) != av])
+        if op is sre.ANY:
+            return rng.choice(_LETTERS)
+        if op is sre.IN:
+            return self.char_in(av)
+        if op is sre.GROUPREF:
+            return self.groups.get(av, "")
+        if op is sre.CATEGORY:
+            return rng.choice(_CATEGORY_CHARS.get(av, _LETTERS))
+        return ""  # anchors and lookarounds write nothing; the caller checks the result
+
+    def char_in(self, items: list[tuple[Any, Any]]) -> str:
+        if items and items[0][0] is sre.NEGATE:
+            allowed = [c for c in _ALPHABET if not _in_class(items[1:], c)]
+            return self.rng.choice(allowed or ["~"])
+        op, av = self.rng.choice(items)
+        if op is sre.LITERAL:
+            return chr(av)
+        if op is sre.RANGE:
+            low, high = av
+            # Prefer printable ASCII inside the range; never emit a lone surrogate.
+            printable = (max(low, 0x21), min(high, 0x7E))
+            if printable[0] <= printable[1]:
+                low, high = printable
+            code = self.rng.randint(low, high)
+            return chr(low if 0xD800 <= code <= 0xDFFF else code)
+        return self.rng.choice(_CATEGORY_CHARS.get(av, _LETTERS))
+
+
+def _in_class(items: list[tuple[Any, Any]], char: str) -> bool:
+    for op, av in items:
+        if op is sre.LITERAL and chr(av) == char:
+            return True
+        if op is sre.RANGE and av[0] <= ord(char) <= av[1]:
+            return True
+        if op is sre.CATEGORY and re.fullmatch(f"[{_CATEGORY_ESCAPES.get(av, '')}]", char):
+            return True
+    return False
+
+
+_CATEGORY_ESCAPES = {
+    sre.CATEGORY_DIGIT: r"\d",
+    sre.CATEGORY_NOT_DIGIT: r"\D",
+    sre.CATEGORY_WORD: r"\w",
+    sre.CATEGORY_NOT_WORD: r"\W",
+    sre.CATEGORY_SPACE: r"\s",
+    sre.CATEGORY_NOT_SPACE: r"\S",
+}
