@@ -11,8 +11,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockllm.cassettes import resolve_name
 from mockllm.engine import Engine
-from mockllm.errors import RequestError, ScenarioError
+from mockllm.errors import CassetteError, RequestError, ScenarioError
 from mockllm.loader import load_text, mark_runtime
 from mockllm.routes import json_response
 
@@ -77,9 +78,7 @@ def admin_routes(engine: Engine, is_ready: Callable[[], bool]) -> list[tuple[str
         return json_response(200, {"status": "ok", "rules": len(engine.rules)})
 
     async def reset(request: Request) -> Response:
-        engine.store.reset()
-        if engine.journal is not None:
-            engine.journal.clear()
+        engine.reset()
         return json_response(200, {"status": "reset"})
 
     async def requests(request: Request) -> Response:
@@ -134,8 +133,32 @@ def admin_routes(engine: Engine, is_ready: Callable[[], bool]) -> list[tuple[str
         engine.set_rules((*engine.rules, *added))
         return json_response(201, {"added": [_rule_json(r) for r in added]})
 
+    async def cassette(request: Request) -> Response:
+        if request.method == "GET":
+            return json_response(200, {"cassette": engine.cassette or engine.config.cassette})
+        if request.method == "DELETE":
+            engine.cassette = None
+            return json_response(200, {"cassette": engine.config.cassette})
+        try:
+            data = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            raise RequestError(400, f"not valid JSON: {exc}") from None
+        name = data.get("name") if isinstance(data, dict) else None
+        if not isinstance(name, str):
+            raise RequestError(400, 'expected {"name": "<cassette name>"}', param="name")
+        root = engine.config.cassettes
+        if root is None:
+            raise RequestError(400, "no --cassettes folder is set", param="name")
+        try:
+            resolve_name(root, name)
+        except CassetteError as exc:
+            raise RequestError(400, str(exc), param="name", code="invalid_cassette") from None
+        engine.cassette = name
+        return json_response(200, {"cassette": name})
+
     return [
         ("/__admin/health", health, ["GET"]),
+        ("/__admin/cassette", guarded(engine, cassette), ["GET", "PUT", "POST", "DELETE"]),
         ("/__admin/reset", guarded(engine, reset), ["POST"]),
         ("/__admin/requests", guarded(engine, requests), ["GET", "DELETE"]),
         ("/__admin/rules", guarded(engine, rules), ["GET", "POST", "DELETE"]),

@@ -41,9 +41,12 @@ class MockApp:
                 config.ttft_ms, config.inter_token_ms, config.jitter_ms, 1
             ),
         )
+        self.proxy = None
+        if config.cassettes is not None:
+            self._open_cassettes(config)
         self.file_rules = self.engine.rules
         self.reloader = Reloader(config.scenarios, self._reloaded) if config.reload else None
-        self.chat = ChatEndpoint(self.engine)
+        self.chat = ChatEndpoint(self.engine, self.proxy)
         self.chat_paths = frozenset(CHAT_PATHS)
         self.ready = True
         routes = [Route(path, self._method_not_allowed, methods=["POST"]) for path in CHAT_PATHS]
@@ -78,6 +81,26 @@ class MockApp:
             return
         await self.starlette(scope, receive, send)
 
+    def _open_cassettes(self, config: ServerConfig) -> None:
+        from mockllm.cassettes import CassetteLibrary, Recorder, Scrubber
+
+        assert config.cassettes is not None
+        self.engine.library = CassetteLibrary.load(config.cassettes, frozenset(config.ignore_fields))
+        if config.upstream is None:
+            return
+        from mockllm.recording import RecordingProxy
+        from mockllm.upstream import Upstream
+
+        upstream = Upstream(config.upstream)
+        scrubber = Scrubber(
+            extra_headers=frozenset(h.lower() for h in config.scrub_headers),
+            body_paths=config.scrub_paths,
+        )
+        recorder = Recorder(
+            config.cassettes, scrubber, library=self.engine.library, origin=upstream.base_url
+        )
+        self.proxy = RecordingProxy(upstream, recorder, scrubber)
+
     def _reloaded(self, rules: tuple[Rule, ...]) -> None:
         runtime = tuple(r for r in self.engine.rules if r.added_at_runtime)
         self.file_rules = rules
@@ -96,6 +119,8 @@ class MockApp:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                if self.proxy is not None:
+                    await self.proxy.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

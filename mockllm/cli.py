@@ -68,6 +68,25 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
         click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
                      envvar=_env("workers"),
                      help="Processes on one port; each keeps its own state (sequences, journal)."),
+        click.option("--cassettes", type=click.Path(path_type=Path), default=None,
+                     envvar=_env("cassettes"), help="Cassettes folder: replayed, and recorded into."),
+        click.option("--cassette", default=None, envvar=_env("cassette"),
+                     help="Cassette name (relative to --cassettes) for the whole run."),
+        click.option("--record-mode", default="none", show_default=True, envvar=_env("record_mode"),
+                     type=click.Choice(["none", "once", "new_episodes", "all"])),
+        click.option("--upstream", default=None, envvar=_env("upstream"),
+                     help="Base URL of the real API to record from (fixed; requests cannot change it)."),
+        click.option("--replay-speed", default=1.0, show_default=True, type=click.FloatRange(0),
+                     envvar=_env("replay_speed"), help="Recorded pace x this (0: no delays)."),
+        click.option("--ignore-field", "ignore_fields", multiple=True, envvar=_env("ignore_fields"),
+                     help="Request body field replay matching ignores, e.g. user, metadata (repeatable)."),
+        click.option("--scrub-header", "scrub_headers", multiple=True, envvar=_env("scrub_headers"),
+                     help="Extra header removed from recordings (repeatable)."),
+        click.option("--scrub-path", "scrub_paths", multiple=True, envvar=_env("scrub_paths"),
+                     help="JSON body path removed from recordings, e.g. metadata.email (repeatable)."),
+        click.option("--cassette-miss", default="error", show_default=True, envvar=_env("cassette_miss"),
+                     type=click.Choice(["error", "fallthrough"]),
+                     help="A request no interaction matches: an error, or on to the generator."),
         click.option("--hang-max-s", default=300.0, show_default=True, type=float,
                      envvar=_env("hang_max_s"), help="Longest a `hang` fault holds a connection."),
     ]
@@ -82,13 +101,8 @@ def main() -> None:
     """mockllm: an OpenAI-compatible Chat Completions server that answers from scripts."""
 
 
-@main.command()
-@_serve_options
-def serve(**options: object) -> None:
-    """Serve the Chat Completions API from scenarios (and the default generator)."""
-    from mockllm.server import MockServer, setup_logging
-
-    config = ServerConfig(
+def _config(options: dict[str, object]) -> ServerConfig:
+    return ServerConfig(
         host=str(options["host"]),
         port=int(options["port"]),  # type: ignore[call-overload]
         scenarios=tuple(options["scenarios"]),  # type: ignore[arg-type]
@@ -110,21 +124,49 @@ def serve(**options: object) -> None:
         reload=not options["no_reload"],
         workers=int(options["workers"]),  # type: ignore[call-overload]
         locale=options["locale"] or None,  # type: ignore[arg-type]
+        cassettes=options["cassettes"],  # type: ignore[arg-type]
+        cassette=options["cassette"] or None,  # type: ignore[arg-type]
+        record_mode=options["record_mode"],  # type: ignore[arg-type]
+        upstream=options["upstream"] or None,  # type: ignore[arg-type]
+        replay_speed=float(options["replay_speed"]),  # type: ignore[arg-type]
+        ignore_fields=tuple(options["ignore_fields"]),  # type: ignore[arg-type]
+        scrub_headers=tuple(options["scrub_headers"]),  # type: ignore[arg-type]
+        scrub_paths=tuple(options["scrub_paths"]),  # type: ignore[arg-type]
+        cassette_miss=str(options["cassette_miss"]),
     )
-    setup_logging(config.log_level, config.log_format)
+
+
+def _check(config: ServerConfig) -> str | None:
+    """What makes no sense in these settings together, or None."""
+    if config.record_mode != "none" and config.upstream is None:
+        return f"--record-mode {config.record_mode} needs --upstream URL to record from"
+    if config.upstream is not None and config.cassettes is None:
+        return "--upstream needs --cassettes DIR to record into"
+    if config.cassette is not None and config.cassettes is None:
+        return "--cassette needs --cassettes DIR"
     if config.locale is not None:
         from mockllm.fake import check_locale
 
         problem = check_locale(config.locale)
         if problem:
-            click.echo(f"mockllm: --locale: {problem}", err=True)
-            sys.exit(EXIT_CONFIG)
+            return f"--locale: {problem}"
+    return None
+
+
+def _run(config: ServerConfig) -> None:
+    from mockllm.server import MockServer, setup_logging
+
+    setup_logging(config.log_level, config.log_format)
+    problem = _check(config)
+    if problem:
+        click.echo(f"mockllm: {problem}", err=True)
+        sys.exit(EXIT_CONFIG)
     try:
         server = MockServer(config)
     except ScenarioError as exc:
         click.echo(f"mockllm: scenarios do not validate ({len(exc.problems)} problems):", err=True)
-        for problem in exc.problems:
-            click.echo(f"  {problem}", err=True)
+        for item in exc.problems:
+            click.echo(f"  {item}", err=True)
         sys.exit(EXIT_CONFIG)
     except MockLLMError as exc:
         click.echo(f"mockllm: {exc}", err=True)
@@ -138,6 +180,25 @@ def serve(**options: object) -> None:
     except OSError as exc:
         click.echo(f"mockllm: cannot start: {exc}", err=True)
         sys.exit(EXIT_STARTUP)
+
+
+@main.command()
+@_serve_options
+def serve(**options: object) -> None:
+    """Serve the Chat Completions API from scenarios, cassettes and the default generator."""
+    _run(_config(options))
+
+
+@main.command()
+@_serve_options
+def record(**options: object) -> None:
+    """Serve as a proxy to --upstream, recording every exchange into --cassettes."""
+    if not options["upstream"] or not options["cassettes"]:
+        click.echo("mockllm record: --upstream URL and --cassettes DIR are required", err=True)
+        sys.exit(EXIT_CONFIG)
+    if options["record_mode"] == "none":
+        options["record_mode"] = "all"
+    _run(_config(options))
 
 
 @main.command()

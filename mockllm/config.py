@@ -27,6 +27,11 @@ class ServerConfig:
     cassette: str | None = None
     record_mode: RecordMode = "none"
     upstream: str | None = None
+    replay_speed: float = 1.0  # recorded pace x this; 0: as fast as possible
+    ignore_fields: tuple[str, ...] = ()  # request body fields replay matching ignores
+    scrub_headers: tuple[str, ...] = ()  # extra header names removed from recordings
+    scrub_paths: tuple[str, ...] = ()  # JSON body paths removed from recordings
+    cassette_miss: str = "error"  # or "fallthrough": a replay miss goes on to the generator
     profile: str = "openai"
     keys: Path | None = None
     seed: int = 0
@@ -63,7 +68,8 @@ class ServerConfig:
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
         data["scenarios"] = tuple(Path(p) for p in data.get("scenarios", ()))
-        data["models"] = tuple(data.get("models", ()))
+        for name in ("models", "ignore_fields", "scrub_headers", "scrub_paths"):
+            data[name] = tuple(data.get(name, ()))
         for name in ("cassettes", "keys"):
             if data.get(name) is not None:
                 data[name] = Path(data[name])

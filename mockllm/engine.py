@@ -11,6 +11,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from mockllm.cassettes import CassetteLibrary, Interaction, Miss, should_record
 from mockllm.config import ServerConfig
 from mockllm.journal import Journal
 from mockllm.protocol import ChatRequest, derive_seed
@@ -72,7 +73,29 @@ class Failure:
     source: str = "rule"
 
 
-Outcome = Answer | Failure
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """A recorded interaction to serve."""
+
+    interaction: Interaction
+    rule: Rule | None = None
+    fault: Fault | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Proxied:
+    """Pass the request through to the upstream, recording it into `cassette`."""
+
+    cassette: str
+    replace: bool = False  # record mode `all`: the new recording replaces the old
+    rule: Rule | None = None
+    fault: Fault | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+Outcome = Answer | Failure | Replayed | Proxied
+DEFAULT_CASSETTE = "recorded"
 
 
 @dataclass
@@ -84,6 +107,8 @@ class Engine:
     store: StateStore = field(default_factory=MemoryStore)
     journal: Journal | None = None
     default_latency: Latency = NO_LATENCY
+    library: CassetteLibrary | None = None
+    cassette: str | None = None  # chosen at run time through the admin API
 
     def __post_init__(self) -> None:
         # Rendered answers by (reply, seed, provider): the same request renders the same
@@ -124,13 +149,30 @@ class Engine:
         extra = [m for m in self.config.models if not set(m) & set("*?[")]
         return list(dict.fromkeys([*LISTED_MODELS, *named, *extra]))
 
-    def handle(self, request: ChatRequest, seed: int | None = None) -> Outcome:
-        """Answer a parsed request from the first source that can."""
+    def reset(self) -> None:
+        """Journal, sequences, credits, buckets and cassette replay positions to their start."""
+        self.store.reset()
+        if self.journal is not None:
+            self.journal.clear()
+        if self.library is not None:
+            self.library.reset()
+
+    def handle(
+        self, request: ChatRequest, seed: int | None = None, cassette: str | None = None
+    ) -> Outcome:
+        """Answer a parsed request from the first source that can.
+
+        The chain: rules → cassettes → upstream (when recording) → default generator,
+        or a miss.
+        """
         if seed is None:
             seed = self.seed_for(request)
         selection = select(self.rules, request, self.store, seed)
         if selection is not None:
             return self._from_reply(selection.reply, request, seed, selection.rule, selection.step)
+        recorded = self._from_cassettes(request, cassette or self.cassette or self.config.cassette)
+        if recorded is not None:
+            return recorded
         if self.config.strict:
             near = tuple(near_misses(self.rules, request))
             return Failure(_miss_error(request, near), near=near, source="miss")
@@ -147,6 +189,24 @@ class Engine:
                 source="error",
             )
         return self._from_reply(Reply(is_default=True), request, seed, None, 0)
+
+    def _from_cassettes(self, request: ChatRequest, cassette: str | None) -> Outcome | None:
+        config = self.config
+        mode = config.record_mode
+        recording = config.upstream is not None
+        if recording and mode == "all":
+            return Proxied(cassette or DEFAULT_CASSETTE, replace=True)
+        if self.library is None:
+            return None
+        found = self.library.find("POST", request.path, request.raw_json, cassette)
+        if isinstance(found, Interaction):
+            return Replayed(found)
+        name = cassette or DEFAULT_CASSETTE
+        if recording and should_record(mode, self.library.existed(name), matched=False):
+            return Proxied(name)
+        if config.cassette_miss == "fallthrough":
+            return None
+        return Failure(_cassette_miss(found), source="miss")
 
     def _from_reply(
         self, reply: Reply, request: ChatRequest, seed: int, rule: Rule | None, step: int
@@ -166,6 +226,21 @@ class Engine:
                     self._rendered.clear()
                 self._rendered[key] = rendered
         return Answer(rendered, rule, reply.fault, reply.headers)
+
+
+def _cassette_miss(miss: Miss) -> ErrorSpec:
+    where = f"cassette {miss.cassette!r}" if miss.cassette else "the loaded cassettes"
+    if miss.nearest is not None:
+        nearest = f"{miss.nearest.cassette}#{miss.nearest.index}"
+        detail = f"nearest recorded request: {nearest}; " + "; ".join(miss.diff)
+    else:
+        detail = "; ".join(miss.diff)
+    return ErrorSpec(
+        404,
+        type="invalid_request_error",
+        code="cassette_miss",
+        message=f"No recorded interaction in {where} matches this request; {detail}",
+    )
 
 
 def _miss_error(request: ChatRequest, near: tuple[NearMiss, ...]) -> ErrorSpec:

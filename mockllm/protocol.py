@@ -107,6 +107,11 @@ class ChatRequest:
     turn: int = 0  # number of user messages
 
     @property
+    def raw_json(self) -> bytes:
+        """The body as JSON bytes (key order kept)."""
+        return orjson.dumps(self.body)
+
+    @property
     def last_tool_calls(self) -> tuple[ToolCall, ...]:
         for message in reversed(self.messages):
             if message.tool_calls:

@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockllm import wire, writer
-from mockllm.engine import Answer, Engine, Failure, Outcome
-from mockllm.errors import RequestError
+from mockllm.cassettes import resolve_name
+from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed
+from mockllm.errors import CassetteError, RequestError
 from mockllm.journal import Exchange
 from mockllm.protocol import ChatRequest, default_error_headers, derive_seed, error_body
 from mockllm.writer import Receive, Scope, Send
@@ -82,12 +83,32 @@ async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes
         timer.cancel()
 
 
+CASSETTE_HEADER = "x-mockllm-cassette"
+
+
 class ChatEndpoint:
     """Raw ASGI endpoint for chat completions: parse, ask the engine, write."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, proxy: Any = None) -> None:
         self.engine = engine
+        self.proxy = proxy  # recording.RecordingProxy when recording
         self._count = 0
+
+    def _cassette(self, headers: dict[str, str]) -> str | None:
+        name = headers.get(CASSETTE_HEADER) or self.engine.cassette
+        if name is None:
+            return None
+        root = self.engine.config.cassettes
+        if root is None:
+            raise RequestError(
+                400, "X-Mockllm-Cassette names a cassette, but no --cassettes folder is set.",
+                param=CASSETTE_HEADER,
+            )
+        try:
+            resolve_name(root, name)
+        except CassetteError as exc:
+            raise RequestError(400, str(exc), param=CASSETTE_HEADER, code="invalid_cassette") from None
+        return name
 
     def _request_id(self, seed: int) -> str:
         # Unique per exchange, and the same sequence of requests gives the same ids.
@@ -111,6 +132,7 @@ class ChatEndpoint:
             exchange.request = raw
             request = ChatRequest.parse(raw, headers, scope["path"], max_n=config.max_n)
             exchange.request = request.body
+            cassette = self._cassette(headers) if (CASSETTE_HEADER in headers or engine.cassette) else None
         except RequestError as exc:
             if isinstance(exchange.request, bytes):
                 exchange.request = _best_effort_json(exchange.request)
@@ -130,8 +152,14 @@ class ChatEndpoint:
         seed = engine.seed_for(request)
         exchange.id = self._request_id(seed)
         exchange.model, exchange.stream = request.model, request.stream
-        outcome = engine.handle(request, seed)
-        status = await self._write(outcome, request, exchange, scope, receive, send, arrived)
+        outcome = engine.handle(request, seed, cassette)
+        if isinstance(outcome, Proxied):
+            exchange.source, exchange.rule = "upstream", f"{outcome.cassette} (recording)"
+            if self.proxy is None:  # pragma: no cover - the engine proxies only with an upstream
+                raise RuntimeError("recording without an upstream")
+            status = await self.proxy.relay(outcome, scope, receive, send, raw)
+        else:
+            status = await self._write(outcome, request, exchange, scope, receive, send, arrived)
         self._finish(exchange, arrived, status)
 
     async def _send_error(self, exc: RequestError, exchange: Exchange, send: Send) -> None:
@@ -155,6 +183,18 @@ class ChatEndpoint:
         fault = outcome.fault
         if fault is not None:
             exchange.faults = fault.names()
+        if isinstance(outcome, Replayed):
+            from mockllm.recording import replay_body
+
+            interaction = outcome.interaction
+            exchange.source = "cassette"
+            exchange.rule = f"{interaction.cassette}#{interaction.index}"
+            body, recorded_headers = replay_body(
+                interaction, self.engine.config.replay_speed, self.engine.default_latency
+            )
+            headers = [(b"x-request-id", exchange.id.encode()), *recorded_headers]
+            result = await writer.write(body, headers, scope, receive, send, arrived)
+            return result.status
         if isinstance(outcome, Answer):
             exchange.source = "rule" if rule is not None else "default"
             rendered = outcome.rendered
