@@ -238,10 +238,15 @@ def faker_call(seed: int, locale: str, provider: str, args: dict[str, object]) -
 def instance_from_schema(schema: dict[str, Any], seed: int, locale: str = DEFAULT_LOCALE) -> object:
     """A JSON value that `schema` accepts, with faker strings in `locale` where names suggest.
 
+    Raises ValueError, with `check_schema`'s message, for a schema it cannot read.
+
     Example:
         instance_from_schema({"type": "object", "properties": {"city": {"type": "string"}},
                               "required": ["city"]}, seed=1)  ->  {"city": "East Wendy"}
     """
+    problem = check_schema(schema)
+    if problem is not None:
+        raise ValueError(problem)
     return build_instance(schema, random.Random(seed), partial(_schema_text, locale))
 
 

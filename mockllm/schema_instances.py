@@ -78,9 +78,10 @@ def _check_node(node: object, root: Any, where: str) -> str | None:
         return None
     if not isinstance(node, dict):
         return f"schema at {at}: expected an object or a boolean, found {type(node).__name__}"
-    for key, (shape, expected) in _SHAPES.items():
-        if key in node and not isinstance(node[key], shape):
-            return f"schema at {at}: {key} must be {expected}, found {node[key]!r}"
+    for key, value in node.items():
+        shape, expected = _SHAPES.get(key, (object, ""))
+        if not isinstance(value, shape):
+            return f"schema at {at}: {key} must be {expected}, found {value!r}"
     types = [node["type"]] if isinstance(node.get("type"), str) else node.get("type", [])
     names = [*types, *node.get("required", [])]
     names += [n for group in node.get("dependentRequired", {}).values() for n in group]

@@ -455,6 +455,11 @@ def test_instance_of_hopeless_schemas_terminates() -> None:
     assert fake.instance_from_schema({"anyOf": [{"$ref": "#"}, {"type": "null"}]}, 1) is None
 
 
+def test_instance_of_unreadable_schema_raises() -> None:
+    with pytest.raises(ValueError, match="properties must be an object"):
+        fake.instance_from_schema({"type": "object", "properties": ["a"]}, 1)
+
+
 def test_check_schema() -> None:
     for schema in SCHEMAS.values():
         assert fake.check_schema(schema) is None
