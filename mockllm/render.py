@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from mockllm import fake
+from mockllm.errors import RequestError
 from mockllm.protocol import ChatRequest, derive_seed
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
 from mockllm.template import render as render_template
@@ -89,10 +90,19 @@ def _content_for(
     return None
 
 
+def _instance(schema: dict[str, Any], seed: int, locale: str, param: str) -> Any:
+    try:
+        return fake.instance_from_schema(schema, seed, locale)
+    except ValueError as exc:
+        raise RequestError(400, f"Invalid schema in '{param}': {exc}", param=param) from None
+
+
 def _structured(request: ChatRequest, rng: random.Random, locale: str) -> str:
     form = request.response_format
     if form.type == "json_schema" and form.schema is not None:
-        value = fake.instance_from_schema(form.schema, rng.getrandbits(63), locale)
+        value = _instance(
+            form.schema, rng.getrandbits(63), locale, "response_format.json_schema.schema"
+        )
     else:
         value = fake.instance_from_schema(
             {
@@ -110,7 +120,9 @@ def _arguments(spec: ToolCallSpec, request: ChatRequest, rng: random.Random, loc
     if spec.generate or spec.arguments is None:
         tool = request.tool(spec.name)
         schema = tool.parameters if tool else {"type": "object", "properties": {}}
-        return orjson.dumps(fake.instance_from_schema(schema, rng.getrandbits(63), locale)).decode()
+        index = request.tools.index(tool) if tool else 0
+        value = _instance(schema, rng.getrandbits(63), locale, f"tools[{index}].function.parameters")
+        return orjson.dumps(value).decode()
     if isinstance(spec.arguments, Template):
         return render_template(spec.arguments, request)
     return orjson.dumps(_fill(spec.arguments, request)).decode()

@@ -152,7 +152,13 @@ class ChatEndpoint:
         seed = engine.seed_for(request)
         exchange.id = self._request_id(seed)
         exchange.model, exchange.stream = request.model, request.stream
-        outcome = engine.handle(request, seed, cassette)
+        try:
+            outcome = engine.handle(request, seed, cassette)
+        except RequestError as exc:
+            exchange.source, exchange.error = "error", exc.message
+            await self._send_error(exc, exchange, send)
+            self._finish(exchange, arrived, exc.status)
+            return
         if isinstance(outcome, Proxied):
             exchange.source, exchange.rule = "upstream", f"{outcome.cassette} (recording)"
             if self.proxy is None:  # pragma: no cover - the engine proxies only with an upstream
