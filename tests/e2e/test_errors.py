@@ -1,0 +1,341 @@
+"""Errors: scripted statuses map to the SDK's exception classes; bad input gets a clear 4xx."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import openai
+import pytest
+from openai import OpenAI
+from openai.types import Model
+
+from .helpers import (
+    UNMATCHED_PROMPT,
+    check_error,
+    journal,
+    make_chat_request,
+    post_chat,
+    reset,
+)
+
+ERROR_MODELS = [
+    ("error-400", 400, openai.BadRequestError),
+    ("error-401", 401, openai.AuthenticationError),
+    ("error-402", 402, openai.APIStatusError),
+    ("error-403", 403, openai.PermissionDeniedError),
+    ("error-404", 404, openai.NotFoundError),
+    ("error-429", 429, openai.RateLimitError),
+    ("error-500", 500, openai.InternalServerError),
+    ("error-503", 503, openai.InternalServerError),
+]
+SPECIFIC_CLASSES = (
+    openai.BadRequestError,
+    openai.AuthenticationError,
+    openai.PermissionDeniedError,
+    openai.NotFoundError,
+    openai.ConflictError,
+    openai.UnprocessableEntityError,
+    openai.RateLimitError,
+    openai.InternalServerError,
+)
+
+
+def client_for(server, **options) -> OpenAI:
+    return OpenAI(base_url=server.base_url, api_key="sk-test", **{"max_retries": 0, **options})
+
+
+@pytest.fixture
+def fresh(examples_server):
+    """The examples server with sequence counters and the journal back at the start."""
+    reset(examples_server.url)
+    yield examples_server
+    reset(examples_server.url)
+
+
+@pytest.mark.parametrize(
+    ("model", "status", "exc_class"), ERROR_MODELS, ids=[m[0] for m in ERROR_MODELS]
+)
+def test_error_models_raise_the_sdk_exception(examples_server, model, status, exc_class):
+    client = client_for(examples_server)
+    with pytest.raises(exc_class) as caught:
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.status_code == status
+    if status == 402:
+        assert not isinstance(caught.value, SPECIFIC_CLASSES)
+    assert caught.value.request_id, "errors carry x-request-id"
+
+
+@pytest.mark.parametrize(
+    ("model", "status", "exc_class"), ERROR_MODELS, ids=[m[0] for m in ERROR_MODELS]
+)
+def test_error_body_shape(examples_server, model, status, exc_class):
+    response = post_chat(examples_server.base_url, make_chat_request("hi", model=model))
+    error = check_error(response, status)
+    assert response.headers.get("x-request-id")
+    if status == 429:
+        assert response.headers["retry-after"] == "2"
+        assert response.headers.get("x-ratelimit-limit-requests")
+        assert response.headers.get("x-ratelimit-remaining-requests")
+    if model == "error-400":
+        assert error["param"] == "messages"
+        assert error["message"] == "Invalid 'messages': scripted bad request."
+    if model == "error-402":
+        assert error["code"] == "insufficient_credits"
+        assert error["message"] == "Insufficient credits"
+    if model == "error-403":
+        assert error["code"] == "insufficient_user_quota"
+        assert error["message"] == "insufficient balance"
+    if model == "error-404":
+        assert error["code"] == "model_not_found"
+
+
+def test_api_key_rule_gives_402(examples_server):
+    client = OpenAI(base_url=examples_server.base_url, api_key="ak_empty", max_retries=0)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.status_code == 402
+    assert caught.value.code == "insufficient_credits"
+
+
+def test_quota_429_type_and_code(examples_server):
+    error = check_error(
+        post_chat(examples_server.base_url, make_chat_request("hi", model="error-quota")), 429
+    )
+    assert error["type"] == "insufficient_quota"
+    assert error["code"] == "insufficient_quota"
+
+
+@pytest.mark.parametrize("model", ["error-429", "error-500"])
+def test_stream_request_to_an_error_model_gets_json(examples_server, model):
+    response = post_chat(
+        examples_server.base_url, make_chat_request("hi", model=model, stream=True)
+    )
+    check_error(response, int(model.rsplit("-", 1)[1]))
+    assert b"data:" not in response.content
+
+    client = client_for(examples_server)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+    assert caught.value.status_code == int(model.rsplit("-", 1)[1])
+
+
+def test_sdk_retries_the_flaky_sequence(fresh):
+    client = client_for(fresh, max_retries=2)
+    started = time.monotonic()
+    completion = client.chat.completions.create(
+        model="flaky-model", messages=[{"role": "user", "content": "try"}]
+    )
+    elapsed = time.monotonic() - started
+    assert completion.choices[0].message.content == "third time lucky"
+    assert elapsed >= 0.9, f"the SDK waited {elapsed:.2f}s; the 429 said Retry-After: 1"
+    statuses = [e["status"] for e in journal(fresh.url) if e["model"] == "flaky-model"]
+    assert statuses == [429, 503, 200]
+    assert all(e["rule"] and "retry-then-succeed" in e["rule"] for e in journal(fresh.url))
+
+    # then: repeat_last
+    again = client_for(fresh).chat.completions.create(
+        model="flaky-model", messages=[{"role": "user", "content": "try"}]
+    )
+    assert again.choices[0].message.content == "third time lucky"
+
+
+def test_reset_restarts_the_sequence(fresh):
+    client = client_for(fresh)
+    messages = [{"role": "user", "content": "try"}]
+    with pytest.raises(openai.RateLimitError) as first:
+        client.chat.completions.create(model="flaky-model", messages=messages)
+    assert first.value.response.headers["retry-after"] == "1"
+    with pytest.raises(openai.InternalServerError) as second:
+        client.chat.completions.create(model="flaky-model", messages=messages)
+    assert second.value.status_code == 503
+    assert (
+        client.chat.completions.create(model="flaky-model", messages=messages)
+        .choices[0]
+        .message.content
+        == "third time lucky"
+    )
+    reset(fresh.url)
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="flaky-model", messages=messages)
+
+
+# --- bad input ------------------------------------------------------------------------
+
+
+def test_malformed_json(examples_server):
+    check_error(post_chat(examples_server.base_url, b'{"model": "gpt-4o", "messages": ['), 400)
+
+
+def test_model_missing(examples_server):
+    error = check_error(
+        post_chat(examples_server.base_url, {"messages": [{"role": "user", "content": "hi"}]}), 400
+    )
+    assert error["param"] == "model" or "model" in error["message"]
+
+
+def test_messages_missing(examples_server):
+    error = check_error(post_chat(examples_server.base_url, {"model": "gpt-4o"}), 400)
+    assert error["param"] == "messages"
+
+
+def test_messages_empty(examples_server):
+    error = check_error(
+        post_chat(examples_server.base_url, {"model": "gpt-4o", "messages": []}), 400
+    )
+    assert error["param"] == "messages"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("temperature", "hot"), ("n", "2"), ("stream", "yes")]
+)
+def test_wrong_types_name_the_param(examples_server, field, value):
+    body = make_chat_request("hi", model="gpt-4o", **{field: value})
+    error = check_error(post_chat(examples_server.base_url, body), 400)
+    assert error["param"] == field
+    assert field in error["message"]
+
+
+def test_unknown_role(examples_server):
+    body = {"model": "gpt-4o", "messages": [{"role": "wizard", "content": "hi"}]}
+    error = check_error(post_chat(examples_server.base_url, body), 400)
+    assert error["param"] == "messages[0].role"
+
+
+def test_body_over_8_mib(examples_server):
+    body = json.dumps(make_chat_request("x" * (8 * 1024 * 1024 + 10), model="gpt-4o")).encode()
+    check_error(post_chat(examples_server.base_url, body, timeout=30), 413)
+    assert post_chat(examples_server.base_url, make_chat_request("Hello!")).status_code == 200
+
+
+def test_body_over_8_mib_without_content_length(examples_server):
+    payload = json.dumps(make_chat_request("x" * (8 * 1024 * 1024 + 10), model="gpt-4o")).encode()
+
+    def pieces():
+        for i in range(0, len(payload), 1 << 20):
+            yield payload[i : i + (1 << 20)]
+
+    try:
+        response = httpx.post(
+            f"{examples_server.base_url}/chat/completions",
+            content=pieces(),
+            headers={"content-type": "application/json"},
+            timeout=30,
+        )
+    except httpx.TransportError:
+        response = None  # the server may close the upload early; then it must not have answered 2xx
+    if response is not None:
+        check_error(response, 413)
+    assert post_chat(examples_server.base_url, make_chat_request("Hello!")).status_code == 200
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/v1/nothing"), ("GET", "/v1/not/a/path")])
+def test_unknown_path(examples_server, method, path):
+    response = httpx.request(method, f"{examples_server.url}{path}", json={}, timeout=5)
+    check_error(response, 404)
+
+
+def test_get_on_chat_completions(examples_server):
+    check_error(httpx.get(f"{examples_server.base_url}/chat/completions", timeout=5), 405)
+
+
+def test_unknown_model(examples_server):
+    # A prompt no bundled rule matches: no rule answers, so the model id decides.
+    body = make_chat_request(UNMATCHED_PROMPT, model="no-such-model-xyz")
+    error = check_error(post_chat(examples_server.base_url, body), 404)
+    assert error["code"] == "model_not_found"
+    with pytest.raises(openai.NotFoundError):
+        client_for(examples_server).chat.completions.create(
+            model="no-such-model-xyz", messages=body["messages"]
+        )
+
+
+def test_models_list(examples_server):
+    response = httpx.get(f"{examples_server.base_url}/models", timeout=5)
+    assert response.status_code == 200
+    data = response.json()
+    assert data["object"] == "list"
+    for item in data["data"]:
+        Model.model_validate(item)
+        assert item["object"] == "model"
+    ids = {m.id for m in client_for(examples_server).models.list()}
+    assert {"gpt-4o", "flaky-model", "error-429"} <= ids
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "flaky-model"])
+def test_models_retrieve(examples_server, model):
+    found = client_for(examples_server).models.retrieve(model)
+    assert found.id == model
+    assert found.object == "model"
+
+
+def test_models_retrieve_unknown(examples_server):
+    with pytest.raises(openai.NotFoundError):
+        client_for(examples_server).models.retrieve("no-such-model-xyz")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/v1/nothing", 404),
+        ("GET", "/v1/chat/completions", 405),
+        ("GET", "/v1/models/no-such-model-xyz", 404),
+    ],
+)
+def test_every_error_carries_a_request_id(examples_server, method, path, status):
+    """PRODUCT.md: errors carry the headers the real service sends, x-request-id among them."""
+    response = httpx.request(method, f"{examples_server.url}{path}", timeout=5)
+    check_error(response, status)
+    assert response.headers.get("x-request-id"), dict(response.headers)
+
+
+def with_fields(extra: bytes) -> bytes:
+    """A valid request body with extra raw JSON fields appended."""
+    return b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], ' + extra + b"}"
+
+
+BAD_BODIES = [
+    b"",
+    b"null",
+    b"[]",
+    b'"text"',
+    b"\xff\xfe\x00garbage",
+    b'{"model": 5, "messages": [{"role": "user", "content": "hi"}]}',
+    b'{"model": "gpt-4o", "messages": "hi"}',
+    b'{"model": "gpt-4o", "messages": ["hi"]}',
+    b'{"model": "gpt-4o", "messages": [{"content": "hi"}]}',
+    b'{"model": "gpt-4o", "messages": [{"role": "user"}]}',
+    b'{"model": "gpt-4o", "messages": [{"role": "user", "content": 5}]}',
+    b'{"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": "bogus"}]}]}',
+    b'{"model": "gpt-4o", "messages": [{"role": "user", "content": [{"type": "text"}]}]}',
+    b'{"model": "gpt-4o", "messages": [{"role": "tool", "content": "x"}]}',
+    b'{"model": "gpt-4o", "messages": [{"role": "assistant", "tool_calls": "x"}]}',
+    with_fields(b'"n": 0'),
+    with_fields(b'"n": 100000'),
+    with_fields(b'"max_tokens": 0'),
+    with_fields(b'"max_tokens": 1.5'),
+    with_fields(b'"temperature": 9'),
+    with_fields(b'"stop": 5'),
+    with_fields(b'"stop": ["a","b","c","d","e"]'),
+    with_fields(b'"tools": {}'),
+    with_fields(b'"tools": [{"type": "function"}]'),
+    with_fields(b'"tool_choice": "required"'),
+    with_fields(b'"response_format": {"type": "xml"}'),
+    with_fields(b'"response_format": {"type": "json_schema"}'),
+    with_fields(b'"stream_options": {"include_usage": true}'),
+    with_fields(b'"top_logprobs": 3'),
+    with_fields(b'"metadata": "x"'),
+    with_fields(b'"seed": "x"'),
+    with_fields(b'"temperature": NaN'),
+]
+
+
+@pytest.mark.parametrize("body", BAD_BODIES, ids=range(len(BAD_BODIES)))
+def test_bad_input_is_a_4xx_never_a_500(examples_server, body):
+    response = post_chat(examples_server.base_url, body)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    check_error(response, response.status_code)
+    assert "Traceback" not in response.text

@@ -1,0 +1,113 @@
+"""Pacing: time to first token and gaps between deltas are held; leaving mid-stream is harmless."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from .helpers import journal, make_chat_request, post_chat, stream_chunks, write_scenario
+
+CHUNKS = ["alpha", " beta", " gamma", " delta", " epsilon", " zeta"]
+RULES = """\
+version: 1
+rules:
+  - name: paced
+    match:
+      last_user: "pace me"
+    reply:
+      chunks: ["alpha", " beta", " gamma", " delta", " epsilon", " zeta"]
+      latency: { ttft_ms: 200, inter_token_ms: 50 }
+  - name: slow
+    match:
+      last_user: "slow stream"
+    reply:
+      chunks: ["one", " two", " three", " four", " five", " six", " seven", " eight"]
+      latency: { ttft_ms: 50, inter_token_ms: 150 }
+"""
+TTFT_S = 0.200
+GAP_S = 0.050
+
+
+@pytest.fixture
+def paced_server(serve, tmp_path):
+    return serve("--scenarios", str(write_scenario(tmp_path, RULES)))
+
+
+def timed_stream(base_url: str, body: dict) -> tuple[list[tuple[float, str]], float]:
+    """Stream a request; return (seconds since sending, content delta) pairs and the total time."""
+    arrivals: list[tuple[float, str]] = []
+    buffer = b""
+    with httpx.Client(timeout=10) as client:
+        started = time.monotonic()
+        with client.stream(
+            "POST", f"{base_url}/chat/completions", json={**body, "stream": True}
+        ) as response:
+            assert response.status_code == 200
+            for piece in response.iter_raw():
+                now = time.monotonic() - started
+                buffer += piece
+                while b"\n\n" in buffer:
+                    event, buffer = buffer.split(b"\n\n", 1)
+                    payload = event[len(b"data: ") :]
+                    if payload == b"[DONE]":
+                        continue
+                    for choice in json.loads(payload)["choices"]:
+                        if choice["delta"].get("content"):
+                            arrivals.append((now, choice["delta"]["content"]))
+        total = time.monotonic() - started
+    return arrivals, total
+
+
+def test_stream_pace(paced_server):
+    post_chat(paced_server.base_url, make_chat_request("warm up"))  # first-request costs aside
+    arrivals, total = timed_stream(paced_server.base_url, make_chat_request("pace me"))
+
+    assert [text for _, text in arrivals] == CHUNKS
+    first = arrivals[0][0]
+    assert first >= TTFT_S - 0.010, f"first content delta after {first * 1000:.0f} ms"
+    nominal = TTFT_S + (len(CHUNKS) - 1) * GAP_S  # 450 ms
+    assert nominal - 0.020 <= total <= 0.800, f"stream took {total * 1000:.0f} ms"
+    spread = arrivals[-1][0] - arrivals[0][0]
+    assert spread >= (len(CHUNKS) - 1) * GAP_S * 0.8, f"deltas spread over {spread * 1000:.0f} ms"
+
+
+def test_non_stream_waits_the_total_time(paced_server):
+    post_chat(paced_server.base_url, make_chat_request("warm up"))
+    started = time.monotonic()
+    response = post_chat(paced_server.base_url, make_chat_request("pace me"))
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    assert response.json()["choices"][0]["message"]["content"] == "".join(CHUNKS)
+    assert 0.430 <= elapsed <= 0.800, f"answer took {elapsed * 1000:.0f} ms"
+
+
+def test_client_leaving_mid_stream(paced_server):
+    with httpx.Client(timeout=10) as client:
+        with client.stream(
+            "POST",
+            f"{paced_server.base_url}/chat/completions",
+            json=make_chat_request("slow stream", stream=True),
+        ) as response:
+            assert response.status_code == 200
+            seen = b""
+            for piece in response.iter_raw():
+                seen += piece
+                if b'"content":"one"' in seen:
+                    break  # leave after the first content delta; the rest is due over ~1 s
+    time.sleep(0.3)
+
+    assert paced_server.proc.poll() is None, paced_server.log()
+    _, _, chunks = stream_chunks(paced_server.base_url, make_chat_request("pace me"))
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    ok = post_chat(paced_server.base_url, make_chat_request("pace me"))
+    assert ok.status_code == 200
+
+    time.sleep(1.2)  # past the abandoned stream's last deadline
+    assert paced_server.proc.poll() is None
+    assert post_chat(paced_server.base_url, make_chat_request("pace me")).status_code == 200
+    entries = journal(paced_server.url)
+    assert any(e["rule"] and e["rule"].endswith("#slow") for e in entries), entries
+    assert "Traceback" not in paced_server.log(), paced_server.log()

@@ -1,0 +1,73 @@
+"""--strict: a miss is a 404 naming the closest rules and why each did not match."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+from openai import OpenAI
+
+from .helpers import (
+    SCENARIOS_DIR,
+    check_error,
+    content_deltas,
+    journal,
+    make_chat_request,
+    post_chat,
+    stream_chunks,
+    write_scenario,
+)
+
+RULES = """\
+version: 1
+rules:
+  - name: invoice-stream
+    match:
+      model: gpt-4o
+      last_user: { contains: "invoice" }
+      stream: true
+    reply:
+      content: "streamed invoice"
+  - name: claude-only
+    match: { model: "claude-*" }
+    reply:
+      content: "claude"
+"""
+
+
+def test_strict_miss_names_the_closest_rules(serve, tmp_path):
+    server = serve("--strict", "--scenarios", str(write_scenario(tmp_path, RULES)))
+    body = make_chat_request("Please send the invoice.", model="gpt-4o")
+    error = check_error(post_chat(server.base_url, body), 404)
+    message = error["message"]
+    assert "invoice-stream" in message, message
+    assert "stream" in message.replace("invoice-stream", ""), message
+    assert "claude-only" in message, message
+
+    client = OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(model="gpt-4o", messages=body["messages"])
+    assert "invoice-stream" in caught.value.message
+
+    # A matching request is still answered.
+    _, _, chunks = stream_chunks(server.base_url, body)
+    assert "".join(content_deltas(chunks)) == "streamed invoice"
+    entries = journal(server.url)
+    assert [e["status"] for e in entries] == [404, 404, 200]
+
+
+def test_strict_with_bundled_scenarios(serve):
+    server = serve(
+        "--strict", "--scenarios", str(SCENARIOS_DIR), "--seed", "7", "--freeze-time", "1700000000"
+    )
+    ok = post_chat(server.base_url, make_chat_request("Hello!"))
+    assert ok.status_code == 200, ok.text
+
+    # No tools offered: ask-weather-tool matches all but one of its three conditions.
+    body = make_chat_request("What's the weather in Paris?", model="gpt-4o")
+    error = check_error(post_chat(server.base_url, body), 404)
+    message = error["message"]
+    assert "failed" in message or "did not match" in message, message
+    # The closest rule is the one that failed least: ask-weather-tool missed only `tools`,
+    # while every rule named instead matched none of its conditions.
+    assert "ask-weather-tool" in message, message
+    assert "tools" in message, message
