@@ -7,7 +7,10 @@ so on one event loop no two requests interleave inside it (no lost updates).
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class StateStore(Protocol):
@@ -21,6 +24,15 @@ class StateStore(Protocol):
 
     def set_number(self, key: str, value: float) -> None: ...
 
+    def update(self, key: str, change: Callable[[str | None], tuple[str | None, T]]) -> T:
+        """Atomically replace a text value: `change(old)` gives (new, result); return result.
+
+        `old` is None when the key is unset; a new value of None deletes the key. `change`
+        must be pure (no side effects, no awaits): a shared store may call it again when
+        another writer raced it (optimistic transactions), so it may run more than once.
+        """
+        ...
+
     def reset(self) -> None:
         """Every counter, balance and bucket back to its start."""
         ...
@@ -32,6 +44,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._counters: dict[str, int] = {}
         self._numbers: dict[str, float] = {}
+        self._texts: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def incr(self, key: str) -> int:
@@ -47,7 +60,17 @@ class MemoryStore:
         with self._lock:
             self._numbers[key] = value
 
+    def update(self, key: str, change: Callable[[str | None], tuple[str | None, T]]) -> T:
+        with self._lock:
+            new, result = change(self._texts.get(key))
+            if new is None:
+                self._texts.pop(key, None)
+            else:
+                self._texts[key] = new
+            return result
+
     def reset(self) -> None:
         with self._lock:
             self._counters.clear()
             self._numbers.clear()
+            self._texts.clear()

@@ -1,0 +1,538 @@
+"""API keys, credit balances and rate-limit buckets, kept in a StateStore.
+
+Without a keys file every key is accepted and nothing is limited (open mode). With one,
+each key has an optional starting balance (`credits`), optional `rpm`/`tpm` token
+buckets and optional allowed `models` (globs); `prices` say what 1K tokens cost.
+
+Money is exact: balances and prices are `fractions.Fraction` (a price written 0.15 is
+3/20, not the nearest binary float), so `prompt × price / 1000` never rounds and the
+ledger adds up to the last digit; convert with `float()` only for JSON. Fraction rather
+than Decimal because `affordable_completion_tokens` divides, and Decimal division
+rounds at its context precision, which could flip the floor of an exact integer.
+
+Concurrency: `reserve` holds, in one atomic store update, what the prompt and the
+allowed completion tokens can cost, so streams in flight together can never spend more
+than the balance; `settle` gives back what the completion did not use. Store layout:
+`credits:<key>` = "<balance fraction> <epoch>" and `rate:<key>` = "<requests level>
+<tokens level> <clock>"; unset means "as in the keys file" (full balance, full buckets),
+so a reset only deletes keys. The epoch (fresh after each reset) keeps a stream that
+outlives a reset from refunding into the new balance.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from mockllm import schema as s
+from mockllm.errors import Problem, ProfileError, ScenarioError
+from mockllm.loader import parse_document
+from mockllm.state import StateStore
+
+WINDOW_S = 60.0  # rpm/tpm are per minute: a bucket refills its whole capacity in 60 s
+_ZERO = Fraction(0)
+_THOUSAND = 1000
+
+_NUMBER = s.Num(min=0)
+FORMAT = s.Obj(
+    {
+        "keys": s.ListOf(
+            s.Obj(
+                {
+                    "key": s.Str(doc="the API key as clients send it"),
+                    "credits": s.Num(min=0, doc="starting balance (default: unlimited)"),
+                    "rpm": s.Num(min=1, integer=True, doc="requests per minute"),
+                    "tpm": s.Num(min=1, integer=True, doc="tokens per minute"),
+                    "models": s.ListOf(s.Str(), doc="allowed models, globs (default: all)"),
+                },
+                required=("key",),
+            ),
+            doc="the keys accepted; any other key is refused",
+        ),
+        "prices": s.MapOf(
+            s.Obj(
+                {
+                    "prompt": s.Num(min=0, doc="credits per 1K prompt tokens (default 0)"),
+                    "completion": s.Num(min=0, doc="credits per 1K completion tokens (default 0)"),
+                },
+            ),
+            doc='model id or glob to price; "*" is the fallback',
+        ),
+    },
+    required=("keys",),
+)
+
+
+def keys_schema() -> dict[str, Any]:
+    """The JSON Schema of keys files."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "mockllm keys",
+        **s.to_json_schema(FORMAT),
+    }
+
+
+def mask(key: str | None) -> str:
+    """A key as it may appear in logs and messages: `ak_live_123` → `ak_l…123`."""
+    if not key:
+        return "<none>"
+    if len(key) <= 8:
+        return key[:2] + "…"
+    return f"{key[:4]}…{key[-3:]}"
+
+
+def _exact(value: float | int) -> Fraction:
+    # str() first: a YAML 0.15 means 15/100, not the binary float nearest to it.
+    return Fraction(str(value))
+
+
+@dataclass(frozen=True, slots=True)
+class KeySpec:
+    """One key of the keys file. None means unlimited (credits, rpm, tpm) or all (models)."""
+
+    key: str
+    credits: Fraction | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    models: tuple[str, ...] | None = None
+    line: int | None = None
+
+
+OPEN = KeySpec(key="")  # what `authenticate` answers in open mode: no limits at all
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """Credits per 1K tokens for the models the pattern matches."""
+
+    pattern: str
+    prompt: Fraction
+    completion: Fraction
+
+    @property
+    def is_glob(self) -> bool:
+        return any(c in self.pattern for c in "*?[")
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """A validated keys file."""
+
+    keys: tuple[KeySpec, ...]
+    prices: tuple[Price, ...] = ()
+    source: str = "<keys>"
+
+
+def keys_text(text: str, source: str = "<keys>") -> Keys:
+    """Keys from YAML text; raise ProfileError listing every problem with file:line: field."""
+    try:
+        data, lines = parse_document(text, source)
+    except ScenarioError as exc:
+        raise ProfileError(list(exc.problems)) from None
+    if not isinstance(data, dict):
+        found = "an empty document" if data is None else "not a mapping"
+        raise ProfileError(
+            [Problem(source, 1, "", f"expected a mapping with 'keys', found {found}")]
+        )
+    problems = lines.problems + [
+        Problem(source, lines.line(path), s.dotted(path), message)
+        for path, message in s.check(FORMAT, data)
+    ]
+    if problems:
+        raise ProfileError(problems)
+    specs: list[KeySpec] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(data["keys"]):
+        key = item["key"]
+        line = lines.line(("keys", i, "key"))
+        if not key.strip() or key != key.strip() or any(c.isspace() for c in key):
+            problems.append(
+                Problem(
+                    source, line, f"keys[{i}].key", "a key must be non-empty and contain no spaces"
+                )
+            )
+        elif key in seen:
+            problems.append(
+                Problem(source, line, f"keys[{i}].key", f"duplicate key (also keys[{seen[key]}])")
+            )
+        seen.setdefault(key, i)
+        specs.append(
+            KeySpec(
+                key=key,
+                credits=_exact(item["credits"]) if "credits" in item else None,
+                rpm=item.get("rpm"),
+                tpm=item.get("tpm"),
+                models=tuple(item["models"]) if "models" in item else None,
+                line=lines.line(("keys", i)),
+            )
+        )
+    if problems:
+        raise ProfileError(problems)
+    prices = tuple(
+        Price(str(pattern), _exact(p.get("prompt", 0)), _exact(p.get("completion", 0)))
+        for pattern, p in (data.get("prices") or {}).items()
+    )
+    return Keys(tuple(specs), prices, source)
+
+
+def load_keys(path: str | Path) -> Keys:
+    """Keys from a keys file; raise ProfileError listing every problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError([Problem(source, None, "", "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError([Problem(source, None, "", f"cannot read: {exc}")]) from None
+    return keys_text(text, source)
+
+
+def _matches(pattern: str, model: str) -> bool:
+    """A model glob against the id, and against its part after `provider/`."""
+    if fnmatch.fnmatchcase(model, pattern):
+        return True
+    _, slash, name = model.partition("/")
+    return bool(slash) and fnmatch.fnmatchcase(name, pattern)
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """Whether a request fits the key's buckets, and the headers that say so."""
+
+    allowed: bool
+    retry_after_s: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
+    limit_name: str | None = None  # "requests" or "tokens": the limit that refused
+    limit: int = 0
+    used: int = 0
+    requested: int = 0
+
+    def fields(self) -> dict[str, object]:
+        """Template fields of the profile's rate_limited error (add `model`)."""
+        return {
+            "limit_name": self.limit_name or "requests",
+            "unit": "TPM" if self.limit_name == "tokens" else "RPM",
+            "limit": self.limit,
+            "used": self.used,
+            "requested": self.requested,
+            "retry_after": format_duration(self.retry_after_s),
+        }
+
+
+ALLOWED = RateDecision(True)
+
+
+def format_duration(seconds: float) -> str:
+    """OpenAI's reset duration: `20ms`, `1s`, `8.64s`, `6m0s`, `1h0m0s` (rounded up to 1 ms)."""
+    ms = math.ceil(seconds * 1000 - 1e-6) if seconds > 0 else 0
+    if ms < 1000:
+        return f"{ms}ms" if ms else "0s"
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs = f"{rest // 1000}" + (f".{rest % 1000:03d}".rstrip("0") if rest % 1000 else "")
+    out = f"{hours}h" if hours else ""
+    out += f"{minutes}m" if hours or minutes else ""
+    return f"{out}{secs}s"
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Credits held for one exchange until `Accounts.settle`.
+
+    `completion_tokens` is how many completion tokens the exchange may produce (None:
+    no limit from the balance); the engine stops the answer there.
+    """
+
+    id: int
+    key: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int | None
+    held: Fraction  # 0 for keys without a balance
+    prompt_price: Fraction  # per token
+    completion_price: Fraction  # per token
+    epoch: str | None = None  # None: nothing held in the store
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What an exchange cost. `balance_after` is None for keys without a balance."""
+
+    amount: Fraction
+    balance_after: Fraction | None
+    completion_tokens: int
+
+
+def _parse_credits(text: str) -> tuple[Fraction, str]:
+    number, _, epoch = text.partition(" ")
+    return Fraction(number), epoch
+
+
+class Accounts:
+    """Keys, balances and buckets of one server, over a StateStore."""
+
+    def __init__(
+        self,
+        keys: Keys | None,
+        store: StateStore,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.keys = keys
+        self.store = store
+        self.clock = clock
+        self._by_key = {spec.key: spec for spec in keys.keys} if keys else {}
+        prices = keys.prices if keys else ()
+        self._exact_prices = {p.pattern: p for p in prices if not p.is_glob}
+        self._glob_prices = tuple(p for p in prices if p.is_glob and p.pattern != "*")
+        self._fallback = next((p for p in prices if p.pattern == "*"), None)
+        self._lock = threading.Lock()
+        self._next_id = 0
+        self._open: set[int] = set()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether every key is accepted (no keys file)."""
+        return self.keys is None
+
+    # --- keys -----------------------------------------------------------------------
+
+    def authenticate(self, key: str | None) -> KeySpec | None:
+        """The key's spec; `OPEN` in open mode; None when the key is missing or unknown."""
+        if self.keys is None:
+            return OPEN
+        return self._by_key.get(key) if key else None
+
+    def _spec(self, key: str | None) -> KeySpec | None:
+        return OPEN if self.keys is None else self._by_key.get(key or "")
+
+    def model_allowed(self, key: str | None, model: str) -> bool:
+        """Whether the key may use the model (globs; `provider/model` matches either form)."""
+        spec = self._spec(key)
+        if spec is None:
+            return False
+        if spec.models is None:
+            return True
+        return any(_matches(pattern, model) for pattern in spec.models)
+
+    # --- prices ---------------------------------------------------------------------
+
+    def price(self, model: str) -> tuple[Fraction, Fraction]:
+        """(prompt, completion) credits per 1K tokens: exact id, then globs in file order,
+        then "*", else free. A `provider/model` id also tries its part after the slash."""
+        _, slash, name = model.partition("/")
+        found = self._exact_prices.get(model) or (self._exact_prices.get(name) if slash else None)
+        if found is None:
+            found = next((p for p in self._glob_prices if _matches(p.pattern, model)), None)
+        if found is None:
+            found = self._fallback
+        return (found.prompt, found.completion) if found else (_ZERO, _ZERO)
+
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> Fraction:
+        """The exact cost of an exchange."""
+        prompt, completion = self.price(model)
+        return (prompt_tokens * prompt + completion_tokens * completion) / _THOUSAND
+
+    # --- credits --------------------------------------------------------------------
+
+    def balance(self, key: str | None) -> Fraction | None:
+        """What is left (exactly); None when the key has no balance limit or is unknown."""
+        spec = self._spec(key)
+        if spec is None or spec.credits is None:
+            return None
+        credits = spec.credits
+        current = self.store.update(f"credits:{spec.key}", lambda old: (old, old))
+        return credits if current is None else _parse_credits(current)[0]
+
+    def can_cover_prompt(self, key: str | None, model: str, prompt_tokens: int) -> bool:
+        """Whether the balance pays for the prompt (a balance of 0 never does)."""
+        left = self.balance(key)
+        if left is None:
+            return self._spec(key) is not None
+        return left > 0 and left >= self.cost(model, prompt_tokens, 0)
+
+    def affordable_completion_tokens(
+        self, key: str | None, model: str, prompt_tokens: int
+    ) -> int | None:
+        """Completion tokens the balance pays for after the prompt; None: no limit."""
+        left = self.balance(key)
+        _, completion = self.price(model)
+        if left is None or completion == 0:
+            return None
+        after_prompt = left - self.cost(model, prompt_tokens, 0)
+        return max(0, math.floor(after_prompt / (completion / _THOUSAND)))
+
+    def reserve(
+        self, key: str | None, model: str, prompt_tokens: int, max_completion_tokens: int | None
+    ) -> Reservation | None:
+        """Hold the prompt's cost and up to `max_completion_tokens` (None: as many as the
+        balance pays for); None when the balance cannot cover the prompt (nothing held).
+
+        Pass the number of tokens the answer will have when it is known: holding the whole
+        balance for an answer of unknown length blocks concurrent exchanges of the key.
+        """
+        spec = self._spec(key)
+        if spec is None:
+            return None
+        prompt_price, completion_price = (p / _THOUSAND for p in self.price(model))
+        rid = self._new_id()
+        if spec.credits is None:
+            return Reservation(
+                rid,
+                spec.key,
+                model,
+                prompt_tokens,
+                max_completion_tokens,
+                _ZERO,
+                prompt_price,
+                completion_price,
+            )
+        start, fresh_epoch = spec.credits, secrets.token_hex(6)
+        prompt_cost = prompt_tokens * prompt_price
+
+        def hold(old: str | None) -> tuple[str | None, tuple[Fraction, int | None, str] | None]:
+            left, epoch = _parse_credits(old) if old is not None else (start, fresh_epoch)
+            if left <= 0 or left < prompt_cost:
+                return old, None
+            tokens = max_completion_tokens
+            if completion_price > 0:
+                affordable = math.floor((left - prompt_cost) / completion_price)
+                tokens = affordable if tokens is None else min(tokens, affordable)
+            held = prompt_cost + (tokens or 0) * completion_price
+            return f"{left - held} {epoch}", (held, tokens, epoch)
+
+        result = self.store.update(f"credits:{spec.key}", hold)
+        if result is None:
+            self._discard(rid)
+            return None
+        held, tokens, epoch = result
+        return Reservation(
+            rid, spec.key, model, prompt_tokens, tokens, held, prompt_price, completion_price, epoch
+        )
+
+    def settle(self, reservation: Reservation, completion_tokens: int) -> Charge:
+        """Charge the prompt and the completion tokens produced (at most those reserved),
+        and give back the rest of the hold. Call once per reservation."""
+        with self._lock:
+            if reservation.id not in self._open:
+                raise ValueError(f"reservation {reservation.id} is already settled")
+            self._open.discard(reservation.id)
+        tokens = max(0, completion_tokens)
+        if reservation.completion_tokens is not None:
+            tokens = min(tokens, reservation.completion_tokens)
+        amount = (
+            reservation.prompt_tokens * reservation.prompt_price
+            + tokens * reservation.completion_price
+        )
+        if reservation.epoch is None:
+            return Charge(amount, None, tokens)
+        refund = reservation.held - amount
+
+        def give_back(old: str | None) -> tuple[str | None, Fraction | None]:
+            if old is None:
+                return None, None  # reset since: the hold was forgiven with everything else
+            left, epoch = _parse_credits(old)
+            if epoch != reservation.epoch:
+                return old, left
+            return f"{left + refund} {epoch}", left + refund
+
+        after = self.store.update(f"credits:{reservation.key}", give_back)
+        if after is None:
+            after = self.balance(reservation.key)
+        return Charge(amount, after, tokens)
+
+    def charge(
+        self, key: str | None, model: str, prompt_tokens: int, completion_tokens: int
+    ) -> Charge:
+        """Reserve and settle at once (an exchange already finished). The completion is
+        charged as far as the balance goes; a prompt the balance cannot cover costs nothing."""
+        reservation = self.reserve(key, model, prompt_tokens, completion_tokens)
+        if reservation is None:
+            return Charge(_ZERO, self.balance(key), 0)
+        return self.settle(reservation, completion_tokens)
+
+    def _new_id(self) -> int:
+        with self._lock:
+            self._next_id += 1
+            self._open.add(self._next_id)
+            return self._next_id
+
+    def _discard(self, rid: int) -> None:
+        with self._lock:
+            self._open.discard(rid)
+
+    # --- rate limits ----------------------------------------------------------------
+
+    def check_rate(self, key: str | None, estimated_tokens: int) -> RateDecision:
+        """Take one request and `estimated_tokens` from the key's buckets, or refuse.
+
+        Buckets hold `rpm` requests and `tpm` tokens and refill their capacity every 60 s.
+        The headers are OpenAI's x-ratelimit-* (remaining = left after this request); a
+        refusal adds Retry-After. A request larger than the whole tpm is refused too.
+        """
+        spec = self._spec(key)
+        if spec is None or (spec.rpm is None and spec.tpm is None):
+            return ALLOWED
+        now = self.clock()
+        cap_r, cap_t = float(spec.rpm or 0), float(spec.tpm or 0)
+        need_t = float(max(0, estimated_tokens)) if spec.tpm else 0.0
+
+        def take(old: str | None) -> tuple[str | None, tuple[bool, float, float, float]]:
+            if old is None:
+                level_r, level_t = cap_r, cap_t
+            else:
+                r, t, then = (float(x) for x in old.split())
+                elapsed = max(0.0, now - then)
+                level_r = min(cap_r, r + elapsed * cap_r / WINDOW_S)
+                level_t = min(cap_t, t + elapsed * cap_t / WINDOW_S)
+            ok = (not spec.rpm or level_r >= 1) and (not spec.tpm or level_t >= need_t)
+            if ok:
+                level_r -= 1 if spec.rpm else 0
+                level_t -= need_t
+            return f"{level_r!r} {level_t!r} {now!r}", (ok, level_r, level_t, now)
+
+        ok, level_r, level_t, _ = self.store.update(f"rate:{spec.key}", take)
+        headers: list[tuple[str, str]] = []
+        for name, cap, level in (("requests", spec.rpm, level_r), ("tokens", spec.tpm, level_t)):
+            if cap:
+                headers += [
+                    (f"x-ratelimit-limit-{name}", str(cap)),
+                    (f"x-ratelimit-remaining-{name}", str(max(0, math.floor(level)))),
+                    (f"x-ratelimit-reset-{name}", format_duration((cap - level) * WINDOW_S / cap)),
+                ]
+        if ok:
+            return RateDecision(True, 0.0, tuple(headers))
+        waits: list[tuple[float, str, int, float, float]] = []
+        if spec.rpm and level_r < 1:
+            waits.append(((1 - level_r) * WINDOW_S / spec.rpm, "requests", spec.rpm, level_r, 1))
+        if spec.tpm and level_t < need_t:
+            # More than the whole bucket can never fit: wait for a full bucket at least.
+            short = min(need_t, float(spec.tpm)) - level_t
+            waits.append((max(short, 0) * WINDOW_S / spec.tpm, "tokens", spec.tpm, level_t, need_t))
+        wait, name, cap, level, requested = max(waits)
+        wait = max(wait, 0.001)
+        headers.insert(0, ("retry-after", str(max(1, math.ceil(wait)))))
+        return RateDecision(
+            False,
+            wait,
+            tuple(headers),
+            name,
+            cap,
+            cap - max(0, math.floor(level)),
+            int(requested),
+        )
+
+    # --- reset ----------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Balances back to the keys file's figures, buckets full."""
+        for spec in self._by_key.values():
+            for name in (f"credits:{spec.key}", f"rate:{spec.key}"):
+                self.store.update(name, lambda old: (None, None))
