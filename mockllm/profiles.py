@@ -402,13 +402,13 @@ def _compile(data: dict[str, Any], lines: Any, source: str) -> Profile:
     def fail(path: s.Path, message: str) -> None:
         problems.append(Problem(source, lines.line(path), s.dotted(path), message))
 
-    for path in _REQUIRED:
-        parent = _dig(data, path[:-1])
-        if isinstance(parent, dict) and path[-1] not in parent:
+    for required_path in _REQUIRED:
+        *above, last = required_path
+        parent = _dig(data, tuple(above))
+        if isinstance(parent, dict) and last not in parent:
             fail(
-                path[:-1],
-                f"missing required key '{path[-1]}' (or start from a built-in "
-                "with 'extends: openai')",
+                tuple(above),
+                f"missing required key '{last}' (or start from a built-in with 'extends: openai')",
             )
     if problems:
         raise ProfileError(problems)
@@ -419,9 +419,9 @@ def _compile(data: dict[str, Any], lines: Any, source: str) -> Profile:
     ]
     if balance_data and "path" in balance_data:
         paths.append((("balance", "path"), balance_data["path"]))
-    for where, path in paths:
-        if not path.startswith("/"):
-            fail(where, f"a path must start with '/', found {path!r}")
+    for where, url_path in paths:
+        if not url_path.startswith("/"):
+            fail(where, f"a path must start with '/', found {url_path!r}")
     ranges: dict[str, tuple[float, float]] = {}
     for name, bounds in (data.get("ranges") or {}).items():
         low, high = bounds.get("min", -math.inf), bounds.get("max", math.inf)
@@ -547,9 +547,19 @@ def check_auth(profile: Profile, headers: Mapping[str, str]) -> str | None:
         return key
     sent_elsewhere = any((headers.get(name) or "").strip() for name in AUTH_HEADERS)
     if profile.auth.required or sent_elsewhere:
-        shown = " or ".join(_HEADER_SHOWN[h] for h in profile.auth.headers)
-        raise profile.error("missing_key", accepted=shown)
+        raise refuse_key(profile, None)
     return None
+
+
+def refuse_key(profile: Profile, key: str | None) -> RequestError:
+    """The 401 for a key the registry refuses: missing_key when none was sent, else
+    invalid_key naming the key masked."""
+    if key is None:
+        shown = " or ".join(_HEADER_SHOWN[h] for h in profile.auth.headers)
+        return profile.error("missing_key", accepted=shown)
+    from mockllm.accounts import mask
+
+    return profile.error("invalid_key", masked_key=mask(key))
 
 
 def check_headers(profile: Profile, headers: Mapping[str, str]) -> None:

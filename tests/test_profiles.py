@@ -24,6 +24,7 @@ from mockllm.profiles import (
     load_profile,
     profile_schema,
     profile_text,
+    refuse_key,
 )
 
 BUILTINS = ("ainative", "nextapi", "openai", "qingcheng", "tokenhub")
@@ -470,3 +471,13 @@ def test_balance_placeholders_inside_text(tmp_path: Path):
     )
     body = balance_body(load_profile(str(path)), 2.5, 10)
     assert body == {"data": {"left": 2.5, "label": "2.5 of 10"}}
+
+
+def test_refuse_key_masks_the_key_or_says_how_to_send_one():
+    profile = load_profile("ainative")
+    invalid = refuse_key(profile, "ak_live_123")
+    assert (invalid.status, invalid.code) == (401, "invalid_api_key")
+    assert invalid.message == "Invalid API key: ak_l…123. AINative API keys look like ak_..."
+    assert "ak_live_123" not in invalid.message
+    missing = refuse_key(profile, None)
+    assert missing.code == "missing_api_key" and "X-API-Key: <key>" in missing.message
