@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import MutableMapping
+from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -49,6 +51,7 @@ class MockApp:
         self.chat = ChatEndpoint(self.engine, self.proxy)
         self.chat_paths = frozenset(CHAT_PATHS)
         self.ready = True
+        self._count = 0
         routes = [Route(path, self._method_not_allowed, methods=["POST"]) for path in CHAT_PATHS]
         routes += [Route(path, endpoint, methods=["GET"]) for path, endpoint in model_routes(self.engine)]
         routes += [
@@ -79,7 +82,18 @@ class MockApp:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
-        await self.starlette(scope, receive, send)
+        if scope["type"] != "http":
+            await self.starlette(scope, receive, send)
+            return
+        self._count += 1
+        request_id = f"req_{self.engine.config.seed & 0xFFFFFFFF:08x}{self._count:024x}".encode()
+
+        async def send_with_id(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+            await send(message)
+
+        await self.starlette(scope, receive, send_with_id)
 
     def _open_cassettes(self, config: ServerConfig) -> None:
         from mockllm.cassettes import CassetteLibrary, Recorder, Scrubber

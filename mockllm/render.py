@@ -159,6 +159,19 @@ def _truncate_chunks(chunks: list[str], limit: int) -> tuple[list[str], int, boo
     return out, used, False
 
 
+def _truncate_calls(calls: list[RenderedToolCall], limit: int) -> list[RenderedToolCall]:
+    """Cut tool-call arguments after `limit` fragments, as a model stopped by max_tokens."""
+    out: list[RenderedToolCall] = []
+    left = limit
+    for call in calls:
+        if left <= 0:
+            break
+        fragments = call.fragments[:left]
+        left -= len(fragments)
+        out.append(RenderedToolCall(call.index, call.id, call.name, "".join(fragments), fragments))
+    return out
+
+
 def _logprobs(
     deltas: list[str], rng: random.Random, top: int
 ) -> tuple[tuple[dict[str, Any], ...], ...]:
@@ -230,6 +243,9 @@ def _choice(
         calls.append(RenderedToolCall(i, call_id, call.name, arguments, fragments))
         call_tokens += len(fragments) + count_tokens(call.name) + 3
     if calls:
+        if limit is not None and sum(len(c.fragments) for c in calls) > limit:
+            calls, call_tokens = _truncate_calls(calls, limit), limit
+            finish = "length"
         return RenderedChoice(
             index, text, (), None, tuple(calls), finish or "tool_calls", call_tokens, None
         )

@@ -87,8 +87,12 @@ def near_misses(rules: Iterable[Rule], request: ChatRequest, limit: int = 3) -> 
             for result in (check_condition(c, request) for c in rule.conditions)
             if not result.matched
         )
+        total = len(rule.conditions)
+        held = total - len(failed)
         if not failed:
             failed = ("matched, but its sequence is spent or its probability did not fire",)
-        scored.append((len(failed), rule.order, NearMiss(rule, failed)))
-    scored.sort(key=lambda item: (item[0], item[1]))
-    return [item[2] for item in scored[:limit]]
+        # Closest first: the smallest share of failed conditions, then the most that held.
+        share = len(failed) / total if total else 1.0
+        scored.append((share, -held, rule.order, NearMiss(rule, failed)))
+    scored.sort(key=lambda item: item[:3])
+    return [item[3] for item in scored[:limit]]

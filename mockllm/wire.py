@@ -82,6 +82,10 @@ def completion(rendered: Rendered, created: int) -> dict[str, Any]:
 def in_band_error(spec: ErrorSpec | None) -> dict[str, Any]:
     status = spec.status if spec else 500
     kind, code, message = error_defaults(status)
+    if spec is not None and status == 429:
+        retry = next((v for k, v in spec.headers if k.lower() == "retry-after"), None)
+        if retry is not None:
+            message = f"Rate limit reached for requests. Please try again in {retry}s."
     if spec is None:
         return error_body(message, kind, None, code)["error"]  # type: ignore[no-any-return]
     return error_body(spec.message or message, spec.type or kind, spec.param, spec.code or code)[
