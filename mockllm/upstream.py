@@ -4,15 +4,14 @@ This is the only module that imports httpx. One ``Upstream`` is made per server:
 pooled connections, no retries, no redirects followed, no proxy or netrc settings taken from
 the environment. A request can never redirect it: the host comes from configuration only.
 
-Which URL a client's path goes to (``upstream_url``)::
+Which URL a client's path goes to (``upstream_url``), base → client path → upstream URL::
 
-    base (configured)                      client path            upstream URL
-    https://api.openai.com/v1              /v1/chat/completions   https://api.openai.com/v1/chat/completions
-    https://gw.example/openai/v1           /v1/chat/completions   https://gw.example/openai/v1/chat/completions
-    https://open.bigmodel.cn/api/paas/v4   /v1/chat/completions   https://open.bigmodel.cn/api/paas/v4/chat/completions
-    https://api.openai.com/v1              /chat/completions      https://api.openai.com/v1/chat/completions
-    http://127.0.0.1:9000                  /v1/chat/completions   http://127.0.0.1:9000/v1/chat/completions
-    https://gw.example/openai              /v1/models             https://gw.example/openai/v1/models
+    https://api.openai.com/v1   /v1/chat/completions  https://api.openai.com/v1/chat/completions
+    https://api.openai.com/v1   /chat/completions     https://api.openai.com/v1/chat/completions
+    https://gw.example/openai/v1  /v1/models          https://gw.example/openai/v1/models
+    https://gw.example/api/v4   /v1/chat/completions  https://gw.example/api/v4/chat/completions
+    http://127.0.0.1:9000       /v1/chat/completions  http://127.0.0.1:9000/v1/chat/completions
+    https://gw.example/openai   /v1/models            https://gw.example/openai/v1/models
 
 A base whose path ends in a version segment (``v1``, ``v4``, ``v1beta``) stands for the
 client's ``/v1``: what follows a leading ``/v1`` in the client's path is appended to it (a
@@ -79,6 +78,8 @@ def _checked_base(base_url: str) -> str:
         problem = f"scheme {parts.scheme!r} is not http or https"
     elif not parts.hostname:
         problem = "it names no host"
+    elif not _has_valid_port(parts.netloc):
+        problem = "its port is not a number from 1 to 65535"
     elif parts.query or parts.fragment:
         problem = "it has a query or fragment"
     elif parts.username is not None:
@@ -89,6 +90,14 @@ def _checked_base(base_url: str) -> str:
             " https://api.openai.com/v1 or http://127.0.0.1:9000/v1"
         )
     return base_url.strip().rstrip("/")
+
+
+def _has_valid_port(netloc: str) -> bool:
+    try:
+        port = urlsplit(f"//{netloc}").port
+    except ValueError:
+        return False
+    return port is None or port > 0
 
 
 def upstream_url(base_url: str, path: str, query: str = "") -> str:
@@ -115,14 +124,17 @@ def upstream_url(base_url: str, path: str, query: str = "") -> str:
             f"The path {path!r} cannot be forwarded upstream: {problem}.",
             code="invalid_path",
         )
-    base_path = urlsplit(base).path
-    if _VERSION.fullmatch(base_path.rsplit("/", 1)[-1]) and (
+    rest = path
+    if _VERSION.fullmatch(urlsplit(base).path.rsplit("/", 1)[-1]) and (
         path == "/v1" or path.startswith("/v1/")
     ):
-        path = path[3:]
-    url = base + path + (f"?{query}" if query else "")
+        rest = path[3:]
+    url = base + rest + (f"?{query}" if query else "")
     # Belt and braces: whatever the path held, the URL must still point at the base's host.
-    sent, fixed = httpx.URL(url), httpx.URL(base)
+    try:
+        sent, fixed = httpx.URL(url), httpx.URL(base)
+    except httpx.InvalidURL as exc:
+        raise RequestError(400, f"The path {path!r} cannot be forwarded upstream: {exc}.") from None
     if (sent.scheme, sent.host, sent.port) != (fixed.scheme, fixed.host, fixed.port):
         raise RequestError(400, f"The path {path!r} cannot be forwarded upstream.")
     return url
@@ -195,7 +207,7 @@ class UpstreamResponse:
     @property
     def is_stream(self) -> bool:
         """Whether the upstream answered with server-sent events."""
-        content_type = self._response.headers.get("content-type", "")
+        content_type: str = self._response.headers.get("content-type", "")
         return content_type.lower().startswith("text/event-stream")
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -296,9 +308,13 @@ class Upstream:
         started = _now()
         url = upstream_url(self.base_url, path, query)
         where = f"{method.upper()} {url.partition('?')[0]}"  # a query may hold a key
-        request = self._client.build_request(
-            method.upper(), url, headers=forwarded_headers(headers), content=body
-        )
+        try:  # as the server received them: latin-1, as Starlette and uvicorn decode
+            sent = [
+                (k.encode("latin-1"), v.encode("latin-1")) for k, v in forwarded_headers(headers)
+            ]
+        except UnicodeEncodeError:
+            raise RequestError(400, "A header holds characters HTTP cannot carry.") from None
+        request = self._client.build_request(method.upper(), url, headers=sent, content=body)
         try:
             response = await self._client.send(request, stream=True)
         except (httpx.TransportError, httpx.DecodingError) as exc:
