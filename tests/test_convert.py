@@ -1,0 +1,421 @@
+"""Cassette → scenario: the YAML loads, and its rules answer what was recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from mockllm.cassettes import (
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    Recorder,
+    Scrubber,
+    load_cassette,
+)
+from mockllm.convert import cassette_to_scenario
+from mockllm.loader import load_text
+from mockllm.matchers import check_condition
+from mockllm.render import render
+from mockllm.rules import Reply, Rule
+from mockllm.template import render as render_template
+from tests.factories import make_chat_request
+
+FOREIGN = Path(__file__).parent / "data" / "cassettes" / "foreign"
+PATH = "/v1/chat/completions"
+URL = "https://api.openai.com/v1/chat/completions"
+SSE = (("content-type", "text/event-stream; charset=utf-8"),)
+JSON_TYPE = (("content-type", "application/json"),)
+
+
+# --- factories --------------------------------------------------------------------------------
+
+
+def make_request(
+    model: str = "gpt-4o",
+    user: str | None = "What is the weather in Paris?",
+    *,
+    messages: list[dict[str, Any]] | None = None,
+    path: str = PATH,
+    method: str = "POST",
+    **fields: Any,
+) -> RecordedRequest:
+    if messages is None:
+        messages = [{"role": "system", "content": "be brief"}]
+        if user is not None:
+            messages.append({"role": "user", "content": user})
+    body = orjson.dumps({"model": model, "messages": messages, **fields})
+    return RecordedRequest(method, path, body=body, url=URL)
+
+
+def completion(
+    *choices: dict[str, Any], model: str = "gpt-4o-2024-08-06", usage: Any = None
+) -> RecordedResponse:
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": model,
+        "choices": [{"index": i, "finish_reason": "stop", **c} for i, c in enumerate(choices)],
+        **({"usage": usage} if usage else {}),
+    }
+    return RecordedResponse(200, "OK", JSON_TYPE, orjson.dumps(body))
+
+
+def said(content: str | None, **message: Any) -> dict[str, Any]:
+    return {"message": {"role": "assistant", "content": content, **message}}
+
+
+def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, **extra: Any) -> bytes:
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    data = {"id": "chatcmpl-2", "object": "chat.completion.chunk", "model": "gpt-4o"}
+    return b"data: " + orjson.dumps({**data, "choices": choices, **extra}) + b"\n\n"
+
+
+def stream(*events: bytes, offsets: list[float] | None = None) -> RecordedResponse:
+    timed = tuple(zip(offsets or [0.0] * len(events), events, strict=True))
+    return RecordedResponse(200, "OK", SSE, b"".join(events), timed)
+
+
+def content_stream(deltas: list[str], offsets: list[float] | None = None) -> RecordedResponse:
+    events = [
+        chunk({"role": "assistant", "content": ""}),
+        *(chunk({"content": d}) for d in deltas),
+        chunk({}, "stop"),
+        b"data: [DONE]\n\n",
+    ]
+    return stream(*events, offsets=offsets)
+
+
+def recorded(*pairs: tuple[RecordedRequest, RecordedResponse]) -> list[Interaction]:
+    return [Interaction(req, resp, i, "weather.yaml") for i, (req, resp) in enumerate(pairs)]
+
+
+def convert(*pairs: tuple[RecordedRequest, RecordedResponse]) -> tuple[str, tuple[Rule, ...]]:
+    text = cassette_to_scenario(recorded(*pairs), "cassettes/weather.yaml")
+    return text, load_text(text, "scenarios/weather.yaml")
+
+
+def only_reply(*pairs: tuple[RecordedRequest, RecordedResponse]) -> Reply:
+    _, rules = convert(*pairs)
+    (rule,) = rules
+    (reply,) = rule.replies
+    return reply
+
+
+def conditions(rule: Rule) -> dict[str, Any]:
+    return {c.key: c.arg for c in rule.conditions}
+
+
+# --- JSON completions -------------------------------------------------------------------------
+
+
+def test_a_completion_becomes_a_rule_matching_model_and_last_user() -> None:
+    usage = {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17, "x_details": {}}
+    text, (rule,) = convert((make_request(), completion(said("Sunny, 21°C."), usage=usage)))
+    assert rule.name == "weather-0" and rule.source == "scenarios/weather.yaml"
+    match = conditions(rule)
+    assert (match["model"].kind, match["model"].value) == ("exact", "gpt-4o")
+    assert (match["last_user"].kind, match["last_user"].value) == (
+        "exact",
+        "What is the weather in Paris?",
+    )
+    (reply,) = rule.replies
+    (choice,) = reply.choices
+    assert choice.content is not None and choice.content.source == "Sunny, 21°C."
+    assert choice.chunks is None and choice.finish_reason is None
+    assert dict(reply.usage) == {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
+    assert reply.model == "gpt-4o-2024-08-06"  # as the upstream named it
+    assert "Sunny, 21°C." in text  # unicode kept readable
+    assert text.startswith("# Converted from the cassette cassettes/weather.yaml")
+
+
+def test_the_reply_renders_what_was_recorded() -> None:
+    reply = only_reply((make_request(), completion(said("It is sunny."))))
+    request = make_chat_request(user="What is the weather in Paris?")
+    (choice,) = render(reply, request, seed=1).choices
+    assert choice.content == "It is sunny." and choice.finish_reason == "stop"
+
+
+def test_text_of_several_lines_is_written_as_a_block() -> None:
+    text, _ = convert((make_request(), completion(said("Line one.\nLine two.\n"))))
+    assert "content: |\n      Line one.\n      Line two.\n" in text
+
+
+def test_an_empty_answer_stays_empty() -> None:
+    reply = only_reply((make_request(), completion(said(None))))
+    assert reply.choices[0].content is not None and reply.choices[0].content.source == ""
+
+
+def test_finish_reason_kept_when_not_the_natural_one() -> None:
+    answer = completion({**said("Sunny and"), "finish_reason": "length"})
+    assert only_reply((make_request(), answer)).choices[0].finish_reason == "length"
+
+
+def test_several_choices_become_choices() -> None:
+    reply = only_reply((make_request(n=2), completion(said("One."), said("Two."))))
+    assert [c.content.source for c in reply.choices if c.content] == ["One.", "Two."]
+
+
+def test_tool_calls_with_json_arguments_become_data() -> None:
+    calls = [
+        {
+            "id": "call_abc",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris", "days": [1, 2]}'},
+        },
+        {"id": "call_def", "type": "function", "function": {"name": "now", "arguments": "oops{"}},
+    ]
+    answer = completion({**said(None, tool_calls=calls), "finish_reason": "tool_calls"})
+    (choice,) = only_reply((make_request(), answer)).choices
+    first, second = choice.tool_calls
+    assert (first.name, first.id) == ("get_weather", "call_abc")
+    assert first.arguments["days"] == [1, 2]
+    assert first.arguments["city"].source == "Paris"
+    assert (second.name, second.id, second.arguments.source) == ("now", "call_def", "oops{")
+    assert choice.finish_reason is None  # tool_calls is what tool calls finish with anyway
+
+
+def test_a_refusal_is_kept() -> None:
+    answer = completion(said(None, refusal="I can't help with that."))
+    (choice,) = only_reply((make_request(), answer)).choices
+    assert choice.refusal == "I can't help with that."
+
+
+def test_template_braces_in_recorded_text_stay_literal() -> None:
+    content = "Use {{ last_user }} or {{{x}}} in Jinja; {{"
+    calls = [{"id": "c1", "function": {"name": "t", "arguments": '{"tpl": "{{ name }}"}'}}]
+    reply = only_reply((make_request(), completion(said(content, tool_calls=calls))))
+    request = make_chat_request(user="ignored")
+    (choice,) = reply.choices
+    assert choice.content is not None
+    assert render_template(choice.content, request) == content
+    rendered = render(reply, request, seed=1).choices[0].tool_calls[0]
+    assert orjson.loads(rendered.arguments) == {"tpl": "{{ name }}"}
+
+
+# --- streams ----------------------------------------------------------------------------------
+
+
+def test_a_stream_becomes_its_exact_deltas_with_the_recorded_pace() -> None:
+    deltas = ["Hel", "lo", ",\n", " wörld", "  {{ x }}", "\n"]
+    offsets = [0.2, 0.5, 0.52, 0.55, 0.6, 0.61, 0.65, 0.66, 0.66]
+    reply = only_reply((make_request(stream=True), content_stream(deltas, offsets)))
+    (choice,) = reply.choices
+    assert choice.chunks == tuple(deltas)
+    assert choice.content is not None and choice.content.source == "".join(deltas)
+    # ttft: the first event carrying text (not the role-only one); gaps 20, 30, 50, 10, 40 ms.
+    assert reply.latency.ttft_ms == 500.0
+    assert reply.latency.inter_token_ms == 30.0
+    request = make_chat_request(user="What is the weather in Paris?", stream=True)
+    assert render(reply, request, seed=3).choices[0].deltas == tuple(deltas)
+
+
+def test_a_stream_without_timing_has_no_latency() -> None:
+    reply = only_reply((make_request(stream=True), content_stream(["a", "b"])))
+    assert reply.choices[0].chunks == ("a", "b")
+    assert reply.latency.ttft_ms is None and reply.latency.inter_token_ms is None
+
+
+def test_streamed_tool_calls_are_reassembled_from_fragments() -> None:
+    def call(index: int, **fields: Any) -> bytes:
+        return chunk({"tool_calls": [{"index": index, **fields}]})
+
+    events = [
+        chunk({"role": "assistant", "content": None}),
+        call(0, id="call_1", type="function", function={"name": "get_weather", "arguments": ""}),
+        call(0, function={"arguments": '{"ci'}),
+        call(0, function={"arguments": 'ty": "Par'}),
+        call(0, function={"arguments": 'is"}'}),
+        call(1, id="call_2", type="function", function={"name": "get_time", "arguments": "{}"}),
+        chunk({}, "tool_calls"),
+        chunk(None, usage={"prompt_tokens": 30, "completion_tokens": 9, "total_tokens": 39}),
+        b"data: [DONE]\n\n",
+    ]
+    offsets = [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.61, 0.62, 0.62]
+    reply = only_reply((make_request(stream=True), stream(*events, offsets=offsets)))
+    (choice,) = reply.choices
+    first, second = choice.tool_calls
+    assert (first.id, first.name, first.arguments["city"].source) == (
+        "call_1",
+        "get_weather",
+        "Paris",
+    )
+    assert (second.id, second.name, second.arguments) == ("call_2", "get_time", {})
+    assert choice.finish_reason is None and choice.chunks is None
+    assert dict(reply.usage)["total_tokens"] == 39
+    assert reply.latency.ttft_ms == 400.0 and reply.latency.inter_token_ms == 50.0
+
+
+def test_an_in_band_error_becomes_a_fault() -> None:
+    error = {"message": "overloaded", "type": "server_error", "code": None}
+    events = [chunk({"content": "Hi"}), chunk({"content": " there"}), chunk(None, error=error)]
+    reply = only_reply((make_request(stream=True), stream(*events)))
+    assert reply.fault is not None and reply.fault.error_after_tokens == 2
+    assert reply.fault.error is not None and reply.fault.error.message == "overloaded"
+    assert reply.fault.error.type == "server_error"
+
+
+def test_a_stream_cut_short_becomes_a_disconnect() -> None:
+    events = [chunk({"content": "Hi"}), chunk({"content": " the"})]
+    reply = only_reply((make_request(stream=True), stream(*events)))
+    assert reply.fault is not None and reply.fault.disconnect_after_tokens == 2
+
+
+def test_stream_timing_survives_a_cassette_file(tmp_path: Path) -> None:
+    offsets = [0.25, 0.25, 0.3, 0.35, 0.35]
+    Recorder(tmp_path, Scrubber()).append(
+        "live.yaml", make_request(stream=True), content_stream(["A", "B"], offsets)
+    )
+    interactions = load_cassette(tmp_path / "live.yaml", "live.yaml")
+    (rule,) = load_text(cassette_to_scenario(interactions, "live.yaml"))
+    (reply,) = rule.replies
+    assert rule.name == "live-0" and reply.choices[0].chunks == ("A", "B")
+    assert reply.latency.ttft_ms == 250.0 and reply.latency.inter_token_ms == 50.0
+
+
+# --- errors, repeats, odd requests ------------------------------------------------------------
+
+
+def test_an_error_status_becomes_an_error_reply() -> None:
+    body = {
+        "error": {
+            "message": "Rate limit reached for gpt-4o",
+            "type": "requests",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        }
+    }
+    headers = (*JSON_TYPE, ("Retry-After", "2"), ("x-ratelimit-remaining-requests", "0"))
+    answer = RecordedResponse(429, "Too Many Requests", headers, orjson.dumps(body))
+    error = only_reply((make_request(), answer)).error
+    assert error is not None
+    assert (error.status, error.type, error.code, error.param) == (
+        429,
+        "requests",
+        "rate_limit_exceeded",
+        None,
+    )
+    assert error.message == "Rate limit reached for gpt-4o"
+    assert dict(error.headers) == {"retry-after": "2", "x-ratelimit-remaining-requests": "0"}
+
+
+def test_an_error_body_that_is_not_json_becomes_the_message() -> None:
+    answer = RecordedResponse(502, "Bad Gateway", (), b"<html>upstream down</html>")
+    error = only_reply((make_request(), answer)).error
+    assert error is not None and (error.status, error.message) == (
+        502,
+        "<html>upstream down</html>",
+    )
+
+
+def test_one_request_answered_differently_becomes_a_sequence() -> None:
+    request = make_request(user="Tell me a joke")
+    text, (rule, other) = convert(
+        (request, completion(said("First joke."))),
+        (make_request(user="Other"), completion(said("Other answer."))),
+        (request, completion(said("Second joke."))),
+    )
+    assert rule.is_sequence and rule.then == "repeat_last"
+    assert [r.choices[0].content.source for r in rule.replies if r.choices[0].content] == [
+        "First joke.",
+        "Second joke.",
+    ]
+    assert "interactions[0], interactions[2]" in text
+    assert (other.name, other.is_sequence) == ("weather-1", False)
+
+
+def test_one_request_answered_the_same_twice_is_one_reply() -> None:
+    request = make_request(user="Ping")
+    _, rules = convert((request, completion(said("Pong."))), (request, completion(said("Pong."))))
+    assert [(r.name, r.is_sequence, len(r.replies)) for r in rules] == [("weather-0", False, 1)]
+
+
+def test_without_a_user_message_the_last_message_is_matched() -> None:
+    messages = [{"role": "system", "content": "Summarise the day."}]
+    _, (rule,) = convert((make_request(messages=messages), completion(said("A calm day."))))
+    role, content = conditions(rule)["last_message"]
+    assert (role.value, content.value) == ("system", "Summarise the day.")
+    assert "last_user" not in conditions(rule)
+
+
+def test_patterns_that_look_like_globs_or_regexes_are_matched_exactly() -> None:
+    answer = completion(said("ok"))
+    _, (rule,) = convert((make_request(model="ft:gpt-4o*[x]", user="/etc/passwd/"), answer))
+    assert rule.replies[0].model == "gpt-4o-2024-08-06"
+    request = make_chat_request(model="ft:gpt-4o*[x]", user="/etc/passwd/")
+    assert all(check_condition(c, request).matched for c in rule.conditions)
+    other = make_chat_request(model="ft:gpt-4o-other[x]", user="/etc/passwd/")
+    assert not all(check_condition(c, other).matched for c in rule.conditions)
+
+
+def test_multi_part_user_content_is_matched_as_its_text() -> None:
+    messages = [{"role": "user", "content": [{"type": "text", "text": "Describe"}]}]
+    _, (rule,) = convert((make_request(messages=messages), completion(said("A cat."))))
+    assert conditions(rule)["last_user"].value == "Describe"
+
+
+def test_interactions_that_are_not_chat_completions_are_skipped_with_a_comment() -> None:
+    models = RecordedResponse(200, "OK", JSON_TYPE, b'{"object": "list", "data": []}')
+    text, rules = convert(
+        (make_request(method="GET", path="/v1/models"), models),
+        (make_request(), RecordedResponse(200, "OK", JSON_TYPE, b"not json")),
+        (make_request(user="hi"), completion(said("Hello."))),
+    )
+    assert [r.name for r in rules] == ["weather-2"]
+    assert "# interactions[0]: skipped: GET /v1/models is not a chat completion" in text
+    assert "# interactions[1]: skipped: the 200 response is not a chat completion" in text
+
+
+def test_a_cassette_with_nothing_to_convert_still_loads() -> None:
+    text = cassette_to_scenario([], "empty.yaml")
+    assert load_text(text, "empty.yaml") == ()
+    assert yaml.safe_load(text)["name"] == "empty"
+
+
+# --- real cassette files ----------------------------------------------------------------------
+
+
+def test_a_foreign_streamed_cassette_converts() -> None:
+    interactions = load_cassette(FOREIGN / "sse_one_body.yaml", "foreign/sse_one_body.yaml")
+    (rule,) = load_text(cassette_to_scenario(interactions, "foreign/sse_one_body.yaml"))
+    assert rule.name == "sse_one_body-0"
+    assert conditions(rule)["last_user"].value == "stream please"
+    assert rule.replies[0].choices[0].chunks == ("Hello", " there")
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in FOREIGN.glob("*.yaml") if p.name != "sse_one_body.yaml")
+)
+def test_every_foreign_cassette_converts(name: str) -> None:
+    interactions = load_cassette(FOREIGN / name, name)
+    rules = load_text(cassette_to_scenario(interactions, name))
+    assert len(rules) == len(interactions)
+    assert all(r.replies[0].choices[0].content for r in rules)
+
+
+# --- any text survives ------------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    user=st.text(max_size=40),
+    content=st.text(max_size=80),
+    deltas=st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=6),
+)
+@example(user="\x85", content="a\u2028b\r\nc\n", deltas=["\x85", "\ufeff", "\n", " "])
+def test_any_text_survives_the_yaml(user: str, content: str, deltas: list[str]) -> None:
+    _, rules = convert(
+        (make_request(user=user), completion(said(content))),
+        (make_request(user=user + "!"), content_stream(deltas)),
+    )
+    first, second = rules
+    request = make_chat_request(user=user)
+    assert check_condition(first.conditions[1], request).matched
+    assert render(first.replies[0], request, seed=1).choices[0].content == content
+    assert second.replies[0].choices[0].chunks == tuple(deltas)
