@@ -16,6 +16,7 @@ from starlette.routing import Route
 from mockllm.admin import admin_routes
 from mockllm.config import ServerConfig
 from mockllm.engine import Engine
+from mockllm.gateway import Gateway
 from mockllm.errors import RequestError
 from mockllm.loader import load_scenarios
 from mockllm.protocol import error_body
@@ -48,12 +49,23 @@ class MockApp:
             self._open_cassettes(config)
         self.file_rules = self.engine.rules
         self.reloader = Reloader(config.scenarios, self._reloaded) if config.reload else None
-        self.chat = ChatEndpoint(self.engine, self.proxy)
-        self.chat_paths = frozenset(CHAT_PATHS)
+        self.gateway = Gateway.load(config.profile, config.keys, self.engine.store)
+        self.engine.extra_models = self.gateway.profile.models.listed
+        self.chat = ChatEndpoint(self.engine, self.gateway, self.proxy)
+        self.chat_paths = frozenset((*CHAT_PATHS, *self.gateway.profile.chat_paths))
         self.ready = True
         self._count = 0
-        routes = [Route(path, self._method_not_allowed, methods=["POST"]) for path in CHAT_PATHS]
-        routes += [Route(path, endpoint, methods=["GET"]) for path, endpoint in model_routes(self.engine)]
+        routes = [
+            Route(path, self._method_not_allowed, methods=["POST"]) for path in self.chat_paths
+        ]
+        models_path = self.gateway.profile.models_path
+        routes += [
+            Route(path, endpoint, methods=["GET"])
+            for path, endpoint in model_routes(self.engine, models_path)
+        ]
+        balance = self.gateway.profile.balance
+        if balance is not None:
+            routes.append(Route(balance.path, self._balance, methods=["GET"]))
         routes += [
             Route(path, endpoint, methods=methods)
             for path, endpoint, methods in admin_routes(self.engine, lambda: self.ready)
@@ -137,6 +149,10 @@ class MockApp:
                     await self.proxy.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _balance(self, request: Request) -> Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        return json_response(200, self.gateway.balance(headers))
 
     async def _method_not_allowed(self, request: Request) -> Response:
         raise HTTPException(405)  # only reached for methods other than POST

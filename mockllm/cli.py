@@ -87,6 +87,10 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
         click.option("--cassette-miss", default="error", show_default=True, envvar=_env("cassette_miss"),
                      type=click.Choice(["error", "fallthrough"]),
                      help="A request no interaction matches: an error, or on to the generator."),
+        click.option("--profile", default="openai", show_default=True, envvar=_env("profile"),
+                     help="Gateway dialect: openai, ainative, tokenhub, nextapi, qingcheng, or a file."),
+        click.option("--keys", type=click.Path(path_type=Path), default=None, envvar=_env("keys"),
+                     help="Keys file: API keys, credits, rate limits, prices (default: any key)."),
         click.option("--hang-max-s", default=300.0, show_default=True, type=float,
                      envvar=_env("hang_max_s"), help="Longest a `hang` fault holds a connection."),
     ]
@@ -133,6 +137,8 @@ def _config(options: dict[str, object]) -> ServerConfig:
         scrub_headers=tuple(options["scrub_headers"]),  # type: ignore[arg-type]
         scrub_paths=tuple(options["scrub_paths"]),  # type: ignore[arg-type]
         cassette_miss=str(options["cassette_miss"]),
+        profile=str(options["profile"]),
+        keys=options["keys"],  # type: ignore[arg-type]
     )
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import fnmatch
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from mockllm.cassettes import CassetteLibrary, Interaction, Miss, should_record
 from mockllm.config import ServerConfig
@@ -58,6 +59,8 @@ class Answer:
     rule: Rule | None
     fault: Fault | None
     headers: tuple[tuple[str, str], ...]
+    reply: Reply
+    seed: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,7 @@ class Engine:
     default_latency: Latency = NO_LATENCY
     library: CassetteLibrary | None = None
     cassette: str | None = None  # chosen at run time through the admin API
+    extra_models: tuple[str, ...] = ()  # the profile's listed models
 
     def __post_init__(self) -> None:
         # Rendered answers by (reply, seed, provider): the same request renders the same
@@ -142,12 +146,14 @@ class Engine:
             return True
         if any(p.match(model) or p.match(name) for p in self._extra_models):
             return True
+        if model in self.extra_models or name in self.extra_models:
+            return True
         return any(p.test(model) for p in self._model_patterns)
 
     def listed_models(self) -> list[str]:
         named = [m for r in self.rules for m in r.models]
         extra = [m for m in self.config.models if not set(m) & set("*?[")]
-        return list(dict.fromkeys([*LISTED_MODELS, *named, *extra]))
+        return list(dict.fromkeys([*LISTED_MODELS, *self.extra_models, *named, *extra]))
 
     def reset(self) -> None:
         """Journal, sequences, credits, buckets and cassette replay positions to their start."""
@@ -158,13 +164,33 @@ class Engine:
             self.library.reset()
 
     def handle(
-        self, request: ChatRequest, seed: int | None = None, cassette: str | None = None
+        self,
+        request: ChatRequest,
+        seed: int | None = None,
+        cassette: str | None = None,
+        attempts: list[dict[str, Any]] | None = None,
     ) -> Outcome:
         """Answer a parsed request from the first source that can.
 
         The chain: rules → cassettes → upstream (when recording) → default generator,
-        or a miss.
+        or a miss. With `fallbacks` in the request, a retryable failure (429, 5xx, a
+        fault) of one model moves on to the next; `attempts` records each try.
         """
+        outcome = self._handle_one(request, seed, cassette)
+        for model in request.fallbacks:
+            if not _retryable(outcome):
+                break
+            if attempts is not None:
+                attempts.append(_attempt(request.model, outcome))
+            request = request.with_model(model)
+            outcome = self._handle_one(request, None, cassette)
+        if attempts is not None and request.fallbacks:
+            attempts.append(_attempt(request.model, outcome))
+        return outcome
+
+    def _handle_one(
+        self, request: ChatRequest, seed: int | None, cassette: str | None
+    ) -> Outcome:
         if seed is None:
             seed = self.seed_for(request)
         selection = select(self.rules, request, self.store, seed)
@@ -225,7 +251,26 @@ class Engine:
                 if len(self._rendered) >= RENDER_CACHE_SIZE:
                     self._rendered.clear()
                 self._rendered[key] = rendered
-        return Answer(rendered, rule, reply.fault, reply.headers)
+        return Answer(rendered, rule, reply.fault, reply.headers, reply, seed)
+
+    def cut(self, answer: Answer, request: ChatRequest, limit: int) -> Answer:
+        """The same answer stopped after `limit` completion tokens (finish_reason length)."""
+        limited = replace(request, max_tokens=min(limit, request.max_tokens or limit))
+        rendered = render(answer.reply, limited, answer.seed, self.default_latency, self.config.locale)
+        return replace(answer, rendered=rendered)
+
+
+def _retryable(outcome: Outcome) -> bool:
+    if isinstance(outcome, Failure):
+        return outcome.error.status == 429 or outcome.error.status >= 500
+    return outcome.fault is not None
+
+
+def _attempt(model: str, outcome: Outcome) -> dict[str, Any]:
+    status = outcome.error.status if isinstance(outcome, Failure) else 200
+    rule = outcome.rule.ref if outcome.rule is not None else None
+    faults = list(outcome.fault.names()) if outcome.fault is not None else []
+    return {"model": model, "status": status, "rule": rule, "faults": faults}
 
 
 def _cassette_miss(miss: Miss) -> ErrorSpec:

@@ -132,7 +132,11 @@ class ChatRequest:
         """The same request sent to another model (for `fallbacks`)."""
         from dataclasses import replace
 
-        return replace(self, model=model, provider=provider_of(model, self.headers))
+        body = {**self.body, "model": model}
+        return replace(
+            self, model=model, provider=provider_of(model, self.headers), body=body,
+            key=request_key(body),
+        )
 
     @classmethod
     def parse(
@@ -210,13 +214,13 @@ def _get_int(body: JSON, name: str, low: int | None, high: int | None) -> int | 
     return value
 
 
-def _get_number(body: JSON, name: str, low: float, high: float) -> None:
+def _get_number(body: JSON, name: str) -> None:
+    """Type check only: each profile holds its own ranges (profiles.check_params)."""
     value = body.get(name)
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _invalid_type(name, "a decimal", value)
-    _check_range(name, value, low, high, "decimal")
 
 
 def _check_range(
@@ -553,11 +557,8 @@ def _parse_body(
     max_tokens = _get_int(body, "max_completion_tokens", 1, None)
     if max_tokens is None:
         max_tokens = _get_int(body, "max_tokens", 1, None)
-    for name in ("temperature",):
-        _get_number(body, name, 0, 2)
-    _get_number(body, "top_p", 0, 1)
-    for name in ("frequency_penalty", "presence_penalty"):
-        _get_number(body, name, -2, 2)
+    for name in ("temperature", "top_p", "frequency_penalty", "presence_penalty"):
+        _get_number(body, name)
     tools = _parse_tools(body.get("tools"))
     tool_choice = _parse_tool_choice(body.get("tool_choice"), tools)
     logprobs = _get_bool(body, "logprobs", False)

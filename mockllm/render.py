@@ -61,6 +61,7 @@ class Rendered:
     total_tokens: int
     offsets: tuple[float, ...]  # seconds from arrival at which tick i is due
     fingerprint: str
+    provider: str | None = None  # shown in the response when the request named one
 
 
 def make_id(rng: random.Random, prefix: str, length: int) -> str:
@@ -332,4 +333,5 @@ def render(
         total_tokens=total,
         offsets=_offsets(ticks, latency, rng),
         fingerprint=fingerprint(reply.model or request.model),
+        provider=request.provider,
     )

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -16,6 +17,8 @@ from mockllm import wire, writer
 from mockllm.cassettes import resolve_name
 from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed
 from mockllm.errors import CassetteError, RequestError
+from mockllm.gateway import Gateway
+from mockllm.rules import ErrorSpec, Fault
 from mockllm.journal import Exchange
 from mockllm.protocol import ChatRequest, default_error_headers, derive_seed, error_body
 from mockllm.writer import Receive, Scope, Send
@@ -89,8 +92,9 @@ CASSETTE_HEADER = "x-mockllm-cassette"
 class ChatEndpoint:
     """Raw ASGI endpoint for chat completions: parse, ask the engine, write."""
 
-    def __init__(self, engine: Engine, proxy: Any = None) -> None:
+    def __init__(self, engine: Engine, gateway: Gateway, proxy: Any = None) -> None:
         self.engine = engine
+        self.gateway = gateway
         self.proxy = proxy  # recording.RecordingProxy when recording
         self._count = 0
 
@@ -125,48 +129,80 @@ class ChatEndpoint:
             id="", method=scope["method"], path=scope["path"], started=time.time()
         )
         declared = headers.get("content-length")
+        gateway = self.gateway
         try:
+            key = gateway.authenticate(headers)
             raw = await read_body(
                 receive, config.max_body_bytes, int(declared) if declared and declared.isdigit() else None
             )
             exchange.request = raw
             request = ChatRequest.parse(raw, headers, scope["path"], max_n=config.max_n)
             exchange.request = request.body
+            exchange.model, exchange.stream = request.model, request.stream
+            decision = gateway.admit(request, key)
             cassette = self._cassette(headers) if (CASSETTE_HEADER in headers or engine.cassette) else None
         except RequestError as exc:
             if isinstance(exchange.request, bytes):
                 exchange.request = _best_effort_json(exchange.request)
-            exchange.id = self._request_id(config.seed)
-            exchange.source, exchange.error = "error", exc.message
-            await self._send_error(exc, exchange, send)
-            self._finish(exchange, arrived, exc.status)
+            await self._refuse(exc, exchange, send, arrived)
             return
         except TimeoutError:
-            exchange.id = self._request_id(config.seed)
             exc = RequestError(408, "The request body was not received in time.", code="timeout")
-            await self._send_error(exc, exchange, send)
-            self._finish(exchange, arrived, 408)
+            await self._refuse(exc, exchange, send, arrived)
             return
         except ConnectionResetError:
             return
         seed = engine.seed_for(request)
         exchange.id = self._request_id(seed)
-        exchange.model, exchange.stream = request.model, request.stream
         try:
-            outcome = engine.handle(request, seed, cassette)
+            outcome = engine.handle(request, seed, cassette, exchange.attempts)
+            reservation = None
+            if isinstance(outcome, Answer):
+                outcome, reservation = self._reserve(outcome, request, key)
         except RequestError as exc:
-            exchange.source, exchange.error = "error", exc.message
-            await self._send_error(exc, exchange, send)
-            self._finish(exchange, arrived, exc.status)
+            await self._refuse(exc, exchange, send, arrived)
             return
-        if isinstance(outcome, Proxied):
-            exchange.source, exchange.rule = "upstream", f"{outcome.cassette} (recording)"
-            if self.proxy is None:  # pragma: no cover - the engine proxies only with an upstream
-                raise RuntimeError("recording without an upstream")
-            status = await self.proxy.relay(outcome, scope, receive, send, raw)
-        else:
-            status = await self._write(outcome, request, exchange, scope, receive, send, arrived)
+        try:
+            if isinstance(outcome, Proxied):
+                exchange.source, exchange.rule = "upstream", f"{outcome.cassette} (recording)"
+                if self.proxy is None:  # pragma: no cover - the engine proxies only with an upstream
+                    raise RuntimeError("recording without an upstream")
+                status = await self.proxy.relay(outcome, scope, receive, send, raw)
+            else:
+                status = await self._write(
+                    outcome, request, exchange, scope, receive, send, arrived, decision.headers
+                )
+        finally:
+            if reservation is not None:
+                gateway.settle(reservation, exchange.completion_tokens)
         self._finish(exchange, arrived, status)
+
+    def _reserve(self, answer: Answer, request: ChatRequest, key: str | None) -> tuple[Answer, Any]:
+        """Hold the answer's cost; cut it where the balance runs out, as the profile says."""
+        rendered = answer.rendered
+        reservation = self.gateway.reserve(
+            key, rendered.model, rendered.prompt_tokens, rendered.completion_tokens
+        )
+        allowed = reservation.completion_tokens
+        if allowed is None or allowed >= rendered.completion_tokens:
+            return answer, reservation
+        cut = self.engine.cut(answer, request, max(allowed // max(request.n, 1), 0) or 1)
+        profile = self.gateway.profile
+        if request.stream and profile.on_exhaustion == "error":
+            refusal = profile.error("out_of_credits", model=rendered.model, balance=0)
+            error = ErrorSpec(refusal.status, refusal.type, refusal.code, refusal.message)
+            ticks = max(c.ticks for c in cut.rendered.choices)
+            cut = replace(cut, fault=Fault(error_after_tokens=ticks, error=error))
+        return cut, reservation
+
+    async def _refuse(
+        self, exc: RequestError, exchange: Exchange, send: Send, arrived: float
+    ) -> None:
+        if not exchange.id:
+            exchange.id = self._request_id(self.engine.config.seed)
+        exchange.source, exchange.error = "error", exc.message
+        await self._send_error(exc, exchange, send)
+        self._finish(exchange, arrived, exc.status)
 
     async def _send_error(self, exc: RequestError, exchange: Exchange, send: Send) -> None:
         body = orjson.dumps(error_body(exc.message, exc.type, exc.param, exc.code))
@@ -183,6 +219,7 @@ class ChatEndpoint:
     async def _write(
         self, outcome: Outcome, request: ChatRequest, exchange: Exchange,
         scope: Scope, receive: Receive, send: Send, arrived: float,
+        rate_headers: tuple[tuple[str, str], ...] = (),
     ) -> int:
         rule = outcome.rule
         exchange.rule = rule.ref if rule is not None else None
@@ -228,6 +265,7 @@ class ChatEndpoint:
             (b"x-request-id", exchange.id.encode()),
             (b"openai-processing-ms", str(round(body.offsets[0] * 1000) if body.offsets else 0).encode()),
             *_STATIC_HEADERS,
+            *((k.lower().encode(), str(v).encode()) for k, v in rate_headers),
             *((k.lower().encode(), str(v).encode()) for k, v in extra),
         ]
         if fault is not None and fault.reset:
@@ -288,7 +326,9 @@ def _quote(value: object) -> str:
     return orjson.dumps(text).decode() if (" " in text or '"' in text or not text) else text
 
 
-def model_routes(engine: Engine) -> list[tuple[str, Callable[[Request], Any]]]:
+def model_routes(
+    engine: Engine, path: str = "/v1/models"
+) -> list[tuple[str, Callable[[Request], Any]]]:
     async def list_models(request: Request) -> Response:
         data = [_model(m) for m in engine.listed_models()]
         return json_response(200, {"object": "list", "data": data})
@@ -304,7 +344,11 @@ def model_routes(engine: Engine) -> list[tuple[str, Callable[[Request], Any]]]:
             )
         return json_response(200, _model(model))
 
-    return [("/v1/models", list_models), ("/v1/models/{model:path}", get_model)]
+    paths = dict.fromkeys(["/v1/models", path])
+    out: list[tuple[str, Callable[[Request], Any]]] = []
+    for where in paths:
+        out += [(where, list_models), (where + "/{model:path}", get_model)]
+    return out
 
 
 def _model(model_id: str) -> dict[str, Any]:

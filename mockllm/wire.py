@@ -76,6 +76,7 @@ def completion(rendered: Rendered, created: int) -> dict[str, Any]:
         "usage": _usage(rendered),
         "service_tier": "default",
         "system_fingerprint": rendered.fingerprint,
+        **({"provider": rendered.provider} if rendered.provider else {}),
     }
 
 
@@ -112,6 +113,7 @@ class _Chunks:
             + _dumps(rendered.model)
             + b',"service_tier":"default","system_fingerprint":'
             + _dumps(rendered.fingerprint)
+            + (b',"provider":' + _dumps(rendered.provider) if rendered.provider else b"")
             + b',"choices":['
         )
         self.suffix = b'],"usage":null}\n\n' if include_usage else b"]}\n\n"

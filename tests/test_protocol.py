@@ -28,7 +28,6 @@ def parse(body: object) -> ChatRequest:
         ({"model": "m", "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "invalid_value"),
         ({"model": "m", "messages": [{"role": "user"}]}, "messages[0].content", "missing_required_parameter"),
         ({**OK, "temperature": "hot"}, "temperature", "invalid_type"),
-        ({**OK, "temperature": 3}, "temperature", "decimal_above_max_value"),
         ({**OK, "n": 0}, "n", "integer_below_min_value"),
         ({**OK, "n": 129}, "n", "integer_above_max_value"),
         ({**OK, "n": "2"}, "n", "invalid_type"),
