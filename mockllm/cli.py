@@ -230,3 +230,23 @@ def schema() -> None:
     from mockllm.loader import scenario_schema
 
     click.echo(json.dumps(scenario_schema(), indent=2))
+
+
+@main.group()
+def cassette() -> None:
+    """Work with recorded cassettes."""
+
+
+@cassette.command("to-scenario")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+def to_scenario(file: Path) -> None:
+    """Print a scenario with one rule per recorded interaction of FILE."""
+    from mockllm.cassettes import load_cassette
+    from mockllm.convert import cassette_to_scenario
+
+    try:
+        interactions = load_cassette(file, file.name)
+    except MockLLMError as exc:
+        click.echo(f"mockllm: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    click.echo(cassette_to_scenario(interactions, str(file)), nl=False)

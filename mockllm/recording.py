@@ -20,7 +20,7 @@ from mockllm.cassettes import Interaction, Recorder, RecordedRequest, RecordedRe
 from mockllm.engine import Proxied
 from mockllm.protocol import error_body
 from mockllm.rules import Latency
-from mockllm.upstream import Upstream, UpstreamError, to_recorded
+from mockllm.upstream import Upstream, UpstreamError, forwarded_headers, to_recorded, upstream_url
 from mockllm.wire import Body
 from mockllm.writer import Receive, Scope, Send
 
@@ -130,7 +130,8 @@ class RecordingProxy:
         headers: list[tuple[str, str]], raw: bytes, exc: UpstreamError,
     ) -> None:
         body = orjson.dumps(error_body(f"Upstream {exc.kind} failure: {exc.message}", "server_error"))
-        request = RecordedRequest(method, path, query, tuple(headers), raw)
+        url = upstream_url(self.upstream.base_url, path, query)
+        request = RecordedRequest(method, path, query, tuple(forwarded_headers(headers)), raw, url)
         response = RecordedResponse(
             exc.status, "Bad Gateway" if exc.status == 502 else "Gateway Timeout",
             (("content-type", "application/json"), ("x-mockllm-upstream-failure", exc.kind)),
