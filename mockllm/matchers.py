@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mockllm.protocol import ChatRequest
+from mockllm.regexes import SafeRegex
 from mockllm.rules import Condition, TextPattern, exact, glob
 
 PATTERN_KEYS = ("exact", "contains", "regex", "glob")
@@ -39,11 +40,8 @@ def _shown(value: object) -> str:
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 4] + "...'"
 
 
-def compile_regex(source: str, flags: int = 0) -> re.Pattern[str]:
-    try:
-        return re.compile(source, flags)
-    except re.error as exc:
-        raise ValueError(f"invalid regex {source!r}: {exc}") from None
+def compile_regex(source: str, ignore_case: bool = False) -> SafeRegex:
+    return SafeRegex(source, ignore_case)
 
 
 def compile_pattern(value: Any, *, names: bool = False) -> TextPattern:
@@ -70,7 +68,7 @@ def compile_pattern(value: Any, *, names: bool = False) -> TextPattern:
         if not isinstance(text, str):
             raise ValueError(f"'{kind}' expects a string, found {type(text).__name__}")
         if kind == "regex":
-            return TextPattern("regex", text, compile_regex(text, re.IGNORECASE if ignore_case else 0))
+            return TextPattern("regex", text, compile_regex(text, ignore_case))
         if kind == "glob":
             return glob(text, ignore_case)
         folded = text.lower() if ignore_case else text
@@ -98,8 +96,8 @@ def _fast_text(pattern: TextPattern) -> Callable[[object], bool]:
         return lambda text: text == value
     if pattern.kind == "contains":
         return lambda text: isinstance(text, str) and value in text
-    search = pattern.regex.search  # type: ignore[union-attr]
-    return lambda text: isinstance(text, str) and search(text) is not None
+    search = pattern.regex.search
+    return lambda text: isinstance(text, str) and bool(search(text))
 
 
 def _text_matcher(

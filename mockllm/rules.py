@@ -21,7 +21,7 @@ class TextPattern:
 
     kind: PatternKind
     value: Any
-    regex: re.Pattern[str] | None = None
+    regex: Any = None  # re.Pattern (globs) or regexes.SafeRegex: has .search(text)
     options: tuple[TextPattern, ...] = ()
     ignore_case: bool = False
 
@@ -41,7 +41,7 @@ class TextPattern:
         if self.kind == "contains":
             return self.value in text
         assert self.regex is not None  # regex and glob kinds always carry one
-        return self.regex.search(text) is not None
+        return bool(self.regex.search(text))
 
     def describe(self) -> str:
         if self.kind == "any":

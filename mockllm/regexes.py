@@ -1,0 +1,85 @@
+"""User regexes that cannot stall the server.
+
+A pattern from a scenario runs on Python's `re` when it is simple enough to be fast
+(no quantifier over something that itself repeats or branches) and the text is short;
+otherwise on RE2, whose matching time is linear in the text. A pattern that needs
+backtracking features RE2 lacks (lookaround, backreferences) and could backtrack
+catastrophically is refused at load, named.
+"""
+
+from __future__ import annotations
+
+import re
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import Any
+
+try:
+    import re2
+except ImportError:  # pragma: no cover - google-re2 is a dependency; kept optional for odd platforms
+    re2 = None
+
+SHORT_TEXT = 4096  # up to this length, a simple pattern runs on Python's re
+
+_REPEATS = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, getattr(sre_parse, "POSSESSIVE_REPEAT", None)}
+_BACKTRACKING_ONLY = {sre_parse.ASSERT, sre_parse.ASSERT_NOT, sre_parse.GROUPREF}
+
+
+def _walk(items: Any, inside_repeat: bool, found: dict[str, bool]) -> None:
+    for op, arg in items:
+        if op in _REPEATS:
+            low, high, sub = arg
+            unbounded_or_many = high == sre_parse.MAXREPEAT or high > 1
+            if inside_repeat and unbounded_or_many:
+                found["nested"] = True
+            _walk(sub, inside_repeat or unbounded_or_many, found)
+        elif op is sre_parse.BRANCH:
+            if inside_repeat:
+                found["nested"] = True
+            for branch in arg[1]:
+                _walk(branch, inside_repeat, found)
+        elif op is sre_parse.SUBPATTERN:
+            _walk(arg[-1], inside_repeat, found)
+        elif op in _BACKTRACKING_ONLY:
+            found["backtracking_only"] = True
+            if op is not sre_parse.GROUPREF:
+                _walk(arg[-1], inside_repeat, found)
+        elif op is sre_parse.GROUPREF_EXISTS:
+            found["backtracking_only"] = True
+
+
+class SafeRegex:
+    """`search` with Python's re on short texts when the pattern is simple, RE2 otherwise."""
+
+    __slots__ = ("pattern", "_fast", "_linear")
+
+    def __init__(self, pattern: str, ignore_case: bool = False) -> None:
+        self.pattern = pattern
+        try:
+            tree = sre_parse.parse(pattern, re.IGNORECASE if ignore_case else 0)
+            fast = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+        except re.error as exc:
+            raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+        found: dict[str, bool] = {}
+        _walk(tree, False, found)
+        linear = None
+        if re2 is not None and not found.get("backtracking_only"):
+            try:
+                linear = re2.compile(("(?i)" if ignore_case else "") + pattern)
+            except Exception:  # noqa: BLE001 - RE2 refuses some Python syntax
+                linear = None
+        if found.get("nested"):
+            if linear is None:
+                raise ValueError(
+                    f"regex {pattern!r} nests a repetition inside a repetition or alternation and "
+                    "needs backtracking features (lookaround, backreferences): it could stall the "
+                    "server on long texts; simplify it"
+                )
+            fast = None
+        self._fast = fast
+        self._linear = linear
+
+    def search(self, text: str) -> bool:
+        if self._fast is not None and (len(text) <= SHORT_TEXT or self._linear is None):
+            return self._fast.search(text) is not None
+        assert self._linear is not None  # set whenever _fast is None
+        return self._linear.search(text) is not None
