@@ -27,6 +27,9 @@ from mockllm.render import prompt_tokens
 from mockllm.state import StateStore
 
 
+_OPEN = RateDecision(allowed=True)
+
+
 @dataclass
 class Gateway:
     """One profile and its key registry."""
@@ -51,6 +54,8 @@ class Gateway:
     def admit(self, request: ChatRequest, key: str | None) -> RateDecision:
         """Check ranges, the key's models and its rate limits; count the request."""
         check_params(self.profile, request.body)
+        if self.accounts.is_open:
+            return _OPEN
         if not self.accounts.model_allowed(key, request.model):
             raise self.profile.error("model_forbidden", model=request.model)
         estimate = prompt_tokens(request) + (request.max_tokens or 0)
@@ -63,10 +68,12 @@ class Gateway:
 
     def reserve(
         self, key: str | None, model: str, prompt: int, completion: int
-    ) -> Reservation:
+    ) -> Reservation | None:
         """Hold the exchange's cost; the profile's out-of-credits refusal when the balance
         cannot cover the prompt. `completion_tokens` of the result may be lower than asked:
-        the answer must stop there."""
+        the answer must stop there. None in open mode: nothing to hold."""
+        if self.accounts.is_open:
+            return None
         reservation = self.accounts.reserve(key, model, prompt, completion)
         if reservation is None:
             balance = self.accounts.balance(key)

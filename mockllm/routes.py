@@ -183,7 +183,7 @@ class ChatEndpoint:
         reservation = self.gateway.reserve(
             key, rendered.model, rendered.prompt_tokens, rendered.completion_tokens
         )
-        allowed = reservation.completion_tokens
+        allowed = reservation.completion_tokens if reservation is not None else None
         if allowed is None or allowed >= rendered.completion_tokens:
             return answer, reservation
         cut = self.engine.cut(answer, request, max(allowed // max(request.n, 1), 0) or 1)
