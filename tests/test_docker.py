@@ -298,7 +298,8 @@ def test_compose_file(dockerfile: Dockerfile):
     assert app["depends_on"]["mockllm"]["condition"] == "service_healthy"
     assert app["environment"]["OPENAI_BASE_URL"] == "http://mockllm:8000/v1"
     assert app["image"].startswith("python:3.12-slim")
-    host_dir = next(v.split(":")[0] for v in app["volumes"] if v.split(":")[1] == app["working_dir"])
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in app["volumes"]}
+    host_dir = mounted[app["working_dir"]]
     assert (ROOT / host_dir).resolve() == COMPOSE_APP
     assert "app.py" in " ".join(app["command"])
     assert (COMPOSE_APP / "requirements.txt").read_text().startswith("openai")
