@@ -50,9 +50,8 @@ class MockApp:
         self.file_rules = self.engine.rules
         self.reloader = Reloader(config.scenarios, self._reloaded) if config.reload else None
         self.gateway = Gateway.load(config.profile, config.keys, self.engine.store)
-        self.engine.extra_models = self.gateway.profile.models.listed
         self.chat = ChatEndpoint(self.engine, self.gateway, self.proxy)
-        self.chat_paths = frozenset((*CHAT_PATHS, *self.gateway.profile.chat_paths))
+        self.use_gateway(self.gateway)
         self.ready = True
         self._count = 0
         routes = [
@@ -63,9 +62,6 @@ class MockApp:
             Route(path, endpoint, methods=["GET"])
             for path, endpoint in model_routes(self.engine, models_path)
         ]
-        balance = self.gateway.profile.balance
-        if balance is not None:
-            routes.append(Route(balance.path, self._balance, methods=["GET"]))
         routes += [
             Route(path, endpoint, methods=methods)
             for path, endpoint, methods in admin_routes(self.engine, lambda: self.ready)
@@ -80,6 +76,9 @@ class MockApp:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.balance_path:
+            await self._balance(scope, receive, send)
+            return
         if (
             scope["type"] == "http"
             and scope["method"] == "POST"
@@ -150,9 +149,28 @@ class MockApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _balance(self, request: Request) -> Response:
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        return json_response(200, self.gateway.balance(headers))
+    def use_gateway(self, gateway: Gateway) -> None:
+        """Answer with another profile and key registry from now on (tests switch them)."""
+        self.gateway = gateway
+        self.chat.gateway = gateway
+        self.engine.extra_models = gateway.profile.models.listed
+        self.chat_paths = frozenset((*CHAT_PATHS, *gateway.profile.chat_paths))
+        balance = gateway.profile.balance
+        self.balance_path = balance.path if balance is not None else None
+
+    async def _balance(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "GET":
+            response = json_response(
+                405, error_body(f"Method not allowed: {scope['method']} {scope['path']}", "invalid_request_error")
+            )
+        else:
+            request = Request(scope, receive)
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            try:
+                response = json_response(200, self.gateway.balance(headers))
+            except RequestError as exc:
+                response = error_response(exc)
+        await response(scope, receive, send)
 
     async def _method_not_allowed(self, request: Request) -> Response:
         raise HTTPException(405)  # only reached for methods other than POST

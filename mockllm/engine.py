@@ -113,6 +113,7 @@ class Engine:
     library: CassetteLibrary | None = None
     cassette: str | None = None  # chosen at run time through the admin API
     extra_models: tuple[str, ...] = ()  # the profile's listed models
+    record_mode: str | None = None  # overrides config.record_mode (set per test)
 
     def __post_init__(self) -> None:
         # Rendered answers by (reply, seed, provider): the same request renders the same
@@ -156,7 +157,9 @@ class Engine:
         return list(dict.fromkeys([*LISTED_MODELS, *self.extra_models, *named, *extra]))
 
     def reset(self) -> None:
-        """Journal, sequences, credits, buckets and cassette replay positions to their start."""
+        """Journal, sequences, credits, buckets and cassette replay positions to their start.
+
+        Rules are kept, as are rules added at run time."""
         self.store.reset()
         if self.journal is not None:
             self.journal.clear()
@@ -218,7 +221,7 @@ class Engine:
 
     def _from_cassettes(self, request: ChatRequest, cassette: str | None) -> Outcome | None:
         config = self.config
-        mode = config.record_mode
+        mode = self.record_mode or config.record_mode
         recording = config.upstream is not None
         if recording and mode == "all":
             return Proxied(cassette or DEFAULT_CASSETTE, replace=True)

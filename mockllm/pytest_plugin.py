@@ -11,8 +11,10 @@
         ...
         mockllm.assert_called(rule="refund", times=1)
 
-`@pytest.mark.mockllm(scenarios=[...])` loads scenario files for one test; override
-the `mockllm_config` fixture to change the session server's settings.
+`@pytest.mark.mockllm(scenarios=..., cassette=..., record_mode=..., profile=..., keys=...,
+strict=...)` sets up one test; override the `mockllm_config` fixture to change the session
+server's settings; command-line options: --mockllm-record-mode, --mockllm-upstream,
+--mockllm-cassettes, --mockllm-strict.
 """
 
 from __future__ import annotations
@@ -29,7 +31,29 @@ if TYPE_CHECKING:
     from mockllm.config import ServerConfig
     from mockllm.server import MockServer
 
-MARKER = "mockllm(scenarios=None, strict=None): scenario files (or folders) loaded for this test"
+MARKER = (
+    "mockllm(scenarios=None, cassette=None, record_mode=None, profile=None, keys=None, "
+    "strict=None): scenario files (or folders) loaded for this test, the cassette it replays "
+    "or records, its record mode, gateway profile and keys file, and whether a request no "
+    "rule answered fails it"
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mockllm")
+    group.addoption(
+        "--mockllm-record-mode", default=None,
+        choices=["none", "once", "new_episodes", "all"],
+        help="record mode of the mockllm session server (needs --mockllm-upstream)",
+    )
+    group.addoption("--mockllm-upstream", default=None, help="real API base URL to record from")
+    group.addoption(
+        "--mockllm-cassettes", default=None, help="cassettes folder of the mockllm session server"
+    )
+    group.addoption(
+        "--mockllm-strict", action="store_true", default=False,
+        help="fail a test that sent a request no rule or cassette answered",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,7 +66,7 @@ class MockLLM:
     def __init__(self, server: MockServer) -> None:
         self.server = server
         self.engine = server.app.engine
-        self._base_rules = self.engine.rules
+        self._base_gateway = server.app.gateway
 
     @property
     def base_url(self) -> str:
@@ -104,22 +128,44 @@ class MockLLM:
         return [r for r in self.requests if r["source"] in ("default", "miss")]
 
     def reset(self) -> None:
-        """Journal, sequences and state back to their start; rules added by the test removed."""
-        self.engine.set_rules(self._base_rules)
-        self.engine.store.reset()
-        if self.engine.journal is not None:
-            self.engine.journal.clear()
+        """Journal, sequences and state back to their start; what the test changed undone."""
+        self.engine.set_rules(tuple(r for r in self.engine.rules if not r.added_at_runtime))
+        self.engine.reset()
+        self.engine.cassette = None
+        self.engine.record_mode = None
+        if self.server.app.gateway is not self._base_gateway:
+            self.server.app.use_gateway(self._base_gateway)
+
+    def use_profile(self, profile: str, keys: Path | None = None) -> None:
+        """Answer as another gateway profile (and keys file) until the test ends."""
+        from mockllm.gateway import Gateway
+
+        self.server.app.use_gateway(Gateway.load(profile, keys, self.engine.store))
+
+    def use_cassette(self, name: str, record_mode: str | None = None) -> None:
+        """Replay (or record into) cassette `name` until the test ends."""
+        self.engine.cassette = name
+        if record_mode is not None:
+            self.engine.record_mode = record_mode
 
     def _summary(self) -> str:
         return ", ".join(f"{r['rule'] or r['source']}({r['status']})" for r in self.requests) or "empty"
 
 
 @pytest.fixture(scope="session")
-def mockllm_config() -> ServerConfig:
+def mockllm_config(pytestconfig: pytest.Config) -> ServerConfig:
     """Settings of the session's server. Override this fixture to change them."""
     from mockllm.config import ServerConfig
 
-    return ServerConfig(port=0, freeze_time=None)
+    cassettes = pytestconfig.getoption("mockllm_cassettes")
+    upstream = pytestconfig.getoption("mockllm_upstream")
+    mode = pytestconfig.getoption("mockllm_record_mode") or ("new_episodes" if upstream else "none")
+    return ServerConfig(
+        port=0,
+        cassettes=Path(cassettes) if cassettes else (Path("cassettes") if upstream else None),
+        upstream=upstream,
+        record_mode=mode,  # type: ignore[arg-type]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -138,13 +184,29 @@ def mockllm(mockllm_server: MockServer, request: pytest.FixtureRequest) -> Itera
     handle = MockLLM(mockllm_server)
     handle.reset()
     marker = request.node.get_closest_marker("mockllm")
-    if marker is not None:
-        scenarios = marker.kwargs.get("scenarios") or ()
-        if isinstance(scenarios, str | Path):
-            scenarios = [scenarios]
-        base = Path(str(request.node.path)).parent
-        for path in scenarios:
-            path = Path(path)
-            handle.add_rules(path if path.is_absolute() else base / path)
+    options = dict(marker.kwargs) if marker is not None else {}
+    unknown = set(options) - {"scenarios", "cassette", "record_mode", "profile", "keys", "strict"}
+    if unknown:
+        pytest.fail(f"unknown mockllm marker argument(s): {', '.join(sorted(unknown))}")
+    base = Path(str(request.node.path)).parent
+    scenarios = options.get("scenarios") or ()
+    if isinstance(scenarios, str | Path):
+        scenarios = [scenarios]
+    for path in scenarios:
+        path = Path(path)
+        handle.add_rules(path if path.is_absolute() else base / path)
+    if options.get("profile") or options.get("keys"):
+        keys = options.get("keys")
+        keys_path = (base / keys if not Path(keys).is_absolute() else Path(keys)) if keys else None
+        handle.use_profile(options.get("profile") or "openai", keys_path)
+    if options.get("cassette"):
+        handle.use_cassette(options["cassette"], options.get("record_mode"))
+    elif options.get("record_mode"):
+        handle.engine.record_mode = options["record_mode"]
+    strict = options.get("strict", request.config.getoption("mockllm_strict"))
     yield handle
+    unmatched = handle.unmatched()
     handle.reset()
+    if strict and unmatched:
+        shown = ", ".join(f"{r['model']} {r['path']}" for r in unmatched[:5])
+        pytest.fail(f"{len(unmatched)} request(s) no rule or cassette answered: {shown}")

@@ -167,6 +167,7 @@ class ChatEndpoint:
                 exchange.source, exchange.rule = "upstream", f"{outcome.cassette} (recording)"
                 if self.proxy is None:  # pragma: no cover - the engine proxies only with an upstream
                     raise RuntimeError("recording without an upstream")
+                self._record(exchange, 0)
                 status = await self.proxy.relay(outcome, scope, receive, send, raw)
             else:
                 status = await self._write(
@@ -201,6 +202,7 @@ class ChatEndpoint:
         if not exchange.id:
             exchange.id = self._request_id(self.engine.config.seed)
         exchange.source, exchange.error = "error", exc.message
+        self._record(exchange, exc.status)
         await self._send_error(exc, exchange, send)
         self._finish(exchange, arrived, exc.status)
 
@@ -236,6 +238,7 @@ class ChatEndpoint:
                 interaction, self.engine.config.replay_speed, self.engine.default_latency
             )
             headers = [(b"x-request-id", exchange.id.encode()), *recorded_headers]
+            self._record(exchange, body.status)
             result = await writer.write(body, headers, scope, receive, send, arrived)
             return result.status
         if isinstance(outcome, Answer):
@@ -268,6 +271,7 @@ class ChatEndpoint:
             *((k.lower().encode(), str(v).encode()) for k, v in rate_headers),
             *((k.lower().encode(), str(v).encode()) for k, v in extra),
         ]
+        self._record(exchange, body.status)
         if fault is not None and fault.reset:
             result = await writer.reset(scope, receive)
         elif fault is not None and fault.hang:
@@ -281,12 +285,17 @@ class ChatEndpoint:
             exchange.error = "client disconnected"
         return result.status
 
-    def _finish(self, exchange: Exchange, arrived: float, status: int) -> None:
+    def _record(self, exchange: Exchange, status: int) -> None:
+        """Put the exchange in the journal before its last byte leaves, so that a client
+        that has its answer finds it there; `_finish` completes the entry."""
         exchange.status = status
-        exchange.duration_ms = (asyncio.get_running_loop().time() - arrived) * 1000
         journal = self.engine.journal
         if journal is not None:
             journal.add(exchange)
+
+    def _finish(self, exchange: Exchange, arrived: float, status: int) -> None:
+        exchange.status = status
+        exchange.duration_ms = (asyncio.get_running_loop().time() - arrived) * 1000
         if logger.isEnabledFor(logging.INFO):
             log_exchange(exchange, self.engine.config.log_format)
 
