@@ -130,7 +130,10 @@ def admin_routes(engine: Engine, is_ready: Callable[[], bool]) -> list[tuple[str
                     ],
                 },
             )
-        engine.set_rules((*engine.rules, *added))
+        # Rules added earlier at run time with the same names are replaced.
+        names = {r.name for r in added}
+        kept = tuple(r for r in engine.rules if not (r.added_at_runtime and r.name in names))
+        engine.set_rules((*kept, *added))
         return json_response(201, {"added": [_rule_json(r) for r in added]})
 
     async def cassette(request: Request) -> Response:

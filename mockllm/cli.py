@@ -43,7 +43,7 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
                      type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)),
         click.option("--log-format", default="text", show_default=True, envvar=_env("log_format"),
                      type=click.Choice(["text", "json"])),
-        click.option("--model", "models", multiple=True, envvar=_env("models"),
+        click.option("--model", "models", multiple=True, envvar=[_env("model"), _env("models")],
                      help="Extra model id or glob the default generator answers (repeatable)."),
         click.option("--locale", default=None, envvar=_env("locale"),
                      help="Faker locale of generated text (default: the prompt's language)."),
@@ -57,6 +57,9 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
                      envvar=_env("max_body_bytes"), help="Largest request body accepted (413 past it)."),
         click.option("--max-n", default=128, show_default=True, type=click.IntRange(1),
                      envvar=_env("max_n"), help="Largest `n` accepted."),
+        click.option("--max-output-tokens", default=4096, show_default=True, type=click.IntRange(1),
+                     envvar=_env("max_output_tokens"),
+                     help="Cap on generated tokens; a larger max_tokens is a 400."),
         click.option("--journal-size", default=1000, show_default=True, type=click.IntRange(0),
                      envvar=_env("journal_size"), help="Exchanges kept in the journal."),
         click.option("--admin-token", default=None, envvar=_env("admin_token"),
@@ -77,12 +80,16 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
         click.option("--upstream", default=None, envvar=_env("upstream"),
                      help="Base URL of the real API to record from (fixed; requests cannot change it)."),
         click.option("--replay-speed", default=1.0, show_default=True, type=click.FloatRange(0),
-                     envvar=_env("replay_speed"), help="Recorded pace x this (0: no delays)."),
-        click.option("--ignore-field", "ignore_fields", multiple=True, envvar=_env("ignore_fields"),
+                     envvar=_env("replay_speed"),
+                     help="Replay this many times faster than recorded (0: no delays)."),
+        click.option("--ignore-field", "ignore_fields", multiple=True,
+                     envvar=[_env("ignore_field"), _env("ignore_fields")],
                      help="Request body field replay matching ignores, e.g. user, metadata (repeatable)."),
-        click.option("--scrub-header", "scrub_headers", multiple=True, envvar=_env("scrub_headers"),
+        click.option("--scrub-header", "scrub_headers", multiple=True,
+                     envvar=[_env("scrub_header"), _env("scrub_headers")],
                      help="Extra header removed from recordings (repeatable)."),
-        click.option("--scrub-path", "scrub_paths", multiple=True, envvar=_env("scrub_paths"),
+        click.option("--scrub-path", "scrub_paths", multiple=True,
+                     envvar=[_env("scrub_path"), _env("scrub_paths")],
                      help="JSON body path removed from recordings, e.g. metadata.email (repeatable)."),
         click.option("--cassette-miss", default="error", show_default=True, envvar=_env("cassette_miss"),
                      type=click.Choice(["error", "fallthrough"]),
@@ -121,6 +128,7 @@ def _config(options: dict[str, object]) -> ServerConfig:
         jitter_ms=float(options["jitter_ms"]),  # type: ignore[arg-type]
         max_body_bytes=int(options["max_body_bytes"]),  # type: ignore[call-overload]
         max_n=int(options["max_n"]),  # type: ignore[call-overload]
+        max_output_tokens=int(options["max_output_tokens"]),  # type: ignore[call-overload]
         journal_size=int(options["journal_size"]),  # type: ignore[call-overload]
         hang_max_s=float(options["hang_max_s"]),  # type: ignore[arg-type]
         admin_token=options["admin_token"] or None,  # type: ignore[arg-type]

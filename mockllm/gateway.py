@@ -58,7 +58,8 @@ class Gateway:
             return _OPEN
         if not self.accounts.model_allowed(key, request.model):
             raise self.profile.error("model_forbidden", model=request.model)
-        estimate = prompt_tokens(request) + (request.max_tokens or 0)
+        asked = request.max_tokens if request.max_tokens_given else None
+        estimate = prompt_tokens(request) + (asked or 0)
         decision = self.accounts.check_rate(key, estimate)
         if not decision.allowed:
             raise self.profile.error(

@@ -92,6 +92,7 @@ class ChatRequest:
     include_usage: bool = False
     n: int = 1
     max_tokens: int | None = None
+    max_tokens_given: bool = True  # False when max_tokens is the server's output cap
     stop: tuple[str, ...] = ()
     tools: tuple[Tool, ...] = ()
     tool_choice: str | None = None  # "none" | "auto" | "required" | a function name
@@ -146,6 +147,7 @@ class ChatRequest:
         path: str = "/v1/chat/completions",
         *,
         max_n: int = 128,
+        max_output: int | None = None,
     ) -> ChatRequest:
         """Validate a request body as the real API does; raise RequestError(400) naming the field."""
         try:
@@ -158,7 +160,22 @@ class ChatRequest:
                 f"Invalid type for request body: expected an object, but got {_kind(body)} instead.",
                 code="invalid_type",
             )
-        return _parse_body(cls, body, headers, path, max_n)
+        request = _parse_body(cls, body, headers, path, max_n)
+        if max_output is not None:
+            if request.max_tokens is not None and request.max_tokens > max_output:
+                param = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+                raise RequestError(
+                    400,
+                    f"{param} is too large: {request.max_tokens}. This model supports at most "
+                    f"{max_output} completion tokens, whereas you provided {request.max_tokens}.",
+                    code="invalid_value",
+                    param=param,
+                )
+            if request.max_tokens is None:
+                from dataclasses import replace
+
+                request = replace(request, max_tokens=max_output, max_tokens_given=False)
+        return request
 
 
 def _kind(value: object) -> str:

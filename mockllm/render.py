@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -222,6 +222,8 @@ def _choice(
     locale = locale or fake.detect_locale(request.last_user)
     limit = request.max_tokens
     words = DEFAULT_WORDS if limit is None else max(1, min(DEFAULT_WORDS, int(limit * 0.75) + 2))
+    if not request.parallel_tool_calls and len(spec.tool_calls) > 1:
+        spec = replace(spec, tool_calls=spec.tool_calls[:1])  # the request asked for one call
     calls_spec = spec.tool_calls
     if default:
         calls_spec = _default_tool_calls(request)

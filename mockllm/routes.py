@@ -136,7 +136,9 @@ class ChatEndpoint:
                 receive, config.max_body_bytes, int(declared) if declared and declared.isdigit() else None
             )
             exchange.request = raw
-            request = ChatRequest.parse(raw, headers, scope["path"], max_n=config.max_n)
+            request = ChatRequest.parse(
+                raw, headers, scope["path"], max_n=config.max_n, max_output=config.max_output_tokens
+            )
             exchange.request = request.body
             exchange.model, exchange.stream = request.model, request.stream
             decision = gateway.admit(request, key)
@@ -187,7 +189,7 @@ class ChatEndpoint:
         allowed = reservation.completion_tokens if reservation is not None else None
         if allowed is None or allowed >= rendered.completion_tokens:
             return answer, reservation
-        cut = self.engine.cut(answer, request, max(allowed // max(request.n, 1), 0) or 1)
+        cut = self.engine.cut(answer, request, max(allowed // max(request.n, 1), 0))
         profile = self.gateway.profile
         if request.stream and profile.on_exhaustion == "error":
             refusal = profile.error("out_of_credits", model=rendered.model, balance=0)

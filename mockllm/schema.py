@@ -167,8 +167,8 @@ def check(spec: Spec, value: object, path: Path = ()) -> Iterator[tuple[Path, st
     if not _fits(spec, value):
         if isinstance(spec, Enum):
             close = difflib.get_close_matches(str(value), [str(v) for v in spec.values], 1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            yield path, f"unknown value {value!r}{hint} valid: {', '.join(map(str, spec.values))}"
+            hint = f"; did you mean '{close[0]}'? " if close else "; "
+            yield path, f"unknown value {value!r}{hint}valid: {', '.join(map(str, spec.values))}"
         else:
             yield path, f"expected {_expected(spec)}, found {_kind(value)}"
         return
@@ -209,8 +209,8 @@ def check(spec: Spec, value: object, path: Path = ()) -> Iterator[tuple[Path, st
 def unknown_key(key: str, valid: Any) -> str:
     names = list(valid)
     close = difflib.get_close_matches(key, names, 1, 0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return f"unknown key '{key}'{hint} valid keys: {', '.join(names)}"
+    hint = f"; did you mean '{close[0]}'? " if close else "; "
+    return f"unknown key '{key}'{hint}valid keys: {', '.join(names)}"
 
 
 def to_json_schema(spec: Spec) -> dict[str, Any]:

@@ -167,7 +167,9 @@ def stream(
     due: list[float] = []
     for choice in rendered.choices:
         role = b'{"role":"assistant","content":"","refusal":null}'
-        if choice.tool_calls:
+        if choice.refusal is not None:
+            role = b'{"role":"assistant","content":null,"refusal":""}'
+        elif choice.tool_calls:
             role = b'{"role":"assistant","content":null,"refusal":null}'
         events.append(chunks.choice(choice.index, role))
         due.append(offsets[0])
