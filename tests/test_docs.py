@@ -1,0 +1,245 @@
+"""The documentation agrees with the code: schema keys, links, and examples that run."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from mockllm.cli import main
+from mockllm.loader import load_text, scenario_schema
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+SCENARIO_FILES = sorted((ROOT / "scenarios").glob("*.y*ml"))
+
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+NAMED = re.compile(r"# (\S+\.(?:py|ya?ml|json))\n")
+
+
+def code_blocks(path: Path) -> list[tuple[str, str]]:
+    """(language, text) of every fenced block of a Markdown file."""
+    return FENCE.findall(path.read_text())
+
+
+def named_blocks(path: Path) -> dict[str, str]:
+    """Blocks whose first line is `# some/file.ext`, by that file name."""
+    named: dict[str, str] = {}
+    for _, text in code_blocks(path):
+        match = NAMED.match(text)
+        if match:
+            assert match.group(1) not in named, f"{path.name}: {match.group(1)} shown twice"
+            named[match.group(1)] = text
+    return named
+
+
+# --- the scenario reference and the JSON Schema ---------------------------------------------
+
+SUBSCHEMA_KEYWORDS = ("items", "additionalProperties", "not", "if", "then", "else", "contains")
+SUBSCHEMA_LISTS = ("oneOf", "anyOf", "allOf", "prefixItems")
+
+
+def schema_keys(node: Any, found: set[str] | None = None) -> set[str]:
+    """Property names of a JSON Schema, through `properties`, `$defs` and nested schemas."""
+    found = set() if found is None else found
+    if not isinstance(node, dict):
+        return found
+    for name, sub in (node.get("properties") or {}).items():
+        found.add(name)
+        schema_keys(sub, found)
+    for sub in (node.get("$defs") or {}).values():
+        schema_keys(sub, found)
+    for sub in (node.get("patternProperties") or {}).values():
+        schema_keys(sub, found)
+    for keyword in SUBSCHEMA_KEYWORDS:
+        schema_keys(node.get(keyword), found)
+    for keyword in SUBSCHEMA_LISTS:
+        for sub in node.get(keyword) or ():
+            schema_keys(sub, found)
+    return found
+
+
+def key_table_entries(markdown: str) -> set[str]:
+    """The `key`s in the first column of tables whose first header cell is `key`."""
+    entries: set[str] = set()
+    header: list[str] | None = None
+    for line in markdown.splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if header is None:
+            header = cells
+        elif header[0] == "key" and not set(cells[0]) <= set("-: "):
+            entries.update(re.findall(r"`([^`]+)`", cells[0]))
+    return entries
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    result = CliRunner().invoke(main, ["schema"])
+    assert result.exit_code == 0, result.output
+    parsed: dict[str, Any] = json.loads(result.output)
+    return parsed
+
+
+def test_the_cli_prints_the_loaders_schema(schema: dict[str, Any]):
+    assert schema == scenario_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_every_schema_key_is_documented(schema: dict[str, Any]):
+    reference = (DOCS / "scenarios.md").read_text()
+    keys = schema_keys(schema)
+    assert {"rules", "match", "reply", "sequence", "fault", "latency"} <= keys
+    missing = sorted(k for k in keys if f"`{k}`" not in reference)
+    assert not missing, f"keys of the schema that docs/scenarios.md never names: {missing}"
+
+
+def test_every_documented_key_is_in_the_schema(schema: dict[str, Any]):
+    documented = key_table_entries((DOCS / "scenarios.md").read_text())
+    assert len(documented) > 30, "docs/scenarios.md lost its key tables"
+    unknown = sorted(documented - schema_keys(schema))
+    assert not unknown, f"docs/scenarios.md documents keys the schema does not have: {unknown}"
+
+
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.name)
+def test_bundled_scenarios_validate_against_the_schema(schema: dict[str, Any], path: Path):
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(yaml.safe_load(path.read_text()))
+    ]
+    assert not errors, errors
+
+
+def test_there_are_bundled_scenarios():
+    assert len(SCENARIO_FILES) >= 5
+
+
+# --- links ----------------------------------------------------------------------------------
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    text = FENCE.sub("", path.read_text())
+    return {slug(m) for m in re.findall(r"^#+ (.+)$", text, re.M)}
+
+
+def local_links(path: Path) -> list[str]:
+    text = FENCE.sub("", path.read_text())
+    return [t for t in LINK.findall(text) if not re.match(r"[a-z]+:", t)]
+
+
+MARKDOWN = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", MARKDOWN, ids=lambda p: str(p.relative_to(ROOT)))
+def test_links_point_to_files_that_exist(page: Path):
+    broken = []
+    for target in local_links(page):
+        file = target.split("#", 1)[0]
+        if file and not (page.parent / file).exists():
+            broken.append(target)
+    assert not broken, f"{page.name}: links to missing files: {broken}"
+
+
+def test_readme_links_the_docs():
+    linked = {t.split("#", 1)[0] for t in local_links(ROOT / "README.md")}
+    assert "docs/scenarios.md" in linked and "docs/getting-started.md" in linked
+
+
+@pytest.mark.parametrize("name", ["pytest.md", "ci.md"])
+def test_anchors_of_links_exist(name: str):
+    page = DOCS / name
+    broken = []
+    for target in local_links(page):
+        file, _, anchor = target.partition("#")
+        if anchor and anchor not in anchors(page.parent / file if file else page):
+            broken.append(target)
+    assert not broken, f"{name}: links to missing headings: {broken}"
+
+
+# --- docs/pytest.md: its examples are one project, run with the plugin ----------------------
+
+
+def test_pytest_doc_examples_pass(pytester: pytest.Pytester):
+    blocks = named_blocks(DOCS / "pytest.md")
+    assert {"tests/test_refund.py", "tests/conftest.py", "tests/test_marker.py"} <= set(blocks)
+    for name, text in blocks.items():
+        target = pytester.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    tests = sum(len(re.findall(r"^def test_", t, re.M)) for t in blocks.values())
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:faker",
+        "--strict-markers", "-W", "error", "tests", timeout=180,
+    )
+    result.assert_outcomes(passed=tests)
+
+
+def test_pytest_doc_names_every_marker_key_and_option():
+    text = (DOCS / "pytest.md").read_text()
+    from mockllm import pytest_plugin
+
+    for key in re.findall(r"(\w+)=None", pytest_plugin.MARKER):
+        assert f"`{key}`" in text, key
+    source = Path(pytest_plugin.__file__).read_text()
+    for option in re.findall(r'"(--mockllm-[\w-]+)"', source):
+        assert f"`{option}" in text, option
+
+
+# --- docs/ci.md -----------------------------------------------------------------------------
+
+
+def test_ci_doc_shows_the_compose_file_as_it_is():
+    shown = named_blocks(DOCS / "ci.md")["docker-compose.yml"]
+    assert yaml.safe_load(shown) == yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_ci_doc_lists_the_images_settings():
+    text = (DOCS / "ci.md").read_text()
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    dockerfile = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    env = dict(re.findall(r"\b(MOCKLLM_\w+)=(\S+)", dockerfile))
+    assert env, "the Dockerfile sets no MOCKLLM_* variables"
+    for name, value in env.items():
+        assert f"| `{name}` | `{value}` |" in text, name
+
+
+def test_ci_doc_github_actions_service():
+    workflow = yaml.safe_load(named_blocks(DOCS / "ci.md")[".github/workflows/test.yml"])
+    job = workflow["jobs"]["test"]
+    service = job["services"]["mockllm"]
+    assert "8000:8000" in service["ports"]
+    assert all(f"--health-{o}" in service["options"] for o in ("interval", "retries", "timeout"))
+    assert job["env"]["OPENAI_BASE_URL"] == "http://127.0.0.1:8000/v1"
+    steps = " ".join(str(step) for step in job["steps"])
+    assert "/__admin/rules" in steps
+
+
+def test_ci_doc_schema_modeline_example():
+    text = (DOCS / "ci.md").read_text()
+    assert "mockllm schema > mockllm-scenario.schema.json" in text
+    modeline = "# yaml-language-server: $schema=./mockllm-scenario.schema.json"
+    (example,) = [t for lang, t in code_blocks(DOCS / "ci.md") if t.startswith(modeline)]
+    jsonschema.validate(yaml.safe_load(example), scenario_schema())
+    assert load_text(example, "example.yaml")
+    for lang, block in code_blocks(DOCS / "ci.md"):
+        if lang == "json":
+            json.loads(block)
