@@ -11,7 +11,6 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockllm.cassettes import resolve_name
 from mockllm.engine import Engine
 from mockllm.errors import CassetteError, RequestError, ScenarioError
 from mockllm.loader import load_text, mark_runtime
@@ -152,6 +151,8 @@ def admin_routes(engine: Engine, is_ready: Callable[[], bool]) -> list[tuple[str
         root = engine.config.cassettes
         if root is None:
             raise RequestError(400, "no --cassettes folder is set", param="name")
+        from mockllm.cassettes import resolve_name
+
         try:
             resolve_name(root, name)
         except CassetteError as exc:

@@ -10,9 +10,8 @@ import fnmatch
 import re
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mockllm.cassettes import CassetteLibrary, Interaction, Miss, should_record
 from mockllm.config import ServerConfig
 from mockllm.journal import Journal
 from mockllm.protocol import ChatRequest, derive_seed
@@ -20,6 +19,9 @@ from mockllm.render import Rendered, render
 from mockllm.rules import NO_LATENCY, ErrorSpec, Fault, Latency, Reply, Rule
 from mockllm.selector import NearMiss, near_misses, ordered, select
 from mockllm.state import MemoryStore, StateStore
+
+if TYPE_CHECKING:
+    from mockllm.cassettes import CassetteLibrary, Interaction, Miss
 
 LISTED_MODELS = (
     "gpt-4o",
@@ -227,6 +229,8 @@ class Engine:
             return Proxied(cassette or DEFAULT_CASSETTE, replace=True)
         if self.library is None:
             return None
+        from mockllm.cassettes import Interaction, should_record
+
         found = self.library.find("POST", request.path, request.raw_json, cassette)
         if isinstance(found, Interaction):
             return Replayed(found)

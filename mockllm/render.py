@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 
-from mockllm import fake
 from mockllm.errors import RequestError
 from mockllm.protocol import ChatRequest, derive_seed
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
@@ -20,6 +19,19 @@ from mockllm.template import render as render_template
 from mockllm.tokens import count_prompt, count_tokens, group_tokens, split_tokens
 
 _ID_CHARS = string.ascii_letters + string.digits
+
+
+class _Fake:
+    """faker is imported on first use: scripted answers never need it, and start-up is fast."""
+
+    def __getattr__(self, name: str) -> Any:
+        from mockllm import fake as module
+
+        globals()["fake"] = module
+        return getattr(module, name)
+
+
+fake: Any = _Fake()
 DEFAULT_WORDS = 48
 
 
@@ -219,7 +231,9 @@ def _choice(
     default: bool,
     locale: str | None,
 ) -> RenderedChoice:
-    locale = locale or fake.detect_locale(request.last_user)
+    if locale is None and (default or spec.faker or spec.generate or any(c.generate or c.arguments is None for c in spec.tool_calls)):
+        locale = fake.detect_locale(request.last_user)
+    locale = locale or "en_US"
     limit = request.max_tokens
     words = DEFAULT_WORDS if limit is None else max(1, min(DEFAULT_WORDS, int(limit * 0.75) + 2))
     if not request.parallel_tool_calls and len(spec.tool_calls) > 1:

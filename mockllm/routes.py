@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockllm import wire, writer
-from mockllm.cassettes import resolve_name
 from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed
 from mockllm.errors import CassetteError, RequestError
 from mockllm.gateway import Gateway
@@ -108,6 +107,8 @@ class ChatEndpoint:
                 400, "X-Mockllm-Cassette names a cassette, but no --cassettes folder is set.",
                 param=CASSETTE_HEADER,
             )
+        from mockllm.cassettes import resolve_name
+
         try:
             resolve_name(root, name)
         except CassetteError as exc:
