@@ -500,6 +500,11 @@ class CassetteLibrary:
             self._by_key[(interaction.cassette, key)].append(interaction)
             self._by_cassette[interaction.cassette].append(interaction)
 
+    def __len__(self) -> int:
+        """How many interactions are loaded."""
+        with self._lock:
+            return sum(len(group) for group in self._by_cassette.values())
+
     def existed(self, name: str) -> bool:
         """Whether cassette ``name`` was on disk at load: ``cassette_exists`` of should_record."""
         return _normal_name(name) in self._existing

@@ -229,6 +229,8 @@ class Engine:
             return Proxied(cassette or DEFAULT_CASSETTE, replace=True)
         if self.library is None:
             return None
+        if not recording and len(self.library) == 0:
+            return None  # an empty cassettes folder: nothing to replay, the generator answers
         from mockllm.cassettes import Interaction, should_record
 
         found = self.library.find("POST", request.path, request.raw_json, cassette)

@@ -168,12 +168,38 @@ def mockllm_config(pytestconfig: pytest.Config) -> ServerConfig:
     )
 
 
+def _with_options(config: ServerConfig, pytestconfig: pytest.Config) -> ServerConfig:
+    """The command-line options over the config (the default one or the user's override)."""
+    changes: dict[str, Any] = {"port": 0}
+    upstream = pytestconfig.getoption("mockllm_upstream")
+    cassettes = pytestconfig.getoption("mockllm_cassettes")
+    mode = pytestconfig.getoption("mockllm_record_mode")
+    if upstream:
+        changes["upstream"] = upstream
+    if cassettes:
+        changes["cassettes"] = Path(cassettes)
+    if mode:
+        changes["record_mode"] = mode
+    config = replace(config, **changes)
+    if config.upstream and config.cassettes is None:
+        config = replace(config, cassettes=Path("cassettes"))
+    if config.record_mode != "none" and config.upstream is None:
+        pytest.fail(
+            f"mockllm: record mode {config.record_mode!r} needs an upstream: pass "
+            "--mockllm-upstream URL or set upstream in mockllm_config",
+            pytrace=False,
+        )
+    return config
+
+
 @pytest.fixture(scope="session")
-def mockllm_server(mockllm_config: ServerConfig) -> Iterator[MockServer]:
+def mockllm_server(
+    mockllm_config: ServerConfig, pytestconfig: pytest.Config
+) -> Iterator[MockServer]:
     """The session's server, on a free loopback port, in a thread."""
     from mockllm.server import MockServer
 
-    server = MockServer(replace(mockllm_config, port=0)).start()
+    server = MockServer(_with_options(mockllm_config, pytestconfig)).start()
     yield server
     server.stop()
 
@@ -199,7 +225,20 @@ def mockllm(mockllm_server: MockServer, request: pytest.FixtureRequest) -> Itera
         keys = options.get("keys")
         keys_path = (base / keys if not Path(keys).is_absolute() else Path(keys)) if keys else None
         handle.use_profile(options.get("profile") or "openai", keys_path)
+    mode = options.get("record_mode")
+    if mode and mode != "none" and mockllm_server.config.upstream is None:
+        pytest.fail(
+            f"@pytest.mark.mockllm: record mode {mode!r} needs an upstream: pass "
+            "--mockllm-upstream URL or set upstream in mockllm_config",
+            pytrace=False,
+        )
     if options.get("cassette"):
+        if mockllm_server.config.cassettes is None:
+            pytest.fail(
+                "@pytest.mark.mockllm(cassette=...) needs a cassettes folder: pass "
+                "--mockllm-cassettes DIR or set cassettes in mockllm_config",
+                pytrace=False,
+            )
         handle.use_cassette(options["cassette"], options.get("record_mode"))
     elif options.get("record_mode"):
         handle.engine.record_mode = options["record_mode"]

@@ -62,6 +62,14 @@ def replay_body(
     return Body(response.status, content_type.encode(), body, offsets=(0.0,)), extra
 
 
+def _failure_body(exc: UpstreamError) -> bytes:
+    """What the client gets, and the cassette keeps, when the upstream fails."""
+    code = "timeout" if exc.kind == "timeout" else "upstream_error"
+    return orjson.dumps(
+        error_body(f"Upstream {exc.kind} failure: {exc.message}", "server_error", None, code)
+    )
+
+
 class RecordingProxy:
     """Relays requests to a fixed upstream and records what comes back."""
 
@@ -99,20 +107,22 @@ class RecordingProxy:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except UpstreamError as exc:
             logger.warning("upstream broke off mid-answer: %s", exc.message)
+            await response.aclose()
+            request, recorded = to_recorded(scope["method"], path, query, headers, raw, response)
+            await self._append(outcome, request, recorded, headers)
             transport = scope.get("extensions", {}).get(writer.TRANSPORT_KEY)
             if transport is not None:
                 transport.close()
-        else:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        finally:
-            await response.aclose()
+            return response.status
+        await response.aclose()
+        # Recorded before the client sees the end, so that its next request can replay it.
         request, recorded = to_recorded(scope["method"], path, query, headers, raw, response)
         await self._append(outcome, request, recorded, headers)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
         return response.status
 
     async def _send_failure(self, exc: UpstreamError, send: Send) -> None:
-        kind = "timeout" if exc.kind == "timeout" else "upstream_error"
-        body = orjson.dumps(error_body(f"Upstream {exc.kind} failure: {exc.message}", "server_error", None, kind))
+        body = _failure_body(exc)
         await send(
             {
                 "type": "http.response.start",
@@ -129,7 +139,7 @@ class RecordingProxy:
         self, outcome: Proxied, method: str, path: str, query: str,
         headers: list[tuple[str, str]], raw: bytes, exc: UpstreamError,
     ) -> None:
-        body = orjson.dumps(error_body(f"Upstream {exc.kind} failure: {exc.message}", "server_error"))
+        body = _failure_body(exc)
         url = upstream_url(self.upstream.base_url, path, query)
         request = RecordedRequest(method, path, query, tuple(forwarded_headers(headers)), raw, url)
         response = RecordedResponse(

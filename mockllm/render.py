@@ -193,14 +193,13 @@ def _logprobs(
         entries = []
         for token in split_tokens(delta):
             logprob = -round(rng.expovariate(4.0), 6)
-            alternatives = [
-                {
-                    "token": alt,
-                    "logprob": round(logprob - rng.uniform(0.5, 6.0) * (i + 1), 6),
-                    "bytes": list(alt.encode()),
-                }
-                for i, alt in enumerate(_alternatives(token, rng, top))
-            ]
+            alternatives = []
+            below = logprob
+            for alt in _alternatives(token, rng, top):
+                below -= rng.uniform(0.3, 3.0)  # each alternative less likely than the last
+                alternatives.append(
+                    {"token": alt, "logprob": round(below, 6), "bytes": list(alt.encode())}
+                )
             entries.append(
                 {
                     "token": token,
@@ -216,10 +215,16 @@ def _logprobs(
     return tuple(out)
 
 
+_ALTERNATIVES = (
+    "the", "a", "it", "this", "and", "to", "of", "in", "is", "that", "we", "you", "for", "on",
+    "with", "as", "at", "by", "from", "or", "an", "be", "not", "are", "so", "if",
+)
+
+
 def _alternatives(token: str, rng: random.Random, count: int) -> list[str]:
     lead = " " if token.startswith(" ") else ""
-    words = ["the", "a", "it", "this", "and", "to", "of", "in", "is", "that", "we", "you"]
-    return [lead + w for w in rng.sample(words, min(count, len(words))) if lead + w != token]
+    words = [lead + w for w in _ALTERNATIVES if lead + w != token]
+    return rng.sample(words, min(count, len(words)))
 
 
 def _choice(

@@ -18,6 +18,7 @@ from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed
 from mockllm.errors import CassetteError, RequestError
 from mockllm.gateway import Gateway
 from mockllm.rules import ErrorSpec, Fault
+from mockllm.tokens import count_tokens
 from mockllm.journal import Exchange
 from mockllm.protocol import ChatRequest, default_error_headers, derive_seed, error_body
 from mockllm.writer import Receive, Scope, Send
@@ -229,6 +230,12 @@ class ChatEndpoint:
         rule = outcome.rule
         exchange.rule = rule.ref if rule is not None else None
         fault = outcome.fault
+        if isinstance(outcome, Failure) and fault is not None:
+            # An error reply has no stream to break: only transport faults apply to it.
+            fault = Fault(
+                hang=fault.hang, reset=fault.reset, drip_bytes_per_s=fault.drip_bytes_per_s
+            )
+            fault = fault if fault.names() else None
         if fault is not None:
             exchange.faults = fault.names()
         if isinstance(outcome, Replayed):
@@ -248,13 +255,15 @@ class ChatEndpoint:
             exchange.source = "rule" if rule is not None else "default"
             rendered = outcome.rendered
             exchange.prompt_tokens = rendered.prompt_tokens
-            exchange.completion_tokens = rendered.completion_tokens
+            exchange.completion_tokens = _tokens_sent(rendered, fault)
             created = self.engine.created()
             if request.stream:
                 body = wire.stream(rendered, created, request.include_usage, fault)
             else:
                 body = wire.whole(rendered, created, fault)
             extra = outcome.headers
+            if body.status >= 400:  # a fault's non-streaming error carries the usual headers
+                extra = (*default_error_headers(body.status), *extra)
         else:
             assert isinstance(outcome, Failure)
             exchange.source = outcome.source
@@ -301,6 +310,20 @@ class ChatEndpoint:
         exchange.duration_ms = (asyncio.get_running_loop().time() - arrived) * 1000
         if logger.isEnabledFor(logging.INFO):
             log_exchange(exchange, self.engine.config.log_format)
+
+
+def _tokens_sent(rendered: Any, fault: Fault | None) -> int:
+    """Completion tokens the client gets: a stream cut by a fault stops after N deltas."""
+    if fault is None:
+        return int(rendered.completion_tokens)
+    cut = fault.disconnect_after_tokens
+    if fault.error_after_tokens is not None:
+        cut = fault.error_after_tokens if cut is None else min(cut, fault.error_after_tokens)
+    if fault.empty_choices_error:
+        cut = 0
+    if cut is None:
+        return int(rendered.completion_tokens)
+    return sum(count_tokens("".join(c.deltas[:cut])) for c in rendered.choices)
 
 
 def _best_effort_json(raw: bytes) -> Any:

@@ -260,6 +260,8 @@ async def hang(scope: Scope, receive: Receive, limit_s: float) -> Outcome:
         return Outcome(0, disconnected=True)
     except TimeoutError:
         transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
-        if transport is not None:
-            transport.abort()
+        if transport is None:
+            raise ConnectionCut("hang: the connection was closed after the server maximum") from None
+        transport.abort()
+        await receive()  # returns http.disconnect once the server has seen the close
         return Outcome(0, aborted=True)

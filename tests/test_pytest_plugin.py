@@ -553,11 +553,6 @@ def test_record_mode_option(pytester: pytest.Pytester, upstream: MockServer):
     assert upstream_calls(upstream) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plugin gap: --mockllm-record-mode is read only by the default mockllm_config, "
-    "so it is lost when a conftest overrides that fixture",
-)
 def test_record_mode_option_applies_over_an_overridden_config(
     pytester: pytest.Pytester, upstream: MockServer
 ):
@@ -582,11 +577,6 @@ def test_record_mode_option_applies_over_an_overridden_config(
     assert (pytester.path / "cassettes" / "recorded.yaml").is_file()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plugin gap: a record mode without an upstream is accepted and records nothing "
-    "(the CLI refuses the same settings with exit 1)",
-)
 def test_record_mode_without_an_upstream_is_refused(pytester: pytest.Pytester):
     pytester.makepyfile(
         PING
