@@ -260,6 +260,10 @@ def parse_document(text: str, source: str) -> tuple[Any, _Lines]:
         raise ScenarioError([Problem(source, None, "", f"file over {MAX_FILE_BYTES} bytes")])
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ScenarioError(
+            [Problem(source, None, "", f"not valid YAML: nested too deeply (over {MAX_DEPTH} levels)")]
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -274,6 +278,10 @@ def parse_document(text: str, source: str) -> tuple[Any, _Lines]:
         return lines.value(node), lines
     except _TooBig as exc:
         raise ScenarioError([Problem(source, exc.line, "", str(exc))]) from None
+    except RecursionError:
+        raise ScenarioError(
+            [Problem(source, None, "", f"nested too deeply (over {MAX_DEPTH} levels)")]
+        ) from None
     except (yaml.YAMLError, ValueError, TypeError) as exc:
         raise ScenarioError([Problem(source, None, "", f"not valid YAML: {exc}")]) from None
 

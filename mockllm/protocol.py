@@ -535,6 +535,20 @@ def request_key(body: JSON) -> bytes:
     return orjson.dumps(kept, option=orjson.OPT_SORT_KEYS)
 
 
+MAX_DEPTH = 200  # orjson encodes at most 255 levels; deeper bodies are refused
+
+
+def _key_or_refuse(body: JSON) -> bytes:
+    try:
+        return request_key(body)
+    except (RecursionError, TypeError):  # orjson: nested past its encoding limit
+        raise RequestError(
+            400,
+            f"Invalid request body: JSON nested more than {MAX_DEPTH} levels deep.",
+            code="invalid_value",
+        ) from None
+
+
 def derive_seed(*parts: bytes | str | int) -> int:
     """A 64-bit seed from its parts, the same on every machine and process."""
     digest = hashlib.blake2b(digest_size=8)
@@ -621,7 +635,7 @@ def _parse_body(
         top_logprobs=top_logprobs,
         seed=seed,
         fallbacks=tuple(fallbacks_raw or ()),
-        key=request_key(body),
+        key=_key_or_refuse(body),
         last_user=next((m.text for m in reversed(messages) if m.role == "user"), ""),
         system="\n".join(m.text for m in messages if m.role in ("system", "developer")),
         turn=sum(1 for m in messages if m.role == "user"),

@@ -103,11 +103,45 @@ def _content_for(
     return None
 
 
+SCHEMA_SIZE_LIMIT = 4096  # largest minItems/minLength/minProperties generated
+SCHEMA_NODES_LIMIT = 20_000
+SCHEMA_DEPTH_LIMIT = 64
+_SIZE_KEYS = ("minItems", "minLength", "minProperties", "minContains")
+
+
+def _schema_too_big(schema: Any) -> str | None:
+    """Why an instance of this schema would be too large or too deep to generate, or None."""
+    stack: list[tuple[Any, int]] = [(schema, 0)]
+    nodes = 0
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > SCHEMA_NODES_LIMIT or depth > SCHEMA_DEPTH_LIMIT:
+            return f"the schema is over {SCHEMA_NODES_LIMIT} nodes or {SCHEMA_DEPTH_LIMIT} levels deep"
+        if isinstance(node, dict):
+            for key in _SIZE_KEYS:
+                value = node.get(key)
+                if isinstance(value, int | float) and value > SCHEMA_SIZE_LIMIT:
+                    return (
+                        f"'{key}' is {value:g}; mockllm generates at most {SCHEMA_SIZE_LIMIT} "
+                        "items, characters or properties"
+                    )
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return None
+
+
 def _instance(schema: dict[str, Any], seed: int, locale: str, param: str) -> Any:
-    try:
-        return fake.instance_from_schema(schema, seed, locale)
-    except ValueError as exc:
-        raise RequestError(400, f"Invalid schema in '{param}': {exc}", param=param) from None
+    problem = _schema_too_big(schema)
+    if problem is None:
+        try:
+            value = fake.instance_from_schema(schema, seed, locale)
+            orjson.dumps(value)  # numbers past 64 bits cannot be sent
+            return value
+        except (ValueError, TypeError, OverflowError, RecursionError, orjson.JSONEncodeError) as exc:
+            problem = str(exc) or type(exc).__name__
+    raise RequestError(400, f"Invalid schema in '{param}': {problem}", param=param)
 
 
 def _structured(request: ChatRequest, rng: random.Random, locale: str) -> str:

@@ -327,9 +327,12 @@ def _tokens_sent(rendered: Any, fault: Fault | None) -> int:
 
 
 def _best_effort_json(raw: bytes) -> Any:
+    """A refused body for the journal: parsed when it can be sent back as JSON, else text."""
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        value = orjson.loads(raw)
+        orjson.dumps(value)
+        return value
+    except (orjson.JSONDecodeError, TypeError, RecursionError):
         return raw[:2048].decode("utf-8", "replace")
 
 

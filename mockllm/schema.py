@@ -8,6 +8,7 @@ description into the JSON Schema shipped for editors. `loader.py` compiles what 
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,6 +175,9 @@ def check(spec: Spec, value: object, path: Path = ()) -> Iterator[tuple[Path, st
         return
     if isinstance(spec, Num):
         assert isinstance(value, int | float)
+        if isinstance(value, float) and not math.isfinite(value):
+            yield path, f"expected a finite number, found {value}"
+            return
         if spec.min is not None and (
             value < spec.min or (spec.exclusive_min and value == spec.min)
         ):
