@@ -2,9 +2,9 @@
 
 A pattern from a scenario runs on Python's `re` when it is simple enough to be fast
 (no quantifier over something that itself repeats or branches) and the text is short;
-otherwise on RE2, whose matching time is linear in the text. A pattern that needs
-backtracking features RE2 lacks (lookaround, backreferences) and could backtrack
-catastrophically is refused at load, named.
+otherwise on RE2, whose matching time is linear in the text. A pattern that repeats
+something that itself repeats (`(a+)+`, `(.*a){20}`) is refused at load, named: it can
+backtrack catastrophically on `re`, and drives RE2 onto its slow automaton too.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _walk(items: Any, inside_repeat: bool, found: dict[str, bool]) -> None:
             low, high, sub = arg
             unbounded_or_many = high == sre_parse.MAXREPEAT or high > 1
             if inside_repeat and unbounded_or_many:
-                found["nested"] = True
+                found["repeat_in_repeat"] = True
             _walk(sub, inside_repeat or unbounded_or_many, found)
         elif op is sre_parse.BRANCH:
             if inside_repeat:
@@ -61,6 +61,12 @@ class SafeRegex:
             raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
         found: dict[str, bool] = {}
         _walk(tree, False, found)
+        if found.get("repeat_in_repeat"):
+            # Even RE2 falls back to a slow automaton on these: seconds on a long prompt.
+            raise ValueError(
+                f"regex {pattern!r} repeats something that itself repeats (like (a+)+ or "
+                "(.*a){20}); it could stall matching on long texts: write it without nesting"
+            )
         linear = None
         if re2 is not None and not found.get("backtracking_only"):
             try:
