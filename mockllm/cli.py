@@ -11,7 +11,7 @@ import click
 
 from mockllm import __version__
 from mockllm.config import ServerConfig
-from mockllm.errors import MockLLMError, ScenarioError
+from mockllm.errors import MockLLMError, ProfileError, ScenarioError
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
@@ -178,7 +178,10 @@ def _run(config: ServerConfig) -> None:
     try:
         server = MockServer(config)
     except ScenarioError as exc:
-        click.echo(f"mockllm: scenarios do not validate ({len(exc.problems)} problems):", err=True)
+        what = "the profile or keys file does not" if isinstance(exc, ProfileError) else (
+            "scenarios do not"
+        )
+        click.echo(f"mockllm: {what} validate ({len(exc.problems)} problem(s)):", err=True)
         for item in exc.problems:
             click.echo(f"  {item}", err=True)
         sys.exit(EXIT_CONFIG)

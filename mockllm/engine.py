@@ -10,6 +10,7 @@ import fnmatch
 import re
 import time
 from dataclasses import dataclass, field, replace
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mockllm.config import ServerConfig
@@ -174,6 +175,7 @@ class Engine:
         seed: int | None = None,
         cassette: str | None = None,
         attempts: list[dict[str, Any]] | None = None,
+        allowed: Callable[[str], bool] | None = None,
     ) -> Outcome:
         """Answer a parsed request from the first source that can.
 
@@ -185,6 +187,11 @@ class Engine:
         for model in request.fallbacks:
             if not _retryable(outcome):
                 break
+            if allowed is not None and not allowed(model):
+                if attempts is not None:
+                    attempts.append({"model": model, "status": 403, "rule": None,
+                                     "faults": [], "skipped": "model not allowed for this key"})
+                continue
             if attempts is not None:
                 attempts.append(_attempt(request.model, outcome))
             request = request.with_model(model)

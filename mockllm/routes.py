@@ -159,7 +159,10 @@ class ChatEndpoint:
         seed = engine.seed_for(request)
         exchange.id = self._request_id(seed)
         try:
-            outcome = engine.handle(request, seed, cassette, exchange.attempts)
+            outcome = engine.handle(
+                request, seed, cassette, exchange.attempts,
+                allowed=lambda model: gateway.accounts.model_allowed(key, model),
+            )
             reservation = None
             if isinstance(outcome, Answer):
                 outcome, reservation = self._reserve(outcome, request, key)
@@ -194,7 +197,8 @@ class ChatEndpoint:
         cut = self.engine.cut(answer, request, max(allowed // max(request.n, 1), 0))
         profile = self.gateway.profile
         if request.stream and profile.on_exhaustion == "error":
-            refusal = profile.error("out_of_credits", model=rendered.model, balance=0)
+            left = self.gateway.accounts.balance(key)
+            refusal = profile.error("out_of_credits", model=rendered.model, balance=float(left or 0))
             error = ErrorSpec(refusal.status, refusal.type, refusal.code, refusal.message)
             ticks = max(c.ticks for c in cut.rendered.choices)
             cut = replace(cut, fault=Fault(error_after_tokens=ticks, error=error))
@@ -276,12 +280,13 @@ class ChatEndpoint:
                 (k, v) for k, v in default_error_headers(outcome.error.status) if k not in names
             )
             extra = (*defaults, *outcome.error.headers, *outcome.headers)
+        # One value per header name; later sources win (a script's headers over the bucket's).
+        merged = {k.lower(): str(v) for k, v in (*rate_headers, *extra)}
         headers = [
             (b"x-request-id", exchange.id.encode()),
             (b"openai-processing-ms", str(round(body.offsets[0] * 1000) if body.offsets else 0).encode()),
             *_STATIC_HEADERS,
-            *((k.lower().encode(), str(v).encode()) for k, v in rate_headers),
-            *((k.lower().encode(), str(v).encode()) for k, v in extra),
+            *((k.encode(), v.encode()) for k, v in merged.items()),
         ]
         self._record(exchange, body.status)
         if fault is not None and fault.reset:
@@ -316,6 +321,8 @@ def _tokens_sent(rendered: Any, fault: Fault | None) -> int:
     """Completion tokens the client gets: a stream cut by a fault stops after N deltas."""
     if fault is None:
         return int(rendered.completion_tokens)
+    if fault.reset or fault.hang:
+        return 0
     cut = fault.disconnect_after_tokens
     if fault.error_after_tokens is not None:
         cut = fault.error_after_tokens if cut is None else min(cut, fault.error_after_tokens)
