@@ -314,3 +314,22 @@ def _wait_healthy(port: int, proc: object) -> None:
         except httpx.HTTPError:
             time.sleep(0.05)
     pytest.fail("the server did not start")
+
+
+def test_the_journal_does_not_hold_every_large_body(server: RunningServer) -> None:
+    """The journal is bounded by count (200 here); large bodies must not make it hold
+    gigabytes (1000 entries x 8 MiB by default). 12 bodies of 7 MB: growth under 40 MiB."""
+    httpx.delete(f"{server.url}/__admin/requests", timeout=5)
+    before = rss_kb(server.proc.pid)
+    with httpx.Client(timeout=30) as client:
+        for i in range(12):
+            content = f"{i} " + "word " * 1_400_000
+            body = {
+                "model": "gpt-4o-mini",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": content}],
+            }
+            assert client.post(f"{server.base_url}/chat/completions", json=body).status_code == 200
+    growth = rss_kb(server.proc.pid) - before
+    httpx.delete(f"{server.url}/__admin/requests", timeout=5)
+    assert growth < 40 * 1024, f"RSS grew {growth >> 10} MiB for 12 journal entries of 7 MB"
