@@ -53,7 +53,8 @@ def guarded(
             presented = request.headers.get("x-mockllm-admin-token") or auth.removeprefix("Bearer ")
             if not hmac.compare_digest(presented.encode(), token.encode()):
                 raise RequestError(
-                    401, "The admin API needs the admin token (Authorization: Bearer <token>).",
+                    401,
+                    "The admin API needs the admin token (Authorization: Bearer <token>).",
                     code="invalid_admin_token",
                 )
         elif not engine.config.admin_remote and not _is_loopback(
@@ -87,11 +88,13 @@ def admin_routes(engine: Engine, is_ready: Callable[[], bool]) -> list[tuple[str
                 journal.clear()
             return json_response(200, {"status": "cleared"})
         entries = journal.entries() if journal is not None else []
-        wanted = {k: v for k, v in request.query_params.items() if k in ("rule", "model", "status", "source")}
+        wanted = {
+            k: v
+            for k, v in request.query_params.items()
+            if k in ("rule", "model", "status", "source")
+        }
         out = [
-            e.to_json()
-            for e in entries
-            if all(str(getattr(e, k)) == v for k, v in wanted.items())
+            e.to_json() for e in entries if all(str(getattr(e, k)) == v for k, v in wanted.items())
         ]
         return json_response(200, {"requests": out})
 

@@ -7,6 +7,8 @@ import contextlib
 import logging
 from collections.abc import MutableMapping
 from typing import Any
+
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -16,8 +18,8 @@ from starlette.routing import Route
 from mockllm.admin import admin_routes
 from mockllm.config import ServerConfig
 from mockllm.engine import Engine
-from mockllm.gateway import Gateway
 from mockllm.errors import RequestError
+from mockllm.gateway import Gateway
 from mockllm.loader import load_scenarios
 from mockllm.protocol import error_body
 from mockllm.reload import Reloader
@@ -40,9 +42,7 @@ class MockApp:
         self.engine = Engine(
             config,
             rules,
-            default_latency=Latency(
-                config.ttft_ms, config.inter_token_ms, config.jitter_ms, 1
-            ),
+            default_latency=Latency(config.ttft_ms, config.inter_token_ms, config.jitter_ms, 1),
         )
         self.proxy = None
         if config.cassettes is not None:
@@ -110,7 +110,9 @@ class MockApp:
         from mockllm.cassettes import CassetteLibrary, Recorder, Scrubber
 
         assert config.cassettes is not None
-        self.engine.library = CassetteLibrary.load(config.cassettes, frozenset(config.ignore_fields))
+        self.engine.library = CassetteLibrary.load(
+            config.cassettes, frozenset(config.ignore_fields)
+        )
         if config.upstream is None:
             return
         from mockllm.recording import RecordingProxy
@@ -161,7 +163,11 @@ class MockApp:
     async def _balance(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "GET":
             response = json_response(
-                405, error_body(f"Method not allowed: {scope['method']} {scope['path']}", "invalid_request_error")
+                405,
+                error_body(
+                    f"Method not allowed: {scope['method']} {scope['path']}",
+                    "invalid_request_error",
+                ),
             )
         else:
             request = Request(scope, receive)
@@ -194,17 +200,25 @@ class MockApp:
 
     async def _server_error(self, request: Request, exc: Exception) -> Response:
         logger.exception("error while answering %s", request.url.path, exc_info=exc)
-        return json_response(500, error_body("The server had an error while processing your request.", "server_error"))
+        return json_response(
+            500,
+            error_body("The server had an error while processing your request.", "server_error"),
+        )
 
 
 async def _send_500(send: Send) -> None:
-    body = b'{"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}'
+    body = orjson.dumps(
+        error_body("The server had an error while processing your request.", "server_error")
+    )
     try:
         await send(
             {
                 "type": "http.response.start",
                 "status": 500,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})
@@ -212,7 +226,8 @@ async def _send_500(send: Send) -> None:
         pass  # the response had started: the connection is closed by the server
 
 
-def create_app(config: ServerConfig | None = None, rules: tuple[Rule, ...] | None = None) -> MockApp:
+def create_app(
+    config: ServerConfig | None = None, rules: tuple[Rule, ...] | None = None
+) -> MockApp:
     """The ASGI app for a config (scenarios loaded now; ScenarioError if they do not validate)."""
     return MockApp(config or ServerConfig(), rules)
-

@@ -9,8 +9,8 @@ from __future__ import annotations
 import fnmatch
 import re
 import time
-from dataclasses import dataclass, field, replace
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mockllm.config import ServerConfig
@@ -43,12 +43,47 @@ LISTED_MODELS = (
 )
 # Families the default generator answers without configuration.
 KNOWN_FAMILIES = (
-    "gpt-*", "chatgpt-*", "o1*", "o3*", "o4*", "text-*", "davinci*", "babbage*", "codex-*",
-    "computer-use-*", "deepseek-*", "claude-*", "qwen*", "qwq-*", "glm-*", "chatglm*",
-    "moonshot-*", "kimi-*", "gemini-*", "gemma*", "llama*", "meta-llama*", "mistral*",
-    "mixtral*", "codestral*", "ministral*", "pixtral*", "yi-*", "baichuan*", "ernie-*",
-    "doubao-*", "hunyuan-*", "abab*", "minimax-*", "step-*", "grok-*", "command*", "phi-*",
-    "sonar*", "internlm*", "spark*",
+    "gpt-*",
+    "chatgpt-*",
+    "o1*",
+    "o3*",
+    "o4*",
+    "text-*",
+    "davinci*",
+    "babbage*",
+    "codex-*",
+    "computer-use-*",
+    "deepseek-*",
+    "claude-*",
+    "qwen*",
+    "qwq-*",
+    "glm-*",
+    "chatglm*",
+    "moonshot-*",
+    "kimi-*",
+    "gemini-*",
+    "gemma*",
+    "llama*",
+    "meta-llama*",
+    "mistral*",
+    "mixtral*",
+    "codestral*",
+    "ministral*",
+    "pixtral*",
+    "yi-*",
+    "baichuan*",
+    "ernie-*",
+    "doubao-*",
+    "hunyuan-*",
+    "abab*",
+    "minimax-*",
+    "step-*",
+    "grok-*",
+    "command*",
+    "phi-*",
+    "sonar*",
+    "internlm*",
+    "spark*",
 )
 RENDER_CACHE_SIZE = 2048
 _KNOWN = re.compile("|".join(fnmatch.translate(p) for p in KNOWN_FAMILIES))
@@ -132,9 +167,7 @@ class Engine:
         self._rendered = {}  # ids of replies may be reused once old rules are gone
         patterns = [c.arg for r in self.rules for c in r.conditions if c.key == "model"]
         self._model_patterns = tuple(patterns)
-        self._extra_models = tuple(
-            re.compile(fnmatch.translate(m)) for m in self.config.models
-        )
+        self._extra_models = tuple(re.compile(fnmatch.translate(m)) for m in self.config.models)
 
     def created(self) -> int:
         frozen = self.config.freeze_time
@@ -189,8 +222,15 @@ class Engine:
                 break
             if allowed is not None and not allowed(model):
                 if attempts is not None:
-                    attempts.append({"model": model, "status": 403, "rule": None,
-                                     "faults": [], "skipped": "model not allowed for this key"})
+                    attempts.append(
+                        {
+                            "model": model,
+                            "status": 403,
+                            "rule": None,
+                            "faults": [],
+                            "skipped": "model not allowed for this key",
+                        }
+                    )
                 continue
             if attempts is not None:
                 attempts.append(_attempt(request.model, outcome))
@@ -200,9 +240,7 @@ class Engine:
             attempts.append(_attempt(request.model, outcome))
         return outcome
 
-    def _handle_one(
-        self, request: ChatRequest, seed: int | None, cassette: str | None
-    ) -> Outcome:
+    def _handle_one(self, request: ChatRequest, seed: int | None, cassette: str | None) -> Outcome:
         if seed is None:
             seed = self.seed_for(request)
         selection = select(self.rules, request, self.store, seed)
@@ -272,7 +310,9 @@ class Engine:
     def cut(self, answer: Answer, request: ChatRequest, limit: int) -> Answer:
         """The same answer stopped after `limit` completion tokens (finish_reason length)."""
         limited = replace(request, max_tokens=min(limit, request.max_tokens or limit))
-        rendered = render(answer.reply, limited, answer.seed, self.default_latency, self.config.locale)
+        rendered = render(
+            answer.reply, limited, answer.seed, self.default_latency, self.config.locale
+        )
         return replace(answer, rendered=rendered)
 
 

@@ -26,7 +26,6 @@ from mockllm.protocol import ChatRequest
 from mockllm.render import prompt_tokens
 from mockllm.state import StateStore
 
-
 _OPEN = RateDecision(allowed=True)
 
 
@@ -78,9 +77,7 @@ class Gateway:
         reservation = self.accounts.reserve(key, model, prompt, completion)
         if reservation is None:
             balance = self.accounts.balance(key)
-            raise self.profile.error(
-                "out_of_credits", model=model, balance=float(balance or 0)
-            )
+            raise self.profile.error("out_of_credits", model=model, balance=float(balance or 0))
         return reservation
 
     def settle(self, reservation: Reservation, completion: int) -> None:

@@ -234,8 +234,12 @@ class _Lines:
                 key = str(key)
                 if key in out:
                     self.problems.append(
-                        Problem(self.source, key_node.start_mark.line + 1, s.dotted((*path, key)),
-                                "duplicate key")
+                        Problem(
+                            self.source,
+                            key_node.start_mark.line + 1,
+                            s.dotted((*path, key)),
+                            "duplicate key",
+                        )
                     )
                 self.lines[(*path, key)] = key_node.start_mark.line + 1
                 out[key] = self.value(value_node, (*path, key))
@@ -487,7 +491,9 @@ def load_text(text: str, source: str = "<rules>", order_base: int = 0) -> tuple[
     names: dict[str, int] = {}
     for i, rule in enumerate(rules):
         if rule is not None and rule.name in names:
-            compiler.fail(("rules", i, "name"), f"duplicate rule name (also rules[{names[rule.name]}])")
+            compiler.fail(
+                ("rules", i, "name"), f"duplicate rule name (also rules[{names[rule.name]}])"
+            )
         elif rule is not None:
             names[rule.name] = i
     if compiler.problems:

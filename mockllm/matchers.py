@@ -40,6 +40,14 @@ def _shown(value: object) -> str:
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 4] + "...'"
 
 
+def _why(text: str) -> Callable[[], str]:
+    return lambda: text
+
+
+def _why_not(field: str, value: object, pattern: TextPattern) -> Callable[[], str]:
+    return lambda: f"{field}: {_shown(value)} is not {pattern.describe()}"
+
+
 def compile_regex(source: str, ignore_case: bool = False) -> SafeRegex:
     return SafeRegex(source, ignore_case)
 
@@ -53,7 +61,9 @@ def compile_pattern(value: Any, *, names: bool = False) -> TextPattern:
     if isinstance(value, list):
         if not value:
             raise ValueError("an empty list matches nothing; give at least one pattern")
-        return TextPattern("any", None, options=tuple(compile_pattern(v, names=names) for v in value))
+        return TextPattern(
+            "any", None, options=tuple(compile_pattern(v, names=names) for v in value)
+        )
     if isinstance(value, dict):
         ignore_case = bool(value.get("ignore_case", False))
         kinds = [k for k in PATTERN_KEYS if k in value]
@@ -127,9 +137,9 @@ def _test_headers(arg: tuple[tuple[str, TextPattern], ...], request: ChatRequest
     for name, pattern in arg:
         value = request.headers.get(name)
         if value is None:
-            return MatchResult(False, lambda: f"header {name}: missing")
+            return MatchResult(False, _why(f"header {name}: missing"))
         if not pattern.test(value):
-            return MatchResult(False, lambda: f"header {name}: {_shown(value)} is not {pattern.describe()}")
+            return MatchResult(False, _why_not(f"header {name}", value, pattern))
     return OK
 
 
@@ -157,7 +167,9 @@ def _test_last_message(
     role, content = arg
     last = request.messages[-1]
     if role is not None and not role.test(last.role):
-        return MatchResult(False, lambda: f"last_message.role: {last.role!r} is not {role.describe()}")
+        return MatchResult(
+            False, lambda: f"last_message.role: {last.role!r} is not {role.describe()}"
+        )
     if content is not None and not content.test(last.text):
         return MatchResult(
             False, f"last_message.content: {_shown(last.text)} is not {content.describe()}"
@@ -190,7 +202,11 @@ def _compile_bool(value: Any) -> bool:
 
 
 def _test_stream(arg: bool, request: ChatRequest) -> MatchResult:
-    return OK if request.stream == arg else MatchResult(False, lambda: f"stream: {request.stream} is not {arg}")
+    return (
+        OK
+        if request.stream == arg
+        else MatchResult(False, lambda: f"stream: {request.stream} is not {arg}")
+    )
 
 
 def _compile_tools(value: Any) -> bool | frozenset[str]:
@@ -224,7 +240,9 @@ def _tool_choice(request: ChatRequest) -> str:
 def _compile_body(value: Any) -> tuple[tuple[str, tuple[str | int, ...], TextPattern], ...]:
     if not isinstance(value, dict) or not value:
         raise ValueError("expects a mapping of JSON path (e.g. metadata.test_id) to pattern")
-    return tuple((str(path), _split_path(str(path)), compile_pattern(v)) for path, v in value.items())
+    return tuple(
+        (str(path), _split_path(str(path)), compile_pattern(v)) for path, v in value.items()
+    )
 
 
 _PATH_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -259,9 +277,9 @@ def _test_body(
     for path, steps, pattern in arg:
         value = _dig(request.body, steps)
         if value is _MISSING:
-            return MatchResult(False, lambda: f"body {path}: missing")
+            return MatchResult(False, _why(f"body {path}: missing"))
         if not pattern.test(value):
-            return MatchResult(False, lambda: f"body {path}: {_shown(value)} is not {pattern.describe()}")
+            return MatchResult(False, _why_not(f"body {path}", value, pattern))
     return OK
 
 

@@ -20,7 +20,13 @@ JSON = dict[str, Any]
 
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
-FINISH_REASONS: tuple[str, ...] = ("stop", "length", "tool_calls", "content_filter", "function_call")
+FINISH_REASONS: tuple[str, ...] = (
+    "stop",
+    "length",
+    "tool_calls",
+    "content_filter",
+    "function_call",
+)
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 
 _PARSE_ERROR = (
@@ -135,7 +141,10 @@ class ChatRequest:
 
         body = {**self.body, "model": model}
         return replace(
-            self, model=model, provider=provider_of(model, self.headers), body=body,
+            self,
+            model=model,
+            provider=provider_of(model, self.headers),
+            body=body,
             key=request_key(body),
         )
 
@@ -149,7 +158,7 @@ class ChatRequest:
         max_n: int = 128,
         max_output: int | None = None,
     ) -> ChatRequest:
-        """Validate a request body as the real API does; raise RequestError(400) naming the field."""
+        """Validate a body as the real API does; raise RequestError(400) naming the field."""
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -157,7 +166,8 @@ class ChatRequest:
         if not isinstance(body, dict):
             raise RequestError(
                 400,
-                f"Invalid type for request body: expected an object, but got {_kind(body)} instead.",
+                "Invalid type for request body: expected an object, but got "
+                f"{_kind(body)} instead.",
                 code="invalid_type",
             )
         request = _parse_body(cls, body, headers, path, max_n)
@@ -240,9 +250,7 @@ def _get_number(body: JSON, name: str) -> None:
         raise _invalid_type(name, "a decimal", value)
 
 
-def _check_range(
-    name: str, value: float, low: float | None, high: float | None, word: str
-) -> None:
+def _check_range(name: str, value: float, low: float | None, high: float | None, word: str) -> None:
     if low is not None and value < low:
         raise RequestError(
             400,
@@ -275,8 +283,10 @@ def _content_text(content: object, param: str, role: str) -> str:
             raise _invalid_type(where, "an object", part)
         kind = part.get("type")
         if not isinstance(kind, str):
-            raise _missing(f"{where}.type") if kind is None else _invalid_type(
-                f"{where}.type", "a string", kind
+            raise (
+                _missing(f"{where}.type")
+                if kind is None
+                else _invalid_type(f"{where}.type", "a string", kind)
             )
         if kind in ("text", "input_text", "refusal"):
             text = part.get(kind if kind == "refusal" else "text")
@@ -309,8 +319,10 @@ def _parse_tool_calls(value: object, param: str) -> tuple[ToolCall, ...]:
             raise _invalid_type(where, "an object", call)
         function = call.get("function")
         if not isinstance(function, dict):
-            raise _missing(f"{where}.function") if function is None else _invalid_type(
-                f"{where}.function", "an object", function
+            raise (
+                _missing(f"{where}.function")
+                if function is None
+                else _invalid_type(f"{where}.function", "an object", function)
             )
         name = function.get("name")
         if not isinstance(name, str):
@@ -361,8 +373,10 @@ def _parse_messages(value: object) -> tuple[Message, ...]:
         tool_calls = _parse_tool_calls(raw.get("tool_calls"), f"{where}.tool_calls")
         tool_call_id = raw.get("tool_call_id")
         if role == "tool" and not isinstance(tool_call_id, str):
-            raise _missing(f"{where}.tool_call_id") if tool_call_id is None else _invalid_type(
-                f"{where}.tool_call_id", "a string", tool_call_id
+            raise (
+                _missing(f"{where}.tool_call_id")
+                if tool_call_id is None
+                else _invalid_type(f"{where}.tool_call_id", "a string", tool_call_id)
             )
         name = raw.get("name")
         if name is not None and not isinstance(name, str):
@@ -394,13 +408,17 @@ def _parse_tools(value: object) -> tuple[Tool, ...]:
             )
         function = raw.get("function")
         if not isinstance(function, dict):
-            raise _missing(f"{where}.function") if function is None else _invalid_type(
-                f"{where}.function", "an object", function
+            raise (
+                _missing(f"{where}.function")
+                if function is None
+                else _invalid_type(f"{where}.function", "an object", function)
             )
         name = function.get("name")
         if not isinstance(name, str):
-            raise _missing(f"{where}.function.name") if name is None else _invalid_type(
-                f"{where}.function.name", "a string", name
+            raise (
+                _missing(f"{where}.function.name")
+                if name is None
+                else _invalid_type(f"{where}.function.name", "a string", name)
             )
         if not name or len(name) > 64 or not all(c.isalnum() or c in "_-" for c in name):
             raise RequestError(
@@ -646,7 +664,9 @@ def _parse_body(
 
 
 def error_body(
-    message: str, type: str = "invalid_request_error", param: str | None = None,
+    message: str,
+    type: str = "invalid_request_error",
+    param: str | None = None,
     code: str | int | None = None,
 ) -> JSON:
     """OpenAI's error shape."""
@@ -711,8 +731,10 @@ def error_defaults(status: int) -> tuple[str, str | None, str]:
     """(type, code, message) the real API sends for a status."""
     if status in _ERROR_DEFAULTS:
         return _ERROR_DEFAULTS[status]
-    return ("server_error", None, "Server error.") if status >= 500 else (
-        "invalid_request_error", None, "Request failed."
+    return (
+        ("server_error", None, "Server error.")
+        if status >= 500
+        else ("invalid_request_error", None, "Request failed.")
     )
 
 

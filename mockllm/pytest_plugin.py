@@ -42,7 +42,8 @@ MARKER = (
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mockllm")
     group.addoption(
-        "--mockllm-record-mode", default=None,
+        "--mockllm-record-mode",
+        default=None,
         choices=["none", "once", "new_episodes", "all"],
         help="record mode of the mockllm session server (needs --mockllm-upstream)",
     )
@@ -51,7 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--mockllm-cassettes", default=None, help="cassettes folder of the mockllm session server"
     )
     group.addoption(
-        "--mockllm-strict", action="store_true", default=False,
+        "--mockllm-strict",
+        action="store_true",
+        default=False,
         help="fail a test that sent a request no rule or cassette answered",
     )
 
@@ -106,7 +109,8 @@ class MockLLM:
         if rule is None:
             return self.requests
         return [
-            r for r in self.requests
+            r
+            for r in self.requests
             if r["rule"] is not None and (r["rule"] == rule or r["rule"].endswith("#" + rule))
         ]
 
@@ -118,7 +122,8 @@ class MockLLM:
             raise AssertionError(f"{what} was never called; journal: {self._summary()}")
         if times is not None and len(calls) != times:
             raise AssertionError(
-                f"{what} was called {len(calls)} time(s), expected {times}; journal: {self._summary()}"
+                f"{what} was called {len(calls)} time(s), expected {times}; "
+                f"journal: {self._summary()}"
             )
 
     def assert_not_called(self, rule: str | None = None) -> None:
@@ -149,7 +154,10 @@ class MockLLM:
             self.engine.record_mode = record_mode
 
     def _summary(self) -> str:
-        return ", ".join(f"{r['rule'] or r['source']}({r['status']})" for r in self.requests) or "empty"
+        return (
+            ", ".join(f"{r['rule'] or r['source']}({r['status']})" for r in self.requests)
+            or "empty"
+        )
 
 
 @pytest.fixture(scope="session")

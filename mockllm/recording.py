@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import orjson
 
 from mockllm import writer
-from mockllm.cassettes import Interaction, Recorder, RecordedRequest, RecordedResponse, Scrubber
+from mockllm.cassettes import Interaction, RecordedRequest, RecordedResponse, Recorder, Scrubber
 from mockllm.engine import Proxied
 from mockllm.protocol import error_body
 from mockllm.rules import Latency
@@ -101,7 +101,9 @@ class RecordingProxy:
             for k, v in response.headers
             if k.lower() not in ("content-length", "transfer-encoding", "date", "server")
         ]
-        await send({"type": "http.response.start", "status": response.status, "headers": start_headers})
+        await send(
+            {"type": "http.response.start", "status": response.status, "headers": start_headers}
+        )
         try:
             async for chunk in response.chunks():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -136,26 +138,40 @@ class RecordingProxy:
         await send({"type": "http.response.body", "body": body})
 
     async def _record_failure(
-        self, outcome: Proxied, method: str, path: str, query: str,
-        headers: list[tuple[str, str]], raw: bytes, exc: UpstreamError,
+        self,
+        outcome: Proxied,
+        method: str,
+        path: str,
+        query: str,
+        headers: list[tuple[str, str]],
+        raw: bytes,
+        exc: UpstreamError,
     ) -> None:
         body = _failure_body(exc)
         url = upstream_url(self.upstream.base_url, path, query)
         request = RecordedRequest(method, path, query, tuple(forwarded_headers(headers)), raw, url)
         response = RecordedResponse(
-            exc.status, "Bad Gateway" if exc.status == 502 else "Gateway Timeout",
+            exc.status,
+            "Bad Gateway" if exc.status == 502 else "Gateway Timeout",
             (("content-type", "application/json"), ("x-mockllm-upstream-failure", exc.kind)),
             body,
         )
         await self._append(outcome, request, response, headers)
 
     async def _append(
-        self, outcome: Proxied, request: RecordedRequest, response: RecordedResponse,
+        self,
+        outcome: Proxied,
+        request: RecordedRequest,
+        response: RecordedResponse,
         headers: list[tuple[str, str]],
     ) -> None:
         secrets = self.scrubber.secrets_in(tuple(headers))
         await asyncio.to_thread(
-            self.recorder.append, outcome.cassette, request, response, secrets,
+            self.recorder.append,
+            outcome.cassette,
+            request,
+            response,
+            secrets,
             replace=outcome.replace,
         )
 

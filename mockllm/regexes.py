@@ -15,12 +15,18 @@ from typing import Any
 
 try:
     import re2
-except ImportError:  # pragma: no cover - google-re2 is a dependency; kept optional for odd platforms
+except (
+    ImportError
+):  # pragma: no cover - google-re2 is a dependency; kept optional for odd platforms
     re2 = None
 
 SHORT_TEXT = 4096  # up to this length, a simple pattern runs on Python's re
 
-_REPEATS = {sre_parse.MAX_REPEAT, sre_parse.MIN_REPEAT, getattr(sre_parse, "POSSESSIVE_REPEAT", None)}
+_REPEATS = {
+    sre_parse.MAX_REPEAT,
+    sre_parse.MIN_REPEAT,
+    getattr(sre_parse, "POSSESSIVE_REPEAT", None),
+}
 _BACKTRACKING_ONLY = {sre_parse.ASSERT, sre_parse.ASSERT_NOT, sre_parse.GROUPREF}
 
 

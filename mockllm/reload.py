@@ -37,7 +37,9 @@ class Reloader:
     """Reloads rules from `paths` when their stamp changes; `apply` receives the new rules."""
 
     def __init__(
-        self, paths: tuple[Path, ...], apply: Callable[[tuple[Rule, ...]], None],
+        self,
+        paths: tuple[Path, ...],
+        apply: Callable[[tuple[Rule, ...]], None],
         interval_s: float = 0.5,
     ) -> None:
         self.paths = paths

@@ -96,7 +96,10 @@ def _content_for(
         return render_template(spec.content, request)
     if spec.faker is not None:
         return fake.faker_call(
-            rng.getrandbits(63), spec.faker.locale or locale, spec.faker.provider, dict(spec.faker.args)
+            rng.getrandbits(63),
+            spec.faker.locale or locale,
+            spec.faker.provider,
+            dict(spec.faker.args),
         )
     if spec.generate == "from_schema":
         return _structured(request, rng, locale)
@@ -117,7 +120,9 @@ def _schema_too_big(schema: Any) -> str | None:
         node, depth = stack.pop()
         nodes += 1
         if nodes > SCHEMA_NODES_LIMIT or depth > SCHEMA_DEPTH_LIMIT:
-            return f"the schema is over {SCHEMA_NODES_LIMIT} nodes or {SCHEMA_DEPTH_LIMIT} levels deep"
+            return (
+                f"the schema is over {SCHEMA_NODES_LIMIT} nodes or {SCHEMA_DEPTH_LIMIT} levels deep"
+            )
         if isinstance(node, dict):
             for key in _SIZE_KEYS:
                 value = node.get(key)
@@ -139,7 +144,13 @@ def _instance(schema: dict[str, Any], seed: int, locale: str, param: str) -> Any
             value = fake.instance_from_schema(schema, seed, locale)
             orjson.dumps(value)  # numbers past 64 bits cannot be sent
             return value
-        except (ValueError, TypeError, OverflowError, RecursionError, orjson.JSONEncodeError) as exc:
+        except (
+            ValueError,
+            TypeError,
+            OverflowError,
+            RecursionError,
+            orjson.JSONEncodeError,
+        ) as exc:
             problem = str(exc) or type(exc).__name__
     raise RequestError(400, f"Invalid schema in '{param}': {problem}", param=param)
 
@@ -168,7 +179,9 @@ def _arguments(spec: ToolCallSpec, request: ChatRequest, rng: random.Random, loc
         tool = request.tool(spec.name)
         schema = tool.parameters if tool else {"type": "object", "properties": {}}
         index = request.tools.index(tool) if tool else 0
-        value = _instance(schema, rng.getrandbits(63), locale, f"tools[{index}].function.parameters")
+        value = _instance(
+            schema, rng.getrandbits(63), locale, f"tools[{index}].function.parameters"
+        )
         return orjson.dumps(value).decode()
     if isinstance(spec.arguments, Template):
         return render_template(spec.arguments, request)
@@ -250,8 +263,32 @@ def _logprobs(
 
 
 _ALTERNATIVES = (
-    "the", "a", "it", "this", "and", "to", "of", "in", "is", "that", "we", "you", "for", "on",
-    "with", "as", "at", "by", "from", "or", "an", "be", "not", "are", "so", "if",
+    "the",
+    "a",
+    "it",
+    "this",
+    "and",
+    "to",
+    "of",
+    "in",
+    "is",
+    "that",
+    "we",
+    "you",
+    "for",
+    "on",
+    "with",
+    "as",
+    "at",
+    "by",
+    "from",
+    "or",
+    "an",
+    "be",
+    "not",
+    "are",
+    "so",
+    "if",
 )
 
 
@@ -270,7 +307,12 @@ def _choice(
     default: bool,
     locale: str | None,
 ) -> RenderedChoice:
-    if locale is None and (default or spec.faker or spec.generate or any(c.generate or c.arguments is None for c in spec.tool_calls)):
+    if locale is None and (
+        default
+        or spec.faker
+        or spec.generate
+        or any(c.generate or c.arguments is None for c in spec.tool_calls)
+    ):
         locale = fake.detect_locale(request.last_user)
     locale = locale or "en_US"
     limit = request.max_tokens

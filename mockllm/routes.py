@@ -17,10 +17,10 @@ from mockllm import wire, writer
 from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed
 from mockllm.errors import CassetteError, RequestError
 from mockllm.gateway import Gateway
-from mockllm.rules import ErrorSpec, Fault
-from mockllm.tokens import count_tokens
 from mockllm.journal import Exchange
 from mockllm.protocol import ChatRequest, default_error_headers, derive_seed, error_body
+from mockllm.rules import ErrorSpec, Fault
+from mockllm.tokens import count_tokens
 from mockllm.writer import Receive, Scope, Send
 
 logger = logging.getLogger("mockllm.exchange")
@@ -49,7 +49,8 @@ async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes
     """
     if declared is not None and declared > limit:
         raise RequestError(
-            413, f"Request body too large: {declared} bytes; the limit is {limit} bytes.",
+            413,
+            f"Request body too large: {declared} bytes; the limit is {limit} bytes.",
             code="request_too_large",
         )
     task = asyncio.current_task()
@@ -105,7 +106,8 @@ class ChatEndpoint:
         root = self.engine.config.cassettes
         if root is None:
             raise RequestError(
-                400, "X-Mockllm-Cassette names a cassette, but no --cassettes folder is set.",
+                400,
+                "X-Mockllm-Cassette names a cassette, but no --cassettes folder is set.",
                 param=CASSETTE_HEADER,
             )
         from mockllm.cassettes import resolve_name
@@ -113,7 +115,9 @@ class ChatEndpoint:
         try:
             resolve_name(root, name)
         except CassetteError as exc:
-            raise RequestError(400, str(exc), param=CASSETTE_HEADER, code="invalid_cassette") from None
+            raise RequestError(
+                400, str(exc), param=CASSETTE_HEADER, code="invalid_cassette"
+            ) from None
         return name
 
     def _request_id(self, seed: int) -> str:
@@ -127,15 +131,15 @@ class ChatEndpoint:
         engine = self.engine
         config = engine.config
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        exchange = Exchange(
-            id="", method=scope["method"], path=scope["path"], started=time.time()
-        )
+        exchange = Exchange(id="", method=scope["method"], path=scope["path"], started=time.time())
         declared = headers.get("content-length")
         gateway = self.gateway
         try:
             key = gateway.authenticate(headers)
             raw = await read_body(
-                receive, config.max_body_bytes, int(declared) if declared and declared.isdigit() else None
+                receive,
+                config.max_body_bytes,
+                int(declared) if declared and declared.isdigit() else None,
             )
             exchange.request = raw
             request = ChatRequest.parse(
@@ -144,7 +148,9 @@ class ChatEndpoint:
             exchange.request = request.body
             exchange.model, exchange.stream = request.model, request.stream
             decision = gateway.admit(request, key)
-            cassette = self._cassette(headers) if (CASSETTE_HEADER in headers or engine.cassette) else None
+            cassette = (
+                self._cassette(headers) if (CASSETTE_HEADER in headers or engine.cassette) else None
+            )
         except RequestError as exc:
             if isinstance(exchange.request, bytes):
                 exchange.request = _best_effort_json(exchange.request)
@@ -160,7 +166,10 @@ class ChatEndpoint:
         exchange.id = self._request_id(seed)
         try:
             outcome = engine.handle(
-                request, seed, cassette, exchange.attempts,
+                request,
+                seed,
+                cassette,
+                exchange.attempts,
                 allowed=lambda model: gateway.accounts.model_allowed(key, model),
             )
             reservation = None
@@ -172,7 +181,9 @@ class ChatEndpoint:
         try:
             if isinstance(outcome, Proxied):
                 exchange.source, exchange.rule = "upstream", f"{outcome.cassette} (recording)"
-                if self.proxy is None:  # pragma: no cover - the engine proxies only with an upstream
+                if (
+                    self.proxy is None
+                ):  # pragma: no cover - the engine proxies only with an upstream
                     raise RuntimeError("recording without an upstream")
                 self._record(exchange, 0)
                 status = await self.proxy.relay(outcome, scope, receive, send, raw)
@@ -198,7 +209,9 @@ class ChatEndpoint:
         profile = self.gateway.profile
         if request.stream and profile.on_exhaustion == "error":
             left = self.gateway.accounts.balance(key)
-            refusal = profile.error("out_of_credits", model=rendered.model, balance=float(left or 0))
+            refusal = profile.error(
+                "out_of_credits", model=rendered.model, balance=float(left or 0)
+            )
             error = ErrorSpec(refusal.status, refusal.type, refusal.code, refusal.message)
             ticks = max(c.ticks for c in cut.rendered.choices)
             cut = replace(cut, fault=Fault(error_after_tokens=ticks, error=error))
@@ -227,8 +240,14 @@ class ChatEndpoint:
         await send({"type": "http.response.body", "body": body})
 
     async def _write(
-        self, outcome: Outcome, request: ChatRequest, exchange: Exchange,
-        scope: Scope, receive: Receive, send: Send, arrived: float,
+        self,
+        outcome: Outcome,
+        request: ChatRequest,
+        exchange: Exchange,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        arrived: float,
         rate_headers: tuple[tuple[str, str], ...] = (),
     ) -> int:
         rule = outcome.rule
@@ -284,7 +303,10 @@ class ChatEndpoint:
         merged = {k.lower(): str(v) for k, v in (*rate_headers, *extra)}
         headers = [
             (b"x-request-id", exchange.id.encode()),
-            (b"openai-processing-ms", str(round(body.offsets[0] * 1000) if body.offsets else 0).encode()),
+            (
+                b"openai-processing-ms",
+                str(round(body.offsets[0] * 1000) if body.offsets else 0).encode(),
+            ),
             *_STATIC_HEADERS,
             *((k.encode(), v.encode()) for k, v in merged.items()),
         ]
@@ -295,7 +317,12 @@ class ChatEndpoint:
             result = await writer.hang(scope, receive, self.engine.config.hang_max_s)
         else:
             result = await writer.write(
-                body, headers, scope, receive, send, arrived,
+                body,
+                headers,
+                scope,
+                receive,
+                send,
+                arrived,
                 drip_bytes_per_s=fault.drip_bytes_per_s if fault is not None else None,
             )
         if result.disconnected:
@@ -361,9 +388,7 @@ def log_exchange(exchange: Exchange, form: str) -> None:
     if form == "json":
         logger.info(orjson.dumps({"event": "exchange", **fields}).decode())
     else:
-        logger.info(
-            "exchange " + " ".join(f"{k}={_quote(v)}" for k, v in fields.items())
-        )
+        logger.info("exchange " + " ".join(f"{k}={_quote(v)}" for k, v in fields.items()))
 
 
 def _quote(value: object) -> str:

@@ -63,9 +63,11 @@ def setup_logging(level: str, form: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         uv = logging.getLogger(name)
         uv.handlers[:] = [handler]
-        uv.setLevel(level.upper() if level.lower() in ("warning", "error") else (
-            logging.DEBUG if level.lower() in ("debug", "trace") else logging.INFO
-        ))
+        uv.setLevel(
+            level.upper()
+            if level.lower() in ("warning", "error")
+            else (logging.DEBUG if level.lower() in ("debug", "trace") else logging.INFO)
+        )
         uv.propagate = False
 
 

@@ -59,9 +59,9 @@ def _apply(name: str, arg: Any, value: Any) -> Any:
     if name == "length":
         return len(value) if isinstance(value, str | list | dict) else 0
     text = _text(value)
-    return {"upper": str.upper, "lower": str.lower, "title": str.title, "strip": str.strip}[
-        name
-    ](text)
+    return {"upper": str.upper, "lower": str.lower, "title": str.title, "strip": str.strip}[name](
+        text
+    )
 
 
 FILTERS = ("upper", "lower", "title", "strip", "json", "length", "default")
@@ -161,8 +161,7 @@ def _view(request: ChatRequest, root: str) -> Any:
         "last_message": lambda r: {"role": r.messages[-1].role, "content": r.messages[-1].text},
         "tool_args": lambda r: r.last_tool_calls[-1].parsed_arguments if r.last_tool_calls else {},
         "tool_calls": lambda r: [
-            {"id": c.id, "name": c.name, "arguments": c.parsed_arguments}
-            for c in r.last_tool_calls
+            {"id": c.id, "name": c.name, "arguments": c.parsed_arguments} for c in r.last_tool_calls
         ],
         "tool_result": lambda r: next(
             (m.text for m in reversed(r.messages) if m.role == "tool"), ""
@@ -185,6 +184,5 @@ def render(template: Template, request: ChatRequest) -> str:
     if template.is_static:
         return template.parts[0] if template.parts else ""
     return "".join(
-        part if isinstance(part, str) else _text(evaluate(part, request))
-        for part in template.parts
+        part if isinstance(part, str) else _text(evaluate(part, request)) for part in template.parts
     )

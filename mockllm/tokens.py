@@ -12,7 +12,10 @@ from collections.abc import Iterable
 
 import orjson
 
-_CJK = "\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+_CJK = (
+    "\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf"
+    "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+)
 _LETTER = rf"[^\W\d_{_CJK}]"
 _TOKEN = re.compile(
     rf"'(?:[sdmt]|ll|ve|re)\b"  # English contractions
@@ -21,8 +24,7 @@ _TOKEN = re.compile(
     rf"|[{_CJK}]"  # one token per CJK character
     rf"|\s+(?!\S)|\s+"  # runs of whitespace
     rf"| ?[^\s\w{_CJK}]{{1,3}}"  # punctuation runs
-    rf"|."
-    ,
+    rf"|.",
     re.DOTALL,
 )
 

@@ -47,7 +47,9 @@ def _message(choice: RenderedChoice) -> dict[str, Any]:
         "annotations": [],
     }
     if choice.tool_calls:
-        message["tool_calls"] = [tool_call_body(c.id, c.name, c.arguments) for c in choice.tool_calls]
+        message["tool_calls"] = [
+            tool_call_body(c.id, c.name, c.arguments) for c in choice.tool_calls
+        ]
     return message
 
 
@@ -118,7 +120,9 @@ class _Chunks:
         )
         self.suffix = b'],"usage":null}\n\n' if include_usage else b"]}\n\n"
 
-    def choice(self, index: int, delta: bytes, logprobs: bytes = b"null", finish: bytes = b"null") -> bytes:
+    def choice(
+        self, index: int, delta: bytes, logprobs: bytes = b"null", finish: bytes = b"null"
+    ) -> bytes:
         return (
             self.prefix
             + b'{"index":%d,"delta":' % index
@@ -209,16 +213,17 @@ def stream(
             events.append(chunks.choice(choice.index, b"{}", finish=finish))
             due.append(last)
         if include_usage:
-            events.append(
-                chunks.prefix + b'],"usage":' + _dumps(_usage(rendered)) + b"}\n\n"
-            )
+            events.append(chunks.prefix + b'],"usage":' + _dumps(_usage(rendered)) + b"}\n\n")
             due.append(last)
         events.append(sse.DONE)
         due.append(last)
     if fault is not None and fault.disconnect_after_tokens == 0:
         abort_after = len(rendered.choices)
     return Body(
-        200, b"text/event-stream; charset=utf-8", events=tuple(events), offsets=tuple(due),
+        200,
+        b"text/event-stream; charset=utf-8",
+        events=tuple(events),
+        offsets=tuple(due),
         abort_after=abort_after,
     )
 
@@ -234,8 +239,10 @@ def whole(rendered: Rendered, created: int, fault: Fault | None = None) -> Body:
         elif fault.error_after_tokens is not None:
             error = fault.error or ErrorSpec(500)
             return Body(
-                error.status, b"application/json",
-                _dumps({"error": in_band_error(error)}), offsets=(delay,),
+                error.status,
+                b"application/json",
+                _dumps({"error": in_band_error(error)}),
+                offsets=(delay,),
             )
     data = _dumps(body)
     abort_after = None
@@ -249,4 +256,6 @@ def whole(rendered: Rendered, created: int, fault: Fault | None = None) -> Body:
 
 def error(spec: ErrorSpec, model: str | None = None, delay: float = 0.0) -> Body:
     """An error reply in OpenAI's shape, with defaults by status."""
-    return Body(spec.status, b"application/json", _dumps({"error": in_band_error(spec)}), offsets=(delay,))
+    return Body(
+        spec.status, b"application/json", _dumps({"error": in_band_error(spec)}), offsets=(delay,)
+    )

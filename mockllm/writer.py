@@ -107,11 +107,26 @@ def ticker() -> Ticker:
 class _Stream:
     """One response's events, sent as their deadlines pass."""
 
-    __slots__ = ("send", "events", "due", "pos", "abort_after", "done", "transport", "busy", "closed")
+    __slots__ = (
+        "send",
+        "events",
+        "due",
+        "pos",
+        "abort_after",
+        "done",
+        "transport",
+        "busy",
+        "closed",
+    )
 
     def __init__(
-        self, send: Send, events: list[bytes], due: list[float], abort_after: int | None,
-        done: asyncio.Future[Outcome], transport: Any,
+        self,
+        send: Send,
+        events: list[bytes],
+        due: list[float],
+        abort_after: int | None,
+        done: asyncio.Future[Outcome],
+        transport: Any,
     ) -> None:
         self.send = send
         self.events = events
@@ -261,7 +276,9 @@ async def hang(scope: Scope, receive: Receive, limit_s: float) -> Outcome:
     except TimeoutError:
         transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
         if transport is None:
-            raise ConnectionCut("hang: the connection was closed after the server maximum") from None
+            raise ConnectionCut(
+                "hang: the connection was closed after the server maximum"
+            ) from None
         transport.abort()
         await receive()  # returns http.disconnect once the server has seen the close
         return Outcome(0, aborted=True)
