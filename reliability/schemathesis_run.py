@@ -94,9 +94,11 @@ def run_round(url: str, examples: int, seed: int, report: Path, only: list[str])
         str(report),
         "--suppress-health-check",
         "all",
+        "--generation-database",
+        ":memory:",
         *only,
     ]
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=report.parent)
     tail = done.stdout[-2500:]
     requests = failures = 0
     for line in report.read_text().splitlines():
