@@ -259,6 +259,14 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             help="Keys file: API keys, credits, rate limits, prices (default: any key).",
         ),
         click.option(
+            "--body-timeout-s",
+            default=30.0,
+            show_default=True,
+            type=click.FloatRange(0.1),
+            envvar=_env("body_timeout_s"),
+            help="Headers or body not received in this time: 408, or the connection closed.",
+        ),
+        click.option(
             "--hang-max-s",
             default=300.0,
             show_default=True,
@@ -297,6 +305,7 @@ def _config(options: dict[str, object]) -> ServerConfig:
         max_output_tokens=int(options["max_output_tokens"]),  # type: ignore[call-overload]
         journal_size=int(options["journal_size"]),  # type: ignore[call-overload]
         hang_max_s=float(options["hang_max_s"]),  # type: ignore[arg-type]
+        body_timeout_s=float(options["body_timeout_s"]),  # type: ignore[arg-type]
         admin_token=options["admin_token"] or None,  # type: ignore[arg-type]
         admin_remote=bool(options["admin_remote"]),
         reload=not options["no_reload"],

@@ -46,6 +46,7 @@ class ServerConfig:
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
     journal_size: int = DEFAULT_JOURNAL_SIZE
     hang_max_s: float = 300.0
+    body_timeout_s: float = 30.0  # a request body (or headers) not received by then is refused
     admin_token: str | None = None
     admin_remote: bool = False
     locale: str | None = None  # default generator language; None: the prompt's

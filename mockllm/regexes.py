@@ -75,8 +75,11 @@ class SafeRegex:
             )
         linear = None
         if re2 is not None and not found.get("backtracking_only"):
+            options = re2.Options()
+            options.never_capture = True  # a yes/no answer is all a matcher needs: much faster
+            options.log_errors = False
             try:
-                linear = re2.compile(("(?i)" if ignore_case else "") + pattern)
+                linear = re2.compile(("(?i)" if ignore_case else "") + pattern, options)
             except Exception:  # noqa: BLE001 - RE2 refuses some Python syntax
                 linear = None
         if found.get("nested"):

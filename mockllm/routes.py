@@ -26,6 +26,7 @@ from mockllm.writer import Receive, Scope, Send
 logger = logging.getLogger("mockllm.exchange")
 
 BODY_TIMEOUT_S = 30.0
+JOURNAL_BODY_LIMIT = 64 * 1024  # larger bodies are kept in the journal cut to this size
 _STATIC_HEADERS = ((b"openai-version", b"2020-10-01"),)
 
 
@@ -41,10 +42,12 @@ def error_response(exc: RequestError) -> Response:
     )
 
 
-async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes:
+async def read_body(
+    receive: Receive, limit: int, declared: int | None, timeout_s: float = BODY_TIMEOUT_S
+) -> bytes:
     """The request body, refused with 413 past `limit` bytes (before reading, when declared).
 
-    A body that has not arrived within BODY_TIMEOUT_S cancels the read (one timer handle
+    A body that has not arrived within `timeout_s` cancels the read (one timer handle
     per request rather than a wait_for task).
     """
     if declared is not None and declared > limit:
@@ -61,7 +64,7 @@ async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes
         if task is not None:
             task.cancel()
 
-    timer = asyncio.get_running_loop().call_later(BODY_TIMEOUT_S, expire)
+    timer = asyncio.get_running_loop().call_later(timeout_s, expire)
     chunks: list[bytes] = []
     size = 0
     try:
@@ -140,12 +143,13 @@ class ChatEndpoint:
                 receive,
                 config.max_body_bytes,
                 int(declared) if declared and declared.isdigit() else None,
+                config.body_timeout_s,
             )
             exchange.request = raw
             request = ChatRequest.parse(
                 raw, headers, scope["path"], max_n=config.max_n, max_output=config.max_output_tokens
             )
-            exchange.request = request.body
+            exchange.request = request.body if len(raw) <= JOURNAL_BODY_LIMIT else _clip(raw)
             exchange.model, exchange.stream = request.model, request.stream
             decision = gateway.admit(request, key)
             cassette = (
@@ -153,7 +157,12 @@ class ChatEndpoint:
             )
         except RequestError as exc:
             if isinstance(exchange.request, bytes):
-                exchange.request = _best_effort_json(exchange.request)
+                raw_body = exchange.request
+                exchange.request = (
+                    _best_effort_json(raw_body)
+                    if len(raw_body) <= JOURNAL_BODY_LIMIT
+                    else _clip(raw_body)
+                )
             await self._refuse(exc, exchange, send, arrived)
             return
         except TimeoutError:
@@ -358,6 +367,15 @@ def _tokens_sent(rendered: Any, fault: Fault | None) -> int:
     if cut is None:
         return int(rendered.completion_tokens)
     return sum(count_tokens("".join(c.deltas[:cut])) for c in rendered.choices)
+
+
+def _clip(raw: bytes) -> dict[str, Any]:
+    """A large body as the journal keeps it: its size and its first bytes."""
+    return {
+        "truncated": True,
+        "bytes": len(raw),
+        "text": raw[:JOURNAL_BODY_LIMIT].decode("utf-8", "replace"),
+    }
 
 
 def _best_effort_json(raw: bytes) -> Any:

@@ -33,11 +33,42 @@ def app_from_env() -> MockApp:
 
 
 class _Protocol(HttpToolsProtocol):
-    """httptools protocol that lets the writer reach the transport, for transport faults."""
+    """httptools protocol that lets the writer reach the transport (for transport faults),
+    and closes connections whose request headers do not arrive in time (slow clients)."""
+
+    header_timeout_s = 30.0
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_header_timer()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._start_header_timer()
 
     def on_headers_complete(self) -> None:
+        self._stop_header_timer()
         super().on_headers_complete()
         self.scope.setdefault("extensions", {})[TRANSPORT_KEY] = self.transport  # type: ignore[typeddict-unknown-key]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_header_timer()
+        super().connection_lost(exc)
+
+    def _start_header_timer(self) -> None:
+        self._stop_header_timer()
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_late)
+
+    def _stop_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if self.cycle is None or self.cycle.response_complete:  # no request under way
+            self.transport.close()
 
 
 class _Server(uvicorn.Server):
@@ -74,6 +105,7 @@ def setup_logging(level: str, form: str) -> None:
 def _uvicorn_config(
     app: MockApp, config: ServerConfig, sock_port: int | None = None
 ) -> uvicorn.Config:
+    _Protocol.header_timeout_s = config.body_timeout_s
     return uvicorn.Config(
         app,
         host=config.host,
