@@ -170,22 +170,7 @@ class ChatRequest:
                 f"{_kind(body)} instead.",
                 code="invalid_type",
             )
-        request = _parse_body(cls, body, headers, path, max_n)
-        if max_output is not None:
-            if request.max_tokens is not None and request.max_tokens > max_output:
-                param = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-                raise RequestError(
-                    400,
-                    f"{param} is too large: {request.max_tokens}. This model supports at most "
-                    f"{max_output} completion tokens, whereas you provided {request.max_tokens}.",
-                    code="invalid_value",
-                    param=param,
-                )
-            if request.max_tokens is None:
-                from dataclasses import replace
-
-                request = replace(request, max_tokens=max_output, max_tokens_given=False)
-        return request
+        return _parse_body(cls, body, headers, path, max_n, max_output)
 
 
 def _kind(value: object) -> str:
@@ -581,7 +566,12 @@ def derive_seed(*parts: bytes | str | int) -> int:
 
 
 def _parse_body(
-    cls: type[ChatRequest], body: JSON, headers: Mapping[str, str], path: str, max_n: int
+    cls: type[ChatRequest],
+    body: JSON,
+    headers: Mapping[str, str],
+    path: str,
+    max_n: int,
+    max_output: int | None = None,
 ) -> ChatRequest:
     model = body.get("model")
     if model is None:
@@ -606,6 +596,19 @@ def _parse_body(
     max_tokens = _get_int(body, "max_completion_tokens", 1, None)
     if max_tokens is None:
         max_tokens = _get_int(body, "max_tokens", 1, None)
+    max_tokens_given = max_tokens is not None
+    if max_output is not None:
+        if max_tokens is not None and max_tokens > max_output:
+            param = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+            raise RequestError(
+                400,
+                f"{param} is too large: {max_tokens}. This model supports at most "
+                f"{max_output} completion tokens, whereas you provided {max_tokens}.",
+                code="invalid_value",
+                param=param,
+            )
+        if max_tokens is None:
+            max_tokens = max_output
     for name in ("temperature", "top_p", "frequency_penalty", "presence_penalty"):
         _get_number(body, name)
     tools = _parse_tools(body.get("tools"))
@@ -644,6 +647,7 @@ def _parse_body(
         include_usage=include_usage,
         n=n,
         max_tokens=max_tokens,
+        max_tokens_given=max_tokens_given,
         stop=_parse_stop(body.get("stop")),
         tools=tools,
         tool_choice=tool_choice,

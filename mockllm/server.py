@@ -115,6 +115,7 @@ def _uvicorn_config(
         lifespan="on",
         access_log=False,
         log_config=None,
+        proxy_headers=False,  # a mock answers whoever calls; no forwarded-address rewriting
         server_header=False,
         date_header=True,
         timeout_graceful_shutdown=5,
@@ -159,6 +160,7 @@ class MockServer:
                 lifespan="on",
                 access_log=False,
                 log_config=None,
+                proxy_headers=False,
                 server_header=False,
                 timeout_graceful_shutdown=5,
                 backlog=4096,
