@@ -153,10 +153,14 @@ class _Stream:
         if end > start or finished:
             self.busy = True
             message = {"type": "http.response.body", "body": data, "more_body": not finished}
+            # `_sent` schedules the next deadline, once: here it would be a second heap
+            # entry per tick whenever the send completes at once (the usual case).
             drive(self.send(message), self._sent)
-        if cut:
+            if cut:
+                self.cut()
+        elif cut:
             self.cut()
-        elif not finished and not self.busy:
+        elif not finished:
             ticker().add(due[end], self)
 
     def _sent(self, exc: BaseException | None) -> None:
