@@ -67,14 +67,18 @@ class Ticker:
         self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
+        self._firing = False
 
     def add(self, when: float, stream: _Stream) -> None:
         heapq.heappush(self._heap, (when, next(self._order), stream))
-        if when < self._timer_at:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = when
-            self._timer = self.loop.call_at(when, self._fire)
+        if when < self._timer_at and not self._firing:
+            self._arm(when)
+
+    def _arm(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self.loop.call_at(when, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
@@ -84,11 +88,16 @@ class Ticker:
         due = []
         while heap and heap[0][0] <= now + SLACK_S:
             due.append(heapq.heappop(heap)[2])
-        for stream in due:
-            stream.wake(now)
-        if heap and self._timer is None:
-            self._timer_at = heap[0][0]
-            self._timer = self.loop.call_at(self._timer_at, self._fire)
+        # Streams woken here add their next deadlines; the timer is armed once, after, for
+        # the earliest entry (arming it inside would skip streams due sooner).
+        self._firing = True
+        try:
+            for stream in due:
+                stream.wake(now)
+        finally:
+            self._firing = False
+        if heap:
+            self._arm(heap[0][0])
 
 
 _tickers: dict[asyncio.AbstractEventLoop, Ticker] = {}
