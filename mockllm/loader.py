@@ -204,6 +204,26 @@ FORMAT = s.Obj(
 )
 
 
+_COST = {"any_message": 3, "body": 2, "last_user": 1, "system": 1, "last_message": 1}
+_COST.update(
+    dict.fromkeys(
+        (
+            "model",
+            "provider",
+            "path",
+            "api_key",
+            "stream",
+            "turn",
+            "tools",
+            "tool_choice",
+            "response_format",
+            "header",
+        ),
+        0,
+    )
+)
+
+
 class _Lines:
     """YAML nodes → Python values, remembering the line of every path."""
 
@@ -327,7 +347,9 @@ class _Compiler:
                 self.fail((*path, key), str(exc))
                 continue
             out.append(Condition(name, arg, self.lines.line((*path, key)), predicate(name, arg)))
-        return out
+        # Cheap conditions first: most rules are ruled out by the model or a flag before
+        # any message text is scanned. (Near misses still report every failed condition.)
+        return sorted(out, key=lambda c: _COST.get(c.key, 1))
 
     def error(self, data: dict[str, Any]) -> ErrorSpec:
         return ErrorSpec(
