@@ -18,7 +18,7 @@ from mockllm.journal import Journal
 from mockllm.protocol import ChatRequest, derive_seed
 from mockllm.render import Rendered, render
 from mockllm.rules import NO_LATENCY, ErrorSpec, Fault, Latency, Reply, Rule
-from mockllm.selector import NearMiss, near_misses, ordered, select
+from mockllm.selector import NearMiss, Selection, near_misses, ordered, select
 from mockllm.state import MemoryStore, StateStore
 
 if TYPE_CHECKING:
@@ -157,6 +157,7 @@ class Engine:
         # Rendered answers by (reply, seed, provider): the same request renders the same
         # answer, so repeated requests skip rendering. Bounded; cleared when full.
         self._rendered: dict[tuple[int, int, str | None], Rendered] = {}
+        self._selected: dict[int, tuple[ChatRequest, tuple[Rule, ...], Selection]] = {}
         self.set_rules(self.rules)
         if self.journal is None:
             self.journal = Journal(self.config.journal_size)
@@ -243,7 +244,17 @@ class Engine:
     def _handle_one(self, request: ChatRequest, seed: int | None, cassette: str | None) -> Outcome:
         if seed is None:
             seed = self.seed_for(request)
-        selection = select(self.rules, request, self.store, seed)
+        # A request object seen before (routes caches parsed requests) that selected a rule
+        # without consulting any state selects it again: skip matching.
+        remembered = self._selected.get(id(request))
+        if remembered is not None and remembered[0] is request and remembered[1] is self.rules:
+            selection: Selection | None = remembered[2]
+        else:
+            selection = select(self.rules, request, self.store, seed)
+            if selection is not None and selection.stable:
+                if len(self._selected) >= RENDER_CACHE_SIZE:
+                    self._selected.clear()
+                self._selected[id(request)] = (request, self.rules, selection)
         if selection is not None:
             return self._from_reply(selection.reply, request, seed, selection.rule, selection.step)
         recorded = self._from_cassettes(request, cassette or self.cassette or self.config.cassette)

@@ -26,7 +26,11 @@ from mockllm.writer import Receive, Scope, Send
 logger = logging.getLogger("mockllm.exchange")
 
 BODY_TIMEOUT_S = 30.0
-JOURNAL_BODY_LIMIT = 64 * 1024  # larger bodies are kept in the journal cut to this size
+JOURNAL_BODY_LIMIT = 64 * 1024
+PARSE_CACHE_SIZE = 1024
+PARSE_CACHE_BODY = (
+    16 * 1024
+)  # larger bodies are parsed every time  # larger bodies are kept in the journal cut to this size
 _STATIC_HEADERS = ((b"openai-version", b"2020-10-01"),)
 
 
@@ -101,6 +105,9 @@ class ChatEndpoint:
         self.gateway = gateway
         self.proxy = proxy  # recording.RecordingProxy when recording
         self._count = 0
+        # Parsed requests by (path, body, headers): load tests and retries send the same
+        # bytes again and again, and a parsed request is immutable. Bounded; cleared when full.
+        self._parsed: dict[tuple[Any, ...], ChatRequest] = {}
 
     def _cassette(self, headers: dict[str, str]) -> str | None:
         name = headers.get(CASSETTE_HEADER) or self.engine.cassette
@@ -146,9 +153,24 @@ class ChatEndpoint:
                 config.body_timeout_s,
             )
             exchange.request = raw
-            request = ChatRequest.parse(
-                raw, headers, scope["path"], max_n=config.max_n, max_output=config.max_output_tokens
+            cache_key = (
+                (scope["path"], raw, tuple(scope["headers"]))
+                if len(raw) <= PARSE_CACHE_BODY
+                else None
             )
+            request = self._parsed.get(cache_key) if cache_key is not None else None
+            if request is None:
+                request = ChatRequest.parse(
+                    raw,
+                    headers,
+                    scope["path"],
+                    max_n=config.max_n,
+                    max_output=config.max_output_tokens,
+                )
+                if cache_key is not None:
+                    if len(self._parsed) >= PARSE_CACHE_SIZE:
+                        self._parsed.clear()
+                    self._parsed[cache_key] = request
             exchange.request = request.body if len(raw) <= JOURNAL_BODY_LIMIT else _clip(raw)
             exchange.model, exchange.stream = request.model, request.stream
             decision = gateway.admit(request, key)

@@ -21,6 +21,7 @@ class Selection:
     rule: Rule
     reply: Reply
     step: int  # position in the rule's sequence (0 for a single reply)
+    stable: bool = False  # the same request always selects this: no state was consulted
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +58,17 @@ def select(
     rules: tuple[Rule, ...], request: ChatRequest, store: StateStore, seed: int
 ) -> Selection | None:
     """The first rule (in `ordered` order) that matches and applies, with its reply."""
+    stateless = True  # no sequence was consulted on the way
     for rule in rules:
         if not matches(rule, request):
             continue
         if rule.probability is not None:
             draw = derive_seed(seed, "when", rule.ref) / _TWO_64
             if draw >= rule.probability:
-                continue
+                continue  # seeded: the same request skips it again
         if not rule.is_sequence:
-            return Selection(rule, rule.replies[0], 0)
+            return Selection(rule, rule.replies[0], 0, stateless)
+        stateless = False
         step = store.incr(f"sequence:{rule.ref}:{_scope_key(rule, request)}")
         count = len(rule.replies)
         if step < count:
