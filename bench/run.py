@@ -88,9 +88,10 @@ def _reference_argv(port: int, scenario: Path) -> list[str]:
 
 
 def _mockllm_argv(port: int, scenario: Path) -> list[str]:
+    # The default log level (one INFO line per exchange) and the journal on, as users run it;
+    # the lines go to a file so the terminal is not the bottleneck.
     return [
-        PYTHON, "-m", "mockllm", "serve", "--port", str(port),
-        "--scenarios", str(scenario), "--log-level", "warning",
+        PYTHON, "-m", "mockllm", "serve", "--port", str(port), "--scenarios", str(scenario),
     ]  # fmt: skip
 
 

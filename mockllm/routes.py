@@ -426,9 +426,58 @@ def log_exchange(exchange: Exchange, form: str) -> None:
     if exchange.error and exchange.status >= 400:
         fields["error"] = exchange.error[:200]
     if form == "json":
-        logger.info(orjson.dumps({"event": "exchange", **fields}).decode())
+        line = orjson.dumps({"event": "exchange", **fields}).decode()
     else:
-        logger.info("exchange " + " ".join(f"{k}={_quote(v)}" for k, v in fields.items()))
+        line = "exchange " + " ".join(f"{k}={_quote(v)}" for k, v in fields.items())
+    if EXCHANGE_LINES.stream is None:
+        logger.info(line)
+    else:
+        EXCHANGE_LINES.write(line)
+
+
+class ExchangeLines:
+    """The per-exchange log line, written in batches: lines of one event-loop pass go out
+    in one write at the end of the pass, in the logging format `setup_logging` chose.
+
+    The logging machinery (a record, a formatter, a locked, flushed write per line) costs a
+    quarter of a short request's time under load; this keeps one line per exchange at a
+    fraction of that. Unset (`stream` None), lines go through `logging` as usual.
+    """
+
+    def __init__(self) -> None:
+        self.stream: Any = None
+        self.prefix_time = True
+        self._lines: list[str] = []
+        self._second = -1
+        self._stamp = ""
+
+    def configure(self, stream: Any, prefix_time: bool) -> None:
+        self.stream = stream
+        self.prefix_time = prefix_time
+
+    def write(self, line: str) -> None:
+        if self.prefix_time:
+            now = time.time()
+            second = int(now)
+            if second != self._second:
+                self._second = second
+                self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+            line = f"{self._stamp},{int((now - second) * 1000):03d} INFO mockllm.exchange: {line}"
+        if not self._lines:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._lines.append(line)
+
+    def flush(self) -> None:
+        lines, self._lines = self._lines, []
+        if lines and self.stream is not None:
+            try:
+                self.stream.write("\n".join(lines) + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):  # a closed stream: nothing to log to
+                pass
+
+
+EXCHANGE_LINES = ExchangeLines()
 
 
 def _quote(value: object) -> str:

@@ -96,6 +96,10 @@ def setup_logging(level: str, form: str) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("mockllm")
     root.handlers[:] = [handler]
+    if logging.getLevelName(level.upper()) == logging.INFO or level.lower() == "debug":
+        from mockllm.routes import EXCHANGE_LINES
+
+        EXCHANGE_LINES.configure(sys.stderr, prefix_time=form != "json")
     root.setLevel(level.upper())
     root.propagate = False
     for name in ("uvicorn", "uvicorn.error"):
