@@ -108,6 +108,7 @@ class ChatEndpoint:
         # Parsed requests by (path, body, headers): load tests and retries send the same
         # bytes again and again, and a parsed request is immutable. Bounded; cleared when full.
         self._parsed: dict[tuple[Any, ...], ChatRequest] = {}
+        self._bodies: dict[tuple[int, int], tuple[Any, wire.Body]] = {}
 
     def _cassette(self, headers: dict[str, str]) -> str | None:
         name = headers.get(CASSETTE_HEADER) or self.engine.cassette
@@ -314,7 +315,7 @@ class ChatEndpoint:
             if request.stream:
                 body = wire.stream(rendered, created, request.include_usage, fault)
             else:
-                body = wire.whole(rendered, created, fault)
+                body = self._whole(rendered, created, fault)
             extra = outcome.headers
             if body.status >= 400:  # a fault's non-streaming error carries the usual headers
                 extra = (*default_error_headers(body.status), *extra)
@@ -359,6 +360,21 @@ class ChatEndpoint:
         if result.disconnected:
             exchange.error = "client disconnected"
         return result.status
+
+    def _whole(self, rendered: Any, created: int, fault: Fault | None) -> wire.Body:
+        """The non-streaming body; the same rendered answer in the same second is the same
+        bytes, so it is encoded once (rendered answers are cached by the engine)."""
+        if fault is not None:
+            return wire.whole(rendered, created, fault)
+        key = (id(rendered), created)
+        found = self._bodies.get(key)
+        if found is not None and found[0] is rendered:
+            return found[1]
+        body = wire.whole(rendered, created, None)
+        if len(self._bodies) >= PARSE_CACHE_SIZE:
+            self._bodies.clear()
+        self._bodies[key] = (rendered, body)
+        return body
 
     def _record(self, exchange: Exchange, status: int) -> None:
         """Put the exchange in the journal before its last byte leaves, so that a client
