@@ -207,6 +207,11 @@ def _missing(param: str) -> RequestError:
     )
 
 
+def _absent_or_wrong(param: str, expected: str, value: object) -> RequestError:
+    """The 400 for a field that must be `expected`: missing when null or absent."""
+    return _missing(param) if value is None else _invalid_type(param, expected, value)
+
+
 def _get_bool(body: JSON, name: str, default: bool) -> bool:
     value = body.get(name)
     if value is None:
@@ -268,18 +273,12 @@ def _content_text(content: object, param: str, role: str) -> str:
             raise _invalid_type(where, "an object", part)
         kind = part.get("type")
         if not isinstance(kind, str):
-            raise (
-                _missing(f"{where}.type")
-                if kind is None
-                else _invalid_type(f"{where}.type", "a string", kind)
-            )
+            raise _absent_or_wrong(f"{where}.type", "a string", kind)
         if kind in ("text", "input_text", "refusal"):
             text = part.get(kind if kind == "refusal" else "text")
             if not isinstance(text, str):
                 field_name = "refusal" if kind == "refusal" else "text"
-                if text is None:
-                    raise _missing(f"{where}.{field_name}")
-                raise _invalid_type(f"{where}.{field_name}", "a string", text)
+                raise _absent_or_wrong(f"{where}.{field_name}", "a string", text)
             texts.append(text)
         elif kind not in ("image_url", "input_audio", "file", "input_image", "input_file"):
             raise RequestError(
@@ -304,11 +303,7 @@ def _parse_tool_calls(value: object, param: str) -> tuple[ToolCall, ...]:
             raise _invalid_type(where, "an object", call)
         function = call.get("function")
         if not isinstance(function, dict):
-            raise (
-                _missing(f"{where}.function")
-                if function is None
-                else _invalid_type(f"{where}.function", "an object", function)
-            )
+            raise _absent_or_wrong(f"{where}.function", "an object", function)
         name = function.get("name")
         if not isinstance(name, str):
             raise _missing(f"{where}.function.name")
@@ -358,11 +353,7 @@ def _parse_messages(value: object) -> tuple[Message, ...]:
         tool_calls = _parse_tool_calls(raw.get("tool_calls"), f"{where}.tool_calls")
         tool_call_id = raw.get("tool_call_id")
         if role == "tool" and not isinstance(tool_call_id, str):
-            raise (
-                _missing(f"{where}.tool_call_id")
-                if tool_call_id is None
-                else _invalid_type(f"{where}.tool_call_id", "a string", tool_call_id)
-            )
+            raise _absent_or_wrong(f"{where}.tool_call_id", "a string", tool_call_id)
         name = raw.get("name")
         if name is not None and not isinstance(name, str):
             raise _invalid_type(f"{where}.name", "a string", name)
@@ -393,18 +384,10 @@ def _parse_tools(value: object) -> tuple[Tool, ...]:
             )
         function = raw.get("function")
         if not isinstance(function, dict):
-            raise (
-                _missing(f"{where}.function")
-                if function is None
-                else _invalid_type(f"{where}.function", "an object", function)
-            )
+            raise _absent_or_wrong(f"{where}.function", "an object", function)
         name = function.get("name")
         if not isinstance(name, str):
-            raise (
-                _missing(f"{where}.function.name")
-                if name is None
-                else _invalid_type(f"{where}.function.name", "a string", name)
-            )
+            raise _absent_or_wrong(f"{where}.function.name", "a string", name)
         if not name or len(name) > 64 or not all(c.isalnum() or c in "_-" for c in name):
             raise RequestError(
                 400,
