@@ -569,7 +569,9 @@ def test_rate_limit_headers_and_sdk_retry(gateways, dialect: Dialect):
     assert headers["x-ratelimit-remaining-requests"] == "0"
     assert 59 <= parse_duration(headers["x-ratelimit-reset-requests"]) <= 60
     assert headers["x-ratelimit-limit-tokens"] == str(TPM)
-    assert int(headers["x-ratelimit-remaining-tokens"]) < TPM
+    # A refused request takes nothing, and the token bucket refills TPM/60 a second: on a
+    # slow run it may be full again by now.
+    assert 0 < int(headers["x-ratelimit-remaining-tokens"]) <= TPM
     parse_duration(headers["x-ratelimit-reset-tokens"])
 
     # The SDK's own retry: it waits Retry-After, and the retry is answered. The checks above
