@@ -50,9 +50,13 @@ class Gateway:
         check_headers(self.profile, headers)
         return key
 
-    def admit(self, request: ChatRequest, key: str | None) -> RateDecision:
-        """Check ranges, the key's models and its rate limits; count the request."""
-        check_params(self.profile, request.body)
+    def admit(
+        self, request: ChatRequest, key: str | None, *, params_checked: bool = False
+    ) -> RateDecision:
+        """Check ranges (unless this request already passed them here), the key's models
+        and its rate limits; count the request."""
+        if not params_checked:
+            check_params(self.profile, request.body)
         if self.accounts.is_open:
             return _OPEN
         if not self.accounts.model_allowed(key, request.model):

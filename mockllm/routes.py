@@ -28,9 +28,8 @@ logger = logging.getLogger("mockllm.exchange")
 BODY_TIMEOUT_S = 30.0
 JOURNAL_BODY_LIMIT = 64 * 1024
 PARSE_CACHE_SIZE = 1024
-PARSE_CACHE_BODY = (
-    16 * 1024
-)  # larger bodies are parsed every time  # larger bodies are kept in the journal cut to this size
+PARSE_CACHE_BODY = 16 * 1024  # larger request bodies are parsed every time
+BODY_CACHE_BYTES = 8 << 20  # encoded answers kept for reuse, at most
 _STATIC_HEADERS = ((b"openai-version", b"2020-10-01"),)
 
 
@@ -51,8 +50,9 @@ async def read_body(
 ) -> bytes:
     """The request body, refused with 413 past `limit` bytes (before reading, when declared).
 
-    A body that has not arrived within `timeout_s` cancels the read (one timer handle
-    per request rather than a wait_for task).
+    A body that has not arrived within `timeout_s` raises TimeoutError. Usually the whole
+    body is in by the time the app runs and `receive()` returns without waiting; a timer
+    is set only once a read has to wait.
     """
     if declared is not None and declared > limit:
         raise RequestError(
@@ -60,6 +60,61 @@ async def read_body(
             f"Request body too large: {declared} bytes; the limit is {limit} bytes.",
             code="request_too_large",
         )
+    chunks: list[bytes] = []
+    size = 0
+    deadline = None
+    while True:
+        pending = receive()
+        try:
+            waited = pending.send(None)  # type: ignore[attr-defined]
+        except StopIteration as done:
+            message = done.value
+        else:
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + timeout_s
+            message = await _within(_Resume(pending, waited), deadline)
+        if message["type"] == "http.disconnect":
+            raise ConnectionResetError("client went away while sending the body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(
+                413, f"Request body too large: over {limit} bytes.", code="request_too_large"
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class _Resume:
+    """Await the rest of a coroutine that was stepped once by hand and yielded `waited`."""
+
+    __slots__ = ("coro", "waited")
+
+    def __init__(self, coro: Any, waited: Any) -> None:
+        self.coro = coro
+        self.waited = waited
+
+    def __await__(self) -> Any:
+        coro, waited = self.coro, self.waited
+        while True:
+            try:
+                yield waited
+            except BaseException as exc:  # noqa: BLE001 - thrown into the coroutine
+                try:
+                    waited = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    waited = coro.send(None)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _within(awaitable: _Resume, deadline: float) -> Any:
+    """`await awaitable`, cancelled with TimeoutError at `deadline` (a timer handle, not a
+    wait_for task)."""
     task = asyncio.current_task()
     expired = []
 
@@ -68,23 +123,9 @@ async def read_body(
         if task is not None:
             task.cancel()
 
-    timer = asyncio.get_running_loop().call_later(timeout_s, expire)
-    chunks: list[bytes] = []
-    size = 0
+    timer = asyncio.get_running_loop().call_at(deadline, expire)
     try:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ConnectionResetError("client went away while sending the body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise RequestError(
-                    413, f"Request body too large: over {limit} bytes.", code="request_too_large"
-                )
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return await awaitable
     except asyncio.CancelledError:
         if expired and task is not None:
             task.uncancel()
@@ -97,6 +138,17 @@ async def read_body(
 CASSETTE_HEADER = "x-mockllm-cassette"
 
 
+class _Parsed:
+    """A parsed request and what follows from it alone, kept for the next identical one."""
+
+    __slots__ = ("request", "seed", "checked")
+
+    def __init__(self, request: ChatRequest, seed: int) -> None:
+        self.request = request
+        self.seed = seed
+        self.checked: Gateway | None = None  # the gateway whose parameter ranges it passed
+
+
 class ChatEndpoint:
     """Raw ASGI endpoint for chat completions: parse, ask the engine, write."""
 
@@ -107,8 +159,10 @@ class ChatEndpoint:
         self._count = 0
         # Parsed requests by (path, body, headers): load tests and retries send the same
         # bytes again and again, and a parsed request is immutable. Bounded; cleared when full.
-        self._parsed: dict[tuple[Any, ...], ChatRequest] = {}
-        self._bodies: dict[tuple[int, int], tuple[Any, wire.Body]] = {}
+        self._parsed: dict[tuple[Any, ...], _Parsed] = {}
+        self._headers: dict[tuple[Any, ...], dict[str, str]] = {}
+        self._bodies: dict[tuple[int, int, bool, bool], tuple[Any, wire.Body]] = {}
+        self._body_bytes = 0
 
     def _cassette(self, headers: dict[str, str]) -> str | None:
         name = headers.get(CASSETTE_HEADER) or self.engine.cassette
@@ -137,11 +191,21 @@ class ChatEndpoint:
         return f"req_{seed & 0xFFFFFFFFFFFFFFFF:016x}{self._count:016x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        loop = asyncio.get_running_loop()
-        arrived = loop.time()
+        # Deadlines count from the request's arrival: when the server parsed its first byte
+        # (stamped by the protocol), else now. Time spent queued behind other requests is
+        # then taken out of the wait for the first token instead of added to it.
+        arrived = scope.get("extensions", {}).get(writer.ARRIVED_KEY) or (
+            asyncio.get_running_loop().time()
+        )
         engine = self.engine
         config = engine.config
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        raw_headers = tuple(scope["headers"])
+        headers = self._headers.get(raw_headers)
+        if headers is None:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
+            if len(self._headers) >= PARSE_CACHE_SIZE:
+                self._headers.clear()
+            self._headers[raw_headers] = headers
         exchange = Exchange(id="", method=scope["method"], path=scope["path"], started=time.time())
         declared = headers.get("content-length")
         gateway = self.gateway
@@ -154,13 +218,9 @@ class ChatEndpoint:
                 config.body_timeout_s,
             )
             exchange.request = raw
-            cache_key = (
-                (scope["path"], raw, tuple(scope["headers"]))
-                if len(raw) <= PARSE_CACHE_BODY
-                else None
-            )
-            request = self._parsed.get(cache_key) if cache_key is not None else None
-            if request is None:
+            cache_key = (scope["path"], raw, raw_headers) if len(raw) <= PARSE_CACHE_BODY else None
+            parsed = self._parsed.get(cache_key) if cache_key is not None else None
+            if parsed is None:
                 request = ChatRequest.parse(
                     raw,
                     headers,
@@ -168,13 +228,16 @@ class ChatEndpoint:
                     max_n=config.max_n,
                     max_output=config.max_output_tokens,
                 )
+                parsed = _Parsed(request, engine.seed_for(request))
                 if cache_key is not None:
                     if len(self._parsed) >= PARSE_CACHE_SIZE:
                         self._parsed.clear()
-                    self._parsed[cache_key] = request
+                    self._parsed[cache_key] = parsed
+            request = parsed.request
             exchange.request = request.body if len(raw) <= JOURNAL_BODY_LIMIT else _clip(raw)
             exchange.model, exchange.stream = request.model, request.stream
-            decision = gateway.admit(request, key)
+            decision = gateway.admit(request, key, params_checked=parsed.checked is gateway)
+            parsed.checked = gateway
             cassette = (
                 self._cassette(headers) if (CASSETTE_HEADER in headers or engine.cassette) else None
             )
@@ -194,7 +257,7 @@ class ChatEndpoint:
             return
         except ConnectionResetError:
             return
-        seed = engine.seed_for(request)
+        seed = parsed.seed
         exchange.id = self._request_id(seed)
         try:
             outcome = engine.handle(
@@ -311,11 +374,7 @@ class ChatEndpoint:
             rendered = outcome.rendered
             exchange.prompt_tokens = rendered.prompt_tokens
             exchange.completion_tokens = _tokens_sent(rendered, fault)
-            created = self.engine.created()
-            if request.stream:
-                body = wire.stream(rendered, created, request.include_usage, fault)
-            else:
-                body = self._whole(rendered, created, fault)
+            body = self._body(rendered, self.engine.created(), request, fault)
             extra = outcome.headers
             if body.status >= 400:  # a fault's non-streaming error carries the usual headers
                 extra = (*default_error_headers(body.status), *extra)
@@ -361,19 +420,29 @@ class ChatEndpoint:
             exchange.error = "client disconnected"
         return result.status
 
-    def _whole(self, rendered: Any, created: int, fault: Fault | None) -> wire.Body:
-        """The non-streaming body; the same rendered answer in the same second is the same
-        bytes, so it is encoded once (rendered answers are cached by the engine)."""
+    def _body(
+        self, rendered: Any, created: int, request: ChatRequest, fault: Fault | None
+    ) -> wire.Body:
+        """The answer's bytes. The same rendered answer in the same second is the same bytes
+        (rendered answers are cached by the engine), so it is encoded once."""
+        stream, usage = request.stream, request.include_usage
         if fault is not None:
+            if stream:
+                return wire.stream(rendered, created, usage, fault)
             return wire.whole(rendered, created, fault)
-        key = (id(rendered), created)
+        key = (id(rendered), created, stream, usage)
         found = self._bodies.get(key)
         if found is not None and found[0] is rendered:
             return found[1]
-        body = wire.whole(rendered, created, None)
-        if len(self._bodies) >= PARSE_CACHE_SIZE:
+        body = wire.stream(rendered, created, usage) if stream else wire.whole(rendered, created)
+        size = len(body.body) + sum(map(len, body.events))
+        if size > BODY_CACHE_BYTES // 8:
+            return body  # too large to be worth keeping
+        if len(self._bodies) >= PARSE_CACHE_SIZE or self._body_bytes + size > BODY_CACHE_BYTES:
             self._bodies.clear()
+            self._body_bytes = 0
         self._bodies[key] = (rendered, body)
+        self._body_bytes += size
         return body
 
     def _record(self, exchange: Exchange, status: int) -> None:
@@ -428,23 +497,38 @@ def _best_effort_json(raw: bytes) -> Any:
 
 def log_exchange(exchange: Exchange, form: str) -> None:
     """One line per exchange; never headers or keys."""
-    fields = {
-        "id": exchange.id,
-        "rule": exchange.rule or exchange.source or "-",
-        "model": exchange.model or "-",
-        "stream": "true" if exchange.stream else "false",
-        "status": exchange.status,
-        "tokens": exchange.prompt_tokens + exchange.completion_tokens,
-        "ms": round(exchange.duration_ms),
-    }
-    if exchange.faults:
-        fields["fault"] = ",".join(exchange.faults)
-    if exchange.error and exchange.status >= 400:
-        fields["error"] = exchange.error[:200]
+    rule = exchange.rule or exchange.source or "-"
+    model = exchange.model or "-"
+    stream = "true" if exchange.stream else "false"
+    tokens = exchange.prompt_tokens + exchange.completion_tokens
+    ms = round(exchange.duration_ms)
+    fault = ",".join(exchange.faults) if exchange.faults else None
+    error = exchange.error[:200] if exchange.error and exchange.status >= 400 else None
     if form == "json":
-        line = orjson.dumps({"event": "exchange", **fields}).decode()
+        fields: dict[str, Any] = {
+            "event": "exchange",
+            "id": exchange.id,
+            "rule": rule,
+            "model": model,
+            "stream": stream,
+            "status": exchange.status,
+            "tokens": tokens,
+            "ms": ms,
+        }
+        if fault is not None:
+            fields["fault"] = fault
+        if error is not None:
+            fields["error"] = error
+        line = orjson.dumps(fields).decode()
     else:
-        line = "exchange " + " ".join(f"{k}={_quote(v)}" for k, v in fields.items())
+        line = (
+            f"exchange id={_quote(exchange.id)} rule={_quote(rule)} model={_quote(model)}"
+            f" stream={stream} status={exchange.status} tokens={tokens} ms={ms}"
+        )
+        if fault is not None:
+            line += f" fault={_quote(fault)}"
+        if error is not None:
+            line += f" error={_quote(error)}"
     if EXCHANGE_LINES.stream is None:
         logger.info(line)
     else:
@@ -496,8 +580,7 @@ class ExchangeLines:
 EXCHANGE_LINES = ExchangeLines()
 
 
-def _quote(value: object) -> str:
-    text = str(value)
+def _quote(text: str) -> str:
     return orjson.dumps(text).decode() if (" " in text or '"' in text or not text) else text
 
 

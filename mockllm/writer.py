@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import itertools
-from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +23,12 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 SLACK_S = 0.0005  # a deadline this close counts as due: timers fire at ms resolution
+SLOTS_PER_S = round(1 / SLACK_S)  # the ticker's slot width is SLACK_S
+SLOT_NEVER = 1 << 62
 DRIP_TICK_S = 0.05
 TRANSPORT_KEY = "mockllm.transport"
+ARRIVED_KEY = "mockllm.arrived"  # loop time the request's first byte was parsed
+CONNECTION_KEY = "mockllm.connection"  # the protocol: `on_lost` is called when it closes
 
 
 class ConnectionCut(Exception):
@@ -59,37 +62,50 @@ def drive(coro: Coroutine[Any, Any, Any], on_done: Callable[[BaseException | Non
 
 
 class Ticker:
-    """One timer for the whole loop: a heap of (deadline, stream) woken when due."""
+    """One timer for the whole loop, waking every stream that is due.
+
+    Deadlines go into slots of `SLACK_S` (a dict of lists, and a heap of the slot numbers
+    in use): adding a stream is an append, and a tick takes whole slots, so the cost per
+    event does not grow with the number of open streams. A slot is woken at its start,
+    at most `SLACK_S` before any deadline in it, which `wake` counts as due.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self._heap: list[tuple[float, int, _Stream]] = []
-        self._order = itertools.count()
+        self._slots: dict[int, list[_Stream]] = {}
+        self._heap: list[int] = []  # slot numbers that hold streams
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = float("inf")
+        self._timer_slot = SLOT_NEVER
         self._firing = False
 
     def add(self, when: float, stream: _Stream) -> None:
-        heapq.heappush(self._heap, (when, next(self._order), stream))
-        if when < self._timer_at and not self._firing:
-            self._arm(when)
+        slot = int(when * SLOTS_PER_S)
+        bucket = self._slots.get(slot)
+        if bucket is not None:
+            bucket.append(stream)
+            return
+        self._slots[slot] = [stream]
+        heapq.heappush(self._heap, slot)
+        if slot < self._timer_slot and not self._firing:
+            self._arm(slot)
 
-    def _arm(self, when: float) -> None:
+    def _arm(self, slot: int) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._timer_at = when
-        self._timer = self.loop.call_at(when, self._fire)
+        self._timer_slot = slot
+        self._timer = self.loop.call_at(slot / SLOTS_PER_S, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
-        self._timer_at = float("inf")
+        self._timer_slot = SLOT_NEVER
         now = self.loop.time()
-        heap = self._heap
-        due = []
-        while heap and heap[0][0] <= now + SLACK_S:
-            due.append(heapq.heappop(heap)[2])
+        last = int((now + SLACK_S) * SLOTS_PER_S)
+        heap, slots = self._heap, self._slots
+        due: list[_Stream] = []
+        while heap and heap[0] <= last:
+            due += slots.pop(heapq.heappop(heap))
         # Streams woken here add their next deadlines; the timer is armed once, after, for
-        # the earliest entry (arming it inside would skip streams due sooner).
+        # the earliest slot (arming it inside would skip streams due sooner).
         self._firing = True
         try:
             for stream in due:
@@ -97,7 +113,7 @@ class Ticker:
         finally:
             self._firing = False
         if heap:
-            self._arm(heap[0][0])
+            self._arm(heap[0])
 
 
 _tickers: dict[asyncio.AbstractEventLoop, Ticker] = {}
@@ -119,46 +135,64 @@ class _Stream:
     __slots__ = (
         "send",
         "events",
-        "due",
+        "offsets",
+        "base",
         "pos",
         "abort_after",
         "done",
         "transport",
         "busy",
         "closed",
+        "connection",
+        "ticker",
     )
 
     def __init__(
         self,
         send: Send,
-        events: list[bytes],
-        due: list[float],
+        events: Sequence[bytes],
+        offsets: Sequence[float],
+        base: float,
         abort_after: int | None,
         done: asyncio.Future[Outcome],
         transport: Any,
     ) -> None:
         self.send = send
         self.events = events
-        self.due = due
+        self.offsets = offsets  # seconds after `base` (the request's arrival) each is due
+        self.base = base
         self.pos = 0
         self.abort_after = abort_after
         self.done = done
         self.transport = transport
         self.busy = False  # a send is waiting on backpressure
         self.closed = False
+        self.connection: Any = None  # the protocol whose `on_lost` is ours
+        self.ticker = ticker()
 
     def wake(self, now: float) -> None:
         if self.closed or self.busy:
             return
-        events, due = self.events, self.due
+        events, offsets = self.events, self.offsets
         start = end = self.pos
         limit = len(events) if self.abort_after is None else self.abort_after
-        while end < limit and due[end] <= now + SLACK_S:
+        until = now + SLACK_S - self.base
+        while end < limit and offsets[end] <= until:
             end += 1
         self.pos = end
         finished = end >= len(events)
         cut = self.abort_after is not None and end >= self.abort_after
         data = events[start] if end == start + 1 else b"".join(events[start:end])
+        if end > start and not finished:
+            # Straight to the connection when it can take the bytes now (no coroutine, no
+            # message); the last write goes through `send`, which completes the response.
+            connection = self.connection
+            if connection is not None and connection.write_chunk(data):
+                if cut:
+                    self.cut()
+                else:
+                    self.ticker.add(self.base + offsets[end], self)
+                return
         if end > start or finished:
             self.busy = True
             message = {"type": "http.response.body", "body": data, "more_body": not finished}
@@ -170,7 +204,7 @@ class _Stream:
         elif cut:
             self.cut()
         elif not finished:
-            ticker().add(due[end], self)
+            self.ticker.add(self.base + offsets[end], self)
 
     def _sent(self, exc: BaseException | None) -> None:
         self.busy = False
@@ -179,7 +213,7 @@ class _Stream:
         elif self.pos >= len(self.events):
             self.finish(Outcome(200))
         elif not self.closed and (self.abort_after is None or self.pos < self.abort_after):
-            ticker().add(self.due[self.pos], self)
+            self.ticker.add(self.base + self.offsets[self.pos], self)
 
     def cut(self) -> None:
         self.closed = True
@@ -188,8 +222,19 @@ class _Stream:
             return
         self.transport.close()  # the disconnect watcher finishes the stream
 
+    def lost(self) -> None:
+        """The connection closed: the client left, or a fault cut it."""
+        self.connection = None
+        if not self.done.done():
+            aborted = self.closed and self.pos > 0
+            self.finish(Outcome(200, disconnected=not aborted, aborted=aborted))
+
     def finish(self, outcome: Outcome) -> None:
         self.closed = True
+        connection = self.connection
+        if connection is not None and connection.on_lost == self.lost:
+            connection.on_lost = None
+        self.connection = None
         if not self.done.done():
             self.done.set_result(outcome)
 
@@ -198,15 +243,15 @@ class _Stream:
             self.done.set_exception(exc)
 
 
-def _watch_disconnect(receive: Receive, stream: _Stream) -> None:
-    """Finish the stream when the client goes away (no task: a callback on receive)."""
-
-    def seen(exc: BaseException | None) -> None:
-        if not stream.done.done():
-            aborted = stream.closed and stream.pos > 0
-            stream.finish(Outcome(200, disconnected=not aborted, aborted=aborted))
-
-    drive(receive(), seen)  # type: ignore[arg-type]
+def _watch_disconnect(scope: Scope, receive: Receive, stream: _Stream) -> None:
+    """Finish the stream when the connection closes: a callback on the protocol where the
+    server offers one, else on `receive()` (which answers `http.disconnect`); no task."""
+    connection = scope.get("extensions", {}).get(CONNECTION_KEY)
+    if connection is not None:
+        stream.connection = connection
+        connection.on_lost = stream.lost
+        return
+    drive(receive(), lambda _: stream.lost())  # type: ignore[arg-type]
 
 
 def _drip(body: Body, rate: float) -> tuple[list[bytes], list[float]]:
@@ -232,7 +277,8 @@ async def write(
     response_headers = [(b"content-type", body.content_type), *headers]
     if is_stream:
         response_headers.append((b"cache-control", b"no-cache"))
-        events, due_offsets = list(body.events), list(body.offsets)
+        events: Sequence[bytes] = body.events
+        due_offsets: Sequence[float] = body.offsets
         abort_after = body.abort_after
     else:
         response_headers.append((b"content-length", str(len(body.body)).encode()))
@@ -255,13 +301,13 @@ async def write(
         return Outcome(body.status)
     done: asyncio.Future[Outcome] = loop.create_future()
     transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
-    due = [arrived + offset for offset in due_offsets]
-    stream = _Stream(send, events, due, abort_after, done, transport)
-    _watch_disconnect(receive, stream)
-    if due[0] <= loop.time() + SLACK_S:
+    stream = _Stream(send, events, due_offsets, arrived, abort_after, done, transport)
+    _watch_disconnect(scope, receive, stream)
+    first = arrived + due_offsets[0]
+    if first <= loop.time() + SLACK_S:
         stream.wake(loop.time())
     else:
-        ticker().add(due[0], stream)
+        stream.ticker.add(first, stream)
     try:
         outcome = await done
     except asyncio.CancelledError:

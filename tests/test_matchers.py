@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mockllm.matchers import MATCHERS, compile_pattern
+from mockllm.matchers import MATCHERS, check_condition, compile_pattern
 from mockllm.rules import Condition
-from mockllm.matchers import check_condition
 from tests.factories import make_chat_request
 
 
