@@ -101,7 +101,8 @@ class ChatRequest:
     max_tokens_given: bool = True  # False when max_tokens is the server's output cap
     stop: tuple[str, ...] = ()
     tools: tuple[Tool, ...] = ()
-    tool_choice: str | None = None  # "none" | "auto" | "required" | a function name
+    tool_choice: str | None = None  # "none" | "auto" | "required" | a tool's name
+    allowed_tools: tuple[str, ...] = ()  # an `allowed_tools` choice: only these may be called
     parallel_tool_calls: bool = True
     response_format: ResponseFormat = ResponseFormat()
     logprobs: bool = False
@@ -362,6 +363,21 @@ def _parse_messages(value: object) -> tuple[Message, ...]:
     return tuple(messages)
 
 
+def _custom_tool_names(value: object) -> frozenset[str]:
+    """Names of the custom (free-form input) tools offered; `_parse_tools` has checked the
+    list and keeps only function tools."""
+    if not isinstance(value, list):
+        return frozenset()
+    names = set()
+    for raw in value:
+        if isinstance(raw, dict) and raw.get("type") == "custom":
+            custom = raw.get("custom")
+            name = custom.get("name") if isinstance(custom, dict) else None
+            if isinstance(name, str):
+                names.add(name)
+    return frozenset(names)
+
+
 def _parse_tools(value: object) -> tuple[Tool, ...]:
     if value is None:
         return ()
@@ -404,9 +420,13 @@ def _parse_tools(value: object) -> tuple[Tool, ...]:
     return tuple(tools)
 
 
-def _parse_tool_choice(value: object, tools: tuple[Tool, ...]) -> str | None:
+def _parse_tool_choice(
+    value: object, tools: tuple[Tool, ...], custom: frozenset[str]
+) -> tuple[str | None, tuple[str, ...]]:
+    """(choice, allowed tools): the choice is "none", "auto", "required" or a tool's name;
+    allowed tools are the names an `allowed_tools` choice limits the answer to."""
     if value is None:
-        return None
+        return None, ()
     if isinstance(value, str):
         if value not in ("none", "auto", "required"):
             raise RequestError(
@@ -415,29 +435,88 @@ def _parse_tool_choice(value: object, tools: tuple[Tool, ...]) -> str | None:
                 code="invalid_value",
                 param="tool_choice",
             )
-        if value != "none" and not tools:
+        if value != "none" and not tools and not custom:
             raise RequestError(
                 400,
                 "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' "
                 "are specified.",
                 param="tool_choice",
             )
-        return value
-    if isinstance(value, dict):
-        function = value.get("function")
-        name = function.get("name") if isinstance(function, dict) else None
-        if not isinstance(name, str):
-            raise _missing("tool_choice.function.name")
-        if name not in {t.name for t in tools}:
+        return value, ()
+    if not isinstance(value, dict):
+        raise _invalid_type("tool_choice", "one of a string or an object", value)
+    kind = value.get("type", "function")
+    if kind == "allowed_tools":
+        return _parse_allowed_tools(value.get("allowed_tools"), tools, custom)
+    if kind not in ("function", "custom"):
+        raise RequestError(
+            400,
+            f"Invalid value: '{kind}'. Supported values are: 'function', 'custom' and "
+            "'allowed_tools'.",
+            code="invalid_value",
+            param="tool_choice.type",
+        )
+    return _named_tool(value, kind, "tool_choice", tools, custom), ()
+
+
+def _named_tool(
+    value: dict[str, Any],
+    kind: str,
+    where: str,
+    tools: tuple[Tool, ...],
+    custom: frozenset[str],
+) -> str:
+    """The name in `{"type": kind, kind: {"name": ...}}`, which must be an offered tool."""
+    inner = value.get(kind)
+    name = inner.get("name") if isinstance(inner, dict) else None
+    if not isinstance(name, str):
+        raise _missing(f"{where}.{kind}.name")
+    offered = {t.name for t in tools} if kind == "function" else custom
+    if name not in offered:
+        noun = "function" if kind == "function" else "custom tool"
+        raise RequestError(
+            400,
+            f"Invalid value for '{where}': {noun} '{name}' is not among the provided 'tools'.",
+            code="invalid_value",
+            param=where,
+        )
+    return name
+
+
+def _parse_allowed_tools(
+    value: object, tools: tuple[Tool, ...], custom: frozenset[str]
+) -> tuple[str, tuple[str, ...]]:
+    where = "tool_choice.allowed_tools"
+    if not isinstance(value, dict):
+        raise _absent_or_wrong(where, "an object", value)
+    mode = value.get("mode")
+    if mode not in ("auto", "required"):
+        if mode is None:
+            raise _missing(f"{where}.mode")
+        raise RequestError(
+            400,
+            f"Invalid value: '{mode}'. Supported values are: 'auto' and 'required'.",
+            code="invalid_value",
+            param=f"{where}.mode",
+        )
+    listed = value.get("tools")
+    if not isinstance(listed, list):
+        raise _absent_or_wrong(f"{where}.tools", "an array", listed)
+    names = []
+    for i, item in enumerate(listed):
+        at = f"{where}.tools[{i}]"
+        if not isinstance(item, dict):
+            raise _invalid_type(at, "an object", item)
+        kind = item.get("type", "function")
+        if kind not in ("function", "custom"):
             raise RequestError(
                 400,
-                f"Invalid value for 'tool_choice': function '{name}' is not among the "
-                "provided 'tools'.",
+                f"Invalid value: '{kind}'. Supported values are: 'function' and 'custom'.",
                 code="invalid_value",
-                param="tool_choice",
+                param=f"{at}.type",
             )
-        return name
-    raise _invalid_type("tool_choice", "one of a string or an object", value)
+        names.append(_named_tool(item, kind, at, tools, custom))
+    return str(mode), tuple(dict.fromkeys(names))
 
 
 def _parse_response_format(value: object, messages: tuple[Message, ...]) -> ResponseFormat:
@@ -595,7 +674,9 @@ def _parse_body(
     for name in ("temperature", "top_p", "frequency_penalty", "presence_penalty"):
         _get_number(body, name)
     tools = _parse_tools(body.get("tools"))
-    tool_choice = _parse_tool_choice(body.get("tool_choice"), tools)
+    tool_choice, allowed_tools = _parse_tool_choice(
+        body.get("tool_choice"), tools, _custom_tool_names(body.get("tools"))
+    )
     logprobs = _get_bool(body, "logprobs", False)
     top_logprobs = _get_int(body, "top_logprobs", 0, 20) or 0
     if top_logprobs and not logprobs:
@@ -634,6 +715,7 @@ def _parse_body(
         stop=_parse_stop(body.get("stop")),
         tools=tools,
         tool_choice=tool_choice,
+        allowed_tools=allowed_tools,
         parallel_tool_calls=_get_bool(body, "parallel_tool_calls", True),
         response_format=_parse_response_format(body.get("response_format"), messages),
         logprobs=logprobs,

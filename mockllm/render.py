@@ -378,9 +378,14 @@ def _default_tool_calls(request: ChatRequest) -> tuple[ToolCallSpec, ...]:
     choice = request.tool_choice
     if not request.tools or choice in (None, "none", "auto"):
         return ()
+    functions = [t.name for t in request.tools]
     if choice == "required":
-        return (ToolCallSpec(request.tools[0].name, generate=True),)
-    return (ToolCallSpec(choice, generate=True),)
+        allowed = request.allowed_tools
+        names = [n for n in allowed if n in functions] if allowed else functions[:1]
+    else:
+        names = [choice] if choice in functions else []
+    # A custom tool (free-form input, no schema) is not generated: the answer is text.
+    return tuple(ToolCallSpec(name, generate=True) for name in names[:1])
 
 
 def _offsets(ticks: int, latency: Latency, rng: random.Random) -> tuple[float, ...]:

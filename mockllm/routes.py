@@ -29,7 +29,7 @@ BODY_TIMEOUT_S = 30.0
 JOURNAL_BODY_LIMIT = 64 * 1024
 PARSE_CACHE_SIZE = 1024
 PARSE_CACHE_BODY = 16 * 1024  # larger request bodies are parsed every time
-BODY_CACHE_BYTES = 8 << 20  # encoded answers kept for reuse, at most
+BODY_CACHE_BYTES = 2 << 20  # encoded answers kept for reuse, at most (bytes)
 _STATIC_HEADERS = ((b"openai-version", b"2020-10-01"),)
 
 
@@ -191,12 +191,7 @@ class ChatEndpoint:
         return f"req_{seed & 0xFFFFFFFFFFFFFFFF:016x}{self._count:016x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Deadlines count from the request's arrival: when the server parsed its first byte
-        # (stamped by the protocol), else now. Time spent queued behind other requests is
-        # then taken out of the wait for the first token instead of added to it.
-        arrived = scope.get("extensions", {}).get(writer.ARRIVED_KEY) or (
-            asyncio.get_running_loop().time()
-        )
+        arrived = asyncio.get_running_loop().time()
         engine = self.engine
         config = engine.config
         raw_headers = tuple(scope["headers"])
@@ -217,6 +212,10 @@ class ChatEndpoint:
                 int(declared) if declared and declared.isdigit() else None,
                 config.body_timeout_s,
             )
+            # Deadlines count from the request's arrival: when the server parsed its last
+            # byte (stamped by the protocol), else now. Time spent queued behind other
+            # requests then comes out of the wait for the first token, not on top of it.
+            arrived = scope.get("extensions", {}).get(writer.ARRIVED_KEY, arrived)
             exchange.request = raw
             cache_key = (scope["path"], raw, raw_headers) if len(raw) <= PARSE_CACHE_BODY else None
             parsed = self._parsed.get(cache_key) if cache_key is not None else None
@@ -252,8 +251,8 @@ class ChatEndpoint:
             await self._refuse(exc, exchange, send, arrived)
             return
         except TimeoutError:
-            exc = RequestError(408, "The request body was not received in time.", code="timeout")
-            await self._refuse(exc, exchange, send, arrived)
+            late = RequestError(408, "The request body was not received in time.", code="timeout")
+            await self._refuse(late, exchange, send, arrived)
             return
         except ConnectionResetError:
             return
@@ -381,7 +380,8 @@ class ChatEndpoint:
         else:
             assert isinstance(outcome, Failure)
             exchange.source = outcome.source
-            exchange.error = outcome.error.message or outcome.error.code and str(outcome.error.code)
+            code = outcome.error.code
+            exchange.error = outcome.error.message or (str(code) if code else None)
             if outcome.near:
                 exchange.attempts = [n.to_json() for n in outcome.near]
             body = wire.error(outcome.error, request.model, outcome.delay_s)

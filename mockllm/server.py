@@ -49,14 +49,13 @@ def settle_heap() -> None:
 
 
 class _Protocol(HttpToolsProtocol):
-    """httptools protocol that lets the writer reach the transport (for transport faults),
-    stamps each request with the loop time its first byte was parsed (pacing counts from
-    there, not from when the app got round to it), and closes connections whose request
-    headers do not arrive in time (slow clients)."""
+    """httptools protocol that lets the writer reach the transport (for transport faults)
+    and write to it, stamps each request with the loop time its last byte was parsed
+    (pacing counts from there, not from when the app got round to it), and closes
+    connections whose request headers do not arrive in time (slow clients)."""
 
     header_timeout_s = 30.0
     _header_timer: asyncio.TimerHandle | None = None
-    _arrived = 0.0
     on_lost: Any = None  # called once when the connection is lost (the writer's watcher)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -70,7 +69,6 @@ class _Protocol(HttpToolsProtocol):
         self._start_header_timer()
 
     def on_message_begin(self) -> None:
-        self._arrived = self.loop.time()
         super().on_message_begin()
         self._start_header_timer()
 
@@ -79,7 +77,6 @@ class _Protocol(HttpToolsProtocol):
         super().on_headers_complete()
         extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
         extensions[TRANSPORT_KEY] = self.transport
-        extensions[ARRIVED_KEY] = self._arrived
         extensions[CONNECTION_KEY] = self
 
     def write_chunk(self, data: bytes) -> bool:
@@ -96,8 +93,14 @@ class _Protocol(HttpToolsProtocol):
             or self.flow.write_paused
         ):
             return False
-        self.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        if data:  # an empty chunk would end the response
+            self.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
         return True
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+        extensions[ARRIVED_KEY] = self.loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_timer()
@@ -232,7 +235,7 @@ class MockServer:
         sock.bind((self.config.host, self.config.port))
         self.port = sock.getsockname()[1]
         server = _Server(_uvicorn_config(self.app, self.config, self.port))
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server.install_signal_handlers = lambda: None  # type: ignore[attr-defined,method-assign,unused-ignore]
         self._server = server
 
         def serve() -> None:

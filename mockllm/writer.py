@@ -27,7 +27,7 @@ SLOTS_PER_S = round(1 / SLACK_S)  # the ticker's slot width is SLACK_S
 SLOT_NEVER = 1 << 62
 DRIP_TICK_S = 0.05
 TRANSPORT_KEY = "mockllm.transport"
-ARRIVED_KEY = "mockllm.arrived"  # loop time the request's first byte was parsed
+ARRIVED_KEY = "mockllm.arrived"  # loop time the request's last byte was parsed
 CONNECTION_KEY = "mockllm.connection"  # the protocol: `on_lost` is called when it closes
 
 
@@ -198,7 +198,7 @@ class _Stream:
             message = {"type": "http.response.body", "body": data, "more_body": not finished}
             # `_sent` schedules the next deadline, once: here it would be a second heap
             # entry per tick whenever the send completes at once (the usual case).
-            drive(self.send(message), self._sent)
+            drive(self.send(message), self._sent)  # type: ignore[arg-type]
             if cut:
                 self.cut()
         elif cut:

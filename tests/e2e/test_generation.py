@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal
 
+import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -66,8 +67,25 @@ def gen_server(tmp_path_factory):
     server.stop()
 
 
+_clients: dict[str, OpenAI] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_clients():
+    yield
+    for client in _clients.values():
+        client.close()
+    _clients.clear()
+
+
 def client_for(server) -> OpenAI:
-    return OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    """One SDK client per server, closed when the module's tests are done."""
+    client = _clients.get(server.base_url)
+    if client is None:
+        client = _clients[server.base_url] = OpenAI(
+            base_url=server.base_url, api_key="sk-test", max_retries=0
+        )
+    return client
 
 
 def user(text: str) -> list[dict[str, str]]:
@@ -485,6 +503,73 @@ def test_auto_and_none_tool_choice_answer_in_text(gen_server):
         assert completion.choices[0].finish_reason == "stop"
         assert not completion.choices[0].message.tool_calls
         assert completion.choices[0].message.content
+
+
+def allowed(mode: str, *names: str) -> dict[str, Any]:
+    tools = [{"type": "function", "function": {"name": n}} for n in names]
+    return {"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": tools}}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_allowed_tools_required_calls_one_of_them(gen_server, stream):
+    """`allowed_tools` with mode `required`: a call to one of the listed tools, never another."""
+    client = client_for(gen_server)
+    for prompt in ("Do something useful.", "Use a tool, any tool."):
+        request = {
+            "model": "gpt-4o",
+            "messages": user(prompt),
+            "tools": RICH_TOOLS,
+            "tool_choice": allowed("required", "search_products"),
+        }
+        if stream:
+            with client.chat.completions.stream(**request) as events:
+                completion = events.get_final_completion()
+        else:
+            completion = client.chat.completions.create(**request)
+        choice = completion.choices[0]
+        assert choice.finish_reason == "tool_calls"
+        calls = choice.message.tool_calls
+        assert calls is not None and len(calls) == 1
+        assert calls[0].function.name == "search_products"
+        assert_valid(json.loads(calls[0].function.arguments), SCHEMAS["search_products"])
+
+
+def test_allowed_tools_auto_and_a_custom_tool_answer_in_text(gen_server):
+    custom = {"type": "custom", "custom": {"name": "scratchpad"}}
+    for tool_choice in (
+        allowed("auto", "book_flight", "create_ticket"),
+        {"type": "custom", "custom": {"name": "scratchpad"}},
+    ):
+        completion = client_for(gen_server).chat.completions.create(
+            model="gpt-4o",
+            messages=user("Just chat."),
+            tools=[*RICH_TOOLS, custom],
+            tool_choice=tool_choice,
+        )
+        assert completion.choices[0].finish_reason == "stop"
+        assert not completion.choices[0].message.tool_calls
+        assert completion.choices[0].message.content
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "param", "fragment"),
+    [
+        (allowed("required", "get_time"), "tool_choice.allowed_tools.tools[0]", "'get_time'"),
+        (allowed("sometimes", "book_flight"), "tool_choice.allowed_tools.mode", "'sometimes'"),
+        ({"type": "allowed_tools"}, "tool_choice.allowed_tools", "allowed_tools"),
+        ({"type": "custom", "custom": {"name": "nope"}}, "tool_choice", "'nope'"),
+        ({"type": "banana"}, "tool_choice.type", "'banana'"),
+    ],
+)
+def test_bad_tool_choice_objects_are_refused_by_name(gen_server, tool_choice, param, fragment):
+    with pytest.raises(openai.BadRequestError) as caught:
+        client_for(gen_server).chat.completions.create(
+            model="gpt-4o", messages=user("Hi."), tools=RICH_TOOLS, tool_choice=tool_choice
+        )
+    error = caught.value.body
+    assert isinstance(error, dict)
+    assert error["param"] == param, error
+    assert fragment in error["message"], error
 
 
 # --- response_format json_object --------------------------------------------------------------

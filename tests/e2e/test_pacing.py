@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import httpx
@@ -111,3 +112,25 @@ def test_client_leaving_mid_stream(paced_server):
     entries = journal(paced_server.url)
     assert any(e["rule"] and e["rule"].endswith("#slow") for e in entries), entries
     assert "Traceback" not in paced_server.log(), paced_server.log()
+
+
+def test_time_to_first_token_counts_from_the_end_of_the_request(paced_server):
+    """A body sent slowly: the first token comes TTFT after its last byte, not its first."""
+    body = json.dumps(make_chat_request("pace me") | {"stream": True}).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", paced_server.port), timeout=5) as sock:
+        sock.sendall(head + body[:10])
+        time.sleep(0.3)  # longer than the TTFT
+        sock.sendall(body[10:])
+        sent = time.monotonic()
+        received = b""
+        while b'"content":"alpha"' not in received:
+            piece = sock.recv(65536)
+            assert piece, received
+            received += piece
+        first = time.monotonic() - sent
+    assert received.startswith(b"HTTP/1.1 200"), received[:200]
+    assert first >= TTFT_S - 0.010, f"first token {first * 1000:.0f} ms after the last byte"
