@@ -29,7 +29,7 @@ BODY_TIMEOUT_S = 30.0
 JOURNAL_BODY_LIMIT = 64 * 1024
 PARSE_CACHE_SIZE = 1024
 PARSE_CACHE_BODY = 16 * 1024  # larger request bodies are parsed every time
-BODY_CACHE_BYTES = 2 << 20  # encoded answers kept for reuse, at most (bytes)
+BODY_CACHE_BYTES = 512 << 10  # encoded answers kept for reuse, at most (bytes)
 _STATIC_HEADERS = ((b"openai-version", b"2020-10-01"),)
 
 
@@ -436,7 +436,7 @@ class ChatEndpoint:
             return found[1]
         body = wire.stream(rendered, created, usage) if stream else wire.whole(rendered, created)
         size = len(body.body) + sum(map(len, body.events))
-        if size > BODY_CACHE_BYTES // 8:
+        if size > BODY_CACHE_BYTES // 4:
             return body  # too large to be worth keeping
         if len(self._bodies) >= PARSE_CACHE_SIZE or self._body_bytes + size > BODY_CACHE_BYTES:
             self._bodies.clear()
