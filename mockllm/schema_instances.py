@@ -31,6 +31,7 @@ MAX_DEPTH = 4  # from this nesting on, optional content is left out
 _HARD_DEPTH = 16  # a schema that requires itself without end gets null here
 _MAX_REF_HOPS = 32  # $ref chains that never reach a schema ("A" -> "B" -> "A")
 _TYPES = frozenset({"null", "boolean", "object", "array", "number", "string", "integer"})
+WIDE_RANGE = 10_000  # numeric ranges wider than this are drawn from a plausible window
 _NOTES = frozenset({"type", "title", "description", "$comment"})
 _LETTERS = string.ascii_letters
 _ALPHABET = string.ascii_letters + string.digits + " _-.,:;!?@#/"
@@ -326,6 +327,17 @@ class _Builder:
             lo, lo_open = (0 if hi is None or hi >= 1 else hi - 100), False
         if hi is None:
             hi, hi_open = lo + 100, False
+        if hi - lo > WIDE_RANGE:
+            # A range such as zod's safe-integer bounds: draw where values look real
+            # (0 to 100, or the 100 nearest the bound when 0 is outside), still inside it.
+            if hi < 0:
+                lo, lo_open = (hi - 100, False) if hi - 100 > lo else (lo, lo_open)
+            else:
+                start = max(lo, 0)
+                if start > lo:
+                    lo, lo_open = start, False
+                if start + 100 < hi:
+                    hi, hi_open = start + 100, False
         step = s.get("multipleOf")
         if not integer and step is None:
             for candidate in (round(self.rng.uniform(lo, hi), 2), self.rng.uniform(lo, hi)):

@@ -738,3 +738,25 @@ def test_instance_of_random_schema_is_valid(schema: dict[str, Any], seed: int, l
     instance = fake.instance_from_schema(schema, seed, locale)
     assert_valid(schema, instance)
     assert fake.instance_from_schema(schema, seed, locale) == instance
+
+
+SAFE = 9007199254740991  # zod's int() bounds, and JavaScript's safe integers
+
+
+@pytest.mark.parametrize(
+    ("schema", "low", "high"),
+    [
+        ({"type": "integer", "minimum": -SAFE, "maximum": SAFE}, 0, 100),
+        ({"type": "number", "minimum": -1e300, "maximum": 1e300}, 0, 100),
+        ({"type": "integer", "exclusiveMinimum": 0, "maximum": 10**12}, 1, 100),
+        ({"type": "integer", "minimum": 10**9}, 10**9, 10**9 + 100),
+        ({"type": "integer", "minimum": -SAFE, "maximum": -(10**6)}, -(10**6) - 100, -(10**6)),
+    ],
+    ids=["safe-int", "huge-number", "positive", "large-minimum", "all-negative"],
+)
+def test_wide_numeric_ranges_give_plausible_values(schema: dict[str, Any], low: int, high: int):
+    """An age typed `z.number().int()` should look like an age, not -7868431262730605."""
+    for seed in range(30):
+        value = fake.instance_from_schema(schema, seed)
+        assert_valid(schema, value)
+        assert low <= value <= high, (schema, value)
