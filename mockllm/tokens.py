@@ -7,6 +7,7 @@ one token per Han character).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -39,6 +40,16 @@ def split_tokens(text: str) -> list[str]:
 
 def count_tokens(text: str) -> int:
     """How many tokens `split_tokens` makes of the text."""
+    if len(text) <= _SHORT:
+        return _count_short(text)
+    return len(_TOKEN.findall(text))
+
+
+_SHORT = 64  # stream deltas and words repeat: their counts are kept
+
+
+@functools.lru_cache(maxsize=4096)
+def _count_short(text: str) -> int:
     return len(_TOKEN.findall(text)) if text else 0
 
 
