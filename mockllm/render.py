@@ -5,6 +5,7 @@ Pure and deterministic: every draw comes from `random.Random(seed)`.
 
 from __future__ import annotations
 
+import functools
 import random
 import string
 from dataclasses import dataclass, replace
@@ -80,8 +81,15 @@ def make_id(rng: random.Random, prefix: str, length: int) -> str:
     return prefix + "".join(rng.choices(_ID_CHARS, k=length))
 
 
+@functools.lru_cache(maxsize=1024)
 def fingerprint(model: str) -> str:
     return "fp_" + format(derive_seed("fingerprint", model) & 0xFFFFFFFFFF, "010x")
+
+
+@functools.lru_cache(maxsize=1024)
+def _chunk_tokens(chunks: tuple[str, ...]) -> int:
+    """Tokens in a scripted reply's fixed chunks (the same tuple every time it answers)."""
+    return sum(map(count_tokens, chunks))
 
 
 def prompt_tokens(request: ChatRequest) -> int:
@@ -352,9 +360,10 @@ def _choice(
     per_chunk = latency.tokens_per_chunk or 1
     if spec.chunks is not None and refusal is None and not stopped:
         chunks = list(spec.chunks)
+        used = _chunk_tokens(tuple(spec.chunks))
     else:
         chunks = group_tokens(split_tokens(spoken), per_chunk) if spoken else []
-    used = sum(count_tokens(c) for c in chunks)
+        used = sum(map(count_tokens, chunks))
     truncated = False
     if limit is not None and used > limit:
         chunks, used, truncated = _truncate_chunks(chunks, limit)
