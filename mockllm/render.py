@@ -397,13 +397,18 @@ def _default_tool_calls(request: ChatRequest) -> tuple[ToolCallSpec, ...]:
     return tuple(ToolCallSpec(name, generate=True) for name in names[:1])
 
 
+@functools.lru_cache(maxsize=1024)
+def _even_offsets(ttft: float, gap: float, count: int) -> tuple[float, ...]:
+    return tuple(ttft + gap * i for i in range(count))
+
+
 def _offsets(ticks: int, latency: Latency, rng: random.Random) -> tuple[float, ...]:
     ttft = (latency.ttft_ms or 0.0) / 1000
     gap = (latency.inter_token_ms or 0.0) / 1000
     jitter = (latency.jitter_ms or 0.0) / 1000
     count = max(ticks, 1)
     if not jitter:
-        return tuple(ttft + gap * i for i in range(count))
+        return _even_offsets(ttft, gap, count)
     offsets = []
     due = ttft
     for _ in range(count):
