@@ -208,6 +208,27 @@ def _missing(param: str) -> RequestError:
     )
 
 
+def _unsupported(value: object, supported: tuple[str, ...], param: str) -> RequestError:
+    """The 400 for a value outside a fixed set, worded as the API words it."""
+    quoted = [f"'{v}'" for v in supported]
+    listed = (
+        " and ".join(quoted) if len(quoted) < 3 else ", ".join(quoted[:-1]) + ", and " + quoted[-1]
+    )
+    if isinstance(value, str):
+        shown = value
+    else:
+        try:
+            shown = orjson.dumps(value).decode()
+        except orjson.JSONEncodeError:  # an integer past 64 bits
+            shown = str(value)
+    return RequestError(
+        400,
+        f"Invalid value: '{shown}'. Supported values are: {listed}.",
+        code="invalid_value",
+        param=param,
+    )
+
+
 def _absent_or_wrong(param: str, expected: str, value: object) -> RequestError:
     """The 400 for a field that must be `expected`: missing when null or absent."""
     return _missing(param) if value is None else _invalid_type(param, expected, value)
@@ -282,12 +303,8 @@ def _content_text(content: object, param: str, role: str) -> str:
                 raise _absent_or_wrong(f"{where}.{field_name}", "a string", text)
             texts.append(text)
         elif kind not in ("image_url", "input_audio", "file", "input_image", "input_file"):
-            raise RequestError(
-                400,
-                f"Invalid value: '{kind}'. Supported values are: 'text', 'image_url', "
-                "'input_audio', 'refusal', and 'file'.",
-                code="invalid_value",
-                param=f"{where}.type",
+            raise _unsupported(
+                kind, ("text", "image_url", "input_audio", "refusal", "file"), f"{where}.type"
             )
     return "\n".join(texts)
 
@@ -338,14 +355,8 @@ def _parse_messages(value: object) -> tuple[Message, ...]:
         if role is None:
             raise _missing(f"{where}.role")
         if role not in ROLES:
-            shown = role if isinstance(role, str) else orjson.dumps(role).decode()
-            raise RequestError(
-                400,
-                f"Invalid value: '{shown}'. Supported values are: 'system', 'assistant', "
-                "'user', 'function', 'tool', and 'developer'.",
-                code="invalid_value",
-                param=f"{where}.role",
-            )
+            supported = ("system", "assistant", "user", "function", "tool", "developer")
+            raise _unsupported(role, supported, f"{where}.role")
         if "content" not in raw and role not in ("assistant",):
             raise _missing(f"{where}.content")
         content = raw.get("content")
@@ -392,12 +403,7 @@ def _parse_tools(value: object) -> tuple[Tool, ...]:
         if kind != "function":
             if isinstance(kind, str) and kind == "custom":
                 continue
-            raise RequestError(
-                400,
-                f"Invalid value: '{kind}'. Supported values are: 'function' and 'custom'.",
-                code="invalid_value",
-                param=f"{where}.type",
-            )
+            raise _unsupported(kind, ("function", "custom"), f"{where}.type")
         function = raw.get("function")
         if not isinstance(function, dict):
             raise _absent_or_wrong(f"{where}.function", "an object", function)
@@ -429,12 +435,7 @@ def _parse_tool_choice(
         return None, ()
     if isinstance(value, str):
         if value not in ("none", "auto", "required"):
-            raise RequestError(
-                400,
-                f"Invalid value: '{value}'. Supported values are: 'none', 'auto', and 'required'.",
-                code="invalid_value",
-                param="tool_choice",
-            )
+            raise _unsupported(value, ("none", "auto", "required"), "tool_choice")
         if value != "none" and not tools and not custom:
             raise RequestError(
                 400,
@@ -449,13 +450,7 @@ def _parse_tool_choice(
     if kind == "allowed_tools":
         return _parse_allowed_tools(value.get("allowed_tools"), tools, custom)
     if kind not in ("function", "custom"):
-        raise RequestError(
-            400,
-            f"Invalid value: '{kind}'. Supported values are: 'function', 'custom' and "
-            "'allowed_tools'.",
-            code="invalid_value",
-            param="tool_choice.type",
-        )
+        raise _unsupported(kind, ("function", "custom", "allowed_tools"), "tool_choice.type")
     return _named_tool(value, kind, "tool_choice", tools, custom), ()
 
 
@@ -493,12 +488,7 @@ def _parse_allowed_tools(
     if mode not in ("auto", "required"):
         if mode is None:
             raise _missing(f"{where}.mode")
-        raise RequestError(
-            400,
-            f"Invalid value: '{mode}'. Supported values are: 'auto' and 'required'.",
-            code="invalid_value",
-            param=f"{where}.mode",
-        )
+        raise _unsupported(mode, ("auto", "required"), f"{where}.mode")
     listed = value.get("tools")
     if not isinstance(listed, list):
         raise _absent_or_wrong(f"{where}.tools", "an array", listed)
@@ -509,12 +499,7 @@ def _parse_allowed_tools(
             raise _invalid_type(at, "an object", item)
         kind = item.get("type", "function")
         if kind not in ("function", "custom"):
-            raise RequestError(
-                400,
-                f"Invalid value: '{kind}'. Supported values are: 'function' and 'custom'.",
-                code="invalid_value",
-                param=f"{at}.type",
-            )
+            raise _unsupported(kind, ("function", "custom"), f"{at}.type")
         names.append(_named_tool(item, kind, at, tools, custom))
     return str(mode), tuple(dict.fromkeys(names))
 
@@ -526,13 +511,7 @@ def _parse_response_format(value: object, messages: tuple[Message, ...]) -> Resp
         raise _invalid_type("response_format", "an object", value)
     kind = value.get("type")
     if kind not in RESPONSE_FORMATS:
-        raise RequestError(
-            400,
-            f"Invalid value: '{kind}'. Supported values are: 'text', 'json_object', and "
-            "'json_schema'.",
-            code="invalid_value",
-            param="response_format.type",
-        )
+        raise _unsupported(kind, ("text", "json_object", "json_schema"), "response_format.type")
     if kind == "json_object" and not any("json" in m.text.lower() for m in messages):
         raise RequestError(
             400,
