@@ -56,7 +56,7 @@ class _Protocol(HttpToolsProtocol):
 
     header_timeout_s = 30.0
     _header_timer: asyncio.TimerHandle | None = None
-    on_lost: Any = None  # called once when the connection is lost (the writer's watcher)
+    watched: _Connection | None = None  # the request whose writer waits to hear of a close
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -77,25 +77,7 @@ class _Protocol(HttpToolsProtocol):
         super().on_headers_complete()
         extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
         extensions[TRANSPORT_KEY] = self.transport
-        extensions[CONNECTION_KEY] = self
-
-    def write_chunk(self, data: bytes) -> bool:
-        """Write part of a chunked response body straight to the transport, framed as
-        uvicorn's `send` frames it, when that needs no waiting. False when the caller must
-        use `send` instead: no chunked response under way, the client gone, or writes
-        paused for backpressure (`send` waits for the drain)."""
-        cycle = self.cycle
-        if (
-            cycle is None
-            or cycle.chunked_encoding is not True
-            or cycle.response_complete
-            or cycle.disconnected
-            or self.flow.write_paused
-        ):
-            return False
-        if data:  # an empty chunk would end the response
-            self.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
-        return True
+        extensions[CONNECTION_KEY] = _Connection(self, self.cycle)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -105,9 +87,9 @@ class _Protocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_timer()
         super().connection_lost(exc)
-        lost, self.on_lost = self.on_lost, None
-        if lost is not None:
-            lost()
+        watched, self.watched = self.watched, None
+        if watched is not None:
+            watched.lost()
 
     def _start_header_timer(self) -> None:
         self._stop_header_timer()
@@ -122,6 +104,53 @@ class _Protocol(HttpToolsProtocol):
         self._header_timer = None
         if self.cycle is None or self.cycle.response_complete:  # no request under way
             self.transport.close()
+
+
+class _Connection:
+    """What the writer may do with the connection of one request (its own cycle, which is
+    not the protocol's current one when the client pipelines a next request)."""
+
+    __slots__ = ("protocol", "cycle", "on_lost")
+
+    def __init__(self, protocol: _Protocol, cycle: Any) -> None:
+        self.protocol = protocol
+        self.cycle = cycle
+        self.on_lost: Any = None
+
+    def write_chunk(self, data: bytes) -> bool:
+        """Write part of a chunked response body straight to the transport, framed as
+        uvicorn's `send` frames it, when that needs no waiting. False when the caller must
+        use `send` instead: no chunked response under way, the client gone, or writes
+        paused for backpressure (`send` waits for the drain)."""
+        cycle, protocol = self.cycle, self.protocol
+        if (
+            cycle.chunked_encoding is not True
+            or cycle.response_complete
+            or cycle.disconnected
+            or protocol.flow.write_paused
+        ):
+            return False
+        if data:  # an empty chunk would end the response
+            protocol.transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        return True
+
+    def watch(self, callback: Any) -> None:
+        """Call `callback` once if the connection closes before `unwatch`."""
+        self.on_lost = callback
+        self.protocol.watched = self
+
+    def unwatch(self) -> None:
+        self.on_lost = None
+        if self.protocol.watched is self:
+            self.protocol.watched = None
+
+    def lost(self) -> None:
+        # uvicorn marks only its newest cycle disconnected; this one may be older.
+        if not self.cycle.response_complete:
+            self.cycle.disconnected = True
+        callback, self.on_lost = self.on_lost, None
+        if callback is not None:
+            callback()
 
 
 class _Server(uvicorn.Server):

@@ -28,7 +28,7 @@ SLOT_NEVER = 1 << 62
 DRIP_TICK_S = 0.05
 TRANSPORT_KEY = "mockllm.transport"
 ARRIVED_KEY = "mockllm.arrived"  # loop time the request's last byte was parsed
-CONNECTION_KEY = "mockllm.connection"  # the protocol: `on_lost` is called when it closes
+CONNECTION_KEY = "mockllm.connection"  # write_chunk / watch / unwatch, for this request
 
 
 class ConnectionCut(Exception):
@@ -167,7 +167,7 @@ class _Stream:
         self.transport = transport
         self.busy = False  # a send is waiting on backpressure
         self.closed = False
-        self.connection: Any = None  # the protocol whose `on_lost` is ours
+        self.connection: Any = None  # the request's connection handle, watched for a close
         self.ticker = ticker()
 
     def wake(self, now: float) -> None:
@@ -232,8 +232,8 @@ class _Stream:
     def finish(self, outcome: Outcome) -> None:
         self.closed = True
         connection = self.connection
-        if connection is not None and connection.on_lost == self.lost:
-            connection.on_lost = None
+        if connection is not None:
+            connection.unwatch()
         self.connection = None
         if not self.done.done():
             self.done.set_result(outcome)
@@ -249,7 +249,7 @@ def _watch_disconnect(scope: Scope, receive: Receive, stream: _Stream) -> None:
     connection = scope.get("extensions", {}).get(CONNECTION_KEY)
     if connection is not None:
         stream.connection = connection
-        connection.on_lost = stream.lost
+        connection.watch(stream.lost)
         return
     drive(receive(), lambda _: stream.lost())  # type: ignore[arg-type]
 

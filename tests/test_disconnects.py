@@ -323,3 +323,37 @@ def test_the_journal_does_not_hold_every_large_body(server: RunningServer) -> No
     growth = rss_kb(server.proc.pid) - before
     httpx.delete(f"{server.url}/__admin/requests", timeout=5)
     assert growth < 40 * 1024, f"RSS grew {growth >> 10} MiB for 12 journal entries of 7 MB"
+
+
+def test_pipelined_streams_complete_and_a_departure_is_seen(server: RunningServer) -> None:
+    """Two streams asked for back to back on one connection (pipelining) both arrive whole;
+    a client that leaves mid-stream with a second request queued is seen as gone, and the
+    server logs no error about it."""
+    request = chat_bytes("paced")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request + request)
+        data = b""
+        while data.count(b"data: [DONE]") < 2:
+            piece = sock.recv(65536)
+            assert piece, data[-300:]
+            data += piece
+    assert data.count(b"HTTP/1.1 200") == 2
+    assert data.count(b"\r\n0\r\n\r\n") == 2  # each chunked body ends once
+
+    before = server.log().count("ASGI callable returned without completing response")
+    marker = f"pipelined {random.random()}"
+    leaving = chat_bytes("paced", user=marker)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(leaving + leaving)
+        sock.recv(200)  # the first response has started
+    deadline = time.monotonic() + 10
+    entry: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        entries = httpx.get(f"{server.url}/__admin/requests").json()["requests"]
+        found = [e for e in entries if (e.get("request") or {}).get("user") == marker]
+        if found and found[0].get("error"):
+            entry = found[0]
+            break
+        time.sleep(0.05)
+    assert entry.get("error") == "client disconnected", entry
+    assert server.log().count("ASGI callable returned without completing response") == before
