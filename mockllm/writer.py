@@ -99,7 +99,7 @@ class Ticker:
         self._timer = None
         self._timer_slot = SLOT_NEVER
         now = self.loop.time()
-        last = int((now + SLACK_S) * SLOTS_PER_S)
+        last = int((now + SLACK_S) * SLOTS_PER_S) - 1  # slots whose every deadline is due
         heap, slots = self._heap, self._slots
         due: list[_Stream] = []
         while heap and heap[0] <= last:
