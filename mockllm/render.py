@@ -360,7 +360,7 @@ def _choice(
     per_chunk = latency.tokens_per_chunk or 1
     if spec.chunks is not None and refusal is None and not stopped:
         chunks = list(spec.chunks)
-        used = _chunk_tokens(tuple(spec.chunks))
+        used = _chunk_tokens(spec.chunks)
     else:
         chunks = group_tokens(split_tokens(spoken), per_chunk) if spoken else []
         used = sum(map(count_tokens, chunks))
