@@ -21,6 +21,7 @@ from mockllm.wire import Body
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Message = dict[str, Any]
 
 SLACK_S = 0.0005  # a deadline this close counts as due: timers fire at ms resolution
 SLOTS_PER_S = round(1 / SLACK_S)  # the ticker's slot width is SLACK_S
@@ -145,6 +146,7 @@ class _Stream:
         "closed",
         "connection",
         "ticker",
+        "start",
     )
 
     def __init__(
@@ -156,8 +158,10 @@ class _Stream:
         abort_after: int | None,
         done: asyncio.Future[Outcome],
         transport: Any,
+        start: Message | None = None,
     ) -> None:
         self.send = send
+        self.start = start  # the response's head, when it leaves with the first event
         self.events = events
         self.offsets = offsets  # seconds after `base` (the request's arrival) each is due
         self.base = base
@@ -198,13 +202,22 @@ class _Stream:
             message = {"type": "http.response.body", "body": data, "more_body": not finished}
             # `_sent` schedules the next deadline, once: here it would be a second heap
             # entry per tick whenever the send completes at once (the usual case).
-            drive(self.send(message), self._sent)  # type: ignore[arg-type]
+            if self.start is not None:
+                head, self.start = self.start, None
+                drive(self._respond(head, message), self._sent)
+            else:
+                drive(self.send(message), self._sent)  # type: ignore[arg-type]
             if cut:
                 self.cut()
         elif cut:
             self.cut()
         elif not finished:
             self.ticker.add(self.base + offsets[end], self)
+
+    async def _respond(self, start: Message, end: Message) -> None:
+        connection = self.connection
+        if connection is None or not connection.respond(self.send, start, end):
+            await _send_both(self.send, start, end)
 
     def _sent(self, exc: BaseException | None) -> None:
         self.busy = False
@@ -272,7 +285,8 @@ async def write(
     *,
     drip_bytes_per_s: float | None = None,
 ) -> Outcome:
-    """Send the body: headers now, then each event at arrival + its offset."""
+    """Send the body: a stream's head now, then each event at arrival + its offset; a
+    whole body's head with the body, when it is due."""
     is_stream = not body.body and bool(body.events)
     response_headers = [(b"content-type", body.content_type), *headers]
     if is_stream:
@@ -294,14 +308,23 @@ async def write(
         events, due_offsets = _drip(whole, drip_bytes_per_s)
         if abort_after is not None:
             abort_after = max(1, len(events) // 2)
-    await send({"type": "http.response.start", "status": body.status, "headers": response_headers})
+    start = {"type": "http.response.start", "status": body.status, "headers": response_headers}
     loop = asyncio.get_running_loop()
-    if len(events) == 1 and abort_after is None and due_offsets[0] <= loop.time() - arrived:
-        await send({"type": "http.response.body", "body": events[0], "more_body": False})
+    # A whole answer's head leaves with its body, when the body is due, as the API sends it
+    # (it knows its headers only once the answer is done); a stream's head leaves now.
+    head_waits = not is_stream and abort_after is None and not drip_bytes_per_s
+    if head_waits and due_offsets[0] <= loop.time() - arrived:
+        end = {"type": "http.response.body", "body": events[0], "more_body": False}
+        await respond(scope, send, start, end)
         return Outcome(body.status)
+    if not head_waits:
+        await send(start)
     done: asyncio.Future[Outcome] = loop.create_future()
     transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
-    stream = _Stream(send, events, due_offsets, arrived, abort_after, done, transport)
+    stream = _Stream(
+        send, events, due_offsets, arrived, abort_after, done, transport,
+        start if head_waits else None,
+    )  # fmt: skip
     _watch_disconnect(scope, receive, stream)
     first = arrived + due_offsets[0]
     if first <= loop.time() + SLACK_S:
@@ -315,6 +338,30 @@ async def write(
         raise
     outcome.status = body.status
     return outcome
+
+
+def respond(scope: Scope, send: Send, start: Message, end: Message) -> Awaitable[None]:
+    """Send a response's head and its last body message together: in one write when the
+    server offers one, else as two `send`s. Await the result."""
+    connection = scope.get("extensions", {}).get(CONNECTION_KEY)
+    if connection is not None and connection.respond(send, start, end):
+        return _DONE
+    return _send_both(send, start, end)
+
+
+async def _send_both(send: Send, start: Message, end: Message) -> None:
+    await send(start)
+    await send(end)
+
+
+class _Done:
+    """An awaitable that is already over (no coroutine to make)."""
+
+    def __await__(self) -> Any:
+        return iter(())
+
+
+_DONE = _Done()
 
 
 async def reset(scope: Scope, receive: Receive) -> Outcome:

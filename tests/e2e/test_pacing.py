@@ -85,6 +85,31 @@ def test_non_stream_waits_the_total_time(paced_server):
     assert 0.430 <= elapsed <= 0.800, f"answer took {elapsed * 1000:.0f} ms"
 
 
+def test_non_stream_head_leaves_with_the_body(paced_server):
+    """The API knows a whole answer's headers only when the answer is done: nothing, not
+    even the status line, arrives before the total time has passed, then all of it."""
+    post_chat(paced_server.base_url, make_chat_request("warm up"))
+    body = json.dumps(make_chat_request("pace me")).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", paced_server.port), timeout=5) as sock:
+        sock.sendall(head + body)
+        sent = time.monotonic()
+        received = sock.recv(65536)
+        first = time.monotonic() - sent
+        while b'"finish_reason"' not in received:
+            piece = sock.recv(65536)
+            assert piece, received
+            received += piece
+        last = time.monotonic() - sent
+    assert received.startswith(b"HTTP/1.1 200"), received[:200]
+    nominal = TTFT_S + (len(CHUNKS) - 1) * GAP_S
+    assert first >= nominal - 0.020, f"first byte after {first * 1000:.0f} ms"
+    assert last - first < 0.050, f"body {(last - first) * 1000:.0f} ms after the head"
+
+
 def test_client_leaving_mid_stream(paced_server):
     with httpx.Client(timeout=10) as client:
         with client.stream(
