@@ -6,6 +6,8 @@ from __future__ import annotations
 import gc
 import json
 import socket
+import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,8 @@ rules:
     reply: { content: "Hi there, how can I help?" }
 """
 REQUESTS = 200
+CONNECTIONS = 50
+SERVER_OBJECTS = ("_Protocol", "RequestResponseCycle", "_Connection", "_Stream", "Exchange")
 
 
 def _request(stream: bool) -> bytes:
@@ -91,3 +95,41 @@ def test_requests_leave_nothing_for_the_cycle_collector(server, stream):
     assert b"Hi" in answer and b'"finish_reason":"stop"' in answer
     assert (b"data: [DONE]" in answer) is stream
     assert found < REQUESTS // 4, f"{found} unreachable objects after {REQUESTS} requests"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_closed_connections_leave_no_server_objects_for_the_collector(server, stream):
+    """A connection per request, closed by the client: the server's objects for it (its
+    protocol, request cycle and connection handle) are freed when it closes, not left in
+    a reference cycle. (The event loop's own transport objects are not mockllm's.)"""
+    request = _request(stream)
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            _exchange(sock, request, stream)
+    _settle(server)
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(CONNECTIONS):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                answer = _exchange(sock, request, stream)
+        _settle(server)
+        gc.collect()
+        left = Counter(type(o).__name__ for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    ours = {name: left[name] for name in SERVER_OBJECTS if left[name]}
+    assert not ours, f"after {CONNECTIONS} closed connections the collector had to free {ours}"
+
+
+def _settle(server: MockServer) -> None:
+    """Wait until the server has seen every client close (no connection left open)."""
+    state = server._server.server_state  # uvicorn's: the protocols of open connections
+    deadline = time.monotonic() + 5
+    while state.connections and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)  # the last close's callbacks
