@@ -101,7 +101,7 @@ ERROR = s.Obj(
         "code": s.OneOf((s.Str(), s.Num(integer=True)), doc="error.code"),
         "message": s.Str(doc="error.message (default by status)"),
         "param": s.Str(doc="error.param"),
-        "headers": s.MapOf(s.Str(coerce=True), doc="extra response headers"),
+        "headers": s.Headers(doc="extra response headers"),
     },
     required=("status",),
     doc="Answer with an HTTP error in the OpenAI error shape.",
@@ -161,7 +161,7 @@ s.DEFS["reply"] = s.Obj(
             },
             doc="override usage figures",
         ),
-        "headers": s.MapOf(s.Str(coerce=True), doc="extra response headers"),
+        "headers": s.Headers(doc="extra response headers"),
         "error": ERROR,
         "latency": LATENCY,
         "fault": FAULT,
@@ -185,7 +185,7 @@ RULE = s.Obj(
 DEFAULTS = s.Obj(
     {
         "latency": LATENCY,
-        "headers": s.MapOf(s.Str(coerce=True)),
+        "headers": s.Headers(doc="extra response headers"),
         "match": s.Ref(name="match"),
         "priority": s.Num(integer=True),
         "fault": FAULT,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,19 @@ class ListOf(Spec):
 @dataclass(frozen=True)
 class MapOf(Spec):
     value: Spec = field(default_factory=AnyValue)
+
+
+@dataclass(frozen=True)
+class Headers(Spec):
+    """HTTP response headers, name to value: names are tokens, values one line of text,
+    and the headers that frame the response are left to the server."""
+
+
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+HEADER_VALUE_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+FRAMING_HEADERS = frozenset(
+    ("content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "trailer", "te")
+)
 
 
 @dataclass(frozen=True)
@@ -111,7 +125,7 @@ def _expected(spec: Spec) -> str:
         return "one of " + ", ".join(map(str, spec.values))
     if isinstance(spec, ListOf):
         return "a list"
-    if isinstance(spec, MapOf | Obj):
+    if isinstance(spec, MapOf | Obj | Headers):
         return "a mapping"
     if isinstance(spec, OneOf):
         return " or ".join(dict.fromkeys(_expected(o) for o in spec.options))
@@ -141,7 +155,7 @@ def _fits(spec: Spec, value: object) -> bool:
         return value in spec.values
     if isinstance(spec, ListOf):
         return isinstance(value, list)
-    if isinstance(spec, MapOf | Obj):
+    if isinstance(spec, MapOf | Obj | Headers):
         return isinstance(value, dict)
     if isinstance(spec, OneOf):
         return any(_fits(o, value) for o in spec.options)
@@ -195,6 +209,10 @@ def check(spec: Spec, value: object, path: Path = ()) -> Iterator[tuple[Path, st
         assert isinstance(value, dict)
         for key, item in value.items():
             yield from check(spec.value, item, (*path, str(key)))
+    elif isinstance(spec, Headers):
+        assert isinstance(value, dict)
+        for key, item in value.items():
+            yield from _check_header(str(key), item, (*path, str(key)))
     elif isinstance(spec, Obj):
         assert isinstance(value, dict)
         for key, item in value.items():
@@ -208,6 +226,26 @@ def check(spec: Spec, value: object, path: Path = ()) -> Iterator[tuple[Path, st
         for key in spec.required:
             if key not in value:
                 yield path, f"missing required key '{key}'"
+
+
+def _check_header(name: str, value: object, path: Path) -> Iterator[tuple[Path, str]]:
+    if not HEADER_NAME.fullmatch(name):
+        yield (
+            path,
+            (
+                f"invalid header name {name!r}: letters, digits and !#$%&'*+-.^_`|~ only, "
+                "no spaces or colons"
+            ),
+        )
+    elif name.lower() in FRAMING_HEADERS:
+        yield path, f"header '{name}' frames the response: the server sets it"
+    if not _fits(Str(coerce=True), value):
+        yield path, f"expected a string, found {_kind(value)}"
+    elif HEADER_VALUE_FORBIDDEN.search(str(value)):
+        yield (
+            path,
+            "invalid header value: control characters (such as a line break) are not allowed",
+        )
 
 
 def unknown_key(key: str, valid: Any) -> str:
@@ -240,6 +278,18 @@ def to_json_schema(spec: Spec) -> dict[str, Any]:
             out["minItems"] = spec.min_items
     elif isinstance(spec, MapOf):
         out = {"type": "object", "additionalProperties": to_json_schema(spec.value)}
+    elif isinstance(spec, Headers):
+        out = {
+            "type": "object",
+            "propertyNames": {
+                "pattern": f"^{HEADER_NAME.pattern}$",
+                "not": {"enum": sorted(FRAMING_HEADERS)},
+            },
+            "additionalProperties": {
+                "type": ["string", "number"],
+                "pattern": r"^[^\u0000-\u0008\u000a-\u001f\u007f]*$",
+            },
+        }
     elif isinstance(spec, Obj):
         out = {
             "type": "object",

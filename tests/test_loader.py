@@ -46,8 +46,14 @@ def test_every_problem_is_reported_at_once():
         """
     )
     text = "\n".join(found)
-    assert "s.yaml:3: rules[0].reply.finish_reason: unknown value 'stopp'; did you mean 'stop'?" in text
-    assert "s.yaml:4: rules[1].match.last_usr: unknown key 'last_usr'; did you mean 'last_user'?" in text
+    assert (
+        "s.yaml:3: rules[0].reply.finish_reason: unknown value 'stopp'; did you mean 'stop'?"
+        in text
+    )
+    assert (
+        "s.yaml:4: rules[1].match.last_usr: unknown key 'last_usr'; did you mean 'last_user'?"
+        in text
+    )
     assert "rules[2].match.last_user: invalid regex '('" in text
     assert "unknown template variable 'lastuser'; did you mean 'last_user'?" in text
 
@@ -70,7 +76,9 @@ def test_reply_and_sequence_are_exclusive():
 
 
 def test_duplicate_keys_and_names():
-    found = problems("rules:\n  - name: a\n    name: b\n    reply: {content: x}\n  - name: b\n    reply: {content: y}\n")
+    found = problems(
+        "rules:\n  - name: a\n    name: b\n    reply: {content: x}\n  - name: b\n    reply: {content: y}\n"
+    )
     assert any("rules[0].name: duplicate key" in p for p in found)
     assert any("rules[1].name: duplicate rule name" in p for p in found)
 
@@ -133,9 +141,66 @@ def test_schema_describes_the_contract_keys():
     rule = schema["properties"]["rules"]["items"]["properties"]
     assert {"name", "match", "reply", "sequence", "then", "when", "priority"} <= set(rule)
     match = schema["$defs"]["match"]["properties"]
-    assert {"model", "provider", "path", "api_key", "header", "last_user", "system",
-            "any_message", "last_message", "turn", "stream", "tools", "tool_choice",
-            "response_format", "body"} <= set(match)
+    assert {
+        "model",
+        "provider",
+        "path",
+        "api_key",
+        "header",
+        "last_user",
+        "system",
+        "any_message",
+        "last_message",
+        "turn",
+        "stream",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "body",
+    } <= set(match)
     reply = schema["$defs"]["reply"]["properties"]
-    assert {"content", "faker", "chunks", "tool_calls", "choices", "refusal", "finish_reason",
-            "usage", "headers", "logprobs", "error", "latency", "fault"} <= set(reply)
+    assert {
+        "content",
+        "faker",
+        "chunks",
+        "tool_calls",
+        "choices",
+        "refusal",
+        "finish_reason",
+        "usage",
+        "headers",
+        "logprobs",
+        "error",
+        "latency",
+        "fault",
+    } <= set(reply)
+
+
+def test_response_headers_must_be_valid_http():
+    """A header that would break the HTTP response is refused when the file loads, not
+    discovered as a dropped connection when a request matches."""
+    found = problems(
+        """
+        rules:
+          - reply:
+              content: x
+              headers: { x-trace: "a\\nb", "bad name": v, Content-Length: 5, x-ok: 1 }
+          - reply:
+              error:
+                status: 429
+                headers: { "x:colon": v, transfer-encoding: chunked }
+        defaults:
+          headers: { x-bell: "\\u0007" }
+        """
+    )
+    text = "\n".join(found)
+    assert "rules[0].reply.headers.x-trace: invalid header value" in text
+    assert "rules[0].reply.headers.bad name: invalid header name 'bad name'" in text
+    assert "rules[0].reply.headers.Content-Length: header 'Content-Length' frames" in text
+    assert "rules[1].reply.error.headers.x:colon: invalid header name" in text
+    assert (
+        "rules[1].reply.error.headers.transfer-encoding: header 'transfer-encoding' frames" in text
+    )
+    assert "defaults.headers.x-bell: invalid header value" in text
+    assert "x-ok" not in text
+    assert len(found) == 6, found
