@@ -496,26 +496,40 @@ def _best_effort_json(raw: bytes) -> Any:
 
 
 def log_exchange(exchange: Exchange, form: str) -> None:
-    """One line per exchange; never headers or keys."""
-    fields: dict[str, str | int] = {
-        "id": exchange.id,
-        "rule": exchange.rule or exchange.source or "-",
-        "model": exchange.model or "-",
-        "stream": "true" if exchange.stream else "false",
-        "status": exchange.status,
-        "tokens": exchange.prompt_tokens + exchange.completion_tokens,
-        "ms": round(exchange.duration_ms),
-    }
-    if exchange.faults:
-        fields["fault"] = ",".join(exchange.faults)
-    if exchange.error and exchange.status >= 400:
-        fields["error"] = exchange.error[:200]
+    """One line per exchange; never headers or keys. (Formatted directly: it is written
+    for every request, and a dict of fields joined field by field cost several µs.)"""
+    rule = exchange.rule or exchange.source or "-"
+    model = exchange.model or "-"
+    stream = "true" if exchange.stream else "false"
+    tokens = exchange.prompt_tokens + exchange.completion_tokens
+    ms = round(exchange.duration_ms)
+    fault = ",".join(exchange.faults) if exchange.faults else None
+    error = exchange.error[:200] if exchange.error and exchange.status >= 400 else None
     if form == "json":
-        line = orjson.dumps({"event": "exchange", **fields}).decode()
+        fields: dict[str, str | int] = {
+            "event": "exchange",
+            "id": exchange.id,
+            "rule": rule,
+            "model": model,
+            "stream": stream,
+            "status": exchange.status,
+            "tokens": tokens,
+            "ms": ms,
+        }
+        if fault is not None:
+            fields["fault"] = fault
+        if error is not None:
+            fields["error"] = error
+        line = orjson.dumps(fields).decode()
     else:
-        line = "exchange " + " ".join(
-            f"{k}={_quote(v) if isinstance(v, str) else v}" for k, v in fields.items()
+        line = (
+            f"exchange id={exchange.id} rule={_quote(rule)} model={_quote(model)} "
+            f"stream={stream} status={exchange.status} tokens={tokens} ms={ms}"
         )
+        if fault is not None:
+            line += f" fault={_quote(fault)}"
+        if error is not None:
+            line += f" error={_quote(error)}"
     if EXCHANGE_LINES.stream is None:
         logger.info(line)
     else:

@@ -26,6 +26,7 @@ logger = logging.getLogger("mockllm")
 
 
 CONFIG_ENV = "MOCKLLM_WORKER_CONFIG"
+HEADER_CHECK_SLACK_S = 0.005  # loop timers may fire this much early
 FULL_COLLECTION_AFTER = 100  # middle-generation collections per full one (Python's default: 10)
 
 
@@ -64,6 +65,7 @@ class _Protocol(HttpToolsProtocol):
 
     header_timeout_s = 30.0
     _header_timer: asyncio.TimerHandle | None = None
+    _head_since: float | None = None  # loop time since when a request's headers are awaited
     watched: _Connection | None = None  # the request whose writer waits to hear of a close
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -74,14 +76,17 @@ class _Protocol(HttpToolsProtocol):
             # holds each one until the client's delayed ACK (up to 40 ms late).
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._start_header_timer()
+        # One timer per connection, for its life: a request only notes when it began (a
+        # timer armed and cancelled per request cost more than the rest of this class).
+        self._head_since = self.loop.time()
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._check_headers)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._start_header_timer()
+        self._head_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
-        self._stop_header_timer()
+        self._head_since = None
         super().on_headers_complete()
         extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
         extensions[TRANSPORT_KEY] = self.transport
@@ -93,7 +98,9 @@ class _Protocol(HttpToolsProtocol):
         extensions[ARRIVED_KEY] = self.loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_header_timer()
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
         super().connection_lost(exc)
         watched, self.watched = self.watched, None
         if watched is not None:
@@ -104,19 +111,19 @@ class _Protocol(HttpToolsProtocol):
         if scope is not None:
             scope.get("extensions", {}).pop(CONNECTION_KEY, None)
 
-    def _start_header_timer(self) -> None:
-        self._stop_header_timer()
-        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_late)
-
-    def _stop_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _headers_late(self) -> None:
-        self._header_timer = None
-        if self.cycle is None or self.cycle.response_complete:  # no request under way
-            self.transport.close()
+    def _check_headers(self) -> None:
+        """Close the connection when a request's headers (or a first request) have been
+        awaited for `header_timeout_s` and no response is under way; else look again
+        when that could next be so."""
+        now, since, limit = self.loop.time(), self._head_since, self.header_timeout_s
+        if since is not None and now - since >= limit - HEADER_CHECK_SLACK_S:
+            if self.cycle is None or self.cycle.response_complete:  # no request under way
+                self._header_timer = None
+                self.transport.close()
+                return
+            since = None
+        due = since + limit if since is not None else now + limit
+        self._header_timer = self.loop.call_at(due, self._check_headers)
 
 
 class _Connection:

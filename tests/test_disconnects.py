@@ -357,3 +357,41 @@ def test_pipelined_streams_complete_and_a_departure_is_seen(server: RunningServe
         time.sleep(0.05)
     assert entry.get("error") == "client disconnected", entry
     assert server.log().count("ASGI callable returned without completing response") == before
+
+
+def test_request_headers_that_do_not_arrive_in_time_close_the_connection(
+    tmp_path: Path,
+) -> None:
+    """With `--body-timeout-s 1`: a client that connects and sends nothing, or stops in the
+    middle of a request's headers, is disconnected about 1 s after it began waiting; a
+    keep-alive connection older than that still serves a request whose headers come
+    promptly, and its next request gets its own full second."""
+    server = start_server("--body-timeout-s", "1", tmp_path=tmp_path)
+    request = chat_bytes("gpt-4o-mini", stream=False)
+
+    def closed_after(sock: socket.socket) -> float:
+        started = time.monotonic()
+        sock.settimeout(5)
+        while sock.recv(65536):
+            pass
+        return time.monotonic() - started
+
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as silent:
+            assert 0.8 < closed_after(silent) < 2.5
+        with socket.create_connection(("127.0.0.1", server.port)) as partial:
+            partial.sendall(request[:20])
+            assert 0.8 < closed_after(partial) < 2.5
+        with socket.create_connection(("127.0.0.1", server.port)) as kept:
+            kept.settimeout(5)
+            for _ in range(3):  # 0.6 s apart: past the timeout since the connection opened
+                time.sleep(0.6)
+                kept.sendall(request)
+                assert _read_response(kept).startswith(b"HTTP/1.1 200")
+            kept.sendall(request[:20])  # then a request that stalls in its headers
+            time.sleep(0.6)
+            kept.sendall(request[20:40])  # still inside its first second: not cut yet
+            assert 0.2 < closed_after(kept) < 1.5
+        assert httpx.get(f"{server.url}/__admin/health", timeout=2).status_code == 200
+    finally:
+        server.stop()
