@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/run.py [--quick] [--json PATH] [--rounds N] [--no-wrk]
 
-Starts the reference app (bench/reference_app.py) and then mockllm, one at a time on
-loopback ports, runs every measurement against each, prints mockllm / reference ratios
-next to the project's targets, and writes everything to JSON (bench/results/latest.json).
+Starts the reference app (bench/reference_app.py) and mockllm on loopback ports, runs
+every measurement against each (one server under load at a time; the throughput phases
+in alternating turns), prints mockllm / reference ratios next to the project's targets,
+and writes everything to JSON (bench/results/latest.json).
 See bench/README.md for what each number means.
 """
 
@@ -53,11 +54,12 @@ class Plan:
 
     startup_repeats: int = 3
     requests_warmup_s: int = 2  # whole seconds: wrk takes no fractions
-    requests_s: int = 10
+    requests_s: int = 10  # per server, in `slices` turns taken in alternation
     requests_concurrency: int = 64
     stream_warmup_s: float = 2.0
-    stream_s: float = 10.0
+    stream_s: float = 10.0  # per server, in `slices` turns taken in alternation
     stream_concurrency: int = 32
+    slices: int = 5
     paced_rounds: int = 3
     paced_warmup_rounds: tuple[int, ...] = (1, 1, 1)  # per entry of PACED_LEVELS
 
@@ -68,6 +70,7 @@ QUICK = Plan(
     requests_s=2,
     stream_warmup_s=0.5,
     stream_s=2.5,
+    slices=2,
     paced_rounds=1,
     paced_warmup_rounds=(0, 0, 1),
 )
@@ -311,39 +314,84 @@ def _wrk(port: int, seconds: float, concurrency: int, script: Path) -> dict[str,
     }
 
 
-def measure_requests(run: Running, plan: Plan, use_wrk: bool, workdir: Path) -> dict[str, Any]:
-    """Non-streaming: 50-token replies, closed loop at fixed concurrency."""
+def requests_slice(
+    run: Running, plan: Plan, use_wrk: bool, workdir: Path, seconds: float, warmup: float = 0
+) -> dict[str, Any]:
+    """Non-streaming: 50-token replies, closed loop at fixed concurrency, for `seconds`."""
+    before = cpu_seconds(run.proc.pid)
     if use_wrk:
         script = workdir / "post.lua"
-        body = request_body(FAST_50.name, stream=False).decode()
-        script.write_text(_WRK_SCRIPT.format(body=body, key=API_KEY))
-        warmup = _wrk(run.port, plan.requests_warmup_s, plan.requests_concurrency, script)
-        before = cpu_seconds(run.proc.pid)
-        result = _wrk(run.port, plan.requests_s, plan.requests_concurrency, script)
-        result["server_cpu_s"] = cpu_seconds(run.proc.pid) - before
-        result["errors"] += warmup["errors"]
+        if not script.exists():
+            body = request_body(FAST_50.name, stream=False).decode()
+            script.write_text(_WRK_SCRIPT.format(body=body, key=API_KEY))
+        result = _wrk(run.port, seconds, plan.requests_concurrency, script)
         result["client"] = "wrk -t1"
-        return result
-    before = cpu_seconds(run.proc.pid)
-    result = loadgen(
-        "requests", "--port", run.port, "--model", FAST_50.name,
-        "--concurrency", plan.requests_concurrency,
-        "--duration", plan.requests_s, "--warmup", plan.requests_warmup_s,
-    )  # fmt: skip
-    result["server_cpu_s"] = cpu_seconds(run.proc.pid) - before  # includes the warm-up
-    result["client"] = "bench/loadgen.py"
+    else:
+        result = loadgen(
+            "requests", "--port", run.port, "--model", FAST_50.name,
+            "--concurrency", plan.requests_concurrency, "--duration", seconds, "--warmup", warmup,
+        )  # fmt: skip
+        result["client"] = "bench/loadgen.py"
+    result["server_cpu_s"] = cpu_seconds(run.proc.pid) - before
     return result
 
 
-def measure_stream_throughput(run: Running, plan: Plan) -> dict[str, Any]:
-    """Streaming with no delay: 200 content chunks per reply, closed loop."""
+def stream_slice(run: Running, plan: Plan, seconds: float, warmup: float = 0) -> dict[str, Any]:
+    """Streaming with no delay: 200 content chunks per reply, closed loop, for `seconds`."""
     before = cpu_seconds(run.proc.pid)
     result = loadgen(
         "throughput", "--port", run.port, "--model", FAST_200.name,
         "--concurrency", plan.stream_concurrency, "--expect", len(FAST_200.chunks),
-        "--duration", plan.stream_s, "--warmup", plan.stream_warmup_s,
+        "--duration", seconds, "--warmup", warmup,
     )  # fmt: skip
-    result["server_cpu_s"] = cpu_seconds(run.proc.pid) - before  # includes the warm-up
+    result["server_cpu_s"] = cpu_seconds(run.proc.pid) - before
+    return result
+
+
+def interleaved(
+    runs: dict[str, Running],
+    slices: int,
+    warm_up: Callable[[Running], dict[str, Any]],
+    measure: Callable[[Running], dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """Warm every server up, then give each `slices` turns, alternating (ABBA...), and add
+    the turns up per server. The machine's speed drifts over a run (other tenants, clock
+    changes); turns taken in alternation see the same drift, so the ratio does not."""
+    warm_errors = {name: warm_up(run)["errors"] for name, run in runs.items()}
+    turns: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}
+    order = list(runs)
+    for i in range(slices):
+        for name in order if i % 2 == 0 else reversed(order):
+            turns[name].append(measure(runs[name]))
+    return {name: _added(turns[name], warm_errors[name]) for name in runs}
+
+
+def _added(turns: list[dict[str, Any]], warm_errors: int) -> dict[str, Any]:
+    seconds = sum(t["seconds"] for t in turns)
+    responses = sum(t["responses"] for t in turns)
+    latency = [t["latency_ms"] for t in turns]
+    result: dict[str, Any] = {
+        "seconds": seconds,
+        "turns": len(turns),
+        "concurrency": turns[0]["concurrency"],
+        "responses": responses,
+        "errors": warm_errors + sum(t["errors"] for t in turns),
+        "error_samples": [e for t in turns for e in t["error_samples"]][:5],
+        "requests_per_s": responses / seconds,
+        "requests_per_s_by_turn": [t["requests_per_s"] for t in turns],
+        "latency_ms": {  # each turn's percentile, their median over the turns
+            "p50": statistics.median(x["p50"] for x in latency),
+            "p99": statistics.median(x["p99"] for x in latency),
+            "max": max(x["max"] for x in latency),
+            "n": sum(x["n"] for x in latency),
+        },
+        "server_cpu_s": sum(t["server_cpu_s"] for t in turns),
+        "client": turns[0].get("client", "bench/loadgen.py"),
+    }
+    if "chunks" in turns[0]:
+        result["chunks"] = sum(t["chunks"] for t in turns)
+        result["chunks_per_s"] = result["chunks"] / seconds
+        result["chunks_per_s_by_turn"] = [t["chunks_per_s"] for t in turns]
     return result
 
 
@@ -420,41 +468,88 @@ def measure_startup(name: str, plan: Plan, workdir: Path) -> dict[str, Any]:
     return {"rules": STARTUP_RULES, "runs_s": times, "median_s": statistics.median(times)}
 
 
-def bench_server(name: str, plan: Plan, use_wrk: bool, workdir: Path) -> dict[str, Any]:
-    """Every measurement against one server, in order, each after a warm-up."""
-    result: dict[str, Any] = {}
-    _say(f"{name}: start-up with {STARTUP_RULES} rules")
-    result["startup"] = measure_startup(name, plan, workdir)
-    run = start_server(name, BENCH_YAML, workdir)
+def bench_servers(
+    names: list[str], plan: Plan, use_wrk: bool, workdir: Path, skipped: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Every measurement, each server after the other within each phase: start-up alone,
+    then both servers up at once, the throughput phases in alternating turns, and each
+    paced level for one server and then the other. A server that fails is reported in
+    `skipped` and left out of the phases after."""
+    results: dict[str, dict[str, Any]] = {}
+    runs: dict[str, Running] = {}
+
+    def attempt(name: str, what: str, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except RuntimeError as exc:
+            _say(f"{name}: {what} failed: {exc}")
+            skipped[name] = f"{what} failed: {exc}"
+            run = runs.pop(name, None)
+            if run is not None:
+                run.stop()
+
+    for name in names:
+        _say(f"{name}: start-up with {STARTUP_RULES} rules")
+        results[name] = {}
+
+        def startup(name: str = name) -> None:
+            results[name]["startup"] = measure_startup(name, plan, workdir)
+            runs[name] = start_server(name, BENCH_YAML, workdir)
+
+        attempt(name, "start-up", startup)
     try:
-        result["pid"] = run.proc.pid
-        result["idle_rss_mb"] = rss_mb(run.proc.pid)
-        result["reply_problems"] = check_replies(run.port)
-        for problem in result["reply_problems"]:
-            _say(f"  warning: {problem}")
-        _say(f"{name}: non-streaming, c={plan.requests_concurrency}")
-        result["requests"] = measure_requests(run, plan, use_wrk, workdir)
-        _say(f"{name}: streaming throughput, c={plan.stream_concurrency}")
-        result["stream"] = measure_stream_throughput(run, plan)
-        result["paced"] = {}
+        for name, run in runs.items():
+            results[name]["pid"] = run.proc.pid
+            results[name]["idle_rss_mb"] = rss_mb(run.proc.pid)
+            results[name]["reply_problems"] = check_replies(run.port)
+            for problem in results[name]["reply_problems"]:
+                _say(f"  warning: {name}: {problem}")
+        turn_s = plan.requests_s / plan.slices
+        _say(f"non-streaming, c={plan.requests_concurrency}: {plan.slices} turns of {turn_s:g} s")
+        for name, found in interleaved(
+            runs,
+            plan.slices,
+            lambda run: requests_slice(run, plan, use_wrk, workdir, plan.requests_warmup_s),
+            lambda run: requests_slice(run, plan, use_wrk, workdir, turn_s),
+        ).items():
+            results[name]["requests"] = found
+        turn_s = plan.stream_s / plan.slices
+        _say(f"streaming, c={plan.stream_concurrency}: {plan.slices} turns of {turn_s:g} s")
+        for name, found in interleaved(
+            runs,
+            plan.slices,
+            lambda run: stream_slice(run, plan, plan.stream_warmup_s),
+            lambda run: stream_slice(run, plan, turn_s),
+        ).items():
+            results[name]["stream"] = found
         for streams, warmups in zip(PACED_LEVELS, plan.paced_warmup_rounds, strict=True):
-            _say(f"{name}: paced, {streams} streams x {plan.paced_rounds} round(s)")
-            before = cpu_seconds(run.proc.pid)
-            with peak_rss(run.proc.pid) as memory:
-                paced = measure_paced(run, streams, warmups, plan.paced_rounds)
-            paced["server_cpu_s"] = cpu_seconds(run.proc.pid) - before
-            paced["rss"] = memory
-            result["paced"][str(streams)] = paced
-        result["after_rss_mb"] = rss_mb(run.proc.pid)
+            for name, run in list(runs.items()):
+                _say(f"{name}: paced, {streams} streams x {plan.paced_rounds} round(s)")
+
+                def paced(
+                    run: Running = run, streams: int = streams, warmups: int = warmups
+                ) -> None:
+                    before = cpu_seconds(run.proc.pid)
+                    with peak_rss(run.proc.pid) as memory:
+                        found = measure_paced(run, streams, warmups, plan.paced_rounds)
+                    found["server_cpu_s"] = cpu_seconds(run.proc.pid) - before
+                    found["rss"] = memory
+                    results[run.name].setdefault("paced", {})[str(streams)] = found
+
+                attempt(name, f"paced {streams}", paced)
+        for name, run in runs.items():
+            results[name]["after_rss_mb"] = rss_mb(run.proc.pid)
     finally:
-        run.stop()
-    result["errors"] = (
-        len(result.get("reply_problems", []))
-        + result.get("requests", {}).get("errors", 0)
-        + result.get("stream", {}).get("errors", 0)
-        + sum(p["errors"] for p in result.get("paced", {}).values())
-    )
-    return result
+        for run in runs.values():
+            run.stop()
+    for result in results.values():
+        result["errors"] = (
+            len(result.get("reply_problems", []))
+            + result.get("requests", {}).get("errors", 0)
+            + result.get("stream", {}).get("errors", 0)
+            + sum(p["errors"] for p in result.get("paced", {}).values())
+        )
+    return {name: result for name, result in results.items() if name not in skipped}
 
 
 # --- the report --------------------------------------------------------------------------
@@ -681,16 +776,10 @@ def main(argv: list[str] | None = None) -> int:
         names.remove("mockllm")
         _say(f"mockllm: skipped, {reason}; measuring the reference alone")
 
-    results: dict[str, Any] = {}
     load_before = _loadavg()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mockllm-bench-") as tmp:
-        for name in names:
-            try:
-                results[name] = bench_server(name, plan, use_wrk, Path(tmp))
-            except RuntimeError as exc:
-                _say(f"{name}: failed: {exc}")
-                skipped[name] = f"failed: {exc}"
+        results = bench_servers(names, plan, use_wrk, Path(tmp), skipped)
     elapsed = time.perf_counter() - started
 
     rows = build_rows(results.get("reference"), results.get("mockllm"))
