@@ -143,11 +143,13 @@ class _Admission:
     their streams then run that late from the client's point of view. Started a bounded
     number per pass, the loop goes back to its sockets every couple of milliseconds, so
     every arrival is stamped within about that of the client's write, and the work still
-    ends long before the first token is due. Under ordinary load (fewer than `PER_PASS`
-    requests a pass) a task starts at once, as before.
+    ends long before the first token is due. Once a pass reads no new request, the burst
+    is in, and `PER_QUIET_PASS` start a pass, to finish before the first tokens are due.
+    Under ordinary load (fewer than `PER_PASS` requests a pass) a task starts at once.
     """
 
     PER_PASS = 32
+    PER_QUIET_PASS = 128  # when no request arrived during the last pass: the burst is in
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -156,8 +158,10 @@ class _Admission:
             collections.deque()
         )
         self.armed = False
+        self.arrived = 0  # requests that arrived since the last pass began
 
     def start(self, protocol: _Protocol, cycle: RequestResponseCycle, app: Any) -> None:
+        self.arrived += 1
         if not self.waiting and self.started < self.PER_PASS:
             self.started += 1
             protocol._start_now(cycle, app)
@@ -172,8 +176,10 @@ class _Admission:
         up to `PER_PASS` waiting tasks start (they run in the next pass, after a read)."""
         self.armed = False
         self.started = 0
+        limit = self.PER_PASS if self.arrived else self.PER_QUIET_PASS
+        self.arrived = 0
         waiting = self.waiting
-        while waiting and self.started < self.PER_PASS:
+        while waiting and self.started < limit:
             protocol, cycle, app = waiting.popleft()
             self.started += 1
             protocol._start_now(cycle, app)
