@@ -21,7 +21,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 from mockllm.app import MockApp, create_app
 from mockllm.config import ServerConfig
-from mockllm.writer import ARRIVED_KEY, CONNECTION_KEY, TRANSPORT_KEY
+from mockllm.writer import ARRIVED_KEY, CONNECTION_KEY, TRANSPORT_KEY, per_loop
 
 logger = logging.getLogger("mockllm")
 
@@ -192,12 +192,7 @@ _admissions: dict[asyncio.AbstractEventLoop, _Admission] = {}
 
 
 def _admission(loop: asyncio.AbstractEventLoop) -> _Admission:
-    found = _admissions.get(loop)
-    if found is None:
-        for stale in [other for other in _admissions if other.is_closed()]:
-            del _admissions[stale]
-        found = _admissions[loop] = _Admission(loop)
-    return found
+    return per_loop(_admissions, loop, _Admission)
 
 
 class _Connection:

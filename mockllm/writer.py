@@ -14,7 +14,7 @@ import asyncio
 import heapq
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from mockllm.wire import Body
 
@@ -22,6 +22,7 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Message = dict[str, Any]
+T = TypeVar("T")
 
 SLACK_S = 0.0005  # a deadline this close counts as due: timers fire at ms resolution
 SLOTS_PER_S = round(1 / SLACK_S)  # the ticker's slot width is SLACK_S
@@ -120,14 +121,22 @@ class Ticker:
 _tickers: dict[asyncio.AbstractEventLoop, Ticker] = {}
 
 
-def ticker() -> Ticker:
-    loop = asyncio.get_running_loop()
-    found = _tickers.get(loop)
+def per_loop(
+    registry: dict[asyncio.AbstractEventLoop, T],
+    loop: asyncio.AbstractEventLoop,
+    make: Callable[[asyncio.AbstractEventLoop], T],
+) -> T:
+    """The registry's object for this loop, made on first use (closed loops' dropped)."""
+    found = registry.get(loop)
     if found is None:
-        for stale in [other for other in _tickers if other.is_closed()]:
-            del _tickers[stale]
-        found = _tickers[loop] = Ticker(loop)
+        for stale in [other for other in registry if other.is_closed()]:
+            del registry[stale]
+        found = registry[loop] = make(loop)
     return found
+
+
+def ticker() -> Ticker:
+    return per_loop(_tickers, asyncio.get_running_loop(), Ticker)
 
 
 class _Stream:

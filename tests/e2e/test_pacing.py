@@ -99,10 +99,7 @@ def test_non_stream_head_leaves_with_the_body(paced_server):
         sent = time.monotonic()
         received = sock.recv(65536)
         first = time.monotonic() - sent
-        while b'"finish_reason"' not in received:
-            piece = sock.recv(65536)
-            assert piece, received
-            received += piece
+        received = _read_until(sock, b'"finish_reason"', received)
         last = time.monotonic() - sent
     assert received.startswith(b"HTTP/1.1 200"), received[:200]
     nominal = TTFT_S + (len(CHUNKS) - 1) * GAP_S
@@ -151,11 +148,15 @@ def test_time_to_first_token_counts_from_the_end_of_the_request(paced_server):
         time.sleep(0.3)  # longer than the TTFT
         sock.sendall(body[10:])
         sent = time.monotonic()
-        received = b""
-        while b'"content":"alpha"' not in received:
-            piece = sock.recv(65536)
-            assert piece, received
-            received += piece
+        received = _read_until(sock, b'"content":"alpha"')
         first = time.monotonic() - sent
     assert received.startswith(b"HTTP/1.1 200"), received[:200]
     assert first >= TTFT_S - 0.010, f"first token {first * 1000:.0f} ms after the last byte"
+
+
+def _read_until(sock: socket.socket, marker: bytes, received: bytes = b"") -> bytes:
+    while marker not in received:
+        piece = sock.recv(65536)
+        assert piece, received
+        received += piece
+    return received
