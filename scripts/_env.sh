@@ -15,3 +15,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install --quiet -e '.[test]' >&2
   touch "$stamp"
 fi
+# Bytecode for mockllm's own modules (an editable install has none until first import),
+# written even where PYTHONDONTWRITEBYTECODE is set: start-up then reads it instead of
+# compiling every module, about a quarter of the time to healthy. Only changed files
+# are compiled again.
+"$VENV/bin/python" -m compileall -q mockllm >/dev/null 2>&1 || true
