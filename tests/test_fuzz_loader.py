@@ -548,7 +548,16 @@ def test_a_backtracking_rule_does_not_stall_the_server(serve: Any, tmp_path: Pat
     from mockllm.loader import load_text
 
     rules: list[dict[str, Any]] = [
-        {"name": "glob", "match": {"model": "*a" * 40 + "b"}, "reply": {"content": "g"}}
+        {"name": "glob", "match": {"model": "*a" * 40 + "b"}, "reply": {"content": "g"}},
+        # Globs over the prompt: literal parts (found in order) and ? / [...] (a regex).
+        {"name": "g1", "match": {"last_user": {"glob": "*refund*"}}, "reply": {"content": "g"}},
+        {"name": "g2", "match": {"any_message": {"glob": "*a*a*a*b"}}, "reply": {"content": "g"}},
+        {"name": "g3", "match": {"last_user": {"glob": "*a?[!a]*"}}, "reply": {"content": "g"}},
+        {
+            "name": "g4",
+            "match": {"last_user": {"glob": "*A*B", "ignore_case": True}},
+            "reply": {"content": "g"},
+        },
     ]
     for i, pattern in enumerate(CATASTROPHIC):
         rule = {

@@ -27,6 +27,17 @@ def holds(key: str, value: object, **request: object) -> bool:
         (["nope", {"contains": "llo"}], "hello", True),
         (["nope", "nada"], "hello", False),
         ("What is 2*3?", "What is 2*3?", True),  # message text: * is literal
+        # A glob covers the whole text: anchored at both ends.
+        ({"glob": "h*o"}, "oh hello", False),
+        ({"glob": "h*o"}, "hello there", False),
+        ({"glob": "*ell*"}, "hello", True),
+        ({"glob": "*a*b*c"}, "xaybzc", True),
+        ({"glob": "*a*b*c"}, "xaybzcd", False),
+        ({"glob": "*b*a*"}, "ab", False),
+        ({"glob": "ab*ba"}, "aba", False),  # the prefix and the suffix may not overlap
+        ({"glob": "h?llo"}, "hello", True),
+        ({"glob": "h[!a]llo"}, "hallo", False),
+        ({"glob": "*HELLO*", "ignore_case": True}, "say hello", True),
     ],
 )
 def test_text_patterns(pattern: object, text: str, expected: bool):
@@ -36,6 +47,7 @@ def test_text_patterns(pattern: object, text: str, expected: bool):
 def test_model_patterns_are_name_aware():
     assert holds("model", "gpt-4o*", model="gpt-4o-mini")
     assert not holds("model", "gpt-4o*", model="gpt-4.1")
+    assert not holds("model", "gpt-4o*", model="my-gpt-4o")  # a glob starts at the start
     assert holds("model", "/^gpt-4o(-mini)?$/", model="gpt-4o")
     assert holds("model", "openai/gpt-4o", model="openai/gpt-4o")
 
