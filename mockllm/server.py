@@ -210,11 +210,6 @@ class _Connection:
         self._cycle = weakref.ref(cycle)
         self.on_lost: Any = None
 
-    @property
-    def cycle(self) -> RequestResponseCycle | None:
-        """The request's uvicorn cycle; None once nothing else holds it (the request is over)."""
-        return self._cycle()
-
     def write_chunk(self, data: bytes) -> bool:
         """Write part of a chunked response body straight to the transport, framed as
         uvicorn's `send` frames it, when that needs no waiting. False when the caller must

@@ -211,9 +211,13 @@ class _Stream:
             message = {"type": "http.response.body", "body": data, "more_body": not finished}
             # `_sent` schedules the next deadline, once: here it would be a second heap
             # entry per tick whenever the send completes at once (the usual case).
-            if self.start is not None:
+            if self.start is not None:  # a whole body's head goes with it
                 head, self.start = self.start, None
-                drive(self._respond(head, message), self._sent)
+                connection = self.connection
+                if connection is not None and connection.respond(self.send, head, message):
+                    self._sent(None)
+                else:
+                    drive(_send_both(self.send, head, message), self._sent)
             else:
                 drive(self.send(message), self._sent)  # type: ignore[arg-type]
             if cut:
@@ -222,11 +226,6 @@ class _Stream:
             self.cut()
         elif not finished:
             self.ticker.add(self.base + offsets[end], self)
-
-    async def _respond(self, start: Message, end: Message) -> None:
-        connection = self.connection
-        if connection is None or not connection.respond(self.send, start, end):
-            await _send_both(self.send, start, end)
 
     def _sent(self, exc: BaseException | None) -> None:
         self.busy = False
