@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -389,21 +389,28 @@ def _custom_tool_names(value: object) -> frozenset[str]:
     return frozenset(names)
 
 
+def _tool_objects(items: list[Any], where: str) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """Each entry of a list of tools, with its path and type ("function" unless it says),
+    refusing one that is not an object or neither a function nor a custom tool."""
+    for i, item in enumerate(items):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise _invalid_type(at, "an object", item)
+        kind = item.get("type", "function")
+        if kind not in ("function", "custom"):
+            raise _unsupported(kind, ("function", "custom"), f"{at}.type")
+        yield at, item, kind
+
+
 def _parse_tools(value: object) -> tuple[Tool, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
         raise _invalid_type("tools", "an array", value)
     tools = []
-    for i, raw in enumerate(value):
-        where = f"tools[{i}]"
-        if not isinstance(raw, dict):
-            raise _invalid_type(where, "an object", raw)
-        kind = raw.get("type", "function")
-        if kind != "function":
-            if isinstance(kind, str) and kind == "custom":
-                continue
-            raise _unsupported(kind, ("function", "custom"), f"{where}.type")
+    for where, raw, kind in _tool_objects(value, "tools"):
+        if kind == "custom":
+            continue
         function = raw.get("function")
         if not isinstance(function, dict):
             raise _absent_or_wrong(f"{where}.function", "an object", function)
@@ -492,15 +499,10 @@ def _parse_allowed_tools(
     listed = value.get("tools")
     if not isinstance(listed, list):
         raise _absent_or_wrong(f"{where}.tools", "an array", listed)
-    names = []
-    for i, item in enumerate(listed):
-        at = f"{where}.tools[{i}]"
-        if not isinstance(item, dict):
-            raise _invalid_type(at, "an object", item)
-        kind = item.get("type", "function")
-        if kind not in ("function", "custom"):
-            raise _unsupported(kind, ("function", "custom"), f"{at}.type")
-        names.append(_named_tool(item, kind, at, tools, custom))
+    names = [
+        _named_tool(item, kind, at, tools, custom)
+        for at, item, kind in _tool_objects(listed, f"{where}.tools")
+    ]
     return str(mode), tuple(dict.fromkeys(names))
 
 
