@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mockllm.config import ServerConfig
 from mockllm.journal import Journal
-from mockllm.protocol import ChatRequest, derive_seed
+from mockllm.protocol import Conversation, derive_seed
 from mockllm.render import Rendered, render
 from mockllm.rules import NO_LATENCY, ErrorSpec, Fault, Latency, Reply, Rule
 from mockllm.selector import NearMiss, Selection, near_misses, ordered, select
@@ -157,7 +157,7 @@ class Engine:
         # Rendered answers by (reply, seed, provider): the same request renders the same
         # answer, so repeated requests skip rendering. Bounded; cleared when full.
         self._rendered: dict[tuple[int, int, str | None], Rendered] = {}
-        self._selected: dict[int, tuple[ChatRequest, tuple[Rule, ...], Selection]] = {}
+        self._selected: dict[int, tuple[Conversation, tuple[Rule, ...], Selection]] = {}
         self.set_rules(self.rules)
         if self.journal is None:
             self.journal = Journal(self.config.journal_size)
@@ -174,7 +174,7 @@ class Engine:
         frozen = self.config.freeze_time
         return int(frozen if frozen is not None else time.time())
 
-    def seed_for(self, request: ChatRequest) -> int:
+    def seed_for(self, request: Conversation) -> int:
         return derive_seed(self.config.seed, request.path, request.key)
 
     def is_known_model(self, model: str) -> bool:
@@ -205,7 +205,7 @@ class Engine:
 
     def handle(
         self,
-        request: ChatRequest,
+        request: Conversation,
         seed: int | None = None,
         cassette: str | None = None,
         attempts: list[dict[str, Any]] | None = None,
@@ -241,7 +241,7 @@ class Engine:
             attempts.append(_attempt(request.model, outcome))
         return outcome
 
-    def _handle_one(self, request: ChatRequest, seed: int | None, cassette: str | None) -> Outcome:
+    def _handle_one(self, request: Conversation, seed: int | None, cassette: str | None) -> Outcome:
         if seed is None:
             seed = self.seed_for(request)
         # A request object seen before (routes caches parsed requests) that selected a rule
@@ -277,7 +277,7 @@ class Engine:
             )
         return self._from_reply(Reply(is_default=True), request, seed, None, 0)
 
-    def _from_cassettes(self, request: ChatRequest, cassette: str | None) -> Outcome | None:
+    def _from_cassettes(self, request: Conversation, cassette: str | None) -> Outcome | None:
         config = self.config
         mode = self.record_mode or config.record_mode
         recording = config.upstream is not None
@@ -300,7 +300,7 @@ class Engine:
         return Failure(_cassette_miss(found), source="miss")
 
     def _from_reply(
-        self, reply: Reply, request: ChatRequest, seed: int, rule: Rule | None, step: int
+        self, reply: Reply, request: Conversation, seed: int, rule: Rule | None, step: int
     ) -> Outcome:
         if rule is not None and rule.is_sequence:
             seed = derive_seed(seed, rule.ref, step)
@@ -318,7 +318,7 @@ class Engine:
                 self._rendered[key] = rendered
         return Answer(rendered, rule, reply.fault, reply.headers, reply, seed)
 
-    def cut(self, answer: Answer, request: ChatRequest, limit: int) -> Answer:
+    def cut(self, answer: Answer, request: Conversation, limit: int) -> Answer:
         """The same answer stopped after `limit` completion tokens (finish_reason length)."""
         limited = replace(request, max_tokens=min(limit, request.max_tokens or limit))
         rendered = render(
@@ -355,7 +355,7 @@ def _cassette_miss(miss: Miss) -> ErrorSpec:
     )
 
 
-def _miss_error(request: ChatRequest, near: tuple[NearMiss, ...]) -> ErrorSpec:
+def _miss_error(request: Conversation, near: tuple[NearMiss, ...]) -> ErrorSpec:
     if not near:
         detail = "no rules are loaded"
     else:

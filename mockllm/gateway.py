@@ -22,7 +22,7 @@ from mockllm.profiles import (
     load_profile,
     refuse_key,
 )
-from mockllm.protocol import ChatRequest
+from mockllm.protocol import Conversation
 from mockllm.render import prompt_tokens
 from mockllm.state import StateStore
 
@@ -51,7 +51,7 @@ class Gateway:
         return key
 
     def admit(
-        self, request: ChatRequest, key: str | None, *, params_checked: bool = False
+        self, request: Conversation, key: str | None, *, params_checked: bool = False
     ) -> RateDecision:
         """Check ranges (unless this request already passed them here), the key's models
         and its rate limits; count the request."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mockllm.protocol import ChatRequest
+from mockllm.protocol import Conversation
 from mockllm.regexes import SafeRegex
 from mockllm.rules import Condition, TextPattern, exact, glob
 
@@ -94,7 +94,7 @@ def compile_pattern(value: Any, *, names: bool = False) -> TextPattern:
     return exact(value)
 
 
-_GETTERS: dict[str, Callable[[ChatRequest], object]] = {}
+_GETTERS: dict[str, Callable[[Conversation], object]] = {}
 
 
 def _fast_text(pattern: TextPattern) -> Callable[[object], bool]:
@@ -111,14 +111,14 @@ def _fast_text(pattern: TextPattern) -> Callable[[object], bool]:
 
 
 def _text_matcher(
-    field: str, get: Callable[[ChatRequest], object], names: bool = False
-) -> tuple[Callable[[Any], Any], Callable[[Any, ChatRequest], MatchResult]]:
+    field: str, get: Callable[[Conversation], object], names: bool = False
+) -> tuple[Callable[[Any], Any], Callable[[Any, Conversation], MatchResult]]:
     _GETTERS[field] = get
 
     def compile_(value: Any) -> TextPattern:
         return compile_pattern(value, names=names)
 
-    def test(pattern: TextPattern, request: ChatRequest) -> MatchResult:
+    def test(pattern: TextPattern, request: Conversation) -> MatchResult:
         value = get(request)
         if pattern.test(value):
             return OK
@@ -133,7 +133,7 @@ def _compile_headers(value: Any) -> tuple[tuple[str, TextPattern], ...]:
     return tuple((str(k).lower(), compile_pattern(v, names=True)) for k, v in value.items())
 
 
-def _test_headers(arg: tuple[tuple[str, TextPattern], ...], request: ChatRequest) -> MatchResult:
+def _test_headers(arg: tuple[tuple[str, TextPattern], ...], request: Conversation) -> MatchResult:
     for name, pattern in arg:
         value = request.headers.get(name)
         if value is None:
@@ -147,7 +147,7 @@ def _compile_any_message(value: Any) -> TextPattern:
     return compile_pattern(value)
 
 
-def _test_any_message(pattern: TextPattern, request: ChatRequest) -> MatchResult:
+def _test_any_message(pattern: TextPattern, request: Conversation) -> MatchResult:
     if any(pattern.test(m.text) for m in request.messages):
         return OK
     return MatchResult(False, lambda: f"any_message: no message is {pattern.describe()}")
@@ -162,7 +162,7 @@ def _compile_last_message(value: Any) -> tuple[TextPattern | None, TextPattern |
 
 
 def _test_last_message(
-    arg: tuple[TextPattern | None, TextPattern | None], request: ChatRequest
+    arg: tuple[TextPattern | None, TextPattern | None], request: Conversation
 ) -> MatchResult:
     role, content = arg
     last = request.messages[-1]
@@ -187,7 +187,7 @@ def _compile_turn(value: Any) -> tuple[int, int]:
     raise ValueError("expects a number, or {min, max}")
 
 
-def _test_turn(arg: tuple[int, int], request: ChatRequest) -> MatchResult:
+def _test_turn(arg: tuple[int, int], request: Conversation) -> MatchResult:
     turn = request.turn
     if arg[0] <= turn <= arg[1]:
         return OK
@@ -201,7 +201,7 @@ def _compile_bool(value: Any) -> bool:
     return value
 
 
-def _test_stream(arg: bool, request: ChatRequest) -> MatchResult:
+def _test_stream(arg: bool, request: Conversation) -> MatchResult:
     return (
         OK
         if request.stream == arg
@@ -219,7 +219,7 @@ def _compile_tools(value: Any) -> bool | frozenset[str]:
     raise ValueError("expects a list of tool names, or true/false (any tools / none)")
 
 
-def _test_tools(arg: bool | frozenset[str], request: ChatRequest) -> MatchResult:
+def _test_tools(arg: bool | frozenset[str], request: Conversation) -> MatchResult:
     offered = request.tool_names
     if isinstance(arg, bool):
         if bool(offered) == arg:
@@ -231,7 +231,7 @@ def _test_tools(arg: bool | frozenset[str], request: ChatRequest) -> MatchResult
     return MatchResult(False, lambda: f"tools: {', '.join(sorted(missing))} not offered")
 
 
-def _tool_choice(request: ChatRequest) -> str:
+def _tool_choice(request: Conversation) -> str:
     if request.tool_choice is not None:
         return request.tool_choice
     return "auto" if request.tools else "none"
@@ -272,7 +272,7 @@ def _dig(value: Any, steps: tuple[str | int, ...]) -> Any:
 
 
 def _test_body(
-    arg: tuple[tuple[str, tuple[str | int, ...], TextPattern], ...], request: ChatRequest
+    arg: tuple[tuple[str, tuple[str | int, ...], TextPattern], ...], request: Conversation
 ) -> MatchResult:
     for path, steps, pattern in arg:
         value = _dig(request.body, steps)
@@ -284,7 +284,7 @@ def _test_body(
 
 
 Compiler = Callable[[Any], Any]
-Tester = Callable[[Any, ChatRequest], MatchResult]
+Tester = Callable[[Any, Conversation], MatchResult]
 
 MATCHERS: dict[str, tuple[Compiler, Tester]] = {
     "model": _text_matcher("model", lambda r: r.model, names=True),
@@ -308,7 +308,7 @@ MATCHERS: dict[str, tuple[Compiler, Tester]] = {
 ALIASES = {"headers": "header"}
 
 
-def predicate(key: str, arg: Any) -> Callable[[ChatRequest], bool]:
+def predicate(key: str, arg: Any) -> Callable[[Conversation], bool]:
     """A fast yes/no test for a compiled condition, used to select rules."""
     get = _GETTERS.get(key)
     if get is not None:
@@ -318,6 +318,6 @@ def predicate(key: str, arg: Any) -> Callable[[ChatRequest], bool]:
     return lambda request: tester(arg, request).matched
 
 
-def check_condition(condition: Condition, request: ChatRequest) -> MatchResult:
+def check_condition(condition: Condition, request: Conversation) -> MatchResult:
     """Whether one compiled condition holds for the request, and why not."""
     return MATCHERS[condition.key][1](condition.arg, request)

@@ -1,6 +1,6 @@
 """The OpenAI Chat Completions wire format: parse a request, build responses and errors.
 
-Raw JSON lives here (and in the `body` matcher); everything past `ChatRequest.parse`
+Raw JSON lives here (and in the `body` matcher); everything past `Conversation.parse`
 works with typed, frozen data.
 """
 
@@ -84,8 +84,8 @@ class ResponseFormat:
 
 
 @dataclass(frozen=True, slots=True)
-class ChatRequest:
-    """A validated `POST /v1/chat/completions` request."""
+class Conversation:
+    """The one request every API family is read into: what rules match and replies render over."""
 
     model: str
     messages: tuple[Message, ...]
@@ -136,7 +136,7 @@ class ChatRequest:
                 return tool
         return None
 
-    def with_model(self, model: str) -> ChatRequest:
+    def with_model(self, model: str) -> Conversation:
         """The same request sent to another model (for `fallbacks`)."""
         from dataclasses import replace
 
@@ -158,7 +158,7 @@ class ChatRequest:
         *,
         max_n: int = 128,
         max_output: int | None = None,
-    ) -> ChatRequest:
+    ) -> Conversation:
         """Validate a body as the real API does; raise RequestError(400) naming the field."""
         try:
             body = orjson.loads(raw)
@@ -609,13 +609,13 @@ def derive_seed(*parts: bytes | str | int) -> int:
 
 
 def _parse_body(
-    cls: type[ChatRequest],
+    cls: type[Conversation],
     body: JSON,
     headers: Mapping[str, str],
     path: str,
     max_n: int,
     max_output: int | None = None,
-) -> ChatRequest:
+) -> Conversation:
     model = body.get("model")
     if model is None:
         raise RequestError(400, "you must provide a model parameter", param="model")

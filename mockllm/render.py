@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from mockllm.errors import RequestError
-from mockllm.protocol import ChatRequest, derive_seed
+from mockllm.protocol import Conversation, derive_seed
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
 from mockllm.template import render as render_template
 from mockllm.tokens import count_prompt, count_tokens, group_tokens, split_tokens
@@ -92,13 +92,13 @@ def _chunk_tokens(chunks: tuple[str, ...]) -> int:
     return sum(map(count_tokens, chunks))
 
 
-def prompt_tokens(request: ChatRequest) -> int:
+def prompt_tokens(request: Conversation) -> int:
     tools = [t.parameters for t in request.tools] or None
     return count_prompt((m.text for m in request.messages), tools)
 
 
 def _content_for(
-    spec: ChoiceSpec, request: ChatRequest, rng: random.Random, locale: str, words: int
+    spec: ChoiceSpec, request: Conversation, rng: random.Random, locale: str, words: int
 ) -> str | None:
     if spec.content is not None:
         return render_template(spec.content, request)
@@ -163,7 +163,7 @@ def _instance(schema: dict[str, Any], seed: int, locale: str, param: str) -> Any
     raise RequestError(400, f"Invalid schema in '{param}': {problem}", param=param)
 
 
-def _structured(request: ChatRequest, rng: random.Random, locale: str) -> str:
+def _structured(request: Conversation, rng: random.Random, locale: str) -> str:
     form = request.response_format
     if form.type == "json_schema" and form.schema is not None:
         value = _instance(
@@ -182,7 +182,7 @@ def _structured(request: ChatRequest, rng: random.Random, locale: str) -> str:
     return orjson.dumps(value).decode()
 
 
-def _arguments(spec: ToolCallSpec, request: ChatRequest, rng: random.Random, locale: str) -> str:
+def _arguments(spec: ToolCallSpec, request: Conversation, rng: random.Random, locale: str) -> str:
     if spec.generate or spec.arguments is None:
         tool = request.tool(spec.name)
         schema = tool.parameters if tool else {"type": "object", "properties": {}}
@@ -196,7 +196,7 @@ def _arguments(spec: ToolCallSpec, request: ChatRequest, rng: random.Random, loc
     return orjson.dumps(_fill(spec.arguments, request)).decode()
 
 
-def _fill(value: Any, request: ChatRequest) -> Any:
+def _fill(value: Any, request: Conversation) -> Any:
     if isinstance(value, Template):
         return render_template(value, request)
     if isinstance(value, dict):
@@ -309,7 +309,7 @@ def _alternatives(token: str, rng: random.Random, count: int) -> list[str]:
 def _choice(
     spec: ChoiceSpec,
     index: int,
-    request: ChatRequest,
+    request: Conversation,
     rng: random.Random,
     latency: Latency,
     default: bool,
@@ -383,7 +383,7 @@ def _choice(
     )
 
 
-def _default_tool_calls(request: ChatRequest) -> tuple[ToolCallSpec, ...]:
+def _default_tool_calls(request: Conversation) -> tuple[ToolCallSpec, ...]:
     choice = request.tool_choice
     if not request.tools or choice in (None, "none", "auto"):
         return ()
@@ -419,7 +419,7 @@ def _offsets(ticks: int, latency: Latency, rng: random.Random) -> tuple[float, .
 
 def render(
     reply: Reply,
-    request: ChatRequest,
+    request: Conversation,
     seed: int,
     default_latency: Latency = NO_LATENCY,
     locale: str | None = None,

@@ -18,7 +18,7 @@ from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed
 from mockllm.errors import CassetteError, RequestError
 from mockllm.gateway import Gateway
 from mockllm.journal import Exchange
-from mockllm.protocol import ChatRequest, default_error_headers, derive_seed, error_body
+from mockllm.protocol import Conversation, default_error_headers, derive_seed, error_body
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.tokens import count_tokens
 from mockllm.writer import Receive, Scope, Send
@@ -143,7 +143,7 @@ class _Parsed:
 
     __slots__ = ("request", "seed", "checked")
 
-    def __init__(self, request: ChatRequest, seed: int) -> None:
+    def __init__(self, request: Conversation, seed: int) -> None:
         self.request = request
         self.seed = seed
         self.checked: Gateway | None = None  # the gateway whose parameter ranges it passed
@@ -220,7 +220,7 @@ class ChatEndpoint:
             cache_key = (scope["path"], raw, raw_headers) if len(raw) <= PARSE_CACHE_BODY else None
             parsed = self._parsed.get(cache_key) if cache_key is not None else None
             if parsed is None:
-                request = ChatRequest.parse(
+                request = Conversation.parse(
                     raw,
                     headers,
                     scope["path"],
@@ -290,7 +290,7 @@ class ChatEndpoint:
                 gateway.settle(reservation, exchange.completion_tokens)
         self._finish(exchange, arrived, status)
 
-    def _reserve(self, answer: Answer, request: ChatRequest, key: str | None) -> tuple[Answer, Any]:
+    def _reserve(self, answer: Answer, request: Conversation, key: str | None) -> tuple[Answer, Any]:
         """Hold the answer's cost; cut it where the balance runs out, as the profile says."""
         rendered = answer.rendered
         reservation = self.gateway.reserve(
@@ -336,7 +336,7 @@ class ChatEndpoint:
     async def _write(
         self,
         outcome: Outcome,
-        request: ChatRequest,
+        request: Conversation,
         exchange: Exchange,
         scope: Scope,
         receive: Receive,
@@ -421,7 +421,7 @@ class ChatEndpoint:
         return result.status
 
     def _body(
-        self, rendered: Any, created: int, request: ChatRequest, fault: Fault | None
+        self, rendered: Any, created: int, request: Conversation, fault: Fault | None
     ) -> wire.Body:
         """The answer's bytes. The same rendered answer in the same second is the same bytes
         (rendered answers are cached by the engine), so it is encoded once."""

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mockllm.matchers import check_condition
-from mockllm.protocol import ChatRequest, derive_seed
+from mockllm.protocol import Conversation, derive_seed
 from mockllm.rules import Reply, Rule
 from mockllm.state import StateStore
 
@@ -38,14 +38,14 @@ def ordered(rules: Iterable[Rule]) -> tuple[Rule, ...]:
     return tuple(sorted(rules, key=lambda r: (-r.priority, r.added_at_runtime is False, r.order)))
 
 
-def matches(rule: Rule, request: ChatRequest) -> bool:
+def matches(rule: Rule, request: Conversation) -> bool:
     for condition in rule.conditions:
         if not condition.holds(request):
             return False
     return True
 
 
-def _scope_key(rule: Rule, request: ChatRequest) -> str:
+def _scope_key(rule: Rule, request: Conversation) -> str:
     if rule.scope == "api_key":
         return request.api_key or ""
     if rule.scope == "conversation":
@@ -55,7 +55,7 @@ def _scope_key(rule: Rule, request: ChatRequest) -> str:
 
 
 def select(
-    rules: tuple[Rule, ...], request: ChatRequest, store: StateStore, seed: int
+    rules: tuple[Rule, ...], request: Conversation, store: StateStore, seed: int
 ) -> Selection | None:
     """The first rule (in `ordered` order) that matches and applies, with its reply."""
     stateless = True  # no sequence was consulted on the way
@@ -81,7 +81,7 @@ def select(
     return None
 
 
-def near_misses(rules: Iterable[Rule], request: ChatRequest, limit: int = 3) -> list[NearMiss]:
+def near_misses(rules: Iterable[Rule], request: Conversation, limit: int = 3) -> list[NearMiss]:
     """The rules with the fewest failed conditions, and why each failed."""
     scored = []
     for rule in rules:

@@ -7,6 +7,7 @@ so on one event loop no two requests interleave inside it (no lost updates).
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
@@ -33,8 +34,21 @@ class StateStore(Protocol):
         """
         ...
 
+    def put_document(self, kind: str, name: str, value: bytes, limit: int) -> None:
+        """Keep a document (e.g. a stored response) under `kind`/`name`; past `limit`
+        documents of that kind, the oldest is dropped."""
+        ...
+
+    def get_document(self, kind: str, name: str) -> bytes | None:
+        """A document kept by `put_document`, or None."""
+        ...
+
+    def delete_document(self, kind: str, name: str) -> bool:
+        """Drop a document; whether it was there."""
+        ...
+
     def reset(self) -> None:
-        """Every counter, balance and bucket back to its start."""
+        """Every counter, balance, bucket and document back to its start."""
         ...
 
 
@@ -45,6 +59,7 @@ class MemoryStore:
         self._counters: dict[str, int] = {}
         self._numbers: dict[str, float] = {}
         self._texts: dict[str, str] = {}
+        self._documents: dict[str, OrderedDict[str, bytes]] = {}
         self._lock = threading.Lock()
 
     def incr(self, key: str) -> int:
@@ -69,8 +84,25 @@ class MemoryStore:
                 self._texts[key] = new
             return result
 
+    def put_document(self, kind: str, name: str, value: bytes, limit: int) -> None:
+        with self._lock:
+            documents = self._documents.setdefault(kind, OrderedDict())
+            documents[name] = value
+            documents.move_to_end(name)
+            while len(documents) > max(limit, 0):
+                documents.popitem(last=False)
+
+    def get_document(self, kind: str, name: str) -> bytes | None:
+        with self._lock:
+            return self._documents.get(kind, {}).get(name)
+
+    def delete_document(self, kind: str, name: str) -> bool:
+        with self._lock:
+            return self._documents.get(kind, {}).pop(name, None) is not None
+
     def reset(self) -> None:
         with self._lock:
+            self._documents.clear()
             self._counters.clear()
             self._numbers.clear()
             self._texts.clear()

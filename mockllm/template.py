@@ -17,7 +17,7 @@ import orjson
 from mockllm.rules import Template
 
 if TYPE_CHECKING:
-    from mockllm.protocol import ChatRequest
+    from mockllm.protocol import Conversation
 
 _HOLE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _STEP = re.compile(r"\.([A-Za-z_][\w-]*)|\[(-?\d+)\]|\[\"([^\"]*)\"\]|\['([^']*)'\]")
@@ -148,8 +148,8 @@ def _lookup(value: Any, steps: tuple[str | int, ...]) -> Any:
     return value
 
 
-def _view(request: ChatRequest, root: str) -> Any:
-    getters: dict[str, Callable[[ChatRequest], Any]] = {
+def _view(request: Conversation, root: str) -> Any:
+    getters: dict[str, Callable[[Conversation], Any]] = {
         "last_user": lambda r: r.last_user,
         "system": lambda r: r.system,
         "model": lambda r: r.model,
@@ -171,7 +171,7 @@ def _view(request: ChatRequest, root: str) -> Any:
     return getters[root](request)
 
 
-def evaluate(expr: Expr, request: ChatRequest) -> Any:
+def evaluate(expr: Expr, request: Conversation) -> Any:
     """The value of one expression over a request."""
     value = _lookup(_view(request, expr.root), expr.steps)
     for name, arg in expr.filters:
@@ -179,7 +179,7 @@ def evaluate(expr: Expr, request: ChatRequest) -> Any:
     return value
 
 
-def render(template: Template, request: ChatRequest) -> str:
+def render(template: Template, request: Conversation) -> str:
     """The template's text for this request."""
     if template.is_static:
         return template.parts[0] if template.parts else ""

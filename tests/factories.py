@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from mockllm.protocol import ChatRequest
+from mockllm.protocol import Conversation
 
 
 def make_chat_request(
@@ -17,6 +17,6 @@ def make_chat_request(
     headers: dict[str, str] | None = None,
     path: str = "/v1/chat/completions",
     **fields: Any,
-) -> ChatRequest:
+) -> Conversation:
     body = {"model": model, "messages": messages or [{"role": "user", "content": user}], **fields}
-    return ChatRequest.parse(orjson.dumps(body), headers or {}, path)
+    return Conversation.parse(orjson.dumps(body), headers or {}, path)

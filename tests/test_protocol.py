@@ -6,14 +6,14 @@ import orjson
 import pytest
 
 from mockllm.errors import RequestError
-from mockllm.protocol import ChatRequest, api_key_of
+from mockllm.protocol import Conversation, api_key_of
 
 OK = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
 
-def parse(body: object) -> ChatRequest:
+def parse(body: object) -> Conversation:
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
-    return ChatRequest.parse(raw, {})
+    return Conversation.parse(raw, {})
 
 
 @pytest.mark.parametrize(
