@@ -23,7 +23,7 @@ def _rule_json(rule: Any) -> dict[str, Any]:
     return {
         "name": rule.name,
         "ref": rule.ref,
-        "source": rule.source,
+        "file": rule.file,
         "line": rule.line,
         "priority": rule.priority,
         "runtime": rule.added_at_runtime,

@@ -1,4 +1,5 @@
-"""create_app(config) → the ASGI app: chat on a raw ASGI path, the rest through Starlette."""
+"""create_app(config) → the ASGI app: each family's POST on a raw ASGI endpoint, the rest
+through Starlette."""
 
 from __future__ import annotations
 
@@ -16,24 +17,27 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mockllm.admin import admin_routes
+from mockllm.asgi import Receive, Scope, Send, send_json
 from mockllm.config import ServerConfig
+from mockllm.dialects import dialects
+from mockllm.endpoint import Endpoint, Services
 from mockllm.engine import Engine
 from mockllm.errors import RequestError
 from mockllm.gateway import Gateway
 from mockllm.loader import load_scenarios
 from mockllm.protocol import error_body
 from mockllm.reload import Reloader
-from mockllm.routes import ChatEndpoint, error_response, json_response, model_routes
+from mockllm.routes import error_response, json_response, model_routes, response_routes
 from mockllm.rules import Latency, Rule
-from mockllm.writer import Receive, Scope, Send
 
 logger = logging.getLogger("mockllm")
 
-CHAT_PATHS = ("/v1/chat/completions",)
+SERVER_ERROR = "The server had an error while processing your request."
 
 
 class MockApp:
-    """The ASGI application. Chat requests skip Starlette's stack; the rest go through it."""
+    """The ASGI application. A family's POST skips Starlette's stack; the rest goes
+    through it."""
 
     def __init__(self, config: ServerConfig, rules: tuple[Rule, ...] | None = None) -> None:
         self.config = config
@@ -50,12 +54,16 @@ class MockApp:
         self.file_rules = self.engine.rules
         self.reloader = Reloader(config.scenarios, self._reloaded) if config.reload else None
         self.gateway = Gateway.load(config.profile, config.keys, self.engine.store)
-        self.chat = ChatEndpoint(self.engine, self.gateway, self.proxy)
+        self.services = Services(self.engine, self.gateway, self.proxy)
+        self.endpoints: dict[str, Endpoint] = {}
         self.use_gateway(self.gateway)
         self.ready = True
-        self._count = 0
         routes = [
-            Route(path, self._method_not_allowed, methods=["POST"]) for path in self.chat_paths
+            Route(path, self._method_not_allowed, methods=["POST"]) for path in self.endpoints
+        ]
+        routes += [
+            Route(path, endpoint, methods=methods)
+            for path, endpoint, methods in response_routes(self.services)
         ]
         models_path = self.gateway.profile.models_path
         routes += [
@@ -79,25 +87,22 @@ class MockApp:
         if scope["type"] == "http" and scope["path"] == self.balance_path:
             await self._balance(scope, receive, send)
             return
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "POST"
-            and scope["path"] in self.chat_paths
-        ):
-            try:
-                await self.chat(scope, receive, send)
-            except Exception:
-                logger.exception("error while answering %s", scope["path"])
-                await _send_500(send)
-            return
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self.endpoints.get(scope["path"])
+            if endpoint is not None:
+                try:
+                    await endpoint(scope, receive, send)
+                except Exception:
+                    logger.exception("error while answering %s", scope["path"])
+                    await _send_500(send)
+                return
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
             await self.starlette(scope, receive, send)
             return
-        self._count += 1
-        request_id = f"req_{self.engine.config.seed & 0xFFFFFFFF:08x}{self._count:024x}".encode()
+        request_id = self.services.ids.next(self.engine.config.seed).encode()  # type: ignore[union-attr]
 
         async def send_with_id(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -154,9 +159,16 @@ class MockApp:
     def use_gateway(self, gateway: Gateway) -> None:
         """Answer with another profile and key registry from now on (tests switch them)."""
         self.gateway = gateway
-        self.chat.gateway = gateway
+        self.services.gateway = gateway
         self.engine.extra_models = gateway.profile.models.listed
-        self.chat_paths = frozenset((*CHAT_PATHS, *gateway.profile.chat_paths))
+        endpoints = {}
+        for dialect in dialects():
+            endpoint = Endpoint(self.services, dialect)
+            paths = dialect.paths
+            if dialect.api == "chat":
+                paths = (*paths, *gateway.profile.chat_paths)
+            endpoints.update(dict.fromkeys(paths, endpoint))
+        self.endpoints = endpoints
         balance = gateway.profile.balance
         self.balance_path = balance.path if balance is not None else None
 
@@ -202,26 +214,13 @@ class MockApp:
         logger.exception("error while answering %s", request.url.path, exc_info=exc)
         return json_response(
             500,
-            error_body("The server had an error while processing your request.", "server_error"),
+            error_body(SERVER_ERROR, "server_error"),
         )
 
 
 async def _send_500(send: Send) -> None:
-    body = orjson.dumps(
-        error_body("The server had an error while processing your request.", "server_error")
-    )
     try:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 500,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, 500, orjson.dumps(error_body(SERVER_ERROR, "server_error")))
     except RuntimeError:
         pass  # the response had started: the connection is closed by the server
 

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import yaml
 
+from mockllm.dialects import chat
 from mockllm.errors import RequestError
 from mockllm.matchers import compile_pattern
-from mockllm.protocol import FINISH_REASONS, Conversation
+from mockllm.rules import FINISH_REASONS
 from mockllm.sse import split_events
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def _match(interaction: Interaction) -> JSON:
     if isinstance(body.get("model"), str):
         match["model"] = _exact(body["model"], names=True)
     try:
-        parsed = Conversation.parse(request.body, {}, request.path)
+        parsed = chat.parse(request.body, {}, request.path)
         messages = [(m.role, m.text) for m in parsed.messages]
     except RequestError:  # recorded against a gateway that takes more than the API does
         messages = [

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from mockllm.config import ServerConfig
 from mockllm.journal import Journal
-from mockllm.protocol import Conversation, derive_seed
+from mockllm.cache import Memo
+from mockllm.conversation import Conversation, derive_seed
 from mockllm.render import Rendered, render
 from mockllm.rules import NO_LATENCY, ErrorSpec, Fault, Latency, Reply, Rule
 from mockllm.selector import NearMiss, Selection, near_misses, ordered, select
@@ -154,10 +155,14 @@ class Engine:
     record_mode: str | None = None  # overrides config.record_mode (set per test)
 
     def __post_init__(self) -> None:
-        # Rendered answers by (reply, seed, provider): the same request renders the same
-        # answer, so repeated requests skip rendering. Bounded; cleared when full.
-        self._rendered: dict[tuple[int, int, str | None], Rendered] = {}
-        self._selected: dict[int, tuple[Conversation, tuple[Rule, ...], Selection]] = {}
+        # Rendered answers by (reply, seed, provider, api): the same request renders the
+        # same answer, so repeated requests skip rendering.
+        self._rendered: Memo[tuple[int, int, str | None, str], Rendered] = Memo(
+            RENDER_CACHE_SIZE
+        )
+        self._selected: Memo[int, tuple[Conversation, tuple[Rule, ...], Selection]] = Memo(
+            RENDER_CACHE_SIZE
+        )
         self.set_rules(self.rules)
         if self.journal is None:
             self.journal = Journal(self.config.journal_size)
@@ -165,7 +170,7 @@ class Engine:
     def set_rules(self, rules: tuple[Rule, ...]) -> None:
         """Swap the rules atomically (a new tuple; requests in flight keep the old one)."""
         self.rules = ordered(rules)
-        self._rendered = {}  # ids of replies may be reused once old rules are gone
+        self._rendered.clear()  # ids of replies may be reused once old rules are gone
         patterns = [c.arg for r in self.rules for c in r.conditions if c.key == "model"]
         self._model_patterns = tuple(patterns)
         self._extra_models = tuple(re.compile(fnmatch.translate(m)) for m in self.config.models)
@@ -175,7 +180,7 @@ class Engine:
         return int(frozen if frozen is not None else time.time())
 
     def seed_for(self, request: Conversation) -> int:
-        return derive_seed(self.config.seed, request.path, request.key)
+        return derive_seed(self.config.seed, request.path, request.canonical)
 
     def is_known_model(self, model: str) -> bool:
         """Whether the default generator answers this model id."""
@@ -252,9 +257,7 @@ class Engine:
         else:
             selection = select(self.rules, request, self.store, seed)
             if selection is not None and selection.stable:
-                if len(self._selected) >= RENDER_CACHE_SIZE:
-                    self._selected.clear()
-                self._selected[id(request)] = (request, self.rules, selection)
+                self._selected.put(id(request), (request, self.rules, selection))
         if selection is not None:
             return self._from_reply(selection.reply, request, seed, selection.rule, selection.step)
         recorded = self._from_cassettes(request, cassette or self.cassette or self.config.cassette)
@@ -308,14 +311,12 @@ class Engine:
         if reply.error is not None:
             delay = (latency.ttft_ms or 0.0) / 1000
             return Failure(reply.error, rule, delay, reply.fault, reply.headers)
-        key = (id(reply), seed, request.provider)
+        key = (id(reply), seed, request.provider, request.api)
         rendered = self._rendered.get(key)
         if rendered is None:
             rendered = render(reply, request, seed, self.default_latency, self.config.locale)
             if not reply.is_default:  # default replies are not kept alive by any rule
-                if len(self._rendered) >= RENDER_CACHE_SIZE:
-                    self._rendered.clear()
-                self._rendered[key] = rendered
+                self._rendered.put(key, rendered)
         return Answer(rendered, rule, reply.fault, reply.headers, reply, seed)
 
     def cut(self, answer: Answer, request: Conversation, limit: int) -> Answer:

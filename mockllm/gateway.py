@@ -8,9 +8,10 @@ exchange ends, so concurrent exchanges of one key never overspend.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mockllm.accounts import Accounts, RateDecision, Reservation, load_keys, mask
 from mockllm.profiles import (
@@ -22,9 +23,13 @@ from mockllm.profiles import (
     load_profile,
     refuse_key,
 )
-from mockllm.protocol import Conversation
+from mockllm.conversation import Conversation
 from mockllm.render import prompt_tokens
+from mockllm.rules import ErrorSpec, Fault
 from mockllm.state import StateStore
+
+if TYPE_CHECKING:
+    from mockllm.engine import Answer
 
 _OPEN = RateDecision(allowed=True)
 
@@ -41,10 +46,18 @@ class Gateway:
         """Load a profile (built-in name or file) and a keys file (None: open mode)."""
         return cls(load_profile(profile), Accounts(load_keys(keys) if keys else None, store))
 
-    def authenticate(self, headers: Mapping[str, str]) -> str | None:
+    def authenticate(
+        self, headers: Mapping[str, str], family_headers: tuple[str, ...] = ()
+    ) -> str | None:
         """The key sent, once the profile and the registry accept it and required headers
-        are there; else RequestError (401/400)."""
-        key = check_auth(self.profile, headers)
+        are there; else RequestError (401/400).
+
+        `family_headers` are the headers an API family's own clients send the key in
+        (`x-api-key` for Anthropic's): accepted on that family's paths besides the
+        profile's own."""
+        key = next((v.strip() for h in family_headers if (v := headers.get(h, "")).strip()), None)
+        if key is None:
+            key = check_auth(self.profile, headers)
         if self.accounts.authenticate(key) is None:
             raise refuse_key(self.profile, key)
         check_headers(self.profile, headers)
@@ -83,6 +96,34 @@ class Gateway:
             balance = self.accounts.balance(key)
             raise self.profile.error("out_of_credits", model=model, balance=float(balance or 0))
         return reservation
+
+    def hold(
+        self,
+        answer: Answer,
+        request: Conversation,
+        key: str | None,
+        cut: Callable[[Answer, Conversation, int], Answer],
+    ) -> tuple[Answer, Reservation | None]:
+        """Hold the answer's cost; where the balance runs out, the answer is `cut` there
+        (finish_reason length), or, for a stream under a profile that says so, broken by
+        its out-of-credits error in-band."""
+        rendered = answer.rendered
+        reservation = self.reserve(
+            key, rendered.model, rendered.prompt_tokens, rendered.completion_tokens
+        )
+        allowed = reservation.completion_tokens if reservation is not None else None
+        if allowed is None or allowed >= rendered.completion_tokens:
+            return answer, reservation
+        shorter = cut(answer, request, max(allowed // max(request.n, 1), 0))
+        if request.stream and self.profile.on_exhaustion == "error":
+            left = self.accounts.balance(key)
+            refusal = self.profile.error(
+                "out_of_credits", model=rendered.model, balance=float(left or 0)
+            )
+            error = ErrorSpec(refusal.status, refusal.type, refusal.code, refusal.message)
+            ticks = max((c.ticks for c in shorter.rendered.choices), default=0)
+            shorter = replace(shorter, fault=Fault(error_after_tokens=ticks, error=error))
+        return shorter, reservation
 
     def settle(self, reservation: Reservation, completion: int) -> None:
         self.accounts.settle(reservation, completion)

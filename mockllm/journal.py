@@ -16,6 +16,7 @@ class Exchange:
     method: str
     path: str
     started: float
+    api: str = "chat"  # the API family: chat, responses, messages, embeddings
     request: Any = None  # the parsed JSON body, or None
     model: str | None = None
     stream: bool = False
@@ -34,6 +35,7 @@ class Exchange:
             "id": self.id,
             "method": self.method,
             "path": self.path,
+            "api": self.api,
             "started": self.started,
             "request": self.request,
             "model": self.model,

@@ -17,8 +17,8 @@ import yaml
 from mockllm import schema as s
 from mockllm.errors import Problem, ScenarioError
 from mockllm.matchers import ALIASES, MATCHERS, predicate
-from mockllm.protocol import FINISH_REASONS
 from mockllm.rules import (
+    FINISH_REASONS,
     ChoiceSpec,
     Condition,
     ErrorSpec,
@@ -149,6 +149,9 @@ CHOICE_FIELDS: dict[str, s.Spec] = {
     "refusal": s.Str(doc="a refusal message instead of content"),
     "finish_reason": s.Enum(FINISH_REASONS),
     "logprobs": s.Bool(doc="include logprobs even when not asked"),
+    "reasoning": s.Str(
+        coerce=True, doc="the model's reasoning before the answer; {{ templates }} allowed"
+    ),
 }
 s.DEFS["reply"] = s.Obj(
     {
@@ -433,6 +436,11 @@ class _Compiler:
             refusal=data.get("refusal"),
             finish_reason=data.get("finish_reason"),
             logprobs=data.get("logprobs"),
+            reasoning=(
+                self.template(data["reasoning"], (*path, "reasoning"))
+                if "reasoning" in data
+                else None
+            ),
         )
 
     def reply(self, data: dict[str, Any], path: s.Path, defaults: dict[str, Any]) -> Reply:
@@ -482,13 +490,13 @@ class _Compiler:
             name=str(data.get("name") or f"rule-{i + 1}"),
             conditions=tuple(conditions),
             replies=replies,
-            source=self.lines.source,
+            file=self.lines.source,
             line=self.lines.line(path),
             priority=int(data.get("priority", defaults.get("priority", 0))),
             order=self.order_base + i,
             is_sequence=has_sequence,
             then=data.get("then", "repeat_last"),
-            scope=data.get("sequence_scope", "global"),
+            sequence_scope=data.get("sequence_scope", "global"),
             probability=when.get("probability"),
             models=models,
         )

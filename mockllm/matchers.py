@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mockllm.protocol import Conversation
+from mockllm.conversation import Conversation
 from mockllm.regexes import SafeRegex
 from mockllm.rules import Condition, TextPattern, exact, glob
 

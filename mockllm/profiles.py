@@ -572,7 +572,7 @@ def check_headers(profile: Profile, headers: Mapping[str, str]) -> None:
 def check_params(profile: Profile, body: Mapping[str, Any]) -> None:
     """RequestError(400) for the first parameter outside the profile's range.
 
-    Values of the wrong type are left to `protocol.Conversation.parse`, which names them.
+    Values of the wrong type are left to each dialect's parser, which names them.
     """
     for name, (low, high) in profile.ranges.items():
         value = body.get(name)

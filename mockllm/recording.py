@@ -22,7 +22,7 @@ from mockllm.protocol import error_body
 from mockllm.rules import Latency
 from mockllm.upstream import Upstream, UpstreamError, forwarded_headers, to_recorded, upstream_url
 from mockllm.wire import Body
-from mockllm.writer import Receive, Scope, Send
+from mockllm.asgi import Receive, Scope, Send
 
 logger = logging.getLogger("mockllm.recording")
 

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from mockllm.errors import RequestError
-from mockllm.protocol import Conversation, derive_seed
+from mockllm.conversation import Conversation, derive_seed
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
 from mockllm.template import render as render_template
 from mockllm.tokens import count_prompt, count_tokens, group_tokens, split_tokens
@@ -34,6 +34,7 @@ class _Fake:
 
 fake: Any = _Fake()
 DEFAULT_WORDS = 48
+REASONING_WORDS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +54,22 @@ class RenderedChoice:
     refusal: str | None
     tool_calls: tuple[RenderedToolCall, ...]
     finish_reason: str
-    tokens: int  # completion tokens of this choice
+    tokens: int  # completion tokens of this choice (reasoning included)
     logprobs: tuple[tuple[dict[str, Any], ...], ...] | None  # per delta, the tokens' logprobs
+    reasoning: str | None = None  # the reasoning (thinking) before the answer
+    reasoning_deltas: tuple[str, ...] = ()  # its stream deltas, joined = the reasoning
+    reasoning_tokens: int = 0
+    stop_sequence: str | None = None  # the stop sequence the text was cut at
 
     @property
     def ticks(self) -> int:
-        """Stream events this choice needs after its role delta."""
-        return len(self.deltas) + sum(len(c.fragments) for c in self.tool_calls)
+        """Stream events this choice needs after its role delta: reasoning deltas, then
+        content deltas or tool-call argument fragments."""
+        return (
+            len(self.reasoning_deltas)
+            + len(self.deltas)
+            + sum(len(c.fragments) for c in self.tool_calls)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +85,7 @@ class Rendered:
     offsets: tuple[float, ...]  # seconds from arrival at which tick i is due
     fingerprint: str
     provider: str | None = None  # shown in the response when the request named one
+    reasoning_tokens: int = 0  # of completion_tokens, those spent on reasoning
 
 
 def make_id(rng: random.Random, prefix: str, length: int) -> str:
@@ -206,9 +217,33 @@ def _fill(value: Any, request: Conversation) -> Any:
     return value
 
 
-def _cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
-    cut = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
-    return (text[:cut], True) if cut >= 0 else (text, False)
+def _cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, str | None]:
+    """The text up to the first stop sequence in it, and that sequence (None: no cut)."""
+    found = [(i, s) for s in stops if (i := text.find(s)) >= 0]
+    if not found:
+        return text, None
+    cut, stop = min(found, key=lambda item: item[0])
+    return text[:cut], stop
+
+
+def _reasoning(
+    spec: ChoiceSpec,
+    request: Conversation,
+    rng: random.Random,
+    locale: str,
+    default: bool,
+    per_chunk: int,
+) -> tuple[str | None, tuple[str, ...], int]:
+    """(text, stream deltas, tokens) of the reasoning before the answer: scripted, or
+    generated when the request asks a model for its reasoning and nothing is scripted."""
+    if spec.reasoning is not None:
+        text = render_template(spec.reasoning, request)
+    elif default and request.reasoning:
+        text = fake.fake_text(rng.getrandbits(63), locale, REASONING_WORDS)
+    else:
+        return None, (), 0
+    chunks = tuple(group_tokens(split_tokens(text), per_chunk)) if text else ()
+    return text, chunks, sum(map(count_tokens, chunks))
 
 
 def _truncate_chunks(chunks: list[str], limit: int) -> tuple[list[str], int, bool]:
@@ -317,6 +352,7 @@ def _choice(
 ) -> RenderedChoice:
     if locale is None and (
         default
+        or spec.reasoning is not None
         or spec.faker
         or spec.generate
         or any(c.generate or c.arguments is None for c in spec.tool_calls)
@@ -340,6 +376,10 @@ def _choice(
                 text = fake.fake_text(rng.getrandbits(63), locale, words)
     finish = spec.finish_reason
     refusal = spec.refusal
+    per_chunk = latency.tokens_per_chunk or 1
+    reasoning, reasoning_deltas, reasoning_tokens = _reasoning(
+        spec, request, rng, locale, default, per_chunk
+    )
     calls: list[RenderedToolCall] = []
     call_tokens = 0
     for i, call in enumerate(calls_spec):
@@ -353,12 +393,21 @@ def _choice(
             calls, call_tokens = _truncate_calls(calls, limit), limit
             finish = "length"
         return RenderedChoice(
-            index, text, (), None, tuple(calls), finish or "tool_calls", call_tokens, None
+            index,
+            text,
+            (),
+            None,
+            tuple(calls),
+            finish or "tool_calls",
+            call_tokens + reasoning_tokens,
+            None,
+            reasoning,
+            reasoning_deltas,
+            reasoning_tokens,
         )
     spoken = refusal if refusal is not None else (text or "")
     spoken, stopped = _cut_at_stop(spoken, request.stop)
-    per_chunk = latency.tokens_per_chunk or 1
-    if spec.chunks is not None and refusal is None and not stopped:
+    if spec.chunks is not None and refusal is None and stopped is None:
         chunks = list(spec.chunks)
         used = _chunk_tokens(spec.chunks)
     else:
@@ -378,8 +427,12 @@ def _choice(
         refusal=spoken if refusal is not None else None,
         tool_calls=(),
         finish_reason=finish or "stop",
-        tokens=used,
+        tokens=used + reasoning_tokens,
         logprobs=_logprobs(chunks, rng, request.top_logprobs) if want_logprobs else None,
+        reasoning=reasoning,
+        reasoning_deltas=reasoning_deltas,
+        reasoning_tokens=reasoning_tokens,
+        stop_sequence=stopped if not truncated else None,
     )
 
 
@@ -429,9 +482,10 @@ def render(
     latency = reply.latency.over(default_latency).over(NO_LATENCY)
     specs = reply.choices
     default = reply.is_default
+    # An embeddings request has no choices: its vectors are the dialect's to compute.
     choices = tuple(
         _choice(specs[i % len(specs)], i, request, rng, latency, default, locale)
-        for i in range(request.n)
+        for i in range(request.n if request.api != "embeddings" else 0)
     )
     prompt = prompt_tokens(request)
     completion = sum(c.tokens for c in choices)
@@ -439,7 +493,7 @@ def render(
     prompt = usage.get("prompt_tokens", prompt)
     completion = usage.get("completion_tokens", completion)
     total = usage.get("total_tokens", prompt + completion)
-    ticks = max(c.ticks for c in choices)
+    ticks = max((c.ticks for c in choices), default=0)
     return Rendered(
         id=make_id(rng, "chatcmpl-", 29),
         model=reply.model or request.model,
@@ -450,4 +504,5 @@ def render(
         offsets=_offsets(ticks, latency, rng),
         fingerprint=fingerprint(reply.model or request.model),
         provider=request.provider,
+        reasoning_tokens=sum(c.reasoning_tokens for c in choices),
     )

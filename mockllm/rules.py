@@ -10,9 +10,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+FINISH_REASONS: tuple[str, ...] = (
+    "stop",
+    "length",
+    "tool_calls",
+    "content_filter",
+    "function_call",
+)
 PatternKind = Literal["exact", "contains", "regex", "glob", "any", "equals"]
 Then = Literal["repeat_last", "cycle", "fall_through"]
-Scope = Literal["global", "api_key", "conversation"]
+SequenceScope = Literal["global", "api_key", "conversation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +223,7 @@ class ChoiceSpec:
     refusal: str | None = None
     finish_reason: str | None = None
     logprobs: bool | None = None
+    reasoning: Template | None = None  # the model's reasoning (thinking), before the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,13 +247,13 @@ class Rule:
     name: str
     conditions: tuple[Condition, ...]
     replies: tuple[Reply, ...]
-    source: str = "<rules>"
+    file: str = "<rules>"  # the scenario file the rule was written in
     line: int | None = None
     priority: int = 0
     order: int = 0
     is_sequence: bool = False
     then: Then = "repeat_last"
-    scope: Scope = "global"
+    sequence_scope: SequenceScope = "global"
     probability: float | None = None
     added_at_runtime: bool = False
     models: tuple[str, ...] = field(default=())  # exact model ids named, for /v1/models
@@ -253,5 +261,5 @@ class Rule:
     @property
     def ref(self) -> str:
         """How logs and the journal name the rule: `file.yaml#name`."""
-        stem = self.source.rsplit("/", 1)[-1]
+        stem = self.file.rsplit("/", 1)[-1]
         return f"{stem}#{self.name}"

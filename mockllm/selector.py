@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mockllm.matchers import check_condition
-from mockllm.protocol import Conversation, derive_seed
+from mockllm.conversation import Conversation, derive_seed
 from mockllm.rules import Reply, Rule
 from mockllm.state import StateStore
 
@@ -46,9 +46,9 @@ def matches(rule: Rule, request: Conversation) -> bool:
 
 
 def _scope_key(rule: Rule, request: Conversation) -> str:
-    if rule.scope == "api_key":
+    if rule.sequence_scope == "api_key":
         return request.api_key or ""
-    if rule.scope == "conversation":
+    if rule.sequence_scope == "conversation":
         first = next((m.text for m in request.messages if m.role == "user"), "")
         return str(derive_seed(request.system, first))
     return ""

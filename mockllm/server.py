@@ -21,7 +21,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 from mockllm.app import MockApp, create_app
 from mockllm.config import ServerConfig
-from mockllm.writer import ARRIVED_KEY, CONNECTION_KEY, TRANSPORT_KEY, per_loop
+from mockllm.asgi import ARRIVED_KEY, CONNECTION_KEY, TRANSPORT_KEY
+from mockllm.writer import per_loop
 
 logger = logging.getLogger("mockllm")
 
@@ -327,7 +328,7 @@ def setup_logging(level: str, form: str) -> None:
     root = logging.getLogger("mockllm")
     root.handlers[:] = [handler]
     if logging.getLevelName(level.upper()) == logging.INFO or level.lower() == "debug":
-        from mockllm.routes import EXCHANGE_LINES
+        from mockllm.exchanges import EXCHANGE_LINES
 
         EXCHANGE_LINES.configure(sys.stderr, prefix_time=form != "json")
     root.setLevel(level.upper())

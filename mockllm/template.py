@@ -17,7 +17,7 @@ import orjson
 from mockllm.rules import Template
 
 if TYPE_CHECKING:
-    from mockllm.protocol import Conversation
+    from mockllm.conversation import Conversation
 
 _HOLE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _STEP = re.compile(r"\.([A-Za-z_][\w-]*)|\[(-?\d+)\]|\[\"([^\"]*)\"\]|\['([^']*)'\]")

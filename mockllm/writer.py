@@ -12,25 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from mockllm.asgi import CONNECTION_KEY, TRANSPORT_KEY, Message, Receive, Scope, Send
 from mockllm.wire import Body
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-Message = dict[str, Any]
 T = TypeVar("T")
 
 SLACK_S = 0.0005  # a deadline this close counts as due: timers fire at ms resolution
 SLOTS_PER_S = round(1 / SLACK_S)  # the ticker's slot width is SLACK_S
 SLOT_NEVER = 1 << 62
 DRIP_TICK_S = 0.05
-TRANSPORT_KEY = "mockllm.transport"
-ARRIVED_KEY = "mockllm.arrived"  # loop time the request's last byte was parsed
-CONNECTION_KEY = "mockllm.connection"  # write_chunk / watch / unwatch, for this request
 
 
 class ConnectionCut(Exception):
@@ -38,7 +32,7 @@ class ConnectionCut(Exception):
 
 
 @dataclass(slots=True)
-class Outcome:
+class WriteResult:
     """How the write ended."""
 
     status: int
@@ -165,7 +159,7 @@ class _Stream:
         offsets: Sequence[float],
         base: float,
         abort_after: int | None,
-        done: asyncio.Future[Outcome],
+        done: asyncio.Future[WriteResult],
         transport: Any,
         start: Message | None = None,
     ) -> None:
@@ -230,9 +224,9 @@ class _Stream:
     def _sent(self, exc: BaseException | None) -> None:
         self.busy = False
         if exc is not None:
-            self.finish(Outcome(200, disconnected=True))
+            self.finish(WriteResult(200, disconnected=True))
         elif self.pos >= len(self.events):
-            self.finish(Outcome(200))
+            self.finish(WriteResult(200))
         elif not self.closed and (self.abort_after is None or self.pos < self.abort_after):
             self.ticker.add(self.base + self.offsets[self.pos], self)
 
@@ -248,9 +242,9 @@ class _Stream:
         self.connection = None
         if not self.done.done():
             aborted = self.closed and self.pos > 0
-            self.finish(Outcome(200, disconnected=not aborted, aborted=aborted))
+            self.finish(WriteResult(200, disconnected=not aborted, aborted=aborted))
 
-    def finish(self, outcome: Outcome) -> None:
+    def finish(self, outcome: WriteResult) -> None:
         self.closed = True
         connection = self.connection
         if connection is not None:
@@ -292,7 +286,7 @@ async def write(
     arrived: float,
     *,
     drip_bytes_per_s: float | None = None,
-) -> Outcome:
+) -> WriteResult:
     """Send the body: a stream's head now, then each event at arrival + its offset; a
     whole body's head with the body, when it is due."""
     is_stream = not body.body and bool(body.events)
@@ -324,10 +318,10 @@ async def write(
     if head_waits and due_offsets[0] <= loop.time() - arrived:
         end = {"type": "http.response.body", "body": events[0], "more_body": False}
         await respond(scope, send, start, end)
-        return Outcome(body.status)
+        return WriteResult(body.status)
     if not head_waits:
         await send(start)
-    done: asyncio.Future[Outcome] = loop.create_future()
+    done: asyncio.Future[WriteResult] = loop.create_future()
     transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
     stream = _Stream(
         send, events, due_offsets, arrived, abort_after, done, transport,
@@ -372,21 +366,21 @@ class _Done:
 _DONE = _Done()
 
 
-async def reset(scope: Scope, receive: Receive) -> Outcome:
+async def reset(scope: Scope, receive: Receive) -> WriteResult:
     """Close the connection before any byte is sent."""
     transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
     if transport is None:
         raise ConnectionCut("reset: the connection was closed before any byte")
     transport.abort()
     await receive()  # returns http.disconnect once the server has seen the close
-    return Outcome(0, aborted=True)
+    return WriteResult(0, aborted=True)
 
 
-async def hang(scope: Scope, receive: Receive, limit_s: float) -> Outcome:
+async def hang(scope: Scope, receive: Receive, limit_s: float) -> WriteResult:
     """Accept and never answer, until the client leaves or `limit_s` passes; then cut."""
     try:
         await asyncio.wait_for(receive(), timeout=limit_s)
-        return Outcome(0, disconnected=True)
+        return WriteResult(0, disconnected=True)
     except TimeoutError:
         transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
         if transport is None:
@@ -395,4 +389,4 @@ async def hang(scope: Scope, receive: Receive, limit_s: float) -> Outcome:
             ) from None
         transport.abort()
         await receive()  # returns http.disconnect once the server has seen the close
-        return Outcome(0, aborted=True)
+        return WriteResult(0, aborted=True)

@@ -6,7 +6,8 @@ from typing import Any
 
 import orjson
 
-from mockllm.protocol import Conversation
+from mockllm.conversation import Conversation
+from mockllm.dialects import chat
 
 
 def make_chat_request(
@@ -19,4 +20,4 @@ def make_chat_request(
     **fields: Any,
 ) -> Conversation:
     body = {"model": model, "messages": messages or [{"role": "user", "content": user}], **fields}
-    return Conversation.parse(orjson.dumps(body), headers or {}, path)
+    return chat.parse(orjson.dumps(body), headers or {}, path)

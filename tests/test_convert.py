@@ -118,7 +118,7 @@ def conditions(rule: Rule) -> dict[str, Any]:
 def test_a_completion_becomes_a_rule_matching_model_and_last_user() -> None:
     usage = {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17, "x_details": {}}
     text, (rule,) = convert((make_request(), completion(said("Sunny, 21°C."), usage=usage)))
-    assert rule.name == "weather-0" and rule.source == "scenarios/weather.yaml"
+    assert rule.name == "weather-0" and rule.file == "scenarios/weather.yaml"
     match = conditions(rule)
     assert (match["model"].kind, match["model"].value) == ("exact", "gpt-4o")
     assert (match["last_user"].kind, match["last_user"].value) == (

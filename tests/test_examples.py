@@ -23,7 +23,7 @@ def test_there_are_examples():
 def test_example_loads(path: Path):
     rules = load_scenarios([path])
     assert rules, f"{path.name} has no rules"
-    assert all(rule.source == str(path) for rule in rules)
+    assert all(rule.file == str(path) for rule in rules)
 
 
 def test_validate_command_accepts_the_folder():

@@ -37,7 +37,7 @@ import json, os, struct, sys, time, tracemalloc
 from pathlib import Path
 from mockllm.errors import ScenarioError
 from mockllm.loader import load_text, load_scenarios
-from mockllm.protocol import Conversation
+from mockllm.dialects import chat
 
 def read():
     head = sys.stdin.buffer.read(4)
@@ -79,7 +79,7 @@ while (job := read()) is not None:
             for text in job["texts"]:
                 message = {"role": "user", "content": text}
                 body = json.dumps({"model": "gpt-4o", "messages": [message]})
-                request = Conversation.parse(body.encode(), {})
+                request = chat.parse(body.encode(), {}, "/v1/chat/completions")
                 t0 = time.process_time()
                 for rule in rules:
                     all(c.holds(request) for c in rule.conditions)

@@ -6,14 +6,15 @@ import orjson
 import pytest
 
 from mockllm.errors import RequestError
-from mockllm.protocol import Conversation, api_key_of
+from mockllm.conversation import Conversation, api_key_of
+from mockllm.dialects import chat
 
 OK = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
 
 def parse(body: object) -> Conversation:
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
-    return Conversation.parse(raw, {})
+    return chat.parse(raw, {}, "/v1/chat/completions")
 
 
 @pytest.mark.parametrize(
@@ -78,7 +79,7 @@ def test_valid_request_is_parsed():
 def test_stream_flag_does_not_change_the_seed_key():
     a = parse({**OK, "stream": True})
     b = parse({**OK, "stream": False})
-    assert a.key == b.key
+    assert a.canonical == b.canonical
 
 
 @pytest.mark.parametrize(

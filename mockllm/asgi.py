@@ -1,0 +1,159 @@
+"""Raw ASGI for the hot path: its types, the scope keys our protocol adds, reading a body,
+decoding headers, request ids and the one JSON response send."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+from mockllm.errors import RequestError
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Message = dict[str, Any]
+
+# Keys `server._Protocol` puts in `scope["extensions"]` (absent under plain uvicorn).
+TRANSPORT_KEY = "mockllm.transport"
+ARRIVED_KEY = "mockllm.arrived"  # loop time the request's last byte was parsed
+CONNECTION_KEY = "mockllm.connection"  # write_chunk / watch / unwatch, for this request
+
+BODY_TIMEOUT_S = 30.0
+
+
+def decode_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Header names lower-cased; values as UTF-8 text, as clients send non-ASCII values
+    (curl and the SDKs encode them in UTF-8), else Latin-1 (any byte is a character)."""
+    out = {}
+    for name, value in raw:
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            text = value.decode("latin-1")
+        out[name.decode("latin-1").lower()] = text
+    return out
+
+
+class RequestIds:
+    """`req_…` ids: unique per exchange, and the same sequence of requests with the same
+    seeds gives the same ids."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def next(self, seed: int) -> str:
+        self.count += 1
+        return f"req_{seed & 0xFFFFFFFFFFFFFFFF:016x}{self.count:016x}"
+
+
+def json_head(
+    status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> Message:
+    return {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ],
+    }
+
+
+async def send_json(
+    send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """A whole JSON response through raw `send`."""
+    await send(json_head(status, body, headers))
+    await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(
+    receive: Receive, limit: int, declared: int | None, timeout_s: float = BODY_TIMEOUT_S
+) -> bytes:
+    """The request body, refused with 413 past `limit` bytes (before reading, when declared).
+
+    A body that has not arrived within `timeout_s` raises TimeoutError. Usually the whole
+    body is in by the time the app runs and `receive()` returns without waiting; a timer
+    is set only once a read has to wait.
+    """
+    if declared is not None and declared > limit:
+        raise RequestError(
+            413,
+            f"Request body too large: {declared} bytes; the limit is {limit} bytes.",
+            code="request_too_large",
+        )
+    chunks: list[bytes] = []
+    size = 0
+    deadline = None
+    while True:
+        pending = receive()
+        try:
+            waited = pending.send(None)  # type: ignore[attr-defined]
+        except StopIteration as done:
+            message = done.value
+        else:
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + timeout_s
+            message = await _within(_Resume(pending, waited), deadline)
+        if message["type"] == "http.disconnect":
+            raise ConnectionResetError("client went away while sending the body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(
+                413, f"Request body too large: over {limit} bytes.", code="request_too_large"
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class _Resume:
+    """Await the rest of a coroutine that was stepped once by hand and yielded `waited`."""
+
+    __slots__ = ("coro", "waited")
+
+    def __init__(self, coro: Any, waited: Any) -> None:
+        self.coro = coro
+        self.waited = waited
+
+    def __await__(self) -> Any:
+        coro, waited = self.coro, self.waited
+        while True:
+            try:
+                yield waited
+            except BaseException as exc:  # noqa: BLE001 - thrown into the coroutine
+                try:
+                    waited = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    waited = coro.send(None)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _within(awaitable: _Resume, deadline: float) -> Any:
+    """`await awaitable`, cancelled with TimeoutError at `deadline` (a timer handle, not a
+    wait_for task)."""
+    task = asyncio.current_task()
+    expired = []
+
+    def expire() -> None:
+        expired.append(True)
+        if task is not None:
+            task.cancel()
+
+    timer = asyncio.get_running_loop().call_at(deadline, expire)
+    try:
+        return await awaitable
+    except asyncio.CancelledError:
+        if expired and task is not None:
+            task.uncancel()
+            raise TimeoutError("request body not received in time") from None
+        raise
+    finally:
+        timer.cancel()

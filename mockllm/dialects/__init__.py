@@ -1,0 +1,80 @@
+"""Dialects: how each API family's wire is read into a `Conversation`, and how an answer is
+written back on it.
+
+One engine answers every family. A dialect owns what is particular to one: request
+parsing and its validation wording, the answer's body or stream events (pre-encoded, each
+with its due time), the error shape, ids and headers. Adding a family is one module here
+and its entry in `DIALECTS`; nothing else in the package learns its field names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mockllm.conversation import Api, Conversation
+
+if TYPE_CHECKING:
+    from mockllm.errors import RequestError
+    from mockllm.render import Rendered
+    from mockllm.rules import ErrorSpec, Fault
+    from mockllm.state import StateStore
+    from mockllm.wire import Body
+
+Headers = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ParseContext:
+    """What parsing may consult besides the bytes: the server's limits and its state (the
+    Responses API reads earlier stored responses)."""
+
+    max_n: int = 128
+    max_output: int | None = None
+    store: StateStore | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """One API family's wire.
+
+    - `parse(raw, headers, path, context)` → the Conversation, or RequestError(4xx) in
+      the family's wording;
+    - `answer(rendered, conversation, created, fault)` → the Body of a successful answer
+      (a whole body, or events with their due offsets), content faults applied;
+    - `failure(spec, delay_s)` → the Body of an error reply (a rule's `error`, a miss),
+      in the family's error shape, due after `delay_s`;
+    - `refusal(exc)` → the JSON bytes of a refusal raised before the answer;
+    - `headers(status, rate_headers)` → the family's headers for an answer: rate-limit
+      headers under its names, the defaults an error of that status carries;
+    - `remember(store, conversation, rendered, created)` keeps what the family lets a
+      later request refer to (the Responses API's stored responses), or does nothing.
+    """
+
+    api: Api
+    paths: tuple[str, ...]
+    parse: Callable[[bytes, Mapping[str, str], str, ParseContext], Conversation]
+    answer: Callable[[Rendered, Conversation, int, Fault | None], Body]
+    failure: Callable[[ErrorSpec, float], Body]
+    refusal: Callable[[RequestError], bytes]
+    headers: Callable[[int, Headers], Headers]
+    request_id_header: bytes = b"x-request-id"
+    static_headers: tuple[tuple[bytes, bytes], ...] = ()
+    key_headers: tuple[str, ...] = ()  # headers this family's clients send the key in
+    processing_ms: bool = True  # send `openai-processing-ms`
+    remember: Callable[[StateStore, Conversation, Rendered, int], None] | None = None
+
+
+def dialects() -> tuple[Dialect, ...]:
+    """Every dialect the server speaks."""
+    from mockllm.dialects import chat
+
+    return (chat.DIALECT,)
+
+
+def by_api(api: str) -> Dialect:
+    for dialect in dialects():
+        if dialect.api == api:
+            return dialect
+    raise KeyError(api)

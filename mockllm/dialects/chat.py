@@ -1,0 +1,709 @@
+"""The Chat Completions dialect: `POST /v1/chat/completions` read into a Conversation, and
+answers written as a `chat.completion` body or `chat.completion.chunk` SSE events.
+
+Every event is built before the first one is due; only the changing fields are
+encoded per event and spliced into a prefix shared by the whole stream. Faults that
+change what is sent (a malformed chunk, an in-band error) are applied here;
+faults that change how it is sent (disconnect, hang, drip) are the writer's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+
+from mockllm import sse
+from mockllm.conversation import (
+    JSON,
+    Conversation,
+    Message,
+    ResponseFormat,
+    Tool,
+    ToolCall,
+    api_key_of,
+    provider_of,
+    summarize,
+)
+from mockllm.dialects import Dialect, Headers, ParseContext
+from mockllm.errors import RequestError
+from mockllm.protocol import (
+    absent_or_wrong,
+    canonical_or_refuse,
+    default_error_headers,
+    error_body,
+    error_object,
+    get_bool,
+    get_int,
+    get_number,
+    invalid_type,
+    load_object,
+    missing,
+    string_list,
+    unsupported,
+)
+from mockllm.render import Rendered, RenderedChoice
+from mockllm.rules import ErrorSpec, Fault
+from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed
+
+_dumps = orjson.dumps
+PATH = "/v1/chat/completions"
+ROLES = ("system", "assistant", "user", "function", "tool", "developer")
+RESPONSE_FORMATS = ("text", "json_object", "json_schema")
+MODALITIES = ("text", "audio")
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+def _content_text(content: object, param: str, role: str) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise invalid_type(param, "one of a string or array of objects", content)
+    texts: list[str] = []
+    for i, part in enumerate(content):
+        where = f"{param}[{i}]"
+        if not isinstance(part, dict):
+            raise invalid_type(where, "an object", part)
+        kind = part.get("type")
+        if not isinstance(kind, str):
+            raise absent_or_wrong(f"{where}.type", "a string", kind)
+        if kind in ("text", "input_text", "refusal"):
+            text = part.get(kind if kind == "refusal" else "text")
+            if not isinstance(text, str):
+                field_name = "refusal" if kind == "refusal" else "text"
+                raise absent_or_wrong(f"{where}.{field_name}", "a string", text)
+            texts.append(text)
+        elif kind not in ("image_url", "input_audio", "file", "input_image", "input_file"):
+            raise unsupported(
+                kind, ("text", "image_url", "input_audio", "refusal", "file"), f"{where}.type"
+            )
+    return "\n".join(texts)
+
+
+def _parse_tool_calls(value: object, param: str) -> tuple[ToolCall, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise invalid_type(param, "an array", value)
+    calls = []
+    for i, call in enumerate(value):
+        where = f"{param}[{i}]"
+        if not isinstance(call, dict):
+            raise invalid_type(where, "an object", call)
+        function = call.get("function")
+        if not isinstance(function, dict):
+            raise absent_or_wrong(f"{where}.function", "an object", function)
+        name = function.get("name")
+        if not isinstance(name, str):
+            raise missing(f"{where}.function.name")
+        arguments = function.get("arguments", "")
+        if not isinstance(arguments, str):
+            raise invalid_type(f"{where}.function.arguments", "a string", arguments)
+        call_id = call.get("id", "")
+        calls.append(ToolCall(str(call_id), name, arguments))
+    return tuple(calls)
+
+
+def _parse_messages(value: object) -> tuple[Message, ...]:
+    if value is None:
+        raise missing("messages")
+    if not isinstance(value, list):
+        raise invalid_type("messages", "an array", value)
+    if not value:
+        raise RequestError(
+            400,
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.",
+            code="empty_array",
+            param="messages",
+        )
+    messages = []
+    for i, raw in enumerate(value):
+        where = f"messages[{i}]"
+        if not isinstance(raw, dict):
+            raise invalid_type(where, "an object", raw)
+        role = raw.get("role")
+        if role is None:
+            raise missing(f"{where}.role")
+        if role not in ROLES:
+            supported = ("system", "assistant", "user", "function", "tool", "developer")
+            raise unsupported(role, supported, f"{where}.role")
+        if "content" not in raw and role not in ("assistant",):
+            raise missing(f"{where}.content")
+        content = raw.get("content")
+        if content is None and role != "assistant":
+            raise invalid_type(f"{where}.content", "one of a string or array of objects", None)
+        tool_calls = _parse_tool_calls(raw.get("tool_calls"), f"{where}.tool_calls")
+        tool_call_id = raw.get("tool_call_id")
+        if role == "tool" and not isinstance(tool_call_id, str):
+            raise absent_or_wrong(f"{where}.tool_call_id", "a string", tool_call_id)
+        name = raw.get("name")
+        if name is not None and not isinstance(name, str):
+            raise invalid_type(f"{where}.name", "a string", name)
+        text = _content_text(content, f"{where}.content", role)
+        messages.append(Message(role, text, name, tool_calls, tool_call_id))
+    return tuple(messages)
+
+
+def _custom_tool_names(value: object) -> frozenset[str]:
+    """Names of the custom (free-form input) tools offered; `_parse_tools` has checked the
+    list and keeps only function tools."""
+    if not isinstance(value, list):
+        return frozenset()
+    names = set()
+    for raw in value:
+        if isinstance(raw, dict) and raw.get("type") == "custom":
+            custom = raw.get("custom")
+            name = custom.get("name") if isinstance(custom, dict) else None
+            if isinstance(name, str):
+                names.add(name)
+    return frozenset(names)
+
+
+def _tool_objects(items: list[Any], where: str) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """Each entry of a list of tools, with its path and type ("function" unless it says),
+    refusing one that is not an object or neither a function nor a custom tool."""
+    for i, item in enumerate(items):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise invalid_type(at, "an object", item)
+        kind = item.get("type", "function")
+        if kind not in ("function", "custom"):
+            raise unsupported(kind, ("function", "custom"), f"{at}.type")
+        yield at, item, kind
+
+
+def _parse_tools(value: object) -> tuple[Tool, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise invalid_type("tools", "an array", value)
+    tools = []
+    for where, raw, kind in _tool_objects(value, "tools"):
+        if kind == "custom":
+            continue
+        function = raw.get("function")
+        if not isinstance(function, dict):
+            raise absent_or_wrong(f"{where}.function", "an object", function)
+        name = function.get("name")
+        if not isinstance(name, str):
+            raise absent_or_wrong(f"{where}.function.name", "a string", name)
+        if not name or len(name) > 64 or not all(c.isalnum() or c in "_-" for c in name):
+            raise RequestError(
+                400,
+                f"Invalid '{where}.function.name': string does not match pattern. "
+                f"Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+                code="invalid_value",
+                param=f"{where}.function.name",
+            )
+        parameters = function.get("parameters") or {"type": "object", "properties": {}}
+        if not isinstance(parameters, dict):
+            raise invalid_type(f"{where}.function.parameters", "an object", parameters)
+        description = function.get("description") or ""
+        tools.append(Tool(name, str(description), parameters))
+    return tuple(tools)
+
+
+def _parse_tool_choice(
+    value: object, tools: tuple[Tool, ...], custom: frozenset[str]
+) -> tuple[str | None, tuple[str, ...]]:
+    """(choice, allowed tools): the choice is "none", "auto", "required" or a tool's name;
+    allowed tools are the names an `allowed_tools` choice limits the answer to."""
+    if value is None:
+        return None, ()
+    if isinstance(value, str):
+        if value not in ("none", "auto", "required"):
+            raise unsupported(value, ("none", "auto", "required"), "tool_choice")
+        if value != "none" and not tools and not custom:
+            raise RequestError(
+                400,
+                "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' "
+                "are specified.",
+                param="tool_choice",
+            )
+        return value, ()
+    if not isinstance(value, dict):
+        raise invalid_type("tool_choice", "one of a string or an object", value)
+    kind = value.get("type", "function")
+    if kind == "allowed_tools":
+        return _parse_allowed_tools(value.get("allowed_tools"), tools, custom)
+    if kind not in ("function", "custom"):
+        raise unsupported(kind, ("function", "custom", "allowed_tools"), "tool_choice.type")
+    return _named_tool(value, kind, "tool_choice", tools, custom), ()
+
+
+def _named_tool(
+    value: dict[str, Any],
+    kind: str,
+    where: str,
+    tools: tuple[Tool, ...],
+    custom: frozenset[str],
+) -> str:
+    """The name in `{"type": kind, kind: {"name": ...}}`, which must be an offered tool."""
+    inner = value.get(kind)
+    name = inner.get("name") if isinstance(inner, dict) else None
+    if not isinstance(name, str):
+        raise missing(f"{where}.{kind}.name")
+    offered = {t.name for t in tools} if kind == "function" else custom
+    if name not in offered:
+        noun = "function" if kind == "function" else "custom tool"
+        raise RequestError(
+            400,
+            f"Invalid value for '{where}': {noun} '{name}' is not among the provided 'tools'.",
+            code="invalid_value",
+            param=where,
+        )
+    return name
+
+
+def _parse_allowed_tools(
+    value: object, tools: tuple[Tool, ...], custom: frozenset[str]
+) -> tuple[str, tuple[str, ...]]:
+    where = "tool_choice.allowed_tools"
+    if not isinstance(value, dict):
+        raise absent_or_wrong(where, "an object", value)
+    mode = value.get("mode")
+    if mode not in ("auto", "required"):
+        if mode is None:
+            raise missing(f"{where}.mode")
+        raise unsupported(mode, ("auto", "required"), f"{where}.mode")
+    listed = value.get("tools")
+    if not isinstance(listed, list):
+        raise absent_or_wrong(f"{where}.tools", "an array", listed)
+    names = [
+        _named_tool(item, kind, at, tools, custom)
+        for at, item, kind in _tool_objects(listed, f"{where}.tools")
+    ]
+    return str(mode), tuple(dict.fromkeys(names))
+
+
+def _parse_response_format(value: object, messages: tuple[Message, ...]) -> ResponseFormat:
+    if value is None:
+        return ResponseFormat()
+    if not isinstance(value, dict):
+        raise invalid_type("response_format", "an object", value)
+    kind = value.get("type")
+    if kind not in RESPONSE_FORMATS:
+        raise unsupported(kind, ("text", "json_object", "json_schema"), "response_format.type")
+    if kind == "json_object" and not any("json" in m.text.lower() for m in messages):
+        raise RequestError(
+            400,
+            "'messages' must contain the word 'json' in some form, to use 'response_format' "
+            "of type 'json_object'.",
+            param="messages",
+        )
+    if kind != "json_schema":
+        return ResponseFormat(str(kind))
+    spec = value.get("json_schema")
+    if not isinstance(spec, dict):
+        raise missing("response_format.json_schema")
+    name = spec.get("name")
+    if not isinstance(name, str):
+        raise missing("response_format.json_schema.name")
+    schema = spec.get("schema") or {}
+    if not isinstance(schema, dict):
+        raise invalid_type("response_format.json_schema.schema", "an object", schema)
+    return ResponseFormat("json_schema", name, schema, bool(spec.get("strict")))
+
+
+def _parse_stop(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if isinstance(value, list) and all(isinstance(s, str) for s in value):
+        if len(value) > 4:
+            raise RequestError(
+                400,
+                f"Invalid 'stop': array too long. Expected an array with maximum length 4, "
+                f"but got an array with length {len(value)} instead.",
+                code="array_above_max_length",
+                param="stop",
+            )
+        return tuple(s for s in value if s)
+    raise invalid_type("stop", "one of a string or array of strings", value)
+
+
+def _check_logit_bias(value: object) -> None:
+    """`logit_bias` maps token ids (as strings) to a bias from -100 to 100. The real API's
+    wording for a key that is not a token id: "Invalid key in 'logit_bias': AI. You should
+    only be submitting non-negative integers." (quoted in user reports, e.g.
+    github.com/OkGoDoIt/OpenAI-API-dotnet/issues/163)."""
+    if not isinstance(value, dict):
+        return
+    for token, bias in value.items():
+        if not token.isdigit():
+            raise RequestError(
+                400,
+                f"Invalid key in 'logit_bias': {token}. You should only be submitting "
+                "non-negative integers.",
+                param="logit_bias",
+            )
+        if isinstance(bias, bool) or not isinstance(bias, int | float):
+            raise invalid_type(f"logit_bias.{token}", "a number", bias)
+        if not -100 <= bias <= 100:
+            raise RequestError(
+                400,
+                f"Invalid value for 'logit_bias': {bias}. The bias must be between -100 and "
+                "100.",
+                code="invalid_value",
+                param="logit_bias",
+            )
+
+
+def parse(
+    raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = ParseContext()
+) -> Conversation:
+    """Validate a chat completions body as the real API does; RequestError(400) naming the
+    field."""
+    body = load_object(raw)
+    max_n, max_output = context.max_n, context.max_output
+    model = body.get("model")
+    if model is None:
+        raise RequestError(400, "you must provide a model parameter", param="model")
+    if not isinstance(model, str):
+        raise invalid_type("model", "a string", model)
+    messages = _parse_messages(body.get("messages"))
+    stream = get_bool(body, "stream", False)
+    options = body.get("stream_options")
+    include_usage = False
+    if options is not None:
+        if not isinstance(options, dict):
+            raise invalid_type("stream_options", "an object", options)
+        if not stream:
+            raise RequestError(
+                400,
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
+            )
+        include_usage = bool(options.get("include_usage"))
+    n = get_int(body, "n", 1, max_n) or 1
+    max_tokens = get_int(body, "max_completion_tokens", 1, None)
+    if max_tokens is None:
+        max_tokens = get_int(body, "max_tokens", 1, None)
+    max_tokens_given = max_tokens is not None
+    if max_output is not None:
+        if max_tokens is not None and max_tokens > max_output:
+            param = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+            raise RequestError(
+                400,
+                f"{param} is too large: {max_tokens}. This model supports at most "
+                f"{max_output} completion tokens, whereas you provided {max_tokens}.",
+                code="invalid_value",
+                param=param,
+            )
+        if max_tokens is None:
+            max_tokens = max_output
+    for name in ("temperature", "top_p", "frequency_penalty", "presence_penalty"):
+        get_number(body, name)
+    tools = _parse_tools(body.get("tools"))
+    tool_choice, allowed_tools = _parse_tool_choice(
+        body.get("tool_choice"), tools, _custom_tool_names(body.get("tools"))
+    )
+    logprobs = get_bool(body, "logprobs", False)
+    top_logprobs = get_int(body, "top_logprobs", 0, 20) or 0
+    if top_logprobs and not logprobs:
+        raise RequestError(
+            400,
+            "Invalid value for 'top_logprobs': 'logprobs' must be set to true when "
+            "'top_logprobs' is used.",
+            param="top_logprobs",
+        )
+    seed = get_int(body, "seed", None, None)
+    fallbacks = string_list(body, "fallbacks")
+    for name in ("user", "prompt_cache_key"):
+        value = body.get(name)
+        if value is not None and not isinstance(value, str):
+            raise invalid_type(name, "a string", value)
+    for name in ("metadata", "logit_bias"):
+        value = body.get(name)
+        if value is not None and not isinstance(value, dict):
+            raise invalid_type(name, "an object", value)
+    _check_logit_bias(body.get("logit_bias"))
+    for i, modality in enumerate(string_list(body, "modalities")):
+        if modality not in MODALITIES:
+            raise unsupported(modality, MODALITIES, f"modalities[{i}]")
+    last_user, system, turn = summarize(messages)
+    return Conversation(
+        model=model,
+        messages=messages,
+        body=body,
+        path=path,
+        headers=headers,
+        api_key=api_key_of(headers),
+        provider=provider_of(model, headers),
+        stream=stream,
+        include_usage=include_usage,
+        n=n,
+        max_tokens=max_tokens,
+        max_tokens_given=max_tokens_given,
+        stop=_parse_stop(body.get("stop")),
+        tools=tools,
+        tool_choice=tool_choice,
+        allowed_tools=allowed_tools,
+        parallel_tool_calls=get_bool(body, "parallel_tool_calls", True),
+        response_format=_parse_response_format(body.get("response_format"), messages),
+        logprobs=logprobs,
+        top_logprobs=top_logprobs,
+        seed=seed,
+        fallbacks=fallbacks,
+        canonical=canonical_or_refuse(body),
+        last_user=last_user,
+        system=system,
+        turn=turn,
+    )
+
+
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+def usage_body(rendered: Rendered) -> JSON:
+    return {
+        "prompt_tokens": rendered.prompt_tokens,
+        "completion_tokens": rendered.completion_tokens,
+        "total_tokens": rendered.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": rendered.reasoning_tokens,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def _message(choice: RenderedChoice) -> JSON:
+    message: JSON = {
+        "role": "assistant",
+        "content": choice.content if not choice.tool_calls else None,
+        "refusal": choice.refusal,
+        "annotations": [],
+    }
+    if choice.reasoning is not None:
+        message["reasoning_content"] = choice.reasoning  # as DeepSeek-style gateways send it
+    if choice.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": c.arguments},
+            }
+            for c in choice.tool_calls
+        ]
+    return message
+
+
+def _logprobs(choice: RenderedChoice) -> JSON | None:
+    if choice.logprobs is None:
+        return None
+    return {"content": [entry for delta in choice.logprobs for entry in delta], "refusal": None}
+
+
+def completion(rendered: Rendered, created: int) -> JSON:
+    """The non-streaming `chat.completion` object."""
+    return {
+        "id": rendered.id,
+        "object": "chat.completion",
+        "created": created,
+        "model": rendered.model,
+        "choices": [
+            {
+                "index": c.index,
+                "message": _message(c),
+                "logprobs": _logprobs(c),
+                "finish_reason": c.finish_reason,
+            }
+            for c in rendered.choices
+        ],
+        "usage": usage_body(rendered),
+        "service_tier": "default",
+        "system_fingerprint": rendered.fingerprint,
+        **({"provider": rendered.provider} if rendered.provider else {}),
+    }
+
+
+class _Chunks:
+    """Encodes the chunks of one stream from a shared, pre-encoded prefix."""
+
+    def __init__(self, rendered: Rendered, created: int, include_usage: bool) -> None:
+        self.prefix = (
+            b'data: {"id":'
+            + _dumps(rendered.id)
+            + b',"object":"chat.completion.chunk","created":'
+            + str(created).encode()
+            + b',"model":'
+            + _dumps(rendered.model)
+            + b',"service_tier":"default","system_fingerprint":'
+            + _dumps(rendered.fingerprint)
+            + (b',"provider":' + _dumps(rendered.provider) if rendered.provider else b"")
+            + b',"choices":['
+        )
+        self.suffix = b'],"usage":null}\n\n' if include_usage else b"]}\n\n"
+
+    def choice(
+        self, index: int, delta: bytes, logprobs: bytes = b"null", finish: bytes = b"null"
+    ) -> bytes:
+        return (
+            self.prefix
+            + b'{"index":%d,"delta":' % index
+            + delta
+            + b',"logprobs":'
+            + logprobs
+            + b',"finish_reason":'
+            + finish
+            + b"}"
+            + self.suffix
+        )
+
+
+def _choice_ticks(chunks: _Chunks, choice: RenderedChoice) -> list[bytes]:
+    """The events of one choice after its role delta, one per tick."""
+    out = [
+        chunks.choice(choice.index, b'{"content":null,"reasoning_content":' + _dumps(d) + b"}")
+        for d in choice.reasoning_deltas
+    ]
+    field = b'{"refusal":' if choice.refusal is not None else b'{"content":'
+    for i, delta in enumerate(choice.deltas):
+        logprobs = b"null"
+        if choice.logprobs is not None:
+            logprobs = _dumps({"content": list(choice.logprobs[i]), "refusal": None})
+        out.append(chunks.choice(choice.index, field + _dumps(delta) + b"}", logprobs))
+    for call in choice.tool_calls:
+        for j, fragment in enumerate(call.fragments):
+            if j == 0:
+                part: JSON = {
+                    "index": call.index,
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": fragment},
+                }
+            else:
+                part = {"index": call.index, "function": {"arguments": fragment}}
+            out.append(chunks.choice(choice.index, b'{"tool_calls":[' + _dumps(part) + b"]}"))
+    return out
+
+
+def stream(
+    rendered: Rendered, created: int, include_usage: bool, fault: Fault | None = None
+) -> Body:
+    """The SSE events of a streamed answer, each with the offset it is due at."""
+    chunks = _Chunks(rendered, created, include_usage)
+    ticks = [_choice_ticks(chunks, c) for c in rendered.choices]
+    offsets = rendered.offsets
+    events: list[bytes] = []
+    due: list[float] = []
+    for choice in rendered.choices:
+        role = b'{"role":"assistant","content":"","refusal":null}'
+        if choice.refusal is not None:
+            role = b'{"role":"assistant","content":null,"refusal":""}'
+        elif choice.tool_calls:
+            role = b'{"role":"assistant","content":null,"refusal":null}'
+        events.append(chunks.choice(choice.index, role))
+        due.append(offsets[0])
+    cut_at = None
+    if fault is not None:
+        if fault.error_after_tokens is not None:
+            cut_at = fault.error_after_tokens
+        elif fault.empty_choices_error:
+            cut_at = 0
+    tick_count = max(len(t) for t in ticks)
+    abort_after = None
+    for k in range(tick_count):
+        if cut_at is not None and k >= cut_at:
+            break
+        for choice_ticks in ticks:
+            if k < len(choice_ticks):
+                event = choice_ticks[k]
+                if fault is not None and fault.malformed_chunk_at == k + 1:
+                    event = malformed(event)
+                events.append(event)
+                due.append(offsets[min(k, len(offsets) - 1)])
+        if fault is not None and fault.disconnect_after_tokens == k + 1:
+            abort_after = len(events)
+    last = due[-1]
+    if cut_at is not None:
+        assert fault is not None
+        error = error_object(fault.error)
+        if fault.empty_choices_error:
+            payload = chunks.prefix[len(b"data: ") :] + b'],"error":' + _dumps(error) + b"}"
+            events.append(sse.encode(payload))
+        else:
+            events.append(sse.encode(_dumps({"error": error})))
+        due.append(last)
+    else:
+        for choice in rendered.choices:
+            finish = _dumps(choice.finish_reason)
+            events.append(chunks.choice(choice.index, b"{}", finish=finish))
+            due.append(last)
+        if include_usage:
+            events.append(
+                chunks.prefix + b'],"usage":' + _dumps(usage_body(rendered)) + b"}\n\n"
+            )
+            due.append(last)
+        events.append(sse.DONE)
+        due.append(last)
+    if fault is not None and fault.disconnect_after_tokens == 0:
+        abort_after = len(rendered.choices)
+    return Body(200, SSE_TYPE, events=tuple(events), offsets=tuple(due), abort_after=abort_after)
+
+
+def whole(rendered: Rendered, created: int, fault: Fault | None = None) -> Body:
+    """A non-streaming answer, with the non-streaming form of a fault."""
+    body = completion(rendered, created)
+    delay = rendered.offsets[-1]
+    if fault is not None:
+        if fault.empty_choices_error:
+            body["choices"] = []
+            body["error"] = error_object(fault.error)
+        elif fault.error_after_tokens is not None:
+            return failure(fault.error or ErrorSpec(500), delay)
+    data = _dumps(body)
+    abort_after = None
+    if fault is not None:
+        if fault.malformed_chunk_at is not None:
+            data = data[: len(data) // 2]
+        if fault.disconnect_after_tokens is not None:
+            abort_after = len(data) // 2
+    return Body(200, JSON_TYPE, data, offsets=(delay,), abort_after=abort_after)
+
+
+def answer(
+    rendered: Rendered, conversation: Conversation, created: int, fault: Fault | None
+) -> Body:
+    """The bytes of a successful answer: a completion, or its chunks."""
+    if conversation.stream:
+        return stream(rendered, created, conversation.include_usage, fault)
+    return whole(rendered, created, fault)
+
+
+def failure(spec: ErrorSpec, delay: float = 0.0) -> Body:
+    """An error reply in OpenAI's shape, with defaults by status."""
+    return Body(spec.status, JSON_TYPE, _dumps({"error": error_object(spec)}), offsets=(delay,))
+
+
+def refusal(exc: RequestError) -> bytes:
+    return _dumps(error_body(exc.message, exc.type, exc.param, exc.code))
+
+
+def headers(status: int, rate: Headers) -> Headers:
+    """Rate-limit headers as OpenAI names them; an error's defaults (429: Retry-After)."""
+    return (*rate, *default_error_headers(status)) if status >= 400 else rate
+
+
+DIALECT = Dialect(
+    api="chat",
+    paths=(PATH,),
+    parse=parse,
+    answer=answer,
+    failure=failure,
+    refusal=refusal,
+    headers=headers,
+    static_headers=((b"openai-version", b"2020-10-01"),),
+)

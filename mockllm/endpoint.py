@@ -1,0 +1,341 @@
+"""One API family's POST path as a raw ASGI endpoint (the hot path).
+
+A request flows: read the body → the dialect parses it into a Conversation → the gateway
+authenticates and admits it → the engine answers (rules, cassettes, recording, generator,
+fallbacks) → the gateway holds the answer's cost → the dialect encodes the answer →
+the writer sends it at its pace. This module only strings those together, and keeps the
+exchange for the journal and the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mockllm import writer
+from mockllm.asgi import (
+    ARRIVED_KEY,
+    Receive,
+    RequestIds,
+    Scope,
+    Send,
+    decode_headers,
+    json_head,
+    read_body,
+)
+from mockllm.cache import Memo
+from mockllm.conversation import Conversation
+from mockllm.dialects import Dialect, ParseContext
+from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed
+from mockllm.errors import CassetteError, RequestError
+from mockllm.exchanges import finish_exchange, journal_body, sent_tokens
+from mockllm.journal import Exchange
+from mockllm.rules import Fault
+from mockllm.wire import Body
+
+if TYPE_CHECKING:
+    from mockllm.gateway import Gateway
+    from mockllm.recording import RecordingProxy
+
+PARSE_CACHE_SIZE = 1024
+PARSE_CACHE_BODY = 16 * 1024  # larger request bodies are parsed every time
+BODY_CACHE_BYTES = 512 << 10  # encoded answers kept for reuse, at most (bytes)
+CASSETTE_HEADER = "x-mockllm-cassette"
+
+
+@dataclass
+class Services:
+    """What every endpoint of one server shares (the gateway is swapped by tests)."""
+
+    engine: Engine
+    gateway: Gateway
+    proxy: RecordingProxy | None = None
+    ids: RequestIds | None = None
+
+    def __post_init__(self) -> None:
+        if self.ids is None:
+            self.ids = RequestIds()
+
+
+class _Parsed:
+    """A parsed request and what follows from it alone, kept for the next identical one."""
+
+    __slots__ = ("request", "seed", "checked")
+
+    def __init__(self, request: Conversation, seed: int) -> None:
+        self.request = request
+        self.seed = seed
+        self.checked: Gateway | None = None  # the gateway whose parameter ranges it passed
+
+
+class Endpoint:
+    """Raw ASGI endpoint for one dialect's POST path(s)."""
+
+    def __init__(self, services: Services, dialect: Dialect) -> None:
+        self.services = services
+        self.dialect = dialect
+        # Parsed requests by (path, body, headers), headers by their raw form, encoded
+        # answers by the rendered answer: load tests and retries send the same bytes again
+        # and again, and each of these is immutable.
+        self._parsed: Memo[tuple[Any, ...], _Parsed] = Memo(PARSE_CACHE_SIZE)
+        self._headers: Memo[tuple[Any, ...], dict[str, str]] = Memo(PARSE_CACHE_SIZE)
+        self._bodies: Memo[tuple[int, int, bool, bool], tuple[Any, Body]] = Memo(
+            PARSE_CACHE_SIZE, BODY_CACHE_BYTES
+        )
+        # Stateful dialects (stored responses) parse against the store: no cached parse.
+        self._cacheable = dialect.remember is None
+
+    def context(self) -> ParseContext:
+        config = self.services.engine.config
+        return ParseContext(config.max_n, config.max_output_tokens, self.services.engine.store)
+
+    def headers_of(self, scope: Scope) -> dict[str, str]:
+        raw_headers = tuple(scope["headers"])
+        headers = self._headers.get(raw_headers)
+        if headers is None:
+            headers = decode_headers(raw_headers)
+            self._headers.put(raw_headers, headers)
+        return headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        arrived = asyncio.get_running_loop().time()
+        services, dialect = self.services, self.dialect
+        engine, gateway = services.engine, services.gateway
+        config = engine.config
+        headers = self.headers_of(scope)
+        exchange = Exchange(
+            id="",
+            method=scope["method"],
+            path=scope["path"],
+            started=time.time(),
+            api=dialect.api,
+        )
+        declared = headers.get("content-length")
+        try:
+            key = gateway.authenticate(headers, dialect.key_headers)
+            raw = await read_body(
+                receive,
+                config.max_body_bytes,
+                int(declared) if declared and declared.isdigit() else None,
+                config.body_timeout_s,
+            )
+            # Deadlines count from the request's arrival: when the server parsed its last
+            # byte (stamped by the protocol), else now. Time spent queued behind other
+            # requests then comes out of the wait for the first token, not on top of it.
+            arrived = scope.get("extensions", {}).get(ARRIVED_KEY, arrived)
+            exchange.request = raw
+            parsed = self._parse(raw, headers, scope["path"])
+            request = parsed.request
+            exchange.request = journal_body(raw, request.body)
+            exchange.model, exchange.stream = request.model, request.stream
+            decision = gateway.admit(request, key, params_checked=parsed.checked is gateway)
+            parsed.checked = gateway
+            cassette = (
+                self._cassette(headers) if (CASSETTE_HEADER in headers or engine.cassette) else None
+            )
+        except RequestError as exc:
+            if isinstance(exchange.request, bytes):
+                exchange.request = journal_body(exchange.request, None)
+            await self.refuse(exc, exchange, send, arrived)
+            return
+        except TimeoutError:
+            late = RequestError(408, "The request body was not received in time.", code="timeout")
+            await self.refuse(late, exchange, send, arrived)
+            return
+        except ConnectionResetError:
+            return
+        seed = parsed.seed
+        exchange.id = services.ids.next(seed)  # type: ignore[union-attr]
+        try:
+            outcome = engine.handle(
+                request,
+                seed,
+                cassette,
+                exchange.attempts,
+                allowed=lambda model: gateway.accounts.model_allowed(key, model),
+            )
+            reservation = None
+            if isinstance(outcome, Answer):
+                outcome, reservation = gateway.hold(outcome, request, key, engine.cut)
+        except RequestError as exc:
+            await self.refuse(exc, exchange, send, arrived)
+            return
+        try:
+            if isinstance(outcome, Proxied):
+                exchange.source, exchange.rule = "upstream", f"{outcome.cassette} (recording)"
+                if services.proxy is None:  # pragma: no cover - proxied only with an upstream
+                    raise RuntimeError("recording without an upstream")
+                self._record(exchange, 0)
+                status = await services.proxy.relay(outcome, scope, receive, send, raw)
+            else:
+                status = await self._write(
+                    outcome, request, exchange, scope, receive, send, arrived, decision.headers
+                )
+        finally:
+            if reservation is not None:
+                gateway.settle(reservation, exchange.completion_tokens)
+        finish_exchange(exchange, arrived, status, config.log_format)
+
+    def _parse(self, raw: bytes, headers: dict[str, str], path: str) -> _Parsed:
+        cache_key = (
+            (path, raw, tuple(headers.items()))
+            if self._cacheable and len(raw) <= PARSE_CACHE_BODY
+            else None
+        )
+        parsed = self._parsed.get(cache_key) if cache_key is not None else None
+        if parsed is None:
+            request = self.dialect.parse(raw, headers, path, self.context())
+            parsed = _Parsed(request, self.services.engine.seed_for(request))
+            if cache_key is not None:
+                self._parsed.put(cache_key, parsed)
+        return parsed
+
+    def _cassette(self, headers: dict[str, str]) -> str | None:
+        engine = self.services.engine
+        name = headers.get(CASSETTE_HEADER) or engine.cassette
+        if name is None:
+            return None
+        root = engine.config.cassettes
+        if root is None:
+            raise RequestError(
+                400,
+                "X-Mockllm-Cassette names a cassette, but no --cassettes folder is set.",
+                param=CASSETTE_HEADER,
+            )
+        from mockllm.cassettes import resolve_name
+
+        try:
+            resolve_name(root, name)
+        except CassetteError as exc:
+            raise RequestError(
+                400, str(exc), param=CASSETTE_HEADER, code="invalid_cassette"
+            ) from None
+        return name
+
+    async def refuse(
+        self, exc: RequestError, exchange: Exchange, send: Send, arrived: float
+    ) -> None:
+        """Answer a refusal raised before any byte was sent, in the family's error shape."""
+        engine = self.services.engine
+        if not exchange.id:
+            exchange.id = self.services.ids.next(engine.config.seed)  # type: ignore[union-attr]
+        exchange.source, exchange.error = "error", exc.message
+        self._record(exchange, exc.status)
+        body = self.dialect.refusal(exc)
+        dialect = self.dialect
+        headers = [
+            (dialect.request_id_header, exchange.id.encode()),
+            *dialect.static_headers,
+            *((k.lower().encode(), v.encode()) for k, v in exc.headers),
+        ]
+        await send(json_head(exc.status, body, headers))
+        await send({"type": "http.response.body", "body": body})
+        finish_exchange(exchange, arrived, exc.status, engine.config.log_format)
+
+    async def _write(
+        self,
+        outcome: Outcome,
+        request: Conversation,
+        exchange: Exchange,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        arrived: float,
+        rate_headers: tuple[tuple[str, str], ...] = (),
+    ) -> int:
+        engine, dialect = self.services.engine, self.dialect
+        rule = outcome.rule
+        exchange.rule = rule.ref if rule is not None else None
+        fault = outcome.fault
+        if isinstance(outcome, Failure) and fault is not None:
+            # An error reply has no stream to break: only transport faults apply to it.
+            fault = Fault(
+                hang=fault.hang, reset=fault.reset, drip_bytes_per_s=fault.drip_bytes_per_s
+            )
+            fault = fault if fault.names() else None
+        if fault is not None:
+            exchange.faults = fault.names()
+        if isinstance(outcome, Replayed):
+            from mockllm.recording import replay_body
+
+            interaction = outcome.interaction
+            exchange.source = "cassette"
+            exchange.rule = f"{interaction.cassette}#{interaction.index}"
+            body, recorded_headers = replay_body(
+                interaction, engine.config.replay_speed, engine.default_latency
+            )
+            headers = [(dialect.request_id_header, exchange.id.encode()), *recorded_headers]
+            self._record(exchange, body.status)
+            result = await writer.write(body, headers, scope, receive, send, arrived)
+            return result.status
+        if isinstance(outcome, Answer):
+            exchange.source = "rule" if rule is not None else "default"
+            rendered = outcome.rendered
+            exchange.prompt_tokens = rendered.prompt_tokens
+            exchange.completion_tokens = sent_tokens(rendered, fault)
+            created = engine.created()
+            body = self._body(rendered, created, request, fault)
+            if dialect.remember is not None:
+                dialect.remember(engine.store, request, rendered, created)
+            extra = outcome.headers
+        else:
+            assert isinstance(outcome, Failure)
+            exchange.source = outcome.source
+            code = outcome.error.code
+            exchange.error = outcome.error.message or (str(code) if code else None)
+            if outcome.near:
+                exchange.attempts = [n.to_json() for n in outcome.near]
+            body = dialect.failure(outcome.error, outcome.delay_s)
+            extra = (*outcome.error.headers, *outcome.headers)
+        # One value per header name; later sources win (a script's headers over the bucket's).
+        merged = {k.lower(): str(v) for k, v in (*dialect.headers(body.status, rate_headers), *extra)}
+        headers = [(dialect.request_id_header, exchange.id.encode())]
+        if dialect.processing_ms:
+            ms = round(body.offsets[0] * 1000) if body.offsets else 0
+            headers.append((b"openai-processing-ms", str(ms).encode()))
+        headers += dialect.static_headers
+        headers += [(k.encode(), v.encode()) for k, v in merged.items()]
+        self._record(exchange, body.status)
+        if fault is not None and fault.reset:
+            result = await writer.reset(scope, receive)
+        elif fault is not None and fault.hang:
+            result = await writer.hang(scope, receive, engine.config.hang_max_s)
+        else:
+            result = await writer.write(
+                body,
+                headers,
+                scope,
+                receive,
+                send,
+                arrived,
+                drip_bytes_per_s=fault.drip_bytes_per_s if fault is not None else None,
+            )
+        if result.disconnected:
+            exchange.error = "client disconnected"
+        return result.status
+
+    def _body(
+        self, rendered: Any, created: int, request: Conversation, fault: Fault | None
+    ) -> Body:
+        """The answer's bytes. The same rendered answer in the same second is the same bytes
+        (rendered answers are cached by the engine), so it is encoded once."""
+        encode = self.dialect.answer
+        if fault is not None or not self._cacheable:
+            return encode(rendered, request, created, fault)
+        key = (id(rendered), created, request.stream, request.include_usage)
+        found = self._bodies.get(key)
+        if found is not None and found[0] is rendered:
+            return found[1]
+        body = encode(rendered, request, created, None)
+        self._bodies.put(key, (rendered, body), len(body.body) + sum(map(len, body.events)))
+        return body
+
+    def _record(self, exchange: Exchange, status: int) -> None:
+        """Put the exchange in the journal before its last byte leaves, so that a client
+        that has its answer finds it there; `finish_exchange` completes the entry."""
+        exchange.status = status
+        journal = self.services.engine.journal
+        if journal is not None:
+            journal.add(exchange)
