@@ -123,6 +123,14 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             help="Default seeded jitter added to each gap.",
         ),
         click.option(
+            "--embedding-dimensions",
+            default=1536,
+            show_default=True,
+            type=click.IntRange(1, 16384),
+            envvar=_env("embedding_dimensions"),
+            help="Vector size of embedding models whose size mockllm does not know.",
+        ),
+        click.option(
             "--max-body-bytes",
             default=8 * 1024 * 1024,
             show_default=True,
@@ -300,6 +308,7 @@ def _config(options: dict[str, object]) -> ServerConfig:
         ttft_ms=float(options["ttft_ms"]),  # type: ignore[arg-type]
         inter_token_ms=float(options["inter_token_ms"]),  # type: ignore[arg-type]
         jitter_ms=float(options["jitter_ms"]),  # type: ignore[arg-type]
+        embedding_dimensions=int(options["embedding_dimensions"]),  # type: ignore[call-overload]
         max_body_bytes=int(options["max_body_bytes"]),  # type: ignore[call-overload]
         max_n=int(options["max_n"]),  # type: ignore[call-overload]
         max_output_tokens=int(options["max_output_tokens"]),  # type: ignore[call-overload]

@@ -50,6 +50,7 @@ class ServerConfig:
     admin_token: str | None = None
     admin_remote: bool = False
     locale: str | None = None  # default generator language; None: the prompt's
+    embedding_dimensions: int = 1536  # vector size of embedding models without a known one
     ttft_ms: float = 0.0
     inter_token_ms: float = 0.0
     jitter_ms: float = 0.0

@@ -97,6 +97,7 @@ class Conversation:
     last_user: str = ""  # text of the last user message
     system: str = ""  # system and developer messages (instructions, system blocks), joined
     turn: int = 0  # number of user messages
+    input_tokens: int | None = None  # the prompt's tokens when the dialect counts them itself
     wire: Any = None  # what the dialect keeps for writing its answer; opaque to the engine
 
     @property

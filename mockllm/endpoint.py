@@ -89,7 +89,13 @@ class Endpoint:
 
     def context(self) -> ParseContext:
         config = self.services.engine.config
-        return ParseContext(config.max_n, config.max_output_tokens, self.services.engine.store)
+        return ParseContext(
+            config.max_n,
+            config.max_output_tokens,
+            self.services.engine.store,
+            config.seed,
+            config.embedding_dimensions,
+        )
 
     def headers_of(self, scope: Scope) -> dict[str, str]:
         raw_headers = tuple(scope["headers"])

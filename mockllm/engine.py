@@ -41,9 +41,16 @@ LISTED_MODELS = (
     "claude-3-5-sonnet-20241022",
     "claude-3-5-haiku-20241022",
     "qwen-plus",
+    "text-embedding-3-small",
+    "text-embedding-3-large",
+    "text-embedding-ada-002",
 )
 # Families the default generator answers without configuration.
 KNOWN_FAMILIES = (
+    "*embed*",
+    "bge-*",
+    "gte-*",
+    "e5-*",
     "gpt-*",
     "chatgpt-*",
     "o1*",

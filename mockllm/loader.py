@@ -16,6 +16,7 @@ import yaml
 
 from mockllm import schema as s
 from mockllm.errors import Problem, ScenarioError
+from mockllm.conversation import APIS
 from mockllm.matchers import ALIASES, MATCHERS, predicate
 from mockllm.rules import (
     FINISH_REASONS,
@@ -82,6 +83,13 @@ s.DEFS["match"] = s.Obj(
         "tool_choice": s.Ref(doc="none, auto, required or a function name", name="pattern"),
         "response_format": s.Ref(doc="text, json_object or json_schema", name="pattern"),
         "body": s.MapOf(PATTERN, doc="JSON path (metadata.test_id) to pattern"),
+        "api": s.OneOf(
+            (
+                s.Enum(APIS),
+                s.ListOf(s.Enum(APIS), min_items=1),
+            ),
+            doc="the API family: chat, responses, messages, embeddings (or a list)",
+        ),
     },
     doc="Conditions; all must hold.",
 )
@@ -221,6 +229,7 @@ _COST.update(
             "tool_choice",
             "response_format",
             "header",
+            "api",
         ),
         0,
     )

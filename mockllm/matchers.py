@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mockllm.conversation import Conversation
+from mockllm.conversation import APIS, Conversation
 from mockllm.regexes import SafeRegex
 from mockllm.rules import Condition, TextPattern, exact, glob
 
@@ -94,7 +94,7 @@ def compile_pattern(value: Any, *, names: bool = False) -> TextPattern:
     return exact(value)
 
 
-_GETTERS: dict[str, Callable[[Conversation], object]] = {}
+_GETTERS: dict[str, Callable[[Conversation], object]] = {"api": lambda r: r.api}
 
 
 def _fast_text(pattern: TextPattern) -> Callable[[object], bool]:
@@ -283,6 +283,21 @@ def _test_body(
     return OK
 
 
+def _compile_api(value: Any) -> TextPattern:
+    """`api: chat | responses | messages | embeddings`, or a list of them."""
+    names = value if isinstance(value, list) else [value]
+    for name in names:
+        if name not in APIS:
+            raise ValueError(f"unknown API family {name!r}; valid: {', '.join(APIS)}")
+    return compile_pattern(value, names=True)
+
+
+def _test_api(pattern: TextPattern, request: Conversation) -> MatchResult:
+    if pattern.test(request.api):
+        return OK
+    return MatchResult(False, lambda: f"api: {request.api!r} is not {pattern.describe()}")
+
+
 Compiler = Callable[[Any], Any]
 Tester = Callable[[Any, Conversation], MatchResult]
 
@@ -304,6 +319,7 @@ MATCHERS: dict[str, tuple[Compiler, Tester]] = {
         "response_format", lambda r: r.response_format.type, names=True
     ),
     "body": (_compile_body, _test_body),
+    "api": (_compile_api, _test_api),
 }
 ALIASES = {"headers": "header"}
 

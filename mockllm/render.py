@@ -104,6 +104,8 @@ def _chunk_tokens(chunks: tuple[str, ...]) -> int:
 
 
 def prompt_tokens(request: Conversation) -> int:
+    if request.input_tokens is not None:
+        return request.input_tokens
     tools = [t.parameters for t in request.tools] or None
     return count_prompt((m.text for m in request.messages), tools)
 

@@ -10,7 +10,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockllm.asgi import decode_headers
 from mockllm.conversation import derive_seed
+from mockllm.dialects import responses
+from mockllm.endpoint import Services
 from mockllm.engine import Engine
 from mockllm.errors import RequestError
 from mockllm.protocol import error_body
@@ -59,5 +62,46 @@ def _model(model_id: str) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": created, "owned_by": owner}
 
 
-def response_routes(services: Any) -> list[tuple[str, Any, list[str]]]:
-    return []
+def response_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
+    """`GET`/`DELETE /v1/responses/{id}` and `GET /v1/responses/{id}/input_items`: the
+    stored responses, for the same keys as the POST."""
+
+    def stored(request: Request) -> tuple[str, Any]:
+        services.gateway.authenticate(decode_headers(request.scope["headers"]))
+        response_id = request.path_params["response_id"]
+        document = responses.stored_response(services.engine.store, response_id)
+        if document is None:
+            raise responses.not_found(response_id)
+        return response_id, document
+
+    async def one(request: Request) -> Response:
+        response_id, document = stored(request)
+        if request.method == "DELETE":
+            services.engine.store.delete_document(responses.STORE_KIND, response_id)
+            return json_response(200, {"id": response_id, "object": "response", "deleted": True})
+        return json_response(200, document["response"])
+
+    async def items(request: Request) -> Response:
+        _, document = stored(request)
+        query = request.query_params
+        limit_text = query.get("limit", "20")
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+            raise RequestError(
+                400,
+                f"Invalid 'limit': {limit_text}. Expected an integer between 1 and 100.",
+                code="invalid_value",
+                param="limit",
+            )
+        order = query.get("order", "desc")
+        if order not in ("asc", "desc"):
+            raise RequestError(
+                400,
+                f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.",
+                code="invalid_value",
+                param="order",
+            )
+        page = responses.input_items(document, int(limit_text), order, query.get("after"))
+        return json_response(200, page)
+
+    path = responses.PATH + "/{response_id}"
+    return [(path, one, ["GET", "DELETE"]), (path + "/input_items", items, ["GET"])]

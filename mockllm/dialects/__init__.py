@@ -33,6 +33,8 @@ class ParseContext:
     max_n: int = 128
     max_output: int | None = None
     store: StateStore | None = None
+    seed: int = 0  # the server's --seed (embeddings derive their vectors from it)
+    embedding_dimensions: int = 1536  # for embedding models without a known size
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +70,9 @@ class Dialect:
 
 def dialects() -> tuple[Dialect, ...]:
     """Every dialect the server speaks."""
-    from mockllm.dialects import chat
+    from mockllm.dialects import chat, embeddings, responses
 
-    return (chat.DIALECT,)
+    return (chat.DIALECT, responses.DIALECT, embeddings.DIALECT)
 
 
 def by_api(api: str) -> Dialect:

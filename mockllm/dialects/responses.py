@@ -1,0 +1,994 @@
+"""The Responses API dialect: `POST /v1/responses` read into a Conversation, answers written
+as a `response` object or its typed event stream, and responses stored for
+`previous_response_id`, `GET /v1/responses/{id}` and its input items.
+
+The wire follows what the API sends today: `event:`/`data:` pairs whose data has `type`
+first and the other keys in name order, a `sequence_number` on every event, an
+`obfuscation` string on each delta (padding the event's length, as the API does unless
+`stream_options.include_obfuscation` is false).
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from mockllm.conversation import (
+    JSON,
+    Conversation,
+    Message,
+    ResponseFormat,
+    Tool,
+    ToolCall,
+    api_key_of,
+    derive_seed,
+    provider_of,
+    summarize,
+)
+from mockllm.dialects import Dialect, Headers, ParseContext
+from mockllm.errors import RequestError
+from mockllm.protocol import (
+    absent_or_wrong,
+    canonical_or_refuse,
+    check_range,
+    default_error_headers,
+    error_body,
+    error_object,
+    get_bool,
+    get_int,
+    invalid_type,
+    load_object,
+    missing,
+    unsupported,
+)
+from mockllm.render import Rendered, RenderedChoice
+from mockllm.rules import ErrorSpec, Fault
+from mockllm.state import StateStore
+from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed
+
+PATH = "/v1/responses"
+STORE_KIND = "response"
+STORED_LIMIT = 10_000  # stored responses kept, oldest dropped first
+MIN_OUTPUT_TOKENS = 16  # the API refuses a smaller max_output_tokens
+_dumps = orjson.dumps
+_ID_CHARS = string.ascii_letters + string.digits
+_ROLES = ("user", "assistant", "system", "developer")
+_INPUT_PARTS = ("input_text", "input_image", "input_file", "input_audio")
+_OUTPUT_PARTS = ("output_text", "refusal")
+_ITEM_TYPES = (
+    "message",
+    "function_call",
+    "function_call_output",
+    "reasoning",
+    "item_reference",
+    "web_search_call",
+    "file_search_call",
+    "computer_call",
+    "computer_call_output",
+    "code_interpreter_call",
+    "image_generation_call",
+    "custom_tool_call",
+    "custom_tool_call_output",
+    "mcp_call",
+    "mcp_list_tools",
+    "mcp_approval_request",
+    "mcp_approval_response",
+)
+# Built-in tools: the mock cannot run them, so they are checked as the API checks them (the
+# parameters it requires) and a model answers without calling them unless a rule says so.
+_BUILTIN_REQUIRED: dict[str, tuple[str, ...]] = {
+    "web_search": (),
+    "web_search_preview": (),
+    "web_search_2025_08_26": (),
+    "web_search_preview_2025_03_11": (),
+    "file_search": ("vector_store_ids",),
+    "code_interpreter": ("container",),
+    "computer_use_preview": ("display_width", "display_height", "environment"),
+    "computer": (),
+    "image_generation": (),
+    "local_shell": (),
+    "shell": (),
+    "apply_patch": (),
+    "mcp": ("server_label",),
+}
+_TOOL_TYPES = ("function", "custom", *_BUILTIN_REQUIRED)
+_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+_SUMMARIES = ("auto", "concise", "detailed")
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """What the Responses dialect keeps of a request for writing its answer."""
+
+    echo: JSON  # the request's settings the response object repeats
+    store: bool
+    obfuscate: bool
+    previous: str | None
+    history: tuple[JSON, ...]  # input items of earlier turns (with their outputs), then these
+    inputs: tuple[JSON, ...]  # this request's input items, as listed by input_items
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+def _text_of(content: object, where: str, role: str) -> str:
+    """The text of a message's content: a string, or parts of the kinds the role takes."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise invalid_type(where, "one of a string or array of objects", content)
+    kinds = _OUTPUT_PARTS if role == "assistant" else _INPUT_PARTS
+    texts = []
+    for i, part in enumerate(content):
+        at = f"{where}[{i}]"
+        if not isinstance(part, dict):
+            raise invalid_type(at, "an object", part)
+        kind = part.get("type")
+        if kind not in kinds and not (role == "assistant" and kind in _INPUT_PARTS):
+            if kind is None:
+                raise missing(f"{at}.type")
+            raise unsupported(kind, kinds, f"{at}.type")
+        if kind in ("input_text", "output_text", "refusal"):
+            field = "refusal" if kind == "refusal" else "text"
+            text = part.get(field)
+            if not isinstance(text, str):
+                raise absent_or_wrong(f"{at}.{field}", "a string", text)
+            texts.append(text)
+    return "\n".join(texts)
+
+
+def _output_text(value: object, where: str) -> str:
+    """A function call output: a string, or input parts."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return _text_of(value, where, "user")
+    raise absent_or_wrong(where, "one of a string or array of objects", value)
+
+
+def _normal_item(item: JSON) -> JSON:
+    """An input item as the API lists it back (`type` spelled out)."""
+    if "type" not in item and "role" in item:
+        return {"type": "message", **item}
+    return item
+
+
+def read_items(items: list[Any], where: str) -> list[Message]:
+    """Messages from input items: messages as they are, function calls as the assistant's
+    tool calls, their outputs as tool messages; reasoning and other items add nothing."""
+    messages: list[Message] = []
+    pending: list[ToolCall] = []
+
+    def flush() -> None:
+        if pending:
+            messages.append(Message("assistant", "", tool_calls=tuple(pending)))
+            pending.clear()
+
+    for i, item in enumerate(items):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise invalid_type(at, "an object", item)
+        kind = item.get("type", "message" if "role" in item else None)
+        if kind is None:
+            raise missing(f"{at}.type")
+        if kind not in _ITEM_TYPES:
+            raise unsupported(kind, _ITEM_TYPES, f"{at}.type")
+        if kind == "function_call":
+            fields = {}
+            for name in ("call_id", "name", "arguments"):
+                value = item.get(name)
+                if not isinstance(value, str):
+                    raise absent_or_wrong(f"{at}.{name}", "a string", value)
+                fields[name] = value
+            pending.append(ToolCall(fields["call_id"], fields["name"], fields["arguments"]))
+            continue
+        flush()
+        if kind == "message":
+            role = item.get("role")
+            if role is None:
+                raise missing(f"{at}.role")
+            if role not in _ROLES:
+                raise unsupported(role, _ROLES, f"{at}.role")
+            if "content" not in item:
+                raise missing(f"{at}.content")
+            messages.append(Message(str(role), _text_of(item["content"], f"{at}.content", role)))
+        elif kind == "function_call_output":
+            call_id = item.get("call_id")
+            if not isinstance(call_id, str):
+                raise absent_or_wrong(f"{at}.call_id", "a string", call_id)
+            output = _output_text(item.get("output"), f"{at}.output")
+            messages.append(Message("tool", output, tool_call_id=call_id))
+    flush()
+    return messages
+
+
+def _parse_tools(value: object) -> tuple[tuple[Tool, ...], list[JSON], frozenset[str]]:
+    """(function tools, the tools as the response echoes them, built-in/custom names)."""
+    if value is None:
+        return (), [], frozenset()
+    if not isinstance(value, list):
+        raise invalid_type("tools", "an array", value)
+    tools: list[Tool] = []
+    echoed: list[JSON] = []
+    other: set[str] = set()
+    for i, raw in enumerate(value):
+        at = f"tools[{i}]"
+        if not isinstance(raw, dict):
+            raise invalid_type(at, "an object", raw)
+        kind = raw.get("type")
+        if kind is None:
+            raise missing(f"{at}.type")
+        if kind not in _TOOL_TYPES:
+            raise unsupported(kind, _TOOL_TYPES, f"{at}.type")
+        if kind == "function":
+            name = raw.get("name")
+            if not isinstance(name, str):
+                raise absent_or_wrong(f"{at}.name", "a string", name)
+            if not name or len(name) > 64 or not all(c.isalnum() or c in "_-" for c in name):
+                raise RequestError(
+                    400,
+                    f"Invalid '{at}.name': string does not match pattern. Expected a string "
+                    "that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+                    code="invalid_value",
+                    param=f"{at}.name",
+                )
+            parameters = raw.get("parameters")
+            if parameters is not None and not isinstance(parameters, dict):
+                raise invalid_type(f"{at}.parameters", "an object", parameters)
+            strict = raw.get("strict", True)
+            if strict is not None and not isinstance(strict, bool):
+                raise invalid_type(f"{at}.strict", "a boolean", strict)
+            description = raw.get("description")
+            if description is not None and not isinstance(description, str):
+                raise invalid_type(f"{at}.description", "a string", description)
+            schema = parameters or {"type": "object", "properties": {}}
+            tools.append(Tool(name, description or "", schema, strict is not False))
+            echoed.append(
+                {
+                    "type": "function",
+                    "description": description,
+                    "name": name,
+                    "parameters": parameters,
+                    "strict": strict is not False,
+                }
+            )
+            continue
+        for required in _BUILTIN_REQUIRED.get(kind, ()):
+            if raw.get(required) is None:
+                raise missing(f"{at}.{required}")
+        if kind == "custom":
+            name = raw.get("name")
+            if not isinstance(name, str):
+                raise absent_or_wrong(f"{at}.name", "a string", name)
+            other.add(name)
+        else:
+            other.add(str(kind))
+        echoed.append(raw)
+    return tuple(tools), echoed, frozenset(other)
+
+
+def _parse_tool_choice(
+    value: object, tools: tuple[Tool, ...], other: frozenset[str]
+) -> tuple[str | None, tuple[str, ...]]:
+    if value is None:
+        return None, ()
+    if isinstance(value, str):
+        if value not in ("none", "auto", "required"):
+            raise unsupported(value, ("none", "auto", "required"), "tool_choice")
+        return value, ()
+    if not isinstance(value, dict):
+        raise invalid_type("tool_choice", "one of a string or an object", value)
+    kind = value.get("type")
+    names = {t.name for t in tools}
+    if kind == "function":
+        name = value.get("name")
+        if not isinstance(name, str):
+            raise missing("tool_choice.name")
+        if name not in names:
+            raise RequestError(
+                400,
+                f"Tool choice '{name}' not found in 'tools' parameter.",
+                param="tool_choice",
+            )
+        return name, ()
+    if kind == "allowed_tools":
+        mode = value.get("mode")
+        if mode not in ("auto", "required"):
+            if mode is None:
+                raise missing("tool_choice.mode")
+            raise unsupported(mode, ("auto", "required"), "tool_choice.mode")
+        listed = value.get("tools")
+        if not isinstance(listed, list):
+            raise absent_or_wrong("tool_choice.tools", "an array", listed)
+        allowed = [t.get("name") for t in listed if isinstance(t, dict)]
+        return str(mode), tuple(n for n in allowed if isinstance(n, str) and n in names)
+    if kind == "custom" or kind in _BUILTIN_REQUIRED:
+        return "auto", ()  # a tool the default generator does not call: it answers in text
+    if kind is None:
+        raise missing("tool_choice.type")
+    raise unsupported(kind, ("function", "allowed_tools", "custom", *_BUILTIN_REQUIRED), "tool_choice.type")
+
+
+def _parse_text(value: object, messages: list[Message]) -> tuple[ResponseFormat, JSON]:
+    """The `text.format` asked for, and `text` as the response echoes it."""
+    if value is None:
+        return ResponseFormat(), {"format": {"type": "text"}, "verbosity": "medium"}
+    if not isinstance(value, dict):
+        raise invalid_type("text", "an object", value)
+    verbosity = value.get("verbosity", "medium")
+    if verbosity not in ("low", "medium", "high"):
+        raise unsupported(verbosity, ("low", "medium", "high"), "text.verbosity")
+    form = value.get("format", {"type": "text"})
+    if not isinstance(form, dict):
+        raise invalid_type("text.format", "an object", form)
+    kind = form.get("type")
+    if kind not in ("text", "json_object", "json_schema"):
+        if kind is None:
+            raise missing("text.format.type")
+        raise unsupported(kind, ("text", "json_schema", "json_object"), "text.format.type")
+    echo = {"format": form, "verbosity": verbosity}
+    if kind == "json_object":
+        if not any("json" in m.text.lower() for m in messages):
+            raise RequestError(
+                400,
+                "Response input messages must contain the word 'json' in some form to use "
+                "'text.format' of type 'json_object'.",
+                param="input",
+            )
+        return ResponseFormat("json_object"), echo
+    if kind == "text":
+        return ResponseFormat(), echo
+    name = form.get("name")
+    if not isinstance(name, str):
+        raise absent_or_wrong("text.format.name", "a string", name)
+    schema = form.get("schema")
+    if not isinstance(schema, dict):
+        raise absent_or_wrong("text.format.schema", "an object", schema)
+    strict = form.get("strict")
+    echo["format"] = {
+        "type": "json_schema",
+        "description": form.get("description"),
+        "name": name,
+        "schema": schema,
+        "strict": bool(strict),
+    }
+    return ResponseFormat("json_schema", name, schema, bool(strict)), echo
+
+
+def _parse_reasoning(value: object) -> tuple[JSON, bool]:
+    """`reasoning` as echoed, and whether a summary of the reasoning is asked for."""
+    if value is None:
+        return {"effort": None, "summary": None}, False
+    if not isinstance(value, dict):
+        raise invalid_type("reasoning", "an object", value)
+    effort = value.get("effort")
+    if effort is not None and effort not in _EFFORTS:
+        raise unsupported(effort, _EFFORTS, "reasoning.effort")
+    summary = value.get("summary", value.get("generate_summary"))
+    if summary is not None and summary not in _SUMMARIES:
+        raise unsupported(summary, _SUMMARIES, "reasoning.summary")
+    return {"effort": effort, "summary": summary}, summary is not None
+
+
+def _number(body: JSON, name: str, low: float, high: float, default: float) -> float:
+    value = body.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid_type(name, "a number", value)
+    check_range(name, value, low, high, "decimal")
+    return float(value)
+
+
+def _previous(value: object, store: StateStore | None) -> tuple[str | None, list[JSON]]:
+    """The earlier turns a `previous_response_id` continues (its history and output)."""
+    if value is None:
+        return None, []
+    if not isinstance(value, str):
+        raise invalid_type("previous_response_id", "a string", value)
+    if not value or not all(c.isalnum() or c in "_-" for c in value):
+        raise RequestError(
+            400,
+            f"Invalid 'previous_response_id': '{value}'. Expected an ID that contains letters, "
+            "numbers, underscores, or dashes, but this value contained additional characters.",
+            code="invalid_value",
+            param="previous_response_id",
+        )
+    stored = stored_response(store, value)
+    if stored is None:
+        raise RequestError(
+            400,
+            f"Previous response with id '{value}' not found.",
+            code="previous_response_not_found",
+            param="previous_response_id",
+        )
+    return value, [*stored["history"], *stored["response"]["output"]]
+
+
+def parse(
+    raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = ParseContext()
+) -> Conversation:
+    """Validate a `POST /v1/responses` body as the API does; RequestError(400) naming the
+    field."""
+    body = load_object(raw)
+    model = body.get("model")
+    if model is None:
+        raise missing("model")
+    if not isinstance(model, str):
+        raise invalid_type("model", "a string", model)
+    previous, history = _previous(body.get("previous_response_id"), context.store)
+    value = body.get("input")
+    if value is None:
+        if previous is None:
+            raise missing("input")
+        inputs: list[JSON] = []
+    elif isinstance(value, str):
+        inputs = [{"type": "message", "role": "user", "content": value}]
+    elif isinstance(value, list):
+        inputs = [_normal_item(v) if isinstance(v, dict) else v for v in value]
+    else:
+        raise invalid_type("input", "one of a string or array of input items", value)
+    earlier = read_items(history, "previous_response_id")
+    messages = [*earlier, *read_items(inputs, "input")]
+    instructions = body.get("instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        raise invalid_type("instructions", "a string", instructions)
+    if instructions:
+        messages.insert(0, Message("developer", instructions))
+    if not messages:
+        raise RequestError(
+            400,
+            "Invalid 'input': empty array. Expected an array with minimum length 1, but got "
+            "an empty array instead.",
+            code="empty_array",
+            param="input",
+        )
+    stream = get_bool(body, "stream", False)
+    options = body.get("stream_options")
+    obfuscate = True
+    if options is not None:
+        if not isinstance(options, dict):
+            raise invalid_type("stream_options", "an object", options)
+        if not stream:
+            raise RequestError(
+                400,
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                param="stream_options",
+            )
+        obfuscate = options.get("include_obfuscation", True) is not False
+    max_output = get_int(body, "max_output_tokens", MIN_OUTPUT_TOKENS, None)
+    max_given = max_output is not None
+    cap = context.max_output
+    if cap is not None:
+        if max_output is not None and max_output > cap:
+            raise RequestError(
+                400,
+                f"max_output_tokens is too large: {max_output}. This model supports at most "
+                f"{cap} output tokens, whereas you provided {max_output}.",
+                code="invalid_value",
+                param="max_output_tokens",
+            )
+        if max_output is None:
+            max_output = cap
+    temperature = _number(body, "temperature", 0, 2, 1.0)
+    top_p = _number(body, "top_p", 0, 1, 1.0)
+    tools, echoed_tools, other_tools = _parse_tools(body.get("tools"))
+    tool_choice, allowed = _parse_tool_choice(body.get("tool_choice"), tools, other_tools)
+    form, text = _parse_text(body.get("text"), messages)
+    reasoning, wants_summary = _parse_reasoning(body.get("reasoning"))
+    store = get_bool(body, "store", True)
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise invalid_type("metadata", "an object", metadata)
+    for name in ("user", "safety_identifier", "prompt_cache_key"):
+        item = body.get(name)
+        if item is not None and not isinstance(item, str):
+            raise invalid_type(name, "a string", item)
+    truncation = body.get("truncation", "disabled")
+    if truncation not in ("auto", "disabled"):
+        raise unsupported(truncation, ("auto", "disabled"), "truncation")
+    parallel = get_bool(body, "parallel_tool_calls", True)
+    top_logprobs = get_int(body, "top_logprobs", 0, 20) or 0
+    echo = {
+        "instructions": instructions,
+        "max_output_tokens": max_output if max_given else None,
+        "max_tool_calls": get_int(body, "max_tool_calls", 1, None),
+        "parallel_tool_calls": parallel,
+        "previous_response_id": previous,
+        "prompt_cache_key": body.get("prompt_cache_key"),
+        "reasoning": reasoning,
+        "safety_identifier": body.get("safety_identifier"),
+        "store": store,
+        "temperature": temperature,
+        "text": text,
+        "tool_choice": body.get("tool_choice", "auto"),
+        "tools": echoed_tools,
+        "top_logprobs": top_logprobs,
+        "top_p": top_p,
+        "truncation": truncation,
+        "user": body.get("user"),
+        "metadata": metadata or {},
+    }
+    messages_t = tuple(messages)
+    last_user, system, turn = summarize(messages_t)
+    seed_key = canonical_or_refuse(body)
+    listed = tuple(_with_id(item, seed_key, i) for i, item in enumerate(inputs))
+    return Conversation(
+        model=model,
+        messages=messages_t,
+        body=body,
+        api="responses",
+        path=path,
+        headers=headers,
+        api_key=api_key_of(headers),
+        provider=provider_of(model, headers),
+        stream=stream,
+        max_tokens=max_output,
+        max_tokens_given=max_given,
+        tools=tools,
+        tool_choice=tool_choice,
+        allowed_tools=allowed,
+        parallel_tool_calls=parallel,
+        response_format=form,
+        top_logprobs=top_logprobs,
+        reasoning=wants_summary,
+        canonical=seed_key,
+        last_user=last_user,
+        system=system,
+        turn=turn,
+        wire=Wire(
+            echo, store, obfuscate, previous, (*history, *inputs), listed
+        ),
+    )
+
+
+def _with_id(item: Any, seed: bytes, index: int) -> JSON:
+    """An input item with the id the API gives it when it lists input items."""
+    if not isinstance(item, dict) or "id" in item:
+        return item if isinstance(item, dict) else {"value": item}
+    kind = item.get("type", "message")
+    prefix = {"message": "msg_", "function_call_output": "fc_out_"}.get(kind, "item_")
+    listed = {"id": _hex_id(prefix, seed, index), **item}
+    if kind == "message":
+        content = item.get("content")
+        if isinstance(content, str):
+            part = "output_text" if item.get("role") == "assistant" else "input_text"
+            content = [{"type": part, "text": content}]
+        listed = {
+            "id": listed["id"],
+            "type": "message",
+            "role": item.get("role"),
+            "content": content,
+            "status": "completed",
+        }
+    return listed
+
+
+def _hex_id(prefix: str, *parts: bytes | str | int) -> str:
+    """A 48-hex-digit id, as the API's: derived, so the same request gives the same ids.
+    The ids of one response share their first 16 digits, as the API's do."""
+    shared = f"{derive_seed(*parts[:1]):016x}"
+    own = "".join(f"{derive_seed(prefix, *parts, k):016x}" for k in range(2))
+    return prefix + shared + own
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+def _usage(rendered: Rendered) -> JSON:
+    return {
+        "input_tokens": rendered.prompt_tokens,
+        "input_tokens_details": {"cache_write_tokens": 0, "cached_tokens": 0},
+        "output_tokens": rendered.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": rendered.reasoning_tokens},
+        "total_tokens": rendered.total_tokens,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Ids:
+    response: str
+    reasoning: str
+    message: str
+    calls: tuple[str, ...]
+
+
+def _ids(rendered: Rendered) -> _Ids:
+    choice = rendered.choices[0] if rendered.choices else None
+    calls = tuple(
+        _hex_id("fc_", rendered.id, "call", c.index) for c in (choice.tool_calls if choice else ())
+    )
+    return _Ids(
+        _hex_id("resp_", rendered.id),
+        _hex_id("rs_", rendered.id),
+        _hex_id("msg_", rendered.id),
+        calls,
+    )
+
+
+def _status(choice: RenderedChoice | None) -> tuple[str, JSON | None]:
+    if choice is None or choice.finish_reason not in ("length", "content_filter"):
+        return "completed", None
+    reason = "max_output_tokens" if choice.finish_reason == "length" else "content_filter"
+    return "incomplete", {"reason": reason}
+
+
+def _message_item(ids: _Ids, choice: RenderedChoice, status: str) -> JSON:
+    if choice.refusal is not None:
+        part: JSON = {"type": "refusal", "refusal": choice.refusal}
+    else:
+        part = {"type": "output_text", "annotations": [], "logprobs": [], "text": choice.content}
+    return {
+        "id": ids.message,
+        "type": "message",
+        "status": status,
+        "content": [part],
+        "role": "assistant",
+    }
+
+
+def _call_item(ids: _Ids, choice: RenderedChoice, k: int, status: str) -> JSON:
+    call = choice.tool_calls[k]
+    return {
+        "id": ids.calls[k],
+        "type": "function_call",
+        "status": status,
+        "arguments": call.arguments,
+        "call_id": call.id,
+        "name": call.name,
+    }
+
+
+def _reasoning_item(ids: _Ids, text: str | None) -> JSON:
+    summary = [{"type": "summary_text", "text": text}] if text is not None else []
+    return {"id": ids.reasoning, "type": "reasoning", "summary": summary}
+
+
+def _output(ids: _Ids, choice: RenderedChoice | None, status: str) -> list[JSON]:
+    if choice is None:
+        return []
+    items: list[JSON] = []
+    if choice.reasoning is not None:
+        items.append(_reasoning_item(ids, choice.reasoning))
+    item_status = "incomplete" if status == "incomplete" else "completed"
+    if choice.tool_calls:
+        if choice.content:
+            items.append(_message_item(ids, choice, item_status))
+        items += [_call_item(ids, choice, k, item_status) for k in range(len(choice.tool_calls))]
+    else:
+        items.append(_message_item(ids, choice, item_status))
+    return items
+
+
+def response_object(
+    rendered: Rendered,
+    conversation: Conversation,
+    created: int,
+    *,
+    status: str | None = None,
+    output: list[JSON] | None = None,
+    error: JSON | None = None,
+) -> JSON:
+    """The `response` object: finished (status from the answer), or as `status` says with
+    the `output` given (the stream's first events carry it in progress, empty)."""
+    wire: Wire = conversation.wire
+    ids = _ids(rendered)
+    choice = rendered.choices[0] if rendered.choices else None
+    final, incomplete = _status(choice)
+    status = status or final
+    done = status in ("completed", "incomplete", "failed")
+    echo = wire.echo
+    return {
+        "id": ids.response,
+        "object": "response",
+        "created_at": created,
+        "status": status,
+        "background": False,
+        "completed_at": created if done and status != "failed" else None,
+        "error": error,
+        "frequency_penalty": 0.0,
+        "incomplete_details": incomplete if status == "incomplete" else None,
+        "instructions": echo["instructions"],
+        "max_output_tokens": echo["max_output_tokens"],
+        "max_tool_calls": echo["max_tool_calls"],
+        "model": rendered.model,
+        "output": _output(ids, choice, status) if output is None else output,
+        "parallel_tool_calls": echo["parallel_tool_calls"],
+        "presence_penalty": 0.0,
+        "previous_response_id": echo["previous_response_id"],
+        "prompt_cache_key": echo["prompt_cache_key"],
+        "prompt_cache_retention": None,
+        "reasoning": echo["reasoning"],
+        "safety_identifier": echo["safety_identifier"],
+        "service_tier": "default" if done else "auto",
+        "store": echo["store"],
+        "temperature": echo["temperature"],
+        "text": echo["text"],
+        "tool_choice": echo["tool_choice"],
+        "tools": echo["tools"],
+        "top_logprobs": echo["top_logprobs"],
+        "top_p": echo["top_p"],
+        "truncation": echo["truncation"],
+        "usage": _usage(rendered) if done and status != "failed" else None,
+        "user": echo["user"],
+        "metadata": echo["metadata"],
+    }
+
+
+class _Events:
+    """The stream's events, numbered in order; each is `event: T\\ndata: {"type": T, …}`
+    with the other keys in name order, as the API writes them."""
+
+    def __init__(self, rng: random.Random, obfuscate: bool) -> None:
+        self.events: list[bytes] = []
+        self.due: list[float] = []
+        self.rng = rng
+        self.obfuscate = obfuscate
+
+    def add(self, kind: str, at: float, **fields: Any) -> bytes:
+        fields["sequence_number"] = len(self.events)
+        data = _dumps({"type": kind, **dict(sorted(fields.items()))})
+        event = b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
+        self.events.append(event)
+        self.due.append(at)
+        return event
+
+    def padding(self, delta: str) -> dict[str, str]:
+        """The `obfuscation` field of a delta: random characters that even out the event's
+        length (16 minus the delta's length, as the API pads)."""
+        if not self.obfuscate:
+            return {}
+        count = 16 - len(delta) % 16
+        return {"obfuscation": "".join(self.rng.choices(_ID_CHARS, k=count))}
+
+
+def stream(
+    rendered: Rendered, conversation: Conversation, created: int, fault: Fault | None = None
+) -> Body:
+    """The typed events of a streamed response, each with the offset it is due at."""
+    wire: Wire = conversation.wire
+    ids = _ids(rendered)
+    rng = random.Random(derive_seed(rendered.id, "obfuscation"))
+    out = _Events(rng, wire.obfuscate)
+    offsets = rendered.offsets
+    choice = rendered.choices[0] if rendered.choices else None
+    status, _ = _status(choice)
+    opening = response_object(rendered, conversation, created, status="in_progress", output=[])
+    out.add("response.created", 0.0, response=opening)
+    out.add("response.in_progress", 0.0, response=opening)
+    cut_at = None
+    if fault is not None:
+        if fault.error_after_tokens is not None:
+            cut_at = fault.error_after_tokens
+        elif fault.empty_choices_error:
+            cut_at = 0
+    ticks = 0  # delta events written
+    abort_after = None
+    done_items: list[JSON] = []
+
+    def tick_at() -> float:
+        return offsets[min(ticks, len(offsets) - 1)] if offsets else 0.0
+
+    def delta(kind: str, **fields: Any) -> bool:
+        """One delta event; False once the fault's cut point is reached."""
+        nonlocal ticks, abort_after
+        if cut_at is not None and ticks >= cut_at:
+            return False
+        event = out.add(kind, tick_at(), **fields, **out.padding(fields["delta"]))
+        ticks += 1
+        if fault is not None and fault.malformed_chunk_at == ticks:
+            out.events[-1] = malformed(event)
+        if fault is not None and fault.disconnect_after_tokens == ticks:
+            abort_after = len(out.events)
+        return True
+
+    broken = False
+    index = 0
+    if choice is not None and choice.reasoning is not None and not broken:
+        at = tick_at()
+        item = _reasoning_item(ids, None)
+        out.add("response.output_item.added", at, item=item, output_index=index)
+        part = {"type": "summary_text", "text": ""}
+        common = {"item_id": ids.reasoning, "output_index": index, "summary_index": 0}
+        out.add("response.reasoning_summary_part.added", at, part=part, **common)
+        for piece in choice.reasoning_deltas:
+            if not delta("response.reasoning_summary_text.delta", delta=piece, **common):
+                broken = True
+                break
+        if not broken:
+            at = tick_at()
+            text = choice.reasoning
+            out.add("response.reasoning_summary_text.done", at, text=text, **common)
+            part = {"type": "summary_text", "text": text}
+            out.add("response.reasoning_summary_part.done", at, part=part, **common)
+            item = _reasoning_item(ids, text)
+            out.add("response.output_item.done", at, item=item, output_index=index)
+            done_items.append(item)
+            index += 1
+    item_status = "incomplete" if status == "incomplete" else "completed"
+    has_message = choice is not None and (not choice.tool_calls or bool(choice.content))
+    if choice is not None and has_message and not broken:
+        at = tick_at()
+        added = {
+            "id": ids.message,
+            "type": "message",
+            "status": "in_progress",
+            "content": [],
+            "role": "assistant",
+        }
+        out.add("response.output_item.added", at, item=added, output_index=index)
+        common = {"content_index": 0, "item_id": ids.message, "output_index": index}
+        if choice.refusal is not None:
+            empty: JSON = {"type": "refusal", "refusal": ""}
+            kind, done_kind, text_key = "response.refusal.delta", "response.refusal.done", "refusal"
+        else:
+            empty = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
+            kind, done_kind, text_key = (
+                "response.output_text.delta",
+                "response.output_text.done",
+                "text",
+            )
+        out.add("response.content_part.added", at, part=empty, **common)
+        extra = {"logprobs": []} if text_key == "text" else {}
+        for piece in choice.deltas:
+            if not delta(kind, delta=piece, **extra, **common):
+                broken = True
+                break
+        if not broken:
+            at = tick_at()
+            text = choice.refusal if choice.refusal is not None else choice.content
+            out.add(done_kind, at, **{text_key: text}, **extra, **common)
+            item = _message_item(ids, choice, item_status)
+            out.add("response.content_part.done", at, part=item["content"][0], **common)
+            out.add("response.output_item.done", at, item=item, output_index=index)
+            done_items.append(item)
+            index += 1
+    if choice is not None and not broken:
+        for k, call in enumerate(choice.tool_calls):
+            at = tick_at()
+            added = {**_call_item(ids, choice, k, "in_progress"), "arguments": ""}
+            out.add("response.output_item.added", at, item=added, output_index=index)
+            common = {"item_id": ids.calls[k], "output_index": index}
+            for piece in call.fragments:
+                if not delta("response.function_call_arguments.delta", delta=piece, **common):
+                    broken = True
+                    break
+            if broken:
+                break
+            at = tick_at()
+            out.add("response.function_call_arguments.done", at, arguments=call.arguments, **common)
+            item = _call_item(ids, choice, k, item_status)
+            out.add("response.output_item.done", at, item=item, output_index=index)
+            done_items.append(item)
+            index += 1
+    last = out.due[-1]
+    if cut_at is not None:
+        assert fault is not None
+        error = error_object(fault.error)
+        if fault.empty_choices_error:
+            out.add("error", last, code=error["code"], message=error["message"], param=error["param"])
+        else:
+            failed = response_object(
+                rendered,
+                conversation,
+                created,
+                status="failed",
+                output=done_items,
+                error={"code": error["code"] or "server_error", "message": error["message"]},
+            )
+            out.add("response.failed", last, response=failed)
+    else:
+        final = response_object(rendered, conversation, created)
+        kind = "response.incomplete" if status == "incomplete" else "response.completed"
+        out.add(kind, last, response=final)
+    if fault is not None and fault.disconnect_after_tokens == 0:
+        abort_after = 2
+    return Body(
+        200, SSE_TYPE, events=tuple(out.events), offsets=tuple(out.due), abort_after=abort_after
+    )
+
+
+def whole(
+    rendered: Rendered, conversation: Conversation, created: int, fault: Fault | None = None
+) -> Body:
+    """A non-streaming response, with the non-streaming form of a fault."""
+    delay = rendered.offsets[-1] if rendered.offsets else 0.0
+    if fault is not None and (fault.error_after_tokens is not None or fault.empty_choices_error):
+        return failure(fault.error or ErrorSpec(500), delay)
+    data = _dumps(response_object(rendered, conversation, created))
+    abort_after = None
+    if fault is not None:
+        if fault.malformed_chunk_at is not None:
+            data = data[: len(data) // 2]
+        if fault.disconnect_after_tokens is not None:
+            abort_after = len(data) // 2
+    return Body(200, JSON_TYPE, data, offsets=(delay,), abort_after=abort_after)
+
+
+def answer(
+    rendered: Rendered, conversation: Conversation, created: int, fault: Fault | None
+) -> Body:
+    if conversation.stream:
+        return stream(rendered, conversation, created, fault)
+    return whole(rendered, conversation, created, fault)
+
+
+def failure(spec: ErrorSpec, delay: float = 0.0) -> Body:
+    """An error reply in OpenAI's shape, with defaults by status."""
+    return Body(spec.status, JSON_TYPE, _dumps({"error": error_object(spec)}), offsets=(delay,))
+
+
+def refusal(exc: RequestError) -> bytes:
+    return _dumps(error_body(exc.message, exc.type, exc.param, exc.code))
+
+
+def headers(status: int, rate: Headers) -> Headers:
+    return (*rate, *default_error_headers(status)) if status >= 400 else rate
+
+
+# --- stored responses -------------------------------------------------------------------------
+
+
+def remember(
+    store: StateStore, conversation: Conversation, rendered: Rendered, created: int
+) -> None:
+    """Keep the finished response (unless `store: false`) for `previous_response_id`, GET,
+    DELETE and its input items."""
+    wire: Wire = conversation.wire
+    if not wire.store:
+        return
+    response = response_object(rendered, conversation, created)
+    document = {"response": response, "history": list(wire.history), "inputs": list(wire.inputs)}
+    store.put_document(STORE_KIND, response["id"], _dumps(document), STORED_LIMIT)
+
+
+def stored_response(store: StateStore | None, response_id: str) -> JSON | None:
+    """A stored response's document: {"response", "history", "inputs"}, or None."""
+    if store is None:
+        return None
+    raw = store.get_document(STORE_KIND, response_id)
+    return orjson.loads(raw) if raw is not None else None
+
+
+def not_found(response_id: str) -> RequestError:
+    return RequestError(
+        404,
+        f"Response with id '{response_id}' not found.",
+        param="response_id",
+    )
+
+
+def input_items(document: JSON, limit: int, order: str, after: str | None) -> JSON:
+    """The `list` of a stored response's input items, as `GET …/input_items` pages them."""
+    items: list[JSON] = list(document["inputs"])
+    if order == "desc":
+        items.reverse()
+    if after is not None:
+        ids = [item.get("id") for item in items]
+        items = items[ids.index(after) + 1 :] if after in ids else []
+    page = items[:limit]
+    return {
+        "object": "list",
+        "data": page,
+        "first_id": page[0].get("id") if page else None,
+        "last_id": page[-1].get("id") if page else None,
+        "has_more": len(items) > limit,
+    }
+
+
+DIALECT = Dialect(
+    api="responses",
+    paths=(PATH,),
+    parse=parse,
+    answer=answer,
+    failure=failure,
+    refusal=refusal,
+    headers=headers,
+    static_headers=((b"openai-version", b"2020-10-01"),),
+    remember=remember,
+)
