@@ -31,7 +31,7 @@ import httptools
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from replies import request_bytes  # noqa: E402
+from replies import embedding_request_bytes, request_bytes  # noqa: E402
 
 perf_counter = time.perf_counter
 
@@ -173,7 +173,10 @@ async def _closed_loop(
     check: Callable[[bytes], tuple[str | None, int]],
 ) -> dict[str, object]:
     """Connections that each send, wait for the whole response, and send again."""
-    request = request_bytes(args.host, args.port, args.model, stream=args.stream)
+    if args.mode == "embeddings":
+        request = embedding_request_bytes(args.host, args.port)
+    else:
+        request = request_bytes(args.host, args.port, args.model, stream=args.stream)
     window = {"start": math.inf, "end": math.inf}
     latencies: list[float] = []
     counted = {"responses": 0, "chunks": 0, "errors": 0}
@@ -240,6 +243,12 @@ def _check_completion(body: bytes) -> tuple[str | None, int]:
     """(what is wrong with a non-streamed body or None, 0)."""
     if b'"chat.completion"' not in body:
         return "response is not a chat.completion", 0
+    return None, 0
+
+
+def _check_embedding(body: bytes) -> tuple[str | None, int]:
+    if b'"object":"embedding"' not in body:
+        return "response is not a list of embeddings", 0
     return None, 0
 
 
@@ -359,11 +368,11 @@ def _raise_nofile() -> None:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     modes = parser.add_subparsers(dest="mode", required=True)
-    for name in ("requests", "throughput", "paced"):
+    for name in ("requests", "throughput", "paced", "embeddings"):
         mode = modes.add_parser(name)
         mode.add_argument("--host", default="127.0.0.1")
         mode.add_argument("--port", type=int, required=True)
-        mode.add_argument("--model", required=True)
+        mode.add_argument("--model", required=name != "embeddings")
         if name == "paced":
             mode.add_argument("--streams", type=int, required=True)
             mode.add_argument("--rounds", type=int, default=1)
@@ -378,7 +387,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
             if name == "throughput":
                 mode.add_argument("--expect", type=int, required=True, help="content events")
     args = parser.parse_args(argv)
-    args.stream = args.mode != "requests"
+    args.stream = args.mode not in ("requests", "embeddings")
     return args
 
 
@@ -387,6 +396,8 @@ async def _main(args: argparse.Namespace) -> dict[str, object]:
         return await _paced(args)
     if args.mode == "throughput":
         return await _closed_loop(args, _stream_checker(args.expect))
+    if args.mode == "embeddings":
+        return await _closed_loop(args, _check_embedding)
     return await _closed_loop(args, _check_completion)
 
 

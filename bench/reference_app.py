@@ -18,7 +18,9 @@ import json
 import time
 from collections.abc import AsyncIterator
 
-from replies import MODELS, PROMPT_TOKENS, BenchModel
+import random
+
+from replies import EMBEDDING_DIMENSIONS, MODELS, PROMPT_TOKENS, BenchModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -126,6 +128,29 @@ async def chat_completions(request: Request) -> Response:
     )
 
 
+def _embedding_body() -> bytes:
+    """A constant embeddings answer of the same size and shape as mockllm's: one vector of
+    float32-looking values."""
+    rng = random.Random(0)
+    vector = [round(rng.uniform(-0.08, 0.08), 9) for _ in range(EMBEDDING_DIMENSIONS)]
+    return _dumps(
+        {
+            "object": "list",
+            "data": [{"object": "embedding", "index": 0, "embedding": vector}],
+            "model": "text-embedding-3-small",
+            "usage": {"prompt_tokens": 11, "total_tokens": 11},
+        }
+    ).encode()
+
+
+_EMBEDDING = _embedding_body()
+
+
+async def embeddings(request: Request) -> Response:
+    await request.json()
+    return Response(_EMBEDDING, media_type="application/json")
+
+
 async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -133,6 +158,7 @@ async def health(request: Request) -> Response:
 app = Starlette(
     routes=[
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/__admin/health", health, methods=["GET"]),
     ]
 )

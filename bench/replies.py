@@ -87,3 +87,27 @@ def request_bytes(host: str, port: int, model: str, *, stream: bool) -> bytes:
         f"\r\n"
     )
     return head.encode() + body
+
+
+EMBEDDING_MODEL = "text-embedding-3-small"
+EMBEDDING_DIMENSIONS = 1536
+EMBEDDING_INPUT = "Quarterly revenue grew by ten percent on strong subscription sales."
+
+
+def embedding_body() -> bytes:
+    """The embeddings request both servers get: one text, the float encoding."""
+    body = {"model": EMBEDDING_MODEL, "input": EMBEDDING_INPUT, "encoding_format": "float"}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def embedding_request_bytes(host: str, port: int) -> bytes:
+    body = embedding_body()
+    head = (
+        f"POST /v1/embeddings HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\n"
+        f"Authorization: Bearer {API_KEY}\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"\r\n"
+    )
+    return head.encode() + body

@@ -38,7 +38,16 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 from make_scenarios import BENCH_YAML, scenario_text  # noqa: E402
-from replies import API_KEY, FAST_50, FAST_200, MODELS, PACED_50, request_body  # noqa: E402
+from replies import (  # noqa: E402
+    API_KEY,
+    EMBEDDING_DIMENSIONS,
+    FAST_50,
+    FAST_200,
+    MODELS,
+    PACED_50,
+    embedding_body,
+    request_body,
+)
 
 _VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 PYTHON = str(_VENV_PYTHON) if _VENV_PYTHON.exists() else sys.executable
@@ -288,10 +297,12 @@ end
 """
 
 
-def _wrk(port: int, seconds: float, concurrency: int, script: Path) -> dict[str, Any]:
+def _wrk(
+    port: int, seconds: float, concurrency: int, script: Path, path: str = "/v1/chat/completions"
+) -> dict[str, Any]:
     argv = [
         "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, int(seconds))}s", "--timeout", "10s",
-        "-s", str(script), f"http://{HOST}:{port}/v1/chat/completions",
+        "-s", str(script), f"http://{HOST}:{port}{path}",
     ]  # fmt: skip
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     line = next(line for line in out.splitlines() if line.startswith("WRK_JSON "))
@@ -330,6 +341,27 @@ def requests_slice(
         result = loadgen(
             "requests", "--port", run.port, "--model", FAST_50.name,
             "--concurrency", plan.requests_concurrency, "--duration", seconds, "--warmup", warmup,
+        )  # fmt: skip
+        result["client"] = "bench/loadgen.py"
+    result["server_cpu_s"] = cpu_seconds(run.proc.pid) - before
+    return result
+
+
+def embeddings_slice(
+    run: Running, plan: Plan, use_wrk: bool, workdir: Path, seconds: float, warmup: float = 0
+) -> dict[str, Any]:
+    """Embeddings: one 1536-dimension vector per request, closed loop, for `seconds`."""
+    before = cpu_seconds(run.proc.pid)
+    if use_wrk:
+        script = workdir / "embeddings.lua"
+        if not script.exists():
+            script.write_text(_WRK_SCRIPT.format(body=embedding_body().decode(), key=API_KEY))
+        result = _wrk(run.port, seconds, plan.requests_concurrency, script, "/v1/embeddings")
+        result["client"] = "wrk -t1"
+    else:
+        result = loadgen(
+            "embeddings", "--port", run.port, "--concurrency", plan.requests_concurrency,
+            "--duration", seconds, "--warmup", warmup,
         )  # fmt: skip
         result["client"] = "bench/loadgen.py"
     result["server_cpu_s"] = cpu_seconds(run.proc.pid) - before
@@ -513,6 +545,15 @@ def bench_servers(
             lambda run: requests_slice(run, plan, use_wrk, workdir, turn_s),
         ).items():
             results[name]["requests"] = found
+        turn_s = plan.requests_s / plan.slices
+        _say(f"embeddings, c={plan.requests_concurrency}: {plan.slices} turns of {turn_s:g} s")
+        for name, found in interleaved(
+            runs,
+            plan.slices,
+            lambda run: embeddings_slice(run, plan, use_wrk, workdir, plan.requests_warmup_s),
+            lambda run: embeddings_slice(run, plan, use_wrk, workdir, turn_s),
+        ).items():
+            results[name]["embeddings"] = found
         turn_s = plan.stream_s / plan.slices
         _say(f"streaming, c={plan.stream_concurrency}: {plan.slices} turns of {turn_s:g} s")
         for name, found in interleaved(
@@ -547,6 +588,7 @@ def bench_servers(
             len(result.get("reply_problems", []))
             + result.get("requests", {}).get("errors", 0)
             + result.get("stream", {}).get("errors", 0)
+            + result.get("embeddings", {}).get("errors", 0)
             + sum(p["errors"] for p in result.get("paced", {}).values())
         )
     return {name: result for name, result in results.items() if name not in skipped}
@@ -607,6 +649,7 @@ def build_rows(ref: dict[str, Any] | None, mock: dict[str, Any] | None) -> list[
     )
     add("non-stream latency p50 ms", ("requests", "latency_ms", "p50"))
     add("non-stream latency p99 ms", ("requests", "latency_ms", "p99"))
+    add(f"embeddings req/s (c=64, {EMBEDDING_DIMENSIONS} dims)", ("embeddings", "requests_per_s"))
     add(
         "stream chunks/s (c=32, 200 tok)",
         ("stream", "chunks_per_s"),

@@ -144,6 +144,7 @@ class Proxied:
 
 
 Outcome = Answer | Failure | Replayed | Proxied
+DEFAULT_REPLY = Reply(is_default=True)  # what the default generator answers from
 DEFAULT_CASSETTE = "recorded"
 
 
@@ -285,7 +286,7 @@ class Engine:
                 ),
                 source="error",
             )
-        return self._from_reply(Reply(is_default=True), request, seed, None, 0)
+        return self._from_reply(DEFAULT_REPLY, request, seed, None, 0)
 
     def _from_cassettes(self, request: Conversation, cassette: str | None) -> Outcome | None:
         config = self.config
@@ -322,8 +323,7 @@ class Engine:
         rendered = self._rendered.get(key)
         if rendered is None:
             rendered = render(reply, request, seed, self.default_latency, self.config.locale)
-            if not reply.is_default:  # default replies are not kept alive by any rule
-                self._rendered.put(key, rendered)
+            self._rendered.put(key, rendered)
         return Answer(rendered, rule, reply.fault, reply.headers, reply, seed)
 
     def cut(self, answer: Answer, request: Conversation, limit: int) -> Answer:

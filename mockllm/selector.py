@@ -14,6 +14,7 @@ from mockllm.rules import Reply, Rule
 from mockllm.state import StateStore
 
 _TWO_64 = float(1 << 64)
+_CONTENT = frozenset({"last_user", "any_message", "last_message", "system"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,17 +86,17 @@ def near_misses(rules: Iterable[Rule], request: Conversation, limit: int = 3) ->
     """The rules with the fewest failed conditions, and why each failed."""
     scored = []
     for rule in rules:
-        failed = tuple(
-            result.reason
-            for result in (check_condition(c, request) for c in rule.conditions)
-            if not result.matched
-        )
+        results = [(c.key, check_condition(c, request)) for c in rule.conditions]
+        failed = tuple(result.reason for _, result in results if not result.matched)
+        said_otherwise = any(key in _CONTENT for key, result in results if not result.matched)
         total = len(rule.conditions)
         held = total - len(failed)
         if not failed:
             failed = ("matched, but its sequence is spent or its probability did not fire",)
-        # Closest first: the smallest share of failed conditions, then the most that held.
+        # Closest first: rules whose conditions on what the messages say held (the request
+        # says what they answer, only something else differs), then the smallest share of
+        # failed conditions, then the most that held.
         share = len(failed) / total if total else 1.0
-        scored.append((share, -held, rule.order, NearMiss(rule, failed)))
-    scored.sort(key=lambda item: item[:3])
-    return [item[3] for item in scored[:limit]]
+        scored.append((said_otherwise, share, -held, rule.order, NearMiss(rule, failed)))
+    scored.sort(key=lambda item: item[:4])
+    return [item[4] for item in scored[:limit]]

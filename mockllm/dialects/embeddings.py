@@ -42,6 +42,7 @@ from mockllm.protocol import (
     missing,
     unsupported,
 )
+from mockllm.cache import Memo
 from mockllm.render import Rendered
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.tokens import count_tokens
@@ -237,12 +238,23 @@ def vector(text: str, model: str, seed: int, native: int, dimensions: int) -> An
 # --- answers --------------------------------------------------------------------------------
 
 
-def _encoded(values: Any, encoding: str) -> Any:
-    """A vector as sent: float32 values (JSON numbers in their shortest float32 form, as the
-    API writes them), or their little-endian bytes in base64."""
-    if encoding == "base64":
-        return base64.b64encode(values.astype("<f4").tobytes()).decode()
-    return values
+_VECTORS: Memo[tuple[str, str, int, int, int, str], bytes] = Memo(4096, 64 << 20)
+
+
+def encoded_vector(text: str, model: str, seed: int, native: int, dimensions: int, form: str) -> bytes:
+    """A vector as JSON: float32 values in their shortest form (as the API writes them), or
+    their little-endian bytes in base64. Kept for the next request with the same text:
+    retrieval tests and load tests embed the same texts again and again."""
+    key = (text, model, seed, native, dimensions, form)
+    found = _VECTORS.get(key)
+    if found is None:
+        values = vector(text, model, seed, native, dimensions)
+        if form == "base64":
+            found = _dumps(base64.b64encode(values.astype("<f4").tobytes()).decode())
+        else:
+            found = _dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
+        _VECTORS.put(key, found, len(found))
+    return found
 
 
 def answer(
@@ -254,25 +266,18 @@ def answer(
     if fault is not None and (fault.error_after_tokens is not None or fault.empty_choices_error):
         return failure(fault.error or ErrorSpec(500), delay)
     name = conversation.model.rsplit("/", 1)[-1]
-    data = [
-        {
-            "object": "embedding",
-            "index": i,
-            "embedding": _encoded(
-                vector(text, name, wire.seed, wire.native, wire.dimensions), wire.encoding
-            ),
-        }
+    items = b",".join(
+        b'{"object":"embedding","index":%d,"embedding":%b}'
+        % (i, encoded_vector(text, name, wire.seed, wire.native, wire.dimensions, wire.encoding))
         for i, text in enumerate(wire.texts)
-    ]
+    )
     prompt = rendered.prompt_tokens
-    body = _dumps(
-        {
-            "object": "list",
-            "data": data,
-            "model": rendered.model,
-            "usage": {"prompt_tokens": prompt, "total_tokens": prompt},
-        },
-        option=orjson.OPT_SERIALIZE_NUMPY,
+    body = (
+        b'{"object":"list","data":['
+        + items
+        + b'],"model":'
+        + _dumps(rendered.model)
+        + b',"usage":{"prompt_tokens":%d,"total_tokens":%d}}' % (prompt, prompt)
     )
     abort_after = None
     if fault is not None:
