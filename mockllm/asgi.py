@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 from mockllm.errors import RequestError
 
@@ -20,6 +20,27 @@ ARRIVED_KEY = "mockllm.arrived"  # loop time the request's last byte was parsed
 CONNECTION_KEY = "mockllm.connection"  # write_chunk / watch / unwatch, for this request
 
 BODY_TIMEOUT_S = 30.0
+
+
+class Connection(Protocol):
+    """What the writer may do with the connection of one request, when the server offers it
+    under `CONNECTION_KEY` (`server._Connection`); without it, the writer uses `send` and
+    `receive` only."""
+
+    def write_chunk(self, data: bytes) -> bool:
+        """Write part of a chunked body now, or False when `send` must be used instead."""
+        ...
+
+    def respond(self, send: Send, start: Message, end: Message) -> bool:
+        """Send a whole response (head and last body message) in one write, or False
+        having sent nothing."""
+        ...
+
+    def watch(self, on_lost: Callable[[], None]) -> None:
+        """Call `on_lost` once when the connection closes."""
+        ...
+
+    def unwatch(self) -> None: ...
 
 
 def decode_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
