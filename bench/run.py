@@ -545,15 +545,6 @@ def bench_servers(
             lambda run: requests_slice(run, plan, use_wrk, workdir, turn_s),
         ).items():
             results[name]["requests"] = found
-        turn_s = plan.requests_s / plan.slices
-        _say(f"embeddings, c={plan.requests_concurrency}: {plan.slices} turns of {turn_s:g} s")
-        for name, found in interleaved(
-            runs,
-            plan.slices,
-            lambda run: embeddings_slice(run, plan, use_wrk, workdir, plan.requests_warmup_s),
-            lambda run: embeddings_slice(run, plan, use_wrk, workdir, turn_s),
-        ).items():
-            results[name]["embeddings"] = found
         turn_s = plan.stream_s / plan.slices
         _say(f"streaming, c={plan.stream_concurrency}: {plan.slices} turns of {turn_s:g} s")
         for name, found in interleaved(
@@ -580,6 +571,17 @@ def bench_servers(
                 attempt(name, f"paced {streams}", paced)
         for name, run in runs.items():
             results[name]["after_rss_mb"] = rss_mb(run.proc.pid)
+        # Last: the vector arithmetic loads numpy, which the memory figures above leave out.
+        turn_s = plan.requests_s / plan.slices
+        _say(f"embeddings, c={plan.requests_concurrency}: {plan.slices} turns of {turn_s:g} s")
+        for name, found in interleaved(
+            runs,
+            plan.slices,
+            lambda run: embeddings_slice(run, plan, use_wrk, workdir, plan.requests_warmup_s),
+            lambda run: embeddings_slice(run, plan, use_wrk, workdir, turn_s),
+        ).items():
+            results[name]["embeddings"] = found
+
     finally:
         for run in runs.values():
             run.stop()
