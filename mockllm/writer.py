@@ -129,7 +129,8 @@ def per_loop(
     return found
 
 
-def ticker() -> Ticker:
+def loop_ticker() -> Ticker:
+    """The running loop's ticker."""
     return per_loop(_tickers, asyncio.get_running_loop(), Ticker)
 
 
@@ -162,6 +163,7 @@ class _Stream:
         done: asyncio.Future[WriteResult],
         transport: Any,
         start: Message | None = None,
+        ticker: Ticker | None = None,
     ) -> None:
         self.send = send
         self.start = start  # the response's head, when it leaves with the first event
@@ -175,7 +177,8 @@ class _Stream:
         self.busy = False  # a send is waiting on backpressure
         self.closed = False
         self.connection: Any = None  # the request's connection handle, watched for a close
-        self.ticker = ticker()
+        # The loop's shared ticker, unless one is given (tests drive their own clock).
+        self.ticker = ticker if ticker is not None else loop_ticker()
 
     def wake(self, now: float) -> None:
         if self.closed or self.busy:
