@@ -11,7 +11,7 @@ from mockllm.conversation import Conversation
 from mockllm.dialects import ParseContext, chat, embeddings, responses
 from mockllm.loader import load_text
 from mockllm.render import Rendered, RenderedChoice, RenderedToolCall
-from mockllm.rules import Rule
+from mockllm.rules import Reply, Rule
 from mockllm.state import StateStore
 
 
@@ -132,3 +132,10 @@ def make_rendered(
 def make_rules(text: str, source: str = "test.yaml", order_base: int = 0) -> tuple[Rule, ...]:
     """Rules from scenario YAML (indentation of the block removed)."""
     return load_text(textwrap.dedent(text), source, order_base)
+
+
+def make_reply(**fields: Any) -> Reply:
+    """One reply as a scenario writes it (`make_reply(content="Hi", latency={...})`),
+    checked and compiled by the loader."""
+    document = {"rules": [{"name": "reply", "reply": fields}]}
+    return make_rules(orjson.dumps(document).decode())[0].replies[0]

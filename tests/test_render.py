@@ -1,0 +1,242 @@
+"""render: (reply, request, seed) → Rendered, without a server.
+
+Token counts follow the tokenizer's rule (a word with its leading space is one token,
+punctuation runs are their own): "The quick brown fox jumps." is six tokens.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mockllm.render import Rendered, render
+from mockllm.rules import Reply
+from tests.factories import (
+    make_chat_request,
+    make_embeddings_request,
+    make_reply,
+    make_responses_request,
+)
+
+TEXT = "The quick brown fox jumps."
+TOKENS = ("The", " quick", " brown", " fox", " jumps", ".")
+PROMPT_HELLO = 3 + 4 + 1  # reply priming, one message's framing, "Hello"
+
+
+def one(reply: Reply, seed: int = 1, **request: object) -> Rendered:
+    return render(reply, make_chat_request(**request), seed)  # type: ignore[arg-type]
+
+
+def test_deltas_are_tokens_that_join_to_the_text():
+    rendered = one(make_reply(content=TEXT))
+    (choice,) = rendered.choices
+    assert choice.deltas == TOKENS
+    assert (choice.content, choice.finish_reason, choice.tokens) == (TEXT, "stop", 6)
+    assert (rendered.prompt_tokens, rendered.completion_tokens, rendered.total_tokens) == (
+        PROMPT_HELLO,
+        6,
+        PROMPT_HELLO + 6,
+    )
+    assert len(rendered.offsets) == 6  # one due time per delta
+
+
+def test_tokens_per_chunk_groups_deltas():
+    rendered = one(make_reply(content=TEXT, latency={"tokens_per_chunk": 4}))
+    (choice,) = rendered.choices
+    assert choice.deltas == ("The quick brown fox", " jumps.")
+    assert choice.tokens == 6  # usage counts tokens, not deltas
+    assert len(rendered.offsets) == 2
+
+
+def test_scripted_chunks_are_sent_as_written():
+    rendered = one(make_reply(chunks=["The qu", "ick brown fox jumps."]))
+    assert rendered.choices[0].deltas == ("The qu", "ick brown fox jumps.")
+    assert rendered.choices[0].content == TEXT
+
+
+@pytest.mark.parametrize(
+    ("per_chunk", "deltas"),
+    [(1, ("The", " quick", " brown")), (2, ("The quick", " brown"))],
+)
+def test_max_tokens_cuts_the_text_and_finishes_with_length(per_chunk, deltas):
+    reply = make_reply(content=TEXT, latency={"tokens_per_chunk": per_chunk})
+    (choice,) = one(reply, max_tokens=3).choices
+    assert choice.deltas == deltas
+    assert (choice.content, choice.finish_reason, choice.tokens) == (
+        "The quick brown",
+        "length",
+        3,
+    )
+    assert choice.stop_sequence is None
+
+
+def test_a_reply_that_fits_max_tokens_is_not_cut():
+    (choice,) = one(make_reply(content=TEXT), max_tokens=6).choices
+    assert (choice.content, choice.finish_reason) == (TEXT, "stop")
+
+
+def test_a_stop_sequence_cuts_the_text_before_it():
+    (choice,) = one(make_reply(content=TEXT), stop=[" jumps", " brown"]).choices
+    assert choice.content == "The quick"  # the earliest stop in the text wins
+    assert choice.deltas == ("The", " quick")
+    assert (choice.finish_reason, choice.stop_sequence, choice.tokens) == ("stop", " brown", 2)
+
+
+def test_a_stop_sequence_applies_to_scripted_chunks_too():
+    (choice,) = one(make_reply(chunks=["The quick", " brown fox"]), stop=" brown").choices
+    assert (choice.content, choice.stop_sequence) == ("The quick", " brown")
+    assert "".join(choice.deltas) == "The quick"
+
+
+def test_an_absent_stop_sequence_changes_nothing():
+    (choice,) = one(make_reply(content=TEXT), stop="zebra").choices
+    assert (choice.content, choice.stop_sequence) == (TEXT, None)
+
+
+def test_reasoning_has_its_own_deltas_and_counts_in_completion_tokens():
+    rendered = one(make_reply(reasoning="Think first.", content="Done."))
+    (choice,) = rendered.choices
+    assert choice.reasoning == "Think first."
+    assert choice.reasoning_deltas == ("Think", " first", ".")
+    assert choice.deltas == ("Done", ".")
+    assert (choice.reasoning_tokens, choice.tokens) == (3, 5)
+    assert (rendered.reasoning_tokens, rendered.completion_tokens) == (3, 5)
+    assert len(rendered.offsets) == 5  # reasoning deltas tick before the answer's
+
+
+def test_generated_reasoning_only_when_the_request_asks_for_it():
+    asked = make_responses_request(reasoning={"effort": "low", "summary": "auto"})
+    with_reasoning = render(Reply(is_default=True), asked, 3).choices[0]
+    assert with_reasoning.reasoning
+    assert "".join(with_reasoning.reasoning_deltas) == with_reasoning.reasoning
+    assert with_reasoning.reasoning_tokens == len(with_reasoning.reasoning_deltas)
+    plain = render(Reply(is_default=True), make_responses_request(), 3).choices[0]
+    assert (plain.reasoning, plain.reasoning_deltas, plain.reasoning_tokens) == (None, (), 0)
+
+
+def test_tool_call_fragments_join_to_the_arguments():
+    reply = make_reply(
+        tool_calls=[{"name": "get_weather", "arguments": {"city": "{{ last_user }}"}}]
+    )
+    (choice,) = one(reply, user="Paris").choices
+    (call,) = choice.tool_calls
+    assert (call.index, call.name, call.arguments) == (0, "get_weather", '{"city":"Paris"}')
+    assert call.fragments == ('{"', "city", '":"', "Paris", '"}')
+    assert call.id.startswith("call_") and len(call.id) == len("call_") + 24
+    assert (choice.content, choice.deltas, choice.finish_reason) == (None, (), "tool_calls")
+    # Fragments, the name's tokens (get, _, weather) and three for the call's framing.
+    assert choice.tokens == 5 + 3 + 3
+
+
+def test_tool_calls_keep_a_scripted_id_and_obey_parallel_tool_calls():
+    reply = make_reply(
+        tool_calls=[
+            {"name": "a", "id": "call_fixed", "arguments": {}},
+            {"name": "b", "arguments": {}},
+        ]
+    )
+    both = one(reply).choices[0].tool_calls
+    assert [(c.index, c.id, c.name) for c in both][0] == (0, "call_fixed", "a")
+    assert [c.name for c in both] == ["a", "b"]
+    single = one(reply, parallel_tool_calls=False).choices[0].tool_calls
+    assert [c.name for c in single] == ["a"]
+
+
+def test_max_tokens_cuts_tool_call_arguments():
+    reply = make_reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])
+    (choice,) = one(reply, max_tokens=2).choices
+    (call,) = choice.tool_calls
+    assert (call.fragments, call.arguments) == (('{"', "city"), '{"city')
+    assert choice.finish_reason == "length"
+
+
+def test_n_choices_cycle_through_the_scripted_ones():
+    reply = make_reply(choices=[{"content": "Yes."}, {"content": "No."}])
+    rendered = one(reply, n=3)
+    assert [(c.index, c.content) for c in rendered.choices] == [
+        (0, "Yes."),
+        (1, "No."),
+        (2, "Yes."),
+    ]
+    assert rendered.completion_tokens == 2 + 2 + 2
+
+
+def test_n_generated_choices_differ():
+    rendered = render(Reply(is_default=True), make_chat_request(n=2), 5)
+    first, second = (c.content for c in rendered.choices)
+    assert first and second and first != second
+
+
+def test_a_refusal_streams_as_refusal_deltas():
+    (choice,) = one(make_reply(refusal="I can't help with that.")).choices
+    assert (choice.content, choice.refusal) == (None, "I can't help with that.")
+    assert "".join(choice.deltas) == "I can't help with that."
+    assert choice.logprobs is None
+
+
+def test_logprobs_give_one_entry_per_token_with_ranked_alternatives():
+    (choice,) = one(make_reply(content="Hi there"), logprobs=True, top_logprobs=2).choices
+    assert choice.logprobs is not None
+    assert [[e["token"] for e in delta] for delta in choice.logprobs] == [["Hi"], [" there"]]
+    for (entry,) in choice.logprobs:
+        assert entry["bytes"] == list(entry["token"].encode())
+        top = entry["top_logprobs"]
+        assert len(top) == 2
+        assert top[0]["token"] == entry["token"] and top[0]["logprob"] == entry["logprob"]
+        assert top[1]["logprob"] < top[0]["logprob"] <= 0
+
+
+def test_even_offsets_from_ttft_and_the_gap():
+    reply = make_reply(content=TEXT, latency={"ttft_ms": 100, "inter_token_ms": 20})
+    offsets = one(reply).offsets
+    assert offsets == pytest.approx((0.1, 0.12, 0.14, 0.16, 0.18, 0.2))
+
+
+def test_jitter_moves_each_gap_within_its_bounds_and_is_seeded():
+    reply = make_reply(content=TEXT, latency={"ttft_ms": 100, "inter_token_ms": 20, "jitter_ms": 5})
+    offsets = one(reply, seed=1).offsets
+    assert offsets[0] == pytest.approx(0.1)
+    gaps = [b - a for a, b in zip(offsets, offsets[1:], strict=False)]
+    assert all(0.015 - 1e-9 <= gap <= 0.025 + 1e-9 for gap in gaps)
+    assert len(set(round(g, 9) for g in gaps)) > 1  # not the even pace
+    assert one(reply, seed=1).offsets == offsets
+    assert one(reply, seed=2).offsets != offsets
+
+
+def test_the_same_seed_renders_the_same_answer():
+    request = make_chat_request(user="Tell me something")
+    first = render(Reply(is_default=True), request, 42)
+    assert render(Reply(is_default=True), request, 42) == first
+    other = render(Reply(is_default=True), request, 43)
+    assert other.id != first.id
+    assert other.choices[0].content != first.choices[0].content
+    assert first.id.startswith("chatcmpl-") and len(first.id) == len("chatcmpl-") + 29
+    assert first.fingerprint.startswith("fp_") and len(first.fingerprint) == 13
+
+
+def test_a_small_max_tokens_asks_the_generator_for_fewer_words():
+    rendered = render(Reply(is_default=True), make_chat_request(max_tokens=5), 7)
+    assert 1 <= rendered.completion_tokens <= 5
+
+
+def test_scripted_usage_overrides_the_counts():
+    rendered = one(make_reply(content=TEXT, usage={"prompt_tokens": 100}))
+    assert (rendered.prompt_tokens, rendered.completion_tokens, rendered.total_tokens) == (
+        100,
+        6,
+        106,
+    )
+
+
+def test_a_reply_model_and_the_request_provider_show_in_the_answer():
+    rendered = render(
+        make_reply(content="ok", model="gpt-4o-2024-08-06"),
+        make_chat_request(model="openai/gpt-4o"),
+        1,
+    )
+    assert (rendered.model, rendered.provider) == ("gpt-4o-2024-08-06", "openai")
+
+
+def test_embeddings_have_no_choices():
+    rendered = render(Reply(is_default=True), make_embeddings_request(input=["a b", "c"]), 1)
+    assert rendered.choices == ()
+    assert (rendered.prompt_tokens, rendered.completion_tokens) == (3, 0)
