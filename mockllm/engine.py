@@ -107,6 +107,7 @@ class Answer:
     headers: tuple[tuple[str, str], ...]
     reply: Reply
     seed: int
+    conversation: Conversation | None = None  # what was rendered: a fallback's model, if one
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,13 +325,20 @@ class Engine:
         if rendered is None:
             rendered = render(reply, request, seed, self.default_latency, self.config.locale)
             self._rendered.put(key, rendered)
-        return Answer(rendered, rule, reply.fault, reply.headers, reply, seed)
+        return Answer(rendered, rule, reply.fault, reply.headers, reply, seed, request)
 
     def cut(self, answer: Answer, request: Conversation, limit: int) -> Answer:
-        """The same answer stopped after `limit` completion tokens (finish_reason length)."""
-        limited = replace(request, max_tokens=min(limit, request.max_tokens or limit))
+        """The same answer stopped after `limit` completion tokens (finish_reason length).
+
+        It is rendered again for the conversation it answered (after a fallback, the
+        fallback's model), generating the same text and cutting it, never a shorter text."""
         rendered = render(
-            answer.reply, limited, answer.seed, self.default_latency, self.config.locale
+            answer.reply,
+            answer.conversation or request,
+            answer.seed,
+            self.default_latency,
+            self.config.locale,
+            stop_after=limit,
         )
         return replace(answer, rendered=rendered)
 

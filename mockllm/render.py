@@ -351,6 +351,7 @@ def _choice(
     latency: Latency,
     default: bool,
     locale: str | None,
+    stop_after: int | None = None,
 ) -> RenderedChoice:
     if locale is None and (
         default
@@ -363,6 +364,8 @@ def _choice(
     locale = locale or "en_US"
     limit = request.max_tokens
     words = DEFAULT_WORDS if limit is None else max(1, min(DEFAULT_WORDS, int(limit * 0.75) + 2))
+    if stop_after is not None:  # cut what was generated; generate no less
+        limit = stop_after if limit is None else min(limit, stop_after)
     if not request.parallel_tool_calls and len(spec.tool_calls) > 1:
         spec = replace(spec, tool_calls=spec.tool_calls[:1])  # the request asked for one call
     calls_spec = spec.tool_calls
@@ -478,15 +481,20 @@ def render(
     seed: int,
     default_latency: Latency = NO_LATENCY,
     locale: str | None = None,
+    *,
+    stop_after: int | None = None,
 ) -> Rendered:
-    """Turn a reply into concrete choices for this request (`reply.error` is not rendered)."""
+    """Turn a reply into concrete choices for this request (`reply.error` is not rendered).
+
+    `stop_after` stops each choice after that many completion tokens (finish_reason
+    length) without changing what is generated: the same answer, cut short."""
     rng = random.Random(seed)
     latency = reply.latency.over(default_latency).over(NO_LATENCY)
     specs = reply.choices
     default = reply.is_default
     # An embeddings request has no choices: its vectors are the dialect's to compute.
     choices = tuple(
-        _choice(specs[i % len(specs)], i, request, rng, latency, default, locale)
+        _choice(specs[i % len(specs)], i, request, rng, latency, default, locale, stop_after)
         for i in range(request.n if request.api != "embeddings" else 0)
     )
     prompt = prompt_tokens(request)

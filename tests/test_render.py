@@ -240,3 +240,12 @@ def test_embeddings_have_no_choices():
     rendered = render(Reply(is_default=True), make_embeddings_request(input=["a b", "c"]), 1)
     assert rendered.choices == ()
     assert (rendered.prompt_tokens, rendered.completion_tokens) == (3, 0)
+
+
+def test_stop_after_cuts_the_same_generated_text():
+    request = make_chat_request(user="Hello")
+    full = render(Reply(is_default=True), request, 9)
+    cut = render(Reply(is_default=True), request, 9, stop_after=10)
+    (whole,), (short,) = full.choices, cut.choices
+    assert whole.content.startswith(short.content) and short.content != whole.content
+    assert (short.finish_reason, short.tokens, cut.id) == ("length", 10, full.id)
