@@ -151,45 +151,49 @@ def test_probability_bounds(probability, answer):
 
 NEAR = """
 rules:
-  - name: b-half
+  - name: half
     match: { model: gpt-4o, last_user: x }
     reply: { content: b }
-  - name: e-none
+  - name: none
     match: { last_user: x }
     reply: { content: e }
-  - name: d-two-thirds
+  - name: two-thirds
     match: { model: gpt-4o, stream: true, last_user: x }
     reply: { content: d }
-  - name: a-quarter
+  - name: quarter
     match: { model: gpt-4o, stream: false, turn: 1, last_user: x }
     reply: { content: a }
-  - name: c-half-later
+  - name: half-later
     match: { model: gpt-4o, last_user: z }
     reply: { content: c }
+  - name: half-of-four
+    match: { model: gpt-4o, stream: false, turn: 2, last_user: x }
+    reply: { content: f }
 """
 
 
 def test_near_misses_rank_by_the_share_of_failed_conditions():
     rules = ordered(make_rules(NEAR))
-    near = near_misses(rules, make_chat_request(user="y"), limit=5)
+    near = near_misses(rules, make_chat_request(user="y"), limit=6)
     # Smallest share failed first; at equal shares, most held, then file order.
     assert [n.rule.name for n in near] == [
-        "a-quarter",
-        "b-half",
-        "c-half-later",
-        "d-two-thirds",
-        "e-none",
+        "quarter",
+        "half-of-four",
+        "half",
+        "half-later",
+        "two-thirds",
+        "none",
     ]
     assert near[0].failed == ("last_user: 'y' is not 'x'",)
-    assert near[3].failed == ("stream: False is not True", "last_user: 'y' is not 'x'")
+    assert near[4].failed == ("stream: False is not True", "last_user: 'y' is not 'x'")
 
 
 def test_near_misses_keep_the_closest_three_by_default():
     rules = ordered(make_rules(NEAR))
     near = near_misses(rules, make_chat_request(user="y"))
-    assert [n.rule.name for n in near] == ["a-quarter", "b-half", "c-half-later"]
+    assert [n.rule.name for n in near] == ["quarter", "half-of-four", "half"]
     assert near[0].to_json() == {
-        "rule": "test.yaml#a-quarter",
+        "rule": "test.yaml#quarter",
         "line": 12,
         "failed": ["last_user: 'y' is not 'x'"],
     }
