@@ -1,0 +1,553 @@
+"""The chat completions dialect without HTTP: the Conversation `parse` builds, the 400s it
+raises, and the exact bytes its encoders write for a rendered answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from mockllm.conversation import Message, ResponseFormat, Tool, ToolCall
+from mockllm.dialects import ParseContext, chat
+from mockllm.errors import RequestError
+from mockllm.protocol import PARSE_ERROR
+from mockllm.rules import ErrorSpec, Fault
+from mockllm.wire import JSON_TYPE, SSE_TYPE
+from tests.factories import (
+    make_chat_request,
+    make_choice,
+    make_rendered,
+    make_tool_call,
+)
+
+CREATED = 1700000000
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+HI = [{"role": "user", "content": "hi"}]
+
+
+def refused(body: object, context: ParseContext | None = None) -> RequestError:
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    with pytest.raises(RequestError) as info:
+        chat.parse(raw, {}, chat.PATH, context or ParseContext())
+    assert info.value.status == 400
+    return info.value
+
+
+# --- parse ----------------------------------------------------------------------------------
+
+
+def test_messages_are_read_with_their_text_tool_calls_and_results():
+    request = make_chat_request(
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "developer", "content": "Use metric units."},
+            {
+                "role": "user",
+                "name": "ana",
+                "content": [
+                    {"type": "text", "text": "Look"},
+                    {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+                    {"type": "text", "text": "here"},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "18C"},
+        ]
+    )
+    assert request.messages == (
+        Message("system", "Be brief."),
+        Message("developer", "Use metric units."),
+        Message("user", "Look\nhere", name="ana"),
+        Message("assistant", "", tool_calls=(ToolCall("c1", "get_weather", '{"city":"Paris"}'),)),
+        Message("tool", "18C", tool_call_id="c1"),
+    )
+    assert (request.last_user, request.system, request.turn) == (
+        "Look\nhere",
+        "Be brief.\nUse metric units.",
+        1,
+    )
+    assert request.last_tool_calls[0].parsed_arguments == {"city": "Paris"}
+    assert (request.api, request.path) == ("chat", "/v1/chat/completions")
+
+
+def test_tools_and_the_tool_choice():
+    custom = {"type": "custom", "custom": {"name": "run_sql"}}
+    bare = {"type": "function", "function": {"name": "ping"}}
+    request = make_chat_request(tools=[WEATHER, custom, bare], tool_choice="required")
+    assert request.tools == (
+        Tool("get_weather", "Weather in a city", WEATHER["function"]["parameters"]),
+        Tool("ping", "", {"type": "object", "properties": {}}),  # custom tools are not called
+    )
+    assert (request.tool_choice, request.allowed_tools) == ("required", ())
+    named = make_chat_request(
+        tools=[WEATHER], tool_choice={"type": "function", "function": {"name": "get_weather"}}
+    )
+    assert named.tool_choice == "get_weather"
+    allowed = make_chat_request(
+        tools=[WEATHER, bare, custom],
+        tool_choice={
+            "type": "allowed_tools",
+            "allowed_tools": {
+                "mode": "required",
+                "tools": [
+                    {"type": "function", "function": {"name": "ping"}},
+                    {"type": "custom", "custom": {"name": "run_sql"}},
+                    {"type": "function", "function": {"name": "ping"}},
+                ],
+            },
+        },
+    )
+    assert (allowed.tool_choice, allowed.allowed_tools) == ("required", ("ping", "run_sql"))
+
+
+def test_response_format_stop_and_limits():
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
+    request = make_chat_request(
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": schema, "strict": True},
+        },
+        stop=["\n", "", "END"],
+        max_tokens=50,
+        max_completion_tokens=20,
+        n=3,
+        seed=11,
+        logprobs=True,
+        top_logprobs=2,
+        parallel_tool_calls=False,
+        fallbacks=["gpt-4o-mini"],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    assert request.response_format == ResponseFormat("json_schema", "answer", schema, True)
+    assert request.stop == ("\n", "END")
+    assert (request.max_tokens, request.max_tokens_given) == (20, True)  # the newer name wins
+    assert (request.n, request.seed, request.logprobs, request.top_logprobs) == (3, 11, True, 2)
+    assert (request.parallel_tool_calls, request.fallbacks) == (False, ("gpt-4o-mini",))
+    assert (request.stream, request.include_usage) == (True, True)
+    assert make_chat_request(stop="\n").stop == ("\n",)
+    json_object = make_chat_request(user="JSON please", response_format={"type": "json_object"})
+    assert json_object.response_format == ResponseFormat("json_object")
+
+
+def test_without_max_tokens_the_server_cap_applies():
+    raw = orjson.dumps({"model": "gpt-4o", "messages": HI})
+    request = chat.parse(raw, {}, chat.PATH, ParseContext(max_output=100))
+    assert (request.max_tokens, request.max_tokens_given) == (100, False)
+
+
+def test_the_key_and_the_provider_come_from_headers_or_the_model():
+    request = make_chat_request(
+        model="deepseek/deepseek-chat", headers={"authorization": "Bearer sk-1"}
+    )
+    assert (request.api_key, request.provider) == ("sk-1", "deepseek")
+    header = make_chat_request(headers={"x-ai-provider": "azure"})
+    assert header.provider == "azure"
+
+
+def test_the_seed_source_ignores_stream_and_key_order():
+    a = chat.parse(b'{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}', {}, "/")
+    b = chat.parse(
+        b'{"stream":true,"messages":[{"content":"hi","role":"user"}],"model":"gpt-4o"}', {}, "/"
+    )
+    assert a.canonical == b.canonical
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "message"),
+    [
+        (b"{nope", None, PARSE_ERROR),
+        ({"messages": HI}, "model", "you must provide a model parameter"),
+        (
+            {"model": "m", "messages": []},
+            "messages",
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "robot", "content": "x"}]},
+            "messages[0].role",
+            "Invalid value: 'robot'. Supported values are: 'system', 'assistant', 'user', "
+            "'function', 'tool', and 'developer'.",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "tool", "content": "18C"}]},
+            "messages[0].tool_call_id",
+            "Missing required parameter: 'messages[0].tool_call_id'.",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": [{"type": "video"}]}]},
+            "messages[0].content[0].type",
+            "Invalid value: 'video'. Supported values are: 'text', 'image_url', "
+            "'input_audio', 'refusal', and 'file'.",
+        ),
+        (
+            {"model": "m", "messages": HI, "temperature": "hot"},
+            "temperature",
+            "Invalid type for 'temperature': expected a decimal, but got a string instead.",
+        ),
+        (
+            {"model": "m", "messages": HI, "stream_options": {"include_usage": True}},
+            "stream_options",
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+        ),
+        (
+            {"model": "m", "messages": HI, "tool_choice": "auto"},
+            "tool_choice",
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
+            "specified.",
+        ),
+        (
+            {
+                "model": "m",
+                "messages": HI,
+                "tools": [WEATHER],
+                "tool_choice": {"type": "function", "function": {"name": "nope"}},
+            },
+            "tool_choice",
+            "Invalid value for 'tool_choice': function 'nope' is not among the provided 'tools'.",
+        ),
+        (
+            {
+                "model": "m",
+                "messages": HI,
+                "tools": [{"type": "function", "function": {"name": "get weather"}}],
+            },
+            "tools[0].function.name",
+            "Invalid 'tools[0].function.name': string does not match pattern. Expected a "
+            "string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+        ),
+        (
+            {"model": "m", "messages": HI, "response_format": {"type": "json_object"}},
+            "messages",
+            "'messages' must contain the word 'json' in some form, to use 'response_format' "
+            "of type 'json_object'.",
+        ),
+        (
+            {"model": "m", "messages": HI, "stop": ["a", "b", "c", "d", "e"]},
+            "stop",
+            "Invalid 'stop': array too long. Expected an array with maximum length 4, but got "
+            "an array with length 5 instead.",
+        ),
+        (
+            {"model": "m", "messages": HI, "top_logprobs": 2},
+            "top_logprobs",
+            "Invalid value for 'top_logprobs': 'logprobs' must be set to true when "
+            "'top_logprobs' is used.",
+        ),
+        (
+            {"model": "m", "messages": HI, "logit_bias": {"AI": 5}},
+            "logit_bias",
+            "Invalid key in 'logit_bias': AI. You should only be submitting non-negative integers.",
+        ),
+        (
+            {"model": "m", "messages": HI, "logit_bias": {"1234": 101}},
+            "logit_bias",
+            "Invalid value for 'logit_bias': 101. The bias must be between -100 and 100.",
+        ),
+        (
+            {"model": "m", "messages": HI, "modalities": ["video"]},
+            "modalities[0]",
+            "Invalid value: 'video'. Supported values are: 'text' and 'audio'.",
+        ),
+        (
+            {"model": "m", "messages": HI, "fallbacks": ["gpt-4o", 3]},
+            "fallbacks[1]",
+            "Invalid type for 'fallbacks[1]': expected a string, but got an integer instead.",
+        ),
+    ],
+)
+def test_bad_requests_are_refused_in_the_api_wording(body, param, message):
+    error = refused(body)
+    assert (error.param, error.message) == (param, message)
+
+
+def test_limits_of_the_server_are_refused():
+    over_n = refused({"model": "m", "messages": HI, "n": 5}, ParseContext(max_n=4))
+    assert (over_n.param, over_n.code, over_n.message) == (
+        "n",
+        "integer_above_max_value",
+        "Invalid 'n': integer above maximum value. Expected a value <= 4, but got 5 instead.",
+    )
+    cap = ParseContext(max_output=100)
+    for name in ("max_tokens", "max_completion_tokens"):
+        error = refused({"model": "m", "messages": HI, name: 200}, cap)
+        assert (error.param, error.code, error.message) == (
+            name,
+            "invalid_value",
+            f"{name} is too large: 200. This model supports at most 100 completion tokens, "
+            "whereas you provided 200.",
+        )
+
+
+# --- answers --------------------------------------------------------------------------------
+
+PREFIX = (
+    b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,'
+    b'"model":"gpt-4o","service_tier":"default","system_fingerprint":"fp_test","choices":['
+)
+ROLE = b'{"role":"assistant","content":"","refusal":null}'
+USAGE_5_2 = (
+    b'{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7,'
+    b'"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},'
+    b'"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,'
+    b'"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}'
+)
+DONE = b"data: [DONE]\n\n"
+
+
+def chunk(delta: bytes, finish: bytes = b"null", *, index: int = 0, usage: bool = False) -> bytes:
+    """One chat.completion.chunk event as the API frames it (`usage: null` when the stream
+    sends usage at its end)."""
+    choice = b'{"index":%d,"delta":%s,"logprobs":null,"finish_reason":%s}' % (
+        index,
+        delta,
+        finish,
+    )
+    return PREFIX + choice + (b'],"usage":null}\n\n' if usage else b"]}\n\n")
+
+
+def streamed(rendered: Any, fault: Fault | None = None, **fields: Any):
+    request = make_chat_request(stream=True, **fields)
+    return chat.answer(rendered, request, CREATED, fault)
+
+
+def test_a_stream_is_role_deltas_finish_usage_and_done():
+    body = streamed(make_rendered(offsets=(0.1, 0.2)), stream_options={"include_usage": True})
+    assert (body.status, body.content_type, body.body) == (200, SSE_TYPE, b"")
+    assert body.events == (
+        chunk(ROLE, usage=True),
+        chunk(b'{"content":"Hi"}', usage=True),
+        chunk(b'{"content":" there"}', usage=True),
+        chunk(b"{}", b'"stop"', usage=True),
+        PREFIX + b'],"usage":' + USAGE_5_2 + b"}\n\n",
+        DONE,
+    )
+    # The role goes with the first delta; the end goes with the last.
+    assert body.offsets == (0.1, 0.1, 0.2, 0.2, 0.2, 0.2)
+    assert body.abort_after is None
+
+
+def test_without_include_usage_chunks_have_no_usage_key():
+    body = streamed(make_rendered(offsets=(0.1, 0.2)))
+    assert body.events == (
+        chunk(ROLE),
+        chunk(b'{"content":"Hi"}'),
+        chunk(b'{"content":" there"}'),
+        chunk(b"{}", b'"stop"'),
+        DONE,
+    )
+
+
+def test_a_provider_is_named_in_every_chunk():
+    body = streamed(make_rendered(provider="openai"))
+    assert all(
+        e.startswith(PREFIX[: -len(b'"choices":[')] + b'"provider":"openai","choices":[')
+        for e in body.events[:-1]
+    )
+
+
+def test_tool_calls_stream_their_argument_fragments():
+    call = make_tool_call("get_weather", '{"city":"Paris"}', ('{"city":', '"Paris"}'), id="call_1")
+    rendered = make_rendered(make_choice(tool_calls=(call,), finish_reason="tool_calls"))
+    body = streamed(rendered)
+    assert body.events == (
+        chunk(b'{"role":"assistant","content":null,"refusal":null}'),
+        chunk(
+            b'{"tool_calls":[{"index":0,"id":"call_1","type":"function",'
+            b'"function":{"name":"get_weather","arguments":"{\\"city\\":"}}]}'
+        ),
+        chunk(b'{"tool_calls":[{"index":0,"function":{"arguments":"\\"Paris\\"}"}}]}'),
+        chunk(b"{}", b'"tool_calls"'),
+        DONE,
+    )
+
+
+def test_a_refusal_streams_refusal_deltas():
+    body = streamed(make_rendered(make_choice("I can't", " help.", refusal=True)))
+    assert body.events[:3] == (
+        chunk(b'{"role":"assistant","content":null,"refusal":""}'),
+        chunk(b'{"refusal":"I can\'t"}'),
+        chunk(b'{"refusal":" help."}'),
+    )
+
+
+def test_reasoning_deltas_come_before_the_content():
+    rendered = make_rendered(make_choice("Done.", reasoning=("Think", " first.")))
+    body = streamed(rendered)
+    assert body.events[1:4] == (
+        chunk(b'{"content":null,"reasoning_content":"Think"}'),
+        chunk(b'{"content":null,"reasoning_content":" first."}'),
+        chunk(b'{"content":"Done."}'),
+    )
+
+
+def test_n_choices_interleave_tick_by_tick():
+    rendered = make_rendered(make_choice("A", "a"), make_choice("B", index=1), offsets=(0.1, 0.2))
+    body = streamed(rendered, n=2)
+    assert body.events == (
+        chunk(ROLE),
+        chunk(ROLE, index=1),
+        chunk(b'{"content":"A"}'),
+        chunk(b'{"content":"B"}', index=1),
+        chunk(b'{"content":"a"}'),
+        chunk(b"{}", b'"stop"'),
+        chunk(b"{}", b'"stop"', index=1),
+        DONE,
+    )
+    assert body.offsets == (0.1, 0.1, 0.1, 0.1, 0.2, 0.2, 0.2, 0.2)
+
+
+def test_logprobs_ride_on_their_delta():
+    entry = {"token": "Hi", "logprob": -0.5, "bytes": [72, 105], "top_logprobs": []}
+    rendered = make_rendered(make_choice("Hi", logprobs=((entry,),)))
+    body = streamed(rendered)
+    assert body.events[1] == PREFIX + (
+        b'{"index":0,"delta":{"content":"Hi"},"logprobs":{"content":[{"token":"Hi",'
+        b'"logprob":-0.5,"bytes":[72,105],"top_logprobs":[]}],"refusal":null},'
+        b'"finish_reason":null}]}\n\n'
+    )
+
+
+@pytest.mark.parametrize(("after", "abort_after"), [(0, 1), (1, 2), (2, 3)])
+def test_a_disconnect_is_placed_after_that_many_deltas(after, abort_after):
+    body = streamed(make_rendered(), Fault(disconnect_after_tokens=after))
+    assert body.abort_after == abort_after
+    assert len(body.events) == 5  # every event is built; the writer cuts the connection
+
+
+def test_a_disconnect_counts_deltas_of_every_choice():
+    rendered = make_rendered(make_choice("A", "a"), make_choice("B", "b", index=1))
+    body = streamed(rendered, Fault(disconnect_after_tokens=1), n=2)
+    assert body.abort_after == 4  # two role deltas and the first delta of each choice
+
+
+def test_a_malformed_chunk_is_cut_in_half():
+    body = streamed(make_rendered(), Fault(malformed_chunk_at=2))
+    intact = chunk(b'{"content":" there"}')
+    payload = intact[len(b"data: ") : -2]
+    assert body.events[2] == b"data: " + payload[: len(payload) // 2] + b"\n\n"
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(body.events[2][len(b"data: ") :])
+    assert body.events[1] == chunk(b'{"content":"Hi"}')  # the others are intact
+    assert body.events[-1] == DONE
+
+
+def test_an_in_band_error_ends_the_stream_after_that_many_deltas():
+    fault = Fault(error_after_tokens=1, error=ErrorSpec(503))
+    body = streamed(make_rendered(offsets=(0.1, 0.2)), fault)
+    assert body.events == (
+        chunk(ROLE),
+        chunk(b'{"content":"Hi"}'),
+        b'data: {"error":{"message":"The server is overloaded or not ready yet.",'
+        b'"type":"server_error","param":null,"code":"service_unavailable"}}\n\n',
+    )
+    assert body.offsets == (0.1, 0.1, 0.1)
+
+
+def test_an_empty_choices_error_is_a_chunk_with_an_error():
+    body = streamed(make_rendered(), Fault(empty_choices_error=True))
+    assert body.events == (
+        chunk(ROLE),
+        PREFIX + b'],"error":{"message":"The server had an error while processing your '
+        b'request. Sorry about that!","type":"server_error","param":null,"code":null}}\n\n',
+    )
+
+
+COMPLETION = (
+    b'{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"gpt-4o",'
+    b'"choices":[{"index":0,"message":{"role":"assistant","content":"Hi there",'
+    b'"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],'
+    b'"usage":' + USAGE_5_2 + b',"service_tier":"default","system_fingerprint":"fp_test"}'
+)
+
+
+def test_a_whole_answer_is_due_when_its_stream_would_have_ended():
+    body = chat.answer(make_rendered(offsets=(0.1, 0.2)), make_chat_request(), CREATED, None)
+    assert (body.status, body.content_type, body.body) == (200, JSON_TYPE, COMPLETION)
+    assert (body.events, body.offsets, body.abort_after) == ((), (0.2,), None)
+
+
+def test_a_whole_answer_with_tool_calls_has_no_content():
+    call = make_tool_call(id="call_1")
+    rendered = make_rendered(make_choice(tool_calls=(call,), finish_reason="tool_calls"))
+    message = orjson.loads(chat.whole(rendered, CREATED).body)["choices"][0]["message"]
+    assert message == {
+        "role": "assistant",
+        "content": None,
+        "refusal": None,
+        "annotations": [],
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+            }
+        ],
+    }
+
+
+def test_faults_of_a_whole_answer():
+    rendered = make_rendered(offsets=(0.1, 0.2))
+    half = len(COMPLETION) // 2
+    malformed = chat.whole(rendered, CREATED, Fault(malformed_chunk_at=1))
+    assert malformed.body == COMPLETION[:half]
+    cut = chat.whole(rendered, CREATED, Fault(disconnect_after_tokens=3))
+    assert (cut.body, cut.abort_after) == (COMPLETION, half)
+    failed = chat.whole(rendered, CREATED, Fault(error_after_tokens=1))
+    assert (failed.status, failed.offsets) == (500, (0.2,))
+    assert orjson.loads(failed.body)["error"]["type"] == "server_error"
+    empty = orjson.loads(chat.whole(rendered, CREATED, Fault(empty_choices_error=True)).body)
+    assert (empty["choices"], empty["error"]["code"]) == ([], None)
+
+
+def test_an_error_reply_in_openai_shape_after_its_delay():
+    body = chat.failure(ErrorSpec(429, headers=(("Retry-After", "3"),)), 0.5)
+    assert (body.status, body.content_type, body.offsets) == (429, JSON_TYPE, (0.5,))
+    assert body.body == (
+        b'{"error":{"message":"Rate limit reached for requests. Please try again in 3s.",'
+        b'"type":"requests","param":null,"code":"rate_limit_exceeded"}}'
+    )
+    scripted = chat.failure(ErrorSpec(400, message="No.", param="messages", code="bad"))
+    assert scripted.body == (
+        b'{"error":{"message":"No.","type":"invalid_request_error","param":"messages",'
+        b'"code":"bad"}}'
+    )
+
+
+def test_a_refusal_body():
+    error = RequestError(400, "Bad value.", param="n", code="invalid_value")
+    assert chat.refusal(error) == (
+        b'{"error":{"message":"Bad value.","type":"invalid_request_error","param":"n",'
+        b'"code":"invalid_value"}}'
+    )
+
+
+def test_headers_add_an_errors_defaults():
+    rate = (("x-ratelimit-remaining-requests", "59"),)
+    assert chat.headers(200, rate) == rate
+    assert chat.headers(503, rate) == (*rate, ("retry-after", "1"))
+    assert chat.headers(429, ()) == (
+        ("retry-after", "1"),
+        ("x-ratelimit-limit-requests", "60"),
+        ("x-ratelimit-remaining-requests", "0"),
+        ("x-ratelimit-reset-requests", "1s"),
+    )
