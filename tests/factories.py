@@ -33,14 +33,15 @@ def make_responses_request(
     input: Any = "Hello",
     *,
     headers: dict[str, str] | None = None,
-    store: StateStore | None = None,
+    state: StateStore | None = None,
     max_output: int | None = None,
     path: str = "/v1/responses",
     **fields: Any,
 ) -> Conversation:
-    """A `POST /v1/responses` body read by its dialect; `store` holds earlier responses."""
+    """A `POST /v1/responses` body read by its dialect; `state` holds earlier responses
+    (`input=None` leaves the input out)."""
     body = {"model": model, **({"input": input} if input is not None else {}), **fields}
-    context = ParseContext(max_output=max_output, store=store)
+    context = ParseContext(max_output=max_output, store=state)
     return responses.parse(orjson.dumps(body), headers or {}, path, context)
 
 
