@@ -33,8 +33,9 @@ def sent_tokens(rendered: Any, fault: Fault | None) -> int:
     if cut is None:
         return int(rendered.completion_tokens)
     sent = 0
-    for choice in rendered.choices:  # ticks: reasoning deltas, then content deltas
-        ticks = (*choice.reasoning_deltas, *choice.deltas)
+    for choice in rendered.choices:  # ticks: reasoning, content, tool-call fragments
+        fragments = [f for call in choice.tool_calls for f in call.fragments]
+        ticks = (*choice.reasoning_deltas, *choice.deltas, *fragments)
         sent += count_tokens("".join(ticks[:cut]))
     return sent
 

@@ -1,0 +1,48 @@
+"""sent_tokens: the completion tokens a client got when a fault cut its answer short."""
+
+from __future__ import annotations
+
+import pytest
+
+from mockllm.exchanges import sent_tokens
+from mockllm.rules import Fault
+from tests.factories import make_choice, make_rendered, make_tool_call
+
+TEXT = make_rendered(make_choice("Hi", " there", "!"))
+
+
+def test_an_answer_without_a_fault_is_sent_whole():
+    assert sent_tokens(TEXT, None) == 3
+
+
+@pytest.mark.parametrize(
+    ("fault", "sent"),
+    [
+        (Fault(disconnect_after_tokens=2), 2),
+        (Fault(error_after_tokens=1), 1),
+        (Fault(disconnect_after_tokens=2, error_after_tokens=1), 1),
+        (Fault(empty_choices_error=True), 0),
+        (Fault(reset=True), 0),
+        (Fault(hang=True), 0),
+        (Fault(malformed_chunk_at=1), 3),
+    ],
+)
+def test_a_cut_answer_counts_what_was_sent(fault, sent):
+    assert sent_tokens(TEXT, fault) == sent
+
+
+def test_reasoning_goes_first_and_every_choice_counts():
+    rendered = make_rendered(
+        make_choice("Yes", ".", reasoning=("Let", " me", " think")),
+        make_choice("No", ".", index=1),
+    )
+    # Two ticks: two reasoning tokens of the first choice, the whole second choice.
+    assert sent_tokens(rendered, Fault(disconnect_after_tokens=2)) == 2 + 2
+
+
+def test_tool_call_fragments_count_as_they_are_sent():
+    call = make_tool_call(fragments=('{"city":', '"Paris"}'))
+    rendered = make_rendered(make_choice(tool_calls=(call,), finish_reason="tool_calls"))
+    # '{"', 'city', '":' : the first fragment's three tokens.
+    assert sent_tokens(rendered, Fault(disconnect_after_tokens=1)) == 3
+    assert sent_tokens(rendered, Fault(error_after_tokens=0)) == 0
