@@ -203,3 +203,21 @@ def test_a_rule_that_matched_but_did_not_answer_says_why():
     rules = sequence("fall_through")[:1]
     (near,) = near_misses(rules, make_chat_request())
     assert near.failed == ("matched, but its sequence is spent or its probability did not fire",)
+
+
+def test_near_misses_whose_message_conditions_held_come_first():
+    rules = ordered(
+        make_rules("""
+        rules:
+          - name: other-question
+            match: { model: gpt-4o, stream: false, turn: 1, last_user: "Other?" }
+            reply: { content: a }
+          - name: same-question
+            match: { last_user: "Weather?", tools: [get_weather] }
+            reply: { content: b }
+        """)
+    )
+    near = near_misses(rules, make_chat_request(user="Weather?"))
+    # The request says what same-question answers; only the tools differ. That ranks it
+    # before a rule with a smaller share failed but a different question.
+    assert [n.rule.name for n in near] == ["same-question", "other-question"]
