@@ -113,7 +113,7 @@ def make_rendered(
     to one tick per 10 ms from 0.1 s."""
     choices = choices or (make_choice("Hi", " there"),)
     completion = sum(c.tokens for c in choices)
-    ticks = max(c.ticks for c in choices) if choices else 0
+    ticks = max(c.ticks for c in choices)
     if offsets is None:
         offsets = tuple(0.1 + 0.01 * i for i in range(max(ticks, 1)))
     return Rendered(
