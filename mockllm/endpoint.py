@@ -284,7 +284,7 @@ class Endpoint:
             created = engine.created()
             body = self._body(rendered, created, request, fault)
             if dialect.remember is not None:
-                dialect.remember(engine.store, request, rendered, created)
+                dialect.remember(engine.store, request, rendered, created, fault)
             extra = outcome.headers
         else:
             assert isinstance(outcome, Failure)

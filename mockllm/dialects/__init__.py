@@ -50,8 +50,9 @@ class Dialect:
     - `refusal(exc)` → the JSON bytes of a refusal raised before the answer;
     - `headers(status, rate_headers)` → the family's headers for an answer: rate-limit
       headers under its names, the defaults an error of that status carries;
-    - `remember(store, conversation, rendered, created)` keeps what the family lets a
-      later request refer to (the Responses API's stored responses), or does nothing.
+    - `remember(store, conversation, rendered, created, fault)` keeps what the family
+      lets a later request refer to (the Responses API's stored responses, failed when a
+      fault broke the answer), or does nothing.
     """
 
     api: Api
@@ -65,7 +66,9 @@ class Dialect:
     static_headers: tuple[tuple[bytes, bytes], ...] = ()
     key_headers: tuple[str, ...] = ()  # headers this family's clients send the key in
     processing_ms: bool = True  # send `openai-processing-ms`
-    remember: Callable[[StateStore, Conversation, Rendered, int], None] | None = None
+    remember: Callable[[StateStore, Conversation, Rendered, int, Fault | None], None] | None = (
+        None
+    )
 
 
 def dialects() -> tuple[Dialect, ...]:

@@ -935,14 +935,30 @@ def headers(status: int, rate: Headers) -> Headers:
 
 
 def remember(
-    store: StateStore, conversation: Conversation, rendered: Rendered, created: int
+    store: StateStore,
+    conversation: Conversation,
+    rendered: Rendered,
+    created: int,
+    fault: Fault | None = None,
 ) -> None:
     """Keep the finished response (unless `store: false`) for `previous_response_id`, GET,
-    DELETE and its input items."""
+    DELETE and its input items: `failed`, with its error, when a fault's in-band error
+    ended it."""
     wire: Wire = conversation.wire
     if not wire.store:
         return
-    response = response_object(rendered, conversation, created)
+    if fault is not None and (fault.error_after_tokens is not None or fault.empty_choices_error):
+        error = error_object(fault.error)
+        response = response_object(
+            rendered,
+            conversation,
+            created,
+            status="failed",
+            output=[],
+            error={"code": error["code"] or "server_error", "message": error["message"]},
+        )
+    else:
+        response = response_object(rendered, conversation, created)
     document = {"response": response, "history": list(wire.history), "inputs": list(wire.inputs)}
     store.put_document(STORE_KIND, response["id"], _dumps(document), STORED_LIMIT)
 

@@ -516,3 +516,11 @@ def test_async_client(server: RunningServer) -> None:
             return whole.output_text, "".join(parts)
 
     assert asyncio.run(main()) == (REFUND, REFUND)
+
+
+def test_a_response_that_failed_is_stored_as_failed(server: RunningServer) -> None:
+    raw = post(server, {"model": "failing-responses", "input": "x", "stream": True})
+    response_id = events(raw.content)[0][1]["response"]["id"]
+    stored = client(server).responses.retrieve(response_id)
+    assert stored.status == "failed"
+    assert stored.error is not None and stored.error.message == "the model broke"
