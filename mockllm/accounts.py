@@ -10,20 +10,21 @@ ledger adds up to the last digit; convert with `float()` only for JSON. Fraction
 than Decimal because `affordable_completion_tokens` divides, and Decimal division
 rounds at its context precision, which could flip the floor of an exact integer.
 
-Concurrency: `reserve` holds, in one atomic store update, what the prompt and the
-allowed completion tokens can cost, so streams in flight together can never spend more
-than the balance; `settle` gives back what the completion did not use. Store layout:
-`credits:<key>` = "<balance fraction> <epoch>" and `rate:<key>` = "<requests level>
-<tokens level> <clock>"; unset means "as in the keys file" (full balance, full buckets),
-so a reset only deletes keys. The epoch (fresh after each reset) keeps a stream that
-outlives a reset from refunding into the new balance.
+Concurrency: `reserve` holds, in one atomic store call, what the prompt and the allowed
+completion tokens can cost, so streams in flight together (in any number of processes
+sharing a store) can never spend more than the balance; `settle` gives back what the
+completion did not use. The store counts in whole units: `scale` units make one credit,
+chosen so that every balance and every price per token is a whole number of units (no
+store rounds, and Redis's Lua, whose numbers are doubles, stays exact below 2**53).
+Store layout: `credits:<key>` (the balance and its holds) and `rate:<key>` (the buckets);
+unset means "as in the keys file" (full balance, full buckets), so a reset only deletes.
+A hold that outlives a reset is forgiven with everything else: its release finds nothing.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import math
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -33,11 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from mockllm import schema as s
-from mockllm.errors import Problem, ProfileError, ScenarioError
+from mockllm.errors import Problem, ProfileError, ScenarioError, StateUnavailable
 from mockllm.loader import parse_document
-from mockllm.state import StateStore
+from mockllm.state import Hold, StateStore
 
 WINDOW_S = 60.0  # rpm/tpm are per minute: a bucket refills its whole capacity in 60 s
+HOLD_TTL_S = 3600.0  # a hold its process never released (it died) is given back then
+EXACT_LIMIT = 2**53  # the largest balance, in units, every store keeps exactly
 _ZERO = Fraction(0)
 _THOUSAND = 1000
 
@@ -259,7 +262,7 @@ class Reservation:
     held: Fraction  # 0 for keys without a balance
     prompt_price: Fraction  # per token
     completion_price: Fraction  # per token
-    epoch: str | None = None  # None: nothing held in the store
+    hold: Hold | None = None  # None: nothing held in the store
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,11 +272,6 @@ class Charge:
     amount: Fraction
     balance_after: Fraction | None
     completion_tokens: int
-
-
-def _parse_credits(text: str) -> tuple[Fraction, str]:
-    number, _, epoch = text.partition(" ")
-    return Fraction(number), epoch
 
 
 class Accounts:
@@ -293,6 +291,7 @@ class Accounts:
         self._exact_prices = {p.pattern: p for p in prices if not p.is_glob}
         self._glob_prices = tuple(p for p in prices if p.is_glob and p.pattern != "*")
         self._fallback = next((p for p in prices if p.pattern == "*"), None)
+        self.scale = _scale(keys) if keys else 1
         self._lock = threading.Lock()
         self._next_id = 0
         self._open: set[int] = set()
@@ -347,9 +346,8 @@ class Accounts:
         spec = self._spec(key)
         if spec is None or spec.credits is None:
             return None
-        credits = spec.credits
-        current = self.store.update(f"credits:{spec.key}", lambda old: (old, old))
-        return credits if current is None else _parse_credits(current)[0]
+        units = self.store.balance(f"credits:{spec.key}", int(spec.credits * self.scale))
+        return Fraction(units, self.scale)
 
     def can_cover_prompt(self, key: str | None, model: str, prompt_tokens: int) -> bool:
         """Whether the balance pays for the prompt (a balance of 0 never does)."""
@@ -394,27 +392,28 @@ class Accounts:
                 prompt_price,
                 completion_price,
             )
-        start, fresh_epoch = spec.credits, secrets.token_hex(6)
-        prompt_cost = prompt_tokens * prompt_price
-
-        def hold(old: str | None) -> tuple[str | None, tuple[Fraction, int | None, str] | None]:
-            left, epoch = _parse_credits(old) if old is not None else (start, fresh_epoch)
-            if left <= 0 or left < prompt_cost:
-                return old, None
-            tokens = max_completion_tokens
-            if completion_price > 0:
-                affordable = math.floor((left - prompt_cost) / completion_price)
-                tokens = affordable if tokens is None else min(tokens, affordable)
-            held = prompt_cost + (tokens or 0) * completion_price
-            return f"{left - held} {epoch}", (held, tokens, epoch)
-
-        result = self.store.update(f"credits:{spec.key}", hold)
-        if result is None:
+        scale = self.scale
+        hold = self.store.reserve(
+            f"credits:{spec.key}",
+            int(spec.credits * scale),
+            int(prompt_tokens * prompt_price * scale),
+            int(completion_price * scale),
+            max_completion_tokens,
+            HOLD_TTL_S,
+        )
+        if hold is None:
             self._discard(rid)
             return None
-        held, tokens, epoch = result
         return Reservation(
-            rid, spec.key, model, prompt_tokens, tokens, held, prompt_price, completion_price, epoch
+            rid,
+            spec.key,
+            model,
+            prompt_tokens,
+            hold.units,
+            Fraction(hold.held, scale),
+            prompt_price,
+            completion_price,
+            hold,
         )
 
     def settle(self, reservation: Reservation, completion_tokens: int) -> Charge:
@@ -431,22 +430,15 @@ class Accounts:
             reservation.prompt_tokens * reservation.prompt_price
             + tokens * reservation.completion_price
         )
-        if reservation.epoch is None:
+        if reservation.hold is None:
             return Charge(amount, None, tokens)
-        refund = reservation.held - amount
-
-        def give_back(old: str | None) -> tuple[str | None, Fraction | None]:
-            if old is None:
-                return None, None  # reset since: the hold was forgiven with everything else
-            left, epoch = _parse_credits(old)
-            if epoch != reservation.epoch:
-                return old, left
-            return f"{left + refund} {epoch}", left + refund
-
-        after = self.store.update(f"credits:{reservation.key}", give_back)
-        if after is None:
-            after = self.balance(reservation.key)
-        return Charge(amount, after, tokens)
+        after = self.store.release(reservation.hold, int(amount * self.scale))
+        if after is not None:
+            return Charge(amount, Fraction(after, self.scale), tokens)
+        try:
+            return Charge(amount, self.balance(reservation.key), tokens)
+        except StateUnavailable:  # released once the store is back
+            return Charge(amount, None, tokens)
 
     def charge(
         self, key: str | None, model: str, prompt_tokens: int, completion_tokens: int
@@ -480,25 +472,12 @@ class Accounts:
         spec = self._spec(key)
         if spec is None or (spec.rpm is None and spec.tpm is None):
             return ALLOWED
-        now = self.clock()
         cap_r, cap_t = float(spec.rpm or 0), float(spec.tpm or 0)
         need_t = float(max(0, estimated_tokens)) if spec.tpm else 0.0
-
-        def take(old: str | None) -> tuple[str | None, tuple[bool, float, float, float]]:
-            if old is None:
-                level_r, level_t = cap_r, cap_t
-            else:
-                r, t, then = (float(x) for x in old.split())
-                elapsed = max(0.0, now - then)
-                level_r = min(cap_r, r + elapsed * cap_r / WINDOW_S)
-                level_t = min(cap_t, t + elapsed * cap_t / WINDOW_S)
-            ok = (not spec.rpm or level_r >= 1) and (not spec.tpm or level_t >= need_t)
-            if ok:
-                level_r -= 1 if spec.rpm else 0
-                level_t -= need_t
-            return f"{level_r!r} {level_t!r} {now!r}", (ok, level_r, level_t, now)
-
-        ok, level_r, level_t, _ = self.store.update(f"rate:{spec.key}", take)
+        need_r = 1.0 if spec.rpm else 0.0
+        ok, (level_r, level_t) = self.store.take(
+            f"rate:{spec.key}", (cap_r, cap_t), (need_r, need_t), WINDOW_S, self.clock()
+        )
         headers: list[tuple[str, str]] = []
         for name, cap, level in (("requests", spec.rpm, level_r), ("tokens", spec.tpm, level_t)):
             if cap:
@@ -532,7 +511,30 @@ class Accounts:
     # --- reset ----------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Balances back to the keys file's figures, buckets full."""
-        for spec in self._by_key.values():
-            for name in (f"credits:{spec.key}", f"rate:{spec.key}"):
-                self.store.update(name, lambda old: (None, None))
+        """Balances back to the keys file's figures, buckets full (the whole store's reset
+        does this, and more)."""
+        self.store.reset()
+
+
+def _scale(keys: Keys) -> int:
+    """Units per credit at which every balance and price per token is whole; ProfileError
+    when a balance would not be exact in every store at that scale."""
+    parts = [spec.credits for spec in keys.keys if spec.credits is not None]
+    parts += [p.prompt / _THOUSAND for p in keys.prices]
+    parts += [p.completion / _THOUSAND for p in keys.prices]
+    scale = math.lcm(1, *(part.denominator for part in parts))
+    for spec in keys.keys:
+        if spec.credits is not None and spec.credits * scale >= EXACT_LIMIT:
+            raise ProfileError(
+                [
+                    Problem(
+                        keys.source,
+                        spec.line,
+                        "credits",
+                        f"{float(spec.credits):g} credits at the prices' precision (1/{scale} "
+                        "credit) are too many digits to keep exactly; use fewer decimal "
+                        "places in prices and credits, or a smaller balance",
+                    )
+                ]
+            )
+    return scale

@@ -13,8 +13,8 @@ from starlette.responses import Response
 
 from mockllm.engine import Engine
 from mockllm.errors import CassetteError, RequestError, ScenarioError
-from mockllm.loader import load_text, mark_runtime
 from mockllm.routes import json_response
+from mockllm.runtime import Runtime
 
 MAX_RULES_BODY = 4 * 1024 * 1024
 
@@ -71,7 +71,11 @@ def guarded(
     return check
 
 
-def admin_routes(engine: Engine, is_ready: Callable[[], bool]) -> list[tuple[str, Any, list[str]]]:
+def admin_routes(
+    runtime: Runtime, is_ready: Callable[[], bool]
+) -> list[tuple[str, Any, list[str]]]:
+    engine = runtime.engine
+
     async def health(request: Request) -> Response:
         if not is_ready():
             return json_response(503, {"status": "starting"})
@@ -93,16 +97,15 @@ def admin_routes(engine: Engine, is_ready: Callable[[], bool]) -> list[tuple[str
             for k, v in request.query_params.items()
             if k in ("rule", "model", "status", "source")
         }
-        out = [
-            e.to_json() for e in entries if all(str(getattr(e, k)) == v for k, v in wanted.items())
-        ]
+        out = [e for e in entries if all(str(e[k]) == v for k, v in wanted.items())]
         return json_response(200, {"requests": out})
 
     async def rules(request: Request) -> Response:
         if request.method == "GET":
+            runtime.sync()  # what another process added a moment ago
             return json_response(200, {"rules": [_rule_json(r) for r in engine.rules]})
         if request.method == "DELETE":
-            engine.set_rules(tuple(r for r in engine.rules if not r.added_at_runtime))
+            runtime.remove_rules()
             return json_response(200, {"status": "removed"})
         raw = await request.body()
         if len(raw) > MAX_RULES_BODY:
@@ -113,9 +116,8 @@ def admin_routes(engine: Engine, is_ready: Callable[[], bool]) -> list[tuple[str
                 text = orjson.dumps(orjson.loads(raw)).decode()
             except orjson.JSONDecodeError as exc:
                 raise RequestError(400, f"not valid JSON: {exc}") from None
-        order = max((r.order for r in engine.rules), default=0) + 1
         try:
-            added = mark_runtime(load_text(text, "<admin>", order_base=order))
+            added = runtime.add_rules([("<admin>", text)])
         except ScenarioError as exc:
             return json_response(
                 400,
@@ -133,16 +135,14 @@ def admin_routes(engine: Engine, is_ready: Callable[[], bool]) -> list[tuple[str
                 },
             )
         # Rules added earlier at run time with the same names are replaced.
-        names = {r.name for r in added}
-        kept = tuple(r for r in engine.rules if not (r.added_at_runtime and r.name in names))
-        engine.set_rules((*kept, *added))
         return json_response(201, {"added": [_rule_json(r) for r in added]})
 
     async def cassette(request: Request) -> Response:
         if request.method == "GET":
+            runtime.sync()
             return json_response(200, {"cassette": engine.cassette or engine.config.cassette})
         if request.method == "DELETE":
-            engine.cassette = None
+            runtime.choose_cassette(None)
             return json_response(200, {"cassette": engine.config.cassette})
         try:
             data = orjson.loads(await request.body())
@@ -160,7 +160,7 @@ def admin_routes(engine: Engine, is_ready: Callable[[], bool]) -> list[tuple[str
             resolve_name(root, name)
         except CassetteError as exc:
             raise RequestError(400, str(exc), param="name", code="invalid_cassette") from None
-        engine.cassette = name
+        runtime.choose_cassette(name)
         return json_response(200, {"cassette": name})
 
     return [

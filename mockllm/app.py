@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mockllm.admin import admin_routes
-from mockllm.asgi import Receive, Scope, Send, send_json
+from mockllm.asgi import Receive, RequestIds, Scope, Send, send_json
 from mockllm.config import ServerConfig
 from mockllm.dialects import dialects
 from mockllm.endpoint import Endpoint, Services
@@ -29,6 +29,8 @@ from mockllm.protocol import error_body
 from mockllm.reload import Reloader
 from mockllm.routes import error_response, json_response, model_routes, response_routes
 from mockllm.rules import Latency, Rule
+from mockllm.runtime import Runtime
+from mockllm.state import open_store
 
 logger = logging.getLogger("mockllm")
 
@@ -46,15 +48,19 @@ class MockApp:
         self.engine = Engine(
             config,
             rules,
+            store=open_store(config.state, config.state_prefix),
             default_latency=Latency(config.ttft_ms, config.inter_token_ms, config.jitter_ms, 1),
         )
+        self.runtime = Runtime(self.engine)
         self.proxy = None
         if config.cassettes is not None:
             self._open_cassettes(config)
         self.file_rules = self.engine.rules
         self.reloader = Reloader(config.scenarios, self._reloaded) if config.reload else None
         self.gateway = Gateway.load(config.profile, config.keys, self.engine.store)
-        self.services = Services(self.engine, self.gateway, self.proxy)
+        # Processes sharing a state store count their exchanges apart (ids stay unique).
+        ids = RequestIds(self.engine.store.process_number << 40)
+        self.services = Services(self.engine, self.gateway, self.proxy, ids)
         self.endpoints: dict[str, Endpoint] = {}
         self.use_gateway(self.gateway)
         self.ready = True
@@ -72,7 +78,7 @@ class MockApp:
         ]
         routes += [
             Route(path, endpoint, methods=methods)
-            for path, endpoint, methods in admin_routes(self.engine, lambda: self.ready)
+            for path, endpoint, methods in admin_routes(self.runtime, lambda: self.ready)
         ]
         self.starlette = Starlette(
             routes=routes,
@@ -118,6 +124,8 @@ class MockApp:
         self.engine.library = CassetteLibrary.load(
             config.cassettes, frozenset(config.ignore_fields)
         )
+        if self.engine.store.is_shared:
+            self.engine.library.count_play = self.engine.store.incr
         if config.upstream is None:
             return
         from mockllm.recording import RecordingProxy
@@ -139,20 +147,23 @@ class MockApp:
         self.engine.set_rules((*rules, *runtime))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        task = None
+        tasks = []
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 if self.reloader is not None and self.config.scenarios:
-                    task = asyncio.create_task(self.reloader.run())
+                    tasks.append(asyncio.create_task(self.reloader.run()))
+                if self.runtime.is_shared:
+                    tasks.append(asyncio.create_task(self.runtime.watch()))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if task is not None:
+                for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 if self.proxy is not None:
                     await self.proxy.aclose()
+                self.engine.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -60,8 +60,8 @@ class RequestIds:
     """`req_…` ids: unique per exchange, and the same sequence of requests with the same
     seeds gives the same ids."""
 
-    def __init__(self) -> None:
-        self.count = 0
+    def __init__(self, start: int = 0) -> None:
+        self.count = start
 
     def next(self, seed: int) -> str:
         self.count += 1

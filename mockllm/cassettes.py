@@ -26,6 +26,7 @@ saves again untouched (its players read only ``status``, ``headers`` and ``body`
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -33,7 +34,7 @@ import tempfile
 import threading
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -474,6 +475,9 @@ class CassetteLibrary:
         self._by_key: dict[tuple[str | None, _Key], list[Interaction]] = defaultdict(list)
         self._by_cassette: dict[str, list[Interaction]] = defaultdict(list)
         self._plays: Counter[tuple[str | None, _Key]] = Counter()
+        # Set to a shared state store's counter (`StateStore.incr`), replays are counted
+        # across every process sharing it, when the count matters (several recordings).
+        self.count_play: Callable[[str], int] | None = None
         for interaction in interactions:
             self.add(interaction)
 
@@ -523,9 +527,13 @@ class CassetteLibrary:
         with self._lock:
             found = self._by_key.get(key)
             if found:
-                played = self._plays[key]
-                if played < len(found) or self._repeat_last:
+                if self.count_play is not None and (len(found) > 1 or not self._repeat_last):
+                    name = hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()
+                    played = self.count_play(f"replay:{name}")
+                else:
+                    played = self._plays[key]
                     self._plays[key] = played + 1
+                if played < len(found) or self._repeat_last:
                     return found[min(played, len(found) - 1)]
                 used = f"all {len(found)} recorded answers to this request were replayed already"
                 return Miss(scope, found[-1], (f"{used}; reset to replay them again",))

@@ -187,7 +187,22 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             show_default=True,
             type=click.IntRange(1),
             envvar=_env("workers"),
-            help="Processes on one port; each keeps its own state (sequences, journal).",
+            help="Processes on one port. Without --state each keeps its own state "
+            "(sequences, credits, journal); with it they share it.",
+        ),
+        click.option(
+            "--state",
+            default=None,
+            envvar=_env("state"),
+            help="Where state lives: memory (default), or redis://[:PASSWORD@]HOST:PORT/DB "
+            "(rediss:// for TLS) shared by every process and replica using it.",
+        ),
+        click.option(
+            "--state-prefix",
+            default="mockllm:",
+            show_default=True,
+            envvar=_env("state_prefix"),
+            help="Prefix of this server's keys in a shared --state store.",
         ),
         click.option(
             "--cassettes",
@@ -331,6 +346,8 @@ def _config(options: dict[str, object]) -> ServerConfig:
         cassette_miss=str(options["cassette_miss"]),
         profile=str(options["profile"]),
         keys=options["keys"],  # type: ignore[arg-type]
+        state=options["state"] or None,  # type: ignore[arg-type]
+        state_prefix=str(options["state_prefix"]),
     )
 
 
@@ -375,6 +392,13 @@ def _run(config: ServerConfig) -> None:
         click.echo(f"mockllm: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     rules = len(server.app.engine.rules)
+    if config.workers > 1 and not server.app.engine.store.is_shared:
+        logger.warning(
+            "%d workers without --state: each process keeps its own state (sequence "
+            "counters, credits, rate limits, journal, run-time rules); use --state "
+            "redis://HOST:PORT/DB to share it",
+            config.workers,
+        )
     logger.info(
         "mockllm %s serving %d rules on http://%s:%d/v1",
         __version__,

@@ -55,6 +55,8 @@ class ServerConfig:
     inter_token_ms: float = 0.0
     jitter_ms: float = 0.0
     reload: bool = True
+    state: str | None = None  # None: in memory; a redis:// URL: shared by every process
+    state_prefix: str = "mockllm:"  # names of this server's keys in a shared store
 
     def to_json(self) -> str:
         """The config as JSON (to hand to worker processes)."""

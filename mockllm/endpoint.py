@@ -182,7 +182,7 @@ class Endpoint:
         finally:
             if reservation is not None:
                 gateway.settle(reservation, exchange.completion_tokens)
-        finish_exchange(exchange, arrived, status, config.log_format)
+        finish_exchange(exchange, arrived, status, config.log_format, engine.journal)
 
     def _parse(self, raw: bytes, headers: dict[str, str], path: str) -> _Parsed:
         cache_key = (
@@ -238,7 +238,7 @@ class Endpoint:
         ]
         await send(json_head(exc.status, body, headers))
         await send({"type": "http.response.body", "body": body})
-        finish_exchange(exchange, arrived, exc.status, engine.config.log_format)
+        finish_exchange(exchange, arrived, exc.status, engine.config.log_format, engine.journal)
 
     async def _write(
         self,

@@ -174,7 +174,7 @@ class Engine:
         )
         self.set_rules(self.rules)
         if self.journal is None:
-            self.journal = Journal(self.config.journal_size)
+            self.journal = Journal(self.store, self.config.journal_size)
 
     def set_rules(self, rules: tuple[Rule, ...]) -> None:
         """Swap the rules atomically (a new tuple; requests in flight keep the old one)."""
@@ -211,9 +211,7 @@ class Engine:
         """Journal, sequences, credits, buckets and cassette replay positions to their start.
 
         Rules are kept, as are rules added at run time."""
-        self.store.reset()
-        if self.journal is not None:
-            self.journal.clear()
+        self.store.reset()  # the journal is in the store too
         if self.library is not None:
             self.library.reset()
 

@@ -6,6 +6,7 @@
     ├── CassetteError        a cassette cannot be read, written or named
     ├── ConfigError          flags or environment make no sense together
     └── RequestError         an HTTP request is refused; carries status, type, code, param
+        └── StateUnavailable the shared state store (Redis) does not answer: 503
 
 Library code raises these; `cli.py` maps them to exit codes and `app.py`/`routes.py`
 to HTTP responses. Messages are written for the person who has to fix the input.
@@ -76,3 +77,21 @@ class RequestError(MockLLMError):
         self.code = code
         self.param = param
         self.headers = headers
+
+
+class StateUnavailable(RequestError):
+    """The shared state store does not answer. A request that needs state is refused with
+    503 (and Retry-After) until it is back; at start-up it is a startup error."""
+
+    def __init__(self, where: str, cause: str) -> None:
+        super().__init__(
+            503,
+            f"mockllm's state store ({where}) is unreachable: {cause}. Requests that need "
+            "state (sequences, credits, rate limits, the journal) are refused until it "
+            "is back.",
+            type="server_error",
+            code="state_unavailable",
+            headers=(("retry-after", "1"),),
+        )
+        self.where = where
+        self.cause = cause

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from mockllm.journal import Exchange
+from mockllm.journal import Exchange, Journal
 from mockllm.rules import Fault
 from mockllm.tokens import count_tokens
 
@@ -48,10 +48,14 @@ def journal_body(raw: bytes, parsed: Any) -> Any:
     return parsed if parsed is not None else _best_effort_json(raw)
 
 
-def finish_exchange(exchange: Exchange, arrived: float, status: int, log_format: str) -> None:
+def finish_exchange(
+    exchange: Exchange, arrived: float, status: int, log_format: str, journal: Journal | None
+) -> None:
     """Complete the exchange's journal entry and write its log line."""
     exchange.status = status
     exchange.duration_ms = (asyncio.get_running_loop().time() - arrived) * 1000
+    if journal is not None:
+        journal.finish(exchange)
     if logger.isEnabledFor(logging.INFO):
         log_exchange(exchange, log_format)
 

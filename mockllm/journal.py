@@ -1,11 +1,12 @@
-"""The journal: every exchange kept in memory, bounded, for assertions."""
+"""The journal: the last exchanges, kept in the state store, for assertions."""
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mockllm.state import StateStore
 
 
 @dataclass(slots=True)
@@ -55,23 +56,26 @@ class Exchange:
 
 
 class Journal:
-    """The last `size` exchanges, oldest first."""
+    """The last `size` exchanges, oldest first, in a StateStore (in memory, or shared by
+    every process on Redis)."""
 
-    def __init__(self, size: int) -> None:
-        self._entries: deque[Exchange] = deque(maxlen=max(size, 0) or None)
-        self._lock = threading.Lock()
+    def __init__(self, store: StateStore, size: int) -> None:
+        self.store = store
         self.size = size
 
     def add(self, exchange: Exchange) -> None:
-        if self.size <= 0:
-            return
-        with self._lock:
-            self._entries.append(exchange)
+        """Keep an exchange (before its answer's last byte leaves)."""
+        if self.size > 0:
+            self.store.journal_add(exchange, self.size)
 
-    def entries(self) -> list[Exchange]:
-        with self._lock:
-            return list(self._entries)
+    def finish(self, exchange: Exchange) -> None:
+        """The exchange added earlier has ended: keep its final figures."""
+        if self.size > 0:
+            self.store.journal_update(exchange)
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every exchange kept, oldest first, as JSON."""
+        return self.store.journal()
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self.store.journal_clear()

@@ -14,7 +14,7 @@
 `@pytest.mark.mockllm(scenarios=..., cassette=..., record_mode=..., profile=..., keys=...,
 strict=...)` sets up one test; override the `mockllm_config` fixture to change the session
 server's settings; command-line options: --mockllm-record-mode, --mockllm-upstream,
---mockllm-cassettes, --mockllm-strict.
+--mockllm-cassettes, --mockllm-strict, --mockllm-state.
 """
 
 from __future__ import annotations
@@ -52,6 +52,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--mockllm-cassettes", default=None, help="cassettes folder of the mockllm session server"
     )
     group.addoption(
+        "--mockllm-state",
+        default=None,
+        help="state store of the mockllm session server: a redis:// URL shares sequences, "
+        "credits, rate limits, the journal and run-time rules with other mockllm processes",
+    )
+    group.addoption(
         "--mockllm-strict",
         action="store_true",
         default=False,
@@ -69,6 +75,7 @@ class MockLLM:
     def __init__(self, server: MockServer) -> None:
         self.server = server
         self.engine = server.app.engine
+        self.runtime = server.app.runtime
         self._base_gateway = server.app.gateway
 
     @property
@@ -82,27 +89,29 @@ class MockLLM:
 
     def add_rules(self, *documents: str | dict[str, Any] | Path) -> None:
         """Add rules from YAML text, a dict (a scenario document or one rule), or a file."""
-        from mockllm.loader import load_scenarios, load_text, mark_runtime
+        from mockllm.loader import load_scenarios, scenario_files
 
-        added = []
+        texts: list[tuple[str, str]] = []
         for document in documents:
             if isinstance(document, Path):
-                added.extend(load_scenarios([document]))
+                load_scenarios([document])  # every problem of the files, named
+                texts += [
+                    (str(p), p.read_text(encoding="utf-8")) for p in scenario_files([document])
+                ]
                 continue
             if isinstance(document, dict):
                 data = document if "rules" in document else {"rules": [document]}
-                text = json.dumps({"version": 1, **data})
+                texts.append(("<test>", json.dumps({"version": 1, **data})))
             else:
-                text = document
-            order = max((r.order for r in self.engine.rules), default=0) + 1 + len(added)
-            added.extend(load_text(text, "<test>", order_base=order))
-        self.engine.set_rules((*self.engine.rules, *mark_runtime(added)))
+                texts.append(("<test>", document))
+        # Kept in the state store: processes sharing it (--state) answer with them too.
+        self.runtime.add_rules(texts)
 
     @property
     def requests(self) -> list[dict[str, Any]]:
         """The journal: every exchange since the test started, oldest first."""
         journal = self.engine.journal
-        return [e.to_json() for e in journal.entries()] if journal is not None else []
+        return journal.entries() if journal is not None else []
 
     def calls(self, rule: str | None = None) -> list[dict[str, Any]]:
         """Exchanges answered by a rule (by name or `file#name`), or all of them."""
@@ -134,9 +143,9 @@ class MockLLM:
 
     def reset(self) -> None:
         """Journal, sequences and state back to their start; what the test changed undone."""
-        self.engine.set_rules(tuple(r for r in self.engine.rules if not r.added_at_runtime))
+        self.runtime.remove_rules()
         self.engine.reset()
-        self.engine.cassette = None
+        self.runtime.choose_cassette(None)
         self.engine.record_mode = None
         if self.server.app.gateway is not self._base_gateway:
             self.server.app.use_gateway(self._base_gateway)
@@ -149,7 +158,7 @@ class MockLLM:
 
     def use_cassette(self, name: str, record_mode: str | None = None) -> None:
         """Replay (or record into) cassette `name` until the test ends."""
-        self.engine.cassette = name
+        self.runtime.choose_cassette(name)
         if record_mode is not None:
             self.engine.record_mode = record_mode
 
@@ -179,6 +188,9 @@ def mockllm_config(pytestconfig: pytest.Config) -> ServerConfig:
 def _with_options(config: ServerConfig, pytestconfig: pytest.Config) -> ServerConfig:
     """The command-line options over the config (the default one or the user's override)."""
     changes: dict[str, Any] = {"port": 0}
+    state = pytestconfig.getoption("mockllm_state")
+    if state:
+        changes["state"] = state
     upstream = pytestconfig.getoption("mockllm_upstream")
     cassettes = pytestconfig.getoption("mockllm_cassettes")
     mode = pytestconfig.getoption("mockllm_record_mode")

@@ -387,9 +387,11 @@ class MockServer:
         """Serve until interrupted (SIGINT/SIGTERM drain in-flight streams, then exit).
 
         With `workers` > 1, uvicorn starts that many processes on one port, each with its
-        own copy of the state (sequences, credits, rate limits, journal).
+        own copy of the state (sequences, credits, rate limits, journal), unless they share
+        a `--state` store.
         """
         if self.config.workers > 1:
+            self.app.engine.store.close()  # this process only supervises the workers
             os.environ[CONFIG_ENV] = self.config.to_json()
             uvicorn.run(
                 "mockllm.server:app_from_env",

@@ -1,29 +1,56 @@
-"""Mutable server state behind one narrow interface: counters, balances, buckets.
+"""Mutable server state behind one narrow interface: counters, balances, buckets, the
+journal, documents and the settings every process shares.
 
-The in-memory store serves one process. Every mutation is a single synchronous call,
-so on one event loop no two requests interleave inside it (no lost updates).
+`MemoryStore` serves one process and is the default. Every mutation is a single
+synchronous call, so on one event loop no two requests interleave inside it (no lost
+updates). `open_store` picks the store for a `--state` setting: nothing (or `memory`) for
+this one, a `redis://` URL for the shared one in `redis_store.py`, through which any number
+of processes on any number of hosts behave as one server.
+
+A shared store may be unreachable: its calls then raise `StateUnavailable`, except those
+that must not fail a request already answered (`release`, `journal_add`,
+`journal_update`), which it keeps and sends when the store is back.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+
+
+class Entry(Protocol):
+    """A journal entry: what an exchange looks like as JSON."""
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Credits held by `StateStore.reserve` until `StateStore.release`.
+
+    Amounts are whole units of the caller's choosing (accounts use a scale at which every
+    price and balance is a whole number, so that no store ever rounds)."""
+
+    key: str
+    id: str
+    held: int
+    units: int | None  # units of `unit` price the hold pays for; None: no limit
 
 
 class StateStore(Protocol):
     """What the engine may change between requests."""
 
+    is_shared: bool  # whether other processes see the same state
+    process_number: int  # this process among those sharing the store (0 for one alone)
+
     def incr(self, key: str) -> int:
         """Add one to a counter; return its value before the call (0 the first time)."""
         ...
-
-    def get_number(self, key: str, default: float) -> float: ...
-
-    def set_number(self, key: str, value: float) -> None: ...
 
     def update(self, key: str, change: Callable[[str | None], tuple[str | None, T]]) -> T:
         """Atomically replace a text value: `change(old)` gives (new, result); return result.
@@ -32,6 +59,44 @@ class StateStore(Protocol):
         must be pure (no side effects, no awaits): a shared store may call it again when
         another writer raced it (optimistic transactions), so it may run more than once.
         """
+        ...
+
+    def take(
+        self,
+        key: str,
+        capacity: tuple[float, ...],
+        need: tuple[float, ...],
+        window_s: float,
+        now: float,
+    ) -> tuple[bool, tuple[float, ...]]:
+        """Token buckets: refill each level towards its capacity (the whole capacity per
+        `window_s`), then take `need` from every level if each holds enough.
+
+        Returns whether it took, and the levels after. A bucket starts full. `now` is the
+        caller's clock in seconds; a shared store keeps time by its own clock instead, so
+        that processes on several hosts agree.
+        """
+        ...
+
+    def reserve(
+        self, key: str, start: int, fixed: int, unit: int, units: int | None, ttl_s: float
+    ) -> Hold | None:
+        """Hold `fixed` plus as many `unit`s as the balance pays for (at most `units`;
+        None: no limit) from the balance under `key` (`start` while unset).
+
+        None, holding nothing, when the balance is 0 or less than `fixed`. A hold not
+        released within `ttl_s` (its process died, say) is given back by the store.
+        """
+        ...
+
+    def release(self, hold: Hold, spent: int) -> int | None:
+        """Keep `spent` of a hold and give back the rest; the balance after, or None when
+        the hold is no longer there (a reset forgave it) or the store cannot say now (a
+        shared store that is unreachable keeps the release and applies it later)."""
+        ...
+
+    def balance(self, key: str, start: int) -> int:
+        """The balance under `key`, or `start` while unset."""
         ...
 
     def put_document(self, kind: str, name: str, value: bytes, limit: int) -> None:
@@ -47,19 +112,57 @@ class StateStore(Protocol):
         """Drop a document; whether it was there."""
         ...
 
-    def reset(self) -> None:
-        """Every counter, balance, bucket and document back to its start."""
+    def journal_add(self, entry: Entry, limit: int) -> None:
+        """Append an exchange to the journal; past `limit` entries the oldest is dropped."""
         ...
+
+    def journal_update(self, entry: Entry) -> None:
+        """The entry added earlier changed (its exchange finished): keep the new version."""
+        ...
+
+    def journal(self) -> list[dict[str, Any]]:
+        """Every journal entry, oldest first, as JSON."""
+        ...
+
+    def journal_clear(self) -> None: ...
+
+    def put_setting(self, name: str, value: str | None) -> None:
+        """Set (None: unset) a value every process sees; `reset` keeps settings."""
+        ...
+
+    def settings(self) -> tuple[int, dict[str, str]]:
+        """Every setting, and a version that changes whenever one does."""
+        ...
+
+    def settings_version(self) -> int:
+        """The version `settings` would give, cheaply (polled to notice changes)."""
+        ...
+
+    def reset(self) -> None:
+        """Every counter, balance, bucket, document and the journal back to its start
+        (settings stay)."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class MemoryStore:
-    """StateStore in a dict, safe across threads (the pytest plugin resets from another)."""
+    """StateStore in dicts, safe across threads (the pytest plugin resets from another)."""
+
+    is_shared = False
+    process_number = 0
 
     def __init__(self) -> None:
         self._counters: dict[str, int] = {}
-        self._numbers: dict[str, float] = {}
         self._texts: dict[str, str] = {}
+        self._buckets: dict[str, tuple[tuple[float, ...], float]] = {}
+        self._balances: dict[str, int] = {}
+        self._holds: dict[str, Hold] = {}
+        self._next_hold = 0
         self._documents: dict[str, OrderedDict[str, bytes]] = {}
+        self._journal: deque[Entry] = deque()
+        self._settings: dict[str, str] = {}
+        self._version = 0
         self._lock = threading.Lock()
 
     def incr(self, key: str) -> int:
@@ -67,13 +170,6 @@ class MemoryStore:
             value = self._counters.get(key, 0)
             self._counters[key] = value + 1
             return value
-
-    def get_number(self, key: str, default: float) -> float:
-        return self._numbers.get(key, default)
-
-    def set_number(self, key: str, value: float) -> None:
-        with self._lock:
-            self._numbers[key] = value
 
     def update(self, key: str, change: Callable[[str | None], tuple[str | None, T]]) -> T:
         with self._lock:
@@ -83,6 +179,51 @@ class MemoryStore:
             else:
                 self._texts[key] = new
             return result
+
+    def take(
+        self,
+        key: str,
+        capacity: tuple[float, ...],
+        need: tuple[float, ...],
+        window_s: float,
+        now: float,
+    ) -> tuple[bool, tuple[float, ...]]:
+        with self._lock:
+            found = self._buckets.get(key)
+            levels = refill(found, capacity, window_s, now)
+            ok = all(level >= n for level, n in zip(levels, need, strict=True))
+            if ok:
+                levels = tuple(level - n for level, n in zip(levels, need, strict=True))
+            self._buckets[key] = (levels, now)
+            return ok, levels
+
+    def reserve(
+        self, key: str, start: int, fixed: int, unit: int, units: int | None, ttl_s: float
+    ) -> Hold | None:
+        # A hold lives as long as this process, which always releases it: no expiry.
+        with self._lock:
+            left = self._balances.get(key, start)
+            granted = affordable(left, fixed, unit, units)
+            if granted is None:
+                return None
+            held, units = granted
+            self._balances[key] = left - held
+            self._next_hold += 1
+            hold = Hold(key, str(self._next_hold), held, units)
+            self._holds[hold.id] = hold
+            return hold
+
+    def release(self, hold: Hold, spent: int) -> int | None:
+        with self._lock:
+            if self._holds.pop(hold.id, None) is None:
+                return None
+            left = self._balances.get(hold.key, 0) + hold.held - min(spent, hold.held)
+            self._balances[hold.key] = left
+            return left
+
+    def balance(self, key: str, start: int) -> int:
+        with self._lock:
+            return self._balances.get(key, start)
 
     def put_document(self, kind: str, name: str, value: bytes, limit: int) -> None:
         with self._lock:
@@ -100,9 +241,101 @@ class MemoryStore:
         with self._lock:
             return self._documents.get(kind, {}).pop(name, None) is not None
 
+    def journal_add(self, entry: Entry, limit: int) -> None:
+        # Entries are kept as they are and turned into JSON when read: an exchange that
+        # finishes later is seen finished, at no cost per request.
+        if limit <= 0:
+            return
+        with self._lock:
+            self._journal.append(entry)
+            while len(self._journal) > limit:
+                self._journal.popleft()
+
+    def journal_update(self, entry: Entry) -> None:
+        pass  # the journal holds the entry itself
+
+    def journal(self) -> list[dict[str, Any]]:
+        with self._lock:
+            entries = list(self._journal)
+        return [entry.to_json() for entry in entries]
+
+    def journal_clear(self) -> None:
+        with self._lock:
+            self._journal.clear()
+
+    def put_setting(self, name: str, value: str | None) -> None:
+        with self._lock:
+            if value is None:
+                self._settings.pop(name, None)
+            else:
+                self._settings[name] = value
+            self._version += 1
+
+    def settings(self) -> tuple[int, dict[str, str]]:
+        with self._lock:
+            return self._version, dict(self._settings)
+
+    def settings_version(self) -> int:
+        return self._version
+
     def reset(self) -> None:
         with self._lock:
             self._documents.clear()
             self._counters.clear()
-            self._numbers.clear()
             self._texts.clear()
+            self._buckets.clear()
+            self._balances.clear()
+            self._holds.clear()
+            self._journal.clear()
+
+    def close(self) -> None:
+        pass
+
+
+def refill(
+    found: tuple[tuple[float, ...], float] | None,
+    capacity: tuple[float, ...],
+    window_s: float,
+    now: float,
+) -> tuple[float, ...]:
+    """Bucket levels at `now`, from the levels stored at some time (None: full)."""
+    if found is None:
+        return capacity
+    levels, then = found
+    elapsed = max(0.0, now - then)
+    return tuple(
+        min(cap, level + elapsed * cap / window_s)
+        for level, cap in zip(levels, capacity, strict=True)
+    )
+
+
+def affordable(
+    left: int, fixed: int, unit: int, units: int | None
+) -> tuple[int, int | None] | None:
+    """(held, units) a balance of `left` can hold for `fixed` plus `units` × `unit`, or
+    None when it cannot pay `fixed` (or is 0). The Redis store's script does the same."""
+    if left <= 0 or left < fixed:
+        return None
+    if unit > 0:
+        most = (left - fixed) // unit
+        units = most if units is None else min(units, most)
+    return fixed + (units or 0) * unit, units
+
+
+def open_store(url: str | None, prefix: str = "mockllm:") -> StateStore:
+    """The store a `--state` setting names: in memory (None, "" or "memory"), or Redis
+    (`redis://`, `rediss://`, `unix://`). Raises StateUnavailable when Redis does not answer
+    and ConfigError for a setting it does not understand."""
+    if not url or url == "memory":
+        return MemoryStore()
+    from mockllm.errors import ConfigError
+
+    scheme = url.partition("://")[0].lower()
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(
+            f"--state {url!r}: expected 'memory' or a Redis URL "
+            "(redis://HOST:PORT/DB, rediss://…, unix:///path/to/socket)"
+        )
+    from mockllm.redis_store import RedisStore
+
+    return RedisStore(url, prefix)

@@ -358,9 +358,9 @@ def test_state_lives_in_the_store_under_named_keys():
     accounts = Accounts(keys_text(CONTRACT), store, FakeClock())
     accounts.charge("ak_live_123", "gpt-4o", 1000, 0)
     accounts.check_rate("ak_live_123", 10)
-    credits = store.update("credits:ak_live_123", lambda old: (old, old))
-    assert credits is not None and credits.startswith("999 ")
-    assert store.update("rate:ak_live_123", lambda old: (old, old)) is not None
+    assert store.balance("credits:ak_live_123", 0) == 999 * accounts.scale
+    _, levels = store.take("rate:ak_live_123", (60.0, 100000.0), (0.0, 0.0), 60.0, 1000.0)
+    assert levels == (59.0, 100000.0 - 10)
     # A second Accounts over the same store sees the same balance.
     assert Accounts(keys_text(CONTRACT), store).balance("ak_live_123") == 999
 

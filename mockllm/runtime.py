@@ -1,0 +1,135 @@
+"""What is changed at run time (rules added through the admin API or the pytest plugin, the
+chosen cassette), kept in the state store so that every process sharing it answers alike.
+
+The process that makes a change applies it at once; the others notice it within
+`WATCH_EVERY_S` (they poll a version number: one small read, off the request path).
+Rules are kept as the scenario documents they came in, and every process compiles them
+the same way, in the same order, so rule names, refs and sequence counters agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+
+import orjson
+
+from mockllm.engine import Engine
+from mockllm.errors import ScenarioError, StateUnavailable
+from mockllm.loader import load_text, mark_runtime
+from mockllm.rules import Rule
+
+logger = logging.getLogger("mockllm.runtime")
+
+WATCH_EVERY_S = 0.25
+RULES = "rules"
+CASSETTE = "cassette"
+
+Document = tuple[str, str]  # (source name, scenario text)
+
+
+def compile_documents(documents: Sequence[Document], base: int) -> list[tuple[int, Rule]]:
+    """The rules of documents added in this order, each with the index of its document;
+    a rule replaces an earlier one of the same name. Raises ScenarioError."""
+    rules: list[tuple[int, Rule]] = []
+    for index, (source, text) in enumerate(documents):
+        added = mark_runtime(load_text(text, source, order_base=base))
+        base += len(added)
+        names = {rule.name for rule in added}
+        rules = [(i, r) for i, r in rules if r.name not in names]
+        rules += [(index, rule) for rule in added]
+    return rules
+
+
+class Runtime:
+    """The run-time rules and cassette of one engine, kept in its store."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.version = -1  # the store's settings version last applied
+        self._lock = threading.Lock()
+
+    @property
+    def is_shared(self) -> bool:
+        return bool(getattr(self.engine.store, "is_shared", False))
+
+    def _base(self) -> int:
+        file_rules = [r.order for r in self.engine.rules if not r.added_at_runtime]
+        return max(file_rules, default=0) + 1
+
+    def _documents(self, settings: dict[str, str]) -> list[Document]:
+        raw = settings.get(RULES)
+        return [(str(s), str(t)) for s, t in orjson.loads(raw)] if raw else []
+
+    def add_rules(self, documents: Iterable[Document]) -> tuple[Rule, ...]:
+        """Add the rules of scenario documents (ScenarioError when one does not validate);
+        the rules added."""
+        new = list(documents)
+        with self._lock:
+            _, settings = self.engine.store.settings()
+            kept = self._documents(settings)
+            compiled = compile_documents([*kept, *new], self._base())
+            # Documents whose every rule was replaced by a later one are dropped.
+            used = sorted({index for index, _ in compiled})
+            every = [*kept, *new]
+            self.engine.store.put_setting(
+                RULES, orjson.dumps([every[i] for i in used]).decode() if used else None
+            )
+            self._apply_rules(tuple(rule for _, rule in compiled))
+            self._sync_version()
+        first_new = len(kept)
+        return tuple(rule for index, rule in compiled if index >= first_new)
+
+    def remove_rules(self) -> None:
+        """Remove every rule added at run time."""
+        with self._lock:
+            self.engine.store.put_setting(RULES, None)
+            self._apply_rules(())
+            self._sync_version()
+
+    def choose_cassette(self, name: str | None) -> None:
+        """The cassette for the following requests (None: back to `--cassette`)."""
+        with self._lock:
+            self.engine.store.put_setting(CASSETTE, name)
+            self.engine.cassette = name
+            self._sync_version()
+
+    def _apply_rules(self, runtime: tuple[Rule, ...]) -> None:
+        engine = self.engine
+        engine.set_rules((*(r for r in engine.rules if not r.added_at_runtime), *runtime))
+
+    def _sync_version(self) -> None:
+        if self.is_shared:
+            self.version = self.engine.store.settings_version()
+
+    def sync(self) -> None:
+        """Apply what other processes changed since the last look (a shared store only).
+        Raises StateUnavailable."""
+        if not self.is_shared:
+            return
+        store = self.engine.store
+        if store.settings_version() == self.version:
+            return
+        with self._lock:
+            version, settings = store.settings()
+            self.version = version
+            self.engine.cassette = settings.get(CASSETTE)
+            try:
+                compiled = compile_documents(self._documents(settings), self._base())
+            except ScenarioError as exc:  # validated where they were added; not here
+                logger.error("run-time rules from the state store do not validate:\n%s", exc)
+                return
+            self._apply_rules(tuple(rule for _, rule in compiled))
+
+    async def watch(self) -> None:
+        """Keep applying other processes' changes, every `WATCH_EVERY_S` (a shared store)."""
+        if not self.is_shared:
+            return
+        while True:
+            try:
+                self.sync()
+            except StateUnavailable:
+                pass  # the store logs when it goes and when it is back
+            await asyncio.sleep(WATCH_EVERY_S)
