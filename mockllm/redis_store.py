@@ -63,7 +63,16 @@ SOCKET_TIMEOUT_S = 2.0
 RECONNECT_EVERY_S = 0.2
 DRAIN_AFTER = 64  # unread replies before they are read without waiting
 KEPT_WRITES = 100_000  # writes kept while Redis is away, at most (the oldest go first)
-_LOST = (RedisConnectionError, RedisTimeoutError, OSError)
+# Redis is there but cannot serve now (loading its data after a restart, a script
+# running too long, a replica without its primary): treated as unreachable.
+_NOT_READY = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
+
+
+class _NotReady(Exception):
+    pass
+
+
+_LOST = (RedisConnectionError, RedisTimeoutError, OSError, _NotReady)
 
 # Hold expiries: give back holds whose time is up (at most 100 per call), into `left`.
 _SWEEP = """
@@ -381,6 +390,9 @@ class RedisStore:
                 try:
                     self._send_kept()
                 except _LOST:
+                    self._kept.extend(self._unread)
+                    self._unread.clear()
+                    conn.disconnect()
                     self._conn = None
                     continue
                 self._down = None
@@ -396,12 +408,14 @@ class RedisStore:
             return
         packed = b"".join(_pack(self._script_args(k.args)) for k in kept)
         try:
-            self._conn.send_packed_command(packed, check_health=False)
-            for item in kept:
-                self._dispatch(item, self._read())
+            self._conn.send_packed_command([packed], check_health=False)
         except _LOST:
             self._kept.extendleft(reversed(kept))
             raise
+        self._unread.extend(kept)
+        while self._unread:
+            self._dispatch(self._unread[0], self._read())
+            self._unread.popleft()
 
     def _script_args(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
         if args and args[0] in SCRIPTS:
@@ -413,6 +427,8 @@ class RedisStore:
         try:
             return self._conn.read_response()
         except ResponseError as exc:
+            if str(exc).startswith(_NOT_READY):
+                raise _NotReady(str(exc)) from None
             return exc
 
     def _dispatch(self, kept: _Kept, reply: Any) -> None:
@@ -443,9 +459,10 @@ class RedisStore:
                 self._ready()
                 self._flush_later()
                 conn = self._conn
-                conn.send_packed_command(_pack(self._script_args(args)), False)
+                conn.send_packed_command([_pack(self._script_args(args))], False)
                 while self._unread:
-                    self._dispatch(self._unread.popleft(), self._read())
+                    self._dispatch(self._unread[0], self._read())
+                    self._unread.popleft()
                 reply = self._read()
             except _LOST as exc:
                 raise self._lost(exc) from None
@@ -466,11 +483,12 @@ class RedisStore:
             try:
                 self._ready()
                 conn = self._conn
-                conn.send_packed_command(_pack(self._script_args(args)), False)
+                conn.send_packed_command([_pack(self._script_args(args))], False)
                 self._unread.append(kept)
                 if len(self._unread) >= DRAIN_AFTER:
                     while self._unread and conn.can_read(0):
-                        self._dispatch(self._unread.popleft(), self._read())
+                        self._dispatch(self._unread[0], self._read())
+                        self._unread.popleft()
             except _LOST as exc:
                 self._kept.append(kept)
                 self._lost(exc)

@@ -106,3 +106,93 @@ def examples_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
     )
     yield server
     server.stop()
+
+
+# --- a real redis-server for the shared-state tests -------------------------------------
+
+
+def redis_binary() -> str:
+    """The redis-server (or valkey-server) to start; the test fails, saying how to get one,
+    when there is none: these tests must never be skipped for want of it."""
+    import shutil
+
+    found = shutil.which("redis-server") or shutil.which("valkey-server")
+    if found is None:
+        pytest.fail(
+            "redis-server is not installed: the shared-state (--state redis://) tests need "
+            "it. ./scripts/test installs Debian's redis-server when run as root; otherwise "
+            "install it (apt-get install redis-server) or put valkey-server on PATH.",
+            pytrace=False,
+        )
+    return found
+
+
+class RedisServer:
+    """A redis-server on a free loopback port, with its data in a temporary folder (an
+    append-only file, so that a killed and restarted server keeps what it acknowledged)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.binary = redis_binary()
+        self.folder = folder
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        log = open(self.folder / "redis.log", "ab")  # noqa: SIM115 - the process keeps it
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.folder),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--daemonize",
+                "no",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(64).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"redis-server exited: {(self.folder / 'redis.log').read_text()}"
+                )
+            time.sleep(0.02)
+        raise RuntimeError("redis-server did not answer PING")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: nothing flushed on the way out."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        self.kill()
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server for this test module (tests use their own --state-prefix)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()

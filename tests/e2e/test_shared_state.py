@@ -1,0 +1,239 @@
+"""Several processes, one state (`--state redis://…`): `--workers 2`, `--workers 4`, and two
+`mockllm serve` processes on two ports sharing one real redis-server answer as one server.
+
+Every request opens a new connection, so the kernel spreads them over the workers; the
+journal's request ids carry the number of the process that answered, which shows that
+more than one did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mockllm.tokens import count_tokens
+from tests.conftest import RedisServer, RunningServer, start_server
+
+PAID_REPLY = "one two three four five"
+PAID_ANSWERS = 37
+STEPS = 10
+CHAT = "/v1/public/chat/completions"
+BALANCE = "/api/v1/public/credits/balance"
+MODEL = "claude-3-5-sonnet-20241022"
+
+STEP_LINES = "".join(f'      - {{ content: "step {i}" }}\n' for i in range(1, STEPS + 1))
+SCENARIO = (
+    "version: 1\n"
+    "rules:\n"
+    "  - name: steps\n"
+    '    match: { last_user: { contains: "next step" } }\n'
+    "    sequence:\n" + STEP_LINES + "    then: cycle\n"
+    "  - name: paid\n"
+    '    match: { last_user: { contains: "paid" } }\n'
+    f'    reply: {{ content: "{PAID_REPLY}" }}\n'
+)
+
+
+def keys_yaml() -> str:
+    # One credit per completion token: the balance pays for exactly PAID_ANSWERS answers.
+    return textwrap.dedent(
+        f"""
+        keys:
+          - key: ak_free
+          - key: ak_paid
+            credits: {PAID_ANSWERS * count_tokens(PAID_REPLY)}
+          - key: ak_rpm
+            rpm: 60
+        prices:
+          "*": {{ prompt: 0, completion: 1000 }}
+        """
+    )
+
+
+@dataclass
+class Cluster:
+    """One server made of several processes: the URLs that reach it (one per process when
+    they listen on ports of their own)."""
+
+    urls: list[str]
+    servers: list[RunningServer]
+    processes: int
+
+    def url(self, i: int) -> str:
+        return self.urls[i % len(self.urls)]
+
+    def logs(self) -> str:
+        return "\n".join(s.log() for s in self.servers)
+
+
+_prefixes = itertools.count()
+
+
+def start_cluster(kind: str, redis: RedisServer, tmp_path: Path, *extra: str) -> Cluster:
+    (tmp_path / "rules.yaml").write_text(SCENARIO)
+    (tmp_path / "keys.yaml").write_text(keys_yaml())
+    args = [
+        "--profile", "ainative",
+        "--keys", str(tmp_path / "keys.yaml"),
+        "--scenarios", str(tmp_path / "rules.yaml"),
+        "--state", redis.url,
+        "--state-prefix", f"cluster{next(_prefixes)}:",
+        *extra,
+    ]  # fmt: skip
+    if kind == "two-servers":
+        servers = [start_server(*args, tmp_path=tmp_path) for _ in range(2)]
+        return Cluster([s.url for s in servers], servers, 2)
+    workers = int(kind.removeprefix("workers"))
+    server = start_server(*args, "--workers", str(workers), tmp_path=tmp_path)
+    return Cluster([server.url], [server], workers)
+
+
+@pytest.fixture(scope="module", params=["workers2", "workers4", "two-servers"])
+def cluster(
+    request: pytest.FixtureRequest,
+    redis_server: RedisServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Cluster]:
+    started = start_cluster(request.param, redis_server, tmp_path_factory.mktemp("cluster"))
+    yield started
+    for server in started.servers:
+        assert server.stop() == 0, server.log()
+    assert "Traceback" not in started.logs(), started.logs()
+
+
+def chat_body(text: str) -> dict[str, Any]:
+    return {"model": MODEL, "messages": [{"role": "user", "content": text}]}
+
+
+async def _send_all(cluster: Cluster, key: str, texts: list[str]) -> list[httpx.Response]:
+    # No keep-alive: every request a new connection, spread over the processes.
+    limits = httpx.Limits(max_keepalive_connections=0, max_connections=100)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        return await asyncio.gather(
+            *(
+                client.post(cluster.url(i) + CHAT, json=chat_body(t), headers={"x-api-key": key})
+                for i, t in enumerate(texts)
+            )
+        )
+
+
+def send_all(cluster: Cluster, key: str, texts: list[str]) -> list[httpx.Response]:
+    """POST every text at once, spread over the cluster's processes."""
+    return asyncio.run(_send_all(cluster, key, texts))
+
+
+def content(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    return str(response.json()["choices"][0]["message"]["content"])
+
+
+def reset(cluster: Cluster, i: int = 0) -> None:
+    assert httpx.post(cluster.url(i) + "/__admin/reset").status_code == 200
+
+
+def journal(cluster: Cluster, i: int = 0) -> list[dict[str, Any]]:
+    response = httpx.get(cluster.url(i) + "/__admin/requests")
+    assert response.status_code == 200, response.text
+    return list(response.json()["requests"])
+
+
+def answering_processes(entries: list[dict[str, Any]]) -> set[int]:
+    # req_<16 hex: seed><16 hex: count>, the count starting at the process's number << 40.
+    return {int(e["id"][-16:], 16) >> 40 for e in entries}
+
+
+def test_a_sequence_gives_each_step_exactly_once_per_cycle(cluster: Cluster):
+    reset(cluster)
+    texts = [f"next step #{i}" for i in range(STEPS * 10)]
+    answers = Counter(content(r) for r in send_all(cluster, "ak_free", texts))
+    assert answers == {f"step {i}": 10 for i in range(1, STEPS + 1)}
+
+    entries = journal(cluster, 1)
+    assert len(entries) == len(texts)
+    assert len({e["id"] for e in entries}) == len(texts)  # each exchange once
+    sent = sorted(e["request"]["messages"][0]["content"] for e in entries)
+    assert sent == sorted(texts)
+    assert len(answering_processes(entries)) > 1, "one process answered everything"
+
+    # One call after the other, on every process in turn: the steps in order, and the
+    # journal in the order of the calls.
+    reset(cluster, 1)
+    with httpx.Client(limits=httpx.Limits(max_keepalive_connections=0)) as http:
+        got = [
+            content(
+                http.post(
+                    cluster.url(i) + CHAT,
+                    json=chat_body(f"next step, call {i}"),
+                    headers={"x-api-key": "ak_free"},
+                )
+            )
+            for i in range(STEPS)
+        ]
+    assert got == [f"step {i}" for i in range(1, STEPS + 1)]
+    called = [e["request"]["messages"][0]["content"] for e in journal(cluster)]
+    assert called == [f"next step, call {i}" for i in range(STEPS)]
+
+
+def test_a_balance_pays_for_exactly_its_answers(cluster: Cluster):
+    reset(cluster)
+    responses = send_all(cluster, "ak_paid", ["paid"] * 100)
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {200: PAID_ANSWERS, 402: 100 - PAID_ANSWERS}, statuses
+    assert {content(r) for r in responses if r.status_code == 200} == {PAID_REPLY}
+    refused = next(r for r in responses if r.status_code == 402).json()["error"]
+    assert refused["code"] == "insufficient_credits"
+    for i in range(len(cluster.urls)):
+        balance = httpx.get(cluster.url(i) + BALANCE, headers={"x-api-key": "ak_paid"})
+        assert balance.json()["remaining_credits"] == 0
+    reset(cluster)
+    assert content(send_all(cluster, "ak_paid", ["paid"])[0]) == PAID_REPLY
+
+
+def test_requests_per_minute_hold_across_processes(cluster: Cluster):
+    reset(cluster)
+    started = time.monotonic()
+    responses = send_all(cluster, "ak_rpm", [f"hello {i}" for i in range(100)])
+    elapsed = time.monotonic() - started
+    admitted = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code == 429]
+    assert len(admitted) + len(refused) == 100
+    # The bucket refills one request a second: exactly 60 when the burst took under 1 s.
+    assert 60 <= len(admitted) <= 60 + int(elapsed), (len(admitted), elapsed)
+    remaining = sorted(int(r.headers["x-ratelimit-remaining-requests"]) for r in admitted)
+    assert remaining[0] == 0 and remaining[-1] <= 59
+    assert all(int(r.headers["retry-after"]) >= 1 for r in refused)
+    assert all(r.headers["x-ratelimit-remaining-requests"] == "0" for r in refused)
+
+
+def test_rules_added_on_one_process_answer_on_all_and_reset_resets_all(cluster: Cluster):
+    document = "version: 1\nrules:\n  - name: added\n    match: { last_user: { contains: added } }\n    reply: { content: from the admin API }\n"  # noqa: E501
+    posted = httpx.post(
+        cluster.url(0) + "/__admin/rules",
+        content=document,
+        headers={"content-type": "application/yaml"},
+    )
+    assert posted.status_code == 201, posted.text
+    time.sleep(1.0)  # every process has it within a second
+    texts = [f"added {i}" for i in range(20)]
+    assert {content(r) for r in send_all(cluster, "ak_free", texts)} == {"from the admin API"}
+    listed = httpx.get(cluster.url(1) + "/__admin/rules").json()["rules"]
+    assert [r["name"] for r in listed if r["runtime"]] == ["added"]
+
+    send_all(cluster, "ak_free", ["next step"] * 3)
+    assert httpx.post(cluster.url(1) + "/__admin/reset").status_code == 200
+    assert journal(cluster, 0) == []
+    assert {content(r) for r in send_all(cluster, "ak_free", ["next step"])} == {"step 1"}
+
+    assert httpx.delete(cluster.url(1) + "/__admin/rules").status_code == 200
+    time.sleep(1.0)
+    assert {content(r) for r in send_all(cluster, "ak_free", texts[:10])} != {"from the admin API"}
