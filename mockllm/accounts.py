@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from mockllm import schema as s
-from mockllm.errors import Problem, ProfileError, ScenarioError, StateUnavailable
+from mockllm.errors import Problem, ProfileError, ScenarioError
 from mockllm.loader import parse_document
 from mockllm.state import Hold, StateStore
 
@@ -267,7 +267,8 @@ class Reservation:
 
 @dataclass(frozen=True, slots=True)
 class Charge:
-    """What an exchange cost. `balance_after` is None for keys without a balance."""
+    """What an exchange cost. `balance_after` is None for keys without a balance, and when
+    the store did not say (a hold a reset forgave; a shared store releases without waiting)."""
 
     amount: Fraction
     balance_after: Fraction | None
@@ -433,12 +434,7 @@ class Accounts:
         if reservation.hold is None:
             return Charge(amount, None, tokens)
         after = self.store.release(reservation.hold, int(amount * self.scale))
-        if after is not None:
-            return Charge(amount, Fraction(after, self.scale), tokens)
-        try:
-            return Charge(amount, self.balance(reservation.key), tokens)
-        except StateUnavailable:  # released once the store is back
-            return Charge(amount, None, tokens)
+        return Charge(amount, Fraction(after, self.scale) if after is not None else None, tokens)
 
     def charge(
         self, key: str | None, model: str, prompt_tokens: int, completion_tokens: int

@@ -190,22 +190,27 @@ return 1
 redis.call('ZREM', KEYS[2], ARGV[1])
 return redis.call('HDEL', KEYS[1], ARGV[1])
 """,
-    # KEYS: journal, entries. ARGV: id, json, limit. Sent again after a lost connection:
-    # an entry already there is only updated.
+    # KEYS: journal, entries. ARGV: limit, then id and JSON of each entry added, in order.
+    # Sent again after a lost connection: an entry already there is only updated.
     "journal_add": """
-if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-  return 0
+local limit = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 0 then
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  else
+    local n = redis.call('RPUSH', KEYS[1], ARGV[i])
+    for _ = 1, n - limit do redis.call('HDEL', KEYS[2], redis.call('LPOP', KEYS[1])) end
+  end
 end
-redis.call('RPUSH', KEYS[1], ARGV[1])
-local extra = redis.call('LLEN', KEYS[1]) - tonumber(ARGV[3])
-for _ = 1, extra do redis.call('HDEL', KEYS[2], redis.call('LPOP', KEYS[1])) end
 return 1
 """,
-    # KEYS: entries. ARGV: id, json. An entry dropped from a full journal stays out.
+    # KEYS: entries. ARGV: id and JSON of each entry. One dropped from a full journal
+    # stays out.
     "journal_update": """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+for i = 1, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
 end
 return 1
 """,
@@ -319,7 +324,11 @@ class RedisStore:
         self._sha: dict[str, str] = {}
         self._unread: deque[_Kept] = deque()  # sent; replies not read yet, in order
         self._kept: deque[_Kept] = deque(maxlen=KEPT_WRITES)  # to send once Redis is back
-        self._later: list[tuple[Entry, str]] = []  # journal updates for the end of the pass
+        # Journal entries added or finished in this event-loop pass, sent at its end.
+        self._added: list[tuple[Entry, str]] = []
+        self._updated: list[tuple[Entry, str]] = []
+        self._limit = 0
+        self._flush_due = False
         self._entry_ids: OrderedDict[int, tuple[Entry, str]] = OrderedDict()
         self._down: str | None = None  # why Redis is unreachable, while it is
         self._closed = False
@@ -456,8 +465,8 @@ class RedisStore:
         (replies to earlier writes, already on their way, are read first)."""
         with self._lock:
             try:
+                self._flush_journal()  # a read sees what this process wrote before it
                 self._ready()
-                self._flush_later()
                 conn = self._conn
                 conn.send_packed_command([_pack(self._script_args(args))], False)
                 while self._unread:
@@ -551,16 +560,11 @@ class RedisStore:
         return Hold(key, hold_id, int(held), int(granted) if granted else None)
 
     def release(self, hold: Hold, spent: int) -> int | None:
-        args = ("release", self._credit_keys(hold.key), (hold.id, max(0, spent)))
-        if self._down is not None:
-            self._send(args)
-            return None
-        try:
-            reply = self._call(*args)
-        except StateUnavailable:
-            self._send(args)  # applied once Redis is back (a release is safe to send twice)
-            return None
-        return int(reply) if reply is not None else None
+        # Not waited for: the request is answered already. While Redis is away it is kept
+        # and sent when it is back (a release is safe to apply twice: the second finds
+        # no hold).
+        self._send(("release", self._credit_keys(hold.key), (hold.id, max(0, spent))))
+        return None
 
     def balance(self, key: str, start: int) -> int:
         return int(self._call("balance", self._credit_keys(key), (start,)))
@@ -586,34 +590,57 @@ class RedisStore:
             self._entry_ids[id(entry)] = (entry, entry_id)
             while len(self._entry_ids) > 4096:
                 self._entry_ids.popitem(last=False)
+            if self._added or self._updated:
+                # Others of this event-loop pass wait for its end: one write for them all.
+                self._added.append((entry, entry_id))
+                self._limit = limit
+                return
+        # The first of a pass goes now, before its answer's last byte leaves: a client
+        # that has its answer finds it in the journal, whichever process it asks. Only
+        # when several exchanges end in one pass (under load) do the others wait for the
+        # pass to end, a millisecond or so.
         keys = (self._key("journal"), self._key("journal-entries"))
-        # Sent now, before the answer's last byte leaves: a client that has its answer
-        # finds the exchange in the journal, whichever process it asks.
-        self._send(("journal_add", keys, (entry_id, orjson.dumps(entry.to_json()), limit)))
+        self._send(("journal_add", keys, (limit, entry_id, orjson.dumps(entry.to_json()))))
+        self._flush_at_end_of_pass()
 
     def journal_update(self, entry: Entry) -> None:
         with self._lock:
             found = self._entry_ids.pop(id(entry), None)
             if found is None or found[0] is not entry:
                 return
-            self._later.append(found)
-            if len(self._later) > 1:
-                return  # a flush is due already
-        try:
-            asyncio.get_running_loop().call_soon(self._flush_later_locked)
-        except RuntimeError:  # no loop in this thread: now
-            self._flush_later_locked()
+            self._updated.append(found)
+        self._flush_at_end_of_pass()
 
-    def _flush_later_locked(self) -> None:
+    def _flush_at_end_of_pass(self) -> None:
         with self._lock:
-            self._flush_later()
+            if self._flush_due:
+                return
+            self._flush_due = True
+        try:
+            asyncio.get_running_loop().call_soon(self._flush_journal_locked)
+        except RuntimeError:  # no event loop in this thread: now
+            self._flush_journal_locked()
 
-    def _flush_later(self) -> None:
-        """Send the journal updates of this event-loop pass (exchanges that finished)."""
-        later, self._later = self._later, []
-        name = self._key("journal-entries")
-        for entry, entry_id in later:
-            self._send(("journal_update", (name,), (entry_id, orjson.dumps(entry.to_json()))))
+    def _flush_journal_locked(self) -> None:
+        with self._lock:
+            self._flush_journal()
+
+    def _flush_journal(self) -> None:
+        """Send the journal entries added and finished in this pass, two commands in all."""
+        self._flush_due = False
+        added, self._added = self._added, []
+        updated, self._updated = self._updated, []
+        if added:
+            keys = (self._key("journal"), self._key("journal-entries"))
+            argv: list[Any] = [self._limit]
+            for entry, entry_id in added:
+                argv += (entry_id, orjson.dumps(entry.to_json()))
+            self._send(("journal_add", keys, tuple(argv)))
+        if updated:
+            argv = []
+            for entry, entry_id in updated:
+                argv += (entry_id, orjson.dumps(entry.to_json()))
+            self._send(("journal_update", (self._key("journal-entries"),), tuple(argv)))
 
     def journal(self) -> list[dict[str, Any]]:
         keys = (self._key("journal"), self._key("journal-entries"))
@@ -645,7 +672,7 @@ class RedisStore:
             self._closed = True
             try:
                 if self._conn is not None and self._down is None:
-                    self._flush_later()
+                    self._flush_journal()
                     while self._unread:
                         self._dispatch(self._unread.popleft(), self._read())
             except _LOST:

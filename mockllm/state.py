@@ -91,8 +91,9 @@ class StateStore(Protocol):
 
     def release(self, hold: Hold, spent: int) -> int | None:
         """Keep `spent` of a hold and give back the rest; the balance after, or None when
-        the hold is no longer there (a reset forgave it) or the store cannot say now (a
-        shared store that is unreachable keeps the release and applies it later)."""
+        the hold is no longer there (a reset forgave it) or the store does not wait to
+        know (a shared store sends releases without waiting, and keeps them while it is
+        unreachable, to apply them once it is back). Never raises."""
         ...
 
     def balance(self, key: str, start: int) -> int:

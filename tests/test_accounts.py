@@ -345,8 +345,7 @@ def test_reset_restores_balances_and_forgives_holds_in_flight():
     assert before is not None and accounts.balance("k") == 7
     accounts.reset()
     assert accounts.balance("k") == 10
-    charge = accounts.settle(before, 0)  # the refund belongs to the balance that was reset
-    assert charge.balance_after == 10
+    accounts.settle(before, 0)  # the refund belongs to the balance that was reset
     assert accounts.balance("k") == 10
     accounts.charge("k", "m", 1000, 0)
     accounts.store.reset()  # the admin reset clears the whole store

@@ -83,8 +83,10 @@ def test_holds_never_overspend_and_release_the_rest(store: StateStore):
     assert hold is not None and (hold.held, hold.units) == (94, 12)
     assert store.balance("c", 100) == 6
     assert store.reserve("c", 100, 10, 7, None, 60) is None  # 6 < 10: nothing held
-    assert store.release(hold, 17) == 83
+    assert store.release(hold, 17) in (83, None)  # a shared store does not wait to know
+    assert store.balance("c", 100) == 83
     assert store.release(hold, 17) is None  # once only
+    assert store.balance("c", 100) == 83
     capped = store.reserve("c", 100, 0, 1, 5, 60)
     assert capped is not None and (capped.held, capped.units) == (5, 5)
     store.reset()
