@@ -9,6 +9,8 @@
 # pass a command) change one setting without restating the others. Arguments after the
 # image name replace the command: `docker run mockllm serve --strict`,
 # `docker run mockllm validate /scenarios`; the variables still apply.
+# Replicas share their state (sequences, credits, rate limits, journal, run-time rules)
+# with MOCKLLM_STATE=redis://HOST:6379/0: see docker-compose.replicas.yml.
 FROM python:3.12-slim
 
 ENV PYTHONUNBUFFERED=1 \
