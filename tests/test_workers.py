@@ -53,6 +53,7 @@ def test_workers_share_the_port_and_answer_alike(serve: Any) -> None:
     )
     assert wait_for(lambda: len(children(server.proc.pid)) == WORKERS), server.log()
     workers = children(server.proc.pid)
+    assert "2 workers without --state: each process keeps its own state" in server.log()
 
     # No rule: generated text, seeded by the request, so every worker writes the same.
     # A new connection per request, so the kernel spreads them over the workers.

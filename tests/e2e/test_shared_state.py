@@ -237,3 +237,22 @@ def test_rules_added_on_one_process_answer_on_all_and_reset_resets_all(cluster: 
     assert httpx.delete(cluster.url(1) + "/__admin/rules").status_code == 200
     time.sleep(1.0)
     assert {content(r) for r in send_all(cluster, "ak_free", texts[:10])} != {"from the admin API"}
+
+
+def test_redis_unreachable_at_start_is_an_error_naming_it(tmp_path: Path):
+    import subprocess
+    import sys
+
+    from tests.conftest import free_port
+
+    url = f"redis://:s3cret@127.0.0.1:{free_port()}/0"
+    done = subprocess.run(
+        [sys.executable, "-m", "mockllm", "serve", "--port", "0", "--state", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "redis://:***@127.0.0.1:" in done.stderr and "cannot reach Redis" in done.stderr
+    assert "s3cret" not in done.stderr and "Traceback" not in done.stderr
