@@ -570,8 +570,10 @@ class RedisStore:
         return int(self._call("balance", self._credit_keys(key), (start,)))
 
     def put_document(self, kind: str, name: str, value: bytes, limit: int) -> None:
+        # Not waited for (kept while Redis is away), and sent before the answer that names
+        # the document leaves: the next request, on any process, finds it.
         keys = (self._key("doc:" + kind), self._key("doc-order:" + kind), self._key("doc-seq"))
-        self._call("put_document", keys, (name, value, limit))
+        self._send(("put_document", keys, (name, value, limit)))
 
     def get_document(self, kind: str, name: str) -> bytes | None:
         found = self._call("HGET", self._key("doc:" + kind), name)

@@ -8,7 +8,7 @@ this one, a `redis://` URL for the shared one in `redis_store.py`, through which
 of processes on any number of hosts behave as one server.
 
 A shared store may be unreachable: its calls then raise `StateUnavailable`, except those
-that must not fail a request already answered (`release`, `journal_add`,
+that must not fail a request being answered (`release`, `put_document`, `journal_add`,
 `journal_update`), which it keeps and sends when the store is back.
 """
 
@@ -102,7 +102,8 @@ class StateStore(Protocol):
 
     def put_document(self, kind: str, name: str, value: bytes, limit: int) -> None:
         """Keep a document (e.g. a stored response) under `kind`/`name`; past `limit`
-        documents of that kind, the oldest is dropped."""
+        documents of that kind, the oldest is dropped. Never raises: a shared store that is
+        unreachable keeps the document and writes it once it is back."""
         ...
 
     def get_document(self, kind: str, name: str) -> bytes | None:
