@@ -256,3 +256,39 @@ def test_redis_unreachable_at_start_is_an_error_naming_it(tmp_path: Path):
     assert done.returncode == 1, done.stderr
     assert "redis://:***@127.0.0.1:" in done.stderr and "cannot reach Redis" in done.stderr
     assert "s3cret" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_pytest_plugins_server_shares_state_with_other_processes(
+    redis_server: RedisServer, tmp_path: Path
+):
+    """A session server with `ServerConfig(state=...)` (as `mockllm_config` gives it): rules
+    a test adds answer on another process, and its journal holds that process's exchanges."""
+    from mockllm.config import ServerConfig
+    from mockllm.pytest_plugin import MockLLM
+    from mockllm.server import MockServer
+
+    prefix = f"plugin{next(_prefixes)}:"
+    config = ServerConfig(port=0, state=redis_server.url, state_prefix=prefix)
+    session = MockServer(config).start()
+    other = start_server("--state", redis_server.url, "--state-prefix", prefix, tmp_path=tmp_path)
+    try:
+        handle = MockLLM(session)
+        handle.reset()
+        handle.add_rules({"name": "from-test", "reply": {"content": "added by the test"}})
+        deadline = time.monotonic() + 2
+        while True:
+            answer = httpx.post(other.base_url + "/chat/completions", json=chat_body("hi"))
+            if content(answer) == "added by the test":
+                break
+            assert time.monotonic() < deadline, "the other process never had the rule"
+            time.sleep(0.1)
+        handle.assert_called(rule="from-test")
+        handle.reset()
+        assert handle.requests == []
+        time.sleep(1.0)
+        assert content(httpx.post(other.base_url + "/chat/completions", json=chat_body("hi"))) != (
+            "added by the test"
+        )
+    finally:
+        other.stop()
+        session.stop()
