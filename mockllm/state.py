@@ -237,11 +237,13 @@ class MemoryStore:
 
     def get_document(self, kind: str, name: str) -> bytes | None:
         with self._lock:
-            return self._documents.get(kind, {}).get(name)
+            documents = self._documents.get(kind)
+            return documents.get(name) if documents is not None else None
 
     def delete_document(self, kind: str, name: str) -> bool:
         with self._lock:
-            return self._documents.get(kind, {}).pop(name, None) is not None
+            documents = self._documents.get(kind)
+            return documents is not None and documents.pop(name, None) is not None
 
     def journal_add(self, entry: Entry, limit: int) -> None:
         # Entries are kept as they are and turned into JSON when read: an exchange that
