@@ -51,11 +51,12 @@ class MockApp:
             store=open_store(config.state, config.state_prefix),
             default_latency=Latency(config.ttft_ms, config.inter_token_ms, config.jitter_ms, 1),
         )
-        self.runtime = Runtime(self.engine)
         self.proxy = None
         if config.cassettes is not None:
             self._open_cassettes(config)
         self.file_rules = self.engine.rules
+        self.runtime = Runtime(self.engine)
+        self.runtime.sync()  # a replica that starts late answers with the rules added before
         self.reloader = Reloader(config.scenarios, self._reloaded) if config.reload else None
         self.gateway = Gateway.load(config.profile, config.keys, self.engine.store)
         # Processes sharing a state store count their exchanges apart (ids stay unique).

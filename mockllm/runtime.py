@@ -127,9 +127,15 @@ class Runtime:
         """Keep applying other processes' changes, every `WATCH_EVERY_S` (a shared store)."""
         if not self.is_shared:
             return
+        failing = False
         while True:
             try:
                 self.sync()
+                failing = False
             except StateUnavailable:
                 pass  # the store logs when it goes and when it is back
+            except Exception:  # noqa: BLE001 - the watch must go on; said once, not 4 a second
+                if not failing:
+                    logger.exception("could not read the run-time settings from the store")
+                failing = True
             await asyncio.sleep(WATCH_EVERY_S)
