@@ -592,7 +592,7 @@ class RedisStore:
             self._entry_ids[id(entry)] = (entry, entry_id)
             while len(self._entry_ids) > 4096:
                 self._entry_ids.popitem(last=False)
-            if self._added or self._updated:
+            if self._flush_due:
                 # Others of this event-loop pass wait for its end: one write for them all.
                 self._added.append((entry, entry_id))
                 self._limit = limit

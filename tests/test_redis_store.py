@@ -237,3 +237,23 @@ def test_an_outage_refuses_state_keeps_releases_and_recovers(
     finally:
         store.close()
         server.stop()
+
+
+def test_the_first_journal_entry_of_a_pass_goes_at_once_the_others_at_its_end(
+    new_redis: Callable[..., RedisStore],
+):
+    import asyncio
+
+    writer, reader = new_redis(), new_redis()
+
+    async def one_pass() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        entries = [Entry(i) for i in range(3)]
+        for entry in entries:
+            writer.journal_add(entry, 10)
+        during = reader.journal()  # another process, before this pass ends
+        await asyncio.sleep(0.01)
+        return during, reader.journal()
+
+    during, after = asyncio.run(one_pass())
+    assert during == [{"n": 0}]
+    assert after == [{"n": 0}, {"n": 1}, {"n": 2}]
