@@ -105,6 +105,7 @@ def cluster(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Cluster]:
     started = start_cluster(request.param, redis_server, tmp_path_factory.mktemp("cluster"))
+    wait_for_every_process(started)
     yield started
     for server in started.servers:
         assert server.stop() == 0, server.log()
@@ -150,6 +151,23 @@ def journal(cluster: Cluster, i: int = 0) -> list[dict[str, Any]]:
 def answering_processes(entries: list[dict[str, Any]]) -> set[int]:
     # req_<16 hex: seed><16 hex: count>, the count starting at the process's number << 40.
     return {int(e["id"][-16:], 16) >> 40 for e in entries}
+
+
+def wait_for_every_process(cluster: Cluster, timeout_s: float = 60) -> None:
+    """Until each process has answered a request: workers start one after the other, and
+    the first healthy one would otherwise take every connection for a while."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(limits=httpx.Limits(max_keepalive_connections=0)) as http:
+        i = 0
+        while len(seen) < cluster.processes:
+            assert time.monotonic() < deadline, f"only processes {seen} answered"
+            response = http.post(
+                cluster.url(i) + CHAT, json=chat_body("hello"), headers={"x-api-key": "ak_free"}
+            )
+            seen.add(int(response.headers["x-request-id"][-16:], 16) >> 40)
+            i += 1
+    reset(cluster)
 
 
 def test_a_sequence_gives_each_step_exactly_once_per_cycle(cluster: Cluster):
