@@ -105,10 +105,12 @@ def cluster(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Cluster]:
     started = start_cluster(request.param, redis_server, tmp_path_factory.mktemp("cluster"))
-    wait_for_every_process(started)
-    yield started
-    for server in started.servers:
-        assert server.stop() == 0, server.log()
+    try:
+        wait_for_every_process(started)
+        yield started
+    finally:
+        codes = [server.stop() for server in started.servers]
+    assert codes == [0] * len(codes), started.logs()
     assert "Traceback" not in started.logs(), started.logs()
 
 
