@@ -6,8 +6,10 @@
 Starts a redis-server of its own (on a free loopback port, no persistence) and, for each
 configuration below, a mockllm on the benchmark's scenario file; `loadgen.py requests`
 (64 keep-alive connections, non-streaming) measures each in turns that alternate between
-configurations of one group, so that the machine's changing speed hits them alike. Redis's
-own count of the commands it ran gives the Redis commands per request.
+configurations of one group, so that the machine's changing speed hits them alike. Then
+Redis's MONITOR counts the commands 200 requests sent, and /proc the CPU time mockllm (all
+its processes) and Redis spent on 2000 requests sent one after the other: CPU per
+request hardly depends on what else runs on the machine, requests/s does.
 
 - stateless: `bench-fast-50` (a rule without sequence, no keys file): in memory, on Redis
   with the journal on (the default), on Redis with `--journal-size 0`;
@@ -157,17 +159,68 @@ def measure_group(
                 if result["errors"]:
                     raise RuntimeError(f"{name}: {result['error_samples']}")
                 rates[name].append(result["requests_per_s"])
-        for name, (_, port) in servers.items():
+        for name, (proc, port) in servers.items():
             out[name] = {
                 "requests_per_s": sum(rates[name]) / len(rates[name]),
                 "turns": [round(r) for r in rates[name]],
                 "redis_commands_per_request": commands_per_request(redis, port, model),
+                **cpu_per_request(redis, proc, port, model),
             }
     finally:
         for proc, _ in servers.values():
             proc.terminate()
             proc.wait(15)
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children, from /proc."""
+    total = 0.0
+    pids = [pid]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                pids.append(int(entry))
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def cpu_per_request(
+    redis: Redis, proc: subprocess.Popen[bytes], port: int, model: str
+) -> dict[str, float]:
+    """CPU µs per request of mockllm (all its processes) and of Redis, over 2000 requests
+    sent one after the other: what a request costs, whatever else runs on the machine."""
+    count = 2000
+    request = request_bytes("127.0.0.1", port, model, stream=False)
+    server_before, redis_before = cpu_seconds(proc.pid), cpu_seconds(redis.proc.pid)
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        for _ in range(count):
+            sock.sendall(request)
+            _read_response(sock)
+    return {
+        "mockllm_cpu_us": (cpu_seconds(proc.pid) - server_before) / count * 1e6,
+        "redis_cpu_us": (cpu_seconds(redis.proc.pid) - redis_before) / count * 1e6,
+    }
+
+
+def _read_response(sock: socket.socket) -> None:
+    data = b""
+    while True:
+        data += sock.recv(65536)
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if sep:
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            if len(body) >= length:
+                return
 
 
 def commands_per_request(redis: Redis, port: int, model: str, count: int = 200) -> float:
@@ -181,14 +234,7 @@ def commands_per_request(redis: Redis, port: int, model: str, count: int = 200) 
         with socket.create_connection(("127.0.0.1", port)) as sock:
             for _ in range(count):
                 sock.sendall(request)
-                data = b""
-                while True:
-                    data += sock.recv(65536)
-                    head, sep, body = data.partition(b"\r\n\r\n")
-                    if sep:
-                        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-                        if len(body) >= length:
-                            break
+                _read_response(sock)
         seen = b""
         monitor.settimeout(0.05)
         deadline = time.monotonic() + 0.3
@@ -253,11 +299,17 @@ def main() -> int:
                 )
         finally:
             redis.stop()
-    print(f"{'group':10} {'configuration':36} {'requests/s':>10} {'Redis cmds/req':>14}  turns")
+    print(
+        f"{'group':10} {'configuration':36} {'requests/s':>10} {'Redis cmds/req':>14} "
+        f"{'CPU µs/req':>10} {'Redis CPU µs/req':>16}  turns"
+    )
     for group in ("stateless", "sequence", "keys"):
         for name, row in results[group].items():
             rate, cmds = row["requests_per_s"], row["redis_commands_per_request"]
-            print(f"{group:10} {name:36} {rate:10.0f} {cmds:14.2f}  {row['turns']}")
+            print(
+                f"{group:10} {name:36} {rate:10.0f} {cmds:14.2f} {row['mockllm_cpu_us']:10.0f} "
+                f"{row['redis_cpu_us']:16.0f}  {row['turns']}"
+            )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
     print(f"written to {os.path.relpath(args.json, ROOT)}")
