@@ -228,7 +228,41 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             "ignore_fields",
             multiple=True,
             envvar=[_env("ignore_field"), _env("ignore_fields")],
-            help="Request body field replay matching ignores, e.g. user, metadata (repeatable).",
+            help="Request body JSON path replay matching ignores, e.g. user,"
+            " metadata.session_id, messages[*].name (repeatable).",
+        ),
+        click.option(
+            "--normalize",
+            "normalize",
+            multiple=True,
+            envvar=_env("normalize"),
+            type=click.Choice(["uuid", "iso_timestamp", "epoch", "temp_path"]),
+            help="Built-in normaliser applied to every string of a request body before it is"
+            " matched against recordings (repeatable).",
+        ),
+        click.option(
+            "--normalize-regex",
+            "normalize_regex",
+            multiple=True,
+            nargs=2,
+            metavar="PATTERN REPLACEMENT",
+            envvar=_env("normalize_regex"),
+            help="Rewrite what an RE2 regex finds in request bodies before matching (repeatable).",
+        ),
+        click.option(
+            "--cassettes-skip-unreadable",
+            "cassettes_skip_unreadable",
+            is_flag=True,
+            envvar=_env("cassettes_skip_unreadable"),
+            help="Serve the cassettes that can be read; warn about and list the others.",
+        ),
+        click.option(
+            "--cassettes-keep-format",
+            "cassettes_keep_format",
+            is_flag=True,
+            envvar=_env("cassettes_keep_format"),
+            help="Record into an existing cassette in its own dialect (parsed bodies, no"
+            " version), not mockllm's.",
         ),
         click.option(
             "--scrub-header",
@@ -326,6 +360,10 @@ def _config(options: dict[str, object]) -> ServerConfig:
         upstream=options["upstream"] or None,  # type: ignore[arg-type]
         replay_speed=float(options["replay_speed"]),  # type: ignore[arg-type]
         ignore_fields=tuple(options["ignore_fields"]),  # type: ignore[arg-type]
+        normalize=tuple(options["normalize"]),  # type: ignore[arg-type]
+        normalize_regex=tuple(tuple(p) for p in options["normalize_regex"]),  # type: ignore[arg-type,misc]
+        cassettes_skip_unreadable=bool(options["cassettes_skip_unreadable"]),
+        cassettes_keep_format=bool(options["cassettes_keep_format"]),
         scrub_headers=tuple(options["scrub_headers"]),  # type: ignore[arg-type]
         scrub_paths=tuple(options["scrub_paths"]),  # type: ignore[arg-type]
         cassette_miss=str(options["cassette_miss"]),

@@ -23,7 +23,8 @@ from mockllm.selector import NearMiss, Selection, near_misses, ordered, select
 from mockllm.state import MemoryStore, StateStore
 
 if TYPE_CHECKING:
-    from mockllm.cassettes import CassetteLibrary, Interaction, Miss
+    from mockllm.cassettes import Interaction
+    from mockllm.library import CassetteLibrary, Miss
 
 LISTED_MODELS = (
     "gpt-4o",
