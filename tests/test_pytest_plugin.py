@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # other packages of the venv install are left out: they only slow each run down.
 STRICT = (
     "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:faker", "-p", "no:anyio",
-    "--strict-markers", "-W", "error",
+    "-p", "no:recording", "--strict-markers", "-W", "error",
 )
 
 
