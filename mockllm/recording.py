@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from mockllm import writer
+from mockllm.asgi import Receive, Scope, Send
 from mockllm.cassettes import (
     Interaction,
     RecordedRequest,
@@ -30,7 +31,6 @@ from mockllm.engine import Proxied
 from mockllm.protocol import error_body, error_object
 from mockllm.rules import ErrorSpec, Fault, Latency
 from mockllm.upstream import Upstream, UpstreamError, forwarded_headers, to_recorded, upstream_url
-from mockllm.asgi import Receive, Scope, Send
 from mockllm.wire import Body, malformed
 
 logger = logging.getLogger("mockllm.recording")
