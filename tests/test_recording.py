@@ -13,9 +13,9 @@ from mockllm.engine import Engine, Replayed
 from mockllm.errors import ScenarioError
 from mockllm.library import CassetteLibrary
 from mockllm.loader import load_text
-from mockllm.protocol import Conversation
 from mockllm.recording import replay_body, replay_error
 from mockllm.rules import ErrorSpec, Fault, Latency
+from tests.factories import make_chat_request
 
 PATH = "/v1/chat/completions"
 NO_PACE = Latency(0.0, 0.0, 0.0, 1)
@@ -159,8 +159,7 @@ def engine_with(interactions: list[Interaction], rules: str = RULES) -> Engine:
 
 
 def ask(engine: Engine, text: str) -> Replayed:
-    body = orjson.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]})
-    outcome = engine.handle(Conversation.parse(body, {}, PATH))
+    outcome = engine.handle(make_chat_request(user=text))
     assert isinstance(outcome, Replayed), outcome
     return outcome
 
@@ -183,8 +182,7 @@ def test_a_replay_rule_applies_to_the_interaction_it_names() -> None:
 
 def test_a_replay_rule_never_answers_by_itself() -> None:
     engine = engine_with([])
-    body = orjson.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "other"}]})
-    outcome = engine.handle(Conversation.parse(body, {}, PATH))
+    outcome = engine.handle(make_chat_request(user="other"))
     assert not isinstance(outcome, Replayed)
     assert getattr(outcome, "rule", None) is None  # the default generator answered
 
