@@ -198,7 +198,7 @@ class CassetteLibrary:
     def summary(self) -> dict[str, Any]:
         """What was loaded, for the health endpoint: counts and the files left out."""
         with self._lock:
-            files = len(self._by_cassette)
+            files = len(self._existing | set(self._by_cassette))
         return {
             "files": files,
             "interactions": len(self),

@@ -221,3 +221,34 @@ def test_every_problem_of_the_file_is_named_with_its_line(tmp_path: Path) -> Non
         ":9: record: unknown key 'record'; valid keys: match",
     ]:
         assert expected in text, (expected, text)
+
+
+def test_serve_refuses_a_broken_file_as_the_docs_show(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from mockllm.cli import main
+
+    (tmp_path / "cassettes").mkdir()
+    (tmp_path / "cassettes" / "mockllm.yaml").write_text(
+        "match:\n  ignore: [user]\n  normalise: [uuid]\n  normalize:\n    - uid\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["serve", "--cassettes", "cassettes", "--port", "0"])
+    assert result.exit_code == 1
+    shown = (Path(__file__).parents[1] / "docs" / "recording.md").read_text()
+    assert result.stderr.strip().startswith("mockllm: cassettes/mockllm.yaml does not validate")
+    assert result.stderr.strip() in shown
+
+
+def test_the_documented_settings_file_loads(tmp_path: Path) -> None:
+    import re
+
+    shown = (Path(__file__).parents[1] / "docs" / "recording.md").read_text()
+    (block,) = re.findall(r"```yaml\n# cassettes/mockllm.yaml\n(.*?)```", shown, re.S)
+    (tmp_path / "mockllm.yaml").write_text(block)
+    normalizer = for_folder(tmp_path)
+    assert [r.name for r in normalizer.rewrites] == ["uuid", "iso_timestamp", "order-number"]
+    data = normal(normalizer, {"input": "ORD-12", "user": "x", "messages": []})
+    assert data == {"input": "ORD-<n>", "messages": []}

@@ -837,6 +837,8 @@ def test_each_test_records_its_own_cassette_then_replays_it_offline(
     assert interactions(first) == ["ping one"]
     assert interactions(second) == ["ping two", "ping two, again"]
     assert not (folder / "test_sends_nothing.yaml").exists()  # nothing recorded, no file
+    shown = (ROOT / "docs" / "pytest.md").read_text()  # the layout the docs show
+    assert all(f"tests/cassettes/test_flows/{p.name}\n" in shown for p in (first, second))
     assert upstream_calls(upstream) == 3
     before = {p: p.read_bytes() for p in (first, second)}
 

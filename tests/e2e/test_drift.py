@@ -22,6 +22,7 @@ from mockllm.cli import main
 from tests.conftest import RunningServer, start_server
 
 KEY = "sk-check-key-only-in-the-environment-123456"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "recording.md"
 
 
 class Upstream(http.server.ThreadingHTTPServer):
@@ -153,6 +154,7 @@ def test_an_upstream_answering_new_values_in_the_same_shape_passes(
         "story.yaml#1: POST /v1/chat/completions (stream): ok",
         "2 interaction(s) checked: 2 ok, 0 drifted, 0 failed; 0 skipped (not LLM API calls)",
     ]
+    assert output.strip() in DOC.read_text()  # as docs/recording.md shows it
     assert Upstream.auth == [f"Bearer {KEY}"] * 2  # the key from the environment was sent
     assert KEY not in (recorded / "story.yaml").read_text()
 
@@ -174,6 +176,7 @@ def test_an_upstream_that_changed_its_shape_is_reported(recorded: Path, upstream
         "    header names no longer sent: x-ratelimit-remaining-requests",
         "2 interaction(s) checked: 0 ok, 2 drifted, 0 failed; 0 skipped (not LLM API calls)",
     ]
+    assert output.strip() in DOC.read_text()
 
 
 def test_the_json_report_for_ci(recorded: Path, upstream: str) -> None:

@@ -130,6 +130,8 @@ def test_a_miss_shows_the_normalised_values_and_the_normalisers(replayer: Runnin
         "messages[0].content: recorded 'Open ticket <uuid> at <timestamp>' != sent"
         " 'Open ticket <uuid> at <timestamp>!' (normalised by uuid, iso_timestamp)"
     ) in message
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "recording.md").read_text()
+    assert message in doc  # the miss docs/recording.md shows
 
 
 def broken(server: RunningServer, text: str) -> tuple[list[str], BaseException]:
@@ -169,3 +171,13 @@ def test_a_recorded_stream_breaks_where_a_rule_says_as_a_live_one_does(
     )
     assert "".join(c.choices[0].delta.content or "" for c in stream) == "".join(STORY)
     assert journal(replayer.url)[-1]["duration_ms"] >= 390
+
+
+def test_the_documented_replay_rule_is_the_one_tested() -> None:
+    import re
+
+    import yaml
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "recording.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "break-story" in b]
+    assert yaml.safe_load(block)["rules"][0] == yaml.safe_load(CHAOS_RULES)["rules"][0]

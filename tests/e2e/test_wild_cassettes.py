@@ -9,6 +9,7 @@ one-file-per-test layout. A second mockllm then serves them offline.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,8 @@ from tests.conftest import RunningServer, free_port, start_server
 from .helpers import write_scenario
 
 pytest_plugins = ["pytester"]
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "recording.md"
 
 RULES = """\
 version: 1
@@ -280,7 +283,14 @@ def test_pytest_recordings_layout_replays_one_cassette_per_test(
     replayed.assert_outcomes(passed=2)
 
 
+def doc_json(text: str, key: str) -> Any:
+    """The JSON block of docs/recording.md that holds `key`."""
+    blocks = re.findall(r"```json\n(.*?)\n```", text, re.S)
+    return json.loads(next(b for b in blocks if key in b))
+
+
 def test_other_calls_are_skipped_and_unreadable_files_named(tmp_path: Path) -> None:
+    """The outputs docs/recording.md shows, from this very run."""
     folder = tmp_path / "cassettes"
     folder.mkdir()
     item = {
@@ -294,24 +304,26 @@ def test_other_calls_are_skipped_and_unreadable_files_named(tmp_path: Path) -> N
     (folder / "old.json").write_text('[{"request": {}}]')
     port = free_port()
     done = subprocess.run(
-        [sys.executable, "-m", "mockllm", "serve", "--port", str(port), "--cassettes", str(folder)],
-        capture_output=True, text=True, timeout=30, check=False,
+        [sys.executable, "-m", "mockllm", "serve", "--port", str(port), "--cassettes", "cassettes"],
+        capture_output=True, text=True, timeout=30, check=False, cwd=tmp_path,
     )
     assert done.returncode == 1
-    assert "2 cassette file(s) under" in done.stderr
-    assert "broken.yaml:2: not valid YAML" in done.stderr
-    assert "old.json: written by vcrpy before 1.0" in done.stderr
+    doc = DOC.read_text()
+    assert done.stderr.strip() in doc  # every unreadable file, at once, as shown
+    assert done.stderr.startswith("mockllm: 2 cassette file(s) under cassettes cannot be read")
 
     server = start_server(
-        "--cassettes", str(folder), "--cassettes-skip-unreadable", tmp_path=tmp_path
+        "--cassettes", "cassettes", "--cassettes-skip-unreadable", tmp_path=tmp_path
     )
     try:
         health = httpx.get(server.url + "/__admin/health").json()
         log = server.log()
     finally:
         server.stop()
+    assert health == doc_json(doc, '"unreadable"')
     cassettes = health["cassettes"]
-    assert (cassettes["files"], cassettes["interactions"], cassettes["skipped"]) == (0, 0, 2)
+    assert (cassettes["files"], cassettes["interactions"], cassettes["skipped"]) == (1, 0, 2)
     assert [u["file"] for u in cassettes["unreadable"]] == ["broken.yaml", "old.json"]
-    assert log.count("cassette skipped, it cannot be read") == 2
-    assert "cassettes=1 interactions=0 skipped=2 unreadable=2" in log
+    lines = [line.split(" ", 2)[2] for line in log.splitlines() if "mockllm.cassettes" in line]
+    assert len(lines) == 3 and all(line in doc for line in lines)
+    assert sum("cassette skipped, it cannot be read" in line for line in lines) == 2
