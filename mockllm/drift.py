@@ -153,7 +153,8 @@ def _chat_kind(chunk: dict[str, Any]) -> str:
     choices = [c for c in chunk.get("choices") or [] if isinstance(c, dict)]
     if not choices:
         return "usage" if chunk.get("usage") else str(chunk.get("object") or "chunk")
-    delta = choices[0].get("delta") if isinstance(choices[0].get("delta"), dict) else {}
+    found = choices[0].get("delta")
+    delta: dict[str, Any] = found if isinstance(found, dict) else {}
     for kind in ("role", "tool_calls", "refusal"):
         if delta.get(kind):
             return kind

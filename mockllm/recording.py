@@ -17,8 +17,7 @@ from typing import Any
 
 import orjson
 
-from mockllm import writer
-from mockllm.asgi import Receive, Scope, Send
+from mockllm.asgi import TRANSPORT_KEY, Receive, Scope, Send
 from mockllm.cassettes import (
     Interaction,
     RecordedRequest,
@@ -266,7 +265,7 @@ class RecordingProxy:
             await response.aclose()
             request, recorded = to_recorded(scope["method"], path, query, headers, raw, response)
             await self._append(outcome, request, recorded, headers)
-            transport = scope.get("extensions", {}).get(writer.TRANSPORT_KEY)
+            transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
             if transport is not None:
                 transport.close()
             return response.status
