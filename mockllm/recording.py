@@ -173,12 +173,20 @@ def _is_delta(event: bytes, family: str | None) -> bool:
 def replay_error(path: str, error: ErrorSpec | None, *, in_stream: bool) -> bytes:
     """The error a replay breaks off with, in the wire family of ``path``.
 
-    Chat's is the one rendered answers send (``data: {"error": {...}}`` in a stream, the error
-    body otherwise). The other families' encoders belong to their dialects: until those are
-    wired here, their shapes follow spec/FAMILIES.md (a Responses ``error`` event; an
-    Anthropic ``event: error`` with ``{"type": "error", "error": {...}}``).
+    A whole answer's error is the family dialect's own error body (``Dialect.failure``) when
+    the server speaks that family. In a stream, chat's is the event rendered answers send
+    (``data: {"error": {...}}``); the other families' in-stream errors belong to their
+    dialects, and until a dialect offers one, follow spec/FAMILIES.md here (a Responses
+    ``error`` event; an Anthropic ``event: error`` with ``{"type": "error", "error": {...}}``).
     """
     family = family_of(path)
+    if not in_stream and family is not None:
+        from mockllm.dialects import by_api
+
+        try:
+            return by_api(family).failure(error or ErrorSpec(500), 0.0).body
+        except KeyError:
+            pass  # a family the server does not speak yet: the shapes below
     fields = error_object(error)
     if family == "messages":
         status = error.status if error is not None else 500
