@@ -334,3 +334,16 @@ def test_mode_all_replaces_the_same_request_through_the_normalisers(tmp_path: Pa
     fresh.append("c", request_of(f"id {UUID_B}"), response_of("second"), replace=True)
     kept = read_cassette(tmp_path / "c.yaml", "c").interactions
     assert [content_of(i) for i in kept] == ["second"]
+
+
+def test_the_new_settings_reach_worker_processes() -> None:
+    from mockllm.config import ServerConfig
+
+    config = ServerConfig(
+        ignore_fields=("messages[*].name",),
+        normalize=("uuid", "epoch"),
+        normalize_regex=(("ORD-[0-9]+", "ORD-N"),),
+        cassettes_skip_unreadable=True,
+        cassettes_keep_format=True,
+    )
+    assert ServerConfig.from_json(config.to_json()) == config

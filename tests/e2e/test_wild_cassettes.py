@@ -202,6 +202,28 @@ def test_a_parsed_body_serializers_cassettes_replay(upstream: RunningServer, tmp
     assert got == seen
     assert (folder / "test_agent.yaml").read_text() == text
 
+    # recording a new episode into it, told to keep the file's dialect
+    recorder = start_server(
+        "--upstream", upstream.base_url, "--cassettes", str(folder), "--cassette", "test_agent",
+        "--record-mode", "new_episodes", "--cassettes-keep-format", tmp_path=tmp_path,
+    )
+    try:
+        client = OpenAI(base_url=recorder.base_url, api_key="sk-wild-key-00000000000000")
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Another capital?"}]
+        )
+    finally:
+        recorder.stop()
+    kept = yaml.safe_load((folder / "test_agent.yaml").read_text())
+    assert kept.get("version") == yaml.safe_load(text).get("version")
+    assert len(kept["interactions"]) == 3
+    new = kept["interactions"][2]
+    assert new["request"]["parsed_body"]["messages"][0]["content"] == "Another capital?"
+    assert new["response"]["parsed_body"]["choices"][0]["message"]["content"] == (
+        "Paris is the capital."
+    )
+    assert kept["interactions"][:2] == stored  # what the file held, as it held it
+
 
 INNER_TEST = """
 import openai
