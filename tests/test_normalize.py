@@ -252,3 +252,24 @@ def test_the_documented_settings_file_loads(tmp_path: Path) -> None:
     assert [r.name for r in normalizer.rewrites] == ["uuid", "iso_timestamp", "order-number"]
     data = normal(normalizer, {"input": "ORD-12", "user": "x", "messages": []})
     assert data == {"input": "ORD-<n>", "messages": []}
+
+
+def test_flags_and_environment_reach_the_config() -> None:
+    from unittest import mock
+
+    from click.testing import CliRunner
+
+    import mockllm.cli as cli
+
+    seen = []
+    with mock.patch.object(cli, "_run", seen.append):
+        args = ["serve", "--normalize", "uuid", "--normalize-regex", "ORD-[0-9]+", "ORD-N"]
+        args += ["--ignore-field", "messages[*].name", "--cassettes-skip-unreadable"]
+        assert CliRunner().invoke(cli.main, args).exit_code == 0
+        env = {"MOCKLLM_NORMALIZE": "uuid epoch", "MOCKLLM_NORMALIZE_REGEX": "a+ A b+ B"}
+        assert CliRunner().invoke(cli.main, ["serve"], env=env).exit_code == 0
+    flags, environment = seen
+    assert flags.normalize == ("uuid",) and flags.normalize_regex == (("ORD-[0-9]+", "ORD-N"),)
+    assert flags.ignore_fields == ("messages[*].name",) and flags.cassettes_skip_unreadable
+    assert environment.normalize == ("uuid", "epoch")
+    assert environment.normalize_regex == (("a+", "A"), ("b+", "B"))
