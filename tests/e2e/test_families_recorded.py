@@ -1,4 +1,4 @@
-"""Another family through record, replay and to-scenario: the Responses API, typed events.
+"""Other families through record, replay and to-scenario: the Responses API, embeddings.
 
 A mockllm playing the real API answers `POST /v1/responses`; `mockllm record` records a
 streamed and a whole answer with the openai SDK; a replay server re-emits the recorded
@@ -30,6 +30,9 @@ rules:
     reply: { chunks: ["Old", " pond,", " a", " frog."] }
 """
 KEY = "sk-responses-recording-key-000000000"
+UUID_A = "0f8fad5b-d9cb-469f-a165-70867728950e"
+UUID_B = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+EMBEDDED: list[list[float]] = []
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +58,11 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, b
         )
         assert relayed.status_code == 200
         assert b"event: response.output_text.delta" in relayed.content
+        vector = client.embeddings.create(
+            model="text-embedding-3-small", input=f"ticket {UUID_A}", dimensions=8
+        )
+        (folder / "mockllm.yaml").write_text("match: {normalize: [uuid]}\n")
+        EMBEDDED.append(vector.data[0].embedding)
     finally:
         recorder.stop()
         upstream.stop()
@@ -110,3 +118,13 @@ def test_the_recording_converts_to_a_rule_for_the_responses_api(
         server.stop()
     assert answer.output_text == "Old pond, a frog."
     assert "".join(deltas) == "Old pond, a frog."
+
+
+def test_embeddings_record_and_replay_through_the_normalisers(replayer: RunningServer) -> None:
+    client = OpenAI(base_url=replayer.base_url, api_key="sk-other", max_retries=0)
+    vector = client.embeddings.create(
+        model="text-embedding-3-small", input=f"ticket {UUID_B}", dimensions=8
+    )
+    assert vector.data[0].embedding == EMBEDDED[0]  # recorded for another UUID
+    entry = journal(replayer.url)[-1]
+    assert (entry["source"], entry["rule"]) == ("cassette", "haiku.yaml#2")
