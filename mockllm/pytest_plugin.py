@@ -295,7 +295,7 @@ def mockllm(mockllm_server: MockServer, request: pytest.FixtureRequest) -> Itera
     if name:
         handle.use_cassette(name, mode)
     elif mode:
-        handle.engine.record_mode = mode
+        handle.engine.record_mode = "new_episodes" if mode == "rewrite" else mode
     strict = options.get("strict", request.config.getoption("mockllm_strict"))
     yield handle
     unmatched = handle.unmatched()
