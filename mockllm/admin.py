@@ -79,7 +79,10 @@ def admin_routes(
     async def health(request: Request) -> Response:
         if not is_ready():
             return json_response(503, {"status": "starting"})
-        return json_response(200, {"status": "ok", "rules": len(engine.rules)})
+        health: dict[str, Any] = {"status": "ok", "rules": len(engine.rules)}
+        if engine.library is not None:
+            health["cassettes"] = engine.library.summary()
+        return json_response(200, health)
 
     async def reset(request: Request) -> Response:
         engine.reset()

@@ -119,11 +119,17 @@ class MockApp:
         await self.starlette(scope, receive, send_with_id)
 
     def _open_cassettes(self, config: ServerConfig) -> None:
-        from mockllm.cassettes import CassetteLibrary, Recorder, Scrubber
+        from mockllm.cassettes import Recorder, Scrubber
+        from mockllm.library import CassetteLibrary
+        from mockllm.normalize import for_folder
 
         assert config.cassettes is not None
         self.engine.library = CassetteLibrary.load(
-            config.cassettes, frozenset(config.ignore_fields)
+            config.cassettes,
+            normalizer=for_folder(
+                config.cassettes, config.ignore_fields, config.normalize, config.normalize_regex
+            ),
+            skip_unreadable=config.cassettes_skip_unreadable,
         )
         if self.engine.store.is_shared:
             self.engine.library.count_play = self.engine.store.incr
@@ -138,7 +144,11 @@ class MockApp:
             body_paths=config.scrub_paths,
         )
         recorder = Recorder(
-            config.cassettes, scrubber, library=self.engine.library, origin=upstream.base_url
+            config.cassettes,
+            scrubber,
+            library=self.engine.library,
+            origin=upstream.base_url,
+            keep_format=config.cassettes_keep_format,
         )
         self.proxy = RecordingProxy(upstream, recorder, scrubber)
 

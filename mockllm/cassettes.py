@@ -1,4 +1,4 @@
-"""Cassettes: read vcrpy cassettes, match requests against them, append new interactions.
+"""Cassettes: read vcrpy cassettes in every dialect found in use, and append new interactions.
 
 This is the only module that imports vcrpy, and only when a cassette is read or written.
 The project pins ``vcrpy>=6,<10``; the names used have had the same shape since vcrpy 1.x
@@ -8,11 +8,25 @@ The project pins ``vcrpy>=6,<10``; the names used have had the same shape since 
   the on-disk structure ``{"version": 1, "interactions": [{"request", "response"}, ...]}``.
   ``deserialize`` returns ``(requests, responses)``; 9.x adds the cassette metadata as a
   third item, which is written back on save and otherwise ignored.
-- ``vcr.serializers.yamlserializer.serialize``: the YAML that vcrpy itself writes.
+- ``vcr.serializers.yamlserializer`` and ``jsonserializer``: the YAML and JSON that vcrpy
+  itself writes (``serializer="json"`` makes ``.json`` files).
 - ``vcr.request.Request(method, uri, body, headers)``.
 
 Reading does not use vcrpy's YAML loader: before 8.2.1 it was PyYAML's unsafe loader, which
 runs ``!!python/object`` tags. ``_SafeLoader`` knows only the harmless tags cassettes hold.
+
+The dialects read (a file is read as it is and never rewritten by reading it):
+
+- vcrpy's own YAML and JSON, with or without the top-level ``version``;
+- bodies kept parsed, as the custom serializers of some projects' test suites write them:
+  ``parsed_body`` in place of ``body`` on a request or a response, holding the JSON body as
+  YAML data (a stream stays text in ``body.string``). They are read back as JSON text, as
+  those serializers' own ``deserialize`` does (``json.dumps`` of the data);
+- the httpx format of vcrpy before 5 (``status_code``, ``content``).
+
+A file is written in mockllm's own form (``body.string`` text, YAML or JSON by its suffix)
+unless the recorder is told to keep the file's: then a file that kept bodies parsed keeps
+them parsed, and one without ``version`` stays without it.
 
 Stream timing is kept in an extra key of the response mapping, which vcrpy loads, plays and
 saves again untouched (its players read only ``status``, ``headers`` and ``body``)::
@@ -26,21 +40,18 @@ saves again untouched (its players read only ``status``, ``headers`` and ``body`
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import json
 import logging
 import os
 import re
 import tempfile
 import threading
 import zlib
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from difflib import SequenceMatcher
-from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import brotli  # type: ignore[import-untyped]
@@ -49,33 +60,69 @@ import yaml
 
 from mockllm.config import RecordMode
 from mockllm.errors import CassetteError, ConfigError
+from mockllm.normalize import CONFIG_NAMES
+from mockllm.scrub import REDACTED, SECRET_HEADERS, Scrubber
 from mockllm.sse import split_events
+
+if TYPE_CHECKING:
+    from mockllm.library import CassetteLibrary
+
+__all__ = [
+    "REDACTED",
+    "SECRET_HEADERS",
+    "CassetteError",
+    "CassetteFile",
+    "Interaction",
+    "RecordedRequest",
+    "RecordedResponse",
+    "Recorder",
+    "Scrubber",
+    "family_of",
+    "load_cassette",
+    "read_cassette",
+    "resolve_name",
+    "should_record",
+]
 
 logger = logging.getLogger(__name__)
 
 Headers = tuple[tuple[str, str], ...]
 Events = tuple[tuple[float, bytes], ...]
 
-REDACTED = "<redacted>"
 IGNORABLE_FIELDS = frozenset({"user", "stream_options", "metadata"})
 """Request fields that usually vary between runs; pass any of them as ``ignore_fields``."""
 
-SECRET_HEADERS = frozenset(
-    {"authorization", "x-api-key", "api-key", "openai-organization", "openai-project"}
-    | {"cookie", "set-cookie"}
+FAMILIES: tuple[tuple[str, str], ...] = (
+    ("/chat/completions", "chat"),
+    ("/responses", "responses"),
+    ("/messages", "messages"),
+    ("/embeddings", "embeddings"),
 )
+"""The API families by the end of their request path (any prefix: /v1, a gateway's /api/v4)."""
+
 _NOT_SERVED = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
     | {"content-encoding", "content-length"}  # the body is stored decoded
 )
 _REQUEST_KEYS = frozenset({"method", "uri", "body", "headers"})
-_KEY_HEADERS = ("authorization", "x-api-key", "api-key")
-_KEY_PATTERNS = (rb"(?<![\w-])sk-[A-Za-z0-9_-]{20,}", rb"(?<![\w-])ak_[A-Za-z0-9_-]{16,}")
-_MIN_SECRET = 8  # shorter values are dropped from headers but not hunted for in bodies
-_SUFFIXES = (".yaml", ".yml")
-_MAX_DIFF = 20
-_Key = tuple[str, str, bytes]  # method, path, canonical body
+_SUFFIXES = (".yaml", ".yml", ".json")
 _Cassette = tuple[list[Any], list[dict[str, Any]], dict[str, Any]]  # vcrpy's, plus metadata
+
+
+def family_of(path: str) -> str | None:
+    """The API family a request path belongs to (``chat``, ``responses``, ``messages``,
+    ``embeddings``), or None for anything else.
+
+    Example::
+
+        >>> family_of("/api/v4/chat/completions"), family_of("/v1/responses"), family_of("/x")
+        ('chat', 'responses', None)
+    """
+    trimmed = path.rstrip("/")
+    for suffix, family in FAMILIES:
+        if trimmed.endswith(suffix):
+            return family
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +139,10 @@ class RecordedRequest:
     @property
     def json(self) -> Any:
         """The body parsed as JSON, or None when it is not JSON."""
-        return _parse_json(self.body)
+        try:
+            return orjson.loads(self.body) if self.body.strip() else None
+        except orjson.JSONDecodeError:
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,32 +177,41 @@ class Interaction:
 
 
 @dataclass(frozen=True, slots=True)
-class Miss:
-    """No recorded interaction matches: the nearest one and how the request differs from it."""
+class CassetteFile:
+    """How a cassette file is written: its serializer, and how it stores bodies."""
 
-    cassette: str | None
-    nearest: Interaction | None
-    diff: tuple[str, ...]
+    serializer: Literal["yaml", "json"] = "yaml"
+    parsed_bodies: bool = False  # JSON bodies kept as data under `parsed_body`
+    versioned: bool = True  # has the top-level `version: 1`
+
+
+@dataclass(frozen=True, slots=True)
+class Cassette:
+    """A cassette file's interactions (all of them, in order) and how the file is written."""
+
+    interactions: tuple[Interaction, ...]
+    file: CassetteFile
 
 
 # --- reading -------------------------------------------------------------------------------
 
 
 def _vcr() -> Any:
-    """``vcr.serialize``, with ``Request`` and ``yamlserializer`` attached; imported on use.
+    """``vcr.serialize``, with ``Request`` and the serializers attached; imported on use.
 
     Importing vcrpy imports every HTTP client it can patch (httpx among them): a server that
     never reads a cassette need not pay for that.
     """
     from vcr import serialize  # type: ignore[import-untyped]
     from vcr.request import Request  # type: ignore[import-untyped]
-    from vcr.serializers import yamlserializer  # type: ignore[import-untyped]
+    from vcr.serializers import jsonserializer, yamlserializer  # type: ignore[import-untyped]
 
     return SimpleNamespace(
         serialize=serialize.serialize,
         deserialize=serialize.deserialize,
         Request=Request,
         yamlserializer=yamlserializer,
+        jsonserializer=jsonserializer,
     )
 
 
@@ -170,21 +229,44 @@ _SafeLoader.add_constructor(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _CassetteYaml:
-    """The serializer handed to ``vcr.serialize.deserialize``: safe loading, shape checks."""
+class _Reader:
+    """The serializer handed to ``vcr.serialize.deserialize``: safe loading of YAML or JSON,
+    shape checks, ``parsed_body`` turned back into text; notes how the file is written."""
 
-    source: Path
+    def __init__(self, source: Path) -> None:
+        self.source = source
+        self.is_json = source.suffix.lower() == ".json"
+        self.file = CassetteFile("json" if self.is_json else "yaml")
 
     def deserialize(self, text: str) -> Any:
-        try:
-            data = yaml.load(text, Loader=_SafeLoader)
-        except yaml.MarkedYAMLError as exc:
-            line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-            raise CassetteError(f"{self.source}:{line}: not valid YAML: {exc.problem}") from None
-        except yaml.YAMLError as exc:
-            raise CassetteError(f"{self.source}: not valid YAML: {exc}") from None
-        return _checked(data, self.source)
+        if self.is_json:
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise CassetteError(
+                    f"{self.source}:{exc.lineno}: not valid JSON: {exc.msg}"
+                ) from None
+        else:
+            try:
+                data = yaml.load(text, Loader=_SafeLoader)
+            except yaml.MarkedYAMLError as exc:
+                line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+                raise CassetteError(
+                    f"{self.source}:{line}: not valid YAML: {exc.problem}"
+                ) from None
+            except yaml.YAMLError as exc:
+                raise CassetteError(f"{self.source}: not valid YAML: {exc}") from None
+        data = _checked(data, self.source)
+        parsed = any(
+            "parsed_body" in part
+            for item in data["interactions"]
+            for part in (item["request"], item["response"])
+        )
+        self.file = CassetteFile(self.file.serializer, parsed, "version" in data)
+        for item in data["interactions"]:
+            _unparse(item["request"], is_response=False)
+            _unparse(item["response"], is_response=True)
+        return data
 
 
 def _checked(data: Any, source: Path) -> Any:
@@ -197,13 +279,14 @@ def _checked(data: Any, source: Path) -> Any:
         raise CassetteError(f"{source}: written by vcrpy before 1.0; re-record it ({expected})")
     if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
         raise CassetteError(f"{source}: no 'interactions' list; {expected}")
+    known = _REQUEST_KEYS | {"parsed_body"}
     for i, item in enumerate(data["interactions"]):
         request = item.get("request") if isinstance(item, dict) else None
         response = item.get("response") if isinstance(item, dict) else None
         if not isinstance(request, dict) or not {"method", "uri"} <= request.keys():
             problem = "no 'request' mapping with 'method' and 'uri'"
-        elif not request.keys() <= _REQUEST_KEYS:
-            problem = f"unknown request keys {sorted(request.keys() - _REQUEST_KEYS)}"
+        elif not request.keys() <= known:
+            problem = f"unknown request keys {sorted(request.keys() - known)}"
         elif not isinstance(response, dict) or not ({"status", "status_code"} & response.keys()):
             problem = "no 'response' mapping with 'status'"
         else:
@@ -214,9 +297,34 @@ def _checked(data: Any, source: Path) -> Any:
     return data
 
 
-def load_cassette(path: Path, name: str) -> tuple[Interaction, ...]:
+def _unparse(part: dict[str, Any], *, is_response: bool) -> None:
+    """A ``parsed_body`` back into the text it stands for, as its serializer reads it back."""
+    if "parsed_body" not in part:
+        return
+    parsed = part.pop("parsed_body")
+    headers = _header_pairs(part.get("headers") or {})
+    is_stream = _header(headers, "content-type").lower().startswith("text/event-stream")
+    text = parsed if isinstance(parsed, str) and is_stream else json.dumps(parsed)
+    part["body"] = {"string": text} if is_response else text
+
+
+def cassette_files(root: Path) -> list[Path]:
+    """The cassette files under ``root``, in name order: ``*.yaml``, ``*.yml`` and ``*.json``,
+    but not the folder's own settings (``mockllm.yaml``)."""
+    if not root.is_dir():
+        return []
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in _SUFFIXES
+        and p.is_file()
+        and not (p.parent == root and p.name in CONFIG_NAMES)
+    )
+
+
+def read_cassette(path: Path, name: str) -> Cassette:
     """Read the cassette file at ``path`` (known as ``name``); CassetteError says what is wrong."""
-    requests, responses, _ = _read(path)
+    requests, responses, _, file = _read(path)
     interactions = []
     for index, (request, response) in enumerate(zip(requests, responses, strict=True)):
         try:
@@ -225,27 +333,33 @@ def load_cassette(path: Path, name: str) -> tuple[Interaction, ...]:
             raise CassetteError(f"{path}: interactions[{index}]: no {exc} key") from None
         except (ValueError, TypeError, AttributeError, zlib.error) as exc:
             raise CassetteError(f"{path}: interactions[{index}]: {exc}") from None
-    return tuple(interactions)
+    return Cassette(tuple(interactions), file)
 
 
-def _read(path: Path, missing_ok: bool = False) -> _Cassette:
+def load_cassette(path: Path, name: str) -> tuple[Interaction, ...]:
+    """Every interaction of the cassette file at ``path`` (known as ``name``), in order."""
+    return read_cassette(path, name).interactions
+
+
+def _read(path: Path, missing_ok: bool = False) -> tuple[list[Any], list[Any], Any, CassetteFile]:
+    reader = _Reader(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         if missing_ok:
-            return [], [], {}
+            return [], [], {}, reader.file
         raise CassetteError(f"{path}: no such cassette") from None
     except UnicodeDecodeError:
-        raise CassetteError(f"{path}: not UTF-8 text, so not a YAML cassette") from None
+        raise CassetteError(f"{path}: not UTF-8 text, so not a YAML or JSON cassette") from None
     except OSError as exc:
         raise CassetteError(f"{path}: cannot read the cassette: {exc.strerror}") from None
     if not text.strip():
-        return [], [], {}  # vcrpy treats an empty file as a cassette not recorded yet
+        return [], [], {}, reader.file  # vcrpy treats an empty file as not recorded yet
     try:
-        requests, responses, *metadata = _vcr().deserialize(text, _CassetteYaml(path))
+        requests, responses, *metadata = _vcr().deserialize(text, reader)
     except (ValueError, TypeError, KeyError) as exc:
         raise CassetteError(f"{path}: not a vcrpy cassette: {exc}") from None
-    return list(requests), list(responses), (metadata[0] if metadata else {})
+    return list(requests), list(responses), (metadata[0] if metadata else {}), reader.file
 
 
 def _interaction(request: Any, response: dict[str, Any], index: int, name: str) -> Interaction:
@@ -360,7 +474,7 @@ def _serving_headers(headers: Headers) -> Headers:
 # --- names and record modes -----------------------------------------------------------------
 
 
-def _normal_name(name: str) -> str:
+def normal_name(name: str) -> str:
     rule = None
     if not name.strip():
         rule = "is empty"
@@ -385,7 +499,7 @@ def _normal_name(name: str) -> str:
 
 def resolve_name(root: Path, name: str) -> Path:
     """The file of cassette ``name`` under ``root``; CassetteError if the name would leave it."""
-    path = root / _normal_name(name)
+    path = root / normal_name(name)
     if not path.resolve().is_relative_to(root.resolve()):
         raise CassetteError(
             f"cassette name {name!r} leads outside the cassettes folder {root} through a"
@@ -421,326 +535,6 @@ def should_record(mode: RecordMode, cassette_exists: bool, matched: bool) -> boo
     }[mode]
 
 
-# --- matching ------------------------------------------------------------------------------
-
-
-def _parse_json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body) if body.strip() else None
-    except orjson.JSONDecodeError:
-        return None
-
-
-def _route(method: str, path: str) -> tuple[str, str]:
-    return method.upper(), path.rstrip("/") or "/"
-
-
-def _fields(body: bytes, ignore: frozenset[str]) -> Any:
-    data = _parse_json(body)
-    if isinstance(data, dict):
-        return {k: v for k, v in data.items() if k not in ignore}
-    return data
-
-
-def _dump(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-
-
-def _match_key(method: str, path: str, body: bytes, ignore: frozenset[str]) -> _Key:
-    data = _fields(body, ignore)
-    return (*_route(method, path), b"bytes:" + body if data is None else b"json:" + _dump(data))
-
-
-class CassetteLibrary:
-    """Every interaction of a cassettes folder, indexed for replay; safe to share across threads.
-
-    Identical requests replay their recorded interactions in order; once all were played,
-    the last one repeats (``repeat_last=True``) or the request misses. Requests naming a
-    cassette count their replays apart from those matched against every cassette.
-    Recorded bodies are scrubbed: a request that still holds a secret will not match.
-    """
-
-    def __init__(
-        self,
-        interactions: Iterable[Interaction] = (),
-        *,
-        ignore_fields: frozenset[str] = frozenset(),
-        repeat_last: bool = True,
-        existing: Iterable[str] = (),
-    ) -> None:
-        self._ignore = frozenset(ignore_fields)
-        self._repeat_last = repeat_last
-        self._existing = frozenset(existing)
-        self._lock = threading.Lock()
-        self._by_key: dict[tuple[str | None, _Key], list[Interaction]] = defaultdict(list)
-        self._by_cassette: dict[str, list[Interaction]] = defaultdict(list)
-        self._plays: Counter[tuple[str | None, _Key]] = Counter()
-        # Set to a shared state store's counter (`StateStore.incr`), replays are counted
-        # across every process sharing it, when the count matters (several recordings).
-        self.count_play: Callable[[str], int] | None = None
-        for interaction in interactions:
-            self.add(interaction)
-
-    @classmethod
-    def load(
-        cls, root: Path, ignore_fields: frozenset[str] = frozenset(), *, repeat_last: bool = True
-    ) -> CassetteLibrary:
-        """Load every ``*.yaml``/``*.yml`` under ``root``; a folder not created yet holds none."""
-        if root.exists() and not root.is_dir():
-            raise CassetteError(f"{root}: the cassettes folder is a file, not a folder")
-        files = sorted(p for p in root.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
-        names = [p.relative_to(root).as_posix() for p in files]
-        loaded = [i for p, name in zip(files, names, strict=True) for i in load_cassette(p, name)]
-        count = f"cassettes={len(names)} interactions={len(loaded)}"
-        logger.info("cassettes loaded folder=%s %s", root, count)
-        return cls(loaded, ignore_fields=ignore_fields, repeat_last=repeat_last, existing=names)
-
-    def add(self, interaction: Interaction) -> None:
-        """Make ``interaction`` replayable, after those already known for the same request."""
-        req = interaction.request
-        key = _match_key(req.method, req.path, req.body, self._ignore)
-        with self._lock:
-            self._by_key[(None, key)].append(interaction)
-            self._by_key[(interaction.cassette, key)].append(interaction)
-            self._by_cassette[interaction.cassette].append(interaction)
-
-    def __len__(self) -> int:
-        """How many interactions are loaded."""
-        with self._lock:
-            return sum(len(group) for group in self._by_cassette.values())
-
-    def existed(self, name: str) -> bool:
-        """Whether cassette ``name`` was on disk at load: ``cassette_exists`` of should_record."""
-        return _normal_name(name) in self._existing
-
-    def reset(self) -> None:
-        """Rewind: the next request replays the first recorded answer again."""
-        with self._lock:
-            self._plays.clear()
-
-    def find(
-        self, method: str, path: str, body: bytes, cassette: str | None = None
-    ) -> Interaction | Miss:
-        """The interaction to replay for this request, or a Miss naming the nearest one."""
-        scope = None if cassette is None else _normal_name(cassette)
-        key = (scope, _match_key(method, path, body, self._ignore))
-        with self._lock:
-            found = self._by_key.get(key)
-            if found:
-                if self.count_play is not None and (len(found) > 1 or not self._repeat_last):
-                    name = hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()
-                    played = self.count_play(f"replay:{name}")
-                else:
-                    played = self._plays[key]
-                    self._plays[key] = played + 1
-                if played < len(found) or self._repeat_last:
-                    return found[min(played, len(found) - 1)]
-                used = f"all {len(found)} recorded answers to this request were replayed already"
-                return Miss(scope, found[-1], (f"{used}; reset to replay them again",))
-            pool = [i for group in self._by_cassette.values() for i in group]
-            if scope is not None:
-                pool = list(self._by_cassette.get(scope, ()))
-        if scope is not None and not pool:
-            known = ", ".join(sorted(self._by_cassette)) or "none"
-            return Miss(
-                scope, None, (f"cassette {scope!r} holds no interactions; loaded: {known}",)
-            )
-        nearest = _nearest(pool, method, path, body, self._ignore)
-        if nearest is None:
-            return Miss(scope, None, ("no interactions are recorded",))
-        return Miss(
-            scope, nearest, _diff_request(nearest.request, method, path, body, self._ignore)
-        )
-
-
-def _nearest(
-    pool: list[Interaction], method: str, path: str, body: bytes, ignore: frozenset[str]
-) -> Interaction | None:
-    sent = _fields(body, ignore)
-
-    def score(interaction: Interaction) -> tuple[int, int, int, float]:
-        req = interaction.request
-        recorded = _fields(req.body, ignore)
-        same_route = int(_route(req.method, req.path) == _route(method, path))
-        if not (isinstance(sent, dict) and isinstance(recorded, dict)):
-            return same_route, int(req.body == body), 0, 0.0
-        equal = sum(k in recorded and _dump(recorded[k]) == _dump(v) for k, v in sent.items())
-        old, new = recorded.get("messages") or [], sent.get("messages") or []
-        same_messages = sum(_dump(a) == _dump(b) for a, b in zip(old, new, strict=False))
-        # Last, the closest wording: one changed word should not lose to a different question.
-        likeness = SequenceMatcher(None, _dump(old), _dump(new), autojunk=False).quick_ratio()
-        return same_route, equal, same_messages, likeness
-
-    return max(pool, key=score, default=None)  # the first of equals: the earliest recorded
-
-
-def _diff_request(
-    recorded: RecordedRequest, method: str, path: str, body: bytes, ignore: frozenset[str]
-) -> tuple[str, ...]:
-    lines = []
-    if recorded.method != method.upper():
-        lines.append(f"method: recorded {recorded.method!r} != sent {method.upper()!r}")
-    if _route("", recorded.path) != _route("", path):
-        lines.append(f"path: recorded {recorded.path!r} != sent {path!r}")
-    old, new = _fields(recorded.body, ignore), _fields(body, ignore)
-    if old is None or new is None:
-        if recorded.body != body:
-            lines.append(f"body: recorded {_short(recorded.body)} != sent {_short(body)}")
-    else:
-        _diff(old, new, "", lines)
-    if len(lines) > _MAX_DIFF:
-        lines[_MAX_DIFF:] = [f"... and {len(lines) - _MAX_DIFF} more differences"]
-    return tuple(lines)
-
-
-def _diff(old: Any, new: Any, where: str, lines: list[str]) -> None:
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in [*new, *(k for k in old if k not in new)]:
-            at = f"{where}.{key}" if where else str(key)
-            if key not in old:
-                lines.append(f"{at}: not recorded, sent {_short(new[key])}")
-            elif key not in new:
-                lines.append(f"{at}: recorded {_short(old[key])}, not sent")
-            else:
-                _diff(old[key], new[key], at, lines)
-    elif isinstance(old, list) and isinstance(new, list):
-        if len(old) != len(new):
-            lines.append(f"{where}: recorded {len(old)} items != sent {len(new)} items")
-        for i, (a, b) in enumerate(zip(old, new, strict=False)):
-            _diff(a, b, f"{where}[{i}]", lines)
-    elif _dump(old) != _dump(new):
-        lines.append(f"{where or 'body'}: recorded {_short(old)} != sent {_short(new)}")
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value) if isinstance(value, str | bytes) else orjson.dumps(value).decode()
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-# --- scrubbing -----------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=64)
-def _secret_pattern(secrets: frozenset[str]) -> re.Pattern[bytes]:
-    literal = [re.escape(s.encode()) for s in sorted(secrets, key=len, reverse=True)]
-    return re.compile(b"|".join([*literal, *_KEY_PATTERNS]))
-
-
-@dataclass(frozen=True, slots=True)
-class Scrubber:
-    """Keeps secrets off disk: credential headers, configured body paths, API keys in bodies.
-
-    ``body_paths`` are dotted JSON paths (``metadata.user_email``; ``*`` for every item).
-    ``secrets`` are values hunted for in every body besides those of the request's own
-    key headers and anything shaped like an OpenAI (``sk-…``) or ``ak_…`` key.
-    """
-
-    extra_headers: frozenset[str] = frozenset()
-    body_paths: tuple[str, ...] = ()
-    secrets: frozenset[str] = frozenset()
-
-    def secrets_in(self, headers: Headers) -> frozenset[str]:
-        """The raw key values a request carries in its credential headers."""
-        found = set(self.secrets)
-        for name, value in headers:
-            if name.lower() in _KEY_HEADERS:
-                found.update({value.strip(), value.strip().partition(" ")[2].strip()})
-        return frozenset(s for s in found if len(s) >= _MIN_SECRET)
-
-    def request(self, request: RecordedRequest, secrets: Iterable[str] = ()) -> RecordedRequest:
-        """The request with credentials redacted and configured body paths removed."""
-        pattern = self._pattern(request.headers, secrets)
-        body = pattern.sub(REDACTED.encode(), self._drop_paths(request.body))
-        query, url = _redact(request.query, pattern), _redact(request.url, pattern)
-        headers = self._headers(request.headers, pattern)
-        return RecordedRequest(request.method, request.path, query, headers, body, url)
-
-    def response(
-        self,
-        response: RecordedResponse,
-        secrets: Iterable[str] = (),
-        *,
-        request_headers: Headers = (),
-    ) -> RecordedResponse:
-        """The response with credentials redacted, even a key split across SSE events."""
-        pattern = self._pattern(request_headers, secrets)
-        headers = self._headers(response.headers, pattern)
-        if response.events is None:
-            body = pattern.sub(REDACTED.encode(), self._drop_paths(response.body))
-            return RecordedResponse(response.status, response.reason, headers, body, None)
-        events = tuple((o, self._drop_event_paths(e)) for o, e in response.events)
-        events = _redact_events(events, pattern)
-        body = b"".join(e for _, e in events)
-        return RecordedResponse(response.status, response.reason, headers, body, events)
-
-    def _pattern(self, headers: Headers, secrets: Iterable[str]) -> re.Pattern[bytes]:
-        extra = frozenset(s for s in secrets if len(s) >= _MIN_SECRET)
-        return _secret_pattern(self.secrets_in(headers) | extra)
-
-    def _headers(self, headers: Headers, pattern: re.Pattern[bytes]) -> Headers:
-        hidden = SECRET_HEADERS | {h.lower() for h in self.extra_headers}
-        return tuple(
-            (k, REDACTED if k.lower() in hidden else _redact(v, pattern)) for k, v in headers
-        )
-
-    def _drop_paths(self, body: bytes) -> bytes:
-        data = _parse_json(body) if self.body_paths else None
-        if not isinstance(data, dict | list):
-            return body
-        changed = [_drop_path(data, path.split(".")) for path in self.body_paths]
-        return orjson.dumps(data) if any(changed) else body
-
-    def _drop_event_paths(self, event: bytes) -> bytes:
-        lines = event.splitlines(keepends=True)
-        for i, line in enumerate(lines):
-            if line.startswith(b"data:"):
-                payload = line[5:].strip()
-                if (scrubbed := self._drop_paths(payload)) != payload:
-                    lines[i] = b"data: " + scrubbed + line[len(line.rstrip(b"\r\n")) :]
-        return b"".join(lines)
-
-
-def _redact(text: str, pattern: re.Pattern[bytes]) -> str:
-    return pattern.sub(REDACTED.encode(), text.encode()).decode()
-
-
-def _drop_path(node: Any, parts: list[str]) -> bool:
-    head, rest = parts[0], parts[1:]
-    if isinstance(node, dict):
-        keys = list(node) if head == "*" else [head] if head in node else []
-    elif isinstance(node, list) and head == "*":
-        keys = list(range(len(node)))
-    else:
-        return False
-    if not rest and isinstance(node, dict):
-        for key in keys:
-            del node[key]
-        return bool(keys)
-    return any([_drop_path(node[key], rest) for key in keys]) if rest else False
-
-
-def _redact_events(events: Events, pattern: re.Pattern[bytes]) -> Events:
-    """Redact across event boundaries; the placeholder goes where a secret starts."""
-    joined = b"".join(e for _, e in events)
-    spans = [m.span() for m in pattern.finditer(joined)]
-    if not spans:
-        return events
-    result, start = [], 0
-    for offset, event in events:
-        end, cursor, piece = start + len(event), start, bytearray()
-        for s, e in spans:
-            if e <= cursor or s >= end:
-                continue
-            piece += joined[cursor:s] if s > cursor else b""
-            piece += REDACTED.encode() if s >= start else b""
-            cursor = min(e, end)
-        piece += joined[cursor:end]
-        if piece:
-            result.append((offset, bytes(piece)))
-        start = end
-    return tuple(result)
-
-
 # --- writing -------------------------------------------------------------------------------
 
 
@@ -748,7 +542,8 @@ class Recorder:
     """Appends interactions to cassettes, scrubbed, each save atomic; safe across threads.
 
     A stream's body is written as its events joined. ``origin`` builds the ``uri`` of a
-    request whose ``url`` is empty. The files are read once and then kept in memory.
+    request whose ``url`` is empty. The files are read once and then kept in memory. A file
+    is written in mockllm's form unless ``keep_format``: then in the dialect it was read in.
     """
 
     def __init__(
@@ -758,12 +553,15 @@ class Recorder:
         *,
         library: CassetteLibrary | None = None,
         origin: str = "https://api.openai.com",
+        keep_format: bool = False,
     ) -> None:
         self._root, self._scrub, self._library = root, scrub, library
         self._origin = origin.rstrip("/")
+        self._keep_format = keep_format
         self._guard = threading.Lock()
         self._locks: dict[Path, threading.Lock] = {}
-        self._files: dict[Path, tuple[_Cassette, int]] = {}  # and how many came from disk
+        # Each file as read, with how many of its interactions came from disk.
+        self._files: dict[Path, tuple[_Cassette, int, CassetteFile]] = {}
 
     def append(
         self,
@@ -777,9 +575,10 @@ class Recorder:
         """Scrub the exchange, add it to cassette ``name``, save the file and return it.
 
         ``replace`` (record mode ``all``) drops what the file held for the same request
-        when it was first read, as vcrpy does; what this run recorded is kept.
+        when it was first read, as vcrpy does; what this run recorded is kept. "The same"
+        is decided through the library's normalisers, as replay decides it.
         """
-        path, cassette = resolve_name(self._root, name), _normal_name(name)
+        path, cassette = resolve_name(self._root, name), normal_name(name)
         secrets = frozenset(secrets)
         req = self._scrub.request(request, secrets)
         resp = self._scrub.response(response, secrets, request_headers=request.headers)
@@ -788,24 +587,42 @@ class Recorder:
             lock = self._locks.setdefault(path, threading.Lock())
         with lock:
             if path not in self._files:
-                cached = _read(path, missing_ok=True)
-                self._files[path] = (cached, len(cached[0]))
-            (requests, responses, metadata), from_disk = self._files[path]
+                requests, responses, metadata, file = _read(path, missing_ok=True)
+                self._files[path] = ((requests, responses, metadata), len(requests), file)
+            (requests, responses, metadata), from_disk, file = self._files[path]
             pairs = list(zip(requests, responses, strict=True))
             if replace:
-                key = _vcr_key(vcr_request)
-                kept = [p for p in pairs[:from_disk] if _vcr_key(p[0]) != key]
+                key = self._key_of(vcr_request, vcr_response)
+                kept = [p for p in pairs[:from_disk] if self._key_of(*p) != key]
                 pairs, from_disk = kept + pairs[from_disk:], len(kept)
             interaction = _interaction(vcr_request, vcr_response, len(pairs), cassette)
             pairs.append((vcr_request, vcr_response))
             requests, responses = [p[0] for p in pairs], [p[1] for p in pairs]
             cassette_dict = {"requests": requests, "responses": responses, "metadata": metadata}
-            vcr = _vcr()
-            _write_atomic(path, vcr.serialize(cassette_dict, vcr.yamlserializer))
-            self._files[path] = ((requests, responses, metadata), from_disk)
+            writer = _Writer(path, file if self._keep_format else CassetteFile())
+            _write_atomic(path, _vcr().serialize(cassette_dict, writer))
+            self._files[path] = ((requests, responses, metadata), from_disk, file)
         if self._library is not None:
             self._library.add(interaction)
         return interaction
+
+    def forget(self, name: str) -> None:
+        """Drop what was read of cassette ``name`` (its file was removed to record it anew)."""
+        path = resolve_name(self._root, name)
+        with self._guard:
+            self._files.pop(path, None)
+
+    def _key_of(self, vcr_request: Any, response: dict[str, Any]) -> Hashable:
+        meta = response.get("mockllm") or {}
+        request = RecordedRequest(
+            method=str(vcr_request.method).upper(),
+            path=str(meta.get("path") or urlsplit(vcr_request.uri).path),
+            body=_body_bytes(vcr_request.body),
+        )
+        key: Callable[[RecordedRequest], Hashable] = (
+            self._library.key_of if self._library is not None else _plain_key
+        )
+        return key(request)
 
     def _to_vcr(self, req: RecordedRequest, resp: RecordedResponse) -> tuple[Any, dict[str, Any]]:
         uri = req.url or f"{self._origin}{req.path}" + (f"?{req.query}" if req.query else "")
@@ -827,10 +644,66 @@ class Recorder:
         return _vcr().Request(req.method, uri, req.body, dict(req.headers)), response
 
 
-def _vcr_key(request: Any) -> _Key:
-    return _match_key(
-        request.method, urlsplit(request.uri).path, _body_bytes(request.body), frozenset()
-    )
+def _plain_key(request: RecordedRequest) -> Hashable:
+    data: Any = request.body
+    with contextlib.suppress(orjson.JSONDecodeError):
+        data = orjson.dumps(orjson.loads(request.body), option=orjson.OPT_SORT_KEYS)
+    return request.method, family_of(request.path) or request.path.rstrip("/"), data
+
+
+class _LiteralDumper(yaml.SafeDumper):  # type: ignore[misc]
+    """YAML with text of several lines as literal blocks, as parsed-body serializers write."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    if "\n" in text:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text)
+
+
+_LiteralDumper.add_representer(str, _represent_text)
+
+
+@dataclass(frozen=True, slots=True)
+class _Writer:
+    """The serializer handed to ``vcr.serialize.serialize``: ``file``'s dialect, by suffix."""
+
+    path: Path
+    file: CassetteFile
+
+    def serialize(self, data: dict[str, Any]) -> str:
+        vcr = _vcr()
+        if not self.file.versioned:
+            data.pop("version", None)
+        if self.file.parsed_bodies:
+            for item in data["interactions"]:
+                _parse_body(item["request"], is_response=False)
+                _parse_body(item["response"], is_response=True)
+        try:
+            if self.path.suffix.lower() == ".json":
+                return str(vcr.jsonserializer.serialize(data))
+        except TypeError as exc:
+            raise CassetteError(f"{self.path}: cannot write as JSON: {exc}") from None
+        if self.file.parsed_bodies:
+            dumped = yaml.dump(data, Dumper=_LiteralDumper, allow_unicode=True, width=120)
+            return str(dumped)
+        return str(vcr.yamlserializer.serialize(data))
+
+
+def _parse_body(part: dict[str, Any], *, is_response: bool) -> None:
+    """A JSON body kept as data under ``parsed_body``, as it was read."""
+    headers = _header_pairs(part.get("headers") or {})
+    if not _header(headers, "content-type").lower().startswith("application/json"):
+        return
+    body = part.get("body")
+    text = body.get("string") if isinstance(body, dict) else body
+    if not isinstance(text, str) or not text:
+        return
+    try:
+        part["parsed_body"] = json.loads(text)
+    except json.JSONDecodeError:
+        return
+    del part["body"]
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -15,6 +15,7 @@ from mockllm.errors import MockLLMError, ProfileError, ScenarioError
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
+EXIT_DRIFT = 1  # cassette check: a recording no longer has the API's shape
 EXIT_STARTUP = 3
 
 logger = logging.getLogger("mockllm")
@@ -243,7 +244,41 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             "ignore_fields",
             multiple=True,
             envvar=[_env("ignore_field"), _env("ignore_fields")],
-            help="Request body field replay matching ignores, e.g. user, metadata (repeatable).",
+            help="Request body JSON path replay matching ignores, e.g. user,"
+            " metadata.session_id, messages[*].name (repeatable).",
+        ),
+        click.option(
+            "--normalize",
+            "normalize",
+            multiple=True,
+            envvar=_env("normalize"),
+            type=click.Choice(["uuid", "iso_timestamp", "epoch", "temp_path"]),
+            help="Built-in normaliser applied to every string of a request body before it is"
+            " matched against recordings (repeatable).",
+        ),
+        click.option(
+            "--normalize-regex",
+            "normalize_regex",
+            multiple=True,
+            nargs=2,
+            metavar="PATTERN REPLACEMENT",
+            envvar=_env("normalize_regex"),
+            help="Rewrite what an RE2 regex finds in request bodies before matching (repeatable).",
+        ),
+        click.option(
+            "--cassettes-skip-unreadable",
+            "cassettes_skip_unreadable",
+            is_flag=True,
+            envvar=_env("cassettes_skip_unreadable"),
+            help="Serve the cassettes that can be read; warn about and list the others.",
+        ),
+        click.option(
+            "--cassettes-keep-format",
+            "cassettes_keep_format",
+            is_flag=True,
+            envvar=_env("cassettes_keep_format"),
+            help="Record into an existing cassette in its own dialect (parsed bodies, no"
+            " version), not mockllm's.",
         ),
         click.option(
             "--scrub-header",
@@ -341,6 +376,10 @@ def _config(options: dict[str, object]) -> ServerConfig:
         upstream=options["upstream"] or None,  # type: ignore[arg-type]
         replay_speed=float(options["replay_speed"]),  # type: ignore[arg-type]
         ignore_fields=tuple(options["ignore_fields"]),  # type: ignore[arg-type]
+        normalize=tuple(options["normalize"]),  # type: ignore[arg-type]
+        normalize_regex=tuple(tuple(p) for p in options["normalize_regex"]),  # type: ignore[arg-type,misc]
+        cassettes_skip_unreadable=bool(options["cassettes_skip_unreadable"]),
+        cassettes_keep_format=bool(options["cassettes_keep_format"]),
         scrub_headers=tuple(options["scrub_headers"]),  # type: ignore[arg-type]
         scrub_paths=tuple(options["scrub_paths"]),  # type: ignore[arg-type]
         cassette_miss=str(options["cassette_miss"]),
@@ -475,3 +514,79 @@ def to_scenario(file: Path) -> None:
         click.echo(f"mockllm: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     click.echo(cassette_to_scenario(interactions, str(file)), nl=False)
+
+
+@cassette.command("check")
+@click.argument("path", type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--upstream",
+    required=True,
+    envvar=_env("upstream"),
+    help="Base URL of the real API, e.g. https://api.openai.com/v1.",
+)
+@click.option(
+    "--format",
+    "form",
+    default="text",
+    show_default=True,
+    type=click.Choice(["text", "json"]),
+    help="A report for people, or JSON for CI.",
+)
+@click.option(
+    "--key-env",
+    default=None,
+    help="Environment variable holding the API key (default: OPENAI_API_KEY, and"
+    " ANTHROPIC_API_KEY for /v1/messages). The key is sent, never stored or printed.",
+)
+@click.option(
+    "--timeout-s",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Longest wait for one answer.",
+)
+def check(path: Path, upstream: str, form: str, key_env: str | None, timeout_s: float) -> None:
+    """Send every recorded request under PATH to --upstream again; report shape drift.
+
+    Compared: status, JSON keys (values are not), stream event types in order, and the
+    header names clients read. Exit 1 when anything drifted or failed.
+    """
+    import asyncio
+
+    from mockllm import drift
+    from mockllm.cassettes import cassette_files, read_cassette
+    from mockllm.library import is_replayable
+    from mockllm.upstream import Upstream
+
+    files = [path] if path.is_file() else cassette_files(path)
+    base = path.parent if path.is_file() else path
+    interactions, unreadable, skipped = [], [], 0
+    for file in files:
+        try:
+            cassette = read_cassette(file, file.relative_to(base).as_posix())
+        except MockLLMError as exc:
+            unreadable.append(str(exc))
+            continue
+        for interaction in cassette.interactions:
+            if is_replayable(interaction.request):
+                interactions.append(interaction)
+            else:
+                skipped += 1
+
+    async def run_all() -> list[drift.Check]:
+        async with Upstream(upstream, timeout_s=timeout_s) as client:
+            return [
+                await drift.check_one(i, client, drift.key_for(i, key_env)) for i in interactions
+            ]
+
+    try:
+        checks = asyncio.run(run_all())
+    except MockLLMError as exc:
+        click.echo(f"mockllm: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    if form == "json":
+        click.echo(json.dumps(drift.report_json(checks, skipped, unreadable), indent=2))
+    else:
+        click.echo(drift.report_text(checks, skipped, unreadable))
+    if unreadable or any(c.outcome != "ok" for c in checks):
+        sys.exit(EXIT_DRIFT)

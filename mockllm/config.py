@@ -28,7 +28,11 @@ class ServerConfig:
     record_mode: RecordMode = "none"
     upstream: str | None = None
     replay_speed: float = 1.0  # recorded pace x this; 0: as fast as possible
-    ignore_fields: tuple[str, ...] = ()  # request body fields replay matching ignores
+    ignore_fields: tuple[str, ...] = ()  # request body JSON paths replay matching ignores
+    normalize: tuple[str, ...] = ()  # built-in request normalisers (uuid, iso_timestamp, ...)
+    normalize_regex: tuple[tuple[str, str], ...] = ()  # (pattern, replacement) rewrites
+    cassettes_skip_unreadable: bool = False  # serve the readable cassettes, list the others
+    cassettes_keep_format: bool = False  # record into a foreign file in its own dialect
     scrub_headers: tuple[str, ...] = ()  # extra header names removed from recordings
     scrub_paths: tuple[str, ...] = ()  # JSON body paths removed from recordings
     cassette_miss: str = "error"  # or "fallthrough": a replay miss goes on to the generator
@@ -72,8 +76,9 @@ class ServerConfig:
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
         data["scenarios"] = tuple(Path(p) for p in data.get("scenarios", ()))
-        for name in ("models", "ignore_fields", "scrub_headers", "scrub_paths"):
+        for name in ("models", "ignore_fields", "scrub_headers", "scrub_paths", "normalize"):
             data[name] = tuple(data.get(name, ()))
+        data["normalize_regex"] = tuple(tuple(pair) for pair in data.get("normalize_regex", ()))
         for name in ("cassettes", "keys"):
             if data.get(name) is not None:
                 data[name] = Path(data[name])

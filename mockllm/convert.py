@@ -1,4 +1,4 @@
-"""Cassette interactions → scenario YAML: one editable rule per recorded chat completion.
+"""Cassette interactions → scenario YAML: one editable rule per recorded LLM API call.
 
 Each rule matches on the model as sent and the exact last user message (or the last message
 when no user spoke) and replies with what was recorded: the content or tool calls of a JSON
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import yaml
 
+from mockllm.cassettes import family_of
 from mockllm.dialects import chat
 from mockllm.errors import RequestError
 from mockllm.matchers import compile_pattern
@@ -41,10 +42,13 @@ class _Skip(Exception):
 
 
 def cassette_to_scenario(interactions: Sequence[Interaction], source: str) -> str:
-    """Scenario YAML (version 1) answering the recorded chat completions as recorded.
+    """Scenario YAML (version 1) answering the recorded calls as recorded.
 
+    Chat completions, the Responses API and Anthropic's Messages API are read into the same
+    rule keys (``content`` or ``chunks``, ``tool_calls``, ``reasoning``, ``usage``, ``error``);
+    a rule converted from a family other than chat also matches ``api`` on it.
     ``source`` names the cassette: it titles the scenario and prefixes every rule name.
-    Interactions that are not chat completions are left out with a comment saying why.
+    Interactions that cannot become a rule are left out with a comment saying why.
 
     Example::
 
@@ -58,7 +62,8 @@ def cassette_to_scenario(interactions: Sequence[Interaction], source: str) -> st
         where = f"interactions[{interaction.index}]"
         try:
             match = _match(interaction)  # the request body is a JSON object from here on
-            reply = _reply(interaction.response, interaction.request.json.get("model"))
+            family = family_of(interaction.request.path) or "chat"
+            reply = _reply(interaction.response, interaction.request.json.get("model"), family)
         except _Skip as exc:
             notes.append(f"{where}: skipped: {exc}")
             continue
@@ -98,23 +103,27 @@ def cassette_to_scenario(interactions: Sequence[Interaction], source: str) -> st
 
 def _match(interaction: Interaction) -> JSON:
     request = interaction.request
-    if request.method != "POST" or not request.path.rstrip("/").endswith("/chat/completions"):
-        raise _Skip(f"{request.method} {request.path} is not a chat completion")
+    family = family_of(request.path)
+    if request.method != "POST" or family is None:
+        raise _Skip(f"{request.method} {request.path} is not an LLM API call")
     body = request.json
     if not isinstance(body, dict):
         raise _Skip("the request body is not a JSON object")
+    if family == "embeddings" and interaction.response.status < 400:
+        raise _Skip("an embeddings answer is derived from its input: there is nothing to script")
     match: JSON = {}
     if isinstance(body.get("model"), str):
         match["model"] = _exact(body["model"], names=True)
-    try:
-        parsed = chat.parse(request.body, {}, request.path)
-        messages = [(m.role, m.text) for m in parsed.messages]
-    except RequestError:  # recorded against a gateway that takes more than the API does
-        messages = [
-            (str(m.get("role")), _text(m.get("content")))
-            for m in body.get("messages") or []
-            if isinstance(m, dict)
-        ]
+    if family != "chat":
+        match["api"] = family
+    if family == "responses":
+        messages = _responses_messages(body)
+    elif family == "messages":
+        messages = _anthropic_messages(body)
+    elif family == "embeddings":
+        return match
+    else:
+        messages = _chat_messages(request.body, body, request.path)
     users = [text for role, text in messages if role == "user"]
     if users:
         match["last_user"] = _exact(users[-1])
@@ -122,6 +131,56 @@ def _match(interaction: Interaction) -> JSON:
         role, text = messages[-1]
         match["last_message"] = {"role": _exact(role), "content": _exact(text)}
     return match
+
+
+def _chat_messages(raw: bytes, body: JSON, path: str) -> list[tuple[str, str]]:
+    try:
+        parsed = chat.parse(raw, {}, path)
+        return [(m.role, m.text) for m in parsed.messages]
+    except RequestError:  # recorded against a gateway that takes more than the API does
+        return [
+            (str(m.get("role")), _text(m.get("content")))
+            for m in body.get("messages") or []
+            if isinstance(m, dict)
+        ]
+
+
+def _responses_messages(body: JSON) -> list[tuple[str, str]]:
+    """The Responses API's ``input``: a string is one user message; items in order."""
+    given = body.get("input")
+    if isinstance(given, str):
+        return [("user", given)]
+    out = []
+    for item in given if isinstance(given, list) else []:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type", "message")
+        if kind == "message" or "role" in item:
+            out.append((str(item.get("role") or "user"), _text(item.get("content"))))
+        elif kind == "function_call_output":
+            out.append(("tool", str(item.get("output") or "")))
+        elif kind == "function_call":
+            out.append(("assistant", ""))
+    return out
+
+
+def _anthropic_messages(body: JSON) -> list[tuple[str, str]]:
+    """Anthropic's ``messages``: text blocks joined; ``tool_result`` blocks are tool messages."""
+    out = []
+    for message in body.get("messages") or []:
+        if not isinstance(message, dict):
+            continue
+        role, content = str(message.get("role")), message.get("content")
+        if not isinstance(content, list):
+            out.append((role, content if isinstance(content, str) else ""))
+            continue
+        blocks = [b for b in content if isinstance(b, dict)]
+        results = [b for b in blocks if b.get("type") == "tool_result"]
+        out += [("tool", _text(b.get("content"))) for b in results]
+        texts = [str(b.get("text") or "") for b in blocks if b.get("type") == "text"]
+        if texts or not results:
+            out.append((role, "\n".join(texts)))
+    return out
 
 
 def _exact(text: str, *, names: bool = False) -> Any:
@@ -142,13 +201,19 @@ def _text(content: Any) -> str:
 # --- reply ---------------------------------------------------------------------------------
 
 
-def _reply(response: RecordedResponse, model: Any) -> JSON:
+def _reply(response: RecordedResponse, model: Any, family: str = "chat") -> JSON:
     if response.status >= 400:
         return {"error": _error(response)}
     if response.status != 200:
         raise _Skip(f"status {response.status} is neither a completion nor an error")
-    is_stream = response.events is not None or response.body.lstrip().startswith(b"data:")
-    reply = _streamed(response) if is_stream else _completed(response.body)
+    start = response.body.lstrip()
+    is_stream = response.events is not None or start.startswith((b"data:", b"event:"))
+    if family == "responses":
+        reply = _responses_streamed(response) if is_stream else _responses_completed(response.body)
+    elif family == "messages":
+        reply = _anthropic_streamed(response) if is_stream else _anthropic_completed(response.body)
+    else:
+        reply = _streamed(response) if is_stream else _completed(response.body)
     if isinstance(model, str) and reply.get("model") == model:
         del reply["model"]
     return reply
@@ -249,6 +314,253 @@ def _streamed(response: RecordedResponse) -> JSON:
         reply["fault"] = {"error_after_tokens": after, "error": _error_fields(body)}
     elif not done and not finishes:
         reply["fault"] = {"disconnect_after_tokens": sum(len(c) for c in chunks.values())}
+    return reply
+
+
+# --- the Responses API and Anthropic's Messages API -------------------------------------------
+
+_STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+_STOP_REASONS["tool_use"] = "tool_calls"
+
+
+def _events(response: RecordedResponse) -> list[tuple[float, str | None, Any]]:
+    """(offset, event type, data) of each event: the type from ``event:`` or the data's."""
+    out = []
+    for offset, event in response.events or tuple((0.0, e) for e in split_events(response.body)):
+        name, lines = None, []
+        for line in event.splitlines():
+            if line.startswith(b"event:"):
+                name = line[6:].strip().decode("utf-8", "replace")
+            elif line.startswith(b"data:"):
+                lines.append(line[5:].removeprefix(b" "))
+        data = _json(b"\n".join(lines)) if lines else None
+        if name is None and isinstance(data, dict) and isinstance(data.get("type"), str):
+            name = data["type"]
+        out.append((offset, name, data))
+    return out
+
+
+def _family_reply(
+    *,
+    text: str = "",
+    chunks: list[str] | None = None,
+    refusal: str = "",
+    calls: list[JSON],
+    reasoning: str = "",
+    finish: Any = None,
+    usage: Any = None,
+    model: Any = None,
+) -> JSON:
+    spec = _choice(
+        content=_template(text) if text and not chunks else None,
+        chunks=chunks,
+        refusal=refusal or None,
+        calls=calls,
+        finish=finish,
+    )
+    if reasoning:
+        spec["reasoning"] = _template(reasoning)
+    counts = None
+    if isinstance(usage, dict):
+        counts = {
+            "prompt_tokens": usage.get("input_tokens"),
+            "completion_tokens": usage.get("output_tokens"),
+        }
+        if _count(usage.get("total_tokens")):
+            counts["total_tokens"] = usage["total_tokens"]
+    return _assembled([spec], counts, model)
+
+
+def _paced(reply: JSON, response: RecordedResponse, timed: list[float]) -> JSON:
+    if response.has_timing and timed:
+        gaps = [b - a for a, b in zip(timed, timed[1:], strict=False)]
+        reply["latency"] = {"ttft_ms": _ms(timed[0])}
+        if gaps:
+            reply["latency"]["inter_token_ms"] = _ms(statistics.median(gaps))
+    return reply
+
+
+def _responses_output(data: JSON) -> JSON:
+    """A Responses API ``response`` object → the reply keys."""
+    text, refusal, reasoning, calls = [], [], [], []
+    for item in data.get("output") or []:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "message":
+            for part in item.get("content") or []:
+                if isinstance(part, dict) and part.get("type") == "output_text":
+                    text.append(str(part.get("text") or ""))
+                elif isinstance(part, dict) and part.get("type") == "refusal":
+                    refusal.append(str(part.get("refusal") or ""))
+        elif item.get("type") == "function_call":
+            calls.append(
+                {
+                    "name": item.get("name", ""),
+                    "arguments": item.get("arguments"),
+                    "id": item.get("call_id"),
+                }
+            )
+        elif item.get("type") == "reasoning":
+            summary = [s.get("text", "") for s in item.get("summary") or [] if isinstance(s, dict)]
+            reasoning.append("\n".join(summary))
+    details = data.get("incomplete_details")
+    reason = details.get("reason") if isinstance(details, dict) else None
+    return {
+        "text": "".join(text),
+        "refusal": "".join(refusal),
+        "reasoning": "\n".join(r for r in reasoning if r),
+        "calls": calls,
+        "finish": "length" if reason == "max_output_tokens" else None,
+        "usage": data.get("usage"),
+        "model": data.get("model"),
+    }
+
+
+def _responses_completed(body: bytes) -> JSON:
+    data = _json(body)
+    if not isinstance(data, dict) or not isinstance(data.get("output"), list):
+        raise _Skip("the 200 response is not a Responses API response (no output)")
+    return _family_reply(**_responses_output(data))
+
+
+def _responses_streamed(response: RecordedResponse) -> JSON:
+    chunks: list[str] = []
+    calls: dict[Any, JSON] = {}
+    timed: list[float] = []
+    final: JSON | None = None
+    error: JSON | None = None
+    for offset, name, data in _events(response):
+        data = _obj(data)
+        if name == "response.output_text.delta":
+            chunks.append(str(data.get("delta") or ""))
+            timed.append(offset)
+        elif name == "response.output_item.added" and _obj(data.get("item")).get("type") == (
+            "function_call"
+        ):
+            item = _obj(data.get("item"))
+            calls[data.get("output_index")] = {
+                "name": item.get("name", ""),
+                "arguments": "",
+                "id": item.get("call_id"),
+            }
+        elif name == "response.function_call_arguments.delta":
+            call = calls.setdefault(data.get("output_index"), {"name": "", "arguments": ""})
+            call["arguments"] += str(data.get("delta") or "")
+            timed.append(offset)
+        elif name in ("response.completed", "response.incomplete"):
+            final = _obj(data.get("response"))
+        elif name in ("error", "response.failed"):
+            found = data.get("error") or _obj(data.get("response")).get("error") or data
+            error = _obj(found)
+    fields = (
+        _responses_output(final)
+        if final is not None
+        else {
+            "text": "",
+            "refusal": "",
+            "reasoning": "",
+            "calls": [],
+            "finish": None,
+            "usage": None,
+            "model": None,
+        }
+    )
+    fields["calls"] = fields["calls"] or list(calls.values())
+    reply = _paced(_family_reply(**{**fields, "chunks": chunks}), response, timed)
+    if error is not None:
+        reply["fault"] = {"error_after_tokens": len(chunks), "error": _error_fields(error)}
+    elif final is None:
+        reply["fault"] = {"disconnect_after_tokens": len(chunks)}
+    return reply
+
+
+def _anthropic_blocks(blocks: list[Any]) -> tuple[str, list[JSON], str]:
+    text, calls, thinking = [], [], []
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "text":
+            text.append(str(block.get("text") or ""))
+        elif block.get("type") == "tool_use":
+            calls.append(
+                {
+                    "name": block.get("name", ""),
+                    "arguments": block.get("input"),
+                    "id": block.get("id"),
+                }
+            )
+        elif block.get("type") == "thinking":
+            thinking.append(str(block.get("thinking") or ""))
+    return "".join(text), calls, "\n".join(thinking)
+
+
+def _anthropic_completed(body: bytes) -> JSON:
+    data = _json(body)
+    if not isinstance(data, dict) or not isinstance(data.get("content"), list):
+        raise _Skip("the 200 response is not an Anthropic message (no content)")
+    text, calls, thinking = _anthropic_blocks(data["content"])
+    return _family_reply(
+        text=text,
+        calls=calls,
+        reasoning=thinking,
+        finish=_STOP_REASONS.get(str(data.get("stop_reason"))),
+        usage=data.get("usage"),
+        model=data.get("model"),
+    )
+
+
+def _anthropic_streamed(response: RecordedResponse) -> JSON:
+    chunks: list[str] = []
+    blocks: dict[Any, JSON] = {}
+    thinking: list[str] = []
+    timed: list[float] = []
+    usage: JSON = {}
+    model, stop, done, error = None, None, False, None
+    for offset, name, data in _events(response):
+        data = _obj(data)
+        if name == "message_start":
+            message = _obj(data.get("message"))
+            model = message.get("model")
+            usage.update(_obj(message.get("usage")))
+        elif name == "content_block_start":
+            block = _obj(data.get("content_block"))
+            if block.get("type") == "tool_use":
+                blocks[data.get("index")] = {
+                    "name": block.get("name", ""),
+                    "arguments": "",
+                    "id": block.get("id"),
+                }
+        elif name == "content_block_delta":
+            delta = _obj(data.get("delta"))
+            if delta.get("type") == "text_delta":
+                chunks.append(str(delta.get("text") or ""))
+                timed.append(offset)
+            elif delta.get("type") == "input_json_delta":
+                call = blocks.setdefault(data.get("index"), {"name": "", "arguments": ""})
+                call["arguments"] += str(delta.get("partial_json") or "")
+                timed.append(offset)
+            elif delta.get("type") == "thinking_delta":
+                thinking.append(str(delta.get("thinking") or ""))
+        elif name == "message_delta":
+            stop = _obj(data.get("delta")).get("stop_reason") or stop
+            usage.update(_obj(data.get("usage")))
+        elif name == "message_stop":
+            done = True
+        elif name == "error":
+            error = _obj(data.get("error"))
+    reply = _family_reply(
+        chunks=chunks,
+        calls=list(blocks.values()),
+        reasoning="".join(thinking),
+        finish=_STOP_REASONS.get(str(stop)),
+        usage=usage or None,
+        model=model,
+    )
+    reply = _paced(reply, response, timed)
+    if error is not None:
+        reply["fault"] = {"error_after_tokens": len(chunks), "error": _error_fields(error)}
+    elif not done:
+        reply["fault"] = {"disconnect_after_tokens": len(chunks)}
     return reply
 
 

@@ -270,11 +270,25 @@ class Endpoint:
             exchange.source = "cassette"
             exchange.rule = f"{interaction.cassette}#{interaction.index}"
             body, recorded_headers = replay_body(
-                interaction, engine.config.replay_speed, engine.default_latency
+                interaction,
+                engine.config.replay_speed,
+                engine.default_latency,
+                fault,
+                outcome.latency,
             )
             headers = [(dialect.request_id_header, exchange.id.encode()), *recorded_headers]
             self._record(exchange, body.status)
-            result = await writer.write(body, headers, scope, receive, send, arrived)
+            if fault is not None and fault.hang:
+                result = await writer.hang(scope, receive, engine.config.hang_max_s)
+            elif fault is not None and fault.reset:
+                result = await writer.reset(scope, receive)
+            else:
+                drip = fault.drip_bytes_per_s if fault is not None else None
+                result = await writer.write(
+                    body, headers, scope, receive, send, arrived, drip_bytes_per_s=drip
+                )
+            if result.disconnected:
+                exchange.error = "client disconnected"
             return result.status
         if isinstance(outcome, Answer):
             exchange.source = "rule" if rule is not None else "default"

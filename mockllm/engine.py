@@ -17,13 +17,15 @@ from mockllm.config import ServerConfig
 from mockllm.journal import Journal
 from mockllm.cache import Memo
 from mockllm.conversation import Conversation, derive_seed
+from mockllm.matchers import is_replay_rule, replays
 from mockllm.render import Rendered, render
 from mockllm.rules import NO_LATENCY, ErrorSpec, Fault, Latency, Reply, Rule
 from mockllm.selector import NearMiss, Selection, near_misses, ordered, select
 from mockllm.state import MemoryStore, StateStore
 
 if TYPE_CHECKING:
-    from mockllm.cassettes import CassetteLibrary, Interaction, Miss
+    from mockllm.cassettes import Interaction
+    from mockllm.library import CassetteLibrary, Miss
 
 LISTED_MODELS = (
     "gpt-4o",
@@ -131,6 +133,7 @@ class Replayed:
     rule: Rule | None = None
     fault: Fault | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    latency: Latency = Latency()  # a replay rule's pace, over the recorded one
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +182,9 @@ class Engine:
     def set_rules(self, rules: tuple[Rule, ...]) -> None:
         """Swap the rules atomically (a new tuple; requests in flight keep the old one)."""
         self.rules = ordered(rules)
+        # Rules matching `cassette` do not answer: they change how a recording is replayed.
+        self._answering = tuple(r for r in self.rules if not is_replay_rule(r))
+        self._replaying = tuple(r for r in self.rules if is_replay_rule(r))
         self._rendered.clear()  # ids of replies may be reused once old rules are gone
         patterns = [c.arg for r in self.rules for c in r.conditions if c.key == "model"]
         self._model_patterns = tuple(patterns)
@@ -262,16 +268,18 @@ class Engine:
         if remembered is not None and remembered[0] is request and remembered[1] is self.rules:
             selection: Selection | None = remembered[2]
         else:
-            selection = select(self.rules, request, self.store, seed)
+            selection = select(self._answering, request, self.store, seed)
             if selection is not None and selection.stable:
                 self._selected.put(id(request), (request, self.rules, selection))
         if selection is not None:
             return self._from_reply(selection.reply, request, seed, selection.rule, selection.step)
-        recorded = self._from_cassettes(request, cassette or self.cassette or self.config.cassette)
+        recorded = self._from_cassettes(
+            request, cassette or self.cassette or self.config.cassette, seed
+        )
         if recorded is not None:
             return recorded
         if self.config.strict:
-            near = tuple(near_misses(self.rules, request))
+            near = tuple(near_misses(self._answering, request))
             return Failure(_miss_error(request, near), near=near, source="miss")
         if not self.is_known_model(request.model):
             return Failure(
@@ -287,7 +295,9 @@ class Engine:
             )
         return self._from_reply(DEFAULT_REPLY, request, seed, None, 0)
 
-    def _from_cassettes(self, request: Conversation, cassette: str | None) -> Outcome | None:
+    def _from_cassettes(
+        self, request: Conversation, cassette: str | None, seed: int
+    ) -> Outcome | None:
         config = self.config
         mode = self.record_mode or config.record_mode
         recording = config.upstream is not None
@@ -301,13 +311,22 @@ class Engine:
 
         found = self.library.find("POST", request.path, request.raw_json, cassette)
         if isinstance(found, Interaction):
-            return Replayed(found)
+            return self._replayed(found, request, seed)
         name = cassette or DEFAULT_CASSETTE
         if recording and should_record(mode, self.library.existed(name), matched=False):
             return Proxied(name)
         if config.cassette_miss == "fallthrough":
             return None
         return Failure(_cassette_miss(found), source="miss")
+
+    def _replayed(self, found: Interaction, request: Conversation, seed: int) -> Replayed:
+        """The recorded interaction, with the fault and pace of a replay rule matching it."""
+        rules = tuple(r for r in self._replaying if replays(r, found.cassette, found.index))
+        selection = select(rules, request, self.store, seed) if rules else None
+        if selection is None:
+            return Replayed(found)
+        reply = selection.reply
+        return Replayed(found, selection.rule, reply.fault, latency=reply.latency)
 
     def _from_reply(
         self, reply: Reply, request: Conversation, seed: int, rule: Rule | None, step: int

@@ -90,6 +90,11 @@ s.DEFS["match"] = s.Obj(
             ),
             doc="the API family: chat, responses, messages, embeddings (or a list)",
         ),
+        "cassette": s.OneOf(
+            (s.Bool(), PATTERN),
+            doc="a recorded interaction (docs/story.yaml#2), a cassette, a glob, or true:"
+            " the rule changes how that recording is replayed (fault and latency only)",
+        ),
     },
     doc="Conditions; all must hold.",
 )
@@ -230,6 +235,7 @@ _COST.update(
             "response_format",
             "header",
             "api",
+            "cassette",
         ),
         0,
     )
@@ -474,6 +480,20 @@ class _Compiler:
             model=data.get("model"),
         )
 
+    def replay_only(self, data: dict[str, Any], path: s.Path) -> None:
+        """A rule matching `cassette` changes a replay: its replies hold fault and latency."""
+        replies = [("reply", data["reply"])] if "reply" in data else []
+        replies += [(("sequence", j), r) for j, r in enumerate(data.get("sequence") or [])]
+        for where, reply in replies:
+            extra = [k for k in reply if k not in ("fault", "latency")]
+            if extra:
+                at = (*path, *(where if isinstance(where, tuple) else (where,)), extra[0])
+                self.fail(
+                    at,
+                    "a rule that matches 'cassette' changes how a recorded interaction is"
+                    f" replayed: only fault and latency apply; found {', '.join(extra)}",
+                )
+
     def rule(self, data: dict[str, Any], i: int, defaults: dict[str, Any]) -> Rule | None:
         path: s.Path = ("rules", i)
         has_reply, has_sequence = "reply" in data, "sequence" in data
@@ -484,6 +504,8 @@ class _Compiler:
             self.fail((*path, "then"), "'then' applies to a 'sequence' only")
         match = {**defaults.get("match", {}), **data.get("match", {})}
         conditions = self.conditions(match, (*path, "match"))
+        if "cassette" in match:
+            self.replay_only(data, path)
         if has_reply:
             replies = (self.reply(data["reply"], (*path, "reply"), defaults),)
         else:

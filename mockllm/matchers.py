@@ -13,7 +13,7 @@ from typing import Any
 
 from mockllm.conversation import APIS, Conversation
 from mockllm.regexes import SafeRegex
-from mockllm.rules import Condition, TextPattern, exact, glob
+from mockllm.rules import Condition, Rule, TextPattern, exact, glob
 
 PATTERN_KEYS = ("exact", "contains", "regex", "glob")
 _GLOB_CHARS = frozenset("*?[")
@@ -298,6 +298,38 @@ def _test_api(pattern: TextPattern, request: Conversation) -> MatchResult:
     return MatchResult(False, lambda: f"api: {request.api!r} is not {pattern.describe()}")
 
 
+def _compile_cassette(value: Any) -> TextPattern:
+    if value is True:
+        return glob("*")
+    if isinstance(value, bool):
+        raise ValueError("expects a cassette (docs/story.yaml), an interaction (#2), or true")
+    return compile_pattern(value, names=True)
+
+
+def _test_cassette(arg: TextPattern, request: Conversation) -> MatchResult:
+    # A request alone carries no recorded interaction: `replays` tests this condition once a
+    # recording matched, and the engine tries such rules only then.
+    return OK
+
+
+def is_replay_rule(rule: Rule) -> bool:
+    """Whether a rule changes how a recorded interaction is replayed (it matches `cassette`)."""
+    return any(c.key == "cassette" for c in rule.conditions)
+
+
+def replays(rule: Rule, cassette: str, index: int) -> bool:
+    """Whether a replay rule's `cassette` condition holds for interaction `cassette#index`.
+
+    The pattern is tried on ``docs/story.yaml#2``, ``docs/story.yaml`` and both without the
+    suffix (``docs/story#2``, ``docs/story``).
+    """
+    stem = cassette.rsplit(".", 1)[0] if cassette.endswith((".yaml", ".yml", ".json")) else cassette
+    names = (f"{cassette}#{index}", cassette, f"{stem}#{index}", stem)
+    return all(
+        any(c.arg.test(name) for name in names) for c in rule.conditions if c.key == "cassette"
+    )
+
+
 Compiler = Callable[[Any], Any]
 Tester = Callable[[Any, Conversation], MatchResult]
 
@@ -320,6 +352,7 @@ MATCHERS: dict[str, tuple[Compiler, Tester]] = {
     ),
     "body": (_compile_body, _test_body),
     "api": (_compile_api, _test_api),
+    "cassette": (_compile_cassette, _test_cassette),
 }
 ALIASES = {"headers": "header"}
 

@@ -15,6 +15,12 @@
 strict=...)` sets up one test; override the `mockllm_config` fixture to change the session
 server's settings; command-line options: --mockllm-record-mode, --mockllm-upstream,
 --mockllm-cassettes, --mockllm-strict, --mockllm-state.
+
+Each test has its own cassette, as pytest-recording lays them out: `{module}/{test}.yaml`
+under the cassettes folder (`{Class}.{test}` in a class; characters a file name cannot hold
+become `-`). A test records into it, and replays from it once it exists; `cassette=` on the
+marker names another. Record mode `rewrite` deletes the test's cassette (once per run) and
+records it again.
 """
 
 from __future__ import annotations
@@ -34,9 +40,15 @@ if TYPE_CHECKING:
 MARKER = (
     "mockllm(scenarios=None, cassette=None, record_mode=None, profile=None, keys=None, "
     "strict=None): scenario files (or folders) loaded for this test, the cassette it replays "
-    "or records, its record mode, gateway profile and keys file, and whether a request no "
-    "rule answered fails it"
+    "or records (default: {module}/{test}.yaml), its record mode (none, once, new_episodes, "
+    "all, rewrite), gateway profile and keys file, and whether a request no rule answered "
+    "fails it"
 )
+RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
+# Characters a cassette's file name cannot hold, as pytest-recording replaces them.
+_NOT_IN_NAMES = str.maketrans(dict.fromkeys("<>?%*:|\"'/\\", "-"))
+_SUFFIXES = (".yaml", ".yml", ".json")
+_rewritten: dict[int, set[str]] = {}  # per session server: cassettes already deleted this run
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,8 +56,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--mockllm-record-mode",
         default=None,
-        choices=["none", "once", "new_episodes", "all"],
-        help="record mode of the mockllm session server (needs --mockllm-upstream)",
+        choices=RECORD_MODES,
+        help="record mode of the mockllm session server (needs --mockllm-upstream); rewrite:"
+        " delete each test's cassette and record it again",
     )
     group.addoption("--mockllm-upstream", default=None, help="real API base URL to record from")
     group.addoption(
@@ -157,10 +170,31 @@ class MockLLM:
         self.server.app.use_gateway(Gateway.load(profile, keys, self.engine.store))
 
     def use_cassette(self, name: str, record_mode: str | None = None) -> None:
-        """Replay (or record into) cassette `name` until the test ends."""
+        """Replay (or record into) cassette `name` until the test ends.
+
+        Record mode `rewrite` deletes the cassette first (once per run), then records it
+        again as `new_episodes` does."""
+        if record_mode == "rewrite":
+            self._rewrite(name)
+            record_mode = "new_episodes"
         self.runtime.choose_cassette(name)
         if record_mode is not None:
             self.engine.record_mode = record_mode
+
+    def _rewrite(self, name: str) -> None:
+        from mockllm.cassettes import resolve_name
+
+        root = self.server.config.cassettes
+        done = _rewritten.setdefault(id(self.server), set())
+        if root is None or name in done:
+            return
+        done.add(name)
+        resolve_name(root, name).unlink(missing_ok=True)
+        if self.engine.library is not None:
+            self.engine.library.erase(name)
+        proxy = getattr(self.server.app, "proxy", None)
+        if proxy is not None:
+            proxy.recorder.forget(name)
 
     def _summary(self) -> str:
         return (
@@ -177,6 +211,8 @@ def mockllm_config(pytestconfig: pytest.Config) -> ServerConfig:
     cassettes = pytestconfig.getoption("mockllm_cassettes")
     upstream = pytestconfig.getoption("mockllm_upstream")
     mode = pytestconfig.getoption("mockllm_record_mode") or ("new_episodes" if upstream else "none")
+    if mode == "rewrite":
+        mode = "new_episodes"  # each test's cassette is deleted first by the fixture
     return ServerConfig(
         port=0,
         cassettes=Path(cassettes) if cassettes else (Path("cassettes") if upstream else None),
@@ -199,7 +235,7 @@ def _with_options(config: ServerConfig, pytestconfig: pytest.Config) -> ServerCo
     if cassettes:
         changes["cassettes"] = Path(cassettes)
     if mode:
-        changes["record_mode"] = mode
+        changes["record_mode"] = "new_episodes" if mode == "rewrite" else mode
     config = replace(config, **changes)
     if config.upstream and config.cassettes is None:
         config = replace(config, cassettes=Path("cassettes"))
@@ -245,23 +281,33 @@ def mockllm(mockllm_server: MockServer, request: pytest.FixtureRequest) -> Itera
         keys = options.get("keys")
         keys_path = (base / keys if not Path(keys).is_absolute() else Path(keys)) if keys else None
         handle.use_profile(options.get("profile") or "openai", keys_path)
+    config = mockllm_server.config
     mode = options.get("record_mode")
-    if mode and mode != "none" and mockllm_server.config.upstream is None:
+    if mode is not None and mode not in RECORD_MODES:
+        pytest.fail(
+            f"@pytest.mark.mockllm: record_mode {mode!r} is not valid; valid modes: "
+            + ", ".join(RECORD_MODES),
+            pytrace=False,
+        )
+    if mode and mode != "none" and config.upstream is None:
         pytest.fail(
             f"@pytest.mark.mockllm: record mode {mode!r} needs an upstream: pass "
             "--mockllm-upstream URL or set upstream in mockllm_config",
             pytrace=False,
         )
-    if options.get("cassette"):
-        if mockllm_server.config.cassettes is None:
-            pytest.fail(
-                "@pytest.mark.mockllm(cassette=...) needs a cassettes folder: pass "
-                "--mockllm-cassettes DIR or set cassettes in mockllm_config",
-                pytrace=False,
-            )
-        handle.use_cassette(options["cassette"], options.get("record_mode"))
-    elif options.get("record_mode"):
-        handle.engine.record_mode = options["record_mode"]
+    if options.get("cassette") and config.cassettes is None:
+        pytest.fail(
+            "@pytest.mark.mockllm(cassette=...) needs a cassettes folder: pass "
+            "--mockllm-cassettes DIR or set cassettes in mockllm_config",
+            pytrace=False,
+        )
+    if mode is None and request.config.getoption("mockllm_record_mode") == "rewrite":
+        mode = "rewrite"
+    name = options.get("cassette") or _own_cassette(request, config, mode)
+    if name:
+        handle.use_cassette(name, mode)
+    elif mode:
+        handle.engine.record_mode = "new_episodes" if mode == "rewrite" else mode
     strict = options.get("strict", request.config.getoption("mockllm_strict"))
     yield handle
     unmatched = handle.unmatched()
@@ -269,3 +315,25 @@ def mockllm(mockllm_server: MockServer, request: pytest.FixtureRequest) -> Itera
     if strict and unmatched:
         shown = ", ".join(f"{r['model']} {r['path']}" for r in unmatched[:5])
         pytest.fail(f"{len(unmatched)} request(s) no rule or cassette answered: {shown}")
+
+
+def default_cassette_name(request: pytest.FixtureRequest) -> str:
+    """`{module}/{test}`, as pytest-recording names a test's cassette (without the suffix)."""
+    test = request.node.name
+    if request.cls is not None:
+        test = f"{request.cls.__name__}.{test}"
+    return f"{Path(str(request.node.path)).stem}/{test.translate(_NOT_IN_NAMES)}"
+
+
+def _own_cassette(
+    request: pytest.FixtureRequest, config: ServerConfig, mode: str | None
+) -> str | None:
+    """The test's own cassette: when recording, or when the file exists; None: the folder."""
+    if config.cassettes is None or config.cassette is not None:
+        return None
+    name = default_cassette_name(request)
+    for suffix in _SUFFIXES:
+        if (config.cassettes / f"{name}{suffix}").is_file():
+            return f"{name}{suffix}"
+    recording = config.upstream is not None and (mode or config.record_mode) != "none"
+    return f"{name}.yaml" if recording else None

@@ -12,20 +12,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 import orjson
 
-from mockllm import writer
-from mockllm.cassettes import Interaction, RecordedRequest, RecordedResponse, Recorder, Scrubber
+from mockllm.asgi import TRANSPORT_KEY, Receive, Scope, Send
+from mockllm.cassettes import (
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    Recorder,
+    Scrubber,
+    family_of,
+)
 from mockllm.engine import Proxied
-from mockllm.protocol import error_body
-from mockllm.rules import Latency
+from mockllm.protocol import error_body, error_object
+from mockllm.rules import ErrorSpec, Fault, Latency
 from mockllm.upstream import Upstream, UpstreamError, forwarded_headers, to_recorded, upstream_url
-from mockllm.wire import Body
-from mockllm.asgi import Receive, Scope, Send
+from mockllm.wire import Body, malformed
 
 logger = logging.getLogger("mockllm.recording")
 
+_RECORDED_PACE = Latency()  # no override: the recorded offsets stand
 # Headers the server sets itself, never copied from a recording.
 _OWN = frozenset({"content-type", "content-length", "date", "server", "transfer-encoding"})
 
@@ -38,9 +47,20 @@ def _header(headers: Sequence[tuple[str, str]], name: str, default: str) -> str:
 
 
 def replay_body(
-    interaction: Interaction, speed: float, latency: Latency
+    interaction: Interaction,
+    speed: float,
+    latency: Latency,
+    fault: Fault | None = None,
+    override: Latency = _RECORDED_PACE,
 ) -> tuple[Body, list[tuple[bytes, bytes]]]:
-    """The recorded response as a Body paced at the recorded offsets (÷ speed)."""
+    """The recorded response as a Body paced at the recorded offsets (÷ speed).
+
+    ``latency`` paces a stream recorded without timing; ``override`` (a replay rule's
+    latency) replaces the recorded pace: the first event at ``ttft_ms``, the others
+    ``inter_token_ms`` apart (either one alone keeps the recorded other). ``fault`` breaks the
+    replay as it breaks a rendered answer, counting the recorded stream's delta events as
+    tokens: cut the connection after N, an in-band error after N, the Nth broken JSON.
+    """
     response = interaction.response
     extra = [
         (k.lower().encode("latin-1"), v.encode("latin-1"))
@@ -50,16 +70,157 @@ def replay_body(
     if response.events:
         content_type = _header(response.headers, "content-type", "text/event-stream")
         if response.has_timing:
-            offsets = tuple(o / speed if speed > 0 else 0.0 for o, _ in response.events)
+            offsets = [o / speed if speed > 0 else 0.0 for o, _ in response.events]
         else:
             ttft = (latency.ttft_ms or 0.0) / 1000
             gap = (latency.inter_token_ms or 0.0) / 1000
-            offsets = tuple(ttft + gap * i for i in range(len(response.events)))
-        events = tuple(event for _, event in response.events)
-        return Body(response.status, content_type.encode(), events=events, offsets=offsets), extra
+            offsets = [ttft + gap * i for i in range(len(response.events))]
+        offsets = _paced(offsets, override)
+        events = [event for _, event in response.events]
+        body = Body(response.status, content_type.encode(), events=tuple(events))
+        body = _broken_stream(body, offsets, interaction.request.path, fault)
+        return body, extra
     content_type = _header(response.headers, "content-type", "application/json")
-    body = response.body or b""
-    return Body(response.status, content_type.encode(), body, offsets=(0.0,)), extra
+    delay = (override.ttft_ms or 0.0) / 1000
+    data = response.body or b""
+    if fault is not None and fault.error_after_tokens is not None:
+        error = fault.error or ErrorSpec(500)
+        payload = replay_error(interaction.request.path, error, in_stream=False)
+        return Body(error.status, b"application/json", payload, offsets=(delay,)), []
+    abort_after = None
+    if fault is not None and fault.malformed_chunk_at is not None:
+        data = data[: len(data) // 2]
+    if fault is not None and fault.disconnect_after_tokens is not None:
+        abort_after = len(data) // 2
+    body = Body(response.status, content_type.encode(), data, offsets=(delay,))
+    return replace(body, abort_after=abort_after), extra
+
+
+def _paced(offsets: list[float], override: Latency) -> list[float]:
+    if not offsets or (override.ttft_ms is None and override.inter_token_ms is None):
+        return offsets
+    first = override.ttft_ms / 1000 if override.ttft_ms is not None else offsets[0]
+    if override.inter_token_ms is not None:
+        return [first + override.inter_token_ms / 1000 * i for i in range(len(offsets))]
+    shift = first - offsets[0]
+    return [max(o + shift, 0.0) for o in offsets]
+
+
+def _broken_stream(body: Body, offsets: list[float], path: str, fault: Fault | None) -> Body:
+    """The stream with the fault's break: events are cut, broken or followed by an error."""
+    events = list(body.events)
+    if fault is None:
+        return replace(body, offsets=tuple(offsets))
+    family = family_of(path)
+    deltas = [i for i, event in enumerate(events) if _is_delta(event, family)]
+
+    def after(tokens: int) -> int:
+        """How many events go out up to and including the Nth delta."""
+        if tokens <= 0:
+            return deltas[0] if deltas else len(events)
+        return deltas[tokens - 1] + 1 if tokens <= len(deltas) else len(events)
+
+    if fault.malformed_chunk_at is not None and fault.malformed_chunk_at <= len(deltas):
+        at = deltas[fault.malformed_chunk_at - 1]
+        events[at] = malformed(events[at])
+    abort_after = None
+    if fault.error_after_tokens is not None:
+        cut = after(fault.error_after_tokens)
+        last = offsets[cut - 1] if cut else (offsets[0] if offsets else 0.0)
+        events = [*events[:cut], replay_error(path, fault.error, in_stream=True)]
+        offsets = [*offsets[:cut], last]
+    if fault.disconnect_after_tokens is not None:
+        cut = after(fault.disconnect_after_tokens)
+        if cut < len(events):
+            abort_after = cut
+    return replace(body, events=tuple(events), offsets=tuple(offsets), abort_after=abort_after)
+
+
+def _event_fields(event: bytes) -> tuple[str | None, Any]:
+    """An SSE event's ``event:`` name and its ``data:`` parsed as JSON (or None)."""
+    name, data = None, []
+    for line in event.splitlines():
+        if line.startswith(b"event:"):
+            name = line[6:].strip().decode("utf-8", "replace")
+        elif line.startswith(b"data:"):
+            data.append(line[5:].removeprefix(b" "))
+    try:
+        parsed = orjson.loads(b"\n".join(data)) if data else None
+    except orjson.JSONDecodeError:
+        parsed = None
+    return name, parsed
+
+
+def _is_delta(event: bytes, family: str | None) -> bool:
+    """Whether an event carries a token: a content, refusal or tool-call delta."""
+    name, data = _event_fields(event)
+    if isinstance(data, dict) and isinstance(data.get("type"), str):
+        name = name or data["type"]
+    if name is not None:
+        # responses: response.output_text.delta, ...; messages: content_block_delta
+        return name.endswith(".delta") or name == "content_block_delta"
+    if not isinstance(data, dict):
+        return False
+    for choice in data.get("choices") or []:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and (
+            delta.get("content") or delta.get("refusal") or delta.get("tool_calls")
+        ):
+            return True
+    return False
+
+
+def replay_error(path: str, error: ErrorSpec | None, *, in_stream: bool) -> bytes:
+    """The error a replay breaks off with, in the wire family of ``path``.
+
+    A whole answer's error is the family dialect's own error body (``Dialect.failure``) when
+    the server speaks that family. In a stream, chat's is the event rendered answers send
+    (``data: {"error": {...}}``); the other families' in-stream errors belong to their
+    dialects, and until a dialect offers one, follow spec/FAMILIES.md here (a Responses
+    ``error`` event; an Anthropic ``event: error`` with ``{"type": "error", "error": {...}}``).
+    """
+    family = family_of(path)
+    if not in_stream and family is not None:
+        from mockllm.dialects import by_api
+
+        try:
+            return by_api(family).failure(error or ErrorSpec(500), 0.0).body
+        except KeyError:
+            pass  # a family the server does not speak yet: the shapes below
+    fields = error_object(error)
+    if family == "messages":
+        status = error.status if error is not None else 500
+        kind = (error.type if error is not None else None) or _ANTHROPIC_TYPES.get(
+            status, "api_error"
+        )
+        payload = orjson.dumps(
+            {"type": "error", "error": {"type": kind, "message": fields["message"]}}
+        )
+        return b"event: error\ndata: " + payload + b"\n\n" if in_stream else payload
+    if family == "responses" and in_stream:
+        payload = orjson.dumps(
+            {
+                "type": "error",
+                "code": fields.get("code"),
+                "message": fields["message"],
+                "param": fields.get("param"),
+            }
+        )
+        return b"event: error\ndata: " + payload + b"\n\n"
+    payload = orjson.dumps({"error": fields})
+    return b"data: " + payload + b"\n\n" if in_stream else payload
+
+
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
 
 
 def _failure_body(exc: UpstreamError) -> bytes:
@@ -112,7 +273,7 @@ class RecordingProxy:
             await response.aclose()
             request, recorded = to_recorded(scope["method"], path, query, headers, raw, response)
             await self._append(outcome, request, recorded, headers)
-            transport = scope.get("extensions", {}).get(writer.TRANSPORT_KEY)
+            transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
             if transport is not None:
                 transport.close()
             return response.status

@@ -54,9 +54,10 @@ def _walk(items: Any, inside_repeat: bool, found: dict[str, bool]) -> None:
 
 
 class SafeRegex:
-    """`search` with Python's re on short texts when the pattern is simple, RE2 otherwise."""
+    """`search` (and `sub`) with Python's re on short texts when the pattern is simple, RE2
+    otherwise."""
 
-    __slots__ = ("pattern", "_fast", "_linear")
+    __slots__ = ("pattern", "_fast", "_linear", "_ignore_case", "_substitute")
 
     def __init__(self, pattern: str, ignore_case: bool = False) -> None:
         self.pattern = pattern
@@ -92,9 +93,20 @@ class SafeRegex:
             fast = None
         self._fast = fast
         self._linear = linear
+        self._ignore_case = ignore_case
+        self._substitute: Any = None  # RE2 with capturing groups, compiled on the first `sub`
 
     def search(self, text: str) -> bool:
         if self._fast is not None and (len(text) <= SHORT_TEXT or self._linear is None):
             return self._fast.search(text) is not None
         assert self._linear is not None  # set whenever _fast is None
         return self._linear.search(text) is not None
+
+    def sub(self, replacement: str, text: str) -> str:
+        """Every match replaced (``\\1`` names a group), in time linear in long texts."""
+        if self._fast is not None and (len(text) <= SHORT_TEXT or self._linear is None):
+            return self._fast.sub(replacement, text)
+        if self._substitute is None:
+            # `search` compiles RE2 without captures (faster); a replacement may need them.
+            self._substitute = re2.compile(("(?i)" if self._ignore_case else "") + self.pattern)
+        return str(self._substitute.sub(replacement, text))

@@ -368,7 +368,7 @@ def test_interactions_that_are_not_chat_completions_are_skipped_with_a_comment()
         (make_request(user="hi"), completion(said("Hello."))),
     )
     assert [r.name for r in rules] == ["weather-2"]
-    assert "# interactions[0]: skipped: GET /v1/models is not a chat completion" in text
+    assert "# interactions[0]: skipped: GET /v1/models is not an LLM API call" in text
     assert "# interactions[1]: skipped: the 200 response is not a chat completion" in text
 
 
@@ -419,3 +419,149 @@ def test_any_text_survives_the_yaml(user: str, content: str, deltas: list[str]) 
     assert check_condition(first.conditions[1], request).matched
     assert render(first.replies[0], request, seed=1).choices[0].content == content
     assert second.replies[0].choices[0].chunks == tuple(deltas)
+
+
+# --- other API families -----------------------------------------------------------------------
+
+
+def family_request(path: str, body: dict[str, Any]) -> RecordedRequest:
+    return RecordedRequest("POST", path, body=orjson.dumps(body), url="https://api.example" + path)
+
+
+def typed(kind: str, **fields: Any) -> bytes:
+    data = orjson.dumps({"type": kind, **fields})
+    return b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n"
+
+
+RESPONSES_REQUEST = family_request(
+    "/v1/responses",
+    {
+        "model": "gpt-4.1",
+        "instructions": "be brief",
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "Weather?"}]}],
+    },
+)
+ANTHROPIC_REQUEST = family_request(
+    "/v1/messages",
+    {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 100,
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "w"}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                                          "content": "sunny"}]},
+        ],
+    },
+)
+
+
+def test_a_responses_api_answer_becomes_the_same_rule_keys() -> None:
+    body = {
+        "id": "resp_1",
+        "object": "response",
+        "model": "gpt-4.1-2025-04-14",
+        "status": "completed",
+        "output": [
+            {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Think."}]},
+            {"type": "message", "role": "assistant",
+             "content": [{"type": "output_text", "text": "Sunny."}]},
+            {"type": "function_call", "name": "get_weather", "call_id": "call_9",
+             "arguments": '{"city": "Paris"}'},
+        ],
+        "usage": {"input_tokens": 12, "output_tokens": 5, "total_tokens": 17},
+    }
+    text, rules = convert((RESPONSES_REQUEST, RecordedResponse(200, "OK", JSON_TYPE,
+                                                               orjson.dumps(body))))
+    (rule,) = rules
+    data = yaml.safe_load(text)["rules"][0]
+    assert data["match"] == {"model": "gpt-4.1", "api": "responses", "last_user": "Weather?"}
+    assert data["reply"] == {
+        "content": "Sunny.",
+        "tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "call_9"}],
+        "reasoning": "Think.",
+        "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
+        "model": "gpt-4.1-2025-04-14",
+    }
+
+
+def test_a_responses_api_stream_keeps_its_deltas_and_pace() -> None:
+    final = {"output": [], "usage": {"input_tokens": 3, "output_tokens": 2}, "model": "gpt-4.1"}
+    events = [
+        typed("response.created", sequence_number=0),
+        typed("response.output_text.delta", delta="Hel", sequence_number=1),
+        typed("response.output_text.delta", delta="lo.", sequence_number=2),
+        typed("response.completed", response=final, sequence_number=3),
+    ]
+    response = stream(*events, offsets=[0.1, 0.2, 0.3, 0.3])
+    _, rules = convert((RESPONSES_REQUEST, response))
+    (reply,) = rules[0].replies
+    assert reply.choices[0].chunks == ("Hel", "lo.")
+    assert reply.latency.ttft_ms == 200.0 and reply.latency.inter_token_ms == 100.0
+    assert dict(reply.usage) == {"prompt_tokens": 3, "completion_tokens": 2}
+    cut = stream(*events[:2])
+    _, rules = convert((RESPONSES_REQUEST, cut))
+    assert rules[0].replies[0].fault is not None
+    assert rules[0].replies[0].fault.disconnect_after_tokens == 1
+
+
+def test_an_anthropic_message_becomes_the_same_rule_keys() -> None:
+    body = {
+        "type": "message",
+        "model": "claude-sonnet-4-5-20250929",
+        "content": [
+            {"type": "thinking", "thinking": "Hmm.", "signature": "x"},
+            {"type": "text", "text": "Let me look."},
+            {"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+             "input": {"city": "Paris"}},
+        ],
+        "stop_reason": "tool_use",
+        "usage": {"input_tokens": 20, "output_tokens": 9},
+    }
+    text, _ = convert((ANTHROPIC_REQUEST, RecordedResponse(200, "OK", JSON_TYPE,
+                                                           orjson.dumps(body))))
+    data = yaml.safe_load(text)["rules"][0]
+    # the last user message holds only a tool result: it is a tool message, not a user one
+    assert data["match"] == {
+        "model": "claude-sonnet-4-5", "api": "messages", "last_user": "Weather in Paris?",
+    }
+    assert data["reply"]["content"] == "Let me look."
+    assert data["reply"]["tool_calls"] == [
+        {"name": "get_weather", "arguments": {"city": "Paris"}, "id": "toolu_1"}
+    ]
+    assert data["reply"]["reasoning"] == "Hmm."
+    assert "finish_reason" not in data["reply"]  # tool_use is the natural end of tool calls
+
+
+def test_an_anthropic_stream_and_its_in_band_error() -> None:
+    events = [
+        typed("message_start", message={"model": "claude-x", "usage": {"input_tokens": 4}}),
+        typed("content_block_start", index=0, content_block={"type": "text", "text": ""}),
+        typed("content_block_delta", index=0, delta={"type": "text_delta", "text": "Hi"}),
+        typed("content_block_delta", index=0, delta={"type": "text_delta", "text": " there"}),
+        typed("error", error={"type": "overloaded_error", "message": "Overloaded"}),
+    ]
+    _, rules = convert((ANTHROPIC_REQUEST, stream(*events)))
+    (reply,) = rules[0].replies
+    assert reply.choices[0].chunks == ("Hi", " there")
+    assert reply.fault is not None and reply.fault.error_after_tokens == 2
+    assert reply.fault.error is not None and reply.fault.error.type == "overloaded_error"
+    error = RecordedResponse(
+        529, "", JSON_TYPE, b'{"type":"error","error":{"type":"overloaded_error","message":"x"}}'
+    )
+    _, rules = convert((ANTHROPIC_REQUEST, error))
+    assert rules[0].replies[0].error is not None
+    assert (rules[0].replies[0].error.status, rules[0].replies[0].error.type) == (
+        529, "overloaded_error",
+    )
+
+
+def test_embeddings_answers_are_skipped_but_their_errors_convert() -> None:
+    request = family_request("/v1/embeddings", {"model": "text-embedding-3-small", "input": "x"})
+    ok = RecordedResponse(200, "OK", JSON_TYPE, b'{"data": [{"embedding": [0.1]}]}')
+    limited = RecordedResponse(429, "", JSON_TYPE, b'{"error": {"message": "slow down"}}')
+    text, rules = convert((request, ok), (request, limited))
+    assert "interactions[0]: skipped: an embeddings answer is derived from its input" in text
+    (rule,) = rules
+    assert conditions(rule)["api"].value == "embeddings"
+    assert rule.replies[0].error is not None and rule.replies[0].error.status == 429

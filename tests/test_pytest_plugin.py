@@ -6,6 +6,7 @@ package registers it through its `pytest11` entry point, so nothing here loads i
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Iterator
 from importlib.metadata import entry_points
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # other packages of the venv install are left out: they only slow each run down.
 STRICT = (
     "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:faker", "-p", "no:anyio",
-    "--strict-markers", "-W", "error",
+    "-p", "no:recording", "--strict-markers", "-W", "error",
 )
 
 
@@ -532,7 +533,8 @@ def test_record_mode_option(pytester: pytest.Pytester, upstream: MockServer):
     pytester.makepyfile(PING_TEST)
     url = f"--mockllm-upstream={upstream.base_url}"
     cassettes = "--mockllm-cassettes=cassettes"
-    cassette = pytester.path / "cassettes" / "recorded.yaml"
+    # each test records into its own cassette, laid out as pytest-recording does
+    cassette = pytester.path / "cassettes" / "test_record_mode_option" / "test_ping.yaml"
 
     run(pytester, url, cassettes, "--mockllm-record-mode=once").assert_outcomes(passed=1)
     assert "pong from upstream" in bodies(cassette)
@@ -574,7 +576,8 @@ def test_record_mode_option_applies_over_an_overridden_config(
     )
     pytester.makepyfile(PING_TEST)
     run(pytester, "--mockllm-record-mode=once").assert_outcomes(passed=1)
-    assert (pytester.path / "cassettes" / "recorded.yaml").is_file()
+    own = "test_record_mode_option_applies_over_an_overridden_config/test_ping.yaml"
+    assert (pytester.path / "cassettes" / own).is_file()
 
 
 def test_record_mode_without_an_upstream_is_refused(pytester: pytest.Pytester):
@@ -783,3 +786,127 @@ def test_strict_marker_fails_a_test_that_left_requests_unmatched(pytester: pytes
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 1, outcomes
     result.stdout.fnmatch_lines([UNMATCHED])
+
+
+# --- one cassette per test ------------------------------------------------------------------
+
+PER_TEST = PING + source(
+    """
+    import httpx
+    import pytest
+
+    def ask(mockllm, text):
+        response = httpx.post(
+            mockllm.base_url + "/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["choices"][0]["message"]["content"]
+
+    def test_first(mockllm):
+        assert ask(mockllm, "ping one") == "pong from upstream"
+
+    class TestGroup:
+        @pytest.mark.parametrize("n", ["a/b"])
+        def test_second(self, mockllm, n):
+            assert ask(mockllm, "ping two") == "pong from upstream"
+            assert ask(mockllm, "ping two, again") == "pong from upstream"
+
+    def test_sends_nothing(mockllm):
+        pass
+    """
+)
+
+
+def interactions(path: Path) -> list[str]:
+    data = yaml.safe_load(path.read_text())
+    return [
+        json.loads(i["request"]["body"])["messages"][0]["content"] for i in data["interactions"]
+    ]
+
+
+def test_each_test_records_its_own_cassette_then_replays_it_offline(
+    pytester: pytest.Pytester, upstream: MockServer
+):
+    pytester.makepyfile(test_flows=PER_TEST)
+    url = f"--mockllm-upstream={upstream.base_url}"
+    folder = pytester.path / "cassettes" / "test_flows"
+    run(pytester, url, "--mockllm-cassettes=cassettes", "--mockllm-record-mode=once")
+    first, second = folder / "test_first.yaml", folder / "TestGroup.test_second[a-b].yaml"
+    assert sorted(p.name for p in folder.iterdir()) == sorted([first.name, second.name])
+    assert interactions(first) == ["ping one"]
+    assert interactions(second) == ["ping two", "ping two, again"]
+    assert not (folder / "test_sends_nothing.yaml").exists()  # nothing recorded, no file
+    shown = (ROOT / "docs" / "pytest.md").read_text()  # the layout the docs show
+    assert all(f"tests/cassettes/test_flows/{p.name}\n" in shown for p in (first, second))
+    assert upstream_calls(upstream) == 3
+    before = {p: p.read_bytes() for p in (first, second)}
+
+    # offline: no upstream; each test replays from its own file only
+    run(pytester, "--mockllm-cassettes=cassettes").assert_outcomes(passed=3)
+    assert upstream_calls(upstream) == 3
+    assert {p: p.read_bytes() for p in (first, second)} == before
+
+
+def test_rewrite_records_one_tests_cassette_again(pytester: pytest.Pytester, upstream: MockServer):
+    pytester.makepyfile(test_flows=PER_TEST)
+    url = f"--mockllm-upstream={upstream.base_url}"
+    folder = pytester.path / "cassettes" / "test_flows"
+    run(pytester, url, "--mockllm-cassettes=cassettes", "--mockllm-record-mode=once")
+    first, second = folder / "test_first.yaml", folder / "TestGroup.test_second[a-b].yaml"
+    # a stale extra interaction, which only a fresh recording drops
+    stale = yaml.safe_load(first.read_text())
+    stale["interactions"].append(stale["interactions"][0])
+    first.write_text(yaml.safe_dump(stale))
+    untouched = second.read_bytes()
+    result = run(
+        pytester,
+        url,
+        "--mockllm-cassettes=cassettes",
+        "--mockllm-record-mode=rewrite",
+        "-k",
+        "test_first",
+    )
+    result.assert_outcomes(passed=1, deselected=2)
+    assert interactions(first) == ["ping one"]
+    assert second.read_bytes() == untouched
+    assert upstream_calls(upstream) == 4
+
+    # the marker rewrites one test on an ordinary run
+    pytester.makepyfile(
+        test_flows=PER_TEST.replace(
+            "def test_first(mockllm):",
+            "@pytest.mark.mockllm(record_mode='rewrite')\ndef test_first(mockllm):",
+        )
+    )
+    run(pytester, url, "--mockllm-cassettes=cassettes", "--mockllm-record-mode=none")
+    assert upstream_calls(upstream) == 5 and interactions(first) == ["ping one"]
+
+
+def test_an_explicit_cassette_wins_over_the_tests_own(
+    pytester: pytest.Pytester, upstream: MockServer
+):
+    pytester.makepyfile(
+        PING
+        + source(
+            """
+            import pytest
+
+            @pytest.mark.mockllm(cassette="shared/flows")
+            def test_a(mockllm):
+                assert ping(mockllm).status_code == 200
+
+            @pytest.mark.mockllm(record_mode="sometimes")
+            def test_bad_mode(mockllm):
+                pass
+            """
+        )
+    )
+    url = f"--mockllm-upstream={upstream.base_url}"
+    result = run(pytester, url, "--mockllm-cassettes=cassettes", "--mockllm-record-mode=once")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*record_mode 'sometimes' is not valid; valid modes: none, once*"])
+    assert (pytester.path / "cassettes" / "shared" / "flows.yaml").is_file()
+    assert not (
+        pytester.path / "cassettes" / "test_an_explicit_cassette_wins_over_the_tests_own"
+    ).exists()

@@ -32,7 +32,8 @@ import pytest
 import yaml
 from openai import AsyncOpenAI, OpenAI
 
-from mockllm.cassettes import CassetteLibrary, Interaction
+from mockllm.cassettes import Interaction
+from mockllm.library import CassetteLibrary
 from tests.conftest import RunningServer, free_port
 
 from .helpers import check_error, journal, make_chat_request, post_chat, reset, write_scenario

@@ -1,0 +1,352 @@
+"""The cassette library: every recorded interaction of a folder, indexed for replay.
+
+A request finds its recorded answer by method, API family (or path) and body compared as
+JSON data after the normalisers (``normalize.py``); repeated requests replay their answers
+in order; a request no interaction matches gets a miss that names the nearest recorded
+request and every field that differs, with the normalisers that rewrote it.
+
+Interactions that are not LLM API calls (other paths and hosts that a user's test suite
+recorded too) are counted and left out; files that cannot be read stop the load, or are
+listed and left out when asked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from mockllm.cassettes import (
+    CassetteError,
+    Interaction,
+    RecordedRequest,
+    cassette_files,
+    family_of,
+    normal_name,
+    read_cassette,
+)
+from mockllm.normalize import Normalizer, Notes
+
+logger = logging.getLogger("mockllm.cassettes")
+
+_MAX_DIFF = 20
+_Key = tuple[str, str, bytes]  # method, family (or path), canonical body
+
+
+@dataclass(frozen=True, slots=True)
+class Miss:
+    """No recorded interaction matches: the nearest one and how the request differs from it."""
+
+    cassette: str | None
+    nearest: Interaction | None
+    diff: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A cassette file that could not be read, and why."""
+
+    file: str
+    reason: str
+
+
+def is_replayable(request: RecordedRequest) -> bool:
+    """Whether a recorded request is an LLM API call a client can make again here."""
+    return request.method == "POST" and family_of(request.path) is not None
+
+
+class CassetteLibrary:
+    """Every interaction of a cassettes folder, indexed for replay; safe to share across threads.
+
+    Identical requests (after the normalisers) replay their recorded interactions in order;
+    once all were played, the last one repeats (``repeat_last=True``) or the request misses.
+    Requests naming a cassette count their replays apart from those matched against every
+    cassette. Recorded bodies are scrubbed: a request that still holds a secret will not match.
+    """
+
+    def __init__(
+        self,
+        interactions: Iterable[Interaction] = (),
+        *,
+        ignore_fields: Iterable[str] = (),
+        normalizer: Normalizer | None = None,
+        repeat_last: bool = True,
+        existing: Iterable[str] = (),
+        skipped: int = 0,
+        unreadable: Iterable[Unreadable] = (),
+    ) -> None:
+        self.normalizer = Normalizer.build(ignore=ignore_fields) | (normalizer or Normalizer())
+        self.skipped = skipped
+        self.unreadable = tuple(unreadable)
+        self._repeat_last = repeat_last
+        self._existing = set(existing)
+        self._lock = threading.Lock()
+        self._by_key: dict[tuple[str | None, _Key], list[Interaction]] = defaultdict(list)
+        self._by_cassette: dict[str, list[Interaction]] = defaultdict(list)
+        self._plays: Counter[tuple[str | None, _Key]] = Counter()
+        # Set to a shared state store's counter (`StateStore.incr`), replays are counted
+        # across every process sharing it, when the count matters (several recordings).
+        self.count_play: Callable[[str], int] | None = None
+        for interaction in interactions:
+            self.add(interaction)
+
+    @classmethod
+    def load(
+        cls,
+        root: Path,
+        ignore_fields: Iterable[str] = (),
+        *,
+        normalizer: Normalizer | None = None,
+        repeat_last: bool = True,
+        skip_unreadable: bool = False,
+    ) -> CassetteLibrary:
+        """Load every cassette under ``root`` (``*.yaml``, ``*.yml``, ``*.json``).
+
+        A folder not created yet holds none. Files that cannot be read raise one
+        CassetteError naming each of them, or with ``skip_unreadable`` are left out, each
+        with a warning, and listed in ``unreadable``. Files are only read, never written.
+        """
+        if root.exists() and not root.is_dir():
+            raise CassetteError(f"{root}: the cassettes folder is a file, not a folder")
+        files = cassette_files(root)
+        names = [p.relative_to(root).as_posix() for p in files]
+        loaded: list[Interaction] = []
+        unreadable: list[Unreadable] = []
+        skipped = 0
+        for path, name in zip(files, names, strict=True):
+            try:
+                cassette = read_cassette(path, name)
+            except CassetteError as exc:
+                unreadable.append(Unreadable(name, str(exc)))
+                continue
+            for interaction in cassette.interactions:
+                if is_replayable(interaction.request):
+                    loaded.append(interaction)
+                else:
+                    skipped += 1
+                    logger.debug(
+                        "cassette=%s interaction=%d skipped: %s %s is not an LLM API call",
+                        name,
+                        interaction.index,
+                        interaction.request.method,
+                        interaction.request.url or interaction.request.path,
+                    )
+        if unreadable and not skip_unreadable:
+            listed = "\n  ".join(u.reason for u in unreadable)
+            raise CassetteError(
+                f"{len(unreadable)} cassette file(s) under {root} cannot be read (start with"
+                f" --cassettes-skip-unreadable to serve the others):\n  {listed}"
+            )
+        for item in unreadable:
+            logger.warning("cassette skipped, it cannot be read: %s", item.reason)
+        count = f"cassettes={len(names) - len(unreadable)} interactions={len(loaded)}"
+        logger.info(
+            "cassettes loaded folder=%s %s skipped=%d unreadable=%d",
+            root,
+            count,
+            skipped,
+            len(unreadable),
+        )
+        return cls(
+            loaded,
+            normalizer=normalizer,
+            repeat_last=repeat_last,
+            existing=[n for n in names if n not in {u.file for u in unreadable}],
+            skipped=skipped,
+            unreadable=unreadable,
+        )
+
+    def add(self, interaction: Interaction) -> None:
+        """Make ``interaction`` replayable, after those already known for the same request."""
+        key = self.key_of(interaction.request)
+        with self._lock:
+            self._by_key[(None, key)].append(interaction)
+            self._by_key[(interaction.cassette, key)].append(interaction)
+            self._by_cassette[interaction.cassette].append(interaction)
+
+    def key_of(self, request: RecordedRequest) -> _Key:
+        """What a request is matched by: method, family (or path), normalised body."""
+        return self._key(request.method, request.path, request.body)
+
+    def _key(self, method: str, path: str, body: bytes) -> _Key:
+        data, _ = self._normalized(body)
+        canonical = b"bytes:" + body if data is None else b"json:" + _dump(data)
+        return (*_route(method, path), canonical)
+
+    def _normalized(self, body: bytes) -> tuple[Any, Notes]:
+        data = _parse_json(body)
+        if data is None:
+            if not self.normalizer.rewrites or not body:
+                return None, {}
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                return None, {}
+            normal, notes = self.normalizer.apply(text)
+            return (normal, notes) if normal != text else (None, {})
+        return self.normalizer.apply(data)
+
+    def __len__(self) -> int:
+        """How many interactions are loaded."""
+        with self._lock:
+            return sum(len(group) for group in self._by_cassette.values())
+
+    def summary(self) -> dict[str, Any]:
+        """What was loaded, for the health endpoint: counts and the files left out."""
+        with self._lock:
+            files = len(self._existing | set(self._by_cassette))
+        return {
+            "files": files,
+            "interactions": len(self),
+            "skipped": self.skipped,
+            "unreadable": [{"file": u.file, "reason": u.reason} for u in self.unreadable],
+        }
+
+    def existed(self, name: str) -> bool:
+        """Whether cassette ``name`` was on disk at load: ``cassette_exists`` of should_record."""
+        return normal_name(name) in self._existing
+
+    def erase(self, name: str) -> None:
+        """Forget cassette ``name`` (its file is being recorded again from nothing)."""
+        name = normal_name(name)
+        with self._lock:
+            self._existing.discard(name)
+            self._by_cassette.pop(name, None)
+            for key in list(self._by_key):
+                group = [i for i in self._by_key[key] if i.cassette != name]
+                if group:
+                    self._by_key[key] = group
+                else:
+                    del self._by_key[key]
+                    self._plays.pop(key, None)
+
+    def reset(self) -> None:
+        """Rewind: the next request replays the first recorded answer again."""
+        with self._lock:
+            self._plays.clear()
+
+    def find(
+        self, method: str, path: str, body: bytes, cassette: str | None = None
+    ) -> Interaction | Miss:
+        """The interaction to replay for this request, or a Miss naming the nearest one."""
+        scope = None if cassette is None else normal_name(cassette)
+        key = (scope, self._key(method, path, body))
+        with self._lock:
+            found = self._by_key.get(key)
+            if found:
+                if self.count_play is not None and (len(found) > 1 or not self._repeat_last):
+                    name = hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()
+                    played = self.count_play(f"replay:{name}")
+                else:
+                    played = self._plays[key]
+                    self._plays[key] = played + 1
+                if played < len(found) or self._repeat_last:
+                    return found[min(played, len(found) - 1)]
+                used = f"all {len(found)} recorded answers to this request were replayed already"
+                return Miss(scope, found[-1], (f"{used}; reset to replay them again",))
+            pool = [i for group in self._by_cassette.values() for i in group]
+            if scope is not None:
+                pool = list(self._by_cassette.get(scope, ()))
+        if scope is not None and not pool:
+            known = ", ".join(sorted(self._by_cassette)) or "none"
+            return Miss(
+                scope, None, (f"cassette {scope!r} holds no interactions; loaded: {known}",)
+            )
+        nearest = self._nearest(pool, method, path, body)
+        if nearest is None:
+            return Miss(scope, None, ("no interactions are recorded",))
+        return Miss(scope, nearest, self._diff_request(nearest.request, method, path, body))
+
+    def _nearest(
+        self, pool: list[Interaction], method: str, path: str, body: bytes
+    ) -> Interaction | None:
+        sent, _ = self._normalized(body)
+
+        def score(interaction: Interaction) -> tuple[int, int, int, float]:
+            req = interaction.request
+            recorded, _ = self._normalized(req.body)
+            same_route = int(_route(req.method, req.path) == _route(method, path))
+            if not (isinstance(sent, dict) and isinstance(recorded, dict)):
+                return same_route, int(req.body == body), 0, 0.0
+            equal = sum(k in recorded and _dump(recorded[k]) == _dump(v) for k, v in sent.items())
+            old, new = recorded.get("messages") or [], sent.get("messages") or []
+            same_messages = sum(_dump(a) == _dump(b) for a, b in zip(old, new, strict=False))
+            # Last, the closest wording: one changed word should not lose to a different question.
+            likeness = SequenceMatcher(None, _dump(old), _dump(new), autojunk=False).quick_ratio()
+            return same_route, equal, same_messages, likeness
+
+        return max(pool, key=score, default=None)  # the first of equals: the earliest recorded
+
+    def _diff_request(
+        self, recorded: RecordedRequest, method: str, path: str, body: bytes
+    ) -> tuple[str, ...]:
+        lines: list[str] = []
+        if recorded.method != method.upper():
+            lines.append(f"method: recorded {recorded.method!r} != sent {method.upper()!r}")
+        if _route("", recorded.path) != _route("", path):
+            lines.append(f"path: recorded {recorded.path!r} != sent {path!r}")
+        (old, old_notes), (new, new_notes) = self._normalized(recorded.body), self._normalized(body)
+        if old is None or new is None:
+            if recorded.body != body:
+                lines.append(f"body: recorded {_short(recorded.body)} != sent {_short(body)}")
+        else:
+            notes = {
+                k: [*old_notes.get(k, []), *new_notes.get(k, [])] for k in {*old_notes, *new_notes}
+            }
+            _diff(old, new, "", lines, notes)
+        if len(lines) > _MAX_DIFF:
+            lines[_MAX_DIFF:] = [f"... and {len(lines) - _MAX_DIFF} more differences"]
+        return tuple(lines)
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body) if body.strip() else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _route(method: str, path: str) -> tuple[str, str]:
+    """Requests of one API family match whatever path prefix a gateway or SDK put before it."""
+    family = family_of(path)
+    return method.upper(), family if family is not None else (path.rstrip("/") or "/")
+
+
+def _dump(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def _diff(old: Any, new: Any, where: str, lines: list[str], notes: Notes) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in [*new, *(k for k in old if k not in new)]:
+            at = f"{where}.{key}" if where else str(key)
+            if key not in old:
+                lines.append(f"{at}: not recorded, sent {_short(new[key])}")
+            elif key not in new:
+                lines.append(f"{at}: recorded {_short(old[key])}, not sent")
+            else:
+                _diff(old[key], new[key], at, lines, notes)
+    elif isinstance(old, list) and isinstance(new, list):
+        if len(old) != len(new):
+            lines.append(f"{where}: recorded {len(old)} items != sent {len(new)} items")
+        for i, (a, b) in enumerate(zip(old, new, strict=False)):
+            _diff(a, b, f"{where}[{i}]", lines, notes)
+    elif _dump(old) != _dump(new):
+        line = f"{where or 'body'}: recorded {_short(old)} != sent {_short(new)}"
+        names = list(dict.fromkeys(notes.get(where or "body", ())))
+        if names:
+            line += f" (normalised by {', '.join(names)})"
+        lines.append(line)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value) if isinstance(value, str | bytes) else orjson.dumps(value).decode()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
