@@ -63,8 +63,12 @@ class RequestIds:
     def __init__(self, start: int = 0) -> None:
         self.count = start
 
-    def next(self, seed: int) -> str:
+    def next(self, seed: int, spell: Callable[[int, int], str] | None = None) -> str:
+        """The next id; `spell(seed, count)` writes it as a family does (default `req_` and
+        32 hex digits)."""
         self.count += 1
+        if spell is not None:
+            return spell(seed, self.count)
         return f"req_{seed & 0xFFFFFFFFFFFFFFFF:016x}{self.count:016x}"
 
 

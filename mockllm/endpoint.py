@@ -136,6 +136,9 @@ class Endpoint:
             request = parsed.request
             exchange.request = journal_body(raw, request.body)
             exchange.model, exchange.stream = request.model, request.stream
+            if dialect.direct is not None:  # answered from the request alone
+                await self._answer_directly(request, exchange, scope, receive, send, arrived)
+                return
             decision = gateway.admit(request, key, params_checked=parsed.checked is gateway)
             parsed.checked = gateway
             cassette = (
@@ -153,7 +156,7 @@ class Endpoint:
         except ConnectionResetError:
             return
         seed = parsed.seed
-        exchange.id = services.ids.next(seed)  # type: ignore[union-attr]
+        exchange.id = services.ids.next(seed, dialect.request_id)  # type: ignore[union-attr]
         try:
             outcome = engine.handle(
                 request,
@@ -183,6 +186,29 @@ class Endpoint:
             if reservation is not None:
                 gateway.settle(reservation, exchange.completion_tokens)
         finish_exchange(exchange, arrived, status, config.log_format, engine.journal)
+
+    async def _answer_directly(
+        self,
+        request: Conversation,
+        exchange: Exchange,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        arrived: float,
+    ) -> None:
+        """A path the dialect answers from the request alone (no rule, engine, rate limit
+        or credit): the answer is journaled and logged as any other."""
+        dialect = self.dialect
+        assert dialect.direct is not None
+        exchange.id = self.services.ids.next(  # type: ignore[union-attr]
+            self.services.engine.config.seed, dialect.request_id
+        )
+        exchange.source = "direct"
+        body = dialect.direct(request)
+        self._record(exchange, body.status)
+        headers = [(dialect.request_id_header, exchange.id.encode()), *dialect.static_headers]
+        result = await writer.write(body, headers, scope, receive, send, arrived)
+        finish_exchange(exchange, arrived, result.status, self.services.engine.config.log_format)
 
     def _parse(self, raw: bytes, headers: dict[str, str], path: str) -> _Parsed:
         cache_key = (
@@ -225,16 +251,22 @@ class Endpoint:
     ) -> None:
         """Answer a refusal raised before any byte was sent, in the family's error shape."""
         engine = self.services.engine
+        dialect = self.dialect
         if not exchange.id:
-            exchange.id = self.services.ids.next(engine.config.seed)  # type: ignore[union-attr]
+            exchange.id = self.services.ids.next(  # type: ignore[union-attr]
+                engine.config.seed, dialect.request_id
+            )
         exchange.source, exchange.error = "error", exc.message
         self._record(exchange, exc.status)
-        body = self.dialect.refusal(exc)
-        dialect = self.dialect
+        body = dialect.refusal(exc, exchange.id)
+        named = exc.headers
+        if dialect.refusal_headers is not None:
+            named = dialect.refusal_headers(exc.status, exc.headers)
+        merged = {k.lower(): v for k, v in named}  # one value per name; the last one wins
         headers = [
             (dialect.request_id_header, exchange.id.encode()),
             *dialect.static_headers,
-            *((k.lower().encode(), v.encode()) for k, v in exc.headers),
+            *((k.encode(), v.encode()) for k, v in merged.items()),
         ]
         await send(json_head(exc.status, body, headers))
         await send({"type": "http.response.body", "body": body})
@@ -276,7 +308,10 @@ class Endpoint:
                 fault,
                 outcome.latency,
             )
-            headers = [(dialect.request_id_header, exchange.id.encode()), *recorded_headers]
+            # The recording's own request id gives way to this exchange's.
+            own = dialect.request_id_header
+            recorded_headers = [(k, v) for k, v in recorded_headers if k != own]
+            headers = [(own, exchange.id.encode()), *recorded_headers]
             self._record(exchange, body.status)
             if fault is not None and fault.hang:
                 result = await writer.hang(scope, receive, engine.config.hang_max_s)
@@ -307,7 +342,7 @@ class Endpoint:
             exchange.error = outcome.error.message or (str(code) if code else None)
             if outcome.near:
                 exchange.attempts = [n.to_json() for n in outcome.near]
-            body = dialect.failure(outcome.error, outcome.delay_s)
+            body = dialect.failure(outcome.error, outcome.delay_s, exchange.id)
             extra = (*outcome.error.headers, *outcome.headers)
         # One value per header name; later sources win (a script's headers over the bucket's).
         merged = {k.lower(): str(v) for k, v in (*dialect.headers(body.status, rate_headers), *extra)}

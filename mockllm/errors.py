@@ -69,6 +69,7 @@ class RequestError(MockLLMError):
         code: str | None = None,
         param: str | None = None,
         headers: tuple[tuple[str, str], ...] = (),
+        from_profile: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -77,6 +78,9 @@ class RequestError(MockLLMError):
         self.code = code
         self.param = param
         self.headers = headers
+        # (profile name, error kind) of a gateway's refusal: another API family may word
+        # the refusals of the default profile, which speaks for OpenAI, in its own terms.
+        self.from_profile = from_profile
 
 
 class StateUnavailable(RequestError):

@@ -22,7 +22,7 @@ class Exchange:
     model: str | None = None
     stream: bool = False
     rule: str | None = None
-    source: str | None = None  # "rule", "default", "cassette", "upstream", "miss", "error"
+    source: str | None = None  # "rule", "default", "cassette", "upstream", "miss", "error", "direct"
     status: int = 0
     faults: tuple[str, ...] = ()
     attempts: list[dict[str, Any]] = field(default_factory=list)

@@ -243,6 +243,7 @@ class Profile:
             code=_fill(code, values) if isinstance(code, str) else _text(code) if code else None,
             param=spec.param if spec.param is not None else param,
             headers=(*spec.headers, *headers),
+            from_profile=(self.name, kind),
         )
 
 

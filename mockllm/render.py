@@ -34,6 +34,8 @@ class _Fake:
 
 fake: Any = _Fake()
 DEFAULT_WORDS = 48
+# Tool call ids as each family spells them (prefix, random characters): `call_…` by default.
+_CALL_IDS = {"messages": ("toolu_01", 22)}
 REASONING_WORDS = 32
 
 
@@ -233,14 +235,14 @@ def _reasoning(
     request: Conversation,
     rng: random.Random,
     locale: str,
-    default: bool,
     per_chunk: int,
 ) -> tuple[str | None, tuple[str, ...], int]:
     """(text, stream deltas, tokens) of the reasoning before the answer: scripted, or
-    generated when the request asks a model for its reasoning and nothing is scripted."""
+    generated when the request asks a model for its reasoning and none is scripted."""
     if spec.reasoning is not None:
         text = render_template(spec.reasoning, request)
-    elif default and request.reasoning:
+    elif request.reasoning:
+        # A model asked to think does, whether or not the reply scripts its thoughts.
         text = fake.fake_text(rng.getrandbits(63), locale, REASONING_WORDS)
     else:
         return None, (), 0
@@ -356,6 +358,7 @@ def _choice(
     if locale is None and (
         default
         or spec.reasoning is not None
+        or request.reasoning
         or spec.faker
         or spec.generate
         or any(c.generate or c.arguments is None for c in spec.tool_calls)
@@ -383,14 +386,14 @@ def _choice(
     refusal = spec.refusal
     per_chunk = latency.tokens_per_chunk or 1
     reasoning, reasoning_deltas, reasoning_tokens = _reasoning(
-        spec, request, rng, locale, default, per_chunk
+        spec, request, rng, locale, per_chunk
     )
     calls: list[RenderedToolCall] = []
     call_tokens = 0
     for i, call in enumerate(calls_spec):
         arguments = _arguments(call, request, rng, locale)
         fragments = tuple(split_tokens(arguments)) or ("",)
-        call_id = call.id or make_id(rng, "call_", 24)
+        call_id = call.id or make_id(rng, *_CALL_IDS.get(request.api, ("call_", 24)))
         calls.append(RenderedToolCall(i, call_id, call.name, arguments, fragments))
         call_tokens += len(fragments) + count_tokens(call.name) + 3
     if calls:

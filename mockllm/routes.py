@@ -1,5 +1,6 @@
-"""The public API's paths that are not a family's POST: `/v1/models` and the stored
-responses of the Responses API, through Starlette; JSON response helpers."""
+"""The public API's paths that are not a family's POST: `/v1/models` (in Anthropic's shape
+for the Anthropic SDK) and the stored responses of the Responses API, through Starlette;
+JSON response helpers."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from starlette.responses import Response
 
 from mockllm.asgi import decode_headers
 from mockllm.conversation import derive_seed
-from mockllm.dialects import responses
+from mockllm.dialects import messages_answer, responses
 from mockllm.endpoint import Services
-from mockllm.engine import Engine
+from mockllm.engine import LISTED_MODELS, Engine
 from mockllm.errors import RequestError
 from mockllm.protocol import error_body
+from mockllm.rules import ErrorSpec
 
 
 def json_response(status: int, data: Any, headers: dict[str, str] | None = None) -> Response:
@@ -35,18 +37,25 @@ def model_routes(
     engine: Engine, path: str = "/v1/models"
 ) -> list[tuple[str, Callable[[Request], Any]]]:
     async def list_models(request: Request) -> Response:
+        if "anthropic-version" in request.headers:  # the Anthropic SDK's models.list()
+            return _anthropic_models(engine, request)
         data = [_model(m) for m in engine.listed_models()]
         return json_response(200, {"object": "list", "data": data})
 
     async def get_model(request: Request) -> Response:
         model = request.path_params["model"]
         if not engine.is_known_model(model) and model not in engine.listed_models():
+            if "anthropic-version" in request.headers:
+                body = messages_answer.failure(ErrorSpec(404, message=f"model: {model}"))
+                return Response(body.body, 404, media_type="application/json")
             raise RequestError(
                 404,
                 f"The model '{model}' does not exist",
                 code="model_not_found",
                 param="model",
             )
+        if "anthropic-version" in request.headers:
+            return json_response(200, messages_answer.model_info(model))
         return json_response(200, _model(model))
 
     paths = dict.fromkeys(["/v1/models", path])
@@ -54,6 +63,33 @@ def model_routes(
     for where in paths:
         out += [(where, list_models), (where + "/{model:path}", get_model)]
     return out
+
+
+def _anthropic_models(engine: Engine, request: Request) -> Response:
+    """The models in Anthropic's list shape, paged by `limit`, `after_id` and `before_id`."""
+    query = request.query_params
+    limit_text = query.get("limit", "20")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
+        body = messages_answer.failure(
+            ErrorSpec(400, message="limit: Input should be less than or equal to 1000")
+        )
+        return Response(body.body, 400, media_type="application/json")
+    ids = messages_answer.anthropic_models(engine.listed_models(), LISTED_MODELS)
+    after, before = query.get("after_id"), query.get("before_id")
+    if after in ids:
+        ids = ids[ids.index(after) + 1 :]
+    if before in ids:
+        ids = ids[: ids.index(before)]
+    page = ids[: int(limit_text)]
+    return json_response(
+        200,
+        {
+            "data": [messages_answer.model_info(m) for m in page],
+            "has_more": len(ids) > len(page),
+            "first_id": page[0] if page else None,
+            "last_id": page[-1] if page else None,
+        },
+    )
 
 
 def _model(model_id: str) -> dict[str, Any]:

@@ -45,22 +45,29 @@ class Dialect:
       the family's wording;
     - `answer(rendered, conversation, created, fault)` → the Body of a successful answer
       (a whole body, or events with their due offsets), content faults applied;
-    - `failure(spec, delay_s)` → the Body of an error reply (a rule's `error`, a miss),
-      in the family's error shape, due after `delay_s`;
-    - `refusal(exc)` → the JSON bytes of a refusal raised before the answer;
+    - `failure(spec, delay_s, request_id)` → the Body of an error reply (a rule's
+      `error`, a miss), in the family's error shape, due after `delay_s`;
+    - `refusal(exc, request_id)` → the JSON bytes of a refusal raised before the answer;
     - `headers(status, rate_headers)` → the family's headers for an answer: rate-limit
       headers under its names, the defaults an error of that status carries;
     - `remember(store, conversation, rendered, created, fault)` keeps what the family
       lets a later request refer to (the Responses API's stored responses, failed when a
-      fault broke the answer), or does nothing.
+      fault broke the answer), or does nothing;
+    - `refusal_headers(status, headers)` → a refusal's headers (a rate limit's among them)
+      under the family's names; None: sent as the gateway gives them;
+    - `request_id(seed, count)` → the id of an exchange as the family spells it (None:
+      `req_` and 32 hex digits);
+    - `direct(conversation)` → the Body of a path answered from the request alone, with
+      no rule, engine or rate limit (Anthropic's token counting), or None for a path the
+      engine answers.
     """
 
     api: Api
     paths: tuple[str, ...]
     parse: Callable[[bytes, Mapping[str, str], str, ParseContext], Conversation]
     answer: Callable[[Rendered, Conversation, int, Fault | None], Body]
-    failure: Callable[[ErrorSpec, float], Body]
-    refusal: Callable[[RequestError], bytes]
+    failure: Callable[[ErrorSpec, float, str], Body]
+    refusal: Callable[[RequestError, str], bytes]
     headers: Callable[[int, Headers], Headers]
     request_id_header: bytes = b"x-request-id"
     static_headers: tuple[tuple[bytes, bytes], ...] = ()
@@ -69,13 +76,22 @@ class Dialect:
     remember: Callable[[StateStore, Conversation, Rendered, int, Fault | None], None] | None = (
         None
     )
+    refusal_headers: Callable[[int, Headers], Headers] | None = None
+    request_id: Callable[[int, int], str] | None = None
+    direct: Callable[[Conversation], Body] | None = None
 
 
 def dialects() -> tuple[Dialect, ...]:
     """Every dialect the server speaks."""
-    from mockllm.dialects import chat, embeddings, responses
+    from mockllm.dialects import chat, embeddings, messages, responses
 
-    return (chat.DIALECT, responses.DIALECT, embeddings.DIALECT)
+    return (
+        chat.DIALECT,
+        responses.DIALECT,
+        embeddings.DIALECT,
+        messages.DIALECT,
+        messages.COUNT_TOKENS,
+    )
 
 
 def by_api(api: str) -> Dialect:

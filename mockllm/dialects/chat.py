@@ -683,12 +683,12 @@ def answer(
     return whole(rendered, created, fault)
 
 
-def failure(spec: ErrorSpec, delay: float = 0.0) -> Body:
+def failure(spec: ErrorSpec, delay: float = 0.0, request_id: str = "") -> Body:
     """An error reply in OpenAI's shape, with defaults by status."""
     return Body(spec.status, JSON_TYPE, _dumps({"error": error_object(spec)}), offsets=(delay,))
 
 
-def refusal(exc: RequestError) -> bytes:
+def refusal(exc: RequestError, request_id: str = "") -> bytes:
     return _dumps(error_body(exc.message, exc.type, exc.param, exc.code))
 
 

@@ -288,11 +288,11 @@ def answer(
     return Body(200, JSON_TYPE, body, offsets=(delay,), abort_after=abort_after)
 
 
-def failure(spec: ErrorSpec, delay: float = 0.0) -> Body:
+def failure(spec: ErrorSpec, delay: float = 0.0, request_id: str = "") -> Body:
     return Body(spec.status, JSON_TYPE, _dumps({"error": error_object(spec)}), offsets=(delay,))
 
 
-def refusal(exc: RequestError) -> bytes:
+def refusal(exc: RequestError, request_id: str = "") -> bytes:
     return _dumps(error_body(exc.message, exc.type, exc.param, exc.code))
 
 

@@ -1,0 +1,758 @@
+"""The Anthropic Messages dialect: `POST /v1/messages` and `POST /v1/messages/count_tokens`
+read into a Conversation, validated as the API validates them.
+
+The API words its 400s as its request validator does: `<dotted path>: <problem>`, e.g.
+`max_tokens: Field required` or `messages.1.content.0: Input tag 'foo' found using 'type'
+does not match any of the expected tags: …`. Each wording below is the API's own, as
+quoted in public reports of its errors (the comment names one where it is not obvious).
+The answer's wire (the `message` object, its events, errors and headers) is
+`messages_answer`'s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+
+from mockllm.conversation import (
+    JSON,
+    Conversation,
+    Message,
+    Tool,
+    ToolCall,
+    api_key_of,
+    provider_of,
+    summarize,
+)
+from mockllm.dialects import Dialect, ParseContext, messages_answer
+from mockllm.errors import RequestError
+from mockllm.protocol import MAX_DEPTH
+from mockllm.render import prompt_tokens
+from mockllm.wire import JSON_TYPE, Body
+
+PATH = "/v1/messages"
+COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
+MIN_THINKING_BUDGET = 1024
+MAX_STOP_SEQUENCES = 8191
+
+# Every field of a request the API (and the current SDK) knows; any other is refused as
+# the API refuses it ("<field>: Extra inputs are not permitted"). `fallbacks` is the
+# gateways' extension, as on chat.
+_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "system",
+        "metadata",
+        "stop_sequences",
+        "stream",
+        "temperature",
+        "top_p",
+        "top_k",
+        "thinking",
+        "tools",
+        "tool_choice",
+        "cache_control",
+        "container",
+        "context_management",
+        "diagnostics",
+        "inference_geo",
+        "mcp_servers",
+        "output_config",
+        "output_format",
+        "service_tier",
+        "speed",
+        "user_profile_id",
+        "workspace_id",
+        "fallbacks",
+    }
+)
+_COUNT_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "thinking",
+        "tools",
+        "tool_choice",
+        "cache_control",
+        "context_management",
+        "mcp_servers",
+        "output_config",
+        "output_format",
+        "speed",
+        "user_profile_id",
+        "workspace_id",
+    }
+)
+_ROLES = ("user", "assistant", "system")
+_BLOCKS = (
+    "text",
+    "image",
+    "document",
+    "search_result",
+    "thinking",
+    "redacted_thinking",
+    "tool_use",
+    "tool_result",
+    "server_tool_use",
+    "web_search_tool_result",
+    "web_fetch_tool_result",
+    "code_execution_tool_result",
+    "bash_code_execution_tool_result",
+    "text_editor_code_execution_tool_result",
+    "tool_search_tool_result",
+    "container_upload",
+)
+_RESULT_BLOCKS = ("text", "image", "document", "search_result", "tool_reference", "browser_state")
+_THINKING_TYPES = ("enabled", "disabled", "adaptive", "between_tools")
+_CHOICE_TYPES = ("auto", "any", "tool", "none")
+
+# Tools Anthropic defines: client tools the model calls with `tool_use` (the client runs
+# them), and server tools the API runs itself. Each has a fixed name, and the schema its
+# input follows (the default generator makes an input from it when the tool is forced).
+_STRING = {"type": "string"}
+_EDIT: JSON = {"command": {"enum": ["view"]}, "path": _STRING}
+_CLIENT_TOOLS: dict[str, tuple[str, JSON]] = {
+    "bash_20241022": ("bash", {"command": _STRING}),
+    "bash_20250124": ("bash", {"command": _STRING}),
+    "text_editor_20241022": ("str_replace_editor", _EDIT),
+    "text_editor_20250124": ("str_replace_editor", _EDIT),
+    "text_editor_20250429": ("str_replace_based_edit_tool", _EDIT),
+    "text_editor_20250728": ("str_replace_based_edit_tool", _EDIT),
+    "computer_20241022": ("computer", {"action": {"enum": ["screenshot"]}}),
+    "computer_20250124": ("computer", {"action": {"enum": ["screenshot"]}}),
+    "memory_20250818": ("memory", _EDIT),
+}
+SERVER_TOOLS: dict[str, tuple[str, JSON]] = {
+    "web_search_20250305": ("web_search", {"query": _STRING}),
+    "web_search_20260209": ("web_search", {"query": _STRING}),
+    "web_search_20260318": ("web_search", {"query": _STRING}),
+    "web_fetch_20250910": ("web_fetch", {"url": _STRING}),
+    "web_fetch_20260209": ("web_fetch", {"url": _STRING}),
+    "web_fetch_20260309": ("web_fetch", {"url": _STRING}),
+    "web_fetch_20260318": ("web_fetch", {"url": _STRING}),
+    "code_execution_20250522": ("code_execution", {"code": _STRING}),
+    "code_execution_20250825": ("code_execution", {"code": _STRING}),
+    "code_execution_20260120": ("code_execution", {"code": _STRING}),
+    "code_execution_20260521": ("code_execution", {"code": _STRING}),
+    "tool_search_tool_regex_20251119": ("tool_search_tool_regex", {"pattern": _STRING}),
+    "tool_search_tool_bm25_20251119": ("tool_search_tool_bm25", {"query": _STRING}),
+}
+_TOOL_TYPES = ("custom", *_CLIENT_TOOLS, *SERVER_TOOLS)
+_NO_CONTEXT = ParseContext()
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """What the Messages dialect keeps of a request for writing its answer."""
+
+    server_tools: frozenset[str]  # names of the server tools offered (the API runs them)
+    thinking: bool  # thinking enabled: the answer opens with a `thinking` block
+
+
+# --- the validator's words ------------------------------------------------------------------
+
+
+def invalid(message: str, param: str | None = None) -> RequestError:
+    return RequestError(400, message, param=param)
+
+
+def _required(path: str) -> RequestError:
+    return invalid(f"{path}: Field required", path)
+
+
+_KINDS = {
+    "int": "a valid integer",
+    "number": "a valid number",
+    "str": "a valid string",
+    "bool": "a valid boolean",
+    "list": "a valid list",
+    "dict": "a valid dictionary",
+}
+
+
+def _wrong(path: str, kind: str) -> RequestError:
+    return invalid(f"{path}: Input should be {_KINDS[kind]}", path)
+
+
+def _extra(path: str) -> RequestError:
+    return invalid(f"{path}: Extra inputs are not permitted", path)
+
+
+def _tag(path: str, tag: object, expected: tuple[str, ...]) -> RequestError:
+    listed = ", ".join(f"'{t}'" for t in expected)
+    return invalid(
+        f"{path}: Input tag '{tag}' found using 'type' does not match any of the expected "
+        f"tags: {listed}",
+        path,
+    )
+
+
+def _str(obj: JSON, key: str, path: str, required: bool = True) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise _required(f"{path}.{key}" if path else key)
+        return None
+    if not isinstance(value, str):
+        raise _wrong(f"{path}.{key}" if path else key, "str")
+    return value
+
+
+def _int(body: JSON, key: str, low: int | None = None) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise _wrong(key, "int")
+    if low is not None and value < low:
+        raise invalid(f"{key}: Input should be greater than or equal to {low}", key)
+    return value
+
+
+def _number(body: JSON, key: str, low: float, high: float) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _wrong(key, "number")
+    if value < low:
+        raise invalid(f"{key}: Input should be greater than or equal to {low:g}", key)
+    if value > high:
+        raise invalid(f"{key}: Input should be less than or equal to {high:g}", key)
+    return float(value)
+
+
+def _object(value: object, path: str) -> JSON:
+    if not isinstance(value, dict):
+        raise _wrong(path, "dict")
+    return value
+
+
+def load_body(raw: bytes) -> JSON:
+    """The request's JSON object, refused as the API refuses what is not one."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # "The request body is not valid JSON: unexpected character: line 8 column 316
+        # (char 466)" (github.com/promptfoo/promptfoo/issues/4489): the parser's reason,
+        # then where.
+        try:
+            json.loads(raw)
+            reason = "invalid UTF-8 or a number out of range"
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            reason = str(exc)
+            reason = reason[:1].lower() + reason[1:]
+        raise invalid(f"The request body is not valid JSON: {reason}") from None
+    if not isinstance(body, dict):
+        raise invalid("Input should be a valid dictionary or object to extract fields from")
+    return body
+
+
+# --- content --------------------------------------------------------------------------------
+
+
+def _text_block(block: JSON, path: str) -> str:
+    text = _str(block, "text", path)
+    assert text is not None
+    if not text:
+        raise invalid("messages: text content blocks must be non-empty", path)
+    if not text.strip():
+        raise invalid("messages: text content blocks must contain non-whitespace text", path)
+    return text
+
+
+def _result_text(content: object, path: str) -> str:
+    """A tool result's content as text: a string, or blocks (their text joined)."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if not isinstance(content, list):
+        raise _wrong(path, "list")
+    texts = []
+    for k, block in enumerate(content):
+        at = f"{path}.{k}"
+        block = _object(block, at)
+        kind = block.get("type")
+        if kind not in _RESULT_BLOCKS:
+            raise _required(f"{at}.type") if kind is None else _tag(at, kind, _RESULT_BLOCKS)
+        if kind == "text":
+            texts.append(_text_block(block, at))
+    return "\n".join(texts)
+
+
+@dataclass
+class _Turn:
+    """One message of the request as read: its text, tool calls and tool results."""
+
+    role: str
+    texts: list[str]
+    calls: list[ToolCall]
+    results: list[tuple[str, str, int]]  # (tool_use_id, text, block index)
+    empty: bool
+
+
+def _read_message(raw: object, i: int) -> _Turn:
+    path = f"messages.{i}"
+    message = _object(raw, path)
+    for key in message:
+        if key not in ("role", "content"):
+            raise _extra(f"{path}.{key}")
+    role = message.get("role")
+    if role is None:
+        raise _required(f"{path}.role")
+    if role not in _ROLES:
+        # The API's words for a role it does not take, as quoted in public reports.
+        raise invalid(
+            f'messages: Unexpected role "{role}". The Messages API accepts a top-level '
+            f'`system` parameter, not "{role}" as an input message role.',
+            f"{path}.role",
+        )
+    if "content" not in message:
+        raise _required(f"{path}.content")
+    content = message["content"]
+    turn = _Turn(str(role), [], [], [], False)
+    if isinstance(content, str):
+        turn.texts.append(content)
+        turn.empty = not content
+        return turn
+    if not isinstance(content, list):
+        raise _wrong(f"{path}.content", "list")
+    turn.empty = not content
+    for k, raw_block in enumerate(content):
+        at = f"{path}.content.{k}"
+        block = _object(raw_block, at)
+        kind = block.get("type")
+        if kind is None:
+            raise _required(f"{at}.type")
+        allowed = ("text",) if role == "system" else _BLOCKS
+        if kind not in allowed:
+            raise _tag(at, kind, allowed)
+        if kind == "text":
+            turn.texts.append(_text_block(block, at))
+        elif kind in ("image", "document"):
+            if "source" not in block:
+                raise _required(f"{at}.source")
+            _object(block["source"], f"{at}.source")
+        elif kind == "tool_use":
+            call_id = _str(block, "id", at)
+            name = _str(block, "name", at)
+            if "input" not in block:
+                raise _required(f"{at}.input")
+            arguments = orjson.dumps(_object(block["input"], f"{at}.input")).decode()
+            turn.calls.append(ToolCall(str(call_id), str(name), arguments))
+        elif kind == "tool_result":
+            use_id = _str(block, "tool_use_id", at)
+            text = _result_text(block.get("content"), f"{at}.content")
+            if block.get("is_error") is not None and not isinstance(block["is_error"], bool):
+                raise _wrong(f"{at}.is_error", "bool")
+            turn.results.append((str(use_id), text, k))
+        elif kind == "thinking":
+            thinking = _str(block, "thinking", at)
+            signature = _str(block, "signature", at)
+            assert thinking is not None and signature is not None
+            if messages_answer.is_ours(signature) and signature != messages_answer.signature_for(
+                thinking
+            ):
+                # The API checks the signature of thinking it wrote: a block whose text was
+                # edited is refused (its words, as in github.com/microsoft/vscode/issues/322138).
+                raise invalid(f"{at}: Invalid `signature` in `thinking` block", at)
+        elif kind == "redacted_thinking":
+            _str(block, "data", at)
+    return turn
+
+
+def _read_messages(value: object) -> tuple[list[Message], list[_Turn]]:
+    """Messages for the engine: text blocks joined, `tool_use` blocks as the assistant's
+    tool calls, `tool_result` blocks as tool messages (before the user's text). Consecutive
+    turns of one role are one turn, as the API combines them."""
+    if value is None:
+        raise _required("messages")
+    if not isinstance(value, list):
+        raise _wrong("messages", "list")
+    if not value:
+        # "messages: at least one message is required" (github.com/devoxx/DevoxxGenieIDEAPlugin
+        # issues/567).
+        raise invalid("messages: at least one message is required", "messages")
+    turns = [_read_message(raw, i) for i, raw in enumerate(value)]
+    for i, turn in enumerate(turns):
+        final_assistant = i == len(turns) - 1 and turn.role == "assistant"
+        if turn.empty and not final_assistant:
+            raise invalid(
+                f"messages.{i}: all messages must have non-empty content except for the "
+                "optional final assistant message",
+                f"messages.{i}",
+            )
+    _check_tool_pairs(turns)
+    messages: list[Message] = []
+    for turn in turns:
+        for use_id, text, _ in turn.results:
+            messages.append(Message("tool", text, tool_call_id=use_id))
+        text = "\n".join(turn.texts)
+        if turn.role == "assistant":
+            if text or turn.calls:
+                messages.append(Message("assistant", text, tool_calls=tuple(turn.calls)))
+        elif text or not turn.results:
+            messages.append(Message(turn.role, text))
+    return messages, turns
+
+
+def _check_tool_pairs(turns: list[_Turn]) -> None:
+    """Each `tool_result` answers a `tool_use` of the assistant turn just before it, and each
+    `tool_use` not at the end is answered in the next turn (the API's words, quoted in
+    github.com/anthropics/claude-code issues #13460 and #5060)."""
+    previous_calls: set[str] = set()
+    for i, turn in enumerate(turns):
+        for use_id, _, k in turn.results:
+            if use_id not in previous_calls:
+                raise invalid(
+                    f"messages.{i}.content.{k}: unexpected `tool_use_id` found in "
+                    f"`tool_result` blocks: {use_id}. Each `tool_result` block must have a "
+                    "corresponding `tool_use` block in the previous message.",
+                    f"messages.{i}.content.{k}",
+                )
+        if turn.role == "assistant" and turn.calls and i + 1 < len(turns):
+            answered = {use_id for use_id, _, _ in turns[i + 1].results}
+            missing = [c.id for c in turn.calls if c.id not in answered]
+            if missing:
+                raise invalid(
+                    f"messages.{i}: `tool_use` ids were found without `tool_result` blocks "
+                    f"immediately after: {', '.join(missing)}. Each `tool_use` block must "
+                    "have a corresponding `tool_result` block in the next message.",
+                    f"messages.{i}",
+                )
+        previous_calls = {c.id for c in turn.calls} if turn.role == "assistant" else set()
+
+
+def _read_system(value: object) -> str:
+    """The top-level `system`: a string, or text blocks (`cache_control` accepted)."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    if not isinstance(value, list):
+        raise _wrong("system", "list")
+    texts = []
+    for k, raw in enumerate(value):
+        at = f"system.{k}"
+        block = _object(raw, at)
+        kind = block.get("type")
+        if kind != "text":
+            raise _required(f"{at}.type") if kind is None else _tag(at, kind, ("text",))
+        _cache_control(block, at)
+        texts.append(_text_block(block, at))
+    return "\n".join(texts)
+
+
+def _cache_control(block: JSON, path: str) -> None:
+    value = block.get("cache_control")
+    if value is None:
+        return
+    control = _object(value, f"{path}.cache_control")
+    if control.get("type") != "ephemeral":
+        raise _tag(f"{path}.cache_control", control.get("type"), ("ephemeral",))
+    ttl = control.get("ttl")
+    if ttl is not None and ttl not in ("5m", "1h"):
+        raise invalid(f"{path}.cache_control.ttl: Input should be '5m' or '1h'")
+
+
+# --- tools ----------------------------------------------------------------------------------
+
+
+def _read_tools(value: object) -> tuple[tuple[Tool, ...], frozenset[str]]:
+    """(the tools offered, each with its input schema; names of the server tools)."""
+    if value is None:
+        return (), frozenset()
+    if not isinstance(value, list):
+        raise _wrong("tools", "list")
+    tools: list[Tool] = []
+    server: set[str] = set()
+    for i, raw in enumerate(value):
+        at = f"tools.{i}"
+        tool = _object(raw, at)
+        kind = tool.get("type") or "custom"
+        if kind not in _TOOL_TYPES:
+            raise _tag(at, kind, _TOOL_TYPES)
+        _cache_control(tool, f"{at}.{kind}")
+        if kind == "custom":
+            tools.append(_custom_tool(tool, f"{at}.custom"))
+            continue
+        fixed, properties = _CLIENT_TOOLS.get(kind) or SERVER_TOOLS[kind]
+        name = tool.get("name")
+        if name is None:
+            raise _required(f"{at}.{kind}.name")
+        if name != fixed:
+            raise invalid(f"{at}.{kind}.name: Input should be '{fixed}'", f"{at}.{kind}.name")
+        if kind.startswith("computer_"):
+            for field in ("display_width_px", "display_height_px"):
+                if tool.get(field) is None:
+                    raise _required(f"{at}.{kind}.{field}")
+        schema = {"type": "object", "properties": properties, "required": list(properties)}
+        tools.append(Tool(fixed, "", schema))
+        if kind in SERVER_TOOLS:
+            server.add(fixed)
+    names = [t.name for t in tools]
+    for name in names:
+        if names.count(name) > 1:
+            raise invalid(f"tools: Tool names must be unique. Duplicate name: '{name}'", "tools")
+    return tuple(tools), frozenset(server)
+
+
+def _custom_tool(tool: JSON, path: str) -> Tool:
+    name = _str(tool, "name", path)
+    assert name is not None
+    well_formed = all(c.isascii() and (c.isalnum() or c in "_-") for c in name)
+    if not 1 <= len(name) <= 128 or not well_formed:
+        # Pydantic's words for a pattern, as in "tools.0.custom.name: String should match
+        # pattern '^[a-zA-Z0-9_-]{1,128}$'".
+        raise invalid(
+            f"{path}.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'", f"{path}.name"
+        )
+    description = _str(tool, "description", path, required=False) or ""
+    if "input_schema" not in tool:
+        raise _required(f"{path}.input_schema")
+    schema = _object(tool["input_schema"], f"{path}.input_schema")
+    if schema.get("type") != "object":
+        raise invalid(f"{path}.input_schema.type: Input should be 'object'", f"{path}.input_schema")
+    return Tool(name, description, schema, tool.get("strict") is True)
+
+
+def _read_tool_choice(value: object, tools: tuple[Tool, ...]) -> tuple[str | None, bool, bool]:
+    """(the choice as the engine reads it: none, auto, required or a tool's name; whether
+    parallel tool use is allowed; whether the choice forces a tool)."""
+    if value is None:
+        return None, True, False
+    choice = _object(value, "tool_choice")
+    kind = choice.get("type")
+    if kind not in _CHOICE_TYPES:
+        raise (
+            _required("tool_choice.type")
+            if kind is None
+            else _tag("tool_choice", kind, _CHOICE_TYPES)
+        )
+    parallel = True
+    disable = choice.get("disable_parallel_tool_use")
+    if disable is not None:
+        if kind == "none":
+            raise _extra(f"tool_choice.{kind}.disable_parallel_tool_use")
+        if not isinstance(disable, bool):
+            raise _wrong(f"tool_choice.{kind}.disable_parallel_tool_use", "bool")
+        parallel = not disable
+    if kind == "tool":
+        name = _str(choice, "name", "tool_choice.tool")
+        if name not in {t.name for t in tools}:
+            raise invalid(
+                f"tool_choice.name: Tool '{name}' not found in the provided tools",
+                "tool_choice.name",
+            )
+        return name, parallel, True
+    mapped = {"auto": "auto", "any": "required", "none": "none"}[str(kind)]
+    return mapped, parallel, kind == "any"
+
+
+# --- the request ----------------------------------------------------------------------------
+
+
+def _read_thinking(value: object, max_tokens: int | None) -> tuple[bool, bool]:
+    """(whether the model thinks, whether thinking has a budget: `enabled`)."""
+    if value is None:
+        return False, False
+    thinking = _object(value, "thinking")
+    kind = thinking.get("type")
+    if kind not in _THINKING_TYPES:
+        raise (
+            _required("thinking.type") if kind is None else _tag("thinking", kind, _THINKING_TYPES)
+        )
+    if kind != "enabled":
+        return kind in ("adaptive", "between_tools"), False
+    budget = thinking.get("budget_tokens")
+    path = "thinking.enabled.budget_tokens"
+    if budget is None:
+        raise _required(path)
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise _wrong(path, "int")
+    if budget < MIN_THINKING_BUDGET:
+        raise invalid(
+            f"{path}: Input should be greater than or equal to {MIN_THINKING_BUDGET}", path
+        )
+    if max_tokens is not None and budget >= max_tokens:
+        # Quoted in github.com/ProfSynapse/nexus/issues/17.
+        raise invalid(
+            "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
+            "documentation at https://docs.claude.com/en/docs/build-with-claude/"
+            "extended-thinking#max-tokens-and-context-window-size",
+            "max_tokens",
+        )
+    return True, True
+
+
+def _read_stop_sequences(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _wrong("stop_sequences", "list")
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise _wrong(f"stop_sequences.{i}", "str")
+    if len(value) > MAX_STOP_SEQUENCES:
+        raise invalid(
+            f"stop_sequences: List should have at most {MAX_STOP_SEQUENCES} items after "
+            f"validation, not {len(value)}",
+            "stop_sequences",
+        )
+    return tuple(s for s in value if s)
+
+
+def _read_metadata(value: object) -> None:
+    if value is None:
+        return
+    metadata = _object(value, "metadata")
+    for key, item in metadata.items():
+        if key != "user_id":
+            raise _extra(f"metadata.{key}")
+        if item is not None and not isinstance(item, str):
+            raise _wrong("metadata.user_id", "str")
+        if isinstance(item, str) and len(item) > 256:
+            raise invalid(
+                "metadata.user_id: String should have at most 256 characters", "metadata.user_id"
+            )
+
+
+def _canonical(body: JSON) -> bytes:
+    try:
+        return orjson.dumps(
+            {k: v for k, v in body.items() if k != "stream"}, option=orjson.OPT_SORT_KEYS
+        )
+    except (RecursionError, TypeError):
+        raise invalid(f"The request body is nested more than {MAX_DEPTH} levels deep.") from None
+
+
+def parse(
+    raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = _NO_CONTEXT
+) -> Conversation:
+    """Validate a `POST /v1/messages` body as the API does; RequestError(400) naming the
+    field. `count_tokens` bodies (no `max_tokens`, no sampling) are read by the same rules."""
+    body = load_body(raw)
+    counting = path == COUNT_TOKENS_PATH
+    fields = _COUNT_FIELDS if counting else _FIELDS
+    for key in body:
+        if key not in fields:
+            raise _extra(key)
+    model = _str(body, "model", "")
+    assert model is not None
+    max_tokens = None
+    if not counting:
+        if body.get("max_tokens") is None:
+            raise _required("max_tokens")
+        max_tokens = _int(body, "max_tokens", 1)
+        cap = context.max_output
+        if cap is not None and max_tokens is not None and max_tokens > cap:
+            # Quoted in github.com/anthropics/claude-code/issues/11302.
+            raise invalid(
+                f"max_tokens: {max_tokens} > {cap}, which is the maximum allowed number of "
+                f"output tokens for {model}",
+                "max_tokens",
+            )
+    messages, _ = _read_messages(body.get("messages"))
+    system = _read_system(body.get("system"))
+    tools, server_tools = _read_tools(body.get("tools"))
+    tool_choice, parallel, forced = _read_tool_choice(body.get("tool_choice"), tools)
+    thinks, budgeted = _read_thinking(body.get("thinking"), max_tokens)
+    if budgeted and forced:
+        # The API's words, quoted in many public reports of this refusal.
+        raise invalid("Thinking may not be enabled when tool_choice forces tool use.")
+    stream = False
+    if not counting:
+        value = body.get("stream")
+        if value is not None and not isinstance(value, bool):
+            raise _wrong("stream", "bool")
+        stream = bool(value)
+        _number(body, "temperature", 0, 1)
+        _number(body, "top_p", 0, 1)
+        _int(body, "top_k", 0)
+        _read_metadata(body.get("metadata"))
+    stop = _read_stop_sequences(body.get("stop_sequences"))
+    fallbacks = body.get("fallbacks") or ()
+    if not isinstance(fallbacks, list | tuple) or not all(isinstance(f, str) for f in fallbacks):
+        raise _wrong("fallbacks", "list")
+    if system:
+        messages.insert(0, Message("system", system))
+    messages_t = tuple(messages)
+    last_user, system_text, turn = summarize(messages_t)
+    conversation = Conversation(
+        model=model,
+        messages=messages_t,
+        body=body,
+        api="messages",
+        path=path,
+        headers=headers,
+        api_key=headers.get("x-api-key") or api_key_of(headers),
+        provider=provider_of(model, headers),
+        stream=stream,
+        max_tokens=max_tokens,
+        stop=stop,
+        tools=tools,
+        tool_choice=tool_choice,
+        parallel_tool_calls=parallel,
+        fallbacks=tuple(fallbacks),
+        reasoning=thinks,
+        canonical=_canonical(body),
+        last_user=last_user,
+        system=system_text,
+        turn=turn,
+        wire=Wire(server_tools, thinks),
+    )
+    return conversation
+
+
+def count_tokens(conversation: Conversation) -> Body:
+    """`POST /v1/messages/count_tokens`: the prompt's tokens, counted as `usage` counts them
+    when the model answers the same messages."""
+    return Body(
+        200,
+        JSON_TYPE,
+        orjson.dumps({"input_tokens": prompt_tokens(conversation)}),
+        offsets=(0.0,),
+    )
+
+
+def request_id(seed: int, count: int) -> str:
+    """`req_011C…`: the API's request ids, base58 after a `011C` prefix (28 characters)."""
+    return "req_011C" + messages_answer.base58(seed, count, "request-id", length=20)
+
+
+DIALECT = Dialect(
+    api="messages",
+    paths=(PATH,),
+    parse=parse,
+    answer=messages_answer.answer,
+    failure=messages_answer.failure,
+    refusal=messages_answer.refusal,
+    headers=messages_answer.headers,
+    request_id_header=b"request-id",
+    key_headers=("x-api-key",),
+    processing_ms=False,
+    refusal_headers=messages_answer.headers,
+    request_id=request_id,
+)
+COUNT_TOKENS = Dialect(
+    api="messages",
+    paths=(COUNT_TOKENS_PATH,),
+    parse=parse,
+    answer=messages_answer.answer,
+    failure=messages_answer.failure,
+    refusal=messages_answer.refusal,
+    headers=messages_answer.headers,
+    request_id_header=b"request-id",
+    key_headers=("x-api-key",),
+    processing_ms=False,
+    refusal_headers=messages_answer.headers,
+    request_id=request_id,
+    direct=count_tokens,
+)

@@ -1,0 +1,630 @@
+"""Anthropic's wire for an answer: the `message` object, its event stream, its error shape
+and its headers.
+
+Written as 2025–2026 recordings of api.anthropic.com write them (e.g. github.com/pydantic/
+pydantic-ai, tests/models/cassettes/test_anthropic/test_anthropic_model_thinking_part_stream
+.yaml): `model` first in the message, usage with `cache_creation`, `service_tier` and
+`inference_geo`; each event an `event:`/`data:` pair, a `ping` after the first
+`content_block_start`, and most events' JSON padded with spaces before its last brace (the
+API evens out event lengths so).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import random
+import re
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import orjson
+
+from mockllm.conversation import JSON, Conversation, derive_seed
+from mockllm.render import Rendered, RenderedChoice, RenderedToolCall
+from mockllm.rules import ErrorSpec, Fault
+from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed
+
+if TYPE_CHECKING:
+    from mockllm.dialects import Headers
+    from mockllm.errors import RequestError
+
+_dumps = orjson.dumps
+_SIGNING_KEY = b"mockllm thinking"
+_SIGNATURE_HEAD = b"\x12\x08mockllm\x1a"
+_BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+# Error types by status (docs.claude.com/en/api/errors); other 4xx are
+# invalid_request_error, other 5xx api_error.
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+ERROR_TYPES = frozenset(_ERROR_TYPES.values())
+RATE_LIMITS_DOC = "https://docs.claude.com/en/api/rate-limits"
+# The API's own words where recordings show them ("invalid x-api-key", "Overloaded",
+# "Internal server error"); the docs' descriptions of a status elsewhere.
+_MESSAGES = {
+    400: "Invalid request.",
+    401: "invalid x-api-key",
+    402: "Your credit balance is too low to access the Anthropic API. Please go to Plans & "
+    "Billing to upgrade or purchase credits.",
+    403: "Your API key does not have permission to use the specified resource.",
+    404: "The requested resource was not found.",
+    408: "Request timed out.",
+    413: "Request exceeds the maximum allowed number of bytes.",
+    429: f"Number of requests has exceeded your rate limit ({RATE_LIMITS_DOC}). Please try "
+    "again later or contact sales at https://www.anthropic.com/contact-sales to discuss your "
+    "options for a rate limit increase.",
+    500: "Internal server error",
+    504: "Request timed out.",
+    529: "Overloaded",
+}
+_STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+# A server tool's result block when the tool cannot run (the mock runs none of them), as
+# the API writes it when the tool is unavailable.
+_UNAVAILABLE = {
+    "web_search": ("web_search_tool_result", "web_search_tool_result_error"),
+    "web_fetch": ("web_fetch_tool_result", "web_fetch_tool_result_error"),
+    "code_execution": ("code_execution_tool_result", "code_execution_tool_result_error"),
+    "tool_search_tool_regex": ("tool_search_tool_result", "tool_search_tool_result_error"),
+    "tool_search_tool_bm25": ("tool_search_tool_result", "tool_search_tool_result_error"),
+}
+_SERVER_USAGE = {"web_search": "web_search_requests", "web_fetch": "web_fetch_requests"}
+_PADDED = frozenset(
+    {"message_start", "content_block_start", "content_block_delta", "content_block_stop"}
+    | {"message_delta"}
+)
+
+
+def base58(*parts: bytes | str | int, length: int) -> str:
+    """`length` base58 characters derived from `parts` (the same parts, the same text)."""
+    number = 0
+    for k in range(math.ceil(length * 5.86 / 64)):
+        number = number << 64 | derive_seed(*parts, k)
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, 58)
+        chars.append(_BASE58[digit])
+    return "".join(chars)
+
+
+def message_id(rendered: Rendered) -> str:
+    """`msg_01…`, 28 characters, as the API's."""
+    return "msg_01" + base58(rendered.id, "message", length=22)
+
+
+# --- the message ----------------------------------------------------------------------------
+
+
+def _server_tools(conversation: Conversation) -> frozenset[str]:
+    wire = conversation.wire
+    return wire.server_tools if wire is not None else frozenset()
+
+
+def _input(call: RenderedToolCall) -> JSON:
+    try:
+        value = orjson.loads(call.arguments)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _server_id(call: RenderedToolCall) -> str:
+    return "srvtoolu_01" + base58(call.id, "server", length=22)
+
+
+def _thinking(conversation: Conversation) -> bool:
+    wire = conversation.wire
+    return bool(wire is not None and wire.thinking)
+
+
+def stop_reason(choice: RenderedChoice | None, conversation: Conversation) -> str:
+    if choice is None:
+        return "end_turn"
+    if choice.refusal is not None:
+        return "refusal"
+    if choice.finish_reason == "stop" and choice.stop_sequence is not None:
+        return "stop_sequence"
+    reason = _STOP_REASONS.get(choice.finish_reason, "end_turn")
+    if reason == "tool_use":
+        server = _server_tools(conversation)
+        if all(c.name in server for c in choice.tool_calls):
+            return "end_turn"  # the API ran (or failed to run) its own tools: the turn ends
+    return reason
+
+
+def _blocks(choice: RenderedChoice, conversation: Conversation) -> list[JSON]:
+    """The content blocks, in the order the API writes them: thinking, text, tool uses."""
+    blocks: list[JSON] = []
+    if choice.reasoning is not None:
+        text = choice.reasoning
+        blocks.append({"type": "thinking", "thinking": text, "signature": signature_for(text)})
+    spoken = choice.refusal if choice.refusal is not None else choice.content
+    if spoken:
+        blocks.append({"type": "text", "text": spoken})
+    server = _server_tools(conversation)
+    for call in choice.tool_calls:
+        if call.name in server:
+            blocks += _server_blocks(call)
+        else:
+            blocks.append(
+                {"type": "tool_use", "id": call.id, "name": call.name, "input": _input(call)}
+            )
+    return blocks
+
+
+def _server_blocks(call: RenderedToolCall) -> list[JSON]:
+    use_id = _server_id(call)
+    kind, error = _UNAVAILABLE.get(call.name, _UNAVAILABLE["web_search"])
+    return [
+        {"type": "server_tool_use", "id": use_id, "name": call.name, "input": _input(call)},
+        {
+            "type": kind,
+            "tool_use_id": use_id,
+            "content": {"type": error, "error_code": "unavailable"},
+        },
+    ]
+
+
+def signature_for(thinking: str) -> str:
+    """The `signature` of a thinking block this server wrote: opaque base64, as the API's,
+    and checkable when the block is sent back."""
+    mac = hmac.new(_SIGNING_KEY, thinking.encode(), hashlib.sha256).digest()
+    body = _SIGNATURE_HEAD + bytes([len(mac)]) + mac
+    return base64.b64encode(body + hashlib.sha512(mac).digest()).decode()
+
+
+def is_ours(signature: str) -> bool:
+    """Whether a signature is one this server writes (others are the API's: not checked)."""
+    try:
+        return base64.b64decode(signature, validate=True).startswith(_SIGNATURE_HEAD)
+    except ValueError:
+        return False
+
+
+def usage(rendered: Rendered, conversation: Conversation, *, start: bool = False) -> JSON:
+    """`usage` of the message (`start`: as `message_start` carries it, one output token)."""
+    out: JSON = {
+        "input_tokens": rendered.prompt_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "output_tokens": 1 if start else rendered.completion_tokens,
+    }
+    if not start:
+        out.update(_usage_details(rendered, conversation))
+    out["service_tier"] = "standard"
+    out["inference_geo"] = "not_available"
+    return out
+
+
+def _usage_details(rendered: Rendered, conversation: Conversation) -> JSON:
+    details: JSON = {}
+    if _thinking(conversation) or rendered.reasoning_tokens:
+        details["output_tokens_details"] = {"thinking_tokens": rendered.reasoning_tokens}
+    server = _server_tools(conversation)
+    calls = rendered.choices[0].tool_calls if rendered.choices else ()
+    used = [c.name for c in calls if c.name in server]
+    if used:
+        details["server_tool_use"] = {
+            name: used.count(tool) for tool, name in _SERVER_USAGE.items()
+        }
+    return details
+
+
+def message_object(rendered: Rendered, conversation: Conversation) -> JSON:
+    """The finished `message` object."""
+    choice = rendered.choices[0] if rendered.choices else None
+    reason = stop_reason(choice, conversation)
+    return {
+        "model": rendered.model,
+        "id": message_id(rendered),
+        "type": "message",
+        "role": "assistant",
+        "content": _blocks(choice, conversation) if choice is not None else [],
+        "stop_reason": reason,
+        "stop_sequence": choice.stop_sequence if reason == "stop_sequence" and choice else None,
+        "usage": usage(rendered, conversation),
+    }
+
+
+# --- the stream -----------------------------------------------------------------------------
+
+
+class _Events:
+    """The stream's events, each `event: T` then `data: {"type": T, …}`."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.events: list[bytes] = []
+        self.due: list[float] = []
+        self.rng = rng
+
+    def add(self, at: float, data: JSON) -> bytes:
+        kind: str = data["type"]
+        payload = _dumps(data)
+        if kind in _PADDED:
+            payload = payload[:-1] + b" " * self.rng.randrange(16) + b"}"
+        event = b"event: " + kind.encode() + b"\ndata: " + payload + b"\n\n"
+        self.events.append(event)
+        self.due.append(at)
+        return event
+
+    def ping(self, at: float) -> None:
+        self.events.append(b'event: ping\ndata: {"type": "ping"}\n\n')
+        self.due.append(at)
+
+
+def _tool_fragments(call: RenderedToolCall, cut: bool) -> tuple[str, ...]:
+    """The `input_json_delta` pieces of a tool's input: the rendered fragments of a JSON
+    object (a cut one too, as a model stopped by max_tokens leaves it), else `{}`."""
+    if cut or _input(call) or call.arguments.strip() in ("{}", ""):
+        return call.fragments if call.arguments.strip() else ("{}",)
+    return ("{}",)
+
+
+def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None = None) -> Body:
+    """The events of a streamed message, each with the offset it is due at."""
+    rng = random.Random(derive_seed(rendered.id, "padding"))
+    out = _Events(rng)
+    offsets = rendered.offsets
+    choice = rendered.choices[0] if rendered.choices else None
+    opening: JSON = {
+        "model": rendered.model,
+        "id": message_id(rendered),
+        "type": "message",
+        "role": "assistant",
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": usage(rendered, conversation, start=True),
+    }
+    first = offsets[0] if offsets else 0.0
+    out.add(first, {"type": "message_start", "message": opening})
+    cut_at = None
+    if fault is not None:
+        if fault.error_after_tokens is not None:
+            cut_at = fault.error_after_tokens
+        elif fault.empty_choices_error:
+            cut_at = 0
+    ticks = 0  # counted deltas written
+    abort_after = None
+    pinged = False
+    broken = False
+
+    def tick_at() -> float:
+        return offsets[min(ticks, len(offsets) - 1)] if offsets else 0.0
+
+    def last_at() -> float:
+        return offsets[min(max(ticks - 1, 0), len(offsets) - 1)] if offsets else 0.0
+
+    def start(index: int, block: JSON) -> None:
+        nonlocal pinged
+        at = tick_at()
+        out.add(at, {"type": "content_block_start", "index": index, "content_block": block})
+        if not pinged:
+            out.ping(at)
+            pinged = True
+
+    def delta(index: int, body: JSON) -> bool:
+        """One counted delta; False once the fault's cut point is reached."""
+        nonlocal ticks, abort_after
+        if cut_at is not None and ticks >= cut_at:
+            return False
+        event = out.add(tick_at(), {"type": "content_block_delta", "index": index, "delta": body})
+        ticks += 1
+        if fault is not None and fault.malformed_chunk_at == ticks:
+            out.events[-1] = malformed(event)
+        if fault is not None and fault.disconnect_after_tokens == ticks:
+            abort_after = len(out.events)
+        return True
+
+    def stop(index: int) -> None:
+        out.add(last_at(), {"type": "content_block_stop", "index": index})
+
+    index = 0
+    if choice is not None and choice.reasoning is not None:
+        start(index, {"type": "thinking", "thinking": "", "signature": ""})
+        for piece in choice.reasoning_deltas:
+            if not delta(index, {"type": "thinking_delta", "thinking": piece}):
+                broken = True
+                break
+        if not broken:
+            signature = {"type": "signature_delta", "signature": signature_for(choice.reasoning)}
+            out.add(last_at(), {"type": "content_block_delta", "index": index, "delta": signature})
+            stop(index)
+            index += 1
+    spoken = None
+    if choice is not None:
+        spoken = choice.refusal if choice.refusal is not None else choice.content
+    if choice is not None and spoken and not broken:
+        start(index, {"type": "text", "text": ""})
+        for piece in choice.deltas:
+            if not delta(index, {"type": "text_delta", "text": piece}):
+                broken = True
+                break
+        if not broken:
+            stop(index)
+            index += 1
+    server = _server_tools(conversation)
+    cut = choice is not None and choice.finish_reason == "length"
+    for call in choice.tool_calls if choice is not None and not broken else ():
+        is_server = call.name in server
+        use_id = _server_id(call) if is_server else call.id
+        kind = "server_tool_use" if is_server else "tool_use"
+        start(index, {"type": kind, "id": use_id, "name": call.name, "input": {}})
+        empty = {"type": "input_json_delta", "partial_json": ""}
+        out.add(tick_at(), {"type": "content_block_delta", "index": index, "delta": empty})
+        for piece in _tool_fragments(call, cut):
+            if not delta(index, {"type": "input_json_delta", "partial_json": piece}):
+                broken = True
+                break
+        if broken:
+            break
+        stop(index)
+        index += 1
+        if is_server:
+            result = _server_blocks(call)[1]
+            out.add(
+                last_at(), {"type": "content_block_start", "index": index, "content_block": result}
+            )
+            stop(index)
+            index += 1
+    if not pinged:
+        out.ping(first)
+    last = out.due[-1]
+    if cut_at is not None:
+        assert fault is not None
+        out.events.append(_error_event(fault.error or ErrorSpec(500)))
+        out.due.append(last)
+    else:
+        reason = stop_reason(choice, conversation)
+        final_usage: JSON = {
+            "input_tokens": rendered.prompt_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": rendered.completion_tokens,
+            **_usage_details(rendered, conversation),
+        }
+        sequence = choice.stop_sequence if reason == "stop_sequence" and choice else None
+        out.add(
+            last,
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": reason, "stop_sequence": sequence},
+                "usage": final_usage,
+            },
+        )
+        out.add(last, {"type": "message_stop"})
+    if fault is not None and fault.disconnect_after_tokens == 0:
+        abort_after = 3 if pinged else 1  # message_start, the first block's start, ping
+    return Body(
+        200, SSE_TYPE, events=tuple(out.events), offsets=tuple(out.due), abort_after=abort_after
+    )
+
+
+def _error_event(spec: ErrorSpec) -> bytes:
+    """`event: error` mid-stream, as the API sends an overload after a 200 (written without
+    a request id, as recordings of 2025 show it; the answer's bytes are the same for every
+    exchange)."""
+    return (
+        b"event: error\ndata: " + _dumps(_error(spec.status, spec.type, _message(spec))) + b"\n\n"
+    )
+
+
+def whole(rendered: Rendered, conversation: Conversation, fault: Fault | None = None) -> Body:
+    """A non-streaming message, with the non-streaming form of a fault."""
+    delay = rendered.offsets[-1] if rendered.offsets else 0.0
+    if fault is not None and (fault.error_after_tokens is not None or fault.empty_choices_error):
+        return failure(fault.error or ErrorSpec(500), delay)
+    data = _dumps(message_object(rendered, conversation))
+    abort_after = None
+    if fault is not None:
+        if fault.malformed_chunk_at is not None:
+            data = data[: len(data) // 2]
+        if fault.disconnect_after_tokens is not None:
+            abort_after = len(data) // 2
+    return Body(200, JSON_TYPE, data, offsets=(delay,), abort_after=abort_after)
+
+
+def answer(
+    rendered: Rendered, conversation: Conversation, created: int, fault: Fault | None
+) -> Body:
+    """The bytes of a successful answer: a message, or its events (`created` is not on
+    Anthropic's wire)."""
+    if conversation.stream:
+        return stream(rendered, conversation, fault)
+    return whole(rendered, conversation, fault)
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def error_type(status: int, given: str | None = None) -> str:
+    """The error's `type`: the one given when it is Anthropic's (OpenAI's catch-all
+    `invalid_request_error` only on a 400), else the one the status implies."""
+    implied = _ERROR_TYPES.get(status) or (
+        "api_error" if status >= 500 else "invalid_request_error"
+    )
+    if given in ERROR_TYPES and (given != "invalid_request_error" or implied == given):
+        return given
+    return implied
+
+
+_MODEL_NAMED = re.compile(r"[`'](.+?)[`']")
+
+
+def _message(spec: ErrorSpec) -> str:
+    if spec.code == "model_not_found" and spec.message:
+        # The API names a model it does not know as `model: <id>` (not_found_error).
+        found = _MODEL_NAMED.search(spec.message)
+        if found:
+            return f"model: {found.group(1)}"
+    if spec.message:
+        return spec.message
+    return _MESSAGES.get(spec.status) or (
+        "Internal server error" if spec.status >= 500 else "Invalid request."
+    )
+
+
+def _error(status: int, given: str | None, message: str, request_id: str = "") -> JSON:
+    # Errors from the model's side carry `details` (null) first, as 2026 recordings of 500
+    # and 529 answers show; a refusal at the door does not.
+    kind = error_type(status, given)
+    error: JSON = {"details": None} if status >= 500 else {}
+    error.update({"type": kind, "message": message})
+    body: JSON = {"type": "error", "error": error}
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
+def failure(spec: ErrorSpec, delay: float = 0.0, request_id: str = "") -> Body:
+    """An error reply in Anthropic's shape, with defaults by status."""
+    body = _dumps(_error(spec.status, spec.type, _message(spec), request_id))
+    return Body(spec.status, JSON_TYPE, body, offsets=(delay,))
+
+
+def refusal(exc: RequestError, request_id: str = "") -> bytes:
+    message = _default_profile_words(exc) or exc.message
+    return _dumps(_error(exc.status, exc.type, message, request_id))
+
+
+def _default_profile_words(exc: RequestError) -> str | None:
+    """Anthropic's words for a refusal of the default profile, which words them for OpenAI
+    (a gateway profile's own words are kept)."""
+    if exc.from_profile is None or exc.from_profile[0] != "openai":
+        return None
+    kind = exc.from_profile[1]
+    if kind == "invalid_key":
+        return _MESSAGES[401]
+    if kind == "missing_key":
+        return "x-api-key header is required"
+    if kind == "out_of_credits":
+        return _MESSAGES[402]
+    if kind == "model_forbidden":
+        return _message(ErrorSpec(404, code="model_not_found", message=exc.message))
+    if kind == "rate_limited":
+        # As in github.com/OpenHands/OpenHands/issues/9259 (the organization id left out).
+        headers = dict(exc.headers)
+        what, unit = "requests", "requests"
+        if headers.get("x-ratelimit-remaining-requests", "0") != "0":
+            what, unit = "tokens", "input tokens"
+        limit = headers.get(f"x-ratelimit-limit-{what}", "0")
+        shown = f"{int(limit):,}" if limit.isdigit() else limit
+        return (
+            f"This request would exceed the rate limit for your organization of {shown} "
+            f"{unit} per minute. For details, refer to: {RATE_LIMITS_DOC}. You can see the "
+            "response headers for current usage. Please reduce the prompt length or the "
+            "maximum tokens requested, or try again later. You may also contact sales at "
+            "https://www.anthropic.com/contact-sales to discuss your options for a rate "
+            "limit increase."
+        )
+    return None
+
+
+# --- headers --------------------------------------------------------------------------------
+
+_RATE_NAMES = {
+    f"x-ratelimit-{field}-{limit}": f"anthropic-ratelimit-{limit}-{field}"
+    for field in ("limit", "remaining", "reset")
+    for limit in ("requests", "tokens")
+}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def reset_time(duration: str, now: float | None = None) -> str:
+    """An OpenAI reset duration (`1s`, `6m0s`, `20ms`) as the RFC 3339 time the limit is
+    whole again, which is how Anthropic's `anthropic-ratelimit-*-reset` headers say it."""
+    seconds = sum(float(n) * _UNIT_S[unit] for n, unit in _DURATION.findall(duration))
+    moment = math.ceil((time.time() if now is None else now) + seconds)
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def headers(status: int, rate: Headers) -> Headers:
+    """Rate-limit headers under Anthropic's names; an error's defaults: `x-should-retry`
+    (as the API sends it), and on a 429 `retry-after` and the requests limit spent."""
+    out: list[tuple[str, str]] = []
+    if status >= 400:
+        retry = status in (408, 409, 429) or status >= 500
+        out.append(("x-should-retry", "true" if retry else "false"))
+        if status == 429:
+            out += [
+                ("retry-after", "1"),
+                ("anthropic-ratelimit-requests-limit", "60"),
+                ("anthropic-ratelimit-requests-remaining", "0"),
+                ("anthropic-ratelimit-requests-reset", reset_time("1s")),
+            ]
+    for name, value in rate:
+        renamed = _RATE_NAMES.get(name.lower())
+        if renamed is None:
+            out.append((name, value))
+        else:
+            out.append((renamed, reset_time(value) if renamed.endswith("-reset") else value))
+    return tuple(out)
+
+
+# --- models ---------------------------------------------------------------------------------
+
+# The Claude models the Anthropic listing offers besides those the server names itself.
+CLAUDE_MODELS = (
+    "claude-opus-4-5-20251101",
+    "claude-sonnet-4-5-20250929",
+    "claude-haiku-4-5-20251001",
+    "claude-opus-4-1-20250805",
+    "claude-sonnet-4-20250514",
+    "claude-3-5-haiku-20241022",
+)
+_DATED = re.compile(r"^(.*?)-(\d{4})(\d{2})(\d{2})$")
+
+
+def anthropic_models(listed: list[str], defaults: tuple[str, ...]) -> list[str]:
+    """The ids the Anthropic SDK's `models.list()` sees: Claude models, then any other
+    model the server's rules or flags name (the server's other `defaults` left out)."""
+    own = [m for m in listed if m not in defaults or m.startswith("claude")]
+    return list(dict.fromkeys([*CLAUDE_MODELS, *own]))
+
+
+def model_info(model_id: str) -> JSON:
+    """A `model` object as `GET /v1/models` writes it: `claude-sonnet-4-5-20250929` is
+    "Claude Sonnet 4.5", created on the date its id ends with."""
+    dated = _DATED.match(model_id)
+    name = dated.group(1) if dated else model_id
+    if dated:
+        created = f"{dated.group(2)}-{dated.group(3)}-{dated.group(4)}T00:00:00Z"
+    else:
+        moment = 1_700_000_000 + derive_seed("model", model_id) % 20_000_000
+        created = datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT00:00:00Z")
+    words = name.split("-")
+    if words[0] == "claude":
+        numbers = [w for w in words[1:] if w.isdigit()]
+        names = [w.capitalize() for w in words[1:] if not w.isdigit()]
+        display = " ".join(["Claude", *names, ".".join(numbers)]).strip()
+    else:
+        display = model_id
+    return {
+        "type": "model",
+        "id": model_id,
+        "display_name": display,
+        "created_at": created,
+        "lifecycle": "active",
+    }
