@@ -1,0 +1,865 @@
+"""The Anthropic Messages API through the front door: the official `anthropic` SDK (sync
+and async) and raw httpx for the exact bytes, against real servers on loopback ports.
+
+Bodies and events are validated with the SDK's own types, and their keys are compared
+with those of the API's recorded answers, so a field the SDK would miss or reject shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import httpx
+import jsonschema
+import pytest
+from anthropic import Anthropic, AsyncAnthropic
+from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
+from openai import OpenAI
+from pydantic import TypeAdapter
+
+from tests.conftest import RunningServer, start_server
+
+from .helpers import SCENARIOS_DIR, journal, reset, write_scenario
+
+MODEL = "claude-sonnet-4-5"
+KEY = "sk-ant-api03-test-key"
+EVENTS = TypeAdapter(RawMessageStreamEvent)
+REFUND = "You can return any item within 30 days for a full refund."
+COUNT = ["One", ", two", ", three", ", four", ", five."]
+# The keys of the API's answers, in its order (recordings of 2025-2026: see
+# mockllm/dialects/messages_answer.py).
+MESSAGE_KEYS = [
+    "model",
+    "id",
+    "type",
+    "role",
+    "content",
+    "stop_reason",
+    "stop_sequence",
+    "usage",
+]
+USAGE_KEYS = [
+    "input_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation",
+    "output_tokens",
+    "service_tier",
+    "inference_geo",
+]
+WEATHER_TOOL: dict[str, Any] = {
+    "name": "get_weather",
+    "description": "Current weather for a city.",
+    "input_schema": {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        },
+        "required": ["city", "unit"],
+        "additionalProperties": False,
+    },
+}
+RULES = """\
+version: 1
+rules:
+  - name: count
+    match: { last_user: "count for me" }
+    reply: { chunks: ["One", ", two", ", three", ", four", ", five."] }
+  - name: paced
+    match: { last_user: "take your time" }
+    reply:
+      chunks: ["slow", " and", " steady", " wins"]
+      latency: { ttft_ms: 150, inter_token_ms: 60 }
+  - name: rate-limited-once
+    match: { model: claude-retry-429 }
+    sequence:
+      - error: { status: 429, headers: { retry-after: "1" } }
+      - content: "after the rate limit"
+    then: cycle
+  - name: overloaded-once
+    match: { model: claude-retry-529 }
+    sequence:
+      - error: { status: 529 }
+      - content: "after the overload"
+    then: cycle
+  - name: overloaded
+    match: { model: claude-overloaded }
+    reply: { error: { status: 529 } }
+  - name: in-band-error
+    match: { model: claude-error-after }
+    reply:
+      chunks: ["one", " two", " three", " four"]
+      fault: { error_after_tokens: 2, error: { status: 529 } }
+  - name: disconnect
+    match: { model: claude-disconnect }
+    reply:
+      chunks: ["one", " two", " three", " four"]
+      fault: { disconnect_after_tokens: 2 }
+  - name: malformed
+    match: { model: claude-malformed }
+    reply:
+      chunks: ["one", " two", " three", " four"]
+      fault: { malformed_chunk_at: 2 }
+  - name: thinking-scripted
+    match: { last_user: "think it through" }
+    reply:
+      reasoning: "First the facts, then the answer."
+      content: "Here is the answer."
+"""
+KEYS = """\
+keys:
+  - { key: sk-ant-known-key, rpm: 2 }
+  - { key: sk-ant-open-key }
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """The bundled scenarios and this module's rules, seeded, time frozen."""
+    folder = tmp_path_factory.mktemp("messages")
+    scenarios = folder / "scenarios"
+    scenarios.mkdir()
+    for path in SCENARIOS_DIR.glob("*.yaml"):
+        (scenarios / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    write_scenario(scenarios, RULES, "messages.yaml")
+    running = start_server(
+        "--scenarios", str(scenarios), "--seed", "7", "--freeze-time", "1700000000", tmp_path=folder
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A server with a keys file: unknown keys are refused, one key has a rate limit."""
+    folder = tmp_path_factory.mktemp("messages-keys")
+    keys = write_scenario(folder, KEYS, "keys.yaml")
+    running = start_server("--keys", str(keys), tmp_path=folder)
+    yield running
+    running.stop()
+
+
+def client(server: RunningServer, **options: Any) -> Anthropic:
+    options.setdefault("max_retries", 0)
+    return Anthropic(base_url=server.url, api_key=options.pop("api_key", KEY), **options)
+
+
+def post(
+    server: RunningServer, body: dict[str, Any], path: str = "/v1/messages", **headers: str
+) -> httpx.Response:
+    sent = {"x-api-key": KEY, "anthropic-version": "2023-06-01", **headers}
+    return httpx.post(f"{server.url}{path}", json=body, headers=sent, timeout=10)
+
+
+def request(text: str = "Tell me about lighthouses", **fields: Any) -> dict[str, Any]:
+    return {
+        "model": MODEL,
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": text}],
+        **fields,
+    }
+
+
+def check_message(data: dict[str, Any]) -> Message:
+    """A message body: the API's keys in its order, and the SDK's type accepts it whole."""
+    assert list(data) == MESSAGE_KEYS, list(data)
+    usage = [k for k in data["usage"] if k not in ("output_tokens_details", "server_tool_use")]
+    assert usage == USAGE_KEYS, list(data["usage"])
+    message = Message.model_validate(data)
+    assert message.model_dump(exclude_unset=True) == data  # no field the SDK does not know
+    return message
+
+
+def plain(message: Message) -> dict[str, Any]:
+    """A message as data, without what the stream helper adds (`parsed_output`)."""
+    return message.model_dump(mode="json", exclude={"content": {"__all__": {"parsed_output"}}})
+
+
+def events_of(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """(event name, data) of each event, asserting the framing: `event: X` then
+    `data: {...}` with the same type, and a blank line after each."""
+    assert raw.endswith(b"\n\n"), raw[-80:]
+    out = []
+    for block in raw[:-2].split(b"\n\n"):
+        lines = block.split(b"\n")
+        assert len(lines) == 2, block
+        assert lines[0].startswith(b"event: ") and lines[1].startswith(b"data: "), block
+        name = lines[0][len(b"event: ") :].decode()
+        data = json.loads(lines[1][len(b"data: ") :])
+        assert data["type"] == name, block
+        out.append((name, data))
+    return out
+
+
+def validated(events: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    """The events as the SDK's own union type reads them (ping and error are not in it)."""
+    parsed = []
+    for name, data in events:
+        if name in ("ping", "error"):
+            continue
+        event = EVENTS.validate_python(data)
+        assert event.model_dump(exclude_unset=True) == data, data
+        parsed.append(event)
+    return parsed
+
+
+# --- text -----------------------------------------------------------------------------------
+
+
+def test_text_sync(server: RunningServer) -> None:
+    raw = client(server).messages.with_raw_response.create(
+        model=MODEL, max_tokens=1024, messages=[{"role": "user", "content": "Can I get a refund?"}]
+    )
+    data = json.loads(raw.http_response.text)
+    message = check_message(data)
+    assert re.fullmatch(r"msg_01[1-9A-HJ-NP-Za-km-z]{22}", message.id)
+    assert [b.type for b in message.content] == ["thinking", "text"]  # support.yaml's reasoning
+    assert message.content[1].text == REFUND
+    assert message.stop_reason == "end_turn" and message.stop_sequence is None
+    assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+    assert message.usage.cache_read_input_tokens == 0
+    request_id = raw.headers["request-id"]
+    assert re.fullmatch(r"req_011C[1-9A-HJ-NP-Za-km-z]{20}", request_id)
+    assert raw.parse()._request_id == request_id
+    assert "openai-processing-ms" not in raw.headers
+    assert "x-request-id" not in raw.headers
+
+
+def test_text_async_create_and_stream(server: RunningServer) -> None:
+    async def main() -> tuple[Message, list[str], Message]:
+        async with AsyncAnthropic(base_url=server.url, api_key=KEY, max_retries=0) as aclient:
+            created = await aclient.messages.create(
+                model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "count for me"}]
+            )
+            async with aclient.messages.stream(
+                model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "count for me"}]
+            ) as stream:
+                pieces = [text async for text in stream.text_stream]
+                final = await stream.get_final_message()
+        return created, pieces, final
+
+    created, pieces, final = asyncio.run(main())
+    assert created.content[0].text == "".join(COUNT)
+    assert pieces == COUNT
+    assert plain(final) == plain(created)
+
+
+def test_generated_text_follows_the_prompt_language(server: RunningServer) -> None:
+    message = client(server).messages.create(
+        model=MODEL,
+        max_tokens=300,
+        messages=[{"role": "user", "content": "给我讲一个关于灯塔的故事"}],
+    )
+    assert re.search(r"[\u4e00-\u9fff]", message.content[0].text), message.content[0].text
+
+
+def test_system_blocks_with_cache_control_are_matched(server: RunningServer) -> None:
+    message = client(server).messages.create(
+        model=MODEL,
+        max_tokens=100,
+        system=[{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
+        messages=[{"role": "user", "content": [{"type": "text", "text": "count for me"}]}],
+    )
+    assert message.content[0].text == "".join(COUNT)
+    entry = journal(server.url)[-1]
+    assert entry["api"] == "messages" and entry["rule"].endswith("#count")
+
+
+# --- tools ----------------------------------------------------------------------------------
+
+
+def test_forced_tool_gives_schema_valid_input_and_a_round_trip(server: RunningServer) -> None:
+    sdk = client(server)
+    forced = sdk.messages.create(
+        model=MODEL,
+        max_tokens=500,
+        tools=[WEATHER_TOOL, {**WEATHER_TOOL, "name": "get_time"}],
+        tool_choice={"type": "tool", "name": "get_time"},
+        messages=[{"role": "user", "content": "What time is it in Lima?"}],
+    )
+    assert forced.stop_reason == "tool_use"
+    (use,) = forced.content
+    assert use.type == "tool_use" and use.name == "get_time"
+    assert re.fullmatch(r"toolu_01[A-Za-z0-9]{22}", use.id)
+    jsonschema.validate(use.input, WEATHER_TOOL["input_schema"])
+    # The round trip: the scripted tool call, its result, the answer that uses it.
+    asked = [{"role": "user", "content": "What is the weather in Paris?"}]
+    first = sdk.messages.create(model=MODEL, max_tokens=500, tools=[WEATHER_TOOL], messages=asked)
+    assert first.stop_reason == "tool_use"
+    (call,) = first.content
+    assert call.input == {"city": "Paris", "unit": "celsius"}
+    second = sdk.messages.create(
+        model=MODEL,
+        max_tokens=500,
+        tools=[WEATHER_TOOL],
+        messages=[
+            *asked,
+            {"role": "assistant", "content": first.content},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "18C"}],
+            },
+        ],
+    )
+    assert second.stop_reason == "end_turn"
+    assert second.content[0].text == "It is 18°C and sunny in Paris."
+
+
+def test_parallel_tool_use_and_its_opt_out(server: RunningServer) -> None:
+    sdk = client(server)
+    asked = [{"role": "user", "content": "What is the weather in Paris and Tokyo?"}]
+    both = sdk.messages.create(model=MODEL, max_tokens=500, tools=[WEATHER_TOOL], messages=asked)
+    assert [b.input["city"] for b in both.content] == ["Paris", "Tokyo"]
+    assert len({b.id for b in both.content}) == 2
+    one = sdk.messages.create(
+        model=MODEL,
+        max_tokens=500,
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "auto", "disable_parallel_tool_use": True},
+        messages=asked,
+    )
+    assert [b.input["city"] for b in one.content] == ["Paris"]
+    # Streamed, the SDK rebuilds each input from its input_json_delta fragments.
+    with sdk.messages.stream(
+        model=MODEL, max_tokens=500, tools=[WEATHER_TOOL], messages=asked
+    ) as stream:
+        final = stream.get_final_message()
+    assert [b.input for b in final.content] == [b.input for b in both.content]
+
+
+def test_tool_choice_none_answers_in_text(server: RunningServer) -> None:
+    message = client(server).messages.create(
+        model=MODEL,
+        max_tokens=200,
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "none"},
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+    )
+    assert [b.type for b in message.content] == ["text"] and message.stop_reason == "end_turn"
+
+
+def test_a_server_tool_is_answered_as_unavailable(server: RunningServer) -> None:
+    response = post(
+        server,
+        request(
+            "Search the web for lighthouses",
+            tools=[{"type": "web_search_20250305", "name": "web_search", "max_uses": 2}],
+            tool_choice={"type": "tool", "name": "web_search"},
+        ),
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()
+    message = Message.model_validate(data)
+    use, result = message.content
+    assert use.type == "server_tool_use" and use.name == "web_search"
+    assert re.fullmatch(r"srvtoolu_01[1-9A-HJ-NP-Za-km-z]{22}", use.id)
+    assert result.type == "web_search_tool_result" and result.tool_use_id == use.id
+    assert result.content.type == "web_search_tool_result_error"
+    assert result.content.error_code == "unavailable"
+    assert message.stop_reason == "end_turn"
+    assert message.usage.server_tool_use is not None
+    assert message.usage.server_tool_use.web_search_requests == 1
+
+
+# --- thinking, stop sequences, max_tokens ----------------------------------------------------
+
+
+def test_thinking_is_generated_signed_and_checked_when_sent_back(server: RunningServer) -> None:
+    sdk = client(server)
+    asked = [{"role": "user", "content": "Tell me about lighthouses"}]
+    message = sdk.messages.create(
+        model=MODEL,
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=asked,
+    )
+    thinking, text = message.content
+    assert thinking.type == "thinking" and thinking.thinking and thinking.signature
+    assert text.type == "text" and text.text
+    assert message.usage.output_tokens_details is not None
+    assert 0 < message.usage.output_tokens_details.thinking_tokens < message.usage.output_tokens
+    follow_up = [*asked, {"role": "assistant", "content": message.content}]
+    again = sdk.messages.create(
+        model=MODEL,
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[*follow_up, {"role": "user", "content": "And then?"}],
+    )
+    assert again.content[0].type == "thinking"
+    edited = {"type": "thinking", "thinking": "edited", "signature": thinking.signature}
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        sdk.messages.create(
+            model=MODEL,
+            max_tokens=2048,
+            messages=[
+                *asked,
+                {"role": "assistant", "content": [edited, text.model_dump()]},
+                {"role": "user", "content": "And then?"},
+            ],
+        )
+    assert caught.value.body["error"]["message"] == (
+        "messages.1.content.0: Invalid `signature` in `thinking` block"
+    )
+
+
+def test_thinking_streams_deltas_and_a_signature(server: RunningServer) -> None:
+    response = post(server, request("think it through", stream=True))
+    events = events_of(response.content)
+    validated(events)
+    deltas = [d["delta"] for name, d in events if name == "content_block_delta"]
+    thinking = [d["thinking"] for d in deltas if d["type"] == "thinking_delta"]
+    assert "".join(thinking) == "First the facts, then the answer."
+    signatures = [d for d in deltas if d["type"] == "signature_delta"]
+    assert len(signatures) == 1 and signatures[0]["signature"]
+    kinds = [d["content_block"]["type"] for name, d in events if name == "content_block_start"]
+    assert kinds == ["thinking", "text"]
+
+
+def test_stop_sequences(server: RunningServer) -> None:
+    message = client(server).messages.create(
+        model=MODEL,
+        max_tokens=100,
+        stop_sequences=["END", ", three"],
+        messages=[{"role": "user", "content": "count for me"}],
+    )
+    assert message.content[0].text == "One, two"
+    assert message.stop_reason == "stop_sequence"
+    assert message.stop_sequence == ", three"
+    with client(server).messages.stream(
+        model=MODEL,
+        max_tokens=100,
+        stop_sequences=[", three"],
+        messages=[{"role": "user", "content": "count for me"}],
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "stop_sequence" and final.stop_sequence == ", three"
+
+
+def test_max_tokens_cuts_the_answer(server: RunningServer) -> None:
+    message = client(server).messages.create(
+        model=MODEL, max_tokens=3, messages=[{"role": "user", "content": "Tell me a long story"}]
+    )
+    assert message.stop_reason == "max_tokens"
+    assert message.usage.output_tokens == 3
+    cut_tool = client(server).messages.create(
+        model=MODEL,
+        max_tokens=2,
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "any"},
+        messages=[{"role": "user", "content": "Weather somewhere?"}],
+    )
+    assert cut_tool.stop_reason == "max_tokens"
+
+
+# --- the stream -----------------------------------------------------------------------------
+
+
+def test_stream_helper_text_stream_and_final_message(server: RunningServer) -> None:
+    sdk = client(server)
+    with sdk.messages.stream(
+        model=MODEL, max_tokens=300, messages=[{"role": "user", "content": "count for me"}]
+    ) as stream:
+        pieces = list(stream.text_stream)
+        final = stream.get_final_message()
+    assert pieces == COUNT
+    created = sdk.messages.create(
+        model=MODEL, max_tokens=300, messages=[{"role": "user", "content": "count for me"}]
+    )
+    assert plain(final) == plain(created)
+
+
+def test_raw_event_bytes(server: RunningServer) -> None:
+    body = request("count for me", stream=True)
+    response = post(server, body)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert response.headers["cache-control"] == "no-cache"
+    raw = response.content
+    events = events_of(raw)
+    names = [name for name, _ in events]
+    assert names == [
+        "message_start",
+        "content_block_start",
+        "ping",
+        *["content_block_delta"] * len(COUNT),
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert b'event: ping\ndata: {"type": "ping"}\n\n' in raw  # written as the API writes it
+    assert raw.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+    parsed = validated(events)
+    start = events[0][1]["message"]
+    assert list(start) == MESSAGE_KEYS and start["content"] == [] and start["stop_reason"] is None
+    assert start["usage"]["output_tokens"] == 1
+    assert events[1][1] == {
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "text", "text": ""},
+    }
+    assert [d["delta"] for _, d in events[3:-3]] == [
+        {"type": "text_delta", "text": piece} for piece in COUNT
+    ]
+    delta = events[-2][1]
+    assert delta["delta"] == {"stop_reason": "end_turn", "stop_sequence": None}
+    created = post(server, request("count for me")).json()
+    assert delta["usage"]["output_tokens"] == created["usage"]["output_tokens"]
+    assert delta["usage"]["input_tokens"] == created["usage"]["input_tokens"]
+    assert parsed[0].message.id == created["id"]
+    # The same request gives the same bytes (seeded ids and padding, frozen time).
+    assert post(server, body).content == raw
+
+
+def test_the_stream_is_paced_per_delta(server: RunningServer) -> None:
+    started = time.monotonic()
+    arrivals = []
+    with httpx.stream(
+        "POST",
+        f"{server.url}/v1/messages",
+        json=request("take your time", stream=True),
+        headers={"x-api-key": KEY},
+        timeout=10,
+    ) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: ") and '"text_delta"' in line:
+                arrivals.append(time.monotonic() - started)
+    assert len(arrivals) == 4
+    # Lower bounds only: a loaded machine may be late, never early.
+    assert arrivals[0] >= 0.14
+    assert arrivals[-1] >= 0.14 + 3 * 0.06 - 0.01
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def check_error(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    data = response.json()
+    assert list(data) == ["type", "error", "request_id"], data
+    assert data["type"] == "error" and data["error"]["type"] == kind
+    assert data["request_id"] == response.headers["request-id"]
+    return data["error"]
+
+
+def test_401_for_an_unknown_or_missing_key(keyed: RunningServer) -> None:
+    with pytest.raises(anthropic.AuthenticationError) as caught:
+        client(keyed, api_key="sk-ant-unknown-key").messages.create(**request())
+    assert caught.value.status_code == 401
+    assert caught.value.body["error"] == {
+        "type": "authentication_error",
+        "message": "invalid x-api-key",
+    }
+    assert caught.value.request_id == caught.value.body["request_id"]
+    missing = httpx.post(f"{keyed.url}/v1/messages", json=request(), timeout=10)
+    error = check_error(missing, 401, "authentication_error")
+    assert error["message"] == "x-api-key header is required"
+    assert missing.headers["x-should-retry"] == "false"
+    # A gateway's clients may send the key as a bearer token.
+    bearer = httpx.post(
+        f"{keyed.url}/v1/messages",
+        json=request(),
+        headers={"authorization": "Bearer sk-ant-open-key"},
+        timeout=10,
+    )
+    assert bearer.status_code == 200, bearer.text
+
+
+def test_rate_limit_headers_and_the_429(keyed: RunningServer) -> None:
+    reset(keyed.url)
+    sdk = client(keyed, api_key="sk-ant-known-key")
+    raw = sdk.messages.with_raw_response.create(**request())
+    assert raw.headers["anthropic-ratelimit-requests-limit"] == "2"
+    assert raw.headers["anthropic-ratelimit-requests-remaining"] == "1"
+    reset_at = raw.headers["anthropic-ratelimit-requests-reset"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", reset_at)
+    assert not any(name.startswith("x-ratelimit") for name in raw.headers)
+    sdk.messages.create(**request())
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        sdk.messages.create(**request())
+    headers = caught.value.response.headers
+    assert int(headers["retry-after"]) >= 1
+    assert headers["anthropic-ratelimit-requests-remaining"] == "0"
+    assert headers["x-should-retry"] == "true"
+    error = caught.value.body["error"]
+    assert error["type"] == "rate_limit_error"
+    assert error["message"].startswith(
+        "This request would exceed the rate limit for your organization of 2 requests per minute."
+    )
+
+
+def test_429_then_success_honours_retry_after(server: RunningServer) -> None:
+    sdk = client(server, max_retries=2)
+    started = time.monotonic()
+    message = sdk.messages.create(**request(model="claude-retry-429"))
+    elapsed = time.monotonic() - started
+    assert message.content[0].text == "after the rate limit"
+    assert elapsed >= 0.95, elapsed  # retry-after: 1
+    statuses = [e["status"] for e in journal(server.url) if e["model"] == "claude-retry-429"]
+    assert statuses[-2:] == [429, 200]
+
+
+def test_529_then_success_and_the_overloaded_error(server: RunningServer) -> None:
+    message = client(server, max_retries=2).messages.create(**request(model="claude-retry-529"))
+    assert message.content[0].text == "after the overload"
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        client(server).messages.create(**request(model="claude-overloaded"))
+    assert caught.value.status_code == 529
+    assert isinstance(caught.value, anthropic.InternalServerError)
+    assert caught.value.body["error"] == {
+        "details": None,
+        "type": "overloaded_error",
+        "message": "Overloaded",
+    }
+    raw = post(server, request(model="claude-overloaded"))
+    check_error(raw, 529, "overloaded_error")
+    assert raw.headers["x-should-retry"] == "true"
+
+
+def test_async_client_retries_and_raises_its_own_classes(server: RunningServer) -> None:
+    async def main() -> str:
+        async with AsyncAnthropic(base_url=server.url, api_key=KEY, max_retries=2) as aclient:
+            message = await aclient.messages.create(**request(model="claude-retry-529"))
+            with pytest.raises(anthropic.NotFoundError):
+                await aclient.messages.create(**request(model="no-such-model"))
+            return message.content[0].text
+
+    assert asyncio.run(main()) == "after the overload"
+
+
+def test_an_unknown_model_is_a_not_found_error(server: RunningServer) -> None:
+    error = check_error(post(server, request(model="no-such-model")), 404, "not_found_error")
+    assert error["message"] == "model: no-such-model"
+
+
+def test_error_types_follow_the_status(server: RunningServer) -> None:
+    for model, status, kind in [
+        ("error-400", 400, "invalid_request_error"),
+        ("error-401", 401, "authentication_error"),
+        ("error-402", 402, "billing_error"),
+        ("error-403", 403, "permission_error"),
+        ("error-404", 404, "not_found_error"),
+        ("error-429", 429, "rate_limit_error"),
+        ("error-500", 500, "api_error"),
+    ]:
+        check_error(post(server, request(model=model)), status, kind)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"max_tokens": None}, "max_tokens: Field required"),
+        ({"messages": []}, "messages: at least one message is required"),
+        ({"model": None}, "model: Field required"),
+        ({"max_tokens": "many"}, "max_tokens: Input should be a valid integer"),
+        ({"temperature": 1.5}, "temperature: Input should be less than or equal to 1"),
+        ({"top_k": -1}, "top_k: Input should be greater than or equal to 0"),
+        ({"n": 2}, "n: Extra inputs are not permitted"),
+        (
+            {"messages": [{"role": "developer", "content": "hi"}]},
+            'messages: Unexpected role "developer". The Messages API accepts a top-level '
+            '`system` parameter, not "developer" as an input message role.',
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "hello"},
+                    {
+                        "role": "user",
+                        "content": [{"type": "tool_result", "tool_use_id": "toolu_x"}],
+                    },
+                ]
+            },
+            "messages.2.content.0: unexpected `tool_use_id` found in `tool_result` blocks: "
+            "toolu_x. Each `tool_result` block must have a corresponding `tool_use` block in "
+            "the previous message.",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {
+                        "role": "assistant",
+                        "content": [
+                            {"type": "tool_use", "id": "toolu_y", "name": "f", "input": {}}
+                        ],
+                    },
+                    {"role": "user", "content": "go on"},
+                ]
+            },
+            "messages.1: `tool_use` ids were found without `tool_result` blocks immediately "
+            "after: toolu_y. Each `tool_use` block must have a corresponding `tool_result` "
+            "block in the next message.",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "input_text", "text": "x"}]}]},
+            "messages.0.content.0: Input tag 'input_text' found using 'type' does not match any "
+            "of the expected tags: 'text', 'image', 'document', 'search_result', 'thinking', "
+            "'redacted_thinking', 'tool_use', 'tool_result', 'server_tool_use', "
+            "'web_search_tool_result', 'web_fetch_tool_result', 'code_execution_tool_result', "
+            "'bash_code_execution_tool_result', 'text_editor_code_execution_tool_result', "
+            "'tool_search_tool_result', 'container_upload'",
+        ),
+        (
+            {"tools": [{"name": "f"}]},
+            "tools.0.custom.input_schema: Field required",
+        ),
+        (
+            {
+                "max_tokens": 4096,
+                "tool_choice": {"type": "any"},
+                "thinking": {"type": "enabled", "budget_tokens": 1024},
+            },
+            "Thinking may not be enabled when tool_choice forces tool use.",
+        ),
+        (
+            {"thinking": {"type": "enabled", "budget_tokens": 512}},
+            "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+        ),
+    ],
+)
+def test_validation_errors_name_the_field(
+    server: RunningServer, change: dict[str, Any], message: str
+) -> None:
+    body = {k: v for k, v in {**request(), **change}.items() if v is not None}
+    if "tool_choice" in change:
+        body["tools"] = [WEATHER_TOOL]
+    error = check_error(post(server, body), 400, "invalid_request_error")
+    assert error["message"] == message
+
+
+def test_invalid_json_is_refused_in_anthropic_shape(server: RunningServer) -> None:
+    response = httpx.post(
+        f"{server.url}/v1/messages",
+        content=b'{"model": ',
+        headers={"x-api-key": KEY, "content-type": "application/json"},
+        timeout=10,
+    )
+    error = check_error(response, 400, "invalid_request_error")
+    assert error["message"].startswith("The request body is not valid JSON: ")
+
+
+# --- faults ---------------------------------------------------------------------------------
+
+
+def test_an_in_band_error_event(server: RunningServer) -> None:
+    raw = post(server, request(model="claude-error-after", stream=True)).content
+    events = events_of(raw)
+    names = [name for name, _ in events]
+    assert names[-1] == "error" and "message_stop" not in names
+    assert names.count("content_block_delta") == 2
+    assert events[-1][1]["error"] == {
+        "details": None,
+        "type": "overloaded_error",
+        "message": "Overloaded",
+    }
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        with client(server).messages.stream(**request(model="claude-error-after")) as stream:
+            list(stream.text_stream)
+    assert caught.value.body["error"]["type"] == "overloaded_error"
+
+
+def test_a_disconnect_and_a_malformed_event(server: RunningServer) -> None:
+    with pytest.raises((anthropic.APIConnectionError, httpx.HTTPError)):
+        with client(server).messages.stream(**request(model="claude-disconnect")) as stream:
+            list(stream.text_stream)
+    raw = b""
+    try:
+        with httpx.stream(
+            "POST",
+            f"{server.url}/v1/messages",
+            json=request(model="claude-disconnect", stream=True),
+            headers={"x-api-key": KEY},
+            timeout=10,
+        ) as response:
+            for chunk in response.iter_raw():
+                raw += chunk
+    except httpx.HTTPError:
+        pass
+    assert raw.count(b"event: content_block_delta") == 2 and b"message_stop" not in raw
+    bad = post(server, request(model="claude-malformed", stream=True)).content
+    payloads = [line[6:] for line in bad.split(b"\n") if line.startswith(b"data: ")]
+    broken = []
+    for payload in payloads:
+        try:
+            json.loads(payload)
+        except json.JSONDecodeError:
+            broken.append(payload)
+    assert len(broken) == 1 and broken[0].startswith(b'{"type":"content_block_delta"')
+    with pytest.raises(ValueError):
+        with client(server).messages.stream(**request(model="claude-malformed")) as stream:
+            list(stream.text_stream)
+
+
+# --- token counting, models, one scenario for every family ---------------------------------
+
+
+def test_count_tokens_counts_as_usage_does(server: RunningServer) -> None:
+    sdk = client(server)
+    fields: dict[str, Any] = {
+        "model": MODEL,
+        "system": "You are a weather assistant.",
+        "tools": [WEATHER_TOOL],
+        "messages": [{"role": "user", "content": "Tell me about lighthouses and the sea"}],
+    }
+    counted = sdk.messages.count_tokens(**fields)
+    assert isinstance(counted, MessageTokensCount)
+    message = sdk.messages.create(max_tokens=300, **fields)
+    assert counted.input_tokens == message.usage.input_tokens > 0
+    raw = post(server, fields, "/v1/messages/count_tokens")
+    assert raw.json() == {"input_tokens": counted.input_tokens}
+    assert re.fullmatch(r"req_011C\w{20}", raw.headers["request-id"])
+    refused = post(server, {**fields, "max_tokens": 10}, "/v1/messages/count_tokens")
+    assert check_error(refused, 400, "invalid_request_error")["message"] == (
+        "max_tokens: Extra inputs are not permitted"
+    )
+
+
+def test_models_list_in_anthropic_shape(server: RunningServer) -> None:
+    models = list(client(server).models.list())
+    assert models and all(m.type == "model" for m in models)
+    ids = [m.id for m in models]
+    assert "claude-sonnet-4-5-20250929" in ids and "gpt-4o" not in ids
+    sonnet = client(server).models.retrieve("claude-sonnet-4-5-20250929")
+    assert sonnet.display_name == "Claude Sonnet 4.5"
+    # Without anthropic-version the OpenAI shape stays.
+    plain = httpx.get(f"{server.url}/v1/models", timeout=5).json()
+    assert plain["object"] == "list" and "gpt-4o" in [m["id"] for m in plain["data"]]
+
+
+def test_one_rule_answers_every_family(server: RunningServer) -> None:
+    """scenarios/support.yaml: chat, responses and messages answer from one rule."""
+    openai = OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    question = "Can I get a refund?"
+    chat = openai.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": question}]
+    )
+    assert chat.choices[0].message.content == REFUND
+    response = openai.responses.create(model="gpt-4o-mini", input=question)
+    assert response.output_text == REFUND
+    message = client(server).messages.create(
+        model=MODEL, max_tokens=200, messages=[{"role": "user", "content": question}]
+    )
+    assert message.content[-1].text == REFUND
+    rules = {e["api"]: e["rule"] for e in journal(server.url)[-3:]}
+    assert rules == {
+        "chat": "support.yaml#refund-policy",
+        "responses": "support.yaml#refund-policy",
+        "messages": "support.yaml#refund-policy",
+    }
+
+
+def test_the_journal_keeps_messages_exchanges(server: RunningServer) -> None:
+    client(server).messages.create(**request("count for me"))
+    entry = journal(server.url)[-1]
+    assert entry["api"] == "messages" and entry["path"] == "/v1/messages"
+    assert entry["request"]["messages"][0]["content"] == "count for me"
+    assert entry["usage"]["completion_tokens"] > 0
+    assert re.fullmatch(r"req_011C\w{20}", entry["id"])
