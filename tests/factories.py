@@ -9,6 +9,7 @@ import orjson
 
 from mockllm.conversation import Conversation
 from mockllm.dialects import ParseContext, chat, embeddings, responses
+from mockllm.dialects import messages as messages_dialect
 from mockllm.loader import load_text
 from mockllm.render import Rendered, RenderedChoice, RenderedToolCall
 from mockllm.rules import Reply, Rule
@@ -140,3 +141,23 @@ def make_reply(**fields: Any) -> Reply:
     checked and compiled by the loader."""
     document = {"rules": [{"name": "reply", "reply": fields}]}
     return make_rules(orjson.dumps(document).decode())[0].replies[0]
+
+
+def make_messages_request(
+    user: str = "Hello",
+    *,
+    model: str = "claude-sonnet-4-5",
+    messages: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    path: str = "/v1/messages",
+    **fields: Any,
+) -> Conversation:
+    """An Anthropic Messages request read by its dialect (`max_tokens` 1024 unless given)."""
+    body = {
+        "model": model,
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": user}] if messages is None else messages,
+        **fields,
+    }
+    body = {k: v for k, v in body.items() if v is not None}
+    return messages_dialect.parse(orjson.dumps(body), headers or {}, path)

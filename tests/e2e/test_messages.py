@@ -10,14 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx
 import jsonschema
 import pytest
+import yaml
 from anthropic import Anthropic, AsyncAnthropic
 from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 from openai import OpenAI
@@ -863,3 +867,67 @@ def test_the_journal_keeps_messages_exchanges(server: RunningServer) -> None:
     assert entry["request"]["messages"][0]["content"] == "count for me"
     assert entry["usage"]["completion_tokens"] > 0
     assert re.fullmatch(r"req_011C\w{20}", entry["id"])
+
+
+# --- recording and replay -------------------------------------------------------------------
+
+UPSTREAM_RULES = """\
+version: 1
+rules:
+  - name: story
+    match: { last_user: "tell the story" }
+    reply:
+      reasoning: "A short one."
+      chunks: ["Once", " upon", " a", " time."]
+      latency: { ttft_ms: 40, inter_token_ms: 20 }
+  - name: weather
+    match: { last_user: "weather please", tools: [get_weather] }
+    reply:
+      tool_calls: [{ name: get_weather, arguments: { city: Oslo, unit: celsius } }]
+"""
+
+
+def test_record_replay_and_to_scenario(tmp_path: Path, serve: Any) -> None:
+    """Recorded through `--upstream` (an Anthropic-compatible server), the stream passed
+    through untouched and the key scrubbed; replayed byte for byte; converted to rules
+    that answer the same."""
+    upstream = serve("--scenarios", str(write_scenario(tmp_path, UPSTREAM_RULES, "up.yaml")))
+    cassettes = tmp_path / "cassettes"
+    recorder = serve(
+        "--upstream", upstream.url, "--cassettes", str(cassettes), "--record-mode", "once"
+    )
+    story = request("tell the story", stream=True)
+    weather = request("weather please", tools=[WEATHER_TOOL])
+    direct = post(upstream, story).content
+    relayed = post(recorder, story)
+    assert relayed.content == direct  # passed through untouched
+    called = post(recorder, weather).json()
+    assert called["content"][0]["input"] == {"city": "Oslo", "unit": "celsius"}
+    recorder.stop()
+    text = (cassettes / "recorded.yaml").read_text(encoding="utf-8")
+    assert KEY not in text and text.count("<redacted>") == 2  # x-api-key, scrubbed
+    assert "/v1/messages" in text
+    replay = serve("--cassettes", str(cassettes), "--replay-speed", "0")
+    assert post(replay, story).content == direct
+    assert post(replay, weather).json()["content"] == called["content"]
+    command = ["cassette", "to-scenario", str(cassettes / "recorded.yaml")]
+    converted = subprocess.run(
+        [sys.executable, "-m", "mockllm", *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    rules = yaml.safe_load(converted)["rules"]
+    assert [rule["match"]["api"] for rule in rules] == ["messages", "messages"]
+    scripted = serve("--strict", "--scenarios", str(write_scenario(tmp_path, converted, "c.yaml")))
+    sdk = client(scripted)
+    with sdk.messages.stream(
+        model=MODEL, max_tokens=1024, messages=[{"role": "user", "content": "tell the story"}]
+    ) as stream:
+        assert list(stream.text_stream) == ["Once", " upon", " a", " time."]
+        final = stream.get_final_message()
+    assert final.content[0].type == "thinking" and final.content[0].thinking == "A short one."
+    again = sdk.messages.create(**weather)
+    assert again.content[0].input == {"city": "Oslo", "unit": "celsius"}
+    assert again.content[0].id == called["content"][0]["id"]
