@@ -121,6 +121,10 @@ KEYS = """\
 keys:
   - { key: sk-ant-known-key, rpm: 2 }
   - { key: sk-ant-open-key }
+  - { key: sk-ant-no-credits, credits: 0 }
+  - { key: sk-ant-few-credits, credits: 0.012 }
+prices:
+  "*": { prompt: 1, completion: 1 }
 """
 
 
@@ -150,9 +154,23 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-def client(server: RunningServer, **options: Any) -> Anthropic:
-    options.setdefault("max_retries", 0)
-    return Anthropic(base_url=server.url, api_key=options.pop("api_key", KEY), **options)
+_CLIENTS: dict[tuple[str, str, int], Anthropic] = {}
+
+
+def client(server: RunningServer, *, api_key: str = KEY, max_retries: int = 0) -> Anthropic:
+    """The module's SDK client for a server and key (kept open, closed after the module)."""
+    key = (server.url, api_key, max_retries)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = Anthropic(base_url=server.url, api_key=api_key, max_retries=max_retries)
+    return _CLIENTS[key]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    for sdk in _CLIENTS.values():
+        sdk.close()
+    _CLIENTS.clear()
 
 
 def post(
@@ -575,6 +593,21 @@ def test_401_for_an_unknown_or_missing_key(keyed: RunningServer) -> None:
     assert bearer.status_code == 200, bearer.text
 
 
+def test_credits_refuse_and_cut_answers(keyed: RunningServer) -> None:
+    reset(keyed.url)
+    with pytest.raises(anthropic.RateLimitError) as caught:  # the default profile's 429
+        client(keyed, api_key="sk-ant-no-credits").messages.create(**request())
+    assert caught.value.body["error"] == {
+        "type": "rate_limit_error",
+        "message": "Your credit balance is too low to access the Anthropic API. Please go to "
+        "Plans & Billing to upgrade or purchase credits.",
+    }
+    # 12 tokens' worth of credits: the prompt's, then an answer cut where they run out.
+    cut = client(keyed, api_key="sk-ant-few-credits").messages.create(**request())
+    assert cut.stop_reason == "max_tokens"
+    assert cut.usage.input_tokens + cut.usage.output_tokens == 12
+
+
 def test_rate_limit_headers_and_the_429(keyed: RunningServer) -> None:
     reset(keyed.url)
     sdk = client(keyed, api_key="sk-ant-known-key")
@@ -931,3 +964,7 @@ def test_record_replay_and_to_scenario(tmp_path: Path, serve: Any) -> None:
     again = sdk.messages.create(**weather)
     assert again.content[0].input == {"city": "Oslo", "unit": "celsius"}
     assert again.content[0].id == called["content"][0]["id"]
+    # --strict: a miss is Anthropic's 404, naming the closest rules.
+    miss = check_error(post(scripted, request("something else")), 404, "not_found_error")
+    assert miss["message"].startswith("No rule matches this request (model 'claude-sonnet-4-5')")
+    assert "recorded-0 failed: last_user" in miss["message"]
