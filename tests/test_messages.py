@@ -193,6 +193,11 @@ def test_server_and_anthropic_defined_tools() -> None:
             "tools.0.custom.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'",
         ),
         (
+            {"tools": [{"name": "f", "input_schema": {"anyOf": [{"type": "object"}]}}]},
+            "tools.0.custom.input_schema: input_schema does not support oneOf, allOf, or anyOf "
+            "at the top level",
+        ),
+        (
             {"tools": [TOOL, TOOL]},
             "tools: Tool names must be unique. Duplicate name: 'get_weather'",
         ),

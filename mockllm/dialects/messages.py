@@ -1,10 +1,11 @@
 """The Anthropic Messages dialect: `POST /v1/messages` and `POST /v1/messages/count_tokens`
 read into a Conversation, validated as the API validates them.
 
-The API words its 400s as its request validator does: `<dotted path>: <problem>`, e.g.
-`max_tokens: Field required` or `messages.1.content.0: Input tag 'foo' found using 'type'
-does not match any of the expected tags: …`. Each wording below is the API's own, as
-quoted in public reports of its errors (the comment names one where it is not obvious).
+The API words its 400s as its request validator (pydantic) does: `<dotted path>:
+<problem>`, e.g. `max_tokens: Field required` or `messages.1.content.0: Input tag 'foo'
+found using 'type' does not match any of the expected tags: …`. Wordings found in public
+reports of its errors are copied (a comment names a source); the few not found there
+(a duplicate tool name, an unknown forced tool) follow the same style.
 The answer's wire (the `message` object, its events, errors and headers) is
 `messages_answer`'s.
 """
@@ -518,6 +519,13 @@ def _custom_tool(tool: JSON, path: str) -> Tool:
     if "input_schema" not in tool:
         raise _required(f"{path}.input_schema")
     schema = _object(tool["input_schema"], f"{path}.input_schema")
+    if any(key in schema for key in ("oneOf", "allOf", "anyOf")):
+        # Quoted in github.com/Hmbown/Codewhale/issues/4329.
+        raise invalid(
+            f"{path}.input_schema: input_schema does not support oneOf, allOf, or anyOf at the "
+            "top level",
+            f"{path}.input_schema",
+        )
     if schema.get("type") != "object":
         raise invalid(f"{path}.input_schema.type: Input should be 'object'", f"{path}.input_schema")
     return Tool(name, description, schema, tool.get("strict") is True)
@@ -547,6 +555,7 @@ def _read_tool_choice(value: object, tools: tuple[Tool, ...]) -> tuple[str | Non
     if kind == "tool":
         name = _str(choice, "name", "tool_choice.tool")
         if name not in {t.name for t in tools}:
+            # Not found in public reports: written in the validator's style.
             raise invalid(
                 f"tool_choice.name: Tool '{name}' not found in the provided tools",
                 "tool_choice.name",
