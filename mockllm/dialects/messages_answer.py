@@ -64,9 +64,7 @@ _MESSAGES = {
     404: "The requested resource was not found.",
     408: "Request timed out.",
     413: "Request exceeds the maximum allowed number of bytes.",
-    429: f"Number of requests has exceeded your rate limit ({RATE_LIMITS_DOC}). Please try "
-    "again later or contact sales at https://www.anthropic.com/contact-sales to discuss your "
-    "options for a rate limit increase.",
+    429: "Number of requests has exceeded your per-minute rate limit",
     500: "Internal server error",
     504: "Request timed out.",
     529: "Overloaded",
