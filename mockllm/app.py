@@ -19,7 +19,7 @@ from starlette.routing import Route
 from mockllm.admin import admin_routes
 from mockllm.asgi import Receive, RequestIds, Scope, Send, send_json
 from mockllm.config import ServerConfig
-from mockllm.dialects import dialects
+from mockllm.dialects import dialects, messages
 from mockllm.endpoint import Endpoint, Services
 from mockllm.engine import Engine
 from mockllm.errors import RequestError
@@ -109,11 +109,15 @@ class MockApp:
         if scope["type"] != "http":
             await self.starlette(scope, receive, send)
             return
-        request_id = self.services.ids.next(self.engine.config.seed).encode()  # type: ignore[union-attr]
+        # The Anthropic SDK (it sends anthropic-version) reads its family's request id.
+        anthropic = any(name == b"anthropic-version" for name, _ in scope["headers"])
+        header = messages.DIALECT.request_id_header if anthropic else b"x-request-id"
+        spell = messages.DIALECT.request_id if anthropic else None
+        request_id = self.services.ids.next(self.engine.config.seed, spell).encode()  # type: ignore[union-attr]
 
         async def send_with_id(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+                message["headers"] = [*message.get("headers", []), (header, request_id)]
             await send(message)
 
         await self.starlette(scope, receive, send_with_id)

@@ -565,3 +565,85 @@ def test_embeddings_answers_are_skipped_but_their_errors_convert() -> None:
     (rule,) = rules
     assert conditions(rule)["api"].value == "embeddings"
     assert rule.replies[0].error is not None and rule.replies[0].error.status == 429
+
+
+# --- Anthropic messages: thinking, tool ids, an in-band error ----------------------------------
+
+
+def anthropic_request(user: str = "Weather in Oslo?", **fields: Any) -> RecordedRequest:
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 1024,
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": user}],
+        **fields,
+    }
+    url = "https://api.anthropic.com/v1/messages"
+    return RecordedRequest("POST", "/v1/messages", body=orjson.dumps(body), url=url)
+
+
+def anthropic_event(data: dict[str, Any]) -> bytes:
+    """An event as the API writes it, its JSON padded before the last brace."""
+    payload = orjson.dumps(data)[:-1] + b"   }"
+    return b"event: " + data["type"].encode() + b"\ndata: " + payload + b"\n\n"
+
+
+def test_a_recorded_message_becomes_a_messages_rule() -> None:
+    tool_use = {
+        "type": "tool_use",
+        "id": "toolu_01",
+        "name": "get_weather",
+        "input": {"city": "Oslo"},
+    }
+    message = {
+        "model": "claude-sonnet-4-5-20250929",
+        "id": "msg_01",
+        "type": "message",
+        "role": "assistant",
+        "content": [
+            {"type": "thinking", "thinking": "Oslo {{ is }} cold.", "signature": "EqQB"},
+            tool_use,
+        ],
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 20, "output_tokens": 9},
+    }
+    recorded = RecordedResponse(200, "OK", JSON_TYPE, orjson.dumps(message))
+    _, (rule,) = convert((anthropic_request(), recorded))
+    match = conditions(rule)
+    assert match["api"].test("messages") and not match["api"].test("chat")
+    assert match["last_user"].value == "Weather in Oslo?"  # the system prompt is no message
+    (reply,) = rule.replies
+    (choice,) = reply.choices
+    assert render_template(choice.reasoning, make_chat_request()) == "Oslo {{ is }} cold."
+    (call,) = choice.tool_calls
+    assert (call.name, call.id) == ("get_weather", "toolu_01")
+    assert dict(reply.usage) == {"prompt_tokens": 20, "completion_tokens": 9}
+    assert reply.model == "claude-sonnet-4-5-20250929"
+
+
+def test_a_recorded_message_stream_keeps_its_deltas_and_its_error() -> None:
+    start = {
+        "type": "message_start",
+        "message": {"model": "claude-x", "usage": {"input_tokens": 7}},
+    }
+    block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text"}}
+    deltas = [
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
+        for t in ("Cold", " and", " wet")
+    ]
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    body = b"".join(
+        [
+            anthropic_event(start),
+            anthropic_event(block),
+            b'event: ping\ndata: {"type": "ping"}\n\n',
+            *map(anthropic_event, deltas),
+            anthropic_event(error),
+        ]
+    )
+    recorded = RecordedResponse(200, "OK", (("content-type", "text/event-stream"),), body)
+    reply = only_reply((anthropic_request(stream=True), recorded))
+    assert reply.choices[0].chunks == ("Cold", " and", " wet")
+    assert reply.fault is not None and reply.fault.error_after_tokens == 3
+    assert reply.fault.error is not None and reply.fault.error.type == "overloaded_error"

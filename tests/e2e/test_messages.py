@@ -866,6 +866,13 @@ def test_models_list_in_anthropic_shape(server: RunningServer) -> None:
     assert "claude-sonnet-4-5-20250929" in ids and "gpt-4o" not in ids
     sonnet = client(server).models.retrieve("claude-sonnet-4-5-20250929")
     assert sonnet.display_name == "Claude Sonnet 4.5"
+    assert re.fullmatch(r"req_011C\w{20}", sonnet._request_id or "")
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        client(server).models.retrieve("no-such-model")
+    assert caught.value.body["error"] == {
+        "type": "not_found_error",
+        "message": "model: no-such-model",
+    }
     # Without anthropic-version the OpenAI shape stays.
     plain = httpx.get(f"{server.url}/v1/models", timeout=5).json()
     assert plain["object"] == "list" and "gpt-4o" in [m["id"] for m in plain["data"]]
