@@ -1,5 +1,5 @@
-"""The Messages dialect without HTTP: requests read into a Conversation, answers written as
-the message object and its events, errors and headers under Anthropic's names."""
+"""The Anthropic Messages dialect without HTTP: requests read into a Conversation, answers
+written as the message object and its events, errors and headers under Anthropic's names."""
 
 from __future__ import annotations
 
