@@ -98,6 +98,7 @@ class MockLLM:
 
     @property
     def url(self) -> str:
+        """The server's root: what to give an Anthropic client as `base_url` (it adds `/v1`)."""
         return self.server.url
 
     def add_rules(self, *documents: str | dict[str, Any] | Path) -> None:
