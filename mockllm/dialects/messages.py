@@ -38,7 +38,6 @@ from mockllm.wire import JSON_TYPE, Body
 PATH = "/v1/messages"
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 MIN_THINKING_BUDGET = 1024
-MAX_STOP_SEQUENCES = 8191
 
 # Every field of a request the API (and the current SDK) knows; any other is refused as
 # the API refuses it ("<field>: Extra inputs are not permitted"). `fallbacks` is the
@@ -609,12 +608,6 @@ def _read_stop_sequences(value: object) -> tuple[str, ...]:
     for i, item in enumerate(value):
         if not isinstance(item, str):
             raise _wrong(f"stop_sequences.{i}", "str")
-    if len(value) > MAX_STOP_SEQUENCES:
-        raise invalid(
-            f"stop_sequences: List should have at most {MAX_STOP_SEQUENCES} items after "
-            f"validation, not {len(value)}",
-            "stop_sequences",
-        )
     return tuple(s for s in value if s)
 
 
@@ -627,10 +620,6 @@ def _read_metadata(value: object) -> None:
             raise _extra(f"metadata.{key}")
         if item is not None and not isinstance(item, str):
             raise _wrong("metadata.user_id", "str")
-        if isinstance(item, str) and len(item) > 256:
-            raise invalid(
-                "metadata.user_id: String should have at most 256 characters", "metadata.user_id"
-            )
 
 
 def _canonical(body: JSON) -> bytes:
