@@ -670,6 +670,47 @@ def test_async_client_retries_and_raises_its_own_classes(server: RunningServer) 
     assert asyncio.run(main()) == "after the overload"
 
 
+def test_async_tools_thinking_count_tokens_and_retry_after(server: RunningServer) -> None:
+    asked = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+    async def main() -> tuple[Message, Message, Message, int, float, Message]:
+        async with AsyncAnthropic(base_url=server.url, api_key=KEY, max_retries=2) as aclient:
+            first = await aclient.messages.create(
+                model=MODEL, max_tokens=500, tools=[WEATHER_TOOL], messages=asked
+            )
+            use = first.content[0]
+            result = {"type": "tool_result", "tool_use_id": use.id, "content": "18C"}
+            second = await aclient.messages.create(
+                model=MODEL,
+                max_tokens=500,
+                tools=[WEATHER_TOOL],
+                messages=[
+                    *asked,
+                    {"role": "assistant", "content": first.content},
+                    {"role": "user", "content": [result]},
+                ],
+            )
+            thought = await aclient.messages.create(
+                model=MODEL,
+                max_tokens=2048,
+                thinking={"type": "enabled", "budget_tokens": 1024},
+                messages=[{"role": "user", "content": "Tell me about lighthouses"}],
+            )
+            counted = await aclient.messages.count_tokens(
+                model=MODEL, tools=[WEATHER_TOOL], messages=asked
+            )
+            started = time.monotonic()
+            retried = await aclient.messages.create(**request(model="claude-retry-429"))
+            return first, second, thought, counted.input_tokens, time.monotonic() - started, retried
+
+    first, second, thought, counted, waited, retried = asyncio.run(main())
+    assert first.stop_reason == "tool_use" and first.content[0].input["city"] == "Paris"
+    assert second.content[0].text == "It is 18°C and sunny in Paris."
+    assert [b.type for b in thought.content] == ["thinking", "text"]
+    assert counted == first.usage.input_tokens
+    assert retried.content[0].text == "after the rate limit" and waited >= 0.95
+
+
 def test_an_unknown_model_is_a_not_found_error(server: RunningServer) -> None:
     error = check_error(post(server, request(model="no-such-model")), 404, "not_found_error")
     assert error["message"] == "model: no-such-model"
