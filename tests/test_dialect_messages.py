@@ -460,6 +460,9 @@ def test_rate_limit_headers_get_anthropic_names() -> None:
     assert dict(wire.headers(529, ()))["x-should-retry"] == "true"
     assert dict(wire.headers(400, ()))["x-should-retry"] == "false"
     assert dict(wire.headers(429, ()))["retry-after"] == "1"
+    assert dict(wire.headers(429, ()))["anthropic-ratelimit-requests-remaining"] == "0"
+    measured = dict(wire.headers(429, (("x-ratelimit-limit-tokens", "100"),)))
+    assert "anthropic-ratelimit-requests-limit" not in measured
 
 
 def test_reset_times_are_rfc_3339() -> None:

@@ -581,18 +581,20 @@ def reset_time(duration: str, now: float | None = None) -> str:
 
 def headers(status: int, rate: Headers) -> Headers:
     """Rate-limit headers under Anthropic's names; an error's defaults: `x-should-retry`
-    (as the API sends it), and on a 429 `retry-after` and the requests limit spent."""
+    (as the API sends it), and on a 429 `retry-after` and, when no bucket measured it, the
+    requests limit spent."""
     out: list[tuple[str, str]] = []
     if status >= 400:
         retry = status in (408, 409, 429) or status >= 500
         out.append(("x-should-retry", "true" if retry else "false"))
         if status == 429:
-            out += [
-                ("retry-after", "1"),
-                ("anthropic-ratelimit-requests-limit", "60"),
-                ("anthropic-ratelimit-requests-remaining", "0"),
-                ("anthropic-ratelimit-requests-reset", reset_time("1s")),
-            ]
+            out.append(("retry-after", "1"))
+            if not any(name.lower() in _RATE_NAMES for name, _ in rate):  # none measured
+                out += [
+                    ("anthropic-ratelimit-requests-limit", "60"),
+                    ("anthropic-ratelimit-requests-remaining", "0"),
+                    ("anthropic-ratelimit-requests-reset", reset_time("1s")),
+                ]
     for name, value in rate:
         renamed = _RATE_NAMES.get(name.lower())
         if renamed is None:
