@@ -205,6 +205,14 @@ def _str(obj: JSON, key: str, path: str, required: bool = True) -> str | None:
     return value
 
 
+def _text(obj: JSON, key: str, path: str) -> str:
+    """A required string field."""
+    value = _str(obj, key, path)
+    if value is None:  # _str refuses a missing field already; this narrows the type
+        raise _required(f"{path}.{key}" if path else key)
+    return value
+
+
 def _int(body: JSON, key: str, low: int | None = None) -> int | None:
     value = body.get(key)
     if value is None:
@@ -262,8 +270,7 @@ def load_body(raw: bytes) -> JSON:
 
 
 def _text_block(block: JSON, path: str) -> str:
-    text = _str(block, "text", path)
-    assert text is not None
+    text = _text(block, "text", path)
     if not text:
         raise invalid("messages: text content blocks must be non-empty", path)
     if not text.strip():
@@ -356,9 +363,8 @@ def _read_message(raw: object, i: int) -> _Turn:
                 raise _wrong(f"{at}.is_error", "bool")
             turn.results.append((str(use_id), text, k))
         elif kind == "thinking":
-            thinking = _str(block, "thinking", at)
-            signature = _str(block, "signature", at)
-            assert thinking is not None and signature is not None
+            thinking = _text(block, "thinking", at)
+            signature = _text(block, "signature", at)
             if messages_answer.is_ours(signature) and signature != messages_answer.signature_for(
                 thinking
             ):
@@ -505,8 +511,7 @@ def _read_tools(value: object) -> tuple[tuple[Tool, ...], frozenset[str]]:
 
 
 def _custom_tool(tool: JSON, path: str) -> Tool:
-    name = _str(tool, "name", path)
-    assert name is not None
+    name = _text(tool, "name", path)
     well_formed = all(c.isascii() and (c.isalnum() or c in "_-") for c in name)
     if not 1 <= len(name) <= 128 or not well_formed:
         # Pydantic's words for a pattern, as in "tools.0.custom.name: String should match
@@ -642,8 +647,7 @@ def parse(
     for key in body:
         if key not in fields:
             raise _extra(key)
-    model = _str(body, "model", "")
-    assert model is not None
+    model = _text(body, "model", "")
     max_tokens = None
     if not counting:
         if body.get("max_tokens") is None:
