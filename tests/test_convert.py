@@ -574,7 +574,7 @@ def anthropic_request(user: str = "Weather in Oslo?", **fields: Any) -> Recorded
     body = {
         "model": "claude-sonnet-4-5",
         "max_tokens": 1024,
-        "system": "Be brief.",
+        "system": "Answer in one line.",
         "messages": [{"role": "user", "content": user}],
         **fields,
     }

@@ -68,7 +68,7 @@ def test_the_dialects_are_registered() -> None:
 
 def test_a_conversation_is_read_from_blocks_tool_uses_and_results() -> None:
     request = make_messages_request(
-        system=[{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        system=[{"type": "text", "text": "Terse.", "cache_control": {"type": "ephemeral"}}],
         tools=[TOOL],
         messages=[
             {"role": "user", "content": [{"type": "text", "text": "Weather?"}]},
@@ -100,7 +100,7 @@ def test_a_conversation_is_read_from_blocks_tool_uses_and_results() -> None:
     )
     assert request.api == "messages" and request.max_tokens == 1024
     assert [(m.role, m.text) for m in request.messages] == [
-        ("system", "Be brief."),
+        ("system", "Terse."),
         ("user", "Weather?"),
         ("assistant", "Let me look."),
         ("tool", "3C"),
@@ -108,7 +108,7 @@ def test_a_conversation_is_read_from_blocks_tool_uses_and_results() -> None:
     ]
     assert request.messages[2].tool_calls[0].parsed_arguments == {"city": "Oslo"}
     assert request.messages[3].tool_call_id == "toolu_1"
-    assert request.system == "Be brief." and request.last_user == "Thanks" and request.turn == 2
+    assert request.system == "Terse." and request.last_user == "Thanks" and request.turn == 2
     assert request.tool_names == {"get_weather"}
     assert request.api_key == "sk-ant-1"
 

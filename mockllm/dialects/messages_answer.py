@@ -76,7 +76,7 @@ _STOP_REASONS = {
     "function_call": "tool_use",
     "content_filter": "refusal",
 }
-# A server tool's result block when the tool cannot run (the mock runs none of them), as
+# A server tool's result block when the tool cannot run (this server runs none of them), as
 # the API writes it when the tool is unavailable.
 _UNAVAILABLE = {
     "web_search": ("web_search_tool_result", "web_search_tool_result_error"),

@@ -200,7 +200,7 @@ def check_message(data: dict[str, Any]) -> Message:
 
 
 def plain(message: Message) -> dict[str, Any]:
-    """A message as data, without what the stream helper adds (`parsed_output`)."""
+    """A message as data, without what `messages.stream()` adds (`parsed_output`)."""
     return message.model_dump(mode="json", exclude={"content": {"__all__": {"parsed_output"}}})
 
 
