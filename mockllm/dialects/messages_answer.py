@@ -17,7 +17,6 @@ import hmac
 import math
 import re
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import orjson
@@ -576,7 +575,7 @@ def reset_time(duration: str, now: float | None = None) -> str:
     whole again, which is how Anthropic's `anthropic-ratelimit-*-reset` headers say it."""
     seconds = sum(float(n) * _UNIT_S[unit] for n, unit in _DURATION.findall(duration))
     moment = math.ceil((time.time() if now is None else now) + seconds)
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
 
 
 def headers(status: int, rate: Headers) -> Headers:
@@ -634,7 +633,7 @@ def model_info(model_id: str) -> JSON:
         created = f"{dated.group(2)}-{dated.group(3)}-{dated.group(4)}T00:00:00Z"
     else:
         moment = 1_700_000_000 + derive_seed("model", model_id) % 20_000_000
-        created = datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT00:00:00Z")
+        created = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime(moment))
     words = name.split("-")
     if words[0] == "claude":
         numbers = [w for w in words[1:] if w.isdigit()]
