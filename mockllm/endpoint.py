@@ -208,7 +208,8 @@ class Endpoint:
         self._record(exchange, body.status)
         headers = [(dialect.request_id_header, exchange.id.encode()), *dialect.static_headers]
         result = await writer.write(body, headers, scope, receive, send, arrived)
-        finish_exchange(exchange, arrived, result.status, self.services.engine.config.log_format)
+        engine = self.services.engine
+        finish_exchange(exchange, arrived, result.status, engine.config.log_format, engine.journal)
 
     def _parse(self, raw: bytes, headers: dict[str, str], path: str) -> _Parsed:
         cache_key = (

@@ -142,6 +142,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     )
     yield running
     running.stop()
+    assert "Traceback" not in running.log(), running.log()
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +153,7 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running = start_server("--keys", str(keys), tmp_path=folder)
     yield running
     running.stop()
+    assert "Traceback" not in running.log(), running.log()
 
 
 _CLIENTS: dict[tuple[str, str, int], Anthropic] = {}
@@ -894,6 +896,13 @@ def test_count_tokens_counts_as_usage_does(server: RunningServer) -> None:
     raw = post(server, fields, "/v1/messages/count_tokens")
     assert raw.json() == {"input_tokens": counted.input_tokens}
     assert re.fullmatch(r"req_011C\w{20}", raw.headers["request-id"])
+    entry = journal(server.url)[-1]
+    assert (entry["path"], entry["source"], entry["status"]) == (
+        "/v1/messages/count_tokens",
+        "direct",
+        200,
+    )
+    assert entry["id"] == raw.headers["request-id"]
     refused = post(server, {**fields, "max_tokens": 10}, "/v1/messages/count_tokens")
     assert check_error(refused, 400, "invalid_request_error")["message"] == (
         "max_tokens: Extra inputs are not permitted"
