@@ -60,9 +60,7 @@ def exchange_for(scope: Scope, request_id: str) -> Exchange:
     )
 
 
-def recording_status(
-    send: Send, exchange: Exchange, journal: Journal | None
-) -> Any:
+def recording_status(send: Send, exchange: Exchange, journal: Journal | None) -> Any:
     """`send`, which journals the exchange once its status is known."""
 
     async def sending(message: MutableMapping[str, Any]) -> None:

@@ -69,7 +69,10 @@ def test_a_bad_entry_is_named() -> None:
         parse_catalogue(data)
 
 
-def _parse(context: ParseContext = ParseContext(), **fields: object) -> object:
+_DEFAULT = ParseContext()
+
+
+def _parse(context: ParseContext = _DEFAULT, **fields: object) -> object:
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], **fields}
     return chat.parse(orjson.dumps(body), {}, "/v1/chat/completions", context)
 

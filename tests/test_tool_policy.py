@@ -83,7 +83,9 @@ def test_required_with_nothing_related_ends_through_the_output_tool() -> None:
 
 def test_allowed_tools_and_named_choices_are_kept() -> None:
     named = conversation(
-        ASK, tools=[WEATHER, TIME], tool_choice={"type": "function", "function": {"name": "get_time"}}
+        ASK,
+        tools=[WEATHER, TIME],
+        tool_choice={"type": "function", "function": {"name": "get_time"}},
     )
     assert choose_tool(named, 1) == "get_time"
     none = conversation(ASK, tools=[WEATHER], tool_choice="none")
