@@ -10,7 +10,7 @@ journal is what clients of the API sent.
 from __future__ import annotations
 
 import time
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import orjson
@@ -27,7 +27,7 @@ ADMIN_PREFIX = "/__admin/"
 _LISTED_METHODS = ("GET", "POST", "PUT", "DELETE")
 
 
-def served_paths(routes: list[BaseRoute], extra: list[tuple[str, str]]) -> tuple[str, ...]:
+def served_paths(routes: Sequence[BaseRoute], extra: list[tuple[str, str]]) -> tuple[str, ...]:
     """`METHOD /path` for each route of the API (not the admin API), in route order."""
     out: list[str] = []
     for route in routes:
@@ -39,7 +39,7 @@ def served_paths(routes: list[BaseRoute], extra: list[tuple[str, str]]) -> tuple
     return tuple(dict.fromkeys(out))
 
 
-def route_match(routes: list[BaseRoute], scope: Scope) -> tuple[Match, tuple[str, ...]]:
+def route_match(routes: Sequence[BaseRoute], scope: Scope) -> tuple[Match, tuple[str, ...]]:
     """How well the routes take the request: FULL, PARTIAL (the path, not the method: with
     the methods it takes) or NONE."""
     allowed: list[str] = []
