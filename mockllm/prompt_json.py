@@ -30,6 +30,11 @@ _FENCED = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n(.*?)```", re.DOTALL)
 _ASKS_FENCE = re.compile(
     r"```json|json\s*code\s*-?\s*block|code\s*-?\s*block[^.\n]{0,40}\bjson\b", re.IGNORECASE
 )
+_PRESENTS_SHAPE = re.compile(
+    r"\b(format|schema|structure|shape|example|template|like this|respond|return|output)\b"
+    r"|\b(like|as)\s*:?\s*\{",
+    re.IGNORECASE,
+)
 _SCHEMA_TYPES = frozenset(("object", "array", "string", "number", "integer", "boolean", "null"))
 _SCHEMA_MARKS = ("$schema", "$defs", "definitions", "anyOf", "oneOf", "allOf")
 SCANNED_CHARS = 200_000  # of each message: a prompt this long has its schema before
@@ -44,10 +49,14 @@ def prompt_schema(request: Conversation) -> dict[str, Any] | None:
     for message in request.messages:
         if message.role not in ("system", "developer", "user"):
             continue
-        for value in _objects(message.text[:SCANNED_CHARS]):
+        text = message.text[:SCANNED_CHARS]
+        # In a user message, an object is data to work on unless the text presents it as
+        # the shape of the answer ("respond in this format: {…}").
+        shapes = message.role != "user" or _PRESENTS_SHAPE.search(text) is not None
+        for value in _objects(text):
             if is_schema(value):
                 found = value
-            else:
+            elif shapes:
                 example = value
     if found is not None:
         return found

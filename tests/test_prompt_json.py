@@ -79,6 +79,11 @@ def test_an_example_object_gives_its_shape() -> None:
     }
 
 
+def test_data_in_a_user_message_is_not_a_shape() -> None:
+    asked = request(("user", 'Summarize this JSON for me: {"orders": 3, "late": 1}'))
+    assert prompt_schema(asked) is None  # type: ignore[arg-type]
+
+
 def test_no_json_no_schema() -> None:
     asked = request(("user", "Write {a poem} about {the sea}."))
     assert prompt_schema(asked) is None  # type: ignore[arg-type]
