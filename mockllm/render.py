@@ -420,14 +420,16 @@ def _choice(
         locale = fake.detect_locale(request.last_user)
     locale = locale or "en_US"
     limit = request.max_tokens
-    hidden = _hidden_reasoning(request, derive_seed(policy_seed, "reasoning", index), limit)
-    if default and hidden and limit is not None:
+    hidden = 0
+    if default:
+        hidden = _hidden_reasoning(request, derive_seed(policy_seed, "reasoning", index), limit)
+    if hidden and limit is not None:
         limit -= hidden  # reasoning counts against max_completion_tokens
-    else:
-        hidden = hidden if default else 0
     words = DEFAULT_WORDS if limit is None else max(1, min(DEFAULT_WORDS, int(limit * 0.75) + 2))
     if stop_after is not None:  # cut what was generated; generate no less
-        limit = stop_after if limit is None else min(limit, stop_after)
+        hidden = min(hidden, stop_after)  # the reasoning comes first, and counts too
+        left = stop_after - hidden
+        limit = left if limit is None else min(limit, left)
     if not request.parallel_tool_calls and len(spec.tool_calls) > 1:
         spec = replace(spec, tool_calls=spec.tool_calls[:1])  # the request asked for one call
     calls_spec = spec.tool_calls

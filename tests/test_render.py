@@ -251,3 +251,17 @@ def test_stop_after_cuts_the_same_generated_text():
     (whole,), (short,) = full.choices, cut.choices
     assert whole.content.startswith(short.content) and short.content != whole.content
     assert (short.finish_reason, short.tokens, cut.id) == ("length", 10, full.id)
+
+
+def test_a_reasoning_model_spends_reasoning_tokens_and_a_cut_counts_them():
+    asked = make_chat_request("o3", user="Tell me about tides.", reasoning_effort="high")
+    whole = render(Reply(is_default=True), asked, 9)
+    (choice,) = whole.choices
+    assert choice.reasoning is None and 576 <= choice.reasoning_tokens <= 2880
+    assert whole.completion_tokens == choice.reasoning_tokens + len(choice.deltas)
+    cut = render(Reply(is_default=True), asked, 9, stop_after=choice.reasoning_tokens + 3)
+    assert cut.completion_tokens == choice.reasoning_tokens + 3
+    assert "".join(cut.choices[0].deltas) == "".join(choice.deltas[:3])
+    assert cut.choices[0].finish_reason == "length"
+    none = render(Reply(is_default=True), make_chat_request("gpt-4o"), 9)
+    assert none.reasoning_tokens == 0
