@@ -159,7 +159,7 @@ class MockApp:
             )
             return
         await app(scope, receive, stray.recording_status(send, exchange, journal))
-        finish_exchange(exchange, arrived, exchange.status, self.config.log_format)
+        finish_exchange(exchange, arrived, exchange.status, self.config.log_format, journal)
 
     def _open_cassettes(self, config: ServerConfig) -> None:
         from mockllm.cassettes import Recorder, Scrubber

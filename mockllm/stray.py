@@ -111,4 +111,4 @@ async def refuse(
     body = orjson.dumps(error_body(message, "invalid_request_error"))
     await send(json_head(status, body, headers))
     await send({"type": "http.response.body", "body": body})
-    finish_exchange(exchange, arrived, status, config.log_format)
+    finish_exchange(exchange, arrived, status, config.log_format, journal)
