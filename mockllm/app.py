@@ -14,8 +14,9 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
+from mockllm import stray
 from mockllm.admin import admin_routes
 from mockllm.asgi import Receive, RequestIds, Scope, Send, send_json
 from mockllm.config import ServerConfig
@@ -23,6 +24,7 @@ from mockllm.dialects import dialects, messages
 from mockllm.endpoint import Endpoint, Services
 from mockllm.engine import Engine
 from mockllm.errors import RequestError
+from mockllm.exchanges import finish_exchange
 from mockllm.gateway import Gateway
 from mockllm.loader import load_scenarios
 from mockllm.protocol import error_body
@@ -81,6 +83,8 @@ class MockApp:
             Route(path, endpoint, methods=methods)
             for path, endpoint, methods in admin_routes(self.runtime, lambda: self.ready)
         ]
+        extra = [("GET", balance.path)] if (balance := self.gateway.profile.balance) else []
+        self.served = stray.served_paths(routes, extra)
         self.starlette = Starlette(
             routes=routes,
             exception_handlers={
@@ -92,7 +96,7 @@ class MockApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == self.balance_path:
-            await self._balance(scope, receive, send)
+            await self._journaled(scope, receive, send, self._balance)
             return
         if scope["type"] == "http" and scope["method"] == "POST":
             endpoint = self.endpoints.get(scope["path"])
@@ -109,18 +113,54 @@ class MockApp:
         if scope["type"] != "http":
             await self.starlette(scope, receive, send)
             return
+        if scope["path"].startswith(stray.ADMIN_PREFIX):
+            await self.starlette(scope, receive, self._with_id(send, scope, self._request_id(scope)))
+            return
+        await self._journaled(scope, receive, send, self.starlette)
+
+    def _request_id(self, scope: Scope) -> str:
         # The Anthropic SDK (it sends anthropic-version) reads its family's request id.
-        anthropic = any(name == b"anthropic-version" for name, _ in scope["headers"])
-        header = messages.DIALECT.request_id_header if anthropic else b"x-request-id"
-        spell = messages.DIALECT.request_id if anthropic else None
-        request_id = self.services.ids.next(self.engine.config.seed, spell).encode()  # type: ignore[union-attr]
+        spell = messages.DIALECT.request_id if _anthropic(scope) else None
+        return self.services.ids.next(self.engine.config.seed, spell)  # type: ignore[union-attr]
+
+    def _with_id(self, send: Send, scope: Scope, request_id: str) -> Send:
+        header = messages.DIALECT.request_id_header if _anthropic(scope) else b"x-request-id"
 
         async def send_with_id(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (header, request_id)]
+                message["headers"] = [*message.get("headers", []), (header, request_id.encode())]
             await send(message)
 
-        await self.starlette(scope, receive, send_with_id)
+        return send_with_id
+
+    async def _journaled(self, scope: Scope, receive: Receive, send: Send, app: Any) -> None:
+        """Answer a request that is not a family's POST, and keep it in the journal: a
+        route answers it, or `stray` refuses it (404 naming the paths served, or 405)."""
+        arrived = asyncio.get_running_loop().time()
+        request_id = self._request_id(scope)
+        exchange = stray.exchange_for(scope, request_id)
+        journal = self.engine.journal
+        send = self._with_id(send, scope, request_id)
+        match, allowed = (
+            (Match.FULL, ()) if app is not self.starlette
+            else stray.route_match(self.starlette.router.routes, scope)
+        )
+        if match != Match.FULL:
+            await stray.refuse(
+                scope,
+                receive,
+                send,
+                exchange=exchange,
+                allowed=allowed,
+                served=self.served,
+                config=self.config,
+                journal=journal,
+                headers=[],
+                arrived=arrived,
+            )
+            return
+        await app(scope, receive, stray.recording_status(send, exchange, journal))
+        finish_exchange(exchange, arrived, exchange.status, self.config.log_format, journal)
 
     def _open_cassettes(self, config: ServerConfig) -> None:
         from mockllm.cassettes import Recorder, Scrubber
@@ -256,3 +296,7 @@ def create_app(
 ) -> MockApp:
     """The ASGI app for a config (scenarios loaded now; ScenarioError if they do not validate)."""
     return MockApp(config or ServerConfig(), rules)
+
+
+def _anthropic(scope: Scope) -> bool:
+    return any(name == b"anthropic-version" for name, _ in scope["headers"])

@@ -17,6 +17,10 @@ EXIT_OK = 0
 EXIT_CONFIG = 1
 EXIT_DRIFT = 1  # cassette check: a recording no longer has the API's shape
 EXIT_STARTUP = 3
+LENIENT_BANNER = (
+    " (--lenient: accepting requests the real API refuses: unknown arguments, parameters"
+    " a model does not take, strict schemas, prompts and max_tokens past a model's limits)"
+)
 
 logger = logging.getLogger("mockllm")
 
@@ -149,11 +153,19 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
         ),
         click.option(
             "--max-output-tokens",
-            default=4096,
-            show_default=True,
+            default=None,
             type=click.IntRange(1),
             envvar=_env("max_output_tokens"),
-            help="Cap on generated tokens; a larger max_tokens is a 400.",
+            help="Cap on generated tokens for every model; a larger max_tokens is a 400. "
+            "Default: each model's own limit (the model catalogue).",
+        ),
+        click.option(
+            "--lenient",
+            is_flag=True,
+            envvar=_env("lenient"),
+            help="Accept what the real API refuses: unknown arguments, parameters a model "
+            "does not take, strict schemas it cannot enforce, prompts and max_tokens past "
+            "a model's limits.",
         ),
         click.option(
             "--journal-size",
@@ -361,7 +373,8 @@ def _config(options: dict[str, object]) -> ServerConfig:
         embedding_dimensions=int(options["embedding_dimensions"]),  # type: ignore[call-overload]
         max_body_bytes=int(options["max_body_bytes"]),  # type: ignore[call-overload]
         max_n=int(options["max_n"]),  # type: ignore[call-overload]
-        max_output_tokens=int(options["max_output_tokens"]),  # type: ignore[call-overload]
+        max_output_tokens=options["max_output_tokens"],  # type: ignore[arg-type]
+        lenient=bool(options["lenient"]),
         journal_size=int(options["journal_size"]),  # type: ignore[call-overload]
         hang_max_s=float(options["hang_max_s"]),  # type: ignore[arg-type]
         body_timeout_s=float(options["body_timeout_s"]),  # type: ignore[arg-type]
@@ -439,11 +452,12 @@ def _run(config: ServerConfig) -> None:
             config.workers,
         )
     logger.info(
-        "mockllm %s serving %d rules on http://%s:%d/v1",
+        "mockllm %s serving %d rules on http://%s:%d/v1%s",
         __version__,
         rules,
         config.host,
         config.port,
+        LENIENT_BANNER if config.lenient else "",
     )
     try:
         server.run()

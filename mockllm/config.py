@@ -12,7 +12,6 @@ LogFormat = Literal["text", "json"]
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_N = 128
-DEFAULT_MAX_OUTPUT_TOKENS = 4096
 DEFAULT_JOURNAL_SIZE = 1000
 
 
@@ -47,7 +46,8 @@ class ServerConfig:
     models: tuple[str, ...] = ()
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_n: int = DEFAULT_MAX_N
-    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
+    max_output_tokens: int | None = None  # a cap on every model; None: each model's own
+    lenient: bool = False  # accept what the real service refuses
     journal_size: int = DEFAULT_JOURNAL_SIZE
     hang_max_s: float = 300.0
     body_timeout_s: float = 30.0  # a request body (or headers) not received by then is refused

@@ -93,6 +93,9 @@ class Conversation:
     seed: int | None = None
     fallbacks: tuple[str, ...] = ()
     reasoning: bool = False  # the request asks for the model's reasoning (thinking)
+    # A reasoning model's effort: it spends reasoning tokens before answering, out of sight
+    # unless `reasoning` asks for them. None: the model answers without reasoning.
+    reasoning_effort: str | None = None
     canonical: bytes = b""  # canonical bytes of what decides the answer: the seed source
     last_user: str = ""  # text of the last user message
     system: str = ""  # system and developer messages (instructions, system blocks), joined

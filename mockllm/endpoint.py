@@ -95,6 +95,8 @@ class Endpoint:
             self.services.engine.store,
             config.seed,
             config.embedding_dimensions,
+            lenient=config.lenient,
+            refuse_unknown=self.services.gateway.profile.unknown_arguments == "refuse",
         )
 
     def headers_of(self, scope: Scope) -> dict[str, str]:

@@ -235,8 +235,14 @@ def faker_call(seed: int, locale: str, provider: str, args: dict[str, object]) -
     return _run(locale, seed, provider, kwargs)
 
 
-def instance_from_schema(schema: dict[str, Any], seed: int, locale: str = DEFAULT_LOCALE) -> object:
-    """A JSON value that `schema` accepts, with faker strings in `locale` where names suggest.
+def instance_from_schema(
+    schema: dict[str, Any],
+    seed: int,
+    locale: str = DEFAULT_LOCALE,
+    hints: dict[str, str] | None = None,
+) -> object:
+    """A JSON value that `schema` accepts, with faker strings in `locale` where names suggest
+    (and `hints` for top-level string properties, where the schema accepts them).
 
     Raises ValueError, with `check_schema`'s message, for a schema it cannot read.
 
@@ -247,7 +253,7 @@ def instance_from_schema(schema: dict[str, Any], seed: int, locale: str = DEFAUL
     problem = check_schema(schema)
     if problem is not None:
         raise ValueError(problem)
-    return build_instance(schema, random.Random(seed), partial(_schema_text, locale))
+    return build_instance(schema, random.Random(seed), partial(_schema_text, locale), hints)
 
 
 def _schema_text(locale: str, kind: str, rng: random.Random) -> str:

@@ -17,12 +17,16 @@ class Exchange:
     method: str
     path: str
     started: float
-    api: str = "chat"  # the API family: chat, responses, messages, embeddings
+    api: str | None = "chat"  # the API family: chat, responses, messages, embeddings; None:
+    # a request that is not a family's POST (models, stored responses, an unknown path)
     request: Any = None  # the parsed JSON body, or None
     model: str | None = None
     stream: bool = False
     rule: str | None = None
-    source: str | None = None  # "rule", "default", "cassette", "upstream", "miss", "error", "direct"
+    # "rule", "default", "cassette", "upstream", "miss", "error"; "direct" for an answer no
+    # rule can change (token counting); "route" for the paths that are not a family's POST
+    # (models, stored responses, balance)
+    source: str | None = None
     status: int = 0
     faults: tuple[str, ...] = ()
     attempts: list[dict[str, Any]] = field(default_factory=list)

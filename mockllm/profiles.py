@@ -149,6 +149,11 @@ FORMAT = s.Obj(
             doc="a stream the balance cannot pay for ends with finish_reason length, or an error",
         ),
         "error_shape": s.Enum(("openai",), doc='{"error": {message, type, param, code}}'),
+        "unknown_arguments": s.Enum(
+            ("refuse", "pass"),
+            doc="request arguments the API does not know: refused as OpenAI refuses them, "
+            "or passed through as a gateway does (default: refuse)",
+        ),
     },
 )
 _REQUIRED = (
@@ -212,6 +217,7 @@ class Profile:
     on_exhaustion: Literal["length", "error"] = "length"
     error_shape: Literal["openai"] = "openai"
     source: str = "<profile>"
+    unknown_arguments: Literal["refuse", "pass"] = "refuse"
 
     def error(
         self,
@@ -485,6 +491,7 @@ def _compile(data: dict[str, Any], lines: Any, source: str) -> Profile:
         on_exhaustion=data.get("on_exhaustion", "length"),
         error_shape=data.get("error_shape", "openai"),
         source=source,
+        unknown_arguments=data.get("unknown_arguments", "refuse"),
     )
 
 

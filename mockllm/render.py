@@ -13,11 +13,13 @@ from typing import Any
 
 import orjson
 
-from mockllm.errors import RequestError
 from mockllm.conversation import Conversation, derive_seed
+from mockllm.errors import RequestError
+from mockllm.prompt_json import asks_for_fence, mentions_json, prompt_schema
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
 from mockllm.template import render as render_template
 from mockllm.tokens import count_prompt, count_tokens, group_tokens, split_tokens
+from mockllm.tool_policy import argument_hints, choose_tool, results_answer
 
 _ID_CHARS = string.ascii_letters + string.digits
 
@@ -37,6 +39,15 @@ DEFAULT_WORDS = 48
 # Tool call ids as each family spells them (prefix, random characters): `call_…` by default.
 _CALL_IDS = {"messages": ("toolu_01", 22)}
 REASONING_WORDS = 32
+# Reasoning tokens a reasoning model spends out of sight, by effort (drawn in this range).
+HIDDEN_REASONING: dict[str, tuple[int, int]] = {
+    "none": (0, 0),
+    "minimal": (0, 64),
+    "low": (64, 320),
+    "medium": (192, 960),
+    "high": (576, 2880),
+    "xhigh": (1152, 5760),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +171,17 @@ def _schema_too_big(schema: Any) -> str | None:
     return None
 
 
-def _instance(schema: dict[str, Any], seed: int, locale: str, param: str) -> Any:
+def _instance(
+    schema: dict[str, Any],
+    seed: int,
+    locale: str,
+    param: str,
+    hints: dict[str, str] | None = None,
+) -> Any:
     problem = _schema_too_big(schema)
     if problem is None:
         try:
-            value = fake.instance_from_schema(schema, seed, locale)
+            value = fake.instance_from_schema(schema, seed, locale, hints)
             orjson.dumps(value)  # numbers past 64 bits cannot be sent
             return value
         except (
@@ -178,32 +195,60 @@ def _instance(schema: dict[str, Any], seed: int, locale: str, param: str) -> Any
     raise RequestError(400, f"Invalid schema in '{param}': {problem}", param=param)
 
 
+PLAIN_JSON = {
+    "type": "object",
+    "properties": {"answer": {"type": "string"}, "confidence": {"type": "number"}},
+    "required": ["answer"],
+}
+
+
 def _structured(request: Conversation, rng: random.Random, locale: str) -> str:
+    """JSON for a JSON response format: an instance of its schema; in JSON mode, of the
+    schema (or example) the prompt carries, else a plausible object."""
     form = request.response_format
     if form.type == "json_schema" and form.schema is not None:
         value = _instance(
             form.schema, rng.getrandbits(63), locale, "response_format.json_schema.schema"
         )
     else:
-        value = fake.instance_from_schema(
-            {
-                "type": "object",
-                "properties": {"answer": {"type": "string"}, "confidence": {"type": "number"}},
-                "required": ["answer"],
-            },
-            rng.getrandbits(63),
-            locale,
-        )
+        value = _from_prompt(request, rng, locale)
     return orjson.dumps(value).decode()
 
 
-def _arguments(spec: ToolCallSpec, request: Conversation, rng: random.Random, locale: str) -> str:
+def _from_prompt(request: Conversation, rng: random.Random, locale: str) -> Any:
+    seed = rng.getrandbits(63)
+    schema = prompt_schema(request)
+    if schema is not None and _schema_too_big(schema) is None:
+        try:
+            value = fake.instance_from_schema(schema, seed, locale)
+            orjson.dumps(value)
+            return value
+        except (ValueError, TypeError, OverflowError, RecursionError, orjson.JSONEncodeError):
+            pass  # a schema the generator cannot serve: plausible JSON instead
+    return fake.instance_from_schema(PLAIN_JSON, seed, locale)
+
+
+def _prompted_json(request: Conversation, rng: random.Random, locale: str) -> str | None:
+    """The JSON a prompt asks for without a JSON response format (instructor's MD_JSON,
+    LangChain's output parsers): fenced when it asks for a code block; None when it does
+    not ask for JSON."""
+    fenced = asks_for_fence(request)
+    if not fenced and not (mentions_json(request) and prompt_schema(request) is not None):
+        return None
+    text = orjson.dumps(_from_prompt(request, rng, locale), option=orjson.OPT_INDENT_2).decode()
+    return f"```json\n{text}\n```" if fenced else text
+
+
+def _arguments(
+    spec: ToolCallSpec, request: Conversation, rng: random.Random, locale: str, default: bool
+) -> str:
     if spec.generate or spec.arguments is None:
         tool = request.tool(spec.name)
         schema = tool.parameters if tool else {"type": "object", "properties": {}}
         index = request.tools.index(tool) if tool else 0
+        hints = argument_hints(request, tool) if default and tool is not None else None
         value = _instance(
-            schema, rng.getrandbits(63), locale, f"tools[{index}].function.parameters"
+            schema, rng.getrandbits(63), locale, f"tools[{index}].function.parameters", hints
         )
         return orjson.dumps(value).decode()
     if isinstance(spec.arguments, Template):
@@ -345,6 +390,17 @@ def _alternatives(token: str, rng: random.Random, count: int) -> list[str]:
     return rng.sample(words, min(count, len(words)))
 
 
+def _hidden_reasoning(request: Conversation, seed: int, limit: int | None) -> int:
+    """Reasoning tokens a reasoning model spends out of sight (none when it does not reason),
+    at most half of `limit`, so that an answer is left."""
+    effort = request.reasoning_effort
+    if effort is None:
+        return 0
+    low, high = HIDDEN_REASONING.get(effort, HIDDEN_REASONING["medium"])
+    spent = random.Random(seed).randint(low, high)
+    return min(spent, limit // 2) if limit is not None else spent
+
+
 def _choice(
     spec: ChoiceSpec,
     index: int,
@@ -354,6 +410,7 @@ def _choice(
     default: bool,
     locale: str | None,
     stop_after: int | None = None,
+    policy_seed: int = 0,
 ) -> RenderedChoice:
     if locale is None and (
         default
@@ -366,21 +423,30 @@ def _choice(
         locale = fake.detect_locale(request.last_user)
     locale = locale or "en_US"
     limit = request.max_tokens
+    hidden = 0
+    if default:
+        hidden = _hidden_reasoning(request, derive_seed(policy_seed, "reasoning", index), limit)
+    if hidden and limit is not None:
+        limit -= hidden  # reasoning counts against max_completion_tokens
     words = DEFAULT_WORDS if limit is None else max(1, min(DEFAULT_WORDS, int(limit * 0.75) + 2))
     if stop_after is not None:  # cut what was generated; generate no less
-        limit = stop_after if limit is None else min(limit, stop_after)
+        hidden = min(hidden, stop_after)  # the reasoning comes first, and counts too
+        left = stop_after - hidden
+        limit = left if limit is None else min(limit, left)
     if not request.parallel_tool_calls and len(spec.tool_calls) > 1:
         spec = replace(spec, tool_calls=spec.tool_calls[:1])  # the request asked for one call
     calls_spec = spec.tool_calls
     if default:
-        calls_spec = _default_tool_calls(request)
+        calls_spec = _default_tool_calls(request, policy_seed)
     text = None
     if not calls_spec:
         text = _content_for(spec, request, rng, locale, words)
         if text is None and (default or spec.refusal is None):
             if request.response_format.type in ("json_object", "json_schema"):
                 text = _structured(request, rng, locale)
-            else:
+            elif default:
+                text = results_answer(request, locale) or _prompted_json(request, rng, locale)
+            if text is None:
                 text = fake.fake_text(rng.getrandbits(63), locale, words)
     finish = spec.finish_reason
     refusal = spec.refusal
@@ -388,10 +454,11 @@ def _choice(
     reasoning, reasoning_deltas, reasoning_tokens = _reasoning(
         spec, request, rng, locale, per_chunk
     )
+    reasoning_tokens += hidden
     calls: list[RenderedToolCall] = []
     call_tokens = 0
     for i, call in enumerate(calls_spec):
-        arguments = _arguments(call, request, rng, locale)
+        arguments = _arguments(call, request, rng, locale, default)
         fragments = tuple(split_tokens(arguments)) or ("",)
         call_id = call.id or make_id(rng, *_CALL_IDS.get(request.api, ("call_", 24)))
         calls.append(RenderedToolCall(i, call_id, call.name, arguments, fragments))
@@ -444,18 +511,11 @@ def _choice(
     )
 
 
-def _default_tool_calls(request: Conversation) -> tuple[ToolCallSpec, ...]:
-    choice = request.tool_choice
-    if not request.tools or choice in (None, "none", "auto"):
-        return ()
-    functions = [t.name for t in request.tools]
-    if choice == "required":
-        allowed = request.allowed_tools
-        names = [n for n in allowed if n in functions] if allowed else functions[:1]
-    else:
-        names = [choice] if choice in functions else []
-    # A custom tool (free-form input, no schema) is not generated: the answer is text.
-    return tuple(ToolCallSpec(name, generate=True) for name in names[:1])
+def _default_tool_calls(request: Conversation, seed: int) -> tuple[ToolCallSpec, ...]:
+    """The tool call a model with no script makes (tool_policy), or none: then it answers
+    in text. A custom tool (free-form input, no schema) is never called."""
+    name = choose_tool(request, seed)
+    return (ToolCallSpec(name, generate=True),) if name is not None else ()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -496,8 +556,19 @@ def render(
     specs = reply.choices
     default = reply.is_default
     # An embeddings request has no choices: its vectors are the dialect's to compute.
+    policy_seed = derive_seed(seed, "policy")
     choices = tuple(
-        _choice(specs[i % len(specs)], i, request, rng, latency, default, locale, stop_after)
+        _choice(
+            specs[i % len(specs)],
+            i,
+            request,
+            rng,
+            latency,
+            default,
+            locale,
+            stop_after,
+            policy_seed,
+        )
         for i in range(request.n if request.api != "embeddings" else 0)
     )
     prompt = prompt_tokens(request)

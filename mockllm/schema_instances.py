@@ -39,13 +39,23 @@ _START = datetime(2000, 1, 1)
 _MOMENTS = {"date-time": "%Y-%m-%dT%H:%M:%SZ", "date": "%Y-%m-%d", "time": "%H:%M:%SZ"}
 
 
-def build_instance(schema: object, rng: random.Random, text: TextSource) -> Any:
+def build_instance(
+    schema: object,
+    rng: random.Random,
+    text: TextSource,
+    hints: dict[str, str] | None = None,
+) -> Any:
     """A JSON value valid against `schema`, drawn from `rng` (the same `rng` state, the same value).
+
+    It reads as a model's answer: every property of the outer objects is there, `examples`
+    and `default` are used often, numbers sit where values of that name usually do.
+    `hints` are values for top-level string properties (read from a prompt), used where
+    the property's schema accepts them.
 
     Example:
         build_instance({"type": "integer", "minimum": 3}, random.Random(1), text) -> 21
     """
-    return _Builder(schema, rng, text).value(schema, 0, "")
+    return _Builder(schema, rng, text, hints or {}).value(schema, 0, "")
 
 
 def check_schema(schema: object) -> str | None:
@@ -256,10 +266,13 @@ def _divides(value: float, step: float) -> bool:
 
 
 class _Builder:
-    def __init__(self, root: object, rng: random.Random, text: TextSource) -> None:
+    def __init__(
+        self, root: object, rng: random.Random, text: TextSource, hints: dict[str, str]
+    ) -> None:
         self.root = root
         self.rng = rng
         self.text = text
+        self.hints = hints
         self.budget = 50_000  # $ref expansions; bounds the fan-out of allOf-of-$ref loops
 
     def value(self, schema: object, depth: int, name: str) -> Any:
@@ -269,6 +282,9 @@ class _Builder:
         types = _types(flat)
         if "const" in flat:
             return flat["const"]
+        suggested = self.suggested(flat, types)
+        if suggested is not _NOTHING:
+            return suggested
         if isinstance(flat.get("enum"), list) and flat["enum"]:
             fitting = [v for v in flat["enum"] if not types or _json_type(v) & set(types)]
             return self.rng.choice(fitting or flat["enum"])
@@ -278,12 +294,23 @@ class _Builder:
         if kind == "boolean":
             return self.rng.random() < 0.5
         if kind in ("integer", "number"):
-            return self.number_value(flat, kind == "integer")
+            return self.number_value(flat, kind == "integer", name)
         if kind == "array":
             return self.array_value(flat, depth, name)
         if kind == "object":
             return self.object_value(flat, depth)
         return self.string_value(flat, name)
+
+    def suggested(self, s: Schema, types: list[str]) -> Any:
+        """One of the schema's `examples` (most of the time) or its `default` (half of the
+        time), when it is a scalar the schema accepts; else _NOTHING."""
+        examples = [v for v in s.get("examples") or () if _accepts(s, types, v)]
+        if examples and self.rng.random() < 0.7:
+            return self.rng.choice(examples)
+        default = s.get("default")
+        if default is not None and _accepts(s, types, default) and self.rng.random() < 0.5:
+            return default
+        return _NOTHING
 
     def pick(self, options: list[Any], weights: list[float] | list[int], depth: int) -> Any:
         if depth >= MAX_DEPTH:
@@ -320,9 +347,18 @@ class _Builder:
             out = _merge(out, flat)
         return out
 
-    def number_value(self, s: Schema, integer: bool) -> int | float:
+    def number_value(self, s: Schema, integer: bool, name: str = "") -> int | float:
         lo, lo_open = _bound(s.get("minimum"), s.get("exclusiveMinimum"), max)
         hi, hi_open = _bound(s.get("maximum"), s.get("exclusiveMaximum"), min)
+        usual = _usual_range(name)
+        if usual is not None:
+            # Where values of this name usually are ("age" 18-80), inside the schema's bounds.
+            near_lo = usual[0] if lo is None else max(lo, usual[0])
+            near_hi = usual[1] if hi is None else min(hi, usual[1])
+            if near_lo < near_hi:
+                lo_open = lo_open and near_lo == lo
+                hi_open = hi_open and near_hi == hi
+                lo, hi = near_lo, near_hi
         if lo is None:
             lo, lo_open = (0 if hi is None or hi >= 1 else hi - 100), False
         if hi is None:
@@ -473,7 +509,10 @@ class _Builder:
         optional = [k for k in props if k not in keys]
         if depth < MAX_DEPTH:
             room = (hi if hi is not None else len(props)) - len(keys)
-            keys += [k for k in optional if self.rng.random() < 0.6][: max(room, 0)]
+            # A model fills in the optional properties of what it was asked for; deeper
+            # down, some of them.
+            chosen = optional if depth < 2 else [k for k in optional if self.rng.random() < 0.6]
+            keys += chosen[: max(room, 0)]
             if not props and isinstance(extra, dict) and extra and hi != 0:
                 lo = max(lo, self.rng.randint(1, 2))  # a plain dict[str, X]: show an entry
         keys += [k for k in optional if k not in keys][: max(lo - len(keys), 0)]
@@ -485,7 +524,15 @@ class _Builder:
                 keys.append(key)
         for key, wanted in (s.get("dependentRequired") or {}).items():
             keys += [k for k in wanted if key in keys and k not in keys]
-        return {key: self.value(self.property_schema(s, key), depth + 1, key) for key in keys}
+        out = {}
+        for key in keys:
+            sub = self.property_schema(s, key)
+            hint = self.hints.get(key) if depth == 0 else None
+            if hint is not None and _takes_text(self.flatten(sub, depth + 1, 0), hint):
+                out[key] = hint
+            else:
+                out[key] = self.value(sub, depth + 1, key)
+        return out
 
     def key(self, s: Schema) -> str | None:
         """A new property name outside `properties`, or None when none is allowed."""
@@ -511,6 +558,73 @@ class _Builder:
         if key in props:
             return {"allOf": [props[key], *matches]} if matches else props[key]
         return {"allOf": matches} if matches else s.get("additionalProperties", True)
+
+
+_NOTHING = object()
+
+# Where numbers of a name usually fall, when the schema leaves room (property names split
+# into lower-case words; the last word decides: "maxPrice" is a price).
+_USUAL_RANGES: dict[str, tuple[float, float]] = {
+    "age": (18, 80),
+    "year": (1990, 2030),
+    "month": (1, 12),
+    "day": (1, 28),
+    "hour": (0, 23),
+    "minute": (0, 59),
+    "second": (0, 59),
+    **dict.fromkeys(("price", "cost", "amount", "total", "salary", "fee"), (5.0, 500.0)),
+    **dict.fromkeys(("quantity", "count", "number", "num", "qty", "items"), (1, 10)),
+    **dict.fromkeys(("rating", "stars"), (1, 5)),
+    **dict.fromkeys(("score", "percent", "percentage"), (0, 100)),
+    **dict.fromkeys(("latitude", "lat"), (-90.0, 90.0)),
+    **dict.fromkeys(("longitude", "lng", "lon"), (-180.0, 180.0)),
+    **dict.fromkeys(("temperature", "temp"), (-10, 35)),
+    **dict.fromkeys(("probability", "confidence", "likelihood"), (0.0, 1.0)),
+    "weight": (1, 100),
+    "height": (150, 200),
+}
+_NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+
+
+def _usual_range(name: str) -> tuple[float, float] | None:
+    words = [w.lower() for w in _NAME_WORDS.findall(name)]
+    return _USUAL_RANGES.get(words[-1]) if words else None
+
+
+def _accepts(s: Schema, types: list[str], value: object) -> bool:
+    """Whether a scalar `value` (an example, a default) meets the schema's own keywords."""
+    if isinstance(value, dict | list) or value is None:
+        return False
+    if types and not _json_type(value) & set(types):
+        return False
+    enum = s.get("enum")
+    if isinstance(enum, list) and value not in enum:
+        return False
+    if isinstance(value, str):
+        return _takes_text(s, value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        lo, lo_open = _bound(s.get("minimum"), s.get("exclusiveMinimum"), max)
+        hi, hi_open = _bound(s.get("maximum"), s.get("exclusiveMaximum"), min)
+        if lo is not None and (value < lo or lo_open and value == lo):
+            return False
+        if hi is not None and (value > hi or hi_open and value == hi):
+            return False
+        step = s.get("multipleOf")
+        return step is None or _divides(value, step)
+    return True
+
+
+def _takes_text(s: Schema | None, text: str) -> bool:
+    """Whether a string schema accepts `text` (plain text only: no enum, const or format)."""
+    if s is None or "string" not in (_types(s) or ["string"]):
+        return False
+    if s.keys() & {"enum", "const", "format"}:
+        return isinstance(s.get("enum"), list) and text in s["enum"]
+    if not _fits(text, int(s.get("minLength", 0)), s.get("maxLength")):
+        return False
+    pattern = s.get("pattern")
+    parsed = _parse_pattern(pattern) if isinstance(pattern, str) else None
+    return pattern is None or (parsed is not None and parsed[0].search(text) is not None)
 
 
 def _json_type(value: object) -> set[str]:

@@ -16,6 +16,12 @@ from mockllm.rules import Reply, Rule
 from mockllm.state import StateStore
 
 
+# Parse as a gateway profile does, passing arguments the API does not know on: requests
+# built here may carry the gateway extra `fallbacks`. The openai profile's refusal of
+# unknown arguments is tested with the dialect's own context (test_dialect_chat).
+GATEWAY_CONTEXT = ParseContext(refuse_unknown=False)
+
+
 def make_chat_request(
     model: str = "gpt-4o",
     user: str = "Hello",
@@ -23,10 +29,11 @@ def make_chat_request(
     messages: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
     path: str = "/v1/chat/completions",
+    context: ParseContext = GATEWAY_CONTEXT,
     **fields: Any,
 ) -> Conversation:
     body = {"model": model, "messages": messages or [{"role": "user", "content": user}], **fields}
-    return chat.parse(orjson.dumps(body), headers or {}, path)
+    return chat.parse(orjson.dumps(body), headers or {}, path, context)
 
 
 def make_responses_request(

@@ -119,7 +119,12 @@ def test_tools_and_the_tool_choice():
 
 
 def test_response_format_stop_and_limits():
-    schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
     request = make_chat_request(
         response_format={
             "type": "json_schema",
@@ -276,7 +281,9 @@ def test_the_seed_source_ignores_stream_and_key_order():
     ],
 )
 def test_bad_requests_are_refused_in_the_api_wording(body, param, message):
-    error = refused(body)
+    # `fallbacks` is a gateway's extra: read as a profile that passes it on reads it.
+    gateway = isinstance(body, dict) and "fallbacks" in body
+    error = refused(body, ParseContext(refuse_unknown=False) if gateway else None)
     assert (error.param, error.message) == (param, message)
 
 
@@ -292,7 +299,7 @@ def test_limits_of_the_server_are_refused():
         error = refused({"model": "m", "messages": HI, name: 200}, cap)
         assert (error.param, error.code, error.message) == (
             name,
-            "invalid_value",
+            None,  # as quoted in github.com/ChatGPTNextWeb/NextChat/issues/3195
             f"{name} is too large: 200. This model supports at most 100 completion tokens, "
             "whereas you provided 200.",
         )

@@ -27,7 +27,12 @@ WEATHER = {
     "type": "function",
     "name": "get_weather",
     "description": "Weather in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    "parameters": {  # function tools are strict by default: a schema strict mode takes
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    },
 }
 PLAIN = {"include_obfuscation": False}  # stream_options without obfuscation padding
 
@@ -144,8 +149,14 @@ def test_function_tools_built_in_tools_and_the_tool_choice():
 
 
 def test_text_format_reasoning_limits_and_storage():
-    schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
     request = make_responses_request(
+        model="o4-mini",  # reasoning settings are for a reasoning model
         text={
             "format": {"type": "json_schema", "name": "answer", "schema": schema, "strict": True}
         },
@@ -163,7 +174,8 @@ def test_text_format_reasoning_limits_and_storage():
     assert (request.wire.store, request.wire.obfuscate, request.stream) == (False, False, True)
     assert (request.parallel_tool_calls, request.top_logprobs) == (False, 3)
     assert request.wire.echo["reasoning"] == {"effort": "low", "summary": "auto"}
-    assert not make_responses_request(reasoning={"effort": "high"}).reasoning
+    quiet = make_responses_request(model="o4-mini", reasoning={"effort": "high"})
+    assert not quiet.reasoning and quiet.reasoning_effort == "high"
     capped = make_responses_request(max_output=100)
     assert (capped.max_tokens, capped.max_tokens_given) == (100, False)
     assert capped.wire.echo["max_output_tokens"] is None  # echoed as sent

@@ -313,7 +313,9 @@ def test_the_journal_does_not_hold_every_large_body(server: RunningServer) -> No
     before = rss_kb(server.proc.pid)
     with httpx.Client(timeout=30) as client:
         for i in range(12):
-            content = f"{i} " + "word " * 1_400_000
+            # 7 MB that still fits the model's context window (a longer prompt gets the
+            # real API's context-length 400): mostly whitespace, one token a run.
+            content = f"{i} word" + " " * 7_000_000
             body = {
                 "model": "gpt-4o-mini",
                 "max_tokens": 5,

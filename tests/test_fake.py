@@ -760,3 +760,71 @@ def test_wide_numeric_ranges_give_plausible_values(schema: dict[str, Any], low: 
         value = fake.instance_from_schema(schema, seed)
         assert_valid(schema, value)
         assert low <= value <= high, (schema, value)
+
+
+# --- instances read like a model's answer ----------------------------------------------------
+
+
+def test_optional_properties_are_filled_in() -> None:
+    """A model asked for an object fills in its optional properties: never `{}` for a
+    one-property schema, every property at the top level."""
+    one = {"type": "object", "properties": {"summary": {"type": "string"}}}
+    many = {"type": "object", "properties": {k: {"type": "string"} for k in "abcdef"}}
+    for seed in range(30):
+        assert "summary" in fake.instance_from_schema(one, seed)
+        assert set(fake.instance_from_schema(many, seed)) == set("abcdef")  # type: ignore[arg-type]
+
+
+def test_examples_and_defaults_are_used_when_they_fit() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "default": "celsius"},
+            "city": {"type": "string", "examples": ["Paris", "Lagos"]},
+            "level": {"type": "integer", "minimum": 1, "maximum": 3, "examples": [99]},
+        },
+    }
+    values = [fake.instance_from_schema(schema, seed) for seed in range(60)]
+    cities = [v["city"] for v in values]  # type: ignore[index]
+    assert sum(c in ("Paris", "Lagos") for c in cities) >= 30  # most of the time
+    assert sum(v["unit"] == "celsius" for v in values) > 30  # type: ignore[index]
+    assert all(1 <= v["level"] <= 3 for v in values)  # an example out of bounds is not used
+    jsonschema.Draft202012Validator(schema).validate(values[0])
+
+
+def test_numbers_sit_where_values_of_that_name_do() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "age": {"type": "integer"},
+            "price": {"type": "number", "minimum": 0},
+            "latitude": {"type": "number"},
+            "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "year": {"type": "integer", "maximum": 2000},
+        },
+    }
+    for seed in range(40):
+        value = fake.instance_from_schema(schema, seed)
+        jsonschema.Draft202012Validator(schema).validate(value)
+        assert 18 <= value["age"] <= 80  # type: ignore[index]
+        assert 5 <= value["price"] <= 500  # type: ignore[index]
+        assert -90 <= value["latitude"] <= 90  # type: ignore[index]
+        assert 1990 <= value["year"] <= 2000  # type: ignore[index]
+
+
+def test_hints_fill_plain_strings_only() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "code": {"type": "string", "pattern": "^[A-Z]{3}$"},
+            "short": {"type": "string", "maxLength": 2},
+        },
+        "required": ["city", "code", "short"],
+    }
+    hints = {"city": "Paris", "code": "Paris", "short": "Paris"}
+    value = fake.instance_from_schema(schema, 1, hints=hints)
+    assert value["city"] == "Paris"  # type: ignore[index]
+    assert value["code"] != "Paris" and value["short"] != "Paris"  # type: ignore[index]
+    jsonschema.Draft202012Validator(schema).validate(value)

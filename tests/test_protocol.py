@@ -66,7 +66,6 @@ def test_valid_request_is_parsed():
             "stream_options": {"include_usage": True},
             "max_completion_tokens": 9,
             "stop": "\n",
-            "unknown_field": {"accepted": True},
         }
     )
     assert request.messages[1].text == "a"

@@ -104,11 +104,13 @@ def test_reasoning_has_its_own_deltas_and_counts_in_completion_tokens():
 
 
 def test_generated_reasoning_only_when_the_request_asks_for_it():
-    asked = make_responses_request(reasoning={"effort": "low", "summary": "auto"})
+    asked = make_responses_request("o4-mini", reasoning={"effort": "low", "summary": "auto"})
     with_reasoning = render(Reply(is_default=True), asked, 3).choices[0]
     assert with_reasoning.reasoning
     assert "".join(with_reasoning.reasoning_deltas) == with_reasoning.reasoning
-    assert with_reasoning.reasoning_tokens == len(with_reasoning.reasoning_deltas)
+    # The summary's tokens, and those a reasoning model spends out of sight (low: 64-320).
+    hidden = with_reasoning.reasoning_tokens - len(with_reasoning.reasoning_deltas)
+    assert 64 <= hidden <= 320
     plain = render(Reply(is_default=True), make_responses_request(), 3).choices[0]
     assert (plain.reasoning, plain.reasoning_deltas, plain.reasoning_tokens) == (None, (), 0)
 
@@ -249,3 +251,17 @@ def test_stop_after_cuts_the_same_generated_text():
     (whole,), (short,) = full.choices, cut.choices
     assert whole.content.startswith(short.content) and short.content != whole.content
     assert (short.finish_reason, short.tokens, cut.id) == ("length", 10, full.id)
+
+
+def test_a_reasoning_model_spends_reasoning_tokens_and_a_cut_counts_them():
+    asked = make_chat_request("o3", user="Tell me about tides.", reasoning_effort="high")
+    whole = render(Reply(is_default=True), asked, 9)
+    (choice,) = whole.choices
+    assert choice.reasoning is None and 576 <= choice.reasoning_tokens <= 2880
+    assert whole.completion_tokens == choice.reasoning_tokens + len(choice.deltas)
+    cut = render(Reply(is_default=True), asked, 9, stop_after=choice.reasoning_tokens + 3)
+    assert cut.completion_tokens == choice.reasoning_tokens + 3
+    assert "".join(cut.choices[0].deltas) == "".join(choice.deltas[:3])
+    assert cut.choices[0].finish_reason == "length"
+    none = render(Reply(is_default=True), make_chat_request("gpt-4o"), 9)
+    assert none.reasoning_tokens == 0

@@ -31,10 +31,12 @@ class ParseContext:
     Responses API reads earlier stored responses)."""
 
     max_n: int = 128
-    max_output: int | None = None
+    max_output: int | None = None  # --max-output-tokens; None: each model's own limit
     store: StateStore | None = None
     seed: int = 0  # the server's --seed (embeddings derive their vectors from it)
     embedding_dimensions: int = 1536  # for embedding models without a known size
+    lenient: bool = False  # --lenient: accept what the real service refuses
+    refuse_unknown: bool = True  # the profile refuses arguments the API does not know
 
 
 @dataclass(frozen=True, slots=True)

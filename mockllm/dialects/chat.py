@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from mockllm import sse
+from mockllm.catalogue import Model, lookup
 from mockllm.conversation import (
     JSON,
     Conversation,
@@ -43,8 +44,19 @@ from mockllm.protocol import (
     string_list,
     unsupported,
 )
+from mockllm.refusals import (
+    REASONING_EFFORTS,
+    chat_context,
+    may_exceed,
+    model_parameters,
+    output_limit,
+    strict_schema,
+    too_many_output_tokens,
+    unrecognized_arguments,
+)
 from mockllm.render import Rendered, RenderedChoice
 from mockllm.rules import ErrorSpec, Fault
+from mockllm.tokens import count_prompt, count_tokens
 from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed
 
 _dumps = orjson.dumps
@@ -178,7 +190,7 @@ def _tool_objects(items: list[Any], where: str) -> Iterator[tuple[str, dict[str,
         yield at, item, kind
 
 
-def _parse_tools(value: object) -> tuple[Tool, ...]:
+def _parse_tools(value: object, context: ParseContext) -> tuple[Tool, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -201,11 +213,24 @@ def _parse_tools(value: object) -> tuple[Tool, ...]:
                 code="invalid_value",
                 param=f"{where}.function.name",
             )
-        parameters = function.get("parameters") or {"type": "object", "properties": {}}
+        given = function.get("parameters")
+        parameters = given or {"type": "object", "properties": {}}
         if not isinstance(parameters, dict):
             raise invalid_type(f"{where}.function.parameters", "an object", parameters)
+        strict = function.get("strict")
+        if strict is not None and not isinstance(strict, bool):
+            raise invalid_type(f"{where}.function.strict", "a boolean", strict)
+        if strict and given is not None:
+            strict_schema(
+                given,
+                "function",
+                name,
+                f"{where}.function.parameters",
+                "invalid_function_parameters",
+                context,
+            )
         description = function.get("description") or ""
-        tools.append(Tool(name, str(description), parameters))
+        tools.append(Tool(name, str(description), parameters, bool(strict)))
     return tuple(tools)
 
 
@@ -282,7 +307,9 @@ def _parse_allowed_tools(
     return str(mode), tuple(dict.fromkeys(names))
 
 
-def _parse_response_format(value: object, messages: tuple[Message, ...]) -> ResponseFormat:
+def _parse_response_format(
+    value: object, messages: tuple[Message, ...], context: ParseContext
+) -> ResponseFormat:
     if value is None:
         return ResponseFormat()
     if not isinstance(value, dict):
@@ -308,7 +335,11 @@ def _parse_response_format(value: object, messages: tuple[Message, ...]) -> Resp
     schema = spec.get("schema") or {}
     if not isinstance(schema, dict):
         raise invalid_type("response_format.json_schema.schema", "an object", schema)
-    return ResponseFormat("json_schema", name, schema, bool(spec.get("strict")))
+    strict = bool(spec.get("strict"))
+    if strict:
+        # The param and code users quote: github.com/ag2ai/ag2/issues/1990
+        strict_schema(schema, "response_format", name, "response_format", None, context)
+    return ResponseFormat("json_schema", name, schema, strict)
 
 
 def _parse_stop(value: object) -> tuple[str, ...]:
@@ -362,12 +393,15 @@ def parse(
     """Validate a chat completions body as the real API does; RequestError(400) naming the
     field."""
     body = load_object(raw)
-    max_n, max_output = context.max_n, context.max_output
+    max_n = context.max_n
     model = body.get("model")
     if model is None:
         raise RequestError(400, "you must provide a model parameter", param="model")
     if not isinstance(model, str):
         raise invalid_type("model", "a string", model)
+    unrecognized_arguments(body, context)
+    entry = lookup(model)
+    model_parameters(body, entry, "chat", context)
     messages = _parse_messages(body.get("messages"))
     stream = get_bool(body, "stream", False)
     options = body.get("stream_options")
@@ -387,21 +421,16 @@ def parse(
     if max_tokens is None:
         max_tokens = get_int(body, "max_tokens", 1, None)
     max_tokens_given = max_tokens is not None
-    if max_output is not None:
-        if max_tokens is not None and max_tokens > max_output:
+    limit = output_limit(entry, context)
+    if limit is not None:
+        if max_tokens is not None and max_tokens > limit:
             param = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-            raise RequestError(
-                400,
-                f"{param} is too large: {max_tokens}. This model supports at most "
-                f"{max_output} completion tokens, whereas you provided {max_tokens}.",
-                code="invalid_value",
-                param=param,
-            )
+            raise too_many_output_tokens(param, max_tokens, limit, "completion")
         if max_tokens is None:
-            max_tokens = max_output
+            max_tokens = limit
     for name in ("temperature", "top_p", "frequency_penalty", "presence_penalty"):
         get_number(body, name)
-    tools = _parse_tools(body.get("tools"))
+    tools = _parse_tools(body.get("tools"), context)
     tool_choice, allowed_tools = _parse_tool_choice(
         body.get("tool_choice"), tools, _custom_tool_names(body.get("tools"))
     )
@@ -428,8 +457,9 @@ def parse(
     for i, modality in enumerate(string_list(body, "modalities")):
         if modality not in MODALITIES:
             raise unsupported(modality, MODALITIES, f"modalities[{i}]")
+    effort = _reasoning_effort(body.get("reasoning_effort"), entry)
     last_user, system, turn = summarize(messages)
-    return Conversation(
+    conversation = Conversation(
         model=model,
         messages=messages,
         body=body,
@@ -447,7 +477,7 @@ def parse(
         tool_choice=tool_choice,
         allowed_tools=allowed_tools,
         parallel_tool_calls=get_bool(body, "parallel_tool_calls", True),
-        response_format=_parse_response_format(body.get("response_format"), messages),
+        response_format=_parse_response_format(body.get("response_format"), messages, context),
         logprobs=logprobs,
         top_logprobs=top_logprobs,
         seed=seed,
@@ -456,9 +486,38 @@ def parse(
         last_user=last_user,
         system=system,
         turn=turn,
+        reasoning=entry.reasoning == "visible",
+        reasoning_effort=effort,
     )
+    if not context.lenient:
+        _check_context(conversation, entry, context)
+    return conversation
 
 
+def _reasoning_effort(value: object, entry: Model) -> str | None:
+    """The effort a reasoning model spends out of sight (its default: medium); None for a
+    model that does not reason, or shows its reasoning as text."""
+    if value is not None:
+        if not isinstance(value, str):
+            raise invalid_type("reasoning_effort", "a string", value)
+        if value not in REASONING_EFFORTS:
+            raise unsupported(value, REASONING_EFFORTS, "reasoning_effort")
+    if entry.reasoning != "hidden":
+        return None
+    return value if isinstance(value, str) else "medium"
+
+
+def _check_context(conversation: Conversation, entry: Model, context: ParseContext) -> None:
+    """The context-length refusal, counted only when the prompt could exceed the window."""
+    texts = [m.text for m in conversation.messages]
+    schemas = [t.parameters for t in conversation.tools]
+    asked = conversation.max_tokens if conversation.max_tokens_given else None
+    framing = 4 * len(texts) + 3 + (len(orjson.dumps(schemas)) if schemas else 0)
+    if not may_exceed(texts, framing + (asked or 0), entry.context_window):
+        return
+    messages = count_prompt(texts)
+    functions = count_tokens(orjson.dumps(schemas).decode()) if schemas else 0
+    chat_context(entry, messages, functions, asked, context)
 
 
 # --- answers --------------------------------------------------------------------------------

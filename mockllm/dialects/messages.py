@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from mockllm.catalogue import lookup
 from mockllm.conversation import (
     JSON,
     Conversation,
@@ -30,6 +31,7 @@ from mockllm.conversation import (
     summarize,
 )
 from mockllm.dialects import Dialect, ParseContext, messages_answer
+from mockllm.refusals import output_limit
 from mockllm.errors import RequestError
 from mockllm.protocol import MAX_DEPTH
 from mockllm.render import prompt_tokens
@@ -653,7 +655,7 @@ def parse(
         if body.get("max_tokens") is None:
             raise _required("max_tokens")
         max_tokens = _int(body, "max_tokens", 1)
-        cap = context.max_output
+        cap = output_limit(lookup(model), context)
         if cap is not None and max_tokens is not None and max_tokens > cap:
             # Quoted in github.com/anthropics/claude-code/issues/11302.
             raise invalid(

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from mockllm.catalogue import Model, lookup
 from mockllm.conversation import (
     JSON,
     Conversation,
@@ -46,7 +47,15 @@ from mockllm.protocol import (
     missing,
     unsupported,
 )
-from mockllm.render import Rendered, RenderedChoice
+from mockllm.refusals import (
+    may_exceed,
+    model_parameters,
+    output_limit,
+    responses_context,
+    strict_schema,
+    unknown_parameter,
+)
+from mockllm.render import Rendered, RenderedChoice, prompt_tokens
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.state import StateStore
 from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed
@@ -207,7 +216,9 @@ def read_items(items: list[Any], where: str) -> list[Message]:
     return messages
 
 
-def _parse_tools(value: object) -> tuple[tuple[Tool, ...], list[JSON], frozenset[str]]:
+def _parse_tools(
+    value: object, context: ParseContext
+) -> tuple[tuple[Tool, ...], list[JSON], frozenset[str]]:
     """(function tools, the tools as the response echoes them, built-in/custom names)."""
     if value is None:
         return (), [], frozenset()
@@ -246,6 +257,17 @@ def _parse_tools(value: object) -> tuple[tuple[Tool, ...], list[JSON], frozenset
             description = raw.get("description")
             if description is not None and not isinstance(description, str):
                 raise invalid_type(f"{at}.description", "a string", description)
+            if strict is not False and parameters is not None:
+                # Function tools are strict unless they say otherwise (API reference,
+                # FunctionTool.strict); the param and code: github.com/openai/codex/issues/7758
+                strict_schema(
+                    parameters,
+                    "function",
+                    name,
+                    f"{at}.parameters",
+                    "invalid_function_parameters",
+                    context,
+                )
             schema = parameters or {"type": "object", "properties": {}}
             tools.append(Tool(name, description or "", schema, strict is not False))
             echoed.append(
@@ -314,7 +336,9 @@ def _parse_tool_choice(
     raise unsupported(kind, ("function", "allowed_tools", "custom", *_BUILTIN_REQUIRED), "tool_choice.type")
 
 
-def _parse_text(value: object, messages: list[Message]) -> tuple[ResponseFormat, JSON]:
+def _parse_text(
+    value: object, messages: list[Message], context: ParseContext
+) -> tuple[ResponseFormat, JSON]:
     """The `text.format` asked for, and `text` as the response echoes it."""
     if value is None:
         return ResponseFormat(), {"format": {"type": "text"}, "verbosity": "medium"}
@@ -350,6 +374,10 @@ def _parse_text(value: object, messages: list[Message]) -> tuple[ResponseFormat,
     if not isinstance(schema, dict):
         raise absent_or_wrong("text.format.schema", "an object", schema)
     strict = form.get("strict")
+    if strict:
+        strict_schema(
+            schema, "response_format", name, "text.format.schema", "invalid_json_schema", context
+        )
     echo["format"] = {
         "type": "json_schema",
         "description": form.get("description"),
@@ -360,10 +388,11 @@ def _parse_text(value: object, messages: list[Message]) -> tuple[ResponseFormat,
     return ResponseFormat("json_schema", name, schema, bool(strict)), echo
 
 
-def _parse_reasoning(value: object) -> tuple[JSON, bool]:
-    """`reasoning` as echoed, and whether a summary of the reasoning is asked for."""
+def _parse_reasoning(value: object, entry: Model) -> tuple[JSON, bool, str | None]:
+    """`reasoning` as echoed, whether a summary of the reasoning is asked for, and the
+    effort a reasoning model spends (its default, medium, is echoed as the API does)."""
     if value is None:
-        return {"effort": None, "summary": None}, False
+        value = {}
     if not isinstance(value, dict):
         raise invalid_type("reasoning", "an object", value)
     effort = value.get("effort")
@@ -372,7 +401,8 @@ def _parse_reasoning(value: object) -> tuple[JSON, bool]:
     summary = value.get("summary", value.get("generate_summary"))
     if summary is not None and summary not in _SUMMARIES:
         raise unsupported(summary, _SUMMARIES, "reasoning.summary")
-    return {"effort": effort, "summary": summary}, summary is not None
+    spent = (effort or "medium") if entry.reasoning == "hidden" else None
+    return {"effort": effort or spent, "summary": summary}, summary is not None, spent
 
 
 def _number(body: JSON, name: str, low: float, high: float, default: float) -> float:
@@ -421,6 +451,9 @@ def parse(
         raise missing("model")
     if not isinstance(model, str):
         raise invalid_type("model", "a string", model)
+    unknown_parameter(body, context)
+    entry = lookup(model)
+    model_parameters(body, entry, "responses", context)
     previous, history = _previous(body.get("previous_response_id"), context.store)
     value = body.get("input")
     if value is None:
@@ -463,7 +496,7 @@ def parse(
         obfuscate = options.get("include_obfuscation", True) is not False
     max_output = get_int(body, "max_output_tokens", MIN_OUTPUT_TOKENS, None)
     max_given = max_output is not None
-    cap = context.max_output
+    cap = output_limit(entry, context)
     if cap is not None:
         if max_output is not None and max_output > cap:
             raise RequestError(
@@ -477,10 +510,10 @@ def parse(
             max_output = cap
     temperature = _number(body, "temperature", 0, 2, 1.0)
     top_p = _number(body, "top_p", 0, 1, 1.0)
-    tools, echoed_tools, other_tools = _parse_tools(body.get("tools"))
+    tools, echoed_tools, other_tools = _parse_tools(body.get("tools"), context)
     tool_choice, allowed = _parse_tool_choice(body.get("tool_choice"), tools, other_tools)
-    form, text = _parse_text(body.get("text"), messages)
-    reasoning, wants_summary = _parse_reasoning(body.get("reasoning"))
+    form, text = _parse_text(body.get("text"), messages, context)
+    reasoning, wants_summary, effort = _parse_reasoning(body.get("reasoning"), entry)
     store = get_bool(body, "store", True)
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
@@ -518,7 +551,7 @@ def parse(
     last_user, system, turn = summarize(messages_t)
     seed_key = canonical_or_refuse(body)
     listed = tuple(_with_id(item, seed_key, i) for i, item in enumerate(inputs))
-    return Conversation(
+    conversation = Conversation(
         model=model,
         messages=messages_t,
         body=body,
@@ -536,7 +569,8 @@ def parse(
         parallel_tool_calls=parallel,
         response_format=form,
         top_logprobs=top_logprobs,
-        reasoning=wants_summary,
+        reasoning=wants_summary or entry.reasoning == "visible",
+        reasoning_effort=effort,
         canonical=seed_key,
         last_user=last_user,
         system=system,
@@ -545,6 +579,12 @@ def parse(
             echo, store, obfuscate, previous, (*history, *inputs), listed
         ),
     )
+    texts = [m.text for m in messages_t]
+    schemas = [t.parameters for t in tools]
+    framing = 4 * len(texts) + 3 + (len(_dumps(schemas)) if schemas else 0)
+    if not context.lenient and may_exceed(texts, framing, entry.context_window):
+        responses_context(entry, prompt_tokens(conversation), context)
+    return conversation
 
 
 def _with_id(item: Any, seed: bytes, index: int) -> JSON:
@@ -653,7 +693,9 @@ def _output(ids: _Ids, choice: RenderedChoice | None, status: str) -> list[JSON]
     if choice is None:
         return []
     items: list[JSON] = []
-    if choice.reasoning is not None:
+    if choice.reasoning is not None or choice.reasoning_tokens:
+        # A reasoning model's output starts with its reasoning item; its summary is empty
+        # unless `reasoning.summary` asked for one.
         items.append(_reasoning_item(ids, choice.reasoning))
     item_status = "incomplete" if status == "incomplete" else "completed"
     if choice.tool_calls:
@@ -789,6 +831,13 @@ def stream(
 
     broken = False
     index = 0
+    if choice is not None and choice.reasoning is None and choice.reasoning_tokens:
+        at = tick_at()
+        item = _reasoning_item(ids, None)
+        out.add("response.output_item.added", at, item=item, output_index=index)
+        out.add("response.output_item.done", at, item=item, output_index=index)
+        done_items.append(item)
+        index += 1
     if choice is not None and choice.reasoning is not None and not broken:
         at = tick_at()
         item = _reasoning_item(ids, None)

@@ -693,7 +693,11 @@ def test_reset_restores_balances_and_buckets(gateways):
     assert balance(server, dialect, dialect.key("main")) == int(MAIN_CREDITS)
     again = post(server, dialect, dialect.key("rate"), {"model": dialect.model, "messages": HELLO})
     assert again.headers["x-ratelimit-remaining-requests"] == str(RPM - 1)
-    assert [entry["status"] for entry in journal(server.url)] == [200]
+    # Every request is journaled: the balance read after the reset, then the answer.
+    assert [(e["method"], e["status"]) for e in journal(server.url)] == [
+        ("GET", 200),
+        ("POST", 200),
+    ]
 
 
 # --- running out mid-generation ---------------------------------------------------------

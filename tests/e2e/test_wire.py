@@ -13,6 +13,7 @@ from .helpers import (
     HELLO_REPLY,
     UNMATCHED_PROMPT,
     check_completion,
+    check_error,
     content_deltas,
     make_chat_request,
     post_chat,
@@ -240,7 +241,7 @@ def test_assistant_tool_calls_with_null_content_are_accepted(examples_server):
     assert check_completion(response.json()).choices[0].message.content == HELLO_REPLY
 
 
-def test_unknown_fields_are_accepted(examples_server):
+def test_optional_fields_are_accepted(examples_server):
     body = make_chat_request(
         "Hello!",
         user="u-1",
@@ -248,11 +249,21 @@ def test_unknown_fields_are_accepted(examples_server):
         seed=5,
         temperature=0.2,
         prompt_cache_key="k",
-        some_future_field={"x": 1},
     )
     response = post_chat(examples_server.base_url, body)
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == HELLO_REPLY
+
+
+def test_unknown_fields_are_refused_as_openai_refuses_them(examples_server):
+    body = make_chat_request("Hello!", some_future_field={"x": 1})
+    error = check_error(post_chat(examples_server.base_url, body), 400)
+    assert error == {
+        "message": "Unrecognized request argument supplied: some_future_field",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
 
 
 def test_template_over_the_request(examples_server):

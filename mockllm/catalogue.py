@@ -1,0 +1,173 @@
+"""The model catalogue (`models.yaml`): each model's context window, largest output,
+reasoning, and the request parameters it refuses, as the real service enforces them.
+
+The file is read once, on first use; `lookup` answers every request after that from a
+dictionary. A model the catalogue does not name gets its `unknown` entry.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any, Literal
+
+import yaml
+
+Reasoning = Literal["none", "hidden", "visible"]
+CatalogueApi = Literal["chat", "responses", "messages"]
+
+
+@dataclass(frozen=True, slots=True)
+class Unsupported:
+    """A parameter the model refuses outright."""
+
+    param: str
+    code: str | None = "unsupported_parameter"
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterRules:
+    """What a model does with request parameters on one API family."""
+
+    unsupported: tuple[Unsupported, ...] = ()
+    default_only: tuple[tuple[str, float], ...] = ()  # (param, the one value accepted)
+    unrecognized: tuple[str, ...] = ()
+    forbidden: tuple[tuple[str, str], ...] = ()  # (param, the 403 message when it is true)
+    ignored: tuple[str, ...] = ()
+
+
+NO_RULES = ParameterRules()
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """One catalogue entry."""
+
+    id: str
+    context_window: int
+    max_output_tokens: int
+    reasoning: Reasoning = "none"
+    rules: tuple[tuple[str, ParameterRules], ...] = ()  # (API family, its rules)
+    listed: bool = False
+    source: str = ""
+    known: bool = True  # False for the `unknown` entry
+
+    @property
+    def reasons(self) -> bool:
+        return self.reasoning != "none"
+
+    def rules_for(self, api: str) -> ParameterRules:
+        return next((rules for name, rules in self.rules if name == api), NO_RULES)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Catalogue:
+    models: tuple[Model, ...]
+    unknown: Model
+    exact: dict[str, Model]
+    globs: tuple[tuple[re.Pattern[str], Model], ...]
+
+    def lookup(self, model_id: str) -> Model:
+        """The entry for a model id as sent (a `provider/` prefix is ignored)."""
+        return _lookup(self, model_id)
+
+
+def catalogue() -> Catalogue:
+    """The catalogue shipped with mockllm."""
+    return _load()
+
+
+def lookup(model_id: str) -> Model:
+    """The catalogue entry of a model id; the `unknown` entry when none names it.
+
+    Example:
+        lookup("openai/gpt-4o").max_output_tokens  ->  16384
+    """
+    return _lookup(_load(), model_id)
+
+
+@lru_cache(maxsize=4096)
+def _lookup(cat: Catalogue, model_id: str) -> Model:
+    name = model_id.rsplit("/", 1)[-1]
+    found = cat.exact.get(name) or cat.exact.get(model_id)
+    if found is not None:
+        return found
+    for pattern, model in cat.globs:
+        if pattern.match(name):
+            return model
+    return cat.unknown
+
+
+@cache
+def _load() -> Catalogue:
+    text = (resources.files("mockllm") / "models.yaml").read_text(encoding="utf-8")
+    return parse_catalogue(yaml.safe_load(text))
+
+
+def parse_catalogue(data: dict[str, Any]) -> Catalogue:
+    """A Catalogue from the loaded YAML; ValueError naming the entry and field at fault."""
+    sets = {
+        name: {api: _rules(f"parameter_sets.{name}.{api}", spec) for api, spec in apis.items()}
+        for name, apis in (data.get("parameter_sets") or {}).items()
+    }
+    models = []
+    for i, raw in enumerate(data.get("models") or []):
+        where = f"models[{i}] ({raw.get('id', '?')})"
+        parameters = raw.get("parameters")
+        if parameters is not None and parameters not in sets:
+            raise ValueError(f"{where}: unknown parameter set {parameters!r}; valid: {list(sets)}")
+        models.append(_model(raw, where, sets.get(parameters, {})))
+    unknown = _model({"id": "unknown", **data["unknown"]}, "unknown", {}, known=False)
+    exact = {m.id: m for m in reversed(models)}
+    globs = tuple(
+        (re.compile(fnmatch.translate(g)), m)
+        for raw, m in zip(data["models"], models, strict=True)
+        for g in raw.get("match") or []
+    )
+    return Catalogue(tuple(models), unknown, exact, globs)
+
+
+def _model(
+    raw: dict[str, Any], where: str, rules: dict[str, ParameterRules], known: bool = True
+) -> Model:
+    for key in ("context_window", "max_output_tokens"):
+        value = raw.get(key)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{where}: {key} must be a positive integer, found {value!r}")
+    reasoning = raw.get("reasoning", False)
+    mode: Reasoning = "visible" if reasoning == "visible" else "hidden" if reasoning else "none"
+    return Model(
+        id=str(raw["id"]),
+        context_window=raw["context_window"],
+        max_output_tokens=raw["max_output_tokens"],
+        reasoning=mode,
+        rules=tuple(rules.items()),
+        listed=bool(raw.get("listed", False)),
+        source=str(raw.get("source", "")),
+        known=known,
+    )
+
+
+def _rules(where: str, spec: dict[str, Any]) -> ParameterRules:
+    known = {"unsupported", "default_only", "unrecognized", "forbidden", "ignored"}
+    extra = set(spec) - known
+    if extra:
+        raise ValueError(f"{where}: unknown keys {sorted(extra)}; valid: {sorted(known)}")
+    unsupported = []
+    for item in spec.get("unsupported") or []:
+        if isinstance(item, str):
+            unsupported.append(Unsupported(item))
+        else:
+            code = item["code"] if "code" in item else "unsupported_parameter"
+            unsupported.append(Unsupported(item["param"], code, item.get("hint", "")))
+    return ParameterRules(
+        unsupported=tuple(unsupported),
+        default_only=tuple((k, float(v)) for k, v in (spec.get("default_only") or {}).items()),
+        unrecognized=tuple(spec.get("unrecognized") or ()),
+        forbidden=tuple((k, str(v)) for k, v in (spec.get("forbidden") or {}).items()),
+        ignored=tuple(spec.get("ignored") or ()),
+    )

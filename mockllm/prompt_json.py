@@ -1,0 +1,141 @@
+"""The JSON a prompt asks for: the JSON Schema (or example object) it carries, and whether
+it wants the answer in a Markdown code fence.
+
+Libraries that use JSON mode put the schema in the messages themselves:
+
+- instructor (`Mode.JSON`, `Mode.MD_JSON`) appends to the system message "As a genius
+  expert, your task is to understand the content and provide the parsed objects in json
+  that match the following json_schema:" and the model's `model_json_schema()`;
+  `MD_JSON` also adds the user message "Return the correct JSON response within a ```json
+  codeblock. not the JSON_SCHEMA" (instructor/mode_json.py);
+- LangChain's `PydanticOutputParser` format instructions show an example schema, an
+  example instance, then "Here is the output schema:" and the schema in a ``` fence;
+- pydantic-ai's prompted output: "Always respond with a JSON object matching this
+  description and schema:" and the schema.
+
+So the schema is the last schema-shaped JSON object in the system and user messages, in
+fenced blocks or in the prose; an object that is not a schema is an example, and its
+shape is followed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from mockllm.conversation import Conversation
+
+_FENCED = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n(.*?)```", re.DOTALL)
+_ASKS_FENCE = re.compile(
+    r"```json|json\s*code\s*-?\s*block|code\s*-?\s*block[^.\n]{0,40}\bjson\b", re.IGNORECASE
+)
+_PRESENTS_SHAPE = re.compile(
+    r"\b(format|schema|structure|shape|example|template|like this|respond|return|output)\b"
+    r"|\b(like|as)\s*:?\s*\{",
+    re.IGNORECASE,
+)
+_SCHEMA_TYPES = frozenset(("object", "array", "string", "number", "integer", "boolean", "null"))
+_SCHEMA_MARKS = ("$schema", "$defs", "definitions", "anyOf", "oneOf", "allOf")
+SCANNED_CHARS = 200_000  # of each message: a prompt this long has its schema before
+MAX_ATTEMPTS = 500  # `{` positions tried per message
+
+
+def prompt_schema(request: Conversation) -> dict[str, Any] | None:
+    """The JSON Schema the system and user messages carry (an example object's shape when
+    they carry an example), or None."""
+    found: dict[str, Any] | None = None
+    example: dict[str, Any] | None = None
+    for message in request.messages:
+        if message.role not in ("system", "developer", "user"):
+            continue
+        text = message.text[:SCANNED_CHARS]
+        # In a user message, an object is data to work on unless the text presents it as
+        # the shape of the answer ("respond in this format: {…}").
+        shapes = message.role != "user" or _PRESENTS_SHAPE.search(text) is not None
+        for value in _objects(text):
+            if is_schema(value):
+                found = value
+            elif shapes:
+                example = value
+    if found is not None:
+        return found
+    return schema_of(example) if example is not None else None
+
+
+def asks_for_fence(request: Conversation) -> bool:
+    """Whether the prompt asks for JSON in a Markdown code block (instructor's MD_JSON)."""
+    return bool(_ASKS_FENCE.search(request.last_user) or _ASKS_FENCE.search(request.system))
+
+
+def mentions_json(request: Conversation) -> bool:
+    return "json" in request.last_user.lower() or "json" in request.system.lower()
+
+
+def is_schema(value: dict[str, Any]) -> bool:
+    """Whether an object reads as a JSON Schema rather than as an instance."""
+    properties = value.get("properties")
+    if isinstance(properties, dict) and properties:
+        return all(isinstance(p, dict | bool) for p in properties.values())
+    if value.get("type") in _SCHEMA_TYPES and ("items" in value or "enum" in value):
+        return True
+    return any(mark in value for mark in _SCHEMA_MARKS)
+
+
+def schema_of(example: Any) -> dict[str, Any]:
+    """A schema for values shaped like `example`: the same keys, values of the same types."""
+    if isinstance(example, dict):
+        return {
+            "type": "object",
+            "properties": {k: schema_of(v) for k, v in example.items()},
+            "required": list(example),
+        }
+    if isinstance(example, list):
+        return {"type": "array", "items": schema_of(example[0]) if example else {}}
+    if isinstance(example, bool):
+        return {"type": "boolean"}
+    if isinstance(example, int):
+        return {"type": "integer"}
+    if isinstance(example, float):
+        return {"type": "number"}
+    if example is None:
+        return {"type": "null"}
+    return {"type": "string"}
+
+
+def _objects(text: str) -> list[dict[str, Any]]:
+    """The JSON objects in a text, in the order they appear (fenced blocks and prose)."""
+    found: list[tuple[int, dict[str, Any]]] = []
+    for match in _FENCED.finditer(text):
+        value = _loads(match.group(1).strip())
+        if isinstance(value, dict):
+            found.append((match.start(), value))
+    # The prose around the fences: fenced text blanked out, so that offsets stay the same.
+    prose = _FENCED.sub(lambda m: " " * len(m.group(0)), text)
+    found += _inline_objects(prose)
+    return [value for _, value in sorted(found, key=lambda item: item[0])]
+
+
+def _inline_objects(text: str) -> list[tuple[int, dict[str, Any]]]:
+    decoder = json.JSONDecoder()
+    found = []
+    start = text.find("{")
+    attempts = 0
+    while start >= 0 and attempts < MAX_ATTEMPTS:
+        attempts += 1
+        try:
+            value, end = decoder.raw_decode(text, start)
+        except ValueError:
+            start = text.find("{", start + 1)
+            continue
+        if isinstance(value, dict):
+            found.append((start, value))
+        start = text.find("{", end)
+    return found
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

@@ -1,0 +1,232 @@
+"""What the real OpenAI API refuses in a well-formed request, in its words: arguments it
+does not know, a model's output and context limits, parameters a model does not take,
+strict schemas it cannot enforce.
+
+Each check is skipped under `--lenient` (`ParseContext.lenient`), except a server-wide
+`--max-output-tokens`, which is the user's own limit. The wording of each refusal, and
+where it is quoted from, is listed in docs/models.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from mockllm.catalogue import Model
+from mockllm.errors import RequestError
+from mockllm.strict_schema import strict_problem
+
+if TYPE_CHECKING:
+    from mockllm.dialects import ParseContext
+
+# The top-level arguments each API takes: the properties of CreateChatCompletionRequest
+# and CreateResponse in OpenAI's OpenAPI document (github.com/openai/openai-openapi).
+CHAT_ARGUMENTS = frozenset(
+    {
+        "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+        "max_completion_tokens", "max_tokens", "messages", "metadata", "modalities", "model",
+        "moderation", "n", "parallel_tool_calls", "prediction", "presence_penalty",
+        "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention",
+        "reasoning_effort", "response_format", "safety_identifier", "seed", "service_tier",
+        "stop", "store", "stream", "stream_options", "temperature", "tool_choice", "tools",
+        "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
+    }
+)  # fmt: skip
+RESPONSES_ARGUMENTS = frozenset(
+    {
+        "background", "context_management", "conversation", "include", "input",
+        "instructions", "max_output_tokens", "max_tool_calls", "metadata", "model",
+        "moderation", "parallel_tool_calls", "previous_response_id", "prompt",
+        "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "reasoning",
+        "safety_identifier", "service_tier", "store", "stream", "stream_options",
+        "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p", "truncation",
+        "user",
+    }
+)  # fmt: skip
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+
+
+def unrecognized_arguments(body: dict[str, Any], context: ParseContext) -> None:
+    """Chat Completions: `400 Unrecognized request argument supplied: NAME` (several:
+    "Unrecognized request arguments supplied: A, B", names sorted), param and code null.
+
+    Quoted in github.com/xlinx/sd-webui-decadetw-auto-prompt-llm/issues/29 (one name) and
+    github.com/tbxark/ChatGPT-Telegram-Workers/issues/5 (several)."""
+    if context.lenient or not context.refuse_unknown:
+        return
+    unknown = sorted(k for k in body if k not in CHAT_ARGUMENTS)
+    if len(unknown) == 1:
+        raise RequestError(400, f"Unrecognized request argument supplied: {unknown[0]}")
+    if unknown:
+        raise RequestError(400, f"Unrecognized request arguments supplied: {', '.join(unknown)}")
+
+
+def unknown_parameter(body: dict[str, Any], context: ParseContext) -> None:
+    """The Responses API: `400 Unknown parameter: 'NAME'.`, param NAME, code
+    `unknown_parameter` (quoted in github.com/pydantic/pydantic-ai/issues/3653)."""
+    if context.lenient or not context.refuse_unknown:
+        return
+    for name in body:
+        if name not in RESPONSES_ARGUMENTS:
+            raise RequestError(
+                400, f"Unknown parameter: '{name}'.", code="unknown_parameter", param=name
+            )
+
+
+def model_parameters(body: dict[str, Any], model: Model, api: str, context: ParseContext) -> None:
+    """The parameters this model refuses on this API family (the catalogue's rules)."""
+    if context.lenient:
+        return
+    rules = model.rules_for(api)
+    for name in rules.unrecognized:
+        if _given(body, name):
+            raise RequestError(400, f"Unrecognized request argument supplied: {name}")
+    for item in rules.unsupported:
+        if _given(body, item.param):
+            hint = f" {item.hint}" if item.hint else ""
+            raise RequestError(
+                400,
+                f"Unsupported parameter: '{item.param}' is not supported with this model.{hint}",
+                code=item.code,
+                param=item.param,
+            )
+    for name, default in rules.default_only:
+        value = _value(body, name)
+        if _given(body, name) and isinstance(value, int | float) and value != default:
+            raise RequestError(
+                400,
+                f"Unsupported value: '{name}' does not support {_shown(value)} with this "
+                f"model. Only the default ({_shown(default)}) value is supported.",
+                code="unsupported_value",
+                param=name,
+            )
+    for name, message in rules.forbidden:
+        if _value(body, name) is True:
+            # github.com/confident-ai/deepeval/pull/2184 quotes the 403 for o4-mini
+            raise RequestError(403, message)
+
+
+def output_limit(model: Model, context: ParseContext) -> int | None:
+    """The most output tokens a request may ask for: `--max-output-tokens` when given, else
+    the model's own limit; None (no limit) under `--lenient`."""
+    if context.max_output is not None:
+        return context.max_output
+    return None if context.lenient else model.max_output_tokens
+
+
+def too_many_output_tokens(param: str, asked: int, limit: int, unit: str) -> RequestError:
+    """`max_tokens is too large: 8192. This model supports at most 4096 completion tokens,
+    whereas you provided 8192.` (param the field, code null: quoted in
+    github.com/ChatGPTNextWeb/NextChat/issues/3195)."""
+    return RequestError(
+        400,
+        f"{param} is too large: {asked}. This model supports at most {limit} {unit} tokens, "
+        f"whereas you provided {asked}.",
+        param=param,
+    )
+
+
+def chat_context(
+    model: Model,
+    messages: int,
+    functions: int,
+    completion: int | None,
+    context: ParseContext,
+) -> None:
+    """Chat Completions' context-length refusal (param `messages`, code
+    `context_length_exceeded`), in the form the request calls for:
+
+    - "This model's maximum context length is 8192 tokens. However, you requested 8256
+      tokens (64 in the messages, 8192 in the completion). Please reduce the length of the
+      messages or completion." (a `max_tokens` was given; NextChat issue 3195)
+    - "… However, your messages resulted in 202868 tokens (202767 in the messages, 101 in
+      the functions). Please reduce the length of the messages or functions."
+      (tools were given; github.com/bytedance/deer-flow/issues/310)
+    - "… However, your messages resulted in 130043 tokens. Please reduce the length of the
+      messages." (github.com/jefferson-calmon/codocx/issues/6)
+    """
+    if context.lenient:
+        return
+    window = model.context_window
+    prompt = messages + functions
+    head = f"This model's maximum context length is {window} tokens. However, "
+    if completion is not None and prompt + completion > window:
+        in_prompt = f"{messages} in the messages, "
+        if functions:
+            in_prompt += f"{functions} in the functions, "
+        message = (
+            f"{head}you requested {prompt + completion} tokens ({in_prompt}{completion} in "
+            "the completion). Please reduce the length of the messages or completion."
+        )
+    elif prompt > window and functions:
+        message = (
+            f"{head}your messages resulted in {prompt} tokens ({messages} in the messages, "
+            f"{functions} in the functions). Please reduce the length of the messages or "
+            "functions."
+        )
+    elif prompt > window:
+        message = (
+            f"{head}your messages resulted in {prompt} tokens. Please reduce the length of "
+            "the messages."
+        )
+    else:
+        return
+    raise RequestError(400, message, code="context_length_exceeded", param="messages")
+
+
+def responses_context(model: Model, prompt: int, context: ParseContext) -> None:
+    """The Responses API's context-length refusal: "Your input exceeds the context window
+    of this model. Please adjust your input and try again." (param `input`, code
+    `context_length_exceeded`; quoted in github.com/dyad-sh/dyad/issues/1672)."""
+    if context.lenient or prompt <= model.context_window:
+        return
+    raise RequestError(
+        400,
+        "Your input exceeds the context window of this model. Please adjust your input and "
+        "try again.",
+        code="context_length_exceeded",
+        param="input",
+    )
+
+
+def may_exceed(texts: Iterable[str], extra: int, window: int) -> bool:
+    """Whether a prompt could be over `window` tokens: each token is at least one character,
+    so a prompt with fewer characters (plus framing) than the window cannot be, and is not
+    counted."""
+    return sum(map(len, texts)) + extra >= window
+
+
+def strict_schema(
+    schema: object, what: str, name: str, param: str, code: str | None, context: ParseContext
+) -> None:
+    """A strict schema the API would refuse: `Invalid schema for function 'NAME': …` or
+    `Invalid schema for response_format 'NAME': …` (strict_schema.py cites each wording)."""
+    if context.lenient:
+        return
+    problem = strict_problem(schema)
+    if problem is not None:
+        raise RequestError(
+            400, f"Invalid schema for {what} '{name}': {problem}", code=code, param=param
+        )
+
+
+def _value(body: dict[str, Any], dotted: str) -> Any:
+    node: Any = body
+    for part in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _given(body: dict[str, Any], dotted: str) -> bool:
+    return _value(body, dotted) is not None
+
+
+def _shown(value: float) -> str:
+    """A number as the API echoes it: 1 for 1.0 in "the default (1)"; what was sent
+    otherwise (0.7, 0, 0.0 as JSON wrote it)."""
+    if isinstance(value, float) and value.is_integer() and math.isfinite(value):
+        return str(int(value)) if value == 1 else repr(value)
+    return repr(value)

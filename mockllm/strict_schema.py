@@ -1,0 +1,159 @@
+"""The check OpenAI runs on a strict schema (Structured Outputs: a `json_schema` response
+format or a function tool with `strict: true`), in the API's words.
+
+The rules are those of the Structured Outputs guide ("Supported schemas":
+platform.openai.com/docs/guides/structured-outputs#supported-schemas): the root is an
+object; every object lists all its properties in `required` and sets
+`additionalProperties: false`; composition keywords other than `anyOf` are refused; at
+most 10 levels of nesting, 5000 properties and 1000 enum values. The keywords refused
+besides those the guide names (`minLength`, `maxLength`, `default`, the object and array
+keywords below) are those client libraries strip before a strict request because the API
+refuses them (pydantic-ai's `_STRICT_INCOMPATIBLE_KEYS`, the openai-node helpers guide).
+
+The wording is the one users quote from the API, for example:
+
+    Invalid schema for function 'mysql_execute': In context=(), 'required' is required to
+    be supplied and to be an array including every key in properties. Missing 'params'.
+    (github.com/kevinwatt/mysql-mcp/issues/5)
+    Invalid schema for function 'search_documents': In context=('properties', 'body'),
+    'additionalProperties' is required to be supplied and to be false.
+    (github.com/camel-ai/camel/issues/2231)
+    Invalid schema for response_format 'structured_data': 6 levels of nesting exceeds
+    limit of 5.  (github.com/tidyverse/ellmer/issues/671; the limit is 10 today)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_NESTING = 10
+MAX_PROPERTIES = 5000
+MAX_ENUM_VALUES = 1000
+NOT_PERMITTED = (
+    "allOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "dependentRequired",
+    "dependentSchemas",
+    "minLength",
+    "maxLength",
+    "default",
+    "patternProperties",
+    "unevaluatedProperties",
+    "propertyNames",
+    "minProperties",
+    "maxProperties",
+    "unevaluatedItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "uniqueItems",
+)
+_DEFINITIONS = ("$defs", "definitions")
+
+
+def strict_problem(schema: object) -> str | None:
+    """What the API says of this strict schema, after "Invalid schema for function 'NAME': "
+    (or "… for response_format 'NAME': "); None when it accepts it.
+
+    Example:
+        strict_problem({"type": "object", "properties": {"pop": {"type": "integer"}},
+                        "additionalProperties": False})
+        -> "In context=(), 'required' is required to be supplied and to be an array
+            including every key in properties. Missing 'pop'."
+    """
+    if not isinstance(schema, dict):
+        return "schema must be a JSON Schema of 'type: \"object\"', got 'type: \"None\"'."
+    kind = schema.get("type")
+    if kind != "object":
+        return f"schema must be a JSON Schema of 'type: \"object\"', got 'type: \"{kind}\"'."
+    walk = _Walk()
+    problem = walk.node(schema, (), 1)
+    for key in _DEFINITIONS:
+        definitions = schema.get(key)
+        if problem is None and isinstance(definitions, dict):
+            for name, sub in definitions.items():
+                problem = problem or walk.node(sub, (key, name), 1)
+    if problem is not None:
+        return problem
+    if walk.deepest > MAX_NESTING:
+        return f"{walk.deepest} levels of nesting exceeds limit of {MAX_NESTING}."
+    if walk.properties > MAX_PROPERTIES:
+        return f"{walk.properties} object properties exceeds limit of {MAX_PROPERTIES}."
+    if walk.enum_values > MAX_ENUM_VALUES:
+        return f"{walk.enum_values} enum values exceeds limit of {MAX_ENUM_VALUES}."
+    return None
+
+
+def _context(path: tuple[str, ...]) -> str:
+    return f"In context={path!r}"
+
+
+class _Walk:
+    """One pass over a schema: the first problem, and the sizes the limits count."""
+
+    def __init__(self) -> None:
+        self.deepest = 0
+        self.properties = 0
+        self.enum_values = 0
+
+    def node(self, node: Any, path: tuple[str, ...], level: int) -> str | None:
+        if not isinstance(node, dict):
+            return None
+        for key in NOT_PERMITTED:
+            if key in node:
+                return f"{_context(path)}, '{key}' is not permitted."
+        if isinstance(node.get("enum"), list):
+            self.enum_values += len(node["enum"])
+        if "$ref" in node:
+            return None  # the definition it names is checked where it is defined
+        kind = node.get("type")
+        kinds = kind if isinstance(kind, list) else [kind]
+        if "object" in kinds or (kind is None and "properties" in node):
+            problem = self.object(node, path, level)
+            if problem is not None:
+                return problem
+        items = node.get("items")
+        if isinstance(items, dict):
+            problem = self.node(items, (*path, "items"), level)
+            if problem is not None:
+                return problem
+        for i, branch in enumerate(node.get("anyOf") or ()):
+            problem = self.node(branch, (*path, "anyOf", str(i)), level)
+            if problem is not None:
+                return problem
+        return None
+
+    def object(self, node: dict[str, Any], path: tuple[str, ...], level: int) -> str | None:
+        self.deepest = max(self.deepest, level)
+        if node.get("additionalProperties") is not False:
+            return (
+                f"{_context(path)}, 'additionalProperties' is required to be supplied and to "
+                "be false."
+            )
+        properties = node.get("properties")
+        if not isinstance(properties, dict):
+            return f"{_context(path)}, object schema missing properties."
+        required = node.get("required")
+        listed = required if isinstance(required, list) else []
+        for name in properties:
+            if name not in listed:
+                return (
+                    f"{_context(path)}, 'required' is required to be supplied and to be an "
+                    f"array including every key in properties. Missing '{name}'."
+                )
+        for name in listed:
+            if name not in properties:
+                # github.com/dotnet/extensions/issues/6302 quotes this wording
+                return (
+                    f"{_context(path)}, 'required' must be an array that includes every key "
+                    f"in `properties`. Extra required key '{name}' supplied."
+                )
+        self.properties += len(properties)
+        for name, sub in properties.items():
+            problem = self.node(sub, (*path, "properties", name), level + 1)
+            if problem is not None:
+                return problem
+        return None

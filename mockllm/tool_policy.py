@@ -1,0 +1,164 @@
+"""What a model with no script does when tools are offered: which tool it calls, the
+arguments it reads from the prompt, and its answer once the tools' results are back.
+
+The policy (docs/scenarios.md, "When nothing matches"), family-neutral and deterministic:
+
+- a named tool choice calls that tool;
+- `auto` (or no choice): once this turn's tool results are back, answer in text that uses
+  them; before that, call the offered tool the last user message relates to most (by the
+  words of its name and description), or answer in text when none relates;
+- `required`: call a tool not yet called in this turn before repeating one, the most
+  related first; when none relates, a tool that looks like a way to give the final answer
+  (`final_result`, `respond`, …), so that agents which end through such a tool end.
+
+Ties are broken by the request's seed. A turn is everything after the last user message.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from mockllm.conversation import Conversation, Message, Tool
+
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
+_STOP = frozenset(
+    (
+        "a an and are as at be by can could did do does for from get give have how i in is it "
+        "its me my of on or please show tell that the this to us want was we what when where "
+        "which who why will with would you your"
+    ).split()
+)
+_FINAL_WORDS = frozenset(("final", "result", "answer", "respond", "response", "output", "reply"))
+_QUERY_NAMES = frozenset(
+    ("query", "q", "question", "search", "searchquery", "prompt", "text", "input", "topic",
+     "keywords", "keyword", "term", "terms", "message", "request")
+)  # fmt: skip
+_PLACE_NAMES = frozenset(
+    ("city", "location", "place", "town", "country", "destination", "region", "cityname")
+)
+_PLACE = re.compile(r"\b(?:in|at|for|to|from|near|of)\s+([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*)")
+_CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-Z][a-z][\w'-]*(?:\s+[A-Z][a-z][\w'-]*)*)")
+QUERY_HINT_CHARS = 200
+RESULT_CHARS = 240
+
+
+def turn_messages(request: Conversation) -> tuple[Message, ...]:
+    """The messages after the last user message: this turn's calls and results."""
+    for i in range(len(request.messages) - 1, -1, -1):
+        if request.messages[i].role == "user":
+            return request.messages[i + 1 :]
+    return request.messages
+
+
+def choose_tool(request: Conversation, seed: int) -> str | None:
+    """The function tool a model with no script calls now, or None to answer in text."""
+    tools = request.tools
+    choice = request.tool_choice
+    if not tools or choice == "none":
+        return None
+    names = [t.name for t in tools]
+    if choice not in (None, "auto", "required"):
+        return choice if choice in names else None
+    allowed = [n for n in request.allowed_tools if n in names] or names
+    candidates = [t for t in tools if t.name in allowed]
+    turn = turn_messages(request)
+    rng = random.Random(seed)
+    if choice != "required":
+        if any(m.role == "tool" for m in turn):
+            return None  # the results are back: answer with them
+        scored = [(relatedness(request.last_user, t), t) for t in candidates]
+        best = max(score for score, _ in scored)
+        if best <= 0:
+            return None
+        return rng.choice([t for score, t in scored if score == best]).name
+    called = {call.name for m in turn for call in m.tool_calls}
+    fresh = [t for t in candidates if t.name not in called] or candidates
+    scored = [(relatedness(request.last_user, t), t) for t in fresh]
+    best = max(score for score, _ in scored)
+    if best <= 0:
+        finals = [t for t in fresh if _words(f"{t.name} {t.description}") & _FINAL_WORDS]
+        return rng.choice(finals or fresh).name
+    return rng.choice([t for score, t in scored if score == best]).name
+
+
+def relatedness(text: str, tool: Tool) -> float:
+    """How much `text` is about `tool`: its words found in the tool's name (twice as much)
+    and description."""
+    asked = _words(text)
+    if not asked:
+        return 0.0
+    named = _words(tool.name)
+    described = _words(tool.description)
+    return sum(2.0 if w in named else 1.0 if w in described else 0.0 for w in asked)
+
+
+def argument_hints(request: Conversation, tool: Tool) -> dict[str, str]:
+    """Values a model would read from the prompt for the tool's top-level string arguments:
+    the question for a `query`, the place named for a `city` or `location`."""
+    properties = tool.parameters.get("properties")
+    if not isinstance(properties, dict):
+        return {}
+    text = request.last_user.strip()
+    hints: dict[str, str] = {}
+    for name in properties:
+        key = "".join(w.lower() for w in _WORD.findall(name))
+        if key in _QUERY_NAMES and text:
+            hints[name] = text[:QUERY_HINT_CHARS].strip()
+        elif key in _PLACE_NAMES:
+            place = _PLACE.search(text) or _CAPITALISED.search(text)
+            if place is not None:
+                hints[name] = place.group(1)
+    return hints
+
+
+def results_answer(request: Conversation, locale: str) -> str | None:
+    """A text answer that uses this turn's tool results, or None when there are none."""
+    turn = turn_messages(request)
+    names = {call.id: call.name for m in turn for call in m.tool_calls}
+    results = [
+        (names.get(m.tool_call_id or "", "the tool"), m.text) for m in turn if m.role == "tool"
+    ]
+    if not results:
+        return None
+    parts = [_said(name, _clip(text), locale) for name, text in results]
+    return _LEADS.get(locale[:2], _LEADS["en"]) + " ".join(parts)
+
+
+_LEADS = {
+    "en": "Here is what I found. ",
+    "zh": "根据查询结果，",
+    "ja": "調べた結果です。",
+    "ko": "확인한 결과입니다. ",
+}
+
+
+def _said(name: str, text: str, locale: str) -> str:
+    language = locale[:2]
+    if language == "zh":
+        return f"{name} 返回：{text}。"
+    if language == "ja":
+        return f"{name} の結果：{text}。"
+    if language == "ko":
+        return f"{name} 결과: {text}."
+    return f"{name} returned: {text}" + ("" if text.endswith((".", "!", "?")) else ".")
+
+
+def _clip(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= RESULT_CHARS else flat[: RESULT_CHARS - 1].rstrip() + "…"
+
+
+def _words(text: str) -> frozenset[str]:
+    words = {_stem(w.lower()) for w in _WORD.findall(text)}
+    for run in _CJK.findall(text):  # CJK has no spaces: compare character pairs
+        words.update(run[i : i + 2] for i in range(max(len(run) - 1, 1)))
+    return frozenset(w for w in words if len(w) > 1 and w not in _STOP)
+
+
+def _stem(word: str) -> str:
+    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            return word[: -len(suffix)] + keep
+    return word

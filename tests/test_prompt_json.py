@@ -1,0 +1,90 @@
+"""The JSON a prompt asks for: the schema it carries, as the libraries write it."""
+
+from __future__ import annotations
+
+import json
+from textwrap import dedent
+
+from pydantic import BaseModel
+
+from mockllm.prompt_json import asks_for_fence, prompt_schema, schema_of
+from tests.factories import make_chat_request
+
+
+class User(BaseModel):
+    name: str
+    age: int
+
+
+# instructor's JSON and MD_JSON modes (instructor/mode_json.py): the system message.
+INSTRUCTOR_SYSTEM = dedent(
+    f"""
+    As a genius expert, your task is to understand the content and provide
+    the parsed objects in json that match the following json_schema:\n
+
+    {json.dumps(User.model_json_schema(), indent=2, ensure_ascii=False)}
+
+    Make sure to return an instance of the JSON, not the schema itself
+    """
+)
+MD_JSON_ASK = "Return the correct JSON response within a ```json codeblock. not the JSON_SCHEMA"
+
+# LangChain's PydanticOutputParser format instructions: an example schema and instance
+# first, the real schema last, in a fence.
+LANGCHAIN = """The output should be formatted as a JSON instance that conforms to the JSON schema below.
+
+As an example, for the schema {"properties": {"foo": {"title": "Foo", "description": "a list of strings", "type": "array", "items": {"type": "string"}}}, "required": ["foo"]}
+the object {"foo": ["bar", "baz"]} is a well-formatted instance of the schema. The object {"properties": {"foo": ["bar", "baz"]}} is not well-formatted.
+
+Here is the output schema:
+```
+{"properties": {"setup": {"title": "Setup", "type": "string"}, "punchline": {"title": "Punchline", "type": "string"}}, "required": ["setup", "punchline"]}
+```"""  # noqa: E501
+
+
+def request(*messages: tuple[str, str], **fields: object) -> object:
+    return make_chat_request(messages=[{"role": r, "content": c} for r, c in messages], **fields)
+
+
+def test_instructor_json_mode_schema_is_found() -> None:
+    asked = request(("system", INSTRUCTOR_SYSTEM), ("user", "Extract: Jane Doe is 30"))
+    assert prompt_schema(asked) == User.model_json_schema()  # type: ignore[arg-type]
+    assert not asks_for_fence(asked)  # type: ignore[arg-type]
+
+
+def test_instructor_md_json_asks_for_a_fence() -> None:
+    asked = request(
+        ("system", INSTRUCTOR_SYSTEM), ("user", f"Extract: Jane Doe is 30\n\n{MD_JSON_ASK}")
+    )
+    assert asks_for_fence(asked)  # type: ignore[arg-type]
+    assert prompt_schema(asked) == User.model_json_schema()  # type: ignore[arg-type]
+
+
+def test_the_last_schema_wins_over_examples() -> None:
+    asked = request(("user", f"Tell me a joke.\n{LANGCHAIN}"))
+    schema = prompt_schema(asked)  # type: ignore[arg-type]
+    assert schema is not None and set(schema["properties"]) == {"setup", "punchline"}
+
+
+def test_an_example_object_gives_its_shape() -> None:
+    asked = request(("user", 'Answer in JSON like {"city": "Paris", "population": 2100000}.'))
+    assert prompt_schema(asked) == {  # type: ignore[arg-type]
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+        "required": ["city", "population"],
+    }
+    assert schema_of([{"ok": True}]) == {
+        "type": "array",
+        "items": {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]},
+    }
+
+
+def test_data_in_a_user_message_is_not_a_shape() -> None:
+    asked = request(("user", 'Summarize this JSON for me: {"orders": 3, "late": 1}'))
+    assert prompt_schema(asked) is None  # type: ignore[arg-type]
+
+
+def test_no_json_no_schema() -> None:
+    asked = request(("user", "Write {a poem} about {the sea}."))
+    assert prompt_schema(asked) is None  # type: ignore[arg-type]
+    assert not asks_for_fence(asked)  # type: ignore[arg-type]

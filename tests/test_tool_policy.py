@@ -1,0 +1,118 @@
+"""The default generator's tool policy: which tool it calls, the arguments it reads from the
+prompt, and its answer once results are back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mockllm.tool_policy import argument_hints, choose_tool, relatedness, results_answer
+from tests.factories import make_chat_request
+
+
+def tool(name: str, description: str = "", **properties: Any) -> dict[str, Any]:
+    props = {k: {"type": "string"} for k in properties} or {}
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {"type": "object", "properties": props},
+        },
+    }
+
+
+WEATHER = tool("get_weather", "Current weather for a city.", city=1)
+TIME = tool("get_time", "The local time in a time zone.", zone=1)
+FINAL = tool("final_result", "The final response which ends this conversation", answer=1)
+
+
+def call(name: str, call_id: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": "{}"}}
+
+
+def conversation(*messages: dict[str, Any], **fields: Any) -> Any:
+    return make_chat_request(messages=list(messages), **fields)
+
+
+ASK = {"role": "user", "content": "What is the weather in Paris today?"}
+
+
+def test_auto_calls_the_related_tool_then_answers_with_the_result() -> None:
+    first = conversation(ASK, tools=[TIME, WEATHER])
+    assert choose_tool(first, seed=1) == "get_weather"
+    assert choose_tool(conversation(ASK, tools=[TIME, WEATHER], tool_choice="auto"), 1)
+    back = conversation(
+        ASK,
+        {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "18C and sunny"},
+        tools=[TIME, WEATHER],
+    )
+    assert choose_tool(back, seed=1) is None
+    answer = results_answer(back, "en_US")
+    assert answer == "Here is what I found. get_weather returned: 18C and sunny."
+
+
+def test_auto_answers_in_text_when_no_tool_relates() -> None:
+    chat = conversation({"role": "user", "content": "Tell me a joke."}, tools=[TIME, WEATHER])
+    assert choose_tool(chat, seed=1) is None
+    assert relatedness("Tell me a joke.", chat.tools[0]) == 0
+
+
+def test_required_moves_on_to_a_tool_not_yet_called() -> None:
+    first = conversation(ASK, tools=[WEATHER, FINAL], tool_choice="required")
+    assert choose_tool(first, seed=3) == "get_weather"
+    back = conversation(
+        ASK,
+        {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "18C"},
+        tools=[WEATHER, FINAL],
+        tool_choice="required",
+    )
+    assert choose_tool(back, seed=3) == "final_result"
+
+
+def test_required_with_nothing_related_ends_through_the_output_tool() -> None:
+    for seed in range(20):
+        joke = conversation(
+            {"role": "user", "content": "Tell me a joke."},
+            tools=[TIME, WEATHER, FINAL],
+            tool_choice="required",
+        )
+        assert choose_tool(joke, seed) == "final_result"
+
+
+def test_allowed_tools_and_named_choices_are_kept() -> None:
+    named = conversation(
+        ASK,
+        tools=[WEATHER, TIME],
+        tool_choice={"type": "function", "function": {"name": "get_time"}},
+    )
+    assert choose_tool(named, 1) == "get_time"
+    none = conversation(ASK, tools=[WEATHER], tool_choice="none")
+    assert choose_tool(none, 1) is None
+
+
+def test_ties_are_broken_by_the_seed_and_repeat() -> None:
+    a, b = tool("lookup_a", "lookup"), tool("lookup_b", "lookup")
+    ask = {"role": "user", "content": "Do a lookup."}
+    picks = {choose_tool(conversation(ask, tools=[a, b]), seed) for seed in range(40)}
+    assert picks == {"lookup_a", "lookup_b"}
+    assert choose_tool(conversation(ask, tools=[a, b]), 7) == choose_tool(
+        conversation(ask, tools=[a, b]), 7
+    )
+
+
+def test_argument_hints_read_the_prompt() -> None:
+    request = conversation(ASK, tools=[WEATHER, tool("search", "Search the web", query=1)])
+    assert argument_hints(request, request.tools[0]) == {"city": "Paris"}
+    assert argument_hints(request, request.tools[1]) == {"query": ASK["content"]}
+
+
+def test_results_answer_in_the_prompt_language() -> None:
+    back = conversation(
+        {"role": "user", "content": "北京天气怎么样？"},
+        {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "晴，25度"},
+        tools=[WEATHER],
+    )
+    assert results_answer(back, "zh_CN") == "根据查询结果，get_weather 返回：晴，25度。"
