@@ -157,6 +157,11 @@ class MockApp:
                 journal=journal,
                 headers=[],
                 arrived=arrived,
+                shape=(
+                    (lambda exc: messages.DIALECT.refusal(exc, request_id))
+                    if _anthropic(scope)
+                    else None
+                ),
             )
             return
         await app(scope, receive, stray.recording_status(send, exchange, journal))

@@ -10,7 +10,7 @@ journal is what clients of the API sent.
 from __future__ import annotations
 
 import time
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
 import orjson
@@ -86,10 +86,12 @@ async def refuse(
     journal: Journal | None,
     headers: list[tuple[bytes, bytes]],
     arrived: float,
+    shape: Callable[[RequestError], bytes] | None = None,
 ) -> None:
     """Read what was sent (for the journal), then 405 (with `allow`) or 404 naming the
     paths served. The real API's 404 says "Invalid URL (METHOD /path)"; the list of paths
-    served is mockllm's own addition."""
+    served is mockllm's own addition. `shape` writes the error in a family's own shape (an
+    Anthropic client's), else OpenAI's."""
     where = f"{scope['method']} {scope['path']}"
     try:
         raw = await read_body(receive, config.max_body_bytes, None, config.body_timeout_s)
@@ -108,7 +110,10 @@ async def refuse(
     exchange.status, exchange.source, exchange.error = status, "error", message
     if journal is not None:
         journal.add(exchange)
-    body = orjson.dumps(error_body(message, "invalid_request_error"))
+    if shape is not None:
+        body = shape(RequestError(status, message))
+    else:
+        body = orjson.dumps(error_body(message, "invalid_request_error"))
     await send(json_head(status, body, headers))
     await send({"type": "http.response.body", "body": body})
     finish_exchange(exchange, arrived, status, config.log_format, journal)

@@ -1025,3 +1025,20 @@ def test_record_replay_and_to_scenario(tmp_path: Path, serve: Any) -> None:
     miss = check_error(post(scripted, request("something else")), 404, "not_found_error")
     assert miss["message"].startswith("No rule matches this request (model 'claude-sonnet-4-5')")
     assert "recorded-0 failed: last_user" in miss["message"]
+
+
+def test_an_unknown_path_is_refused_in_anthropic_shape(tmp_path) -> None:
+    running = start_server(tmp_path=tmp_path)
+    try:
+        raw = httpx.post(
+            f"{running.url}/v1/mesages",
+            json={"model": "claude-3-5-haiku-20241022"},
+            headers={"x-api-key": "k", "anthropic-version": "2023-06-01"},
+        )
+        assert raw.status_code == 404
+        body = raw.json()
+        assert body["type"] == "error" and body["error"]["type"] == "not_found_error"
+        assert body["request_id"] == raw.headers["request-id"]
+        assert "POST /v1/messages" in body["error"]["message"]
+    finally:
+        running.stop()
