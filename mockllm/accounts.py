@@ -55,6 +55,7 @@ FORMAT = s.Obj(
                     "rpm": s.Num(min=1, integer=True, doc="requests per minute"),
                     "tpm": s.Num(min=1, integer=True, doc="tokens per minute"),
                     "models": s.ListOf(s.Str(), doc="allowed models, globs (default: all)"),
+                    "alias": s.Str(doc="the key's name in metrics (default: the key masked)"),
                 },
                 required=("key",),
             ),
@@ -107,6 +108,7 @@ class KeySpec:
     tpm: int | None = None
     models: tuple[str, ...] | None = None
     line: int | None = None
+    alias: str | None = None  # how metrics name the key; never the key itself
 
 
 OPEN = KeySpec(key="")  # what `authenticate` answers in open mode: no limits at all
@@ -175,6 +177,7 @@ def keys_text(text: str, source: str = "<keys>") -> Keys:
                 tpm=item.get("tpm"),
                 models=tuple(item["models"]) if "models" in item else None,
                 line=lines.line(("keys", i)),
+                alias=item.get("alias"),
             )
         )
     if problems:
@@ -312,6 +315,13 @@ class Accounts:
 
     def _spec(self, key: str | None) -> KeySpec | None:
         return OPEN if self.keys is None else self._by_key.get(key or "")
+
+    def alias(self, key: str | None) -> str:
+        """How metrics name a key: its `alias` from the keys file, else the key masked."""
+        spec = self._by_key.get(key or "")
+        if spec is not None and spec.alias:
+            return spec.alias
+        return mask(key)
 
     def model_allowed(self, key: str | None, model: str) -> bool:
         """Whether the key may use the model (globs; `provider/model` matches either form)."""

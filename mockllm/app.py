@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -26,7 +27,8 @@ from mockllm.engine import Engine
 from mockllm.errors import RequestError
 from mockllm.exchanges import finish_exchange
 from mockllm.gateway import Gateway
-from mockllm.loader import load_scenarios
+from mockllm.loader import load_latency_model, load_scenarios
+from mockllm.metrics import MULTIPROC_ENV, Metrics
 from mockllm.protocol import error_body
 from mockllm.reload import Reloader
 from mockllm.routes import error_response, json_response, model_routes, response_routes
@@ -47,11 +49,15 @@ class MockApp:
         self.config = config
         if rules is None:
             rules = load_scenarios(config.scenarios)
+        latency_model = load_latency_model(config.latency_model)
+        default_latency = Latency(config.ttft_ms, config.inter_token_ms, config.jitter_ms, 1)
+        if latency_model is not None:
+            default_latency = latency_model.base_latency.over(default_latency)
         self.engine = Engine(
             config,
             rules,
             store=open_store(config.state, config.state_prefix),
-            default_latency=Latency(config.ttft_ms, config.inter_token_ms, config.jitter_ms, 1),
+            default_latency=default_latency,
         )
         self.proxy = None
         if config.cassettes is not None:
@@ -63,7 +69,17 @@ class MockApp:
         self.gateway = Gateway.load(config.profile, config.keys, self.engine.store)
         # Processes sharing a state store count their exchanges apart (ids stay unique).
         ids = RequestIds(self.engine.store.process_number << 40)
-        self.services = Services(self.engine, self.gateway, self.proxy, ids)
+        self.services = Services(
+            self.engine, self.gateway, self.proxy, ids, latency_model=latency_model
+        )
+        self.metrics: Metrics | None = None
+        if config.metrics:
+            self.metrics = Metrics(
+                config.metrics_names,
+                multiprocess=config.workers > 1 and MULTIPROC_ENV in os.environ,
+                state=self.services.capacity.state,
+            )
+            self.services.metrics = self.metrics
         self.endpoints: dict[str, Endpoint] = {}
         self.use_gateway(self.gateway)
         self.ready = True
@@ -83,6 +99,8 @@ class MockApp:
             Route(path, endpoint, methods=methods)
             for path, endpoint, methods in admin_routes(self.runtime, lambda: self.ready)
         ]
+        if self.metrics is not None:
+            routes.append(Route("/metrics", self._metrics, methods=["GET"]))
         extra = [("GET", balance.path)] if (balance := self.gateway.profile.balance) else []
         self.served = stray.served_paths(routes, extra)
         self.starlette = Starlette(
@@ -215,6 +233,8 @@ class MockApp:
                     tasks.append(asyncio.create_task(self.reloader.run()))
                 if self.runtime.is_shared:
                     tasks.append(asyncio.create_task(self.runtime.watch()))
+                if self.metrics is not None:
+                    self.metrics.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in tasks:
@@ -224,6 +244,8 @@ class MockApp:
                 if self.proxy is not None:
                     await self.proxy.aclose()
                 self.engine.store.close()
+                if self.metrics is not None:
+                    self.metrics.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -260,6 +282,11 @@ class MockApp:
             except RequestError as exc:
                 response = error_response(exc)
         await response(scope, receive, send)
+
+    async def _metrics(self, request: Request) -> Response:
+        assert self.metrics is not None
+        body, content_type = self.metrics.exposition()
+        return Response(body, 200, headers={"content-type": content_type})
 
     async def _method_not_allowed(self, request: Request) -> Response:
         raise HTTPException(405)  # only reached for methods other than POST

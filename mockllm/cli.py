@@ -128,6 +128,31 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             help="Default seeded jitter added to each gap.",
         ),
         click.option(
+            "--latency-model",
+            "latency_model",
+            default="none",
+            show_default=True,
+            envvar=_env("latency_model"),
+            help="A loaded model server's pace and capacity: a preset "
+            "(llama-3.1-8b-h100, qwen2.5-0.5b-l4), none, or a YAML file (docs/load.md).",
+        ),
+        click.option(
+            "--metrics/--no-metrics",
+            "metrics",
+            default=True,
+            show_default=True,
+            envvar=_env("metrics"),
+            help="Serve Prometheus metrics at GET /metrics.",
+        ),
+        click.option(
+            "--metrics-names",
+            "metrics_names",
+            multiple=True,
+            type=click.Choice(["vllm"]),
+            envvar=_env("metrics_names"),
+            help="Also expose the figures under another server's metric names (repeatable).",
+        ),
+        click.option(
             "--embedding-dimensions",
             default=1536,
             show_default=True,
@@ -400,6 +425,9 @@ def _config(options: dict[str, object]) -> ServerConfig:
         keys=options["keys"],  # type: ignore[arg-type]
         state=options["state"] or None,  # type: ignore[arg-type]
         state_prefix=str(options["state_prefix"]),
+        latency_model=str(options["latency_model"]),
+        metrics=bool(options["metrics"]),
+        metrics_names=tuple(options["metrics_names"]),  # type: ignore[arg-type]
     )
 
 

@@ -61,6 +61,9 @@ class ServerConfig:
     reload: bool = True
     state: str | None = None  # None: in memory; a redis:// URL: shared by every process
     state_prefix: str = "mockllm:"  # names of this server's keys in a shared store
+    latency_model: str = "none"  # a preset name, "none", or a YAML file (docs/load.md)
+    metrics: bool = True  # GET /metrics, Prometheus text format
+    metrics_names: tuple[str, ...] = ()  # more names for the same figures: "vllm"
 
     def to_json(self) -> str:
         """The config as JSON (to hand to worker processes)."""
@@ -76,7 +79,9 @@ class ServerConfig:
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
         data["scenarios"] = tuple(Path(p) for p in data.get("scenarios", ()))
-        for name in ("models", "ignore_fields", "scrub_headers", "scrub_paths", "normalize"):
+        for name in (
+            "models", "ignore_fields", "scrub_headers", "scrub_paths", "normalize", "metrics_names"
+        ):
             data[name] = tuple(data.get(name, ()))
         data["normalize_regex"] = tuple(tuple(pair) for pair in data.get("normalize_regex", ()))
         for name in ("cassettes", "keys"):

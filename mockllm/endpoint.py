@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from mockllm import writer
@@ -32,11 +32,13 @@ from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed
 from mockllm.errors import CassetteError, RequestError
 from mockllm.exchanges import finish_exchange, journal_body, sent_tokens
 from mockllm.journal import Exchange
-from mockllm.rules import Fault
+from mockllm.load import Capacity, Ticket
+from mockllm.rules import Fault, LatencyModel, Rule
 from mockllm.wire import Body
 
 if TYPE_CHECKING:
     from mockllm.gateway import Gateway
+    from mockllm.metrics import Metrics
     from mockllm.recording import RecordingProxy
 
 PARSE_CACHE_SIZE = 1024
@@ -53,6 +55,9 @@ class Services:
     gateway: Gateway
     proxy: RecordingProxy | None = None
     ids: RequestIds | None = None
+    latency_model: LatencyModel | None = None  # the server's (--latency-model)
+    capacity: Capacity = field(default_factory=Capacity)
+    metrics: Metrics | None = None
 
     def __post_init__(self) -> None:
         if self.ids is None:
@@ -159,6 +164,10 @@ class Endpoint:
             return
         seed = parsed.seed
         exchange.id = services.ids.next(seed, dialect.request_id)  # type: ignore[union-attr]
+        metrics = services.metrics
+        if metrics is not None:
+            metrics.started(exchange)
+        ticket: Ticket | None = None
         try:
             outcome = engine.handle(
                 request,
@@ -169,8 +178,15 @@ class Endpoint:
             )
             reservation = None
             if isinstance(outcome, Answer):
+                model = self._latency_model(outcome.rule)
+                if model is not None:
+                    ticket = await self._admit(model, outcome, request, exchange)
                 outcome, reservation = gateway.hold(outcome, request, key, engine.cut)
         except RequestError as exc:
+            if ticket is not None:
+                services.capacity.release(ticket, 0.0)
+            if key is not None and not gateway.accounts.is_open:
+                exchange.key = gateway.accounts.alias(key)
             await self.refuse(exc, exchange, send, arrived)
             return
         try:
@@ -182,12 +198,59 @@ class Endpoint:
                 status = await services.proxy.relay(outcome, scope, receive, send, raw)
             else:
                 status = await self._write(
-                    outcome, request, exchange, scope, receive, send, arrived, decision.headers
+                    outcome,
+                    request,
+                    exchange,
+                    scope,
+                    receive,
+                    send,
+                    arrived,
+                    decision.headers,
+                    ticket,
                 )
         finally:
             if reservation is not None:
-                gateway.settle(reservation, exchange.completion_tokens)
+                charge = gateway.settle(reservation, exchange.completion_tokens)
+                exchange.key = gateway.accounts.alias(key)
+                exchange.credits = float(charge.amount)
+            if ticket is not None:
+                services.capacity.release(ticket, asyncio.get_running_loop().time() - arrived)
         finish_exchange(exchange, arrived, status, config.log_format, engine.journal)
+        if metrics is not None:
+            metrics.ended(exchange)
+
+    def _latency_model(self, rule: Rule | None) -> LatencyModel | None:
+        """The rule's latency model, else the server's; None for none."""
+        model = rule.latency_model if rule is not None else None
+        if model is None:
+            return self.services.latency_model
+        return None if model.name == "none" else model
+
+    async def _admit(
+        self, model: LatencyModel, answer: Answer, request: Conversation, exchange: Exchange
+    ) -> Ticket:
+        """A slot in the answer's group (after queueing for one), its prompt looked up in
+        the group's prefix cache; RequestError past the queue."""
+        capacity = self.services.capacity
+        group = capacity.group(model, request, answer.rule)
+        try:
+            entered = capacity.enter(model, group)
+        except RequestError:
+            exchange.source = "capacity"
+            raise
+        ticket = entered if isinstance(entered, Ticket) else await entered
+        capacity.prefill(ticket, group, request, answer.rendered.prompt_tokens)
+        exchange.load = {
+            "model": model.name,
+            "group": group,
+            "in_flight": ticket.in_flight,
+            "load_factor": round(ticket.gap_factor, 6),
+            "ttft_load_factor": round(ticket.ttft_factor, 6),
+            "queued_ms": round(ticket.queued_s * 1000, 3),
+            "prefill_ms": round(ticket.prefill_s * 1000, 3),
+            "cached_tokens": ticket.cached_tokens,
+        }
+        return ticket
 
     async def _answer_directly(
         self,
@@ -259,7 +322,9 @@ class Endpoint:
             exchange.id = self.services.ids.next(  # type: ignore[union-attr]
                 engine.config.seed, dialect.request_id
             )
-        exchange.source, exchange.error = "error", exc.message
+        if exchange.source != "capacity":
+            exchange.source = "error"
+        exchange.error, exchange.reason = exc.message, exc.reason
         self._record(exchange, exc.status)
         body = dialect.refusal(exc, exchange.id)
         named = exc.headers
@@ -274,6 +339,9 @@ class Endpoint:
         await send(json_head(exc.status, body, headers))
         await send({"type": "http.response.body", "body": body})
         finish_exchange(exchange, arrived, exc.status, engine.config.log_format, engine.journal)
+        metrics = self.services.metrics
+        if metrics is not None:
+            metrics.ended(exchange)
 
     async def _write(
         self,
@@ -285,6 +353,7 @@ class Endpoint:
         send: Send,
         arrived: float,
         rate_headers: tuple[tuple[str, str], ...] = (),
+        ticket: Ticket | None = None,
     ) -> int:
         engine, dialect = self.services.engine, self.dialect
         rule = outcome.rule
@@ -331,10 +400,21 @@ class Endpoint:
         if isinstance(outcome, Answer):
             exchange.source = "rule" if rule is not None else "default"
             rendered = outcome.rendered
+            first = rendered.offsets[0]
+            if ticket is not None:
+                rendered = self.services.capacity.with_cached(rendered, ticket.cached_tokens)
             exchange.prompt_tokens = rendered.prompt_tokens
+            exchange.cached_tokens = rendered.cached_tokens
             exchange.completion_tokens = sent_tokens(rendered, fault)
             created = engine.created()
             body = self._body(rendered, created, request, fault)
+            factor = 1.0
+            if ticket is not None:
+                body = replace(body, offsets=ticket.due_times(body.offsets, first))
+                first, factor = ticket.first_token_s(first), ticket.gap_factor
+            exchange.first_token_ms = first * 1000
+            if request.stream and fault is None:
+                exchange.gaps = (rendered.offsets, factor)
             if dialect.remember is not None:
                 dialect.remember(engine.store, request, rendered, created, fault)
             extra = outcome.headers
@@ -342,6 +422,8 @@ class Endpoint:
             assert isinstance(outcome, Failure)
             exchange.source = outcome.source
             code = outcome.error.code
+            if code == "cassette_miss":
+                exchange.reason = code
             exchange.error = outcome.error.message or (str(code) if code else None)
             if outcome.near:
                 exchange.attempts = [n.to_json() for n in outcome.near]

@@ -81,6 +81,7 @@ class RequestError(MockLLMError):
         # (profile name, error kind) of a gateway's refusal: another API family may word
         # the refusals of the default profile, which speaks for OpenAI, in its own terms.
         self.from_profile = from_profile
+        self.reason: str | None = None  # why, when it matters past the wire: "rate_limited"
 
 
 class StateUnavailable(RequestError):

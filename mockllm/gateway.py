@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mockllm.accounts import Accounts, RateDecision, Reservation, load_keys, mask
+from mockllm.accounts import Accounts, Charge, RateDecision, Reservation, load_keys, mask
 from mockllm.profiles import (
     Profile,
     balance_body,
@@ -78,9 +78,11 @@ class Gateway:
         estimate = prompt_tokens(request) + (asked or 0)
         decision = self.accounts.check_rate(key, estimate)
         if not decision.allowed:
-            raise self.profile.error(
+            refusal = self.profile.error(
                 "rate_limited", headers=decision.headers, model=request.model, **decision.fields()
             )
+            refusal.reason = "rate_limited"
+            raise refusal
         return decision
 
     def reserve(
@@ -125,8 +127,8 @@ class Gateway:
             shorter = replace(shorter, fault=Fault(error_after_tokens=ticks, error=error))
         return shorter, reservation
 
-    def settle(self, reservation: Reservation, completion: int) -> None:
-        self.accounts.settle(reservation, completion)
+    def settle(self, reservation: Reservation, completion: int) -> Charge:
+        return self.accounts.settle(reservation, completion)
 
     def balance(self, headers: Mapping[str, str]) -> dict[str, object]:
         """The balance endpoint's body for the key in the headers."""

@@ -34,6 +34,14 @@ class Exchange:
     completion_tokens: int = 0
     duration_ms: float = 0.0
     error: str | None = None
+    cached_tokens: int = 0  # of prompt_tokens, read from the prefix cache
+    first_token_ms: float | None = None  # when the first token was due, from arrival
+    load: dict[str, Any] | None = None  # what the latency model did (docs/load.md)
+    key: str | None = None  # the key's alias (never the key), when a keys file is used
+    credits: float | None = None  # what the exchange cost, when the key has prices
+    reason: str | None = None  # why a refusal was made, when it matters: "rate_limited"
+    gaps: Any = None  # (rendered offsets, gap factor) of a stream, for the metrics
+    running: bool = False  # counted in the metrics' requests in flight
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,8 +61,13 @@ class Exchange:
             "usage": {
                 "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens,
+                "cached_tokens": self.cached_tokens,
             },
             "duration_ms": round(self.duration_ms, 3),
+            "first_token_ms": (
+                round(self.first_token_ms, 3) if self.first_token_ms is not None else None
+            ),
+            "load": self.load,
             "error": self.error,
         }
 

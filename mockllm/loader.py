@@ -7,6 +7,7 @@ listing all problems found.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import yaml
 
 from mockllm import schema as s
-from mockllm.errors import Problem, ScenarioError
+from mockllm.errors import ConfigError, Problem, ScenarioError
 from mockllm.conversation import APIS
 from mockllm.matchers import ALIASES, MATCHERS, predicate
 from mockllm.rules import (
@@ -26,6 +27,7 @@ from mockllm.rules import (
     FakerSpec,
     Fault,
     Latency,
+    LatencyModel,
     Reply,
     Rule,
     Template,
@@ -106,6 +108,32 @@ LATENCY = s.Obj(
         "tokens_per_chunk": s.Num(min=1, integer=True, doc="tokens in each stream delta"),
     },
     doc="Stream pacing; non-streaming replies wait the total.",
+)
+LATENCY_MODEL_FIELDS: dict[str, s.Spec] = {
+    "preset": s.Str(doc="start from this preset's numbers (docs/load.md)"),
+    "ttft_ms": s.Num(min=0, doc="time to first token at no load, ms (unless latency sets it)"),
+    "inter_token_ms": s.Num(min=0, doc="gap between deltas at no load, ms"),
+    "jitter_ms": s.Num(min=0, doc="seeded random +/- added to each gap, ms"),
+    "prefill_ms_per_1k": s.Num(min=0, doc="TTFT added per 1000 uncached prompt tokens, ms"),
+    "load_factor_at_capacity": s.Num(
+        min=1, doc="gaps (and TTFT) are this many times longer at max_concurrency"
+    ),
+    "ttft_load_factor_at_capacity": s.Num(
+        min=1, doc="TTFT's own factor at max_concurrency (default: load_factor_at_capacity)"
+    ),
+    "max_concurrency": s.Num(min=1, integer=True, doc="requests answered at once"),
+    "max_queue": s.Num(min=0, integer=True, doc="requests waiting past capacity (default: any)"),
+    "queue_full_status": s.Enum((429, 503), doc="the refusal past the queue"),
+    "prefix_cache_tokens": s.Num(min=0, integer=True, doc="prefix cache size, tokens (0: none)"),
+    "prefix_block_tokens": s.Num(min=1, integer=True, doc="prefix cache block size, tokens"),
+    "group": s.Str(doc="in flight counted per: model (default), rule, or a group name"),
+}
+LATENCY_MODEL = s.OneOf(
+    (
+        s.Str(doc="a preset name, or none"),
+        s.Obj(LATENCY_MODEL_FIELDS, name="latency_model"),
+    ),
+    doc="A loaded model server: TTFT by prompt length and load, capacity, prefix cache.",
 )
 ERROR = s.Obj(
     {
@@ -196,6 +224,7 @@ RULE = s.Obj(
         "sequence_scope": s.Enum(("global", "api_key", "conversation")),
         "when": s.Obj({"probability": s.Num(min=0, max=1)}, doc="seeded share of requests"),
         "priority": s.Num(integer=True, doc="higher first; ties in file order"),
+        "latency_model": LATENCY_MODEL,
     },
 )
 DEFAULTS = s.Obj(
@@ -205,6 +234,7 @@ DEFAULTS = s.Obj(
         "match": s.Ref(name="match"),
         "priority": s.Num(integer=True),
         "fault": FAULT,
+        "latency_model": LATENCY_MODEL,
     },
     doc="Applied to every rule of the file.",
 )
@@ -388,6 +418,13 @@ class _Compiler:
             data.get("tokens_per_chunk"),
         )
 
+    def latency_model(self, value: Any, path: s.Path) -> LatencyModel | None:
+        try:
+            return compile_latency_model(value)
+        except ConfigError as exc:
+            self.fail(path, str(exc))
+            return None
+
     def fault(self, data: dict[str, Any] | None) -> Fault | None:
         if not data:
             return None
@@ -516,6 +553,15 @@ class _Compiler:
         models = tuple(
             c.arg.value for c in conditions if c.key == "model" and c.arg.kind == "exact"
         )
+        model = None
+        if "latency_model" in data or "latency_model" in defaults:
+            where = (*path, "latency_model") if "latency_model" in data else ("defaults",)
+            model = self.latency_model(
+                data.get("latency_model", defaults.get("latency_model")), where
+            )
+        if model is not None and model.name != NO_MODEL.name:
+            base = model.base_latency  # the model's pace where the replies leave it unset
+            replies = tuple(replace(r, latency=r.latency.over(base)) for r in replies)
         when = data.get("when") or {}
         return Rule(
             name=str(data.get("name") or f"rule-{i + 1}"),
@@ -530,6 +576,7 @@ class _Compiler:
             sequence_scope=data.get("sequence_scope", "global"),
             probability=when.get("probability"),
             models=models,
+            latency_model=model,
         )
 
 
@@ -560,6 +607,71 @@ def load_text(text: str, source: str = "<rules>", order_base: int = 0) -> tuple[
     if compiler.problems:
         raise ScenarioError(compiler.problems)
     return tuple(r for r in rules if r is not None)
+
+
+NO_MODEL = LatencyModel(name="none")  # `latency_model: none`: no model, whatever the server's
+
+
+def compile_latency_model(value: Any) -> LatencyModel:
+    """A checked `latency_model` value (a preset name or a mapping) → LatencyModel;
+    ConfigError naming an unknown preset."""
+    from mockllm.presets import NONE, PRESETS, preset_names
+
+    data = {"preset": value} if isinstance(value, str) else dict(value)
+    name = data.pop("preset", None)
+    if name is None:
+        base = LatencyModel()
+    elif name == NONE:
+        if data:
+            raise ConfigError(f"preset 'none' takes no other keys, found {sorted(data)}")
+        return NO_MODEL
+    elif name in PRESETS:
+        base = PRESETS[name].model
+    else:
+        close = difflib.get_close_matches(str(name), preset_names(), 1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(
+            f"unknown latency model preset {name!r}; {hint}valid: {', '.join(preset_names())}"
+        )
+    if not data:
+        return base
+    fields = {k: (float(v) if isinstance(v, float) else v) for k, v in data.items()}
+    return replace(base, name=base.name if name else "custom", **fields)
+
+
+def load_latency_model(spec: str) -> LatencyModel | None:
+    """`--latency-model`: a preset name, `none` (None), or a YAML file of the same keys as
+    a scenario's `latency_model`. ScenarioError for a file that does not validate,
+    ConfigError for a name that is neither a preset nor a file."""
+    from mockllm.presets import NONE, PRESETS
+
+    if spec == NONE:
+        return None
+    if spec in PRESETS:
+        return PRESETS[spec].model
+    path = Path(spec)
+    if not path.is_file():
+        try:
+            compile_latency_model(spec)
+        except ConfigError as exc:
+            raise ConfigError(f"--latency-model: {exc}; or a file (no file {spec!r})") from None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--latency-model: cannot read {spec}: {exc}") from None
+    data, lines = parse_document(text, spec)
+    spec_obj = s.Obj(LATENCY_MODEL_FIELDS)
+    problems = [
+        Problem(spec, lines.line(where), s.dotted(where), message)
+        for where, message in s.check(spec_obj, data)
+    ]
+    if problems:
+        raise ScenarioError(problems)
+    try:
+        model = compile_latency_model(data)
+    except ConfigError as exc:
+        raise ScenarioError([Problem(spec, lines.line(("preset",)), "preset", str(exc))]) from None
+    return None if model == NO_MODEL else model
 
 
 def scenario_files(paths: Iterable[Path]) -> list[Path]:

@@ -99,6 +99,7 @@ class Rendered:
     fingerprint: str
     provider: str | None = None  # shown in the response when the request named one
     reasoning_tokens: int = 0  # of completion_tokens, those spent on reasoning
+    cached_tokens: int = 0  # of prompt_tokens, those read from a prefix cache (load.py)
 
 
 def make_id(rng: random.Random, prefix: str, length: int) -> str:

@@ -138,6 +138,51 @@ class Latency:
 
 NO_LATENCY = Latency(0.0, 0.0, 0.0, 1)
 
+QueueFullStatus = Literal[429, 503]
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyModel:
+    """How a loaded model server paces its answers (docs/load.md).
+
+    TTFT = (ttft_ms + prefill_ms_per_1k x uncached prompt tokens / 1000) x the TTFT load
+    factor, plus the time queued; each gap = inter_token_ms x the load factor. A load
+    factor rises linearly from 1 (one request in flight) to its value at capacity
+    (`max_concurrency` in flight). `ttft_ms`, `inter_token_ms` and `jitter_ms` are used
+    where a reply's `latency` does not set them.
+    """
+
+    name: str = "custom"  # the preset it came from, or "custom"
+    ttft_ms: float | None = None
+    inter_token_ms: float | None = None
+    jitter_ms: float | None = None
+    prefill_ms_per_1k: float = 0.0
+    load_factor_at_capacity: float = 1.0
+    ttft_load_factor_at_capacity: float | None = None  # None: load_factor_at_capacity
+    max_concurrency: int | None = None  # None: no capacity, no queue, no load factor
+    max_queue: int | None = None  # None: the queue is unbounded
+    queue_full_status: QueueFullStatus = 429
+    prefix_cache_tokens: int = 0  # 0: no prefix cache
+    prefix_block_tokens: int = 16
+    group: str = "model"  # in flight counted per model, per rule, or in a named group
+
+    @property
+    def base_latency(self) -> Latency:
+        """The pace this model gives replies whose `latency` leaves fields unset."""
+        return Latency(self.ttft_ms, self.inter_token_ms, self.jitter_ms)
+
+    def factors(self, in_flight: int) -> tuple[float, float]:
+        """(TTFT factor, gap factor) with `in_flight` requests running, this one included."""
+        capacity = self.max_concurrency
+        if capacity is None or capacity <= 1:
+            return 1.0, 1.0
+        share = (min(max(in_flight, 1), capacity) - 1) / (capacity - 1)
+        gap = 1.0 + (self.load_factor_at_capacity - 1.0) * share
+        at_capacity = self.ttft_load_factor_at_capacity
+        if at_capacity is None:
+            return gap, gap
+        return 1.0 + (at_capacity - 1.0) * share, gap
+
 
 @dataclass(frozen=True, slots=True)
 class ErrorSpec:
@@ -257,6 +302,7 @@ class Rule:
     probability: float | None = None
     added_at_runtime: bool = False
     models: tuple[str, ...] = field(default=())  # exact model ids named, for /v1/models
+    latency_model: LatencyModel | None = None  # None: the server's (--latency-model)
 
     @property
     def ref(self) -> str:

@@ -11,9 +11,11 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -39,6 +41,24 @@ def app_from_env() -> MockApp:
     app = create_app(config)
     settle_heap()
     return app
+
+
+@contextlib.contextmanager
+def _multiprocess_metrics(config: ServerConfig) -> Iterator[None]:
+    """Workers keep their metrics in files of one fresh folder, so that a scrape of any
+    of them adds up every worker's (prometheus-client's multiprocess mode). A folder the
+    environment already names is used as it is."""
+    from mockllm.metrics import MULTIPROC_ENV
+
+    if not config.metrics or os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="mockllm-metrics-") as folder:
+        os.environ[MULTIPROC_ENV] = folder
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROC_ENV]
 
 
 def settle_heap() -> None:
@@ -393,27 +413,31 @@ class MockServer:
         if self.config.workers > 1:
             self.app.engine.store.close()  # this process only supervises the workers
             os.environ[CONFIG_ENV] = self.config.to_json()
-            uvicorn.run(
-                "mockllm.server:app_from_env",
-                factory=True,
-                workers=self.config.workers,
-                host=self.config.host,
-                port=self.config.port,
-                http=_Protocol,
-                loop="uvloop",
-                lifespan="on",
-                access_log=False,
-                log_config=None,
-                proxy_headers=False,
-                server_header=False,
-                timeout_graceful_shutdown=5,
-                backlog=4096,
-            )
+            with _multiprocess_metrics(self.config):
+                self._run_workers()
             return
         server = _Server(_uvicorn_config(self.app, self.config))
         self._server = server
         settle_heap()
         server.run()
+
+    def _run_workers(self) -> None:
+        uvicorn.run(
+            "mockllm.server:app_from_env",
+            factory=True,
+            workers=self.config.workers,
+            host=self.config.host,
+            port=self.config.port,
+            http=_Protocol,
+            loop="uvloop",
+            lifespan="on",
+            access_log=False,
+            log_config=None,
+            proxy_headers=False,
+            server_header=False,
+            timeout_graceful_shutdown=5,
+            backlog=4096,
+        )
 
     def start(self) -> MockServer:
         """Serve in a background thread on `config.port` (0: a free port); return once listening."""

@@ -83,6 +83,14 @@ class Dialect:
     direct: Callable[[Conversation], Body] | None = None
 
 
+def cache_read_input_tokens(rendered: Rendered) -> int:
+    """The prompt tokens read from the prefix cache, for Anthropic's usage: its
+    `cache_read_input_tokens` is this, and its `input_tokens` the rest of the prompt
+    (`prompt_tokens - cached_tokens`). Chat and the Responses API write
+    `rendered.cached_tokens` as their own `cached_tokens`."""
+    return rendered.cached_tokens
+
+
 def dialects() -> tuple[Dialect, ...]:
     """Every dialect the server speaks."""
     from mockllm.dialects import chat, embeddings, messages, responses

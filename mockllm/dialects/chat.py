@@ -528,7 +528,7 @@ def usage_body(rendered: Rendered) -> JSON:
         "prompt_tokens": rendered.prompt_tokens,
         "completion_tokens": rendered.completion_tokens,
         "total_tokens": rendered.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": rendered.cached_tokens, "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": rendered.reasoning_tokens,
             "audio_tokens": 0,

@@ -623,7 +623,10 @@ def _hex_id(prefix: str, *parts: bytes | str | int) -> str:
 def _usage(rendered: Rendered) -> JSON:
     return {
         "input_tokens": rendered.prompt_tokens,
-        "input_tokens_details": {"cache_write_tokens": 0, "cached_tokens": 0},
+        "input_tokens_details": {
+            "cache_write_tokens": 0,
+            "cached_tokens": rendered.cached_tokens,
+        },
         "output_tokens": rendered.completion_tokens,
         "output_tokens_details": {"reasoning_tokens": rendered.reasoning_tokens},
         "total_tokens": rendered.total_tokens,
