@@ -39,7 +39,7 @@ def prompt_blocks(request: Conversation, block_tokens: int) -> tuple[int, ...]:
             stream += split_tokens(message.text)
     usable = len(stream) - 2  # neither the model's name nor the last token
     blocks = []
-    chain = 0
+    chain = hash(stream[0])  # the model: another model's cache is another cache
     for start in range(1, 1 + usable - usable % block_tokens, block_tokens):
         chain = hash((chain, *stream[start : start + block_tokens]))
         blocks.append(chain)

@@ -103,7 +103,7 @@ def test_keys_file_problems_name_file_line_and_field():
     )
     assert found == [
         "keys.yaml:3: keys[0].credit: unknown key 'credit'; did you mean 'credits'? "
-        "valid keys: key, credits, rpm, tpm, models",
+        "valid keys: key, credits, rpm, tpm, models, alias",
         "keys.yaml:4: keys[0].rpm: expected a value >= 1, found 0",
         "keys.yaml:5: keys[1].key: expected a string, found an integer",
         "keys.yaml:6: keys[1].tpm: expected an integer, found a number",
