@@ -126,6 +126,7 @@ class Endpoint:
             api=dialect.api,
         )
         declared = headers.get("content-length")
+        key = None
         try:
             key = gateway.authenticate(headers, dialect.key_headers)
             raw = await read_body(
@@ -154,6 +155,8 @@ class Endpoint:
         except RequestError as exc:
             if isinstance(exchange.request, bytes):
                 exchange.request = journal_body(exchange.request, None)
+            if exc.reason == "rate_limited":
+                exchange.key = gateway.accounts.alias(key)
             await self.refuse(exc, exchange, send, arrived)
             return
         except TimeoutError:

@@ -1,0 +1,214 @@
+"""`GET /metrics` after known traffic: every counter equals what was sent, histograms count
+each exchange, vLLM's names with `--metrics-names vllm`, every worker under `--workers`."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+import httpx
+import openai
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from .helpers import make_chat_request, write_scenario
+
+RULES = """\
+version: 1
+rules:
+  - name: hello
+    match: { last_user: { contains: "hello" } }
+    reply: { chunks: ["Hi", " there", ",", " friend", "."] }
+  - name: broken
+    match: { last_user: { contains: "break" } }
+    reply: { chunks: ["one", " two", " three", " four"], fault: { disconnect_after_tokens: 2 } }
+"""
+KEYS = """\
+keys:
+  - key: sk-team-a-0001
+    alias: team-a
+  - key: sk-team-b-0002
+    alias: team-b
+    rpm: 1
+prices:
+  "*": { prompt: 0.5, completion: 1.5 }
+"""
+VLLM_NAMES = {
+    "vllm:num_requests_running",
+    "vllm:num_requests_waiting",
+    "vllm:time_to_first_token_seconds",
+    "vllm:inter_token_latency_seconds",
+    "vllm:e2e_request_latency_seconds",
+    "vllm:prompt_tokens",
+    "vllm:generation_tokens",
+    "vllm:prefix_cache_hits",
+    "vllm:prefix_cache_queries",
+}
+
+
+def scrape(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """Samples by name, then by their sorted labels."""
+    response = httpx.get(f"{url}/metrics", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    found: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            labels = tuple(sorted(sample.labels.items()))
+            found.setdefault(sample.name, {})[labels] = sample.value
+    return found
+
+
+def total(found: dict, metric: str, **wanted: str) -> float:
+    """The sum of a sample over the label sets that have the wanted labels."""
+    return sum(
+        value
+        for labels, value in found.get(metric, {}).items()
+        if all(dict(labels).get(k) == v for k, v in wanted.items())
+    )
+
+
+@pytest.fixture
+def metrics_server(serve, tmp_path):
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(KEYS)
+    return serve(
+        "--scenarios", str(write_scenario(tmp_path, RULES)),
+        "--keys", str(keys),
+        "--latency-model", "qwen2.5-0.5b-l4",
+        "--metrics-names", "vllm",
+    )  # fmt: skip
+
+
+def test_metrics_equal_the_traffic_sent(metrics_server):
+    url, base = metrics_server.url, metrics_server.base_url
+    client = openai.OpenAI(base_url=base, api_key="sk-team-a-0001", max_retries=0)
+    prompt = completion = 0
+    for _ in range(3):
+        answer = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
+        )
+        assert answer.usage is not None
+        prompt += answer.usage.prompt_tokens
+        completion += answer.usage.completion_tokens
+    for _ in range(2):
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "hello"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        for chunk in stream:
+            if chunk.usage is not None:
+                prompt += chunk.usage.prompt_tokens
+                completion += chunk.usage.completion_tokens
+    response = client.responses.create(model="gpt-4o-mini", input="hello")
+    assert response.usage is not None
+    prompt += response.usage.input_tokens
+    completion += response.usage.output_tokens
+    vectors = client.embeddings.create(model="text-embedding-3-small", input="hello")
+    prompt += vectors.usage.prompt_tokens
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(
+            model="no-such-model", messages=[{"role": "user", "content": "x"}]
+        )
+    with httpx.Client(timeout=10) as raw, pytest.raises(httpx.RemoteProtocolError):
+        raw.post(  # the fault cuts the stream
+            f"{base}/chat/completions",
+            json=make_chat_request("break", stream=True),
+            headers={"authorization": "Bearer sk-team-a-0001"},
+        )
+    limited = openai.OpenAI(base_url=base, api_key="sk-team-b-0002", max_retries=0)
+    limited.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
+    )
+    with pytest.raises(openai.RateLimitError):
+        limited.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
+        )
+    time.sleep(0.2)  # the cut stream's exchange ends when the server sees the close
+
+    found = scrape(url)
+    requests = "mockllm_requests_total"
+    assert total(found, requests) == 3 + 2 + 1 + 1 + 1 + 1 + 2
+    assert total(found, requests, family="chat", source="rule", name="rules.yaml#hello",
+                 status="200") == 3 + 2 + 1  # fmt: skip
+    assert total(found, requests, family="responses", name="rules.yaml#hello") == 1
+    assert total(found, requests, family="embeddings", path="/v1/embeddings") == 1
+    assert total(found, requests, model="no-such-model", status="404", source="refused") == 1
+    assert total(found, requests, status="429", source="refused") == 1
+    assert total(found, "mockllm_rate_limit_refusals_total", key="team-b") == 1
+    assert total(found, "mockllm_faults_total", kind="disconnect_after_tokens") == 1
+    assert total(found, "mockllm_request_duration_seconds_count") == 11
+    # Answers: 6 chat from `hello` (team b's one included), the cut stream, one response,
+    # one embeddings request.
+    assert total(found, "mockllm_time_to_first_token_seconds_count") == 9
+    assert total(found, "mockllm_inter_token_seconds_count") == 2 * 4  # 5 deltas, 4 gaps
+    responses_prompt = total(found, "mockllm_prompt_tokens_total", family="responses")
+    assert responses_prompt == response.usage.input_tokens
+    # Every answer's tokens: the ones counted above, team b's answer and the cut stream's.
+    answers = total(found, "mockllm_prompt_tokens_total")
+    assert answers > prompt
+    assert total(found, "mockllm_completion_tokens_total") >= completion + 2
+    assert total(found, "mockllm_requests_in_flight") == 0
+    assert total(found, "mockllm_streams_in_flight") == 0
+    # Credits: what the prices say each of team a's answers cost.
+    spent = Fraction(str(total(found, "mockllm_credits_spent_total", key="team-a")))
+    assert spent > 0
+    assert not any("sk-team" in str(labels) for series in found.values() for labels in series)
+    # The same figures under vLLM's names, with vLLM's labels.
+    assert VLLM_NAMES <= {name.removesuffix("_total").removesuffix("_count") for name in found}
+    v = {"model_name": "gpt-4o-mini", "engine": "0"}
+    assert total(found, "vllm:time_to_first_token_seconds_count", **v) == total(
+        found, "mockllm_time_to_first_token_seconds_count", model="gpt-4o-mini"
+    )
+    assert total(found, "vllm:inter_token_latency_seconds_count", **v) == 8
+    assert total(found, "vllm:prompt_tokens_total") == answers
+    assert total(found, "vllm:prefix_cache_queries_total") >= total(
+        found, "vllm:prefix_cache_hits_total"
+    )
+    assert total(found, "vllm:num_requests_running") == 0
+
+
+def test_histogram_buckets_are_cumulative_and_end_at_the_count(metrics_server):
+    client = openai.OpenAI(
+        base_url=metrics_server.base_url, api_key="sk-team-a-0001", max_retries=0
+    )
+    for _ in range(4):
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
+        )
+    found = scrape(metrics_server.url)
+    for name in ("mockllm_time_to_first_token_seconds", "vllm:e2e_request_latency_seconds"):
+        buckets = sorted(
+            (float(dict(labels)["le"]), value)
+            for labels, value in found[f"{name}_bucket"].items()
+        )
+        values = [v for _, v in buckets]
+        assert values == sorted(values) and values[-1] == 4
+        assert buckets[-1][0] == float("inf")
+
+
+def test_without_metrics_there_is_no_metrics_path(serve):
+    server = serve("--no-metrics")
+    assert httpx.get(f"{server.url}/metrics", timeout=5).status_code == 404
+
+
+def test_workers_figures_cover_every_process(serve):
+    server = serve("--workers", "2")
+    for _ in range(12):  # a new connection each: the kernel spreads them over the workers
+        with httpx.Client(timeout=10) as client:
+            response = client.post(
+                f"{server.base_url}/chat/completions",
+                json=make_chat_request("hello"),
+                headers={"authorization": "Bearer sk-test"},
+            )
+            assert response.status_code == 200
+    deadline = time.monotonic() + 10
+    while True:  # each worker publishes every second
+        found = scrape(server.url)
+        if total(found, "mockllm_requests_total") == 12 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert total(found, "mockllm_requests_total") == 12
+    assert total(found, "mockllm_request_duration_seconds_count") == 12
