@@ -107,10 +107,17 @@ def _mockllm_argv(port: int, scenario: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def _mockllm_no_metrics_argv(port: int, scenario: Path) -> list[str]:
+    # The same server with its metrics off: what the metrics cost, measured in the same run.
+    return [*_mockllm_argv(port, scenario), "--no-metrics"]
+
+
 SERVERS: dict[str, Callable[[int, Path], list[str]]] = {
     "reference": _reference_argv,
     "mockllm": _mockllm_argv,
+    "mockllm-no-metrics": _mockllm_no_metrics_argv,
 }
+NO_METRICS = "mockllm-no-metrics"
 
 
 def _free_port() -> int:
@@ -525,7 +532,8 @@ def bench_servers(
         results[name] = {}
 
         def startup(name: str = name) -> None:
-            results[name]["startup"] = measure_startup(name, plan, workdir)
+            if name != NO_METRICS:  # start-up is mockllm's either way
+                results[name]["startup"] = measure_startup(name, plan, workdir)
             runs[name] = start_server(name, BENCH_YAML, workdir)
 
         attempt(name, "start-up", startup)
@@ -554,8 +562,13 @@ def bench_servers(
             lambda run: stream_slice(run, plan, turn_s),
         ).items():
             results[name]["stream"] = found
-        for streams, warmups in zip(PACED_LEVELS, plan.paced_warmup_rounds, strict=True):
-            for name, run in list(runs.items()):
+        for level, (streams, warmups) in enumerate(
+            zip(PACED_LEVELS, plan.paced_warmup_rounds, strict=True)
+        ):
+            order = list(runs.items())
+            if level % 2 and NO_METRICS in runs:  # metrics off first every other level
+                order.sort(key=lambda item: item[0] != NO_METRICS)
+            for name, run in order:
                 _say(f"{name}: paced, {streams} streams x {plan.paced_rounds} round(s)")
 
                 def paced(
@@ -700,12 +713,41 @@ def build_rows(ref: dict[str, Any] | None, mock: dict[str, Any] | None) -> list[
     return rows  # fmt: skip
 
 
+def build_metrics_rows(off: dict[str, Any] | None, on: dict[str, Any] | None) -> list[Row]:
+    """mockllm with its metrics on (the default) against the same server with them off:
+    throughput within 5 %, paced streams as faithful within 5 %."""
+    rows: list[Row] = []
+
+    def add(metric: str, path: tuple[str, ...], higher_is_better: bool, spec: str) -> None:
+        o, m = _get(off, *path), _get(on, *path)
+        ratio = m / o if o and m is not None else None
+        passed = None
+        target = ">= 0.95" if higher_is_better else "<= 1.05"
+        if ratio is not None:
+            passed = ratio >= 0.95 if higher_is_better else ratio <= 1.05
+        rows.append(Row(metric, o, m, ratio, target, passed, spec))
+
+    add("non-stream req/s (c=64, 50 tok)", ("requests", "requests_per_s"), True, ",.0f")
+    add("stream chunks/s (c=32, 200 tok)", ("stream", "chunks_per_s"), True, ",.0f")
+    for level in map(str, PACED_LEVELS[1:]):
+        for stat in ("p50", "p99"):
+            add(
+                f"paced {level}: duration {stat} / ideal",
+                ("paced", level, "duration_ratio", stat),
+                False,
+                ".3f",
+            )
+    return rows
+
+
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def render_table(rows: list[Row]) -> str:
-    head = ("metric", "reference", "mockllm", "ratio", "target", "result")
+HEAD = ("metric", "reference", "mockllm", "ratio", "target", "result")
+
+
+def render_table(rows: list[Row], head: tuple[str, ...] = HEAD) -> str:
     body = [
         (
             row.metric,
@@ -802,6 +844,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="measured rounds per paced level")
     parser.add_argument("--no-wrk", action="store_true", help="use loadgen.py even with wrk")
     parser.add_argument("--only", choices=sorted(SERVERS), help="benchmark one server (no ratios)")
+    parser.add_argument(
+        "--no-metrics-compare",
+        action="store_true",
+        help="skip mockllm with --no-metrics (the metrics on / off comparison)",
+    )
     args = parser.parse_args(argv)
 
     plan = QUICK if args.quick else Plan()
@@ -818,10 +865,14 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"non-streaming client: {'wrk' if use_wrk else 'bench/loadgen.py (no wrk on PATH)'}")
 
     names = [args.only] if args.only else list(SERVERS)
+    if args.no_metrics_compare and NO_METRICS in names and not args.only:
+        names.remove(NO_METRICS)
     skipped: dict[str, str] = {}
     if "mockllm" in names and (reason := mockllm_unavailable()):
         skipped["mockllm"] = reason
         names.remove("mockllm")
+        if NO_METRICS in names:
+            names.remove(NO_METRICS)
         _say(f"mockllm: skipped, {reason}; measuring the reference alone")
 
     load_before = _loadavg()
@@ -831,6 +882,11 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
 
     rows = build_rows(results.get("reference"), results.get("mockllm"))
+    metrics_rows = (
+        build_metrics_rows(results.get(NO_METRICS), results.get("mockllm"))
+        if NO_METRICS in results
+        else []
+    )
     meta = {
         **_meta(use_wrk, args),
         "elapsed_s": elapsed,
@@ -844,6 +900,7 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": skipped,
         "results": results,
         "table": [asdict(row) for row in rows],
+        "metrics_table": [asdict(row) for row in metrics_rows],
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(document, indent=2) + "\n")
@@ -859,8 +916,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, reason in skipped.items():
         print(f"{name}: {reason}")
     print(render_table(rows))
+    if metrics_rows:
+        print("\nmetrics on (the default) / metrics off (--no-metrics), same run")
+        head = ("metric", "metrics off", "metrics on", "ratio", "target", "result")
+        print(render_table(metrics_rows, head))
     print(f"\nwrote {args.json} ({elapsed:.0f} s)")
-    failed = [row for row in rows if row.passed is False]
+    failed = [row for row in [*rows, *metrics_rows] if row.passed is False]
     return 1 if failed or "reference" in skipped else 0  # fmt: skip
 
 

@@ -433,7 +433,9 @@ class Endpoint:
             body = dialect.failure(outcome.error, outcome.delay_s, exchange.id)
             extra = (*outcome.error.headers, *outcome.headers)
         # One value per header name; later sources win (a script's headers over the bucket's).
-        merged = {k.lower(): str(v) for k, v in (*dialect.headers(body.status, rate_headers), *extra)}
+        merged = {
+            k.lower(): str(v) for k, v in (*dialect.headers(body.status, rate_headers), *extra)
+        }
         headers = [(dialect.request_id_header, exchange.id.encode())]
         if dialect.processing_ms:
             ms = round(body.offsets[0] * 1000) if body.offsets else 0

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mockllm.accounts import Accounts, Charge, RateDecision, Reservation, load_keys, mask
+from mockllm.conversation import Conversation
 from mockllm.profiles import (
     Profile,
     balance_body,
@@ -23,7 +24,6 @@ from mockllm.profiles import (
     load_profile,
     refuse_key,
 )
-from mockllm.conversation import Conversation
 from mockllm.render import prompt_tokens
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.state import StateStore

@@ -41,7 +41,7 @@ class Exchange:
     credits: float | None = None  # what the exchange cost, when the key has prices
     reason: str | None = None  # why a refusal was made, when it matters: "rate_limited"
     gaps: Any = None  # (rendered offsets, gap factor) of a stream, for the metrics
-    running: bool = False  # counted in the metrics' requests in flight
+    running: Any = None  # the metrics' (family, model) it is counted in flight under
 
     def to_json(self) -> dict[str, Any]:
         return {

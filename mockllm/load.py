@@ -76,9 +76,7 @@ class Capacity:
     def __init__(self) -> None:
         self._pools: dict[str, Pool] = {}
         self._caches: dict[str, PrefixCache] = {}
-        self._blocks: Memo[tuple[int, int], tuple[Conversation, tuple[int, ...]]] = Memo(
-            MEMO_SIZE
-        )
+        self._blocks: Memo[tuple[int, int], tuple[Conversation, tuple[int, ...]]] = Memo(MEMO_SIZE)
         self._variants: Memo[tuple[int, int], tuple[Rendered, Rendered]] = Memo(MEMO_SIZE)
 
     def group(self, model: LatencyModel, request: Conversation, rule: Rule | None) -> str:
@@ -95,9 +93,7 @@ class Capacity:
             found = self._pools[name] = Pool(name)
         return found
 
-    def enter(
-        self, model: LatencyModel, group: str
-    ) -> Ticket | asyncio.Future[Ticket]:
+    def enter(self, model: LatencyModel, group: str) -> Ticket | asyncio.Future[Ticket]:
         """Admit a request now (a Ticket), queue it (a future of its Ticket), or refuse
         it with the model's `queue_full_status` and a Retry-After (RequestError)."""
         pool = self.pool(group)

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from mockllm import schema as s
-from mockllm.errors import ConfigError, Problem, ScenarioError
 from mockllm.conversation import APIS
+from mockllm.errors import ConfigError, Problem, ScenarioError
 from mockllm.matchers import ALIASES, MATCHERS, predicate
 from mockllm.rules import (
     FINISH_REASONS,
@@ -561,7 +561,7 @@ class _Compiler:
             )
         if model is not None and model.name != NO_MODEL.name:
             base = model.base_latency  # the model's pace where the replies leave it unset
-            replies = tuple(replace(r, latency=r.latency.over(base)) for r in replies)
+            replies = tuple(replace(r, latency=r.latency.over(base)) for r in replies)  # type: ignore[assignment]
         when = data.get("when") or {}
         return Rule(
             name=str(data.get("name") or f"rule-{i + 1}"),
@@ -635,7 +635,7 @@ def compile_latency_model(value: Any) -> LatencyModel:
         )
     if not data:
         return base
-    fields = {k: (float(v) if isinstance(v, float) else v) for k, v in data.items()}
+    fields: dict[str, Any] = dict(data)
     return replace(base, name=base.name if name else "custom", **fields)
 
 

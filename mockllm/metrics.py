@@ -75,12 +75,44 @@ class _Hist:
         self.counts = [0] * (size + 1)
         self.total = 0.0
 
+    def take(self) -> tuple[list[int], float]:
+        """The counts and sum so far, which start again from zero."""
+        counts, total = self.counts, self.total
+        self.counts, self.total = [0] * len(counts), 0.0
+        return counts, total
+
 
 def _hist(table: dict[Any, _Hist], key: Any, size: int) -> _Hist:
     found = table.get(key)
     if found is None:
         found = table[key] = _Hist(size)
     return found
+
+
+class _Series:
+    """The figures of exchanges alike in what labels them (family, path, model, status,
+    what answered), gathered since the last publish. One dict lookup per exchange finds
+    it; its label values are worked out once."""
+
+    __slots__ = (
+        "labels", "pair", "count", "duration", "ttft", "gaps", "served",
+        "prompt", "completion", "cached", "queried", "hit",
+    )  # fmt: skip
+
+    def __init__(self, labels: tuple[str, str, str, str, str, str]) -> None:
+        self.labels = labels
+        self.pair = (labels[0], labels[2])  # family, model
+        self.count = 0
+        self.duration = _Hist(len(DURATION_BOUNDS))
+        self.ttft = _Hist(len(TTFT_BOUNDS))
+        self.gaps = _Hist(len(GAP_BOUNDS))
+        self.served = _Hist(len(DURATION_BOUNDS))  # answers' durations, for vLLM's e2e
+        self.prompt = self.completion = self.cached = self.queried = self.hit = 0
+
+    def take(self) -> tuple[int, int, int, int, int, int]:
+        figures = (self.count, self.prompt, self.completion, self.cached, self.queried, self.hit)
+        self.count = self.prompt = self.completion = self.cached = self.queried = self.hit = 0
+        return figures
 
 
 class Metrics:
@@ -98,26 +130,16 @@ class Metrics:
         self._lock = threading.Lock()  # publishing may run from a scrape and a timer
         self._models: dict[str, str] = {}
         self._keys: dict[str, str] = {}
+        self._series: dict[tuple[Any, ...], _Series] = {}
         self._gap_memo: dict[tuple[int, float], tuple[Any, list[tuple[int, int]], float]] = {}
         self._running: dict[tuple[str, str], int] = {}
         self._streams: dict[tuple[str, str], int] = {}
-        self._pending()
-        self._instruments: Any = None
-        self._timer: asyncio.TimerHandle | None = None
-
-    def _pending(self) -> None:
-        """Empty tables for the figures gathered until the next publish."""
-        self._requests: dict[tuple[str, str, str, int, str, str], int] = {}
-        self._duration: dict[tuple[str, str], _Hist] = {}
-        self._ttft: dict[tuple[str, str], _Hist] = {}
-        self._gaps: dict[tuple[str, str], _Hist] = {}
-        self._served: dict[str, _Hist] = {}  # durations of answers, for vLLM's e2e
-        self._tokens: dict[tuple[str, str], list[int]] = {}  # prompt, completion, cached
-        self._prefix: dict[tuple[str, str], list[int]] = {}  # queried, hit
         self._faults: dict[tuple[str, str], int] = {}
         self._credits: dict[str, float] = {}
         self._rate_limited: dict[str, int] = {}
         self._misses: dict[str, int] = {}
+        self._instruments: Any = None
+        self._timer: asyncio.TimerHandle | None = None
 
     # --- the hot path: plain additions ---------------------------------------------------
 
@@ -131,39 +153,74 @@ class Metrics:
     def started(self, exchange: Exchange) -> None:
         """An exchange is being answered (counted in flight until `ended`)."""
         key = (exchange.api, self._model(exchange.model))
-        exchange.running = True
+        exchange.running = key
         self._running[key] = self._running.get(key, 0) + 1
         if exchange.stream:
             self._streams[key] = self._streams.get(key, 0) + 1
 
+    def _new_series(self, key: tuple[Any, ...]) -> _Series:
+        family, path, model, status, source, rule = key
+        source = SOURCES.get(source or "error", "refused")
+        name = ""
+        if source == "rule":
+            name = rule or ""
+        elif source == "cassette" or source == "recording":
+            name = (rule or "").partition("#")[0].removesuffix(" (recording)")
+        series = _Series((family, path, self._model(model), str(status), source, name))
+        if len(self._series) < 10_000:  # replays name every interaction: keep it bounded
+            self._series[key] = series
+        return series
+
     def ended(self, exchange: Exchange) -> None:
         """Add an exchange's figures (after `finish_exchange` filled them in)."""
-        family = exchange.api
-        model = self._model(exchange.model)
-        pair = (family, model)
-        if exchange.running:
-            exchange.running = False
+        pair = exchange.running
+        if pair is not None:
+            exchange.running = None
             self._running[pair] -= 1
             if exchange.stream:
                 self._streams[pair] -= 1
-        source = SOURCES.get(exchange.source or "error", "refused")
-        name = ""
-        if source == "rule":
-            name = exchange.rule or ""
-        elif source == "cassette" or source == "recording":
-            name = (exchange.rule or "").partition("#")[0].removesuffix(" (recording)")
-        key = (family, exchange.path, model, exchange.status, source, name)
-        self._requests[key] = self._requests.get(key, 0) + 1
+        key = (
+            exchange.api, exchange.path, exchange.model, exchange.status, exchange.source,
+            exchange.rule,
+        )  # fmt: skip
+        series = self._series.get(key) or self._new_series(key)
+        series.count += 1
         seconds = exchange.duration_ms / 1000
-        hist = _hist(self._duration, pair, len(DURATION_BOUNDS))
-        hist.counts[bisect_left(DURATION_BOUNDS, seconds)] += 1
+        index = bisect_left(DURATION_BOUNDS, seconds)
+        hist = series.duration
+        hist.counts[index] += 1
         hist.total += seconds
-        if exchange.first_token_ms is not None:  # an answer (not an error, not a replay)
-            self._answer(exchange, pair, model, seconds)
-        if exchange.faults:
-            for fault in exchange.faults:
-                kind = (family, fault.partition("=")[0])
-                self._faults[kind] = self._faults.get(kind, 0) + 1
+        first = exchange.first_token_ms
+        if first is not None:  # an answer (not an error, not a replay)
+            first /= 1000
+            hist = series.ttft
+            hist.counts[bisect_left(TTFT_BOUNDS, first)] += 1
+            hist.total += first
+            series.prompt += exchange.prompt_tokens
+            series.completion += exchange.completion_tokens
+            series.cached += exchange.cached_tokens
+            if exchange.load is not None and "cached_tokens" in exchange.load:
+                series.queried += exchange.prompt_tokens
+                series.hit += exchange.cached_tokens
+            if exchange.gaps is not None:
+                counts, total = self._gap_counts(*exchange.gaps)
+                hist = series.gaps
+                for at, count in counts:
+                    hist.counts[at] += count
+                hist.total += total
+            if self.vllm and exchange.status < 400:
+                hist = series.served
+                hist.counts[index] += 1
+                hist.total += seconds
+        if exchange.faults or exchange.key is not None or exchange.reason is not None:
+            self._rare(exchange)
+
+    def _rare(self, exchange: Exchange) -> None:
+        """Faults, keys and misses: not on most exchanges."""
+        family = exchange.api
+        for fault in exchange.faults:
+            kind = (family, fault.partition("=")[0])
+            self._faults[kind] = self._faults.get(kind, 0) + 1
         if exchange.key is not None:
             alias = self._key(exchange.key)
             if exchange.credits:
@@ -172,35 +229,6 @@ class Metrics:
                 self._rate_limited[alias] = self._rate_limited.get(alias, 0) + 1
         if exchange.reason == "cassette_miss":
             self._misses[family] = self._misses.get(family, 0) + 1
-
-    def _answer(self, exchange: Exchange, pair: tuple[str, str], model: str, seconds: float) -> None:
-        first = exchange.first_token_ms / 1000  # type: ignore[operator]
-        hist = _hist(self._ttft, pair, len(TTFT_BOUNDS))
-        hist.counts[bisect_left(TTFT_BOUNDS, first)] += 1
-        hist.total += first
-        tokens = self._tokens.get(pair)
-        if tokens is None:
-            tokens = self._tokens[pair] = [0, 0, 0]
-        tokens[0] += exchange.prompt_tokens
-        tokens[1] += exchange.completion_tokens
-        tokens[2] += exchange.cached_tokens
-        if exchange.load is not None and "cached_tokens" in exchange.load:
-            prefix = self._prefix.get(pair)
-            if prefix is None:
-                prefix = self._prefix[pair] = [0, 0]
-            prefix[0] += exchange.prompt_tokens
-            prefix[1] += exchange.cached_tokens
-        if exchange.gaps is not None:
-            offsets, factor = exchange.gaps
-            counts, total = self._gap_counts(offsets, factor)
-            hist = _hist(self._gaps, pair, len(GAP_BOUNDS))
-            for index, count in counts:
-                hist.counts[index] += count
-            hist.total += total
-        if self.vllm and exchange.status < 400:
-            hist = _hist(self._served, model, len(DURATION_BOUNDS))
-            hist.counts[bisect_left(DURATION_BOUNDS, seconds)] += 1
-            hist.total += seconds
 
     def _gap_counts(
         self, offsets: tuple[float, ...], factor: float
@@ -213,7 +241,7 @@ class Metrics:
             return found[1], found[2]
         by_index: dict[int, int] = {}
         total = 0.0
-        for before, after in zip(offsets, offsets[1:]):
+        for before, after in zip(offsets, offsets[1:], strict=False):
             gap = (after - before) * factor
             index = bisect_left(GAP_BOUNDS, gap)
             by_index[index] = by_index.get(index, 0) + 1
@@ -238,15 +266,13 @@ class Metrics:
         with self._lock:
             if self._instruments is None:
                 self._instruments = _Instruments(self.vllm, self.multiprocess)
-            tables = (
-                self._requests, self._duration, self._ttft, self._gaps, self._served,
-                self._tokens, self._prefix, self._faults, self._credits,
-                self._rate_limited, self._misses,
-            )  # fmt: skip
-            self._pending()
-            running, streams = dict(self._running), dict(self._streams)
+            rare = (self._faults, self._credits, self._rate_limited, self._misses)
+            self._faults, self._credits, self._rate_limited, self._misses = {}, {}, {}, {}
             state = self.state() if self.state is not None else {}
-            self._instruments.publish(*tables, running, streams, state)
+            self._instruments.publish(
+                list(self._series.values()), *rare, dict(self._running), dict(self._streams),
+                state,
+            )  # fmt: skip
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format of every figure (every worker's, in multiprocess mode)."""
@@ -274,7 +300,7 @@ class Metrics:
             self.publish()
             from prometheus_client import multiprocess
 
-            multiprocess.mark_process_dead(os.getpid())
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
 def _import_client() -> None:
@@ -286,7 +312,7 @@ def _summed(table: dict[Any, _Hist], key_of: Any) -> dict[Any, _Hist]:
     out: dict[Any, _Hist] = {}
     for key, hist in table.items():
         target = _hist(out, key_of(key), len(hist.counts) - 1)
-        target.counts = [a + b for a, b in zip(target.counts, hist.counts)]
+        target.counts = [a + b for a, b in zip(target.counts, hist.counts, strict=True)]
         target.total += hist.total
     return out
 
@@ -313,7 +339,7 @@ def _add_counts(child: Any, counts: Iterable[int], total: float) -> None:
     tests/test_metrics.py checks the exposition against the figures sent, so a change of
     that layout in a new prometheus-client release fails there first."""
     child._sum.inc(total)
-    for value, count in zip(child._buckets, counts):
+    for value, count in zip(child._buckets, counts, strict=True):
         if count:
             value.inc(count)
 
@@ -328,13 +354,12 @@ class _Instruments:
         self.registry = CollectorRegistry()
         # In multiprocess mode values live in per-process files; the scrape reads them.
         registry = None if multiprocess else self.registry
-        live = {"multiprocess_mode": "livesum"}
 
         def counter(name: str, doc: str, labels: Sequence[str]) -> Any:
             return Counter(name, doc, labels, registry=registry)
 
         def gauge(name: str, doc: str, labels: Sequence[str]) -> Any:
-            return Gauge(name, doc, labels, registry=registry, **live)
+            return Gauge(name, doc, labels, registry=registry, multiprocess_mode="livesum")
 
         def histogram(name: str, doc: str, labels: Sequence[str], bounds: Sequence[float]) -> Any:
             return Histogram(name, doc, labels, registry=registry, buckets=bounds)
@@ -439,13 +464,7 @@ class _Instruments:
 
     def publish(
         self,
-        requests: dict[Any, int],
-        duration: dict[Any, _Hist],
-        ttft: dict[Any, _Hist],
-        gaps: dict[Any, _Hist],
-        served: dict[str, _Hist],
-        tokens: dict[Any, list[int]],
-        prefix: dict[Any, list[int]],
+        series: list[_Series],
         faults: dict[Any, int],
         credits: dict[str, float],
         rate_limited: dict[str, int],
@@ -454,12 +473,33 @@ class _Instruments:
         streams: dict[Any, int],
         state: dict[str, tuple[int, int]],
     ) -> None:
+        requests: dict[tuple[str, ...], int] = {}
+        hists: dict[str, dict[Any, _Hist]] = {"duration": {}, "ttft": {}, "gaps": {}, "served": {}}
+        tokens: dict[tuple[str, str], list[int]] = {}
+        for one in series:
+            count, prompt, completion, cached, queried, hit = one.take()
+            if count:
+                requests[one.labels] = requests.get(one.labels, 0) + count
+            for name, table in hists.items():
+                counts, total = getattr(one, name).take()
+                if any(counts):
+                    into = _hist(table, one.pair, len(counts) - 1)
+                    into.counts = [a + b for a, b in zip(into.counts, counts, strict=True)]
+                    into.total += total
+            if prompt or completion or cached or queried:
+                found = tokens.setdefault(one.pair, [0, 0, 0, 0, 0])
+                for i, figure in enumerate((prompt, completion, cached, queried, hit)):
+                    found[i] += figure
         for (family, path, model, status, source, name), count in requests.items():
-            self.requests.labels(family, path, model, str(status), source, name).inc(count)
-        for table, metric in ((duration, self.duration), (ttft, self.ttft), (gaps, self.gaps)):
+            self.requests.labels(family, path, model, status, source, name).inc(count)
+        for table, metric in (
+            (hists["duration"], self.duration),
+            (hists["ttft"], self.ttft),
+            (hists["gaps"], self.gaps),
+        ):
             for labels, hist in table.items():
                 _add_counts(metric.labels(*labels), hist.counts, hist.total)
-        for labels, (prompt, completion, cached) in tokens.items():
+        for labels, (prompt, completion, cached, _, _) in tokens.items():
             self.prompt.labels(*labels).inc(prompt)
             self.completion.labels(*labels).inc(completion)
             self.cached.labels(*labels).inc(cached)
@@ -481,15 +521,12 @@ class _Instruments:
             self.queue.labels(group).set(queued)
             self.queue_running.labels(group).set(busy)
         if self.vllm:
-            self._publish_vllm(ttft, gaps, served, tokens, prefix, running, state)
+            self._publish_vllm(hists, tokens, running, state)
 
     def _publish_vllm(
         self,
-        ttft: dict[Any, _Hist],
-        gaps: dict[Any, _Hist],
-        served: dict[str, _Hist],
+        hists: dict[str, dict[Any, _Hist]],
         tokens: dict[Any, list[int]],
-        prefix: dict[Any, list[int]],
         running: dict[Any, int],
         state: dict[str, tuple[int, int]],
     ) -> None:
@@ -500,24 +537,26 @@ class _Instruments:
             self.v_running.labels(model, "0").set(count)
         waiting: dict[str, int] = {}
         for group, (_, queued) in state.items():
-            kind, _, name = group.partition(":")
+            name = group.partition(":")[2]
             waiting[name] = waiting.get(name, 0) + queued
         for model, queued in waiting.items():
             self.v_waiting.labels(model, "0").set(queued)
         for table, metric, bounds, coarse in (
-            (ttft, self.v_ttft, TTFT_BOUNDS, VLLM_TTFT_BOUNDS),
-            (gaps, self.v_gaps, GAP_BOUNDS, VLLM_GAP_BOUNDS),
+            (hists["ttft"], self.v_ttft, TTFT_BOUNDS, VLLM_TTFT_BOUNDS),
+            (hists["gaps"], self.v_gaps, GAP_BOUNDS, VLLM_GAP_BOUNDS),
+            (hists["served"], self.v_e2e, DURATION_BOUNDS, VLLM_E2E_BOUNDS),
         ):
             for model, hist in _summed(table, lambda key: key[1]).items():
                 counts = _regrouped(hist, bounds, coarse)
                 _add_counts(metric.labels(model, "0"), counts, hist.total)
-        for model, hist in served.items():
-            counts = _regrouped(hist, DURATION_BOUNDS, VLLM_E2E_BOUNDS)
-            _add_counts(self.v_e2e.labels(model, "0"), counts, hist.total)
-        for (_, model), (prompt, completion, _cached) in tokens.items():
+        by_model_tokens: dict[str, list[int]] = {}
+        for (_, model), figures in tokens.items():
+            found = by_model_tokens.setdefault(model, [0, 0, 0, 0, 0])
+            for i, figure in enumerate(figures):
+                found[i] += figure
+        for model, (prompt, completion, _, queried, hit) in by_model_tokens.items():
             self.v_prompt.labels(model, "0").inc(prompt)
             self.v_generation.labels(model, "0").inc(completion)
-        for (_, model), (queried, hit) in prefix.items():
             self.v_queries.labels(model, "0").inc(queried)
             self.v_hits.labels(model, "0").inc(hit)
 
@@ -530,5 +569,5 @@ class _Instruments:
         from prometheus_client.multiprocess import MultiProcessCollector
 
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST

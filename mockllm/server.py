@@ -22,8 +22,8 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from mockllm.app import MockApp, create_app
-from mockllm.config import ServerConfig
 from mockllm.asgi import ARRIVED_KEY, CONNECTION_KEY, TRANSPORT_KEY
+from mockllm.config import ServerConfig
 from mockllm.writer import per_loop
 
 logger = logging.getLogger("mockllm")

@@ -168,7 +168,9 @@ def test_presets_are_complete_and_named():
         model = preset.model
         assert model.name == name
         assert model.max_concurrency and model.inter_token_ms and model.ttft_ms
-        assert preset.source.startswith(tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
+        assert preset.source.startswith(
+            tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+        )
         assert "https://" in preset.source
 
 

@@ -70,9 +70,12 @@ def test_exchanges_add_up_and_histograms_count_each_one():
         found, "mockllm_requests_total", path=path, status="200", source="rule",
         name="f.yaml#hello", **fm,
     ) == 3  # fmt: skip
-    assert value(
-        found, "mockllm_requests_total", path=path, status="404", source="miss", name="", **fm
-    ) == 1
+    assert (
+        value(
+            found, "mockllm_requests_total", path=path, status="404", source="miss", name="", **fm
+        )
+        == 1
+    )
     assert value(found, "mockllm_request_duration_seconds_count", **fm) == 4
     assert value(found, "mockllm_time_to_first_token_seconds_count", **fm) == 3
     assert value(found, "mockllm_time_to_first_token_seconds_sum", **fm) == pytest.approx(0.3)

@@ -8,7 +8,9 @@ from mockllm.prefix import PrefixCache, prompt_blocks
 SYSTEM = "You are a careful assistant for a shop that sells lamps. " * 20
 
 
-def make_conversation(*messages: tuple[str, str], model: str = "m", system: str = "") -> Conversation:
+def make_conversation(
+    *messages: tuple[str, str], model: str = "m", system: str = ""
+) -> Conversation:
     return Conversation(
         model=model,
         messages=tuple(Message(role, text) for role, text in messages),
@@ -30,7 +32,9 @@ def test_a_shared_head_shares_blocks_and_a_different_head_shares_none():
     first = prompt_blocks(make_conversation(("system", SYSTEM), ("user", "which lamp?")), 16)
     second = prompt_blocks(make_conversation(("system", SYSTEM), ("user", "how much?")), 16)
     other = prompt_blocks(make_conversation(("system", "Be brief. " + SYSTEM), ("user", "x")), 16)
-    shared = next((i for i, (a, b) in enumerate(zip(first, second)) if a != b), len(first))
+    shared = next(
+        (i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b), len(first)
+    )
     assert shared >= len(first) - 2
     assert not set(other) & set(first)
 

@@ -24,11 +24,13 @@ version: 1
 rules:
   - name: by-length
     match: { last_user: { contains: "length test" } }
-    latency_model: { ttft_ms: 50, inter_token_ms: 5, prefill_ms_per_1k: 100, max_concurrency: 16 }
+    latency_model:
+      { ttft_ms: 50, inter_token_ms: 5, prefill_ms_per_1k: 100, max_concurrency: 16 }
     reply: { chunks: ["a", " b", " c"] }
   - name: by-load
     match: { last_user: { contains: "load test" } }
-    latency_model: { ttft_ms: 100, inter_token_ms: 10, load_factor_at_capacity: 4, max_concurrency: 7 }
+    latency_model:
+      { ttft_ms: 100, inter_token_ms: 10, load_factor_at_capacity: 4, max_concurrency: 7 }
     reply: { faker: { text: paragraph, nb_sentences: 8 } }
   - name: cached
     match: { last_user: { contains: "cache test" } }
@@ -269,7 +271,7 @@ def _seeded_run(server) -> list:  # noqa: ANN001
     answers = staggered([ask(i) for i in range(5)], 0.06)
     entries = journal(server.url)[-5:]
     figures = []
-    for entry, answer in zip(entries, answers):
+    for entry, answer in zip(entries, answers, strict=True):
         load = {k: v for k, v in entry["load"].items() if k != "queued_ms"}
         figures.append((load, entry["first_token_ms"], entry["usage"], answer))
     return figures

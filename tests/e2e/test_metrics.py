@@ -181,8 +181,7 @@ def test_histogram_buckets_are_cumulative_and_end_at_the_count(metrics_server):
     found = scrape(metrics_server.url)
     for name in ("mockllm_time_to_first_token_seconds", "vllm:e2e_request_latency_seconds"):
         buckets = sorted(
-            (float(dict(labels)["le"]), value)
-            for labels, value in found[f"{name}_bucket"].items()
+            (float(dict(labels)["le"]), value) for labels, value in found[f"{name}_bucket"].items()
         )
         values = [v for _, v in buckets]
         assert values == sorted(values) and values[-1] == 4
