@@ -2,9 +2,9 @@
 
 A prompt is read as a chain of fixed-size blocks of tokens (tool definitions, the system
 prompt, then each message with its role), each block named by a hash of itself and every
-block before it, as vLLM's automatic prefix caching names them. Two prompts share cached blocks exactly
-as far as their leading tokens agree, at block granularity. The cache holds at most
-`capacity_tokens` tokens of blocks and drops the least recently used first.
+block before it, as vLLM's automatic prefix caching names them. Two prompts share cached
+blocks exactly as far as their leading tokens agree, at block granularity. The cache
+holds at most `capacity_tokens` tokens of blocks and drops the least recently used first.
 """
 
 from __future__ import annotations
