@@ -21,6 +21,7 @@ publishes every `PUBLISH_EVERY_S` into its files under PROMETHEUS_MULTIPROC_DIR 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
 from bisect import bisect_left
@@ -305,6 +306,11 @@ class Metrics:
 
 def _import_client() -> None:
     import prometheus_client  # noqa: F401
+
+    # A process that froze its start-up heap for the collector (server.settle_heap) gets
+    # prometheus-client's modules frozen too, rather than walked by every full collection.
+    if gc.get_freeze_count():
+        gc.freeze()
 
 
 def _summed(table: dict[Any, _Hist], key_of: Any) -> dict[Any, _Hist]:

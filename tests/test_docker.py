@@ -303,3 +303,15 @@ def test_compose_file(dockerfile: Dockerfile):
     assert (ROOT / host_dir).resolve() == COMPOSE_APP
     assert "app.py" in " ".join(app["command"])
     assert (COMPOSE_APP / "requirements.txt").read_text().startswith("openai")
+
+
+def test_compose_prometheus_scrapes_mockllm():
+    compose = yaml.safe_load(COMPOSE.read_text())
+    prometheus = compose["services"]["prometheus"]
+    assert prometheus["profiles"] == ["metrics"]  # `docker compose up` alone leaves it out
+    host, target = prometheus["volumes"][0].split(":")[:2]
+    assert target == "/etc/prometheus/prometheus.yml"
+    config = yaml.safe_load((ROOT / host).read_text())
+    (job,) = config["scrape_configs"]
+    assert job["static_configs"][0]["targets"] == ["mockllm:8000"]
+    assert job.get("metrics_path", "/metrics") == "/metrics"
