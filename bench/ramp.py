@@ -88,21 +88,30 @@ async def one_stream(host: str, port: int, i: int, max_tokens: int) -> dict[str,
     sent = time.monotonic()
     writer.write(head + body)
     first = None
-    received = b""
+    received = b""  # until the first content delta; after it, bytes are only drained
+    status = 0
     while True:
         data = await reader.read(65536)
         if not data:
             break
-        received += data
-        if first is None and _CONTENT.search(received):
-            first = time.monotonic() - sent
+        if first is None:
+            received += data
+            if _CONTENT.search(received):
+                first = time.monotonic() - sent
+                status = int(received.split(b" ", 2)[1])
     writer.close()
-    status = int(received.split(b" ", 2)[1]) if received.startswith(b"HTTP/") else 0
+    if first is None and received.startswith(b"HTTP/"):
+        status = int(received.split(b" ", 2)[1])
     return {"sent": sent, "ttft_s": first, "duration_s": time.monotonic() - sent, "status": status}
 
 
 async def ramp(url: str, peak: int, ramp_s: float, max_tokens: int) -> dict[str, Any]:
     host, port = url.removeprefix("http://").split(":")
+    # Warm up: the first answer imports the text generator, the first scrape
+    # prometheus-client; neither belongs in the ramp.
+    await one_stream(host, int(port), -1, max_tokens)
+    async with httpx.AsyncClient(timeout=30) as client:
+        await client.get(f"{url}/metrics")
     results: list[dict[str, Any]] = []
     samples: list[dict[str, float]] = []
     in_flight = 0
