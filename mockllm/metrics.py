@@ -153,11 +153,13 @@ class Metrics:
 
     def started(self, exchange: Exchange) -> None:
         """An exchange is being answered (counted in flight until `ended`)."""
-        key = (exchange.api, self._model(exchange.model))
+        key = (exchange.api, exchange.model)  # labelled when published
         exchange.running = key
-        self._running[key] = self._running.get(key, 0) + 1
+        running = self._running
+        running[key] = running.get(key, 0) + 1
         if exchange.stream:
-            self._streams[key] = self._streams.get(key, 0) + 1
+            streams = self._streams
+            streams[key] = streams.get(key, 0) + 1
 
     def _new_series(self, key: tuple[Any, ...]) -> _Series:
         family, path, model, status, source, rule = key
@@ -271,9 +273,17 @@ class Metrics:
             self._faults, self._credits, self._rate_limited, self._misses = {}, {}, {}, {}
             state = self.state() if self.state is not None else {}
             self._instruments.publish(
-                list(self._series.values()), *rare, dict(self._running), dict(self._streams),
-                state,
+                list(self._series.values()), *rare, self._labelled(self._running),
+                self._labelled(self._streams), state,
             )  # fmt: skip
+
+    def _labelled(self, counts: dict[tuple[str, Any], int]) -> dict[tuple[str, str], int]:
+        """In-flight counts by (family, model label)."""
+        out: dict[tuple[str, str], int] = {}
+        for (family, model), count in counts.items():
+            key = (family, self._model(model))
+            out[key] = out.get(key, 0) + count
+        return out
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format of every figure (every worker's, in multiprocess mode)."""
