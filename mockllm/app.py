@@ -72,6 +72,7 @@ class MockApp:
         self.services = Services(
             self.engine, self.gateway, self.proxy, ids, latency_model=latency_model
         )
+        self.engine.resets.append(self.services.capacity.reset)
         self.metrics: Metrics | None = None
         if config.metrics:
             self.metrics = Metrics(

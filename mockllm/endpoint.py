@@ -187,7 +187,7 @@ class Endpoint:
                 outcome, reservation = gateway.hold(outcome, request, key, engine.cut)
         except RequestError as exc:
             if ticket is not None:
-                services.capacity.release(ticket, 0.0)
+                services.capacity.release(ticket, None)
             if key is not None and not gateway.accounts.is_open:
                 exchange.key = gateway.accounts.alias(key)
             await self.refuse(exc, exchange, send, arrived)

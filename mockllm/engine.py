@@ -165,6 +165,7 @@ class Engine:
     cassette: str | None = None  # chosen at run time through the admin API
     extra_models: tuple[str, ...] = ()  # the profile's listed models
     record_mode: str | None = None  # overrides config.record_mode (set per test)
+    resets: list[Callable[[], None]] = field(default_factory=list)  # more state to reset
 
     def __post_init__(self) -> None:
         # Rendered answers by (reply, seed, provider, api): the same request renders the
@@ -214,10 +215,13 @@ class Engine:
         return list(dict.fromkeys([*LISTED_MODELS, *self.extra_models, *named, *extra]))
 
     def reset(self) -> None:
-        """Journal, sequences, credits, buckets and cassette replay positions to their start.
+        """Journal, sequences, credits, buckets, cassette replay positions and prefix caches
+        to their start.
 
         Rules are kept, as are rules added at run time."""
         self.store.reset()  # the journal is in the store too
+        for reset in self.resets:
+            reset()
         if self.library is not None:
             self.library.reset()
 

@@ -109,10 +109,12 @@ class Capacity:
         pool.waiting.append((future, model, loop.time()))
         return future
 
-    def release(self, ticket: Ticket, duration_s: float) -> None:
-        """The exchange ended: its slot goes to the first request still queued."""
+    def release(self, ticket: Ticket, duration_s: float | None) -> None:
+        """The exchange ended (after `duration_s`; None: refused before answering): its
+        slot goes to the first request still queued."""
         pool = ticket.pool
-        pool.mean_s += SMOOTHING * (duration_s - pool.mean_s)
+        if duration_s is not None:
+            pool.mean_s += SMOOTHING * (duration_s - pool.mean_s)
         while pool.waiting:
             future, model, since = pool.waiting.popleft()
             if future.done():  # the waiting request went away

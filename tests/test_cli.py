@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from mockllm import __version__
 from mockllm.cli import main
+from mockllm.config import ServerConfig
 from mockllm.server import MockServer
 
 
@@ -64,3 +65,33 @@ def test_serve_with_broken_scenarios_exits_1(tmp_path: Path):
     result = run("serve", "--scenarios", str(bad))
     assert result.exit_code == 1
     assert "not valid YAML" in result.output
+
+
+def test_serve_maps_the_latency_model_and_metrics_flags(monkeypatch: pytest.MonkeyPatch):
+    seen = {}
+
+    def fake_run(self: MockServer) -> None:
+        seen["config"] = self.config
+
+    monkeypatch.setattr(MockServer, "run", fake_run)
+    result = run(
+        "serve", "--latency-model", "qwen2.5-0.5b-l4", "--metrics-names", "vllm",
+        env={"MOCKLLM_METRICS": "false"},
+    )
+    assert result.exit_code == 0, result.output
+    config = seen["config"]
+    assert (config.latency_model, config.metrics, config.metrics_names) == (
+        "qwen2.5-0.5b-l4", False, ("vllm",)
+    )
+    assert ServerConfig.from_json(config.to_json()) == config  # as workers receive it
+
+
+def test_serve_with_an_unknown_latency_model_exits_1(tmp_path: Path):
+    result = run("serve", "--latency-model", "llama-3.1-8b-h10")
+    assert result.exit_code == 1
+    assert "did you mean 'llama-3.1-8b-h100'" in result.output
+    broken = tmp_path / "model.yaml"
+    broken.write_text("max_concurrency: 0\n")
+    result = run("serve", "--latency-model", str(broken))
+    assert result.exit_code == 1
+    assert "model.yaml:1: max_concurrency: expected a value >= 1, found 0" in result.output

@@ -210,6 +210,9 @@ def test_a_repeated_long_prefix_is_faster_and_billed_as_cached_tokens(load_serve
     assert none_cached == 0 and some_cached > 2000
     assert warm_s < cold_s - 0.1
 
+    httpx.post(f"{load_server.url}/__admin/reset", timeout=5)  # empties the prefix caches
+    assert respond("a third poem")[1] == 0
+
 
 def test_past_capacity_and_queue_the_refusal_has_retry_after(load_server):
     base = load_server.base_url
