@@ -133,8 +133,8 @@ class Metrics:
         self._keys: dict[str, str] = {}
         self._series: dict[tuple[Any, ...], _Series] = {}
         self._gap_memo: dict[tuple[int, float], tuple[Any, list[tuple[int, int]], float]] = {}
-        self._running: dict[tuple[str, str], int] = {}
-        self._streams: dict[tuple[str, str], int] = {}
+        self._running: dict[tuple[str, str | None], int] = {}  # by family and model sent
+        self._streams: dict[tuple[str, str | None], int] = {}
         self._faults: dict[tuple[str, str], int] = {}
         self._credits: dict[str, float] = {}
         self._rate_limited: dict[str, int] = {}
