@@ -31,7 +31,7 @@ def test_blocks_follow_the_prompt_and_leave_the_last_token_out():
 def test_a_shared_head_shares_blocks_and_a_different_head_shares_none():
     first = prompt_blocks(make_conversation(("system", SYSTEM), ("user", "which lamp?")), 16)
     second = prompt_blocks(make_conversation(("system", SYSTEM), ("user", "how much?")), 16)
-    other = prompt_blocks(make_conversation(("system", "Be brief. " + SYSTEM), ("user", "x")), 16)
+    other = prompt_blocks(make_conversation(("system", "Be concise. " + SYSTEM), ("user", "x")), 16)
     shared = next(
         (i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b), len(first)
     )
