@@ -18,6 +18,7 @@ import pytest
 
 from .helpers import journal, make_chat_request, write_scenario
 
+LATE_S = 0.25  # how late a first token may reach the client on a loaded 2-core machine
 LONG_SYSTEM = "You answer questions about lamps, bulbs and shades in the shop. " * 300
 RULES = """\
 version: 1
@@ -136,7 +137,7 @@ def test_ttft_grows_with_the_prompts_length_as_the_formula_says(load_server):
     assert tokens > 2500
     expected = 0.100 * tokens / 1000  # prefill_ms_per_1k x the extra tokens
     assert short >= 0.050 - 0.005 and long >= 0.050 + expected - 0.005
-    assert long - short == pytest.approx(expected, abs=max(0.08, expected * 0.25))
+    assert long - short == pytest.approx(expected, abs=max(0.1, expected * 0.3))
     scheduled = [e["first_token_ms"] for e in journal(load_server.url)[-2:]]
     assert scheduled[0] == pytest.approx(50 + 0.1 * short_usage["prompt_tokens"], abs=0.01)
     assert scheduled[1] == pytest.approx(50 + 0.1 * long_usage["prompt_tokens"], abs=0.01)
@@ -155,11 +156,13 @@ def test_ttft_grows_with_the_requests_in_flight(load_server):
     factors = [1 + 3 * k / 6 for k in range(7)]
     assert [e["load"]["load_factor"] for e in entries] == pytest.approx(factors)
     assert [e["first_token_ms"] for e in entries] == pytest.approx([100 * f for f in factors])
-    assert alone == pytest.approx(0.100, abs=0.06)
     # At the client (threads may reach the server in another order than they started):
-    # the burst's TTFTs are the formula's, one per place in the queue of arrivals.
+    # the burst's TTFTs are the formula's, one per place in the queue of arrivals; never
+    # early, and late only by what a loaded machine adds.
+    assert 0.095 <= alone <= 0.100 + LATE_S
     measured = sorted(burst)
-    assert measured == pytest.approx([0.1 * f for f in factors], abs=0.08)
+    for got, due in zip(measured, [0.1 * f for f in factors], strict=True):
+        assert due - 0.005 <= got <= due + LATE_S, (measured, factors)
     assert measured[-1] > measured[0] + 0.2
 
 
@@ -212,6 +215,7 @@ def test_a_repeated_long_prefix_is_faster_and_billed_as_cached_tokens(load_serve
 
     httpx.post(f"{load_server.url}/__admin/reset", timeout=5)  # empties the prefix caches
     assert respond("a third poem")[1] == 0
+    client.close()
 
 
 def test_past_capacity_and_queue_the_refusal_has_retry_after(load_server):
@@ -248,6 +252,7 @@ def test_past_capacity_and_queue_the_refusal_has_retry_after(load_server):
         return None
 
     first, second = staggered([sdk, sdk], 0.05)
+    client.close()
     assert first is None
     assert isinstance(second, openai.InternalServerError) and second.status_code == 503
     assert int(second.response.headers["retry-after"]) >= 1

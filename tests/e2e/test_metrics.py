@@ -11,7 +11,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .helpers import make_chat_request, write_scenario
+from .helpers import journal, make_chat_request, write_scenario
 
 RULES = """\
 version: 1
@@ -119,14 +119,19 @@ def test_metrics_equal_the_traffic_sent(metrics_server):
             headers={"authorization": "Bearer sk-team-a-0001"},
         )
     limited = openai.OpenAI(base_url=base, api_key="sk-team-b-0002", max_retries=0)
-    limited.chat.completions.create(
+    team_b = limited.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
-    )
+    ).usage
+    assert team_b is not None
     with pytest.raises(openai.RateLimitError):
         limited.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
         )
+    client.close()
+    limited.close()
     time.sleep(0.2)  # the cut stream's exchange ends when the server sees the close
+    (cut,) = [e["usage"] for e in journal(url) if e["rule"] == "rules.yaml#broken"]
+    assert cut["completion_tokens"] == 2  # "one", " two": what left before the cut
 
     found = scrape(url)
     requests = "mockllm_requests_total"
@@ -147,14 +152,18 @@ def test_metrics_equal_the_traffic_sent(metrics_server):
     responses_prompt = total(found, "mockllm_prompt_tokens_total", family="responses")
     assert responses_prompt == response.usage.input_tokens
     # Every answer's tokens: the ones counted above, team b's answer and the cut stream's.
-    answers = total(found, "mockllm_prompt_tokens_total")
-    assert answers > prompt
-    assert total(found, "mockllm_completion_tokens_total") >= completion + 2
+    answers = prompt + team_b.prompt_tokens + cut["prompt_tokens"]
+    assert total(found, "mockllm_prompt_tokens_total") == answers
+    sent = completion + team_b.completion_tokens + cut["completion_tokens"]
+    assert total(found, "mockllm_completion_tokens_total") == sent
     assert total(found, "mockllm_requests_in_flight") == 0
     assert total(found, "mockllm_streams_in_flight") == 0
-    # Credits: what the prices say each of team a's answers cost.
-    spent = Fraction(str(total(found, "mockllm_credits_spent_total", key="team-a")))
-    assert spent > 0
+    # Credits: what the prices (0.5 and 1.5 per 1K) say team a's answers cost.
+    team_a = Fraction(prompt + cut["prompt_tokens"], 2000) + Fraction(
+        3 * (completion + cut["completion_tokens"]), 2000
+    )
+    spent = total(found, "mockllm_credits_spent_total", key="team-a")
+    assert spent == pytest.approx(float(team_a))
     assert not any("sk-team" in str(labels) for series in found.values() for labels in series)
     # The same figures under vLLM's names, with vLLM's labels.
     assert VLLM_NAMES <= {name.removesuffix("_total").removesuffix("_count") for name in found}
@@ -178,6 +187,7 @@ def test_histogram_buckets_are_cumulative_and_end_at_the_count(metrics_server):
         client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
         )
+    client.close()
     found = scrape(metrics_server.url)
     for name in ("mockllm_time_to_first_token_seconds", "vllm:e2e_request_latency_seconds"):
         buckets = sorted(
