@@ -38,7 +38,7 @@ rules:
     latency_model:
       ttft_ms: 30
       inter_token_ms: 2
-      prefill_ms_per_1k: 100
+      prefill_ms_per_1k: 200
       max_concurrency: 16
       prefix_cache_tokens: 100000
     reply: { chunks: ["a", " b"] }
@@ -59,7 +59,7 @@ rules:
   - name: seeded
     match: { last_user: { contains: "seeded" } }
     latency_model:
-      ttft_ms: 300
+      ttft_ms: 1000
       inter_token_ms: 60
       jitter_ms: 6
       load_factor_at_capacity: 2
@@ -196,7 +196,7 @@ def test_a_repeated_long_prefix_is_faster_and_billed_as_cached_tokens(load_serve
     assert cached == 0
     warm, prompt_again, cached_again = chat("cache test: and which bulb for it?")
     assert cached_again > 0.95 * prompt_again and cached_again % 16 == 0
-    assert warm < cold - 0.15  # about 0.1 s per 1000 uncached tokens less
+    assert warm < cold - 0.25  # 0.2 s less per 1000 tokens no longer prefilled
 
     other = "You write short poems about the sea and its ships. " * 300
 
@@ -211,7 +211,7 @@ def test_a_repeated_long_prefix_is_faster_and_billed_as_cached_tokens(load_serve
     cold_s, none_cached = respond("a poem")
     warm_s, some_cached = respond("another poem")
     assert none_cached == 0 and some_cached > 2000
-    assert warm_s < cold_s - 0.1
+    assert warm_s < cold_s - 0.25
 
     httpx.post(f"{load_server.url}/__admin/reset", timeout=5)  # empties the prefix caches
     assert respond("a third poem")[1] == 0
@@ -230,8 +230,8 @@ def test_past_capacity_and_queue_the_refusal_has_retry_after(load_server):
 
     clients = [httpx.Client(timeout=30) for _ in range(4)]
     answers = staggered([lambda c=c: post(c) for c in clients], 0.05)
-    assert [r.status_code for r in answers] == [200, 200, 200, 429]
-    refused = answers[3]
+    assert sorted(r.status_code for r in answers) == [200, 200, 200, 429]
+    (refused,) = [r for r in answers if r.status_code == 429]
     assert int(refused.headers["retry-after"]) >= 1
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
     entries = journal(load_server.url)[-4:]
@@ -251,11 +251,11 @@ def test_past_capacity_and_queue_the_refusal_has_retry_after(load_server):
             return exc
         return None
 
-    first, second = staggered([sdk, sdk], 0.05)
+    outcomes = staggered([sdk, sdk], 0.05)
     client.close()
-    assert first is None
-    assert isinstance(second, openai.InternalServerError) and second.status_code == 503
-    assert int(second.response.headers["retry-after"]) >= 1
+    (refusal,) = [o for o in outcomes if o is not None]  # one answered, one refused
+    assert isinstance(refusal, openai.InternalServerError) and refusal.status_code == 503
+    assert int(refusal.response.headers["retry-after"]) >= 1
 
 
 def _seeded_run(server) -> list:  # noqa: ANN001
@@ -263,7 +263,7 @@ def _seeded_run(server) -> list:  # noqa: ANN001
     system = "You keep a lighthouse and answer in short sentences. " * 60
 
     def ask(i: int):  # noqa: ANN202
-        client = httpx.Client(timeout=30)  # made before: arrivals 60 ms apart
+        client = httpx.Client(timeout=30)  # made before: arrivals 150 ms apart
 
         def go() -> tuple:
             with client:
@@ -276,7 +276,7 @@ def _seeded_run(server) -> list:  # noqa: ANN001
 
         return go
 
-    answers = staggered([ask(i) for i in range(5)], 0.06)
+    answers = staggered([ask(i) for i in range(5)], 0.15)  # each lasts over 1 s: all overlap
     entries = journal(server.url)[-5:]
     figures = []
     for entry, answer in zip(entries, answers, strict=True):
