@@ -137,7 +137,7 @@ def test_ttft_grows_with_the_prompts_length_as_the_formula_says(load_server):
     assert tokens > 2500
     expected = 0.100 * tokens / 1000  # prefill_ms_per_1k x the extra tokens
     assert short >= 0.050 - 0.005 and long >= 0.050 + expected - 0.005
-    assert long - short == pytest.approx(expected, abs=max(0.1, expected * 0.3))
+    assert expected - LATE_S <= long - short <= expected + LATE_S
     scheduled = [e["first_token_ms"] for e in journal(load_server.url)[-2:]]
     assert scheduled[0] == pytest.approx(50 + 0.1 * short_usage["prompt_tokens"], abs=0.01)
     assert scheduled[1] == pytest.approx(50 + 0.1 * long_usage["prompt_tokens"], abs=0.01)
