@@ -84,9 +84,9 @@ class Dialect:
 
 
 def cache_read_input_tokens(rendered: Rendered) -> int:
-    """The prompt tokens read from the prefix cache, for Anthropic's usage: its
-    `cache_read_input_tokens` is this, and its `input_tokens` the rest of the prompt
-    (`prompt_tokens - cached_tokens`). Chat and the Responses API write
+    """The prompt tokens read from the prefix cache, for Anthropic's usage (the Messages
+    dialect): its `cache_read_input_tokens` is this, and its `input_tokens` the rest of the
+    prompt (`prompt_tokens - cached_tokens`). Chat and the Responses API write
     `rendered.cached_tokens` as their own `cached_tokens`."""
     return rendered.cached_tokens
 

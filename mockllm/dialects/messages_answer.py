@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from mockllm.conversation import JSON, Conversation, derive_seed
+from mockllm.dialects import cache_read_input_tokens
 from mockllm.render import Rendered, RenderedChoice, RenderedToolCall
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed
@@ -199,10 +200,11 @@ def is_ours(signature: str) -> bool:
 
 def usage(rendered: Rendered, conversation: Conversation, *, start: bool = False) -> JSON:
     """`usage` of the message (`start`: as `message_start` carries it, one output token)."""
+    cached = cache_read_input_tokens(rendered)
     out: JSON = {
-        "input_tokens": rendered.prompt_tokens,
+        "input_tokens": rendered.prompt_tokens - cached,  # Anthropic's: the uncached part
         "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "cache_read_input_tokens": cached,
         "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
         "output_tokens": 1 if start else rendered.completion_tokens,
     }
@@ -415,10 +417,11 @@ def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None =
         out.due.append(last)
     else:
         reason = stop_reason(choice, conversation)
+        cached = cache_read_input_tokens(rendered)
         final_usage: JSON = {
-            "input_tokens": rendered.prompt_tokens,
+            "input_tokens": rendered.prompt_tokens - cached,
             "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
+            "cache_read_input_tokens": cached,
             "output_tokens": rendered.completion_tokens,
             **_usage_details(rendered, conversation),
         }

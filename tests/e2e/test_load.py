@@ -12,6 +12,7 @@ import concurrent.futures
 import json
 import time
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -167,6 +168,7 @@ def test_ttft_grows_with_the_requests_in_flight(load_server):
 
 
 def test_a_repeated_long_prefix_is_faster_and_billed_as_cached_tokens(load_server):
+    """On chat, the Responses API and Anthropic's Messages API alike."""
     client = openai.OpenAI(base_url=load_server.base_url, api_key="sk-test", max_retries=0)
 
     def chat(question: str) -> tuple[float, int, int]:
@@ -212,6 +214,29 @@ def test_a_repeated_long_prefix_is_faster_and_billed_as_cached_tokens(load_serve
     warm_s, some_cached = respond("another poem")
     assert none_cached == 0 and some_cached > 2000
     assert warm_s < cold_s - 0.25
+
+    # Anthropic's Messages API bills cache reads apart: input_tokens is the uncached rest.
+    anthropic_client = anthropic.Anthropic(
+        base_url=load_server.url, api_key="sk-test", max_retries=0
+    )
+    stories = "You tell short stories about trains crossing the mountains. " * 300
+
+    def ask(question: str) -> tuple[float, int, int]:
+        started = time.monotonic()
+        message = anthropic_client.messages.create(
+            model="claude-3-5-haiku-20241022",
+            max_tokens=64,
+            system=stories,
+            messages=[{"role": "user", "content": f"cache test: {question}"}],
+        )
+        usage = message.usage
+        return time.monotonic() - started, usage.cache_read_input_tokens or 0, usage.input_tokens
+
+    cold_s, none_read, cold_input = ask("a story")
+    warm_s, read, warm_input = ask("another story")
+    assert none_read == 0 and read > 2000 and warm_input < 100 < cold_input
+    assert warm_s < cold_s - 0.25
+    anthropic_client.close()
 
     httpx.post(f"{load_server.url}/__admin/reset", timeout=5)  # empties the prefix caches
     assert respond("a third poem")[1] == 0
