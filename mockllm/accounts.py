@@ -7,8 +7,9 @@ buckets and optional allowed `models` (globs); `prices` say what 1K tokens cost.
 Money is exact: balances and prices are `fractions.Fraction` (a price written 0.15 is
 3/20, not the nearest binary float), so `prompt × price / 1000` never rounds and the
 ledger adds up to the last digit; convert with `float()` only for JSON. Fraction rather
-than Decimal because `affordable_completion_tokens` divides, and Decimal division
-rounds at its context precision, which could flip the floor of an exact integer.
+than Decimal because `reserve` divides (the completion tokens a balance pays for), and
+Decimal division rounds at its context precision, which could flip the floor of an exact
+integer.
 
 Concurrency: `reserve` holds, in one atomic store call, what the prompt and the allowed
 completion tokens can cost, so streams in flight together (in any number of processes
@@ -360,24 +361,6 @@ class Accounts:
         units = self.store.balance(f"credits:{spec.key}", int(spec.credits * self.scale))
         return Fraction(units, self.scale)
 
-    def can_cover_prompt(self, key: str | None, model: str, prompt_tokens: int) -> bool:
-        """Whether the balance pays for the prompt (a balance of 0 never does)."""
-        left = self.balance(key)
-        if left is None:
-            return self._spec(key) is not None
-        return left > 0 and left >= self.cost(model, prompt_tokens, 0)
-
-    def affordable_completion_tokens(
-        self, key: str | None, model: str, prompt_tokens: int
-    ) -> int | None:
-        """Completion tokens the balance pays for after the prompt; None: no limit."""
-        left = self.balance(key)
-        _, completion = self.price(model)
-        if left is None or completion == 0:
-            return None
-        after_prompt = left - self.cost(model, prompt_tokens, 0)
-        return max(0, math.floor(after_prompt / (completion / _THOUSAND)))
-
     def reserve(
         self, key: str | None, model: str, prompt_tokens: int, max_completion_tokens: int | None
     ) -> Reservation | None:
@@ -445,16 +428,6 @@ class Accounts:
             return Charge(amount, None, tokens)
         after = self.store.release(reservation.hold, int(amount * self.scale))
         return Charge(amount, Fraction(after, self.scale) if after is not None else None, tokens)
-
-    def charge(
-        self, key: str | None, model: str, prompt_tokens: int, completion_tokens: int
-    ) -> Charge:
-        """Reserve and settle at once (an exchange already finished). The completion is
-        charged as far as the balance goes; a prompt the balance cannot cover costs nothing."""
-        reservation = self.reserve(key, model, prompt_tokens, completion_tokens)
-        if reservation is None:
-            return Charge(_ZERO, self.balance(key), 0)
-        return self.settle(reservation, completion_tokens)
 
     def _new_id(self) -> int:
         with self._lock:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mockllm.accounts import Accounts, Charge, RateDecision, Reservation, load_keys, mask
+from mockllm.accounts import Accounts, Charge, RateDecision, Reservation, load_keys
 from mockllm.conversation import Conversation
 from mockllm.profiles import (
     Profile,
@@ -136,6 +136,3 @@ class Gateway:
         spec = self.accounts.authenticate(key)
         granted = spec.credits if spec is not None else None
         return balance_body(self.profile, self.accounts.balance(key), granted)
-
-    def masked(self, key: str | None) -> str:
-        return mask(key) if key else "-"

@@ -2,10 +2,10 @@
 
 A profile is a YAML file: the built-ins live in `mockllm/profiles/`, and users may write
 their own, starting from a built-in with `extends: NAME`. `load_profile` validates a file
-with file:line: field messages; `check_request` refuses what the gateway would refuse
-before any model runs (no key, a key in the wrong header, a missing required header, a
-parameter out of the gateway's range); `Profile.error` builds every refusal the engine
-needs in the gateway's words.
+with file:line: field messages; `check_auth`, `check_headers` and `check_params` refuse
+what the gateway would refuse before any model runs (no key, a key in the wrong header, a
+missing required header, a parameter out of the gateway's range); `Profile.error` builds
+every refusal the engine needs in the gateway's words.
 
 Error messages are `str.format` templates over plain names. Besides `key_hint` and
 `profile`, each error kind may use:
@@ -148,6 +148,7 @@ FORMAT = s.Obj(
             ("length", "error"),
             doc="a stream the balance cannot pay for ends with finish_reason length, or an error",
         ),
+        # Only the OpenAI shape exists; the key is accepted for files that name it.
         "error_shape": s.Enum(("openai",), doc='{"error": {message, type, param, code}}'),
         "unknown_arguments": s.Enum(
             ("refuse", "pass"),
@@ -215,7 +216,6 @@ class Profile:
     balance: Balance | None
     errors: Mapping[str, ErrorSpec]
     on_exhaustion: Literal["length", "error"] = "length"
-    error_shape: Literal["openai"] = "openai"
     source: str = "<profile>"
     unknown_arguments: Literal["refuse", "pass"] = "refuse"
 
@@ -317,9 +317,9 @@ def profile_schema() -> dict[str, Any]:
 def _unknown_builtin(name: str) -> str:
     builtins = builtin_profiles()
     close = difflib.get_close_matches(name, builtins, 1, 0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+    hint = f"; did you mean '{close[0]}'? " if close else "; "
     return (
-        f"unknown profile '{name}'{hint} built-in profiles: {', '.join(builtins)} "
+        f"unknown profile '{name}'{hint}built-in profiles: {', '.join(builtins)} "
         "(or give the path of a profile file)"
     )
 
@@ -489,7 +489,6 @@ def _compile(data: dict[str, Any], lines: Any, source: str) -> Profile:
         balance=balance,
         errors=errors,
         on_exhaustion=data.get("on_exhaustion", "length"),
-        error_shape=data.get("error_shape", "openai"),
         source=source,
         unknown_arguments=data.get("unknown_arguments", "refuse"),
     )
@@ -602,19 +601,6 @@ def check_params(profile: Profile, body: Mapping[str, Any]) -> None:
             direction=direction,
             expected=expected,
         )
-
-
-def check_request(
-    profile: Profile, headers: Mapping[str, str], body: Mapping[str, Any]
-) -> str | None:
-    """Everything the gateway refuses before a model runs; return the key sent (or None).
-
-    Order: auth (401), required headers (400), parameter ranges (400).
-    """
-    key = check_auth(profile, headers)
-    check_headers(profile, headers)
-    check_params(profile, body)
-    return key
 
 
 def balance_body(

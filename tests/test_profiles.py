@@ -16,10 +16,12 @@ import yaml
 from mockllm.errors import ProfileError, RequestError
 from mockllm.profiles import (
     ERROR_KINDS,
+    Profile,
     balance_body,
     builtin_profiles,
     check_auth,
-    check_request,
+    check_headers,
+    check_params,
     key_from,
     load_profile,
     profile_schema,
@@ -43,6 +45,15 @@ def problems_of(name_or_path: str | Path) -> list[str]:
     return [str(p) for p in info.value.problems]
 
 
+def check_request(profile: Profile, headers: dict[str, str], body: dict) -> str | None:
+    """What the gateway checks from the profile alone, in its order: the key sent (401),
+    required headers (400), parameter ranges (400). Returns the key."""
+    key = check_auth(profile, headers)
+    check_headers(profile, headers)
+    check_params(profile, body)
+    return key
+
+
 def refusal(profile: str, headers: dict[str, str], body: dict | None = None) -> RequestError:
     with pytest.raises(RequestError) as info:
         check_request(load_profile(profile), headers, body or {"model": "m"})
@@ -64,7 +75,6 @@ def test_every_builtin_loads_complete(name: str):
     assert profile.models_path == "/v1/models"
     assert set(profile.errors) == set(ERROR_KINDS)
     assert profile.models.default
-    assert profile.error_shape == "openai"
     assert profile.on_exhaustion in ("length", "error")
     for kind in ERROR_KINDS:
         error = profile.error(kind)  # type: ignore[arg-type]
@@ -297,6 +307,11 @@ def test_unknown_builtin_lists_the_builtins():
         "openia: profile: unknown profile 'openia'; did you mean 'openai'? built-in profiles: "
         "ainative, nextapi, openai, qingcheng, tokenhub (or give the path of a profile file)"
     )
+    (unlike,) = problems_of("nosuch")
+    assert unlike == (
+        "nosuch: profile: unknown profile 'nosuch'; built-in profiles: "
+        "ainative, nextapi, openai, qingcheng, tokenhub (or give the path of a profile file)"
+    )
 
 
 def test_missing_file_and_broken_yaml(tmp_path: Path):
@@ -362,11 +377,15 @@ def test_ainative_without_a_key_hints_at_the_key_format():
     )
 
 
-def test_openai_answers_without_a_key_but_not_with_one_in_the_wrong_header():
+def test_openai_answers_without_a_key_or_with_one_in_any_usual_header():
     profile = load_profile("openai")
     assert check_request(profile, {}, {}) is None
     assert check_request(profile, {"authorization": "Bearer sk-1"}, {}) == "sk-1"
-    error = refusal("openai", {"x-api-key": "sk-1"})
+    assert check_request(profile, {"x-api-key": "sk-2"}, {}) == "sk-2"
+    assert check_request(profile, {"api-key": "sk-3"}, {}) == "sk-3"
+    both = {"authorization": "Bearer sk-1", "api-key": "sk-3"}
+    assert check_request(profile, both, {}) == "sk-1"  # Bearer first
+    error = refusal("openai", {"authorization": "Basic c2stMQ=="})
     assert (error.status, error.code, error.type) == (401, None, "invalid_request_error")
     assert error.message.startswith("You didn't provide an API key.")
 
