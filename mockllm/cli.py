@@ -1,4 +1,7 @@
-"""The command line: serve, validate, schema, --version. Thin: flags → ServerConfig → server."""
+"""The command line: serve, record, validate, profiles, schema, cassette to-scenario, --version.
+
+Thin: flags → ServerConfig → server; files → their loaders; errors → exit codes.
+"""
 
 from __future__ import annotations
 
@@ -514,20 +517,78 @@ def record(**options: object) -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate(paths: tuple[Path, ...]) -> None:
-    """Check scenario files; print every problem; exit 1 if there is any."""
-    from mockllm.loader import load_scenarios, scenario_files
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--profile",
+    "profiles",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Check this file as a profile, whatever it holds (repeatable).",
+)
+@click.option(
+    "--keys",
+    "keys",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Check this file as a keys file (repeatable).",
+)
+@click.option(
+    "--cassette",
+    "cassettes",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Check this file as a cassette (repeatable).",
+)
+def validate(
+    paths: tuple[Path, ...],
+    profiles: tuple[Path, ...],
+    keys: tuple[Path, ...],
+    cassettes: tuple[Path, ...],
+) -> None:
+    """Check scenario, profile, keys and cassette files (folders: their YAML files).
+
+    Each file is recognised by its top-level keys (rules, extends/chat_paths/auth, keys,
+    interactions), or named with an option. Every problem is printed as file:line: field:
+    message; the exit code is 1 if there is any.
+    """
+    from mockllm.validate import check_files, describe
+
+    forced = [
+        *((p, "profile") for p in profiles),
+        *((p, "keys") for p in keys),
+        *((p, "cassette") for p in cassettes),
+    ]
+    if not paths and not forced:
+        raise click.UsageError("name at least one file or folder to check")
+    results = check_files(paths, forced)  # type: ignore[arg-type]
+    problems = [problem for result in results for problem in result.problems]
+    if problems:
+        for problem in problems:
+            click.echo(str(problem))
+        click.echo(f"{len(problems)} problem(s)", err=True)
+        sys.exit(EXIT_CONFIG)
+    scenarios = [r for r in results if r.kind == "scenario"]
+    if scenarios:
+        rules = sum(r.rules for r in scenarios)
+        click.echo(f"ok: {rules} rules in {len(scenarios)} file(s)")
+    for result in results:
+        if result.kind != "scenario":
+            click.echo(f"ok: {result.path}: {describe(result)}")
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+def profiles(names: tuple[str, ...]) -> None:
+    """List the built-in gateway profiles (or the named profiles or profile files)."""
+    from mockllm.profiles import builtin_profiles, describe_profile, load_profile
 
     try:
-        rules = load_scenarios(paths)
+        loaded = [load_profile(name) for name in names or builtin_profiles()]
     except ScenarioError as exc:
         for problem in exc.problems:
-            click.echo(str(problem))
-        click.echo(f"{len(exc.problems)} problem(s)", err=True)
+            click.echo(str(problem), err=True)
         sys.exit(EXIT_CONFIG)
-    files = scenario_files(paths)
-    click.echo(f"ok: {len(rules)} rules in {len(files)} file(s)")
+    click.echo("\n\n".join(describe_profile(profile) for profile in loaded))
 
 
 @main.command()

@@ -603,6 +603,24 @@ def check_params(profile: Profile, body: Mapping[str, Any]) -> None:
         )
 
 
+def describe_profile(profile: Profile) -> str:
+    """A few lines for `mockllm profiles`: name, description, chat paths, how the key is
+    sent, required headers and the balance endpoint."""
+    sent = " or ".join(_HEADER_SHOWN[h] for h in profile.auth.headers)
+    needed = "required" if profile.auth.required else "optional without a keys file"
+    lines = [
+        f"{profile.name}: {profile.description}" if profile.description else profile.name,
+        f"  chat paths: {', '.join(profile.chat_paths)}",
+        f"  key:        {sent} ({needed})",
+    ]
+    if profile.required_headers:
+        names = ", ".join(h.name for h in profile.required_headers)
+        lines.append(f"  headers:    {names} (required)")
+    balance = f"GET {profile.balance.path}" if profile.balance is not None else "none"
+    lines.append(f"  balance:    {balance}")
+    return "\n".join(lines)
+
+
 def balance_body(
     profile: Profile, remaining: float | Fraction | None, granted: float | Fraction | None = None
 ) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from mockllm.cli import main
 from mockllm.config import ServerConfig
 from mockllm.server import MockServer
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def run(*args: str, env: dict[str, str] | None = None):
     return CliRunner().invoke(main, list(args), env=env)
@@ -25,11 +27,19 @@ def test_version():
 
 def test_validate_reports_every_problem_and_exits_1(tmp_path: Path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("rules:\n  - reply: {content: x, latency: {ttft: 1}}\n  - match: {modle: m}\n    reply: {content: y}\n")
+    bad.write_text(
+        "rules:\n  - reply: {content: x, latency: {ttft: 1}}\n  - match: {modle: m}\n    reply: {content: y}\n"
+    )
     result = run("validate", str(bad))
     assert result.exit_code == 1
-    assert f"{bad}:2: rules[0].reply.latency.ttft: unknown key 'ttft'; did you mean 'ttft_ms'?" in result.output
-    assert f"{bad}:3: rules[1].match.modle: unknown key 'modle'; did you mean 'model'?" in result.output
+    assert (
+        f"{bad}:2: rules[0].reply.latency.ttft: unknown key 'ttft'; did you mean 'ttft_ms'?"
+        in result.output
+    )
+    assert (
+        f"{bad}:3: rules[1].match.modle: unknown key 'modle'; did you mean 'model'?"
+        in result.output
+    )
 
 
 def test_schema_is_json():
@@ -48,13 +58,24 @@ def test_serve_maps_flags_and_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     scenario = tmp_path / "s.yaml"
     scenario.write_text("rules:\n  - reply: {content: x}\n")
     result = run(
-        "serve", "--port", "9123", "--scenarios", str(scenario), "--strict", "--freeze-time", "1700000000",
+        "serve",
+        "--port",
+        "9123",
+        "--scenarios",
+        str(scenario),
+        "--strict",
+        "--freeze-time",
+        "1700000000",
         env={"MOCKLLM_SEED": "42", "MOCKLLM_HOST": "127.0.0.2"},
     )
     assert result.exit_code == 0, result.output
     config = seen["config"]
     assert (config.port, config.seed, config.host, config.strict, config.freeze_time) == (
-        9123, 42, "127.0.0.2", True, 1700000000.0
+        9123,
+        42,
+        "127.0.0.2",
+        True,
+        1700000000.0,
     )
     assert config.scenarios == (scenario,)
 
@@ -95,3 +116,153 @@ def test_serve_with_an_unknown_latency_model_exits_1(tmp_path: Path):
     result = run("serve", "--latency-model", str(broken))
     assert result.exit_code == 1
     assert "model.yaml:1: max_concurrency: expected a value >= 1, found 0" in result.output
+
+
+# --- validate: every kind of file, recognised by what it holds -------------------------------
+
+PROFILE = "extends: openai\nname: acme\nchat_paths: [/gateway/chat]\nauth:\n  headers: [api-key]\n"
+KEYS = "keys:\n  - key: ak_1\n    credits: 5\nprices:\n  '*': { prompt: 1, completion: 2 }\n"
+CASSETTE = ROOT / "tests" / "data" / "cassettes" / "foreign" / "sse_one_body.yaml"
+
+
+def test_validate_recognises_each_kind_and_says_what_it_holds(tmp_path: Path):
+    (tmp_path / "s.yaml").write_text("rules:\n  - reply: {content: x}\n  - reply: {content: y}\n")
+    (tmp_path / "acme.yaml").write_text(PROFILE)
+    (tmp_path / "keys.yaml").write_text(KEYS)
+    cassette = tmp_path / "c.yaml"
+    cassette.write_text(CASSETTE.read_text())
+    names = [str(tmp_path / n) for n in ("s.yaml", "acme.yaml", "keys.yaml", "c.yaml")]
+    result = run("validate", *names)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "ok: 2 rules in 1 file(s)",
+        f"ok: {tmp_path / 'acme.yaml'}: profile, 'acme', chat at /gateway/chat",
+        f"ok: {tmp_path / 'keys.yaml'}: keys file, 1 key, 1 price",
+        f"ok: {cassette}: cassette, 1 interaction",
+    ]
+
+
+def test_validate_a_folder_checks_every_file_by_its_kind(tmp_path: Path):
+    (tmp_path / "rules.yaml").write_text("rules:\n  - reply: {content: x}\n")
+    (tmp_path / "keys.yaml").write_text("keys:\n  - key: ak_1\n    rpm: 0\n")
+    result = run("validate", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"{tmp_path / 'keys.yaml'}:3: keys[0].rpm: expected a value >= 1, found 0",
+        "1 problem(s)",
+    ]
+
+
+def test_validate_a_profile_names_file_line_and_field(tmp_path: Path):
+    broken = tmp_path / "acme.yaml"
+    broken.write_text(PROFILE.replace("headers:", "header:").replace("/gateway", "gateway"))
+    result = run("validate", str(broken))
+    assert result.exit_code == 1
+    assert (
+        f"{broken}:5: auth.header: unknown key 'header'; did you mean 'headers'?" in result.output
+    )
+    # Once the shape is right, the meaning is checked.
+    broken.write_text(PROFILE.replace("/gateway", "gateway"))
+    result = run("validate", str(broken))
+    assert result.exit_code == 1
+    assert f"{broken}:3: chat_paths[0]: a path must start with '/', found 'gateway/chat'" in (
+        result.output
+    )
+
+
+def test_validate_a_keys_file_names_file_line_and_field(tmp_path: Path):
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys:\n  - key: ak_1\n  - kee: ak_2\nprices:\n  '*': { prompt: a }\n")
+    result = run("validate", str(keys))
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert f"{keys}:3: keys[1].kee: unknown key 'kee'; did you mean 'key'? " in lines[0]
+    assert f"{keys}:3: keys[1]: missing required key 'key'" in lines
+    assert f"{keys}:5: prices.*.prompt: expected a number, found a string" in lines
+    keys.write_text("keys:\n  - key: ak_1\n  - key: ak_1\n")
+    result = run("validate", str(keys))
+    assert f"{keys}:3: keys[1].key: duplicate key (also keys[0])" in result.output
+
+
+def test_validate_a_cassette_names_file_line_and_field(tmp_path: Path):
+    cassette = tmp_path / "c.yaml"
+    text = CASSETTE.read_text()
+    cassette.write_text(
+        text.replace("    method: POST", "    methd: POST").replace("code: 200", "code: 700")
+    )
+    result = run("validate", str(cassette))
+    assert result.exit_code == 1, result.output
+    found = result.output.splitlines()
+    assert any(
+        line.startswith(f"{cassette}:")
+        and "interactions[0].request.methd: unknown key 'methd'; did you mean 'method'?" in line
+        for line in found
+    ), found
+    assert any("interactions[0].request: missing required key 'method'" in x for x in found)
+    assert any(
+        "interactions[0].response.status.code: expected a value <= 599, found 700" in x
+        for x in found
+    ), found
+
+
+def test_validate_a_cassette_whose_timing_does_not_fit_its_body(tmp_path: Path):
+    cassette = tmp_path / "timed.yaml"
+    cassette.write_text(
+        "interactions:\n- request:\n    method: POST\n    uri: http://x/v1/chat/completions\n"
+        "    body: '{}'\n  response:\n    status: {code: 200, message: OK}\n"
+        "    headers: {content-type: [text/event-stream]}\n"
+        '    body: {string: "data: {}\\n\\ndata: [DONE]\\n\\n"}\n'
+        '    mockllm: {events: "0.1:10 0.2:10"}\nversion: 1\n'
+    )
+    result = run("validate", str(cassette))
+    assert result.exit_code == 1
+    assert (
+        f"{cassette}:10: interactions[0].response.mockllm.events: the event sizes do not add "
+        in (result.output)
+    )
+    cassette.write_text(
+        cassette.read_text().replace("0.1:10", "0.1:10").replace("0.2:10", "0.2:14")
+    )
+    assert run("validate", str(cassette)).exit_code == 0
+
+
+def test_validate_takes_the_kind_from_an_option(tmp_path: Path):
+    odd = tmp_path / "gateway.conf"  # not a YAML name, and holding a keys file
+    odd.write_text(KEYS)
+    assert run("validate", "--keys", str(odd)).output.startswith(f"ok: {odd}: keys file")
+    as_profile = run("validate", "--profile", str(odd))
+    assert as_profile.exit_code == 1
+    assert f"{odd}:1: keys: unknown key 'keys'" in as_profile.output
+    assert run("validate", "--profile", "tokenhub").exit_code == 0  # a built-in, by name
+    assert run("validate").exit_code == 2  # nothing to check is a usage error
+
+
+# --- profiles ---------------------------------------------------------------------------------
+
+
+def test_profiles_lists_every_builtin_with_paths_auth_and_balance():
+    result = run("profiles")
+    assert result.exit_code == 0
+    blocks = {b.split(":", 1)[0]: b for b in result.output.strip().split("\n\n")}
+    assert set(blocks) == {"ainative", "nextapi", "openai", "qingcheng", "tokenhub"}
+    assert blocks["ainative"].splitlines() == [
+        "ainative: AINative Studio",
+        "  chat paths: /v1/public/chat/completions, /v1/chat/completions",
+        "  key:        X-API-Key: <key> or Authorization: Bearer <key> (required)",
+        "  balance:    GET /api/v1/public/credits/balance",
+    ]
+    assert "  headers:    X-AI-Provider (required)" in blocks["qingcheng"]
+    assert "  balance:    none" in blocks["openai"]
+
+
+def test_profiles_shows_a_profile_file_and_refuses_an_unknown_name(tmp_path: Path):
+    (tmp_path / "acme.yaml").write_text(PROFILE)
+    shown = run("profiles", str(tmp_path / "acme.yaml"))
+    assert shown.output.splitlines()[:3] == [
+        "acme",
+        "  chat paths: /gateway/chat",
+        "  key:        api-key: <key> (optional without a keys file)",
+    ]
+    unknown = run("profiles", "nosuch")
+    assert unknown.exit_code == 1
+    assert "unknown profile 'nosuch'; built-in profiles: ainative," in unknown.output
