@@ -72,17 +72,14 @@ def guarded(
 
 
 def admin_routes(
-    runtime: Runtime, is_ready: Callable[[], bool]
+    runtime: Runtime, is_ready: Callable[[], bool], status: Callable[[], dict[str, Any]]
 ) -> list[tuple[str, Any, list[str]]]:
     engine = runtime.engine
 
     async def health(request: Request) -> Response:
         if not is_ready():
             return json_response(503, {"status": "starting"})
-        health: dict[str, Any] = {"status": "ok", "rules": len(engine.rules)}
-        if engine.library is not None:
-            health["cassettes"] = engine.library.summary()
-        return json_response(200, health)
+        return json_response(200, status())
 
     async def reset(request: Request) -> Response:
         engine.reset()

@@ -21,7 +21,7 @@ from mockllm import stray
 from mockllm.admin import admin_routes
 from mockllm.asgi import Receive, RequestIds, Scope, Send, send_json
 from mockllm.config import ServerConfig
-from mockllm.dialects import dialects, messages
+from mockllm.dialects import by_api, dialects, messages
 from mockllm.endpoint import Endpoint, Services
 from mockllm.engine import Engine
 from mockllm.errors import RequestError
@@ -98,7 +98,9 @@ class MockApp:
         ]
         routes += [
             Route(path, endpoint, methods=methods)
-            for path, endpoint, methods in admin_routes(self.runtime, lambda: self.ready)
+            for path, endpoint, methods in admin_routes(
+                self.runtime, lambda: self.ready, self.status
+            )
         ]
         if self.metrics is not None:
             routes.append(Route("/metrics", self._metrics, methods=["GET"]))
@@ -249,6 +251,30 @@ class MockApp:
                     self.metrics.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def status(self) -> dict[str, Any]:
+        """What this server answers with: `GET /__admin/health` and the start-up banner."""
+        from mockllm import __version__
+
+        keys = self.gateway.accounts.keys
+        library = self.engine.library
+        cassettes = None
+        if self.config.cassettes is not None:
+            cassettes = {"folder": str(self.config.cassettes)}
+            if library is not None:
+                cassettes.update(library.summary())
+        return {
+            "status": "ok",
+            "version": __version__,
+            "rules": len(self.engine.rules),
+            "profile": self.gateway.profile.name,
+            "chat_paths": list(
+                dict.fromkeys((*self.gateway.profile.chat_paths, *by_api("chat").paths))
+            ),
+            "keys": len(keys.keys) if keys is not None else None,
+            "cassettes": cassettes,
+            "record_mode": self.engine.record_mode or self.config.record_mode,
+        }
 
     def use_gateway(self, gateway: Gateway) -> None:
         """Answer with another profile and key registry from now on (tests switch them)."""

@@ -20,10 +20,6 @@ EXIT_OK = 0
 EXIT_CONFIG = 1
 EXIT_DRIFT = 1  # cassette check: a recording no longer has the API's shape
 EXIT_STARTUP = 3
-LENIENT_BANNER = (
-    " (--lenient: accepting requests the real API refuses: unknown arguments, parameters"
-    " a model does not take, strict schemas, prompts and max_tokens past a model's limits)"
-)
 
 logger = logging.getLogger("mockllm")
 
@@ -474,7 +470,6 @@ def _run(config: ServerConfig) -> None:
     except MockLLMError as exc:
         click.echo(f"mockllm: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
-    rules = len(server.app.engine.rules)
     if config.workers > 1 and not server.app.engine.store.is_shared:
         logger.warning(
             "%d workers without --state: each process keeps its own state (sequence "
@@ -482,14 +477,6 @@ def _run(config: ServerConfig) -> None:
             "redis://HOST:PORT/DB to share it",
             config.workers,
         )
-    logger.info(
-        "mockllm %s serving %d rules on http://%s:%d/v1%s",
-        __version__,
-        rules,
-        config.host,
-        config.port,
-        LENIENT_BANNER if config.lenient else "",
-    )
     try:
         server.run()
     except OSError as exc:

@@ -38,6 +38,7 @@ def app_from_env() -> MockApp:
     """The app of one worker process, from the config its parent left in the environment."""
     config = ServerConfig.from_json(os.environ[CONFIG_ENV])
     setup_logging(config.log_level, config.log_format)
+    uvicorn_settings(config)  # what the protocol class takes from the config, in this process
     app = create_app(config)
     settle_heap()
     return app
@@ -364,25 +365,62 @@ def setup_logging(level: str, form: str) -> None:
         uv.propagate = False
 
 
-def _uvicorn_config(
-    app: MockApp, config: ServerConfig, sock_port: int | None = None
-) -> uvicorn.Config:
+def uvicorn_settings(config: ServerConfig) -> dict[str, Any]:
+    """uvicorn's settings for a config: the one place they are chosen, for one process and
+    for `--workers` alike (`uvicorn.Config(app, **settings)`)."""
     _Protocol.header_timeout_s = config.body_timeout_s
-    return uvicorn.Config(
-        app,
-        host=config.host,
-        port=config.port if sock_port is None else sock_port,
-        http=_Protocol,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        lifespan="on",
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,  # a mock answers whoever calls; no forwarded-address rewriting
-        server_header=False,
-        date_header=True,
-        timeout_graceful_shutdown=5,
-        backlog=4096,
-    )
+    return {
+        "host": config.host,
+        "port": config.port,
+        "http": _Protocol,
+        "loop": "uvloop" if sys.platform != "win32" else "asyncio",
+        "lifespan": "on",
+        "access_log": False,
+        "log_config": None,
+        "proxy_headers": False,  # a mock answers whoever calls; no forwarded-address rewriting
+        "server_header": False,
+        "date_header": True,
+        "timeout_graceful_shutdown": 5,
+        "backlog": 4096,
+    }
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening-ready socket on host:port (0: a free port), as uvicorn would bind it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+LENIENT_BANNER = (
+    " (--lenient: accepting requests the real API refuses: unknown arguments, parameters"
+    " a model does not take, strict schemas, prompts and max_tokens past a model's limits)"
+)
+
+
+def banner(app: MockApp, url: str) -> list[str]:
+    """What the server says when it starts: version, rules and where it listens; the
+    profile and its chat paths; the keys loaded (how many, never which); cassettes."""
+    status, config = app.status(), app.config
+    if status["keys"] is None:
+        keys = "no keys file: any key is accepted"
+    else:
+        count = status["keys"]
+        keys = f"{count} {'key' if count == 1 else 'keys'} from {config.keys}"
+    cassettes = config.cassettes or "none"
+    recording = f", from {config.upstream}" if config.upstream else ""
+    lenient = LENIENT_BANNER if config.lenient else ""
+    return [
+        f"mockllm {status['version']} serving {status['rules']} rules on {url}/v1{lenient}",
+        f"profile {status['profile']}: chat at {', '.join(status['chat_paths'])}; {keys}",
+        f"cassettes: {cassettes}; record mode {status['record_mode']}{recording}",
+    ]
 
 
 class MockServer:
@@ -406,46 +444,48 @@ class MockServer:
     def run(self) -> None:
         """Serve until interrupted (SIGINT/SIGTERM drain in-flight streams, then exit).
 
-        With `workers` > 1, uvicorn starts that many processes on one port, each with its
-        own copy of the state (sequences, credits, rate limits, journal), unless they share
-        a `--state` store.
+        The socket is bound first (OSError if it cannot be), so that the banner names the
+        real port. With `workers` > 1, uvicorn starts that many processes on one port, each
+        with its own copy of the state (sequences, credits, rate limits, journal), unless
+        they share a `--state` store.
         """
+        settings = uvicorn_settings(self.config)
         if self.config.workers > 1:
+            # uvicorn binds the workers' socket itself; a free port is chosen first so that
+            # the banner can name it (the port could be taken in between: a start failure).
+            if self.config.port == 0:
+                with _bind(self.config.host, 0) as probe:
+                    self.port = probe.getsockname()[1]
+            for line in banner(self.app, self.url):
+                logger.info("%s", line)
             self.app.engine.store.close()  # this process only supervises the workers
             os.environ[CONFIG_ENV] = self.config.to_json()
             with _multiprocess_metrics(self.config):
                 self._run_workers()
             return
-        server = _Server(_uvicorn_config(self.app, self.config))
+        sock = _bind(self.config.host, self.config.port)
+        self.port = sock.getsockname()[1]
+        for line in banner(self.app, self.url):
+            logger.info("%s", line)
+        server = _Server(uvicorn.Config(self.app, **settings))
         self._server = server
         settle_heap()
-        server.run()
+        server.run(sockets=[sock])
 
     def _run_workers(self) -> None:
+        settings = uvicorn_settings(self.config)
         uvicorn.run(
             "mockllm.server:app_from_env",
             factory=True,
             workers=self.config.workers,
-            host=self.config.host,
-            port=self.config.port,
-            http=_Protocol,
-            loop="uvloop",
-            lifespan="on",
-            access_log=False,
-            log_config=None,
-            proxy_headers=False,
-            server_header=False,
-            timeout_graceful_shutdown=5,
-            backlog=4096,
+            **{**settings, "port": self.port},
         )
 
     def start(self) -> MockServer:
         """Serve in a background thread on `config.port` (0: a free port); return once listening."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.config.host, self.config.port))
+        sock = _bind(self.config.host, self.config.port)
         self.port = sock.getsockname()[1]
-        server = _Server(_uvicorn_config(self.app, self.config, self.port))
+        server = _Server(uvicorn.Config(self.app, **uvicorn_settings(self.config)))
         server.install_signal_handlers = lambda: None  # type: ignore[attr-defined,method-assign,unused-ignore]
         self._server = server
 

@@ -78,3 +78,52 @@ def test_workers_share_the_port_and_answer_alike(serve: Any) -> None:
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(15) == 0, server.log()
     assert wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 10)
+
+
+def test_workers_apply_the_same_uvicorn_settings_as_one_process(serve: Any) -> None:
+    """`--body-timeout-s` reaches every worker's protocol: a silent connection is closed
+    about a second after it opens, whichever worker accepted it (not after uvicorn's 30 s)."""
+    import socket
+
+    server = serve("--workers", str(WORKERS), "--body-timeout-s", "1")
+    assert wait_for(lambda: len(children(server.proc.pid)) == WORKERS), server.log()
+    for _ in range(4):  # new connections: the kernel spreads them over the workers
+        with socket.create_connection(("127.0.0.1", server.port)) as silent:
+            silent.settimeout(10)
+            started = time.monotonic()
+            while silent.recv(65536):
+                pass
+            assert 0.8 < time.monotonic() - started < 3.0
+    health = httpx.get(f"{server.url}/__admin/health", timeout=5)
+    assert health.json()["status"] == "ok"
+
+
+def test_workers_on_port_0_name_the_port_they_serve_on(tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mockllm", "serve", "--workers", str(WORKERS), "--port", "0"],
+        cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        found = re.search(r"serving \d+ rules on http://127\.0\.0\.1:(\d+)/v1", line)
+        assert found is not None, line
+        port = int(found.group(1))
+        assert port != 0
+        assert wait_for(lambda: _healthy(port)), "no answer on the port the banner named"
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/__admin/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

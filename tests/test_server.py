@@ -1,0 +1,245 @@
+"""The server: the start-up banner and health say what is served; the app also runs under
+plain uvicorn (without mockllm's protocol class); --workers gets the same uvicorn settings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from openai import OpenAI
+
+from mockllm import __version__
+from mockllm.app import create_app
+from mockllm.config import ServerConfig
+from mockllm.loader import load_text
+from mockllm.server import _Protocol, uvicorn_settings
+
+from .e2e.helpers import sse_payloads
+
+BANNER = re.compile(
+    r"INFO mockllm: mockllm (\S+) serving (\d+) rules on http://127\.0\.0\.1:(\d+)/v1"
+)
+
+
+def _banner(proc: subprocess.Popen[str], lines: int = 3) -> list[str]:
+    """The first `lines` lines the server logs as itself (mockllm:), read as they come."""
+    found: list[str] = []
+    deadline = time.monotonic() + 20
+    assert proc.stderr is not None
+    while len(found) < lines and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        if " INFO mockllm: " in line:
+            found.append(line.rstrip("\n"))
+    return found
+
+
+def test_the_banner_and_health_name_the_real_port_profile_keys_and_cassettes(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "keys.yaml").write_text("keys:\n  - key: ak_1\n  - key: ak_2\n    credits: 1\n")
+    (tmp_path / "rules.yaml").write_text("rules:\n  - reply: {content: x}\n")
+    (tmp_path / "cassettes").mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mockllm", "serve", "--port", "0", "--profile", "ainative",
+         "--keys", "keys.yaml", "--scenarios", "rules.yaml", "--cassettes", "cassettes"],
+        cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        lines = _banner(proc)
+        assert len(lines) == 3, lines
+        first = BANNER.search(lines[0])
+        assert first is not None, lines[0]
+        version, rules, port = first.group(1), int(first.group(2)), int(first.group(3))
+        assert (version, rules) == (__version__, 1) and port != 0
+        assert lines[1].endswith(
+            "INFO mockllm: profile ainative: chat at /v1/public/chat/completions, "
+            "/v1/chat/completions; 2 keys from keys.yaml"
+        )
+        assert lines[2].endswith("INFO mockllm: cassettes: cassettes; record mode none")
+        assert "ak_1" not in "".join(lines) and "ak_2" not in "".join(lines)
+        health = _get_health(port)
+        assert health == {
+            "status": "ok",
+            "version": __version__,
+            "rules": 1,
+            "profile": "ainative",
+            "chat_paths": ["/v1/public/chat/completions", "/v1/chat/completions"],
+            "keys": 2,
+            "cassettes": "cassettes",
+            "record_mode": "none",
+        }
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def test_the_banner_of_an_open_server_says_any_key_is_accepted(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mockllm", "serve", "--port", "0"],
+        cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        lines = _banner(proc)
+        assert lines[1].endswith(
+            "INFO mockllm: profile openai: chat at /v1/chat/completions; "
+            "no keys file: any key is accepted"
+        ), lines
+        port = int(BANNER.search(lines[0]).group(3))  # type: ignore[union-attr]
+        health = _get_health(port)
+        assert (health["keys"], health["cassettes"], health["profile"]) == (None, None, "openai")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def _get_health(port: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/__admin/health", timeout=2)
+            if response.status_code == 200:
+                return response.json()  # type: ignore[no-any-return]
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
+
+
+def test_a_port_in_use_is_a_startup_failure(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "mockllm", "serve", "--port", str(port)],
+            cwd=tmp_path, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "mockllm: cannot start: [Errno 98] Address already in use" in result.stderr
+
+
+# --- plain uvicorn ------------------------------------------------------------------------
+
+SCENARIO = """
+rules:
+  - name: paced
+    match: { last_user: paced }
+    reply: { content: "one two three four", latency: { ttft_ms: 50, inter_token_ms: 40 } }
+  - name: cut
+    match: { last_user: cut }
+    reply: { content: "one two three four", fault: { disconnect_after_tokens: 2 } }
+  - name: long
+    match: { last_user: long }
+    reply: { content: "word word word word word", latency: { ttft_ms: 10, inter_token_ms: 300 } }
+  - name: failing
+    match: { last_user: failing }
+    reply: { error: { status: 503 } }
+"""
+
+
+@pytest.fixture(params=["httptools", "h11"])
+def plain(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The app under uvicorn's own protocol (no mockllm protocol class), in a thread."""
+    app = create_app(ServerConfig(port=0, freeze_time=1_700_000_000), load_text(SCENARIO))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, http=request.param, lifespan="on", log_config=None)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def _chat(text: str, **fields: Any) -> dict[str, Any]:
+    return {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}], **fields}
+
+
+def test_the_app_answers_under_plain_uvicorn(plain: str) -> None:
+    client = OpenAI(base_url=f"{plain}/v1", api_key="sk-test", max_retries=0)
+    whole = client.chat.completions.create(**_chat("paced"))
+    assert whole.choices[0].message.content == "one two three four"
+    started = time.monotonic()
+    arrivals = []
+    text = ""
+    for chunk in client.chat.completions.create(**_chat("paced"), stream=True):
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append(time.monotonic() - started)
+            text += chunk.choices[0].delta.content
+    assert text == "one two three four"
+    # Paced to absolute deadlines: 50 ms, then 40 ms apart (loose bounds: a shared machine).
+    assert arrivals[0] >= 0.04 and arrivals[-1] >= 0.05 + 3 * 0.04 - 0.01, arrivals
+    error = httpx.post(f"{plain}/v1/chat/completions", json=_chat("failing"), timeout=5)
+    assert error.status_code == 503 and error.json()["error"]["type"] == "server_error"
+    assert httpx.get(f"{plain}/v1/models", timeout=5).json()["object"] == "list"
+    assert httpx.get(f"{plain}/__admin/health", timeout=5).json()["status"] == "ok"
+    client.close()
+
+
+def test_a_cut_stream_and_a_departed_client_under_plain_uvicorn(plain: str) -> None:
+    received = b""
+    with pytest.raises(httpx.RemoteProtocolError):  # the connection is cut mid-body
+        with httpx.stream(
+            "POST", f"{plain}/v1/chat/completions", json=_chat("cut", stream=True), timeout=5
+        ) as cut:
+            for part in cut.iter_raw():
+                received += part
+    payloads = sse_payloads(received)
+    assert "[DONE]" not in payloads
+    deltas = [json.loads(p)["choices"][0]["delta"].get("content") for p in payloads]
+    assert [d for d in deltas if d] == ["one", " two"]  # cut after two deltas
+    with httpx.stream(
+        "POST", f"{plain}/v1/chat/completions", json=_chat("long", stream=True), timeout=5
+    ) as response:
+        for line in response.iter_lines():
+            if '"content":"word"' in line:
+                break  # leave while the stream has more than a second to go
+    deadline = time.monotonic() + 5
+    entry: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        journal = httpx.get(f"{plain}/__admin/requests", timeout=5).json()["requests"]
+        found = [e for e in journal if e["rule"].endswith("#long") and e.get("error")]
+        if found:
+            entry = found[-1]
+            break
+        time.sleep(0.05)
+    assert entry.get("error") == "client disconnected", entry
+
+
+# --- one place builds uvicorn's settings --------------------------------------------------
+
+
+def test_one_function_builds_the_uvicorn_settings_of_every_path() -> None:
+    settings = uvicorn_settings(ServerConfig(host="127.0.0.2", port=9, body_timeout_s=2.5))
+    assert settings["http"] is _Protocol and _Protocol.header_timeout_s == 2.5
+    assert (settings["host"], settings["port"]) == ("127.0.0.2", 9)
+    assert settings["server_header"] is False and settings["proxy_headers"] is False
+    config = uvicorn.Config("mockllm.server:app_from_env", factory=True, workers=2, **settings)
+    assert config.workers == 2 and config.backlog == 4096
+    uvicorn_settings(ServerConfig())
+    assert _Protocol.header_timeout_s == 30.0
