@@ -324,14 +324,16 @@ class Accounts:
             return spec.alias
         return mask(key)
 
-    def model_allowed(self, key: str | None, model: str) -> bool:
-        """Whether the key may use the model (globs; `provider/model` matches either form)."""
+    def model_allowed(self, key: str | None, model: str, qualified: str | None = None) -> bool:
+        """Whether the key may use the model: a glob matches the id as sent, its part after
+        `provider/`, or `qualified` (a plain id read as `provider/model` by the profile)."""
         spec = self._spec(key)
         if spec is None:
             return False
         if spec.models is None:
             return True
-        return any(_matches(pattern, model) for pattern in spec.models)
+        ids = (model,) if qualified is None else (model, qualified)
+        return any(_matches(pattern, m) for pattern in spec.models for m in ids)
 
     # --- prices ---------------------------------------------------------------------
 

@@ -177,7 +177,7 @@ class Endpoint:
                 seed,
                 cassette,
                 exchange.attempts,
-                allowed=lambda model: gateway.accounts.model_allowed(key, model),
+                allowed=lambda model: gateway.model_allowed(key, model, headers),
             )
             reservation = None
             if isinstance(outcome, Answer):

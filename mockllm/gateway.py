@@ -72,7 +72,7 @@ class Gateway:
             check_params(self.profile, request.body)
         if self.accounts.is_open:
             return _OPEN
-        if not self.accounts.model_allowed(key, request.model):
+        if not self.model_allowed(key, request.model, request.headers):
             raise self.profile.error("model_forbidden", model=request.model)
         asked = request.max_tokens if request.max_tokens_given else None
         estimate = prompt_tokens(request) + (asked or 0)
@@ -84,6 +84,12 @@ class Gateway:
             refusal.reason = "rate_limited"
             raise refusal
         return decision
+
+    def model_allowed(self, key: str | None, model: str, headers: Mapping[str, str]) -> bool:
+        """Whether the key's `models` globs allow the model, a plain id being judged as the
+        gateway reads it too (`provider/model`, see `Profile.qualified`)."""
+        qualified = self.profile.qualified(model, headers.get("x-ai-provider"))
+        return self.accounts.model_allowed(key, model, qualified)
 
     def reserve(
         self, key: str | None, model: str, prompt: int, completion: int

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import fnmatch
 import math
 import string
 from collections.abc import Mapping
@@ -126,6 +127,10 @@ FORMAT = s.Obj(
                 "naming": s.Enum(("plain", "provider"), doc="provider: ids like openai/gpt-4o"),
                 "default": s.Str(doc="the gateway's default model"),
                 "listed": s.ListOf(s.Str(), doc="model ids listed at the models path"),
+                "providers": s.MapOf(
+                    s.ListOf(s.Str()),
+                    doc="provider to model globs: the provider of a plain id (gpt-4o → openai)",
+                ),
             },
         ),
         "balance": s.OneOf(
@@ -192,6 +197,7 @@ class Models:
     naming: Literal["plain", "provider"]
     default: str
     listed: tuple[str, ...] = ()
+    providers: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (provider, model globs), in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +257,24 @@ class Profile:
             headers=(*spec.headers, *headers),
             from_profile=(self.name, kind),
         )
+
+    def qualified(self, model: str, provider: str | None = None) -> str | None:
+        """A plain model id as `provider/model`, the way this gateway reads it: the provider
+        from the `X-AI-Provider` header (`provider`), else from the profile's
+        `models.providers` catalogue. None for an id that names its provider already, or
+        a plain id neither resolves.
+
+        Example:
+            load_profile("tokenhub").qualified("gpt-4o")  # "openai/gpt-4o"
+        """
+        if "/" in model:
+            return None
+        if provider:
+            return f"{provider}/{model}"
+        for name, globs in self.models.providers:
+            if any(fnmatch.fnmatchcase(model, glob) for glob in globs):
+                return f"{name}/{model}"
+        return None
 
 
 class _Fields(dict[str, str]):
@@ -484,7 +508,10 @@ def _compile(data: dict[str, Any], lines: Any, source: str) -> Profile:
         required_headers=tuple(required),
         ranges=ranges,
         models=Models(
-            models.get("naming", "plain"), models["default"], tuple(models.get("listed", ()))
+            models.get("naming", "plain"),
+            models["default"],
+            tuple(models.get("listed", ())),
+            tuple((str(p), tuple(globs)) for p, globs in (models.get("providers") or {}).items()),
         ),
         balance=balance,
         errors=errors,

@@ -70,3 +70,33 @@ def test_the_default_profile_with_keys_reads_them_from_every_usual_header(
     assert azure_style.chat.completions.create(**CHAT).object == "chat.completion"
     client.close()
     azure_style.close()
+
+
+# --- TokenHub judges a plain id as provider/model -------------------------------------------
+
+
+def test_tokenhub_allows_a_plain_id_that_the_keys_provider_globs_cover(
+    serve: Any, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.yaml"
+    keys.write_text('keys:\n  - key: sk-bf-team-1\n    models: ["openai/*"]\n')
+    server = serve("--profile", "tokenhub", "--keys", str(keys))
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="sk-bf-team-1", max_retries=0)
+    for model in ("gpt-4o", "openai/gpt-4o", "o3-mini"):
+        reply = client.chat.completions.create(**{**CHAT, "model": model})
+        assert reply.model == model
+    for model in ("claude-3-5-sonnet-20241022", "anthropic/claude-3-5-sonnet-20241022"):
+        with pytest.raises(openai.PermissionDeniedError) as refused:
+            client.chat.completions.create(**{**CHAT, "model": model})
+        assert refused.value.body["code"] == "model_not_allowed"  # type: ignore[index]
+    # X-AI-Provider names the provider of a plain id, before the catalogue does.
+    bearer = {"Authorization": "Bearer sk-bf-team-1"}
+    named = chat(
+        server.url, {**bearer, "X-AI-Provider": "openai"}, {**CHAT, "model": "llama-3-70b"}
+    )
+    assert named.status_code == 200, named.text
+    other = chat(server.url, {**bearer, "X-AI-Provider": "deepseek"}, {**CHAT, "model": "gpt-4o"})
+    assert other.status_code == 403
+    unknown = chat(server.url, bearer, {**CHAT, "model": "llama-3-70b"})
+    assert unknown.status_code == 403  # no provider for it: not covered by openai/*
+    client.close()
