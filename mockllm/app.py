@@ -30,7 +30,7 @@ from mockllm.gateway import Gateway
 from mockllm.loader import load_latency_model, load_scenarios
 from mockllm.metrics import MULTIPROC_ENV, Metrics
 from mockllm.protocol import error_body
-from mockllm.reload import Reloader
+from mockllm.reload import Reloader, gateway_watch, scenario_watch
 from mockllm.routes import error_response, json_response, model_routes, response_routes
 from mockllm.rules import Latency, Rule
 from mockllm.runtime import Runtime
@@ -65,7 +65,6 @@ class MockApp:
         self.file_rules = self.engine.rules
         self.runtime = Runtime(self.engine)
         self.runtime.sync()  # a replica that starts late answers with the rules added before
-        self.reloader = Reloader(config.scenarios, self._reloaded) if config.reload else None
         self.gateway = Gateway.load(config.profile, config.keys, self.engine.store)
         # Processes sharing a state store count their exchanges apart (ids stay unique).
         ids = RequestIds(self.engine.store.process_number << 40)
@@ -83,6 +82,20 @@ class MockApp:
             self.services.metrics = self.metrics
         self.endpoints: dict[str, Endpoint] = {}
         self.use_gateway(self.gateway)
+        self.reloader: Reloader | None = None
+        if config.reload:
+            self.reloader = Reloader(
+                [
+                    scenario_watch(config.scenarios, self._reloaded) if config.scenarios else None,
+                    gateway_watch(
+                        config.profile,
+                        config.keys,
+                        self.engine.store,
+                        lambda: self.gateway,
+                        self.use_gateway,
+                    ),
+                ]
+            )
         self.ready = True
         routes = [
             Route(path, self._method_not_allowed, methods=["POST"]) for path in self.endpoints
@@ -232,7 +245,7 @@ class MockApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                if self.reloader is not None and self.config.scenarios:
+                if self.reloader is not None and self.reloader.watches:
                     tasks.append(asyncio.create_task(self.reloader.run()))
                 if self.runtime.is_shared:
                     tasks.append(asyncio.create_task(self.runtime.watch()))

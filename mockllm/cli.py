@@ -216,7 +216,7 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             "no_reload",
             is_flag=True,
             envvar=_env("no_reload"),
-            help="Do not reload scenario files when they change.",
+            help="Do not reload scenario, profile and keys files when they change.",
         ),
         click.option(
             "--workers",

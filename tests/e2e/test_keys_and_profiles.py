@@ -100,3 +100,100 @@ def test_tokenhub_allows_a_plain_id_that_the_keys_provider_globs_cover(
     unknown = chat(server.url, bearer, {**CHAT, "model": "llama-3-70b"})
     assert unknown.status_code == 403  # no provider for it: not covered by openai/*
     client.close()
+
+
+# --- keys files and profiles are reloaded while serving ---------------------------------------
+
+ACME = """\
+extends: openai
+name: acme
+chat_paths: [{path}]
+auth: {{ headers: [api-key], required: true }}
+balance: {{ path: /acme/credits, shape: {{ left: "{{remaining}}" }} }}
+"""
+
+
+def _eventually(check: Any, timeout: float = 10.0) -> Any:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        else:
+            return result
+        time.sleep(0.1)
+
+
+def test_keys_files_and_profiles_are_reloaded_when_they_change(serve: Any, tmp_path: Path) -> None:
+    keys, profile = tmp_path / "keys.yaml", tmp_path / "acme.yaml"
+    prices = "prices:\n  '*': { prompt: 1, completion: 1 }\n"
+    keys.write_text(
+        "keys:\n  - key: ak_1\n    credits: 1\n  - key: ak_2\n    credits: 1\n" + prices
+    )
+    profile.write_text(ACME.format(path="/acme/chat"))
+    server = serve("--profile", str(profile), "--keys", str(keys))
+    url = server.url
+
+    def post(path: str, key: str) -> httpx.Response:
+        return httpx.post(f"{url}{path}", json=CHAT, headers={"api-key": key}, timeout=10)
+
+    def balance(key: str) -> float:
+        answer = httpx.get(f"{url}/acme/credits", headers={"api-key": key}, timeout=10)
+        return float(answer.json()["left"])
+
+    assert post("/acme/chat", "ak_1").status_code == 200
+    assert post("/acme/chat", "ak_2").status_code == 200
+    spent_1, spent_2 = balance("ak_1"), balance("ak_2")
+    assert spent_1 < 1 and spent_2 < 1
+    assert post("/acme/chat", "ak_3").status_code == 401
+
+    # A new key, ak_1's credits changed, ak_2 untouched.
+    keys.write_text(
+        "keys:\n  - key: ak_1\n    credits: 7\n  - key: ak_2\n    credits: 1\n  - key: ak_3\n"
+        + prices
+    )
+
+    def new_key_works() -> None:
+        assert post("/acme/chat", "ak_3").status_code == 200
+
+    _eventually(new_key_works)
+    # Balances carry on from where they were (replicas sharing a store each reload the
+    # file); a reset starts every key from the file's new figures.
+    assert (balance("ak_1"), balance("ak_2")) == (spent_1, spent_2)
+    assert httpx.get(f"{url}/__admin/health", timeout=5).json()["keys"] == 3
+    assert httpx.post(f"{url}/__admin/reset", timeout=5).status_code == 200
+    assert (balance("ak_1"), balance("ak_2")) == (7, 1)
+
+    # A keys file that does not validate: the log names the problem; the old keys stay.
+    keys.write_text("keys:\n  - key: ak_1\n    rpm: 0\n")
+
+    def logged() -> None:
+        assert f"{keys}:3: keys[0].rpm: expected a value >= 1, found 0" in server.log()
+
+    _eventually(logged)
+    assert "keeping the previous profile and keys" in server.log()
+    assert post("/acme/chat", "ak_3").status_code == 200
+
+    # The profile: a new chat path is served, the old one no longer is.
+    profile.write_text(ACME.format(path="/acme/v2/chat"))
+    keys.write_text("keys:\n  - key: ak_1\n")
+
+    def moved() -> None:
+        assert post("/acme/v2/chat", "ak_1").status_code == 200
+
+    _eventually(moved)
+    assert post("/acme/chat", "ak_1").status_code in (404, 405)
+    assert post("/acme/v2/chat", "ak_3").status_code == 401
+
+    # A broken profile keeps the one before.
+    profile.write_text(ACME.format(path="acme/v3/chat"))
+
+    def refused() -> None:
+        assert "chat_paths[0]: a path must start with '/', found 'acme/v3/chat'" in server.log()
+
+    _eventually(refused)
+    assert post("/acme/v2/chat", "ak_1").status_code == 200

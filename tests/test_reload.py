@@ -1,0 +1,59 @@
+"""Reload: which files a profile is read from, and a watch that keeps what it had."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from mockllm.errors import Problem, ScenarioError
+from mockllm.reload import Watch, profile_files
+
+
+def test_a_profile_is_read_from_its_file_and_every_file_it_extends(tmp_path: Path):
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "team.yaml").write_text("extends: tokenhub\nname: team\n")
+    (tmp_path / "acme.yaml").write_text("extends: base/team.yaml\nname: acme\n")
+    assert profile_files(str(tmp_path / "acme.yaml")) == [
+        tmp_path / "acme.yaml",
+        tmp_path / "base" / "team.yaml",
+    ]
+    assert profile_files("tokenhub") == []  # a built-in: nothing to watch
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    assert profile_files(str(tmp_path / "loop.yaml")) == [tmp_path / "loop.yaml"]
+    assert profile_files(str(tmp_path / "gone.yaml")) == [tmp_path / "gone.yaml"]
+
+
+def test_a_watch_applies_changes_and_keeps_the_last_good_load(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO, "mockllm.reload")
+    path = tmp_path / "thing.yaml"
+    path.write_text("good 1")
+    applied: list[str] = []
+
+    def load() -> str:
+        text = path.read_text()
+        if not text.startswith("good"):
+            raise ScenarioError([Problem(str(path), 1, "thing", "not good")])
+        return text
+
+    def apply(value: str) -> str:
+        applied.append(value)
+        return f"applied {value}"
+
+    watch = Watch("the thing", lambda: [path], load, apply, "the good thing")
+    assert not watch.check()  # nothing changed
+    path.write_text("bad!!!")
+    assert not watch.check()
+    assert applied == []
+    assert (
+        "the thing changed but does not validate (1 problem(s)); keeping the good thing:\n"
+        f"  {path}:1: thing: not good"
+    ) in caplog.text
+    path.write_text("good 2")
+    os.utime(path, ns=(1, 1))  # same size as before: the mtime alone tells the change
+    assert watch.check()
+    assert applied == ["good 2"] and "applied good 2" in caplog.text
