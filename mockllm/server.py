@@ -373,6 +373,7 @@ def uvicorn_settings(config: ServerConfig) -> dict[str, Any]:
         "host": config.host,
         "port": config.port,
         "http": _Protocol,
+        "ws": "none",  # no WebSocket routes: nothing to import or upgrade to
         "loop": "uvloop" if sys.platform != "win32" else "asyncio",
         "lifespan": "on",
         "access_log": False,

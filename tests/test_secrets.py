@@ -2,15 +2,19 @@
 
 Keys sent in headers and body fields never reach the logs (debug level, text and JSON
 formats); the admin API refuses callers from a non-loopback address over a real socket
-unless allowed; cassette names from requests cannot leave the cassettes folder; the
-admin API takes scenario documents, never paths to read.
+(made in a private network namespace) unless allowed; cassette names from requests cannot
+leave the cassettes folder; the admin API takes scenario documents, never paths to read.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
+import os
+import re
+import shlex
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -129,20 +133,56 @@ def test_the_journal_keeps_bodies_but_no_header_keys(serve: Any) -> None:
 # --- the admin API over real sockets --------------------------------------------------------
 
 
-def _non_loopback_ipv4() -> str | None:
-    """A non-loopback IPv4 address of this machine, or None."""
-    try:
-        out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    for word in out.split():
-        try:
-            address = ipaddress.ip_address(word)
-        except ValueError:
-            continue
-        if address.version == 4 and not address.is_loopback:
-            return word
-    return None
+# The remote caller: an address in a private network namespace, so that the refusal is
+# tested over a real socket on any machine where the suite may make one (as root, or in a
+# user namespace), whatever addresses the machine itself has. The test runs again inside
+# the namespace, where the server and the caller both live; nothing outside changes.
+REMOTE_SOURCE = "198.51.100.7"  # TEST-NET-2: documentation only, never a real peer
+INSIDE = "MOCKLLM_TEST_REMOTE_SOURCE"  # set inside the namespace: the address to call from
+_SETUP = (
+    "ip link set lo up"
+    " && ip link add mockllm-v0 type veth peer name mockllm-v1"
+    f" && ip addr add {REMOTE_SOURCE}/24 dev mockllm-v0"
+    " && ip link set mockllm-v0 up && ip link set mockllm-v1 up"
+)
+_SUMMARY = re.compile(r"\b\d+ (passed|failed|errors?|skipped)\b")
+
+
+def _run_inside_a_private_network(request: pytest.FixtureRequest) -> None:
+    """Run this test again in a new network namespace with a non-loopback address; pass
+    or fail as it did there. Skip, saying why, where no namespace can be made."""
+    missing = [tool for tool in ("ip", "unshare") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(
+            f"needs {' and '.join(missing)} to make a private network with a non-loopback "
+            "address (Debian: apt-get install iproute2 util-linux)"
+        )
+    command = [
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+        f"{request.node.path}::{request.node.name}",
+    ]  # fmt: skip
+    attempts = [["unshare", "--user", "--map-root-user", "--net"]]
+    if os.geteuid() == 0:
+        attempts.insert(0, ["unshare", "--net"])
+    reasons = []
+    for unshare in attempts:
+        run = subprocess.run(
+            [*unshare, "sh", "-c", f"{_SETUP} && exec {shlex.join(command)}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, INSIDE: REMOTE_SOURCE},
+            cwd=str(Path(__file__).resolve().parent.parent),
+        )
+        if _SUMMARY.search(run.stdout):  # the test ran there: its outcome is this one's
+            if run.returncode != 0 or " passed" not in run.stdout:
+                pytest.fail(f"in a private network namespace:\n{run.stdout}\n{run.stderr}")
+            return
+        reasons.append(f"{' '.join(unshare)}: {run.stderr.strip()[-200:] or run.returncode}")
+    pytest.skip(
+        "no private network namespace could be made here (needs root, or user namespaces): "
+        + "; ".join(reasons)
+    )
 
 
 def _from(source: str) -> httpx.Client:
@@ -161,10 +201,13 @@ def _admin_statuses(
     ]
 
 
-def test_admin_refuses_a_non_loopback_caller_over_a_real_socket(serve: Any) -> None:
-    source = _non_loopback_ipv4()
+def test_admin_refuses_a_non_loopback_caller_over_a_real_socket(
+    serve: Any, request: pytest.FixtureRequest
+) -> None:
+    source = os.environ.get(INSIDE)
     if source is None:
-        pytest.skip("this machine has no non-loopback IPv4 address (hostname -I) to call from")
+        _run_inside_a_private_network(request)
+        return
     server = serve("--host", "0.0.0.0")
     url = f"http://127.0.0.1:{server.port}"  # the destination stays on loopback
     with _from(source) as remote:
@@ -179,10 +222,13 @@ def test_admin_refuses_a_non_loopback_caller_over_a_real_socket(serve: Any) -> N
         assert _admin_statuses(local, url) == [200, 200, 200, 201]
 
 
-def test_admin_token_lets_a_non_loopback_caller_in(serve: Any) -> None:
-    source = _non_loopback_ipv4()
+def test_admin_token_lets_a_non_loopback_caller_in(
+    serve: Any, request: pytest.FixtureRequest
+) -> None:
+    source = os.environ.get(INSIDE)
     if source is None:
-        pytest.skip("this machine has no non-loopback IPv4 address (hostname -I) to call from")
+        _run_inside_a_private_network(request)
+        return
     server = serve("--host", "0.0.0.0", "--admin-token", ADMIN_TOKEN)
     url = f"http://127.0.0.1:{server.port}"
     with _from(source) as remote:

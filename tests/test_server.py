@@ -161,7 +161,7 @@ def plain(request: pytest.FixtureRequest) -> Iterator[str]:
     app = create_app(ServerConfig(port=0, freeze_time=1_700_000_000), load_text(SCENARIO))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, http=request.param, lifespan="on", log_config=None)
+    config = uvicorn.Config(app, http=request.param, ws="none", lifespan="on", log_config=None)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])))
     thread.start()
