@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockllm.engine import Engine
-from mockllm.errors import CassetteError, RequestError, ScenarioError
+from mockllm.errors import RequestError, ScenarioError
 from mockllm.routes import json_response
 from mockllm.runtime import Runtime
 
@@ -151,16 +151,9 @@ def admin_routes(
         name = data.get("name") if isinstance(data, dict) else None
         if not isinstance(name, str):
             raise RequestError(400, 'expected {"name": "<cassette name>"}', param="name")
-        root = engine.config.cassettes
-        if root is None:
-            raise RequestError(400, "no --cassettes folder is set", param="name")
-        from mockllm.cassettes import resolve_name
+        from mockllm.recording import cassette_name
 
-        try:
-            resolve_name(root, name)
-        except CassetteError as exc:
-            raise RequestError(400, str(exc), param="name", code="invalid_cassette") from None
-        runtime.choose_cassette(name)
+        runtime.choose_cassette(cassette_name(engine.config.cassettes, name, "name"))
         return json_response(200, {"cassette": name})
 
     return [

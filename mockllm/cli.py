@@ -430,14 +430,15 @@ def _config(options: dict[str, object]) -> ServerConfig:
     )
 
 
+_FLAGS = {"upstream": "--upstream URL", "cassettes": "--cassettes DIR"}
+
+
 def _check(config: ServerConfig) -> str | None:
-    """What makes no sense in these settings together, or None."""
-    if config.record_mode != "none" and config.upstream is None:
-        return f"--record-mode {config.record_mode} needs --upstream URL to record from"
-    if config.upstream is not None and config.cassettes is None:
-        return "--upstream needs --cassettes DIR to record into"
-    if config.cassette is not None and config.cassettes is None:
-        return "--cassette needs --cassettes DIR"
+    """What makes no sense in these settings together (and the flag that fixes it), or None."""
+    missing = config.missing()
+    if missing is not None:
+        setting, why = missing
+        return f"{why}: pass {_FLAGS[setting]}"
     if config.locale is not None:
         from mockllm.fake import check_locale
 
@@ -495,9 +496,6 @@ def serve(**options: object) -> None:
 @_serve_options
 def record(**options: object) -> None:
     """Serve as a proxy to --upstream, recording every exchange into --cassettes."""
-    if not options["upstream"] or not options["cassettes"]:
-        click.echo("mockllm record: --upstream URL and --cassettes DIR are required", err=True)
-        sys.exit(EXIT_CONFIG)
     if options["record_mode"] == "none":
         options["record_mode"] = "all"
     _run(_config(options))

@@ -65,6 +65,18 @@ class ServerConfig:
     metrics: bool = True  # GET /metrics, Prometheus text format
     metrics_names: tuple[str, ...] = ()  # more names for the same figures: "vllm"
 
+    def missing(self) -> tuple[str, str] | None:
+        """A setting these settings need and lack, as (its name, why), or None.
+
+        The CLI and the pytest plugin each say how to set it (a flag, a fixture)."""
+        if self.record_mode != "none" and self.upstream is None:
+            return "upstream", f"record mode {self.record_mode!r} needs an upstream to record from"
+        if self.upstream is not None and self.cassettes is None:
+            return "cassettes", "an upstream needs a cassettes folder to record into"
+        if self.cassette is not None and self.cassettes is None:
+            return "cassettes", f"the cassette {self.cassette!r} needs a cassettes folder"
+        return None
+
     def to_json(self) -> str:
         """The config as JSON (to hand to worker processes)."""
         data = asdict(self)

@@ -22,7 +22,7 @@ from mockllm.dialects import chat
 from mockllm.errors import RequestError
 from mockllm.matchers import compile_pattern
 from mockllm.rules import FINISH_REASONS
-from mockllm.sse import split_events
+from mockllm.sse import data_of, fields_of, split_events
 
 if TYPE_CHECKING:
     from mockllm.cassettes import Interaction, RecordedResponse
@@ -260,9 +260,7 @@ def _streamed(response: RecordedResponse) -> JSON:
     done = False
     timed: list[float] = []  # offsets of the events that carried text or tool-call fragments
     for offset, event in events:
-        data = b"\n".join(
-            line[5:].removeprefix(b" ") for line in event.splitlines() if line.startswith(b"data:")
-        )
+        data = data_of(event)
         if data.strip() == b"[DONE]":
             done = True
             continue
@@ -327,13 +325,8 @@ def _events(response: RecordedResponse) -> list[tuple[float, str | None, Any]]:
     """(offset, event type, data) of each event: the type from ``event:`` or the data's."""
     out = []
     for offset, event in response.events or tuple((0.0, e) for e in split_events(response.body)):
-        name, lines = None, []
-        for line in event.splitlines():
-            if line.startswith(b"event:"):
-                name = line[6:].strip().decode("utf-8", "replace")
-            elif line.startswith(b"data:"):
-                lines.append(line[5:].removeprefix(b" "))
-        data = _json(b"\n".join(lines)) if lines else None
+        name, raw = fields_of(event)
+        data = _json(raw) if raw is not None else None
         if name is None and isinstance(data, dict) and isinstance(data.get("type"), str):
             name = data["type"]
         out.append((offset, name, data))

@@ -25,7 +25,7 @@ import orjson
 
 from mockllm.cassettes import Interaction, family_of
 from mockllm.scrub import REDACTED, SECRET_HEADERS
-from mockllm.sse import split_events
+from mockllm.sse import fields_of, split_events
 from mockllm.upstream import Upstream, UpstreamError
 
 Outcome = Literal["ok", "drift", "error"]
@@ -126,15 +126,10 @@ def key_paths(value: Any, prefix: str = "") -> set[str]:
 
 
 def _event_type(event: bytes) -> tuple[str | None, Any]:
-    name, lines = None, []
-    for line in event.splitlines():
-        if line.startswith(b"event:"):
-            name = line[6:].strip().decode("utf-8", "replace")
-        elif line.startswith(b"data:"):
-            lines.append(line[5:].removeprefix(b" "))
-    if not lines and name is None:
+    name, data = fields_of(event)
+    if data is None and name is None:
         return None, None  # a comment or keep-alive
-    raw = b"\n".join(lines)
+    raw = data or b""
     if raw.strip() == b"[DONE]":
         return name or "[DONE]", None
     try:

@@ -29,7 +29,7 @@ from mockllm.cache import Memo
 from mockllm.conversation import Conversation
 from mockllm.dialects import Dialect, ParseContext
 from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed
-from mockllm.errors import CassetteError, RequestError
+from mockllm.errors import RequestError
 from mockllm.exchanges import finish_exchange, journal_body, sent_tokens
 from mockllm.journal import Exchange
 from mockllm.load import Capacity, Ticket
@@ -298,22 +298,9 @@ class Endpoint:
         name = headers.get(CASSETTE_HEADER) or engine.cassette
         if name is None:
             return None
-        root = engine.config.cassettes
-        if root is None:
-            raise RequestError(
-                400,
-                "X-Mockllm-Cassette names a cassette, but no --cassettes folder is set.",
-                param=CASSETTE_HEADER,
-            )
-        from mockllm.cassettes import resolve_name
+        from mockllm.recording import cassette_name
 
-        try:
-            resolve_name(root, name)
-        except CassetteError as exc:
-            raise RequestError(
-                400, str(exc), param=CASSETTE_HEADER, code="invalid_cassette"
-            ) from None
-        return name
+        return cassette_name(engine.config.cassettes, name, CASSETTE_HEADER)
 
     async def refuse(
         self, exc: RequestError, exchange: Exchange, send: Send, arrived: float

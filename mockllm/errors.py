@@ -2,14 +2,15 @@
 
     MockLLMError
     ├── ScenarioError        a scenario (file, admin upload) does not validate; carries Problems
-    ├── ProfileError         a profile or keys file does not validate
+    │   └── ProfileError     a profile or keys file does not validate
     ├── CassetteError        a cassette cannot be read, written or named
-    ├── ConfigError          flags or environment make no sense together
+    ├── ConfigError          a setting is not valid (a record mode, an upstream URL)
     └── RequestError         an HTTP request is refused; carries status, type, code, param
         └── StateUnavailable the shared state store (Redis) does not answer: 503
 
-Library code raises these; `cli.py` maps them to exit codes and `app.py`/`routes.py`
-to HTTP responses. Messages are written for the person who has to fix the input.
+Library code raises these; `cli.py` maps them to exit codes and the HTTP modules (`app`,
+`routes`, `admin`) to responses. Messages are written for the person who has to fix the
+input.
 """
 
 from __future__ import annotations

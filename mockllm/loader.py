@@ -708,7 +708,7 @@ def load_scenarios(paths: Iterable[Path]) -> tuple[Rule, ...]:
 
 
 def mark_runtime(rules: Iterable[Rule]) -> tuple[Rule, ...]:
-    """The same rules, flagged as added through the admin API."""
+    """The same rules, flagged as added at run time (through `runtime.Runtime`)."""
     return tuple(replace(r, added_at_runtime=True) for r in rules)
 
 

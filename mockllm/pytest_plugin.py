@@ -240,13 +240,21 @@ def _with_options(config: ServerConfig, pytestconfig: pytest.Config) -> ServerCo
     config = replace(config, **changes)
     if config.upstream and config.cassettes is None:
         config = replace(config, cassettes=Path("cassettes"))
-    if config.record_mode != "none" and config.upstream is None:
-        pytest.fail(
-            f"mockllm: record mode {config.record_mode!r} needs an upstream: pass "
-            "--mockllm-upstream URL or set upstream in mockllm_config",
-            pytrace=False,
-        )
+    _fail_on(config, "mockllm")
     return config
+
+
+_OPTIONS = {"upstream": "--mockllm-upstream URL", "cassettes": "--mockllm-cassettes DIR"}
+
+
+def _fail_on(config: ServerConfig, where: str) -> None:
+    """Fail the test (or session) when the config lacks a setting it needs, saying how to
+    give it."""
+    missing = config.missing()
+    if missing is not None:
+        setting, why = missing
+        hint = f"pass {_OPTIONS[setting]} or set {setting} in mockllm_config"
+        pytest.fail(f"{where}: {why}: {hint}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -290,12 +298,8 @@ def mockllm(mockllm_server: MockServer, request: pytest.FixtureRequest) -> Itera
             + ", ".join(RECORD_MODES),
             pytrace=False,
         )
-    if mode and mode != "none" and config.upstream is None:
-        pytest.fail(
-            f"@pytest.mark.mockllm: record mode {mode!r} needs an upstream: pass "
-            "--mockllm-upstream URL or set upstream in mockllm_config",
-            pytrace=False,
-        )
+    if mode:
+        _fail_on(replace(config, record_mode=mode), "@pytest.mark.mockllm")
     if options.get("cassette") and config.cassettes is None:
         pytest.fail(
             "@pytest.mark.mockllm(cassette=...) needs a cassettes folder: pass "

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,10 +26,13 @@ from mockllm.cassettes import (
     Recorder,
     Scrubber,
     family_of,
+    resolve_name,
 )
 from mockllm.engine import Proxied
+from mockllm.errors import CassetteError, RequestError
 from mockllm.protocol import error_body, error_object
 from mockllm.rules import ErrorSpec, Fault, Latency
+from mockllm.sse import fields_of
 from mockllm.upstream import Upstream, UpstreamError, forwarded_headers, to_recorded, upstream_url
 from mockllm.wire import Body, malformed
 
@@ -37,6 +41,22 @@ logger = logging.getLogger("mockllm.recording")
 _RECORDED_PACE = Latency()  # no override: the recorded offsets stand
 # Headers the server sets itself, never copied from a recording.
 _OWN = frozenset({"content-type", "content-length", "date", "server", "transfer-encoding"})
+
+
+def cassette_name(root: Path | None, name: str, param: str) -> str:
+    """`name` when it names a cassette inside the `--cassettes` folder `root`; else the 400
+    (`param` says where the name came from: a header, or the admin API's `name`)."""
+    if root is None:
+        raise RequestError(
+            400,
+            f"A cassette is named ({param}), but the server has no --cassettes folder.",
+            param=param,
+        )
+    try:
+        resolve_name(root, name)
+    except CassetteError as exc:
+        raise RequestError(400, str(exc), param=param, code="invalid_cassette") from None
+    return name
 
 
 def _header(headers: Sequence[tuple[str, str]], name: str, default: str) -> str:
@@ -138,14 +158,9 @@ def _broken_stream(body: Body, offsets: list[float], path: str, fault: Fault | N
 
 def _event_fields(event: bytes) -> tuple[str | None, Any]:
     """An SSE event's ``event:`` name and its ``data:`` parsed as JSON (or None)."""
-    name, data = None, []
-    for line in event.splitlines():
-        if line.startswith(b"event:"):
-            name = line[6:].strip().decode("utf-8", "replace")
-        elif line.startswith(b"data:"):
-            data.append(line[5:].removeprefix(b" "))
+    name, data = fields_of(event)
     try:
-        parsed = orjson.loads(b"\n".join(data)) if data else None
+        parsed = orjson.loads(data) if data is not None else None
     except orjson.JSONDecodeError:
         parsed = None
     return name, parsed

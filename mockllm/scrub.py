@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from mockllm.sse import map_data
+
 if TYPE_CHECKING:
     from mockllm.cassettes import Events, Headers, RecordedRequest, RecordedResponse
 
@@ -106,13 +108,7 @@ class Scrubber:
         return orjson.dumps(data) if any(changed) else body
 
     def _drop_event_paths(self, event: bytes) -> bytes:
-        lines = event.splitlines(keepends=True)
-        for i, line in enumerate(lines):
-            if line.startswith(b"data:"):
-                payload = line[5:].strip()
-                if (scrubbed := self._drop_paths(payload)) != payload:
-                    lines[i] = b"data: " + scrubbed + line[len(line.rstrip(b"\r\n")) :]
-        return b"".join(lines)
+        return map_data(event, self._drop_paths)
 
 
 def _redact(text: str, pattern: re.Pattern[bytes]) -> str:

@@ -28,7 +28,8 @@ def test_version():
 def test_validate_reports_every_problem_and_exits_1(tmp_path: Path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        "rules:\n  - reply: {content: x, latency: {ttft: 1}}\n  - match: {modle: m}\n    reply: {content: y}\n"
+        "rules:\n  - reply: {content: x, latency: {ttft: 1}}\n"
+        "  - match: {modle: m}\n    reply: {content: y}\n"
     )
     result = run("validate", str(bad))
     assert result.exit_code == 1
@@ -266,3 +267,30 @@ def test_profiles_shows_a_profile_file_and_refuses_an_unknown_name(tmp_path: Pat
     unknown = run("profiles", "nosuch")
     assert unknown.exit_code == 1
     assert "unknown profile 'nosuch'; built-in profiles: ainative," in unknown.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["serve", "--record-mode", "once"],
+            "mockllm: record mode 'once' needs an upstream to record from: pass --upstream URL",
+        ),
+        (
+            ["record"],
+            "mockllm: record mode 'all' needs an upstream to record from: pass --upstream URL",
+        ),
+        (
+            ["record", "--upstream", "http://127.0.0.1:9"],
+            "mockllm: an upstream needs a cassettes folder to record into: pass --cassettes DIR",
+        ),
+        (
+            ["serve", "--cassette", "demo"],
+            "mockllm: the cassette 'demo' needs a cassettes folder: pass --cassettes DIR",
+        ),
+    ],
+)
+def test_settings_that_do_not_fit_together_exit_1(args: list[str], message: str):
+    result = run(*args)
+    assert result.exit_code == 1
+    assert message in result.output

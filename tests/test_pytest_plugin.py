@@ -190,10 +190,27 @@ def test_add_rules_takes_yaml_text_dicts_and_paths(pytester: pytest.Pytester):
 
                 with pytest.raises(ScenarioError, match="did you mean 'model'"):
                     mockllm.add_rules({"name": "bad", "match": {"modle": "x"}, "reply": {}})
+
+            def test_a_rule_replaces_one_added_before_under_its_name(mockllm):
+                # As POST /__admin/rules does: one behaviour for rules added at run time.
+                rule = {"name": "r", "match": {"last_user": "x"}}
+                mockllm.add_rules({**rule, "reply": {"content": "1"}})
+                mockllm.add_rules({**rule, "reply": {"content": "2"}})
+                assert answer(mockllm, "x") == "2"
+                listed = httpx.get(mockllm.url + "/__admin/rules").json()["rules"]
+                assert [r["name"] for r in listed if r["runtime"]] == ["r"]
+                admin = httpx.post(
+                    mockllm.url + "/__admin/rules",
+                    content="rules: [{name: r, match: {last_user: x}, reply: {content: '3'}}]",
+                )
+                assert admin.status_code == 201
+                assert answer(mockllm, "x") == "3"
+                listed = httpx.get(mockllm.url + "/__admin/rules").json()["rules"]
+                assert [r["name"] for r in listed if r["runtime"]] == ["r"]
             '''
         )
     )
-    run(pytester).assert_outcomes(passed=6)
+    run(pytester).assert_outcomes(passed=7)
 
 
 def test_journal_and_assert_called(pytester: pytest.Pytester):

@@ -243,3 +243,25 @@ def test_one_function_builds_the_uvicorn_settings_of_every_path() -> None:
     assert config.workers == 2 and config.backlog == 4096
     uvicorn_settings(ServerConfig())
     assert _Protocol.header_timeout_s == 30.0
+
+
+def test_the_uvicorn_internals_server_py_relies_on_are_there() -> None:
+    """server.py subclasses uvicorn's httptools protocol; pyproject.toml pins uvicorn to the
+    versions the suite passed on. A uvicorn without these names fails here, by name."""
+    from uvicorn.protocols.http.flow_control import FlowControl
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+    assert callable(getattr(HttpToolsProtocol, "_start_asgi_task", None))
+    for name in ("on_message_begin", "on_headers_complete", "on_message_complete"):
+        assert callable(getattr(HttpToolsProtocol, name, None)), name
+    assert "write_paused" in vars(FlowControl(_FakeTransport()))
+    cycle_fields = RequestResponseCycle.__init__.__code__.co_varnames
+    assert "transport" in cycle_fields and "flow" in cycle_fields
+    for name in ("chunked_encoding", "response_complete", "response_started", "disconnected"):
+        assert name in RequestResponseCycle.__init__.__code__.co_names, name
+
+
+class _FakeTransport:
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
