@@ -81,7 +81,7 @@ _NAMED = re.compile(r"^# (\S+\.(?:py|ya?ml|json|txt|js))\s*$")
 PLACEHOLDERS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"chatcmpl-[A-Za-z0-9]{29}"), "chatcmpl-<id>"),
     (re.compile(r"call_[A-Za-z0-9]{24}"), "call_<id>"),
-    (re.compile(r"req_[0-9a-f]{32}"), "req_<id>"),
+    (re.compile(r"\breq_[0-9A-Za-z]{8,}"), "req_<id>"),
     (re.compile(r'("created":\s?)(?!1700000000\b)\d{10}\b'), r"\1<time>"),
     (re.compile(r"^date: .*$", re.I | re.M), "date: <date>"),
     (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"), "<time>"),
@@ -286,9 +286,10 @@ class PageRun:
     shown_port: int = SHOWN_PORT
     log_path: Path | None = None
     namespace: dict[str, Any] = field(default_factory=dict)
+    status: int = 0  # exit status of the last command
 
     def __post_init__(self) -> None:
-        venv = Path(sys.executable).resolve().parent.parent
+        venv = Path(sys.prefix)
         links = [(".venv", venv), ("scenarios", ROOT / "scenarios")]
         if os.environ.get(NODE_MODULES):
             links.append(("node_modules", Path(os.environ[NODE_MODULES])))
@@ -358,8 +359,10 @@ class PageRun:
             self.javascript(block, argument, expected)
 
     def console(self, block: Block) -> None:
+        status = 0  # `$?` of the command before, as in one terminal
         for command, expected in transcript(block.text):
-            actual = self.execute(command, block.where)
+            actual = self.execute(f"(exit {status}); {command}", block.where, shown=command)
+            status = self.status
             if actual is not None and not matches(expected, self.as_shown(actual)):
                 self.fail(
                     block.where,
@@ -370,7 +373,9 @@ class PageRun:
         for command in _commands(block.text):
             self.execute(command, block.where, must_succeed=True)
 
-    def execute(self, command: str, where: str, must_succeed: bool = False) -> str | None:
+    def execute(
+        self, command: str, where: str, must_succeed: bool = False, shown: str | None = None
+    ) -> str | None:
         try:
             done = subprocess.run(
                 ["bash", "-c", self.to_run(command)],
@@ -381,11 +386,12 @@ class PageRun:
                 timeout=COMMAND_TIMEOUT_S,
             )
         except subprocess.TimeoutExpired:
-            self.fail(where, f"$ {command}\ndid not finish within {COMMAND_TIMEOUT_S} s")
+            self.fail(where, f"$ {shown or command}\ndid not finish within {COMMAND_TIMEOUT_S} s")
             return None
+        self.status = done.returncode
         output = done.stdout.decode("utf-8", "replace")
         if must_succeed and done.returncode != 0:
-            self.fail(where, f"$ {command}\nexited with {done.returncode}:\n{output}")
+            self.fail(where, f"$ {shown or command}\nexited with {done.returncode}:\n{output}")
         return output
 
     def python(self, block: Block, argument: str, expected: Block | None) -> None:
