@@ -337,6 +337,10 @@ class PageRun:
         kind, _, argument = (block.directive or "").partition(" ")
         if block.named:
             target = self.folder / block.named
+            if not target.resolve().is_relative_to(self.folder.resolve()):
+                # a file of the repository (scenarios/…): shown, never written over
+                self.skipped.append(f"{block.where}: shows {block.named} of the repository")
+                return
             target.parent.mkdir(parents=True, exist_ok=True)
             # The name line stays (a reader copies the whole block), except in JSON.
             text = block.text.split("\n", 1)[1] if block.named.endswith(".json") else block.text
