@@ -6,13 +6,17 @@ this; tests/test_docs.py checks the rest of the docs):
 - A ```console block is a terminal transcript and always runs: each `$ ` line is a bash
   command (continued by a trailing `\\` or a here-document); the lines after it, up to
   the next `$ `, are what it prints (standard output and error together). Commands run in
-  the page's folder, with the project's `.venv/bin` first on PATH (`mockllm`, `python`).
+  the page's folder (which holds a copy of `scenarios/`), with the project's `.venv/bin`
+  first on PATH (`mockllm`, `python`) and `$OPENAI_API_KEY` set to a made-up key; `$?` is
+  the status of the command before, as in one terminal.
 - A block whose first line is `# some/file.ext` is a file: it is written into the page's
   folder (as that path) when the run reaches it, replacing what was there.
 - Before a block, an HTML comment says what else to do with it (GitHub does not show it):
 
-    <!-- doc: serve -->        the next block is one `mockllm serve …` command: start it as
-                               the page's server (stopping the one before), in the folder
+    <!-- doc: serve -->        the next block is one `mockllm serve …` (or `record …`)
+                               command: start it, in the folder, as the server of the port
+                               it shows (8000 unless it says `--port N`), stopping the one
+                               that had that port
     <!-- doc: serve mockllm serve ARGS -->
                                the same, for a command the page names only in its prose
     <!-- doc: sh -->           run the next block's commands; each must succeed
@@ -21,7 +25,8 @@ this; tests/test_docs.py checks the rest of the docs):
                                after it has no language, it is what the snippet prints
     <!-- doc: python needs=MODULE -->
                                the same, skipped (saying so) where MODULE is not installed
-    <!-- doc: log -->          the next block's lines appear in the server's log, in order
+    <!-- doc: log -->          the next block's lines appear, in order, in the log of the
+                               server started last
     <!-- doc: js needs=PACKAGE -->
                                run the next block with node (as an ES module), comparing
                                a block without language after it as for python; skipped
@@ -32,9 +37,10 @@ this; tests/test_docs.py checks the rest of the docs):
   A `console` block needs no comment. A block in sh, bash, python or js needs one: a
   runnable block that neither runs nor says why fails the suite.
 
-Placeholders: the server listens on a free port, shown as the port the page writes (8000
-unless a command says `--port N`). Both the page and the run are read with these
-replaced before they are compared, so a page may show a real value or the placeholder:
+Placeholders: each server listens on a free port, shown as the port the page writes (8000
+unless its command says `--port N`); commands are run with the real ports. Both the page
+and the run are read with these replaced before they are compared, so a page may show a
+real value or the placeholder:
 
     chatcmpl-<id>  call_<id>  req_<id>     ids
     "created":<time>                       `created`, unless it is --freeze-time 1700000000
@@ -70,9 +76,11 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+HEAVY = ("gateways.md", "troubleshooting.md", "recording.md")  # run by a test file of their own
 RUNNABLE = {"console", "sh", "bash", "shell", "python", "py", "js", "javascript"}
 SHOWN_PORT = 8000
 COMMAND_TIMEOUT_S = 90
+EXAMPLE_KEY = "sk-docs-example-0000000000000000000000"
 NODE_MODULES = "MOCKLLM_DOCS_NODE_MODULES"  # a node_modules folder for the js examples
 
 _FENCE = re.compile(r"^```([\w-]*)\s*$")
@@ -139,7 +147,7 @@ def read_page(page: Path) -> list[Block | Standalone]:
             if pending is not None:
                 items.append(Standalone(page, pending[0], pending[1]))
             text = directive.group(1)
-            if text.startswith("serve mockllm"):
+            if text.startswith(("serve mockllm", "serve .venv/bin/mockllm")):
                 items.append(Standalone(page, i + 1, text))
                 pending = None
             else:
@@ -281,16 +289,16 @@ class PageRun:
     folder: Path
     failures: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    server: subprocess.Popen[bytes] | None = None
-    port: int = 0
-    shown_port: int = SHOWN_PORT
-    log_path: Path | None = None
+    servers: dict[int, Server] = field(default_factory=dict)  # by the port the page shows
+    last: Server | None = None  # the server started last (whose log `doc: log` reads)
     namespace: dict[str, Any] = field(default_factory=dict)
     status: int = 0  # exit status of the last command
 
     def __post_init__(self) -> None:
         venv = Path(sys.prefix)
-        links = [(".venv", venv), ("scenarios", ROOT / "scenarios")]
+        # A copy, so that an example that writes into scenarios/ cannot change the project's.
+        shutil.copytree(ROOT / "scenarios", self.folder / "scenarios", dirs_exist_ok=True)
+        links = [(".venv", venv)]
         if os.environ.get(NODE_MODULES):
             links.append(("node_modules", Path(os.environ[NODE_MODULES])))
         for name, target in links:
@@ -304,18 +312,19 @@ class PageRun:
             if not k.startswith(("MOCKLLM_", "OPENAI_", "PYTEST_", "COV_"))
         }
         self.env.update({"PATH": path, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"})
+        self.env["OPENAI_API_KEY"] = EXAMPLE_KEY  # `$OPENAI_API_KEY` in an example: made up
 
     # ports: the page writes SHOWN_PORT (or its own), the run uses a free one
 
     def to_run(self, text: str) -> str:
-        if not self.port:
-            return text
-        return re.sub(rf"(?<=[:/ ]){self.shown_port}\b", str(self.port), text)
+        for shown, server in self.servers.items():
+            text = re.sub(rf"(?<=[:/ ]){shown}\b", str(server.port), text)
+        return text
 
     def as_shown(self, text: str) -> str:
-        if not self.port:
-            return text
-        return re.sub(rf"(?<=[:/ ]){self.port}\b", str(self.shown_port), text)
+        for shown, server in self.servers.items():
+            text = re.sub(rf"(?<=[:/ ]){server.port}\b", str(shown), text)
+        return text
 
     def fail(self, where: str, message: str) -> None:
         self.failures.append(f"{where}: {message}")
@@ -331,7 +340,8 @@ class PageRun:
                     continue
                 self.step(item, items[index + 1] if index + 1 < len(items) else None)
         finally:
-            self.stop()
+            for shown in list(self.servers):
+                self.stop(shown)
 
     def step(self, block: Block, after: Block | Standalone | None) -> None:
         kind, _, argument = (block.directive or "").partition(" ")
@@ -406,7 +416,7 @@ class PageRun:
             return
         out = io.StringIO()
         try:
-            with contextlib.redirect_stdout(out):
+            with contextlib.redirect_stdout(out), contextlib.chdir(self.folder):
                 code = compile(self.to_run(block.text), block.where, "exec")
                 exec(code, self.namespace)  # noqa: S102 - the page's own example
         except Exception as exc:  # noqa: BLE001 - reported as the page's failure
@@ -430,7 +440,7 @@ class PageRun:
 
     def log(self, block: Block) -> None:
         """Each line of the block appears in the server's log, in order."""
-        log = self.as_shown(self.log_path.read_text(errors="replace")) if self.log_path else ""
+        log = self.as_shown(self.last.log.read_text(errors="replace")) if self.last else ""
         got = normalize(log).split("\n")
         position = 0
         for wanted in normalize(block.text).split("\n"):
@@ -443,47 +453,58 @@ class PageRun:
             position = found + 1
 
     def serve(self, command: str, where: str) -> None:
-        self.stop()
-        shown = re.search(r"--port[ =](\d+)", command)
-        self.shown_port = int(shown.group(1)) if shown else SHOWN_PORT
-        self.port = free_port()
-        if shown:
-            command = command.replace(shown.group(0), f"--port {self.port}")
-        else:
-            command += f" --port {self.port}"
-        self.log_path = self.folder / f"server-{self.port}.log"
-        with open(self.log_path, "wb") as log:
-            self.server = subprocess.Popen(
-                ["bash", "-c", f"exec {command}"],
+        """Start the command as the server of the port it shows (8000 unless it says
+        `--port N`), stopping the one that had that port; wait until it is healthy."""
+        shown_flag = re.search(r"--port[ =](\d+)", command)
+        shown = int(shown_flag.group(1)) if shown_flag else SHOWN_PORT
+        self.stop(shown)
+        port = free_port()
+        run = self.to_run(command.replace(shown_flag.group(0), "") if shown_flag else command)
+        run += f" --port {port}"
+        log_path = self.folder / f"server-{port}.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                ["bash", "-c", f"exec {run}"],
                 cwd=self.folder,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        server = Server(process, port, log_path)
+        self.servers[shown] = self.last = server
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if self.server.poll() is not None:
-                self.fail(where, f"{command} exited:\n{self.log_path.read_text()}")
-                self.server = None
+            if process.poll() is not None:
+                self.fail(where, f"{command} exited:\n{log_path.read_text()}")
+                del self.servers[shown]
                 return
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{self.port}/__admin/health", timeout=1).is_success:
+                if httpx.get(f"http://127.0.0.1:{port}/__admin/health", timeout=1).is_success:
                     return
             time.sleep(0.05)
-        self.fail(where, f"{command} did not become healthy:\n{self.log_path.read_text()}")
+        self.fail(where, f"{command} did not become healthy:\n{log_path.read_text()}")
 
-    def stop(self) -> None:
-        if self.server is None:
+    def stop(self, shown: int) -> None:
+        server = self.servers.pop(shown, None)
+        if server is None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.server.pid, signal.SIGTERM)
+            os.killpg(server.process.pid, signal.SIGTERM)
         try:
-            self.server.wait(10)
+            server.process.wait(10)
         except subprocess.TimeoutExpired:
-            os.killpg(self.server.pid, signal.SIGKILL)
-            self.server.wait(5)
-        self.server = None
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait(5)
+
+
+@dataclass
+class Server:
+    """A server a page started: its process, the port it really listens on, its log."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
 
 
 def _commands(text: str) -> Iterator[str]:

@@ -164,13 +164,15 @@ def test_readme_links_the_docs():
     assert "docs/scenarios.md" in linked and "docs/getting-started.md" in linked
 
 
-@pytest.mark.parametrize("name", ["pytest.md", "ci.md"])
-def test_anchors_of_links_exist(name: str):
-    page = DOCS / name
+@pytest.mark.parametrize("page", MARKDOWN, ids=lambda p: str(p.relative_to(ROOT)))
+def test_anchors_of_links_exist(page: Path):
+    name = page.name
     broken = []
     for target in local_links(page):
         file, _, anchor = target.partition("#")
-        if anchor and anchor not in anchors(page.parent / file if file else page):
+        if not anchor or (file and not file.endswith(".md")):
+            continue
+        if anchor not in anchors(page.parent / file if file else page):
             broken.append(target)
     assert not broken, f"{name}: links to missing headings: {broken}"
 
@@ -187,8 +189,17 @@ def test_pytest_doc_examples_pass(pytester: pytest.Pytester):
         target.write_text(text)
     tests = sum(len(re.findall(r"^def test_", t, re.M)) for t in blocks.values())
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:faker",
-        "--strict-markers", "-W", "error", "tests", timeout=180,
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        "-p",
+        "no:faker",
+        "--strict-markers",
+        "-W",
+        "error",
+        "tests",
+        timeout=180,
     )
     result.assert_outcomes(passed=tests)
 
@@ -243,3 +254,29 @@ def test_ci_doc_schema_modeline_example():
     for lang, block in code_blocks(DOCS / "ci.md"):
         if lang == "json":
             json.loads(block)
+
+
+# --- docs/architecture.md -------------------------------------------------------------------
+
+
+def test_architecture_draws_the_request_path_in_order():
+    """The Mermaid diagram (GitHub renders it) names every step of a chat request, in the
+    order the code takes them."""
+    (diagram,) = [text for lang, text in code_blocks(DOCS / "architecture.md") if lang == "mermaid"]
+    assert diagram.startswith("flowchart TD\n")
+    steps = [
+        "authenticate",
+        "required headers",
+        "body:",
+        "ranges:",
+        "allowed models",
+        "rate limit",
+        "a rule",
+        "a cassette",
+        "the upstream when recording",
+        "the default generator",
+        "credit hold",
+        "write:",
+    ]
+    positions = [diagram.index(step) for step in steps]
+    assert positions == sorted(positions), steps
