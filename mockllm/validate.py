@@ -169,7 +169,7 @@ def _with_scenarios(results: list[Checked], paths: list[Path]) -> list[Checked]:
         ]
     counts: dict[str, int] = {}
     for rule in rules:
-        counts[rule.source] = counts.get(rule.source, 0) + 1
+        counts[rule.file] = counts.get(rule.file, 0) + 1
     out = []
     for r in results:
         n = counts.get(str(r.path), 0)

@@ -22,7 +22,8 @@ this; tests/test_docs.py checks the rest of the docs):
     <!-- doc: sh -->           run the next block's commands; each must succeed
     <!-- doc: python -->       run the next block (Python, in one namespace per page, so a
                                later block sees what an earlier one defined); if the block
-                               after it has no language, it is what the snippet prints
+                               after it has no language (or `text`), it is what the
+                               snippet prints
     <!-- doc: python needs=MODULE -->
                                the same, skipped (saying so) where MODULE is not installed
     <!-- doc: log -->          the next block's lines appear, in order, in the log of the
@@ -77,6 +78,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 HEAVY = ("gateways.md", "troubleshooting.md", "recording.md")  # run by a test file of their own
+OUTPUT = ("", "text")  # the languages of a block that shows what a snippet printed
 RUNNABLE = {"console", "sh", "bash", "shell", "python", "py", "js", "javascript"}
 SHOWN_PORT = 8000
 COMMAND_TIMEOUT_S = 90
@@ -364,12 +366,12 @@ class PageRun:
         elif kind == "sh":
             self.shell(block)
         elif kind == "python":
-            expected = after if isinstance(after, Block) and after.lang == "" else None
+            expected = after if isinstance(after, Block) and after.lang in OUTPUT else None
             self.python(block, argument, expected)
         elif kind == "log":
             self.log(block)
         elif kind == "js":
-            expected = after if isinstance(after, Block) and after.lang == "" else None
+            expected = after if isinstance(after, Block) and after.lang in OUTPUT else None
             self.javascript(block, argument, expected)
 
     def console(self, block: Block) -> None:
