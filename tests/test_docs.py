@@ -1,4 +1,23 @@
-"""The documentation agrees with the code: schema keys, links, and examples that run."""
+"""The documentation agrees with the code: schema keys, links, and examples that run.
+
+Every example of README.md and docs/*.md is evidence: tests/test_docs_examples.py (and
+tests/test_docs_examples_gateways.py) run each page top to bottom and compare what its
+commands and snippets print with what the page shows. How a page marks its blocks is
+written at the top of tests/doc_examples.py; in short:
+
+- a ```console block is a transcript (`$ command`, then what it prints): it always runs;
+- a block whose first line is `# path/file.ext` is a file, written where the run is;
+- `<!-- doc: serve -->`, `<!-- doc: serve mockllm serve ARGS -->`, `<!-- doc: sh -->`,
+  `<!-- doc: python -->` (the next block without language, or `text`, is its output),
+  `<!-- doc: js needs=PACKAGE -->`, `<!-- doc: log -->` and `<!-- doc: skip REASON -->`
+  before a block say what to do with it; a sh, python or js block without one fails;
+- ids, times, dates and ports are placeholders (`chatcmpl-<id>`, `req_<id>`, `<time>`,
+  port 8000), and `[...]` stands for any text in a line or, alone, for any lines.
+
+This file checks the rest: the scenario reference against the JSON Schema, links and their
+anchors, the pytest page's examples as a project, the CI page, and the request-path
+diagram.
+"""
 
 from __future__ import annotations
 
