@@ -29,4 +29,5 @@ def test_every_runnable_block_runs_or_says_why_not(page: Path) -> None:
 def test_the_page_shows_what_its_examples_print(page: Path, tmp_path: Path) -> None:
     run = PageRun(page, tmp_path)
     run.run()
-    assert not run.failures, "\n\n".join(run.failures)
+    if run.failures:
+        pytest.fail("\n\n".join(run.failures), pytrace=False)

@@ -13,4 +13,5 @@ from tests.doc_examples import HEAVY, ROOT, PageRun
 def test_the_page_shows_what_its_examples_print(name: str, tmp_path: Path) -> None:
     run = PageRun(ROOT / "docs" / name, tmp_path)
     run.run()
-    assert not run.failures, "\n\n".join(run.failures)
+    if run.failures:
+        pytest.fail("\n\n".join(run.failures), pytrace=False)
