@@ -82,6 +82,7 @@ OUTPUT = ("", "text")  # the languages of a block that shows what a snippet prin
 RUNNABLE = {"console", "sh", "bash", "shell", "python", "py", "js", "javascript"}
 SHOWN_PORT = 8000
 COMMAND_TIMEOUT_S = 90
+LOG_WAIT_S = 10.0  # how long a `doc: log` block waits for its lines
 EXAMPLE_KEY = "sk-docs-example-0000000000000000000000"
 NODE_MODULES = "MOCKLLM_DOCS_NODE_MODULES"  # a node_modules folder for the js examples
 
@@ -441,7 +442,19 @@ class PageRun:
                 self.fail(block.where, difference(expected.text, self.as_shown(output)))
 
     def log(self, block: Block) -> None:
-        """Each line of the block appears in the server's log, in order."""
+        """Each line of the block appears in the server's log, in order. A server writes an
+        exchange's line just after its answer, so the log is read again for a while."""
+        deadline = time.monotonic() + LOG_WAIT_S
+        while True:
+            missing, log = self._missing_from_log(block)
+            if missing is None:
+                return
+            if time.monotonic() > deadline:
+                self.fail(block.where, f"not in the server's log: {missing}\nlog:\n{log}")
+                return
+            time.sleep(0.05)
+
+    def _missing_from_log(self, block: Block) -> tuple[str | None, str]:
         log = self.as_shown(self.last.log.read_text(errors="replace")) if self.last else ""
         got = normalize(log).split("\n")
         position = 0
@@ -450,9 +463,9 @@ class PageRun:
                 (k for k in range(position, len(got)) if _line_matches(wanted, got[k])), None
             )
             if found is None:
-                self.fail(block.where, f"not in the server's log: {wanted}\nlog:\n{log}")
-                return
+                return wanted, log
             position = found + 1
+        return None, log
 
     def serve(self, command: str, where: str) -> None:
         """Start the command as the server of the port it shows (8000 unless it says
