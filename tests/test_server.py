@@ -79,7 +79,13 @@ def test_the_banner_and_health_name_the_real_port_profile_keys_and_cassettes(
             "profile": "ainative",
             "chat_paths": ["/v1/public/chat/completions", "/v1/chat/completions"],
             "keys": 2,
-            "cassettes": "cassettes",
+            "cassettes": {
+                "folder": "cassettes",
+                "files": 0,
+                "interactions": 0,
+                "skipped": 0,
+                "unreadable": [],
+            },
             "record_mode": "none",
         }
     finally:

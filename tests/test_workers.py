@@ -109,8 +109,12 @@ def test_workers_on_port_0_name_the_port_they_serve_on(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         assert proc.stderr is not None
-        line = proc.stderr.readline()
-        found = re.search(r"serving \d+ rules on http://127\.0\.0\.1:(\d+)/v1", line)
+        found = None
+        for _ in range(10):  # the banner comes first, after a warning or two
+            line = proc.stderr.readline()
+            found = re.search(r"serving \d+ rules on http://127\.0\.0\.1:(\d+)/v1", line)
+            if found is not None:
+                break
         assert found is not None, line
         port = int(found.group(1))
         assert port != 0
