@@ -82,7 +82,7 @@ def test_tokenhub_allows_a_plain_id_that_the_keys_provider_globs_cover(
     keys.write_text('keys:\n  - key: sk-bf-team-1\n    models: ["openai/*"]\n')
     server = serve("--profile", "tokenhub", "--keys", str(keys))
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="sk-bf-team-1", max_retries=0)
-    for model in ("gpt-4o", "openai/gpt-4o", "o3-mini"):
+    for model in ("gpt-4o", "openai/gpt-4o", "gpt-4.1-mini"):
         reply = client.chat.completions.create(**{**CHAT, "model": model})
         assert reply.model == model
     for model in ("claude-3-5-sonnet-20241022", "anthropic/claude-3-5-sonnet-20241022"):
