@@ -299,3 +299,16 @@ def test_architecture_draws_the_request_path_in_order():
     ]
     positions = [diagram.index(step) for step in steps]
     assert positions == sorted(positions), steps
+
+
+def test_the_families_page_shows_the_bundled_rule():
+    """docs/families.md quotes the rule of scenarios/support.yaml: the quote stays true."""
+    page = (DOCS / "families.md").read_text()
+    shown = re.search(r"```yaml\n(  - name: refund-policy.*?)```", page, re.S)
+    assert shown is not None
+    bundled = (ROOT / "scenarios" / "support.yaml").read_text()
+    lines = [line for line in shown.group(1).splitlines() if line.strip()]
+    kept = [
+        line for line in bundled.splitlines() if line.strip() and not line.strip().startswith("#")
+    ]
+    assert "\n".join(lines) in "\n".join(kept)
