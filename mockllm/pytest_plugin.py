@@ -12,9 +12,9 @@
         mockllm.assert_called(rule="refund", times=1)
 
 `@pytest.mark.mockllm(scenarios=..., cassette=..., record_mode=..., profile=..., keys=...,
-strict=...)` sets up one test; override the `mockllm_config` fixture to change the session
+fail_unanswered=...)` sets up one test; override the `mockllm_config` fixture to change the session
 server's settings; command-line options: --mockllm-record-mode, --mockllm-upstream,
---mockllm-cassettes, --mockllm-strict, --mockllm-state.
+--mockllm-cassettes, --mockllm-fail-unanswered, --mockllm-state.
 
 Each test has its own cassette, as pytest-recording lays them out: `{module}/{test}.yaml`
 under the cassettes folder (`{Class}.{test}` in a class; characters a file name cannot hold
@@ -39,10 +39,10 @@ if TYPE_CHECKING:
 
 MARKER = (
     "mockllm(scenarios=None, cassette=None, record_mode=None, profile=None, keys=None, "
-    "strict=None): scenario files (or folders) loaded for this test, the cassette it replays "
-    "or records (default: {module}/{test}.yaml), its record mode (none, once, new_episodes, "
-    "all, rewrite), gateway profile and keys file, and whether a request no rule answered "
-    "fails it"
+    "fail_unanswered=None): scenario files (or folders) loaded for this test, the cassette it "
+    "replays or records (default: {module}/{test}.yaml), its record mode (none, once, "
+    "new_episodes, all, rewrite), gateway profile and keys file, and whether a request no rule "
+    "or cassette answered fails it (`strict=` is the former spelling)"
 )
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
 # Characters a cassette's file name cannot hold, as pytest-recording replaces them.
@@ -71,10 +71,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "credits, rate limits, the journal and run-time rules with other mockllm processes",
     )
     group.addoption(
+        "--mockllm-fail-unanswered",
         "--mockllm-strict",
+        dest="mockllm_fail_unanswered",
         action="store_true",
         default=False,
-        help="fail a test that sent a request no rule or cassette answered",
+        help="fail a test that sent a request no rule or cassette answered "
+        "(--mockllm-strict is the former spelling)",
     )
 
 
@@ -276,7 +279,10 @@ def mockllm(mockllm_server: MockServer, request: pytest.FixtureRequest) -> Itera
     handle.reset()
     marker = request.node.get_closest_marker("mockllm")
     options = dict(marker.kwargs) if marker is not None else {}
-    unknown = set(options) - {"scenarios", "cassette", "record_mode", "profile", "keys", "strict"}
+    if "strict" in options:  # the former spelling of fail_unanswered
+        options.setdefault("fail_unanswered", options.pop("strict"))
+    known = {"scenarios", "cassette", "record_mode", "profile", "keys", "fail_unanswered"}
+    unknown = set(options) - known
     if unknown:
         pytest.fail(f"unknown mockllm marker argument(s): {', '.join(sorted(unknown))}")
     base = Path(str(request.node.path)).parent
@@ -313,11 +319,13 @@ def mockllm(mockllm_server: MockServer, request: pytest.FixtureRequest) -> Itera
         handle.use_cassette(name, mode)
     elif mode:
         handle.engine.record_mode = "new_episodes" if mode == "rewrite" else mode
-    strict = options.get("strict", request.config.getoption("mockllm_strict"))
+    fail_unanswered = options.get(
+        "fail_unanswered", request.config.getoption("mockllm_fail_unanswered")
+    )
     yield handle
     unmatched = handle.unmatched()
     handle.reset()
-    if strict and unmatched:
+    if fail_unanswered and unmatched:
         shown = ", ".join(f"{r['model']} {r['path']}" for r in unmatched[:5])
         pytest.fail(f"{len(unmatched)} request(s) no rule or cassette answered: {shown}")
 

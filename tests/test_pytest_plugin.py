@@ -540,7 +540,7 @@ def test_options_are_listed_in_help(pytester: pytest.Pytester):
             "*--mockllm-record-mode=*",
             "*--mockllm-upstream=*",
             "*--mockllm-cassettes=*",
-            "*--mockllm-strict*",
+            "*--mockllm-fail-unanswered*",
         ],
         consecutive=False,
     )
@@ -760,7 +760,7 @@ STRICT_TESTS = PING + source(
     def test_left_unmatched(mockllm):
         ping(mockllm)
 
-    @pytest.mark.mockllm(strict=False)
+    @pytest.mark.mockllm(fail_unanswered=False)
     def test_opted_out(mockllm):
         ping(mockllm)
     """
@@ -772,13 +772,15 @@ UNMATCHED = "*1 request(s) no rule or cassette answered: gpt-4o-mini /v1/chat/co
 def test_strict_option_fails_a_test_that_left_requests_unmatched(pytester: pytest.Pytester):
     pytester.makepyfile(STRICT_TESTS)
     run(pytester).assert_outcomes(passed=3)  # off by default
-    result = run(pytester, "--mockllm-strict")
+    result = run(pytester, "--mockllm-fail-unanswered")
     assert result.ret == 1
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 1, outcomes
     result.stdout.fnmatch_lines(["*test_left_unmatched*", UNMATCHED], consecutive=False)
     result.stdout.no_fnmatch_line("*test_all_matched - *")
     result.stdout.no_fnmatch_line("*test_opted_out - *")
+    former = run(pytester, "--mockllm-strict")  # the former spelling of the option
+    assert former.ret == 1
 
 
 def test_strict_marker_fails_a_test_that_left_requests_unmatched(pytester: pytest.Pytester):
@@ -788,11 +790,11 @@ def test_strict_marker_fails_a_test_that_left_requests_unmatched(pytester: pytes
             """
             import pytest
 
-            @pytest.mark.mockllm(strict=True)
+            @pytest.mark.mockllm(fail_unanswered=True)
             def test_left_unmatched(mockllm):
                 ping(mockllm)
 
-            @pytest.mark.mockllm(strict=True)
+            @pytest.mark.mockllm(strict=True)  # the former spelling still works
             def test_nothing_sent(mockllm):
                 pass
             """
