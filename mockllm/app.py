@@ -8,7 +8,7 @@ import contextlib
 import logging
 import os
 from collections.abc import MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
@@ -36,6 +36,9 @@ from mockllm.rules import Latency, Rule
 from mockllm.runtime import Runtime
 from mockllm.state import open_store
 
+if TYPE_CHECKING:
+    from mockllm.recording import RecordingProxy
+
 logger = logging.getLogger("mockllm")
 
 SERVER_ERROR = "The server had an error while processing your request."
@@ -59,7 +62,7 @@ class MockApp:
             store=open_store(config.state, config.state_prefix),
             default_latency=default_latency,
         )
-        self.proxy = None
+        self.proxy: RecordingProxy | None = None
         if config.cassettes is not None:
             self._open_cassettes(config)
         self.file_rules = self.engine.rules

@@ -215,7 +215,7 @@ def _vcr() -> Any:
     )
 
 
-_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _SafeLoader(_BaseLoader):  # type: ignore[misc]
@@ -651,7 +651,7 @@ def _plain_key(request: RecordedRequest) -> Hashable:
     return request.method, family_of(request.path) or request.path.rstrip("/"), data
 
 
-class _LiteralDumper(yaml.SafeDumper):  # type: ignore[misc]
+class _LiteralDumper(yaml.SafeDumper):
     """YAML with text of several lines as literal blocks, as parsed-body serializers write."""
 
 

@@ -414,7 +414,9 @@ def _config(options: dict[str, object]) -> ServerConfig:
         replay_speed=float(options["replay_speed"]),  # type: ignore[arg-type]
         ignore_fields=tuple(options["ignore_fields"]),  # type: ignore[arg-type]
         normalize=tuple(options["normalize"]),  # type: ignore[arg-type]
-        normalize_regex=tuple(tuple(p) for p in options["normalize_regex"]),  # type: ignore[arg-type,misc]
+        normalize_regex=tuple(
+            (str(p[0]), str(p[1])) for p in options["normalize_regex"]  # type: ignore[attr-defined]
+        ),
         cassettes_skip_unreadable=bool(options["cassettes_skip_unreadable"]),
         cassettes_keep_format=bool(options["cassettes_keep_format"]),
         scrub_headers=tuple(options["scrub_headers"]),  # type: ignore[arg-type]

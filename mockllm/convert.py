@@ -694,7 +694,7 @@ def _escaped(value: Any) -> Any:
     return value
 
 
-class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
+class _Dumper(yaml.SafeDumper):
     """Safe YAML; text of several lines as a literal block when that keeps it exact."""
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from mockllm.config import ServerConfig
+from mockllm.config import RecordMode, ServerConfig
 from mockllm.journal import Journal
 from mockllm.cache import Memo
 from mockllm.conversation import Conversation, derive_seed
@@ -164,7 +164,7 @@ class Engine:
     library: CassetteLibrary | None = None
     cassette: str | None = None  # chosen at run time through the admin API
     extra_models: tuple[str, ...] = ()  # the profile's listed models
-    record_mode: str | None = None  # overrides config.record_mode (set per test)
+    record_mode: RecordMode | None = None  # overrides config.record_mode (set per test)
     resets: list[Callable[[], None]] = field(default_factory=list)  # more state to reset
 
     def __post_init__(self) -> None:

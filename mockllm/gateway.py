@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mockllm.accounts import Accounts, Charge, RateDecision, Reservation, load_keys
 from mockllm.conversation import Conversation
@@ -78,8 +78,9 @@ class Gateway:
         estimate = prompt_tokens(request) + (asked or 0)
         decision = self.accounts.check_rate(key, estimate)
         if not decision.allowed:
+            fields: dict[str, Any] = decision.fields()
             refusal = self.profile.error(
-                "rate_limited", headers=decision.headers, model=request.model, **decision.fields()
+                "rate_limited", headers=decision.headers, model=request.model, **fields
             )
             refusal.reason = "rate_limited"
             raise refusal

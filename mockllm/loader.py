@@ -519,7 +519,9 @@ class _Compiler:
 
     def replay_only(self, data: dict[str, Any], path: s.Path) -> None:
         """A rule matching `cassette` changes a replay: its replies hold fault and latency."""
-        replies = [("reply", data["reply"])] if "reply" in data else []
+        replies: list[tuple[str | tuple[str, int], Any]] = (
+            [("reply", data["reply"])] if "reply" in data else []
+        )
         replies += [(("sequence", j), r) for j, r in enumerate(data.get("sequence") or [])]
         for where, reply in replies:
             extra = [k for k in reply if k not in ("fault", "latency")]
@@ -543,6 +545,7 @@ class _Compiler:
         conditions = self.conditions(match, (*path, "match"))
         if "cassette" in match:
             self.replay_only(data, path)
+        replies: tuple[Reply, ...]
         if has_reply:
             replies = (self.reply(data["reply"], (*path, "reply"), defaults),)
         else:
@@ -561,7 +564,7 @@ class _Compiler:
             )
         if model is not None and model.name != NO_MODEL.name:
             base = model.base_latency  # the model's pace where the replies leave it unset
-            replies = tuple(replace(r, latency=r.latency.over(base)) for r in replies)  # type: ignore[assignment]
+            replies = tuple(replace(r, latency=r.latency.over(base)) for r in replies)
         when = data.get("when") or {}
         return Rule(
             name=str(data.get("name") or f"rule-{i + 1}"),

@@ -172,7 +172,7 @@ def _test_last_message(
         )
     if content is not None and not content.test(last.text):
         return MatchResult(
-            False, f"last_message.content: {_shown(last.text)} is not {content.describe()}"
+            False, _why(f"last_message.content: {_shown(last.text)} is not {content.describe()}")
         )
     return OK
 

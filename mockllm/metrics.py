@@ -133,12 +133,13 @@ class Metrics:
         self._keys: dict[str, str] = {}
         self._series: dict[tuple[Any, ...], _Series] = {}
         self._gap_memo: dict[tuple[int, float], tuple[Any, list[tuple[int, int]], float]] = {}
-        self._running: dict[tuple[str, str | None], int] = {}  # by family and model sent
-        self._streams: dict[tuple[str, str | None], int] = {}
-        self._faults: dict[tuple[str, str], int] = {}
+        # by family (None: a path that is not a family's) and model sent
+        self._running: dict[tuple[str | None, str | None], int] = {}
+        self._streams: dict[tuple[str | None, str | None], int] = {}
+        self._faults: dict[tuple[str | None, str], int] = {}
         self._credits: dict[str, float] = {}
         self._rate_limited: dict[str, int] = {}
-        self._misses: dict[str, int] = {}
+        self._misses: dict[str | None, int] = {}
         self._instruments: Any = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -277,9 +278,11 @@ class Metrics:
                 self._labelled(self._streams), state,
             )  # fmt: skip
 
-    def _labelled(self, counts: dict[tuple[str, Any], int]) -> dict[tuple[str, str], int]:
+    def _labelled(
+        self, counts: dict[tuple[str | None, str | None], int]
+    ) -> dict[tuple[str | None, str], int]:
         """In-flight counts by (family, model label)."""
-        out: dict[tuple[str, str], int] = {}
+        out: dict[tuple[str | None, str], int] = {}
         for (family, model), count in counts.items():
             key = (family, self._model(model))
             out[key] = out.get(key, 0) + count

@@ -29,12 +29,12 @@ import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 if TYPE_CHECKING:
-    from mockllm.config import ServerConfig
+    from mockllm.config import RecordMode, ServerConfig
     from mockllm.server import MockServer
 
 MARKER = (
@@ -183,7 +183,7 @@ class MockLLM:
             record_mode = "new_episodes"
         self.runtime.choose_cassette(name)
         if record_mode is not None:
-            self.engine.record_mode = record_mode
+            self.engine.record_mode = cast("RecordMode", record_mode)
 
     def _rewrite(self, name: str) -> None:
         from mockllm.cassettes import resolve_name

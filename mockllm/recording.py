@@ -199,7 +199,7 @@ def replay_error(path: str, error: ErrorSpec | None, *, in_stream: bool) -> byte
         from mockllm.dialects import by_api
 
         try:
-            return by_api(family).failure(error or ErrorSpec(500), 0.0).body
+            return by_api(family).failure(error or ErrorSpec(500), 0.0, "").body
         except KeyError:
             pass  # a family the server does not speak yet: the shapes below
     fields = error_object(error)

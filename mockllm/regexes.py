@@ -63,7 +63,7 @@ class SafeRegex:
         self.pattern = pattern
         try:
             tree = sre_parse.parse(pattern, re.IGNORECASE if ignore_case else 0)
-            fast = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+            fast: re.Pattern[str] | None = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
         except re.error as exc:
             raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
         found: dict[str, bool] = {}

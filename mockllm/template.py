@@ -59,9 +59,13 @@ def _apply(name: str, arg: Any, value: Any) -> Any:
     if name == "length":
         return len(value) if isinstance(value, str | list | dict) else 0
     text = _text(value)
-    return {"upper": str.upper, "lower": str.lower, "title": str.title, "strip": str.strip}[name](
-        text
-    )
+    change: dict[str, Callable[[str], str]] = {
+        "upper": str.upper,
+        "lower": str.lower,
+        "title": str.title,
+        "strip": str.strip,
+    }
+    return change[name](text)
 
 
 FILTERS = ("upper", "lower", "title", "strip", "json", "length", "default")

@@ -886,15 +886,15 @@ def stream(
                 "text",
             )
         out.add("response.content_part.added", at, part=empty, **common)
-        extra = {"logprobs": []} if text_key == "text" else {}
+        extra: dict[str, Any] = {"logprobs": []} if text_key == "text" else {}
         for piece in choice.deltas:
             if not delta(kind, delta=piece, **extra, **common):
                 broken = True
                 break
         if not broken:
             at = tick_at()
-            text = choice.refusal if choice.refusal is not None else choice.content
-            out.add(done_kind, at, **{text_key: text}, **extra, **common)
+            done_text = choice.refusal if choice.refusal is not None else choice.content
+            out.add(done_kind, at, **{text_key: done_text}, **extra, **common)
             item = _message_item(ids, choice, item_status)
             out.add("response.content_part.done", at, part=item["content"][0], **common)
             out.add("response.output_item.done", at, item=item, output_index=index)
