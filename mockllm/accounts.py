@@ -489,6 +489,27 @@ class Accounts:
             int(requested),
         )
 
+    def levels(self, key: str | None) -> dict[str, float]:
+        """What the key's buckets hold now (refilled to this moment, nothing taken):
+        `requests` and `tokens`, for those of its limits that are set."""
+        spec = self._spec(key)
+        if spec is None or (spec.rpm is None and spec.tpm is None):
+            return {}
+        caps = {"requests": float(spec.rpm or 0), "tokens": float(spec.tpm or 0)}
+        current = self.store.update(f"rate:{spec.key}", lambda old: (old, old))
+        levels = dict(caps)
+        if current is not None:
+            r, t, then = (float(x) for x in current.split())
+            elapsed = max(0.0, self.clock() - then)
+            for name, level in (("requests", r), ("tokens", t)):
+                cap = caps[name]
+                levels[name] = min(cap, level + elapsed * cap / WINDOW_S)
+        return {
+            name: level
+            for name, level in levels.items()
+            if (spec.rpm if name == "requests" else spec.tpm)
+        }
+
     # --- reset ----------------------------------------------------------------------
 
     def reset(self) -> None:
