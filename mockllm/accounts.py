@@ -495,20 +495,16 @@ class Accounts:
         spec = self._spec(key)
         if spec is None or (spec.rpm is None and spec.tpm is None):
             return {}
-        caps = {"requests": float(spec.rpm or 0), "tokens": float(spec.tpm or 0)}
-        current = self.store.update(f"rate:{spec.key}", lambda old: (old, old))
-        levels = dict(caps)
-        if current is not None:
-            r, t, then = (float(x) for x in current.split())
-            elapsed = max(0.0, self.clock() - then)
-            for name, level in (("requests", r), ("tokens", t)):
-                cap = caps[name]
-                levels[name] = min(cap, level + elapsed * cap / WINDOW_S)
-        return {
-            name: level
-            for name, level in levels.items()
-            if (spec.rpm if name == "requests" else spec.tpm)
-        }
+        caps = (float(spec.rpm or 0), float(spec.tpm or 0))
+        _, (requests, tokens) = self.store.take(
+            f"rate:{spec.key}", caps, (0.0, 0.0), WINDOW_S, self.clock()
+        )
+        out = {}
+        if spec.rpm:
+            out["requests"] = requests
+        if spec.tpm:
+            out["tokens"] = tokens
+        return out
 
     # --- reset ----------------------------------------------------------------------
 

@@ -182,7 +182,12 @@ class Feed(Follower):
     async def snapshot(self) -> bytes:
         """The journal's newest rows; built `SLICE` a loop pass, as a flush is, so that a
         page opened during a load test does not hold up the streams being paced."""
-        entries = self.journal.entries()[-SNAPSHOT_ROWS:] if self.journal is not None else []
+        entries: list[Any] = []
+        if self.journal is not None:
+            # This process's exchanges as objects where it keeps them (their rows say more),
+            # else the journal's JSON (a shared store's, with every process's exchanges).
+            entries = self.journal.kept() or self.journal.entries()
+        entries = entries[-SNAPSHOT_ROWS:]
         rows = []
         for start in range(0, len(entries), SLICE):
             rows += [self.row(e) for e in entries[start : start + SLICE]]

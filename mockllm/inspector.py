@@ -288,7 +288,9 @@ class Inspector:
     def state(self) -> JSON:
         """Rules and how often each answered, sequences, keys, profile, cassettes."""
         engine, gateway = self.services.engine, self.services.gateway
-        entries = engine.journal.entries() if engine.journal is not None else []
+        entries: list[Any] = []
+        if engine.journal is not None:
+            entries = engine.journal.kept() or engine.journal.entries()
         answered = Counter(_ref_of(entry) for entry in entries)
         return {
             "process": self.hello(),
@@ -436,7 +438,14 @@ def _answered_by(source: str | None, ref: str | None, rule: Rule | None) -> str:
         return ref or "cassette"
     if source == "upstream":
         return f"recording → {(ref or '').removesuffix(' (recording)')}"
-    return {"default": "generator", "miss": "miss", "error": "refused"}.get(source or "", "…")
+    known = {
+        "default": "generator",
+        "miss": "miss",
+        "error": "refused",
+        "direct": "the request alone",  # e.g. count_tokens: no rule, engine or limit
+        "route": "route",  # a path that is not a family's POST (GET /v1/models, …)
+    }
+    return known.get(source or "", "…")
 
 
 def _ref_of(entry: Any) -> str | None:

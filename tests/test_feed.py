@@ -19,6 +19,7 @@ from mockllm.config import ServerConfig
 from mockllm.feed import QUEUE_BYTES, Feed, SharedTail, Subscription, sse
 from mockllm.journal import Exchange, Follower, Journal
 from mockllm.server import MockServer
+from mockllm.state import MemoryStore
 
 RULES = """\
 version: 1
@@ -153,7 +154,7 @@ def test_an_exchange_seen_while_no_page_is_open_gets_nothing_more(server: MockSe
     journal = server.app.engine.journal
     assert journal is not None
     post(server, "paced-model")
-    [before] = journal.entries()
+    [before] = journal.kept()
     assert before.ticks is None  # no page: the writer noted nothing
     assert "add" not in vars(journal) and "finish" not in vars(journal)
     reader = FeedReader(f"{server.url}/__admin/feed")
@@ -194,7 +195,7 @@ def test_stopping_the_server_ends_the_feed(tmp_path: Path):
 
 
 def test_following_the_journal_swaps_its_methods_only_while_followed():
-    journal = Journal(10)
+    journal = Journal(MemoryStore(), 10)
     seen: list[str] = []
 
     class Recorder(Follower):
@@ -216,13 +217,13 @@ def test_following_the_journal_swaps_its_methods_only_while_followed():
     stop()
     journal.add(Exchange("c", "POST", "/", 0.0))
     assert seen == ["added b", "finished b", "cleared"]
-    assert "add" not in vars(journal) and [e.id for e in journal.entries()] == ["c"]
+    assert "add" not in vars(journal) and [e["id"] for e in journal.entries()] == ["c"]
     assert journal.find("c") is not None and journal.find("a") is None
 
 
 @pytest.mark.anyio
 async def test_a_page_that_falls_behind_gets_a_fresh_snapshot():
-    feed = Feed(Journal(10), lambda e: {"id": e.id}, lambda: {})
+    feed = Feed(Journal(MemoryStore(), 10), lambda e: {"id": e.id}, lambda: {})
     subscription = feed.subscribe()
     events = subscription.events()
     assert (await events.__anext__()).startswith(b"event: hello")
@@ -238,7 +239,7 @@ async def test_a_page_that_falls_behind_gets_a_fresh_snapshot():
 
 @pytest.mark.anyio
 async def test_a_row_goes_whole_once_then_only_what_its_end_changed():
-    journal = Journal(10)
+    journal = Journal(MemoryStore(), 10)
     feed = Feed(journal, lambda e: {"id": e.id, "whole": True}, lambda: {},
                 update=lambda e: {"id": e.id, "part": True})  # fmt: skip
     subscription = feed.subscribe()
@@ -262,7 +263,7 @@ async def test_a_row_goes_whole_once_then_only_what_its_end_changed():
 def test_a_shared_journal_tail_reports_new_and_changed_entries():
     class SharedJournal(Journal):
         def __init__(self) -> None:
-            super().__init__(10)
+            super().__init__(MemoryStore(), 10)
             self.json: list[dict[str, Any]] = []
 
         def entries(self) -> list[Any]:  # type: ignore[override]
