@@ -489,6 +489,23 @@ class Accounts:
             int(requested),
         )
 
+    def levels(self, key: str | None) -> dict[str, float]:
+        """What the key's buckets hold now (refilled to this moment, nothing taken):
+        `requests` and `tokens`, for those of its limits that are set."""
+        spec = self._spec(key)
+        if spec is None or (spec.rpm is None and spec.tpm is None):
+            return {}
+        caps = (float(spec.rpm or 0), float(spec.tpm or 0))
+        _, (requests, tokens) = self.store.take(
+            f"rate:{spec.key}", caps, (0.0, 0.0), WINDOW_S, self.clock()
+        )
+        out = {}
+        if spec.rpm:
+            out["requests"] = requests
+        if spec.tpm:
+            out["tokens"] = tokens
+        return out
+
     # --- reset ----------------------------------------------------------------------
 
     def reset(self) -> None:

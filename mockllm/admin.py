@@ -6,6 +6,7 @@ import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from starlette.requests import Request
@@ -17,6 +18,7 @@ from mockllm.routes import json_response
 from mockllm.runtime import Runtime
 
 MAX_RULES_BODY = 4 * 1024 * 1024
+ADMIN_COOKIE = "mockllm_admin"  # the admin token, as the inspector page keeps it
 
 
 def _rule_json(rule: Any) -> dict[str, Any]:
@@ -41,25 +43,75 @@ def _is_loopback(host: str | None) -> bool:
         return host in ("localhost", "testclient")
 
 
+def _names_this_machine(host_header: str) -> bool:
+    """Whether a Host header names this machine by a loopback name or address."""
+    host = host_header.rsplit(":", 1)[0] if not host_header.endswith("]") else host_header
+    host = host.strip("[]").lower()
+    return host == "localhost" or host.endswith(".localhost") or _is_loopback(host or "?")
+
+
+def _presented_token(request: Request, query_ok: bool) -> str:
+    auth = request.headers.get("authorization", "")
+    presented = request.headers.get("x-mockllm-admin-token") or auth.removeprefix("Bearer ")
+    if not presented:
+        presented = request.cookies.get(ADMIN_COOKIE, "")
+    if not presented and query_ok:
+        presented = request.query_params.get("token", "")
+    return presented
+
+
+def _browser_refusal(request: Request, loopback_only: bool) -> RequestError | None:
+    """A browser's request that another site caused (cross-site request forgery), or, when
+    only loopback callers are allowed, one for a host name that is not this machine (a
+    rebound DNS name). Programs that are not browsers send neither header: unaffected."""
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    host = request.headers.get("host", "")
+    foreign = site is not None and site not in ("same-origin", "none")
+    if origin is not None:
+        foreign = foreign or origin == "null" or urlsplit(origin).netloc.lower() != host.lower()
+    if foreign:
+        return RequestError(
+            403,
+            "The admin API refuses requests that another site's page sends.",
+            code="admin_cross_site_refused",
+        )
+    if loopback_only and (site is not None or origin is not None) and not _names_this_machine(host):
+        return RequestError(
+            403,
+            f"The admin API answers loopback callers only, and a browser asked for host "
+            f"{host!r}; open it as http://127.0.0.1 or http://localhost, or start mockllm "
+            "with --admin-token.",
+            code="admin_remote_refused",
+        )
+    return None
+
+
 def guarded(
-    engine: Engine, endpoint: Callable[[Request], Awaitable[Response]]
+    engine: Engine,
+    endpoint: Callable[[Request], Awaitable[Response]],
+    *,
+    query_token: bool = False,
 ) -> Callable[[Request], Awaitable[Response]]:
-    """Refuse remote callers unless allowed, and callers without the admin token when set."""
+    """Refuse remote callers unless allowed, callers without the admin token when set, and
+    browsers sent by another site. The token may come in a header, in the cookie the
+    inspector page sets, or (`query_token`: the page's own address) as `?token=`."""
 
     async def check(request: Request) -> Response:
         token = engine.config.admin_token
+        loopback_only = not token and not engine.config.admin_remote
+        refusal = _browser_refusal(request, loopback_only)
+        if refusal is not None:
+            raise refusal
         if token:
-            auth = request.headers.get("authorization", "")
-            presented = request.headers.get("x-mockllm-admin-token") or auth.removeprefix("Bearer ")
+            presented = _presented_token(request, query_token)
             if not hmac.compare_digest(presented.encode(), token.encode()):
                 raise RequestError(
                     401,
                     "The admin API needs the admin token (Authorization: Bearer <token>).",
                     code="invalid_admin_token",
                 )
-        elif not engine.config.admin_remote and not _is_loopback(
-            request.client.host if request.client else None
-        ):
+        elif loopback_only and not _is_loopback(request.client.host if request.client else None):
             raise RequestError(
                 403,
                 "The admin API answers loopback callers only; start mockllm with --admin-token "

@@ -26,7 +26,9 @@ from mockllm.endpoint import Endpoint, Services
 from mockllm.engine import Engine
 from mockllm.errors import RequestError
 from mockllm.exchanges import finish_exchange
+from mockllm.feed import Feed
 from mockllm.gateway import Gateway
+from mockllm.inspector import Inspector
 from mockllm.loader import load_latency_model, load_scenarios
 from mockllm.metrics import MULTIPROC_ENV, Metrics
 from mockllm.protocol import error_body
@@ -35,6 +37,7 @@ from mockllm.routes import error_response, json_response, model_routes, response
 from mockllm.rules import Latency, Rule
 from mockllm.runtime import Runtime
 from mockllm.state import open_store
+from mockllm.ui import ui_routes
 
 if TYPE_CHECKING:
     from mockllm.recording import RecordingProxy
@@ -99,6 +102,15 @@ class MockApp:
                     ),
                 ]
             )
+        self.inspector = Inspector(self.services)
+        self.feed = Feed(
+            self.engine.journal,
+            self.inspector.row,
+            self.inspector.hello,
+            self.inspector.shared,
+            self.inspector.update,
+        )
+        self.inspector.recent, self.inspector.is_live = self.feed.find, self.feed.is_live
         self.ready = True
         routes = [
             Route(path, self._method_not_allowed, methods=["POST"]) for path in self.endpoints
@@ -120,6 +132,10 @@ class MockApp:
         ]
         if self.metrics is not None:
             routes.append(Route("/metrics", self._metrics, methods=["GET"]))
+        routes += [
+            Route(path, endpoint, methods=methods)
+            for path, endpoint, methods in ui_routes(self.engine, self.inspector, self.feed)
+        ]
         extra = [("GET", balance.path)] if (balance := self.gateway.profile.balance) else []
         self.served = stray.served_paths(routes, extra)
         self.starlette = Starlette(
@@ -256,6 +272,7 @@ class MockApp:
                     self.metrics.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.feed.close()
                 for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

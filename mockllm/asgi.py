@@ -18,6 +18,9 @@ Message = dict[str, Any]
 TRANSPORT_KEY = "mockllm.transport"
 ARRIVED_KEY = "mockllm.arrived"  # loop time the request's last byte was parsed
 CONNECTION_KEY = "mockllm.connection"  # write_chunk / watch / unwatch, for this request
+# Set by a long-lived response (the inspector's feed): a callable the protocol calls when
+# the server starts to shut down, so that the response ends instead of holding it up.
+SHUTDOWN_KEY = "mockllm.on_shutdown"
 
 BODY_TIMEOUT_S = 30.0
 

@@ -93,9 +93,33 @@ def cassette_to_scenario(interactions: Sequence[Interaction], source: str) -> st
         "rules": rules,
     }
     header = [f"Converted from the cassette {source} by `mockllm cassette to-scenario`.", *notes]
+    return scenario_yaml(document, header)
+
+
+def scenario_yaml(document: JSON, header: Sequence[str] = ()) -> str:
+    """A scenario document as YAML that reads back exactly, under `# header` comment lines."""
     comments = "".join(f"# {' '.join(line.split())}\n" for line in header)
     text = yaml.dump(document, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=2**31 - 1)
     return comments + str(text)
+
+
+def recorded_reply(response: RecordedResponse, model: Any) -> JSON:
+    """The reply that answers as a recorded chat completion response did (content or exact
+    deltas, tool calls, pace, in-band error or cut); ValueError saying why when it cannot."""
+    try:
+        return _reply(response, model)
+    except _Skip as exc:
+        raise ValueError(str(exc)) from None
+
+
+def exact_pattern(text: str, *, names: bool = False) -> Any:
+    """A match pattern meeting exactly `text` (plain when the plain string means that)."""
+    return _exact(text, names=names)
+
+
+def literal(value: Any) -> Any:
+    """Text (or JSON data holding text) written so that templates render it unchanged."""
+    return _escaped(value)
 
 
 # --- match ---------------------------------------------------------------------------------

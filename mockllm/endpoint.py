@@ -30,7 +30,7 @@ from mockllm.conversation import Conversation
 from mockllm.dialects import Dialect, ParseContext
 from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed
 from mockllm.errors import RequestError
-from mockllm.exchanges import finish_exchange, journal_body, sent_tokens
+from mockllm.exchanges import finish_exchange, journal_body, kept_answer, sent_tokens
 from mockllm.journal import Exchange
 from mockllm.load import Capacity, Ticket
 from mockllm.rules import Fault, LatencyModel, Rule
@@ -124,6 +124,7 @@ class Endpoint:
             path=scope["path"],
             started=time.time(),
             api=dialect.api,
+            headers=headers,
         )
         declared = headers.get("content-length")
         key = None
@@ -144,6 +145,8 @@ class Endpoint:
             request = parsed.request
             exchange.request = journal_body(raw, request.body)
             exchange.model, exchange.stream = request.model, request.stream
+            if exchange.request is request.body:  # not clipped: small enough to keep
+                exchange.conversation = request
             if dialect.direct is not None:  # answered from the request alone
                 await self._answer_directly(request, exchange, scope, receive, send, arrived)
                 return
@@ -185,6 +188,8 @@ class Endpoint:
                 if model is not None:
                     ticket = await self._admit(model, outcome, request, exchange)
                 outcome, reservation = gateway.hold(outcome, request, key, engine.cut)
+            if exchange.conversation is not None:  # the outcome holds the request too
+                exchange.outcome = outcome
         except RequestError as exc:
             if ticket is not None:
                 services.capacity.release(ticket, None)
@@ -273,9 +278,14 @@ class Endpoint:
         )
         exchange.source = "direct"
         body = dialect.direct(request)
+        exchange.answer = kept_answer(body)
         self._record(exchange, body.status)
         headers = [(dialect.request_id_header, exchange.id.encode()), *dialect.static_headers]
-        result = await writer.write(body, headers, scope, receive, send, arrived)
+        if exchange.ticks is not None:  # a page is open: the headers too
+            exchange.sent_headers = headers
+        result = await writer.write(
+            body, headers, scope, receive, send, arrived, ticks=exchange.ticks
+        )
         engine = self.services.engine
         finish_exchange(exchange, arrived, result.status, engine.config.log_format, engine.journal)
 
@@ -326,6 +336,9 @@ class Endpoint:
             *dialect.static_headers,
             *((k.encode(), v.encode()) for k, v in merged.items()),
         ]
+        exchange.answer = body
+        if exchange.ticks is not None:
+            exchange.sent_headers = headers
         await send(json_head(exc.status, body, headers))
         await send({"type": "http.response.body", "body": body})
         finish_exchange(exchange, arrived, exc.status, engine.config.log_format, engine.journal)
@@ -374,7 +387,10 @@ class Endpoint:
             own = dialect.request_id_header
             recorded_headers = [(k, v) for k, v in recorded_headers if k != own]
             headers = [(own, exchange.id.encode()), *recorded_headers]
+            exchange.answer = kept_answer(body)
             self._record(exchange, body.status)
+            if exchange.ticks is not None:  # a page is open: the headers too
+                exchange.sent_headers = headers
             if fault is not None and fault.hang:
                 result = await writer.hang(scope, receive, engine.config.hang_max_s)
             elif fault is not None and fault.reset:
@@ -382,8 +398,9 @@ class Endpoint:
             else:
                 drip = fault.drip_bytes_per_s if fault is not None else None
                 result = await writer.write(
-                    body, headers, scope, receive, send, arrived, drip_bytes_per_s=drip
-                )
+                    body, headers, scope, receive, send, arrived,
+                    drip_bytes_per_s=drip, ticks=exchange.ticks,
+                )  # fmt: skip
             if result.disconnected:
                 exchange.error = "client disconnected"
             return result.status
@@ -429,7 +446,10 @@ class Endpoint:
             headers.append((b"openai-processing-ms", str(ms).encode()))
         headers += dialect.static_headers
         headers += [(k.encode(), v.encode()) for k, v in merged.items()]
+        exchange.answer = kept_answer(body)
         self._record(exchange, body.status)
+        if exchange.ticks is not None:  # a page is open: keep the headers sent (a list
+            exchange.sent_headers = headers  # made per request: not kept for nothing)
         if fault is not None and fault.reset:
             result = await writer.reset(scope, receive)
         elif fault is not None and fault.hang:
@@ -443,6 +463,7 @@ class Endpoint:
                 send,
                 arrived,
                 drip_bytes_per_s=fault.drip_bytes_per_s if fault is not None else None,
+                ticks=exchange.ticks,
             )
         if result.disconnected:
             exchange.error = "client disconnected"
@@ -466,7 +487,8 @@ class Endpoint:
 
     def _record(self, exchange: Exchange, status: int) -> None:
         """Put the exchange in the journal before its last byte leaves, so that a client
-        that has its answer finds it there; `finish_exchange` completes the entry."""
+        that has its answer finds it there; `finish_exchange` completes the entry. (While
+        the inspector follows the journal, adding gives the exchange its `ticks` list.)"""
         exchange.status = status
         journal = self.services.engine.journal
         if journal is not None:

@@ -123,6 +123,7 @@ class Failure:
     headers: tuple[tuple[str, str], ...] = ()
     near: tuple[NearMiss, ...] = ()
     source: str = "rule"
+    miss: Miss | None = None  # a cassette miss: the nearest interaction and the differences
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +221,8 @@ class Engine:
 
         Rules are kept, as are rules added at run time."""
         self.store.reset()  # the journal is in the store too
+        if self.journal is not None:
+            self.journal.was_cleared()
         for reset in self.resets:
             reset()
         if self.library is not None:
@@ -321,7 +324,7 @@ class Engine:
             return Proxied(name)
         if config.cassette_miss == "fallthrough":
             return None
-        return Failure(_cassette_miss(found), source="miss")
+        return Failure(_cassette_miss(found), source="miss", miss=found)
 
     def _replayed(self, found: Interaction, request: Conversation, seed: int) -> Replayed:
         """The recorded interaction, with the fault and pace of a replay rule matching it."""

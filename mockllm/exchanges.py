@@ -13,10 +13,12 @@ import orjson
 from mockllm.journal import Exchange, Journal
 from mockllm.rules import Fault
 from mockllm.tokens import count_tokens
+from mockllm.wire import Body
 
 logger = logging.getLogger("mockllm.exchange")
 
 JOURNAL_BODY_LIMIT = 64 * 1024
+JOURNAL_ANSWER_LIMIT = 128 * 1024  # larger answers are not kept for the inspector
 
 
 def sent_tokens(rendered: Any, fault: Fault | None) -> int:
@@ -46,6 +48,15 @@ def journal_body(raw: bytes, parsed: Any) -> Any:
     if len(raw) > JOURNAL_BODY_LIMIT:
         return _clip(raw)
     return parsed if parsed is not None else _best_effort_json(raw)
+
+
+def kept_answer(body: Body) -> Body | None:
+    """The answer as the journal keeps it: the Body itself (a reference), unless it is
+    larger than `JOURNAL_ANSWER_LIMIT` (measured by the size of its last event times their
+    number, for a stream: no sum over every event per request)."""
+    events = body.events
+    size = len(body.body) if not events else len(events) * len(events[-1])
+    return body if size <= JOURNAL_ANSWER_LIMIT else None
 
 
 def finish_exchange(

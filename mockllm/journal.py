@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,11 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Exchange:
-    """One request and what answered it. Filled in as the exchange goes on."""
+    """One request and what answered it. Filled in as the exchange goes on.
+
+    The fields after `error` are references to objects the request made anyway (never
+    copies), kept for the inspector's view of one exchange; `to_json` leaves them out.
+    """
 
     id: str
     method: str
@@ -42,6 +47,12 @@ class Exchange:
     reason: str | None = None  # why a refusal was made, when it matters: "rate_limited"
     gaps: Any = None  # (rendered offsets, gap factor) of a stream, for the metrics
     running: Any = None  # the metrics' (family, model) it is counted in flight under
+    headers: Mapping[str, str] | None = None  # as received (the endpoint's decoded dict)
+    conversation: Any = None  # the parsed request (conversation.Conversation)
+    outcome: Any = None  # what the engine answered (engine.Outcome)
+    answer: Any = None  # what was sent: a wire.Body, or the JSON bytes of a refusal
+    sent_headers: list[tuple[bytes, bytes]] | None = None
+    ticks: list[tuple[float, int]] | None = None  # (offset s, events sent so far) per write
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,11 +85,16 @@ class Exchange:
 
 class Journal:
     """The last `size` exchanges, oldest first, in a StateStore (in memory, or shared by
-    every process on Redis)."""
+    every process on Redis).
+
+    `follow` lets a watcher (the inspector's feed) hear of every exchange this process adds
+    or finishes, and of every clear.
+    """
 
     def __init__(self, store: StateStore, size: int) -> None:
         self.store = store
         self.size = size
+        self._followers: list[Follower] = []
 
     def add(self, exchange: Exchange) -> None:
         """Keep an exchange (before its answer's last byte leaves)."""
@@ -90,9 +106,70 @@ class Journal:
         if self.size > 0:
             self.store.journal_update(exchange)
 
+    def _add_followed(self, exchange: Exchange) -> None:
+        Journal.add(self, exchange)
+        for follower in self._followers:
+            follower.added(exchange)
+
+    def _finish_followed(self, exchange: Exchange) -> None:
+        Journal.finish(self, exchange)
+        for follower in self._followers:
+            follower.finished(exchange)
+
     def entries(self) -> list[dict[str, Any]]:
         """Every exchange kept, oldest first, as JSON."""
         return self.store.journal()
 
+    def kept(self) -> list[Any]:
+        """The exchanges this process keeps as objects, oldest first: every one in memory;
+        none in a shared store, which keeps JSON."""
+        return self.store.journal_kept()
+
+    def find(self, exchange_id: str) -> Exchange | None:
+        """The exchange with this id, while this process keeps it as an object."""
+        for exchange in reversed(self.kept()):
+            if exchange.id == exchange_id:
+                return exchange  # type: ignore[no-any-return]
+        return None
+
     def clear(self) -> None:
         self.store.journal_clear()
+        self.was_cleared()
+
+    def was_cleared(self) -> None:
+        """The journal was emptied (by `clear`, or by a reset of the whole store)."""
+        for follower in list(self._followers):
+            follower.cleared()
+
+    def follow(self, follower: Follower) -> Callable[[], None]:
+        """Tell `follower` of each exchange added or finished from now on, and of clears;
+        returns the call that stops it.
+
+        While someone follows, this instance's `add` and `finish` are `_add_followed` and
+        `_finish_followed`; with nobody following, the class's run, so the journal costs an
+        exchange nothing more than it did before anyone could follow it. Call from the
+        event loop's thread.
+        """
+        self._followers.append(follower)
+        self.add = self._add_followed  # type: ignore[method-assign]
+        self.finish = self._finish_followed  # type: ignore[method-assign]
+
+        def unfollow() -> None:
+            if follower in self._followers:
+                self._followers.remove(follower)
+            if not self._followers:
+                for name in ("add", "finish"):
+                    vars(self).pop(name, None)
+
+        return unfollow
+
+
+class Follower:
+    """What `Journal.follow` calls: on the loop's thread for `added` and `finished`, on
+    the caller's for `cleared`."""
+
+    def added(self, exchange: Exchange) -> None: ...
+
+    def finished(self, exchange: Exchange) -> None: ...
+
+    def cleared(self) -> None: ...

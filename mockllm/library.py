@@ -210,6 +210,11 @@ class CassetteLibrary:
             "unreadable": [{"file": u.file, "reason": u.reason} for u in self.unreadable],
         }
 
+    def counts(self) -> dict[str, int]:
+        """Interactions loaded per cassette name."""
+        with self._lock:
+            return {name: len(group) for name, group in sorted(self._by_cassette.items())}
+
     def existed(self, name: str) -> bool:
         """Whether cassette ``name`` was on disk at load: ``cassette_exists`` of should_record."""
         return normal_name(name) in self._existing

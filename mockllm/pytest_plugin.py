@@ -104,6 +104,11 @@ class MockLLM:
         """The server's root: what to give an Anthropic client as `base_url` (it adds `/v1`)."""
         return self.server.url
 
+    @property
+    def inspector_url(self) -> str:
+        """The inspector page: open it (at a breakpoint, say) to watch the exchanges."""
+        return self.server.url + "/__admin/ui"
+
     def add_rules(self, *documents: str | dict[str, Any] | Path) -> None:
         """Add rules from YAML text, a dict (a scenario document or one rule), or a file."""
         from mockllm.loader import load_scenarios, scenario_files

@@ -509,6 +509,26 @@ class RedisStore:
     def incr(self, key: str) -> int:
         return int(self._call("INCR", self._key("count:" + key))) - 1
 
+    def counters(self, prefix: str) -> dict[str, int]:
+        start = self._key("count:")
+        names: list[bytes] = []
+        cursor: Any = b"0"
+        while True:
+            cursor, found = self._call(
+                "SCAN", cursor, "MATCH", _glob_escape(start + prefix) + "*", "COUNT", 1000
+            )
+            names += found
+            if int(cursor) == 0:
+                break
+        if not names:
+            return {}
+        values = self._call("MGET", *names)
+        return {
+            name.decode()[len(start) :]: int(value)
+            for name, value in zip(names, values, strict=True)
+            if value is not None
+        }
+
     def update(self, key: str, change: Callable[[str | None], tuple[str | None, T]]) -> T:
         name = self._key("text:" + key)
         raw = self._call("GET", name)
@@ -650,6 +670,9 @@ class RedisStore:
 
     def journal_clear(self) -> None:
         self._call("DEL", self._key("journal"), self._key("journal-entries"))
+
+    def journal_kept(self) -> list[Entry]:
+        return []  # the journal is JSON in Redis; this process keeps no entry as an object
 
     def put_setting(self, name: str, value: str | None) -> None:
         keys = (self._key("settings"), self._key("settings-version"))

@@ -22,7 +22,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from mockllm.app import MockApp, create_app
-from mockllm.asgi import ARRIVED_KEY, CONNECTION_KEY, TRANSPORT_KEY
+from mockllm.asgi import ARRIVED_KEY, CONNECTION_KEY, SHUTDOWN_KEY, TRANSPORT_KEY
 from mockllm.config import ServerConfig
 from mockllm.writer import per_loop
 
@@ -125,6 +125,13 @@ class _Protocol(HttpToolsProtocol):
         super().on_message_complete()
         extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
         extensions[ARRIVED_KEY] = self.loop.time()
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        scope = getattr(self, "scope", None)
+        on_shutdown = scope.get("extensions", {}).get(SHUTDOWN_KEY) if scope else None
+        if on_shutdown is not None and self.cycle is not None and not self.cycle.response_complete:
+            on_shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._header_timer is not None:

@@ -52,6 +52,11 @@ class StateStore(Protocol):
         """Add one to a counter; return its value before the call (0 the first time)."""
         ...
 
+    def counters(self, prefix: str) -> dict[str, int]:
+        """Every counter whose key starts with `prefix`, and its value (for the inspector's
+        view of sequences)."""
+        ...
+
     def update(self, key: str, change: Callable[[str | None], tuple[str | None, T]]) -> T:
         """Atomically replace a text value: `change(old)` gives (new, result); return result.
 
@@ -128,6 +133,12 @@ class StateStore(Protocol):
 
     def journal_clear(self) -> None: ...
 
+    def journal_kept(self) -> list[Entry]:
+        """The journal's entries this process keeps as objects, oldest first (the
+        inspector's view of one exchange reads them): every one in memory; none in a
+        shared store, whose entries are JSON."""
+        ...
+
     def put_setting(self, name: str, value: str | None) -> None:
         """Set (None: unset) a value every process sees; `reset` keeps settings."""
         ...
@@ -172,6 +183,10 @@ class MemoryStore:
             value = self._counters.get(key, 0)
             self._counters[key] = value + 1
             return value
+
+    def counters(self, prefix: str) -> dict[str, int]:
+        with self._lock:
+            return {k: v for k, v in self._counters.items() if k.startswith(prefix)}
 
     def update(self, key: str, change: Callable[[str | None], tuple[str | None, T]]) -> T:
         with self._lock:
@@ -266,6 +281,10 @@ class MemoryStore:
     def journal_clear(self) -> None:
         with self._lock:
             self._journal.clear()
+
+    def journal_kept(self) -> list[Entry]:
+        with self._lock:
+            return list(self._journal)
 
     def put_setting(self, name: str, value: str | None) -> None:
         with self._lock:

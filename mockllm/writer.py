@@ -261,6 +261,21 @@ class _Stream:
             self.done.set_exception(exc)
 
 
+class _TimedStream(_Stream):
+    """A stream that notes when each write left: (seconds after arrival, events sent so
+    far). Used only while the inspector is watching, so that an unwatched stream pays
+    nothing for it."""
+
+    __slots__ = ("ticks",)
+    ticks: list[tuple[float, int]]
+
+    def wake(self, now: float) -> None:
+        before = self.pos
+        super().wake(now)
+        if self.pos > before:
+            self.ticks.append((now - self.base, self.pos))
+
+
 def _watch_disconnect(scope: Scope, receive: Receive, stream: _Stream) -> None:
     """Finish the stream when the connection closes: a callback on the protocol where the
     server offers one, else on `receive()` (which answers `http.disconnect`); no task."""
@@ -289,9 +304,13 @@ async def write(
     arrived: float,
     *,
     drip_bytes_per_s: float | None = None,
+    ticks: list[tuple[float, int]] | None = None,
 ) -> WriteResult:
     """Send the body: a stream's head now, then each event at arrival + its offset; a
-    whole body's head with the body, when it is due."""
+    whole body's head with the body, when it is due.
+
+    With `ticks`, each write is noted there: (seconds after arrival, events sent so far).
+    """
     is_stream = not body.body and bool(body.events)
     response_headers = [(b"content-type", body.content_type), *headers]
     if is_stream:
@@ -320,16 +339,22 @@ async def write(
     head_waits = not is_stream and abort_after is None and not drip_bytes_per_s
     if head_waits and due_offsets[0] <= loop.time() - arrived:
         end = {"type": "http.response.body", "body": events[0], "more_body": False}
+        if ticks is not None:
+            ticks.append((loop.time() - arrived, 1))
         await respond(scope, send, start, end)
         return WriteResult(body.status)
     if not head_waits:
         await send(start)
     done: asyncio.Future[WriteResult] = loop.create_future()
     transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
-    stream = _Stream(
-        send, events, due_offsets, arrived, abort_after, done, transport,
-        start if head_waits else None,
-    )  # fmt: skip
+    head = start if head_waits else None
+    if ticks is None:
+        stream = _Stream(send, events, due_offsets, arrived, abort_after, done, transport, head)
+    else:
+        stream = timed = _TimedStream(
+            send, events, due_offsets, arrived, abort_after, done, transport, head
+        )
+        timed.ticks = ticks
     _watch_disconnect(scope, receive, stream)
     first = arrived + due_offsets[0]
     if first <= loop.time() + SLACK_S:

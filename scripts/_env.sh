@@ -20,3 +20,15 @@ fi
 # compiling every module, about a quarter of the time to healthy. Only changed files
 # are compiled again.
 "$VENV/bin/python" -m compileall -q mockllm >/dev/null 2>&1 || true
+
+# For the inspector's browser tests (scripts/test): Debian's chromium, when it is missing
+# and this runs as root with apt-get. Elsewhere those tests fail, saying how to install it.
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1 || [ "$(id -u)" != 0 ] \
+      || ! command -v apt-get >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "installing chromium for the inspector's browser tests (apt-get)" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 \
+    || echo "could not install chromium: the browser tests will fail" >&2
+}

@@ -87,6 +87,21 @@ def test_marker_is_declared_for_strict_markers(pytester: pytest.Pytester):
 # --- the fixture ----------------------------------------------------------------------------
 
 
+def test_the_inspector_page_is_one_url_away(pytester: pytest.Pytester):
+    pytester.makepyfile(
+        source(
+            '''
+            import httpx
+
+            def test_page(mockllm):
+                assert mockllm.inspector_url == mockllm.url + "/__admin/ui"
+                assert httpx.get(mockllm.inspector_url).status_code == 200
+            '''
+        )
+    )
+    run(pytester).assert_outcomes(passed=1)
+
+
 def test_base_url_works_with_the_openai_sdk(pytester: pytest.Pytester):
     pytester.makepyfile(
         source(
