@@ -15,10 +15,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import time
 from collections.abc import AsyncIterator
-
-import random
 
 from replies import EMBEDDING_DIMENSIONS, MODELS, PROMPT_TOKENS, BenchModel
 from starlette.applications import Starlette

@@ -167,7 +167,9 @@ class MockApp:
             await self.starlette(scope, receive, send)
             return
         if scope["path"].startswith(stray.ADMIN_PREFIX):
-            await self.starlette(scope, receive, self._with_id(send, scope, self._request_id(scope)))
+            await self.starlette(
+                scope, receive, self._with_id(send, scope, self._request_id(scope))
+            )
             return
         await self._journaled(scope, receive, send, self.starlette)
 
@@ -195,7 +197,8 @@ class MockApp:
         journal = self.engine.journal
         send = self._with_id(send, scope, request_id)
         match, allowed = (
-            (Match.FULL, ()) if app is not self.starlette
+            (Match.FULL, ())
+            if app is not self.starlette
             else stray.route_match(self.starlette.router.routes, scope)
         )
         if match != Match.FULL:

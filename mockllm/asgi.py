@@ -75,9 +75,7 @@ class RequestIds:
         return f"req_{seed & 0xFFFFFFFFFFFFFFFF:016x}{self.count:016x}"
 
 
-def json_head(
-    status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()
-) -> Message:
+def json_head(status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> Message:
     return {
         "type": "http.response.start",
         "status": status,

@@ -415,7 +415,8 @@ def _config(options: dict[str, object]) -> ServerConfig:
         ignore_fields=tuple(options["ignore_fields"]),  # type: ignore[arg-type]
         normalize=tuple(options["normalize"]),  # type: ignore[arg-type]
         normalize_regex=tuple(
-            (str(p[0]), str(p[1])) for p in options["normalize_regex"]  # type: ignore[attr-defined]
+            (str(p[0]), str(p[1]))
+            for p in options["normalize_regex"]  # type: ignore[attr-defined]
         ),
         cassettes_skip_unreadable=bool(options["cassettes_skip_unreadable"]),
         cassettes_keep_format=bool(options["cassettes_keep_format"]),

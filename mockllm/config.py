@@ -92,7 +92,12 @@ class ServerConfig:
         data = {k: v for k, v in data.items() if k in known}
         data["scenarios"] = tuple(Path(p) for p in data.get("scenarios", ()))
         for name in (
-            "models", "ignore_fields", "scrub_headers", "scrub_paths", "normalize", "metrics_names"
+            "models",
+            "ignore_fields",
+            "scrub_headers",
+            "scrub_paths",
+            "normalize",
+            "metrics_names",
         ):
             data[name] = tuple(data.get(name, ()))
         data["normalize_regex"] = tuple(tuple(pair) for pair in data.get("normalize_regex", ()))

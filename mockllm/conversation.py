@@ -137,9 +137,7 @@ class Conversation:
         )
 
 
-def summarize(
-    messages: tuple[Message, ...], extra_system: str = ""
-) -> tuple[str, str, int]:
+def summarize(messages: tuple[Message, ...], extra_system: str = "") -> tuple[str, str, int]:
     """(last user text, system text, turn) of a list of messages."""
     last_user = next((m.text for m in reversed(messages) if m.role == "user"), "")
     system = [m.text for m in messages if m.role in ("system", "developer")]

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from mockllm.config import RecordMode, ServerConfig
-from mockllm.journal import Journal
 from mockllm.cache import Memo
+from mockllm.config import RecordMode, ServerConfig
 from mockllm.conversation import Conversation, derive_seed
+from mockllm.journal import Journal
 from mockllm.matchers import is_replay_rule, replays
 from mockllm.render import Rendered, render
 from mockllm.rules import NO_LATENCY, ErrorSpec, Fault, Latency, Reply, Rule
@@ -171,9 +171,7 @@ class Engine:
     def __post_init__(self) -> None:
         # Rendered answers by (reply, seed, provider, api): the same request renders the
         # same answer, so repeated requests skip rendering.
-        self._rendered: Memo[tuple[int, int, str | None, str], Rendered] = Memo(
-            RENDER_CACHE_SIZE
-        )
+        self._rendered: Memo[tuple[int, int, str | None, str], Rendered] = Memo(RENDER_CACHE_SIZE)
         self._selected: Memo[int, tuple[Conversation, tuple[Rule, ...], Selection]] = Memo(
             RENDER_CACHE_SIZE
         )

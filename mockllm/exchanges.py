@@ -178,5 +178,3 @@ EXCHANGE_LINES = ExchangeLines()
 
 def _quote(text: str) -> str:
     return orjson.dumps(text).decode() if (" " in text or '"' in text or not text) else text
-
-

@@ -7,7 +7,6 @@ Each family's own parsing and encoding lives in its dialect (`mockllm.dialects`)
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import orjson
 
@@ -33,8 +32,7 @@ def load_object(raw: bytes) -> JSON:
     if not isinstance(body, dict):
         raise RequestError(
             400,
-            f"Invalid type for request body: expected an object, but got {kind_of(body)} "
-            "instead.",
+            f"Invalid type for request body: expected an object, but got {kind_of(body)} instead.",
             code="invalid_type",
         )
     return body

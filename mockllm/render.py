@@ -130,12 +130,14 @@ def _content_for(
     if spec.content is not None:
         return render_template(spec.content, request)
     if spec.faker is not None:
-        return str(fake.faker_call(
-            rng.getrandbits(63),
-            spec.faker.locale or locale,
-            spec.faker.provider,
-            dict(spec.faker.args),
-        ))
+        return str(
+            fake.faker_call(
+                rng.getrandbits(63),
+                spec.faker.locale or locale,
+                spec.faker.provider,
+                dict(spec.faker.args),
+            )
+        )
     if spec.generate == "from_schema":
         return _structured(request, rng, locale)
     return None

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mockllm.matchers import check_condition
 from mockllm.conversation import Conversation, derive_seed
+from mockllm.matchers import check_condition
 from mockllm.rules import Reply, Rule
 from mockllm.state import StateStore
 

@@ -15,7 +15,6 @@ from mockllm.render import Rendered, RenderedChoice, RenderedToolCall
 from mockllm.rules import Reply, Rule
 from mockllm.state import StateStore
 
-
 # Parse as a gateway profile does, passing arguments the API does not know on: requests
 # built here may carry the gateway extra `fallbacks`. The openai profile's refusal of
 # unknown arguments is tested with the dialect's own context (test_dialect_chat).

@@ -10,7 +10,8 @@ from mockllm.config import ServerConfig
 from mockllm.loader import load_text
 
 RULES = load_text(
-    "rules:\n  - name: seq\n    match: {model: m}\n    sequence: [{content: one}, {content: two}]\n",
+    "rules:\n  - name: seq\n    match: {model: m}\n"
+    "    sequence: [{content: one}, {content: two}]\n",
     "s.yaml",
 )
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}

@@ -97,13 +97,19 @@ def test_serve_maps_the_latency_model_and_metrics_flags(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(MockServer, "run", fake_run)
     result = run(
-        "serve", "--latency-model", "qwen2.5-0.5b-l4", "--metrics-names", "vllm",
+        "serve",
+        "--latency-model",
+        "qwen2.5-0.5b-l4",
+        "--metrics-names",
+        "vllm",
         env={"MOCKLLM_METRICS": "false"},
     )
     assert result.exit_code == 0, result.output
     config = seen["config"]
     assert (config.latency_model, config.metrics, config.metrics_names) == (
-        "qwen2.5-0.5b-l4", False, ("vllm",)
+        "qwen2.5-0.5b-l4",
+        False,
+        ("vllm",),
     )
     assert ServerConfig.from_json(config.to_json()) == config  # as workers receive it
 

@@ -449,8 +449,10 @@ ANTHROPIC_REQUEST = family_request(
         "messages": [
             {"role": "user", "content": "Weather in Paris?"},
             {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "w"}]},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
-                                          "content": "sunny"}]},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "sunny"}],
+            },
         ],
     },
 )
@@ -464,15 +466,23 @@ def test_a_responses_api_answer_becomes_the_same_rule_keys() -> None:
         "status": "completed",
         "output": [
             {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Think."}]},
-            {"type": "message", "role": "assistant",
-             "content": [{"type": "output_text", "text": "Sunny."}]},
-            {"type": "function_call", "name": "get_weather", "call_id": "call_9",
-             "arguments": '{"city": "Paris"}'},
+            {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "Sunny."}],
+            },
+            {
+                "type": "function_call",
+                "name": "get_weather",
+                "call_id": "call_9",
+                "arguments": '{"city": "Paris"}',
+            },
         ],
         "usage": {"input_tokens": 12, "output_tokens": 5, "total_tokens": 17},
     }
-    text, rules = convert((RESPONSES_REQUEST, RecordedResponse(200, "OK", JSON_TYPE,
-                                                               orjson.dumps(body))))
+    text, rules = convert(
+        (RESPONSES_REQUEST, RecordedResponse(200, "OK", JSON_TYPE, orjson.dumps(body)))
+    )
     (rule,) = rules
     data = yaml.safe_load(text)["rules"][0]
     assert data["match"] == {"model": "gpt-4.1", "api": "responses", "last_user": "Weather?"}
@@ -512,18 +522,25 @@ def test_an_anthropic_message_becomes_the_same_rule_keys() -> None:
         "content": [
             {"type": "thinking", "thinking": "Hmm.", "signature": "x"},
             {"type": "text", "text": "Let me look."},
-            {"type": "tool_use", "id": "toolu_1", "name": "get_weather",
-             "input": {"city": "Paris"}},
+            {
+                "type": "tool_use",
+                "id": "toolu_1",
+                "name": "get_weather",
+                "input": {"city": "Paris"},
+            },
         ],
         "stop_reason": "tool_use",
         "usage": {"input_tokens": 20, "output_tokens": 9},
     }
-    text, _ = convert((ANTHROPIC_REQUEST, RecordedResponse(200, "OK", JSON_TYPE,
-                                                           orjson.dumps(body))))
+    text, _ = convert(
+        (ANTHROPIC_REQUEST, RecordedResponse(200, "OK", JSON_TYPE, orjson.dumps(body)))
+    )
     data = yaml.safe_load(text)["rules"][0]
     # the last user message holds only a tool result: it is a tool message, not a user one
     assert data["match"] == {
-        "model": "claude-sonnet-4-5", "api": "messages", "last_user": "Weather in Paris?",
+        "model": "claude-sonnet-4-5",
+        "api": "messages",
+        "last_user": "Weather in Paris?",
     }
     assert data["reply"]["content"] == "Let me look."
     assert data["reply"]["tool_calls"] == [
@@ -552,7 +569,8 @@ def test_an_anthropic_stream_and_its_in_band_error() -> None:
     _, rules = convert((ANTHROPIC_REQUEST, error))
     assert rules[0].replies[0].error is not None
     assert (rules[0].replies[0].error.status, rules[0].replies[0].error.type) == (
-        529, "overloaded_error",
+        529,
+        "overloaded_error",
     )
 
 

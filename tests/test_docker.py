@@ -219,7 +219,8 @@ def test_healthcheck_needs_no_curl(dockerfile: Dockerfile):
 def test_copied_files_reach_the_build_context(dockerfile: Dockerfile):
     """Every COPY source exists and is kept by .dockerignore (an allowlist)."""
     patterns = [
-        line.strip() for line in DOCKERIGNORE.read_text().splitlines()
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     assert patterns[0] == "*", ".dockerignore starts by excluding everything"
@@ -268,9 +269,7 @@ def test_unmatched_request_falls_through_to_the_generator(
     assert reply.choices[0].message.content
 
 
-def test_compose_app_runs_against_the_image_command(
-    dockerfile: Dockerfile, container: Container
-):
+def test_compose_app_runs_against_the_image_command(dockerfile: Dockerfile, container: Container):
     wait_healthy(dockerfile, container, limit_s=10.0)
     compose = yaml.safe_load(COMPOSE.read_text())
     app = compose["services"]["app"]
@@ -279,7 +278,10 @@ def test_compose_app_runs_against_the_image_command(
     env["OPENAI_BASE_URL"] = container.base_url  # the service name, as seen from the host
     result = subprocess.run(
         [sys.executable, str(COMPOSE_APP / "app.py")],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "scripted:  Hello! How can I help you today?" in result.stdout

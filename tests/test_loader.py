@@ -77,7 +77,8 @@ def test_reply_and_sequence_are_exclusive():
 
 def test_duplicate_keys_and_names():
     found = problems(
-        "rules:\n  - name: a\n    name: b\n    reply: {content: x}\n  - name: b\n    reply: {content: y}\n"
+        "rules:\n  - name: a\n    name: b\n    reply: {content: x}\n"
+        "  - name: b\n    reply: {content: y}\n"
     )
     assert any("rules[0].name: duplicate key" in p for p in found)
     assert any("rules[1].name: duplicate rule name" in p for p in found)
@@ -91,7 +92,8 @@ def test_broken_yaml_names_the_line():
 def test_yaml_bomb_fails_cleanly():
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
     for i in range(1, 9):
-        bomb += f"{chr(97 + i)}: &{chr(97 + i)} [*{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}, *{chr(96 + i)}]\n"
+        name, previous = chr(97 + i), chr(96 + i)
+        bomb += f"{name}: &{name} [{', '.join([f'*{previous}'] * 10)}]\n"
     bomb += "rules: []\n"
     found = problems(bomb)
     assert "too large or too deep" in found[0]

@@ -82,8 +82,12 @@ def test_request_features():
     assert holds("tool_choice", "auto", tools=tools)
     assert holds("tool_choice", "required", tools=tools, tool_choice="required")
     assert holds("stream", True, stream=True)
-    assert holds("response_format", "json_object", user="json please",
-                 response_format={"type": "json_object"})
+    assert holds(
+        "response_format",
+        "json_object",
+        user="json please",
+        response_format={"type": "json_object"},
+    )
 
 
 def test_body_paths_and_headers():

@@ -10,7 +10,11 @@ import mockllm
 
 def test_public_names_are_exactly_all():
     assert sorted(mockllm.__all__) == [
-        "MockServer", "ServerConfig", "__version__", "create_app", "load_scenarios"
+        "MockServer",
+        "ServerConfig",
+        "__version__",
+        "create_app",
+        "load_scenarios",
     ]
     for name in mockllm.__all__:
         assert getattr(mockllm, name) is not None

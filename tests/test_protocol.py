@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from mockllm.errors import RequestError
 from mockllm.conversation import Conversation, api_key_of
 from mockllm.dialects import chat
+from mockllm.errors import RequestError
 
 OK = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -26,8 +26,16 @@ def parse(body: object) -> Conversation:
         ({"model": 3, "messages": OK["messages"]}, "model", "invalid_type"),
         ({"model": "m"}, "messages", "missing_required_parameter"),
         ({"model": "m", "messages": []}, "messages", "empty_array"),
-        ({"model": "m", "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "invalid_value"),
-        ({"model": "m", "messages": [{"role": "user"}]}, "messages[0].content", "missing_required_parameter"),
+        (
+            {"model": "m", "messages": [{"role": "robot", "content": "x"}]},
+            "messages[0].role",
+            "invalid_value",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "user"}]},
+            "messages[0].content",
+            "missing_required_parameter",
+        ),
         ({**OK, "temperature": "hot"}, "temperature", "invalid_type"),
         ({**OK, "n": 0}, "n", "integer_below_min_value"),
         ({**OK, "n": 129}, "n", "integer_above_max_value"),
@@ -57,9 +65,24 @@ def test_valid_request_is_parsed():
             **OK,
             "messages": [
                 {"role": "system", "content": "be brief"},
-                {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "x"}}]},
-                {"role": "assistant", "content": None, "tool_calls": [
-                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "a"},
+                        {"type": "image_url", "image_url": {"url": "x"}},
+                    ],
+                },
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": "{}"},
+                        }
+                    ],
+                },
                 {"role": "tool", "tool_call_id": "c1", "content": "done"},
             ],
             "stream": True,
@@ -71,7 +94,10 @@ def test_valid_request_is_parsed():
     assert request.messages[1].text == "a"
     assert request.last_tool_calls[0].name == "f"
     assert (request.stream, request.include_usage, request.max_tokens, request.stop) == (
-        True, True, 9, ("\n",)
+        True,
+        True,
+        9,
+        ("\n",),
     )
 
 

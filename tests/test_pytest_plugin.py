@@ -26,8 +26,19 @@ ROOT = Path(__file__).resolve().parent.parent
 # Inner runs are as strict as ours: unknown markers and warnings fail them. Plugins that
 # other packages of the venv install are left out: they only slow each run down.
 STRICT = (
-    "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:faker", "-p", "no:anyio",
-    "-p", "no:recording", "--strict-markers", "-W", "error",
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:faker",
+    "-p",
+    "no:anyio",
+    "-p",
+    "no:recording",
+    "--strict-markers",
+    "-W",
+    "error",
 )
 
 
@@ -90,13 +101,13 @@ def test_marker_is_declared_for_strict_markers(pytester: pytest.Pytester):
 def test_the_inspector_page_is_one_url_away(pytester: pytest.Pytester):
     pytester.makepyfile(
         source(
-            '''
+            """
             import httpx
 
             def test_page(mockllm):
                 assert mockllm.inspector_url == mockllm.url + "/__admin/ui"
                 assert httpx.get(mockllm.inspector_url).status_code == 200
-            '''
+            """
         )
     )
     run(pytester).assert_outcomes(passed=1)
@@ -326,7 +337,7 @@ def test_each_test_starts_clean(pytester: pytest.Pytester):
     )
     pytester.makepyfile(
         source(
-            '''
+            """
             import httpx
 
             def call(mockllm, model, text="hi"):
@@ -362,7 +373,7 @@ def test_each_test_starts_clean(pytester: pytest.Pytester):
                 mockllm.reset()
                 assert mockllm.requests == [] and runtime_rules(mockllm) == []
                 assert call(mockllm, "flaky-model").status_code == 429
-            '''
+            """
         )
     )
     run(pytester).assert_outcomes(passed=3)
@@ -379,7 +390,7 @@ def test_marker_loads_scenarios_relative_to_the_test_file(pytester: pytest.Pytes
     )
     (tests / "test_marked.py").write_text(
         source(
-            '''
+            """
             import httpx
             import pytest
 
@@ -411,7 +422,7 @@ def test_marker_loads_scenarios_relative_to_the_test_file(pytester: pytest.Pytes
             class TestClass:
                 def test_in_a_marked_class(self, mockllm):
                     assert answer(mockllm, "one") == "from one"
-            '''
+            """
         )
     )
     # run from elsewhere: the paths are the test file's, not the working directory's

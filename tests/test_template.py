@@ -9,9 +9,20 @@ from tests.factories import make_chat_request
 
 TOOL_TURN = [
     {"role": "user", "content": "weather in Paris?"},
-    {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "call_1", "type": "function",
-         "function": {"name": "get_weather", "arguments": '{"city": "Paris", "days": [1, 2]}'}}]},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "arguments": '{"city": "Paris", "days": [1, 2]}',
+                },
+            }
+        ],
+    },
     {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
 ]
 

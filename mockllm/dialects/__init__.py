@@ -39,6 +39,9 @@ class ParseContext:
     refuse_unknown: bool = True  # the profile refuses arguments the API does not know
 
 
+DEFAULT_CONTEXT = ParseContext()  # a server with its default settings and no state
+
+
 @dataclass(frozen=True, slots=True)
 class Dialect:
     """One API family's wire.
@@ -75,9 +78,7 @@ class Dialect:
     static_headers: tuple[tuple[bytes, bytes], ...] = ()
     key_headers: tuple[str, ...] = ()  # headers this family's clients send the key in
     processing_ms: bool = True  # send `openai-processing-ms`
-    remember: Callable[[StateStore, Conversation, Rendered, int, Fault | None], None] | None = (
-        None
-    )
+    remember: Callable[[StateStore, Conversation, Rendered, int, Fault | None], None] | None = None
     refusal_headers: Callable[[int, Headers], Headers] | None = None
     request_id: Callable[[int, int], str] | None = None
     direct: Callable[[Conversation], Body] | None = None

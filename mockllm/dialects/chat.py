@@ -27,7 +27,7 @@ from mockllm.conversation import (
     provider_of,
     summarize,
 )
-from mockllm.dialects import Dialect, Headers, ParseContext
+from mockllm.dialects import DEFAULT_CONTEXT, Dialect, Headers, ParseContext
 from mockllm.errors import RequestError
 from mockllm.protocol import (
     absent_or_wrong,
@@ -380,15 +380,14 @@ def _check_logit_bias(value: object) -> None:
         if not -100 <= bias <= 100:
             raise RequestError(
                 400,
-                f"Invalid value for 'logit_bias': {bias}. The bias must be between -100 and "
-                "100.",
+                f"Invalid value for 'logit_bias': {bias}. The bias must be between -100 and 100.",
                 code="invalid_value",
                 param="logit_bias",
             )
 
 
 def parse(
-    raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = ParseContext()
+    raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = DEFAULT_CONTEXT
 ) -> Conversation:
     """Validate a chat completions body as the real API does; RequestError(400) naming the
     field."""
@@ -702,9 +701,7 @@ def stream(
             events.append(chunks.choice(choice.index, b"{}", finish=finish))
             due.append(last)
         if include_usage:
-            events.append(
-                chunks.prefix + b'],"usage":' + _dumps(usage_body(rendered)) + b"}\n\n"
-            )
+            events.append(chunks.prefix + b'],"usage":' + _dumps(usage_body(rendered)) + b"}\n\n")
             due.append(last)
         events.append(sse.DONE)
         due.append(last)

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from mockllm.cache import Memo
 from mockllm.conversation import (
     Conversation,
     Message,
@@ -29,7 +30,7 @@ from mockllm.conversation import (
     provider_of,
     summarize,
 )
-from mockllm.dialects import Dialect, Headers, ParseContext
+from mockllm.dialects import DEFAULT_CONTEXT, Dialect, Headers, ParseContext
 from mockllm.errors import RequestError
 from mockllm.protocol import (
     canonical_or_refuse,
@@ -42,7 +43,6 @@ from mockllm.protocol import (
     missing,
     unsupported,
 )
-from mockllm.cache import Memo
 from mockllm.render import Rendered
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.tokens import count_tokens
@@ -118,7 +118,7 @@ def _inputs(value: object) -> tuple[tuple[str, int], ...]:
 
 
 def parse(
-    raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = ParseContext()
+    raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = DEFAULT_CONTEXT
 ) -> Conversation:
     """Validate a `POST /v1/embeddings` body as the API does; RequestError(400) naming the
     field."""
@@ -241,7 +241,9 @@ def vector(text: str, model: str, seed: int, native: int, dimensions: int) -> An
 _VECTORS: Memo[tuple[str, str, int, int, int, str], bytes] = Memo(4096, 64 << 20)
 
 
-def encoded_vector(text: str, model: str, seed: int, native: int, dimensions: int, form: str) -> bytes:
+def encoded_vector(
+    text: str, model: str, seed: int, native: int, dimensions: int, form: str
+) -> bytes:
     """A vector as JSON: float32 values in their shortest form (as the API writes them), or
     their little-endian bytes in base64. Kept for the next request with the same text:
     retrieval tests and load tests embed the same texts again and again."""

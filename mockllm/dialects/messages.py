@@ -30,10 +30,10 @@ from mockllm.conversation import (
     provider_of,
     summarize,
 )
-from mockllm.dialects import Dialect, ParseContext, messages_answer
-from mockllm.refusals import output_limit
+from mockllm.dialects import DEFAULT_CONTEXT, Dialect, ParseContext, messages_answer
 from mockllm.errors import RequestError
 from mockllm.protocol import MAX_DEPTH
+from mockllm.refusals import output_limit
 from mockllm.render import prompt_tokens
 from mockllm.wire import JSON_TYPE, Body
 
@@ -147,7 +147,6 @@ SERVER_TOOLS: dict[str, tuple[str, JSON]] = {
     "tool_search_tool_bm25_20251119": ("tool_search_tool_bm25", {"query": _STRING}),
 }
 _TOOL_TYPES = ("custom", *_CLIENT_TOOLS, *SERVER_TOOLS)
-_NO_CONTEXT = ParseContext()
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,7 +638,7 @@ def _canonical(body: JSON) -> bytes:
 
 
 def parse(
-    raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = _NO_CONTEXT
+    raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = DEFAULT_CONTEXT
 ) -> Conversation:
     """Validate a `POST /v1/messages` body as the API does; RequestError(400) naming the
     field. `count_tokens` bodies (no `max_tokens`, no sampling) are read by the same rules."""

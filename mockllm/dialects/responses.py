@@ -31,7 +31,7 @@ from mockllm.conversation import (
     provider_of,
     summarize,
 )
-from mockllm.dialects import Dialect, Headers, ParseContext
+from mockllm.dialects import DEFAULT_CONTEXT, Dialect, Headers, ParseContext
 from mockllm.errors import RequestError
 from mockllm.protocol import (
     absent_or_wrong,
@@ -333,7 +333,9 @@ def _parse_tool_choice(
         return "auto", ()  # a tool the default generator does not call: it answers in text
     if kind is None:
         raise missing("tool_choice.type")
-    raise unsupported(kind, ("function", "allowed_tools", "custom", *_BUILTIN_REQUIRED), "tool_choice.type")
+    raise unsupported(
+        kind, ("function", "allowed_tools", "custom", *_BUILTIN_REQUIRED), "tool_choice.type"
+    )
 
 
 def _parse_text(
@@ -441,7 +443,7 @@ def _previous(value: object, store: StateStore | None) -> tuple[str | None, list
 
 
 def parse(
-    raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = ParseContext()
+    raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = DEFAULT_CONTEXT
 ) -> Conversation:
     """Validate a `POST /v1/responses` body as the API does; RequestError(400) naming the
     field."""
@@ -575,9 +577,7 @@ def parse(
         last_user=last_user,
         system=system,
         turn=turn,
-        wire=Wire(
-            echo, store, obfuscate, previous, (*history, *inputs), listed
-        ),
+        wire=Wire(echo, store, obfuscate, previous, (*history, *inputs), listed),
     )
     texts = [m.text for m in messages_t]
     schemas = [t.parameters for t in tools]
@@ -923,7 +923,9 @@ def stream(
         assert fault is not None
         error = error_object(fault.error)
         if fault.empty_choices_error:
-            out.add("error", last, code=error["code"], message=error["message"], param=error["param"])
+            out.add(
+                "error", last, code=error["code"], message=error["message"], param=error["param"]
+            )
         else:
             failed = response_object(
                 rendered,

@@ -111,8 +111,15 @@ def recorded(upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp / "cassettes"
     Upstream.mode = "original"
     recorder: RunningServer = start_server(
-        "--upstream", upstream, "--cassettes", str(folder), "--cassette", "story",
-        "--record-mode", "all", tmp_path=tmp,
+        "--upstream",
+        upstream,
+        "--cassettes",
+        str(folder),
+        "--cassette",
+        "story",
+        "--record-mode",
+        "all",
+        tmp_path=tmp,
     )
     try:
         client = OpenAI(base_url=recorder.base_url, api_key="sk-recorded-key-0000000000000")
@@ -121,7 +128,9 @@ def recorded(upstream: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert reply.choices[0].message.content == "Hello there"
         chunks = list(
             client.chat.completions.create(
-                model="gpt-4o-mini", messages=messages, stream=True,
+                model="gpt-4o-mini",
+                messages=messages,
+                stream=True,
                 stream_options={"include_usage": True},
             )
         )
@@ -187,8 +196,11 @@ def test_the_json_report_for_ci(recorded: Path, upstream: str) -> None:
     assert (report["checked"], report["ok"], report["drifted"], report["failed"]) == (2, 0, 2, 0)
     stream = report["interactions"][1]
     assert stream["interaction"] == "story.yaml#1" and stream["stream"] is True
-    assert {"what": "events", "recorded": ["role", "content", "finish", "usage", "[DONE]"],
-            "now": ["role", "content", "finish", "[DONE]"]} in stream["differences"]
+    assert {
+        "what": "events",
+        "recorded": ["role", "content", "finish", "usage", "[DONE]"],
+        "now": ["role", "content", "finish", "[DONE]"],
+    } in stream["differences"]
 
 
 def test_an_upstream_that_cannot_be_reached_fails_the_check(recorded: Path) -> None:

@@ -102,16 +102,30 @@ def test_sdk_default_base64_gives_the_same_vectors_as_float(server: RunningServe
 
 def test_dimensions_cut_and_renormalise(server: RunningServer) -> None:
     sdk = client(server)
-    full = sdk.embeddings.create(
-        model="text-embedding-3-large", input="lighthouse", encoding_format="float"
-    ).data[0].embedding
-    short = sdk.embeddings.create(
-        model="text-embedding-3-large", input="lighthouse", dimensions=256, encoding_format="float"
-    ).data[0].embedding
+    full = (
+        sdk.embeddings.create(
+            model="text-embedding-3-large", input="lighthouse", encoding_format="float"
+        )
+        .data[0]
+        .embedding
+    )
+    short = (
+        sdk.embeddings.create(
+            model="text-embedding-3-large",
+            input="lighthouse",
+            dimensions=256,
+            encoding_format="float",
+        )
+        .data[0]
+        .embedding
+    )
     assert len(short) == 256
     assert math.isclose(math.sqrt(sum(v * v for v in short)), 1.0, rel_tol=1e-5)
     norm = math.sqrt(sum(v * v for v in full[:256]))
-    assert all(math.isclose(s, f / norm, rel_tol=1e-4, abs_tol=1e-6) for s, f in zip(short, full))
+    assert all(
+        math.isclose(s, f / norm, rel_tol=1e-4, abs_tol=1e-6)
+        for s, f in zip(short, full[:256], strict=True)
+    )
 
 
 def test_a_list_is_answered_in_order_and_a_text_keeps_its_vector(server: RunningServer) -> None:
@@ -131,11 +145,15 @@ def test_texts_that_share_words_rank_closer(server: RunningServer) -> None:
     corpus = [d.embedding for d in sdk.embeddings.create(
         model="text-embedding-3-small", input=CORPUS, encoding_format="float"
     ).data]  # fmt: skip
-    query = sdk.embeddings.create(
-        model="text-embedding-3-small",
-        input="I forgot my password, how do I reset it?",
-        encoding_format="float",
-    ).data[0].embedding
+    query = (
+        sdk.embeddings.create(
+            model="text-embedding-3-small",
+            input="I forgot my password, how do I reset it?",
+            encoding_format="float",
+        )
+        .data[0]
+        .embedding
+    )
     scores = [cosine(query, doc) for doc in corpus]
     ranking = sorted(range(len(CORPUS)), key=lambda i: -scores[i])
     assert ranking[:2] == [0, 1]  # the two password documents first

@@ -39,13 +39,23 @@ EMBEDDED: list[list[float]] = []
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, bytes]]:
     tmp = tmp_path_factory.mktemp("responses")
     upstream = start_server(
-        "--scenarios", str(write_scenario(tmp, RULES)), "--freeze-time", "1700000000",
+        "--scenarios",
+        str(write_scenario(tmp, RULES)),
+        "--freeze-time",
+        "1700000000",
         tmp_path=tmp,
     )
     folder = tmp / "cassettes"
     recorder = start_server(
-        "--upstream", upstream.base_url, "--cassettes", str(folder), "--cassette", "haiku",
-        "--record-mode", "all", tmp_path=tmp,
+        "--upstream",
+        upstream.base_url,
+        "--cassettes",
+        str(folder),
+        "--cassette",
+        "haiku",
+        "--record-mode",
+        "all",
+        tmp_path=tmp,
     )
     try:
         client = OpenAI(base_url=recorder.base_url, api_key=KEY, max_retries=0)
@@ -70,8 +80,9 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, b
 
 
 @pytest.fixture(scope="module")
-def replayer(recorded: tuple[Path, bytes], tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[RunningServer]:
+def replayer(
+    recorded: tuple[Path, bytes], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
     server = start_server("--cassettes", str(recorded[0]), tmp_path=tmp_path_factory.mktemp("r"))
     yield server
     server.stop()

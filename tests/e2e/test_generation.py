@@ -64,9 +64,7 @@ def gen_server(tmp_path_factory):
     about what is generated, and some of their schemas (pydantic `dict` fields, string
     lengths) are ones the real API refuses in strict mode (tests/e2e/test_parity.py)."""
     tmp = tmp_path_factory.mktemp("generation")
-    server = start_server(
-        "--seed", "11", "--freeze-time", str(FROZEN), "--lenient", tmp_path=tmp
-    )
+    server = start_server("--seed", "11", "--freeze-time", str(FROZEN), "--lenient", tmp_path=tmp)
     yield server
     server.stop()
 

@@ -366,8 +366,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     first_upstream = launch("serve", "--scenarios", rules, cwd=tmp)
     upstream = launch("serve", "--scenarios", rules, cwd=tmp)
     first_recorder = launch(
-        "record", "--upstream", first_upstream.base_url, "--cassettes", str(tmp / "recorded"),
-        "--scrub-header", "X-Trace-Token", cwd=tmp,
+        "record",
+        "--upstream",
+        first_upstream.base_url,
+        "--cassettes",
+        str(tmp / "recorded"),
+        "--scrub-header",
+        "X-Trace-Token",
+        cwd=tmp,
     )
     to_upstream = ("--upstream", upstream.base_url)
     servers = [
@@ -375,20 +381,55 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         first_recorder,
         upstream,
         launch("record", *to_upstream, "--cassettes", str(folder), cwd=tmp),
-        launch("record", *to_upstream, "--cassettes", str(tmp / "doomed"),
-               "--cassette", "killed/run", cwd=tmp),
-        launch("serve", *to_upstream, "--cassettes", str(modes), "--record-mode", "once",
-               cwd=tmp),
-        launch("serve", *to_upstream, "--cassettes", str(modes), "--record-mode",
-               "new_episodes", "--cassette", "episodes", cwd=tmp),
-        launch("serve", *to_upstream, "--cassettes", str(modes), "--record-mode", "all",
-               "--cassette", "always", cwd=tmp),
+        launch(
+            "record",
+            *to_upstream,
+            "--cassettes",
+            str(tmp / "doomed"),
+            "--cassette",
+            "killed/run",
+            cwd=tmp,
+        ),
+        launch("serve", *to_upstream, "--cassettes", str(modes), "--record-mode", "once", cwd=tmp),
+        launch(
+            "serve",
+            *to_upstream,
+            "--cassettes",
+            str(modes),
+            "--record-mode",
+            "new_episodes",
+            "--cassette",
+            "episodes",
+            cwd=tmp,
+        ),
+        launch(
+            "serve",
+            *to_upstream,
+            "--cassettes",
+            str(modes),
+            "--record-mode",
+            "all",
+            "--cassette",
+            "always",
+            cwd=tmp,
+        ),
     ]
     try:
         wait_healthy(*servers)
         yield Lab(
-            tmp, first_upstream, first_recorder, tmp / "recorded", upstream, servers[3],
-            folder, outside, servers[4], tmp / "doomed", *servers[5:8], modes, servers,
+            tmp,
+            first_upstream,
+            first_recorder,
+            tmp / "recorded",
+            upstream,
+            servers[3],
+            folder,
+            outside,
+            servers[4],
+            tmp / "doomed",
+            *servers[5:8],
+            modes,
+            servers,
         )
     finally:
         for server in servers:
@@ -425,12 +466,14 @@ def recording(lab: Lab) -> Recording:
         twice = [sdk_plain(client, TWICE_PROMPT, cassette="repeats") for _ in range(2)]
     # No cassette named: the default one, recorded.yaml.
     limited = post_chat(
-        recorder.base_url, make_chat_request(LIMITED_PROMPT),
+        recorder.base_url,
+        make_chat_request(LIMITED_PROMPT),
         headers={"authorization": f"Bearer {KEY}"},
     )
     upstream.stop()
     refused = post_chat(
-        recorder.base_url, make_chat_request("nobody is there"),
+        recorder.base_url,
+        make_chat_request("nobody is there"),
         headers={"authorization": f"Bearer {KEY}", "X-Mockllm-Cassette": "failures/refused"},
     )
     recorder.stop()  # lets the last write land
@@ -450,10 +493,30 @@ def replays(recording: Recording, lab: Lab) -> Iterator[Replays]:
     folder = str(recording.folder)
     rules = str(write_scenario(lab.tmp, REPLAY_RULES, "replay.yaml"))
     servers = [
-        launch("serve", "--cassettes", folder, "--record-mode", "none",
-               "--upstream", f"http://127.0.0.1:{closed_port()}/v1", cwd=lab.tmp),
-        launch("serve", "--cassettes", folder, "--replay-speed", "0", "--ignore-field", "user",
-               "--cassette-miss", "fallthrough", "--scenarios", rules, cwd=lab.tmp),
+        launch(
+            "serve",
+            "--cassettes",
+            folder,
+            "--record-mode",
+            "none",
+            "--upstream",
+            f"http://127.0.0.1:{closed_port()}/v1",
+            cwd=lab.tmp,
+        ),
+        launch(
+            "serve",
+            "--cassettes",
+            folder,
+            "--replay-speed",
+            "0",
+            "--ignore-field",
+            "user",
+            "--cassette-miss",
+            "fallthrough",
+            "--scenarios",
+            rules,
+            cwd=lab.tmp,
+        ),
         launch("serve", "--cassettes", folder, "--replay-speed", "2", cwd=lab.tmp),
     ]
     try:
@@ -491,8 +554,13 @@ def test_secrets_never_reach_the_cassettes(recording: Recording) -> None:
         for item in interactions(path):
             headers = {k.lower(): v for k, v in item["request"]["headers"].items()}
             assert headers["authorization"] == ["<redacted>"]
-            for name in ("x-api-key", "openai-organization", "openai-project", "cookie",
-                         "x-trace-token"):
+            for name in (
+                "x-api-key",
+                "openai-organization",
+                "openai-project",
+                "cookie",
+                "x-trace-token",
+            ):
                 assert headers.get(name, ["<redacted>"]) == ["<redacted>"], (path.name, name)
 
 
@@ -516,7 +584,9 @@ def test_the_recording_holds_the_exchanges_as_sent(recording: Recording) -> None
     stream, plain = interactions(recording.folder / "main.yaml")
     assert stream["request"]["uri"] == f"{recording.upstream.base_url}/chat/completions"
     assert json.loads(stream["request"]["body"]) == {
-        "messages": messages(STREAM_PROMPT), "model": MODEL, "stream": True,
+        "messages": messages(STREAM_PROMPT),
+        "model": MODEL,
+        "stream": True,
     }
     body = stream["response"]["body"]["string"]
     assert [line for line in body.splitlines() if line] == recording.stream.lines
@@ -548,7 +618,10 @@ print(json.dumps(out))
 """
     done = subprocess.run(
         [sys.executable, "-c", script, str(recording.folder / "main.yaml")],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
@@ -604,9 +677,7 @@ def test_replay_keeps_the_recorded_pace(recording: Recording, replayed_stream: S
     assert not late, f"events off their recorded offset (index, seconds): {late}"
 
 
-def test_replay_speed_zero_sends_everything_at_once(
-    recording: Recording, replays: Replays
-) -> None:
+def test_replay_speed_zero_sends_everything_at_once(recording: Recording, replays: Replays) -> None:
     with sdk(replays.instant.base_url) as client:
         got = sdk_stream(client, STREAM_PROMPT)
     assert got.lines == recording.stream.lines
@@ -668,7 +739,8 @@ def test_a_miss_names_the_cassette_and_the_nearest_request(replays: Replays) -> 
     assert diff in message
 
     named = post_chat(
-        replays.paced.base_url, make_chat_request("plain answer please", temperature=0.5),
+        replays.paced.base_url,
+        make_chat_request("plain answer please", temperature=0.5),
         headers={"X-Mockllm-Cassette": "main"},
     )
     error = check_error(named, 404)
@@ -731,9 +803,17 @@ def test_to_scenario_answers_the_same(recording: Recording, tmp_path: Path, serv
     names = ("main.yaml", "repeats.yaml", "recorded.yaml")
     converting = [
         subprocess.Popen(
-            [sys.executable, "-m", "mockllm", "cassette", "to-scenario",
-             str(recording.folder / name)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "mockllm",
+                "cassette",
+                "to-scenario",
+                str(recording.folder / name),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for name in names
     ]
@@ -746,7 +826,10 @@ def test_to_scenario_answers_the_same(recording: Recording, tmp_path: Path, serv
         scenarios.append(str(path))
     check = subprocess.run(
         [sys.executable, "-m", "mockllm", "validate", *scenarios],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.startswith("ok: 4 rules in 3 file(s)"), check.stdout
@@ -808,8 +891,10 @@ def test_record_mode_all(lab: Lab) -> None:
     assert upstream_calls(lab.upstream, "all: known") == 2
     path = lab.modes_folder / "always.yaml"  # the answer from the disk was replaced
     assert eventually(
-        lambda: [content_of(i["response"]["body"]["string"].encode()) for i in interactions(path)]
-        == answers
+        lambda: (
+            [content_of(i["response"]["body"]["string"].encode()) for i in interactions(path)]
+            == answers
+        )
     ), interactions(path)
 
 
@@ -847,9 +932,7 @@ def test_hostile_cassette_names_are_refused(lab: Lab, name: str) -> None:
     assert check_error(response, 400)["code"] == "invalid_cassette"
     admin = httpx.put(f"{lab.recorder.url}/__admin/cassette", json={"name": name}, timeout=5)
     assert check_error(admin, 400)["code"] == "invalid_cassette"
-    assert httpx.get(f"{lab.recorder.url}/__admin/cassette", timeout=5).json() == {
-        "cassette": None
-    }
+    assert httpx.get(f"{lab.recorder.url}/__admin/cassette", timeout=5).json() == {"cassette": None}
     time.sleep(0.05)
     assert sorted(lab.folder.parent.rglob("*")) == before
     assert list(lab.outside.iterdir()) == []
@@ -883,7 +966,8 @@ def test_request_headers_cannot_redirect_the_proxy(lab: Lab) -> None:
                 f"POST http://{elsewhere}/v1/chat/completions HTTP/1.1\r\n"
                 f"Host: {elsewhere}\r\nContent-Type: application/json\r\n"
                 f"X-Mockllm-Cassette: redirect\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
             )
             answer = b""
             while chunk := sock.recv(65536):
@@ -910,7 +994,8 @@ def test_concurrent_recordings_into_one_cassette_lose_nothing(lab: Lab) -> None:
             answers = await asyncio.gather(
                 *(
                     c.chat.completions.create(
-                        model=MODEL, messages=messages(prompt),
+                        model=MODEL,
+                        messages=messages(prompt),
                         extra_headers={"X-Mockllm-Cassette": "together"},
                     )
                     for prompt in prompts
@@ -946,7 +1031,8 @@ def test_a_killed_recorder_leaves_the_previous_cassette(lab: Lab) -> None:
     assert seen == 2  # killed mid-stream: six deltas never came
 
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == [
-        "killed", "killed/run.yaml",
+        "killed",
+        "killed/run.yaml",
     ]
     items = interactions(path)  # complete YAML
     assert [i["response"]["body"]["string"].encode() for i in items] == before

@@ -109,14 +109,18 @@ def recorded_by_vcrpy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, d
     try:
         done = subprocess.run(
             [sys.executable, "-c", VCRPY_RECORD, str(path), local.base_url],
-            capture_output=True, text=True, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     finally:
         local.stop()
     assert done.returncode == 0, done.stderr
     items = yaml.safe_load(path.read_text(encoding="utf-8"))["interactions"]
     assert [json.loads(i["request"]["body"])["messages"][-1]["content"] for i in items] == [
-        "recorded by vcrpy", "streamed for vcrpy",
+        "recorded by vcrpy",
+        "streamed for vcrpy",
     ]
     return path, json.loads(done.stdout)
 
@@ -189,9 +193,7 @@ def test_a_cassette_vcrpy_recorded_with_the_sdk_replays(
 ) -> None:
     path, seen = recorded_by_vcrpy
     with client_for(replayer) as client:
-        plain = client.chat.completions.create(
-            model=MODEL, messages=messages("recorded by vcrpy")
-        )
+        plain = client.chat.completions.create(model=MODEL, messages=messages("recorded by vcrpy"))
         stream = client.chat.completions.create(
             model=MODEL, messages=messages("streamed for vcrpy"), stream=True
         )

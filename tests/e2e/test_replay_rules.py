@@ -82,13 +82,21 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder.mkdir()
     (folder / "mockllm.yaml").write_text(NORMALISERS)
     recorder = start_server(
-        "--upstream", upstream.base_url, "--cassettes", str(folder), "--cassette", "story",
-        "--record-mode", "new_episodes", tmp_path=tmp,
+        "--upstream",
+        upstream.base_url,
+        "--cassettes",
+        str(folder),
+        "--cassette",
+        "story",
+        "--record-mode",
+        "new_episodes",
+        tmp_path=tmp,
     )
     try:
         assert ask(recorder, ticket(0)) == "Ticket noted."
         stream = client(recorder).chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "Tell me a story"}],
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "Tell me a story"}],
             stream=True,
         )
         assert "".join(c.choices[0].delta.content or "" for c in stream) == "".join(STORY)
@@ -106,7 +114,10 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def replayer(recorded: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     tmp = tmp_path_factory.mktemp("replay")
     server = start_server(
-        "--cassettes", str(recorded), "--scenarios", str(write_scenario(tmp, CHAOS_RULES)),
+        "--cassettes",
+        str(recorded),
+        "--scenarios",
+        str(write_scenario(tmp, CHAOS_RULES)),
         tmp_path=tmp,
     )
     yield server

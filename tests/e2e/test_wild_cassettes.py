@@ -55,16 +55,19 @@ def calls(base_url):
     return {"plain": plain.model_dump(mode="json"),
             "chunks": [c.model_dump(mode="json") for c in chunks]}
 """
-VCRPY_JSON = CALLS + """
+VCRPY_JSON = (
+    CALLS
+    + """
 import vcr
 path, base_url = sys.argv[1:3]
 with vcr.VCR(serializer="json").use_cassette(path, record_mode="once"):
     seen = calls(base_url)
 print(json.dumps(seen))
 """
+)
 # A serializer that keeps JSON bodies as data under `parsed_body`, streams as literal text,
 # headers lower-cased and filtered: the form pydantic-ai's test suite registers with vcrpy.
-PARSED_BODY_SERIALIZER = '''
+PARSED_BODY_SERIALIZER = """
 import json
 import yaml
 
@@ -114,8 +117,10 @@ def serialize(cassette_dict):
                     data["parsed_body"] = json.loads(body)
                     del data["body"]
     return yaml.dump(cassette_dict, Dumper=LiteralDumper, allow_unicode=True, width=120)
-'''
-VCRPY_PARSED = CALLS + """
+"""
+VCRPY_PARSED = (
+    CALLS
+    + """
 import vcr
 import json_body_serializer
 path, base_url = sys.argv[1:3]
@@ -125,6 +130,7 @@ with recorder.use_cassette(path, record_mode="once"):
     seen = calls(base_url)
 print(json.dumps(seen))
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +145,11 @@ def record(script: str, path: Path, base_url: str, cwd: Path) -> dict[str, Any]:
     """Run a recording script in a subprocess (vcrpy patches HTTP clients process-wide)."""
     done = subprocess.run(
         [sys.executable, "-c", script, str(path), base_url],
-        capture_output=True, text=True, timeout=60, check=False, cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=cwd,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
@@ -165,7 +175,8 @@ def test_vcrpys_json_serializer_cassettes_replay(upstream: RunningServer, tmp_pa
     seen = record(VCRPY_JSON, folder / "test_chat.json", upstream.base_url, tmp_path)
     data = json.loads((folder / "test_chat.json").read_text())
     assert [i["request"]["uri"].endswith("/chat/completions") for i in data["interactions"]] == [
-        True, True,
+        True,
+        True,
     ]
     before = (folder / "test_chat.json").read_bytes()
     server = start_server("--cassettes", str(folder), tmp_path=tmp_path)
@@ -204,8 +215,16 @@ def test_a_parsed_body_serializers_cassettes_replay(upstream: RunningServer, tmp
 
     # recording a new episode into it, told to keep the file's dialect
     recorder = start_server(
-        "--upstream", upstream.base_url, "--cassettes", str(folder), "--cassette", "test_agent",
-        "--record-mode", "new_episodes", "--cassettes-keep-format", tmp_path=tmp_path,
+        "--upstream",
+        upstream.base_url,
+        "--cassettes",
+        str(folder),
+        "--cassette",
+        "test_agent",
+        "--record-mode",
+        "new_episodes",
+        "--cassettes-keep-format",
+        tmp_path=tmp_path,
     )
     try:
         client = OpenAI(base_url=recorder.base_url, api_key="sk-wild-key-00000000000000")
@@ -293,13 +312,18 @@ def test_pytest_recordings_layout_replays_one_cassette_per_test(
     recorded.assert_outcomes(passed=2)
     folder = pytester.path / "cassettes" / "test_inner"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "TestStories.test_story.yaml", "test_capital.yaml",
+        "TestStories.test_story.yaml",
+        "test_capital.yaml",
     ]
     # the same tests, now against mockllm's plugin replaying pytest-recording's folder
     shutil.move(pytester.path / "test_inner.py", pytester.path / "recorded_with_vcr.py.txt")
     pytester.makepyfile(test_inner=REPLAY_WITH_MOCKLLM)
     replayed = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-p", "no:recording", "--mockllm-cassettes=cassettes",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:recording",
+        "--mockllm-cassettes=cassettes",
         timeout=120,
     )
     replayed.assert_outcomes(passed=2)
@@ -316,10 +340,17 @@ def test_other_calls_are_skipped_and_unreadable_files_named(tmp_path: Path) -> N
     folder = tmp_path / "cassettes"
     folder.mkdir()
     item = {
-        "request": {"method": "GET", "uri": "https://huggingface.co/api/models/x", "body": None,
-                    "headers": {}},
-        "response": {"status": {"code": 200, "message": "OK"}, "headers": {},
-                     "body": {"string": "{}"}},
+        "request": {
+            "method": "GET",
+            "uri": "https://huggingface.co/api/models/x",
+            "body": None,
+            "headers": {},
+        },
+        "response": {
+            "status": {"code": 200, "message": "OK"},
+            "headers": {},
+            "body": {"string": "{}"},
+        },
     }
     (folder / "other.yaml").write_text(yaml.safe_dump({"interactions": [item, item]}))
     (folder / "broken.yaml").write_text("interactions: [\n")
@@ -327,7 +358,11 @@ def test_other_calls_are_skipped_and_unreadable_files_named(tmp_path: Path) -> N
     port = free_port()
     done = subprocess.run(
         [sys.executable, "-m", "mockllm", "serve", "--port", str(port), "--cassettes", "cassettes"],
-        capture_output=True, text=True, timeout=30, check=False, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=tmp_path,
     )
     assert done.returncode == 1
     doc = DOC.read_text()
