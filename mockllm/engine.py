@@ -19,6 +19,7 @@ from mockllm.conversation import Conversation, derive_seed
 from mockllm.journal import Journal
 from mockllm.matchers import is_replay_rule, replays
 from mockllm.render import Rendered, render
+from mockllm.rule_index import RuleIndex
 from mockllm.rules import NO_LATENCY, ErrorSpec, Fault, Latency, Reply, Rule
 from mockllm.selector import NearMiss, Selection, near_misses, ordered, select
 from mockllm.state import MemoryStore, StateStore
@@ -185,6 +186,7 @@ class Engine:
         # Rules matching `cassette` do not answer: they change how a recording is replayed.
         self._answering = tuple(r for r in self.rules if not is_replay_rule(r))
         self._replaying = tuple(r for r in self.rules if is_replay_rule(r))
+        self._index = RuleIndex(self._answering)
         self._rendered.clear()  # ids of replies may be reused once old rules are gone
         patterns = [c.arg for r in self.rules for c in r.conditions if c.key == "model"]
         self._model_patterns = tuple(patterns)
@@ -273,7 +275,7 @@ class Engine:
         if remembered is not None and remembered[0] is request and remembered[1] is self.rules:
             selection: Selection | None = remembered[2]
         else:
-            selection = select(self._answering, request, self.store, seed)
+            selection = select(self._index.candidates(request), request, self.store, seed)
             if selection is not None and selection.stable:
                 self._selected.put(id(request), (request, self.rules, selection))
         if selection is not None:

@@ -94,7 +94,7 @@ def compile_pattern(value: Any, *, names: bool = False) -> TextPattern:
     return exact(value)
 
 
-_GETTERS: dict[str, Callable[[Conversation], object]] = {"api": lambda r: r.api}
+FIELD_GETTERS: dict[str, Callable[[Conversation], object]] = {"api": lambda r: r.api}
 
 
 def _fast_text(pattern: TextPattern) -> Callable[[object], bool]:
@@ -113,7 +113,7 @@ def _fast_text(pattern: TextPattern) -> Callable[[object], bool]:
 def _text_matcher(
     field: str, get: Callable[[Conversation], object], names: bool = False
 ) -> tuple[Callable[[Any], Any], Callable[[Any, Conversation], MatchResult]]:
-    _GETTERS[field] = get
+    FIELD_GETTERS[field] = get
 
     def compile_(value: Any) -> TextPattern:
         return compile_pattern(value, names=names)
@@ -257,17 +257,17 @@ def _split_path(path: str) -> tuple[str | int, ...]:
     return tuple(steps)
 
 
-_MISSING = object()
+MISSING = object()
 
 
-def _dig(value: Any, steps: tuple[str | int, ...]) -> Any:
+def dig(value: Any, steps: tuple[str | int, ...]) -> Any:
     for step in steps:
         if isinstance(step, int) and isinstance(value, list) and step < len(value):
             value = value[step]
         elif isinstance(value, dict) and str(step) in value:
             value = value[str(step)]
         else:
-            return _MISSING
+            return MISSING
     return value
 
 
@@ -275,8 +275,8 @@ def _test_body(
     arg: tuple[tuple[str, tuple[str | int, ...], TextPattern], ...], request: Conversation
 ) -> MatchResult:
     for path, steps, pattern in arg:
-        value = _dig(request.body, steps)
-        if value is _MISSING:
+        value = dig(request.body, steps)
+        if value is MISSING:
             return MatchResult(False, _why(f"body {path}: missing"))
         if not pattern.test(value):
             return MatchResult(False, _why_not(f"body {path}", value, pattern))
@@ -359,7 +359,7 @@ ALIASES = {"headers": "header"}
 
 def predicate(key: str, arg: Any) -> Callable[[Conversation], bool]:
     """A fast yes/no test for a compiled condition, used to select rules."""
-    get = _GETTERS.get(key)
+    get = FIELD_GETTERS.get(key)
     if get is not None:
         test = _fast_text(arg)
         return lambda request: test(get(request))

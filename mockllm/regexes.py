@@ -57,7 +57,7 @@ class SafeRegex:
     """`search` (and `sub`) with Python's re on short texts when the pattern is simple, RE2
     otherwise."""
 
-    __slots__ = ("pattern", "_fast", "_linear", "_ignore_case", "_substitute")
+    __slots__ = ("pattern", "_fast", "_linear", "ignore_case", "_substitute")
 
     def __init__(self, pattern: str, ignore_case: bool = False) -> None:
         self.pattern = pattern
@@ -93,7 +93,7 @@ class SafeRegex:
             fast = None
         self._fast = fast
         self._linear = linear
-        self._ignore_case = ignore_case
+        self.ignore_case = ignore_case
         self._substitute: Any = None  # RE2 with capturing groups, compiled on the first `sub`
 
     def search(self, text: str) -> bool:
@@ -108,5 +108,5 @@ class SafeRegex:
             return self._fast.sub(replacement, text)
         if self._substitute is None:
             # `search` compiles RE2 without captures (faster); a replacement may need them.
-            self._substitute = re2.compile(("(?i)" if self._ignore_case else "") + self.pattern)
+            self._substitute = re2.compile(("(?i)" if self.ignore_case else "") + self.pattern)
         return str(self._substitute.sub(replacement, text))

@@ -85,6 +85,11 @@ class Glob:
         flags = re.IGNORECASE if ignore_case else 0
         self._regex = None if literal else re.compile(fnmatch.translate(pattern), flags)
 
+    @property
+    def literal_parts(self) -> list[str] | None:
+        """The literal parts between `*`s, for a glob of nothing else; None otherwise."""
+        return self._parts
+
     def search(self, text: str) -> bool:
         """Whether the whole text matches (named like the regexes' method it stands in for)."""
         parts = self._parts

@@ -5,7 +5,7 @@ Also explains a miss: the rules closest to the request and the conditions each f
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mockllm.conversation import Conversation, derive_seed
@@ -56,9 +56,10 @@ def _scope_key(rule: Rule, request: Conversation) -> str:
 
 
 def select(
-    rules: tuple[Rule, ...], request: Conversation, store: StateStore, seed: int
+    rules: Sequence[Rule], request: Conversation, store: StateStore, seed: int
 ) -> Selection | None:
-    """The first rule (in `ordered` order) that matches and applies, with its reply."""
+    """The first rule (in `ordered` order) that matches and applies, with its reply.
+    `rules` may be all of them, or the candidates a `RuleIndex` found for the request."""
     stateless = True  # no sequence was consulted on the way
     for rule in rules:
         if not matches(rule, request):

@@ -1,0 +1,355 @@
+"""Which rules may answer a request, found without testing every rule in turn.
+
+Each rule is filed under one of its conditions, the one most likely to rule it out: an
+exact value (a model id, a prompt, a body field) in a table by that value, or a text
+pattern (`contains`, a plain `glob`, a `regex` both engines read alike) in one combined
+RE2 set per field, which finds every pattern of the field in one pass over the text.
+A request looks up each table once and runs each set once; the rules found there, and
+those filed under no condition, are the candidates, tested whole in file order by the
+selector. So the cost of a request grows with the rules that nearly match it, not with
+the size of the scenario set.
+
+The index only narrows: a candidate still has every condition tested, so a rule filed
+under a condition that holds answers exactly as it would from a full scan. Filing must
+never leave out a rule whose condition holds; whatever the set cannot read exactly as
+the matcher does (case folding, Unicode classes, a `$` before a final newline) is left
+unfiled, and the rule stays a candidate for every request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from re import _constants as sre_c  # type: ignore[attr-defined]
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import Any
+
+from mockllm.conversation import Conversation
+from mockllm.matchers import FIELD_GETTERS, MISSING, dig
+from mockllm.rules import Glob, Rule, TextPattern
+
+try:
+    import re2
+except ImportError:  # pragma: no cover - google-re2 is a dependency
+    re2 = None
+
+SMALL = 8  # at most this many rules: testing each costs less than looking them up
+SET_SIZE = 200  # patterns per RE2 set: keeps each set's automaton small
+SET_MEMORY = 64 << 20  # RE2's budget per set (its default, 8 MB, is tight for 200 patterns)
+
+# Where a condition files its rule, best first: a value the request either has or not
+# (a prompt, a body field) rules out more rules than a pattern over text, which rules
+# out more than a model id that many rules share.
+_RANK_EXACT_TEXT, _RANK_BODY, _RANK_SET_TEXT, _RANK_EXACT_NAME, _RANK_SET_NAME = range(5)
+_TEXT_FIELDS = frozenset({"last_user", "system", "any_message"})
+
+
+def _all_messages(request: Conversation) -> str:
+    """Every message's text, one after the other: a pattern found in one message is
+    found here (the sets of `any_message` keep no anchors, so none is lost)."""
+    return "\n".join(message.text for message in request.messages)
+
+
+# The fields whose conditions are filed, and how a request's value is read.
+_FIELDS: dict[str, Callable[[Conversation], object]] = {
+    **FIELD_GETTERS,
+    "any_message": _all_messages,
+}
+
+_BROAD = "(?s:.)"  # what the sets put for a class Python and RE2 read differently
+_MAX_REPEAT = 1000  # RE2's largest repeat count
+_REPEATS = (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, sre_c.POSSESSIVE_REPEAT)
+
+
+def _literal(text: str) -> str:
+    """`text` as an RE2 pattern matching exactly it."""
+    out = []
+    for char in text:
+        if char.isascii() and char.isalnum() or not char.isascii() and char.isprintable():
+            out.append(char)
+        else:
+            out.append(f"\\x{{{ord(char):x}}}")
+    return "".join(out)
+
+
+def broad_regex(source: str, ignore_case: bool = False, anchors: bool = True) -> str | None:
+    """An RE2 pattern that finds a match in every text where Python's re finds `source`
+    (and perhaps in more), or None when none is worked out.
+
+    Written from Python's own reading of the pattern (its parser), so both engines read
+    the same thing: literals and ranges exactly; classes whose meaning differs between
+    them (`\\d`, `\\w`, `\\s` are Unicode-aware in Python) as any character; assertions
+    (`$`, `\\b`, lookarounds) left out, which only lets more texts through; a start
+    anchor kept where `anchors`. Case-insensitive patterns are not worked out.
+    """
+    if ignore_case:
+        return None
+    try:
+        tree = sre_parse.parse(source)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    flags = tree.state.flags
+    if flags & re.IGNORECASE:
+        return None
+    try:
+        return _emit(list(tree), bool(flags & re.MULTILINE), anchors)
+    except _Unreadable:
+        return None
+
+
+class _Unreadable(Exception):
+    """A pattern piece the sets do not work out."""
+
+
+def _emit(items: list[Any], multiline: bool, anchors: bool) -> str:
+    out = []
+    for op, arg in items:
+        if op is sre_c.LITERAL:
+            out.append(_literal(chr(arg)))
+        elif op is sre_c.NOT_LITERAL:
+            out.append(f"[^\\x{{{arg:x}}}]")
+        elif op is sre_c.ANY:
+            out.append(_BROAD)
+        elif op is sre_c.IN:
+            out.append(_emit_class(arg))
+        elif op is sre_c.CATEGORY:
+            out.append(_BROAD)
+        elif op is sre_c.BRANCH:
+            out.append("(?:" + "|".join(_emit(b, multiline, anchors) for b in arg[1]) + ")")
+        elif op is sre_c.SUBPATTERN:
+            _, add_flags, _, sub = arg
+            if add_flags & re.IGNORECASE:
+                raise _Unreadable
+            out.append("(?:" + _emit(list(sub), multiline or bool(add_flags & re.MULTILINE),
+                                     anchors) + ")")  # fmt: skip
+        elif op is sre_c.ATOMIC_GROUP:
+            out.append("(?:" + _emit(list(arg), multiline, anchors) + ")")
+        elif op in _REPEATS:
+            low, high, sub = arg
+            if low > _MAX_REPEAT:
+                raise _Unreadable
+            body = "(?:" + _emit(list(sub), multiline, anchors) + ")"
+            if high == sre_c.MAXREPEAT or high > _MAX_REPEAT:
+                out.append(f"{body}{{{low},}}")
+            else:
+                out.append(f"{body}{{{low},{high}}}")
+        elif op is sre_c.AT:
+            if anchors and arg in (sre_c.AT_BEGINNING, sre_c.AT_BEGINNING_STRING):
+                out.append("(?m:^)" if multiline and arg is sre_c.AT_BEGINNING else "^")
+            # ends and word boundaries are left out: more texts pass, none is lost
+        elif op in (sre_c.ASSERT, sre_c.ASSERT_NOT):
+            pass  # lookarounds left out, as above
+        elif op is sre_c.GROUPREF:
+            out.append("(?s:.*)")  # what the group matched, whatever it was
+        else:
+            raise _Unreadable
+    return "".join(out)
+
+
+def _emit_class(items: list[Any]) -> str:
+    parts = []
+    negate = False
+    for op, arg in items:
+        if op is sre_c.NEGATE:
+            negate = True
+        elif op is sre_c.LITERAL:
+            parts.append(f"\\x{{{arg:x}}}")
+        elif op is sre_c.RANGE:
+            parts.append(f"\\x{{{arg[0]:x}}}-\\x{{{arg[1]:x}}}")
+        else:  # a category (\\d, \\w, \\s), or something of Python's own
+            return _BROAD
+    if not parts:
+        return _BROAD
+    return ("[^" if negate else "[") + "".join(parts) + "]"
+
+
+def _glob_regex(glob: Glob, anchors: bool) -> str | None:
+    """A plain glob (literal parts and `*`, case kept) as an RE2 pattern over the whole
+    text (anywhere in it, without `anchors`)."""
+    parts = glob.literal_parts
+    if parts is None:
+        return None
+    inner = "(?s:.*)".join(_literal(part) for part in parts)
+    return f"^{inner}$" if anchors else inner
+
+
+def _re2_reads(source: str) -> bool:
+    try:
+        re2.compile(source)
+    except re2.error:
+        return False
+    return True
+
+
+# A filing: (rank, kind, where, what). kind "exact": `what` is the value looked up in
+# the table `where`; kind "set": `what` is an RE2 pattern in the set `where`, a
+# (field, lowered) pair: lowered sets read the text in lower case.
+Filing = tuple[int, str, Any, Any]
+
+
+def _pattern_filings(field: str, pattern: TextPattern) -> list[Filing] | None:
+    """Where a pattern on a field can file its rule (every option of an `any`), or None."""
+    if pattern.kind == "any":
+        found: list[Filing] = []
+        for option in pattern.options:
+            each = _pattern_filings(field, option)
+            if each is None:
+                return None
+            found += each
+        return found
+    text = field in _TEXT_FIELDS
+    anchors = field != "any_message"  # its set reads all the messages as one text
+    set_rank = _RANK_SET_TEXT if text else _RANK_SET_NAME
+    if pattern.kind == "exact" and not pattern.ignore_case and anchors:
+        return [(_RANK_EXACT_TEXT if text else _RANK_EXACT_NAME, "exact", field, pattern.value)]
+    source: str | None = None
+    if pattern.kind == "exact" and not pattern.ignore_case:
+        source = _literal(pattern.value)
+    elif pattern.kind == "contains" and pattern.value:
+        return [(set_rank, "set", (field, pattern.ignore_case), _literal(pattern.value))]
+    elif pattern.kind == "regex":
+        regex = pattern.regex
+        source = broad_regex(regex.pattern, regex.ignore_case, anchors)
+    elif pattern.kind == "glob":
+        source = _glob_regex(pattern.regex, anchors)
+    if source is None or re2 is None or not _re2_reads(source):
+        return None
+    return [(set_rank, "set", (field, False), source)]
+
+
+def _filings(rule: Rule) -> list[Filing] | None:
+    """The best place to file a rule, as one or more filings (an `any` files it under
+    each option); None: it stays a candidate for every request."""
+    best: list[Filing] | None = None
+    for condition in rule.conditions:
+        found: list[Filing] | None = None
+        if condition.key in _FIELDS and isinstance(condition.arg, TextPattern):
+            found = _pattern_filings(condition.key, condition.arg)
+        elif condition.key == "body" and len(condition.arg) == 1:
+            path, steps, pattern = condition.arg[0]
+            if pattern.kind == "exact" and not pattern.ignore_case:
+                found = [(_RANK_BODY, "exact", ("body", steps), pattern.value)]
+        if found and (best is None or max(f[0] for f in found) < max(f[0] for f in best)):
+            best = found
+    return best
+
+
+def _as_text(value: object) -> str | None:
+    """A value as an exact pattern reads it (rules.TextPattern.test), None: never equal."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+class _PatternSet:
+    """The text patterns of one field, in RE2 sets, each pattern naming rule positions."""
+
+    __slots__ = ("get", "lowered", "sets")
+
+    def __init__(self, get: Callable[[Conversation], object], lowered: bool) -> None:
+        self.get = get
+        self.lowered = lowered
+        self.sets: list[tuple[Any, list[list[int]]]] = []
+
+    def build(self, patterns: dict[str, list[int]]) -> bool:
+        options = re2.Options()
+        options.max_mem = SET_MEMORY
+        options.log_errors = False
+        items = list(patterns.items())
+        for start in range(0, len(items), SET_SIZE):
+            chunk = items[start : start + SET_SIZE]
+            compiled = re2.Set.SearchSet(options)
+            try:
+                for source, _ in chunk:
+                    compiled.Add(source)
+                compiled.Compile()
+            except re2.error:
+                return False
+            self.sets.append((compiled, [positions for _, positions in chunk]))
+        return True
+
+    def found(self, request: Conversation, into: list[int]) -> bool:
+        """Add the positions of the rules whose pattern the request's text holds; False
+        when the text cannot be searched (the caller then tests every rule)."""
+        text = self.get(request)
+        if not isinstance(text, str):
+            return True  # a pattern holds only for text
+        if self.lowered:
+            text = text.lower()
+        try:
+            data = text.encode()
+        except UnicodeEncodeError:  # a lone surrogate: RE2 reads only UTF-8
+            return False
+        for compiled, positions in self.sets:
+            hits = compiled.Match(data)
+            if hits:
+                for hit in hits:
+                    into += positions[hit]
+        return True
+
+
+class RuleIndex:
+    """The rules (in the order they are tried) and where each is filed."""
+
+    __slots__ = ("rules", "_always", "_exact", "_body", "_sets")
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        self._always: list[int] = []
+        self._exact: list[tuple[Callable[[Conversation], object], dict[Any, list[int]]]] = []
+        self._body: list[tuple[tuple[str | int, ...], dict[Any, list[int]]]] = []
+        self._sets: list[_PatternSet] = []
+        if len(self.rules) <= SMALL:
+            return
+        exact: dict[Any, dict[Any, list[int]]] = {}
+        patterns: dict[tuple[str, bool], dict[str, list[int]]] = {}
+        for position, rule in enumerate(self.rules):
+            filings = _filings(rule)
+            if filings is None:
+                self._always.append(position)
+                continue
+            for _, kind, where, what in filings:
+                if kind == "exact":
+                    exact.setdefault(where, {}).setdefault(what, []).append(position)
+                else:
+                    patterns.setdefault(where, {}).setdefault(what, []).append(position)
+        for where, table in exact.items():
+            if isinstance(where, tuple):
+                self._body.append((where[1], table))
+            else:
+                self._exact.append((_FIELDS[where], table))
+        for (field, lowered), sources in patterns.items():
+            found = _PatternSet(_FIELDS[field], lowered)
+            if found.build(sources):
+                self._sets.append(found)
+            else:  # a pattern RE2 refused after all: its rules are tried on every request
+                self._always += [p for positions in sources.values() for p in positions]
+        self._always.sort()
+
+    def candidates(self, request: Conversation) -> Sequence[Rule]:
+        """The rules that may match the request, in the order they are tried."""
+        rules = self.rules
+        if len(rules) <= SMALL:
+            return rules
+        found = list(self._always)
+        for get, table in self._exact:
+            value = _as_text(get(request))
+            if value is not None:
+                positions = table.get(value)
+                if positions:
+                    found += positions
+        for steps, table in self._body:
+            dug = dig(request.body, steps)
+            value = None if dug is MISSING else _as_text(dug)
+            if value is not None:
+                positions = table.get(value)
+                if positions:
+                    found += positions
+        for patterns in self._sets:
+            if not patterns.found(request, found):
+                return rules
+        if len(found) > 1:
+            found = sorted(set(found))
+        return [rules[position] for position in found]
