@@ -18,8 +18,10 @@ unfiled, and the rule stays a candidate for every request.
 
 from __future__ import annotations
 
+import _sre  # type: ignore[import-not-found]
 import re
 from collections.abc import Callable, Sequence
+from re import _casefix  # type: ignore[attr-defined]
 from re import _constants as sre_c  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
@@ -77,22 +79,19 @@ def broad_regex(source: str, ignore_case: bool = False, anchors: bool = True) ->
     (and perhaps in more), or None when none is worked out.
 
     Written from Python's own reading of the pattern (its parser), so both engines read
-    the same thing: literals and ranges exactly; classes whose meaning differs between
-    them (`\\d`, `\\w`, `\\s` are Unicode-aware in Python) as any character; assertions
-    (`$`, `\\b`, lookarounds) left out, which only lets more texts through; a start
-    anchor kept where `anchors`. Case-insensitive patterns are not worked out.
+    the same thing: literals and ranges exactly, and a letter under `ignore_case` (or
+    `(?i)`) as every character Python's re takes for it; classes whose meaning differs
+    between them (`\\d`, `\\w`, `\\s` are Unicode-aware in Python) as any character;
+    assertions (`$`, `\\b`, lookarounds) left out, which only lets more texts through; a
+    start anchor kept where `anchors`.
     """
-    if ignore_case:
-        return None
     try:
-        tree = sre_parse.parse(source)
+        tree = sre_parse.parse(source, re.IGNORECASE if ignore_case else 0)
     except (re.error, RecursionError, OverflowError):
         return None
     flags = tree.state.flags
-    if flags & re.IGNORECASE:
-        return None
     try:
-        return _emit(list(tree), bool(flags & re.MULTILINE), anchors)
+        return _emit(list(tree), flags, anchors)
     except _Unreadable:
         return None
 
@@ -101,41 +100,58 @@ class _Unreadable(Exception):
     """A pattern piece the sets do not work out."""
 
 
-def _emit(items: list[Any], multiline: bool, anchors: bool) -> str:
+_FOLDS: dict[int, list[int]] | None = None
+
+
+def _folded(char: int) -> str:
+    """A class of every character Python's re matches for `char` when ignoring case: those
+    of the same simple lower case, and its extra equivalences (sre's own tables)."""
+    global _FOLDS
+    if _FOLDS is None:  # once per process, when a case-insensitive regex is first filed
+        lower = _sre.unicode_tolower
+        folds: dict[int, list[int]] = {}
+        for code in range(0x110000):
+            folds.setdefault(lower(code), []).append(code)
+        _FOLDS = folds
+    low = _sre.unicode_tolower(char)
+    targets = [low, *_casefix._EXTRA_CASES.get(low, ())]
+    chars = sorted({c for target in targets for c in _FOLDS.get(target, ())} | {char})
+    return "[" + "".join(f"\\x{{{c:x}}}" for c in chars) + "]"
+
+
+def _emit(items: list[Any], flags: int, anchors: bool) -> str:
+    fold = bool(flags & re.IGNORECASE)
     out = []
     for op, arg in items:
         if op is sre_c.LITERAL:
-            out.append(_literal(chr(arg)))
+            out.append(_folded(arg) if fold else _literal(chr(arg)))
         elif op is sre_c.NOT_LITERAL:
-            out.append(f"[^\\x{{{arg:x}}}]")
-        elif op is sre_c.ANY:
+            out.append(_BROAD if fold else f"[^\\x{{{arg:x}}}]")
+        elif op is sre_c.ANY or op is sre_c.CATEGORY:
             out.append(_BROAD)
         elif op is sre_c.IN:
-            out.append(_emit_class(arg))
-        elif op is sre_c.CATEGORY:
-            out.append(_BROAD)
+            out.append(_BROAD if fold else _emit_class(arg))
         elif op is sre_c.BRANCH:
-            out.append("(?:" + "|".join(_emit(b, multiline, anchors) for b in arg[1]) + ")")
+            out.append("(?:" + "|".join(_emit(b, flags, anchors) for b in arg[1]) + ")")
         elif op is sre_c.SUBPATTERN:
-            _, add_flags, _, sub = arg
-            if add_flags & re.IGNORECASE:
-                raise _Unreadable
-            out.append("(?:" + _emit(list(sub), multiline or bool(add_flags & re.MULTILINE),
-                                     anchors) + ")")  # fmt: skip
+            _, add_flags, del_flags, sub = arg
+            inner = (flags | add_flags) & ~del_flags
+            out.append("(?:" + _emit(list(sub), inner, anchors) + ")")
         elif op is sre_c.ATOMIC_GROUP:
-            out.append("(?:" + _emit(list(arg), multiline, anchors) + ")")
+            out.append("(?:" + _emit(list(arg), flags, anchors) + ")")
         elif op in _REPEATS:
             low, high, sub = arg
             if low > _MAX_REPEAT:
                 raise _Unreadable
-            body = "(?:" + _emit(list(sub), multiline, anchors) + ")"
+            body = "(?:" + _emit(list(sub), flags, anchors) + ")"
             if high == sre_c.MAXREPEAT or high > _MAX_REPEAT:
                 out.append(f"{body}{{{low},}}")
             else:
                 out.append(f"{body}{{{low},{high}}}")
         elif op is sre_c.AT:
             if anchors and arg in (sre_c.AT_BEGINNING, sre_c.AT_BEGINNING_STRING):
-                out.append("(?m:^)" if multiline and arg is sre_c.AT_BEGINNING else "^")
+                multiline = flags & re.MULTILINE and arg is sre_c.AT_BEGINNING
+                out.append("(?m:^)" if multiline else "^")
             # ends and word boundaries are left out: more texts pass, none is lost
         elif op in (sre_c.ASSERT, sre_c.ASSERT_NOT):
             pass  # lookarounds left out, as above
