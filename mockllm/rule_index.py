@@ -100,23 +100,28 @@ class _Unreadable(Exception):
     """A pattern piece the sets do not work out."""
 
 
-_FOLDS: dict[int, list[int]] | None = None
+_FOLDS: dict[int, list[int]] | None = None  # a lower case -> the other characters of it
 
 
 def _folded(char: int) -> str:
     """A class of every character Python's re matches for `char` when ignoring case: those
     of the same simple lower case, and its extra equivalences (sre's own tables)."""
     global _FOLDS
+    lower = _sre.unicode_tolower
     if _FOLDS is None:  # once per process, when a case-insensitive regex is first filed
-        lower = _sre.unicode_tolower
         folds: dict[int, list[int]] = {}
         for code in range(0x110000):
-            folds.setdefault(lower(code), []).append(code)
+            low = lower(code)
+            if low != code:
+                folds.setdefault(low, []).append(code)
         _FOLDS = folds
-    low = _sre.unicode_tolower(char)
-    targets = [low, *_casefix._EXTRA_CASES.get(low, ())]
-    chars = sorted({c for target in targets for c in _FOLDS.get(target, ())} | {char})
-    return "[" + "".join(f"\\x{{{c:x}}}" for c in chars) + "]"
+    low = lower(char)
+    chars = {char}
+    for target in (low, *_casefix._EXTRA_CASES.get(low, ())):
+        if lower(target) == target:
+            chars.add(target)
+        chars.update(_FOLDS.get(target, ()))
+    return "[" + "".join(f"\\x{{{c:x}}}" for c in sorted(chars)) + "]"
 
 
 def _emit(items: list[Any], flags: int, anchors: bool) -> str:
