@@ -6,7 +6,9 @@
 Starts the reference app (bench/reference_app.py) and mockllm on loopback ports, runs
 every measurement against each (one server under load at a time; the throughput phases
 in alternating turns), prints mockllm / reference ratios next to the project's targets,
-and writes everything to JSON (bench/results/latest.json).
+and writes everything to JSON (bench/results/latest.json). The varied phases give every
+request a prompt of its own, so mockllm cannot answer from what it kept of an earlier one:
+through a rule, from its generator, with a forced tool call, and as paced streams.
 See bench/README.md for what each number means.
 """
 
@@ -1267,7 +1269,7 @@ def _raise_nofile() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short smoke run (about 30 s)")
+    parser.add_argument("--quick", action="store_true", help="short smoke run (about 1.5 min)")
     parser.add_argument(
         "--json", type=Path, default=BENCH / "results" / "latest.json",
         help="where to write the results (default: bench/results/latest.json)",
