@@ -315,6 +315,21 @@ def cpu_seconds(pid: int) -> float:
     return total / CLK_TCK
 
 
+def settled_cpu_seconds(pid: int, quiet_s: float = 0.05, limit_s: float = 5.0) -> float:
+    """`cpu_seconds` once the server has stopped using the CPU. When a closed loop's client
+    stops, the server still answers the requests in flight (one per connection); that work
+    belongs to this turn, not to the next server's, which would share the machine with it."""
+    deadline = time.perf_counter() + limit_s
+    last = cpu_seconds(pid)
+    while time.perf_counter() < deadline:
+        time.sleep(quiet_s)
+        now = cpu_seconds(pid)
+        if now == last:  # not a clock tick (10 ms) in `quiet_s`
+            break
+        last = now
+    return last
+
+
 @contextmanager
 def peak_rss(pid: int, every_s: float = 0.01) -> Iterator[dict[str, Any]]:
     """Watch a process tree's memory: VmHWM after a reset, and VmRSS sampled meanwhile."""
@@ -487,7 +502,7 @@ def requests_slice(
             "--concurrency", plan.requests_concurrency, "--duration", seconds, "--warmup", warmup,
         )  # fmt: skip
         result["client"] = "bench/loadgen.py"
-    result["server_cpu_s"] = cpu_seconds(run.proc.pid) - before
+    result["server_cpu_s"] = settled_cpu_seconds(run.proc.pid) - before
     return result
 
 
@@ -523,7 +538,7 @@ def varied_slice(
         )  # fmt: skip
         result["client"] = "bench/loadgen.py"
     result["vary_from"] = start
-    result["server_cpu_s"] = cpu_seconds(run.proc.pid) - before
+    result["server_cpu_s"] = settled_cpu_seconds(run.proc.pid) - before
     return result
 
 
@@ -544,7 +559,7 @@ def embeddings_slice(
             "--duration", seconds, "--warmup", warmup,
         )  # fmt: skip
         result["client"] = "bench/loadgen.py"
-    result["server_cpu_s"] = cpu_seconds(run.proc.pid) - before
+    result["server_cpu_s"] = settled_cpu_seconds(run.proc.pid) - before
     return result
 
 
@@ -556,7 +571,7 @@ def stream_slice(run: Running, plan: Plan, seconds: float, warmup: float = 0) ->
         "--concurrency", plan.stream_concurrency, "--expect", len(FAST_200.chunks),
         "--duration", seconds, "--warmup", warmup,
     )  # fmt: skip
-    result["server_cpu_s"] = cpu_seconds(run.proc.pid) - before
+    result["server_cpu_s"] = settled_cpu_seconds(run.proc.pid) - before
     return result
 
 
@@ -598,9 +613,15 @@ def _added(turns: list[dict[str, Any]], warm_errors: int) -> dict[str, Any]:
             "n": sum(x["n"] for x in latency),
         },
         "server_cpu_s": sum(t["server_cpu_s"] for t in turns),
-        # The server's CPU over the turns (the warm-up left out) per response in them.
+        # The server's CPU over the turns (the warm-up left out) per request it answered:
+        # the responses counted, and the one in flight on each connection when the client
+        # stopped, which the server answers too (its CPU is in `server_cpu_s`).
         "server_cpu_us_per_request": (
-            sum(t["server_cpu_s"] for t in turns) / responses * 1e6 if responses else None
+            sum(t["server_cpu_s"] for t in turns)
+            / (responses + turns[0]["concurrency"] * len(turns))
+            * 1e6
+            if responses
+            else None
         ),
         "client": turns[0].get("client", "bench/loadgen.py"),
     }
