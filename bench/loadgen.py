@@ -6,6 +6,12 @@ object from its stdout. Modes:
     requests    non-streaming requests/s and latency (used when `wrk` is not installed)
     throughput  content chunks/s over streams with no delay
     paced       one paced stream per connection, all sent together: TTFT, gaps, durations
+    embeddings  embeddings requests/s and latency (used when `wrk` is not installed)
+
+`--vary-from N` (requests, paced) gives every request its own prompt: the user message
+ends with " #N", N counting up from the number given (replies.varied_requests); run.py
+gives every run its own range, so no prompt repeats within a benchmark. `--tools`
+(requests) offers the benchmark's tool and forces a call to it.
 
 Each connection is an asyncio Protocol on uvloop whose bytes go straight into an
 `httptools` response parser (which undoes chunked transfer encoding). Hot callbacks only
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import re
@@ -31,7 +38,7 @@ import httptools
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from replies import embedding_request_bytes, request_bytes  # noqa: E402
+from replies import embedding_request_bytes, request_bytes, varied_requests  # noqa: E402
 
 perf_counter = time.perf_counter
 
@@ -174,9 +181,16 @@ async def _closed_loop(
 ) -> dict[str, object]:
     """Connections that each send, wait for the whole response, and send again."""
     if args.mode == "embeddings":
-        request = embedding_request_bytes(args.host, args.port)
+        next_request: Callable[[], bytes] = itertools.repeat(
+            embedding_request_bytes(args.host, args.port)
+        ).__next__
+    elif args.vary_from is not None:
+        next_request = varied_requests(
+            args.host, args.port, args.model, args.vary_from, stream=args.stream, tools=args.tools
+        ).__next__
     else:
         request = request_bytes(args.host, args.port, args.model, stream=args.stream)
+        next_request = itertools.repeat(request).__next__
     window = {"start": math.inf, "end": math.inf}
     latencies: list[float] = []
     counted = {"responses": 0, "chunks": 0, "errors": 0}
@@ -201,7 +215,7 @@ async def _closed_loop(
 
     async def drive(conn: _Conn, stop: float) -> None:
         while perf_counter() < stop and conn.error is None:
-            conn.send(request)
+            conn.send(next_request())
             assert conn.response is not None
             await conn.response
         if conn.error is not None:
@@ -246,6 +260,13 @@ def _check_completion(body: bytes) -> tuple[str | None, int]:
     return None, 0
 
 
+def _check_tool_call(body: bytes) -> tuple[str | None, int]:
+    """(what is wrong with a non-streamed body that must call a tool or None, 0)."""
+    if b'"chat.completion"' not in body or b'"tool_calls"' not in body:
+        return "response is not a chat.completion with tool calls", 0
+    return None, 0
+
+
 def _check_embedding(body: bytes) -> tuple[str | None, int]:
     if b'"object":"embedding"' not in body:
         return "response is not a list of embeddings", 0
@@ -282,16 +303,17 @@ class _Round:
     send_spread_ms: float = 0.0
 
 
-async def _paced_round(args: argparse.Namespace, request: bytes) -> _Round:
+async def _paced_round(args: argparse.Namespace, next_request: Callable[[], bytes]) -> _Round:
     """Open one connection per stream, send every request at once, wait for all streams."""
     result = _Round()
     conns, failures = await _connect(args.host, args.port, args.streams, _Conn)
     result.errors += failures
     if not conns:
         return result
+    requests = [next_request() for _ in conns]  # built before the tight loop that sends
     await asyncio.sleep(args.settle)  # let the server accept every connection first
     cpu_before = _cpu()
-    for conn in conns:
+    for conn, request in zip(conns, requests, strict=True):
         conn.send(request)
     result.send_spread_ms = (perf_counter() - conns[0].sent) * 1000
     waits = [conn.response for conn in conns if conn.response is not None]
@@ -330,14 +352,22 @@ def _paced_stats(streams: list[_Stream], ideal_s: float) -> dict[str, object]:
 
 
 async def _paced(args: argparse.Namespace) -> dict[str, object]:
-    request = request_bytes(args.host, args.port, args.model, stream=True)
+    if args.vary_from is not None:
+        next_request = varied_requests(
+            args.host, args.port, args.model, args.vary_from, stream=True
+        ).__next__
+    else:
+        next_request = itertools.repeat(
+            request_bytes(args.host, args.port, args.model, stream=True)
+        ).__next__
     for _ in range(args.warmup_rounds):
-        await _paced_round(args, request)
-    rounds = [await _paced_round(args, request) for _ in range(args.rounds)]
+        await _paced_round(args, next_request)
+    rounds = [await _paced_round(args, next_request) for _ in range(args.rounds)]
     ideal_s = args.ideal_ms / 1000
     return {
         "streams": args.streams,
         "rounds": args.rounds,
+        "varied": args.vary_from is not None,
         "ideal_ms": args.ideal_ms,
         "errors": sum(len(one.errors) for one in rounds),
         "error_samples": [error for one in rounds for error in one.errors][:5],
@@ -373,6 +403,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         mode.add_argument("--host", default="127.0.0.1")
         mode.add_argument("--port", type=int, required=True)
         mode.add_argument("--model", required=name != "embeddings")
+        if name in ("requests", "paced"):
+            mode.add_argument(
+                "--vary-from", type=int, help="a prompt per request, numbered from this"
+            )
+        if name == "requests":
+            mode.add_argument("--tools", action="store_true", help="offer and force the tool")
         if name == "paced":
             mode.add_argument("--streams", type=int, required=True)
             mode.add_argument("--rounds", type=int, default=1)
@@ -388,6 +424,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                 mode.add_argument("--expect", type=int, required=True, help="content events")
     args = parser.parse_args(argv)
     args.stream = args.mode not in ("requests", "embeddings")
+    args.vary_from = getattr(args, "vary_from", None)
+    args.tools = getattr(args, "tools", False)
+    if args.tools and args.vary_from is None:
+        parser.error("--tools needs --vary-from")
     return args
 
 
@@ -398,7 +438,7 @@ async def _main(args: argparse.Namespace) -> dict[str, object]:
         return await _closed_loop(args, _stream_checker(args.expect))
     if args.mode == "embeddings":
         return await _closed_loop(args, _check_embedding)
-    return await _closed_loop(args, _check_completion)
+    return await _closed_loop(args, _check_tool_call if args.tools else _check_completion)
 
 
 def main(argv: list[str] | None = None) -> None:

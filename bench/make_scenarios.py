@@ -36,7 +36,9 @@ def _flow(value: object) -> str:
 # Rules of the kind a real scenario file holds: they match on message content, so the
 # selector has to look at every one of them before it reaches the benchmark's rules.
 # Each takes a suffix that keeps generated copies distinct; none matches the benchmark's
-# requests (see replies.USER_PROMPT and replies.SYSTEM_PROMPT).
+# requests (see replies.USER_PROMPT and replies.SYSTEM_PROMPT), nor the varied phases'
+# (the same prompt ending " #N", and replies.GENERATED_MODEL, which must reach mockllm's
+# generator: run.py checks the journal for it).
 _CONTENT_RULES: tuple[tuple[str, Callable[[str], dict[str, object]], str], ...] = (
     (
         "ask-weather",

@@ -8,6 +8,10 @@ Run it the way run.py does:
 It does the least a Starlette app can do for the same wire bytes: parse the body with
 `Request.json()`, answer JSON with a `Response`, and stream pre-built `data: ...` events
 from a `StreamingResponse`, pacing with `asyncio.sleep` to absolute deadlines.
+
+A model that is not one of the benchmark's (mockllm answers those from its generator)
+gets a constant answer shaped like mockllm's: a generated-looking text, or, when the
+request offers tools, a call to the benchmark's tool with constant, valid arguments.
 """
 
 from __future__ import annotations
@@ -19,7 +23,16 @@ import random
 import time
 from collections.abc import AsyncIterator
 
-from replies import EMBEDDING_DIMENSIONS, MODELS, PROMPT_TOKENS, BenchModel
+from replies import (
+    EMBEDDING_DIMENSIONS,
+    GENERATED_TEXT,
+    GENERATED_TOKENS,
+    MODELS,
+    PROMPT_TOKENS,
+    TOOL_ARGUMENTS,
+    TOOL_NAME,
+    BenchModel,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -84,6 +97,73 @@ class _Encoded:
 
 _ENCODED = {name: _Encoded(model) for name, model in MODELS.items()}
 
+# What mockllm's generator adds to a chat.completion, so both bodies are about the size.
+_USAGE_DETAILS = {
+    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+    "completion_tokens_details": {
+        "reasoning_tokens": 0,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    },
+}
+
+
+class _Generated:
+    """The constant answers for a model that is not the benchmark's: a text (or a stream
+    of it), or, with tools, a call to the benchmark's tool. Only `id` and `created` change."""
+
+    def __init__(self, model: str) -> None:
+        first, *rest = GENERATED_TEXT.split(" ")
+        self.stream = _Encoded(BenchModel(model, (first, *(" " + word for word in rest))))
+
+        def tail(message: dict[str, object], finish: str, completion_tokens: int) -> bytes:
+            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+            usage = {
+                "prompt_tokens": PROMPT_TOKENS,
+                "completion_tokens": completion_tokens,
+                "total_tokens": PROMPT_TOKENS + completion_tokens,
+                **_USAGE_DETAILS,
+            }
+            return (
+                f',"model":{_dumps(model)},"choices":[{_dumps(choice)}],"usage":{_dumps(usage)},'
+                f'"service_tier":"default","system_fingerprint":"fp_370d69f0b8"}}'
+            ).encode()
+
+        text = {"role": "assistant", "content": GENERATED_TEXT, "refusal": None, "annotations": []}
+        call = {
+            "id": "call_PH9b9zJSblLbr3HapJyrf0ov",
+            "type": "function",
+            "function": {"name": TOOL_NAME, "arguments": _dumps(TOOL_ARGUMENTS)},
+        }
+        tool = {
+            "role": "assistant",
+            "content": None,
+            "refusal": None,
+            "annotations": [],
+            "tool_calls": [call],
+        }
+        self.text_tail = tail(text, "stop", GENERATED_TOKENS)
+        self.tool_tail = tail(tool, "tool_calls", 170)
+
+    def completion(self, tools: bool) -> bytes:
+        head = f'{{"id":"chatcmpl-{next(_ids):024x}","object":"chat.completion",'
+        tail = self.tool_tail if tools else self.text_tail
+        return f'{head}"created":{int(time.time())}'.encode() + tail
+
+
+_GENERATED: dict[str, _Generated] = {}
+
+
+def _generated(model: object) -> _Generated:
+    name = model if isinstance(model, str) else "unknown"
+    found = _GENERATED.get(name)
+    if found is None:
+        found = _Generated(name)
+        if len(_GENERATED) < 100:
+            _GENERATED[name] = found
+    return found
+
 
 async def _fast(events: tuple[bytes, list[bytes], bytes]) -> AsyncIterator[bytes]:
     role, contents, finish = events
@@ -115,9 +195,12 @@ async def chat_completions(request: Request) -> Response:
     start = asyncio.get_running_loop().time()
     body = await request.json()
     encoded = _ENCODED.get(body.get("model"))
-    if encoded is None:
-        error = {"message": "unknown model", "type": "invalid_request_error", "code": None}
-        return JSONResponse({"error": error}, status_code=404)
+    if encoded is None:  # any other model: the generated-looking answer
+        generated = _generated(body.get("model"))
+        if not body.get("stream"):
+            answer = generated.completion(bool(body.get("tools")))
+            return Response(answer, media_type="application/json")
+        encoded = generated.stream
     if not body.get("stream"):
         return Response(encoded.completion(), media_type="application/json")
     events = encoded.events()
