@@ -38,6 +38,7 @@ from mockllm.template import TemplateError, compile_template
 MAX_FILE_BYTES = 4 * 1024 * 1024
 # libyaml's parser when the installed PyYAML has it: several times faster on big files.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR_TAG = "tag:yaml.org,2002:str"
 MAX_NODES = 500_000  # alias expansion bound: a YAML bomb fails instead of eating memory
 MAX_DEPTH = 100
 
@@ -296,7 +297,11 @@ class _Lines:
             out: dict[Any, Any] = {}
             self._constructor.flatten_mapping(node)
             for key_node, value_node in node.value:
-                key = self._constructor.construct_object(key_node)
+                key = (
+                    key_node.value
+                    if key_node.tag == _STR_TAG
+                    else self._constructor.construct_object(key_node)
+                )
                 if not isinstance(key, str | int | float | bool) and key is not None:
                     raise _TooBig(key_node.start_mark.line + 1, "mapping keys must be scalars")
                 key = str(key)
@@ -314,6 +319,8 @@ class _Lines:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.value(item, (*path, i)) for i, item in enumerate(node.value)]
+        if node.tag == _STR_TAG:  # what the constructor would make of it, without its books
+            return node.value
         try:
             return self._constructor.construct_object(node)
         except (yaml.YAMLError, ValueError, TypeError) as exc:

@@ -19,6 +19,7 @@ unfiled, and the rule stays a candidate for every request.
 from __future__ import annotations
 
 import _sre  # type: ignore[import-not-found]
+import functools
 import re
 from collections.abc import Callable, Sequence
 from re import _casefix  # type: ignore[attr-defined]
@@ -63,15 +64,21 @@ _MAX_REPEAT = 1000  # RE2's largest repeat count
 _REPEATS = (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, sre_c.POSSESSIVE_REPEAT)
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9]*")
+
+
 def _literal(text: str) -> str:
     """`text` as an RE2 pattern matching exactly it."""
-    out = []
-    for char in text:
-        if char.isascii() and char.isalnum() or not char.isascii() and char.isprintable():
-            out.append(char)
-        else:
-            out.append(f"\\x{{{ord(char):x}}}")
-    return "".join(out)
+    if _PLAIN.fullmatch(text):
+        return text
+    return "".join(map(_literal_char, text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal_char(char: str) -> str:
+    if char.isascii() and char.isalnum() or not char.isascii() and char.isprintable():
+        return char
+    return f"\\x{{{ord(char):x}}}"
 
 
 def broad_regex(source: str, ignore_case: bool = False, anchors: bool = True) -> str | None:
@@ -103,6 +110,7 @@ class _Unreadable(Exception):
 _FOLDS: dict[int, list[int]] | None = None  # a lower case -> the other characters of it
 
 
+@functools.lru_cache(maxsize=4096)
 def _folded(char: int) -> str:
     """A class of every character Python's re matches for `char` when ignoring case: those
     of the same simple lower case, and its extra equivalences (sre's own tables)."""
