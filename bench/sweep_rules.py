@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import io
 import json
 import os
+import pstats
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -54,12 +57,15 @@ from make_scenarios import _bench_rule, _flow, _q  # noqa: E402
 from replies import API_KEY, FAST_50, USER_PROMPT, request_body  # noqa: E402
 from run import (  # noqa: E402
     _WRK_SCRIPT,
+    CLK_TCK,
     HOST,
     PYTHON,
     QUICK,
     SERVERS,
     Plan,
     Running,
+    _free_port,
+    _health_status,
     _loadavg,
     _meta,
     _mockllm_argv,
@@ -372,11 +378,33 @@ def varied_script(workdir: Path) -> Path:
     return script
 
 
+def wait_idle(pid: int, quiet_s: float = 0.2, timeout_s: float = 120.0) -> float:
+    """Wait until the server has used no CPU for `quiet_s` (one clock tick or less), and
+    return how long that took. When wrk stops, a slow server still holds up to one request
+    per connection, which it answers to closed sockets: that work must not run into the
+    next server's turn (two cores: it would take CPU from it)."""
+    started = time.perf_counter()
+    last = cpu_seconds(pid)
+    quiet_since = started
+    while time.perf_counter() - started < timeout_s:
+        time.sleep(0.05)
+        now = cpu_seconds(pid)
+        if now - last > 1.5 / CLK_TCK:
+            quiet_since = time.perf_counter()
+        elif time.perf_counter() - quiet_since >= quiet_s:
+            break
+        last = now
+    return time.perf_counter() - started
+
+
 def varied_slice(run: Running, script: Path, seconds: float, concurrency: int) -> dict[str, Any]:
+    """One turn of wrk with the varied bodies; the server's CPU during the turn (not the
+    drain after it, which answers requests wrk no longer counts), then wait for the drain."""
     before = cpu_seconds(run.proc.pid)
     result = _wrk(run.port, seconds, concurrency, script)
     result["client"] = "wrk -t1, varied bodies"
     result["server_cpu_s"] = cpu_seconds(run.proc.pid) - before
+    result["drain_s"] = wait_idle(run.proc.pid)
     return result
 
 
@@ -444,6 +472,8 @@ def sweep(sizes: list[int], plan: Plan, workdir: Path) -> dict[str, Any]:
                 )
                 found["load"] = turns
                 found["after_rss_mb"] = rss_mb(run.proc.pid)
+                _say(f"{n} rules: in-process load and selection timing")
+                found["in_process"] = in_process(paths[n])
                 results[str(n)] = found
             finally:
                 if run is not base_run:
@@ -457,46 +487,84 @@ def sweep(sizes: list[int], plan: Plan, workdir: Path) -> dict[str, Any]:
 
 # --- the start-up profile ----------------------------------------------------------------------
 
-_PROFILE = """
-import cProfile, io, pstats, sys, time
+_IN_PROCESS = """
+import gc, statistics, sys, time
 from pathlib import Path
+sys.path.insert(0, sys.argv[3])
 started = time.perf_counter()
 from mockllm.app import create_app
 from mockllm.config import ServerConfig
+from mockllm.selector import select
 imported = time.perf_counter()
 config = ServerConfig(scenarios=(Path(sys.argv[1]),))
-if sys.argv[3] == "time":
-    create_app(config)
-    print(f"IMPORT_S {imported - started:.3f} CREATE_APP_S {time.perf_counter() - imported:.3f}")
-else:
-    profile = cProfile.Profile()
-    profile.enable()
-    create_app(config)
-    profile.disable()
-    out = io.StringIO()
-    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(int(sys.argv[2]))
-    print(out.getvalue())
+app = create_app(config)
+built = time.perf_counter()
+print(f"IMPORT_S {imported - started:.4f}")
+print(f"CREATE_APP_S {built - imported:.4f}")
+from sweep_rules import _varied_body, FAST_50
+gc.collect()
+gc.freeze()
+endpoint = app.endpoints["/v1/chat/completions"]
+engine = app.engine
+requests = [
+    endpoint._parse(_varied_body(FAST_50.name, i), {}, "/v1/chat/completions").request
+    for i in range(int(sys.argv[2]))
+]
+times = []
+for _ in range(5):
+    t = time.process_time()
+    for request in requests:
+        selection = select(engine._answering, request, engine.store, 0)
+    times.append((time.process_time() - t) / len(requests))
+    assert selection is not None and selection.rule.name == FAST_50.name, selection
+print(f"SELECT_US {statistics.median(times) * 1e6:.2f}")
 """
 
 
-def profile_startup(path: Path, top: int = 10) -> dict[str, Any]:
-    """Building the app (scenario loading included) for one file, each time in a fresh
-    process: once timed (imports apart from the build), once under cProfile, whose top `top`
-    functions by own time are kept."""
+def in_process(path: Path, requests: int = 200) -> dict[str, float]:
+    """In a fresh process: the imports, building the app for `path` (loading the scenario),
+    and rule selection alone (`selector.select` over the loaded rules) for `requests`
+    varied benchmark requests: CPU time (so other work on the machine counts less), median
+    of 5 passes."""
+    argv = [PYTHON, "-c", _IN_PROCESS, str(path), str(requests), str(BENCH)]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"in-process timing failed:\n{done.stderr[-2000:]}")
+    found = {}
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if key in ("IMPORT_S", "CREATE_APP_S", "SELECT_US"):
+            found[key.lower()] = float(value)
+    return found
 
-    def run(mode: str) -> list[str]:
-        argv = [PYTHON, "-c", _PROFILE, str(path), str(top), mode]
-        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True)
-        return done.stdout.splitlines()
 
-    _, imported, _, built = next(x for x in run("time") if x.startswith("IMPORT_S ")).split()
-    lines = run("profile")
+def profile_startup(path: Path, workdir: Path, top: int = 10) -> dict[str, Any]:
+    """cProfile of `mockllm serve --scenarios FILE` from its start to its first healthy
+    answer (then SIGINT): the top `top` functions by own time."""
+    port = _free_port()
+    out = workdir / "serve.prof"
+    argv = [PYTHON, "-m", "cProfile", "-o", str(out), *_mockllm_argv(port, path)[1:]]
+    with open(workdir / "profile.log", "wb") as log:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        while _health_status(port) != 200:
+            if proc.poll() is not None or time.perf_counter() - started > 300:
+                raise RuntimeError(f"profiled server did not start: {proc.poll()}")
+            time.sleep(0.01)
+        healthy = time.perf_counter() - started
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+    text = io.StringIO()
+    stats = pstats.Stats(str(out), stream=text)
+    stats.sort_stats("tottime").print_stats(top)
+    lines = text.getvalue().splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip().startswith("ncalls"))
     total = next((line.strip() for line in lines if "function calls" in line), "")
     return {
         "file": path.name,
-        "import_s": float(imported),
-        "create_app_s": float(built),
+        "healthy_under_profile_s": healthy,
         "profiled": total,
         "top": [line.rstrip() for line in lines[start : start + top + 1]],
     }
@@ -532,6 +600,9 @@ def build_table(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "cpu_us_per_request": _per_request_us(mock) if mock else None,
                 "reference_cpu_us_per_request": _per_request_us(ref) if ref else None,
                 "base_cpu_us_per_request": _per_request_us(base) if base else None,
+                "import_s": found.get("in_process", {}).get("import_s"),
+                "create_app_s": found.get("in_process", {}).get("create_app_s"),
+                "select_us": found.get("in_process", {}).get("select_us"),
                 "errors": sum(r["errors"] for r in load.values()) + len(found["problems"]),
                 "idle_rss_mb": found["idle_rss_mb"],
             }
@@ -562,7 +633,7 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def render(rows: list[dict[str, Any]]) -> str:
     head = (
         "rules", "tried", "healthy s", "req/s", "ref req/s", "x ref", "20-rule req/s",
-        "x 20", "CPU us/req", "ref CPU us/req", "errors",
+        "x 20", "CPU us/req", "ref CPU us/req", "load s", "select us", "errors",
     )  # fmt: skip
     body = [
         (
@@ -576,6 +647,8 @@ def render(rows: list[dict[str, Any]]) -> str:
             _fmt(row["ratio_to_20_rules"], ".2f"),
             _fmt(row["cpu_us_per_request"], ",.0f"),
             _fmt(row["reference_cpu_us_per_request"], ",.0f"),
+            _fmt(row["create_app_s"], ".2f"),
+            _fmt(row["select_us"], ",.0f"),
             str(row["errors"]),
         )
         for row in rows
@@ -629,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_profile:
             largest = max(sizes)
             _say(f"profiling start-up with {largest} rules")
-            data["startup_profile"] = profile_startup(workdir / f"sweep-{largest}.yaml")
+            data["startup_profile"] = profile_startup(workdir / f"sweep-{largest}.yaml", workdir)
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
             for path in workdir.glob("sweep-*.yaml"):
@@ -672,9 +745,9 @@ def main(argv: list[str] | None = None) -> int:
     if "startup_profile" in data:
         prof = data["startup_profile"]
         print(
-            f"\nstart-up profile, {prof['file']}: imports {prof['import_s']:.2f} s, building the "
-            f"app {prof['create_app_s']:.2f} s (no profiler); top {len(prof['top']) - 1} by own "
-            f"time under cProfile ({prof['profiled']}):"
+            f"\nstart-up profile, mockllm serve --scenarios {prof['file']} until healthy "
+            f"({prof['healthy_under_profile_s']:.2f} s under cProfile, {prof['profiled']}); "
+            f"top {len(prof['top']) - 1} by own time:"
         )
         print("\n".join(prof["top"]))
     print(f"\nwrote {args.json} ({elapsed:.0f} s)")
