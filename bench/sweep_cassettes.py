@@ -73,7 +73,7 @@ from run import (  # noqa: E402
     rss_mb,
     start_server,
 )
-from sweep_rules import wait_idle  # noqa: E402
+from sweep_rules import profile_startup, wait_idle  # noqa: E402
 
 SIZES = (100, 1000, 10000)
 BASE = 100
@@ -661,6 +661,7 @@ def main(argv: list[str] | None = None) -> int:
         help="send the recorded requests without the X-Bench-Seq counter (repeats can then "
         "be answered from mockllm's parse memo)",
     )  # fmt: skip
+    parser.add_argument("--no-profile", action="store_true", help="skip the start-up profile")
     parser.add_argument("--keep", type=Path, help="also copy the cassette folders here")
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
@@ -679,6 +680,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mockllm-sweep-cassettes-") as tmp:
         workdir = Path(tmp)
         data = sweep(sizes, plan, workdir, seq_header=not args.no_seq_header)
+        if not args.no_profile:
+            largest = max(sizes)
+            _say(f"profiling start-up with {largest} interactions")
+            data["startup_profile"] = profile_startup(
+                workdir / f"cassettes-{largest}", workdir, server=SERVERS[CASSETTES]
+            )
         if args.keep:
             for folder in workdir.glob("cassettes-*"):
                 shutil.copytree(folder, args.keep / folder.name, dirs_exist_ok=True)
@@ -710,6 +717,14 @@ def main(argv: list[str] | None = None) -> int:
     print(render(rows))
     print()
     print(render_targets(checks))
+    if "startup_profile" in data:
+        prof = data["startup_profile"]
+        print(
+            f"\nstart-up profile, mockllm serve --cassettes {prof['file']} until healthy "
+            f"({prof['healthy_under_profile_s']:.2f} s under cProfile, {prof['profiled']}); "
+            f"top {len(prof['top']) - 1} by own time:"
+        )
+        print("\n".join(prof["top"]))
     print(f"\nwrote {args.json} ({elapsed:.0f} s)")
     return 0 if all(check["passed"] for check in checks) else 1
 

@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -538,12 +539,18 @@ def in_process(path: Path, requests: int = 200) -> dict[str, float]:
     return found
 
 
-def profile_startup(path: Path, workdir: Path, top: int = 10) -> dict[str, Any]:
-    """cProfile of `mockllm serve --scenarios FILE` from its start to its first healthy
-    answer (then SIGINT): the top `top` functions by own time."""
+def profile_startup(
+    path: Path,
+    workdir: Path,
+    top: int = 10,
+    server: Callable[[int, Path], list[str]] = _mockllm_argv,
+) -> dict[str, Any]:
+    """cProfile of `mockllm serve --scenarios FILE` (or another `server` argv, run.py's
+    SERVERS style) from its start to its first healthy answer (then SIGINT): the top `top`
+    functions by own time."""
     port = _free_port()
     out = workdir / "serve.prof"
-    argv = [PYTHON, "-m", "cProfile", "-o", str(out), *_mockllm_argv(port, path)[1:]]
+    argv = [PYTHON, "-m", "cProfile", "-o", str(out), *server(port, path)[1:]]
     with open(workdir / "profile.log", "wb") as log:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
