@@ -525,6 +525,20 @@ for _ in range(5):
     times.append((time.process_time() - t) / len(requests))
     assert selection is not None and selection.rule.name == FAST_50.name, selection
 print(f"SELECT_US {statistics.median(times) * 1e6:.2f}")
+others = tuple(r for r in engine._answering if r.name != FAST_50.name)
+tenth = len(others) // 10
+if tenth >= 100:  # the same number of rules, packed or spread over the whole file's memory
+    walks = {"FIRST_TENTH_NS": others[:tenth], "EVERY_TENTH_NS": others[::10][:tenth],
+             "ALL_NS": others}
+    per_rule = {key: [] for key in walks}
+    for _ in range(5):
+        for key, rules in walks.items():
+            t = time.process_time()
+            for request in requests[:20]:
+                assert select(rules, request, engine.store, 0) is None
+            per_rule[key].append((time.process_time() - t) / 20 / len(rules))
+    for key, values in per_rule.items():
+        print(f"{key} {statistics.median(values) * 1e9:.1f}")
 """
 
 
@@ -532,7 +546,10 @@ def in_process(path: Path, requests: int = 200) -> dict[str, float]:
     """In a fresh process: the imports, building the app for `path` (loading the scenario),
     and rule selection alone (`selector.select` over the loaded rules) for `requests`
     varied benchmark requests: CPU time (so other work on the machine counts less), median
-    of 5 passes."""
+    of 5 passes. From 1,000 rules on, also the CPU time per rule of walking (no rule
+    matching) a tenth of the rules packed (the first tenth), the same number spread over
+    the whole file (every tenth rule), and all of them: how much of the cost per rule is
+    where the rules lie in memory."""
     argv = [PYTHON, "-c", _IN_PROCESS, str(path), str(requests), str(BENCH)]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
@@ -540,7 +557,7 @@ def in_process(path: Path, requests: int = 200) -> dict[str, float]:
     found = {}
     for line in done.stdout.splitlines():
         key, _, value = line.partition(" ")
-        if key in ("IMPORT_S", "CREATE_APP_S", "SELECT_US"):
+        if key in ("IMPORT_S", "CREATE_APP_S", "SELECT_US") or key.endswith("_NS"):
             found[key.lower()] = float(value)
     return found
 
