@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.client
+import itertools
 import json
 import os
 import random
@@ -73,7 +74,7 @@ from run import (  # noqa: E402
     rss_mb,
     start_server,
 )
-from sweep_rules import profile_startup, wait_idle  # noqa: E402
+from sweep_rules import TURN_STRIDE, profile_startup, wait_idle  # noqa: E402
 
 SIZES = (100, 1000, 10000)
 BASE = 100
@@ -362,7 +363,7 @@ def check_replay(port: int, recorded: list[Recorded]) -> tuple[list[str], float]
 _CYCLE = """
 local bodies = dofile("{table}")
 local count = #bodies
-local sent = 0
+local sent = {start}
 local headers = {{
   ["Content-Type"] = "application/json",
   ["Authorization"] = "Bearer {key}",
@@ -377,9 +378,31 @@ end
 """
 
 
-def replay_script(workdir: Path, recorded: list[Recorded], seq_header: bool) -> Path:
-    """wrk's Lua for one size: every recorded body once per cycle, in a seeded order, from
-    a generated Lua table (run.py's `done()` reports the figures)."""
+@dataclass(frozen=True, slots=True)
+class ReplayLoad:
+    """What wrk sends to one size's server: its recorded bodies in a Lua table file."""
+
+    table: Path
+    first_body: str
+    seq_header: bool
+
+    def script(self, workdir: Path) -> Path:
+        """wrk's Lua for one turn: every body once per cycle; `X-Bench-Seq` counts from a
+        start of the turn's own, so no two requests of the run carry the same header (run.py's
+        `done()` reports the figures)."""
+        start = next(_turns) * TURN_STRIDE
+        seq = 'headers["X-Bench-Seq"] = tostring(sent)' if self.seq_header else ""
+        script = workdir / f"{self.table.stem}-{start}.lua"
+        base = _WRK_SCRIPT.format(body=self.first_body, key=API_KEY)
+        script.write_text(base + _CYCLE.format(table=self.table, key=API_KEY, seq=seq, start=start))
+        return script
+
+
+_turns = itertools.count(1)
+
+
+def replay_load(workdir: Path, recorded: list[Recorded], seq_header: bool) -> ReplayLoad:
+    """The Lua table of one size's recorded bodies, in a seeded order."""
     bodies = [item.request.decode() for item in recorded]
     random.Random(SEED).shuffle(bodies)
     if any("]==]" in body for body in bodies):
@@ -388,14 +411,13 @@ def replay_script(workdir: Path, recorded: list[Recorded], seq_header: bool) -> 
     table.write_text(
         "return {\n" + "".join(f"[==[{body}]==],\n" for body in bodies) + "}\n", encoding="utf-8"
     )
-    seq = 'headers["X-Bench-Seq"] = tostring(sent)' if seq_header else ""
-    script = workdir / f"replay-{len(recorded)}.lua"
-    base = _WRK_SCRIPT.format(body=bodies[0], key=API_KEY)
-    script.write_text(base + _CYCLE.format(table=table, key=API_KEY, seq=seq))
-    return script
+    return ReplayLoad(table, bodies[0], seq_header)
 
 
-def replay_slice(run: Running, script: Path, seconds: float, concurrency: int) -> dict[str, Any]:
+def replay_slice(
+    run: Running, load: ReplayLoad, workdir: Path, seconds: float, concurrency: int
+) -> dict[str, Any]:
+    script = load.script(workdir)
     before = cpu_seconds(run.proc.pid)
     result = _wrk(run.port, seconds, concurrency, script)
     result["client"] = "wrk -t1, recorded bodies cycled"
@@ -486,11 +508,11 @@ def _per_request_us(found: dict[str, Any]) -> float | None:
 def sweep(sizes: list[int], plan: Plan, workdir: Path, seq_header: bool) -> dict[str, Any]:
     folders: dict[int, Path] = {}
     recorded: dict[int, list[Recorded]] = {}
-    scripts: dict[int, Path] = {}
+    loads: dict[int, ReplayLoad] = {}
     for n in sorted({BASE, *sizes}):
         folders[n] = workdir / f"cassettes-{n}"
         recorded[n] = write_cassettes(folders[n], n)
-        scripts[n] = replay_script(workdir, recorded[n], seq_header)
+        loads[n] = replay_load(workdir, recorded[n], seq_header)
     format_problems = check_format(workdir, recorded[BASE])
     for problem in format_problems:
         _say(f"problem: {problem}")
@@ -525,17 +547,17 @@ def sweep(sizes: list[int], plan: Plan, workdir: Path, seq_header: bool) -> dict
                         if base_run is None:
                             base_run = start_server(CASSETTES, folders[BASE], workdir)
                         runs[f"mockllm-{BASE}"] = base_run
-                    by_port = {run.port: scripts[n]}
+                    by_port = {run.port: loads[n]}
                     if base_run is not None:
-                        by_port[base_run.port] = scripts[BASE]
+                        by_port[base_run.port] = loads[BASE]
                     _say(f"{n} interactions: {plan.slices} turns of {turn_s:g} s for {list(runs)}")
                     found["load"] = interleaved(
                         runs,
                         plan.slices,
                         lambda r, ports=by_port: replay_slice(
-                            r, ports[r.port], plan.requests_warmup_s, c
+                            r, ports[r.port], workdir, plan.requests_warmup_s, c
                         ),
-                        lambda r, ports=by_port: replay_slice(r, ports[r.port], turn_s, c),
+                        lambda r, ports=by_port: replay_slice(r, ports[r.port], workdir, turn_s, c),
                     )
                     found["after_rss_mb"] = rss_mb(run.proc.pid)
             finally:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import io
+import itertools
 import json
 import os
 import pstats
@@ -358,24 +359,31 @@ def check_no_other_rule_matches(path: Path, rules: int, workdir: Path) -> list[s
 _VARIED = """
 local prefix = [==[{prefix}]==]
 local suffix = [==[{suffix}]==]
-local counter = 0
+local counter = {start}
 
 function request()
   counter = counter + 1
   return wrk.format(nil, nil, nil, prefix .. counter .. suffix)
 end
 """
+TURN_STRIDE = 10_000_000  # more requests than any turn sends
+_turns = itertools.count(1)
 
 
 def varied_script(workdir: Path) -> Path:
-    """wrk's Lua: the benchmark body with ` [req N]` at the end of the last user message,
-    N counting up, so no two requests are the same (run.py's `done()` reports the figures)."""
+    """wrk's Lua for one turn: the benchmark body with ` [req N]` at the end of the last user
+    message, N counting up from a start of its own: no two requests of the whole run are
+    the same. (Counting from 1 every turn, a turn would repeat the previous turn's bodies,
+    and at 10,000 rules, where a turn is a few hundred requests, mockllm's memo of the last
+    1024 parsed requests and their selected rules would answer them without matching.)
+    run.py's `done()` reports the figures."""
     marker = 987654321
     body = _varied_body(FAST_50.name, marker).decode()
     prefix, suffix = body.split(str(marker))
-    script = workdir / "varied.lua"
+    start = next(_turns) * TURN_STRIDE
+    script = workdir / f"varied-{start}.lua"
     base = _WRK_SCRIPT.format(body=request_body(FAST_50.name, stream=False).decode(), key=API_KEY)
-    script.write_text(base + _VARIED.format(prefix=prefix, suffix=suffix))
+    script.write_text(base + _VARIED.format(prefix=prefix, suffix=suffix, start=start))
     return script
 
 
@@ -398,9 +406,10 @@ def wait_idle(pid: int, quiet_s: float = 0.2, timeout_s: float = 120.0) -> float
     return time.perf_counter() - started
 
 
-def varied_slice(run: Running, script: Path, seconds: float, concurrency: int) -> dict[str, Any]:
+def varied_slice(run: Running, workdir: Path, seconds: float, concurrency: int) -> dict[str, Any]:
     """One turn of wrk with the varied bodies; the server's CPU during the turn (not the
     drain after it, which answers requests wrk no longer counts), then wait for the drain."""
+    script = varied_script(workdir)
     before = cpu_seconds(run.proc.pid)
     result = _wrk(run.port, seconds, concurrency, script)
     result["client"] = "wrk -t1, varied bodies"
@@ -431,7 +440,6 @@ def _per_request_us(found: dict[str, Any]) -> float | None:
 def sweep(sizes: list[int], plan: Plan, workdir: Path) -> dict[str, Any]:
     """Every size: its file, start-up, checks, then turns against the reference and the
     20-rule server, which stay up for the whole sweep."""
-    script = varied_script(workdir)
     paths = {}
     files = {}
     for n in sorted({BASE, *sizes}):
@@ -474,8 +482,8 @@ def sweep(sizes: list[int], plan: Plan, workdir: Path) -> dict[str, Any]:
                 turns = interleaved(
                     runs,
                     plan.slices,
-                    lambda r: varied_slice(r, script, plan.requests_warmup_s, c),
-                    lambda r: varied_slice(r, script, turn_s, c),
+                    lambda r: varied_slice(r, workdir, plan.requests_warmup_s, c),
+                    lambda r: varied_slice(r, workdir, turn_s, c),
                 )
                 found["load"] = turns
                 found["after_rss_mb"] = rss_mb(run.proc.pid)
