@@ -1258,7 +1258,7 @@ def _meta(use_wrk: bool, args: argparse.Namespace) -> dict[str, Any]:
         "git_commit": commit,
         "mockllm_tree_dirty": dirty,
         "quick": args.quick,
-        "phases": list(args.phases_run),
+        "phases": list(getattr(args, "phases_run", ())),
         "cpu": cpu,
         "cpus": os.cpu_count(),
         "kernel": platform.release(),
