@@ -19,6 +19,7 @@ unfiled, and the rule stays a candidate for every request.
 from __future__ import annotations
 
 import _sre  # type: ignore[import-not-found]
+import fnmatch
 import functools
 import re
 from collections.abc import Callable, Sequence
@@ -193,11 +194,14 @@ def _emit_class(items: list[Any]) -> str:
 
 
 def _glob_regex(glob: Glob, anchors: bool) -> str | None:
-    """A plain glob (literal parts and `*`, case kept) as an RE2 pattern over the whole
-    text (anywhere in it, without `anchors`)."""
+    """A glob as an RE2 pattern over the whole text (anywhere in it, without `anchors`):
+    exactly, for literal parts and `*`; else broadened from its `fnmatch` regex."""
     parts = glob.literal_parts
     if parts is None:
-        return None
+        inner = broad_regex(fnmatch.translate(glob.pattern), glob.ignore_case, anchors)
+        if inner is None:
+            return None
+        return f"^(?:{inner})" if anchors else inner  # the regex is matched at the start
     inner = "(?s:.*)".join(_literal(part) for part in parts)
     return f"^{inner}$" if anchors else inner
 
@@ -246,10 +250,10 @@ def _pattern_filings(field: str, pattern: TextPattern) -> list[Filing] | None:
     return [(set_rank, "set", (field, False), source)]
 
 
-def _filings(rule: Rule) -> list[Filing] | None:
-    """The best place to file a rule, as one or more filings (an `any` files it under
-    each option); None: it stays a candidate for every request."""
-    best: list[Filing] | None = None
+def _choices(rule: Rule) -> list[list[Filing]]:
+    """Where each condition of a rule that can be filed would file it (an `any` under
+    each of its options)."""
+    out = []
     for condition in rule.conditions:
         found: list[Filing] | None = None
         if condition.key in _FIELDS and isinstance(condition.arg, TextPattern):
@@ -258,9 +262,27 @@ def _filings(rule: Rule) -> list[Filing] | None:
             path, steps, pattern = condition.arg[0]
             if pattern.kind == "exact" and not pattern.ignore_case:
                 found = [(_RANK_BODY, "exact", ("body", steps), pattern.value)]
-        if found and (best is None or max(f[0] for f in found) < max(f[0] for f in best)):
-            best = found
-    return best
+            elif pattern.kind == "equals":  # a number or a boolean, compared as it is
+                found = [(_RANK_BODY, "exact", ("equals", steps), pattern.value)]
+        if found:
+            out.append(found)
+    return out
+
+
+def _key(filing: Filing) -> tuple[Any, ...]:
+    return (filing[1], filing[2], filing[3])
+
+
+def _best(choices: list[list[Filing]], shared: dict[tuple[Any, ...], int]) -> list[Filing]:
+    """The condition a rule is filed under: the one whose values fewest rules share (a
+    system prompt that a thousand rules name rules out none of them), then by rank."""
+    return min(
+        choices,
+        key=lambda found: (
+            max(shared[_key(f)] for f in found),
+            max(f[0] for f in found),
+        ),
+    )
 
 
 def _as_text(value: object) -> str | None:
@@ -328,31 +350,36 @@ class RuleIndex:
         self.rules = tuple(rules)
         self._always: list[int] = []
         self._exact: list[tuple[Callable[[Conversation], object], dict[Any, list[int]]]] = []
-        self._body: list[tuple[tuple[str | int, ...], dict[Any, list[int]]]] = []
+        # (path, compared as text (exact) or as it is (equals), table)
+        self._body: list[tuple[tuple[str | int, ...], bool, dict[Any, list[int]]]] = []
         self._sets: list[_PatternSet] = []
         if len(self.rules) <= SMALL:
             return
         exact: dict[Any, dict[Any, list[int]]] = {}
         patterns: dict[tuple[str, bool], dict[str, list[int]]] = {}
-        for position, rule in enumerate(self.rules):
-            filings = _filings(rule)
-            if filings is None:
+        choices = [_choices(rule) for rule in self.rules]
+        shared: dict[tuple[Any, ...], int] = {}
+        for found in choices:
+            for filing in {_key(f) for each in found for f in each}:
+                shared[filing] = shared.get(filing, 0) + 1
+        for position, found in enumerate(choices):
+            if not found:
                 self._always.append(position)
                 continue
-            for _, kind, where, what in filings:
+            for _, kind, where, what in _best(found, shared):
                 if kind == "exact":
                     exact.setdefault(where, {}).setdefault(what, []).append(position)
                 else:
                     patterns.setdefault(where, {}).setdefault(what, []).append(position)
         for where, table in exact.items():
             if isinstance(where, tuple):
-                self._body.append((where[1], table))
+                self._body.append((where[1], where[0] == "body", table))
             else:
                 self._exact.append((_FIELDS[where], table))
         for (field, lowered), sources in patterns.items():
-            found = _PatternSet(_FIELDS[field], lowered)
-            if found.build(sources):
-                self._sets.append(found)
+            compiled = _PatternSet(_FIELDS[field], lowered)
+            if compiled.build(sources):
+                self._sets.append(compiled)
             else:  # a pattern RE2 refused after all: its rules are tried on every request
                 self._always += [p for positions in sources.values() for p in positions]
         self._always.sort()
@@ -369,9 +396,12 @@ class RuleIndex:
                 positions = table.get(value)
                 if positions:
                     found += positions
-        for steps, table in self._body:
-            dug = dig(request.body, steps)
-            value = None if dug is MISSING else _as_text(dug)
+        for steps, as_text, table in self._body:
+            value = dig(request.body, steps)
+            if value is MISSING or isinstance(value, dict | list):
+                continue
+            if as_text:
+                value = _as_text(value)
             if value is not None:
                 positions = table.get(value)
                 if positions:

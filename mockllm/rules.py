@@ -76,10 +76,11 @@ class Glob:
     `my-gpt-4o`.)
     """
 
-    __slots__ = ("pattern", "_parts", "_regex")
+    __slots__ = ("pattern", "ignore_case", "_parts", "_regex")
 
     def __init__(self, pattern: str, ignore_case: bool = False) -> None:
         self.pattern = pattern
+        self.ignore_case = ignore_case
         literal = not ignore_case and not (set(pattern) & set("?["))
         self._parts = pattern.split("*") if literal else None
         flags = re.IGNORECASE if ignore_case else 0

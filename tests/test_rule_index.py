@@ -47,7 +47,10 @@ def pattern(rng: random.Random, names: bool = False) -> object:
             "ignore_case": True,
         }
     if kind == "glob":
-        return {"glob": rng.choice(["*fund*", "gpt-4o*", "*Oslo", "caf?", "[ck]*", "end*"])}
+        return {
+            "glob": rng.choice(["*fund*", "gpt-4o*", "*Oslo", "caf?", "[ck]*", "end*", "*İ*"]),
+            "ignore_case": rng.random() < 0.5,
+        }
     return [rng.choice(WORDS), {"contains": rng.choice(WORDS)}]
 
 
@@ -58,7 +61,9 @@ def rule(rng: random.Random, index: int) -> dict[str, object]:
         if key == "model":
             match["model"] = pattern(rng, names=True)
         elif key == "body":
-            match["body"] = {"metadata.case": rng.choice(["a", "b", "1", "true"])}
+            field = rng.choice(["metadata.case", "temperature"])
+            values = ["a", "b", "1", "true", 1, 0.5, 0, 1.0]
+            match["body"] = {field: rng.choice(values)}
         elif key == "api":
             match["api"] = "chat"
         elif key == "stream":
@@ -70,9 +75,11 @@ def rule(rng: random.Random, index: int) -> dict[str, object]:
 
 def request(rng: random.Random):  # type: ignore[no-untyped-def]
     words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 3)))
-    fields = {}
+    fields: dict[str, object] = {}
     if rng.random() < 0.7:
-        fields["metadata"] = {"case": rng.choice(["a", "b", "1", "c"])}
+        fields["metadata"] = {"case": rng.choice(["a", "b", "1", "c", 1, True, "true"])}
+    if rng.random() < 0.5:
+        fields["temperature"] = rng.choice([0, 0.5, 1, 1.0])
     messages = [{"role": "user", "content": words or rng.choice(WORDS)}]
     if rng.random() < 0.5:
         messages.insert(0, {"role": "system", "content": rng.choice(WORDS)})
