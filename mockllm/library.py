@@ -39,6 +39,9 @@ logger = logging.getLogger("mockllm.cassettes")
 
 _MAX_DIFF = 20
 _Key = tuple[str, str, bytes]  # method, family (or path), canonical body
+# a recorded request as `_nearest` compares it: route, fields as JSON, messages as JSON
+# (whole and each)
+_Profile = tuple[tuple[str, str], dict[str, bytes] | None, bytes, list[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,8 @@ class CassetteLibrary:
         self._by_key: dict[tuple[str | None, _Key], list[Interaction]] = defaultdict(list)
         self._by_cassette: dict[str, list[Interaction]] = defaultdict(list)
         self._plays: Counter[tuple[str | None, _Key]] = Counter()
+        # what `_nearest` compares of each recorded request, by the interaction's id
+        self._profiles: dict[int, tuple[Interaction, _Profile]] = {}
         # Set to a shared state store's counter (`StateStore.incr`), replays are counted
         # across every process sharing it, when the count matters (several recordings).
         self.count_play: Callable[[str], int] | None = None
@@ -232,6 +237,7 @@ class CassetteLibrary:
                 else:
                     del self._by_key[key]
                     self._plays.pop(key, None)
+            self._profiles.clear()
 
     def reset(self) -> None:
         """Rewind: the next request replays the first recorded answer again."""
@@ -273,22 +279,59 @@ class CassetteLibrary:
     def _nearest(
         self, pool: list[Interaction], method: str, path: str, body: bytes
     ) -> Interaction | None:
+        """The recorded request closest to this one: the same route, then the most equal
+        fields, then the most equal messages in order, then the closest wording. The last
+        (the only costly one) is worked out only among those level on the others, and
+        each recorded body is read once for all misses."""
         sent, _ = self._normalized(body)
+        route = _route(method, path)
+        fields = {k: _dump(v) for k, v in sent.items()} if isinstance(sent, dict) else None
+        new = sent.get("messages") or [] if isinstance(sent, dict) else []
+        new_each = [_dump(m) for m in new]
+        best: list[Interaction] = []
+        best_score: tuple[int, int, int] | None = None
+        for interaction in pool:
+            recorded_route, recorded, _, old_each = self._profile(interaction)
+            same_route = int(recorded_route == route)
+            if fields is None or recorded is None:
+                score = (same_route, int(interaction.request.body == body), 0)
+            else:
+                equal = sum(recorded.get(k) == v for k, v in fields.items())
+                same_messages = sum(a == b for a, b in zip(old_each, new_each, strict=False))
+                score = (same_route, equal, same_messages)
+            if best_score is None or score > best_score:
+                best, best_score = [interaction], score
+            elif score == best_score:
+                best.append(interaction)
+        if len(best) <= 1 or fields is None:
+            return best[0] if best else None  # the first of equals: the earliest recorded
+        # The closest wording: one changed word should not lose to a different question.
+        matcher = SequenceMatcher(None, b"", _dump(new), autojunk=False)
+        likeness = []
+        for interaction in best:
+            matcher.set_seq1(self._profile(interaction)[2])
+            likeness.append(matcher.quick_ratio())
+        return best[likeness.index(max(likeness))]
 
-        def score(interaction: Interaction) -> tuple[int, int, int, float]:
-            req = interaction.request
-            recorded, _ = self._normalized(req.body)
-            same_route = int(_route(req.method, req.path) == _route(method, path))
-            if not (isinstance(sent, dict) and isinstance(recorded, dict)):
-                return same_route, int(req.body == body), 0, 0.0
-            equal = sum(k in recorded and _dump(recorded[k]) == _dump(v) for k, v in sent.items())
-            old, new = recorded.get("messages") or [], sent.get("messages") or []
-            same_messages = sum(_dump(a) == _dump(b) for a, b in zip(old, new, strict=False))
-            # Last, the closest wording: one changed word should not lose to a different question.
-            likeness = SequenceMatcher(None, _dump(old), _dump(new), autojunk=False).quick_ratio()
-            return same_route, equal, same_messages, likeness
-
-        return max(pool, key=score, default=None)  # the first of equals: the earliest recorded
+    def _profile(self, interaction: Interaction) -> _Profile:
+        """What `_nearest` compares of a recorded request, worked out once."""
+        kept = self._profiles.get(id(interaction))
+        if kept is not None and kept[0] is interaction:
+            return kept[1]
+        request = interaction.request
+        recorded, _ = self._normalized(request.body)
+        if isinstance(recorded, dict):
+            old = recorded.get("messages") or []
+            profile: _Profile = (
+                _route(request.method, request.path),
+                {k: _dump(v) for k, v in recorded.items()},
+                _dump(old),
+                [_dump(m) for m in old],
+            )
+        else:
+            profile = (_route(request.method, request.path), None, b"", [])
+        self._profiles[id(interaction)] = (interaction, profile)
+        return profile
 
     def _diff_request(
         self, recorded: RecordedRequest, method: str, path: str, body: bytes
