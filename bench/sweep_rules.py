@@ -554,11 +554,12 @@ if tenth >= 100:  # the same number of rules, packed or spread over the whole fi
 def in_process(path: Path, requests: int = 200) -> dict[str, float]:
     """In a fresh process: the imports, building the app for `path` (loading the scenario),
     and rule selection alone (`selector.select` over the candidates the rule index finds,
-    as the server selects) for `requests` varied benchmark requests: CPU time (so other work on the machine counts less), median
-    of 5 passes. From 1,000 rules on, also the CPU time per rule of walking (no rule
-    matching) a tenth of the rules packed (the first tenth of the file), the same number
-    spread over the whole file (every tenth rule), and all of them: how much of the cost
-    per rule is how much memory the walk spans."""
+    as the server selects) for `requests` varied benchmark requests: CPU time (so other
+    work on the machine counts less), median of 5 passes. From 1,000 rules on, also the
+    CPU time per rule of walking every rule in turn (none matching) over a tenth of the
+    rules packed (the first tenth of the file), the same number spread over the whole file
+    (every tenth rule), and all of them: how much of the cost per rule is how much memory
+    the walk spans."""
     argv = [PYTHON, "-c", _IN_PROCESS, str(path), str(requests), str(BENCH)]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
