@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from mockllm.cache import Memo
 from mockllm.conversation import Conversation, derive_seed
 from mockllm.errors import RequestError
 from mockllm.prompt_json import asks_for_fence, mentions_json, prompt_schema
@@ -150,7 +151,23 @@ _SIZE_KEYS = ("minItems", "minLength", "minProperties", "minContains")
 
 
 def _schema_too_big(schema: Any) -> str | None:
-    """Why an instance of this schema would be too large or too deep to generate, or None."""
+    """Why an instance of this schema would be too large or too deep to generate, or None
+    (kept by the schema's JSON text: apps send the same schemas again and again)."""
+    try:
+        key = orjson.dumps(schema)
+    except (orjson.JSONEncodeError, TypeError):
+        return _measure_schema(schema)
+    kept = _MEASURED.get(key)
+    if kept is None:
+        kept = (_measure_schema(schema),)
+        _MEASURED.put(key, kept, len(key))
+    return kept[0]
+
+
+_MEASURED: Memo[bytes, tuple[str | None]] = Memo(256, max_bytes=8 << 20)
+
+
+def _measure_schema(schema: Any) -> str | None:
     stack: list[tuple[Any, int]] = [(schema, 0)]
     nodes = 0
     while stack:

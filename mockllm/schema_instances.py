@@ -22,6 +22,10 @@ from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
 from urllib.parse import unquote
 
+import orjson
+
+from mockllm.cache import Memo
+
 Schema = dict[str, Any]
 TextSource = Callable[[str, random.Random], str]
 """Plausible text of a kind: a property name ("city"), a format ("email", "url",
@@ -61,9 +65,22 @@ def build_instance(
 def check_schema(schema: object) -> str | None:
     """Why `build_instance` cannot serve `schema` (bad shape, unresolvable $ref), or None.
 
-    Run it on every schema from outside first: `build_instance` trusts what passed.
+    Run it on every schema from outside first: `build_instance` trusts what passed. An
+    app sends the same tool schemas with every request: the verdict on a schema is kept
+    by its JSON text (keys in the order sent, so the same problem is named first).
     """
-    return _check_node(schema, schema, "")
+    try:
+        key = orjson.dumps(schema)
+    except (orjson.JSONEncodeError, TypeError):  # not JSON (a test's value): not kept
+        return _check_node(schema, schema, "")
+    kept = _CHECKED.get(key)
+    if kept is None:
+        kept = (_check_node(schema, schema, ""),)
+        _CHECKED.put(key, kept, len(key))
+    return kept[0]
+
+
+_CHECKED: Memo[bytes, tuple[str | None]] = Memo(256, max_bytes=8 << 20)
 
 
 # Where subschemas sit, and what the keywords `build_instance` reads must hold.
