@@ -74,15 +74,12 @@ class SafeRegex:
                 f"regex {pattern!r} repeats something that itself repeats (like (a+)+ or "
                 "(.*a){20}); it could stall matching on long texts: write it without nesting"
             )
-        linear = None
+        # RE2 is compiled when a long text first needs it (most never see one: compiling
+        # every pattern of a large scenario set at load took a third of a second per
+        # 4,000), except for a nested pattern, which is refused now if RE2 cannot read it.
+        linear: Any = None
         if re2 is not None and not found.get("backtracking_only"):
-            options = re2.Options()
-            options.never_capture = True  # a yes/no answer is all a matcher needs: much faster
-            options.log_errors = False
-            try:
-                linear = re2.compile(("(?i)" if ignore_case else "") + pattern, options)
-            except Exception:  # noqa: BLE001 - RE2 refuses some Python syntax
-                linear = None
+            linear = _compile_linear(pattern, ignore_case) if found.get("nested") else _LATER
         if found.get("nested"):
             if linear is None:
                 raise ValueError(
@@ -96,17 +93,43 @@ class SafeRegex:
         self.ignore_case = ignore_case
         self._substitute: Any = None  # RE2 with capturing groups, compiled on the first `sub`
 
+    def _engine(self, text: str) -> Any:
+        """The compiled pattern for this text: Python's on short texts, RE2 on long ones
+        (None: Python's)."""
+        if self._fast is not None and len(text) <= SHORT_TEXT:
+            return None
+        linear = self._linear
+        if linear is _LATER:
+            linear = self._linear = _compile_linear(self.pattern, self.ignore_case)
+        return linear
+
     def search(self, text: str) -> bool:
-        if self._fast is not None and (len(text) <= SHORT_TEXT or self._linear is None):
+        linear = self._engine(text)
+        if linear is None:
+            assert self._fast is not None  # RE2 stands in only where Python's re is kept
             return self._fast.search(text) is not None
-        assert self._linear is not None  # set whenever _fast is None
-        return self._linear.search(text) is not None
+        return linear.search(text) is not None
 
     def sub(self, replacement: str, text: str) -> str:
         """Every match replaced (``\\1`` names a group), in time linear in long texts."""
-        if self._fast is not None and (len(text) <= SHORT_TEXT or self._linear is None):
+        if self._engine(text) is None:
+            assert self._fast is not None
             return self._fast.sub(replacement, text)
         if self._substitute is None:
             # `search` compiles RE2 without captures (faster); a replacement may need them.
             self._substitute = re2.compile(("(?i)" if self.ignore_case else "") + self.pattern)
         return str(self._substitute.sub(replacement, text))
+
+
+_LATER: Any = object()  # RE2 not compiled yet
+
+
+def _compile_linear(pattern: str, ignore_case: bool) -> Any:
+    """The pattern on RE2, for yes/no answers; None when RE2 cannot read it."""
+    options = re2.Options()
+    options.never_capture = True  # a yes/no answer is all a matcher needs: much faster
+    options.log_errors = False
+    try:
+        return re2.compile(("(?i)" if ignore_case else "") + pattern, options)
+    except Exception:  # noqa: BLE001 - RE2 refuses some Python syntax
+        return None
