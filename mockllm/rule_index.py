@@ -235,17 +235,21 @@ def _pattern_filings(field: str, pattern: TextPattern) -> list[Filing] | None:
     set_rank = _RANK_SET_TEXT if text else _RANK_SET_NAME
     if pattern.kind == "exact" and not pattern.ignore_case and anchors:
         return [(_RANK_EXACT_TEXT if text else _RANK_EXACT_NAME, "exact", field, pattern.value)]
-    source: str | None = None
+    if re2 is None:
+        return None
     if pattern.kind == "exact" and not pattern.ignore_case:
-        source = _literal(pattern.value)
-    elif pattern.kind == "contains" and pattern.value:
+        return [(set_rank, "set", (field, False), _literal(pattern.value))]
+    if pattern.kind == "contains" and pattern.value:
         return [(set_rank, "set", (field, pattern.ignore_case), _literal(pattern.value))]
-    elif pattern.kind == "regex":
+    source: str | None = None
+    if pattern.kind == "regex":
         regex = pattern.regex
         source = broad_regex(regex.pattern, regex.ignore_case, anchors)
     elif pattern.kind == "glob":
         source = _glob_regex(pattern.regex, anchors)
-    if source is None or re2 is None or not _re2_reads(source):
+    # Literal text always reads; what was worked out from a regex is checked one by one,
+    # so that one pattern RE2 refuses does not leave a whole set out.
+    if source is None or not _re2_reads(source):
         return None
     return [(set_rank, "set", (field, False), source)]
 
