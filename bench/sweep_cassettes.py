@@ -38,7 +38,6 @@ import json
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,6 +73,7 @@ from run import (  # noqa: E402
     rss_mb,
     start_server,
 )
+from sweep_common import fmt, per_request_us, render_targets, startup, text_table  # noqa: E402
 from sweep_rules import TURN_STRIDE, profile_startup, wait_idle  # noqa: E402
 
 SIZES = (100, 1000, 10000)
@@ -486,25 +486,6 @@ def in_process(folder: Path, recorded: list[Recorded], workdir: Path) -> dict[st
 # --- the sweep ------------------------------------------------------------------------------------
 
 
-def _startup(folder: Path, workdir: Path, repeats: int) -> dict[str, Any]:
-    times, cpu = [], []
-    for _ in range(repeats):
-        run = start_server(CASSETTES, folder, workdir, timeout=300)
-        times.append(run.start_to_healthy_s)
-        cpu.append(cpu_seconds(run.proc.pid))  # less moved by other work than the wall time
-        run.stop()
-    return {
-        "runs_s": times,
-        "median_s": statistics.median(times),
-        "cpu_s": cpu,
-        "median_cpu_s": statistics.median(cpu),
-    }
-
-
-def _per_request_us(found: dict[str, Any]) -> float | None:
-    return found["server_cpu_s"] / found["responses"] * 1e6 if found["responses"] else None
-
-
 def sweep(sizes: list[int], plan: Plan, workdir: Path, seq_header: bool) -> dict[str, Any]:
     folders: dict[int, Path] = {}
     recorded: dict[int, list[Recorded]] = {}
@@ -531,7 +512,7 @@ def sweep(sizes: list[int], plan: Plan, workdir: Path, seq_header: bool) -> dict
                 },
             }
             _say(f"{n} interactions: start-up x{plan.startup_repeats}, checks")
-            found["startup"] = _startup(folders[n], workdir, plan.startup_repeats)
+            found["startup"] = startup(CASSETTES, folders[n], workdir, plan.startup_repeats, 300)
             run = start_server(CASSETTES, folders[n], workdir, timeout=300)
             found["startup"]["served_s"] = run.start_to_healthy_s
             found["idle_rss_mb"] = rss_mb(run.proc.pid)
@@ -577,10 +558,6 @@ def sweep(sizes: list[int], plan: Plan, workdir: Path, seq_header: bool) -> dict
 # --- the report -----------------------------------------------------------------------------------
 
 
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def build_table(data: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for key, found in data["sizes"].items():
@@ -601,7 +578,7 @@ def build_table(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "requests_per_s": rps,
                 "base_requests_per_s": base_rps,
                 "ratio_to_100": rps / base_rps if rps and base_rps else None,
-                "cpu_us_per_request": _per_request_us(mock) if mock else None,
+                "cpu_us_per_request": per_request_us(mock) if mock else None,
                 "find_us": inner.get("find_us"),
                 "miss_ms": inner.get("miss_ms"),
                 "served_miss_ms": found["miss_s"] * 1e3 if "miss_s" in found else None,
@@ -644,35 +621,21 @@ def render(rows: list[dict[str, Any]]) -> str:
         (
             f"{row['interactions']:,}",
             str(row["files"]),
-            _fmt(row["megabytes"], ".1f"),
-            _fmt(row["start_to_healthy_s"], ".3f"),
-            _fmt(row["startup_cpu_s"], ".2f"),
-            _fmt(row["load_s"], ".2f"),
-            _fmt(row["requests_per_s"], ",.0f"),
-            _fmt(row["base_requests_per_s"], ",.0f"),
-            _fmt(row["ratio_to_100"], ".2f"),
-            _fmt(row["cpu_us_per_request"], ",.0f"),
-            _fmt(row["find_us"], ",.1f"),
-            _fmt(row["miss_ms"], ",.1f"),
+            fmt(row["megabytes"], ".1f"),
+            fmt(row["start_to_healthy_s"], ".3f"),
+            fmt(row["startup_cpu_s"], ".2f"),
+            fmt(row["load_s"], ".2f"),
+            fmt(row["requests_per_s"], ",.0f"),
+            fmt(row["base_requests_per_s"], ",.0f"),
+            fmt(row["ratio_to_100"], ".2f"),
+            fmt(row["cpu_us_per_request"], ",.0f"),
+            fmt(row["find_us"], ",.1f"),
+            fmt(row["miss_ms"], ",.1f"),
             str(row["errors"]),
         )
         for row in rows
     ]
-    widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
-    lines = ["  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True))
-             for line in [head, *body]]  # fmt: skip
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def render_targets(checks: list[dict[str, Any]]) -> str:
-    out = []
-    for check in checks:
-        value = check["value"]
-        shown = "-" if value is None else f"{value:.3f}" if isinstance(value, float) else value
-        result = {True: "PASS", False: "FAIL", None: "n/a"}[check["passed"]]
-        out.append(f"{check['target']:<62} {shown:>8}  {result}")
-    return "\n".join(out)
+    return text_table(head, body)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -746,7 +709,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average (1 min) at start: {load_before:.2f}, at end: {meta['loadavg_after']:.2f}")
     print(render(rows))
     print()
-    print(render_targets(checks))
+    print(render_targets(checks, 62))
     if "startup_profile" in data:
         prof = data["startup_profile"]
         print(

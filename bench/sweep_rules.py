@@ -37,7 +37,6 @@ import pstats
 import random
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,6 +78,7 @@ from run import (  # noqa: E402
     rss_mb,
     start_server,
 )
+from sweep_common import fmt, per_request_us, render_targets, startup, text_table  # noqa: E402
 
 SIZES = (20, 200, 1000, 10000)
 BASE = 20  # the size the others are compared with
@@ -418,25 +418,6 @@ def varied_slice(run: Running, workdir: Path, seconds: float, concurrency: int) 
     return result
 
 
-def _startup(name: str, path: Path, workdir: Path, repeats: int) -> dict[str, Any]:
-    times, cpu = [], []
-    for _ in range(repeats):
-        run = start_server(name, path, workdir, timeout=120)
-        times.append(run.start_to_healthy_s)
-        cpu.append(cpu_seconds(run.proc.pid))  # less moved by other work than the wall time
-        run.stop()
-    return {
-        "runs_s": times,
-        "median_s": statistics.median(times),
-        "cpu_s": cpu,
-        "median_cpu_s": statistics.median(cpu),
-    }
-
-
-def _per_request_us(found: dict[str, Any]) -> float | None:
-    return found["server_cpu_s"] / found["responses"] * 1e6 if found["responses"] else None
-
-
 def sweep(sizes: list[int], plan: Plan, workdir: Path) -> dict[str, Any]:
     """Every size: its file, start-up, checks, then turns against the reference and the
     20-rule server, which stay up for the whole sweep."""
@@ -448,7 +429,7 @@ def sweep(sizes: list[int], plan: Plan, workdir: Path) -> dict[str, Any]:
         paths[n].write_text(text, encoding="utf-8")
         files[n] = {**info, "bytes": len(text.encode())}
     _say("reference: start-up")
-    reference_startup = _startup("reference", paths[BASE], workdir, plan.startup_repeats)
+    reference_startup = startup("reference", paths[BASE], workdir, plan.startup_repeats, 120)
     base_run = ref_run = None
     results: dict[str, Any] = {}
     turn_s = plan.requests_s / plan.slices
@@ -458,7 +439,7 @@ def sweep(sizes: list[int], plan: Plan, workdir: Path) -> dict[str, Any]:
         for n in sizes:
             _say(f"{n} rules: start-up x{plan.startup_repeats}, checks")
             found: dict[str, Any] = {"file": files[n]}
-            found["startup"] = _startup("mockllm", paths[n], workdir, plan.startup_repeats)
+            found["startup"] = startup("mockllm", paths[n], workdir, plan.startup_repeats, 120)
             run = start_server("mockllm", paths[n], workdir, timeout=120)
             found["startup"]["served_s"] = run.start_to_healthy_s
             found["idle_rss_mb"] = rss_mb(run.proc.pid)
@@ -613,10 +594,6 @@ def profile_startup(
 # --- the report --------------------------------------------------------------------------------
 
 
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def build_table(data: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for key, found in data["sizes"].items():
@@ -638,9 +615,9 @@ def build_table(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "ratio_to_reference": rps / ref_rps if rps and ref_rps else None,
                 "base_requests_per_s": base_rps,
                 "ratio_to_20_rules": rps / base_rps if rps and base_rps else None,
-                "cpu_us_per_request": _per_request_us(mock) if mock else None,
-                "reference_cpu_us_per_request": _per_request_us(ref) if ref else None,
-                "base_cpu_us_per_request": _per_request_us(base) if base else None,
+                "cpu_us_per_request": per_request_us(mock) if mock else None,
+                "reference_cpu_us_per_request": per_request_us(ref) if ref else None,
+                "base_cpu_us_per_request": per_request_us(base) if base else None,
                 "import_s": found.get("in_process", {}).get("import_s"),
                 "create_app_s": found.get("in_process", {}).get("create_app_s"),
                 "select_us": found.get("in_process", {}).get("select_us"),
@@ -680,36 +657,22 @@ def render(rows: list[dict[str, Any]]) -> str:
         (
             f"{row['rules']:,}",
             f"{row['tried_before_answer']:,}",
-            _fmt(row["start_to_healthy_s"], ".3f"),
-            _fmt(row["startup_cpu_s"], ".2f"),
-            _fmt(row["requests_per_s"], ",.0f"),
-            _fmt(row["reference_requests_per_s"], ",.0f"),
-            _fmt(row["ratio_to_reference"], ".2f"),
-            _fmt(row["base_requests_per_s"], ",.0f"),
-            _fmt(row["ratio_to_20_rules"], ".2f"),
-            _fmt(row["cpu_us_per_request"], ",.0f"),
-            _fmt(row["reference_cpu_us_per_request"], ",.0f"),
-            _fmt(row["create_app_s"], ".2f"),
-            _fmt(row["select_us"], ",.0f"),
+            fmt(row["start_to_healthy_s"], ".3f"),
+            fmt(row["startup_cpu_s"], ".2f"),
+            fmt(row["requests_per_s"], ",.0f"),
+            fmt(row["reference_requests_per_s"], ",.0f"),
+            fmt(row["ratio_to_reference"], ".2f"),
+            fmt(row["base_requests_per_s"], ",.0f"),
+            fmt(row["ratio_to_20_rules"], ".2f"),
+            fmt(row["cpu_us_per_request"], ",.0f"),
+            fmt(row["reference_cpu_us_per_request"], ",.0f"),
+            fmt(row["create_app_s"], ".2f"),
+            fmt(row["select_us"], ",.0f"),
             str(row["errors"]),
         )
         for row in rows
     ]
-    widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
-    lines = ["  ".join(cell.rjust(w) for cell, w in zip(line, widths, strict=True))
-             for line in [head, *body]]  # fmt: skip
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def render_targets(checks: list[dict[str, Any]]) -> str:
-    out = []
-    for check in checks:
-        value = check["value"]
-        shown = "-" if value is None else f"{value:.3f}" if isinstance(value, float) else value
-        result = {True: "PASS", False: "FAIL", None: "n/a"}[check["passed"]]
-        out.append(f"{check['target']:<58} {shown:>8}  {result}")
-    return "\n".join(out)
+    return text_table(head, body)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -783,7 +746,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"reference start to healthy: {ref:.3f} s (median)")
     print(render(rows))
     print()
-    print(render_targets(checks))
+    print(render_targets(checks, 58))
     if "startup_profile" in data:
         prof = data["startup_profile"]
         print(
