@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 
@@ -744,18 +744,5 @@ DIALECT = Dialect(
     refusal_headers=messages_answer.headers,
     request_id=request_id,
 )
-COUNT_TOKENS = Dialect(
-    api="messages",
-    paths=(COUNT_TOKENS_PATH,),
-    parse=parse,
-    answer=messages_answer.answer,
-    failure=messages_answer.failure,
-    refusal=messages_answer.refusal,
-    headers=messages_answer.headers,
-    request_id_header=b"request-id",
-    key_headers=("x-api-key",),
-    processing_ms=False,
-    refusal_headers=messages_answer.headers,
-    request_id=request_id,
-    direct=count_tokens,
-)
+# POST /v1/messages/count_tokens: the same wire, answered from the request alone.
+COUNT_TOKENS = replace(DIALECT, paths=(COUNT_TOKENS_PATH,), direct=count_tokens)
