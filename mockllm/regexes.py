@@ -57,7 +57,7 @@ class SafeRegex:
     """`search` (and `sub`) with Python's re on short texts when the pattern is simple, RE2
     otherwise."""
 
-    __slots__ = ("pattern", "_fast", "_linear", "ignore_case", "_substitute")
+    __slots__ = ("pattern", "tree", "_fast", "_linear", "ignore_case", "_substitute")
 
     def __init__(self, pattern: str, ignore_case: bool = False) -> None:
         self.pattern = pattern
@@ -88,6 +88,7 @@ class SafeRegex:
                     "server on long texts; simplify it"
                 )
             fast = None
+        self.tree = tree  # Python's reading of it (the rule index works from it)
         self._fast = fast
         self._linear = linear
         self.ignore_case = ignore_case

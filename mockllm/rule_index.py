@@ -97,10 +97,14 @@ def broad_regex(source: str, ignore_case: bool = False, anchors: bool = True) ->
         tree = sre_parse.parse(source, re.IGNORECASE if ignore_case else 0)
     except (re.error, RecursionError, OverflowError):
         return None
-    flags = tree.state.flags
+    return broad_from_tree(tree, anchors)
+
+
+def broad_from_tree(tree: Any, anchors: bool = True) -> str | None:
+    """`broad_regex` of a pattern Python's parser has read already."""
     try:
-        return _emit(list(tree), flags, anchors)
-    except _Unreadable:
+        return _emit(list(tree), tree.state.flags, anchors)
+    except (_Unreadable, RecursionError):
         return None
 
 
@@ -243,8 +247,7 @@ def _pattern_filings(field: str, pattern: TextPattern) -> list[Filing] | None:
         return [(set_rank, "set", (field, pattern.ignore_case), _literal(pattern.value))]
     source: str | None = None
     if pattern.kind == "regex":
-        regex = pattern.regex
-        source = broad_regex(regex.pattern, regex.ignore_case, anchors)
+        source = broad_from_tree(pattern.regex.tree, anchors)
     elif pattern.kind == "glob":
         source = _glob_regex(pattern.regex, anchors)
     # Literal text always reads; what was worked out from a regex is checked one by one,
