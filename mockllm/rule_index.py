@@ -1,19 +1,19 @@
 """Which rules may answer a request, found without testing every rule in turn.
 
-Each rule is filed under one of its conditions, the one most likely to rule it out: an
-exact value (a model id, a prompt, a body field) in a table by that value, or a text
-pattern (`contains`, a plain `glob`, a `regex` both engines read alike) in one combined
-RE2 set per field, which finds every pattern of the field in one pass over the text.
-A request looks up each table once and runs each set once; the rules found there, and
-those filed under no condition, are the candidates, tested whole in file order by the
-selector. So the cost of a request grows with the rules that nearly match it, not with
-the size of the scenario set.
+Each rule is filed under one of its conditions, the one whose value fewest rules share:
+an exact value (a model id, a prompt, a body field) in a table by that value, or a text
+pattern (`contains`, a glob, a regex) in one combined RE2 set per field, which finds
+every pattern of the field in one pass over the text. A request looks up each table
+once and runs each set once; the rules found there, and those filed under no condition,
+are the candidates, tested whole in the order rules are tried. So the cost of a request
+grows with the rules that nearly match it, not with the size of the scenario set.
 
-The index only narrows: a candidate still has every condition tested, so a rule filed
-under a condition that holds answers exactly as it would from a full scan. Filing must
-never leave out a rule whose condition holds; whatever the set cannot read exactly as
-the matcher does (case folding, Unicode classes, a `$` before a final newline) is left
-unfiled, and the rule stays a candidate for every request.
+The index only narrows: a candidate still has every condition tested, so the rule that
+answers is the one a full scan finds. Filing must never leave out a rule whose
+condition holds: a regex goes into a set as a broadened reading of Python's own parse
+of it (`broad_regex`), which finds a match wherever Python's re does and perhaps more;
+what cannot be read so is left unfiled, and its rule stays a candidate for every
+request.
 """
 
 from __future__ import annotations
@@ -241,8 +241,10 @@ def _pattern_filings(field: str, pattern: TextPattern) -> list[Filing] | None:
         return [(_RANK_EXACT_TEXT if text else _RANK_EXACT_NAME, "exact", field, pattern.value)]
     if re2 is None:
         return None
-    if pattern.kind == "exact" and not pattern.ignore_case:
-        return [(set_rank, "set", (field, False), _literal(pattern.value))]
+    if pattern.kind == "exact":  # the whole text (any message's, for any_message)
+        literal = _literal(pattern.value)  # folded already where the case is ignored
+        whole = f"^{literal}$" if anchors else literal
+        return [(set_rank, "set", (field, pattern.ignore_case), whole)]
     if pattern.kind == "contains" and pattern.value:
         return [(set_rank, "set", (field, pattern.ignore_case), _literal(pattern.value))]
     source: str | None = None
