@@ -30,7 +30,6 @@ targets: 10,000 interactions healthy in <= 2 s; a find (the match of one request
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import http.client
 import itertools
@@ -42,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +62,6 @@ from run import (  # noqa: E402
     SERVERS,
     Plan,
     Running,
-    _loadavg,
-    _meta,
-    _raise_nofile,
     _say,
     _wrk,
     cpu_seconds,
@@ -73,7 +69,16 @@ from run import (  # noqa: E402
     rss_mb,
     start_server,
 )
-from sweep_common import fmt, per_request_us, render_targets, startup, text_table  # noqa: E402
+from sweep_common import (  # noqa: E402
+    arguments,
+    fmt,
+    per_request_us,
+    ready,
+    report,
+    sizes_of,
+    startup,
+    text_table,
+)
 from sweep_rules import TURN_STRIDE, profile_startup, wait_idle  # noqa: E402
 
 SIZES = (100, 1000, 10000)
@@ -639,36 +644,24 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short turns, one start per size")
-    parser.add_argument(
-        "--json", type=Path, default=BENCH / "results" / "sweep-cassettes.json",
-        help="where to write the results (default: bench/results/sweep-cassettes.json)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--sizes", default=",".join(map(str, SIZES)),
-        help=f"interaction counts, comma-separated (default {','.join(map(str, SIZES))})",
+    parser = arguments(
+        __doc__.splitlines()[0], "sweep-cassettes", "interaction",
+        "also copy the cassette folders here",
     )  # fmt: skip
     parser.add_argument(
         "--no-seq-header", action="store_true",
         help="send the recorded requests without the X-Bench-Seq counter (repeats can then "
         "be answered from mockllm's parse memo)",
     )  # fmt: skip
-    parser.add_argument("--no-profile", action="store_true", help="skip the start-up profile")
-    parser.add_argument("--keep", type=Path, help="also copy the cassette folders here")
     args = parser.parse_args(argv)
-    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    sizes = sizes_of(args, SIZES)
     if min(sizes) < 1:
         parser.error("sizes are at least 1")
-    if shutil.which("wrk") is None:
-        _say("error: wrk is not on PATH (Debian package wrk)")
+    load_before = ready()
+    if load_before is None:
         return 2
     sys.path.insert(1, str(ROOT))  # the format check imports mockllm's Recorder
     plan = QUICK if args.quick else Plan()
-    _raise_nofile()
-    subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "mockllm")], check=False)
-    load_before = _loadavg()
-    _say(f"load average (1 min) at start: {load_before:.2f}")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mockllm-sweep-cassettes-") as tmp:
         workdir = Path(tmp)
@@ -682,44 +675,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep:
             for folder in workdir.glob("cassettes-*"):
                 shutil.copytree(folder, args.keep / folder.name, dirs_exist_ok=True)
-    elapsed = time.perf_counter() - started
     rows = build_table(data)
-    checks = targets(rows)
-    meta = {
-        **_meta(True, argparse.Namespace(quick=args.quick, no_wrk=False)),
-        "elapsed_s": elapsed,
+    counter = " with an X-Bench-Seq counter" if not args.no_seq_header else ""
+    return report(args, plan, data, rows, targets(rows), {
+        "elapsed_s": time.perf_counter() - started,
         "loadavg_before": load_before,
-        "loadavg_after": _loadavg(),
-        "seed": SEED,
-        "seq_header": not args.no_seq_header,
-        "concurrency": plan.requests_concurrency,
-    }
-    document = {"meta": meta, "plan": asdict(plan), **data, "table": rows, "targets": checks}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(document, indent=2) + "\n")
-
-    print()
-    print(
-        f"mockllm cassette-size sweep, {meta['cpus']} CPUs, {meta['non_stream_client']}, "
-        f"c={plan.requests_concurrency}, recorded bodies cycled"
-        f"{' with an X-Bench-Seq counter' if meta['seq_header'] else ''}; "
-        f"{plan.slices} turns of {plan.requests_s / plan.slices:g} s per server and size"
-        f"{'; QUICK' if args.quick else ''}"
-    )
-    print(f"load average (1 min) at start: {load_before:.2f}, at end: {meta['loadavg_after']:.2f}")
-    print(render(rows))
-    print()
-    print(render_targets(checks, 62))
-    if "startup_profile" in data:
-        prof = data["startup_profile"]
-        print(
-            f"\nstart-up profile, mockllm serve --cassettes {prof['file']} until healthy "
-            f"({prof['healthy_under_profile_s']:.2f} s under cProfile, {prof['profiled']}); "
-            f"top {len(prof['top']) - 1} by own time:"
-        )
-        print("\n".join(prof["top"]))
-    print(f"\nwrote {args.json} ({elapsed:.0f} s)")
-    return 0 if all(check["passed"] for check in checks) else 1
+        "meta": {"seed": SEED, "seq_header": not args.no_seq_header},
+        "title": "mockllm cassette-size sweep",
+        "load": f"recorded bodies cycled{counter}",
+        "render": render,
+        "width": 62,
+        "serve": "--cassettes",
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ Draw the plot with bench/plot_sweep.py. See bench/README.md.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import io
 import itertools
@@ -42,7 +41,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +65,7 @@ from run import (  # noqa: E402
     Running,
     _free_port,
     _health_status,
-    _loadavg,
-    _meta,
     _mockllm_argv,
-    _raise_nofile,
     _say,
     _wrk,
     cpu_seconds,
@@ -78,7 +73,16 @@ from run import (  # noqa: E402
     rss_mb,
     start_server,
 )
-from sweep_common import fmt, per_request_us, render_targets, startup, text_table  # noqa: E402
+from sweep_common import (  # noqa: E402
+    arguments,
+    fmt,
+    per_request_us,
+    ready,
+    report,
+    sizes_of,
+    startup,
+    text_table,
+)
 
 SIZES = (20, 200, 1000, 10000)
 BASE = 20  # the size the others are compared with
@@ -676,30 +680,17 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short turns, one start per size")
-    parser.add_argument(
-        "--json", type=Path, default=BENCH / "results" / "sweep-rules.json",
-        help="where to write the results (default: bench/results/sweep-rules.json)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--sizes", default=",".join(map(str, SIZES)),
-        help=f"rule counts, comma-separated (default {','.join(map(str, SIZES))})",
-    )  # fmt: skip
-    parser.add_argument("--no-profile", action="store_true", help="skip the start-up profile")
-    parser.add_argument("--keep", type=Path, help="also copy the scenario files to this folder")
+    parser = arguments(
+        __doc__.splitlines()[0], "sweep-rules", "rule", "also copy the scenario files here"
+    )
     args = parser.parse_args(argv)
-    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    sizes = sizes_of(args, SIZES)
     if min(sizes) < 2:
         parser.error("a size holds the bench rule and at least one other")
-    if shutil.which("wrk") is None:
-        _say("error: wrk is not on PATH (Debian package wrk)")
+    load_before = ready()
+    if load_before is None:
         return 2
     plan = QUICK if args.quick else Plan()
-    _raise_nofile()
-    subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "mockllm")], check=False)
-    load_before = _loadavg()
-    _say(f"load average (1 min) at start: {load_before:.2f}")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="mockllm-sweep-rules-") as tmp:
         workdir = Path(tmp)
@@ -712,51 +703,19 @@ def main(argv: list[str] | None = None) -> int:
             args.keep.mkdir(parents=True, exist_ok=True)
             for path in workdir.glob("sweep-*.yaml"):
                 shutil.copy(path, args.keep / path.name)
-    elapsed = time.perf_counter() - started
     rows = build_table(data)
-    checks = targets(rows)
-    meta = {
-        **_meta(True, argparse.Namespace(quick=args.quick, no_wrk=False)),
-        "elapsed_s": elapsed,
-        "loadavg_before": load_before,
-        "loadavg_after": _loadavg(),
-        "seed": SEED,
-        "bench_rule_at": BENCH_AT,
-        "concurrency": plan.requests_concurrency,
-    }
-    document = {
-        "meta": meta,
-        "plan": asdict(plan),
-        **data,
-        "table": rows,
-        "targets": checks,
-    }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(document, indent=2) + "\n")
-
-    print()
-    print(
-        f"mockllm rule-count sweep, {meta['cpus']} CPUs, {meta['non_stream_client']}, "
-        f"c={plan.requests_concurrency}, varied non-streaming bodies; "
-        f"{plan.slices} turns of {plan.requests_s / plan.slices:g} s per server and size"
-        f"{'; QUICK' if args.quick else ''}"
-    )
-    print(f"load average (1 min) at start: {load_before:.2f}, at end: {meta['loadavg_after']:.2f}")
     ref = data["reference_startup"]["median_s"]
-    print(f"reference start to healthy: {ref:.3f} s (median)")
-    print(render(rows))
-    print()
-    print(render_targets(checks, 58))
-    if "startup_profile" in data:
-        prof = data["startup_profile"]
-        print(
-            f"\nstart-up profile, mockllm serve --scenarios {prof['file']} until healthy "
-            f"({prof['healthy_under_profile_s']:.2f} s under cProfile, {prof['profiled']}); "
-            f"top {len(prof['top']) - 1} by own time:"
-        )
-        print("\n".join(prof["top"]))
-    print(f"\nwrote {args.json} ({elapsed:.0f} s)")
-    return 0 if all(check["passed"] for check in checks) else 1
+    return report(args, plan, data, rows, targets(rows), {
+        "elapsed_s": time.perf_counter() - started,
+        "loadavg_before": load_before,
+        "meta": {"seed": SEED, "bench_rule_at": BENCH_AT},
+        "title": "mockllm rule-count sweep",
+        "load": "varied non-streaming bodies",
+        "lines": [f"reference start to healthy: {ref:.3f} s (median)"],
+        "render": render,
+        "width": 58,
+        "serve": "--scenarios",
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ _STEP = re.compile(r"\[(\*|-?\d+)\]|([^.\[\]]+)")
 _TEMP = (
     # pytest's tmp_path: /tmp/pytest-of-USER/pytest-N/TEST0 (macOS: under /private/var/folders)
     r"(?:/private)?/(?:tmp|var/folders/[^/\s]+/[^/\s]+/T)/pytest-of-[^/\s]+/pytest-\d+/[^/\s\"']+"
-    # tempfile's: /tmp/tmpXXXXXXXX, macOS's /var/folders/xx/yyyy/T/tmpXXXXXXXX
+    # tempfile's: /tmp/tmp and 8 letters or digits, or the same under macOS's /var/folders/…/T
     r"|(?:/private)?/(?:tmp|var/folders/[^/\s]+/[^/\s]+/T)/tmp[a-z0-9_]{8}"
     r"|(?:/private)?/var/folders/[^/\s]+/[^/\s]+/T"
     # Windows: C:\Users\NAME\AppData\Local\Temp, with tempfile's folder when there is one
