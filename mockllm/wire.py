@@ -4,6 +4,10 @@ due at an offset from the request's arrival. Dialects build it; the writer sends
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mockllm.rules import Fault
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +32,16 @@ def malformed(event: bytes) -> bytes:
     head, sep, payload = event.rpartition(b"data: ")
     payload = payload[:-2] if payload.endswith(b"\n\n") else payload
     return head + sep + payload[: max(1, len(payload) // 2)] + b"\n\n"
+
+
+def whole_json(data: bytes, delay: float, fault: Fault | None) -> Body:
+    """A whole JSON answer, sent after `delay`, with what a fault does to a body that is
+    not streamed: `malformed_chunk_at` cuts the JSON in half, `disconnect_after_tokens`
+    cuts the connection halfway through it."""
+    abort_after = None
+    if fault is not None:
+        if fault.malformed_chunk_at is not None:
+            data = data[: len(data) // 2]
+        if fault.disconnect_after_tokens is not None:
+            abort_after = len(data) // 2
+    return Body(200, JSON_TYPE, data, offsets=(delay,), abort_after=abort_after)

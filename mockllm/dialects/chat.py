@@ -57,7 +57,7 @@ from mockllm.refusals import (
 from mockllm.render import Rendered, RenderedChoice
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.tokens import count_prompt, count_tokens
-from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed
+from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed, whole_json
 
 _dumps = orjson.dumps
 PATH = "/v1/chat/completions"
@@ -721,13 +721,7 @@ def whole(rendered: Rendered, created: int, fault: Fault | None = None) -> Body:
         elif fault.error_after_tokens is not None:
             return failure(fault.error or ErrorSpec(500), delay)
     data = _dumps(body)
-    abort_after = None
-    if fault is not None:
-        if fault.malformed_chunk_at is not None:
-            data = data[: len(data) // 2]
-        if fault.disconnect_after_tokens is not None:
-            abort_after = len(data) // 2
-    return Body(200, JSON_TYPE, data, offsets=(delay,), abort_after=abort_after)
+    return whole_json(data, delay, fault)
 
 
 def answer(

@@ -25,7 +25,7 @@ from mockllm.conversation import JSON, Conversation, derive_seed
 from mockllm.dialects import cache_read_input_tokens
 from mockllm.render import Rendered, RenderedChoice, RenderedToolCall
 from mockllm.rules import ErrorSpec, Fault
-from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed
+from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed, whole_json
 
 if TYPE_CHECKING:
     from mockllm.dialects import Headers
@@ -457,13 +457,7 @@ def whole(rendered: Rendered, conversation: Conversation, fault: Fault | None = 
     if fault is not None and (fault.error_after_tokens is not None or fault.empty_choices_error):
         return failure(fault.error or ErrorSpec(500), delay)
     data = _dumps(message_object(rendered, conversation))
-    abort_after = None
-    if fault is not None:
-        if fault.malformed_chunk_at is not None:
-            data = data[: len(data) // 2]
-        if fault.disconnect_after_tokens is not None:
-            abort_after = len(data) // 2
-    return Body(200, JSON_TYPE, data, offsets=(delay,), abort_after=abort_after)
+    return whole_json(data, delay, fault)
 
 
 def answer(

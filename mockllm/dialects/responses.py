@@ -58,7 +58,7 @@ from mockllm.refusals import (
 from mockllm.render import Rendered, RenderedChoice, prompt_tokens
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.state import StateStore
-from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed
+from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed, whole_json
 
 PATH = "/v1/responses"
 STORE_KIND = "response"
@@ -955,13 +955,7 @@ def whole(
     if fault is not None and (fault.error_after_tokens is not None or fault.empty_choices_error):
         return failure(fault.error or ErrorSpec(500), delay)
     data = _dumps(response_object(rendered, conversation, created))
-    abort_after = None
-    if fault is not None:
-        if fault.malformed_chunk_at is not None:
-            data = data[: len(data) // 2]
-        if fault.disconnect_after_tokens is not None:
-            abort_after = len(data) // 2
-    return Body(200, JSON_TYPE, data, offsets=(delay,), abort_after=abort_after)
+    return whole_json(data, delay, fault)
 
 
 def answer(
