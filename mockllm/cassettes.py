@@ -58,6 +58,7 @@ import brotli  # type: ignore[import-untyped]
 import orjson
 import yaml
 
+from mockllm import yamlfast
 from mockllm.config import RecordMode
 from mockllm.errors import CassetteError, ConfigError
 from mockllm.normalize import CONFIG_NAMES
@@ -215,7 +216,7 @@ def _vcr() -> Any:
     )
 
 
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = yamlfast.loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 class _SafeLoader(_BaseLoader):  # type: ignore[misc]
@@ -248,7 +249,7 @@ class _Reader:
                 ) from None
         else:
             try:
-                data = yaml.load(text, Loader=_SafeLoader)
+                data = yamlfast.load(text, _SafeLoader)
             except yaml.MarkedYAMLError as exc:
                 line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
                 raise CassetteError(

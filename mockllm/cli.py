@@ -5,6 +5,7 @@ Thin: flags → ServerConfig → server; files → their loaders; errors → exi
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -459,6 +460,9 @@ def _run(config: ServerConfig) -> None:
     if problem:
         click.echo(f"mockllm: {problem}", err=True)
         sys.exit(EXIT_CONFIG)
+    # Loading makes objects that all live on: no collections until the heap is settled
+    # (server.settle_heap, before serving).
+    gc.disable()
     try:
         server = MockServer(config)
     except ScenarioError as exc:

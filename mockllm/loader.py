@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from mockllm import schema as s
+from mockllm import yamlfast
 from mockllm.conversation import APIS
 from mockllm.errors import ConfigError, Problem, ScenarioError
 from mockllm.matchers import ALIASES, MATCHERS, predicate
@@ -37,7 +38,7 @@ from mockllm.template import TemplateError, compile_template
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 # libyaml's parser when the installed PyYAML has it: several times faster on big files.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_YAML_LOADER = yamlfast.loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 _STR_TAG = "tag:yaml.org,2002:str"
 MAX_NODES = 500_000  # alias expansion bound: a YAML bomb fails instead of eating memory
 MAX_DEPTH = 100

@@ -21,6 +21,7 @@ except (
     re2 = None
 
 SHORT_TEXT = 4096  # up to this length, a simple pattern runs on Python's re
+EAGER_LENGTH = 2000  # a pattern longer than this is compiled at load, to be sure it compiles
 
 _REPEATS = {
     sre_parse.MAX_REPEAT,
@@ -47,6 +48,8 @@ def _walk(items: Any, inside_repeat: bool, found: dict[str, bool]) -> None:
             _walk(arg[-1], inside_repeat, found)
         elif op in _BACKTRACKING_ONLY:
             found["backtracking_only"] = True
+            if op is not sre_parse.GROUPREF and arg[0] < 0:
+                found["lookbehind"] = True
             if op is not sre_parse.GROUPREF:
                 _walk(arg[-1], inside_repeat, found)
         elif op is sre_parse.GROUPREF_EXISTS:
@@ -61,13 +64,23 @@ class SafeRegex:
 
     def __init__(self, pattern: str, ignore_case: bool = False) -> None:
         self.pattern = pattern
+        flags = re.IGNORECASE if ignore_case else 0
         try:
-            tree = sre_parse.parse(pattern, re.IGNORECASE if ignore_case else 0)
-            fast: re.Pattern[str] | None = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+            tree = sre_parse.parse(pattern, flags)
         except re.error as exc:
             raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
         found: dict[str, bool] = {}
         _walk(tree, False, found)
+        # Python's re is compiled when a text first needs it, like RE2 below: at 10,000
+        # rules, compiling every pattern at load took most of a second. What the parse
+        # above cannot refuse is refused now all the same: a look-behind that is not of
+        # fixed width, and a pattern too long to trust to the compiler unseen.
+        fast: Any = _LATER
+        if found.get("lookbehind") or len(pattern) > EAGER_LENGTH:
+            try:
+                fast = re.compile(pattern, flags)
+            except (re.error, OverflowError, RecursionError) as exc:
+                raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
         if found.get("repeat_in_repeat"):
             # Even RE2 falls back to a slow automaton on these: seconds on a long prompt.
             raise ValueError(
@@ -96,12 +109,15 @@ class SafeRegex:
 
     def _engine(self, text: str) -> Any:
         """The compiled pattern for this text: Python's on short texts, RE2 on long ones
-        (None: Python's)."""
+        (None: Python's, compiled by now)."""
         if self._fast is not None and len(text) <= SHORT_TEXT:
-            return None
-        linear = self._linear
-        if linear is _LATER:
-            linear = self._linear = _compile_linear(self.pattern, self.ignore_case)
+            linear = None
+        else:
+            linear = self._linear
+            if linear is _LATER:
+                linear = self._linear = _compile_linear(self.pattern, self.ignore_case)
+        if linear is None and self._fast is _LATER:
+            self._fast = re.compile(self.pattern, re.IGNORECASE if self.ignore_case else 0)
         return linear
 
     def search(self, text: str) -> bool:
@@ -115,7 +131,7 @@ class SafeRegex:
         """Every match replaced (``\\1`` names a group), in time linear in long texts."""
         if self._engine(text) is None:
             assert self._fast is not None
-            return self._fast.sub(replacement, text)
+            return str(self._fast.sub(replacement, text))
         if self._substitute is None:
             # `search` compiles RE2 without captures (faster); a replacement may need them.
             self._substitute = re2.compile(("(?i)" if self.ignore_case else "") + self.pattern)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import textwrap
 from pathlib import Path
 
@@ -206,3 +208,47 @@ def test_response_headers_must_be_valid_http():
     assert "defaults.headers.x-bell: invalid header value" in text
     assert "x-ok" not in text
     assert len(found) == 6, found
+
+
+def test_a_regex_only_the_compiler_refuses_is_refused_at_load_all_the_same():
+    # Python's re parses a look-behind of varying width; only its compiler refuses it.
+    found = problems(
+        """
+        rules:
+          - match: { last_user: { regex: "(?<=a+)b" } }
+            reply: { content: x }
+          - match: { last_user: { regex: "(?<=ab)c" } }
+            reply: { content: y }
+        """
+    )
+    assert len(found) == 1, found
+    assert "s.yaml:3: rules[0].match.last_user: invalid regex '(?<=a+)b'" in found[0]
+    assert "look-behind requires fixed-width pattern" in found[0]
+
+
+def test_patterns_compiled_on_first_use_match_as_compiled_ones_do():
+    from mockllm.regexes import SafeRegex
+    from mockllm.rules import Glob
+
+    cases = [
+        ("refund.*order \\d+", False, ["a refund for order 12", "refund", "REFUND order 1"]),
+        ("refund.*order \\d+", True, ["a refund for order 12", "REFUND ORDER 1", "order 1"]),
+        ("(?<=ab)c", False, ["abc", "xbc", "a" * 5000 + "abc"]),
+        ("^\\w+$", False, ["word", "two words", "x" * 5000]),
+    ]
+    for pattern, ignore_case, texts in cases:
+        flags = re.IGNORECASE if ignore_case else 0
+        for text in texts:
+            fresh = SafeRegex(pattern, ignore_case)
+            assert fresh.search(text) == bool(re.search(pattern, text, flags)), (pattern, text)
+            assert SafeRegex(pattern, ignore_case).sub("#", text) == re.sub(
+                pattern, "#", text, flags=flags
+            )
+    for pattern, ignore_case, texts in [
+        ("gpt-4?-[ab]*", False, ["gpt-4o-ab", "gpt-4o-", "my-gpt-4o-a", "gpt-4oo-"]),
+        ("GPT-[0-9]*", True, ["gpt-4", "Gpt-4o", "claude"]),
+    ]:
+        flags = re.IGNORECASE if ignore_case else 0
+        for text in texts:
+            want = re.match(fnmatch.translate(pattern), text, flags) is not None
+            assert Glob(pattern, ignore_case).search(text) == want, (pattern, text)
