@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
+import os
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -25,6 +29,7 @@ from typing import Any
 import orjson
 
 from mockllm.cassettes import (
+    Cassette,
     CassetteError,
     Interaction,
     RecordedRequest,
@@ -42,6 +47,83 @@ _Key = tuple[str, str, bytes]  # method, family (or path), canonical body
 # a recorded request as `_nearest` compares it: route, fields as JSON, messages as JSON
 # (whole and each)
 _Profile = tuple[tuple[str, str], dict[str, bytes] | None, bytes, list[bytes]]
+
+
+PARALLEL_BYTES = 4 << 20  # cassette text per process reading it, at least
+MAX_READERS = 8
+
+
+def read_files(files: list[Path], names: list[str]) -> list[Cassette | CassetteError]:
+    """Each cassette file read, or why it cannot be; in parallel processes for a large folder.
+
+    Parsing YAML is most of the start with thousands of recorded interactions (10,000:
+    1.9 s in one process). A folder of more than PARALLEL_BYTES is shared out by size
+    between up to one process per core (forked, so they start at once), this one reading
+    its share too; the others send theirs back pickled (a tenth of what parsing costs).
+    Only a process with no other thread forks (a host's test process that embeds the
+    server reads in its own), and a process that fails leaves its files to this one.
+    """
+    pairs = list(zip(files, names, strict=True))
+    sizes = [_size(path) for path in files]
+    shares = _shares(pairs, sizes, _readers(sum(sizes)))
+    if len(shares) == 1:
+        return _read_share(pairs)
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(len(shares) - 1, mp_context=context) as pool:
+        futures = [pool.submit(_read_share, share) for share in shares[1:]]
+        read = _read_share(shares[0])
+        for share, future in zip(shares[1:], futures, strict=True):
+            try:
+                read.extend(future.result())
+            except BrokenProcessPool:
+                read.extend(_read_share(share))
+    return read
+
+
+def _readers(total: int) -> int:
+    if total < 2 * PARALLEL_BYTES or threading.active_count() > 1:
+        return 1
+    if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - not POSIX
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, total // PARALLEL_BYTES, MAX_READERS))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # read_cassette says why
+
+
+def _shares(
+    pairs: list[tuple[Path, str]], sizes: list[int], count: int
+) -> list[list[tuple[Path, str]]]:
+    """`pairs` cut in order into `count` runs of about the same size (none empty)."""
+    if count <= 1 or len(pairs) < 2:
+        return [pairs]
+    total, filled = sum(sizes), 0
+    shares: list[list[tuple[Path, str]]] = []
+    current: list[tuple[Path, str]] = []
+    for pair, size in zip(pairs, sizes, strict=True):
+        current.append(pair)
+        filled += size
+        if filled >= total * (len(shares) + 1) / count and len(shares) < count - 1:
+            shares.append(current)
+            current = []
+    if current:
+        shares.append(current)
+    return shares
+
+
+def _read_share(pairs: list[tuple[Path, str]]) -> list[Cassette | CassetteError]:
+    read: list[Cassette | CassetteError] = []
+    for path, name in pairs:
+        try:
+            read.append(read_cassette(path, name))
+        except CassetteError as exc:
+            read.append(exc)
+    return read
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +208,9 @@ class CassetteLibrary:
         loaded: list[Interaction] = []
         unreadable: list[Unreadable] = []
         skipped = 0
-        for path, name in zip(files, names, strict=True):
-            try:
-                cassette = read_cassette(path, name)
-            except CassetteError as exc:
-                unreadable.append(Unreadable(name, str(exc)))
+        for name, cassette in zip(names, read_files(files, names), strict=True):
+            if isinstance(cassette, CassetteError):
+                unreadable.append(Unreadable(name, str(cassette)))
                 continue
             for interaction in cassette.interactions:
                 if is_replayable(interaction.request):

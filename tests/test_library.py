@@ -347,3 +347,61 @@ def test_the_new_settings_reach_worker_processes() -> None:
         cassettes_keep_format=True,
     )
     assert ServerConfig.from_json(config.to_json()) == config
+
+
+_PARALLEL_READ = r"""
+import json, os, sys
+from pathlib import Path
+from mockllm import library
+
+pids = set()
+real = library.read_cassette
+def read_cassette(path, name):
+    with open(sys.argv[2], "a") as out:
+        out.write(f"{os.getpid()}\n")
+    return real(path, name)
+library.read_cassette = read_cassette
+root = Path(sys.argv[1])
+library.PARALLEL_BYTES = int(sys.argv[3])
+try:
+    lib = library.CassetteLibrary.load(root, skip_unreadable=True)
+except Exception as exc:
+    print(json.dumps({"error": str(exc)}))
+    raise SystemExit(0)
+print(json.dumps({
+    "interactions": sorted(repr(i) for items in lib._by_cassette.values() for i in items),
+    "unreadable": [[u.file, u.reason] for u in lib.unreadable],
+    "skipped": lib.skipped,
+}))
+"""
+
+
+def test_a_large_folder_is_read_by_several_processes_with_the_same_result(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = Path(__file__).parent / "data" / "cassettes"
+    root = tmp_path / "cassettes"
+    for i in range(6):
+        for source in sorted(data.rglob("*.yaml")):
+            target = root / f"copy{i}" / source.relative_to(data)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    (root / "copy3" / "broken.yaml").write_text("interactions: [\n")
+
+    def load(parallel_bytes: int) -> tuple[dict[str, Any], set[str]]:
+        pids = tmp_path / f"pids-{parallel_bytes}"
+        done = subprocess.run(
+            [sys.executable, "-c", _PARALLEL_READ, str(root), str(pids), str(parallel_bytes)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return json.loads(done.stdout.splitlines()[-1]), set(pids.read_text().split())
+
+    alone, one = load(1 << 40)
+    shared, several = load(1)
+    assert len(one) == 1 and len(several) >= 2, (one, several)
+    assert alone["interactions"] and alone == shared
+    assert [u[0] for u in shared["unreadable"]] == ["copy3/broken.yaml"]
