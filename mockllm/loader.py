@@ -293,39 +293,41 @@ class _Lines:
         self.count += 1
         if self.count > MAX_NODES or len(path) > MAX_DEPTH:
             raise _TooBig(node.start_mark.line + 1)
-        self.lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            self._constructor.flatten_mapping(node)
-            for key_node, value_node in node.value:
-                key = (
-                    key_node.value
-                    if key_node.tag == _STR_TAG
-                    else self._constructor.construct_object(key_node)
-                )
-                if not isinstance(key, str | int | float | bool) and key is not None:
-                    raise _TooBig(key_node.start_mark.line + 1, "mapping keys must be scalars")
-                key = str(key)
-                if key in out:
-                    self.problems.append(
-                        Problem(
-                            self.source,
-                            key_node.start_mark.line + 1,
-                            s.dotted((*path, key)),
-                            "duplicate key",
-                        )
-                    )
-                self.lines[(*path, key)] = key_node.start_mark.line + 1
-                out[key] = self.value(value_node, (*path, key))
-            return out
-        if isinstance(node, yaml.SequenceNode):
+        lines = self.lines
+        if path not in lines:  # a mapping's values are noted at their keys' lines
+            lines[path] = node.start_mark.line + 1
+        cls = node.__class__
+        if cls is yaml.ScalarNode:
+            if node.tag == _STR_TAG:  # what the constructor would make of it, without its books
+                return node.value
+            try:
+                return self._constructor.construct_object(node)
+            except (yaml.YAMLError, ValueError, TypeError) as exc:
+                raise _TooBig(node.start_mark.line + 1, f"not valid YAML: {exc}") from None
+        if cls is yaml.SequenceNode:
             return [self.value(item, (*path, i)) for i, item in enumerate(node.value)]
-        if node.tag == _STR_TAG:  # what the constructor would make of it, without its books
-            return node.value
-        try:
-            return self._constructor.construct_object(node)
-        except (yaml.YAMLError, ValueError, TypeError) as exc:
-            raise _TooBig(node.start_mark.line + 1, f"not valid YAML: {exc}") from None
+        out: dict[Any, Any] = {}
+        pairs = node.value
+        if any(key_node.tag != _STR_TAG for key_node, _ in pairs):
+            # merge keys (`<<`) and their kin
+            self._constructor.flatten_mapping(node)  # type: ignore[arg-type]
+            pairs = node.value
+        for key_node, value_node in pairs:
+            key = (
+                key_node.value
+                if key_node.tag == _STR_TAG
+                else self._constructor.construct_object(key_node)
+            )
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise _TooBig(key_node.start_mark.line + 1, "mapping keys must be scalars")
+            key = str(key)
+            at = (*path, key)
+            line = key_node.start_mark.line + 1
+            if key in out:
+                self.problems.append(Problem(self.source, line, s.dotted(at), "duplicate key"))
+            lines[at] = line
+            out[key] = self.value(value_node, at)
+        return out
 
 
 class _TooBig(Exception):

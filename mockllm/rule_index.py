@@ -21,6 +21,8 @@ from __future__ import annotations
 import _sre  # type: ignore[import-not-found]
 import fnmatch
 import functools
+import itertools
+import operator
 import re
 from collections.abc import Callable, Sequence
 from re import _casefix  # type: ignore[attr-defined]
@@ -75,7 +77,7 @@ def _literal(text: str) -> str:
     return "".join(map(_literal_char, text))
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=65536)
 def _literal_char(char: str) -> str:
     if char.isascii() and char.isalnum() or not char.isascii() and char.isprintable():
         return char
@@ -123,10 +125,11 @@ def _folded(char: int) -> str:
     lower = _sre.unicode_tolower
     if _FOLDS is None:  # once per process, when a case-insensitive regex is first filed
         folds: dict[int, list[int]] = {}
-        for code in range(0x110000):
-            low = lower(code)
-            if low != code:
-                folds.setdefault(low, []).append(code)
+        codes = range(0x110000)
+        # Only the code points with a lower case of their own are visited (a loop over all
+        # 1.1 million took a tenth of a second).
+        for code in itertools.compress(codes, map(operator.ne, codes, map(lower, codes))):
+            folds.setdefault(lower(code), []).append(code)
         _FOLDS = folds
     low = lower(char)
     chars = {char}
@@ -142,7 +145,7 @@ def _emit(items: list[Any], flags: int, anchors: bool) -> str:
     out = []
     for op, arg in items:
         if op is sre_c.LITERAL:
-            out.append(_folded(arg) if fold else _literal(chr(arg)))
+            out.append(_folded(arg) if fold else _literal_char(chr(arg)))
         elif op is sre_c.NOT_LITERAL:
             out.append(_BROAD if fold else f"[^\\x{{{arg:x}}}]")
         elif op is sre_c.ANY or op is sre_c.CATEGORY:
