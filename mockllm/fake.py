@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import itertools
 import random
 import re
 import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import cache, lru_cache, partial
@@ -257,11 +259,10 @@ def instance_from_schema(
 
 
 def _schema_text(locale: str, kind: str, rng: random.Random) -> str:
-    seed = rng.getrandbits(64)
     provider = _provider_for(kind)
     if not provider:
-        return _run(locale, seed, "words", {"nb": 1 + seed % 3})
-    return _run(locale, seed, provider, {})
+        return _run(locale, rng, "words", {"nb": 1 + rng.getrandbits(64) % 3})
+    return _run(locale, rng, provider, {})
 
 
 @lru_cache(maxsize=1024)
@@ -316,8 +317,10 @@ def _friendly(param: str, provider: str) -> str:
     return next((k for k, v in FAKER_ALIASES.items() if v == param), param)
 
 
-def _run(locale: str, seed: int, provider: str, kwargs: dict[str, object]) -> str:
-    """Call an allowed provider on the seeded generator of `locale` and return text."""
+def _run(locale: str, seed: int | random.Random, provider: str, kwargs: dict[str, object]) -> str:
+    """Call an allowed provider on the generator of `locale`, seeded with `seed`, or drawing
+    from the random generator given (an instance's values come from one: seeding faker for
+    each of them took 5 us), and return text."""
     voice = _voice(locale)
     if not hasattr(voice.generator, provider):  # e.g. `state` outside the US-style locales
         voice = _voice(DEFAULT_LOCALE)
@@ -326,9 +329,17 @@ def _run(locale: str, seed: int, provider: str, kwargs: dict[str, object]) -> st
         kwargs = {"end_datetime": _END, **kwargs}
     if "ext_word_list" in params and voice.words is not None:
         kwargs = {"ext_word_list": voice.words, **kwargs}
+    generator = voice.generator
     with _LOCK:
-        voice.generator.seed_instance(seed)
-        value = getattr(voice.generator, provider)(**kwargs)
+        if isinstance(seed, random.Random):
+            kept, generator.random = generator.random, seed
+            try:
+                value = getattr(generator, provider)(**kwargs)
+            finally:
+                generator.random = kept
+        else:
+            generator.seed_instance(seed)
+            value = getattr(generator, provider)(**kwargs)
     if isinstance(value, list | tuple):
         sep = "\n\n" if provider in _LISTS_OF_BLOCKS else voice.connector
         value = sep.join(str(item) for item in value)
@@ -349,6 +360,8 @@ def _voice_of(locale: str) -> _Voice:
     with _LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # faker warns about its deprecated locales (fr_QC)
         generator = Factory.create(locale)
+    for provider in generator.providers:
+        provider.random_elements = _WeightsKept(provider)  # type: ignore[method-assign]
     lorem = _provider_object(generator, "lorem")
     company = _provider_object(generator, "company")
     words: tuple[str, ...] | None = None
@@ -361,6 +374,48 @@ def _voice_of(locale: str) -> _Voice:
             words = tuple(dict.fromkeys(word for group in groups for word in group))
     period = "。" if locale.startswith("zh") else str(lorem.sentence_punctuation)
     return _Voice(generator, lorem, words, str(lorem.word_connector), period)
+
+
+class _WeightsKept:
+    """A faker provider's `random_elements` that draws from a weighted table (first names,
+    street suffixes, name formats: thousands of entries each) without adding its weights up
+    again on every draw: the same draws, from the same random numbers, as faker's own.
+
+    Faker passes the weights to `random.choices`, which adds them up (cum_weights) on each
+    call; a name took 200 us. Given the sums kept from the first draw, `random.choices`
+    picks by the same bisection of the same `random()` values, so every value is the same.
+    Anything else (a list, unique draws, no weighting) goes to faker's own method.
+    """
+
+    __slots__ = ("provider", "original")
+
+    def __init__(self, provider: Any) -> None:
+        self.provider = provider
+        self.original = provider.random_elements  # faker's, bound to the provider
+
+    def __call__(
+        self,
+        elements: Any = ("a", "b", "c"),
+        length: int | None = None,
+        unique: bool = False,
+        use_weighting: bool | None = None,
+    ) -> Any:
+        provider = self.provider
+        weighted = provider.__use_weighting__ if use_weighting is None else use_weighting
+        if unique or not weighted or not isinstance(elements, OrderedDict):
+            return self.original(elements, length, unique, use_weighting)
+        table = _TABLES.get(id(elements))
+        if table is None or table[0] is not elements:
+            table = (elements, tuple(elements), list(itertools.accumulate(elements.values())))
+            _TABLES[id(elements)] = table
+        rng = provider.generator.random
+        if length is None:
+            length = rng.randint(1, len(elements))
+        return rng.choices(table[1], cum_weights=table[2], k=length)
+
+
+# faker's weighted tables (module constants) by id, each with its keys and running sums
+_TABLES: dict[int, tuple[OrderedDict[Any, float], tuple[Any, ...], list[float]]] = {}
 
 
 def _provider_object(generator: Generator, kind: str) -> Any:

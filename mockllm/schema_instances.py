@@ -399,6 +399,10 @@ class _Builder:
                 ):
                     return candidate
             return (lo + hi) / 2
+        if integer and step is None and type(lo) is int and type(hi) is int:
+            # Whole bounds: what the steps below come to, without their fractions.
+            k_lo, k_hi = lo + lo_open, hi - hi_open
+            return self.rng.randint(k_lo, k_hi) if k_lo <= k_hi else lo
         # Count in whole steps so that bounds and multipleOf are met exactly.
         unit = Fraction(str(step or 1))
         if integer:

@@ -828,3 +828,28 @@ def test_hints_fill_plain_strings_only() -> None:
     assert value["city"] == "Paris"  # type: ignore[index]
     assert value["code"] != "Paris" and value["short"] != "Paris"  # type: ignore[index]
     jsonschema.Draft202012Validator(schema).validate(value)
+
+
+@pytest.mark.parametrize("locale", ["en_US", "de_DE", "zh_CN", "ja_JP", "fr_FR", "pt_BR"])
+def test_weighted_draws_with_kept_sums_are_faker_s_own(locale: str) -> None:
+    """mockllm keeps each weighted table's running sums; every draw is what faker's own
+    generator, untouched, gives for the same seed."""
+    import warnings
+
+    from faker import Factory
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = Factory.create(locale)
+    voice = fake._voice(locale)
+    assert any(isinstance(p.random_elements, fake._WeightsKept) for p in voice.generator.providers)
+    providers = ["name", "first_name", "last_name", "street_address", "city", "email", "company"]
+    providers += ["address", "job", "country", "phone_number", "user_name", "prefix"]
+    for provider in providers:
+        if not hasattr(plain, provider):
+            continue
+        for seed in range(60):
+            plain.seed_instance(seed)
+            voice.generator.seed_instance(seed)
+            expected = getattr(plain, provider)()
+            assert getattr(voice.generator, provider)() == expected, (provider, seed)
