@@ -5,7 +5,9 @@ Pure and deterministic: every draw comes from `random.Random(seed)`.
 
 from __future__ import annotations
 
+import _random
 import functools
+import hashlib
 import random
 import string
 from dataclasses import dataclass, replace
@@ -103,8 +105,68 @@ class Rendered:
     cached_tokens: int = 0  # of prompt_tokens, those read from a prefix cache (load.py)
 
 
+# A byte to an id character (the 256 values over 62 characters: the first 8 a little more
+# often, which an id does not mind).
+_CRandom = _random.Random
+_ID_TABLE = bytes(ord(_ID_CHARS[i % len(_ID_CHARS)]) for i in range(256))
+
+
 def make_id(rng: random.Random, prefix: str, length: int) -> str:
-    return prefix + "".join(rng.choices(_ID_CHARS, k=length))
+    return prefix + rng.randbytes(length).translate(_ID_TABLE).decode("ascii")
+
+
+def seed_id(seed: int, prefix: str, length: int) -> str:
+    """An id made from the seed alone (the answer's own id: no random generator needed)."""
+    digest = hashlib.blake2b(
+        (seed & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big"), digest_size=length, person=b"mockllm-id"
+    ).digest()
+    return prefix + digest.translate(_ID_TABLE).decode("ascii")
+
+
+def _seed_now(rng: random.Random) -> None:
+    # A function, not a method: a draw that began before the first one (`choices` holds
+    # the bound `random`) comes back here after the class has changed.
+    seed = rng.__dict__.pop("_later", None)
+    if seed is not None:
+        rng.__class__ = random.Random
+        random.Random.seed(rng, seed)  # also clears the gauss cache, as __init__ does
+
+
+class SeededLater(random.Random):
+    """`random.Random(seed)`, seeded when it is first drawn from.
+
+    Seeding costs 5 us, and an answer scripted word for word draws nothing. The first draw
+    seeds the generator and makes it a plain `random.Random`, so every draw after that runs
+    at the usual speed and gives what `random.Random(seed)` would have.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, seed: int) -> None:  # no super().__init__(): that would seed now
+        self.__dict__["_later"] = seed
+        self.gauss_next = None  # what `gauss` reads before it draws
+
+    def random(self) -> float:
+        _seed_now(self)
+        return _CRandom.random(self)
+
+    def getrandbits(self, k: int, /) -> int:
+        _seed_now(self)
+        return _CRandom.getrandbits(self, k)
+
+    def getstate(self) -> Any:
+        _seed_now(self)
+        return random.Random.getstate(self)
+
+    def seed(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__.pop("_later", None)
+        self.__class__ = random.Random  # type: ignore[assignment]
+        random.Random.seed(self, *args, **kwargs)
+
+    def setstate(self, state: Any) -> None:
+        self.__dict__.pop("_later", None)
+        self.__class__ = random.Random  # type: ignore[assignment]
+        random.Random.setstate(self, state)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -571,7 +633,7 @@ def render(
 
     `stop_after` stops each choice after that many completion tokens (finish_reason
     length) without changing what is generated: the same answer, cut short."""
-    rng = random.Random(seed)
+    rng = SeededLater(seed)
     latency = reply.latency.over(default_latency).over(NO_LATENCY)
     specs = reply.choices
     default = reply.is_default
@@ -599,7 +661,7 @@ def render(
     total = usage.get("total_tokens", prompt + completion)
     ticks = max((c.ticks for c in choices), default=0)
     return Rendered(
-        id=make_id(rng, "chatcmpl-", 29),
+        id=seed_id(seed, "chatcmpl-", 29),
         model=reply.model or request.model,
         choices=choices,
         prompt_tokens=prompt,

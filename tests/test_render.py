@@ -265,3 +265,45 @@ def test_a_reasoning_model_spends_reasoning_tokens_and_a_cut_counts_them():
     assert cut.choices[0].finish_reason == "length"
     none = render(Reply(is_default=True), make_chat_request("gpt-4o"), 9)
     assert none.reasoning_tokens == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2**63 + 5, 12345678901234])
+def test_a_generator_seeded_on_first_draw_draws_as_one_seeded_at_once(seed: int) -> None:
+    import random
+
+    from mockllm.render import SeededLater
+
+    def draws(rng: random.Random, op: str) -> list[object]:
+        out: list[object] = []
+        for _ in range(3):
+            if op == "choices":
+                out.append(rng.choices("abcdef", k=5))
+            elif op == "randint":
+                out.append(rng.randint(1, 10**20))
+            elif op == "getrandbits":
+                out.append(rng.getrandbits(70))
+            elif op == "shuffle":
+                items = list(range(10))
+                rng.shuffle(items)
+                out.append(items)
+            elif op == "sample":
+                out.append(rng.sample(range(100), 5))
+            elif op == "gauss":
+                out.append(rng.gauss(0, 1))
+            elif op == "randbytes":
+                out.append(rng.randbytes(9))
+            elif op == "getstate":
+                out.append(rng.getstate())
+            elif op == "seed":
+                rng.seed(77)
+            elif op == "setstate":
+                rng.setstate(random.Random(9).getstate())
+            else:
+                out.append(getattr(rng, op)())
+        return [*out, rng.random()]
+
+    ops = ["random", "choices", "randint", "getrandbits", "shuffle", "sample", "gauss"]
+    for op in [*ops, "randbytes", "getstate", "seed", "setstate", "triangular"]:
+        later = SeededLater(seed)
+        assert draws(later, op) == draws(random.Random(seed), op), op
+        assert type(later) is random.Random  # plain from the first draw on

@@ -628,11 +628,15 @@ def _choice_ticks(chunks: _Chunks, choice: RenderedChoice) -> list[bytes]:
         for d in choice.reasoning_deltas
     ]
     field = b'{"refusal":' if choice.refusal is not None else b'{"content":'
-    for i, delta in enumerate(choice.deltas):
-        logprobs = b"null"
-        if choice.logprobs is not None:
+    if choice.logprobs is None:
+        # What `chunks.choice` writes, with the parts around the delta's text joined once.
+        head = chunks.prefix + b'{"index":%d,"delta":' % choice.index + field
+        tail = b'},"logprobs":null,"finish_reason":null}' + chunks.suffix
+        out.extend([head + _dumps(delta) + tail for delta in choice.deltas])
+    else:
+        for i, delta in enumerate(choice.deltas):
             logprobs = _dumps({"content": list(choice.logprobs[i]), "refusal": None})
-        out.append(chunks.choice(choice.index, field + _dumps(delta) + b"}", logprobs))
+            out.append(chunks.choice(choice.index, field + _dumps(delta) + b"}", logprobs))
     for call in choice.tool_calls:
         for j, fragment in enumerate(call.fragments):
             if j == 0:
