@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from faker import Factory
 from faker.config import AVAILABLE_LOCALES
+from faker.providers.lorem import Provider as _BaseLorem
 from faker.providers.lorem.en_US import Provider as _EnglishLorem
 
 from mockllm.schema_instances import build_instance, check_schema
@@ -145,6 +146,10 @@ class _Voice:
     words: tuple[str, ...] | None  # replaces faker's Latin filler where a locale has no lorem
     connector: str
     period: str
+    # The words a sentence is drawn from, when faker's lorem provider is its base class's
+    # own (`sentence` then copies this list twice per sentence, to draw a few words from
+    # it): fake_text draws the same words from it directly. None: faker's `sentence`.
+    pool: tuple[str, ...] | None = None
 
 
 def detect_locale(text: str) -> str:
@@ -185,7 +190,16 @@ def fake_text(seed: int, locale: str, max_words: int) -> str:
             size = min(left, generator.random.randint(4, 12))
             if left - size < 3:
                 size = left  # no stub sentence of one or two words at the end
-            sentence = voice.lorem.sentence(size, False, voice.words)
+            if voice.pool is not None:
+                # faker's `sentence(size, False, words)`: `words` draws one word with
+                # `choice`, more with `choices`; the first is title-cased.
+                rng = generator.random
+                drawn = [rng.choice(voice.pool)] if size == 1 else rng.choices(voice.pool, k=size)
+                drawn[0] = drawn[0].title()
+                lorem = voice.lorem
+                sentence = lorem.word_connector.join(drawn) + lorem.sentence_punctuation
+            else:
+                sentence = voice.lorem.sentence(size, False, voice.words)
             sentences.append(sentence[:-1] + voice.period)
             left -= size
     return voice.connector.join(sentences)
@@ -373,7 +387,13 @@ def _voice_of(locale: str) -> _Voice:
             groups = type(company).catch_phrase_words
             words = tuple(dict.fromkeys(word for group in groups for word in group))
     period = "。" if locale.startswith("zh") else str(lorem.sentence_punctuation)
-    return _Voice(generator, lorem, words, str(lorem.word_connector), period)
+    kind = type(lorem)
+    plain = all(
+        getattr(kind, name) is getattr(_BaseLorem, name)
+        for name in ("sentence", "words", "get_words_list", "random_choices")
+    )
+    pool = tuple(words if words is not None else lorem.word_list) if plain else None
+    return _Voice(generator, lorem, words, str(lorem.word_connector), period, pool)
 
 
 class _WeightsKept:

@@ -568,8 +568,10 @@ def _choice(
         chunks = list(spec.chunks)
         used = _chunk_tokens(spec.chunks)
     else:
-        chunks = group_tokens(split_tokens(spoken), per_chunk) if spoken else []
-        used = sum(map(count_tokens, chunks))
+        tokens = split_tokens(spoken) if spoken else []
+        chunks = group_tokens(tokens, per_chunk)
+        # A token split from a text counts as one token on its own (tests/test_tokens.py).
+        used = len(tokens) if per_chunk <= 1 else sum(map(count_tokens, chunks))
     truncated = False
     if limit is not None and used > limit:
         chunks, used, truncated = _truncate_chunks(chunks, limit)

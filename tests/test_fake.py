@@ -853,3 +853,28 @@ def test_weighted_draws_with_kept_sums_are_faker_s_own(locale: str) -> None:
             voice.generator.seed_instance(seed)
             expected = getattr(plain, provider)()
             assert getattr(voice.generator, provider)() == expected, (provider, seed)
+
+
+@pytest.mark.parametrize("locale", ["en_US", "zh_CN", "ja_JP", "ko_KR", "de_DE", "la", "ru_RU"])
+def test_prose_drawn_directly_is_faker_s_own_sentences(locale: str) -> None:
+    """fake_text draws a sentence's words itself where faker's lorem provider is the base
+    one; the text is what faker's `sentence` writes from the same seed."""
+
+    def through_faker(seed: int, max_words: int) -> str:
+        voice = fake._voice(locale)
+        sentences = []
+        voice.generator.seed_instance(seed)
+        left = max_words
+        while left > 0:
+            size = min(left, voice.generator.random.randint(4, 12))
+            if left - size < 3:
+                size = left
+            sentence = voice.lorem.sentence(size, False, voice.words)
+            sentences.append(sentence[:-1] + voice.period)
+            left -= size
+        return voice.connector.join(sentences)
+
+    assert fake._voice(locale).pool is not None
+    for seed in range(40):
+        for words in (1, 2, 5, 13, 60):
+            assert fake.fake_text(seed, locale, words) == through_faker(seed, words)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mockllm.tokens import count_prompt, count_tokens, group_tokens, split_tokens
@@ -30,3 +30,12 @@ def test_counts():
 def test_group_tokens():
     assert group_tokens(["a", "b", "c"], 2) == ["ab", "c"]
     assert group_tokens(["a", "b"], 1) == ["a", "b"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(list("ab '’stdmlrve.,!?-_ \t\n0123456789中文かなカナ한국éß")))
+    | st.text()
+)
+def test_every_token_split_from_a_text_counts_as_one_on_its_own(text: str) -> None:
+    assert all(count_tokens(token) == 1 for token in split_tokens(text))
