@@ -622,6 +622,12 @@ def _offsets(ticks: int, latency: Latency, rng: random.Random) -> tuple[float, .
     return tuple(offsets)
 
 
+@functools.lru_cache(maxsize=256)
+def _effective(latency: Latency, default: Latency) -> Latency:
+    """A reply's pacing: its own settings, else the defaults', else none."""
+    return latency.over(default).over(NO_LATENCY)
+
+
 def render(
     reply: Reply,
     request: Conversation,
@@ -636,41 +642,48 @@ def render(
     `stop_after` stops each choice after that many completion tokens (finish_reason
     length) without changing what is generated: the same answer, cut short."""
     rng = SeededLater(seed)
-    latency = reply.latency.over(default_latency).over(NO_LATENCY)
+    latency = _effective(reply.latency, default_latency)
     specs = reply.choices
     default = reply.is_default
-    # An embeddings request has no choices: its vectors are the dialect's to compute.
-    policy_seed = derive_seed(seed, "policy")
+    # A default answer's tool policy draws from a seed of its own (a scripted one: none).
+    policy_seed = derive_seed(seed, "policy") if default else 0
+    count = request.n if request.api != "embeddings" else 0  # embeddings: no choices
     choices = tuple(
-        _choice(
-            specs[i % len(specs)],
-            i,
-            request,
-            rng,
-            latency,
-            default,
-            locale,
-            stop_after,
-            policy_seed,
-        )
-        for i in range(request.n if request.api != "embeddings" else 0)
+        [
+            _choice(
+                specs[i % len(specs)],
+                i,
+                request,
+                rng,
+                latency,
+                default,
+                locale,
+                stop_after,
+                policy_seed,
+            )
+            for i in range(count)
+        ]
     )
     prompt = prompt_tokens(request)
-    completion = sum(c.tokens for c in choices)
-    usage = dict(reply.usage)
-    prompt = usage.get("prompt_tokens", prompt)
-    completion = usage.get("completion_tokens", completion)
-    total = usage.get("total_tokens", prompt + completion)
-    ticks = max((c.ticks for c in choices), default=0)
+    completion = sum([c.tokens for c in choices])
+    if reply.usage:
+        usage = dict(reply.usage)
+        prompt = usage.get("prompt_tokens", prompt)
+        completion = usage.get("completion_tokens", completion)
+        total = usage.get("total_tokens", prompt + completion)
+    else:
+        total = prompt + completion
+    ticks = max([c.ticks for c in choices], default=0)
+    model = reply.model or request.model
     return Rendered(
         id=seed_id(seed, "chatcmpl-", 29),
-        model=reply.model or request.model,
+        model=model,
         choices=choices,
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=total,
         offsets=_offsets(ticks, latency, rng),
-        fingerprint=fingerprint(reply.model or request.model),
+        fingerprint=fingerprint(model),
         provider=request.provider,
         reasoning_tokens=sum(c.reasoning_tokens for c in choices),
     )
