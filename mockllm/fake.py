@@ -275,7 +275,15 @@ def instance_from_schema(
 def _schema_text(locale: str, kind: str, rng: random.Random) -> str:
     provider = _provider_for(kind)
     if not provider:
-        return _run(locale, rng, "words", {"nb": 1 + rng.getrandbits(64) % 3})
+        nb = 1 + rng.getrandbits(64) % 3
+        pool = _voice(locale).pool
+        if pool is None:
+            return _run(locale, rng, "words", {"nb": nb})
+        # faker's `words(nb)` over the same list (which it copies on every call), joined.
+        drawn = [rng.choice(pool)] if nb == 1 else rng.choices(pool, k=nb)
+        return _voice(locale).connector.join(drawn)
+    if provider == "word" and (pool := _voice(locale).pool) is not None:
+        return rng.choice(pool)  # faker's `word()`: `words(1)`
     return _run(locale, rng, provider, {})
 
 

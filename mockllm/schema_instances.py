@@ -607,6 +607,7 @@ _USUAL_RANGES: dict[str, tuple[float, float]] = {
 _NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
 
+@lru_cache(maxsize=4096)
 def _usual_range(name: str) -> tuple[float, float] | None:
     words = [w.lower() for w in _NAME_WORDS.findall(name)]
     return _USUAL_RANGES.get(words[-1]) if words else None

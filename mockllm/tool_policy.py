@@ -16,6 +16,7 @@ Ties are broken by the request's seed. A turn is everything after the last user 
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 
@@ -103,7 +104,7 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, str]:
     text = request.last_user.strip()
     hints: dict[str, str] = {}
     for name in properties:
-        key = "".join(w.lower() for w in _WORD.findall(name))
+        key = _name_key(name) if isinstance(name, str) else ""
         if key in _QUERY_NAMES and text:
             hints[name] = text[:QUERY_HINT_CHARS].strip()
         elif key in _PLACE_NAMES:
@@ -111,6 +112,12 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, str]:
             if place is not None:
                 hints[name] = place.group(1)
     return hints
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_key(name: str) -> str:
+    """A property name's words, lower case, run together ("search_query" -> "searchquery")."""
+    return "".join(w.lower() for w in _WORD.findall(name))
 
 
 def results_answer(request: Conversation, locale: str) -> str | None:

@@ -878,3 +878,20 @@ def test_prose_drawn_directly_is_faker_s_own_sentences(locale: str) -> None:
     for seed in range(40):
         for words in (1, 2, 5, 13, 60):
             assert fake.fake_text(seed, locale, words) == through_faker(seed, words)
+
+
+@pytest.mark.parametrize("locale", ["en_US", "zh_CN", "de_DE", "la"])
+def test_schema_words_drawn_directly_are_faker_s_own(locale: str) -> None:
+    import random as stdlib_random
+
+    for seed in range(100):
+        for kind in ("", "word"):
+            direct, through = stdlib_random.Random(seed), stdlib_random.Random(seed)
+            got = fake._schema_text(locale, "zzqx" if not kind else "word", direct)
+            if kind:
+                want = fake._run(locale, through, "word", {})
+            else:
+                nb = 1 + through.getrandbits(64) % 3
+                want = fake._run(locale, through, "words", {"nb": nb})
+            assert got == want, (seed, kind)
+            assert direct.random() == through.random()  # the same draws were made
