@@ -160,3 +160,10 @@ def test_a_broad_regex_finds_whatever_pythons_finds(source: str) -> None:
 @pytest.mark.parametrize("source", [r"(a)?(?(1)b|c)", r"a{2000}", "(unclosed"])
 def test_what_the_sets_do_not_read_is_left_unfiled(source: str) -> None:
     assert broad_regex(source) is None
+
+
+def test_an_ascii_character_folds_as_sre_s_tables_say() -> None:
+    from mockllm.rule_index import _folded, _folded_from_tables
+
+    for code in range(128):
+        assert _folded(code) == _folded_from_tables(code), chr(code)
