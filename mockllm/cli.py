@@ -5,7 +5,6 @@ Thin: flags → ServerConfig → server; files → their loaders; errors → exi
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import sys
@@ -453,16 +452,14 @@ def _check(config: ServerConfig) -> str | None:
 
 
 def _run(config: ServerConfig) -> None:
-    from mockllm.server import MockServer, setup_logging
+    from mockllm.server import MockServer, prepare_loading, setup_logging
 
     setup_logging(config.log_level, config.log_format)
     problem = _check(config)
     if problem:
         click.echo(f"mockllm: {problem}", err=True)
         sys.exit(EXIT_CONFIG)
-    # Loading makes objects that all live on: no collections until the heap is settled
-    # (server.settle_heap, before serving).
-    gc.disable()
+    prepare_loading()
     try:
         server = MockServer(config)
     except ScenarioError as exc:

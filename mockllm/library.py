@@ -51,6 +51,8 @@ _Profile = tuple[tuple[str, str], dict[str, bytes] | None, bytes, list[bytes]]
 
 PARALLEL_BYTES = 4 << 20  # cassette text per process reading it, at least
 MAX_READERS = 8
+# Set by a process mockllm owns (server.prepare_loading): only such a process forks readers.
+parallel_reads = False
 
 
 def read_files(files: list[Path], names: list[str]) -> list[Cassette | CassetteError]:
@@ -60,8 +62,9 @@ def read_files(files: list[Path], names: list[str]) -> list[Cassette | CassetteE
     1.9 s in one process). A folder of more than PARALLEL_BYTES is shared out by size
     between up to one process per core (forked, so they start at once), this one reading
     its share too; the others send theirs back pickled (a tenth of what parsing costs).
-    Only a process with no other thread forks (a host's test process that embeds the
-    server reads in its own), and a process that fails leaves its files to this one.
+    Only a process mockllm owns forks (the CLI, a worker: never a host's test process that
+    embeds the server), and only while it has no other thread; a process that fails leaves
+    its files to this one.
     """
     pairs = list(zip(files, names, strict=True))
     sizes = [_size(path) for path in files]
@@ -81,7 +84,7 @@ def read_files(files: list[Path], names: list[str]) -> list[Cassette | CassetteE
 
 
 def _readers(total: int) -> int:
-    if total < 2 * PARALLEL_BYTES or threading.active_count() > 1:
+    if not parallel_reads or total < 2 * PARALLEL_BYTES or threading.active_count() > 1:
         return 1
     if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover - not POSIX
         return 1

@@ -39,7 +39,7 @@ def app_from_env() -> MockApp:
     config = ServerConfig.from_json(os.environ[CONFIG_ENV])
     setup_logging(config.log_level, config.log_format)
     uvicorn_settings(config)  # what the protocol class takes from the config, in this process
-    gc.disable()  # loading makes objects that all live on: see settle_heap
+    prepare_loading()
     app = create_app(config)
     settle_heap()
     return app
@@ -61,6 +61,17 @@ def _multiprocess_metrics(config: ServerConfig) -> Iterator[None]:
             yield
         finally:
             del os.environ[MULTIPROC_ENV]
+
+
+def prepare_loading() -> None:
+    """Before a process mockllm owns (the CLI, a worker) loads its scenarios and cassettes:
+    the collector off until `settle_heap` (loading makes objects that all live on), and a
+    large cassettes folder read by several processes (library.read_files). Never in a host's
+    test process that embeds the server."""
+    from mockllm import library
+
+    gc.disable()
+    library.parallel_reads = True
 
 
 def settle_heap() -> None:

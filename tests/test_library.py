@@ -363,6 +363,7 @@ def read_cassette(path, name):
 library.read_cassette = read_cassette
 root = Path(sys.argv[1])
 library.PARALLEL_BYTES = int(sys.argv[3])
+library.parallel_reads = sys.argv[4] == "yes"
 try:
     lib = library.CassetteLibrary.load(root, skip_unreadable=True)
 except Exception as exc:
@@ -389,10 +390,11 @@ def test_a_large_folder_is_read_by_several_processes_with_the_same_result(tmp_pa
             target.write_bytes(source.read_bytes())
     (root / "copy3" / "broken.yaml").write_text("interactions: [\n")
 
-    def load(parallel_bytes: int) -> tuple[dict[str, Any], set[str]]:
-        pids = tmp_path / f"pids-{parallel_bytes}"
+    def load(parallel_bytes: int, owned: str = "yes") -> tuple[dict[str, Any], set[str]]:
+        pids = tmp_path / f"pids-{parallel_bytes}-{owned}"
+        argv = [str(root), str(pids), str(parallel_bytes), owned]
         done = subprocess.run(
-            [sys.executable, "-c", _PARALLEL_READ, str(root), str(pids), str(parallel_bytes)],
+            [sys.executable, "-c", _PARALLEL_READ, *argv],
             capture_output=True,
             text=True,
             timeout=120,
@@ -402,6 +404,8 @@ def test_a_large_folder_is_read_by_several_processes_with_the_same_result(tmp_pa
 
     alone, one = load(1 << 40)
     shared, several = load(1)
-    assert len(one) == 1 and len(several) >= 2, (one, several)
+    embedded, host = load(1, owned="no")  # a host's process: never forks
+    assert len(one) == 1 and len(several) >= 2 and len(host) == 1, (one, several, host)
+    assert embedded == alone
     assert alone["interactions"] and alone == shared
     assert [u[0] for u in shared["unreadable"]] == ["copy3/broken.yaml"]
