@@ -622,6 +622,58 @@ def _offsets(ticks: int, latency: Latency, rng: random.Random) -> tuple[float, .
     return tuple(offsets)
 
 
+def _is_fixed(spec: ChoiceSpec) -> bool:
+    """Whether a choice's text is fixed by the script: no template that reads the request,
+    nothing generated, no tool calls, no reasoning, no logprobs (so it draws nothing)."""
+    fixed = _FIXED.get(id(spec))
+    if fixed is None or fixed[0] is not spec:  # new, or another spec at a freed id
+        content = spec.content
+        is_fixed = (
+            content is not None
+            and content.is_static
+            and spec.faker is None
+            and spec.generate is None
+            and not spec.tool_calls
+            and spec.reasoning is None
+            and not spec.logprobs
+        )
+        fixed = (spec, is_fixed)
+        _FIXED.put(id(spec), fixed)
+    return fixed[1]
+
+
+def _kept_choice(
+    spec: ChoiceSpec, index: int, request: Conversation, latency: Latency
+) -> RenderedChoice:
+    """`_choice` of a fixed spec (`_is_fixed`), for a request without logprobs, reasoning
+    or a cut: what it depends on then is the spec, the index, the request's token limit
+    and stop sequences, and the tokens per stream chunk."""
+    key = (id(spec), index, request.max_tokens, request.stop, latency.tokens_per_chunk)
+    kept = _KEPT_CHOICES.get(key)
+    if kept is not None and kept[0] is spec:
+        return kept[1]
+    # A fixed spec draws nothing: the generator given is never used.
+    choice = _choice(spec, index, request, _NO_DRAWS, latency, False, None)
+    _KEPT_CHOICES.put(key, (spec, choice))
+    return choice
+
+
+class _NoDraws(random.Random):
+    """The generator `_kept_choice` passes: a fixed spec draws nothing, and a draw would
+    make the kept choice depend on the request's seed, so one is an error."""
+
+    def random(self) -> float:
+        raise AssertionError("a fixed choice drew from its random generator")
+
+    def getrandbits(self, k: int, /) -> int:
+        raise AssertionError("a fixed choice drew from its random generator")
+
+
+_NO_DRAWS = _NoDraws(0)
+_FIXED: Memo[int, tuple[ChoiceSpec, bool]] = Memo(4096)  # by the spec's id, with the spec
+_KEPT_CHOICES: Memo[tuple[Any, ...], tuple[ChoiceSpec, RenderedChoice]] = Memo(4096)
+
+
 @functools.lru_cache(maxsize=256)
 def _effective(latency: Latency, default: Latency) -> Latency:
     """A reply's pacing: its own settings, else the defaults', else none."""
@@ -648,9 +700,13 @@ def render(
     # A default answer's tool policy draws from a seed of its own (a scripted one: none).
     policy_seed = derive_seed(seed, "policy") if default else 0
     count = request.n if request.api != "embeddings" else 0  # embeddings: no choices
+    # A choice scripted word for word is the same for every request that asks alike.
+    keep = not default and stop_after is None and not request.logprobs and not request.reasoning
     choices = tuple(
         [
-            _choice(
+            _kept_choice(specs[i % len(specs)], i, request, latency)
+            if keep and _is_fixed(specs[i % len(specs)])
+            else _choice(
                 specs[i % len(specs)],
                 i,
                 request,

@@ -307,3 +307,42 @@ def test_a_generator_seeded_on_first_draw_draws_as_one_seeded_at_once(seed: int)
         later = SeededLater(seed)
         assert draws(later, op) == draws(random.Random(seed), op), op
         assert type(later) is random.Random  # plain from the first draw on
+
+
+_REPLIES = [
+    {"content": TEXT},
+    {"chunks": ["The qu", "ick brown fox jumps."]},
+    {"content": "Stop here. Then more words follow", "finish_reason": "stop"},
+    {"content": TEXT, "latency": {"tokens_per_chunk": 3}},
+    {"content": "Hi {{ last_user }}"},  # reads the request: never kept
+    {"choices": [{"content": "first"}, {"content": "second one here"}]},
+    {"refusal": "I can't help with that."},
+    {"content": TEXT, "logprobs": True},
+]
+_REQUESTS = [
+    {},
+    {"max_tokens": 3},
+    {"max_tokens": 1, "n": 2},
+    {"stop": ["Then"]},
+    {"stop": [" brown", "."], "n": 3},
+    {"logprobs": True, "top_logprobs": 2},
+    {"user": "Other words"},
+]
+
+
+@pytest.mark.parametrize("fields", _REPLIES)
+def test_a_kept_scripted_choice_is_the_choice_rendered_anew(fields, monkeypatch):
+    """A choice scripted word for word is kept and given to later requests that ask alike;
+    every request gets what rendering it anew gives."""
+    import mockllm.render as module
+
+    reply = make_reply(**fields)
+    for seed, request in enumerate(_REQUESTS):
+        kept = [one(reply, seed, **request), one(reply, seed, **request)]
+        with monkeypatch.context() as patched:
+            patched.setattr(module, "_is_fixed", lambda spec: False)
+            anew = one(reply, seed, **request)
+        assert kept[0] == anew and kept[1] == anew, (fields, request)
+    # Kept: text written out (content or chunks), not read from the request, no logprobs.
+    varies = "{{" in str(fields) or "logprobs" in fields or "refusal" in fields
+    assert module._is_fixed(reply.choices[0]) == (not varies), fields
