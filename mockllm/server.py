@@ -98,6 +98,9 @@ def settle_heap() -> None:
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_AFTER)
     gc.enable()
+    from mockllm import library
+
+    library.parallel_reads = False  # serving now: no forks from a running server
 
 
 class _Protocol(HttpToolsProtocol):
