@@ -1,6 +1,7 @@
 """(reply, request, seed) → Rendered: the choices' text, deltas, tool calls, usage, pace.
 
-Pure and deterministic: every draw comes from `random.Random(seed)`.
+Pure and deterministic: every draw comes from `random.Random(seed)` (seeded when first
+drawn from: `SeededLater`).
 """
 
 from __future__ import annotations
@@ -105,9 +106,9 @@ class Rendered:
     cached_tokens: int = 0  # of prompt_tokens, those read from a prefix cache (load.py)
 
 
+_CRandom = _random.Random  # the C generator's own draws, under random.Random
 # A byte to an id character (the 256 values over 62 characters: the first 8 a little more
 # often, which an id does not mind).
-_CRandom = _random.Random
 _ID_TABLE = bytes(ord(_ID_CHARS[i % len(_ID_CHARS)]) for i in range(256))
 
 
