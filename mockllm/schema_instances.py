@@ -180,6 +180,9 @@ _INFERRED = (
 )
 
 
+_COMBINED = frozenset({"allOf", "anyOf", "oneOf"})
+
+
 def _merge(a: Schema, b: Schema) -> Schema:
     """`allOf: [a, b]` as one schema (both already free of $ref and combinators)."""
     out = dict(a)
@@ -340,6 +343,8 @@ class _Builder:
             return None
         if not isinstance(schema, dict):
             return {}
+        if "$ref" not in schema and not _COMBINED.intersection(schema):
+            return schema  # nothing to resolve (and no caller changes what it is given)
         out = {k: v for k, v in schema.items() if k not in ("$ref", "allOf", "anyOf", "oneOf")}
         parts: list[object] = list(schema.get("allOf") or [])
         if isinstance(schema.get("$ref"), str):
