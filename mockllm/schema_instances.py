@@ -335,6 +335,9 @@ class _Builder:
     def pick(self, options: list[Any], weights: list[float] | list[int], depth: int) -> Any:
         if depth >= MAX_DEPTH:
             return min(zip(weights, options, strict=True), key=lambda pair: pair[0])[1]
+        if len(options) == 1 and weights[0] > 0:
+            self.rng.random()  # the one draw `choices` would make, so later values stay put
+            return options[0]
         return self.rng.choices(options, weights)[0]
 
     def flatten(self, schema: object, depth: int, hops: int) -> Schema | None:
