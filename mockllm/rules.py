@@ -220,8 +220,8 @@ class Fault:
     empty_choices_error: bool = False
     error: ErrorSpec | None = None  # what in-band errors say
 
-    def names(self) -> tuple[str, ...]:
-        """The faults set, for logs and the journal."""
+    def set_faults(self) -> tuple[tuple[str, Any], ...]:
+        """(name, value) of each fault set (`error` says what they say: not one of them)."""
         out = []
         for name in (
             "disconnect_after_tokens",
@@ -234,8 +234,14 @@ class Fault:
         ):
             value = getattr(self, name)
             if value is not None and value is not False:
-                out.append(name if value is True else f"{name}={value:g}")
+                out.append((name, value))
         return tuple(out)
+
+    def names(self) -> tuple[str, ...]:
+        """The faults set, for logs and the journal."""
+        return tuple(
+            name if value is True else f"{name}={value:g}" for name, value in self.set_faults()
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,19 +172,7 @@ def _error(spec: ErrorSpec) -> JSON:
 
 
 def _fault(fault: Fault) -> JSON:
-    out: JSON = {}
-    for key in (
-        "disconnect_after_tokens",
-        "hang",
-        "malformed_chunk_at",
-        "drip_bytes_per_s",
-        "reset",
-        "error_after_tokens",
-        "empty_choices_error",
-    ):
-        value = getattr(fault, key)
-        if value is not None and value is not False:
-            out[key] = value
+    out: JSON = dict(fault.set_faults())
     if fault.error is not None and (
         fault.error_after_tokens is not None or fault.empty_choices_error
     ):
