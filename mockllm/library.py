@@ -59,9 +59,10 @@ def read_files(files: list[Path], names: list[str]) -> list[Cassette | CassetteE
     """Each cassette file read, or why it cannot be; in parallel processes for a large folder.
 
     Parsing YAML is most of the start with thousands of recorded interactions (10,000:
-    1.9 s in one process). A folder of more than PARALLEL_BYTES is shared out by size
-    between up to one process per core (forked, so they start at once), this one reading
-    its share too; the others send theirs back pickled (a tenth of what parsing costs).
+    1.9 s in one process). A folder of twice PARALLEL_BYTES or more (8 MB) is shared out
+    by size between up to one process per core, PARALLEL_BYTES each at least (forked, so
+    they start at once), this one reading its share too; the others send theirs back
+    pickled (a tenth of what parsing costs).
     Only a process mockllm owns forks (the CLI, a worker: never a host's test process that
     embeds the server), and only while it has no other thread; a process that fails leaves
     its files to this one.
