@@ -214,9 +214,10 @@ def test_workers_figures_cover_every_process(serve):
             )
             assert response.status_code == 200
     deadline = time.monotonic() + 10
-    while True:  # each worker publishes every second
-        found = scrape(server.url)
-        if total(found, "mockllm_requests_total") == 12 or time.monotonic() > deadline:
+    counts = ("mockllm_requests_total", "mockllm_request_duration_seconds_count")
+    while True:  # each worker publishes every second, one metric after another: a scrape
+        found = scrape(server.url)  # in the middle of a publish can see the first alone
+        if all(total(found, name) == 12 for name in counts) or time.monotonic() > deadline:
             break
         time.sleep(0.3)
     assert total(found, "mockllm_requests_total") == 12
