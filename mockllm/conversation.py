@@ -13,11 +13,14 @@ from typing import Any, Literal
 
 import orjson
 
+from mockllm.frozen import quick_init
+
 JSON = dict[str, Any]
 Api = Literal["chat", "responses", "messages", "embeddings"]
 APIS: tuple[Api, ...] = ("chat", "responses", "messages", "embeddings")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ToolCall:
     """A tool call an assistant message made earlier in the conversation."""
@@ -34,6 +37,7 @@ class ToolCall:
             return {}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Message:
     """One message of the conversation, with its content flattened to text."""
@@ -45,6 +49,7 @@ class Message:
     tool_call_id: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Tool:
     """A function tool the request offers."""
@@ -55,6 +60,7 @@ class Tool:
     strict: bool = False
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ResponseFormat:
     """The structured output asked for: its type, and the JSON schema for `json_schema`."""
@@ -65,6 +71,7 @@ class ResponseFormat:
     strict: bool = False
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Conversation:
     """The one request every API family is read into: what rules match and replies render over."""

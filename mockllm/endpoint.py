@@ -91,18 +91,27 @@ class Endpoint:
         )
         # Stateful dialects (stored responses) parse against the store: no cached parse.
         self._cacheable = dialect.remember is None
+        self._context: tuple[object, object, object, ParseContext] | None = None
 
     def context(self) -> ParseContext:
-        config = self.services.engine.config
-        return ParseContext(
+        """What parsing consults: made again only when the config, state store or profile
+        it is made from is swapped (each is immutable, or replaced whole)."""
+        engine = self.services.engine
+        config, store, profile = engine.config, engine.store, self.services.gateway.profile
+        kept = self._context
+        if kept is not None and kept[0] is config and kept[1] is store and kept[2] is profile:
+            return kept[3]
+        context = ParseContext(
             config.max_n,
             config.max_output_tokens,
-            self.services.engine.store,
+            store,
             config.seed,
             config.embedding_dimensions,
             lenient=config.lenient,
-            refuse_unknown=self.services.gateway.profile.unknown_arguments == "refuse",
+            refuse_unknown=profile.unknown_arguments == "refuse",
         )
+        self._context = (config, store, profile, context)
+        return context
 
     def headers_of(self, scope: Scope) -> dict[str, str]:
         raw_headers = tuple(scope["headers"])

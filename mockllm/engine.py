@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mockllm.cache import Memo
 from mockllm.config import RecordMode, ServerConfig
 from mockllm.conversation import Conversation, derive_seed
+from mockllm.frozen import quick_init
 from mockllm.journal import Journal
 from mockllm.matchers import is_replay_rule, replays
 from mockllm.render import Rendered, render
@@ -100,6 +101,7 @@ RENDER_CACHE_SIZE = 2048
 _KNOWN = re.compile("|".join(fnmatch.translate(p) for p in KNOWN_FAMILIES))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A successful answer: rendered choices, and how to send them."""
@@ -113,6 +115,7 @@ class Answer:
     conversation: Conversation | None = None  # what was rendered: a fallback's model, if one
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Failure:
     """An error answer (scripted, or a refusal), sent after `delay_s`."""

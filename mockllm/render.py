@@ -19,6 +19,7 @@ import orjson
 from mockllm.cache import Memo
 from mockllm.conversation import Conversation, derive_seed
 from mockllm.errors import RequestError
+from mockllm.frozen import quick_init
 from mockllm.prompt_json import asks_for_fence, mentions_json, prompt_schema
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
 from mockllm.template import render as render_template
@@ -54,6 +55,7 @@ HIDDEN_REASONING: dict[str, tuple[int, int]] = {
 }
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RenderedToolCall:
     index: int
@@ -63,6 +65,7 @@ class RenderedToolCall:
     fragments: tuple[str, ...]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RenderedChoice:
     index: int
@@ -89,6 +92,7 @@ class RenderedChoice:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Rendered:
     """Everything needed to write a successful answer, before any timing."""

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mockllm.frozen import quick_init
+
 FINISH_REASONS: tuple[str, ...] = (
     "stop",
     "length",
@@ -128,6 +130,7 @@ class Condition:
     holds: Any = None  # compiled predicate: request -> bool (see matchers.predicate)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Latency:
     """Stream pacing. Unset fields (None) inherit from defaults."""

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mockllm.conversation import Conversation, derive_seed
+from mockllm.frozen import quick_init
 from mockllm.matchers import check_condition
 from mockllm.rules import Reply, Rule
 from mockllm.state import StateStore
@@ -17,6 +18,7 @@ _TWO_64 = float(1 << 64)
 _CONTENT = frozenset({"last_user", "any_message", "last_message", "system"})
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Selection:
     rule: Rule

@@ -6,10 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mockllm.frozen import quick_init
+
 if TYPE_CHECKING:
     from mockllm.rules import Fault
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Body:
     """What to send: a whole body, or events due at offsets (seconds from arrival)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mockllm.conversation import Api, Conversation
+from mockllm.frozen import quick_init
 
 if TYPE_CHECKING:
     from mockllm.errors import RequestError
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 Headers = tuple[tuple[str, str], ...]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ParseContext:
     """What parsing may consult besides the bytes: the server's limits and its state (the
