@@ -29,13 +29,34 @@ _TOKEN = re.compile(
     re.DOTALL,
 )
 
+# The same tokens for a text of ASCII characters only, in twice the speed: each class
+# spelled out as Python's re reads it on ASCII (its `\s` includes \x1c-\x1f, as
+# str.isspace does). tests/test_tokens.py checks both give the same split.
+_SPACE = r" \t\n\r\f\v\x1c-\x1f"
+_TOKEN_ASCII = re.compile(
+    r"'(?:[sdmt]|ll|ve|re)\b"
+    r"| ?[A-Za-z]{1,8}"
+    r"| ?[0-9]{1,3}"
+    rf"|[{_SPACE}]+(?![^{_SPACE}])|[{_SPACE}]+"
+    rf"| ?[^{_SPACE}A-Za-z0-9_]{{1,3}}"
+    r"|.",
+    re.DOTALL | re.ASCII,
+)
+_find_ascii = _TOKEN_ASCII.findall
+_find = _TOKEN.findall
+
+
+def _split(text: str) -> list[str]:
+    return _find_ascii(text) if text.isascii() else _find(text)
+
+
 _PER_MESSAGE = 4  # role and framing, as OpenAI counts them
 _REPLY_PRIMING = 3
 
 
 def split_tokens(text: str) -> list[str]:
     """Split text into tokens whose concatenation is the text."""
-    return _TOKEN.findall(text)
+    return _split(text)
 
 
 def count_tokens(text: str) -> int:
@@ -44,7 +65,7 @@ def count_tokens(text: str) -> int:
         return _count_short(text)
     if len(text) <= _KEPT:
         return _count_kept(text)
-    return len(_TOKEN.findall(text))
+    return len(_split(text))
 
 
 _SHORT = 64  # stream deltas and words repeat: their counts are kept
@@ -55,12 +76,12 @@ _KEPT = 16384
 
 @functools.lru_cache(maxsize=4096)
 def _count_short(text: str) -> int:
-    return len(_TOKEN.findall(text)) if text else 0
+    return len(_split(text)) if text else 0
 
 
 @functools.lru_cache(maxsize=1024)
 def _count_kept(text: str) -> int:
-    return len(_TOKEN.findall(text))
+    return len(_split(text))
 
 
 def count_prompt(texts: Iterable[str], extra_json: object = None) -> int:
