@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,7 +171,14 @@ def dotted(path: Path) -> str:
 
 def check(spec: Spec, value: object, path: Path = ()) -> Iterator[tuple[Path, str]]:
     """Yield (path, message) for every shape problem of the value."""
-    spec = _resolve(spec)
+    if _validator(spec)(value):
+        return
+    yield from _problems(_resolve(spec), value, path)
+
+
+def _problems(spec: Spec, value: object, path: Path) -> Iterator[tuple[Path, str]]:
+    """The problems of a value `check` found wrong: what is wrong at this level, and
+    `check` again below it."""
     if isinstance(spec, OneOf):
         for option in spec.options:
             if _fits(option, value):
@@ -226,6 +233,114 @@ def check(spec: Spec, value: object, path: Path = ()) -> Iterator[tuple[Path, st
         for key in spec.required:
             if key not in value:
                 yield path, f"missing required key '{key}'"
+
+
+# --- a yes/no validator per spec ---------------------------------------------------------
+#
+# A document is almost always right: `check` first asks a validator compiled from the spec
+# (closures, no paths, no messages), and walks the value for its problems only when the
+# validator says no. Each validator answers exactly whether `_problems` would find any
+# (tests/test_schema.py compares them on every spec with generated values).
+
+Validator = Callable[[object], bool]
+_VALIDATORS: dict[int, tuple[Spec, Validator]] = {}  # by id(spec); the spec kept alive
+_MAX_VALIDATORS = 4096
+
+
+def _validator(spec: Spec) -> Validator:
+    kept = _VALIDATORS.get(id(spec))
+    if kept is not None:
+        return kept[1]
+    if len(_VALIDATORS) >= _MAX_VALIDATORS:
+        _VALIDATORS.clear()
+    made: list[Validator] = []  # filled below; a spec that refers to itself waits for it
+    _VALIDATORS[id(spec)] = (spec, lambda value: made[0](value))
+    made.append(_compile(spec))
+    _VALIDATORS[id(spec)] = (spec, made[0])
+    return made[0]
+
+
+def _compile(spec: Spec) -> Validator:  # noqa: C901 - one branch per kind of spec
+    if isinstance(spec, Ref):
+        return _validator(_resolve(spec))
+    if isinstance(spec, OneOf):
+        options = [(option, _validator(option)) for option in spec.options]
+
+        def one_of(value: object) -> bool:
+            for option, valid in options:
+                if _fits(option, value):
+                    return valid(value)
+            return False
+
+        return one_of
+    if isinstance(spec, Str):
+        if spec.coerce:
+            return lambda value: (
+                isinstance(value, str)
+                or (isinstance(value, int | float) and not isinstance(value, bool))
+            )
+        return lambda value: isinstance(value, str)
+    if isinstance(spec, Num):
+        return _number(spec)
+    if isinstance(spec, Bool):
+        return lambda value: isinstance(value, bool)
+    if isinstance(spec, Enum):
+        values = spec.values
+        return lambda value: value in values
+    if isinstance(spec, ListOf):
+        item, least = _validator(spec.item), spec.min_items
+        return lambda value: (
+            isinstance(value, list) and len(value) >= least and all(map(item, value))
+        )
+    if isinstance(spec, MapOf):
+        each = _validator(spec.value)
+        return lambda value: isinstance(value, dict) and all(map(each, value.values()))
+    if isinstance(spec, Headers):
+        return lambda value: (
+            isinstance(value, dict)
+            and not any(True for k, v in value.items() for _ in _check_header(str(k), v, ()))
+        )
+    if isinstance(spec, Obj):
+        return _object(spec)
+    return lambda value: True  # AnyValue: any value fits
+
+
+def _number(spec: Num) -> Validator:
+    low, high, exclusive, integer = spec.min, spec.max, spec.exclusive_min, spec.integer
+
+    def number(value: object) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if integer and not isinstance(value, int):
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if low is not None and (value < low or (exclusive and value == low)):
+            return False
+        return high is None or not value > high
+
+    return number
+
+
+def _object(spec: Obj) -> Validator:
+    fields = {key: _validator(field_spec) for key, field_spec in spec.fields.items()}
+    extra = _validator(spec.extra) if spec.extra is not None else None
+    required = spec.required
+
+    def obj(value: object) -> bool:
+        if not isinstance(value, dict):
+            return False
+        for key, item in value.items():
+            valid = fields.get(key if type(key) is str else str(key))
+            if valid is None:
+                if extra is None:
+                    return False
+                valid = extra
+            if not valid(item):
+                return False
+        return all(key in value for key in required)
+
+    return obj
 
 
 def _check_header(name: str, value: object, path: Path) -> Iterator[tuple[Path, str]]:
