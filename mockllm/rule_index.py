@@ -64,6 +64,8 @@ _FIELDS: dict[str, Callable[[Conversation], object]] = {
 
 _BROAD = "(?s:.)"  # what the sets put for a class Python and RE2 read differently
 _MAX_REPEAT = 1000  # RE2's largest repeat count
+# The flags as plain ints: `&` on a RegexFlag goes through the enum machinery (2 us).
+_IGNORECASE, _MULTILINE = int(re.IGNORECASE), int(re.MULTILINE)
 _REPEATS = (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, sre_c.POSSESSIVE_REPEAT)
 
 
@@ -105,7 +107,7 @@ def broad_regex(source: str, ignore_case: bool = False, anchors: bool = True) ->
 def broad_from_tree(tree: Any, anchors: bool = True) -> str | None:
     """`broad_regex` of a pattern Python's parser has read already."""
     try:
-        return _emit(list(tree), tree.state.flags, anchors)
+        return _emit(tree.data, int(tree.state.flags), anchors)
     except (_Unreadable, RecursionError):
         return None
 
@@ -156,7 +158,7 @@ def _folded_from_tables(char: int) -> str:
 
 
 def _emit(items: list[Any], flags: int, anchors: bool) -> str:
-    fold = bool(flags & re.IGNORECASE)
+    fold = bool(flags & _IGNORECASE)
     out = []
     for op, arg in items:
         if op is sre_c.LITERAL:
@@ -168,25 +170,25 @@ def _emit(items: list[Any], flags: int, anchors: bool) -> str:
         elif op is sre_c.IN:
             out.append(_BROAD if fold else _emit_class(arg))
         elif op is sre_c.BRANCH:
-            out.append("(?:" + "|".join(_emit(b, flags, anchors) for b in arg[1]) + ")")
+            out.append("(?:" + "|".join(_emit(b.data, flags, anchors) for b in arg[1]) + ")")
         elif op is sre_c.SUBPATTERN:
             _, add_flags, del_flags, sub = arg
-            inner = (flags | add_flags) & ~del_flags
-            out.append("(?:" + _emit(list(sub), inner, anchors) + ")")
+            inner = (flags | int(add_flags)) & ~int(del_flags)
+            out.append("(?:" + _emit(sub.data, inner, anchors) + ")")
         elif op is sre_c.ATOMIC_GROUP:
-            out.append("(?:" + _emit(list(arg), flags, anchors) + ")")
+            out.append("(?:" + _emit(arg.data, flags, anchors) + ")")
         elif op in _REPEATS:
             low, high, sub = arg
             if low > _MAX_REPEAT:
                 raise _Unreadable
-            body = "(?:" + _emit(list(sub), flags, anchors) + ")"
+            body = "(?:" + _emit(sub.data, flags, anchors) + ")"
             if high == sre_c.MAXREPEAT or high > _MAX_REPEAT:
                 out.append(f"{body}{{{low},}}")
             else:
                 out.append(f"{body}{{{low},{high}}}")
         elif op is sre_c.AT:
             if anchors and arg in (sre_c.AT_BEGINNING, sre_c.AT_BEGINNING_STRING):
-                multiline = flags & re.MULTILINE and arg is sre_c.AT_BEGINNING
+                multiline = flags & _MULTILINE and arg is sre_c.AT_BEGINNING
                 out.append("(?m:^)" if multiline else "^")
             # ends and word boundaries are left out: more texts pass, none is lost
         elif op in (sre_c.ASSERT, sre_c.ASSERT_NOT):
