@@ -677,6 +677,14 @@ def stream(
             cut_at = 0
     tick_count = max(len(t) for t in ticks)
     abort_after = None
+    if fault is None and len(ticks) == 1:
+        # One choice and no fault (the usual stream): its ticks in order, each due at its
+        # offset, the last offset for any beyond them (as the loop below puts them).
+        events += ticks[0]
+        due += offsets[:tick_count]
+        if tick_count > len(offsets):
+            due += [offsets[-1]] * (tick_count - len(offsets))
+        tick_count = 0
     for k in range(tick_count):
         if cut_at is not None and k >= cut_at:
             break
