@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mockllm.errors import ScenarioError
-from mockllm.loader import load_scenarios, load_text, scenario_schema
+from mockllm.loader import load_scenarios, load_text, parse_document, scenario_schema
 
 
 def problems(text: str) -> list[str]:
@@ -252,3 +252,61 @@ def test_patterns_compiled_on_first_use_match_as_compiled_ones_do():
         for text in texts:
             want = re.match(fnmatch.translate(pattern), text, flags) is not None
             assert Glob(pattern, ignore_case).search(text) == want, (pattern, text)
+
+
+LINES_DOCUMENT = """\
+version: 1
+base: &base
+  model: gpt-4o
+  temperature: 0.5
+rules:
+  - name: first
+    match:
+      <<: *base
+      last_user: hi
+  - name: second
+    1: one
+    name: again
+    reply: { content: "x" }
+  -
+    - nested
+    - *base
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "line"),
+    [
+        ((), 1),
+        (("version",), 1),
+        (("base",), 2),
+        (("base", "model"), 3),
+        (("rules",), 5),
+        (("rules", 0), 6),
+        (("rules", 0, "name"), 6),
+        (("rules", 0, "match"), 7),
+        (("rules", 0, "match", "last_user"), 9),
+        (("rules", 0, "match", "model"), 3),  # merged in: the anchor's key
+        (("rules", 0, "match", "temperature", "deeper"), 4),
+        (("rules", 1, "1"), 11),  # a number key, read as text
+        (("rules", 1, 1), 10),  # not a key of the mapping: the mapping's line
+        (("rules", 1, "name"), 12),  # a repeated key: the last one
+        (("rules", 1, "reply", "content"), 13),
+        (("rules", 2), 15),
+        (("rules", 2, 1), 2),  # an alias: where its anchor is
+        (("rules", 2, 1, "temperature"), 4),  # through an alias
+        (("rules", 2, "x"), 15),
+        (("rules", 9), 5),  # past the end: the list's key
+        (("nothing", "here"), 1),
+    ],
+)
+def test_a_path_is_found_on_its_line(path: tuple[str | int, ...], line: int) -> None:
+    data, lines = parse_document(LINES_DOCUMENT, "lines.yaml")
+    assert data["rules"][0]["match"]["model"] == "gpt-4o"
+    assert lines.line(path) == line
+    assert [p.line for p in lines.problems] == [12]  # the repeated `name`
+
+
+def test_an_empty_document_has_no_lines() -> None:
+    data, lines = parse_document("", "empty.yaml")
+    assert data is None and lines.line(("rules",)) is None
