@@ -721,3 +721,50 @@ def test_errors_refusals_and_headers_in_openai_shape():
     )
     assert responses.headers(503, ()) == (("retry-after", "1"),)
     assert responses.headers(200, (("x-a", "1"),)) == (("x-a", "1"),)
+
+
+DELTA_FIELDS: list[tuple[str, dict[str, Any]]] = [
+    (
+        "response.output_text.delta",
+        {"logprobs": [], "content_index": 0, "item_id": "msg_" + "a" * 48, "output_index": 1},
+    ),
+    ("response.refusal.delta", {"content_index": 0, "item_id": "msg_x", "output_index": 0}),
+    (
+        "response.reasoning_summary_text.delta",
+        {"item_id": "rs_x", "output_index": 0, "summary_index": 0},
+    ),
+    ("response.function_call_arguments.delta", {"item_id": "fc_x", "output_index": 2}),
+]
+DELTAS = ["", "Hello", " world", 'a "quoted" \\ line\n', "é😀", "x" * 40, "\u2028\x00"]
+
+
+@pytest.mark.parametrize("obfuscate", [True, False])
+@pytest.mark.parametrize(("kind", "fields"), DELTA_FIELDS)
+def test_a_delta_event_from_its_template_is_the_event_add_writes(
+    kind: str, fields: dict[str, Any], obfuscate: bool
+) -> None:
+    """A stream's delta events are written from a template made once per item; the bytes,
+    the padding's draws and the numbering are those of the general `add`."""
+    import random
+
+    quick = responses._Events(random.Random(7), obfuscate)
+    general = responses._Events(random.Random(7), obfuscate)
+    template = quick.template(kind, fields)
+    for i, delta in enumerate(DELTAS):
+        quick.add("response.in_progress", 0.0, response={"n": i})  # numbers move on between
+        general.add("response.in_progress", 0.0, response={"n": i})
+        made = quick.add_delta(template, 0.5 + i, delta)
+        pad = (
+            {
+                "obfuscation": "".join(
+                    general.rng.choices(responses._ID_CHARS, k=16 - len(delta) % 16)
+                )
+            }
+            if obfuscate
+            else {}
+        )
+        assert made == general.add(kind, 0.5 + i, delta=delta, **fields, **pad)
+    assert quick.events == general.events and quick.due == general.due
+    if obfuscate:
+        data = orjson.loads(quick.events[-1].split(b"data: ", 1)[1])
+        assert (len(data["delta"]) + len(data["obfuscation"])) % 16 == 0

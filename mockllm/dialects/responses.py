@@ -10,6 +10,7 @@ first and the other keys in name order, a `sequence_number` on every event, an
 
 from __future__ import annotations
 
+import functools
 import random
 import string
 from collections.abc import Mapping
@@ -643,14 +644,17 @@ class _Ids:
 
 def _ids(rendered: Rendered) -> _Ids:
     choice = rendered.choices[0] if rendered.choices else None
-    calls = tuple(
-        _hex_id("fc_", rendered.id, "call", c.index) for c in (choice.tool_calls if choice else ())
-    )
+    return _ids_of(rendered.id, tuple(c.index for c in (choice.tool_calls if choice else ())))
+
+
+@functools.lru_cache(maxsize=256)
+def _ids_of(answer_id: str, calls: tuple[int, ...]) -> _Ids:
+    """The ids of an answer's response and items (a stream asks four times for them)."""
     return _Ids(
-        _hex_id("resp_", rendered.id),
-        _hex_id("rs_", rendered.id),
-        _hex_id("msg_", rendered.id),
-        calls,
+        _hex_id("resp_", answer_id),
+        _hex_id("rs_", answer_id),
+        _hex_id("msg_", answer_id),
+        tuple(_hex_id("fc_", answer_id, "call", index) for index in calls),
     )
 
 
@@ -765,6 +769,10 @@ def response_object(
     }
 
 
+_ID_COUNT = float(len(_ID_CHARS))
+_Template = tuple[bytes, ...]  # the constant parts of a delta event, around its variable ones
+
+
 class _Events:
     """The stream's events, numbered in order; each is `event: T\\ndata: {"type": T, …}`
     with the other keys in name order, as the API writes them."""
@@ -783,13 +791,46 @@ class _Events:
         self.due.append(at)
         return event
 
-    def padding(self, delta: str) -> dict[str, str]:
+    def padding(self, delta: str) -> str:
         """The `obfuscation` field of a delta: random characters that even out the event's
-        length (16 minus the delta's length, as the API pads)."""
+        length (16 minus the delta's length, as the API pads). The draws of
+        `rng.choices(_ID_CHARS, k=count)`, without its call per delta."""
+        draw = self.rng.random
+        return "".join([_ID_CHARS[int(draw() * _ID_COUNT)] for _ in range(16 - len(delta) % 16)])
+
+    def template(self, kind: str, fields: dict[str, Any]) -> _Template:
+        """What every `kind` delta event with these other fields has in common: the bytes
+        before its text, between it and its padding (if any) and number, and after, in the
+        order `add` puts the keys (`delta` < `obfuscation` < `sequence_number`)."""
+        variable: tuple[str, ...] = ("delta", "obfuscation", "sequence_number")
         if not self.obfuscate:
-            return {}
-        count = 16 - len(delta) % 16
-        return {"obfuscation": "".join(self.rng.choices(_ID_CHARS, k=count))}
+            variable = ("delta", "sequence_number")
+        parts: list[bytes] = []
+        current = b"event: " + kind.encode() + b'\ndata: {"type":' + _dumps(kind)
+        for key in sorted([*fields, *variable]):
+            current += b"," + _dumps(key) + b":"
+            if key in variable:
+                parts.append(current)
+                current = b""
+            else:
+                current += _dumps(fields[key])
+        parts.append(current + b"}\n\n")
+        return tuple(parts)
+
+    def add_delta(self, template: _Template, at: float, delta: str) -> bytes:
+        """`add(kind, at, delta=delta, **fields)` (with its padding) from the template of
+        `kind` and `fields`: the same bytes."""
+        number = b"%d" % len(self.events)
+        if self.obfuscate:
+            head, middle, tail, end = template
+            padding = _dumps(self.padding(delta))
+            event = b"".join((head, _dumps(delta), middle, padding, tail, number, end))
+        else:
+            head, tail, end = template
+            event = b"".join((head, _dumps(delta), tail, number, end))
+        self.events.append(event)
+        self.due.append(at)
+        return event
 
 
 def stream(
@@ -819,12 +860,12 @@ def stream(
     def tick_at() -> float:
         return offsets[min(ticks, len(offsets) - 1)] if offsets else 0.0
 
-    def delta(kind: str, **fields: Any) -> bool:
+    def delta(template: _Template, piece: str) -> bool:
         """One delta event; False once the fault's cut point is reached."""
         nonlocal ticks, abort_after
         if cut_at is not None and ticks >= cut_at:
             return False
-        event = out.add(kind, tick_at(), **fields, **out.padding(fields["delta"]))
+        event = out.add_delta(template, tick_at(), piece)
         ticks += 1
         if fault is not None and fault.malformed_chunk_at == ticks:
             out.events[-1] = malformed(event)
@@ -848,8 +889,9 @@ def stream(
         part = {"type": "summary_text", "text": ""}
         common = {"item_id": ids.reasoning, "output_index": index, "summary_index": 0}
         out.add("response.reasoning_summary_part.added", at, part=part, **common)
+        template = out.template("response.reasoning_summary_text.delta", common)
         for piece in choice.reasoning_deltas:
-            if not delta("response.reasoning_summary_text.delta", delta=piece, **common):
+            if not delta(template, piece):
                 broken = True
                 break
         if not broken:
@@ -887,8 +929,9 @@ def stream(
             )
         out.add("response.content_part.added", at, part=empty, **common)
         extra: dict[str, Any] = {"logprobs": []} if text_key == "text" else {}
+        template = out.template(kind, {**extra, **common})
         for piece in choice.deltas:
-            if not delta(kind, delta=piece, **extra, **common):
+            if not delta(template, piece):
                 broken = True
                 break
         if not broken:
@@ -906,8 +949,9 @@ def stream(
             added = {**_call_item(ids, choice, k, "in_progress"), "arguments": ""}
             out.add("response.output_item.added", at, item=added, output_index=index)
             common = {"item_id": ids.calls[k], "output_index": index}
+            template = out.template("response.function_call_arguments.delta", common)
             for piece in call.fragments:
-                if not delta("response.function_call_arguments.delta", delta=piece, **common):
+                if not delta(template, piece):
                     broken = True
                     break
             if broken:
