@@ -40,7 +40,6 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 # libyaml's parser when the installed PyYAML has it: several times faster on big files.
 _YAML_LOADER = yamlfast.loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 _STR_TAG = "tag:yaml.org,2002:str"
-_SCALAR = yaml.ScalarNode
 MAX_NODES = 500_000  # alias expansion bound: a YAML bomb fails instead of eating memory
 MAX_DEPTH = 100
 
@@ -276,66 +275,27 @@ _COST.update(
 
 
 class _Lines:
-    """YAML nodes → Python values; the line of a path is looked up in the nodes when it is
-    asked for (a rule's, a condition's, a problem's), not noted for every value."""
+    """YAML nodes → Python values, remembering the line of every path."""
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.root: yaml.Node | None = None
+        self.lines: dict[s.Path, int] = {}
         self.count = 0
         self.problems: list[Problem] = []
         self._constructor = yaml.constructor.SafeConstructor()
-        self._keys: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = {}
 
     def line(self, path: s.Path) -> int | None:
-        """The line of the value at `path` (a mapping's value: its key's line), or of the
-        deepest value on the way to it that exists."""
-        node = self.root
-        if node is None:
-            return None
-        line: int = node.start_mark.line + 1
-        for step in path:
-            cls = node.__class__
-            if cls is yaml.SequenceNode:
-                items = node.value
-                if type(step) is not int or not 0 <= step < len(items):
-                    return line
-                node = items[step]
-                line = node.start_mark.line + 1
-            elif cls is yaml.MappingNode and isinstance(step, str):
-                found = self._pairs(node).get(step)
-                if found is None:
-                    return line
-                line = found[0].start_mark.line + 1
-                node = found[1]
-            else:
-                return line
-        return line
+        while path not in self.lines and path:
+            path = path[:-1]
+        return self.lines.get(path)
 
-    def _pairs(self, node: yaml.Node) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-        """A mapping's (key node, value node) by key as text; a repeated key's last."""
-        kept = self._keys.get(id(node))
-        if kept is None:
-            kept = {}
-            for key_node, value_node in node.value:
-                key = (
-                    key_node.value
-                    if key_node.tag == _STR_TAG
-                    else self._constructor.construct_object(key_node)
-                )
-                kept[str(key)] = (key_node, value_node)
-            self._keys[id(node)] = kept  # the nodes live as long as this map
-        return kept
-
-    def value(self, node: yaml.Node, path: list[str | int] | None = None) -> Any:
-        """The node's value. `path` (the keys and indexes walked to it) names a duplicate
-        key; its length bounds the depth."""
-        if path is None:
-            self.root = node
-            path = []
+    def value(self, node: yaml.Node, path: s.Path = ()) -> Any:
         self.count += 1
         if self.count > MAX_NODES or len(path) > MAX_DEPTH:
             raise _TooBig(node.start_mark.line + 1)
+        lines = self.lines
+        if path not in lines:  # a mapping's values are noted at their keys' lines
+            lines[path] = node.start_mark.line + 1
         cls = node.__class__
         if cls is yaml.ScalarNode:
             if node.tag == _STR_TAG:  # what the constructor would make of it, without its books
@@ -345,16 +305,7 @@ class _Lines:
             except (yaml.YAMLError, ValueError, TypeError) as exc:
                 raise _TooBig(node.start_mark.line + 1, f"not valid YAML: {exc}") from None
         if cls is yaml.SequenceNode:
-            items = []
-            for i, item in enumerate(node.value):
-                if item.__class__ is _SCALAR and item.tag == _STR_TAG:  # most values: text
-                    self._counted(item)
-                    items.append(item.value)
-                    continue
-                path.append(i)
-                items.append(self.value(item, path))
-                path.pop()
-            return items
+            return [self.value(item, (*path, i)) for i, item in enumerate(node.value)]
         out: dict[Any, Any] = {}
         pairs = node.value
         if any(key_node.tag != _STR_TAG for key_node, _ in pairs):
@@ -370,25 +321,13 @@ class _Lines:
             if not isinstance(key, str | int | float | bool) and key is not None:
                 raise _TooBig(key_node.start_mark.line + 1, "mapping keys must be scalars")
             key = str(key)
-            path.append(key)
+            at = (*path, key)
+            line = key_node.start_mark.line + 1
             if key in out:
-                line = key_node.start_mark.line + 1
-                self.problems.append(
-                    Problem(self.source, line, s.dotted(tuple(path)), "duplicate key")
-                )
-            if value_node.__class__ is _SCALAR and value_node.tag == _STR_TAG:
-                self._counted(value_node)
-                out[key] = value_node.value
-            else:
-                out[key] = self.value(value_node, path)
-            path.pop()
+                self.problems.append(Problem(self.source, line, s.dotted(at), "duplicate key"))
+            lines[at] = line
+            out[key] = self.value(value_node, at)
         return out
-
-    def _counted(self, node: yaml.Node) -> None:
-        """Count a text value built without a call of `value`, as `value` counts it."""
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise _TooBig(node.start_mark.line + 1)
 
 
 class _TooBig(Exception):
