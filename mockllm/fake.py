@@ -182,19 +182,30 @@ def fake_text(seed: int, locale: str, max_words: int) -> str:
     """
     voice = _voice(locale)
     sentences: list[str] = []
+    pool = voice.pool
     with _LOCK:
         generator = voice.generator
         generator.seed_instance(seed)
+        rng = generator.random
+        bits, draw = rng.getrandbits, rng.random
+        count = float(len(pool)) if pool is not None else 0.0
         left = max_words
         while left > 0:
-            size = min(left, generator.random.randint(4, 12))
+            # `randint(4, 12)`, drawn as it draws: 4 random bits until they are below 9.
+            extra = bits(4)
+            while extra >= 9:
+                extra = bits(4)
+            size = min(left, 4 + extra)
             if left - size < 3:
                 size = left  # no stub sentence of one or two words at the end
-            if voice.pool is not None:
+            if pool is not None:
                 # faker's `sentence(size, False, words)`: `words` draws one word with
-                # `choice`, more with `choices`; the first is title-cased.
-                rng = generator.random
-                drawn = [rng.choice(voice.pool)] if size == 1 else rng.choices(voice.pool, k=size)
+                # `choice`, more with `choices` (whose draws these are); the first is
+                # title-cased.
+                if size == 1:
+                    drawn = [rng.choice(pool)]
+                else:
+                    drawn = [pool[int(draw() * count)] for _ in range(size)]
                 drawn[0] = drawn[0].title()
                 lorem = voice.lorem
                 sentence = lorem.word_connector.join(drawn) + lorem.sentence_punctuation
