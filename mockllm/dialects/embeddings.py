@@ -46,7 +46,7 @@ from mockllm.protocol import (
 from mockllm.render import Rendered
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.tokens import count_tokens
-from mockllm.wire import JSON_TYPE, Body
+from mockllm.wire import JSON_TYPE, Body, whole_json
 
 PATH = "/v1/embeddings"
 NATIVE_DIMENSIONS = {
@@ -281,13 +281,7 @@ def answer(
         + _dumps(rendered.model)
         + b',"usage":{"prompt_tokens":%d,"total_tokens":%d}}' % (prompt, prompt)
     )
-    abort_after = None
-    if fault is not None:
-        if fault.malformed_chunk_at is not None:
-            body = body[: len(body) // 2]
-        if fault.disconnect_after_tokens is not None:
-            abort_after = len(body) // 2
-    return Body(200, JSON_TYPE, body, offsets=(delay,), abort_after=abort_after)
+    return whole_json(body, delay, fault)
 
 
 def failure(spec: ErrorSpec, delay: float = 0.0, request_id: str = "") -> Body:
