@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from faker import Factory
 from faker.config import AVAILABLE_LOCALES
+from faker.generator import _re_token as _FAKER_TOKEN
 from faker.providers.lorem import Provider as _BaseLorem
 from faker.providers.lorem.en_US import Provider as _EnglishLorem
+from faker.utils.distribution import choices_distribution
 
-from mockllm.schema_instances import build_instance, check_schema
+from mockllm.schema_instances import check_schema, checked_instance
 
 if TYPE_CHECKING:
     from faker.generator import Generator
@@ -277,10 +279,7 @@ def instance_from_schema(
         instance_from_schema({"type": "object", "properties": {"city": {"type": "string"}},
                               "required": ["city"]}, seed=1)  ->  {"city": "East Wendy"}
     """
-    problem = check_schema(schema)
-    if problem is not None:
-        raise ValueError(problem)
-    return build_instance(schema, random.Random(seed), partial(_schema_text, locale), hints)
+    return checked_instance(schema, random.Random(seed), partial(_schema_text, locale), hints)
 
 
 def _schema_text(locale: str, kind: str, rng: random.Random) -> str:
@@ -394,7 +393,10 @@ def _voice_of(locale: str) -> _Voice:
         warnings.simplefilter("ignore")  # faker warns about its deprecated locales (fr_QC)
         generator = Factory.create(locale)
     for provider in generator.providers:
-        provider.random_elements = _WeightsKept(provider)  # type: ignore[method-assign]
+        kept = _WeightsKept(provider)
+        provider.random_elements = kept  # type: ignore[method-assign]
+        provider.random_element = kept.element  # type: ignore[method-assign]
+    generator.parse = _FormatKept(generator)  # type: ignore[method-assign]
     lorem = _provider_object(generator, "lorem")
     company = _provider_object(generator, "company")
     words: tuple[str, ...] | None = None
@@ -416,14 +418,17 @@ def _voice_of(locale: str) -> _Voice:
 
 
 class _WeightsKept:
-    """A faker provider's `random_elements` that draws from a weighted table (first names,
-    street suffixes, name formats: thousands of entries each) without adding its weights up
-    again on every draw: the same draws, from the same random numbers, as faker's own.
+    """A faker provider's `random_elements` (and `random_element`, which draws one) that
+    draws from a weighted table (first names, street suffixes, name formats: thousands of
+    entries each) without adding its weights up again on every draw: the same draws, from
+    the same random numbers, as faker's own.
 
     Faker passes the weights to `random.choices`, which adds them up (cum_weights) on each
     call; a name took 200 us. Given the sums kept from the first draw, `random.choices`
     picks by the same bisection of the same `random()` values, so every value is the same.
-    Anything else (a list, unique draws, no weighting) goes to faker's own method.
+    A list, tuple or string goes straight to faker's `choices_distribution`, as faker's
+    method sends it; anything else (unique draws, no weighting, a set) goes to faker's own
+    method.
     """
 
     __slots__ = ("provider", "original")
@@ -440,6 +445,12 @@ class _WeightsKept:
         use_weighting: bool | None = None,
     ) -> Any:
         provider = self.provider
+        kind = type(elements)
+        if not unique and kind in _SEQUENCES:
+            rng = provider.generator.random
+            if length is None:
+                length = rng.randint(1, len(elements))
+            return choices_distribution(elements, None, rng, length=length)
         weighted = provider.__use_weighting__ if use_weighting is None else use_weighting
         if unique or not weighted or not isinstance(elements, OrderedDict):
             return self.original(elements, length, unique, use_weighting)
@@ -451,6 +462,65 @@ class _WeightsKept:
         if length is None:
             length = rng.randint(1, len(elements))
         return rng.choices(table[1], cum_weights=table[2], k=length)
+
+    def element(self, elements: Any = ("a", "b", "c")) -> Any:
+        """faker's `random_element`: the first of `random_elements(elements, length=1)`."""
+        return self(elements, 1)[0]
+
+
+_SEQUENCES = frozenset({tuple, list, str})
+
+
+class _FormatKept:
+    """A faker generator's `parse` ("{{first_name}} {{last_name}}" -> "Ann Lee") that splits
+    each format into its text and its tokens once, then calls the tokens' providers in
+    order: the same calls, in the order `re.sub` makes them, with the same text around
+    them. Faker's own `parse` takes a format with an argument group ("{{pyint:small}}") or
+    a token no provider answers to (it raises faker's error)."""
+
+    __slots__ = ("generator", "original", "formats")
+
+    def __init__(self, generator: Generator) -> None:
+        self.generator = generator
+        self.original = generator.parse
+        self.formats: dict[str, tuple[tuple[str, str], ...] | None] = {}
+
+    def __call__(self, text: str) -> str:
+        pieces = self.formats.get(text, ())
+        if pieces == ():
+            pieces = _format_pieces(text)
+            if len(self.formats) < _MAX_FORMATS:  # faker's formats; a caller's text may vary
+                self.formats[text] = pieces
+        if pieces is None:
+            return self.original(text)
+        generator = self.generator
+        out = []
+        for literal, token in pieces:
+            out.append(literal)
+            if token:
+                try:
+                    method = getattr(generator, token)
+                except AttributeError:
+                    return self.original(text)  # faker's error, naming the locale
+                out.append(str(method()))
+        return "".join(out)
+
+
+_MAX_FORMATS = 4096
+
+
+def _format_pieces(text: str) -> tuple[tuple[str, str], ...] | None:
+    """`text` as (text before, token) pairs, the last with no token; None when a token has
+    an argument group."""
+    pieces = []
+    at = 0
+    for found in _FAKER_TOKEN.finditer(text):
+        if found.group(2):
+            return None
+        pieces.append((text[at : found.start()], found.group(1)))
+        at = found.end()
+    pieces.append((text[at:], ""))
+    return tuple(pieces)
 
 
 # faker's weighted tables (module constants) by id, each with its keys and running sums

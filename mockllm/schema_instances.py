@@ -59,28 +59,79 @@ def build_instance(
     Example:
         build_instance({"type": "integer", "minimum": 3}, random.Random(1), text) -> 21
     """
-    return _Builder(schema, rng, text, hints or {}).value(schema, 0, "")
+    return _Builder(schema, rng, text, hints or {}, None).value(schema, 0, "")
+
+
+def checked_instance(
+    schema: object,
+    rng: random.Random,
+    text: TextSource,
+    hints: dict[str, str] | None = None,
+) -> Any:
+    """`build_instance` of a schema that `check_schema` passes; ValueError with its problem.
+
+    An app sends the same tool schemas with every request. The first schema of a JSON text
+    is kept with what was worked out for each of its parts (types, usable examples, bounds,
+    property lists) and answers for the same text after: the same value, from the same
+    draws, as `build_instance` of the schema sent.
+    """
+    kept = _kept(schema)
+    if kept.problem is not None:
+        raise ValueError(kept.problem)
+    builder = _Builder(kept.schema, rng, text, hints or {}, kept)
+    return builder.value(kept.schema, 0, "")
 
 
 def check_schema(schema: object) -> str | None:
     """Why `build_instance` cannot serve `schema` (bad shape, unresolvable $ref), or None.
 
-    Run it on every schema from outside first: `build_instance` trusts what passed. An
-    app sends the same tool schemas with every request: the verdict on a schema is kept
-    by its JSON text (keys in the order sent, so the same problem is named first).
+    Run it on every schema from outside first: `build_instance` trusts what passed. The
+    verdict on a schema is kept by its JSON text (keys in the order sent, so the same
+    problem is named first).
     """
+    return _kept(schema).problem
+
+
+class _Kept:
+    """A schema as first sent, its verdict, and the facts of its parts by `id` (the kept
+    schema holds every part alive, so no id is reused while it is kept)."""
+
+    __slots__ = ("schema", "problem", "facts", "parts")
+
+    def __init__(self, schema: object, problem: str | None, parts: frozenset[int]) -> None:
+        self.schema = schema
+        self.problem = problem
+        self.facts: dict[int, _Facts] = {}
+        self.parts = parts  # ids of the schema's objects: only they are kept by id
+
+
+def _kept(schema: object) -> _Kept:
     try:
         key = orjson.dumps(schema)
     except (orjson.JSONEncodeError, TypeError):  # not JSON (a test's value): not kept
-        return _check_node(schema, schema, "")
+        return _Kept(schema, _check_node(schema, schema, ""), frozenset())
     kept = _CHECKED.get(key)
     if kept is None:
-        kept = (_check_node(schema, schema, ""),)
-        _CHECKED.put(key, kept, len(key))
-    return kept[0]
+        kept = _Kept(schema, _check_node(schema, schema, ""), frozenset(_parts(schema)))
+        _CHECKED.put(key, kept, 4 * len(key))
+    return kept
 
 
-_CHECKED: Memo[bytes, tuple[str | None]] = Memo(256, max_bytes=8 << 20)
+def _parts(node: object) -> list[int]:
+    """The ids of the dicts inside a schema (itself included)."""
+    out: list[int] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            out.append(id(item))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return out
+
+
+_CHECKED: Memo[bytes, _Kept] = Memo(256, max_bytes=32 << 20)
 
 
 # Where subschemas sit, and what the keywords `build_instance` reads must hold.
@@ -285,52 +336,110 @@ def _divides(value: float, step: float) -> bool:
     return value % step == 0
 
 
+class _Facts:
+    """What `_Builder.value` reads from a schema with nothing left to resolve, before any
+    draw: worked out once per part of a kept schema."""
+
+    __slots__ = ("types", "weights", "const", "examples", "default", "enum", "text", "subs")
+
+    def __init__(self, s: Schema) -> None:
+        types = _types(s)
+        self.types = types
+        self.weights = [1 if t != "null" else 0.25 for t in types]
+        self.const = "const" in s
+        # The schema's `examples` and `default` that are scalars it accepts.
+        self.examples = [v for v in s.get("examples") or () if _accepts(s, types, v)]
+        default = s.get("default")
+        self.default = default if default is not None and _accepts(s, types, default) else _NOTHING
+        enum = s.get("enum")
+        self.enum: list[Any] | None = None
+        if isinstance(enum, list) and enum:
+            self.enum = [v for v in enum if not types or _json_type(v) & set(types)] or enum
+        self.text: tuple[int, int | None, tuple[re.Pattern[str], Any] | None, str] | None = None
+        self.subs: dict[str, object] = {}  # property name -> its schema
+
+    def text_facts(
+        self, s: Schema
+    ) -> tuple[int, int | None, tuple[re.Pattern[str], Any] | None, str]:
+        """minLength, maxLength, the parsed pattern (None when there is none or it does
+        not compile) and the format of a string schema."""
+        if self.text is None:
+            pattern = s.get("pattern")
+            parsed = _parse_pattern(pattern) if isinstance(pattern, str) else None
+            self.text = (
+                int(s.get("minLength", 0)),
+                s.get("maxLength"),
+                parsed,
+                str(s.get("format", "")),
+            )
+        return self.text
+
+
 class _Builder:
     def __init__(
-        self, root: object, rng: random.Random, text: TextSource, hints: dict[str, str]
+        self,
+        root: object,
+        rng: random.Random,
+        text: TextSource,
+        hints: dict[str, str],
+        kept: _Kept | None,
     ) -> None:
         self.root = root
         self.rng = rng
         self.text = text
         self.hints = hints
         self.budget = 50_000  # $ref expansions; bounds the fan-out of allOf-of-$ref loops
+        self.kept = kept
+
+    def facts(self, s: Schema) -> _Facts:
+        kept = self.kept
+        if kept is None or id(s) not in kept.parts:
+            return _Facts(s)  # made by flatten for this draw: not kept
+        facts = kept.facts.get(id(s))
+        if facts is None:
+            facts = kept.facts[id(s)] = _Facts(s)
+        return facts
 
     def value(self, schema: object, depth: int, name: str) -> Any:
-        flat = self.flatten(schema, depth, 0) if depth < _HARD_DEPTH else None
-        if flat is None:
+        if depth >= _HARD_DEPTH:
             return None
-        types = _types(flat)
-        if "const" in flat:
-            return flat["const"]
-        suggested = self.suggested(flat, types)
-        if suggested is not _NOTHING:
-            return suggested
-        if isinstance(flat.get("enum"), list) and flat["enum"]:
-            fitting = [v for v in flat["enum"] if not types or _json_type(v) & set(types)]
-            return self.rng.choice(fitting or flat["enum"])
-        kind = self.pick(types, [1 if t != "null" else 0.25 for t in types], depth) if types else ""
+        kept = self.kept
+        facts = kept.facts.get(id(schema)) if kept is not None else None
+        if facts is not None:
+            flat: Schema = schema  # type: ignore[assignment]  # kept: nothing to resolve
+        else:
+            found = self.flatten(schema, depth, 0)
+            if found is None:
+                return None
+            flat, facts = found, self.facts(found)
+        if facts.const:
+            return _own(flat["const"])
+        rng = self.rng
+        # One of the schema's `examples` (most of the time) or its `default` (half of the
+        # time), when it is a scalar the schema accepts.
+        if facts.examples and rng.random() < 0.7:
+            return rng.choice(facts.examples)
+        if facts.default is not _NOTHING and rng.random() < 0.5:
+            return facts.default
+        if facts.enum is not None:
+            return _own(rng.choice(facts.enum))
+        types = facts.types
+        if len(types) == 1 and depth < MAX_DEPTH and types[0] != "null":
+            rng.random()  # `pick`'s one draw
+            kind = types[0]
+        else:
+            kind = self.pick(types, facts.weights, depth) if types else ""
         if kind == "null":
             return None
         if kind == "boolean":
-            return self.rng.random() < 0.5
+            return rng.random() < 0.5
         if kind in ("integer", "number"):
             return self.number_value(flat, kind == "integer", name)
         if kind == "array":
             return self.array_value(flat, depth, name)
         if kind == "object":
-            return self.object_value(flat, depth)
-        return self.string_value(flat, name)
-
-    def suggested(self, s: Schema, types: list[str]) -> Any:
-        """One of the schema's `examples` (most of the time) or its `default` (half of the
-        time), when it is a scalar the schema accepts; else _NOTHING."""
-        examples = [v for v in s.get("examples") or () if _accepts(s, types, v)]
-        if examples and self.rng.random() < 0.7:
-            return self.rng.choice(examples)
-        default = s.get("default")
-        if default is not None and _accepts(s, types, default) and self.rng.random() < 0.5:
-            return default
-        return _NOTHING
+            return self.object_value(flat, depth, facts)
+        return self.string_value(flat, name, facts)
 
     def pick(self, options: list[Any], weights: list[float] | list[int], depth: int) -> Any:
         if depth >= MAX_DEPTH:
@@ -431,16 +540,15 @@ class _Builder:
                 return candidate
         return 0 if k_lo <= 0 <= k_hi else int(k_lo * unit) if integer else float(k_lo * unit)
 
-    def string_value(self, s: Schema, name: str) -> str:
-        lo, hi = int(s.get("minLength", 0)), s.get("maxLength")
-        pattern = s.get("pattern")
-        if isinstance(pattern, str) and (parsed := _parse_pattern(pattern)) is not None:
+    def string_value(self, s: Schema, name: str, facts: _Facts) -> str:
+        lo, hi, parsed, fmt = facts.text_facts(s)
+        if parsed is not None:
             # The plausible text for the name often fits already ("zip" -> "22203").
             hinted = self.text(name, self.rng)
             if _fits(hinted, lo, hi) and parsed[0].search(hinted):
                 return hinted
             return self.from_pattern(parsed, lo, hi)
-        formatted = self.formatted(str(s.get("format", "")))
+        formatted = self.formatted(fmt)
         if formatted is not None and _fits(formatted, lo, hi):
             return formatted
         return self.fit(self.text(name, self.rng), lo, hi)
@@ -526,11 +634,12 @@ class _Builder:
             else:
                 if len(out) >= lo:
                     break  # no fresh value left; a shorter array is still valid
-            seen.add(_canonical(item))
+            if unique:
+                seen.add(_canonical(item))
             out.append(item)
         return out
 
-    def object_value(self, s: Schema, depth: int) -> dict[str, Any]:
+    def object_value(self, s: Schema, depth: int, facts: _Facts) -> dict[str, Any]:
         props: dict[str, Any] = s.get("properties") or {}
         extra = s.get("additionalProperties", True)
         lo, hi = int(s.get("minProperties", 0)), s.get("maxProperties")
@@ -555,7 +664,11 @@ class _Builder:
             keys += [k for k in wanted if key in keys and k not in keys]
         out = {}
         for key in keys:
-            sub = self.property_schema(s, key)
+            sub = facts.subs.get(key)
+            if sub is None:
+                sub = self.property_schema(s, key)
+                if key in props:  # not a name drawn for this value
+                    facts.subs[key] = sub
             hint = self.hints.get(key) if depth == 0 else None
             if hint is not None and _takes_text(self.flatten(sub, depth + 1, 0), hint):
                 out[key] = hint
@@ -590,6 +703,12 @@ class _Builder:
 
 
 _NOTHING = object()
+
+
+def _own(value: Any) -> Any:
+    """A `const` or `enum` value the caller may change without changing the kept schema."""
+    return orjson.loads(orjson.dumps(value)) if isinstance(value, dict | list) else value
+
 
 # Where numbers of a name usually fall, when the schema leaves room (property names split
 # into lower-case words; the last word decides: "maxPrice" is a price).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -740,6 +742,38 @@ def test_instance_of_random_schema_is_valid(schema: dict[str, Any], seed: int, l
     assert fake.instance_from_schema(schema, seed, locale) == instance
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schema=schemas(), seeds=st.lists(st.integers(0, 2**32), min_size=3, max_size=3))
+def test_kept_schema_gives_what_the_schema_sent_gives(schema: dict[str, Any], seeds: list[int]):
+    """A schema's JSON text is kept with the facts of its parts; the schema sent again (a
+    new object, the same text) gets the value, and leaves the draws, that a walk of the
+    schema itself makes."""
+    from mockllm.schema_instances import build_instance, checked_instance
+
+    text = partial(fake._schema_text, "en_US")
+    for seed in seeds:
+        sent = json.loads(json.dumps(schema))  # each request parses its own copy
+        kept_rng, walk_rng = random.Random(seed), random.Random(seed)
+        got = checked_instance(sent, kept_rng, text)
+        assert got == build_instance(schema, walk_rng, text)
+        assert kept_rng.random() == walk_rng.random()
+
+
+def test_kept_schema_values_can_be_changed_freely() -> None:
+    """A `const` or `enum` value handed out is the caller's own: changing it changes no
+    later answer."""
+    schema = {
+        "type": "object",
+        "properties": {"fixed": {"const": {"a": [1]}}, "pick": {"enum": [[1, 2]]}},
+        "required": ["fixed", "pick"],
+    }
+    first = fake.instance_from_schema(schema, 1)
+    first["fixed"]["a"].append(2)  # type: ignore[index]
+    first["pick"].append(3)  # type: ignore[index]
+    assert fake.instance_from_schema(schema, 1) == {"fixed": {"a": [1]}, "pick": [1, 2]}
+    assert schema["properties"]["fixed"] == {"const": {"a": [1]}}  # type: ignore[index]
+
+
 SAFE = 9007199254740991  # zod's int() bounds, and JavaScript's safe integers
 
 
@@ -830,10 +864,14 @@ def test_hints_fill_plain_strings_only() -> None:
     jsonschema.Draft202012Validator(schema).validate(value)
 
 
-@pytest.mark.parametrize("locale", ["en_US", "de_DE", "zh_CN", "ja_JP", "fr_FR", "pt_BR"])
-def test_weighted_draws_with_kept_sums_are_faker_s_own(locale: str) -> None:
-    """mockllm keeps each weighted table's running sums; every draw is what faker's own
-    generator, untouched, gives for the same seed."""
+@pytest.mark.parametrize(
+    "locale", ["en_US", "de_DE", "zh_CN", "ja_JP", "fr_FR", "pt_BR", "ru_RU", "ko_KR", "en_GB"]
+)
+def test_kept_draws_and_formats_are_faker_s_own(locale: str) -> None:
+    """mockllm keeps each weighted table's running sums, draws from lists through faker's
+    `choices_distribution` directly and splits each format string once; every value of
+    every provider it may call is what faker's own generator, untouched, gives for the same
+    seed, and the generator's random state ends where faker's does."""
     import warnings
 
     from faker import Factory
@@ -842,17 +880,37 @@ def test_weighted_draws_with_kept_sums_are_faker_s_own(locale: str) -> None:
         warnings.simplefilter("ignore")
         plain = Factory.create(locale)
     voice = fake._voice(locale)
-    assert any(isinstance(p.random_elements, fake._WeightsKept) for p in voice.generator.providers)
-    providers = ["name", "first_name", "last_name", "street_address", "city", "email", "company"]
-    providers += ["address", "job", "country", "phone_number", "user_name", "prefix"]
-    for provider in providers:
+    generator = voice.generator
+    assert isinstance(generator.parse, fake._FormatKept)
+    assert any(isinstance(p.random_elements, fake._WeightsKept) for p in generator.providers)
+    providers = set(fake.FAKER_PROVIDERS) | set(fake._PROPERTY_PROVIDERS.values())
+    compared = 0
+    for provider in sorted(providers):
         if not hasattr(plain, provider):
             continue
-        for seed in range(60):
+        params = fake._params(provider)
+        kwargs = {"end_datetime": fake._END} if "end_datetime" in params else {}
+        for seed in range(30):
             plain.seed_instance(seed)
-            voice.generator.seed_instance(seed)
-            expected = getattr(plain, provider)()
-            assert getattr(voice.generator, provider)() == expected, (provider, seed)
+            generator.seed_instance(seed)
+            expected = getattr(plain, provider)(**kwargs)
+            assert getattr(generator, provider)(**kwargs) == expected, (provider, seed)
+            assert generator.random.random() == plain.random.random(), (provider, seed)
+            compared += 1
+    assert compared >= 30 * 60
+
+
+def test_kept_format_defers_to_faker_for_argument_groups_and_unknown_tokens() -> None:
+    generator = fake._voice("en_US").generator
+    generator.set_arguments("small", {"min_value": 3, "max_value": 3})
+    try:
+        assert generator.parse("{{ pyint:small }} and {{pyint:small}}") == "3 and 3"
+    finally:
+        generator.del_arguments("small")
+    assert generator.parse("plain text") == "plain text"
+    assert generator.parse("") == ""
+    with pytest.raises(AttributeError, match="Unknown formatter 'no_such_provider'"):
+        generator.parse("{{no_such_provider}}")
 
 
 @pytest.mark.parametrize("locale", ["en_US", "zh_CN", "ja_JP", "ko_KR", "de_DE", "la", "ru_RU"])
