@@ -744,13 +744,14 @@ def test_a_delta_event_from_its_template_is_the_event_add_writes(
     kind: str, fields: dict[str, Any], obfuscate: bool
 ) -> None:
     """A stream's delta events are written from a template made once per item; the bytes,
-    the padding's draws and the numbering are those of the general `add`."""
+    the padding's draws (drawn ahead in blocks: 70 deltas cross several) and the numbering
+    are those of the general `add` with a `choices` call per delta."""
     import random
 
     quick = responses._Events(random.Random(7), obfuscate)
     general = responses._Events(random.Random(7), obfuscate)
     template = quick.template(kind, fields)
-    for i, delta in enumerate(DELTAS):
+    for i, delta in enumerate(DELTAS * 10):
         quick.add("response.in_progress", 0.0, response={"n": i})  # numbers move on between
         general.add("response.in_progress", 0.0, response={"n": i})
         made = quick.add_delta(template, 0.5 + i, delta)

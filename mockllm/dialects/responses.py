@@ -769,7 +769,7 @@ def response_object(
     }
 
 
-_ID_COUNT = float(len(_ID_CHARS))
+_PADDING_BLOCK = 256  # padding characters drawn at a time (16 deltas' worth or more)
 _Template = tuple[bytes, ...]  # the constant parts of a delta event, around its variable ones
 
 
@@ -782,6 +782,8 @@ class _Events:
         self.due: list[float] = []
         self.rng = rng
         self.obfuscate = obfuscate
+        self._drawn = b""  # padding characters drawn ahead, in the order they are used
+        self._used = 0
 
     def add(self, kind: str, at: float, **fields: Any) -> bytes:
         fields["sequence_number"] = len(self.events)
@@ -791,12 +793,21 @@ class _Events:
         self.due.append(at)
         return event
 
-    def padding(self, delta: str) -> str:
-        """The `obfuscation` field of a delta: random characters that even out the event's
-        length (16 minus the delta's length, as the API pads). The draws of
-        `rng.choices(_ID_CHARS, k=count)`, without its call per delta."""
-        draw = self.rng.random
-        return "".join([_ID_CHARS[int(draw() * _ID_COUNT)] for _ in range(16 - len(delta) % 16)])
+    def padding(self, delta: str) -> bytes:
+        """The `obfuscation` field of a delta, as JSON: random characters that even out the
+        event's length (16 minus the delta's length, as the API pads).
+
+        Each delta's characters are the next ones of one run of `rng.choices(_ID_CHARS)`
+        draws, drawn a block at a time: the same characters as a `choices` call per delta,
+        for nothing else draws from this `rng` (the stream's own, seeded by its id)."""
+        count = 16 - len(delta) % 16
+        used = self._used
+        if used + count > len(self._drawn):
+            more = "".join(self.rng.choices(_ID_CHARS, k=_PADDING_BLOCK)).encode()
+            self._drawn = self._drawn[used:] + more
+            used = 0
+        self._used = used + count
+        return b'"' + self._drawn[used : used + count] + b'"'  # letters and digits: no escapes
 
     def template(self, kind: str, fields: dict[str, Any]) -> _Template:
         """What every `kind` delta event with these other fields has in common: the bytes
