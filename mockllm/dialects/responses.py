@@ -613,9 +613,14 @@ def _with_id(item: Any, seed: bytes, index: int) -> JSON:
 def _hex_id(prefix: str, *parts: bytes | str | int) -> str:
     """A 48-hex-digit id, as the API's: derived, so the same request gives the same ids.
     The ids of one response share their first 16 digits, as the API's do."""
-    shared = f"{derive_seed(*parts[:1]):016x}"
     own = "".join(f"{derive_seed(prefix, *parts, k):016x}" for k in range(2))
-    return prefix + shared + own
+    return prefix + _shared_digits(parts[:1]) + own
+
+
+@functools.lru_cache(maxsize=1024)
+def _shared_digits(first: tuple[bytes | str | int, ...]) -> str:
+    """The 16 digits the ids of one response (or one request's input items) share."""
+    return f"{derive_seed(*first):016x}"
 
 
 # --- answers --------------------------------------------------------------------------------
@@ -834,7 +839,7 @@ class _Events:
         number = b"%d" % len(self.events)
         if self.obfuscate:
             head, middle, tail, end = template
-            padding = _dumps(self.padding(delta))
+            padding = self.padding(delta)
             event = b"".join((head, _dumps(delta), middle, padding, tail, number, end))
         else:
             head, tail, end = template
