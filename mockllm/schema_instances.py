@@ -424,11 +424,7 @@ class _Builder:
         if facts.enum is not None:
             return _own(rng.choice(facts.enum))
         types = facts.types
-        if len(types) == 1 and depth < MAX_DEPTH and types[0] != "null":
-            rng.random()  # `pick`'s one draw
-            kind = types[0]
-        else:
-            kind = self.pick(types, facts.weights, depth) if types else ""
+        kind = self.pick(types, facts.weights, depth) if types else ""
         if kind == "null":
             return None
         if kind == "boolean":
