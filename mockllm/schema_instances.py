@@ -7,6 +7,7 @@ plausible text comes from a `TextSource` that `fake.py` passes in.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import random
@@ -703,7 +704,7 @@ _NOTHING = object()
 
 def _own(value: Any) -> Any:
     """A `const` or `enum` value the caller may change without changing the kept schema."""
-    return orjson.loads(orjson.dumps(value)) if isinstance(value, dict | list) else value
+    return copy.deepcopy(value) if isinstance(value, dict | list) else value
 
 
 # Where numbers of a name usually fall, when the schema leaves room (property names split
