@@ -18,19 +18,18 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import cache, lru_cache, partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from faker import Factory
 from faker.config import AVAILABLE_LOCALES
+from faker.generator import Generator
 from faker.generator import _re_token as _FAKER_TOKEN
+from faker.providers import BaseProvider
 from faker.providers.lorem import Provider as _BaseLorem
 from faker.providers.lorem.en_US import Provider as _EnglishLorem
 from faker.utils.distribution import choices_distribution
 
 from mockllm.schema_instances import check_schema, checked_instance
-
-if TYPE_CHECKING:
-    from faker.generator import Generator
 
 __all__ = [
     "FAKER_ALIASES",
@@ -395,8 +394,10 @@ def _voice_of(locale: str) -> _Voice:
     for provider in generator.providers:
         kept = _WeightsKept(provider)
         provider.random_elements = kept  # type: ignore[method-assign]
-        provider.random_element = kept.element  # type: ignore[method-assign]
-    generator.parse = _FormatKept(generator)  # type: ignore[method-assign]
+        if type(provider).random_element is BaseProvider.random_element:  # not a locale's own
+            provider.random_element = kept.element  # type: ignore[method-assign]
+    if type(generator).parse is Generator.parse:
+        generator.parse = _FormatKept(generator)  # type: ignore[method-assign]
     lorem = _provider_object(generator, "lorem")
     company = _provider_object(generator, "company")
     words: tuple[str, ...] | None = None
