@@ -43,6 +43,17 @@ class RunningServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def log_with(self, *texts: str, timeout: float = 5.0) -> str:
+        """The log once every one of `texts` is in it (else as it is after `timeout`): the
+        server writes an exchange's line just after the answer's last byte, and a client
+        that has the answer may read the log a moment before the line lands."""
+        deadline = time.monotonic() + timeout
+        while True:
+            log = self.log()
+            if all(text in log for text in texts) or time.monotonic() > deadline:
+                return log
+            time.sleep(0.02)
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.terminate()

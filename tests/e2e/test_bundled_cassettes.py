@@ -47,6 +47,7 @@ def test_the_example_recording_replays_byte_for_byte(tmp_path: Path) -> None:
         assert text == "One, two, three, four, five."
         sse = streamed["response"]["body"]["string"]
         assert '"content":", five."' in sse  # the same deltas as recorded
-        assert "cassette" in server.log() and "examples/greeting.yaml#1" in server.log()
+        log = server.log_with("cassette", "examples/greeting.yaml#1")
+        assert "cassette" in log and "examples/greeting.yaml#1" in log
     finally:
         server.stop()
