@@ -1,6 +1,7 @@
 """What the real OpenAI API refuses in a well-formed request, in its words: arguments it
 does not know, a model's output and context limits, parameters a model does not take,
-strict schemas it cannot enforce.
+strict schemas it cannot enforce. (Tool calls without replies, and replies without calls,
+are checked where each dialect reads its conversation.)
 
 Each check is skipped under `--lenient` (`ParseContext.lenient`), except a server-wide
 `--max-output-tokens`, which is the user's own limit. The wording of each refusal, and

@@ -435,7 +435,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 LENIENT_BANNER = (
     " (--lenient: accepting requests the real API refuses: unknown arguments, parameters"
-    " a model does not take, strict schemas, prompts and max_tokens past a model's limits)"
+    " a model does not take, strict schemas, unpaired tool calls and replies, prompts and"
+    " max_tokens past a model's limits)"
 )
 
 

@@ -88,6 +88,61 @@ def test_messages_are_read_with_their_text_tool_calls_and_results():
     assert (request.api, request.path) == ("chat", "/v1/chat/completions")
 
 
+def _calls(*ids: str) -> dict[str, Any]:
+    """An assistant message calling get_weather once per id."""
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": i, "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+            for i in ids
+        ],
+    }
+
+
+def _reply(call_id: str) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": call_id, "content": "18C"}
+
+
+UNANSWERED = (
+    "An assistant message with 'tool_calls' must be followed by tool messages responding to "
+    "each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+)
+NOT_A_REPLY = (
+    "Invalid parameter: messages with role 'tool' must be a response to a preceeding message "
+    "with 'tool_calls'."
+)
+
+
+@pytest.mark.parametrize(
+    "messages, param, message",
+    [
+        ([*HI, _calls("c1", "c2"), _reply("c1"), *HI], "messages.[3].role", UNANSWERED + "c2"),
+        ([*HI, _calls("c1", "c2"), *HI], "messages.[2].role", UNANSWERED + "c1, c2"),
+        ([*HI, _reply("c1")], "messages.[1].role", NOT_A_REPLY),
+        ([*HI, _calls("c1"), _reply("c9")], "messages.[2].role", NOT_A_REPLY),
+        # a tool message answers the assistant message just before its run, not an older one
+        ([*HI, _calls("c1"), _reply("c1"), *HI, _reply("c1")], "messages.[4].role", NOT_A_REPLY),
+    ],
+)
+def test_tool_calls_and_tool_messages_must_pair_up(messages, param, message):
+    error = refused({"model": "gpt-4o-mini", "messages": messages})
+    assert (error.param, error.message, error.code) == (param, message, None)
+    # --lenient accepts the conversation as it is
+    lenient = ParseContext(lenient=True)
+    chat.parse(orjson.dumps({"model": "m", "messages": messages}), {}, chat.PATH, lenient)
+
+
+def test_answered_calls_in_any_order_and_calls_at_the_end_pass():
+    for messages in (
+        [*HI, _calls("c1", "c2"), _reply("c2"), _reply("c1"), *HI],
+        [*HI, _calls("c1"), _reply("c1"), _calls("c2"), _reply("c2")],
+        [*HI, _calls("c1")],  # the conversation ends with the calls
+    ):
+        request = make_chat_request(messages=messages)
+        assert request.messages[1].tool_calls
+
+
 def test_tools_and_the_tool_choice():
     custom = {"type": "custom", "custom": {"name": "run_sql"}}
     bare = {"type": "function", "function": {"name": "ping"}}

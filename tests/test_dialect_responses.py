@@ -367,6 +367,69 @@ def test_previous_response_id_alone_needs_no_input():
     assert again.messages == (Message("user", "Hi"), Message("assistant", "Hi there"))
 
 
+def _call(call_id: str) -> dict[str, Any]:
+    return {"type": "function_call", "call_id": call_id, "name": "get_weather", "arguments": "{}"}
+
+
+def _output(call_id: str) -> dict[str, Any]:
+    return {"type": "function_call_output", "call_id": call_id, "output": "18C"}
+
+
+ASK = {"role": "user", "content": "Weather in Paris?"}
+
+
+@pytest.mark.parametrize(
+    "items, message",
+    [
+        ([ASK, _call("c1"), ASK], "No tool output found for function call c1."),
+        (
+            [ASK, _call("c1"), _call("c2"), _output("c2")],
+            "No tool output found for function call c1.",
+        ),
+        ([ASK, _output("c9")], "No tool call found for function call output with call_id c9."),
+        (
+            [ASK, _output("c1"), _call("c1")],
+            "No tool call found for function call output with call_id c1.",
+        ),
+    ],
+)
+def test_function_calls_and_their_outputs_must_pair_up(items, message):
+    error = refused({"model": "gpt-4o", "input": items})
+    assert (error.status, error.param, error.message, error.code) == (400, "input", message, None)
+    lenient = ParseContext(lenient=True)
+    responses.parse(orjson.dumps({"model": "gpt-4o", "input": items}), {}, responses.PATH, lenient)
+
+
+def test_a_stored_function_call_needs_its_output_in_the_next_input():
+    store = MemoryStore()
+    first = make_responses_request(input="Weather in Rome?", state=store)
+    call = make_tool_call("get_weather", '{"city":"Rome"}', id="call_9")
+    called = make_rendered(make_choice(tool_calls=(call,), finish_reason="tool_calls"), id="b")
+    responses.remember(store, first, called, CREATED)
+    previous = response_id(called, first)
+    context = ParseContext(store=store)
+    for later in ("Never mind.", None, [_output("call_1")]):
+        body = {"model": "gpt-4o", "previous_response_id": previous}
+        if later is not None:
+            body["input"] = later
+        with pytest.raises(RequestError) as info:
+            responses.parse(orjson.dumps(body), {}, responses.PATH, context)
+        assert info.value.param == "input"
+        assert info.value.message in (
+            "No tool output found for function call call_9.",
+            "No tool call found for function call output with call_id call_1.",
+        )
+    answered = make_responses_request(
+        input=[_output("call_9"), {"role": "user", "content": "And Paris?"}],
+        previous_response_id=previous,
+        state=store,
+    )
+    assert answered.messages[-2:] == (
+        Message("tool", "18C", tool_call_id="call_9"),
+        Message("user", "And Paris?"),
+    )
+
+
 def test_store_false_keeps_nothing():
     store = MemoryStore()
     request = make_responses_request(input="Hi", store=False, state=store)

@@ -162,6 +162,41 @@ def _parse_messages(value: object) -> tuple[Message, ...]:
     return tuple(messages)
 
 
+def _check_tool_replies(messages: tuple[Message, ...]) -> None:
+    """As the API does: the messages right after an assistant message with `tool_calls` are
+    `tool` messages answering each of its calls, and a `tool` message answers a call of the
+    assistant message before the run of tool messages it is in. (The API's words, typo and
+    all, and its `messages.[i].role` param: github.com/sdcb/chats pull 132.) An assistant
+    message with calls at the very end is left to the API's judgement and accepted."""
+    calls: frozenset[str] = frozenset()  # ids of the calls the current run of tools answers
+    unanswered: list[str] = []
+    for i, message in enumerate(messages):
+        if message.role == "tool":
+            if message.tool_call_id not in calls:
+                raise RequestError(
+                    400,
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'.",
+                    param=f"messages.[{i}].role",
+                )
+            if message.tool_call_id in unanswered:
+                unanswered.remove(message.tool_call_id)
+            continue
+        if unanswered:
+            raise RequestError(
+                400,
+                "An assistant message with 'tool_calls' must be followed by tool messages "
+                "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                f"response messages: {', '.join(unanswered)}",
+                param=f"messages.[{i}].role",
+            )
+        if message.role == "assistant" and message.tool_calls:
+            unanswered = [call.id for call in message.tool_calls]
+            calls = frozenset(unanswered)
+        else:
+            calls = frozenset()
+
+
 def _custom_tool_names(value: object) -> frozenset[str]:
     """Names of the custom (free-form input) tools offered; `_parse_tools` has checked the
     list and keeps only function tools."""
@@ -402,6 +437,8 @@ def parse(
     entry = lookup(model)
     model_parameters(body, entry, "chat", context)
     messages = _parse_messages(body.get("messages"))
+    if not context.lenient:
+        _check_tool_replies(messages)
     stream = get_bool(body, "stream", False)
     options = body.get("stream_options")
     include_usage = False

@@ -217,6 +217,32 @@ def read_items(items: list[Any], where: str) -> list[Message]:
     return messages
 
 
+def _check_call_outputs(items: list[JSON]) -> None:
+    """As the API does: each `function_call_output` answers a `function_call` made before it
+    (in this input or the responses it continues), and each `function_call` has its output
+    after it (the API's words: github.com/continuedev/continue issue 10092,
+    github.com/router-for-me/CLIProxyAPI issue 2368). `read_items` has checked the items."""
+    unanswered: dict[str, bool] = {}  # call_id -> still without an output, in call order
+    for item in items:
+        kind = item.get("type")
+        if kind == "function_call":
+            unanswered.setdefault(item["call_id"], True)
+        elif kind == "function_call_output":
+            call_id = item["call_id"]
+            if call_id not in unanswered:
+                raise RequestError(
+                    400,
+                    f"No tool call found for function call output with call_id {call_id}.",
+                    param="input",
+                )
+            unanswered[call_id] = False
+    for call_id, waiting in unanswered.items():
+        if waiting:
+            raise RequestError(
+                400, f"No tool output found for function call {call_id}.", param="input"
+            )
+
+
 def _parse_tools(
     value: object, context: ParseContext
 ) -> tuple[tuple[Tool, ...], list[JSON], frozenset[str]]:
@@ -471,6 +497,8 @@ def parse(
         raise invalid_type("input", "one of a string or array of input items", value)
     earlier = read_items(history, "previous_response_id")
     messages = [*earlier, *read_items(inputs, "input")]
+    if not context.lenient:
+        _check_call_outputs([*history, *inputs])
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise invalid_type("instructions", "a string", instructions)

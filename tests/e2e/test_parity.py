@@ -336,6 +336,102 @@ def test_responses_function_tools_are_strict_unless_they_say_not(server: Running
     assert client.responses.create(model="gpt-4o", input="Hi", tools=[{**loose, "strict": False}])
 
 
+# --- tool calls and their replies ------------------------------------------------------------
+
+WEATHER_CHAT = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+WEATHER_RESPONSES = {
+    "type": "function",
+    "name": "get_weather",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    },
+}
+
+
+def test_chat_tool_calls_must_be_answered_by_tool_messages(server: RunningServer) -> None:
+    client = sdk(server)
+    ask = {"role": "user", "content": "Weather in Paris?"}
+    first = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[ask], tools=[WEATHER_CHAT], tool_choice="required"
+    )
+    called = first.choices[0].message
+    assert called.tool_calls
+    call_id = called.tool_calls[0].id
+    assistant = called.model_dump(exclude_none=True)
+    moved_on = [ask, assistant, {"role": "user", "content": "Never mind."}]
+    body = refused(
+        400,
+        lambda: client.chat.completions.create(
+            model="gpt-4o-mini", messages=moved_on, tools=[WEATHER_CHAT]
+        ),
+    )
+    assert body == {
+        "message": "An assistant message with 'tool_calls' must be followed by tool messages "
+        "responding to each 'tool_call_id'. The following tool_call_ids did not have response "
+        f"messages: {call_id}",
+        "type": "invalid_request_error",
+        "param": "messages.[2].role",
+        "code": None,
+    }
+    stray = [ask, {"role": "tool", "tool_call_id": call_id, "content": "18C"}]
+    body = refused(400, lambda: client.chat.completions.create(model="gpt-4o-mini", messages=stray))
+    assert body["message"] == (
+        "Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+        "message with 'tool_calls'."
+    )
+    assert body["param"] == "messages.[1].role"
+    answered = [ask, assistant, {"role": "tool", "tool_call_id": call_id, "content": "18C"}]
+    final = client.chat.completions.create(
+        model="gpt-4o-mini", messages=answered, tools=[WEATHER_CHAT]
+    )
+    assert final.choices[0].finish_reason == "stop"
+
+
+def test_responses_function_calls_must_be_answered_by_their_outputs(
+    server: RunningServer,
+) -> None:
+    client = sdk(server)
+    first = client.responses.create(
+        model="gpt-4o-mini",
+        input="Weather in Paris?",
+        tools=[WEATHER_RESPONSES],
+        tool_choice="required",
+    )
+    call = first.output[-1]
+    assert call.type == "function_call"
+    body = refused(
+        400,
+        lambda: client.responses.create(
+            model="gpt-4o-mini", previous_response_id=first.id, input="Never mind."
+        ),
+    )
+    assert body == {
+        "message": f"No tool output found for function call {call.call_id}.",
+        "type": "invalid_request_error",
+        "param": "input",
+        "code": None,
+    }
+    stray = {"type": "function_call_output", "call_id": "call_elsewhere", "output": "18C"}
+    body = refused(400, lambda: client.responses.create(model="gpt-4o-mini", input=[stray]))
+    assert body["message"] == (
+        "No tool call found for function call output with call_id call_elsewhere."
+    )
+    output = {"type": "function_call_output", "call_id": call.call_id, "output": "18C"}
+    final = client.responses.create(
+        model="gpt-4o-mini", previous_response_id=first.id, input=[output]
+    )
+    assert final.status == "completed" and final.output_text
+
+
 # --- --lenient --------------------------------------------------------------------------------
 
 REFUSED_BY_PRODUCTION = [
@@ -345,6 +441,10 @@ REFUSED_BY_PRODUCTION = [
     {"model": "gpt-4o", "messages": HI, "reasoning_effort": "low", "max_tokens": 50000},
     {"model": "gpt-4o-mini", "messages": HI, "tools": [PERSON_OPTIONAL_AGE]},
     {"model": "gpt-4", "messages": HI, "max_tokens": 8192},
+    {
+        "model": "gpt-4o-mini",
+        "messages": [*HI, {"role": "tool", "tool_call_id": "c", "content": "x"}],
+    },
 ]
 
 
@@ -361,6 +461,12 @@ def test_lenient_accepts_what_production_refuses(
         json={"model": "o3", "input": "Hi", "temperature": 0.1, "tools": [loose], "x": 1},
     )
     assert responses.status_code == 200, responses.text
+    stray = {"type": "function_call_output", "call_id": "c", "output": "x"}
+    for running, status in ((server, 400), (lenient, 200)):
+        answered = httpx.post(
+            f"{running.base_url}/responses", json={"model": "gpt-4o", "input": [stray]}
+        )
+        assert answered.status_code == status, answered.text
 
 
 def test_the_banner_says_lenient(lenient: RunningServer, server: RunningServer) -> None:
