@@ -34,7 +34,7 @@ from mockllm.metrics import MULTIPROC_ENV, Metrics
 from mockllm.protocol import error_body
 from mockllm.reload import Reloader, gateway_watch, scenario_watch
 from mockllm.routes import error_response, json_response, model_routes, response_routes
-from mockllm.rules import Latency, Rule
+from mockllm.rules import ErrorSpec, Latency, Rule
 from mockllm.runtime import Runtime
 from mockllm.state import open_store
 from mockllm.ui import ui_routes
@@ -158,7 +158,7 @@ class MockApp:
                     await endpoint(scope, receive, send)
                 except Exception:
                     logger.exception("error while answering %s", scope["path"])
-                    await _send_500(send)
+                    await _send_500(send, endpoint.dialect.api)
                 return
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
@@ -379,9 +379,15 @@ class MockApp:
         )
 
 
-async def _send_500(send: Send) -> None:
+async def _send_500(send: Send, api: str) -> None:
+    """A failure inside the server, in the family's error shape: OpenAI's words
+    (docs/wire.md), or the Messages API's own 500."""
+    if api == "messages":
+        body = messages.DIALECT.failure(ErrorSpec(500), 0.0, "").body
+    else:
+        body = orjson.dumps(error_body(SERVER_ERROR, "server_error"))
     try:
-        await send_json(send, 500, orjson.dumps(error_body(SERVER_ERROR, "server_error")))
+        await send_json(send, 500, body)
     except RuntimeError:
         pass  # the response had started: the connection is closed by the server
 

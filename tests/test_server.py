@@ -271,3 +271,49 @@ class _FakeTransport:
     def pause_reading(self) -> None: ...
 
     def resume_reading(self) -> None: ...
+
+
+class _Broken:
+    """An endpoint that fails inside the server."""
+
+    def __init__(self, dialect: Any) -> None:
+        self.dialect = dialect
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("a failure inside the server")
+
+
+def test_a_failure_inside_the_server_is_a_500_in_the_familys_shape(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = create_app(ServerConfig(port=0))
+    for path in ("/v1/chat/completions", "/v1/messages", "/v1/messages/count_tokens"):
+        app.endpoints[path] = _Broken(app.endpoints[path].dialect)  # type: ignore[assignment]
+
+    async def post(path: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
+            return await client.post(path, json={})
+
+    chat = asyncio.run(post("/v1/chat/completions"))
+    assert (chat.status_code, chat.json()) == (
+        500,
+        {
+            "error": {
+                "message": "The server had an error while processing your request.",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            }
+        },
+    )
+    for path in ("/v1/messages", "/v1/messages/count_tokens"):
+        answer = asyncio.run(post(path))
+        assert (answer.status_code, answer.json()) == (
+            500,
+            {
+                "type": "error",
+                "error": {"details": None, "type": "api_error", "message": "Internal server error"},
+            },
+        )
+    assert "a failure inside the server" in caplog.text

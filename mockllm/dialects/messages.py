@@ -251,7 +251,7 @@ def load_body(raw: bytes) -> JSON:
     """The request's JSON object, refused as the API refuses what is not one."""
     try:
         body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as refused:
         # "The request body is not valid JSON: unexpected character: line 8 column 316
         # (char 466)" (github.com/promptfoo/promptfoo/issues/4489): the parser's reason,
         # then where.
@@ -261,6 +261,8 @@ def load_body(raw: bytes) -> JSON:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             reason = str(exc)
             reason = reason[:1].lower() + reason[1:]
+        except RecursionError:  # nested past what Python's parser can follow
+            reason = str(refused)
         raise invalid(f"The request body is not valid JSON: {reason}") from None
     if not isinstance(body, dict):
         raise invalid("Input should be a valid dictionary or object to extract fields from")

@@ -826,6 +826,22 @@ def test_invalid_json_is_refused_in_anthropic_shape(server: RunningServer) -> No
     assert error["message"].startswith("The request body is not valid JSON: ")
 
 
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
+def test_json_nested_too_deep_is_refused_not_a_crash(server: RunningServer, path: str) -> None:
+    for nested in (b"[" * 1100 + b"]" * 1100, b'{"a":' * 1100 + b"1" + b"}" * 1100):
+        response = httpx.post(
+            f"{server.url}{path}",
+            content=nested,
+            headers={"x-api-key": KEY, "content-type": "application/json"},
+            timeout=10,
+        )
+        error = check_error(response, 400, "invalid_request_error")
+        assert error["message"].startswith(
+            "The request body is not valid JSON: depth limit exceeded: line 1 column"
+        )
+    assert "Traceback" not in server.log()
+
+
 # --- faults ---------------------------------------------------------------------------------
 
 
