@@ -22,6 +22,7 @@ except (
 
 SHORT_TEXT = 4096  # up to this length, a simple pattern runs on Python's re
 EAGER_LENGTH = 2000  # a pattern longer than this is compiled at load, to be sure it compiles
+MAX_WIDTH = 1200  # the widest pattern accepted (see `_walk`)
 
 _REPEATS = {
     sre_parse.MAX_REPEAT,
@@ -31,29 +32,38 @@ _REPEATS = {
 _BACKTRACKING_ONLY = {sre_parse.ASSERT, sre_parse.ASSERT_NOT, sre_parse.GROUPREF}
 
 
-def _walk(items: Any, inside_repeat: bool, found: dict[str, bool]) -> None:
+def _walk(items: Any, inside_repeat: bool, found: dict[str, bool]) -> int:
+    """Note in `found` what makes the pattern risky; return its width: the characters and
+    branches it tests, with each counted repetition written out (`[a-z]{300}` is 300), about
+    the size of the program RE2 compiles it to."""
+    width = 0
     for op, arg in items:
         if op in _REPEATS:
             low, high, sub = arg
             unbounded_or_many = high == sre_parse.MAXREPEAT or high > 1
             if inside_repeat and unbounded_or_many:
                 found["repeat_in_repeat"] = True
-            _walk(sub, inside_repeat or unbounded_or_many, found)
+            inner = _walk(sub, inside_repeat or unbounded_or_many, found)
+            width += inner * (max(low, 1) if high == sre_parse.MAXREPEAT else high)
         elif op is sre_parse.BRANCH:
             if inside_repeat:
                 found["nested"] = True
             for branch in arg[1]:
-                _walk(branch, inside_repeat, found)
+                width += _walk(branch, inside_repeat, found)
         elif op is sre_parse.SUBPATTERN:
-            _walk(arg[-1], inside_repeat, found)
+            width += _walk(arg[-1], inside_repeat, found)
         elif op in _BACKTRACKING_ONLY:
             found["backtracking_only"] = True
             if op is not sre_parse.GROUPREF and arg[0] < 0:
                 found["lookbehind"] = True
             if op is not sre_parse.GROUPREF:
-                _walk(arg[-1], inside_repeat, found)
+                width += _walk(arg[-1], inside_repeat, found)
         elif op is sre_parse.GROUPREF_EXISTS:
             found["backtracking_only"] = True
+            width += 1
+        else:
+            width += 1
+    return width
 
 
 class SafeRegex:
@@ -70,7 +80,16 @@ class SafeRegex:
         except re.error as exc:
             raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
         found: dict[str, bool] = {}
-        _walk(tree, False, found)
+        width = _walk(tree, False, found)
+        if width > MAX_WIDTH:
+            # RE2's automaton for a wide pattern outgrows its memory on a long text and
+            # falls back to a step per character and instruction: (ab|a){1000}c took 18 s
+            # on 500,000 characters, [a-z]{1000}[a-z]{1000}x 15 s; [a-z]{1000}x, 13 ms.
+            raise ValueError(
+                f"regex {pattern!r} is too wide: its counted repetitions ({{n}}, {{m,n}}) "
+                f"write out to {width:,} steps, over {MAX_WIDTH:,}; it could stall matching "
+                "on long texts: use smaller counts, or * and +"
+            )
         # Python's re is compiled when a text first needs it, like RE2 below: at 10,000
         # rules, compiling every pattern at load took most of a second. What the parse
         # above cannot refuse is refused now all the same: a look-behind that is not of

@@ -108,3 +108,27 @@ def test_failure_reasons_are_readable():
 def test_bad_patterns_raise_value_error(bad: object):
     with pytest.raises(ValueError):
         compile_pattern(bad, names=True)
+
+
+@pytest.mark.parametrize(
+    "pattern, width",
+    [("(ab|a){1000}(ab|a){1000}c", "4,001"), ("[a-z]{1000}[a-z]{1000}x", "2,001")],
+)
+def test_a_pattern_too_wide_for_linear_matching_is_refused(pattern: str, width: str):
+    with pytest.raises(ValueError) as refused:
+        compile_pattern({"regex": pattern})
+    assert str(refused.value).startswith(f"regex {pattern!r} is too wide:")
+    assert f"write out to {width} steps, over 1,200" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "pattern, text",
+    [
+        ("[a-z]{1000}x", "q" * 5000 + "x"),
+        ("foo.{0,500}bar", "foo" + "-" * 500 + "bar"),
+        ("(ab|a){500}c", "ab" * 600 + "c"),
+    ],
+)
+def test_counted_repetitions_within_the_width_are_accepted(pattern: str, text: str):
+    compiled = compile_pattern({"regex": pattern})
+    assert compiled.regex.search(text) and not compiled.regex.search(text[:-1])
