@@ -28,7 +28,7 @@ from mockllm.asgi import (
 from mockllm.cache import Memo
 from mockllm.conversation import Conversation
 from mockllm.dialects import Dialect, ParseContext
-from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed
+from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed, unknown_model
 from mockllm.errors import RequestError
 from mockllm.exchanges import finish_exchange, journal_body, kept_answer, sent_tokens
 from mockllm.journal import Exchange
@@ -285,11 +285,16 @@ class Endpoint:
         exchange.id = self.services.ids.next(  # type: ignore[union-attr]
             self.services.engine.config.seed, dialect.request_id
         )
-        exchange.source = "direct"
-        body = dialect.direct(request)
+        headers = [(dialect.request_id_header, exchange.id.encode()), *dialect.static_headers]
+        if self.services.engine.is_known_model(request.model):
+            exchange.source = "direct"
+            body = dialect.direct(request)
+        else:  # as the API answers for a model it does not have
+            exchange.source = "error"
+            body = dialect.failure(unknown_model(request.model), 0.0, exchange.id)
+            headers += ((k.encode(), v.encode()) for k, v in dialect.headers(body.status, ()))
         exchange.answer = kept_answer(body)
         self._record(exchange, body.status)
-        headers = [(dialect.request_id_header, exchange.id.encode()), *dialect.static_headers]
         if exchange.ticks is not None:  # a page is open: the headers too
             exchange.sent_headers = headers
         result = await writer.write(

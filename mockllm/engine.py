@@ -292,17 +292,7 @@ class Engine:
             near = tuple(near_misses(self._answering, request))
             return Failure(_miss_error(request, near), near=near, source="miss")
         if not self.is_known_model(request.model):
-            return Failure(
-                ErrorSpec(
-                    404,
-                    type="invalid_request_error",
-                    code="model_not_found",
-                    message=f"The model `{request.model}` does not exist or you do not have "
-                    "access to it.",
-                    param="model",
-                ),
-                source="error",
-            )
+            return Failure(unknown_model(request.model), source="error")
         return self._from_reply(DEFAULT_REPLY, request, seed, None, 0)
 
     def _from_cassettes(
@@ -395,6 +385,18 @@ def _cassette_miss(miss: Miss) -> ErrorSpec:
         type="invalid_request_error",
         code="cassette_miss",
         message=f"No recorded interaction in {where} matches this request; {detail}",
+    )
+
+
+def unknown_model(model: str) -> ErrorSpec:
+    """The 404 for a model no rule answers and the default generator does not know (each
+    family words it: Anthropic's `model: <id>`)."""
+    return ErrorSpec(
+        404,
+        type="invalid_request_error",
+        code="model_not_found",
+        message=f"The model `{model}` does not exist or you do not have access to it.",
+        param="model",
     )
 
 

@@ -92,7 +92,7 @@ _COUNT_FIELDS = frozenset(
         "workspace_id",
     }
 )
-_ROLES = ("user", "assistant", "system")
+_ROLES = ("user", "assistant")
 _BLOCKS = (
     "text",
     "image",
@@ -343,9 +343,8 @@ def _read_message(raw: object, i: int) -> _Turn:
         kind = block.get("type")
         if kind is None:
             raise _required(f"{at}.type")
-        allowed = ("text",) if role == "system" else _BLOCKS
-        if kind not in allowed:
-            raise _tag(at, kind, allowed)
+        if kind not in _BLOCKS:
+            raise _tag(at, kind, _BLOCKS)
         if kind == "text":
             turn.texts.append(_text_block(block, at))
         elif kind in ("image", "document"):

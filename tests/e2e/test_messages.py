@@ -747,6 +747,17 @@ def test_error_types_follow_the_status(server: RunningServer) -> None:
             '`system` parameter, not "developer" as an input message role.',
         ),
         (
+            # as the API words it (github.com/QuixiAI/dolphin-mcp issue 5)
+            {
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "hi"},
+                ]
+            },
+            'messages: Unexpected role "system". The Messages API accepts a top-level '
+            '`system` parameter, not "system" as an input message role.',
+        ),
+        (
             {
                 "messages": [
                     {"role": "user", "content": "hi"},
@@ -923,6 +934,16 @@ def test_count_tokens_counts_as_usage_does(server: RunningServer) -> None:
     assert check_error(refused, 400, "invalid_request_error")["message"] == (
         "max_tokens: Extra inputs are not permitted"
     )
+    # a model the API does not have is refused as /v1/messages refuses it
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        sdk.messages.count_tokens(**{**fields, "model": "no-such-model"})
+    assert caught.value.body["error"] == {
+        "type": "not_found_error",
+        "message": "model: no-such-model",
+    }
+    assert caught.value.response.headers["x-should-retry"] == "false"
+    entry = journal(server.url)[-1]
+    assert (entry["source"], entry["status"]) == ("error", 404)
 
 
 def test_models_list_in_anthropic_shape(server: RunningServer) -> None:
