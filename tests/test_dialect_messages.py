@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from mockllm.dialects import by_api, dialects
+from mockllm.dialects import ParseContext, by_api, dialects
 from mockllm.dialects import messages as dialect
 from mockllm.dialects import messages_answer as wire
 from mockllm.errors import RequestError
@@ -24,6 +24,7 @@ from mockllm.template import compile_template
 from tests.factories import make_messages_request
 
 EVENTS = TypeAdapter(RawMessageStreamEvent)
+LENIENT = ParseContext(lenient=True)
 TOOL = {
     "name": "get_weather",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
@@ -266,6 +267,24 @@ def test_count_tokens_bodies_take_no_max_tokens() -> None:
     assert json.loads(counted.body) == {"input_tokens": rendered_for(request).prompt_tokens}
     with pytest.raises(RequestError, match="stream: Extra inputs are not permitted"):
         dialect.parse(orjson.dumps({**body, "stream": True}), {}, dialect.COUNT_TOKENS_PATH)
+
+
+def test_a_prompt_over_the_context_window_is_refused_but_counted() -> None:
+    long = {"role": "user", "content": "word " * 250_000}  # 250,000 tokens and a few
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [long]}
+    with pytest.raises(RequestError) as caught:
+        dialect.parse(orjson.dumps(body), {}, dialect.PATH)
+    counted = dialect.count_tokens(dialect.parse(orjson.dumps(body), {}, dialect.PATH, LENIENT))
+    tokens = json.loads(counted.body)["input_tokens"]
+    assert tokens > 250_000
+    assert (caught.value.status, caught.value.message) == (
+        400,
+        f"prompt is too long: {tokens} tokens > 200000 maximum",
+    )
+    # count_tokens answers for any length; --lenient accepts the request
+    del body["max_tokens"]
+    request = dialect.parse(orjson.dumps(body), {}, dialect.COUNT_TOKENS_PATH)
+    assert json.loads(dialect.count_tokens(request).body) == {"input_tokens": tokens}
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -33,7 +33,7 @@ from mockllm.conversation import (
 from mockllm.dialects import DEFAULT_CONTEXT, Dialect, ParseContext, messages_answer
 from mockllm.errors import RequestError
 from mockllm.protocol import MAX_DEPTH
-from mockllm.refusals import output_limit
+from mockllm.refusals import may_exceed, output_limit
 from mockllm.render import prompt_tokens
 from mockllm.wire import JSON_TYPE, Body
 
@@ -712,7 +712,23 @@ def parse(
         turn=turn,
         wire=Wire(server_tools, thinks),
     )
+    if not counting and not context.lenient:
+        _check_context(conversation, lookup(model).context_window)
     return conversation
+
+
+def _check_context(conversation: Conversation, window: int) -> None:
+    """The API's refusal of a prompt over the model's context window: "prompt is too long:
+    219898 tokens > 200000 maximum" (github.com/earendil-works/pi issue 102). Counted as
+    `usage` counts it (and `count_tokens`, which answers for any length)."""
+    texts = [m.text for m in conversation.messages]
+    schemas = [t.parameters for t in conversation.tools]
+    framing = 4 * len(texts) + 3 + (len(orjson.dumps(schemas)) if schemas else 0)
+    if not may_exceed(texts, framing, window):
+        return
+    prompt = prompt_tokens(conversation)
+    if prompt > window:
+        raise invalid(f"prompt is too long: {prompt} tokens > {window} maximum")
 
 
 def count_tokens(conversation: Conversation) -> Body:

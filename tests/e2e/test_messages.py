@@ -946,6 +946,21 @@ def test_count_tokens_counts_as_usage_does(server: RunningServer) -> None:
     assert (entry["source"], entry["status"]) == ("error", 404)
 
 
+def test_a_prompt_over_the_context_window_is_refused_as_the_api_words_it(
+    server: RunningServer,
+) -> None:
+    sdk = client(server)
+    asked = [{"role": "user", "content": "lighthouse " * 210_000}]
+    counted = sdk.messages.count_tokens(model=MODEL, messages=asked).input_tokens
+    assert counted > 200_000
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        sdk.messages.create(model=MODEL, max_tokens=100, messages=asked)
+    assert caught.value.body["error"] == {
+        "type": "invalid_request_error",
+        "message": f"prompt is too long: {counted} tokens > 200000 maximum",
+    }
+
+
 def test_models_list_in_anthropic_shape(server: RunningServer) -> None:
     models = list(client(server).models.list())
     assert models and all(m.type == "model" for m in models)
