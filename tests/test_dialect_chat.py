@@ -31,6 +31,11 @@ WEATHER = {
     },
 }
 HI = [{"role": "user", "content": "hi"}]
+IMAGE_URL_7 = {"type": "image_url", "image_url": {"url": 7}}
+IMAGE_ULTRA = {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "ultra"}}
+CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+NO_ID = {k: v for k, v in CALL.items() if k != "id"}
+NO_TYPE = {k: v for k, v in CALL.items() if k != "type"}
 
 
 def refused(body: object, context: ParseContext | None = None) -> RequestError:
@@ -131,6 +136,18 @@ def test_tool_calls_and_tool_messages_must_pair_up(messages, param, message):
     # --lenient accepts the conversation as it is
     lenient = ParseContext(lenient=True)
     chat.parse(orjson.dumps({"model": "m", "messages": messages}), {}, chat.PATH, lenient)
+
+
+def test_a_custom_tool_call_in_the_history_is_read_with_its_input():
+    custom = {"id": "c1", "type": "custom", "custom": {"name": "run_sql", "input": "SELECT 1"}}
+    request = make_chat_request(
+        messages=[
+            *HI,
+            {"role": "assistant", "tool_calls": [custom]},
+            {"role": "tool", "tool_call_id": "c1", "content": "1"},
+        ]
+    )
+    assert request.messages[1].tool_calls == (ToolCall("c1", "run_sql", "SELECT 1"),)
 
 
 def test_answered_calls_in_any_order_and_calls_at_the_end_pass():
@@ -258,6 +275,49 @@ def test_the_seed_source_ignores_stream_and_key_order():
             "messages[0].content[0].type",
             "Invalid value: 'video'. Supported values are: 'text', 'image_url', "
             "'input_audio', 'refusal', and 'file'.",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": []}]},
+            "messages[0].content",
+            "Invalid 'messages[0].content': empty array. Expected an array with minimum "
+            "length 1, but got an empty array instead.",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+            "messages[0].content[0].image_url",
+            "Missing required parameter: 'messages[0].content[0].image_url'.",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": [IMAGE_URL_7]}]},
+            "messages[0].content[0].image_url.url",
+            "Invalid type for 'messages[0].content[0].image_url.url': expected a string, but "
+            "got an integer instead.",
+        ),
+        (
+            {"model": "m", "messages": [{"role": "user", "content": [IMAGE_ULTRA]}]},
+            "messages[0].content[0].image_url.detail",
+            "Invalid value: 'ultra'. Supported values are: 'auto', 'low', and 'high'.",
+        ),
+        (
+            {"model": "m", "messages": [*HI, {"role": "assistant", "tool_calls": []}]},
+            "messages[1].tool_calls",
+            "Invalid 'messages[1].tool_calls': empty array. Expected an array with minimum "
+            "length 1, but got an empty array instead.",
+        ),
+        (
+            {"model": "m", "messages": [*HI, {"role": "assistant", "tool_calls": [NO_ID]}]},
+            "messages[1].tool_calls[0].id",
+            "Missing required parameter: 'messages[1].tool_calls[0].id'.",
+        ),
+        (
+            {"model": "m", "messages": [*HI, {"role": "assistant", "tool_calls": [NO_TYPE]}]},
+            "messages[1].tool_calls[0].type",
+            "Missing required parameter: 'messages[1].tool_calls[0].type'.",
+        ),
+        (
+            {"model": "m", "messages": HI, "tools": [{"function": {"name": "f"}}]},
+            "tools[0].type",
+            "Missing required parameter: 'tools[0].type'.",
         ),
         (
             {"model": "m", "messages": HI, "temperature": "hot"},

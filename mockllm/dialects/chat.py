@@ -76,6 +76,8 @@ def _content_text(content: object, param: str, role: str) -> str:
         return content
     if not isinstance(content, list):
         raise invalid_type(param, "one of a string or array of objects", content)
+    if not content:
+        raise _empty_array(param)
     texts: list[str] = []
     for i, part in enumerate(content):
         where = f"{param}[{i}]"
@@ -90,11 +92,36 @@ def _content_text(content: object, param: str, role: str) -> str:
                 field_name = "refusal" if kind == "refusal" else "text"
                 raise absent_or_wrong(f"{where}.{field_name}", "a string", text)
             texts.append(text)
-        elif kind not in ("image_url", "input_audio", "file", "input_image", "input_file"):
+        elif kind == "image_url":
+            _check_image_url(part.get("image_url"), f"{where}.image_url")
+        elif kind not in ("input_audio", "file", "input_image", "input_file"):
             raise unsupported(
                 kind, ("text", "image_url", "input_audio", "refusal", "file"), f"{where}.type"
             )
     return "\n".join(texts)
+
+
+def _empty_array(param: str) -> RequestError:
+    return RequestError(
+        400,
+        f"Invalid '{param}': empty array. Expected an array with minimum length 1, but got an "
+        "empty array instead.",
+        code="empty_array",
+        param=param,
+    )
+
+
+def _check_image_url(value: object, param: str) -> None:
+    """An `image_url` part's object: a `url` string and an optional `detail` (the API's
+    `ChatCompletionRequestMessageContentPartImage`)."""
+    if not isinstance(value, dict):
+        raise absent_or_wrong(param, "an object", value)
+    url = value.get("url")
+    if not isinstance(url, str):
+        raise absent_or_wrong(f"{param}.url", "a string", url)
+    detail = value.get("detail")
+    if detail is not None and detail not in ("auto", "low", "high"):
+        raise unsupported(detail, ("auto", "low", "high"), f"{param}.detail")
 
 
 def _parse_tool_calls(value: object, param: str) -> tuple[ToolCall, ...]:
@@ -102,11 +129,32 @@ def _parse_tool_calls(value: object, param: str) -> tuple[ToolCall, ...]:
         return ()
     if not isinstance(value, list):
         raise invalid_type(param, "an array", value)
+    if not value:
+        raise _empty_array(param)
     calls = []
     for i, call in enumerate(value):
         where = f"{param}[{i}]"
         if not isinstance(call, dict):
             raise invalid_type(where, "an object", call)
+        call_id = call.get("id")
+        if not isinstance(call_id, str):
+            raise absent_or_wrong(f"{where}.id", "a string", call_id)
+        kind = call.get("type")
+        if kind is None:
+            raise missing(f"{where}.type")
+        if kind not in ("function", "custom"):
+            raise unsupported(kind, ("function", "custom"), f"{where}.type")
+        if kind == "custom":  # a call of a custom tool: its free-form input as arguments
+            custom = call.get("custom")
+            if not isinstance(custom, dict):
+                raise absent_or_wrong(f"{where}.custom", "an object", custom)
+            name, given = custom.get("name"), custom.get("input")
+            if not isinstance(name, str):
+                raise absent_or_wrong(f"{where}.custom.name", "a string", name)
+            if not isinstance(given, str):
+                raise absent_or_wrong(f"{where}.custom.input", "a string", given)
+            calls.append(ToolCall(call_id, name, given))
+            continue
         function = call.get("function")
         if not isinstance(function, dict):
             raise absent_or_wrong(f"{where}.function", "an object", function)
@@ -116,8 +164,7 @@ def _parse_tool_calls(value: object, param: str) -> tuple[ToolCall, ...]:
         arguments = function.get("arguments", "")
         if not isinstance(arguments, str):
             raise invalid_type(f"{where}.function.arguments", "a string", arguments)
-        call_id = call.get("id", "")
-        calls.append(ToolCall(str(call_id), name, arguments))
+        calls.append(ToolCall(call_id, name, arguments))
     return tuple(calls)
 
 
@@ -219,7 +266,9 @@ def _tool_objects(items: list[Any], where: str) -> Iterator[tuple[str, dict[str,
         at = f"{where}[{i}]"
         if not isinstance(item, dict):
             raise invalid_type(at, "an object", item)
-        kind = item.get("type", "function")
+        kind = item.get("type")
+        if kind is None:
+            raise missing(f"{at}.type")
         if kind not in ("function", "custom"):
             raise unsupported(kind, ("function", "custom"), f"{at}.type")
         yield at, item, kind
