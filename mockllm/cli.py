@@ -188,7 +188,7 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             is_flag=True,
             envvar=_env("lenient"),
             help="Accept what the real API refuses: unknown arguments, parameters a model "
-            "does not take, strict schemas it cannot enforce, unpaired tool calls and "
+            "does not take, invalid or unenforceable schemas, unpaired tool calls and "
             "replies, prompts and max_tokens past a model's limits.",
         ),
         click.option(

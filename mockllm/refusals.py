@@ -1,7 +1,8 @@
 """What the real OpenAI API refuses in a well-formed request, in its words: arguments it
 does not know, a model's output and context limits, parameters a model does not take,
-strict schemas it cannot enforce. (Tool calls without replies, and replies without calls,
-are checked where each dialect reads its conversation.)
+schemas that are not JSON Schema, strict schemas it cannot enforce. (Tool calls without
+replies, and replies without calls, are checked where each dialect reads its
+conversation.)
 
 Each check is skipped under `--lenient` (`ParseContext.lenient`), except a server-wide
 `--max-output-tokens`, which is the user's own limit. The wording of each refusal, and
@@ -14,6 +15,9 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
+from mockllm.cache import Memo
 from mockllm.catalogue import Model
 from mockllm.errors import RequestError
 from mockllm.strict_schema import strict_problem
@@ -198,18 +202,77 @@ def may_exceed(texts: Iterable[str], extra: int, window: int) -> bool:
     return sum(map(len, texts)) + extra >= window
 
 
-def strict_schema(
-    schema: object, what: str, name: str, param: str, code: str | None, context: ParseContext
+def refuse_schema(
+    schema: object,
+    what: str,
+    name: str,
+    param: str,
+    code: str | None,
+    context: ParseContext,
+    strict: bool,
 ) -> None:
-    """A strict schema the API would refuse: `Invalid schema for function 'NAME': …` or
-    `Invalid schema for response_format 'NAME': …` (strict_schema.py cites each wording)."""
+    """A schema the API refuses: `Invalid schema for function 'NAME': …` or `Invalid schema
+    for response_format 'NAME': …`. Any schema is first read against JSON Schema's own
+    schema, in the validator's words (`[] is not of type 'object', 'boolean'.`, quoted in
+    github.com/FoundationAgents/OpenManus issue 1162); a strict one must also be one
+    Structured Outputs can enforce (strict_schema.py cites each wording)."""
     if context.lenient:
         return
-    problem = strict_problem(schema)
+    problem = meta_problem(schema)
+    if problem is None and strict:
+        problem = strict_problem(schema)
     if problem is not None:
         raise RequestError(
             400, f"Invalid schema for {what} '{name}': {problem}", code=code, param=param
         )
+
+
+# Reading a schema against JSON Schema's own takes about 0.7 us a byte of its JSON (1 ms
+# for 20 properties): the verdict is kept by the schema's JSON text, as an app sends the
+# same schemas with every request, and a schema over `META_CHECKED_BYTES` is not read.
+META_CHECKED_BYTES = 64 << 10
+_VERDICTS: Memo[bytes, str] = Memo(1024, max_bytes=16 << 20)
+_meta: list[Any] = []  # the two validators, made on first use (jsonschema loads in ~90 ms)
+
+
+def meta_problem(schema: object) -> str | None:
+    """What is wrong with a schema as JSON Schema, in the `jsonschema` library's words, or
+    None. It is refused only when both drafts the API's users write (2020-12 and 7) refuse
+    it (a tuple's `items: [...]` is Draft 7's, `prefixItems` 2020-12's); the message is
+    2020-12's."""
+    try:
+        key = orjson.dumps(schema)
+    except (orjson.JSONEncodeError, TypeError):
+        return None
+    if len(key) > META_CHECKED_BYTES:
+        return None
+    verdict = _VERDICTS.get(key)
+    if verdict is None:
+        verdict = _meta_verdict(schema)
+        _VERDICTS.put(key, verdict, 2 * len(key))
+    return verdict or None
+
+
+def _meta_verdict(schema: object) -> str:
+    if not _meta:
+        from jsonschema import Draft7Validator, Draft202012Validator
+
+        _meta.extend(
+            (
+                Draft7Validator(Draft7Validator.META_SCHEMA),
+                Draft202012Validator(Draft202012Validator.META_SCHEMA),
+            )
+        )
+    from jsonschema.exceptions import best_match
+
+    draft7, draft2020 = _meta
+    try:
+        if draft7.is_valid(schema):
+            return ""
+        found = best_match(draft2020.iter_errors(schema))
+    except (RecursionError, ValueError, TypeError):  # nested past what it can follow
+        return ""
+    return f"{found.message}." if found is not None else ""
 
 
 def _value(body: dict[str, Any], dotted: str) -> Any:

@@ -1,4 +1,5 @@
-"""The strict-schema check: what the API accepts, and its words for what it refuses."""
+"""The schema checks: JSON Schema's own schema for any schema, and the strict-schema check:
+what the API accepts, and its words for what it refuses."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import openai
 import pytest
 from pydantic import BaseModel
 
+from mockllm.refusals import meta_problem
 from mockllm.strict_schema import strict_problem
+
+NOT_UNDER_ANY = "'sting' is not valid under any of the given schemas."
 
 
 def obj(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict:
@@ -132,3 +136,39 @@ def test_limits() -> None:
     enums = obj({f"e{i}": {"type": "string", "enum": [str(j) for j in range(300)]}
                  for i in range(4)})  # fmt: skip
     assert strict_problem(enums) == "1200 enum values exceeds limit of 1000."
+
+
+# --- any schema, strict or not: JSON Schema's own schema ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schema", "said"),
+    [
+        ({"type": "object", "properties": {"a": {"type": "sting"}}}, NOT_UNDER_ANY),
+        ({"type": "object", "properties": {"a": []}}, "[] is not of type 'object', 'boolean'."),
+        ({"type": "object", "properties": 7}, "7 is not of type 'object'."),
+        ({"type": "object", "required": "a"}, "'a' is not of type 'array'."),
+        ({"type": "string", "minLength": -1}, "-1 is less than the minimum of 0."),
+    ],
+)
+def test_what_is_not_json_schema_is_named_in_the_validators_words(
+    schema: dict[str, Any], said: str
+) -> None:
+    assert meta_problem(schema) == said
+    assert meta_problem(schema) == said  # the kept verdict
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        Person.model_json_schema(),
+        # a tuple as Draft 7 writes it, and as 2020-12 does
+        {"type": "array", "items": [{"type": "string"}, {"type": "number"}]},
+        {"type": "array", "prefixItems": [{"type": "string"}], "items": False},
+        {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}},
+        {},
+        True,
+    ],
+)
+def test_json_schema_of_either_draft_passes(schema: Any) -> None:
+    assert meta_problem(schema) is None

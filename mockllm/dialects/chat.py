@@ -50,7 +50,7 @@ from mockllm.refusals import (
     may_exceed,
     model_parameters,
     output_limit,
-    strict_schema,
+    refuse_schema,
     too_many_output_tokens,
     unrecognized_arguments,
 )
@@ -304,14 +304,15 @@ def _parse_tools(value: object, context: ParseContext) -> tuple[Tool, ...]:
         strict = function.get("strict")
         if strict is not None and not isinstance(strict, bool):
             raise invalid_type(f"{where}.function.strict", "a boolean", strict)
-        if strict and given is not None:
-            strict_schema(
+        if given is not None:
+            refuse_schema(
                 given,
                 "function",
                 name,
                 f"{where}.function.parameters",
                 "invalid_function_parameters",
                 context,
+                bool(strict),
             )
         description = function.get("description") or ""
         tools.append(Tool(name, str(description), parameters, bool(strict)))
@@ -420,9 +421,8 @@ def _parse_response_format(
     if not isinstance(schema, dict):
         raise invalid_type("response_format.json_schema.schema", "an object", schema)
     strict = bool(spec.get("strict"))
-    if strict:
-        # The param and code users quote: github.com/ag2ai/ag2/issues/1990
-        strict_schema(schema, "response_format", name, "response_format", None, context)
+    # The param and code users quote: github.com/ag2ai/ag2/issues/1990
+    refuse_schema(schema, "response_format", name, "response_format", None, context, strict)
     return ResponseFormat("json_schema", name, schema, strict)
 
 

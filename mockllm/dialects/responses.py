@@ -52,8 +52,8 @@ from mockllm.refusals import (
     may_exceed,
     model_parameters,
     output_limit,
+    refuse_schema,
     responses_context,
-    strict_schema,
     unknown_parameter,
 )
 from mockllm.render import Rendered, RenderedChoice, prompt_tokens
@@ -284,16 +284,17 @@ def _parse_tools(
             description = raw.get("description")
             if description is not None and not isinstance(description, str):
                 raise invalid_type(f"{at}.description", "a string", description)
-            if strict is not False and parameters is not None:
+            if parameters is not None:
                 # Function tools are strict unless they say otherwise (API reference,
                 # FunctionTool.strict); the param and code: github.com/openai/codex/issues/7758
-                strict_schema(
+                refuse_schema(
                     parameters,
                     "function",
                     name,
                     f"{at}.parameters",
                     "invalid_function_parameters",
                     context,
+                    strict is not False,
                 )
             schema = parameters or {"type": "object", "properties": {}}
             tools.append(Tool(name, description or "", schema, strict is not False))
@@ -403,10 +404,15 @@ def _parse_text(
     if not isinstance(schema, dict):
         raise absent_or_wrong("text.format.schema", "an object", schema)
     strict = form.get("strict")
-    if strict:
-        strict_schema(
-            schema, "response_format", name, "text.format.schema", "invalid_json_schema", context
-        )
+    refuse_schema(
+        schema,
+        "response_format",
+        name,
+        "text.format.schema",
+        "invalid_json_schema",
+        context,
+        bool(strict),
+    )
     echo["format"] = {
         "type": "json_schema",
         "description": form.get("description"),

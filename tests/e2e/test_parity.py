@@ -318,6 +318,42 @@ def test_strict_schemas_the_api_cannot_enforce_are_refused(server: RunningServer
     assert body["param"] == "response_format"
 
 
+def test_schemas_that_are_not_json_schema_are_refused_strict_or_not(
+    server: RunningServer,
+) -> None:
+    client = sdk(server)
+    typo = {"type": "object", "properties": {"city": {"type": "sting"}}}
+    chat_tool = {"type": "function", "function": {"name": "get_weather", "parameters": typo}}
+    body = refused(
+        400,
+        lambda: client.chat.completions.create(model="gpt-4o-mini", messages=HI, tools=[chat_tool]),
+    )
+    assert body == {
+        "message": "Invalid schema for function 'get_weather': 'sting' is not valid under any "
+        "of the given schemas.",
+        "type": "invalid_request_error",
+        "param": "tools[0].function.parameters",
+        "code": "invalid_function_parameters",
+    }
+    listed = {"type": "object", "properties": {"city": []}}
+    responses_tool = {"type": "function", "name": "get_weather", "parameters": listed}
+    body = refused(
+        400,
+        lambda: client.responses.create(
+            model="gpt-4o-mini", input="Hi", tools=[{**responses_tool, "strict": False}]
+        ),
+    )
+    assert body["message"] == (
+        "Invalid schema for function 'get_weather': [] is not of type 'object', 'boolean'."
+    )
+    assert body["param"] == "tools[0].parameters"
+    # a tuple written in Draft 7's way (items: [...]) is JSON Schema too
+    pair = {"type": "array", "items": [{"type": "string"}, {"type": "number"}]}
+    loose = {"type": "object", "properties": {"pair": pair}}
+    tool = {"type": "function", "function": {"name": "f", "parameters": loose}}
+    assert client.chat.completions.create(model="gpt-4o-mini", messages=HI, tools=[tool])
+
+
 def test_responses_function_tools_are_strict_unless_they_say_not(server: RunningServer) -> None:
     loose = {
         "type": "function",
@@ -444,6 +480,16 @@ REFUSED_BY_PRODUCTION = [
     {
         "model": "gpt-4o-mini",
         "messages": [*HI, {"role": "tool", "tool_call_id": "c", "content": "x"}],
+    },
+    {
+        "model": "gpt-4o-mini",
+        "messages": HI,
+        "tools": [
+            {
+                "type": "function",
+                "function": {"name": "f", "parameters": {"type": "object", "properties": 7}},
+            }
+        ],
     },
 ]
 
