@@ -116,6 +116,9 @@ class _Walk:
             if problem is not None:
                 return problem
         items = node.get("items")
+        if "array" in kinds and items is None:
+            # github.com/yangtaihong59/siyuan-plugins-mcp-sisyphus issue 13 quotes this
+            return f"{_context(path)}, array schema missing items."
         if isinstance(items, dict):
             problem = self.node(items, (*path, "items"), level)
             if problem is not None:

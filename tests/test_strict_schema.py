@@ -77,6 +77,10 @@ def test_what_the_sdk_sends_in_strict_mode_is_accepted() -> None:
             "In context=(), object schema missing properties.",
         ),
         (
+            obj({"tags": {"type": "array"}}),
+            "In context=('properties', 'tags'), array schema missing items.",
+        ),
+        (
             obj({"a": {"type": "string"}}, required=["a", "b"]),
             "In context=(), 'required' must be an array that includes every key in "
             "`properties`. Extra required key 'b' supplied.",
