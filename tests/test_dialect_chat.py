@@ -36,6 +36,10 @@ IMAGE_ULTRA = {"type": "image_url", "image_url": {"url": "https://x/y.png", "det
 CALL = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
 NO_ID = {k: v for k, v in CALL.items() if k != "id"}
 NO_TYPE = {k: v for k, v in CALL.items() if k != "type"}
+STRICT_YES = {
+    "type": "json_schema",
+    "json_schema": {"name": "r", "schema": {"type": "object"}, "strict": "yes"},
+}
 
 
 def refused(body: object, context: ParseContext | None = None) -> RequestError:
@@ -318,6 +322,27 @@ def test_the_seed_source_ignores_stream_and_key_order():
             {"model": "m", "messages": HI, "tools": [{"function": {"name": "f"}}]},
             "tools[0].type",
             "Missing required parameter: 'tools[0].type'.",
+        ),
+        (
+            {"model": "m", "messages": HI, "store": "yes"},
+            "store",
+            "Invalid type for 'store': expected a boolean, but got a string instead.",
+        ),
+        (
+            {"model": "m", "messages": HI, "verbosity": "loud"},
+            "verbosity",
+            "Invalid value: 'loud'. Supported values are: 'low', 'medium', and 'high'.",
+        ),
+        (
+            {"model": "m", "messages": HI, "prediction": "draft"},
+            "prediction",
+            "Invalid type for 'prediction': expected an object, but got a string instead.",
+        ),
+        (
+            {"model": "m", "messages": HI, "response_format": STRICT_YES},
+            "response_format.json_schema.strict",
+            "Invalid type for 'response_format.json_schema.strict': expected a boolean, but "
+            "got a string instead.",
         ),
         (
             {"model": "m", "messages": HI, "temperature": "hot"},

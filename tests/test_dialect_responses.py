@@ -290,6 +290,27 @@ def test_text_format_reasoning_limits_and_storage():
             "previous_response_id",
             "Previous response with id 'resp_123' not found.",
         ),
+        (
+            {"model": "m", "input": "x", "background": "yes"},
+            "background",
+            "Invalid type for 'background': expected a boolean, but got a string instead.",
+        ),
+        (
+            {"model": "m", "input": "x", "include": ["a", 3]},
+            "include[1]",
+            "Invalid type for 'include[1]': expected a string, but got an integer instead.",
+        ),
+        (
+            {"model": "m", "input": "x", "conversation": 5},
+            "conversation",
+            "Invalid type for 'conversation': expected one of a string or an object, but got "
+            "an integer instead.",
+        ),
+        (
+            {"model": "m", "input": "x", "prompt": "p"},
+            "prompt",
+            "Invalid type for 'prompt': expected an object, but got a string instead.",
+        ),
     ],
 )
 def test_bad_requests_are_refused_in_the_api_wording(body, param, message):

@@ -64,6 +64,7 @@ PATH = "/v1/chat/completions"
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 MODALITIES = ("text", "audio")
+VERBOSITIES = ("low", "medium", "high")
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -420,7 +421,10 @@ def _parse_response_format(
     schema = spec.get("schema") or {}
     if not isinstance(schema, dict):
         raise invalid_type("response_format.json_schema.schema", "an object", schema)
-    strict = bool(spec.get("strict"))
+    given = spec.get("strict")
+    if given is not None and not isinstance(given, bool):
+        raise invalid_type("response_format.json_schema.strict", "a boolean", given)
+    strict = bool(given)
     # The param and code users quote: github.com/ag2ai/ag2/issues/1990
     refuse_schema(schema, "response_format", name, "response_format", None, context, strict)
     return ResponseFormat("json_schema", name, schema, strict)
@@ -530,14 +534,18 @@ def parse(
         )
     seed = get_int(body, "seed", None, None)
     fallbacks = string_list(body, "fallbacks")
-    for name in ("user", "prompt_cache_key"):
+    for name in ("user", "prompt_cache_key", "safety_identifier", "service_tier"):
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             raise invalid_type(name, "a string", value)
-    for name in ("metadata", "logit_bias"):
+    for name in ("metadata", "logit_bias", "prediction", "audio", "web_search_options"):
         value = body.get(name)
         if value is not None and not isinstance(value, dict):
             raise invalid_type(name, "an object", value)
+    get_bool(body, "store", False)
+    verbosity = body.get("verbosity")
+    if verbosity is not None and verbosity not in VERBOSITIES:
+        raise unsupported(verbosity, VERBOSITIES, "verbosity")
     _check_logit_bias(body.get("logit_bias"))
     for i, modality in enumerate(string_list(body, "modalities")):
         if modality not in MODALITIES:

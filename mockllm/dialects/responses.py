@@ -46,6 +46,7 @@ from mockllm.protocol import (
     invalid_type,
     load_object,
     missing,
+    string_list,
     unsupported,
 )
 from mockllm.refusals import (
@@ -404,6 +405,8 @@ def _parse_text(
     if not isinstance(schema, dict):
         raise absent_or_wrong("text.format.schema", "an object", schema)
     strict = form.get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        raise invalid_type("text.format.strict", "a boolean", strict)
     refuse_schema(
         schema,
         "response_format",
@@ -555,10 +558,18 @@ def parse(
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise invalid_type("metadata", "an object", metadata)
-    for name in ("user", "safety_identifier", "prompt_cache_key"):
+    for name in ("user", "safety_identifier", "prompt_cache_key", "service_tier"):
         item = body.get(name)
         if item is not None and not isinstance(item, str):
             raise invalid_type(name, "a string", item)
+    prompt = body.get("prompt")
+    if prompt is not None and not isinstance(prompt, dict):
+        raise invalid_type("prompt", "an object", prompt)
+    thread = body.get("conversation")
+    if thread is not None and not isinstance(thread, str | dict):
+        raise invalid_type("conversation", "one of a string or an object", thread)
+    get_bool(body, "background", False)
+    string_list(body, "include")
     truncation = body.get("truncation", "disabled")
     if truncation not in ("auto", "disabled"):
         raise unsupported(truncation, ("auto", "disabled"), "truncation")
