@@ -31,6 +31,26 @@ TOOL = {
 }
 
 
+PNG = (  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+def image(source: Any) -> dict[str, Any]:
+    """A user message with one image block (`source` None: without one)."""
+    block: dict[str, Any] = {"type": "image"}
+    if source is not None:
+        block["source"] = source
+    return {"role": "user", "content": [block, {"type": "text", "text": "What is this?"}]}
+
+
+def answered(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The image message's blocks as the content of a tool result answering a call."""
+    use = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": message["content"][:1]}
+    return [{"role": "assistant", "content": [use]}, {"role": "user", "content": [result]}]
+
+
 def refused(**fields: Any) -> str:
     with pytest.raises(RequestError) as caught:
         make_messages_request(**fields)
@@ -226,6 +246,34 @@ def test_server_and_anthropic_defined_tools() -> None:
         (
             {"messages": [{"role": "user", "content": "hi", "name": "bob"}]},
             "messages.0.name: Extra inputs are not permitted",
+        ),
+        (
+            {"messages": [image({"type": "base64", "media_type": "image/bmp", "data": PNG})]},
+            "messages.0.content.0.image.source.base64.media_type: Input should be 'image/jpeg', "
+            "'image/png', 'image/gif' or 'image/webp'",
+        ),
+        (
+            {"messages": [image({"type": "base64", "media_type": "image/jpeg", "data": PNG})]},
+            "messages.0.content.0.image.source.base64.data: Image does not match the provided "
+            "media type image/jpeg",
+        ),
+        (
+            {"messages": [image({"type": "bogus"})]},
+            "messages.0.content.0.image.source: Input tag 'bogus' found using 'type' does not "
+            "match any of the expected tags: 'base64', 'url', 'file'",
+        ),
+        (
+            {"messages": [image({"type": "url"})]},
+            "messages.0.content.0.image.source.url.url: Field required",
+        ),
+        (
+            {"messages": [image(None)]},
+            "messages.0.content.0.image.source: Field required",
+        ),
+        (
+            {"messages": answered(image({"type": "base64", "media_type": "x", "data": PNG}))},
+            "messages.1.content.0.tool_result.content.0.image.source.base64.media_type: Input "
+            "should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'",
         ),
     ],
 )
@@ -495,3 +543,14 @@ def test_ids_look_like_the_apis() -> None:
     assert dialect.request_id(7, 1) != dialect.request_id(7, 2)
     rendered = rendered_for(make_messages_request())
     assert wire.message_id(rendered).startswith("msg_01") and len(wire.message_id(rendered)) == 28
+
+
+def test_images_of_each_source_are_read() -> None:
+    for source in (
+        {"type": "base64", "media_type": "image/png", "data": PNG},
+        {"type": "base64", "media_type": "image/webp", "data": "UklGRiQAAABXRUJQVlA4IBgAAAAw"},
+        {"type": "url", "url": "https://example.com/cat.png"},
+        {"type": "file", "file_id": "file_011CNha8iCJcU1wXNR6q4V8w"},
+    ):
+        request = make_messages_request(messages=[image(source)])
+        assert request.messages[-1].text == "What is this?"

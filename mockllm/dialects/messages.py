@@ -12,6 +12,8 @@ The answer's wire (the `message` object, its events, errors and headers) is
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 from collections.abc import Mapping
@@ -296,7 +298,61 @@ def _result_text(content: object, path: str) -> str:
             raise _required(f"{at}.type") if kind is None else _tag(at, kind, _RESULT_BLOCKS)
         if kind == "text":
             texts.append(_text_block(block, at))
+        elif kind == "image":
+            _check_image(block, at)
     return "\n".join(texts)
+
+
+_IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+_IMAGE_SOURCES = ("base64", "url", "file")
+# The first bytes of each image type the API takes (its check of `data` against the
+# `media_type` given: "…image.source.base64.data: Image does not match the provided media
+# type image/png", quoted in github.com/anthropics/claude-code issue 6300).
+_IMAGE_MAGIC = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def _check_image(block: JSON, at: str) -> None:
+    """An image block's source, as the API validates it (paths name the block's type and
+    the source's: `messages.0.content.0.image.source.base64.media_type`, quoted in
+    github.com/anthropics/claude-code issue 4661)."""
+    path = f"{at}.image.source"
+    if "source" not in block:
+        raise _required(path)
+    source = _object(block["source"], path)
+    kind = source.get("type")
+    if kind is None:
+        raise invalid(f"{path}: Unable to extract tag using discriminator 'type'", path)
+    if kind not in _IMAGE_SOURCES:
+        raise _tag(path, kind, _IMAGE_SOURCES)
+    if kind == "url":
+        _text(source, "url", f"{path}.url")
+        return
+    if kind == "file":
+        _text(source, "file_id", f"{path}.file")
+        return
+    media_type = source.get("media_type")
+    if media_type not in _IMAGE_TYPES:
+        where = f"{path}.base64.media_type"
+        raise invalid(
+            f"{where}: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'",
+            where,
+        )
+    data = _text(source, "data", f"{path}.base64")
+    try:
+        head = base64.b64decode(data[:16] + "=" * (-len(data[:16]) % 4), validate=True)
+    except binascii.Error:
+        return  # not base64 at all: the API's words for it are not known; left alone
+    found = next((name for magic, name in _IMAGE_MAGIC if head.startswith(magic)), None)
+    if found is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        found = "image/webp"
+    if found is not None and found != media_type:
+        where = f"{path}.base64.data"
+        raise invalid(f"{where}: Image does not match the provided media type {media_type}", where)
 
 
 @dataclass
@@ -347,7 +403,9 @@ def _read_message(raw: object, i: int) -> _Turn:
             raise _tag(at, kind, _BLOCKS)
         if kind == "text":
             turn.texts.append(_text_block(block, at))
-        elif kind in ("image", "document"):
+        elif kind == "image":
+            _check_image(block, at)
+        elif kind == "document":
             if "source" not in block:
                 raise _required(f"{at}.source")
             _object(block["source"], f"{at}.source")
@@ -360,7 +418,7 @@ def _read_message(raw: object, i: int) -> _Turn:
             turn.calls.append(ToolCall(str(call_id), str(name), arguments))
         elif kind == "tool_result":
             use_id = _str(block, "tool_use_id", at)
-            text = _result_text(block.get("content"), f"{at}.content")
+            text = _result_text(block.get("content"), f"{at}.tool_result.content")
             if block.get("is_error") is not None and not isinstance(block["is_error"], bool):
                 raise _wrong(f"{at}.is_error", "bool")
             turn.results.append((str(use_id), text, k))
