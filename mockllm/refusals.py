@@ -231,29 +231,30 @@ def refuse_schema(
 # for 20 properties): the verdict is kept by the schema's JSON text, as an app sends the
 # same schemas with every request, and a schema over `META_CHECKED_BYTES` is not read.
 META_CHECKED_BYTES = 64 << 10
-_VERDICTS: Memo[bytes, str] = Memo(1024, max_bytes=16 << 20)
+_VERDICTS: Memo[tuple[bytes, bool], str] = Memo(1024, max_bytes=16 << 20)
 _meta: list[Any] = []  # the two validators, made on first use (jsonschema loads in ~90 ms)
 
 
-def meta_problem(schema: object) -> str | None:
+def meta_problem(schema: object, draft_2020_only: bool = False) -> str | None:
     """What is wrong with a schema as JSON Schema, in the `jsonschema` library's words, or
-    None. It is refused only when both drafts the API's users write (2020-12 and 7) refuse
-    it (a tuple's `items: [...]` is Draft 7's, `prefixItems` 2020-12's); the message is
-    2020-12's."""
+    None. OpenAI's schemas are refused only when both drafts their users write (2020-12 and
+    7) refuse them (a tuple's `items: [...]` is Draft 7's, `prefixItems` 2020-12's); the
+    message is 2020-12's. Anthropic names draft 2020-12 alone (`draft_2020_only`)."""
     try:
         key = orjson.dumps(schema)
     except (orjson.JSONEncodeError, TypeError):
         return None
     if len(key) > META_CHECKED_BYTES:
         return None
-    verdict = _VERDICTS.get(key)
+    memo_key = (key, draft_2020_only)
+    verdict = _VERDICTS.get(memo_key)
     if verdict is None:
-        verdict = _meta_verdict(schema)
-        _VERDICTS.put(key, verdict, 2 * len(key))
+        verdict = _meta_verdict(schema, draft_2020_only)
+        _VERDICTS.put(memo_key, verdict, 2 * len(key))
     return verdict or None
 
 
-def _meta_verdict(schema: object) -> str:
+def _meta_verdict(schema: object, draft_2020_only: bool) -> str:
     if not _meta:
         from jsonschema import Draft7Validator, Draft202012Validator
 
@@ -267,7 +268,7 @@ def _meta_verdict(schema: object) -> str:
 
     draft7, draft2020 = _meta
     try:
-        if draft7.is_valid(schema):
+        if not draft_2020_only and draft7.is_valid(schema):
             return ""
         found = best_match(draft2020.iter_errors(schema))
     except (RecursionError, ValueError, TypeError):  # nested past what it can follow

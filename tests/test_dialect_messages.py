@@ -36,6 +36,13 @@ PNG = (  # a 1x1 PNG
 )
 
 
+NOT_2020_12 = (
+    "tools.0.custom.input_schema: JSON schema is invalid. It must match JSON Schema draft "
+    "2020-12 (https://json-schema.org/draft/2020-12). Learn more about tool use at "
+    "https://platform.claude.com/docs/en/agents-and-tools/tool-use/overview."
+)
+
+
 def image(source: Any) -> dict[str, Any]:
     """A user message with one image block (`source` None: without one)."""
     block: dict[str, Any] = {"type": "image"}
@@ -265,6 +272,15 @@ def test_server_and_anthropic_defined_tools() -> None:
         (
             {"messages": [image({"type": "url"})]},
             "messages.0.content.0.image.source.url.url: Field required",
+        ),
+        (
+            {"tools": [{"name": "f", "input_schema": {"type": "object", "properties": {"a": []}}}]},
+            NOT_2020_12,
+        ),
+        (
+            # a tuple in Draft 7's way is not draft 2020-12
+            {"tools": [{"name": "f", "input_schema": {"type": "object", "items": [TOOL]}}]},
+            NOT_2020_12,
         ),
         (
             {"messages": [image(None)]},

@@ -35,7 +35,7 @@ from mockllm.conversation import (
 from mockllm.dialects import DEFAULT_CONTEXT, Dialect, ParseContext, messages_answer
 from mockllm.errors import RequestError
 from mockllm.protocol import MAX_DEPTH
-from mockllm.refusals import may_exceed, output_limit
+from mockllm.refusals import may_exceed, meta_problem, output_limit
 from mockllm.render import prompt_tokens
 from mockllm.wire import JSON_TYPE, Body
 
@@ -531,7 +531,7 @@ def _cache_control(block: JSON, path: str) -> None:
 # --- tools ----------------------------------------------------------------------------------
 
 
-def _read_tools(value: object) -> tuple[tuple[Tool, ...], frozenset[str]]:
+def _read_tools(value: object, lenient: bool) -> tuple[tuple[Tool, ...], frozenset[str]]:
     """(the tools offered, each with its input schema; names of the server tools)."""
     if value is None:
         return (), frozenset()
@@ -547,7 +547,7 @@ def _read_tools(value: object) -> tuple[tuple[Tool, ...], frozenset[str]]:
             raise _tag(at, kind, _TOOL_TYPES)
         _cache_control(tool, f"{at}.{kind}")
         if kind == "custom":
-            tools.append(_custom_tool(tool, f"{at}.custom"))
+            tools.append(_custom_tool(tool, f"{at}.custom", lenient))
             continue
         fixed, properties = _CLIENT_TOOLS.get(kind) or SERVER_TOOLS[kind]
         name = tool.get("name")
@@ -570,7 +570,7 @@ def _read_tools(value: object) -> tuple[tuple[Tool, ...], frozenset[str]]:
     return tuple(tools), frozenset(server)
 
 
-def _custom_tool(tool: JSON, path: str) -> Tool:
+def _custom_tool(tool: JSON, path: str, lenient: bool) -> Tool:
     name = _text(tool, "name", path)
     well_formed = all(c.isascii() and (c.isalnum() or c in "_-") for c in name)
     if not 1 <= len(name) <= 128 or not well_formed:
@@ -592,6 +592,14 @@ def _custom_tool(tool: JSON, path: str) -> Tool:
         )
     if schema.get("type") != "object":
         raise invalid(f"{path}.input_schema.type: Input should be 'object'", f"{path}.input_schema")
+    if not lenient and meta_problem(schema, draft_2020_only=True) is not None:
+        # The API's words (github.com/anthropics/claude-code issues 63673, 86665).
+        raise invalid(
+            f"{path}.input_schema: JSON schema is invalid. It must match JSON Schema draft "
+            "2020-12 (https://json-schema.org/draft/2020-12). Learn more about tool use at "
+            "https://platform.claude.com/docs/en/agents-and-tools/tool-use/overview.",
+            f"{path}.input_schema",
+        )
     return Tool(name, description, schema, tool.get("strict") is True)
 
 
@@ -723,7 +731,7 @@ def parse(
             )
     messages, _ = _read_messages(body.get("messages"))
     system = _read_system(body.get("system"))
-    tools, server_tools = _read_tools(body.get("tools"))
+    tools, server_tools = _read_tools(body.get("tools"), context.lenient)
     tool_choice, parallel, forced = _read_tool_choice(body.get("tool_choice"), tools)
     thinks, budgeted = _read_thinking(body.get("thinking"), max_tokens)
     if budgeted and forced:
