@@ -19,7 +19,7 @@ from starlette.routing import Match, Route
 
 from mockllm import stray
 from mockllm.admin import admin_routes
-from mockllm.asgi import Receive, RequestIds, Scope, Send, send_json
+from mockllm.asgi import REQUEST_ID_KEY, Receive, RequestIds, Scope, Send, send_json
 from mockllm.config import ServerConfig
 from mockllm.dialects import by_api, dialects, messages
 from mockllm.endpoint import Endpoint, Services
@@ -193,6 +193,7 @@ class MockApp:
         route answers it, or `stray` refuses it (404 naming the paths served, or 405)."""
         arrived = asyncio.get_running_loop().time()
         request_id = self._request_id(scope)
+        scope.setdefault("extensions", {})[REQUEST_ID_KEY] = request_id
         exchange = stray.exchange_for(scope, request_id)
         journal = self.engine.journal
         send = self._with_id(send, scope, request_id)

@@ -21,6 +21,9 @@ CONNECTION_KEY = "mockllm.connection"  # write_chunk / watch / unwatch, for this
 # Set by a long-lived response (the inspector's feed): a callable the protocol calls when
 # the server starts to shut down, so that the response ends instead of holding it up.
 SHUTDOWN_KEY = "mockllm.on_shutdown"
+# The exchange id of a request the app answers outside a family's endpoint (set by the app
+# for its routes: an Anthropic error body names it as `request_id`).
+REQUEST_ID_KEY = "mockllm.request_id"
 
 BODY_TIMEOUT_S = 30.0
 

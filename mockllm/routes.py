@@ -11,7 +11,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockllm.asgi import decode_headers
+from mockllm.asgi import REQUEST_ID_KEY, decode_headers
 from mockllm.conversation import derive_seed
 from mockllm.dialects import messages_answer, responses
 from mockllm.endpoint import Services
@@ -46,7 +46,9 @@ def model_routes(
         model = request.path_params["model"]
         if not engine.is_known_model(model) and model not in engine.listed_models():
             if "anthropic-version" in request.headers:
-                body = messages_answer.failure(ErrorSpec(404, message=f"model: {model}"))
+                body = messages_answer.failure(
+                    ErrorSpec(404, message=f"model: {model}"), 0.0, _request_id(request)
+                )
                 return Response(body.body, 404, media_type="application/json")
             raise RequestError(
                 404,
@@ -65,13 +67,34 @@ def model_routes(
     return out
 
 
+def _request_id(request: Request) -> str:
+    return str(request.scope.get("extensions", {}).get(REQUEST_ID_KEY, ""))
+
+
+def _limit_problem(text: str) -> str | None:
+    """What is wrong with a `limit` of Anthropic's model list (1 to 1000), in the API's
+    validator's words, or None."""
+    stripped = text.strip()
+    signed = stripped[:1] in ("+", "-")
+    digits = stripped[1:] if signed else stripped
+    if not digits.isascii() or not digits.isdigit():
+        return "Input should be a valid integer, unable to parse string as an integer"
+    value = -int(digits) if stripped[:1] == "-" else int(digits)
+    if value < 1:
+        return "Input should be greater than or equal to 1"
+    if value > 1000:
+        return "Input should be less than or equal to 1000"
+    return None
+
+
 def _anthropic_models(engine: Engine, request: Request) -> Response:
     """The models in Anthropic's list shape, paged by `limit`, `after_id` and `before_id`."""
     query = request.query_params
     limit_text = query.get("limit", "20")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
+    problem = _limit_problem(limit_text)
+    if problem is not None:
         body = messages_answer.failure(
-            ErrorSpec(400, message="limit: Input should be less than or equal to 1000")
+            ErrorSpec(400, message=f"limit: {problem}"), 0.0, _request_id(request)
         )
         return Response(body.body, 400, media_type="application/json")
     ids = messages_answer.anthropic_models(engine.listed_models(), LISTED_MODELS)
@@ -80,7 +103,7 @@ def _anthropic_models(engine: Engine, request: Request) -> Response:
         ids = ids[ids.index(after) + 1 :]
     if before in ids:
         ids = ids[: ids.index(before)]
-    page = ids[: int(limit_text)]
+    page = ids[: int(limit_text.strip())]
     return json_response(
         200,
         {

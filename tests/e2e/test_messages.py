@@ -978,6 +978,21 @@ def test_models_list_in_anthropic_shape(server: RunningServer) -> None:
     # Without anthropic-version the OpenAI shape stays.
     plain = httpx.get(f"{server.url}/v1/models", timeout=5).json()
     assert plain["object"] == "list" and "gpt-4o" in [m["id"] for m in plain["data"]]
+    for limit, said in (
+        ("0", "Input should be greater than or equal to 1"),
+        ("-5", "Input should be greater than or equal to 1"),
+        ("abc", "Input should be a valid integer, unable to parse string as an integer"),
+        ("1001", "Input should be less than or equal to 1000"),
+    ):
+        page = httpx.get(
+            f"{server.url}/v1/models",
+            params={"limit": limit},
+            headers={"anthropic-version": "2023-06-01"},
+            timeout=5,
+        )
+        assert check_error(page, 400, "invalid_request_error")["message"] == f"limit: {said}"
+        assert page.json()["request_id"] == page.headers["request-id"]
+    assert len(list(client(server).models.list(limit=2).data)) == 2
 
 
 def test_one_rule_answers_every_family(server: RunningServer) -> None:
