@@ -283,6 +283,10 @@ def test_server_and_anthropic_defined_tools() -> None:
             NOT_2020_12,
         ),
         (
+            {"messages": [{"role": True, "content": "hi"}]},
+            "messages.0.role: Input should be 'user' or 'assistant'",
+        ),
+        (
             {"messages": [image(None)]},
             "messages.0.content.0.image.source: Field required",
         ),

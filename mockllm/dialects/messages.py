@@ -375,6 +375,8 @@ def _read_message(raw: object, i: int) -> _Turn:
     role = message.get("role")
     if role is None:
         raise _required(f"{path}.role")
+    if not isinstance(role, str):
+        raise invalid(f"{path}.role: Input should be 'user' or 'assistant'", f"{path}.role")
     if role not in _ROLES:
         # The API's words for a role it does not take, as quoted in public reports.
         raise invalid(
