@@ -282,6 +282,14 @@ def _instance(
     raise RequestError(400, f"Invalid schema in '{param}': {problem}", param=param)
 
 
+def _calls_finish(request: Conversation) -> str:
+    """The finish reason of an answer with tool calls: `tool_calls`, but `stop` on chat when
+    `tool_choice` names the function (the API's own behaviour, measured in
+    github.com/vllm-project/vllm pull 25054, streamed or not)."""
+    named = request.tool_choice not in (None, "none", "auto", "required")
+    return "stop" if named and request.api == "chat" else "tool_calls"
+
+
 PLAIN_JSON = {
     "type": "object",
     "properties": {"answer": {"type": "string"}, "confidence": {"type": "number"}},
@@ -560,7 +568,7 @@ def _choice(
             (),
             None,
             tuple(calls),
-            finish or "tool_calls",
+            finish or _calls_finish(request),
             call_tokens + reasoning_tokens,
             None,
             reasoning,
