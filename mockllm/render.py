@@ -24,7 +24,7 @@ from mockllm.prompt_json import asks_for_fence, mentions_json, prompt_schema
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
 from mockllm.template import render as render_template
 from mockllm.tokens import count_prompt, count_tokens, group_tokens, split_tokens
-from mockllm.tool_policy import argument_hints, choose_tool, results_answer
+from mockllm.tool_policy import argument_hints, choose_tools, results_answer
 
 _ID_CHARS = string.ascii_letters + string.digits
 
@@ -609,10 +609,9 @@ def _choice(
 
 
 def _default_tool_calls(request: Conversation, seed: int) -> tuple[ToolCallSpec, ...]:
-    """The tool call a model with no script makes (tool_policy), or none: then it answers
+    """The tool calls a model with no script makes (tool_policy), or none: then it answers
     in text. A custom tool (free-form input, no schema) is never called."""
-    name = choose_tool(request, seed)
-    return (ToolCallSpec(name, generate=True),) if name is not None else ()
+    return tuple(ToolCallSpec(name, generate=True) for name in choose_tools(request, seed))
 
 
 @functools.lru_cache(maxsize=1024)

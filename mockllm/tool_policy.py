@@ -6,7 +6,8 @@ The policy (docs/scenarios.md, "When nothing matches"), family-neutral and deter
 - a named tool choice calls that tool;
 - `auto` (or no choice): once this turn's tool results are back, answer in text that uses
   them; before that, call the offered tool the last user message relates to most (by the
-  words of its name and description), or answer in text when none relates;
+  words of its name and description), or answer in text when none relates; with parallel
+  calls allowed, every other tool the message names is called in the same turn;
 - `required`: call a tool not yet called in this turn before repeating one, the most
   related first; when none relates, a tool that looks like a way to give the final answer
   (`final_result`, `respond`, …), so that agents which end through such a tool end.
@@ -84,6 +85,27 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
     return rng.choice([t for score, t in scored if score == best]).name
 
 
+def choose_tools(request: Conversation, seed: int) -> tuple[str, ...]:
+    """The function tools a model with no script calls now, in one turn: the one
+    `choose_tool` picks, and, when the request allows parallel calls and does not name a
+    tool, every other offered tool the last user message names ("weather in Paris and the
+    time in Tokyo" calls get_weather and get_time), in the order they were offered."""
+    first = choose_tool(request, seed)
+    if first is None or not request.parallel_tool_calls:
+        return () if first is None else (first,)
+    if request.tool_choice not in (None, "auto", "required"):
+        return (first,)
+    asked = _words(request.last_user)
+    allowed = set(request.allowed_tools) or {t.name for t in request.tools}
+    called = {call.name for m in turn_messages(request) for call in m.tool_calls}
+    named = [
+        t.name
+        for t in request.tools
+        if t.name != first and t.name in allowed and t.name not in called and _words(t.name) & asked
+    ]
+    return (first, *named)
+
+
 def relatedness(text: str, tool: Tool) -> float:
     """How much `text` is about `tool`: its words found in the tool's name (twice as much)
     and description."""
@@ -108,10 +130,26 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, str]:
         if key in _QUERY_NAMES and text:
             hints[name] = text[:QUERY_HINT_CHARS].strip()
         elif key in _PLACE_NAMES:
-            place = _PLACE.search(text) or _CAPITALISED.search(text)
+            # The place named after the tool's own word ("weather in Paris and the time in
+            # Tokyo": Paris for get_weather, Tokyo for get_time), else the first one named.
+            after = _mention(text, tool.name)
+            place = (
+                (_PLACE.search(text, after) if after else None)
+                or _PLACE.search(text)
+                or _CAPITALISED.search(text)
+            )
             if place is not None:
                 hints[name] = place.group(1)
     return hints
+
+
+def _mention(text: str, tool_name: str) -> int:
+    """Where the prompt first names the tool (one of its name's words), or 0."""
+    lowered = text.lower()
+    found = [
+        lowered.find(word) for word in map(str.lower, _WORD.findall(tool_name)) if len(word) > 2
+    ]
+    return min((i for i in found if i >= 0), default=0)
 
 
 @functools.lru_cache(maxsize=4096)

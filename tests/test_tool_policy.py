@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from mockllm.tool_policy import argument_hints, choose_tool, relatedness, results_answer
+from mockllm.tool_policy import (
+    argument_hints,
+    choose_tool,
+    choose_tools,
+    relatedness,
+    results_answer,
+)
 from tests.factories import make_chat_request
 
 
@@ -116,3 +122,33 @@ def test_results_answer_in_the_prompt_language() -> None:
         tools=[WEATHER],
     )
     assert results_answer(back, "zh_CN") == "根据查询结果，get_weather 返回：晴，25度。"
+
+
+TWO_CITIES = {"role": "user", "content": "What time is it in Tokyo, and the weather in Oslo?"}
+LOCAL_TIME = tool("get_time", "Local time in a city.", city=1)
+
+
+def test_every_tool_the_message_names_is_called_in_one_turn() -> None:
+    both = conversation(TWO_CITIES, tools=[WEATHER, LOCAL_TIME, FINAL])
+    assert sorted(choose_tools(both, seed=1)) == ["get_time", "get_weather"]
+    # one call when parallel calls are off, the tool is named, or the message names one
+    single = conversation(TWO_CITIES, tools=[WEATHER, LOCAL_TIME], parallel_tool_calls=False)
+    assert len(choose_tools(single, seed=1)) == 1
+    named = {"type": "function", "function": {"name": "get_time"}}
+    assert choose_tools(
+        conversation(TWO_CITIES, tools=[WEATHER, LOCAL_TIME], tool_choice=named), 1
+    ) == ("get_time",)
+    assert choose_tools(conversation(ASK, tools=[WEATHER, LOCAL_TIME]), 1) == ("get_weather",)
+    # each call reads the place named after its own word
+    tools = {t.name: t for t in both.tools}
+    assert argument_hints(both, tools["get_weather"]) == {"city": "Oslo"}
+    assert argument_hints(both, tools["get_time"]) == {"city": "Tokyo"}
+    # once the results are back, the answer is text
+    back = conversation(
+        TWO_CITIES,
+        {"role": "assistant", "tool_calls": [call("get_time", "c1"), call("get_weather", "c2")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "21:00"},
+        {"role": "tool", "tool_call_id": "c2", "content": "4C, snow"},
+        tools=[WEATHER, LOCAL_TIME],
+    )
+    assert choose_tools(back, seed=1) == ()

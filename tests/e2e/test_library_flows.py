@@ -102,6 +102,49 @@ def test_a_two_tool_agent_calls_a_tool_then_answers_with_its_result(server: Runn
     assert "It is 18C and sunny in Paris." in (message.content or "")
 
 
+def test_a_question_for_two_tools_calls_both_in_one_turn(server: RunningServer):
+    """A model answers "the weather in Oslo and the time in Tokyo" with two parallel calls,
+    each with its own city, then one answer that uses both results."""
+    tools = [
+        LANGCHAIN_TOOLS[0],
+        {
+            "type": "function",
+            "function": {
+                "name": "get_time",
+                "description": "Get the local time in a city.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"],
+                },
+            },
+        },
+    ]
+    run = {"get_weather": weather, "get_time": lambda city: local_time(city)}
+    client = sdk(server)
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": "What is the weather in Oslo and the time in Tokyo?"}
+    ]
+    first = client.chat.completions.create(model="gpt-4o", messages=messages, tools=tools)
+    message = first.choices[0].message
+    assert first.choices[0].finish_reason == "tool_calls"
+    made = {c.function.name: json.loads(c.function.arguments) for c in message.tool_calls or []}
+    assert made == {"get_weather": {"city": "Oslo"}, "get_time": {"city": "Tokyo"}}
+    messages.append(message.model_dump(exclude_none=True))
+    for call in message.tool_calls or []:
+        result = run[call.function.name](**json.loads(call.function.arguments))
+        messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+    final = client.chat.completions.create(model="gpt-4o", messages=messages, tools=tools)
+    text = final.choices[0].message.content or ""
+    assert final.choices[0].finish_reason == "stop"
+    assert "18C and sunny in Oslo" in text and "14:05 in Tokyo" in text
+    # with parallel calls off, one call a turn
+    single = client.chat.completions.create(
+        model="gpt-4o", messages=messages[:1], tools=tools, parallel_tool_calls=False
+    )
+    assert len(single.choices[0].message.tool_calls or []) == 1
+
+
 def test_the_same_agent_over_the_responses_api(server: RunningServer):
     """The OpenAI Agents SDK's loop (Runner over OpenAIResponsesModel): strict function
     tools (agents.function_schema makes them strict), the outputs sent back as
