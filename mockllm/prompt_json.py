@@ -60,7 +60,79 @@ def prompt_schema(request: Conversation) -> dict[str, Any] | None:
                 example = value
     if found is not None:
         return found
-    return schema_of(example) if example is not None else None
+    if example is not None:
+        return schema_of(example)
+    return named_keys_schema(request)
+
+
+# "with the keys name, age and email", "fields: `title` / `year`", "name and age fields"
+_ITEM = r"[`'\"]?[A-Za-z_][A-Za-z0-9_]{0,39}[`'\"]?"
+_SEP = r"(?:[ \t]*,[ \t]*(?:and[ \t]+|or[ \t]+)?|[ \t]+(?:and|or)[ \t]+|[ \t]*/[ \t]*)"
+_KEY_WORDS = r"(?:keys|fields|properties|attributes)"
+_KEYS_AFTER = re.compile(
+    rf"\b{_KEY_WORDS}\b[ \t]*(?:named|called)?[ \t]*:?[ \t]*"
+    rf"(?P<keys>{_ITEM}(?:{_SEP}{_ITEM}){{0,19}})",
+    re.IGNORECASE,
+)
+_KEYS_BEFORE = re.compile(
+    rf"(?P<keys>{_ITEM}(?:{_SEP}{_ITEM}){{1,19}})[ \t]+{_KEY_WORDS}\b", re.IGNORECASE
+)
+_NOT_KEYS = frozenset(
+    (
+        "a an and are as be by each for from in is json like must object of on only or per "
+        "please should such that the these this those to which will with you your following"
+    ).split()
+)
+_INTEGER_WORDS = ("age", "count", "year", "quantity", "qty", "number", "num", "total", "rank")
+_NUMBER_WORDS = (
+    "price", "score", "rating", "amount", "cost", "confidence", "probability", "temperature",
+    "latitude", "longitude", "lat", "lon", "lng", "percent", "percentage", "weight", "height",
+)  # fmt: skip
+_BOOLEAN_PREFIXES = ("is_", "has_", "can_", "should_", "was_")
+_LIST_WORDS = frozenset(
+    ("tags", "items", "skills", "keywords", "hobbies", "steps", "ingredients", "names", "topics")
+)
+
+
+def named_keys_schema(request: Conversation) -> dict[str, Any] | None:
+    """A schema for the object a prompt that asks for JSON describes by its keys alone
+    ("Return a JSON object with the keys name, age and email"), each key's type read from
+    its name (age: integer, price: number, is_…: boolean, tags: strings); None when the
+    prompt does not ask for JSON or names no keys."""
+    if not mentions_json(request):
+        return None
+    for text in (request.last_user, request.system):
+        keys = _named_keys(text[:SCANNED_CHARS])
+        if keys:
+            properties = {key: _type_of(key) for key in keys}
+            return {"type": "object", "properties": properties, "required": list(keys)}
+    return None
+
+
+def _named_keys(text: str) -> list[str]:
+    for pattern in (_KEYS_AFTER, _KEYS_BEFORE):
+        for match in pattern.finditer(text):
+            words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", match.group("keys"))
+            if any(w.lower() in _NOT_KEYS for w in words[:1]):
+                continue  # prose after the word ("fields for a person"), not a list of keys
+            keys = [w for w in dict.fromkeys(words) if w.lower() not in _NOT_KEYS]
+            if keys:
+                return keys
+    return []
+
+
+def _type_of(key: str) -> dict[str, Any]:
+    lowered = key.lower()
+    last = re.split(r"[_\W]+|(?<=[a-z])(?=[A-Z])", key)[-1].lower() or lowered
+    if lowered.startswith(_BOOLEAN_PREFIXES):
+        return {"type": "boolean"}
+    if last in _INTEGER_WORDS or lowered.endswith("_count") or lowered == "id":
+        return {"type": "integer"}
+    if last in _NUMBER_WORDS:
+        return {"type": "number"}
+    if lowered in _LIST_WORDS:
+        return {"type": "array", "items": {"type": "string"}}
+    return {"type": "string"}
 
 
 def asks_for_fence(request: Conversation) -> bool:

@@ -88,3 +88,42 @@ def test_no_json_no_schema() -> None:
     asked = request(("user", "Write {a poem} about {the sea}."))
     assert prompt_schema(asked) is None  # type: ignore[arg-type]
     assert not asks_for_fence(asked)  # type: ignore[arg-type]
+
+
+def test_keys_named_in_a_prompt_that_asks_for_json_give_the_shape() -> None:
+    cases = {
+        "Return a JSON object with the keys name, age and email.": ["name", "age", "email"],
+        "Give me JSON with name and age fields for a person.": ["name", "age"],
+        "Answer in JSON with keys: `title`, `year`, `rating`, `is_sequel`, `tags`.": [
+            "title",
+            "year",
+            "rating",
+            "is_sequel",
+            "tags",
+        ],
+        "List books as JSON objects with fields title / author.": ["title", "author"],
+    }
+    for text, keys in cases.items():
+        schema = prompt_schema(request(("user", text)))  # type: ignore[arg-type]
+        assert schema is not None and list(schema["properties"]) == keys, text
+        assert schema["required"] == keys
+    schema = prompt_schema(
+        request(("user", "Answer in JSON with keys: `year`, `rating`, `is_sequel`, `tags`."))
+    )
+    assert schema is not None
+    assert {k: v["type"] for k, v in schema["properties"].items()} == {
+        "year": "integer",
+        "rating": "number",
+        "is_sequel": "boolean",
+        "tags": "array",
+    }
+
+
+def test_words_that_are_not_a_list_of_keys_give_no_shape() -> None:
+    for text in (
+        "Describe the key differences between JSON and YAML.",
+        "Explain the properties of water, in JSON.",
+        "Return the fields for each record as JSON.",
+    ):
+        assert prompt_schema(request(("user", text))) is None, text  # type: ignore[arg-type]
+    assert prompt_schema(request(("user", "Use the keys name and age."))) is None  # no JSON

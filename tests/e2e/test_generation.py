@@ -590,6 +590,25 @@ def test_json_object_streamed(gen_server, prompt):
     assert json.loads("".join(content_deltas(chunks))) == value
 
 
+def test_json_mode_follows_the_keys_the_prompt_names(gen_server):
+    client = OpenAI(base_url=gen_server.base_url, api_key="sk-test", max_retries=0)
+    completion = client.chat.completions.create(
+        model="gpt-4o",
+        messages=[
+            {
+                "role": "user",
+                "content": "Invent a user. Return a JSON object with the keys name, age, "
+                "email and is_admin.",
+            }
+        ],
+        response_format={"type": "json_object"},
+    )
+    value = json.loads(completion.choices[0].message.content or "")
+    assert list(value) == ["name", "age", "email", "is_admin"]
+    assert isinstance(value["age"], int) and isinstance(value["is_admin"], bool)
+    assert "@" in value["email"] and " " in value["name"]
+
+
 def test_json_object_needs_the_word_json(gen_server):
     body = make_chat_request("Reply about tides.", response_format={"type": "json_object"})
     error = check_error(post_chat(gen_server.base_url, body), 400)
