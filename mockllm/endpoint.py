@@ -30,7 +30,14 @@ from mockllm.conversation import Conversation
 from mockllm.dialects import Dialect, ParseContext
 from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed, unknown_model
 from mockllm.errors import RequestError
-from mockllm.exchanges import finish_exchange, journal_body, kept_answer, sent_tokens
+from mockllm.exchanges import (
+    finish_exchange,
+    journal_body,
+    kept_answer,
+    sent_tokens,
+    ticks_before,
+    tokens_of_ticks,
+)
 from mockllm.journal import Exchange
 from mockllm.load import Capacity, Ticket
 from mockllm.rules import Fault, LatencyModel, Rule
@@ -426,9 +433,10 @@ class Endpoint:
                 rendered = self.services.capacity.with_cached(rendered, ticket.cached_tokens)
             exchange.prompt_tokens = rendered.prompt_tokens
             exchange.cached_tokens = rendered.cached_tokens
-            exchange.completion_tokens = sent_tokens(rendered, fault)
+            exchange.completion_tokens = sent_tokens(rendered, fault, request.stream)
             created = engine.created()
             body = self._body(rendered, created, request, fault)
+            encoded = body.offsets  # the events' due times before a load model stretches them
             factor = 1.0
             if ticket is not None:
                 body = replace(body, offsets=ticket.due_times(body.offsets, first))
@@ -481,6 +489,11 @@ class Endpoint:
             )
         if result.disconnected:
             exchange.error = "client disconnected"
+            if isinstance(outcome, Answer) and body.events and result.events_sent is not None:
+                # Only what was written is billed (and shown as the exchange's usage).
+                ticks = ticks_before(rendered, encoded, result.events_sent)
+                sent = tokens_of_ticks(rendered, ticks)
+                exchange.completion_tokens = min(exchange.completion_tokens, sent)
         return result.status
 
     def _body(

@@ -4,6 +4,7 @@ line (written in batches, off the per-token path)."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 from typing import Any
@@ -21,11 +22,15 @@ JOURNAL_BODY_LIMIT = 64 * 1024
 JOURNAL_ANSWER_LIMIT = 128 * 1024  # larger answers are not kept for the inspector
 
 
-def sent_tokens(rendered: Any, fault: Fault | None) -> int:
-    """Completion tokens the client gets: a stream cut by a fault stops after N deltas."""
+def sent_tokens(rendered: Any, fault: Fault | None, stream: bool = True) -> int:
+    """Completion tokens the client gets: a stream cut by a fault stops after N deltas; a
+    whole answer that a fault turns into an error gives none."""
     if fault is None:
         return int(rendered.completion_tokens)
     if fault.reset or fault.hang:
+        return 0
+    failed = fault.error_after_tokens is not None or fault.empty_choices_error
+    if failed and not stream:  # the client gets the error body, not the answer
         return 0
     cut = fault.disconnect_after_tokens
     if fault.error_after_tokens is not None:
@@ -34,12 +39,28 @@ def sent_tokens(rendered: Any, fault: Fault | None) -> int:
         cut = 0
     if cut is None:
         return int(rendered.completion_tokens)
+    return tokens_of_ticks(rendered, cut)
+
+
+def tokens_of_ticks(rendered: Any, ticks_sent: int) -> int:
+    """Completion tokens in the first `ticks_sent` ticks of every choice (a tick is one
+    delta of each choice: reasoning, then content, then tool-call fragments)."""
     sent = 0
-    for choice in rendered.choices:  # ticks: reasoning, content, tool-call fragments
+    for choice in rendered.choices:
         fragments = [f for call in choice.tool_calls for f in call.fragments]
         ticks = (*choice.reasoning_deltas, *choice.deltas, *fragments)
-        sent += count_tokens("".join(ticks[:cut]))
+        sent += count_tokens("".join(ticks[:ticks_sent]))
     return sent
+
+
+def ticks_before(rendered: Any, event_offsets: tuple[float, ...], events_sent: int) -> int:
+    """How many of the answer's ticks were written when a stream stopped after
+    `events_sent` of its events (`event_offsets`, the events' due times as encoded: the
+    ticks' own, with the family's framing events at the times of the ticks they go with)."""
+    if events_sent <= 0 or not event_offsets:
+        return 0
+    last = event_offsets[min(events_sent, len(event_offsets)) - 1]
+    return bisect.bisect_right(rendered.offsets, last + 1e-9)
 
 
 def journal_body(raw: bytes, parsed: Any) -> Any:

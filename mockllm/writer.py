@@ -38,6 +38,7 @@ class WriteResult:
     status: int
     disconnected: bool = False  # the client went away first
     aborted: bool = False  # a fault cut the connection
+    events_sent: int | None = None  # a stream's events written before the client went away
 
 
 def drive(coro: Coroutine[Any, Any, Any], on_done: Callable[[BaseException | None], None]) -> None:
@@ -227,7 +228,7 @@ class _Stream:
     def _sent(self, exc: BaseException | None) -> None:
         self.busy = False
         if exc is not None:
-            self.finish(WriteResult(200, disconnected=True))
+            self.finish(WriteResult(200, disconnected=True, events_sent=self.pos))
         elif self.pos >= len(self.events):
             self.finish(WriteResult(200))
         elif not self.closed and (self.abort_after is None or self.pos < self.abort_after):
@@ -245,7 +246,9 @@ class _Stream:
         self.connection = None
         if not self.done.done():
             aborted = self.closed and self.pos > 0
-            self.finish(WriteResult(200, disconnected=not aborted, aborted=aborted))
+            self.finish(
+                WriteResult(200, disconnected=not aborted, aborted=aborted, events_sent=self.pos)
+            )
 
     def finish(self, outcome: WriteResult) -> None:
         self.closed = True

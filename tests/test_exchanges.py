@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mockllm.exchanges import sent_tokens
+from mockllm.exchanges import sent_tokens, ticks_before, tokens_of_ticks
 from mockllm.rules import Fault
 from tests.factories import make_choice, make_rendered, make_tool_call
 
@@ -46,3 +46,18 @@ def test_tool_call_fragments_count_as_they_are_sent():
     # '{"', 'city', '":' : the first fragment's three tokens.
     assert sent_tokens(rendered, Fault(disconnect_after_tokens=1)) == 3
     assert sent_tokens(rendered, Fault(error_after_tokens=0)) == 0
+
+
+def test_a_whole_answer_turned_into_an_error_gives_nothing():
+    assert sent_tokens(TEXT, Fault(error_after_tokens=2), stream=False) == 0
+    assert sent_tokens(TEXT, Fault(empty_choices_error=True), stream=False) == 0
+    assert sent_tokens(TEXT, Fault(error_after_tokens=2), stream=True) == 2
+
+
+def test_a_stream_left_by_its_client_counts_the_ticks_written():
+    rendered = make_rendered(make_choice("Hi", " there", "!"))
+    offsets = rendered.offsets
+    # framing events share the times of the ticks they go with
+    events = (offsets[0], offsets[0], offsets[1], offsets[2], offsets[2], offsets[2])
+    assert [ticks_before(rendered, events, sent) for sent in range(7)] == [0, 1, 1, 2, 3, 3, 3]
+    assert tokens_of_ticks(rendered, 2) == 2

@@ -43,6 +43,8 @@ PRICES: dict[str, tuple[str, str]] = {
     "gpt-4.1-nano": ("1", "1000"),  # one completion token costs more than a small balance
     "fault-cut": ("0", "100"),
     "fault-reset": ("0", "100"),
+    "fault-inband": ("0", "100"),
+    "slow-ten": ("0", "100"),
     "*": ("1", "2"),
 }
 MAIN_CREDITS = "5"
@@ -69,6 +71,12 @@ rules:
   - name: fault-reset
     match: {{ model: fault-reset }}
     reply: {{ content: "{TEN_WORDS}", fault: {{ reset: true }} }}
+  - name: fault-inband
+    match: {{ model: fault-inband }}
+    reply: {{ content: "{TEN_WORDS}", fault: {{ error_after_tokens: 4 }} }}
+  - name: slow-ten
+    match: {{ model: slow-ten }}
+    reply: {{ content: "{TEN_WORDS}", latency: {{ ttft_ms: 10, inter_token_ms: 150 }} }}
   - name: scripted-429
     match: {{ model: scripted-429 }}
     reply: {{ error: {{ status: 429, message: "scripted by a rule" }} }}
@@ -680,6 +688,49 @@ def test_faults_charge_only_what_was_sent(gateways):
     assert close(left, Fraction(MAIN_CREDITS) - 3 * per_token), (
         f"a reset before any byte cost {float(Fraction(MAIN_CREDITS) - 3 * per_token) - left}"
     )
+
+
+def test_a_client_that_leaves_a_stream_pays_for_what_was_sent(gateways):
+    """Three deltas read, then the connection closed: about three tokens are charged (the
+    one due as the close arrives may have left too), not the ten of the whole answer; a
+    whole answer that a fault turns into a 500 costs nothing."""
+    dialect = BY_NAME["ainative"]
+    server = gateways("ainative")
+    key = dialect.key("main")
+    per_token = price("slow-ten")[1]
+    body = {"model": "slow-ten", "messages": HELLO, "stream": True}
+    received = []
+    with httpx.stream(
+        "POST", server.url + dialect.chat_url_path, json=body, headers=dialect.headers(key)
+    ) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                delta = json.loads(line[6:])["choices"][0]["delta"]
+                received += [delta["content"]] if delta.get("content") else []
+            if len(received) == 3:
+                break  # leave: the context manager closes the connection
+    assert received == ["one", " two", " three"]
+    entry = wait_for_entry(server, "slow-ten")
+    assert entry["error"] == "client disconnected"
+    assert 3 <= entry["usage"]["completion_tokens"] <= 4, entry["usage"]
+    spent = Fraction(MAIN_CREDITS) - Fraction(balance(server, dialect, key))
+    assert close(float(spent), entry["usage"]["completion_tokens"] * per_token), float(spent)
+
+    before = balance(server, dialect, key)
+    failed = post(server, dialect, key, {"model": "fault-inband", "messages": HELLO})
+    assert failed.status_code == 500
+    assert close(balance(server, dialect, key), Fraction(before))
+
+
+def wait_for_entry(server: RunningServer, model: str) -> dict[str, Any]:
+    """The journal entry of the last request for `model`, once it is finished."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        entries = [e for e in journal(server.url) if (e.get("request") or {}).get("model") == model]
+        if entries and entries[-1].get("duration_ms") is not None:
+            return entries[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"no finished journal entry for {model}")
 
 
 def test_reset_restores_balances_and_buckets(gateways):
