@@ -246,9 +246,13 @@ class Engine:
         fault) of one model moves on to the next; `attempts` records each try.
         """
         outcome = self._handle_one(request, seed, cassette)
+        listed = False  # whether the current model's try is in `attempts` yet
         for model in request.fallbacks:
             if not _retryable(outcome):
                 break
+            if attempts is not None and not listed:
+                attempts.append(_attempt(request.model, outcome))
+                listed = True
             if allowed is not None and not allowed(model):
                 if attempts is not None:
                     attempts.append(
@@ -261,11 +265,10 @@ class Engine:
                         }
                     )
                 continue
-            if attempts is not None:
-                attempts.append(_attempt(request.model, outcome))
             request = request.with_model(model)
             outcome = self._handle_one(request, None, cassette)
-        if attempts is not None and request.fallbacks:
+            listed = False
+        if attempts is not None and request.fallbacks and not listed:
             attempts.append(_attempt(request.model, outcome))
         return outcome
 

@@ -190,17 +190,25 @@ def test_a_fallback_the_key_may_not_use_is_skipped():
     request = make_chat_request(model="flaky-model", fallbacks=["gpt-4o", "gpt-4o-mini"])
     outcome = make_engine().handle(request, attempts=attempts, allowed=lambda m: m != "gpt-4o")
     assert isinstance(outcome, Answer) and outcome.rendered.model == "gpt-4o-mini"
+    skipped = {
+        "model": "gpt-4o",
+        "status": 403,
+        "rule": None,
+        "faults": [],
+        "skipped": "model not allowed for this key",
+    }
+    flaky = {"model": "flaky-model", "status": 503, "rule": "test.yaml#flaky", "faults": []}
+    # in the order they were made: the primary's failure first
     assert attempts == [
-        {
-            "model": "gpt-4o",
-            "status": 403,
-            "rule": None,
-            "faults": [],
-            "skipped": "model not allowed for this key",
-        },
-        {"model": "flaky-model", "status": 503, "rule": "test.yaml#flaky", "faults": []},
+        flaky,
+        skipped,
         {"model": "gpt-4o-mini", "status": 200, "rule": None, "faults": []},
     ]
+    attempts.clear()
+    alone = make_chat_request(model="flaky-model", fallbacks=["gpt-4o"])
+    outcome = make_engine().handle(alone, attempts=attempts, allowed=lambda m: m != "gpt-4o")
+    assert isinstance(outcome, Failure) and outcome.error.status == 503
+    assert attempts == [flaky, skipped]
 
 
 def test_without_fallbacks_no_attempts_are_recorded():
