@@ -317,7 +317,8 @@ async def write(
     is_stream = not body.body and bool(body.events)
     response_headers = [(b"content-type", body.content_type), *headers]
     if is_stream:
-        response_headers.append((b"cache-control", b"no-cache"))
+        if not any(name == b"cache-control" for name, _ in headers):  # a replay brings its own
+            response_headers.append((b"cache-control", b"no-cache"))
         events: Sequence[bytes] = body.events
         due_offsets: Sequence[float] = body.offsets
         abort_after = body.abort_after

@@ -665,6 +665,31 @@ def test_replay_is_byte_identical(
     assert set(sources) == {"cassette"}, sources
 
 
+def test_replayed_headers_are_the_recorded_ones(recording: Recording, replays: Replays) -> None:
+    """Each recorded header comes back once, as recorded, except what the server sets
+    itself (date, server, content-length) and the request id, which is the exchange's."""
+    own = {"date", "server", "content-length", "x-request-id", "transfer-encoding"}
+    for interaction in interactions(recording.folder / "main.yaml"):
+        request = interaction["request"]
+        with httpx.stream(
+            "POST",
+            f"{replays.paced.base_url}/chat/completions",
+            content=request["body"].encode(),
+            headers={"content-type": "application/json", "authorization": "Bearer sk-x"},
+            timeout=30,
+        ) as response:
+            response.read()
+        recorded = interaction["response"]["headers"]
+        for name, values in recorded.items():
+            if name.lower() in own:
+                continue
+            assert response.headers.get_list(name) == list(values), name
+        replayed = [name for name, _ in response.headers.multi_items()]
+        assert len(replayed) == len(set(replayed)), f"a header sent twice: {replayed}"
+        entry = journal(replays.paced.url)[-1]
+        assert response.headers["x-request-id"] == entry["id"]
+
+
 def test_replay_keeps_the_recorded_pace(recording: Recording, replayed_stream: Streamed) -> None:
     (main_stream, _) = interactions(recording.folder / "main.yaml")
     recorded = event_offsets(main_stream)
