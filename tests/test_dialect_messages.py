@@ -574,3 +574,18 @@ def test_images_of_each_source_are_read() -> None:
     ):
         request = make_messages_request(messages=[image(source)])
         assert request.messages[-1].text == "What is this?"
+
+
+def test_fallbacks_are_a_gateways_extra() -> None:
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 10,
+        "messages": [{"role": "user", "content": "hi"}],
+        "fallbacks": ["claude-haiku-4-5"],
+    }
+    with pytest.raises(RequestError) as caught:
+        dialect.parse(orjson.dumps(body), {}, dialect.PATH)  # OpenAI's profile: refused
+    assert caught.value.message == "fallbacks: Extra inputs are not permitted"
+    gateway = ParseContext(refuse_unknown=False)
+    request = dialect.parse(orjson.dumps(body), {}, dialect.PATH, gateway)
+    assert request.fallbacks == ("claude-haiku-4-5",)

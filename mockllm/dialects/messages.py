@@ -750,6 +750,10 @@ def parse(
         _int(body, "top_k", 0)
         _read_metadata(body.get("metadata"))
     stop = _read_stop_sequences(body.get("stop_sequences"))
+    if "fallbacks" in body and context.refuse_unknown and not context.lenient:
+        # a gateway's extra: the Anthropic API itself does not take it (as under OpenAI's
+        # profile for chat and Responses); gateway profiles pass it on
+        raise _extra("fallbacks")
     fallbacks = body.get("fallbacks") or ()
     if not isinstance(fallbacks, list | tuple) or not all(isinstance(f, str) for f in fallbacks):
         raise _wrong("fallbacks", "list")
