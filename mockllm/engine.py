@@ -202,6 +202,22 @@ class Engine:
     def seed_for(self, request: Conversation) -> int:
         return derive_seed(self.config.seed, request.path, request.canonical)
 
+    def idle_replay_rules(self) -> list[str]:
+        """The names of rules whose `cassette` condition names no loaded interaction (a name
+        not relative to `--cassettes` is the usual slip): they would never apply."""
+        if self.library is None:
+            return []
+        counts = self.library.counts()
+        return [
+            rule.name
+            for rule in self._replaying
+            if not any(
+                replays(rule, name, index)
+                for name, count in counts.items()
+                for index in range(count)
+            )
+        ]
+
     def is_known_model(self, model: str) -> bool:
         """Whether the default generator answers this model id."""
         name = model.rsplit("/", 1)[-1]

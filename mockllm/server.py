@@ -452,11 +452,17 @@ def banner(app: MockApp, url: str) -> list[str]:
     cassettes = config.cassettes or "none"
     recording = f", from {config.upstream}" if config.upstream else ""
     lenient = LENIENT_BANNER if config.lenient else ""
-    return [
+    lines = [
         f"mockllm {status['version']} serving {status['rules']} rules on {url}/v1{lenient}",
         f"profile {status['profile']}: chat at {', '.join(status['chat_paths'])}; {keys}",
         f"cassettes: {cassettes}; record mode {status['record_mode']}{recording}",
     ]
+    for name in app.engine.idle_replay_rules():
+        lines.append(
+            f"rule '{name}': its match.cassette names no loaded interaction (names are "
+            f"relative to --cassettes, as the journal shows them: docs/story.yaml#1)"
+        )
+    return lines
 
 
 class MockServer:

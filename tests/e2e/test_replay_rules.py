@@ -40,7 +40,7 @@ CHAOS_RULES = """\
 version: 1
 rules:
   - name: break-story
-    match: { cassette: "story.yaml#1" }
+    match: { cassette: "docs/story.yaml#1" }
     sequence:
       - fault: { disconnect_after_tokens: 3 }
       - fault: { error_after_tokens: 3, error: { status: 503, message: "replay broke" } }
@@ -74,7 +74,7 @@ def ask(server: RunningServer, text: str) -> str:
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """story.yaml: a ticket (a UUID and a timestamp in the prompt) and a streamed story,
+    """docs/story.yaml: a ticket (a UUID and a timestamp in the prompt) and a streamed story,
     recorded in mode new_episodes with the folder's normalisers in place."""
     tmp = tmp_path_factory.mktemp("rules")
     upstream = start_server("--scenarios", str(write_scenario(tmp, UPSTREAM_RULES)), tmp_path=tmp)
@@ -87,7 +87,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         "--cassettes",
         str(folder),
         "--cassette",
-        "story",
+        "docs/story",  # as docs/recording.md's quick start names it
         "--record-mode",
         "new_episodes",
         tmp_path=tmp,
@@ -126,7 +126,7 @@ def replayer(recorded: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 def test_a_later_run_with_another_uuid_and_time_matches(replayer: RunningServer) -> None:
     assert ask(replayer, ticket(7)) == "Ticket noted."
-    assert journal(replayer.url)[-1]["rule"] == "story.yaml#0"
+    assert journal(replayer.url)[-1]["rule"] == "docs/story.yaml#0"
 
 
 def test_a_miss_shows_the_normalised_values_and_the_normalisers(replayer: RunningServer):
@@ -136,7 +136,7 @@ def test_a_miss_shows_the_normalised_values_and_the_normalisers(replayer: Runnin
     )
     assert response.status_code == 404
     message = response.json()["error"]["message"]
-    assert "nearest recorded request: story.yaml#0" in message
+    assert "nearest recorded request: docs/story.yaml#0" in message
     assert (
         "messages[0].content: recorded 'Open ticket <uuid> at <timestamp>' != sent"
         " 'Open ticket <uuid> at <timestamp>!' (normalised by uuid, iso_timestamp)"
@@ -168,7 +168,7 @@ def test_a_recorded_stream_breaks_where_a_rule_says_as_a_live_one_does(
     assert type(replay_error) is type(live_error)
     assert isinstance(replay_error, httpx.RemoteProtocolError | openai.APIConnectionError)
     entry = journal(replayer.url)[-2]
-    assert (entry["rule"], entry["source"]) == ("story.yaml#1", "cassette")
+    assert (entry["rule"], entry["source"]) == ("docs/story.yaml#1", "cassette")
     assert entry["faults"] == ["disconnect_after_tokens=3"]
     # 2. an in-band error after the third token
     replayed, replay_error = broken(replayer, "Tell me a story")
@@ -192,3 +192,19 @@ def test_the_documented_replay_rule_is_the_one_tested() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "recording.md").read_text()
     (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "break-story" in b]
     assert yaml.safe_load(block)["rules"][0] == yaml.safe_load(CHAOS_RULES)["rules"][0]
+
+
+def test_a_replay_rule_that_names_no_loaded_interaction_is_named_at_start(
+    recorded: Path, replayer: RunningServer, tmp_path: Path
+) -> None:
+    slip = CHAOS_RULES.replace('"docs/story.yaml#1"', '"story.yaml#1"')
+    server = start_server(
+        "--cassettes", str(recorded), "--scenarios", str(write_scenario(tmp_path, slip)),
+        tmp_path=tmp_path,
+    )  # fmt: skip
+    try:
+        said = server.log_with("its match.cassette names no loaded interaction")
+        assert "rule 'break-story': its match.cassette names no loaded interaction" in said
+    finally:
+        server.stop()
+    assert "names no loaded interaction" not in replayer.log()
