@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockllm.engine import Engine
-from mockllm.errors import RequestError, ScenarioError
+from mockllm.errors import Problem, RequestError, ScenarioError
 from mockllm.routes import json_response
 from mockllm.runtime import Runtime
 
@@ -163,12 +163,14 @@ def admin_routes(
         if len(raw) > MAX_RULES_BODY:
             raise RequestError(413, f"rules document over {MAX_RULES_BODY} bytes")
         text = raw.decode("utf-8", "replace")
-        if "json" in request.headers.get("content-type", ""):
-            try:
-                text = orjson.dumps(orjson.loads(raw)).decode()
-            except orjson.JSONDecodeError as exc:
-                raise RequestError(400, f"not valid JSON: {exc}") from None
         try:
+            if "json" in request.headers.get("content-type", ""):
+                try:
+                    text = orjson.dumps(orjson.loads(raw)).decode()
+                except orjson.JSONDecodeError as bad:
+                    # Reported as a YAML document's problems are: where, and what.
+                    where = Problem("<admin>", bad.lineno, "", f"not valid JSON: {bad.msg}")
+                    raise ScenarioError([where]) from None
             added = runtime.add_rules([("<admin>", text)])
         except ScenarioError as exc:
             return json_response(

@@ -70,6 +70,22 @@ async def test_bad_rules_are_refused_with_the_loader_messages():
 
 
 @pytest.mark.anyio
+async def test_bad_json_rules_are_refused_in_the_same_shape_as_bad_yaml():
+    async with client() as http:
+        response = await http.post(
+            "/__admin/rules",
+            content=b'{"rules": [\n  {"reply": {"content": "x"},}\n]}',
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == 400
+        body = response.json()
+        assert body["error"]["code"] == "invalid_scenario"
+        assert body["error"]["message"].startswith("<admin>:2: not valid JSON: ")
+        assert [p["line"] for p in body["problems"]] == [2]
+        assert body["problems"][0]["message"].startswith("not valid JSON: ")
+
+
+@pytest.mark.anyio
 async def test_remote_callers_are_refused_unless_allowed():
     async with client(peer="10.1.2.3") as http:
         assert (await http.get("/__admin/health")).status_code == 200
