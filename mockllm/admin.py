@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from mockllm.engine import Engine
 from mockllm.errors import Problem, RequestError, ScenarioError
+from mockllm.journal import SOURCES
 from mockllm.routes import json_response
 from mockllm.runtime import Runtime
 
@@ -149,6 +150,17 @@ def admin_routes(
             for k, v in request.query_params.items()
             if k in ("rule", "model", "status", "source")
         }
+        status, source = wanted.get("status"), wanted.get("source")
+        if status is not None and not (status.isascii() and status.isdigit()):
+            raise RequestError(
+                400, f"status: expected an HTTP status code, found {status!r}", param="status"
+            )
+        if source is not None and source not in SOURCES:
+            raise RequestError(
+                400,
+                f"source: unknown source {source!r}; valid: {', '.join(SOURCES)}",
+                param="source",
+            )
         out = [e for e in entries if all(str(e[k]) == v for k, v in wanted.items())]
         return json_response(200, {"requests": out})
 

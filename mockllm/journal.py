@@ -10,6 +10,12 @@ if TYPE_CHECKING:
     from mockllm.state import StateStore
 
 
+# Where an exchange's answer came from (its `source`).
+SOURCES = (
+    "rule", "default", "cassette", "upstream", "direct", "miss", "error", "capacity", "route",
+)  # fmt: skip
+
+
 @dataclass(slots=True)
 class Exchange:
     """One request and what answered it. Filled in as the exchange goes on.
@@ -28,9 +34,8 @@ class Exchange:
     model: str | None = None
     stream: bool = False
     rule: str | None = None
-    # "rule", "default", "cassette", "upstream", "miss", "error"; "direct" for an answer no
-    # rule can change (token counting); "route" for the paths that are not a family's POST
-    # (models, stored responses, balance)
+    # one of SOURCES: "direct" for an answer no rule can change (token counting), "route"
+    # for the paths that are not a family's POST (models, stored responses, balance)
     source: str | None = None
     status: int = 0
     faults: tuple[str, ...] = ()

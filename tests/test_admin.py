@@ -86,6 +86,20 @@ async def test_bad_json_rules_are_refused_in_the_same_shape_as_bad_yaml():
 
 
 @pytest.mark.anyio
+async def test_journal_filters_that_can_match_nothing_are_refused():
+    async with client() as http:
+        await http.post("/v1/chat/completions", json=CHAT)
+        bad_status = await http.get("/__admin/requests", params={"status": "abc"})
+        assert bad_status.status_code == 400
+        assert bad_status.json()["error"]["param"] == "status"
+        bad_source = await http.get("/__admin/requests", params={"source": "bogus"})
+        assert bad_source.status_code == 400
+        assert "valid: rule, default, cassette" in bad_source.json()["error"]["message"]
+        found = await http.get("/__admin/requests", params={"status": "200"})
+        assert found.status_code == 200 and found.json()["requests"]
+
+
+@pytest.mark.anyio
 async def test_remote_callers_are_refused_unless_allowed():
     async with client(peer="10.1.2.3") as http:
         assert (await http.get("/__admin/health")).status_code == 200
