@@ -217,7 +217,7 @@ def test_abort_after_cuts_the_connection_after_that_many_events(done_loop):
     assert send.bodies == [b"e0", b"e1"]
     assert send.sent[-1][1]["more_body"] is True  # cut mid-body, not ended
     assert transport.closed
-    assert stream.done.result() == WriteResult(200, aborted=True)
+    assert stream.done.result() == WriteResult(200, aborted=True, events_sent=2)
     assert loop.timers == []
 
 
@@ -247,7 +247,7 @@ def test_the_client_leaving_stops_the_stream(done_loop):
     stream.lost()
     loop.run(BASE + 1.0)
     assert send.bodies == [b"e0", b"e1"]
-    assert stream.done.result() == WriteResult(200, disconnected=True)
+    assert stream.done.result() == WriteResult(200, disconnected=True, events_sent=2)
 
 
 def test_backpressure_delays_the_next_events_and_loses_none(done_loop):
@@ -275,7 +275,7 @@ def test_a_send_that_fails_counts_as_the_client_leaving(done_loop):
     held.set_exception(OSError("connection reset"))
     loop.run(BASE + 1.0)
     assert send.bodies == [b"e0", b"e1"]
-    assert stream.done.result() == WriteResult(200, disconnected=True)
+    assert stream.done.result() == WriteResult(200, disconnected=True, events_sent=2)
 
 
 def test_a_whole_body_head_leaves_with_it_when_due(done_loop):
