@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -22,6 +24,23 @@ EXIT_DRIFT = 1  # cassette check: a recording no longer has the API's shape
 EXIT_STARTUP = 3
 
 logger = logging.getLogger("mockllm")
+
+
+class _Finite(click.FloatRange):
+    """A number within bounds; `nan` is refused too (it compares false with any bound)."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        return float(number)
+
+
+PORT = click.IntRange(0, 65535)
+MILLISECONDS = _Finite(0, 3_600_000)
+UNIX_TIME = _Finite(0, 253_402_300_799)  # the last second of the year 9999
 
 
 def _env(name: str) -> str:
@@ -41,7 +60,7 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             "--port",
             default=8000,
             show_default=True,
-            type=int,
+            type=PORT,
             envvar=_env("port"),
             help="Port to listen on (0: any free port).",
         ),
@@ -70,7 +89,7 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
         click.option(
             "--freeze-time",
             "freeze_time",
-            type=float,
+            type=UNIX_TIME,
             default=None,
             envvar=_env("freeze_time"),
             help="Fix `created` to this Unix time: same request, same bytes.",
@@ -106,7 +125,7 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             "--ttft-ms",
             default=0.0,
             show_default=True,
-            type=float,
+            type=MILLISECONDS,
             envvar=_env("ttft_ms"),
             help="Default time to first token for replies without latency.",
         ),
@@ -114,7 +133,7 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             "--inter-token-ms",
             default=0.0,
             show_default=True,
-            type=float,
+            type=MILLISECONDS,
             envvar=_env("inter_token_ms"),
             help="Default gap between stream deltas.",
         ),
@@ -122,7 +141,7 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             "--jitter-ms",
             default=0.0,
             show_default=True,
-            type=float,
+            type=MILLISECONDS,
             envvar=_env("jitter_ms"),
             help="Default seeded jitter added to each gap.",
         ),
@@ -163,7 +182,7 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             "--max-body-bytes",
             default=8 * 1024 * 1024,
             show_default=True,
-            type=int,
+            type=click.IntRange(1),
             envvar=_env("max_body_bytes"),
             help="Largest request body accepted (413 past it).",
         ),
@@ -364,7 +383,7 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             "--hang-max-s",
             default=300.0,
             show_default=True,
-            type=float,
+            type=_Finite(0, 86_400),
             envvar=_env("hang_max_s"),
             help="Longest a `hang` fault holds a connection.",
         ),
@@ -377,7 +396,9 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="mockllm")
 def main() -> None:
-    """mockllm: an OpenAI-compatible Chat Completions server that answers from scripts."""
+    """mockllm: a local server that speaks the APIs of LLM services (OpenAI chat,
+    Responses and embeddings, Anthropic Messages) and answers from scenarios, cassettes
+    and a default generator."""
 
 
 def _config(options: dict[str, object]) -> ServerConfig:

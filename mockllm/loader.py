@@ -688,13 +688,22 @@ def load_latency_model(spec: str) -> LatencyModel | None:
 
 
 def scenario_files(paths: Iterable[Path]) -> list[Path]:
-    """The scenario files named: files as given, folders searched for *.yaml/*.yml in name order."""
+    """The scenario files named: files as given, folders searched for *.yaml/*.yml in name
+    order; a file named twice (itself and through its folder, or two spellings of one
+    path) once, where it first came."""
     files: list[Path] = []
+    seen: set[Path] = set()
     for path in paths:
-        if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")))
-        else:
-            files.append(path)
+        found = (
+            sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+            if path.is_dir()
+            else [path]
+        )
+        for file in found:
+            key = file.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(file)
     return files
 
 

@@ -300,3 +300,37 @@ def test_settings_that_do_not_fit_together_exit_1(args: list[str], message: str)
     result = run(*args)
     assert result.exit_code == 1
     assert message in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["--port", "70000"], {}, "'--port': 70000 is not in the range 0<=x<=65535"),
+        ([], {"MOCKLLM_PORT": "-1"}, "'--port': -1 is not in the range 0<=x<=65535"),
+        (["--freeze-time", "nan"], {}, "'--freeze-time': 'nan' is not a number"),
+        (["--freeze-time", "1e30"], {}, "'--freeze-time': 1e+30 is not in the range"),
+        (["--max-body-bytes", "-5"], {}, "'--max-body-bytes': -5 is not in the range x>=1"),
+        (["--ttft-ms", "-3"], {}, "'--ttft-ms': -3.0 is not in the range"),
+        (["--hang-max-s", "-1"], {}, "'--hang-max-s': -1.0 is not in the range"),
+    ],
+)
+def test_numbers_out_of_their_range_are_usage_errors(
+    args: list[str], env: dict[str, str], named: str
+):
+    result = run("serve", *args, env=env)
+    assert result.exit_code == 2, result.output
+    assert named in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_file_named_twice_is_validated_once(tmp_path: Path):
+    bad = tmp_path / "greet.yaml"
+    bad.write_text("rules:\n  - reply: {content: x, latency: {ttft: 1}}\n")
+    result = run("validate", str(bad), str(bad), str(tmp_path / "." / "greet.yaml"))
+    assert result.exit_code == 1
+    assert result.output.count("unknown key 'ttft'") == 1
+    good = tmp_path / "ok"
+    good.mkdir()
+    (good / "one.yaml").write_text("rules:\n  - reply: {content: x}\n  - reply: {content: y}\n")
+    result = run("validate", str(good), str(good / "one.yaml"))
+    assert result.exit_code == 0 and "ok: 2 rules in 1 file(s)" in result.output
