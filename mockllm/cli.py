@@ -571,6 +571,10 @@ def validate(
     if not paths and not forced:
         raise click.UsageError("name at least one file or folder to check")
     results = check_files(paths, forced)  # type: ignore[arg-type]
+    if not results:  # a folder with no YAML in it: a path that is probably wrong
+        named = ", ".join(str(p) for p in paths)
+        click.echo(f"no scenario, profile, keys or cassette files found in {named}", err=True)
+        sys.exit(EXIT_CONFIG)
     problems = [problem for result in results for problem in result.problems]
     if problems:
         for problem in problems:

@@ -334,3 +334,9 @@ def test_a_file_named_twice_is_validated_once(tmp_path: Path):
     (good / "one.yaml").write_text("rules:\n  - reply: {content: x}\n  - reply: {content: y}\n")
     result = run("validate", str(good), str(good / "one.yaml"))
     assert result.exit_code == 0 and "ok: 2 rules in 1 file(s)" in result.output
+
+
+def test_validate_a_folder_without_files_fails(tmp_path: Path):
+    result = run("validate", str(tmp_path))
+    assert result.exit_code == 1
+    assert f"no scenario, profile, keys or cassette files found in {tmp_path}" in result.output
