@@ -241,3 +241,15 @@ def test_errors_refusals_and_headers_in_openai_shape():
         b'"type":"invalid_request_error","param":"input","code":null}}'
     )
     assert embeddings.headers(429, ())[0] == ("retry-after", "1")
+
+
+def test_a_null_encoding_format_is_the_default():
+    body = {"model": "text-embedding-3-small", "input": "hi", "encoding_format": None}
+    request = embeddings.DIALECT.parse(orjson.dumps(body), {}, embeddings.PATH, ParseContext())
+    plain = embeddings.DIALECT.parse(
+        orjson.dumps({k: v for k, v in body.items() if k != "encoding_format"}),
+        {},
+        embeddings.PATH,
+        ParseContext(),
+    )
+    assert request.wire == plain.wire

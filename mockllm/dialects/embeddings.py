@@ -146,7 +146,9 @@ def parse(
             code="max_tokens_per_request",
             param="input",
         )
-    encoding = body.get("encoding_format", "float")
+    encoding = body.get("encoding_format")
+    if encoding is None:  # absent or null: the default, as for `dimensions`
+        encoding = "float"
     if encoding not in FORMATS:
         raise unsupported(encoding, FORMATS, "encoding_format")
     name = model.rsplit("/", 1)[-1]
