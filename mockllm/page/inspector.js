@@ -171,7 +171,12 @@
     const first = Math.max(0, Math.floor(wrap.scrollTop / rowPx) - SPARE_ROWS);
     const count = Math.ceil(wrap.clientHeight / rowPx) + 2 * SPARE_ROWS;
     const part = listed.slice(first, first + count);
-    const spacer = (n) => el("tr", { class: "spacer", style: `height: ${n * rowPx}px` });
+    const spacer = (n) => {
+      // Set through the CSSOM: the page's policy (style-src 'self') drops style attributes.
+      const row = el("tr", { class: "spacer" });
+      row.style.height = `${n * rowPx}px`;
+      return row;
+    };
     const trs = part.map(rowElement);
     const keep = new Set(part.map((row) => row.id));
     for (const id of drawn.keys()) if (!keep.has(id)) drawn.delete(id);

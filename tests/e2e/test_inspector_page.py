@@ -301,3 +301,47 @@ def test_request_bodies_are_text_and_no_key_reaches_the_page(
     for path in (f"/__admin/requests/{sent}", "/__admin/state", "/__admin/requests"):
         assert KEY not in page.evaluate(f"fetch('{path}').then((r) => r.text())")
     assert KEY not in page.content()
+
+
+def test_every_row_is_reachable_under_the_pages_own_policy(
+    server: RunningServer, browser: Any
+) -> None:
+    """Only the rows in view are drawn; spacer rows stand for the others. Under the page's
+    content security policy (not bypassed here) a style attribute is dropped, so the
+    spacers must be sized another way, or older exchanges cannot be scrolled to."""
+    httpx.post(f"{server.url}/__admin/reset")
+    with httpx.Client(base_url=server.base_url, timeout=10) as client:
+        for i in range(150):
+            client.post(
+                "/chat/completions",
+                json={
+                    "model": "gpt-4o-mini",
+                    "messages": [{"role": "user", "content": f"row {i}"}],
+                },
+                headers={"authorization": f"Bearer {KEY}"},
+            )
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        opened = context.new_page()
+        console: list[str] = []
+        opened.on("console", lambda message: console.append(message.text))
+        opened.goto(f"{server.url}/__admin/ui")
+        opened.wait_for_selector('#conn[data-state="live"]', timeout=5000)
+        bottom = (
+            "() => { const w = document.querySelector('.table-wrap');"
+            " w.scrollTop = w.scrollHeight; }"
+        )
+        last = (
+            "() => { const rows = document.querySelectorAll('#exchanges tbody tr:not(.spacer)');"
+            " return rows[rows.length - 1].textContent; }"
+        )
+        deadline = time.monotonic() + 5
+        text = ""
+        while time.monotonic() < deadline and "row 0gpt" not in text:
+            opened.evaluate(bottom)
+            time.sleep(0.2)
+            text = opened.evaluate(last)
+        assert "row 0gpt" in text, text  # the oldest exchange, at the bottom
+        assert not [m for m in console if "Content Security Policy" in m], console
+    finally:
+        context.close()
