@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -100,11 +101,18 @@ class Journal:
         self.store = store
         self.size = size
         self._followers: list[Follower] = []
+        # A shared store keeps JSON for every process; this process's own exchanges are
+        # also kept here as objects, so that it can show their answers and timing.
+        self._mine: collections.deque[Exchange] | None = (
+            collections.deque(maxlen=size) if store.is_shared and size > 0 else None
+        )
 
     def add(self, exchange: Exchange) -> None:
         """Keep an exchange (before its answer's last byte leaves)."""
         if self.size > 0:
             self.store.journal_add(exchange, self.size)
+            if self._mine is not None:
+                self._mine.append(exchange)
 
     def finish(self, exchange: Exchange) -> None:
         """The exchange added earlier has ended: keep its final figures."""
@@ -130,9 +138,19 @@ class Journal:
         none in a shared store, which keeps JSON."""
         return self.store.journal_kept()
 
+    def own(self, entries: list[Any]) -> list[Any]:
+        """`entries` (a shared store's JSON) with this process's own exchanges as the
+        objects it keeps, which say more (the key, the timing, the answer)."""
+        if not self._mine:
+            return entries
+        mine: dict[Any, Any] = {exchange.id: exchange for exchange in self._mine}
+        return [mine.get(e.get("id"), e) if isinstance(e, dict) else e for e in entries]
+
     def find(self, exchange_id: str) -> Exchange | None:
-        """The exchange with this id, while this process keeps it as an object."""
-        for exchange in reversed(self.kept()):
+        """The exchange with this id, while this process keeps it as an object (its own
+        exchanges, with a shared store)."""
+        kept: list[Any] = list(self._mine) if self._mine is not None else self.kept()
+        for exchange in reversed(kept):
             if exchange.id == exchange_id:
                 return exchange  # type: ignore[no-any-return]
         return None
@@ -143,6 +161,8 @@ class Journal:
 
     def was_cleared(self) -> None:
         """The journal was emptied (by `clear`, or by a reset of the whole store)."""
+        if self._mine is not None:
+            self._mine.clear()
         for follower in list(self._followers):
             follower.cleared()
 

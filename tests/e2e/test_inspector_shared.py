@@ -61,3 +61,23 @@ def test_a_page_on_one_process_shows_what_another_answered(pair: list[RunningSer
         assert {r["name"]: r["answered"] for r in state["rules"]}["hello"] >= 1
     finally:
         reader.close()
+
+
+def test_a_process_shows_its_own_answers_with_no_page_open(pair: list[RunningServer]):
+    first, second = pair
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello again"}]}
+    answered = httpx.post(
+        f"{first.base_url}/chat/completions",
+        json=body,
+        headers={"authorization": "Bearer sk-own-1234567890"},
+        timeout=10,
+    )
+    assert answered.status_code == 200
+    exchange_id = answered.headers["x-request-id"]
+    mine = httpx.get(f"{first.url}/__admin/requests/{exchange_id}").json()
+    assert mine["row"]["here"] is True and mine["note"] is None
+    assert mine["answer"]["kind"] != "elsewhere"
+    shown = str(mine["request"]["headers"])
+    assert "authorization" in shown and "sk-own-1234567890" not in shown  # masked
+    theirs = httpx.get(f"{second.url}/__admin/requests/{exchange_id}").json()
+    assert theirs["row"]["here"] is False and "Another process answered" in theirs["note"]
