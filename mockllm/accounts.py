@@ -17,7 +17,8 @@ sharing a store) can never spend more than the balance; `settle` gives back what
 completion did not use. The store counts in whole units: `scale` units make one credit,
 chosen so that every balance and every price per token is a whole number of units (no
 store rounds, and Redis's Lua, whose numbers are doubles, stays exact below 2**53).
-Store layout: `credits:<key>` (the balance and its holds) and `rate:<key>` (the buckets);
+Store layout: `credits:<digest>` (the balance and its holds) and `rate:<digest>` (the
+buckets), the digest a SHA-256 of the key (never the key itself);
 unset means "as in the keys file" (full balance, full buckets), so a reset only deletes.
 A hold that outlives a reset is forgiven with everything else: its release finds nothing.
 """
@@ -25,6 +26,8 @@ A hold that outlives a reset is forgiven with everything else: its release finds
 from __future__ import annotations
 
 import fnmatch
+import functools
+import hashlib
 import math
 import threading
 import time
@@ -202,6 +205,13 @@ def load_keys(path: str | Path) -> Keys:
     return keys_text(text, source)
 
 
+@functools.lru_cache(maxsize=4096)
+def _slot(kind: str, key: str) -> str:
+    """The store's name for a key's balance or buckets: a digest of the key, never the key
+    itself (a shared store's names reach its disk and anyone who can list them)."""
+    return f"{kind}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
 def _matches(pattern: str, model: str) -> bool:
     """A model glob against the id, and against its part after `provider/`."""
     if fnmatch.fnmatchcase(model, pattern):
@@ -360,7 +370,7 @@ class Accounts:
         spec = self._spec(key)
         if spec is None or spec.credits is None:
             return None
-        units = self.store.balance(f"credits:{spec.key}", int(spec.credits * self.scale))
+        units = self.store.balance(_slot("credits", spec.key), int(spec.credits * self.scale))
         return Fraction(units, self.scale)
 
     def reserve(
@@ -390,7 +400,7 @@ class Accounts:
             )
         scale = self.scale
         hold = self.store.reserve(
-            f"credits:{spec.key}",
+            _slot("credits", spec.key),
             int(spec.credits * scale),
             int(prompt_tokens * prompt_price * scale),
             int(completion_price * scale),
@@ -457,7 +467,7 @@ class Accounts:
         need_t = float(max(0, estimated_tokens)) if spec.tpm else 0.0
         need_r = 1.0 if spec.rpm else 0.0
         ok, (level_r, level_t) = self.store.take(
-            f"rate:{spec.key}", (cap_r, cap_t), (need_r, need_t), WINDOW_S, self.clock()
+            _slot("rate", spec.key), (cap_r, cap_t), (need_r, need_t), WINDOW_S, self.clock()
         )
         headers: list[tuple[str, str]] = []
         for name, cap, level in (("requests", spec.rpm, level_r), ("tokens", spec.tpm, level_t)):
@@ -497,7 +507,7 @@ class Accounts:
             return {}
         caps = (float(spec.rpm or 0), float(spec.tpm or 0))
         _, (requests, tokens) = self.store.take(
-            f"rate:{spec.key}", caps, (0.0, 0.0), WINDOW_S, self.clock()
+            _slot("rate", spec.key), caps, (0.0, 0.0), WINDOW_S, self.clock()
         )
         out = {}
         if spec.rpm:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import textwrap
 import threading
 from fractions import Fraction
@@ -374,9 +375,12 @@ def test_state_lives_in_the_store_under_named_keys():
     accounts = Accounts(keys_text(CONTRACT), store, FakeClock())
     charge(accounts, "ak_live_123", "gpt-4o", 1000, 0)
     accounts.check_rate("ak_live_123", 10)
-    assert store.balance("credits:ak_live_123", 0) == 999 * accounts.scale
-    _, levels = store.take("rate:ak_live_123", (60.0, 100000.0), (0.0, 0.0), 60.0, 1000.0)
+    # Named by a digest of the key (a shared store's names reach its disk): never the key.
+    digest = hashlib.sha256(b"ak_live_123").hexdigest()[:32]
+    assert store.balance(f"credits:{digest}", 0) == 999 * accounts.scale
+    _, levels = store.take(f"rate:{digest}", (60.0, 100000.0), (0.0, 0.0), 60.0, 1000.0)
     assert levels == (59.0, 100000.0 - 10)
+    assert store.balance("credits:ak_live_123", 0) == 0  # nothing under the key itself
     # A second Accounts over the same store sees the same balance.
     assert Accounts(keys_text(CONTRACT), store).balance("ak_live_123") == 999
 

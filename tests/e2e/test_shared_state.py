@@ -312,3 +312,34 @@ def test_the_pytest_plugins_server_shares_state_with_other_processes(
     finally:
         other.stop()
         session.stop()
+
+
+def test_no_api_key_is_written_in_redis(cluster: Cluster, redis_server: RedisServer):
+    """Redis keeps its data on disk (and anyone who can list it sees the names): the keys'
+    balances and buckets are named by a digest, and nothing stored holds a key."""
+    import redis
+
+    reset(cluster)
+    send_all(cluster, "ak_paid", ["paid"] * 3)
+    send_all(cluster, "ak_rpm", ["paid"] * 2)
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        stored = []
+        for name in client.scan_iter(count=1000):
+            kind = client.type(name)
+            if kind == b"string":
+                stored.append(client.get(name) or b"")
+            elif kind == b"hash":
+                stored += [b"%s=%s" % pair for pair in client.hgetall(name).items()]
+            elif kind == b"list":
+                stored += client.lrange(name, 0, -1)
+            elif kind == b"zset":
+                stored += [member for member, _ in client.zrange(name, 0, -1, withscores=True)]
+            elif kind == b"set":
+                stored += list(client.smembers(name))
+            stored.append(name)
+    finally:
+        client.close()
+    assert stored
+    for secret in (b"ak_paid", b"ak_rpm"):
+        assert not [s for s in stored if secret in s], secret
