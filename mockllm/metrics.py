@@ -549,17 +549,18 @@ class _Instruments:
         running: dict[Any, int],
         state: dict[str, tuple[int, int]],
     ) -> None:
-        by_model: dict[str, int] = {}
-        for (_, model), count in running.items():
-            by_model[model] = by_model.get(model, 0) + count
-        for model, count in by_model.items():
-            self.v_running.labels(model, "0").set(count)
         waiting: dict[str, int] = {}
         for group, (_, queued) in state.items():
             name = group.partition(":")[2]
             waiting[name] = waiting.get(name, 0) + queued
         for model, queued in waiting.items():
             self.v_waiting.labels(model, "0").set(queued)
+        by_model: dict[str, int] = {}
+        for (_, model), count in running.items():
+            by_model[model] = by_model.get(model, 0) + count
+        for model, count in by_model.items():
+            # vLLM's running excludes its waiting requests: in flight minus those queued
+            self.v_running.labels(model, "0").set(max(0, count - waiting.get(model, 0)))
         for table, metric, bounds, coarse in (
             (hists["ttft"], self.v_ttft, TTFT_BOUNDS, VLLM_TTFT_BOUNDS),
             (hists["gaps"], self.v_gaps, GAP_BOUNDS, VLLM_GAP_BOUNDS),

@@ -131,6 +131,16 @@ def test_queue_and_capacity_come_from_the_latency_model():
     assert value(found, "vllm:num_requests_waiting", model_name="m", engine="0") == 7
 
 
+def test_vllms_running_leaves_out_the_requests_waiting_in_the_queue():
+    metrics = Metrics(("vllm",), state=lambda: {"model:m": (4, 6)})
+    for _ in range(10):  # ten in flight: four admitted, six queued
+        metrics.started(make_exchange(model="m"))
+    found = samples(metrics)
+    assert value(found, "vllm:num_requests_running", model_name="m", engine="0") == 4
+    assert value(found, "vllm:num_requests_waiting", model_name="m", engine="0") == 6
+    assert value(found, "mockllm_requests_in_flight", family="chat", model="m") == 10
+
+
 def test_keys_are_named_by_alias_credits_and_refusals_counted():
     metrics = Metrics()
     metrics.ended(make_exchange(key="team-a", credits=0.25))
