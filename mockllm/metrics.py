@@ -145,9 +145,14 @@ class Metrics:
 
     # --- the hot path: plain additions ---------------------------------------------------
 
-    def _model(self, model: str | None) -> str:
+    def _model(self, model: str | None, admit: bool = True) -> str:
+        """The model's label: its own among the first MAX_MODELS admitted, else "other".
+        A refused request does not admit its model: a client sending made-up model ids
+        must not use up the labels of the real ones."""
         label = self._models.get(model or "")
         if label is None:
+            if not admit:
+                return "other"
             label = (model or "") if len(self._models) < MAX_MODELS else "other"
             self._models[model or ""] = label
         return label
@@ -170,7 +175,10 @@ class Metrics:
             name = rule or ""
         elif source == "cassette" or source == "recording":
             name = (rule or "").partition("#")[0].removesuffix(" (recording)")
-        series = _Series((family, path, self._model(model), str(status), source, name))
+        # A 400 or 404 does not admit a model (made-up ids end there); a 429 or a 5xx
+        # of a real model does.
+        label = self._model(model, admit=status not in (400, 404))
+        series = _Series((family, path, label, str(status), source, name))
         if len(self._series) < 10_000:  # replays name every interaction: keep it bounded
             self._series[key] = series
         return series
@@ -284,7 +292,7 @@ class Metrics:
         """In-flight counts by (family, model label)."""
         out: dict[tuple[str | None, str], int] = {}
         for (family, model), count in counts.items():
-            key = (family, self._model(model))
+            key = (family, self._model(model, admit=count > 0))
             out[key] = out.get(key, 0) + count
         return out
 

@@ -182,3 +182,14 @@ def test_fine_buckets_regroup_into_coarse_ones_exactly():
     assert counts[VLLM_E2E_BOUNDS.index(5.0)] == 1
     assert counts[-1] == 1
     assert GAP_BOUNDS[2:] and DURATION_BOUNDS[5] == VLLM_E2E_BOUNDS[0]
+
+
+def test_made_up_models_do_not_use_up_the_model_labels():
+    metrics = Metrics()
+    for i in range(150):  # each refused: 404 model_not_found
+        metrics.ended(make_exchange(model=f"bogus-{i}", status=404, source="error", rule=None))
+    metrics.ended(make_exchange(model="gpt-5-mini"))
+    found = samples(metrics)
+    key = ("mockllm_request_duration_seconds_count", (("family", "chat"), ("model", "gpt-5-mini")))
+    assert found[key] == 1
+    assert not any(("model", "bogus-3") in labels for _, labels in found)
