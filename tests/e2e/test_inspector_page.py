@@ -327,13 +327,14 @@ def test_every_row_is_reachable_under_the_pages_own_policy(
         opened.on("console", lambda message: console.append(message.text))
         opened.goto(f"{server.url}/__admin/ui")
         opened.wait_for_selector('#conn[data-state="live"]', timeout=5000)
+        opened.wait_for_selector("#exchanges tbody tr:not(.spacer)", timeout=5000)
         bottom = (
             "() => { const w = document.querySelector('.table-wrap');"
             " w.scrollTop = w.scrollHeight; }"
         )
         last = (
             "() => { const rows = document.querySelectorAll('#exchanges tbody tr:not(.spacer)');"
-            " return rows[rows.length - 1].textContent; }"
+            " return rows.length ? rows[rows.length - 1].textContent : ''; }"
         )
         deadline = time.monotonic() + 5
         text = ""
