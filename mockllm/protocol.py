@@ -105,6 +105,17 @@ def unsupported(value: object, supported: tuple[str, ...], param: str) -> Reques
     )
 
 
+def empty_array(param: str) -> RequestError:
+    """The 400 for an array that must hold at least one item."""
+    return RequestError(
+        400,
+        f"Invalid '{param}': empty array. Expected an array with minimum length 1, but got an "
+        "empty array instead.",
+        code="empty_array",
+        param=param,
+    )
+
+
 def absent_or_wrong(param: str, expected: str, value: object) -> RequestError:
     """The 400 for a field that must be `expected`: missing when null or absent."""
     return missing(param) if value is None else invalid_type(param, expected, value)

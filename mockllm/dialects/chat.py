@@ -33,6 +33,7 @@ from mockllm.protocol import (
     absent_or_wrong,
     canonical_or_refuse,
     default_error_headers,
+    empty_array,
     error_body,
     error_object,
     get_bool,
@@ -78,7 +79,7 @@ def _content_text(content: object, param: str, role: str) -> str:
     if not isinstance(content, list):
         raise invalid_type(param, "one of a string or array of objects", content)
     if not content:
-        raise _empty_array(param)
+        raise empty_array(param)
     texts: list[str] = []
     for i, part in enumerate(content):
         where = f"{param}[{i}]"
@@ -102,16 +103,6 @@ def _content_text(content: object, param: str, role: str) -> str:
     return "\n".join(texts)
 
 
-def _empty_array(param: str) -> RequestError:
-    return RequestError(
-        400,
-        f"Invalid '{param}': empty array. Expected an array with minimum length 1, but got an "
-        "empty array instead.",
-        code="empty_array",
-        param=param,
-    )
-
-
 def _check_image_url(value: object, param: str) -> None:
     """An `image_url` part's object: a `url` string and an optional `detail` (the API's
     `ChatCompletionRequestMessageContentPartImage`)."""
@@ -131,7 +122,7 @@ def _parse_tool_calls(value: object, param: str) -> tuple[ToolCall, ...]:
     if not isinstance(value, list):
         raise invalid_type(param, "an array", value)
     if not value:
-        raise _empty_array(param)
+        raise empty_array(param)
     calls = []
     for i, call in enumerate(value):
         where = f"{param}[{i}]"
@@ -175,13 +166,7 @@ def _parse_messages(value: object) -> tuple[Message, ...]:
     if not isinstance(value, list):
         raise invalid_type("messages", "an array", value)
     if not value:
-        raise RequestError(
-            400,
-            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
-            "but got an empty array instead.",
-            code="empty_array",
-            param="messages",
-        )
+        raise empty_array("messages")
     messages = []
     for i, raw in enumerate(value):
         where = f"messages[{i}]"

@@ -39,6 +39,7 @@ from mockllm.protocol import (
     canonical_or_refuse,
     check_range,
     default_error_headers,
+    empty_array,
     error_body,
     error_object,
     get_bool,
@@ -514,13 +515,7 @@ def parse(
     if instructions:
         messages.insert(0, Message("developer", instructions))
     if not messages:
-        raise RequestError(
-            400,
-            "Invalid 'input': empty array. Expected an array with minimum length 1, but got "
-            "an empty array instead.",
-            code="empty_array",
-            param="input",
-        )
+        raise empty_array("input")
     stream = get_bool(body, "stream", False)
     options = body.get("stream_options")
     obfuscate = True

@@ -662,6 +662,27 @@ def test_scripted_429_sends_each_rate_header_once(gateways):
     assert not repeated, f"headers sent more than once: {repeated}"
 
 
+def read_contents(
+    server: RunningServer,
+    dialect: Dialect,
+    key: str,
+    body: dict[str, Any],
+    received: list[str],
+    leave_after: int | None = None,
+) -> None:
+    """Stream a chat answer, adding each content delta to `received`; with `leave_after`,
+    close the connection once that many have come."""
+    with httpx.stream(
+        "POST", server.url + dialect.chat_url_path, json=body, headers=dialect.headers(key)
+    ) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                delta = json.loads(line[6:])["choices"][0]["delta"]
+                received += [delta["content"]] if delta.get("content") else []
+            if leave_after is not None and len(received) == leave_after:
+                return  # leaving the block closes the connection
+
+
 def test_faults_charge_only_what_was_sent(gateways):
     """A stream cut after 3 deltas costs 3 tokens; a connection reset before any byte
     costs no completion tokens."""
@@ -669,15 +690,9 @@ def test_faults_charge_only_what_was_sent(gateways):
     server = gateways("ainative")
     key = dialect.key("main")
     body = {"model": "fault-cut", "messages": HELLO, "stream": True}
-    received = []
+    received: list[str] = []
     with pytest.raises(httpx.HTTPError):
-        with httpx.stream(
-            "POST", server.url + dialect.chat_url_path, json=body, headers=dialect.headers(key)
-        ) as response:
-            for line in response.iter_lines():
-                if line.startswith("data: {"):
-                    delta = json.loads(line[6:])["choices"][0]["delta"]
-                    received += [delta["content"]] if delta.get("content") else []
+        read_contents(server, dialect, key, body, received)
     assert received == ["one", " two", " three"]
     per_token = price("fault-cut")[1]
     assert close(balance(server, dialect, key), Fraction(MAIN_CREDITS) - 3 * per_token)
@@ -699,16 +714,8 @@ def test_a_client_that_leaves_a_stream_pays_for_what_was_sent(gateways):
     key = dialect.key("main")
     per_token = price("slow-ten")[1]
     body = {"model": "slow-ten", "messages": HELLO, "stream": True}
-    received = []
-    with httpx.stream(
-        "POST", server.url + dialect.chat_url_path, json=body, headers=dialect.headers(key)
-    ) as response:
-        for line in response.iter_lines():
-            if line.startswith("data: {"):
-                delta = json.loads(line[6:])["choices"][0]["delta"]
-                received += [delta["content"]] if delta.get("content") else []
-            if len(received) == 3:
-                break  # leave: the context manager closes the connection
+    received: list[str] = []
+    read_contents(server, dialect, key, body, received, leave_after=3)
     assert received == ["one", " two", " three"]
     entry = wait_for_entry(server, "slow-ten")
     assert entry["error"] == "client disconnected"
