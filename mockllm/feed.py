@@ -186,9 +186,8 @@ class Feed(Follower):
         if self.journal is not None:
             # This process's exchanges as objects where it keeps them (their rows say more),
             # else the journal's JSON (a shared store's, with every process's exchanges).
-            entries = self.journal.kept() or self.journal.entries()
-            entries = self.journal.own(entries[-SNAPSHOT_ROWS:])
-        entries = entries[-SNAPSHOT_ROWS:]
+            kept = self.journal.kept() or self.journal.entries()
+            entries = self.journal.own(kept[-SNAPSHOT_ROWS:])
         rows = []
         for start in range(0, len(entries), SLICE):
             rows += [self.row(e) for e in entries[start : start + SLICE]]
