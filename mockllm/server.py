@@ -457,6 +457,13 @@ def banner(app: MockApp, url: str) -> list[str]:
         f"profile {status['profile']}: chat at {', '.join(status['chat_paths'])}; {keys}",
         f"cassettes: {cassettes}; record mode {status['record_mode']}{recording}",
     ]
+    library = app.engine.library
+    if config.cassette and config.record_mode == "none" and library is not None:
+        if not library.existed(config.cassette):
+            lines.append(
+                f"cassette '{config.cassette}' (--cassette) is not under {config.cassettes}: "
+                "every request will be a cassette miss"
+            )
     for name in app.engine.idle_replay_rules():
         lines.append(
             f"rule '{name}': its match.cassette names no loaded interaction (names are "

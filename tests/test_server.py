@@ -25,6 +25,7 @@ from mockllm.app import create_app
 from mockllm.config import ServerConfig
 from mockllm.loader import load_text
 from mockllm.server import _Protocol, uvicorn_settings
+from tests.conftest import start_server
 
 from .e2e.helpers import sse_payloads
 
@@ -317,3 +318,22 @@ def test_a_failure_inside_the_server_is_a_500_in_the_familys_shape(
             },
         )
     assert "a failure inside the server" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("cassette", "warned"), [("examples/nosuch", True), ("examples/greeting", False)]
+)
+def test_a_cassette_for_the_run_that_is_not_there_is_said_at_start(
+    cassette: str, warned: bool, tmp_path: Path
+):
+    folder = Path(__file__).resolve().parents[1] / "cassettes"
+    server = start_server("--cassettes", str(folder), "--cassette", cassette, tmp_path=tmp_path)
+    try:
+        log = server.log_with("record mode none")  # the banner's last line is out
+        said = (
+            f"cassette '{cassette}' (--cassette) is not under {folder}: every request will be "
+            "a cassette miss"
+        )
+        assert (said in log) is warned, log
+    finally:
+        server.stop()
