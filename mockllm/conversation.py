@@ -116,6 +116,12 @@ class Conversation:
         return orjson.dumps(self.body)
 
     @property
+    def named_tool(self) -> str | None:
+        """The tool `tool_choice` names, or None (none, auto, required or no choice)."""
+        choice = self.tool_choice
+        return None if choice in (None, "none", "auto", "required") else choice
+
+    @property
     def last_tool_calls(self) -> tuple[ToolCall, ...]:
         for message in reversed(self.messages):
             if message.tool_calls:

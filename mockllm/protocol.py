@@ -105,6 +105,14 @@ def unsupported(value: object, supported: tuple[str, ...], param: str) -> Reques
     )
 
 
+def get_str(obj: JSON, key: str, where: str) -> str:
+    """A required string field `key` of `obj`, named `where.key` when absent or wrong."""
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise absent_or_wrong(f"{where}.{key}", "a string", value)
+    return value
+
+
 def empty_array(param: str) -> RequestError:
     """The 400 for an array that must hold at least one item."""
     return RequestError(

@@ -286,8 +286,7 @@ def _calls_finish(request: Conversation) -> str:
     """The finish reason of an answer with tool calls: `tool_calls`, but `stop` on chat when
     `tool_choice` names the function (the API's own behaviour, measured in
     github.com/vllm-project/vllm pull 25054, streamed or not)."""
-    named = request.tool_choice not in (None, "none", "auto", "required")
-    return "stop" if named and request.api == "chat" else "tool_calls"
+    return "stop" if request.named_tool is not None and request.api == "chat" else "tool_calls"
 
 
 PLAIN_JSON = {

@@ -61,8 +61,9 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
     if not tools or choice == "none":
         return None
     names = [t.name for t in tools]
-    if choice not in (None, "auto", "required"):
-        return choice if choice in names else None
+    named = request.named_tool
+    if named is not None:
+        return named if named in names else None
     allowed = [n for n in request.allowed_tools if n in names] or names
     candidates = [t for t in tools if t.name in allowed]
     turn = turn_messages(request)
@@ -93,7 +94,7 @@ def choose_tools(request: Conversation, seed: int) -> tuple[str, ...]:
     first = choose_tool(request, seed)
     if first is None or not request.parallel_tool_calls:
         return () if first is None else (first,)
-    if request.tool_choice not in (None, "auto", "required"):
+    if request.named_tool is not None:
         return (first,)
     asked = _words(request.last_user)
     allowed = set(request.allowed_tools) or {t.name for t in request.tools}

@@ -39,6 +39,7 @@ from mockllm.protocol import (
     get_bool,
     get_int,
     get_number,
+    get_str,
     invalid_type,
     load_object,
     missing,
@@ -108,9 +109,7 @@ def _check_image_url(value: object, param: str) -> None:
     `ChatCompletionRequestMessageContentPartImage`)."""
     if not isinstance(value, dict):
         raise absent_or_wrong(param, "an object", value)
-    url = value.get("url")
-    if not isinstance(url, str):
-        raise absent_or_wrong(f"{param}.url", "a string", url)
+    get_str(value, "url", param)
     detail = value.get("detail")
     if detail is not None and detail not in ("auto", "low", "high"):
         raise unsupported(detail, ("auto", "low", "high"), f"{param}.detail")
@@ -128,9 +127,7 @@ def _parse_tool_calls(value: object, param: str) -> tuple[ToolCall, ...]:
         where = f"{param}[{i}]"
         if not isinstance(call, dict):
             raise invalid_type(where, "an object", call)
-        call_id = call.get("id")
-        if not isinstance(call_id, str):
-            raise absent_or_wrong(f"{where}.id", "a string", call_id)
+        call_id = get_str(call, "id", where)
         kind = call.get("type")
         if kind is None:
             raise missing(f"{where}.type")
@@ -140,12 +137,10 @@ def _parse_tool_calls(value: object, param: str) -> tuple[ToolCall, ...]:
             custom = call.get("custom")
             if not isinstance(custom, dict):
                 raise absent_or_wrong(f"{where}.custom", "an object", custom)
-            name, given = custom.get("name"), custom.get("input")
-            if not isinstance(name, str):
-                raise absent_or_wrong(f"{where}.custom.name", "a string", name)
-            if not isinstance(given, str):
-                raise absent_or_wrong(f"{where}.custom.input", "a string", given)
-            calls.append(ToolCall(call_id, name, given))
+            at = f"{where}.custom"
+            calls.append(
+                ToolCall(call_id, get_str(custom, "name", at), get_str(custom, "input", at))
+            )
             continue
         function = call.get("function")
         if not isinstance(function, dict):
