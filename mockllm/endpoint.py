@@ -93,7 +93,7 @@ class Endpoint:
         # and again, and each of these is immutable.
         self._parsed: Memo[tuple[Any, ...], _Parsed] = Memo(PARSE_CACHE_SIZE)
         self._headers: Memo[tuple[Any, ...], dict[str, str]] = Memo(PARSE_CACHE_SIZE)
-        self._bodies: Memo[tuple[int, int, bool, bool], tuple[Any, Body]] = Memo(
+        self._bodies: Memo[tuple[int, int, bool, bool, bool], tuple[Any, Body]] = Memo(
             PARSE_CACHE_SIZE, BODY_CACHE_BYTES
         )
         # Stateful dialects (stored responses) parse against the store: no cached parse.
@@ -504,7 +504,7 @@ class Endpoint:
         encode = self.dialect.answer
         if fault is not None or not self._cacheable:
             return encode(rendered, request, created, fault)
-        key = (id(rendered), created, request.stream, request.include_usage)
+        key = (id(rendered), created, request.stream, request.include_usage, request.wire is False)
         found = self._bodies.get(key)
         if found is not None and found[0] is rendered:
             return found[1]

@@ -3,7 +3,11 @@ due at an offset from the request's arrival. Dialects build it; the writer sends
 
 from __future__ import annotations
 
+import hashlib
+import string
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from mockllm.frozen import quick_init
@@ -48,3 +52,52 @@ def whole_json(data: bytes, delay: float, fault: Fault | None) -> Body:
         if fault.disconnect_after_tokens is not None:
             abort_after = len(data) // 2
     return Body(200, JSON_TYPE, data, offsets=(delay,), abort_after=abort_after)
+
+
+PADDING_CHARS = string.ascii_letters + string.digits
+_TO_CHARS = bytes(ord(PADDING_CHARS[i % len(PADDING_CHARS)]) for i in range(256))
+_PADDING_BLOCK = 256  # the least output drawn at once (16 deltas' worth or more)
+
+
+class Padding:
+    """The `obfuscation` strings of one stream, as JSON: random letters and digits that
+    even out the length of the events (OpenAI's streams carry them unless
+    `stream_options.include_obfuscation` is false).
+
+    The bytes are SHAKE-256's output for the stream's seed (its id), used in order: the
+    same stream always has the same padding, however it is drawn (a run at once or a
+    padding at a time)."""
+
+    __slots__ = ("_xof", "_drawn", "_used")
+
+    def __init__(self, seed: str) -> None:
+        self._xof = hashlib.shake_256(seed.encode())
+        self._drawn = b""  # the output drawn so far; its first `_used` bytes are used
+        self._used = 0
+
+    def _take(self, count: int) -> bytes:
+        used = self._used
+        end = used + count
+        if end > len(self._drawn):  # draw more: the same output, longer (twice, or enough)
+            self._drawn = self._xof.digest(max(end, 2 * len(self._drawn), _PADDING_BLOCK))
+        self._used = end
+        return self._drawn[used:end]
+
+    def text(self, delta: str) -> bytes:
+        """The padding of an event carrying `delta`: 16 minus the text's length (mod 16)
+        characters, as the API pads its text deltas."""
+        return self.chars(16 - len(delta) % 16)
+
+    def runs(self, deltas: Sequence[str]) -> tuple[bytes, list[int]]:
+        """The characters of `text(delta)` for each of `deltas` in turn, drawn at once:
+        one string, and the bounds of each delta's run in it (n + 1 of them)."""
+        bounds = [0, *accumulate([16 - len(delta) % 16 for delta in deltas])]
+        return self._take(bounds[-1]).translate(_TO_CHARS), bounds
+
+    def some(self) -> bytes:
+        """The padding of an event without text: 1 to 15 characters."""
+        return self.chars(1 + self._take(1)[0] % 15)
+
+    def chars(self, count: int) -> bytes:
+        # letters and digits: no escapes
+        return b'"' + self._take(count).translate(_TO_CHARS) + b'"'

@@ -3,6 +3,7 @@ raises, and the exact bytes its encoders write for a rendered answer."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -472,8 +473,13 @@ def chunk(delta: bytes, finish: bytes = b"null", *, index: int = 0, usage: bool 
     return PREFIX + choice + (b'],"usage":null}\n\n' if usage else b"]}\n\n")
 
 
-def streamed(rendered: Any, fault: Fault | None = None, **fields: Any):
-    request = make_chat_request(stream=True, **fields)
+def streamed(rendered: Any, fault: Fault | None = None, *, padded: bool = False, **fields: Any):
+    """The stream of `rendered`; without its `obfuscation` padding unless `padded` (the
+    padding's own tests are below)."""
+    options = fields.pop("stream_options", {})
+    if not padded:
+        options = {"include_obfuscation": False, **options}
+    request = make_chat_request(stream=True, stream_options=options or None, **fields)
     return chat.answer(rendered, request, CREATED, fault)
 
 
@@ -513,18 +519,48 @@ def test_a_provider_is_named_in_every_chunk():
 
 
 def test_tool_calls_stream_their_argument_fragments():
-    call = make_tool_call("get_weather", '{"city":"Paris"}', ('{"city":', '"Paris"}'), id="call_1")
-    rendered = make_rendered(make_choice(tool_calls=(call,), finish_reason="tool_calls"))
+    """As the API streams calls: the role delta opens the first call (id, type, name and
+    empty arguments), each fragment follows with the call's index only; a later call opens
+    with a delta of its own, written with its first fragment (one tick)."""
+    first = make_tool_call("get_weather", '{"city":"Paris"}', ('{"city":', '"Paris"}'), id="call_1")
+    second = make_tool_call("get_time", '{"tz":"CET"}', ('{"tz":"CET"}',), id="call_2", index=1)
+    rendered = make_rendered(
+        make_choice(tool_calls=(first, second), finish_reason="tool_calls"),
+        offsets=(0.1, 0.2, 0.3),
+    )
     body = streamed(rendered)
     assert body.events == (
-        chunk(b'{"role":"assistant","content":null,"refusal":null}'),
         chunk(
-            b'{"tool_calls":[{"index":0,"id":"call_1","type":"function",'
-            b'"function":{"name":"get_weather","arguments":"{\\"city\\":"}}]}'
+            b'{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1",'
+            b'"type":"function","function":{"name":"get_weather","arguments":""}}],'
+            b'"refusal":null}'
         ),
+        chunk(b'{"tool_calls":[{"index":0,"function":{"arguments":"{\\"city\\":"}}]}'),
         chunk(b'{"tool_calls":[{"index":0,"function":{"arguments":"\\"Paris\\"}"}}]}'),
+        chunk(
+            b'{"tool_calls":[{"index":1,"id":"call_2","type":"function",'
+            b'"function":{"name":"get_time","arguments":""}}]}'
+        )
+        + chunk(b'{"tool_calls":[{"index":1,"function":{"arguments":"{\\"tz\\":\\"CET\\"}"}}]}'),
         chunk(b"{}", b'"tool_calls"'),
         DONE,
+    )
+    assert body.offsets == (0.1, 0.1, 0.2, 0.3, 0.3, 0.3)
+
+
+def test_a_call_after_text_opens_with_its_own_delta():
+    call = make_tool_call("get_weather", '{"city":"Paris"}', ('{"city":"Paris"}',), id="call_1")
+    rendered = make_rendered(
+        make_choice("Checking.", tool_calls=(call,), finish_reason="tool_calls")
+    )
+    body = streamed(rendered)
+    assert body.events[0] == chunk(b'{"role":"assistant","content":"","refusal":null}')
+    assert body.events[1] == chunk(b'{"content":"Checking."}')
+    assert body.events[2].startswith(
+        chunk(
+            b'{"tool_calls":[{"index":0,"id":"call_1","type":"function",'
+            b'"function":{"name":"get_weather","arguments":""}}]}'
+        )
     )
 
 
@@ -572,6 +608,76 @@ def test_logprobs_ride_on_their_delta():
         b'"logprob":-0.5,"bytes":[72,105],"top_logprobs":[]}],"refusal":null},'
         b'"finish_reason":null}]}\n\n'
     )
+
+
+def test_the_role_delta_carries_empty_logprobs_when_they_are_asked_for():
+    entry = {"token": "Hi", "logprob": -0.5, "bytes": [72, 105], "top_logprobs": []}
+    body = streamed(make_rendered(make_choice("Hi", logprobs=((entry,),))))
+    assert body.events[0] == PREFIX + (
+        b'{"index":0,"delta":' + ROLE + b',"logprobs":{"content":[],"refusal":null},'
+        b'"finish_reason":null}]}\n\n'
+    )
+
+
+PADDING = re.compile(rb',"obfuscation":"([A-Za-z0-9]*)"\}\n\n$')
+
+
+def _padded_and_plain(rendered: Any, **fields: Any) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    padded = streamed(rendered, padded=True, **fields).events
+    options = {**fields.pop("stream_options", {}), "include_obfuscation": False}
+    plain = streamed(rendered, padded=True, stream_options=options, **fields).events
+    return padded, plain
+
+
+@pytest.mark.parametrize("usage", [False, True])
+def test_every_chunk_ends_with_its_padding_and_is_otherwise_the_plain_chunk(usage):
+    """The API's default: each chunk's last key is `obfuscation` (after `usage: null` when
+    usage is asked for, in the usage chunk too); a text delta's padding brings the text to a
+    multiple of 16 characters, other chunks get 1 to 15; `include_obfuscation: false`
+    leaves the same chunks without it."""
+    call = make_tool_call("get_weather", '{"city":"Paris"}', ('{"city":', '"Paris"}'))
+    rendered = make_rendered(
+        make_choice("Hi", " there, how are you?"),
+        make_choice(tool_calls=(call,), finish_reason="tool_calls", index=1),
+        offsets=(0.1, 0.2),
+    )
+    options = {"include_usage": True} if usage else {}
+    padded, plain = _padded_and_plain(rendered, n=2, stream_options=options)
+    assert padded[-1] == plain[-1] == DONE
+    assert len(padded) == len(plain)
+    texts = {"Hi": 2, " there, how are you?": 20, '{"city":': 8, '"Paris"}': 8}
+    seen = set()
+    for with_pad, without in zip(padded[:-1], plain[:-1], strict=True):
+        found = PADDING.search(with_pad)
+        assert found, with_pad
+        assert with_pad[: found.start()] + b"}\n\n" == without
+        if usage:
+            assert with_pad[: found.start()].endswith((b'],"usage":null', b"}}"))
+        data = orjson.loads(without[len(b"data: ") :])
+        choice = data["choices"][0] if data["choices"] else {"delta": {}, "finish_reason": 1}
+        delta, calls = choice["delta"], choice["delta"].get("tool_calls") or [{}]
+        text = None
+        if "role" not in delta and choice["finish_reason"] is None:
+            if "content" in delta:
+                text = delta["content"]
+            elif "id" not in calls[0]:
+                text = calls[0]["function"]["arguments"]
+        pad = len(found.group(1))
+        if text is not None:
+            assert (texts[text] + pad) % 16 == 0, (text, pad)
+            seen.add(text)
+        else:
+            assert 1 <= pad <= 15, with_pad
+    assert seen == set(texts)
+
+
+def test_the_padding_is_the_same_for_the_same_answer_and_differs_between_answers():
+    first = streamed(make_rendered(id="chatcmpl-1"), padded=True).events
+    again = streamed(make_rendered(id="chatcmpl-1"), padded=True).events
+    other = streamed(make_rendered(id="chatcmpl-2"), padded=True).events
+    assert first == again
+    pads = [PADDING.search(e).group(1) for e in first[:-1]]  # type: ignore[union-attr]
+    assert pads != [PADDING.search(e).group(1) for e in other[:-1]]  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(("after", "abort_after"), [(0, 1), (1, 2), (2, 3)])

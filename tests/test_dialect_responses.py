@@ -14,7 +14,7 @@ from mockllm.dialects import ParseContext, responses
 from mockllm.errors import RequestError
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.state import MemoryStore
-from mockllm.wire import JSON_TYPE, SSE_TYPE, Body
+from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, Padding
 from tests.factories import (
     make_choice,
     make_rendered,
@@ -829,25 +829,16 @@ def test_a_delta_event_from_its_template_is_the_event_add_writes(
 ) -> None:
     """A stream's delta events are written from a template made once per item; the bytes,
     the padding's draws (drawn ahead in blocks: 70 deltas cross several) and the numbering
-    are those of the general `add` with a `choices` call per delta."""
-    import random
-
-    quick = responses._Events(random.Random(7), obfuscate)
-    general = responses._Events(random.Random(7), obfuscate)
+    are those of the general `add` with the padding drawn for each delta in turn."""
+    quick = responses._Events(Padding("resp_7"), obfuscate)
+    general = responses._Events(Padding("resp_70"), obfuscate)
+    draws = Padding("resp_7")
     template = quick.template(kind, fields)
     for i, delta in enumerate(DELTAS * 10):
         quick.add("response.in_progress", 0.0, response={"n": i})  # numbers move on between
         general.add("response.in_progress", 0.0, response={"n": i})
         made = quick.add_delta(template, 0.5 + i, delta)
-        pad = (
-            {
-                "obfuscation": "".join(
-                    general.rng.choices(responses._ID_CHARS, k=16 - len(delta) % 16)
-                )
-            }
-            if obfuscate
-            else {}
-        )
+        pad = {"obfuscation": draws.text(delta)[1:-1].decode()} if obfuscate else {}
         assert made == general.add(kind, 0.5 + i, delta=delta, **fields, **pad)
     assert quick.events == general.events and quick.due == general.due
     if obfuscate:

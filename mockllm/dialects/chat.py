@@ -59,7 +59,7 @@ from mockllm.refusals import (
 from mockllm.render import Rendered, RenderedChoice
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.tokens import count_prompt, count_tokens
-from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed, whole_json
+from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, Padding, malformed, whole_json
 
 _dumps = orjson.dumps
 PATH = "/v1/chat/completions"
@@ -475,6 +475,7 @@ def parse(
     stream = get_bool(body, "stream", False)
     options = body.get("stream_options")
     include_usage = False
+    obfuscate = True
     if options is not None:
         if not isinstance(options, dict):
             raise invalid_type("stream_options", "an object", options)
@@ -485,6 +486,7 @@ def parse(
                 param="stream_options",
             )
         include_usage = bool(options.get("include_usage"))
+        obfuscate = options.get("include_obfuscation", True) is not False
     n = get_int(body, "n", 1, max_n) or 1
     max_tokens = get_int(body, "max_completion_tokens", 1, None)
     if max_tokens is None:
@@ -561,6 +563,7 @@ def parse(
         turn=turn,
         reasoning=entry.reasoning == "visible",
         reasoning_effort=effort,
+        wire=obfuscate,
     )
     if not context.lenient:
         _check_context(conversation, entry, context)
@@ -662,9 +665,13 @@ def completion(rendered: Rendered, created: int) -> JSON:
 
 
 class _Chunks:
-    """Encodes the chunks of one stream from a shared, pre-encoded prefix."""
+    """Encodes the chunks of one stream from a shared, pre-encoded prefix; each chunk ends
+    with its `obfuscation` padding unless the request turned it off (as the API pads: a
+    text delta to 16 characters, other chunks by a random count)."""
 
-    def __init__(self, rendered: Rendered, created: int, include_usage: bool) -> None:
+    def __init__(
+        self, rendered: Rendered, created: int, include_usage: bool, obfuscate: bool
+    ) -> None:
         self.prefix = (
             b'data: {"id":'
             + _dumps(rendered.id)
@@ -677,10 +684,27 @@ class _Chunks:
             + (b',"provider":' + _dumps(rendered.provider) if rendered.provider else b"")
             + b',"choices":['
         )
-        self.suffix = b'],"usage":null}\n\n' if include_usage else b"]}\n\n"
+        # What follows a chunk's choices: `],"usage":null` (when asked for), then the
+        # padding's key and value (or nothing), then `}`.
+        self.close = b'],"usage":null' if include_usage else b"]"
+        self.padding = Padding(rendered.id)
+        self.obfuscate = obfuscate
+
+    def end(self, text: str | None = None) -> bytes:
+        """The bytes after a chunk's choices, padded for `text` (the delta's) or, for a
+        chunk without text, by a random count."""
+        if not self.obfuscate:
+            return self.close + b"}\n\n"
+        pad = self.padding.some() if text is None else self.padding.text(text)
+        return self.close + b',"obfuscation":' + pad + b"}\n\n"
 
     def choice(
-        self, index: int, delta: bytes, logprobs: bytes = b"null", finish: bytes = b"null"
+        self,
+        index: int,
+        delta: bytes,
+        logprobs: bytes = b"null",
+        finish: bytes = b"null",
+        text: str | None = None,
     ) -> bytes:
         return (
             self.prefix
@@ -691,58 +715,103 @@ class _Chunks:
             + b',"finish_reason":'
             + finish
             + b"}"
-            + self.suffix
+            + self.end(text)
         )
 
 
-def _choice_ticks(chunks: _Chunks, choice: RenderedChoice) -> list[bytes]:
-    """The events of one choice after its role delta, one per tick."""
+def _call_start(call: Any) -> bytes:
+    """A tool call's first delta, as the API streams it: id, type and name, no arguments."""
+    return _dumps(
+        {
+            "index": call.index,
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+    )
+
+
+def _role(choice: RenderedChoice) -> tuple[bytes, bool]:
+    """A choice's first delta, and whether it opened the first tool call (as the API does
+    when the call is the first thing the choice says)."""
+    if choice.refusal is not None:
+        return b'{"role":"assistant","content":null,"refusal":""}', False
+    if not choice.tool_calls or choice.deltas:
+        return b'{"role":"assistant","content":"","refusal":null}', False
+    if choice.reasoning_deltas:
+        return b'{"role":"assistant","content":null,"refusal":null}', False
+    start = _call_start(choice.tool_calls[0])
+    return b'{"role":"assistant","content":null,"tool_calls":[' + start + b'],"refusal":null}', True
+
+
+def _choice_ticks(chunks: _Chunks, choice: RenderedChoice, opened: bool) -> list[bytes]:
+    """The events of one choice after its role delta, one per tick (a tool call that the
+    role delta did not open starts with its own delta, written with its first fragment)."""
     out = [
-        chunks.choice(choice.index, b'{"content":null,"reasoning_content":' + _dumps(d) + b"}")
+        chunks.choice(
+            choice.index,
+            b'{"content":null,"reasoning_content":' + _dumps(d) + b"}",
+            text=d,
+        )
         for d in choice.reasoning_deltas
     ]
     field = b'{"refusal":' if choice.refusal is not None else b'{"content":'
     if choice.logprobs is None:
         # What `chunks.choice` writes, with the parts around the delta's text joined once.
         head = chunks.prefix + b'{"index":%d,"delta":' % choice.index + field
-        tail = b'},"logprobs":null,"finish_reason":null}' + chunks.suffix
-        out.extend([head + _dumps(delta) + tail for delta in choice.deltas])
+        tail = b'},"logprobs":null,"finish_reason":null}' + chunks.close
+        deltas = choice.deltas
+        if chunks.obfuscate:
+            tail += b',"obfuscation":"'
+            drawn, at = chunks.padding.runs(deltas)
+            out.extend(
+                [
+                    b"".join((head, _dumps(d), tail, drawn[a:b], b'"}\n\n'))
+                    for d, a, b in zip(deltas, at, at[1:], strict=False)
+                ]
+            )
+        else:
+            tail += b"}\n\n"
+            out.extend([head + _dumps(d) + tail for d in deltas])
     else:
         for i, delta in enumerate(choice.deltas):
             logprobs = _dumps({"content": list(choice.logprobs[i]), "refusal": None})
-            out.append(chunks.choice(choice.index, field + _dumps(delta) + b"}", logprobs))
-    for call in choice.tool_calls:
+            out.append(
+                chunks.choice(choice.index, field + _dumps(delta) + b"}", logprobs, text=delta)
+            )
+    for k, call in enumerate(choice.tool_calls):
+        start = b""
+        if k > 0 or not opened:
+            start = chunks.choice(choice.index, b'{"tool_calls":[' + _call_start(call) + b"]}")
         for j, fragment in enumerate(call.fragments):
-            if j == 0:
-                part: JSON = {
-                    "index": call.index,
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": fragment},
-                }
-            else:
-                part = {"index": call.index, "function": {"arguments": fragment}}
-            out.append(chunks.choice(choice.index, b'{"tool_calls":[' + _dumps(part) + b"]}"))
+            part = b'{"tool_calls":[{"index":%d,"function":{"arguments":' % call.index
+            event = chunks.choice(choice.index, part + _dumps(fragment) + b"}}]}", text=fragment)
+            out.append(start + event if j == 0 else event)
+        if not call.fragments and start:
+            out.append(start)
     return out
 
 
 def stream(
-    rendered: Rendered, created: int, include_usage: bool, fault: Fault | None = None
+    rendered: Rendered,
+    created: int,
+    include_usage: bool,
+    fault: Fault | None = None,
+    obfuscate: bool = True,
 ) -> Body:
     """The SSE events of a streamed answer, each with the offset it is due at."""
-    chunks = _Chunks(rendered, created, include_usage)
-    ticks = [_choice_ticks(chunks, c) for c in rendered.choices]
+    chunks = _Chunks(rendered, created, include_usage, obfuscate)
     offsets = rendered.offsets
     events: list[bytes] = []
     due: list[float] = []
+    ticks = []
     for choice in rendered.choices:
-        role = b'{"role":"assistant","content":"","refusal":null}'
-        if choice.refusal is not None:
-            role = b'{"role":"assistant","content":null,"refusal":""}'
-        elif choice.tool_calls:
-            role = b'{"role":"assistant","content":null,"refusal":null}'
-        events.append(chunks.choice(choice.index, role))
+        role, opened = _role(choice)
+        # With logprobs asked for, the role delta carries empty ones, as the API's does.
+        opening = b"null" if choice.logprobs is None else b'{"content":[],"refusal":null}'
+        events.append(chunks.choice(choice.index, role, opening))
         due.append(offsets[0])
+        ticks.append(_choice_ticks(chunks, choice, opened))
     cut_at = None
     if fault is not None:
         if fault.error_after_tokens is not None:
@@ -787,7 +856,8 @@ def stream(
             events.append(chunks.choice(choice.index, b"{}", finish=finish))
             due.append(last)
         if include_usage:
-            events.append(chunks.prefix + b'],"usage":' + _dumps(usage_body(rendered)) + b"}\n\n")
+            usage = chunks.prefix + b'],"usage":' + _dumps(usage_body(rendered))
+            events.append(usage + chunks.end()[len(chunks.close) :])
             due.append(last)
         events.append(sse.DONE)
         due.append(last)
@@ -815,7 +885,13 @@ def answer(
 ) -> Body:
     """The bytes of a successful answer: a completion, or its chunks."""
     if conversation.stream:
-        return stream(rendered, created, conversation.include_usage, fault)
+        return stream(
+            rendered,
+            created,
+            conversation.include_usage,
+            fault,
+            conversation.wire is not False,
+        )
     return whole(rendered, created, fault)
 
 

@@ -11,8 +11,6 @@ first and the other keys in name order, a `sequence_number` on every event, an
 from __future__ import annotations
 
 import functools
-import random
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,14 +59,13 @@ from mockllm.refusals import (
 from mockllm.render import Rendered, RenderedChoice, prompt_tokens
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.state import StateStore
-from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed, whole_json
+from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, Padding, malformed, whole_json
 
 PATH = "/v1/responses"
 STORE_KIND = "response"
 STORED_LIMIT = 10_000  # stored responses kept, oldest dropped first
 MIN_OUTPUT_TOKENS = 16  # the API refuses a smaller max_output_tokens
 _dumps = orjson.dumps
-_ID_CHARS = string.ascii_letters + string.digits
 _ROLES = ("user", "assistant", "system", "developer")
 _INPUT_PARTS = ("input_text", "input_image", "input_file", "input_audio")
 _OUTPUT_PARTS = ("output_text", "refusal")
@@ -814,7 +811,6 @@ def response_object(
     }
 
 
-_PADDING_BLOCK = 256  # padding characters drawn at a time (16 deltas' worth or more)
 _Template = tuple[bytes, ...]  # the constant parts of a delta event, around its variable ones
 
 
@@ -822,13 +818,11 @@ class _Events:
     """The stream's events, numbered in order; each is `event: T\\ndata: {"type": T, …}`
     with the other keys in name order, as the API writes them."""
 
-    def __init__(self, rng: random.Random, obfuscate: bool) -> None:
+    def __init__(self, padding: Padding, obfuscate: bool) -> None:
         self.events: list[bytes] = []
         self.due: list[float] = []
-        self.rng = rng
         self.obfuscate = obfuscate
-        self._drawn = b""  # padding characters drawn ahead, in the order they are used
-        self._used = 0
+        self.padding = padding.text
 
     def add(self, kind: str, at: float, **fields: Any) -> bytes:
         fields["sequence_number"] = len(self.events)
@@ -837,22 +831,6 @@ class _Events:
         self.events.append(event)
         self.due.append(at)
         return event
-
-    def padding(self, delta: str) -> bytes:
-        """The `obfuscation` field of a delta, as JSON: random characters that even out the
-        event's length (16 minus the delta's length, as the API pads).
-
-        Each delta's characters are the next ones of one run of `rng.choices(_ID_CHARS)`
-        draws, drawn a block at a time: the same characters as a `choices` call per delta,
-        for nothing else draws from this `rng` (the stream's own, seeded by its id)."""
-        count = 16 - len(delta) % 16
-        used = self._used
-        if used + count > len(self._drawn):
-            more = "".join(self.rng.choices(_ID_CHARS, k=_PADDING_BLOCK)).encode()
-            self._drawn = self._drawn[used:] + more
-            used = 0
-        self._used = used + count
-        return b'"' + self._drawn[used : used + count] + b'"'  # letters and digits: no escapes
 
     def template(self, kind: str, fields: dict[str, Any]) -> _Template:
         """What every `kind` delta event with these other fields has in common: the bytes
@@ -895,8 +873,7 @@ def stream(
     """The typed events of a streamed response, each with the offset it is due at."""
     wire: Wire = conversation.wire
     ids = _ids(rendered)
-    rng = random.Random(derive_seed(rendered.id, "obfuscation"))
-    out = _Events(rng, wire.obfuscate)
+    out = _Events(Padding(rendered.id), wire.obfuscate)
     offsets = rendered.offsets
     choice = rendered.choices[0] if rendered.choices else None
     status, _ = _status(choice)
