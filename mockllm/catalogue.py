@@ -38,6 +38,7 @@ class ParameterRules:
     unrecognized: tuple[str, ...] = ()
     forbidden: tuple[tuple[str, str], ...] = ()  # (param, the 403 message when it is true)
     ignored: tuple[str, ...] = ()
+    while_reasoning: ParameterRules | None = None  # more, unless the effort is `none`
 
 
 NO_RULES = ParameterRules()
@@ -55,6 +56,8 @@ class Model:
     listed: bool = False
     source: str = ""
     known: bool = True  # False for the `unknown` entry
+    efforts: tuple[str, ...] = ()  # the reasoning efforts it takes (empty: any)
+    default_effort: str = "medium"  # its effort when the request names none
 
     @property
     def reasons(self) -> bool:
@@ -149,11 +152,14 @@ def _model(
         listed=bool(raw.get("listed", False)),
         source=str(raw.get("source", "")),
         known=known,
+        efforts=tuple(str(e) for e in raw.get("efforts") or ()),
+        default_effort=str(raw.get("default_effort", "medium")),
     )
 
 
 def _rules(where: str, spec: dict[str, Any]) -> ParameterRules:
     known = {"unsupported", "default_only", "unrecognized", "forbidden", "ignored"}
+    known |= {"while_reasoning"}
     extra = set(spec) - known
     if extra:
         raise ValueError(f"{where}: unknown keys {sorted(extra)}; valid: {sorted(known)}")
@@ -170,4 +176,9 @@ def _rules(where: str, spec: dict[str, Any]) -> ParameterRules:
         unrecognized=tuple(spec.get("unrecognized") or ()),
         forbidden=tuple((k, str(v)) for k, v in (spec.get("forbidden") or {}).items()),
         ignored=tuple(spec.get("ignored") or ()),
+        while_reasoning=(
+            _rules(f"{where}.while_reasoning", spec["while_reasoning"])
+            if spec.get("while_reasoning")
+            else None
+        ),
     )

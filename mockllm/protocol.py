@@ -84,12 +84,16 @@ def missing(param: str) -> RequestError:
     )
 
 
-def unsupported(value: object, supported: tuple[str, ...], param: str) -> RequestError:
-    """The 400 for a value outside a fixed set, worded as the API words it."""
-    quoted = [f"'{v}'" for v in supported]
-    listed = (
+def listed(values: tuple[str, ...]) -> str:
+    """`'a', 'b', and 'c'`, as the API lists the values it supports."""
+    quoted = [f"'{v}'" for v in values]
+    return (
         " and ".join(quoted) if len(quoted) < 3 else ", ".join(quoted[:-1]) + ", and " + quoted[-1]
     )
+
+
+def unsupported(value: object, supported: tuple[str, ...], param: str) -> RequestError:
+    """The 400 for a value outside a fixed set, worded as the API words it."""
     if isinstance(value, str):
         shown = value
     else:
@@ -99,7 +103,7 @@ def unsupported(value: object, supported: tuple[str, ...], param: str) -> Reques
             shown = str(value)
     return RequestError(
         400,
-        f"Invalid value: '{shown}'. Supported values are: {listed}.",
+        f"Invalid value: '{shown}'. Supported values are: {listed(supported)}.",
         code="invalid_value",
         param=param,
     )

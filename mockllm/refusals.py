@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from mockllm.cache import Memo
-from mockllm.catalogue import Model
+from mockllm.catalogue import Model, ParameterRules
 from mockllm.errors import RequestError
+from mockllm.protocol import listed
 from mockllm.strict_schema import strict_problem
 
 if TYPE_CHECKING:
@@ -80,10 +81,36 @@ def unknown_parameter(body: dict[str, Any], context: ParseContext) -> None:
 
 
 def model_parameters(body: dict[str, Any], model: Model, api: str, context: ParseContext) -> None:
-    """The parameters this model refuses on this API family (the catalogue's rules)."""
+    """The parameters this model refuses on this API family (the catalogue's rules; its
+    `while_reasoning` ones too unless the request's effort, or the model's default, is
+    `none`)."""
     if context.lenient:
         return
     rules = model.rules_for(api)
+    _refuse(body, rules)
+    if rules.while_reasoning is not None:
+        name = "reasoning_effort" if api == "chat" else "reasoning.effort"
+        effort = _value(body, name) if _given(body, name) else model.default_effort
+        if effort != "none":
+            _refuse(body, rules.while_reasoning)
+
+
+def check_effort(value: object, model: Model, param: str) -> None:
+    """A reasoning effort the model does not take: `Unsupported value: 'reasoning_effort'
+    does not support 'none' with this model. Supported values are: 'minimal', 'low',
+    'medium', and 'high'.` (code unsupported_value; quoted for gpt-5-mini-2025-08-07 in
+    public reports, and for newer models with their own lists)."""
+    if model.efforts and value not in model.efforts:
+        raise RequestError(
+            400,
+            f"Unsupported value: '{param}' does not support {_shown(value)} with this model. "
+            f"Supported values are: {listed(model.efforts)}.",
+            code="unsupported_value",
+            param=param,
+        )
+
+
+def _refuse(body: dict[str, Any], rules: ParameterRules) -> None:
     for name in rules.unrecognized:
         if _given(body, name):
             raise RequestError(400, f"Unrecognized request argument supplied: {name}")
@@ -289,7 +316,7 @@ def _given(body: dict[str, Any], dotted: str) -> bool:
     return _value(body, dotted) is not None
 
 
-def _shown(value: float) -> str:
+def _shown(value: object) -> str:
     """A number as the API echoes it: 1 for 1.0 in "the default (1)"; what was sent
     otherwise (0.7, 0, 0.0 as JSON wrote it)."""
     if isinstance(value, float) and value.is_integer() and math.isfinite(value):

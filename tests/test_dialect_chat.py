@@ -804,3 +804,92 @@ def test_headers_add_an_errors_defaults():
         ("x-ratelimit-remaining-requests", "0"),
         ("x-ratelimit-reset-requests", "1s"),
     )
+
+
+# --- GPT-5 family parameters and efforts ------------------------------------------------------
+
+
+def _hi(model: str, **fields: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": "hi"}], **fields}
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "param", "code"),
+    [
+        (
+            _hi("gpt-5", stop=["Observation:"]),
+            "Unsupported parameter: 'stop' is not supported with this model.",
+            "stop",
+            "unsupported_parameter",
+        ),
+        (
+            _hi("gpt-5-mini", reasoning_effort="none"),
+            "Unsupported value: 'reasoning_effort' does not support 'none' with this model. "
+            "Supported values are: 'minimal', 'low', 'medium', and 'high'.",
+            "reasoning_effort",
+            "unsupported_value",
+        ),
+        (
+            _hi("o3", reasoning_effort="minimal"),
+            "Unsupported value: 'reasoning_effort' does not support 'minimal' with this model. "
+            "Supported values are: 'low', 'medium', and 'high'.",
+            "reasoning_effort",
+            "unsupported_value",
+        ),
+        (
+            _hi("gpt-5.1", reasoning_effort="xhigh"),
+            "Unsupported value: 'reasoning_effort' does not support 'xhigh' with this model. "
+            "Supported values are: 'none', 'low', 'medium', and 'high'.",
+            "reasoning_effort",
+            "unsupported_value",
+        ),
+        (
+            _hi("gpt-5.4", temperature=0.2, reasoning_effort="low"),
+            "Unsupported value: 'temperature' does not support 0.2 with this model. "
+            "Only the default (1) value is supported.",
+            "temperature",
+            "unsupported_value",
+        ),
+        (
+            _hi("gpt-5.6-terra", frequency_penalty=0.5),
+            "Unsupported parameter: 'frequency_penalty' is not supported with this model.",
+            "frequency_penalty",
+            "unsupported_parameter",
+        ),
+    ],
+)
+def test_the_gpt5_family_refuses_what_the_api_refuses(body, message, param, code):
+    error = refused(body)
+    assert (error.message, error.param, error.code) == (message, param, code)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _hi("gpt-5.4", temperature=0.2),  # effort none by default: sampling is taken
+        _hi("gpt-5.1", reasoning_effort="none", top_p=0.5, frequency_penalty=0.1),
+        _hi("gpt-5.6-terra", reasoning_effort="none", frequency_penalty=0.5),
+        _hi("gpt-5", reasoning_effort="minimal"),
+        _hi("gpt-4o", stop=["x"]),
+    ],
+)
+def test_the_gpt5_family_takes_sampling_when_its_effort_is_none(body):
+    chat.parse(orjson.dumps(body), {}, chat.PATH, ParseContext())
+
+
+def test_the_effort_a_request_names_none_of_is_the_models_default():
+    def effort(model: str) -> str | None:
+        return chat.parse(orjson.dumps(_hi(model)), {}, chat.PATH, ParseContext()).reasoning_effort
+
+    assert (effort("gpt-5"), effort("gpt-5.1"), effort("gpt-5.4"), effort("o3")) == (
+        "medium",
+        "none",
+        "none",
+        "medium",
+    )
+    assert effort("gpt-4o") is None
+
+
+def test_lenient_takes_an_effort_the_model_does_not():
+    body = orjson.dumps(_hi("gpt-5-mini", reasoning_effort="none", stop=["x"]))
+    assert chat.parse(body, {}, chat.PATH, ParseContext(lenient=True)).reasoning_effort == "none"

@@ -49,6 +49,7 @@ from mockllm.protocol import (
 from mockllm.refusals import (
     REASONING_EFFORTS,
     chat_context,
+    check_effort,
     may_exceed,
     model_parameters,
     output_limit,
@@ -532,7 +533,7 @@ def parse(
     for i, modality in enumerate(string_list(body, "modalities")):
         if modality not in MODALITIES:
             raise unsupported(modality, MODALITIES, f"modalities[{i}]")
-    effort = _reasoning_effort(body.get("reasoning_effort"), entry)
+    effort = _reasoning_effort(body.get("reasoning_effort"), entry, context)
     last_user, system, turn = summarize(messages)
     conversation = Conversation(
         model=model,
@@ -570,9 +571,10 @@ def parse(
     return conversation
 
 
-def _reasoning_effort(value: object, entry: Model) -> str | None:
-    """The effort a reasoning model spends out of sight (its default: medium); None for a
-    model that does not reason, or shows its reasoning as text."""
+def _reasoning_effort(value: object, entry: Model, context: ParseContext) -> str | None:
+    """The effort a reasoning model spends out of sight (the model's default when the
+    request names none); None for a model that does not reason, or shows its reasoning
+    as text."""
     if value is not None:
         if not isinstance(value, str):
             raise invalid_type("reasoning_effort", "a string", value)
@@ -580,7 +582,11 @@ def _reasoning_effort(value: object, entry: Model) -> str | None:
             raise unsupported(value, REASONING_EFFORTS, "reasoning_effort")
     if entry.reasoning != "hidden":
         return None
-    return value if isinstance(value, str) else "medium"
+    if value is None:
+        return entry.default_effort
+    if not context.lenient:
+        check_effort(value, entry, "reasoning_effort")
+    return value
 
 
 def _check_context(conversation: Conversation, entry: Model, context: ParseContext) -> None:

@@ -49,6 +49,7 @@ from mockllm.protocol import (
     unsupported,
 )
 from mockllm.refusals import (
+    check_effort,
     may_exceed,
     model_parameters,
     output_limit,
@@ -424,9 +425,11 @@ def _parse_text(
     return ResponseFormat("json_schema", name, schema, bool(strict)), echo
 
 
-def _parse_reasoning(value: object, entry: Model) -> tuple[JSON, bool, str | None]:
+def _parse_reasoning(
+    value: object, entry: Model, context: ParseContext
+) -> tuple[JSON, bool, str | None]:
     """`reasoning` as echoed, whether a summary of the reasoning is asked for, and the
-    effort a reasoning model spends (its default, medium, is echoed as the API does)."""
+    effort a reasoning model spends (its default is echoed as the API does)."""
     if value is None:
         value = {}
     if not isinstance(value, dict):
@@ -437,7 +440,9 @@ def _parse_reasoning(value: object, entry: Model) -> tuple[JSON, bool, str | Non
     summary = value.get("summary", value.get("generate_summary"))
     if summary is not None and summary not in _SUMMARIES:
         raise unsupported(summary, _SUMMARIES, "reasoning.summary")
-    spent = (effort or "medium") if entry.reasoning == "hidden" else None
+    if effort is not None and entry.reasoning == "hidden" and not context.lenient:
+        check_effort(effort, entry, "reasoning.effort")
+    spent = (effort or entry.default_effort) if entry.reasoning == "hidden" else None
     return {"effort": effort or spent, "summary": summary}, summary is not None, spent
 
 
@@ -545,7 +550,7 @@ def parse(
     tools, echoed_tools, other_tools = _parse_tools(body.get("tools"), context)
     tool_choice, allowed = _parse_tool_choice(body.get("tool_choice"), tools, other_tools)
     form, text = _parse_text(body.get("text"), messages, context)
-    reasoning, wants_summary, effort = _parse_reasoning(body.get("reasoning"), entry)
+    reasoning, wants_summary, effort = _parse_reasoning(body.get("reasoning"), entry, context)
     store = get_bool(body, "store", True)
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
