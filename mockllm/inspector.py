@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mockllm.accounts import mask
 from mockllm.engine import Answer, Failure, Replayed
+from mockllm.journal import viewable
 from mockllm.matchers import check_condition
 from mockllm.profiles import AUTH_HEADERS
 from mockllm.selector import near_misses
@@ -216,7 +217,7 @@ class Inspector:
         if isinstance(e, dict):
             return {
                 "row": self._json_row(e),
-                "request": {"body": e.get("request"), "headers": None},
+                "request": {"body": viewable(e.get("request")), "headers": None},
                 "answer": {"kind": "elsewhere"},
                 "sent_headers": None,
                 "timing": None,
@@ -227,7 +228,7 @@ class Inspector:
         engine = self.services.engine
         return {
             "row": self.row(e),
-            "request": {"body": e.request, "headers": masked_headers(e.headers)},
+            "request": {"body": viewable(e.request), "headers": masked_headers(e.headers)},
             "answer": _answer(e),
             "sent_headers": masked_headers(_decoded(e.sent_headers)),
             "timing": _timing(e, engine.default_latency, engine.config.replay_speed),

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import collections
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 if TYPE_CHECKING:
     from mockllm.state import StateStore
@@ -15,6 +18,35 @@ if TYPE_CHECKING:
 SOURCES = (
     "rule", "default", "cassette", "upstream", "direct", "miss", "error", "capacity", "route",
 )  # fmt: skip
+
+SHOWN_BODY_LIMIT = 64 * 1024  # characters of a body's text shown when it cannot be JSON
+
+
+def viewable(body: Any) -> Any:
+    """A request body as the journal's views send it: the body itself, unless orjson could
+    not encode it inside their wrapping (`{"requests": [{"request": …}]}`: orjson stops at
+    255 levels, and a family accepts bodies up to 254 deep in some fields); then a note
+    with its text, clipped. Checked when a view is made, never while a request is answered.
+    """
+    if body is None or isinstance(body, str | int | float | bool):
+        return body
+    try:  # sixteen levels of room for any view's wrapping
+        orjson.dumps([[[[[[[[[[[[[[[[body]]]]]]]]]]]]]]]])
+        return body
+    except TypeError:  # orjson.JSONEncodeError: nested too deep, or not JSON at all
+        pass
+    if isinstance(body, bytes | bytearray):
+        text = bytes(body).decode("utf-8", "replace")
+    else:
+        try:
+            text = json.dumps(body, ensure_ascii=False)
+        except (RecursionError, TypeError, ValueError):
+            text = ""
+    return {
+        "truncated": True,
+        "reason": "nested too deep to send as JSON",
+        "text": text[:SHOWN_BODY_LIMIT],
+    }
 
 
 @dataclass(slots=True)
@@ -67,7 +99,7 @@ class Exchange:
             "path": self.path,
             "api": self.api,
             "started": self.started,
-            "request": self.request,
+            "request": viewable(self.request),
             "model": self.model,
             "stream": self.stream,
             "rule": self.rule,
