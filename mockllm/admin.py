@@ -6,7 +6,7 @@ import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import orjson
 from starlette.requests import Request
@@ -51,13 +51,19 @@ def _names_this_machine(host_header: str) -> bool:
     return host == "localhost" or host.endswith(".localhost") or _is_loopback(host or "?")
 
 
+def cookie_value(token: str) -> str:
+    """The admin token as the inspector's cookie holds it: percent-encoded, as a header
+    carries only Latin-1 and a cookie not even all of that."""
+    return quote(token, safe="")
+
+
 def _presented_token(request: Request, query_ok: bool) -> str:
     auth = request.headers.get("authorization", "")
     presented = request.headers.get("x-mockllm-admin-token") or auth.removeprefix("Bearer ")
-    if not presented:
-        presented = request.cookies.get(ADMIN_COOKIE, "")
-    if not presented and query_ok:
+    if not presented and query_ok:  # the page's own address: newer than any cookie
         presented = request.query_params.get("token", "")
+    if not presented:
+        presented = unquote(request.cookies.get(ADMIN_COOKIE, ""))
     return presented
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from mockllm.admin import ADMIN_COOKIE, guarded
+from mockllm.admin import ADMIN_COOKIE, cookie_value, guarded
 from mockllm.asgi import SHUTDOWN_KEY, Receive, Scope, Send
 from mockllm.engine import Engine
 from mockllm.errors import RequestError
@@ -46,14 +46,19 @@ def _file(name: str) -> bytes:
 
 def ui_routes(engine: Engine, inspector: Inspector, feed: Feed) -> list[tuple[str, Any, list[str]]]:
     async def page(request: Request) -> Response:
-        token = request.query_params.get("token")
-        if token:
-            # The token has been checked: keep it in a cookie only this server's admin paths
-            # see, and take it out of the address bar (and the browser's history).
+        if "token" in request.query_params:
+            # Take the token out of the address bar (and the browser's history). With
+            # --admin-token, `guarded` has checked it: keep it in a cookie only this
+            # server's admin paths see. Without one there is nothing to keep.
             response: Response = RedirectResponse(PAGE, status_code=303)
-            response.set_cookie(
-                ADMIN_COOKIE, token, path="/__admin", httponly=True, samesite="strict"
-            )
+            if engine.config.admin_token:
+                response.set_cookie(
+                    ADMIN_COOKIE,
+                    cookie_value(engine.config.admin_token),
+                    path="/__admin",
+                    httponly=True,
+                    samesite="strict",
+                )
             return response
         return Response(
             _file("index.html"), headers=SECURITY_HEADERS, media_type=FILES["index.html"]

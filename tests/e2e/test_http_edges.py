@@ -7,6 +7,7 @@ and HTTP/1.0 clients: each answered with a 4xx in the family's shape (or served)
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import httpx
@@ -75,3 +76,29 @@ def test_deep_bodies_leave_the_journal_and_inspector_readable(server: RunningSer
         assert b"event: snapshot" in seen and b"/v1/nothing" in seen
     log = server.log()
     assert "Traceback" not in log and "Recursion limit" not in log, log[-2000:]
+
+
+def test_the_page_token_is_kept_only_when_checked_and_any_text_works(serve: Any) -> None:
+    token = 't€st;ökay "x"'
+    guarded = serve("--admin-token", token)
+    with httpx.Client(base_url=guarded.url, timeout=10) as http:
+        wrong = http.get("/__admin/ui", params={"token": "€"})
+        assert wrong.status_code == 401, wrong.text
+        opened = http.get("/__admin/ui", params={"token": token})
+        assert opened.status_code == 303 and opened.headers["location"] == "/__admin/ui"
+        assert "mockllm_admin=" in opened.headers["set-cookie"]
+        # The cookie the browser now holds opens the page and the admin API.
+        assert http.get("/__admin/ui").status_code == 200
+        assert http.get("/__admin/requests").status_code == 200
+    # A token in the address wins over a stale cookie (a server started with a new one).
+    with httpx.Client(base_url=guarded.url, timeout=10, cookies={"mockllm_admin": "old"}) as http:
+        assert http.get("/__admin/ui").status_code == 401
+        assert http.get("/__admin/ui", params={"token": token}).status_code == 303
+    open_server = serve()
+    with httpx.Client(base_url=open_server.url, timeout=10) as http:
+        for value in ("€", "anything"):
+            moved = http.get("/__admin/ui", params={"token": value})
+            assert moved.status_code == 303, moved.text
+            assert "set-cookie" not in moved.headers  # nothing checked: nothing kept
+    for server in (guarded, open_server):
+        assert "Traceback" not in server.log(), server.log()[-2000:]
