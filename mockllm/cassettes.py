@@ -499,14 +499,83 @@ def normal_name(name: str) -> str:
 
 
 def resolve_name(root: Path, name: str) -> Path:
-    """The file of cassette ``name`` under ``root``; CassetteError if the name would leave it."""
-    path = root / normal_name(name)
-    if not path.resolve().is_relative_to(root.resolve()):
+    """The file of cassette ``name`` under ``root``; CassetteError if the name would leave it
+    or could never be a file there (a folder part that is a file, a part too long)."""
+    relative = normal_name(name)
+    path = root / relative
+    _check_sizes(root, name, PurePosixPath(relative).parts)
+    try:
+        inside = path.resolve().is_relative_to(root.resolve())
+    except OSError as exc:  # a symbolic link loop, say
+        raise CassetteError(f"cassette name {name!r} cannot be followed: {exc.strerror}") from None
+    if not inside:
         raise CassetteError(
             f"cassette name {name!r} leads outside the cassettes folder {root} through a"
             " symbolic link; names must stay inside that folder"
         )
+    _check_folders(root, name, PurePosixPath(relative).parts)
+    if relative in CONFIG_NAMES:
+        raise CassetteError(
+            f"cassette name {name!r} names the cassettes folder's settings file {path},"
+            " which is not a cassette; choose another name"
+        )
     return path
+
+
+# An atomic save writes `.NAME.` + 8 random characters + `.tmp` beside the file first.
+_TEMP_EXTRA = len("..") + 8 + len(".tmp")
+
+
+def _check_sizes(root: Path, name: str, parts: tuple[str, ...]) -> None:
+    """CassetteError when a part of cassette ``name``, or the whole path, is longer than the
+    file system takes."""
+    where = root if root.is_dir() else Path(".")
+    try:
+        part_max = os.pathconf(where, "PC_NAME_MAX")
+        path_max = os.pathconf(where, "PC_PATH_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf on Windows
+        part_max, path_max = 255, 4096
+    problem = None
+    for i, part in enumerate(parts):
+        is_file = i == len(parts) - 1
+        allowed = part_max - _TEMP_EXTRA if is_file else part_max
+        size = len(os.fsencode(part))
+        if size > allowed:
+            what = "file name" if is_file else "a folder name"
+            problem = f"{'its ' if is_file else ''}{what} has {size} bytes, at most {allowed} fit"
+            break
+    else:
+        size = len(os.fsencode(str(root.absolute() / Path(*parts))))
+        if size + _TEMP_EXTRA > path_max:
+            problem = f"its path has {size} bytes, at most {path_max - _TEMP_EXTRA} fit"
+    if problem:
+        shown = repr(name) if len(name) <= 60 else f"{name[:60]!r}..."
+        raise CassetteError(
+            f"cassette name {shown} is too long: {problem} (the cassette is saved through a"
+            " temporary file beside it); a name is a path inside the cassettes folder, like"
+            " 'sub/dir/test_x.yaml'"
+        )
+
+
+def _check_folders(root: Path, name: str, parts: tuple[str, ...]) -> None:
+    """CassetteError when cassette ``name`` goes through a file, or names a folder."""
+    folder = root
+    for i, part in enumerate(parts):
+        folder = folder / part
+        if i == len(parts) - 1:
+            if folder.is_dir():
+                raise CassetteError(
+                    f"cassette name {name!r} names the folder {folder}, not a file;"
+                    " name a file inside it, like 'sub/dir/test_x.yaml'"
+                )
+        elif folder.exists() and not folder.is_dir():
+            raise CassetteError(
+                f"cassette name {name!r} goes through {folder}, which is a file, not a"
+                " folder; a name is a path inside the cassettes folder, like"
+                " 'sub/dir/test_x.yaml'"
+            )
+        elif not folder.exists():
+            return  # the rest is made when the cassette is first saved
 
 
 def should_record(mode: RecordMode, cassette_exists: bool, matched: bool) -> bool:
@@ -606,6 +675,26 @@ class Recorder:
         if self._library is not None:
             self._library.add(interaction)
         return interaction
+
+    def check(self, name: str) -> None:
+        """CassetteError when cassette ``name`` could not take an interaction: a name the file
+        system refuses, a file that cannot be read as a cassette, a folder not writable.
+
+        Called before a request is forwarded, so that nothing is sent upstream whose answer
+        could not be kept. What is read is kept for ``append``.
+        """
+        path = resolve_name(self._root, name)
+        with self._guard:
+            lock = self._locks.setdefault(path, threading.Lock())
+        with lock:
+            if path not in self._files:
+                requests, responses, metadata, file = _read(path, missing_ok=True)
+                self._files[path] = ((requests, responses, metadata), len(requests), file)
+        folder = path.parent
+        while not folder.exists() and folder != self._root and folder.parent != folder:
+            folder = folder.parent
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise CassetteError(f"{path}: cannot write the cassette: {folder} is not writable")
 
     def forget(self, name: str) -> None:
         """Drop what was read of cassette ``name`` (its file was removed to record it anew)."""

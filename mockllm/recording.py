@@ -38,6 +38,7 @@ from mockllm.wire import Body, malformed
 
 logger = logging.getLogger("mockllm.recording")
 
+_CASSETTE_HEADER = "x-mockllm-cassette"
 _RECORDED_PACE = Latency()  # no override: the recorded offsets stand
 # Headers the server sets itself, never copied from a recording.
 _OWN = frozenset({"content-type", "content-length", "date", "server", "transfer-encoding"})
@@ -238,6 +239,33 @@ _ANTHROPIC_TYPES = {
 }
 
 
+async def _refuse_cassette(exc: CassetteError, path: str, param: str | None, send: Send) -> int:
+    """The 400 `invalid_cassette` for a cassette that cannot be recorded into, in the error
+    shape of the request's API family; its status."""
+    refused = RequestError(400, str(exc), param=param, code="invalid_cassette")
+    from mockllm.dialects import by_api
+
+    try:
+        dialect = by_api(family_of(path) or "chat")
+    except KeyError:
+        dialect = by_api("chat")
+    body = dialect.refusal(refused, "")
+    logger.warning("recording refused: %s", exc)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *dialect.static_headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+    return 400
+
+
 def _failure_body(exc: UpstreamError) -> bytes:
     """What the client gets, and the cassette keeps, when the upstream fails."""
     code = "timeout" if exc.kind == "timeout" else "upstream_error"
@@ -266,6 +294,12 @@ class RecordingProxy:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         path = scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
+        try:
+            # Nothing goes upstream whose answer could not be kept.
+            await asyncio.to_thread(self.recorder.check, outcome.cassette)
+        except CassetteError as exc:
+            named = any(k.lower() == _CASSETTE_HEADER for k, _ in headers)
+            return await _refuse_cassette(exc, path, _CASSETTE_HEADER if named else None, send)
         try:
             response = await self.upstream.open(scope["method"], path, query, headers, raw)
         except UpstreamError as exc:
@@ -342,14 +376,19 @@ class RecordingProxy:
         headers: list[tuple[str, str]],
     ) -> None:
         secrets = self.scrubber.secrets_in(tuple(headers))
-        await asyncio.to_thread(
-            self.recorder.append,
-            outcome.cassette,
-            request,
-            response,
-            secrets,
-            replace=outcome.replace,
-        )
+        try:
+            await asyncio.to_thread(
+                self.recorder.append,
+                outcome.cassette,
+                request,
+                response,
+                secrets,
+                replace=outcome.replace,
+            )
+        except (CassetteError, OSError) as exc:
+            # The client's answer is complete or nearly so: it still gets it, and the lost
+            # recording is said in one line (a full disk, a folder removed meanwhile).
+            logger.error("cassette=%s interaction not recorded: %s", outcome.cassette, exc)
 
     async def aclose(self) -> None:
         await self.upstream.aclose()

@@ -607,6 +607,40 @@ def test_resolve_name_refuses_a_symlink_escape(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("x.yml/sub", "goes through .*x.yml, which is a file"),
+        ("folder", "names the folder"),
+        ("folder.yaml", "names the folder"),
+        ("a" * 300, "is too long: its file name has 305 bytes"),
+        ("b" * 300 + "/x", "is too long: a folder name has 300 bytes"),
+        ("a/" * 3000 + "b", "is too long: its path has"),
+        ("mockllm", "settings file"),
+    ],
+)
+def test_resolve_name_refuses_names_that_cannot_be_a_file(
+    tmp_path: Path, name: str, rule: str
+) -> None:
+    (tmp_path / "x.yml").write_text("x: 1\n")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder.yaml").mkdir()
+    with pytest.raises(CassetteError, match=rule):
+        resolve_name(tmp_path, name)
+
+
+def test_recorder_check_refuses_a_cassette_it_could_not_append_to(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text("a: [\n")
+    (tmp_path / "other.yaml").write_text("x: 1\n")
+    recorder = Recorder(tmp_path, Scrubber())
+    with pytest.raises(CassetteError, match=r"broken.yaml:2: not valid YAML"):
+        recorder.check("broken")
+    with pytest.raises(CassetteError, match="no 'interactions' list"):
+        recorder.check("other")
+    recorder.check("new/one")  # not there yet: fine, and nothing is written
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
     ("name", "relative"),
     [
         ("test_x", "test_x.yaml"),

@@ -1,0 +1,123 @@
+"""Cassettes at their edges, through the front door: a recorder (`mockllm serve --upstream`)
+in front of a second local mockllm, driven with the official openai SDK and raw httpx."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.conftest import RunningServer
+
+from .helpers import check_error, journal, make_chat_request, post_chat, write_scenario
+
+UPSTREAM_RULES = """\
+version: 1
+rules:
+  - name: slow
+    match: { last_user: "slow story" }
+    reply:
+      chunks: ["Once", " upon", " a", " time."]
+      latency: { ttft_ms: 600, inter_token_ms: 100 }
+"""
+
+Serve = Callable[..., RunningServer]
+
+
+@pytest.fixture
+def upstream(serve: Serve, tmp_path: Path) -> RunningServer:
+    return serve("--scenarios", str(write_scenario(tmp_path, UPSTREAM_RULES, "upstream.yaml")))
+
+
+def _recorder(serve: Serve, upstream: RunningServer, cassettes: Path) -> RunningServer:
+    return serve(
+        "--upstream",
+        upstream.base_url,
+        "--cassettes",
+        str(cassettes),
+        "--record-mode",
+        "new_episodes",
+        "--cassettes-skip-unreadable",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("x.yml/sub", "goes through"),
+        ("a" * 300, "is too long"),
+        ("broken", "not valid YAML"),
+        ("x.yml", "no 'interactions' list"),
+        ("mockllm", "settings file"),
+    ],
+)
+def test_a_cassette_that_cannot_be_recorded_into_is_refused_before_forwarding(
+    serve: Serve, upstream: RunningServer, tmp_path: Path, name: str, says: str
+) -> None:
+    cassettes = tmp_path / "cas"
+    cassettes.mkdir()
+    (cassettes / "x.yml").write_text("x: 1\n")
+    (cassettes / "broken.yaml").write_text("a: [\n")
+    recorder = _recorder(serve, upstream, cassettes)
+    client = openai.OpenAI(base_url=recorder.base_url, api_key="sk-test", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "Hi"}],
+            extra_headers={"X-Mockllm-Cassette": name},
+        )
+    error = caught.value.body
+    assert isinstance(error, dict)
+    assert error["code"] == "invalid_cassette" and says in error["message"], error
+    assert error["param"] == "x-mockllm-cassette"
+    assert journal(upstream.url) == []  # nothing was forwarded
+    assert sorted(p.name for p in cassettes.iterdir()) == ["broken.yaml", "x.yml"]
+    assert "Traceback" not in recorder.log()
+
+
+def test_a_write_that_fails_after_the_answer_still_completes_it(
+    serve: Serve, upstream: RunningServer, tmp_path: Path
+) -> None:
+    cassettes = tmp_path / "cas"
+    (cassettes / "sub").mkdir(parents=True)
+    recorder = _recorder(serve, upstream, cassettes)
+
+    def break_folder() -> None:
+        time.sleep(0.3)  # the request is upstream by now: its first token is due at 600 ms
+        shutil.rmtree(cassettes / "sub")
+        (cassettes / "sub").write_text("a file where the cassette's folder was\n")
+
+    breaker = threading.Thread(target=break_folder)
+    breaker.start()
+    response = post_chat(
+        recorder.base_url,
+        make_chat_request("slow story", stream=True),
+        headers={"X-Mockllm-Cassette": "sub/late"},
+    )
+    breaker.join()
+    assert response.status_code == 200
+    assert response.content.endswith(b"data: [DONE]\n\n")
+    log = recorder.log_with("not recorded")
+    lost = [line for line in log.splitlines() if "not recorded" in line]
+    assert len(lost) == 1 and "cassette=sub/late" in lost[0], log
+    assert "Traceback" not in log
+    # and the recorder goes on: a name that can be written records
+    ok = post_chat(recorder.base_url, make_chat_request("Hi"), headers={"X-Mockllm-Cassette": "b"})
+    assert ok.status_code == 200 and (cassettes / "b.yaml").is_file()
+
+
+def test_a_name_through_a_file_is_refused_when_replaying_too(serve: Serve, tmp_path: Path) -> None:
+    cassettes = tmp_path / "cas"
+    cassettes.mkdir()
+    (cassettes / "x.yml").write_text("x: 1\n")
+    server = serve("--cassettes", str(cassettes), "--cassettes-skip-unreadable")
+    response = post_chat(
+        server.base_url, make_chat_request("Hi"), headers={"X-Mockllm-Cassette": "x.yml/sub"}
+    )
+    error = check_error(response, 400)
+    assert error["code"] == "invalid_cassette"
