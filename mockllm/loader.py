@@ -308,11 +308,16 @@ class _Lines:
             return [self.value(item, (*path, i)) for i, item in enumerate(node.value)]
         out: dict[Any, Any] = {}
         pairs = node.value
+        merged = 0  # how many pairs up front came in through merge keys
         if any(key_node.tag != _STR_TAG for key_node, _ in pairs):
-            # merge keys (`<<`) and their kin
+            # merge keys (`<<`) and their kin: PyYAML puts the merged pairs first, so that
+            # the mapping's own keys override them, as yaml.safe_load does
+            explicit = sum(k.tag != "tag:yaml.org,2002:merge" for k, _ in pairs)
             self._constructor.flatten_mapping(node)  # type: ignore[arg-type]
             pairs = node.value
-        for key_node, value_node in pairs:
+            merged = len(pairs) - explicit
+        own: set[str] = set()
+        for index, (key_node, value_node) in enumerate(pairs):
             key = (
                 key_node.value
                 if key_node.tag == _STR_TAG
@@ -323,8 +328,13 @@ class _Lines:
             key = str(key)
             at = (*path, key)
             line = key_node.start_mark.line + 1
-            if key in out:
+            if key in own:
                 self.problems.append(Problem(self.source, line, s.dotted(at), "duplicate key"))
+            elif key in out:  # a merged value overridden: its lines give way to the new one's
+                for known in [p for p in lines if p[: len(at)] == at]:
+                    del lines[known]
+            if index >= merged:
+                own.add(key)
             lines[at] = line
             out[key] = self.value(value_node, at)
         return out
