@@ -26,6 +26,7 @@ from mockllm.conversation import (
     JSON,
     Conversation,
     Message,
+    ResponseFormat,
     Tool,
     ToolCall,
     api_key_of,
@@ -186,6 +187,23 @@ def _wrong(path: str, kind: str) -> RequestError:
 
 def _extra(path: str) -> RequestError:
     return invalid(f"{path}: Extra inputs are not permitted", path)
+
+
+def _literal(value: object, path: str, allowed: tuple[str, ...]) -> str:
+    """A value of a closed set, refused in pydantic's words for a `Literal`: "Input should be
+    'auto' or 'standard_only'" (as `cache_control.ttl` and `media_type` are worded)."""
+    if isinstance(value, str) and value in allowed:
+        return value
+    listed = [f"'{a}'" for a in allowed]
+    either = listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} or {listed[-1]}"
+    raise invalid(f"{path}: Input should be {either}", path)
+
+
+def _only(obj: JSON, path: str, keys: tuple[str, ...]) -> None:
+    """Refuse the keys of an object its type does not have."""
+    for key in obj:
+        if key not in keys:
+            raise _extra(f"{path}.{key}")
 
 
 def _tag(path: str, tag: object, expected: tuple[str, ...]) -> RequestError:
@@ -518,16 +536,19 @@ def _read_system(value: object) -> str:
     return "\n".join(texts)
 
 
-def _cache_control(block: JSON, path: str) -> None:
+def _cache_control(block: JSON, path: str) -> bool:
+    """Check a block's `cache_control` (`path` "" for the request's own); whether it has one."""
     value = block.get("cache_control")
     if value is None:
-        return
-    control = _object(value, f"{path}.cache_control")
+        return False
+    where = f"{path}.cache_control" if path else "cache_control"
+    control = _object(value, where)
+    _only(control, where, ("type", "ttl"))
     if control.get("type") != "ephemeral":
-        raise _tag(f"{path}.cache_control", control.get("type"), ("ephemeral",))
-    ttl = control.get("ttl")
-    if ttl is not None and ttl not in ("5m", "1h"):
-        raise invalid(f"{path}.cache_control.ttl: Input should be '5m' or '1h'")
+        raise _tag(where, control.get("type"), ("ephemeral",))
+    if control.get("ttl") is not None:
+        _literal(control["ttl"], f"{where}.ttl", ("5m", "1h"))
+    return True
 
 
 # --- tools ----------------------------------------------------------------------------------
@@ -641,6 +662,105 @@ def _read_tool_choice(value: object, tools: tuple[Tool, ...]) -> tuple[str | Non
 
 # --- the request ----------------------------------------------------------------------------
 
+_EFFORTS = ("low", "medium", "high", "xhigh", "max")
+
+
+def _read_output_config(value: object) -> ResponseFormat | None:
+    """`output_config` (SDK `OutputConfigParam`): `effort` of its five levels, and `format`,
+    the JSON schema the answer follows (what `messages.parse(output_format=Model)` sends)."""
+    if value is None:
+        return None
+    config = _object(value, "output_config")
+    _only(config, "output_config", ("effort", "format", "task_budget"))
+    if config.get("effort") is not None:
+        _literal(config["effort"], "output_config.effort", _EFFORTS)
+    if config.get("task_budget") is not None:
+        _object(config["task_budget"], "output_config.task_budget")
+    form = config.get("format")
+    return None if form is None else _read_format(form, "output_config.format")
+
+
+def _read_format(value: object, path: str) -> ResponseFormat:
+    """A JSON output format (`{"type": "json_schema", "schema": {...}}`), from
+    `output_config.format` or the structured-outputs beta's top-level `output_format`."""
+    form = _object(value, path)
+    _only(form, path, ("type", "schema"))
+    if form.get("type") is None:
+        raise _required(f"{path}.type")
+    _literal(form["type"], f"{path}.type", ("json_schema",))
+    if form.get("schema") is None:
+        raise _required(f"{path}.schema")
+    schema = _object(form["schema"], f"{path}.schema")
+    return ResponseFormat("json_schema", None, schema, True)
+
+
+def _read_container(value: object) -> None:
+    """`container`: an id, or `{id, skills}` (SDK `ContainerParams`)."""
+    if value is None or isinstance(value, str):
+        return
+    if not isinstance(value, dict):
+        raise _wrong("container", "str")
+    _only(value, "container", ("id", "skills"))
+    _str(value, "id", "container", required=False)
+    skills = value.get("skills")
+    if skills is None:
+        return
+    if not isinstance(skills, list):
+        raise _wrong("container.skills", "list")
+    for i, raw in enumerate(skills):
+        at = f"container.skills.{i}"
+        skill = _object(raw, at)
+        _only(skill, at, ("skill_id", "type", "version"))
+        _text(skill, "skill_id", at)
+        if skill.get("type") is None:
+            raise _required(f"{at}.type")
+        _literal(skill["type"], f"{at}.type", ("anthropic", "custom"))
+        _str(skill, "version", at, required=False)
+
+
+def _read_mcp_servers(value: object) -> None:
+    """`mcp_servers`: URL server definitions (SDK `BetaRequestMCPServerURLDefinitionParam`)."""
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise _wrong("mcp_servers", "list")
+    keys = ("type", "name", "url", "authorization_token", "tool_configuration")
+    for i, raw in enumerate(value):
+        at = f"mcp_servers.{i}"
+        server = _object(raw, at)
+        _only(server, at, keys)
+        if server.get("type") is None:
+            raise _required(f"{at}.type")
+        _literal(server["type"], f"{at}.type", ("url",))
+        _text(server, "name", at)
+        _text(server, "url", at)
+        _str(server, "authorization_token", at, required=False)
+        if server.get("tool_configuration") is not None:
+            _object(server["tool_configuration"], f"{at}.tool_configuration")
+
+
+def _read_options(body: JSON) -> None:
+    """The request's other typed fields, each refused as the API's validator refuses a value
+    of the wrong type (the SDK's `MessageCreateParams` give each type)."""
+    if body.get("service_tier") is not None:
+        _literal(body["service_tier"], "service_tier", ("auto", "standard_only"))
+    if body.get("speed") is not None:
+        _literal(body["speed"], "speed", ("standard", "fast"))
+    _read_container(body.get("container"))
+    _cache_control(body, "")
+    for key in ("inference_geo", "user_profile_id", "workspace_id"):
+        _str(body, key, "", required=False)
+    _read_mcp_servers(body.get("mcp_servers"))
+    if body.get("diagnostics") is not None:
+        diagnostics = _object(body["diagnostics"], "diagnostics")
+        _only(diagnostics, "diagnostics", ("previous_message_id",))
+        _str(diagnostics, "previous_message_id", "diagnostics", required=False)
+    if body.get("context_management") is not None:
+        management = _object(body["context_management"], "context_management")
+        edits = management.get("edits")
+        if edits is not None and not isinstance(edits, list):
+            raise _wrong("context_management.edits", "list")
+
 
 def _read_thinking(value: object, max_tokens: int | None) -> tuple[bool, bool]:
     """(whether the model thinks, whether thinking has a budget: `enabled`)."""
@@ -750,6 +870,10 @@ def parse(
         _int(body, "top_k", 0)
         _read_metadata(body.get("metadata"))
     stop = _read_stop_sequences(body.get("stop_sequences"))
+    _read_options(body)
+    form = _read_output_config(body.get("output_config"))
+    if form is None and body.get("output_format") is not None:
+        form = _read_format(body["output_format"], "output_format")
     if "fallbacks" in body and context.refuse_unknown and not context.lenient:
         # a gateway's extra: the Anthropic API itself does not take it (as under OpenAI's
         # profile for chat and Responses); gateway profiles pass it on
@@ -776,6 +900,7 @@ def parse(
         tools=tools,
         tool_choice=tool_choice,
         parallel_tool_calls=parallel,
+        response_format=form or ResponseFormat(),
         fallbacks=tuple(fallbacks),
         reasoning=thinks,
         canonical=_canonical(body),

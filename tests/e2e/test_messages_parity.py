@@ -1,0 +1,170 @@
+"""The Messages API against the real API's rules, through the front door: the official
+`anthropic` SDK (its helpers: `parse`, `stream`, `tool_runner`) and raw httpx, against a real
+server on a loopback port. Answers are validated with the SDK's own types; refusals are
+compared word for word with the API's, as public reports quote them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import httpx
+import jsonschema
+import pytest
+from anthropic import Anthropic
+from anthropic.types import Message
+from pydantic import BaseModel
+
+from tests.conftest import RunningServer, start_server
+
+from .helpers import write_scenario
+
+MODEL = "claude-sonnet-4-5"
+KEY = "sk-ant-api03-parity"
+RULES = """\
+version: 1
+rules:
+  - name: thought-only
+    match: { last_user: "think, then answer" }
+    reply: { reasoning: "The person should be plausible." }
+"""
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+    tags: list[str]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    folder = tmp_path_factory.mktemp("messages-parity")
+    scenarios = folder / "scenarios"
+    scenarios.mkdir()
+    write_scenario(scenarios, RULES, "parity.yaml")
+    running = start_server("--scenarios", str(scenarios), "--seed", "11", tmp_path=folder)
+    yield running
+    running.stop()
+    assert "Traceback" not in running.log(), running.log()
+
+
+@pytest.fixture(scope="module")
+def client(server: RunningServer) -> Iterator[Anthropic]:
+    sdk = Anthropic(base_url=server.url, api_key=KEY, max_retries=0)
+    yield sdk
+    sdk.close()
+
+
+def post(server: RunningServer, body: dict[str, Any], **headers: str) -> httpx.Response:
+    sent = {"x-api-key": KEY, "anthropic-version": "2023-06-01", **headers}
+    return httpx.post(f"{server.url}/v1/messages", json=body, headers=sent, timeout=10)
+
+
+def request(text: str = "Describe a person", **fields: Any) -> dict[str, Any]:
+    return {
+        "model": MODEL,
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": text}],
+        **fields,
+    }
+
+
+def refusal(response: httpx.Response) -> str:
+    """The message of an Anthropic-shaped 400."""
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error", body
+    return str(body["error"]["message"])
+
+
+# --- 1. structured outputs --------------------------------------------------------------------
+
+
+def test_messages_parse_gets_json_of_the_model(client: Anthropic) -> None:
+    asked = [{"role": "user", "content": "Describe a person"}]
+    parsed = client.messages.parse(
+        model=MODEL, max_tokens=300, output_format=Person, messages=asked
+    )
+    assert isinstance(parsed.parsed_output, Person)
+    Person.model_validate_json(parsed.content[0].text)
+    beta = client.beta.messages.parse(
+        model=MODEL, max_tokens=300, output_format=Person, messages=asked
+    )
+    assert isinstance(beta.parsed_output, Person)
+    with client.messages.stream(
+        model=MODEL, max_tokens=300, output_format=Person, messages=asked
+    ) as stream:
+        final = stream.get_final_message()
+    assert isinstance(final.parsed_output, Person)
+    thought = client.messages.parse(
+        model=MODEL,
+        max_tokens=4096,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        output_format=Person,
+        messages=asked,
+    )
+    assert [b.type for b in thought.content] == ["thinking", "text"]
+    assert isinstance(thought.parsed_output, Person)
+
+
+def test_a_rule_without_content_answers_json_of_the_schema(client: Anthropic) -> None:
+    parsed = client.messages.parse(
+        model=MODEL,
+        max_tokens=300,
+        output_format=Person,
+        messages=[{"role": "user", "content": "think, then answer"}],
+    )
+    assert parsed.content[0].type == "thinking"
+    assert parsed.content[0].thinking == "The person should be plausible."
+    assert isinstance(parsed.parsed_output, Person)
+
+
+def test_the_beta_output_format_field_gets_json(server: RunningServer) -> None:
+    schema = Person.model_json_schema()
+    response = post(
+        server,
+        request(output_format={"type": "json_schema", "schema": schema}),
+        **{"anthropic-beta": "structured-outputs-2025-11-13"},
+    )
+    assert response.status_code == 200, response.text
+    message = Message.model_validate(response.json())
+    jsonschema.validate(json.loads(message.content[0].text), schema)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"output_config": {"format": {"type": "bogus", "schema": {"type": "object"}}}},
+            "output_config.format.type: Input should be 'json_schema'",
+        ),
+        (
+            {"output_config": {"effort": "ultra"}},
+            "output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'",
+        ),
+        ({"service_tier": 1}, "service_tier: Input should be 'auto' or 'standard_only'"),
+        ({"speed": "x"}, "speed: Input should be 'standard' or 'fast'"),
+        ({"container": []}, "container: Input should be a valid string"),
+        ({"cache_control": 1}, "cache_control: Input should be a valid dictionary"),
+        ({"inference_geo": 1}, "inference_geo: Input should be a valid string"),
+        ({"mcp_servers": "x"}, "mcp_servers: Input should be a valid list"),
+        ({"diagnostics": []}, "diagnostics: Input should be a valid dictionary"),
+    ],
+)
+def test_options_of_the_wrong_type_are_refused(
+    server: RunningServer, fields: dict[str, Any], message: str
+) -> None:
+    assert refusal(post(server, request(**fields))) == message
+
+
+def test_the_sdk_raises_its_bad_request_error(client: Anthropic) -> None:
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(
+            model=MODEL,
+            max_tokens=100,
+            messages=[{"role": "user", "content": "hi"}],
+            output_config={"effort": "ultra"},  # type: ignore[typeddict-item]
+        )
+    assert caught.value.status_code == 400
