@@ -117,6 +117,76 @@ def get_str(obj: JSON, key: str, where: str) -> str:
     return value
 
 
+def check_name(name: str, param: str, most: int | None = 64) -> None:
+    """A name the API restricts to `^[a-zA-Z0-9_-]+$` (and, for most, 64 characters):
+    `Invalid 'tools[0].function.name': string does not match pattern. Expected a string
+    that matches the pattern '^[a-zA-Z0-9_-]+$'.` or `… string too long. Expected a string
+    with maximum length 64, but got a string with length 65 instead.` (code
+    invalid_value / string_above_max_length)."""
+    if most is not None and len(name) > most:
+        raise RequestError(
+            400,
+            f"Invalid '{param}': string too long. Expected a string with maximum length {most}, "
+            f"but got a string with length {len(name)} instead.",
+            code="string_above_max_length",
+            param=param,
+        )
+    if not name or not all(c in _NAME_CHARS for c in name):
+        raise RequestError(
+            400,
+            f"Invalid '{param}': string does not match pattern. Expected a string that "
+            "matches the pattern '^[a-zA-Z0-9_-]+$'.",
+            code="invalid_value",
+            param=param,
+        )
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+MAX_METADATA = 16  # pairs; keys up to 64 characters, values strings up to 512
+SERVICE_TIERS = ("auto", "default", "fast", "flex", "priority")  # OpenAI's, as of 2026
+
+
+def check_metadata(value: object) -> None:
+    """`metadata` as the API bounds it (Metadata in OpenAI's OpenAPI document), worded as a
+    direct-API conformance table of 2026-08-30 records it: `Invalid 'metadata': too many
+    properties. Expected an object with at most 16 properties, but got an object with 17
+    properties instead.` (object_above_max_properties), `Invalid property name in
+    'metadata': 'k…' is too long. …` (property_name_above_max_length), `Invalid
+    'metadata.k': string too long. …` (string_above_max_length), `Invalid type for
+    'metadata.k': expected a string, but got an integer instead.`"""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise invalid_type("metadata", "an object", value)
+    if len(value) > MAX_METADATA:
+        raise RequestError(
+            400,
+            f"Invalid 'metadata': too many properties. Expected an object with at most "
+            f"{MAX_METADATA} properties, but got an object with {len(value)} properties instead.",
+            code="object_above_max_properties",
+            param="metadata",
+        )
+    for key, item in value.items():
+        if len(key) > 64:
+            raise RequestError(
+                400,
+                f"Invalid property name in 'metadata': '{key}' is too long. Expected a string "
+                f"with maximum length 64, but got a string with length {len(key)} instead.",
+                code="property_name_above_max_length",
+                param=f"metadata.{key}",
+            )
+        if not isinstance(item, str):
+            raise invalid_type(f"metadata.{key}", "a string", item)
+        if len(item) > 512:
+            raise RequestError(
+                400,
+                f"Invalid 'metadata.{key}': string too long. Expected a string with maximum "
+                f"length 512, but got a string with length {len(item)} instead.",
+                code="string_above_max_length",
+                param=f"metadata.{key}",
+            )
+
+
 def empty_array(param: str) -> RequestError:
     """The 400 for an array that must hold at least one item."""
     return RequestError(

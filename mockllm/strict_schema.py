@@ -39,7 +39,6 @@ NOT_PERMITTED = (
     "dependentSchemas",
     "minLength",
     "maxLength",
-    "default",
     "patternProperties",
     "unevaluatedProperties",
     "propertyNames",

@@ -214,6 +214,7 @@ def test_response_format_stop_and_limits():
         seed=11,
         logprobs=True,
         top_logprobs=2,
+        tools=[{"type": "function", "function": {"name": "ping"}}],
         parallel_tool_calls=False,
         fallbacks=["gpt-4o-mini"],
         stream=True,
@@ -893,3 +894,124 @@ def test_the_effort_a_request_names_none_of_is_the_models_default():
 def test_lenient_takes_an_effort_the_model_does_not():
     body = orjson.dumps(_hi("gpt-5-mini", reasoning_effort="none", stop=["x"]))
     assert chat.parse(body, {}, chat.PATH, ParseContext(lenient=True)).reasoning_effort == "none"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message", "param", "code"),
+    [
+        (
+            {"metadata": {f"k{i}": "v" for i in range(17)}},
+            "Invalid 'metadata': too many properties. Expected an object with at most 16 "
+            "properties, but got an object with 17 properties instead.",
+            "metadata",
+            "object_above_max_properties",
+        ),
+        (
+            {"metadata": {"k" * 70: "v"}},
+            f"Invalid property name in 'metadata': '{'k' * 70}' is too long. Expected a string "
+            "with maximum length 64, but got a string with length 70 instead.",
+            f"metadata.{'k' * 70}",
+            "property_name_above_max_length",
+        ),
+        (
+            {"metadata": {"k": "x" * 600}},
+            "Invalid 'metadata.k': string too long. Expected a string with maximum length 512, "
+            "but got a string with length 600 instead.",
+            "metadata.k",
+            "string_above_max_length",
+        ),
+        (
+            {"metadata": {"k": 7}},
+            "Invalid type for 'metadata.k': expected a string, but got an integer instead.",
+            "metadata.k",
+            "invalid_type",
+        ),
+        (
+            {"service_tier": "bogus"},
+            "Invalid value: 'bogus'. Supported values are: 'auto', 'default', 'fast', 'flex', "
+            "and 'priority'.",
+            "service_tier",
+            "invalid_value",
+        ),
+        (
+            {"parallel_tool_calls": False},
+            "Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed "
+            "when 'tools' are specified.",
+            "parallel_tool_calls",
+            None,
+        ),
+        (
+            {"tools": []},
+            "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an "
+            "empty array instead.",
+            "tools",
+            "empty_array",
+        ),
+        (
+            {"tools": [{"type": "function", "function": {"name": f"t{i}"}} for i in range(129)]},
+            "Invalid 'tools': array too long. Expected an array with maximum length 128, but "
+            "got an array with length 129 instead.",
+            "tools",
+            "array_above_max_length",
+        ),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f" * 65}}]},
+            "Invalid 'tools[0].function.name': string too long. Expected a string with maximum "
+            "length 64, but got a string with length 65 instead.",
+            "tools[0].function.name",
+            "string_above_max_length",
+        ),
+        (
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "bad name!", "schema": {"type": "object"}},
+                }
+            },
+            "Invalid 'response_format.json_schema.name': string does not match pattern. "
+            "Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+            "response_format.json_schema.name",
+            "invalid_value",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "hi", "name": "bob smith!"}]},
+            "Invalid 'messages[0].name': string does not match pattern. Expected a string that "
+            "matches the pattern '^[a-zA-Z0-9_-]+$'.",
+            "messages[0].name",
+            "invalid_value",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "look"},
+                    {
+                        "role": "system",
+                        "content": [
+                            {"type": "image_url", "image_url": {"url": "https://e.com/a.png"}}
+                        ],
+                    },
+                ]
+            },
+            "Invalid 'messages[1]'. Image URLs are only allowed for messages with role 'user', "
+            "but this message with role 'system' contains an image URL.",
+            "messages[1]",
+            "invalid_value",
+        ),
+    ],
+)
+def test_chat_refuses_what_the_api_bounds(fields, message, param, code):
+    error = refused({**_hi("gpt-4o-mini"), **fields})
+    assert (error.message, error.param, error.code) == (message, param, code)
+
+
+def test_chat_takes_what_those_bounds_allow():
+    tools = [{"type": "function", "function": {"name": f"t{i}"}} for i in range(128)]
+    body = _hi(
+        "gpt-4o-mini",
+        metadata={f"k{i}": "v" * 512 for i in range(16)},
+        service_tier="flex",
+        tools=tools,
+        parallel_tool_calls=False,
+        messages=[{"role": "user", "content": "hi", "name": "bob_smith-2"}],
+    )
+    assert len(chat.parse(orjson.dumps(body), {}, chat.PATH, ParseContext()).tools) == 128

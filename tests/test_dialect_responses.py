@@ -844,3 +844,86 @@ def test_a_delta_event_from_its_template_is_the_event_add_writes(
     if obfuscate:
         data = orjson.loads(quick.events[-1].split(b"data: ", 1)[1])
         assert (len(data["delta"]) + len(data["obfuscation"])) % 16 == 0
+
+
+OPEN_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+STRICT_SCHEMA = {**OPEN_SCHEMA, "additionalProperties": False}
+
+
+def _with_tool(**tool: Any) -> dict[str, Any]:
+    return {"model": "gpt-4o", "input": "hi", "tools": [{"type": "function", "name": "f", **tool}]}
+
+
+def test_a_function_tool_without_strict_is_strict_when_its_schema_can_be():
+    """The function calling guide: an omitted `strict` makes a Responses tool strict when
+    its schema allows it, and best-effort when it does not; only `strict: true` refuses."""
+
+    def parsed(**tool: Any) -> Any:
+        return responses.parse(orjson.dumps(_with_tool(**tool)), {}, responses.PATH, ParseContext())
+
+    assert parsed(parameters=STRICT_SCHEMA).tools[0].strict is True
+    assert parsed(parameters=OPEN_SCHEMA).tools[0].strict is False  # LangChain sends these
+    assert parsed(parameters=OPEN_SCHEMA, strict=False).tools[0].strict is False
+    error = refused(_with_tool(parameters=OPEN_SCHEMA, strict=True))
+    assert error.message == (
+        "Invalid schema for function 'f': In context=(), 'additionalProperties' is required "
+        "to be supplied and to be false."
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "message", "param"),
+    [
+        (
+            {"metadata": {f"k{i}": "v" for i in range(17)}},
+            "Invalid 'metadata': too many properties. Expected an object with at most 16 "
+            "properties, but got an object with 17 properties instead.",
+            "metadata",
+        ),
+        (
+            {"metadata": {"k": {"nested": 1}}},
+            "Invalid type for 'metadata.k': expected a string, but got an object instead.",
+            "metadata.k",
+        ),
+        (
+            {"service_tier": "gold"},
+            "Invalid value: 'gold'. Supported values are: 'auto', 'default', 'fast', 'flex', "
+            "and 'priority'.",
+            "service_tier",
+        ),
+        (
+            {"include": ["message.output_text.logprobs", "usage"]},
+            "Invalid value: 'usage'. Supported values are: 'file_search_call.results', "
+            "'web_search_call.results', 'web_search_call.action.sources', "
+            "'message.input_image.image_url', 'computer_call_output.output.image_url', "
+            "'code_interpreter_call.outputs', 'reasoning.encrypted_content', and "
+            "'message.output_text.logprobs'.",
+            "include[1]",
+        ),
+        (
+            {
+                "input": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": [{"type": "input_text", "text": "x"}]},
+                    {"role": "user", "content": "again"},
+                ]
+            },
+            "Invalid value: 'input_text'. Supported values are: 'output_text' and 'refusal'.",
+            "input[1].content[0]",
+        ),
+        (
+            {"text": {"format": {"type": "json_schema", "name": "my schema", "schema": {}}}},
+            "Invalid 'text.format.name': string does not match pattern. Expected a string that "
+            "matches the pattern '^[a-zA-Z0-9_-]+$'.",
+            "text.format.name",
+        ),
+    ],
+)
+def test_the_responses_api_refuses_what_it_bounds(fields, message, param):
+    error = refused({"model": "gpt-4o", "input": "hi", **fields})
+    assert (error.status, error.message, error.param) == (400, message, param)
+
+
+def test_the_responses_api_takes_metadata_without_store():
+    body = {"model": "gpt-4o", "input": "hi", "store": False, "metadata": {"k": "v"}}
+    responses.parse(orjson.dumps(body), {}, responses.PATH, ParseContext())

@@ -30,8 +30,11 @@ from mockllm.conversation import (
 from mockllm.dialects import DEFAULT_CONTEXT, Dialect, Headers, ParseContext
 from mockllm.errors import RequestError
 from mockllm.protocol import (
+    SERVICE_TIERS,
     absent_or_wrong,
     canonical_or_refuse,
+    check_metadata,
+    check_name,
     default_error_headers,
     empty_array,
     error_body,
@@ -68,6 +71,7 @@ ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 MODALITIES = ("text", "audio")
 VERBOSITIES = ("low", "medium", "high")
+MAX_TOOLS = 128
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -98,6 +102,18 @@ def _content_text(content: object, param: str, role: str) -> str:
             texts.append(text)
         elif kind == "image_url":
             _check_image_url(part.get("image_url"), f"{where}.image_url")
+            if role != "user":
+                # Worked around by agent frameworks: "Invalid 'messages[3]'. Image URLs are
+                # only allowed for messages with role 'user', but this message with role
+                # 'tool' contains an image URL."
+                message = param.rsplit(".", 1)[0]
+                raise RequestError(
+                    400,
+                    f"Invalid '{message}'. Image URLs are only allowed for messages with role "
+                    f"'user', but this message with role '{role}' contains an image URL.",
+                    code="invalid_value",
+                    param=message,
+                )
         elif kind not in ("input_audio", "file", "input_image", "input_file"):
             raise unsupported(
                 kind, ("text", "image_url", "input_audio", "refusal", "file"), f"{where}.type"
@@ -184,8 +200,10 @@ def _parse_messages(value: object) -> tuple[Message, ...]:
         if role == "tool" and not isinstance(tool_call_id, str):
             raise absent_or_wrong(f"{where}.tool_call_id", "a string", tool_call_id)
         name = raw.get("name")
-        if name is not None and not isinstance(name, str):
-            raise invalid_type(f"{where}.name", "a string", name)
+        if name is not None:
+            if not isinstance(name, str):
+                raise invalid_type(f"{where}.name", "a string", name)
+            check_name(name, f"{where}.name", None)
         text = _content_text(content, f"{where}.content", role)
         messages.append(Message(role, text, name, tool_calls, tool_call_id))
     return tuple(messages)
@@ -261,6 +279,18 @@ def _parse_tools(value: object, context: ParseContext) -> tuple[Tool, ...]:
         return ()
     if not isinstance(value, list):
         raise invalid_type("tools", "an array", value)
+    if not value:
+        raise empty_array("tools")
+    if len(value) > MAX_TOOLS:
+        # Quoted by users of many MCP tools: "Invalid 'tools': array too long. Expected an
+        # array with maximum length 128, but got an array with length 129 instead."
+        raise RequestError(
+            400,
+            f"Invalid 'tools': array too long. Expected an array with maximum length "
+            f"{MAX_TOOLS}, but got an array with length {len(value)} instead.",
+            code="array_above_max_length",
+            param="tools",
+        )
     tools = []
     for where, raw, kind in _tool_objects(value, "tools"):
         if kind == "custom":
@@ -271,14 +301,7 @@ def _parse_tools(value: object, context: ParseContext) -> tuple[Tool, ...]:
         name = function.get("name")
         if not isinstance(name, str):
             raise absent_or_wrong(f"{where}.function.name", "a string", name)
-        if not name or len(name) > 64 or not all(c.isalnum() or c in "_-" for c in name):
-            raise RequestError(
-                400,
-                f"Invalid '{where}.function.name': string does not match pattern. "
-                f"Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
-                code="invalid_value",
-                param=f"{where}.function.name",
-            )
+        check_name(name, f"{where}.function.name")
         given = function.get("parameters")
         parameters = given or {"type": "object", "properties": {}}
         if not isinstance(parameters, dict):
@@ -399,6 +422,7 @@ def _parse_response_format(
     name = spec.get("name")
     if not isinstance(name, str):
         raise missing("response_format.json_schema.name")
+    check_name(name, "response_format.json_schema.name")
     schema = spec.get("schema") or {}
     if not isinstance(schema, dict):
         raise invalid_type("response_format.json_schema.schema", "an object", schema)
@@ -521,10 +545,24 @@ def parse(
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             raise invalid_type(name, "a string", value)
-    for name in ("metadata", "logit_bias", "prediction", "audio", "web_search_options"):
+    for name in ("logit_bias", "prediction", "audio", "web_search_options"):
         value = body.get(name)
         if value is not None and not isinstance(value, dict):
             raise invalid_type(name, "an object", value)
+    check_metadata(body.get("metadata"))
+    tier = body.get("service_tier")
+    if tier is not None and tier not in SERVICE_TIERS:
+        raise unsupported(tier, SERVICE_TIERS, "service_tier")
+    parallel = get_bool(body, "parallel_tool_calls", True)
+    if body.get("parallel_tool_calls") is not None and not body.get("tools"):
+        # "Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed
+        # when 'tools' are specified." (quoted in several projects' troubleshooting notes)
+        raise RequestError(
+            400,
+            "Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed "
+            "when 'tools' are specified.",
+            param="parallel_tool_calls",
+        )
     get_bool(body, "store", False)
     verbosity = body.get("verbosity")
     if verbosity is not None and verbosity not in VERBOSITIES:
@@ -552,7 +590,7 @@ def parse(
         tools=tools,
         tool_choice=tool_choice,
         allowed_tools=allowed_tools,
-        parallel_tool_calls=get_bool(body, "parallel_tool_calls", True),
+        parallel_tool_calls=parallel,
         response_format=_parse_response_format(body.get("response_format"), messages, context),
         logprobs=logprobs,
         top_logprobs=top_logprobs,

@@ -33,8 +33,11 @@ from mockllm.conversation import (
 from mockllm.dialects import DEFAULT_CONTEXT, Dialect, Headers, ParseContext
 from mockllm.errors import RequestError
 from mockllm.protocol import (
+    SERVICE_TIERS,
     absent_or_wrong,
     canonical_or_refuse,
+    check_metadata,
+    check_name,
     check_range,
     default_error_headers,
     empty_array,
@@ -60,6 +63,7 @@ from mockllm.refusals import (
 from mockllm.render import Rendered, RenderedChoice, prompt_tokens
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.state import StateStore
+from mockllm.strict_schema import strict_problem
 from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, Padding, malformed, whole_json
 
 PATH = "/v1/responses"
@@ -70,6 +74,16 @@ _dumps = orjson.dumps
 _ROLES = ("user", "assistant", "system", "developer")
 _INPUT_PARTS = ("input_text", "input_image", "input_file", "input_audio")
 _OUTPUT_PARTS = ("output_text", "refusal")
+_INCLUDABLE = (
+    "file_search_call.results",
+    "web_search_call.results",
+    "web_search_call.action.sources",
+    "message.input_image.image_url",
+    "computer_call_output.output.image_url",
+    "code_interpreter_call.outputs",
+    "reasoning.encrypted_content",
+    "message.output_text.logprobs",
+)
 _ITEM_TYPES = (
     "message",
     "function_call",
@@ -139,10 +153,13 @@ def _text_of(content: object, where: str, role: str) -> str:
         if not isinstance(part, dict):
             raise invalid_type(at, "an object", part)
         kind = part.get("type")
-        if kind not in kinds and not (role == "assistant" and kind in _INPUT_PARTS):
+        if kind not in kinds:
             if kind is None:
                 raise missing(f"{at}.type")
-            raise unsupported(kind, kinds, f"{at}.type")
+            # An assistant turn written with input parts: "Invalid value: 'input_text'.
+            # Supported values are: 'output_text' and 'refusal'." (param input[1].content[0],
+            # quoted by many clients whose tool loops failed on their second step)
+            raise unsupported(kind, kinds, at if role == "assistant" else f"{at}.type")
         if kind in ("input_text", "output_text", "refusal"):
             field = "refusal" if kind == "refusal" else "text"
             text = part.get(field)
@@ -267,26 +284,24 @@ def _parse_tools(
             name = raw.get("name")
             if not isinstance(name, str):
                 raise absent_or_wrong(f"{at}.name", "a string", name)
-            if not name or len(name) > 64 or not all(c.isalnum() or c in "_-" for c in name):
-                raise RequestError(
-                    400,
-                    f"Invalid '{at}.name': string does not match pattern. Expected a string "
-                    "that matches the pattern '^[a-zA-Z0-9_-]+$'.",
-                    code="invalid_value",
-                    param=f"{at}.name",
-                )
+            check_name(name, f"{at}.name")
             parameters = raw.get("parameters")
             if parameters is not None and not isinstance(parameters, dict):
                 raise invalid_type(f"{at}.parameters", "an object", parameters)
-            strict = raw.get("strict", True)
+            strict = raw.get("strict")
             if strict is not None and not isinstance(strict, bool):
                 raise invalid_type(f"{at}.strict", "a boolean", strict)
+            if strict is None:
+                # Omitted: the API makes the tool strict when its schema can be, and
+                # falls back to best-effort calling when it cannot (the function calling
+                # guide: "Responses requests will attempt to normalize your schema into
+                # strict mode when possible, and will fall back to non-strict").
+                strict = parameters is None or strict_problem(parameters) is None
             description = raw.get("description")
             if description is not None and not isinstance(description, str):
                 raise invalid_type(f"{at}.description", "a string", description)
             if parameters is not None:
-                # Function tools are strict unless they say otherwise (API reference,
-                # FunctionTool.strict); the param and code: github.com/openai/codex/issues/7758
+                # The param and code: github.com/openai/codex/issues/7758
                 refuse_schema(
                     parameters,
                     "function",
@@ -294,17 +309,17 @@ def _parse_tools(
                     f"{at}.parameters",
                     "invalid_function_parameters",
                     context,
-                    strict is not False,
+                    strict,
                 )
             schema = parameters or {"type": "object", "properties": {}}
-            tools.append(Tool(name, description or "", schema, strict is not False))
+            tools.append(Tool(name, description or "", schema, strict))
             echoed.append(
                 {
                     "type": "function",
                     "description": description,
                     "name": name,
                     "parameters": parameters,
-                    "strict": strict is not False,
+                    "strict": strict,
                 }
             )
             continue
@@ -400,6 +415,7 @@ def _parse_text(
     name = form.get("name")
     if not isinstance(name, str):
         raise absent_or_wrong("text.format.name", "a string", name)
+    check_name(name, "text.format.name")
     schema = form.get("schema")
     if not isinstance(schema, dict):
         raise absent_or_wrong("text.format.schema", "an object", schema)
@@ -553,12 +569,14 @@ def parse(
     reasoning, wants_summary, effort = _parse_reasoning(body.get("reasoning"), entry, context)
     store = get_bool(body, "store", True)
     metadata = body.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise invalid_type("metadata", "an object", metadata)
+    check_metadata(metadata)
     for name in ("user", "safety_identifier", "prompt_cache_key", "service_tier"):
         item = body.get(name)
         if item is not None and not isinstance(item, str):
             raise invalid_type(name, "a string", item)
+    tier = body.get("service_tier")
+    if tier is not None and tier not in SERVICE_TIERS:
+        raise unsupported(tier, SERVICE_TIERS, "service_tier")
     prompt = body.get("prompt")
     if prompt is not None and not isinstance(prompt, dict):
         raise invalid_type("prompt", "an object", prompt)
@@ -566,7 +584,11 @@ def parse(
     if thread is not None and not isinstance(thread, str | dict):
         raise invalid_type("conversation", "one of a string or an object", thread)
     get_bool(body, "background", False)
-    string_list(body, "include")
+    for i, included in enumerate(string_list(body, "include")):
+        if included not in _INCLUDABLE:
+            # "Invalid value: 'usage'. Supported values are: 'file_search_call.results', …"
+            # (quoted by several projects); the values are the API reference's IncludeEnum.
+            raise unsupported(included, _INCLUDABLE, f"include[{i}]")
     truncation = body.get("truncation", "disabled")
     if truncation not in ("auto", "disabled"):
         raise unsupported(truncation, ("auto", "disabled"), "truncation")
