@@ -47,6 +47,7 @@ PATTERN = s.Ref(doc="text pattern", name="pattern")
 s.DEFS["pattern"] = s.OneOf(
     (
         s.Str(coerce=True),
+        s.Bool(doc="in message fields and body: equals this boolean"),
         s.Obj(
             {
                 "exact": s.Str(doc="the whole text equals this"),

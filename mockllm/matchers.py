@@ -94,6 +94,24 @@ def compile_pattern(value: Any, *, names: bool = False) -> TextPattern:
     return exact(value)
 
 
+def _spelled(value: Any) -> Any:
+    """A message pattern with its numbers and booleans as the text that spells them: a
+    message's text is text, so `last_user: 42` holds for "42" and `true` for "true"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return [_spelled(v) for v in value]
+    return value
+
+
+def compile_text_pattern(value: Any) -> TextPattern:
+    """A pattern over a message's text (`last_user`, `system`, `any_message`,
+    `last_message`): as `compile_pattern`, numbers and booleans compared as their text."""
+    return compile_pattern(_spelled(value))
+
+
 FIELD_GETTERS: dict[str, Callable[[Conversation], object]] = {"api": lambda r: r.api}
 
 
@@ -116,7 +134,7 @@ def _text_matcher(
     FIELD_GETTERS[field] = get
 
     def compile_(value: Any) -> TextPattern:
-        return compile_pattern(value, names=names)
+        return compile_pattern(value, names=True) if names else compile_text_pattern(value)
 
     def test(pattern: TextPattern, request: Conversation) -> MatchResult:
         value = get(request)
@@ -144,7 +162,7 @@ def _test_headers(arg: tuple[tuple[str, TextPattern], ...], request: Conversatio
 
 
 def _compile_any_message(value: Any) -> TextPattern:
-    return compile_pattern(value)
+    return compile_text_pattern(value)
 
 
 def _test_any_message(pattern: TextPattern, request: Conversation) -> MatchResult:
@@ -156,8 +174,8 @@ def _test_any_message(pattern: TextPattern, request: Conversation) -> MatchResul
 def _compile_last_message(value: Any) -> tuple[TextPattern | None, TextPattern | None]:
     if not isinstance(value, dict) or not value or set(value) - {"role", "content"}:
         raise ValueError("expects a mapping with 'role' and/or 'content'")
-    role = compile_pattern(value["role"]) if "role" in value else None
-    content = compile_pattern(value["content"]) if "content" in value else None
+    role = compile_text_pattern(value["role"]) if "role" in value else None
+    content = compile_text_pattern(value["content"]) if "content" in value else None
     return role, content
 
 

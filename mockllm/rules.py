@@ -38,8 +38,8 @@ class TextPattern:
     def test(self, text: object) -> bool:
         if self.kind == "any":
             return any(option.test(text) for option in self.options)
-        if self.kind == "equals":
-            return bool(text == self.value)
+        if self.kind == "equals":  # true is not 1, nor false 0 (Python says they are)
+            return isinstance(text, bool) is isinstance(self.value, bool) and text == self.value
         if not isinstance(text, str):
             if text is None or isinstance(text, dict | list):
                 return False

@@ -4,12 +4,16 @@ every problem of a file reported, templates, hidden and non-UTF-8 files."""
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
+from pathlib import Path
 
+import openai
 import pytest
 import yaml
 
 from mockllm.errors import ScenarioError
 from mockllm.loader import load_text, parse_document
+from tests.conftest import RunningServer
 
 
 def problems(text: str) -> list[str]:
@@ -76,3 +80,64 @@ def test_an_overriding_key_is_reported_at_its_own_line() -> None:
 def test_parse_document_keeps_the_merged_value_of_safe_load() -> None:
     data, _ = parse_document(MERGED, "m.yaml")
     assert data == yaml.safe_load(MERGED)
+
+
+BOOLEANS = """\
+version: 1
+rules:
+  - name: serial
+    match: { body: { parallel_tool_calls: false } }
+    reply: { content: "one call at a time" }
+  - name: logprobs
+    match: { body: { logprobs: [true, "x"] } }
+    reply: { content: "with logprobs" }
+  - name: said-true
+    match: { last_user: true }
+    reply: { content: "said true" }
+  - name: number
+    match: { last_message: { content: 42 } }
+    reply: { content: "said 42" }
+  - name: zero
+    match: { body: { temperature: 0 } }
+    reply: { content: "temperature zero" }
+"""
+
+
+def test_booleans_in_body_and_message_patterns_load_and_compare_as_values() -> None:
+    rules = load_text(BOOLEANS, "b.yaml")
+    assert [r.name for r in rules] == ["serial", "logprobs", "said-true", "number", "zero"]
+
+
+def test_schema_export_accepts_booleans_in_patterns() -> None:
+    import jsonschema
+
+    from mockllm.loader import scenario_schema
+
+    validator = jsonschema.Draft202012Validator(scenario_schema())
+    assert list(validator.iter_errors(yaml.safe_load(BOOLEANS))) == []
+
+
+def test_booleans_are_answered_through_the_front_door(
+    serve: Callable[..., RunningServer], tmp_path: Path
+) -> None:
+    path = tmp_path / "b.yaml"
+    path.write_text(BOOLEANS)
+    server = serve("--scenarios", str(path))
+    client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+
+    def ask(text: str, **extra: object) -> str | None:
+        completion = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": text}], **extra
+        )
+        return completion.choices[0].message.content
+
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    assert ask("hi", tools=[tool], parallel_tool_calls=False) == "one call at a time"
+    assert ask("hi", logprobs=True) == "with logprobs"
+    assert ask("true") == "said true"
+    assert ask("42") == "said 42"
+    assert ask("hi", temperature=0) == "temperature zero"
+    # false is not 0: the rule on temperature 0 does not take a body whose value is false
+    rules = load_text(BOOLEANS, "b.yaml")
+    body = rules[4].conditions[0].arg[0][2]
+    assert body.test(0) and not body.test(False)
