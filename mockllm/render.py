@@ -9,6 +9,7 @@ from __future__ import annotations
 import _random
 import functools
 import hashlib
+import math
 import random
 import string
 from dataclasses import dataclass, replace
@@ -427,11 +428,19 @@ def _logprobs(
         for token in split_tokens(delta):
             logprob = -round(rng.expovariate(4.0), 6)
             alternatives = []
-            below = logprob
+            # The alternatives share what the token leaves of the probability, each less
+            # likely than the one before: the top logprobs of a position sum to at most 1.
+            chance = math.exp(logprob)
+            left = max(1.0 - chance, 1e-9)
             for alt in _alternatives(token, rng, top):
-                below -= rng.uniform(0.3, 3.0)  # each alternative less likely than the last
+                chance = min(left, chance) * rng.uniform(0.2, 0.8)
+                left -= chance
                 alternatives.append(
-                    {"token": alt, "logprob": round(below, 6), "bytes": list(alt.encode())}
+                    {
+                        "token": alt,
+                        "logprob": round(math.log(chance), 6),
+                        "bytes": list(alt.encode()),
+                    }
                 )
             entries.append(
                 {

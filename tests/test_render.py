@@ -346,3 +346,21 @@ def test_a_kept_scripted_choice_is_the_choice_rendered_anew(fields, monkeypatch)
     # Kept: text written out (content or chunks), not read from the request, no logprobs.
     varies = "{{" in str(fields) or "logprobs" in fields or "refusal" in fields
     assert module._is_fixed(reply.choices[0]) == (not varies), fields
+
+
+def test_the_top_logprobs_of_a_position_sum_to_at_most_one():
+    """Alternatives of one softmax: their probabilities, with the token's, add up to <= 1,
+    each alternative less likely than the one before."""
+    import math
+    import random
+
+    from mockllm.render import _logprobs
+
+    deltas = ["Hello", " there", ", how", " are", " you", " today", "?"] * 20
+    for seed in range(20):
+        for entries in _logprobs(deltas, random.Random(seed), 20):
+            for entry in entries:
+                chances = [math.exp(t["logprob"]) for t in entry["top_logprobs"]]
+                assert sum(chances) <= 1.0 + 1e-6, entry
+                assert chances == sorted(chances, reverse=True)
+                assert entry["top_logprobs"][0]["logprob"] == entry["logprob"]

@@ -200,7 +200,8 @@ def test_a_prompt_over_the_context_window_is_refused(server: RunningServer) -> N
 def test_reasoning_models_refuse_sampling_parameters(
     server: RunningServer, fields: dict[str, Any], status: int, message: str, param, code
 ) -> None:
-    for model in ("o3", "gpt-5-mini"):
+    models = ("o3",) if "logprobs" in fields else ("o3", "gpt-5-mini")  # GPT-5: below
+    for model in models:
         body = refused(
             status,
             lambda m=model: sdk(server).chat.completions.create(model=m, messages=HI, **fields),
@@ -354,14 +355,22 @@ def test_schemas_that_are_not_json_schema_are_refused_strict_or_not(
     assert client.chat.completions.create(model="gpt-4o-mini", messages=HI, tools=[tool])
 
 
-def test_responses_function_tools_are_strict_unless_they_say_not(server: RunningServer) -> None:
+def test_responses_function_tools_are_strict_when_they_can_be(server: RunningServer) -> None:
+    """Only `strict: true` refuses a schema strict mode cannot enforce; without `strict`
+    the tool is strict when its schema allows, else called best-effort (the function
+    calling guide), as LangChain's Responses tools rely on."""
     loose = {
         "type": "function",
         "name": "lookup",
         "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
     }
     client = sdk(server)
-    body = refused(400, lambda: client.responses.create(model="gpt-4o", input="Hi", tools=[loose]))
+    body = refused(
+        400,
+        lambda: client.responses.create(
+            model="gpt-4o", input="Hi", tools=[{**loose, "strict": True}]
+        ),
+    )
     assert body == {
         "message": "Invalid schema for function 'lookup': In context=(), "
         "'additionalProperties' is required to be supplied and to be false.",
@@ -369,7 +378,14 @@ def test_responses_function_tools_are_strict_unless_they_say_not(server: Running
         "param": "tools[0].parameters",
         "code": "invalid_function_parameters",
     }
-    assert client.responses.create(model="gpt-4o", input="Hi", tools=[{**loose, "strict": False}])
+    answer = client.responses.create(model="gpt-4o", input="Hi", tools=[loose])
+    assert [t.strict for t in answer.tools] == [False]  # type: ignore[union-attr]
+    fitting = {
+        **loose,
+        "parameters": {**loose["parameters"], "required": ["q"], "additionalProperties": False},
+    }
+    answer = client.responses.create(model="gpt-4o", input="Hi", tools=[fitting])
+    assert [t.strict for t in answer.tools] == [True]  # type: ignore[union-attr]
 
 
 # --- tool calls and their replies ------------------------------------------------------------
@@ -554,3 +570,20 @@ def test_every_request_is_journaled_and_the_404_names_the_paths(server: RunningS
     assert entries[0]["request"] == {"model": "gpt-4o", "messages": HI}
     assert entries[0]["source"] == "error" and entries[0]["error"] == error["message"]
     assert entries[2]["source"] == "route" and entries[2]["api"] is None
+
+
+def test_the_gpt5_family_refuses_logprobs_while_it_reasons(server: RunningServer) -> None:
+    """A 400 unsupported_parameter (a direct-API table of 2026-08-30), not the o-series'
+    403; gpt-5.4 reasons only when asked, so it takes them."""
+    body = refused(
+        400,
+        lambda: sdk(server).chat.completions.create(model="gpt-5-mini", messages=HI, logprobs=True),
+    )
+    assert body == {
+        "message": "Unsupported parameter: 'logprobs' is not supported with this model.",
+        "type": "invalid_request_error",
+        "param": "logprobs",
+        "code": "unsupported_parameter",
+    }
+    answer = sdk(server).chat.completions.create(model="gpt-5.4", messages=HI, logprobs=True)
+    assert answer.choices[0].logprobs is not None
