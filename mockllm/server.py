@@ -33,6 +33,10 @@ CONFIG_ENV = "MOCKLLM_WORKER_CONFIG"
 HEADER_CHECK_SLACK_S = 0.005  # loop timers may fire this much early
 FULL_COLLECTION_AFTER = 100  # middle-generation collections per full one (Python's default: 10)
 YOUNG_COLLECTION_AFTER = 50_000  # allocations per young collection (Python's default: 700)
+# How long answers under way may take to finish once the server is told to stop: under the
+# 10 s that `docker stop` waits before SIGKILL, with time left to close what is still open.
+SHUTDOWN_GRACE_S = 8.0
+SHUTDOWN_CLOSE_S = 0.5  # for closed connections' requests to end, twice at most
 
 
 def app_from_env() -> MockApp:
@@ -155,6 +159,8 @@ class _Protocol(HttpToolsProtocol):
 
     def shutdown(self) -> None:
         super().shutdown()
+        if self.cycle is not None and not self.cycle.response_complete:
+            _closing(self.loop).add(self)  # closed if still answering after the grace
         scope = getattr(self, "scope", None)
         on_shutdown = scope.get("extensions", {}).get(SHUTDOWN_KEY) if scope else None
         if on_shutdown is not None and self.cycle is not None and not self.cycle.response_complete:
@@ -365,13 +371,85 @@ def _at_once(coro: Any) -> None:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, but SIGTERM is a normal stop: drain, then exit 0."""
+    """uvicorn's server, but SIGINT and SIGTERM are a normal stop (exit 0): answers under
+    way get `SHUTDOWN_GRACE_S` to finish (`_Closing`). A second signal ends them at once."""
 
     def handle_exit(self, sig: int, frame: Any) -> None:
-        if sig == signal.SIGTERM:
+        if sig in (signal.SIGINT, signal.SIGTERM):
+            # Not passed on to uvicorn, which would raise the signal again once stopped
+            # (SIGINT: KeyboardInterrupt, exit status 1).
+            if self.should_exit:
+                self.force_exit = True
             self.should_exit = True
             return
         super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        if self.force_exit:  # uvicorn waited for nothing: end what is left, quietly
+            await _closing(asyncio.get_running_loop()).close_all("at a second signal")
+            deadline = asyncio.get_running_loop().time() + 2 * SHUTDOWN_CLOSE_S
+            while self.server_state.tasks and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.02)
+            await self.lifespan.shutdown()  # which uvicorn skips (its task would be cancelled)
+
+
+class _Closing:
+    """The connections that had an answer under way when the server began to stop (in
+    one event loop). Once `SHUTDOWN_GRACE_S` has passed, those still open are closed
+    together, and their requests end as a departed client's do: no task is cancelled,
+    so nothing logs a traceback, and one line says how many were cut. The protocol does
+    this, not the server class: `--workers` run uvicorn's own server."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.protocols: list[_Protocol] = []
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, protocol: _Protocol) -> None:
+        self.protocols.append(protocol)
+        if self.timer is None:
+            self.timer = self.loop.call_later(
+                SHUTDOWN_GRACE_S, self.close_all, f"after {SHUTDOWN_GRACE_S:g} s"
+            )
+
+    def _open(self) -> list[_Protocol]:
+        return [p for p in self.protocols if not p.transport.is_closing()]
+
+    def close_all(self, when: str) -> asyncio.Future[None]:
+        """Close the connections still open; a client that does not read is cut after
+        `SHUTDOWN_CLOSE_S`. The result is done once every one is closed."""
+        if self.timer is not None:
+            self.timer.cancel()
+        left = self._open()
+        done: asyncio.Future[None] = self.loop.create_future()
+        if not left:
+            done.set_result(None)
+            return done
+        logger.warning(
+            "stopping: %d answer(s) still under way %s; their connections are closed",
+            len(left),
+            when,
+        )
+        for protocol in left:
+            protocol.transport.close()
+
+        def cut() -> None:
+            for protocol in left:
+                if protocol in protocol.connections:  # not yet lost
+                    protocol.transport.abort()
+            if not done.done():
+                done.set_result(None)
+
+        self.loop.call_later(SHUTDOWN_CLOSE_S, cut)
+        return done
+
+
+_closings: dict[asyncio.AbstractEventLoop, _Closing] = {}
+
+
+def _closing(loop: asyncio.AbstractEventLoop) -> _Closing:
+    return per_loop(_closings, loop, _Closing)
 
 
 def setup_logging(level: str, form: str) -> None:
@@ -415,7 +493,8 @@ def uvicorn_settings(config: ServerConfig) -> dict[str, Any]:
         "proxy_headers": False,  # a mock answers whoever calls; no forwarded-address rewriting
         "server_header": False,
         "date_header": True,
-        "timeout_graceful_shutdown": 5,
+        # A backstop: `_Closing` has ended every answer by then.
+        "timeout_graceful_shutdown": SHUTDOWN_GRACE_S + 4 * SHUTDOWN_CLOSE_S,
         "backlog": 4096,
     }
 

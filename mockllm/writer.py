@@ -16,7 +16,15 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from mockllm.asgi import CONNECTION_KEY, TRANSPORT_KEY, Message, Receive, Scope, Send
+from mockllm.asgi import (
+    CONNECTION_KEY,
+    SHUTDOWN_KEY,
+    TRANSPORT_KEY,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 from mockllm.wire import Body
 
 T = TypeVar("T")
@@ -409,12 +417,15 @@ async def reset(scope: Scope, receive: Receive) -> WriteResult:
 
 
 async def hang(scope: Scope, receive: Receive, limit_s: float) -> WriteResult:
-    """Accept and never answer, until the client leaves or `limit_s` passes; then cut."""
+    """Accept and never answer, until the client leaves or `limit_s` passes, or the server
+    stops (nothing would come of waiting out its grace period); then cut."""
+    transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
+    if transport is not None:
+        scope["extensions"][SHUTDOWN_KEY] = transport.abort
     try:
         await asyncio.wait_for(receive(), timeout=limit_s)
         return WriteResult(0, disconnected=True)
     except TimeoutError:
-        transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
         if transport is None:
             raise ConnectionCut(
                 "hang: the connection was closed after the server maximum"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from mockllm import __version__
 from mockllm.app import create_app
 from mockllm.config import ServerConfig
 from mockllm.loader import load_text
-from mockllm.server import _Protocol, uvicorn_settings
+from mockllm.server import SHUTDOWN_GRACE_S, _Protocol, uvicorn_settings
 from tests.conftest import start_server
 
 from .e2e.helpers import sse_payloads
@@ -337,3 +338,71 @@ def test_a_cassette_for_the_run_that_is_not_there_is_said_at_start(
         assert (said in log) is warned, log
     finally:
         server.stop()
+
+
+# --- stopping with answers under way ------------------------------------------------------
+
+
+async def _streams(url: str, count: int) -> list[str]:
+    """Open `count` chat streams; each ends as 'done' ([DONE] came), 'short' (the body ended
+    cleanly without it) or the name of the error the client saw."""
+
+    async def one(http: httpx.AsyncClient) -> str:
+        body = {
+            "model": "gpt-4o-mini",
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+        try:
+            async with http.stream("POST", f"{url}/v1/chat/completions", json=body) as answer:
+                data = b"".join([chunk async for chunk in answer.aiter_bytes()])
+        except httpx.HTTPError as exc:
+            return type(exc).__name__
+        return "done" if data.endswith(b"data: [DONE]\n\n") else "short"
+
+    limits = httpx.Limits(max_connections=count)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+        return await asyncio.gather(*(one(http) for _ in range(count)))
+
+
+def _stop_during_streams(
+    tmp_path: Path, sig: int, inter_token_ms: int, count: int
+) -> tuple[list[str], int, float, str]:
+    server = start_server("--inter-token-ms", str(inter_token_ms), tmp_path=tmp_path)
+    results: list[str] = []
+    clients = threading.Thread(
+        target=lambda: results.extend(asyncio.run(_streams(server.url, count)))
+    )
+    clients.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # until every stream is under way
+        journal = httpx.get(f"{server.url}/__admin/requests", timeout=5).json()["requests"]
+        if len(journal) == count:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    server.proc.send_signal(sig)
+    signalled = time.monotonic()
+    code = server.proc.wait(15)
+    exited = time.monotonic() - signalled
+    clients.join(15)
+    return results, code, exited, server.log()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_lets_short_streams_finish_and_exits_0(tmp_path: Path, sig: int) -> None:
+    results, code, exited, log = _stop_during_streams(tmp_path, sig, 40, 20)  # 2.4 s streams
+    assert results == ["done"] * 20, results
+    assert code == 0, log
+    assert exited < 5.0, f"exited {exited:.1f} s after the signal"
+    assert "Traceback" not in log and "Aborted" not in log, log[-3000:]
+
+
+def test_streams_longer_than_the_grace_are_ended_quietly_and_counted(tmp_path: Path) -> None:
+    results, code, exited, log = _stop_during_streams(tmp_path, signal.SIGTERM, 300, 30)
+    assert "done" not in results and len(results) == 30, results  # 18 s streams: cut
+    assert code == 0, log
+    assert SHUTDOWN_GRACE_S <= exited < 10.0, f"exited {exited:.1f} s after SIGTERM"
+    assert "stopping: 30 answer(s) still under way after 8 s" in log, log[-3000:]
+    assert "Traceback" not in log and "Exception in ASGI" not in log, log[-3000:]
+    assert "ERROR" not in log, log[-3000:]
