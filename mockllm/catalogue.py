@@ -58,6 +58,12 @@ class Model:
     known: bool = True  # False for the `unknown` entry
     efforts: tuple[str, ...] = ()  # the reasoning efforts it takes (empty: any)
     default_effort: str = "medium"  # its effort when the request names none
+    # Anthropic's Messages API: whether the model takes `thinking`, whether `temperature`
+    # and `top_p` may be given together, whether a final assistant message (prefill) is
+    # taken.
+    extended_thinking: bool = True
+    one_sampler: bool = False
+    prefill: bool = True
 
     @property
     def reasons(self) -> bool:
@@ -154,6 +160,9 @@ def _model(
         known=known,
         efforts=tuple(str(e) for e in raw.get("efforts") or ()),
         default_effort=str(raw.get("default_effort", "medium")),
+        extended_thinking=bool(raw.get("extended_thinking", True)),
+        one_sampler=bool(raw.get("one_sampler", False)),
+        prefill=bool(raw.get("prefill", True)),
     )
 
 

@@ -174,11 +174,13 @@ def test_thinking_stop_sequences_and_sampling_are_read() -> None:
         max_tokens=4096,
         thinking={"type": "enabled", "budget_tokens": 2048},
         stop_sequences=["\n\nHuman:", ""],
-        temperature=1,
-        top_p=0.9,
-        top_k=40,
+        temperature=1,  # thinking takes temperature 1 and top_p from 0.95 (not both on 4.5)
         metadata={"user_id": "u-1"},
     )
+    sampled = make_messages_request(
+        model="claude-sonnet-4-20250514", temperature=0.2, top_p=0.9, top_k=40
+    )
+    assert not sampled.reasoning
     assert request.reasoning and request.wire.thinking
     assert request.stop == ("\n\nHuman:",)
     assert not make_messages_request(thinking={"type": "disabled"}).reasoning

@@ -168,3 +168,68 @@ def test_well_typed_options_are_accepted() -> None:
         output_config={"effort": "max"},
     )
     parse(container="container_1", speed=None, diagnostics={})
+
+
+# --- 2. extended thinking's limits -------------------------------------------------------------
+
+THINKING = {"max_tokens": 2000, "thinking": {"type": "enabled", "budget_tokens": 1024}}
+TEMPERATURE_WORDS = (
+    "`temperature` may only be set to 1 when thinking is enabled or in adaptive mode. Please "
+    "consult our documentation at https://platform.claude.com/docs/en/build-with-claude/"
+    "extended-thinking"
+)
+DOCS = (
+    "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/"
+    "extended-thinking#important-considerations-when-using-extended-thinking"
+)
+ONE_SAMPLER = (
+    "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({**THINKING, "temperature": 0.5}, TEMPERATURE_WORDS),
+        ({"thinking": {"type": "adaptive"}, "temperature": 0}, TEMPERATURE_WORDS),
+        (
+            {**THINKING, "top_p": 0.9},
+            "`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled or "
+            f"in adaptive mode. {DOCS}",
+        ),
+        (
+            {**THINKING, "top_k": 5},
+            f"`top_k` must be unset when thinking is enabled or in adaptive mode. {DOCS}",
+        ),
+        (
+            {**THINKING, "model": "claude-3-5-haiku-20241022"},
+            "'claude-3-5-haiku-20241022' does not support thinking.",
+        ),
+        (
+            {**THINKING, "model": "claude-3-opus-20240229"},
+            "'claude-3-opus-20240229' does not support thinking.",
+        ),
+        (
+            {"thinking": {"type": "adaptive"}, "model": "claude-3-5-sonnet-20241022"},
+            "'claude-3-5-sonnet-20241022' does not support thinking.",
+        ),
+        ({"temperature": 0.5, "top_p": 0.9}, ONE_SAMPLER),
+        ({"temperature": 0.5, "top_p": 0.9, "model": "claude-haiku-4-5"}, ONE_SAMPLER),
+        ({"temperature": 0.5, "top_p": 0.9, "model": "claude-opus-4-1-20250805"}, ONE_SAMPLER),
+    ],
+)
+def test_what_thinking_and_the_model_do_not_take(fields: dict[str, Any], message: str) -> None:
+    assert refused(**fields) == message
+    parse(LENIENT, **fields)  # well-formed: --lenient takes it
+
+
+def test_what_thinking_and_the_models_take() -> None:
+    parse(model="claude-sonnet-4-20250514", **THINKING, temperature=1, top_p=0.95)
+    parse(model="claude-sonnet-4-5", **THINKING, temperature=1)
+    parse(**THINKING, top_p=1)
+    parse(thinking={"type": "disabled"}, temperature=0.2, top_k=10)
+    parse(model="claude-3-5-haiku-20241022", thinking={"type": "disabled"})
+    # models before Opus 4.1 take both samplers
+    parse(model="claude-sonnet-4-20250514", temperature=0.5, top_p=0.9)
+    parse(model="claude-3-7-sonnet-20250219", temperature=0.5, top_p=0.9)
+    parse(model="claude-opus-4-20250514", temperature=0.5, top_p=0.9)

@@ -795,6 +795,55 @@ def _read_thinking(value: object, max_tokens: int | None) -> tuple[bool, bool]:
     return True, True
 
 
+# Extended thinking's limits on sampling, in the API's words ("Thinking isn't compatible with
+# temperature or top_k modifications", docs.claude.com/en/docs/build-with-claude/extended-
+# thinking#important-considerations-when-using-extended-thinking): quoted for temperature in
+# github.com/mnfst/modelparams.dev/issues/214, for top_p in github.com/tailcallhq/forgecode/
+# pull/3472; top_k's first sentence as github.com/QuantumNous/new-api quotes it, with the
+# pointer to the documentation its 2025 wording ends with (github.com/quarkiverse/quarkus-
+# langchain4j/issues/1812).
+_THINKING_DOCS = (
+    "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/"
+    "extended-thinking#important-considerations-when-using-extended-thinking"
+)
+THINKING_TEMPERATURE = (
+    "`temperature` may only be set to 1 when thinking is enabled or in adaptive mode. Please "
+    "consult our documentation at https://platform.claude.com/docs/en/build-with-claude/"
+    "extended-thinking"
+)
+THINKING_TOP_P = (
+    "`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled or in "
+    f"adaptive mode. {_THINKING_DOCS}"
+)
+THINKING_TOP_K = (
+    f"`top_k` must be unset when thinking is enabled or in adaptive mode. {_THINKING_DOCS}"
+)
+# Quoted in github.com/BerriAI/litellm/issues/15097 (Sonnet 4.5), github.com/Vali-98/
+# ChatterUI/issues/564 (Sonnet 4.6).
+ONE_SAMPLER = (
+    "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+)
+
+
+def _check_model_takes(
+    model: str, thinks: bool, temperature: float | None, top_p: float | None, top_k: int | None
+) -> None:
+    """What the model refuses of a well-formed request: thinking on a model without it
+    (github.com/anthropics/claude-code issues 11388, 2245), sampling that thinking does not
+    allow, `temperature` with `top_p` on the models that take one of them."""
+    entry = lookup(model)
+    if thinks and not entry.extended_thinking:
+        raise invalid(f"'{model}' does not support thinking.", "thinking")
+    if thinks and temperature is not None and temperature != 1:
+        raise invalid(THINKING_TEMPERATURE, "temperature")
+    if thinks and top_p is not None and top_p < 0.95:
+        raise invalid(THINKING_TOP_P, "top_p")
+    if thinks and top_k is not None:
+        raise invalid(THINKING_TOP_K, "top_k")
+    if entry.one_sampler and temperature is not None and top_p is not None:
+        raise invalid(ONE_SAMPLER, "temperature")
+
+
 def _read_stop_sequences(value: object) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -865,10 +914,12 @@ def parse(
         if value is not None and not isinstance(value, bool):
             raise _wrong("stream", "bool")
         stream = bool(value)
-        _number(body, "temperature", 0, 1)
-        _number(body, "top_p", 0, 1)
-        _int(body, "top_k", 0)
+        temperature = _number(body, "temperature", 0, 1)
+        top_p = _number(body, "top_p", 0, 1)
+        top_k = _int(body, "top_k", 0)
         _read_metadata(body.get("metadata"))
+        if not context.lenient:
+            _check_model_takes(model, thinks, temperature, top_p, top_k)
     stop = _read_stop_sequences(body.get("stop_sequences"))
     _read_options(body)
     form = _read_output_config(body.get("output_config"))

@@ -168,3 +168,63 @@ def test_the_sdk_raises_its_bad_request_error(client: Anthropic) -> None:
             output_config={"effort": "ultra"},  # type: ignore[typeddict-item]
         )
     assert caught.value.status_code == 400
+
+
+# --- 2. extended thinking's limits ------------------------------------------------------------
+
+THINKING: dict[str, Any] = {"type": "enabled", "budget_tokens": 1024}
+THINKING_DOCS = (
+    "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/"
+    "extended-thinking#important-considerations-when-using-extended-thinking"
+)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"thinking": THINKING, "max_tokens": 2000, "temperature": 0.5},
+            "`temperature` may only be set to 1 when thinking is enabled or in adaptive mode. "
+            "Please consult our documentation at "
+            "https://platform.claude.com/docs/en/build-with-claude/extended-thinking",
+        ),
+        (
+            {"thinking": THINKING, "max_tokens": 2000, "top_p": 0.5},
+            "`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled or "
+            f"in adaptive mode. {THINKING_DOCS}",
+        ),
+        (
+            {"thinking": THINKING, "max_tokens": 2000, "top_k": 40},
+            f"`top_k` must be unset when thinking is enabled or in adaptive mode. {THINKING_DOCS}",
+        ),
+        (
+            {"thinking": THINKING, "max_tokens": 2000, "model": "claude-3-5-haiku-20241022"},
+            "'claude-3-5-haiku-20241022' does not support thinking.",
+        ),
+        (
+            {"temperature": 0.5, "top_p": 0.9},
+            "`temperature` and `top_p` cannot both be specified for this model. Please use only "
+            "one.",
+        ),
+    ],
+)
+def test_thinking_and_sampling_refusals(
+    client: Anthropic, fields: dict[str, Any], message: str
+) -> None:
+    body = {**request(), **fields}
+    # SDK 2.17's `create()` has no sampling arguments any more: they go as extra body fields
+    sampling = {k: body.pop(k) for k in ("temperature", "top_p", "top_k") if k in body}
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(**body, extra_body=sampling)
+    assert caught.value.status_code == 400
+    assert caught.value.body["error"] == {"type": "invalid_request_error", "message": message}
+
+
+def test_lenient_takes_what_the_model_refuses(tmp_path: Any) -> None:
+    running = start_server("--lenient", tmp_path=tmp_path)
+    try:
+        body = request(thinking=THINKING, max_tokens=2000, temperature=0.5, top_p=0.5, top_k=3)
+        assert post(running, body).status_code == 200
+        assert post(running, request(temperature=0.5, top_p=0.9)).status_code == 200
+    finally:
+        running.stop()
