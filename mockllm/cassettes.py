@@ -39,6 +39,8 @@ saves again untouched (its players read only ``status``, ``headers`` and ``body`
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -295,7 +297,13 @@ def _checked(data: Any, source: Path) -> Any:
             request.setdefault("headers", {})
             continue
         raise CassetteError(f"{source}: interactions[{i}]: {problem}; {expected}")
+    for where, message in body_problems(data):
+        raise CassetteError(f"{source}: {_dotted(where)}: {message}")
     return data
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
 
 
 def _unparse(part: dict[str, Any], *, is_response: bool) -> None:
@@ -399,12 +407,77 @@ def _body_bytes(body: Any) -> bytes:
     if isinstance(body, str):
         return body.encode("utf-8")
     if isinstance(body, dict):
+        if "base64_string" in body:
+            return _from_base64(body["base64_string"])
+        if "string" not in body and "bytes" not in body:
+            raise ValueError(_NO_BODY_TEXT)
         return _body_bytes(body.get("string", body.get("bytes")))
     if hasattr(body, "read"):  # file-like request bodies of old cassettes
         return _body_bytes(body.read())
     if isinstance(body, Iterable):  # iterator request bodies, stored as a list of parts
         return b"".join(_body_bytes(part) for part in body)
     raise ValueError(f"a body must be text or bytes, found {type(body).__name__}")
+
+
+def _from_base64(text: Any) -> bytes:
+    if not isinstance(text, str | bytes):
+        raise ValueError(f"'base64_string' must be text, found {type(text).__name__}")
+    if isinstance(text, str):
+        text = text.encode("ascii", "replace")
+    try:  # written in lines of 60 characters by Ruby's VCR
+        return base64.b64decode(b"".join(text.split()), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"'base64_string' is not valid base64: {exc}") from None
+
+
+_BODY_KEYS = ("string", "base64_string", "bytes", "encoding")
+_BODY_FORMS = (
+    "a body is {string: TEXT} (text or !!binary, as vcrpy writes it) or"
+    " {base64_string: BASE64} (as Ruby's VCR and Betamax write it)"
+)
+_NO_BODY_TEXT = f"no 'string' or 'base64_string'; {_BODY_FORMS}"
+
+
+def body_problems(data: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """(path, message) for each recorded body that would not replay: a response without one,
+    a body mapping with neither ``string`` nor ``base64_string`` (vcrpy itself fails on such
+    a file with a KeyError), base64 that does not decode."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    items = data.get("interactions") if isinstance(data, dict) else None
+    for i, item in enumerate(items if isinstance(items, list) else ()):
+        for part in ("request", "response"):
+            value = item.get(part) if isinstance(item, dict) else None
+            if not isinstance(value, dict) or "parsed_body" in value:
+                continue
+            where: tuple[str | int, ...] = ("interactions", i, part)
+            if "body" not in value:
+                if part == "response" and "status_code" not in value:
+                    out.append((where, f"missing required key 'body'; {_BODY_FORMS}"))
+                continue
+            body = value["body"]
+            if isinstance(body, dict):
+                out += _body_mapping_problems(body, (*where, "body"))
+    return out
+
+
+def _body_mapping_problems(
+    body: dict[Any, Any], where: tuple[str | int, ...]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    from mockllm.schema import unknown_key
+
+    out = [
+        ((*where, str(key)), unknown_key(str(key), _BODY_KEYS))
+        for key in body
+        if key not in _BODY_KEYS
+    ]
+    if not {"string", "base64_string", "bytes"} & body.keys():
+        out.append((where, _NO_BODY_TEXT))
+    elif "base64_string" in body:
+        try:
+            _from_base64(body["base64_string"])
+        except ValueError as exc:
+            out.append(((*where, "base64_string"), str(exc)))
+    return out
 
 
 def _decode(body: bytes, headers: Headers) -> bytes:

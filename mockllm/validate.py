@@ -17,6 +17,7 @@ from typing import Any, Literal
 from mockllm import schema as s
 from mockllm.accounts import FORMAT as KEYS_FORMAT
 from mockllm.accounts import load_keys
+from mockllm.cassettes import body_problems
 from mockllm.errors import MockLLMError, Problem, ScenarioError
 from mockllm.loader import FORMAT as SCENARIO_FORMAT
 from mockllm.loader import load_scenarios, parse_document, scenario_files
@@ -57,7 +58,9 @@ _RESPONSE = s.Obj(
             required=("code",),
         ),
         "headers": _HEADERS,
-        "body": s.AnyValue(doc="{string: ...}: the body as text or !!binary"),
+        "body": s.AnyValue(
+            doc="{string: ...}: the body as text or !!binary; or {base64_string: ...}"
+        ),
         "mockllm": s.Obj(
             {
                 "events": s.Str(doc="OFFSET:BYTES per SSE event"),
@@ -245,6 +248,10 @@ def _shape_problems(data: Any, lines: Any, source: str) -> list[Problem]:
         for where, message in s.check(CASSETTE_FORMAT, data)
     ]
     problems += _status_problems(data, lines, source)
+    problems += [
+        Problem(source, lines.line(where), s.dotted(where), message)
+        for where, message in body_problems(data)
+    ]
     return sorted(problems, key=lambda p: p.line or 0)
 
 

@@ -121,3 +121,79 @@ def test_a_name_through_a_file_is_refused_when_replaying_too(serve: Serve, tmp_p
     )
     error = check_error(response, 400)
     assert error["code"] == "invalid_cassette"
+
+
+# --- response bodies ------------------------------------------------------------------------
+
+CASSETTE = """\
+interactions:
+- request:
+    body: '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "b64"}]}'
+    headers: {Content-Type: [application/json]}
+    method: POST
+    uri: https://api.openai.com/v1/chat/completions
+  response:
+BODY
+    headers: {content-type: [application/json]}
+    status: {code: 200, message: OK}
+version: 1
+"""
+ANSWER = (
+    b'{"id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": '
+    b'"gpt-4o-mini", "choices": [{"index": 0, "message": {"role": "assistant", "content": '
+    b'"from base64"}, "finish_reason": "stop"}]}'
+)
+
+
+def _cassette(body: str) -> str:
+    return CASSETTE.replace("BODY\n", body)
+
+
+def test_a_base64_string_body_replays(serve: Serve, tmp_path: Path) -> None:
+    import base64
+
+    cassettes = tmp_path / "cas"
+    cassettes.mkdir()
+    encoded = base64.b64encode(ANSWER).decode()
+    body = f"    body: {{encoding: UTF-8, base64_string: {encoded}}}\n"
+    (cassettes / "b64.yaml").write_text(_cassette(body))
+    server = serve("--cassettes", str(cassettes))
+    client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    completion = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "b64"}]
+    )
+    assert completion.choices[0].message.content == "from base64"
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "says"),
+    [
+        ("    body: {strng: x}\n", 8, "response.body.strng: unknown key 'strng'; did you mean"),
+        ("    body: {strng: x}\n", 8, "response.body: no 'string' or 'base64_string'"),
+        ("    body: {base64_string: 42}\n", 8, "'base64_string' must be text"),
+        ("", 7, "interactions[0].response: missing required key 'body'"),
+        ("    body: {base64_string: '@@@'}\n", 8, "base64_string: 'base64_string' is not valid"),
+    ],
+)
+def test_a_response_without_a_body_string_is_refused_naming_file_line_and_field(
+    serve: Serve, tmp_path: Path, body: str, line: int, says: str
+) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "c.yaml"
+    path.write_text(_cassette(body))
+    validate = subprocess.run(
+        [sys.executable, "-m", "mockllm", "validate", "--cassette", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert validate.returncode == 1
+    assert any(
+        x.startswith(f"{path}:{line}: interactions[0].") and says in x
+        for x in validate.stdout.splitlines()
+    ), validate.stdout
+    with pytest.raises(RuntimeError) as caught:
+        serve("--cassettes", str(tmp_path))
+    assert "interactions[0].response" in str(caught.value), caught.value
