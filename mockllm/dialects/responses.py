@@ -10,7 +10,10 @@ first and the other keys in name order, a `sequence_number` on every event, an
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +71,8 @@ from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, Padding, malformed, whole_js
 
 PATH = "/v1/responses"
 STORE_KIND = "response"
+ITEM_KIND = "response_item"  # a stored response's output items, by id (item references)
+_ISSUED = re.compile(r"(msg|fc|rs)_[0-9a-f]{32,}")  # an output item id as the API gives them
 STORED_LIMIT = 10_000  # stored responses kept, oldest dropped first
 MIN_OUTPUT_TOKENS = 16  # the API refuses a smaller max_output_tokens
 _dumps = orjson.dumps
@@ -135,6 +140,7 @@ class Wire:
     previous: str | None
     history: tuple[JSON, ...]  # input items of earlier turns (with their outputs), then these
     inputs: tuple[JSON, ...]  # this request's input items, as listed by input_items
+    encrypted: bool = False  # reasoning items carry `encrypted_content` (include asks)
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -497,6 +503,62 @@ def _previous(value: object, store: StateStore | None) -> tuple[str | None, list
     return value, [*stored["history"], *stored["response"]["output"]]
 
 
+def _resolve_items(items: list[Any], history: list[JSON], context: ParseContext) -> list[Any]:
+    """Input items with each `item_reference` (or bare `{"id": …}`) replaced by the stored
+    item it names; an item the store does not hold, named by a reference or replayed with
+    the id of a model's output (reasoning, function call, assistant message), is a 404 as
+    the API answers it when `store` was false; and an output item of a reasoning model
+    replayed without the reasoning item it came after is refused in the API's words
+    ("Item 'fc_…' of type 'function_call' was provided without its required 'reasoning'
+    item: 'rs_…'.", quoted by agent frameworks, pydantic-ai among them)."""
+    store = context.store
+    present = {item.get("id") for item in (*history, *items) if isinstance(item, dict)}
+    out: list[Any] = []
+    for item in items:
+        if not isinstance(item, dict):
+            out.append(item)
+            continue
+        kind = item.get("type")
+        item_id = item.get("id")
+        is_reference = kind == "item_reference" or (
+            kind is None and "role" not in item and "id" in item
+        )
+        replayed = kind in ("reasoning", "function_call") or (
+            kind in ("message", None) and item.get("role") == "assistant"
+        )
+        if not is_reference and not (replayed and isinstance(item_id, str)):
+            out.append(item)
+            continue
+        if not isinstance(item_id, str):
+            raise absent_or_wrong("input.id", "a string", item_id)
+        found = _stored_item(store, item_id)
+        if found is None:
+            if kind == "reasoning" and item.get("encrypted_content") or context.lenient:
+                if not is_reference:
+                    out.append(item)
+                continue
+            if not is_reference and not _ISSUED.match(item_id):
+                out.append(item)  # not an id of the API's shape: the client's own
+                continue
+            raise RequestError(
+                404,
+                f"Item with id '{item_id}' not found. Items are not persisted when `store` "
+                "is set to false. Try again with `store` set to true, or remove this item "
+                "from your input.",
+                param="input",
+            )
+        required = found.get("requires")
+        if required and required not in present and not context.lenient:
+            raise RequestError(
+                400,
+                f"Item '{item_id}' of type '{found['item'].get('type')}' was provided without "
+                f"its required 'reasoning' item: '{required}'.",
+                param="input",
+            )
+        out.append(found["item"] if is_reference else item)
+    return out
+
+
 def parse(
     raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = DEFAULT_CONTEXT
 ) -> Conversation:
@@ -523,6 +585,7 @@ def parse(
         inputs = [_normal_item(v) if isinstance(v, dict) else v for v in value]
     else:
         raise invalid_type("input", "one of a string or array of input items", value)
+    inputs = _resolve_items(inputs, history, context)
     earlier = read_items(history, "previous_response_id")
     messages = [*earlier, *read_items(inputs, "input")]
     if not context.lenient:
@@ -584,7 +647,8 @@ def parse(
     if thread is not None and not isinstance(thread, str | dict):
         raise invalid_type("conversation", "one of a string or an object", thread)
     get_bool(body, "background", False)
-    for i, included in enumerate(string_list(body, "include")):
+    includes = string_list(body, "include")
+    for i, included in enumerate(includes):
         if included not in _INCLUDABLE:
             # "Invalid value: 'usage'. Supported values are: 'file_search_call.results', …"
             # (quoted by several projects); the values are the API reference's IncludeEnum.
@@ -642,7 +706,15 @@ def parse(
         last_user=last_user,
         system=system,
         turn=turn,
-        wire=Wire(echo, store, obfuscate, previous, (*history, *inputs), listed),
+        wire=Wire(
+            echo,
+            store,
+            obfuscate,
+            previous,
+            (*history, *inputs),
+            listed,
+            "reasoning.encrypted_content" in includes,
+        ),
     )
     texts = [m.text for m in messages_t]
     schemas = [t.parameters for t in tools]
@@ -760,19 +832,28 @@ def _call_item(ids: _Ids, choice: RenderedChoice, k: int, status: str) -> JSON:
     }
 
 
-def _reasoning_item(ids: _Ids, text: str | None) -> JSON:
+def _reasoning_item(ids: _Ids, text: str | None, encrypted: bool = False) -> JSON:
     summary = [{"type": "summary_text", "text": text}] if text is not None else []
-    return {"id": ids.reasoning, "type": "reasoning", "summary": summary}
+    item: JSON = {"id": ids.reasoning, "type": "reasoning"}
+    if encrypted:
+        # An opaque token, as the API's (a Fernet token: "gAAAAAB…"), that a stateless
+        # client sends back with the item.
+        digest = hashlib.sha256(ids.reasoning.encode()).digest() * 3
+        item["encrypted_content"] = "gAAAAAB" + base64.urlsafe_b64encode(digest).decode()
+    item["summary"] = summary
+    return item
 
 
-def _output(ids: _Ids, choice: RenderedChoice | None, status: str) -> list[JSON]:
+def _output(
+    ids: _Ids, choice: RenderedChoice | None, status: str, encrypted: bool = False
+) -> list[JSON]:
     if choice is None:
         return []
     items: list[JSON] = []
     if choice.reasoning is not None or choice.reasoning_tokens:
         # A reasoning model's output starts with its reasoning item; its summary is empty
         # unless `reasoning.summary` asked for one.
-        items.append(_reasoning_item(ids, choice.reasoning))
+        items.append(_reasoning_item(ids, choice.reasoning, encrypted))
     item_status = "incomplete" if status == "incomplete" else "completed"
     if choice.tool_calls:
         if choice.content:
@@ -815,7 +896,7 @@ def response_object(
         "max_output_tokens": echo["max_output_tokens"],
         "max_tool_calls": echo["max_tool_calls"],
         "model": rendered.model,
-        "output": _output(ids, choice, status) if output is None else output,
+        "output": _output(ids, choice, status, wire.encrypted) if output is None else output,
         "parallel_tool_calls": echo["parallel_tool_calls"],
         "presence_penalty": 0.0,
         "previous_response_id": echo["previous_response_id"],
@@ -937,7 +1018,7 @@ def stream(
     index = 0
     if choice is not None and choice.reasoning is None and choice.reasoning_tokens:
         at = tick_at()
-        item = _reasoning_item(ids, None)
+        item = _reasoning_item(ids, None, wire.encrypted)
         out.add("response.output_item.added", at, item=item, output_index=index)
         out.add("response.output_item.done", at, item=item, output_index=index)
         done_items.append(item)
@@ -960,7 +1041,7 @@ def stream(
             out.add("response.reasoning_summary_text.done", at, text=text, **common)
             part = {"type": "summary_text", "text": text}
             out.add("response.reasoning_summary_part.done", at, part=part, **common)
-            item = _reasoning_item(ids, text)
+            item = _reasoning_item(ids, text, wire.encrypted)
             out.add("response.output_item.done", at, item=item, output_index=index)
             done_items.append(item)
             index += 1
@@ -1113,6 +1194,20 @@ def remember(
         response = response_object(rendered, conversation, created)
     document = {"response": response, "history": list(wire.history), "inputs": list(wire.inputs)}
     store.put_document(STORE_KIND, response["id"], _dumps(document), STORED_LIMIT)
+    reasoning = None
+    for item in response["output"]:
+        if item.get("type") == "reasoning":
+            reasoning = item["id"]
+        kept = {"item": item, "requires": reasoning if item.get("type") != "reasoning" else None}
+        store.put_document(ITEM_KIND, item["id"], _dumps(kept), STORED_LIMIT)
+
+
+def _stored_item(store: StateStore | None, item_id: str) -> JSON | None:
+    """A stored output item: {"item", "requires" (the reasoning item it came after)}."""
+    if store is None:
+        return None
+    raw = store.get_document(ITEM_KIND, item_id)
+    return orjson.loads(raw) if raw is not None else None
 
 
 def stored_response(store: StateStore | None, response_id: str) -> JSON | None:

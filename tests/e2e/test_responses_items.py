@@ -1,0 +1,132 @@
+"""Responses API items that name stored ones: `item_reference`, output items replayed with
+their ids (and the reasoning item they came after), and stateless reasoning replay with
+`encrypted_content` — through the official SDK against a real server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+from openai import OpenAI
+
+from tests.conftest import RunningServer, start_server
+
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    },
+}
+ASK = {"role": "user", "content": "What is the weather in Paris?"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = start_server("--seed", "5", tmp_path=tmp_path_factory.mktemp("items"))
+    yield running
+    running.stop()
+
+
+def sdk(server: RunningServer) -> OpenAI:
+    return OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+
+
+def refused(status: int, call: Any) -> dict[str, Any]:
+    with pytest.raises(openai.APIStatusError) as caught:
+        call()
+    assert caught.value.status_code == status, caught.value
+    body = caught.value.body
+    assert isinstance(body, dict)
+    return body
+
+
+def as_input(item: Any) -> dict[str, Any]:
+    return item.model_dump(exclude_none=True)
+
+
+def test_an_item_reference_names_a_stored_output_item(server: RunningServer) -> None:
+    client = sdk(server)
+    first = client.responses.create(
+        model="gpt-4o", input=[ASK], tools=[WEATHER], tool_choice="required"
+    )
+    call = next(o for o in first.output if o.type == "function_call")
+    second = client.responses.create(
+        model="gpt-4o",
+        tools=[WEATHER],
+        input=[
+            ASK,
+            {"type": "item_reference", "id": call.id},
+            {"type": "function_call_output", "call_id": call.call_id, "output": "18C"},
+        ],
+    )
+    assert second.status == "completed" and second.output_text
+    unknown = "msg_" + "0" * 48
+    body = refused(
+        404,
+        lambda: client.responses.create(
+            model="gpt-4o", input=[ASK, {"type": "item_reference", "id": unknown}]
+        ),
+    )
+    assert body["message"] == (
+        f"Item with id '{unknown}' not found. Items are not persisted when `store` is set to "
+        "false. Try again with `store` set to true, or remove this item from your input."
+    )
+
+
+def test_reasoning_of_an_unstored_response_is_replayed_only_encrypted(
+    server: RunningServer,
+) -> None:
+    client = sdk(server)
+    first = client.responses.create(model="o4-mini", input="Hi", store=False)
+    reasoning = first.output[0]
+    assert reasoning.type == "reasoning" and not getattr(reasoning, "encrypted_content", None)
+    later = [as_input(reasoning), {"role": "user", "content": "And then?"}]
+    body = refused(
+        404,
+        lambda: client.responses.create(
+            model="o4-mini", store=False, input=[{"role": "user", "content": "Hi"}, *later]
+        ),
+    )
+    assert body["message"].startswith(f"Item with id '{reasoning.id}' not found.")
+
+    sealed = client.responses.create(
+        model="o4-mini", input="Hi", store=False, include=["reasoning.encrypted_content"]
+    )
+    item = sealed.output[0]
+    assert item.type == "reasoning" and item.encrypted_content.startswith("gAAAAAB")
+    again = client.responses.create(
+        model="o4-mini",
+        store=False,
+        input=[{"role": "user", "content": "Hi"}, as_input(item), {"role": "user", "content": "?"}],
+    )
+    assert again.status == "completed"
+
+
+def test_a_reasoning_models_call_is_replayed_with_its_reasoning(server: RunningServer) -> None:
+    client = sdk(server)
+    first = client.responses.create(
+        model="o4-mini", input=[ASK], tools=[WEATHER], tool_choice="required"
+    )
+    reasoning, call = first.output[0], first.output[1]
+    assert (reasoning.type, call.type) == ("reasoning", "function_call")
+    answer = {"type": "function_call_output", "call_id": call.call_id, "output": "18C"}
+    body = refused(
+        400,
+        lambda: client.responses.create(
+            model="o4-mini", tools=[WEATHER], input=[ASK, as_input(call), answer]
+        ),
+    )
+    assert body["message"] == (
+        f"Item '{call.id}' of type 'function_call' was provided without its required "
+        f"'reasoning' item: '{reasoning.id}'."
+    )
+    done = client.responses.create(
+        model="o4-mini", tools=[WEATHER], input=[ASK, as_input(reasoning), as_input(call), answer]
+    )
+    assert done.status == "completed"
