@@ -233,3 +233,65 @@ def test_what_thinking_and_the_models_take() -> None:
     parse(model="claude-sonnet-4-20250514", temperature=0.5, top_p=0.9)
     parse(model="claude-3-7-sonnet-20250219", temperature=0.5, top_p=0.9)
     parse(model="claude-opus-4-20250514", temperature=0.5, top_p=0.9)
+
+
+# --- 3. thinking blocks kept through a tool loop -----------------------------------------------
+
+USE = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}}
+RESULT = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "3C"}
+THOUGHT = {"type": "thinking", "thinking": "Look it up.", "signature": "EqQBCkYIBxgC"}
+
+
+def loop(assistant: list[dict[str, Any]], *after: dict[str, Any]) -> list[dict[str, Any]]:
+    """user, the assistant's turn, the user's tool results (and more turns after)."""
+    return [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": assistant},
+        {"role": "user", "content": [RESULT]},
+        *after,
+    ]
+
+
+def thinking_words(found: str, index: int = 1) -> str:
+    return (
+        f"messages.{index}.content.0.type: Expected `thinking` or `redacted_thinking`, but "
+        f"found `{found}`. When `thinking` is enabled, a final `assistant` message must start "
+        "with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` "
+        "blocks). We recommend you include thinking blocks from previous turns. To avoid this "
+        "requirement, disable `thinking`. Please consult our documentation at "
+        "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+    )
+
+
+@pytest.mark.parametrize(
+    ("assistant", "found"),
+    [([USE], "tool_use"), ([{"type": "text", "text": "Looking."}, USE], "text")],
+)
+def test_a_tool_loop_that_dropped_its_thinking_is_refused(
+    assistant: list[dict[str, Any]], found: str
+) -> None:
+    fields = {"tools": [TOOL], "messages": loop(assistant), **THINKING}
+    assert refused(**fields) == thinking_words(found)
+    parse(LENIENT, **fields)
+    # a second user message after the results is combined with them: still the tool loop
+    more = loop(assistant, {"role": "user", "content": "And tomorrow?"})
+    assert refused(tools=[TOOL], messages=more, **THINKING) == thinking_words(found)
+
+
+def test_thinking_blocks_kept_or_thinking_off_or_a_new_question_pass() -> None:
+    parse(tools=[TOOL], messages=loop([THOUGHT, USE]), **THINKING)
+    redacted = {"type": "redacted_thinking", "data": "EmwKAhgB"}
+    parse(tools=[TOOL], messages=loop([redacted, USE]), **THINKING)
+    parse(tools=[TOOL], messages=loop([USE]))  # thinking off
+    parse(tools=[TOOL], messages=loop([USE]), thinking={"type": "disabled"})
+    # an earlier loop without thinking, then a new question: only the last loop counts
+    earlier = [
+        *loop([USE]),
+        {"role": "assistant", "content": "It is 3C."},
+        {"role": "user", "content": "Thanks! Anything else?"},
+    ]
+    parse(tools=[TOOL], messages=earlier, **THINKING)
+    # counting tokens does not ask for it
+    body = {"model": "claude-sonnet-4-5", "tools": [TOOL], "messages": loop([USE])}
+    body["thinking"] = THINKING["thinking"]
+    dialect.parse(orjson.dumps(body), {}, dialect.COUNT_TOKENS_PATH)

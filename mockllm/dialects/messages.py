@@ -17,7 +17,7 @@ import binascii
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import orjson
 
@@ -382,6 +382,7 @@ class _Turn:
     calls: list[ToolCall]
     results: list[tuple[str, str, int]]  # (tool_use_id, text, block index)
     empty: bool
+    kinds: list[str] = field(default_factory=list)  # each block's type, in order
 
 
 def _read_message(raw: object, i: int) -> _Turn:
@@ -408,6 +409,7 @@ def _read_message(raw: object, i: int) -> _Turn:
     turn = _Turn(str(role), [], [], [], False)
     if isinstance(content, str):
         turn.texts.append(content)
+        turn.kinds.append("text")
         turn.empty = not content
         return turn
     if not isinstance(content, list):
@@ -421,6 +423,7 @@ def _read_message(raw: object, i: int) -> _Turn:
             raise _required(f"{at}.type")
         if kind not in _BLOCKS:
             raise _tag(at, kind, _BLOCKS)
+        turn.kinds.append(kind)
         if kind == "text":
             turn.texts.append(_text_block(block, at))
         elif kind == "image":
@@ -516,6 +519,31 @@ def _check_tool_pairs(turns: list[_Turn]) -> None:
                     f"messages.{i}",
                 )
         previous_calls = {c.id for c in turn.calls} if turn.role == "assistant" else set()
+
+
+def _check_thinking_kept(turns: list[_Turn]) -> None:
+    """With thinking enabled, the assistant turn whose tool uses the last user turn answers
+    must start with its thinking block, as the API requires (its words, quoted in
+    github.com/Kilo-Org/kilocode/issues/5219 and github.com/deepset-ai/haystack-core-
+    integrations/issues/2146: the agent loop that drops thinking blocks)."""
+    last = len(turns) - 1
+    while last >= 0 and turns[last].role == "user":
+        last -= 1
+    answers = turns[last + 1 :]
+    if last < 0 or not answers or not any(turn.results for turn in answers):
+        return
+    kinds = turns[last].kinds
+    if kinds and kinds[0] not in ("thinking", "redacted_thinking"):
+        where = f"messages.{last}.content.0.type"
+        raise invalid(
+            f"{where}: Expected `thinking` or `redacted_thinking`, but found `{kinds[0]}`. When "
+            "`thinking` is enabled, a final `assistant` message must start with a thinking "
+            "block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We "
+            "recommend you include thinking blocks from previous turns. To avoid this "
+            "requirement, disable `thinking`. Please consult our documentation at "
+            "https://docs.claude.com/en/docs/build-with-claude/extended-thinking",
+            where,
+        )
 
 
 def _read_system(value: object) -> str:
@@ -900,7 +928,7 @@ def parse(
                 f"output tokens for {model}",
                 "max_tokens",
             )
-    messages, _ = _read_messages(body.get("messages"))
+    messages, turns = _read_messages(body.get("messages"))
     system = _read_system(body.get("system"))
     tools, server_tools = _read_tools(body.get("tools"), context.lenient)
     tool_choice, parallel, forced = _read_tool_choice(body.get("tool_choice"), tools)
@@ -908,6 +936,8 @@ def parse(
     if budgeted and forced:
         # The API's words, quoted in many public reports of this refusal.
         raise invalid("Thinking may not be enabled when tool_choice forces tool use.")
+    if budgeted and not counting and not context.lenient:
+        _check_thinking_kept(turns)
     stream = False
     if not counting:
         value = body.get("stream")

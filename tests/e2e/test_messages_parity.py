@@ -29,7 +29,20 @@ rules:
   - name: thought-only
     match: { last_user: "think, then answer" }
     reply: { reasoning: "The person should be plausible." }
+  - name: think-then-call
+    match: { last_user: "weather, thoughtfully", last_message: { role: user } }
+    reply:
+      reasoning: "The user wants Oslo's weather: call the tool."
+      tool_calls: [{ name: get_weather, arguments: { city: Oslo } }]
+  - name: answer-the-result
+    match: { last_message: { role: tool } }
+    reply: { content: "It is 3C in Oslo." }
 """
+WEATHER: dict[str, Any] = {
+    "name": "get_weather",
+    "description": "Current weather for a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
 
 
 class Person(BaseModel):
@@ -228,3 +241,42 @@ def test_lenient_takes_what_the_model_refuses(tmp_path: Any) -> None:
         assert post(running, request(temperature=0.5, top_p=0.9)).status_code == 200
     finally:
         running.stop()
+
+
+# --- 3. thinking blocks kept through a tool loop ---------------------------------------------
+
+
+def test_a_tool_loop_keeps_its_thinking_block_or_is_refused(client: Anthropic) -> None:
+    asked = [{"role": "user", "content": "weather, thoughtfully"}]
+    common: dict[str, Any] = {
+        "model": MODEL,
+        "max_tokens": 2048,
+        "tools": [WEATHER],
+        "thinking": THINKING,
+    }
+    first = client.messages.create(**common, messages=asked)
+    assert [b.type for b in first.content] == ["thinking", "tool_use"]
+    use = first.content[1]
+    result = {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "3C"}],
+    }
+    kept = client.messages.create(
+        **common, messages=[*asked, {"role": "assistant", "content": first.content}, result]
+    )
+    assert kept.content[-1].text == "It is 3C in Oslo."
+    dropped = [*asked, {"role": "assistant", "content": [use]}, result]
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(**common, messages=dropped)
+    assert caught.value.body["error"]["message"] == (
+        "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+        "`tool_use`. When `thinking` is enabled, a final `assistant` message must start with a "
+        "thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). "
+        "We recommend you include thinking blocks from previous turns. To avoid this "
+        "requirement, disable `thinking`. Please consult our documentation at "
+        "https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+    )
+    without = {k: v for k, v in common.items() if k != "thinking"}
+    assert client.messages.create(**without, messages=dropped).content[-1].text == (
+        "It is 3C in Oslo."
+    )
