@@ -168,8 +168,11 @@ FAULT = s.Obj(
 )
 FAKER = s.Obj(
     {
-        "text": s.Str(doc="faker provider: paragraph, sentence, name, ..."),
-        "provider": s.Str(doc="same as text"),
+        "text": s.Str(
+            doc="faker provider: paragraph, sentence, name, ...; with provider given, the"
+            " pattern of bothify, lexify or numerify"
+        ),
+        "provider": s.Str(doc="faker provider (then text is an argument)"),
         "locale": s.Str(doc="faker locale, e.g. zh_CN (default: the prompt's language)"),
     },
     extra=s.AnyValue(doc="provider arguments (sentences, words, max_chars, ...)"),
@@ -463,8 +466,11 @@ class _Compiler:
         return value
 
     def faker(self, data: dict[str, Any], path: s.Path) -> FakerSpec:
-        provider = str(data.get("text") or data.get("provider") or "paragraph")
-        args = {k: v for k, v in data.items() if k not in ("text", "provider", "locale")}
+        # With `provider` given, `text` is an argument: the pattern of bothify, lexify and
+        # numerify, which faker names `text`.
+        named = "provider" if "provider" in data else "text"
+        provider = str(data.get(named) or "paragraph")
+        args = {k: v for k, v in data.items() if k not in (named, "provider", "locale")}
         locale = data.get("locale")
         try:
             from mockllm import fake

@@ -141,3 +141,57 @@ def test_booleans_are_answered_through_the_front_door(
     rules = load_text(BOOLEANS, "b.yaml")
     body = rules[4].conditions[0].arg[0][2]
     assert body.test(0) and not body.test(False)
+
+
+FAKER = """\
+version: 1
+rules:
+  - name: order
+    match: { last_user: "order" }
+    reply: { faker: { provider: lexify, text: "ORD-????" } }
+  - name: code
+    match: { last_user: "code" }
+    reply: { faker: { provider: numerify, text: "###-###" } }
+  - name: both
+    match: { last_user: "both" }
+    reply: { faker: { provider: bothify, text: "??-##", letters: "AB" } }
+  - name: plain
+    match: { last_user: "plain" }
+    reply: { faker: { text: sentence } }
+"""
+
+
+def test_faker_text_is_the_argument_when_a_provider_is_given(
+    serve: Callable[..., RunningServer], tmp_path: Path
+) -> None:
+    import re
+
+    rules = load_text(FAKER, "f.yaml")
+    order = rules[0].replies[0].choices[0].faker
+    assert order is not None and order.provider == "lexify"
+    assert dict(order.args) == {"text": "ORD-????"}
+    path = tmp_path / "f.yaml"
+    path.write_text(FAKER)
+    server = serve("--scenarios", str(path))
+    client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+
+    def ask(text: str) -> str:
+        completion = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": text}]
+        )
+        return completion.choices[0].message.content or ""
+
+    assert re.fullmatch(r"ORD-[A-Za-z]{4}", ask("order"))
+    assert re.fullmatch(r"\d{3}-\d{3}", ask("code"))
+    assert re.fullmatch(r"[AB]{2}-\d{2}", ask("both"))
+    assert ask("plain").endswith(".")
+
+
+def test_a_faker_pattern_of_the_wrong_type_is_refused_with_its_line() -> None:
+    found = problems(
+        """
+        rules:
+          - reply: { faker: { provider: lexify, text: "ok", words: 3 } }
+        """
+    )
+    assert len(found) == 1 and found[0].startswith("s.yaml:3: rules[0].reply.faker: "), found
