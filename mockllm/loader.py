@@ -616,13 +616,19 @@ def load_text(text: str, source: str = "<rules>", order_base: int = 0) -> tuple[
     if data is None:
         raise ScenarioError([Problem(source, None, "", "empty document: expected 'rules'")])
     broken: set[int] = set()  # rules with shape problems are not compiled
+    has_rules, has_defaults = True, True
     for path, message in s.check(FORMAT, data):
         lines.problems.append(Problem(source, lines.line(path), s.dotted(path), message))
-        if path[:1] != ("rules",) or len(path) < 2:
-            raise ScenarioError(lines.problems)
-        broken.add(int(path[1]))
+        if path[:1] == ("rules",) and len(path) >= 2:
+            broken.add(int(path[1]))
+        elif path[:1] == ("defaults",):
+            has_defaults = False  # the rules are still checked, without them
+        elif path in ((), ("rules",)):
+            has_rules = False  # not a mapping, or no list of rules: nothing more to check
+    if not has_rules:
+        raise ScenarioError(lines.problems)
     compiler = _Compiler(lines, order_base)
-    defaults = data.get("defaults") or {}
+    defaults = (data.get("defaults") or {}) if has_defaults else {}
     rules = [
         None if i in broken else compiler.rule(r, i, defaults) for i, r in enumerate(data["rules"])
     ]

@@ -195,3 +195,27 @@ def test_a_faker_pattern_of_the_wrong_type_is_refused_with_its_line() -> None:
         """
     )
     assert len(found) == 1 and found[0].startswith("s.yaml:3: rules[0].reply.faker: "), found
+
+
+def test_problems_in_version_and_defaults_do_not_hide_those_of_the_rules() -> None:
+    found = problems(
+        """
+        version: "one"
+        defaults:
+          latency: { ttft_ms: -1 }
+          headers: { x-a: [1] }
+          priorty: 3
+        rules:
+          - reply: { content: x, finish_reason: stopp }
+          - match: { last_usr: hi }
+            reply: { content: y }
+        """
+    )
+    assert [p.split(": ", 2)[:2] for p in found] == [
+        ["s.yaml:2", "version"],
+        ["s.yaml:4", "defaults.latency.ttft_ms"],
+        ["s.yaml:5", "defaults.headers.x-a"],
+        ["s.yaml:6", "defaults.priorty"],
+        ["s.yaml:8", "rules[0].reply.finish_reason"],
+        ["s.yaml:9", "rules[1].match.last_usr"],
+    ], found
