@@ -699,6 +699,7 @@ def parse(
         allowed_tools=allowed,
         parallel_tool_calls=parallel,
         response_format=form,
+        logprobs="message.output_text.logprobs" in includes,
         top_logprobs=top_logprobs,
         reasoning=wants_summary or entry.reasoning == "visible",
         reasoning_effort=effort,
@@ -810,7 +811,12 @@ def _message_item(ids: _Ids, choice: RenderedChoice, status: str) -> JSON:
     if choice.refusal is not None:
         part: JSON = {"type": "refusal", "refusal": choice.refusal}
     else:
-        part = {"type": "output_text", "annotations": [], "logprobs": [], "text": choice.content}
+        part = {
+            "type": "output_text",
+            "annotations": [],
+            "logprobs": _logprobs(choice),
+            "text": choice.content,
+        }
     return {
         "id": ids.message,
         "type": "message",
@@ -818,6 +824,13 @@ def _message_item(ids: _Ids, choice: RenderedChoice, status: str) -> JSON:
         "content": [part],
         "role": "assistant",
     }
+
+
+def _logprobs(choice: RenderedChoice) -> list[JSON]:
+    """The text's token logprobs (`include: ["message.output_text.logprobs"]`), else []."""
+    if choice.logprobs is None:
+        return []
+    return [entry for delta in choice.logprobs for entry in delta]
 
 
 def _call_item(ids: _Ids, choice: RenderedChoice, k: int, status: str) -> JSON:
@@ -1071,13 +1084,18 @@ def stream(
         out.add("response.content_part.added", at, part=empty, **common)
         extra: dict[str, Any] = {"logprobs": []} if text_key == "text" else {}
         template = out.template(kind, {**extra, **common})
-        for piece in choice.deltas:
+        for i, piece in enumerate(choice.deltas):
+            if choice.logprobs is not None and text_key == "text":
+                # each delta carries its tokens' logprobs: a template of its own
+                template = out.template(kind, {"logprobs": list(choice.logprobs[i]), **common})
             if not delta(template, piece):
                 broken = True
                 break
         if not broken:
             at = tick_at()
             done_text = choice.refusal if choice.refusal is not None else choice.content
+            if text_key == "text":
+                extra = {"logprobs": _logprobs(choice)}
             out.add(done_kind, at, **{text_key: done_text}, **extra, **common)
             item = _message_item(ids, choice, item_status)
             out.add("response.content_part.done", at, part=item["content"][0], **common)

@@ -1,6 +1,7 @@
 """Responses API items that name stored ones: `item_reference`, output items replayed with
-their ids (and the reasoning item they came after), and stateless reasoning replay with
-`encrypted_content` — through the official SDK against a real server."""
+their ids (and the reasoning item they came after), stateless reasoning replay with
+`encrypted_content`, and the text's logprobs when `include` asks — through the official
+SDK against a real server."""
 
 from __future__ import annotations
 
@@ -130,3 +131,24 @@ def test_a_reasoning_models_call_is_replayed_with_its_reasoning(server: RunningS
         model="o4-mini", tools=[WEATHER], input=[ASK, as_input(reasoning), as_input(call), answer]
     )
     assert done.status == "completed"
+
+
+def test_include_output_text_logprobs_gives_the_texts_logprobs(server: RunningServer) -> None:
+    client = sdk(server)
+    asked = {"include": ["message.output_text.logprobs"], "top_logprobs": 2}
+    whole = client.responses.create(model="gpt-4o", input="Say hi", **asked)
+    part = whole.output[0].content[0]
+    assert part.type == "output_text"
+    assert "".join(p.token for p in part.logprobs) == part.text
+    assert all(len(p.top_logprobs) == 2 for p in part.logprobs)
+    assert len(part.logprobs) == whole.usage.output_tokens
+    streamed = []
+    with client.responses.stream(model="gpt-4o", input="Say hi", **asked) as stream:
+        for event in stream:
+            if event.type == "response.output_text.delta":
+                streamed += event.logprobs
+        final = stream.get_final_response()
+    assert [p.token for p in streamed] == [p.token for p in part.logprobs]
+    assert final.output[0].content[0].logprobs == part.logprobs
+    plain = client.responses.create(model="gpt-4o", input="Say hi")
+    assert plain.output[0].content[0].logprobs == []
