@@ -12,6 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockllm.asgi import read_body
 from mockllm.engine import Engine
 from mockllm.errors import Problem, RequestError, ScenarioError
 from mockllm.journal import SOURCES
@@ -130,6 +131,23 @@ def guarded(
     return check
 
 
+async def _body(request: Request, engine: Engine) -> bytes | None:
+    """A document sent to the admin API, read as a family's body is: refused from its
+    Content-Length past the limit (`--max-body-bytes`, and `MAX_RULES_BODY` at most)
+    before any byte is read, 408 past `--body-timeout-s`; None when the client left."""
+    config = engine.config
+    declared = request.headers.get("content-length")
+    try:
+        return await read_body(
+            request.receive,
+            min(MAX_RULES_BODY, config.max_body_bytes),
+            int(declared) if declared and declared.isdigit() else None,
+            config.body_timeout_s,
+        )
+    except ConnectionResetError:
+        return None
+
+
 def admin_routes(
     runtime: Runtime, is_ready: Callable[[], bool], status: Callable[[], dict[str, Any]]
 ) -> list[tuple[str, Any, list[str]]]:
@@ -177,9 +195,9 @@ def admin_routes(
         if request.method == "DELETE":
             runtime.remove_rules()
             return json_response(200, {"status": "removed"})
-        raw = await request.body()
-        if len(raw) > MAX_RULES_BODY:
-            raise RequestError(413, f"rules document over {MAX_RULES_BODY} bytes")
+        raw = await _body(request, engine)
+        if raw is None:
+            return Response(status_code=400)  # the client left: nobody reads it
         text = raw.decode("utf-8", "replace")
         try:
             if "json" in request.headers.get("content-type", ""):
@@ -216,8 +234,11 @@ def admin_routes(
         if request.method == "DELETE":
             runtime.choose_cassette(None)
             return json_response(200, {"cassette": engine.config.cassette})
+        raw = await _body(request, engine)
+        if raw is None:
+            return Response(status_code=400)  # the client left: nobody reads it
         try:
-            data = orjson.loads(await request.body())
+            data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise RequestError(400, f"not valid JSON: {exc}") from None
         name = data.get("name") if isinstance(data, dict) else None

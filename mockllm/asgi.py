@@ -26,6 +26,9 @@ SHUTDOWN_KEY = "mockllm.on_shutdown"
 REQUEST_ID_KEY = "mockllm.request_id"
 
 BODY_TIMEOUT_S = 30.0
+# On a refusal sent before the body was read: the server closes the connection after it
+# rather than wait for (and parse) the rest of the body.
+CLOSE = (("connection", "close"),)
 
 
 class Connection(Protocol):
@@ -103,15 +106,18 @@ async def read_body(
 ) -> bytes:
     """The request body, refused with 413 past `limit` bytes (before reading, when declared).
 
-    A body that has not arrived within `timeout_s` raises TimeoutError. Usually the whole
-    body is in by the time the app runs and `receive()` returns without waiting; a timer
-    is set only once a read has to wait.
+    A body that has not arrived within `timeout_s` is refused with 408. Both refusals
+    close the connection (the rest of the body is not read), as `connection: close` says.
+    A client that leaves raises ConnectionResetError. Usually the whole body is in by the
+    time the app runs and `receive()` returns without waiting; a timer is set only once a
+    read has to wait.
     """
     if declared is not None and declared > limit:
         raise RequestError(
             413,
             f"Request body too large: {declared} bytes; the limit is {limit} bytes.",
             code="request_too_large",
+            headers=CLOSE,
         )
     chunks: list[bytes] = []
     size = 0
@@ -125,14 +131,22 @@ async def read_body(
         else:
             if deadline is None:
                 deadline = asyncio.get_running_loop().time() + timeout_s
-            message = await _within(_Resume(pending, waited), deadline)
+            try:
+                message = await _within(_Resume(pending, waited), deadline)
+            except TimeoutError:
+                raise RequestError(
+                    408, "The request body was not received in time.", code="timeout", headers=CLOSE
+                ) from None
         if message["type"] == "http.disconnect":
             raise ConnectionResetError("client went away while sending the body")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise RequestError(
-                413, f"Request body too large: over {limit} bytes.", code="request_too_large"
+                413,
+                f"Request body too large: over {limit} bytes.",
+                code="request_too_large",
+                headers=CLOSE,
             )
         chunks.append(chunk)
         if not message.get("more_body", False):

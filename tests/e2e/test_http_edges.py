@@ -6,9 +6,11 @@ and HTTP/1.0 clients: each answered with a 4xx in the family's shape (or served)
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -102,3 +104,49 @@ def test_the_page_token_is_kept_only_when_checked_and_any_text_works(serve: Any)
             assert "set-cookie" not in moved.headers  # nothing checked: nothing kept
     for server in (guarded, open_server):
         assert "Traceback" not in server.log(), server.log()[-2000:]
+
+
+def exchange(port: int, data: bytes, *, leave_after: float | None = None) -> tuple[float, bytes]:
+    """Send raw bytes; read until the server closes (10 s at most). Returns the seconds it
+    took and what came back ('<open>' appended when the server kept the connection)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(data)
+        if leave_after is not None:
+            time.sleep(leave_after)
+            return time.monotonic() - started, b""
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except TimeoutError:
+            received += b"<open>"
+        return time.monotonic() - started, received
+
+
+def test_the_admin_api_keeps_the_body_limit_and_timeout(serve: Any) -> None:
+    server = serve("--body-timeout-s", "1", "--max-body-bytes", "2000")
+    head = "POST /__admin/rules HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n"
+    # Refused from its Content-Length, before a byte of it is read, and the connection closed.
+    took, answer = exchange(server.port, head.format(400_000_000).encode() + b"version: 1")
+    assert answer.startswith(b"HTTP/1.1 413") and took < 1.0, (took, answer[:300])
+    assert b"connection: close" in answer and b'"code":"request_too_large"' in answer
+    # --max-body-bytes holds for the admin API too.
+    rules = httpx.post(f"{server.url}/__admin/rules", content=b"#" * 3000, timeout=10)
+    assert rules.status_code == 413, rules.text
+    # A body that stops arriving: 408 after --body-timeout-s, and the connection closed.
+    for path in ("/__admin/rules", "/__admin/cassette", CHAT):
+        method = "PUT" if path.endswith("cassette") else "POST"
+        request = head.replace("POST /__admin/rules", f"{method} {path}").format(100)
+        took, answer = exchange(server.port, request.encode() + b'{"na')
+        assert answer.startswith(b"HTTP/1.1 408"), (path, answer[:300])
+        assert b"connection: close" in answer and not answer.endswith(b"<open>"), answer
+        assert 0.8 < took < 3.0, (path, took)
+    # A client that leaves in the middle of its body: nothing logged as a failure.
+    for start in ("POST /__admin/rules", "PUT /__admin/cassette"):
+        request = head.replace("POST /__admin/rules", start).format(100)
+        exchange(server.port, request.encode() + b"version", leave_after=0.3)
+    assert httpx.get(f"{server.url}/__admin/health", timeout=5).status_code == 200
+    time.sleep(0.3)
+    log = server.log()
+    assert "Traceback" not in log and "ClientDisconnect" not in log, log[-3000:]
