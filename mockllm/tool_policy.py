@@ -69,7 +69,7 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
     turn = turn_messages(request)
     rng = random.Random(seed)
     if choice != "required":
-        if any(m.role == "tool" for m in turn):
+        if _results_of(turn, set(names)):
             return None  # the results are back: answer with them
         scored = [(relatedness(request.last_user, t), t) for t in candidates]
         best = max(score for score, _ in scored)
@@ -84,6 +84,14 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
         finals = [t for t in fresh if _words(f"{t.name} {t.description}") & _FINAL_WORDS]
         return rng.choice(finals or fresh).name
     return rng.choice([t for score, t in scored if score == best]).name
+
+
+def _results_of(turn: tuple[Message, ...], offered: set[str]) -> bool:
+    """Whether this turn holds a result of a call to one of the `offered` tools: the
+    results of tools no longer offered (an agent's handoff to another, whose own tools
+    these are) leave the new agent to call its own."""
+    called = {call.id: call.name for m in turn for call in m.tool_calls}
+    return any(m.role == "tool" and called.get(m.tool_call_id or "") in offered for m in turn)
 
 
 def choose_tools(request: Conversation, seed: int) -> tuple[str, ...]:

@@ -152,3 +152,26 @@ def test_every_tool_the_message_names_is_called_in_one_turn() -> None:
         tools=[WEATHER, LOCAL_TIME],
     )
     assert choose_tools(back, seed=1) == ()
+
+
+def test_after_a_handoff_the_new_agent_calls_its_own_tool() -> None:
+    """The transfer tool's result (a tool no longer offered) is not this agent's result:
+    it calls its own tool, as the Agents SDK's billing agent should after triage."""
+    invoice = tool("lookup_invoice", "Look up an invoice by its number.", invoice_id=1)
+    ask = {"role": "user", "content": "I have a question about my invoice INV-123 billing"}
+    handed = conversation(
+        ask,
+        {"role": "assistant", "content": None, "tool_calls": [call("transfer_to_billing", "h1")]},
+        {"role": "tool", "tool_call_id": "h1", "content": '{"assistant": "Billing agent"}'},
+        tools=[invoice],
+    )
+    assert choose_tool(handed, seed=1) == "lookup_invoice"
+    done = conversation(
+        ask,
+        {"role": "assistant", "content": None, "tool_calls": [call("transfer_to_billing", "h1")]},
+        {"role": "tool", "tool_call_id": "h1", "content": '{"assistant": "Billing agent"}'},
+        {"role": "assistant", "content": None, "tool_calls": [call("lookup_invoice", "c2")]},
+        {"role": "tool", "tool_call_id": "c2", "content": "INV-123: paid"},
+        tools=[invoice],
+    )
+    assert choose_tool(done, seed=1) is None
