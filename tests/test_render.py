@@ -139,7 +139,8 @@ def test_tool_calls_keep_a_scripted_id_and_obey_parallel_tool_calls():
     both = one(reply).choices[0].tool_calls
     assert [(c.index, c.id, c.name) for c in both][0] == (0, "call_fixed", "a")
     assert [c.name for c in both] == ["a", "b"]
-    single = one(reply, parallel_tool_calls=False).choices[0].tool_calls
+    offered = [{"type": "function", "function": {"name": n}} for n in ("a", "b")]
+    single = one(reply, parallel_tool_calls=False, tools=offered).choices[0].tool_calls
     assert [c.name for c in single] == ["a"]
 
 
