@@ -85,3 +85,39 @@ def test_the_model_limit_is_the_default_and_the_flag_overrides_it() -> None:
         _parse(ParseContext(max_output=4096), max_tokens=8192)
     assert output_limit(lookup("gpt-4o"), ParseContext(lenient=True)) is None
     assert output_limit(lookup("gpt-4o"), ParseContext(lenient=True, max_output=64)) == 64
+
+
+@pytest.mark.parametrize(
+    ("model", "entry", "window", "output"),
+    [
+        ("claude-opus-4-6", "claude-opus-4-6", 1000000, 128000),
+        ("claude-sonnet-4-6", "claude-sonnet-4-6", 1000000, 128000),
+        ("claude-opus-4-5", "claude-opus-4-5-20251101", 200000, 64000),
+        ("claude-opus-4-5-20251101", "claude-opus-4-5-20251101", 200000, 64000),
+        ("claude-opus-4-1", "claude-opus-4-1-20250805", 200000, 32000),
+        ("claude-opus-4-0", "claude-opus-4-20250514", 200000, 32000),
+        ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", 200000, 64000),
+        ("claude-sonnet-4-0", "claude-sonnet-4-20250514", 200000, 64000),
+        ("claude-haiku-4-5", "claude-haiku-4-5-20251001", 200000, 64000),
+    ],
+)
+def test_claude_models_have_their_own_limits(
+    model: str, entry: str, window: int, output: int
+) -> None:
+    found = lookup(model)
+    assert (found.id, found.context_window, found.max_output_tokens) == (entry, window, output)
+
+
+def test_claude_entries_say_what_the_messages_api_refuses() -> None:
+    assert not lookup("claude-3-5-haiku-20241022").extended_thinking
+    assert not lookup("claude-3-haiku-20240307").extended_thinking
+    assert lookup("claude-sonnet-4-5").extended_thinking
+    one = ["claude-opus-4-1", "claude-opus-4-5", "claude-opus-4-6", "claude-sonnet-4-5"]
+    assert all(lookup(m).one_sampler for m in [*one, "claude-sonnet-4-6", "claude-haiku-4-5"])
+    assert not any(lookup(m).one_sampler for m in ["claude-sonnet-4-0", "claude-opus-4-0"])
+    assert [m for m in one + ["claude-sonnet-4-6"] if not lookup(m).prefill] == [
+        "claude-opus-4-6",
+        "claude-sonnet-4-6",
+    ]
+    unknown = lookup("my-local-llama")
+    assert unknown.extended_thinking and unknown.prefill and not unknown.one_sampler

@@ -295,3 +295,41 @@ def test_thinking_blocks_kept_or_thinking_off_or_a_new_question_pass() -> None:
     body = {"model": "claude-sonnet-4-5", "tools": [TOOL], "messages": loop([USE])}
     body["thinking"] = THINKING["thinking"]
     dialect.parse(orjson.dumps(body), {}, dialect.COUNT_TOKENS_PATH)
+
+
+# --- 4. the Claude catalogue ---------------------------------------------------------------------
+
+PREFILL = (
+    "This model does not support assistant message prefill. The conversation must end with a "
+    "user message."
+)
+
+
+@pytest.mark.parametrize(
+    ("model", "most"),
+    [
+        ("claude-opus-4-5", 64000),
+        ("claude-opus-4-5-20251101", 64000),
+        ("claude-opus-4-6", 128000),
+        ("claude-sonnet-4-6", 128000),
+        ("claude-opus-4-1-20250805", 32000),
+    ],
+)
+def test_each_claude_model_takes_its_own_max_tokens(model: str, most: int) -> None:
+    assert parse(model=model, max_tokens=most).max_tokens == most
+    assert refused(model=model, max_tokens=most + 1) == (
+        f"max_tokens: {most + 1} > {most}, which is the maximum allowed number of output "
+        f"tokens for {model}"
+    )
+
+
+@pytest.mark.parametrize("model", ["claude-opus-4-6", "claude-sonnet-4-6"])
+def test_the_4_6_models_refuse_a_prefill(model: str) -> None:
+    prefilled = [
+        {"role": "user", "content": "Name a colour."},
+        {"role": "assistant", "content": "The colour is"},
+    ]
+    assert refused(model=model, messages=prefilled) == PREFILL
+    parse(LENIENT, model=model, messages=prefilled)
+    parse(model="claude-opus-4-5", messages=prefilled)  # earlier models take it
+    parse(model=model, messages=prefilled[:1])

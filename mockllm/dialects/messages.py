@@ -938,6 +938,15 @@ def parse(
         raise invalid("Thinking may not be enabled when tool_choice forces tool use.")
     if budgeted and not counting and not context.lenient:
         _check_thinking_kept(turns)
+    if turns[-1].role == "assistant" and not counting and not context.lenient:
+        if not lookup(model).prefill:
+            # The API's words (github.com/Tarquinen/opencode-dynamic-context-pruning/issues/
+            # 520, claude-sonnet-4-6): the 4.6 models take no prefill.
+            raise invalid(
+                "This model does not support assistant message prefill. The conversation must "
+                "end with a user message.",
+                "messages",
+            )
     stream = False
     if not counting:
         value = body.get("stream")

@@ -604,6 +604,8 @@ def headers(status: int, rate: Headers) -> Headers:
 
 # The Claude models the Anthropic listing offers besides those the server names itself.
 CLAUDE_MODELS = (
+    "claude-sonnet-4-6",
+    "claude-opus-4-6",
     "claude-opus-4-5-20251101",
     "claude-sonnet-4-5-20250929",
     "claude-haiku-4-5-20251001",
@@ -612,6 +614,8 @@ CLAUDE_MODELS = (
     "claude-3-5-haiku-20241022",
 )
 _DATED = re.compile(r"^(.*?)-(\d{4})(\d{2})(\d{2})$")
+# The release dates of models whose id has none (platform.claude.com/docs/en/models/…/overview).
+_RELEASED = {"claude-opus-4-6": "2026-02-05", "claude-sonnet-4-6": "2026-02-17"}
 
 
 def anthropic_models(listed: list[str], defaults: tuple[str, ...]) -> list[str]:
@@ -628,6 +632,8 @@ def model_info(model_id: str) -> JSON:
     name = dated.group(1) if dated else model_id
     if dated:
         created = f"{dated.group(2)}-{dated.group(3)}-{dated.group(4)}T00:00:00Z"
+    elif model_id in _RELEASED:
+        created = f"{_RELEASED[model_id]}T00:00:00Z"
     else:
         moment = 1_700_000_000 + derive_seed("model", model_id) % 20_000_000
         created = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime(moment))

@@ -280,3 +280,49 @@ def test_a_tool_loop_keeps_its_thinking_block_or_is_refused(client: Anthropic) -
     assert client.messages.create(**without, messages=dropped).content[-1].text == (
         "It is 3C in Oslo."
     )
+
+
+# --- 4. the Claude catalogue ------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:The model 'claude-opus-4-5' is deprecated:DeprecationWarning")
+@pytest.mark.parametrize(
+    ("model", "most"),
+    [("claude-opus-4-5", 64000), ("claude-opus-4-6", 128000), ("claude-sonnet-4-6", 128000)],
+)
+def test_the_sdk_default_max_tokens_of_each_model_is_taken(
+    client: Anthropic, model: str, most: int
+) -> None:
+    # the numbers pydantic-ai and langchain-anthropic send by default for these models
+    with client.messages.stream(
+        model=model, max_tokens=most, messages=[{"role": "user", "content": "Hello"}]
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.model == model and final.stop_reason == "end_turn"
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        with client.messages.stream(
+            model=model, max_tokens=most + 1, messages=[{"role": "user", "content": "Hello"}]
+        ) as stream:
+            stream.get_final_message()
+    assert caught.value.body["error"]["message"] == (
+        f"max_tokens: {most + 1} > {most}, which is the maximum allowed number of output "
+        f"tokens for {model}"
+    )
+
+
+def test_the_4_6_models_are_listed_and_refuse_a_prefill(client: Anthropic) -> None:
+    listed = {m.id: m for m in client.models.list(limit=100)}
+    assert listed["claude-opus-4-6"].display_name == "Claude Opus 4.6"
+    assert listed["claude-sonnet-4-6"].created_at.isoformat().startswith("2026-02-17")
+    prefilled = [
+        {"role": "user", "content": "Name a colour."},
+        {"role": "assistant", "content": "The colour is"},
+    ]
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(model="claude-sonnet-4-6", max_tokens=100, messages=prefilled)
+    assert caught.value.body["error"]["message"] == (
+        "This model does not support assistant message prefill. The conversation must end "
+        "with a user message."
+    )
+    answered = client.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=prefilled)
+    assert answered.stop_reason == "end_turn"
