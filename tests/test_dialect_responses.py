@@ -927,3 +927,25 @@ def test_the_responses_api_refuses_what_it_bounds(fields, message, param):
 def test_the_responses_api_takes_metadata_without_store():
     body = {"model": "gpt-4o", "input": "hi", "store": False, "metadata": {"k": "v"}}
     responses.parse(orjson.dumps(body), {}, responses.PATH, ParseContext())
+
+
+def test_truncation_auto_drops_the_oldest_items_until_the_input_fits():
+    """The API reference: with `auto`, items are dropped from the beginning of the
+    conversation; `disabled` (the default) refuses an input over the window."""
+    old = [{"role": "user", "content": f"turn {i} " + "word " * 1500} for i in range(10)]
+    body = {
+        "model": "gpt-4",  # an 8,192-token window
+        "instructions": "Be brief.",
+        "input": [*old, {"role": "user", "content": "hi"}],
+    }
+    assert refused(body).code == "context_length_exceeded"
+    request = responses.parse(
+        orjson.dumps({**body, "truncation": "auto"}), {}, responses.PATH, ParseContext()
+    )
+    texts = [m.text for m in request.messages]
+    assert texts[0] == "Be brief." and texts[-1] == "hi"
+    assert texts[1].startswith(("turn 5 ", "turn 6 ", "turn 7 ", "turn 8 "))
+    from mockllm.render import prompt_tokens
+
+    assert prompt_tokens(request) <= 8192
+    assert request.last_user == "hi"

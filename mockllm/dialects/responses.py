@@ -67,6 +67,7 @@ from mockllm.render import Rendered, RenderedChoice, prompt_tokens
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.state import StateStore
 from mockllm.strict_schema import strict_problem
+from mockllm.tokens import count_prompt
 from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, Padding, malformed, whole_json
 
 PATH = "/v1/responses"
@@ -679,6 +680,8 @@ def parse(
         "metadata": metadata or {},
     }
     messages_t = tuple(messages)
+    if truncation == "auto":
+        messages_t = _truncated(messages_t, tools, entry.context_window)
     last_user, system, turn = summarize(messages_t)
     seed_key = canonical_or_refuse(body)
     listed = tuple(_with_id(item, seed_key, i) for i, item in enumerate(inputs))
@@ -723,6 +726,30 @@ def parse(
     if not context.lenient and may_exceed(texts, framing, entry.context_window):
         responses_context(entry, prompt_tokens(conversation), context)
     return conversation
+
+
+_PRIMING = count_prompt(())  # the reply's priming, counted once a prompt
+
+
+def _truncated(
+    messages: tuple[Message, ...], tools: tuple[Tool, ...], window: int
+) -> tuple[Message, ...]:
+    """`truncation: "auto"`: the conversation with items dropped from its beginning (the
+    instructions kept) until it fits the model's context window, as the API reference
+    says; the last item is always kept (alone over the window, it is refused as usual)."""
+    texts = [m.text for m in messages]
+    schemas = [t.parameters for t in tools] or None
+    framing = 4 * len(texts) + 3 + (len(_dumps(schemas)) if schemas else 0)
+    if not may_exceed(texts, framing, window):
+        return messages
+    head = 1 if messages and messages[0].role == "developer" else 0
+    sizes = [count_prompt((m.text,)) for m in messages]  # each message's tokens, framed
+    total = count_prompt((), schemas) + sum(sizes) - _PRIMING * len(sizes)
+    drop = head
+    while drop < len(messages) - 1 and total > window:
+        total -= sizes[drop] - _PRIMING
+        drop += 1
+    return (*messages[:head], *messages[drop:])
 
 
 def _with_id(item: Any, seed: bytes, index: int) -> JSON:
