@@ -22,16 +22,10 @@ import random
 import re
 
 from mockllm.conversation import Conversation, Message, Tool
+from mockllm.words import STOP, stem
 
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
-_STOP = frozenset(
-    (
-        "a an and are as at be by can could did do does for from get give have how i in is it "
-        "its me my of on or please show tell that the this to us want was we what when where "
-        "which who why will with would you your"
-    ).split()
-)
 _FINAL_WORDS = frozenset(("final", "result", "answer", "respond", "response", "output", "reply"))
 _QUERY_NAMES = frozenset(
     ("query", "q", "question", "search", "searchquery", "prompt", "text", "input", "topic",
@@ -205,14 +199,7 @@ def _clip(text: str) -> str:
 
 
 def _words(text: str) -> frozenset[str]:
-    words = {_stem(w.lower()) for w in _WORD.findall(text)}
+    words = {stem(w.lower()) for w in _WORD.findall(text)}
     for run in _CJK.findall(text):  # CJK has no spaces: compare character pairs
         words.update(run[i : i + 2] for i in range(max(len(run) - 1, 1)))
-    return frozenset(w for w in words if len(w) > 1 and w not in _STOP)
-
-
-def _stem(word: str) -> str:
-    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
-            return word[: -len(suffix)] + keep
-    return word
+    return frozenset(w for w in words if len(w) > 1 and w not in STOP)

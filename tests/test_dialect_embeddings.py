@@ -253,3 +253,31 @@ def test_a_null_encoding_format_is_the_default():
         ParseContext(),
     )
     assert request.wire == plain.wire
+
+
+def test_a_question_is_closest_to_the_text_about_its_subject():
+    """What a text is about decides what it is near: stop words and punctuation do not
+    (they ranked the Paris text first for "what is the dog called"), and inflections
+    meet (`dogs`, `dog`; `named`, `name`)."""
+    from mockllm.dialects.embeddings import vector
+
+    docs = [
+        "Our office dog is named Biscuit and he loves walks.",
+        "The weather in Paris is usually mild in the spring.",
+        "To cancel your subscription, open Settings and choose Billing.",
+        "The capital of Japan is Tokyo.",
+    ]
+    model = "text-embedding-3-small"
+    vectors = [vector(d, model, 0, 1536, 1536) for d in docs]
+    questions = {
+        "What's the name of the dog?": 0,
+        "what is the dog called": 0,
+        "dogs": 0,
+        "Is it usually mild in Paris?": 1,
+        "How do I cancel my subscription?": 2,
+        "What is the capital of Japan?": 3,
+    }
+    for question, expected in questions.items():
+        q = vector(question, model, 0, 1536, 1536)
+        scores = [float(q @ v) for v in vectors]
+        assert max(range(4), key=scores.__getitem__) == expected, (question, scores)

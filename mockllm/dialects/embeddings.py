@@ -47,6 +47,7 @@ from mockllm.render import Rendered
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.tokens import count_tokens
 from mockllm.wire import JSON_TYPE, Body, whole_json
+from mockllm.words import STOP, stem
 
 PATH = "/v1/embeddings"
 NATIVE_DIMENSIONS = {
@@ -67,6 +68,7 @@ _WORD = re.compile(r"[\w']+|[^\w\s]", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _POSITIONS = 8  # positions each word's feature touches
 _NOISE = 0.35  # the dense part's length, against the word features' (1.0)
+_STOP_WEIGHT = 0.2  # a stop word's weight, against a content word's
 _dumps = orjson.dumps
 
 
@@ -201,10 +203,20 @@ def parse(
 # --- vectors --------------------------------------------------------------------------------
 
 
-def _words(text: str) -> Counter[str]:
+def _words(text: str) -> dict[str, float]:
+    """Each word's weight: stemmed words (`dogs` is `dog`), 1 + log of how often they
+    occur, a stop word a fifth of that; punctuation adds nothing, so that what a text is
+    about decides what it is close to."""
     lowered = text.lower()
-    words = _WORD.findall(_CJK.sub(lambda m: f" {m.group()} ", lowered))
-    return Counter(w for w in words if w.strip())
+    counts: Counter[str] = Counter()
+    for word in _WORD.findall(_CJK.sub(lambda m: f" {m.group()} ", lowered)):
+        word = word.strip("'")
+        if word and word[0].isalnum():
+            counts[word if word in STOP or not word.isascii() else stem(word)] += 1
+    return {
+        word: (1.0 + math.log(count)) * (_STOP_WEIGHT if word in STOP else 1.0)
+        for word, count in counts.items()
+    }
 
 
 def vector(text: str, model: str, seed: int, native: int, dimensions: int) -> Any:
@@ -227,7 +239,7 @@ def vector(text: str, model: str, seed: int, native: int, dimensions: int) -> An
             for word in words
         )
         pairs = np.frombuffer(digests, dtype=np.uint16)
-        weights = np.repeat([1.0 + math.log(count) for count in words.values()], _POSITIONS)
+        weights = np.repeat(list(words.values()), _POSITIONS)
         features = np.zeros(native)
         np.add.at(features, (pairs >> 1) % native, np.where(pairs & 1, weights, -weights))
         norm = np.linalg.norm(features)

@@ -1,0 +1,27 @@
+"""Content words: a word stemmed to what its inflections share, and the stop words that say
+little about what a text is about. The generator's tool choice and the embeddings' vectors
+both read texts through them."""
+
+from __future__ import annotations
+
+STOP = frozenset(
+    (
+        "a an and are as at be by can could did do does for from get give have how i in is it "
+        "its me my of on or please show tell that the this to us want was we what when where "
+        "which who why will with would you your s what's it's i'm there their them they he she "
+        "his her our so if then than but not no yes any some all just also been being has had "
+        "am were into about up out over"
+    ).split()
+)
+
+
+def stem(word: str) -> str:
+    """`dogs`, `named`/`name`, `cities`, `called` -> `dog`, `nam`, `city`, `call`: the
+    common English endings and a final `e` off, as long as three letters are left."""
+    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            word = word[: -len(suffix)] + keep
+            break
+    if word.endswith("e") and len(word) > 3:
+        word = word[:-1]
+    return word
