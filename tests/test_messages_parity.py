@@ -333,3 +333,156 @@ def test_the_4_6_models_refuse_a_prefill(model: str) -> None:
     parse(LENIENT, model=model, messages=prefilled)
     parse(model="claude-opus-4-5", messages=prefilled)  # earlier models take it
     parse(model=model, messages=prefilled[:1])
+
+
+# --- 5. smaller refusals -----------------------------------------------------------------------
+
+PNG = (  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+CACHED = {"type": "ephemeral"}
+
+
+def image(data: str, media_type: str = "image/png") -> list[dict[str, Any]]:
+    source = {"type": "base64", "media_type": media_type, "data": data}
+    block = {"type": "image", "source": source}
+    return [{"role": "user", "content": [block, {"type": "text", "text": "What is this?"}]}]
+
+
+def document(source: dict[str, Any]) -> list[dict[str, Any]]:
+    block = {"type": "document", "source": source}
+    return [{"role": "user", "content": [block, {"type": "text", "text": "Summarise it."}]}]
+
+
+def cached_blocks(count: int) -> list[dict[str, Any]]:
+    texts = [{"type": "text", "text": f"part {n}", "cache_control": CACHED} for n in range(count)]
+    return [{"role": "user", "content": texts}]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"tool_choice": {"type": "any"}},
+            "tool_choice.any may only be specified while providing tools",
+        ),
+        (
+            {"tool_choice": {"type": "tool", "name": "get_weather"}, "tools": []},
+            "tool_choice.tool may only be specified while providing tools",
+        ),
+        (
+            {"messages": cached_blocks(5)},
+            "A maximum of 4 blocks with cache_control may be provided. Found 5.",
+        ),
+        (
+            {
+                "system": [{"type": "text", "text": "Terse.", "cache_control": CACHED}],
+                "tools": [{**TOOL, "cache_control": CACHED}],
+                "messages": cached_blocks(3),
+            },
+            "A maximum of 4 blocks with cache_control may be provided. Found 5.",
+        ),
+        (
+            {
+                "messages": [
+                    *loop([USE])[:2],
+                    {"role": "user", "content": [{"type": "text", "text": "Here:"}, RESULT]},
+                ],
+                "tools": [TOOL],
+            },
+            "messages.2: Did not find 1 `tool_result` block(s) at the beginning of this "
+            "message. Messages following `tool_use` blocks must begin with a matching number of "
+            "`tool_result` blocks.",
+        ),
+    ],
+)
+def test_well_formed_requests_the_api_refuses(fields: dict[str, Any], message: str) -> None:
+    assert refused(**fields) == message
+    parse(LENIENT, **fields)  # --lenient takes them
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"messages": image("")},
+            "messages.0.content.0.image.source.base64: image cannot be empty",
+        ),
+        (
+            {"messages": image("not base64!")},
+            "messages.0.content.0.image.source.base64: invalid base64 data",
+        ),
+        (
+            {"messages": image("data:image/png;base64," + PNG)},
+            "messages.0.content.0.image.source.base64: invalid base64 data",
+        ),
+        ({"messages": image("aGVsbG8=")}, "Could not process image"),  # "hello"
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "text",
+                                "text": "hi",
+                                "cache_control": {"type": "ephemeral", "ttl": "2h"},
+                            }
+                        ],
+                    }
+                ]
+            },
+            "messages.0.content.0.text.cache_control.ttl: Input should be '5m' or '1h'",
+        ),
+        (
+            {
+                "messages": document(
+                    {"type": "base64", "media_type": "application/msword", "data": "eA=="}
+                )
+            },
+            "messages.0.content.0.document.source.base64.media_type: Input should be "
+            "'application/pdf'",
+        ),
+        (
+            {"messages": document({"type": "base64", "media_type": "application/pdf"})},
+            "messages.0.content.0.document.source.base64.data: Field required",
+        ),
+        (
+            {"messages": document({"type": "text", "media_type": "text/html", "data": "<p>"})},
+            "messages.0.content.0.document.source.text.media_type: Input should be 'text/plain'",
+        ),
+        (
+            {"messages": document({"type": "pdf"})},
+            "messages.0.content.0.document.source: Input tag 'pdf' found using 'type' does not "
+            "match any of the expected tags: 'base64', 'text', 'content', 'url', 'file'",
+        ),
+        (
+            {"messages": document({"type": "url"})},
+            "messages.0.content.0.document.source.url.url: Field required",
+        ),
+    ],
+)
+def test_malformed_images_documents_and_breakpoints(fields: dict[str, Any], message: str) -> None:
+    assert refused(**fields) == message
+    assert refused(LENIENT, **fields) == message  # malformed: refused under --lenient too
+
+
+def test_what_the_api_takes_of_these() -> None:
+    parse(messages=image(PNG))
+    parse(messages=cached_blocks(4))
+    parse(tool_choice={"type": "auto"})  # auto and none need no tools
+    parse(tool_choice={"type": "none"})
+    parse(
+        messages=document({"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="})
+    )
+    parse(messages=document({"type": "text", "media_type": "text/plain", "data": "Notes."}))
+    parse(messages=document({"type": "content", "content": [{"type": "text", "text": "a"}]}))
+    parse(messages=document({"type": "url", "url": "https://example.com/a.pdf"}))
+    parse(messages=document({"type": "file", "file_id": "file_011"}))
+    # tool results first, then the user's words: as the API wants it
+    then_text = {"role": "user", "content": [RESULT, {"type": "text", "text": "Thanks"}]}
+    parse(tools=[TOOL], messages=[*loop([USE])[:2], then_text])
+    # a forced choice without tools, under --lenient, is answered as if there were no choice
+    lenient = parse(LENIENT, tool_choice={"type": "any"})
+    assert lenient.tool_choice is None
+    assert text_of(lenient)

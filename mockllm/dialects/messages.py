@@ -314,10 +314,13 @@ def _result_text(content: object, path: str) -> str:
         kind = block.get("type")
         if kind not in _RESULT_BLOCKS:
             raise _required(f"{at}.type") if kind is None else _tag(at, kind, _RESULT_BLOCKS)
+        _cache_control(block, f"{at}.{kind}")
         if kind == "text":
             texts.append(_text_block(block, at))
         elif kind == "image":
             _check_image(block, at)
+        elif kind == "document":
+            _check_document(block, at)
     return "\n".join(texts)
 
 
@@ -361,16 +364,59 @@ def _check_image(block: JSON, at: str) -> None:
             where,
         )
     data = _text(source, "data", f"{path}.base64")
+    where = f"{path}.base64"
+    if not data:
+        # github.com/anthropics/claude-code/issues/12750
+        raise invalid(f"{where}: image cannot be empty", where)
     try:
-        head = base64.b64decode(data[:16] + "=" * (-len(data[:16]) % 4), validate=True)
+        decoded = base64.b64decode(data, validate=True)
     except binascii.Error:
-        return  # not base64 at all: the API's words for it are not known; left alone
+        # github.com/anthropics/anthropic-sdk-typescript/issues/603
+        raise invalid(f"{where}: invalid base64 data", where) from None
+    head = decoded[:16]
     found = next((name for magic, name in _IMAGE_MAGIC if head.startswith(magic)), None)
     if found is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         found = "image/webp"
-    if found is not None and found != media_type:
+    if found is None:
+        # Bytes of no image type: the API's words, with no path (github.com/anthropics/
+        # claude-code issues 8647, 60920).
+        raise invalid("Could not process image", f"{where}.data")
+    if found != media_type:
         where = f"{path}.base64.data"
         raise invalid(f"{where}: Image does not match the provided media type {media_type}", where)
+
+
+_DOCUMENT_SOURCES = ("base64", "text", "content", "url", "file")
+
+
+def _check_document(block: JSON, at: str) -> None:
+    """A document block's source (SDK `DocumentBlockParam`): a base64 PDF, plain text, content
+    blocks, a URL or a file, each with the fields its type requires."""
+    path = f"{at}.document.source"
+    if "source" not in block:
+        raise _required(path)
+    source = _object(block["source"], path)
+    kind = source.get("type")
+    if kind is None:
+        raise invalid(f"{path}: Unable to extract tag using discriminator 'type'", path)
+    if kind not in _DOCUMENT_SOURCES:
+        raise _tag(path, kind, _DOCUMENT_SOURCES)
+    where = f"{path}.{kind}"
+    if kind in ("base64", "text"):
+        media_type = "application/pdf" if kind == "base64" else "text/plain"
+        if source.get("media_type") is None:
+            raise _required(f"{where}.media_type")
+        _literal(source["media_type"], f"{where}.media_type", (media_type,))
+        _text(source, "data", where)
+    elif kind == "content":
+        if source.get("content") is None:
+            raise _required(f"{where}.content")
+        if not isinstance(source["content"], str | list):
+            raise _wrong(f"{where}.content", "list")
+    elif kind == "url":
+        _text(source, "url", where)
+    else:
+        _text(source, "file_id", where)
 
 
 @dataclass
@@ -424,14 +470,13 @@ def _read_message(raw: object, i: int) -> _Turn:
         if kind not in _BLOCKS:
             raise _tag(at, kind, _BLOCKS)
         turn.kinds.append(kind)
+        _cache_control(block, f"{at}.{kind}")
         if kind == "text":
             turn.texts.append(_text_block(block, at))
         elif kind == "image":
             _check_image(block, at)
         elif kind == "document":
-            if "source" not in block:
-                raise _required(f"{at}.source")
-            _object(block["source"], f"{at}.source")
+            _check_document(block, at)
         elif kind == "tool_use":
             call_id = _str(block, "id", at)
             name = _str(block, "name", at)
@@ -494,6 +539,25 @@ def _read_messages(value: object) -> tuple[list[Message], list[_Turn]]:
     return messages, turns
 
 
+def _check_results_first(turns: list[_Turn]) -> None:
+    """The message after an assistant's tool uses starts with as many `tool_result` blocks:
+    "messages.2: Did not find 1 `tool_result` block(s) at the beginning of this message. …"
+    (github.com/anthropics/claude-code/issues/37, github.com/apify/tester-mcp-client/
+    issues/12)."""
+    for i, turn in enumerate(turns[:-1]):
+        if turn.role != "assistant" or not turn.calls:
+            continue
+        kinds = turns[i + 1].kinds
+        leading = next((k for k, kind in enumerate(kinds) if kind != "tool_result"), len(kinds))
+        if leading < len(turn.calls):
+            raise invalid(
+                f"messages.{i + 1}: Did not find {len(turn.calls)} `tool_result` block(s) at "
+                "the beginning of this message. Messages following `tool_use` blocks must "
+                "begin with a matching number of `tool_result` blocks.",
+                f"messages.{i + 1}",
+            )
+
+
 def _check_tool_pairs(turns: list[_Turn]) -> None:
     """Each `tool_result` answers a `tool_use` of the assistant turn just before it, and each
     `tool_use` not at the end is answered in the next turn (the API's words, quoted in
@@ -519,6 +583,36 @@ def _check_tool_pairs(turns: list[_Turn]) -> None:
                     f"messages.{i}",
                 )
         previous_calls = {c.id for c in turn.calls} if turn.role == "assistant" else set()
+
+
+MAX_CACHE_BREAKPOINTS = 4
+
+
+def _check_breakpoints(body: JSON) -> None:
+    """At most four blocks of `system`, `tools` and `messages` (tool results' blocks too)
+    may carry `cache_control`: "A maximum of 4 blocks with cache_control may be provided.
+    Found 5." (github.com/tghamm/Anthropic.SDK/issues/50, github.com/continuedev/continue/
+    pull/6937)."""
+
+    def marked(blocks: object) -> int:
+        if not isinstance(blocks, list):
+            return 0
+        found = 0
+        for block in blocks:
+            if isinstance(block, dict):
+                found += block.get("cache_control") is not None
+                if block.get("type") == "tool_result":
+                    found += marked(block.get("content"))
+        return found
+
+    found = marked(body.get("system")) + marked(body.get("tools"))
+    for message in body.get("messages") or ():
+        found += marked(message.get("content")) if isinstance(message, dict) else 0
+    if found > MAX_CACHE_BREAKPOINTS:
+        raise invalid(
+            f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. "
+            f"Found {found}."
+        )
 
 
 def _check_thinking_kept(turns: list[_Turn]) -> None:
@@ -654,7 +748,9 @@ def _custom_tool(tool: JSON, path: str, lenient: bool) -> Tool:
     return Tool(name, description, schema, tool.get("strict") is True)
 
 
-def _read_tool_choice(value: object, tools: tuple[Tool, ...]) -> tuple[str | None, bool, bool]:
+def _read_tool_choice(
+    value: object, tools: tuple[Tool, ...], lenient: bool
+) -> tuple[str | None, bool, bool]:
     """(the choice as the engine reads it: none, auto, required or a tool's name; whether
     parallel tool use is allowed; whether the choice forces a tool)."""
     if value is None:
@@ -666,6 +762,13 @@ def _read_tool_choice(value: object, tools: tuple[Tool, ...]) -> tuple[str | Non
             _required("tool_choice.type")
             if kind is None
             else _tag("tool_choice", kind, _CHOICE_TYPES)
+        )
+    if kind in ("any", "tool") and not tools:
+        if lenient:
+            return None, True, False  # nothing to force: answered as if no choice was made
+        # The API's words, quoted in github.com/diegosouzapw/OmniRoute/pull/397.
+        raise invalid(
+            f"tool_choice.{kind} may only be specified while providing tools", "tool_choice"
         )
     parallel = True
     disable = choice.get("disable_parallel_tool_use")
@@ -931,11 +1034,16 @@ def parse(
     messages, turns = _read_messages(body.get("messages"))
     system = _read_system(body.get("system"))
     tools, server_tools = _read_tools(body.get("tools"), context.lenient)
-    tool_choice, parallel, forced = _read_tool_choice(body.get("tool_choice"), tools)
+    tool_choice, parallel, forced = _read_tool_choice(
+        body.get("tool_choice"), tools, context.lenient
+    )
     thinks, budgeted = _read_thinking(body.get("thinking"), max_tokens)
     if budgeted and forced:
         # The API's words, quoted in many public reports of this refusal.
         raise invalid("Thinking may not be enabled when tool_choice forces tool use.")
+    if not context.lenient:
+        _check_results_first(turns)
+        _check_breakpoints(body)
     if budgeted and not counting and not context.lenient:
         _check_thinking_kept(turns)
     if turns[-1].role == "assistant" and not counting and not context.lenient:

@@ -326,3 +326,148 @@ def test_the_4_6_models_are_listed_and_refuse_a_prefill(client: Anthropic) -> No
     )
     answered = client.messages.create(model="claude-sonnet-4-5", max_tokens=100, messages=prefilled)
     assert answered.stop_reason == "end_turn"
+
+
+# --- 5. smaller refusals ----------------------------------------------------------------------
+
+
+def _blocks_with_cache_control(count: int) -> list[dict[str, Any]]:
+    marked = {"type": "ephemeral"}
+    return [{"type": "text", "text": f"part {n}", "cache_control": marked} for n in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"tool_choice": {"type": "any"}},
+            "tool_choice.any may only be specified while providing tools",
+        ),
+        (
+            {"messages": [{"role": "user", "content": _blocks_with_cache_control(5)}]},
+            "A maximum of 4 blocks with cache_control may be provided. Found 5.",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "text",
+                                "text": "hi",
+                                "cache_control": {"type": "ephemeral", "ttl": "2h"},
+                            }
+                        ],
+                    }
+                ]
+            },
+            "messages.0.content.0.text.cache_control.ttl: Input should be '5m' or '1h'",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "image",
+                                "source": {
+                                    "type": "base64",
+                                    "media_type": "image/png",
+                                    "data": "aGVsbG8=",
+                                },
+                            },
+                            {"type": "text", "text": "What is this?"},
+                        ],
+                    }
+                ]
+            },
+            "Could not process image",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "image",
+                                "source": {
+                                    "type": "base64",
+                                    "media_type": "image/png",
+                                    "data": "%%%",
+                                },
+                            },
+                        ],
+                    }
+                ]
+            },
+            "messages.0.content.0.image.source.base64: invalid base64 data",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "image",
+                                "source": {"type": "base64", "media_type": "image/png", "data": ""},
+                            },
+                        ],
+                    }
+                ]
+            },
+            "messages.0.content.0.image.source.base64: image cannot be empty",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "document",
+                                "source": {
+                                    "type": "base64",
+                                    "media_type": "application/msword",
+                                    "data": "eA==",
+                                },
+                            },
+                        ],
+                    }
+                ]
+            },
+            "messages.0.content.0.document.source.base64.media_type: Input should be "
+            "'application/pdf'",
+        ),
+    ],
+)
+def test_smaller_refusals(server: RunningServer, fields: dict[str, Any], message: str) -> None:
+    assert refusal(post(server, request(**fields))) == message
+
+
+def test_tool_results_must_open_the_next_message(client: Anthropic) -> None:
+    asked = [{"role": "user", "content": "What's the weather in Oslo?"}]
+    first = client.messages.create(
+        model=MODEL, max_tokens=300, tools=[WEATHER], tool_choice={"type": "any"}, messages=asked
+    )
+    use = first.content[0]
+    result = {"type": "tool_result", "tool_use_id": use.id, "content": "3C"}
+    answer = {"role": "assistant", "content": first.content}
+    late = {"role": "user", "content": [{"type": "text", "text": "Here it is:"}, result]}
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(
+            model=MODEL, max_tokens=300, tools=[WEATHER], messages=[*asked, answer, late]
+        )
+    assert caught.value.body["error"]["message"] == (
+        "messages.2: Did not find 1 `tool_result` block(s) at the beginning of this message. "
+        "Messages following `tool_use` blocks must begin with a matching number of "
+        "`tool_result` blocks."
+    )
+    first_then_text = {"role": "user", "content": [result, {"type": "text", "text": "Thanks!"}]}
+    done = client.messages.create(
+        model=MODEL, max_tokens=300, tools=[WEATHER], messages=[*asked, answer, first_then_text]
+    )
+    assert done.stop_reason in ("end_turn", "tool_use")
