@@ -101,6 +101,7 @@ def dialects() -> tuple[Dialect, ...]:
     return (
         chat.DIALECT,
         responses.DIALECT,
+        responses.INPUT_TOKENS,
         embeddings.DIALECT,
         messages.DIALECT,
         messages.COUNT_TOKENS,

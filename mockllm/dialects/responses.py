@@ -15,7 +15,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -71,6 +71,7 @@ from mockllm.tokens import count_prompt
 from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, Padding, malformed, whole_json
 
 PATH = "/v1/responses"
+INPUT_TOKENS_PATH = "/v1/responses/input_tokens"
 STORE_KIND = "response"
 ITEM_KIND = "response_item"  # a stored response's output items, by id (item references)
 _ISSUED = re.compile(r"(msg|fc|rs)_[0-9a-f]{32,}")  # an output item id as the API gives them
@@ -1299,4 +1300,17 @@ DIALECT = Dialect(
     headers=headers,
     static_headers=((b"openai-version", b"2020-10-01"),),
     remember=remember,
+)
+
+
+def count_input_tokens(conversation: Conversation) -> Body:
+    """`POST /v1/responses/input_tokens`: the input's tokens, counted as `usage.input_tokens`
+    counts them when the model answers the same request."""
+    data = {"object": "response.input_tokens", "input_tokens": prompt_tokens(conversation)}
+    return Body(200, JSON_TYPE, _dumps(data), offsets=(0.0,))
+
+
+# POST /v1/responses/input_tokens: the same request body, answered from the request alone.
+INPUT_TOKENS = replace(
+    DIALECT, paths=(INPUT_TOKENS_PATH,), direct=count_input_tokens, remember=None
 )

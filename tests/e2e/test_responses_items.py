@@ -152,3 +152,18 @@ def test_include_output_text_logprobs_gives_the_texts_logprobs(server: RunningSe
     assert final.output[0].content[0].logprobs == part.logprobs
     plain = client.responses.create(model="gpt-4o", input="Say hi")
     assert plain.output[0].content[0].logprobs == []
+
+
+def test_input_tokens_counts_what_usage_counts(server: RunningServer) -> None:
+    client = sdk(server)
+    asked: dict[str, Any] = {
+        "model": "gpt-4o",
+        "input": "Tell me a joke about cats",
+        "instructions": "Be brief.",
+        "tools": [WEATHER],
+    }
+    counted = client.responses.input_tokens.count(**asked)
+    assert counted.object == "response.input_tokens"
+    assert counted.input_tokens == client.responses.create(**asked).usage.input_tokens
+    body = refused(400, lambda: client.responses.input_tokens.count(model="gpt-4o", input=5))
+    assert body["param"] == "input"
