@@ -26,6 +26,7 @@ SHUTDOWN_KEY = "mockllm.on_shutdown"
 REQUEST_ID_KEY = "mockllm.request_id"
 
 BODY_TIMEOUT_S = 30.0
+LARGE_HEADERS = 64 * 1024  # header values past this many bytes in all are a LargeHeaders
 # On a refusal sent before the body was read: the server closes the connection after it
 # rather than wait for (and parse) the rest of the body.
 CLOSE = (("connection", "close"),)
@@ -52,17 +53,31 @@ class Connection(Protocol):
     def unwatch(self) -> None: ...
 
 
+class LargeHeaders(dict[str, str]):
+    """Decoded headers of more than `LARGE_HEADERS` bytes in all: never memoised, and
+    clipped where they are kept (the journal)."""
+
+    __slots__ = ()
+
+
 def decode_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     """Header names lower-cased; values as UTF-8 text, as clients send non-ASCII values
     (curl and the SDKs encode them in UTF-8), else Latin-1 (any byte is a character)."""
+    return decode_sized(raw)[0]
+
+
+def decode_sized(raw: Iterable[tuple[bytes, bytes]]) -> tuple[dict[str, str], int]:
+    """`decode_headers`, and the bytes of the values; a `LargeHeaders` past `LARGE_HEADERS`."""
     out = {}
+    size = 0
     for name, value in raw:
+        size += len(value)
         try:
             text = value.decode("utf-8")
         except UnicodeDecodeError:
             text = value.decode("latin-1")
         out[name.decode("latin-1").lower()] = text
-    return out
+    return (out if size <= LARGE_HEADERS else LargeHeaders(out)), size
 
 
 class RequestIds:

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 from mockllm import writer
 from mockllm.asgi import (
     ARRIVED_KEY,
+    LargeHeaders,
     Receive,
     RequestIds,
     Scope,
     Send,
-    decode_headers,
+    decode_sized,
     json_head,
     read_body,
 )
@@ -50,6 +51,11 @@ if TYPE_CHECKING:
 
 PARSE_CACHE_SIZE = 1024
 PARSE_CACHE_BODY = 16 * 1024  # larger request bodies are parsed every time
+# Bytes of header values (raw and decoded) and of parsed requests (body and header values)
+# the memos keep, at most: a client sending megabytes of headers must not make them hold
+# gigabytes (`Memo` also leaves out any one entry over a quarter of its bound).
+HEADER_CACHE_BYTES = 1 << 20
+PARSE_CACHE_BYTES = 24 << 20
 BODY_CACHE_BYTES = 512 << 10  # encoded answers kept for reuse, at most (bytes)
 CASSETTE_HEADER = "x-mockllm-cassette"
 
@@ -91,8 +97,10 @@ class Endpoint:
         # Parsed requests by (path, body, headers), headers by their raw form, encoded
         # answers by the rendered answer: load tests and retries send the same bytes again
         # and again, and each of these is immutable.
-        self._parsed: Memo[tuple[Any, ...], _Parsed] = Memo(PARSE_CACHE_SIZE)
-        self._headers: Memo[tuple[Any, ...], dict[str, str]] = Memo(PARSE_CACHE_SIZE)
+        self._parsed: Memo[tuple[Any, ...], _Parsed] = Memo(PARSE_CACHE_SIZE, PARSE_CACHE_BYTES)
+        self._headers: Memo[tuple[Any, ...], dict[str, str]] = Memo(
+            PARSE_CACHE_SIZE, HEADER_CACHE_BYTES
+        )
         self._bodies: Memo[tuple[int, int, bool, bool, bool], tuple[Any, Body]] = Memo(
             PARSE_CACHE_SIZE, BODY_CACHE_BYTES
         )
@@ -124,8 +132,8 @@ class Endpoint:
         raw_headers = tuple(scope["headers"])
         headers = self._headers.get(raw_headers)
         if headers is None:
-            headers = decode_headers(raw_headers)
-            self._headers.put(raw_headers, headers)
+            headers, size = decode_sized(raw_headers)
+            self._headers.put(raw_headers, headers, 2 * size)
         return headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -313,7 +321,9 @@ class Endpoint:
     def _parse(self, raw: bytes, headers: dict[str, str], path: str) -> _Parsed:
         cache_key = (
             (path, raw, tuple(headers.items()))
-            if self._cacheable and len(raw) <= PARSE_CACHE_BODY
+            if self._cacheable
+            and len(raw) <= PARSE_CACHE_BODY
+            and type(headers) is not LargeHeaders
             else None
         )
         parsed = self._parsed.get(cache_key) if cache_key is not None else None
@@ -321,7 +331,7 @@ class Endpoint:
             request = self.dialect.parse(raw, headers, path, self.context())
             parsed = _Parsed(request, self.services.engine.seed_for(request))
             if cache_key is not None:
-                self._parsed.put(cache_key, parsed)
+                self._parsed.put(cache_key, parsed, len(raw) + sum(map(len, headers.values())))
         return parsed
 
     def _cassette(self, headers: dict[str, str]) -> str | None:

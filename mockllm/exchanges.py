@@ -7,10 +7,12 @@ import asyncio
 import bisect
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
+from mockllm.asgi import LargeHeaders
 from mockllm.journal import Exchange, Journal
 from mockllm.rules import Fault
 from mockllm.tokens import count_tokens
@@ -20,6 +22,7 @@ logger = logging.getLogger("mockllm.exchange")
 
 JOURNAL_BODY_LIMIT = 64 * 1024
 JOURNAL_ANSWER_LIMIT = 128 * 1024  # larger answers are not kept for the inspector
+JOURNAL_HEADER_LIMIT = 1024  # characters of a header value kept, when the headers are large
 
 
 def sent_tokens(rendered: Any, fault: Fault | None, stream: bool = True) -> int:
@@ -84,12 +87,30 @@ def finish_exchange(
     exchange: Exchange, arrived: float, status: int, log_format: str, journal: Journal | None
 ) -> None:
     """Complete the exchange's journal entry and write its log line."""
+    if type(exchange.headers) is LargeHeaders:
+        _let_go_of_large_headers(exchange)
     exchange.status = status
     exchange.duration_ms = (asyncio.get_running_loop().time() - arrived) * 1000
     if journal is not None:
         journal.finish(exchange)
     if logger.isEnabledFor(logging.INFO):
         log_exchange(exchange, log_format)
+
+
+def _let_go_of_large_headers(exchange: Exchange) -> None:
+    """What the journal keeps of a request whose headers are large: each header value's
+    first `JOURNAL_HEADER_LIMIT` characters (and its length), the parsed request with those,
+    and not the engine's outcome, which holds the request as it came."""
+    kept = {
+        name: value
+        if len(value) <= JOURNAL_HEADER_LIMIT
+        else f"{value[:JOURNAL_HEADER_LIMIT]}… ({len(value)} characters in all)"
+        for name, value in (exchange.headers or {}).items()
+    }
+    exchange.headers = kept
+    if exchange.conversation is not None:
+        exchange.conversation = replace(exchange.conversation, headers=kept)
+    exchange.outcome = None
 
 
 def _clip(raw: bytes) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from reliability.proc import rss_kb
 from tests.conftest import SCENARIOS, RunningServer, start_server
 
 CHAT = "/v1/chat/completions"
@@ -150,3 +151,21 @@ def test_the_admin_api_keeps_the_body_limit_and_timeout(serve: Any) -> None:
     time.sleep(0.3)
     log = server.log()
     assert "Traceback" not in log and "ClientDisconnect" not in log, log[-3000:]
+
+
+def test_huge_headers_are_neither_memoised_nor_kept_whole(serve: Any) -> None:
+    server = serve()  # no rules: the default generator answers
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        http.post(CHAT, json=body)  # warmed up
+        before = rss_kb(server.proc.pid)
+        for i in range(20):  # each a distinct 8 MiB header
+            answer = http.post(CHAT, json=body, headers={"x-big": "ab"[i % 2] * (8 << 20) + str(i)})
+            assert answer.status_code == 200, answer.text[:200]
+        grown = (rss_kb(server.proc.pid) - before) // 1024
+        assert grown < 100, f"RSS grew by {grown} MiB for 20 requests with 8 MiB headers"
+        exchange_id = answer.headers["x-request-id"]
+        one = http.get(f"/__admin/requests/{exchange_id}")
+        assert one.status_code == 200 and len(one.content) < 64 * 1024, len(one.content)
+        shown = dict(one.json()["request"]["headers"])["x-big"]
+        assert shown.startswith("b" * 1024) and shown.endswith("(8388610 characters in all)")
