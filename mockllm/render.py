@@ -22,6 +22,7 @@ from mockllm.conversation import Conversation, derive_seed
 from mockllm.errors import RequestError
 from mockllm.frozen import quick_init
 from mockllm.prompt_json import asks_for_fence, mentions_json, prompt_schema
+from mockllm.react import react_answer
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
 from mockllm.template import render as render_template
 from mockllm.tokens import count_prompt, count_tokens, group_tokens, split_tokens
@@ -548,7 +549,11 @@ def _choice(
             if request.response_format.type in ("json_object", "json_schema"):
                 text = _structured(request, rng, locale)
             elif default:
-                text = results_answer(request, locale) or _prompted_json(request, rng, locale)
+                text = (
+                    results_answer(request, locale)
+                    or react_answer(request, rng, locale)
+                    or _prompted_json(request, rng, locale)
+                )
             if text is None:
                 text = fake.fake_text(rng.getrandbits(63), locale, words)
     finish = spec.finish_reason

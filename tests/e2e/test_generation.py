@@ -1037,3 +1037,25 @@ def test_chinese_structured_output_streams_valid_json(gen_server):
     for chunk in chunks:
         check_chunk(chunk)
     assert_valid(json.loads("".join(content_deltas(chunks))), STRICT_SCHEMA)
+
+
+def test_a_react_text_agent_loop_finishes(gen_server) -> None:
+    """A LangChain-style ReAct prompt (tools named in the text, `stop` at the next
+    Observation): the model acts, reads the observation, and gives its Final Answer."""
+    from tests.test_react import CHAIN_PROMPT
+
+    client = client_for(gen_server)
+    prompt = CHAIN_PROMPT
+    for _ in range(4):
+        reply = client.chat.completions.create(
+            model="gpt-4o", messages=user(prompt), stop=["\nObservation"]
+        )
+        text = reply.choices[0].message.content or ""
+        if "Final Answer:" in text:
+            assert text.endswith("Final Answer: 18C and sunny")
+            return
+        action = re.search(r"Action: (\w+)\nAction Input: (.+)", text)
+        assert action is not None, text
+        assert action.groups() == ("get_weather", "Paris")
+        prompt += f" {text}\nObservation: 18C and sunny\nThought:"
+    pytest.fail("the agent did not finish")

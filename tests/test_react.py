@@ -1,0 +1,112 @@
+"""Text agents (ReAct prompts): the next step until observations are back, then the final
+answer under the prompt's own word for it."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from mockllm.react import react_answer
+from tests.factories import make_chat_request
+
+CHAIN_PROMPT = """Answer the question as well as you can, with these tools:
+
+get_weather: The current weather in a city.
+calculator: Works out arithmetic.
+
+Use this format:
+
+Question: the question to answer
+Thought: what to do next
+Action: the action to take, one of [get_weather, calculator]
+Action Input: the input to the action
+Observation: what the action returned
+... (Thought/Action/Action Input/Observation may repeat)
+Thought: I now know the final answer
+Final Answer: the final answer to the question
+
+Begin!
+
+Question: What is the weather in Paris?
+Thought:"""
+
+WEATHER_ARGS = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+}
+INDEX_SYSTEM = "\n".join(
+    [
+        "You answer questions with the tools below.",
+        "",
+        "## Tools",
+        "> Tool Name: multiply",
+        "Tool Description: Multiplies two numbers.",
+        'Tool Args: {"type": "object", "properties": {"a": {"type": "integer"}}}',
+        "",
+        "> Tool Name: get_weather",
+        "Tool Description: The current weather for a city.",
+        f"Tool Args: {json.dumps(WEATHER_ARGS)}",
+        "",
+        "## Output Format",
+        "Thought: what you think",
+        "Action: tool name (one of multiply, get_weather) if using a tool.",
+        "Action Input: the input to the tool, in a JSON format representing the kwargs "
+        '(e.g. {"input": "hello world", "num_beams": 5})',
+        "",
+        "Then the tool answers with:",
+        "Observation: tool response",
+        "",
+        "When you have enough information:",
+        "Thought: I can answer without using any more tools.",
+        "Answer: [your answer here]",
+    ]
+)
+
+
+def answer(*messages: dict[str, str]) -> str | None:
+    request = make_chat_request(messages=list(messages))
+    return react_answer(request, random.Random(1), "en_US")
+
+
+def test_a_single_prompt_agent_acts_then_answers_under_final_answer():
+    step = answer({"role": "user", "content": CHAIN_PROMPT})
+    assert step == (
+        "Thought: I need to use a tool to help me answer the question.\n"
+        "Action: get_weather\nAction Input: Paris"
+    )
+    done = answer(
+        {
+            "role": "user",
+            "content": CHAIN_PROMPT
+            + " I need the weather.\nAction: get_weather\nAction Input: Paris\n"
+            "Observation: 18C and sunny\nThought:",
+        }
+    )
+    assert (
+        done == "Thought: I can answer without using any more tools.\nFinal Answer: 18C and sunny"
+    )
+
+
+def test_a_chat_agent_acts_with_json_arguments_then_answers():
+    ask = {"role": "user", "content": "What is the weather in Paris?"}
+    step = answer({"role": "system", "content": INDEX_SYSTEM}, ask)
+    assert step is not None
+    head, _, given = step.partition("\nAction Input: ")
+    assert head.endswith("Action: get_weather")
+    assert json.loads(given) == {"city": "Paris"}
+    done = answer(
+        {"role": "system", "content": INDEX_SYSTEM},
+        ask,
+        {"role": "assistant", "content": step},
+        {"role": "user", "content": "Observation: 18C and sunny"},
+    )
+    assert done == "Thought: I can answer without using any more tools.\nAnswer: 18C and sunny"
+
+
+def test_other_prompts_are_not_react_and_draw_nothing():
+    rng = random.Random(1)
+    state = rng.getstate()
+    request = make_chat_request(messages=[{"role": "user", "content": 'Return JSON like {"a": 1}'}])
+    assert react_answer(request, rng, "en_US") is None
+    assert rng.getstate() == state
