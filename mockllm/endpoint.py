@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from mockllm import writer
 from mockllm.asgi import (
+    ALLOW_ORIGIN,
+    ALLOW_ORIGIN_EXPOSE_ALL,
     ARRIVED_KEY,
+    BROWSER_OPT_IN,
     LargeHeaders,
     Receive,
     RequestIds,
@@ -25,6 +28,7 @@ from mockllm.asgi import (
     decode_sized,
     json_head,
     read_body,
+    with_headers,
 )
 from mockllm.cache import Memo
 from mockllm.conversation import Conversation
@@ -101,7 +105,7 @@ class Endpoint:
         self._headers: Memo[tuple[Any, ...], dict[str, str]] = Memo(
             PARSE_CACHE_SIZE, HEADER_CACHE_BYTES
         )
-        self._bodies: Memo[tuple[int, int, bool, bool, bool], tuple[Any, Body]] = Memo(
+        self._bodies: Memo[tuple[int, int, bool, bool, Any], tuple[Any, Body]] = Memo(
             PARSE_CACHE_SIZE, BODY_CACHE_BYTES
         )
         # Stateful dialects (stored responses) parse against the store: no cached parse.
@@ -150,6 +154,17 @@ class Endpoint:
             api=dialect.api,
             headers=headers,
         )
+        if "origin" in headers:  # a browser's cross-origin request
+            cross_origin = self._cross_origin(headers, send)
+            if cross_origin is None:
+                refused = RequestError(
+                    401,
+                    f"CORS requests must set '{BROWSER_OPT_IN}' header",
+                    type="authentication_error",
+                )
+                await self.refuse(refused, exchange, send, arrived)
+                return
+            send = cross_origin
         declared = headers.get("content-length")
         key = None
         try:
@@ -250,6 +265,15 @@ class Endpoint:
         finish_exchange(exchange, arrived, status, config.log_format, engine.journal)
         if metrics is not None:
             metrics.ended(exchange)
+
+    def _cross_origin(self, headers: dict[str, str], send: Send) -> Send | None:
+        """`send` with the CORS headers the family's API answers a browser with; None when
+        the family refuses the request (the Messages API, unless the request opts in)."""
+        if self.dialect.api != "messages":
+            return with_headers(send, ALLOW_ORIGIN)
+        if headers.get(BROWSER_OPT_IN, "").lower() != "true":
+            return None
+        return with_headers(send, ALLOW_ORIGIN_EXPOSE_ALL)
 
     def _latency_model(self, rule: Rule | None) -> LatencyModel | None:
         """The rule's latency model, else the server's; None for none."""
@@ -514,7 +538,7 @@ class Endpoint:
         encode = self.dialect.answer
         if fault is not None or not self._cacheable:
             return encode(rendered, request, created, fault)
-        key = (id(rendered), created, request.stream, request.include_usage, request.wire is False)
+        key = (id(rendered), created, request.stream, request.include_usage, request.wire)
         found = self._bodies.get(key)
         if found is not None and found[0] is rendered:
             return found[1]

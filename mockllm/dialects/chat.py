@@ -10,6 +10,7 @@ faults that change how it is sent (disconnect, hang, drip) are the writer's.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -172,6 +173,72 @@ def _parse_tool_calls(value: object, param: str) -> tuple[ToolCall, ...]:
     return tuple(calls)
 
 
+_LEGACY = "legacy_"  # the id given to a deprecated `function_call` in the history
+
+
+def _legacy_call(value: object, where: str, index: int) -> ToolCall:
+    if not isinstance(value, dict):
+        raise invalid_type(where, "an object", value)
+    name = get_str(value, "name", where)
+    arguments = value.get("arguments", "")
+    if not isinstance(arguments, str):
+        raise invalid_type(f"{where}.arguments", "a string", arguments)
+    return ToolCall(f"{_LEGACY}{index}", name, arguments)
+
+
+def _parse_functions(value: object, context: ParseContext) -> tuple[Tool, ...]:
+    """The deprecated `functions` (the API still answers them, with `function_call`)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise invalid_type("functions", "an array", value)
+    if not value:
+        raise empty_array("functions")
+    tools = []
+    for i, raw in enumerate(value):
+        where = f"functions[{i}]"
+        if not isinstance(raw, dict):
+            raise invalid_type(where, "an object", raw)
+        name = get_str(raw, "name", where)
+        check_name(name, f"{where}.name")
+        given = raw.get("parameters")
+        if given is not None and not isinstance(given, dict):
+            raise invalid_type(f"{where}.parameters", "an object", given)
+        if given is not None:
+            refuse_schema(given, "function", name, f"{where}.parameters", None, context, False)
+        description = raw.get("description") or ""
+        tools.append(Tool(name, str(description), given or {"type": "object", "properties": {}}))
+    return tuple(tools)
+
+
+def _function_call_choice(value: object, functions: tuple[Tool, ...]) -> str | None:
+    """The deprecated `function_call`: "none", "auto" or {"name": …}, as a tool choice."""
+    if value is None:
+        return None
+    if not functions:
+        raise RequestError(
+            400,
+            "Invalid value for 'function_call': 'function_call' is only allowed when "
+            "'functions' are specified.",
+            param="function_call",
+        )
+    if isinstance(value, str):
+        if value not in ("none", "auto"):
+            raise unsupported(value, ("none", "auto"), "function_call")
+        return value
+    if not isinstance(value, dict):
+        raise invalid_type("function_call", "one of a string or an object", value)
+    name = get_str(value, "name", "function_call")
+    if name not in {t.name for t in functions}:
+        raise RequestError(
+            400,
+            f"Invalid value for 'function_call': no function named '{name}' was specified "
+            "in the 'functions' parameter.",
+            param="function_call",
+        )
+    return name
+
+
 def _parse_messages(value: object) -> tuple[Message, ...]:
     if value is None:
         raise missing("messages")
@@ -179,7 +246,7 @@ def _parse_messages(value: object) -> tuple[Message, ...]:
         raise invalid_type("messages", "an array", value)
     if not value:
         raise empty_array("messages")
-    messages = []
+    messages: list[Message] = []
     for i, raw in enumerate(value):
         where = f"messages[{i}]"
         if not isinstance(raw, dict):
@@ -199,6 +266,25 @@ def _parse_messages(value: object) -> tuple[Message, ...]:
         tool_call_id = raw.get("tool_call_id")
         if role == "tool" and not isinstance(tool_call_id, str):
             raise absent_or_wrong(f"{where}.tool_call_id", "a string", tool_call_id)
+        legacy = raw.get("function_call")
+        if role == "assistant" and legacy is not None:
+            # The deprecated single call: read as a tool call, which the `function`
+            # message after it answers (by the call's position: `legacy_<i>`).
+            tool_calls = (*tool_calls, _legacy_call(legacy, f"{where}.function_call", i))
+        if role == "function":
+            name = raw.get("name")
+            if not isinstance(name, str):
+                raise absent_or_wrong(f"{where}.name", "a string", name)
+            caller = next(
+                (
+                    c.id
+                    for m in reversed(messages)
+                    for c in m.tool_calls
+                    if c.name == name and c.id.startswith(_LEGACY)
+                ),
+                None,
+            )
+            role, tool_call_id = "tool", caller or f"{_LEGACY}{name}"
         name = raw.get("name")
         if name is not None:
             if not isinstance(name, str):
@@ -530,6 +616,12 @@ def parse(
     tool_choice, allowed_tools = _parse_tool_choice(
         body.get("tool_choice"), tools, _custom_tool_names(body.get("tools"))
     )
+    functions = _parse_functions(body.get("functions"), context)
+    if functions:
+        tools = (*tools, *functions)
+        tool_choice = _function_call_choice(body.get("function_call"), functions) or tool_choice
+    else:
+        _function_call_choice(body.get("function_call"), ())
     logprobs = get_bool(body, "logprobs", False)
     top_logprobs = get_int(body, "top_logprobs", 0, 20) or 0
     if top_logprobs and not logprobs:
@@ -590,7 +682,7 @@ def parse(
         tools=tools,
         tool_choice=tool_choice,
         allowed_tools=allowed_tools,
-        parallel_tool_calls=parallel,
+        parallel_tool_calls=parallel and not functions,
         response_format=_parse_response_format(body.get("response_format"), messages, context),
         logprobs=logprobs,
         top_logprobs=top_logprobs,
@@ -602,7 +694,7 @@ def parse(
         turn=turn,
         reasoning=entry.reasoning == "visible",
         reasoning_effort=effort,
-        wire=obfuscate,
+        wire=_Wire(obfuscate, bool(functions)),
     )
     if not context.lenient:
         _check_context(conversation, entry, context)
@@ -658,7 +750,7 @@ def usage_body(rendered: Rendered) -> JSON:
     }
 
 
-def _message(choice: RenderedChoice) -> JSON:
+def _message(choice: RenderedChoice, legacy: bool = False) -> JSON:
     message: JSON = {
         "role": "assistant",
         "content": choice.content if not choice.tool_calls else None,
@@ -667,7 +759,16 @@ def _message(choice: RenderedChoice) -> JSON:
     }
     if choice.reasoning is not None:
         message["reasoning_content"] = choice.reasoning  # as DeepSeek-style gateways send it
-    if choice.tool_calls:
+    if choice.tool_calls and legacy:  # the deprecated `functions`: one `function_call`
+        call = choice.tool_calls[0]
+        message = {
+            "role": "assistant",
+            "content": None,
+            "function_call": {"name": call.name, "arguments": call.arguments},
+            "refusal": choice.refusal,
+            "annotations": [],
+        }
+    elif choice.tool_calls:
         message["tool_calls"] = [
             {
                 "id": c.id,
@@ -685,7 +786,26 @@ def _logprobs(choice: RenderedChoice) -> JSON | None:
     return {"content": [entry for delta in choice.logprobs for entry in delta], "refusal": None}
 
 
-def completion(rendered: Rendered, created: int) -> JSON:
+@dataclass(frozen=True, slots=True)
+class _Wire:
+    """What the chat dialect keeps of a request for writing its answer."""
+
+    obfuscate: bool = True  # chunks end with their padding (stream_options)
+    legacy: bool = False  # the request offered `functions`: a call is a `function_call`
+
+
+_PLAIN = _Wire()
+
+
+def _finish(choice: RenderedChoice, legacy: bool) -> str:
+    """The choice's finish reason; `function_call` where a `functions` request's call
+    would say `tool_calls`."""
+    if legacy and choice.finish_reason == "tool_calls":
+        return "function_call"
+    return choice.finish_reason
+
+
+def completion(rendered: Rendered, created: int, legacy: bool = False) -> JSON:
     """The non-streaming `chat.completion` object."""
     return {
         "id": rendered.id,
@@ -695,9 +815,9 @@ def completion(rendered: Rendered, created: int) -> JSON:
         "choices": [
             {
                 "index": c.index,
-                "message": _message(c),
+                "message": _message(c, legacy),
                 "logprobs": _logprobs(c),
-                "finish_reason": c.finish_reason,
+                "finish_reason": _finish(c, legacy),
             }
             for c in rendered.choices
         ],
@@ -788,6 +908,24 @@ def _role(choice: RenderedChoice) -> tuple[bytes, bool]:
     return b'{"role":"assistant","content":null,"tool_calls":[' + start + b'],"refusal":null}', True
 
 
+def _legacy_role(choice: RenderedChoice) -> tuple[bytes, bool]:
+    """The role delta of a `functions` request's call: it opens the `function_call`."""
+    call = choice.tool_calls[0]
+    opened = _dumps({"name": call.name, "arguments": ""})
+    return (
+        b'{"role":"assistant","content":null,"function_call":' + opened + b',"refusal":null}',
+        True,
+    )
+
+
+def _legacy_ticks(chunks: _Chunks, choice: RenderedChoice) -> list[bytes]:
+    """A `function_call`'s argument fragments, one per tick."""
+    return [
+        chunks.choice(choice.index, b'{"function_call":{"arguments":' + _dumps(f) + b"}}", text=f)
+        for f in choice.tool_calls[0].fragments
+    ]
+
+
 def _choice_ticks(chunks: _Chunks, choice: RenderedChoice, opened: bool) -> list[bytes]:
     """The events of one choice after its role delta, one per tick (a tool call that the
     role delta did not open starts with its own delta, written with its first fragment)."""
@@ -842,20 +980,25 @@ def stream(
     include_usage: bool,
     fault: Fault | None = None,
     obfuscate: bool = True,
+    legacy: bool = False,
 ) -> Body:
-    """The SSE events of a streamed answer, each with the offset it is due at."""
+    """The SSE events of a streamed answer, each with the offset it is due at (a
+    `functions` request's call as `function_call` deltas)."""
     chunks = _Chunks(rendered, created, include_usage, obfuscate)
     offsets = rendered.offsets
     events: list[bytes] = []
     due: list[float] = []
     ticks = []
     for choice in rendered.choices:
-        role, opened = _role(choice)
+        role, opened = _legacy_role(choice) if legacy and choice.tool_calls else _role(choice)
         # With logprobs asked for, the role delta carries empty ones, as the API's does.
         opening = b"null" if choice.logprobs is None else b'{"content":[],"refusal":null}'
         events.append(chunks.choice(choice.index, role, opening))
         due.append(offsets[0])
-        ticks.append(_choice_ticks(chunks, choice, opened))
+        if legacy and choice.tool_calls:
+            ticks.append(_legacy_ticks(chunks, choice))
+        else:
+            ticks.append(_choice_ticks(chunks, choice, opened))
     cut_at = None
     if fault is not None:
         if fault.error_after_tokens is not None:
@@ -896,7 +1039,7 @@ def stream(
         due.append(last)
     else:
         for choice in rendered.choices:
-            finish = _dumps(choice.finish_reason)
+            finish = _dumps(_finish(choice, legacy))
             events.append(chunks.choice(choice.index, b"{}", finish=finish))
             due.append(last)
         if include_usage:
@@ -910,9 +1053,11 @@ def stream(
     return Body(200, SSE_TYPE, events=tuple(events), offsets=tuple(due), abort_after=abort_after)
 
 
-def whole(rendered: Rendered, created: int, fault: Fault | None = None) -> Body:
+def whole(
+    rendered: Rendered, created: int, fault: Fault | None = None, legacy: bool = False
+) -> Body:
     """A non-streaming answer, with the non-streaming form of a fault."""
-    body = completion(rendered, created)
+    body = completion(rendered, created, legacy)
     delay = rendered.offsets[-1]
     if fault is not None:
         if fault.empty_choices_error:
@@ -928,15 +1073,17 @@ def answer(
     rendered: Rendered, conversation: Conversation, created: int, fault: Fault | None
 ) -> Body:
     """The bytes of a successful answer: a completion, or its chunks."""
+    wire = conversation.wire if isinstance(conversation.wire, _Wire) else _PLAIN
     if conversation.stream:
         return stream(
             rendered,
             created,
             conversation.include_usage,
             fault,
-            conversation.wire is not False,
+            wire.obfuscate,
+            wire.legacy,
         )
-    return whole(rendered, created, fault)
+    return whole(rendered, created, fault, wire.legacy)
 
 
 def failure(spec: ErrorSpec, delay: float = 0.0, request_id: str = "") -> Body:
