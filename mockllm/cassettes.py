@@ -60,9 +60,10 @@ import brotli  # type: ignore[import-untyped]
 import orjson
 import yaml
 
+from mockllm import schema as s
 from mockllm import yamlfast
 from mockllm.config import RecordMode
-from mockllm.errors import CassetteError, ConfigError
+from mockllm.errors import CassetteError, ConfigError, Problem, ScenarioError
 from mockllm.normalize import CONFIG_NAMES
 from mockllm.scrub import REDACTED, SECRET_HEADERS, Scrubber
 from mockllm.sse import split_events
@@ -232,34 +233,146 @@ _SafeLoader.add_constructor(
 )
 
 
+class _CassetteConstructor(yaml.constructor.SafeConstructor):
+    """The scalars of `_SafeLoader`, for the line-keeping parse of `cassette_problems`."""
+
+
+for _tag in ("python/str", "python/unicode"):
+    _CassetteConstructor.add_constructor(  # type: ignore[type-var]
+        f"tag:yaml.org,2002:{_tag}", _CassetteConstructor.construct_yaml_str
+    )
+CASSETTE_CONSTRUCTOR = _CassetteConstructor
+"""Builds the tagged scalars a cassette may hold (``!!python/unicode`` and the like)."""
+
+
+# --- the format ----------------------------------------------------------------------------
+
+_HEADERS = s.MapOf(
+    s.OneOf((s.ListOf(s.Str(coerce=True)), s.Str(coerce=True))),
+    doc="header name to a list of values",
+)
+_REQUEST = s.Obj(
+    {
+        "method": s.Str(doc="HTTP method"),
+        "uri": s.Str(doc="the URL the request went to"),
+        "body": s.AnyValue(doc="the request body: text, !!binary or null"),
+        "headers": _HEADERS,
+        "parsed_body": s.AnyValue(doc="the JSON body kept as data, in place of body"),
+    },
+    required=("method", "uri"),
+)
+_RESPONSE = s.Obj(
+    {
+        "status": s.Obj(
+            {
+                "code": s.Num(min=100, max=599, integer=True, doc="HTTP status"),
+                "message": s.Str(coerce=True, doc="reason phrase"),
+            },
+            required=("code",),
+        ),
+        "headers": _HEADERS,
+        "body": s.AnyValue(
+            doc="{string: ...}: the body as text or !!binary; or {base64_string: ...}"
+        ),
+        "parsed_body": s.AnyValue(doc="the JSON body kept as data, in place of body"),
+        "mockllm": s.Obj(
+            {
+                "events": s.Str(doc="OFFSET:BYTES per SSE event"),
+                "path": s.Str(doc="the client's path, when the upstream's differs"),
+            },
+            doc="stream timing recorded by mockllm",
+        ),
+        # vcrpy's httpx cassettes before 5.0, and its aiohttp ones:
+        "status_code": s.Num(min=100, max=599, integer=True),
+        "content": s.AnyValue(),
+        "http_version": s.Str(),
+        "url": s.Str(),
+    },
+)
+CASSETTE_FORMAT = s.Obj(
+    {
+        "version": s.Enum((1,), doc="vcrpy's cassette format version"),
+        "interactions": s.ListOf(
+            s.Obj({"request": _REQUEST, "response": _RESPONSE}, required=("request", "response"))
+        ),
+        "metadata": s.AnyValue(doc="written by vcrpy 9 and kept"),
+    },
+    required=("interactions",),
+)
+"""vcrpy's cassette format, as mockllm reads it (serve and ``validate`` check it alike)."""
+
+
+_EXPECTED = (
+    "expected a vcrpy cassette: {version: 1, interactions: [{request: {method, uri, body,"
+    " headers}, response: {status: {code, message}, headers, body: {string}}}]}"
+)
+
+
+def shape_problems(data: Any, source: str, lines: Any = None) -> list[Problem]:
+    """What is wrong with the shape of a parsed cassette, in line order; ``lines`` (the line
+    map of ``loader.parse_document``) gives each its line, when there is one."""
+
+    def line(where: tuple[str | int, ...]) -> int | None:
+        return lines.line(where) if lines is not None else None
+
+    if isinstance(data, list):
+        return [
+            Problem(source, line(()), "", "written by vcrpy before 1.0 (a bare list); re-record it")
+        ]
+    if not isinstance(data, dict):
+        return [Problem(source, line(()), "", "expected a mapping with 'interactions'")]
+    items = data.get("interactions")
+    if not isinstance(items, list):
+        where: tuple[str | int, ...] = ("interactions",) if "interactions" in data else ()
+        return [Problem(source, line(where), "", f"no 'interactions' list; {_EXPECTED}")]
+    problems = [
+        Problem(source, line(where), s.dotted(where), message)
+        for where, message in s.check(CASSETTE_FORMAT, data)
+    ]
+    for i, item in enumerate(items):
+        response = item.get("response") if isinstance(item, dict) else None
+        if isinstance(response, dict) and not ({"status", "status_code"} & response.keys()):
+            where = ("interactions", i, "response")
+            problems.append(
+                Problem(source, line(where), s.dotted(where), "missing required key 'status'")
+            )
+    problems += [
+        Problem(source, line(where), s.dotted(where), message)
+        for where, message in body_problems(data)
+    ]
+    return sorted(problems, key=lambda p: p.line or 0)
+
+
+class _Misshapen(CassetteError):
+    """The fast read found the cassette misshapen; `cassette_problems` says where."""
+
+
+class _BadInteraction(CassetteError):
+    """One interaction would not replay (a body that does not decode, say)."""
+
+    def __init__(self, path: Path, index: int, message: str) -> None:
+        super().__init__(f"{path}: interactions[{index}]: {message}")
+        self.index, self.message = index, message
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
 class _Reader:
     """The serializer handed to ``vcr.serialize.deserialize``: safe loading of YAML or JSON,
     shape checks, ``parsed_body`` turned back into text; notes how the file is written."""
 
     def __init__(self, source: Path) -> None:
         self.source = source
-        self.is_json = source.suffix.lower() == ".json"
-        self.file = CassetteFile("json" if self.is_json else "yaml")
+        self.file = CassetteFile("json" if _is_json(source) else "yaml")
 
     def deserialize(self, text: str) -> Any:
-        if self.is_json:
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise CassetteError(
-                    f"{self.source}:{exc.lineno}: not valid JSON: {exc.msg}"
-                ) from None
-        else:
-            try:
-                data = yamlfast.load(text, _SafeLoader)
-            except yaml.MarkedYAMLError as exc:
-                line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-                raise CassetteError(
-                    f"{self.source}:{line}: not valid YAML: {exc.problem}"
-                ) from None
-            except yaml.YAMLError as exc:
-                raise CassetteError(f"{self.source}: not valid YAML: {exc}") from None
-        data = _checked(data, self.source)
+        data = _load_data(text, self.source)
+        if shape_problems(data, str(self.source)):
+            raise _Misshapen(f"{self.source}: not shaped like a vcrpy cassette")
+        for item in data["interactions"]:
+            item["request"].setdefault("body", None)
+            item["request"].setdefault("headers", {})
         parsed = any(
             "parsed_body" in part
             for item in data["interactions"]
@@ -272,38 +385,25 @@ class _Reader:
         return data
 
 
-def _checked(data: Any, source: Path) -> Any:
-    """``data`` if it is shaped like a cassette; a request's body and headers may be left out."""
-    expected = (
-        "expected a vcrpy cassette: {version: 1, interactions: [{request: {method, uri, body,"
-        " headers}, response: {status: {code, message}, headers, body: {string}}}]}"
-    )
-    if isinstance(data, list):
-        raise CassetteError(f"{source}: written by vcrpy before 1.0; re-record it ({expected})")
-    if not isinstance(data, dict) or not isinstance(data.get("interactions"), list):
-        raise CassetteError(f"{source}: no 'interactions' list; {expected}")
-    known = _REQUEST_KEYS | {"parsed_body"}
-    for i, item in enumerate(data["interactions"]):
-        request = item.get("request") if isinstance(item, dict) else None
-        response = item.get("response") if isinstance(item, dict) else None
-        if not isinstance(request, dict) or not {"method", "uri"} <= request.keys():
-            problem = "no 'request' mapping with 'method' and 'uri'"
-        elif not request.keys() <= known:
-            problem = f"unknown request keys {sorted(request.keys() - known)}"
-        elif not isinstance(response, dict) or not ({"status", "status_code"} & response.keys()):
-            problem = "no 'response' mapping with 'status'"
-        else:
-            request.setdefault("body", None)
-            request.setdefault("headers", {})
-            continue
-        raise CassetteError(f"{source}: interactions[{i}]: {problem}; {expected}")
-    for where, message in body_problems(data):
-        raise CassetteError(f"{source}: {_dotted(where)}: {message}")
-    return data
+def _is_json(path: Path) -> bool:
+    return path.suffix.lower() == ".json"
 
 
-def _dotted(path: tuple[str | int, ...]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+def _load_data(text: str, source: Path) -> Any:
+    """The parsed text of a cassette file (JSON by its suffix, else YAML), read quickly."""
+    if _is_json(source):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CassetteError(f"{source}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    try:
+        return yamlfast.load(text, _SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise CassetteError(f"{source}{line}: not valid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise CassetteError(f"{source}: not valid YAML: {exc}") from None
 
 
 def _unparse(part: dict[str, Any], *, is_response: bool) -> None:
@@ -332,17 +432,13 @@ def cassette_files(root: Path) -> list[Path]:
 
 
 def read_cassette(path: Path, name: str) -> Cassette:
-    """Read the cassette file at ``path`` (known as ``name``); CassetteError says what is wrong."""
-    requests, responses, _, file = _read(path)
-    interactions = []
-    for index, (request, response) in enumerate(zip(requests, responses, strict=True)):
-        try:
-            interactions.append(_interaction(request, response, index, name))
-        except KeyError as exc:
-            raise CassetteError(f"{path}: interactions[{index}]: no {exc} key") from None
-        except (ValueError, TypeError, AttributeError, zlib.error) as exc:
-            raise CassetteError(f"{path}: interactions[{index}]: {exc}") from None
-    return Cassette(tuple(interactions), file)
+    """Read the cassette file at ``path`` (known as ``name``); CassetteError says what is wrong,
+    in the words of ``validate``: each problem with file, line and field."""
+    text = _text(path)
+    try:
+        return _parse(text, path, name)
+    except CassetteError as exc:
+        raise _precisely(exc, text, path, name) from None
 
 
 def load_cassette(path: Path, name: str) -> tuple[Interaction, ...]:
@@ -350,18 +446,124 @@ def load_cassette(path: Path, name: str) -> tuple[Interaction, ...]:
     return read_cassette(path, name).interactions
 
 
-def _read(path: Path, missing_ok: bool = False) -> tuple[list[Any], list[Any], Any, CassetteFile]:
-    reader = _Reader(path)
+def cassette_problems(text: str, path: Path, name: str) -> tuple[Cassette | None, list[Problem]]:
+    """Every problem of a cassette file's text, with file, line and field where they are
+    known; and the cassette, when none stops it from loading (the problems left are then
+    stream timing that does not fit its body, which a replay ignores).
+
+    The file is parsed again with a line map, which costs more than a read: `read_cassette`
+    asks only for a file it could not read.
+    """
+    source = str(path)
+    if not text.strip():
+        return Cassette((), CassetteFile("json" if _is_json(path) else "yaml")), []
     try:
-        text = path.read_text(encoding="utf-8")
+        data = _load_data(text, path)  # what serve reads: the value checked
+    except CassetteError as exc:
+        data = exc
+    from mockllm.loader import parse_document
+
+    try:  # the same text again, for the line of each value
+        _, lines = parse_document(text, source, constructor=CASSETTE_CONSTRUCTOR, max_bytes=None)
+    except ScenarioError as exc:
+        lines = None
+        if isinstance(data, CassetteError) and not _is_json(path):
+            return None, list(exc.problems)  # the YAML parser's own words, with the line
+    if isinstance(data, CassetteError):
+        return None, [_problem(data, source)]
+    problems = shape_problems(data, source, lines)
+    if problems:
+        return None, problems
+    try:
+        cassette = _parse(text, path, name)
+    except _BadInteraction as exc:
+        where = ("interactions", exc.index)
+        line = lines.line(where) if lines is not None else None
+        return None, [Problem(source, line, s.dotted(where), exc.message)]
+    except CassetteError as exc:
+        return None, [_problem(exc, source)]
+    return cassette, _timing_problems(data, cassette, source, lines)
+
+
+def _problem(exc: CassetteError, source: str) -> Problem:
+    """A CassetteError's message as a Problem (its line, when it starts with one)."""
+    text = str(exc).removeprefix(source)
+    found = re.match(r":(\d+): ", text)
+    if found:
+        return Problem(source, int(found.group(1)), "", text[found.end() :])
+    return Problem(source, None, "", text.removeprefix(": "))
+
+
+def _precisely(exc: CassetteError, text: str, path: Path, name: str) -> CassetteError:
+    """The error of a cassette that would not read, told as ``validate`` tells it."""
+    _, problems = cassette_problems(text, path, name)
+    if not problems:
+        return exc
+    return CassetteError("\n  ".join(str(p) for p in problems))
+
+
+def _timing_problems(
+    data: dict[str, Any], cassette: Cassette, source: str, lines: Any
+) -> list[Problem]:
+    """Recorded stream timing that does not fit its body (a replay would ignore it)."""
+    out = []
+    pairs = zip(data["interactions"], cassette.interactions, strict=False)
+    for i, (item, interaction) in enumerate(pairs):
+        meta = item["response"].get("mockllm") or {}
+        if meta.get("events") and not interaction.response.has_timing:
+            where = ("interactions", i, "response", "mockllm", "events")
+            size = len(interaction.response.body)
+            out.append(
+                Problem(
+                    source,
+                    lines.line(where) if lines is not None else None,
+                    s.dotted(where),
+                    f"the event sizes do not add up to the body's {size} bytes "
+                    "(or the response is not text/event-stream): the timing would be ignored",
+                )
+            )
+    return out
+
+
+def _text(path: Path, missing_ok: bool = False) -> str:
+    """The text of a cassette file ("" for a missing one when ``missing_ok``)."""
+    from mockllm.loader import read_text
+
+    try:
+        return read_text(path)
     except FileNotFoundError:
         if missing_ok:
-            return [], [], {}, reader.file
+            return ""
         raise CassetteError(f"{path}: no such cassette") from None
-    except UnicodeDecodeError:
-        raise CassetteError(f"{path}: not UTF-8 text, so not a YAML or JSON cassette") from None
+    except ScenarioError as exc:  # not UTF-8: the line of the first byte that is not
+        raise CassetteError(f"{exc}, so not a YAML or JSON cassette") from None
     except OSError as exc:
         raise CassetteError(f"{path}: cannot read the cassette: {exc.strerror}") from None
+
+
+def _parse(text: str, path: Path, name: str) -> Cassette:
+    requests, responses, _, file = _deserialize(text, path)
+    interactions = []
+    for index, (request, response) in enumerate(zip(requests, responses, strict=True)):
+        try:
+            interactions.append(_interaction(request, response, index, name))
+        except KeyError as exc:
+            raise _BadInteraction(path, index, f"no {exc} key") from None
+        except (ValueError, TypeError, AttributeError, zlib.error) as exc:
+            raise _BadInteraction(path, index, str(exc)) from None
+    return Cassette(tuple(interactions), file)
+
+
+def _read(path: Path, missing_ok: bool = False) -> tuple[list[Any], list[Any], Any, CassetteFile]:
+    text = _text(path, missing_ok)
+    try:
+        return _deserialize(text, path)
+    except CassetteError as exc:
+        raise _precisely(exc, text, path, path.name) from None
+
+
+def _deserialize(text: str, path: Path) -> tuple[list[Any], list[Any], Any, CassetteFile]:
+    reader = _Reader(path)
     if not text.strip():
         return [], [], {}, reader.file  # vcrpy treats an empty file as not recorded yet
     try:

@@ -281,12 +281,12 @@ _COST.update(
 class _Lines:
     """YAML nodes → Python values, remembering the line of every path."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, constructor: type[yaml.constructor.SafeConstructor]) -> None:
         self.source = source
         self.lines: dict[s.Path, int] = {}
         self.count = 0
         self.problems: list[Problem] = []
-        self._constructor = yaml.constructor.SafeConstructor()
+        self._constructor = constructor()
 
     def line(self, path: s.Path) -> int | None:
         while path not in self.lines and path:
@@ -306,6 +306,8 @@ class _Lines:
                 return node.value
             try:
                 return self._constructor.construct_object(node)
+            except yaml.MarkedYAMLError as exc:  # an unknown tag: its problem, not a dump
+                raise _TooBig(node.start_mark.line + 1, f"not valid YAML: {exc.problem}") from None
             except (yaml.YAMLError, ValueError, TypeError) as exc:
                 raise _TooBig(node.start_mark.line + 1, f"not valid YAML: {exc}") from None
         if cls is yaml.SequenceNode:
@@ -354,11 +356,20 @@ class _TooBig(Exception):
         self.line = line
 
 
-def parse_document(text: str, source: str) -> tuple[Any, _Lines]:
-    """YAML text → (value, line map); raise ScenarioError for YAML that does not parse."""
-    lines = _Lines(source)
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise ScenarioError([Problem(source, None, "", f"file over {MAX_FILE_BYTES} bytes")])
+def parse_document(
+    text: str,
+    source: str,
+    *,
+    constructor: type[yaml.constructor.SafeConstructor] = yaml.constructor.SafeConstructor,
+    max_bytes: int | None = MAX_FILE_BYTES,
+) -> tuple[Any, _Lines]:
+    """YAML text → (value, line map); raise ScenarioError for YAML that does not parse.
+
+    ``constructor`` makes the tagged scalars (a cassette's knows the tags old vcrpy wrote);
+    ``max_bytes`` bounds the text (None: no bound; the alias bound stays)."""
+    lines = _Lines(source, constructor)
+    if max_bytes is not None and len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise ScenarioError([Problem(source, None, "", f"file over {max_bytes} bytes")])
     try:
         node = yaml.compose(text, Loader=_YAML_LOADER)
     except RecursionError:
@@ -730,18 +741,34 @@ def scenario_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
+def read_text(path: Path) -> str:
+    """The UTF-8 text of a YAML file; OSError as open() raises it, or ScenarioError naming
+    the line of the first byte that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ScenarioError(
+            [Problem(str(path), line, "", f"not UTF-8 text: byte {data[exc.start]:#04x}")]
+        ) from None
+
+
 def load_scenarios(paths: Iterable[Path]) -> tuple[Rule, ...]:
     """Rules from files and folders; raise ScenarioError listing every problem in every file."""
     rules: list[Rule] = []
     problems: list[Problem] = []
     for path in scenario_files(paths):
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path)
         except FileNotFoundError:
             problems.append(Problem(str(path), None, "", "no such file or folder"))
             continue
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(str(path), None, "", f"cannot read: {exc}"))
+        except OSError as exc:
+            problems.append(Problem(str(path), None, "", f"cannot read: {exc.strerror}"))
+            continue
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
             continue
         try:
             rules.extend(load_text(text, str(path), order_base=len(rules)))

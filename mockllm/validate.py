@@ -17,10 +17,10 @@ from typing import Any, Literal
 from mockllm import schema as s
 from mockllm.accounts import FORMAT as KEYS_FORMAT
 from mockllm.accounts import load_keys
-from mockllm.cassettes import body_problems
-from mockllm.errors import MockLLMError, Problem, ScenarioError
+from mockllm.cassettes import CASSETTE_CONSTRUCTOR, CASSETTE_FORMAT
+from mockllm.errors import Problem, ScenarioError
 from mockllm.loader import FORMAT as SCENARIO_FORMAT
-from mockllm.loader import load_scenarios, parse_document, scenario_files
+from mockllm.loader import load_scenarios, parse_document, read_text, scenario_files
 from mockllm.profiles import FORMAT as PROFILE_FORMAT
 from mockllm.profiles import load_profile
 
@@ -32,59 +32,6 @@ _KIND_NAMES = {
     "keys": "keys file",
     "cassette": "cassette",
 }
-
-# --- the cassette format (vcrpy's, as mockllm reads it) ----------------------------------
-
-_HEADERS = s.MapOf(
-    s.OneOf((s.ListOf(s.Str(coerce=True)), s.Str(coerce=True))),
-    doc="header name to a list of values",
-)
-_REQUEST = s.Obj(
-    {
-        "method": s.Str(doc="HTTP method"),
-        "uri": s.Str(doc="the URL the request went to"),
-        "body": s.AnyValue(doc="the request body: text, !!binary or null"),
-        "headers": _HEADERS,
-    },
-    required=("method", "uri"),
-)
-_RESPONSE = s.Obj(
-    {
-        "status": s.Obj(
-            {
-                "code": s.Num(min=100, max=599, integer=True, doc="HTTP status"),
-                "message": s.Str(coerce=True, doc="reason phrase"),
-            },
-            required=("code",),
-        ),
-        "headers": _HEADERS,
-        "body": s.AnyValue(
-            doc="{string: ...}: the body as text or !!binary; or {base64_string: ...}"
-        ),
-        "mockllm": s.Obj(
-            {
-                "events": s.Str(doc="OFFSET:BYTES per SSE event"),
-                "path": s.Str(doc="the client's path, when the upstream's differs"),
-            },
-            doc="stream timing recorded by mockllm",
-        ),
-        # vcrpy's httpx cassettes before 5.0, and its aiohttp ones:
-        "status_code": s.Num(min=100, max=599, integer=True),
-        "content": s.AnyValue(),
-        "http_version": s.Str(),
-        "url": s.Str(),
-    },
-)
-CASSETTE_FORMAT = s.Obj(
-    {
-        "version": s.Enum((1,), doc="vcrpy's cassette format version"),
-        "interactions": s.ListOf(
-            s.Obj({"request": _REQUEST, "response": _RESPONSE}, required=("request", "response"))
-        ),
-        "metadata": s.AnyValue(doc="written by vcrpy 9 and kept"),
-    },
-    required=("interactions",),
-)
 
 
 def _signs(spec: s.Obj) -> frozenset[str]:
@@ -149,8 +96,9 @@ def check_files(paths: Iterable[Path], forced: Iterable[tuple[Path, Kind]] = ())
 
 
 def _recognise_file(path: Path) -> Kind:
-    try:
-        data, _ = parse_document(path.read_text(encoding="utf-8"), str(path))
+    try:  # the tags old vcrpy wrote are known, so that such a cassette is recognised
+        text = path.read_text(encoding="utf-8")
+        data, _ = parse_document(text, str(path), constructor=CASSETTE_CONSTRUCTOR)
     except (OSError, UnicodeDecodeError, ScenarioError):
         return "scenario"  # the scenario loader reports the file as it reports any
     return recognise(data)
@@ -200,93 +148,32 @@ def _check_keys(path: Path) -> Checked:
 
 
 def _check_cassette(path: Path) -> Checked:
+    """A cassette checked as serve reads it (`cassettes.cassette_problems`)."""
+    from mockllm.cassettes import cassette_problems
+
     source = str(path)
-    problems: list[Problem] = []
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         return Checked(path, "cassette", problems=(Problem(source, None, "", "no such file"),))
-    except (OSError, UnicodeDecodeError) as exc:
-        unread = Problem(source, None, "", f"cannot read: {exc}")
+    except OSError as exc:
+        unread = Problem(source, None, "", f"cannot read: {exc.strerror}")
         return Checked(path, "cassette", problems=(unread,))
-    lines: Any = None
-    try:
-        data, lines = parse_document(text, source)
-    except ScenarioError:
-        data = None  # tags only old vcrpy wrote (!!python/str): the cassette loader reads them
-    if lines is not None:
-        problems = _shape_problems(data, lines, source)
-    if problems:
-        return Checked(path, "cassette", problems=tuple(problems))
-    from mockllm.cassettes import load_cassette
-
+    except ScenarioError as exc:
+        return Checked(path, "cassette", problems=exc.problems)
     cassettes_log = logging.getLogger("mockllm.cassettes")
     level = cassettes_log.level
-    cassettes_log.setLevel(logging.ERROR)  # timing that does not fit is reported below
+    cassettes_log.setLevel(logging.ERROR)  # timing that does not fit is a problem here
     try:
-        interactions = load_cassette(path, path.name)
-    except MockLLMError as exc:
-        message = str(exc).removeprefix(f"{source}: ")
-        return Checked(path, "cassette", problems=(Problem(source, None, "", message),))
+        cassette, problems = cassette_problems(text, path, path.name)
     finally:
         cassettes_log.setLevel(level)
-    if lines is not None:
-        problems += _timing_problems(data, interactions, lines, source)
-    if problems:
+    if problems or cassette is None:
         return Checked(path, "cassette", problems=tuple(problems))
-    return Checked(path, "cassette", _count(len(interactions), "interaction"))
-
-
-def _shape_problems(data: Any, lines: Any, source: str) -> list[Problem]:
-    """What is wrong with a cassette's shape, in line order."""
-    if isinstance(data, list):
-        return [Problem(source, 1, "", "written by vcrpy before 1.0 (a bare list); re-record it")]
-    if not isinstance(data, dict):
-        return [Problem(source, 1, "", "expected a mapping with 'interactions'")]
-    problems = [
-        Problem(source, lines.line(where), s.dotted(where), message)
-        for where, message in s.check(CASSETTE_FORMAT, data)
-    ]
-    problems += _status_problems(data, lines, source)
-    problems += [
-        Problem(source, lines.line(where), s.dotted(where), message)
-        for where, message in body_problems(data)
-    ]
-    return sorted(problems, key=lambda p: p.line or 0)
-
-
-def _status_problems(data: dict[str, Any], lines: Any, source: str) -> list[Problem]:
-    out = []
-    for i, item in enumerate(data.get("interactions") or ()):
-        response = item.get("response") if isinstance(item, dict) else None
-        if isinstance(response, dict) and not ({"status", "status_code"} & response.keys()):
-            where = ("interactions", i, "response")
-            out.append(
-                Problem(source, lines.line(where), s.dotted(where), "missing required key 'status'")
-            )
-    return out
-
-
-def _timing_problems(
-    data: dict[str, Any], interactions: Any, lines: Any, source: str
-) -> list[Problem]:
-    """Recorded stream timing that does not fit its body (the server would ignore it)."""
-    out = []
-    for i, (item, interaction) in enumerate(zip(data["interactions"], interactions, strict=False)):
-        meta = item["response"].get("mockllm") or {}
-        if meta.get("events") and not interaction.response.has_timing:
-            where = ("interactions", i, "response", "mockllm", "events")
-            size = len(interaction.response.body)
-            out.append(
-                Problem(
-                    source,
-                    lines.line(where),
-                    s.dotted(where),
-                    f"the event sizes do not add up to the body's {size} bytes "
-                    "(or the response is not text/event-stream): the timing would be ignored",
-                )
-            )
-    return out
+    summary = _count(len(cassette.interactions), "interaction")
+    if not text.strip():
+        summary += " (an empty file: not recorded yet, as vcrpy reads it)"
+    return Checked(path, "cassette", summary)
 
 
 def _count(n: int, noun: str) -> str:

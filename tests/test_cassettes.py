@@ -161,10 +161,13 @@ def test_empty_file_holds_no_interactions(tmp_path: Path) -> None:
         ("interactions: [\n  - {request: 1\n", r"bad\.yaml:\d+: not valid YAML"),
         ("- request: {}\n", "written by vcrpy before 1.0"),
         ("hello: world\n", "no 'interactions' list"),
-        ("interactions:\n- response: {status: {code: 200}}\n", r"interactions\[0\]: no 'request'"),
+        (
+            "interactions:\n- response: {status: {code: 200}}\n",
+            r"bad\.yaml:2: interactions\[0\]: missing required key 'request'",
+        ),
         (
             "interactions:\n- request: {method: GET, uri: 'http://x/'}\n",
-            r"interactions\[0\]: no 'response'",
+            r"bad\.yaml:2: interactions\[0\]: missing required key 'response'",
         ),
         ("x: !!python/object/apply:os.system ['echo owned']\n", r"bad\.yaml:1: not valid YAML"),
     ],

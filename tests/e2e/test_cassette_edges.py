@@ -196,4 +196,79 @@ def test_a_response_without_a_body_string_is_refused_naming_file_line_and_field(
     ), validate.stdout
     with pytest.raises(RuntimeError) as caught:
         serve("--cassettes", str(tmp_path))
-    assert "interactions[0].response" in str(caught.value), caught.value
+    assert says in str(caught.value), caught.value
+
+
+# --- validate and serve check a cassette alike -----------------------------------------------
+
+OLD_VCRPY = """\
+interactions:
+- request:
+    body: !!python/unicode '{"model": "gpt-4o-mini", "messages": [{"role": "user",
+      "content": "uni"}]}'
+    headers: {Content-Type: [application/json]}
+    method: POST
+    uri: https://api.openai.com/v1/chat/completions
+  response:
+    body: {string: !!python/unicode '{"id": "chatcmpl-1", "object": "chat.completion",
+      "created": 1700000000, "model": "gpt-4o-mini", "choices": [{"index": 0, "message":
+      {"role": "assistant", "content": "old vcrpy"}, "finish_reason": "stop"}]}'}
+    headers: {content-type: [application/json]}
+    status: {code: 200, message: OK}
+version: 1
+"""
+
+
+def _validate(*args: str) -> tuple[int, str]:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mockllm", "validate", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_old_vcrpy_tags_validate_in_a_folder_as_they_serve(serve: Serve, tmp_path: Path) -> None:
+    cassettes = tmp_path / "cas"
+    cassettes.mkdir()
+    (cassettes / "old.yaml").write_text(OLD_VCRPY)
+    assert _validate(str(cassettes)) == (
+        0,
+        f"ok: {cassettes / 'old.yaml'}: cassette, 1 interaction\n",
+    )
+    assert _validate("--cassette", str(cassettes / "old.yaml"))[0] == 0
+    server = serve("--cassettes", str(cassettes))
+    client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    completion = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "uni"}]
+    )
+    assert completion.choices[0].message.content == "old vcrpy"
+
+
+def test_an_empty_cassette_validates_as_it_serves(serve: Serve, tmp_path: Path) -> None:
+    cassettes = tmp_path / "cas"
+    cassettes.mkdir()
+    (cassettes / "empty.yaml").write_text("\n")
+    code, out = _validate("--cassette", str(cassettes / "empty.yaml"))
+    assert code == 0 and "cassette, 0 interactions" in out, out
+    serve("--cassettes", str(cassettes))  # starts
+
+
+def test_serve_says_what_validate_says_with_the_line(serve: Serve, tmp_path: Path) -> None:
+    cassettes = tmp_path / "cas"
+    cassettes.mkdir()
+    path = cassettes / "c_badstatus.yaml"
+    path.write_text(OLD_VCRPY.replace("code: 200", "code: abc").replace("version: 1", "versio: 1"))
+    code, out = _validate("--cassette", str(path))
+    said = [
+        f"{path}:13: interactions[0].response.status.code: expected an integer, found a string",
+        f"{path}:14: versio: unknown key 'versio'; did you mean 'version'?",
+    ]
+    assert code == 1 and all(line in out for line in said), out
+    with pytest.raises(RuntimeError) as caught:
+        serve("--cassettes", str(cassettes))
+    assert all(line in str(caught.value) for line in said), caught.value
