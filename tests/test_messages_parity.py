@@ -17,6 +17,7 @@ from mockllm.dialects import messages_answer as wire
 from mockllm.errors import RequestError
 from mockllm.render import render
 from mockllm.rules import ChoiceSpec, Reply
+from mockllm.state import MemoryStore
 from mockllm.template import compile_template
 
 LENIENT = ParseContext(lenient=True)
@@ -486,3 +487,67 @@ def test_what_the_api_takes_of_these() -> None:
     lenient = parse(LENIENT, tool_choice={"type": "any"})
     assert lenient.tool_choice is None
     assert text_of(lenient)
+
+
+# --- 6. server-held threads --------------------------------------------------------------------
+
+
+def threaded(store: Any, **fields: Any) -> Any:
+    return parse(ParseContext(refuse_unknown=False, store=store), **fields)
+
+
+def test_a_thread_is_held_under_the_answer_and_continued() -> None:
+    store = MemoryStore()
+    first = threaded(
+        store,
+        system="Be terse.",
+        tools=[TOOL],
+        thread={"type": "create"},
+        messages=[{"role": "user", "content": "Weather in Oslo?"}],
+    )
+    assert first.wire.thread is not None
+    rendered = render(
+        Reply(choices=(ChoiceSpec(tool_calls=(), content=compile_template("Calling.")),)),
+        first,
+        seed=7,
+    )
+    dialect.remember(store, first, rendered, 0)
+    reply_id = wire.message_id(rendered)
+    assert store.get_document(dialect.THREAD_KIND, reply_id) is not None
+    second = threaded(
+        store,
+        thread={"type": "continue", "previous_message_id": reply_id},
+        messages=[{"role": "user", "content": "And tomorrow?"}],
+    )
+    assert [(m.role, m.text) for m in second.messages] == [
+        ("system", "Be terse."),
+        ("user", "Weather in Oslo?"),
+        ("assistant", "Calling."),
+        ("user", "And tomorrow?"),
+    ]
+    assert second.tool_names == {"get_weather"}  # the thread's tools
+    assert second.body["messages"] == [{"role": "user", "content": "And tomorrow?"}]  # as sent
+    assert parse(messages=[{"role": "user", "content": "hi"}]).wire.thread is None
+
+
+def test_an_unknown_thread_is_a_404_the_sdk_recognises() -> None:
+    with pytest.raises(RequestError) as caught:
+        threaded(MemoryStore(), thread={"type": "continue", "previous_message_id": "msg_01x"})
+    assert (caught.value.status, caught.value.code) == (404, "thread_not_found")
+    body = json.loads(wire.refusal(caught.value, "req_1"))
+    assert body == {
+        "type": "error",
+        "error": {
+            "details": {"error_code": "thread_not_found"},
+            "type": "not_found_error",
+            "message": "No usable Thread state was found for `previous_message_id`.",
+        },
+        "request_id": "req_1",
+    }
+    assert refused(thread={"type": "fork"}) == (
+        "thread: Input tag 'fork' found using 'type' does not match any of the expected tags: "
+        "'create', 'continue'"
+    )
+    assert refused(thread={"type": "continue"}) == (
+        "thread.continue.previous_message_id: Field required"
+    )

@@ -18,6 +18,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -39,6 +40,11 @@ from mockllm.protocol import MAX_DEPTH
 from mockllm.refusals import may_exceed, meta_problem, output_limit
 from mockllm.render import prompt_tokens
 from mockllm.wire import JSON_TYPE, Body
+
+if TYPE_CHECKING:
+    from mockllm.render import Rendered
+    from mockllm.rules import Fault
+    from mockllm.state import StateStore
 
 PATH = "/v1/messages"
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
@@ -74,6 +80,7 @@ _FIELDS = frozenset(
         "speed",
         "user_profile_id",
         "workspace_id",
+        "thread",
         "fallbacks",
     }
 )
@@ -158,6 +165,9 @@ class Wire:
 
     server_tools: frozenset[str]  # names of the server tools offered (the API runs them)
     thinking: bool  # thinking enabled: the answer opens with a `thinking` block
+    # A threaded request (`thread`): the conversation the server holds once it answers
+    # (`system`, `tools`, every message so far), kept under the answer's id.
+    thread: JSON | None = None
 
 
 # --- the validator's words ------------------------------------------------------------------
@@ -791,6 +801,79 @@ def _read_tool_choice(
     return mapped, parallel, kind == "any"
 
 
+# --- threads ----------------------------------------------------------------------------------
+
+# Server-held conversations (the `message-threads-2026-08-12` beta, SDK `BetaMessageThreadParam`):
+# `{"type": "create"}` keeps the conversation under the answer's `id`; `{"type": "continue",
+# "previous_message_id": …}` resumes it, so a request sends only its new messages and takes
+# `system` and `tools` from the thread. Kept like the Responses API's stored responses.
+THREAD_KIND = "messages.thread"
+THREAD_LIMIT = 10_000  # threads kept, oldest dropped first
+_THREAD_TYPES = ("create", "continue")
+
+
+def _read_thread(body: JSON, store: StateStore | None) -> tuple[JSON, bool]:
+    """(the request with the held conversation in front of its messages, whether the request
+    is threaded)."""
+    value = body.get("thread")
+    if value is None:
+        return body, False
+    thread = _object(value, "thread")
+    kind = thread.get("type")
+    if kind not in _THREAD_TYPES:
+        raise _required("thread.type") if kind is None else _tag("thread", kind, _THREAD_TYPES)
+    if kind == "create":
+        _only(thread, "thread.create", ("type",))
+        return body, True
+    _only(thread, "thread.continue", ("type", "previous_message_id"))
+    previous = _text(thread, "previous_message_id", "thread.continue")
+    raw = store.get_document(THREAD_KIND, previous) if store is not None else None
+    if raw is None:
+        # The SDK's words for it (`ThreadNotFoundError`), with the `error_code` it reads
+        # to replay the conversation under a new thread.
+        raise RequestError(
+            404,
+            "No usable Thread state was found for `previous_message_id`.",
+            code="thread_not_found",
+            param="thread.previous_message_id",
+        )
+    held: JSON = orjson.loads(raw)
+    merged = dict(body)
+    sent = body.get("messages")
+    if isinstance(sent, list):
+        merged["messages"] = [*held["messages"], *sent]
+    for key in ("system", "tools"):
+        if merged.get(key) is None and held.get(key) is not None:
+            merged[key] = held[key]
+    return merged, True
+
+
+def remember(
+    store: StateStore,
+    conversation: Conversation,
+    rendered: Rendered,
+    created: int,
+    fault: Fault | None = None,
+) -> None:
+    """Hold a threaded request's conversation, its answer last, under the answer's `id` (an
+    answer a fault broke is not held: the SDK starts a new thread after one)."""
+    wire = conversation.wire
+    if not isinstance(wire, Wire) or wire.thread is None:
+        return
+    if fault is not None and (
+        fault.error_after_tokens is not None
+        or fault.empty_choices_error
+        or fault.disconnect_after_tokens is not None
+    ):
+        return
+    message = messages_answer.message_object(rendered, conversation)
+    messages = list(wire.thread["messages"])
+    if message["content"]:
+        messages.append({"role": "assistant", "content": message["content"]})
+    document = {**wire.thread, "messages": messages}
+    store.put_document(THREAD_KIND, message["id"], orjson.dumps(document), THREAD_LIMIT)
+
+
 # --- the request ----------------------------------------------------------------------------
 
 _EFFORTS = ("low", "medium", "high", "xhigh", "max")
@@ -1017,6 +1100,8 @@ def parse(
     for key in body:
         if key not in fields:
             raise _extra(key)
+    sent = body
+    body, threaded = _read_thread(body, context.store)
     model = _text(body, "model", "")
     max_tokens = None
     if not counting:
@@ -1086,7 +1171,7 @@ def parse(
     conversation = Conversation(
         model=model,
         messages=messages_t,
-        body=body,
+        body=sent,
         api="messages",
         path=path,
         headers=headers,
@@ -1105,11 +1190,16 @@ def parse(
         last_user=last_user,
         system=system_text,
         turn=turn,
-        wire=Wire(server_tools, thinks),
+        wire=Wire(server_tools, thinks, _thread_held(body) if threaded else None),
     )
     if not counting and not context.lenient:
         _check_context(conversation, lookup(model).context_window)
     return conversation
+
+
+def _thread_held(body: JSON) -> JSON:
+    """What a thread holds of a request: its system, tools and messages (the held ones first)."""
+    return {key: body.get(key) for key in ("system", "tools", "messages")}
 
 
 def _check_context(conversation: Conversation, window: int) -> None:
@@ -1146,6 +1236,7 @@ DIALECT = Dialect(
     api="messages",
     paths=(PATH,),
     parse=parse,
+    remember=remember,
     answer=messages_answer.answer,
     failure=messages_answer.failure,
     refusal=messages_answer.refusal,

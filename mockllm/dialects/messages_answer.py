@@ -500,11 +500,20 @@ def _message(spec: ErrorSpec) -> str:
     )
 
 
-def _error(status: int, given: str | None, message: str, request_id: str = "") -> JSON:
+# Refusals the SDK tells apart by `error.details.error_code` (its `ERROR_CLASSES`: a thread
+# not found is `ThreadNotFoundError`, which the thread helpers recover from).
+DETAILED_CODES = frozenset({"thread_not_found"})
+
+
+def _error(
+    status: int, given: str | None, message: str, request_id: str = "", code: str | None = None
+) -> JSON:
     # Errors from the model's side carry `details` (null) first, as 2026 recordings of 500
-    # and 529 answers show; a refusal at the door does not.
+    # and 529 answers show; a refusal at the door does not, unless it names its cause.
     kind = error_type(status, given)
     error: JSON = {"details": None} if status >= 500 else {}
+    if code in DETAILED_CODES:
+        error["details"] = {"error_code": code}
     error.update({"type": kind, "message": message})
     body: JSON = {"type": "error", "error": error}
     if request_id:
@@ -520,7 +529,7 @@ def failure(spec: ErrorSpec, delay: float = 0.0, request_id: str = "") -> Body:
 
 def refusal(exc: RequestError, request_id: str = "") -> bytes:
     message = _default_profile_words(exc) or exc.message
-    return _dumps(_error(exc.status, exc.type, message, request_id))
+    return _dumps(_error(exc.status, exc.type, message, request_id, exc.code))
 
 
 def _default_profile_words(exc: RequestError) -> str | None:

@@ -13,13 +13,13 @@ import anthropic
 import httpx
 import jsonschema
 import pytest
-from anthropic import Anthropic
-from anthropic.types import Message
+from anthropic import Anthropic, beta_tool
+from anthropic.types import Message, ThreadNotFoundError
 from pydantic import BaseModel
 
 from tests.conftest import RunningServer, start_server
 
-from .helpers import write_scenario
+from .helpers import journal, reset, write_scenario
 
 MODEL = "claude-sonnet-4-5"
 KEY = "sk-ant-api03-parity"
@@ -471,3 +471,80 @@ def test_tool_results_must_open_the_next_message(client: Anthropic) -> None:
         model=MODEL, max_tokens=300, tools=[WEATHER], messages=[*asked, answer, first_then_text]
     )
     assert done.stop_reason in ("end_turn", "tool_use")
+
+
+# --- 6. server-held threads -------------------------------------------------------------------
+
+
+def test_the_default_tool_runner_loop_runs_on_a_thread(
+    server: RunningServer, client: Anthropic
+) -> None:
+    calls: list[str] = []
+
+    @beta_tool
+    def get_weather(city: str) -> str:
+        """Current weather for a city."""
+        calls.append(city)
+        return "3C"
+
+    reset(server.url)
+    runner = client.beta.messages.tool_runner(
+        model=MODEL,
+        max_tokens=2048,
+        tools=[get_weather],
+        messages=[{"role": "user", "content": "weather, thoughtfully"}],
+    )
+    answers = list(runner)
+    final = answers[-1]
+    assert [m.stop_reason for m in answers] == ["tool_use", "end_turn"]
+    assert final.content[-1].text == "It is 3C in Oslo." and calls == ["Oslo"]
+    sent = [e["request"] for e in journal(server.url)]
+    assert [r["thread"] for r in sent] == [
+        {"type": "create"},
+        {"type": "continue", "previous_message_id": answers[0].id},
+    ]
+    # the continuation sends only the tool's result, and not the tools the thread holds
+    assert [m["role"] for m in sent[1]["messages"]] == ["user"]
+    assert sent[1]["messages"][0]["content"][0]["type"] == "tool_result"
+    assert "tools" not in sent[1]
+
+
+def test_a_thread_continued_by_raw_requests_and_an_unknown_one(server: RunningServer) -> None:
+    first = post(server, request("Hello", thread={"type": "create"}))
+    assert first.status_code == 200, first.text
+    held = Message.model_validate(first.json())
+    second = post(
+        server,
+        {
+            "model": MODEL,
+            "max_tokens": 100,
+            "thread": {"type": "continue", "previous_message_id": held.id},
+            "messages": [{"role": "user", "content": "count for me"}],
+        },
+    )
+    assert second.status_code == 200, second.text
+    unknown = post(
+        server,
+        {
+            "model": MODEL,
+            "max_tokens": 100,
+            "thread": {"type": "continue", "previous_message_id": "msg_01Unknown"},
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    )
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] == {
+        "details": {"error_code": "thread_not_found"},
+        "type": "not_found_error",
+        "message": "No usable Thread state was found for `previous_message_id`.",
+    }
+
+
+def test_the_sdk_raises_thread_not_found(client: Anthropic) -> None:
+    with pytest.raises(ThreadNotFoundError):
+        client.beta.messages.create(
+            model=MODEL,
+            max_tokens=100,
+            thread={"type": "continue", "previous_message_id": "msg_01Gone"},
+            messages=[{"role": "user", "content": "hi"}],
+        )
