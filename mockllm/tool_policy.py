@@ -34,10 +34,13 @@ _QUERY_NAMES = frozenset(
 _PLACE_NAMES = frozenset(
     ("city", "location", "place", "town", "country", "destination", "region", "cityname")
 )
+_EXPRESSION_NAMES = frozenset(("expression", "expr", "formula", "equation", "math", "calculation"))
+_ARITHMETIC = re.compile(r"[\d(][\d\s.()]*(?:[-+*/x×÷^%][\s(]*[\d.]+[\d\s.()]*)+")
 _PLACE = re.compile(r"\b(?:in|at|for|to|from|near|of)\s+([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*)")
 _CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-Z][a-z][\w'-]*(?:\s+[A-Z][a-z][\w'-]*)*)")
 QUERY_HINT_CHARS = 200
 RESULT_CHARS = 240
+FOLLOW_UP_WORDS = 8  # a message this short may ask the last tool's question again
 
 
 def turn_messages(request: Conversation) -> tuple[Message, ...]:
@@ -64,11 +67,17 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
     rng = random.Random(seed)
     if choice != "required":
         if _results_of(turn, set(names)):
-            return None  # the results are back: answer with them
+            # The results are back: a tool the message also names and this turn has not
+            # called yet is next ("weather in Oslo and the time in Tokyo", one call at a
+            # time); else answer with them.
+            called = {call.name for m in turn for call in m.tool_calls}
+            asked = _words(request.last_user)
+            rest = [t for t in candidates if t.name not in called and _words(t.name) & asked]
+            return rest[0].name if rest else None
         scored = [(relatedness(request.last_user, t), t) for t in candidates]
         best = max(score for score, _ in scored)
         if best <= 0:
-            return None
+            return _follow_up(request, candidates)
         return rng.choice([t for score, t in scored if score == best]).name
     called = {call.name for m in turn for call in m.tool_calls}
     fresh = [t for t in candidates if t.name not in called] or candidates
@@ -78,6 +87,22 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
         finals = [t for t in fresh if _words(f"{t.name} {t.description}") & _FINAL_WORDS]
         return rng.choice(finals or fresh).name
     return rng.choice([t for score, t in scored if score == best]).name
+
+
+def _follow_up(request: Conversation, candidates: list[Tool]) -> str | None:
+    """A short follow-up that relates to no tool by its words ("And in Rome?") asks the
+    same of the tool the conversation called last, when it names something new to ask
+    (a place) and that tool is still offered."""
+    if len(request.last_user.split()) > FOLLOW_UP_WORDS:
+        return None
+    offered = {t.name for t in candidates}
+    earlier = [c.name for m in request.messages for c in m.tool_calls if c.name in offered]
+    if not earlier:
+        return None
+    text = request.last_user
+    if _PLACE.search(text) is None and _CAPITALISED.search(text) is None:
+        return None
+    return earlier[-1]
 
 
 def _results_of(turn: tuple[Message, ...], offered: set[str]) -> bool:
@@ -132,6 +157,8 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, str]:
         key = _name_key(name) if isinstance(name, str) else ""
         if key in _QUERY_NAMES and text:
             hints[name] = text[:QUERY_HINT_CHARS].strip()
+        elif key in _EXPRESSION_NAMES and (sum_ := _ARITHMETIC.search(text)) is not None:
+            hints[name] = " ".join(sum_.group().split())  # "What is 23*19?" -> "23*19"
         elif key in _PLACE_NAMES:
             # The place named after the tool's own word ("weather in Paris and the time in
             # Tokyo": Paris for get_weather, Tokyo for get_time), else the first one named.

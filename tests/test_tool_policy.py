@@ -175,3 +175,47 @@ def test_after_a_handoff_the_new_agent_calls_its_own_tool() -> None:
         tools=[invoice],
     )
     assert choose_tool(done, seed=1) is None
+
+
+def test_a_short_follow_up_asks_the_last_tool_again() -> None:
+    """"And in Rome?" after a weather question: the same tool, for the new place."""
+    follow_up = conversation(
+        ASK,
+        {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "18C"},
+        {"role": "assistant", "content": "It is 18C in Paris."},
+        {"role": "user", "content": "And in Rome?"},
+        tools=[TIME, WEATHER],
+    )
+    assert choose_tool(follow_up, seed=1) == "get_weather"
+    assert argument_hints(follow_up, follow_up.tools[1]) == {"city": "Rome"}
+    idle = conversation(*follow_up.body["messages"][:-1], {"role": "user", "content": "thanks!"})
+    assert choose_tool(idle, seed=1) is None
+
+
+def test_one_call_at_a_time_calls_each_tool_the_message_names() -> None:
+    ask = {"role": "user", "content": "What is the weather in Oslo and the time in Tokyo?"}
+    first = conversation(ask, tools=[WEATHER, TIME], parallel_tool_calls=False)
+    assert choose_tools(first, seed=1) == ("get_weather",)
+    after = conversation(
+        ask,
+        {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "4C"},
+        tools=[WEATHER, TIME],
+        parallel_tool_calls=False,
+    )
+    assert choose_tools(after, seed=1) == ("get_time",)
+    done = conversation(
+        *after.body["messages"],
+        {"role": "assistant", "content": None, "tool_calls": [call("get_time", "c2")]},
+        {"role": "tool", "tool_call_id": "c2", "content": "21:00"},
+        tools=[WEATHER, TIME],
+        parallel_tool_calls=False,
+    )
+    assert choose_tools(done, seed=1) == ()
+
+
+def test_an_expression_argument_gets_the_arithmetic_the_message_asks() -> None:
+    calculator = tool("calculator", "Evaluates arithmetic.", expression=1)
+    asked = conversation({"role": "user", "content": "What is 23*19?"}, tools=[calculator])
+    assert argument_hints(asked, asked.tools[0]) == {"expression": "23*19"}
