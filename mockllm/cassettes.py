@@ -419,13 +419,17 @@ def _unparse(part: dict[str, Any], *, is_response: bool) -> None:
 
 def cassette_files(root: Path) -> list[Path]:
     """The cassette files under ``root``, in name order: ``*.yaml``, ``*.yml`` and ``*.json``,
-    but not the folder's own settings (``mockllm.yaml``)."""
+    but not the folder's own settings (``mockllm.yaml``) nor hidden ones (a name on the way
+    starts with a dot: an editor's lock file, a ``.git`` folder)."""
+    from mockllm.loader import is_hidden
+
     if not root.is_dir():
         return []
     return sorted(
         p
         for p in root.rglob("*")
         if p.suffix.lower() in _SUFFIXES
+        and not is_hidden(p, root)
         and p.is_file()
         and not (p.parent == root and p.name in CONFIG_NAMES)
     )
@@ -764,6 +768,8 @@ def normal_name(name: str) -> str:
         rule = "contains a '..' segment"
     elif not PurePosixPath(name).name:
         rule = "names no file"
+    elif any(part.startswith(".") for part in PurePosixPath(name).parts):
+        rule = "is hidden (a part starts with '.'), and hidden files are never read as cassettes"
     if rule:
         raise CassetteError(
             f"cassette name {name!r} {rule}; a name is a path inside the cassettes folder,"

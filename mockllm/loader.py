@@ -511,7 +511,9 @@ class _Compiler:
         calls = tuple(
             ToolCallSpec(
                 name=str(call["name"]),
-                arguments=self.arguments(call.get("arguments", {}), (*path, "tool_calls", i)),
+                arguments=self.arguments(
+                    call.get("arguments", {}), (*path, "tool_calls", i, "arguments")
+                ),
                 id=call.get("id"),
                 generate=call.get("generate") == "from_schema",
             )
@@ -721,15 +723,25 @@ def load_latency_model(spec: str) -> LatencyModel | None:
     return None if model == NO_MODEL else model
 
 
+def is_hidden(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is hidden inside ``folder``: a name on the way starts with a dot (an
+    editor's lock or backup file such as ``.#a.yaml``, a ``.git`` folder)."""
+    return any(part.startswith(".") for part in path.relative_to(folder).parts)
+
+
 def scenario_files(paths: Iterable[Path]) -> list[Path]:
     """The scenario files named: files as given, folders searched for *.yaml/*.yml in name
-    order; a file named twice (itself and through its folder, or two spellings of one
-    path) once, where it first came."""
+    order, hidden ones left out (`is_hidden`); a file named twice (itself and through its
+    folder, or two spellings of one path) once, where it first came."""
     files: list[Path] = []
     seen: set[Path] = set()
     for path in paths:
         found = (
-            sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+            sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in (".yaml", ".yml") and not is_hidden(p, path)
+            )
             if path.is_dir()
             else [path]
         )

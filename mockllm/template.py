@@ -136,9 +136,19 @@ def compile_template(source: str) -> Template:
             parts.append(source[last : hole.start()])
         parts.append(_compile_expr(hole.group(1)))
         last = hole.end()
+    opened = source.find("{{", last)
+    if opened >= 0:
+        raise TemplateError(
+            f"unclosed '{{{{' at character {opened + 1}: {_clip(source[opened:])!r};"
+            " a template hole is {{ expr }}"
+        )
     if last < len(source):
         parts.append(source[last:])
     return Template(source, tuple(parts))
+
+
+def _clip(text: str, limit: int = 30) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _lookup(value: Any, steps: tuple[str | int, ...]) -> Any:

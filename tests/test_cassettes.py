@@ -588,6 +588,8 @@ def test_library_is_safe_across_threads() -> None:
         ("", "is empty"),
         ("  ", "is empty"),
         (".", "names no file"),
+        (".x", "is hidden"),
+        ("a/.git/x", "is hidden"),
     ],
 )
 def test_resolve_name_refuses_names_that_leave_the_folder(

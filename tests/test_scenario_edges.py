@@ -219,3 +219,84 @@ def test_problems_in_version_and_defaults_do_not_hide_those_of_the_rules() -> No
         ["s.yaml:8", "rules[0].reply.finish_reason"],
         ["s.yaml:9", "rules[1].match.last_usr"],
     ], found
+
+
+def test_an_unclosed_template_is_refused_naming_file_line_and_field() -> None:
+    found = problems(
+        """
+        rules:
+          - name: a
+            reply: { content: "hi {{ last_user " }
+          - name: b
+            reply:
+              tool_calls:
+                - name: f
+                  arguments: { city: "{{ tool_args.city }} and {{" }
+        """
+    )
+    assert found == [
+        "s.yaml:4: rules[0].reply.content: unclosed '{{' at character 4: '{{ last_user ';"
+        " a template hole is {{ expr }}",
+        "s.yaml:9: rules[1].reply.tool_calls[0].arguments.city: unclosed '{{' at character 26:"
+        " '{{'; a template hole is {{ expr }}",
+    ]
+
+
+def test_hidden_files_are_left_out_of_scenario_and_cassette_folders(
+    serve: Callable[..., RunningServer], tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    scenarios, cassettes = tmp_path / "s", tmp_path / "cas"
+    (scenarios / ".git").mkdir(parents=True)
+    cassettes.mkdir()
+    (scenarios / "a.yaml").write_text(
+        "version: 1\nrules:\n  - name: a\n    reply: { content: from a }\n"
+    )
+    (scenarios / ".#a.yaml").symlink_to("someone@host.1234:1700000000")  # an editor's lock
+    (scenarios / ".git" / "x.yaml").write_text("rules: [\n")
+    (cassettes / ".#x.yaml").symlink_to("someone@host.1234:1700000000")
+    done = subprocess.run(
+        [sys.executable, "-m", "mockllm", "validate", str(scenarios)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    server = serve("--scenarios", str(scenarios), "--cassettes", str(cassettes))
+    client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    completion = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert completion.choices[0].message.content == "from a"
+
+
+def test_hot_reload_is_not_stopped_by_a_lock_file(tmp_path: Path) -> None:
+    from mockllm.reload import scenario_watch
+
+    (tmp_path / "a.yaml").write_text("rules:\n  - name: a\n    reply: { content: one }\n")
+    applied: list[tuple[object, ...]] = []
+    watch = scenario_watch((tmp_path,), applied.append)
+    (tmp_path / ".#a.yaml").symlink_to("someone@host.1234:1700000000")
+    (tmp_path / "a.yaml").write_text("rules:\n  - name: a\n    reply: { content: two }\n")
+    assert watch.check() and len(applied) == 1
+
+
+def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path: Path) -> None:
+    from mockllm.loader import load_scenarios
+
+    path = tmp_path / "l.yaml"
+    path.write_bytes(b'version: 1\nrules:\n  - name: b\n    reply: {content: "caf\xe9"}\n')
+    with pytest.raises(ScenarioError) as caught:
+        load_scenarios([path])
+    assert [str(p) for p in caught.value.problems] == [f"{path}:4: not UTF-8 text: byte 0xe9"]
+
+
+def test_a_cassette_that_is_not_utf8_is_named_with_its_line(tmp_path: Path) -> None:
+    from mockllm.cassettes import CassetteError, read_cassette
+
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"interactions:\n- request: {method: POST, uri: 'caf\xe9'}\n")
+    with pytest.raises(CassetteError, match=r"c\.yaml:2: not UTF-8 text: byte 0xe9"):
+        read_cassette(path, "c.yaml")
