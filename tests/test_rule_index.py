@@ -61,8 +61,8 @@ def rule(rng: random.Random, index: int) -> dict[str, object]:
         if key == "model":
             match["model"] = pattern(rng, names=True)
         elif key == "body":
-            field = rng.choice(["metadata.case", "temperature"])
-            values = ["a", "b", "1", "true", 1, 0.5, 0, 1.0]
+            field = rng.choice(["metadata.case", "temperature", "store"])
+            values = ["a", "b", "1", "true", 1, 0.5, 0, 1.0, True, False]
             match["body"] = {field: rng.choice(values)}
         elif key == "api":
             match["api"] = "chat"
@@ -77,7 +77,9 @@ def request(rng: random.Random):  # type: ignore[no-untyped-def]
     words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 3)))
     fields: dict[str, object] = {}
     if rng.random() < 0.7:
-        fields["metadata"] = {"case": rng.choice(["a", "b", "1", "c", 1, True, "true"])}
+        fields["metadata"] = {"case": rng.choice(["a", "b", "1", "c", "true"])}  # strings
+    if rng.random() < 0.5:
+        fields["store"] = rng.random() < 0.5
     if rng.random() < 0.5:
         fields["temperature"] = rng.choice([0, 0.5, 1, 1.0])
     messages = [{"role": "user", "content": words or rng.choice(WORDS)}]

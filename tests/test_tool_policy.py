@@ -178,7 +178,7 @@ def test_after_a_handoff_the_new_agent_calls_its_own_tool() -> None:
 
 
 def test_a_short_follow_up_asks_the_last_tool_again() -> None:
-    """"And in Rome?" after a weather question: the same tool, for the new place."""
+    """ "And in Rome?" after a weather question: the same tool, for the new place."""
     follow_up = conversation(
         ASK,
         {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
