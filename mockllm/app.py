@@ -19,7 +19,18 @@ from starlette.routing import Match, Route
 
 from mockllm import stray
 from mockllm.admin import admin_routes
-from mockllm.asgi import REQUEST_ID_KEY, Receive, RequestIds, Scope, Send, send_json
+from mockllm.asgi import (
+    ALLOW_ORIGIN,
+    ALLOW_ORIGIN_EXPOSE_ALL,
+    REQUEST_ID_KEY,
+    Receive,
+    RequestIds,
+    Scope,
+    Send,
+    answer_preflight,
+    send_json,
+    with_headers,
+)
 from mockllm.config import ServerConfig
 from mockllm.dialects import by_api, dialects, messages
 from mockllm.endpoint import Endpoint, Services
@@ -148,12 +159,9 @@ class MockApp:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == self.balance_path:
-            await self._journaled(scope, receive, send, self._balance)
-            return
         if scope["type"] == "http" and scope["method"] == "POST":
             endpoint = self.endpoints.get(scope["path"])
-            if endpoint is not None:
+            if endpoint is not None and scope["path"] != self.balance_path:
                 try:
                     await endpoint(scope, receive, send)
                 except Exception:
@@ -166,10 +174,22 @@ class MockApp:
         if scope["type"] != "http":
             await self.starlette(scope, receive, send)
             return
-        if scope["path"].startswith(stray.ADMIN_PREFIX):
+        path = scope["path"]
+        if path.startswith(stray.ADMIN_PREFIX):
+            # The admin API stays same-origin: no CORS headers, and a preflight is a 405.
             await self.starlette(
                 scope, receive, self._with_id(send, scope, self._request_id(scope))
             )
+            return
+        if path != "/metrics":  # the API's paths answer browsers of any origin (CORS)
+            if scope["method"] == "OPTIONS":
+                if await answer_preflight(scope, send):
+                    return
+            elif any(name == b"origin" for name, _ in scope["headers"]):
+                cors = ALLOW_ORIGIN_EXPOSE_ALL if _anthropic(scope) else ALLOW_ORIGIN
+                send = with_headers(send, cors)
+        if path == self.balance_path:
+            await self._journaled(scope, receive, send, self._balance)
             return
         await self._journaled(scope, receive, send, self.starlette)
 

@@ -53,6 +53,56 @@ class Connection(Protocol):
     def unwatch(self) -> None: ...
 
 
+# Browsers' cross-origin requests (CORS) to the API paths, answered as the real APIs answer
+# them (docs/wire.md): any origin may call, as OpenAI's API allows; the Messages API only
+# when the request opts in, and then its response headers may all be read.
+ALLOW_ORIGIN = ((b"access-control-allow-origin", b"*"),)
+ALLOW_ORIGIN_EXPOSE_ALL = (*ALLOW_ORIGIN, (b"access-control-expose-headers", b"*"))
+BROWSER_OPT_IN = "anthropic-dangerous-direct-browser-access"
+PREFLIGHT_MAX_AGE = b"86400"  # seconds a browser may keep a preflight's answer
+
+
+def with_headers(send: Send, extra: Iterable[tuple[bytes, bytes]]) -> Send:
+    """`send`, adding `extra` to the response's head."""
+
+    async def sending(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), *extra]
+        await send(message)
+
+    return sending
+
+
+async def answer_preflight(scope: Scope, send: Send) -> bool:
+    """Answer a browser's CORS preflight (OPTIONS with `Origin` and
+    `Access-Control-Request-Method`): any origin, the method and headers it asks for. False,
+    having sent nothing, for an OPTIONS request that is not a preflight."""
+    asked: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        lowered = name.lower()
+        if lowered in (
+            b"origin",
+            b"access-control-request-method",
+            b"access-control-request-headers",
+        ):
+            asked[lowered] = value
+    method = asked.get(b"access-control-request-method")
+    if b"origin" not in asked or not method:
+        return False
+    headers = [
+        *ALLOW_ORIGIN,
+        (b"access-control-allow-methods", method),
+        (b"access-control-max-age", PREFLIGHT_MAX_AGE),
+        (b"content-length", b"0"),
+    ]
+    wanted = asked.get(b"access-control-request-headers")
+    if wanted:
+        headers.append((b"access-control-allow-headers", wanted))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+    return True
+
+
 class LargeHeaders(dict[str, str]):
     """Decoded headers of more than `LARGE_HEADERS` bytes in all: never memoised, and
     clipped where they are kept (the journal)."""

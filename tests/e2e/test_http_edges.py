@@ -169,3 +169,102 @@ def test_huge_headers_are_neither_memoised_nor_kept_whole(serve: Any) -> None:
         assert one.status_code == 200 and len(one.content) < 64 * 1024, len(one.content)
         shown = dict(one.json()["request"]["headers"])["x-big"]
         assert shown.startswith("b" * 1024) and shown.endswith("(8388610 characters in all)")
+
+
+# --- browsers of other origins (CORS) ------------------------------------------------------
+
+ORIGIN = "https://app.example"
+ANTHROPIC = {"anthropic-version": "2023-06-01", "x-api-key": "sk-ant-test"}
+MESSAGE = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 20,
+    "messages": [{"role": "user", "content": "Hello!"}],
+}
+
+
+def test_preflights_on_the_api_paths_are_answered_and_the_admin_api_stays_same_origin(
+    server: RunningServer,
+) -> None:
+    asked = "authorization,content-type,x-stainless-os,anthropic-version,x-api-key"
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        http.delete("/__admin/requests")
+        for path in (CHAT, "/v1/messages", "/v1/responses", "/v1/embeddings", "/v1/models"):
+            method = "GET" if path == "/v1/models" else "POST"
+            answer = http.options(
+                path,
+                headers={
+                    "origin": ORIGIN,
+                    "access-control-request-method": method,
+                    "access-control-request-headers": asked,
+                },
+            )
+            assert answer.status_code == 200, (path, answer.text)
+            assert answer.headers["access-control-allow-origin"] == "*"
+            assert answer.headers["access-control-allow-methods"] == method
+            assert answer.headers["access-control-allow-headers"] == asked
+            assert answer.headers["access-control-max-age"] == "86400"
+        admin = http.options(
+            "/__admin/requests",
+            headers={"origin": ORIGIN, "access-control-request-method": "GET"},
+        )
+        assert admin.status_code == 405 and "access-control-allow-origin" not in admin.headers
+        # An OPTIONS request that is not a preflight is refused as before.
+        assert http.options(CHAT).status_code == 405
+        assert len(http.get("/__admin/requests").json()["requests"]) == 1  # the last one
+
+
+def test_a_browsers_requests_carry_the_cors_headers_the_api_sends(server: RunningServer) -> None:
+    chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello!"}]}
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        plain = http.post(CHAT, json=chat)
+        assert "access-control-allow-origin" not in plain.headers  # not a browser: unchanged
+        for body in (chat, {**chat, "stream": True}):
+            answer = http.post(CHAT, json=body, headers={"origin": ORIGIN})
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["access-control-allow-origin"] == "*"
+            assert "access-control-expose-headers" not in answer.headers
+        models = http.get("/v1/models", headers={"origin": ORIGIN})
+        assert models.headers["access-control-allow-origin"] == "*"
+        # The Messages API refuses a browser that has not opted in, as the real API does.
+        refused = http.post("/v1/messages", json=MESSAGE, headers={**ANTHROPIC, "origin": ORIGIN})
+        assert refused.status_code == 401 and "access-control-allow-origin" not in refused.headers
+        error = refused.json()["error"]
+        assert error == {
+            "type": "authentication_error",
+            "message": "CORS requests must set 'anthropic-dangerous-direct-browser-access' header",
+        }
+        opted = {**ANTHROPIC, "origin": ORIGIN, "anthropic-dangerous-direct-browser-access": "true"}
+        answer = http.post("/v1/messages", json=MESSAGE, headers=opted)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["access-control-allow-origin"] == "*"
+        assert answer.headers["access-control-expose-headers"] == "*"
+
+
+def test_a_page_of_another_origin_calls_the_api_from_chromium(server: RunningServer) -> None:
+    """What a browser app does with openai-node or the Anthropic SDK: a fetch with their
+    custom headers (so a preflight first), a streamed answer read to its end."""
+    from tests.e2e.browser import chromium
+
+    script = """async ([base, anthropic]) => {
+        const headers = {'content-type': 'application/json', 'authorization': 'Bearer sk-test',
+                         'x-stainless-os': 'Linux', 'x-stainless-lang': 'js'};
+        const chat = await fetch(base + '/v1/chat/completions', {method: 'POST', headers,
+            body: JSON.stringify({model: 'gpt-4o-mini', stream: true,
+                                  messages: [{role: 'user', content: 'Hello!'}]})});
+        const events = await chat.text();
+        const opted = {...anthropic, 'content-type': 'application/json',
+                       'anthropic-dangerous-direct-browser-access': 'true'};
+        const message = await fetch(base + '/v1/messages', {method: 'POST', headers: opted,
+            body: JSON.stringify({model: 'claude-sonnet-4-5', max_tokens: 20,
+                                  messages: [{role: 'user', content: 'Hello!'}]})});
+        return [chat.status, events.endsWith('data: [DONE]\\n\\n'), message.status,
+                message.headers.get('request-id') !== null];
+    }"""
+    with chromium() as browser:
+        context = browser.new_context()
+        page = context.new_page()
+        # The page's origin is http://localhost:PORT; the API is at http://127.0.0.1:PORT.
+        page.goto(f"http://localhost:{server.port}/v1/models")
+        result = page.evaluate(script, [server.url, ANTHROPIC])
+        context.close()
+    assert result == [200, True, 200, True]
