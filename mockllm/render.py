@@ -284,6 +284,10 @@ def _instance(
     raise RequestError(400, f"Invalid schema in '{param}': {problem}", param=param)
 
 
+_CHAT_SCHEMA = "response_format.json_schema.schema"
+_SCHEMA_PARAM = {"responses": "text.format.schema", "messages": "output_config.format.schema"}
+
+
 def _calls_finish(request: Conversation) -> str:
     """The finish reason of an answer with tool calls: `tool_calls`, but `stop` on chat when
     `tool_choice` names the function (the API's own behaviour, measured in
@@ -304,7 +308,7 @@ def _structured(request: Conversation, rng: random.Random, locale: str) -> str:
     form = request.response_format
     if form.type == "json_schema" and form.schema is not None:
         value = _instance(
-            form.schema, rng.getrandbits(63), locale, "response_format.json_schema.schema"
+            form.schema, rng.getrandbits(63), locale, _SCHEMA_PARAM.get(request.api, _CHAT_SCHEMA)
         )
     else:
         value = _from_prompt(request, rng, locale)

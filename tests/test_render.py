@@ -365,3 +365,23 @@ def test_the_top_logprobs_of_a_position_sum_to_at_most_one():
                 assert sum(chances) <= 1.0 + 1e-6, entry
                 assert chances == sorted(chances, reverse=True)
                 assert entry["top_logprobs"][0]["logprob"] == entry["logprob"]
+
+
+def test_a_schema_too_big_to_answer_is_named_where_each_family_carries_it():
+    """The refusal names the request's own field: chat's response_format, the Responses
+    API's text.format, the Messages API's output_config.format."""
+    import pytest
+
+    from mockllm.errors import RequestError
+    from tests.factories import make_chat_request, make_responses_request
+
+    huge = {"type": "object", "properties": {"a": {"type": "array", "minItems": 100000}}}
+    chat_form = {"type": "json_schema", "json_schema": {"name": "x", "schema": huge}}
+    text_form = {"format": {"type": "json_schema", "name": "x", "strict": False, "schema": huge}}
+    for request, param in (
+        (make_chat_request(response_format=chat_form), "response_format.json_schema.schema"),
+        (make_responses_request(text=text_form), "text.format.schema"),
+    ):
+        with pytest.raises(RequestError) as caught:
+            render(make_reply(), request, 1)
+        assert caught.value.param == param
