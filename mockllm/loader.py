@@ -733,23 +733,30 @@ def scenario_files(paths: Iterable[Path]) -> list[Path]:
     """The scenario files named: files as given, folders searched for *.yaml/*.yml in name
     order, hidden ones left out (`is_hidden`); a file named twice (itself and through its
     folder, or two spellings of one path) once, where it first came."""
-    files: list[Path] = []
+    return [file for file, _ in _named_files(paths)]
+
+
+def _named_files(paths: Iterable[Path]) -> list[tuple[Path, str]]:
+    """`scenario_files`, each with the name its rules' refs give it: the path inside the
+    folder it was found in (``sub/x.yaml``), which for a file given itself or at the top of
+    its folder is its own name."""
+    files: list[tuple[Path, str]] = []
     seen: set[Path] = set()
     for path in paths:
         found = (
             sorted(
-                p
+                (p, p.relative_to(path).as_posix())
                 for p in path.rglob("*")
                 if p.suffix in (".yaml", ".yml") and not is_hidden(p, path)
             )
             if path.is_dir()
-            else [path]
+            else [(path, path.name)]
         )
-        for file in found:
+        for file, name in found:
             key = file.resolve()
             if key not in seen:
                 seen.add(key)
-                files.append(file)
+                files.append((file, name))
     return files
 
 
@@ -770,7 +777,7 @@ def load_scenarios(paths: Iterable[Path]) -> tuple[Rule, ...]:
     """Rules from files and folders; raise ScenarioError listing every problem in every file."""
     rules: list[Rule] = []
     problems: list[Problem] = []
-    for path in scenario_files(paths):
+    for path, name in _named_files(paths):
         try:
             text = read_text(path)
         except FileNotFoundError:
@@ -783,9 +790,13 @@ def load_scenarios(paths: Iterable[Path]) -> tuple[Rule, ...]:
             problems.extend(exc.problems)
             continue
         try:
-            rules.extend(load_text(text, str(path), order_base=len(rules)))
+            loaded = load_text(text, str(path), order_base=len(rules))
         except ScenarioError as exc:
             problems.extend(exc.problems)
+            continue
+        if name != path.name:  # in a subfolder: the ref says which, as two may share a name
+            loaded = tuple(replace(rule, ref_file=name) for rule in loaded)
+        rules.extend(loaded)
     if problems:
         raise ScenarioError(problems)
     return tuple(rules)

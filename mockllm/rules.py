@@ -329,9 +329,11 @@ class Rule:
     added_at_runtime: bool = False
     models: tuple[str, ...] = field(default=())  # exact model ids named, for /v1/models
     latency_model: LatencyModel | None = None  # None: the server's (--latency-model)
+    ref_file: str | None = None  # the file's path inside its scenarios folder, when deeper
 
     @property
     def ref(self) -> str:
-        """How logs and the journal name the rule: `file.yaml#name`."""
-        stem = self.file.rsplit("/", 1)[-1]
+        """How logs and the journal name the rule: `file.yaml#name`, or `sub/file.yaml#name`
+        for a file in a subfolder of a scenarios folder."""
+        stem = self.ref_file or self.file.rsplit("/", 1)[-1]
         return f"{stem}#{self.name}"

@@ -300,3 +300,42 @@ def test_a_cassette_that_is_not_utf8_is_named_with_its_line(tmp_path: Path) -> N
     path.write_bytes(b"interactions:\n- request: {method: POST, uri: 'caf\xe9'}\n")
     with pytest.raises(CassetteError, match=r"c\.yaml:2: not UTF-8 text: byte 0xe9"):
         read_cassette(path, "c.yaml")
+
+
+def test_rules_in_subfolders_are_named_by_their_path_in_the_folder(
+    serve: Callable[..., RunningServer], tmp_path: Path
+) -> None:
+    import httpx
+
+    folder = tmp_path / "s1"
+    for sub, word in (("p/a", "alpha"), ("p/b", "beta")):
+        (folder / sub).mkdir(parents=True)
+        (folder / sub / "x.yaml").write_text(
+            "rules:\n  - name: r\n"
+            f"    match: {{ last_user: {word} }}\n"
+            f"    sequence: [{{ content: {word}-1 }}, {{ content: {word}-2 }}]\n"
+        )
+    (folder / "top.yaml").write_text("rules:\n  - name: r\n    reply: { content: top }\n")
+    server = serve("--scenarios", str(folder))
+    client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+
+    def ask(text: str) -> str | None:
+        completion = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": text}]
+        )
+        return completion.choices[0].message.content
+
+    # each file's sequence counts on its own: the two rules do not share one name
+    assert [ask("alpha"), ask("beta"), ask("alpha"), ask("other")] == [
+        "alpha-1",
+        "beta-1",
+        "alpha-2",
+        "top",
+    ]
+    journal = httpx.get(f"{server.url}/__admin/requests", timeout=5).json()["requests"]
+    refs = ["p/a/x.yaml#r", "p/b/x.yaml#r", "p/a/x.yaml#r", "top.yaml#r"]
+    assert [e["rule"] for e in journal] == refs
+    log = server.log_with("rule=top.yaml#r")
+    assert "rule=p/a/x.yaml#r" in log and "rule=p/b/x.yaml#r" in log
+    by_rule = httpx.get(f"{server.url}/__admin/requests?rule=p/b/x.yaml%23r", timeout=5).json()
+    assert len(by_rule["requests"]) == 1
