@@ -44,7 +44,13 @@ from mockllm.loader import load_latency_model, load_scenarios
 from mockllm.metrics import MULTIPROC_ENV, Metrics
 from mockllm.protocol import error_body
 from mockllm.reload import Reloader, gateway_watch, scenario_watch
-from mockllm.routes import error_response, json_response, model_routes, response_routes
+from mockllm.routes import (
+    conversation_routes,
+    error_response,
+    json_response,
+    model_routes,
+    response_routes,
+)
 from mockllm.rules import ErrorSpec, Latency, Rule
 from mockllm.runtime import Runtime
 from mockllm.state import open_store
@@ -128,7 +134,10 @@ class MockApp:
         ]
         routes += [
             Route(path, endpoint, methods=methods)
-            for path, endpoint, methods in response_routes(self.services)
+            for path, endpoint, methods in (
+                *response_routes(self.services),
+                *conversation_routes(self.services),
+            )
         ]
         models_path = self.gateway.profile.models_path
         routes += [

@@ -1,6 +1,6 @@
 """The public API's paths that are not a family's POST: `/v1/models` (in Anthropic's shape
-for the Anthropic SDK) and the stored responses of the Responses API, through Starlette;
-JSON response helpers."""
+for the Anthropic SDK), the stored responses of the Responses API and OpenAI's
+Conversations API, through Starlette; JSON response helpers."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockllm import stored_conversations as conversations
 from mockllm.asgi import REQUEST_ID_KEY, decode_headers
 from mockllm.conversation import derive_seed
 from mockllm.dialects import messages_answer, responses
 from mockllm.endpoint import Services
 from mockllm.engine import LISTED_MODELS, Engine
 from mockllm.errors import RequestError
-from mockllm.protocol import error_body
+from mockllm.protocol import error_body, load_object
 from mockllm.rules import ErrorSpec
 
 
@@ -142,25 +143,112 @@ def response_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
 
     async def items(request: Request) -> Response:
         _, document = stored(request)
-        query = request.query_params
-        limit_text = query.get("limit", "20")
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
-            raise RequestError(
-                400,
-                f"Invalid 'limit': {limit_text}. Expected an integer between 1 and 100.",
-                code="invalid_value",
-                param="limit",
-            )
-        order = query.get("order", "desc")
-        if order not in ("asc", "desc"):
-            raise RequestError(
-                400,
-                f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.",
-                code="invalid_value",
-                param="order",
-            )
-        page = responses.input_items(document, int(limit_text), order, query.get("after"))
+        limit, order = _paging(request)
+        page = conversations.page(
+            document["inputs"], limit, order, request.query_params.get("after")
+        )
         return json_response(200, page)
 
     path = responses.PATH + "/{response_id}"
     return [(path, one, ["GET", "DELETE"]), (path + "/input_items", items, ["GET"])]
+
+
+def conversation_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
+    """OpenAI's Conversations API (`/v1/conversations`, its items), for the same keys as
+    the families' POSTs; the Responses API continues a conversation with `conversation`."""
+    store = services.engine.store
+
+    def checked(request: Request) -> None:
+        services.gateway.authenticate(decode_headers(request.scope["headers"]))
+
+    async def body_of(request: Request) -> dict[str, Any]:
+        return load_object(await request.body())
+
+    def listed(items: list[Any]) -> list[Any]:
+        responses.read_items(items, "items")  # each must be an item the API takes
+        return items
+
+    async def create(request: Request) -> Response:
+        checked(request)
+        body = await body_of(request)
+        given = body.get("items")
+        listed(given if isinstance(given, list) else [])
+        made = conversations.create(
+            store,
+            body,
+            services.engine.config.seed,
+            services.engine.created(),
+            responses.listed_item,
+        )
+        return json_response(200, made)
+
+    async def one(request: Request) -> Response:
+        checked(request)
+        conversation_id = request.path_params["conversation_id"]
+        if request.method == "POST":
+            return json_response(
+                200, conversations.update(store, conversation_id, await body_of(request))
+            )
+        document = conversations.load(store, conversation_id)
+        if request.method == "DELETE":
+            store.delete_document(conversations.KIND, conversation_id)
+            deleted = {"id": conversation_id, "object": "conversation.deleted", "deleted": True}
+            return json_response(200, deleted)
+        return json_response(200, document["conversation"])
+
+    async def items(request: Request) -> Response:
+        checked(request)
+        document = conversations.load(store, request.path_params["conversation_id"])
+        if request.method == "POST":
+            added = conversations.add(
+                document,
+                listed(conversations.new_items(await body_of(request))),
+                responses.listed_item,
+            )
+            conversations.save(store, document)
+            return json_response(200, conversations.page(added, len(added) or 1, "asc", None))
+        limit, order = _paging(request)
+        after = request.query_params.get("after")
+        return json_response(200, conversations.page(document["items"], limit, order, after))
+
+    async def item(request: Request) -> Response:
+        checked(request)
+        document = conversations.load(store, request.path_params["conversation_id"])
+        at = conversations.find_item(document, request.path_params["item_id"])
+        if request.method == "DELETE":
+            del document["items"][at]
+            conversations.save(store, document)
+            return json_response(200, document["conversation"])
+        return json_response(200, document["items"][at])
+
+    path = conversations.PATH
+    one_path = path + "/{conversation_id}"
+    return [
+        (path, create, ["POST"]),
+        (one_path, one, ["GET", "POST", "DELETE"]),
+        (one_path + "/items", items, ["GET", "POST"]),
+        (one_path + "/items/{item_id}", item, ["GET", "DELETE"]),
+    ]
+
+
+def _paging(request: Request) -> tuple[int, str]:
+    """`limit` (1 to 100, default 20) and `order` (`asc` or `desc`, the default) of a list,
+    refused in the API's words when out of range."""
+    query = request.query_params
+    limit_text = query.get("limit", "20")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+        raise RequestError(
+            400,
+            f"Invalid 'limit': {limit_text}. Expected an integer between 1 and 100.",
+            code="invalid_value",
+            param="limit",
+        )
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise RequestError(
+            400,
+            f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.",
+            code="invalid_value",
+            param="order",
+        )
+    return int(limit_text), order

@@ -14,6 +14,7 @@ from mockllm.dialects import ParseContext, responses
 from mockllm.errors import RequestError
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.state import MemoryStore
+from mockllm.stored_conversations import page
 from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, Padding
 from tests.factories import (
     make_choice,
@@ -479,14 +480,14 @@ def test_a_stored_document_and_its_input_items_pages():
     assert document["response"]["output"][0]["content"][0]["text"] == "Hi there"
     texts = [item["content"][0]["text"] for item in document["inputs"]]
     assert texts == ["one", "two", "three"]
-    newest = responses.input_items(document, 2, "desc", None)
+    newest = page(document["inputs"], 2, "desc", None)
     assert [i["content"][0]["text"] for i in newest["data"]] == ["three", "two"]
     assert newest["has_more"] is True
     assert (newest["first_id"], newest["last_id"]) == (
         document["inputs"][2]["id"],
         document["inputs"][1]["id"],
     )
-    rest = responses.input_items(document, 2, "desc", newest["last_id"])
+    rest = page(document["inputs"], 2, "desc", newest["last_id"])
     assert [i["content"][0]["text"] for i in rest["data"]] == ["one"]
     assert rest["has_more"] is False
 

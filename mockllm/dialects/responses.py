@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from mockllm import stored_conversations as conversations
 from mockllm.catalogue import Model, lookup
 from mockllm.conversation import (
     JSON,
@@ -143,6 +144,7 @@ class Wire:
     history: tuple[JSON, ...]  # input items of earlier turns (with their outputs), then these
     inputs: tuple[JSON, ...]  # this request's input items, as listed by input_items
     encrypted: bool = False  # reasoning items carry `encrypted_content` (include asks)
+    conversation: str | None = None  # the conversation (Conversations API) it continues
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -576,6 +578,18 @@ def parse(
     entry = lookup(model)
     model_parameters(body, entry, "responses", context)
     previous, history = _previous(body.get("previous_response_id"), context.store)
+    thread = conversations.conversation_id_of(body.get("conversation"))
+    if thread is not None:
+        if previous is not None:
+            raise RequestError(
+                400,
+                "Mutually exclusive parameters: Ensure you are only providing one of: "
+                "'previous_response_id' or 'conversation'.",
+                code="mutually_exclusive_parameters",
+            )
+        if context.store is None:
+            raise conversations.not_found(thread, "conversation")
+        history = list(conversations.load(context.store, thread, "conversation")["items"])
     value = body.get("input")
     if value is None:
         if previous is None:
@@ -645,9 +659,6 @@ def parse(
     prompt = body.get("prompt")
     if prompt is not None and not isinstance(prompt, dict):
         raise invalid_type("prompt", "an object", prompt)
-    thread = body.get("conversation")
-    if thread is not None and not isinstance(thread, str | dict):
-        raise invalid_type("conversation", "one of a string or an object", thread)
     get_bool(body, "background", False)
     includes = string_list(body, "include")
     for i, included in enumerate(includes):
@@ -666,6 +677,7 @@ def parse(
         "max_tool_calls": get_int(body, "max_tool_calls", 1, None),
         "parallel_tool_calls": parallel,
         "previous_response_id": previous,
+        "conversation": {"id": thread} if thread is not None else None,
         "prompt_cache_key": body.get("prompt_cache_key"),
         "reasoning": reasoning,
         "safety_identifier": body.get("safety_identifier"),
@@ -685,7 +697,7 @@ def parse(
         messages_t = _truncated(messages_t, tools, entry.context_window)
     last_user, system, turn = summarize(messages_t)
     seed_key = canonical_or_refuse(body)
-    listed = tuple(_with_id(item, seed_key, i) for i, item in enumerate(inputs))
+    listed = tuple(listed_item(item, seed_key, i) for i, item in enumerate(inputs))
     conversation = Conversation(
         model=model,
         messages=messages_t,
@@ -719,6 +731,7 @@ def parse(
             (*history, *inputs),
             listed,
             "reasoning.encrypted_content" in includes,
+            thread,
         ),
     )
     texts = [m.text for m in messages_t]
@@ -753,7 +766,7 @@ def _truncated(
     return (*messages[:head], *messages[drop:])
 
 
-def _with_id(item: Any, seed: bytes, index: int) -> JSON:
+def listed_item(item: Any, seed: bytes, index: int) -> JSON:
     """An input item with the id the API gives it when it lists input items."""
     if not isinstance(item, dict) or "id" in item:
         return item if isinstance(item, dict) else {"value": item}
@@ -923,6 +936,8 @@ def response_object(
     status = status or final
     done = status in ("completed", "incomplete", "failed")
     echo = wire.echo
+    # `conversation` only when the request continues one, in name order as the API puts it
+    thread = {"conversation": echo["conversation"]} if echo["conversation"] else {}
     return {
         "id": ids.response,
         "object": "response",
@@ -930,6 +945,7 @@ def response_object(
         "status": status,
         "background": False,
         "completed_at": created if done and status != "failed" else None,
+        **thread,
         "error": error,
         "frequency_penalty": 0.0,
         "incomplete_details": incomplete if status == "incomplete" else None,
@@ -1224,6 +1240,12 @@ def remember(
     DELETE and its input items: `failed`, with its error, when a fault's in-band error
     ended it."""
     wire: Wire = conversation.wire
+    if wire.conversation is not None and fault is None:
+        # Its input and output items join the conversation it continues.
+        kept = conversations.load(store, wire.conversation)
+        output = response_object(rendered, conversation, created)["output"]
+        conversations.add(kept, [*wire.inputs, *output], listed_item)
+        conversations.save(store, kept)
     if not wire.store:
         return
     if fault is not None and (fault.error_after_tokens is not None or fault.empty_choices_error):
@@ -1270,24 +1292,6 @@ def not_found(response_id: str) -> RequestError:
         f"Response with id '{response_id}' not found.",
         param="response_id",
     )
-
-
-def input_items(document: JSON, limit: int, order: str, after: str | None) -> JSON:
-    """The `list` of a stored response's input items, as `GET …/input_items` pages them."""
-    items: list[JSON] = list(document["inputs"])
-    if order == "desc":
-        items.reverse()
-    if after is not None:
-        ids = [item.get("id") for item in items]
-        items = items[ids.index(after) + 1 :] if after in ids else []
-    page = items[:limit]
-    return {
-        "object": "list",
-        "data": page,
-        "first_id": page[0].get("id") if page else None,
-        "last_id": page[-1].get("id") if page else None,
-        "has_more": len(items) > limit,
-    }
 
 
 DIALECT = Dialect(

@@ -1,0 +1,100 @@
+"""OpenAI's Conversations API through the official SDK: conversations and their items,
+and Responses API requests that continue one (`conversation`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+from openai import OpenAI
+
+from tests.conftest import RunningServer, start_server
+
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = start_server("--seed", "4", tmp_path=tmp_path_factory.mktemp("conversations"))
+    yield running
+    running.stop()
+
+
+def sdk(server: RunningServer) -> OpenAI:
+    return OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+
+
+def test_a_conversation_keeps_what_its_responses_said(server: RunningServer) -> None:
+    client = sdk(server)
+    made = client.conversations.create(
+        items=[{"role": "user", "content": "I am planning a trip."}], metadata={"topic": "travel"}
+    )
+    assert made.id.startswith("conv_") and made.metadata == {"topic": "travel"}
+    first = client.responses.create(
+        model="gpt-4o", input="What is the weather in Paris?", conversation=made.id, tools=[WEATHER]
+    )
+    assert first.conversation is not None and first.conversation.id == made.id
+    call = first.output[0]
+    assert call.type == "function_call"
+    second = client.responses.create(
+        model="gpt-4o",
+        conversation={"id": made.id},
+        tools=[WEATHER],
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "18C"}],
+    )
+    assert "18C" in second.output_text
+    items = client.conversations.items.list(made.id, order="asc").data
+    assert [i.type for i in items] == [
+        "message",
+        "message",
+        "function_call",
+        "function_call_output",
+        "message",
+    ]
+    assert items[2].id == call.id
+    newest = client.conversations.items.list(made.id, limit=1)
+    assert newest.data[0].id == items[-1].id and newest.has_more
+    one = client.conversations.items.retrieve(items[0].id, conversation_id=made.id)
+    assert one.id == items[0].id
+
+
+def test_a_conversation_is_updated_and_deleted(server: RunningServer) -> None:
+    client = sdk(server)
+    made = client.conversations.create()
+    assert client.conversations.retrieve(made.id).metadata == {}
+    assert client.conversations.update(made.id, metadata={"k": "v"}).metadata == {"k": "v"}
+    added = client.conversations.items.create(
+        made.id, items=[{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
+    )
+    assert len(added.data) == 2
+    client.conversations.items.delete(added.data[0].id, conversation_id=made.id)
+    assert [i.id for i in client.conversations.items.list(made.id).data] == [added.data[1].id]
+    gone = client.conversations.delete(made.id)
+    assert (gone.deleted, gone.object) == (True, "conversation.deleted")
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.conversations.retrieve(made.id)
+    assert caught.value.body["message"] == f"Conversation with id '{made.id}' not found."
+
+
+def test_responses_refuse_an_unknown_or_doubled_conversation(server: RunningServer) -> None:
+    client = sdk(server)
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.responses.create(model="gpt-4o", input="Hi", conversation="conv_nope")
+    assert caught.value.body["param"] == "conversation"
+    made = client.conversations.create()
+    earlier = client.responses.create(model="gpt-4o", input="Hi")
+    with pytest.raises(openai.BadRequestError) as doubled:
+        client.responses.create(
+            model="gpt-4o", input="Hi", conversation=made.id, previous_response_id=earlier.id
+        )
+    assert doubled.value.body["code"] == "mutually_exclusive_parameters"
