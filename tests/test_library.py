@@ -128,7 +128,7 @@ def test_vcrpys_json_serializer_files_are_read(tmp_path: Path) -> None:
         (
             "keys.yaml",
             "interactions:\n- request: {method: GET, uri: x, extra: 1}\n  response: {status: 200}",
-            "unknown request keys ['extra']",
+            "keys.yaml:2: interactions[0].request.extra: unknown key 'extra'",
         ),
     ],
 )
@@ -181,7 +181,7 @@ def test_every_unreadable_file_is_named_at_once(tmp_path: Path) -> None:
     assert message.startswith("2 cassette file(s) under")
     assert "--cassettes-skip-unreadable" in message
     assert "a.yaml:2: not valid YAML" in message
-    assert "b.json: interactions[0]: no 'request' mapping" in message
+    assert "b.json:1: interactions[0]: missing required key 'response'" in message
 
 
 def test_unreadable_files_can_be_skipped_with_a_warning_each(
