@@ -12,7 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockllm.asgi import read_body
+from mockllm.asgi import decode_body, read_body
 from mockllm.engine import Engine
 from mockllm.errors import Problem, RequestError, ScenarioError
 from mockllm.journal import SOURCES
@@ -137,15 +137,18 @@ async def _body(request: Request, engine: Engine) -> bytes | None:
     before any byte is read, 408 past `--body-timeout-s`; None when the client left."""
     config = engine.config
     declared = request.headers.get("content-length")
+    limit = min(MAX_RULES_BODY, config.max_body_bytes)
     try:
-        return await read_body(
+        raw = await read_body(
             request.receive,
-            min(MAX_RULES_BODY, config.max_body_bytes),
+            limit,
             int(declared) if declared and declared.isdigit() else None,
             config.body_timeout_s,
         )
     except ConnectionResetError:
         return None
+    encoding = request.headers.get("content-encoding")
+    return raw if encoding is None else decode_body(raw, encoding, limit)
 
 
 def admin_routes(

@@ -4,6 +4,7 @@ decoding headers, request ids and the one JSON response send."""
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Protocol
 
@@ -216,6 +217,62 @@ async def read_body(
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def decode_body(raw: bytes, encoding: str, limit: int) -> bytes:
+    """A request body as sent before its `Content-Encoding` (gzip or deflate; a list of
+    them is undone last first), refused with 413 once the decoded bytes pass `limit` (the
+    whole body is never inflated past it: a small bomb is refused as a large body is),
+    400 when it does not decode, 415 for another encoding."""
+    for name in reversed([part.strip().lower() for part in encoding.split(",")]):
+        if name in ("", "identity"):
+            continue
+        if name in ("gzip", "x-gzip"):
+            raw = _inflate(raw, 16 + zlib.MAX_WBITS, name, limit)
+        elif name == "deflate":  # zlib-wrapped, as RFC 9110 says; some clients send it bare
+            try:
+                raw = _inflate(raw, zlib.MAX_WBITS, name, limit)
+            except RequestError as exc:
+                if exc.status != 400:
+                    raise
+                raw = _inflate(raw, -zlib.MAX_WBITS, name, limit)
+        else:
+            raise RequestError(
+                415,
+                f"Unsupported Content-Encoding {name!r}: a request body may be sent as gzip "
+                "or deflate, or as it is.",
+                code="unsupported_content_encoding",
+            )
+    return raw
+
+
+def _inflate(raw: bytes, wbits: int, name: str, limit: int) -> bytes:
+    out: list[bytes] = []
+    size = 0
+    data = raw
+    while True:  # gzip allows several members, one after the other
+        inflater = zlib.decompressobj(wbits)
+        try:
+            chunk = inflater.decompress(data, limit - size + 1)
+        except zlib.error:
+            chunk = None
+        if chunk is None or (not inflater.eof and not inflater.unconsumed_tail):
+            raise RequestError(
+                400,
+                f"The request body could not be decoded as Content-Encoding: {name}.",
+                code="invalid_body_encoding",
+            )
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(
+                413,
+                f"Request body too large: over {limit} bytes once decoded ({name}).",
+                code="request_too_large",
+            )
+        out.append(chunk)
+        data = inflater.unused_data
+        if not data or wbits < 16:
+            return out[0] if len(out) == 1 else b"".join(out)
 
 
 class _Resume:

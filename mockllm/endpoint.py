@@ -25,6 +25,7 @@ from mockllm.asgi import (
     RequestIds,
     Scope,
     Send,
+    decode_body,
     decode_sized,
     json_head,
     read_body,
@@ -175,6 +176,9 @@ class Endpoint:
                 int(declared) if declared and declared.isdigit() else None,
                 config.body_timeout_s,
             )
+            encoding = headers.get("content-encoding")
+            if encoding is not None:
+                raw = decode_body(raw, encoding, config.max_body_bytes)
             # Deadlines count from the request's arrival: when the server parsed its last
             # byte (stamped by the protocol), else now. Time spent queued behind other
             # requests then comes out of the wait for the first token, not on top of it.

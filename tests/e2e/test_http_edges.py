@@ -6,13 +6,16 @@ and HTTP/1.0 clients: each answered with a 4xx in the family's shape (or served)
 
 from __future__ import annotations
 
+import gzip
 import socket
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from reliability.proc import rss_kb
@@ -268,3 +271,54 @@ def test_a_page_of_another_origin_calls_the_api_from_chromium(server: RunningSer
         result = page.evaluate(script, [server.url, ANTHROPIC])
         context.close()
     assert result == [200, True, 200, True]
+
+
+# --- compressed request bodies ---------------------------------------------------------------
+
+
+def test_gzip_and_deflate_bodies_are_decoded_within_the_body_limit(server: RunningServer) -> None:
+    chat = orjson.dumps(
+        {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello!"}]}
+    )
+    raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    encoded = {
+        "gzip": gzip.compress(chat),
+        "deflate": zlib.compress(chat),
+        "deflate, identity": raw_deflate.compress(chat) + raw_deflate.flush(),
+    }
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        plain = http.post(CHAT, content=chat).json()["choices"]
+        for encoding, body in encoded.items():
+            answer = http.post(CHAT, content=body, headers={"content-encoding": encoding})
+            assert answer.status_code == 200, (encoding, answer.text)
+            assert answer.json()["choices"] == plain
+        message = orjson.dumps(MESSAGE)
+        answer = http.post(
+            "/v1/messages",
+            content=gzip.compress(message),
+            headers={**ANTHROPIC, "content-encoding": "gzip"},
+        )
+        assert answer.status_code == 200 and answer.json()["type"] == "message", answer.text
+        # A zip bomb (20 MB of zeros in 20 KB) is a body over --max-body-bytes once decoded.
+        bomb = gzip.compress(bytes(20_000_000))
+        for path, headers in ((CHAT, {}), ("/v1/messages", ANTHROPIC)):
+            refused = http.post(path, content=bomb, headers={**headers, "content-encoding": "gzip"})
+            assert refused.status_code == 413, refused.text
+            assert "once decoded" in refused.text
+        broken = http.post(
+            CHAT, content=b"\x1f\x8b\x08\x00junk", headers={"content-encoding": "gzip"}
+        )
+        assert broken.status_code == 400
+        assert broken.json()["error"]["code"] == "invalid_body_encoding"
+        other = http.post(
+            "/v1/messages", content=chat, headers={**ANTHROPIC, "content-encoding": "br"}
+        )
+        assert other.status_code == 415 and other.json()["type"] == "error", other.text
+        assert "'br'" in other.json()["error"]["message"]
+        rules = http.post(
+            "/__admin/rules",
+            content=gzip.compress(b"version: 1\nrules: []\n"),
+            headers={"content-type": "application/yaml", "content-encoding": "gzip"},
+        )
+        assert rules.status_code == 201, rules.text
+    assert "Traceback" not in server.log()
