@@ -265,6 +265,7 @@ class MockApp:
                 config.cassettes, config.ignore_fields, config.normalize, config.normalize_regex
             ),
             skip_unreadable=config.cassettes_skip_unreadable,
+            repeat_last=config.allow_playback_repeats,
         )
         if self.engine.store.is_shared:
             self.engine.library.count_play = self.engine.store.incr

@@ -328,6 +328,15 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             help="Serve the cassettes that can be read; warn about and list the others.",
         ),
         click.option(
+            "--allow-playback-repeats/--no-allow-playback-repeats",
+            "allow_playback_repeats",
+            default=True,
+            envvar=_env("allow_playback_repeats"),
+            help="Once a request's recorded answers are played (in order), repeat the last "
+            "(the default); --no-allow-playback-repeats makes another such request a miss, "
+            "as vcrpy does by default.",
+        ),
+        click.option(
             "--cassettes-keep-format",
             "cassettes_keep_format",
             is_flag=True,
@@ -440,6 +449,7 @@ def _config(options: dict[str, object]) -> ServerConfig:
             for p in options["normalize_regex"]  # type: ignore[attr-defined]
         ),
         cassettes_skip_unreadable=bool(options["cassettes_skip_unreadable"]),
+        allow_playback_repeats=bool(options["allow_playback_repeats"]),
         cassettes_keep_format=bool(options["cassettes_keep_format"]),
         scrub_headers=tuple(options["scrub_headers"]),  # type: ignore[arg-type]
         scrub_paths=tuple(options["scrub_paths"]),  # type: ignore[arg-type]

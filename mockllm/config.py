@@ -31,6 +31,7 @@ class ServerConfig:
     normalize: tuple[str, ...] = ()  # built-in request normalisers (uuid, iso_timestamp, ...)
     normalize_regex: tuple[tuple[str, str], ...] = ()  # (pattern, replacement) rewrites
     cassettes_skip_unreadable: bool = False  # serve the readable cassettes, list the others
+    allow_playback_repeats: bool = True  # once its recordings are played, repeat the last
     cassettes_keep_format: bool = False  # record into a foreign file in its own dialect
     scrub_headers: tuple[str, ...] = ()  # extra header names removed from recordings
     scrub_paths: tuple[str, ...] = ()  # JSON body paths removed from recordings

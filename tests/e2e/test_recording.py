@@ -734,6 +734,26 @@ def test_repeated_requests_replay_in_order_then_repeat_the_last(
     assert got == [*recording.twice, recording.twice[1]]
 
 
+def test_without_playback_repeats_a_request_past_its_recordings_misses(
+    recording: Recording, lab: Lab
+) -> None:
+    """--no-allow-playback-repeats: each recorded answer plays once, in order, then the
+    same request misses, as vcrpy does by default."""
+    server = launch(
+        "serve", "--cassettes", str(recording.folder), "--no-allow-playback-repeats", cwd=lab.tmp
+    )
+    try:
+        wait_healthy(server)
+        with sdk(server.base_url) as client:
+            got = [sdk_plain(client, TWICE_PROMPT) for _ in range(2)]
+            assert got == recording.twice
+            with pytest.raises(openai.NotFoundError) as caught:
+                sdk_plain(client, TWICE_PROMPT)
+        assert caught.value.code == "cassette_miss"
+    finally:
+        server.stop()
+
+
 def test_key_order_and_whitespace_do_not_count(recording: Recording, replays: Replays) -> None:
     body = (
         b'{\n  "model" :  "gpt-4o-mini",\n\t"messages": [ {"content": "plain answer please",'
