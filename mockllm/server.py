@@ -37,6 +37,7 @@ YOUNG_COLLECTION_AFTER = 50_000  # allocations per young collection (Python's de
 # 10 s that `docker stop` waits before SIGKILL, with time left to close what is still open.
 SHUTDOWN_GRACE_S = 8.0
 SHUTDOWN_CLOSE_S = 0.5  # for closed connections' requests to end, twice at most
+UNBOUNDED_BODY = 1 << 62  # what uvicorn is told of a body whose end is the connection's
 
 
 def app_from_env() -> MockApp:
@@ -145,6 +146,8 @@ class _Protocol(HttpToolsProtocol):
         extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
         extensions[TRANSPORT_KEY] = self.transport
         extensions[CONNECTION_KEY] = _Connection(self, self.cycle)
+        if self.scope["http_version"] == "1.0":
+            self.cycle.send = _unchunked(self.cycle)  # type: ignore[method-assign]
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         _admission(self.loop).start(self, cycle, app)
@@ -193,6 +196,37 @@ class _Protocol(HttpToolsProtocol):
             since = None
         due = since + limit if since is not None else now + limit
         self._header_timer = self.loop.call_at(due, self._check_headers)
+
+
+def _unchunked(cycle: RequestResponseCycle) -> Any:
+    """uvicorn's `send` for an HTTP/1.0 request: a body of unknown length (a stream) ends
+    when the connection closes, as RFC 9112 section 6.3 says, and is never chunked, which
+    HTTP/1.0 clients do not know (section 6.1). (uvicorn closes the connection after an
+    HTTP/1.0 answer.) The cycle is held weakly: no reference cycle per request."""
+    held = weakref.ref(cycle)
+    unbounded = False
+
+    async def send(message: Any) -> None:
+        nonlocal unbounded
+        found = held()
+        if found is None:
+            return
+        if message["type"] == "http.response.start" and found.chunked_encoding is None:
+            names = {name.lower() for name, _ in message.get("headers", ())}
+            if b"content-length" not in names and b"transfer-encoding" not in names:
+                unbounded = True
+                found.chunked_encoding = False
+                found.expected_content_length = UNBOUNDED_BODY
+        elif message["type"] == "http.response.body" and unbounded:
+            # uvicorn counts bytes down to zero on the last message: give it what is left.
+            body = message.get("body", b"")
+            if not message.get("more_body", False):
+                found.expected_content_length = len(body)
+            else:
+                found.expected_content_length = UNBOUNDED_BODY + len(body)
+        await RequestResponseCycle.send(found, message)
+
+    return send
 
 
 class _Admission:

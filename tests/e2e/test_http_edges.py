@@ -322,3 +322,28 @@ def test_gzip_and_deflate_bodies_are_decoded_within_the_body_limit(server: Runni
         )
         assert rules.status_code == 201, rules.text
     assert "Traceback" not in server.log()
+
+
+def test_http_1_0_clients_get_streams_ended_by_the_close_not_chunked(server: RunningServer) -> None:
+    for stream in (True, False):
+        body = orjson.dumps(
+            {
+                "model": "gpt-4o-mini",
+                "stream": stream,
+                "messages": [{"role": "user", "content": "Hi"}],
+            }
+        )
+        request = (
+            b"POST /v1/chat/completions HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
+        )
+        _, answer = exchange(server.port, request)
+        head, _, payload = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and not answer.endswith(b"<open>"), answer[:300]
+        assert b"transfer-encoding" not in head.lower(), head
+        if stream:  # the body is the events themselves, ended by the close
+            assert payload.startswith(b"data: {") and payload.endswith(b"data: [DONE]\n\n")
+        else:
+            assert int(
+                dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])[b"content-length"]
+            ) == len(payload)
