@@ -85,12 +85,13 @@ class Services:
 class _Parsed:
     """A parsed request and what follows from it alone, kept for the next identical one."""
 
-    __slots__ = ("request", "seed", "checked")
+    __slots__ = ("request", "seed", "checked", "memo")
 
-    def __init__(self, request: Conversation, seed: int) -> None:
+    def __init__(self, request: Conversation, seed: int, memo: bool = True) -> None:
         self.request = request
         self.seed = seed
         self.checked: Gateway | None = None  # the gateway whose parameter ranges it passed
+        self.memo = memo  # its parse and answer may be kept: it reads no state
 
 
 class Endpoint:
@@ -110,7 +111,6 @@ class Endpoint:
             PARSE_CACHE_SIZE, BODY_CACHE_BYTES
         )
         # Stateful dialects (stored responses) parse against the store: no cached parse.
-        self._cacheable = dialect.remember is None
         self._context: tuple[object, object, object, ParseContext] | None = None
 
     def context(self) -> ParseContext:
@@ -258,6 +258,7 @@ class Endpoint:
                     arrived,
                     decision.headers,
                     ticket,
+                    parsed.memo,
                 )
         finally:
             if reservation is not None:
@@ -347,17 +348,19 @@ class Endpoint:
         finish_exchange(exchange, arrived, result.status, engine.config.log_format, engine.journal)
 
     def _parse(self, raw: bytes, headers: dict[str, str], path: str) -> _Parsed:
+        """The parsed request: the one kept for the same bytes and headers, unless the
+        dialect reads the state store to parse it (earlier responses, threads)."""
+        reads_state = self.dialect.reads_state
+        memo = reads_state is None or not reads_state(raw)
         cache_key = (
             (path, raw, tuple(headers.items()))
-            if self._cacheable
-            and len(raw) <= PARSE_CACHE_BODY
-            and type(headers) is not LargeHeaders
+            if memo and len(raw) <= PARSE_CACHE_BODY and type(headers) is not LargeHeaders
             else None
         )
         parsed = self._parsed.get(cache_key) if cache_key is not None else None
         if parsed is None:
             request = self.dialect.parse(raw, headers, path, self.context())
-            parsed = _Parsed(request, self.services.engine.seed_for(request))
+            parsed = _Parsed(request, self.services.engine.seed_for(request), memo)
             if cache_key is not None:
                 self._parsed.put(cache_key, parsed, len(raw) + sum(map(len, headers.values())))
         return parsed
@@ -416,6 +419,7 @@ class Endpoint:
         arrived: float,
         rate_headers: tuple[tuple[str, str], ...] = (),
         ticket: Ticket | None = None,
+        memo: bool = True,
     ) -> int:
         engine, dialect = self.services.engine, self.dialect
         rule = outcome.rule
@@ -473,7 +477,7 @@ class Endpoint:
             exchange.cached_tokens = rendered.cached_tokens
             exchange.completion_tokens = sent_tokens(rendered, fault, request.stream)
             created = engine.created()
-            body = self._body(rendered, created, request, fault)
+            body = self._body(rendered, created, request, fault, memo)
             encoded = body.offsets  # the events' due times before a load model stretches them
             factor = 1.0
             if ticket is not None:
@@ -535,12 +539,17 @@ class Endpoint:
         return result.status
 
     def _body(
-        self, rendered: Any, created: int, request: Conversation, fault: Fault | None
+        self,
+        rendered: Any,
+        created: int,
+        request: Conversation,
+        fault: Fault | None,
+        memo: bool = True,
     ) -> Body:
         """The answer's bytes. The same rendered answer in the same second is the same bytes
         (rendered answers are cached by the engine), so it is encoded once."""
         encode = self.dialect.answer
-        if fault is not None or not self._cacheable:
+        if fault is not None or not memo:
             return encode(rendered, request, created, fault)
         key = (id(rendered), created, request.stream, request.include_usage, request.wire)
         found = self._bodies.get(key)

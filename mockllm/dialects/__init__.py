@@ -84,6 +84,9 @@ class Dialect:
     refusal_headers: Callable[[int, Headers], Headers] | None = None
     request_id: Callable[[int, int], str] | None = None
     direct: Callable[[Conversation], Body] | None = None
+    # Whether parsing this raw body reads the state store (earlier responses, threads):
+    # such a request's parse and answer are not kept for the next identical one.
+    reads_state: Callable[[bytes], bool] | None = None
 
 
 def cache_read_input_tokens(rendered: Rendered) -> int:

@@ -1246,6 +1246,7 @@ DIALECT = Dialect(
     processing_ms=False,
     refusal_headers=messages_answer.headers,
     request_id=request_id,
+    reads_state=lambda raw: b'"thread"' in raw,  # a thread continued from the store
 )
 # POST /v1/messages/count_tokens: the same wire, answered from the request alone.
 COUNT_TOKENS = replace(DIALECT, paths=(COUNT_TOKENS_PATH,), direct=count_tokens)

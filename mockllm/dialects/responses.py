@@ -1304,6 +1304,7 @@ DIALECT = Dialect(
     headers=headers,
     static_headers=((b"openai-version", b"2020-10-01"),),
     remember=remember,
+    reads_state=lambda raw: True,  # earlier responses, items, conversations; ids
 )
 
 
