@@ -97,6 +97,7 @@ KNOWN_FAMILIES = (
     "internlm*",
     "spark*",
 )
+SELECTED_BYTES = 16 << 20  # of request bodies and headers the selection memo holds
 RENDER_CACHE_SIZE = 2048
 _KNOWN = re.compile("|".join(fnmatch.translate(p) for p in KNOWN_FAMILIES))
 
@@ -176,8 +177,11 @@ class Engine:
         # Rendered answers by (reply, seed, provider, api): the same request renders the
         # same answer, so repeated requests skip rendering.
         self._rendered: Memo[tuple[int, int, str | None, str], Rendered] = Memo(RENDER_CACHE_SIZE)
+        # Selections by request object (requests kept by the parse memo come back as the
+        # same object), bounded by the bytes of what they hold (a request's body and
+        # headers), so that requests too large to be kept there do not pile up here.
         self._selected: Memo[int, tuple[Conversation, tuple[Rule, ...], Selection]] = Memo(
-            RENDER_CACHE_SIZE
+            RENDER_CACHE_SIZE, SELECTED_BYTES
         )
         self.set_rules(self.rules)
         if self.journal is None:
@@ -299,7 +303,8 @@ class Engine:
         else:
             selection = select(self._index.candidates(request), request, self.store, seed)
             if selection is not None and selection.stable:
-                self._selected.put(id(request), (request, self.rules, selection))
+                held = len(request.canonical) + sum(map(len, request.headers.values()))
+                self._selected.put(id(request), (request, self.rules, selection), held)
         if selection is not None:
             return self._from_reply(selection.reply, request, seed, selection.rule, selection.step)
         recorded = self._from_cassettes(
