@@ -80,6 +80,9 @@ def _limit_problem(text: str) -> str | None:
     digits = stripped[1:] if signed else stripped
     if not digits.isascii() or not digits.isdigit():
         return "Input should be a valid integer, unable to parse string as an integer"
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > 9:  # past any bound (and past what int() reads, at 4,300 digits)
+        digits = "9" * 9
     value = -int(digits) if stripped[:1] == "-" else int(digits)
     if value < 1:
         return "Input should be greater than or equal to 1"
@@ -236,7 +239,11 @@ def _paging(request: Request) -> tuple[int, str]:
     refused in the API's words when out of range."""
     query = request.query_params
     limit_text = query.get("limit", "20")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+    if (
+        not limit_text.isdigit()
+        or len(limit_text.lstrip("0")) > 3
+        or not 1 <= int(limit_text) <= 100
+    ):
         raise RequestError(
             400,
             f"Invalid 'limit': {limit_text}. Expected an integer between 1 and 100.",

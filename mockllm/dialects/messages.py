@@ -288,10 +288,12 @@ def load_body(raw: bytes) -> JSON:
         try:
             json.loads(raw)
             reason = "invalid UTF-8 or a number out of range"
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            reason = f"invalid UTF-8: byte 0x{raw[exc.start]:02x} at position {exc.start}"
+        except json.JSONDecodeError as exc:
             reason = str(exc)
             reason = reason[:1].lower() + reason[1:]
-        except RecursionError:  # nested past what Python's parser can follow
+        except (ValueError, RecursionError):  # a number too long, nesting too deep
             reason = str(refused)
         raise invalid(f"The request body is not valid JSON: {reason}") from None
     if not isinstance(body, dict):

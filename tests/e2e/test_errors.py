@@ -339,3 +339,36 @@ def test_bad_input_is_a_4xx_never_a_500(examples_server, body):
     assert 400 <= response.status_code < 500, (response.status_code, response.text)
     check_error(response, response.status_code)
     assert "Traceback" not in response.text
+
+
+def test_numbers_past_any_bound_are_a_400_not_a_500(examples_server):
+    """An integer of 5,000 digits (past what Python's int() reads) in a Messages body, a
+    model list's limit and an input-items limit: refused in each family's shape."""
+    anthropic = {"anthropic-version": "2023-06-01", "content-type": "application/json"}
+    huge = "9" * 5000
+    body = (
+        b'{"model":"claude-sonnet-4-20250514","max_tokens":' + huge.encode() + b","
+        b'"messages":[{"role":"user","content":"hi"}]}'
+    )
+    base = examples_server.url
+    messages = httpx.post(f"{base}/v1/messages", content=body, headers=anthropic)
+    assert messages.status_code == 400, messages.text
+    assert messages.json()["error"]["type"] == "invalid_request_error"
+    models = httpx.get(f"{base}/v1/models", params={"limit": huge}, headers=anthropic)
+    assert models.status_code == 400
+    assert models.json()["error"]["message"] == "limit: Input should be less than or equal to 1000"
+    made = httpx.post(f"{base}/v1/responses", json={"model": "gpt-4o", "input": "hi"}).json()
+    items = httpx.get(f"{base}/v1/responses/{made['id']}/input_items", params={"limit": huge})
+    assert items.status_code == 400 and items.json()["error"]["param"] == "limit"
+
+
+def test_a_messages_body_that_is_not_utf8_is_named_without_pythons_words(examples_server):
+    response = httpx.post(
+        f"{examples_server.url}/v1/messages",
+        content=b"\x1f\x8b\x08bad",
+        headers={"anthropic-version": "2023-06-01", "content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "The request body is not valid JSON: invalid UTF-8: byte 0x8b at position 1"
+    )
