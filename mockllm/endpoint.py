@@ -380,6 +380,8 @@ class Endpoint:
         """Answer a refusal raised before any byte was sent, in the family's error shape."""
         engine = self.services.engine
         dialect = self.dialect
+        if dialect.restate is not None:
+            exc = dialect.restate(exc)
         if not exchange.id:
             exchange.id = self.services.ids.next(  # type: ignore[union-attr]
                 engine.config.seed, dialect.request_id

@@ -87,6 +87,9 @@ class Dialect:
     # Whether parsing this raw body reads the state store (earlier responses, threads):
     # such a request's parse and answer are not kept for the next identical one.
     reads_state: Callable[[bytes], bool] | None = None
+    # A refusal as the family numbers it (None: as the gateway gives it): the Messages API
+    # answers running out of credits with 400, where OpenAI's default profile says 429.
+    restate: Callable[[RequestError], RequestError] | None = None
 
 
 def cache_read_input_tokens(rendered: Rendered) -> int:

@@ -1249,6 +1249,7 @@ DIALECT = Dialect(
     refusal_headers=messages_answer.headers,
     request_id=request_id,
     reads_state=lambda raw: b'"thread"' in raw,  # a thread continued from the store
+    restate=messages_answer.restate,
 )
 # POST /v1/messages/count_tokens: the same wire, answered from the request alone.
 COUNT_TOKENS = replace(DIALECT, paths=(COUNT_TOKENS_PATH,), direct=count_tokens)

@@ -23,13 +23,13 @@ import orjson
 
 from mockllm.conversation import JSON, Conversation, derive_seed
 from mockllm.dialects import cache_read_input_tokens
+from mockllm.errors import RequestError
 from mockllm.render import Rendered, RenderedChoice, RenderedToolCall
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed, whole_json
 
 if TYPE_CHECKING:
     from mockllm.dialects import Headers
-    from mockllm.errors import RequestError
 
 _dumps = orjson.dumps
 _SIGNING_KEY = b"mockllm thinking"
@@ -530,6 +530,27 @@ def failure(spec: ErrorSpec, delay: float = 0.0, request_id: str = "") -> Body:
 def refusal(exc: RequestError, request_id: str = "") -> bytes:
     message = _default_profile_words(exc) or exc.message
     return _dumps(_error(exc.status, exc.type, message, request_id, exc.code))
+
+
+def restate(exc: RequestError) -> RequestError:
+    """The default profile's refusal as the Messages API numbers it: out of credits is a
+    400 `invalid_request_error` ("Your credit balance is too low to access the Anthropic
+    API…", not retried: anthropics/claude-quickstarts issue 229, claude-code issue 4684),
+    where the profile, speaking for OpenAI, says 429."""
+    if exc.from_profile != ("openai", "out_of_credits"):
+        return exc
+    kept = tuple((k, v) for k, v in exc.headers if k.lower() != "retry-after")
+    restated = RequestError(
+        400,
+        _MESSAGES[402],
+        type="invalid_request_error",
+        code=exc.code,
+        param=exc.param,
+        headers=kept,
+        from_profile=exc.from_profile,
+    )
+    restated.reason = exc.reason
+    return restated
 
 
 def _default_profile_words(exc: RequestError) -> str | None:

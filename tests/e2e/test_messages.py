@@ -597,13 +597,16 @@ def test_401_for_an_unknown_or_missing_key(keyed: RunningServer) -> None:
 
 def test_credits_refuse_and_cut_answers(keyed: RunningServer) -> None:
     reset(keyed.url)
-    with pytest.raises(anthropic.RateLimitError) as caught:  # the default profile's 429
+    # The API's 400, not retried (the default profile, speaking for OpenAI, says 429).
+    with pytest.raises(anthropic.BadRequestError) as caught:
         client(keyed, api_key="sk-ant-no-credits").messages.create(**request())
     assert caught.value.body["error"] == {
-        "type": "rate_limit_error",
+        "type": "invalid_request_error",
         "message": "Your credit balance is too low to access the Anthropic API. Please go to "
         "Plans & Billing to upgrade or purchase credits.",
     }
+    assert caught.value.response.headers["x-should-retry"] == "false"
+    assert "retry-after" not in caught.value.response.headers
     # 12 tokens' worth of credits: the prompt's, then an answer cut where they run out.
     cut = client(keyed, api_key="sk-ant-few-credits").messages.create(**request())
     assert cut.stop_reason == "max_tokens"
