@@ -45,6 +45,7 @@ from mockllm.metrics import MULTIPROC_ENV, Metrics
 from mockllm.protocol import error_body
 from mockllm.reload import Reloader, gateway_watch, scenario_watch
 from mockllm.routes import (
+    completion_routes,
     conversation_routes,
     error_response,
     json_response,
@@ -137,6 +138,7 @@ class MockApp:
             for path, endpoint, methods in (
                 *response_routes(self.services),
                 *conversation_routes(self.services),
+                *completion_routes(self.services),
             )
         ]
         models_path = self.gateway.profile.models_path

@@ -1,6 +1,7 @@
 """The public API's paths that are not a family's POST: `/v1/models` (in Anthropic's shape
-for the Anthropic SDK), the stored responses of the Responses API and OpenAI's
-Conversations API, through Starlette; JSON response helpers."""
+for the Anthropic SDK), the stored responses of the Responses API, OpenAI's
+Conversations API and Chat Completions' stored completions, through Starlette; JSON
+response helpers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockllm import stored_completions
 from mockllm import stored_conversations as conversations
 from mockllm.asgi import REQUEST_ID_KEY, decode_headers
 from mockllm.conversation import derive_seed
@@ -164,16 +166,13 @@ def conversation_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
     def checked(request: Request) -> None:
         services.gateway.authenticate(decode_headers(request.scope["headers"]))
 
-    async def body_of(request: Request) -> dict[str, Any]:
-        return load_object(await request.body())
-
     def listed(items: list[Any]) -> list[Any]:
         responses.read_items(items, "items")  # each must be an item the API takes
         return items
 
     async def create(request: Request) -> Response:
         checked(request)
-        body = await body_of(request)
+        body = await _body_of(request)
         given = body.get("items")
         listed(given if isinstance(given, list) else [])
         made = conversations.create(
@@ -190,7 +189,7 @@ def conversation_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
         conversation_id = request.path_params["conversation_id"]
         if request.method == "POST":
             return json_response(
-                200, conversations.update(store, conversation_id, await body_of(request))
+                200, conversations.update(store, conversation_id, await _body_of(request))
             )
         document = conversations.load(store, conversation_id)
         if request.method == "DELETE":
@@ -205,7 +204,7 @@ def conversation_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
         if request.method == "POST":
             added = conversations.add(
                 document,
-                listed(conversations.new_items(await body_of(request))),
+                listed(conversations.new_items(await _body_of(request))),
                 responses.listed_item,
             )
             conversations.save(store, document)
@@ -234,9 +233,9 @@ def conversation_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
     ]
 
 
-def _paging(request: Request) -> tuple[int, str]:
-    """`limit` (1 to 100, default 20) and `order` (`asc` or `desc`, the default) of a list,
-    refused in the API's words when out of range."""
+def _paging(request: Request, default_order: str = "desc") -> tuple[int, str]:
+    """`limit` (1 to 100, default 20) and `order` (`asc` or `desc`; `desc` unless the list
+    says otherwise) of a list, refused in the API's words when out of range."""
     query = request.query_params
     limit_text = query.get("limit", "20")
     if (
@@ -250,7 +249,7 @@ def _paging(request: Request) -> tuple[int, str]:
             code="invalid_value",
             param="limit",
         )
-    order = query.get("order", "desc")
+    order = query.get("order", default_order)
     if order not in ("asc", "desc"):
         raise RequestError(
             400,
@@ -259,3 +258,52 @@ def _paging(request: Request) -> tuple[int, str]:
             param="order",
         )
     return int(limit_text), order
+
+
+def completion_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
+    """Chat Completions' stored completions (requests made with `store: true`): list them,
+    get, update the metadata of and delete one, and list its messages."""
+    store = services.engine.store
+    path = "/v1/chat/completions"
+
+    def checked(request: Request) -> None:
+        services.gateway.authenticate(decode_headers(request.scope["headers"]))
+
+    async def listing(request: Request) -> Response:
+        checked(request)
+        limit, order = _paging(request, default_order="asc")
+        query = request.query_params
+        metadata = {
+            key[len("metadata[") : -1]: value
+            for key, value in query.multi_items()
+            if key.startswith("metadata[") and key.endswith("]")
+        }
+        found = stored_completions.listed(store, query.get("model"), metadata, order)
+        return json_response(200, conversations.page(found, limit, "asc", query.get("after")))
+
+    async def one(request: Request) -> Response:
+        checked(request)
+        completion_id = request.path_params["completion_id"]
+        if request.method == "POST":
+            changed = stored_completions.update(store, completion_id, await _body_of(request))
+            return json_response(200, changed)
+        if request.method == "DELETE":
+            return json_response(200, stored_completions.delete(store, completion_id))
+        return json_response(200, stored_completions.load(store, completion_id)["completion"])
+
+    async def messages(request: Request) -> Response:
+        checked(request)
+        document = stored_completions.load(store, request.path_params["completion_id"])
+        limit, order = _paging(request, default_order="asc")
+        after = request.query_params.get("after")
+        return json_response(200, conversations.page(document["messages"], limit, order, after))
+
+    return [
+        (path, listing, ["GET"]),
+        (path + "/{completion_id}", one, ["GET", "POST", "DELETE"]),
+        (path + "/{completion_id}/messages", messages, ["GET"]),
+    ]
+
+
+async def _body_of(request: Request) -> dict[str, Any]:
+    return load_object(await request.body())

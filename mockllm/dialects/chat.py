@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from mockllm import sse
+from mockllm import sse, stored_completions
 from mockllm.catalogue import Model, lookup
 from mockllm.conversation import (
     JSON,
@@ -63,6 +63,7 @@ from mockllm.refusals import (
 )
 from mockllm.render import Rendered, RenderedChoice
 from mockllm.rules import ErrorSpec, Fault
+from mockllm.state import StateStore
 from mockllm.tokens import count_prompt, count_tokens
 from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, Padding, malformed, whole_json
 
@@ -1100,6 +1101,21 @@ def headers(status: int, rate: Headers) -> Headers:
     return (*rate, *default_error_headers(status)) if status >= 400 else rate
 
 
+def remember(
+    store: StateStore,
+    conversation: Conversation,
+    rendered: Rendered,
+    created: int,
+    fault: Fault | None = None,
+) -> None:
+    """Keep an answered `store: true` request for the stored completions' paths (an
+    answer a fault broke is not kept)."""
+    if conversation.body.get("store") is not True or fault is not None:
+        return
+    wire = conversation.wire if isinstance(conversation.wire, _Wire) else _PLAIN
+    stored_completions.keep(store, completion(rendered, created, wire.legacy), conversation.body)
+
+
 DIALECT = Dialect(
     api="chat",
     paths=(PATH,),
@@ -1109,4 +1125,5 @@ DIALECT = Dialect(
     refusal=refusal,
     headers=headers,
     static_headers=((b"openai-version", b"2020-10-01"),),
+    remember=remember,
 )

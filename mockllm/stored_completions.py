@@ -1,0 +1,116 @@
+"""Chat Completions' stored completions: a request with `store: true` is kept once answered
+(the completion, its metadata and the request's messages), as the API keeps it for
+`GET /v1/chat/completions[/{id}[/messages]]`, metadata updates and deletion.
+
+Kept in the state store as documents (in memory, or on Redis for every process): the last
+10,000, with an index of their ids in the order they were stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from mockllm.conversation import JSON
+from mockllm.errors import RequestError
+from mockllm.protocol import check_metadata, missing
+from mockllm.state import StateStore
+
+KIND = "chat_completion"
+LIMIT = 10_000
+_INDEX = "chat_completions:stored"
+
+
+def not_found(completion_id: str) -> RequestError:
+    return RequestError(
+        404, f"Chat completion with id '{completion_id}' not found.", param="completion_id"
+    )
+
+
+def keep(store: StateStore, completion: JSON, request: Mapping[str, Any]) -> None:
+    """Keep an answered `store: true` request: its completion (with the request's
+    `metadata`) and its messages, each with the id the API lists it by."""
+    completion = {**completion, "metadata": request.get("metadata") or {}}
+    messages = []
+    for i, message in enumerate(request.get("messages") or []):
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        parts = content if isinstance(content, list) else None
+        text = content if isinstance(content, str) else None
+        if parts is not None:
+            text = "".join(p.get("text", "") for p in parts if isinstance(p, dict)) or None
+        messages.append(
+            {
+                "id": f"{completion['id']}-{i}",
+                "role": message.get("role"),
+                "content": text,
+                "name": message.get("name"),
+                "content_parts": parts,
+            }
+        )
+    document = {"completion": completion, "messages": messages}
+    store.put_document(KIND, completion["id"], orjson.dumps(document), LIMIT)
+
+    def added(value: str | None) -> tuple[str | None, None]:
+        ids = [i for i in orjson.loads(value or "[]") if i != completion["id"]]
+        ids.append(completion["id"])
+        return orjson.dumps(ids[-LIMIT:]).decode(), None
+
+    store.update(_INDEX, added)
+
+
+def load(store: StateStore, completion_id: str) -> JSON:
+    raw = store.get_document(KIND, completion_id)
+    if raw is None:
+        raise not_found(completion_id)
+    document: JSON = orjson.loads(raw)
+    return document
+
+
+def update(store: StateStore, completion_id: str, body: JSON) -> JSON:
+    """`POST /v1/chat/completions/{id}`: new metadata; the completion."""
+    document = load(store, completion_id)
+    if "metadata" not in body:
+        raise missing("metadata")
+    check_metadata(body["metadata"])
+    document["completion"]["metadata"] = body["metadata"] or {}
+    store.put_document(KIND, completion_id, orjson.dumps(document), LIMIT)
+    completion: JSON = document["completion"]
+    return completion
+
+
+def delete(store: StateStore, completion_id: str) -> JSON:
+    load(store, completion_id)
+    store.delete_document(KIND, completion_id)
+    store.update(
+        _INDEX,
+        lambda value: (
+            orjson.dumps([i for i in orjson.loads(value or "[]") if i != completion_id]).decode(),
+            None,
+        ),
+    )
+    return {"object": "chat.completion.deleted", "id": completion_id, "deleted": True}
+
+
+def listed(
+    store: StateStore, model: str | None, metadata: dict[str, str], order: str
+) -> list[JSON]:
+    """The stored completions (oldest first unless `order` is desc), of `model` and with
+    every `metadata` pair given, when they are given."""
+    ids: list[str] = orjson.loads(store.update(_INDEX, lambda v: (v, v)) or "[]")
+    found = []
+    for completion_id in ids:
+        raw = store.get_document(KIND, completion_id)
+        if raw is None:
+            continue
+        completion = orjson.loads(raw)["completion"]
+        if model is not None and completion.get("model") != model:
+            continue
+        kept = completion.get("metadata") or {}
+        if any(kept.get(k) != v for k, v in metadata.items()):
+            continue
+        found.append(completion)
+    return found[::-1] if order == "desc" else found
