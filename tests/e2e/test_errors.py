@@ -238,8 +238,10 @@ def test_unknown_path(examples_server, method, path):
     check_error(response, 404)
 
 
-def test_get_on_chat_completions(examples_server):
-    check_error(httpx.get(f"{examples_server.base_url}/chat/completions", timeout=5), 405)
+def test_get_on_chat_completions_lists_the_stored_ones_and_put_is_refused(examples_server):
+    listed = httpx.get(f"{examples_server.base_url}/chat/completions", timeout=5)
+    assert listed.status_code == 200 and listed.json()["object"] == "list"
+    check_error(httpx.put(f"{examples_server.base_url}/chat/completions", timeout=5), 405)
 
 
 def test_unknown_model(examples_server):
@@ -281,7 +283,7 @@ def test_models_retrieve_unknown(examples_server):
     ("method", "path", "status"),
     [
         ("POST", "/v1/nothing", 404),
-        ("GET", "/v1/chat/completions", 405),
+        ("PUT", "/v1/chat/completions", 405),
         ("GET", "/v1/models/no-such-model-xyz", 404),
     ],
 )

@@ -557,14 +557,14 @@ def test_every_request_is_journaled_and_the_404_names_the_paths(server: RunningS
     ):
         assert served in error["message"]
     assert "__admin" not in error["message"]
-    method = httpx.get(f"{server.base_url}/chat/completions")
-    assert check_error(method, 405)["message"] == "Method not allowed: GET /v1/chat/completions"
-    assert method.headers["allow"] == "POST"
+    method = httpx.put(f"{server.base_url}/chat/completions")
+    assert check_error(method, 405)["message"] == "Method not allowed: PUT /v1/chat/completions"
+    assert method.headers["allow"] == "POST, GET, HEAD"  # GET lists the stored completions
     assert httpx.get(f"{server.base_url}/models").status_code == 200
     entries = journal(server.url)
     assert [(e["method"], e["path"], e["status"]) for e in entries] == [
         ("POST", "/v1/chat/completion", 404),
-        ("GET", "/v1/chat/completions", 405),
+        ("PUT", "/v1/chat/completions", 405),
         ("GET", "/v1/models", 200),
     ]
     assert entries[0]["request"] == {"model": "gpt-4o", "messages": HI}
