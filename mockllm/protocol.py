@@ -20,7 +20,7 @@ PARSE_ERROR = (
     "sent was not valid JSON. If you have trouble figuring out how to fix this, please contact "
     "us through our help center at help.openai.com.)"
 )
-MAX_DEPTH = 200  # orjson encodes at most 255 levels; deeper bodies are refused
+MAX_DEPTH = 254  # orjson encodes at most 254 levels of nesting; deeper bodies are refused
 
 
 def load_object(raw: bytes) -> JSON:
