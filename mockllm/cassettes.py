@@ -934,12 +934,8 @@ class Recorder:
         req = self._scrub.request(request, secrets)
         resp = self._scrub.response(response, secrets, request_headers=request.headers)
         vcr_request, vcr_response = self._to_vcr(req, resp)
-        with self._guard:
-            lock = self._locks.setdefault(path, threading.Lock())
-        with lock:
-            if path not in self._files:
-                requests, responses, metadata, file = _read(path, missing_ok=True)
-                self._files[path] = ((requests, responses, metadata), len(requests), file)
+        with self._lock_of(path):
+            self._load(path)
             (requests, responses, metadata), from_disk, file = self._files[path]
             pairs = list(zip(requests, responses, strict=True))
             if replace:
@@ -957,6 +953,17 @@ class Recorder:
             self._library.add(interaction)
         return interaction
 
+    def _lock_of(self, path: Path) -> threading.Lock:
+        """The lock that orders the appends to one cassette file."""
+        with self._guard:
+            return self._locks.setdefault(path, threading.Lock())
+
+    def _load(self, path: Path) -> None:
+        """Read a cassette file once (under its lock), for the appends that follow."""
+        if path not in self._files:
+            requests, responses, metadata, file = _read(path, missing_ok=True)
+            self._files[path] = ((requests, responses, metadata), len(requests), file)
+
     def check(self, name: str) -> None:
         """CassetteError when cassette ``name`` could not take an interaction: a name the file
         system refuses, a file that cannot be read as a cassette, a folder not writable.
@@ -965,12 +972,8 @@ class Recorder:
         could not be kept. What is read is kept for ``append``.
         """
         path = resolve_name(self._root, name)
-        with self._guard:
-            lock = self._locks.setdefault(path, threading.Lock())
-        with lock:
-            if path not in self._files:
-                requests, responses, metadata, file = _read(path, missing_ok=True)
-                self._files[path] = ((requests, responses, metadata), len(requests), file)
+        with self._lock_of(path):
+            self._load(path)
         folder = path.parent
         while not folder.exists() and folder != self._root and folder.parent != folder:
             folder = folder.parent

@@ -349,19 +349,26 @@ _IMAGE_MAGIC = (
 )
 
 
-def _check_image(block: JSON, at: str) -> None:
-    """An image block's source, as the API validates it (paths name the block's type and
-    the source's: `messages.0.content.0.image.source.base64.media_type`, quoted in
-    github.com/anthropics/claude-code issue 4661)."""
-    path = f"{at}.image.source"
+def _source(block: JSON, path: str, kinds: tuple[str, ...]) -> tuple[JSON, str]:
+    """A block's `source` and its `type`, which must be one of `kinds` (the validator's
+    words for a missing or unknown tag)."""
     if "source" not in block:
         raise _required(path)
     source = _object(block["source"], path)
     kind = source.get("type")
     if kind is None:
         raise invalid(f"{path}: Unable to extract tag using discriminator 'type'", path)
-    if kind not in _IMAGE_SOURCES:
-        raise _tag(path, kind, _IMAGE_SOURCES)
+    if kind not in kinds:
+        raise _tag(path, kind, kinds)
+    return source, str(kind)
+
+
+def _check_image(block: JSON, at: str) -> None:
+    """An image block's source, as the API validates it (paths name the block's type and
+    the source's: `messages.0.content.0.image.source.base64.media_type`, quoted in
+    github.com/anthropics/claude-code issue 4661)."""
+    path = f"{at}.image.source"
+    source, kind = _source(block, path, _IMAGE_SOURCES)
     if kind == "url":
         _text(source, "url", f"{path}.url")
         return
@@ -405,14 +412,7 @@ def _check_document(block: JSON, at: str) -> None:
     """A document block's source (SDK `DocumentBlockParam`): a base64 PDF, plain text, content
     blocks, a URL or a file, each with the fields its type requires."""
     path = f"{at}.document.source"
-    if "source" not in block:
-        raise _required(path)
-    source = _object(block["source"], path)
-    kind = source.get("type")
-    if kind is None:
-        raise invalid(f"{path}: Unable to extract tag using discriminator 'type'", path)
-    if kind not in _DOCUMENT_SOURCES:
-        raise _tag(path, kind, _DOCUMENT_SOURCES)
+    source, kind = _source(block, path, _DOCUMENT_SOURCES)
     where = f"{path}.{kind}"
     if kind in ("base64", "text"):
         media_type = "application/pdf" if kind == "base64" else "text/plain"

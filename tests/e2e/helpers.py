@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
+from openai import OpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 # The scripted replies of the bundled scenarios (scenarios/greeting.yaml, weather.yaml).
@@ -163,3 +165,20 @@ def journal(server_url: str) -> list[dict[str, Any]]:
 def reset(server_url: str) -> None:
     response = httpx.post(f"{server_url}/__admin/reset", timeout=5)
     assert response.status_code == 200, response.text
+
+
+def openai_sdk(server: Any) -> OpenAI:
+    """The official SDK against a running server, without retries (a refusal is seen)."""
+    return OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+
+
+def sdk_refusal(status: int, call: Any) -> dict[str, Any]:
+    """The error body of an SDK call the server refuses with `status`."""
+    import pytest
+
+    with pytest.raises(openai.APIStatusError) as caught:
+        call()
+    assert caught.value.status_code == status, caught.value
+    body = caught.value.body
+    assert isinstance(body, dict)
+    return body

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from openai import OpenAI
 
 from tests.conftest import RunningServer, start_server
+
+from .helpers import openai_sdk
 
 WEATHER = {
     "type": "function",
@@ -30,12 +31,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-def sdk(server: RunningServer) -> OpenAI:
-    return OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
-
-
 def test_a_conversation_keeps_what_its_responses_said(server: RunningServer) -> None:
-    client = sdk(server)
+    client = openai_sdk(server)
     made = client.conversations.create(
         items=[{"role": "user", "content": "I am planning a trip."}], metadata={"topic": "travel"}
     )
@@ -69,7 +66,7 @@ def test_a_conversation_keeps_what_its_responses_said(server: RunningServer) -> 
 
 
 def test_a_conversation_is_updated_and_deleted(server: RunningServer) -> None:
-    client = sdk(server)
+    client = openai_sdk(server)
     made = client.conversations.create()
     assert client.conversations.retrieve(made.id).metadata == {}
     assert client.conversations.update(made.id, metadata={"k": "v"}).metadata == {"k": "v"}
@@ -87,7 +84,7 @@ def test_a_conversation_is_updated_and_deleted(server: RunningServer) -> None:
 
 
 def test_responses_refuse_an_unknown_or_doubled_conversation(server: RunningServer) -> None:
-    client = sdk(server)
+    client = openai_sdk(server)
     with pytest.raises(openai.NotFoundError) as caught:
         client.responses.create(model="gpt-4o", input="Hi", conversation="conv_nope")
     assert caught.value.body["param"] == "conversation"

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from openai import OpenAI
 
 from tests.conftest import RunningServer, start_server
+
+from .helpers import openai_sdk
 
 FUNCTIONS = [
     {
@@ -33,12 +34,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-def sdk(server: RunningServer) -> OpenAI:
-    return OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
-
-
 def test_a_functions_loop_calls_then_answers(server: RunningServer) -> None:
-    client = sdk(server)
+    client = openai_sdk(server)
     first = client.chat.completions.create(model="gpt-4o", messages=ASK, functions=FUNCTIONS)
     choice = first.choices[0]
     assert choice.finish_reason == "function_call"
@@ -56,7 +53,7 @@ def test_a_functions_loop_calls_then_answers(server: RunningServer) -> None:
 
 
 def test_a_streamed_function_call_accumulates_like_the_whole_one(server: RunningServer) -> None:
-    client = sdk(server)
+    client = openai_sdk(server)
     whole = client.chat.completions.create(model="gpt-4o", messages=ASK, functions=FUNCTIONS)
     name, arguments, finish = "", "", None
     for chunk in client.chat.completions.create(
@@ -75,7 +72,9 @@ def test_a_streamed_function_call_accumulates_like_the_whole_one(server: Running
 
 def test_function_call_needs_functions(server: RunningServer) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        sdk(server).chat.completions.create(model="gpt-4o", messages=ASK, function_call="auto")
+        openai_sdk(server).chat.completions.create(
+            model="gpt-4o", messages=ASK, function_call="auto"
+        )
     assert caught.value.body == {
         "message": "Invalid value for 'function_call': 'function_call' is only allowed when "
         "'functions' are specified.",

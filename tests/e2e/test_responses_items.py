@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import openai
 import pytest
-from openai import OpenAI
 
 from tests.conftest import RunningServer, start_server
+
+from .helpers import openai_sdk, sdk_refusal
 
 WEATHER = {
     "type": "function",
@@ -34,25 +34,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-def sdk(server: RunningServer) -> OpenAI:
-    return OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
-
-
-def refused(status: int, call: Any) -> dict[str, Any]:
-    with pytest.raises(openai.APIStatusError) as caught:
-        call()
-    assert caught.value.status_code == status, caught.value
-    body = caught.value.body
-    assert isinstance(body, dict)
-    return body
-
-
 def as_input(item: Any) -> dict[str, Any]:
     return item.model_dump(exclude_none=True)
 
 
 def test_an_item_reference_names_a_stored_output_item(server: RunningServer) -> None:
-    client = sdk(server)
+    client = openai_sdk(server)
     first = client.responses.create(
         model="gpt-4o", input=[ASK], tools=[WEATHER], tool_choice="required"
     )
@@ -68,7 +55,7 @@ def test_an_item_reference_names_a_stored_output_item(server: RunningServer) -> 
     )
     assert second.status == "completed" and second.output_text
     unknown = "msg_" + "0" * 48
-    body = refused(
+    body = sdk_refusal(
         404,
         lambda: client.responses.create(
             model="gpt-4o", input=[ASK, {"type": "item_reference", "id": unknown}]
@@ -83,12 +70,12 @@ def test_an_item_reference_names_a_stored_output_item(server: RunningServer) -> 
 def test_reasoning_of_an_unstored_response_is_replayed_only_encrypted(
     server: RunningServer,
 ) -> None:
-    client = sdk(server)
+    client = openai_sdk(server)
     first = client.responses.create(model="o4-mini", input="Hi", store=False)
     reasoning = first.output[0]
     assert reasoning.type == "reasoning" and not getattr(reasoning, "encrypted_content", None)
     later = [as_input(reasoning), {"role": "user", "content": "And then?"}]
-    body = refused(
+    body = sdk_refusal(
         404,
         lambda: client.responses.create(
             model="o4-mini", store=False, input=[{"role": "user", "content": "Hi"}, *later]
@@ -110,14 +97,14 @@ def test_reasoning_of_an_unstored_response_is_replayed_only_encrypted(
 
 
 def test_a_reasoning_models_call_is_replayed_with_its_reasoning(server: RunningServer) -> None:
-    client = sdk(server)
+    client = openai_sdk(server)
     first = client.responses.create(
         model="o4-mini", input=[ASK], tools=[WEATHER], tool_choice="required"
     )
     reasoning, call = first.output[0], first.output[1]
     assert (reasoning.type, call.type) == ("reasoning", "function_call")
     answer = {"type": "function_call_output", "call_id": call.call_id, "output": "18C"}
-    body = refused(
+    body = sdk_refusal(
         400,
         lambda: client.responses.create(
             model="o4-mini", tools=[WEATHER], input=[ASK, as_input(call), answer]
@@ -134,7 +121,7 @@ def test_a_reasoning_models_call_is_replayed_with_its_reasoning(server: RunningS
 
 
 def test_include_output_text_logprobs_gives_the_texts_logprobs(server: RunningServer) -> None:
-    client = sdk(server)
+    client = openai_sdk(server)
     asked = {"include": ["message.output_text.logprobs"], "top_logprobs": 2}
     whole = client.responses.create(model="gpt-4o", input="Say hi", **asked)
     part = whole.output[0].content[0]
@@ -155,7 +142,7 @@ def test_include_output_text_logprobs_gives_the_texts_logprobs(server: RunningSe
 
 
 def test_input_tokens_counts_what_usage_counts(server: RunningServer) -> None:
-    client = sdk(server)
+    client = openai_sdk(server)
     asked: dict[str, Any] = {
         "model": "gpt-4o",
         "input": "Tell me a joke about cats",
@@ -165,5 +152,5 @@ def test_input_tokens_counts_what_usage_counts(server: RunningServer) -> None:
     counted = client.responses.input_tokens.count(**asked)
     assert counted.object == "response.input_tokens"
     assert counted.input_tokens == client.responses.create(**asked).usage.input_tokens
-    body = refused(400, lambda: client.responses.input_tokens.count(model="gpt-4o", input=5))
+    body = sdk_refusal(400, lambda: client.responses.input_tokens.count(model="gpt-4o", input=5))
     assert body["param"] == "input"

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from openai import OpenAI
 
 from tests.conftest import RunningServer, start_server
+
+from .helpers import openai_sdk
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 
 def test_stored_completions_are_kept_listed_and_changed(server: RunningServer) -> None:
-    client = OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    client = openai_sdk(server)
     first = client.chat.completions.create(
         model="gpt-4o-mini",
         messages=[
