@@ -45,6 +45,7 @@ def prompt_schema(request: Conversation) -> dict[str, Any] | None:
     """The JSON Schema the system and user messages carry (an example object's shape when
     they carry an example), or None."""
     found: dict[str, Any] | None = None
+    found_object: dict[str, Any] | None = None  # the last schema of an object
     example: dict[str, Any] | None = None
     for message in request.messages:
         if message.role not in ("system", "developer", "user"):
@@ -56,8 +57,14 @@ def prompt_schema(request: Conversation) -> dict[str, Any] | None:
         for value in _objects(text):
             if is_schema(value):
                 found = value
+                if value.get("type") == "object" or isinstance(value.get("properties"), dict):
+                    found_object = value
             elif shapes:
                 example = value
+    # A schema whose braces the prompt template doubled ({{ … }}) is not JSON as a whole;
+    # the fragments read from it are its parts (an enum's schema): the object wins.
+    if found_object is not None:
+        return found_object
     if found is not None:
         return found
     if example is not None:

@@ -127,3 +127,20 @@ def test_words_that_are_not_a_list_of_keys_give_no_shape() -> None:
     ):
         assert prompt_schema(request(("user", text))) is None, text  # type: ignore[arg-type]
     assert prompt_schema(request(("user", "Use the keys name and age."))) is None  # no JSON
+
+
+def test_an_object_schema_wins_over_the_fragments_of_a_template_with_doubled_braces():
+    """LlamaIndex's text-completion program shows the schema with its braces doubled: the
+    prompt holds no whole schema, only fragments (an enum's), and the answer was a bare
+    enum value. The last object schema read wins over later fragments."""
+    from mockllm.prompt_json import prompt_schema
+    from tests.factories import make_chat_request
+
+    text = (
+        'Answer with JSON for this schema: {{"type": "object", "properties": '
+        '{"title": {"type": "string"}, "status": {"$ref": "#/$defs/Status"}}, '
+        '"required": ["title"]}} where $defs is {"Status": {"enum": ["open", "closed"], '
+        '"type": "string"}}'
+    )
+    schema = prompt_schema(make_chat_request(messages=[{"role": "user", "content": text}]))
+    assert schema is not None and "properties" in schema
