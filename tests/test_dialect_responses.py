@@ -950,3 +950,17 @@ def test_truncation_auto_drops_the_oldest_items_until_the_input_fits():
 
     assert prompt_tokens(request) <= 8192
     assert request.last_user == "hi"
+
+
+def test_allowed_tools_naming_a_tool_not_offered_is_refused():
+    tools = [{"type": "function", "name": "get_weather", "parameters": STRICT_SCHEMA}]
+    choice = {
+        "type": "allowed_tools",
+        "mode": "required",
+        "tools": [{"type": "function", "name": "nope"}],
+    }
+    error = refused({"model": "gpt-4o", "input": "hi", "tools": tools, "tool_choice": choice})
+    assert (error.message, error.param) == (
+        "Tool choice 'nope' not found in 'tools' parameter.",
+        "tool_choice",
+    )

@@ -380,8 +380,21 @@ def _parse_tool_choice(
         listed = value.get("tools")
         if not isinstance(listed, list):
             raise absent_or_wrong("tool_choice.tools", "an array", listed)
-        allowed = [t.get("name") for t in listed if isinstance(t, dict)]
-        return str(mode), tuple(n for n in allowed if isinstance(n, str) and n in names)
+        allowed = []
+        for item in listed:
+            if not isinstance(item, dict) or item.get("type", "function") != "function":
+                continue  # a built-in tool: the default generator does not call it
+            name = item.get("name")
+            if name not in names:
+                # As for a named tool choice: a list naming a tool not offered is refused
+                # (it let the answer call a tool the list left out).
+                raise RequestError(
+                    400,
+                    f"Tool choice '{name}' not found in 'tools' parameter.",
+                    param="tool_choice",
+                )
+            allowed.append(str(name))
+        return str(mode), tuple(allowed)
     if kind == "custom" or kind in _BUILTIN_REQUIRED:
         return "auto", ()  # a tool the default generator does not call: it answers in text
     if kind is None:
