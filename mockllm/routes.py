@@ -167,14 +167,18 @@ def conversation_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
         services.gateway.authenticate(decode_headers(request.scope["headers"]))
 
     def listed(items: list[Any]) -> list[Any]:
-        responses.read_items(items, "items")  # each must be an item the API takes
-        return items
+        """Items a conversation takes: those the API takes as input, an `item_reference`
+        standing for the stored item it names (a 404 when there is none)."""
+        resolved = [responses.referenced(item, store) for item in items]
+        responses.read_items(resolved, "items")
+        return resolved
 
     async def create(request: Request) -> Response:
         checked(request)
         body = await _body_of(request)
         given = body.get("items")
-        listed(given if isinstance(given, list) else [])
+        if isinstance(given, list):
+            body = {**body, "items": listed(given)}
         made = conversations.create(
             store,
             body,
@@ -188,40 +192,32 @@ def conversation_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
         checked(request)
         conversation_id = request.path_params["conversation_id"]
         if request.method == "POST":
-            return json_response(
-                200, conversations.update(store, conversation_id, await _body_of(request))
-            )
-        document = conversations.load(store, conversation_id)
+            body = await _body_of(request)
+            return json_response(200, conversations.update(store, conversation_id, body))
         if request.method == "DELETE":
-            store.delete_document(conversations.KIND, conversation_id)
-            deleted = {"id": conversation_id, "object": "conversation.deleted", "deleted": True}
-            return json_response(200, deleted)
-        return json_response(200, document["conversation"])
+            return json_response(200, conversations.delete(store, conversation_id))
+        return json_response(200, conversations.load(store, conversation_id)["conversation"])
 
     async def items(request: Request) -> Response:
         checked(request)
-        document = conversations.load(store, request.path_params["conversation_id"])
+        conversation_id = request.path_params["conversation_id"]
         if request.method == "POST":
-            added = conversations.add(
-                document,
-                listed(conversations.new_items(await _body_of(request))),
-                responses.listed_item,
-            )
-            conversations.save(store, document)
+            given = listed(conversations.new_items(await _body_of(request)))
+            added = conversations.add(store, conversation_id, given, responses.listed_item)
             return json_response(200, conversations.page(added, len(added) or 1, "asc", None))
+        document = conversations.load(store, conversation_id)
         limit, order = _paging(request)
         after = request.query_params.get("after")
         return json_response(200, conversations.page(document["items"], limit, order, after))
 
     async def item(request: Request) -> Response:
         checked(request)
-        document = conversations.load(store, request.path_params["conversation_id"])
-        at = conversations.find_item(document, request.path_params["item_id"])
+        conversation_id = request.path_params["conversation_id"]
+        item_id = request.path_params["item_id"]
         if request.method == "DELETE":
-            del document["items"][at]
-            conversations.save(store, document)
-            return json_response(200, document["conversation"])
-        return json_response(200, document["items"][at])
+            return json_response(200, conversations.delete_item(store, conversation_id, item_id))
+        document = conversations.load(store, conversation_id)
+        return json_response(200, conversations.find_item(document, item_id))
 
     path = conversations.PATH
     one_path = path + "/{conversation_id}"
@@ -239,7 +235,7 @@ def _paging(request: Request, default_order: str = "desc") -> tuple[int, str]:
     query = request.query_params
     limit_text = query.get("limit", "20")
     if (
-        not limit_text.isdigit()
+        not (limit_text.isascii() and limit_text.isdigit())
         or len(limit_text.lstrip("0")) > 3
         or not 1 <= int(limit_text) <= 100
     ):

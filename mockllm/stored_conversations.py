@@ -2,8 +2,8 @@
 which a Responses API request continues with `conversation` (its items go before the
 request's input, and its input and output items are added to it once it is answered).
 
-Kept in the state store as documents (in memory, or on Redis for every process), the
-last 10,000 conversations, as stored responses are.
+Kept in the state store (in memory, or on Redis for every process), each changed in one
+atomic step, so that requests adding items at once, on any process, all land.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from mockllm.protocol import check_metadata, invalid_type, missing
 from mockllm.state import StateStore
 
 PATH = "/v1/conversations"
-KIND = "conversation"
-LIMIT = 10_000
 MAX_NEW_ITEMS = 20  # items a request may add at a time (the API reference)
 
 
@@ -32,17 +30,17 @@ def item_not_found(item_id: str) -> RequestError:
     return RequestError(404, f"Item with id '{item_id}' not found.", param="item_id")
 
 
+def _key(conversation_id: str) -> str:
+    return f"conversation:{conversation_id}"
+
+
 def load(store: StateStore, conversation_id: str, param: str = "conversation_id") -> JSON:
     """The kept document: {"conversation": the object, "items": [...]}; 404 when none."""
-    raw = store.get_document(KIND, conversation_id)
+    raw = store.update(_key(conversation_id), lambda value: (value, value))
     if raw is None:
         raise not_found(conversation_id, param)
     document: JSON = orjson.loads(raw)
     return document
-
-
-def save(store: StateStore, document: JSON) -> None:
-    store.put_document(KIND, document["conversation"]["id"], orjson.dumps(document), LIMIT)
 
 
 def create(store: StateStore, body: JSON, seed: int, created: int, listed: Any) -> JSON:
@@ -53,6 +51,8 @@ def create(store: StateStore, body: JSON, seed: int, created: int, listed: Any) 
     conversation_id = "conv_" + "".join(
         f"{derive_seed(seed, 'conversation', number, k):016x}" for k in range(3)
     )
+    items = _new_items(body.get("items"), "items", required=False)
+    seed_bytes = conversation_id.encode()
     document: JSON = {
         "conversation": {
             "id": conversation_id,
@@ -60,32 +60,83 @@ def create(store: StateStore, body: JSON, seed: int, created: int, listed: Any) 
             "created_at": created,
             "metadata": body.get("metadata") or {},
         },
-        "items": [],
+        "items": [listed(item, seed_bytes, i) for i, item in enumerate(items)],
     }
-    add(document, _new_items(body.get("items"), "items", required=False), listed)
-    save(store, document)
+    store.update(_key(conversation_id), lambda value: (orjson.dumps(document).decode(), None))
     conversation: JSON = document["conversation"]
     return conversation
 
 
-def add(document: JSON, items: list[JSON], listed: Any) -> list[JSON]:
-    """Append `items` (each given the id the API lists it with) and return them."""
-    kept: list[JSON] = document["items"]
-    seed = document["conversation"]["id"].encode()
-    added = [listed(item, seed, len(kept) + i) for i, item in enumerate(items)]
-    kept += added
+def add(
+    store: StateStore,
+    conversation_id: str,
+    items: list[JSON],
+    listed: Any,
+    param: str = "conversation_id",
+) -> list[JSON]:
+    """Append `items` (each given the id the API lists it with) in one atomic change, so
+    that requests adding at once, on any process, all land; return them."""
+
+    def append(value: str | None) -> tuple[str | None, list[JSON] | None]:
+        if value is None:
+            return None, None
+        document = orjson.loads(value)
+        kept: list[JSON] = document["items"]
+        seed = conversation_id.encode()
+        added = [listed(item, seed, len(kept) + i) for i, item in enumerate(items)]
+        kept += added
+        return orjson.dumps(document).decode(), added
+
+    added = store.update(_key(conversation_id), append)
+    if added is None:
+        raise not_found(conversation_id)
     return added
 
 
 def update(store: StateStore, conversation_id: str, body: JSON) -> JSON:
     """`POST /v1/conversations/{id}`: new metadata."""
-    document = load(store, conversation_id)
     if "metadata" not in body:
         raise missing("metadata")
     check_metadata(body["metadata"])
-    document["conversation"]["metadata"] = body["metadata"] or {}
-    save(store, document)
-    conversation: JSON = document["conversation"]
+
+    def replace(value: str | None) -> tuple[str | None, JSON | None]:
+        if value is None:
+            return None, None
+        document = orjson.loads(value)
+        document["conversation"]["metadata"] = body["metadata"] or {}
+        return orjson.dumps(document).decode(), document["conversation"]
+
+    changed = store.update(_key(conversation_id), replace)
+    if changed is None:
+        raise not_found(conversation_id)
+    return changed
+
+
+def delete(store: StateStore, conversation_id: str) -> JSON:
+    existed = store.update(_key(conversation_id), lambda value: (None, value is not None))
+    if not existed:
+        raise not_found(conversation_id)
+    return {"id": conversation_id, "object": "conversation.deleted", "deleted": True}
+
+
+def delete_item(store: StateStore, conversation_id: str, item_id: str) -> JSON:
+    """Remove an item; the conversation object (as the API answers)."""
+
+    def remove(value: str | None) -> tuple[str | None, tuple[str, JSON | None]]:
+        if value is None:
+            return None, ("conversation", None)
+        document = orjson.loads(value)
+        kept = [item for item in document["items"] if item.get("id") != item_id]
+        if len(kept) == len(document["items"]):
+            return value, ("item", None)
+        document["items"] = kept
+        return orjson.dumps(document).decode(), ("", document["conversation"])
+
+    missing_what, conversation = store.update(_key(conversation_id), remove)
+    if missing_what == "conversation":
+        raise not_found(conversation_id)
+    if conversation is None:
+        raise item_not_found(item_id)
     return conversation
 
 
@@ -133,11 +184,11 @@ def page(items: list[JSON], limit: int, order: str, after: str | None) -> JSON:
     }
 
 
-def find_item(document: JSON, item_id: str) -> int:
-    """The position of an item in the conversation; 404 when it has none such."""
-    for i, item in enumerate(document["items"]):
+def find_item(document: JSON, item_id: str) -> JSON:
+    """An item of the conversation; 404 when it has none such."""
+    for item in document["items"]:
         if item.get("id") == item_id:
-            return i
+            return item  # type: ignore[no-any-return]
     raise item_not_found(item_id)
 
 

@@ -522,40 +522,60 @@ def _previous(value: object, store: StateStore | None) -> tuple[str | None, list
 
 def _resolve_items(items: list[Any], history: list[JSON], context: ParseContext) -> list[Any]:
     """Input items with each `item_reference` (or bare `{"id": …}`) replaced by the stored
-    item it names; an item the store does not hold, named by a reference or replayed with
-    the id of a model's output (reasoning, function call, assistant message), is a 404 as
-    the API answers it when `store` was false; and an output item of a reasoning model
-    replayed without the reasoning item it came after is refused in the API's words
-    ("Item 'fc_…' of type 'function_call' was provided without its required 'reasoning'
-    item: 'rs_…'.", quoted by agent frameworks, pydantic-ai among them)."""
+    item it names, and replayed output items checked as the API checks them:
+
+    - a reference the store does not hold, or a reasoning item replayed by an id it does
+      not hold without its `encrypted_content` (the response said `store: false`), is the
+      API's 404 ("Item with id 'rs_…' not found. Items are not persisted when `store` is
+      set to false. …"); other output items sent back by value stand on their own, as a
+      stateless client sends them (the cookbook's `context += response.output`);
+    - `encrypted_content` that mockllm did not give out could not be verified (400);
+    - an output item of a reasoning model replayed without the reasoning item it came
+      after is refused in the API's words ("Item 'fc_…' of type 'function_call' was
+      provided without its required 'reasoning' item: 'rs_…'.", quoted by agent
+      frameworks, pydantic-ai among them)."""
     store = context.store
-    present = {item.get("id") for item in (*history, *items) if isinstance(item, dict)}
+    present = {
+        item.get("id")
+        for item in (*history, *items)
+        if isinstance(item, dict) and isinstance(item.get("id"), str)
+    }
     out: list[Any] = []
-    for item in items:
+    for i, item in enumerate(items):
         if not isinstance(item, dict):
             out.append(item)
             continue
         kind = item.get("type")
         item_id = item.get("id")
+        if item_id is not None and not isinstance(item_id, str):
+            raise invalid_type(f"input[{i}].id", "a string", item_id)
         is_reference = kind == "item_reference" or (
             kind is None and "role" not in item and "id" in item
         )
         replayed = kind in ("reasoning", "function_call") or (
             kind in ("message", None) and item.get("role") == "assistant"
         )
-        if not is_reference and not (replayed and isinstance(item_id, str)):
+        if not is_reference and not (replayed and item_id is not None):
             out.append(item)
             continue
-        if not isinstance(item_id, str):
-            raise absent_or_wrong("input.id", "a string", item_id)
+        if item_id is None:
+            raise missing(f"input[{i}].id")
+        sealed = item.get("encrypted_content")
+        if kind == "reasoning" and sealed is not None and not context.lenient:
+            if sealed != _sealed(item_id):
+                # "The encrypted content gAAA… could not be verified." (openai/codex 8128)
+                raise RequestError(
+                    400,
+                    f"The encrypted content {str(sealed)[:12]}… could not be verified.",
+                    code="invalid_encrypted_content",
+                    param=f"input[{i}].encrypted_content",
+                )
         found = _stored_item(store, item_id)
         if found is None:
-            if kind == "reasoning" and item.get("encrypted_content") or context.lenient:
+            unknown = is_reference or (kind == "reasoning" and sealed is None)
+            if not unknown or context.lenient or not (is_reference or _ISSUED.match(item_id)):
                 if not is_reference:
-                    out.append(item)
-                continue
-            if not is_reference and not _ISSUED.match(item_id):
-                out.append(item)  # not an id of the API's shape: the client's own
+                    out.append(item)  # sent by value, or an id not of the API's shape
                 continue
             raise RequestError(
                 404,
@@ -679,6 +699,8 @@ def parse(
             # "Invalid value: 'usage'. Supported values are: 'file_search_call.results', …"
             # (quoted by several projects); the values are the API reference's IncludeEnum.
             raise unsupported(included, _INCLUDABLE, f"include[{i}]")
+    if not context.lenient:
+        _check_includes(includes, effort)
     truncation = body.get("truncation", "disabled")
     if truncation not in ("auto", "disabled"):
         raise unsupported(truncation, ("auto", "disabled"), "truncation")
@@ -705,11 +727,11 @@ def parse(
         "user": body.get("user"),
         "metadata": metadata or {},
     }
+    seed_key = canonical_or_refuse(body)  # first: a body too deep to encode is refused
     messages_t = tuple(messages)
     if truncation == "auto":
         messages_t = _truncated(messages_t, tools, entry.context_window)
     last_user, system, turn = summarize(messages_t)
-    seed_key = canonical_or_refuse(body)
     listed = tuple(listed_item(item, seed_key, i) for i, item in enumerate(inputs))
     conversation = Conversation(
         model=model,
@@ -758,6 +780,24 @@ def parse(
 _PRIMING = count_prompt(())  # the reply's priming, counted once a prompt
 
 
+def _check_includes(includes: tuple[str, ...], effort: str | None) -> None:
+    """What a model cannot include: logprobs while it reasons ("logprobs are not supported
+    with reasoning models.", param include: vllm-project/vllm issue 23319 quotes the API),
+    encrypted reasoning when it does not reason ("Encrypted content is not supported with
+    this model.": pydantic/pydantic-ai issue 2865)."""
+    if "message.output_text.logprobs" in includes and effort not in (None, "none"):
+        raise RequestError(
+            400,
+            "logprobs are not supported with reasoning models.",
+            code="unsupported_parameter",
+            param="include",
+        )
+    if "reasoning.encrypted_content" in includes and effort is None:
+        raise RequestError(
+            400, "Encrypted content is not supported with this model.", param="include"
+        )
+
+
 def _truncated(
     messages: tuple[Message, ...], tools: tuple[Tool, ...], window: int
 ) -> tuple[Message, ...]:
@@ -780,25 +820,47 @@ def _truncated(
 
 
 def listed_item(item: Any, seed: bytes, index: int) -> JSON:
-    """An input item with the id the API gives it when it lists input items."""
-    if not isinstance(item, dict) or "id" in item:
-        return item if isinstance(item, dict) else {"value": item}
+    """An input item with the id and the fields the API gives it when it lists input items
+    (a message's text as parts, an output text's annotations, an image's detail, a call's
+    status)."""
+    if not isinstance(item, dict):
+        return {"value": item}
     kind = item.get("type", "message")
-    prefix = {"message": "msg_", "function_call_output": "fc_out_"}.get(kind, "item_")
-    listed = {"id": _hex_id(prefix, seed, index), **item}
+    if "id" in item:
+        listed = dict(item)
+    else:
+        prefix = _LISTED_PREFIX.get(kind, "item_")
+        listed = {"id": _hex_id(prefix, seed, index), **item}
     if kind == "message":
         content = item.get("content")
         if isinstance(content, str):
             part = "output_text" if item.get("role") == "assistant" else "input_text"
             content = [{"type": part, "text": content}]
+        if isinstance(content, list):
+            content = [_listed_part(p) for p in content]
         listed = {
             "id": listed["id"],
             "type": "message",
             "role": item.get("role"),
             "content": content,
-            "status": "completed",
+            "status": item.get("status", "completed"),
         }
+    elif kind in ("function_call", "function_call_output") and "status" not in listed:
+        listed["status"] = "completed"
     return listed
+
+
+_LISTED_PREFIX = {"message": "msg_", "function_call": "fc_", "function_call_output": "fc_out_"}
+
+
+def _listed_part(part: Any) -> Any:
+    if not isinstance(part, dict):
+        return part
+    if part.get("type") == "output_text":
+        return {"annotations": [], "logprobs": [], **part}
+    if part.get("type") == "input_image":
+        return {"detail": "auto", **part}
+    return part
 
 
 def _hex_id(prefix: str, *parts: bytes | str | int) -> str:
@@ -899,14 +961,19 @@ def _call_item(ids: _Ids, choice: RenderedChoice, k: int, status: str) -> JSON:
     }
 
 
+def _sealed(reasoning_id: str) -> str:
+    """A reasoning item's `encrypted_content`: an opaque token, as the API's (a Fernet
+    token, "gAAAAAB…"), that a stateless client sends back with the item; derived from
+    the item's id, so that one mockllm gave out can be verified."""
+    digest = hashlib.sha256(reasoning_id.encode()).digest() * 3
+    return "gAAAAAB" + base64.urlsafe_b64encode(digest).decode()
+
+
 def _reasoning_item(ids: _Ids, text: str | None, encrypted: bool = False) -> JSON:
     summary = [{"type": "summary_text", "text": text}] if text is not None else []
     item: JSON = {"id": ids.reasoning, "type": "reasoning"}
     if encrypted:
-        # An opaque token, as the API's (a Fernet token: "gAAAAAB…"), that a stateless
-        # client sends back with the item.
-        digest = hashlib.sha256(ids.reasoning.encode()).digest() * 3
-        item["encrypted_content"] = "gAAAAAB" + base64.urlsafe_b64encode(digest).decode()
+        item["encrypted_content"] = _sealed(ids.reasoning)
     item["summary"] = summary
     return item
 
@@ -1255,10 +1322,8 @@ def remember(
     wire: Wire = conversation.wire
     if wire.conversation is not None and fault is None:
         # Its input and output items join the conversation it continues.
-        kept = conversations.load(store, wire.conversation)
         output = response_object(rendered, conversation, created)["output"]
-        conversations.add(kept, [*wire.inputs, *output], listed_item)
-        conversations.save(store, kept)
+        conversations.add(store, wire.conversation, [*wire.inputs, *output], listed_item)
     if not wire.store:
         return
     if fault is not None and (fault.error_after_tokens is not None or fault.empty_choices_error):
@@ -1281,6 +1346,20 @@ def remember(
             reasoning = item["id"]
         kept = {"item": item, "requires": reasoning if item.get("type") != "reasoning" else None}
         store.put_document(ITEM_KIND, item["id"], _dumps(kept), STORED_LIMIT)
+
+
+def referenced(item: Any, store: StateStore | None) -> Any:
+    """An `item_reference` as the stored item it names (a 404 when there is none); any
+    other item as it is."""
+    if not isinstance(item, dict) or item.get("type") != "item_reference":
+        return item
+    item_id = item.get("id")
+    if not isinstance(item_id, str):
+        raise absent_or_wrong("items.id", "a string", item_id)
+    found = _stored_item(store, item_id)
+    if found is None:
+        raise RequestError(404, f"Item with id '{item_id}' not found.", param="items")
+    return found["item"]
 
 
 def _stored_item(store: StateStore | None, item_id: str) -> JSON | None:

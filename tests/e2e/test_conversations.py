@@ -95,3 +95,42 @@ def test_responses_refuse_an_unknown_or_doubled_conversation(server: RunningServ
             model="gpt-4o", input="Hi", conversation=made.id, previous_response_id=earlier.id
         )
     assert doubled.value.body["code"] == "mutually_exclusive_parameters"
+
+
+def test_items_added_at_once_all_land(server: RunningServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = openai_sdk(server)
+    made = client.conversations.create()
+
+    def add(i: int) -> None:
+        client.conversations.items.create(made.id, items=[{"role": "user", "content": f"{i}"}])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(add, range(30)))
+    items = client.conversations.items.list(made.id, limit=100).data
+    assert sorted(int(i.content[0].text) for i in items) == list(range(30))
+
+
+def test_items_are_listed_in_the_apis_shapes(server: RunningServer) -> None:
+    client = openai_sdk(server)
+    first = client.responses.create(
+        model="gpt-4o",
+        input=[{"role": "user", "content": "Weather in Paris?"}],
+        tools=[WEATHER],
+        tool_choice="required",
+    )
+    call = first.output[0]
+    made = client.conversations.create(
+        items=[
+            {"type": "item_reference", "id": call.id},
+            {"type": "function_call_output", "call_id": call.call_id, "output": "18C"},
+            {"role": "assistant", "content": [{"type": "output_text", "text": "18C."}]},
+        ]
+    )
+    items = client.conversations.items.list(made.id, order="asc").data
+    assert (items[0].type, items[0].id) == ("function_call", call.id)
+    assert items[1].type == "function_call_output" and items[1].status == "completed"
+    assert items[2].content[0].annotations == []
+    with pytest.raises(openai.NotFoundError):
+        client.conversations.create(items=[{"type": "item_reference", "id": "fc_nope"}])

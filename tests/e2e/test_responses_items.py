@@ -154,3 +154,69 @@ def test_input_tokens_counts_what_usage_counts(server: RunningServer) -> None:
     assert counted.input_tokens == client.responses.create(**asked).usage.input_tokens
     body = sdk_refusal(400, lambda: client.responses.input_tokens.count(model="gpt-4o", input=5))
     assert body["param"] == "input"
+
+
+def test_a_stateless_client_sends_its_output_back_by_value(server: RunningServer) -> None:
+    """The cookbook's stateless loop (store=False, context += response.output): messages
+    and calls sent back by value are taken; only a reasoning item needs its sealed
+    content, and content mockllm did not seal could not be verified."""
+    client = openai_sdk(server)
+    context: list[Any] = [{"role": "user", "content": "Tell me a joke about cats."}]
+    first = client.responses.create(model="gpt-4o-mini", input=context, store=False)
+    context += [as_input(o) for o in first.output]
+    context.append({"role": "user", "content": "Another one."})
+    again = client.responses.create(model="gpt-4o-mini", input=context, store=False)
+    assert again.status == "completed"
+    asked: dict[str, Any] = {"store": False, "include": ["reasoning.encrypted_content"]}
+    calls = client.responses.create(
+        model="o4-mini", input=[ASK], tools=[WEATHER], tool_choice="required", **asked
+    )
+    loop = [ASK, *[as_input(o) for o in calls.output]]
+    call = calls.output[-1]
+    loop.append({"type": "function_call_output", "call_id": call.call_id, "output": "18C"})
+    done = client.responses.create(model="o4-mini", input=loop, tools=[WEATHER], **asked)
+    assert done.status == "completed"
+    forged = {**as_input(calls.output[0]), "encrypted_content": "gAAAAABgarbage"}
+    body = sdk_refusal(
+        400,
+        lambda: client.responses.create(model="o4-mini", input=[ASK, forged], store=False),
+    )
+    assert body["code"] == "invalid_encrypted_content"
+
+
+def test_includes_a_model_cannot_give_are_refused(server: RunningServer) -> None:
+    client = openai_sdk(server)
+    body = sdk_refusal(
+        400,
+        lambda: client.responses.create(
+            model="o4-mini", input="Hi", include=["message.output_text.logprobs"]
+        ),
+    )
+    assert (body["message"], body["param"]) == (
+        "logprobs are not supported with reasoning models.",
+        "include",
+    )
+    body = sdk_refusal(
+        400,
+        lambda: client.responses.create(
+            model="gpt-4o", input="Hi", include=["reasoning.encrypted_content"]
+        ),
+    )
+    assert body["message"] == "Encrypted content is not supported with this model."
+
+
+def test_bad_ids_limits_and_depths_are_400s(server: RunningServer) -> None:
+    import httpx
+
+    base = server.base_url
+    bad_id = {"model": "gpt-4o", "input": [{"role": "user", "content": "hi", "id": []}]}
+    assert httpx.post(f"{base}/responses", json=bad_id).status_code == 400
+    made = httpx.post(f"{base}/responses", json={"model": "gpt-4o", "input": "hi"}).json()
+    odd = httpx.get(f"{base}/responses/{made['id']}/input_items", params={"limit": "²"})
+    assert odd.status_code == 400 and odd.json()["error"]["param"] == "limit"
+    deep: Any = {"type": "string"}
+    for _ in range(300):
+        deep = {"type": "object", "properties": {"a": deep}}
+    tool = {"type": "function", "name": "f", "strict": False, "parameters": deep}
+    body = {"model": "gpt-4o", "input": "hi", "truncation": "auto", "tools": [tool]}
+    assert httpx.post(f"{base}/responses", json=body).status_code == 400
