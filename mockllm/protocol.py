@@ -143,7 +143,15 @@ def check_name(name: str, param: str, most: int | None = 64) -> None:
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 MAX_METADATA = 16  # pairs; keys up to 64 characters, values strings up to 512
-SERVICE_TIERS = ("auto", "default", "fast", "flex", "priority")  # OpenAI's, as of 2026
+# The service tiers the API names when it refuses another (a direct-API table of
+# 2026-08-30); the SDK also types `scale` (and, on the Responses API, `ultrafast`), taken
+# too. An answer reports the tier it was served in: the one asked for, `default` for auto.
+SERVICE_TIERS = ("auto", "default", "fast", "flex", "priority")
+TAKEN_TIERS = frozenset((*SERVICE_TIERS, "scale", "ultrafast"))
+
+
+def served_tier(asked: object) -> str:
+    return asked if isinstance(asked, str) and asked not in ("auto", "default") else "default"
 
 
 def check_metadata(value: object) -> None:

@@ -42,15 +42,17 @@ def keep(store: StateStore, completion: JSON, request: Mapping[str, Any]) -> Non
         text = content if isinstance(content, str) else None
         if parts is not None:
             text = "".join(p.get("text", "") for p in parts if isinstance(p, dict)) or None
-        messages.append(
-            {
-                "id": f"{completion['id']}-{i}",
-                "role": message.get("role"),
-                "content": text,
-                "name": message.get("name"),
-                "content_parts": parts,
-            }
-        )
+        kept = {
+            "id": f"{completion['id']}-{i}",
+            "role": message.get("role"),
+            "content": text,
+            "name": message.get("name"),
+            "content_parts": parts,
+        }
+        for field in ("tool_calls", "tool_call_id", "function_call", "refusal"):
+            if message.get(field) is not None:
+                kept[field] = message[field]
+        messages.append(kept)
     document = {"completion": completion, "messages": messages}
     store.put_document(KIND, completion["id"], orjson.dumps(document), LIMIT)
 

@@ -32,6 +32,7 @@ from mockllm.dialects import DEFAULT_CONTEXT, Dialect, Headers, ParseContext
 from mockllm.errors import RequestError
 from mockllm.protocol import (
     SERVICE_TIERS,
+    TAKEN_TIERS,
     absent_or_wrong,
     canonical_or_refuse,
     check_metadata,
@@ -47,6 +48,7 @@ from mockllm.protocol import (
     invalid_type,
     load_object,
     missing,
+    served_tier,
     string_list,
     unsupported,
 )
@@ -618,7 +620,23 @@ def parse(
         body.get("tool_choice"), tools, _custom_tool_names(body.get("tools"))
     )
     functions = _parse_functions(body.get("functions"), context)
+    if functions and body.get("tools"):
+        # microsoft/autogen issue 3285 quotes the API's words.
+        raise RequestError(
+            400,
+            "Invalid request: 'functions' and 'tools' cannot both be provided. 'functions' "
+            "are deprecated; use the 'tools' parameter instead.",
+        )
     if functions:
+        for i, message in enumerate(messages):
+            if message.tool_calls and not all(c.id.startswith(_LEGACY) for c in message.tool_calls):
+                # openai/openai-python issue 1795 quotes the API's words.
+                raise RequestError(
+                    400,
+                    "Invalid parameter: 'tool_calls' cannot be used when 'functions' are "
+                    "present. Use 'tools' instead.",
+                    param=f"messages.[{i}].tool_calls",
+                )
         tools = (*tools, *functions)
         tool_choice = _function_call_choice(body.get("function_call"), functions) or tool_choice
     else:
@@ -644,7 +662,7 @@ def parse(
             raise invalid_type(name, "an object", value)
     check_metadata(body.get("metadata"))
     tier = body.get("service_tier")
-    if tier is not None and tier not in SERVICE_TIERS:
+    if tier is not None and tier not in TAKEN_TIERS:
         raise unsupported(tier, SERVICE_TIERS, "service_tier")
     parallel = get_bool(body, "parallel_tool_calls", True)
     if body.get("parallel_tool_calls") is not None and not body.get("tools"):
@@ -695,7 +713,7 @@ def parse(
         turn=turn,
         reasoning=entry.reasoning == "visible",
         reasoning_effort=effort,
-        wire=_Wire(obfuscate, bool(functions)),
+        wire=_Wire(obfuscate, bool(functions), served_tier(tier)),
     )
     if not context.lenient:
         _check_context(conversation, entry, context)
@@ -793,6 +811,7 @@ class _Wire:
 
     obfuscate: bool = True  # chunks end with their padding (stream_options)
     legacy: bool = False  # the request offered `functions`: a call is a `function_call`
+    tier: str = "default"  # the service tier the answer reports
 
 
 _PLAIN = _Wire()
@@ -806,7 +825,9 @@ def _finish(choice: RenderedChoice, legacy: bool) -> str:
     return choice.finish_reason
 
 
-def completion(rendered: Rendered, created: int, legacy: bool = False) -> JSON:
+def completion(
+    rendered: Rendered, created: int, legacy: bool = False, tier: str = "default"
+) -> JSON:
     """The non-streaming `chat.completion` object."""
     return {
         "id": rendered.id,
@@ -823,7 +844,7 @@ def completion(rendered: Rendered, created: int, legacy: bool = False) -> JSON:
             for c in rendered.choices
         ],
         "usage": usage_body(rendered),
-        "service_tier": "default",
+        "service_tier": tier,
         "system_fingerprint": rendered.fingerprint,
         **({"provider": rendered.provider} if rendered.provider else {}),
     }
@@ -835,7 +856,12 @@ class _Chunks:
     text delta to 16 characters, other chunks by a random count)."""
 
     def __init__(
-        self, rendered: Rendered, created: int, include_usage: bool, obfuscate: bool
+        self,
+        rendered: Rendered,
+        created: int,
+        include_usage: bool,
+        obfuscate: bool,
+        tier: str = "default",
     ) -> None:
         self.prefix = (
             b'data: {"id":'
@@ -844,7 +870,9 @@ class _Chunks:
             + str(created).encode()
             + b',"model":'
             + _dumps(rendered.model)
-            + b',"service_tier":"default","system_fingerprint":'
+            + b',"service_tier":'
+            + _dumps(tier)
+            + b',"system_fingerprint":'
             + _dumps(rendered.fingerprint)
             + (b',"provider":' + _dumps(rendered.provider) if rendered.provider else b"")
             + b',"choices":['
@@ -982,10 +1010,11 @@ def stream(
     fault: Fault | None = None,
     obfuscate: bool = True,
     legacy: bool = False,
+    tier: str = "default",
 ) -> Body:
     """The SSE events of a streamed answer, each with the offset it is due at (a
     `functions` request's call as `function_call` deltas)."""
-    chunks = _Chunks(rendered, created, include_usage, obfuscate)
+    chunks = _Chunks(rendered, created, include_usage, obfuscate, tier)
     offsets = rendered.offsets
     events: list[bytes] = []
     due: list[float] = []
@@ -1055,10 +1084,14 @@ def stream(
 
 
 def whole(
-    rendered: Rendered, created: int, fault: Fault | None = None, legacy: bool = False
+    rendered: Rendered,
+    created: int,
+    fault: Fault | None = None,
+    legacy: bool = False,
+    tier: str = "default",
 ) -> Body:
     """A non-streaming answer, with the non-streaming form of a fault."""
-    body = completion(rendered, created, legacy)
+    body = completion(rendered, created, legacy, tier)
     delay = rendered.offsets[-1]
     if fault is not None:
         if fault.empty_choices_error:
@@ -1083,8 +1116,9 @@ def answer(
             fault,
             wire.obfuscate,
             wire.legacy,
+            wire.tier,
         )
-    return whole(rendered, created, fault, wire.legacy)
+    return whole(rendered, created, fault, wire.legacy, wire.tier)
 
 
 def failure(spec: ErrorSpec, delay: float = 0.0, request_id: str = "") -> Body:
@@ -1113,7 +1147,8 @@ def remember(
     if conversation.body.get("store") is not True or fault is not None:
         return
     wire = conversation.wire if isinstance(conversation.wire, _Wire) else _PLAIN
-    stored_completions.keep(store, completion(rendered, created, wire.legacy), conversation.body)
+    answered = completion(rendered, created, wire.legacy, wire.tier)
+    stored_completions.keep(store, answered, conversation.body)
 
 
 DIALECT = Dialect(

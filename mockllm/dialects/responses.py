@@ -38,6 +38,7 @@ from mockllm.dialects import DEFAULT_CONTEXT, Dialect, Headers, ParseContext
 from mockllm.errors import RequestError
 from mockllm.protocol import (
     SERVICE_TIERS,
+    TAKEN_TIERS,
     absent_or_wrong,
     canonical_or_refuse,
     check_metadata,
@@ -52,6 +53,7 @@ from mockllm.protocol import (
     invalid_type,
     load_object,
     missing,
+    served_tier,
     string_list,
     unsupported,
 )
@@ -687,7 +689,7 @@ def parse(
         if item is not None and not isinstance(item, str):
             raise invalid_type(name, "a string", item)
     tier = body.get("service_tier")
-    if tier is not None and tier not in SERVICE_TIERS:
+    if tier is not None and tier not in TAKEN_TIERS:
         raise unsupported(tier, SERVICE_TIERS, "service_tier")
     prompt = body.get("prompt")
     if prompt is not None and not isinstance(prompt, dict):
@@ -726,6 +728,7 @@ def parse(
         "truncation": truncation,
         "user": body.get("user"),
         "metadata": metadata or {},
+        "service_tier": tier,
     }
     seed_key = canonical_or_refuse(body)  # first: a body too deep to encode is refused
     messages_t = tuple(messages)
@@ -1041,7 +1044,7 @@ def response_object(
         "prompt_cache_retention": None,
         "reasoning": echo["reasoning"],
         "safety_identifier": echo["safety_identifier"],
-        "service_tier": "default" if done else "auto",
+        "service_tier": served_tier(echo["service_tier"]) if done else "auto",
         "store": echo["store"],
         "temperature": echo["temperature"],
         "text": echo["text"],

@@ -82,3 +82,29 @@ def test_function_call_needs_functions(server: RunningServer) -> None:
         "param": "function_call",
         "code": None,
     }
+
+
+def test_functions_do_not_mix_with_tools(server: RunningServer) -> None:
+    client = openai_sdk(server)
+    tools = [{"type": "function", "function": FUNCTIONS[0]}]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model="gpt-4o", messages=ASK, functions=FUNCTIONS, tools=tools
+        )
+    assert caught.value.body["message"] == (
+        "Invalid request: 'functions' and 'tools' cannot both be provided. 'functions' are "
+        "deprecated; use the 'tools' parameter instead."
+    )
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": "{}"},
+    }
+    history = [
+        *ASK,
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+    ]
+    with pytest.raises(openai.BadRequestError) as mixed:
+        client.chat.completions.create(model="gpt-4o", messages=history, functions=FUNCTIONS)
+    assert mixed.value.body["param"] == "messages.[1].tool_calls"

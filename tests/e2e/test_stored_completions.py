@@ -58,3 +58,31 @@ def test_stored_completions_are_kept_listed_and_changed(server: RunningServer) -
         with pytest.raises(openai.NotFoundError) as caught:
             client.chat.completions.retrieve(missing)
         assert caught.value.body["message"] == f"Chat completion with id '{missing}' not found."
+
+
+def test_service_tier_and_tool_fields_are_kept(server: RunningServer) -> None:
+    """The answer reports the tier asked for (auto: default), and a stored request's
+    tool calls and tool results keep their fields."""
+    client = openai_sdk(server)
+    flex = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}], service_tier="flex"
+    )
+    assert flex.service_tier == "flex"
+    plain = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}], service_tier="auto"
+    )
+    assert plain.service_tier == "default"
+    call = {"id": "call_9", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    kept = client.chat.completions.create(
+        model="gpt-4o",
+        store=True,
+        tools=[{"type": "function", "function": {"name": "f"}}],
+        messages=[
+            {"role": "user", "content": "use f"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_9", "content": "done"},
+        ],
+    )
+    messages = client.chat.completions.messages.list(kept.id).data
+    assert messages[1].tool_calls is not None and messages[1].tool_calls[0].id == "call_9"
+    assert messages[2].model_dump().get("tool_call_id") == "call_9"
