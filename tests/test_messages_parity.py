@@ -551,3 +551,46 @@ def test_an_unknown_thread_is_a_404_the_sdk_recognises() -> None:
     assert refused(thread={"type": "continue"}) == (
         "thread.continue.previous_message_id: Field required"
     )
+
+
+def test_a_response_is_continued_once_and_a_continue_takes_no_system_or_tools() -> None:
+    store = MemoryStore()
+    first = threaded(store, thread={"type": "create"})
+    rendered = render(Reply(choices=(ChoiceSpec(content=compile_template("Hi.")),)), first, seed=7)
+    dialect.remember(store, first, rendered, 0)
+    reply_id = wire.message_id(rendered)
+    again = {"type": "continue", "previous_message_id": reply_id}
+    second = threaded(store, thread=again)
+    assert second.wire.continues == reply_id
+    # asked only: the response is not continued until the continue is answered
+    threaded(store, thread=again)
+    second_rendered = render(
+        Reply(choices=(ChoiceSpec(content=compile_template("Yes.")),)), second, seed=8
+    )
+    dialect.remember(store, second, second_rendered, 0)
+    with pytest.raises(RequestError) as caught:
+        threaded(store, thread=again)
+    assert (caught.value.status, caught.value.code) == (400, "thread_already_continued")
+    assert json.loads(wire.refusal(caught.value))["error"] == {
+        "details": {"error_code": "thread_already_continued"},
+        "type": "invalid_request_error",
+        "message": "The response that `previous_message_id` names has already been continued, "
+        "and each response can be continued only once. Continue from the Thread's most recent "
+        "response `id`.",
+    }
+    latest = {"type": "continue", "previous_message_id": wire.message_id(second_rendered)}
+    threaded(store, thread=latest)  # the latest one continues
+    for fields, named in (
+        ({"system": "Be terse."}, "`system`"),
+        ({"tools": [TOOL]}, "`tools`"),
+        ({"system": "x", "tools": [TOOL]}, "`system` and `tools`"),
+    ):
+        with pytest.raises(RequestError) as caught:
+            threaded(store, thread=latest, **fields)
+        assert (caught.value.status, caught.value.code) == (400, "thread_unsupported_request")
+        assert caught.value.message.startswith(f"{named} cannot be sent with `thread.continue`")
+        error = json.loads(wire.refusal(caught.value))["error"]
+        assert error["details"] == {"error_code": "thread_unsupported_request"}
+    # --lenient forks the thread and lets a continue replace its system
+    lenient = ParseContext(refuse_unknown=False, store=store, lenient=True)
+    parse(lenient, thread=again, system="Be terse.")

@@ -168,6 +168,7 @@ class Wire:
     # A threaded request (`thread`): the conversation the server holds once it answers
     # (`system`, `tools`, every message so far), kept under the answer's id.
     thread: JSON | None = None
+    continues: str | None = None  # the `previous_message_id` a `continue` resumed
 
 
 # --- the validator's words ------------------------------------------------------------------
@@ -811,22 +812,30 @@ def _read_tool_choice(
 # `system` and `tools` from the thread. Kept like the Responses API's stored responses.
 THREAD_KIND = "messages.thread"
 THREAD_LIMIT = 10_000  # threads kept, oldest dropped first
+CONTINUED_KIND = "messages.thread.continued"  # answers a `continue` has resumed
 _THREAD_TYPES = ("create", "continue")
+_CREATE_ONLY = ("system", "tools")  # taken from the thread, never sent on a `continue`
 
 
-def _read_thread(body: JSON, store: StateStore | None) -> tuple[JSON, bool]:
+def _thread_refusal(message: str, code: str) -> RequestError:
+    return RequestError(400, message, code=code, param="thread.previous_message_id")
+
+
+def _read_thread(
+    body: JSON, store: StateStore | None, lenient: bool
+) -> tuple[JSON, bool, str | None]:
     """(the request with the held conversation in front of its messages, whether the request
-    is threaded)."""
+    is threaded, the `previous_message_id` it continues)."""
     value = body.get("thread")
     if value is None:
-        return body, False
+        return body, False, None
     thread = _object(value, "thread")
     kind = thread.get("type")
     if kind not in _THREAD_TYPES:
         raise _required("thread.type") if kind is None else _tag("thread", kind, _THREAD_TYPES)
     if kind == "create":
         _only(thread, "thread.create", ("type",))
-        return body, True
+        return body, True, None
     _only(thread, "thread.continue", ("type", "previous_message_id"))
     previous = _text(thread, "previous_message_id", "thread.continue")
     raw = store.get_document(THREAD_KIND, previous) if store is not None else None
@@ -839,15 +848,36 @@ def _read_thread(body: JSON, store: StateStore | None) -> tuple[JSON, bool]:
             code="thread_not_found",
             param="thread.previous_message_id",
         )
+    if not lenient:
+        repeated = [key for key in _CREATE_ONLY if body.get(key) is not None]
+        if repeated:
+            # The server takes `system` and `tools` from the thread and refuses a continue
+            # that repeats them (the SDK's `CREATE_ONLY_FIELDS`); the SDK reads the refusal
+            # as `ThreadUnsupportedRequestError` (`thread_unsupported_request`).
+            named = " and ".join(f"`{key}`" for key in repeated)
+            raise _thread_refusal(
+                f"{named} cannot be sent with `thread.continue`: the Thread keeps the ones it "
+                "was created with. Send the full conversation without `thread`, or create a "
+                "new Thread to change them.",
+                "thread_unsupported_request",
+            )
+        if store is not None and store.get_document(CONTINUED_KIND, previous) is not None:
+            # The SDK's words for it (`ThreadAlreadyContinuedError`), with its `error_code`.
+            raise _thread_refusal(
+                "The response that `previous_message_id` names has already been continued, "
+                "and each response can be continued only once. Continue from the Thread's "
+                "most recent response `id`.",
+                "thread_already_continued",
+            )
     held: JSON = orjson.loads(raw)
     merged = dict(body)
     sent = body.get("messages")
     if isinstance(sent, list):
         merged["messages"] = [*held["messages"], *sent]
-    for key in ("system", "tools"):
+    for key in _CREATE_ONLY:
         if merged.get(key) is None and held.get(key) is not None:
             merged[key] = held[key]
-    return merged, True
+    return merged, True, previous
 
 
 def remember(
@@ -874,6 +904,8 @@ def remember(
         messages.append({"role": "assistant", "content": message["content"]})
     document = {**wire.thread, "messages": messages}
     store.put_document(THREAD_KIND, message["id"], orjson.dumps(document), THREAD_LIMIT)
+    if wire.continues is not None:
+        store.put_document(CONTINUED_KIND, wire.continues, b"1", THREAD_LIMIT)
 
 
 # --- the request ----------------------------------------------------------------------------
@@ -1103,7 +1135,7 @@ def parse(
         if key not in fields:
             raise _extra(key)
     sent = body
-    body, threaded = _read_thread(body, context.store)
+    body, threaded, continues = _read_thread(body, context.store, context.lenient)
     model = _text(body, "model", "")
     max_tokens = None
     if not counting:
@@ -1192,7 +1224,9 @@ def parse(
         last_user=last_user,
         system=system_text,
         turn=turn,
-        wire=Wire(server_tools, thinks, _thread_held(body) if threaded else None),
+        wire=Wire(
+            server_tools, thinks, _thread_held(body) if threaded else None, continues=continues
+        ),
     )
     if not counting and not context.lenient:
         _check_context(conversation, lookup(model).context_window)

@@ -502,7 +502,9 @@ def _message(spec: ErrorSpec) -> str:
 
 # Refusals the SDK tells apart by `error.details.error_code` (its `ERROR_CLASSES`: a thread
 # not found is `ThreadNotFoundError`, which the thread helpers recover from).
-DETAILED_CODES = frozenset({"thread_not_found"})
+DETAILED_CODES = frozenset(
+    {"thread_not_found", "thread_already_continued", "thread_unsupported_request"}
+)
 
 
 def _error(

@@ -14,7 +14,12 @@ import httpx
 import jsonschema
 import pytest
 from anthropic import Anthropic, beta_tool
-from anthropic.types import Message, ThreadNotFoundError
+from anthropic.types import (
+    Message,
+    ThreadAlreadyContinuedError,
+    ThreadNotFoundError,
+    ThreadUnsupportedRequestError,
+)
 from pydantic import BaseModel
 
 from tests.conftest import RunningServer, start_server
@@ -548,3 +553,33 @@ def test_the_sdk_raises_thread_not_found(client: Anthropic) -> None:
             thread={"type": "continue", "previous_message_id": "msg_01Gone"},
             messages=[{"role": "user", "content": "hi"}],
         )
+
+
+def test_the_sdk_raises_thread_already_continued_and_unsupported_request(
+    client: Anthropic,
+) -> None:
+    first = client.beta.messages.create(
+        model=MODEL,
+        max_tokens=100,
+        thread={"type": "create"},
+        system="Be terse.",
+        messages=[{"role": "user", "content": "Hello"}],
+    )
+    resume: Any = {"type": "continue", "previous_message_id": first.id}
+    asked: Any = [{"role": "user", "content": "count for me"}]
+    client.beta.messages.create(model=MODEL, max_tokens=100, thread=resume, messages=asked)
+    with pytest.raises(ThreadAlreadyContinuedError) as caught:
+        client.beta.messages.create(model=MODEL, max_tokens=100, thread=resume, messages=asked)
+    assert caught.value.body["error"]["details"] == {"error_code": "thread_already_continued"}
+    latest = client.beta.messages.create(
+        model=MODEL,
+        max_tokens=100,
+        thread={"type": "create"},
+        messages=[{"role": "user", "content": "Hello"}],
+    )
+    resume = {"type": "continue", "previous_message_id": latest.id}
+    for repeated in ({"system": "Be verbose."}, {"tools": [WEATHER]}):
+        with pytest.raises(ThreadUnsupportedRequestError):
+            client.beta.messages.create(
+                model=MODEL, max_tokens=100, thread=resume, messages=asked, **repeated
+            )
