@@ -594,3 +594,26 @@ def test_a_response_is_continued_once_and_a_continue_takes_no_system_or_tools() 
     # --lenient forks the thread and lets a continue replace its system
     lenient = ParseContext(refuse_unknown=False, store=store, lenient=True)
     parse(lenient, thread=again, system="Be terse.")
+
+
+# --- 7. tool pairing -------------------------------------------------------------------------
+
+
+def test_a_tool_use_takes_one_result_and_tool_use_ids_are_unique() -> None:
+    twice = [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": [USE]},
+        {"role": "user", "content": [RESULT, RESULT]},
+    ]
+    assert refused(tools=[TOOL], messages=twice) == (
+        "messages.2.content.1: each tool_use must have a single result. Found multiple "
+        "`tool_result` blocks with id: toolu_1"
+    )
+    same_id = loop([USE, USE])
+    same_id[2] = {"role": "user", "content": [RESULT, RESULT]}
+    assert refused(tools=[TOOL], messages=same_id) == (
+        "messages.1.content.1: `tool_use` ids must be unique"
+    )
+    other = {**USE, "id": "toolu_2"}
+    both = {"role": "user", "content": [RESULT, {**RESULT, "tool_use_id": "toolu_2"}]}
+    parse(tools=[TOOL], messages=[*loop([USE, other])[:2], both])

@@ -496,6 +496,9 @@ def _read_message(raw: object, i: int) -> _Turn:
             if "input" not in block:
                 raise _required(f"{at}.input")
             arguments = orjson.dumps(_object(block["input"], f"{at}.input")).decode()
+            if any(call.id == call_id for call in turn.calls):
+                # The API's words (github.com/anthropics/claude-code/issues/20901).
+                raise invalid(f"{at}: `tool_use` ids must be unique", at)
             turn.calls.append(ToolCall(str(call_id), str(name), arguments))
         elif kind == "tool_result":
             use_id = _str(block, "tool_use_id", at)
@@ -577,17 +580,28 @@ def _check_tool_pairs(turns: list[_Turn]) -> None:
     github.com/anthropics/claude-code issues #13460 and #5060)."""
     previous_calls: set[str] = set()
     for i, turn in enumerate(turns):
+        answered: set[str] = set()
         for use_id, _, k in turn.results:
+            at = f"messages.{i}.content.{k}"
             if use_id not in previous_calls:
                 raise invalid(
-                    f"messages.{i}.content.{k}: unexpected `tool_use_id` found in "
-                    f"`tool_result` blocks: {use_id}. Each `tool_result` block must have a "
-                    "corresponding `tool_use` block in the previous message.",
-                    f"messages.{i}.content.{k}",
+                    f"{at}: unexpected `tool_use_id` found in `tool_result` blocks: {use_id}. "
+                    "Each `tool_result` block must have a corresponding `tool_use` block in "
+                    "the previous message.",
+                    at,
                 )
+            if use_id in answered:
+                # The API's words, as a claude-code bug report quotes them (anthropics/
+                # claude-code commit 20c5837, "Duplicate tool_result blocks").
+                raise invalid(
+                    f"{at}: each tool_use must have a single result. Found multiple "
+                    f"`tool_result` blocks with id: {use_id}",
+                    at,
+                )
+            answered.add(use_id)
         if turn.role == "assistant" and turn.calls and i + 1 < len(turns):
-            answered = {use_id for use_id, _, _ in turns[i + 1].results}
-            missing = [c.id for c in turn.calls if c.id not in answered]
+            results = {use_id for use_id, _, _ in turns[i + 1].results}
+            missing = [c.id for c in turn.calls if c.id not in results]
             if missing:
                 raise invalid(
                     f"messages.{i}: `tool_use` ids were found without `tool_result` blocks "

@@ -583,3 +583,37 @@ def test_the_sdk_raises_thread_already_continued_and_unsupported_request(
             client.beta.messages.create(
                 model=MODEL, max_tokens=100, thread=resume, messages=asked, **repeated
             )
+
+
+# --- 7. tool pairing ----------------------------------------------------------------------------
+
+
+def test_two_results_for_one_tool_use_and_repeated_tool_use_ids_are_refused(
+    client: Anthropic,
+) -> None:
+    use = {"type": "tool_use", "id": "toolu_01A", "name": "get_weather", "input": {"city": "Oslo"}}
+    result = {"type": "tool_result", "tool_use_id": "toolu_01A", "content": "3C"}
+    asked: Any = {"role": "user", "content": "weather?"}
+    cases: list[tuple[Any, str]] = [
+        (
+            [
+                asked,
+                {"role": "assistant", "content": [use]},
+                {"role": "user", "content": [result, result]},
+            ],
+            "messages.2.content.1: each tool_use must have a single result. Found multiple "
+            "`tool_result` blocks with id: toolu_01A",
+        ),
+        (
+            [
+                asked,
+                {"role": "assistant", "content": [use, use]},
+                {"role": "user", "content": [result, result]},
+            ],
+            "messages.1.content.1: `tool_use` ids must be unique",
+        ),
+    ]
+    for messages, words in cases:
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            client.messages.create(model=MODEL, max_tokens=100, tools=[WEATHER], messages=messages)
+        assert caught.value.body["error"]["message"] == words
