@@ -4,6 +4,7 @@ cache breakpoints and the Claude catalogue (each refusal in the API's words)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -617,3 +618,28 @@ def test_a_tool_use_takes_one_result_and_tool_use_ids_are_unique() -> None:
     other = {**USE, "id": "toolu_2"}
     both = {"role": "user", "content": [RESULT, {**RESULT, "tool_use_id": "toolu_2"}]}
     parse(tools=[TOOL], messages=[*loop([USE, other])[:2], both])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("", "messages.0.content.0.document.source.base64: PDF cannot be empty"),
+        (
+            "aGVsbG8=",
+            "messages.0.content.0.pdf.source.base64.data: The PDF specified was not valid.",
+        ),
+        (
+            base64.b64encode(b"<html><body>not a pdf</body></html>").decode(),
+            "messages.0.content.0.pdf.source.base64.data: The PDF specified was not valid.",
+        ),
+        (
+            "not base64!",
+            "messages.0.content.0.pdf.source.base64.data: The PDF specified was not valid.",
+        ),
+    ],
+)
+def test_a_base64_document_must_be_a_pdf(data: str, message: str) -> None:
+    source = {"type": "base64", "media_type": "application/pdf", "data": data}
+    assert refused(messages=document(source)) == message
+    pdf = base64.b64encode(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n").decode()
+    parse(messages=document({**source, "data": pdf}))

@@ -5,6 +5,7 @@ compared word for word with the API's, as public reports quote them."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -617,3 +618,32 @@ def test_two_results_for_one_tool_use_and_repeated_tool_use_ids_are_refused(
         with pytest.raises(anthropic.BadRequestError) as caught:
             client.messages.create(model=MODEL, max_tokens=100, tools=[WEATHER], messages=messages)
         assert caught.value.body["error"]["message"] == words
+
+
+# --- 8. documents -------------------------------------------------------------------------------
+
+
+def test_a_pdf_document_that_is_empty_or_not_a_pdf_is_refused(client: Anthropic) -> None:
+    html = base64.b64encode(b"<!DOCTYPE html><html></html>").decode()
+    cases = [
+        ("", "messages.0.content.0.document.source.base64: PDF cannot be empty"),
+        (
+            "aGVsbG8=",
+            "messages.0.content.0.pdf.source.base64.data: The PDF specified was not valid.",
+        ),
+        (html, "messages.0.content.0.pdf.source.base64.data: The PDF specified was not valid."),
+    ]
+    for data, words in cases:
+        source = {"type": "base64", "media_type": "application/pdf", "data": data}
+        content: Any = [{"type": "document", "source": source}, {"type": "text", "text": "Sum up"}]
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            client.messages.create(
+                model=MODEL, max_tokens=100, messages=[{"role": "user", "content": content}]
+            )
+        assert caught.value.body["error"]["message"] == words
+    pdf = base64.b64encode(b"%PDF-1.4\n1 0 obj\n").decode()
+    source = {"type": "base64", "media_type": "application/pdf", "data": pdf}
+    content = [{"type": "document", "source": source}, {"type": "text", "text": "Sum up"}]
+    client.messages.create(
+        model=MODEL, max_tokens=100, messages=[{"role": "user", "content": content}]
+    )
