@@ -21,12 +21,13 @@ import orjson
 
 from mockllm import fake
 from mockllm.conversation import Conversation, Tool
-from mockllm.tool_policy import argument_hints, relatedness
+from mockllm.tool_policy import argument_hints, arithmetic_for, relatedness
 
 _BRACKETED = re.compile(r"one of \[([^\]\n]+)\]")  # "should be one of [get_weather, calculator]"
 _LISTED = re.compile(r"\(one of ([\w\-, ]+)\)")  # "tool name (one of get_weather, multiply)"
 _NAMED = re.compile(r"^>?\s*Tool Name:\s*([\w\-]+)\s*$", re.MULTILINE)
-_QUESTION = re.compile(r"^Question:[ \t]*(.+)$", re.MULTILINE)
+_QUESTION = re.compile(r"^(?:Question|New input):[ \t]*(.+)$", re.MULTILINE)
+_ACTION = re.compile(r"^Action:[ \t]*([\w\-]+)", re.MULTILINE)
 _OBSERVATION = re.compile(r"Observation:[ \t]*(.*?)(?=\n\s*Thought:|\Z)", re.DOTALL)
 _ANSWER_CHARS = 240
 
@@ -44,11 +45,18 @@ def react_answer(request: Conversation, rng: random.Random, locale: str) -> str 
     observations = [o.strip() for o in _OBSERVATION.findall(since)]
     observations = [o for o in observations if o]
     final = "Final Answer" if "Final Answer" in prompt else "Answer"
-    if observations:
-        said = " ".join(observations)[:_ANSWER_CHARS].strip()
-        return f"Thought: I can answer without using any more tools.\n{final}: {said}"
     tools = [_tool(prompt, name) for name in names]
-    best = max(tools, key=lambda t: relatedness(question, t))
+    used = set(_ACTION.findall(since))
+    scored = [(relatedness(question, t), t) for t in tools if t.name not in used]
+    related = [t for score, t in scored if score > 0]
+    if observations and related:  # another tool the question names: it acts again
+        related = [t for t in related if _mentioned(question, t)]
+    if not related:
+        said = " ".join(observations)[:_ANSWER_CHARS].strip()
+        if not said:  # no tool relates to the question: it answers it itself
+            said = fake.fake_text(rng.getrandbits(63), locale, 24)
+        return f"Thought: I can answer without using any more tools.\n{final}: {said}"
+    best = max(related, key=lambda t: relatedness(question, t))
     asking = replace(request, last_user=question)
     hints = argument_hints(asking, best)
     if best.parameters.get("properties"):
@@ -61,11 +69,19 @@ def react_answer(request: Conversation, rng: random.Random, locale: str) -> str 
         # ("the weather in a city" -> the city the question names), else the question.
         words = re.findall(r"[a-z]+", f"{best.name} {best.description}".lower())
         reads = Tool(best.name, best.description, {"properties": dict.fromkeys(words, {})})
-        given = next(iter(argument_hints(asking, reads).values()), question)
+        given = arithmetic_for(question, best) or next(
+            iter(argument_hints(asking, reads).values()), question
+        )
     return (
         "Thought: I need to use a tool to help me answer the question.\n"
         f"Action: {best.name}\nAction Input: {given}"
     )
+
+
+def _mentioned(question: str, tool: Tool) -> bool:
+    """Whether the question names the tool itself (a word of its name), as a second thing
+    to do ("the weather in Oslo and what is 12*12")."""
+    return relatedness(question, Tool(tool.name, "", {})) > 0
 
 
 def _prompt(request: Conversation) -> str:

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import math
 import random
+import re
 import string
 from dataclasses import dataclass, replace
 from typing import Any
@@ -328,6 +329,25 @@ def _from_prompt(request: Conversation, rng: random.Random, locale: str) -> Any:
     return fake.instance_from_schema(PLAIN_JSON, seed, locale)
 
 
+_DONE_WORD = re.compile(
+    r"\b(?:reply|respond|answer|say|end|finish)\s+(?:only\s+)?with\s+[\"'`]?([A-Z][A-Z_]{2,})[\"'`]?"
+    r"\s+(?:when|once|if|after)",
+    re.IGNORECASE,
+)
+
+
+def _with_done_word(text: str, request: Conversation) -> str:
+    """A text answer ending with the word a system prompt says to say when the task is done
+    ("Reply with TERMINATE when the task has been completed.", AutoGen's agents; "Respond
+    with APPROVE when satisfied"), so that loops waiting for it end."""
+    if not request.system or text.lstrip().startswith(("{", "[", "```", "Thought:")):
+        return text  # JSON and ReAct steps are read by a parser: left as they are
+    found = _DONE_WORD.search(request.system)
+    if found is None or not found.group(1).isupper():
+        return text
+    return f"{text}\n\n{found.group(1)}"
+
+
 def _prompted_json(request: Conversation, rng: random.Random, locale: str) -> str | None:
     """The JSON a prompt asks for without a JSON response format (instructor's MD_JSON,
     LangChain's output parsers): fenced when it asks for a code block; None when it does
@@ -554,10 +574,12 @@ def _choice(
                 text = _structured(request, rng, locale)
             elif default:
                 text = (
-                    results_answer(request, locale)
-                    or react_answer(request, rng, locale)
-                    or _prompted_json(request, rng, locale)
+                    react_answer(request, rng, locale)
+                    or _prompted_json(request, rng, locale)  # JSON asked for, results or not
+                    or results_answer(request, locale)
+                    or fake.fake_text(rng.getrandbits(63), locale, words)
                 )
+                text = _with_done_word(text, request)
             if text is None:
                 text = fake.fake_text(rng.getrandbits(63), locale, words)
     finish = spec.finish_reason

@@ -63,6 +63,9 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
         return named if named in names else None
     allowed = [n for n in request.allowed_tools if n in names] or names
     candidates = [t for t in tools if t.name in allowed]
+    # A structured-output tool (named after its schema's class: `Weather`, as LangChain's
+    # ToolStrategy offers it) ends the turn: the other tools first, while they relate.
+    working = [t for t in candidates if not _is_output_tool(t)] or candidates
     turn = turn_messages(request)
     rng = random.Random(seed)
     if choice != "required":
@@ -74,19 +77,27 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
             asked = _words(request.last_user)
             rest = [t for t in candidates if t.name not in called and _words(t.name) & asked]
             return rest[0].name if rest else None
-        scored = [(relatedness(request.last_user, t), t) for t in candidates]
+        scored = [(relatedness(request.last_user, t), t) for t in working]
         best = max(score for score, _ in scored)
         if best <= 0:
             return _follow_up(request, candidates)
         return rng.choice([t for score, t in scored if score == best]).name
     called = {call.name for m in turn for call in m.tool_calls}
-    fresh = [t for t in candidates if t.name not in called] or candidates
+    fresh = [t for t in working if t.name not in called]
+    if not fresh:
+        fresh = [t for t in candidates if t.name not in called] or candidates
     scored = [(relatedness(request.last_user, t), t) for t in fresh]
     best = max(score for score, _ in scored)
     if best <= 0:
         finals = [t for t in fresh if _words(f"{t.name} {t.description}") & _FINAL_WORDS]
         return rng.choice(finals or fresh).name
     return rng.choice([t for score, t in scored if score == best]).name
+
+
+def _is_output_tool(tool: Tool) -> bool:
+    """A tool named like a class (`Weather`, `CityInfo`): how agent frameworks offer a
+    structured output as a tool, to be called last."""
+    return tool.name[:1].isupper() and "_" not in tool.name
 
 
 def _follow_up(request: Conversation, candidates: list[Tool]) -> str | None:
@@ -123,26 +134,69 @@ def choose_tools(request: Conversation, seed: int) -> tuple[str, ...]:
         return () if first is None else (first,)
     if request.named_tool is not None:
         return (first,)
-    asked = _words(request.last_user)
+    asked = _words(request.last_user) | _math_words(request.last_user)
     allowed = set(request.allowed_tools) or {t.name for t in request.tools}
     called = {call.name for m in turn_messages(request) for call in m.tool_calls}
     named = [
         t.name
         for t in request.tools
-        if t.name != first and t.name in allowed and t.name not in called and _words(t.name) & asked
+        if t.name != first
+        and t.name in allowed
+        and t.name not in called
+        and not _is_output_tool(t)
+        and _words(t.name) & asked
     ]
     return (first, *named)
 
 
 def relatedness(text: str, tool: Tool) -> float:
     """How much `text` is about `tool`: its words found in the tool's name (twice as much)
-    and description."""
-    asked = _words(text)
+    and description; arithmetic in the text ("23*19", "7 times 6") asks for the words of
+    calculation (multiply, add, calculator…)."""
+    asked = _words(text) | _math_words(text)
     if not asked:
         return 0.0
     named = _words(tool.name)
     described = _words(tool.description)
     return sum(2.0 if w in named else 1.0 if w in described else 0.0 for w in asked)
+
+
+_OPERATIONS = (
+    (re.compile(r"[*×x]\s*\d|\btimes\b|\bmultipl|\bproduct\b", re.I), ("multiply", "product")),
+    (re.compile(r"\d\s*\+|\bplus\b|\badd\b|\bsum\b", re.I), ("add", "sum")),
+    (re.compile(r"\d\s*-\s*\d|\bminus\b|\bsubtract", re.I), ("subtract", "minus")),
+    (re.compile(r"\d\s*[/÷]\s*\d|\bdivided\b|\bdivide\b", re.I), ("divide", "quotient")),
+)
+_CALCULATION = frozenset(
+    stem(w)
+    for w in (
+        "calculate",
+        "calculator",
+        "math",
+        "arithmetic",
+        "compute",
+        "expression",
+        "evaluate",
+        "eval",
+    )
+)
+
+
+def _math_words(text: str) -> frozenset[str]:
+    """The words of the calculation a text asks for, when it asks for one."""
+    if not re.search(r"\d", text):
+        return frozenset()
+    found = {stem(w) for pattern, words in _OPERATIONS if pattern.search(text) for w in words}
+    return frozenset(found | _CALCULATION) if found else frozenset()
+
+
+def arithmetic_for(text: str, tool: Tool) -> str | None:
+    """The arithmetic a text asks a calculating tool to work out ("What is 12*12?" ->
+    "12*12"), or None when the text asks none or the tool does not calculate."""
+    found = _ARITHMETIC.search(text)
+    if found is None or not _math_words(text) & _words(f"{tool.name} {tool.description}"):
+        return None
+    return " ".join(found.group().split())
 
 
 def argument_hints(request: Conversation, tool: Tool) -> dict[str, str]:
@@ -192,8 +246,17 @@ def results_answer(request: Conversation, locale: str) -> str | None:
     """A text answer that uses this turn's tool results, or None when there are none."""
     turn = turn_messages(request)
     names = {call.id: call.name for m in turn for call in m.tool_calls}
+    offered = {t.name for t in request.tools}
     results = [
-        (names.get(m.tool_call_id or "", "the tool"), m.text) for m in turn if m.role == "tool"
+        (names.get(m.tool_call_id or "", "the tool"), m.text)
+        for m in turn
+        if m.role == "tool"
+        # a handoff's result (a tool the request no longer offers) is not an answer's
+        and (
+            not offered
+            or names.get(m.tool_call_id or "", "") in offered
+            or m.tool_call_id not in names
+        )
     ]
     if not results:
         return None

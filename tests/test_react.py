@@ -110,3 +110,34 @@ def test_other_prompts_are_not_react_and_draw_nothing():
     request = make_chat_request(messages=[{"role": "user", "content": 'Return JSON like {"a": 1}'}])
     assert react_answer(request, rng, "en_US") is None
     assert rng.getstate() == state
+
+
+def test_a_question_no_tool_relates_to_is_answered_at_once():
+    prompt = CHAIN_PROMPT.replace("What is the weather in Paris?", "Tell me a joke.")
+    step = answer({"role": "user", "content": prompt})
+    assert step is not None
+    assert step.startswith("Thought: I can answer without using any more tools.\nFinal Answer: ")
+
+
+def test_each_tool_the_question_names_acts_before_the_final_answer():
+    prompt = CHAIN_PROMPT.replace(
+        "What is the weather in Paris?", "What is the weather in Oslo and what is 12*12?"
+    )
+    steps = []
+    scratch = prompt
+    for observed in ("first", "second"):
+        step = answer({"role": "user", "content": scratch})
+        assert step is not None and "\nAction: " in step
+        steps.append(step.split("\nAction: ", 1)[1])
+        scratch = f"{scratch} {step}\nObservation: {observed}\nThought:"
+    assert sorted(steps) == ["calculator\nAction Input: 12*12", "get_weather\nAction Input: Oslo"]
+    done = answer({"role": "user", "content": scratch})
+    assert done == "Thought: I can answer without using any more tools.\nFinal Answer: first second"
+
+
+def test_a_conversational_agent_asks_under_new_input():
+    prompt = CHAIN_PROMPT.replace("Question: What is the weather in Paris?", "").replace(
+        "Begin!", "Previous conversation history:\n\nNew input: What is the weather in Paris?"
+    )
+    step = answer({"role": "user", "content": prompt})
+    assert step is not None and step.endswith("Action: get_weather\nAction Input: Paris")

@@ -385,3 +385,16 @@ def test_a_schema_too_big_to_answer_is_named_where_each_family_carries_it():
         with pytest.raises(RequestError) as caught:
             render(make_reply(), request, 1)
         assert caught.value.param == param
+
+
+def test_a_done_word_ends_a_text_answer():
+    """AutoGen's agents are told "Reply with TERMINATE when the task has been completed."
+    and a team ends when it reads it."""
+    system = "You are a helpful AI assistant. Reply with TERMINATE when the task has been done."
+    request = make_chat_request(
+        messages=[{"role": "system", "content": system}, {"role": "user", "content": "Hi"}]
+    )
+    text = render(Reply(is_default=True), request, 1).choices[0].content
+    assert text is not None and text.endswith("\n\nTERMINATE")
+    plain = render(Reply(is_default=True), make_chat_request(), 1).choices[0].content
+    assert plain is not None and "TERMINATE" not in plain

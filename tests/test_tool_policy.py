@@ -219,3 +219,46 @@ def test_an_expression_argument_gets_the_arithmetic_the_message_asks() -> None:
     calculator = tool("calculator", "Evaluates arithmetic.", expression=1)
     asked = conversation({"role": "user", "content": "What is 23*19?"}, tools=[calculator])
     assert argument_hints(asked, asked.tools[0]) == {"expression": "23*19"}
+
+
+def test_arithmetic_asks_for_the_tools_that_calculate() -> None:
+    add = tool("add", "Add two integers.", a=1, b=1)
+    multiply = tool("multiply", "Multiply two integers.", a=1, b=1)
+    both = conversation(
+        {"role": "user", "content": "What is 3 * 12? Also, what is 11 + 49?"},
+        tools=[add, multiply, WEATHER],
+    )
+    assert set(choose_tools(both, seed=1)) == {"add", "multiply"}
+    calculator = tool("calculator", "Evaluates arithmetic.", expression=1)
+    times = conversation(
+        {"role": "user", "content": "What is 7 times 6?"}, tools=[calculator, WEATHER]
+    )
+    assert choose_tool(times, seed=1) == "calculator"
+
+
+def test_a_structured_output_tool_comes_after_the_tools_that_find_things() -> None:
+    """LangChain's ToolStrategy offers the answer's schema as a tool named after its class
+    (`Weather`): the real tool is called first, and not in parallel with it."""
+    report = tool("Weather", "A weather report.", city=1)
+    asked = conversation(ASK, tools=[WEATHER, report], tool_choice="required")
+    assert choose_tools(asked, seed=1) == ("get_weather",)
+    after = conversation(
+        ASK,
+        {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "18C"},
+        tools=[WEATHER, report],
+        tool_choice="required",
+    )
+    assert choose_tools(after, seed=1) == ("Weather",)
+
+
+def test_a_handoffs_result_is_left_out_of_the_answer() -> None:
+    handed = conversation(
+        ASK,
+        {"role": "assistant", "content": None, "tool_calls": [call("transfer_to_weather", "h1")]},
+        {"role": "tool", "tool_call_id": "h1", "content": '{"assistant": "Weather agent"}'},
+        {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "18C"},
+        tools=[WEATHER],
+    )
+    assert results_answer(handed, "en_US") == "Here is what I found. get_weather returned: 18C."
