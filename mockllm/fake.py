@@ -29,7 +29,7 @@ from faker.providers.lorem import Provider as _BaseLorem
 from faker.providers.lorem.en_US import Provider as _EnglishLorem
 from faker.utils.distribution import choices_distribution
 
-from mockllm.schema_instances import check_schema, checked_instance
+from mockllm.schema_instances import Hint, check_schema, checked_instance
 
 __all__ = [
     "FAKER_ALIASES",
@@ -267,7 +267,7 @@ def instance_from_schema(
     schema: dict[str, Any],
     seed: int,
     locale: str = DEFAULT_LOCALE,
-    hints: dict[str, str] | None = None,
+    hints: dict[str, Hint] | None = None,
 ) -> object:
     """A JSON value that `schema` accepts, with faker strings in `locale` where names suggest
     (and `hints` for top-level string properties, where the schema accepts them).

@@ -69,8 +69,8 @@ def react_answer(request: Conversation, rng: random.Random, locale: str) -> str 
         # ("the weather in a city" -> the city the question names), else the question.
         words = re.findall(r"[a-z]+", f"{best.name} {best.description}".lower())
         reads = Tool(best.name, best.description, {"properties": dict.fromkeys(words, {})})
-        given = arithmetic_for(question, best) or next(
-            iter(argument_hints(asking, reads).values()), question
+        given = arithmetic_for(question, best) or str(
+            next(iter(argument_hints(asking, reads).values()), question)
         )
     return (
         "Thought: I need to use a tool to help me answer the question.\n"

@@ -25,6 +25,7 @@ from mockllm.frozen import quick_init
 from mockllm.prompt_json import asks_for_fence, mentions_json, prompt_schema
 from mockllm.react import react_answer
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
+from mockllm.schema_instances import Hint
 from mockllm.template import render as render_template
 from mockllm.tokens import count_prompt, count_tokens, group_tokens, split_tokens
 from mockllm.tool_policy import argument_hints, choose_tools, results_answer
@@ -266,7 +267,7 @@ def _instance(
     seed: int,
     locale: str,
     param: str,
-    hints: dict[str, str] | None = None,
+    hints: dict[str, Hint] | None = None,
 ) -> Any:
     problem = _schema_too_big(schema)
     if problem is None:

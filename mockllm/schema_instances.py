@@ -33,6 +33,7 @@ TextSource = Callable[[str, random.Random], str]
 "hostname"), "word" for one word, or "" for a few words."""
 
 MAX_DEPTH = 4  # from this nesting on, optional content is left out
+Hint = str | int | float  # a value read from the prompt for a top-level property
 _HARD_DEPTH = 16  # a schema that requires itself without end gets null here
 _MAX_REF_HOPS = 32  # $ref chains that never reach a schema ("A" -> "B" -> "A")
 _TYPES = frozenset({"null", "boolean", "object", "array", "number", "string", "integer"})
@@ -48,7 +49,7 @@ def build_instance(
     schema: object,
     rng: random.Random,
     text: TextSource,
-    hints: dict[str, str] | None = None,
+    hints: dict[str, Hint] | None = None,
 ) -> Any:
     """A JSON value valid against `schema`, drawn from `rng` (the same `rng` state, the same value).
 
@@ -67,7 +68,7 @@ def checked_instance(
     schema: object,
     rng: random.Random,
     text: TextSource,
-    hints: dict[str, str] | None = None,
+    hints: dict[str, Hint] | None = None,
 ) -> Any:
     """`build_instance` of a schema that `check_schema` passes; ValueError with its problem.
 
@@ -387,7 +388,7 @@ class _Builder:
         root: object,
         rng: random.Random,
         text: TextSource,
-        hints: dict[str, str],
+        hints: dict[str, Hint],
         kept: _Kept | None,
     ) -> None:
         self.root = root
@@ -672,7 +673,7 @@ class _Builder:
                 if key in props:  # not a name drawn for this value
                     facts.subs[key] = sub
             hint = self.hints.get(key) if depth == 0 else None
-            if hint is not None and _takes_text(self.flatten(sub, depth + 1, 0), hint):
+            if hint is not None and _takes_hint(self.flatten(sub, depth + 1, 0), hint):
                 out[key] = hint
             else:
                 out[key] = self.value(sub, depth + 1, key)
@@ -763,6 +764,24 @@ def _accepts(s: Schema, types: list[str], value: object) -> bool:
         step = s.get("multipleOf")
         return step is None or _divides(value, step)
     return True
+
+
+def _takes_hint(s: Schema | None, hint: Hint) -> bool:
+    """Whether a schema accepts a value read from the prompt: text (`_takes_text`), or a
+    number for a number or integer schema within its bounds."""
+    if isinstance(hint, str):
+        return _takes_text(s, hint)
+    if s is None or s.keys() & {"enum", "const"}:
+        return False
+    kinds = _types(s) or []
+    if "integer" in kinds and float(hint).is_integer():
+        hint = int(hint)
+    elif "number" not in kinds:
+        return False
+    low, high = s.get("minimum"), s.get("maximum")
+    return (not isinstance(low, int | float) or hint >= low) and (
+        not isinstance(high, int | float) or hint <= high
+    )
 
 
 def _takes_text(s: Schema | None, text: str) -> bool:

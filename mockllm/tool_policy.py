@@ -22,6 +22,7 @@ import random
 import re
 
 from mockllm.conversation import Conversation, Message, Tool
+from mockllm.schema_instances import Hint
 from mockllm.words import STOP, stem
 
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
@@ -199,20 +200,35 @@ def arithmetic_for(text: str, tool: Tool) -> str | None:
     return " ".join(found.group().split())
 
 
-def argument_hints(request: Conversation, tool: Tool) -> dict[str, str]:
-    """Values a model would read from the prompt for the tool's top-level string arguments:
-    the question for a `query`, the place named for a `city` or `location`."""
+def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
+    """Values a model would read from the prompt for the tool's top-level arguments: the
+    question for a `query`, the place named for a `city` or `location`, the arithmetic for
+    an `expression`, an address for an `email`, a ticker for a `symbol`, currency codes in
+    the order named, and the numbers the message gives for its number arguments ("Multiply
+    23 by 19" -> a=23, b=19)."""
     properties = tool.parameters.get("properties")
     if not isinstance(properties, dict):
         return {}
     text = request.last_user.strip()
-    hints: dict[str, str] = {}
-    for name in properties:
+    hints: dict[str, Hint] = {}
+    numbers = [float(n) if "." in n else int(n) for n in _NUMBER.findall(text)]
+    currencies = _CURRENCY.findall(text)
+    for name, schema in properties.items():
         key = _name_key(name) if isinstance(name, str) else ""
-        if key in _QUERY_NAMES and text:
+        kind = schema.get("type") if isinstance(schema, dict) else None
+        if kind in ("integer", "number"):
+            if numbers and key not in _NOT_AMOUNTS:
+                hints[name] = numbers.pop(0)
+        elif key in _QUERY_NAMES and text:
             hints[name] = text[:QUERY_HINT_CHARS].strip()
         elif key in _EXPRESSION_NAMES and (sum_ := _ARITHMETIC.search(text)) is not None:
             hints[name] = " ".join(sum_.group().split())  # "What is 23*19?" -> "23*19"
+        elif key in _EMAIL_NAMES and (address := _EMAIL.search(text)) is not None:
+            hints[name] = address.group()
+        elif key in _TICKER_NAMES and (ticker := _TICKER.search(text)) is not None:
+            hints[name] = ticker.group(1)
+        elif "currency" in key and currencies:
+            hints[name] = currencies.pop(0)
         elif key in _PLACE_NAMES:
             # The place named after the tool's own word ("weather in Paris and the time in
             # Tokyo": Paris for get_weather, Tokyo for get_time), else the first one named.
@@ -225,6 +241,15 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, str]:
             if place is not None:
                 hints[name] = place.group(1)
     return hints
+
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")
+_NOT_AMOUNTS = frozenset(("limit", "page", "offset", "topk", "maxresults", "count"))
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL_NAMES = frozenset(("email", "to", "recipient", "emailaddress", "address", "toemail"))
+_TICKER = re.compile(r"\b([A-Z]{2,5})\b")
+_TICKER_NAMES = frozenset(("ticker", "symbol", "stock", "tickersymbol", "stocksymbol"))
+_CURRENCY = re.compile(r"\b(USD|EUR|GBP|JPY|CNY|CHF|CAD|AUD|INR|KRW|SEK|NOK|DKK|HKD|SGD)\b")
 
 
 def _mention(text: str, tool_name: str) -> int:

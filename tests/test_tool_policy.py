@@ -262,3 +262,38 @@ def test_a_handoffs_result_is_left_out_of_the_answer() -> None:
         tools=[WEATHER],
     )
     assert results_answer(handed, "en_US") == "Here is what I found. get_weather returned: 18C."
+
+
+def test_arguments_take_the_numbers_addresses_tickers_and_currencies_asked() -> None:
+    def hints(text: str, **types: str) -> dict[str, object]:
+        properties = {name: {"type": kind} for name, kind in types.items()}
+        offered = {
+            "type": "function",
+            "function": {"name": "f", "parameters": {"type": "object", "properties": properties}},
+        }
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0])
+
+    assert hints("Multiply 23 by 19", a="integer", b="integer") == {"a": 23, "b": 19}
+    assert hints("Add 2 and 40.", a="number", b="number") == {"a": 2, "b": 40}
+    assert hints(
+        "Convert 100 USD to EUR", amount="number", from_currency="string", to_currency="string"
+    ) == {
+        "amount": 100,
+        "from_currency": "USD",
+        "to_currency": "EUR",
+    }
+    assert hints("What is the stock price of AAPL?", ticker="string") == {"ticker": "AAPL"}
+    assert hints("Email bob@example.com now", to="string") == {"to": "bob@example.com"}
+
+
+def test_a_number_hint_must_fit_its_schema() -> None:
+    from mockllm.fake import instance_from_schema
+
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "integer", "maximum": 10}, "b": {"type": "number"}},
+        "required": ["a", "b"],
+    }
+    value = instance_from_schema(schema, 1, hints={"a": 23, "b": 19})
+    assert isinstance(value, dict) and value["b"] == 19 and value["a"] <= 10
