@@ -643,3 +643,24 @@ def test_a_base64_document_must_be_a_pdf(data: str, message: str) -> None:
     assert refused(messages=document(source)) == message
     pdf = base64.b64encode(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n").decode()
     parse(messages=document({**source, "data": pdf}))
+
+
+# --- 9. thinking signatures ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signature", ["AAAA", "not base64", "", wire.signature_for("Other.")])
+def test_a_thinking_block_with_a_signature_no_one_gave_is_refused(signature: str) -> None:
+    block = {"type": "thinking", "thinking": "Look it up.", "signature": signature}
+    messages = loop([block, USE])
+    assert refused(tools=[TOOL], messages=messages) == (
+        "messages.1.content.0: Invalid `signature` in `thinking` block"
+    )
+    parse(LENIENT, tools=[TOOL], messages=messages)
+
+
+def test_thinking_signed_here_or_by_the_api_and_redacted_thinking_pass() -> None:
+    ours = {**THOUGHT, "signature": wire.signature_for("Look it up.")}
+    parse(tools=[TOOL], messages=loop([ours, USE]), **THINKING)
+    parse(tools=[TOOL], messages=loop([THOUGHT, USE]), **THINKING)  # the API's (a recording)
+    redacted = {"type": "redacted_thinking", "data": "AAAA"}
+    parse(tools=[TOOL], messages=loop([redacted, USE]), **THINKING)

@@ -463,7 +463,7 @@ class _Turn:
     kinds: list[str] = field(default_factory=list)  # each block's type, in order
 
 
-def _read_message(raw: object, i: int) -> _Turn:
+def _read_message(raw: object, i: int, lenient: bool) -> _Turn:
     path = f"messages.{i}"
     message = _object(raw, path)
     for key in message:
@@ -528,18 +528,17 @@ def _read_message(raw: object, i: int) -> _Turn:
         elif kind == "thinking":
             thinking = _text(block, "thinking", at)
             signature = _text(block, "signature", at)
-            if messages_answer.is_ours(signature) and signature != messages_answer.signature_for(
-                thinking
-            ):
+            if not lenient and not messages_answer.signature_stands(signature, thinking):
                 # The API checks the signature of thinking it wrote: a block whose text was
-                # edited is refused (its words, as in github.com/microsoft/vscode/issues/322138).
+                # edited, or whose signature it never gave, is refused (its words, as in
+                # github.com/microsoft/vscode/issues/322138).
                 raise invalid(f"{at}: Invalid `signature` in `thinking` block", at)
         elif kind == "redacted_thinking":
             _str(block, "data", at)
     return turn
 
 
-def _read_messages(value: object) -> tuple[list[Message], list[_Turn]]:
+def _read_messages(value: object, lenient: bool) -> tuple[list[Message], list[_Turn]]:
     """Messages for the engine: text blocks joined, `tool_use` blocks as the assistant's
     tool calls, `tool_result` blocks as tool messages (before the user's text). Consecutive
     turns of one role are one turn, as the API combines them."""
@@ -551,7 +550,7 @@ def _read_messages(value: object) -> tuple[list[Message], list[_Turn]]:
         # "messages: at least one message is required" (github.com/devoxx/DevoxxGenieIDEAPlugin
         # issues/567).
         raise invalid("messages: at least one message is required", "messages")
-    turns = [_read_message(raw, i) for i, raw in enumerate(value)]
+    turns = [_read_message(raw, i, lenient) for i, raw in enumerate(value)]
     for i, turn in enumerate(turns):
         final_assistant = i == len(turns) - 1 and turn.role == "assistant"
         if turn.empty and not final_assistant:
@@ -1183,7 +1182,7 @@ def parse(
                 f"output tokens for {model}",
                 "max_tokens",
             )
-    messages, turns = _read_messages(body.get("messages"))
+    messages, turns = _read_messages(body.get("messages"), context.lenient)
     system = _read_system(body.get("system"))
     tools, server_tools = _read_tools(body.get("tools"), context.lenient)
     tool_choice, parallel, forced = _read_tool_choice(

@@ -190,6 +190,19 @@ def signature_for(thinking: str) -> str:
     return base64.b64encode(body + hashlib.sha512(mac).digest()).decode()
 
 
+def signature_stands(signature: str, thinking: str) -> bool:
+    """Whether a thinking block sent back keeps a signature the API would take: the one this
+    server gave its text, or one the API itself wrote (a protobuf message, as each of its
+    signatures is, that only it can check: a recording passes it on, a cassette's replay
+    gives it back). Anything else (`AAAA`, an edited text) is no signature of either."""
+    if is_ours(signature):
+        return signature == signature_for(thinking)
+    try:
+        return base64.b64decode(signature, validate=True)[:1] == b"\x12"
+    except ValueError:
+        return False
+
+
 def is_ours(signature: str) -> bool:
     """Whether a signature is one this server writes (others are the API's: not checked)."""
     try:

@@ -647,3 +647,35 @@ def test_a_pdf_document_that_is_empty_or_not_a_pdf_is_refused(client: Anthropic)
     client.messages.create(
         model=MODEL, max_tokens=100, messages=[{"role": "user", "content": content}]
     )
+
+
+# --- 9. thinking signatures ---------------------------------------------------------------------
+
+
+def test_thinking_with_a_signature_this_server_never_gave_is_refused(client: Anthropic) -> None:
+    asked: Any = {"role": "user", "content": "think, then answer"}
+    made = client.messages.create(
+        model=MODEL,
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[asked],
+    )
+    thought = made.content[0]
+    assert thought.type == "thinking"
+    then: Any = {"role": "user", "content": "And then?"}
+    forged = {"type": "thinking", "thinking": thought.thinking, "signature": "AAAA"}
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(
+            model=MODEL,
+            max_tokens=2048,
+            messages=[
+                asked,
+                {"role": "assistant", "content": [forged, {"type": "text", "text": "Hi"}]},
+                then,
+            ],
+        )
+    assert caught.value.body["error"]["message"] == (
+        "messages.1.content.0: Invalid `signature` in `thinking` block"
+    )
+    kept: Any = {"role": "assistant", "content": [b.model_dump() for b in made.content]}
+    client.messages.create(model=MODEL, max_tokens=2048, messages=[asked, kept, then])
