@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from mockllm.cache import Memo
-from mockllm.conversation import Conversation, derive_seed
+from mockllm.conversation import Conversation, Tool, derive_seed
 from mockllm.errors import RequestError
 from mockllm.frozen import quick_init
 from mockllm.prompt_json import asks_for_fence, mentions_json, prompt_schema
@@ -309,8 +309,15 @@ def _structured(request: Conversation, rng: random.Random, locale: str) -> str:
     schema (or example) the prompt carries, else a plausible object."""
     form = request.response_format
     if form.type == "json_schema" and form.schema is not None:
+        # What the conversation states, where the schema asks for it (an extraction's
+        # numbers, place, address), as a tool's arguments take it.
+        hints = argument_hints(request, Tool(form.name or "answer", "", form.schema))
         value = _instance(
-            form.schema, rng.getrandbits(63), locale, _SCHEMA_PARAM.get(request.api, _CHAT_SCHEMA)
+            form.schema,
+            rng.getrandbits(63),
+            locale,
+            _SCHEMA_PARAM.get(request.api, _CHAT_SCHEMA),
+            hints,
         )
     else:
         value = _from_prompt(request, rng, locale)

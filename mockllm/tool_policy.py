@@ -223,6 +223,8 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             hints[name] = text[:QUERY_HINT_CHARS].strip()
         elif key in _EXPRESSION_NAMES and (sum_ := _ARITHMETIC.search(text)) is not None:
             hints[name] = " ".join(sum_.group().split())  # "What is 23*19?" -> "23*19"
+        elif key in _PERSON_NAMES and (person := _PERSON.search(text)) is not None:
+            hints[name] = person.group(1)
         elif key in _EMAIL_NAMES and (address := _EMAIL.search(text)) is not None:
             hints[name] = address.group()
         elif key in _TICKER_NAMES and (ticker := _TICKER.search(text)) is not None:
@@ -245,6 +247,8 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")
 _NOT_AMOUNTS = frozenset(("limit", "page", "offset", "topk", "maxresults", "count"))
+_PERSON_NAMES = frozenset(("name", "fullname", "personname", "customername", "contactname"))
+_PERSON = re.compile(r"\b([A-Z][a-z]+(?: [A-Z][a-z]+)+)\b")  # two capitalised words or more
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _EMAIL_NAMES = frozenset(("email", "to", "recipient", "emailaddress", "address", "toemail"))
 _TICKER = re.compile(r"\b([A-Z]{2,5})\b")

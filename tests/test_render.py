@@ -398,3 +398,33 @@ def test_a_done_word_ends_a_text_answer():
     assert text is not None and text.endswith("\n\nTERMINATE")
     plain = render(Reply(is_default=True), make_chat_request(), 1).choices[0].content
     assert plain is not None and "TERMINATE" not in plain
+
+
+def test_a_structured_answer_takes_what_the_conversation_states():
+    """An extraction: the schema's fields read from the message where it states them."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "age": {"type": "integer"},
+            "city": {"type": "string"},
+            "email": {"type": "string"},
+        },
+        "required": ["name", "age", "city", "email"],
+        "additionalProperties": False,
+    }
+    form = {
+        "type": "json_schema",
+        "json_schema": {"name": "Person", "schema": schema, "strict": True},
+    }
+    request = make_chat_request(
+        messages=[
+            {
+                "role": "user",
+                "content": "Extract: John Smith is 34, lives in Paris, john@example.com",
+            }
+        ],
+        response_format=form,
+    )
+    answer = orjson.loads(render(Reply(is_default=True), request, 1).choices[0].content or "")
+    assert answer == {"name": "John Smith", "age": 34, "city": "Paris", "email": "john@example.com"}
