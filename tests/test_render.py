@@ -426,5 +426,7 @@ def test_a_structured_answer_takes_what_the_conversation_states():
         ],
         response_format=form,
     )
+    import orjson
+
     answer = orjson.loads(render(Reply(is_default=True), request, 1).choices[0].content or "")
     assert answer == {"name": "John Smith", "age": 34, "city": "Paris", "email": "john@example.com"}
