@@ -60,10 +60,13 @@ class Model:
     default_effort: str = "medium"  # its effort when the request names none
     # Anthropic's Messages API: whether the model takes `thinking`, whether `temperature`
     # and `top_p` may be given together, whether a final assistant message (prefill) is
-    # taken.
+    # taken, whether it takes `thinking.type` `enabled` (a budget; false: adaptive only),
+    # whether it takes `temperature`, `top_p` and `top_k` at all.
     extended_thinking: bool = True
     one_sampler: bool = False
     prefill: bool = True
+    budget_thinking: bool = True
+    sampling: bool = True
 
     @property
     def reasons(self) -> bool:
@@ -163,6 +166,8 @@ def _model(
         extended_thinking=bool(raw.get("extended_thinking", True)),
         one_sampler=bool(raw.get("one_sampler", False)),
         prefill=bool(raw.get("prefill", True)),
+        budget_thinking=bool(raw.get("budget_thinking", True)),
+        sampling=bool(raw.get("sampling", True)),
     )
 
 

@@ -664,3 +664,24 @@ def test_thinking_signed_here_or_by_the_api_and_redacted_thinking_pass() -> None
     parse(tools=[TOOL], messages=loop([THOUGHT, USE]), **THINKING)  # the API's (a recording)
     redacted = {"type": "redacted_thinking", "data": "AAAA"}
     parse(tools=[TOOL], messages=loop([redacted, USE]), **THINKING)
+
+
+# --- 10. Opus 4.7 and 4.8 --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "model", ["claude-opus-4-7", "claude-opus-4-8", "claude-opus-4-8-20260601"]
+)
+def test_opus_4_7_and_later_think_adaptively_and_take_no_sampling(model: str) -> None:
+    budget = {"type": "enabled", "budget_tokens": 2048}
+    assert refused(model=model, max_tokens=4096, thinking=budget) == (
+        '"thinking.type.enabled" is not supported for this model. Use "thinking.type.adaptive" '
+        'and "output_config.effort" to control thinking behavior.'
+    )
+    for name, value in (("temperature", 0.2), ("top_p", 0.9), ("top_k", 5)):
+        assert refused(model=model, **{name: value}) == f"`{name}` is deprecated for this model."
+        parse(LENIENT, model=model, **{name: value})
+    parse(model=model, max_tokens=128000, thinking={"type": "adaptive"})
+    assert refused(model=model, max_tokens=128001).startswith("max_tokens: 128001 > 128000")
+    # Opus 4 itself still takes both
+    parse(model="claude-opus-4-0", max_tokens=4096, thinking=budget, temperature=1)

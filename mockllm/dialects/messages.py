@@ -1105,8 +1105,23 @@ ONE_SAMPLER = (
 )
 
 
+# Opus 4.7 and later: thinking is adaptive only (the API's words, as Claude Code's
+# troubleshooting page and github.com/handochan/aelix-ai #258 quote them) and the sampling
+# parameters are gone ("`temperature` is deprecated for this model.", github.com/TestPlanIt/
+# testplanit/issues/220; `top_p` and `top_k` are refused in the same words, none quoted yet).
+ADAPTIVE_ONLY = (
+    '"thinking.type.enabled" is not supported for this model. Use "thinking.type.adaptive" '
+    'and "output_config.effort" to control thinking behavior.'
+)
+
+
 def _check_model_takes(
-    model: str, thinks: bool, temperature: float | None, top_p: float | None, top_k: int | None
+    model: str,
+    budgeted: bool,
+    thinks: bool,
+    temperature: float | None,
+    top_p: float | None,
+    top_k: int | None,
 ) -> None:
     """What the model refuses of a well-formed request: thinking on a model without it
     (github.com/anthropics/claude-code issues 11388, 2245), sampling that thinking does not
@@ -1114,6 +1129,12 @@ def _check_model_takes(
     entry = lookup(model)
     if thinks and not entry.extended_thinking:
         raise invalid(f"'{model}' does not support thinking.", "thinking")
+    if budgeted and not entry.budget_thinking:
+        raise invalid(ADAPTIVE_ONLY, "thinking")
+    if not entry.sampling:
+        for name, value in (("temperature", temperature), ("top_p", top_p), ("top_k", top_k)):
+            if value is not None:
+                raise invalid(f"`{name}` is deprecated for this model.", name)
     if thinks and temperature is not None and temperature != 1:
         raise invalid(THINKING_TEMPERATURE, "temperature")
     if thinks and top_p is not None and top_p < 0.95:
@@ -1217,7 +1238,7 @@ def parse(
         top_k = _int(body, "top_k", 0)
         _read_metadata(body.get("metadata"))
         if not context.lenient:
-            _check_model_takes(model, thinks, temperature, top_p, top_k)
+            _check_model_takes(model, budgeted, thinks, temperature, top_p, top_k)
     stop = _read_stop_sequences(body.get("stop_sequences"))
     _read_options(body)
     form = _read_output_config(body.get("output_config"))

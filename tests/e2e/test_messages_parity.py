@@ -679,3 +679,32 @@ def test_thinking_with_a_signature_this_server_never_gave_is_refused(client: Ant
     )
     kept: Any = {"role": "assistant", "content": [b.model_dump() for b in made.content]}
     client.messages.create(model=MODEL, max_tokens=2048, messages=[asked, kept, then])
+
+
+# --- 10. Opus 4.7 and 4.8 -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["claude-opus-4-7", "claude-opus-4-8"])
+def test_opus_4_7_and_later_refuse_budgeted_thinking_and_temperature(
+    client: Anthropic, model: str
+) -> None:
+    asked: Any = [{"role": "user", "content": "Hello"}]
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(
+            model=model,
+            max_tokens=4096,
+            thinking={"type": "enabled", "budget_tokens": 2048},
+            messages=asked,
+        )
+    assert caught.value.body["error"]["message"].startswith(
+        '"thinking.type.enabled" is not supported for this model.'
+    )
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(
+            model=model, max_tokens=100, messages=asked, extra_body={"temperature": 0.2}
+        )
+    assert caught.value.body["error"]["message"] == "`temperature` is deprecated for this model."
+    made = client.messages.create(
+        model=model, max_tokens=4096, thinking={"type": "adaptive"}, messages=asked
+    )
+    assert made.model == model
