@@ -267,7 +267,7 @@ def _inflate(raw: bytes, wbits: int, name: str, limit: int) -> bytes:
             raise RequestError(
                 413,
                 f"Request body too large: over {limit} bytes once decoded ({name}).",
-                code="request_too_large",
+                code="request_body_too_large_after_decoding",
             )
         out.append(chunk)
         data = inflater.unused_data

@@ -516,8 +516,22 @@ def _message(spec: ErrorSpec) -> str:
 # Refusals the SDK tells apart by `error.details.error_code` (its `ERROR_CLASSES`: a thread
 # not found is `ThreadNotFoundError`, which the thread helpers recover from).
 DETAILED_CODES = frozenset(
-    {"thread_not_found", "thread_already_continued", "thread_unsupported_request"}
+    {
+        "thread_not_found",
+        "thread_already_continued",
+        "thread_unsupported_request",
+        "request_body_encoding_unsupported",
+        "request_body_encoding_invalid",
+        "request_body_too_large_after_decoding",
+    }
 )
+# The body-encoding refusals as the SDK's error classes name them (400 for an encoding the
+# API does not take, where the OpenAI families say 415).
+_ENCODING_CODES = {
+    "unsupported_content_encoding": (400, "request_body_encoding_unsupported"),
+    "invalid_body_encoding": (400, "request_body_encoding_invalid"),
+    "request_body_too_large_after_decoding": (413, "request_body_too_large_after_decoding"),
+}
 
 
 def _error(
@@ -552,6 +566,9 @@ def restate(exc: RequestError) -> RequestError:
     400 `invalid_request_error` ("Your credit balance is too low to access the Anthropic
     API…", not retried: anthropics/claude-quickstarts issue 229, claude-code issue 4684),
     where the profile, speaking for OpenAI, says 429."""
+    if exc.code in _ENCODING_CODES:
+        status, code = _ENCODING_CODES[exc.code]
+        return RequestError(status, exc.message, code=code, headers=exc.headers)
     if exc.from_profile != ("openai", "out_of_credits"):
         return exc
     kept = tuple((k, v) for k, v in exc.headers if k.lower() != "retry-after")

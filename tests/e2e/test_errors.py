@@ -374,3 +374,35 @@ def test_a_messages_body_that_is_not_utf8_is_named_without_pythons_words(example
     assert response.json()["error"]["message"] == (
         "The request body is not valid JSON: invalid UTF-8: byte 0x8b at position 1"
     )
+
+
+def test_a_messages_body_encoding_is_refused_as_the_anthropic_sdk_names_it(examples_server):
+    """The SDK tells these apart by `error.details.error_code` (400, not the OpenAI
+    families' 415, for an encoding the API does not take)."""
+    import anthropic
+
+    headers = {"anthropic-version": "2023-06-01", "content-type": "application/json"}
+    url = f"{examples_server.url}/v1/messages"
+    body = b'{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[]}'
+    cases = [
+        ({"content-encoding": "br"}, body, 400, "request_body_encoding_unsupported"),
+        ({"content-encoding": "gzip"}, b"not gzip", 400, "request_body_encoding_invalid"),
+    ]
+    for extra, data, status, code in cases:
+        response = httpx.post(url, content=data, headers={**headers, **extra})
+        assert response.status_code == status, response.text
+        assert response.json()["error"]["details"] == {"error_code": code}
+    client = anthropic.Anthropic(
+        base_url=examples_server.url,
+        api_key="k",
+        max_retries=0,
+        default_headers={"content-encoding": "br"},
+    )
+    try:
+        client.messages.create(
+            model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+        )
+    except anthropic.BadRequestError as caught:
+        assert caught.status_code == 400
+    else:
+        raise AssertionError("the br body was answered")

@@ -313,7 +313,11 @@ def test_gzip_and_deflate_bodies_are_decoded_within_the_body_limit(server: Runni
         other = http.post(
             "/v1/messages", content=chat, headers={**ANTHROPIC, "content-encoding": "br"}
         )
-        assert other.status_code == 415 and other.json()["type"] == "error", other.text
+        # The Messages API's own code, as its SDK's error classes name it (400, not 415).
+        assert other.status_code == 400 and other.json()["type"] == "error", other.text
+        assert other.json()["error"]["details"] == {
+            "error_code": "request_body_encoding_unsupported"
+        }
         assert "'br'" in other.json()["error"]["message"]
         rules = http.post(
             "/__admin/rules",
