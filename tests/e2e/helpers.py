@@ -182,3 +182,16 @@ def sdk_refusal(status: int, call: Any) -> dict[str, Any]:
     body = caught.value.body
     assert isinstance(body, dict)
     return body
+
+
+# A Responses API function tool, strict-ready: the weather of a city.
+RESPONSES_WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    },
+}

@@ -10,18 +10,9 @@ import pytest
 
 from tests.conftest import RunningServer, start_server
 
-from .helpers import openai_sdk
+from .helpers import RESPONSES_WEATHER, openai_sdk
 
-WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-        "additionalProperties": False,
-    },
-}
+WEATHER = RESPONSES_WEATHER
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import openai
 import pytest
-from openai import OpenAI
 from pydantic import BaseModel
 
 from tests.conftest import RunningServer, start_server
 
-from .helpers import check_error, journal, post_chat, reset
+from .helpers import (
+    RESPONSES_WEATHER,
+    check_error,
+    journal,
+    openai_sdk,
+    post_chat,
+    reset,
+    sdk_refusal,
+)
 
 HI = [{"role": "user", "content": "Hello there."}]
 
@@ -35,18 +41,8 @@ def lenient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
     running.stop()
 
 
-def sdk(server: RunningServer) -> OpenAI:
-    return OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
-
-
-def refused(status: int, call: Any) -> dict[str, Any]:
-    """The error body of an SDK call the server refuses with `status`."""
-    with pytest.raises(openai.APIStatusError) as caught:
-        call()
-    assert caught.value.status_code == status, caught.value
-    body = caught.value.body
-    assert isinstance(body, dict)
-    return body
+sdk = openai_sdk
+refused = sdk_refusal
 
 
 # --- unknown arguments ------------------------------------------------------------------------
@@ -397,16 +393,7 @@ WEATHER_CHAT = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     },
 }
-WEATHER_RESPONSES = {
-    "type": "function",
-    "name": "get_weather",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-        "additionalProperties": False,
-    },
-}
+WEATHER_RESPONSES = RESPONSES_WEATHER
 
 
 def test_chat_tool_calls_must_be_answered_by_tool_messages(server: RunningServer) -> None:

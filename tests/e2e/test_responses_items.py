@@ -12,18 +12,9 @@ import pytest
 
 from tests.conftest import RunningServer, start_server
 
-from .helpers import openai_sdk, sdk_refusal
+from .helpers import RESPONSES_WEATHER, openai_sdk, sdk_refusal
 
-WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-        "additionalProperties": False,
-    },
-}
+WEATHER = RESPONSES_WEATHER
 ASK = {"role": "user", "content": "What is the weather in Paris?"}
 
 
