@@ -144,7 +144,7 @@ class _Generated:
             "tool_calls": [call],
         }
         self.text_tail = tail(text, "stop", GENERATED_TOKENS)
-        self.tool_tail = tail(tool, "tool_calls", 170)
+        self.tool_tail = tail(tool, "stop", 170)  # tool_choice names the tool
 
     def completion(self, tools: bool) -> bytes:
         head = f'{{"id":"chatcmpl-{next(_ids):024x}","object":"chat.completion",'

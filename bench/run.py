@@ -140,7 +140,7 @@ VARIED = {
             f"generated req/s (c=64, {GENERATED_MODEL})", 0.6,
         ),
         Varied(
-            "tool", GENERATED_MODEL, True, '"finish_reason":"tool_calls"',
+            "tool", GENERATED_MODEL, True, f'"function":{{"name":"{TOOL_NAME}",',
             f"tool call req/s (c=64, {len(TOOL_PROPERTIES)} props)", 0.4,
         ),
     )
@@ -733,7 +733,8 @@ def _varied_reply_problem(phase: str, number: int, status: int, body: bytes) -> 
             return f"{what}: a benchmark rule answered", ""
         if phase == "tool":
             calls = message.get("tool_calls") or []
-            if finish != "tool_calls" or len(calls) != 1:
+            # tool_choice names the function: the API finishes such an answer with "stop"
+            if finish != "stop" or len(calls) != 1:
                 return f"{what}: {len(calls)} tool calls, finish_reason {finish}", ""
             if calls[0]["function"]["name"] != TOOL_NAME:
                 return f"{what}: called {calls[0]['function']['name']!r}", ""
