@@ -16,7 +16,7 @@ import click
 
 from mockllm import __version__
 from mockllm.config import ServerConfig
-from mockllm.errors import MockLLMError, ProfileError, ScenarioError
+from mockllm.errors import ConfigError, MockLLMError, ProfileError, ScenarioError
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
@@ -473,12 +473,41 @@ def _check(config: ServerConfig) -> str | None:
     if missing is not None:
         setting, why = missing
         return f"{why}: pass {_FLAGS[setting]}"
+    problem = _check_normalizers(config)
+    if problem:
+        return problem
     if config.locale is not None:
         from mockllm.fake import check_locale
 
         problem = check_locale(config.locale)
         if problem:
             return f"--locale: {problem}"
+    return None
+
+
+def _check_normalizers(config: ServerConfig) -> str | None:
+    """What is wrong with the replay normalisers' flags, naming the flag; they are checked
+    whether or not a cassettes folder is given (else a typo waits for the day one is)."""
+    from mockllm.normalize import Normalizer
+
+    parts = (
+        ("--ignore-field", {"ignore": config.ignore_fields}),
+        ("--normalize-regex", {"regexes": config.normalize_regex}),
+    )
+    for flag, given in parts:
+        try:
+            Normalizer.build(**given)
+        except ConfigError as exc:
+            return f"{flag}: {exc}"
+    unused = [flag for flag, given in parts if any(given.values())]
+    if config.normalize:
+        unused.append("--normalize")
+    if unused and config.cassettes is None:
+        logger.warning(
+            "%s: no effect without --cassettes DIR (they change how requests are matched "
+            "against recordings)",
+            ", ".join(unused),
+        )
     return None
 
 

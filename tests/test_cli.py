@@ -294,12 +294,41 @@ def test_profiles_shows_a_profile_file_and_refuses_an_unknown_name(tmp_path: Pat
             ["serve", "--cassette", "demo"],
             "mockllm: the cassette 'demo' needs a cassettes folder: pass --cassettes DIR",
         ),
+        # The replay normalisers are checked with or without a cassettes folder.
+        (
+            ["serve", "--normalize-regex", "(", "x"],
+            "mockllm: --normalize-regex: invalid regex '(': missing ), unterminated subpattern",
+        ),
+        (
+            ["serve", "--normalize-regex", "a", "\\9"],
+            "mockllm: --normalize-regex: replacement '\\\\9' for regex 'a': invalid group",
+        ),
+        (
+            ["serve", "--ignore-field", "messages["],
+            "mockllm: --ignore-field: JSON path 'messages[' is not valid",
+        ),
     ],
 )
 def test_settings_that_do_not_fit_together_exit_1(args: list[str], message: str):
     result = run(*args)
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_normalisers_without_cassettes_are_said_to_do_nothing(caplog: pytest.LogCaptureFixture):
+    from unittest import mock
+
+    import mockllm.cli as cli
+    from mockllm.config import ServerConfig
+
+    config = ServerConfig(normalize=("uuid",), ignore_fields=("user",))
+    with caplog.at_level("WARNING", logger="mockllm"):
+        assert cli._check(config) is None
+    assert "--ignore-field, --normalize: no effect without --cassettes DIR" in caplog.text
+    caplog.clear()
+    with mock.patch.object(ServerConfig, "missing", return_value=None):
+        assert cli._check(ServerConfig(normalize=("uuid",), cassettes=Path("c"))) is None
+    assert "no effect" not in caplog.text
 
 
 @pytest.mark.parametrize(
