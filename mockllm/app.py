@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from mockllm.recording import RecordingProxy
 
 logger = logging.getLogger("mockllm")
+_OPENAI_ROUTE_HEADERS = ((b"openai-processing-ms", b"0"), (b"openai-version", b"2020-10-01"))
 
 SERVER_ERROR = "The server had an error while processing your request."
 
@@ -252,6 +253,9 @@ class MockApp:
                 ),
             )
             return
+        if app is self.starlette and scope["path"].startswith("/v1/") and not _anthropic(scope):
+            # As the OpenAI API's own answers carry them (no delay is scheduled here: 0 ms).
+            send = with_headers(send, _OPENAI_ROUTE_HEADERS)
         await app(scope, receive, stray.recording_status(send, exchange, journal))
         finish_exchange(exchange, arrived, exchange.status, self.config.log_format, journal)
 

@@ -351,3 +351,35 @@ def test_http_1_0_clients_get_streams_ended_by_the_close_not_chunked(server: Run
             assert int(
                 dict(line.split(b": ", 1) for line in head.split(b"\r\n")[1:])[b"content-length"]
             ) == len(payload)
+
+
+def test_the_openai_api_reads_carry_its_headers(server: RunningServer) -> None:
+    """GET/DELETE answers of the OpenAI API paths carry the headers its POST answers carry
+    (`openai-processing-ms`, `openai-version`, `x-request-id`); Anthropic's and the admin
+    API's do not."""
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        made = http.post("/v1/responses", json={"model": "gpt-4o-mini", "input": "hi"}).json()
+        chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+        stored = http.post(CHAT, json={**chat, "store": True}).json()
+        talk = http.post("/v1/conversations", json={}).json()
+        reads = [
+            http.get("/v1/models"),
+            http.get("/v1/models/gpt-4o-mini"),
+            http.get(f"/v1/responses/{made['id']}"),
+            http.get(f"/v1/responses/{made['id']}/input_items"),
+            http.get(f"/v1/chat/completions/{stored['id']}"),
+            http.get(f"/v1/conversations/{talk['id']}"),
+            http.get("/v1/responses/resp_missing"),
+            http.delete(f"/v1/conversations/{talk['id']}"),
+        ]
+        for answer in reads:
+            where = f"{answer.request.method} {answer.request.url.path}"
+            assert answer.headers.get("openai-processing-ms") == "0", where
+            assert answer.headers.get("openai-version") == "2020-10-01", where
+            assert answer.headers["x-request-id"].startswith("req_"), where
+        assert reads[-2].status_code == 404
+        anthropic = http.get("/v1/models", headers={"anthropic-version": "2023-06-01"})
+        admin = http.get("/__admin/health")
+        for answer in (anthropic, admin):
+            assert "openai-version" not in answer.headers
+            assert "openai-processing-ms" not in answer.headers
