@@ -103,7 +103,7 @@
     redrawDue = true;
     const every = arrived > BUSY_ROWS ? BUSY_REDRAW_MS : REDRAW_MS;
     const wait = Math.max(0, every - (performance.now() - lastDraw));
-    setTimeout(() => requestAnimationFrame(draw), wait);
+    setTimeout(() => requestAnimationFrame(() => draw(false)), wait);
   }
 
   function filters() {
@@ -140,14 +140,16 @@
     return true;
   }
 
-  function draw() {
+  // A paused table keeps its rows, except when the journal is cleared (`now`): then it
+  // empties at once, as the journal did.
+  function draw(now) {
     redrawDue = false;
     lastDraw = performance.now();
     arrived = 0;
     trim();
     if (paused) {
       $("#pause").textContent = missed ? `Resume (${missed} new)` : "Resume";
-      return;
+      if (!now) return;
     }
     const f = filters();
     listed = [];
@@ -244,7 +246,8 @@
     choices.model.clear();
     order = [];
     missed = 0;
-    redraw();
+    if (paused) draw(true);
+    else redraw();
   }
 
   // --- the feed ------------------------------------------------------------------------

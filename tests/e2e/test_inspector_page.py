@@ -190,6 +190,17 @@ def test_rows_arrive_as_the_sdk_sends_requests(page: Any, sdk: openai.OpenAI, sh
     assert page.query_selector(ROW.format(waiting)) is None
     page.click("#pause")
     row_within_a_second(page, waiting)
+    # Clear while paused: the table empties at once (the journal did), and what arrives
+    # after waits for Resume.
+    page.click("#pause")
+    page.click("#clear")
+    page.wait_for_function("document.querySelectorAll('#exchanges tbody tr').length === 0")
+    assert page.text_content("#counts") == "0 of 0 exchanges"
+    after = chat(sdk, "hello after the clear")
+    page.wait_for_selector("#pause:text('Resume (1 new)')", timeout=2000)
+    assert page.query_selector(ROW.format(after)) is None
+    page.click("#pause")
+    row_within_a_second(page, after)
     page.click("#clear")
     page.wait_for_function("document.querySelectorAll('#exchanges tbody tr').length === 0")
     assert httpx.get(f"{sdk.base_url}".removesuffix("/v1/") + "/__admin/requests").json() == {
