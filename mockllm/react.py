@@ -1,6 +1,7 @@
 """The answer of a model driven as a text agent: a prompt in the ReAct format ("Thought:",
 "Action:", "Action Input:", "Observation:"), as LangChain's and LlamaIndex's ReAct agents
-write it, names its tools in the text instead of offering them as function tools.
+write it, names its tools in the text instead of offering them as function tools. (A
+prompt that asks for each step as a JSON blob is answered by `json_agents`.)
 
 Until an observation is back, the answer is the next step: a thought, the tool the
 question is most about, and its input (JSON of the tool's arguments when the prompt shows
@@ -21,7 +22,8 @@ import orjson
 
 from mockllm import fake
 from mockllm.conversation import Conversation, Tool
-from mockllm.tool_policy import argument_hints, arithmetic_for, relatedness
+from mockllm.json_agents import json_agent_answer
+from mockllm.tool_policy import argument_hints, names_tool, relatedness, text_input
 
 _BRACKETED = re.compile(r"one of \[([^\]\n]+)\]")  # "should be one of [get_weather, calculator]"
 _LISTED = re.compile(r"\(one of ([\w\-, ]+)\)")  # "tool name (one of get_weather, multiply)"
@@ -36,6 +38,10 @@ def react_answer(request: Conversation, rng: random.Random, locale: str) -> str 
     """The next ReAct step, or the final answer once observations are back; None when the
     prompt is not a ReAct one."""
     prompt = _prompt(request)
+    if '"action_input"' in prompt:  # the step as a JSON blob
+        blob = json_agent_answer(request, prompt, rng, locale)
+        if blob is not None:
+            return blob
     if "Action Input" not in prompt or "Thought" not in prompt:
         return None  # (nothing drawn from `rng`: the answers of other prompts stay as they were)
     names = _tool_names(prompt)
@@ -50,7 +56,7 @@ def react_answer(request: Conversation, rng: random.Random, locale: str) -> str 
     scored = [(relatedness(question, t), t) for t in tools if t.name not in used]
     related = [t for score, t in scored if score > 0]
     if observations and related:  # another tool the question names: it acts again
-        related = [t for t in related if _mentioned(question, t)]
+        related = [t for t in related if names_tool(question, t)]
     if not related:
         said = " ".join(observations)[:_ANSWER_CHARS].strip()
         if not said:  # no tool relates to the question: it answers it itself
@@ -64,24 +70,12 @@ def react_answer(request: Conversation, rng: random.Random, locale: str) -> str 
         given = orjson.dumps(value).decode()
     elif "JSON" in prompt or "json" in prompt:
         given = orjson.dumps({"input": next(iter(hints.values()), question)}).decode()
-    else:
-        # A single-input tool reads text: the place or query its description speaks of
-        # ("the weather in a city" -> the city the question names), else the question.
-        words = re.findall(r"[a-z]+", f"{best.name} {best.description}".lower())
-        reads = Tool(best.name, best.description, {"properties": dict.fromkeys(words, {})})
-        given = arithmetic_for(question, best) or str(
-            next(iter(argument_hints(asking, reads).values()), question)
-        )
+    else:  # a single-input tool reads text
+        given = text_input(asking, best)
     return (
         "Thought: I need to use a tool to help me answer the question.\n"
         f"Action: {best.name}\nAction Input: {given}"
     )
-
-
-def _mentioned(question: str, tool: Tool) -> bool:
-    """Whether the question names the tool itself (a word of its name), as a second thing
-    to do ("the weather in Oslo and what is 12*12")."""
-    return relatedness(question, Tool(tool.name, "", {})) > 0
 
 
 def _prompt(request: Conversation) -> str:

@@ -200,6 +200,28 @@ def arithmetic_for(text: str, tool: Tool) -> str | None:
     return " ".join(found.group().split())
 
 
+def text_input(request: Conversation, tool: Tool) -> str:
+    """The text a tool that reads one input takes from the last user message: the
+    arithmetic for a calculating tool, else the value its argument (or a word of its name
+    or description: "the weather in a city") asks for, else the message itself ("What is
+    the weather in Paris?" -> "Paris" for `get_weather`)."""
+    question = request.last_user.strip()
+    words = re.findall(r"[a-z]+", f"{tool.name} {tool.description}".lower())
+    shown = tool.parameters.get("properties")
+    properties = dict(shown) if isinstance(shown, dict) else {}
+    for word in words:
+        properties.setdefault(word, {})
+    reads = Tool(tool.name, tool.description, {"properties": properties})
+    found = next(iter(argument_hints(request, reads).values()), question)
+    return arithmetic_for(question, tool) or str(found)
+
+
+def names_tool(text: str, tool: Tool) -> bool:
+    """Whether the text names the tool itself (a word of its name), as a second thing to do
+    ("the weather in Oslo and what is 12*12")."""
+    return relatedness(text, Tool(tool.name, "", {})) > 0
+
+
 def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
     """Values a model would read from the prompt for the tool's top-level arguments: the
     question for a `query`, the place named for a `city` or `location`, the arithmetic for

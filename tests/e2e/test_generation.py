@@ -1059,3 +1059,31 @@ def test_a_react_text_agent_loop_finishes(gen_server) -> None:
         assert action.groups() == ("get_weather", "Paris")
         prompt += f" {text}\nObservation: 18C and sunny\nThought:"
     pytest.fail("the agent did not finish")
+
+
+def test_a_structured_chat_agent_loop_finishes(gen_server) -> None:
+    """LangChain's structured chat agent (its `hwchase17/structured-chat-agent` prompt, as
+    LangChain rendered it): the model answers the step as a JSON blob, reads the observation
+    LangChain writes after it into the human message, and ends with a Final Answer blob."""
+    from tests.test_json_agents import CAPTURED, PARIS, blob
+
+    first = CAPTURED["structured_chat"][0]
+    client = client_for(gen_server)
+    chunks = client.chat.completions.create(
+        model=first["model"], messages=first["messages"], stop=first["stop"], stream=True
+    )
+    step = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert blob(step) == {"action": "get_weather", "action_input": {"city": "Paris"}}
+    # The prompt's human message is "{input}\n\n{agent_scratchpad}\n (reminder …)"; the
+    # scratchpad is the step, then "\nObservation: <result>\nThought: ".
+    system, human = first["messages"]
+    scratchpad = f"{step}\nObservation: It is 18C and sunny in Paris.\nThought: "
+    asked = human["content"].replace(f"{PARIS}\n\n", f"{PARIS}\n\n{scratchpad}", 1)
+    done = client.chat.completions.create(
+        model=first["model"],
+        messages=[system, {"role": "user", "content": asked}],
+        stop=first["stop"],
+    )
+    assert done.choices[0].finish_reason == "stop"
+    final = blob(done.choices[0].message.content or "")
+    assert final == {"action": "Final Answer", "action_input": "It is 18C and sunny in Paris."}
