@@ -38,6 +38,7 @@ from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed, 
 from mockllm.errors import RequestError
 from mockllm.exchanges import (
     finish_exchange,
+    fired_faults,
     journal_body,
     kept_answer,
     sent_tokens,
@@ -478,6 +479,8 @@ class Endpoint:
             exchange.prompt_tokens = rendered.prompt_tokens
             exchange.cached_tokens = rendered.cached_tokens
             exchange.completion_tokens = sent_tokens(rendered, fault, request.stream)
+            if fault is not None:
+                exchange.faults = fired_faults(fault, rendered, request.stream)
             created = engine.created()
             body = self._body(rendered, created, request, fault, memo)
             encoded = body.offsets  # the events' due times before a load model stretches them

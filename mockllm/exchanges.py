@@ -45,6 +45,27 @@ def sent_tokens(rendered: Any, fault: Fault | None, stream: bool = True) -> int:
     return tokens_of_ticks(rendered, cut)
 
 
+def fired_faults(fault: Fault, rendered: Any, stream: bool) -> tuple[str, ...]:
+    """The names of the faults that act on this answer, for the journal, logs and metrics: a
+    stream's `malformed_chunk_at` and `disconnect_after_tokens` only when it has that many
+    ticks (`disconnect_after_tokens: 100` on a 2-delta answer changes nothing); every fault
+    set acts on a whole answer, and an in-band error ends a stream wherever it is."""
+    if not stream:
+        return fault.names()
+    ticks = max((_tick_count(choice) for choice in rendered.choices), default=0)
+    malformed, cut = fault.malformed_chunk_at, fault.disconnect_after_tokens
+    if malformed is not None and not 1 <= malformed <= ticks:
+        fault = replace(fault, malformed_chunk_at=None)
+    if cut is not None and cut > ticks:
+        fault = replace(fault, disconnect_after_tokens=None)
+    return fault.names()
+
+
+def _tick_count(choice: Any) -> int:
+    fragments = sum(len(call.fragments) for call in choice.tool_calls)
+    return len(choice.reasoning_deltas) + len(choice.deltas) + fragments
+
+
 def tokens_of_ticks(rendered: Any, ticks_sent: int) -> int:
     """Completion tokens in the first `ticks_sent` ticks of every choice (a tick is one
     delta of each choice: reasoning, then content, then tool-call fragments)."""

@@ -94,6 +94,11 @@ rules:
     reply:
       content: "A quicker drip."
       fault: { drip_bytes_per_s: 20000 }
+  - name: far
+    match: { model: fault-far }
+    reply:
+      chunks: ["alpha", " beta"]
+      fault: { disconnect_after_tokens: 100, malformed_chunk_at: 50 }
   - name: error-with-fault
     match: { model: fault-error-429 }
     reply:
@@ -369,6 +374,25 @@ def test_disconnect_through_httpx(fault_server, stream):
             assert response.status_code == 200
             with pytest.raises(httpx.RemoteProtocolError, match="peer closed connection"):
                 response.read()
+
+
+def test_positions_past_the_end_of_a_stream_do_nothing_and_are_not_listed(fault_server):
+    """`disconnect_after_tokens: 100` and `malformed_chunk_at: 50` on a 2-delta stream: the
+    stream ends as usual, and the journal and log line name no fault; a whole answer is
+    cut and halved by them, and lists both."""
+    prompt = marker("far positions")
+    raw = raw_post(fault_server, make_chat_request(prompt, model="fault-far", stream=True))
+    assert raw.status == 200 and raw.complete, raw
+    events = raw.events()
+    assert events[-1] == "[DONE]"
+    assert contents([check_chunk(json.loads(e)) for e in events[:-1]]) == ["alpha", " beta"]
+    entry = entry_for(fault_server, prompt, True)
+    assert entry["faults"] == [], entry
+    assert " fault=" not in log_line(fault_server, entry["id"])
+    whole = raw_post(fault_server, make_chat_request(prompt, model="fault-far"))
+    assert whole.closed and not whole.complete, whole
+    faults = ["disconnect_after_tokens=100", "malformed_chunk_at=50"]
+    check_recorded(fault_server, prompt, False, faults, 200)
 
 
 # --- malformed_chunk_at ---------------------------------------------------------------------
