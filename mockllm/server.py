@@ -20,6 +20,7 @@ from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from mockllm.app import MockApp, create_app
 from mockllm.asgi import ARRIVED_KEY, CONNECTION_KEY, SHUTDOWN_KEY, TRANSPORT_KEY
@@ -428,6 +429,26 @@ class _Server(uvicorn.Server):
             await self.lifespan.shutdown()  # which uvicorn skips (its task would be cancelled)
 
 
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor of `--workers` (what `uvicorn.run` starts), but a stop closes
+    this process's copy of the port at once. Each worker stops accepting as it begins to
+    stop; with the port still open here, a connection made meanwhile waited in its queue,
+    accepted by no one, until the last worker had ended (up to the grace period), and was
+    then dropped. Now it is refused at once, as a single process refuses it."""
+
+    def handle_int(self) -> None:
+        self._close_port()
+        super().handle_int()
+
+    def handle_term(self) -> None:
+        self._close_port()
+        super().handle_term()
+
+    def _close_port(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+
 class _Closing:
     """The connections that had an answer under way when the server began to stop (in
     one event loop). Once `SHUTDOWN_GRACE_S` has passed, those still open are closed
@@ -637,12 +658,17 @@ class MockServer:
 
     def _run_workers(self) -> None:
         settings = uvicorn_settings(self.config)
-        uvicorn.run(
+        config = uvicorn.Config(
             "mockllm.server:app_from_env",
             factory=True,
             workers=self.config.workers,
             **{**settings, "port": self.port},
         )
+        sock = config.bind_socket()
+        try:
+            _Supervisor(config, sockets=[sock]).run()
+        finally:
+            sock.close()
 
     def start(self) -> MockServer:
         """Serve in a background thread on `config.port` (0: a free port); return once listening."""

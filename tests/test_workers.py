@@ -131,3 +131,45 @@ def _healthy(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/__admin/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_a_stop_refuses_new_connections_at_once_and_lets_streams_finish(
+    serve: Any, tmp_path: Path
+) -> None:
+    """SIGTERM to the supervising process: the port closes at once (a client trying to
+    connect meanwhile is refused, not left waiting out the grace period), and a stream under
+    way in a worker still ends whole."""
+    import threading
+
+    rules = tmp_path / "slow.yaml"
+    rules.write_text(
+        "rules:\n  - match: {model: slow}\n    reply:\n      chunks: [a, b, c, d]\n"
+        "      latency: {ttft_ms: 100, inter_token_ms: 1000}\n"
+    )
+    server = serve("--workers", str(WORKERS), "--scenarios", str(rules))
+    assert wait_for(lambda: len(children(server.proc.pid)) == WORKERS), server.log()
+    streamed: list[str] = []
+
+    def stream() -> None:
+        client = OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+        for chunk in client.chat.completions.create(
+            model="slow", messages=[{"role": "user", "content": "hi"}], stream=True
+        ):
+            if chunk.choices and chunk.choices[0].delta.content:
+                streamed.append(chunk.choices[0].delta.content)
+
+    reader = threading.Thread(target=stream)
+    reader.start()
+    assert wait_for(lambda: bool(streamed), 10)
+    server.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.8)  # the supervisor looks at its signals twice a second
+    started = time.monotonic()
+    try:
+        httpx.get(f"{server.url}/__admin/health", timeout=10)
+        raise AssertionError("a connection made during the stop was answered")
+    except httpx.ConnectError:
+        pass  # refused at once, as one process refuses it
+    assert time.monotonic() - started < 1.0, "a connection made during the stop waited"
+    reader.join(10)
+    assert streamed == ["a", "b", "c", "d"]
+    assert server.proc.wait(15) == 0, server.log()
