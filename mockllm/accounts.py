@@ -231,9 +231,11 @@ class RateDecision:
     limit: int = 0
     used: int = 0
     requested: int = 0
+    too_large: bool = False  # larger than the whole tpm: it never fits, waiting or not
 
     def fields(self) -> dict[str, object]:
-        """Template fields of the profile's rate_limited error (add `model`)."""
+        """Template fields of the profile's rate_limited or request_too_large error (add
+        `model`)."""
         return {
             "limit_name": self.limit_name or "requests",
             "unit": "TPM" if self.limit_name == "tokens" else "RPM",
@@ -458,7 +460,8 @@ class Accounts:
 
         Buckets hold `rpm` requests and `tpm` tokens and refill their capacity every 60 s.
         The headers are OpenAI's x-ratelimit-* (remaining = left after this request); a
-        refusal adds Retry-After. A request larger than the whole tpm is refused too.
+        refusal adds Retry-After, except for a request larger than the whole tpm, which
+        never fits (`too_large`).
         """
         spec = self._spec(key)
         if spec is None or (spec.rpm is None and spec.tpm is None):
@@ -479,13 +482,19 @@ class Accounts:
                 ]
         if ok:
             return RateDecision(True, 0.0, tuple(headers))
+        if spec.tpm and need_t > spec.tpm:
+            # It can never fit: refused as too large, without a Retry-After to wait for.
+            used = spec.tpm - max(0, math.floor(level_t))
+            return RateDecision(
+                False, 0.0, tuple(headers), "tokens", spec.tpm, used, int(need_t), too_large=True
+            )
         waits: list[tuple[float, str, int, float, float]] = []
         if spec.rpm and level_r < 1:
             waits.append(((1 - level_r) * WINDOW_S / spec.rpm, "requests", spec.rpm, level_r, 1))
         if spec.tpm and level_t < need_t:
-            # More than the whole bucket can never fit: wait for a full bucket at least.
-            short = min(need_t, float(spec.tpm)) - level_t
-            waits.append((max(short, 0) * WINDOW_S / spec.tpm, "tokens", spec.tpm, level_t, need_t))
+            waits.append(
+                ((need_t - level_t) * WINDOW_S / spec.tpm, "tokens", spec.tpm, level_t, need_t)
+            )
         wait, name, cap, level, requested = max(waits)
         wait = max(wait, 0.001)
         headers.insert(0, ("retry-after", str(max(1, math.ceil(wait)))))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mockllm.accounts import Accounts, Charge, RateDecision, Reservation, load_keys
 from mockllm.conversation import Conversation
 from mockllm.profiles import (
+    ErrorKind,
     Profile,
     balance_body,
     check_auth,
@@ -79,8 +80,9 @@ class Gateway:
         decision = self.accounts.check_rate(key, estimate)
         if not decision.allowed:
             fields: dict[str, Any] = decision.fields()
+            kind: ErrorKind = "request_too_large" if decision.too_large else "rate_limited"
             refusal = self.profile.error(
-                "rate_limited", headers=decision.headers, model=request.model, **fields
+                kind, headers=decision.headers, model=request.model, **fields
             )
             refusal.reason = "rate_limited"
             raise refusal

@@ -17,6 +17,8 @@ Error messages are `str.format` templates over plain names. Besides `key_hint` a
     out_of_credits   model, balance
     model_forbidden  model
     rate_limited     model, limit_name, unit, limit, used, requested, retry_after
+    request_too_large  model, limit_name, unit, limit, requested (optional: a profile
+                     without it refuses such a request with `rate_limited`)
 """
 
 from __future__ import annotations
@@ -47,8 +49,12 @@ ErrorKind = Literal[
     "out_of_credits",
     "model_forbidden",
     "rate_limited",
+    "request_too_large",
 ]
 ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
+# Kinds a profile may leave out, and the kind that answers in their place.
+OPTIONAL_KINDS = {"request_too_large": "rate_limited"}
+_REQUIRED_KINDS = tuple(kind for kind in ERROR_KINDS if kind not in OPTIONAL_KINDS)
 AUTH_HEADERS = ("authorization", "x-api-key", "api-key")
 RANGED_PARAMS = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
 _COMMON_FIELDS = ("key_hint", "profile")
@@ -68,6 +74,7 @@ TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
         "requested",
         "retry_after",
     ),
+    "request_too_large": ("model", "limit_name", "unit", "limit", "requested"),
 }
 BALANCE_FIELDS = ("remaining", "granted", "used")
 _HEADER_SHOWN = {
@@ -169,8 +176,8 @@ _REQUIRED = (
     ("models",),
     ("models", "default"),
     ("errors",),
-    *(("errors", kind) for kind in ERROR_KINDS),
-    *(("errors", kind, "status") for kind in ERROR_KINDS),
+    *(("errors", kind) for kind in _REQUIRED_KINDS),
+    *(("errors", kind, "status") for kind in _REQUIRED_KINDS),
 )
 
 
@@ -242,7 +249,10 @@ class Profile:
         Example:
             raise profile.error("out_of_credits", model=request.model, balance=0)
         """
-        spec = self.errors[kind]
+        spec = self.errors.get(kind)
+        if spec is None:
+            kind = OPTIONAL_KINDS[kind]  # type: ignore[assignment]
+            spec = self.errors[kind]
         values = _Fields(key_hint=self.auth.key_hint, profile=self.name)
         if param is not None:
             values["param"] = param
@@ -461,11 +471,16 @@ def _compile(data: dict[str, Any], lines: Any, source: str) -> Profile:
         ranges[name] = (low, high)
     errors: dict[str, ErrorSpec] = {}
     for kind in ERROR_KINDS:
-        entry = data["errors"][kind]
+        entry = data["errors"].get(kind)
+        if entry is None:  # an optional kind left out: `error` answers with its stand-in
+            continue
         allowed = (*_COMMON_FIELDS, *TEMPLATE_FIELDS[kind])
         for key in ("message", "type", "code"):
             if isinstance(entry.get(key), str):
                 _check_template(entry[key], allowed, ("errors", kind, key), fail)
+        if "status" not in entry:
+            fail(("errors", kind), "missing required key 'status'")
+            continue
         status = int(entry["status"])
         default_type, default_code, default_message = error_defaults(status)
         errors[kind] = ErrorSpec(  # an explicit null (code: null) stays null

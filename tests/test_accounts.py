@@ -466,12 +466,22 @@ def test_tokens_bucket_and_retry_after_rounds_up():
     assert accounts.check_rate("k", 450).allowed
 
 
-def test_a_request_larger_than_the_token_limit_is_refused():
-    accounts = accounts_for("keys:\n  - key: k\n    tpm: 100\n")
+def test_a_request_larger_than_the_token_limit_is_refused_as_too_large():
+    """It never fits: no Retry-After to wait for, and nothing taken from the buckets."""
+    accounts = accounts_for("keys:\n  - key: k\n    rpm: 5\n    tpm: 100\n")
+    assert accounts.check_rate("k", 30).allowed
     decision = accounts.check_rate("k", 101)
-    assert not decision.allowed
-    assert (decision.limit, decision.requested) == (100, 101)
-    assert dict(decision.headers)["retry-after"] == "1"
+    assert not decision.allowed and decision.too_large
+    assert (decision.limit_name, decision.limit, decision.requested) == ("tokens", 100, 101)
+    assert decision.fields()["unit"] == "TPM" and decision.fields()["used"] == 30
+    headers = dict(decision.headers)
+    assert "retry-after" not in headers
+    assert headers["x-ratelimit-remaining-requests"] == "4"  # the refusal took nothing
+    exact = accounts.check_rate("k", 70)
+    assert exact.allowed and not exact.too_large
+    short = accounts.check_rate("k", 100)  # fits a full bucket: an ordinary refusal
+    assert not short.allowed and not short.too_large
+    assert "retry-after" in dict(short.headers)
 
 
 def test_keys_without_limits_get_no_headers():

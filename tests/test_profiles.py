@@ -16,6 +16,7 @@ import yaml
 from mockllm.errors import ProfileError, RequestError
 from mockllm.profiles import (
     ERROR_KINDS,
+    OPTIONAL_KINDS,
     Profile,
     balance_body,
     builtin_profiles,
@@ -73,7 +74,11 @@ def test_every_builtin_loads_complete(name: str):
     assert profile.name == name
     assert profile.chat_paths and all(p.startswith("/") for p in profile.chat_paths)
     assert profile.models_path == "/v1/models"
-    assert set(profile.errors) == set(ERROR_KINDS)
+    # Every kind but the optional ones, which the openai profile has (the others fall
+    # back to theirs: `error` below answers every kind).
+    optional = set(OPTIONAL_KINDS) - set(profile.errors)
+    assert set(profile.errors) | optional == set(ERROR_KINDS)
+    assert not optional if name == "openai" else optional == {"request_too_large"}
     assert profile.models.default
     assert profile.on_exhaustion in ("length", "error")
     for kind in ERROR_KINDS:
@@ -500,3 +505,30 @@ def test_refuse_key_masks_the_key_or_says_how_to_send_one():
     assert "ak_live_123" not in invalid.message
     missing = refuse_key(profile, None)
     assert missing.code == "missing_api_key" and "X-API-Key: <key>" in missing.message
+
+
+def test_request_too_large_is_optional_and_checked_like_the_others(tmp_path: Path):
+    fields = {"model": "m", "limit_name": "tokens", "unit": "TPM", "limit": 100}
+    fields |= {"used": 0, "requested": 150, "retry_after": "1ms"}
+    gateway = load_profile("ainative")  # has none: its rate_limited error answers
+    assert gateway.error("request_too_large", **fields).message == (
+        gateway.error("rate_limited", **fields).message
+    )
+    own = write(
+        tmp_path,
+        "own.yaml",
+        "extends: ainative\nerrors:\n  request_too_large:\n    status: 413\n"
+        "    message: '{requested} tokens is more than {limit} a minute'\n",
+    )
+    error = load_profile(str(own)).error("request_too_large", **fields)
+    assert (error.status, error.message) == (413, "150 tokens is more than 100 a minute")
+    bad = write(
+        tmp_path,
+        "bad.yaml",
+        "extends: ainative\nerrors:\n  request_too_large:\n    message: 'wait {retry_after}'\n",
+    )
+    with pytest.raises(ProfileError) as caught:
+        load_profile(str(bad))
+    said = "\n".join(str(p) for p in caught.value.problems)
+    assert "errors.request_too_large: missing required key 'status'" in said
+    assert "retry_after" in said

@@ -599,11 +599,12 @@ def _default_profile_words(exc: RequestError) -> str | None:
         return _MESSAGES[402]
     if kind == "model_forbidden":
         return _message(ErrorSpec(404, code="model_not_found", message=exc.message))
-    if kind == "rate_limited":
+    if kind in ("rate_limited", "request_too_large"):
         # As in github.com/OpenHands/OpenHands/issues/9259 (the organization id left out).
         headers = dict(exc.headers)
         what, unit = "requests", "requests"
-        if headers.get("x-ratelimit-remaining-requests", "0") != "0":
+        # The requests bucket refused only when the key has one and it is empty.
+        if headers.get("x-ratelimit-remaining-requests", "") != "0":
             what, unit = "tokens", "input tokens"
         limit = headers.get(f"x-ratelimit-limit-{what}", "0")
         shown = f"{int(limit):,}" if limit.isdigit() else limit

@@ -640,6 +640,40 @@ def test_token_limit_429(gateways):
     assert left <= SMALL_TPM - 2 * need + math.ceil(refilled) + 1
 
 
+@pytest.mark.parametrize("name", ["openai", "ainative"])
+def test_a_request_larger_than_the_whole_token_limit(gateways, name: str):
+    """Its estimate (prompt + max_tokens) is over the key's whole tpm: it never fits, so
+    the 429 has no Retry-After. The openai profile words it as OpenAI does ("Request too
+    large …", from public reports of the API's error); a profile without a
+    `request_too_large` error answers with its `rate_limited` one."""
+    dialect = BY_NAME[name]
+    server = gateways(name)
+    key = dialect.key("tokens")
+    body = {"model": dialect.model, "messages": HELLO, "max_tokens": SMALL_TPM}
+    refused = post(server, dialect, key, body)
+    error = check_error(refused, 429)
+    assert "retry-after" not in refused.headers
+    assert refused.headers["x-ratelimit-limit-tokens"] == str(SMALL_TPM)
+    assert error["code"] == "rate_limit_exceeded"
+    if name == "openai":
+        requested = int(error["message"].split("Requested ")[1].split(".")[0])
+        assert requested > SMALL_TPM
+        assert error["type"] == "tokens"
+        assert error["message"] == (
+            f"Request too large for {dialect.model} in organization org-mockllm on tokens "
+            f"per min (TPM): Limit {SMALL_TPM}, Requested {requested}. The input or output "
+            "tokens must be reduced in order to run successfully. Visit "
+            "https://platform.openai.com/account/rate-limits to learn more."
+        )
+        client = OpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0)
+        with pytest.raises(openai.RateLimitError, match="Request too large"):
+            client.chat.completions.create(**body)
+    else:
+        assert error["message"].startswith(f"Rate limit exceeded ({SMALL_TPM} tokens per")
+    small = post(server, dialect, key, {**body, "max_tokens": 5})
+    assert small.status_code == 200, small.text  # the refusal took nothing
+
+
 def test_scripted_429_sends_each_rate_header_once(gateways):
     """A rule's 429 for a key with buckets: the key's x-ratelimit-* figures and the 429
     defaults must not both be sent (two values for one header contradict each other)."""

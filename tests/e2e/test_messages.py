@@ -123,6 +123,7 @@ keys:
   - { key: sk-ant-open-key }
   - { key: sk-ant-no-credits, credits: 0 }
   - { key: sk-ant-few-credits, credits: 0.012 }
+  - { key: sk-ant-token-key, tpm: 100 }
 prices:
   "*": { prompt: 1, completion: 1 }
 """
@@ -634,6 +635,21 @@ def test_rate_limit_headers_and_the_429(keyed: RunningServer) -> None:
     assert error["message"].startswith(
         "This request would exceed the rate limit for your organization of 2 requests per minute."
     )
+
+
+def test_a_token_limit_429_names_the_tokens(keyed: RunningServer) -> None:
+    """A key with only `tpm`: the 429 speaks of input tokens (it spoke of "0 requests per
+    minute" for a key without an rpm)."""
+    reset(keyed.url)
+    sdk = client(keyed, api_key="sk-ant-token-key")
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        sdk.messages.create(**{**request(), "max_tokens": 500})
+    assert caught.value.response.headers["anthropic-ratelimit-tokens-limit"] == "100"
+    assert caught.value.body["error"]["message"].startswith(
+        "This request would exceed the rate limit for your organization of 100 input tokens "
+        "per minute."
+    )
+    assert sdk.messages.create(**{**request(), "max_tokens": 20}).content
 
 
 def test_429_then_success_honours_retry_after(server: RunningServer) -> None:
