@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -106,6 +107,23 @@ def serve(tmp_path: Path) -> Iterator[object]:
     yield _serve
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def tiktoken_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """tiktoken, reading cl100k_base from mockllm's bundled copy: the file it would download,
+    in a TIKTOKEN_CACHE_DIR under the name it looks for (the SHA-1 of its URL,
+    tiktoken/load.py), since this machine cannot reach the URL."""
+    import hashlib
+    import lzma
+
+    import tiktoken
+
+    url = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
+    packed = (ROOT / "mockllm" / "vocab" / "cl100k_base.tiktoken.xz").read_bytes()
+    (tmp_path / hashlib.sha1(url.encode()).hexdigest()).write_bytes(lzma.decompress(packed))
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    return tiktoken
 
 
 @pytest.fixture(scope="module")

@@ -70,11 +70,47 @@ def test_each_input_is_a_user_message():
     assert (wire.dimensions, wire.native, wire.encoding, wire.seed) == (1536, 1536, "float", 0)
 
 
-def test_token_arrays_are_inputs_too():
+def test_token_arrays_are_read_back_to_their_text():
+    # cl100k_base, as tiktoken encodes "hello world" and "我忘了密码"; usage counts the ids.
     one = make_embeddings_request(input=[15339, 1917])
-    assert (one.wire.texts, one.wire.tokens) == (("token15339 token1917",), 2)
-    two = make_embeddings_request(input=[[1, 2, 3], [4]])
-    assert (two.wire.texts, two.wire.tokens) == (("token1 token2 token3", "token4"), 4)
+    assert (one.wire.texts, one.wire.tokens) == (("hello world",), 2)
+    assert one.messages == (Message("user", "hello world"),)
+    two = make_embeddings_request(input=[[15339, 1917], [37046, 26203, 246, 35287, 33967]])
+    assert (two.wire.texts, two.wire.tokens) == (("hello world", "我忘了密码"), 7)
+    edges = make_embeddings_request(input=[[0], [100256], [100257], [37046, 26203]])
+    assert edges.wire.texts == ("!", "", "<|endoftext|>", "我\ufffd")
+
+
+def test_a_token_array_has_the_vector_of_its_text():
+    """Bit for bit: the same text, so the same vector, in floats and in base64."""
+    for encoding_format in ("float", "base64"):
+        as_text = vectors(input=["hello world", "我忘了密码"], encoding_format=encoding_format)
+        as_ids = vectors(
+            input=[[15339, 1917], [37046, 26203, 246, 35287, 33967]],
+            encoding_format=encoding_format,
+        )
+        assert as_ids == as_text
+    usage = orjson.loads(answered(make_embeddings_request(input=[[15339, 1917]])).body)["usage"]
+    assert usage == {"prompt_tokens": 2, "total_tokens": 2}
+
+
+@pytest.mark.parametrize(
+    ("value", "token"),
+    [
+        ([-1], -1),
+        ([[15339, 1917], [15339, 100258]], 100258),
+        ([[100276]], 100276),
+        ([15339, 2**63], 2**63),
+        ([[18446744073709551615]], 18446744073709551615),
+    ],
+)
+def test_an_id_outside_the_vocabulary_is_refused_in_the_api_words(value, token):
+    error = refused({"model": "text-embedding-3-small", "input": value})
+    assert (error.param, error.code) == (None, None)
+    assert error.message == (
+        f"Invalid token in prompt: {token}. Minimum value is 0, maximum value is 100257 "
+        "(inclusive)."
+    )
 
 
 def test_sizes_by_model_and_dimensions():
@@ -92,7 +128,27 @@ def test_sizes_by_model_and_dimensions():
 
 @pytest.mark.parametrize(
     "value",
-    ["", [], [""], [1.5], [[-1]], [[]], ["ok", 3], {"text": "x"}, ["x"] * 2049],
+    [
+        "",
+        [],
+        [""],
+        [1.5],
+        [[]],
+        ["ok", 3],
+        [[1, 2], "x"],
+        ["x", [1, 2]],
+        [[1], 2],
+        [True, 1],
+        [[1, False]],
+        [[1.0]],
+        [["x"]],
+        [[[1]]],
+        {"text": "x"},
+        ["x"] * 2049,
+        [[1]] * 2049,
+        [1] * 2049,
+        [1e30],
+    ],
 )
 def test_an_input_the_api_refuses(value):
     error = refused({"model": "text-embedding-3-small", "input": value})
@@ -134,6 +190,18 @@ def test_an_input_the_api_refuses(value):
         ),
         (
             {"model": "text-embedding-3-small", "input": ["x" + " x" * 7999] * 40},
+            "input",
+            "Requested 320000 tokens, max 300000 tokens per request",
+        ),
+        (
+            {"model": "text-embedding-3-small", "input": [[15339] * 9000]},
+            "input",
+            "This model's maximum context length is 8192 tokens, however you requested 9000 "
+            "tokens (9000 in your prompt; 0 for the completion). Please reduce your prompt; or "
+            "completion length.",
+        ),
+        (
+            {"model": "text-embedding-3-small", "input": [[15339] * 8000] * 40},
             "input",
             "Requested 320000 tokens, max 300000 tokens per request",
         ),

@@ -214,6 +214,8 @@ def test_pytest_doc_examples_pass(pytester: pytest.Pytester):
         "no:hypothesispytest",
         "-p",
         "no:faker",
+        "-p",
+        "no:langsmith_plugin",
         "--strict-markers",
         "-W",
         "error",

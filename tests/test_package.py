@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import mockllm
 
@@ -43,3 +45,20 @@ def test_faker_and_vcr_stay_in_their_rooms():
     loaded = _imported_after("mockllm.loader")
     assert "vcr" not in loaded
     assert "starlette" not in loaded
+
+
+def test_every_data_file_of_the_package_is_package_data():
+    """A file under mockllm/ other than Python reaches a built wheel, and so the Docker image
+    (which pip-installs the package), only if a package-data pattern names it: the model
+    catalogue, the gateway profiles, the inspector page, the cl100k_base vocabulary."""
+    root = Path(mockllm.__file__).parent
+    pyproject = tomllib.loads((root.parent / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["mockllm"]
+    packaged = {path for pattern in patterns for path in root.glob(pattern)}
+    data = {
+        path
+        for path in root.rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts
+    }
+    assert data - packaged == set()
+    assert root / "vocab" / "cl100k_base.tiktoken.xz" in packaged

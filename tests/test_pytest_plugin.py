@@ -36,6 +36,8 @@ STRICT = (
     "no:anyio",
     "-p",
     "no:recording",
+    "-p",
+    "no:langsmith_plugin",
     "--strict-markers",
     "-W",
     "error",

@@ -6,6 +6,11 @@ gets the same vector alone or in any batch. It is the sum of a signed feature pe
 (eight hashed positions each, weighted by how often the word occurs) and a smaller dense
 part unique to the whole text, normalised: texts that share words are closer (cosine)
 than unrelated texts, and retrieval code ranks a fixed corpus in a meaningful order.
+
+A token array is read back to its text with cl100k_base (mockllm/vocabulary.py), the
+vocabulary of OpenAI's embedding models and the one tiktoken-based clients (LangChain's
+`OpenAIEmbeddings`) encode with, and embedded as that text: the same vector as the text sent
+as a string, with its own ids counted in `usage`.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from mockllm.protocol import (
 from mockllm.render import Rendered
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.tokens import count_tokens
+from mockllm.vocabulary import END_OF_TEXT, decode
 from mockllm.wire import JSON_TYPE, Body, whole_json
 from mockllm.words import STOP, stem
 
@@ -76,7 +82,7 @@ _dumps = orjson.dumps
 class Wire:
     """What the embeddings dialect keeps of a request to write its vectors."""
 
-    texts: tuple[str, ...]  # the inputs as text (token arrays spelled out)
+    texts: tuple[str, ...]  # the inputs as text (token arrays decoded)
     tokens: int  # tokens over all inputs
     dimensions: int  # of each vector sent
     native: int  # of the model's vector, before a `dimensions` cut
@@ -87,8 +93,13 @@ class Wire:
 # --- requests -------------------------------------------------------------------------------
 
 
+def _is_id(value: object) -> bool:
+    return type(value) is int  # a JSON integer: not a bool, not a decimal
+
+
 def _inputs(value: object) -> tuple[tuple[str, int], ...]:
-    """(text, tokens) per input: strings, or token arrays (spelled as their ids)."""
+    """(text, tokens) per input: strings, or token arrays (decoded), as the API's schema
+    takes them: a string, or a list of strings, of ids, or of id lists (not a mix)."""
     if value is None:
         raise missing("input")
     if isinstance(value, str):
@@ -96,27 +107,34 @@ def _inputs(value: object) -> tuple[tuple[str, int], ...]:
     elif isinstance(value, list):
         if not value or len(value) > MAX_INPUTS:
             raise RequestError(400, _INVALID_INPUT, param="input")
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        if all(_is_id(v) for v in value):
             items = [value]  # one token array
-        else:
+        elif all(isinstance(v, str) for v in value) or all(isinstance(v, list) for v in value):
             items = value
-    else:
-        raise RequestError(400, _INVALID_INPUT, param="input")
-    out = []
-    for item in items:
-        if isinstance(item, str):
-            if not item:
-                raise RequestError(400, _INVALID_INPUT, param="input")
-            out.append((item, count_tokens(item)))
-        elif (
-            isinstance(item, list)
-            and item
-            and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in item)
-        ):
-            out.append((" ".join(f"token{t}" for t in item), len(item)))
         else:
             raise RequestError(400, _INVALID_INPUT, param="input")
-    return tuple(out)
+    else:
+        raise RequestError(400, _INVALID_INPUT, param="input")
+    for item in items:
+        if not item or not (isinstance(item, str) or all(_is_id(t) for t in item)):
+            raise RequestError(400, _INVALID_INPUT, param="input")
+    return tuple(
+        (item, count_tokens(item)) if isinstance(item, str) else (_decoded(item), len(item))
+        for item in items
+    )
+
+
+def _decoded(ids: list[int]) -> str:
+    """A token array's text; an id outside cl100k_base and its <|endoftext|> is refused in
+    the API's words (the first such id named)."""
+    if min(ids) < 0 or max(ids) > END_OF_TEXT:
+        token = next(t for t in ids if not 0 <= t <= END_OF_TEXT)
+        raise RequestError(
+            400,
+            f"Invalid token in prompt: {token}. Minimum value is 0, maximum value is "
+            f"{END_OF_TEXT} (inclusive).",
+        )
+    return decode(ids)
 
 
 def parse(

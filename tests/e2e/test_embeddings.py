@@ -28,6 +28,9 @@ rules:
   - name: slow-embeddings
     match: { api: embeddings, model: slow-embedding }
     reply: { latency: { ttft_ms: 300 } }
+  - name: no-passwords
+    match: { api: embeddings, model: guarded-embedding, last_user: { contains: password } }
+    reply: { error: { status: 403 } }
 """
 CORPUS = [
     "How do I reset my password?",
@@ -160,11 +163,53 @@ def test_texts_that_share_words_rank_closer(server: RunningServer) -> None:
     assert scores[0] > 0.3 and max(scores[2:]) < 0.15
 
 
-def test_token_arrays_are_inputs_too(server: RunningServer) -> None:
-    body = post(server, {"model": "text-embedding-3-small", "input": [[1, 2, 3], [4, 5]]}).json()
-    assert len(body["data"]) == 2 and body["usage"]["prompt_tokens"] == 5
-    one = post(server, {"model": "text-embedding-3-small", "input": [1, 2, 3]}).json()
-    assert one["data"][0]["embedding"] == body["data"][0]["embedding"]
+# cl100k_base ids, as tiktoken encodes each text.
+HELLO_WORLD = [15339, 1917]
+FORGOT_PASSWORD = [40, 29695, 856, 3636]  # "I forgot my password"
+CHINESE = [37046, 26203, 246, 35287, 33967]  # "我忘了密码"
+
+
+def test_a_token_array_has_the_vector_of_its_text(server: RunningServer) -> None:
+    with client(server) as sdk:
+        check_token_arrays(server, sdk)
+
+
+def check_token_arrays(server: RunningServer, sdk: OpenAI) -> None:
+    texts = ["hello world", "I forgot my password", "我忘了密码"]
+    as_text = sdk.embeddings.create(model="text-embedding-3-small", input=texts)
+    as_ids = sdk.embeddings.create(
+        model="text-embedding-3-small", input=[HELLO_WORLD, FORGOT_PASSWORD, CHINESE]
+    )
+    assert [d.embedding for d in as_ids.data] == [d.embedding for d in as_text.data]
+    assert (as_ids.usage.prompt_tokens, as_ids.usage.total_tokens) == (11, 11)
+    one = sdk.embeddings.create(model="text-embedding-3-large", input=HELLO_WORLD, dimensions=256)
+    same = sdk.embeddings.create(
+        model="text-embedding-3-large", input="hello world", dimensions=256
+    )
+    assert one.data[0].embedding == same.data[0].embedding and one.usage.prompt_tokens == 2
+    raw = post(
+        server,
+        {"model": "text-embedding-3-small", "input": [HELLO_WORLD], "encoding_format": "float"},
+    ).json()
+    check("CreateEmbeddingResponse", raw)
+    assert float32(raw["data"][0]["embedding"]) == float32(as_text.data[0].embedding)
+    assert journal(server.url)[-1]["request"]["input"] == [HELLO_WORLD]
+
+
+def test_an_id_outside_the_vocabulary_is_a_400(server: RunningServer) -> None:
+    with client(server) as sdk, pytest.raises(openai.BadRequestError) as caught:
+        sdk.embeddings.create(model="text-embedding-3-small", input=[15339, 100277])
+    assert caught.value.status_code == 400
+    assert caught.value.body == {
+        "message": "Invalid token in prompt: 100277. Minimum value is 0, maximum value is "
+        "100257 (inclusive).",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+    for value in ([[-5]], [[2**64 - 1]], [[1, 2**64]]):  # 2**64 is read as a decimal
+        raw = post(server, {"model": "text-embedding-3-small", "input": value})
+        assert raw.status_code == 400, raw.text
 
 
 @pytest.mark.parametrize(
@@ -174,6 +219,13 @@ def test_token_arrays_are_inputs_too(server: RunningServer) -> None:
         ({"model": "text-embedding-3-small", "input": ""}, "input", "'$.input' is invalid."),
         ({"model": "text-embedding-3-small", "input": []}, "input", "'$.input' is invalid."),
         ({"model": "text-embedding-3-small", "input": [1, "a"]}, "input", "'$.input' is invalid."),
+        (
+            {"model": "text-embedding-3-small", "input": [[1], "a"]},
+            "input",
+            "'$.input' is invalid.",
+        ),
+        ({"model": "text-embedding-3-small", "input": [[]]}, "input", "'$.input' is invalid."),
+        ({"model": "text-embedding-3-small", "input": [True]}, "input", "'$.input' is invalid."),
         ({"input": "x"}, "model", "Missing required parameter: 'model'."),
         (
             {"model": "text-embedding-ada-002", "input": "x", "dimensions": 8},
@@ -207,6 +259,61 @@ def test_an_input_over_the_context_is_refused(server: RunningServer) -> None:
     assert raw.json()["error"]["message"].startswith(
         "This model's maximum context length is 8192 tokens, however you requested 9000 tokens"
     )
+
+
+def test_a_rule_matches_the_text_of_a_token_array(server: RunningServer) -> None:
+    guarded = {"model": "guarded-embedding", "input": [HELLO_WORLD, FORGOT_PASSWORD]}
+    assert post(server, guarded).status_code == 403
+    assert journal(server.url)[-1]["rule"] == "rules.yaml#no-passwords"
+    assert post(server, {**guarded, "input": [HELLO_WORLD]}).status_code == 200
+
+
+# Each query shares its subject with one document, in another form (plural, -ing).
+LIBRARY = [
+    "To reset your password, open Settings and choose Security.",
+    "Our office dog is named Biscuit and he loves long walks.",
+    "Quarterly revenue grew by ten percent thanks to strong sales.",
+    "Bake the sourdough bread at 220 degrees for thirty minutes.",
+    "The train to Lyon leaves from platform four every hour.",
+    "Invoices are emailed on the first day of each month.",
+    "Water the tomato plants early in the morning during summer.",
+    "The telescope shows the rings of Saturn on clear nights.",
+    "Refunds reach your card within five business days.",
+    "The chess club meets on Thursday evenings in the library.",
+]
+SEARCHES = [
+    "resetting passwords",
+    "what are the dogs called",
+    "revenues growing",
+    "baking breads",
+    "trains leaving Lyon",
+    "emailing an invoice",
+    "watering tomatoes",
+    "Saturn ring",
+    "refund to cards",
+    "chess clubs meeting",
+]
+
+
+def test_langchain_sends_token_arrays_and_ranks_by_shared_words(
+    server: RunningServer, tiktoken_offline: Any
+) -> None:
+    """LangChain's OpenAIEmbeddings encodes texts with tiktoken and sends the ids: each
+    search finds its document first (2 of 10 did while ids were embedded as ids)."""
+    from langchain_openai import OpenAIEmbeddings
+
+    embedder = OpenAIEmbeddings(
+        model="text-embedding-3-small", base_url=server.base_url, api_key="sk-test", max_retries=0
+    )
+    documents = embedder.embed_documents(LIBRARY)
+    sent = journal(server.url)[-1]["request"]["input"]
+    assert sent[0] == tiktoken_offline.get_encoding("cl100k_base").encode(LIBRARY[0])
+    found = []
+    for search in SEARCHES:
+        query = embedder.embed_query(search)
+        scores = [cosine(query, document) for document in documents]
+        found.append(max(range(len(LIBRARY)), key=scores.__getitem__))
+    assert found == list(range(len(LIBRARY)))
 
 
 def test_rules_answer_embeddings_with_errors_and_latency(server: RunningServer) -> None:

@@ -307,7 +307,14 @@ def test_pytest_recordings_layout_replays_one_cassette_per_test(
 ) -> None:
     pytester.makepyfile(test_inner=INNER_TEST.format(base_url=upstream.base_url))
     recorded = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-p", "no:mockllm", "--record-mode=once", timeout=120
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:mockllm",
+        "-p",
+        "no:langsmith_plugin",
+        "--record-mode=once",
+        timeout=120,
     )
     recorded.assert_outcomes(passed=2)
     folder = pytester.path / "cassettes" / "test_inner"
@@ -323,6 +330,8 @@ def test_pytest_recordings_layout_replays_one_cassette_per_test(
         "no:cacheprovider",
         "-p",
         "no:recording",
+        "-p",
+        "no:langsmith_plugin",
         "--mockllm-cassettes=cassettes",
         timeout=120,
     )
