@@ -28,7 +28,13 @@ from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, Tool
 from mockllm.schema_instances import Hint
 from mockllm.template import render as render_template
 from mockllm.tokens import count_prompt, count_tokens, group_tokens, split_tokens
-from mockllm.tool_policy import argument_hints, choose_tools, results_answer
+from mockllm.tool_policy import (
+    answer_hints,
+    argument_hints,
+    choose_tools,
+    is_final_tool,
+    results_answer,
+)
 
 _ID_CHARS = string.ascii_letters + string.digits
 
@@ -312,6 +318,7 @@ def _structured(request: Conversation, rng: random.Random, locale: str) -> str:
         # What the conversation states, where the schema asks for it (an extraction's
         # numbers, place, address), as a tool's arguments take it.
         hints = argument_hints(request, Tool(form.name or "answer", "", form.schema))
+        hints |= answer_hints(request, form.schema, locale, any_required=False)
         value = _instance(
             form.schema,
             rng.getrandbits(63),
@@ -375,6 +382,8 @@ def _arguments(
         schema = tool.parameters if tool else {"type": "object", "properties": {}}
         index = request.tools.index(tool) if tool else 0
         hints = argument_hints(request, tool) if default and tool is not None else None
+        if hints is not None and tool is not None and is_final_tool(tool):
+            hints = {**hints, **answer_hints(request, schema, locale)}
         value = _instance(
             schema, rng.getrandbits(63), locale, f"tools[{index}].function.parameters", hints
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import random
 import re
+from typing import Any
 
 from mockllm.conversation import Conversation, Message, Tool
 from mockllm.schema_instances import Hint
@@ -27,7 +28,9 @@ from mockllm.words import STOP, stem
 
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
-_FINAL_WORDS = frozenset(("final", "result", "answer", "respond", "response", "output", "reply"))
+_FINAL_WORDS = frozenset(
+    stem(w) for w in ("final", "result", "answer", "respond", "response", "output", "reply")
+)  # as `_words` spells them: "response" -> "respons"
 _QUERY_NAMES = frozenset(
     ("query", "q", "question", "search", "searchquery", "prompt", "text", "input", "topic",
      "keywords", "keyword", "term", "terms", "message", "request")
@@ -291,6 +294,51 @@ def _mention(text: str, tool_name: str) -> int:
 def _name_key(name: str) -> str:
     """A property name's words, lower case, run together ("search_query" -> "searchquery")."""
     return "".join(w.lower() for w in _WORD.findall(name))
+
+
+_ANSWER_NAMES = frozenset(
+    ("answer", "finalanswer", "result", "response", "output", "reply", "text", "content",
+     "summary", "message", "finalresponse", "finaloutput")
+)  # fmt: skip
+
+
+def answer_hints(
+    request: Conversation, schema: dict[str, Any], locale: str, *, any_required: bool = True
+) -> dict[str, Hint]:
+    """Once this turn's tool results are back, the answer they give for the property of an
+    answering schema that holds the answer (`answer`, `result`, `output`…, else, with
+    `any_required`, its first required string): a final-answer tool's arguments
+    (`final_answer(answer=…)`, as agent frameworks end a loop) or a structured output,
+    built from what the tools said."""
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return {}
+    strings = [
+        name
+        for name, sub in properties.items()
+        if isinstance(name, str) and isinstance(sub, dict) and sub.get("type") == "string"
+    ]
+    required = schema.get("required")
+    named = [name for name in strings if _name_key(name) in _ANSWER_NAMES]
+    first = [
+        name for name in strings if any_required and isinstance(required, list) and name in required
+    ]
+    chosen = named or first
+    if not chosen:
+        return {}
+    said = results_answer(request, locale)
+    return {} if said is None else {chosen[0]: said}
+
+
+def is_final_tool(tool: Tool) -> bool:
+    """A tool that ends an agent's loop by giving its answer (`final_answer`, `respond`,
+    `submit_result`)."""
+    return _final_name(tool.name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _final_name(name: str) -> bool:
+    return bool(_words(name) & _FINAL_WORDS)
 
 
 def results_answer(request: Conversation, locale: str) -> str | None:

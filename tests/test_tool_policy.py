@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from mockllm.tool_policy import (
+    answer_hints,
     argument_hints,
     choose_tool,
     choose_tools,
+    is_final_tool,
     relatedness,
     results_answer,
 )
@@ -297,3 +299,26 @@ def test_a_number_hint_must_fit_its_schema() -> None:
     }
     value = instance_from_schema(schema, 1, hints={"a": 23, "b": 19})
     assert isinstance(value, dict) and value["b"] == 19 and value["a"] <= 10
+
+
+def test_a_final_answer_tool_carries_what_the_results_said() -> None:
+    asked = {"role": "user", "content": "What is the weather in Paris?"}
+    back = conversation(
+        asked,
+        {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "Sunny, 21C"},
+        tools=[WEATHER, FINAL],
+    )
+    schema = back.tool("final_result").parameters
+    said = "Here is what I found. get_weather returned: Sunny, 21C."
+    assert answer_hints(back, schema, "en_US") == {"answer": said}
+    # Before any result, and for a schema without a string to hold it: nothing.
+    before = conversation(asked, tools=[WEATHER, FINAL])
+    assert answer_hints(before, schema, "en_US") == {}
+    numbers = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    assert answer_hints(back, numbers, "en_US") == {}
+    # Any required string for a tool; only an answer-named one for a structured output.
+    submit = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    assert answer_hints(back, submit, "en_US") == {"city": said}
+    assert answer_hints(back, submit, "en_US", any_required=False) == {}
+    assert is_final_tool(back.tool("final_result")) and not is_final_tool(back.tool("get_weather"))

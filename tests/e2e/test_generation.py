@@ -1087,3 +1087,48 @@ def test_a_structured_chat_agent_loop_finishes(gen_server) -> None:
     assert done.choices[0].finish_reason == "stop"
     final = blob(done.choices[0].message.content or "")
     assert final == {"action": "Final Answer", "action_input": "It is 18C and sunny in Paris."}
+
+
+def test_a_loop_that_ends_through_a_final_answer_tool_answers_with_the_results(
+    gen_server,
+) -> None:
+    """As smolagents' ToolCallingAgent runs it: every turn must call a tool (`required`),
+    and the loop ends when `final_answer` is called. The answer it carries is what the
+    tools said, as the text answer after results would be."""
+    client = client_for(gen_server)
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": name,
+                "description": description,
+                "parameters": {
+                    "type": "object",
+                    "properties": {argument: {"type": "string"}},
+                    "required": [argument],
+                },
+            },
+        }
+        for name, description, argument in (
+            ("get_weather", "Get the weather for a city.", "city"),
+            ("final_answer", "Provides a final answer to the given problem.", "answer"),
+        )
+    ]
+    messages: list[Any] = user("What is the weather in Paris?")
+    for _ in range(4):
+        reply = client.chat.completions.create(
+            model="gpt-4o", messages=messages, tools=tools, tool_choice="required"
+        )
+        calls = reply.choices[0].message.tool_calls or []
+        assert len(calls) == 1, reply
+        function = calls[0].function  # type: ignore[union-attr]
+        if function.name == "final_answer":
+            answer = json.loads(function.arguments)["answer"]
+            assert answer == "Here is what I found. get_weather returned: Sunny, 21C."
+            return
+        assert (function.name, json.loads(function.arguments)) == ("get_weather", {"city": "Paris"})
+        messages += [
+            reply.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": calls[0].id, "content": "Sunny, 21C"},
+        ]
+    pytest.fail("the agent did not finish")
