@@ -26,6 +26,7 @@ from urllib.parse import unquote
 import orjson
 
 from mockllm.cache import Memo
+from mockllm.described_bounds import with_described_bounds
 
 Schema = dict[str, Any]
 TextSource = Callable[[str, random.Random], str]
@@ -54,13 +55,15 @@ def build_instance(
     """A JSON value valid against `schema`, drawn from `rng` (the same `rng` state, the same value).
 
     It reads as a model's answer: every property of the outer objects is there, `examples`
-    and `default` are used often, numbers sit where values of that name usually do.
+    and `default` are used often, numbers sit where values of that name usually do, and the
+    bounds a client wrote into a description are kept (`described_bounds`).
     `hints` are values for top-level string properties (read from a prompt), used where
     the property's schema accepts them.
 
     Example:
         build_instance({"type": "integer", "minimum": 3}, random.Random(1), text) -> 21
     """
+    schema = _readable(schema)
     return _Builder(schema, rng, text, hints or {}, None).value(schema, 0, "")
 
 
@@ -114,9 +117,19 @@ def _kept(schema: object) -> _Kept:
         return _Kept(schema, _check_node(schema, schema, ""), frozenset())
     kept = _CHECKED.get(key)
     if kept is None:
+        schema = _readable(schema)
         kept = _Kept(schema, _check_node(schema, schema, ""), frozenset(_parts(schema)))
         _CHECKED.put(key, kept, _KEPT_BYTES * len(key))
     return kept
+
+
+def _readable(schema: object) -> object:
+    """`schema` with the bounds its descriptions carry, unless they make it one that
+    `build_instance` cannot serve (a pattern that does not compile): then as sent."""
+    described = with_described_bounds(schema)
+    if described is not schema and _check_node(described, described, ""):
+        return schema
+    return described
 
 
 def _parts(node: object) -> list[int]:

@@ -21,7 +21,7 @@ from anthropic.types import (
     ThreadNotFoundError,
     ThreadUnsupportedRequestError,
 )
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tests.conftest import RunningServer, start_server
 
@@ -150,6 +150,57 @@ def test_the_beta_output_format_field_gets_json(server: RunningServer) -> None:
     assert response.status_code == 200, response.text
     message = Message.model_validate(response.json())
     jsonschema.validate(json.loads(message.content[0].text), schema)
+
+
+class Review(BaseModel):
+    score: float = Field(ge=0, le=1)
+    stars: int = Field(ge=1, le=5)
+    code: str = Field(min_length=3, max_length=8)
+    tags: list[str] = Field(min_length=2, max_length=3)
+
+
+def test_bounds_the_clients_move_into_descriptions_are_kept(
+    client: Anthropic, server: RunningServer
+) -> None:
+    # The API takes no minimum, maxLength or minItems: the SDK moves them into each
+    # description ('{minimum: 0, maximum: 1}') and checks the answer against the model.
+    for n in range(6):
+        asked = [{"role": "user", "content": f"Review product {n}"}]
+        parsed = client.messages.parse(
+            model=MODEL, max_tokens=300, output_format=Review, messages=asked
+        )
+        assert isinstance(parsed.parsed_output, Review)
+    # The Vercel AI SDK writes them as 'min length: 3; max length: 8.' (its request).
+    sent = {
+        "type": "object",
+        "properties": {
+            "stars": {"type": "integer", "description": "minimum: 1; maximum: 5."},
+            "code": {"type": "string", "description": "min length: 3; max length: 8."},
+            "tags": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "min items: 2; max items: 3.",
+            },
+        },
+        "additionalProperties": False,
+        "required": ["stars", "code", "tags"],
+    }
+    meant = {
+        **sent,
+        "properties": {
+            "stars": {"type": "integer", "minimum": 1, "maximum": 5},
+            "code": {"type": "string", "minLength": 3, "maxLength": 8},
+            "tags": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 3},
+        },
+    }
+    for n in range(6):
+        body = request(
+            f"Review product {n}",
+            output_config={"format": {"type": "json_schema", "schema": sent}},
+        )
+        response = post(server, body)
+        assert response.status_code == 200, response.text
+        jsonschema.validate(json.loads(response.json()["content"][0]["text"]), meant)
 
 
 @pytest.mark.parametrize(
