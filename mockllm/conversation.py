@@ -178,7 +178,9 @@ def provider_of(model: str, headers: Mapping[str, str]) -> str | None:
     return prefix if slash else None
 
 
-_SEED_IGNORED = frozenset({"stream", "stream_options"})
+# How an answer is delivered does not change it: streamed or not, and (the Responses API's
+# `background`) waited for or polled for, the same request gives the same answer and ids.
+_SEED_IGNORED = frozenset({"stream", "stream_options", "background"})
 
 
 def canonical_bytes(body: JSON) -> bytes:

@@ -33,7 +33,7 @@ from mockllm.asgi import (
 )
 from mockllm.cache import Memo
 from mockllm.conversation import Conversation
-from mockllm.dialects import Dialect, ParseContext
+from mockllm.dialects import Dialect, ParseContext, Poll, Run
 from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed, unknown_model
 from mockllm.errors import RequestError
 from mockllm.exchanges import (
@@ -45,6 +45,7 @@ from mockllm.exchanges import (
     ticks_before,
     tokens_of_ticks,
 )
+from mockllm.follow import follow
 from mockllm.journal import Exchange
 from mockllm.load import Capacity, Ticket
 from mockllm.rules import Fault, LatencyModel, Rule
@@ -260,6 +261,7 @@ class Endpoint:
                     decision.headers,
                     ticket,
                     parsed.memo,
+                    seed,
                 )
         finally:
             if reservation is not None:
@@ -423,9 +425,11 @@ class Endpoint:
         rate_headers: tuple[tuple[str, str], ...] = (),
         ticket: Ticket | None = None,
         memo: bool = True,
+        seed: int = 0,
     ) -> int:
         engine, dialect = self.services.engine, self.dialect
         rule = outcome.rule
+        detached: tuple[Body, Poll | None] | None = None
         exchange.rule = rule.ref if rule is not None else None
         fault = outcome.fault
         if isinstance(outcome, Failure) and fault is not None:
@@ -482,16 +486,24 @@ class Endpoint:
             if fault is not None:
                 exchange.faults = fired_faults(fault, rendered, request.stream)
             created = engine.created()
-            body = self._body(rendered, created, request, fault, memo)
+            if dialect.detach is not None:
+                run = Run(rendered, None, 0.0, created, _wall(arrived), seed, fault)
+                detached = dialect.detach(engine.store, request, run)
+            if detached is not None:
+                # The answer runs on in the store, at its own pace: a load model, which
+                # would stretch this request's writes, would put them out of step with it.
+                body = detached[0]
+            else:
+                body = self._body(rendered, created, request, fault, memo)
             encoded = body.offsets  # the events' due times before a load model stretches them
             factor = 1.0
-            if ticket is not None:
+            if ticket is not None and detached is None:
                 body = replace(body, offsets=ticket.due_times(body.offsets, first))
                 first, factor = ticket.first_token_s(first), ticket.gap_factor
             exchange.first_token_ms = first * 1000
             if request.stream and fault is None:
                 exchange.gaps = (rendered.offsets, factor)
-            if dialect.remember is not None:
+            if dialect.remember is not None and detached is None:
                 dialect.remember(engine.store, request, rendered, created, fault)
             extra = outcome.headers
         else:
@@ -503,8 +515,23 @@ class Endpoint:
             exchange.error = outcome.error.message or (str(code) if code else None)
             if outcome.near:
                 exchange.attempts = [n.to_json() for n in outcome.near]
-            body = dialect.failure(outcome.error, outcome.delay_s, exchange.id)
-            extra = (*outcome.error.headers, *outcome.headers)
+            if dialect.detach is not None and outcome.source == "rule":
+                run = Run(
+                    None,
+                    outcome.error,
+                    outcome.delay_s,
+                    engine.created(),
+                    _wall(arrived),
+                    seed,
+                    None,
+                )
+                detached = dialect.detach(engine.store, request, run)
+            if detached is not None:  # the run fails, once due: the request is answered
+                body = detached[0]
+                extra = outcome.headers
+            else:
+                body = dialect.failure(outcome.error, outcome.delay_s, exchange.id)
+                extra = (*outcome.error.headers, *outcome.headers)
         # One value per header name; later sources win (a script's headers over the bucket's).
         merged = {
             k.lower(): str(v) for k, v in (*dialect.headers(body.status, rate_headers), *extra)
@@ -523,6 +550,12 @@ class Endpoint:
             result = await writer.reset(scope, receive)
         elif fault is not None and fault.hang:
             result = await writer.hang(scope, receive, engine.config.hang_max_s)
+        elif detached is not None and detached[1] is not None:
+            # A stream of an answer that runs on: it ends early if the answer is cancelled,
+            # and a client that leaves it leaves the answer running.
+            result = await follow(
+                body, headers, scope, receive, send, arrived, detached[1], body.abort_after
+            )
         else:
             result = await writer.write(
                 body,
@@ -536,7 +569,8 @@ class Endpoint:
             )
         if result.disconnected:
             exchange.error = "client disconnected"
-            if isinstance(outcome, Answer) and body.events and result.events_sent is not None:
+            answered = isinstance(outcome, Answer) and detached is None  # not running on
+            if answered and body.events and result.events_sent is not None:
                 # Only what was written is billed (and shown as the exchange's usage).
                 ticks = ticks_before(rendered, encoded, result.events_sent)
                 sent = tokens_of_ticks(rendered, ticks)
@@ -572,3 +606,8 @@ class Endpoint:
         journal = self.services.engine.journal
         if journal is not None:
             journal.add(exchange)
+
+
+def _wall(arrived: float) -> float:
+    """The wall-clock time of a loop time already past (a request's arrival)."""
+    return time.time() - (asyncio.get_running_loop().time() - arrived)

@@ -5,23 +5,29 @@ response helpers."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
 import orjson
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mockllm import stored_completions
 from mockllm import stored_conversations as conversations
-from mockllm.asgi import REQUEST_ID_KEY, decode_headers
+from mockllm.asgi import REQUEST_ID_KEY, Receive, Scope, Send, decode_headers
 from mockllm.conversation import derive_seed
-from mockllm.dialects import messages_answer, responses
+from mockllm.dialects import Poll, messages_answer, responses
+from mockllm.dialects import responses_background as background
 from mockllm.endpoint import Services
 from mockllm.engine import LISTED_MODELS, Engine
 from mockllm.errors import RequestError
+from mockllm.follow import follow
 from mockllm.protocol import error_body, load_object
 from mockllm.rules import ErrorSpec
+from mockllm.wire import SSE_TYPE, Body
 
 
 def json_response(status: int, data: Any, headers: dict[str, str] | None = None) -> Response:
@@ -141,10 +147,28 @@ def response_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
 
     async def one(request: Request) -> Response:
         response_id, document = stored(request)
+        store = services.engine.store
         if request.method == "DELETE":
-            services.engine.store.delete_document(responses.STORE_KIND, response_id)
+            store.delete_document(responses.STORE_KIND, response_id)
+            background.forget(store, response_id)
             return json_response(200, {"id": response_id, "object": "response", "deleted": True})
-        return json_response(200, document["response"])
+        query = request.query_params
+        streaming = _flag(query, "stream")
+        starting_after = _starting_after(query)
+        obfuscate = _flag(query, "include_obfuscation")
+        if not streaming:
+            return json_response(200, background.current(store, document, response_id, time.time()))
+        background.check_streamable(document)
+        events, offsets = background.events_of(store, document, response_id, obfuscate)
+        first = 0 if starting_after is None else starting_after + 1
+        body = Body(200, SSE_TYPE, events=tuple(events[first:]), offsets=tuple(offsets[first:]))
+        poll = background.poll(store, document, response_id, obfuscate, first)
+        return _Resumed(body, document[background.RUN]["started"], poll)
+
+    async def cancel(request: Request) -> Response:
+        response_id, document = stored(request)
+        store = services.engine.store
+        return json_response(200, background.cancel(store, document, response_id, time.time()))
 
     async def items(request: Request) -> Response:
         _, document = stored(request)
@@ -155,7 +179,63 @@ def response_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
         return json_response(200, page)
 
     path = responses.PATH + "/{response_id}"
-    return [(path, one, ["GET", "DELETE"]), (path + "/input_items", items, ["GET"])]
+    return [
+        (path, one, ["GET", "DELETE"]),
+        (path + "/input_items", items, ["GET"]),
+        (path + "/cancel", cancel, ["POST"]),
+    ]
+
+
+def _flag(query: QueryParams, name: str) -> bool | None:
+    """A boolean query parameter (`true` or `false`, as the SDKs send them), or None when
+    absent; refused naming it otherwise."""
+    text = query.get(name)
+    if text is None:
+        return None
+    if text.lower() not in ("true", "false"):
+        raise RequestError(
+            400,
+            f"Invalid value for '{name}': expected a boolean (true or false), but got "
+            f"'{text[:64]}' instead.",
+            code="invalid_value",
+            param=name,
+        )
+    return text.lower() == "true"
+
+
+def _starting_after(query: QueryParams) -> int | None:
+    """`starting_after` (a sequence number: an integer, 0 or more), or None when absent;
+    refused naming it otherwise, as the API words a bad number in a query (`limit`)."""
+    text = query.get("starting_after")
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 18:
+        raise RequestError(
+            400,
+            f"Invalid 'starting_after': {text[:64]}. Expected an integer greater than or "
+            "equal to 0.",
+            code="invalid_value",
+            param="starting_after",
+        )
+    return int(text)
+
+
+class _Resumed(Response):
+    """A background response's stream, resumed: the events after the sequence number asked
+    for, each due at its offset from the response's start (so those already due leave at
+    once), ending early if the response is cancelled."""
+
+    def __init__(self, body: Body, started: float, poll: Poll) -> None:  # no content-length
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = []
+        self.body_events = body
+        self.started = started
+        self.poll = poll
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        base = asyncio.get_running_loop().time() - (time.time() - self.started)
+        await follow(self.body_events, [], scope, receive, send, base, self.poll)
 
 
 def conversation_routes(services: Services) -> list[tuple[str, Any, list[str]]]:

@@ -9,7 +9,7 @@ and its entry in `DIALECTS`; nothing else in the package learns its field names.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,6 +45,26 @@ DEFAULT_CONTEXT = ParseContext()  # a server with its default settings and no st
 
 
 @dataclass(frozen=True, slots=True)
+class Run:
+    """An answer that runs on after the request that asked for it (the Responses API's
+    background mode), as the endpoint hands it to the dialect: the rendered answer, or
+    the error a rule answers with, and when the request arrived."""
+
+    rendered: Rendered | None
+    error: ErrorSpec | None  # when `rendered` is None: what the rule answers
+    delay_s: float  # when `error` is due, in seconds after the start
+    created: int
+    started: float  # wall-clock time the request arrived (seconds since the epoch)
+    seed: int  # the exchange's seed
+    fault: Fault | None
+
+
+# Asked between a detached stream's writes with the number of events written: None to go
+# on, or the events that end the stream at once instead (the answer was cancelled).
+Poll = Callable[[int], Sequence[bytes] | None]
+
+
+@dataclass(frozen=True, slots=True)
 class Dialect:
     """One API family's wire.
 
@@ -66,7 +86,11 @@ class Dialect:
       `req_` and 32 hex digits);
     - `direct(conversation)` → the Body of a path answered from the request alone, with
       no rule, engine or rate limit (Anthropic's token counting), or None for a path the
-      engine answers.
+      engine answers;
+    - `detach(store, conversation, run)` → for a request whose answer runs on without its
+      connection (the Responses API's `background: true`): keeps the run in the store and
+      gives the request's own answer, with the `Poll` a stream asks between writes (None
+      for a whole body); None for a request answered on its connection.
     """
 
     api: Api
@@ -90,6 +114,7 @@ class Dialect:
     # A refusal as the family numbers it (None: as the gateway gives it): the Messages API
     # answers running out of credits with 400, where OpenAI's default profile says 429.
     restate: Callable[[RequestError], RequestError] | None = None
+    detach: Callable[[StateStore, Conversation, Run], tuple[Body, Poll | None] | None] | None = None
 
 
 def cache_read_input_tokens(rendered: Rendered) -> int:

@@ -14,6 +14,7 @@ import base64
 import functools
 import hashlib
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -34,7 +35,8 @@ from mockllm.conversation import (
     provider_of,
     summarize,
 )
-from mockllm.dialects import DEFAULT_CONTEXT, Dialect, Headers, ParseContext
+from mockllm.dialects import DEFAULT_CONTEXT, Dialect, Headers, ParseContext, Poll, Run
+from mockllm.dialects import responses_background as background
 from mockllm.errors import RequestError
 from mockllm.protocol import (
     SERVICE_TIERS,
@@ -66,7 +68,7 @@ from mockllm.refusals import (
     responses_context,
     unknown_parameter,
 )
-from mockllm.render import Rendered, RenderedChoice, prompt_tokens
+from mockllm.render import Rendered, RenderedChoice, prompt_tokens, seed_id
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.state import StateStore
 from mockllm.strict_schema import strict_problem
@@ -147,6 +149,7 @@ class Wire:
     inputs: tuple[JSON, ...]  # this request's input items, as listed by input_items
     encrypted: bool = False  # reasoning items carry `encrypted_content` (include asks)
     conversation: str | None = None  # the conversation (Conversations API) it continues
+    background: bool = False  # `background: true`: the answer runs on after the request
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -512,14 +515,17 @@ def _previous(value: object, store: StateStore | None) -> tuple[str | None, list
             param="previous_response_id",
         )
     stored = stored_response(store, value)
-    if stored is None:
+    if stored is None or store is None:
         raise RequestError(
             400,
             f"Previous response with id '{value}' not found.",
             code="previous_response_not_found",
             param="previous_response_id",
         )
-    return value, [*stored["history"], *stored["response"]["output"]]
+    now = time.time()
+    background.check_continuable(store, stored, value, now)
+    output = background.current(store, stored, value, now)["output"]
+    return value, [*stored["history"], *output]
 
 
 def _resolve_items(items: list[Any], history: list[JSON], context: ParseContext) -> list[Any]:
@@ -694,7 +700,18 @@ def parse(
     prompt = body.get("prompt")
     if prompt is not None and not isinstance(prompt, dict):
         raise invalid_type("prompt", "an object", prompt)
-    get_bool(body, "background", False)
+    background = get_bool(body, "background", False)
+    if background and not store:
+        # Not found in the API's own words: written as it refuses a parameter that needs
+        # another ("The 'stream_options' parameter is only allowed when 'stream' is
+        # enabled."), with the code and param that clients of background mode report
+        # (unsupported_parameter, background).
+        raise RequestError(
+            400,
+            "The 'background' parameter is only allowed when 'store' is enabled.",
+            code="unsupported_parameter",
+            param="background",
+        )
     includes = string_list(body, "include")
     for i, included in enumerate(includes):
         if included not in _INCLUDABLE:
@@ -770,6 +787,7 @@ def parse(
             listed,
             "reasoning.encrypted_content" in includes,
             thread,
+            background,
         ),
     )
     texts = [m.text for m in messages_t]
@@ -1026,7 +1044,7 @@ def response_object(
         "object": "response",
         "created_at": created,
         "status": status,
-        "background": False,
+        "background": wire.background,
         "completed_at": created if done and status != "failed" else None,
         **thread,
         "error": error,
@@ -1126,8 +1144,16 @@ def stream(
     choice = rendered.choices[0] if rendered.choices else None
     status, _ = _status(choice)
     opening = response_object(rendered, conversation, created, status="in_progress", output=[])
-    out.add("response.created", 0.0, response=opening)
-    out.add("response.in_progress", 0.0, response=opening)
+    if wire.background:
+        # A background response is created queued and stays so until its first token is
+        # due (what a poll of it shows too): `response.queued`, then `response.in_progress`.
+        queued = {**opening, "status": "queued"}
+        out.add("response.created", 0.0, response=queued)
+        out.add("response.queued", 0.0, response=queued)
+        out.add("response.in_progress", offsets[0] if offsets else 0.0, response=opening)
+    else:
+        out.add("response.created", 0.0, response=opening)
+        out.add("response.in_progress", 0.0, response=opening)
     cut_at = None
     if fault is not None:
         if fault.error_after_tokens is not None:
@@ -1329,19 +1355,38 @@ def remember(
         conversations.add(store, wire.conversation, [*wire.inputs, *output], listed_item)
     if not wire.store:
         return
-    if fault is not None and (fault.error_after_tokens is not None or fault.empty_choices_error):
-        error = error_object(fault.error)
-        response = response_object(
-            rendered,
-            conversation,
-            created,
-            status="failed",
-            output=[],
-            error={"code": error["code"] or "server_error", "message": error["message"]},
-        )
+    if _breaks(fault):
+        response = _failed(rendered, conversation, created, fault.error if fault else None)
     else:
         response = response_object(rendered, conversation, created)
+    _keep(store, wire, response)
+
+
+def _breaks(fault: Fault | None) -> bool:
+    """Whether a fault's in-band error ends the answer (failed), not just its transport."""
+    return fault is not None and (fault.error_after_tokens is not None or fault.empty_choices_error)
+
+
+def _failed(
+    rendered: Rendered, conversation: Conversation, created: int, spec: ErrorSpec | None
+) -> JSON:
+    error = error_object(spec)
+    return response_object(
+        rendered,
+        conversation,
+        created,
+        status="failed",
+        output=[],
+        error={"code": error["code"] or "server_error", "message": error["message"]},
+    )
+
+
+def _keep(store: StateStore, wire: Wire, response: JSON, run: JSON | None = None) -> None:
+    """Store a response (and its run, when it runs in the background) and its output
+    items by id."""
     document = {"response": response, "history": list(wire.history), "inputs": list(wire.inputs)}
+    if run is not None:
+        document[background.RUN] = run
     store.put_document(STORE_KIND, response["id"], _dumps(document), STORED_LIMIT)
     reasoning = None
     for item in response["output"]:
@@ -1349,6 +1394,80 @@ def remember(
             reasoning = item["id"]
         kept = {"item": item, "requires": reasoning if item.get("type") != "reasoning" else None}
         store.put_document(ITEM_KIND, item["id"], _dumps(kept), STORED_LIMIT)
+
+
+def detach(
+    store: StateStore, conversation: Conversation, run: Run
+) -> tuple[Body, Poll | None] | None:
+    """A `background: true` request: its run kept in the store (where it stands is read
+    from the clock, see responses_background) and the request's own answer, the response
+    queued (or, for `stream: true`, its stream, which the client may leave and resume).
+
+    A rule's error of status 500 or more fails the run (`status: "failed"` once it is due,
+    with the error's code and message); one below 500 is answered on the request, as the
+    API refuses a request before it queues it (None: answered as any other)."""
+    wire: Wire = conversation.wire
+    if not wire.background:
+        return None
+    fault = run.fault
+    if run.rendered is None:
+        if run.error is None or run.error.status < 500:
+            return None
+        rendered = Rendered(
+            id=seed_id(run.seed, "chatcmpl-", 29),
+            model=conversation.model,
+            choices=(),
+            prompt_tokens=0,
+            completion_tokens=0,
+            total_tokens=0,
+            offsets=(run.delay_s,),
+            fingerprint="",
+        )
+        final = _failed(rendered, conversation, run.created, run.error)
+        queued = response_object(rendered, conversation, run.created, status="queued", output=[])
+        out = _Events(Padding(rendered.id), wire.obfuscate)
+        out.add("response.created", 0.0, response=queued)
+        out.add("response.queued", 0.0, response=queued)
+        running = {**queued, "status": "in_progress"}
+        out.add("response.in_progress", run.delay_s, response=running)
+        out.add("response.failed", run.delay_s, response=final)
+        kept = sent = Body(200, SSE_TYPE, events=tuple(out.events), offsets=tuple(out.due))
+    else:
+        rendered = run.rendered
+        broken = _breaks(fault)
+        in_band = None
+        if broken and fault is not None:  # the run ends as the fault says; its wire is the POST's
+            in_band = Fault(
+                error_after_tokens=fault.error_after_tokens,
+                empty_choices_error=fault.empty_choices_error,
+                error=fault.error,
+            )
+        kept = stream(rendered, conversation, run.created, in_band)
+        sent = stream(rendered, conversation, run.created, fault) if fault is not None else kept
+        if broken:
+            final = _failed(rendered, conversation, run.created, fault.error if fault else None)
+        else:
+            final = response_object(rendered, conversation, run.created)
+        queued = response_object(rendered, conversation, run.created, status="queued", output=[])
+        if wire.conversation is not None and not broken:
+            conversations.add(
+                store, wire.conversation, [*wire.inputs, *final["output"]], listed_item
+            )
+    record = background.run_fields(
+        run.started,
+        kept.offsets[2],  # `response.in_progress`: out of the queue
+        kept.offsets[-1],
+        queued,
+        kept.events if conversation.stream else None,
+        kept.offsets,
+        wire.obfuscate,
+        rendered.id,
+    )
+    _keep(store, wire, final, record)
+    document = {background.RUN: record}
+    if conversation.stream:
+        return sent, background.poll(store, document, final["id"])
+    return whole_json(_dumps(queued), 0.0, fault), None
 
 
 def referenced(item: Any, store: StateStore | None) -> Any:
@@ -1400,6 +1519,7 @@ DIALECT = Dialect(
     static_headers=((b"openai-version", b"2020-10-01"),),
     remember=remember,
     reads_state=lambda raw: True,  # earlier responses, items, conversations; ids
+    detach=detach,
 )
 
 
