@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# httpx imports httpcore on its first request, and keeps the exception classes it maps
+# from then. A `pytester` test removes the modules first imported during it: were that
+# first request made there, every later one would meet a new httpcore, whose errors httpx
+# no longer maps (a refused connection would escape `except httpx.HTTPError`).
+import httpcore  # noqa: F401
 import httpx
 import pytest
 
