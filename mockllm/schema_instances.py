@@ -563,6 +563,11 @@ class _Builder:
             hinted = self.text(name, self.rng)
             if _fits(hinted, lo, hi) and parsed[0].search(hinted):
                 return hinted
+            # A format with its pattern (zod's `.email()`, `.datetime()`, `.uuid()` write
+            # both): the format's value, when the pattern takes it, reads as one.
+            formatted = self.formatted(fmt) if fmt else None
+            if formatted is not None and _fits(formatted, lo, hi) and parsed[0].search(formatted):
+                return formatted
             return self.from_pattern(parsed, lo, hi)
         formatted = self.formatted(fmt)
         if formatted is not None and _fits(formatted, lo, hi):

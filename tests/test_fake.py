@@ -953,3 +953,44 @@ def test_schema_words_drawn_directly_are_faker_s_own(locale: str) -> None:
                 want = fake._run(locale, through, "words", {"nb": nb})
             assert got == want, (seed, kind)
             assert direct.random() == through.random()  # the same draws were made
+
+
+# zod 4's `z.email()`, `z.iso.datetime()` and `z.uuid()`, as its JSON Schema writes them:
+# a format and the pattern zod checks it with.
+ZOD_EMAIL = (
+    r"^(?!\.)(?!.*\.\.)([A-Za-z0-9_'+\-\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+"
+    r"[A-Za-z]{2,}$"
+)
+ZOD_DATETIME = (
+    r"^(?:(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29|"
+    r"\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|"
+    r"(?:02)-(?:0[1-9]|1\d|2[0-8])))T(?:(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?(?:Z))$"
+)
+ZOD_UUID = (
+    r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-"
+    r"[0-9a-fA-F]{12}|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$"
+)
+
+
+def test_a_format_with_its_pattern_gets_a_value_of_the_format() -> None:
+    """The format's value when the pattern takes it (an address, a moment, a UUID), not
+    text made up from the pattern's characters."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "contact": {"type": "string", "format": "email", "pattern": ZOD_EMAIL},
+            "when": {"type": "string", "format": "date-time", "pattern": ZOD_DATETIME},
+            "ref": {"type": "string", "format": "uuid", "pattern": ZOD_UUID},
+        },
+        "required": ["contact", "when", "ref"],
+        "additionalProperties": False,
+    }
+    for seed in range(20):
+        value = fake.instance_from_schema(schema, seed)
+        jsonschema.Draft202012Validator(schema, format_checker=FORMATS).validate(value)
+        assert isinstance(value, dict)
+        assert re.fullmatch(
+            r"[a-z0-9._]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}", value["contact"]
+        ), value
+        assert dt.datetime.fromisoformat(value["when"].replace("Z", "+00:00"))
+        assert uuid.UUID(value["ref"]).version == 4
