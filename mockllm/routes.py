@@ -255,7 +255,7 @@ def conversation_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
 
     async def create(request: Request) -> Response:
         checked(request)
-        body = await _body_of(request)
+        body = await _body_of(request, services, ("items", "metadata"))
         given = body.get("items")
         if isinstance(given, list):
             body = {**body, "items": listed(given)}
@@ -272,7 +272,7 @@ def conversation_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
         checked(request)
         conversation_id = request.path_params["conversation_id"]
         if request.method == "POST":
-            body = await _body_of(request)
+            body = await _body_of(request, services, ("metadata",))
             return json_response(200, conversations.update(store, conversation_id, body))
         if request.method == "DELETE":
             return json_response(200, conversations.delete(store, conversation_id))
@@ -282,7 +282,8 @@ def conversation_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
         checked(request)
         conversation_id = request.path_params["conversation_id"]
         if request.method == "POST":
-            given = listed(conversations.new_items(await _body_of(request)))
+            body = await _body_of(request, services, ("items",))
+            given = listed(conversations.new_items(body))
             added = conversations.add(store, conversation_id, given, responses.listed_item)
             return json_response(200, conversations.page(added, len(added) or 1, "asc", None))
         document = conversations.load(store, conversation_id)
@@ -361,7 +362,8 @@ def completion_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
         checked(request)
         completion_id = request.path_params["completion_id"]
         if request.method == "POST":
-            changed = stored_completions.update(store, completion_id, await _body_of(request))
+            body = await _body_of(request, services, ("metadata",), chat=True)
+            changed = stored_completions.update(store, completion_id, body)
             return json_response(200, changed)
         if request.method == "DELETE":
             return json_response(200, stored_completions.delete(store, completion_id))
@@ -381,5 +383,21 @@ def completion_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
     ]
 
 
-async def _body_of(request: Request) -> dict[str, Any]:
-    return load_object(await request.body())
+async def _body_of(
+    request: Request, services: Services, known: tuple[str, ...], *, chat: bool = False
+) -> dict[str, Any]:
+    """The JSON object a request sent, its arguments checked as the API checks them: one it
+    does not know is refused in the words of its family (Chat Completions' `Unrecognized
+    request argument supplied: NAME`, else the newer APIs' `Unknown parameter: 'NAME'.`),
+    unless `--lenient` or a gateway profile that passes unknown arguments on."""
+    body = load_object(await request.body())
+    if services.engine.config.lenient or services.gateway.profile.unknown_arguments != "refuse":
+        return body
+    for name in body:
+        if name not in known:
+            if chat:
+                raise RequestError(400, f"Unrecognized request argument supplied: {name}")
+            raise RequestError(
+                400, f"Unknown parameter: '{name}'.", code="unknown_parameter", param=name
+            )
+    return body

@@ -125,3 +125,39 @@ def test_items_are_listed_in_the_apis_shapes(server: RunningServer) -> None:
     assert items[2].content[0].annotations == []
     with pytest.raises(openai.NotFoundError):
         client.conversations.create(items=[{"type": "item_reference", "id": "fc_nope"}])
+
+
+def test_unknown_arguments_are_refused_as_the_api_refuses_them(
+    server: RunningServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The Conversations API's bodies (`items`, `metadata`) and a stored completion's update
+    (`metadata`): another argument is refused in the family's words, as their create
+    requests refuse one; `--lenient` takes it."""
+    client = openai_sdk(server)
+    made = client.conversations.create()
+    stored = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], store=True
+    )
+    calls = [
+        lambda: client.conversations.create(extra_body={"title": "x"}),
+        lambda: client.conversations.update(made.id, metadata={}, extra_body={"title": "x"}),
+        lambda: client.conversations.items.create(made.id, items=[], extra_body={"title": "x"}),
+    ]
+    for call in calls:
+        with pytest.raises(openai.BadRequestError) as caught:
+            call()
+        assert caught.value.body == {
+            "message": "Unknown parameter: 'title'.",
+            "type": "invalid_request_error",
+            "param": "title",
+            "code": "unknown_parameter",
+        }
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.update(stored.id, metadata={}, extra_body={"title": "x"})
+    assert caught.value.body["message"] == "Unrecognized request argument supplied: title"
+    lenient = start_server("--lenient", tmp_path=tmp_path_factory.mktemp("lenient"))
+    try:
+        taken = openai_sdk(lenient).conversations.create(extra_body={"title": "x"})
+        assert taken.id.startswith("conv_")
+    finally:
+        lenient.stop()
