@@ -147,6 +147,22 @@ def asks_for_fence(request: Conversation) -> bool:
     return bool(_ASKS_FENCE.search(request.last_user) or _ASKS_FENCE.search(request.system))
 
 
+# "You MUST answer with JSON." (the Vercel AI SDK's prompt for JSON without a schema),
+# "Respond in JSON format", "Return the result as valid JSON", "Output only a JSON object".
+_ASKS_JSON = re.compile(
+    r"\b(?:answer|respond|reply|return|output|format|write|give|provide)\w*\b[^.\n]{0,40}?"
+    r"\b(?:in|with|as|only|using)\s+(?:(?:valid|a|an|only|the|plain|raw|pure|strict)\s+)*"
+    r"json\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_json(request: Conversation) -> bool:
+    """Whether the system message or the last user message tells the model to answer in
+    JSON, schema or not."""
+    return bool(_ASKS_JSON.search(request.system) or _ASKS_JSON.search(request.last_user))
+
+
 def mentions_json(request: Conversation) -> bool:
     return "json" in request.last_user.lower() or "json" in request.system.lower()
 

@@ -22,7 +22,7 @@ from mockllm.cache import Memo
 from mockllm.conversation import Conversation, Tool, derive_seed
 from mockllm.errors import RequestError
 from mockllm.frozen import quick_init
-from mockllm.prompt_json import asks_for_fence, mentions_json, prompt_schema
+from mockllm.prompt_json import asks_for_fence, asks_for_json, mentions_json, prompt_schema
 from mockllm.react import react_answer
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
 from mockllm.schema_instances import Hint
@@ -368,7 +368,9 @@ def _prompted_json(request: Conversation, rng: random.Random, locale: str) -> st
     LangChain's output parsers): fenced when it asks for a code block; None when it does
     not ask for JSON."""
     fenced = asks_for_fence(request)
-    if not fenced and not (mentions_json(request) and prompt_schema(request) is not None):
+    if not fenced and not (
+        mentions_json(request) and (prompt_schema(request) is not None or asks_for_json(request))
+    ):
         return None
     text = orjson.dumps(_from_prompt(request, rng, locale), option=orjson.OPT_INDENT_2).decode()
     return f"```json\n{text}\n```" if fenced else text

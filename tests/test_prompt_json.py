@@ -7,7 +7,7 @@ from textwrap import dedent
 
 from pydantic import BaseModel
 
-from mockllm.prompt_json import asks_for_fence, prompt_schema, schema_of
+from mockllm.prompt_json import asks_for_fence, asks_for_json, prompt_schema, schema_of
 from tests.factories import make_chat_request
 
 
@@ -144,3 +144,21 @@ def test_an_object_schema_wins_over_the_fragments_of_a_template_with_doubled_bra
     )
     schema = prompt_schema(make_chat_request(messages=[{"role": "user", "content": text}]))
     assert schema is not None and "properties" in schema
+
+
+def test_an_instruction_to_answer_in_json_is_read_with_or_without_a_schema() -> None:
+    def asks(system: str, user: str = "Make a person") -> bool:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return asks_for_json(make_chat_request(messages=messages))
+
+    # The Vercel AI SDK's instruction for JSON without a schema, and others like it.
+    for said in (
+        "You MUST answer with JSON.",
+        "Respond in JSON format.",
+        "Return the result as valid JSON.",
+        "Output only a JSON object.",
+    ):
+        assert asks(said), said
+    # Talk about JSON is not an instruction to answer in it.
+    for said in ("Explain what JSON is.", "How do I return JSON from Flask?", "Parse this JSON"):
+        assert not asks("You are helpful.", said), said

@@ -1128,3 +1128,16 @@ def test_an_unknown_path_is_refused_in_anthropic_shape(tmp_path) -> None:
         assert "POST /v1/messages" in body["error"]["message"]
     finally:
         running.stop()
+
+
+def test_a_system_prompt_asking_for_json_gets_json(server: RunningServer) -> None:
+    """The Vercel AI SDK's JSON output without a schema on the Messages API (which has no
+    JSON mode): its system prompt ends "You MUST answer with JSON.", and the answer must
+    parse."""
+    message = client(server).messages.create(
+        **request("Make a person", system="You MUST answer with JSON.")
+    )
+    text = message.content[0].text  # type: ignore[union-attr]
+    assert isinstance(json.loads(text), dict), text
+    prose = client(server).messages.create(**request("Explain what JSON is."))
+    assert not prose.content[0].text.lstrip().startswith("{")  # type: ignore[union-attr]
