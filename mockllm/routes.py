@@ -66,7 +66,8 @@ def model_routes(
                 param="model",
             )
         if "anthropic-version" in request.headers:
-            return json_response(200, messages_answer.model_info(model))
+            resolved = messages_answer.resolved_model(model)
+            return json_response(200, messages_answer.model_info(resolved))
         return json_response(200, _model(model))
 
     paths = dict.fromkeys(["/v1/models", path])

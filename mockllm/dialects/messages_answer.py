@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from mockllm.catalogue import lookup
 from mockllm.conversation import JSON, Conversation, derive_seed
 from mockllm.dialects import cache_read_input_tokens
 from mockllm.errors import RequestError
@@ -688,9 +689,20 @@ def anthropic_models(listed: list[str], defaults: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys([*CLAUDE_MODELS, *own]))
 
 
+def resolved_model(model_id: str) -> str:
+    """The model id an alias stands for, as `GET /v1/models/{alias}` resolves it
+    (`claude-sonnet-4-5` -> `claude-sonnet-4-5-20250929`, the catalogue's id for the
+    models it matches); an id with a date, or one the catalogue does not know, stays."""
+    entry = lookup(model_id)
+    if not entry.known or _DATED.match(model_id) or not model_id.startswith("claude"):
+        return model_id
+    return entry.id
+
+
 def model_info(model_id: str) -> JSON:
     """A `model` object as `GET /v1/models` writes it: `claude-sonnet-4-5-20250929` is
-    "Claude Sonnet 4.5", created on the date its id ends with."""
+    "Claude Sonnet 4.5", created on the date its id ends with; the context window and
+    output limit are the catalogue's."""
     dated = _DATED.match(model_id)
     name = dated.group(1) if dated else model_id
     if dated:
@@ -707,10 +719,15 @@ def model_info(model_id: str) -> JSON:
         display = " ".join(["Claude", *names, ".".join(numbers)]).strip()
     else:
         display = model_id
-    return {
+    info: JSON = {
         "type": "model",
         "id": model_id,
         "display_name": display,
         "created_at": created,
         "lifecycle": "active",
     }
+    entry = lookup(model_id)
+    if entry.known:
+        info["max_input_tokens"] = entry.context_window
+        info["max_tokens"] = entry.max_output_tokens
+    return info

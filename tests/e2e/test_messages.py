@@ -987,6 +987,14 @@ def test_models_list_in_anthropic_shape(server: RunningServer) -> None:
     assert "claude-sonnet-4-5-20250929" in ids and "gpt-4o" not in ids
     sonnet = client(server).models.retrieve("claude-sonnet-4-5-20250929")
     assert sonnet.display_name == "Claude Sonnet 4.5"
+    assert (sonnet.max_input_tokens, sonnet.max_tokens) == (200_000, 64_000)
+    # An alias resolves to the model id it stands for, as the API resolves it.
+    for alias, model_id, created in (
+        ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", "2025-09-29"),
+        ("claude-3-7-sonnet-latest", "claude-3-7-sonnet-20250219", "2025-02-19"),
+    ):
+        found = client(server).models.retrieve(alias)
+        assert (found.id, found.created_at.date().isoformat()) == (model_id, created)
     assert re.fullmatch(r"req_011C\w{20}", sonnet._request_id or "")
     with pytest.raises(anthropic.NotFoundError) as caught:
         client(server).models.retrieve("no-such-model")
