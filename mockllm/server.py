@@ -6,6 +6,7 @@ import asyncio
 import collections
 import contextlib
 import gc
+import inspect
 import logging
 import os
 import signal
@@ -665,8 +666,13 @@ class MockServer:
             **{**settings, "port": self.port},
         )
         sock = config.bind_socket()
+        # uvicorn up to 0.50 hands the supervisor the server's `run` (`target`); later
+        # versions make the server in each worker themselves.
+        extra: dict[str, Any] = {}
+        if "target" in inspect.signature(Multiprocess).parameters:
+            extra["target"] = uvicorn.Server(config).run
         try:
-            _Supervisor(config, sockets=[sock]).run()
+            _Supervisor(config, sockets=[sock], **extra).run()
         finally:
             sock.close()
 
