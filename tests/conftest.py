@@ -86,17 +86,20 @@ def start_server(*args: str, tmp_path: Path, env: dict[str, str] | None = None) 
         )
     server = RunningServer(proc, port, log_path)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mockllm exited with {proc.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(f"{server.url}/__admin/health", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    server.stop()
-    raise RuntimeError(f"mockllm did not become healthy:\n{server.log()}")
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"mockllm exited with {proc.returncode}:\n{server.log()}")
+            try:
+                if httpx.get(f"{server.url}/__admin/health", timeout=1).status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"mockllm did not become healthy:\n{server.log()}")
+    except BaseException:
+        server.stop()  # whatever went wrong, no server is left running behind the test
+        raise
 
 
 @pytest.fixture
