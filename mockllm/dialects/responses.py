@@ -15,7 +15,7 @@ import functools
 import hashlib
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -1089,6 +1089,7 @@ class _Events:
         self.due: list[float] = []
         self.obfuscate = obfuscate
         self.padding = padding.text
+        self.pad = padding
 
     def add(self, kind: str, at: float, **fields: Any) -> bytes:
         fields["sequence_number"] = len(self.events)
@@ -1132,6 +1133,28 @@ class _Events:
         self.due.append(at)
         return event
 
+    def add_deltas(self, template: _Template, ats: list[float], deltas: Sequence[str]) -> None:
+        """`add_delta` for each of `deltas` in turn, due at `ats`, built at once: the same
+        bytes (the paddings are the same run of the stream's padding)."""
+        first = len(self.events)
+        numbers = [b"%d" % n for n in range(first, first + len(deltas))]
+        if self.obfuscate:
+            head, middle, tail, end = template
+            middle += b'"'
+            tail = b'"' + tail
+            drawn, at = self.pad.runs(deltas)
+            self.events += [
+                b"".join((head, _dumps(d), middle, drawn[a:b], tail, number, end))
+                for d, a, b, number in zip(deltas, at, at[1:], numbers, strict=False)
+            ]
+        else:
+            head, tail, end = template
+            self.events += [
+                b"".join((head, _dumps(d), tail, number, end))
+                for d, number in zip(deltas, numbers, strict=True)
+            ]
+        self.due += ats
+
 
 def stream(
     rendered: Rendered, conversation: Conversation, created: int, fault: Fault | None = None
@@ -1167,6 +1190,19 @@ def stream(
     def tick_at() -> float:
         return offsets[min(ticks, len(offsets) - 1)] if offsets else 0.0
 
+    def deltas(template: _Template, pieces: Sequence[str]) -> bool:
+        """`delta` for each piece in turn, all at once when no fault can cut or break
+        them; False once the fault's cut point is reached."""
+        nonlocal ticks
+        if fault is not None:
+            return all(delta(template, piece) for piece in pieces)
+        if pieces:
+            last = len(offsets) - 1
+            ats = [offsets[min(t, last)] for t in range(ticks, ticks + len(pieces))]
+            out.add_deltas(template, ats if offsets else [0.0] * len(pieces), pieces)
+            ticks += len(pieces)
+        return True
+
     def delta(template: _Template, piece: str) -> bool:
         """One delta event; False once the fault's cut point is reached."""
         nonlocal ticks, abort_after
@@ -1197,10 +1233,7 @@ def stream(
         common = {"item_id": ids.reasoning, "output_index": index, "summary_index": 0}
         out.add("response.reasoning_summary_part.added", at, part=part, **common)
         template = out.template("response.reasoning_summary_text.delta", common)
-        for piece in choice.reasoning_deltas:
-            if not delta(template, piece):
-                broken = True
-                break
+        broken = not deltas(template, choice.reasoning_deltas)
         if not broken:
             at = tick_at()
             text = choice.reasoning
@@ -1237,13 +1270,15 @@ def stream(
         out.add("response.content_part.added", at, part=empty, **common)
         extra: dict[str, Any] = {"logprobs": []} if text_key == "text" else {}
         template = out.template(kind, {**extra, **common})
-        for i, piece in enumerate(choice.deltas):
-            if choice.logprobs is not None and text_key == "text":
+        if choice.logprobs is None or text_key != "text":
+            broken = not deltas(template, choice.deltas)
+        else:
+            for i, piece in enumerate(choice.deltas):
                 # each delta carries its tokens' logprobs: a template of its own
                 template = out.template(kind, {"logprobs": list(choice.logprobs[i]), **common})
-            if not delta(template, piece):
-                broken = True
-                break
+                if not delta(template, piece):
+                    broken = True
+                    break
         if not broken:
             at = tick_at()
             done_text = choice.refusal if choice.refusal is not None else choice.content
@@ -1262,11 +1297,8 @@ def stream(
             out.add("response.output_item.added", at, item=added, output_index=index)
             common = {"item_id": ids.calls[k], "output_index": index}
             template = out.template("response.function_call_arguments.delta", common)
-            for piece in call.fragments:
-                if not delta(template, piece):
-                    broken = True
-                    break
-            if broken:
+            if not deltas(template, call.fragments):
+                broken = True
                 break
             at = tick_at()
             out.add("response.function_call_arguments.done", at, arguments=call.arguments, **common)
