@@ -40,8 +40,9 @@ _PLACE_NAMES = frozenset(
 )
 _EXPRESSION_NAMES = frozenset(("expression", "expr", "formula", "equation", "math", "calculation"))
 _ARITHMETIC = re.compile(r"[\d(][\d\s.()]*(?:[-+*/x×÷^%][\s(]*[\d.]+[\d\s.()]*)+")
-_PLACE = re.compile(r"\b(?:in|at|for|to|from|near|of)\s+([A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*)")
-_CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-Z][a-z][\w'-]*(?:\s+[A-Z][a-z][\w'-]*)*)")
+# A place's words are on one line: "for Paris\n\nThis is the expected…" names Paris alone.
+_PLACE = re.compile(r"\b(?:in|at|for|to|from|near|of)\s+([A-Z][\w'-]+(?:[ \t]+[A-Z][\w'-]+)*)")
+_CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-Z][a-z][\w'-]*(?:[ \t]+[A-Z][a-z][\w'-]*)*)")
 QUERY_HINT_CHARS = 200
 RESULT_CHARS = 240
 FOLLOW_UP_WORDS = 8  # a message this short may ask the last tool's question again

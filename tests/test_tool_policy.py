@@ -322,3 +322,13 @@ def test_a_final_answer_tool_carries_what_the_results_said() -> None:
     assert answer_hints(back, submit, "en_US") == {"city": said}
     assert answer_hints(back, submit, "en_US", any_required=False) == {}
     assert is_final_tool(back.tool("final_result")) and not is_final_tool(back.tool("get_weather"))
+
+
+def test_a_place_is_named_on_one_line() -> None:
+    # CrewAI writes the task, a blank line, then its criteria: "Weather report for Paris\n\n
+    # This is the expected criteria…" names Paris, not "Paris\n\nThis".
+    task = "\nCurrent Task: Weather report for Paris\n\nThis is the expected criteria"
+    request = conversation({"role": "user", "content": task}, tools=[WEATHER])
+    assert argument_hints(request, request.tools[0]) == {"city": "Paris"}
+    spaced = conversation({"role": "user", "content": "Is it raining in New York City?"})
+    assert argument_hints(spaced, request.tools[0]) == {"city": "New York City"}
