@@ -143,8 +143,21 @@ def _type_of(key: str) -> dict[str, Any]:
 
 
 def asks_for_fence(request: Conversation) -> bool:
-    """Whether the prompt asks for JSON in a Markdown code block (instructor's MD_JSON)."""
-    return bool(_ASKS_FENCE.search(request.last_user) or _ASKS_FENCE.search(request.system))
+    """Whether the prompt asks for JSON in a Markdown code block (instructor's MD_JSON), not
+    only names one to forbid it (CrewAI: "Ensure the final output does not include any code
+    block markers like ```json or ```python.")."""
+    return _asks_fence(request.last_user) or _asks_fence(request.system)
+
+
+_NEGATION = re.compile(r"\b(?:not|no|never|without|avoid|don't|doesn't|nor)\b", re.IGNORECASE)
+
+
+def _asks_fence(text: str) -> bool:
+    for found in _ASKS_FENCE.finditer(text):
+        sentence = re.split(r"[.!?]\s|\n", text[: found.start()])[-1]
+        if _NEGATION.search(sentence) is None:
+            return True
+    return False
 
 
 # "You MUST answer with JSON." (the Vercel AI SDK's prompt for JSON without a schema),

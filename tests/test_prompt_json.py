@@ -162,3 +162,18 @@ def test_an_instruction_to_answer_in_json_is_read_with_or_without_a_schema() -> 
     # Talk about JSON is not an instruction to answer in it.
     for said in ("Explain what JSON is.", "How do I return JSON from Flask?", "Parse this JSON"):
         assert not asks("You are helpful.", said), said
+
+
+def test_a_fence_named_to_forbid_it_is_not_asked_for() -> None:
+    def fenced(user: str) -> bool:
+        return asks_for_fence(request(("system", "You are helpful."), ("user", user)))  # type: ignore[arg-type]
+
+    # CrewAI's words after a task's output schema.
+    assert not fenced(
+        "Format your final answer according to the following OpenAPI schema: {}\n\n"
+        "Do not include the OpenAPI schema in the final output. Ensure the final output "
+        "does not include any code block markers like ```json or ```python."
+    )
+    assert not fenced("Answer without a ```json fence.")
+    assert fenced(f"Extract: Jane Doe is 30\n\n{MD_JSON_ASK}")
+    assert fenced("Don't explain. Put the answer in a json code block.")

@@ -43,3 +43,15 @@ def test_a_crewai_task_calls_its_tool_with_the_place_it_names(client: OpenAI) ->
     assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [  # type: ignore[union-attr]
         ("get_weather", {"city": "Paris"})
     ]
+
+
+def test_a_crewai_task_with_an_output_schema_ends_with_bare_json(client: OpenAI) -> None:
+    """Once the tool's result is back, the final answer is an instance of the schema the task
+    prompt carries, without the code fence the prompt forbids ("Ensure the final output
+    does not include any code block markers like ```json")."""
+    _, second = CAPTURED["crewai_output_pydantic"]
+    reply = client.chat.completions.create(**second)
+    text = reply.choices[0].message.content or ""
+    assert not text.startswith("```"), text
+    report = json.loads(text)
+    assert set(report) == {"city", "summary"} and all(isinstance(v, str) for v in report.values())
