@@ -586,21 +586,23 @@ def _choice(
     if default:
         calls_spec = _default_tool_calls(request, policy_seed)
     text = None
-    if not calls_spec:
+    if not calls_spec or not default:
+        # With calls, a rule's text is what it says before them ("I'll check the weather.");
+        # the default generator's calls come alone.
         text = _content_for(spec, request, rng, locale, words)
-        if text is None and (default or spec.refusal is None):
-            if request.response_format.type in ("json_object", "json_schema"):
-                text = _structured(request, rng, locale)
-            elif default:
-                text = (
-                    react_answer(request, rng, locale)
-                    or _prompted_json(request, rng, locale)  # JSON asked for, results or not
-                    or results_answer(request, locale)
-                    or fake.fake_text(rng.getrandbits(63), locale, words)
-                )
-                text = _with_done_word(text, request)
-            if text is None:
-                text = fake.fake_text(rng.getrandbits(63), locale, words)
+    if not calls_spec and text is None and (default or spec.refusal is None):
+        if request.response_format.type in ("json_object", "json_schema"):
+            text = _structured(request, rng, locale)
+        elif default:
+            text = (
+                react_answer(request, rng, locale)
+                or _prompted_json(request, rng, locale)  # JSON asked for, results or not
+                or results_answer(request, locale)
+                or fake.fake_text(rng.getrandbits(63), locale, words)
+            )
+            text = _with_done_word(text, request)
+        if text is None:
+            text = fake.fake_text(rng.getrandbits(63), locale, words)
     finish = spec.finish_reason
     refusal = spec.refusal
     per_chunk = latency.tokens_per_chunk or 1
@@ -617,36 +619,24 @@ def _choice(
         calls.append(RenderedToolCall(i, call_id, call.name, arguments, fragments))
         call_tokens += len(fragments) + count_tokens(call.name) + 3
     if calls:
-        if limit is not None and sum(len(c.fragments) for c in calls) > limit:
-            calls, call_tokens = _truncate_calls(calls, limit), limit
-            finish = "length"
-        return RenderedChoice(
+        return _with_calls(
+            spec,
             index,
+            request,
+            rng,
             text,
-            (),
-            None,
-            tuple(calls),
-            finish or _calls_finish(request),
-            call_tokens + reasoning_tokens,
-            None,
-            reasoning,
-            reasoning_deltas,
-            reasoning_tokens,
+            calls,
+            call_tokens,
+            finish,
+            limit,
+            per_chunk,
+            (reasoning, reasoning_deltas, reasoning_tokens),
         )
     spoken = refusal if refusal is not None else (text or "")
-    spoken, stopped = _cut_at_stop(spoken, request.stop)
-    if spec.chunks is not None and refusal is None and stopped is None:
-        chunks = list(spec.chunks)
-        used = _chunk_tokens(spec.chunks)
-    else:
-        tokens = split_tokens(spoken) if spoken else []
-        chunks = group_tokens(tokens, per_chunk)
-        # A token split from a text counts as one token on its own (tests/test_tokens.py).
-        used = len(tokens) if per_chunk <= 1 else sum(map(count_tokens, chunks))
-    truncated = False
-    if limit is not None and used > limit:
-        chunks, used, truncated = _truncate_chunks(chunks, limit)
-        spoken = "".join(chunks)
+    chunks_given = spec.chunks if refusal is None else None
+    spoken, chunks, used, truncated, stopped = _said(
+        spoken, chunks_given, request.stop, per_chunk, limit
+    )
     if truncated:
         finish = "length"
     want_logprobs = (request.logprobs or bool(spec.logprobs)) and refusal is None
@@ -663,6 +653,81 @@ def _choice(
         reasoning_deltas=reasoning_deltas,
         reasoning_tokens=reasoning_tokens,
         stop_sequence=stopped if not truncated else None,
+    )
+
+
+def _said(
+    spoken: str,
+    chunks_given: tuple[str, ...] | None,
+    stops: tuple[str, ...],
+    per_chunk: int,
+    limit: int | None,
+) -> tuple[str, list[str], int, bool, str | None]:
+    """The text as sent: cut before the first stop sequence, in stream deltas (the scripted
+    chunks while the text is whole), cut after `limit` tokens; with its tokens, whether
+    `limit` cut it, and the stop sequence it was cut at."""
+    spoken, stopped = _cut_at_stop(spoken, stops)
+    if chunks_given is not None and stopped is None:
+        chunks = list(chunks_given)
+        used = _chunk_tokens(chunks_given)
+    else:
+        tokens = split_tokens(spoken) if spoken else []
+        chunks = group_tokens(tokens, per_chunk)
+        # A token split from a text counts as one token on its own (tests/test_tokens.py).
+        used = len(tokens) if per_chunk <= 1 else sum(map(count_tokens, chunks))
+    truncated = False
+    if limit is not None and used > limit:
+        chunks, used, truncated = _truncate_chunks(chunks, limit)
+        spoken = "".join(chunks)
+    return spoken, chunks, used, truncated, stopped
+
+
+def _with_calls(
+    spec: ChoiceSpec,
+    index: int,
+    request: Conversation,
+    rng: random.Random,
+    text: str | None,
+    calls: list[RenderedToolCall],
+    call_tokens: int,
+    finish: str | None,
+    limit: int | None,
+    per_chunk: int,
+    thought: tuple[str | None, tuple[str, ...], int],
+) -> RenderedChoice:
+    """A choice that calls tools, after the text it says first, if any (a model writes
+    that text before its calls: a stop sequence or `max_tokens` that ends the text ends the
+    answer there, and the calls get the tokens the text leaves)."""
+    said: list[str] = []
+    used = 0
+    stopped = None
+    if text:
+        text, said, used, truncated, stopped = _said(
+            text, spec.chunks, request.stop, per_chunk, limit
+        )
+        if truncated or stopped is not None:
+            calls, call_tokens = [], 0
+            finish = "length" if truncated else finish
+    if calls and limit is not None and sum(len(c.fragments) for c in calls) > limit - used:
+        calls, call_tokens = _truncate_calls(calls, limit - used), limit - used
+        finish = "length"
+    logprobs = None
+    if said and (request.logprobs or spec.logprobs):
+        logprobs = _logprobs(said, rng, request.top_logprobs)
+    reasoning, reasoning_deltas, reasoning_tokens = thought
+    return RenderedChoice(
+        index,
+        text or None,
+        tuple(said),
+        None,
+        tuple(calls),
+        finish or (_calls_finish(request) if calls else "stop"),
+        used + call_tokens + reasoning_tokens,
+        logprobs,
+        reasoning,
+        reasoning_deltas,
+        reasoning_tokens,
+        stopped,
     )
 
 

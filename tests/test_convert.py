@@ -550,6 +550,36 @@ def test_an_anthropic_message_becomes_the_same_rule_keys() -> None:
     assert "finish_reason" not in data["reply"]  # tool_use is the natural end of tool calls
 
 
+def test_a_recorded_answer_with_text_and_calls_is_answered_with_both() -> None:
+    call = {"index": 0, "id": "call_7", "type": "function"}
+    events = [
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": "Let me"}),
+        chunk({"content": " check."}),
+        chunk({"tool_calls": [{**call, "function": {"name": "get_weather", "arguments": ""}}]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":"Paris"}'}}]}),
+        chunk({}, "tool_calls"),
+        b"data: [DONE]\n\n",
+    ]
+    recorded_stream = only_reply((make_request(stream=True), stream(*events)))
+    message = said(
+        "Let me check.",
+        tool_calls=[{**call, "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}],
+    )
+    recorded_whole = only_reply(
+        (make_request(), completion({**message, "finish_reason": "tool_calls"}))
+    )
+    for reply in (recorded_stream, recorded_whole):
+        (choice,) = render(
+            reply, make_chat_request(user="What is the weather in Paris?"), 1
+        ).choices
+        assert choice.content == "Let me check."
+        assert [(c.id, c.name, c.arguments) for c in choice.tool_calls] == [
+            ("call_7", "get_weather", '{"city":"Paris"}')
+        ]
+        assert choice.finish_reason == "tool_calls"
+
+
 def test_an_anthropic_stream_and_its_in_band_error() -> None:
     events = [
         typed("message_start", message={"model": "claude-x", "usage": {"input_tokens": 4}}),

@@ -759,6 +759,42 @@ def test_a_whole_answer_with_tool_calls_has_no_content():
     }
 
 
+def test_a_whole_answer_says_its_text_with_its_tool_calls():
+    call = make_tool_call(id="call_1")
+    rendered = make_rendered(
+        make_choice("Checking.", tool_calls=(call,), finish_reason="tool_calls")
+    )
+    (choice,) = orjson.loads(chat.whole(rendered, CREATED).body)["choices"]
+    assert choice["message"]["content"] == "Checking."
+    assert [c["id"] for c in choice["message"]["tool_calls"]] == ["call_1"]
+    assert choice["finish_reason"] == "tool_calls"
+
+
+def test_a_functions_request_gets_the_text_then_the_function_call():
+    call = make_tool_call(fragments=('{"city":', '"Paris"}'), id="call_1")
+    rendered = make_rendered(
+        make_choice("Checking.", tool_calls=(call,), finish_reason="tool_calls")
+    )
+    functions = [{"name": "get_weather", "parameters": {"type": "object"}}]
+    whole = chat.answer(rendered, make_chat_request(functions=functions), CREATED, None)
+    (choice,) = orjson.loads(whole.body)["choices"]
+    assert (choice["message"]["content"], choice["finish_reason"]) == ("Checking.", "function_call")
+    assert choice["message"]["function_call"] == {
+        "name": "get_weather",
+        "arguments": '{"city":"Paris"}',
+    }
+    body = streamed(rendered, functions=functions)
+    assert body.events == (
+        chunk(b'{"role":"assistant","content":"","refusal":null}'),
+        chunk(b'{"content":"Checking."}'),
+        chunk(b'{"function_call":{"name":"get_weather","arguments":""}}')
+        + chunk(b'{"function_call":{"arguments":"{\\"city\\":"}}'),
+        chunk(b'{"function_call":{"arguments":"\\"Paris\\"}"}}'),
+        chunk(b"{}", b'"function_call"'),
+        DONE,
+    )
+
+
 def test_faults_of_a_whole_answer():
     rendered = make_rendered(offsets=(0.1, 0.2))
     half = len(COMPLETION) // 2

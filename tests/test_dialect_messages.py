@@ -461,6 +461,45 @@ def test_a_stream_of_thinking_text_and_a_tool_use() -> None:
     assert len(body.offsets) == len(body.events)
 
 
+def test_a_rule_with_text_and_a_call_answers_a_text_block_then_a_tool_use() -> None:
+    spec = ChoiceSpec(
+        content=compile_template("Let me check."),
+        tool_calls=(ToolCallSpec("get_weather", {"city": "Rome"}, id="toolu_1"),),
+    )
+    request = make_messages_request(tools=[TOOL])
+    rendered = render(Reply(choices=(spec,)), request, seed=1)
+    message = Message.model_validate(wire.message_object(rendered, request))
+    assert [b.type for b in message.content] == ["text", "tool_use"]
+    text, use = message.content
+    assert text.type == "text" and text.text == "Let me check."
+    assert use.type == "tool_use" and (use.id, use.name, use.input) == (
+        "toolu_1",
+        "get_weather",
+        {"city": "Rome"},
+    )
+    # Let, me, check, . and the call: five fragments, three name tokens, three of framing.
+    assert (message.stop_reason, message.usage.output_tokens) == ("tool_use", 4 + 11)
+    body = wire.answer(rendered, replace(request, stream=True), 0, None)
+    shape = [
+        (n, d.get("index"), d.get("content_block", d.get("delta", {})).get("type"))
+        for n, d in events(body)
+    ]
+    assert shape == [
+        ("message_start", None, None),
+        ("content_block_start", 0, "text"),
+        ("ping", None, None),
+        *[("content_block_delta", 0, "text_delta")] * 4,
+        ("content_block_stop", 0, None),
+        ("content_block_start", 1, "tool_use"),
+        *[("content_block_delta", 1, "input_json_delta")] * 6,  # the first one empty
+        ("content_block_stop", 1, None),
+        ("message_delta", None, None),
+        ("message_stop", None, None),
+    ]
+    parsed = [EVENTS.validate_python(d) for n, d in events(body) if n != "ping"]
+    assert parsed[-2].delta.stop_reason == "tool_use"
+
+
 def test_events_are_due_at_the_rendered_offsets() -> None:
     request = make_messages_request(stream=True)
     reply = Reply(choices=(ChoiceSpec(chunks=("a", "b", "c")),), latency=Latency(100, 20, 0, 1))

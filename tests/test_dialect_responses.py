@@ -12,6 +12,7 @@ import pytest
 from mockllm.conversation import Message, ResponseFormat, Tool, ToolCall
 from mockllm.dialects import ParseContext, responses
 from mockllm.errors import RequestError
+from mockllm.render import render
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.state import MemoryStore
 from mockllm.stored_conversations import page
@@ -19,6 +20,7 @@ from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, Padding
 from tests.factories import (
     make_choice,
     make_rendered,
+    make_reply,
     make_responses_request,
     make_tool_call,
 )
@@ -629,6 +631,56 @@ def test_reasoning_text_and_a_tool_call_are_three_output_items():
         at for (n, _), at in zip(events, body.offsets, strict=True) if n.endswith(".delta")
     ]
     assert delta_times == [0.1, 0.2, 0.3, 0.4]
+
+
+def test_a_rule_with_text_and_a_call_answers_a_message_then_a_function_call():
+    reply = make_reply(
+        content="Let me check.",
+        tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "call_1"}],
+    )
+    whole_request = make_responses_request(tools=[WEATHER])
+    rendered = render(reply, whole_request, 1)
+    response = orjson.loads(responses.answer(rendered, whole_request, CREATED, None).body)
+    message, call = response["output"]
+    assert (message["type"], message["status"], message["role"]) == (
+        "message",
+        "completed",
+        "assistant",
+    )
+    assert [(p["type"], p["text"]) for p in message["content"]] == [
+        ("output_text", "Let me check.")
+    ]
+    assert (call["type"], call["call_id"], call["name"], call["arguments"]) == (
+        "function_call",
+        "call_1",
+        "get_weather",
+        '{"city":"Paris"}',
+    )
+    assert response["status"] == "completed"
+    # Let, me, check, . and the call (five fragments, three name tokens, three of framing)
+    assert response["usage"]["output_tokens"] == 4 + 11
+    body = streamed(render(reply, make_responses_request(stream=True, tools=[WEATHER]), 1))
+    events = events_of(body)
+    assert [d["sequence_number"] for _, d in events] == list(range(len(events)))
+    assert [(n, d.get("output_index"), d.get("content_index")) for n, d in events] == [
+        ("response.created", None, None),
+        ("response.in_progress", None, None),
+        ("response.output_item.added", 0, None),
+        ("response.content_part.added", 0, 0),
+        *[("response.output_text.delta", 0, 0)] * 4,
+        ("response.output_text.done", 0, 0),
+        ("response.content_part.done", 0, 0),
+        ("response.output_item.done", 0, None),
+        ("response.output_item.added", 1, None),
+        *[("response.function_call_arguments.delta", 1, None)] * 5,
+        ("response.function_call_arguments.done", 1, None),
+        ("response.output_item.done", 1, None),
+        ("response.completed", None, None),
+    ]
+    assert "".join(d["delta"] for n, d in events if n == "response.output_text.delta") == (
+        "Let me check."
+    )
+    assert events[-1][1]["response"]["output"] == response["output"]
 
 
 def test_a_refusal_streams_refusal_events():

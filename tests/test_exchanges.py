@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
-from mockllm.exchanges import sent_tokens, ticks_before, tokens_of_ticks
+from mockllm.dialects import by_api
+from mockllm.exchanges import fired_faults, sent_tokens, ticks_before, tokens_of_ticks
+from mockllm.render import render
 from mockllm.rules import Fault
-from tests.factories import make_choice, make_rendered, make_tool_call
+from mockllm.tokens import count_tokens
+from mockllm.wire import Body
+from tests.factories import (
+    make_chat_request,
+    make_choice,
+    make_messages_request,
+    make_rendered,
+    make_reply,
+    make_responses_request,
+    make_tool_call,
+)
 
 TEXT = make_rendered(make_choice("Hi", " there", "!"))
 
@@ -61,3 +74,50 @@ def test_a_stream_left_by_its_client_counts_the_ticks_written():
     events = (offsets[0], offsets[0], offsets[1], offsets[2], offsets[2], offsets[2])
     assert [ticks_before(rendered, events, sent) for sent in range(7)] == [0, 1, 1, 2, 3, 3, 3]
     assert tokens_of_ticks(rendered, 2) == 2
+
+
+def _said_before_the_cut(body: Body) -> str:
+    """The text and tool-call arguments a stream sent before a fault closed it, in every
+    family's framing."""
+    said = []
+    for event in body.events[: body.abort_after]:
+        for line in event.split(b"\n"):
+            if not line.startswith(b"data: {"):
+                continue
+            data = orjson.loads(line[len(b"data: ") :])
+            delta = data.get("delta")
+            if "choices" in data:  # chat
+                for choice in data["choices"]:
+                    said.append(choice["delta"].get("content") or "")
+                    for call in choice["delta"].get("tool_calls") or ():
+                        said.append(call["function"].get("arguments", ""))
+            elif isinstance(delta, str):  # responses: output_text / function_call_arguments
+                said.append(delta)
+            elif isinstance(delta, dict):  # messages: text_delta / input_json_delta
+                said.append(delta.get("text") or delta.get("partial_json") or "")
+    return "".join(said)
+
+
+@pytest.mark.parametrize(
+    "request_for",
+    [
+        lambda: make_chat_request(stream=True),
+        lambda: make_responses_request(stream=True),
+        lambda: make_messages_request(stream=True),
+    ],
+)
+def test_fault_positions_count_the_text_then_the_arguments(request_for):
+    reply = make_reply(
+        content="Let me check.",  # Let, me, check, .
+        tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}],  # 5 fragments
+    )
+    request = request_for()
+    rendered = render(reply, request, 1)
+    ticks = ("Let", " me", " check", ".", '{"', "city", '":"', "Paris", '"}')
+    dialect = by_api(request.api)
+    for cut in range(1, len(ticks) + 1):
+        body = dialect.answer(rendered, request, 0, Fault(disconnect_after_tokens=cut))
+        assert _said_before_the_cut(body) == "".join(ticks[:cut])
+        assert tokens_of_ticks(rendered, cut) == count_tokens("".join(ticks[:cut]))
+    assert fired_faults(Fault(disconnect_after_tokens=9), rendered, True) != ()
+    assert fired_faults(Fault(disconnect_after_tokens=10), rendered, True) == ()

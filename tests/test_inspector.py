@@ -177,6 +177,36 @@ async def test_a_generated_answer_becomes_a_rule_that_answers_the_next_identical
 
 
 @pytest.mark.anyio
+async def test_an_answer_with_text_and_calls_becomes_a_rule_with_both():
+    said_and_called = """\
+version: 1
+rules:
+  - name: preamble
+    match: { model: preamble }
+    reply:
+      content: "Let me check."
+      tool_calls: [{ name: get_weather, arguments: { city: Paris } }]
+"""
+    async with client(rules=load_text(said_and_called, "preamble.yaml")) as http:
+        body = chat("weather?", model="preamble", stream=True)
+        first = await http.post("/v1/chat/completions", json=body)
+        text = (await http.get(f"/__admin/requests/{first.headers['x-request-id']}/rule")).text
+        reply = yaml.safe_load(text)["rules"][0]["reply"]
+        assert reply["chunks"] == ["Let", " me", " check", "."]
+        assert [(c["name"], c["arguments"]) for c in reply["tool_calls"]] == [
+            ("get_weather", {"city": "Paris"})
+        ]
+        added = await http.post(
+            "/__admin/rules", content=text, headers={"content-type": "application/yaml"}
+        )
+        assert added.status_code == 201, added.text
+        second = await http.post("/v1/chat/completions", json=body)
+        answered_by = (await http.get("/__admin/requests")).json()["requests"][-1]["rule"]
+    assert answered_by.startswith("<admin>#from-")
+    assert second.text == first.text
+
+
+@pytest.mark.anyio
 async def test_a_miss_becomes_a_rule_with_a_reply_to_write():
     async with client(ServerConfig(strict=True)) as http:
         missed = await http.post("/v1/chat/completions", json=chat("{{ not a template }}"))

@@ -152,6 +152,67 @@ def test_max_tokens_cuts_tool_call_arguments():
     assert choice.finish_reason == "length"
 
 
+PREAMBLE = "I'll check the weather."  # six tokens: I, 'll, check, the, weather, .
+WEATHER_CALL = {"name": "get_weather", "arguments": {"city": "Paris"}}  # five fragments
+
+
+def test_text_and_tool_calls_are_both_sent_the_text_first():
+    (choice,) = one(make_reply(content=PREAMBLE, tool_calls=[WEATHER_CALL])).choices
+    assert (choice.content, "".join(choice.deltas)) == (PREAMBLE, PREAMBLE)
+    assert len(choice.deltas) == 6
+    (call,) = choice.tool_calls
+    assert (call.name, call.arguments) == ("get_weather", '{"city":"Paris"}')
+    assert choice.finish_reason == "tool_calls"
+    # The text's tokens, then the call's: fragments, the name's tokens and three of framing.
+    assert choice.tokens == 6 + 5 + 3 + 3
+    assert choice.ticks == 6 + 5  # streamed: the text's deltas, then the fragments
+    # The default generator's calls still come alone.
+    offered = [{"type": "function", "function": {"name": "get_weather"}}]
+    request = make_chat_request(tools=offered, tool_choice="required")
+    (generated,) = render(Reply(is_default=True), request, 1).choices
+    assert (generated.content, generated.deltas) == (None, ())
+    assert [c.name for c in generated.tool_calls] == ["get_weather"]
+
+
+def test_chunks_and_faker_text_come_before_tool_calls_too():
+    chunked = one(make_reply(chunks=["I'll check", " the weather."], tool_calls=[WEATHER_CALL]))
+    (choice,) = chunked.choices
+    assert (choice.deltas, choice.content) == (("I'll check", " the weather."), PREAMBLE)
+    assert [c.name for c in choice.tool_calls] == ["get_weather"]
+    faked = one(make_reply(faker={"text": "sentence"}, tool_calls=[WEATHER_CALL])).choices[0]
+    assert faked.content and "".join(faked.deltas) == faked.content
+    assert [c.name for c in faked.tool_calls] == ["get_weather"]
+
+
+def test_max_tokens_runs_out_in_the_text_first():
+    reply = make_reply(content=PREAMBLE, tool_calls=[WEATHER_CALL])
+    (cut_in_text,) = one(reply, max_tokens=3).choices
+    assert (cut_in_text.content, cut_in_text.tool_calls) == ("I'll check", ())
+    assert (cut_in_text.finish_reason, cut_in_text.tokens) == ("length", 3)
+    (cut_in_call,) = one(reply, max_tokens=8).choices
+    assert cut_in_call.content == PREAMBLE
+    assert [c.fragments for c in cut_in_call.tool_calls] == [('{"', "city")]
+    assert (cut_in_call.finish_reason, cut_in_call.tokens) == ("length", 8)
+
+
+def test_a_stop_sequence_in_the_text_ends_the_answer_before_the_calls():
+    reply = make_reply(content=PREAMBLE, tool_calls=[WEATHER_CALL])
+    (choice,) = one(reply, stop=["weather"]).choices
+    assert (choice.content, choice.tool_calls) == ("I'll check the ", ())
+    assert (choice.finish_reason, choice.stop_sequence) == ("stop", "weather")
+
+
+def test_logprobs_reasoning_and_n_choices_with_text_and_calls():
+    reply = make_reply(reasoning="Look it up.", content=PREAMBLE, tool_calls=[WEATHER_CALL])
+    rendered = one(reply, n=2, logprobs=True, top_logprobs=1)
+    for choice in rendered.choices:
+        assert (choice.reasoning, choice.content) == ("Look it up.", PREAMBLE)
+        assert [c.name for c in choice.tool_calls] == ["get_weather"]
+        assert choice.logprobs is not None and len(choice.logprobs) == len(choice.deltas)
+        assert choice.ticks == len(choice.reasoning_deltas) + 6 + 5
+    assert rendered.completion_tokens == 2 * (4 + 6 + 11)
+
+
 def test_n_choices_cycle_through_the_scripted_ones():
     reply = make_reply(choices=[{"content": "Yes."}, {"content": "No."}])
     rendered = one(reply, n=3)

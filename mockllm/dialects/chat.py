@@ -10,7 +10,7 @@ faults that change how it is sent (disconnect, hang, drip) are the writer's.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -770,9 +770,12 @@ def usage_body(rendered: Rendered) -> JSON:
 
 
 def _message(choice: RenderedChoice, legacy: bool = False) -> JSON:
+    # With tool calls, the text said before them (`null` when there is none), as the API
+    # writes an answer that says something and calls a tool.
+    content = choice.content if not choice.tool_calls else choice.content or None
     message: JSON = {
         "role": "assistant",
-        "content": choice.content if not choice.tool_calls else None,
+        "content": content,
         "refusal": choice.refusal,
         "annotations": [],
     }
@@ -782,7 +785,7 @@ def _message(choice: RenderedChoice, legacy: bool = False) -> JSON:
         call = choice.tool_calls[0]
         message = {
             "role": "assistant",
-            "content": None,
+            "content": content,
             "function_call": {"name": call.name, "arguments": call.arguments},
             "refusal": choice.refusal,
             "annotations": [],
@@ -938,7 +941,10 @@ def _role(choice: RenderedChoice) -> tuple[bytes, bool]:
 
 
 def _legacy_role(choice: RenderedChoice) -> tuple[bytes, bool]:
-    """The role delta of a `functions` request's call: it opens the `function_call`."""
+    """The role delta of a `functions` request's call: it opens the `function_call`, unless
+    text comes first."""
+    if choice.deltas:
+        return b'{"role":"assistant","content":"","refusal":null}', False
     call = choice.tool_calls[0]
     opened = _dumps({"name": call.name, "arguments": ""})
     return (
@@ -947,12 +953,23 @@ def _legacy_role(choice: RenderedChoice) -> tuple[bytes, bool]:
     )
 
 
-def _legacy_ticks(chunks: _Chunks, choice: RenderedChoice) -> list[bytes]:
-    """A `function_call`'s argument fragments, one per tick."""
-    return [
+def _legacy_ticks(chunks: _Chunks, choice: RenderedChoice, opened: bool) -> list[bytes]:
+    """A `function_call`'s argument fragments, one per tick, after the text said before it
+    (the call then opens with its own delta, written with its first fragment)."""
+    call = choice.tool_calls[0]
+    out = [
         chunks.choice(choice.index, b'{"function_call":{"arguments":' + _dumps(f) + b"}}", text=f)
-        for f in choice.tool_calls[0].fragments
+        for f in call.fragments
     ]
+    if opened:
+        return out
+    start = b'{"function_call":' + _dumps({"name": call.name, "arguments": ""}) + b"}"
+    if out:
+        out[0] = chunks.choice(choice.index, start) + out[0]
+    else:
+        out.append(chunks.choice(choice.index, start))
+    spoken = replace(choice, tool_calls=(), reasoning_deltas=())
+    return [*_choice_ticks(chunks, spoken, False), *out]
 
 
 def _choice_ticks(chunks: _Chunks, choice: RenderedChoice, opened: bool) -> list[bytes]:
@@ -1026,7 +1043,7 @@ def stream(
         events.append(chunks.choice(choice.index, role, opening))
         due.append(offsets[0])
         if legacy and choice.tool_calls:
-            ticks.append(_legacy_ticks(chunks, choice))
+            ticks.append(_legacy_ticks(chunks, choice, opened))
         else:
             ticks.append(_choice_ticks(chunks, choice, opened))
     cut_at = None
