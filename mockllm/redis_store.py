@@ -235,6 +235,21 @@ else
 end
 return redis.call('INCR', KEYS[2])
 """,
+    # KEYS: settings, version. ARGV: name, expected, expected-is-set, new, new-is-set.
+    # Compare and set, as "swap": the new version, or {0, the current value}.
+    "swap_setting": """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local expected = nil
+if ARGV[3] == '1' then expected = ARGV[2] end
+if current == false then current = nil end
+if current ~= expected then return {0, current or false} end
+if ARGV[5] == '1' then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+else
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return {redis.call('INCR', KEYS[2])}
+""",
     # KEYS: settings, version
     "settings": """
 return {redis.call('GET', KEYS[2]) or '0', redis.call('HGETALL', KEYS[1])}
@@ -678,6 +693,24 @@ class RedisStore:
         keys = (self._key("settings"), self._key("settings-version"))
         argv = (name, value or "", "0" if value is None else "1")
         self._call("put_setting", keys, argv)
+
+    def update_setting(self, name: str, change: Callable[[str | None], tuple[str | None, T]]) -> T:
+        keys = (self._key("settings"), self._key("settings-version"))
+        raw = self._call("HGET", keys[0], name)
+        while True:
+            old = raw.decode() if raw is not None else None
+            new, result = change(old)
+            argv = (
+                name,
+                old or "",
+                "0" if old is None else "1",
+                new or "",
+                "0" if new is None else "1",
+            )
+            reply = self._call("swap_setting", keys, argv)
+            if int(reply[0]) != 0:
+                return result
+            raw = reply[1] if len(reply) > 1 else None
 
     def settings(self) -> tuple[int, dict[str, str]]:
         keys = (self._key("settings"), self._key("settings-version"))

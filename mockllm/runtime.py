@@ -59,27 +59,31 @@ class Runtime:
         file_rules = [r.order for r in self.engine.rules if not r.added_at_runtime]
         return max(file_rules, default=0) + 1
 
-    def _documents(self, settings: dict[str, str]) -> list[Document]:
-        raw = settings.get(RULES)
+    def _documents(self, raw: str | None) -> list[Document]:
         return [(str(s), str(t)) for s, t in orjson.loads(raw)] if raw else []
 
     def add_rules(self, documents: Iterable[Document]) -> tuple[Rule, ...]:
         """Add the rules of scenario documents (ScenarioError when one does not validate);
         the rules added."""
         new = list(documents)
-        with self._lock:
-            _, settings = self.engine.store.settings()
-            kept = self._documents(settings)
-            compiled = compile_documents([*kept, *new], self._base())
+
+        def added(raw: str | None) -> tuple[str | None, tuple[int, list[tuple[int, Rule]]]]:
+            kept = self._documents(raw)
+            compiled = compile_documents([*kept, *new], base)
             # Documents whose every rule was replaced by a later one are dropped.
             used = sorted({index for index, _ in compiled})
             every = [*kept, *new]
-            self.engine.store.put_setting(
-                RULES, orjson.dumps([every[i] for i in used]).decode() if used else None
-            )
+            value = orjson.dumps([every[i] for i in used]).decode() if used else None
+            return value, (len(kept), compiled)
+
+        with self._lock:
+            base = self._base()
+            # One atomic change of the stored documents: rules another process adds at the
+            # same moment are kept, not overwritten by this process's older copy. The
+            # version is not marked as seen: a change another process makes just after
+            # this one is then applied by the next `sync`, not taken as already applied.
+            first_new, compiled = self.engine.store.update_setting(RULES, added)
             self._apply_rules(tuple(rule for _, rule in compiled))
-            self._sync_version()
-        first_new = len(kept)
         return tuple(rule for index, rule in compiled if index >= first_new)
 
     def remove_rules(self) -> None:
@@ -117,7 +121,7 @@ class Runtime:
             self.version = version
             self.engine.cassette = settings.get(CASSETTE)
             try:
-                compiled = compile_documents(self._documents(settings), self._base())
+                compiled = compile_documents(self._documents(settings.get(RULES)), self._base())
             except ScenarioError as exc:  # validated where they were added; not here
                 logger.error("run-time rules from the state store do not validate:\n%s", exc)
                 return

@@ -143,6 +143,11 @@ class StateStore(Protocol):
         """Set (None: unset) a value every process sees; `reset` keeps settings."""
         ...
 
+    def update_setting(self, name: str, change: Callable[[str | None], tuple[str | None, T]]) -> T:
+        """Atomically replace a setting, as `update` replaces a text value (`change` may run
+        more than once): two processes changing it at once both land."""
+        ...
+
     def settings(self) -> tuple[int, dict[str, str]]:
         """Every setting, and a version that changes whenever one does."""
         ...
@@ -293,6 +298,16 @@ class MemoryStore:
             else:
                 self._settings[name] = value
             self._version += 1
+
+    def update_setting(self, name: str, change: Callable[[str | None], tuple[str | None, T]]) -> T:
+        with self._lock:
+            new, result = change(self._settings.get(name))
+            if new is None:
+                self._settings.pop(name, None)
+            else:
+                self._settings[name] = new
+            self._version += 1
+            return result
 
     def settings(self) -> tuple[int, dict[str, str]]:
         with self._lock:

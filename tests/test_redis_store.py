@@ -125,6 +125,31 @@ def test_reset_keeps_settings(store: StateStore):
     assert store.settings_version() > version and store.settings()[1] == {}
 
 
+def test_update_setting_changes_it_atomically_and_bumps_the_version(store: StateStore):
+    version = store.settings_version()
+    assert store.update_setting("rules", lambda old: (f"{old}+a", old)) is None
+    assert store.update_setting("rules", lambda old: (f"{old}+b", old)) == "None+a"
+    assert store.settings() == (store.settings_version(), {"rules": "None+a+b"})
+    assert store.settings_version() > version
+    store.update_setting("rules", lambda old: (None, None))
+    assert store.settings()[1] == {}
+
+
+def test_update_setting_tries_again_when_another_process_changed_it(
+    new_redis: Callable[..., RedisStore],
+):
+    one, two = new_redis(), new_redis()
+    raced = []
+
+    def add(old: str | None) -> tuple[str, None]:
+        if not raced:  # another process changes it between the read and the write
+            raced.append(two.update_setting("rules", lambda o: (f"{o or ''}[two]", None)))
+        return f"{old or ''}[one]", None
+
+    one.update_setting("rules", add)
+    assert one.settings()[1] == {"rules": "[two][one]"}
+
+
 # --- Redis only ----------------------------------------------------------------------------
 
 

@@ -259,6 +259,39 @@ def test_rules_added_on_one_process_answer_on_all_and_reset_resets_all(cluster: 
     assert {content(r) for r in send_all(cluster, "ak_free", texts[:10])} != {"from the admin API"}
 
 
+def test_rules_added_at_once_on_several_processes_are_all_kept(cluster: Cluster):
+    """Each process adds its rules to the stored ones in one atomic step: none is lost when
+    others add theirs at the same moment (each used to write back the list it had read)."""
+
+    def document(i: int) -> str:
+        return f"version: 1\nrules:\n  - name: at-once-{i}\n    reply: {{ content: '{i}' }}\n"
+
+    async def post_all() -> list[httpx.Response]:
+        limits = httpx.Limits(max_keepalive_connections=0, max_connections=100)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        cluster.url(i) + "/__admin/rules",
+                        content=document(i),
+                        headers={"content-type": "application/yaml"},
+                    )
+                    for i in range(30)
+                )
+            )
+
+    try:
+        assert {r.status_code for r in asyncio.run(post_all())} == {201}
+        time.sleep(1.0)  # every process has them within a second
+        wanted = {f"at-once-{i}" for i in range(30)}
+        for i in range(cluster.processes * 2):
+            listed = httpx.get(cluster.url(i) + "/__admin/rules").json()["rules"]
+            assert {r["name"] for r in listed if r["runtime"]} == wanted
+    finally:
+        assert httpx.delete(cluster.url(0) + "/__admin/rules").status_code == 200
+        time.sleep(1.0)
+
+
 def test_redis_unreachable_at_start_is_an_error_naming_it(tmp_path: Path):
     import subprocess
     import sys
