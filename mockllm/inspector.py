@@ -20,7 +20,7 @@ from mockllm.engine import Answer, Failure, Replayed
 from mockllm.journal import viewable
 from mockllm.matchers import check_condition
 from mockllm.profiles import AUTH_HEADERS
-from mockllm.selector import near_misses
+from mockllm.selector import key_digest, near_misses
 from mockllm.wire import Body
 
 if TYPE_CHECKING:
@@ -310,6 +310,10 @@ class Inspector:
 
     def _sequences(self, rules: Iterable[Rule]) -> list[JSON]:
         store = self.services.engine.store
+        keys = self.services.gateway.accounts.keys
+        # A sequence counted per key is stored under the key's digest: show the key's alias
+        # when the keys file has it, else the digest's start.
+        aliases = {key_digest(k.key): mask(k.key) for k in keys.keys} if keys is not None else {}
         out = []
         for rule in rules:
             if not rule.is_sequence:
@@ -331,8 +335,9 @@ class Inspector:
                     {
                         "rule": rule.ref,
                         "scope": rule.sequence_scope,
-                        # A sequence counted per key is stored under the key: show its alias.
-                        "of": mask(scope) if rule.sequence_scope == "api_key" and scope else scope,
+                        "of": aliases.get(scope, scope[:12])
+                        if rule.sequence_scope == "api_key"
+                        else scope,
                         "answered": count,
                         "steps": steps,
                         "next": next_step,

@@ -5,6 +5,8 @@ Also explains a miss: the rules closest to the request and the conditions each f
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -48,9 +50,16 @@ def matches(rule: Rule, request: Conversation) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4096)
+def key_digest(key: str) -> str:
+    """How a counter kept per API key names the key: a digest, never the key itself (a
+    shared store's names reach its disk and anyone who can list them)."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def _scope_key(rule: Rule, request: Conversation) -> str:
     if rule.sequence_scope == "api_key":
-        return request.api_key or ""
+        return key_digest(request.api_key) if request.api_key else ""
     if rule.sequence_scope == "conversation":
         first = next((m.text for m in request.messages if m.role == "user"), "")
         return str(derive_seed(request.system, first))

@@ -38,7 +38,10 @@ SCENARIO = (
     "  - name: steps\n"
     '    match: { last_user: { contains: "next step" } }\n'
     "    sequence:\n" + STEP_LINES + "    then: cycle\n"
-    "  - name: paid\n"
+    "  - name: steps-per-key\n"
+    '    match: { last_user: { contains: "per key" } }\n'
+    "    sequence_scope: api_key\n"
+    "    sequence:\n" + STEP_LINES + "  - name: paid\n"
     '    match: { last_user: { contains: "paid" } }\n'
     f'    reply: {{ content: "{PAID_REPLY}" }}\n'
 )
@@ -355,6 +358,9 @@ def test_no_api_key_is_written_in_redis(cluster: Cluster, redis_server: RedisSer
     reset(cluster)
     send_all(cluster, "ak_paid", ["paid"] * 3)
     send_all(cluster, "ak_rpm", ["paid"] * 2)
+    # A sequence counted per key keeps a counter per key, named by the key's digest.
+    assert [content(r) for r in send_all(cluster, "ak_paid", ["per key"])] == ["step 1"]
+    assert [content(r) for r in send_all(cluster, "ak_rpm", ["per key"])] == ["step 1"]
     client = redis.Redis.from_url(redis_server.url)
     try:
         stored = []
