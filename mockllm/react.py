@@ -1,7 +1,8 @@
 """The answer of a model driven as a text agent: a prompt in the ReAct format ("Thought:",
 "Action:", "Action Input:", "Observation:"), as LangChain's and LlamaIndex's ReAct agents
 write it, names its tools in the text instead of offering them as function tools. (A
-prompt that asks for each step as a JSON blob is answered by `json_agents`.)
+prompt that asks for each step as a JSON blob is answered by `json_agents`, one that asks
+for it as code by `code_agents`.)
 
 Until an observation is back, the answer is the next step: a thought, the tool the
 question is most about, and its input (JSON of the tool's arguments when the prompt shows
@@ -21,6 +22,7 @@ from typing import Any
 import orjson
 
 from mockllm import fake
+from mockllm.code_agents import code_agent_answer
 from mockllm.conversation import Conversation, Tool
 from mockllm.json_agents import json_agent_answer
 from mockllm.tool_policy import argument_hints, names_tool, relatedness, text_input
@@ -42,6 +44,9 @@ def react_answer(request: Conversation, rng: random.Random, locale: str) -> str 
         blob = json_agent_answer(request, prompt, rng, locale)
         if blob is not None:
             return blob
+    coded = code_agent_answer(request, rng, locale)
+    if coded is not None:
+        return coded
     if "Action Input" not in prompt or "Thought" not in prompt:
         return None  # (nothing drawn from `rng`: the answers of other prompts stay as they were)
     names = _tool_names(prompt)

@@ -35,6 +35,7 @@ from mockllm.tool_policy import (
     is_final_tool,
     results_answer,
 )
+from mockllm.written_calls import read_written_calls
 
 _ID_CHARS = string.ascii_letters + string.digits
 
@@ -835,6 +836,8 @@ def render(
     # A default answer's tool policy draws from a seed of its own (a scripted one: none).
     policy_seed = derive_seed(seed, "policy") if default else 0
     count = request.n if request.api != "embeddings" else 0  # embeddings: no choices
+    # The default generator reads calls and results an agent wrote as text as what they are.
+    asked = read_written_calls(request) if default else request
     # A choice scripted word for word is the same for every request that asks alike.
     keep = not default and stop_after is None and not request.logprobs and not request.reasoning
     choices = tuple(
@@ -844,7 +847,7 @@ def render(
             else _choice(
                 specs[i % len(specs)],
                 i,
-                request,
+                asked,
                 rng,
                 latency,
                 default,

@@ -42,6 +42,15 @@ _EXPRESSION_NAMES = frozenset(("expression", "expr", "formula", "equation", "mat
 _ARITHMETIC = re.compile(r"[\d(][\d\s.()]*(?:[-+*/x×÷^%][\s(]*[\d.]+[\d\s.()]*)+")
 # A place's words are on one line: "for Paris\n\nThis is the expected…" names Paris alone.
 _PLACE = re.compile(r"\b(?:in|at|for|to|from|near|of)\s+([A-Z][\w'-]+(?:[ \t]+[A-Z][\w'-]+)*)")
+# "in Paris and in Rome", "in Paris, Rome and Oslo": places named in one list, which ends
+# with "and" ("in Paris, France" names one place).
+_A_PLACE = r"[A-Z][\w'-]+(?:[ \t]+[A-Z][\w'-]+)*"
+_PLACE_LIST = re.compile(
+    rf"\b(?:in|at|for|to|from|near|of)\s+({_A_PLACE}"
+    rf"(?:[ \t]*,[ \t]*(?:(?:in|at|for)[ \t]+)?{_A_PLACE})*"
+    rf"[ \t]*,?[ \t]+and[ \t]+(?:(?:in|at|for)[ \t]+)?{_A_PLACE})"
+)
+_PLACE_WORDS = re.compile(_A_PLACE)
 _CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-Z][a-z][\w'-]*(?:[ \t]+[A-Z][a-z][\w'-]*)*)")
 QUERY_HINT_CHARS = 200
 RESULT_CHARS = 240
@@ -94,7 +103,11 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
     scored = [(relatedness(request.last_user, t), t) for t in fresh]
     best = max(score for score, _ in scored)
     if best <= 0:
-        finals = [t for t in fresh if _words(f"{t.name} {t.description}") & _FINAL_WORDS]
+        # A tool named for the answer (`final_answer`) before one that only says it
+        # returns results (a search tool "returns the top results").
+        finals = [t for t in fresh if is_final_tool(t)] or [
+            t for t in fresh if _words(f"{t.name} {t.description}") & _FINAL_WORDS
+        ]
         return rng.choice(finals or fresh).name
     return rng.choice([t for score, t in scored if score == best]).name
 
@@ -198,10 +211,15 @@ def _math_words(text: str) -> frozenset[str]:
 def arithmetic_for(text: str, tool: Tool) -> str | None:
     """The arithmetic a text asks a calculating tool to work out ("What is 12*12?" ->
     "12*12"), or None when the text asks none or the tool does not calculate."""
-    found = _ARITHMETIC.search(text)
-    if found is None or not _math_words(text) & _words(f"{tool.name} {tool.description}"):
+    if not _math_words(text) & _words(f"{tool.name} {tool.description}"):
         return None
-    return " ".join(found.group().split())
+    return arithmetic_in(text)
+
+
+def arithmetic_in(text: str) -> str | None:
+    """The arithmetic a text asks ("What is 12*12?" -> "12*12"), or None."""
+    found = _ARITHMETIC.search(text)
+    return None if found is None else " ".join(found.group().split())
 
 
 def text_input(request: Conversation, tool: Tool) -> str:
@@ -269,6 +287,24 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             if place is not None:
                 hints[name] = place.group(1)
     return hints
+
+
+def hints_per_place(request: Conversation, tool: Tool) -> list[dict[str, Hint]]:
+    """The argument hints once for each place the last user message names in one list
+    ("the weather in Paris and in Rome": city=Paris, then city=Rome), for a tool with one
+    place argument; else the hints once (`argument_hints`)."""
+    hints = argument_hints(request, tool)
+    properties = tool.parameters.get("properties")
+    names = [
+        name
+        for name in (properties if isinstance(properties, dict) else ())
+        if isinstance(name, str) and _name_key(name) in _PLACE_NAMES
+    ]
+    listed = _PLACE_LIST.search(request.last_user)
+    if len(names) != 1 or listed is None:
+        return [hints]
+    places = list(dict.fromkeys(_PLACE_WORDS.findall(listed.group(1))))
+    return [{**hints, names[0]: place} for place in places] if len(places) > 1 else [hints]
 
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")
@@ -360,6 +396,13 @@ def results_answer(request: Conversation, locale: str) -> str | None:
     ]
     if not results:
         return None
+    return found_answer(results, locale)
+
+
+def found_answer(results: list[tuple[str, str]], locale: str) -> str:
+    """The text answer built from tools' results, each a (tool name, what it said) pair:
+    "Here is what I found. get_weather returned: 18C and sunny." (in the locale's
+    language)."""
     parts = [_said(name, _clip(text), locale) for name, text in results]
     return _LEADS.get(locale[:2], _LEADS["en"]) + " ".join(parts)
 

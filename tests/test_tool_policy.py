@@ -10,6 +10,7 @@ from mockllm.tool_policy import (
     argument_hints,
     choose_tool,
     choose_tools,
+    hints_per_place,
     is_final_tool,
     relatedness,
     results_answer,
@@ -87,6 +88,20 @@ def test_required_with_nothing_related_ends_through_the_output_tool() -> None:
             tool_choice="required",
         )
         assert choose_tool(joke, seed) == "final_result"
+
+
+def test_required_ends_through_the_tool_named_for_the_answer_before_a_search() -> None:
+    """A search tool "returns the top results" (a word of answering): final_answer, named for
+    it, ends the loop instead."""
+    search = tool("web_search", "Search the web and return the top results.", query=1)
+    final = tool("final_answer", "Provides a final answer to the given problem.", answer=1)
+    for seed in range(20):
+        joke = conversation(
+            {"role": "user", "content": "Tell me a joke."},
+            tools=[WEATHER, search, final],
+            tool_choice="required",
+        )
+        assert choose_tool(joke, seed) == "final_answer"
 
 
 def test_allowed_tools_and_named_choices_are_kept() -> None:
@@ -332,3 +347,21 @@ def test_a_place_is_named_on_one_line() -> None:
     assert argument_hints(request, request.tools[0]) == {"city": "Paris"}
     spaced = conversation({"role": "user", "content": "Is it raining in New York City?"})
     assert argument_hints(spaced, request.tools[0]) == {"city": "New York City"}
+
+
+def test_each_place_a_message_lists_gets_its_own_hints() -> None:
+    weather = conversation(
+        {"role": "user", "content": "Get the weather in Paris and in Rome"}, tools=[WEATHER]
+    )
+    assert hints_per_place(weather, weather.tools[0]) == [{"city": "Paris"}, {"city": "Rome"}]
+    three = conversation(
+        {"role": "user", "content": "The weather in Paris, London and New York"}, tools=[WEATHER]
+    )
+    assert [h["city"] for h in hints_per_place(three, three.tools[0])] == [
+        "Paris",
+        "London",
+        "New York",
+    ]
+    for one in ("What is the weather in Paris, France?", "Weather in Oslo and the time in Tokyo"):
+        asked = conversation({"role": "user", "content": one}, tools=[WEATHER])
+        assert hints_per_place(asked, asked.tools[0]) == [argument_hints(asked, asked.tools[0])]

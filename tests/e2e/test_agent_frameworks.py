@@ -1,12 +1,16 @@
 """Requests that Python agent frameworks send, replayed against the default generator.
 
 Each body in tests/data/python-agent-frameworks.json was taken from mockllm's journal
-(`GET /__admin/requests`) while the framework ran against it: CrewAI's task prompts. The
-answers are checked as the framework reads them."""
+(`GET /__admin/requests`) while the framework ran against it: CrewAI's task prompts, and
+smolagents' CodeAgent (1.26.0, 1.15.0 and 1.9.2: code between '<code>' tags, after 'Code:'
+up to '<end_code>', tools as signatures or as a list) and ToolCallingAgent (calls and
+results written back as text). The answers are checked as the framework reads them."""
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,3 +59,118 @@ def test_a_crewai_task_with_an_output_schema_ends_with_bare_json(client: OpenAI)
     assert not text.startswith("```"), text
     report = json.loads(text)
     assert set(report) == {"city", "summary"} and all(isinstance(v, str) for v in report.values())
+
+
+# The code of a step: after '<code>' (the stop sequence '</code>' ends the answer) or in a
+# ```py fence (the stop sequence '<end_code>' ends it after the fence).
+_CODE = re.compile(r"(?:<code>|```py)\n(.*?)(?:</code>|```|\Z)", re.DOTALL)
+
+
+def _step(client: OpenAI, body: dict[str, Any]) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """The answer's text and the calls its code makes, each (function, keyword arguments)."""
+    reply = client.chat.completions.create(**body)
+    text = reply.choices[0].message.content or ""
+    assert text.startswith("Thought: "), text
+    found = _CODE.search(text)
+    assert found is not None, text
+    calls = [
+        (node.func.id, {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg})
+        for node in ast.walk(ast.parse(found.group(1)))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    ]
+    return text, calls
+
+
+def _final(text: str) -> str:
+    """The literal a step's code passes to `final_answer`."""
+    tree = ast.parse(_CODE.search(text).group(1))  # type: ignore[union-attr]
+    call = next(
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "final_answer"
+    )
+    return str(ast.literal_eval(call.args[0]))
+
+
+@pytest.mark.parametrize(
+    ("key", "opening"),
+    [
+        ("smolagents_code_weather", "<code>\n"),
+        ("smolagents_1_15_code_weather", "Code:\n```py\n"),
+        ("smolagents_1_9_code_weather", "Code:\n```py\n"),
+    ],
+)
+def test_a_smolagents_code_agent_calls_its_tool_then_final_answer(
+    client: OpenAI, key: str, opening: str
+) -> None:
+    """The first step's code calls get_weather(city='Paris') and prints what it returns;
+    once its printed result is back as the observation, the code calls final_answer with
+    it. The code is written the way each release's prompt asks."""
+    first, second = CAPTURED[key]
+    text, calls = _step(client, first)
+    assert opening in text
+    assert ("get_weather", {"city": "Paris"}) in calls
+    assert "final_answer" not in [name for name, _ in calls]
+    text, calls = _step(client, second)
+    assert opening in text
+    assert [name for name, _ in calls] == ["final_answer"]
+    assert "The weather in Paris is 18C and sunny." in _final(text)
+
+
+def test_a_smolagents_code_agent_calls_its_tool_for_each_city_the_task_lists(
+    client: OpenAI,
+) -> None:
+    """ "Get the weather in Paris and in Rome": one step calls get_weather for each, and the
+    final answer carries both results."""
+    first, second = CAPTURED["smolagents_code_two_cities"]
+    _, calls = _step(client, first)
+    assert [c for c in calls if c[0] == "get_weather"] == [
+        ("get_weather", {"city": "Paris"}),
+        ("get_weather", {"city": "Rome"}),
+    ]
+    text, calls = _step(client, second)
+    said = _final(text)
+    assert "in Paris is 18C" in said and "in Rome is 18C" in said
+
+
+def test_a_smolagents_code_agent_works_arithmetic_out_with_its_calculator(
+    client: OpenAI,
+) -> None:
+    (first,) = CAPTURED["smolagents_code_arithmetic"]
+    _, calls = _step(client, first)
+    assert ("calculator", {"expression": "23*19"}) in calls
+
+
+def test_a_smolagents_task_no_tool_relates_to_is_answered_at_once(client: OpenAI) -> None:
+    (first,) = CAPTURED["smolagents_code_no_tool"]
+    text, calls = _step(client, first)
+    assert [name for name, _ in calls] == ["final_answer"]
+    assert _final(text)
+
+
+@pytest.mark.parametrize(
+    "key", ["smolagents_tool_calling_weather", "smolagents_1_9_tool_calling_weather"]
+)
+def test_a_smolagents_tool_calling_agent_ends_once_its_written_result_is_back(
+    client: OpenAI, key: str
+) -> None:
+    """ToolCallingAgent writes the call back as assistant text ('Calling tools:\n[…]') and
+    its result as a user message ('Observation:\n…', once after 'Call id: …'): the next
+    call is final_answer with the result, not get_weather again."""
+    *_, last = CAPTURED[key]
+    reply = client.chat.completions.create(**last)
+    calls = reply.choices[0].message.tool_calls or []
+    assert [c.function.name for c in calls] == ["final_answer"]  # type: ignore[union-attr]
+    answer = json.loads(calls[0].function.arguments)["answer"]  # type: ignore[union-attr]
+    assert "The weather in Paris is 18C and sunny." in answer
+
+
+def test_a_smolagents_tool_calling_agent_first_calls_the_tool_the_task_names(
+    client: OpenAI,
+) -> None:
+    first, _ = CAPTURED["smolagents_tool_calling_weather"]
+    reply = client.chat.completions.create(**first)
+    calls = reply.choices[0].message.tool_calls or []
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [  # type: ignore[union-attr]
+        ("get_weather", {"city": "Paris"})
+    ]
