@@ -618,6 +618,11 @@ class RedisStore:
         keys = (self._key("doc:" + kind), self._key("doc-order:" + kind))
         return int(self._call("delete_document", keys, (name,))) > 0
 
+    def document_names(self, kind: str) -> list[str]:
+        return [
+            name.decode() for name in self._call("ZRANGE", self._key("doc-order:" + kind), 0, -1)
+        ]
+
     def journal_add(self, entry: Entry, limit: int) -> None:
         if limit <= 0:
             return

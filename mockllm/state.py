@@ -119,6 +119,10 @@ class StateStore(Protocol):
         """Drop a document; whether it was there."""
         ...
 
+    def document_names(self, kind: str) -> list[str]:
+        """The names of the documents of `kind`, in the order they were last put."""
+        ...
+
     def journal_add(self, entry: Entry, limit: int) -> None:
         """Append an exchange to the journal; past `limit` entries the oldest is dropped."""
         ...
@@ -264,6 +268,10 @@ class MemoryStore:
         with self._lock:
             documents = self._documents.get(kind)
             return documents is not None and documents.pop(name, None) is not None
+
+    def document_names(self, kind: str) -> list[str]:
+        with self._lock:
+            return list(self._documents.get(kind, ()))
 
     def journal_add(self, entry: Entry, limit: int) -> None:
         # Entries are kept as they are and turned into JSON when read: an exchange that

@@ -3,7 +3,9 @@
 `GET /v1/chat/completions[/{id}[/messages]]`, metadata updates and deletion.
 
 Kept in the state store as documents (in memory, or on Redis for every process): the last
-10,000, with an index of their ids in the order they were stored.
+10,000, with an index of their ids in the order they were stored. Both are written as
+documents are, without waiting (kept while a shared store is away, as stored responses are),
+so that keeping one never fails the answer that asked for it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from mockllm.state import StateStore
 
 KIND = "chat_completion"
 LIMIT = 10_000
-_INDEX = "chat_completions:stored"
+_INDEX = "chat_completion.stored"  # one document per completion: the order they were stored
 
 
 def not_found(completion_id: str) -> RequestError:
@@ -55,13 +57,7 @@ def keep(store: StateStore, completion: JSON, request: Mapping[str, Any]) -> Non
         messages.append(kept)
     document = {"completion": completion, "messages": messages}
     store.put_document(KIND, completion["id"], orjson.dumps(document), LIMIT)
-
-    def added(value: str | None) -> tuple[str | None, None]:
-        ids = [i for i in orjson.loads(value or "[]") if i != completion["id"]]
-        ids.append(completion["id"])
-        return orjson.dumps(ids[-LIMIT:]).decode(), None
-
-    store.update(_INDEX, added)
+    store.put_document(_INDEX, completion["id"], b"", LIMIT)
 
 
 def load(store: StateStore, completion_id: str) -> JSON:
@@ -87,13 +83,7 @@ def update(store: StateStore, completion_id: str, body: JSON) -> JSON:
 def delete(store: StateStore, completion_id: str) -> JSON:
     load(store, completion_id)
     store.delete_document(KIND, completion_id)
-    store.update(
-        _INDEX,
-        lambda value: (
-            orjson.dumps([i for i in orjson.loads(value or "[]") if i != completion_id]).decode(),
-            None,
-        ),
-    )
+    store.delete_document(_INDEX, completion_id)
     return {"object": "chat.completion.deleted", "id": completion_id, "deleted": True}
 
 
@@ -102,9 +92,8 @@ def listed(
 ) -> list[JSON]:
     """The stored completions (oldest first unless `order` is desc), of `model` and with
     every `metadata` pair given, when they are given."""
-    ids: list[str] = orjson.loads(store.update(_INDEX, lambda v: (v, v)) or "[]")
     found = []
-    for completion_id in ids:
+    for completion_id in store.document_names(_INDEX):
         raw = store.get_document(KIND, completion_id)
         if raw is None:
             continue

@@ -102,6 +102,14 @@ def test_documents_are_bounded_oldest_out(store: StateStore):
     assert store.delete_document("response", "c") and not store.delete_document("response", "c")
 
 
+def test_document_names_in_the_order_they_were_last_put(store: StateStore):
+    for name in ("a", "b", "c", "a"):
+        store.put_document("listed", name, b"", 10)
+    store.delete_document("listed", "b")
+    assert store.document_names("listed") == ["c", "a"]
+    assert store.document_names("none such") == []
+
+
 def test_journal_is_bounded_ordered_and_updated(store: StateStore):
     entries = [Entry(i) for i in range(5)]
     for entry in entries:

@@ -103,3 +103,33 @@ def test_redis_killed_and_restarted_under_load(
     log = server.log()
     assert "Traceback" not in log, log
     assert "unreachable" in log and "reachable again" in log
+
+
+def test_a_stored_chat_completion_is_answered_while_redis_is_away_and_kept_once_back(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+):
+    """`store: true` keeps the completion as a stored response is kept: written once Redis
+    is back, never failing the answer (it was a 500, with a traceback in the log)."""
+    redis = RedisServer(tmp_path_factory.mktemp("redis-stored")).start()
+    server = start_server("--state", redis.url, tmp_path=tmp_path)
+    body = {"model": "gpt-4o-mini", "store": True, "messages": [{"role": "user", "content": "hi"}]}
+    try:
+        redis.kill()
+        answered = [httpx.post(server.base_url + "/chat/completions", json=body) for _ in range(2)]
+        assert [r.status_code for r in answered] == [200, 200], answered[-1].text
+        completion_id = answered[0].json()["id"]
+        redis.start()
+        deadline = time.monotonic() + 10
+        while True:
+            listed = httpx.get(server.base_url + "/chat/completions")
+            if listed.status_code == 200:
+                break
+            assert listed.status_code == 503 and time.monotonic() < deadline, listed.text
+            time.sleep(0.1)
+        assert [c["id"] for c in listed.json()["data"]] == [completion_id]
+        kept = httpx.get(f"{server.base_url}/chat/completions/{completion_id}")
+        assert kept.status_code == 200 and kept.json() == {**answered[0].json(), "metadata": {}}
+    finally:
+        assert server.stop() == 0, server.log()
+        redis.stop()
+    assert "Traceback" not in server.log(), server.log()
