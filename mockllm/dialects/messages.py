@@ -1248,9 +1248,14 @@ def parse(
         # a gateway's extra: the Anthropic API itself does not take it (as under OpenAI's
         # profile for chat and Responses); gateway profiles pass it on
         raise _extra("fallbacks")
-    fallbacks = body.get("fallbacks") or ()
-    if not isinstance(fallbacks, list | tuple) or not all(isinstance(f, str) for f in fallbacks):
+    fallbacks = body.get("fallbacks")
+    if fallbacks is None:
+        fallbacks = []
+    elif not isinstance(fallbacks, list):
         raise _wrong("fallbacks", "list")
+    for i, fallback in enumerate(fallbacks):
+        if not isinstance(fallback, str):
+            raise _wrong(f"fallbacks.{i}", "str")
     if system:
         messages.insert(0, Message("system", system))
     messages_t = tuple(messages)

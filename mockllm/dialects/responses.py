@@ -713,6 +713,7 @@ def parse(
             param="background",
         )
     includes = string_list(body, "include")
+    fallbacks = string_list(body, "fallbacks")  # a gateway's extra: `openai` refused it above
     for i, included in enumerate(includes):
         if included not in _INCLUDABLE:
             # "Invalid value: 'usage'. Supported values are: 'file_search_call.results', …"
@@ -762,6 +763,7 @@ def parse(
         headers=headers,
         api_key=api_key_of(headers),
         provider=provider_of(model, headers),
+        fallbacks=fallbacks,
         stream=stream,
         max_tokens=max_output,
         max_tokens_given=max_given,

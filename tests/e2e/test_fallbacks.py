@@ -317,3 +317,89 @@ def test_provider_model_fallback(serve, tmp_path):
     )
     chunks = [json.loads(p) for p in sse_payloads(response.content) if p != "[DONE]"]
     assert {(c["model"], c["provider"]) for c in chunks} == {(fallback, "anthropic")}
+
+
+def test_responses_api_falls_back_under_a_gateway_profile(keyed):
+    """`fallbacks` works on the Responses API as on chat: the answer names the fallback,
+    streamed or not, the journal lists both tries, and the fallback's price is charged."""
+    server = keyed("tokenhub")
+    with OpenAI(base_url=server.base_url, api_key="rich-key", max_retries=0) as sdk:
+        response = sdk.responses.create(
+            model="model-a-503",
+            input="Hello, who is answering?",
+            extra_body={"fallbacks": ["model-b"]},
+        )
+        assert (response.model, response.output_text) == ("model-b", "B here")
+        [entry] = journal(server.url)
+        assert entry["attempts"] == [
+            attempt("model-a-503", 503, "a-503"),
+            attempt("model-b", 200, "b-answers"),
+        ]
+        usage = response.usage
+        assert usage is not None
+        spent = usage.input_tokens * B_PRICE[0] + usage.output_tokens * B_PRICE[1]
+        left = httpx.get(
+            f"{server.base_url}/dashboard/billing/subscription",
+            headers={"Authorization": "Bearer rich-key"},
+        ).json()
+        assert abs(left["hard_limit_usd"] - float(1 - spent)) <= 1e-9
+        with sdk.responses.create(
+            model="model-a-429",
+            input="Hello, who is answering?",
+            stream=True,
+            extra_body={"fallbacks": ["model-a-500", "model-b"]},
+        ) as stream:
+            events = list(stream)
+    done = events[-1]
+    assert done.type == "response.completed"
+    assert (done.response.model, done.response.output_text) == ("model-b", "B here")
+    assert [a["model"] for a in journal(server.url)[-1]["attempts"]] == [
+        "model-a-429",
+        "model-a-500",
+        "model-b",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fallbacks", "param", "found"),
+    [("model-b", "fallbacks", "a string"), (["model-b", 7], "fallbacks[1]", "an integer")],
+)
+def test_responses_api_refuses_fallbacks_of_the_wrong_type(keyed, fallbacks, param, found):
+    server = keyed("tokenhub")
+    response = httpx.post(
+        f"{server.base_url}/responses",
+        json={"model": "model-a-503", "input": "Hello", "fallbacks": fallbacks},
+        headers={"Authorization": "Bearer rich-key"},
+    )
+    error = check_error(response, 400)
+    assert (error["param"], error["code"]) == (param, "invalid_type")
+    assert f"but got {found} instead" in error["message"]
+    assert journal(server.url)[0]["attempts"] == []
+
+
+@pytest.mark.parametrize(
+    ("fallbacks", "message"),
+    [
+        ("model-b", "fallbacks: Input should be a valid list"),
+        (0, "fallbacks: Input should be a valid list"),
+        ("", "fallbacks: Input should be a valid list"),
+        (["model-b", 7], "fallbacks.1: Input should be a valid string"),
+    ],
+)
+def test_messages_api_names_the_wrong_fallbacks_item(keyed, fallbacks, message):
+    """The Messages API refuses a `fallbacks` that is not a list of strings in its own
+    words, naming the item at fault (as it names `stop_sequences.1`); a falsy non-list
+    (`""`, `0`) is refused as well, not read as no fallbacks."""
+    server = keyed("tokenhub")
+    response = httpx.post(
+        f"{server.url}/v1/messages",
+        json={
+            "model": "model-a-503",
+            "max_tokens": 5,
+            "messages": HELLO,
+            "fallbacks": fallbacks,
+        },
+        headers={"x-api-key": "rich-key", "anthropic-version": "2023-06-01"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == {"type": "invalid_request_error", "message": message}
