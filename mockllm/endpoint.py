@@ -303,7 +303,8 @@ class Endpoint:
             exchange.source = "capacity"
             raise
         ticket = entered if isinstance(entered, Ticket) else await entered
-        capacity.prefill(ticket, group, request, answer.rendered.prompt_tokens)
+        rendered = answer.rendered
+        capacity.prefill(ticket, group, request, rendered.prompt_tokens, rendered.completion_tokens)
         exchange.load = {
             "model": model.name,
             "group": group,

@@ -40,6 +40,8 @@ class Pool:
     running: int = 0
     waiting: deque[tuple[asyncio.Future[Ticket], LatencyModel, float]] = None  # type: ignore[assignment]
     mean_s: float = FIRST_ESTIMATE_S  # running mean of an exchange's duration
+    held: int = 0  # KV-cache tokens the running requests hold
+    kv_tokens: int = 0  # the KV cache's size in tokens (the model's prefix_cache_tokens)
 
     def __post_init__(self) -> None:
         self.waiting = deque()
@@ -57,6 +59,7 @@ class Ticket:
     queued_s: float = 0.0
     cached_tokens: int = 0
     prefill_s: float = 0.0  # the prompt's uncached tokens at the model's prefill rate
+    held: int = 0  # KV-cache tokens it holds while it runs: uncached prompt and answer
 
     def due_times(self, offsets: Sequence[float], first: float) -> tuple[float, ...]:
         """Offsets from arrival, as the loaded server sends them: the queue's wait, then
@@ -113,6 +116,8 @@ class Capacity:
         """The exchange ended (after `duration_s`; None: refused before answering): its
         slot goes to the first request still queued."""
         pool = ticket.pool
+        pool.held -= ticket.held
+        ticket.held = 0
         if duration_s is not None:
             pool.mean_s += SMOOTHING * (duration_s - pool.mean_s)
         while pool.waiting:
@@ -125,9 +130,13 @@ class Capacity:
             return
         pool.running -= 1
 
-    def prefill(self, ticket: Ticket, group: str, request: Conversation, prompt: int) -> None:
+    def prefill(
+        self, ticket: Ticket, group: str, request: Conversation, prompt: int, completion: int = 0
+    ) -> None:
         """Look the prompt up in the group's prefix cache (then keep it there) and set the
-        ticket's cached tokens and prefill time."""
+        ticket's cached tokens and prefill time, and the KV-cache tokens it holds until it
+        is released: its uncached prompt tokens and its answer's (a cached head is shared
+        with the requests that put it there, as vLLM shares its blocks)."""
         model = ticket.model
         cached = 0
         if model.prefix_cache_tokens > 0 and request.api != "embeddings":
@@ -143,6 +152,10 @@ class Capacity:
             cached = min(cache.visit(found[1]), max(prompt - 1, 0))
         ticket.cached_tokens = cached
         ticket.prefill_s = model.prefill_ms_per_1k * (prompt - cached) / 1_000_000
+        pool = ticket.pool
+        pool.kv_tokens = model.prefix_cache_tokens
+        ticket.held = prompt - cached + completion
+        pool.held += ticket.held
 
     def with_cached(self, rendered: Rendered, cached: int) -> Rendered:
         """The rendered answer reporting `cached` prompt tokens from the cache (the same
@@ -156,9 +169,18 @@ class Capacity:
             self._variants.put(key, found)
         return found[1]
 
-    def state(self) -> dict[str, tuple[int, int]]:
-        """(running, queued) of every group, for the metrics."""
-        return {name: (p.running, len(p.waiting)) for name, p in self._pools.items()}
+    def state(self) -> dict[str, tuple[int, int, float]]:
+        """(running, queued, KV-cache usage from 0 to 1) of every group, for the metrics.
+        The usage is the running requests' tokens over the cache's size (0 for a model
+        without a prefix cache); a real server past its cache preempts, so it stops at 1."""
+        return {
+            name: (
+                p.running,
+                len(p.waiting),
+                min(1.0, p.held / p.kv_tokens) if p.kv_tokens else 0.0,
+            )
+            for name, p in self._pools.items()
+        }
 
     def reset(self) -> None:
         """Empty the prefix caches (in-flight counts belong to requests still running)."""

@@ -26,7 +26,7 @@ import os
 import threading
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from mockllm.journal import Exchange
@@ -127,7 +127,7 @@ class Metrics:
     ) -> None:
         self.vllm = "vllm" in names
         self.multiprocess = multiprocess
-        self.state = state  # () -> {group: (running, queued)} of the latency model
+        self.state = state  # () -> {group: (running, queued, KV-cache usage)}
         self._lock = threading.Lock()  # publishing may run from a scrape and a timer
         self._models: dict[str, str] = {}
         self._keys: dict[str, str] = {}
@@ -385,8 +385,13 @@ class _Instruments:
         def counter(name: str, doc: str, labels: Sequence[str]) -> Any:
             return Counter(name, doc, labels, registry=registry)
 
-        def gauge(name: str, doc: str, labels: Sequence[str]) -> Any:
-            return Gauge(name, doc, labels, registry=registry, multiprocess_mode="livesum")
+        def gauge(
+            name: str,
+            doc: str,
+            labels: Sequence[str],
+            mode: Literal["livesum", "livemax"] = "livesum",
+        ) -> Any:
+            return Gauge(name, doc, labels, registry=registry, multiprocess_mode=mode)
 
         def histogram(name: str, doc: str, labels: Sequence[str], bounds: Sequence[float]) -> Any:
             return Histogram(name, doc, labels, registry=registry, buckets=bounds)
@@ -453,6 +458,11 @@ class _Instruments:
             self.v_waiting = gauge(
                 "vllm:num_requests_waiting", "Number of requests waiting to be processed.", names
             )
+            # Each worker has its own cache: the fullest one's usage, which stays within 1.
+            self.v_kv_usage = gauge(
+                "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", names,
+                mode="livemax",
+            )  # fmt: skip
             self.v_ttft = histogram(
                 "vllm:time_to_first_token_seconds",
                 "Histogram of time to first token in seconds.",
@@ -498,7 +508,7 @@ class _Instruments:
         misses: dict[str, int],
         running: dict[Any, int],
         streams: dict[Any, int],
-        state: dict[str, tuple[int, int]],
+        state: dict[str, tuple[int, int, float]],
     ) -> None:
         requests: dict[tuple[str, ...], int] = {}
         hists: dict[str, dict[Any, _Hist]] = {"duration": {}, "ttft": {}, "gaps": {}, "served": {}}
@@ -544,7 +554,7 @@ class _Instruments:
             self.streams.labels(*labels).set(count)
         self._groups.update(state)
         for group in self._groups:
-            busy, queued = state.get(group, (0, 0))
+            busy, queued, _ = state.get(group, (0, 0, 0.0))
             self.queue.labels(group).set(queued)
             self.queue_running.labels(group).set(busy)
         if self.vllm:
@@ -555,14 +565,17 @@ class _Instruments:
         hists: dict[str, dict[Any, _Hist]],
         tokens: dict[Any, list[int]],
         running: dict[Any, int],
-        state: dict[str, tuple[int, int]],
+        state: dict[str, tuple[int, int, float]],
     ) -> None:
         waiting: dict[str, int] = {}
-        for group, (_, queued) in state.items():
+        usage: dict[str, float] = {}
+        for group, (_, queued, used) in state.items():
             name = group.partition(":")[2]
             waiting[name] = waiting.get(name, 0) + queued
+            usage[name] = max(usage.get(name, 0.0), used)
         for model, queued in waiting.items():
             self.v_waiting.labels(model, "0").set(queued)
+            self.v_kv_usage.labels(model, "0").set(usage[model])
         by_model: dict[str, int] = {}
         for (_, model), count in running.items():
             by_model[model] = by_model.get(model, 0) + count

@@ -76,17 +76,17 @@ def test_requests_are_admitted_up_to_capacity_then_queued_then_refused():
             capacity.enter(MODEL, "model:m")
         assert refused.value.status == 429
         assert dict(refused.value.headers)["Retry-After"] == "1"
-        assert capacity.state() == {"model:m": (5, 2)}
+        assert capacity.state() == {"model:m": (5, 2, 0.0)}
         capacity.release(tickets[0], 10.0)  # type: ignore[arg-type]
         admitted = await queued[0]  # type: ignore[misc]
         assert admitted.in_flight == 5 and admitted.gap_factor == 3.0
         assert admitted.queued_s >= 0
-        assert capacity.state() == {"model:m": (5, 1)}
+        assert capacity.state() == {"model:m": (5, 1, 0.0)}
         capacity.enter(MODEL, "model:m")  # the queue is full again
         with pytest.raises(RequestError):
             capacity.enter(MODEL, "model:m")
         capacity.enter(MODEL, "model:other")  # another group has its own count
-        assert capacity.state()["model:other"] == (1, 0)
+        assert capacity.state()["model:other"] == (1, 0, 0.0)
 
     asyncio.run(run())
 
@@ -118,7 +118,7 @@ def test_a_queued_request_that_went_away_does_not_take_the_slot():
         gone.cancel()  # type: ignore[union-attr]
         capacity.release(first, 0.1)  # type: ignore[arg-type]
         assert (await waiting).in_flight == 1  # type: ignore[misc]
-        assert capacity.state() == {"g": (1, 0)}
+        assert capacity.state() == {"g": (1, 0, 0.0)}
 
     asyncio.run(run())
 

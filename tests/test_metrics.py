@@ -124,7 +124,7 @@ def test_in_flight_gauges_follow_started_and_ended():
 
 
 def test_queue_and_capacity_come_from_the_latency_model():
-    metrics = Metrics(("vllm",), state=lambda: {"model:m": (4, 7), "group:pool": (1, 0)})
+    metrics = Metrics(("vllm",), state=lambda: {"model:m": (4, 7, 0.25), "group:pool": (1, 0, 0.0)})
     found = samples(metrics)
     assert value(found, "mockllm_queue_length", group="model:m") == 7
     assert value(found, "mockllm_group_requests_running", group="model:m") == 4
@@ -132,7 +132,7 @@ def test_queue_and_capacity_come_from_the_latency_model():
 
 
 def test_vllms_running_leaves_out_the_requests_waiting_in_the_queue():
-    metrics = Metrics(("vllm",), state=lambda: {"model:m": (4, 6)})
+    metrics = Metrics(("vllm",), state=lambda: {"model:m": (4, 6, 0.0)})
     for _ in range(10):  # ten in flight: four admitted, six queued
         metrics.started(make_exchange(model="m"))
     found = samples(metrics)

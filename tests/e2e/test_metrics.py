@@ -3,6 +3,7 @@ each exchange, vLLM's names with `--metrics-names vllm`, every worker under `--w
 
 from __future__ import annotations
 
+import threading
 import time
 from fractions import Fraction
 
@@ -224,3 +225,53 @@ def test_workers_figures_cover_every_process(serve):
         time.sleep(0.3)
     assert total(found, "mockllm_requests_total") == 12
     assert total(found, "mockllm_request_duration_seconds_count") == 12
+
+
+KV_RULES = """\
+version: 1
+rules:
+  - name: held
+    match: { last_user: { contains: "hold" } }
+    latency_model:
+      { ttft_ms: 10, inter_token_ms: 40, max_concurrency: 32, prefix_cache_tokens: 200 }
+    reply: { content: "a b c d e f g h i j k l m n o p q r s t u v w x y z" }
+"""
+
+
+def _streams(base: str, words: list[str]) -> list[threading.Thread]:
+    def one(word: str) -> None:
+        with httpx.Client(timeout=30) as client:
+            request = make_chat_request(f"hold {word}", stream=True)
+            with client.stream("POST", f"{base}/chat/completions", json=request) as response:
+                for _ in response.iter_bytes():
+                    pass
+
+    threads = [threading.Thread(target=one, args=(word,)) for word in words]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def test_kv_cache_usage_is_the_running_requests_tokens_over_the_cache(serve, tmp_path):
+    server = serve(
+        "--scenarios", str(write_scenario(tmp_path, KV_RULES)), "--metrics-names", "vllm"
+    )  # fmt: skip
+    v = {"model_name": "gpt-4o-mini", "engine": "0"}
+    threads = _streams(server.base_url, ["alpha", "bravo", "charlie"])
+    time.sleep(0.4)  # all three running: 26 deltas 40 ms apart take a second
+    during = scrape(server.url)
+    for thread in threads:
+        thread.join()
+    held = sum(
+        e["usage"]["prompt_tokens"] - e["usage"]["cached_tokens"] + e["usage"]["completion_tokens"]
+        for e in journal(server.url)
+        if e["rule"] == "rules.yaml#held"
+    )
+    assert 0 < held < 200
+    assert total(during, "vllm:kv_cache_usage_perc", **v) == pytest.approx(held / 200)
+    threads = _streams(server.base_url, [f"word{i}" for i in range(8)])
+    time.sleep(0.4)  # more than the cache holds: a real server preempts past it
+    assert total(scrape(server.url), "vllm:kv_cache_usage_perc", **v) == 1.0
+    for thread in threads:
+        thread.join()
+    assert total(scrape(server.url), "vllm:kv_cache_usage_perc", **v) == 0
