@@ -68,6 +68,12 @@ KEPT_WRITES = 100_000  # writes kept while Redis is away, at most (the oldest go
 _NOT_READY = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
 
 
+# What `reset` deletes: every key of these families (`count:<name>`, ...) and these keys;
+# the settings and the process counter stay.
+_RESET_FAMILIES = ("count", "text", "bucket", "balance", "holds", "hold-expiry", "doc", "doc-order")
+_RESET_KEYS = ("doc-seq", "journal", "journal-entries")
+
+
 class _NotReady(Exception):
     pass
 
@@ -254,18 +260,16 @@ return {redis.call('INCR', KEYS[2])}
     "settings": """
 return {redis.call('GET', KEYS[2]) or '0', redis.call('HGETALL', KEYS[1])}
 """,
-    # ARGV: the prefix as a glob, then the keys under it that a reset keeps
+    # ARGV: a glob for each family of keys a reset deletes
     "reset": """
-local keep = {}
-for i = 2, #ARGV do keep[ARGV[i]] = true end
-local cursor = '0'
-repeat
-  local found = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
-  cursor = found[1]
-  for _, key in ipairs(found[2]) do
-    if not keep[key] then redis.call('DEL', key) end
-  end
-until cursor == '0'
+for _, pattern in ipairs(ARGV) do
+  local cursor = '0'
+  repeat
+    local found = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = found[1]
+    for _, key in ipairs(found[2]) do redis.call('DEL', key) end
+  until cursor == '0'
+end
 return 1
 """,
 }
@@ -727,8 +731,12 @@ class RedisStore:
         return int(self._call("GET", self._key("settings-version")) or 0)
 
     def reset(self) -> None:
-        keep = [self._key(name) for name in ("settings", "settings-version", "processes")]
-        self._call("reset", (), (_glob_escape(self.prefix) + "*", *keep))
+        # Only this server's own families of keys (not `prefix*`): another server's prefix
+        # may start with this one's (`mockllm:` and `mockllm:ci:`), and its keys stay.
+        start = _glob_escape(self.prefix)
+        families = [start + name + ":*" for name in _RESET_FAMILIES]
+        exact = [start + _glob_escape(name) for name in _RESET_KEYS]
+        self._call("reset", (), (*families, *exact))
 
     def close(self) -> None:
         with self._lock:

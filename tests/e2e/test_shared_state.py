@@ -295,6 +295,31 @@ def test_rules_added_at_once_on_several_processes_are_all_kept(cluster: Cluster)
         time.sleep(1.0)
 
 
+def test_a_reset_keeps_the_state_of_a_prefix_that_starts_with_its_own(
+    redis_server: RedisServer, tmp_path: Path
+):
+    """Servers under `PREFIX` and `PREFIX` + `ci:` are apart: a reset of the first used to
+    delete every key starting with its prefix, the other server's too."""
+    (tmp_path / "rules.yaml").write_text(SCENARIO)
+    prefix = f"nested{next(_prefixes)}:"
+    args = ["--profile", "ainative", "--scenarios", str(tmp_path / "rules.yaml")]
+    servers = [
+        start_server(*args, "--state", redis_server.url, "--state-prefix", name, tmp_path=tmp_path)
+        for name in (prefix, prefix + "ci:")
+    ]
+    try:
+        outer, inner = (Cluster([s.url], [s], 1) for s in servers)
+        assert content(send_all(inner, "ak_free", ["next step"])[0]) == "step 1"
+        assert content(send_all(outer, "ak_free", ["next step"])[0]) == "step 1"
+        reset(outer)
+        assert content(send_all(outer, "ak_free", ["next step"])[0]) == "step 1"
+        assert content(send_all(inner, "ak_free", ["next step"])[0]) == "step 2"
+        assert len(journal(inner)) == 2
+    finally:
+        for server in servers:
+            server.stop()
+
+
 def test_redis_unreachable_at_start_is_an_error_naming_it(tmp_path: Path):
     import subprocess
     import sys
