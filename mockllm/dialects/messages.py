@@ -103,6 +103,12 @@ _COUNT_FIELDS = frozenset(
     }
 )
 _ROLES = ("user", "assistant")
+# With this beta a message may have the role "system" (the SDK's `BetaSystemMessageParam`):
+# text for the model from the operator, where it sits in the conversation. Claude Code sends
+# it and, on a 400, sends the conversation again without it.
+MID_CONVERSATION_SYSTEM = "mid-conversation-system-2026-04-07"
+_SYSTEM_MESSAGE_KEYS = ("role", "content", "clear_at", "output_config")
+_SYSTEM_BLOCKS = ("text",)
 _BLOCKS = (
     "text",
     "image",
@@ -463,18 +469,19 @@ class _Turn:
     kinds: list[str] = field(default_factory=list)  # each block's type, in order
 
 
-def _read_message(raw: object, i: int, lenient: bool) -> _Turn:
+def _read_message(raw: object, i: int, lenient: bool, roles: tuple[str, ...]) -> _Turn:
     path = f"messages.{i}"
     message = _object(raw, path)
-    for key in message:
-        if key not in ("role", "content"):
-            raise _extra(f"{path}.{key}")
     role = message.get("role")
+    keys = _SYSTEM_MESSAGE_KEYS if role == "system" and role in roles else ("role", "content")
+    for key in message:
+        if key not in keys:
+            raise _extra(f"{path}.{key}")
     if role is None:
         raise _required(f"{path}.role")
     if not isinstance(role, str):
         raise invalid(f"{path}.role: Input should be 'user' or 'assistant'", f"{path}.role")
-    if role not in _ROLES:
+    if role not in roles:
         # The API's words for a role it does not take, as quoted in public reports.
         raise invalid(
             f'messages: Unexpected role "{role}". The Messages API accepts a top-level '
@@ -499,8 +506,8 @@ def _read_message(raw: object, i: int, lenient: bool) -> _Turn:
         kind = block.get("type")
         if kind is None:
             raise _required(f"{at}.type")
-        if kind not in _BLOCKS:
-            raise _tag(at, kind, _BLOCKS)
+        if kind not in (_SYSTEM_BLOCKS if role == "system" else _BLOCKS):
+            raise _tag(at, kind, _SYSTEM_BLOCKS if role == "system" else _BLOCKS)
         turn.kinds.append(kind)
         _cache_control(block, f"{at}.{kind}")
         if kind == "text":
@@ -538,9 +545,12 @@ def _read_message(raw: object, i: int, lenient: bool) -> _Turn:
     return turn
 
 
-def _read_messages(value: object, lenient: bool) -> tuple[list[Message], list[_Turn]]:
+def _read_messages(
+    value: object, lenient: bool, roles: tuple[str, ...] = _ROLES
+) -> tuple[list[Message], list[_Turn]]:
     """Messages for the engine: text blocks joined, `tool_use` blocks as the assistant's
-    tool calls, `tool_result` blocks as tool messages (before the user's text). Consecutive
+    tool calls, `tool_result` blocks as tool messages (before the user's text), a system
+    message (the mid-conversation system beta) as system text where it sits. Consecutive
     turns of one role are one turn, as the API combines them."""
     if value is None:
         raise _required("messages")
@@ -550,7 +560,7 @@ def _read_messages(value: object, lenient: bool) -> tuple[list[Message], list[_T
         # "messages: at least one message is required" (github.com/devoxx/DevoxxGenieIDEAPlugin
         # issues/567).
         raise invalid("messages: at least one message is required", "messages")
-    turns = [_read_message(raw, i, lenient) for i, raw in enumerate(value)]
+    turns = [_read_message(raw, i, lenient, roles) for i, raw in enumerate(value)]
     for i, turn in enumerate(turns):
         final_assistant = i == len(turns) - 1 and turn.role == "assistant"
         if turn.empty and not final_assistant:
@@ -666,7 +676,7 @@ def _check_thinking_kept(turns: list[_Turn]) -> None:
     github.com/Kilo-Org/kilocode/issues/5219 and github.com/deepset-ai/haystack-core-
     integrations/issues/2146: the agent loop that drops thinking blocks)."""
     last = len(turns) - 1
-    while last >= 0 and turns[last].role == "user":
+    while last >= 0 and turns[last].role in ("user", "system"):
         last -= 1
     answers = turns[last + 1 :]
     if last < 0 or not answers or not any(turn.results for turn in answers):
@@ -1176,6 +1186,11 @@ def _canonical(body: JSON) -> bytes:
         raise invalid(f"The request body is nested more than {MAX_DEPTH} levels deep.") from None
 
 
+def _betas(headers: Mapping[str, str]) -> set[str]:
+    """The betas the `anthropic-beta` header turns on (comma-separated, as the SDK joins them)."""
+    return {beta.strip() for beta in headers.get("anthropic-beta", "").split(",")}
+
+
 def parse(
     raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = DEFAULT_CONTEXT
 ) -> Conversation:
@@ -1203,7 +1218,8 @@ def parse(
                 f"output tokens for {model}",
                 "max_tokens",
             )
-    messages, turns = _read_messages(body.get("messages"), context.lenient)
+    roles = (*_ROLES, "system") if MID_CONVERSATION_SYSTEM in _betas(headers) else _ROLES
+    messages, turns = _read_messages(body.get("messages"), context.lenient, roles)
     system = _read_system(body.get("system"))
     tools, server_tools = _read_tools(body.get("tools"), context.lenient)
     tool_choice, parallel, forced = _read_tool_choice(

@@ -1,0 +1,68 @@
+"""Requests that agent CLIs send, replayed against the default generator.
+
+Each body in tests/data/agent-clis.json was taken as the CLI sent it to mockllm (its
+headers that change the API's behaviour kept): Claude Code 2.1.197 (`claude -p`, Messages
+API, streamed, adaptive thinking, 26 tools, the `mid-conversation-system-2026-04-07`
+beta). The answers are checked as the API would give them and as the CLI reads them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ..conftest import RunningServer, start_server
+
+CAPTURED: dict[str, Any] = json.loads(
+    (Path(__file__).parents[1] / "data" / "agent-clis.json").read_text("utf-8")
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = start_server("--seed", "5", tmp_path=tmp_path_factory.mktemp("clis"))
+    yield running
+    running.stop()
+
+
+def _send(server: RunningServer, name: str, **headers: str) -> httpx.Response:
+    captured = CAPTURED[name]
+    sent = {**captured["headers"], "x-api-key": "sk-ant-test", **headers}
+    return httpx.post(
+        f"{server.url}{captured['path']}", json=captured["body"], headers=sent, timeout=30
+    )
+
+
+def _events(response: httpx.Response) -> list[dict[str, Any]]:
+    return [
+        json.loads(line[len("data: ") :])
+        for line in response.text.splitlines()
+        if line.startswith("data: ")
+    ]
+
+
+def test_claude_code_sends_a_system_message_mid_conversation(server: RunningServer) -> None:
+    """With the mid-conversation system beta, Claude Code sends its reminders (agent types,
+    skills) as a `role: "system"` message after the user's: the API takes it. A 400 made
+    the CLI send every conversation again without the beta."""
+    roles = [m["role"] for m in CAPTURED["claude_code_first_turn"]["body"]["messages"]]
+    assert roles == ["user", "system"]
+    response = _send(server, "claude_code_first_turn")
+    assert response.status_code == 200, response.text
+    events = _events(response)
+    assert events[0]["type"] == "message_start" and events[-1]["type"] == "message_stop"
+    blocks = [e["content_block"]["type"] for e in events if e["type"] == "content_block_start"]
+    assert blocks[0] == "thinking" and blocks[-1] == "tool_use"
+
+
+def test_a_system_message_without_the_beta_is_refused(server: RunningServer) -> None:
+    captured = CAPTURED["claude_code_first_turn"]
+    betas = captured["headers"]["anthropic-beta"].split(",")
+    others = ",".join(b for b in betas if b != "mid-conversation-system-2026-04-07")
+    response = _send(server, "claude_code_first_turn", **{"anthropic-beta": others})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith('messages: Unexpected role "system".')
