@@ -61,6 +61,7 @@ def create(store: StateStore, body: JSON, seed: int, created: int, listed: Any) 
             "metadata": body.get("metadata") or {},
         },
         "items": [listed(item, seed_bytes, i) for i, item in enumerate(items)],
+        "added": len(items),  # items ever added: the next one's number
     }
     store.update(_key(conversation_id), lambda value: (orjson.dumps(document).decode(), None))
     conversation: JSON = document["conversation"]
@@ -83,8 +84,12 @@ def add(
         document = orjson.loads(value)
         kept: list[JSON] = document["items"]
         seed = conversation_id.encode()
-        added = [listed(item, seed, len(kept) + i) for i, item in enumerate(items)]
+        # Numbered by how many items were ever added, not by how many are left: an id
+        # given out before a delete is never given again.
+        start = document.get("added", len(kept))
+        added = [listed(item, seed, start + i) for i, item in enumerate(items)]
         kept += added
+        document["added"] = start + len(added)
         return orjson.dumps(document).decode(), added
 
     added = store.update(_key(conversation_id), append)

@@ -161,3 +161,19 @@ def test_unknown_arguments_are_refused_as_the_api_refuses_them(
         assert taken.id.startswith("conv_")
     finally:
         lenient.stop()
+
+
+def test_an_item_added_after_a_delete_gets_an_id_of_its_own(server: RunningServer) -> None:
+    client = openai_sdk(server)
+    made = client.conversations.create(
+        items=[{"role": "user", "content": word} for word in ("one", "two", "three")]
+    )
+    first, *_ = client.conversations.items.list(made.id, order="asc").data
+    client.conversations.items.delete(first.id, conversation_id=made.id)
+    client.conversations.items.create(made.id, items=[{"role": "user", "content": "four"}])
+    client.responses.create(model="gpt-4o", input="five", conversation=made.id)
+    items = client.conversations.items.list(made.id, order="asc").data
+    ids = [item.id for item in items]
+    assert len(items) == 5 and len(set(ids)) == 5 and first.id not in ids
+    four = client.conversations.items.retrieve(ids[2], conversation_id=made.id)
+    assert four.type == "message" and four.content[0].text == "four"  # type: ignore[union-attr]
