@@ -484,6 +484,7 @@ class Endpoint:
             exchange.prompt_tokens = rendered.prompt_tokens
             exchange.cached_tokens = rendered.cached_tokens
             exchange.completion_tokens = sent_tokens(rendered, fault, request.stream)
+            exchange.finish = rendered.choices[0].finish_reason if rendered.choices else "stop"
             if fault is not None:
                 exchange.faults = fired_faults(fault, rendered, request.stream)
             created = engine.created()

@@ -84,6 +84,7 @@ class Exchange:
     credits: float | None = None  # what the exchange cost, when the key has prices
     reason: str | None = None  # why a refusal was made, when it matters: "rate_limited"
     gaps: Any = None  # (rendered offsets, gap factor) of a stream, for the metrics
+    finish: str | None = None  # an answer's first choice's finish_reason, for the metrics
     running: Any = None  # the metrics' (family, model) it is counted in flight under
     headers: Mapping[str, str] | None = None  # as received (the endpoint's decoded dict)
     conversation: Any = None  # the parsed request (conversation.Conversation)

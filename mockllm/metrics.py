@@ -54,6 +54,11 @@ VLLM_E2E_BOUNDS = (
 TTFT_BOUNDS = VLLM_TTFT_BOUNDS
 GAP_BOUNDS = (0.001, 0.005, *VLLM_GAP_BOUNDS)
 DURATION_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, *VLLM_E2E_BOUNDS)
+# vLLM's token-count buckets (build_1_2_5_buckets(max_model_len)) for a 128K context.
+TOKEN_BOUNDS = tuple(float(m * 10**e) for e in range(6) for m in (1, 2, 5) if m * 10**e <= 131072)
+# vLLM's finished_reason values; a stream its client left, or a fault cut, ends as "abort".
+FINISHED = ("stop", "length", "abort")
+CUTS = ("disconnect_after_tokens", "error_after_tokens", "empty_choices_error", "reset", "hang")
 
 # What answered, as the `source` label says it.
 SOURCES = {
@@ -96,7 +101,8 @@ class _Series:
     it; its label values are worked out once."""
 
     __slots__ = (
-        "labels", "pair", "count", "duration", "ttft", "gaps", "served",
+        "labels", "pair", "count", "duration", "ttft", "gaps", "served", "queued",
+        "prompt_sizes", "answer_sizes", "finished",
         "prompt", "completion", "cached", "queried", "hit",
     )  # fmt: skip
 
@@ -108,6 +114,10 @@ class _Series:
         self.ttft = _Hist(len(TTFT_BOUNDS))
         self.gaps = _Hist(len(GAP_BOUNDS))
         self.served = _Hist(len(DURATION_BOUNDS))  # answers' durations, for vLLM's e2e
+        self.queued = _Hist(len(DURATION_BOUNDS))  # answers' time in a queue, for vLLM's
+        self.prompt_sizes = _Hist(len(TOKEN_BOUNDS))  # answers' prompt tokens, for vLLM's
+        self.answer_sizes = _Hist(len(TOKEN_BOUNDS))  # and completion tokens
+        self.finished = [0] * len(FINISHED)  # answers by vLLM's finished_reason
         self.prompt = self.completion = self.cached = self.queried = self.hit = 0
 
     def take(self) -> tuple[int, int, int, int, int, int]:
@@ -221,11 +231,31 @@ class Metrics:
                     hist.counts[at] += count
                 hist.total += total
             if self.vllm and exchange.status < 400:
-                hist = series.served
-                hist.counts[index] += 1
-                hist.total += seconds
+                self._vllm_answer(exchange, series, index, seconds)
         if exchange.faults or exchange.key is not None or exchange.reason is not None:
             self._rare(exchange)
+
+    def _vllm_answer(self, exchange: Exchange, series: _Series, index: int, seconds: float) -> None:
+        """An answer's figures that only vLLM's names show."""
+        hist = series.served
+        hist.counts[index] += 1
+        hist.total += seconds
+        queued = exchange.load.get("queued_ms", 0.0) / 1000 if exchange.load is not None else 0.0
+        hist = series.queued
+        hist.counts[bisect_left(DURATION_BOUNDS, queued)] += 1
+        hist.total += queued
+        for hist, size in (
+            (series.prompt_sizes, exchange.prompt_tokens),
+            (series.answer_sizes, exchange.completion_tokens),
+        ):
+            hist.counts[bisect_left(TOKEN_BOUNDS, size)] += 1
+            hist.total += size
+        if exchange.error == "client disconnected" or any(
+            fault.partition("=")[0] in CUTS for fault in exchange.faults
+        ):
+            series.finished[2] += 1
+        else:
+            series.finished[1 if exchange.finish == "length" else 0] += 1
 
     def _rare(self, exchange: Exchange) -> None:
         """Faults, keys and misses: not on most exchanges."""
@@ -371,6 +401,9 @@ def _add_counts(child: Any, counts: Iterable[int], total: float) -> None:
             value.inc(count)
 
 
+_VLLM_ONLY = ("queued", "prompt_sizes", "answer_sizes")  # _Series histograms under vLLM's names
+
+
 class _Instruments:
     """The prometheus-client metrics, made on the first publish."""
 
@@ -481,6 +514,29 @@ class _Instruments:
                 names,
                 VLLM_E2E_BOUNDS,
             )
+            self.v_queued = histogram(
+                "vllm:request_queue_time_seconds",
+                "Histogram of time spent in WAITING phase for request.",
+                names,
+                VLLM_E2E_BOUNDS,
+            )
+            self.v_prompt_sizes = histogram(
+                "vllm:request_prompt_tokens",
+                "Number of prefill tokens processed.",
+                names,
+                TOKEN_BOUNDS,
+            )
+            self.v_answer_sizes = histogram(
+                "vllm:request_generation_tokens",
+                "Number of generation tokens processed.",
+                names,
+                TOKEN_BOUNDS,
+            )
+            self.v_success = counter(
+                "vllm:request_success",
+                "Count of successfully processed requests.",
+                (*names, "finished_reason"),
+            )
             self.v_prompt = counter(
                 "vllm:prompt_tokens", "Number of prefill tokens processed.", names
             )
@@ -511,12 +567,20 @@ class _Instruments:
         state: dict[str, tuple[int, int, float]],
     ) -> None:
         requests: dict[tuple[str, ...], int] = {}
-        hists: dict[str, dict[Any, _Hist]] = {"duration": {}, "ttft": {}, "gaps": {}, "served": {}}
+        hists: dict[str, dict[Any, _Hist]] = {
+            name: {} for name in ("duration", "ttft", "gaps", "served") + _VLLM_ONLY
+        }
         tokens: dict[tuple[str, str], list[int]] = {}
+        finished: dict[str, list[int]] = {}
         for one in series:
             count, prompt, completion, cached, queried, hit = one.take()
             if count:
                 requests[one.labels] = requests.get(one.labels, 0) + count
+            if any(one.finished):
+                found = finished.setdefault(one.pair[1], [0] * len(FINISHED))
+                for i, figure in enumerate(one.finished):
+                    found[i] += figure
+                one.finished = [0] * len(FINISHED)
             for name, table in hists.items():
                 counts, total = getattr(one, name).take()
                 if any(counts):
@@ -558,7 +622,7 @@ class _Instruments:
             self.queue.labels(group).set(queued)
             self.queue_running.labels(group).set(busy)
         if self.vllm:
-            self._publish_vllm(hists, tokens, running, state)
+            self._publish_vllm(hists, tokens, running, state, finished)
 
     def _publish_vllm(
         self,
@@ -566,6 +630,7 @@ class _Instruments:
         tokens: dict[Any, list[int]],
         running: dict[Any, int],
         state: dict[str, tuple[int, int, float]],
+        finished: dict[str, list[int]],
     ) -> None:
         waiting: dict[str, int] = {}
         usage: dict[str, float] = {}
@@ -586,6 +651,9 @@ class _Instruments:
             (hists["ttft"], self.v_ttft, TTFT_BOUNDS, VLLM_TTFT_BOUNDS),
             (hists["gaps"], self.v_gaps, GAP_BOUNDS, VLLM_GAP_BOUNDS),
             (hists["served"], self.v_e2e, DURATION_BOUNDS, VLLM_E2E_BOUNDS),
+            (hists["queued"], self.v_queued, DURATION_BOUNDS, VLLM_E2E_BOUNDS),
+            (hists["prompt_sizes"], self.v_prompt_sizes, TOKEN_BOUNDS, TOKEN_BOUNDS),
+            (hists["answer_sizes"], self.v_answer_sizes, TOKEN_BOUNDS, TOKEN_BOUNDS),
         ):
             for model, hist in _summed(table, lambda key: key[1]).items():
                 counts = _regrouped(hist, bounds, coarse)
@@ -600,6 +668,9 @@ class _Instruments:
             self.v_generation.labels(model, "0").inc(completion)
             self.v_queries.labels(model, "0").inc(queried)
             self.v_hits.labels(model, "0").inc(hit)
+        for model, counts in finished.items():
+            for reason, count in zip(FINISHED, counts, strict=True):
+                self.v_success.labels(model, "0", reason).inc(count)  # zero too, as vLLM has
 
     def exposition(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

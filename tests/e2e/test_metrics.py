@@ -275,3 +275,72 @@ def test_kv_cache_usage_is_the_running_requests_tokens_over_the_cache(serve, tmp
     for thread in threads:
         thread.join()
     assert total(scrape(server.url), "vllm:kv_cache_usage_perc", **v) == 0
+
+
+def test_vllms_request_figures_count_each_answer_once(metrics_server):
+    url, base = metrics_server.url, metrics_server.base_url
+    client = openai.OpenAI(base_url=base, api_key="sk-team-a-0001", max_retries=0)
+    for _ in range(2):
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
+        )
+    cut_short = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "a story"}], max_tokens=3
+    )
+    assert cut_short.choices[0].finish_reason == "length"
+    with httpx.Client(timeout=10) as raw, pytest.raises(httpx.RemoteProtocolError):
+        raw.post(  # the fault cuts the stream: vLLM counts an aborted request
+            f"{base}/chat/completions",
+            json=make_chat_request("break", stream=True),
+            headers={"authorization": "Bearer sk-team-a-0001"},
+        )
+    limited = openai.OpenAI(base_url=base, api_key="sk-team-b-0002", max_retries=0)
+    limited.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
+    )
+    with pytest.raises(openai.RateLimitError):  # refused: not a request vLLM would count
+        limited.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
+        )
+    client.close()
+    limited.close()
+    time.sleep(0.2)  # the cut stream's exchange ends when the server sees the close
+    answers = [e for e in journal(url) if e["status"] == 200 and e["model"] == "gpt-4o-mini"]
+    assert len(answers) == 5
+    found = scrape(url)
+    v = {"model_name": "gpt-4o-mini", "engine": "0"}
+    success = "vllm:request_success_total"
+    assert total(found, success, finished_reason="stop", **v) == 3
+    assert total(found, success, finished_reason="length", **v) == 1
+    assert total(found, success, finished_reason="abort", **v) == 1
+    prompt = sum(e["usage"]["prompt_tokens"] for e in answers)
+    completion = sum(e["usage"]["completion_tokens"] for e in answers)
+    assert total(found, "vllm:request_prompt_tokens_count", **v) == 5
+    assert total(found, "vllm:request_prompt_tokens_sum", **v) == prompt
+    assert total(found, "vllm:request_generation_tokens_sum", **v) == completion
+    assert total(found, "vllm:request_prompt_tokens_bucket", le="+Inf", **v) == 5
+    assert total(found, "vllm:request_queue_time_seconds_count", **v) == 5
+
+
+QUEUE_RULES = """\
+version: 1
+rules:
+  - name: one-at-a-time
+    match: { last_user: { contains: "hold" } }
+    latency_model: { ttft_ms: 10, inter_token_ms: 30, max_concurrency: 1 }
+    reply: { chunks: ["a", " b", " c", " d"] }
+"""
+
+
+def test_vllms_queue_time_is_the_time_answers_waited_for_capacity(serve, tmp_path):
+    server = serve(
+        "--scenarios", str(write_scenario(tmp_path, QUEUE_RULES)), "--metrics-names", "vllm"
+    )  # fmt: skip
+    for thread in _streams(server.base_url, ["one", "two", "three"]):
+        thread.join()
+    waited = sum(e["load"]["queued_ms"] for e in journal(server.url) if e["load"]) / 1000
+    assert waited > 0.1  # one at a time: the second and third waited for the first
+    found = scrape(server.url)
+    v = {"model_name": "gpt-4o-mini", "engine": "0"}
+    assert total(found, "vllm:request_queue_time_seconds_count", **v) == 3
+    assert total(found, "vllm:request_queue_time_seconds_sum", **v) == pytest.approx(waited, 1e-3)
