@@ -16,7 +16,6 @@ import yaml
 from mockllm.errors import ProfileError, RequestError
 from mockllm.profiles import (
     ERROR_KINDS,
-    OPTIONAL_KINDS,
     Profile,
     balance_body,
     builtin_profiles,
@@ -74,11 +73,10 @@ def test_every_builtin_loads_complete(name: str):
     assert profile.name == name
     assert profile.chat_paths and all(p.startswith("/") for p in profile.chat_paths)
     assert profile.models_path == "/v1/models"
-    # Every kind but the optional ones, which the openai profile has (the others fall
-    # back to theirs: `error` below answers every kind).
-    optional = set(OPTIONAL_KINDS) - set(profile.errors)
-    assert set(profile.errors) | optional == set(ERROR_KINDS)
-    assert not optional if name == "openai" else optional == {"request_too_large"}
+    # Every kind, the optional ones included: without its own `request_too_large`, a
+    # profile's `rate_limited` message (`Retry in {retry_after}`) would tell a request that
+    # never fits to retry in 0s.
+    assert set(profile.errors) == set(ERROR_KINDS)
     assert profile.models.default
     assert profile.on_exhaustion in ("length", "error")
     for kind in ERROR_KINDS:
@@ -510,7 +508,17 @@ def test_refuse_key_masks_the_key_or_says_how_to_send_one():
 def test_request_too_large_is_optional_and_checked_like_the_others(tmp_path: Path):
     fields = {"model": "m", "limit_name": "tokens", "unit": "TPM", "limit": 100}
     fields |= {"used": 0, "requested": 150, "retry_after": "1ms"}
-    gateway = load_profile("ainative")  # has none: its rate_limited error answers
+    kinds = ("invalid_key", "missing_key", "missing_header", "bad_param", "out_of_credits")
+    bare = write(  # a profile without one (and no parent): its rate_limited error answers
+        tmp_path,
+        "bare.yaml",
+        "chat_paths: [/v1/chat/completions]\nauth: {headers: [authorization]}\n"
+        "models: {default: m}\nerrors:\n"
+        + "".join(f"  {kind}: {{status: 400}}\n" for kind in kinds)
+        + "  model_forbidden: {status: 403}\n"
+        "  rate_limited: {status: 429, message: 'wait {retry_after}'}\n",
+    )
+    gateway = load_profile(str(bare))
     assert gateway.error("request_too_large", **fields).message == (
         gateway.error("rate_limited", **fields).message
     )
@@ -525,7 +533,7 @@ def test_request_too_large_is_optional_and_checked_like_the_others(tmp_path: Pat
     bad = write(
         tmp_path,
         "bad.yaml",
-        "extends: ainative\nerrors:\n  request_too_large:\n    message: 'wait {retry_after}'\n",
+        "extends: bare.yaml\nerrors:\n  request_too_large:\n    message: 'wait {retry_after}'\n",
     )
     with pytest.raises(ProfileError) as caught:
         load_profile(str(bad))
