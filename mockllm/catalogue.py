@@ -67,6 +67,9 @@ class Model:
     prefill: bool = True
     budget_thinking: bool = True
     sampling: bool = True
+    # OpenAI's legacy Completions API (`/v1/completions`) serves the instruct and base
+    # models only; the others are chat models there, refused with a 404.
+    completions: bool = False
 
     @property
     def reasons(self) -> bool:
@@ -168,6 +171,7 @@ def _model(
         prefill=bool(raw.get("prefill", True)),
         budget_thinking=bool(raw.get("budget_thinking", True)),
         sampling=bool(raw.get("sampling", True)),
+        completions=bool(raw.get("completions", False)),
     )
 
 

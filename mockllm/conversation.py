@@ -16,8 +16,8 @@ import orjson
 from mockllm.frozen import quick_init
 
 JSON = dict[str, Any]
-Api = Literal["chat", "responses", "messages", "embeddings"]
-APIS: tuple[Api, ...] = ("chat", "responses", "messages", "embeddings")
+Api = Literal["chat", "responses", "messages", "embeddings", "completions"]
+APIS: tuple[Api, ...] = ("chat", "responses", "messages", "embeddings", "completions")
 
 
 @quick_init

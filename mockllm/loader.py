@@ -93,7 +93,7 @@ s.DEFS["match"] = s.Obj(
                 s.Enum(APIS),
                 s.ListOf(s.Enum(APIS), min_items=1),
             ),
-            doc="the API family: chat, responses, messages, embeddings (or a list)",
+            doc="the API family: chat, responses, messages, embeddings, completions (or a list)",
         ),
         "cassette": s.OneOf(
             (s.Bool(), PATTERN),

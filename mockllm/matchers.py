@@ -302,7 +302,7 @@ def _test_body(
 
 
 def _compile_api(value: Any) -> TextPattern:
-    """`api: chat | responses | messages | embeddings`, or a list of them."""
+    """`api: chat | responses | messages | embeddings | completions`, or a list of them."""
     names = value if isinstance(value, list) else [value]
     for name in names:
         if name not in APIS:

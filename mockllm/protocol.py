@@ -360,3 +360,48 @@ def error_object(spec: ErrorSpec | None) -> JSON:
         "param": spec.param,
         "code": spec.code or code,
     }
+
+
+def parse_stop(value: object) -> tuple[str, ...]:
+    """`stop`: a string or up to four strings (empty ones dropped)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if isinstance(value, list) and all(isinstance(s, str) for s in value):
+        if len(value) > 4:
+            raise RequestError(
+                400,
+                f"Invalid 'stop': array too long. Expected an array with maximum length 4, "
+                f"but got an array with length {len(value)} instead.",
+                code="array_above_max_length",
+                param="stop",
+            )
+        return tuple(s for s in value if s)
+    raise invalid_type("stop", "one of a string or array of strings", value)
+
+
+def check_logit_bias(value: object) -> None:
+    """`logit_bias` maps token ids (as strings) to a bias from -100 to 100. The real API's
+    wording for a key that is not a token id: "Invalid key in 'logit_bias': AI. You should
+    only be submitting non-negative integers." (quoted in user reports, e.g.
+    github.com/OkGoDoIt/OpenAI-API-dotnet/issues/163)."""
+    if not isinstance(value, dict):
+        return
+    for token, bias in value.items():
+        if not token.isdigit():
+            raise RequestError(
+                400,
+                f"Invalid key in 'logit_bias': {token}. You should only be submitting "
+                "non-negative integers.",
+                param="logit_bias",
+            )
+        if isinstance(bias, bool) or not isinstance(bias, int | float):
+            raise invalid_type(f"logit_bias.{token}", "a number", bias)
+        if not -100 <= bias <= 100:
+            raise RequestError(
+                400,
+                f"Invalid value for 'logit_bias': {bias}. The bias must be between -100 and 100.",
+                code="invalid_value",
+                param="logit_bias",
+            )

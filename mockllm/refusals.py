@@ -50,10 +50,19 @@ RESPONSES_ARGUMENTS = frozenset(
         "user",
     }
 )  # fmt: skip
+COMPLETIONS_ARGUMENTS = frozenset(
+    {
+        "best_of", "echo", "frequency_penalty", "logit_bias", "logprobs", "max_tokens",
+        "model", "n", "presence_penalty", "prompt", "seed", "stop", "stream",
+        "stream_options", "suffix", "temperature", "top_p", "user",
+    }
+)  # fmt: skip
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
-def unrecognized_arguments(body: dict[str, Any], context: ParseContext) -> None:
+def unrecognized_arguments(
+    body: dict[str, Any], context: ParseContext, known: frozenset[str] = CHAT_ARGUMENTS
+) -> None:
     """Chat Completions: `400 Unrecognized request argument supplied: NAME` (several:
     "Unrecognized request arguments supplied: A, B", names sorted), param and code null.
 
@@ -61,7 +70,7 @@ def unrecognized_arguments(body: dict[str, Any], context: ParseContext) -> None:
     github.com/tbxark/ChatGPT-Telegram-Workers/issues/5 (several)."""
     if context.lenient or not context.refuse_unknown:
         return
-    unknown = sorted(k for k in body if k not in CHAT_ARGUMENTS)
+    unknown = sorted(k for k in body if k not in known)
     if len(unknown) == 1:
         raise RequestError(400, f"Unrecognized request argument supplied: {unknown[0]}")
     if unknown:

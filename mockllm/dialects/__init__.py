@@ -127,10 +127,11 @@ def cache_read_input_tokens(rendered: Rendered) -> int:
 
 def dialects() -> tuple[Dialect, ...]:
     """Every dialect the server speaks."""
-    from mockllm.dialects import chat, embeddings, messages, responses
+    from mockllm.dialects import chat, completions, embeddings, messages, responses
 
     return (
         chat.DIALECT,
+        completions.DIALECT,
         responses.DIALECT,
         responses.INPUT_TOKENS,
         embeddings.DIALECT,

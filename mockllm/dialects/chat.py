@@ -35,6 +35,7 @@ from mockllm.protocol import (
     TAKEN_TIERS,
     absent_or_wrong,
     canonical_or_refuse,
+    check_logit_bias,
     check_metadata,
     check_name,
     default_error_headers,
@@ -48,6 +49,7 @@ from mockllm.protocol import (
     invalid_type,
     load_object,
     missing,
+    parse_stop,
     served_tier,
     string_list,
     unsupported,
@@ -524,50 +526,6 @@ def _parse_response_format(
     return ResponseFormat("json_schema", name, schema, strict)
 
 
-def _parse_stop(value: object) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,) if value else ()
-    if isinstance(value, list) and all(isinstance(s, str) for s in value):
-        if len(value) > 4:
-            raise RequestError(
-                400,
-                f"Invalid 'stop': array too long. Expected an array with maximum length 4, "
-                f"but got an array with length {len(value)} instead.",
-                code="array_above_max_length",
-                param="stop",
-            )
-        return tuple(s for s in value if s)
-    raise invalid_type("stop", "one of a string or array of strings", value)
-
-
-def _check_logit_bias(value: object) -> None:
-    """`logit_bias` maps token ids (as strings) to a bias from -100 to 100. The real API's
-    wording for a key that is not a token id: "Invalid key in 'logit_bias': AI. You should
-    only be submitting non-negative integers." (quoted in user reports, e.g.
-    github.com/OkGoDoIt/OpenAI-API-dotnet/issues/163)."""
-    if not isinstance(value, dict):
-        return
-    for token, bias in value.items():
-        if not token.isdigit():
-            raise RequestError(
-                400,
-                f"Invalid key in 'logit_bias': {token}. You should only be submitting "
-                "non-negative integers.",
-                param="logit_bias",
-            )
-        if isinstance(bias, bool) or not isinstance(bias, int | float):
-            raise invalid_type(f"logit_bias.{token}", "a number", bias)
-        if not -100 <= bias <= 100:
-            raise RequestError(
-                400,
-                f"Invalid value for 'logit_bias': {bias}. The bias must be between -100 and 100.",
-                code="invalid_value",
-                param="logit_bias",
-            )
-
-
 def parse(
     raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = DEFAULT_CONTEXT
 ) -> Conversation:
@@ -678,7 +636,7 @@ def parse(
     verbosity = body.get("verbosity")
     if verbosity is not None and verbosity not in VERBOSITIES:
         raise unsupported(verbosity, VERBOSITIES, "verbosity")
-    _check_logit_bias(body.get("logit_bias"))
+    check_logit_bias(body.get("logit_bias"))
     for i, modality in enumerate(string_list(body, "modalities")):
         if modality not in MODALITIES:
             raise unsupported(modality, MODALITIES, f"modalities[{i}]")
@@ -697,7 +655,7 @@ def parse(
         n=n,
         max_tokens=max_tokens,
         max_tokens_given=max_tokens_given,
-        stop=_parse_stop(body.get("stop")),
+        stop=parse_stop(body.get("stop")),
         tools=tools,
         tool_choice=tool_choice,
         allowed_tools=allowed_tools,
