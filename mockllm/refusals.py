@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from mockllm.dialects import ParseContext
 
 # The top-level arguments each API takes: the properties of CreateChatCompletionRequest
-# and CreateResponse in OpenAI's OpenAPI document (github.com/openai/openai-openapi).
+# and CreateResponse in OpenAI's OpenAPI document (github.com/openai/openai-openapi), and
+# the Responses API's `client_metadata` (string pairs), which the Codex CLI sends on every
+# request.
 CHAT_ARGUMENTS = frozenset(
     {
         "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
@@ -41,7 +43,7 @@ CHAT_ARGUMENTS = frozenset(
 )  # fmt: skip
 RESPONSES_ARGUMENTS = frozenset(
     {
-        "background", "context_management", "conversation", "include", "input",
+        "background", "client_metadata", "context_management", "conversation", "include", "input",
         "instructions", "max_output_tokens", "max_tool_calls", "metadata", "model",
         "moderation", "parallel_tool_calls", "previous_response_id", "prompt",
         "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "reasoning",

@@ -3,7 +3,9 @@
 Each body in tests/data/agent-clis.json was taken as the CLI sent it to mockllm (its
 headers that change the API's behaviour kept): Claude Code 2.1.197 (`claude -p`, Messages
 API, streamed, adaptive thinking, 26 tools, the `mid-conversation-system-2026-04-07`
-beta). The answers are checked as the API would give them and as the CLI reads them."""
+beta) and the Codex CLI 0.171.0 (`codex exec`, Responses API, streamed, `store: false`,
+`include: ["reasoning.encrypted_content"]`, `client_metadata`, a `namespace` of tools).
+The answers are checked as the API would give them and as the CLI reads them."""
 
 from __future__ import annotations
 
@@ -29,11 +31,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-def _send(server: RunningServer, name: str, **headers: str) -> httpx.Response:
+def _send(
+    server: RunningServer, name: str, body: dict[str, Any] | None = None, **headers: str
+) -> httpx.Response:
     captured = CAPTURED[name]
-    sent = {**captured["headers"], "x-api-key": "sk-ant-test", **headers}
+    key = {"x-api-key": "sk-ant-test", "authorization": "Bearer sk-test"}
+    sent = {**captured["headers"], **key, **headers}
     return httpx.post(
-        f"{server.url}{captured['path']}", json=captured["body"], headers=sent, timeout=30
+        f"{server.url}{captured['path']}",
+        json=captured["body"] if body is None else body,
+        headers=sent,
+        timeout=30,
     )
 
 
@@ -66,3 +74,25 @@ def test_a_system_message_without_the_beta_is_refused(server: RunningServer) -> 
     response = _send(server, "claude_code_first_turn", **{"anthropic-beta": others})
     assert response.status_code == 400
     assert response.json()["error"]["message"].startswith('messages: Unexpected role "system".')
+
+
+def _completed(response: httpx.Response) -> dict[str, Any]:
+    """The `response.completed` event's response, after checking the stream's first event."""
+    assert response.status_code == 200, response.text
+    events = _events(response)
+    assert events[0]["type"] == "response.created"
+    assert events[-1]["type"] == "response.completed"
+    completed: dict[str, Any] = events[-1]["response"]
+    return completed
+
+
+def test_codex_sends_client_metadata(server: RunningServer) -> None:
+    """Codex sends `client_metadata` (its thread, turn and installation ids) on every
+    Responses request, and the API takes it: it was refused as an unknown parameter, and
+    no turn of `codex exec` could start."""
+    body = dict(CAPTURED["codex_first_turn"]["body"])
+    assert "client_metadata" in body
+    body["tools"] = [t for t in body["tools"] if t["type"] != "namespace"]
+    response = _completed(_send(server, "codex_first_turn", body))
+    kinds = [item["type"] for item in response["output"]]
+    assert kinds[0] == "reasoning" and "encrypted_content" in response["output"][0]
