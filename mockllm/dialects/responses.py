@@ -132,7 +132,10 @@ _BUILTIN_REQUIRED: dict[str, tuple[str, ...]] = {
     "apply_patch": (),
     "mcp": ("server_label",),
 }
-_TOOL_TYPES = ("function", "custom", *_BUILTIN_REQUIRED)
+# A namespace groups function and custom tools under one name (`{"type": "namespace",
+# "name", "description", "tools"}`; the Codex CLI offers its sub-agent tools so): taken,
+# and, as a built-in tool, not called by the default generator.
+_TOOL_TYPES = ("function", "custom", "namespace", *_BUILTIN_REQUIRED)
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 _SUMMARIES = ("auto", "concise", "detailed")
 
@@ -341,7 +344,13 @@ def _parse_tools(
         for required in _BUILTIN_REQUIRED.get(kind, ()):
             if raw.get(required) is None:
                 raise missing(f"{at}.{required}")
-        if kind == "custom":
+        if kind == "namespace":
+            for key in ("name", "description"):
+                if not isinstance(raw.get(key), str):
+                    raise absent_or_wrong(f"{at}.{key}", "a string", raw.get(key))
+            if not isinstance(raw.get("tools"), list):
+                raise absent_or_wrong(f"{at}.tools", "an array", raw.get("tools"))
+        if kind in ("custom", "namespace"):
             name = raw.get("name")
             if not isinstance(name, str):
                 raise absent_or_wrong(f"{at}.name", "a string", name)

@@ -96,3 +96,17 @@ def test_codex_sends_client_metadata(server: RunningServer) -> None:
     response = _completed(_send(server, "codex_first_turn", body))
     kinds = [item["type"] for item in response["output"]]
     assert kinds[0] == "reasoning" and "encrypted_content" in response["output"][0]
+
+
+def test_codex_offers_a_namespace_of_tools(server: RunningServer) -> None:
+    """Codex offers its sub-agent tools as a `namespace` (`multi_agent_v1`): the API takes
+    the tool type (it was refused, `Invalid value: 'namespace'`), and the tools are echoed
+    as sent."""
+    sent = CAPTURED["codex_first_turn"]["body"]["tools"]
+    assert [t["name"] for t in sent if t["type"] == "namespace"] == ["multi_agent_v1"]
+    response = _completed(_send(server, "codex_first_turn"))
+    assert [t for t in response["tools"] if t["type"] == "namespace"] == [
+        t for t in sent if t["type"] == "namespace"
+    ]
+    calls = [item for item in response["output"] if item["type"] == "function_call"]
+    assert all(call["name"] in {t.get("name") for t in sent} for call in calls)
