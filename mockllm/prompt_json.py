@@ -176,8 +176,15 @@ def asks_for_json(request: Conversation) -> bool:
     return bool(_ASKS_JSON.search(request.system) or _ASKS_JSON.search(request.last_user))
 
 
+# "json" as a word of its own: a file name ending in it ("settings.json", Claude Code's
+# system prompt names several) asks for no JSON answer.
+_JSON_WORD = re.compile(r"(?<![.\w])json", re.IGNORECASE)
+
+
 def mentions_json(request: Conversation) -> bool:
-    return "json" in request.last_user.lower() or "json" in request.system.lower()
+    """Whether the last user message or the system message speaks of JSON (not only of a
+    `.json` file)."""
+    return bool(_JSON_WORD.search(request.last_user) or _JSON_WORD.search(request.system))
 
 
 def is_schema(value: dict[str, Any]) -> bool:

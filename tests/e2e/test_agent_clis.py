@@ -110,3 +110,21 @@ def test_codex_offers_a_namespace_of_tools(server: RunningServer) -> None:
     ]
     calls = [item for item in response["output"] if item["type"] == "function_call"]
     assert all(call["name"] in {t.get("name") for t in sent} for call in calls)
+
+
+def _text(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    return "".join(
+        e["delta"]["text"]
+        for e in _events(response)
+        if e["type"] == "content_block_delta" and e["delta"]["type"] == "text_delta"
+    )
+
+
+def test_claude_codes_json_file_names_ask_for_no_json(server: RunningServer) -> None:
+    """Claude Code's reminders name files (`settings.json`, `~/.claude/keybindings.json`)
+    and say "customize keyboard shortcuts, rebind keys": once the tools' results were back,
+    every answer was a JSON object with the keys `shortcuts` and `rebind`, as if the prompt
+    asked for one."""
+    text = _text(_send(server, "claude_code_results_back"))
+    assert text and not text.lstrip().startswith(("{", "```")), text
