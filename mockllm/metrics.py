@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PUBLISH_EVERY_S = 1.0
 MAX_MODELS = 100  # distinct model labels; later models are counted as "other"
+MAX_MODEL_CHARS = 256  # a longer model id is counted as "other" (it is in every series)
 MAX_KEYS = 1000  # distinct key aliases, likewise
 
 # vLLM's buckets (vllm/v1/metrics/loggers.py), with finer ones in front for a mock's
@@ -161,7 +162,7 @@ class Metrics:
         must not use up the labels of the real ones."""
         label = self._models.get(model or "")
         if label is None:
-            if not admit:
+            if not admit or len(model or "") > MAX_MODEL_CHARS:
                 return "other"
             label = (model or "") if len(self._models) < MAX_MODELS else "other"
             self._models[model or ""] = label
@@ -310,11 +311,25 @@ class Metrics:
                 self._instruments = _Instruments(self.vllm, self.multiprocess)
             rare = (self._faults, self._credits, self._rate_limited, self._misses)
             self._faults, self._credits, self._rate_limited, self._misses = {}, {}, {}, {}
-            state = self.state() if self.state is not None else {}
+            running = self._labelled(self._running)
+            state = self._grouped(self.state() if self.state is not None else {})
             self._instruments.publish(
-                list(self._series.values()), *rare, self._labelled(self._running),
-                self._labelled(self._streams), state,
+                list(self._series.values()), *rare, running, self._labelled(self._streams), state,
             )  # fmt: skip
+
+    def _grouped(
+        self, state: dict[str, tuple[int, int, float]]
+    ) -> dict[str, tuple[int, int, float]]:
+        """The latency model's groups, a group of a model named by the model's label (a
+        group named in a scenario keeps its name)."""
+        out: dict[str, tuple[int, int, float]] = {}
+        for group, (busy, queued, used) in state.items():
+            kind, _, name = group.partition(":")
+            if kind == "model":
+                group = "model:" + self._model(name)
+            before = out.get(group, (0, 0, 0.0))
+            out[group] = (before[0] + busy, before[1] + queued, max(before[2], used))
+        return out
 
     def _labelled(
         self, counts: dict[tuple[str | None, str | None], int]

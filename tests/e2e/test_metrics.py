@@ -344,3 +344,17 @@ def test_vllms_queue_time_is_the_time_answers_waited_for_capacity(serve, tmp_pat
     v = {"model_name": "gpt-4o-mini", "engine": "0"}
     assert total(found, "vllm:request_queue_time_seconds_count", **v) == 3
     assert total(found, "vllm:request_queue_time_seconds_sum", **v) == pytest.approx(waited, 1e-3)
+
+
+def test_a_very_long_model_id_is_counted_as_other(metrics_server):
+    long_id = "m" * 100_000  # a rule that matches any model answers it
+    with httpx.Client(timeout=10) as client:
+        response = client.post(
+            f"{metrics_server.base_url}/chat/completions",
+            json={**make_chat_request("hello"), "model": long_id},
+            headers={"authorization": "Bearer sk-team-a-0001"},
+        )
+    assert response.status_code == 200
+    page = httpx.get(f"{metrics_server.url}/metrics", timeout=10).text
+    assert long_id[:300] not in page and len(page) < 100_000
+    assert total(scrape(metrics_server.url), "mockllm_requests_total", model="other") == 1
