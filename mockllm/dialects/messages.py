@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -545,13 +546,21 @@ def _read_message(raw: object, i: int, lenient: bool, roles: tuple[str, ...]) ->
     return turn
 
 
+# Claude Code adds context to the user's turn in text blocks of their own, each a
+# `<system-reminder>`; its system prompt tells the model that these "are injected by the
+# harness, not the user".
+_REMINDERS = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
+
+
 def _read_messages(
     value: object, lenient: bool, roles: tuple[str, ...] = _ROLES
 ) -> tuple[list[Message], list[_Turn]]:
     """Messages for the engine: text blocks joined, `tool_use` blocks as the assistant's
     tool calls, `tool_result` blocks as tool messages (before the user's text), a system
-    message (the mid-conversation system beta) as system text where it sits. Consecutive
-    turns of one role are one turn, as the API combines them."""
+    message (the mid-conversation system beta) as system text where it sits. A user's text
+    block that is only `<system-reminder>` elements is system text, before the user's
+    message, unless the turn says nothing else. Consecutive turns of one role are one
+    turn, as the API combines them."""
     if value is None:
         raise _required("messages")
     if not isinstance(value, list):
@@ -574,7 +583,15 @@ def _read_messages(
     for turn in turns:
         for use_id, text, _ in turn.results:
             messages.append(Message("tool", text, tool_call_id=use_id))
-        text = "\n".join(turn.texts)
+        texts = turn.texts
+        if turn.role == "user":
+            said = [t for t in texts if _REMINDERS.sub("", t).strip()]
+            if said or turn.results:
+                notes = [t for t in texts if t not in said]
+                if notes:
+                    messages.append(Message("system", "\n".join(notes)))
+                texts = said
+        text = "\n".join(texts)
         if turn.role == "assistant":
             if text or turn.calls:
                 messages.append(Message("assistant", text, tool_calls=tuple(turn.calls)))

@@ -128,3 +128,18 @@ def test_claude_codes_json_file_names_ask_for_no_json(server: RunningServer) -> 
     asked for one."""
     text = _text(_send(server, "claude_code_results_back"))
     assert text and not text.lstrip().startswith(("{", "```")), text
+
+
+def test_claude_codes_reminders_are_not_the_users_words(server: RunningServer) -> None:
+    """Claude Code puts a `<system-reminder>` block (today's date, "this context may or may
+    not be relevant to your tasks") before the user's own text. Read as the user's words,
+    it made a plain question call the tool with the longest description (`Workflow`), then
+    every `Task…` tool in turn, before answering."""
+    body = json.loads(json.dumps(CAPTURED["claude_code_first_turn"]["body"]))
+    blocks = body["messages"][0]["content"]
+    assert blocks[0]["text"].startswith("<system-reminder>")
+    blocks[-1]["text"] = "What is the capital of France?"
+    events = _events(_send(server, "claude_code_first_turn", body))
+    blocks_sent = [e["content_block"]["type"] for e in events if e["type"] == "content_block_start"]
+    assert blocks_sent == ["thinking", "text"]
+    assert events[-2]["delta"]["stop_reason"] == "end_turn"
