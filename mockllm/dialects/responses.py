@@ -131,6 +131,7 @@ _BUILTIN_REQUIRED: dict[str, tuple[str, ...]] = {
     "shell": (),
     "apply_patch": (),
     "mcp": ("server_label",),
+    "tool_search": (),  # deferred tools found by search (`execution: "client"`, as Codex runs it)
 }
 # A namespace groups function and custom tools under one name (`{"type": "namespace",
 # "name", "description", "tools"}`; the Codex CLI offers its sub-agent tools so): taken,

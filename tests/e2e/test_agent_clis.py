@@ -143,3 +143,15 @@ def test_claude_codes_reminders_are_not_the_users_words(server: RunningServer) -
     blocks_sent = [e["content_block"]["type"] for e in events if e["type"] == "content_block_start"]
     assert blocks_sent == ["thinking", "text"]
     assert events[-2]["delta"]["stop_reason"] == "end_turn"
+
+
+def test_codex_offers_tool_search(server: RunningServer) -> None:
+    """For gpt-5.5, Codex offers `tool_search` (deferred tools found by search, run by the
+    client) beside its freeform `apply_patch` (a custom tool with a Lark grammar): the API
+    takes it; it was refused (`Invalid value: 'tool_search'.`) and `codex exec -m gpt-5.5`
+    failed on its first request."""
+    sent = CAPTURED["codex_gpt_5_5_first_turn"]["body"]["tools"]
+    assert {"tool_search", "custom"} <= {t["type"] for t in sent}
+    response = _completed(_send(server, "codex_gpt_5_5_first_turn"))
+    assert [t["type"] for t in response["tools"]] == [t["type"] for t in sent]
+    assert response["status"] == "completed"
