@@ -1051,3 +1051,13 @@ def test_chat_takes_what_those_bounds_allow():
         messages=[{"role": "user", "content": "hi", "name": "bob_smith-2"}],
     )
     assert len(chat.parse(orjson.dumps(body), {}, chat.PATH, ParseContext()).tools) == 128
+
+
+def test_a_model_only_legacy_completions_serves_is_refused_unless_lenient() -> None:
+    body = orjson.dumps({"model": "davinci-002", "messages": [{"role": "user", "content": "Hi"}]})
+    with pytest.raises(RequestError) as info:
+        chat.parse(body, {}, chat.PATH, ParseContext())
+    assert (info.value.status, info.value.param) == (404, "model")
+    assert info.value.message.startswith("This is not a chat model")
+    lenient = chat.parse(body, {}, chat.PATH, ParseContext(lenient=True))
+    assert lenient.model == "davinci-002"

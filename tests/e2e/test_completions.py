@@ -210,6 +210,22 @@ def test_a_chat_model_is_refused_as_the_api_refuses_it(server: RunningServer) ->
     }
 
 
+def test_a_completions_model_is_refused_on_chat_as_the_api_refuses_it(
+    server: RunningServer,
+) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        client(server).chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Hi"}]
+        )
+    assert info.value.body == {
+        "message": "This is not a chat model and thus not supported in the "
+        "v1/chat/completions endpoint. Did you mean to use v1/completions?",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": None,
+    }
+
+
 def test_an_unknown_model_is_answered_as_on_chat(server: RunningServer) -> None:
     with pytest.raises(openai.NotFoundError) as info:
         client(server).completions.create(model="my-private-model", prompt="Hi")
