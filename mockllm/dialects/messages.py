@@ -104,10 +104,19 @@ _COUNT_FIELDS = frozenset(
     }
 )
 _ROLES = ("user", "assistant")
-# With this beta a message may have the role "system" (the SDK's `BetaSystemMessageParam`):
-# text for the model from the operator, where it sits in the conversation. Claude Code sends
-# it and, on a 400, sends the conversation again without it.
-MID_CONVERSATION_SYSTEM = "mid-conversation-system-2026-04-07"
+# With one of these betas a message may have the role "system" (the SDK's
+# `BetaSystemMessageParam`): text for the model from the operator, where it sits in the
+# conversation. Claude Code sends it under the first (2.1.197), or under the tool-changes and
+# per-turn-control ones (2.1.337, `output_config` on the message); the SDK names the others.
+SYSTEM_MESSAGE_BETAS = frozenset(
+    {
+        "mid-conversation-system-2026-04-07",
+        "mid-conversation-tool-changes-2026-07-01",
+        "mid-conversation-output-config-2026-07-01",
+        "mid-conversation-system-clear-at-2026-08-21",
+        "per-turn-control-2026-07-01",
+    }
+)
 _SYSTEM_MESSAGE_KEYS = ("role", "content", "clear_at", "output_config")
 _SYSTEM_BLOCKS = ("text",)
 _BLOCKS = (
@@ -1235,7 +1244,7 @@ def parse(
                 f"output tokens for {model}",
                 "max_tokens",
             )
-    roles = (*_ROLES, "system") if MID_CONVERSATION_SYSTEM in _betas(headers) else _ROLES
+    roles = (*_ROLES, "system") if SYSTEM_MESSAGE_BETAS & _betas(headers) else _ROLES
     messages, turns = _read_messages(body.get("messages"), context.lenient, roles)
     system = _read_system(body.get("system"))
     tools, server_tools = _read_tools(body.get("tools"), context.lenient)

@@ -155,3 +155,17 @@ def test_codex_offers_tool_search(server: RunningServer) -> None:
     response = _completed(_send(server, "codex_gpt_5_5_first_turn"))
     assert [t["type"] for t in response["tools"]] == [t["type"] for t in sent]
     assert response["status"] == "completed"
+
+
+def test_the_agent_sdks_claude_code_sends_per_turn_control(server: RunningServer) -> None:
+    """The Claude Agent SDK for Python (0.2.190) runs Claude Code 2.1.337, which sends its
+    environment as a `role: "system"` message with `output_config` under the
+    `per-turn-control-2026-07-01` and `mid-conversation-tool-changes-2026-07-01` betas
+    (not `mid-conversation-system-2026-04-07`): refused, the CLI sent it again without
+    `output_config`, was refused again, and the SDK's `query()` raised."""
+    captured = CAPTURED["claude_agent_sdk_first_turn"]
+    assert "mid-conversation-system-2026-04-07" not in captured["headers"]["anthropic-beta"]
+    assert captured["body"]["messages"][1]["output_config"] == {"effort": "medium"}
+    response = _send(server, "claude_agent_sdk_first_turn")
+    assert response.status_code == 200, response.text
+    assert _events(response)[-1]["type"] == "message_stop"
