@@ -177,8 +177,9 @@ def asks_for_json(request: Conversation) -> bool:
 
 
 # "json" as a word of its own: a file name ending in it ("settings.json", Claude Code's
-# system prompt names several) asks for no JSON answer.
-_JSON_WORD = re.compile(r"(?<![.\w])json", re.IGNORECASE)
+# system prompt names several) or Python's module (`json.py`, `import json`) asks for no
+# JSON answer.
+_JSON_WORD = re.compile(r"(?<![.\w])(?<!import )json(?!\.\w)", re.IGNORECASE)
 
 
 def mentions_json(request: Conversation) -> bool:

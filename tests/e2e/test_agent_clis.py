@@ -130,6 +130,13 @@ def test_claude_codes_json_file_names_ask_for_no_json(server: RunningServer) -> 
     assert text and not text.lstrip().startswith(("{", "```")), text
 
 
+def test_python_module_names_ask_for_no_json(server: RunningServer) -> None:
+    """Claude Code 2.1.337 warns that "a planted `json.py` runs on `import json`": the name
+    of Python's module is no request for JSON either (its answers were the same object)."""
+    text = _text(_send(server, "claude_agent_sdk_results_back"))
+    assert text and not text.lstrip().startswith(("{", "```")), text
+
+
 def test_claude_codes_reminders_are_not_the_users_words(server: RunningServer) -> None:
     """Claude Code puts a `<system-reminder>` block (today's date, "this context may or may
     not be relevant to your tasks") before the user's own text. Read as the user's words,
