@@ -131,6 +131,7 @@ class Endpoint:
             config.embedding_dimensions,
             lenient=config.lenient,
             refuse_unknown=profile.unknown_arguments == "refuse",
+            held_elsewhere=config.upstream is not None or config.cassettes is not None,
         )
         self._context = (config, store, profile, context)
         return context

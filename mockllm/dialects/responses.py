@@ -510,8 +510,11 @@ def _number(body: JSON, name: str, low: float, high: float, default: float) -> f
     return float(value)
 
 
-def _previous(value: object, store: StateStore | None) -> tuple[str | None, list[JSON]]:
-    """The earlier turns a `previous_response_id` continues (its history and output)."""
+def _previous(
+    value: object, store: StateStore | None, held_elsewhere: bool = False
+) -> tuple[str | None, list[JSON]]:
+    """The earlier turns a `previous_response_id` continues (its history and output); none
+    for a response the store does not hold when an upstream or a cassette may hold it."""
     if value is None:
         return None, []
     if not isinstance(value, str):
@@ -525,6 +528,8 @@ def _previous(value: object, store: StateStore | None) -> tuple[str | None, list
             param="previous_response_id",
         )
     stored = stored_response(store, value)
+    if (stored is None or store is None) and held_elsewhere:
+        return value, []
     if stored is None or store is None:
         raise RequestError(
             400,
@@ -536,6 +541,19 @@ def _previous(value: object, store: StateStore | None) -> tuple[str | None, list
     background.check_continuable(store, stored, value, now)
     output = background.current(store, stored, value, now)["output"]
     return value, [*stored["history"], *output]
+
+
+def _conversation_items(thread: str, context: ParseContext) -> list[JSON]:
+    """The items of the conversation a request continues; none for one the store does not
+    hold when an upstream or a cassette may hold it."""
+    try:
+        if context.store is None:
+            raise conversations.not_found(thread, "conversation")
+        return list(conversations.load(context.store, thread, "conversation")["items"])
+    except RequestError:
+        if context.held_elsewhere:
+            return []
+        raise
 
 
 def _resolve_items(items: list[Any], history: list[JSON], context: ParseContext) -> list[Any]:
@@ -591,7 +609,12 @@ def _resolve_items(items: list[Any], history: list[JSON], context: ParseContext)
         found = _stored_item(store, item_id)
         if found is None:
             unknown = is_reference or (kind == "reasoning" and sealed is None)
-            if not unknown or context.lenient or not (is_reference or _ISSUED.match(item_id)):
+            if (
+                not unknown
+                or context.lenient
+                or context.held_elsewhere
+                or not (is_reference or _ISSUED.match(item_id))
+            ):
                 if not is_reference:
                     out.append(item)  # sent by value, or an id not of the API's shape
                 continue
@@ -628,7 +651,9 @@ def parse(
     unknown_parameter(body, context)
     entry = lookup(model)
     model_parameters(body, entry, "responses", context)
-    previous, history = _previous(body.get("previous_response_id"), context.store)
+    previous, history = _previous(
+        body.get("previous_response_id"), context.store, context.held_elsewhere
+    )
     thread = conversations.conversation_id_of(body.get("conversation"))
     if thread is not None:
         if previous is not None:
@@ -638,9 +663,7 @@ def parse(
                 "'previous_response_id' or 'conversation'.",
                 code="mutually_exclusive_parameters",
             )
-        if context.store is None:
-            raise conversations.not_found(thread, "conversation")
-        history = list(conversations.load(context.store, thread, "conversation")["items"])
+        history = _conversation_items(thread, context)
     value = body.get("input")
     if value is None:
         if previous is None:

@@ -139,3 +139,36 @@ def test_embeddings_record_and_replay_through_the_normalisers(replayer: RunningS
     assert vector.data[0].embedding == EMBEDDED[0]  # recorded for another UUID
     entry = journal(replayer.url)[-1]
     assert (entry["source"], entry["rule"]) == ("cassette", "haiku.yaml#2")
+
+
+def test_a_responses_chain_records_and_replays(tmp_path: Path) -> None:
+    """A second turn names the first by `previous_response_id`: the upstream holds that
+    response, the recorder and the replay server do not, and neither refuses the turn."""
+    upstream = start_server("--freeze-time", "1700000000", tmp_path=tmp_path)
+    folder = tmp_path / "cassettes"
+    recorder = start_server(
+        "--upstream", upstream.base_url, "--cassettes", str(folder), "--record-mode", "all",
+        tmp_path=tmp_path,
+    )  # fmt: skip
+    try:
+        client = OpenAI(base_url=recorder.base_url, api_key=KEY, max_retries=0)
+        first = client.responses.create(model="gpt-4.1", input="Capital of France?")
+        second = client.responses.with_raw_response.create(
+            model="gpt-4.1", input="And of Spain?", previous_response_id=first.id
+        )
+        assert second.status_code == 200
+        assert second.parse().previous_response_id == first.id
+    finally:
+        recorder.stop()
+        upstream.stop()
+    replayer = start_server("--cassettes", str(folder), tmp_path=tmp_path)
+    try:
+        client = OpenAI(base_url=replayer.base_url, api_key="sk-other", max_retries=0)
+        assert client.responses.create(model="gpt-4.1", input="Capital of France?").id == first.id
+        replayed = client.responses.with_raw_response.create(
+            model="gpt-4.1", input="And of Spain?", previous_response_id=first.id
+        )
+        assert replayed.status_code == 200
+        assert replayed.content == second.content
+    finally:
+        replayer.stop()
