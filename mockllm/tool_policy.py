@@ -38,6 +38,16 @@ _QUERY_NAMES = frozenset(
 _PLACE_NAMES = frozenset(
     ("city", "location", "place", "town", "country", "destination", "region", "cityname")
 )
+_PATH_NAMES = frozenset(
+    ("filepath", "path", "filename", "file", "targetfile", "notebookpath", "relativepath",
+     "absolutepath", "sourcepath", "filepathname")
+)  # fmt: skip
+# A file the message names: a name with an extension ("README.md", "src/app.py") or a path
+# ("/etc/hosts", "./notes/todo.txt"); not the end of a sentence ("Read it.").
+_FILE_PATH = re.compile(
+    r"(?<![\w@:/.-])((?:~|\.{1,2})?/?(?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za-z][A-Za-z0-9]*"
+    r"|(?:~|\.{1,2})?/(?:[\w.-]+/)*[\w.-]+)(?![\w/-])"
+)
 _EXPRESSION_NAMES = frozenset(("expression", "expr", "formula", "equation", "math", "calculation"))
 _ARITHMETIC = re.compile(r"[\d(][\d\s.()]*(?:[-+*/x×÷^%][\s(]*[\d.]+[\d\s.()]*)+")
 # A place's words are on one line: "for Paris\n\nThis is the expected…" names Paris alone.
@@ -269,6 +279,8 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             hints[name] = " ".join(sum_.group().split())  # "What is 23*19?" -> "23*19"
         elif key in _PERSON_NAMES and (person := _PERSON.search(text)) is not None:
             hints[name] = person.group(1)
+        elif key in _PATH_NAMES and (path := _FILE_PATH.search(text)) is not None:
+            hints[name] = path.group(1)  # "Read README.md" -> "README.md"
         elif key in _EMAIL_NAMES and (address := _EMAIL.search(text)) is not None:
             hints[name] = address.group()
         elif key in _TICKER_NAMES and (ticker := _TICKER.search(text)) is not None:

@@ -302,6 +302,13 @@ def test_arguments_take_the_numbers_addresses_tickers_and_currencies_asked() -> 
     }
     assert hints("What is the stock price of AAPL?", ticker="string") == {"ticker": "AAPL"}
     assert hints("Email bob@example.com now", to="string") == {"to": "bob@example.com"}
+    assert hints("Read README.md and summarise it", file_path="string") == {
+        "file_path": "README.md"
+    }
+    assert hints("open src/app.py, then ./notes/todo.txt.", path="string") == {"path": "src/app.py"}
+    assert hints("cat /etc/hosts", filename="string") == {"filename": "/etc/hosts"}
+    # Not a file: a number, a version, the end of a sentence.
+    assert hints("Read it. Version v1.2.3 costs 3.14", file_path="string") == {}
 
 
 def test_a_number_hint_must_fit_its_schema() -> None:

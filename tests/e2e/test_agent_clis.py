@@ -176,3 +176,18 @@ def test_the_agent_sdks_claude_code_sends_per_turn_control(server: RunningServer
     response = _send(server, "claude_agent_sdk_first_turn")
     assert response.status_code == 200, response.text
     assert _events(response)[-1]["type"] == "message_stop"
+
+
+def test_claude_code_reads_the_file_the_user_names(server: RunningServer) -> None:
+    """Asked to read README.md, the Read tool is called with that file (it was called with a
+    word drawn at random, "add"), as a model reads the path from the request."""
+    body = json.loads(json.dumps(CAPTURED["claude_code_first_turn"]["body"]))
+    body["messages"][0]["content"][-1]["text"] = "Read README.md and summarise it"
+    events = _events(_send(server, "claude_code_first_turn", body))
+    started = [e["content_block"] for e in events if e["type"] == "content_block_start"]
+    assert [b["type"] for b in started] == ["thinking", "tool_use"]
+    assert started[1]["name"] == "Read"
+    arguments = "".join(
+        e["delta"].get("partial_json", "") for e in events if e["type"] == "content_block_delta"
+    )
+    assert json.loads(arguments)["file_path"] == "README.md"
