@@ -26,6 +26,7 @@ from mockllm.prompt_json import asks_for_fence, asks_for_json, mentions_json, pr
 from mockllm.react import react_answer
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
 from mockllm.schema_instances import Hint
+from mockllm.template import compile_template
 from mockllm.template import render as render_template
 from mockllm.tokens import count_prompt, count_tokens, group_tokens, split_tokens
 from mockllm.tool_policy import (
@@ -581,6 +582,12 @@ def _choice(
         hidden = min(hidden, stop_after)  # the reasoning comes first, and counts too
         left = stop_after - hidden
         limit = left if limit is None else min(limit, left)
+    if request.api == "completions" and (spec.tool_calls or spec.reasoning is not None):
+        # The legacy Completions API has no form for tool calls or reasoning: the text
+        # said before the calls is the whole answer, and all its usage counts.
+        said = spec.content is not None or spec.faker is not None or spec.generate is not None
+        content = spec.content if said else _NOTHING_SAID
+        spec = replace(spec, tool_calls=(), reasoning=None, content=content)
     if not request.parallel_tool_calls and len(spec.tool_calls) > 1:
         spec = replace(spec, tool_calls=spec.tool_calls[:1])  # the request asked for one call
     calls_spec = spec.tool_calls
@@ -655,6 +662,9 @@ def _choice(
         reasoning_tokens=reasoning_tokens,
         stop_sequence=stopped if not truncated else None,
     )
+
+
+_NOTHING_SAID = compile_template("")
 
 
 def _said(

@@ -196,6 +196,10 @@ def test_tool_calls_have_no_form_the_text_before_them_answers(server: RunningSer
     answer = client(server).completions.create(model=MODEL, prompt="What's the weather?")
     assert answer.choices[0].text == "Let me check."
     assert answer.choices[0].finish_reason == "stop"
+    # Usage counts what was sent: the text's four tokens (Let, me, check, .), no call.
+    assert answer.usage is not None and answer.usage.completion_tokens == 4
+    cut = client(server).completions.create(model=MODEL, prompt="What's the weather?", max_tokens=2)
+    assert (cut.choices[0].text, cut.choices[0].finish_reason) == ("Let me", "length")
 
 
 def test_a_chat_model_is_refused_as_the_api_refuses_it(server: RunningServer) -> None:
