@@ -163,6 +163,7 @@ class RecordedResponse:
     headers: Headers = ()
     body: bytes = b""
     events: Events | None = None
+    cut: bool = False  # the upstream broke the connection before the body ended
 
     @property
     def has_timing(self) -> bool:
@@ -279,6 +280,7 @@ _RESPONSE = s.Obj(
             {
                 "events": s.Str(doc="OFFSET:BYTES per SSE event"),
                 "path": s.Str(doc="the client's path, when the upstream's differs"),
+                "cut": s.Bool(doc="the upstream broke the connection before the body ended"),
             },
             doc="stream timing recorded by mockllm",
         ),
@@ -601,7 +603,14 @@ def _interaction(request: Any, response: dict[str, Any], index: int, name: str) 
         events = _timed_events(decoded, meta.get("events"), name, index) or tuple(
             (0.0, event) for event in split_events(decoded)
         )
-    resp = RecordedResponse(int(status), str(reason), _serving_headers(headers), decoded, events)
+    resp = RecordedResponse(
+        int(status),
+        str(reason),
+        _serving_headers(headers),
+        decoded,
+        events,
+        meta.get("cut") is True,
+    )
     return Interaction(req, resp, index, name)
 
 
@@ -1004,11 +1013,13 @@ class Recorder:
         spelled: dict[str, str] = {}  # repeated headers go under the first spelling seen
         for key, value in resp.headers:
             grouped.setdefault(spelled.setdefault(key.lower(), key), []).append(value)
-        meta: dict[str, str] = {}
+        meta: dict[str, str | bool] = {}
         if resp.events is not None:
             meta["events"] = _timing_spec(resp.events)
         if urlsplit(uri).path != req.path:
             meta["path"] = req.path
+        if resp.cut:
+            meta["cut"] = True
         response: dict[str, Any] = {
             "status": {"code": resp.status, "message": resp.reason},
             "headers": grouped,

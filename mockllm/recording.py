@@ -100,6 +100,16 @@ def replay_body(
         events = [event for _, event in response.events]
         body = Body(response.status, content_type.encode(), events=tuple(events))
         body = _broken_stream(body, offsets, interaction.request.path, fault)
+        if response.cut and body.abort_after is None:
+            # The upstream broke off here: the connection is cut after the last recorded
+            # event (an empty one follows, so the stream never ends cleanly).
+            last = body.offsets[-1] if body.offsets else 0.0
+            body = replace(
+                body,
+                events=(*body.events, b""),
+                offsets=(*body.offsets, last),
+                abort_after=len(body.events),
+            )
         return body, extra
     content_type = _header(response.headers, "content-type", "application/json")
     delay = (override.ttft_ms or 0.0) / 1000
@@ -113,6 +123,8 @@ def replay_body(
         data = data[: len(data) // 2]
     if fault is not None and fault.disconnect_after_tokens is not None:
         abort_after = len(data) // 2
+    elif response.cut:  # the upstream broke off after these bytes
+        abort_after = len(data)
     body = Body(response.status, content_type.encode(), data, offsets=(delay,))
     return replace(body, abort_after=abort_after), extra
 

@@ -358,5 +358,6 @@ def to_recorded(
         headers=response.headers,
         body=response.body,
         events=response.events() if response.is_stream else None,
+        cut=response.error is not None,
     )
     return request, recorded

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -24,6 +25,11 @@ rules:
     reply:
       chunks: ["Once", " upon", " a", " time."]
       latency: { ttft_ms: 600, inter_token_ms: 100 }
+  - name: dropped
+    match: { last_user: "dropped story" }
+    reply:
+      chunks: ["Once", " upon", " a", " time."]
+      fault: { disconnect_after_tokens: 2 }
 """
 
 Serve = Callable[..., RunningServer]
@@ -272,3 +278,23 @@ def test_serve_says_what_validate_says_with_the_line(serve: Serve, tmp_path: Pat
     with pytest.raises(RuntimeError) as caught:
         serve("--cassettes", str(cassettes))
     assert all(line in str(caught.value) for line in said), caught.value
+
+
+def test_a_stream_the_upstream_broke_off_replays_broken_off(
+    serve: Serve, upstream: RunningServer, tmp_path: Path
+) -> None:
+    cassettes = tmp_path / "cas"
+    recorder = _recorder(serve, upstream, cassettes)
+    request = make_chat_request("dropped story", stream=True)
+    with pytest.raises(httpx.RemoteProtocolError):
+        post_chat(recorder.base_url, request)
+    recorded = (cassettes / "recorded.yaml").read_text()
+    assert "cut: true" in recorded
+    replayer = serve("--cassettes", str(cassettes))
+    client = openai.OpenAI(base_url=replayer.base_url, api_key="sk-test", max_retries=0)
+    stream = client.chat.completions.create(**request)
+    deltas: list[str] = []
+    with pytest.raises(openai.APIConnectionError):
+        for chunk in stream:
+            deltas.extend(c.delta.content or "" for c in chunk.choices)
+    assert "".join(deltas) == "Once upon"  # what the upstream sent before it broke off
