@@ -278,12 +278,19 @@ async def _refuse_cassette(exc: CassetteError, path: str, param: str | None, sen
     return 400
 
 
-def _failure_body(exc: UpstreamError) -> bytes:
-    """What the client gets, and the cassette keeps, when the upstream fails."""
+def _failure_body(exc: UpstreamError, path: str) -> bytes:
+    """What the client gets, and the cassette keeps, when the upstream fails: in the error
+    shape of the request's API family (OpenAI's `server_error`; the Messages API's
+    `api_error`, or `timeout_error` for a 504)."""
     code = "timeout" if exc.kind == "timeout" else "upstream_error"
-    return orjson.dumps(
-        error_body(f"Upstream {exc.kind} failure: {exc.message}", "server_error", None, code)
-    )
+    message = f"Upstream {exc.kind} failure: {exc.message}"
+    family = family_of(path)
+    if family is None:
+        return orjson.dumps(error_body(message, "server_error", None, code))
+    from mockllm.dialects import by_api
+
+    failed = RequestError(exc.status, message, type="server_error", code=code)
+    return by_api(family).refusal(failed, "")
 
 
 class RecordingProxy:
@@ -315,7 +322,7 @@ class RecordingProxy:
         try:
             response = await self.upstream.open(scope["method"], path, query, headers, raw)
         except UpstreamError as exc:
-            await self._send_failure(exc, send)
+            await self._send_failure(exc, path, send)
             await self._record_failure(outcome, scope["method"], path, query, headers, raw, exc)
             return exc.status
         start_headers = [
@@ -345,8 +352,8 @@ class RecordingProxy:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return response.status
 
-    async def _send_failure(self, exc: UpstreamError, send: Send) -> None:
-        body = _failure_body(exc)
+    async def _send_failure(self, exc: UpstreamError, path: str, send: Send) -> None:
+        body = _failure_body(exc, path)
         await send(
             {
                 "type": "http.response.start",
@@ -369,7 +376,7 @@ class RecordingProxy:
         raw: bytes,
         exc: UpstreamError,
     ) -> None:
-        body = _failure_body(exc)
+        body = _failure_body(exc, path)
         url = upstream_url(self.upstream.base_url, path, query)
         request = RecordedRequest(method, path, query, tuple(forwarded_headers(headers)), raw, url)
         response = RecordedResponse(

@@ -30,6 +30,7 @@ rules:
     reply: { chunks: ["Old", " pond,", " a", " frog."] }
 """
 KEY = "sk-responses-recording-key-000000000"
+ASKED = {"role": "user", "content": "Is anybody there?"}
 UUID_A = "0f8fad5b-d9cb-469f-a165-70867728950e"
 UUID_B = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 EMBEDDED: list[list[float]] = []
@@ -172,3 +173,39 @@ def test_a_responses_chain_records_and_replays(tmp_path: Path) -> None:
         assert replayed.content == second.content
     finally:
         replayer.stop()
+
+
+def test_an_unreachable_upstream_is_a_502_in_each_familys_shape(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    gone = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    recorder = start_server(
+        "--upstream", gone, "--cassettes", str(tmp_path / "cassettes"), "--record-mode", "all",
+        tmp_path=tmp_path,
+    )  # fmt: skip
+    try:
+        messages = httpx.post(
+            f"{recorder.url}/v1/messages",
+            json={"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [ASKED]},
+            headers={"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"},
+            timeout=30,
+        )
+        assert messages.status_code == 502
+        body = messages.json()
+        assert body["type"] == "error" and body["error"]["type"] == "api_error"
+        assert body["error"]["message"].startswith("Upstream connect failure: ")
+        chat = httpx.post(
+            f"{recorder.url}/v1/chat/completions",
+            json={"model": "gpt-4o", "messages": [ASKED]},
+            headers={"authorization": f"Bearer {KEY}"},
+            timeout=30,
+        )
+        assert chat.status_code == 502
+        error = chat.json()["error"]
+        assert (error["type"], error["param"], error["code"]) == (
+            "server_error",
+            None,
+            "upstream_error",
+        )
+    finally:
+        recorder.stop()
