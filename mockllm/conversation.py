@@ -89,6 +89,10 @@ class Conversation:
     n: int = 1
     max_tokens: int | None = None
     max_tokens_given: bool = True  # False when max_tokens is the server's output cap
+    # vLLM's `ignore_eos` and `min_tokens`: generated text runs to max_tokens, or at least
+    # min_tokens long
+    ignore_eos: bool = False
+    min_tokens: int = 0
     stop: tuple[str, ...] = ()
     tools: tuple[Tool, ...] = ()
     tool_choice: str | None = None  # "none" | "auto" | "required" | a tool's name

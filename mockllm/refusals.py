@@ -59,20 +59,38 @@ COMPLETIONS_ARGUMENTS = frozenset(
         "stream_options", "suffix", "temperature", "top_p", "user",
     }
 )  # fmt: skip
+# vLLM's own sampling parameters, which its OpenAI-compatible server takes on chat and
+# completions beside OpenAI's (the "extra params" of ChatCompletionRequest and
+# CompletionRequest in vllm/entrypoints/openai/protocol.py), and which load generators
+# send: guidellm, `vllm bench serve`, aiperf (`ignore_eos` with `max_tokens` for answers of
+# a set length). Taken for a model the catalogue does not name (an open-weights model, as
+# vLLM serves it); OpenAI's models refuse them.
+VLLM_ARGUMENTS = frozenset(
+    {
+        "allowed_token_ids", "bad_words", "ignore_eos", "include_stop_str_in_output",
+        "length_penalty", "min_p", "min_tokens", "prompt_logprobs", "repetition_penalty",
+        "skip_special_tokens", "spaces_between_special_tokens", "stop_token_ids", "top_k",
+        "truncate_prompt_tokens", "use_beam_search",
+    }
+)  # fmt: skip
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 
 def unrecognized_arguments(
-    body: dict[str, Any], context: ParseContext, known: frozenset[str] = CHAT_ARGUMENTS
+    body: dict[str, Any],
+    context: ParseContext,
+    model: Model,
+    known: frozenset[str] = CHAT_ARGUMENTS,
 ) -> None:
     """Chat Completions: `400 Unrecognized request argument supplied: NAME` (several:
     "Unrecognized request arguments supplied: A, B", names sorted), param and code null.
+    vLLM's sampling parameters are taken for a model the catalogue does not name.
 
     Quoted in github.com/xlinx/sd-webui-decadetw-auto-prompt-llm/issues/29 (one name) and
     github.com/tbxark/ChatGPT-Telegram-Workers/issues/5 (several)."""
     if context.lenient or not context.refuse_unknown:
         return
-    unknown = sorted(k for k in body if k not in known)
+    unknown = sorted(k for k in body if k not in known and (model.known or k not in VLLM_ARGUMENTS))
     if len(unknown) == 1:
         raise RequestError(400, f"Unrecognized request argument supplied: {unknown[0]}")
     if unknown:

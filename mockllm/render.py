@@ -578,6 +578,9 @@ def _choice(
     if hidden and limit is not None:
         limit -= hidden  # reasoning counts against max_completion_tokens
     words = DEFAULT_WORDS if limit is None else max(1, min(DEFAULT_WORDS, int(limit * 0.75) + 2))
+    if request.ignore_eos and request.max_tokens_given and limit is not None:
+        words = limit + 1  # vLLM's ignore_eos: cut by max_tokens (a word is a token or more)
+    words = max(words, request.min_tokens)
     if stop_after is not None:  # cut what was generated; generate no less
         hidden = min(hidden, stop_after)  # the reasoning comes first, and counts too
         left = stop_after - hidden

@@ -545,8 +545,8 @@ def parse(
         raise RequestError(400, "you must provide a model parameter", param="model")
     if not isinstance(model, str):
         raise invalid_type("model", "a string", model)
-    unrecognized_arguments(body, context)
     entry = lookup(model)
+    unrecognized_arguments(body, context, entry)
     if entry.completions and not context.lenient:
         raise RequestError(404, NOT_A_CHAT_MODEL, param="model")
     model_parameters(body, entry, "chat", context)
@@ -573,6 +573,8 @@ def parse(
     if max_tokens is None:
         max_tokens = get_int(body, "max_tokens", 1, None)
     max_tokens_given = max_tokens is not None
+    ignore_eos = get_bool(body, "ignore_eos", False)
+    min_tokens = get_int(body, "min_tokens", 0, None) or 0
     limit = output_limit(entry, context)
     if limit is not None:
         if max_tokens is not None and max_tokens > limit:
@@ -664,6 +666,8 @@ def parse(
         n=n,
         max_tokens=max_tokens,
         max_tokens_given=max_tokens_given,
+        ignore_eos=ignore_eos,
+        min_tokens=min_tokens,
         stop=parse_stop(body.get("stop")),
         tools=tools,
         tool_choice=tool_choice,

@@ -189,8 +189,8 @@ def parse(
         raise RequestError(400, "you must provide a model parameter", param="model")
     if not isinstance(model, str):
         raise invalid_type("model", "a string", model)
-    unrecognized_arguments(body, context, COMPLETIONS_ARGUMENTS)
     entry = lookup(model)
+    unrecognized_arguments(body, context, entry, COMPLETIONS_ARGUMENTS)
     if entry.known and not entry.completions and not context.lenient:
         raise RequestError(404, CHAT_MODEL, param="model")
     model_parameters(body, entry, "completions", context)
@@ -265,6 +265,8 @@ def parse(
         include_usage=include_usage,
         n=n * len(prompts),
         max_tokens=max_tokens,
+        ignore_eos=get_bool(body, "ignore_eos", False),
+        min_tokens=get_int(body, "min_tokens", 0, None) or 0,
         stop=parse_stop(body.get("stop")),
         logprobs=logprobs is not None,
         top_logprobs=logprobs or 0,
