@@ -80,6 +80,8 @@ def test_null_prompt_is_the_empty_document() -> None:
         ([], "prompt", "empty array"),
         ([[1, 2], []], "prompt[1]", "empty array"),
         ([[1, "x"]], "prompt[0]", "expected an array of integers"),
+        ([[1, None]], "prompt[0]", "expected an array of integers"),
+        ([[None]], "prompt[0]", "expected an array of integers"),
         ([100300], "prompt", "Invalid token in prompt: 100300."),
     ],
 )

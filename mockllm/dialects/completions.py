@@ -153,8 +153,7 @@ def parse_prompts(value: object) -> tuple[Prompt, ...]:
                     code="empty_array",
                     param=f"prompt[{i}]",
                 )
-            wrong = next((t for t in ids if not _is_id(t)), None)
-            if wrong is not None:
+            if not all(_is_id(t) for t in ids):
                 raise invalid_type(f"prompt[{i}]", "an array of integers", ids)
             prompts.append(_decoded(ids, f"prompt[{i}]"))
         return tuple(prompts)
