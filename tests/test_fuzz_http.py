@@ -975,6 +975,24 @@ def test_other_admin_endpoints_with_bodies_and_queries(server: Target) -> None:
         assert_answer(server.send(method, path, content=body), (method, path))
 
 
+# --- the other families ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"stream": True}, {"background": True, "store": True}],
+    ids=["whole", "stream", "background"],
+)
+def test_a_conversation_held_elsewhere_is_continued(server: Target, extra: dict[str, Any]) -> None:
+    """Under --cassettes a conversation the store does not hold reads as no earlier turns (an
+    upstream may hold it): the turn is answered, not a 500 when its items are added."""
+    body = {"model": "gpt-4o-mini", "input": "hi", "conversation": "conv_elsewhere", **extra}
+    response = server.send(
+        "POST", "/v1/responses", content=encode(body), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200, response.text[:300]
+
+
 def test_the_server_was_never_restarted(target: Target) -> None:
     """Runs last: every earlier request left the server answering (no restart needed)."""
     target.ensure()

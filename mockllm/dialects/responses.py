@@ -1419,7 +1419,7 @@ def remember(
     if wire.conversation is not None and fault is None:
         # Its input and output items join the conversation it continues.
         output = response_object(rendered, conversation, created)["output"]
-        conversations.add(store, wire.conversation, [*wire.inputs, *output], listed_item)
+        _join(store, wire.conversation, [*wire.inputs, *output])
     if not wire.store:
         return
     if _breaks(fault):
@@ -1427,6 +1427,16 @@ def remember(
     else:
         response = response_object(rendered, conversation, created)
     _keep(store, wire, response)
+
+
+def _join(store: StateStore, conversation_id: str, items: list[JSON]) -> None:
+    """Add a turn's items to the conversation it continues. One the store does not hold
+    (an upstream's or a cassette's, read as no earlier turns; or one deleted since the
+    request was read) is left alone: the answer was already given."""
+    try:
+        conversations.add(store, conversation_id, items, listed_item)
+    except RequestError:
+        pass
 
 
 def _breaks(fault: Fault | None) -> bool:
@@ -1517,9 +1527,7 @@ def detach(
             final = response_object(rendered, conversation, run.created)
         queued = response_object(rendered, conversation, run.created, status="queued", output=[])
         if wire.conversation is not None and not broken:
-            conversations.add(
-                store, wire.conversation, [*wire.inputs, *final["output"]], listed_item
-            )
+            _join(store, wire.conversation, [*wire.inputs, *final["output"]])
     record = background.run_fields(
         run.started,
         kept.offsets[2],  # `response.in_progress`: out of the queue
