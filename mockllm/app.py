@@ -153,6 +153,9 @@ class MockApp:
                 self.runtime, lambda: self.ready, self.status
             )
         ]
+        # vLLM's (and SGLang's, TGI's) liveness probe, which load generators call before a
+        # run (guidellm's OpenAI backend does, and stops when it is not 200)
+        routes.append(Route("/health", self._health, methods=["GET"]))
         if self.metrics is not None:
             routes.append(Route("/metrics", self._metrics, methods=["GET"]))
         routes += [
@@ -382,6 +385,9 @@ class MockApp:
             except RequestError as exc:
                 response = error_response(exc)
         await response(scope, receive, send)
+
+    async def _health(self, request: Request) -> Response:
+        return Response(b"", 200)  # as vLLM answers: an empty 200
 
     async def _metrics(self, request: Request) -> Response:
         assert self.metrics is not None

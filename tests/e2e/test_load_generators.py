@@ -136,3 +136,10 @@ def test_lenient_takes_ignore_eos_for_any_model(tmp_path: Path) -> None:
         assert answer["choices"][0]["finish_reason"] == "length"
     finally:
         running.stop()
+
+
+def test_health_answers_as_vllm(server: RunningServer) -> None:
+    # guidellm's OpenAI HTTP backend checks GET {target}/health before a run
+    response = httpx.get(f"{server.url}/health")
+    assert response.status_code == 200
+    assert response.content == b""
