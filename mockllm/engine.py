@@ -99,7 +99,9 @@ KNOWN_FAMILIES = (
 )
 SELECTED_BYTES = 16 << 20  # of request bodies and headers the selection memo holds
 RENDER_CACHE_SIZE = 2048
-_KNOWN = re.compile("|".join(fnmatch.translate(p) for p in KNOWN_FAMILIES))
+# Case aside: Hugging Face ids, as vLLM serves them, are capitalised (Qwen/Qwen3-0.6B,
+# mistralai/Mistral-7B-Instruct-v0.3, microsoft/Phi-4)
+_KNOWN = re.compile("|".join(fnmatch.translate(p) for p in KNOWN_FAMILIES), re.IGNORECASE)
 
 
 @quick_init

@@ -143,3 +143,20 @@ def test_health_answers_as_vllm(server: RunningServer) -> None:
     response = httpx.get(f"{server.url}/health")
     assert response.status_code == 200
     assert response.content == b""
+
+
+@pytest.mark.parametrize(
+    "model", ["Qwen/Qwen3-0.6B", "mistralai/Mistral-7B-Instruct-v0.3", "microsoft/Phi-4"]
+)
+def test_hugging_face_ids_of_known_families_are_answered(server: RunningServer, model: str) -> None:
+    # guidellm's own example model, and other ids as vLLM serves them
+    body = {
+        "model": model,
+        "max_completion_tokens": 40,
+        "stop": None,
+        "ignore_eos": True,
+        "messages": [{"role": "user", "content": PROMPT}],
+    }
+    answer = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["usage"]["completion_tokens"] == 40
