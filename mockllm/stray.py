@@ -39,6 +39,35 @@ def served_paths(routes: Sequence[BaseRoute], extra: list[tuple[str, str]]) -> t
     return tuple(dict.fromkeys(out))
 
 
+def meant(method: str, path: str, served: Sequence[str]) -> str | None:
+    """The served `METHOD /path` a request meant when its base URL left out or added a prefix:
+    `POST /chat/completions` (an OpenAI base URL without `/v1`), `POST /v1/v1/messages` (an
+    Anthropic base URL with it). Of several, the one closest in length; None when none fits."""
+    if path.strip("/") == "":
+        return None
+    fits: list[tuple[int, str]] = []
+    for entry in served:
+        served_method, served_path = entry.split(" ", 1)
+        if served_method != method or "{" in served_path or served_path == path:
+            continue
+        if path.endswith(served_path) or served_path.endswith(path):
+            fits.append((abs(len(served_path) - len(path)), entry))
+    return min(fits)[1] if fits else None
+
+
+def _hint(scope: Scope, served: Sequence[str]) -> str:
+    """' Did you mean …? ' with the base URLs the SDKs take, or ' ' when no path fits."""
+    guess = meant(scope["method"], scope["path"], served)
+    if guess is None:
+        return " "
+    host = dict(scope.get("headers") or ()).get(b"host", b"HOST:PORT").decode("latin-1")
+    return (
+        f" Did you mean {guess}? Check the client's base URL: the OpenAI SDKs take "
+        f"http://{host}/v1 (OPENAI_BASE_URL), the Anthropic SDK http://{host} "
+        "(ANTHROPIC_BASE_URL). "
+    )
+
+
 def route_match(routes: Sequence[BaseRoute], scope: Scope) -> tuple[Match, tuple[str, ...]]:
     """How well the routes take the request: FULL, PARTIAL (the path, not the method: with
     the methods it takes) or NONE."""
@@ -89,8 +118,9 @@ async def refuse(
     shape: Callable[[RequestError], bytes] | None = None,
 ) -> None:
     """Read what was sent (for the journal), then 405 (with `allow`) or 404 naming the
-    paths served. The real API's 404 says "Invalid URL (METHOD /path)"; the list of paths
-    served is mockllm's own addition. `shape` writes the error in a family's own shape (an
+    paths served. The real API's 404 says "Invalid URL (METHOD /path)"; the path it most
+    likely meant (a base URL with `/v1` left out or doubled) and the list of paths served
+    are mockllm's own addition. `shape` writes the error in a family's own shape (an
     Anthropic client's), else OpenAI's."""
     where = f"{scope['method']} {scope['path']}"
     try:
@@ -106,7 +136,8 @@ async def refuse(
         headers = [*headers, (b"allow", ", ".join(allowed).encode())]
     else:
         status = 404
-        message = f"Invalid URL ({where}). This server serves: {', '.join(served)}."
+        hint = _hint(scope, served)
+        message = f"Invalid URL ({where}).{hint}This server serves: {', '.join(served)}."
     exchange.status, exchange.source, exchange.error = status, "error", message
     if journal is not None:
         journal.add(exchange)
