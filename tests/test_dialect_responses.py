@@ -256,6 +256,11 @@ def test_text_format_reasoning_limits_and_storage():
             "Tool choice 'nope' not found in 'tools' parameter.",
         ),
         (
+            {"model": "m", "input": "x", "tools": [WEATHER], "tool_choice": {"type": ["x"]}},
+            "tool_choice.type",
+            "Invalid type for 'tool_choice.type': expected a string, but got an array instead.",
+        ),
+        (
             {"model": "m", "input": "x", "text": {"format": {"type": "json_object"}}},
             "input",
             "Response input messages must contain the word 'json' in some form to use "

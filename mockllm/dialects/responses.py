@@ -374,6 +374,8 @@ def _parse_tool_choice(
     if not isinstance(value, dict):
         raise invalid_type("tool_choice", "one of a string or an object", value)
     kind = value.get("type")
+    if kind is not None and not isinstance(kind, str):
+        raise invalid_type("tool_choice.type", "a string", kind)
     names = {t.name for t in tools}
     if kind == "function":
         name = value.get("name")
