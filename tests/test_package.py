@@ -62,3 +62,13 @@ def test_every_data_file_of_the_package_is_package_data():
     }
     assert data - packaged == set()
     assert root / "vocab" / "cl100k_base.tiktoken.xz" in packaged
+
+
+def test_the_build_metadata_is_current():
+    """`project.license` as a table makes setuptools print a deprecation warning (twice per
+    build, with a removal date) on every `pip install` of the package: a bare SPDX
+    expression, which setuptools reads from 77 on, says the same without it."""
+    root = Path(mockllm.__file__).parent.parent
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    assert pyproject["project"]["license"] == "MIT"
+    assert pyproject["build-system"]["requires"] == ["setuptools>=77"]
