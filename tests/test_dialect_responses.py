@@ -261,6 +261,17 @@ def test_text_format_reasoning_limits_and_storage():
             "Invalid type for 'tool_choice.type': expected a string, but got an array instead.",
         ),
         (
+            {
+                "model": "m",
+                "input": "x",
+                "tools": [WEATHER],
+                "tool_choice": {"type": "allowed_tools", "mode": "auto", "tools": [{"name": {}}]},
+            },
+            "tool_choice.tools[0].name",
+            "Invalid type for 'tool_choice.tools[0].name': expected a string, but got an object "
+            "instead.",
+        ),
+        (
             {"model": "m", "input": "x", "text": {"format": {"type": "json_object"}}},
             "input",
             "Response input messages must contain the word 'json' in some form to use "

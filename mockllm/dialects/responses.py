@@ -398,10 +398,12 @@ def _parse_tool_choice(
         if not isinstance(listed, list):
             raise absent_or_wrong("tool_choice.tools", "an array", listed)
         allowed = []
-        for item in listed:
+        for i, item in enumerate(listed):
             if not isinstance(item, dict) or item.get("type", "function") != "function":
                 continue  # a built-in tool: the default generator does not call it
             name = item.get("name")
+            if not isinstance(name, str):
+                raise absent_or_wrong(f"tool_choice.tools[{i}].name", "a string", name)
             if name not in names:
                 # As for a named tool choice: a list naming a tool not offered is refused
                 # (it let the answer call a tool the list left out).
