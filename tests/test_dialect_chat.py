@@ -420,6 +420,16 @@ def test_the_seed_source_ignores_stream_and_key_order():
             "fallbacks[1]",
             "Invalid type for 'fallbacks[1]': expected a string, but got an integer instead.",
         ),
+        (
+            {"model": "m", "messages": HI, "tools": [{"type": "custom", "custom": ["x"]}]},
+            "tools[0].custom",
+            "Invalid type for 'tools[0].custom': expected an object, but got an array instead.",
+        ),
+        (
+            {"model": "m", "messages": HI, "tools": [{"type": "custom", "custom": {}}]},
+            "tools[0].custom.name",
+            "Missing required parameter: 'tools[0].custom.name'.",
+        ),
     ],
 )
 def test_bad_requests_are_refused_in_the_api_wording(body, param, message):

@@ -391,7 +391,13 @@ def _parse_tools(value: object, context: ParseContext) -> tuple[Tool, ...]:
         )
     tools = []
     for where, raw, kind in _tool_objects(value, "tools"):
-        if kind == "custom":
+        if kind == "custom":  # free-form input: not called by the default generator
+            custom = raw.get("custom")
+            if not isinstance(custom, dict):
+                raise absent_or_wrong(f"{where}.custom", "an object", custom)
+            name = custom.get("name")
+            if not isinstance(name, str):
+                raise absent_or_wrong(f"{where}.custom.name", "a string", name)
             continue
         function = raw.get("function")
         if not isinstance(function, dict):
