@@ -98,11 +98,13 @@ IGNORABLE_FIELDS = frozenset({"user", "stream_options", "metadata"})
 
 FAMILIES: tuple[tuple[str, str], ...] = (
     ("/chat/completions", "chat"),
+    ("/completions", "completions"),  # after chat's: /chat/completions ends with it too
     ("/responses", "responses"),
     ("/messages", "messages"),
     ("/embeddings", "embeddings"),
 )
-"""The API families by the end of their request path (any prefix: /v1, a gateway's /api/v4)."""
+"""The API families by the end of their request path (any prefix: /v1, a gateway's /api/v4),
+tried in order: the first whose end the path has is its family."""
 
 _NOT_SERVED = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
@@ -114,13 +116,13 @@ _Cassette = tuple[list[Any], list[dict[str, Any]], dict[str, Any]]  # vcrpy's, p
 
 
 def family_of(path: str) -> str | None:
-    """The API family a request path belongs to (``chat``, ``responses``, ``messages``,
-    ``embeddings``), or None for anything else.
+    """The API family a request path belongs to (``chat``, ``completions``, ``responses``,
+    ``messages``, ``embeddings``), or None for anything else.
 
     Example::
 
-        >>> family_of("/api/v4/chat/completions"), family_of("/v1/responses"), family_of("/x")
-        ('chat', 'responses', None)
+        >>> family_of("/api/v4/chat/completions"), family_of("/v1/completions"), family_of("/x")
+        ('chat', 'completions', None)
     """
     trimmed = path.rstrip("/")
     for suffix, family in FAMILIES:

@@ -18,7 +18,7 @@ import orjson
 import yaml
 
 from mockllm.cassettes import family_of
-from mockllm.dialects import chat
+from mockllm.dialects import chat, completions
 from mockllm.errors import RequestError
 from mockllm.matchers import compile_pattern
 from mockllm.rules import FINISH_REASONS
@@ -44,9 +44,10 @@ class _Skip(Exception):
 def cassette_to_scenario(interactions: Sequence[Interaction], source: str) -> str:
     """Scenario YAML (version 1) answering the recorded calls as recorded.
 
-    Chat completions, the Responses API and Anthropic's Messages API are read into the same
-    rule keys (``content`` or ``chunks``, ``tool_calls``, ``reasoning``, ``usage``, ``error``);
-    a rule converted from a family other than chat also matches ``api`` on it.
+    Chat completions, the legacy Completions API, the Responses API and Anthropic's Messages
+    API are read into the same rule keys (``content`` or ``chunks``, ``tool_calls``,
+    ``reasoning``, ``usage``, ``error``); a rule converted from a family other than chat also
+    matches ``api`` on it.
     ``source`` names the cassette: it titles the scenario and prefixes every rule name.
     Interactions that cannot become a rule are left out with a comment saying why.
 
@@ -63,7 +64,9 @@ def cassette_to_scenario(interactions: Sequence[Interaction], source: str) -> st
         try:
             match = _match(interaction)  # the request body is a JSON object from here on
             family = family_of(interaction.request.path) or "chat"
-            reply = _reply(interaction.response, interaction.request.json.get("model"), family)
+            body = interaction.request.json
+            echoes = _echoes(body) if family == "completions" else ()
+            reply = _reply(interaction.response, body.get("model"), family, echoes)
         except _Skip as exc:
             notes.append(f"{where}: skipped: {exc}")
             continue
@@ -144,6 +147,8 @@ def _match(interaction: Interaction) -> JSON:
         messages = _responses_messages(body)
     elif family == "messages":
         messages = _anthropic_messages(body)
+    elif family == "completions":
+        messages = [("user", prompt.text) for prompt in _prompts(body)]
     elif family == "embeddings":
         return match
     else:
@@ -167,6 +172,30 @@ def _chat_messages(raw: bytes, body: JSON, path: str) -> list[tuple[str, str]]:
             for m in body.get("messages") or []
             if isinstance(m, dict)
         ]
+
+
+def _prompts(body: JSON) -> tuple[completions.Prompt, ...]:
+    """The legacy Completions API's prompts, as its server reads them (token arrays decoded):
+    each is a user message, and a rule's ``last_user`` is the last."""
+    try:
+        return completions.parse_prompts(body.get("prompt"))
+    except RequestError as exc:
+        raise _Skip(f"the prompt cannot be read: {exc.message}") from None
+
+
+def _echoes(body: JSON) -> tuple[str, ...]:
+    """What each choice of a completions answer begins with: its prompt when the request
+    asked for ``echo`` (choice i answers prompt i // n), which a rule's reply leaves out
+    since the server puts it back; nothing without ``echo``."""
+    if body.get("echo") is not True:
+        return ()
+    try:
+        prompts = completions.parse_prompts(body.get("prompt"))
+    except RequestError:
+        return ()
+    n = body.get("n")
+    per_prompt = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
+    return tuple(prompt.text for prompt in prompts for _ in range(per_prompt))
 
 
 def _responses_messages(body: JSON) -> list[tuple[str, str]]:
@@ -225,7 +254,9 @@ def _text(content: Any) -> str:
 # --- reply ---------------------------------------------------------------------------------
 
 
-def _reply(response: RecordedResponse, model: Any, family: str = "chat") -> JSON:
+def _reply(
+    response: RecordedResponse, model: Any, family: str = "chat", echoes: Sequence[str] = ()
+) -> JSON:
     if response.status >= 400:
         return {"error": _error(response)}
     if response.status != 200:
@@ -236,6 +267,11 @@ def _reply(response: RecordedResponse, model: Any, family: str = "chat") -> JSON
         reply = _responses_streamed(response) if is_stream else _responses_completed(response.body)
     elif family == "messages":
         reply = _anthropic_streamed(response) if is_stream else _anthropic_completed(response.body)
+    elif family == "completions":
+        # Its events are chat's but for the text: `choices[].text` where chat has a delta.
+        reply = (
+            _streamed(response, echoes) if is_stream else _text_completion(response.body, echoes)
+        )
     else:
         reply = _streamed(response) if is_stream else _completed(response.body)
     if isinstance(model, str) and reply.get("model") == model:
@@ -272,7 +308,40 @@ def _completed(body: bytes) -> JSON:
     return _assembled(specs, data.get("usage"), data.get("model"))
 
 
-def _streamed(response: RecordedResponse) -> JSON:
+def _text_completion(body: bytes, echoes: Sequence[str]) -> JSON:
+    """A legacy ``text_completion``: each choice's ``text`` (its echoed prompt left out)."""
+    data = _json(body)
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices:
+        raise _Skip("the 200 response is not a text completion (no choices)")
+    specs = []
+    for choice in sorted(choices, key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0):
+        if not isinstance(choice, dict) or not isinstance(choice.get("text"), str):
+            raise _Skip("a choice has no text")
+        (text,) = _unechoed([choice["text"]], echoes, int(choice.get("index") or 0))
+        content = _template(text) if text else None
+        specs.append(_choice(content=content, calls=[], finish=choice.get("finish_reason")))
+    return _assembled(specs, data.get("usage"), data.get("model"))
+
+
+def _unechoed(texts: list[str], echoes: Sequence[str], index: int) -> list[str]:
+    """A choice's text (whole, or its deltas in order) without the prompt `echo` put first;
+    unchanged when it does not begin with that prompt."""
+    echo = echoes[index] if 0 <= index < len(echoes) else ""
+    if not echo or not "".join(texts).startswith(echo):
+        return texts
+    out, left = [], len(echo)
+    for text in texts:
+        cut = min(left, len(text))
+        left -= cut
+        if text[cut:] or len(texts) == 1:
+            out.append(text[cut:])
+    return out
+
+
+def _streamed(response: RecordedResponse, echoes: Sequence[str] = ()) -> JSON:
+    """A chat completion's stream, or a legacy completion's (``text_completion`` events,
+    whose choices carry ``text`` where chat's carry a ``delta``)."""
     events = response.events or tuple((0.0, e) for e in split_events(response.body))
     chunks: dict[int, list[str]] = {}
     refusals: dict[int, str] = {}
@@ -304,6 +373,9 @@ def _streamed(response: RecordedResponse) -> JSON:
             if isinstance(delta.get("content"), str) and delta["content"]:
                 chunks.setdefault(index, []).append(delta["content"])
                 carried = True
+            elif "delta" not in choice and isinstance(choice.get("text"), str) and choice["text"]:
+                chunks.setdefault(index, []).append(choice["text"])
+                carried = True
             if isinstance(delta.get("refusal"), str) and delta["refusal"]:
                 refusals[index] = refusals.get(index, "") + delta["refusal"]
                 carried = True
@@ -316,6 +388,8 @@ def _streamed(response: RecordedResponse) -> JSON:
         if carried:
             timed.append(offset)
     indexes = sorted({*chunks, *refusals, *calls, *finishes}) or [0]
+    if echoes:
+        chunks = {i: _unechoed(texts, echoes, i) for i, texts in chunks.items()}
     specs = [
         _choice(
             chunks=chunks.get(i, []),

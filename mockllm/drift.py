@@ -142,7 +142,8 @@ def _event_type(event: bytes) -> tuple[str | None, Any]:
 
 
 def _chat_kind(chunk: dict[str, Any]) -> str:
-    """A chat chunk's part in the stream: role, content, tool_calls, finish, usage, error."""
+    """A chat chunk's part in the stream: role, content, tool_calls, finish, usage, error;
+    a legacy completion's event (its choice has ``text``, no ``delta``): text, finish."""
     if "error" in chunk:
         return "error"
     choices = [c for c in chunk.get("choices") or [] if isinstance(c, dict)]
@@ -155,6 +156,8 @@ def _chat_kind(chunk: dict[str, Any]) -> str:
             return kind
     if delta.get("content"):
         return "content"
+    if isinstance(choices[0].get("text"), str) and choices[0]["text"]:
+        return "text"
     if choices[0].get("finish_reason"):
         return "finish"
     return "chunk"

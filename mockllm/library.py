@@ -370,7 +370,7 @@ class CassetteLibrary:
         sent, _ = self._normalized(body)
         route = _route(method, path)
         fields = {k: _dump(v) for k, v in sent.items()} if isinstance(sent, dict) else None
-        new = sent.get("messages") or [] if isinstance(sent, dict) else []
+        new = _turns(sent)
         new_each = [_dump(m) for m in new]
         best: list[Interaction] = []
         best_score: tuple[int, int, int] | None = None
@@ -405,7 +405,7 @@ class CassetteLibrary:
         request = interaction.request
         recorded, _ = self._normalized(request.body)
         if isinstance(recorded, dict):
-            old = recorded.get("messages") or []
+            old = _turns(recorded)
             profile: _Profile = (
                 _route(request.method, request.path),
                 {k: _dump(v) for k, v in recorded.items()},
@@ -444,6 +444,18 @@ def _parse_json(body: bytes) -> Any:
         return orjson.loads(body) if body.strip() else None
     except orjson.JSONDecodeError:
         return None
+
+
+def _turns(body: Any) -> list[Any]:
+    """What a request says, in order, for the nearest miss: chat's and Anthropic's
+    ``messages``, the legacy Completions API's ``prompt`` (a string is one)."""
+    if not isinstance(body, dict):
+        return []
+    if "messages" in body:
+        messages = body["messages"]
+        return messages if isinstance(messages, list) else []
+    prompt = body.get("prompt")  # the Responses API's is an object: not what was said
+    return [prompt] if isinstance(prompt, str) else prompt if isinstance(prompt, list) else []
 
 
 def _route(method: str, path: str) -> tuple[str, str]:

@@ -180,7 +180,8 @@ def _event_fields(event: bytes) -> tuple[str | None, Any]:
 
 
 def _is_delta(event: bytes, family: str | None) -> bool:
-    """Whether an event carries a token: a content, refusal or tool-call delta."""
+    """Whether an event carries a token: a content, refusal or tool-call delta, or a legacy
+    completion's text (a ``text_completion`` event's choice has ``text``, no ``delta``)."""
     name, data = _event_fields(event)
     if isinstance(data, dict) and isinstance(data.get("type"), str):
         name = name or data["type"]
@@ -190,10 +191,14 @@ def _is_delta(event: bytes, family: str | None) -> bool:
     if not isinstance(data, dict):
         return False
     for choice in data.get("choices") or []:
-        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(choice, dict):
+            continue
+        delta = choice.get("delta")
         if isinstance(delta, dict) and (
             delta.get("content") or delta.get("refusal") or delta.get("tool_calls")
         ):
+            return True
+        if isinstance(choice.get("text"), str) and choice["text"]:
             return True
     return False
 

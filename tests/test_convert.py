@@ -695,3 +695,109 @@ def test_a_recorded_message_stream_keeps_its_deltas_and_its_error() -> None:
     assert reply.choices[0].chunks == ("Cold", " and", " wet")
     assert reply.fault is not None and reply.fault.error_after_tokens == 3
     assert reply.fault.error is not None and reply.fault.error.type == "overloaded_error"
+
+
+# --- the legacy Completions API -----------------------------------------------------------------
+
+INSTRUCT = "gpt-3.5-turbo-instruct"
+
+
+def completions_request(prompt: Any = "Say hi", **fields: Any) -> RecordedRequest:
+    return family_request("/v1/completions", {"model": INSTRUCT, "prompt": prompt, **fields})
+
+
+def text_completion(*texts: str, finish: str = "stop", usage: Any = None) -> RecordedResponse:
+    body = {
+        "id": "cmpl-1",
+        "object": "text_completion",
+        "created": 1700000000,
+        "model": INSTRUCT,
+        "choices": [
+            {"text": t, "index": i, "logprobs": None, "finish_reason": finish}
+            for i, t in enumerate(texts)
+        ],
+        **({"usage": usage} if usage else {}),
+    }
+    return RecordedResponse(200, "OK", JSON_TYPE, orjson.dumps(body))
+
+
+def text_event(text: str, index: int = 0, finish: str | None = None) -> bytes:
+    data = {
+        "id": "cmpl-2",
+        "object": "text_completion",
+        "created": 1700000000,
+        "choices": [{"text": text, "index": index, "logprobs": None, "finish_reason": finish}],
+        "model": INSTRUCT,
+    }
+    return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+def test_a_text_completion_becomes_a_completions_rule() -> None:
+    usage = {"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7}
+    response = text_completion("Hi there, {{ you }}", finish="length", usage=usage)
+    text, (rule,) = convert((completions_request(max_tokens=5), response))
+    data = yaml.safe_load(text)["rules"][0]
+    assert data["match"] == {"model": INSTRUCT, "api": "completions", "last_user": "Say hi"}
+    assert data["reply"]["finish_reason"] == "length"
+    assert data["reply"]["usage"] == usage and "model" not in data["reply"]  # as asked
+    (choice,) = rule.replies[0].choices
+    assert choice.content is not None
+    assert render_template(choice.content, make_chat_request()) == "Hi there, {{ you }}"
+
+
+def test_a_completions_stream_becomes_its_text_deltas_with_the_recorded_pace() -> None:
+    usage = {"id": "cmpl-2", "object": "text_completion", "choices": [], "model": INSTRUCT}
+    usage["usage"] = {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}
+    events = [
+        text_event("One"),
+        text_event(", two"),
+        text_event(", three."),
+        text_event("", finish="stop"),
+        b"data: " + orjson.dumps(usage) + b"\n\n",
+        b"data: [DONE]\n\n",
+    ]
+    response = stream(*events, offsets=[0.2, 0.3, 0.4, 0.4, 0.4, 0.4])
+    text, (rule,) = convert((completions_request("count", stream=True), response))
+    reply = yaml.safe_load(text)["rules"][0]["reply"]
+    assert reply["chunks"] == ["One", ", two", ", three."]
+    assert reply["latency"] == {"ttft_ms": 200.0, "inter_token_ms": 100.0}
+    assert reply["usage"] == usage["usage"]
+    assert conditions(rule)["api"].value == "completions"
+    cut = only_reply((completions_request("count", stream=True), stream(*events[:2])))
+    assert cut.fault is not None and cut.fault.disconnect_after_tokens == 2
+    error = b'data: {"error": {"message": "broke", "type": "server_error"}}\n\n'
+    broken = only_reply((completions_request("count", stream=True), stream(*events[:2], error)))
+    assert broken.fault is not None and broken.fault.error_after_tokens == 2
+    assert broken.fault.error is not None and broken.fault.error.message == "broke"
+
+
+def test_completions_choices_per_prompt_leave_the_echoed_prompt_out() -> None:
+    request = completions_request(["Red or blue?", "Up or down?"], n=2, echo=True)
+    response = text_completion("Red or blue? Red.", "Red or blue? Blue.", "Up or down? Up.", "")
+    text, (rule,) = convert((request, response))
+    data = yaml.safe_load(text)["rules"][0]
+    assert data["match"]["last_user"] == "Up or down?"  # a batch matches on its last prompt
+    contents = [c["content"] for c in data["reply"]["choices"]]
+    assert contents == [" Red.", " Blue.", " Up.", ""]  # the last did not echo: kept as sent
+    streamed = stream(
+        text_event("Red or blue?"), text_event(" Red"), text_event("."), b"data: [DONE]\n\n"
+    )
+    reply = only_reply((completions_request("Red or blue?", stream=True, echo=True), streamed))
+    assert reply.choices[0].chunks == (" Red", ".")
+
+
+def test_a_token_array_prompt_is_matched_as_its_text() -> None:
+    text, _ = convert((completions_request([9906, 0]), text_completion(" Hi.")))
+    assert yaml.safe_load(text)["rules"][0]["match"]["last_user"] == "Hello!"
+    text, rules = convert((completions_request([-1]), text_completion(" Hi.")))
+    assert not rules
+    assert "interactions[0]: skipped: the prompt cannot be read: Invalid token in prompt" in text
+
+
+def test_a_completions_error_becomes_an_error_reply() -> None:
+    refused = b'{"error": {"message": "This is a chat model", "type": "invalid_request_error"}}'
+    response = RecordedResponse(404, "Not Found", JSON_TYPE, refused)
+    (rule,) = convert((completions_request(), response))[1]
+    assert conditions(rule)["api"].value == "completions"
+    error = rule.replies[0].error
+    assert error is not None and (error.status, error.message) == (404, "This is a chat model")

@@ -147,6 +147,49 @@ def test_families_are_known_by_the_end_of_the_path() -> None:
     assert family_of("/v1/models") is None and family_of("/oauth/token") is None
 
 
+def test_the_legacy_completions_path_is_its_own_family_and_chat_stays_chat() -> None:
+    assert family_of("/v1/completions") == "completions"
+    assert family_of("/api/v4/completions") == "completions"  # a gateway's prefix
+    assert family_of("/openai/v1/completions/") == "completions"
+    assert family_of("/completions") == "completions"
+    assert family_of("/api/v4/chat/completions") == "chat"  # ends with /completions too
+    assert family_of("/v1/chat/completions/") == "chat"
+    assert family_of("/v1/text_completions") is None  # the end of a name is no family
+
+
+def completions_item(path: str, prompt: str, text: str) -> Interaction:
+    body = {"model": "gpt-3.5-turbo-instruct", "prompt": prompt, "max_tokens": 5}
+    answer = {"object": "text_completion", "choices": [{"text": text, "index": 0}]}
+    return Interaction(
+        RecordedRequest("POST", path, body=orjson.dumps(body), url="https://gw.example" + path),
+        RecordedResponse(200, "OK", (("content-type", "application/json"),), orjson.dumps(answer)),
+        0,
+        "c.yaml",
+    )
+
+
+def test_a_completions_recording_answers_its_family_whatever_the_prefix() -> None:
+    library = CassetteLibrary(
+        [
+            completions_item("/api/v4/completions", "Say hello", " Hello."),
+            completions_item("/api/v4/completions", "Say goodbye to Ann", " Bye."),
+        ]
+    )
+    body = {"model": "gpt-3.5-turbo-instruct", "prompt": "Say hello", "max_tokens": 5}
+    found = library.find("POST", "/v1/completions", orjson.dumps(body))
+    assert isinstance(found, Interaction) and b"Hello." in found.response.body
+    chat_miss = library.find("POST", "/v1/chat/completions", orjson.dumps(body))
+    assert isinstance(chat_miss, Miss)  # the same body on chat is another request
+    assert chat_miss.diff[0] == (
+        "path: recorded '/api/v4/completions' != sent '/v1/chat/completions'"
+    )
+    closer = {**body, "prompt": "Say goodbye to Bob"}
+    miss = library.find("POST", "/v1/completions", orjson.dumps(closer))
+    assert isinstance(miss, Miss) and miss.nearest is not None
+    assert b"Bye." in miss.nearest.response.body  # the nearest prompt, not the first recorded
+    assert miss.diff == ("prompt: recorded 'Say goodbye to Ann' != sent 'Say goodbye to Bob'",)
+
+
 # --- loading a folder -------------------------------------------------------------------------
 
 
