@@ -70,8 +70,9 @@ def _presented_token(request: Request, query_ok: bool) -> str:
 
 def _browser_refusal(request: Request, loopback_only: bool) -> RequestError | None:
     """A browser's request that another site caused (cross-site request forgery), or, when
-    only loopback callers are allowed, one for a host name that is not this machine (a
-    rebound DNS name). Programs that are not browsers send neither header: unaffected."""
+    only loopback callers are allowed, a request for a host name that is not this machine
+    (a rebound DNS name). Programs that are not browsers send neither `Origin` nor
+    `Sec-Fetch-Site`: the first check leaves them alone."""
     site = request.headers.get("sec-fetch-site")
     origin = request.headers.get("origin")
     host = request.headers.get("host", "")
@@ -84,10 +85,14 @@ def _browser_refusal(request: Request, loopback_only: bool) -> RequestError | No
             "The admin API refuses requests that another site's page sends.",
             code="admin_cross_site_refused",
         )
-    if loopback_only and (site is not None or origin is not None) and not _names_this_machine(host):
+    # Any caller, not only one that sends a browser's headers: a browser sends neither
+    # Origin nor Sec-Fetch-Site with a same-origin GET to a plain-http name (Chromium sends
+    # Sec-Fetch-* only to trustworthy origins), so a page on a name rebound to 127.0.0.1
+    # would otherwise read the journal. A request with no Host names no one.
+    if loopback_only and host and not _names_this_machine(host):
         return RequestError(
             403,
-            f"The admin API answers loopback callers only, and a browser asked for host "
+            f"The admin API answers loopback callers only, and this request asked for host "
             f"{host!r}; open it as http://127.0.0.1 or http://localhost, or start mockllm "
             "with --admin-token.",
             code="admin_remote_refused",

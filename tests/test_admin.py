@@ -20,7 +20,7 @@ CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 def client(config: ServerConfig | None = None, peer: str = "127.0.0.1") -> httpx.AsyncClient:
     app = create_app(config or ServerConfig(), RULES)
     transport = httpx.ASGITransport(app=app, client=(peer, 1234))
-    return httpx.AsyncClient(transport=transport, base_url="http://mockllm")
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
 
 
 def content(response: httpx.Response) -> str:

@@ -328,6 +328,20 @@ async def test_browsers_sent_by_another_site_are_refused(headers: dict[str, str]
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/__admin/ui", "/__admin/state", "/__admin/requests"])
+async def test_a_rebound_name_is_refused_without_a_browsers_headers(path: str):
+    """A browser sends neither Origin nor Sec-Fetch-Site with a same-origin GET to a
+    plain-http name: a page on a name rebound to 127.0.0.1 must be refused all the same."""
+    async with client() as http:
+        refused = await http.get(path, headers={"host": "rebound.example:8000"})
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "admin_remote_refused"
+        assert "'rebound.example:8000'" in refused.json()["error"]["message"]
+        for host in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "app.localhost"):
+            assert (await http.get("/__admin/state", headers={"host": host})).status_code == 200
+
+
+@pytest.mark.anyio
 async def test_the_page_own_requests_pass():
     same = {
         "origin": "http://127.0.0.1:8000",

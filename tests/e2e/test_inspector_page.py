@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from tests.conftest import RunningServer, start_server
-from tests.e2e.browser import chromium, screenshot_dir
+from tests.e2e.browser import CHROMIUM_FLAGS, chromium, chromium_path, screenshot_dir
 
 KEY = "sk-inspector-e2e-5f2c9a7d41b08e36"
 RULES = """\
@@ -357,3 +357,30 @@ def test_every_row_is_reachable_under_the_pages_own_policy(
         assert not [m for m in console if "Content Security Policy" in m], console
     finally:
         context.close()
+
+
+def test_a_name_rebound_to_this_machine_cannot_open_the_page(
+    server: RunningServer, browser: Any
+) -> None:
+    """DNS rebinding: a page on another site's name, resolved to 127.0.0.1. Chromium sends
+    no Origin and no Sec-Fetch-Site to a plain-http name, so the server must refuse by the
+    Host alone: neither the page nor the journal reaches that site's script."""
+    port = server.url.rsplit(":", 1)[1]
+    httpx.post(
+        f"{server.base_url}/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello secret"}]},
+        headers={"authorization": f"Bearer {KEY}"},
+    )
+    rebinding = browser.browser_type.launch(
+        executable_path=chromium_path(),
+        args=[*CHROMIUM_FLAGS, "--host-resolver-rules=MAP rebound.example 127.0.0.1"],
+    )
+    try:
+        context = rebinding.new_context()
+        opened = context.new_page()
+        answer = opened.goto(f"http://rebound.example:{port}/__admin/ui")
+        assert answer is not None and answer.status == 403
+        assert "admin_remote_refused" in opened.content()
+        assert opened.evaluate("fetch('/__admin/requests').then((r) => r.status)") == 403
+    finally:
+        rebinding.close()
