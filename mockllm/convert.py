@@ -25,7 +25,7 @@ from mockllm.rules import FINISH_REASONS
 from mockllm.sse import data_of, fields_of, split_events
 
 if TYPE_CHECKING:
-    from mockllm.cassettes import Interaction, RecordedResponse
+    from mockllm.cassettes import Interaction, RecordedRequest, RecordedResponse
 
 JSON = dict[str, Any]
 
@@ -106,11 +106,17 @@ def scenario_yaml(document: JSON, header: Sequence[str] = ()) -> str:
     return comments + str(text)
 
 
-def recorded_reply(response: RecordedResponse, model: Any) -> JSON:
-    """The reply that answers as a recorded chat completion response did (content or exact
-    deltas, tool calls, pace, in-band error or cut); ValueError saying why when it cannot."""
+def recorded_reply(
+    response: RecordedResponse, model: Any, request: RecordedRequest | None = None
+) -> JSON:
+    """The reply that answers as a recorded response did (content or exact deltas, tool
+    calls, pace, in-band error or cut), read in the API family of ``request``'s path (chat
+    without one); ValueError saying why when it cannot."""
+    family = (family_of(request.path) or "chat") if request is not None else "chat"
+    body = request.json if request is not None else None
+    echoes = _echoes(body) if family == "completions" and isinstance(body, dict) else ()
     try:
-        return _reply(response, model)
+        return _reply(response, model, family, echoes)
     except _Skip as exc:
         raise ValueError(str(exc)) from None
 

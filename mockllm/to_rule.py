@@ -4,8 +4,8 @@ answered (the inspector's "make a rule"), in the YAML `cassette to-scenario` wri
 The match is what only this request (and identical ones) meets: the model as sent, the
 exact last user message (or the last message, when no user spoke) and, outside chat,
 the family. The reply says what was answered: the rendered choices (exact deltas, tool
-calls, pace, fault), a recorded chat interaction as `to-scenario` converts it, or the
-error. A miss has no answer to copy: its reply is a placeholder to edit.
+calls, pace, fault), a recorded interaction as `to-scenario` converts it (in its own
+family), or the error. A miss has no answer to copy: its reply is a placeholder to edit.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def _tool_call(call: Any) -> JSON:
 def _replayed(outcome: Replayed, conversation: Conversation, notes: list[str]) -> JSON:
     interaction = outcome.interaction
     try:
-        return recorded_reply(interaction.response, conversation.model)
+        return recorded_reply(interaction.response, conversation.model, interaction.request)
     except ValueError as exc:
         notes.append(
             f"The recorded answer ({interaction.cassette}#{interaction.index}) cannot be "

@@ -142,6 +142,11 @@ def test_a_whole_answer_replays_byte_for_byte(recorded: Recorded, replayer: Runn
         "completions.yaml#0",
         "completions",
     )
+    # the inspector's "make a rule" reads the recording as to-scenario does
+    made = httpx.get(f"{replayer.url}/__admin/requests/{replayed.headers['x-request-id']}/rule")
+    (rule,) = yaml.safe_load(made.text)["rules"]
+    assert rule["match"]["api"] == "completions"
+    assert rule["reply"]["content"] == "".join(POEM)
 
 
 def test_a_stream_replays_event_for_event(recorded: Recorded, replayer: RunningServer) -> None:
