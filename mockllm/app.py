@@ -443,4 +443,9 @@ def create_app(
 
 
 def _anthropic(scope: Scope) -> bool:
+    """An Anthropic client's request (it sends anthropic-version), or one on the Messages
+    API's paths: either is answered in that family's shape."""
+    path = scope["path"]
+    if path == messages.PATH or path.startswith(messages.PATH + "/"):
+        return True
     return any(name == b"anthropic-version" for name, _ in scope["headers"])

@@ -993,6 +993,20 @@ def test_a_conversation_held_elsewhere_is_continued(server: Target, extra: dict[
     assert response.status_code == 200, response.text[:300]
 
 
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_a_wrong_method_on_the_messages_paths_is_answered_in_its_shape(
+    server: Target, method: str, path: str
+) -> None:
+    """Without anthropic-version too: the path says which family the client speaks."""
+    response = server.send(method, path)
+    assert response.status_code == 405, response.text[:300]
+    body = response.json()
+    assert body["type"] == "error" and body["request_id"], body
+    assert body["error"]["type"] == "invalid_request_error", body
+    assert f"{method} {path}" in body["error"]["message"], body
+
+
 def test_the_server_was_never_restarted(target: Target) -> None:
     """Runs last: every earlier request left the server answering (no restart needed)."""
     target.ensure()
