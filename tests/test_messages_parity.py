@@ -415,6 +415,10 @@ def test_well_formed_requests_the_api_refuses(fields: dict[str, Any], message: s
             "messages.0.content.0.image.source.base64: invalid base64 data",
         ),
         (
+            {"messages": image("iVBORw0KGgo\u00e9")},  # a character outside ASCII
+            "messages.0.content.0.image.source.base64: invalid base64 data",
+        ),
+        (
             {"messages": image("data:image/png;base64," + PNG)},
             "messages.0.content.0.image.source.base64: invalid base64 data",
         ),
@@ -630,6 +634,10 @@ def test_a_tool_use_takes_one_result_and_tool_use_ids_are_unique() -> None:
         ),
         (
             base64.b64encode(b"<html><body>not a pdf</body></html>").decode(),
+            "messages.0.content.0.pdf.source.base64.data: The PDF specified was not valid.",
+        ),
+        (
+            "JVBERi0\u00e9",
             "messages.0.content.0.pdf.source.base64.data: The PDF specified was not valid.",
         ),
         (

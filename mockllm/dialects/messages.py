@@ -13,7 +13,6 @@ The answer's wire (the `message` object, its events, errors and headers) is
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import math
 import re
@@ -406,7 +405,7 @@ def _check_image(block: JSON, at: str) -> None:
         raise invalid(f"{where}: image cannot be empty", where)
     try:
         decoded = base64.b64decode(data, validate=True)
-    except binascii.Error:
+    except ValueError:  # not base64, or a character outside ASCII
         # github.com/anthropics/anthropic-sdk-typescript/issues/603
         raise invalid(f"{where}: invalid base64 data", where) from None
     head = decoded[:16]
@@ -460,7 +459,7 @@ def _check_pdf(data: str, at: str, where: str) -> None:
         raise invalid(f"{where}: PDF cannot be empty", where)
     try:
         decoded = base64.b64decode(data, validate=True)
-    except binascii.Error:
+    except ValueError:  # not base64, or a character outside ASCII
         decoded = b""
     if b"%PDF-" not in decoded[:1024]:  # where PDF readers look for the header
         path = f"{at}.pdf.source.base64.data"
