@@ -224,7 +224,8 @@
       : el("span", { class: "sched", title: "scheduled (the page was not open to measure it)" }, `~${ms(row.ttft_ms)}`);
     const tr = el("tr", { data: { id: row.id }, class: [row.id === selected ? "selected" : "", row.done ? "" : "open"].join(" ").trim() || null },
       el("td", {}, time(row.t)),
-      el("td", {}, el("span", { class: "fam" }, `${row.api} · `), row.path, row.prompt ? el("span", { class: "prompt" }, row.prompt) : null),
+      // A path that is not a family's POST (GET /v1/models, a stored response) has no family.
+      el("td", {}, row.api ? el("span", { class: "fam" }, `${row.api} · `) : null, row.path, row.prompt ? el("span", { class: "prompt" }, row.prompt) : null),
       el("td", {}, row.model || ""),
       el("td", { class: "opt" }, row.key || ""),
       el("td", { class: "opt" }, row.stream ? "stream" : ""),

@@ -384,3 +384,12 @@ def test_a_name_rebound_to_this_machine_cannot_open_the_page(
         assert opened.evaluate("fetch('/__admin/requests').then((r) => r.status)") == 403
     finally:
         rebinding.close()
+
+
+def test_a_path_that_is_not_a_familys_shows_no_family(page: Any, server: RunningServer) -> None:
+    """GET /v1/models and a background response's polls are rows with no family: the row
+    shows the path alone, not `null · /v1/models`."""
+    listed = httpx.get(f"{server.base_url}/models", headers={"authorization": f"Bearer {KEY}"})
+    row = row_within_a_second(page, listed.headers["x-request-id"])
+    cell = row.query_selector_all("td")[1].inner_text()
+    assert cell == "/v1/models", cell
