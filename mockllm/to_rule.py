@@ -42,6 +42,25 @@ def exchange_scenario(exchange: Exchange, default_latency: Latency = NO_LATENCY)
     return scenario_yaml({"version": 1, "rules": [rule]}, header)
 
 
+def _unread(exchange: Exchange) -> str:
+    """Why an exchange has no parsed request to match on."""
+    request = exchange.request
+    if isinstance(request, dict) and request.get("truncated") is True and "bytes" in request:
+        return (
+            f"its body ({request['bytes']} bytes) was over 64 KiB: the journal kept its first "
+            "64 KiB, not the parsed request, so there is nothing to match on"
+        )
+    if exchange.api is None:
+        return (
+            f"{exchange.method} {exchange.path} is not a request of an API family: there is "
+            "nothing to match on"
+        )
+    return (
+        f"the request was refused before it was read (status {exchange.status}): there is "
+        "nothing to match on"
+    )
+
+
 def exchange_rule(
     exchange: Exchange, default_latency: Latency = NO_LATENCY
 ) -> tuple[JSON, list[str]]:
@@ -49,10 +68,7 @@ def exchange_rule(
     not understood (nothing to match on)."""
     conversation: Conversation | None = exchange.conversation
     if conversation is None:
-        raise NoRule(
-            "the request was refused before it was read (status "
-            f"{exchange.status}): there is nothing to match on"
-        )
+        raise NoRule(_unread(exchange))
     notes: list[str] = []
     rule: JSON = {"name": f"from-{exchange.id[-8:]}", "match": _match(conversation)}
     outcome = exchange.outcome

@@ -234,6 +234,26 @@ async def test_a_request_refused_before_it_was_read_cannot_become_a_rule():
         answer = await http.get(f"/__admin/requests/{refused.headers['x-request-id']}/rule")
     assert answer.status_code == 400
     assert "nothing to match on" in answer.json()["error"]["message"]
+    assert "refused before it was read (status 400)" in answer.json()["error"]["message"]
+
+
+@pytest.mark.anyio
+async def test_an_answered_exchange_without_a_parsed_request_says_why_it_cannot_be_a_rule():
+    """A path that is not a family's POST, and a body over 64 KiB (kept in part): both were
+    answered (200), neither was refused, and the message says what happened instead."""
+    async with client() as http:
+        models = await http.get("/v1/models")
+        big = await http.post("/v1/chat/completions", json=chat("hello " + "y" * 100_000))
+        assert (models.status_code, big.status_code) == (200, 200)
+        route = await http.get(f"/__admin/requests/{models.headers['x-request-id']}/rule")
+        clipped = await http.get(f"/__admin/requests/{big.headers['x-request-id']}/rule")
+    assert route.status_code == clipped.status_code == 400
+    message = route.json()["error"]["message"]
+    assert "GET /v1/models is not a request of an API family" in message
+    assert "refused" not in message
+    message = clipped.json()["error"]["message"]
+    assert "was over 64 KiB: the journal kept its first 64 KiB" in message
+    assert "refused" not in message
 
 
 # --- state -------------------------------------------------------------------------------
