@@ -101,7 +101,7 @@ class Inspector:
             "api": e.api,
             "method": e.method,
             "path": e.path,
-            "model": e.model,
+            "model": _model_sent(e.model, e.request),
             "key": self._alias(key) if key else None,
             "stream": e.stream,
             "status": e.status,
@@ -164,7 +164,7 @@ class Inspector:
             "api": entry.get("api"),
             "method": entry.get("method"),
             "path": entry.get("path"),
-            "model": entry.get("model"),
+            "model": _model_sent(entry.get("model"), entry.get("request")),
             "key": None,
             "stream": bool(entry.get("stream")),
             "status": entry.get("status"),
@@ -419,6 +419,15 @@ def _key_in(headers: Mapping[str, str] | None) -> str | None:
         if value:
             return value
     return None
+
+
+def _model_sent(model: str | None, request: Any) -> str | None:
+    """The model as sent: a request refused while it was read (400: no messages, a wrong
+    type) has none parsed, but its body may name one."""
+    if model is None and isinstance(request, dict):
+        sent = request.get("model")
+        return sent if isinstance(sent, str) else None
+    return model
 
 
 def _preview(last_user: str | None, request: Any) -> str | None:

@@ -256,6 +256,17 @@ async def test_an_answered_exchange_without_a_parsed_request_says_why_it_cannot_
     assert "refused" not in message
 
 
+@pytest.mark.anyio
+async def test_a_refused_requests_row_shows_the_model_it_sent():
+    """The Model column is the model as sent, also for a request refused while it was read,
+    so that filtering by model finds it."""
+    async with client() as http:
+        refused = await http.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": []})
+        assert refused.status_code == 400
+        detail = (await http.get(f"/__admin/requests/{refused.headers['x-request-id']}")).json()
+    assert (detail["row"]["model"], detail["row"]["by"]) == ("gpt-4o", "refused")
+
+
 # --- state -------------------------------------------------------------------------------
 
 
