@@ -362,6 +362,36 @@ def error_object(spec: ErrorSpec | None) -> JSON:
     }
 
 
+FORCED_TOKENS = 1 << 20  # completion tokens a request may force, all its choices together
+
+
+def forced_tokens(
+    body: JSON, max_tokens: int | None, given: bool, choices: int
+) -> tuple[bool, int]:
+    """vLLM's `ignore_eos` and `min_tokens` (generated text runs to `max_tokens`, or is at
+    least `min_tokens` long), checked as vLLM checks them (`min_tokens` no more than
+    `max_tokens`), and within what a mock writes for one request: at most `FORCED_TOKENS`
+    forced tokens over its `choices` (a 16-million-token answer took the server to 1.2 GB)."""
+    ignore_eos = get_bool(body, "ignore_eos", False)
+    min_tokens = get_int(body, "min_tokens", 0, None) or 0
+    if max_tokens is not None and min_tokens > max_tokens:
+        raise RequestError(
+            400,
+            f"min_tokens must be less than or equal to max_tokens={max_tokens}, got {min_tokens}.",
+            param="min_tokens",
+        )
+    forced = max(min_tokens, max_tokens if ignore_eos and given and max_tokens else 0)
+    if forced * choices > FORCED_TOKENS:
+        raise RequestError(
+            400,
+            f"mockllm writes at most {FORCED_TOKENS} forced completion tokens per request "
+            f"(ignore_eos or min_tokens); this one asks for {forced} in each of {choices} "
+            f"choices ({forced * choices}). Lower max_tokens, min_tokens or n.",
+            param="min_tokens" if min_tokens >= forced else "max_tokens",
+        )
+    return ignore_eos, min_tokens
+
+
 def parse_stop(value: object) -> tuple[str, ...]:
     """`stop`: a string or up to four strings (empty ones dropped)."""
     if value is None:

@@ -42,6 +42,7 @@ from mockllm.protocol import (
     empty_array,
     error_body,
     error_object,
+    forced_tokens,
     get_bool,
     get_int,
     get_number,
@@ -579,8 +580,6 @@ def parse(
     if max_tokens is None:
         max_tokens = get_int(body, "max_tokens", 1, None)
     max_tokens_given = max_tokens is not None
-    ignore_eos = get_bool(body, "ignore_eos", False)
-    min_tokens = get_int(body, "min_tokens", 0, None) or 0
     limit = output_limit(entry, context)
     if limit is not None:
         if max_tokens is not None and max_tokens > limit:
@@ -588,6 +587,7 @@ def parse(
             raise too_many_output_tokens(param, max_tokens, limit, "completion")
         if max_tokens is None:
             max_tokens = limit
+    ignore_eos, min_tokens = forced_tokens(body, max_tokens, max_tokens_given, n)
     for name in ("temperature", "top_p", "frequency_penalty", "presence_penalty"):
         get_number(body, name)
     tools = _parse_tools(body.get("tools"), context)

@@ -40,6 +40,7 @@ from mockllm.protocol import (
     default_error_headers,
     error_body,
     error_object,
+    forced_tokens,
     get_bool,
     get_int,
     get_number,
@@ -65,6 +66,7 @@ PATH = "/v1/completions"
 DEFAULT_MAX_TOKENS = 16  # the API's default: a longer answer is cut, `finish_reason: length`
 MAX_LOGPROBS = 5
 MAX_BEST_OF = 20
+MAX_CHOICES = 2048  # prompts x max(n, best_of): 500,000 took minutes to write
 # The API's 404 for a chat model (quoted in tmc/langchaingo#201, hegelai/prompttools#115).
 CHAT_MODEL = (
     "This is a chat model and not supported in the v1/completions endpoint. "
@@ -237,6 +239,17 @@ def parse(
         raise too_many_output_tokens("max_tokens", max_tokens, context.max_output, "completion")
     if not context.lenient:
         _check_context(entry, prompts, max_tokens)
+    choices = len(prompts) * max(n, best_of or 1)
+    if choices > MAX_CHOICES:
+        raise RequestError(
+            400,
+            f"Invalid 'prompt': {len(prompts)} prompts with n={n}"
+            + (f" and best_of={best_of}" if best_of and best_of > n else "")
+            + f" make {choices} completions; mockllm writes at most {MAX_CHOICES} per "
+            "request.",
+            param="prompt",
+        )
+    ignore_eos, min_tokens = forced_tokens(body, max_tokens, True, len(prompts) * n)
     for name in ("temperature", "top_p", "frequency_penalty", "presence_penalty"):
         get_number(body, name)
     logprobs = get_int(body, "logprobs", 0, MAX_LOGPROBS)
@@ -264,8 +277,8 @@ def parse(
         include_usage=include_usage,
         n=n * len(prompts),
         max_tokens=max_tokens,
-        ignore_eos=get_bool(body, "ignore_eos", False),
-        min_tokens=get_int(body, "min_tokens", 0, None) or 0,
+        ignore_eos=ignore_eos,
+        min_tokens=min_tokens,
         stop=parse_stop(body.get("stop")),
         logprobs=logprobs is not None,
         top_logprobs=logprobs or 0,

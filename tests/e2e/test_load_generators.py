@@ -160,3 +160,58 @@ def test_hugging_face_ids_of_known_families_are_answered(server: RunningServer, 
     answer = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=30)
     assert answer.status_code == 200, answer.text
     assert answer.json()["usage"]["completion_tokens"] == 40
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "param", "says"),
+    [
+        # vLLM's own check, in its words
+        (
+            "/v1/chat/completions",
+            {"max_tokens": 10, "min_tokens": 20},
+            "min_tokens",
+            "min_tokens must be less than or equal to max_tokens=10, got 20.",
+        ),
+        # no max_tokens: the model's output cap bounds min_tokens (it hung the server)
+        (
+            "/v1/chat/completions",
+            {"min_tokens": 10**9},
+            "min_tokens",
+            "min_tokens must be less than or equal to max_tokens=",
+        ),
+        # 16 million tokens over 128 choices took the server to 1.2 GB
+        (
+            "/v1/chat/completions",
+            {"ignore_eos": True, "max_tokens": 131072, "n": 128},
+            "max_tokens",
+            "mockllm writes at most 1048576 forced completion tokens per request",
+        ),
+        (
+            "/v1/completions",
+            {"ignore_eos": True, "max_tokens": 100000, "prompt": ["a", "b", "c", "d", "e"] * 3},
+            "max_tokens",
+            "mockllm writes at most 1048576 forced completion tokens per request",
+        ),
+        # 5,000 prompts with n=100 took minutes to write
+        (
+            "/v1/completions",
+            {"prompt": ["x"] * 5000, "n": 100},
+            "prompt",
+            "Invalid 'prompt': 5000 prompts with n=100 make 500000 completions; mockllm writes "
+            "at most 2048 per request.",
+        ),
+    ],
+)
+def test_answers_too_large_to_write_are_refused_at_once(
+    server: RunningServer, path: str, fields: dict[str, Any], param: str, says: str
+) -> None:
+    body: dict[str, Any] = {"model": OPEN_MODEL, **fields}
+    if path == "/v1/chat/completions":
+        body["messages"] = [{"role": "user", "content": "hi"}]
+    body.setdefault("prompt", "hi")
+    if path == "/v1/chat/completions":
+        del body["prompt"]
+    response = httpx.post(f"{server.url}{path}", json=body, timeout=10)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == param and error["message"].startswith(says), error
