@@ -166,7 +166,8 @@ def _arguments(text: str) -> dict[str, Any] | None:
     except ValueError:
         try:
             shown = ast.literal_eval(text)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
+        # TypeError: a set of dicts (`{{'city': {...}}}`, a template's doubled braces)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             return None
     if not isinstance(shown, dict) or not all(
         isinstance(k, str) and isinstance(v, dict) for k, v in shown.items()

@@ -113,6 +113,21 @@ def test_the_arguments_follow_the_schema_the_prompt_shows():
         Draft202012Validator(ARGS[tool]).validate(step["action_input"])
 
 
+def test_arguments_shown_as_a_set_literal_are_not_read_as_a_schema():
+    """A prompt template whose braces were left doubled shows `{{'city': {...}}}`, a set
+    of dicts to Python: the arguments are read from elsewhere, not a 500."""
+    first = CAPTURED["structured_chat"][0]
+    doubled = {
+        **first,
+        "messages": [
+            {**m, "content": re.sub(r"args: (\{.*\})", r"args: {\1}", m["content"])}
+            for m in first["messages"]
+        ],
+    }
+    assert doubled != first
+    assert blob(answer(doubled))["action"] == "get_weather"
+
+
 def test_a_tool_with_several_arguments_gets_an_object_of_them():
     """JSON chat shows no schema, only the tool's signature: one argument reads text, more
     than one get an object keyed by the signature's names, typed by its annotations."""
