@@ -73,7 +73,9 @@ VLLM_ARGUMENTS = frozenset(
         "truncate_prompt_tokens", "use_beam_search",
     }
 )  # fmt: skip
-REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+# The efforts the API takes at all, as the OpenAPI document's `ReasoningEffort` lists them
+# ("Not all reasoning models support every value": a model's own are its `efforts`).
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 
 def unrecognized_arguments(

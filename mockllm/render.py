@@ -64,6 +64,7 @@ HIDDEN_REASONING: dict[str, tuple[int, int]] = {
     "medium": (192, 960),
     "high": (576, 2880),
     "xhigh": (1152, 5760),
+    "max": (2304, 11520),
 }
 
 

@@ -283,10 +283,10 @@ def test_text_format_reasoning_limits_and_storage():
             "Missing required parameter: 'text.format.schema'.",
         ),
         (
-            {"model": "m", "input": "x", "reasoning": {"effort": "max"}},
+            {"model": "m", "input": "x", "reasoning": {"effort": "ultra"}},
             "reasoning.effort",
-            "Invalid value: 'max'. Supported values are: 'none', 'minimal', 'low', 'medium', "
-            "'high', and 'xhigh'.",
+            "Invalid value: 'ultra'. Supported values are: 'none', 'minimal', 'low', 'medium', "
+            "'high', 'xhigh', and 'max'.",
         ),
         (
             {"model": "m", "input": "x", "truncation": "sometimes"},

@@ -60,6 +60,7 @@ from mockllm.protocol import (
     unsupported,
 )
 from mockllm.refusals import (
+    REASONING_EFFORTS,
     check_effort,
     may_exceed,
     model_parameters,
@@ -137,7 +138,6 @@ _BUILTIN_REQUIRED: dict[str, tuple[str, ...]] = {
 # "name", "description", "tools"}`; the Codex CLI offers its sub-agent tools so): taken,
 # and, as a built-in tool, not called by the default generator.
 _TOOL_TYPES = ("function", "custom", "namespace", *_BUILTIN_REQUIRED)
-_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 _SUMMARIES = ("auto", "concise", "detailed")
 
 
@@ -493,8 +493,8 @@ def _parse_reasoning(
     if not isinstance(value, dict):
         raise invalid_type("reasoning", "an object", value)
     effort = value.get("effort")
-    if effort is not None and effort not in _EFFORTS:
-        raise unsupported(effort, _EFFORTS, "reasoning.effort")
+    if effort is not None and effort not in REASONING_EFFORTS:
+        raise unsupported(effort, REASONING_EFFORTS, "reasoning.effort")
     summary = value.get("summary", value.get("generate_summary"))
     if summary is not None and summary not in _SUMMARIES:
         raise unsupported(summary, _SUMMARIES, "reasoning.summary")
