@@ -115,6 +115,23 @@ _ITEM_TYPES = (
     "mcp_list_tools",
     "mcp_approval_request",
     "mcp_approval_response",
+    # The rest of the OpenAPI document's `InputItem` (and the SDK's `configuration_update`):
+    # taken as the earlier turns they record, and like the built-in tools' calls above,
+    # not read as messages.
+    "tool_search_call",
+    "tool_search_output",
+    "additional_tools",
+    "compaction",
+    "compaction_trigger",
+    "local_shell_call",
+    "local_shell_call_output",
+    "shell_call",
+    "shell_call_output",
+    "apply_patch_call",
+    "apply_patch_call_output",
+    "program",
+    "program_output",
+    "configuration_update",
 )
 # Built-in tools: the mock cannot run them, so they are checked as the API checks them (the
 # parameters it requires) and a model answers without calling them unless a rule says so.
@@ -133,6 +150,7 @@ _BUILTIN_REQUIRED: dict[str, tuple[str, ...]] = {
     "apply_patch": (),
     "mcp": ("server_label",),
     "tool_search": (),  # deferred tools found by search (`execution: "client"`, as Codex runs it)
+    "programmatic_tool_calling": (),
 }
 # A namespace groups function and custom tools under one name (`{"type": "namespace",
 # "name", "description", "tools"}`; the Codex CLI offers its sub-agent tools so): taken,
@@ -414,12 +432,14 @@ def _parse_tool_choice(
                 )
             allowed.append(str(name))
         return str(mode), tuple(allowed)
-    if kind == "custom" or kind in _BUILTIN_REQUIRED:
+    if kind in ("custom", "computer_use") or kind in _BUILTIN_REQUIRED:
         return "auto", ()  # a tool the default generator does not call: it answers in text
     if kind is None:
         raise missing("tool_choice.type")
     raise unsupported(
-        kind, ("function", "allowed_tools", "custom", *_BUILTIN_REQUIRED), "tool_choice.type"
+        kind,
+        ("function", "allowed_tools", "custom", "computer_use", *_BUILTIN_REQUIRED),
+        "tool_choice.type",
     )
 
 

@@ -26,12 +26,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-def openai_client(server: RunningServer) -> OpenAI:
-    return OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+@pytest.fixture(scope="module")
+def openai_client(server: RunningServer) -> Iterator[OpenAI]:
+    with OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as client:
+        yield client
 
 
-def anthropic_client(server: RunningServer) -> Anthropic:
-    return Anthropic(base_url=server.url, api_key="sk-ant-test", max_retries=0)
+@pytest.fixture(scope="module")
+def anthropic_client(server: RunningServer) -> Iterator[Anthropic]:
+    with Anthropic(base_url=server.url, api_key="sk-ant-test", max_retries=0) as client:
+        yield client
 
 
 # (id, keyword arguments of client.chat.completions.create)
@@ -44,18 +48,78 @@ CHAT: list[tuple[str, dict[str, Any]]] = [
 # (id, keyword arguments of client.responses.create)
 RESPONSES: list[tuple[str, dict[str, Any]]] = [
     ("reasoning.effort-max", {"model": "gpt-6-sol", "reasoning": {"effort": "max"}}),
+    # Tools of the OpenAPI document's `Tool` union, and hosted tool choices of its
+    # `ToolChoiceTypes` (`computer_use`) and `SpecificProgrammaticToolCallingParam`.
+    ("tools-programmatic_tool_calling", {"tools": [{"type": "programmatic_tool_calling"}]}),
+    (
+        "tool_choice-programmatic_tool_calling",
+        {
+            "tools": [{"type": "programmatic_tool_calling"}],
+            "tool_choice": {"type": "programmatic_tool_calling"},
+        },
+    ),
+    (
+        "tool_choice-computer_use",
+        {
+            "model": "gpt-5.5",
+            "tools": [{"type": "computer"}],
+            "tool_choice": {"type": "computer_use"},
+        },
+    ),
+]
+
+# Items of the OpenAPI document's `InputItem` union (and the SDK's `configuration_update`),
+# as earlier turns before a user message.
+ITEMS: list[dict[str, Any]] = [
+    {"type": "tool_search_call", "arguments": {"query": "weather"}},
+    {"type": "tool_search_output", "tools": [FUNCTION]},
+    {"type": "additional_tools", "role": "developer", "tools": [FUNCTION]},
+    {"type": "compaction", "encrypted_content": "gAAAA"},
+    {"type": "compaction_trigger"},
+    {
+        "type": "local_shell_call",
+        "id": "lsh_1",
+        "call_id": "call_ls",
+        "status": "completed",
+        "action": {"type": "exec", "command": ["ls"], "env": {}},
+    },
+    {"type": "local_shell_call_output", "id": "call_ls", "output": "a.txt"},
+    {"type": "shell_call", "call_id": "call_sh", "action": {"commands": ["ls"]}},
+    {
+        "type": "shell_call_output",
+        "call_id": "call_sh",
+        "output": [{"stdout": "a.txt", "stderr": "", "outcome": {"type": "exit", "exit_code": 0}}],
+    },
+    {
+        "type": "apply_patch_call",
+        "call_id": "call_ap",
+        "status": "completed",
+        "operation": {"type": "delete_file", "path": "a.txt"},
+    },
+    {"type": "apply_patch_call_output", "call_id": "call_ap", "status": "completed"},
+    {"type": "program", "id": "prg_1", "call_id": "call_pg", "code": "1 + 1"},
+    {"type": "program_output", "call_id": "call_pg", "output": "2", "status": "completed"},
+    {"type": "configuration_update", "id": "cu_1", "tools": [FUNCTION]},
 ]
 
 
 @pytest.mark.parametrize("kwargs", [c[1] for c in CHAT], ids=[c[0] for c in CHAT])
-def test_chat_takes(server: RunningServer, kwargs: dict[str, Any]) -> None:
-    completion = openai_client(server).chat.completions.create(messages=[USER], **kwargs)
+def test_chat_takes(openai_client: OpenAI, kwargs: dict[str, Any]) -> None:
+    completion = openai_client.chat.completions.create(messages=[USER], **kwargs)
     assert completion.choices[0].message.content
 
 
 @pytest.mark.parametrize("kwargs", [c[1] for c in RESPONSES], ids=[c[0] for c in RESPONSES])
-def test_responses_takes(server: RunningServer, kwargs: dict[str, Any]) -> None:
-    kwargs = {"input": "Hello!", **kwargs}
-    response = openai_client(server).responses.create(**kwargs)
+def test_responses_takes(openai_client: OpenAI, kwargs: dict[str, Any]) -> None:
+    kwargs = {"model": "gpt-5.5", "input": "Hello!", **kwargs}
+    response = openai_client.responses.create(**kwargs)
     assert response.status == "completed"
     assert response.output_text
+
+
+@pytest.mark.parametrize("item", ITEMS, ids=[item["type"] for item in ITEMS])
+def test_responses_takes_input_item(openai_client: OpenAI, item: dict[str, Any]) -> None:
+    response = openai_client.responses.create(
+        model="gpt-5.5", input=[USER, item, {"role": "user", "content": "Go on."}]
+    )
+    assert response.status == "completed"
