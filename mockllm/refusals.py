@@ -43,7 +43,8 @@ CHAT_ARGUMENTS = frozenset(
 )  # fmt: skip
 RESPONSES_ARGUMENTS = frozenset(
     {
-        "background", "client_metadata", "context_management", "conversation", "include", "input",
+        "access_programs", "background", "background_options", "client_metadata",
+        "context_management", "conversation", "image", "include", "input",
         "instructions", "max_output_tokens", "max_tool_calls", "metadata", "model",
         "moderation", "parallel_tool_calls", "previous_response_id", "prompt",
         "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "reasoning",

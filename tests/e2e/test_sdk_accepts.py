@@ -48,6 +48,10 @@ CHAT: list[tuple[str, dict[str, Any]]] = [
 # (id, keyword arguments of client.responses.create)
 RESPONSES: list[tuple[str, dict[str, Any]]] = [
     ("reasoning.effort-max", {"model": "gpt-6-sol", "reasoning": {"effort": "max"}}),
+    # Request options of the openai SDK's ResponseCreateParams (3.63), documented there.
+    ("access_programs", {"access_programs": {"cyber": "standard"}}),
+    ("background_options", {"background_options": {"completion_window": "soonest"}}),
+    ("image", {"image": {"context_compression": "auto"}}),
     # Tools of the OpenAPI document's `Tool` union, and hosted tool choices of its
     # `ToolChoiceTypes` (`computer_use`) and `SpecificProgrammaticToolCallingParam`.
     ("tools-programmatic_tool_calling", {"tools": [{"type": "programmatic_tool_calling"}]}),
