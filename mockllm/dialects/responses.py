@@ -806,6 +806,10 @@ def parse(
         "service_tier": tier,
     }
     seed_key = canonical_or_refuse(body)  # first: a body too deep to encode is refused
+    if thread is not None:
+        # The same body continues a conversation that has grown since: its items decide
+        # the answer too (each turn its own ids and text, in every process).
+        seed_key += orjson.dumps(history, option=orjson.OPT_SORT_KEYS)
     messages_t = tuple(messages)
     if truncation == "auto":
         messages_t = _truncated(messages_t, tools, entry.context_window)

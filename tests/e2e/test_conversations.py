@@ -177,3 +177,31 @@ def test_an_item_added_after_a_delete_gets_an_id_of_its_own(server: RunningServe
     assert len(items) == 5 and len(set(ids)) == 5 and first.id not in ids
     four = client.conversations.items.retrieve(ids[2], conversation_id=made.id)
     assert four.type == "message" and four.content[0].text == "four"  # type: ignore[union-attr]
+
+
+def test_the_same_input_again_continues_the_conversation_as_it_now_is(tmp_path) -> None:
+    """The same body sent to a conversation three times is three turns: each answer reads
+    the conversation as it has grown, and has ids of its own (one process or another
+    answers it the same)."""
+    (tmp_path / "turns.yaml").write_text(
+        "version: 1\nrules:\n  - name: turns\n    match: { last_user: { contains: again } }\n"
+        "    reply: { content: 'turn {{ turn }} of {{ messages | length }} messages' }\n"
+    )
+    server = start_server("--scenarios", str(tmp_path / "turns.yaml"), tmp_path=tmp_path)
+    try:
+        client = openai_sdk(server)
+        made = client.conversations.create(items=[{"role": "user", "content": "hello"}])
+        answers = [
+            client.responses.create(model="gpt-4o", input="again", conversation=made.id)
+            for _ in range(3)
+        ]
+        assert [a.output_text for a in answers] == [
+            "turn 2 of 2 messages",
+            "turn 3 of 4 messages",
+            "turn 4 of 6 messages",
+        ]
+        assert len({a.id for a in answers}) == 3
+        items = client.conversations.items.list(made.id, order="asc").data
+        assert len(items) == 7 and len({i.id for i in items}) == 7
+    finally:
+        server.stop()
