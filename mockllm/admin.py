@@ -12,7 +12,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockllm.asgi import decode_body, read_body
+from mockllm.asgi import CLOSE, decode_body, read_body
 from mockllm.engine import Engine
 from mockllm.errors import Problem, RequestError, ScenarioError
 from mockllm.journal import SOURCES
@@ -100,6 +100,11 @@ def _browser_refusal(request: Request, loopback_only: bool) -> RequestError | No
     return None
 
 
+def _sends_a_body(request: Request) -> bool:
+    declared = request.headers.get("content-length")
+    return (declared is not None and declared != "0") or "transfer-encoding" in request.headers
+
+
 def guarded(
     engine: Engine,
     endpoint: Callable[[Request], Awaitable[Response]],
@@ -111,27 +116,37 @@ def guarded(
     inspector page sets, or (`query_token`: the page's own address) as `?token=`."""
 
     async def check(request: Request) -> Response:
+        refusal = _refusal(request)
+        if refusal is not None:
+            if _sends_a_body(request):
+                # Refused before its body is read: the connection is closed, not left
+                # waiting for the rest of a body no one will read.
+                refusal.headers = (*refusal.headers, *CLOSE)
+            raise refusal
+        return await endpoint(request)
+
+    def _refusal(request: Request) -> RequestError | None:
         token = engine.config.admin_token
         loopback_only = not token and not engine.config.admin_remote
         refusal = _browser_refusal(request, loopback_only)
         if refusal is not None:
-            raise refusal
+            return refusal
         if token:
             presented = _presented_token(request, query_token)
             if not hmac.compare_digest(presented.encode(), token.encode()):
-                raise RequestError(
+                return RequestError(
                     401,
                     "The admin API needs the admin token (Authorization: Bearer <token>).",
                     code="invalid_admin_token",
                 )
         elif loopback_only and not _is_loopback(request.client.host if request.client else None):
-            raise RequestError(
+            return RequestError(
                 403,
                 "The admin API answers loopback callers only; start mockllm with --admin-token "
                 "or --admin-remote to allow others.",
                 code="admin_remote_refused",
             )
-        return await endpoint(request)
+        return None
 
     return check
 

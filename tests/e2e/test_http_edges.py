@@ -130,11 +130,17 @@ def exchange(port: int, data: bytes, *, leave_after: float | None = None) -> tup
 
 def test_the_admin_api_keeps_the_body_limit_and_timeout(serve: Any) -> None:
     server = serve("--body-timeout-s", "1", "--max-body-bytes", "2000")
-    head = "POST /__admin/rules HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n"
+    head = "POST /__admin/rules HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n"
     # Refused from its Content-Length, before a byte of it is read, and the connection closed.
     took, answer = exchange(server.port, head.format(400_000_000).encode() + b"version: 1")
     assert answer.startswith(b"HTTP/1.1 413") and took < 1.0, (took, answer[:300])
     assert b"connection: close" in answer and b'"code":"request_too_large"' in answer
+    # Refused for its host before its body is read: closed at once too, not left waiting for
+    # the rest of the body until the keep-alive timeout.
+    elsewhere = head.replace("Host: 127.0.0.1", "Host: rebound.example").format(400_000_000)
+    took, answer = exchange(server.port, elsewhere.encode() + b"version: 1")
+    assert answer.startswith(b"HTTP/1.1 403") and took < 1.0, (took, answer[:300])
+    assert b"connection: close" in answer and b'"code":"admin_remote_refused"' in answer
     # --max-body-bytes holds for the admin API too.
     rules = httpx.post(f"{server.url}/__admin/rules", content=b"#" * 3000, timeout=10)
     assert rules.status_code == 413, rules.text
