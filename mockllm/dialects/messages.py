@@ -154,6 +154,7 @@ _CLIENT_TOOLS: dict[str, tuple[str, JSON]] = {
     "text_editor_20250728": ("str_replace_based_edit_tool", _EDIT),
     "computer_20241022": ("computer", {"action": {"enum": ["screenshot"]}}),
     "computer_20250124": ("computer", {"action": {"enum": ["screenshot"]}}),
+    "computer_20251124": ("computer", {"action": {"enum": ["screenshot"]}}),
     "memory_20250818": ("memory", _EDIT),
 }
 SERVER_TOOLS: dict[str, tuple[str, JSON]] = {
@@ -170,8 +171,15 @@ SERVER_TOOLS: dict[str, tuple[str, JSON]] = {
     "code_execution_20260521": ("code_execution", {"code": _STRING}),
     "tool_search_tool_regex_20251119": ("tool_search_tool_regex", {"pattern": _STRING}),
     "tool_search_tool_bm25_20251119": ("tool_search_tool_bm25", {"query": _STRING}),
+    # The SDK's undated spellings of the same tools (its `type` takes either).
+    "tool_search_tool_regex": ("tool_search_tool_regex", {"pattern": _STRING}),
+    "tool_search_tool_bm25": ("tool_search_tool_bm25", {"query": _STRING}),
 }
-_TOOL_TYPES = ("custom", *_CLIENT_TOOLS, *SERVER_TOOLS)
+# A toolset is one `tools[]` entry, with no name, for a family of client tools (the SDK's
+# `BrowserToolset20260801Param`, `ComputerToolset20260801Param`): taken, and, as a server
+# tool, not called by the default generator.
+_TOOLSETS = ("browser_toolset_20260801", "computer_toolset_20260801")
+_TOOL_TYPES = ("custom", *_CLIENT_TOOLS, *SERVER_TOOLS, *_TOOLSETS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -773,6 +781,11 @@ def _read_tools(value: object, lenient: bool) -> tuple[tuple[Tool, ...], frozens
         _cache_control(tool, f"{at}.{kind}")
         if kind == "custom":
             tools.append(_custom_tool(tool, f"{at}.custom", lenient))
+            continue
+        if kind in _TOOLSETS:
+            _only(tool, f"{at}.{kind}", ("type", "cache_control", "configs"))
+            if tool.get("configs") is not None:
+                _object(tool["configs"], f"{at}.{kind}.configs")
             continue
         fixed, properties = _CLIENT_TOOLS.get(kind) or SERVER_TOOLS[kind]
         name = tool.get("name")

@@ -127,3 +127,44 @@ def test_responses_takes_input_item(openai_client: OpenAI, item: dict[str, Any])
         model="gpt-5.5", input=[USER, item, {"role": "user", "content": "Go on."}]
     )
     assert response.status == "completed"
+
+
+# (id, tools) for client.messages.create: the tool types of the anthropic SDK's
+# ToolUnionParam (2.17) and, for the beta, BetaToolUnionParam.
+TOOLS: list[tuple[str, list[dict[str, Any]]]] = [
+    ("browser_toolset_20260801", [{"type": "browser_toolset_20260801"}]),
+    ("computer_toolset_20260801", [{"type": "computer_toolset_20260801", "configs": {}}]),
+    ("tool_search_tool_bm25", [{"type": "tool_search_tool_bm25", "name": "tool_search_tool_bm25"}]),
+    (
+        "tool_search_tool_regex",
+        [{"type": "tool_search_tool_regex", "name": "tool_search_tool_regex"}],
+    ),
+]
+
+
+@pytest.mark.parametrize("tools", [c[1] for c in TOOLS], ids=[c[0] for c in TOOLS])
+def test_messages_takes_tool(anthropic_client: Anthropic, tools: list[dict[str, Any]]) -> None:
+    message = anthropic_client.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=256,
+        messages=[USER],
+        tools=tools,  # type: ignore[arg-type]
+    )
+    assert message.stop_reason == "end_turn"
+
+
+def test_beta_messages_takes_computer_20251124(anthropic_client: Anthropic) -> None:
+    tool = {
+        "type": "computer_20251124",
+        "name": "computer",
+        "display_width_px": 1024,
+        "display_height_px": 768,
+    }
+    message = anthropic_client.beta.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=256,
+        messages=[USER],  # type: ignore[list-item]
+        tools=[tool],  # type: ignore[list-item]
+        betas=["computer-use-2025-11-24"],
+    )
+    assert message.stop_reason in ("end_turn", "tool_use")
