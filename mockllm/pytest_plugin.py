@@ -25,6 +25,7 @@ records it again.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -45,6 +46,7 @@ MARKER = (
     "or cassette answered fails it (`strict=` is the former spelling)"
 )
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
+MARKER_KEYS = ("scenarios", "cassette", "record_mode", "profile", "keys", "fail_unanswered")
 # Characters a cassette's file name cannot hold, as pytest-recording replaces them.
 _NOT_IN_NAMES = str.maketrans(dict.fromkeys("<>?%*:|\"'/\\", "-"))
 _SUFFIXES = (".yaml", ".yml", ".json")
@@ -286,10 +288,15 @@ def mockllm(mockllm_server: MockServer, request: pytest.FixtureRequest) -> Itera
     options = dict(marker.kwargs) if marker is not None else {}
     if "strict" in options:  # the former spelling of fail_unanswered
         options.setdefault("fail_unanswered", options.pop("strict"))
-    known = {"scenarios", "cassette", "record_mode", "profile", "keys", "fail_unanswered"}
-    unknown = set(options) - known
+    unknown = sorted(set(options) - set(MARKER_KEYS))
     if unknown:
-        pytest.fail(f"unknown mockllm marker argument(s): {', '.join(sorted(unknown))}")
+        pytest.fail(
+            f"@pytest.mark.mockllm: unknown mockllm marker argument(s): {', '.join(unknown)}"
+            + "".join(_did_you_mean(key) for key in unknown)
+            + "; valid arguments: "
+            + ", ".join(MARKER_KEYS),
+            pytrace=False,
+        )
     base = Path(str(request.node.path)).parent
     scenarios = options.get("scenarios") or ()
     if isinstance(scenarios, str | Path):
@@ -333,6 +340,21 @@ def mockllm(mockllm_server: MockServer, request: pytest.FixtureRequest) -> Itera
     if fail_unanswered and unmatched:
         shown = ", ".join(f"{r['model']} {r['path']}" for r in unmatched[:5])
         pytest.fail(f"{len(unmatched)} request(s) no rule or cassette answered: {shown}")
+
+
+def _did_you_mean(key: str) -> str:
+    close = difflib.get_close_matches(key, MARKER_KEYS, n=1)
+    return f"; did you mean {close[0]!r} for {key!r}?" if close else ""
+
+
+@pytest.fixture(autouse=True)
+def _mockllm_marker(request: pytest.FixtureRequest) -> None:
+    """A test marked `mockllm` gets the `mockllm` fixture (its marker applied, the server reset
+    before and after) even when neither it nor its fixtures name it, as pytest-recording's
+    `vcr` marker does: otherwise the marker would be silently ignored."""
+    if "mockllm" in request.fixturenames or request.node.get_closest_marker("mockllm") is None:
+        return
+    request.getfixturevalue("mockllm")
 
 
 def default_cassette_name(request: pytest.FixtureRequest) -> str:

@@ -772,7 +772,55 @@ def test_unknown_marker_argument_fails(pytester: pytest.Pytester):
     )
     result = run(pytester)
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*unknown mockllm marker argument(s): scenario*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*@pytest.mark.mockllm: unknown mockllm marker argument(s): scenario;"
+            " did you mean 'scenarios' for 'scenario'?; valid arguments: scenarios, cassette,"
+            " record_mode, profile, keys, fail_unanswered"
+        ]
+    )
+
+
+def test_a_marked_test_gets_the_fixture_without_naming_it(pytester: pytest.Pytester):
+    """The app reaches the server through a session fixture of the project's own (an
+    environment variable): the marker still loads its scenarios, and resets after the test."""
+    pytester.makeconftest(
+        source(
+            """
+            import pytest
+
+            @pytest.fixture(scope="session", autouse=True)
+            def base_url(mockllm_server):
+                return mockllm_server.base_url
+            """
+        )
+    )
+    pytester.makefile(
+        ".yaml",
+        checkout="rules: [{name: checkout, match: {last_user: checkout}, reply: {content: sent}}]",
+    )
+    pytester.makepyfile(
+        source(
+            """
+            import httpx
+            import pytest
+
+            def ask(base_url):
+                messages = [{"role": "user", "content": "checkout"}]
+                body = {"model": "gpt-4o-mini", "messages": messages}
+                reply = httpx.post(base_url + "/chat/completions", json=body).json()
+                return reply["choices"][0]["message"]["content"]
+
+            @pytest.mark.mockllm(scenarios="checkout.yaml")
+            def test_marked(base_url):
+                assert ask(base_url) == "sent"
+
+            def test_not_marked_after(base_url):
+                assert ask(base_url) != "sent"
+            """
+        )
+    )
+    run(pytester).assert_outcomes(passed=2)
 
 
 STRICT_TESTS = PING + source(
