@@ -317,3 +317,44 @@ def test_compose_prometheus_scrapes_mockllm():
     (job,) = config["scrape_configs"]
     assert job["static_configs"][0]["targets"] == ["mockllm:8000"]
     assert job.get("metrics_path", "/metrics") == "/metrics"
+
+
+# --- docs/ci.md: the pipeline snippets ---------------------------------------------------------
+
+
+def _ci_blocks() -> list[str]:
+    text = (ROOT / "docs" / "ci.md").read_text()
+    return [block for block in text.split("```")[1::2] if block.startswith("yaml\n")]
+
+
+def test_ci_doc_workflow_points_both_sdks_at_the_service():
+    """The Anthropic SDK adds /v1/messages to its base URL itself: its base URL has no /v1."""
+    (workflow,) = [b for b in _ci_blocks() if "# .github/workflows/test.yml" in b]
+    env = yaml.safe_load(workflow.removeprefix("yaml\n"))["jobs"]["test"]["env"]
+    assert env["OPENAI_BASE_URL"] == "http://127.0.0.1:8000/v1"
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:8000"
+
+
+def test_ci_doc_background_server_step_fails_when_it_never_starts(tmp_path: Path):
+    """The `mockllm serve &` step of ci.md, run as written (on a free port), against a
+    scenario that does not validate: the step fails and shows why, rather than passing and
+    leaving every test to fail on a refused connection."""
+    (block,) = [b for b in _ci_blocks() if "name: Start mockllm" in b]
+    steps = yaml.safe_load(block.removeprefix("yaml\n"))
+    (script,) = [step["run"] for step in steps if step.get("name") == "Start mockllm"]
+    scenarios = tmp_path / "tests" / "scenarios"
+    scenarios.mkdir(parents=True)
+    (scenarios / "bad.yaml").write_text(
+        "version: 1\nrules: [{name: x, match: {last_usr: a}, reply: {content: b}}]\n"
+    )
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["bash", "-e", "-c", script.replace("8000", str(free_port()))],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "did you mean 'last_user'?" in done.stdout
