@@ -207,7 +207,7 @@ def normalize(text: str) -> str:
     return text
 
 
-def _line_matches(expected: str, actual: str) -> bool:
+def line_matches(expected: str, actual: str) -> bool:
     if ANY not in expected:
         return expected == actual
     parts = [re.escape(p) for p in expected.split(ANY)]
@@ -226,7 +226,7 @@ def matches(expected: str, actual: str) -> bool:
         while i < len(want):
             if want[i] == ANY:
                 return any(walk(i + 1, k) for k in range(j, len(got) + 1))
-            if j >= len(got) or not _line_matches(want[i], got[j]):
+            if j >= len(got) or not line_matches(want[i], got[j]):
                 return False
             i, j = i + 1, j + 1
         return j == len(got)
@@ -460,7 +460,7 @@ class PageRun:
         position = 0
         for wanted in normalize(block.text).split("\n"):
             found = next(
-                (k for k in range(position, len(got)) if _line_matches(wanted, got[k])), None
+                (k for k in range(position, len(got)) if line_matches(wanted, got[k])), None
             )
             if found is None:
                 return wanted, log

@@ -23,16 +23,22 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 import yaml
 from click.testing import CliRunner
 
+from mockllm.app import create_app
 from mockllm.cli import main
+from mockllm.config import ServerConfig
+from mockllm.errors import ScenarioError
 from mockllm.loader import load_text, scenario_schema
+from tests.doc_examples import free_port, line_matches
 
 pytest_plugins = ["pytester"]
 
@@ -43,6 +49,24 @@ SCENARIO_FILES = sorted((ROOT / "scenarios").glob("*.y*ml"))
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 NAMED = re.compile(r"# (\S+\.(?:py|ya?ml|json))\n")
+INDENTED_FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.M | re.S)
+
+
+def fenced_blocks(path: Path) -> list[tuple[int, str, str]]:
+    """(line, language, dedented text) of every fenced block of a page, indented in a list
+    item or not."""
+    text = path.read_text(encoding="utf-8")
+    return [
+        (text.count("\n", 0, m.start()) + 1, m.group(2), textwrap.dedent(m.group(3)))
+        for m in INDENTED_FENCE.finditer(text)
+    ]
+
+
+def shown_block(path: Path, start: str) -> str:
+    """The one fenced block of a page that starts with `start`, without its fences."""
+    found = [text.strip("\n") for _, _, text in fenced_blocks(path) if text.startswith(start)]
+    assert len(found) == 1, f"{path.name}: {len(found)} blocks start with {start!r}"
+    return found[0]
 
 
 def code_blocks(path: Path) -> list[tuple[str, str]]:
@@ -207,6 +231,8 @@ def test_pytest_doc_examples_pass(pytester: pytest.Pytester):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
     tests = sum(len(re.findall(r"^def test_", t, re.M)) for t in blocks.values())
+    # Two more tests fail as the page's "A failed assertion shows the journal" shows.
+    (pytester.path / "tests" / "test_failing_assertions.py").write_text(FAILING_ASSERTIONS)
     result = pytester.runpytest_subprocess(
         "-p",
         "no:cacheprovider",
@@ -222,7 +248,40 @@ def test_pytest_doc_examples_pass(pytester: pytest.Pytester):
         "tests",
         timeout=180,
     )
-    result.assert_outcomes(passed=tests)
+    result.assert_outcomes(passed=tests, failed=2)
+    raised = re.findall(r"^E\s+(AssertionError: .*)$", result.stdout.str(), re.M)
+    assert raised == shown_block(DOCS / "pytest.md", "AssertionError: ").split("\n")
+
+
+FAILING_ASSERTIONS = """\
+from openai import OpenAI
+import openai
+import pytest
+
+SEQUENCE = {
+    "name": "flaky",
+    "match": {"model": "flaky-model"},
+    "sequence": [{"error": {"status": 500}}, {"content": "second time lucky"}],
+}
+
+
+def test_called_once_not_twice(mockllm):
+    mockllm.add_rules(SEQUENCE)
+    client = OpenAI(base_url=mockllm.base_url, api_key="test", max_retries=0)
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(
+            model="flaky-model", messages=[{"role": "user", "content": "hi"}]
+        )
+    mockllm.assert_called(rule="flaky", times=2)
+
+
+def test_never_called(mockllm):
+    client = OpenAI(base_url=mockllm.base_url, api_key="test")
+    client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "Where is my refund?"}]
+    )
+    mockllm.assert_called(rule="refund")
+"""
 
 
 def test_pytest_doc_names_every_marker_key_and_option():
@@ -314,3 +373,165 @@ def test_the_families_page_shows_the_bundled_rule():
         line for line in bundled.splitlines() if line.strip() and not line.strip().startswith("#")
     ]
     assert "\n".join(lines) in "\n".join(kept)
+
+
+# --- outputs the pages show outside their examples ------------------------------------------
+# What a page shows of mockllm's output where a transcript would need an unreachable
+# upstream, a timing or many small files: each is what mockllm says now, checked here.
+
+
+def _app_client(config: ServerConfig) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=create_app(config))
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000")
+
+
+@pytest.mark.anyio
+async def test_recording_doc_shows_the_502_of_an_upstream_that_cannot_be_reached(tmp_path):
+    """docs/recording.md: the 502 bodies of chat and of the Messages API, with the page's
+    upstream (port 9201) gone."""
+    page = DOCS / "recording.md"
+    port = free_port()  # nothing listens there
+    config = ServerConfig(
+        cassettes=tmp_path, upstream=f"http://127.0.0.1:{port}/v1", record_mode="all"
+    )
+    user = [{"role": "user", "content": "Capital of France?"}]
+    async with _app_client(config) as http:
+        chat = await http.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": user})
+        claude = await http.post(
+            "/v1/messages",
+            json={"model": "claude-3-5-sonnet-20241022", "max_tokens": 64, "messages": user},
+        )
+    assert (chat.status_code, claude.status_code) == (502, 502)
+    assert chat.text.replace(f":{port}/", ":9201/") == shown_block(page, '{"error":{"message":"Up')
+    assert claude.text.replace(f":{port}/", ":9201/") == shown_block(page, '{"type":"error"')
+
+
+@pytest.mark.anyio
+async def test_cli_doc_shows_the_replay_miss_of_its_cassette(tmp_path):
+    """docs/cli.md: the miss of a request one character off its cassettes/demo.yaml."""
+    page = DOCS / "cli.md"
+    (tmp_path / "demo.yaml").write_text(named_blocks(page)["cassettes/demo.yaml"])
+    question = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello?"}]}
+    async with _app_client(ServerConfig(cassettes=tmp_path)) as http:
+        miss = await http.post("/v1/chat/completions", json=question)
+    assert miss.status_code == 404
+    assert miss.text == shown_block(page, '{"error":{"message":"No recorded interaction')
+
+
+@pytest.mark.anyio
+async def test_load_doc_shows_the_journal_fields_of_a_latency_model():
+    """docs/load.md: the journal entry of an answer a latency model covered has the fields
+    the page shows (their figures depend on the load and the clock)."""
+    shown = json.loads(shown_block(DOCS / "load.md", '{\n  "first_token_ms"'))
+    question = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 4,
+        "messages": [{"role": "user", "content": "Hi"}],
+    }
+    async with _app_client(ServerConfig(latency_model="llama-3.1-8b-h100")) as http:
+        await http.post("/v1/chat/completions", json=question)
+        (entry,) = (await http.get("/__admin/requests")).json()["requests"]
+    assert set(shown) <= set(entry)
+    assert set(entry["usage"]) == set(shown["usage"])
+    assert set(entry["load"]) == set(shown["load"])
+    assert entry["load"]["model"] == shown["load"]["model"]
+    assert entry["load"]["group"] == shown["load"]["group"]
+
+
+def test_models_doc_shows_a_catalogue_entry_as_it_is():
+    """docs/models.md: the o3 entry, comments aside, is the catalogue's."""
+    (shown,) = yaml.safe_load(shown_block(DOCS / "models.md", "- id: o3"))
+    catalogue = yaml.safe_load((ROOT / "mockllm" / "models.yaml").read_text(encoding="utf-8"))
+    entries = catalogue["models"] if isinstance(catalogue, dict) else catalogue
+    (entry,) = [e for e in entries if e.get("id") == "o3"]
+    assert shown == entry
+
+
+SCENARIO_MISTAKES = [  # a file for each message of "Other messages you may meet"
+    "rules:\n  - name: a\n",
+    "rules:\n  - reply: {content: x}\n    then: cycle\n",
+    "rules:\n  - name: a\n    reply: {content: x}\n  - name: a\n    reply: {content: y}\n",
+    "rules:\n  - reply: {content: x}\n    reply: {content: y}\n",
+    "rules:\n  - reply:\n      content: x\n      choices: [{content: y}]\n",
+    "rules:\n  - reply:\n      content: x\n      faker: {text: sentence}\n",
+    "rules:\n  - reply:\n      chunks: [a, c]\n      content: ab\n",
+    "rules:\n  - name: a\n    reply:\n      error:\n        status: 200\n",
+    "rules:\n  - name: a\n    reply:\n      error: {message: x}\n",
+    "rules:\n  - reply: {faker: {text: sentence, locale: zh_XX}}\n",
+    "rules:\n  a: 1\n",
+    "rules:\n  - reply: {content: x\n",
+    "",
+]
+
+
+def test_scenarios_doc_shows_the_loaders_messages():
+    """docs/scenarios.md lists messages of the loader: each is what it says of a file."""
+    shown = shown_block(DOCS / "scenarios.md", "x.yaml:2: rules[0]: a rule needs").split("\n")
+    said = []
+    for text in SCENARIO_MISTAKES:
+        with pytest.raises(ScenarioError) as raised:
+            load_text(text, "x.yaml")
+        said.append(str(raised.value))
+    assert len(shown) == len(said)
+    for line, message in zip(shown, said, strict=True):
+        assert line_matches(line, message), f"the page shows\n{line}\nthe loader says\n{message}"
+
+
+# --- scenario YAML the pages show -----------------------------------------------------------
+
+RULE_KEYS = {"name", "match", "when", "reply", "sequence", "then", "latency_model"}
+SCENARIO_KEYS = {"version", "name", "description", "defaults", "rules"}
+SHOWN_BROKEN = {("cli.md", "greet.yaml"), ("scenarios.md", "chat.yaml")}  # to show validate
+
+
+def shown_scenarios() -> list[tuple[str, str]]:
+    """(where, text) of every YAML block of the pages that is a scenario, a list of rules,
+    or a rule's keys, as a scenario document; the bundled files' excerpts are left to
+    test_excerpts_are_the_bundled_files."""
+    found = []
+    for page in MARKDOWN:
+        for line, lang, text in fenced_blocks(page):
+            name = NAMED.match(text)
+            if lang != "yaml" or "(excerpt)" in text.split("\n", 1)[0]:
+                continue
+            if name and (page.name, name.group(1)) in SHOWN_BROKEN:
+                continue
+            data = yaml.safe_load(text)
+            where = f"{page.name}:{line}"
+            if isinstance(data, dict) and "rules" in data and set(data) <= SCENARIO_KEYS:
+                found.append((where, text))
+            elif name:
+                continue  # a file of another kind: a profile, a keys file, a cassette's settings
+            elif isinstance(data, list) and all(isinstance(r, dict) and "name" in r for r in data):
+                found.append((where, yaml.safe_dump({"version": 1, "rules": data})))
+            elif isinstance(data, dict) and data and set(data) <= RULE_KEYS:
+                rule = {"name": "shown", "reply": {"content": "x"}, **data}
+                found.append((where, yaml.safe_dump({"version": 1, "rules": [rule]})))
+    return found
+
+
+def test_the_pages_show_scenarios():
+    assert len(shown_scenarios()) >= 20
+
+
+@pytest.mark.parametrize(
+    ("where", "text"), shown_scenarios(), ids=[w for w, _ in shown_scenarios()]
+)
+def test_every_shown_scenario_validates(where: str, text: str):
+    load_text(text, where)  # raises ScenarioError naming each problem
+
+
+def test_excerpts_are_the_bundled_files():
+    """A block headed `# scenarios/NAME.yaml (excerpt)` shows lines of that file, in order."""
+    excerpts = 0
+    for page in MARKDOWN:
+        for _, _, text in fenced_blocks(page):
+            head = re.match(r"# (scenarios/\S+\.yaml) \(excerpt\)\n", text)
+            if head is None:
+                continue
+            excerpts += 1
+            bundled = iter(line.strip() for line in (ROOT / head.group(1)).read_text().splitlines())
+            for line in text.splitlines()[1:]:
+                if line.strip():
+                    assert line.strip() in bundled, f"{page.name}: not in {head.group(1)}: {line}"
+    assert excerpts >= 3

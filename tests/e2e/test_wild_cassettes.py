@@ -382,11 +382,13 @@ def test_other_calls_are_skipped_and_unreadable_files_named(tmp_path: Path) -> N
         "--cassettes", "cassettes", "--cassettes-skip-unreadable", tmp_path=tmp_path
     )
     try:
-        health = httpx.get(server.url + "/__admin/health").json()
+        answer = httpx.get(server.url + "/__admin/health")
+        health = answer.json()
         log = server.log()
     finally:
         server.stop()
     assert health == doc_json(doc, '"unreadable"')
+    assert answer.text in doc  # byte for byte, as the page shows it
     cassettes = health["cassettes"]
     assert (cassettes["files"], cassettes["interactions"], cassettes["skipped"]) == (1, 0, 2)
     assert [u["file"] for u in cassettes["unreadable"]] == ["broken.yaml", "old.json"]
