@@ -38,7 +38,7 @@ from mockllm.cli import main
 from mockllm.config import ServerConfig
 from mockllm.errors import ScenarioError
 from mockllm.loader import load_text, scenario_schema
-from tests.doc_examples import free_port, line_matches
+from tests.doc_examples import free_port, line_matches, normalize
 
 pytest_plugins = ["pytester"]
 
@@ -535,3 +535,50 @@ def test_excerpts_are_the_bundled_files():
                 if line.strip():
                     assert line.strip() in bundled, f"{page.name}: not in {head.group(1)}: {line}"
     assert excerpts >= 3
+
+
+@pytest.mark.anyio
+async def test_wire_doc_shows_a_message_with_tool_calls_and_logprobs():
+    """docs/wire.md's fragments: the page's weather request without `stream` (the bundled
+    scenarios, frozen time), and logprobs asked of a reply "Yes indeed." (a logprob is the
+    request's own figure; the rest is the same)."""
+    page = DOCS / "wire.md"
+    message = json.loads("{" + shown_block(page, '"message": {"role": "assistant"') + "}")
+    logprobs = json.loads("{" + shown_block(page, '"logprobs": {"content"') + "}")["logprobs"]
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER}}
+    config = ServerConfig(scenarios=(ROOT / "scenarios",), freeze_time=1_700_000_000)
+    async with _app_client(config) as http:
+        answer = await http.post(
+            "/v1/chat/completions",
+            json={"model": "gpt-4o", "tools": [weather], "messages": [PARIS]},
+        )
+    real = answer.json()["choices"][0]["message"]
+    assert normalize(json.dumps(real)) == normalize(json.dumps(message["message"]))
+    rules = load_text("rules:\n  - reply: {content: Yes indeed.}\n")
+    transport = httpx.ASGITransport(app=create_app(ServerConfig(), rules))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+        question = {"role": "user", "content": "Is it?"}
+        answer = await http.post(
+            "/v1/chat/completions",
+            json={"model": "gpt-4o", "logprobs": True, "messages": [question]},
+        )
+    real = answer.json()["choices"][0]["logprobs"]
+    for token in real["content"] + logprobs["content"]:
+        token["logprob"] = "<logprob>"
+    assert real == logprobs
+
+
+WEATHER = {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string"}}}
+PARIS = {"role": "user", "content": "What is the weather in Paris?"}
+
+
+def test_cli_doc_synopsis_names_every_command():
+    """docs/cli.md opens with one line (or two) per command: the CLI's commands, no more."""
+    shown = shown_block(DOCS / "cli.md", "mockllm serve [OPTIONS]")
+    named = set(re.findall(r"^mockllm ([a-z][\w-]*(?: [a-z][\w-]*)?)", shown, re.M))
+    commands = {
+        f"{name} {sub}" if hasattr(command, "commands") else name
+        for name, command in main.commands.items()
+        for sub in getattr(command, "commands", [""])
+    }
+    assert {n for n in named if n.split(" ")[0] in main.commands} == commands
