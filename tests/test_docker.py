@@ -242,8 +242,10 @@ def test_copied_files_reach_the_build_context(dockerfile: Dockerfile):
 def test_image_command_is_healthy_fast_answers_and_stops_cleanly(
     dockerfile: Dockerfile, container: Container
 ):
-    elapsed = wait_healthy(dockerfile, container, limit_s=2.0)
-    assert elapsed < 2.0, f"healthy after {elapsed:.2f} s"
+    # Well within the HEALTHCHECK's --start-period (10 s), on a loaded machine too (start-up
+    # time itself is measured by bench/, not here).
+    elapsed = wait_healthy(dockerfile, container, limit_s=5.0)
+    assert elapsed < 5.0, f"healthy after {elapsed:.2f} s"
 
     client = OpenAI(base_url=container.base_url, api_key="sk-host", max_retries=0)
     reply = client.chat.completions.create(

@@ -706,7 +706,9 @@ def test_replay_speed_zero_sends_everything_at_once(recording: Recording, replay
     with sdk(replays.instant.base_url) as client:
         got = sdk_stream(client, STREAM_PROMPT)
     assert got.lines == recording.stream.lines
-    assert got.total < 0.15, f"took {got.total * 1000:.0f} ms"
+    # Paced, the stream takes its recorded time (over a second); at once, a small part of it
+    # on a loaded machine too.
+    assert got.total < 0.25 * recording.stream.total, f"took {got.total * 1000:.0f} ms"
 
 
 def test_replay_speed_two_takes_half_the_time(recording: Recording, replays: Replays) -> None:
