@@ -59,6 +59,7 @@ from mockllm.ui import ui_routes
 
 if TYPE_CHECKING:
     from mockllm.recording import RecordingProxy
+    from mockllm.route_cassettes import RouteCassettes
 
 logger = logging.getLogger("mockllm")
 _OPENAI_ROUTE_HEADERS = ((b"openai-processing-ms", b"0"), (b"openai-version", b"2020-10-01"))
@@ -97,6 +98,11 @@ class MockApp:
             self.engine, self.gateway, self.proxy, ids, latency_model=latency_model
         )
         self.engine.resets.append(self.services.capacity.reset)
+        self.routed: RouteCassettes | None = None  # route calls through the cassettes
+        if config.cassettes is not None:
+            from mockllm.route_cassettes import RouteCassettes
+
+            self.routed = RouteCassettes(self.services, self._identify)
         self.metrics: Metrics | None = None
         if config.metrics:
             self.metrics = Metrics(
@@ -174,6 +180,12 @@ class MockApp:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.routed is not None and scope["type"] == "http" and self.routed.takes(scope):
+            # Recorded, or forwarded while recording, before the server's own route answers
+            again = await self.routed.answer(scope, receive, send)
+            if again is None:
+                return
+            receive = again
         if scope["type"] == "http" and scope["method"] == "POST":
             endpoint = self.endpoints.get(scope["path"])
             if endpoint is not None and scope["path"] != self.balance_path:
@@ -212,6 +224,11 @@ class MockApp:
         # The Anthropic SDK (it sends anthropic-version) reads its family's request id.
         spell = messages.DIALECT.request_id if _anthropic(scope) else None
         return self.services.ids.next(self.engine.config.seed, spell)  # type: ignore[union-attr]
+
+    def _identify(self, scope: Scope) -> tuple[bytes, str]:
+        """The request id header a client reads (its family's spelling), and a new id."""
+        header = messages.DIALECT.request_id_header if _anthropic(scope) else b"x-request-id"
+        return header, self._request_id(scope)
 
     def _with_id(self, send: Send, scope: Scope, request_id: str) -> Send:
         header = messages.DIALECT.request_id_header if _anthropic(scope) else b"x-request-id"

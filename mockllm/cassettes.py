@@ -82,6 +82,7 @@ __all__ = [
     "Recorder",
     "Scrubber",
     "family_of",
+    "is_api_path",
     "load_cassette",
     "read_cassette",
     "resolve_name",
@@ -129,6 +130,21 @@ def family_of(path: str) -> str | None:
         if trimmed.endswith(suffix):
             return family
     return None
+
+
+_VERSIONED = re.compile(r"(?:^|/)v\d+[a-z0-9]*(?:/|$)")
+
+
+def is_api_path(path: str) -> bool:
+    """Whether a path is one of an API's: it has a version segment (``/v1/models``,
+    ``/api/v4/...``). mockllm's own paths (``/__admin/...``, ``/health``) never are.
+
+    Example::
+
+        >>> is_api_path("/v1/responses/resp_1"), is_api_path("/health")
+        (True, False)
+    """
+    return not path.startswith("/__admin") and _VERSIONED.search(path) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1002,6 +1018,7 @@ class Recorder:
         request = RecordedRequest(
             method=str(vcr_request.method).upper(),
             path=str(meta.get("path") or urlsplit(vcr_request.uri).path),
+            query=urlsplit(vcr_request.uri).query,
             body=_body_bytes(vcr_request.body),
         )
         key: Callable[[RecordedRequest], Hashable] = (

@@ -345,6 +345,26 @@ class Engine:
             return None
         return Failure(_cassette_miss(found), source="miss", miss=found)
 
+    def route_from_cassettes(
+        self, method: str, path: str, query: str, body: bytes, cassette: str | None
+    ) -> Proxied | None:
+        """A route call (``GET /v1/models``, a stored response, a token count) passed through
+        to the upstream while recording (as the record mode says); None when the server's
+        own route answers it."""
+        mode = self.record_mode or self.config.record_mode
+        recording = self.config.upstream is not None
+        cassette = cassette or self.cassette or self.config.cassette
+        if recording and mode == "all":
+            return Proxied(cassette or DEFAULT_CASSETTE, replace=True)
+        if self.library is None or not recording:
+            return None
+        from mockllm.cassettes import should_record
+
+        name = cassette or DEFAULT_CASSETTE
+        if should_record(mode, self.library.existed(name), matched=False):
+            return Proxied(name)
+        return None
+
     def _replayed(self, found: Interaction, request: Conversation, seed: int) -> Replayed:
         """The recorded interaction, with the fault and pace of a replay rule matching it."""
         rules = tuple(r for r in self._replaying if replays(r, found.cassette, found.index))

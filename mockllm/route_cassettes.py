@@ -1,0 +1,117 @@
+"""The API's calls that are not a family's POST (models, stored responses, token counts,
+conversations, stored completions) through the cassettes.
+
+While recording, each is passed through to the upstream by the record proxy and recorded,
+as the families' POSTs are. Otherwise the server's own route answers it, with the body
+this layer read handed on: a server that is not recording never reaches this layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from mockllm.asgi import ARRIVED_KEY, Receive, Scope, Send, decode_headers, read_body
+from mockllm.cassettes import family_of, is_api_path
+from mockllm.endpoint import CASSETTE_HEADER, Services
+from mockllm.errors import RequestError
+from mockllm.exchanges import finish_exchange, journal_body
+from mockllm.journal import Exchange
+from mockllm.recording import cassette_name
+from mockllm.routes import error_response
+
+# The request id: the header name the client reads it from, and the id.
+Identify = Callable[[Scope], tuple[bytes, str]]
+
+
+class RouteCassettes:
+    """Answers route calls through the upstream while recording, else hands them on."""
+
+    def __init__(self, services: Services, identify: Identify) -> None:
+        self.services = services
+        self.identify = identify
+
+    def takes(self, scope: Scope) -> bool:
+        """Whether a request is a route call this layer may answer: on an API path, not a
+        family's POST (nor a browser's preflight, the server's own to answer), while
+        recording."""
+        method, path = scope["method"], scope["path"]
+        if (method == "POST" and family_of(path) is not None) or method == "OPTIONS":
+            return False
+        if not is_api_path(path):
+            return False
+        return self.services.engine.config.upstream is not None
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """Answer the call through the upstream; None once answered, else the `receive` the
+        route reads the body from (the body read here, again)."""
+        arrived = asyncio.get_running_loop().time()
+        services = self.services
+        engine = services.engine
+        config = engine.config
+        headers = decode_headers(scope["headers"])
+        declared = headers.get("content-length")
+        try:
+            raw = await read_body(
+                receive,
+                config.max_body_bytes,
+                int(declared) if declared and declared.isdigit() else None,
+                config.body_timeout_s,
+            )
+            name = headers.get(CASSETTE_HEADER) or engine.cassette
+            cassette = (
+                cassette_name(config.cassettes, name, CASSETTE_HEADER) if name is not None else None
+            )
+            query = scope.get("query_string", b"").decode("latin-1")
+            outcome = engine.route_from_cassettes(
+                scope["method"], scope["path"], query, raw, cassette
+            )
+            if outcome is not None:
+                services.gateway.authenticate(headers, ("x-api-key",))
+        except RequestError as exc:
+            await error_response(exc)(scope, receive, send)
+            return None
+        except TimeoutError:
+            late = RequestError(408, "The request body was not received in time.", code="timeout")
+            await error_response(late)(scope, receive, send)
+            return None
+        except ConnectionResetError:
+            return None
+        if outcome is None:
+            return _again(raw, receive)
+        _, request_id = self.identify(scope)
+        exchange = Exchange(
+            id=request_id,
+            method=scope["method"],
+            path=scope["path"],
+            started=time.time(),
+            api=None,
+            headers=headers,
+            request=journal_body(raw, None) if raw else None,
+        )
+        arrived = scope.get("extensions", {}).get(ARRIVED_KEY, arrived)
+        journal = engine.journal
+        if services.proxy is None:  # pragma: no cover - proxied only with an upstream
+            raise RuntimeError("recording without an upstream")
+        exchange.source, exchange.rule = "upstream", f"{outcome.cassette} (recording)"
+        if journal is not None:
+            journal.add(exchange)
+        status = await services.proxy.relay(outcome, scope, receive, send, raw)
+        finish_exchange(exchange, arrived, status, config.log_format, journal)
+        return None
+
+
+def _again(raw: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives the body already read, then waits on the client's."""
+    given = False
+
+    async def receiving() -> MutableMapping[str, Any]:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        return await receive()
+
+    return receiving
