@@ -331,8 +331,8 @@ class Engine:
             return Proxied(cassette or DEFAULT_CASSETTE, replace=True)
         if self.library is None:
             return None
-        if not recording and len(self.library) == 0:
-            return None  # an empty cassettes folder: nothing to replay, the generator answers
+        if not recording and not self.library.has_calls():
+            return None  # no LLM API call recorded: nothing to replay, the generator answers
         from mockllm.cassettes import Interaction, should_record
 
         found = self.library.find("POST", request.path, request.raw_json, cassette)
@@ -347,21 +347,24 @@ class Engine:
 
     def route_from_cassettes(
         self, method: str, path: str, query: str, body: bytes, cassette: str | None
-    ) -> Proxied | None:
-        """A route call (``GET /v1/models``, a stored response, a token count) passed through
-        to the upstream while recording (as the record mode says); None when the server's
-        own route answers it."""
+    ) -> Replayed | Proxied | None:
+        """A route call (``GET /v1/models``, a stored response, a token count) answered from
+        a cassette, or passed through to the upstream while recording (as the record mode
+        says); None when the server's own route answers it."""
         mode = self.record_mode or self.config.record_mode
         recording = self.config.upstream is not None
         cassette = cassette or self.cassette or self.config.cassette
         if recording and mode == "all":
             return Proxied(cassette or DEFAULT_CASSETTE, replace=True)
-        if self.library is None or not recording:
+        if self.library is None:
             return None
-        from mockllm.cassettes import should_record
+        from mockllm.cassettes import Interaction, should_record
 
+        found = self.library.find_route(method, path, query, body, cassette)
+        if isinstance(found, Interaction):
+            return Replayed(found)
         name = cassette or DEFAULT_CASSETTE
-        if should_record(mode, self.library.existed(name), matched=False):
+        if recording and should_record(mode, self.library.existed(name), matched=False):
             return Proxied(name)
         return None
 

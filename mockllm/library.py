@@ -5,9 +5,11 @@ JSON data after the normalisers (``normalize.py``); repeated requests replay the
 in order; a request no interaction matches gets a miss that names the nearest recorded
 request and every field that differs, with the normalisers that rewrote it.
 
-Interactions that are not LLM API calls (other paths and hosts that a user's test suite
-recorded too) are counted and left out; files that cannot be read stop the load, or are
-listed and left out when asked.
+The API's other calls (a route: ``GET /v1/models``, a stored response, a token count) are
+found by method, path, query and normalised body, and never miss: the server's own route
+answers a request none matches. Interactions that are neither (other paths and hosts that
+a user's test suite recorded too) are counted and left out; files that cannot be read stop
+the load, or are listed and left out when asked.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
@@ -35,6 +38,7 @@ from mockllm.cassettes import (
     RecordedRequest,
     cassette_files,
     family_of,
+    is_api_path,
     normal_name,
     read_cassette,
 )
@@ -152,6 +156,12 @@ def is_replayable(request: RecordedRequest) -> bool:
     return request.method == "POST" and family_of(request.path) is not None
 
 
+def is_route_call(request: RecordedRequest) -> bool:
+    """Whether a recorded request is another call on an API path (a route: models, stored
+    responses, token counts, conversations), which a replay answers before the route does."""
+    return is_api_path(request.path) and not is_replayable(request)
+
+
 class CassetteLibrary:
     """Every interaction of a cassettes folder, indexed for replay; safe to share across threads.
 
@@ -181,6 +191,7 @@ class CassetteLibrary:
         self._by_key: dict[tuple[str | None, _Key], list[Interaction]] = defaultdict(list)
         self._by_cassette: dict[str, list[Interaction]] = defaultdict(list)
         self._plays: Counter[tuple[str | None, _Key]] = Counter()
+        self._routes = 0  # how many of the interactions are route calls
         # what `_nearest` compares of each recorded request, by the interaction's id
         self._profiles: dict[int, tuple[Interaction, _Profile]] = {}
         # Set to a shared state store's counter (`StateStore.incr`), replays are counted
@@ -217,12 +228,12 @@ class CassetteLibrary:
                 unreadable.append(Unreadable(name, str(cassette)))
                 continue
             for interaction in cassette.interactions:
-                if is_replayable(interaction.request):
+                if is_replayable(interaction.request) or is_route_call(interaction.request):
                     loaded.append(interaction)
                 else:
                     skipped += 1
                     logger.debug(
-                        "cassette=%s interaction=%d skipped: %s %s is not an LLM API call",
+                        "cassette=%s interaction=%d skipped: %s %s is not an API call",
                         name,
                         interaction.index,
                         interaction.request.method,
@@ -256,14 +267,25 @@ class CassetteLibrary:
     def add(self, interaction: Interaction) -> None:
         """Make ``interaction`` replayable, after those already known for the same request."""
         key = self.key_of(interaction.request)
+        is_route = is_route_call(interaction.request)
         with self._lock:
             self._by_key[(None, key)].append(interaction)
             self._by_key[(interaction.cassette, key)].append(interaction)
             self._by_cassette[interaction.cassette].append(interaction)
+            self._routes += is_route
 
     def key_of(self, request: RecordedRequest) -> _Key:
-        """What a request is matched by: method, family (or path), normalised body."""
+        """What a request is matched by: method, family (or path), normalised body; a route
+        call's by method, path and query, normalised body."""
+        if is_route_call(request):
+            return self._route_key(request.method, request.path, request.query, request.body)
         return self._key(request.method, request.path, request.body)
+
+    def _route_key(self, method: str, path: str, query: str, body: bytes) -> _Key:
+        # Parameters in any order: SDK versions differ in the order they send them.
+        pairs = sorted(parse_qsl(query, keep_blank_values=True))
+        where = (path.rstrip("/") or "/") + ("?" + urlencode(pairs) if pairs else "")
+        return (method.upper(), where, self._key(method, path, body)[2])
 
     def _key(self, method: str, path: str, body: bytes) -> _Key:
         data, _ = self._normalized(body)
@@ -304,6 +326,15 @@ class CassetteLibrary:
         with self._lock:
             return {name: len(group) for name, group in sorted(self._by_cassette.items())}
 
+    def has_routes(self) -> bool:
+        """Whether any route call (``is_route_call``) is loaded."""
+        with self._lock:
+            return self._routes > 0
+
+    def has_calls(self) -> bool:
+        """Whether any LLM API call (a family's POST) is loaded."""
+        return len(self) > self._routes
+
     def existed(self, name: str) -> bool:
         """Whether cassette ``name`` was on disk at load: ``cassette_exists`` of should_record."""
         return normal_name(name) in self._existing
@@ -313,7 +344,8 @@ class CassetteLibrary:
         name = normal_name(name)
         with self._lock:
             self._existing.discard(name)
-            self._by_cassette.pop(name, None)
+            dropped = self._by_cassette.pop(name, [])
+            self._routes -= sum(is_route_call(i.request) for i in dropped)
             for key in list(self._by_key):
                 group = [i for i in self._by_key[key] if i.cassette != name]
                 if group:
@@ -335,21 +367,14 @@ class CassetteLibrary:
         scope = None if cassette is None else normal_name(cassette)
         key = (scope, self._key(method, path, body))
         with self._lock:
-            found = self._by_key.get(key)
-            if found:
-                if self.count_play is not None and (len(found) > 1 or not self._repeat_last):
-                    name = hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()
-                    played = self.count_play(f"replay:{name}")
-                else:
-                    played = self._plays[key]
-                    self._plays[key] = played + 1
-                if played < len(found) or self._repeat_last:
-                    return found[min(played, len(found) - 1)]
-                used = f"all {len(found)} recorded answers to this request were replayed already"
-                return Miss(scope, found[-1], (f"{used}; reset to replay them again",))
+            found = self._take(key)
+            if found is not None:
+                return found
             pool = [i for group in self._by_cassette.values() for i in group]
             if scope is not None:
                 pool = list(self._by_cassette.get(scope, ()))
+        if self._routes:  # a route call is never the nearest to an LLM API call
+            pool = [i for i in pool if not is_route_call(i.request)]
         if scope is not None and not pool:
             known = ", ".join(sorted(self._by_cassette)) or "none"
             return Miss(
@@ -359,6 +384,32 @@ class CassetteLibrary:
         if nearest is None:
             return Miss(scope, None, ("no interactions are recorded",))
         return Miss(scope, nearest, self._diff_request(nearest.request, method, path, body))
+
+    def find_route(
+        self, method: str, path: str, query: str, body: bytes, cassette: str | None = None
+    ) -> Interaction | Miss | None:
+        """The interaction to replay for a route call, a Miss when all its recorded answers
+        were replayed (and the last is not repeated), or None when none is recorded."""
+        scope = None if cassette is None else normal_name(cassette)
+        key = (scope, self._route_key(method, path, query, body))
+        with self._lock:
+            return self._take(key)
+
+    def _take(self, key: tuple[str | None, _Key]) -> Interaction | Miss | None:
+        """The next recorded answer to the request of ``key`` (under the lock), or None."""
+        found = self._by_key.get(key)
+        if not found:
+            return None
+        if self.count_play is not None and (len(found) > 1 or not self._repeat_last):
+            name = hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest()
+            played = self.count_play(f"replay:{name}")
+        else:
+            played = self._plays[key]
+            self._plays[key] = played + 1
+        if played < len(found) or self._repeat_last:
+            return found[min(played, len(found) - 1)]
+        used = f"all {len(found)} recorded answers to this request were replayed already"
+        return Miss(key[0], found[-1], (f"{used}; reset to replay them again",))
 
     def _nearest(
         self, pool: list[Interaction], method: str, path: str, body: bytes

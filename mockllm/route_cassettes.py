@@ -2,8 +2,10 @@
 conversations, stored completions) through the cassettes.
 
 While recording, each is passed through to the upstream by the record proxy and recorded,
-as the families' POSTs are. Otherwise the server's own route answers it, with the body
-this layer read handed on: a server that is not recording never reaches this layer.
+as the families' POSTs are. While replaying, a recorded answer to it (same method, path,
+query and normalised body) is served at its recorded pace. Otherwise the server's own
+route answers it, with the body this layer read handed on: a server without cassettes, or
+whose cassettes hold no such call, never reaches this layer.
 """
 
 from __future__ import annotations
@@ -13,21 +15,25 @@ import time
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
+from mockllm import writer
 from mockllm.asgi import ARRIVED_KEY, Receive, Scope, Send, decode_headers, read_body
 from mockllm.cassettes import family_of, is_api_path
 from mockllm.endpoint import CASSETTE_HEADER, Services
+from mockllm.engine import Proxied
 from mockllm.errors import RequestError
-from mockllm.exchanges import finish_exchange, journal_body
+from mockllm.exchanges import finish_exchange, journal_body, kept_answer
 from mockllm.journal import Exchange
-from mockllm.recording import cassette_name
+from mockllm.recording import cassette_name, replay_body
 from mockllm.routes import error_response
 
 # The request id: the header name the client reads it from, and the id.
 Identify = Callable[[Scope], tuple[bytes, str]]
+# Recorded ids give way to this exchange's (whichever spelling the upstream used).
+_IDS = frozenset({b"x-request-id", b"request-id"})
 
 
 class RouteCassettes:
-    """Answers route calls through the upstream while recording, else hands them on."""
+    """Answers route calls from the cassettes or through the upstream, else hands them on."""
 
     def __init__(self, services: Services, identify: Identify) -> None:
         self.services = services
@@ -36,17 +42,20 @@ class RouteCassettes:
     def takes(self, scope: Scope) -> bool:
         """Whether a request is a route call this layer may answer: on an API path, not a
         family's POST (nor a browser's preflight, the server's own to answer), while
-        recording."""
+        recording or when the cassettes hold route calls."""
         method, path = scope["method"], scope["path"]
         if (method == "POST" and family_of(path) is not None) or method == "OPTIONS":
             return False
         if not is_api_path(path):
             return False
-        return self.services.engine.config.upstream is not None
+        engine = self.services.engine
+        if engine.config.upstream is not None:
+            return True
+        return engine.library is not None and engine.library.has_routes()
 
     async def answer(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
-        """Answer the call through the upstream; None once answered, else the `receive` the
-        route reads the body from (the body read here, again)."""
+        """Answer the call; None once answered, else the `receive` the route reads the
+        body from (the body read here, again)."""
         arrived = asyncio.get_running_loop().time()
         services = self.services
         engine = services.engine
@@ -81,7 +90,7 @@ class RouteCassettes:
             return None
         if outcome is None:
             return _again(raw, receive)
-        _, request_id = self.identify(scope)
+        header, request_id = self.identify(scope)
         exchange = Exchange(
             id=request_id,
             method=scope["method"],
@@ -93,12 +102,27 @@ class RouteCassettes:
         )
         arrived = scope.get("extensions", {}).get(ARRIVED_KEY, arrived)
         journal = engine.journal
-        if services.proxy is None:  # pragma: no cover - proxied only with an upstream
-            raise RuntimeError("recording without an upstream")
-        exchange.source, exchange.rule = "upstream", f"{outcome.cassette} (recording)"
-        if journal is not None:
-            journal.add(exchange)
-        status = await services.proxy.relay(outcome, scope, receive, send, raw)
+        if isinstance(outcome, Proxied):
+            if services.proxy is None:  # pragma: no cover - proxied only with an upstream
+                raise RuntimeError("recording without an upstream")
+            exchange.source, exchange.rule = "upstream", f"{outcome.cassette} (recording)"
+            if journal is not None:
+                journal.add(exchange)
+            status = await services.proxy.relay(outcome, scope, receive, send, raw)
+        else:
+            interaction = outcome.interaction
+            exchange.source = "cassette"
+            exchange.rule = f"{interaction.cassette}#{interaction.index}"
+            body, recorded = replay_body(interaction, config.replay_speed, engine.default_latency)
+            sent = [(header, request_id.encode()), *((k, v) for k, v in recorded if k not in _IDS)]
+            exchange.answer = kept_answer(body)
+            exchange.status = body.status
+            if journal is not None:
+                journal.add(exchange)
+            result = await writer.write(body, sent, scope, receive, send, arrived)
+            if result.disconnected:
+                exchange.error = "client disconnected"
+            status = result.status
         finish_exchange(exchange, arrived, status, config.log_format, journal)
         return None
 

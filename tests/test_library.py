@@ -211,6 +211,60 @@ def test_calls_that_are_not_llm_api_calls_are_counted_and_left_out(
     assert content_of(library.find("POST", "/v1/messages", orjson.dumps(chat("hey")))) == "Paris."
 
 
+RESUMED = "https://api.openai.com/v1/responses/resp_1"
+
+
+def test_route_calls_on_api_paths_are_loaded_and_found_by_path_query_and_body(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    items = [
+        vcr_item("https://api.openai.com/v1/models", method="GET"),
+        vcr_item(f"{RESUMED}?stream=true&starting_after=2", None, "GET"),
+        vcr_item("https://api.anthropic.com/v1/messages/count_tokens", json.dumps(chat("hi"))),
+        vcr_item("https://huggingface.co/api/models/x", method="GET"),  # not an API path
+        vcr_item(URL, json.dumps(chat("hey"))),
+    ]
+    (tmp_path / "mixed.yaml").write_text(yaml.safe_dump({"version": 1, "interactions": items}))
+    with caplog.at_level(logging.INFO, logger="mockllm.cassettes"):
+        library = CassetteLibrary.load(tmp_path, normalizer=Normalizer.build(ignore=["user"]))
+    assert len(library) == 4 and library.skipped == 1
+    assert library.has_routes() and library.has_calls()
+    assert "cassettes=1 interactions=4 skipped=1 unreadable=0" in caplog.text
+    assert isinstance(library.find_route("GET", "/v1/models", "", b""), Interaction)
+    assert isinstance(library.find_route("GET", "/v1/models/", "", b""), Interaction)
+    assert library.find_route("DELETE", "/v1/models", "", b"") is None
+    assert library.find_route("GET", "/models", "", b"") is None  # a path, not a family
+    # the query, its parameters in any order; the body as normalised JSON data
+    found = library.find_route("GET", "/v1/responses/resp_1", "starting_after=2&stream=true", b"")
+    assert isinstance(found, Interaction) and found.index == 1
+    assert library.find_route("GET", "/v1/responses/resp_1", "stream=true", b"") is None
+    sent = orjson.dumps({**chat("hi"), "user": "someone"})
+    found = library.find_route("POST", "/v1/messages/count_tokens", "", sent)
+    assert isinstance(found, Interaction) and found.index == 2
+    other = orjson.dumps(chat("no"))
+    assert library.find_route("POST", "/v1/messages/count_tokens", "", other) is None
+    # an LLM API call never finds a route call, nor names one as its nearest
+    miss = library.find("POST", PATH, orjson.dumps(chat("ho")))
+    assert isinstance(miss, Miss) and miss.nearest is not None and miss.nearest.index == 4
+
+
+def test_route_calls_replay_in_order_and_alone_leave_llm_calls_to_the_generator() -> None:
+    def poll(status: str, index: int) -> Interaction:
+        answer = RecordedResponse(200, body=orjson.dumps({"status": status}))
+        return Interaction(RecordedRequest("GET", "/v1/responses/r"), answer, index, "c.yaml")
+
+    library = CassetteLibrary([poll("queued", 0), poll("completed", 1)])
+    assert library.has_routes() and not library.has_calls()
+    played = [library.find_route("GET", "/v1/responses/r", "", b"") for _ in range(3)]
+    assert [i.index for i in played if isinstance(i, Interaction)] == [0, 1, 1]
+    library.reset()
+    strict = CassetteLibrary([poll("queued", 0)], repeat_last=False)
+    assert isinstance(strict.find_route("GET", "/v1/responses/r", "", b""), Interaction)
+    assert isinstance(strict.find_route("GET", "/v1/responses/r", "", b""), Miss)
+    library.erase("c.yaml")
+    assert not library.has_routes() and len(library) == 0
+
+
 def test_every_unreadable_file_is_named_at_once(tmp_path: Path) -> None:
     (tmp_path / "good.yaml").write_text(
         yaml.safe_dump({"interactions": [vcr_item(URL, json.dumps(chat("hi")))]})

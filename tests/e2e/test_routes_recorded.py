@@ -1,10 +1,11 @@
-"""Route calls through recording: stored responses, token counts, models and a background
-response's polls.
+"""Route calls through record and replay: stored responses, token counts, models and a
+background response's polls.
 
 A mockllm playing the real API (it knows models the recorder does not: `--model`) answers
-them; `mockllm record` forwards every one and records it, where its own routes would have
-answered otherwise (a 404 for a response it never stored, a 404 for a model it does not
-know).
+them; `mockllm record` forwards every one and records it, and a replay server, with the
+upstream stopped, answers each from the cassette as the upstream did, where its own
+routes would have answered otherwise (a 404 for a response it never stored, a 404 for a
+model it does not know).
 """
 
 from __future__ import annotations
@@ -141,6 +142,15 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     yield Recorded(folder, seen)
 
 
+@pytest.fixture(scope="module")
+def replayer(recorded: Recorded, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    tmp = tmp_path_factory.mktemp("replay")
+    server = start_server("--cassettes", str(recorded.folder), tmp_path=tmp)
+    yield server
+    server.stop()
+    assert "Traceback" not in server.log(), server.log()
+
+
 def test_the_upstream_answered_what_the_recorder_could_not(recorded: Recorded) -> None:
     seen = recorded.seen
     assert seen["retrieved"] == seen["created"]  # stored upstream, not in the recorder
@@ -169,3 +179,32 @@ def test_the_cassette_holds_every_call_and_no_key(recorded: Recorded) -> None:
     ):
         assert path in text, path
     assert "method: DELETE" in text and "method: GET" in text
+
+
+def test_every_call_replays_as_recorded(recorded: Recorded, replayer: RunningServer) -> None:
+    seen = calls(replayer)
+    expected = recorded.seen
+    for name in ("created", "retrieved", "items", "gone", "models", "model", "count_tokens"):
+        assert seen[name] == expected[name], name
+    assert seen["input_tokens"] == expected["input_tokens"]
+    assert seen["statuses"] == expected["statuses"]  # each poll's answer, in order
+    assert seen["final"] == expected["final"]
+    assert seen["resumed"] == expected["resumed"]
+    answered = journal(replayer.url)
+    routes = [e for e in answered if e["api"] is None]
+    assert routes and {e["source"] for e in routes} == {"cassette"}
+    assert all(e["rule"].startswith("routes.yaml#") for e in routes)
+
+
+def test_a_call_not_recorded_is_answered_by_the_route(replayer: RunningServer) -> None:
+    sdk = openai_client(replayer)
+    with pytest.raises(openai.NotFoundError):  # the server's own: it knows no house-gpt-2
+        sdk.models.retrieve("house-gpt-2")
+    assert sdk.models.retrieve("gpt-4o").id == "gpt-4o"
+    counted = anthropic_client(replayer).messages.count_tokens(
+        model="claude-3-5-haiku-20241022",
+        messages=COUNTED,  # type: ignore[arg-type]
+    )
+    assert counted.input_tokens > 0
+    sources = [e["source"] for e in journal(replayer.url)[-3:]]
+    assert "cassette" not in sources
