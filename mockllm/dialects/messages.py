@@ -984,6 +984,10 @@ def remember(
         messages.append({"role": "assistant", "content": message["content"]})
     document = {**wire.thread, "messages": messages}
     store.put_document(THREAD_KIND, message["id"], orjson.dumps(document), THREAD_LIMIT)
+    # The same request answers with the same id: a thread run again (the tool runner's loop
+    # a second time) holds its answer under the id the first run had continued. This answer
+    # is new, so it may be continued once more.
+    store.delete_document(CONTINUED_KIND, message["id"])
     if wire.continues is not None:
         store.put_document(CONTINUED_KIND, wire.continues, b"1", THREAD_LIMIT)
 

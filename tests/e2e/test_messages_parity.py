@@ -566,6 +566,45 @@ def test_the_default_tool_runner_loop_runs_on_a_thread(
     assert "tools" not in sent[1]
 
 
+def test_the_same_thread_run_again_is_continued_again(server: RunningServer) -> None:
+    """A second run of one tool runner (the JS SDK's `client.beta.messages.toolRunner`, 1.17,
+    its requests as sent, the second time streamed) creates a new thread. Its answer has the
+    first run's id (same request, same answer), and that answer is not yet continued: its
+    `continue` was refused as `thread_already_continued` by the first run's."""
+    tools = [
+        {
+            "type": "custom",
+            "name": "get_weather",
+            "input_schema": {
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+                "additionalProperties": False,
+            },
+            "description": "Weather for a city",
+        }
+    ]
+    beta = {"anthropic-beta": "message-threads-2026-08-12"}
+    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+    for stream in (False, True):
+        create = {"model": MODEL, "max_tokens": 1024, "tools": tools, "messages": ask}
+        created = post(server, {**create, "thread": {"type": "create"}}, **beta)
+        assert created.status_code == 200, created.text
+        answer = Message.model_validate(created.json())
+        use = next(block for block in answer.content if block.type == "tool_use")
+        result = {"type": "tool_result", "tool_use_id": use.id, "content": "sunny, 21C in Paris"}
+        body = {
+            "model": MODEL,
+            "max_tokens": 1024,
+            "messages": [{"role": "user", "content": [result]}],
+            "thread": {"type": "continue", "previous_message_id": answer.id},
+            "stream": stream,
+        }
+        continued = post(server, body, **beta)
+        assert continued.status_code == 200, continued.text
+
+
 def test_a_thread_continued_by_raw_requests_and_an_unknown_one(server: RunningServer) -> None:
     first = post(server, request("Hello", thread={"type": "create"}))
     assert first.status_code == 200, first.text
