@@ -285,7 +285,14 @@ def test_the_first_journal_entry_of_a_pass_goes_at_once_the_others_at_its_end(
         entries = [Entry(i) for i in range(3)]
         for entry in entries:
             writer.journal_add(entry, 10)
-        during = reader.journal()  # another process, before this pass ends
+        # Another process, before this pass ends (waiting without giving the loop a turn):
+        # the first entry's write was sent at once and lands without one; it may take a
+        # moment on a loaded machine, and the others must still be waiting then.
+        deadline = time.monotonic() + 2
+        during = reader.journal()
+        while not during and time.monotonic() < deadline:
+            time.sleep(0.005)
+            during = reader.journal()
         await asyncio.sleep(0.01)
         return during, reader.journal()
 
