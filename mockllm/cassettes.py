@@ -624,7 +624,9 @@ def _interaction(request: Any, response: dict[str, Any], index: int, name: str) 
     resp = RecordedResponse(
         int(status),
         str(reason),
-        _serving_headers(headers),
+        # A header the recorder redacted (set-cookie) says nothing to send back: a client
+        # would keep a cookie of '<redacted>'.
+        tuple((k, v) for k, v in _serving_headers(headers) if v != REDACTED),
         decoded,
         events,
         meta.get("cut") is True,
