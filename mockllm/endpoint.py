@@ -194,7 +194,9 @@ class Endpoint:
             if exchange.request is request.body:  # not clipped: small enough to keep
                 exchange.conversation = request
             if dialect.direct is not None:  # answered from the request alone
-                await self._answer_directly(request, exchange, scope, receive, send, arrived)
+                await self._answer_directly(
+                    request, parsed.seed, exchange, scope, receive, send, arrived
+                )
                 return
             decision = gateway.admit(request, key, params_checked=parsed.checked is gateway)
             parsed.checked = gateway
@@ -321,6 +323,7 @@ class Endpoint:
     async def _answer_directly(
         self,
         request: Conversation,
+        seed: int,
         exchange: Exchange,
         scope: Scope,
         receive: Receive,
@@ -329,15 +332,15 @@ class Endpoint:
     ) -> None:
         """A path the dialect answers from the request alone (no rule, engine, rate limit
         or credit): the answer is journaled and logged as any other."""
-        dialect = self.dialect
+        dialect, engine = self.dialect, self.services.engine
         assert dialect.direct is not None
         exchange.id = self.services.ids.next(  # type: ignore[union-attr]
-            self.services.engine.config.seed, dialect.request_id
+            engine.config.seed, dialect.request_id
         )
         headers = [(dialect.request_id_header, exchange.id.encode()), *dialect.static_headers]
-        if self.services.engine.is_known_model(request.model):
+        if engine.is_known_model(request.model):
             exchange.source = "direct"
-            body = dialect.direct(request)
+            body = dialect.direct(request, engine.created(), seed)
         else:  # as the API answers for a model it does not have
             exchange.source = "error"
             body = dialect.failure(unknown_model(request.model), 0.0, exchange.id)
@@ -349,7 +352,6 @@ class Endpoint:
         result = await writer.write(
             body, headers, scope, receive, send, arrived, ticks=exchange.ticks
         )
-        engine = self.services.engine
         finish_exchange(exchange, arrived, result.status, engine.config.log_format, engine.journal)
 
     def _parse(self, raw: bytes, headers: dict[str, str], path: str) -> _Parsed:

@@ -252,6 +252,8 @@ def conversation_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
         standing for the stored item it names (a 404 when there is none)."""
         resolved = [responses.referenced(item, store) for item in items]
         responses.read_items(resolved, "items")
+        lenient = services.engine.config.lenient
+        responses.check_compactions(resolved, "items", lenient)
         return resolved
 
     async def create(request: Request) -> Response:

@@ -87,9 +87,10 @@ class Dialect:
       under the family's names; None: sent as the gateway gives them;
     - `request_id(seed, count)` → the id of an exchange as the family spells it (None:
       `req_` and 32 hex digits);
-    - `direct(conversation)` → the Body of a path answered from the request alone, with
-      no rule, engine or rate limit (Anthropic's token counting), or None for a path the
-      engine answers;
+    - `direct(conversation, created, seed)` → the Body of a path answered from the
+      request alone, with no rule, engine or rate limit (Anthropic's token counting, the
+      Responses API's compaction), given the time and the exchange's seed for what it
+      stamps and numbers, or None for a path the engine answers;
     - `detach(store, conversation, run)` → for a request whose answer runs on without its
       connection (the Responses API's `background: true`): keeps the run in the store and
       gives the request's own answer, with the `Poll` a stream asks between writes (None
@@ -110,7 +111,7 @@ class Dialect:
     remember: Callable[[StateStore, Conversation, Rendered, int, Fault | None], None] | None = None
     refusal_headers: Callable[[int, Headers], Headers] | None = None
     request_id: Callable[[int, int], str] | None = None
-    direct: Callable[[Conversation], Body] | None = None
+    direct: Callable[[Conversation, int, int], Body] | None = None
     # Whether parsing this raw body reads the state store (earlier responses, threads):
     # such a request's parse and answer are not kept for the next identical one.
     reads_state: Callable[[bytes], bool] | None = None
@@ -130,13 +131,21 @@ def cache_read_input_tokens(rendered: Rendered) -> int:
 
 def dialects() -> tuple[Dialect, ...]:
     """Every dialect the server speaks."""
-    from mockllm.dialects import chat, completions, embeddings, messages, responses
+    from mockllm.dialects import (
+        chat,
+        completions,
+        embeddings,
+        messages,
+        responses,
+        responses_compact,
+    )
 
     return (
         chat.DIALECT,
         completions.DIALECT,
         responses.DIALECT,
         responses.INPUT_TOKENS,
+        responses_compact.DIALECT,
         embeddings.DIALECT,
         messages.DIALECT,
         messages.COUNT_TOKENS,

@@ -1368,7 +1368,7 @@ def _check_context(conversation: Conversation, window: int) -> None:
         raise invalid(f"prompt is too long: {prompt} tokens > {window} maximum")
 
 
-def count_tokens(conversation: Conversation) -> Body:
+def count_tokens(conversation: Conversation, created: int = 0, seed: int = 0) -> Body:
     """`POST /v1/messages/count_tokens`: the prompt's tokens, counted as `usage` counts them
     when the model answers the same messages."""
     return Body(

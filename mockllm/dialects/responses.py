@@ -37,6 +37,7 @@ from mockllm.conversation import (
 )
 from mockllm.dialects import DEFAULT_CONTEXT, Dialect, Headers, ParseContext, Poll, Run
 from mockllm.dialects import responses_background as background
+from mockllm.dialects.sealed import unseal
 from mockllm.errors import RequestError
 from mockllm.protocol import (
     SERVICE_TIERS,
@@ -267,8 +268,49 @@ def read_items(items: list[Any], where: str) -> list[Message]:
                 raise absent_or_wrong(f"{at}.call_id", "a string", call_id)
             output = _output_text(item.get("output"), f"{at}.output")
             messages.append(Message("tool", output, tool_call_id=call_id))
+        elif kind == "compaction":  # the earlier turns it stands for, when mockllm sealed it
+            held = unseal(item.get("encrypted_content"))
+            if held:
+                messages += read_items(held, f"{at}.encrypted_content")
     flush()
     return messages
+
+
+def expand_compactions(items: Sequence[Any]) -> list[Any]:
+    """The items with each compaction item mockllm sealed replaced by the items it stands
+    for (one it did not seal stays as it is)."""
+    out: list[Any] = []
+    for item in items:
+        held = (
+            unseal(item.get("encrypted_content"))
+            if isinstance(item, dict) and item.get("type") == "compaction"
+            else None
+        )
+        out += [item] if held is None else held
+    return out
+
+
+def check_compactions(items: Sequence[Any], where: str, lenient: bool) -> None:
+    """Each compaction item carries the `encrypted_content` that `POST
+    /v1/responses/compact` gave out; other content could not be verified (400, in the words
+    the API refuses a reasoning item's with), unless `--lenient`, which takes it as no
+    earlier turns."""
+    if lenient:
+        return
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or item.get("type") != "compaction":
+            continue
+        at = f"{where}[{i}].encrypted_content"
+        sealed = item.get("encrypted_content")
+        if not isinstance(sealed, str):
+            raise absent_or_wrong(at, "a string", sealed)
+        if unseal(sealed) is None:
+            raise RequestError(
+                400,
+                f"The encrypted content {sealed[:12]}… could not be verified.",
+                code="invalid_encrypted_content",
+                param=at,
+            )
 
 
 def _check_call_outputs(items: list[JSON]) -> None:
@@ -700,10 +742,11 @@ def parse(
     else:
         raise invalid_type("input", "one of a string or array of input items", value)
     inputs = _resolve_items(inputs, history, context)
+    check_compactions(inputs, "input", context.lenient)
     earlier = read_items(history, "previous_response_id")
     messages = [*earlier, *read_items(inputs, "input")]
     if not context.lenient:
-        _check_call_outputs([*history, *inputs])
+        _check_call_outputs(expand_compactions([*history, *inputs]))
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise invalid_type("instructions", "a string", instructions)
@@ -1626,7 +1669,7 @@ DIALECT = Dialect(
 )
 
 
-def count_input_tokens(conversation: Conversation) -> Body:
+def count_input_tokens(conversation: Conversation, created: int = 0, seed: int = 0) -> Body:
     """`POST /v1/responses/input_tokens`: the input's tokens, counted as `usage.input_tokens`
     counts them when the model answers the same request."""
     data = {"object": "response.input_tokens", "input_tokens": prompt_tokens(conversation)}

@@ -84,6 +84,12 @@ def calls(server: RunningServer) -> dict[str, Any]:
         headers={"authorization": f"Bearer {KEY}"},
     )
     seen["input_tokens"] = (input_tokens.status_code, input_tokens.json())
+    compacted = httpx.post(
+        f"{server.base_url}/responses/compact",
+        json={"model": HOUSE_GPT, "input": "Compact this conversation."},
+        headers={"authorization": f"Bearer {KEY}"},
+    )
+    seen["compact"] = (compacted.status_code, compacted.json())
     with sdk.responses.create(
         model="gpt-4.1", input="a paced answer", background=True, stream=True
     ) as stream:  # left after its first event: the answer runs on upstream
@@ -159,6 +165,8 @@ def test_the_upstream_answered_what_the_recorder_could_not(recorded: Recorded) -
     assert HOUSE_GPT in seen["models"] and seen["model"]["id"] == HOUSE_GPT
     assert seen["count_tokens"] > 0  # the recorder alone answers 404: it knows no house-*
     assert seen["input_tokens"][0] == 200 and seen["input_tokens"][1]["input_tokens"] > 0
+    assert seen["compact"][0] == 200
+    assert [o["type"] for o in seen["compact"][1]["output"]] == ["message", "compaction"]
     assert seen["statuses"][0] == "queued" and seen["statuses"][-1] == "completed"
     assert "in_progress" in seen["statuses"]
     assert seen["final"]["output"][0]["content"][0]["text"] == "one two three four five six"
@@ -172,6 +180,7 @@ def test_the_cassette_holds_every_call_and_no_key(recorded: Recorded) -> None:
     assert KEY not in text and ANTHROPIC_KEY not in text
     for path in (
         "/v1/responses/input_tokens",
+        "/v1/responses/compact",
         "/v1/messages/count_tokens",
         "/v1/models/house-gpt-1",
         "/input_items",
@@ -187,6 +196,7 @@ def test_every_call_replays_as_recorded(recorded: Recorded, replayer: RunningSer
     for name in ("created", "retrieved", "items", "gone", "models", "model", "count_tokens"):
         assert seen[name] == expected[name], name
     assert seen["input_tokens"] == expected["input_tokens"]
+    assert seen["compact"] == expected["compact"]
     assert seen["statuses"] == expected["statuses"]  # each poll's answer, in order
     assert seen["final"] == expected["final"]
     assert seen["resumed"] == expected["resumed"]
