@@ -78,7 +78,8 @@ ITEMS: list[dict[str, Any]] = [
     {"type": "tool_search_call", "arguments": {"query": "weather"}},
     {"type": "tool_search_output", "tools": [FUNCTION]},
     {"type": "additional_tools", "role": "developer", "tools": [FUNCTION]},
-    {"type": "compaction", "encrypted_content": "gAAAA"},
+    # a `compaction` item: its content must be one mockllm gave out (tests/e2e/
+    # test_responses_compact.py sends one back, and refuses a forged one as the API does)
     {"type": "compaction_trigger"},
     {
         "type": "local_shell_call",
