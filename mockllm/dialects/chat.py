@@ -28,7 +28,8 @@ from mockllm.conversation import (
     provider_of,
     summarize,
 )
-from mockllm.dialects import DEFAULT_CONTEXT, Dialect, Headers, ParseContext
+from mockllm.dialects import DEFAULT_CONTEXT, Dialect, ParseContext
+from mockllm.dialects.openai_errors import failure, headers, refusal
 from mockllm.errors import RequestError
 from mockllm.protocol import (
     SERVICE_TIERS,
@@ -38,9 +39,7 @@ from mockllm.protocol import (
     check_logit_bias,
     check_metadata,
     check_name,
-    default_error_headers,
     empty_array,
-    error_body,
     error_object,
     forced_tokens,
     get_bool,
@@ -70,7 +69,7 @@ from mockllm.render import Rendered, RenderedChoice
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.state import StateStore
 from mockllm.tokens import count_prompt, count_tokens
-from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, Padding, malformed, whole_json
+from mockllm.wire import SSE_TYPE, Body, Padding, malformed, whole_json
 
 _dumps = orjson.dumps
 PATH = "/v1/chat/completions"
@@ -1113,20 +1112,6 @@ def answer(
             wire.tier,
         )
     return whole(rendered, created, fault, wire.legacy, wire.tier)
-
-
-def failure(spec: ErrorSpec, delay: float = 0.0, request_id: str = "") -> Body:
-    """An error reply in OpenAI's shape, with defaults by status."""
-    return Body(spec.status, JSON_TYPE, _dumps({"error": error_object(spec)}), offsets=(delay,))
-
-
-def refusal(exc: RequestError, request_id: str = "") -> bytes:
-    return _dumps(error_body(exc.message, exc.type, exc.param, exc.code))
-
-
-def headers(status: int, rate: Headers) -> Headers:
-    """Rate-limit headers as OpenAI names them; an error's defaults (429: Retry-After)."""
-    return (*rate, *default_error_headers(status)) if status >= 400 else rate
 
 
 def remember(

@@ -32,13 +32,12 @@ from mockllm.conversation import (
     provider_of,
     summarize,
 )
-from mockllm.dialects import DEFAULT_CONTEXT, Dialect, Headers, ParseContext
+from mockllm.dialects import DEFAULT_CONTEXT, Dialect, ParseContext
+from mockllm.dialects.openai_errors import failure, headers, refusal
 from mockllm.errors import RequestError
 from mockllm.protocol import (
     canonical_or_refuse,
     check_logit_bias,
-    default_error_headers,
-    error_body,
     error_object,
     forced_tokens,
     get_bool,
@@ -59,7 +58,7 @@ from mockllm.render import Rendered, RenderedChoice
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.tokens import split_tokens
 from mockllm.vocabulary import END_OF_TEXT, decode
-from mockllm.wire import JSON_TYPE, SSE_TYPE, Body, malformed, whole_json
+from mockllm.wire import SSE_TYPE, Body, malformed, whole_json
 
 _dumps = orjson.dumps
 PATH = "/v1/completions"
@@ -570,20 +569,6 @@ def answer(
     if conversation.stream:
         return stream(rendered, created, conversation.include_usage, wire, fault)
     return whole(rendered, created, wire, fault)
-
-
-def failure(spec: ErrorSpec, delay: float = 0.0, request_id: str = "") -> Body:
-    """An error reply in OpenAI's shape, with defaults by status."""
-    return Body(spec.status, JSON_TYPE, _dumps({"error": error_object(spec)}), offsets=(delay,))
-
-
-def refusal(exc: RequestError, request_id: str = "") -> bytes:
-    return _dumps(error_body(exc.message, exc.type, exc.param, exc.code))
-
-
-def headers(status: int, rate: Headers) -> Headers:
-    """Rate-limit headers as OpenAI names them; an error's defaults (429: Retry-After)."""
-    return (*rate, *default_error_headers(status)) if status >= 400 else rate
 
 
 DIALECT = Dialect(

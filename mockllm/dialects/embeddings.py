@@ -35,13 +35,11 @@ from mockllm.conversation import (
     provider_of,
     summarize,
 )
-from mockllm.dialects import DEFAULT_CONTEXT, Dialect, Headers, ParseContext
+from mockllm.dialects import DEFAULT_CONTEXT, Dialect, ParseContext
+from mockllm.dialects.openai_errors import failure, headers, refusal
 from mockllm.errors import RequestError
 from mockllm.protocol import (
     canonical_or_refuse,
-    default_error_headers,
-    error_body,
-    error_object,
     get_int,
     invalid_type,
     load_object,
@@ -52,7 +50,7 @@ from mockllm.render import Rendered
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.tokens import count_tokens
 from mockllm.vocabulary import END_OF_TEXT, decode
-from mockllm.wire import JSON_TYPE, Body, whole_json
+from mockllm.wire import Body, whole_json
 from mockllm.words import STOP, stem
 
 PATH = "/v1/embeddings"
@@ -314,18 +312,6 @@ def answer(
         + b',"usage":{"prompt_tokens":%d,"total_tokens":%d}}' % (prompt, prompt)
     )
     return whole_json(body, delay, fault)
-
-
-def failure(spec: ErrorSpec, delay: float = 0.0, request_id: str = "") -> Body:
-    return Body(spec.status, JSON_TYPE, _dumps({"error": error_object(spec)}), offsets=(delay,))
-
-
-def refusal(exc: RequestError, request_id: str = "") -> bytes:
-    return _dumps(error_body(exc.message, exc.type, exc.param, exc.code))
-
-
-def headers(status: int, rate: Headers) -> Headers:
-    return (*rate, *default_error_headers(status)) if status >= 400 else rate
 
 
 DIALECT = Dialect(

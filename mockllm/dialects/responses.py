@@ -35,8 +35,9 @@ from mockllm.conversation import (
     provider_of,
     summarize,
 )
-from mockllm.dialects import DEFAULT_CONTEXT, Dialect, Headers, ParseContext, Poll, Run
+from mockllm.dialects import DEFAULT_CONTEXT, Dialect, ParseContext, Poll, Run
 from mockllm.dialects import responses_background as background
+from mockllm.dialects.openai_errors import failure, headers, refusal
 from mockllm.dialects.sealed import unseal
 from mockllm.errors import RequestError
 from mockllm.protocol import (
@@ -47,9 +48,7 @@ from mockllm.protocol import (
     check_metadata,
     check_name,
     check_range,
-    default_error_headers,
     empty_array,
-    error_body,
     error_object,
     get_bool,
     get_int,
@@ -1458,19 +1457,6 @@ def answer(
     if conversation.stream:
         return stream(rendered, conversation, created, fault)
     return whole(rendered, conversation, created, fault)
-
-
-def failure(spec: ErrorSpec, delay: float = 0.0, request_id: str = "") -> Body:
-    """An error reply in OpenAI's shape, with defaults by status."""
-    return Body(spec.status, JSON_TYPE, _dumps({"error": error_object(spec)}), offsets=(delay,))
-
-
-def refusal(exc: RequestError, request_id: str = "") -> bytes:
-    return _dumps(error_body(exc.message, exc.type, exc.param, exc.code))
-
-
-def headers(status: int, rate: Headers) -> Headers:
-    return (*rate, *default_error_headers(status)) if status >= 400 else rate
 
 
 # --- stored responses -------------------------------------------------------------------------
