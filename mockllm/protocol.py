@@ -372,6 +372,8 @@ def forced_tokens(
     least `min_tokens` long), checked as vLLM checks them (`min_tokens` no more than
     `max_tokens`), and within what a mock writes for one request: at most `FORCED_TOKENS`
     forced tokens over its `choices` (a 16-million-token answer took the server to 1.2 GB)."""
+    if "ignore_eos" not in body and "min_tokens" not in body:
+        return False, 0  # (most requests: nothing to read)
     ignore_eos = get_bool(body, "ignore_eos", False)
     min_tokens = get_int(body, "min_tokens", 0, None) or 0
     if max_tokens is not None and min_tokens > max_tokens:
