@@ -362,6 +362,23 @@ def error_object(spec: ErrorSpec | None) -> JSON:
     }
 
 
+def stream_options(body: JSON, stream: bool) -> JSON:
+    """`stream_options`, checked as the OpenAI families check it: an object, sent only with
+    `stream: true`; {} when absent."""
+    options = body.get("stream_options")
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise invalid_type("stream_options", "an object", options)
+    if not stream:
+        raise RequestError(
+            400,
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            param="stream_options",
+        )
+    return options
+
+
 FORCED_TOKENS = 1 << 20  # completion tokens a request may force, all its choices together
 
 

@@ -51,6 +51,7 @@ from mockllm.protocol import (
     missing,
     parse_stop,
     served_tier,
+    stream_options,
     string_list,
     unsupported,
 )
@@ -560,20 +561,9 @@ def parse(
     if not context.lenient:
         _check_tool_replies(messages)
     stream = get_bool(body, "stream", False)
-    options = body.get("stream_options")
-    include_usage = False
-    obfuscate = True
-    if options is not None:
-        if not isinstance(options, dict):
-            raise invalid_type("stream_options", "an object", options)
-        if not stream:
-            raise RequestError(
-                400,
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                param="stream_options",
-            )
-        include_usage = bool(options.get("include_usage"))
-        obfuscate = options.get("include_obfuscation", True) is not False
+    options = stream_options(body, stream)
+    include_usage = bool(options.get("include_usage"))
+    obfuscate = options.get("include_obfuscation", True) is not False
     n = get_int(body, "n", 1, max_n) or 1
     max_tokens = get_int(body, "max_completion_tokens", 1, None)
     if max_tokens is None:

@@ -47,6 +47,7 @@ from mockllm.protocol import (
     load_object,
     missing,
     parse_stop,
+    stream_options,
 )
 from mockllm.refusals import (
     COMPLETIONS_ARGUMENTS,
@@ -201,18 +202,7 @@ def parse(
     if suffix is not None and not isinstance(suffix, str):
         raise invalid_type("suffix", "a string", suffix)
     stream = get_bool(body, "stream", False)
-    options = body.get("stream_options")
-    include_usage = False
-    if options is not None:
-        if not isinstance(options, dict):
-            raise invalid_type("stream_options", "an object", options)
-        if not stream:
-            raise RequestError(
-                400,
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                param="stream_options",
-            )
-        include_usage = bool(options.get("include_usage"))
+    include_usage = bool(stream_options(body, stream).get("include_usage"))
     n = get_int(body, "n", 1, context.max_n) or 1
     best_of = get_int(body, "best_of", 0, MAX_BEST_OF)
     if best_of is not None and best_of < n:

@@ -56,6 +56,7 @@ from mockllm.protocol import (
     load_object,
     missing,
     served_tier,
+    stream_options,
     string_list,
     unsupported,
 )
@@ -754,18 +755,7 @@ def parse(
     if not messages:
         raise empty_array("input")
     stream = get_bool(body, "stream", False)
-    options = body.get("stream_options")
-    obfuscate = True
-    if options is not None:
-        if not isinstance(options, dict):
-            raise invalid_type("stream_options", "an object", options)
-        if not stream:
-            raise RequestError(
-                400,
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                param="stream_options",
-            )
-        obfuscate = options.get("include_obfuscation", True) is not False
+    obfuscate = stream_options(body, stream).get("include_obfuscation", True) is not False
     max_output = get_int(body, "max_output_tokens", MIN_OUTPUT_TOKENS, None)
     max_given = max_output is not None
     cap = output_limit(entry, context)
