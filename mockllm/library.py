@@ -257,6 +257,7 @@ class CassetteLibrary:
         )
         return cls(
             loaded,
+            ignore_fields=ignore_fields,
             normalizer=normalizer,
             repeat_last=repeat_last,
             existing=[n for n in names if n not in {u.file for u in unreadable}],

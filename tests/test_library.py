@@ -509,3 +509,13 @@ def test_a_large_folder_is_read_by_several_processes_with_the_same_result(tmp_pa
     assert embedded == alone
     assert alone["interactions"] and alone == shared
     assert [u[0] for u in shared["unreadable"]] == ["copy3/broken.yaml"]
+
+
+def test_fields_to_ignore_given_to_load_are_ignored(tmp_path: Path) -> None:
+    recorded = vcr_item(URL, json.dumps(chat("hi", user="alice")))
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"version": 1, "interactions": [recorded]}))
+    library = CassetteLibrary.load(tmp_path, ["user"])
+    sent = json.dumps(chat("hi", user="bob")).encode()
+    assert isinstance(library.find("POST", "/v1/chat/completions", sent), Interaction)
+    strict = CassetteLibrary.load(tmp_path)
+    assert not isinstance(strict.find("POST", "/v1/chat/completions", sent), Interaction)
