@@ -151,7 +151,7 @@ class MockApp:
         models_path = self.gateway.profile.models_path
         routes += [
             Route(path, endpoint, methods=["GET"])
-            for path, endpoint in model_routes(self.engine, models_path)
+            for path, endpoint in model_routes(self.engine, models_path, self.services)
         ]
         routes += [
             Route(path, endpoint, methods=methods)

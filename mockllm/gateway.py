@@ -48,10 +48,14 @@ class Gateway:
         return cls(load_profile(profile), Accounts(load_keys(keys) if keys else None, store))
 
     def authenticate(
-        self, headers: Mapping[str, str], family_headers: tuple[str, ...] = ()
+        self,
+        headers: Mapping[str, str],
+        family_headers: tuple[str, ...] = (),
+        required_headers: bool = True,
     ) -> str | None:
-        """The key sent, once the profile and the registry accept it and required headers
-        are there; else RequestError (401/400).
+        """The key sent, once the profile and the registry accept it and (unless
+        `required_headers` is false) the profile's required headers are there; else
+        RequestError (401/400).
 
         `family_headers` are the headers an API family's own clients send the key in
         (`x-api-key` for Anthropic's): accepted on that family's paths besides the
@@ -61,7 +65,8 @@ class Gateway:
             key = check_auth(self.profile, headers)
         if self.accounts.authenticate(key) is None:
             raise refuse_key(self.profile, key)
-        check_headers(self.profile, headers)
+        if required_headers:
+            check_headers(self.profile, headers)
         return key
 
     def admit(

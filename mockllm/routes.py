@@ -43,15 +43,35 @@ def error_response(exc: RequestError) -> Response:
 
 
 def model_routes(
-    engine: Engine, path: str = "/v1/models"
+    engine: Engine, path: str = "/v1/models", services: Services | None = None
 ) -> list[tuple[str, Callable[[Request], Any]]]:
+    def refused(request: Request) -> Response | None:
+        """With a keys file, the models need a key the registry knows, as every API path
+        does (the API's 401 in the profile's words, or Anthropic's for its SDK)."""
+        gateway = services.gateway if services is not None else None
+        if gateway is None or gateway.accounts.is_open:
+            return None
+        anthropic = "anthropic-version" in request.headers
+        try:
+            gateway.authenticate(request.headers, ("x-api-key",) if anthropic else (), False)
+        except RequestError as exc:
+            if anthropic:
+                body = messages_answer.refusal(exc, _request_id(request))
+                return Response(body, exc.status, media_type="application/json")
+            return error_response(exc)
+        return None
+
     async def list_models(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
         if "anthropic-version" in request.headers:  # the Anthropic SDK's models.list()
             return _anthropic_models(engine, request)
         data = [_model(m) for m in engine.listed_models()]
         return json_response(200, {"object": "list", "data": data})
 
     async def get_model(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
         model = request.path_params["model"]
         if not engine.is_known_model(model) and model not in engine.listed_models():
             if "anthropic-version" in request.headers:

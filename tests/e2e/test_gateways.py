@@ -1120,8 +1120,9 @@ def test_documented_profile_file_works_end_to_end(serve, tmp_path):
     assert credits["data"]["granted"] == pytest.approx(0.05, abs=TOLERANCE)
     assert close(credits["data"]["left"], Fraction("0.05") - spent)
     assert close(credits["data"]["spent"], spent)
-    listed = httpx.get(f"{server.url}/v1/models").json()["data"]  # openai's models_path
-    assert {"acme-large", "acme-small"} <= {m["id"] for m in listed}
+    listed = httpx.get(f"{server.url}/v1/models", headers=headers).json()["data"]
+    assert {"acme-large", "acme-small"} <= {m["id"] for m in listed}  # openai's models_path
+    assert httpx.get(f"{server.url}/v1/models").status_code == 401  # a key, as on every path
 
     # The file's refusals, in its words.
     url = f"{server.url}/gateway/v2/chat/completions"

@@ -72,6 +72,31 @@ def test_the_default_profile_with_keys_reads_them_from_every_usual_header(
     azure_style.close()
 
 
+def test_with_keys_the_models_need_a_key_as_every_api_path_does(serve: Any, tmp_path: Path) -> None:
+    import anthropic
+
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys:\n  - key: sk-test-1\n")
+    server = serve("--keys", str(keys))
+    good = openai.OpenAI(base_url=f"{server.url}/v1", api_key="sk-test-1", max_retries=0)
+    assert any(m.id == "gpt-4o" for m in good.models.list())
+    assert good.models.retrieve("gpt-4o").id == "gpt-4o"
+    wrong = openai.OpenAI(base_url=f"{server.url}/v1", api_key="sk-wrong-9", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as refused:
+        wrong.models.list()
+    assert refused.value.code == "invalid_api_key"  # chat's refusal, word for word
+    with pytest.raises(openai.AuthenticationError):
+        wrong.models.retrieve("gpt-4o")
+    claude = anthropic.Anthropic(base_url=server.url, api_key="sk-test-1", max_retries=0)
+    assert claude.models.list().data
+    stranger = anthropic.Anthropic(base_url=server.url, api_key="sk-wrong-9", max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError) as denied:
+        stranger.models.list()
+    assert denied.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+    for client in (good, wrong, claude, stranger):
+        client.close()
+
+
 # --- TokenHub judges a plain id as provider/model -------------------------------------------
 
 
