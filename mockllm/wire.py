@@ -33,6 +33,47 @@ JSON_TYPE = b"application/json"
 SSE_TYPE = b"text/event-stream; charset=utf-8"
 
 
+def interleave(
+    ticks: Sequence[Sequence[bytes]],
+    offsets: Sequence[float],
+    fault: Fault | None,
+    events: list[bytes],
+    due: list[float],
+) -> tuple[int | None, int | None]:
+    """Append the choices' delta events to `events`, the kth of every choice together and
+    due at the kth offset (the last offset for any beyond them), as the OpenAI families
+    stream `n` choices, with the fault's breaks: a malformed kth event, a cut after the kth
+    delta (`disconnect_after_tokens`: how many events go out, returned second), and a stop
+    before the kth for an in-band error (returned first: the caller writes the error)."""
+    cut_at = None
+    if fault is not None:
+        if fault.error_after_tokens is not None:
+            cut_at = fault.error_after_tokens
+        elif fault.empty_choices_error:
+            cut_at = 0
+    count = max((len(t) for t in ticks), default=0)
+    if fault is None and len(ticks) == 1:  # the usual stream: its events in order
+        events += ticks[0]
+        due += offsets[:count]
+        if count > len(offsets):
+            due += [offsets[-1]] * (count - len(offsets))
+        return None, None
+    abort_after = None
+    for k in range(count):
+        if cut_at is not None and k >= cut_at:
+            break
+        for choice_ticks in ticks:
+            if k < len(choice_ticks):
+                event = choice_ticks[k]
+                if fault is not None and fault.malformed_chunk_at == k + 1:
+                    event = malformed(event)
+                events.append(event)
+                due.append(offsets[min(k, len(offsets) - 1)])
+        if fault is not None and fault.disconnect_after_tokens == k + 1:
+            abort_after = len(events)
+    return cut_at, abort_after
+
+
 def malformed(event: bytes) -> bytes:
     """An SSE event whose JSON is cut in half (its `event:` line kept): a client parsing it
     fails exactly there."""

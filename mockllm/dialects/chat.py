@@ -70,7 +70,7 @@ from mockllm.render import Rendered, RenderedChoice
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.state import StateStore
 from mockllm.tokens import count_prompt, count_tokens
-from mockllm.wire import SSE_TYPE, Body, Padding, malformed, whole_json
+from mockllm.wire import SSE_TYPE, Body, Padding, interleave, whole_json
 
 _dumps = orjson.dumps
 PATH = "/v1/chat/completions"
@@ -1012,34 +1012,7 @@ def stream(
             ticks.append(_legacy_ticks(chunks, choice, opened))
         else:
             ticks.append(_choice_ticks(chunks, choice, opened))
-    cut_at = None
-    if fault is not None:
-        if fault.error_after_tokens is not None:
-            cut_at = fault.error_after_tokens
-        elif fault.empty_choices_error:
-            cut_at = 0
-    tick_count = max(len(t) for t in ticks)
-    abort_after = None
-    if fault is None and len(ticks) == 1:
-        # One choice and no fault (the usual stream): its ticks in order, each due at its
-        # offset, the last offset for any beyond them (as the loop below puts them).
-        events += ticks[0]
-        due += offsets[:tick_count]
-        if tick_count > len(offsets):
-            due += [offsets[-1]] * (tick_count - len(offsets))
-        tick_count = 0
-    for k in range(tick_count):
-        if cut_at is not None and k >= cut_at:
-            break
-        for choice_ticks in ticks:
-            if k < len(choice_ticks):
-                event = choice_ticks[k]
-                if fault is not None and fault.malformed_chunk_at == k + 1:
-                    event = malformed(event)
-                events.append(event)
-                due.append(offsets[min(k, len(offsets) - 1)])
-        if fault is not None and fault.disconnect_after_tokens == k + 1:
-            abort_after = len(events)
+    cut_at, abort_after = interleave(ticks, offsets, fault, events, due)
     last = due[-1]
     if cut_at is not None:
         assert fault is not None

@@ -59,7 +59,7 @@ from mockllm.render import Rendered, RenderedChoice
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.tokens import split_tokens
 from mockllm.vocabulary import END_OF_TEXT, decode
-from mockllm.wire import SSE_TYPE, Body, malformed, whole_json
+from mockllm.wire import SSE_TYPE, Body, interleave, whole_json
 
 _dumps = orjson.dumps
 PATH = "/v1/completions"
@@ -492,27 +492,9 @@ def stream(
     seed = derive_seed(rendered.id)
     offsets = rendered.offsets
     ticks = [_ticks(chunks, choice, wire, seed) for choice in rendered.choices]
-    cut_at = None
-    if fault is not None:
-        if fault.error_after_tokens is not None:
-            cut_at = fault.error_after_tokens
-        elif fault.empty_choices_error:
-            cut_at = 0
     events: list[bytes] = []
     due: list[float] = []
-    abort_after = None
-    for k in range(max((len(t) for t in ticks), default=0)):
-        if cut_at is not None and k >= cut_at:
-            break
-        for choice_ticks in ticks:
-            if k < len(choice_ticks):
-                event = choice_ticks[k]
-                if fault is not None and fault.malformed_chunk_at == k + 1:
-                    event = malformed(event)
-                events.append(event)
-                due.append(offsets[min(k, len(offsets) - 1)])
-        if fault is not None and fault.disconnect_after_tokens == k + 1:
-            abort_after = len(events)
+    cut_at, abort_after = interleave(ticks, offsets, fault, events, due)
     last = due[-1] if due else offsets[0]
     if cut_at is not None:
         assert fault is not None
