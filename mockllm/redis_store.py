@@ -191,6 +191,12 @@ if extra > 0 then
 end
 return 1
 """,
+    # KEYS: docs. ARGV: name, value. Only a document that is there: 1, else 0.
+    "replace_document": """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+""",
     # KEYS: docs, order. ARGV: name
     "delete_document": """
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -617,6 +623,10 @@ class RedisStore:
     def get_document(self, kind: str, name: str) -> bytes | None:
         found = self._call("HGET", self._key("doc:" + kind), name)
         return bytes(found) if found is not None else None
+
+    def replace_document(self, kind: str, name: str, value: bytes) -> bool:
+        keys = (self._key("doc:" + kind),)
+        return int(self._call("replace_document", keys, (name, value))) == 1
 
     def delete_document(self, kind: str, name: str) -> bool:
         keys = (self._key("doc:" + kind), self._key("doc-order:" + kind))

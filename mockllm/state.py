@@ -115,6 +115,12 @@ class StateStore(Protocol):
         """A document kept by `put_document`, or None."""
         ...
 
+    def replace_document(self, kind: str, name: str, value: bytes) -> bool:
+        """Write a new version of a document that is there, in its place; False, having
+        written nothing, when it is not (never put, dropped, or deleted meanwhile by any
+        process): an update that read it before a delete must not bring it back."""
+        ...
+
     def delete_document(self, kind: str, name: str) -> bool:
         """Drop a document; whether it was there."""
         ...
@@ -263,6 +269,14 @@ class MemoryStore:
         with self._lock:
             documents = self._documents.get(kind)
             return documents.get(name) if documents is not None else None
+
+    def replace_document(self, kind: str, name: str, value: bytes) -> bool:
+        with self._lock:
+            documents = self._documents.get(kind)
+            if documents is None or name not in documents:
+                return False
+            documents[name] = value
+            return True
 
     def delete_document(self, kind: str, name: str) -> bool:
         with self._lock:

@@ -75,7 +75,8 @@ def update(store: StateStore, completion_id: str, body: JSON) -> JSON:
         raise missing("metadata")
     check_metadata(body["metadata"])
     document["completion"]["metadata"] = body["metadata"] or {}
-    store.put_document(KIND, completion_id, orjson.dumps(document), LIMIT)
+    if not store.replace_document(KIND, completion_id, orjson.dumps(document)):
+        raise not_found(completion_id)  # deleted since it was read, on any process
     completion: JSON = document["completion"]
     return completion
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from mockllm import stored_completions
 from mockllm.accounts import Accounts, keys_text
-from mockllm.errors import ConfigError, StateUnavailable
+from mockllm.errors import ConfigError, RequestError, StateUnavailable
 from mockllm.redis_store import RedisStore, mask_url
 from mockllm.state import MemoryStore, StateStore, open_store
 from tests.conftest import RedisServer, free_port
@@ -100,6 +101,46 @@ def test_documents_are_bounded_oldest_out(store: StateStore):
     assert store.get_document("response", "a") is None
     assert store.get_document("response", "c") == b"c"
     assert store.delete_document("response", "c") and not store.delete_document("response", "c")
+
+
+def test_replace_document_writes_only_a_document_that_is_there(store: StateStore):
+    assert store.replace_document("k", "a", b"1") is False
+    assert store.get_document("k", "a") is None  # nothing written
+    store.put_document("k", "a", b"1", 10)
+    store.put_document("k", "b", b"2", 10)
+    assert store.replace_document("k", "a", b"3") is True
+    assert store.get_document("k", "a") == b"3"
+    assert store.document_names("k") == ["a", "b"]  # in its place
+    store.delete_document("k", "a")
+    assert store.replace_document("k", "a", b"4") is False
+    assert store.get_document("k", "a") is None
+
+
+def test_a_stored_completion_deleted_while_another_process_updates_it_stays_deleted(
+    new_redis: Callable[..., RedisStore],
+):
+    """Process A reads the completion to update its metadata; process B deletes it before
+    A writes. A's update is the API's 404, and the completion does not come back."""
+    updater, deleter = new_redis(), new_redis()
+    completion = {"id": "chatcmpl-race", "object": "chat.completion", "model": "gpt-4o"}
+    stored_completions.keep(updater, completion, {"messages": [], "metadata": {"a": "1"}})
+
+    class DeletedOnceRead(RedisStore):
+        def get_document(self, kind: str, name: str) -> bytes | None:
+            found = super().get_document(kind, name)
+            stored_completions.delete(deleter, name)  # B, between A's read and write
+            return found
+
+    racing = DeletedOnceRead(updater.url, updater.prefix)
+    try:
+        with pytest.raises(RequestError) as refused:
+            stored_completions.update(racing, "chatcmpl-race", {"metadata": {"a": "2"}})
+    finally:
+        racing.close()
+    assert refused.value.status == 404
+    assert refused.value.message == "Chat completion with id 'chatcmpl-race' not found."
+    for store in (updater, deleter):
+        assert store.get_document(stored_completions.KIND, "chatcmpl-race") is None
 
 
 def test_document_names_in_the_order_they_were_last_put(store: StateStore):
