@@ -54,10 +54,10 @@ def prompt_schema(request: Conversation) -> dict[str, Any] | None:
         # In a user message, an object is data to work on unless the text presents it as
         # the shape of the answer ("respond in this format: {…}").
         shapes = message.role != "user" or _PRESENTS_SHAPE.search(text) is not None
-        for value in _objects(text):
+        for value in _message_objects(text):
             if is_schema(value):
                 found = value
-                if value.get("type") == "object" or isinstance(value.get("properties"), dict):
+                if _is_object_schema(value):
                     found_object = value
             elif shapes:
                 example = value
@@ -217,6 +217,24 @@ def schema_of(example: Any) -> dict[str, Any]:
     if example is None:
         return {"type": "null"}
     return {"type": "string"}
+
+
+def _message_objects(text: str) -> list[dict[str, Any]]:
+    """The JSON objects a message shows, read with its braces undoubled when a prompt
+    template escaped them all and sent them so: LlamaIndex's text-completion program
+    appends `Here's a JSON schema to follow: {{"$defs": {{"Address": …}}}}`, where only
+    leaf fragments (`{"type": "string"}`, an enum's schema) read as JSON."""
+    found = _objects(text)
+    if "{{" not in text:  # JSON itself never opens two objects in a row
+        return found
+    undoubled = _objects(text.replace("{{", "{").replace("}}", "}"))
+    if any(is_schema(value) and _is_object_schema(value) for value in undoubled):
+        return undoubled
+    return found
+
+
+def _is_object_schema(value: dict[str, Any]) -> bool:
+    return value.get("type") == "object" or isinstance(value.get("properties"), dict)
 
 
 def _objects(text: str) -> list[dict[str, Any]]:

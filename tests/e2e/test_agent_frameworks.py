@@ -4,7 +4,8 @@ Each body in tests/data/python-agent-frameworks.json was taken from mockllm's jo
 (`GET /__admin/requests`) while the framework ran against it: CrewAI's task prompts, and
 smolagents' CodeAgent (1.26.0, 1.15.0 and 1.9.2: code between '<code>' tags, after 'Code:'
 up to '<end_code>', tools as signatures or as a list) and ToolCallingAgent (calls and
-results written back as text). The answers are checked as the framework reads them."""
+results written back as text), and LlamaIndex's text-completion program (0.14: the schema
+with every brace doubled). The answers are checked as the framework reads them."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ import ast
 import json
 import re
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from openai import OpenAI
+from pydantic import BaseModel, Field
 
 from ..conftest import RunningServer, start_server
 
@@ -174,3 +177,40 @@ def test_a_smolagents_tool_calling_agent_first_calls_the_tool_the_task_names(
     assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [  # type: ignore[union-attr]
         ("get_weather", {"city": "Paris"})
     ]
+
+
+class _Unit(StrEnum):
+    celsius = "celsius"
+    fahrenheit = "fahrenheit"
+
+
+class _Address(BaseModel):
+    street: str
+    city: str
+    zip_code: str | None = None
+
+
+class _Person(BaseModel):
+    """The model whose schema the captured LlamaIndex prompt carries."""
+
+    name: str
+    age: int = Field(ge=0, le=130)
+    kind: Literal["employee", "contractor"]
+    unit: _Unit
+    address: _Address
+    tags: list[str] = Field(max_length=5)
+    past: list[_Address]
+    nickname: str | None = None
+
+
+def test_a_llamaindex_text_completion_program_gets_an_instance_of_its_doubled_brace_schema(
+    client: OpenAI,
+) -> None:
+    """LLMTextCompletionProgram appends "Here's a JSON schema to follow:" and the model's
+    schema with every brace doubled ({{"$defs": {{"Address": …}}}}) to the prompt, and reads
+    the first JSON object of the answer. The answer was the bare enum value "employee" (the
+    only whole JSON in the prompt was an enum's schema), which it cannot read."""
+    (body,) = CAPTURED["llamaindex_text_program"]
+    assert '{{"$defs": {{"Address": {{"properties"' in body["messages"][0]["content"]
+    reply = client.chat.completions.create(**body)
+    _Person.model_validate_json(reply.choices[0].message.content or "")
