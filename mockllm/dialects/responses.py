@@ -173,6 +173,7 @@ class Wire:
     encrypted: bool = False  # reasoning items carry `encrypted_content` (include asks)
     conversation: str | None = None  # the conversation (Conversations API) it continues
     background: bool = False  # `background: true`: the answer runs on after the request
+    custom: frozenset[str] = frozenset()  # the custom (free-form input) tools offered
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -243,14 +244,17 @@ def read_items(items: list[Any], where: str) -> list[Message]:
             raise missing(f"{at}.type")
         if kind not in _ITEM_TYPES:
             raise unsupported(kind, _ITEM_TYPES, f"{at}.type")
-        if kind == "function_call":
+        if kind in ("function_call", "custom_tool_call"):
+            # A custom tool's call carries its free-form `input` where a function's has
+            # its `arguments`: both are the assistant's tool calls.
             fields = {}
-            for name in ("call_id", "name", "arguments"):
+            given = "arguments" if kind == "function_call" else "input"
+            for name in ("call_id", "name", given):
                 value = item.get(name)
                 if not isinstance(value, str):
                     raise absent_or_wrong(f"{at}.{name}", "a string", value)
                 fields[name] = value
-            pending.append(ToolCall(fields["call_id"], fields["name"], fields["arguments"]))
+            pending.append(ToolCall(fields["call_id"], fields["name"], fields[given]))
             continue
         flush()
         if kind == "message":
@@ -262,7 +266,7 @@ def read_items(items: list[Any], where: str) -> list[Message]:
             if "content" not in item:
                 raise missing(f"{at}.content")
             messages.append(Message(str(role), _text_of(item["content"], f"{at}.content", role)))
-        elif kind == "function_call_output":
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             call_id = item.get("call_id")
             if not isinstance(call_id, str):
                 raise absent_or_wrong(f"{at}.call_id", "a string", call_id)
@@ -883,6 +887,7 @@ def parse(
             "reasoning.encrypted_content" in includes,
             thread,
             background,
+            frozenset(t["name"] for t in echoed_tools if t.get("type") == "custom"),
         ),
     )
     texts = [m.text for m in messages_t]
@@ -1016,19 +1021,24 @@ class _Ids:
     calls: tuple[str, ...]
 
 
-def _ids(rendered: Rendered) -> _Ids:
+def _ids(rendered: Rendered, custom: frozenset[str]) -> _Ids:
     choice = rendered.choices[0] if rendered.choices else None
-    return _ids_of(rendered.id, tuple(c.index for c in (choice.tool_calls if choice else ())))
+    calls = choice.tool_calls if choice else ()
+    return _ids_of(rendered.id, tuple((c.index, c.name in custom) for c in calls))
 
 
 @functools.lru_cache(maxsize=256)
-def _ids_of(answer_id: str, calls: tuple[int, ...]) -> _Ids:
-    """The ids of an answer's response and items (a stream asks four times for them)."""
+def _ids_of(answer_id: str, calls: tuple[tuple[int, bool], ...]) -> _Ids:
+    """The ids of an answer's response and items (a stream asks four times for them): a
+    function call's `fc_…`, a custom tool's call `ctc_…`."""
     return _Ids(
         _hex_id("resp_", answer_id),
         _hex_id("rs_", answer_id),
         _hex_id("msg_", answer_id),
-        tuple(_hex_id("fc_", answer_id, "call", index) for index in calls),
+        tuple(
+            _hex_id("ctc_" if custom else "fc_", answer_id, "call", index)
+            for index, custom in calls
+        ),
     )
 
 
@@ -1065,8 +1075,21 @@ def _logprobs(choice: RenderedChoice) -> list[JSON]:
     return [entry for delta in choice.logprobs for entry in delta]
 
 
-def _call_item(ids: _Ids, choice: RenderedChoice, k: int, status: str) -> JSON:
+def _call_item(
+    ids: _Ids, choice: RenderedChoice, k: int, status: str, custom: frozenset[str]
+) -> JSON:
+    """A `function_call` item, or a `custom_tool_call` (its `input` the call's text) when
+    it calls a custom tool of the request."""
     call = choice.tool_calls[k]
+    if call.name in custom:
+        return {
+            "id": ids.calls[k],
+            "type": "custom_tool_call",
+            "status": status,
+            "call_id": call.id,
+            "input": call.arguments,
+            "name": call.name,
+        }
     return {
         "id": ids.calls[k],
         "type": "function_call",
@@ -1094,21 +1117,20 @@ def _reasoning_item(ids: _Ids, text: str | None, encrypted: bool = False) -> JSO
     return item
 
 
-def _output(
-    ids: _Ids, choice: RenderedChoice | None, status: str, encrypted: bool = False
-) -> list[JSON]:
+def _output(ids: _Ids, choice: RenderedChoice | None, status: str, wire: Wire) -> list[JSON]:
     if choice is None:
         return []
     items: list[JSON] = []
     if choice.reasoning is not None or choice.reasoning_tokens:
         # A reasoning model's output starts with its reasoning item; its summary is empty
         # unless `reasoning.summary` asked for one.
-        items.append(_reasoning_item(ids, choice.reasoning, encrypted))
+        items.append(_reasoning_item(ids, choice.reasoning, wire.encrypted))
     item_status = "incomplete" if status == "incomplete" else "completed"
     if choice.tool_calls:
         if choice.content:
             items.append(_message_item(ids, choice, item_status))
-        items += [_call_item(ids, choice, k, item_status) for k in range(len(choice.tool_calls))]
+        calls = range(len(choice.tool_calls))
+        items += [_call_item(ids, choice, k, item_status, wire.custom) for k in calls]
     else:
         items.append(_message_item(ids, choice, item_status))
     return items
@@ -1126,7 +1148,7 @@ def response_object(
     """The `response` object: finished (status from the answer), or as `status` says with
     the `output` given (the stream's first events carry it in progress, empty)."""
     wire: Wire = conversation.wire
-    ids = _ids(rendered)
+    ids = _ids(rendered, wire.custom)
     choice = rendered.choices[0] if rendered.choices else None
     final, incomplete = _status(choice)
     status = status or final
@@ -1149,7 +1171,7 @@ def response_object(
         "max_output_tokens": echo["max_output_tokens"],
         "max_tool_calls": echo["max_tool_calls"],
         "model": rendered.model,
-        "output": _output(ids, choice, status, wire.encrypted) if output is None else output,
+        "output": _output(ids, choice, status, wire) if output is None else output,
         "parallel_tool_calls": echo["parallel_tool_calls"],
         "presence_penalty": 0.0,
         "previous_response_id": echo["previous_response_id"],
@@ -1256,7 +1278,7 @@ def stream(
 ) -> Body:
     """The typed events of a streamed response, each with the offset it is due at."""
     wire: Wire = conversation.wire
-    ids = _ids(rendered)
+    ids = _ids(rendered, wire.custom)
     out = _Events(Padding(rendered.id), wire.obfuscate)
     offsets = rendered.offsets
     choice = rendered.choices[0] if rendered.choices else None
@@ -1388,16 +1410,21 @@ def stream(
     if choice is not None and not broken:
         for k, call in enumerate(choice.tool_calls):
             at = tick_at()
-            added = {**_call_item(ids, choice, k, "in_progress"), "arguments": ""}
+            added = _call_item(ids, choice, k, "in_progress", wire.custom)
+            # its arguments (a custom tool's input) come in the deltas
+            kind, text_key = "response.function_call_arguments", "arguments"
+            if added["type"] == "custom_tool_call":
+                kind, text_key = "response.custom_tool_call_input", "input"
+            added[text_key] = ""
             out.add("response.output_item.added", at, item=added, output_index=index)
             common = {"item_id": ids.calls[k], "output_index": index}
-            template = out.template("response.function_call_arguments.delta", common)
+            template = out.template(kind + ".delta", common)
             if not deltas(template, call.fragments):
                 broken = True
                 break
             at = tick_at()
-            out.add("response.function_call_arguments.done", at, arguments=call.arguments, **common)
-            item = _call_item(ids, choice, k, item_status)
+            out.add(kind + ".done", at, **{text_key: call.arguments}, **common)
+            item = _call_item(ids, choice, k, item_status, wire.custom)
             out.add("response.output_item.done", at, item=item, output_index=index)
             done_items.append(item)
             index += 1
