@@ -22,7 +22,14 @@ The dialects read (a file is read as it is and never rewritten by reading it):
   ``parsed_body`` in place of ``body`` on a request or a response, holding the JSON body as
   YAML data (a stream stays text in ``body.string``). They are read back as JSON text, as
   those serializers' own ``deserialize`` does (``json.dumps`` of the data);
-- the httpx format of vcrpy before 5 (``status_code``, ``content``).
+- the httpx format of vcrpy before 5 (``status_code``, ``content``);
+- cassetter's (the recorder pydantic-ai's test suite moved to): a body is
+  ``{type: json|text|binary|none, content}`` (JSON as YAML data, bytes as hex), a status a
+  bare integer, and each interaction has a ``recorded_at``. Read as text, as cassetter
+  replays it (JSON written compactly, as serde_json writes it).
+
+YAML timestamps are read as the text they are: vcrpy quotes them, and cassetter's writer
+leaves a header's ``2020-10-01`` unquoted, a string to it.
 
 A file is written in mockllm's own form (``body.string`` text, YAML or JSON by its suffix)
 unless the recorder is told to keep the file's: then a file that kept bodies parsed keeps
@@ -53,7 +60,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, get_args
 from urllib.parse import urlsplit
 
 import brotli  # type: ignore[import-untyped]
@@ -250,13 +257,14 @@ _SafeLoader.add_constructor("tag:yaml.org,2002:python/unicode", _SafeLoader.cons
 _SafeLoader.add_constructor(
     "tag:yaml.org,2002:python/tuple", lambda loader, node: tuple(loader.construct_sequence(node))
 )
+_SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _SafeLoader.construct_yaml_str)
 
 
 class _CassetteConstructor(yaml.constructor.SafeConstructor):
     """The scalars of `_SafeLoader`, for the line-keeping parse of `cassette_problems`."""
 
 
-for _tag in ("python/str", "python/unicode"):
+for _tag in ("python/str", "python/unicode", "timestamp"):
     _CassetteConstructor.add_constructor(  # type: ignore[type-var]
         f"tag:yaml.org,2002:{_tag}", _CassetteConstructor.construct_yaml_str
     )
@@ -282,16 +290,22 @@ _REQUEST = s.Obj(
 )
 _RESPONSE = s.Obj(
     {
-        "status": s.Obj(
-            {
-                "code": s.Num(min=100, max=599, integer=True, doc="HTTP status"),
-                "message": s.Str(coerce=True, doc="reason phrase"),
-            },
-            required=("code",),
+        "status": s.OneOf(
+            (
+                s.Obj(
+                    {
+                        "code": s.Num(min=100, max=599, integer=True, doc="HTTP status"),
+                        "message": s.Str(coerce=True, doc="reason phrase"),
+                    },
+                    required=("code",),
+                ),
+                s.Num(min=100, max=599, integer=True, doc="HTTP status (cassetter's)"),
+            )
         ),
         "headers": _HEADERS,
         "body": s.AnyValue(
-            doc="{string: ...}: the body as text or !!binary; or {base64_string: ...}"
+            doc="{string: ...}: the body as text or !!binary; or {base64_string: ...};"
+            " or {type, content} (cassetter's)"
         ),
         "parsed_body": s.AnyValue(doc="the JSON body kept as data, in place of body"),
         "mockllm": s.Obj(
@@ -313,9 +327,18 @@ CASSETTE_FORMAT = s.Obj(
     {
         "version": s.Enum((1,), doc="vcrpy's cassette format version"),
         "interactions": s.ListOf(
-            s.Obj({"request": _REQUEST, "response": _RESPONSE}, required=("request", "response"))
+            s.Obj(
+                {
+                    "request": _REQUEST,
+                    "response": _RESPONSE,
+                    "recorded_at": s.AnyValue(doc="when (Ruby's VCR, cassetter); not read"),
+                },
+                required=("request", "response"),
+            )
         ),
         "metadata": s.AnyValue(doc="written by vcrpy 9 and kept"),
+        "grpc_interactions": s.AnyValue(doc="cassetter's gRPC calls; not replayed"),
+        "ws_interactions": s.AnyValue(doc="cassetter's WebSocket sessions; not replayed"),
     },
     required=("interactions",),
 )
@@ -402,6 +425,9 @@ class _Reader:
         for item in data["interactions"]:
             _unparse(item["request"], is_response=False)
             _unparse(item["response"], is_response=True)
+            _untype(item["request"], is_response=False)
+            _untype(item["response"], is_response=True)
+            item.pop("recorded_at", None)
         return data
 
 
@@ -435,6 +461,43 @@ def _unparse(part: dict[str, Any], *, is_response: bool) -> None:
     is_stream = _header(headers, "content-type").lower().startswith("text/event-stream")
     text = parsed if isinstance(parsed, str) and is_stream else json.dumps(parsed)
     part["body"] = {"string": text} if is_response else text
+
+
+def _untype(part: dict[str, Any], *, is_response: bool) -> None:
+    """cassetter's typed body (and bare status) in vcrpy's form."""
+    if isinstance(part.get("status"), int):
+        code = part["status"]
+        part["status"] = {"code": code, "message": _reason(code)}
+    body = part.get("body")
+    if not _is_typed(body):
+        return
+    kind, content = body["type"], body.get("content")
+    data: str | bytes
+    if kind == "json":
+        data = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    elif kind == "text":
+        data = str(content)
+    elif kind == "binary":
+        data = bytes.fromhex(str(content))
+    else:
+        data = ""
+    part["body"] = {"string": data} if is_response else data
+
+
+def _is_typed(body: Any) -> TypeGuard[dict[str, Any]]:
+    """Whether a body is cassetter's ``{type, content}`` (a vcrpy body has ``string``)."""
+    return (
+        isinstance(body, dict) and "type" in body and not {"string", "base64_string"} & body.keys()
+    )
+
+
+def _reason(code: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""
 
 
 def cassette_files(root: Path) -> list[Path]:
@@ -690,8 +753,39 @@ def body_problems(data: Any) -> list[tuple[tuple[str | int, ...], str]]:
                     out.append((where, f"missing required key 'body'; {_BODY_FORMS}"))
                 continue
             body = value["body"]
-            if isinstance(body, dict):
+            if _is_typed(body):
+                out += _typed_body_problems(body, (*where, "body"))
+            elif isinstance(body, dict):
                 out += _body_mapping_problems(body, (*where, "body"))
+    return out
+
+
+_BODY_TYPES = ("json", "text", "binary", "none")
+
+
+def _typed_body_problems(
+    body: dict[Any, Any], where: tuple[str | int, ...]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """What is wrong with a cassetter body: ``{type: json|text|binary|none, content}``."""
+    from mockllm.schema import unknown_key
+
+    out = [
+        ((*where, str(key)), unknown_key(str(key), ("type", "content")))
+        for key in body
+        if key not in ("type", "content")
+    ]
+    kind, content = body["type"], body.get("content")
+    if kind not in _BODY_TYPES:
+        out.append(((*where, "type"), f"expected one of {', '.join(_BODY_TYPES)}, found {kind!r}"))
+    elif kind != "none" and "content" not in body:
+        out.append((where, f"missing required key 'content' (a body of type {kind})"))
+    elif kind == "text" and not isinstance(content, str):
+        out.append(((*where, "content"), "a text body's content must be text"))
+    elif kind == "binary":
+        try:
+            bytes.fromhex(str(content))
+        except ValueError:
+            out.append(((*where, "content"), "a binary body's content must be hex digits"))
     return out
 
 
