@@ -345,15 +345,16 @@ def _check_call_outputs(items: list[JSON]) -> None:
 
 def _parse_tools(
     value: object, context: ParseContext
-) -> tuple[tuple[Tool, ...], list[JSON], frozenset[str]]:
-    """(function tools, the tools as the response echoes them, built-in/custom names)."""
+) -> tuple[tuple[Tool, ...], list[JSON], frozenset[tuple[str, str]]]:
+    """(function tools, the tools as the response echoes them, the other tools offered as
+    (type, name) pairs: a custom tool's or a namespace's name, a built-in tool's type)."""
     if value is None:
         return (), [], frozenset()
     if not isinstance(value, list):
         raise invalid_type("tools", "an array", value)
     tools: list[Tool] = []
     echoed: list[JSON] = []
-    other: set[str] = set()
+    other: set[tuple[str, str]] = set()
     for i, raw in enumerate(value):
         at = f"tools[{i}]"
         if not isinstance(raw, dict):
@@ -419,15 +420,38 @@ def _parse_tools(
             name = raw.get("name")
             if not isinstance(name, str):
                 raise absent_or_wrong(f"{at}.name", "a string", name)
-            other.add(name)
+            other.add((kind, name))
+            grouped = raw.get("tools") if kind == "namespace" else None
+            for tool in grouped or ():
+                if isinstance(tool, dict) and isinstance(tool.get("name"), str):
+                    other.add((str(tool.get("type")), tool["name"]))
         else:
-            other.add(str(kind))
+            other.add((str(kind), str(kind)))
         echoed.append(raw)
     return tuple(tools), echoed, frozenset(other)
 
 
+def _family(kind: str) -> str:
+    """A built-in tool's kind without its version (`web_search_preview_2025_03_11` is a
+    `web_search`, `computer_use_preview` a `computer`), to tell whether a tool choice names
+    a tool the request offers."""
+    for family in ("web_search", "computer"):
+        if kind.startswith(family):
+            return family
+    return kind
+
+
+def _not_offered(name: str) -> RequestError:
+    """A tool choice naming a tool the request does not offer, in the API's words
+    ("Tool choice 'image_generation' not found in 'tools' parameter.", as agent tools
+    quote it for built-in tools, and as it refuses a function's name)."""
+    return RequestError(
+        400, f"Tool choice '{name}' not found in 'tools' parameter.", param="tool_choice"
+    )
+
+
 def _parse_tool_choice(
-    value: object, tools: tuple[Tool, ...], other: frozenset[str]
+    value: object, tools: tuple[Tool, ...], other: frozenset[tuple[str, str]]
 ) -> tuple[str | None, tuple[str, ...]]:
     if value is None:
         return None, ()
@@ -446,11 +470,7 @@ def _parse_tool_choice(
         if not isinstance(name, str):
             raise missing("tool_choice.name")
         if name not in names:
-            raise RequestError(
-                400,
-                f"Tool choice '{name}' not found in 'tools' parameter.",
-                param="tool_choice",
-            )
+            raise _not_offered(name)
         return name, ()
     if kind == "allowed_tools":
         mode = value.get("mode")
@@ -471,15 +491,22 @@ def _parse_tool_choice(
             if name not in names:
                 # As for a named tool choice: a list naming a tool not offered is refused
                 # (it let the answer call a tool the list left out).
-                raise RequestError(
-                    400,
-                    f"Tool choice '{name}' not found in 'tools' parameter.",
-                    param="tool_choice",
-                )
+                raise _not_offered(name)
             allowed.append(str(name))
         return str(mode), tuple(allowed)
-    if kind in ("custom", "computer_use") or kind in _BUILTIN_REQUIRED:
+    if kind == "custom":
+        name = value.get("name")
+        if not isinstance(name, str):
+            raise absent_or_wrong("tool_choice.name", "a string", name)
+        if ("custom", name) not in other:
+            raise _not_offered(name)
         return "auto", ()  # a tool the default generator does not call: it answers in text
+    if kind == "computer_use" or kind in _BUILTIN_REQUIRED:
+        # An MCP server's tools are named by the server, which the mock cannot reach.
+        offered = {_family(k) for k, name in other if k == name}
+        if kind != "mcp" and _family(kind) not in offered:
+            raise _not_offered(kind)
+        return "auto", ()
     if kind is None:
         raise missing("tool_choice.type")
     raise unsupported(

@@ -1,7 +1,8 @@
 """Custom tools (free-form input, `{"type": "custom", "name": …}`) on the Responses API,
 through the official SDK: a rule's call of one is a `custom_tool_call` item with its
 `input`, streamed as `response.custom_tool_call_input.*` events, and the client's
-`custom_tool_call_output` continues the conversation."""
+`custom_tool_call_output` continues the conversation. A tool choice naming a custom or
+built-in tool the request does not offer is refused, as the API refuses it."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ rules:
     match: {{ last_message: {{ role: tool, content: {{ contains: "Done!" }} }} }}
     reply: {{ content: "The file is added." }}
 """
+FILE_SEARCH = {"type": "file_search", "vector_store_ids": ["vs_1"]}
+COMPUTER = {"type": "computer_use_preview", "display_width": 1024, "display_height": 768,
+            "environment": "browser"}  # fmt: skip
 EVENTS = TypeAdapter(ResponseStreamEvent)
 
 
@@ -132,3 +136,52 @@ def test_the_tool_output_continues_the_conversation(server: RunningServer) -> No
         ],
     )
     assert again.output_text == "The file is added."
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "tools", "named"),
+    [
+        ({"type": "custom", "name": "apply_patch"}, [], "apply_patch"),
+        ({"type": "custom", "name": "apply_pach"}, [APPLY_PATCH], "apply_pach"),
+        # The API's words, as agent tools quote them for a built-in tool not offered.
+        ({"type": "image_generation"}, [APPLY_PATCH], "image_generation"),
+        ({"type": "web_search_preview"}, [FILE_SEARCH], "web_search_preview"),
+    ],
+)
+def test_a_tool_choice_of_a_tool_not_offered_is_refused(
+    server: RunningServer, tool_choice: dict[str, Any], tools: list[Any], named: str
+) -> None:
+    raw = _post(
+        server,
+        {"model": "gpt-4o", "input": "Hi.", "tools": tools, "tool_choice": tool_choice},
+    )
+    assert raw.status_code == 400
+    assert raw.json() == {
+        "error": {
+            "message": f"Tool choice '{named}' not found in 'tools' parameter.",
+            "type": "invalid_request_error",
+            "param": "tool_choice",
+            "code": None,
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "tools"),
+    [
+        ({"type": "custom", "name": "apply_patch"}, [APPLY_PATCH]),
+        ({"type": "image_generation"}, [{"type": "image_generation"}]),
+        ({"type": "web_search_preview"}, [{"type": "web_search_preview"}]),
+        ({"type": "computer_use_preview"}, [COMPUTER]),
+        ({"type": "web_search_preview"}, [{"type": "web_search_preview_2025_03_11"}]),
+    ],
+)
+def test_a_tool_choice_of_a_tool_offered_is_taken(
+    server: RunningServer, tool_choice: dict[str, Any], tools: list[Any]
+) -> None:
+    raw = _post(
+        server,
+        {"model": "gpt-4o", "input": "Hi.", "tools": tools, "tool_choice": tool_choice},
+    )
+    assert raw.status_code == 200, raw.text
+    assert raw.json()["tool_choice"] == tool_choice
