@@ -26,6 +26,7 @@ from mockllm.prompt_json import asks_for_fence, asks_for_json, mentions_json, pr
 from mockllm.react import react_answer
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
 from mockllm.schema_instances import Hint
+from mockllm.signatures import signature_answer, trajectory_hints
 from mockllm.template import compile_template
 from mockllm.template import render as render_template
 from mockllm.tokens import count_prompt, count_tokens, group_tokens, split_tokens
@@ -322,6 +323,7 @@ def _structured(request: Conversation, rng: random.Random, locale: str) -> str:
         # numbers, place, address), as a tool's arguments take it.
         hints = argument_hints(request, Tool(form.name or "answer", "", form.schema))
         hints |= answer_hints(request, form.schema, locale, any_required=False)
+        hints |= trajectory_hints(request, form.schema, locale)
         value = _instance(
             form.schema,
             rng.getrandbits(63),
@@ -603,11 +605,14 @@ def _choice(
         # the default generator's calls come alone.
         text = _content_for(spec, request, rng, locale, words)
     if not calls_spec and text is None and (default or spec.refusal is None):
-        if request.response_format.type in ("json_object", "json_schema"):
+        if request.response_format.type == "json_object" and default:
+            text = signature_answer(request, rng, locale) or _structured(request, rng, locale)
+        elif request.response_format.type in ("json_object", "json_schema"):
             text = _structured(request, rng, locale)
         elif default:
             text = (
-                react_answer(request, rng, locale)
+                signature_answer(request, rng, locale)
+                or react_answer(request, rng, locale)
                 or _prompted_json(request, rng, locale)  # JSON asked for, results or not
                 or results_answer(request, locale)
                 or fake.fake_text(rng.getrandbits(63), locale, words)

@@ -4,14 +4,16 @@ Each body in tests/data/python-agent-frameworks.json was taken from mockllm's jo
 (`GET /__admin/requests`) while the framework ran against it: CrewAI's task prompts, and
 smolagents' CodeAgent (1.26.0, 1.15.0 and 1.9.2: code between '<code>' tags, after 'Code:'
 up to '<end_code>', tools as signatures or as a list) and ToolCallingAgent (calls and
-results written back as text), and LlamaIndex's text-completion program (0.14: the schema
-with every brace doubled). The answers are checked as the framework reads them."""
+results written back as text), LlamaIndex's text-completion program (0.14: the schema
+with every brace doubled) and DSPy's signatures (3.4: Predict and ReAct through its Chat,
+JSON and XML adapters). The answers are checked as the framework reads them."""
 
 from __future__ import annotations
 
 import ast
 import json
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -214,3 +216,106 @@ def test_a_llamaindex_text_completion_program_gets_an_instance_of_its_doubled_br
     assert '{{"$defs": {{"Address": {{"properties"' in body["messages"][0]["content"]
     reply = client.chat.completions.create(**body)
     _Person.model_validate_json(reply.choices[0].message.content or "")
+
+
+# DSPy's ChatAdapter reads an answer as the text under each `[[ ## field ## ]]` line.
+_DSPY_FIELD = re.compile(r"^\[\[ ## (\w+) ## \]\]\s*$", re.MULTILINE)
+
+
+def _dspy_fields(text: str) -> dict[str, str]:
+    heads = list(_DSPY_FIELD.finditer(text))
+    return {
+        head.group(1): text[
+            head.end() : (heads[i + 1].start() if i + 1 < len(heads) else None)
+        ].strip()
+        for i, head in enumerate(heads)
+    }
+
+
+def _said(client: OpenAI, body: dict[str, Any]) -> str:
+    return client.chat.completions.create(**body).choices[0].message.content or ""
+
+
+def _check_predicted(fields: dict[str, Any]) -> None:
+    """The values of `answer: str, sentiment: Literal['positive', 'negative', 'neutral'],
+    keywords: list[str], confident: bool, year: int`, as DSPy's parse_value reads them."""
+    assert set(fields) == {"answer", "sentiment", "keywords", "confident", "year"}
+    assert isinstance(fields["answer"], str) and fields["answer"]
+    assert fields["sentiment"] in ("positive", "negative", "neutral")
+    keywords = fields["keywords"]
+    keywords = json.loads(keywords) if isinstance(keywords, str) else keywords
+    assert isinstance(keywords, list) and all(isinstance(k, str) for k in keywords)
+    assert fields["confident"] in (True, False, "True", "False")
+    assert isinstance(int(fields["year"]), int)
+
+
+def test_a_dspy_chat_adapter_prediction_gives_every_output_field_under_its_marker(
+    client: OpenAI,
+) -> None:
+    """The ChatAdapter's prompt lists the output fields with their types and asks for each
+    under its marker, ending with `[[ ## completed ## ]]`; the answer was free text, which
+    it cannot parse (AdapterParseError, then a retry through the JSONAdapter)."""
+    (body,) = CAPTURED["dspy_chat_predict"]
+    text = _said(client, body)
+    assert text.rstrip().endswith("[[ ## completed ## ]]"), text
+    fields = _dspy_fields(text)
+    fields.pop("completed")
+    _check_predicted(fields)
+
+
+def test_a_dspy_json_adapter_prediction_is_an_object_of_the_typed_fields(
+    client: OpenAI,
+) -> None:
+    """Without a response format (litellm's hosted_vllm/ provider), the JSONAdapter shows
+    the fields as an object of placeholders with their notes ("must exactly match … one of:
+    positive; negative; neutral"); every value was a string of words."""
+    (body,) = CAPTURED["dspy_json_predict"]
+    assert "response_format" not in body
+    _check_predicted(json.loads(_said(client, body)))
+
+
+def _steps(client: OpenAI, bodies: list[dict[str, Any]], read: Any) -> list[dict[str, Any]]:
+    return [read(_said(client, body)) for body in bodies]
+
+
+def _marked(text: str) -> dict[str, Any]:
+    fields = _dspy_fields(text)
+    if "next_tool_args" in fields:
+        fields["next_tool_args"] = json.loads(fields["next_tool_args"])
+    return fields
+
+
+@pytest.mark.parametrize(
+    ("key", "read"), [("dspy_chat_react", _marked), ("dspy_json_object_react", json.loads)]
+)
+def test_a_dspy_react_agent_calls_each_tool_the_question_names_then_finishes(
+    client: OpenAI, key: str, read: Any
+) -> None:
+    """dspy.ReAct (tools get_weather(city, unit='celsius') and add(a, b); "What is the
+    weather in Paris? Also add 23 and 19.") asks for next_thought, next_tool_name and
+    next_tool_args, the steps so far in the trajectory input: the first step calls a tool
+    with the question's values; once both observations are back it is `finish`, and the
+    extraction's answer says what they said. The first step was free text (parse error),
+    then a JSON object of strings, so the loop never acted."""
+    bodies = CAPTURED[key]
+    first, _, done, extract = _steps(client, bodies, read)
+    calls = {"add": {"a": 23, "b": 19}, "get_weather": {"city": "Paris", "unit": "celsius"}}
+    assert first["next_tool_name"] in calls
+    assert first["next_tool_args"] == calls[first["next_tool_name"]]
+    assert (done["next_tool_name"], done["next_tool_args"]) == ("finish", {})
+    assert "42" in extract["answer"] and "18C and sunny" in extract["answer"]
+
+
+def test_a_dspy_react_step_reads_a_trajectory_the_xml_adapter_wrote(client: OpenAI) -> None:
+    """The XMLAdapter writes the trajectory in tags (`<tool_name_0>\nadd\n</tool_name_0>`),
+    and its JSON fallback sends it so under the `[[ ## trajectory ## ]]` marker: add has run,
+    get_weather is next (add was called again and again). Its extraction, two text fields,
+    is answered in the XMLAdapter's tags."""
+    step, extract = CAPTURED["dspy_xml_react"]
+    answer = json.loads(_said(client, step))
+    assert answer["next_tool_name"] == "get_weather"
+    assert answer["next_tool_args"] == {"city": "Paris", "unit": "celsius"}
+    root = ET.fromstring(f"<dspy_root>{_said(client, extract)}</dspy_root>")
+    assert [child.tag for child in root] == ["reasoning", "answer"]
+    said = root.find("answer").text or ""  # type: ignore[union-attr]
+    assert "42" in said and "18C and sunny" in said
