@@ -458,6 +458,12 @@ def _parse_tool_choice(
     if isinstance(value, str):
         if value not in ("none", "auto", "required"):
             raise unsupported(value, ("none", "auto", "required"), "tool_choice")
+        if value == "required" and not tools and not other:
+            raise RequestError(
+                400,
+                "Tool choice 'required' must be specified with 'tools' parameter.",
+                param="tool_choice",
+            )
         return value, ()
     if not isinstance(value, dict):
         raise invalid_type("tool_choice", "one of a string or an object", value)

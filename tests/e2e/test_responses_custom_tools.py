@@ -185,3 +185,22 @@ def test_a_tool_choice_of_a_tool_offered_is_taken(
     )
     assert raw.status_code == 200, raw.text
     assert raw.json()["tool_choice"] == tool_choice
+
+
+@pytest.mark.parametrize("tools", [None, []])
+def test_a_required_tool_choice_without_tools_is_refused(
+    server: RunningServer, tools: list[Any] | None
+) -> None:
+    body: dict[str, Any] = {"model": "gpt-4o", "input": "Hi.", "tool_choice": "required"}
+    if tools is not None:
+        body["tools"] = tools
+    raw = _post(server, body)
+    assert raw.status_code == 400
+    assert raw.json()["error"] == {
+        # The API's words, as agent tools quote them (a Codex backend that dropped the
+        # request's only tool answered so).
+        "message": "Tool choice 'required' must be specified with 'tools' parameter.",
+        "type": "invalid_request_error",
+        "param": "tool_choice",
+        "code": None,
+    }
