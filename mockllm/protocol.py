@@ -7,6 +7,7 @@ Each family's own parsing and encoding lives in its dialect (`mockllm.dialects`)
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import orjson
 
@@ -124,13 +125,7 @@ def check_name(name: str, param: str, most: int | None = 64) -> None:
     with maximum length 64, but got a string with length 65 instead.` (code
     invalid_value / string_above_max_length)."""
     if most is not None and len(name) > most:
-        raise RequestError(
-            400,
-            f"Invalid '{param}': string too long. Expected a string with maximum length {most}, "
-            f"but got a string with length {len(name)} instead.",
-            code="string_above_max_length",
-            param=param,
-        )
+        raise string_too_long(param, most, len(name))
     if not name or not all(c in _NAME_CHARS for c in name):
         raise RequestError(
             400,
@@ -186,13 +181,49 @@ def check_metadata(value: object) -> None:
         if not isinstance(item, str):
             raise invalid_type(f"metadata.{key}", "a string", item)
         if len(item) > 512:
-            raise RequestError(
-                400,
-                f"Invalid 'metadata.{key}': string too long. Expected a string with maximum "
-                f"length 512, but got a string with length {len(item)} instead.",
-                code="string_above_max_length",
-                param=f"metadata.{key}",
-            )
+            raise string_too_long(f"metadata.{key}", 512, len(item))
+
+
+PROMPT_CACHE_RETENTIONS = ("in_memory", "24h")
+SAFETY_IDENTIFIER_MAX = 64  # maxLength in the OpenAPI document
+
+
+def check_cache_and_safety(body: Mapping[str, object]) -> None:
+    """`prompt_cache_retention` and `safety_identifier`, on the chat completions and Responses
+    APIs: `Invalid value: 'in-memory'. Supported values are: 'in_memory' and '24h'.` (quoted
+    in pydantic/pydantic-ai issue 4028: the hyphen older SDKs sent is refused), and the
+    identifier's 64 characters."""
+    retention = body.get("prompt_cache_retention")
+    if retention is not None:
+        if not isinstance(retention, str):
+            raise invalid_type("prompt_cache_retention", "a string", retention)
+        if retention not in PROMPT_CACHE_RETENTIONS:
+            raise unsupported(retention, PROMPT_CACHE_RETENTIONS, "prompt_cache_retention")
+    identifier = body.get("safety_identifier")
+    if isinstance(identifier, str) and len(identifier) > SAFETY_IDENTIFIER_MAX:
+        raise string_too_long("safety_identifier", SAFETY_IDENTIFIER_MAX, len(identifier))
+
+
+def string_too_long(param: str, most: int, length: int) -> RequestError:
+    """The 400 for a string past its maximum length (`maxLength` in the OpenAPI document)."""
+    return RequestError(
+        400,
+        f"Invalid '{param}': string too long. Expected a string with maximum length {most}, "
+        f"but got a string with length {length} instead.",
+        code="string_above_max_length",
+        param=param,
+    )
+
+
+def array_too_long(param: str, most: int, length: int) -> RequestError:
+    """The 400 for an array past its maximum length (`maxItems` in the OpenAPI document)."""
+    return RequestError(
+        400,
+        f"Invalid '{param}': array too long. Expected an array with maximum length {most}, "
+        f"but got an array with length {length} instead.",
+        code="array_above_max_length",
+        param=param,
+    )
 
 
 def empty_array(param: str) -> RequestError:
@@ -419,13 +450,7 @@ def parse_stop(value: object) -> tuple[str, ...]:
         return (value,) if value else ()
     if isinstance(value, list) and all(isinstance(s, str) for s in value):
         if len(value) > 4:
-            raise RequestError(
-                400,
-                f"Invalid 'stop': array too long. Expected an array with maximum length 4, "
-                f"but got an array with length {len(value)} instead.",
-                code="array_above_max_length",
-                param="stop",
-            )
+            raise array_too_long("stop", 4, len(value))
         return tuple(s for s in value if s)
     raise invalid_type("stop", "one of a string or array of strings", value)
 

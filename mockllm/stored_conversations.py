@@ -14,7 +14,7 @@ import orjson
 
 from mockllm.conversation import JSON, derive_seed
 from mockllm.errors import RequestError
-from mockllm.protocol import check_metadata, invalid_type, missing
+from mockllm.protocol import array_too_long, check_metadata, invalid_type, missing
 from mockllm.state import StateStore
 
 PATH = "/v1/conversations"
@@ -158,13 +158,7 @@ def _new_items(value: object, param: str, *, required: bool) -> list[JSON]:
     if not isinstance(value, list):
         raise invalid_type(param, "an array", value)
     if len(value) > MAX_NEW_ITEMS:
-        raise RequestError(
-            400,
-            f"Invalid '{param}': array too long. Expected an array with maximum length "
-            f"{MAX_NEW_ITEMS}, but got an array with length {len(value)} instead.",
-            code="array_above_max_length",
-            param=param,
-        )
+        raise array_too_long(param, MAX_NEW_ITEMS, len(value))
     items = []
     for i, item in enumerate(value):
         if not isinstance(item, dict):

@@ -35,7 +35,9 @@ from mockllm.protocol import (
     SERVICE_TIERS,
     TAKEN_TIERS,
     absent_or_wrong,
+    array_too_long,
     canonical_or_refuse,
+    check_cache_and_safety,
     check_logit_bias,
     check_metadata,
     check_name,
@@ -207,6 +209,8 @@ def _parse_functions(value: object, context: ParseContext) -> tuple[Tool, ...]:
         raise invalid_type("functions", "an array", value)
     if not value:
         raise empty_array("functions")
+    if len(value) > MAX_TOOLS:  # maxItems 128, as `tools`
+        raise array_too_long("functions", MAX_TOOLS, len(value))
     tools = []
     for i, raw in enumerate(value):
         where = f"functions[{i}]"
@@ -383,13 +387,7 @@ def _parse_tools(value: object, context: ParseContext) -> tuple[Tool, ...]:
     if len(value) > MAX_TOOLS:
         # Quoted by users of many MCP tools: "Invalid 'tools': array too long. Expected an
         # array with maximum length 128, but got an array with length 129 instead."
-        raise RequestError(
-            400,
-            f"Invalid 'tools': array too long. Expected an array with maximum length "
-            f"{MAX_TOOLS}, but got an array with length {len(value)} instead.",
-            code="array_above_max_length",
-            param="tools",
-        )
+        raise array_too_long("tools", MAX_TOOLS, len(value))
     tools = []
     for where, raw, kind in _tool_objects(value, "tools"):
         if kind == "custom":  # free-form input: not called by the default generator
@@ -620,6 +618,7 @@ def parse(
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             raise invalid_type(name, "a string", value)
+    check_cache_and_safety(body)
     for name in ("logit_bias", "prediction", "audio", "web_search_options"):
         value = body.get(name)
         if value is not None and not isinstance(value, dict):

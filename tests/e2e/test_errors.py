@@ -406,3 +406,54 @@ def test_a_messages_body_encoding_is_refused_as_the_anthropic_sdk_names_it(examp
         assert caught.status_code == 400
     else:
         raise AssertionError("the br body was answered")
+
+
+def test_prompt_cache_retention_takes_the_apis_two_values(examples_server):
+    """The hyphenated 'in-memory' older SDKs typed is refused as the API refuses it (quoted
+    in pydantic/pydantic-ai issue 4028); 'in_memory' and '24h' are taken."""
+    client = client_for(examples_server)
+    messages = [{"role": "user", "content": "hi"}]
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="gpt-4o", messages=messages, prompt_cache_retention="in-memory"
+        )
+    assert refused.value.body == {
+        "message": "Invalid value: 'in-memory'. Supported values are: 'in_memory' and '24h'.",
+        "type": "invalid_request_error",
+        "param": "prompt_cache_retention",
+        "code": "invalid_value",
+    }
+    for value in ("in_memory", "24h"):
+        answer = client.chat.completions.create(
+            model="gpt-4o", messages=messages, prompt_cache_retention=value
+        )
+        assert answer.choices[0].message.role == "assistant"
+
+
+def test_safety_identifier_and_functions_are_bounded_as_the_openapi_document_bounds_them(
+    examples_server,
+):
+    client = client_for(examples_server)
+    messages = [{"role": "user", "content": "hi"}]
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="gpt-4o", messages=messages, safety_identifier="u" * 65
+        )
+    assert refused.value.body == {
+        "message": "Invalid 'safety_identifier': string too long. Expected a string with "
+        "maximum length 64, but got a string with length 65 instead.",
+        "type": "invalid_request_error",
+        "param": "safety_identifier",
+        "code": "string_above_max_length",
+    }
+    client.chat.completions.create(model="gpt-4o", messages=messages, safety_identifier="u" * 64)
+    functions = [{"name": f"f{i}", "parameters": {"type": "object"}} for i in range(129)]
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="gpt-4o", messages=messages, functions=functions)
+    assert refused.value.body["code"] == "array_above_max_length"
+    assert refused.value.body["param"] == "functions"
+    assert refused.value.body["message"] == (
+        "Invalid 'functions': array too long. Expected an array with maximum length 128, but "
+        "got an array with length 129 instead."
+    )
+    client.chat.completions.create(model="gpt-4o", messages=messages, functions=functions[:128])
