@@ -299,10 +299,14 @@ class Accounts:
         keys: Keys | None,
         store: StateStore,
         clock: Callable[[], float] = time.monotonic,
+        frozen: float | None = None,
     ) -> None:
         self.keys = keys
         self.store = store
         self.clock = clock
+        # --freeze-time: the buckets' clock stands at this time, in every store, so that
+        # nothing refills and the same requests get the same headers (see `check_rate`).
+        self.frozen = frozen
         self._by_key = {spec.key: spec for spec in keys.keys} if keys else {}
         prices = keys.prices if keys else ()
         self._exact_prices = {p.pattern: p for p in prices if not p.is_glob}
@@ -461,7 +465,9 @@ class Accounts:
         Buckets hold `rpm` requests and `tpm` tokens and refill their capacity every 60 s.
         The headers are OpenAI's x-ratelimit-* (remaining = left after this request); a
         refusal adds Retry-After, except for a request larger than the whole tpm, which
-        never fits (`too_large`).
+        never fits (`too_large`). On a frozen clock no time passes between requests: the
+        buckets only count down (a reset fills them), and the headers depend on the
+        requests alone.
         """
         spec = self._spec(key)
         if spec is None or (spec.rpm is None and spec.tpm is None):
@@ -469,9 +475,7 @@ class Accounts:
         cap_r, cap_t = float(spec.rpm or 0), float(spec.tpm or 0)
         need_t = float(max(0, estimated_tokens)) if spec.tpm else 0.0
         need_r = 1.0 if spec.rpm else 0.0
-        ok, (level_r, level_t) = self.store.take(
-            _slot("rate", spec.key), (cap_r, cap_t), (need_r, need_t), WINDOW_S, self.clock()
-        )
+        ok, (level_r, level_t) = self._take(spec.key, (cap_r, cap_t), (need_r, need_t))
         headers: list[tuple[str, str]] = []
         for name, cap, level in (("requests", spec.rpm, level_r), ("tokens", spec.tpm, level_t)):
             if cap:
@@ -515,15 +519,20 @@ class Accounts:
         if spec is None or (spec.rpm is None and spec.tpm is None):
             return {}
         caps = (float(spec.rpm or 0), float(spec.tpm or 0))
-        _, (requests, tokens) = self.store.take(
-            _slot("rate", spec.key), caps, (0.0, 0.0), WINDOW_S, self.clock()
-        )
+        _, (requests, tokens) = self._take(spec.key, caps, (0.0, 0.0))
         out = {}
         if spec.rpm:
             out["requests"] = requests
         if spec.tpm:
             out["tokens"] = tokens
         return out
+
+    def _take(
+        self, key: str, caps: tuple[float, float], need: tuple[float, float]
+    ) -> tuple[bool, tuple[float, ...]]:
+        if self.frozen is not None:
+            return self.store.take(_slot("rate", key), caps, need, WINDOW_S, self.frozen, True)
+        return self.store.take(_slot("rate", key), caps, need, WINDOW_S, self.clock())
 
     # --- reset ----------------------------------------------------------------------
 

@@ -91,7 +91,9 @@ class MockApp:
         self.file_rules = self.engine.rules
         self.runtime = Runtime(self.engine)
         self.runtime.sync()  # a replica that starts late answers with the rules added before
-        self.gateway = Gateway.load(config.profile, config.keys, self.engine.store)
+        self.gateway = Gateway.load(
+            config.profile, config.keys, self.engine.store, config.freeze_time
+        )
         # Processes sharing a state store count their exchanges apart (ids stay unique).
         ids = RequestIds(self.engine.store.process_number << 40)
         self.services = Services(
@@ -122,6 +124,7 @@ class MockApp:
                         config.profile,
                         config.keys,
                         self.engine.store,
+                        config.freeze_time,
                         lambda: self.gateway,
                         self.use_gateway,
                     ),

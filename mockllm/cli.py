@@ -92,7 +92,7 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
             type=UNIX_TIME,
             default=None,
             envvar=_env("freeze_time"),
-            help="Fix `created` to this Unix time: same request, same bytes.",
+            help="Stop the clock at this Unix time (created, date, rate limits): same bytes.",
         ),
         click.option(
             "--log-level",

@@ -344,7 +344,9 @@ class Endpoint:
         else:  # as the API answers for a model it does not have
             exchange.source = "error"
             body = dialect.failure(unknown_model(request.model), 0.0, exchange.id)
-            headers += ((k.encode(), v.encode()) for k, v in dialect.headers(body.status, ()))
+            headers += (
+                (k.encode(), v.encode()) for k, v in dialect.headers(body.status, (), engine.now())
+            )
         exchange.answer = kept_answer(body)
         self._record(exchange, body.status)
         if exchange.ticks is not None:  # a page is open: the headers too
@@ -400,7 +402,7 @@ class Endpoint:
         body = dialect.refusal(exc, exchange.id)
         named = exc.headers
         if dialect.refusal_headers is not None:
-            named = dialect.refusal_headers(exc.status, exc.headers)
+            named = dialect.refusal_headers(exc.status, exc.headers, engine.now())
         merged = {k.lower(): v for k, v in named}  # one value per name; the last one wins
         headers = [
             (dialect.request_id_header, exchange.id.encode()),
@@ -539,7 +541,8 @@ class Endpoint:
                 extra = (*outcome.error.headers, *outcome.headers)
         # One value per header name; later sources win (a script's headers over the bucket's).
         merged = {
-            k.lower(): str(v) for k, v in (*dialect.headers(body.status, rate_headers), *extra)
+            k.lower(): str(v)
+            for k, v in (*dialect.headers(body.status, rate_headers, engine.now()), *extra)
         }
         headers = [(dialect.request_id_header, exchange.id.encode())]
         if dialect.processing_ms:

@@ -201,9 +201,13 @@ class Engine:
         self._model_patterns = tuple(patterns)
         self._extra_models = tuple(re.compile(fnmatch.translate(m)) for m in self.config.models)
 
-    def created(self) -> int:
+    def now(self) -> float:
+        """The server's time: --freeze-time, else the current Unix time."""
         frozen = self.config.freeze_time
-        return int(frozen if frozen is not None else time.time())
+        return frozen if frozen is not None else time.time()
+
+    def created(self) -> int:
+        return int(self.now())
 
     def seed_for(self, request: Conversation) -> int:
         return derive_seed(self.config.seed, request.path, request.canonical)

@@ -43,9 +43,13 @@ class Gateway:
     accounts: Accounts
 
     @classmethod
-    def load(cls, profile: str, keys: Path | None, store: StateStore) -> Gateway:
-        """Load a profile (built-in name or file) and a keys file (None: open mode)."""
-        return cls(load_profile(profile), Accounts(load_keys(keys) if keys else None, store))
+    def load(
+        cls, profile: str, keys: Path | None, store: StateStore, frozen: float | None = None
+    ) -> Gateway:
+        """Load a profile (built-in name or file) and a keys file (None: open mode); the
+        rate limits count on a clock frozen at `frozen` (--freeze-time), if given."""
+        loaded = load_keys(keys) if keys else None
+        return cls(load_profile(profile), Accounts(loaded, store, frozen=frozen))
 
     def authenticate(
         self,

@@ -178,7 +178,8 @@ class MockLLM:
         """Answer as another gateway profile (and keys file) until the test ends."""
         from mockllm.gateway import Gateway
 
-        self.server.app.use_gateway(Gateway.load(profile, keys, self.engine.store))
+        frozen = self.engine.config.freeze_time
+        self.server.app.use_gateway(Gateway.load(profile, keys, self.engine.store, frozen))
 
     def use_cassette(self, name: str, record_mode: str | None = None) -> None:
         """Replay (or record into) cassette `name` until the test ends.

@@ -96,12 +96,18 @@ local function int(x) return string.format('%.0f', x) end
 """
 
 SCRIPTS = {
-    # KEYS: bucket. ARGV: window_s, n, capacities…, needs…
+    # KEYS: bucket. ARGV: window_s, n, capacities…, needs…, the frozen time ('' none)
     "take": """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local window = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
+local frozen = ARGV[3 + 2 * n] ~= ''
+local now
+if frozen then
+  now = tonumber(ARGV[3 + 2 * n])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local stored = redis.call('GET', KEYS[1])
 local parts = {}
 if stored then
@@ -124,8 +130,13 @@ for i = 1, n do
   out[i] = string.format('%.17g', levels[i])
 end
 out[n + 1] = string.format('%.17g', now)
--- An idle bucket is full again after one window: it may go.
-redis.call('SET', KEYS[1], table.concat(out, ' '), 'PX', math.ceil(window * 1000) + 1000)
+if frozen then
+  -- Time does not pass for it: it stays as it is until a reset.
+  redis.call('SET', KEYS[1], table.concat(out, ' '))
+else
+  -- An idle bucket is full again after one window: it may go.
+  redis.call('SET', KEYS[1], table.concat(out, ' '), 'PX', math.ceil(window * 1000) + 1000)
+end
 table.insert(out, 1, ok and '1' or '0')
 return out
 """,
@@ -573,8 +584,9 @@ class RedisStore:
         need: tuple[float, ...],
         window_s: float,
         now: float,
+        frozen: bool = False,
     ) -> tuple[bool, tuple[float, ...]]:
-        argv = (window_s, len(capacity), *capacity, *need)
+        argv = (window_s, len(capacity), *capacity, *need, repr(now) if frozen else "")
         reply = self._call("take", (self._key("bucket:" + key),), argv)
         return reply[0] == b"1", tuple(float(x) for x in reply[1 : len(capacity) + 1])
 

@@ -110,6 +110,7 @@ def gateway_watch(
     profile: str,
     keys: Path | None,
     store: StateStore,
+    frozen: float | None,
     current: Callable[[], Gateway],
     apply: Callable[[Gateway], None],
 ) -> Watch | None:
@@ -130,7 +131,7 @@ def gateway_watch(
     what = " or ".join(named)
 
     def load() -> Gateway:
-        return Gateway.load(profile, keys, store)
+        return Gateway.load(profile, keys, store, frozen)
 
     def applied(new: Gateway) -> str:
         old = current()

@@ -17,6 +17,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
+from email.utils import formatdate
 from typing import Any
 
 import uvicorn
@@ -537,6 +538,7 @@ def uvicorn_settings(config: ServerConfig) -> dict[str, Any]:
     """uvicorn's settings for a config: the one place they are chosen, for one process and
     for `--workers` alike (`uvicorn.Config(app, **settings)`)."""
     _Protocol.header_timeout_s = config.body_timeout_s
+    frozen = config.freeze_time
     return {
         "host": config.host,
         "port": config.port,
@@ -548,7 +550,10 @@ def uvicorn_settings(config: ServerConfig) -> dict[str, Any]:
         "log_config": None,
         "proxy_headers": False,  # a mock answers whoever calls; no forwarded-address rewriting
         "server_header": False,
-        "date_header": True,
+        # The `date` header, as the APIs send it: uvicorn's clock, or the frozen time
+        # (uvicorn adds its `headers` to every response, as it adds its own date).
+        "date_header": frozen is None,
+        "headers": [] if frozen is None else [("date", formatdate(frozen, usegmt=True))],
         # A backstop: `_Closing` has ended every answer by then.
         "timeout_graceful_shutdown": SHUTDOWN_GRACE_S + 4 * SHUTDOWN_CLOSE_S,
         "backlog": 4096,

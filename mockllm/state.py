@@ -73,13 +73,15 @@ class StateStore(Protocol):
         need: tuple[float, ...],
         window_s: float,
         now: float,
+        frozen: bool = False,
     ) -> tuple[bool, tuple[float, ...]]:
         """Token buckets: refill each level towards its capacity (the whole capacity per
         `window_s`), then take `need` from every level if each holds enough.
 
         Returns whether it took, and the levels after. A bucket starts full. `now` is the
         caller's clock in seconds; a shared store keeps time by its own clock instead, so
-        that processes on several hosts agree.
+        that processes on several hosts agree, unless `frozen`: then `now` is a fixed time
+        (--freeze-time) that every store keeps to, and nothing refills.
         """
         ...
 
@@ -219,7 +221,9 @@ class MemoryStore:
         need: tuple[float, ...],
         window_s: float,
         now: float,
+        frozen: bool = False,
     ) -> tuple[bool, tuple[float, ...]]:
+        # Frozen or not, `now` is the caller's: a fixed one refills nothing.
         with self._lock:
             found = self._buckets.get(key)
             levels = refill(found, capacity, window_s, now)

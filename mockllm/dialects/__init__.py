@@ -78,12 +78,13 @@ class Dialect:
     - `failure(spec, delay_s, request_id)` → the Body of an error reply (a rule's
       `error`, a miss), in the family's error shape, due after `delay_s`;
     - `refusal(exc, request_id)` → the JSON bytes of a refusal raised before the answer;
-    - `headers(status, rate_headers)` → the family's headers for an answer: rate-limit
-      headers under its names, the defaults an error of that status carries;
+    - `headers(status, rate_headers, now)` → the family's headers for an answer: rate-limit
+      headers under its names, the defaults an error of that status carries (`now`: the
+      server's time, frozen by --freeze-time, for a family that writes a reset as a time);
     - `remember(store, conversation, rendered, created, fault)` keeps what the family
       lets a later request refer to (the Responses API's stored responses, failed when a
       fault broke the answer), or does nothing;
-    - `refusal_headers(status, headers)` → a refusal's headers (a rate limit's among them)
+    - `refusal_headers(status, headers, now)` → a refusal's headers (a rate limit's among them)
       under the family's names; None: sent as the gateway gives them;
     - `request_id(seed, count)` → the id of an exchange as the family spells it (None:
       `req_` and 32 hex digits);
@@ -103,13 +104,13 @@ class Dialect:
     answer: Callable[[Rendered, Conversation, int, Fault | None], Body]
     failure: Callable[[ErrorSpec, float, str], Body]
     refusal: Callable[[RequestError, str], bytes]
-    headers: Callable[[int, Headers], Headers]
+    headers: Callable[[int, Headers, float], Headers]
     request_id_header: bytes = b"x-request-id"
     static_headers: tuple[tuple[bytes, bytes], ...] = ()
     key_headers: tuple[str, ...] = ()  # headers this family's clients send the key in
     processing_ms: bool = True  # send `openai-processing-ms`
     remember: Callable[[StateStore, Conversation, Rendered, int, Fault | None], None] | None = None
-    refusal_headers: Callable[[int, Headers], Headers] | None = None
+    refusal_headers: Callable[[int, Headers, float], Headers] | None = None
     request_id: Callable[[int, int], str] | None = None
     direct: Callable[[Conversation, int, int], Body] | None = None
     # Whether parsing this raw body reads the state store (earlier responses, threads):

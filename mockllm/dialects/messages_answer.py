@@ -631,18 +631,19 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
-def reset_time(duration: str, now: float | None = None) -> str:
+def reset_time(duration: str, now: float) -> str:
     """An OpenAI reset duration (`1s`, `6m0s`, `20ms`) as the RFC 3339 time the limit is
-    whole again, which is how Anthropic's `anthropic-ratelimit-*-reset` headers say it."""
+    whole again counted from `now`, which is how Anthropic's `anthropic-ratelimit-*-reset`
+    headers say it."""
     seconds = sum(float(n) * _UNIT_S[unit] for n, unit in _DURATION.findall(duration))
-    moment = math.ceil((time.time() if now is None else now) + seconds)
+    moment = math.ceil(now + seconds)
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
 
 
-def headers(status: int, rate: Headers) -> Headers:
-    """Rate-limit headers under Anthropic's names; an error's defaults: `x-should-retry`
-    (as the API sends it), and on a 429 `retry-after` and, when no bucket measured it, the
-    requests limit spent."""
+def headers(status: int, rate: Headers, now: float) -> Headers:
+    """Rate-limit headers under Anthropic's names, resets as times counted from `now`; an
+    error's defaults: `x-should-retry` (as the API sends it), and on a 429 `retry-after`
+    and, when no bucket measured it, the requests limit spent."""
     out: list[tuple[str, str]] = []
     if status >= 400:
         retry = status in (408, 409, 429) or status >= 500
@@ -653,14 +654,14 @@ def headers(status: int, rate: Headers) -> Headers:
                 out += [
                     ("anthropic-ratelimit-requests-limit", "60"),
                     ("anthropic-ratelimit-requests-remaining", "0"),
-                    ("anthropic-ratelimit-requests-reset", reset_time("1s")),
+                    ("anthropic-ratelimit-requests-reset", reset_time("1s", now)),
                 ]
     for name, value in rate:
         renamed = _RATE_NAMES.get(name.lower())
         if renamed is None:
             out.append((name, value))
         else:
-            out.append((renamed, reset_time(value) if renamed.endswith("-reset") else value))
+            out.append((renamed, reset_time(value, now) if renamed.endswith("-reset") else value))
     return tuple(out)
 
 

@@ -24,6 +24,7 @@ def refusal(exc: RequestError, request_id: str = "") -> bytes:
     return orjson.dumps(error_body(exc.message, exc.type, exc.param, exc.code))
 
 
-def headers(status: int, rate: Headers) -> Headers:
-    """Rate-limit headers as OpenAI names them; an error's defaults (429: Retry-After)."""
+def headers(status: int, rate: Headers, now: float = 0.0) -> Headers:
+    """Rate-limit headers as OpenAI names them (its resets are durations, whatever `now`);
+    an error's defaults (429: Retry-After)."""
     return (*rate, *default_error_headers(status)) if status >= 400 else rate
