@@ -399,7 +399,9 @@ def results_answer(request: Conversation, locale: str) -> str | None:
         (names.get(m.tool_call_id or "", "the tool"), m.text)
         for m in turn
         if m.role == "tool"
-        # a handoff's result (a tool the request no longer offers) is not an answer's
+        # a handoff's result (a tool the request no longer offers, or, when it offers none,
+        # one named as handoffs are) is not an answer's
+        and not is_handoff(names.get(m.tool_call_id or "", ""))
         and (
             not offered
             or names.get(m.tool_call_id or "", "") in offered
@@ -409,6 +411,14 @@ def results_answer(request: Conversation, locale: str) -> str | None:
     if not results:
         return None
     return found_answer(results, locale)
+
+
+def is_handoff(name: str) -> bool:
+    """A tool that hands the conversation to another agent, named as the OpenAI Agents SDK
+    (`transfer_to_french_agent`, whose result is `{"assistant": "french_agent"}`) and
+    LangGraph's supervisor and swarm (`transfer_to_…`, `transfer_back_to_supervisor`) name
+    them: the agent it hands to answers the question, not what the handoff returned."""
+    return name.startswith(("transfer_to_", "transfer_back_to_"))
 
 
 def found_answer(results: list[tuple[str, str]], locale: str) -> str:

@@ -319,3 +319,39 @@ def test_a_dspy_react_step_reads_a_trajectory_the_xml_adapter_wrote(client: Open
     assert [child.tag for child in root] == ["reasoning", "answer"]
     said = root.find("answer").text or ""  # type: ignore[union-attr]
     assert "42" in said and "18C and sunny" in said
+
+
+def test_an_agent_handed_the_conversation_answers_it_without_reporting_the_handoff(
+    client: OpenAI,
+) -> None:
+    """The OpenAI Agents SDK (openai-agents 0.20) hands a question to an agent without tools
+    by sending the triage's transfer_to_french_agent call and its result, {"assistant":
+    "french_agent"}, with no `tools`: the answer reported that result as what a tool found
+    ('Here is what I found. transfer_to_french_agent returned: {"assistant": …}')."""
+    body = {
+        "model": "gpt-4o",
+        "messages": [
+            {"role": "system", "content": "Answer in French."},
+            {"role": "user", "content": "Please answer in French: what is the capital of France?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_L5Gl4yI4afhMhf8q1IehcG1a",
+                        "type": "function",
+                        "function": {"name": "transfer_to_french_agent", "arguments": "{}"},
+                    }
+                ],
+            },
+            {
+                "role": "tool",
+                "tool_call_id": "call_L5Gl4yI4afhMhf8q1IehcG1a",
+                "content": '{"assistant": "french_agent"}',
+            },
+        ],
+    }
+    reply = client.chat.completions.create(**body)
+    text = reply.choices[0].message.content or ""
+    assert text and reply.choices[0].finish_reason == "stop"
+    assert "transfer_to_french_agent" not in text and '{"assistant"' not in text, text
