@@ -35,7 +35,7 @@ from mockllm.cache import Memo
 from mockllm.conversation import Conversation
 from mockllm.dialects import Dialect, ParseContext, Poll, Run
 from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed, unknown_model
-from mockllm.errors import RequestError
+from mockllm.errors import CassetteError, RequestError
 from mockllm.exchanges import (
     finish_exchange,
     fired_faults,
@@ -368,11 +368,41 @@ class Endpoint:
         )
         parsed = self._parsed.get(cache_key) if cache_key is not None else None
         if parsed is None:
-            request = self.dialect.parse(raw, headers, path, self.context())
+            try:
+                request = self.dialect.parse(raw, headers, path, self.context())
+            except RequestError:
+                if not self._held_upstream(raw, headers, path):
+                    raise
+                request = self._parse_as_sent(raw, headers, path)
+                return _Parsed(request, self.services.engine.seed_for(request), False)
             parsed = _Parsed(request, self.services.engine.seed_for(request), memo)
             if cache_key is not None:
                 self._parsed.put(cache_key, parsed, len(raw) + sum(map(len, headers.values())))
         return parsed
+
+    def _held_upstream(self, raw: bytes, headers: dict[str, str], path: str) -> bool:
+        """Whether the upstream answers a request the API's checks refuse: it is forwarded
+        while recording, or a cassette recorded the upstream's answer to it. A gateway takes
+        arguments the API does not know (OpenRouter's `reasoning`, vLLM's `top_k`), and the
+        upstream that answered, not mockllm's copy of the API's checks, has the last word."""
+        engine = self.services.engine
+        config = engine.config
+        if config.upstream is not None and (engine.record_mode or config.record_mode) != "none":
+            return True
+        library = engine.library
+        if library is None:
+            return False
+        name = headers.get(CASSETTE_HEADER) or engine.cassette
+        try:
+            return library.holds("POST", path, raw, name)
+        except CassetteError:
+            return False  # a name that is no cassette's: refused as it was
+
+    def _parse_as_sent(self, raw: bytes, headers: dict[str, str], path: str) -> Conversation:
+        """The request parsed as `--lenient` parses it; the first refusal stands when even
+        that cannot read it (a body that is not the family's shape)."""
+        context = replace(self.context(), lenient=True, refuse_unknown=False)
+        return self.dialect.parse(raw, headers, path, context)
 
     def _cassette(self, headers: dict[str, str]) -> str | None:
         engine = self.services.engine

@@ -386,6 +386,13 @@ class CassetteLibrary:
             return Miss(scope, None, ("no interactions are recorded",))
         return Miss(scope, nearest, self._diff_request(nearest.request, method, path, body))
 
+    def holds(self, method: str, path: str, body: bytes, cassette: str | None = None) -> bool:
+        """Whether a recording answers this request (nothing is played: see `find`)."""
+        scope = None if cassette is None else normal_name(cassette)
+        key = (scope, self._key(method, path, body))
+        with self._lock:
+            return bool(self._by_key.get(key))
+
     def find_route(
         self, method: str, path: str, query: str, body: bytes, cassette: str | None = None
     ) -> Interaction | Miss | None:
