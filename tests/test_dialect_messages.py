@@ -618,7 +618,7 @@ def test_images_of_each_source_are_read() -> None:
         assert request.messages[-1].text == "What is this?"
 
 
-def test_fallbacks_are_a_gateways_extra() -> None:
+def test_fallbacks_are_the_apis_entries_or_a_gateways_names() -> None:
     body = {
         "model": "claude-sonnet-4-5",
         "max_tokens": 10,
@@ -626,8 +626,13 @@ def test_fallbacks_are_a_gateways_extra() -> None:
         "fallbacks": ["claude-haiku-4-5"],
     }
     with pytest.raises(RequestError) as caught:
-        dialect.parse(orjson.dumps(body), {}, dialect.PATH)  # OpenAI's profile: refused
-    assert caught.value.message == "fallbacks: Extra inputs are not permitted"
+        dialect.parse(orjson.dumps(body), {}, dialect.PATH)  # OpenAI's profile: the API's form
+    assert caught.value.message == "fallbacks.0: Input should be a valid dictionary"
     gateway = ParseContext(refuse_unknown=False)
     request = dialect.parse(orjson.dumps(body), {}, dialect.PATH, gateway)
     assert request.fallbacks == ("claude-haiku-4-5",)
+    # The API's entries (SDK `BetaFallbackParam`) are taken, and tried only when the model
+    # declines: not the gateway's retry on a failed call.
+    for fallbacks in ([{"model": "claude-opus-4-6", "max_tokens": 5}], "default"):
+        request = dialect.parse(orjson.dumps({**body, "fallbacks": fallbacks}), {}, dialect.PATH)
+        assert request.fallbacks == ()

@@ -82,6 +82,9 @@ _FIELDS = frozenset(
         "workspace_id",
         "thread",
         "fallbacks",
+        "billing_policy",
+        "compaction",
+        "fallback_credit_token",
     }
 )
 _COUNT_FIELDS = frozenset(
@@ -100,6 +103,8 @@ _COUNT_FIELDS = frozenset(
         "speed",
         "user_profile_id",
         "workspace_id",
+        "billing_policy",
+        "compaction",
     }
 )
 _ROLES = ("user", "assistant")
@@ -118,6 +123,7 @@ SYSTEM_MESSAGE_BETAS = frozenset(
 )
 _SYSTEM_MESSAGE_KEYS = ("role", "content", "clear_at", "output_config")
 _SYSTEM_BLOCKS = ("text",)
+# In the order of the SDK's `BetaContentBlockParam`.
 _BLOCKS = (
     "text",
     "image",
@@ -130,11 +136,19 @@ _BLOCKS = (
     "server_tool_use",
     "web_search_tool_result",
     "web_fetch_tool_result",
+    "advisor_tool_result",
     "code_execution_tool_result",
     "bash_code_execution_tool_result",
     "text_editor_code_execution_tool_result",
     "tool_search_tool_result",
+    "mcp_tool_use",
+    "mcp_tool_result",
     "container_upload",
+    "compaction",
+    "tool_addition",
+    "tool_removal",
+    "mcp_tool_listing",
+    "fallback",
 )
 _RESULT_BLOCKS = ("text", "image", "document", "search_result", "tool_reference", "browser_state")
 _THINKING_TYPES = ("enabled", "disabled", "adaptive", "between_tools")
@@ -174,12 +188,16 @@ SERVER_TOOLS: dict[str, tuple[str, JSON]] = {
     # The SDK's undated spellings of the same tools (its `type` takes either).
     "tool_search_tool_regex": ("tool_search_tool_regex", {"pattern": _STRING}),
     "tool_search_tool_bm25": ("tool_search_tool_bm25", {"query": _STRING}),
+    # The advisor: another model (`model`) the API asks for advice, with no input.
+    "advisor_20260301": ("advisor", {}),
 }
 # A toolset is one `tools[]` entry, with no name, for a family of client tools (the SDK's
 # `BrowserToolset20260801Param`, `ComputerToolset20260801Param`): taken, and, as a server
 # tool, not called by the default generator.
 _TOOLSETS = ("browser_toolset_20260801", "computer_toolset_20260801")
-_TOOL_TYPES = ("custom", *_CLIENT_TOOLS, *SERVER_TOOLS, *_TOOLSETS)
+# An MCP server's tools (SDK `BetaMCPToolsetParam`): the API calls them itself.
+_MCP_TOOLSET_KEYS = ("type", "mcp_server_name", "cache_control", "configs", "default_config")
+_TOOL_TYPES = ("custom", *_CLIENT_TOOLS, *SERVER_TOOLS, *_TOOLSETS, "mcp_toolset")
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +210,8 @@ class Wire:
     # (`system`, `tools`, every message so far), kept under the answer's id.
     thread: JSON | None = None
     continues: str | None = None  # the `previous_message_id` a `continue` resumed
+    compacting: bool = False  # a `compaction` request: answered with one `compaction` block
+    fallback_credit: bool = False  # a `fallback_credit_token` was presented: usage says how
 
 
 # --- the validator's words ------------------------------------------------------------------
@@ -484,6 +504,11 @@ class _Turn:
     results: list[tuple[str, str, int]]  # (tool_use_id, text, block index)
     empty: bool
     kinds: list[str] = field(default_factory=list)  # each block's type, in order
+    # `tool_addition` and `tool_removal` blocks: (the block's type, its `tool`, its path)
+    changes: list[tuple[str, JSON, str]] = field(default_factory=list)
+    listings: list[tuple[str, str]] = field(default_factory=list)  # (MCP server, path)
+    compacts: bool = False  # holds a `compaction` block with content: what came before is out
+    signed: int | None = None  # the index of a signed `compaction` block (an on-demand one)
 
 
 def _read_message(raw: object, i: int, lenient: bool, roles: tuple[str, ...]) -> _Turn:
@@ -559,7 +584,154 @@ def _read_message(raw: object, i: int, lenient: bool, roles: tuple[str, ...]) ->
                 raise invalid(f"{at}: Invalid `signature` in `thinking` block", at)
         elif kind == "redacted_thinking":
             _str(block, "data", at)
+        elif kind in _BETA_BLOCKS:
+            _read_beta_block(block, kind, at, turn, lenient)
     return turn
+
+
+_BETA_BLOCKS = frozenset(
+    {
+        "advisor_tool_result",
+        "mcp_tool_use",
+        "mcp_tool_result",
+        "compaction",
+        "tool_addition",
+        "tool_removal",
+        "mcp_tool_listing",
+        "fallback",
+    }
+)
+_ADVISOR_RESULTS = ("advisor_tool_result_error", "advisor_result", "advisor_redacted_result")
+_ADVISOR_ERRORS = (
+    "max_uses_exceeded",
+    "prompt_too_long",
+    "too_many_requests",
+    "overloaded",
+    "unavailable",
+    "execution_time_exceeded",
+    "model_not_found",
+)
+_TOOL_REFERENCES = ("tool_reference", "mcp_tool_reference", "mcp_toolset_reference")
+
+
+def _read_beta_block(block: JSON, kind: str, at: str, turn: _Turn, lenient: bool) -> None:
+    """The blocks of the betas (SDK `BetaContentBlockParam`): what the API's own tools did
+    (the advisor, MCP servers), where tools were added or withdrawn, a summary standing for
+    what came before (`compaction`), where a fallback model took over. The text of a result
+    and of a summary is part of the prompt; the others are not."""
+    path = f"{at}.{kind}"
+    if kind == "advisor_tool_result":
+        _text(block, "tool_use_id", path)
+        if "content" not in block:
+            raise _required(f"{path}.content")
+        advice = _object(block["content"], f"{path}.content")
+        result = advice.get("type")
+        if result not in _ADVISOR_RESULTS:
+            raise (
+                _required(f"{path}.content.type")
+                if result is None
+                else _tag(f"{path}.content", result, _ADVISOR_RESULTS)
+            )
+        where = f"{path}.content.{result}"
+        if result == "advisor_tool_result_error":
+            if advice.get("error_code") is None:
+                raise _required(f"{where}.error_code")
+            _literal(advice["error_code"], f"{where}.error_code", _ADVISOR_ERRORS)
+        elif result == "advisor_result":
+            turn.texts.append(_text(advice, "text", where))
+        else:
+            _text(advice, "encrypted_content", where)
+    elif kind == "mcp_tool_use":
+        for key in ("id", "name", "server_name"):
+            _text(block, key, path)
+        if "input" not in block:
+            raise _required(f"{path}.input")
+        _object(block["input"], f"{path}.input")
+    elif kind == "mcp_tool_result":
+        _text(block, "tool_use_id", path)
+        content = block.get("content")
+        if isinstance(content, list):
+            for k, raw in enumerate(content):
+                where = f"{path}.content.{k}"
+                item = _object(raw, where)
+                if item.get("type") != "text":
+                    raise _tag(where, item.get("type"), ("text",))
+                turn.texts.append(_text_block(item, where))
+        elif content is not None:
+            if not isinstance(content, str):
+                raise _wrong(f"{path}.content", "str")
+            if content:
+                turn.texts.append(content)
+        if block.get("is_error") is not None and not isinstance(block["is_error"], bool):
+            raise _wrong(f"{path}.is_error", "bool")
+    elif kind == "compaction":
+        summary = _read_compaction(block, path, lenient)
+        if summary is not None:
+            # A summary stands for everything before it (the API ignores those blocks).
+            turn.texts[:] = [summary]
+            turn.calls.clear()
+            turn.results.clear()
+            turn.compacts = True
+            if block.get("signature") is not None:
+                turn.signed = len(turn.kinds) - 1
+    elif kind in ("tool_addition", "tool_removal"):
+        if "tool" not in block:
+            raise _required(f"{path}.tool")
+        turn.changes.append((kind, _object(block["tool"], f"{path}.tool"), f"{path}.tool"))
+    elif kind == "mcp_tool_listing":
+        server = _text(block, "mcp_server_name", path)
+        if "tools" not in block:
+            raise _required(f"{path}.tools")
+        _read_mcp_listing(block["tools"], f"{path}.tools")
+        turn.listings.append((server, at))
+    else:  # fallback: not part of the prompt
+        for key in ("from", "to"):
+            if key not in block:
+                raise _required(f"{path}.{key}")
+            hop = _object(block[key], f"{path}.{key}")
+            _text(hop, "model", f"{path}.{key}")
+
+
+def _read_compaction(block: JSON, path: str, lenient: bool) -> str | None:
+    """A `compaction` block sent back: its summary (None: a failed compaction, a no-op),
+    whose signature must be the one given with it."""
+    summary = _str(block, "content", path, required=False)
+    _str(block, "encrypted_content", path, required=False)
+    signature = _str(block, "signature", path, required=False)
+    changes = block.get("tool_changes")
+    if changes is not None:
+        if not isinstance(changes, list):
+            raise _wrong(f"{path}.tool_changes", "list")
+        for k, raw in enumerate(changes):
+            where = f"{path}.tool_changes.{k}"
+            change = _object(raw, where)
+            if change.get("type") not in ("tool_addition", "tool_removal"):
+                raise _tag(where, change.get("type"), ("tool_addition", "tool_removal"))
+    if summary is None:
+        return None
+    if not summary:
+        raise invalid(f"{path}.content: String should have at least 1 character", f"{path}.content")
+    if signature is not None and not lenient:
+        if not messages_answer.compaction_stands(signature, summary):
+            code, words = (
+                ("compaction_content_mismatch", COMPACTION_MISMATCH)
+                if messages_answer.is_ours(signature)
+                else ("compaction_signature_invalid", COMPACTION_SIGNATURE_INVALID)
+            )
+            raise RequestError(400, words, code=code, param=f"{path}.signature")
+    return summary
+
+
+# The SDK's words for the refusals of a `compaction` block (its error classes' docstrings),
+# with the `error_code` it reads.
+COMPACTION_MISMATCH = (
+    "The `compaction` block's `content` differs from the text its `signature` recorded."
+)
+COMPACTION_SIGNATURE_INVALID = "The `compaction` block's `signature` does not verify."
+TOOL_REFERENCE_UNRESOLVED = (
+    "A tool change or MCP tool listing references a tool or MCP server that is not defined at "
+    "that position in the conversation."
+)
 
 
 # Claude Code adds context to the user's turn in text blocks of their own, each a
@@ -595,8 +767,12 @@ def _read_messages(
                 f"messages.{i}",
             )
     _check_tool_pairs(turns)
+    if not lenient:
+        _check_summary_first(turns)
     messages: list[Message] = []
-    for turn in turns:
+    # A compaction block's summary stands for every turn before it.
+    since = max((i for i, turn in enumerate(turns) if turn.compacts), default=0)
+    for turn in turns[since:]:
         for use_id, text, _ in turn.results:
             messages.append(Message("tool", text, tool_call_id=use_id))
         texts = turn.texts
@@ -614,6 +790,23 @@ def _read_messages(
         elif text or not turn.results:
             messages.append(Message(turn.role, text))
     return messages, turns
+
+
+def _check_summary_first(turns: list[_Turn]) -> None:
+    """A signed `compaction` block (an on-demand compaction's) comes first in the messages, in
+    place of those it summarizes: the SDK's words for one that does not
+    (`CompactionBlockMisplacedError`), with its `error_code`. A threshold compaction's block
+    may follow what it summarizes (the API leaves that out)."""
+    first = next((i for i, turn in enumerate(turns) if turn.role != "system"), 0)
+    for i, turn in enumerate(turns):
+        if turn.signed is not None and (i, turn.signed) != (first, 0):
+            raise RequestError(
+                400,
+                "The `compaction` block is not the first block of the conversation, or is in a "
+                "`system` message.",
+                code="compaction_block_misplaced",
+                param=f"messages.{i}.content.{turn.signed}",
+            )
 
 
 def _check_results_first(turns: list[_Turn]) -> None:
@@ -787,6 +980,9 @@ def _read_tools(value: object, lenient: bool) -> tuple[tuple[Tool, ...], frozens
             if tool.get("configs") is not None:
                 _object(tool["configs"], f"{at}.{kind}.configs")
             continue
+        if kind == "mcp_toolset":
+            _read_mcp_toolset(tool, f"{at}.{kind}")
+            continue
         fixed, properties = _CLIENT_TOOLS.get(kind) or SERVER_TOOLS[kind]
         name = tool.get("name")
         if name is None:
@@ -797,6 +993,8 @@ def _read_tools(value: object, lenient: bool) -> tuple[tuple[Tool, ...], frozens
             for field in ("display_width_px", "display_height_px"):
                 if tool.get(field) is None:
                     raise _required(f"{at}.{kind}.{field}")
+        if kind == "advisor_20260301":
+            _text(tool, "model", f"{at}.{kind}")
         schema = {"type": "object", "properties": properties, "required": list(properties)}
         tools.append(Tool(fixed, "", schema))
         if kind in SERVER_TOOLS:
@@ -806,6 +1004,32 @@ def _read_tools(value: object, lenient: bool) -> tuple[tuple[Tool, ...], frozens
         if names.count(name) > 1:
             raise invalid(f"tools: Tool names must be unique. Duplicate name: '{name}'", "tools")
     return tuple(tools), frozenset(server)
+
+
+def _read_mcp_toolset(tool: JSON, path: str) -> None:
+    """An `mcp_toolset` entry: the server it names, its configs and, pinned, its tool listing."""
+    _only(tool, path, (*_MCP_TOOLSET_KEYS, "tools"))
+    _text(tool, "mcp_server_name", path)
+    for key in ("configs", "default_config"):
+        if tool.get(key) is not None:
+            _object(tool[key], f"{path}.{key}")
+    if tool.get("tools") is not None:
+        _read_mcp_listing(tool["tools"], f"{path}.tools")
+
+
+def _read_mcp_listing(value: object, path: str) -> None:
+    """An MCP server's tools as it lists them (SDK `BetaMCPToolParamParam`)."""
+    if not isinstance(value, list):
+        raise _wrong(path, "list")
+    for i, raw in enumerate(value):
+        at = f"{path}.{i}"
+        listed = _object(raw, at)
+        _only(listed, at, ("name", "input_schema", "description"))
+        _text(listed, "name", at)
+        if "input_schema" not in listed:
+            raise _required(f"{at}.input_schema")
+        _object(listed["input_schema"], f"{at}.input_schema")
+        _str(listed, "description", at, required=False)
 
 
 def _custom_tool(tool: JSON, path: str, lenient: bool) -> Tool:
@@ -839,6 +1063,85 @@ def _custom_tool(tool: JSON, path: str, lenient: bool) -> Tool:
             f"{path}.input_schema",
         )
     return Tool(name, description, schema, tool.get("strict") is True)
+
+
+INLINE_TOOLS_BETA = "inline-tools-2026-09-15"
+MCP_DEFINITION_BETA = "mcp-client-2026-09-15"
+
+
+def _mcp_names(body: JSON) -> set[str]:
+    servers = body.get("mcp_servers")
+    if not isinstance(servers, list):
+        return set()
+    return {str(s.get("name")) for s in servers if isinstance(s, dict)}
+
+
+def _unresolved(path: str) -> RequestError:
+    return RequestError(
+        400, TOOL_REFERENCE_UNRESOLVED, code="tool_reference_unresolved", param=path
+    )
+
+
+def _apply_tool_changes(
+    turns: list[_Turn],
+    tools: tuple[Tool, ...],
+    server: frozenset[str],
+    mcp_names: set[str],
+    betas: set[str],
+    lenient: bool,
+) -> tuple[tuple[Tool, ...], frozenset[str]]:
+    """The tools offered once the messages' `tool_addition` and `tool_removal` blocks are
+    applied in order (SDK `BetaRequestToolAdditionBlockParam`): a reference names a tool of
+    `tools` or one defined earlier in the messages, or an MCP server of `mcp_servers`; under
+    the inline-tools beta an addition may define a tool (a `tools` entry) itself."""
+    known = {tool.name: tool for tool in tools}
+    offered = dict(known)
+    server_names = set(server)
+    for turn in turns:
+        for server_name, at in turn.listings:
+            if server_name not in mcp_names and not lenient:
+                raise _unresolved(f"{at}.mcp_tool_listing.mcp_server_name")
+        for kind, tool, path in turn.changes:
+            kinds: tuple[str, ...] = _TOOL_REFERENCES
+            if kind == "tool_addition" and INLINE_TOOLS_BETA in betas:
+                kinds = (*_TOOL_REFERENCES, "tool_definition")
+            ref = tool.get("type")
+            if ref not in kinds:
+                raise _required(f"{path}.type") if ref is None else _tag(path, ref, kinds)
+            where = f"{path}.{ref}"
+            if ref == "tool_definition":
+                if "definition" not in tool:
+                    raise _required(f"{where}.definition")
+                definition = _object(tool["definition"], f"{where}.definition")
+                if definition.get("type") == "mcp_toolset":
+                    if MCP_DEFINITION_BETA not in betas:
+                        raise _tag(f"{where}.definition", "mcp_toolset", _TOOL_TYPES[:-1])
+                    if definition.get("mcp_server_name") not in mcp_names and not lenient:
+                        raise _unresolved(f"{where}.definition.mcp_server_name")
+                defined, defined_server = _read_tools([definition], lenient)
+                for added in defined:
+                    known[added.name] = offered[added.name] = added
+                server_names |= defined_server
+                continue
+            if ref == "tool_reference":
+                name = _text(tool, "name", where)
+                if name not in known:
+                    if lenient:
+                        continue
+                    raise _unresolved(f"{where}.name")
+                if kind == "tool_removal":
+                    offered.pop(name, None)
+                else:
+                    offered[name] = known[name]
+                continue
+            server_name = _text(tool, "server_name", where)
+            if ref == "mcp_tool_reference":
+                _text(tool, "name", where)
+            if server_name not in mcp_names and not lenient:
+                raise _unresolved(f"{where}.server_name")
+    if offered.keys() == {tool.name for tool in tools} and len(offered) == len(tools):
+        return tools, server
+    return tuple(offered.values()), frozenset(server_names & set(offered))
 
 
 def _read_tool_choice(
@@ -1094,6 +1397,110 @@ def _read_options(body: JSON) -> None:
             raise _wrong("context_management.edits", "list")
 
 
+def _read_billing_policy(value: object) -> None:
+    """`billing_policy` (SDK `BetaBillingPolicyParam`): who is billed, `self` by default."""
+    if value is None:
+        return
+    policy = _object(value, "billing_policy")
+    _only(policy, "billing_policy", ("type", "bill_to"))
+    if policy.get("type") is None:
+        raise _required("billing_policy.type")
+    _literal(policy["type"], "billing_policy.type", ("billing_policy",))
+    if policy.get("bill_to") is not None:
+        _literal(policy["bill_to"], "billing_policy.bill_to", ("self", "user_profile"))
+
+
+FALLBACK_CREDIT_BETA = "fallback-credit-2026-07-01"
+_FALLBACK_KEYS = ("model", "max_tokens", "thinking", "output_config", "speed")
+
+
+def _read_fallbacks(value: object, context: ParseContext) -> tuple[str, ...]:
+    """`fallbacks`: the API's (SDK `BetaFallbacksParam`: `"default"`, or entries naming a
+    model, tried when the model declines) or a gateway's (model names, tried when a call
+    fails: answered from them as on chat; under OpenAI's profile, the API's form only)."""
+    if value is None or value == "default":
+        return ()
+    if not isinstance(value, list):
+        raise _wrong("fallbacks", "list")
+    models = []
+    for i, raw in enumerate(value):
+        at = f"fallbacks.{i}"
+        if context.lenient or not context.refuse_unknown:
+            if isinstance(raw, str):
+                models.append(raw)
+                continue
+            if not isinstance(raw, dict):
+                raise _wrong(at, "str")
+        entry = _object(raw, at)
+        _only(entry, at, _FALLBACK_KEYS)
+        _text(entry, "model", at)
+        if entry.get("max_tokens") is not None:
+            _int(entry, "max_tokens", 1)
+        if entry.get("thinking") is not None:
+            _read_thinking(entry["thinking"], None)
+        if entry.get("output_config") is not None:
+            _read_output_config(entry["output_config"])
+        if entry.get("speed") is not None:
+            _literal(entry["speed"], f"{at}.speed", ("standard", "fast"))
+    return tuple(models)
+
+
+def _read_fallback_credit_token(value: object, betas: set[str]) -> bool:
+    """`fallback_credit_token`: a refusal's token, or (under its beta) `{token, mode}`."""
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return True
+    if not isinstance(value, dict) or FALLBACK_CREDIT_BETA not in betas:
+        raise _wrong("fallback_credit_token", "str")
+    _only(value, "fallback_credit_token", ("token", "mode"))
+    _text(value, "token", "fallback_credit_token")
+    if value.get("mode") is not None:
+        _literal(value["mode"], "fallback_credit_token.mode", ("strict", "best_effort"))
+    return True
+
+
+COMPACT_BETA = "compact-2026-09-04"
+MAX_COMPACTION_INSTRUCTIONS = 16_384
+# What a compaction request may not be sent with, as the API's documentation lists it.
+_NOT_WITH_COMPACTION = ("context_management", "stop_sequences", "output_format")
+
+
+def _read_compaction_request(body: JSON, betas: set[str], counting: bool) -> bool:
+    """`compaction` (SDK `BetaCompactionConfigParam`, the `compact-2026-09-04` beta): the
+    request asks for a summary of its conversation, answered as one signed `compaction`
+    block. Token counting takes it and counts the conversation as sent."""
+    value = body.get("compaction")
+    if value is None:
+        return False
+    if COMPACT_BETA not in betas:
+        raise _extra("compaction")
+    config = _object(value, "compaction")
+    _only(config, "compaction", ("type", "instructions"))
+    if config.get("type") is None:
+        raise _required("compaction.type")
+    _literal(config["type"], "compaction.type", ("summarize",))
+    instructions = _str(config, "instructions", "compaction", required=False)
+    if instructions is not None and len(instructions) > MAX_COMPACTION_INSTRUCTIONS:
+        raise invalid(
+            f"compaction.instructions: String should have at most "
+            f"{MAX_COMPACTION_INSTRUCTIONS} characters",
+            "compaction.instructions",
+        )
+    if counting:
+        return False
+    output_config = body.get("output_config")
+    formatted = isinstance(output_config, dict) and output_config.get("format") is not None
+    for key in _NOT_WITH_COMPACTION:
+        if body.get(key) is not None or (key == "output_format" and formatted):
+            named = "output_config.format" if key == "output_format" and formatted else key
+            raise invalid(f"`compaction` cannot be combined with `{named}`.", key)
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        raise invalid("`compaction` cannot be combined with a forced `tool_choice`.", "tool_choice")
+    return True
+
+
 def _read_thinking(value: object, max_tokens: int | None) -> tuple[bool, bool]:
     """(whether the model thinks, whether thinking has a budget: `enabled`)."""
     if value is None:
@@ -1260,10 +1667,16 @@ def parse(
                 f"output tokens for {model}",
                 "max_tokens",
             )
-    roles = (*_ROLES, "system") if SYSTEM_MESSAGE_BETAS & _betas(headers) else _ROLES
+    betas = _betas(headers)
+    roles = (*_ROLES, "system") if SYSTEM_MESSAGE_BETAS & betas else _ROLES
     messages, turns = _read_messages(body.get("messages"), context.lenient, roles)
     system = _read_system(body.get("system"))
     tools, server_tools = _read_tools(body.get("tools"), context.lenient)
+    if any(turn.changes or turn.listings for turn in turns):
+        tools, server_tools = _apply_tool_changes(
+            turns, tools, server_tools, _mcp_names(body), betas, context.lenient
+        )
+    compacting = _read_compaction_request(body, betas, counting)
     tool_choice, parallel, forced = _read_tool_choice(
         body.get("tool_choice"), tools, context.lenient
     )
@@ -1276,7 +1689,15 @@ def parse(
         _check_breakpoints(body)
     if budgeted and not counting and not context.lenient:
         _check_thinking_kept(turns)
-    if turns[-1].role == "assistant" and not counting and not context.lenient:
+    if compacting and turns[-1].role == "assistant" and turns[-1].calls and not context.lenient:
+        # The SDK's words (`CompactionIncompleteTurnError`), with its `error_code`.
+        raise RequestError(
+            400,
+            "The compaction request ends on an `assistant` turn that is not finished.",
+            code="compaction_incomplete_turn",
+            param="messages",
+        )
+    if turns[-1].role == "assistant" and not counting and not context.lenient and not compacting:
         if not lookup(model).prefill:
             # The API's words (github.com/Tarquinen/opencode-dynamic-context-pruning/issues/
             # 520, claude-sonnet-4-6): the 4.6 models take no prefill.
@@ -1302,18 +1723,16 @@ def parse(
     form = _read_output_config(body.get("output_config"))
     if form is None and body.get("output_format") is not None:
         form = _read_format(body["output_format"], "output_format")
-    if "fallbacks" in body and context.refuse_unknown and not context.lenient:
-        # a gateway's extra: the Anthropic API itself does not take it (as under OpenAI's
-        # profile for chat and Responses); gateway profiles pass it on
-        raise _extra("fallbacks")
-    fallbacks = body.get("fallbacks")
-    if fallbacks is None:
-        fallbacks = []
-    elif not isinstance(fallbacks, list):
-        raise _wrong("fallbacks", "list")
-    for i, fallback in enumerate(fallbacks):
-        if not isinstance(fallback, str):
-            raise _wrong(f"fallbacks.{i}", "str")
+    fallbacks = _read_fallbacks(body.get("fallbacks"), context)
+    _read_billing_policy(body.get("billing_policy"))
+    credit = _read_fallback_credit_token(body.get("fallback_credit_token"), betas)
+    if credit and body.get("fallbacks") is not None:
+        # Not found in public reports: the documented rule, in the validator's style.
+        raise invalid(
+            "`fallback_credit_token` cannot be combined with `fallbacks`.", "fallback_credit_token"
+        )
+    if compacting:  # the model only summarizes: no tool, no thinking
+        tools, tool_choice, thinks = (), "none", False
     if system:
         messages.insert(0, Message("system", system))
     messages_t = tuple(messages)
@@ -1341,7 +1760,12 @@ def parse(
         system=system_text,
         turn=turn,
         wire=Wire(
-            server_tools, thinks, _thread_held(body) if threaded else None, continues=continues
+            server_tools,
+            thinks,
+            _thread_held(body) if threaded else None,
+            continues=continues,
+            compacting=compacting,
+            fallback_credit=credit,
         ),
     )
     if not counting and not context.lenient:

@@ -85,6 +85,7 @@ _UNAVAILABLE = {
     "code_execution": ("code_execution_tool_result", "code_execution_tool_result_error"),
     "tool_search_tool_regex": ("tool_search_tool_result", "tool_search_tool_result_error"),
     "tool_search_tool_bm25": ("tool_search_tool_result", "tool_search_tool_result_error"),
+    "advisor": ("advisor_tool_result", "advisor_tool_result_error"),
 }
 _SERVER_USAGE = {"web_search": "web_search_requests", "web_fetch": "web_fetch_requests"}
 _PADDED = frozenset(
@@ -135,7 +136,14 @@ def _thinking(conversation: Conversation) -> bool:
     return bool(wire is not None and wire.thinking)
 
 
+def _compacting(conversation: Conversation) -> bool:
+    wire = conversation.wire
+    return bool(wire is not None and wire.compacting)
+
+
 def stop_reason(choice: RenderedChoice | None, conversation: Conversation) -> str:
+    if _compacting(conversation):
+        return "compaction"
     if choice is None:
         return "end_turn"
     if choice.refusal is not None:
@@ -151,7 +159,10 @@ def stop_reason(choice: RenderedChoice | None, conversation: Conversation) -> st
 
 
 def _blocks(choice: RenderedChoice, conversation: Conversation) -> list[JSON]:
-    """The content blocks, in the order the API writes them: thinking, text, tool uses."""
+    """The content blocks, in the order the API writes them: thinking, text, tool uses (or a
+    compaction request's one block)."""
+    if _compacting(conversation):
+        return [compaction_block(choice.content)]
     blocks: list[JSON] = []
     if choice.reasoning is not None:
         text = choice.reasoning
@@ -181,6 +192,29 @@ def _server_blocks(call: RenderedToolCall) -> list[JSON]:
             "content": {"type": error, "error_code": "unavailable"},
         },
     ]
+
+
+def compaction_block(summary: str | None, *, opening: bool = False) -> JSON:
+    """The `compaction` block a compaction request is answered with: the summary (the reply's
+    text; none, a failed compaction, when the reply has no text) and its signature, checked
+    when the block is sent back. `opening`: as `content_block_start` carries it, before the
+    one `compaction_delta` that brings the summary."""
+    return {
+        "type": "compaction",
+        "content": None if opening or not summary else summary,
+        "encrypted_content": None,
+        "signature": compaction_signature(summary) if summary else None,
+    }
+
+
+def compaction_signature(summary: str) -> str:
+    return signature_for("compaction\x00" + summary)
+
+
+def compaction_stands(signature: str, summary: str) -> bool:
+    """Whether a compaction block sent back keeps the signature its summary was given (or
+    one of the API's own, which only it can check)."""
+    return signature_stands(signature, "compaction\x00" + summary)
 
 
 def signature_for(thinking: str) -> str:
@@ -213,15 +247,25 @@ def is_ours(signature: str) -> bool:
 
 
 def usage(rendered: Rendered, conversation: Conversation, *, start: bool = False) -> JSON:
-    """`usage` of the message (`start`: as `message_start` carries it, one output token)."""
+    """`usage` of the message (`start`: as `message_start` carries it, one output token). A
+    compaction request's top-level counters are zero: its tokens are in `iterations`."""
     cached = cache_read_input_tokens(rendered)
-    out: JSON = {
-        "input_tokens": rendered.prompt_tokens - cached,  # Anthropic's: the uncached part
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
-        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
-        "output_tokens": 1 if start else rendered.completion_tokens,
-    }
+    if _compacting(conversation):
+        out: JSON = {
+            "input_tokens": 0,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "output_tokens": 0,
+        }
+    else:
+        out = {
+            "input_tokens": rendered.prompt_tokens - cached,  # Anthropic's: the uncached part
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": cached,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "output_tokens": 1 if start else rendered.completion_tokens,
+        }
     if not start:
         out.update(_usage_details(rendered, conversation))
     out["service_tier"] = "standard"
@@ -231,6 +275,21 @@ def usage(rendered: Rendered, conversation: Conversation, *, start: bool = False
 
 def _usage_details(rendered: Rendered, conversation: Conversation) -> JSON:
     details: JSON = {}
+    wire = conversation.wire
+    if wire is not None and wire.compacting:
+        cached = cache_read_input_tokens(rendered)
+        details["iterations"] = [
+            {
+                "type": "compaction",
+                "input_tokens": rendered.prompt_tokens - cached,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": cached,
+                "output_tokens": rendered.completion_tokens,
+            }
+        ]
+    if wire is not None and wire.fallback_credit:
+        # The token's outcome (this server mints no token and bills nothing: redeemed).
+        details["fallback_credit"] = {"status": {"type": "redeemed"}}
     if _thinking(conversation) or rendered.reasoning_tokens:
         details["output_tokens_details"] = {"thinking_tokens": rendered.reasoning_tokens}
     server = _server_tools(conversation)
@@ -376,6 +435,21 @@ def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None =
         out.add(last_at(), {"type": "content_block_stop", "index": index})
 
     index = 0
+    if _compacting(conversation):
+        summary = choice.content if choice is not None else ""
+        start(index, compaction_block(summary, opening=True))
+        if cut_at is not None and cut_at <= 0:
+            broken = True
+        else:  # the summary whole, in one delta
+            summary_delta: JSON = {
+                "type": "compaction_delta",
+                "content": summary or None,
+                "encrypted_content": None,
+            }
+            data = {"type": "content_block_delta", "index": index, "delta": summary_delta}
+            out.add(last_at(), data)
+            stop(index)
+        choice = None
     if choice is not None and choice.reasoning is not None:
         start(index, {"type": "thinking", "thinking": "", "signature": ""})
         for piece in choice.reasoning_deltas:
@@ -431,13 +505,8 @@ def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None =
         out.due.append(last)
     else:
         reason = stop_reason(choice, conversation)
-        cached = cache_read_input_tokens(rendered)
-        final_usage: JSON = {
-            "input_tokens": rendered.prompt_tokens - cached,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": cached,
-            "output_tokens": rendered.completion_tokens,
-            **_usage_details(rendered, conversation),
+        final_usage = {
+            key: value for key, value in usage(rendered, conversation).items() if key in _FINAL
         }
         sequence = choice.stop_sequence if reason == "stop_sequence" and choice else None
         out.add(
@@ -454,6 +523,13 @@ def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None =
     return Body(
         200, SSE_TYPE, events=tuple(out.events), offsets=tuple(out.due), abort_after=abort_after
     )
+
+
+# What the final `message_delta` carries of the usage (not the cache breakdown, tier or geo).
+_FINAL = frozenset(
+    {"input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens"}
+    | {"output_tokens_details", "server_tool_use", "iterations", "fallback_credit"}
+)
 
 
 def _error_event(spec: ErrorSpec) -> bytes:
@@ -524,6 +600,11 @@ DETAILED_CODES = frozenset(
         "request_body_encoding_unsupported",
         "request_body_encoding_invalid",
         "request_body_too_large_after_decoding",
+        "compaction_block_misplaced",
+        "compaction_content_mismatch",
+        "compaction_incomplete_turn",
+        "compaction_signature_invalid",
+        "tool_reference_unresolved",
     }
 )
 # The body-encoding refusals as the SDK's error classes name them (400 for an encoding the
