@@ -407,6 +407,10 @@ def stream_options(body: JSON, stream: bool) -> JSON:
             "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
             param="stream_options",
         )
+    for name in ("include_usage", "include_obfuscation"):
+        given = options.get(name)
+        if given is not None and not isinstance(given, bool):
+            raise invalid_type(f"stream_options.{name}", "a boolean", given)
     return options
 
 

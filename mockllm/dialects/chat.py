@@ -123,11 +123,35 @@ def _content_text(content: object, param: str, role: str) -> str:
                     code="invalid_value",
                     param=message,
                 )
-        elif kind not in ("input_audio", "file", "input_image", "input_file"):
+        elif kind == "input_audio":
+            _check_input_audio(part.get("input_audio"), f"{where}.input_audio")
+        elif kind == "file":
+            _check_file(part.get("file"), f"{where}.file")
+        elif kind not in ("input_image", "input_file"):
             raise unsupported(
                 kind, ("text", "image_url", "input_audio", "refusal", "file"), f"{where}.type"
             )
     return "\n".join(texts)
+
+
+def _check_input_audio(value: object, param: str) -> None:
+    """An `input_audio` part's object: base64 `data` and a `format`, "wav" or "mp3"."""
+    if not isinstance(value, dict):
+        raise absent_or_wrong(param, "an object", value)
+    get_str(value, "data", param)
+    audio_format = get_str(value, "format", param)
+    if audio_format not in INPUT_AUDIO_FORMATS:
+        raise unsupported(audio_format, INPUT_AUDIO_FORMATS, f"{param}.format")
+
+
+def _check_file(value: object, param: str) -> None:
+    """A `file` part's object: `file_id`, `file_data` and `filename`, each a string."""
+    if not isinstance(value, dict):
+        raise absent_or_wrong(param, "an object", value)
+    for name in ("file_id", "file_data", "filename"):
+        given = value.get(name)
+        if given is not None and not isinstance(given, str):
+            raise invalid_type(f"{param}.{name}", "a string", given)
 
 
 def _check_image_url(value: object, param: str) -> None:
@@ -223,8 +247,10 @@ def _parse_functions(value: object, context: ParseContext) -> tuple[Tool, ...]:
             raise invalid_type(f"{where}.parameters", "an object", given)
         if given is not None:
             refuse_schema(given, "function", name, f"{where}.parameters", None, context, False)
-        description = raw.get("description") or ""
-        tools.append(Tool(name, str(description), given or {"type": "object", "properties": {}}))
+        description = raw.get("description")
+        if description is not None and not isinstance(description, str):
+            raise invalid_type(f"{where}.description", "a string", description)
+        tools.append(Tool(name, description or "", given or {"type": "object", "properties": {}}))
     return tuple(tools)
 
 
@@ -422,8 +448,10 @@ def _parse_tools(value: object, context: ParseContext) -> tuple[Tool, ...]:
                 context,
                 bool(strict),
             )
-        description = function.get("description") or ""
-        tools.append(Tool(name, str(description), parameters, bool(strict)))
+        description = function.get("description")
+        if description is not None and not isinstance(description, str):
+            raise invalid_type(f"{where}.function.description", "a string", description)
+        tools.append(Tool(name, description or "", parameters, bool(strict)))
     return tuple(tools)
 
 
@@ -623,6 +651,8 @@ def parse(
         value = body.get(name)
         if value is not None and not isinstance(value, dict):
             raise invalid_type(name, "an object", value)
+    if "audio" in body or "prediction" in body or "web_search_options" in body:
+        _check_output_options(body)
     check_metadata(body.get("metadata"))
     tier = body.get("service_tier")
     if tier is not None and tier not in TAKEN_TIERS:
@@ -683,6 +713,48 @@ def parse(
     if not context.lenient:
         _check_context(conversation, entry, context)
     return conversation
+
+
+INPUT_AUDIO_FORMATS = ("wav", "mp3")
+AUDIO_FORMATS = ("wav", "aac", "mp3", "flac", "opus", "pcm16")
+SEARCH_CONTEXT_SIZES = ("low", "medium", "high")
+
+
+def _check_output_options(body: JSON) -> None:
+    """`audio` (a `voice` and a `format` of the API's six), `prediction` (static content:
+    `type` "content" and the text) and `web_search_options` (`search_context_size`, an
+    approximate `user_location`), as the OpenAPI document types them."""
+    audio = body.get("audio")
+    if audio is not None:
+        voice = audio.get("voice")
+        if voice is None:
+            raise missing("audio.voice")
+        if not isinstance(voice, str | dict):
+            raise invalid_type("audio.voice", "one of a string or object", voice)
+        audio_format = get_str(audio, "format", "audio")
+        if audio_format not in AUDIO_FORMATS:
+            raise unsupported(audio_format, AUDIO_FORMATS, "audio.format")
+    prediction = body.get("prediction")
+    if prediction is not None:
+        kind = get_str(prediction, "type", "prediction")
+        if kind != "content":
+            raise unsupported(kind, ("content",), "prediction.type")
+        content = prediction.get("content")
+        if content is None:
+            raise missing("prediction.content")
+        _content_text(content, "prediction.content", "assistant")
+    options = body.get("web_search_options")
+    if options is not None:
+        size = options.get("search_context_size")
+        if size is not None and size not in SEARCH_CONTEXT_SIZES:
+            raise unsupported(size, SEARCH_CONTEXT_SIZES, "web_search_options.search_context_size")
+        location = options.get("user_location")
+        if location is not None:
+            if not isinstance(location, dict):
+                raise invalid_type("web_search_options.user_location", "an object", location)
+            kind = get_str(location, "type", "web_search_options.user_location")
+            if kind != "approximate":
+                raise unsupported(kind, ("approximate",), "web_search_options.user_location.type")
 
 
 def _reasoning_effort(value: object, entry: Model, context: ParseContext) -> str | None:

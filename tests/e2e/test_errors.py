@@ -457,3 +457,62 @@ def test_safety_identifier_and_functions_are_bounded_as_the_openapi_document_bou
         "got an array with length 129 instead."
     )
     client.chat.completions.create(model="gpt-4o", messages=messages, functions=functions[:128])
+
+
+AUDIO_PART = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "ogg"}}
+BOUNDED_FIELDS = [
+    # (fields added to a chat request, the param named, the code)
+    ({"messages": [{"role": "user", "content": [AUDIO_PART]}]},
+     "messages[0].content[0].input_audio.format", "invalid_value"),
+    ({"messages": [{"role": "user", "content": [{"type": "file", "file": {"file_id": 7}}]}]},
+     "messages[0].content[0].file.file_id", "invalid_type"),
+    ({"tools": [{"type": "function", "function": {"name": "f", "description": 5}}]},
+     "tools[0].function.description", "invalid_type"),
+    ({"stream": True, "stream_options": {"include_usage": "yes"}},
+     "stream_options.include_usage", "invalid_type"),
+    ({"audio": {"voice": "alloy", "format": "ogg"}, "modalities": ["text", "audio"]},
+     "audio.format", "invalid_value"),
+    ({"audio": {"format": "wav"}, "modalities": ["text", "audio"]},
+     "audio.voice", "missing_required_parameter"),
+    ({"prediction": {"type": "other", "content": "x"}}, "prediction.type", "invalid_value"),
+    ({"prediction": {"type": "content", "content": 5}}, "prediction.content", "invalid_type"),
+    ({"web_search_options": {"search_context_size": "huge"}},
+     "web_search_options.search_context_size", "invalid_value"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("fields", "param", "code"), BOUNDED_FIELDS)
+def test_nested_fields_are_checked_as_the_openapi_document_types_them(
+    examples_server, fields, param, code
+):
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], **fields}
+    error = check_error(post_chat(examples_server.base_url, body), 400)
+    assert (error["param"], error["code"]) == (param, code), error
+
+
+def test_the_valid_forms_of_those_fields_are_answered(examples_server):
+    client = client_for(examples_server)
+    audio = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "mp3"}}
+    client.chat.completions.create(
+        model="gpt-4o-audio-preview",
+        messages=[{"role": "user", "content": [audio]}],
+        modalities=["text", "audio"],
+        audio={"voice": {"id": "voice_1234"}, "format": "pcm16"},
+    )
+    client.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "rewrite it"}],
+        prediction={"type": "content", "content": [{"type": "text", "text": "old code"}]},
+        web_search_options={
+            "search_context_size": "low",
+            "user_location": {"type": "approximate", "approximate": {"city": "Paris"}},
+        },
+        tools=[{"type": "function", "function": {"name": "f", "description": None}}],
+    )
+    stream = client.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        stream_options={"include_usage": True, "include_obfuscation": False},
+    )
+    assert [c for c in stream][-1].usage is not None
