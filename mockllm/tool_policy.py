@@ -102,6 +102,11 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
             rest = [t for t in candidates if t.name not in called and _words(t.name) & asked]
             return rest[0].name if rest else None
         scored = [(relatedness(request.last_user, t), t) for t in working]
+        # A handoff (LlamaIndex's `handoff`, the Agents SDK's `transfer_to_…`) passes the
+        # question on: a tool that does the work itself comes first, while one relates.
+        doing = [(score, t) for score, t in scored if not is_handoff(t.name)]
+        if doing and max(score for score, _ in doing) > 0:
+            scored = doing
         best = max(score for score, _ in scored)
         if best <= 0:
             return _follow_up(request, candidates)
@@ -172,6 +177,7 @@ def choose_tools(request: Conversation, seed: int) -> tuple[str, ...]:
         and t.name in allowed
         and t.name not in called
         and not _is_output_tool(t)
+        and not is_handoff(t.name)
         and _words(t.name) & asked
     ]
     return (first, *named)
@@ -285,6 +291,8 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             hints[name] = address.group()
         elif key in _TICKER_NAMES and (ticker := _TICKER.search(text)) is not None:
             hints[name] = ticker.group(1)
+        elif key in _AGENT_NAMES and (agent := _agent_for(text, tool.description)):
+            hints[name] = agent
         elif "currency" in key and currencies:
             hints[name] = currencies.pop(0)
         elif key in _PLACE_NAMES:
@@ -328,6 +336,28 @@ _EMAIL_NAMES = frozenset(("email", "to", "recipient", "emailaddress", "address",
 _TICKER = re.compile(r"\b([A-Z]{2,5})\b")
 _TICKER_NAMES = frozenset(("ticker", "symbol", "stock", "tickersymbol", "stocksymbol"))
 _CURRENCY = re.compile(r"\b(USD|EUR|GBP|JPY|CNY|CHF|CAD|AUD|INR|KRW|SEK|NOK|DKK|HKD|SGD)\b")
+
+
+_AGENT_NAMES = frozenset(("toagent", "agent", "agentname", "targetagent", "nextagent"))
+# The agents a handoff tool lists: LlamaIndex's "Currently available agents:
+# {'WriteAgent': 'Writes a short report.'}", or "- WriteAgent: Writes …" lines.
+_LISTED_AGENT = re.compile(
+    r"""['"]([A-Za-z_][\w\-]*)['"]\s*:\s*['"]([^'"\n]*)"""
+    r"|^[ \t]*[-*]?[ \t]*([A-Za-z_][\w\-]*):[ \t]+(.+)$",
+    re.MULTILINE,
+)
+
+
+def _agent_for(text: str, description: str) -> str | None:
+    """The agent a handoff tool's description lists that the message is most about (the
+    first listed when none relates), or None when it lists none."""
+    listed = [
+        Tool(found.group(1) or found.group(3), found.group(2) or found.group(4) or "", {})
+        for found in _LISTED_AGENT.finditer(description)
+    ]
+    if not listed:
+        return None
+    return max(listed, key=lambda agent: relatedness(text, agent)).name
 
 
 def _mention(text: str, tool_name: str) -> int:
@@ -415,10 +445,11 @@ def results_answer(request: Conversation, locale: str) -> str | None:
 
 def is_handoff(name: str) -> bool:
     """A tool that hands the conversation to another agent, named as the OpenAI Agents SDK
-    (`transfer_to_french_agent`, whose result is `{"assistant": "french_agent"}`) and
-    LangGraph's supervisor and swarm (`transfer_to_…`, `transfer_back_to_supervisor`) name
-    them: the agent it hands to answers the question, not what the handoff returned."""
-    return name.startswith(("transfer_to_", "transfer_back_to_"))
+    (`transfer_to_french_agent`, whose result is `{"assistant": "french_agent"}`),
+    LangGraph's supervisor and swarm (`transfer_to_…`, `transfer_back_to_supervisor`) and
+    LlamaIndex's AgentWorkflow (`handoff`) name them: the agent it hands to answers the
+    question, not what the handoff returned."""
+    return name == "handoff" or name.startswith(("transfer_to_", "transfer_back_to_"))
 
 
 def found_answer(results: list[tuple[str, str]], locale: str) -> str:

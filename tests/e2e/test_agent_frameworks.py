@@ -355,3 +355,39 @@ def test_an_agent_handed_the_conversation_answers_it_without_reporting_the_hando
     text = reply.choices[0].message.content or ""
     assert text and reply.choices[0].finish_reason == "stop"
     assert "transfer_to_french_agent" not in text and '{"assistant"' not in text, text
+
+
+def _calls(client: OpenAI, body: dict[str, Any]) -> list[Any]:
+    """The tool calls of the answer (the workflow streams; the same body is read whole)."""
+    reply = client.chat.completions.create(**{**body, "stream": False})
+    return list(reply.choices[0].message.tool_calls or [])
+
+
+def test_a_llamaindex_workflow_agent_does_the_work_before_handing_off(client: OpenAI) -> None:
+    """LlamaIndex's AgentWorkflow (llama-index-core 0.14) offers each agent a `handoff`
+    tool (to_agent, reason) listing the other agents in its description ("Currently
+    available agents:\n{'WriteAgent': 'Writes a short report from the research.'}"). The
+    research agent called handoff and get_weather together, handoff to an agent named by
+    random words ('Agent national choice father not found'): the tool that does the work
+    comes first, alone."""
+    (body,) = CAPTURED["llamaindex_agent_workflow_handoff"]
+    calls = _calls(client, body)
+    assert [(c.function.name, json.loads(c.function.arguments).get("city")) for c in calls] == [  # type: ignore[union-attr]
+        ("get_weather", "Paris")
+    ]
+
+
+def test_a_llamaindex_handoff_names_an_agent_its_description_lists(client: OpenAI) -> None:
+    """When no tool that does the work relates ("Write a short report on our progress."),
+    the handoff is called, to an agent the tool lists."""
+    (body,) = CAPTURED["llamaindex_agent_workflow_handoff"]
+    asked = {
+        **body,
+        "messages": [
+            body["messages"][0],
+            {"role": "user", "content": "Write a short report on our progress."},
+        ],
+    }
+    calls = _calls(client, asked)
+    assert [c.function.name for c in calls] == ["handoff"]  # type: ignore[union-attr]
+    assert json.loads(calls[0].function.arguments)["to_agent"] == "WriteAgent"  # type: ignore[union-attr]
