@@ -1529,8 +1529,11 @@ def remember(
         _join(store, wire.conversation, [*wire.inputs, *output])
     if not wire.store:
         return
-    if _breaks(fault):
-        response = _failed(rendered, conversation, created, fault.error if fault else None)
+    if fault is not None and _breaks(fault):
+        response = _failed(rendered, conversation, created, fault.error)
+        if conversation.stream:  # as its `response.failed` event said
+            ended = stream(rendered, conversation, created, _in_band(fault))
+            response = _ended_with(ended) or response
     else:
         response = response_object(rendered, conversation, created)
     _keep(store, wire, response)
@@ -1549,6 +1552,24 @@ def _join(store: StateStore, conversation_id: str, items: list[JSON]) -> None:
 def _breaks(fault: Fault | None) -> bool:
     """Whether a fault's in-band error ends the answer (failed), not just its transport."""
     return fault is not None and (fault.error_after_tokens is not None or fault.empty_choices_error)
+
+
+def _in_band(fault: Fault) -> Fault:
+    """The part of a fault that ends the answer itself (its in-band error), without what
+    only its transport suffers (a disconnect, a malformed event)."""
+    return Fault(
+        error_after_tokens=fault.error_after_tokens,
+        empty_choices_error=fault.empty_choices_error,
+        error=fault.error,
+    )
+
+
+def _ended_with(body: Body) -> JSON | None:
+    """The response a stream ended with (its `response.failed` event's, which holds the
+    items finished before the failure), or None when it ended with an `error` event."""
+    data = orjson.loads(body.events[-1].partition(b"\ndata: ")[2])
+    response: JSON | None = data.get("response")
+    return response
 
 
 def _failed(
@@ -1619,17 +1640,14 @@ def detach(
     else:
         rendered = run.rendered
         broken = _breaks(fault)
-        in_band = None
-        if broken and fault is not None:  # the run ends as the fault says; its wire is the POST's
-            in_band = Fault(
-                error_after_tokens=fault.error_after_tokens,
-                empty_choices_error=fault.empty_choices_error,
-                error=fault.error,
-            )
+        # the run ends as the fault says; its wire is the POST's
+        in_band = _in_band(fault) if fault is not None and broken else None
         kept = stream(rendered, conversation, run.created, in_band)
         sent = stream(rendered, conversation, run.created, fault) if fault is not None else kept
         if broken:
             final = _failed(rendered, conversation, run.created, fault.error if fault else None)
+            if conversation.stream:  # as the stream's `response.failed` event says
+                final = _ended_with(kept) or final
         else:
             final = response_object(rendered, conversation, run.created)
         queued = response_object(rendered, conversation, run.created, status="queued", output=[])
