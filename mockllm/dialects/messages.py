@@ -212,6 +212,7 @@ class Wire:
     continues: str | None = None  # the `previous_message_id` a `continue` resumed
     compacting: bool = False  # a `compaction` request: answered with one `compaction` block
     fallback_credit: bool = False  # a `fallback_credit_token` was presented: usage says how
+    thinking_omitted: bool = False  # `thinking.display: "omitted"`: thinking sent without text
 
 
 # --- the validator's words ------------------------------------------------------------------
@@ -1501,6 +1502,20 @@ def _read_compaction_request(body: JSON, betas: set[str], counting: bool) -> boo
     return True
 
 
+_DISPLAYS = ("summarized", "omitted", "updates")
+
+
+def _thinking_omitted(value: object) -> bool:
+    """Whether `thinking.display` (of an `enabled` or `adaptive` config) is `omitted`: the
+    answer's thinking block is sent with its signature and no text."""
+    if not isinstance(value, dict) or value.get("display") is None:
+        return False
+    kind = value.get("type")
+    if kind not in ("enabled", "adaptive"):
+        raise _extra(f"thinking.{kind}.display")
+    return _literal(value["display"], f"thinking.{kind}.display", _DISPLAYS) == "omitted"
+
+
 def _read_thinking(value: object, max_tokens: int | None) -> tuple[bool, bool]:
     """(whether the model thinks, whether thinking has a budget: `enabled`)."""
     if value is None:
@@ -1681,6 +1696,7 @@ def parse(
         body.get("tool_choice"), tools, context.lenient
     )
     thinks, budgeted = _read_thinking(body.get("thinking"), max_tokens)
+    omitted = _thinking_omitted(body.get("thinking"))
     if budgeted and forced:
         # The API's words, quoted in many public reports of this refusal.
         raise invalid("Thinking may not be enabled when tool_choice forces tool use.")
@@ -1766,6 +1782,7 @@ def parse(
             continues=continues,
             compacting=compacting,
             fallback_credit=credit,
+            thinking_omitted=omitted,
         ),
     )
     if not counting and not context.lenient:

@@ -136,6 +136,13 @@ def _thinking(conversation: Conversation) -> bool:
     return bool(wire is not None and wire.thinking)
 
 
+def _omitted(conversation: Conversation) -> bool:
+    """Whether the thinking is sent without its text (`display: "omitted"`): the block then
+    carries the signature of no text, which is what comes back with it."""
+    wire = conversation.wire
+    return bool(wire is not None and wire.thinking_omitted)
+
+
 def _compacting(conversation: Conversation) -> bool:
     wire = conversation.wire
     return bool(wire is not None and wire.compacting)
@@ -165,7 +172,7 @@ def _blocks(choice: RenderedChoice, conversation: Conversation) -> list[JSON]:
         return [compaction_block(choice.content)]
     blocks: list[JSON] = []
     if choice.reasoning is not None:
-        text = choice.reasoning
+        text = "" if _omitted(conversation) else choice.reasoning
         blocks.append({"type": "thinking", "thinking": text, "signature": signature_for(text)})
     spoken = choice.refusal if choice.refusal is not None else choice.content
     if spoken:
@@ -452,12 +459,14 @@ def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None =
         choice = None
     if choice is not None and choice.reasoning is not None:
         start(index, {"type": "thinking", "thinking": "", "signature": ""})
-        for piece in choice.reasoning_deltas:
+        omitted = _omitted(conversation)
+        for piece in () if omitted else choice.reasoning_deltas:
             if not delta(index, _THINKING, piece):
                 broken = True
                 break
         if not broken:
-            signature = {"type": "signature_delta", "signature": signature_for(choice.reasoning)}
+            signed = "" if omitted else choice.reasoning
+            signature = {"type": "signature_delta", "signature": signature_for(signed)}
             out.add(last_at(), {"type": "content_block_delta", "index": index, "delta": signature})
             stop(index)
             index += 1

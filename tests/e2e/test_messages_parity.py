@@ -339,6 +339,49 @@ def test_a_tool_loop_keeps_its_thinking_block_or_is_refused(client: Anthropic) -
     )
 
 
+def test_omitted_thinking_is_sent_empty_with_its_signature(
+    server: RunningServer, client: Anthropic
+) -> None:
+    """`thinking.display: "omitted"` (the SDK's `Literal["summarized", "omitted", "updates"]`):
+    the thinking block comes with an empty `thinking` and its `signature`, and streamed, with
+    no `thinking_delta`, only the `signature_delta` (as the API's documentation says, and as
+    Claude Code's streams show it); the block sent back keeps a tool loop going."""
+    omitted = {**THINKING, "display": "omitted"}
+    asked = [{"role": "user", "content": "weather, thoughtfully"}]
+    common: dict[str, Any] = {"model": MODEL, "max_tokens": 2048, "tools": [WEATHER]}
+    first = client.messages.create(**common, thinking=omitted, messages=asked)
+    thinking, use = first.content
+    assert thinking.type == "thinking" and thinking.thinking == "" and thinking.signature
+    streamed = post(server, {**common, "thinking": omitted, "messages": asked, "stream": True})
+    deltas = [
+        json.loads(line[len("data: ") :])["delta"]["type"]
+        for line in streamed.text.splitlines()
+        if line.startswith("data: ") and '"content_block_delta"' in line and '"index":0' in line
+    ]
+    assert deltas == ["signature_delta"]
+    with client.messages.stream(**common, thinking=omitted, messages=asked) as stream:
+        assert stream.get_final_message().content[0].model_dump() == thinking.model_dump()
+    result = {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "3C"}],
+    }
+    kept = client.messages.create(
+        **common,
+        thinking=omitted,
+        messages=[*asked, {"role": "assistant", "content": first.content}, result],
+    )
+    assert kept.content[-1].text == "It is 3C in Oslo."
+    summarized = client.messages.create(
+        **common, thinking={**THINKING, "display": "summarized"}, messages=asked
+    )
+    assert summarized.content[0].thinking == "The user wants Oslo's weather: call the tool."
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(**common, thinking={**THINKING, "display": "hidden"}, messages=asked)
+    assert caught.value.body["error"]["message"] == (
+        "thinking.enabled.display: Input should be 'summarized', 'omitted' or 'updates'"
+    )
+
+
 # --- 4. the Claude catalogue ------------------------------------------------------------------
 
 
