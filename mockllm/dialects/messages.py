@@ -1438,9 +1438,18 @@ def _read_fallbacks(value: object, context: ParseContext) -> tuple[str, ...]:
         if entry.get("max_tokens") is not None:
             _int(entry, "max_tokens", 1)
         if entry.get("thinking") is not None:
-            _read_thinking(entry["thinking"], None)
+            thinking = _object(entry["thinking"], f"{at}.thinking")
+            kind = thinking.get("type")
+            if kind not in _THINKING_TYPES:
+                where = f"{at}.thinking"
+                raise (
+                    _required(f"{where}.type")
+                    if kind is None
+                    else _tag(where, kind, _THINKING_TYPES)
+                )
         if entry.get("output_config") is not None:
-            _read_output_config(entry["output_config"])
+            config = _object(entry["output_config"], f"{at}.output_config")
+            _only(config, f"{at}.output_config", ("effort", "format", "task_budget"))
         if entry.get("speed") is not None:
             _literal(entry["speed"], f"{at}.speed", ("standard", "fast"))
     return tuple(models)

@@ -585,3 +585,26 @@ def test_the_tool_runner_goes_to_the_end(client: Anthropic) -> None:
             message = step.get_final_message() if stream else step  # type: ignore[union-attr]
             reasons.append(message.stop_reason)
         assert reasons == ["tool_use", "end_turn"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            {"model": "claude-opus-4-7", "thinking": {"type": "deep"}},
+            "fallbacks.0.thinking: Input tag 'deep' found using 'type' does not match any of "
+            "the expected tags: 'enabled', 'disabled', 'adaptive', 'between_tools'",
+        ),
+        (
+            {"model": "claude-opus-4-7", "output_config": {"effort": "low", "verbosity": 1}},
+            "fallbacks.0.output_config.verbosity: Extra inputs are not permitted",
+        ),
+    ],
+)
+def test_a_fallback_entry_is_checked_where_it_is(
+    server: RunningServer, entry: dict[str, Any], message: str
+) -> None:
+    """An entry's own `thinking` and `output_config` are checked under its path."""
+    response = post(server, body([ASK], fallbacks=[entry]))
+    assert response.status_code == 400
+    assert response.json()["error"] == {"type": "invalid_request_error", "message": message}
