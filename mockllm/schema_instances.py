@@ -773,20 +773,26 @@ def _accepts(s: Schema, types: list[str], value: object) -> bool:
     if isinstance(value, str):
         return _takes_text(s, value)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        lo, lo_open = _bound(s.get("minimum"), s.get("exclusiveMinimum"), max)
-        hi, hi_open = _bound(s.get("maximum"), s.get("exclusiveMaximum"), min)
-        if lo is not None and (value < lo or lo_open and value == lo):
-            return False
-        if hi is not None and (value > hi or hi_open and value == hi):
-            return False
-        step = s.get("multipleOf")
-        return step is None or _divides(value, step)
+        return _within(s, value)
     return True
+
+
+def _within(s: Schema, value: float) -> bool:
+    """Whether a number meets the schema's bounds (inclusive or exclusive) and multipleOf."""
+    lo, lo_open = _bound(s.get("minimum"), s.get("exclusiveMinimum"), max)
+    hi, hi_open = _bound(s.get("maximum"), s.get("exclusiveMaximum"), min)
+    if lo is not None and (value < lo or lo_open and value == lo):
+        return False
+    if hi is not None and (value > hi or hi_open and value == hi):
+        return False
+    step = s.get("multipleOf")
+    return step is None or _divides(value, step)
 
 
 def _takes_hint(s: Schema | None, hint: Hint) -> bool:
     """Whether a schema accepts a value read from the prompt: text (`_takes_text`), or a
-    number for a number or integer schema within its bounds."""
+    number for a number or integer schema within its bounds (exclusive ones too) and a
+    multiple of its multipleOf."""
     if isinstance(hint, str):
         return _takes_text(s, hint)
     if s is None or s.keys() & {"enum", "const"}:
@@ -796,10 +802,7 @@ def _takes_hint(s: Schema | None, hint: Hint) -> bool:
         hint = int(hint)
     elif "number" not in kinds:
         return False
-    low, high = s.get("minimum"), s.get("maximum")
-    return (not isinstance(low, int | float) or hint >= low) and (
-        not isinstance(high, int | float) or hint <= high
-    )
+    return _within(s, hint)
 
 
 def _takes_text(s: Schema | None, text: str) -> bool:

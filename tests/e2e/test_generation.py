@@ -1020,6 +1020,38 @@ def test_forced_tool_arguments_follow_any_schema(gen_server, parameters, prompt)
     assert_valid(json.loads(calls[0]["function"]["arguments"]), parameters)
 
 
+@pytest.mark.parametrize("prompt", ["Make up a record number 0.", "Use 7, 1 and 100."])
+def test_numbers_read_from_the_prompt_are_used_only_where_the_schema_takes_them(gen_server, prompt):
+    """instructor (1.17, TOOLS mode) sends pydantic's `Field(multiple_of=5, gt=0, lt=100)`
+    as multipleOf and exclusive bounds; "Make up a record number 0." put 0 there (and 7 in
+    a multiple of 5, 1 in a ratio below 1), which pydantic refused (Input should be greater
+    than 0). A number from the prompt is used only where all of the schema's keywords hold."""
+    parameters = {
+        "type": "object",
+        "properties": {
+            "step": {
+                "type": "integer",
+                "multipleOf": 5,
+                "exclusiveMinimum": 0,
+                "exclusiveMaximum": 100,
+            },
+            "ratio": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+            "count": {"type": "integer", "minimum": 0},
+        },
+        "required": ["step", "ratio", "count"],
+    }
+    body = make_chat_request(
+        prompt,
+        model="gpt-4o",
+        tools=[tool("Big", parameters)],
+        tool_choice={"type": "function", "function": {"name": "Big"}},
+    )
+    response = post_chat(gen_server.base_url, body)
+    assert response.status_code == 200, response.text
+    calls = response.json()["choices"][0]["message"]["tool_calls"]
+    assert_valid(json.loads(calls[0]["function"]["arguments"]), parameters)
+
+
 # A second tool, so that the property test also checks the named one is the one called.
 WEATHER_FREE_TOOL = tool("unused", {"type": "object", "properties": {"q": {"type": "string"}}})
 
