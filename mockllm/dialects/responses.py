@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from mockllm import stored_conversations as conversations
-from mockllm.catalogue import Model, lookup
+from mockllm.catalogue import Model, catalogue, lookup
 from mockllm.conversation import (
     JSON,
     Conversation,
@@ -58,6 +58,7 @@ from mockllm.protocol import (
     served_tier,
     stream_options,
     string_list,
+    string_too_long,
     unsupported,
 )
 from mockllm.refusals import (
@@ -84,6 +85,8 @@ ITEM_KIND = "response_item"  # a stored response's output items, by id (item ref
 _ISSUED = re.compile(r"(msg|fc|rs)_[0-9a-f]{32,}")  # an output item id as the API gives them
 STORED_LIMIT = 10_000  # stored responses kept, oldest dropped first
 MIN_OUTPUT_TOKENS = 16  # the API refuses a smaller max_output_tokens
+MAX_PERSONALITY = 64  # characters of a count's `personality`
+COUNTED_MODEL = "gpt-4o"  # the model a count names when its body names none
 _dumps = orjson.dumps
 _ROLES = ("user", "assistant", "system", "developer")
 _INPUT_PARTS = ("input_text", "input_image", "input_file", "input_audio")
@@ -746,13 +749,29 @@ def parse(
     """Validate a `POST /v1/responses` body as the API does; RequestError(400) naming the
     field."""
     body = load_object(raw)
+    counting = path == INPUT_TOKENS_PATH
     model = body.get("model")
-    if model is None:
+    if model is None and counting:
+        # A count's body requires nothing (the OpenAPI document's TokenCountsBody): without
+        # a model, the input is counted as for COUNTED_MODEL, held to no model's limits.
+        model, entry = COUNTED_MODEL, catalogue().unknown
+    elif model is None:
         raise missing("model")
-    if not isinstance(model, str):
+    elif not isinstance(model, str):
         raise invalid_type("model", "a string", model)
-    unknown_parameter(body, context)
-    entry = lookup(model)
+    else:
+        entry = lookup(model)
+    if counting:
+        # The count also takes a style preset, which `POST /v1/responses` does not.
+        personality = body.get("personality")
+        if personality is not None:
+            if not isinstance(personality, str):
+                raise invalid_type("personality", "a string", personality)
+            if len(personality) > MAX_PERSONALITY:
+                raise string_too_long("personality", MAX_PERSONALITY, len(personality))
+        unknown_parameter({k: v for k, v in body.items() if k != "personality"}, context)
+    else:
+        unknown_parameter(body, context)
     model_parameters(body, entry, "responses", context)
     previous, history = _previous(
         body.get("previous_response_id"), context.store, context.held_elsewhere

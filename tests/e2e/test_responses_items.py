@@ -147,6 +147,29 @@ def test_input_tokens_counts_what_usage_counts(server: RunningServer) -> None:
     assert body["param"] == "input"
 
 
+def test_input_tokens_takes_what_the_sdk_sends_without_a_model(server: RunningServer) -> None:
+    """Nothing in the count's body is required (the OpenAPI document's TokenCountsBody),
+    and it takes `personality`, a style preset of at most 64 characters, which
+    `responses.create` does not."""
+    client = openai_sdk(server)
+    asked: dict[str, Any] = {"input": "Tell me a joke about cats", "instructions": "Be brief."}
+    counted = client.responses.input_tokens.count(**asked)
+    assert (
+        counted.input_tokens
+        == client.responses.input_tokens.count(model="gpt-4o", **asked).input_tokens
+    )
+    styled = client.responses.input_tokens.count(model="gpt-4o", personality="friendly", **asked)
+    assert styled.input_tokens == counted.input_tokens
+    long = sdk_refusal(400, lambda: client.responses.input_tokens.count(personality="x" * 65))
+    assert long == {
+        "message": "Invalid 'personality': string too long. Expected a string with maximum "
+        "length 64, but got a string with length 65 instead.",
+        "type": "invalid_request_error",
+        "param": "personality",
+        "code": "string_above_max_length",
+    }
+
+
 def test_a_stateless_client_sends_its_output_back_by_value(server: RunningServer) -> None:
     """The cookbook's stateless loop (store=False, context += response.output): messages
     and calls sent back by value are taken; only a reasoning item needs its sealed
