@@ -47,9 +47,12 @@ _NOTE = re.compile(r"\{(\w+)\}[ \t]+# note: the value you produce (.+)")
 _ONE_OF = re.compile(r"(?:must exactly match \(no extra characters\) one of|must be one of): (.*)")
 _SINGLE = re.compile(r"must be a single (int|float) value")
 _JSON_SCHEMA = "must adhere to the JSON schema: "
+# A tool as dspy.Tool describes itself: in ReAct's instructions ("(1) get_weather, whose
+# description is <desc>…</desc>. It takes arguments {…}.") and in a `list[dspy.Tool]`
+# input (a JSON list of those strings).
 _TOOL = re.compile(
-    r"^\s*\(\d+\) (\w[\w\-]*), whose description is <desc>(.*?)</desc>\.\s*"
-    r"It takes arguments (\{[^\n]*\})\.?[ \t]*$",
+    r"(?:^\s*\(\d+\) |\")(\w[\w\-]*), whose description is <desc>(.*?)</desc>\.\s*"
+    r"It takes arguments (\{[^\n]*?\})\.?(?=\"|[ \t]*$)",
     re.MULTILINE | re.DOTALL,
 )
 _STEP = re.compile(r"(thought|tool_name|tool_args|observation)_(\d+)")
@@ -92,8 +95,16 @@ def signature_answer(request: Conversation, rng: random.Random, locale: str) -> 
     asking = replace(request, last_user=question or request.last_user)
     values: dict[str, Any] = {}
     names = {f.name for f in fields}
+    tools = [_tool(*shown) for shown in _TOOL.findall(f"{system}\n{request.last_user}")]
     if {"next_thought", "next_tool_name", "next_tool_args"} <= names:
-        values |= _react_step(asking, system, steps, rng, locale)
+        values |= _react_step(asking, tools, steps, rng, locale)
+    for field in fields:
+        if _is_tool_calls(field.schema):  # a dspy.ToolCalls output: the calls it makes
+            calls = [
+                {"name": t.name, "args": _arguments(asking, t, rng, locale)}
+                for t in _next_tools(asking.last_user, tools, set(), False)
+            ]
+            values[field.name] = {"tool_calls": calls}
     said = _observed(steps, locale)
     for field in fields:
         if field.name in values:
@@ -203,38 +214,53 @@ def _sections(text: str) -> dict[str, str]:
 
 
 def _react_step(
-    asking: Conversation, system: str, steps: dict[str, str], rng: random.Random, locale: str
+    asking: Conversation, tools: list[Tool], steps: dict[str, str], rng: random.Random, locale: str
 ) -> dict[str, Any]:
     """ReAct's next step: the unused tool the question is most about, or `finish`."""
-    tools = [_tool(name, description, args) for name, description, args in _TOOL.findall(system)]
     used = {v.strip() for k, v in steps.items() if k.startswith("tool_name_")}
     observed = any(k.startswith("observation_") for k in steps)
-    question = asking.last_user
-    scored = [(relatedness(question, t), t) for t in tools if t.name not in used | {_FINISH}]
-    related = [t for score, t in scored if score > 0]
-    if observed and related:  # another tool the question names: it acts again
-        related = [t for t in related if names_tool(question, t)]
-    if not related:
+    found = _next_tools(asking.last_user, tools, used | {_FINISH}, observed)
+    if not found:
         return {
             "next_thought": "I have the information needed to answer.",
             "next_tool_name": _FINISH,
             "next_tool_args": {},
         }
-    best = max(related, key=lambda t: relatedness(question, t))
-    hints = argument_hints(asking, best)
-    try:
-        given = fake.instance_from_schema(best.parameters, rng.getrandbits(63), locale, hints)
-    except (ValueError, TypeError, OverflowError, RecursionError):  # the ones it has hints for
-        given = dict(hints)
-    if isinstance(given, dict):  # an argument the question does not give keeps its default
-        for name, sub in best.parameters["properties"].items():
-            if "default" in sub and name not in hints:
-                given[name] = sub["default"]
     return {
         "next_thought": "I need to use a tool to help me answer the question.",
-        "next_tool_name": best.name,
-        "next_tool_args": given,
+        "next_tool_name": found[0].name,
+        "next_tool_args": _arguments(asking, found[0], rng, locale),
     }
+
+
+def _next_tools(question: str, tools: list[Tool], used: set[str], observed: bool) -> list[Tool]:
+    """The tools not used yet that the question relates to, the most related first; once
+    observations are back, only those the question names (another thing it asks)."""
+    scored = [(relatedness(question, t), t) for t in tools if t.name not in used]
+    related = [t for score, t in scored if score > 0]
+    if observed and related:
+        related = [t for t in related if names_tool(question, t)]
+    return sorted(related, key=lambda t: -relatedness(question, t))
+
+
+def _arguments(asking: Conversation, tool: Tool, rng: random.Random, locale: str) -> Any:
+    """A tool's arguments, read from the question where it gives them; an argument it does
+    not give keeps its default."""
+    hints = argument_hints(asking, tool)
+    try:
+        given = fake.instance_from_schema(tool.parameters, rng.getrandbits(63), locale, hints)
+    except (ValueError, TypeError, OverflowError, RecursionError):  # the ones it has hints for
+        given = dict(hints)
+    if isinstance(given, dict):
+        for name, sub in tool.parameters["properties"].items():
+            if "default" in sub and name not in hints:
+                given[name] = sub["default"]
+    return given
+
+
+def _is_tool_calls(schema: dict[str, Any]) -> bool:
+    properties = schema.get("properties")
+    return isinstance(properties, dict) and set(properties) == {"tool_calls"}
 
 
 def _tool(name: str, description: str, shown: str) -> Tool:

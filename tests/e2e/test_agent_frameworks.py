@@ -306,6 +306,19 @@ def test_a_dspy_react_agent_calls_each_tool_the_question_names_then_finishes(
     assert "42" in extract["answer"] and "18C and sunny" in extract["answer"]
 
 
+def test_a_dspy_tool_calls_output_calls_a_tool_its_tools_input_lists(client: OpenAI) -> None:
+    """A signature with a `tools: list[dspy.Tool]` input and a `dspy.ToolCalls` output, under
+    the ChatAdapter's default (no native function calling), shows each tool as
+    `weather, whose description is <desc>…</desc>. It takes arguments {…}.` in the input
+    and the calls' JSON schema in the output's note: the calls named random words
+    ({"name": "Leslie Patrick", "args": {}})."""
+    (body,) = CAPTURED["dspy_chat_tool_calls"]
+    fields = _dspy_fields(_said(client, body))
+    assert json.loads(fields["outputs"]) == {
+        "tool_calls": [{"name": "weather", "args": {"city": "Paris"}}]
+    }
+
+
 def test_a_dspy_react_step_reads_a_trajectory_the_xml_adapter_wrote(client: OpenAI) -> None:
     """The XMLAdapter writes the trajectory in tags (`<tool_name_0>\nadd\n</tool_name_0>`),
     and its JSON fallback sends it so under the `[[ ## trajectory ## ]]` marker: add has run,
