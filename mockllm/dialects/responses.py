@@ -1018,12 +1018,20 @@ def listed_item(item: Any, seed: bytes, index: int) -> JSON:
             "content": content,
             "status": item.get("status", "completed"),
         }
-    elif kind in ("function_call", "function_call_output") and "status" not in listed:
+    elif kind in _CALLS and "status" not in listed:
         listed["status"] = "completed"
     return listed
 
 
-_LISTED_PREFIX = {"message": "msg_", "function_call": "fc_", "function_call_output": "fc_out_"}
+_LISTED_PREFIX = {
+    "message": "msg_",
+    "function_call": "fc_",
+    "function_call_output": "fc_out_",
+    "custom_tool_call": "ctc_",
+}
+# Items the API lists with a `status` (required of their item resources) even when sent
+# without one.
+_CALLS = ("function_call", "function_call_output", "custom_tool_call", "custom_tool_call_output")
 
 
 def _listed_part(part: Any) -> Any:

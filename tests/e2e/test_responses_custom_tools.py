@@ -12,7 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from openai.types.responses import Response, ResponseCustomToolCall, ResponseStreamEvent
+from openai.types.responses import (
+    Response,
+    ResponseCustomToolCall,
+    ResponseItemList,
+    ResponseStreamEvent,
+)
 from pydantic import TypeAdapter
 
 from tests.openai_schemas import check
@@ -204,3 +209,29 @@ def test_a_required_tool_choice_without_tools_is_refused(
         "param": "tool_choice",
         "code": None,
     }
+
+
+def test_input_items_list_a_custom_tool_call_and_its_output(server: RunningServer) -> None:
+    """As the API returns items: each with its `status` (required of a custom tool call's
+    item and of its output's, as of a function call's), the call's id a `ctc_…`."""
+    sdk = openai_sdk(server)
+    asked: Any = [
+        {"role": "user", "content": "Please add hello.txt"},
+        {"type": "custom_tool_call", "call_id": "call_1", "name": "apply_patch", "input": PATCH},
+        {"type": "custom_tool_call_output", "call_id": "call_1", "output": "Done!"},
+    ]
+    answer = sdk.responses.create(model="gpt-4o", input=asked, tools=[APPLY_PATCH])  # type: ignore[list-item]
+    raw = httpx.get(
+        f"{server.base_url}/responses/{answer.id}/input_items",
+        params={"order": "asc"},
+        headers={"authorization": "Bearer x"},
+    ).json()
+    check("ResponseItemList", raw)
+    listed = ResponseItemList.model_validate(raw).data
+    assert [(i.type, i.status) for i in listed] == [  # type: ignore[union-attr]
+        ("message", "completed"),
+        ("custom_tool_call", "completed"),
+        ("custom_tool_call_output", "completed"),
+    ]
+    assert listed[1].id.startswith("ctc_")
+    assert [(i.call_id, i.input) for i in listed[1:2]] == [("call_1", PATCH)]  # type: ignore[union-attr]
