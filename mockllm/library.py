@@ -397,9 +397,12 @@ class CassetteLibrary:
         self, method: str, path: str, query: str, body: bytes, cassette: str | None = None
     ) -> Interaction | Miss | None:
         """The interaction to replay for a route call, a Miss when all its recorded answers
-        were replayed (and the last is not repeated), or None when none is recorded."""
+        were replayed (and the last is not repeated), or None when none is recorded. A
+        family's call on a path no endpoint serves (Azure OpenAI's) is matched by its family,
+        as a family's call on its own path is."""
         scope = None if cassette is None else normal_name(cassette)
-        key = (scope, self._route_key(method, path, query, body))
+        request = RecordedRequest(method.upper(), path, query, body=body)
+        key = (scope, self.key_of(request))
         with self._lock:
             return self._take(key)
 

@@ -18,6 +18,7 @@ from typing import Any
 from mockllm import writer
 from mockllm.asgi import ARRIVED_KEY, Receive, Scope, Send, decode_headers, read_body
 from mockllm.cassettes import family_of, is_api_path
+from mockllm.dialects import dialects
 from mockllm.endpoint import CASSETTE_HEADER, Services
 from mockllm.engine import Proxied
 from mockllm.errors import RequestError
@@ -38,20 +39,38 @@ class RouteCassettes:
     def __init__(self, services: Services, identify: Identify) -> None:
         self.services = services
         self.identify = identify
+        self._paths: tuple[object, frozenset[str]] | None = None
 
     def takes(self, scope: Scope) -> bool:
-        """Whether a request is a route call this layer may answer: on an API path, not a
-        family's POST (nor a browser's preflight, the server's own to answer), while
-        recording or when the cassettes hold route calls."""
+        """Whether a request is a call this layer may answer, while recording or when the
+        cassettes hold such calls: one on an API path that is not a family's POST (nor a
+        browser's preflight, the server's own to answer); or a family's POST on a path no
+        endpoint serves, as Azure OpenAI's have no version segment
+        (``/openai/deployments/{name}/chat/completions?api-version=...``)."""
         method, path = scope["method"], scope["path"]
-        if (method == "POST" and family_of(path) is not None) or method == "OPTIONS":
-            return False
-        if not is_api_path(path):
+        if method == "OPTIONS":
             return False
         engine = self.services.engine
+        if method == "POST" and family_of(path) is not None:
+            if self._served(path):
+                return False
+            if engine.config.upstream is not None:
+                return True
+            return engine.library is not None and engine.library.has_calls()
+        if not is_api_path(path):
+            return False
         if engine.config.upstream is not None:
             return True
         return engine.library is not None and engine.library.has_routes()
+
+    def _served(self, path: str) -> bool:
+        """Whether an endpoint serves a family's POST on this path (every family POST asks:
+        the paths are gathered once per profile)."""
+        profile = self.services.gateway.profile
+        if self._paths is None or self._paths[0] is not profile:
+            paths = {p for dialect in dialects() for p in dialect.paths}
+            self._paths = (profile, frozenset(paths | set(profile.chat_paths)))
+        return path in self._paths[1]
 
     async def answer(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
         """Answer the call; None once answered, else the `receive` the route reads the
