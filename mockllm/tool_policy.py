@@ -23,6 +23,7 @@ import re
 from typing import Any
 
 from mockllm.conversation import Conversation, Message, Tool
+from mockllm.languages import language_of, names_language
 from mockllm.schema_instances import Hint
 from mockllm.words import STOP, stem
 
@@ -109,7 +110,7 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
             scored = doing
         best = max(score for score, _ in scored)
         if best <= 0:
-            return _follow_up(request, candidates)
+            return _handoff_by_language(request, candidates) or _follow_up(request, candidates)
         return rng.choice([t for score, t in scored if score == best]).name
     called = {call.name for m in turn for call in m.tool_calls}
     fresh = [t for t in working if t.name not in called]
@@ -131,6 +132,22 @@ def _is_output_tool(tool: Tool) -> bool:
     """A tool named like a class (`Weather`, `CityInfo`): how agent frameworks offer a
     structured output as a tool, to be called last."""
     return tool.name[:1].isupper() and "_" not in tool.name
+
+
+def _handoff_by_language(request: Conversation, candidates: list[Tool]) -> str | None:
+    """A message no tool relates to by its words, written in a language a handoff names
+    ("Hola, ¿cómo estás?" and transfer_to_spanish_agent, LlamaIndex's handoff listing a
+    SpanishAgent): that handoff, as a triage agent that routes by language does."""
+    handoffs = [t for t in candidates if is_handoff(t.name)]
+    if not handoffs:
+        return None
+    language = language_of(request.last_user)
+    if language is None:
+        return None
+    for tool in handoffs:
+        if names_language(f"{tool.name} {tool.description}", language):
+            return tool.name
+    return None
 
 
 def _follow_up(request: Conversation, candidates: list[Tool]) -> str | None:
@@ -357,7 +374,11 @@ def _agent_for(text: str, description: str) -> str | None:
     ]
     if not listed:
         return None
-    return max(listed, key=lambda agent: relatedness(text, agent)).name
+    language = language_of(text)
+    spoken = [
+        a for a in listed if language and names_language(f"{a.name} {a.description}", language)
+    ]
+    return max(spoken or listed, key=lambda agent: relatedness(text, agent)).name
 
 
 def _mention(text: str, tool_name: str) -> int:

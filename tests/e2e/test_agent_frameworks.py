@@ -404,3 +404,23 @@ def test_a_llamaindex_handoff_names_an_agent_its_description_lists(client: OpenA
     calls = _calls(client, asked)
     assert [c.function.name for c in calls] == ["handoff"]  # type: ignore[union-attr]
     assert json.loads(calls[0].function.arguments)["to_agent"] == "WriteAgent"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("asked", "agent"),
+    [
+        ("Hola, ¿cómo estás?", "transfer_to_spanish_agent"),
+        ("Hello, how are you?", "transfer_to_english_agent"),
+    ],
+)
+def test_a_triage_agent_hands_off_by_the_language_of_the_request(
+    client: OpenAI, asked: str, agent: str
+) -> None:
+    """The OpenAI Agents SDK's first handoff example (openai-agents 0.20): a triage agent
+    told to "Handoff to the appropriate agent based on the language of the request", with
+    transfer_to_spanish_agent and transfer_to_english_agent. No handoff's words are in the
+    message, so it answered in text itself and never handed off."""
+    (body,) = CAPTURED["openai_agents_language_triage"]
+    system, _ = body["messages"]
+    calls = _calls(client, {**body, "messages": [system, {"role": "user", "content": asked}]})
+    assert [c.function.name for c in calls] == [agent]
