@@ -704,14 +704,14 @@ def to_scenario(file: Path) -> None:
 def check(path: Path, upstream: str, form: str, key_env: str | None, timeout_s: float) -> None:
     """Send every recorded request under PATH to --upstream again; report shape drift.
 
-    Compared: status, JSON keys (values are not), stream event types in order, and the
-    header names clients read. Exit 1 when anything drifted or failed.
+    Sent: the model calls, the models list and token counts (not the calls that change or
+    name what the API stores). Compared: status, JSON keys (values are not), stream event
+    types in order, and the header names clients read. Exit 1 when anything drifted or failed.
     """
     import asyncio
 
     from mockllm import drift
     from mockllm.cassettes import cassette_files, read_cassette
-    from mockllm.library import is_replayable
     from mockllm.upstream import Upstream
 
     files = [path] if path.is_file() else cassette_files(path)
@@ -724,7 +724,7 @@ def check(path: Path, upstream: str, form: str, key_env: str | None, timeout_s: 
             unreadable.append(str(exc))
             continue
         for interaction in cassette.interactions:
-            if is_replayable(interaction.request):
+            if drift.is_checkable(interaction):
                 interactions.append(interaction)
             else:
                 skipped += 1

@@ -17,6 +17,7 @@ The key comes from the environment and goes only into the request's auth header.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -214,7 +215,7 @@ def _headers(interaction: Interaction, key: str | None) -> list[tuple[str, str]]
         if name.lower() not in SECRET_HEADERS | _NOT_SENT and REDACTED not in value
     ]
     if key:
-        if family_of(interaction.request.path) == "messages":
+        if _is_anthropic(interaction):
             sent.append(("x-api-key", key))
         else:
             sent.append(("authorization", f"Bearer {key}"))
@@ -225,8 +226,35 @@ def _headers(interaction: Interaction, key: str | None) -> list[tuple[str, str]]
 
 def key_for(interaction: Interaction, key_env: str | None) -> str | None:
     """The key to send: from ``key_env``, or the family's usual variable."""
-    family = family_of(interaction.request.path) or "chat"
+    family = "messages" if _is_anthropic(interaction) else "chat"
     return os.environ.get(key_env or KEY_ENV.get(family, DEFAULT_KEY_ENV)) or None
+
+
+def _is_anthropic(interaction: Interaction) -> bool:
+    """Whether a call went to Anthropic's API: the Messages API's, its token count, or any
+    call recorded with Anthropic's version header (its models list)."""
+    request = interaction.request
+    return (
+        family_of(request.path) == "messages"
+        or request.path.rstrip("/").endswith("/messages/count_tokens")
+        or any(name.lower() == "anthropic-version" for name, _ in request.headers)
+    )
+
+
+_MODELS = re.compile(r"(?:^|/)v\d+[a-z0-9]*/models(?:/[^/]+)?/?$")
+_COUNTS = ("/messages/count_tokens", "/responses/input_tokens")
+
+
+def is_checkable(interaction: Interaction) -> bool:
+    """Whether a recorded call is sent to the API again: a model call, the models list (or
+    one model), a token count. The others are not: they change what the API stores (a
+    DELETE, a cancel, a conversation created) or name what it stored (a response by its
+    id), which is no longer there."""
+    request = interaction.request
+    path = request.path.rstrip("/")
+    if request.method == "POST":
+        return family_of(path) is not None or path.endswith(_COUNTS)
+    return request.method == "GET" and _MODELS.search(path) is not None
 
 
 async def check_one(interaction: Interaction, upstream: Upstream, key: str | None) -> Check:
@@ -274,7 +302,7 @@ def summary(checks: list[Check], skipped: int, unreadable: list[str]) -> str:
     counts = {o: sum(c.outcome == o for c in checks) for o in ("ok", "drift", "error")}
     text = (
         f"{len(checks)} interaction(s) checked: {counts['ok']} ok, {counts['drift']} drifted,"
-        f" {counts['error']} failed; {skipped} skipped (not LLM API calls)"
+        f" {counts['error']} failed; {skipped} skipped (not sent again)"
     )
     return text + (f"; {len(unreadable)} file(s) unreadable" if unreadable else "")
 

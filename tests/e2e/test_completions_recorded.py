@@ -243,7 +243,7 @@ def test_the_drift_check_reads_completions(recorded: Recorded, tmp_path: Path) -
     lines = result.output.splitlines()
     assert "completions.yaml#1: POST /v1/completions (stream): ok" in lines
     assert lines[-1] == (
-        "5 interaction(s) checked: 5 ok, 0 drifted, 0 failed; 0 skipped (not LLM API calls)"
+        "5 interaction(s) checked: 5 ok, 0 drifted, 0 failed; 0 skipped (not sent again)"
     )
 
 

@@ -161,7 +161,7 @@ def test_an_upstream_answering_new_values_in_the_same_shape_passes(
     assert output.splitlines() == [
         "story.yaml#0: POST /v1/chat/completions: ok",
         "story.yaml#1: POST /v1/chat/completions (stream): ok",
-        "2 interaction(s) checked: 2 ok, 0 drifted, 0 failed; 0 skipped (not LLM API calls)",
+        "2 interaction(s) checked: 2 ok, 0 drifted, 0 failed; 0 skipped (not sent again)",
     ]
     assert output.strip() in DOC.read_text()  # as docs/recording.md shows it
     assert Upstream.auth == [f"Bearer {KEY}"] * 2  # the key from the environment was sent
@@ -183,7 +183,7 @@ def test_an_upstream_that_changed_its_shape_is_reported(recorded: Path, upstream
         "    event types: recorded role content finish usage [DONE]",
         "                 now      role content finish [DONE]",
         "    header names no longer sent: x-ratelimit-remaining-requests",
-        "2 interaction(s) checked: 0 ok, 2 drifted, 0 failed; 0 skipped (not LLM API calls)",
+        "2 interaction(s) checked: 0 ok, 2 drifted, 0 failed; 0 skipped (not sent again)",
     ]
     assert output.strip() in DOC.read_text()
 
