@@ -94,8 +94,15 @@ class MockApp:
         self.gateway = Gateway.load(
             config.profile, config.keys, self.engine.store, config.freeze_time
         )
-        # Processes sharing a state store count their exchanges apart (ids stay unique).
-        ids = RequestIds(self.engine.store.process_number << 40)
+        # Processes sharing a state store count their exchanges apart (ids stay unique);
+        # under --freeze-time they count them together, so that an id does not depend on
+        # which process answers (one store round trip more per exchange).
+        store = self.engine.store
+        shared = store.next_number if store.is_shared and config.freeze_time is not None else None
+        ids = RequestIds(store.process_number << 40, shared)
+        # The admin API's calls are numbered apart (from 2**39 up, ids stay unique): a
+        # health check polled every few seconds must not change the ids of the answers.
+        self.admin_ids = RequestIds((store.process_number << 40) | (1 << 39))
         self.services = Services(
             self.engine, self.gateway, self.proxy, ids, latency_model=latency_model
         )
@@ -207,9 +214,8 @@ class MockApp:
         path = scope["path"]
         if path.startswith(stray.ADMIN_PREFIX):
             # The admin API stays same-origin: no CORS headers, and a preflight is a 405.
-            await self.starlette(
-                scope, receive, self._with_id(send, scope, self._request_id(scope))
-            )
+            admin_id = self._request_id(scope, self.admin_ids)
+            await self.starlette(scope, receive, self._with_id(send, scope, admin_id))
             return
         if path != "/metrics":  # the API's paths answer browsers of any origin (CORS)
             if scope["method"] == "OPTIONS":
@@ -223,10 +229,11 @@ class MockApp:
             return
         await self._journaled(scope, receive, send, self.starlette)
 
-    def _request_id(self, scope: Scope) -> str:
+    def _request_id(self, scope: Scope, ids: RequestIds | None = None) -> str:
         # The Anthropic SDK (it sends anthropic-version) reads its family's request id.
         spell = messages.DIALECT.request_id if _anthropic(scope) else None
-        return self.services.ids.next(self.engine.config.seed, spell)  # type: ignore[union-attr]
+        counter = ids or self.services.ids
+        return counter.next(self.engine.config.seed, spell)  # type: ignore[union-attr]
 
     def _identify(self, scope: Scope) -> tuple[bytes, str]:
         """The request id header a client reads (its family's spelling), and a new id."""

@@ -8,7 +8,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Protocol
 
-from mockllm.errors import RequestError
+from mockllm.errors import RequestError, StateUnavailable
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -133,18 +133,31 @@ def decode_sized(raw: Iterable[tuple[bytes, bytes]]) -> tuple[dict[str, str], in
 
 class RequestIds:
     """`req_…` ids: unique per exchange, and the same sequence of requests with the same
-    seeds gives the same ids."""
+    seeds gives the same ids.
 
-    def __init__(self, start: int = 0) -> None:
+    Exchanges are counted from `start`, or by `shared` (the numbers of a store that
+    processes share, so that which of them answers does not change the id), falling back
+    to the process's own count while the store cannot be reached."""
+
+    def __init__(self, start: int = 0, shared: Callable[[], int] | None = None) -> None:
         self.count = start
+        self.shared = shared
 
     def next(self, seed: int, spell: Callable[[int, int], str] | None = None) -> str:
         """The next id; `spell(seed, count)` writes it as a family does (default `req_` and
         32 hex digits)."""
-        self.count += 1
+        count = None
+        if self.shared is not None:
+            try:
+                count = self.shared()
+            except StateUnavailable:
+                pass
+        if count is None:
+            self.count += 1
+            count = self.count
         if spell is not None:
-            return spell(seed, self.count)
-        return f"req_{seed & 0xFFFFFFFFFFFFFFFF:016x}{self.count:016x}"
+            return spell(seed, count)
+        return f"req_{seed & 0xFFFFFFFFFFFFFFFF:016x}{count:016x}"
 
 
 def json_head(status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> Message:

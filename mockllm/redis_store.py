@@ -590,6 +590,10 @@ class RedisStore:
         reply = self._call("take", (self._key("bucket:" + key),), argv)
         return reply[0] == b"1", tuple(float(x) for x in reply[1 : len(capacity) + 1])
 
+    def next_number(self) -> int:
+        # Outside the families a reset deletes, as `processes` is.
+        return int(self._call("INCR", self._key("numbers")))
+
     def _credit_keys(self, key: str) -> tuple[str, str, str]:
         return (
             self._key("balance:" + key),

@@ -168,6 +168,11 @@ class StateStore(Protocol):
         """The version `settings` would give, cheaply (polled to notice changes)."""
         ...
 
+    def next_number(self) -> int:
+        """The next of the numbers that every process sharing the store counts out together
+        (1 the first time); a reset does not start them again."""
+        ...
+
     def reset(self) -> None:
         """Every counter, balance, bucket, document and the journal back to its start
         (settings stay)."""
@@ -193,7 +198,13 @@ class MemoryStore:
         self._journal: deque[Entry] = deque()
         self._settings: dict[str, str] = {}
         self._version = 0
+        self._numbers = 0
         self._lock = threading.Lock()
+
+    def next_number(self) -> int:
+        with self._lock:
+            self._numbers += 1
+            return self._numbers
 
     def incr(self, key: str) -> int:
         with self._lock:

@@ -151,3 +151,43 @@ def test_servers_sharing_a_store_keep_the_frozen_clock(
     shared = ("--state", redis_server.url, "--state-prefix", prefix)
     servers = [serve(*flags, *shared) for _ in range(2)]
     _openai_buckets([s.url for s in servers])
+
+
+def test_admin_calls_do_not_change_the_request_ids_of_answers(serve: Any) -> None:
+    """A health check (the Docker image's HEALTHCHECK polls every 10 s) or a look at the
+    journal between two requests does not change the ids the API's answers carry."""
+    quiet, polled = serve("--freeze-time", FROZEN), serve("--freeze-time", FROZEN)
+    for _ in range(3):
+        assert httpx.get(f"{polled.url}/__admin/health", timeout=10).status_code == 200
+    first = [
+        httpx.post(f"{s.url}/v1/chat/completions", json=CHAT, timeout=10) for s in (quiet, polled)
+    ]
+    httpx.get(f"{polled.url}/__admin/requests", timeout=10)
+    second = [_messages(s.url, "any") for s in (quiet, polled)]
+    for one, other in (first, second):
+        assert one.headers.items() == other.headers.items()
+        assert one.content == other.content
+
+
+def test_request_ids_do_not_depend_on_which_server_answers(
+    serve: Any, tmp_path: Path, redis_server: Any
+) -> None:
+    """Servers sharing a store number their exchanges together under --freeze-time: the
+    same series of requests gets the same request ids (headers, and the `request_id` of an
+    Anthropic error body) from one server as from two taking turns."""
+    _, rules = _files(tmp_path)
+    flags = ("--scenarios", rules, "--freeze-time", FROZEN)
+    prefix = f"frozen{next(_prefixes)}:"
+    alone = serve(*flags)
+    pair = [serve(*flags, "--state", redis_server.url, "--state-prefix", prefix) for _ in range(2)]
+    calls = [
+        lambda url: httpx.post(f"{url}/v1/chat/completions", json=CHAT, timeout=10),
+        lambda url: _messages(url, "any", {**MESSAGES, "model": "scripted-429"}),
+        lambda url: httpx.get(f"{url}/v1/models", timeout=10),
+        lambda url: _messages(url, "any"),
+        lambda url: httpx.post(f"{url}/v1/chat/completions", json=CHAT, timeout=10),
+    ]
+    for turn, call in enumerate(calls):
+        one, other = call(alone.url), call(pair[turn % 2].url)
+        assert (one.status_code, one.content) == (other.status_code, other.content)
+        assert one.headers.items() == other.headers.items()
