@@ -26,6 +26,7 @@ from mockllm.prompt_json import asks_for_fence, asks_for_json, mentions_json, pr
 from mockllm.react import react_answer
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
 from mockllm.schema_instances import Hint
+from mockllm.selections import selection_answer, selection_arguments, sub_questions_answer
 from mockllm.signatures import signature_answer, trajectory_hints
 from mockllm.template import compile_template
 from mockllm.template import render as render_template
@@ -386,6 +387,9 @@ def _arguments(
 ) -> str:
     if spec.generate or spec.arguments is None:
         tool = request.tool(spec.name)
+        selected = selection_arguments(request, tool) if default and tool is not None else None
+        if selected is not None:  # a selector's choice (LlamaIndex's PydanticSingleSelector)
+            return orjson.dumps(selected).decode()
         schema = tool.parameters if tool else {"type": "object", "properties": {}}
         index = request.tools.index(tool) if tool else 0
         hints = argument_hints(request, tool) if default and tool is not None else None
@@ -612,6 +616,8 @@ def _choice(
         elif default:
             text = (
                 signature_answer(request, rng, locale)
+                or selection_answer(request)
+                or sub_questions_answer(request)
                 or react_answer(request, rng, locale)
                 or _prompted_json(request, rng, locale)  # JSON asked for, results or not
                 or results_answer(request, locale)

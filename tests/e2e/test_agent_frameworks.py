@@ -424,3 +424,46 @@ def test_a_triage_agent_hands_off_by_the_language_of_the_request(
     system, _ = body["messages"]
     calls = _calls(client, {**body, "messages": [system, {"role": "user", "content": asked}]})
     assert [c.function.name for c in calls] == [agent]
+
+
+_FENCED_JSON = re.compile(r"```json\n(.*?)\n```", re.DOTALL)
+
+
+def test_llamaindex_text_selectors_answer_the_choice_the_question_is_about(
+    client: OpenAI,
+) -> None:
+    """LLMSingleSelector and LLMMultiSelector (a RouterQueryEngine's, llama-index-core 0.14)
+    list numbered choices ("(1) Useful for questions about the weather") and ask for a JSON
+    list of {choice, reason}, showing an example with bare keys and doubled braces: the
+    answer was {"answer": …, "confidence": …} and the selector failed (KeyError: 'choice')."""
+    single, multi, _, _ = CAPTURED["llamaindex_selectors"]
+    assert [c["choice"] for c in json.loads(_said(client, single))] == [1]  # the weather
+    assert [c["choice"] for c in json.loads(_said(client, multi))] == [2]  # 23 plus 19
+
+
+def test_llamaindex_pydantic_selectors_call_their_tool_with_a_listed_choice(
+    client: OpenAI,
+) -> None:
+    """PydanticSingleSelector and PydanticMultiSelector force SingleSelection(index, reason)
+    or MultiSelection(selections); the index was any integer (11, 52 and 17 among three
+    choices, which the router cannot route)."""
+    _, _, single, multi = CAPTURED["llamaindex_selectors"]
+    (call,) = _calls(client, single)
+    assert json.loads(call.function.arguments)["index"] == 1
+    (call,) = _calls(client, multi)
+    assert [s["index"] for s in json.loads(call.function.arguments)["selections"]] == [1]
+
+
+def test_a_llamaindex_question_generator_sends_each_part_to_a_listed_tool(
+    client: OpenAI,
+) -> None:
+    """LLMQuestionGenerator (a SubQuestionQueryEngine's) shows examples of <Tools>, <User
+    Question> and <Output> and leaves the last <Output> to the model: the answer followed
+    the last object shown, the tools' own listing ({"weather": …, "math": …}), where
+    {"items": [{"sub_question", "tool_name"}]} was asked (a ValidationError)."""
+    (body,) = CAPTURED["llamaindex_question_gen"]
+    found = _FENCED_JSON.search(_said(client, body))
+    assert found is not None
+    items = json.loads(found.group(1))["items"]
+    assert [item["tool_name"] for item in items] == ["weather", "history"]
+    assert all(isinstance(item["sub_question"], str) and item["sub_question"] for item in items)

@@ -1,0 +1,117 @@
+"""The answer to a prompt that lists numbered choices and asks which are most relevant to a
+question: LlamaIndex's selectors, which route a RouterQueryEngine.
+
+Their prompts read "Some choices are given below. It is provided in a numbered list (1 to
+3) …", the choices as `(1) Useful for questions about the weather`, then "… most relevant
+to the question: 'What is the weather in Paris?'". LLMSingleSelector and LLMMultiSelector
+ask for a JSON list of `{"choice": 1, "reason": …}` (their example, with bare keys and
+doubled braces, is not JSON); PydanticSingleSelector and PydanticMultiSelector force a tool
+whose arguments are `{"index": 1, "reason": …}` or `{"selections": [{"index", "reason"}]}`.
+The choice is the one the question relates to most (the first when none relates); a
+multi-selection takes every choice that relates, up to the number the prompt allows.
+
+LlamaIndex's LLMQuestionGenerator (a SubQuestionQueryEngine's) asks in the same spirit for
+"a list of relevant sub-questions in json markdown", after examples of `<Tools>` (a JSON
+object of names and descriptions), `<User Question>` and `<Output>`: the answer sends the
+question to each tool it relates to (`{"items": [{"sub_question", "tool_name"}]}`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from mockllm.conversation import Conversation, Tool
+from mockllm.tool_policy import relatedness
+
+_LISTED = re.compile(r"numbered list \(1 to (\d+)\)")
+_CHOICE = re.compile(r"^\((\d+)\) (.*?)\s*(?=^\(\d+\) |^-{5,}|\Z)", re.MULTILINE | re.DOTALL)
+_QUESTION = re.compile(r"relevant to the question: '(.*)'", re.DOTALL)
+_AT_MOST = re.compile(r"no more than (\d+)")
+_JSON_CHOICE = re.compile(r"\bchoice:\s*1,")  # the text selectors' example
+
+
+def selection_answer(request: Conversation) -> str | None:
+    """The JSON list a text selector's prompt asks for, or None for another prompt."""
+    if _JSON_CHOICE.search(request.last_user) is None:
+        return None
+    chosen = _selected(request.last_user)
+    if chosen is None:
+        return None
+    listed = [{"choice": number, "reason": reason} for number, reason in chosen]
+    return orjson.dumps(listed, option=orjson.OPT_INDENT_2).decode()
+
+
+_SUB_QUESTIONS = "output a list of relevant sub-questions"
+_LAST_TOOLS = re.compile(r"<Tools>\s*```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
+_USER_QUESTION = re.compile(r"<User Question>\s*\n(.*?)\n\s*<Output>", re.DOTALL)
+
+
+def sub_questions_answer(request: Conversation) -> str | None:
+    """The sub-questions a question generator's prompt asks for, in a ```json fence, or
+    None for another prompt."""
+    prompt = request.last_user
+    if _SUB_QUESTIONS not in prompt:
+        return None
+    shown = _LAST_TOOLS.findall(prompt)
+    asked = _USER_QUESTION.findall(prompt)
+    if not shown or not asked:
+        return None
+    try:
+        tools = orjson.loads(shown[-1])
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(tools, dict) or not tools:
+        return None
+    question = " ".join(asked[-1].split())
+    listed = [Tool(str(name), str(text), {}) for name, text in tools.items()]
+    related = [tool for tool in listed if relatedness(question, tool) > 0] or listed[:1]
+    items = [{"sub_question": question, "tool_name": tool.name} for tool in related]
+    text = orjson.dumps({"items": items}, option=orjson.OPT_INDENT_2).decode()
+    return f"```json\n{text}\n```"
+
+
+def selection_arguments(request: Conversation, tool: Tool) -> dict[str, Any] | None:
+    """The arguments of a Pydantic selector's tool (SingleSelection: index and reason;
+    MultiSelection: a list of them), or None for another tool or prompt."""
+    properties = tool.parameters.get("properties")
+    if not isinstance(properties, dict):
+        return None
+    if set(properties) == {"index", "reason"}:
+        chosen = _selected(request.last_user, single=True)
+        if chosen is None:
+            return None
+        number, reason = chosen[0]
+        return {"index": number, "reason": reason}
+    if set(properties) == {"selections"} and tool.name == "MultiSelection":
+        chosen = _selected(request.last_user)
+        if chosen is None:
+            return None
+        return {"selections": [{"index": n, "reason": reason} for n, reason in chosen]}
+    return None
+
+
+def _selected(prompt: str, *, single: bool = False) -> list[tuple[int, str]] | None:
+    """The chosen (number, reason) pairs, the most related first; None when the prompt
+    lists no numbered choices."""
+    listed = _LISTED.search(prompt)
+    if listed is None:
+        return None
+    choices = [(int(n), " ".join(text.split())) for n, text in _CHOICE.findall(prompt)]
+    choices = [(n, text) for n, text in choices if 1 <= n <= int(listed.group(1))]
+    if not choices:
+        return None
+    asked = _QUESTION.findall(prompt)
+    question = asked[-1] if asked else prompt
+    scored = sorted(
+        ((relatedness(question, Tool(f"choice_{n}", text, {})), n, text) for n, text in choices),
+        key=lambda item: -item[0],
+    )
+    at_most = _AT_MOST.search(prompt)
+    if single or at_most is None:
+        kept = scored[:1]
+    else:
+        kept = [item for item in scored if item[0] > 0][: int(at_most.group(1))] or scored[:1]
+    return [(n, f"The question is most related to: {text}") for _, n, text in kept]
