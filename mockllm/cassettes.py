@@ -680,7 +680,8 @@ def _interaction(request: Any, response: dict[str, Any], index: int, name: str) 
     headers = _header_pairs(response.get("headers") or {})
     decoded = _decode(_body_bytes(body), headers)
     events = None
-    if _header(headers, "content-type").lower().startswith("text/event-stream"):
+    content_type = _header(headers, "content-type").lower()
+    if content_type.startswith("text/event-stream") or (not content_type and _is_sse(decoded)):
         events = _timed_events(decoded, meta.get("events"), name, index) or tuple(
             (0.0, event) for event in split_events(decoded)
         )
@@ -695,6 +696,16 @@ def _interaction(request: Any, response: dict[str, Any], index: int, name: str) 
         meta.get("cut") is True,
     )
     return Interaction(req, resp, index, name)
+
+
+_SSE_START = re.compile(rb"\s*(?:event|data|id|retry)?:")
+
+
+def _is_sse(body: bytes) -> bool:
+    """Whether a body whose recorder kept no headers is an event stream: it starts with an
+    SSE field or comment (``event:``, ``data:``, ``: OPENROUTER PROCESSING``), where a JSON
+    body starts with a brace."""
+    return _SSE_START.match(body) is not None
 
 
 def _body_bytes(body: Any) -> bytes:
