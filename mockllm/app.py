@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mockllm")
 _OPENAI_ROUTE_HEADERS = ((b"openai-processing-ms", b"0"), (b"openai-version", b"2020-10-01"))
+_PROBES = frozenset({"/health", "/metrics"})  # liveness probes and scrapes, not API calls
 
 SERVER_ERROR = "The server had an error while processing your request."
 
@@ -100,8 +101,9 @@ class MockApp:
         store = self.engine.store
         shared = store.next_number if store.is_shared and config.freeze_time is not None else None
         ids = RequestIds(store.process_number << 40, shared)
-        # The admin API's calls are numbered apart (from 2**39 up, ids stay unique): a
-        # health check polled every few seconds must not change the ids of the answers.
+        # The admin API's calls and the probes (/health, /metrics) are numbered apart (from
+        # 2**39 up, ids stay unique): a health check or a scrape every few seconds must not
+        # change the ids of the answers.
         self.admin_ids = RequestIds((store.process_number << 40) | (1 << 39))
         self.services = Services(
             self.engine, self.gateway, self.proxy, ids, latency_model=latency_model
@@ -254,7 +256,8 @@ class MockApp:
         """Answer a request that is not a family's POST, and keep it in the journal: a
         route answers it, or `stray` refuses it (404 naming the paths served, or 405)."""
         arrived = asyncio.get_running_loop().time()
-        request_id = self._request_id(scope)
+        probe = scope["path"] in _PROBES
+        request_id = self._request_id(scope, self.admin_ids if probe else None)
         scope.setdefault("extensions", {})[REQUEST_ID_KEY] = request_id
         exchange = stray.exchange_for(scope, request_id)
         journal = self.engine.journal

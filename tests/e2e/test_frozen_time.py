@@ -153,16 +153,18 @@ def test_servers_sharing_a_store_keep_the_frozen_clock(
     _openai_buckets([s.url for s in servers])
 
 
-def test_admin_calls_do_not_change_the_request_ids_of_answers(serve: Any) -> None:
-    """A health check (the Docker image's HEALTHCHECK polls every 10 s) or a look at the
-    journal between two requests does not change the ids the API's answers carry."""
+def test_admin_calls_and_probes_do_not_change_the_request_ids_of_answers(serve: Any) -> None:
+    """A health check (the Docker image's HEALTHCHECK polls every 10 s, a load generator's
+    GET /health), a metrics scrape or a look at the journal between two requests does not
+    change the ids the API's answers carry."""
     quiet, polled = serve("--freeze-time", FROZEN), serve("--freeze-time", FROZEN)
-    for _ in range(3):
-        assert httpx.get(f"{polled.url}/__admin/health", timeout=10).status_code == 200
+    for path in ("/__admin/health", "/health", "/metrics"):
+        assert httpx.get(f"{polled.url}{path}", timeout=10).status_code == 200
     first = [
         httpx.post(f"{s.url}/v1/chat/completions", json=CHAT, timeout=10) for s in (quiet, polled)
     ]
     httpx.get(f"{polled.url}/__admin/requests", timeout=10)
+    httpx.get(f"{polled.url}/metrics", timeout=10)
     second = [_messages(s.url, "any") for s in (quiet, polled)]
     for one, other in (first, second):
         assert one.headers.items() == other.headers.items()
