@@ -151,6 +151,9 @@ class Unreadable:
     reason: str
 
 
+_BETA = ("beta", "true")
+
+
 def is_replayable(request: RecordedRequest) -> bool:
     """Whether a recorded request is an LLM API call a client can make again here."""
     return request.method == "POST" and family_of(request.path) is not None
@@ -283,8 +286,11 @@ class CassetteLibrary:
         return self._key(request.method, request.path, request.body)
 
     def _route_key(self, method: str, path: str, query: str, body: bytes) -> _Key:
-        # Parameters in any order: SDK versions differ in the order they send them.
-        pairs = sorted(parse_qsl(query, keep_blank_values=True))
+        # Parameters in any order: SDK versions differ in the order they send them. And
+        # without beta=true: the anthropic SDK put it on its beta calls' URLs (count_tokens
+        # recorded as .../count_tokens?beta=true), and later versions send the same call
+        # without it; it selects nothing the request does not say.
+        pairs = sorted(p for p in parse_qsl(query, keep_blank_values=True) if p != _BETA)
         where = (path.rstrip("/") or "/") + ("?" + urlencode(pairs) if pairs else "")
         return (method.upper(), where, self._key(method, path, body)[2])
 

@@ -322,3 +322,21 @@ version: 1
         model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}]
     )
     assert completion.choices[0].message.content == "Hello!"
+
+
+def test_a_token_count_recorded_with_beta_true_replays_to_a_newer_sdk(
+    serve: Serve, tmp_path: Path
+) -> None:
+    # The anthropic SDK pydantic-ai recorded with sent beta calls to ...?beta=true; the SDK
+    # of today sends the same call without the query.
+    cassettes = tmp_path / "cassettes"
+    cassettes.mkdir()
+    (cassettes / "count.yaml").write_text(COUNT_ERROR)
+    server = serve("--cassettes", str(cassettes))
+    claude = anthropic.Anthropic(base_url=server.url, api_key="sk-ant-test", max_retries=0)
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        claude.beta.messages.count_tokens(
+            model="claude-does-not-exist",
+            messages=[{"role": "user", "content": [{"type": "text", "text": "hello"}]}],
+        )
+    assert missing.value.body["request_id"] == "req_011CVEA3SF7rnb3DuBZytqQa"
