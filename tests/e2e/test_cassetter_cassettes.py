@@ -340,3 +340,59 @@ def test_a_token_count_recorded_with_beta_true_replays_to_a_newer_sdk(
             messages=[{"role": "user", "content": [{"type": "text", "text": "hello"}]}],
         )
     assert missing.value.body["request_id"] == "req_011CVEA3SF7rnb3DuBZytqQa"
+
+
+SPEECH = """\
+version: 1
+interactions:
+- request:
+    method: POST
+    uri: https://api.openai.com/v1/audio/speech
+    headers:
+      content-type:
+      - application/json
+    body:
+      type: json
+      content:
+        input: Hi
+        model: gpt-4o-mini-tts
+        voice: alloy
+  response:
+    status: 200
+    headers:
+      content-type:
+      - audio/mpeg
+    body:
+      type: binary
+      content: '4944330400000000000fff'
+  recorded_at: '2026-03-06T19:26:02Z'
+- request:
+    method: GET
+    uri: https://api.openai.com/v1/models/gpt-4o-mini-tts
+    headers: {}
+    body:
+      type: none
+  response:
+    status: 200
+    headers:
+      content-type:
+      - application/json
+    body:
+      type: json
+      content: {id: gpt-4o-mini-tts, object: model, created: 1742403959, owned_by: system}
+  recorded_at: '2026-03-06T19:26:03Z'
+"""
+
+
+def test_cassetters_bytes_and_empty_bodies_replay(serve: Serve, tmp_path: Path) -> None:
+    cassettes = tmp_path / "cassettes"
+    cassettes.mkdir()
+    (cassettes / "speech.yaml").write_text(SPEECH)
+    server = serve("--cassettes", str(cassettes))
+    gpt = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+
+    speech = gpt.audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input="Hi")
+    assert speech.content == bytes.fromhex("4944330400000000000fff")
+    assert speech.response.headers["content-type"] == "audio/mpeg"
+    model = gpt.models.retrieve("gpt-4o-mini-tts")
+    assert (model.id, model.created, model.owned_by) == ("gpt-4o-mini-tts", 1742403959, "system")
