@@ -632,6 +632,15 @@ def _choice(
     reasoning, reasoning_deltas, reasoning_tokens = _reasoning(
         spec, request, rng, locale, per_chunk
     )
+    if limit is not None and reasoning_tokens:
+        # The reasoning counts against the limit too (it is output): the answer gets what it
+        # leaves, and reasoning past the limit is cut there, with no answer after it. The
+        # text was generated first, as before, so an answer the limit does not reach is the
+        # same.
+        if reasoning_tokens >= limit:
+            cut, reasoning_tokens, _ = _truncate_chunks(list(reasoning_deltas), limit)
+            reasoning, reasoning_deltas = "".join(cut), tuple(cut)
+        limit -= reasoning_tokens
     reasoning_tokens += hidden
     calls: list[RenderedToolCall] = []
     call_tokens = 0

@@ -1186,14 +1186,20 @@ def _output(ids: _Ids, choice: RenderedChoice | None, status: str, wire: Wire) -
         # unless `reasoning.summary` asked for one.
         items.append(_reasoning_item(ids, choice.reasoning, wire.encrypted))
     item_status = "incomplete" if status == "incomplete" else "completed"
-    if choice.tool_calls:
-        if choice.content:
-            items.append(_message_item(ids, choice, item_status))
-        calls = range(len(choice.tool_calls))
-        items += [_call_item(ids, choice, k, item_status, wire.custom) for k in calls]
-    else:
+    if _has_message(choice):
         items.append(_message_item(ids, choice, item_status))
+    calls = range(len(choice.tool_calls))
+    items += [_call_item(ids, choice, k, item_status, wire.custom) for k in calls]
     return items
+
+
+def _has_message(choice: RenderedChoice) -> bool:
+    """Whether an answer has a message item: its text, or no tool calls; but not when
+    `max_output_tokens` ended it in its reasoning (the output is the reasoning alone)."""
+    if choice.tool_calls or choice.content or choice.refusal is not None:
+        return bool(choice.content) or not choice.tool_calls
+    thought = choice.reasoning is not None or choice.reasoning_tokens > 0
+    return not (thought and choice.finish_reason == "length")
 
 
 def response_object(
@@ -1422,7 +1428,7 @@ def stream(
             done_items.append(item)
             index += 1
     item_status = "incomplete" if status == "incomplete" else "completed"
-    has_message = choice is not None and (not choice.tool_calls or bool(choice.content))
+    has_message = choice is not None and _has_message(choice)
     if choice is not None and has_message and not broken:
         at = tick_at()
         added = {
