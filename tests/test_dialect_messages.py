@@ -420,6 +420,7 @@ def test_the_message_object_keys_and_stop_reasons() -> None:
         "content",
         "stop_reason",
         "stop_sequence",
+        "stop_details",
         "usage",
     ]
     cut = rendered_for(make_messages_request(max_tokens=2), content="one two three four")

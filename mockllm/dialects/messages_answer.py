@@ -183,7 +183,13 @@ def _blocks(choice: RenderedChoice, conversation: Conversation) -> list[JSON]:
             blocks += _server_blocks(call)
         else:
             blocks.append(
-                {"type": "tool_use", "id": call.id, "name": call.name, "input": _input(call)}
+                {
+                    "type": "tool_use",
+                    "id": call.id,
+                    "name": call.name,
+                    "input": _input(call),
+                    "caller": DIRECT,
+                }
             )
     return blocks
 
@@ -309,6 +315,19 @@ def _usage_details(rendered: Rendered, conversation: Conversation) -> JSON:
     return details
 
 
+# Who called a tool: the model itself (`caller` of every `tool_use` block since 2026, as the
+# API's recordings show it; a call from code execution would name that tool).
+DIRECT: JSON = {"type": "direct"}
+
+
+def _stop_details(reason: str) -> JSON | None:
+    """`stop_details`: null, or for a refusal its type, with no category or explanation
+    (written after `stop_sequence`, as 2026 recordings of the API show it)."""
+    if reason != "refusal":
+        return None
+    return {"type": "refusal", "category": None, "explanation": None}
+
+
 def message_object(rendered: Rendered, conversation: Conversation) -> JSON:
     """The finished `message` object."""
     choice = rendered.choices[0] if rendered.choices else None
@@ -321,6 +340,7 @@ def message_object(rendered: Rendered, conversation: Conversation) -> JSON:
         "content": _blocks(choice, conversation) if choice is not None else [],
         "stop_reason": reason,
         "stop_sequence": choice.stop_sequence if reason == "stop_sequence" and choice else None,
+        "stop_details": _stop_details(reason),
         "usage": usage(rendered, conversation),
     }
 
@@ -396,6 +416,7 @@ def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None =
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
+        "stop_details": None,
         "usage": usage(rendered, conversation, start=True),
     }
     first = offsets[0] if offsets else 0.0
@@ -488,7 +509,10 @@ def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None =
         is_server = call.name in server
         use_id = _server_id(call) if is_server else call.id
         kind = "server_tool_use" if is_server else "tool_use"
-        start(index, {"type": kind, "id": use_id, "name": call.name, "input": {}})
+        opening_block: JSON = {"type": kind, "id": use_id, "name": call.name, "input": {}}
+        if not is_server:
+            opening_block["caller"] = DIRECT
+        start(index, opening_block)
         out.delta(tick_at(), index, _JSON_PIECE, "")
         for piece in _tool_fragments(call, cut):
             if not delta(index, _JSON_PIECE, piece):
@@ -522,7 +546,11 @@ def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None =
             last,
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": reason, "stop_sequence": sequence},
+                "delta": {
+                    "stop_reason": reason,
+                    "stop_sequence": sequence,
+                    "stop_details": _stop_details(reason),
+                },
                 "usage": final_usage,
             },
         )

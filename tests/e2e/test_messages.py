@@ -46,6 +46,7 @@ MESSAGE_KEYS = [
     "content",
     "stop_reason",
     "stop_sequence",
+    "stop_details",
     "usage",
 ]
 USAGE_KEYS = [
@@ -116,6 +117,9 @@ rules:
     reply:
       reasoning: "First the facts, then the answer."
       content: "Here is the answer."
+  - name: declined
+    match: { last_user: "decline this" }
+    reply: { refusal: "I can't help with that." }
 """
 KEYS = """\
 keys:
@@ -533,13 +537,56 @@ def test_raw_event_bytes(server: RunningServer) -> None:
         {"type": "text_delta", "text": piece} for piece in COUNT
     ]
     delta = events[-2][1]
-    assert delta["delta"] == {"stop_reason": "end_turn", "stop_sequence": None}
+    assert delta["delta"] == {
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "stop_details": None,
+    }
     created = post(server, request("count for me")).json()
     assert delta["usage"]["output_tokens"] == created["usage"]["output_tokens"]
     assert delta["usage"]["input_tokens"] == created["usage"]["input_tokens"]
     assert parsed[0].message.id == created["id"]
     # The same request gives the same bytes (seeded ids and padding, frozen time).
     assert post(server, body).content == raw
+
+
+def test_stop_details_and_the_caller_of_a_tool(server: RunningServer) -> None:
+    """As 2026 recordings of the API write them: `stop_details` after `stop_sequence` in the
+    message, `message_start` and `message_delta` (null, or a refusal's details), and each
+    `tool_use` block's `caller`, `{"type": "direct"}`, whole and in its
+    `content_block_start`."""
+    declined = post(server, request("decline this")).json()
+    assert (declined["stop_reason"], declined["stop_details"]) == (
+        "refusal",
+        {"type": "refusal", "category": None, "explanation": None},
+    )
+    streamed = events_of(post(server, request("decline this", stream=True)).content)
+    assert streamed[0][1]["message"]["stop_details"] is None
+    assert streamed[-2][1]["delta"] == {
+        "stop_reason": "refusal",
+        "stop_sequence": None,
+        "stop_details": {"type": "refusal", "category": None, "explanation": None},
+    }
+    validated(streamed)
+    forced = request(
+        "Weather in Oslo?",
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "tool", "name": "get_weather"},
+    )
+    message = check_message(post(server, forced).json())
+    (use,) = message.content
+    assert use.type == "tool_use" and use.caller is not None
+    assert use.caller.model_dump() == {"type": "direct"}
+    streamed = events_of(post(server, {**forced, "stream": True}).content)
+    (start,) = [data for name, data in streamed if name == "content_block_start"]
+    assert start["content_block"] == {
+        "type": "tool_use",
+        "id": use.id,
+        "name": "get_weather",
+        "input": {},
+        "caller": {"type": "direct"},
+    }
+    validated(streamed)
 
 
 def test_the_stream_is_paced_per_delta(server: RunningServer) -> None:
