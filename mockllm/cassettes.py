@@ -371,6 +371,7 @@ def shape_problems(data: Any, source: str, lines: Any = None) -> list[Problem]:
     problems = [
         Problem(source, line(where), s.dotted(where), message)
         for where, message in s.check(CASSETTE_FORMAT, data)
+        if not _ignored_key(where, message)
     ]
     for i, item in enumerate(items):
         response = item.get("response") if isinstance(item, dict) else None
@@ -384,6 +385,20 @@ def shape_problems(data: Any, source: str, lines: Any = None) -> list[Problem]:
         for where, message in body_problems(data)
     ]
     return sorted(problems, key=lambda p: p.line or 0)
+
+
+def _ignored_key(where: tuple[str | int, ...], message: str) -> bool:
+    """Whether a problem is a key vcrpy reads past: beside ``interactions``, beside an
+    interaction's ``request`` and ``response``, or in a response (a recorder's own
+    ``elapsed``, Ruby VCR's ``recorded_with``). A key close to one that counts (``respons``)
+    is still named, with the one it meant; a request's (vcrpy refuses those) always."""
+    if not message.startswith("unknown key") or "did you mean" in message:
+        return False
+    if len(where) == 1:
+        return True
+    return where[0] == "interactions" and (
+        len(where) == 3 or (len(where) == 4 and where[2] == "response")
+    )
 
 
 class _Misshapen(CassetteError):

@@ -298,3 +298,49 @@ def test_a_stream_the_upstream_broke_off_replays_broken_off(
         for chunk in stream:
             deltas.extend(c.delta.content or "" for c in chunk.choices)
     assert "".join(deltas) == "Once upon"  # what the upstream sent before it broke off
+
+
+# --- keys vcrpy does not read --------------------------------------------------------------
+
+EXTRA_KEYS = """\
+interactions:
+- request:
+    body: '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"extra"}]}'
+    headers: {Content-Type: [application/json]}
+    method: POST
+    uri: https://api.openai.com/v1/chat/completions
+  response:
+    body: {string: '{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}]}'}
+    headers: {Content-Type: [application/json]}
+    status: {code: 200, message: OK}
+    elapsed: 0.25
+  STATUS_LINE
+recorded_with: VCR 6.0.0
+version: 1
+"""  # noqa: E501
+
+
+def test_keys_vcrpy_ignores_are_ignored_and_a_misspelt_one_named(
+    serve: Serve, tmp_path: Path
+) -> None:
+    # vcrpy reads only request, response and a response's status, headers and body: a
+    # recorder's own keys beside them (a timing, the tool that wrote the file) do not stop it.
+    cassettes = tmp_path / "cas"
+    cassettes.mkdir()
+    (cassettes / "extra.yaml").write_text(EXTRA_KEYS.replace("  STATUS_LINE\n", ""))
+    assert _validate(str(cassettes)) == (
+        0,
+        f"ok: {cassettes / 'extra.yaml'}: cassette, 1 interaction\n",
+    )
+    server = serve("--cassettes", str(cassettes))
+    client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    completion = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "extra"}]
+    )
+    assert completion.choices[0].message.content == "Hello!"
+
+    # A key close to one that counts is a slip of the pen: named, with the one it meant.
+    (cassettes / "extra.yaml").write_text(EXTRA_KEYS.replace("STATUS_LINE", "respons: {}"))
+    code, said = _validate(str(cassettes / "extra.yaml"))
+    assert code == 1
+    assert "interactions[0].respons: unknown key 'respons'; did you mean 'response'?" in said
