@@ -373,7 +373,7 @@ def _result_text(content: object, path: str) -> str:
             raise _required(f"{at}.type") if kind is None else _tag(at, kind, _RESULT_BLOCKS)
         _cache_control(block, f"{at}.{kind}")
         if kind == "text":
-            texts.append(_text_block(block, at))
+            texts.append(_text_block(block, f"{at}.text"))
         elif kind == "image":
             _check_image(block, at)
         elif kind == "document":
@@ -554,37 +554,43 @@ def _read_message(raw: object, i: int, lenient: bool, roles: tuple[str, ...]) ->
         turn.kinds.append(kind)
         _cache_control(block, f"{at}.{kind}")
         if kind == "text":
-            turn.texts.append(_text_block(block, at))
+            turn.texts.append(_text_block(block, f"{at}.text"))
         elif kind == "image":
             _check_image(block, at)
         elif kind == "document":
             _check_document(block, at)
         elif kind == "tool_use":
-            call_id = _str(block, "id", at)
-            name = _str(block, "name", at)
+            call_id = _str(block, "id", f"{at}.tool_use")
+            name = _str(block, "name", f"{at}.tool_use")
+            where = f"{at}.tool_use.input"
             if "input" not in block:
-                raise _required(f"{at}.input")
-            arguments = orjson.dumps(_object(block["input"], f"{at}.input")).decode()
+                raise _required(where)
+            if not isinstance(block["input"], dict):
+                # The API's words for a string or null input, as gateways and agent tools
+                # quote them ("400 messages.24.content.0.tool_use.input: Input should be an
+                # object"); older reports show "Input should be a valid dictionary".
+                raise invalid(f"{where}: Input should be an object", where)
+            arguments = orjson.dumps(block["input"]).decode()
             if any(call.id == call_id for call in turn.calls):
                 # The API's words (github.com/anthropics/claude-code/issues/20901).
                 raise invalid(f"{at}: `tool_use` ids must be unique", at)
             turn.calls.append(ToolCall(str(call_id), str(name), arguments))
         elif kind == "tool_result":
-            use_id = _str(block, "tool_use_id", at)
+            use_id = _str(block, "tool_use_id", f"{at}.tool_result")
             text = _result_text(block.get("content"), f"{at}.tool_result.content")
             if block.get("is_error") is not None and not isinstance(block["is_error"], bool):
-                raise _wrong(f"{at}.is_error", "bool")
+                raise _wrong(f"{at}.tool_result.is_error", "bool")
             turn.results.append((str(use_id), text, k))
         elif kind == "thinking":
-            thinking = _text(block, "thinking", at)
-            signature = _text(block, "signature", at)
+            thinking = _text(block, "thinking", f"{at}.thinking")
+            signature = _text(block, "signature", f"{at}.thinking")
             if not lenient and not messages_answer.signature_stands(signature, thinking):
                 # The API checks the signature of thinking it wrote: a block whose text was
                 # edited, or whose signature it never gave, is refused (its words, as in
                 # github.com/microsoft/vscode/issues/322138).
                 raise invalid(f"{at}: Invalid `signature` in `thinking` block", at)
         elif kind == "redacted_thinking":
-            _str(block, "data", at)
+            _str(block, "data", f"{at}.redacted_thinking")
         elif kind in _BETA_BLOCKS:
             _read_beta_block(block, kind, at, turn, lenient)
     return turn

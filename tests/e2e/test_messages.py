@@ -905,6 +905,74 @@ def test_invalid_json_is_refused_in_anthropic_shape(server: RunningServer) -> No
     assert error["message"].startswith("The request body is not valid JSON: ")
 
 
+def _assistant_turn(block: dict[str, Any], answer: Any = "go on") -> dict[str, Any]:
+    return {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [block]},
+            {"role": "user", "content": answer},
+        ]
+    }
+
+
+USE = {"type": "tool_use", "id": "toolu_01A", "name": "get_weather", "input": {}}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # Each path names the block's type, as the API's validator does (its words, as
+        # public reports quote them).
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text"}]}]},
+            "messages.0.content.0.text.text: Field required",
+        ),
+        (
+            _assistant_turn({"type": "thinking", "thinking": "Hmm."}),
+            "messages.1.content.0.thinking.signature: Field required",
+        ),
+        (
+            _assistant_turn({k: v for k, v in USE.items() if k != "id"}),
+            "messages.1.content.0.tool_use.id: Field required",
+        ),
+        (
+            _assistant_turn({k: v for k, v in USE.items() if k != "name"}),
+            "messages.1.content.0.tool_use.name: Field required",
+        ),
+        (
+            _assistant_turn({**USE, "input": '{"city": "Oslo"}'}),
+            "messages.1.content.0.tool_use.input: Input should be an object",
+        ),
+        (
+            _assistant_turn({**USE, "input": None}),
+            "messages.1.content.0.tool_use.input: Input should be an object",
+        ),
+        (
+            _assistant_turn(USE, [{"type": "tool_result", "content": "3C"}]),
+            "messages.2.content.0.tool_result.tool_use_id: Field required",
+        ),
+        (
+            _assistant_turn(
+                USE,
+                [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_01A",
+                        "content": [{"type": "text"}],
+                    }
+                ],
+            ),
+            "messages.2.content.0.tool_result.content.0.text.text: Field required",
+        ),
+    ],
+)
+def test_a_block_field_is_named_under_its_type(
+    server: RunningServer, change: dict[str, Any], message: str
+) -> None:
+    error = check_error(post(server, {**request(), **change}), 400, "invalid_request_error")
+    assert error["message"] == message
+
+
 @pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
 def test_json_nested_too_deep_is_refused_not_a_crash(server: RunningServer, path: str) -> None:
     for nested in (b"[" * 1100 + b"]" * 1100, b'{"a":' * 1100 + b"1" + b"}" * 1100):
