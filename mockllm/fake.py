@@ -29,6 +29,7 @@ from faker.providers.lorem import Provider as _BaseLorem
 from faker.providers.lorem.en_US import Provider as _EnglishLorem
 from faker.utils.distribution import choices_distribution
 
+from mockllm.languages import DEFAULT_LOCALE
 from mockllm.schema_instances import Hint, check_schema, checked_instance
 
 __all__ = [
@@ -37,13 +38,11 @@ __all__ = [
     "check_faker_spec",
     "check_locale",
     "check_schema",
-    "detect_locale",
     "fake_text",
     "faker_call",
     "instance_from_schema",
 ]
 
-DEFAULT_LOCALE = "en_US"
 
 FAKER_ALIASES: dict[str, str] = {
     "sentences": "nb_sentences",
@@ -124,14 +123,6 @@ _PROPERTY_PROVIDERS: dict[str, str] = {
 }
 _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
-# Scripts, for detect_locale. Compiled once: the server calls it on every request.
-# They match runs, not single characters: far fewer matches to count.
-_LETTERS = re.compile(r"[^\W\d_]+")
-_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]+")
-_KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]+")
-_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]+")
-_CJK_SHARE = 0.3
-_SAMPLE = 2048  # characters looked at: the language shows long before the end
 
 # One generator per locale, shared by all threads. Seeding and drawing must happen as one
 # step, or two requests would interleave draws from the same random state.
@@ -151,29 +142,6 @@ class _Voice:
     # own (`sentence` then copies this list twice per sentence, to draw a few words from
     # it): fake_text draws the same words from it directly. None: faker's `sentence`.
     pool: tuple[str, ...] | None = None
-
-
-def detect_locale(text: str) -> str:
-    """The faker locale a prompt is written in: zh_CN, ja_JP, ko_KR or en_US.
-
-    A CJK locale wins when at least 30% of the letters are CJK; kana then means Japanese,
-    hangul Korean, and Han characters alone Chinese.
-    """
-    sample = text[:_SAMPLE]
-    if sample.isascii():
-        return DEFAULT_LOCALE
-    letters, han, kana, hangul = (
-        sum(map(len, pattern.findall(sample))) for pattern in (_LETTERS, _HAN, _KANA, _HANGUL)
-    )
-    if not letters:
-        return DEFAULT_LOCALE
-    if kana and (kana + han) / letters >= _CJK_SHARE:
-        return "ja_JP"
-    if hangul / letters >= _CJK_SHARE:
-        return "ko_KR"
-    if han / letters >= _CJK_SHARE:
-        return "zh_CN"
-    return DEFAULT_LOCALE
 
 
 def fake_text(seed: int, locale: str, max_words: int) -> str:

@@ -1,42 +1,92 @@
-"""The language a message is written in, and whether a text names that language: how a
-triage agent with one handoff per language ("Handoff to the appropriate agent based on the
-language of the request", the OpenAI Agents SDK's first example) picks its agent.
+"""The language a text is written in: the faker locale generated text is written in
+(`locale_of`), and how a triage agent with one handoff per language ("Handoff to the
+appropriate agent based on the language of the request", the OpenAI Agents SDK's first
+example) picks its agent (`language_of`, `names_language`).
 
-Chinese, Japanese and Korean are told by their scripts (`fake.detect_locale`); English,
-Spanish, French, German, Italian and Portuguese by their common short words (English's are
-`words.STOP`), when one of them has clearly more in the message than the others.
+Scripts tell Chinese, Japanese, Korean, Russian, Ukrainian, Arabic, Persian, Hebrew, Greek
+and Thai; common short words tell English, Spanish, French, German, Italian and Portuguese
+(English's are `words.STOP`), when one of them has clearly more in the text than the
+others.
 """
 
 from __future__ import annotations
 
 import re
 
-from mockllm.fake import detect_locale
-from mockllm.words import STOP
+from mockllm.words import FUNCTION_WORDS, STOP
 
-# Words frequent in one language's questions and rare in the others' (and in English).
-_FUNCTION_WORDS = {
-    "es": frozenset(
-        "el la los las de del que y en es por para con una un como cómo qué cuál dónde "
-        "cuándo hola estás está son muy gracias pero se lo mi tu".split()
-    ),
-    "fr": frozenset(
-        "le la les de des du est et en un une que qui pour dans bonjour quelle quel "
-        "vous je nous sont avec pas ce cette merci où comment pourquoi".split()
-    ),
-    "de": frozenset(
-        "der das und ist nicht ein eine ich du sie wir mit für auf wie warum wer "
-        "hallo danke bitte dem zu".split()
-    ),
-    "it": frozenset(
-        "il lo la gli le di che è e un una per con non sono come cosa dove perché ciao "
-        "grazie della del questo".split()
-    ),
-    "pt": frozenset(
-        "o os as de do da que e em um uma para com não é são como onde olá obrigado "
-        "você está isso".split()
-    ),
-}
+DEFAULT_LOCALE = "en_US"  # the locale of generated text when the prompt does not say
+
+# Scripts. Compiled once: the server reads the prompt's language for every generated
+# answer. They match runs, not single characters: far fewer matches to count.
+_LETTERS = re.compile(r"[^\W\d_]+")
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]+")
+_KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]+")
+_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]+")
+# Other scripts, each with the letters that tell a second language written in it apart.
+_SCRIPTS = (
+    (re.compile("[\u0400-\u04ff]+"), "ru_RU", re.compile("[іїєґІЇЄҐ]"), "uk_UA"),
+    (re.compile("[\u0600-\u06ff\u0750-\u077f]+"), "ar_AA", re.compile("[پچژگ]"), "fa_IR"),
+    (re.compile("[\u0590-\u05ff]+"), "he_IL", None, ""),
+    (re.compile("[\u0370-\u03ff\u1f00-\u1fff]+"), "el_GR", None, ""),
+    (re.compile("[\u0e00-\u0e7f]+"), "th_TH", None, ""),
+)
+_SCRIPT_SHARE = 0.3  # of the letters, for a script to be the text's
+_SAMPLE = 2048  # characters looked at: the language shows long before the end
+# The languages told by their words whose faker locale has words of its own (faker's
+# Portuguese text is Latin filler: Portuguese prompts get English).
+_WORD_LOCALES = {"es": "es_ES", "fr": "fr_FR", "de": "de_DE", "it": "it_IT"}
+_WORDS_SAMPLE = 600  # characters whose words are counted, for a prompt's locale
+
+
+def locale_of(text: str) -> str:
+    """The faker locale a prompt is written in (en_US when it cannot tell).
+
+    A script wins when at least 30% of the letters are in it: kana (with Han) means
+    Japanese, hangul Korean, Han alone Chinese; Cyrillic Russian (Ukrainian with its own
+    letters), Arabic script Arabic (Persian with its own letters), then Hebrew, Greek, Thai.
+    Text in Latin letters with some beyond ASCII (é, ñ, ü, ß, ¿) is Spanish, French, German
+    or Italian when its short words say so; text all in ASCII is English without a look at
+    its words (the server's most common case costs nothing).
+    """
+    sample = text[:_SAMPLE]
+    if sample.isascii():
+        return DEFAULT_LOCALE
+    letters, han, kana, hangul = (
+        sum(map(len, pattern.findall(sample))) for pattern in (_LETTERS, _HAN, _KANA, _HANGUL)
+    )
+    if not letters:
+        return DEFAULT_LOCALE
+    if kana and (kana + han) / letters >= _SCRIPT_SHARE:
+        return "ja_JP"
+    if hangul / letters >= _SCRIPT_SHARE:
+        return "ko_KR"
+    if han / letters >= _SCRIPT_SHARE:
+        return "zh_CN"
+    for script, locale, own_letters, other in _SCRIPTS:
+        if sum(map(len, script.findall(sample))) / letters >= _SCRIPT_SHARE:
+            if own_letters is not None and own_letters.search(sample):
+                return other
+            return locale
+    code = _by_words(sample[:_WORDS_SAMPLE])
+    return _WORD_LOCALES.get(code or "", DEFAULT_LOCALE)
+
+
+def _by_words(sample: str) -> str | None:
+    """The language whose short words the text has clearly more of than any other's; None
+    when none has."""
+    words = [w.lower() for w in _WORD.findall(sample)]
+    counts = {code: sum(w in vocab for w in words) for code, vocab in FUNCTION_WORDS.items()}
+    ranked = sorted(counts.items(), key=lambda item: -item[1])
+    (best, most), (_, next_most) = ranked[0], ranked[1]
+    english = sum(w in STOP for w in words)
+    if english >= _LEAST_WORDS and english > most:
+        return "en"
+    if most < _LEAST_WORDS or most == next_most or english >= most:
+        return None
+    return best
+
+
 _NAMES = {
     "en": ("english",),
     "es": ("spanish", "español", "espanol", "castellano"),
@@ -57,19 +107,10 @@ def language_of(text: str) -> str | None:
     """The language the text is written in, as a two-letter code (`en`, `es`, `zh`…); None
     for one it cannot tell."""
     sample = text[:SAMPLE_CHARS]
-    script = detect_locale(sample)[:2]
+    script = locale_of(sample)[:2]
     if script in ("zh", "ja", "ko"):
         return script
-    words = [w.lower() for w in _WORD.findall(sample)]
-    counts = {code: sum(w in vocab for w in words) for code, vocab in _FUNCTION_WORDS.items()}
-    ranked = sorted(counts.items(), key=lambda item: -item[1])
-    (best, most), (_, next_most) = ranked[0], ranked[1]
-    english = sum(w in STOP for w in words)
-    if english >= _LEAST_WORDS and english > most:
-        return "en"
-    if most < _LEAST_WORDS or most == next_most or english >= most:
-        return None
-    return best
+    return _by_words(sample)
 
 
 def names_language(text: str, code: str) -> bool:

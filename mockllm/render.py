@@ -22,6 +22,7 @@ from mockllm.cache import Memo
 from mockllm.conversation import Conversation, Tool, derive_seed
 from mockllm.errors import RequestError
 from mockllm.frozen import quick_init
+from mockllm.languages import locale_of
 from mockllm.prompt_json import asks_for_fence, asks_for_json, mentions_json, prompt_schema
 from mockllm.react import react_answer
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
@@ -576,7 +577,7 @@ def _choice(
         or spec.generate
         or any(c.generate or c.arguments is None for c in spec.tool_calls)
     ):
-        locale = fake.detect_locale(request.last_user)
+        locale = locale_of(request.last_user)
     locale = locale or "en_US"
     limit = request.max_tokens
     hidden = 0

@@ -15,6 +15,32 @@ STOP = frozenset(
 )
 
 
+# The short words frequent in one language's sentences and rare in the others' (and in
+# English: `STOP`), by the language's two-letter code.
+FUNCTION_WORDS = {
+    "es": frozenset(
+        "el la los las de del que y en es por para con una un como cómo qué cuál dónde "
+        "cuándo hola estás está son muy gracias pero se lo mi tu".split()
+    ),
+    "fr": frozenset(
+        "le la les de des du est et en un une que qui pour dans bonjour quelle quel "
+        "vous je nous sont avec pas ce cette merci où comment pourquoi".split()
+    ),
+    "de": frozenset(
+        "der das und ist nicht ein eine ich du sie wir mit für auf wie warum wer "
+        "hallo danke bitte dem zu".split()
+    ),
+    "it": frozenset(
+        "il lo la gli le di che è e un una per con non sono come cosa dove perché ciao "
+        "grazie della del questo".split()
+    ),
+    "pt": frozenset(
+        "o os as de do da que e em um uma para com não é são como onde olá obrigado "
+        "você está isso".split()
+    ),
+}
+
+
 def stem(word: str) -> str:
     """`dogs`, `named`/`name`, `cities`, `called` -> `dog`, `nam`, `city`, `call`: the
     common English endings and a final `e` off, as long as three letters are left."""

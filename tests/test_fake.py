@@ -25,6 +25,7 @@ from pydantic import AnyUrl, BaseModel, Field
 from pydantic.networks import IPv4Address, IPv6Address
 
 from mockllm import fake
+from mockllm.languages import locale_of
 
 HAN = re.compile("[\u4e00-\u9fff]")
 
@@ -76,27 +77,6 @@ def make_object(required: bool = True, **properties: Any) -> dict[str, Any]:
     return schema
 
 
-# ---- detect_locale ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "locale"),
-    [
-        ("What is the weather like in Paris today?", "en_US"),
-        ("请用中文介绍一下北京的历史。", "zh_CN"),
-        ("用Python写一个排序函数", "zh_CN"),  # mixed, mostly Han
-        ("Please translate 你好 into French for me", "en_US"),  # mixed, mostly Latin
-        ("東京の天気はどうですか", "ja_JP"),
-        ("Translate ありがとう please", "en_US"),  # a quoted word does not make it Japanese
-        ("서울 날씨 어때요?", "ko_KR"),
-        ("", "en_US"),
-        ("12345 !!! ???", "en_US"),
-    ],
-)
-def test_detect_locale(text: str, locale: str) -> None:
-    assert fake.detect_locale(text) == locale
-
-
 # ---- fake_text -------------------------------------------------------------------------
 
 
@@ -145,12 +125,14 @@ def test_fake_text_in_chinese_is_han_characters(max_words: int) -> None:
     assert 0.6 * max_words <= han / 2 <= 1.4 * max_words
     assert text.endswith("。")
     assert "." not in text
-    assert fake.detect_locale(text) == "zh_CN"
+    assert locale_of(text) == "zh_CN"
 
 
-@pytest.mark.parametrize("locale", ["ja_JP", "ko_KR"])
+@pytest.mark.parametrize(
+    "locale", ["ja_JP", "ko_KR", "ru_RU", "uk_UA", "ar_AA", "he_IL", "el_GR", "th_TH"]
+)
 def test_fake_text_speaks_the_locale(locale: str) -> None:
-    assert fake.detect_locale(fake.fake_text(11, locale, 30)) == locale
+    assert locale_of(fake.fake_text(11, locale, 30)) == locale
 
 
 def test_fake_text_with_no_words_is_empty() -> None:

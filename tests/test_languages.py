@@ -1,10 +1,11 @@
-"""The language a message is written in, as a triage agent routes by it."""
+"""The language a message is written in: the locale of generated text, and the language a
+triage agent routes by."""
 
 from __future__ import annotations
 
 import pytest
 
-from mockllm.languages import language_of, names_language
+from mockllm.languages import language_of, locale_of, names_language
 
 
 @pytest.mark.parametrize(
@@ -34,3 +35,35 @@ def test_a_tool_names_a_language_in_its_name_or_description() -> None:
     assert names_language("回答用中文", "zh")
     assert not names_language("transfer_to_englishman", "en")
     assert not names_language("transfer_to_billing_agent", "es")
+
+
+@pytest.mark.parametrize(
+    ("text", "locale"),
+    [
+        ("What is the weather like in Paris today?", "en_US"),
+        ("请用中文介绍一下北京的历史。", "zh_CN"),
+        ("用Python写一个排序函数", "zh_CN"),  # mixed, mostly Han
+        ("Please translate 你好 into French for me", "en_US"),  # mixed, mostly Latin
+        ("東京の天気はどうですか", "ja_JP"),
+        ("Translate ありがとう please", "en_US"),  # a quoted word does not make it Japanese
+        ("서울 날씨 어때요?", "ko_KR"),
+        ("", "en_US"),
+        ("12345 !!! ???", "en_US"),
+        ("¿Qué tiempo hace hoy en Madrid? Dime la verdad.", "es_ES"),
+        ("Bonjour, quelle est la météo à Paris aujourd'hui ?", "fr_FR"),
+        ("Wie ist das Wetter heute in München? Ich möchte es wissen.", "de_DE"),
+        ("Ciao, che tempo fa oggi a Roma? È bello?", "it_IT"),
+        ("Olá, você está bem? Como está o tempo em Lisboa?", "en_US"),  # no Portuguese words
+        ("Hola como estas", "en_US"),  # all ASCII: English, without a look at its words
+        ("I had a café au lait at the Café de Flore in Paris", "en_US"),
+        ("Какая сегодня погода в Москве?", "ru_RU"),
+        ("Яка сьогодні погода в Києві?", "uk_UA"),
+        ("ما هو الطقس اليوم في القاهرة؟", "ar_AA"),
+        ("هوا امروز در تهران چگونه است؟", "fa_IR"),
+        ("מה מזג האוויר היום בתל אביב?", "he_IL"),
+        ("Τι καιρό κάνει σήμερα στην Αθήνα;", "el_GR"),
+        ("วันนี้อากาศที่กรุงเทพเป็นอย่างไร", "th_TH"),
+    ],
+)
+def test_the_locale_generated_text_is_written_in(text: str, locale: str) -> None:
+    assert locale_of(text) == locale

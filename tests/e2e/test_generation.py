@@ -670,6 +670,51 @@ def test_english_prompt_gets_latin(gen_server, prompt):
     assert all(ch in string.ascii_letters for ch in chars), text
 
 
+def _faker_words(locale: str) -> set[str]:
+    """The words faker writes text of `locale` with (its lorem list, else its company
+    catch phrases' words, which read as the language where faker's lorem is Latin)."""
+    from faker import Faker
+
+    generator = Faker(locale)
+    provider = next(p for p in generator.providers if hasattr(p, "catch_phrase_words"))
+    lorem = next(p for p in generator.providers if hasattr(p, "word_list"))
+    words = set(lorem.word_list) if type(lorem).__module__.split(".")[-1] != "la" else set()
+    words |= {w for group in provider.catch_phrase_words for w in group}
+    return {w.lower() for w in words}
+
+
+@pytest.mark.parametrize(
+    ("prompt", "locale"),
+    [
+        ("¿Qué tiempo hace hoy en Madrid? Dime la verdad.", "es_ES"),
+        ("Bonjour, quelle est la météo à Paris aujourd'hui ?", "fr_FR"),
+        ("Wie ist das Wetter heute in München? Ich möchte es wissen.", "de_DE"),
+        ("Ciao, che tempo fa oggi a Roma? È bello?", "it_IT"),
+    ],
+)
+def test_a_european_prompt_gets_text_in_its_language(gen_server, prompt, locale):
+    text = answer(gen_server, prompt)
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    known = _faker_words(locale)
+    assert len(words) >= 20, text
+    assert sum(w in known for w in words) >= 0.9 * len(words), text
+
+
+@pytest.mark.parametrize(
+    ("prompt", "first", "last"),
+    [
+        ("Какая сегодня погода в Москве?", "\u0400", "\u04ff"),
+        ("ما هو الطقس اليوم في القاهرة؟", "\u0600", "\u06ff"),
+        ("Τι καιρό κάνει σήμερα στην Αθήνα;", "\u0370", "\u03ff"),
+        ("מה מזג האוויר היום בתל אביב?", "\u0590", "\u05ff"),
+    ],
+)
+def test_a_prompt_in_another_script_gets_text_in_that_script(gen_server, prompt, first, last):
+    chars = letters(answer(gen_server, prompt))
+    assert len(chars) >= 50
+    assert sum(first <= ch <= last for ch in chars) >= 0.95 * len(chars), "".join(chars)
+
+
 def test_locale_flag_sets_the_language(gen_server, serve):
     french = serve("--locale", "fr_FR", "--seed", "11", "--freeze-time", str(FROZEN))
     prompt = "Tell me about bread."
