@@ -109,6 +109,8 @@ class MockApp:
             self.engine, self.gateway, self.proxy, ids, latency_model=latency_model
         )
         self.engine.resets.append(self.services.capacity.reset)
+        # After a reset the same requests get the same ids as on a fresh server.
+        self.engine.resets += [ids.restart, self.admin_ids.restart]
         self.routed: RouteCassettes | None = None  # route calls through the cassettes
         if config.cassettes is not None:
             from mockllm.route_cassettes import RouteCassettes

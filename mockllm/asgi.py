@@ -140,8 +140,12 @@ class RequestIds:
     to the process's own count while the store cannot be reached."""
 
     def __init__(self, start: int = 0, shared: Callable[[], int] | None = None) -> None:
-        self.count = start
+        self.start = self.count = start
         self.shared = shared
+
+    def restart(self) -> None:
+        """Count from the start again (a reset; a shared store restarts its own numbers)."""
+        self.count = self.start
 
     def next(self, seed: int, spell: Callable[[int, int], str] | None = None) -> str:
         """The next id; `spell(seed, count)` writes it as a family does (default `req_` and

@@ -71,7 +71,7 @@ _NOT_READY = ("LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
 # What `reset` deletes: every key of these families (`count:<name>`, ...) and these keys;
 # the settings and the process counter stay.
 _RESET_FAMILIES = ("count", "text", "bucket", "balance", "holds", "hold-expiry", "doc", "doc-order")
-_RESET_KEYS = ("doc-seq", "journal", "journal-entries")
+_RESET_KEYS = ("doc-seq", "journal", "journal-entries", "numbers")
 
 
 class _NotReady(Exception):
@@ -591,7 +591,6 @@ class RedisStore:
         return reply[0] == b"1", tuple(float(x) for x in reply[1 : len(capacity) + 1])
 
     def next_number(self) -> int:
-        # Outside the families a reset deletes, as `processes` is.
         return int(self._call("INCR", self._key("numbers")))
 
     def _credit_keys(self, key: str) -> tuple[str, str, str]:

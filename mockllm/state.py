@@ -170,7 +170,7 @@ class StateStore(Protocol):
 
     def next_number(self) -> int:
         """The next of the numbers that every process sharing the store counts out together
-        (1 the first time); a reset does not start them again."""
+        (1 the first time, and again after a reset)."""
         ...
 
     def reset(self) -> None:
@@ -357,6 +357,7 @@ class MemoryStore:
         with self._lock:
             self._documents.clear()
             self._counters.clear()
+            self._numbers = 0
             self._texts.clear()
             self._buckets.clear()
             self._balances.clear()

@@ -193,3 +193,21 @@ def test_request_ids_do_not_depend_on_which_server_answers(
         one, other = call(alone.url), call(pair[turn % 2].url)
         assert (one.status_code, one.content) == (other.status_code, other.content)
         assert one.headers.items() == other.headers.items()
+
+
+def test_a_reset_starts_the_request_ids_again(serve: Any, tmp_path: Path) -> None:
+    """After POST /__admin/reset (which the pytest plugin sends between tests) the same
+    requests give the same bytes as on a fresh server: a test's answers do not depend on
+    how many requests the tests before it made."""
+    _, rules = _files(tmp_path)
+    server = serve("--scenarios", rules, "--freeze-time", FROZEN)
+    calls = [
+        lambda: httpx.post(f"{server.url}/v1/chat/completions", json=CHAT, timeout=10),
+        lambda: _messages(server.url, "any", {**MESSAGES, "model": "scripted-429"}),
+    ]
+    first = [call() for call in calls]
+    assert httpx.post(f"{server.url}/__admin/reset", timeout=10).status_code == 200
+    again = [call() for call in calls]
+    for one, other in zip(first, again, strict=True):
+        assert one.headers.items() == other.headers.items()
+        assert one.content == other.content
