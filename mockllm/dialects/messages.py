@@ -213,6 +213,7 @@ class Wire:
     compacting: bool = False  # a `compaction` request: answered with one `compaction` block
     fallback_credit: bool = False  # a `fallback_credit_token` was presented: usage says how
     thinking_omitted: bool = False  # `thinking.display: "omitted"`: thinking sent without text
+    diagnostics: bool = False  # the request asks for `diagnostics`: the answer carries them
 
 
 # --- the validator's words ------------------------------------------------------------------
@@ -1798,6 +1799,7 @@ def parse(
             compacting=compacting,
             fallback_credit=credit,
             thinking_omitted=omitted,
+            diagnostics=body.get("diagnostics") is not None,
         ),
     )
     if not counting and not context.lenient:

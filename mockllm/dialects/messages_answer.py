@@ -332,7 +332,7 @@ def message_object(rendered: Rendered, conversation: Conversation) -> JSON:
     """The finished `message` object."""
     choice = rendered.choices[0] if rendered.choices else None
     reason = stop_reason(choice, conversation)
-    return {
+    message = {
         "model": rendered.model,
         "id": message_id(rendered),
         "type": "message",
@@ -343,6 +343,17 @@ def message_object(rendered: Rendered, conversation: Conversation) -> JSON:
         "stop_details": _stop_details(reason),
         "usage": usage(rendered, conversation),
     }
+    _add_diagnostics(message, conversation)
+    return message
+
+
+def _add_diagnostics(message: JSON, conversation: Conversation) -> None:
+    """`diagnostics` after `usage` when the request asked for them (`diagnostics:
+    {previous_message_id}`): null, "when no prompt-cache divergence was detected", as this
+    server detects none (Claude Code's recorded messages carry it so)."""
+    wire = conversation.wire
+    if wire is not None and wire.diagnostics:
+        message["diagnostics"] = None
 
 
 # --- the stream -----------------------------------------------------------------------------
@@ -419,6 +430,7 @@ def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None =
         "stop_details": None,
         "usage": usage(rendered, conversation, start=True),
     }
+    _add_diagnostics(opening, conversation)
     first = offsets[0] if offsets else 0.0
     out.add(first, {"type": "message_start", "message": opening})
     cut_at = None

@@ -608,3 +608,18 @@ def test_a_fallback_entry_is_checked_where_it_is(
     response = post(server, body([ASK], fallbacks=[entry]))
     assert response.status_code == 400
     assert response.json()["error"] == {"type": "invalid_request_error", "message": message}
+
+
+def test_diagnostics_are_answered_when_asked(server: RunningServer) -> None:
+    """`diagnostics: {previous_message_id}` (SDK `BetaDiagnosticsParam`): the message carries
+    `diagnostics` after `usage`, null as the SDK documents it when no prompt-cache divergence
+    was detected (none is, here), in the whole message and in `message_start`; a request
+    without it gets no such key."""
+    asked = body([ASK], diagnostics={"previous_message_id": "msg_01XzEoyWVdaikLjCc6ztocdM"})
+    message = post(server, asked).json()
+    assert list(message)[-2:] == ["usage", "diagnostics"] and message["diagnostics"] is None
+    strict(message)
+    events = strict_events(post(server, {**asked, "stream": True}).content)
+    started = events[0].message.model_dump(exclude_unset=True)
+    assert "diagnostics" in started and started["diagnostics"] is None
+    assert "diagnostics" not in post(server, body([ASK])).json()
