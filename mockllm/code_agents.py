@@ -19,8 +19,8 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from mockllm import fake
 from mockllm.conversation import Conversation, Message, Tool
+from mockllm.lazy_fake import fake
 from mockllm.tool_policy import (
     arithmetic_in,
     found_answer,

@@ -22,8 +22,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from mockllm import fake
 from mockllm.conversation import Conversation, Tool
+from mockllm.lazy_fake import fake
 from mockllm.tool_policy import argument_hints, names_tool, relatedness, text_input
 
 # 'Valid "action" values: "Final Answer" or get_weather, calculator' (structured chat),

@@ -21,10 +21,10 @@ from typing import Any
 
 import orjson
 
-from mockllm import fake
 from mockllm.code_agents import code_agent_answer
 from mockllm.conversation import Conversation, Tool
 from mockllm.json_agents import json_agent_answer
+from mockllm.lazy_fake import fake
 from mockllm.tool_policy import argument_hints, names_tool, relatedness, text_input
 
 _BRACKETED = re.compile(r"one of \[([^\]\n]+)\]")  # "should be one of [get_weather, calculator]"

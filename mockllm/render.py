@@ -23,6 +23,7 @@ from mockllm.conversation import Conversation, Tool, derive_seed
 from mockllm.errors import RequestError
 from mockllm.frozen import quick_init
 from mockllm.languages import locale_of
+from mockllm.lazy_fake import fake
 from mockllm.prompt_json import asks_for_fence, asks_for_json, mentions_json, prompt_schema
 from mockllm.react import react_answer
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
@@ -44,17 +45,6 @@ from mockllm.written_calls import read_written_calls
 _ID_CHARS = string.ascii_letters + string.digits
 
 
-class _Fake:
-    """faker is imported on first use: scripted answers never need it, and start-up is fast."""
-
-    def __getattr__(self, name: str) -> Any:
-        from mockllm import fake as module
-
-        globals()["fake"] = module
-        return getattr(module, name)
-
-
-fake: Any = _Fake()
 DEFAULT_WORDS = 48
 # Tool call ids as each family spells them (prefix, random characters): `call_…` by default.
 _CALL_IDS = {"messages": ("toolu_01", 22)}

@@ -31,8 +31,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 from xml.sax.saxutils import escape
 
-from mockllm import fake
 from mockllm.conversation import Conversation, Tool
+from mockllm.lazy_fake import fake
 from mockllm.schema_instances import Hint
 from mockllm.tool_policy import argument_hints, found_answer, names_tool, relatedness
 

@@ -47,6 +47,12 @@ def test_faker_and_vcr_stay_in_their_rooms():
     assert "starlette" not in loaded
 
 
+def test_the_app_starts_without_faker():
+    """faker (about 50 ms of start-up) is imported by the first answer that draws from it:
+    a server answering from rules only never loads it."""
+    assert "faker" not in _imported_after("mockllm.app")
+
+
 def test_every_data_file_of_the_package_is_package_data():
     """A file under mockllm/ other than Python reaches a built wheel, and so the Docker image
     (which pip-installs the package), only if a package-data pattern names it: the model
