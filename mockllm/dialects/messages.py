@@ -1828,13 +1828,13 @@ def _check_context(conversation: Conversation, window: int) -> None:
 
 def count_tokens(conversation: Conversation, created: int = 0, seed: int = 0) -> Body:
     """`POST /v1/messages/count_tokens`: the prompt's tokens, counted as `usage` counts them
-    when the model answers the same messages."""
-    return Body(
-        200,
-        JSON_TYPE,
-        orjson.dumps({"input_tokens": prompt_tokens(conversation)}),
-        offsets=(0.0,),
-    )
+    when the model answers the same messages. With `context_management`, also the count
+    before its edits (`original_input_tokens`, SDK `BetaCountTokensContextManagementResponse`):
+    the same, as no edit's trigger is reached here."""
+    counted: JSON = {"input_tokens": prompt_tokens(conversation)}
+    if conversation.body.get("context_management") is not None:
+        counted["context_management"] = {"original_input_tokens": counted["input_tokens"]}
+    return Body(200, JSON_TYPE, orjson.dumps(counted), offsets=(0.0,))
 
 
 def request_id(seed: int, count: int) -> str:

@@ -623,3 +623,23 @@ def test_diagnostics_are_answered_when_asked(server: RunningServer) -> None:
     started = events[0].message.model_dump(exclude_unset=True)
     assert "diagnostics" in started and started["diagnostics"] is None
     assert "diagnostics" not in post(server, body([ASK])).json()
+
+
+def test_a_count_with_context_management_gives_the_original_count(client: Anthropic) -> None:
+    """`count_tokens` with `context_management` answers `context_management.
+    original_input_tokens` (the count before the edits; as the API's compaction and
+    context-editing pages read it), equal to `input_tokens` when no edit was applied."""
+    counted = client.beta.messages.count_tokens(
+        model=MODEL,
+        messages=HISTORY,  # type: ignore[arg-type]
+        context_management={"edits": [{"type": "clear_tool_uses_20250919"}]},
+        betas=["context-management-2025-06-27"],
+    )
+    assert counted.context_management is not None
+    assert counted.context_management.original_input_tokens == counted.input_tokens
+    assert counted.model_dump(exclude_unset=True) == {
+        "input_tokens": counted.input_tokens,
+        "context_management": {"original_input_tokens": counted.input_tokens},
+    }
+    plain = client.beta.messages.count_tokens(model=MODEL, messages=HISTORY)  # type: ignore[arg-type]
+    assert plain.model_dump(exclude_unset=True) == {"input_tokens": counted.input_tokens}
