@@ -337,7 +337,10 @@ class Endpoint:
         exchange.id = self.services.ids.next(  # type: ignore[union-attr]
             engine.config.seed, dialect.request_id
         )
-        headers = [(dialect.request_id_header, exchange.id.encode()), *dialect.static_headers]
+        headers = [(dialect.request_id_header, exchange.id.encode())]
+        if dialect.processing_ms:
+            headers.append((b"openai-processing-ms", b"0"))  # answered at once
+        headers += dialect.static_headers
         if engine.is_known_model(request.model):
             exchange.source = "direct"
             body = dialect.direct(request, engine.created(), seed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import RunningServer, start_server
@@ -145,6 +146,19 @@ def test_input_tokens_counts_what_usage_counts(server: RunningServer) -> None:
     assert counted.input_tokens == client.responses.create(**asked).usage.input_tokens
     body = sdk_refusal(400, lambda: client.responses.input_tokens.count(model="gpt-4o", input=5))
     assert body["param"] == "input"
+
+
+def test_counts_and_compactions_carry_the_api_headers(server: RunningServer) -> None:
+    """As every answer of the OpenAI API does: `openai-processing-ms` too."""
+    body = {"model": "gpt-4o", "input": "Tell me a joke about cats"}
+    for path in ("/responses/input_tokens", "/responses/compact"):
+        answer = httpx.post(
+            server.base_url + path, json=body, headers={"authorization": "Bearer sk-test"}
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.headers.get("openai-processing-ms") == "0", path
+        assert answer.headers.get("openai-version") == "2020-10-01", path
+        assert answer.headers["x-request-id"].startswith("req_"), path
 
 
 def test_input_tokens_takes_what_the_sdk_sends_without_a_model(server: RunningServer) -> None:
