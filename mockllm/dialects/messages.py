@@ -214,6 +214,7 @@ class Wire:
     fallback_credit: bool = False  # a `fallback_credit_token` was presented: usage says how
     thinking_omitted: bool = False  # `thinking.display: "omitted"`: thinking sent without text
     diagnostics: bool = False  # the request asks for `diagnostics`: the answer carries them
+    context_management: bool = False  # the request has `context_management`: so does the answer
 
 
 # --- the validator's words ------------------------------------------------------------------
@@ -1800,6 +1801,7 @@ def parse(
             fallback_credit=credit,
             thinking_omitted=omitted,
             diagnostics=body.get("diagnostics") is not None,
+            context_management=body.get("context_management") is not None,
         ),
     )
     if not counting and not context.lenient:

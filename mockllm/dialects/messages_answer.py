@@ -343,15 +343,23 @@ def message_object(rendered: Rendered, conversation: Conversation) -> JSON:
         "stop_details": _stop_details(reason),
         "usage": usage(rendered, conversation),
     }
-    _add_diagnostics(message, conversation)
+    _add_requested(message, conversation, APPLIED)
     return message
 
 
-def _add_diagnostics(message: JSON, conversation: Conversation) -> None:
-    """`diagnostics` after `usage` when the request asked for them (`diagnostics:
-    {previous_message_id}`): null, "when no prompt-cache divergence was detected", as this
-    server detects none (Claude Code's recorded messages carry it so)."""
+# The edits `context_management` applied: none (no edit's trigger is reached here).
+APPLIED: JSON = {"applied_edits": []}
+
+
+def _add_requested(message: JSON, conversation: Conversation, edits: JSON | None) -> None:
+    """What the request asked for, after `usage`: `context_management` (its applied edits;
+    null in `message_start`, whose `message_delta` then brings them), as answers to requests
+    with it show, and `diagnostics` (`diagnostics: {previous_message_id}`): null, "when no
+    prompt-cache divergence was detected", as this server detects none (Claude Code's
+    recorded messages carry it so)."""
     wire = conversation.wire
+    if wire is not None and wire.context_management:
+        message["context_management"] = edits
     if wire is not None and wire.diagnostics:
         message["diagnostics"] = None
 
@@ -430,7 +438,7 @@ def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None =
         "stop_details": None,
         "usage": usage(rendered, conversation, start=True),
     }
-    _add_diagnostics(opening, conversation)
+    _add_requested(opening, conversation, None)
     first = offsets[0] if offsets else 0.0
     out.add(first, {"type": "message_start", "message": opening})
     cut_at = None
@@ -564,6 +572,7 @@ def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None =
                     "stop_details": _stop_details(reason),
                 },
                 "usage": final_usage,
+                **_delta_edits(conversation),
             },
         )
         out.add(last, {"type": "message_stop"})
@@ -572,6 +581,13 @@ def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None =
     return Body(
         200, SSE_TYPE, events=tuple(out.events), offsets=tuple(out.due), abort_after=abort_after
     )
+
+
+def _delta_edits(conversation: Conversation) -> JSON:
+    """The final `message_delta`'s `context_management`, after its usage, for a request with
+    it (as Claude Code's streams show it)."""
+    wire = conversation.wire
+    return {"context_management": APPLIED} if wire is not None and wire.context_management else {}
 
 
 # What the final `message_delta` carries of the usage (not the cache breakdown, tier or geo).

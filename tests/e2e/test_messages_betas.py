@@ -643,3 +643,35 @@ def test_a_count_with_context_management_gives_the_original_count(client: Anthro
     }
     plain = client.beta.messages.count_tokens(model=MODEL, messages=HISTORY)  # type: ignore[arg-type]
     assert plain.model_dump(exclude_unset=True) == {"input_tokens": counted.input_tokens}
+
+
+def test_context_management_is_answered_with_its_applied_edits(
+    server: RunningServer, client: Anthropic
+) -> None:
+    """A request with `context_management` gets `context_management: {"applied_edits": []}`
+    after `usage` (no edit's trigger is reached here), as the API answers one; streamed,
+    null in `message_start` and the edits in the final `message_delta`, which the SDK's
+    accumulator keeps."""
+    management = {"edits": [{"type": "clear_tool_uses_20250919"}]}
+    asked = body([ASK], context_management=management)
+    message = post(server, asked, "context-management-2025-06-27").json()
+    assert list(message)[-2:] == ["usage", "context_management"]
+    assert message["context_management"] == {"applied_edits": []}
+    strict(message)
+    events = strict_events(
+        post(server, {**asked, "stream": True}, "context-management-2025-06-27").content
+    )
+    assert events[0].message.model_dump(exclude_unset=True)["context_management"] is None
+    assert events[-2].type == "message_delta"
+    assert events[-2].model_dump(exclude_unset=True)["context_management"] == {"applied_edits": []}
+    with client.beta.messages.stream(
+        model=MODEL,
+        max_tokens=200,
+        messages=[ASK],  # type: ignore[list-item]
+        context_management=management,  # type: ignore[arg-type]
+        betas=["context-management-2025-06-27"],
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.context_management is not None
+    assert final.context_management.applied_edits == []
+    assert "context_management" not in post(server, body([ASK])).json()
