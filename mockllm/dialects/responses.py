@@ -45,6 +45,7 @@ from mockllm.protocol import (
     TAKEN_TIERS,
     absent_or_wrong,
     canonical_or_refuse,
+    check_cache_and_safety,
     check_metadata,
     check_name,
     check_range,
@@ -52,6 +53,7 @@ from mockllm.protocol import (
     error_object,
     get_bool,
     get_int,
+    get_str,
     invalid_type,
     load_object,
     missing,
@@ -90,6 +92,8 @@ COUNTED_MODEL = "gpt-4o"  # the model a count names when its body names none
 _dumps = orjson.dumps
 _ROLES = ("user", "assistant", "system", "developer")
 _INPUT_PARTS = ("input_text", "input_image", "input_file", "input_audio")
+_IMAGE_DETAILS = ("low", "high", "auto", "original")  # ImageDetail in the OpenAPI document
+_SEARCH_CONTEXT_SIZES = ("low", "medium", "high")
 _OUTPUT_PARTS = ("output_text", "refusal")
 _INCLUDABLE = (
     "file_search_call.results",
@@ -208,6 +212,10 @@ def _text_of(content: object, where: str, role: str) -> str:
             if not isinstance(text, str):
                 raise absent_or_wrong(f"{at}.{field}", "a string", text)
             texts.append(text)
+        elif kind == "input_image":
+            detail = part.get("detail")
+            if detail is not None and detail not in _IMAGE_DETAILS:
+                raise unsupported(detail, _IMAGE_DETAILS, f"{at}.detail")
     return "\n".join(texts)
 
 
@@ -413,6 +421,9 @@ def _parse_tools(
         for required in _BUILTIN_REQUIRED.get(kind, ()):
             if raw.get(required) is None:
                 raise missing(f"{at}.{required}")
+        size = raw.get("search_context_size")
+        if size is not None and size not in _SEARCH_CONTEXT_SIZES:
+            raise unsupported(size, _SEARCH_CONTEXT_SIZES, f"{at}.search_context_size")
         if kind == "namespace":
             for key in ("name", "description"):
                 if not isinstance(raw.get(key), str):
@@ -839,12 +850,24 @@ def parse(
         item = body.get(name)
         if item is not None and not isinstance(item, str):
             raise invalid_type(name, "a string", item)
+    check_cache_and_safety(body)
+    managed = body.get("context_management")
+    if managed is not None:
+        if not isinstance(managed, list):
+            raise invalid_type("context_management", "an array", managed)
+        if not managed:  # minItems 1
+            raise empty_array("context_management")
     tier = body.get("service_tier")
     if tier is not None and tier not in TAKEN_TIERS:
         raise unsupported(tier, SERVICE_TIERS, "service_tier")
     prompt = body.get("prompt")
-    if prompt is not None and not isinstance(prompt, dict):
-        raise invalid_type("prompt", "an object", prompt)
+    if prompt is not None:
+        if not isinstance(prompt, dict):
+            raise invalid_type("prompt", "an object", prompt)
+        get_str(prompt, "id", "prompt")  # a stored prompt's id, required
+        version = prompt.get("version")
+        if version is not None and not isinstance(version, str):
+            raise invalid_type("prompt.version", "a string", version)
     background = get_bool(body, "background", False)
     if background and not store:
         # Not found in the API's own words: written as it refuses a parameter that needs
@@ -879,6 +902,7 @@ def parse(
         "previous_response_id": previous,
         "conversation": {"id": thread} if thread is not None else None,
         "prompt_cache_key": body.get("prompt_cache_key"),
+        "prompt_cache_retention": body.get("prompt_cache_retention"),
         "reasoning": reasoning,
         "safety_identifier": body.get("safety_identifier"),
         "store": store,
@@ -1242,7 +1266,7 @@ def response_object(
         "presence_penalty": 0.0,
         "previous_response_id": echo["previous_response_id"],
         "prompt_cache_key": echo["prompt_cache_key"],
-        "prompt_cache_retention": None,
+        "prompt_cache_retention": echo.get("prompt_cache_retention"),
         "reasoning": echo["reasoning"],
         "safety_identifier": echo["safety_identifier"],
         "service_tier": served_tier(echo["service_tier"]) if done else "auto",

@@ -524,3 +524,50 @@ def test_a_response_that_failed_is_stored_as_failed(server: RunningServer) -> No
     stored = client(server).responses.retrieve(response_id)
     assert stored.status == "failed"
     assert stored.error is not None and stored.error.message == "the model broke"
+
+
+RESPONSES_BOUNDS = [
+    # (fields added to a Responses request, the param named, the code)
+    ({"prompt_cache_retention": "in-memory"}, "prompt_cache_retention", "invalid_value"),
+    ({"safety_identifier": "u" * 65}, "safety_identifier", "string_above_max_length"),
+    ({"context_management": []}, "context_management", "empty_array"),
+    ({"prompt": {"version": "2"}}, "prompt.id", "missing_required_parameter"),
+    ({"tools": [{"type": "web_search", "search_context_size": "huge"}]},
+     "tools[0].search_context_size", "invalid_value"),
+    ({"input": [{"role": "user", "content": [
+        {"type": "input_image", "image_url": "https://example.com/a.png", "detail": "ultra"}]}]},
+     "input[0].content[0].detail", "invalid_value"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("fields", "param", "code"), RESPONSES_BOUNDS)
+def test_fields_past_the_openapi_documents_bounds_are_refused(
+    server: RunningServer, fields: dict[str, Any], param: str, code: str
+) -> None:
+    answer = post(server, {"model": "gpt-4o", "input": "hi", **fields})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert (error["param"], error["code"]) == (param, code), error
+
+
+def test_prompt_cache_retention_is_taken_and_echoed(server: RunningServer) -> None:
+    """'in_memory' and '24h' are the API's values (the hyphen is refused: "Invalid value:
+    'in-memory'. Supported values are: 'in_memory' and '24h'.", pydantic/pydantic-ai issue
+    4028), and the response object says which the request asked for."""
+    sdk = client(server)
+    with pytest.raises(openai.BadRequestError) as refused:
+        sdk.responses.create(model="gpt-4o", input="hi", prompt_cache_retention="in-memory")  # type: ignore[arg-type]
+    assert refused.value.body["message"] == (
+        "Invalid value: 'in-memory'. Supported values are: 'in_memory' and '24h'."
+    )
+    kept = sdk.responses.create(model="gpt-4o", input="hi", prompt_cache_retention="24h")
+    assert kept.prompt_cache_retention == "24h"
+    assert sdk.responses.retrieve(kept.id).prompt_cache_retention == "24h"
+    assert sdk.responses.create(model="gpt-4o", input="hi").prompt_cache_retention is None
+    image = {"type": "input_image", "image_url": "https://example.com/a.png", "detail": "original"}
+    sdk.responses.create(
+        model="gpt-4o",
+        input=[{"role": "user", "content": [image]}],  # type: ignore[list-item]
+        tools=[{"type": "web_search", "search_context_size": "low"}],
+        safety_identifier="u" * 64,
+    )
