@@ -258,8 +258,14 @@ def test_kv_cache_usage_is_the_running_requests_tokens_over_the_cache(serve, tmp
     )  # fmt: skip
     v = {"model_name": "gpt-4o-mini", "engine": "0"}
     threads = _streams(server.base_url, ["alpha", "bravo", "charlie"])
-    time.sleep(0.4)  # all three running: 26 deltas 40 ms apart take a second
+    # All three running (26 deltas 40 ms apart take a second): read when the server says so,
+    # as a busy machine may start the third thread late.
+    deadline = time.monotonic() + 0.8
     during = scrape(server.url)
+    while total(during, "vllm:num_requests_running", **v) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        during = scrape(server.url)
+    assert total(during, "vllm:num_requests_running", **v) == 3
     for thread in threads:
         thread.join()
     held = sum(
