@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, Literal
@@ -70,6 +70,9 @@ class Model:
     # OpenAI's legacy Completions API (`/v1/completions`) serves the instruct and base
     # models only; the others are chat models there, refused with a 404.
     completions: bool = False
+    # Whether the Chat Completions API serves the id looked up: False for the ids of the
+    # catalogue's `not_chat` globs (and the Completions API's own models).
+    chat: bool = True
 
     @property
     def reasons(self) -> bool:
@@ -85,6 +88,7 @@ class Catalogue:
     unknown: Model
     exact: dict[str, Model]
     globs: tuple[tuple[re.Pattern[str], Model], ...]
+    not_chat: tuple[re.Pattern[str], ...] = ()
 
     def lookup(self, model_id: str) -> Model:
         """The entry for a model id as sent (a `provider/` prefix is ignored)."""
@@ -108,6 +112,13 @@ def lookup(model_id: str) -> Model:
 @lru_cache(maxsize=4096)
 def _lookup(cat: Catalogue, model_id: str) -> Model:
     name = model_id.rsplit("/", 1)[-1]
+    found = _entry(cat, name, model_id)
+    if found.chat and any(pattern.match(name) for pattern in cat.not_chat):
+        return replace(found, chat=False)
+    return found
+
+
+def _entry(cat: Catalogue, name: str, model_id: str) -> Model:
     found = cat.exact.get(name) or cat.exact.get(model_id)
     if found is not None:
         return found
@@ -143,7 +154,11 @@ def parse_catalogue(data: dict[str, Any]) -> Catalogue:
         for raw, m in zip(data["models"], models, strict=True)
         for g in raw.get("match") or []
     )
-    return Catalogue(tuple(models), unknown, exact, globs)
+    not_chat = data.get("not_chat") or []
+    if not isinstance(not_chat, list) or not all(isinstance(g, str) for g in not_chat):
+        raise ValueError(f"not_chat must be a list of globs, found {not_chat!r}")
+    patterns = tuple(re.compile(fnmatch.translate(g)) for g in not_chat)
+    return Catalogue(tuple(models), unknown, exact, globs, patterns)
 
 
 def _model(
@@ -172,6 +187,7 @@ def _model(
         budget_thinking=bool(raw.get("budget_thinking", True)),
         sampling=bool(raw.get("sampling", True)),
         completions=bool(raw.get("completions", False)),
+        chat=not raw.get("completions", False),
     )
 
 

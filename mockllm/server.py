@@ -576,7 +576,7 @@ def _bind(host: str, port: int) -> socket.socket:
 LENIENT_BANNER = (
     " (--lenient: accepting requests the real API refuses: unknown arguments, parameters"
     " a model does not take, strict schemas, unpaired tool calls and replies, prompts and"
-    " max_tokens past a model's limits)"
+    " max_tokens past a model's limits, models on endpoints that do not serve them)"
 )
 
 

@@ -205,9 +205,10 @@ def _parse_tool_calls(value: object, param: str) -> tuple[ToolCall, ...]:
     return tuple(calls)
 
 
-# The API's 404 for a model only its legacy Completions API serves (gpt-3.5-turbo-instruct,
-# davinci-002, babbage-002), as quoted in run-llama/llama_index#1332 and
-# egoist/chatwise-releases#1256 (type invalid_request_error, param model).
+# The API's 404 for a model chat does not serve: one only its legacy Completions API serves
+# (gpt-3.5-turbo-instruct, davinci-002, babbage-002), as quoted in run-llama/llama_index#1332,
+# and the catalogue's `not_chat` ids (gpt-5.3-codex in egoist/chatwise-releases#1256; type
+# invalid_request_error, param model).
 NOT_A_CHAT_MODEL = (
     "This is not a chat model and thus not supported in the v1/chat/completions endpoint. "
     "Did you mean to use v1/completions?"
@@ -580,7 +581,7 @@ def parse(
         raise invalid_type("model", "a string", model)
     entry = lookup(model)
     unrecognized_arguments(body, context, entry)
-    if entry.completions and not context.lenient:
+    if not entry.chat and not context.lenient:
         raise RequestError(404, NOT_A_CHAT_MODEL, param="model")
     model_parameters(body, entry, "chat", context)
     messages = _parse_messages(body.get("messages"))

@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from mockllm.cache import Memo
+from mockllm.catalogue import lookup
 from mockllm.conversation import (
     Conversation,
     Message,
@@ -64,6 +65,10 @@ MAX_INPUTS = 2048
 MAX_INPUT_TOKENS = 8192
 MAX_REQUEST_TOKENS = 300_000
 FORMATS = ("float", "base64")
+# The API's 403 for a model it does not embed with (gpt-4o, as quoted in
+# infiniflow/ragflow#1835): every model the catalogue names is one (the embedding models
+# are not in it).
+NOT_AN_EMBEDDING_MODEL = "You are not allowed to generate embeddings from this model"
 _INVALID_INPUT = (
     "'$.input' is invalid. Please check the API reference: "
     "https://platform.openai.com/docs/api-reference."
@@ -146,6 +151,8 @@ def parse(
         raise missing("model")
     if not isinstance(model, str):
         raise invalid_type("model", "a string", model)
+    if lookup(model).known and not context.lenient:
+        raise RequestError(403, NOT_AN_EMBEDDING_MODEL, code=None)
     inputs = _inputs(body.get("input"))
     for _, tokens in inputs:
         if tokens > MAX_INPUT_TOKENS:
