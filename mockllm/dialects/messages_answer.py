@@ -333,7 +333,7 @@ def message_object(rendered: Rendered, conversation: Conversation) -> JSON:
     choice = rendered.choices[0] if rendered.choices else None
     reason = stop_reason(choice, conversation)
     message = {
-        "model": rendered.model,
+        "model": resolved_model(rendered.model),
         "id": message_id(rendered),
         "type": "message",
         "role": "assistant",
@@ -428,7 +428,7 @@ def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None =
     offsets = rendered.offsets
     choice = rendered.choices[0] if rendered.choices else None
     opening: JSON = {
-        "model": rendered.model,
+        "model": resolved_model(rendered.model),
         "id": message_id(rendered),
         "type": "message",
         "role": "assistant",
@@ -837,9 +837,10 @@ def anthropic_models(listed: list[str], defaults: tuple[str, ...]) -> list[str]:
 
 
 def resolved_model(model_id: str) -> str:
-    """The model id an alias stands for, as `GET /v1/models/{alias}` resolves it
-    (`claude-sonnet-4-5` -> `claude-sonnet-4-5-20250929`, the catalogue's id for the
-    models it matches); an id with a date, or one the catalogue does not know, stays."""
+    """The model id an alias stands for, as `GET /v1/models/{alias}` resolves it and a
+    message names the model that answered (`claude-sonnet-4-5` ->
+    `claude-sonnet-4-5-20250929`, the catalogue's id for the models it matches); an id with
+    a date, or one the catalogue does not know, stays."""
     entry = lookup(model_id)
     if not entry.known or _DATED.match(model_id) or not model_id.startswith("claude"):
         return model_id

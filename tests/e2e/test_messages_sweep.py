@@ -1,0 +1,77 @@
+"""The Messages API against what the real API answers, field by field and refusal by
+refusal: the official `anthropic` SDK and raw httpx against a real server on a loopback
+port. Each expectation is taken from a recording of the API or from its words as public
+reports quote them (named beside each test)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from anthropic import Anthropic
+from anthropic.types import MessageParam
+
+from tests.conftest import RunningServer, start_server
+
+KEY = "sk-ant-api03-sweep"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    folder = tmp_path_factory.mktemp("messages-sweep")
+    running = start_server("--seed", "5", tmp_path=folder)
+    yield running
+    running.stop()
+    assert "Traceback" not in running.log(), running.log()
+
+
+@pytest.fixture(scope="module")
+def client(server: RunningServer) -> Iterator[Anthropic]:
+    sdk = Anthropic(base_url=server.url, api_key=KEY, max_retries=0)
+    yield sdk
+    sdk.close()
+
+
+def post(server: RunningServer, body: dict[str, Any], **headers: str) -> httpx.Response:
+    sent = {"x-api-key": KEY, "anthropic-version": "2023-06-01", **headers}
+    return httpx.post(f"{server.url}/v1/messages", json=body, headers=sent, timeout=10)
+
+
+def ask(model: str = "claude-sonnet-4-5", **fields: Any) -> dict[str, Any]:
+    return {
+        "model": model,
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "Say hello"}],
+        **fields,
+    }
+
+
+# --- the message ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("asked", "named"),
+    [
+        ("claude-haiku-4-5", "claude-haiku-4-5-20251001"),
+        ("claude-sonnet-4-0", "claude-sonnet-4-20250514"),
+        ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929"),
+        ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5-20250929"),
+        ("claude-sonnet-4-6", "claude-sonnet-4-6"),
+    ],
+)
+def test_an_alias_is_answered_with_the_model_it_stands_for(
+    client: Anthropic, asked: str, named: str
+) -> None:
+    # Recorded (github.com/pydantic/pydantic-ai, tests/models/cassettes/test_anthropic):
+    # a request for claude-haiku-4-5 is answered by "model": "claude-haiku-4-5-20251001",
+    # one for claude-sonnet-4-0 by "claude-sonnet-4-20250514" (message_start of a stream).
+    messages: list[MessageParam] = [{"role": "user", "content": "Say hello"}]
+    whole = client.messages.create(model=asked, max_tokens=64, messages=messages)
+    assert whole.model == named
+    with client.messages.stream(model=asked, max_tokens=64, messages=messages) as stream:
+        events = list(stream)
+        final = stream.get_final_message()
+    assert events[0].type == "message_start" and events[0].message.model == named
+    assert final.model == named
