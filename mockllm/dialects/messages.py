@@ -1731,6 +1731,7 @@ def parse(
             param="messages",
         )
     if turns[-1].role == "assistant" and not counting and not context.lenient and not compacting:
+        _check_prefill_end(turns[-1])
         if not lookup(model).prefill:
             # The API's words (github.com/Tarquinen/opencode-dynamic-context-pruning/issues/
             # 520, claude-sonnet-4-6): the 4.6 models take no prefill.
@@ -1807,6 +1808,17 @@ def parse(
     if not counting and not context.lenient:
         _check_context(conversation, lookup(model).context_window)
     return conversation
+
+
+def _check_prefill_end(turn: _Turn) -> None:
+    """A final assistant message (a prefill) whose text ends in whitespace is refused, in the
+    API's words: "messages: final assistant content cannot end with trailing whitespace"
+    (github.com/tailcallhq/forgecode/issues/1872, anomalyco/opencode issue 1295)."""
+    last = turn.texts[-1] if turn.kinds and turn.kinds[-1] == "text" else ""
+    if last != last.rstrip():
+        raise invalid(
+            "messages: final assistant content cannot end with trailing whitespace", "messages"
+        )
 
 
 def _thread_held(body: JSON) -> JSON:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import httpx
 import pytest
 from anthropic import Anthropic
@@ -75,3 +76,52 @@ def test_an_alias_is_answered_with_the_model_it_stands_for(
         final = stream.get_final_message()
     assert events[0].type == "message_start" and events[0].message.model == named
     assert final.model == named
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+
+def refusal(response: httpx.Response) -> str:
+    """The message of an Anthropic-shaped 400."""
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error", body
+    assert body["request_id"] == response.headers["request-id"]
+    return str(body["error"]["message"])
+
+
+@pytest.mark.parametrize(
+    "prefill",
+    ["The answer is ", "Sure:\n", [{"type": "text", "text": "Here it is:\t"}]],
+)
+def test_a_prefill_ending_in_whitespace_is_refused(
+    server: RunningServer, client: Anthropic, prefill: Any
+) -> None:
+    # "400 ... {"type":"error","error":{"type":"invalid_request_error","message":"messages:
+    # final assistant content cannot end with trailing whitespace"},"request_id":...}"
+    # (github.com/tailcallhq/forgecode/issues/1872, 2025-11-08).
+    turns = [
+        {"role": "user", "content": "Name a colour"},
+        {"role": "assistant", "content": prefill},
+    ]
+    answer = post(server, ask(messages=turns))
+    assert refusal(answer) == (
+        "messages: final assistant content cannot end with trailing whitespace"
+    )
+    with pytest.raises(anthropic.BadRequestError):
+        client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=turns)
+
+
+def test_a_prefill_without_trailing_whitespace_is_continued(server: RunningServer) -> None:
+    turns = [
+        {"role": "user", "content": "Name a colour"},
+        {"role": "assistant", "content": "The answer is"},
+    ]
+    assert post(server, ask(messages=turns)).status_code == 200
+    # whitespace ending an earlier assistant turn is no prefill
+    earlier = [
+        {"role": "user", "content": "Name a colour"},
+        {"role": "assistant", "content": "Blue. "},
+        {"role": "user", "content": "Another"},
+    ]
+    assert post(server, ask(messages=earlier)).status_code == 200
