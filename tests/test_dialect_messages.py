@@ -173,7 +173,7 @@ def test_thinking_stop_sequences_and_sampling_are_read() -> None:
     request = make_messages_request(
         max_tokens=4096,
         thinking={"type": "enabled", "budget_tokens": 2048},
-        stop_sequences=["\n\nHuman:", ""],
+        stop_sequences=["\n\nHuman:"],
         temperature=1,  # thinking takes temperature 1 and top_p from 0.95 (not both on 4.5)
         metadata={"user_id": "u-1"},
     )

@@ -1636,7 +1636,7 @@ def _check_model_takes(
         raise invalid(ONE_SAMPLER, "temperature")
 
 
-def _read_stop_sequences(value: object) -> tuple[str, ...]:
+def _read_stop_sequences(value: object, lenient: bool) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -1644,6 +1644,12 @@ def _read_stop_sequences(value: object) -> tuple[str, ...]:
     for i, item in enumerate(value):
         if not isinstance(item, str):
             raise _wrong(f"stop_sequences.{i}", "str")
+    for item in () if lenient else value:
+        if not item.strip():
+            # The API's words for "" (github.com/MegaGrindStone/mcp-web-ui/issues/5) and for
+            # "\n" (github.com/BerriAI/litellm/issues/3286), once the types are checked.
+            problem = "contain non-whitespace" if item else "be non-empty"
+            raise invalid(f"stop_sequences: each stop sequence must {problem}", "stop_sequences")
     return tuple(s for s in value if s)
 
 
@@ -1752,7 +1758,7 @@ def parse(
         _read_metadata(body.get("metadata"))
         if not context.lenient:
             _check_model_takes(model, budgeted, thinks, temperature, top_p, top_k)
-    stop = _read_stop_sequences(body.get("stop_sequences"))
+    stop = _read_stop_sequences(body.get("stop_sequences"), context.lenient)
     _read_options(body)
     form = _read_output_config(body.get("output_config"))
     if form is None and body.get("output_format") is not None:

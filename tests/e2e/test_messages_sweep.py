@@ -125,3 +125,28 @@ def test_a_prefill_without_trailing_whitespace_is_continued(server: RunningServe
         {"role": "user", "content": "Another"},
     ]
     assert post(server, ask(messages=earlier)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("sequences", "problem"),
+    [
+        # {"stop_sequences":["","\n"], ...} -> "stop_sequences: each stop sequence must be
+        # non-empty" (github.com/MegaGrindStone/mcp-web-ui/issues/5, 2025-04-08)
+        (["", "\n"], "be non-empty"),
+        # stop: ["\n"] -> "stop_sequences: each stop sequence must contain non-whitespace"
+        # (github.com/BerriAI/litellm/issues/3286)
+        (["\n"], "contain non-whitespace"),
+        (["END", " \t"], "contain non-whitespace"),
+    ],
+)
+def test_a_blank_stop_sequence_is_refused(
+    server: RunningServer, sequences: list[str], problem: str
+) -> None:
+    answer = post(server, ask(stop_sequences=sequences))
+    assert refusal(answer) == f"stop_sequences: each stop sequence must {problem}"
+
+
+def test_stop_sequences_with_words_are_taken(server: RunningServer) -> None:
+    assert post(server, ask(stop_sequences=["\n\nHuman:", " END"])).status_code == 200
+    typed = post(server, ask(stop_sequences=[" ", 7]))
+    assert refusal(typed) == "stop_sequences.1: Input should be a valid string"
