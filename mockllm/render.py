@@ -373,6 +373,68 @@ def _prompted_json(request: Conversation, rng: random.Random, locale: str) -> st
     return f"```json\n{text}\n```" if fenced else text
 
 
+class FreeFormInput(dict[str, Any]):
+    """The schema of a custom tool's input (Chat Completions' and the Responses API's
+    `custom` tools): a string, which a call carries as its input itself, not as JSON."""
+
+
+def free_form_tool(name: str, description: str, grammar: tuple[str, str] | None) -> Tool:
+    """A custom tool as the default generator calls it: its input a string, matching the
+    tool's grammar when that is a regular expression (`("regex", definition)`) Python can
+    read; any text for a Lark grammar, which is not generated."""
+    schema = FreeFormInput(type="string")
+    if grammar is not None and grammar[0] == "regex":
+        pattern = _python_regex(grammar[1])
+        if pattern is not None:
+            schema["pattern"] = pattern
+    return Tool(name, description, schema)
+
+
+def called_custom(
+    custom: tuple[Tool, ...], tools: tuple[Tool, ...], choice: str | None, allowed: tuple[str, ...]
+) -> tuple[Tool, ...]:
+    """The custom tools the default generator may call: the one the tool choice names, or,
+    when a call is required and no function tool may make it, those the choice allows (every
+    one offered when it names none). Otherwise none: it calls a function, or answers in text,
+    rather than write an input it cannot know the sense of (a patch in Codex's grammar)."""
+    functions = {t.name for t in tools}
+    if choice == "required":
+        if allowed:
+            if functions & set(allowed):
+                return ()
+            return tuple(t for t in custom if t.name in allowed)
+        return () if tools else custom
+    if choice in (None, "none", "auto") or choice in functions:
+        return ()
+    return tuple(t for t in custom if t.name == choice)
+
+
+# The grammar's regular expressions are RE2's: what Python's `re` spells another way.
+_POSIX_CLASSES = {
+    "[:alpha:]": "a-zA-Z", "[:digit:]": "0-9", "[:alnum:]": "a-zA-Z0-9", "[:upper:]": "A-Z",
+    "[:lower:]": "a-z", "[:space:]": r"\s", "[:word:]": r"\w", "[:xdigit:]": "0-9A-Fa-f",
+    "[:punct:]": r"!-/:-@\[-`{-~",
+}  # fmt: skip
+_POSIX_CLASS = re.compile("|".join(re.escape(c) for c in _POSIX_CLASSES))
+_END_OF_TEXT = re.compile(r"(?<!\\)((?:\\\\)*)\\z")  # RE2's \z, Python's \Z
+_LEADING_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
+
+
+def _python_regex(definition: str) -> str | None:
+    """An RE2 pattern as Python's `re` reads it, anchored to the whole input (as a grammar
+    constrains all of it); None when `re` cannot read it (`\\p{L}`)."""
+    pattern = _POSIX_CLASS.sub(lambda m: _POSIX_CLASSES[m.group()], definition)
+    pattern = _END_OF_TEXT.sub(r"\1\\Z", pattern)
+    flags = _LEADING_FLAGS.match(pattern)
+    head = flags.group() if flags else ""
+    whole = f"{head}^(?:{pattern[len(head) :]})$"
+    try:
+        re.compile(whole)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    return whole
+
+
 def _arguments(
     spec: ToolCallSpec, request: Conversation, rng: random.Random, locale: str, default: bool
 ) -> str:
@@ -389,6 +451,8 @@ def _arguments(
         value = _instance(
             schema, rng.getrandbits(63), locale, f"tools[{index}].function.parameters", hints
         )
+        if isinstance(schema, FreeFormInput) and isinstance(value, str):
+            return value  # a custom tool's input is the text itself
         return orjson.dumps(value).decode()
     if isinstance(spec.arguments, Template):
         return render_template(spec.arguments, request)

@@ -68,7 +68,7 @@ from mockllm.refusals import (
     too_many_output_tokens,
     unrecognized_arguments,
 )
-from mockllm.render import Rendered, RenderedChoice
+from mockllm.render import Rendered, RenderedChoice, called_custom, free_form_tool
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.state import StateStore
 from mockllm.tokens import count_prompt, count_tokens
@@ -374,19 +374,33 @@ def _check_tool_replies(messages: tuple[Message, ...]) -> None:
             calls = frozenset()
 
 
-def _custom_tool_names(value: object) -> frozenset[str]:
-    """Names of the custom (free-form input) tools offered; `_parse_tools` has checked the
-    list and keeps only function tools."""
+def _custom_tools(value: object) -> tuple[Tool, ...]:
+    """The custom (free-form input) tools offered, each with the grammar of its input when
+    it has one; `_parse_tools` has checked the list and keeps only function tools."""
     if not isinstance(value, list):
-        return frozenset()
-    names = set()
+        return ()
+    tools = []
     for raw in value:
-        if isinstance(raw, dict) and raw.get("type") == "custom":
-            custom = raw.get("custom")
-            name = custom.get("name") if isinstance(custom, dict) else None
-            if isinstance(name, str):
-                names.add(name)
-    return frozenset(names)
+        custom = (
+            raw.get("custom") if isinstance(raw, dict) and raw.get("type") == "custom" else None
+        )
+        name = custom.get("name") if isinstance(custom, dict) else None
+        if isinstance(custom, dict) and isinstance(name, str):
+            description = custom.get("description")
+            form = custom.get("format")
+            grammar = form.get("grammar") if isinstance(form, dict) else None
+            syntax = grammar.get("syntax") if isinstance(grammar, dict) else None
+            definition = grammar.get("definition") if isinstance(grammar, dict) else None
+            tools.append(
+                free_form_tool(
+                    name,
+                    description if isinstance(description, str) else "",
+                    (syntax, definition)
+                    if isinstance(syntax, str) and isinstance(definition, str)
+                    else None,
+                )
+            )
+    return tuple(tools)
 
 
 def _tool_objects(items: list[Any], where: str) -> Iterator[tuple[str, dict[str, Any], str]]:
@@ -607,8 +621,9 @@ def parse(
     for name in ("temperature", "top_p", "frequency_penalty", "presence_penalty"):
         get_number(body, name)
     tools = _parse_tools(body.get("tools"), context)
+    custom = _custom_tools(body.get("tools"))
     tool_choice, allowed_tools = _parse_tool_choice(
-        body.get("tool_choice"), tools, _custom_tool_names(body.get("tools"))
+        body.get("tool_choice"), tools, frozenset(t.name for t in custom)
     )
     functions = _parse_functions(body.get("functions"), context)
     if functions and body.get("tools"):
@@ -694,7 +709,7 @@ def parse(
         ignore_eos=ignore_eos,
         min_tokens=min_tokens,
         stop=parse_stop(body.get("stop")),
-        tools=tools,
+        tools=(*tools, *called_custom(custom, tools, tool_choice, allowed_tools)),
         tool_choice=tool_choice,
         allowed_tools=allowed_tools,
         parallel_tool_calls=parallel and not functions,
@@ -709,7 +724,12 @@ def parse(
         turn=turn,
         reasoning=entry.reasoning == "visible",
         reasoning_effort=effort,
-        wire=_Wire(obfuscate, bool(functions), served_tier(tier)),
+        wire=_Wire(
+            obfuscate,
+            bool(functions),
+            served_tier(tier),
+            frozenset(t.name for t in custom) - {t.name for t in tools},
+        ),
     )
     if not context.lenient:
         _check_context(conversation, entry, context)
@@ -807,7 +827,9 @@ def usage_body(rendered: Rendered) -> JSON:
     }
 
 
-def _message(choice: RenderedChoice, legacy: bool = False) -> JSON:
+def _message(
+    choice: RenderedChoice, legacy: bool = False, custom: frozenset[str] = frozenset()
+) -> JSON:
     # With tool calls, the text said before them (`null` when there is none), as the API
     # writes an answer that says something and calls a tool.
     content = choice.content if not choice.tool_calls else choice.content or None
@@ -830,7 +852,10 @@ def _message(choice: RenderedChoice, legacy: bool = False) -> JSON:
         }
     elif choice.tool_calls:
         message["tool_calls"] = [
-            {
+            # A custom tool's call carries its input as it is (ChatCompletionMessageCustomToolCall).
+            {"id": c.id, "type": "custom", "custom": {"name": c.name, "input": c.arguments}}
+            if c.name in custom
+            else {
                 "id": c.id,
                 "type": "function",
                 "function": {"name": c.name, "arguments": c.arguments},
@@ -853,6 +878,7 @@ class _Wire:
     obfuscate: bool = True  # chunks end with their padding (stream_options)
     legacy: bool = False  # the request offered `functions`: a call is a `function_call`
     tier: str = "default"  # the service tier the answer reports
+    custom: frozenset[str] = frozenset()  # the custom tools offered: their calls' names
 
 
 _PLAIN = _Wire()
@@ -867,7 +893,11 @@ def _finish(choice: RenderedChoice, legacy: bool) -> str:
 
 
 def completion(
-    rendered: Rendered, created: int, legacy: bool = False, tier: str = "default"
+    rendered: Rendered,
+    created: int,
+    legacy: bool = False,
+    tier: str = "default",
+    custom: frozenset[str] = frozenset(),
 ) -> JSON:
     """The non-streaming `chat.completion` object."""
     return {
@@ -878,7 +908,7 @@ def completion(
         "choices": [
             {
                 "index": c.index,
-                "message": _message(c, legacy),
+                "message": _message(c, legacy, custom),
                 "logprobs": _logprobs(c),
                 "finish_reason": _finish(c, legacy),
             }
@@ -953,8 +983,18 @@ class _Chunks:
         )
 
 
-def _call_start(call: Any) -> bytes:
-    """A tool call's first delta, as the API streams it: id, type and name, no arguments."""
+def _call_start(call: Any, custom: frozenset[str]) -> bytes:
+    """A tool call's first delta, as the API streams it: id, type and name, no arguments
+    (a custom tool's: its name and an empty input, which the next deltas extend)."""
+    if call.name in custom:
+        return _dumps(
+            {
+                "index": call.index,
+                "id": call.id,
+                "type": "custom",
+                "custom": {"name": call.name, "input": ""},
+            }
+        )
     return _dumps(
         {
             "index": call.index,
@@ -965,7 +1005,7 @@ def _call_start(call: Any) -> bytes:
     )
 
 
-def _role(choice: RenderedChoice) -> tuple[bytes, bool]:
+def _role(choice: RenderedChoice, custom: frozenset[str]) -> tuple[bytes, bool]:
     """A choice's first delta, and whether it opened the first tool call (as the API does
     when the call is the first thing the choice says)."""
     if choice.refusal is not None:
@@ -974,7 +1014,7 @@ def _role(choice: RenderedChoice) -> tuple[bytes, bool]:
         return b'{"role":"assistant","content":"","refusal":null}', False
     if choice.reasoning_deltas:
         return b'{"role":"assistant","content":null,"refusal":null}', False
-    start = _call_start(choice.tool_calls[0])
+    start = _call_start(choice.tool_calls[0], custom)
     return b'{"role":"assistant","content":null,"tool_calls":[' + start + b'],"refusal":null}', True
 
 
@@ -1007,10 +1047,12 @@ def _legacy_ticks(chunks: _Chunks, choice: RenderedChoice, opened: bool) -> list
     else:
         out.append(chunks.choice(choice.index, start))
     spoken = replace(choice, tool_calls=(), reasoning_deltas=())
-    return [*_choice_ticks(chunks, spoken, False), *out]
+    return [*_choice_ticks(chunks, spoken, False, frozenset()), *out]
 
 
-def _choice_ticks(chunks: _Chunks, choice: RenderedChoice, opened: bool) -> list[bytes]:
+def _choice_ticks(
+    chunks: _Chunks, choice: RenderedChoice, opened: bool, custom: frozenset[str]
+) -> list[bytes]:
     """The events of one choice after its role delta, one per tick (a tool call that the
     role delta did not open starts with its own delta, written with its first fragment)."""
     out = [
@@ -1048,9 +1090,12 @@ def _choice_ticks(chunks: _Chunks, choice: RenderedChoice, opened: bool) -> list
     for k, call in enumerate(choice.tool_calls):
         start = b""
         if k > 0 or not opened:
-            start = chunks.choice(choice.index, b'{"tool_calls":[' + _call_start(call) + b"]}")
+            opening = _call_start(call, custom)
+            start = chunks.choice(choice.index, b'{"tool_calls":[' + opening + b"]}")
         for j, fragment in enumerate(call.fragments):
             part = b'{"tool_calls":[{"index":%d,"function":{"arguments":' % call.index
+            if call.name in custom:  # a custom tool's input, in pieces as arguments come
+                part = b'{"tool_calls":[{"index":%d,"custom":{"input":' % call.index
             event = chunks.choice(choice.index, part + _dumps(fragment) + b"}}]}", text=fragment)
             out.append(start + event if j == 0 else event)
         if not call.fragments and start:
@@ -1066,16 +1111,21 @@ def stream(
     obfuscate: bool = True,
     legacy: bool = False,
     tier: str = "default",
+    custom: frozenset[str] = frozenset(),
 ) -> Body:
     """The SSE events of a streamed answer, each with the offset it is due at (a
-    `functions` request's call as `function_call` deltas)."""
+    `functions` request's call as `function_call` deltas, a custom tool's call as
+    `custom` deltas)."""
     chunks = _Chunks(rendered, created, include_usage, obfuscate, tier)
     offsets = rendered.offsets
     events: list[bytes] = []
     due: list[float] = []
     ticks = []
     for choice in rendered.choices:
-        role, opened = _legacy_role(choice) if legacy and choice.tool_calls else _role(choice)
+        if legacy and choice.tool_calls:
+            role, opened = _legacy_role(choice)
+        else:
+            role, opened = _role(choice, custom)
         # With logprobs asked for, the role delta carries empty ones, as the API's does.
         opening = b"null" if choice.logprobs is None else b'{"content":[],"refusal":null}'
         events.append(chunks.choice(choice.index, role, opening))
@@ -1083,7 +1133,7 @@ def stream(
         if legacy and choice.tool_calls:
             ticks.append(_legacy_ticks(chunks, choice, opened))
         else:
-            ticks.append(_choice_ticks(chunks, choice, opened))
+            ticks.append(_choice_ticks(chunks, choice, opened, custom))
     cut_at, abort_after = interleave(ticks, offsets, fault, events, due)
     last = due[-1]
     if cut_at is not None:
@@ -1117,9 +1167,10 @@ def whole(
     fault: Fault | None = None,
     legacy: bool = False,
     tier: str = "default",
+    custom: frozenset[str] = frozenset(),
 ) -> Body:
     """A non-streaming answer, with the non-streaming form of a fault."""
-    body = completion(rendered, created, legacy, tier)
+    body = completion(rendered, created, legacy, tier, custom)
     delay = rendered.offsets[-1]
     if fault is not None:
         if fault.empty_choices_error:
@@ -1145,8 +1196,9 @@ def answer(
             wire.obfuscate,
             wire.legacy,
             wire.tier,
+            wire.custom,
         )
-    return whole(rendered, created, fault, wire.legacy, wire.tier)
+    return whole(rendered, created, fault, wire.legacy, wire.tier, wire.custom)
 
 
 def remember(
@@ -1161,7 +1213,7 @@ def remember(
     if conversation.body.get("store") is not True or fault is not None:
         return
     wire = conversation.wire if isinstance(conversation.wire, _Wire) else _PLAIN
-    answered = completion(rendered, created, wire.legacy, wire.tier)
+    answered = completion(rendered, created, wire.legacy, wire.tier, wire.custom)
     stored_completions.keep(store, answered, conversation.body)
 
 

@@ -73,7 +73,14 @@ from mockllm.refusals import (
     responses_context,
     unknown_parameter,
 )
-from mockllm.render import Rendered, RenderedChoice, prompt_tokens, seed_id
+from mockllm.render import (
+    Rendered,
+    RenderedChoice,
+    called_custom,
+    free_form_tool,
+    prompt_tokens,
+    seed_id,
+)
 from mockllm.rules import ErrorSpec, Fault
 from mockllm.state import StateStore
 from mockllm.strict_schema import strict_problem
@@ -445,6 +452,25 @@ def _parse_tools(
     return tuple(tools), echoed, frozenset(other)
 
 
+def _custom_tools(echoed: list[JSON]) -> tuple[Tool, ...]:
+    """The custom (free-form input) tools offered, each with the grammar of its input when
+    it has one (`format` of type `grammar`: its `syntax` and `definition`)."""
+    tools = []
+    for tool in echoed:
+        if tool.get("type") != "custom":
+            continue
+        form = tool.get("format")
+        syntax = form.get("syntax") if isinstance(form, dict) else None
+        definition = form.get("definition") if isinstance(form, dict) else None
+        description = tool.get("description")
+        grammar = None
+        if isinstance(syntax, str) and isinstance(definition, str):
+            grammar = (syntax, definition)
+        text = description if isinstance(description, str) else ""
+        tools.append(free_form_tool(tool["name"], text, grammar))
+    return tuple(tools)
+
+
 def _family(kind: str) -> str:
     """A built-in tool's kind without its version (`web_search_preview_2025_03_11` is a
     `web_search`, `computer_use_preview` a `computer`), to tell whether a tool choice names
@@ -503,6 +529,10 @@ def _parse_tool_choice(
             raise absent_or_wrong("tool_choice.tools", "an array", listed)
         allowed = []
         for i, item in enumerate(listed):
+            if isinstance(item, dict) and item.get("type") == "custom":
+                if ("custom", item.get("name")) in other:
+                    allowed.append(str(item["name"]))
+                continue
             if not isinstance(item, dict) or item.get("type", "function") != "function":
                 continue  # a built-in tool: the default generator does not call it
             name = item.get("name")
@@ -520,7 +550,7 @@ def _parse_tool_choice(
             raise absent_or_wrong("tool_choice.name", "a string", name)
         if ("custom", name) not in other:
             raise _not_offered(name)
-        return "auto", ()  # a tool the default generator does not call: it answers in text
+        return name, ()
     if kind == "computer_use" or kind in _BUILTIN_REQUIRED:
         # An MCP server's tools are named by the server, which the mock cannot reach.
         offered = {_family(k) for k, name in other if k == name}
@@ -841,6 +871,7 @@ def parse(
     top_p = _number(body, "top_p", 0, 1, 1.0)
     tools, echoed_tools, other_tools = _parse_tools(body.get("tools"), context)
     tool_choice, allowed = _parse_tool_choice(body.get("tool_choice"), tools, other_tools)
+    custom = _custom_tools(echoed_tools)
     form, text = _parse_text(body.get("text"), messages, context)
     reasoning, wants_summary, effort = _parse_reasoning(body.get("reasoning"), entry, context)
     store = get_bool(body, "store", True)
@@ -940,7 +971,7 @@ def parse(
         stream=stream,
         max_tokens=max_output,
         max_tokens_given=max_given,
-        tools=tools,
+        tools=(*tools, *called_custom(custom, tools, tool_choice, allowed)),
         tool_choice=tool_choice,
         allowed_tools=allowed,
         parallel_tool_calls=parallel,
@@ -963,7 +994,7 @@ def parse(
             "reasoning.encrypted_content" in includes,
             thread,
             background,
-            frozenset(t["name"] for t in echoed_tools if t.get("type") == "custom"),
+            frozenset(t.name for t in custom),
         ),
     )
     texts = [m.text for m in messages_t]
