@@ -282,8 +282,20 @@ def usage(rendered: Rendered, conversation: Conversation, *, start: bool = False
     if not start:
         out.update(_usage_details(rendered, conversation))
     out["service_tier"] = "standard"
-    out["inference_geo"] = "not_available"
+    out["inference_geo"] = _inference_geo(rendered.model, conversation)
     return out
+
+
+def _inference_geo(model: str, conversation: Conversation) -> str:
+    """Where the model ran: the request's `inference_geo`, else `global`, on the models that
+    take one (Opus 4.6 and later: the catalogue's undated Claude ids); `not_available` on
+    the older ones, as recordings show (claude-sonnet-4-6: "global", claude-haiku-4-5:
+    "not_available") and the data residency page documents."""
+    entry = lookup(model)
+    if not entry.known or not entry.id.startswith("claude") or _DATED.match(entry.id):
+        return "not_available"
+    asked = conversation.body.get("inference_geo")
+    return asked if isinstance(asked, str) else "global"
 
 
 def _usage_details(rendered: Rendered, conversation: Conversation) -> JSON:

@@ -150,3 +150,34 @@ def test_stop_sequences_with_words_are_taken(server: RunningServer) -> None:
     assert post(server, ask(stop_sequences=["\n\nHuman:", " END"])).status_code == 200
     typed = post(server, ask(stop_sequences=[" ", 7]))
     assert refusal(typed) == "stop_sequences.1: Input should be a valid string"
+
+
+@pytest.mark.parametrize(
+    ("model", "asked", "ran"),
+    [
+        ("claude-sonnet-4-6", None, "global"),
+        ("claude-opus-4-6", None, "global"),
+        ("claude-opus-4-6", "us", "us"),
+        ("claude-haiku-4-5", None, "not_available"),
+        ("claude-sonnet-4-5-20250929", None, "not_available"),
+    ],
+)
+def test_usage_says_where_the_model_ran(
+    client: Anthropic, model: str, asked: str | None, ran: str
+) -> None:
+    # Recorded (github.com/pydantic/pydantic-ai, tests/models/cassettes/test_anthropic,
+    # ..._across_models[claude-sonnet-4-6].yaml and [claude-haiku-4-5].yaml): usage has
+    # inference_geo "global" for claude-sonnet-4-6 and claude-opus-4-6, "not_available" for
+    # claude-haiku-4-5; the data residency page: "The response usage object includes an
+    # inference_geo field indicating where inference ran" ("us" when asked for), on Opus 4.6
+    # and later models.
+    messages: list[MessageParam] = [{"role": "user", "content": "Say hello"}]
+    extra = {} if asked is None else {"inference_geo": asked}
+    whole = client.messages.create(model=model, max_tokens=64, messages=messages, **extra)
+    assert whole.usage.inference_geo == ran
+    with client.messages.stream(model=model, max_tokens=64, messages=messages, **extra) as s:
+        events = list(s)
+        final = s.get_final_message()
+    assert events[0].type == "message_start"
+    assert events[0].message.usage.inference_geo == ran
+    assert final.usage.inference_geo == ran
