@@ -95,6 +95,9 @@ class Conversation:
     min_tokens: int = 0
     stop: tuple[str, ...] = ()
     tools: tuple[Tool, ...] = ()
+    # The custom (free-form input) tools offered that `tools` leaves out (it holds one only
+    # when the tool choice forces it): a rule's call of one is written from its grammar.
+    free_form_tools: tuple[Tool, ...] = ()
     tool_choice: str | None = None  # "none" | "auto" | "required" | a tool's name
     allowed_tools: tuple[str, ...] = ()  # an `allowed_tools` choice: only these may be called
     parallel_tool_calls: bool = True
@@ -141,6 +144,14 @@ class Conversation:
             if tool.name == name:
                 return tool
         return None
+
+    def offered_tool(self, name: str) -> Tool | None:
+        """The tool of that name among those offered, a custom tool the choice leaves out
+        included."""
+        found = self.tool(name)
+        if found is None:
+            found = next((t for t in self.free_form_tools if t.name == name), None)
+        return found
 
     def with_model(self, model: str) -> Conversation:
         """The same request sent to another model (for `fallbacks`)."""

@@ -439,12 +439,12 @@ def _arguments(
     spec: ToolCallSpec, request: Conversation, rng: random.Random, locale: str, default: bool
 ) -> str:
     if spec.generate or spec.arguments is None:
-        tool = request.tool(spec.name)
+        tool = request.offered_tool(spec.name)
         selected = selection_arguments(request, tool) if default and tool is not None else None
         if selected is not None:  # a selector's choice (LlamaIndex's PydanticSingleSelector)
             return orjson.dumps(selected).decode()
         schema = tool.parameters if tool else {"type": "object", "properties": {}}
-        index = request.tools.index(tool) if tool else 0
+        index = request.tools.index(tool) if tool in request.tools else 0
         hints = argument_hints(request, tool) if default and tool is not None else None
         if hints is not None and tool is not None and is_final_tool(tool):
             hints = {**hints, **answer_hints(request, schema, locale)}

@@ -693,6 +693,7 @@ def parse(
             raise unsupported(modality, MODALITIES, f"modalities[{i}]")
     effort = _reasoning_effort(body.get("reasoning_effort"), entry, context)
     last_user, system, turn = summarize(messages)
+    forced = called_custom(custom, tools, tool_choice, allowed_tools)
     conversation = Conversation(
         model=model,
         messages=messages,
@@ -709,7 +710,8 @@ def parse(
         ignore_eos=ignore_eos,
         min_tokens=min_tokens,
         stop=parse_stop(body.get("stop")),
-        tools=(*tools, *called_custom(custom, tools, tool_choice, allowed_tools)),
+        tools=(*tools, *forced),
+        free_form_tools=tuple(t for t in custom if t not in forced),
         tool_choice=tool_choice,
         allowed_tools=allowed_tools,
         parallel_tool_calls=parallel and not functions,

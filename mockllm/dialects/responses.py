@@ -958,6 +958,7 @@ def parse(
         messages_t = _truncated(messages_t, tools, entry.context_window)
     last_user, system, turn = summarize(messages_t)
     listed = tuple(listed_item(item, seed_key, i) for i, item in enumerate(inputs))
+    forced = called_custom(custom, tools, tool_choice, allowed)
     conversation = Conversation(
         model=model,
         messages=messages_t,
@@ -971,7 +972,8 @@ def parse(
         stream=stream,
         max_tokens=max_output,
         max_tokens_given=max_given,
-        tools=(*tools, *called_custom(custom, tools, tool_choice, allowed)),
+        tools=(*tools, *forced),
+        free_form_tools=tuple(t for t in custom if t not in forced),
         tool_choice=tool_choice,
         allowed_tools=allowed,
         parallel_tool_calls=parallel,

@@ -44,6 +44,12 @@ rules:
   - name: counted
     match: {{ last_message: {{ role: tool, content: {{ contains: "42" }} }} }}
     reply: {{ content: "There are 42 users." }}
+  - name: any-query
+    match: {{ last_user: {{ contains: "any query" }} }}
+    reply:
+      tool_calls:
+        - name: run_sql
+          generate: from_schema
 """
 SQL_GRAMMAR = r"SELECT (count\(\*\)|[a-z_]+) FROM [a-z_]+;"
 CHAT_SQL: Any = {
@@ -285,3 +291,19 @@ def test_a_forced_custom_tool_is_a_custom_tool_call_item(server: RunningServer) 
         assert isinstance(final.output[0], ResponseCustomToolCall)
         assert "".join(pieces) == done["input"] == final.output[0].input
         assert _fits(done["input"])
+
+
+def test_a_rule_generates_a_custom_tools_input_from_its_grammar(server: RunningServer) -> None:
+    """`generate: from_schema` on a rule's call of a custom tool the tool choice does not
+    force writes an input its grammar takes, on both families."""
+    sdk = openai_sdk(server)
+    chat = sdk.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "Run any query."}], tools=[CHAT_SQL]
+    )
+    (call,) = chat.choices[0].message.tool_calls or ()
+    assert isinstance(call, ChatCompletionMessageCustomToolCall)
+    assert call.custom.name == "run_sql" and _fits(call.custom.input), call
+    answer = sdk.responses.create(model="gpt-4o", input="Run any query.", tools=[RESPONSES_SQL])
+    (item,) = answer.output
+    assert isinstance(item, ResponseCustomToolCall)
+    assert item.name == "run_sql" and _fits(item.input), item
