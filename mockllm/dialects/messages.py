@@ -1857,6 +1857,12 @@ def count_tokens(conversation: Conversation, created: int = 0, seed: int = 0) ->
     return Body(200, JSON_TYPE, orjson.dumps(counted), offsets=(0.0,))
 
 
+# "The Claude API includes the following headers in every response: request-id, ...
+# anthropic-organization-id: The organization ID associated with the API key used in the
+# request" (the API overview page): one organization, a UUID as the API's are, for every key.
+ORGANIZATION_ID = "b0bd6b51-ccc1-5c64-a955-0e14f39e3616"
+
+
 def request_id(seed: int, count: int) -> str:
     """`req_011C…`: the API's request ids, base58 after a `011C` prefix (28 characters)."""
     return "req_011C" + messages_answer.base58(seed, count, "request-id", length=20)
@@ -1872,6 +1878,7 @@ DIALECT = Dialect(
     refusal=messages_answer.refusal,
     headers=messages_answer.headers,
     request_id_header=b"request-id",
+    static_headers=((b"anthropic-organization-id", ORGANIZATION_ID.encode()),),
     key_headers=("x-api-key",),
     processing_ms=False,
     refusal_headers=messages_answer.headers,

@@ -5,6 +5,7 @@ reports quote them (named beside each test)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -181,3 +182,30 @@ def test_usage_says_where_the_model_ran(
     assert events[0].type == "message_start"
     assert events[0].message.usage.inference_geo == ran
     assert final.usage.inference_geo == ran
+
+
+# --- headers ----------------------------------------------------------------------------------
+
+
+def test_every_answer_names_the_organization(server: RunningServer, client: Anthropic) -> None:
+    # "The Claude API includes the following headers in every response: request-id: A
+    # globally unique identifier for the request; anthropic-organization-id: The
+    # organization ID associated with the API key used in the request" (the API overview
+    # page); a 400 for max_tokens 0 and no messages "still carr[ies] the org UUID".
+    whole = client.messages.with_raw_response.create(
+        model="claude-sonnet-4-5", max_tokens=16, messages=[{"role": "user", "content": "Hi"}]
+    )
+    organization = whole.headers["anthropic-organization-id"]
+    assert str(uuid.UUID(organization)) == organization
+    streamed = post(server, ask(stream=True))
+    refused = post(server, {"model": "claude-haiku-4-5", "max_tokens": 0, "messages": []})
+    counted = httpx.post(
+        f"{server.url}/v1/messages/count_tokens",
+        json={"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "Hi"}]},
+        headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"},
+    )
+    assert streamed.status_code == 200 and refused.status_code == 400
+    assert counted.status_code == 200
+    for answer in (streamed, refused, counted):
+        assert answer.headers["anthropic-organization-id"] == organization
+        assert answer.headers["request-id"].startswith("req_011C")
