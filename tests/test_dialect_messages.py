@@ -229,7 +229,7 @@ def test_server_and_anthropic_defined_tools() -> None:
         ),
         (
             {"tools": [TOOL, TOOL]},
-            "tools: Tool names must be unique. Duplicate name: 'get_weather'",
+            "tools: Tool names must be unique.",
         ),
         (
             {"tool_choice": {"type": "required"}},

@@ -5,7 +5,7 @@ The API words its 400s as its request validator (pydantic) does: `<dotted path>:
 <problem>`, e.g. `max_tokens: Field required` or `messages.1.content.0: Input tag 'foo'
 found using 'type' does not match any of the expected tags: …`. Wordings found in public
 reports of its errors are copied (a comment names a source); the few not found there
-(a duplicate tool name, an unknown forced tool) follow the same style.
+(an unknown forced tool) follow the same style.
 The answer's wire (the `message` object, its events, errors and headers) is
 `messages_answer`'s.
 """
@@ -1009,9 +1009,10 @@ def _read_tools(value: object, lenient: bool) -> tuple[tuple[Tool, ...], frozens
         if kind in SERVER_TOOLS:
             server.add(fixed)
     names = [t.name for t in tools]
-    for name in names:
-        if names.count(name) > 1:
-            raise invalid(f"tools: Tool names must be unique. Duplicate name: '{name}'", "tools")
+    if len(set(names)) < len(names):
+        # The API's words, naming no name (github.com/anthropics/claude-code/issues/10687,
+        # microsoft/vscode issue 276110: "tools: Tool names must be unique.").
+        raise invalid("tools: Tool names must be unique.", "tools")
     return tuple(tools), frozenset(server)
 
 

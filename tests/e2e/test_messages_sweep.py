@@ -184,6 +184,30 @@ def test_usage_says_where_the_model_ran(
     assert final.usage.inference_geo == ran
 
 
+def test_two_tools_of_one_name_are_refused_in_the_api_words(
+    server: RunningServer, client: Anthropic
+) -> None:
+    # 400 {"type":"error","error":{"type":"invalid_request_error","message":"tools: Tool
+    # names must be unique."},"request_id":"req_011CUer5Hnhm1QQWCAASQRbD"}
+    # (github.com/anthropics/claude-code/issues/10687; microsoft/vscode issue 276110).
+    tool = {"name": "lookup", "input_schema": {"type": "object"}}
+    answer = post(server, ask(tools=[tool, {**tool, "description": "again"}]))
+    assert refusal(answer) == "tools: Tool names must be unique."
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=16,
+            tools=[{"name": "bash", "input_schema": {"type": "object"}}],
+            messages=[{"role": "user", "content": "Hi"}],
+            extra_body={"tools": [{"type": "bash_20250124", "name": "bash"}] * 2},
+        )
+    assert caught.value.body == {
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "tools: Tool names must be unique."},
+        "request_id": caught.value.request_id,
+    }
+
+
 # --- headers ----------------------------------------------------------------------------------
 
 
