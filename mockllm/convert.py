@@ -216,9 +216,9 @@ def _responses_messages(body: JSON) -> list[tuple[str, str]]:
         kind = item.get("type", "message")
         if kind == "message" or "role" in item:
             out.append((str(item.get("role") or "user"), _text(item.get("content"))))
-        elif kind == "function_call_output":
-            out.append(("tool", str(item.get("output") or "")))
-        elif kind == "function_call":
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            out.append(("tool", _text(item.get("output"))))
+        elif kind in ("function_call", "custom_tool_call"):
             out.append(("assistant", ""))
     return out
 
@@ -295,15 +295,7 @@ def _completed(body: bytes) -> JSON:
         message = choice.get("message") if isinstance(choice, dict) else None
         if not isinstance(message, dict):
             raise _Skip("a choice has no message")
-        calls = [
-            {
-                "name": call["function"].get("name", ""),
-                "arguments": call["function"].get("arguments"),
-                "id": call.get("id"),
-            }
-            for call in message.get("tool_calls") or []
-            if isinstance(call, dict) and isinstance(call.get("function"), dict)
-        ]
+        calls = [c for c in map(_chat_call, message.get("tool_calls") or []) if c is not None]
         spec = _choice(
             content=_template(_text(message.get("content"))) if message.get("content") else None,
             refusal=message.get("refusal"),
@@ -497,6 +489,15 @@ def _responses_output(data: JSON) -> JSON:
                     "id": item.get("call_id"),
                 }
             )
+        elif item.get("type") == "custom_tool_call":
+            calls.append(
+                {
+                    "name": item.get("name", ""),
+                    "arguments": item.get("input"),
+                    "id": item.get("call_id"),
+                    "custom": True,
+                }
+            )
         elif item.get("type") == "reasoning":
             summary = [s.get("text", "") for s in item.get("summary") or [] if isinstance(s, dict)]
             reasoning.append("\n".join(summary))
@@ -531,16 +532,21 @@ def _responses_streamed(response: RecordedResponse) -> JSON:
         if name == "response.output_text.delta":
             chunks.append(str(data.get("delta") or ""))
             timed.append(offset)
-        elif name == "response.output_item.added" and _obj(data.get("item")).get("type") == (
-            "function_call"
+        elif name == "response.output_item.added" and _obj(data.get("item")).get("type") in (
+            "function_call",
+            "custom_tool_call",
         ):
             item = _obj(data.get("item"))
             calls[data.get("output_index")] = {
                 "name": item.get("name", ""),
                 "arguments": "",
                 "id": item.get("call_id"),
+                **({"custom": True} if item.get("type") == "custom_tool_call" else {}),
             }
-        elif name == "response.function_call_arguments.delta":
+        elif name in (
+            "response.function_call_arguments.delta",
+            "response.custom_tool_call_input.delta",
+        ):
             call = calls.setdefault(data.get("output_index"), {"name": "", "arguments": ""})
             call["arguments"] += str(data.get("delta") or "")
             timed.append(offset)
@@ -661,11 +667,33 @@ def _anthropic_streamed(response: RecordedResponse) -> JSON:
     return reply
 
 
+def _chat_call(call: Any) -> JSON | None:
+    """A chat answer's tool call as the rule writes it: a function's name and arguments, or
+    a custom tool's name and its input (`{"type": "custom", "custom": {"name", "input"}}`),
+    kept as text."""
+    if not isinstance(call, dict):
+        return None
+    if isinstance(call.get("function"), dict):
+        function = call["function"]
+        return {"name": function.get("name", ""), "arguments": function.get("arguments"),
+                "id": call.get("id")}  # fmt: skip
+    if isinstance(call.get("custom"), dict):
+        custom = call["custom"]
+        return {"name": custom.get("name", ""), "arguments": custom.get("input"),
+                "id": call.get("id"), "custom": True}  # fmt: skip
+    return None
+
+
 def _merge_call(calls: dict[int, JSON], fragment: JSON, position: int) -> None:
-    """Add one streamed tool-call fragment to the call it continues."""
+    """Add one streamed tool-call fragment to the call it continues (a function's
+    `arguments` pieces, or a custom tool's `input` pieces)."""
     index = fragment.get("index", position)
     call = calls.setdefault(index, {"name": "", "arguments": "", "id": None})
     function = _obj(fragment.get("function"))
+    custom = _obj(fragment.get("custom"))
+    if custom:
+        call["custom"] = True
+        function = {"name": custom.get("name"), "arguments": custom.get("input")}
     name = function.get("name")
     if isinstance(name, str) and name != call["name"]:  # some gateways repeat the whole name
         call["name"] += name
@@ -703,6 +731,8 @@ def _choice(
 def _tool_call(call: JSON) -> JSON:
     arguments = call.get("arguments")
     parsed = _json(arguments.encode()) if isinstance(arguments, str) else arguments
+    if call.get("custom"):  # a custom tool's input: its text, JSON or not
+        parsed = None
     if isinstance(parsed, dict | list):
         value: Any = _escaped(parsed)
     else:  # not JSON (or JSON but no object or array): kept as the recorded text

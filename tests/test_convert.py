@@ -801,3 +801,86 @@ def test_a_completions_error_becomes_an_error_reply() -> None:
     assert conditions(rule)["api"].value == "completions"
     error = rule.replies[0].error
     assert error is not None and (error.status, error.message) == (404, "This is a chat model")
+
+
+# --- custom tools (free-form input) ------------------------------------------------------------
+
+QUERY = 'SELECT "a" FROM t; -- {"not": "data"}'
+
+
+def test_a_chat_answers_custom_tool_call_becomes_a_call_with_its_input_as_text() -> None:
+    calls = [
+        {"id": "call_c", "type": "custom", "custom": {"name": "run_sql", "input": QUERY}},
+        {"id": "call_j", "type": "custom", "custom": {"name": "patch", "input": '{"a": 1}'}},
+    ]
+    answer = completion({**said(None, tool_calls=calls), "finish_reason": "tool_calls"})
+    text, rules = convert((make_request(), answer))
+    assert yaml.safe_load(text)["rules"][0]["reply"]["tool_calls"] == [
+        {"name": "run_sql", "arguments": QUERY, "id": "call_c"},
+        {"name": "patch", "arguments": '{"a": 1}', "id": "call_j"},  # JSON text, kept as text
+    ]
+    (choice,) = rules[0].replies[0].choices
+    assert [c.name for c in choice.tool_calls] == ["run_sql", "patch"]
+
+
+def test_a_streamed_custom_tool_call_is_reassembled_from_its_input_pieces() -> None:
+    def call(**fields: Any) -> bytes:
+        return chunk({"tool_calls": [{"index": 0, **fields}]})
+
+    events = [
+        chunk({"role": "assistant", "content": None}),
+        call(id="call_c", type="custom", custom={"name": "run_sql", "input": ""}),
+        call(custom={"input": QUERY[:10]}),
+        call(custom={"input": QUERY[10:]}),
+        chunk({}, "tool_calls"),
+        b"data: [DONE]\n\n",
+    ]
+    text, _ = convert((make_request(stream=True), stream(*events)))
+    assert yaml.safe_load(text)["rules"][0]["reply"]["tool_calls"] == [
+        {"name": "run_sql", "arguments": QUERY, "id": "call_c"}
+    ]
+
+
+def test_a_responses_api_custom_tool_call_becomes_a_call_whole_and_streamed() -> None:
+    item = {"type": "custom_tool_call", "call_id": "call_r", "name": "run_sql", "input": QUERY}
+    body = {"object": "response", "model": "gpt-5", "status": "completed", "output": [item]}
+    text, _ = convert(
+        (RESPONSES_REQUEST, RecordedResponse(200, "OK", JSON_TYPE, orjson.dumps(body)))
+    )
+    expected = [{"name": "run_sql", "arguments": QUERY, "id": "call_r"}]
+    assert yaml.safe_load(text)["rules"][0]["reply"]["tool_calls"] == expected
+    added = {**item, "input": ""}
+    events = [
+        typed("response.output_item.added", output_index=0, item=added, sequence_number=0),
+        typed(
+            "response.custom_tool_call_input.delta",
+            output_index=0,
+            delta=QUERY[:7],
+            sequence_number=1,
+        ),  # fmt: skip
+        typed(
+            "response.custom_tool_call_input.delta",
+            output_index=0,
+            delta=QUERY[7:],
+            sequence_number=2,
+        ),  # fmt: skip
+    ]
+    text, _ = convert((RESPONSES_REQUEST, stream(*events)))
+    assert yaml.safe_load(text)["rules"][0]["reply"]["tool_calls"] == expected
+
+
+def test_a_custom_tools_output_in_the_input_is_a_tool_message() -> None:
+    request = family_request(
+        "/v1/responses",
+        {
+            "model": "gpt-5",
+            "previous_response_id": "resp_1",  # the turn that called the tool
+            "input": [{"type": "custom_tool_call_output", "call_id": "c1", "output": "42"}],
+        },
+    )
+    body = {"object": "response", "model": "gpt-5", "status": "completed", "output": [
+        {"type": "message", "role": "assistant",
+         "content": [{"type": "output_text", "text": "There are 42."}]}]}  # fmt: skip
+    text, _ = convert((request, RecordedResponse(200, "OK", JSON_TYPE, orjson.dumps(body))))
+    match = yaml.safe_load(text)["rules"][0]["match"]
+    assert match.get("last_message") == {"role": "tool", "content": "42"}, match

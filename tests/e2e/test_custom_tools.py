@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
+from click.testing import CliRunner
 from openai.types.chat import ChatCompletion
 from openai.types.chat.chat_completion_message_custom_tool_call import (
     ChatCompletionMessageCustomToolCall,
@@ -23,6 +26,7 @@ from openai.types.chat.chat_completion_message_function_tool_call import (
 from openai.types.responses import Response, ResponseCustomToolCall, ResponseStreamEvent
 from pydantic import TypeAdapter
 
+from mockllm.cli import main
 from tests.openai_schemas import check
 
 from ..conftest import RunningServer, start_server
@@ -307,3 +311,46 @@ def test_a_rule_generates_a_custom_tools_input_from_its_grammar(server: RunningS
     (item,) = answer.output
     assert isinstance(item, ResponseCustomToolCall)
     assert item.name == "run_sql" and _fits(item.input), item
+
+
+def test_recorded_custom_tool_calls_convert_to_rules_that_answer_them(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """Custom tool calls recorded from an upstream (chat and the Responses API, whole and
+    streamed) become rules (`mockllm cassette to-scenario`) whose answers carry the same
+    calls with the same input."""
+    folder = tmp_path / "cassettes"
+    recorder = start_server(
+        "--upstream", server.base_url, "--cassettes", str(folder), "--cassette", "sql",
+        "--record-mode", "all", tmp_path=tmp_path,
+    )  # fmt: skip
+    chat: Any = {"model": "gpt-4o", "tools": [CHAT_SQL],
+                 "messages": [{"role": "user", "content": "Please count the users."}]}  # fmt: skip
+    responses: Any = {"model": "gpt-4o", "tools": [RESPONSES_SQL],
+                      "input": "Please count the users, one more time."}  # fmt: skip
+    try:
+        for path, body in (("/chat/completions", chat), ("/responses", responses)):
+            for stream in (False, True):
+                assert _post(recorder, path, {**body, "stream": stream}).status_code == 200
+    finally:
+        recorder.stop()
+    result = CliRunner().invoke(main, ["cassette", "to-scenario", str(folder / "sql.yaml")])
+    assert result.exit_code == 0, result.output
+    scenario = tmp_path / "sql-rules.yaml"
+    scenario.write_text(result.output)
+    replies = [r for rule in yaml.safe_load(result.output)["rules"] for r in rule["sequence"]]
+    sql = [c["arguments"] for r in replies for c in r["tool_calls"] if c["name"] == "run_sql"]
+    assert sql == [QUERY] * 4  # the input as text, whole and put back together from pieces
+
+    served = start_server("--scenarios", str(scenario), tmp_path=tmp_path)
+    try:
+        sdk = openai_sdk(served)
+        for _ in range(2):  # each rule's sequence: the whole answer, then the streamed one
+            call = (sdk.chat.completions.create(**chat).choices[0].message.tool_calls or [])[0]
+            assert isinstance(call, ChatCompletionMessageCustomToolCall)
+            assert (call.custom.name, call.custom.input) == ("run_sql", QUERY)
+            item = sdk.responses.create(**responses).output[-2]  # the text, then the calls
+            assert isinstance(item, ResponseCustomToolCall), item
+            assert (item.name, item.input) == ("run_sql", QUERY)
+    finally:
+        served.stop()
