@@ -16,6 +16,7 @@ import orjson
 
 from mockllm.convert import exact_pattern, literal, recorded_reply, scenario_yaml
 from mockllm.engine import Answer, Failure, Replayed
+from mockllm.render import FreeFormInput
 from mockllm.rules import NO_LATENCY, ErrorSpec, Fault, Latency
 
 if TYPE_CHECKING:
@@ -109,7 +110,12 @@ def _match(conversation: Conversation) -> JSON:
 
 def _rendered(answer: Answer, conversation: Conversation, default_latency: Latency) -> JSON:
     rendered: Rendered = answer.rendered
-    specs = [_choice(choice) for choice in rendered.choices]
+    # A custom tool's input is text, kept as it is even when it reads as JSON.
+    free_form = {
+        t.name for t in (*conversation.tools, *conversation.free_form_tools)
+        if isinstance(t.parameters, FreeFormInput)
+    }  # fmt: skip
+    specs = [_choice(choice, free_form) for choice in rendered.choices]
     reply: JSON = {}
     if len(specs) == 1:
         reply.update(specs[0])
@@ -136,7 +142,7 @@ def _rendered(answer: Answer, conversation: Conversation, default_latency: Laten
     return reply
 
 
-def _choice(choice: Any) -> JSON:
+def _choice(choice: Any, free_form: set[str]) -> JSON:
     spec: JSON = {}
     if choice.reasoning:
         spec["reasoning"] = literal(choice.reasoning)
@@ -147,7 +153,9 @@ def _choice(choice: Any) -> JSON:
     elif choice.content is not None:
         spec["content"] = literal(choice.content)
     if choice.tool_calls:
-        spec["tool_calls"] = [_tool_call(call) for call in choice.tool_calls]
+        spec["tool_calls"] = [
+            _tool_call(call, call.name in free_form) for call in choice.tool_calls
+        ]
     if not spec:
         spec["content"] = ""
     natural = "tool_calls" if choice.tool_calls else "stop"
@@ -156,9 +164,9 @@ def _choice(choice: Any) -> JSON:
     return spec
 
 
-def _tool_call(call: Any) -> JSON:
+def _tool_call(call: Any, text: bool) -> JSON:
     try:
-        arguments: Any = literal(orjson.loads(call.arguments))
+        arguments: Any = literal(call.arguments if text else orjson.loads(call.arguments))
     except orjson.JSONDecodeError:
         arguments = literal(call.arguments)
     return {"name": call.name, "arguments": arguments, "id": call.id}

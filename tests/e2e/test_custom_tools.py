@@ -33,6 +33,7 @@ from ..conftest import RunningServer, start_server
 from .helpers import openai_sdk, sse_payloads, write_scenario
 
 QUERY = "SELECT count(*) FROM users;"
+JSON_INPUT = '{"a": 1,  "b": [2]}'  # a custom tool's input that reads as JSON: text all the same
 RULES = f"""\
 version: 1
 rules:
@@ -48,6 +49,12 @@ rules:
   - name: counted
     match: {{ last_message: {{ role: tool, content: {{ contains: "42" }} }} }}
     reply: {{ content: "There are 42 users." }}
+  - name: json-input
+    match: {{ last_user: {{ contains: "json input" }} }}
+    reply:
+      tool_calls:
+        - name: run_sql
+          arguments: {json.dumps(JSON_INPUT)}
   - name: any-query
     match: {{ last_user: {{ contains: "any query" }} }}
     reply:
@@ -354,3 +361,17 @@ def test_recorded_custom_tool_calls_convert_to_rules_that_answer_them(
             assert (item.name, item.input) == ("run_sql", QUERY)
     finally:
         served.stop()
+
+
+def test_the_inspectors_rule_keeps_a_custom_tools_input_as_text(server: RunningServer) -> None:
+    """ "Make a rule" from an exchange that called a custom tool writes its input as the
+    text it was, spacing and all, though it reads as JSON."""
+    body = {"model": "gpt-4o", "tools": [CHAT_SQL],
+            "messages": [{"role": "user", "content": "Send the json input."}]}  # fmt: skip
+    answered = _post(server, "/chat/completions", body)
+    call = answered.json()["choices"][0]["message"]["tool_calls"][0]
+    assert call["custom"] == {"name": "run_sql", "input": JSON_INPUT}
+    made = httpx.get(f"{server.url}/__admin/requests/{answered.headers['x-request-id']}/rule")
+    assert made.status_code == 200, made.text
+    (rule,) = yaml.safe_load(made.text)["rules"]
+    assert rule["reply"]["tool_calls"][0]["arguments"] == JSON_INPUT
