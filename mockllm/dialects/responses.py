@@ -1052,7 +1052,7 @@ def _truncated(
 def listed_item(item: Any, seed: bytes, index: int) -> JSON:
     """An input item with the id and the fields the API gives it when it lists input items
     (a message's text as parts, an output text's annotations, an image's detail, a call's
-    status)."""
+    status, the nullable fields its item resource requires)."""
     if not isinstance(item, dict):
         return {"value": item}
     kind = item.get("type", "message")
@@ -1075,8 +1075,15 @@ def listed_item(item: Any, seed: bytes, index: int) -> JSON:
             "content": content,
             "status": item.get("status", "completed"),
         }
-    elif kind in _CALLS and "status" not in listed:
-        listed["status"] = "completed"
+    else:
+        if kind in _CALLS and "status" not in listed:
+            listed["status"] = "completed"
+        for name, value in _LISTED_DEFAULTS.get(kind, ()):
+            listed.setdefault(name, value)
+        action = listed.get("action")
+        if kind == "shell_call" and isinstance(action, dict):
+            limits = {name: action.get(name) for name in ("timeout_ms", "max_output_length")}
+            listed["action"] = {**action, **limits}
     return listed
 
 
@@ -1086,9 +1093,27 @@ _LISTED_PREFIX = {
     "function_call_output": "fc_out_",
     "custom_tool_call": "ctc_",
 }
-# Items the API lists with a `status` (required of their item resources) even when sent
-# without one.
-_CALLS = ("function_call", "function_call_output", "custom_tool_call", "custom_tool_call_output")
+# Items the API lists with a `status` (required of their item resources; "Populated when
+# input items are returned via API", the OpenAPI document says) even when sent without one.
+_CALLS = (
+    "function_call",
+    "function_call_output",
+    "custom_tool_call",
+    "custom_tool_call_output",
+    "computer_call_output",
+    "shell_call",
+    "shell_call_output",
+    "tool_search_call",
+    "tool_search_output",
+)
+# Fields their item resources require that a client may leave out: null when it sends none
+# (a shell call's action's limits too), a tool search's execution `server` (its default).
+_LISTED_DEFAULTS: dict[str, tuple[tuple[str, object], ...]] = {
+    "shell_call": (("environment", None),),
+    "shell_call_output": (("max_output_length", None),),
+    "tool_search_call": (("call_id", None), ("execution", "server")),
+    "tool_search_output": (("call_id", None), ("execution", "server")),
+}
 
 
 def _listed_part(part: Any) -> Any:

@@ -1,0 +1,95 @@
+"""The Responses API's stored objects as the API serves them: a stored response's input
+items (every item type the API takes, listed with the fields its item resources require),
+their pages, and a conversation's items, through the official SDK and raw HTTP against a
+real server, checked with the SDK's types and OpenAI's OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from openai.types.conversations import ConversationItem
+from openai.types.responses import ResponseItem
+from pydantic import TypeAdapter
+
+from tests.conftest import RunningServer, start_server
+from tests.openai_schemas import check
+
+from .helpers import openai_sdk
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = start_server("--seed", "7", tmp_path=tmp_path_factory.mktemp("stored"))
+    yield running
+    running.stop()
+
+
+# Input items as clients send them: without the id and the fields the API fills in.
+SENT_ITEMS: list[dict[str, Any]] = [
+    {"role": "user", "content": "Take a screenshot."},
+    {
+        "type": "computer_call",
+        "id": "cu_1",
+        "call_id": "call_screen",
+        "action": {"type": "screenshot"},
+        "pending_safety_checks": [],
+        "status": "completed",
+    },
+    {
+        "type": "computer_call_output",
+        "call_id": "call_screen",
+        "output": {"type": "computer_screenshot", "image_url": "data:image/png;base64,AAAA"},
+    },
+    {"type": "shell_call", "call_id": "call_shell", "action": {"commands": ["ls"]}},
+    {
+        "type": "shell_call_output",
+        "call_id": "call_shell",
+        "output": [
+            {"stdout": "a.txt\n", "stderr": "", "outcome": {"type": "exit", "exit_code": 0}}
+        ],
+    },
+    {"type": "tool_search_call", "call_id": "call_search", "arguments": {"query": "mail"}},
+    {"type": "tool_search_output", "call_id": "call_search", "tools": []},
+    {"role": "user", "content": "What now?"},
+]
+
+
+def test_every_input_item_is_listed_as_the_api_lists_it(server: RunningServer) -> None:
+    """Items sent without the status (and the nullable fields) their item resources
+    require are listed with them: status completed ("Populated when input items are
+    returned via API", the OpenAPI document), a shell call's environment and its action's
+    limits null, a shell output's max_output_length null, a tool search's execution
+    server (its default) and call_id null when none was sent."""
+    client = openai_sdk(server)
+    answer = client.responses.create(model="gpt-4o", input=SENT_ITEMS)  # type: ignore[arg-type]
+    listed = client.responses.input_items.list(answer.id, order="asc", limit=100)
+    assert [item.type for item in listed.data] == [
+        item.get("type", "message") for item in SENT_ITEMS
+    ]
+    items = [item.model_dump(mode="json", exclude_unset=True) for item in listed.data]
+    for item in items:
+        TypeAdapter(ResponseItem).validate_python(item)
+        check("ItemResource", item)
+    by_type = {item["type"]: item for item in items}
+    assert by_type["computer_call_output"]["status"] == "completed"
+    assert by_type["shell_call"]["status"] == "completed"
+    assert by_type["shell_call"]["environment"] is None
+    assert by_type["shell_call"]["action"] == {
+        "commands": ["ls"],
+        "timeout_ms": None,
+        "max_output_length": None,
+    }
+    assert by_type["shell_call_output"]["status"] == "completed"
+    assert by_type["shell_call_output"]["max_output_length"] is None
+    for kind in ("tool_search_call", "tool_search_output"):
+        assert by_type[kind]["status"] == "completed"
+        assert by_type[kind]["execution"] == "server"
+        assert by_type[kind]["call_id"] == "call_search"
+    made = client.conversations.create(items=SENT_ITEMS)  # type: ignore[arg-type]
+    kept = client.conversations.items.list(made.id, order="asc").data
+    for item in kept:
+        dumped = item.model_dump(mode="json", exclude_unset=True)
+        TypeAdapter(ConversationItem).validate_python(dumped)
+        check("ItemResource", dumped)
