@@ -69,6 +69,9 @@ FORMATS = ("float", "base64")
 # infiniflow/ragflow#1835): every model the catalogue names is one (the embedding models
 # are not in it).
 NOT_AN_EMBEDDING_MODEL = "You are not allowed to generate embeddings from this model"
+# The API's words for an input its schema does not take (an empty string, an empty list, a
+# mix, more than 2048 items), naming no param, as quoted in aryn-ai/sycamore#943 and
+# openai/openai-python#576.
 _INVALID_INPUT = (
     "'$.input' is invalid. Please check the API reference: "
     "https://platform.openai.com/docs/api-reference."
@@ -109,18 +112,18 @@ def _inputs(value: object) -> tuple[tuple[str, int], ...]:
         items: list[Any] = [value]
     elif isinstance(value, list):
         if not value or len(value) > MAX_INPUTS:
-            raise RequestError(400, _INVALID_INPUT, param="input")
+            raise RequestError(400, _INVALID_INPUT)
         if all(_is_id(v) for v in value):
             items = [value]  # one token array
         elif all(isinstance(v, str) for v in value) or all(isinstance(v, list) for v in value):
             items = value
         else:
-            raise RequestError(400, _INVALID_INPUT, param="input")
+            raise RequestError(400, _INVALID_INPUT)
     else:
-        raise RequestError(400, _INVALID_INPUT, param="input")
+        raise RequestError(400, _INVALID_INPUT)
     for item in items:
         if not item or not (isinstance(item, str) or all(_is_id(t) for t in item)):
-            raise RequestError(400, _INVALID_INPUT, param="input")
+            raise RequestError(400, _INVALID_INPUT)
     return tuple(
         (item, count_tokens(item)) if isinstance(item, str) else (_decoded(item), len(item))
         for item in items
@@ -181,9 +184,7 @@ def parse(
     dimensions = get_int(body, "dimensions", 1, None)
     if dimensions is not None:
         if name in FIXED_SIZE:
-            raise RequestError(
-                400, "This model does not support specifying dimensions.", param="dimensions"
-            )
+            raise RequestError(400, "This model does not support specifying dimensions.")
         if dimensions > native:
             raise RequestError(
                 400,

@@ -1,0 +1,67 @@
+"""Embeddings, legacy Completions and the model list against the real APIs' answers: each
+refusal in the API's words, status, type, param and code, through the official SDKs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+from openai import OpenAI
+
+from ..conftest import RunningServer, start_server
+
+EMBEDDING = "text-embedding-3-small"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = start_server(tmp_path=tmp_path_factory.mktemp("sweep"))
+    yield running
+    running.stop()
+
+
+def client(server: RunningServer) -> OpenAI:
+    return OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+
+
+def refused_embedding(server: RunningServer, **body: Any) -> dict[str, Any]:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(server).embeddings.create(**body)
+    assert caught.value.status_code == 400
+    assert isinstance(caught.value.body, dict)
+    return caught.value.body
+
+
+# --- embeddings -----------------------------------------------------------------------------
+
+INVALID_INPUT = (
+    "'$.input' is invalid. Please check the API reference: "
+    "https://platform.openai.com/docs/api-reference."
+)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", [], ["a", ""], ["a", 1], [[1], "a"], [[]], ["x"] * 2049],
+    ids=["empty-string", "empty-list", "empty-item", "mixed", "mixed-arrays", "empty-ids", "2049"],
+)
+def test_an_invalid_input_names_no_param(server: RunningServer, value: Any) -> None:
+    assert refused_embedding(server, model=EMBEDDING, input=value) == {
+        "message": INVALID_INPUT,
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+
+
+def test_dimensions_on_ada_names_no_param(server: RunningServer) -> None:
+    assert refused_embedding(
+        server, model="text-embedding-ada-002", input="hi", dimensions=256
+    ) == {
+        "message": "This model does not support specifying dimensions.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
