@@ -167,12 +167,12 @@ def parse(
                 param="input",
             )
     total = sum(tokens for _, tokens in inputs)
-    if total > MAX_REQUEST_TOKENS:
+    if total > MAX_REQUEST_TOKENS:  # typed by its code, as the API types it
         raise RequestError(
             400,
             f"Requested {total} tokens, max {MAX_REQUEST_TOKENS} tokens per request",
+            type="max_tokens_per_request",
             code="max_tokens_per_request",
-            param="input",
         )
     encoding = body.get("encoding_format")
     if encoding is None:  # absent or null: the default, as for `dimensions`

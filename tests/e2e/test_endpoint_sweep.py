@@ -65,3 +65,13 @@ def test_dimensions_on_ada_names_no_param(server: RunningServer) -> None:
         "param": None,
         "code": None,
     }
+
+
+def test_a_request_over_300000_tokens_is_refused_as_the_api_types_it(server: RunningServer) -> None:
+    texts = ["x" + " x" * 7999] * 40  # 8,000 tokens each, 320,000 in all
+    assert refused_embedding(server, model=EMBEDDING, input=texts) == {
+        "message": "Requested 320000 tokens, max 300000 tokens per request",
+        "type": "max_tokens_per_request",
+        "param": None,
+        "code": "max_tokens_per_request",
+    }
