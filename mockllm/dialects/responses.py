@@ -1056,11 +1056,12 @@ def listed_item(item: Any, seed: bytes, index: int) -> JSON:
     if not isinstance(item, dict):
         return {"value": item}
     kind = item.get("type", "message")
-    if "id" in item:
+    if item.get("id") is not None:
         listed = dict(item)
-    else:
+    else:  # sent without one, or with `"id": null` (the input params take it)
         prefix = _LISTED_PREFIX.get(kind, "item_")
-        listed = {"id": _hex_id(prefix, seed, index), **item}
+        rest = {name: value for name, value in item.items() if name != "id"}
+        listed = {"id": _hex_id(prefix, seed, index), **rest}
     if kind == "message":
         content = item.get("content")
         if isinstance(content, str):
@@ -1073,10 +1074,10 @@ def listed_item(item: Any, seed: bytes, index: int) -> JSON:
             "type": "message",
             "role": item.get("role"),
             "content": content,
-            "status": item.get("status", "completed"),
+            "status": "completed" if item.get("status") is None else item["status"],
         }
     else:
-        if kind in _CALLS and "status" not in listed:
+        if kind in _CALLS and listed.get("status") is None:
             listed["status"] = "completed"
         for name, value in _LISTED_DEFAULTS.get(kind, ()):
             listed.setdefault(name, value)

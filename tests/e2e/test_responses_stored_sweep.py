@@ -93,3 +93,47 @@ def test_every_input_item_is_listed_as_the_api_lists_it(server: RunningServer) -
         dumped = item.model_dump(mode="json", exclude_unset=True)
         TypeAdapter(ConversationItem).validate_python(dumped)
         check("ItemResource", dumped)
+
+
+def test_items_sent_with_a_null_id_or_status_are_listed_with_their_own(
+    server: RunningServer,
+) -> None:
+    """The input params take `"id": null` and `"status": null` (the OpenAPI document's
+    FunctionCallOutputItemParam, ComputerCallOutputItemParam; a client dumping the SDK's
+    models without dropping None sends them): the item is listed with an id of its own
+    and status completed, as one sent without them, never with a null id."""
+    client = openai_sdk(server)
+    sent: list[dict[str, Any]] = [
+        {"type": "message", "role": "user", "content": "Weather?", "status": None},
+        {
+            "type": "function_call",
+            "call_id": "call_w",
+            "name": "get_weather",
+            "arguments": "{}",
+            "id": None,
+            "status": None,
+        },
+        {
+            "type": "function_call_output",
+            "call_id": "call_w",
+            "output": "18C",
+            "id": None,
+            "status": None,
+        },
+        {"role": "user", "content": "Thanks."},
+    ]
+    answer = client.responses.create(model="gpt-4o", input=sent)  # type: ignore[arg-type]
+    listed = client.responses.input_items.list(answer.id, order="asc").data
+    for item in listed:
+        dumped = item.model_dump(mode="json", exclude_unset=True)
+        TypeAdapter(ResponseItem).validate_python(dumped)
+        check("ItemResource", dumped)
+        assert dumped["status"] == "completed"
+    ids = [item.id for item in listed]
+    assert all(ids) and len(set(ids)) == len(ids)
+    assert [i[:3] for i in ids] == ["msg", "fc_", "fc_", "msg"]
+    made = client.conversations.create(items=sent)  # type: ignore[arg-type]
+    kept = client.conversations.items.list(made.id, order="asc").data
+    assert all(item.id for item in kept)  # type: ignore[union-attr]
+    first = kept[1].id  # type: ignore[union-attr]
+    assert client.conversations.items.retrieve(first, conversation_id=made.id).id == first  # type: ignore[union-attr]
