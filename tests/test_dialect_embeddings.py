@@ -183,10 +183,8 @@ def test_an_input_the_api_refuses(value):
         ),
         (
             {"model": "text-embedding-3-small", "input": "x" + " x" * 8999},
-            "input",
-            "This model's maximum context length is 8192 tokens, however you requested 9000 "
-            "tokens (9000 in your prompt; 0 for the completion). Please reduce your prompt; or "
-            "completion length.",
+            None,
+            "Invalid 'input': maximum context length is 8192 tokens.",
         ),
         (
             {"model": "text-embedding-3-small", "input": ["x" + " x" * 7999] * 40},
@@ -195,10 +193,8 @@ def test_an_input_the_api_refuses(value):
         ),
         (
             {"model": "text-embedding-3-small", "input": [[15339] * 9000]},
-            "input",
-            "This model's maximum context length is 8192 tokens, however you requested 9000 "
-            "tokens (9000 in your prompt; 0 for the completion). Please reduce your prompt; or "
-            "completion length.",
+            "input[0]",
+            "Invalid 'input[0]': maximum input length is 8192 tokens.",
         ),
         (
             {"model": "text-embedding-3-small", "input": [[15339] * 8000] * 40},

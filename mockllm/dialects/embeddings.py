@@ -143,6 +143,27 @@ def _decoded(ids: list[int]) -> str:
     return decode(ids)
 
 
+def _check_lengths(inputs: tuple[tuple[str, int], ...], is_batch: bool) -> None:
+    """The API's refusal of an input over 8192 tokens, worded by the input's shape: an
+    item of a list is named with its index (`Invalid 'input[3]': maximum input length is
+    8192 tokens.`, param `input[3]`, code `invalid_value`), a lone string is not (`Invalid
+    'input': maximum context length is 8192 tokens.`, param and code null). A lone token
+    array is at most 2048 ids, never over."""
+    for i, (_, tokens) in enumerate(inputs):
+        if tokens <= MAX_INPUT_TOKENS:
+            continue
+        if not is_batch:
+            raise RequestError(
+                400, f"Invalid 'input': maximum context length is {MAX_INPUT_TOKENS} tokens."
+            )
+        raise RequestError(
+            400,
+            f"Invalid 'input[{i}]': maximum input length is {MAX_INPUT_TOKENS} tokens.",
+            code="invalid_value",
+            param=f"input[{i}]",
+        )
+
+
 def parse(
     raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = DEFAULT_CONTEXT
 ) -> Conversation:
@@ -156,16 +177,9 @@ def parse(
         raise invalid_type("model", "a string", model)
     if lookup(model).known and not context.lenient:
         raise RequestError(403, NOT_AN_EMBEDDING_MODEL, code=None)
-    inputs = _inputs(body.get("input"))
-    for _, tokens in inputs:
-        if tokens > MAX_INPUT_TOKENS:
-            raise RequestError(
-                400,
-                f"This model's maximum context length is {MAX_INPUT_TOKENS} tokens, however you "
-                f"requested {tokens} tokens ({tokens} in your prompt; 0 for the completion). "
-                "Please reduce your prompt; or completion length.",
-                param="input",
-            )
+    value = body.get("input")
+    inputs = _inputs(value)
+    _check_lengths(inputs, isinstance(value, list))
     total = sum(tokens for _, tokens in inputs)
     if total > MAX_REQUEST_TOKENS:  # typed by its code, as the API types it
         raise RequestError(

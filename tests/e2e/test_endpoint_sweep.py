@@ -75,3 +75,42 @@ def test_a_request_over_300000_tokens_is_refused_as_the_api_types_it(server: Run
         "param": None,
         "code": "max_tokens_per_request",
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "body"),
+    [
+        (
+            "x" + " x" * 8999,
+            {
+                "message": "Invalid 'input': maximum context length is 8192 tokens.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            },
+        ),
+        (
+            ["short", "x" + " x" * 8999],
+            {
+                "message": "Invalid 'input[1]': maximum input length is 8192 tokens.",
+                "type": "invalid_request_error",
+                "param": "input[1]",
+                "code": "invalid_value",
+            },
+        ),
+        (
+            [[15339] * 9000],
+            {
+                "message": "Invalid 'input[0]': maximum input length is 8192 tokens.",
+                "type": "invalid_request_error",
+                "param": "input[0]",
+                "code": "invalid_value",
+            },
+        ),
+    ],
+    ids=["string", "list-item", "token-array-item"],
+)
+def test_an_input_over_8192_tokens_is_refused_in_the_api_words(
+    server: RunningServer, value: Any, body: dict[str, Any]
+) -> None:
+    assert refused_embedding(server, model=EMBEDDING, input=value) == body
