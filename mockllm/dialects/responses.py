@@ -1051,8 +1051,9 @@ def _truncated(
 
 def listed_item(item: Any, seed: bytes, index: int) -> JSON:
     """An input item with the id and the fields the API gives it when it lists input items
-    (a message's text as parts, an output text's annotations, an image's detail, a call's
-    status, the nullable fields its item resource requires)."""
+    (a message's text as parts, an output text's annotations, an image's detail, an
+    assistant message's phase, a call's status, the nullable fields its item resource
+    requires)."""
     if not isinstance(item, dict):
         return {"value": item}
     kind = item.get("type", "message")
@@ -1074,8 +1075,10 @@ def listed_item(item: Any, seed: bytes, index: int) -> JSON:
             "type": "message",
             "role": item.get("role"),
             "content": content,
-            "status": "completed" if item.get("status") is None else item["status"],
         }
+        if "phase" in item and item.get("role") == "assistant":
+            listed["phase"] = item["phase"]  # commentary or final_answer, as sent
+        listed["status"] = "completed" if item.get("status") is None else item["status"]
     else:
         if kind in _CALLS and listed.get("status") is None:
             listed["status"] = "completed"

@@ -137,3 +137,32 @@ def test_items_sent_with_a_null_id_or_status_are_listed_with_their_own(
     assert all(item.id for item in kept)  # type: ignore[union-attr]
     first = kept[1].id  # type: ignore[union-attr]
     assert client.conversations.items.retrieve(first, conversation_id=made.id).id == first  # type: ignore[union-attr]
+
+
+def test_an_assistant_messages_phase_is_kept_in_the_listing(server: RunningServer) -> None:
+    """`phase` labels an assistant message commentary or final_answer, and clients are to
+    "preserve and resend phase on all assistant messages" (the OpenAPI document's
+    MessagePhase); the item resource an assistant message is listed as (OutputMessage)
+    carries it, so the listing (and a conversation, which feeds its items back to the
+    model) keeps it as sent."""
+    client = openai_sdk(server)
+    sent: list[dict[str, Any]] = [
+        {"role": "user", "content": "Fix the bug."},
+        {"type": "message", "role": "assistant", "content": "Looking.", "phase": "commentary"},
+        {"role": "assistant", "content": "Fixed.", "phase": "final_answer"},
+        {"role": "user", "content": "Thanks."},
+    ]
+    answer = client.responses.create(model="gpt-4o", input=sent)  # type: ignore[arg-type]
+    listed = client.responses.input_items.list(answer.id, order="asc").data
+    assert [getattr(item, "phase", None) for item in listed] == [
+        None,
+        "commentary",
+        "final_answer",
+        None,
+    ]
+    for item in listed:
+        dumped = item.model_dump(mode="json", exclude_unset=True)
+        check("ItemResource", dumped)
+    made = client.conversations.create(items=sent)  # type: ignore[arg-type]
+    kept = client.conversations.items.list(made.id, order="asc").data
+    assert [getattr(item, "phase", None) for item in kept][1:3] == ["commentary", "final_answer"]
