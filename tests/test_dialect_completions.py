@@ -160,7 +160,7 @@ def test_a_prompt_past_the_context_window_is_refused_in_the_legacy_words() -> No
 
 
 def test_logprobs_and_echo_are_kept_for_the_answer() -> None:
-    request = parsed(logprobs=0, echo=True, stop="\n", seed=3)
+    request = parsed(model="davinci-002", logprobs=0, echo=True, stop="\n", seed=3)
     assert request.logprobs and request.top_logprobs == 0
     assert request.wire.echo and request.wire.logprobs == 0
     assert request.stop == ("\n",) and request.seed == 3
@@ -203,7 +203,9 @@ def test_logprobs_list_each_token_with_its_offset_and_top_alternatives() -> None
 
 
 def test_echo_with_logprobs_lists_the_prompt_first_its_first_token_without_one() -> None:
-    request = parsed(prompt=[791, 13180, 374], logprobs=1, echo=True, max_tokens=1)
+    request = parsed(
+        model="davinci-002", prompt=[791, 13180, 374], logprobs=1, echo=True, max_tokens=1
+    )
     (choice,) = answered(request, make_reply(content=" blue"))["choices"]
     logprobs = choice["logprobs"]
     assert logprobs["tokens"] == ["The", " sky", " is", " blue"]
@@ -249,7 +251,7 @@ def test_a_stream_fault_ends_with_an_in_band_error() -> None:
 
 
 def test_the_same_request_and_seed_give_the_same_bytes() -> None:
-    request = parsed(logprobs=3, echo=True, n=2)
+    request = parsed(model="davinci-002", logprobs=3, echo=True, n=2)
     rendered = render(Reply(is_default=True), request, 7)
     first = completions.answer(rendered, request, FROZEN, None).body
     again = completions.answer(render(Reply(is_default=True), request, 7), request, FROZEN, None)

@@ -72,6 +72,13 @@ CHAT_MODEL = (
     "This is a chat model and not supported in the v1/completions endpoint. "
     "Did you mean to use v1/chat/completions?"
 )
+# gpt-3.5-turbo-instruct gives no logprobs of the prompt: it refuses `echo` with `logprobs`
+# (quoted in keirp/automatic_prompt_engineer#25 and fastai/lm-hackers#7); the base models
+# (davinci-002, babbage-002), which lm-eval-harness scores prompts with, take both.
+NO_PROMPT_LOGPROBS = ("gpt-3.5-turbo-instruct",)
+ECHO_WITH_LOGPROBS = (
+    "Setting 'echo' and 'logprobs' at the same time is not supported for this model."
+)
 PROMPT_TYPES = (
     "one of a string, array of strings, array of integers, or array of arrays of integers"
 )
@@ -243,6 +250,8 @@ def parse(
         get_number(body, name)
     logprobs = get_int(body, "logprobs", 0, MAX_LOGPROBS)
     echo = get_bool(body, "echo", False)
+    if echo and logprobs is not None and entry.id in NO_PROMPT_LOGPROBS and not context.lenient:
+        raise RequestError(400, ECHO_WITH_LOGPROBS)
     seed = get_int(body, "seed", None, None)
     user = body.get("user")
     if user is not None and not isinstance(user, str):

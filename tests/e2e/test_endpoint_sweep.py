@@ -114,3 +114,42 @@ def test_an_input_over_8192_tokens_is_refused_in_the_api_words(
     server: RunningServer, value: Any, body: dict[str, Any]
 ) -> None:
     assert refused_embedding(server, model=EMBEDDING, input=value) == body
+
+
+# --- legacy completions ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["gpt-3.5-turbo-instruct", "gpt-3.5-turbo-instruct-0914"])
+@pytest.mark.parametrize("logprobs", [0, 1, 5])
+def test_echo_with_logprobs_is_refused_on_the_instruct_model(
+    server: RunningServer, model: str, logprobs: int
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(server).completions.create(
+            model=model, prompt="The sky is", echo=True, logprobs=logprobs, max_tokens=1
+        )
+    assert caught.value.body == {
+        "message": "Setting 'echo' and 'logprobs' at the same time is not supported for this "
+        "model.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "fields"),
+    [
+        ("gpt-3.5-turbo-instruct", {"echo": True}),
+        ("gpt-3.5-turbo-instruct", {"logprobs": 2}),
+        ("davinci-002", {"echo": True, "logprobs": 1}),
+        ("babbage-002", {"echo": True, "logprobs": 0}),
+    ],
+)
+def test_echo_or_logprobs_alone_and_the_base_models_are_answered(
+    server: RunningServer, model: str, fields: dict[str, Any]
+) -> None:
+    answer = client(server).completions.create(
+        model=model, prompt="The sky is", max_tokens=2, **fields
+    )
+    assert answer.object == "text_completion" and len(answer.choices) == 1
