@@ -21,6 +21,7 @@ from mockllm.asgi import REQUEST_ID_KEY, Receive, Scope, Send, decode_headers
 from mockllm.conversation import derive_seed
 from mockllm.dialects import Poll, messages_answer, responses
 from mockllm.dialects import responses_background as background
+from mockllm.dialects.messages import ORGANIZATION_ID
 from mockllm.endpoint import Services
 from mockllm.engine import LISTED_MODELS, Engine
 from mockllm.errors import RequestError
@@ -78,7 +79,7 @@ def model_routes(
                 body = messages_answer.failure(
                     ErrorSpec(404, message=f"model: {model}"), 0.0, _request_id(request)
                 )
-                return Response(body.body, 404, media_type="application/json")
+                return Response(body.body, 404, _ORGANIZATION, media_type="application/json")
             raise RequestError(
                 404,
                 f"The model '{model}' does not exist",
@@ -87,7 +88,7 @@ def model_routes(
             )
         if "anthropic-version" in request.headers:
             resolved = messages_answer.resolved_model(model)
-            return json_response(200, messages_answer.model_info(resolved))
+            return json_response(200, messages_answer.model_info(resolved), _ORGANIZATION)
         return json_response(200, _model(model))
 
     paths = dict.fromkeys(["/v1/models", path])
@@ -95,6 +96,11 @@ def model_routes(
     for where in paths:
         out += [(where, list_models), (where + "/{model:path}", get_model)]
     return out
+
+
+# Every answer of Anthropic's API names the organization the key belongs to, as the
+# Messages dialect's do (one for every key).
+_ORGANIZATION = {"anthropic-organization-id": ORGANIZATION_ID}
 
 
 def _request_id(request: Request) -> str:
@@ -129,7 +135,7 @@ def _anthropic_models(engine: Engine, request: Request) -> Response:
         body = messages_answer.failure(
             ErrorSpec(400, message=f"limit: {problem}"), 0.0, _request_id(request)
         )
-        return Response(body.body, 400, media_type="application/json")
+        return Response(body.body, 400, _ORGANIZATION, media_type="application/json")
     ids = messages_answer.anthropic_models(engine.listed_models(), LISTED_MODELS)
     after, before = query.get("after_id"), query.get("before_id")
     if after in ids:
@@ -145,6 +151,7 @@ def _anthropic_models(engine: Engine, request: Request) -> Response:
             "first_id": page[0] if page else None,
             "last_id": page[-1] if page else None,
         },
+        _ORGANIZATION,
     )
 
 

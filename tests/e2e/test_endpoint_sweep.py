@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
+import httpx
 import openai
 import pytest
 from openai import OpenAI
@@ -153,3 +155,39 @@ def test_echo_or_logprobs_alone_and_the_base_models_are_answered(
         model=model, prompt="The sky is", max_tokens=2, **fields
     )
     assert answer.object == "text_completion" and len(answer.choices) == 1
+
+
+# --- the model list -------------------------------------------------------------------------
+
+ORGANIZATION_ID = "b0bd6b51-ccc1-5c64-a955-0e14f39e3616"
+
+
+def anthropic_client(server: RunningServer) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=server.url, api_key="sk-ant-test", max_retries=0)
+
+
+def test_anthropics_model_answers_name_the_organization(server: RunningServer) -> None:
+    sdk = anthropic_client(server)
+    listed = sdk.models.with_raw_response.list(limit=2)
+    page = listed.parse()
+    assert len(page.data) == 2 and page.has_more
+    one = sdk.models.with_raw_response.retrieve("claude-sonnet-4-5")
+    assert one.parse().id == "claude-sonnet-4-5-20250929"
+    for raw in (listed, one):
+        assert raw.headers["request-id"].startswith("req_")
+        assert raw.headers["anthropic-organization-id"] == ORGANIZATION_ID
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
+    for path, status in (("/v1/models/no-such-model", 404), ("/v1/models?limit=0", 400)):
+        refused = httpx.get(server.url + path, headers=headers)
+        assert refused.status_code == status
+        assert refused.headers["anthropic-organization-id"] == ORGANIZATION_ID
+        assert refused.json()["type"] == "error"
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        sdk.models.retrieve("no-such-model")
+    assert caught.value.response.headers["anthropic-organization-id"] == ORGANIZATION_ID
+
+
+def test_openais_model_answers_carry_no_anthropic_header(server: RunningServer) -> None:
+    raw = client(server).models.with_raw_response.list()
+    assert raw.parse().object == "list"
+    assert "anthropic-organization-id" not in raw.headers
