@@ -124,8 +124,20 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
         finals = [t for t in fresh if is_final_tool(t)] or [
             t for t in fresh if _words(f"{t.name} {t.description}") & _FINAL_WORDS
         ]
-        return rng.choice(finals or fresh).name
+        return rng.choice(_best_filled(request, finals or fresh)).name
     return rng.choice([t for score, t in scored if score == best]).name
+
+
+def _best_filled(request: Conversation, tools: list[Tool]) -> list[Tool]:
+    """Of several tools that give the answer (pydantic-ai's `final_result_Person` and
+    `final_result_Address`), those whose arguments the message fills the most of ("Alice,
+    30" a person's name and age, "221B Baker Street, London" an address's street and city),
+    as a model picks the output type that fits what it read."""
+    if len(tools) < 2:
+        return tools
+    filled = [(len(argument_hints(request, t)), t) for t in tools]
+    most = max(count for count, _ in filled)
+    return [t for count, t in filled if count == most]
 
 
 def _is_output_tool(tool: Tool) -> bool:
@@ -300,12 +312,14 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             hints[name] = text[:QUERY_HINT_CHARS].strip()
         elif key in _EXPRESSION_NAMES and (sum_ := _ARITHMETIC.search(text)) is not None:
             hints[name] = " ".join(sum_.group().split())  # "What is 23*19?" -> "23*19"
-        elif key in _PERSON_NAMES and (person := _PERSON.search(text)) is not None:
-            hints[name] = person.group(1)
+        elif key in _PERSON_NAMES and (person := _person_in(text)) is not None:
+            hints[name] = person
         elif key in _PATH_NAMES and (path := _FILE_PATH.search(text)) is not None:
             hints[name] = path.group(1)  # "Read README.md" -> "README.md"
         elif key in _EMAIL_NAMES and (address := _EMAIL.search(text)) is not None:
             hints[name] = address.group()
+        elif key in _STREET_NAMES and (street := _STREET.search(text)) is not None:
+            hints[name] = " ".join(street.group(1).split())  # "221B Baker Street"
         elif key in _TICKER_NAMES and (ticker := _TICKER.search(text)) is not None:
             hints[name] = ticker.group(1)
         elif key in _AGENT_NAMES and (agent := _agent_for(text, tool.description)):
@@ -313,17 +327,40 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
         elif "currency" in key and currencies:
             hints[name] = currencies.pop(0)
         elif key in _PLACE_NAMES:
-            # The place named after the tool's own word ("weather in Paris and the time in
-            # Tokyo": Paris for get_weather, Tokyo for get_time), else the first one named.
+            # The town after a street address ("221B Baker Street, London"), the place named
+            # after the tool's own word ("weather in Paris and the time in Tokyo": Paris for
+            # get_weather, Tokyo for get_time), else the first one named.
             after = _mention(text, tool.name)
+            town = _TOWN_AFTER_STREET.search(text) if key in _TOWN_NAMES else None
             place = (
                 (_PLACE.search(text, after) if after else None)
                 or _PLACE.search(text)
                 or _CAPITALISED.search(text)
             )
-            if place is not None:
+            if town is not None:
+                hints[name] = town.group("town")
+            elif place is not None:
                 hints[name] = place.group(1)
     return hints
+
+
+def _person_in(text: str) -> str | None:
+    """The person a message names: two capitalised words or more ("Marie Curie"), else one
+    name where a person is spoken of ("the person: Alice, 30", "Alice is 30")."""
+    for found in _PERSON.finditer(text):
+        if found.group(1).rsplit(" ", 1)[-1] not in _STREET_WORDS:  # not "Downing Street"
+            return found.group(1)
+    for one in _ONE_NAME.finditer(text):
+        name = one.group(1) or one.group(2)
+        if name.lower() not in STOP and name.lower() not in _NOT_NAMES:
+            return name
+    return None
+
+
+_NOT_NAMES = frozenset(
+    ("extract", "what", "who", "where", "when", "how", "tell", "give", "get", "find", "show",
+     "please", "create", "make", "list", "describe", "write", "return", "hello", "hi", "hey")
+)  # fmt: skip
 
 
 def hints_per_place(request: Conversation, tool: Tool) -> list[dict[str, Hint]]:
@@ -348,6 +385,30 @@ _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")
 _NOT_AMOUNTS = frozenset(("limit", "page", "offset", "topk", "maxresults", "count"))
 _PERSON_NAMES = frozenset(("name", "fullname", "personname", "customername", "contactname"))
 _PERSON = re.compile(r"\b([A-Z][a-z]+(?: [A-Z][a-z]+)+)\b")  # two capitalised words or more
+# One name given where a person is asked about: "the person: Alice, 30", "Name: Bob",
+# "Alice is 30", "Alice, 30 years old".
+_ONE_NAME = re.compile(
+    r"\b(?:[Pp]erson|[Nn]ame|[Uu]ser|[Cc]ustomer|[Cc]ontact|[Ee]mployee|[Pp]atient|[Aa]uthor"
+    r"|[Ss]tudent)\b[^.!?\n\w]*([A-Z][a-z]+)\b(?![ \t]+[A-Z])"
+    r"|\b([A-Z][a-z]+)(?=,[ \t]*\d|[ \t]+is[ \t]+\d|[ \t]*\([ \t]*\d)"
+)
+_STREET_NAMES = frozenset(
+    ("street", "streetaddress", "address", "address1", "addressline1", "addressline", "line1")
+)
+_STREET_WORDS = frozenset(
+    ("Street", "St", "Avenue", "Ave", "Road", "Rd", "Boulevard", "Blvd", "Lane", "Ln", "Drive",
+     "Dr", "Way", "Court", "Ct", "Place", "Pl", "Square", "Sq", "Terrace", "Parkway", "Pkwy",
+     "Highway", "Hwy", "Row", "Close", "Crescent", "Alley")
+)  # fmt: skip
+_STREET = re.compile(
+    r"\b(\d+[A-Za-z]?[ \t]+(?:[A-Z][\w'-]*[ \t]+){0,4}"
+    rf"(?:{'|'.join(sorted(_STREET_WORDS))})\b\.?)"
+)
+_TOWN_NAMES = frozenset(("city", "town", "cityname"))
+# The town after a street address: "221B Baker Street, London" -> London.
+_TOWN_AFTER_STREET = re.compile(
+    r"(?:" + _STREET.pattern + r"),[ \t]*(?P<town>[A-Z][\w'-]*(?:[ \t]+[A-Z][\w'-]*)*)"
+)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _EMAIL_NAMES = frozenset(("email", "to", "recipient", "emailaddress", "address", "toemail"))
 _TICKER = re.compile(r"\b([A-Z]{2,5})\b")

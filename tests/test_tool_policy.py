@@ -372,3 +372,49 @@ def test_each_place_a_message_lists_gets_its_own_hints() -> None:
     for one in ("What is the weather in Paris, France?", "Weather in Oslo and the time in Tokyo"):
         asked = conversation({"role": "user", "content": one}, tools=[WEATHER])
         assert hints_per_place(asked, asked.tools[0]) == [argument_hints(asked, asked.tools[0])]
+
+
+def test_a_person_and_an_address_are_read_as_a_model_reads_them() -> None:
+    def hints(text: str, *names: str) -> dict[str, object]:
+        properties = {name: {"type": "integer" if name == "age" else "string"} for name in names}
+        offered = {
+            "type": "function",
+            "function": {"name": "f", "parameters": {"type": "object", "properties": properties}},
+        }
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0])
+
+    assert hints("Extract the person: Alice, 30", "name", "age") == {"name": "Alice", "age": 30}
+    assert hints("Bob is 25 and lives in Rome", "name", "age") == {"name": "Bob", "age": 25}
+    assert hints("Name: Carol; age 51", "name", "age") == {"name": "Carol", "age": 51}
+    assert hints("John Smith is 42 years old.", "name") == {"name": "John Smith"}
+    assert hints("The office is at 221B Baker Street, London.", "street", "city") == {
+        "street": "221B Baker Street",
+        "city": "London",
+    }
+    # A street is no person, and a message that names no one gives no name.
+    assert hints("Ship it to 10 Downing Street please", "name") == {}
+    assert hints("Summarize this article for me", "name") == {}
+    assert hints("What is the weather in Paris?", "city") == {"city": "Paris"}
+
+
+def test_of_several_answering_tools_the_one_the_message_fills_is_called() -> None:
+    def output(tool_name: str, properties: dict[str, str]) -> dict[str, Any]:
+        schema = {"type": "object", "properties": {k: {"type": v} for k, v in properties.items()}}
+        description = "The final response which ends this conversation"
+        function = {"name": tool_name, "description": description, "parameters": schema}
+        return {"type": "function", "function": function}
+
+    person = output("final_result_Person", {"name": "string", "age": "integer"})
+    address = output("final_result_Address", {"street": "string", "city": "string"})
+    for text, expected in (
+        ("Extract the person: Alice, 30", "final_result_Person"),
+        ("Name: Carol; age 51", "final_result_Person"),
+        ("The office is at 221B Baker Street, London.", "final_result_Address"),
+        ("Ship it to 10 Downing Street, London please", "final_result_Address"),
+    ):
+        for seed in range(8):  # not the seed's choice
+            request = conversation(
+                {"role": "user", "content": text}, tools=[person, address], tool_choice="required"
+            )
+            assert choose_tool(request, seed) == expected, (text, seed)

@@ -1207,3 +1207,52 @@ def test_a_loop_that_ends_through_a_final_answer_tool_answers_with_the_results(
             {"role": "tool", "tool_call_id": calls[0].id, "content": "Sunny, 21C"},
         ]
     pytest.fail("the agent did not finish")
+
+
+class _Person(BaseModel):
+    name: str
+    age: int
+
+
+class _Address(BaseModel):
+    street: str
+    city: str
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        ("Extract the person: Alice, 30", _Person(name="Alice", age=30)),
+        ("Name: Carol; age 51", _Person(name="Carol", age=51)),
+        ("The office is at 221B Baker Street, London.",
+         _Address(street="221B Baker Street", city="London")),
+        ("Ship it to 10 Downing Street, London please",
+         _Address(street="10 Downing Street", city="London")),
+    ],
+)  # fmt: skip
+def test_several_output_types_the_one_the_prompt_fills_is_given(
+    gen_server: Any, prompt: str, expected: BaseModel
+) -> None:
+    """pydantic-ai's output_type=[Person, Address]: a tool per type, a call required; the
+    answer is the type the prompt describes, with what it says."""
+    tools: Any = [
+        {
+            "type": "function",
+            "function": {
+                "name": f"final_result_{kind.__name__.lstrip('_')}",
+                "description": "The final response which ends this conversation",
+                "parameters": kind.model_json_schema(),
+            },
+        }
+        for kind in (_Person, _Address)
+    ]
+    answer = client_for(gen_server).chat.completions.create(
+        model="gpt-4o",
+        messages=user(prompt),
+        tools=tools,
+        tool_choice="required",  # type: ignore[arg-type]
+    )
+    (call,) = answer.choices[0].message.tool_calls or ()
+    assert call.type == "function"
+    assert call.function.name == f"final_result_{type(expected).__name__.lstrip('_')}"
+    assert type(expected).model_validate_json(call.function.arguments) == expected
