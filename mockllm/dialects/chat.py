@@ -731,6 +731,7 @@ def parse(
             bool(functions),
             served_tier(tier),
             frozenset(t.name for t in custom) - {t.name for t in tools},
+            entry.reasoning == "hidden",
         ),
     )
     if not context.lenient:
@@ -881,6 +882,9 @@ class _Wire:
     legacy: bool = False  # the request offered `functions`: a call is a `function_call`
     tier: str = "default"  # the service tier the answer reports
     custom: frozenset[str] = frozenset()  # the custom tools offered: their calls' names
+    # The model reasons out of sight (o-series, GPT-5): its choices carry no `logprobs`
+    # key unless logprobs were asked for, as the API writes them.
+    reasons: bool = False
 
 
 _PLAIN = _Wire()
@@ -900,26 +904,35 @@ def completion(
     legacy: bool = False,
     tier: str = "default",
     custom: frozenset[str] = frozenset(),
+    reasons: bool = False,
 ) -> JSON:
-    """The non-streaming `chat.completion` object."""
+    """The non-streaming `chat.completion` object (a reasoning model's choices without
+    `logprobs` unless they were asked for)."""
     return {
         "id": rendered.id,
         "object": "chat.completion",
         "created": created,
         "model": rendered.model,
-        "choices": [
-            {
-                "index": c.index,
-                "message": _message(c, legacy, custom),
-                "logprobs": _logprobs(c),
-                "finish_reason": _finish(c, legacy),
-            }
-            for c in rendered.choices
-        ],
+        "choices": [_choice(c, legacy, custom, reasons) for c in rendered.choices],
         "usage": usage_body(rendered),
         "service_tier": tier,
         "system_fingerprint": rendered.fingerprint,
         **({"provider": rendered.provider} if rendered.provider else {}),
+    }
+
+
+def _choice(choice: RenderedChoice, legacy: bool, custom: frozenset[str], reasons: bool) -> JSON:
+    if reasons and choice.logprobs is None:
+        return {
+            "index": choice.index,
+            "message": _message(choice, legacy, custom),
+            "finish_reason": _finish(choice, legacy),
+        }
+    return {
+        "index": choice.index,
+        "message": _message(choice, legacy, custom),
+        "logprobs": _logprobs(choice),
+        "finish_reason": _finish(choice, legacy),
     }
 
 
@@ -935,6 +948,7 @@ class _Chunks:
         include_usage: bool,
         obfuscate: bool,
         tier: str = "default",
+        reasons: bool = False,
     ) -> None:
         self.prefix = (
             b'data: {"id":'
@@ -955,6 +969,8 @@ class _Chunks:
         self.close = b'],"usage":null' if include_usage else b"]"
         self.padding = Padding(rendered.id)
         self.obfuscate = obfuscate
+        # A reasoning model's chunks carry no `logprobs` key when none were asked for.
+        self.no_logprobs = b"" if reasons else b',"logprobs":null'
 
     def end(self, text: str | None = None) -> bytes:
         """The bytes after a chunk's choices, padded for `text` (the delta's) or, for a
@@ -976,8 +992,7 @@ class _Chunks:
             self.prefix
             + b'{"index":%d,"delta":' % index
             + delta
-            + b',"logprobs":'
-            + logprobs
+            + (self.no_logprobs if logprobs == b"null" else b',"logprobs":' + logprobs)
             + b',"finish_reason":'
             + finish
             + b"}"
@@ -1069,7 +1084,7 @@ def _choice_ticks(
     if choice.logprobs is None:
         # What `chunks.choice` writes, with the parts around the delta's text joined once.
         head = chunks.prefix + b'{"index":%d,"delta":' % choice.index + field
-        tail = b'},"logprobs":null,"finish_reason":null}' + chunks.close
+        tail = b"}" + chunks.no_logprobs + b',"finish_reason":null}' + chunks.close
         deltas = choice.deltas
         if chunks.obfuscate:
             tail += b',"obfuscation":"'
@@ -1114,11 +1129,12 @@ def stream(
     legacy: bool = False,
     tier: str = "default",
     custom: frozenset[str] = frozenset(),
+    reasons: bool = False,
 ) -> Body:
     """The SSE events of a streamed answer, each with the offset it is due at (a
     `functions` request's call as `function_call` deltas, a custom tool's call as
-    `custom` deltas)."""
-    chunks = _Chunks(rendered, created, include_usage, obfuscate, tier)
+    `custom` deltas; a reasoning model's chunks without `logprobs` unless asked)."""
+    chunks = _Chunks(rendered, created, include_usage, obfuscate, tier, reasons)
     offsets = rendered.offsets
     events: list[bytes] = []
     due: list[float] = []
@@ -1170,9 +1186,10 @@ def whole(
     legacy: bool = False,
     tier: str = "default",
     custom: frozenset[str] = frozenset(),
+    reasons: bool = False,
 ) -> Body:
     """A non-streaming answer, with the non-streaming form of a fault."""
-    body = completion(rendered, created, legacy, tier, custom)
+    body = completion(rendered, created, legacy, tier, custom, reasons)
     delay = rendered.offsets[-1]
     if fault is not None:
         if fault.empty_choices_error:
@@ -1199,8 +1216,9 @@ def answer(
             wire.legacy,
             wire.tier,
             wire.custom,
+            wire.reasons,
         )
-    return whole(rendered, created, fault, wire.legacy, wire.tier, wire.custom)
+    return whole(rendered, created, fault, wire.legacy, wire.tier, wire.custom, wire.reasons)
 
 
 def remember(
@@ -1215,7 +1233,7 @@ def remember(
     if conversation.body.get("store") is not True or fault is not None:
         return
     wire = conversation.wire if isinstance(conversation.wire, _Wire) else _PLAIN
-    answered = completion(rendered, created, wire.legacy, wire.tier, wire.custom)
+    answered = completion(rendered, created, wire.legacy, wire.tier, wire.custom, wire.reasons)
     stored_completions.keep(store, answered, conversation.body)
 
 
