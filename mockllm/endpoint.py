@@ -33,7 +33,7 @@ from mockllm.asgi import (
 )
 from mockllm.cache import Memo
 from mockllm.conversation import Conversation
-from mockllm.dialects import Dialect, ParseContext, Poll, Run
+from mockllm.dialects import Dialect, ParseContext, Poll, Run, openai_errors
 from mockllm.engine import Answer, Engine, Failure, Outcome, Proxied, Replayed, unknown_model
 from mockllm.errors import CassetteError, RequestError
 from mockllm.exchanges import (
@@ -114,6 +114,9 @@ class Endpoint:
         )
         # Stateful dialects (stored responses) parse against the store: no cached parse.
         self._context: tuple[object, object, object, ParseContext] | None = None
+        # What every answer of an OpenAI family carries besides its own static headers
+        # (the Messages API's answers are written as that API writes them).
+        self._family_headers = openai_errors.EXPOSED if dialect.api != "messages" else ()
 
     def context(self) -> ParseContext:
         """What parsing consults: made again only when the config, state store or profile
@@ -341,6 +344,7 @@ class Endpoint:
         if dialect.processing_ms:
             headers.append((b"openai-processing-ms", b"0"))  # answered at once
         headers += dialect.static_headers
+        headers += self._family_headers
         if engine.is_known_model(request.model):
             exchange.source = "direct"
             body = dialect.direct(request, engine.created(), seed)
@@ -440,6 +444,7 @@ class Endpoint:
         headers = [
             (dialect.request_id_header, exchange.id.encode()),
             *dialect.static_headers,
+            *self._family_headers,
             *((k.encode(), v.encode()) for k, v in merged.items()),
         ]
         exchange.answer = body
@@ -582,6 +587,7 @@ class Endpoint:
             ms = round(body.offsets[0] * 1000) if body.offsets else 0
             headers.append((b"openai-processing-ms", str(ms).encode()))
         headers += dialect.static_headers
+        headers += self._family_headers
         headers += [(k.encode(), v.encode()) for k, v in merged.items()]
         exchange.answer = kept_answer(body)
         self._record(exchange, body.status)

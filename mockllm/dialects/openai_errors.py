@@ -1,6 +1,7 @@
 """How the OpenAI families (chat, legacy completions, Responses, embeddings) write an
 error: `{"error": {"message", "type", "param", "code"}}`, with a status's default
-headers (429: Retry-After). One place, so that the four say it alike."""
+headers (429: Retry-After), and the headers every answer of theirs carries. One place, so
+that the four say it alike."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from mockllm.errors import RequestError
 from mockllm.protocol import default_error_headers, error_body, error_object
 from mockllm.rules import ErrorSpec
 from mockllm.wire import JSON_TYPE, Body
+
+# On every answer of the API, whether or not the request came from a browser: a page's
+# script (openai-node with `dangerouslyAllowBrowser`) can read the request id of an answer
+# from another origin only when the answer names it here.
+EXPOSED = ((b"access-control-expose-headers", b"X-Request-ID"),)
 
 
 def failure(spec: ErrorSpec, delay: float = 0.0, request_id: str = "") -> Body:

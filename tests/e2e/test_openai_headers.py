@@ -1,0 +1,74 @@
+"""The headers of the OpenAI families' answers, as the API sends them (raw httpx, and the
+official SDK where it reads them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import SCENARIOS, RunningServer, start_server
+
+HELLO = [{"role": "user", "content": "Hello!"}]
+# One request per OpenAI family's POST path, each answered 200.
+ANSWERED = {
+    "chat": ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO}),
+    "chat stream": (
+        "/v1/chat/completions",
+        {"model": "gpt-4o-mini", "messages": HELLO, "stream": True},
+    ),
+    "responses": ("/v1/responses", {"model": "gpt-4o-mini", "input": "Hello!"}),
+    "completions": ("/v1/completions", {"model": "gpt-3.5-turbo-instruct", "prompt": "Hi"}),
+    "embeddings": ("/v1/embeddings", {"model": "text-embedding-3-small", "input": "Hello!"}),
+    "input tokens": ("/v1/responses/input_tokens", {"model": "gpt-4o-mini", "input": "Hi"}),
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    tmp: Path = tmp_path_factory.mktemp("openai-headers")
+    found = start_server("--scenarios", str(SCENARIOS), "--freeze-time", "1700000000", tmp_path=tmp)
+    yield found
+    found.stop()
+
+
+def post(server: RunningServer, path: str, body: object) -> httpx.Response:
+    return httpx.post(f"{server.url}{path}", json=body, timeout=30)
+
+
+@pytest.mark.parametrize("name", sorted(ANSWERED))
+def test_every_answer_exposes_the_request_id(server: RunningServer, name: str) -> None:
+    path, body = ANSWERED[name]
+    answer = post(server, path, body)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["access-control-expose-headers"] == "X-Request-ID"
+
+
+def test_refusals_and_browser_answers_expose_the_request_id(server: RunningServer) -> None:
+    refused = post(server, "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": []})
+    assert refused.status_code == 400
+    assert refused.headers["access-control-expose-headers"] == "X-Request-ID"
+    scripted = post(server, "/v1/chat/completions", {"model": "error-429", "messages": HELLO})
+    assert scripted.status_code == 429
+    assert scripted.headers["access-control-expose-headers"] == "X-Request-ID"
+    browser = httpx.post(
+        f"{server.url}/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": HELLO},
+        headers={"Origin": "http://localhost:3000"},
+        timeout=30,
+    )
+    assert browser.headers["access-control-allow-origin"] == "*"
+    assert browser.headers["access-control-expose-headers"] == "X-Request-ID"
+
+
+def test_the_messages_api_keeps_its_own_cors_headers(server: RunningServer) -> None:
+    answer = httpx.post(
+        f"{server.url}/v1/messages",
+        json={"model": "claude-sonnet-4-5", "max_tokens": 20, "messages": HELLO},
+        headers={"anthropic-version": "2023-06-01"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    assert "access-control-expose-headers" not in answer.headers
