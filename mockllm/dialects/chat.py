@@ -732,6 +732,7 @@ def parse(
             served_tier(tier),
             frozenset(t.name for t in custom) - {t.name for t in tools},
             entry.reasoning == "hidden",
+            _fingerprinted(entry),
         ),
     )
     if not context.lenient:
@@ -885,9 +886,18 @@ class _Wire:
     # The model reasons out of sight (o-series, GPT-5): its choices carry no `logprobs`
     # key unless logprobs were asked for, as the API writes them.
     reasons: bool = False
+    fingerprinted: bool = True  # the answer names its system_fingerprint (else null)
 
 
 _PLAIN = _Wire()
+
+
+def _fingerprinted(entry: Model) -> bool:
+    """Whether the API's answers from this model name a system fingerprint: GPT-5's
+    (gpt-5, -mini, -nano, gpt-5.x), gpt-4-0613's and gpt-3.5-turbo's say null."""
+    if entry.id in ("gpt-4", "gpt-3.5-turbo"):
+        return False
+    return not (entry.id.startswith("gpt-5") and entry.reasoning == "hidden")
 
 
 def _finish(choice: RenderedChoice, legacy: bool) -> str:
@@ -905,6 +915,7 @@ def completion(
     tier: str = "default",
     custom: frozenset[str] = frozenset(),
     reasons: bool = False,
+    fingerprinted: bool = True,
 ) -> JSON:
     """The non-streaming `chat.completion` object (a reasoning model's choices without
     `logprobs` unless they were asked for)."""
@@ -916,7 +927,7 @@ def completion(
         "choices": [_choice(c, legacy, custom, reasons) for c in rendered.choices],
         "usage": usage_body(rendered),
         "service_tier": tier,
-        "system_fingerprint": rendered.fingerprint,
+        "system_fingerprint": rendered.fingerprint if fingerprinted else None,
         **({"provider": rendered.provider} if rendered.provider else {}),
     }
 
@@ -949,6 +960,7 @@ class _Chunks:
         obfuscate: bool,
         tier: str = "default",
         reasons: bool = False,
+        fingerprinted: bool = True,
     ) -> None:
         self.prefix = (
             b'data: {"id":'
@@ -960,7 +972,7 @@ class _Chunks:
             + b',"service_tier":'
             + _dumps(tier)
             + b',"system_fingerprint":'
-            + _dumps(rendered.fingerprint)
+            + (_dumps(rendered.fingerprint) if fingerprinted else b"null")
             + (b',"provider":' + _dumps(rendered.provider) if rendered.provider else b"")
             + b',"choices":['
         )
@@ -1130,11 +1142,12 @@ def stream(
     tier: str = "default",
     custom: frozenset[str] = frozenset(),
     reasons: bool = False,
+    fingerprinted: bool = True,
 ) -> Body:
     """The SSE events of a streamed answer, each with the offset it is due at (a
     `functions` request's call as `function_call` deltas, a custom tool's call as
     `custom` deltas; a reasoning model's chunks without `logprobs` unless asked)."""
-    chunks = _Chunks(rendered, created, include_usage, obfuscate, tier, reasons)
+    chunks = _Chunks(rendered, created, include_usage, obfuscate, tier, reasons, fingerprinted)
     offsets = rendered.offsets
     events: list[bytes] = []
     due: list[float] = []
@@ -1187,9 +1200,10 @@ def whole(
     tier: str = "default",
     custom: frozenset[str] = frozenset(),
     reasons: bool = False,
+    fingerprinted: bool = True,
 ) -> Body:
     """A non-streaming answer, with the non-streaming form of a fault."""
-    body = completion(rendered, created, legacy, tier, custom, reasons)
+    body = completion(rendered, created, legacy, tier, custom, reasons, fingerprinted)
     delay = rendered.offsets[-1]
     if fault is not None:
         if fault.empty_choices_error:
@@ -1217,8 +1231,18 @@ def answer(
             wire.tier,
             wire.custom,
             wire.reasons,
+            wire.fingerprinted,
         )
-    return whole(rendered, created, fault, wire.legacy, wire.tier, wire.custom, wire.reasons)
+    return whole(
+        rendered,
+        created,
+        fault,
+        wire.legacy,
+        wire.tier,
+        wire.custom,
+        wire.reasons,
+        wire.fingerprinted,
+    )
 
 
 def remember(
@@ -1233,7 +1257,9 @@ def remember(
     if conversation.body.get("store") is not True or fault is not None:
         return
     wire = conversation.wire if isinstance(conversation.wire, _Wire) else _PLAIN
-    answered = completion(rendered, created, wire.legacy, wire.tier, wire.custom, wire.reasons)
+    answered = completion(
+        rendered, created, wire.legacy, wire.tier, wire.custom, wire.reasons, wire.fingerprinted
+    )
     stored_completions.keep(store, answered, conversation.body)
 
 

@@ -109,3 +109,26 @@ def test_other_models_choices_carry_logprobs_null(server, model):
     assert data["choices"][0]["logprobs"] is None
     events = _events(_post(server, {**body, "stream": True}))
     assert all(b'"logprobs":null,"finish_reason":' in e for e in events)
+
+
+@pytest.mark.parametrize(
+    "model", ["gpt-5-nano", "gpt-5-mini", "gpt-5", "gpt-5.1", "gpt-4-0613", "gpt-3.5-turbo-0125"]
+)
+def test_models_without_a_fingerprint_say_null(server, model):
+    # gpt-5-nano-2025-08-07 (envoyproxy/ai-gateway's cassettes, August 2025; chunks of
+    # October 2025), gpt-5.1-2025-11-13 (December 2025), gpt-3.5-turbo-0125 (March and
+    # October 2025) and gpt-4-0613 (November 2025) answer "system_fingerprint":null.
+    body = {"model": model, "messages": [{"role": "user", "content": "Hello!"}]}
+    whole = _post(server, body)
+    assert whole.content.endswith(b'"service_tier":"default","system_fingerprint":null}')
+    assert ChatCompletion.model_validate(whole.json()).system_fingerprint is None
+    streamed = _post(server, {**body, "stream": True, "stream_options": {"include_usage": True}})
+    for event in _events(streamed):
+        assert b',"service_tier":"default","system_fingerprint":null,"choices":[' in event
+        assert ChatCompletionChunk.model_validate_json(event).system_fingerprint is None
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4.1-nano", "o3-mini", "gpt-5-chat-latest"])
+def test_other_models_name_their_fingerprint(server, model):
+    body = {"model": model, "messages": [{"role": "user", "content": "Hello!"}]}
+    assert _post(server, body).json()["system_fingerprint"].startswith("fp_")
