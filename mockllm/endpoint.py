@@ -441,12 +441,14 @@ class Endpoint:
         if dialect.refusal_headers is not None:
             named = dialect.refusal_headers(exc.status, exc.headers, engine.now())
         merged = {k.lower(): v for k, v in named}  # one value per name; the last one wins
-        headers = [
-            (dialect.request_id_header, exchange.id.encode()),
+        headers = [(dialect.request_id_header, exchange.id.encode())]
+        if dialect.processing_ms:
+            headers.append((b"openai-processing-ms", b"0"))  # refused at once
+        headers += (
             *dialect.static_headers,
             *self._family_headers,
             *((k.encode(), v.encode()) for k, v in merged.items()),
-        ]
+        )
         exchange.answer = body
         if exchange.ticks is not None:
             exchange.sent_headers = headers

@@ -72,3 +72,31 @@ def test_the_messages_api_keeps_its_own_cors_headers(server: RunningServer) -> N
     )
     assert answer.status_code == 200, answer.text
     assert "access-control-expose-headers" not in answer.headers
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": []}),
+        ("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO, "n": 129}),
+        ("/v1/responses", {"model": "gpt-4o-mini"}),
+        ("/v1/embeddings", {"model": "text-embedding-3-small"}),
+        ("/v1/completions", {"model": "gpt-3.5-turbo-instruct"}),
+    ],
+)
+def test_a_refusal_says_how_long_it_took(server: RunningServer, path: str, body: object) -> None:
+    refused = post(server, path, body)
+    assert refused.status_code == 400, refused.text
+    assert refused.headers["openai-processing-ms"] == "0"
+    assert refused.headers["openai-version"] == "2020-10-01"
+
+
+def test_the_messages_api_refuses_without_openai_processing_ms(server: RunningServer) -> None:
+    refused = httpx.post(
+        f"{server.url}/v1/messages",
+        json={"model": "claude-sonnet-4-5", "messages": HELLO},
+        headers={"anthropic-version": "2023-06-01"},
+        timeout=30,
+    )
+    assert refused.status_code == 400, refused.text
+    assert "openai-processing-ms" not in refused.headers
