@@ -37,6 +37,13 @@ SECRET_HEADERS = frozenset(
     {*AUTH_HEADERS, "proxy-authorization", "openai-organization", "openai-project"}
     | {"cookie", "set-cookie", "x-mockllm-admin-token"}
 )
+# Headers of other services a client may send along (Gemini's x-goog-api-key, Helicone-Auth,
+# x-portkey-api-key, Ocp-Apim-Subscription-Key, ...): a name with one of these words holds a
+# secret too. Whole words: x-ratelimit-remaining-tokens is a count, not a token.
+SECRET_WORDS = frozenset(
+    {"key", "apikey", "auth", "authorization", "token", "secret", "password", "credential"}
+    | {"credentials", "cookie"}
+)
 THIS_PROCESS_ONLY = (
     "This page shows this process only: its journal, sequences, balances and buckets. "
     "Other processes (--workers) keep their own; share state to see them all here."
@@ -392,7 +399,7 @@ def masked_headers(headers: Mapping[str, str] | None) -> list[list[str]] | None:
     out = []
     for name, value in headers.items():
         lower = name.lower()
-        if lower in SECRET_HEADERS:
+        if _is_secret(lower):
             scheme, space, token = value.partition(" ")
             if space and scheme.lower() in ("bearer", "basic"):
                 value = f"{scheme} {mask(token.strip())}"
@@ -400,6 +407,13 @@ def masked_headers(headers: Mapping[str, str] | None) -> list[list[str]] | None:
                 value = mask(value.strip())
         out.append([lower, value])
     return out
+
+
+def _is_secret(name: str) -> bool:
+    if name in SECRET_HEADERS:
+        return True
+    words = name.replace("_", "-").split("-")
+    return any(word in SECRET_WORDS for word in words) and not name.startswith("idempotency")
 
 
 def _decoded(headers: list[tuple[bytes, bytes]] | None) -> dict[str, str] | None:

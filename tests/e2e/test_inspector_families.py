@@ -1,0 +1,100 @@
+"""The inspector page as a user meets it across the API families, in a real headless
+Chromium against a real server, with requests sent by the official SDKs: what the page
+shows of secrets other services' headers carry, of exchanges no rule could answer, of a
+stream cut by a fault, and of many exchanges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import RunningServer, start_server
+from tests.e2e.browser import chromium
+
+KEY = "sk-families-e2e-7d41b08e365f2c9a"
+RULES = """\
+version: 1
+rules:
+  - name: greet
+    match: { last_user: { contains: hello } }
+    reply: { content: "Hello from the families test!" }
+
+  - name: drop
+    match: { model: fault-disconnect }
+    reply:
+      content: "partial answer that never ends because the connection drops"
+      fault: { disconnect_after_tokens: 3 }
+"""
+ROW = '#exchanges tbody tr[data-id="{}"]'
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    folder = tmp_path_factory.mktemp("families")
+    (folder / "app.yaml").write_text(RULES)
+    running = start_server("--scenarios", str(folder / "app.yaml"), tmp_path=folder)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(server: RunningServer, browser: Any) -> Iterator[Any]:
+    httpx.post(f"{server.url}/__admin/reset")
+    # bypass_csp: Playwright's own polling scripts would be refused by the page's policy.
+    context = browser.new_context(viewport={"width": 1440, "height": 860}, bypass_csp=True)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    opened.goto(f"{server.url}/__admin/ui")
+    opened.wait_for_selector('#conn[data-state="live"]', timeout=5000)
+    yield opened
+    context.close()
+    assert errors == [], errors
+
+
+def open_section(page: Any, exchange_id: str, section: str) -> Any:
+    page.wait_for_selector(ROW.format(exchange_id), timeout=2000)
+    page.click(ROW.format(exchange_id))
+    page.wait_for_selector(f"#detail-title:text('{exchange_id}')")
+    page.click(f'.subtabs button[data-section="{section}"]')
+    return page.wait_for_selector(f'#detail-body[data-section="{section}"]')
+
+
+def test_other_services_keys_in_headers_never_reach_the_page(
+    page: Any, server: RunningServer
+) -> None:
+    """Keys a client sends along for other services (a gateway's, an observability
+    proxy's) are masked like the API key: neither the page nor its data holds them."""
+    secrets = {
+        "x-goog-api-key": "AIzaSyFamiliesGoogleSecret0123456789",
+        "helicone-auth": "Bearer sk-helicone-families-secret-0123456789",
+        "x-portkey-api-key": "pk-families-portkey-secret-0123456789",
+        "ocp-apim-subscription-key": "apim0families0subscription0secret",
+        "cf-aig-authorization": "Bearer cf-families-gateway-secret-0123456789",
+    }
+    sdk = openai.OpenAI(
+        base_url=server.base_url, api_key=KEY, max_retries=0, default_headers=secrets
+    )
+    raw = sdk.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello with headers"}]
+    )
+    exchange_id = raw.headers["x-request-id"]
+    body = open_section(page, exchange_id, "headers")
+    shown = body.inner_text()
+    assert "x-goog-api-key\tAIza…789" in shown, shown
+    assert "helicone-auth\tBearer sk-h…789" in shown
+    assert "x-ratelimit-remaining-tokens" in shown  # a count, shown as it is
+    detail = page.evaluate(f"fetch('/__admin/requests/{exchange_id}').then((r) => r.text())")
+    for value in secrets.values():
+        secret = value.removeprefix("Bearer ")
+        assert secret not in page.content() and secret not in detail, secret
