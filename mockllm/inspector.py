@@ -21,6 +21,7 @@ from mockllm.journal import viewable
 from mockllm.matchers import check_condition
 from mockllm.profiles import AUTH_HEADERS
 from mockllm.selector import key_digest, near_misses
+from mockllm.to_rule import no_rule_answers
 from mockllm.wire import Body
 
 if TYPE_CHECKING:
@@ -247,6 +248,9 @@ class Inspector:
 
     def _why_not(self, e: Exchange) -> JSON:
         out: JSON = {}
+        unanswerable = no_rule_answers(e) if e.conversation is not None else None
+        if unanswerable is not None:
+            return {"none": unanswerable[0].upper() + unanswerable[1:] + "."}
         outcome = e.outcome
         miss = getattr(outcome, "miss", None)
         if miss is not None:

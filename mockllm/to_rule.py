@@ -62,6 +62,23 @@ def _unread(exchange: Exchange) -> str:
     )
 
 
+def no_rule_answers(exchange: Exchange) -> str | None:
+    """Why no rule could have answered this request, when none could: a path answered
+    from the request alone (count_tokens), or a request refused before it was answered
+    (bad input, a key's limit or credits)."""
+    if exchange.outcome is not None:
+        return None
+    if exchange.source == "direct":
+        return (
+            f"{exchange.method} {exchange.path} is answered from the request alone: "
+            "no rule answers it"
+        )
+    if exchange.source in ("error", "capacity"):
+        why = f"{exchange.status}: {exchange.error}" if exchange.error else str(exchange.status)
+        return f"the request was refused ({why}), not answered: no rule changes that answer"
+    return None
+
+
 def exchange_rule(
     exchange: Exchange, default_latency: Latency = NO_LATENCY
 ) -> tuple[JSON, list[str]]:
@@ -70,6 +87,9 @@ def exchange_rule(
     conversation: Conversation | None = exchange.conversation
     if conversation is None:
         raise NoRule(_unread(exchange))
+    unanswerable = no_rule_answers(exchange)
+    if unanswerable is not None:
+        raise NoRule(unanswerable)
     notes: list[str] = []
     rule: JSON = {"name": f"from-{exchange.id[-8:]}", "match": _match(conversation)}
     outcome = exchange.outcome

@@ -486,6 +486,7 @@
     if (row.source === "rule") {
       out.push(el("p", {}, `Answered by the rule ${row.by}.`));
     }
+    if (w.none) out.push(el("p", { class: "no-rule" }, w.none));
     if (w.cassette) {
       const c = w.cassette;
       out.push(el("h3", {}, "Cassette miss"));

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -93,8 +94,48 @@ def test_other_services_keys_in_headers_never_reach_the_page(
     shown = body.inner_text()
     assert "x-goog-api-key\tAIza…789" in shown, shown
     assert "helicone-auth\tBearer sk-h…789" in shown
-    assert "x-ratelimit-remaining-tokens" in shown  # a count, shown as it is
     detail = page.evaluate(f"fetch('/__admin/requests/{exchange_id}').then((r) => r.text())")
     for value in secrets.values():
         secret = value.removeprefix("Bearer ")
         assert secret not in page.content() and secret not in detail, secret
+
+
+def made_rule(page: Any, exchange_id: str) -> str:
+    """What "Make a rule" gives: the YAML in the box, or the page's message why not."""
+    open_section(page, exchange_id, "rule")
+    page.click("#make-rule")
+    page.wait_for_function(
+        "document.querySelector('#detail-body textarea').value !== ''"
+        " || document.querySelector('#detail-body .result.bad') !== null"
+    )
+    return str(page.input_value("#detail-body textarea") or page.inner_text(".result.bad"))
+
+
+def test_an_exchange_no_rule_could_answer_says_so(page: Any, server: RunningServer) -> None:
+    """Token counting is answered from the request alone, and a request refused as bad
+    input is refused before any rule: their why-not lists no near misses, and "Make a
+    rule" makes none (a rule would answer neither), where it offered a rule for a miss."""
+    claude = anthropic.Anthropic(base_url=server.url, api_key=KEY, max_retries=0)
+    counted = claude.messages.with_raw_response.count_tokens(
+        model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hello, count me"}]
+    )
+    assert counted.parse().input_tokens > 0
+    sdk = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as refused:
+        sdk.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hello"}], temperature=9
+        )
+    for exchange_id, why in (
+        (
+            counted.headers["request-id"],
+            "POST /v1/messages/count_tokens is answered from the request alone: no rule answers it",
+        ),
+        (
+            refused.value.response.headers["x-request-id"],
+            "the request was refused (400: Invalid 'temperature'",
+        ),
+    ):
+        body = open_section(page, exchange_id, "whynot")
+        assert body.query_selector(".near") is None
+        assert why[1:] in body.inner_text()
+        assert f"This exchange cannot become a rule: {why}" in made_rule(page, exchange_id)
