@@ -360,15 +360,20 @@
     const parsed = a.events.map((event) => sseEvent(event.text));
     const shared = sharedFields(parsed);
     const whole = el("input", { type: "checkbox", id: "whole-events" });
-    const rowsOf = (full) => a.events.map((event, i) => {
+    // A fault that cut the connection after N events: the events after them were never sent.
+    const cut = a.cut_after !== null && a.cut_after !== undefined && a.cut_after < a.events.length ? a.cut_after : null;
+    const rowsOf = (full) => a.events.flatMap((event, i) => {
       const late = event.sent_ms !== null && event.due_ms !== null ? event.sent_ms - event.due_ms : null;
       const p = parsed[i];
       const shown = full || p.data === null ? event.text.trimEnd() : JSON.stringify(without(p.data, shared));
-      return el("tr", {},
+      const unsent = cut !== null && i >= cut;
+      const tr = el("tr", { class: unsent ? "unsent" : null },
         el("td", {}, String(i + 1)),
         el("td", { class: "num" }, event.due_ms === null ? "" : `${event.due_ms.toFixed(1)}`),
-        el("td", { class: `num${late !== null && late > 5 ? " late" : ""}` }, event.sent_ms === null ? "—" : `${event.sent_ms.toFixed(1)}`),
+        el("td", { class: `num${late !== null && late > 5 ? " late" : ""}` }, unsent ? "not sent" : event.sent_ms === null ? "—" : `${event.sent_ms.toFixed(1)}`),
         el("td", { class: "ev" }, !full && p.name ? el("span", { class: "name" }, `${p.name} `) : null, folded(shown)));
+      return i === cut ? [el("tr", { class: "cut" }, el("td", { colspan: 4 },
+        `The connection was cut here: the ${a.count - cut} events below were never sent.`)), tr] : [tr];
     });
     const tbody = el("tbody", {}, rowsOf(false));
     whole.addEventListener("change", () => tbody.replaceChildren(...rowsOf(whole.checked)));

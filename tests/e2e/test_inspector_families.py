@@ -139,3 +139,33 @@ def test_an_exchange_no_rule_could_answer_says_so(page: Any, server: RunningServ
         assert body.query_selector(".near") is None
         assert why[1:] in body.inner_text()
         assert f"This exchange cannot become a rule: {why}" in made_rule(page, exchange_id)
+
+
+def test_a_stream_cut_by_a_fault_shows_which_events_were_never_sent(
+    page: Any, server: RunningServer
+) -> None:
+    """disconnect_after_tokens: 3 sends the role delta and three deltas, then closes the
+    connection: the answer's events after them (the finish chunk, [DONE]) are shown as
+    never sent, not as a stream that ended well."""
+    sdk = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0)
+    got = []
+    with pytest.raises(openai.APIConnectionError):
+        for chunk in sdk.chat.completions.create(
+            model="fault-disconnect", messages=[{"role": "user", "content": "drop"}], stream=True
+        ):
+            got += [c.delta.content for c in chunk.choices if c.delta.content]
+    assert got == ["partial", " answer", " that"]
+    journal = httpx.get(f"{server.url}/__admin/requests").json()["requests"]
+    exchange_id = journal[-1]["id"]
+    body = open_section(page, exchange_id, "answer")
+    rows = body.query_selector_all("table.events tbody tr")
+    cut = [i for i, row in enumerate(rows) if row.get_attribute("class") == "cut"]
+    assert cut == [4], [row.inner_text() for row in rows]
+    assert "The connection was cut here: the 9 events below were never sent." in (
+        rows[4].inner_text()
+    )
+    sent, unsent = rows[:4], rows[5:]
+    assert [r.get_attribute("class") for r in sent] == [None] * 4
+    assert [r.get_attribute("class") for r in unsent] == ["unsent"] * 9
+    assert all(r.query_selector_all("td")[2].inner_text() == "not sent" for r in unsent)
+    assert "[DONE]" in unsent[-1].inner_text()
