@@ -70,6 +70,7 @@
   const drawn = new Map(); // id -> {tr, version}
   let arrived = 0; // rows since the last draw
   const choices = { rule: new Set(), model: new Set() }; // what the filters offer
+  let choicesVersion = 0; // one more at each change of `choices`
 
   function put(row) {
     if (row.part) {  // what changed when the exchange ended
@@ -83,9 +84,7 @@
     }
     rows.set(row.id, row);
     arrived += 1;
-    const key = sourceKey(row);
-    if (key) choices.rule.add(key);
-    if (row.model) choices.model.add(row.model);
+    choose(row);
     if (row.id === selected && row.done && current && !current.row.done) openDetail(row.id, section);
   }
 
@@ -96,6 +95,18 @@
       drawn.delete(id);
     }
     order = order.slice(order.length - MAX_ROWS);
+    // The filters offer what the rows kept hold: a model or cassette interaction seen only
+    // in rows dropped since is no longer offered (else the lists would grow for ever).
+    choices.rule.clear();
+    choices.model.clear();
+    choicesVersion += 1;
+    for (const row of rows.values()) choose(row);
+  }
+
+  function choose(row) {
+    const key = sourceKey(row);
+    if (key && !choices.rule.has(key)) { choices.rule.add(key); choicesVersion += 1; }
+    if (row.model && !choices.model.has(row.model)) { choices.model.add(row.model); choicesVersion += 1; }
   }
 
   function redraw() {
@@ -196,7 +207,8 @@
 
   function options(selector, values, anyLabel) {
     const select = $(selector);
-    if (select.options.length - 1 === values.size) return;
+    if (select.dataset.version === String(choicesVersion)) return;
+    select.dataset.version = String(choicesVersion);
     const wanted = Array.from(values).filter(Boolean).sort();
     const chosen = select.value;
     select.replaceChildren(el("option", { value: "" }, anyLabel), ...wanted.map((v) => el("option", { value: v }, v)));
@@ -245,6 +257,7 @@
     drawn.clear();
     choices.rule.clear();
     choices.model.clear();
+    choicesVersion += 1;
     order = [];
     missed = 0;
     if (paused) draw(true);
@@ -271,6 +284,9 @@
     source.addEventListener("snapshot", (event) => {
       rows.clear();
       drawn.clear();
+      choices.rule.clear();
+      choices.model.clear();
+      choicesVersion += 1;
       order = [];
       for (const row of JSON.parse(event.data)) put(row);
       redraw();

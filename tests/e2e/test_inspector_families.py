@@ -5,6 +5,7 @@ stream cut by a fault, and of many exchanges."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -169,3 +170,48 @@ def test_a_stream_cut_by_a_fault_shows_which_events_were_never_sent(
     assert [r.get_attribute("class") for r in unsent] == ["unsent"] * 9
     assert all(r.query_selector_all("td")[2].inner_text() == "not sent" for r in unsent)
     assert "[DONE]" in unsent[-1].inner_text()
+
+
+def test_the_filters_offer_only_what_the_rows_kept_hold(
+    server: RunningServer, browser: Any
+) -> None:
+    """The page keeps the newest 5000 rows; its model and source filters offered every
+    value ever seen, so a long replay of many models (or cassette interactions) grew the
+    lists, and the page, without end. The feed here is the server's row shape, 5600 times
+    (a real feed takes minutes to send as many)."""
+    sdk = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0)
+    raw = sdk.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
+    )
+    row = httpx.get(f"{server.url}/__admin/requests/{raw.headers['x-request-id']}").json()["row"]
+    made = [{**row, "id": f"req_{i:08d}", "model": f"model-{i}"} for i in range(5600)]
+    hello = {"version": "test", "pid": 1, "process": 0, "shared": False, "note": None}
+    feed = (
+        "retry: 600000\n\n"
+        + f"event: hello\ndata: {json.dumps(hello)}\n\n"
+        + f"event: snapshot\ndata: {json.dumps(made[:1000])}\n\n"
+        + "".join(
+            f"event: rows\ndata: {json.dumps(made[i : i + 500])}\n\n"
+            for i in range(1000, 5600, 500)
+        )
+    )
+    context = browser.new_context(bypass_csp=True)
+    try:
+        opened = context.new_page()
+        opened.route(
+            "**/__admin/feed",
+            lambda route: route.fulfill(
+                status=200, headers={"content-type": "text/event-stream"}, body=feed
+            ),
+        )
+        opened.goto(f"{server.url}/__admin/ui")
+        opened.wait_for_function(
+            "document.querySelector('#counts').textContent === '5000 of 5000 exchanges'"
+        )
+        offered = opened.eval_on_selector_all(
+            "#filter-model option", "(o) => o.map((x) => x.value)"
+        )
+        assert len(offered) == 5001, len(offered)  # "any model" and the rows' 5000
+        assert "model-5599" in offered and "model-599" not in offered
+    finally:
+        context.close()
