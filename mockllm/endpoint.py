@@ -554,6 +554,8 @@ class Endpoint:
             if dialect.remember is not None and detached is None:
                 dialect.remember(engine.store, request, rendered, created, fault)
             extra = outcome.headers
+            if dialect.answer_headers is not None:  # a rule's own headers still win
+                extra = (*dialect.answer_headers(rendered), *extra)
             if not rate_headers and self._is_openai:
                 # No keys file limits the key: the API's answers name their limits anyway.
                 asked = request.max_tokens if request.max_tokens_given else 0

@@ -84,6 +84,8 @@ class Dialect:
     - `remember(store, conversation, rendered, created, fault)` keeps what the family
       lets a later request refer to (the Responses API's stored responses, failed when a
       fault broke the answer), or does nothing;
+    - `answer_headers(rendered)` → the headers an answer carries from what it answers
+      (the embeddings' `openai-model`), or None for none;
     - `refusal_headers(status, headers, now)` → a refusal's headers (a rate limit's among them)
       under the family's names; None: sent as the gateway gives them;
     - `request_id(seed, count)` → the id of an exchange as the family spells it (None:
@@ -110,6 +112,7 @@ class Dialect:
     key_headers: tuple[str, ...] = ()  # headers this family's clients send the key in
     processing_ms: bool = True  # send `openai-processing-ms`
     remember: Callable[[StateStore, Conversation, Rendered, int, Fault | None], None] | None = None
+    answer_headers: Callable[[Rendered], Headers] | None = None
     refusal_headers: Callable[[int, Headers, float], Headers] | None = None
     request_id: Callable[[int, int], str] | None = None
     direct: Callable[[Conversation, int, int], Body] | None = None

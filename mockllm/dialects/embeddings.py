@@ -36,7 +36,7 @@ from mockllm.conversation import (
     provider_of,
     summarize,
 )
-from mockllm.dialects import DEFAULT_CONTEXT, Dialect, ParseContext
+from mockllm.dialects import DEFAULT_CONTEXT, Dialect, Headers, ParseContext
 from mockllm.dialects.openai_errors import failure, headers, refusal
 from mockllm.errors import RequestError
 from mockllm.protocol import (
@@ -336,6 +336,14 @@ def answer(
     return whole_json(body, delay, fault)
 
 
+def answer_headers(rendered: Rendered) -> Headers:
+    """The model that answered, named beside the body's `model` as the API's embeddings
+    answers name it (`openai-model: text-embedding-3-large`); none for a name that cannot
+    be a header's value."""
+    model = rendered.model
+    return (("openai-model", model),) if model.isascii() and model.isprintable() else ()
+
+
 DIALECT = Dialect(
     api="embeddings",
     paths=(PATH,),
@@ -345,4 +353,5 @@ DIALECT = Dialect(
     refusal=refusal,
     headers=headers,
     static_headers=((b"openai-version", b"2020-10-01"),),
+    answer_headers=answer_headers,
 )

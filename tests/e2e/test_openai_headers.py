@@ -191,3 +191,22 @@ def test_a_keys_files_limits_are_sent_as_before(tmp_path: Path) -> None:
         assert free.headers["x-ratelimit-limit-requests"] == "10000"
     finally:
         found.stop()
+
+
+@pytest.mark.parametrize(
+    "model", ["text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"]
+)
+def test_an_embeddings_answer_names_its_model(server: RunningServer, model: str) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{server.url}/v1", api_key="sk-test", max_retries=0)
+    raw = client.embeddings.with_raw_response.create(model=model, input="Hello!")
+    assert raw.headers["openai-model"] == model == raw.parse().model
+
+
+def test_only_embeddings_answers_name_their_model(server: RunningServer) -> None:
+    for name, (path, body) in ANSWERED.items():
+        answer = post(server, path, body)
+        assert ("openai-model" in answer.headers) == (name == "embeddings"), name
+    refused = post(server, "/v1/embeddings", {"model": "text-embedding-3-small"})
+    assert refused.status_code == 400 and "openai-model" not in refused.headers
