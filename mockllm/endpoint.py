@@ -116,8 +116,7 @@ class Endpoint:
         self._context: tuple[object, object, object, ParseContext] | None = None
         # What every answer of an OpenAI family carries besides its own static headers
         # (the Messages API's answers are written as that API writes them).
-        self._is_openai = dialect.api != "messages"
-        self._family_headers = openai_errors.EXPOSED if self._is_openai else ()
+        self._family_headers = openai_errors.EXPOSED if dialect.api != "messages" else ()
 
     def context(self) -> ParseContext:
         """What parsing consults: made again only when the config, state store or profile
@@ -556,10 +555,6 @@ class Endpoint:
             extra = outcome.headers
             if dialect.answer_headers is not None:  # a rule's own headers still win
                 extra = (*dialect.answer_headers(rendered), *extra)
-            if not rate_headers and self._is_openai:
-                # No keys file limits the key: the API's answers name their limits anyway.
-                asked = request.max_tokens if request.max_tokens_given else 0
-                rate_headers = openai_errors.open_limits(rendered.prompt_tokens + (asked or 0))
         else:
             assert isinstance(outcome, Failure)
             exchange.source = outcome.source

@@ -102,69 +102,7 @@ def test_the_messages_api_refuses_without_openai_processing_ms(server: RunningSe
     assert "openai-processing-ms" not in refused.headers
 
 
-RATE_NAMES = (
-    "x-ratelimit-limit-requests",
-    "x-ratelimit-limit-tokens",
-    "x-ratelimit-remaining-requests",
-    "x-ratelimit-remaining-tokens",
-    "x-ratelimit-reset-requests",
-    "x-ratelimit-reset-tokens",
-)
-
-
-def rate_headers(answer: httpx.Response) -> dict[str, str]:
-    return {name: answer.headers.get(name, "") for name in RATE_NAMES}
-
-
-# Token counting is answered from the request alone, with no rate limit.
-@pytest.mark.parametrize("name", sorted(set(ANSWERED) - {"input tokens"}))
-def test_every_answer_carries_the_rate_limit_headers(server: RunningServer, name: str) -> None:
-    path, body = ANSWERED[name]
-    answer = post(server, path, body)
-    assert answer.status_code == 200, answer.text
-    limits = rate_headers(answer)
-    assert limits["x-ratelimit-limit-requests"] == "10000"
-    assert limits["x-ratelimit-limit-tokens"] == "10000000"
-    assert limits["x-ratelimit-remaining-requests"] == "9999"
-    assert limits["x-ratelimit-reset-requests"] == "6ms"
-    remaining = int(limits["x-ratelimit-remaining-tokens"])
-    assert 10_000_000 - 100 < remaining < 10_000_000  # the request's few tokens taken
-    assert limits["x-ratelimit-reset-tokens"] == "0s"
-    # The same request, the same headers (--freeze-time): the bucket is full again.
-    assert rate_headers(post(server, path, body)) == limits
-
-
-def test_the_tokens_asked_for_count_against_the_limit(server: RunningServer) -> None:
-    body = {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 10_000}
-    answer = post(server, "/v1/chat/completions", body)
-    plain = post(server, "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": HELLO})
-    used = 10_000_000 - int(answer.headers["x-ratelimit-remaining-tokens"])
-    prompt = 10_000_000 - int(plain.headers["x-ratelimit-remaining-tokens"])
-    assert used == prompt + 10_000
-    # 10,009 tokens of 10,000,000 a minute come back in 60.054 ms: written as the API
-    # writes it, whole milliseconds rounded down.
-    assert answer.headers["x-ratelimit-reset-tokens"] == f"{used * 6 // 1000}ms"
-
-
-def test_the_sdk_reads_the_rate_limit_headers(server: RunningServer) -> None:
-    from openai import OpenAI
-
-    client = OpenAI(base_url=f"{server.url}/v1", api_key="sk-test", max_retries=0)
-    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=HELLO)
-    assert raw.headers["x-ratelimit-remaining-requests"] == "9999"
-    assert raw.headers["x-request-id"] == raw.request_id
-    assert raw.parse().choices[0].message.content
-
-
-def test_refusals_and_scripted_errors_keep_their_own_headers(server: RunningServer) -> None:
-    refused = post(server, "/v1/chat/completions", {"model": "gpt-4o-mini", "messages": []})
-    assert "x-ratelimit-limit-tokens" not in refused.headers
-    scripted = post(server, "/v1/chat/completions", {"model": "error-429", "messages": HELLO})
-    assert scripted.headers["x-ratelimit-remaining-requests"] == "0"
-    assert "x-ratelimit-limit-tokens" not in scripted.headers
-
-
-def test_a_keys_files_limits_are_sent_as_before(tmp_path: Path) -> None:
+def test_a_keys_files_limits_are_named_and_an_open_key_has_none(tmp_path: Path) -> None:
     keys = tmp_path / "keys.yaml"
     keys.write_text("keys:\n  - key: sk-limited\n    rpm: 3\n  - key: sk-free\n")
     found = start_server(
@@ -188,7 +126,7 @@ def test_a_keys_files_limits_are_sent_as_before(tmp_path: Path) -> None:
             headers={"Authorization": "Bearer sk-free"},
             timeout=30,
         )
-        assert free.headers["x-ratelimit-limit-requests"] == "10000"
+        assert "x-ratelimit-limit-requests" not in free.headers  # no limit, none named
     finally:
         found.stop()
 
