@@ -344,6 +344,7 @@ class Endpoint:
         if dialect.processing_ms:
             headers.append((b"openai-processing-ms", b"0"))  # answered at once
         headers += dialect.static_headers
+        headers += dialect.account_headers
         headers += self._family_headers
         if engine.is_known_model(request.model):
             exchange.source = "direct"
@@ -446,6 +447,7 @@ class Endpoint:
             headers.append((b"openai-processing-ms", b"0"))  # refused at once
         headers += (
             *dialect.static_headers,
+            *(dialect.account_headers if exc.status != 401 else ()),
             *self._family_headers,
             *((k.encode(), v.encode()) for k, v in merged.items()),
         )
@@ -591,6 +593,8 @@ class Endpoint:
             ms = round(body.offsets[0] * 1000) if body.offsets else 0
             headers.append((b"openai-processing-ms", str(ms).encode()))
         headers += dialect.static_headers
+        if body.status != 401:
+            headers += dialect.account_headers
         headers += self._family_headers
         headers += [(k.encode(), v.encode()) for k, v in merged.items()]
         exchange.answer = kept_answer(body)

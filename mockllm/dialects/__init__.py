@@ -109,6 +109,9 @@ class Dialect:
     headers: Callable[[int, Headers, float], Headers]
     request_id_header: bytes = b"x-request-id"
     static_headers: tuple[tuple[bytes, bytes], ...] = ()
+    # Headers naming the account the key belongs to (Anthropic's anthropic-organization-id):
+    # after `static_headers` on every answer but a 401, where the key names no account.
+    account_headers: tuple[tuple[bytes, bytes], ...] = ()
     key_headers: tuple[str, ...] = ()  # headers this family's clients send the key in
     processing_ms: bool = True  # send `openai-processing-ms`
     remember: Callable[[StateStore, Conversation, Rendered, int, Fault | None], None] | None = None

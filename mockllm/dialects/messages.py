@@ -1860,7 +1860,10 @@ def count_tokens(conversation: Conversation, created: int = 0, seed: int = 0) ->
 
 # "The Claude API includes the following headers in every response: request-id, ...
 # anthropic-organization-id: The organization ID associated with the API key used in the
-# request" (the API overview page): one organization, a UUID as the API's are, for every key.
+# request" (the API overview page): one organization, a UUID as the API's are, for every key;
+# none on a 401 (an invalid key belongs to none: the API's "invalid x-api-key" answer carries
+# request-id alone, as DataDog/dd-trace-py's cassette anthropic_completion_invalid_api_key
+# recorded it).
 ORGANIZATION_ID = "b0bd6b51-ccc1-5c64-a955-0e14f39e3616"
 
 
@@ -1879,7 +1882,7 @@ DIALECT = Dialect(
     refusal=messages_answer.refusal,
     headers=messages_answer.headers,
     request_id_header=b"request-id",
-    static_headers=((b"anthropic-organization-id", ORGANIZATION_ID.encode()),),
+    account_headers=((b"anthropic-organization-id", ORGANIZATION_ID.encode()),),
     key_headers=("x-api-key",),
     processing_ms=False,
     refusal_headers=messages_answer.headers,

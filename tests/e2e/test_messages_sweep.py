@@ -233,3 +233,30 @@ def test_every_answer_names_the_organization(server: RunningServer, client: Anth
     for answer in (streamed, refused, counted):
         assert answer.headers["anthropic-organization-id"] == organization
         assert answer.headers["request-id"].startswith("req_011C")
+
+
+def test_a_key_that_is_refused_names_no_organization(tmp_path: Any) -> None:
+    """An invalid key belongs to no organization: the API's 401 ("invalid x-api-key")
+    carries request-id alone (DataDog/dd-trace-py's cassette
+    anthropic_completion_invalid_api_key); an accepted key's answer names one."""
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(f"keys:\n  - key: {KEY}\n")
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\nrules:\n  - match: { model: claude-locked }\n"
+        "    reply: { error: { status: 401 } }\n"
+    )
+    running = start_server(
+        "--keys", str(keys), "--scenarios", str(tmp_path / "rules.yaml"), tmp_path=tmp_path
+    )
+    try:
+        accepted = post(running, ask())
+        refused = post(running, ask(), **{"x-api-key": "sk-ant-wrong"})
+        scripted = post(running, ask("claude-locked"))
+    finally:
+        running.stop()
+    assert accepted.status_code == 200 and "anthropic-organization-id" in accepted.headers
+    assert refused.status_code == 401 and scripted.status_code == 401
+    for answer in (refused, scripted):
+        assert answer.json()["error"]["type"] == "authentication_error"
+        assert answer.headers["request-id"].startswith("req_011C")
+        assert "anthropic-organization-id" not in answer.headers
