@@ -405,9 +405,9 @@ def _serve_options(func: click.decorators.FC) -> click.decorators.FC:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="mockllm")
 def main() -> None:
-    """mockllm: a local server that speaks the APIs of LLM services (OpenAI chat,
-    Responses and embeddings, Anthropic Messages) and answers from scenarios, cassettes
-    and a default generator."""
+    """mockllm: a local server that speaks the APIs of LLM services (OpenAI's Chat
+    Completions, Responses, embeddings and legacy Completions, Anthropic's Messages) and
+    answers from scenarios, cassettes and a default generator."""
 
 
 def _config(options: dict[str, object]) -> ServerConfig:
@@ -552,7 +552,7 @@ def _run(config: ServerConfig) -> None:
 @main.command()
 @_serve_options
 def serve(**options: object) -> None:
-    """Serve the Chat Completions API from scenarios, cassettes and the default generator."""
+    """Serve every API family from scenarios, cassettes and the default generator."""
     _run(_config(options))
 
 
