@@ -4,9 +4,9 @@ appropriate agent based on the language of the request", the OpenAI Agents SDK's
 example) picks its agent (`language_of`, `names_language`).
 
 Scripts tell Chinese, Japanese, Korean, Russian, Ukrainian, Arabic, Persian, Hebrew, Greek
-and Thai; common short words tell English, Spanish, French, German, Italian and Portuguese
-(English's are `words.STOP`), when one of them has clearly more in the text than the
-others.
+and Thai; common short words tell English, Spanish, French, German, Italian, Portuguese,
+Polish, Czech, Danish and Vietnamese (English's are `words.STOP`), when one of them has
+clearly more in the text than the others.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ _SCRIPT_SHARE = 0.3  # of the letters, for a script to be the text's
 _SAMPLE = 2048  # characters looked at: the language shows long before the end
 # The languages told by their words whose faker locale has words of its own (faker's
 # Portuguese text is Latin filler: Portuguese prompts get English).
-_WORD_LOCALES = {"es": "es_ES", "fr": "fr_FR", "de": "de_DE", "it": "it_IT"}
+_WORD_LOCALES = {
+    "es": "es_ES", "fr": "fr_FR", "de": "de_DE", "it": "it_IT",
+    "pl": "pl_PL", "cs": "cs_CZ", "da": "da_DK", "vi": "vi_VN",
+}  # fmt: skip
 _WORDS_SAMPLE = 600  # characters whose words are counted, for a prompt's locale
 
 
@@ -94,6 +97,10 @@ _NAMES = {
     "de": ("german", "deutsch"),
     "it": ("italian", "italiano"),
     "pt": ("portuguese", "português", "portugues"),
+    "pl": ("polish", "polski"),
+    "cs": ("czech", "čeština", "cestina"),
+    "da": ("danish", "dansk"),
+    "vi": ("vietnamese", "tiếng việt", "tieng viet"),
     "zh": ("chinese", "mandarin", "中文"),
     "ja": ("japanese", "日本語"),
     "ko": ("korean", "한국어"),

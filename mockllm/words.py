@@ -38,6 +38,23 @@ FUNCTION_WORDS = {
         "o os as de do da que e em um uma para com não é são como onde olá obrigado "
         "você está isso".split()
     ),
+    # Words of their own only (not those Czech and Polish share: `to`, `na`, `jak`, `co`).
+    "pl": frozenset(
+        "się jest że nie dla czy jestem proszę dziękuję cześć gdzie kiedy dlaczego może "
+        "mnie który która które oraz jaka jaki dzisiaj pogoda bardzo".split()
+    ),
+    "cs": frozenset(
+        "je se že jsem jsi není děkuji prosím dobrý ahoj kde kdy proč jaký jaké může "
+        "který která které pro dnes počasí velmi".split()
+    ),
+    "da": frozenset(
+        "og er det at ikke jeg med som har hvad hvor hvordan hej tak vil kan også være "
+        "til på mig dig vejret i dag".split()
+    ),
+    "vi": frozenset(
+        "và là của có không tôi bạn một những được cho với này các trong người xin chào "
+        "cảm ơn gì như thế nào ở đâu khi hôm nay thời tiết".split()
+    ),
 }
 
 

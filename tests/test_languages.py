@@ -53,6 +53,10 @@ def test_a_tool_names_a_language_in_its_name_or_description() -> None:
         ("Bonjour, quelle est la météo à Paris aujourd'hui ?", "fr_FR"),
         ("Wie ist das Wetter heute in München? Ich möchte es wissen.", "de_DE"),
         ("Ciao, che tempo fa oggi a Roma? È bello?", "it_IT"),
+        ("Jaka jest dzisiaj pogoda w Krakowie? Proszę powiedz mi.", "pl_PL"),
+        ("Jaké je dnes počasí v Praze? Prosím, řekni mi to.", "cs_CZ"),
+        ("Hvordan er vejret i København i dag? Jeg vil gerne vide det.", "da_DK"),
+        ("Thời tiết hôm nay ở Hà Nội thế nào? Xin cảm ơn bạn.", "vi_VN"),
         ("Olá, você está bem? Como está o tempo em Lisboa?", "en_US"),  # no Portuguese words
         ("Hola como estas", "en_US"),  # all ASCII: English, without a look at its words
         ("I had a café au lait at the Café de Flore in Paris", "en_US"),

@@ -688,9 +688,13 @@ def _faker_words(locale: str) -> set[str]:
         ("Bonjour, quelle est la météo à Paris aujourd'hui ?", "fr_FR"),
         ("Wie ist das Wetter heute in München? Ich möchte es wissen.", "de_DE"),
         ("Ciao, che tempo fa oggi a Roma? È bello?", "it_IT"),
+        ("Jaka jest dzisiaj pogoda w Krakowie? Proszę powiedz mi.", "pl_PL"),
+        ("Jaké je dnes počasí v Praze? Prosím, řekni mi to.", "cs_CZ"),
+        ("Hvordan er vejret i København i dag? Jeg vil gerne vide det.", "da_DK"),
+        ("Thời tiết hôm nay ở Hà Nội thế nào? Xin cảm ơn bạn.", "vi_VN"),
     ],
 )
-def test_a_european_prompt_gets_text_in_its_language(gen_server, prompt, locale):
+def test_a_prompt_in_latin_letters_gets_text_in_its_language(gen_server, prompt, locale):
     text = answer(gen_server, prompt)
     words = re.findall(r"[^\W\d_]+", text.lower())
     known = _faker_words(locale)
