@@ -26,10 +26,10 @@ def _nullable(node: Any) -> Any:
                 node["type"] = [kind, "null"]
             elif isinstance(kind, list) and "null" not in kind:
                 node["type"] = [*kind, "null"]
-            elif "enum" in node and None not in node["enum"]:
-                node["enum"] = [*node["enum"], None]
-            elif "type" not in node:
+            elif "type" not in node and "enum" not in node:
                 node = {"anyOf": [node, {"type": "null"}]}
+            if "enum" in node and None not in node["enum"]:  # a typed enum too
+                node["enum"] = [*node["enum"], None]
         return node
     if isinstance(node, list):
         return [_nullable(v) for v in node]
@@ -38,9 +38,15 @@ def _nullable(node: Any) -> Any:
 
 # Where the API's recorded traffic and its document disagree, the traffic wins: these
 # fields are sent as null by api.openai.com (recorded 2026 streams show "user":null, and
-# "usage":null in response.created and response.in_progress), though the document types
-# them as a string and an object.
-WIRE_NULLABLE = (("ModelResponseProperties", "user"), ("Response", "usage"))
+# "usage":null in response.created and response.in_progress; GPT-5's chat answers and
+# chunks "system_fingerprint":null, in envoyproxy/ai-gateway's 2025 cassettes), though the
+# document types them as a string and an object.
+WIRE_NULLABLE = (
+    ("ModelResponseProperties", "user"),
+    ("Response", "usage"),
+    ("CreateChatCompletionResponse", "system_fingerprint"),
+    ("CreateChatCompletionStreamResponse", "system_fingerprint"),
+)
 
 
 def _property(schema: dict[str, Any], field: str) -> dict[str, Any]:

@@ -132,3 +132,23 @@ def test_models_without_a_fingerprint_say_null(server, model):
 def test_other_models_name_their_fingerprint(server, model):
     body = {"model": model, "messages": [{"role": "user", "content": "Hello!"}]}
     assert _post(server, body).json()["system_fingerprint"].startswith("fp_")
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-5-nano"])
+@pytest.mark.parametrize("tools", [False, True])
+def test_every_chunk_is_a_stream_response_of_the_openapi_document(server, model, tools):
+    """Every chunk of a stream (its role delta and finish chunk, whose finish_reason is null
+    and then set; the usage chunk with no choices), against the document's
+    CreateChatCompletionStreamResponse."""
+    body: dict[str, object] = {
+        "model": model,
+        "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if tools:
+        body |= {"tools": [WEATHER], "tool_choice": "required"}
+    events = _events(_post(server, body))
+    assert len(events) >= 3
+    for event in events:
+        check("CreateChatCompletionStreamResponse", json.loads(event))
