@@ -27,6 +27,7 @@ import copy
 import difflib
 import fnmatch
 import math
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,6 +78,9 @@ TEMPLATE_FIELDS: dict[str, tuple[str, ...]] = {
     "request_too_large": ("model", "limit_name", "unit", "limit", "requested"),
 }
 BALANCE_FIELDS = ("remaining", "granted", "used")
+# An HTTP field name is a token (RFC 9110, 5.1 and 5.6.2): a name outside it never arrives.
+_TCHARS = "!#$%&'*+-.^_`|~"
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_SHOWN = {
     "authorization": "Authorization: Bearer <key>",
     "x-api-key": "X-API-Key: <key>",
@@ -492,6 +496,12 @@ def _compile(data: dict[str, Any], lines: Any, source: str) -> Profile:
         )
     required = []
     for i, item in enumerate(data.get("required_headers") or ()):
+        if not _HEADER_NAME.fullmatch(item["name"]):
+            fail(
+                ("required_headers", i, "name"),
+                f"{item['name']!r} cannot be an HTTP header name, so no request could send it; "
+                f"a name is letters, digits and {_TCHARS} (e.g. X-AI-Provider)",
+            )
         if item.get("message") is not None:
             allowed = (*_COMMON_FIELDS, *TEMPLATE_FIELDS["missing_header"])
             _check_template(item["message"], allowed, ("required_headers", i, "message"), fail)
