@@ -467,6 +467,14 @@ def _compile(data: dict[str, Any], lines: Any, source: str) -> Profile:
     for where, url_path in paths:
         if not url_path.startswith("/"):
             fail(where, f"a path must start with '/', found {url_path!r}")
+    if balance_data and isinstance(balance_data.get("path"), str):
+        taken = _get_route_of(balance_data["path"], data.get("models_path", "/v1/models"))
+        if taken is not None:
+            fail(
+                ("balance", "path"),
+                f"{balance_data['path']!r} is also {taken}: GET there cannot answer both; "
+                "give the balance a path of its own",
+            )
     ranges: dict[str, tuple[float, float]] = {}
     for name, bounds in (data.get("ranges") or {}).items():
         low, high = bounds.get("min", -math.inf), bounds.get("max", math.inf)
@@ -544,6 +552,19 @@ def _compile(data: dict[str, Any], lines: Any, source: str) -> Profile:
         source=source,
         unknown_arguments=data.get("unknown_arguments", "refuse"),
     )
+
+
+def _get_route_of(url_path: str, models_path: str) -> str | None:
+    """What else answers GET at `url_path` (the models list, one model, the admin API), if
+    anything: a balance there would hide it, or be hidden by it."""
+    for models in dict.fromkeys((models_path, "/v1/models")):
+        if url_path == models:
+            return f"the models list (GET {models})"
+        if url_path.startswith(models.rstrip("/") + "/"):
+            return f"where one model is described (GET {models}/{{model}})"
+    if url_path == "/__admin" or url_path.startswith("/__admin/"):
+        return "a path of the admin API (/__admin/...)"
+    return None
 
 
 def _dig(data: Any, path: s.Path) -> Any:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from openai import OpenAI
 
 from tests.conftest import start_server
 
@@ -64,5 +65,48 @@ def test_a_required_header_a_client_can_send_is_required(tmp_path: Path) -> None
         assert missing.json()["error"]["message"] == "Missing required header: X-Team_1."
         sent = httpx.post(f"{server.url}/gw/chat", json=body, headers={"x-team_1": "search"})
         assert sent.status_code == 200, sent.text
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("balance", "taken"),
+    [
+        ("/gw/models", "the models list (GET /gw/models)"),
+        ("/v1/models", "the models list (GET /v1/models)"),
+        ("/gw/models/credits", "where one model is described (GET /gw/models/{model})"),
+        ("/__admin/credits", "a path of the admin API (/__admin/...)"),
+    ],
+)
+def test_a_balance_path_another_get_route_answers_is_refused(
+    tmp_path: Path, balance: str, taken: str
+) -> None:
+    # Before, such a file loaded: GET /gw/models answered {"remaining": 1000000} to
+    # client.models.list(), or the balance was never answered behind the admin API.
+    text = (
+        "extends: openai\n"
+        "chat_paths: [/gw/chat]\n"
+        "models_path: /gw/models\n"
+        f"balance: {{ path: {balance} }}\n"
+    )
+    run = _validate(tmp_path, text)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert (
+        f"gw.yaml:4: balance.path: '{balance}' is also {taken}: GET there cannot answer both; "
+        "give the balance a path of its own"
+    ) in run.stdout + run.stderr
+
+
+def test_the_models_list_and_the_balance_answer_at_their_own_paths(tmp_path: Path) -> None:
+    (tmp_path / "gw.yaml").write_text(
+        "extends: openai\nchat_paths: [/gw/chat]\nmodels_path: /gw/models\n"
+        "balance: { path: /gw/credits }\n",
+        encoding="utf-8",
+    )
+    server = start_server("--profile", "gw.yaml", tmp_path=tmp_path)
+    try:
+        client = OpenAI(base_url=f"{server.url}/gw", api_key="sk-test", max_retries=0)
+        assert "gpt-4o-mini" in [m.id for m in client.models.list()]
+        assert httpx.get(f"{server.url}/gw/credits").json() == {"remaining": 1000000}
     finally:
         server.stop()
