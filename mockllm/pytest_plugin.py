@@ -112,7 +112,19 @@ class MockLLM:
         return self.server.url + "/__admin/ui"
 
     def add_rules(self, *documents: str | dict[str, Any] | Path) -> None:
-        """Add rules from YAML text, a dict (a scenario document or one rule), or a file."""
+        """Add rules from YAML text, a dict (a scenario document or one rule), or a file.
+
+        A document that does not validate raises `ScenarioError` naming file, line and field,
+        shown as raised here: the loader's frames say nothing the message does not."""
+        from mockllm.errors import ScenarioError
+
+        __tracebackhide__ = True
+        try:
+            self._add_rules(documents)
+        except ScenarioError as exc:
+            raise exc.with_traceback(None) from None
+
+    def _add_rules(self, documents: tuple[str | dict[str, Any] | Path, ...]) -> None:
         from mockllm.loader import load_scenarios, scenario_files
 
         texts: list[tuple[str, str]] = []
@@ -283,6 +295,8 @@ def mockllm_server(
 @pytest.fixture
 def mockllm(mockllm_server: MockServer, request: pytest.FixtureRequest) -> Iterator[MockLLM]:
     """A clean view of the session's server for one test (reset before and after)."""
+    from mockllm.errors import ScenarioError
+
     handle = MockLLM(mockllm_server)
     handle.reset()
     marker = request.node.get_closest_marker("mockllm")
@@ -302,9 +316,14 @@ def mockllm(mockllm_server: MockServer, request: pytest.FixtureRequest) -> Itera
     scenarios = options.get("scenarios") or ()
     if isinstance(scenarios, str | Path):
         scenarios = [scenarios]
-    for path in scenarios:
-        path = Path(path)
-        handle.add_rules(path if path.is_absolute() else base / path)
+    paths = [Path(p) if Path(p).is_absolute() else base / p for p in scenarios]
+    problem = None
+    try:
+        handle.add_rules(*paths)
+    except ScenarioError as exc:
+        problem = str(exc)
+    if problem is not None:  # failed outside the handler: no "during handling" chain shown
+        pytest.fail(f"@pytest.mark.mockllm(scenarios=...): {problem}", pytrace=False)
     if options.get("profile") or options.get("keys"):
         keys = options.get("keys")
         keys_path = (base / keys if not Path(keys).is_absolute() else Path(keys)) if keys else None

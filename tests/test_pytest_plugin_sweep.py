@@ -1,0 +1,89 @@
+"""The pytest plugin as a project's test suite meets it: inner pytest runs (`pytester`) of
+small suites, each checking one promise of docs/pytest.md from the outside."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+STRICT = (
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:faker",
+    "-p",
+    "no:anyio",
+    "-p",
+    "no:recording",
+    "-p",
+    "no:langsmith_plugin",
+    "--strict-markers",
+    "-W",
+    "error",
+)
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(*STRICT, *args, timeout=120)
+
+
+def source(text: str) -> str:
+    return textwrap.dedent(text).lstrip()
+
+
+# --- rules in the test ----------------------------------------------------------------------
+
+
+def test_a_rule_that_does_not_validate_fails_the_test_with_its_message_alone(
+    pytester: pytest.Pytester,
+):
+    pytester.makefile(".yaml", bad="version: 1\nrules:\n  - name: x\n    reply: { contnet: y }\n")
+    pytester.makepyfile(
+        source(
+            """
+            from pathlib import Path
+
+            import pytest
+
+            from mockllm.errors import ScenarioError
+
+            def test_text(mockllm):
+                mockllm.add_rules("rules:\\n  - name: x\\n    reply: { contnet: y }\\n")
+
+            def test_not_yaml(mockllm):
+                mockllm.add_rules("rules: [ {name: x")
+
+            def test_can_be_expected(mockllm):
+                with pytest.raises(ScenarioError, match="contnet"):
+                    mockllm.add_rules({"name": "x", "reply": {"contnet": "y"}})
+
+            @pytest.mark.mockllm(scenarios="bad.yaml")
+            def test_marker(mockllm):
+                pass
+            """
+        )
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, failed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_marker*",
+            "@pytest.mark.mockllm(scenarios=...): */bad.yaml:4: rules?0?.reply.contnet: *",
+            "*FAILURES*",
+            "*test_text*",
+            ">       mockllm.add_rules(*",
+            "E       mockllm.errors.ScenarioError: <test>:3: rules?0?.reply.contnet: unknown key"
+            " 'contnet'; did you mean 'content'?*",
+            "*test_not_yaml*",
+            ">       mockllm.add_rules(*",
+            "E       mockllm.errors.ScenarioError: <test>:2: not valid YAML: *",
+        ]
+    )
+    # the test's own line, then the message: no frame of the loader, the runtime or the plugin
+    for inside in ("loader.py", "runtime.py", "state.py", "pytest_plugin.py", "During handling"):
+        assert inside not in result.stdout.str()
