@@ -1288,6 +1288,20 @@ def _has_message(choice: RenderedChoice) -> bool:
     return not (thought and choice.finish_reason == "length")
 
 
+# What the hosted tools used: mockllm runs none of them, so each family counts zero, as the
+# API reports a response whose tools did not run (shared: the object is only serialized).
+_NO_TOOL_USAGE: JSON = {
+    "image_gen": {
+        "input_tokens": 0,
+        "input_tokens_details": {"image_tokens": 0, "text_tokens": 0},
+        "output_tokens": 0,
+        "output_tokens_details": {"image_tokens": 0, "text_tokens": 0},
+        "total_tokens": 0,
+    },
+    "web_search": {"num_requests": 0},
+}
+
+
 def response_object(
     rendered: Rendered,
     conversation: Conversation,
@@ -1323,6 +1337,7 @@ def response_object(
         "max_output_tokens": echo["max_output_tokens"],
         "max_tool_calls": echo["max_tool_calls"],
         "model": rendered.model,
+        "moderation": None,
         "output": _output(ids, choice, status, wire) if output is None else output,
         "parallel_tool_calls": echo["parallel_tool_calls"],
         "presence_penalty": 0.0,
@@ -1336,6 +1351,7 @@ def response_object(
         "temperature": echo["temperature"],
         "text": echo["text"],
         "tool_choice": echo["tool_choice"],
+        "tool_usage": _NO_TOOL_USAGE,
         "tools": echo["tools"],
         "top_logprobs": echo["top_logprobs"],
         "top_p": echo["top_p"],
