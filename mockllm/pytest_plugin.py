@@ -285,9 +285,17 @@ def mockllm_server(
     mockllm_config: ServerConfig, pytestconfig: pytest.Config
 ) -> Iterator[MockServer]:
     """The session's server, on a free loopback port, in a thread."""
+    from mockllm.errors import MockLLMError
     from mockllm.server import MockServer
 
-    server = MockServer(_with_options(mockllm_config, pytestconfig)).start()
+    config = _with_options(mockllm_config, pytestconfig)
+    problem = None
+    try:
+        server = MockServer(config).start()
+    except (MockLLMError, OSError, RuntimeError) as exc:  # a scenario, a profile, the socket
+        problem = f"cannot listen on {config.host}: {exc}" if isinstance(exc, OSError) else exc
+    if problem is not None:  # failed outside the handler: no "during handling" chain shown
+        pytest.fail(f"mockllm: the session server did not start: {problem}", pytrace=False)
     yield server
     server.stop()
 

@@ -87,3 +87,51 @@ def test_a_rule_that_does_not_validate_fails_the_test_with_its_message_alone(
     # the test's own line, then the message: no frame of the loader, the runtime or the plugin
     for inside in ("loader.py", "runtime.py", "state.py", "pytest_plugin.py", "During handling"):
         assert inside not in result.stdout.str()
+
+
+# --- the session server ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        (
+            'scenarios=(Path(__file__).parent / "bad.yaml",)',
+            "*/bad.yaml:4: rules?0?.reply.contnet: unknown key 'contnet'*",
+        ),
+        ('host="192.0.2.1"', "cannot listen on 192.0.2.1: *"),  # an address not this host's
+    ],
+    ids=["bad-scenario", "address"],
+)
+def test_a_session_server_that_cannot_start_says_why_once_per_test(
+    pytester: pytest.Pytester, setting: str, said: str
+):
+    pytester.makefile(".yaml", bad="version: 1\nrules:\n  - name: x\n    reply: { contnet: y }\n")
+    pytester.makeconftest(
+        source(
+            f"""
+            from pathlib import Path
+
+            import pytest
+
+            from mockllm.config import ServerConfig
+
+            @pytest.fixture(scope="session")
+            def mockllm_config():
+                return ServerConfig({setting})
+            """
+        )
+    )
+    pytester.makepyfile("def test_a(mockllm):\n    pass\n\ndef test_b(mockllm):\n    pass\n")
+    result = run(pytester)
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_a*",
+            "mockllm: the session server did not start: " + said,
+            "*ERROR at setup of test_b*",
+            "mockllm: the session server did not start: " + said,
+        ]
+    )
+    for inside in ("loader.py", "server.py", "app.py", "During handling"):
+        assert inside not in result.stdout.str()
