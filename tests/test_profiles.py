@@ -467,9 +467,19 @@ def test_invalid_key_message_and_unfilled_fields_stay_visible():
 
 
 def test_balance_bodies():
-    assert balance_body(load_profile("ainative"), Fraction(25, 2)) == {"remaining_credits": 12.5}
+    # AINative's documented fields (docs.ainative.studio/docs/billing/credits), in order.
+    ainative = balance_body(load_profile("ainative"), Fraction(25, 2), Fraction(20))
+    assert list(ainative.items()) == [
+        ("total_credits", 20),
+        ("used_credits", 7.5),
+        ("remaining_credits", 12.5),
+    ]
     assert balance_body(load_profile("qingcheng"), 3.0) == {"balance": 3, "currency": "CNY"}
-    assert balance_body(load_profile("ainative"), None) == {"remaining_credits": 1000000}
+    assert balance_body(load_profile("ainative"), None) == {
+        "total_credits": 1000000,
+        "used_credits": 0,
+        "remaining_credits": 1000000,
+    }
     assert balance_body(load_profile("nextapi"), Fraction(987793, 1000), Fraction(1000)) == {
         "object": "credit_summary",
         "total_granted": 1000,
