@@ -176,7 +176,12 @@ def test_text_format_reasoning_limits_and_storage():
     assert (request.max_tokens, request.max_tokens_given) == (64, True)
     assert (request.wire.store, request.wire.obfuscate, request.stream) == (False, False, True)
     assert (request.parallel_tool_calls, request.top_logprobs) == (False, 3)
-    assert request.wire.echo["reasoning"] == {"effort": "low", "summary": "auto"}
+    assert request.wire.echo["reasoning"] == {
+        "context": "current_turn",
+        "effort": "low",
+        "mode": "standard",
+        "summary": "auto",
+    }
     quiet = make_responses_request(model="o4-mini", reasoning={"effort": "high"})
     assert not quiet.reasoning and quiet.reasoning_effort == "high"
     capped = make_responses_request(max_output=100)

@@ -172,6 +172,7 @@ _BUILTIN_REQUIRED: dict[str, tuple[str, ...]] = {
 # and, as a built-in tool, not called by the default generator.
 _TOOL_TYPES = ("function", "custom", "namespace", *_BUILTIN_REQUIRED)
 _SUMMARIES = ("auto", "concise", "detailed")
+_CONTEXTS = ("auto", "current_turn", "all_turns")  # what earlier turns' reasoning is read
 
 
 @dataclass(frozen=True, slots=True)
@@ -641,10 +642,29 @@ def _parse_reasoning(
     summary = value.get("summary", value.get("generate_summary"))
     if summary is not None and summary not in _SUMMARIES:
         raise unsupported(summary, _SUMMARIES, "reasoning.summary")
+    scope = value.get("context")
+    if scope is not None and scope not in _CONTEXTS:
+        raise unsupported(scope, _CONTEXTS, "reasoning.context")
+    mode = value.get("mode")
+    if mode is not None and not isinstance(mode, str):
+        raise invalid_type("reasoning.mode", "a string", mode)
     if effort is not None and entry.reasoning == "hidden" and not context.lenient:
         check_effort(effort, entry, "reasoning.effort")
-    spent = (effort or entry.default_effort) if entry.reasoning == "hidden" else None
-    return {"effort": effort or spent, "summary": summary}, summary is not None, spent
+    if entry.reasoning != "hidden":
+        echo: JSON = {"context": scope, "effort": effort, "summary": summary}
+        if mode is not None:
+            echo = {"context": scope, "effort": effort, "mode": mode, "summary": summary}
+        return echo, summary is not None, None
+    # A reasoning model's defaults are echoed, as the API fills them in: it reasons about
+    # the current turn, in the standard mode, at its default effort.
+    spent = effort or entry.default_effort
+    echo = {
+        "context": scope or "current_turn",
+        "effort": spent,
+        "mode": mode or "standard",
+        "summary": summary,
+    }
+    return echo, summary is not None, spent
 
 
 def _number(body: JSON, name: str, low: float, high: float, default: float) -> float:

@@ -70,3 +70,46 @@ def test_the_response_object_has_the_apis_fields_in_its_order(server: RunningSer
     first, last = events[0]["response"], events[-1]["response"]
     assert list(first) == RESPONSE_KEYS and list(last) == RESPONSE_KEYS
     assert first["tool_usage"] == last["tool_usage"] == response["tool_usage"]
+
+
+@pytest.mark.parametrize(
+    ("body", "echoed"),
+    [
+        # gpt-4o-mini, September 2026
+        ({"model": "gpt-4o-mini"}, b'{"context":null,"effort":null,"summary":null}'),
+        # gpt-5-nano (September 2026) and gpt-5.5, sent no reasoning
+        (
+            {"model": "gpt-5-nano"},
+            b'{"context":"current_turn","effort":"medium","mode":"standard","summary":null}',
+        ),
+        # a reasoning model sent a context, an effort and a summary (August 2026)
+        (
+            {
+                "model": "gpt-5.5",
+                "reasoning": {"context": "all_turns", "effort": "low", "summary": "detailed"},
+            },
+            b'{"context":"all_turns","effort":"low","mode":"standard","summary":"detailed"}',
+        ),
+    ],
+    ids=["no-reasoning", "reasoning-defaults", "reasoning-sent"],
+)
+def test_reasoning_is_echoed_with_its_context_and_mode(
+    server: RunningServer, body: dict[str, Any], echoed: bytes
+) -> None:
+    request = {**body, "input": "What is 17*23?"}
+    whole = post(server, request)
+    assert b'"reasoning":' + echoed + b',"safety_identifier"' in whole.content
+    Response.model_validate(whole.json())
+    first = streamed(post(server, {**request, "stream": True}).content)[0]["response"]
+    assert json.dumps(first["reasoning"], separators=(",", ":")).encode() == echoed
+
+
+def test_a_reasoning_context_the_api_does_not_know_is_refused(server: RunningServer) -> None:
+    answer = httpx.post(
+        f"{server.base_url}/responses",
+        json={"model": "gpt-5.5", "input": "hi", "reasoning": {"context": "everything"}},
+        headers={"authorization": "Bearer sk-test"},
+        timeout=10,
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["param"] == "reasoning.context"
