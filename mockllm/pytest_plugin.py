@@ -50,6 +50,7 @@ MARKER_KEYS = ("scenarios", "cassette", "record_mode", "profile", "keys", "fail_
 # Characters a cassette's file name cannot hold, as pytest-recording replaces them.
 _NOT_IN_NAMES = str.maketrans(dict.fromkeys("<>?%*:|\"'/\\", "-"))
 _SUFFIXES = (".yaml", ".yml", ".json")
+_SHOWN = 10  # rules or near misses an assertion's message lists
 _rewritten: dict[int, set[str]] = {}  # per session server: cassettes already deleted this run
 
 
@@ -161,17 +162,20 @@ class MockLLM:
 
     def assert_called(self, rule: str | None = None, times: int | None = None) -> None:
         """Fail unless the rule answered (exactly `times` times, when given)."""
+        __tracebackhide__ = True  # the failure is shown at the test's own line
         calls = self.calls(rule)
         what = f"rule {rule!r}" if rule else "mockllm"
+        why = self._why_not(rule) if rule else ""
         if times is None and not calls:
-            raise AssertionError(f"{what} was never called; journal: {self._summary()}")
+            raise AssertionError(f"{what} was never called; journal: {self._summary()}{why}")
         if times is not None and len(calls) != times:
             raise AssertionError(
                 f"{what} was called {len(calls)} time(s), expected {times}; "
-                f"journal: {self._summary()}"
+                f"journal: {self._summary()}{why}"
             )
 
     def assert_not_called(self, rule: str | None = None) -> None:
+        __tracebackhide__ = True
         self.assert_called(rule, times=0)
 
     def unmatched(self) -> list[dict[str, Any]]:
@@ -219,6 +223,40 @@ class MockLLM:
         proxy = getattr(self.server.app, "proxy", None)
         if proxy is not None:
             proxy.recorder.forget(name)
+
+    def _why_not(self, name: str) -> str:
+        """Why the rule `name` did not answer: it is not loaded (and the names that are), or,
+        for each request another answered, the conditions of the rule that failed."""
+        from mockllm.matchers import check_condition
+
+        loaded = self.engine.rules
+        rules = [r for r in loaded if r.ref == name or r.ref.endswith("#" + name)]
+        if not rules:
+            refs = [r.ref for r in loaded]
+            close = difflib.get_close_matches(name, refs + [r.name for r in loaded], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            shown = ", ".join(refs[:_SHOWN]) + (", ..." if len(refs) > _SHOWN else "")
+            return f"\nno rule named {name!r} is loaded{hint} (rules: {shown or 'none'})"
+        lines = []
+        for exchange in self.engine.journal.kept() if self.engine.journal is not None else ():
+            conversation = exchange.conversation
+            if conversation is None or exchange.rule in [r.ref for r in rules]:
+                continue
+            for rule in rules:
+                results = [check_condition(c, conversation) for c in rule.conditions]
+                failed = "; ".join(r.reason for r in results if not r.matched)
+                answered = exchange.rule or exchange.source
+                lines.append(
+                    f"\n  {exchange.method} {exchange.path} {exchange.model} "
+                    f"(answered by {answered}): {rule.ref} "
+                    + (
+                        f"did not match: {failed}"
+                        if failed
+                        else "matched, but its sequence is "
+                        "spent, its probability did not fire or an earlier rule answered"
+                    )
+                )
+        return "\nnear misses:" + "".join(lines[:_SHOWN]) if lines else ""
 
     def _summary(self) -> str:
         return (

@@ -135,3 +135,56 @@ def test_a_session_server_that_cannot_start_says_why_once_per_test(
     )
     for inside in ("loader.py", "server.py", "app.py", "During handling"):
         assert inside not in result.stdout.str()
+
+
+# --- the journal and assertions -------------------------------------------------------------
+
+
+def test_assert_called_says_why_the_rule_did_not_answer(pytester: pytest.Pytester):
+    pytester.makepyfile(
+        source(
+            """
+            import httpx
+
+            def ask(mockllm, text):
+                httpx.post(
+                    mockllm.base_url + "/chat/completions",
+                    json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]},
+                )
+
+            REFUND = {
+                "name": "refund",
+                "match": {"model": "gpt-4o", "last_user": {"contains": "refund"}},
+                "reply": {"content": "ok"},
+            }
+
+            def test_near_miss(mockllm):
+                mockllm.add_rules(REFUND, {"name": "hi", "match": {"last_user": "hi"}, "reply": {}})
+                ask(mockllm, "hi")
+                ask(mockllm, "a refund")
+                mockllm.assert_called(rule="refund", times=2)
+
+            def test_misspelt(mockllm):
+                mockllm.add_rules(REFUND)
+                mockllm.assert_called(rule="refnud")
+            """
+        )
+    )
+    result = run(pytester)
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "E       AssertionError: rule 'refund' was called 0 time(s), expected 2;"
+            " journal: <test>#hi(200), default(200)",
+            "E       near misses:",
+            "E         POST /v1/chat/completions gpt-4o-mini (answered by <test>#hi):"
+            " <test>#refund did not match: model: 'gpt-4o-mini' is not 'gpt-4o';"
+            " last_user: 'hi' *",
+            "E         POST /v1/chat/completions gpt-4o-mini (answered by default):"
+            " <test>#refund did not match: model: 'gpt-4o-mini' is not 'gpt-4o'",
+            "E       AssertionError: rule 'refnud' was never called; journal: empty",
+            "E       no rule named 'refnud' is loaded; did you mean 'refund'?"
+            " (rules: <test>#refund)",
+        ]
+    )
+    assert "pytest_plugin.py" not in result.stdout.str()  # shown at the test's own line
