@@ -48,7 +48,6 @@ from mockllm.protocol import (
     check_cache_and_safety,
     check_metadata,
     check_name,
-    check_range,
     empty_array,
     error_object,
     get_bool,
@@ -667,13 +666,14 @@ def _parse_reasoning(
     return echo, summary is not None, spent
 
 
-def _number(body: JSON, name: str, low: float, high: float, default: float) -> float:
+def _number(body: JSON, name: str, default: float) -> float:
+    """A sampling number, type-checked; its range is the profile's to hold
+    (profiles.check_params), as on chat: a gateway may take what OpenAI refuses."""
     value = body.get(name)
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise invalid_type(name, "a number", value)
-    check_range(name, value, low, high, "decimal")
     return float(value)
 
 
@@ -887,8 +887,8 @@ def parse(
             )
         if max_output is None:
             max_output = cap
-    temperature = _number(body, "temperature", 0, 2, 1.0)
-    top_p = _number(body, "top_p", 0, 1, 1.0)
+    temperature = _number(body, "temperature", 1.0)
+    top_p = _number(body, "top_p", 1.0)
     tools, echoed_tools, other_tools = _parse_tools(body.get("tools"), context)
     tool_choice, allowed = _parse_tool_choice(body.get("tool_choice"), tools, other_tools)
     custom = _custom_tools(echoed_tools)

@@ -110,3 +110,38 @@ def test_the_models_list_and_the_balance_answer_at_their_own_paths(tmp_path: Pat
         assert httpx.get(f"{server.url}/gw/credits").json() == {"remaining": 1000000}
     finally:
         server.stop()
+
+
+def test_the_responses_api_holds_the_profiles_ranges_as_chat_does(tmp_path: Path) -> None:
+    """tokenhub documents temperature -2..2: chat took -1.5 and the Responses API refused it
+    with OpenAI's 0..2; qingcheng's out-of-range value is refused in qingcheng's words on
+    both."""
+    tokenhub = start_server("--profile", "tokenhub", tmp_path=tmp_path)
+    try:
+        sdk = OpenAI(base_url=tokenhub.base_url, api_key="sk-bf-test", max_retries=0)
+        chat = sdk.chat.completions.create(
+            model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}], temperature=-1.5
+        )
+        answer = sdk.responses.create(model="openai/gpt-4o", input="hi", temperature=-1.5)
+        assert chat.choices[0].message.content and answer.status == "completed"
+        assert answer.temperature == -1.5
+    finally:
+        tokenhub.stop()
+    qingcheng = start_server("--profile", "qingcheng", tmp_path=tmp_path)
+    try:
+        headers = {"X-API-Key": "k", "X-AI-Provider": "deepseek"}
+        refused = [
+            httpx.post(f"{qingcheng.base_url}{path}", json=body, headers=headers, timeout=10)
+            for path, body in (
+                ("/chat/completions", {"model": "deepseek-chat", "temperature": 3,
+                                       "messages": [{"role": "user", "content": "hi"}]}),
+                ("/responses", {"model": "deepseek-chat", "temperature": 3, "input": "hi"}),
+            )
+        ]  # fmt: skip
+    finally:
+        qingcheng.stop()
+    for answer in refused:
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"]["message"] == (
+            "Invalid parameter temperature: must be between 0 and 2, got 3"
+        )
