@@ -45,6 +45,10 @@ MARKER = (
     "new_episodes, all, rewrite), gateway profile and keys file, and whether a request no rule "
     "or cassette answered fails it (`strict=` is the former spelling)"
 )
+VCR_MARKER = (
+    "vcr: pytest-recording's marker, declared by mockllm while pytest-recording is not "
+    "installed; a test's own cassette ({module}/{test}.yaml) is used with or without it"
+)
 RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
 MARKER_KEYS = ("scenarios", "cassette", "record_mode", "profile", "keys", "fail_unanswered")
 # Characters a cassette's file name cannot hold, as pytest-recording replaces them.
@@ -86,6 +90,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER)
+    if not config.pluginmanager.hasplugin("recording"):
+        # A suite moving from pytest-recording keeps its marks (and --strict-markers): each
+        # test already has its own cassette, named as that plugin names it.
+        config.addinivalue_line("markers", VCR_MARKER)
 
 
 class MockLLM:

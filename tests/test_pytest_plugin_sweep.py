@@ -188,3 +188,22 @@ def test_assert_called_says_why_the_rule_did_not_answer(pytester: pytest.Pyteste
         ]
     )
     assert "pytest_plugin.py" not in result.stdout.str()  # shown at the test's own line
+
+
+# --- a suite moving from pytest-recording ---------------------------------------------------
+
+
+def test_a_suite_marked_vcr_still_collects_without_pytest_recording(pytester: pytest.Pytester):
+    pytester.makepyfile(
+        source(
+            """
+            import pytest
+
+            @pytest.mark.vcr
+            def test_x(mockllm):
+                assert mockllm.base_url
+            """
+        )
+    )
+    result = run(pytester)  # -p no:recording --strict-markers
+    result.assert_outcomes(passed=1)
