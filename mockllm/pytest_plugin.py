@@ -121,7 +121,9 @@ class MockLLM:
         return self.server.url + "/__admin/ui"
 
     def add_rules(self, *documents: str | dict[str, Any] | Path) -> None:
-        """Add rules from YAML text, a dict (a scenario document or one rule), or a file.
+        """Add rules from YAML text, a dict (a scenario document or one rule), or a file or
+        folder (a `Path`, or a one-line string naming a `.yaml`/`.yml` file or a folder that
+        exists: `add_rules("tests/rules.yaml")`).
 
         A document that does not validate raises `ScenarioError` naming file, line and field,
         shown as raised here: the loader's frames say nothing the message does not."""
@@ -138,6 +140,8 @@ class MockLLM:
 
         texts: list[tuple[str, str]] = []
         for document in documents:
+            if isinstance(document, str) and _names_a_path(document):
+                document = Path(document)
             if isinstance(document, Path):
                 load_scenarios([document])  # every problem of the files, named
                 texts += [
@@ -451,3 +455,13 @@ def _own_cassette(
             return f"{name}{suffix}"
     recording = config.upstream is not None and (mode or config.record_mode) != "none"
     return f"{name}.yaml" if recording else None
+
+
+def _names_a_path(text: str) -> bool:
+    """Whether a string given to `add_rules` names a scenario file or folder rather than
+    holding YAML: one line, and a `.yaml`/`.yml` name or an existing folder (YAML text
+    of one line naming a file is no scenario document anyway)."""
+    if "\n" in text or not text.strip():
+        return False
+    name = text.strip()
+    return name.endswith((".yaml", ".yml")) or Path(name).is_dir()

@@ -207,3 +207,44 @@ def test_a_suite_marked_vcr_still_collects_without_pytest_recording(pytester: py
     )
     result = run(pytester)  # -p no:recording --strict-markers
     result.assert_outcomes(passed=1)
+
+
+def test_a_string_naming_a_file_or_folder_adds_its_rules(pytester: pytest.Pytester):
+    """add_rules("tests/rules.yaml"): the contract's "paths" as a string too, as a test
+    names them; a name that is not there fails with the file named."""
+    rules = "version: 1\nrules:\n  - name: hello\n    reply: { content: Hi from a file }\n"
+    pytester.makefile(".yaml", rules=rules)
+    (pytester.path / "more").mkdir()
+    (pytester.path / "more" / "bye.yaml").write_text(
+        "version: 1\nrules:\n  - name: bye\n    match: { last_user: { contains: bye } }\n"
+        "    reply: { content: Bye from a folder }\n"
+    )
+    pytester.makepyfile(
+        source(
+            """
+            import httpx
+            import pytest
+
+            from mockllm.errors import ScenarioError
+
+            def ask(mockllm, text):
+                body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}
+                answer = httpx.post(f"{mockllm.base_url}/chat/completions", json=body)
+                return answer.json()["choices"][0]["message"]["content"]
+
+            def test_file(mockllm):
+                mockllm.add_rules("rules.yaml")
+                assert ask(mockllm, "hello") == "Hi from a file"
+
+            def test_folder(mockllm):
+                mockllm.add_rules("more")
+                assert ask(mockllm, "say bye") == "Bye from a folder"
+
+            def test_missing(mockllm):
+                with pytest.raises(ScenarioError, match="missing.yaml"):
+                    mockllm.add_rules("missing.yaml")
+            """
+        )
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=3)
