@@ -3,38 +3,11 @@ small suites, each checking one promise of docs/pytest.md from the outside."""
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
+from tests.test_pytest_plugin import run, source
+
 pytest_plugins = ["pytester"]
-
-STRICT = (
-    "-p",
-    "no:cacheprovider",
-    "-p",
-    "no:hypothesispytest",
-    "-p",
-    "no:faker",
-    "-p",
-    "no:anyio",
-    "-p",
-    "no:recording",
-    "-p",
-    "no:langsmith_plugin",
-    "--strict-markers",
-    "-W",
-    "error",
-)
-
-
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess(*STRICT, *args, timeout=120)
-
-
-def source(text: str) -> str:
-    return textwrap.dedent(text).lstrip()
-
 
 # --- rules in the test ----------------------------------------------------------------------
 
