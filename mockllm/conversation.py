@@ -52,12 +52,14 @@ class Message:
 @quick_init
 @dataclass(frozen=True, slots=True)
 class Tool:
-    """A function tool the request offers."""
+    """A tool the request offers: a function, or a custom tool (`free_form`: its input is
+    text, which a call carries as it is, not JSON; `parameters` the schema of that text)."""
 
     name: str
     description: str
     parameters: JSON
     strict: bool = False
+    free_form: bool = False
 
 
 @quick_init

@@ -373,21 +373,16 @@ def _prompted_json(request: Conversation, rng: random.Random, locale: str) -> st
     return f"```json\n{text}\n```" if fenced else text
 
 
-class FreeFormInput(dict[str, Any]):
-    """The schema of a custom tool's input (Chat Completions' and the Responses API's
-    `custom` tools): a string, which a call carries as its input itself, not as JSON."""
-
-
 def free_form_tool(name: str, description: str, grammar: tuple[str, str] | None) -> Tool:
     """A custom tool as the default generator calls it: its input a string, matching the
     tool's grammar when that is a regular expression (`("regex", definition)`) Python can
     read; any text for a Lark grammar, which is not generated."""
-    schema = FreeFormInput(type="string")
+    schema: dict[str, Any] = {"type": "string"}
     if grammar is not None and grammar[0] == "regex":
         pattern = _python_regex(grammar[1])
         if pattern is not None:
             schema["pattern"] = pattern
-    return Tool(name, description, schema)
+    return Tool(name, description, schema, free_form=True)
 
 
 def called_custom(
@@ -451,7 +446,7 @@ def _arguments(
         value = _instance(
             schema, rng.getrandbits(63), locale, f"tools[{index}].function.parameters", hints
         )
-        if isinstance(schema, FreeFormInput) and isinstance(value, str):
+        if tool is not None and tool.free_form and isinstance(value, str):
             return value  # a custom tool's input is the text itself
         return orjson.dumps(value).decode()
     if isinstance(spec.arguments, Template):

@@ -16,7 +16,6 @@ import orjson
 
 from mockllm.convert import exact_pattern, literal, recorded_reply, scenario_yaml
 from mockllm.engine import Answer, Failure, Replayed
-from mockllm.render import FreeFormInput
 from mockllm.rules import NO_LATENCY, ErrorSpec, Fault, Latency
 
 if TYPE_CHECKING:
@@ -132,9 +131,8 @@ def _rendered(answer: Answer, conversation: Conversation, default_latency: Laten
     rendered: Rendered = answer.rendered
     # A custom tool's input is text, kept as it is even when it reads as JSON.
     free_form = {
-        t.name for t in (*conversation.tools, *conversation.free_form_tools)
-        if isinstance(t.parameters, FreeFormInput)
-    }  # fmt: skip
+        t.name for t in (*conversation.tools, *conversation.free_form_tools) if t.free_form
+    }
     specs = [_choice(choice, free_form) for choice in rendered.choices]
     reply: JSON = {}
     if len(specs) == 1:
