@@ -73,6 +73,8 @@ class Model:
     # Whether the Chat Completions API serves the id looked up: False for the ids of the
     # catalogue's `not_chat` globs (and the Completions API's own models).
     chat: bool = True
+    # Whether its chat answers name a system fingerprint (GPT-5's say null).
+    fingerprint: bool = True
 
     @property
     def reasons(self) -> bool:
@@ -188,6 +190,7 @@ def _model(
         sampling=bool(raw.get("sampling", True)),
         completions=bool(raw.get("completions", False)),
         chat=not raw.get("completions", False),
+        fingerprint=bool(raw.get("fingerprint", True)),
     )
 
 

@@ -732,7 +732,7 @@ def parse(
             served_tier(tier),
             frozenset(t.name for t in custom) - {t.name for t in tools},
             entry.reasoning == "hidden",
-            _fingerprinted(entry),
+            entry.fingerprint,
         ),
     )
     if not context.lenient:
@@ -890,14 +890,6 @@ class _Wire:
 
 
 _PLAIN = _Wire()
-
-
-def _fingerprinted(entry: Model) -> bool:
-    """Whether the API's answers from this model name a system fingerprint: GPT-5's
-    (gpt-5, -mini, -nano, gpt-5.x), gpt-4-0613's and gpt-3.5-turbo's say null."""
-    if entry.id in ("gpt-4", "gpt-3.5-turbo"):
-        return False
-    return not (entry.id.startswith("gpt-5") and entry.reasoning == "hidden")
 
 
 def _finish(choice: RenderedChoice, legacy: bool) -> str:
