@@ -71,3 +71,20 @@ def screenshot_dir(default: Path) -> Path:
     folder = Path(os.environ.get("MOCKLLM_SCREENSHOTS") or default)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@contextmanager
+def inspector_page(browser: Any, url: str) -> Iterator[Any]:
+    """The inspector open in a new browser context, its feed live; no script error may
+    happen on it (checked when it closes)."""
+    # The page's content security policy would refuse Playwright's own polling scripts;
+    # bypassing it also shows that the page escapes what it shows without the policy's help.
+    context = browser.new_context(viewport={"width": 1440, "height": 860}, bypass_csp=True)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    opened.goto(f"{url}/__admin/ui")
+    opened.wait_for_selector('#conn[data-state="live"]', timeout=5000)
+    yield opened
+    context.close()
+    assert errors == [], errors

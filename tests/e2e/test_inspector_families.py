@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from tests.conftest import RunningServer, start_server
-from tests.e2e.browser import chromium
+from tests.e2e.browser import chromium, inspector_page
 
 KEY = "sk-families-e2e-7d41b08e365f2c9a"
 RULES = """\
@@ -52,16 +52,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(server: RunningServer, browser: Any) -> Iterator[Any]:
     httpx.post(f"{server.url}/__admin/reset")
-    # bypass_csp: Playwright's own polling scripts would be refused by the page's policy.
-    context = browser.new_context(viewport={"width": 1440, "height": 860}, bypass_csp=True)
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda exc: errors.append(str(exc)))
-    opened.goto(f"{server.url}/__admin/ui")
-    opened.wait_for_selector('#conn[data-state="live"]', timeout=5000)
-    yield opened
-    context.close()
-    assert errors == [], errors
+    with inspector_page(browser, server.url) as opened:
+        yield opened
 
 
 def open_section(page: Any, exchange_id: str, section: str) -> Any:

@@ -17,7 +17,13 @@ import openai
 import pytest
 
 from tests.conftest import RunningServer, start_server
-from tests.e2e.browser import CHROMIUM_FLAGS, chromium, chromium_path, screenshot_dir
+from tests.e2e.browser import (
+    CHROMIUM_FLAGS,
+    chromium,
+    chromium_path,
+    inspector_page,
+    screenshot_dir,
+)
 
 KEY = "sk-inspector-e2e-5f2c9a7d41b08e36"
 RULES = """\
@@ -91,17 +97,8 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def page(server: RunningServer, browser: Any) -> Iterator[Any]:
     httpx.delete(f"{server.url}/__admin/rules")
     httpx.post(f"{server.url}/__admin/reset")
-    # The page's content security policy would refuse Playwright's own polling scripts;
-    # bypassing it also shows that the page escapes what it shows without the policy's help.
-    context = browser.new_context(viewport={"width": 1440, "height": 860}, bypass_csp=True)
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda exc: errors.append(str(exc)))
-    opened.goto(f"{server.url}/__admin/ui")
-    opened.wait_for_selector('#conn[data-state="live"]', timeout=5000)
-    yield opened
-    context.close()
-    assert errors == [], errors
+    with inspector_page(browser, server.url) as opened:
+        yield opened
 
 
 @pytest.fixture
