@@ -187,7 +187,8 @@ rules:
       content: "Let me check."
       tool_calls: [{ name: get_weather, arguments: { city: Paris } }]
 """
-    async with client(rules=load_text(said_and_called, "preamble.yaml")) as http:
+    frozen = ServerConfig(freeze_time=1700000000)  # the same bytes, in any second
+    async with client(frozen, rules=load_text(said_and_called, "preamble.yaml")) as http:
         body = chat("weather?", model="preamble", stream=True)
         first = await http.post("/v1/chat/completions", json=body)
         text = (await http.get(f"/__admin/requests/{first.headers['x-request-id']}/rule")).text
