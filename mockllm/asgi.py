@@ -19,6 +19,10 @@ Message = dict[str, Any]
 TRANSPORT_KEY = "mockllm.transport"
 ARRIVED_KEY = "mockllm.arrived"  # loop time the request's last byte was parsed
 CONNECTION_KEY = "mockllm.connection"  # write_chunk / watch / unwatch, for this request
+# Header lines already written out (b"name: value\r\n" each) in an `http.response.start`
+# message: the server's connection puts them in the head it writes, with no work per header
+# (`server._Connection`); any other `send` gets them as header pairs (`plain`).
+RAW_HEADERS_KEY = "mockllm.raw_headers"
 # Set by a long-lived response (the inspector's feed): a callable the protocol calls when
 # the server starts to shut down, so that the response ends instead of holding it up.
 SHUTDOWN_KEY = "mockllm.on_shutdown"
@@ -47,6 +51,11 @@ class Connection(Protocol):
         having sent nothing."""
         ...
 
+    def begin(self, send: Send, start: Message) -> bool:
+        """Send a response's head (with its `RAW_HEADERS_KEY` lines) in one write, or
+        False having sent nothing."""
+        ...
+
     def watch(self, on_lost: Callable[[], None]) -> None:
         """Call `on_lost` once when the connection closes."""
         ...
@@ -61,6 +70,23 @@ ALLOW_ORIGIN = ((b"access-control-allow-origin", b"*"),)
 ALLOW_ORIGIN_EXPOSE_ALL = (*ALLOW_ORIGIN, (b"access-control-expose-headers", b"*"))
 BROWSER_OPT_IN = "anthropic-dangerous-direct-browser-access"
 PREFLIGHT_MAX_AGE = b"86400"  # seconds a browser may keep a preflight's answer
+
+
+def plain(start: Message) -> Message:
+    """A response's start message as any ASGI server takes it: its `RAW_HEADERS_KEY` lines
+    made header pairs."""
+    raw = start.get(RAW_HEADERS_KEY)
+    if raw is None:
+        return start
+    out = {k: v for k, v in start.items() if k != RAW_HEADERS_KEY}
+    out["headers"] = [*start["headers"], *header_pairs(raw)]
+    return out
+
+
+def header_pairs(raw: bytes) -> list[tuple[bytes, bytes]]:
+    """Header lines written out (b"name: value\r\n" each) as (name, value) pairs."""
+    pairs = (line.split(b": ", 1) for line in raw.split(b"\r\n") if line)
+    return [(name, value) for name, value in pairs]
 
 
 def with_headers(send: Send, extra: Iterable[tuple[bytes, bytes]]) -> Send:

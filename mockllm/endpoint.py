@@ -27,6 +27,7 @@ from mockllm.asgi import (
     Send,
     decode_body,
     decode_sized,
+    header_pairs,
     json_head,
     read_body,
     with_headers,
@@ -116,7 +117,8 @@ class Endpoint:
         self._context: tuple[object, object, object, ParseContext] | None = None
         # What every answer of an OpenAI family carries besides its own static headers
         # (the Messages API's answers are written as that API writes them).
-        self._family_headers = openai_errors.EXPOSED if dialect.api != "messages" else ()
+        self._is_openai = dialect.api != "messages"
+        self._family_headers = openai_errors.EXPOSED if self._is_openai else ()
 
     def context(self) -> ParseContext:
         """What parsing consults: made again only when the config, state store or profile
@@ -478,6 +480,7 @@ class Endpoint:
         engine, dialect = self.services.engine, self.dialect
         rule = outcome.rule
         detached: tuple[Body, Poll | None] | None = None
+        raw_headers = b""  # header lines written out, sent after `headers`
         exchange.rule = rule.ref if rule is not None else None
         fault = outcome.fault
         if isinstance(outcome, Failure) and fault is not None:
@@ -557,6 +560,14 @@ class Endpoint:
             extra = outcome.headers
             if dialect.answer_headers is not None:  # a rule's own headers still win
                 extra = (*dialect.answer_headers(rendered), *extra)
+            if not rate_headers and self._is_openai:
+                # No keys file limits the key: the API's answers name their limits anyway.
+                asked = request.max_tokens if request.max_tokens_given else 0
+                tokens = rendered.prompt_tokens + (asked or 0)
+                if detached is not None or any(_is_rate_header(k) for k, _ in extra):
+                    rate_headers = openai_errors.open_limits(tokens)  # merged with the rest
+                else:  # written into the head as they are (no work per header)
+                    raw_headers = openai_errors.open_limit_lines(tokens)
         else:
             assert isinstance(outcome, Failure)
             exchange.source = outcome.source
@@ -601,6 +612,8 @@ class Endpoint:
         self._record(exchange, body.status)
         if exchange.ticks is not None:  # a page is open: keep the headers sent (a list
             exchange.sent_headers = headers  # made per request: not kept for nothing)
+            if raw_headers:
+                exchange.sent_headers = [*headers, *header_pairs(raw_headers)]
         if fault is not None and fault.reset:
             result = await writer.reset(scope, receive)
         elif fault is not None and fault.hang:
@@ -621,6 +634,7 @@ class Endpoint:
                 arrived,
                 drip_bytes_per_s=fault.drip_bytes_per_s if fault is not None else None,
                 ticks=exchange.ticks,
+                raw_headers=raw_headers,
             )
         if result.disconnected:
             exchange.error = "client disconnected"
@@ -661,6 +675,10 @@ class Endpoint:
         journal = self.services.engine.journal
         if journal is not None:
             journal.add(exchange)
+
+
+def _is_rate_header(name: str) -> bool:
+    return name.lower().startswith("x-ratelimit-")
 
 
 def _wall(arrived: float) -> float:

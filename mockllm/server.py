@@ -25,7 +25,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from mockllm.app import MockApp, create_app
-from mockllm.asgi import ARRIVED_KEY, CONNECTION_KEY, SHUTDOWN_KEY, TRANSPORT_KEY
+from mockllm.asgi import ARRIVED_KEY, CONNECTION_KEY, RAW_HEADERS_KEY, SHUTDOWN_KEY, TRANSPORT_KEY
 from mockllm.config import ServerConfig
 from mockllm.writer import per_loop
 
@@ -334,6 +334,13 @@ class _Connection:
         are held and joined. False, having sent nothing, when that cannot be done now:
         `send` is not this request's own, the response has begun, the client is gone, or
         writes are paused for backpressure (`send` would wait)."""
+        return self._write(send, start, end)
+
+    def begin(self, send: Any, start: dict[str, Any]) -> bool:
+        """Send a response's head, as `respond` does (False when it cannot now)."""
+        return self._write(send, start, None)
+
+    def _write(self, send: Any, start: dict[str, Any], end: dict[str, Any] | None) -> bool:
         cycle, protocol = self._cycle(), self.protocol
         if cycle is None:
             return False
@@ -349,7 +356,11 @@ class _Connection:
         cycle.transport = held  # type: ignore[assignment]  # write and close are all it uses
         try:
             _at_once(cycle.send(start))  # type: ignore[arg-type]
-            _at_once(cycle.send(end))  # type: ignore[arg-type]
+            raw = start.get(RAW_HEADERS_KEY)
+            if raw is not None:  # uvicorn's head ends with the blank line: they go before it
+                held.parts[0] = held.parts[0][:-2] + raw + b"\r\n"
+            if end is not None:
+                _at_once(cycle.send(end))  # type: ignore[arg-type]
         finally:
             cycle.transport = transport
         transport.write(b"".join(held.parts))

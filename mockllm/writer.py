@@ -18,12 +18,14 @@ from typing import Any, TypeVar
 
 from mockllm.asgi import (
     CONNECTION_KEY,
+    RAW_HEADERS_KEY,
     SHUTDOWN_KEY,
     TRANSPORT_KEY,
     Message,
     Receive,
     Scope,
     Send,
+    plain,
 )
 from mockllm.wire import Body
 
@@ -316,11 +318,13 @@ async def write(
     *,
     drip_bytes_per_s: float | None = None,
     ticks: list[tuple[float, int]] | None = None,
+    raw_headers: bytes = b"",
 ) -> WriteResult:
     """Send the body: a stream's head now, then each event at arrival + its offset; a
     whole body's head with the body, when it is due.
 
     With `ticks`, each write is noted there: (seconds after arrival, events sent so far).
+    `raw_headers` are header lines already written out, sent after `headers`.
     """
     is_stream = not body.body and bool(body.events)
     response_headers = [(b"content-type", body.content_type), *headers]
@@ -345,6 +349,8 @@ async def write(
         if abort_after is not None:
             abort_after = max(1, len(events) // 2)
     start = {"type": "http.response.start", "status": body.status, "headers": response_headers}
+    if raw_headers:
+        start[RAW_HEADERS_KEY] = raw_headers
     loop = asyncio.get_running_loop()
     # A whole answer's head leaves with its body, when the body is due, as the API sends it
     # (it knows its headers only once the answer is done); a stream's head leaves now.
@@ -356,7 +362,9 @@ async def write(
         await respond(scope, send, start, end)
         return WriteResult(body.status)
     if not head_waits:
-        await send(start)
+        connection = scope.get("extensions", {}).get(CONNECTION_KEY)
+        if connection is None or not connection.begin(send, start):
+            await send(plain(start))
     done: asyncio.Future[WriteResult] = loop.create_future()
     transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
     head = start if head_waits else None
@@ -392,7 +400,7 @@ def respond(scope: Scope, send: Send, start: Message, end: Message) -> Awaitable
 
 
 async def _send_both(send: Send, start: Message, end: Message) -> None:
-    await send(start)
+    await send(plain(start))
     await send(end)
 
 
