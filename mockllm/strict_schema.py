@@ -4,7 +4,8 @@ format or a function tool with `strict: true`), in the API's words.
 The rules are those of the Structured Outputs guide ("Supported schemas":
 platform.openai.com/docs/guides/structured-outputs#supported-schemas): the root is an
 object; every object lists all its properties in `required` and sets
-`additionalProperties: false`; composition keywords other than `anyOf` are refused; at
+`additionalProperties: false`; composition keywords other than `anyOf` are refused; a
+schema that says nothing of its type (`{}`, a lone `const` or `description`) is refused; at
 most 10 levels of nesting, 5000 properties and 1000 enum values. The keywords refused
 besides those the guide names (`minLength`, `maxLength`, `default`, the object and array
 keywords below) are those client libraries strip before a strict request because the API
@@ -20,6 +21,10 @@ The wording is the one users quote from the API, for example:
     (github.com/camel-ai/camel/issues/2231)
     Invalid schema for response_format 'structured_data': 6 levels of nesting exceeds
     limit of 5.  (github.com/tidyverse/ellmer/issues/671; the limit is 10 today)
+    Invalid schema for response_format 'response': In context=(), 'oneOf' is not
+    permitted.  (what zod's discriminatedUnion becomes; users of the AI SDK quote it)
+    Invalid schema for function 'workflow': ... schema must have a 'type' key.  (a
+    `z.unknown()` field, `{}`; a lone `{"const": …}` gets the same answer)
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ MAX_PROPERTIES = 5000
 MAX_ENUM_VALUES = 1000
 NOT_PERMITTED = (
     "allOf",
+    "oneOf",
     "not",
     "if",
     "then",
@@ -108,6 +114,8 @@ class _Walk:
             self.enum_values += len(node["enum"])
         if "$ref" in node:
             return None  # the definition it names is checked where it is defined
+        if "type" not in node and "anyOf" not in node and "enum" not in node:
+            return f"{_context(path)}, schema must have a 'type' key."
         kind = node.get("type")
         kinds = kind if isinstance(kind, list) else [kind]
         if "object" in kinds or (kind is None and "properties" in node):
