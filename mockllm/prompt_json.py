@@ -11,11 +11,14 @@ Libraries that use JSON mode put the schema in the messages themselves:
 - LangChain's `PydanticOutputParser` format instructions show an example schema, an
   example instance, then "Here is the output schema:" and the schema in a ``` fence;
 - pydantic-ai's prompted output: "Always respond with a JSON object matching this
-  description and schema:" and the schema.
+  description and schema:" and the schema;
+- Agno's JSON mode lists the fields (`<json_fields>["city", "summary"]</json_fields>`),
+  then "Here are the properties for each field:" and the schema's `properties` alone
+  (`<json_field_properties>{"city": {"type": "string"}, …}</json_field_properties>`).
 
 So the schema is the last schema-shaped JSON object in the system and user messages, in
-fenced blocks or in the prose; an object that is not a schema is an example, and its
-shape is followed.
+fenced blocks or in the prose (an object of property schemas is an object's); an object
+that is not a schema is an example, and its shape is followed.
 """
 
 from __future__ import annotations
@@ -59,6 +62,12 @@ def prompt_schema(request: Conversation) -> dict[str, Any] | None:
                 found = value
                 if _is_object_schema(value):
                     found_object = value
+            elif _is_properties(value):
+                found = found_object = {
+                    "type": "object",
+                    "properties": value,
+                    "required": list(value),
+                }
             elif shapes:
                 example = value
     # A schema whose braces the prompt template doubled ({{ … }}) is not JSON as a whole;
@@ -196,6 +205,35 @@ def is_schema(value: dict[str, Any]) -> bool:
     if value.get("type") in _SCHEMA_TYPES and ("items" in value or "enum" in value):
         return True
     return any(mark in value for mark in _SCHEMA_MARKS)
+
+
+# The keywords of a property's schema, as a prompt that shows the properties alone writes
+# them: each property is all of these, and has a type (or what stands for one).
+_PROPERTY_KEYWORDS = frozenset(
+    ("type", "description", "title", "items", "enum", "const", "format", "default",
+     "examples", "properties", "required", "additionalProperties", "minimum", "maximum",
+     "minLength", "maxLength", "pattern", "minItems", "maxItems", "$ref", "anyOf", "oneOf",
+     "allOf", "nullable")
+)  # fmt: skip
+_TYPE_STANDS_IN = ("$ref", "anyOf", "oneOf", "allOf", "enum", "const")
+
+
+def _is_properties(value: dict[str, Any]) -> bool:
+    """Whether an object reads as a schema's `properties` alone: every value the schema of
+    a property (`{"city": {"type": "string"}, "age": {"type": "integer"}}`), not an
+    instance (`{"city": {"type": "home"}}` names no JSON type)."""
+    return bool(value) and all(
+        isinstance(sub, dict)
+        and sub.keys() <= _PROPERTY_KEYWORDS
+        and (_names_type(sub.get("type")) or any(k in sub for k in _TYPE_STANDS_IN))
+        for sub in value.values()
+    )
+
+
+def _names_type(kind: object) -> bool:
+    if isinstance(kind, list):
+        return bool(kind) and all(k in _SCHEMA_TYPES for k in kind)
+    return kind in _SCHEMA_TYPES
 
 
 def schema_of(example: Any) -> dict[str, Any]:

@@ -1,0 +1,81 @@
+"""Requests that Python agent loops and structured-output helpers send, replayed against
+the default generator.
+
+Each body in tests/data/python-agent-loops.json was taken from mockllm's journal
+(`GET /__admin/requests`) while the library ran against it: LangChain's
+`with_structured_output` (langchain-openai 1.8, its json_schema and json_mode methods),
+pydantic-ai's agents (2.78: prompted and native output, on OpenAI's Chat Completions and
+Anthropic's Messages) and Agno's JSON mode (agno 3.1, `use_json_mode=True`). The answers
+are checked as the library reads them: a structured output validates against the model
+it was asked for."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anthropic import Anthropic
+from openai import OpenAI
+from pydantic import BaseModel
+
+from ..conftest import RunningServer, start_server
+
+CAPTURED: dict[str, Any] = json.loads(
+    (Path(__file__).parents[1] / "data" / "python-agent-loops.json").read_text("utf-8")
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = start_server("--seed", "5", tmp_path=tmp_path_factory.mktemp("loops"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server: RunningServer) -> Iterator[OpenAI]:
+    with OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as sdk:
+        yield sdk
+
+
+@pytest.fixture(scope="module")
+def claude(server: RunningServer) -> Iterator[Anthropic]:
+    with Anthropic(base_url=server.url, api_key="sk-ant-test", max_retries=0) as sdk:
+        yield sdk
+
+
+def _said(client: OpenAI, body: dict[str, Any]) -> str:
+    return client.chat.completions.create(**body).choices[0].message.content or ""
+
+
+def _claude_said(claude: Anthropic, body: dict[str, Any]) -> str:
+    """The text of a Messages answer (a streamed body is read whole: with a timeout, as the
+    SDK asks of a whole answer that may be long)."""
+    reply = claude.messages.create(**{**body, "stream": False}, timeout=30)
+    return "".join(block.text for block in reply.content if block.type == "text")
+
+
+class _Report(BaseModel):
+    """Agno's `output_schema`."""
+
+    city: str
+    temperature_c: int
+    summary: str
+
+
+@pytest.mark.parametrize("key", ["agno_json_mode_report", "agno_anthropic_json_mode_report"])
+def test_agno_json_mode_gets_an_object_of_the_fields_it_lists(
+    client: OpenAI, claude: Anthropic, key: str
+) -> None:
+    """Agno's JSON mode (`use_json_mode=True`) lists the fields in `<json_fields>` and
+    shows their schemas alone, `{"city": {"type": "string"}, "temperature_c": {"type":
+    "integer"}, …}`, under "Here are the properties for each field:". The answer, once the
+    tool's result was back, followed that object's shape ({"city": {"type": "deep"}, …}),
+    and Agno could not read it as its output_schema."""
+    _, last = CAPTURED[key]
+    assert "<json_field_properties>" in json.dumps(last)
+    text = _claude_said(claude, last) if "system" in last else _said(client, last)
+    _Report.model_validate_json(text)
