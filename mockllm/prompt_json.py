@@ -99,9 +99,14 @@ _NOT_KEYS = frozenset(
         "please should such that the these this those to which will with you your following"
     ).split()
 )
-_INTEGER_WORDS = ("age", "count", "year", "quantity", "qty", "number", "num", "total", "rank")
+# A rating or score a model writes whole ("rating": 8), which an integer field reads (a
+# pydantic `rating: int` refuses 3.14) as a number field does.
+_INTEGER_WORDS = (
+    "age", "count", "year", "quantity", "qty", "number", "num", "total", "rank", "rating",
+    "score", "stars",
+)  # fmt: skip
 _NUMBER_WORDS = (
-    "price", "score", "rating", "amount", "cost", "confidence", "probability", "temperature",
+    "price", "amount", "cost", "confidence", "probability", "temperature",
     "latitude", "longitude", "lat", "lon", "lng", "percent", "percentage", "weight", "height",
 )  # fmt: skip
 _BOOLEAN_PREFIXES = ("is_", "has_", "can_", "should_", "was_")

@@ -113,7 +113,7 @@ def test_keys_named_in_a_prompt_that_asks_for_json_give_the_shape() -> None:
     assert schema is not None
     assert {k: v["type"] for k, v in schema["properties"].items()} == {
         "year": "integer",
-        "rating": "number",
+        "rating": "integer",
         "is_sequel": "boolean",
         "tags": "array",
     }

@@ -79,3 +79,21 @@ def test_agno_json_mode_gets_an_object_of_the_fields_it_lists(
     assert "<json_field_properties>" in json.dumps(last)
     text = _claude_said(claude, last) if "system" in last else _said(client, last)
     _Report.model_validate_json(text)
+
+
+class _Joke(BaseModel):
+    """LangChain's with_structured_output example."""
+
+    setup: str
+    punchline: str
+    rating: int | None = None
+
+
+def test_a_langchain_json_mode_joke_rates_it_with_a_whole_number(client: OpenAI) -> None:
+    """`with_structured_output(Joke, method="json_mode")` sends JSON mode and the prompt
+    "respond in JSON with `setup`, `punchline`, and `rating` keys"; `rating` was a
+    fraction (3.14), which Joke's `rating: Optional[int]` refuses (OutputParserException)."""
+    (body,) = CAPTURED["langchain_json_mode_joke"]
+    assert body["response_format"] == {"type": "json_object"}
+    joke = _Joke.model_validate_json(_said(client, body))
+    assert joke.rating is not None
