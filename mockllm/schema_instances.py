@@ -691,11 +691,28 @@ class _Builder:
                 if key in props:  # not a name drawn for this value
                     facts.subs[key] = sub
             hint = self.hints.get(key) if depth == 0 else None
-            if hint is not None and _takes_hint(self.flatten(sub, depth + 1, 0), hint):
+            if hint is not None and self.takes_hint(sub, depth + 1, hint):
                 out[key] = hint
             else:
                 out[key] = self.value(sub, depth + 1, key)
         return out
+
+    def takes_hint(self, schema: object, depth: int, hint: Hint) -> bool:
+        """Whether a property's schema accepts a value read from the prompt: one of its
+        anyOf or oneOf branches does (pydantic's `city: str | None`, which a strict
+        schema writes as `{"anyOf": [{"type": "string"}, {"type": "null"}]}`)."""
+        if isinstance(schema, dict):
+            for key in ("anyOf", "oneOf"):
+                branches = schema.get(key)
+                if isinstance(branches, list) and branches:
+                    rest = {k: v for k, v in schema.items() if k != key}
+                    ahead = list(rest.get("allOf") or [])
+                    return any(
+                        self.takes_hint({**rest, "allOf": [*ahead, branch]}, depth, hint)
+                        for branch in branches
+                        if branch is not False
+                    )
+        return _takes_hint(self.flatten(schema, depth, 0), hint)
 
     def key(self, s: Schema) -> str | None:
         """A new property name outside `properties`, or None when none is allowed."""

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from anthropic import Anthropic
 from openai import OpenAI
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ..conftest import RunningServer, start_server
 
@@ -97,3 +97,27 @@ def test_a_langchain_json_mode_joke_rates_it_with_a_whole_number(client: OpenAI)
     assert body["response_format"] == {"type": "json_object"}
     joke = _Joke.model_validate_json(_said(client, body))
     assert joke.rating is not None
+
+
+class _Person(BaseModel):
+    """LangChain's example of an extraction."""
+
+    name: str = Field(description="The person's full name")
+    age: int = Field(description="Age in years")
+    city: str | None = Field(default=None, description="Where they live")
+
+
+def test_a_strict_schema_extraction_fills_an_optional_field_from_the_prompt(
+    client: OpenAI, claude: Anthropic
+) -> None:
+    """A strict schema writes an optional field as required and nullable (`city: {"anyOf":
+    [{"type": "string"}, {"type": "null"}]}`: LangChain's json_schema method, pydantic-ai's
+    NativeOutput): the city the message names went to the field only when the branch drawn
+    to check it was the string's, else it was random words ('South Cheryl')."""
+    (body,) = CAPTURED["langchain_json_schema_person"]
+    person = _Person.model_validate_json(_said(client, body))
+    assert (person.name, person.age, person.city) == ("John Smith", 34, "Paris")
+    (body,) = CAPTURED["pydantic_ai_anthropic_native_person"]
+    assert body["output_config"]["format"]["type"] == "json_schema"
+    person = _Person.model_validate_json(_claude_said(claude, body))
+    assert (person.name, person.age, person.city) == ("Alice Johnson", 34, "Berlin")
