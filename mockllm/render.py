@@ -311,21 +311,28 @@ def _structured(request: Conversation, rng: random.Random, locale: str) -> str:
     schema (or example) the prompt carries, else a plausible object."""
     form = request.response_format
     if form.type == "json_schema" and form.schema is not None:
-        # What the conversation states, where the schema asks for it (an extraction's
-        # numbers, place, address), as a tool's arguments take it.
-        hints = argument_hints(request, Tool(form.name or "answer", "", form.schema))
-        hints |= answer_hints(request, form.schema, locale, any_required=False)
-        hints |= trajectory_hints(request, form.schema, locale)
         value = _instance(
             form.schema,
             rng.getrandbits(63),
             locale,
             _SCHEMA_PARAM.get(request.api, _CHAT_SCHEMA),
-            hints,
+            _stated(request, form.schema, locale, form.name or "answer"),
         )
     else:
         value = _from_prompt(request, rng, locale)
     return orjson.dumps(value).decode()
+
+
+def _stated(
+    request: Conversation, schema: dict[str, Any], locale: str, name: str = "answer"
+) -> dict[str, Hint]:
+    """What the conversation states, where an answer's schema asks for it (an extraction's
+    numbers, person, place, address), as a tool's arguments take it; and the answer the
+    tools' results give, for its answer property."""
+    hints = argument_hints(request, Tool(name, "", schema))
+    hints |= answer_hints(request, schema, locale, any_required=False)
+    hints |= trajectory_hints(request, schema, locale)
+    return hints
 
 
 def _from_prompt(request: Conversation, rng: random.Random, locale: str) -> Any:
@@ -333,7 +340,9 @@ def _from_prompt(request: Conversation, rng: random.Random, locale: str) -> Any:
     schema = prompt_schema(request)
     if schema is not None and _schema_too_big(schema) is None:
         try:
-            value = fake.instance_from_schema(schema, seed, locale)
+            value = fake.instance_from_schema(
+                schema, seed, locale, _stated(request, schema, locale)
+            )
             orjson.dumps(value)
             return value
         except (ValueError, TypeError, OverflowError, RecursionError, orjson.JSONEncodeError):

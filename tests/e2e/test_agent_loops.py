@@ -121,3 +121,36 @@ def test_a_strict_schema_extraction_fills_an_optional_field_from_the_prompt(
     assert body["output_config"]["format"]["type"] == "json_schema"
     person = _Person.model_validate_json(_claude_said(claude, body))
     assert (person.name, person.age, person.city) == ("Alice Johnson", 34, "Berlin")
+
+
+def test_agno_json_mode_reads_the_place_and_the_tool_result_into_its_fields(
+    client: OpenAI, claude: Anthropic
+) -> None:
+    """ "Write a weather report for Paris.", the get_weather result back: the city is the
+    one the task names, and the summary says what the tool found (both were random words,
+    as every JSON-mode answer's fields were)."""
+    for key in ("agno_json_mode_report", "agno_anthropic_json_mode_report"):
+        _, last = CAPTURED[key]
+        text = _claude_said(claude, last) if "system" in last else _said(client, last)
+        report = _Report.model_validate_json(text)
+        assert report.city == "Paris"
+        assert "It is 18C and sunny in Paris." in report.summary
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("langchain_json_mode_person", ("John Smith", 34, "Paris")),
+        ("pydantic_ai_prompted_person", ("Alice Johnson", 34, "Berlin")),
+    ],
+)
+def test_a_json_mode_extraction_reads_the_values_the_message_gives(
+    client: OpenAI, key: str, expected: tuple[str, int, str]
+) -> None:
+    """JSON mode with the keys named in the message ("Respond in JSON with the keys name,
+    age and city", LangChain's json_mode) or the schema in the system message (pydantic-ai's
+    PromptedOutput): the values were random (Penny Davis, 24, Blackhaven) where a
+    json_schema answer read them from the message."""
+    (body,) = CAPTURED[key]
+    person = _Person.model_validate_json(_said(client, body))
+    assert (person.name, person.age, person.city) == expected
