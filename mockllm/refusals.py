@@ -12,7 +12,7 @@ where it is quoted from, is listed in docs/models.md.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -274,16 +274,65 @@ def refuse_schema(
     for response_format 'NAME': …`. Any schema is first read against JSON Schema's own
     schema, in the validator's words (`[] is not of type 'object', 'boolean'.`, quoted in
     github.com/FoundationAgents/OpenManus issue 1162); a strict one must also be one
-    Structured Outputs can enforce (strict_schema.py cites each wording)."""
+    Structured Outputs can enforce (strict_schema.py cites each wording); a function's,
+    strict or not, must give every array its `items`."""
     if context.lenient:
         return
     problem = meta_problem(schema)
     if problem is None and strict:
         problem = strict_problem(schema)
+    elif problem is None and what == "function":
+        problem = array_without_items(schema)
     if problem is not None:
         raise RequestError(
             400, f"Invalid schema for {what} '{name}': {problem}", code=code, param=param
         )
+
+
+# The places of a schema that hold schemas, as the API's context path names them.
+_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions")
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf")
+_SUBSCHEMA_ONE = ("items", "additionalProperties")
+MAX_WALKED_DEPTH = 64  # past it a schema is not followed further
+
+
+def array_without_items(schema: object) -> str | None:
+    """The API's refusal of a function schema, strict or not, with an array that does not
+    say what it holds (`{"type": "array"}`, or a 2020-12 tuple's `prefixItems` alone):
+    "In context=('properties', 'tags'), array schema missing items." (quoted for tools
+    made from OpenAPI specs and MCP servers called without strict mode:
+    github.com/open-webui/open-webui issue 14115, github.com/apify/apify-mcp-server issue
+    36, github.com/digitalocean-labs/mcp-digitalocean issue 265), or None."""
+    return _find_array_without_items(schema, (), 0)
+
+
+def _find_array_without_items(node: object, path: tuple[str, ...], depth: int) -> str | None:
+    if not isinstance(node, dict) or depth > MAX_WALKED_DEPTH:
+        return None
+    kind = node.get("type")
+    if (kind == "array" or (isinstance(kind, list) and "array" in kind)) and ("items" not in node):
+        return f"In context={path!r}, array schema missing items."
+    for child, place in _subschemas(node):
+        found = _find_array_without_items(child, (*path, *place), depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _subschemas(node: dict[str, Any]) -> Iterator[tuple[object, tuple[str, ...]]]:
+    for key in _SUBSCHEMA_MAPS:
+        children = node.get(key)
+        if isinstance(children, dict):
+            for name, child in children.items():
+                yield child, (key, str(name))
+    for key in _SUBSCHEMA_ONE:
+        if key in node:
+            yield node[key], (key,)
+    for key in _SUBSCHEMA_LISTS:
+        branches = node.get(key)
+        if isinstance(branches, list):
+            for i, branch in enumerate(branches):
+                yield branch, (key, str(i))
 
 
 # Reading a schema against JSON Schema's own takes about 0.7 us a byte of its JSON (1 ms

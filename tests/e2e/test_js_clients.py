@@ -186,3 +186,73 @@ def test_a_field_of_no_type_is_refused_by_structured_outputs(server: RunningServ
     )
     assert answer.output[0].type == "function_call"
     assert answer.tools[0].strict is False  # type: ignore[union-attr]
+
+
+# --- any function schema: arrays say what they hold -------------------------------------------
+
+# A tool schema as an MCP server lists it (apify-mcp-server's rag-web-browser): an array
+# property with a default and no items; the AI SDK's MCP client passes it on unchanged.
+BROWSER: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "query": {"type": "string"},
+        "outputFormats": {"title": "Output formats", "type": "array", "default": ["markdown"]},
+    },
+    "required": ["query"],
+}
+
+
+def test_an_array_without_items_is_refused_in_any_function_schema(
+    server: RunningServer,
+) -> None:
+    """Strict or not, the API refuses a function whose array does not say what it holds:
+    "In context=('properties', 'outputFormats'), array schema missing items." (quoted for
+    MCP servers and OpenAPI tools called without strict mode)."""
+    client = openai_sdk(server)
+    body = sdk_refusal(
+        400,
+        lambda: client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=PLAN,
+            tools=[{"type": "function", "function": {"name": "browse", "parameters": BROWSER}}],
+        ),
+    )
+    assert body == {
+        "message": "Invalid schema for function 'browse': In context=('properties', "
+        "'outputFormats'), array schema missing items.",
+        "type": "invalid_request_error",
+        "param": "tools[0].function.parameters",
+        "code": "invalid_function_parameters",
+    }
+    # Responses, strict omitted (the tool cannot be strict, so it is read as a loose one)
+    pair = {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "integer"}]}
+    nested = {
+        "type": "object",
+        "properties": {"range": {"anyOf": [pair, {"type": "null"}]}},
+    }
+    body = sdk_refusal(
+        400,
+        lambda: client.responses.create(
+            model="gpt-4o-mini",
+            input="plan",
+            tools=[{"type": "function", "name": "view", "parameters": nested}],
+        ),
+    )
+    assert body == {
+        "message": "Invalid schema for function 'view': In context=('properties', 'range', "
+        "'anyOf', '0'), array schema missing items.",
+        "type": "invalid_request_error",
+        "param": "tools[0].parameters",
+        "code": "invalid_function_parameters",
+    }
+    # with its items the same tool is called
+    properties = BROWSER["properties"]
+    listed = {**properties["outputFormats"], "items": {"type": "string"}}
+    fixed = {**BROWSER, "properties": {**properties, "outputFormats": listed}}
+    answer = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=PLAN,
+        tools=[{"type": "function", "function": {"name": "browse", "parameters": fixed}}],
+        tool_choice="required",
+    )
+    assert answer.choices[0].message.tool_calls
