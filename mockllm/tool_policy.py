@@ -468,9 +468,10 @@ def answer_hints(
 ) -> dict[str, Hint]:
     """Once this turn's tool results are back, the answer they give for the property of an
     answering schema that holds the answer (`answer`, `result`, `output`…, else, with
-    `any_required`, its first required string): a final-answer tool's arguments
-    (`final_answer(answer=…)`, as agent frameworks end a loop) or a structured output,
-    built from what the tools said."""
+    `any_required`, its first required string the message gives no value for: not the
+    `city` of pydantic-ai's `final_result` for `Weather(city, temperature_c, conditions)`):
+    a final-answer tool's arguments (`final_answer(answer=…)`, as agent frameworks end a
+    loop) or a structured output, built from what the tools said."""
     properties = schema.get("properties")
     if not isinstance(properties, dict):
         return {}
@@ -481,14 +482,46 @@ def answer_hints(
     ]
     required = schema.get("required")
     named = [name for name in strings if _name_key(name) in _ANSWER_NAMES]
-    first = [
-        name for name in strings if any_required and isinstance(required, list) and name in required
-    ]
+    first: list[str] = []
+    if not named and any_required and isinstance(required, list):
+        stated = argument_hints(request, Tool("answer", "", schema))
+        first = [name for name in strings if name in required and name not in stated]
     chosen = named or first
-    if not chosen:
+    results = _turn_results(request)
+    if not results:
         return {}
-    said = results_answer(request, locale)
-    return {} if said is None else {chosen[0]: said}
+    hints: dict[str, Hint] = {}
+    if chosen:
+        hints[chosen[0]] = found_answer(results, locale)
+    return _result_numbers(request, properties, results) | hints
+
+
+def _result_numbers(
+    request: Conversation, properties: dict[str, Any], results: list[tuple[str, str]]
+) -> dict[str, Hint]:
+    """The numbers the tools' results give, in order, for the number properties the
+    message gives no value for ("It is 18C and sunny" -> `temperature_c` 18), as a model
+    copies what a tool found into its structured answer."""
+    numbers = [
+        float(n) if "." in n else int(n)
+        for _, text in results
+        for n in _RESULT_NUMBER.findall(text)
+    ]
+    if not numbers:
+        return {}
+    stated = argument_hints(request, Tool("answer", "", {"properties": properties}))
+    hints: dict[str, Hint] = {}
+    for name, sub in properties.items():
+        if not numbers:
+            break
+        kind = sub.get("type") if isinstance(sub, dict) else None
+        if isinstance(name, str) and kind in ("integer", "number") and name not in stated:
+            hints[name] = numbers.pop(0)
+    return hints
+
+
+# A number in a tool's result, units after it ("18C", "21°C", "3.5km") or not.
+_RESULT_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\d.]\d)")
 
 
 def is_final_tool(tool: Tool) -> bool:
@@ -504,6 +537,12 @@ def _final_name(name: str) -> bool:
 
 def results_answer(request: Conversation, locale: str) -> str | None:
     """A text answer that uses this turn's tool results, or None when there are none."""
+    results = _turn_results(request)
+    return found_answer(results, locale) if results else None
+
+
+def _turn_results(request: Conversation) -> list[tuple[str, str]]:
+    """This turn's tool results that answer the question, each (tool name, what it said)."""
     turn = turn_messages(request)
     names = {call.id: call.name for m in turn for call in m.tool_calls}
     offered = {t.name for t in request.tools}
@@ -520,9 +559,7 @@ def results_answer(request: Conversation, locale: str) -> str | None:
             or m.tool_call_id not in names
         )
     ]
-    if not results:
-        return None
-    return found_answer(results, locale)
+    return results
 
 
 def is_handoff(name: str) -> bool:

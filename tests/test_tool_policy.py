@@ -334,15 +334,26 @@ def test_a_final_answer_tool_carries_what_the_results_said() -> None:
     schema = back.tool("final_result").parameters
     said = "Here is what I found. get_weather returned: Sunny, 21C."
     assert answer_hints(back, schema, "en_US") == {"answer": said}
-    # Before any result, and for a schema without a string to hold it: nothing.
+    # Before any result: nothing. A number property takes the number the result gives.
     before = conversation(asked, tools=[WEATHER, FINAL])
     assert answer_hints(before, schema, "en_US") == {}
     numbers = {"type": "object", "properties": {"n": {"type": "integer"}}}
-    assert answer_hints(back, numbers, "en_US") == {}
+    assert answer_hints(back, numbers, "en_US") == {"n": 21}
     # Any required string for a tool; only an answer-named one for a structured output.
-    submit = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-    assert answer_hints(back, submit, "en_US") == {"city": said}
+    submit = {
+        "type": "object",
+        "properties": {"report": {"type": "string"}},
+        "required": ["report"],
+    }
+    assert answer_hints(back, submit, "en_US") == {"report": said}
     assert answer_hints(back, submit, "en_US", any_required=False) == {}
+    # Not a string the message gives a value for (pydantic-ai's Weather: city, conditions).
+    weather = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "conditions": {"type": "string"}},
+        "required": ["city", "conditions"],
+    }
+    assert answer_hints(back, weather, "en_US") == {"conditions": said}
     assert is_final_tool(back.tool("final_result")) and not is_final_tool(back.tool("get_weather"))
 
 

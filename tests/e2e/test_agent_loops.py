@@ -154,3 +154,42 @@ def test_a_json_mode_extraction_reads_the_values_the_message_gives(
     (body,) = CAPTURED[key]
     person = _Person.model_validate_json(_said(client, body))
     assert (person.name, person.age, person.city) == expected
+
+
+class _Weather(BaseModel):
+    """pydantic-ai's `output_type`, offered as the `final_result` tool."""
+
+    city: str
+    temperature_c: int
+    conditions: str
+
+
+def _final_result(client: OpenAI, claude: Anthropic, body: dict[str, Any]) -> _Weather:
+    """The arguments of the answer's final_result call, as pydantic-ai reads them."""
+    if "tool_choice" in body and body["tool_choice"] == {"type": "any"}:
+        reply = claude.messages.create(**{**body, "stream": False}, timeout=30)
+        (call,) = [block for block in reply.content if block.type == "tool_use"]
+        assert call.name == "final_result"
+        return _Weather.model_validate(call.input)
+    (call,) = client.chat.completions.create(**body).choices[0].message.tool_calls or []
+    assert call.function.name == "final_result"  # type: ignore[union-attr]
+    return _Weather.model_validate_json(call.function.arguments)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "key", ["pydantic_ai_weather_output", "pydantic_ai_anthropic_weather_output"]
+)
+def test_a_pydantic_ai_output_tool_carries_the_place_and_what_the_tool_found(
+    client: OpenAI, claude: Anthropic, key: str
+) -> None:
+    """pydantic-ai with a tool and `output_type=Weather` requires a call (tool_choice
+    `required`, Anthropic's `any`): get_weather(city='Paris') first, then, once "It is 18C
+    and sunny in Paris." is back, `final_result`. Its first required string, `city`, got
+    the whole text answer ('Here is what I found. get_weather returned: …') and
+    `temperature_c` a random number: the city is the one the question names, the
+    temperature the one the tool gave, the text answer in `conditions`."""
+    first, last = CAPTURED[key]
+    assert first["messages"][-1]["role"] == "user"
+    weather = _final_result(client, claude, last)
+    assert (weather.city, weather.temperature_c) == ("Paris", 18)
+    assert "It is 18C and sunny in Paris." in weather.conditions
