@@ -305,7 +305,11 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
     for name, schema in properties.items():
         key = _name_key(name) if isinstance(name, str) else ""
         kind = schema.get("type") if isinstance(schema, dict) else None
-        if kind in ("integer", "number"):
+        options = schema.get("enum") if isinstance(schema, dict) else None
+        if isinstance(options, list):
+            if (option := _option_named(text, options)) is not None:
+                hints[name] = option  # "the weather in Paris in celsius" -> unit=celsius
+        elif kind in ("integer", "number"):
             if numbers and key not in _NOT_AMOUNTS:
                 hints[name] = numbers.pop(0)
         elif key in _QUERY_NAMES and text:
@@ -342,6 +346,19 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             elif place is not None:
                 hints[name] = place.group(1)
     return hints
+
+
+def _option_named(text: str, options: list[Any]) -> str | None:
+    """The one value of a string enum the message names as a word ("in celsius", "in
+    Celsius"), or None when it names none or several."""
+    named = [
+        option
+        for option in options
+        if isinstance(option, str)
+        and option.strip()
+        and re.search(rf"(?<!\w){re.escape(option)}(?!\w)", text, re.IGNORECASE)
+    ]
+    return named[0] if len(named) == 1 else None
 
 
 def _person_in(text: str) -> str | None:

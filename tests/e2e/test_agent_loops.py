@@ -193,3 +193,28 @@ def test_a_pydantic_ai_output_tool_carries_the_place_and_what_the_tool_found(
     weather = _final_result(client, claude, last)
     assert (weather.city, weather.temperature_c) == ("Paris", 18)
     assert "It is 18C and sunny in Paris." in weather.conditions
+
+
+def _first_call(client: OpenAI, claude: Anthropic, body: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of the answer's one tool call, on either API."""
+    if "input_schema" in json.dumps(body.get("tools")):
+        reply = claude.messages.create(**body, timeout=30)
+        (call,) = [block for block in reply.content if block.type == "tool_use"]
+        return dict(call.input)  # type: ignore[arg-type]
+    (call,) = client.chat.completions.create(**body).choices[0].message.tool_calls or []
+    return dict(json.loads(call.function.arguments))  # type: ignore[union-attr]
+
+
+def test_an_enum_argument_takes_the_value_the_message_names(
+    client: OpenAI, claude: Anthropic
+) -> None:
+    """litellm.completion (1.110) with get_weather(city, unit: "celsius" | "fahrenheit")
+    and "What's the weather in Paris in celsius?" (on OpenAI and on Anthropic): the unit
+    was drawn from the enum, "fahrenheit" as often as not; it is the one the message
+    names (in any case)."""
+    for key in ("litellm_weather_in_celsius", "litellm_anthropic_weather_in_celsius"):
+        (body,) = CAPTURED[key]
+        for unit in ("celsius", "fahrenheit"):
+            text = json.dumps(body).replace("in celsius", f"in {unit.capitalize()}")
+            asked = json.loads(text)
+            assert _first_call(client, claude, asked) == {"city": "Paris", "unit": unit}, key
