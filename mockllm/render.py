@@ -36,6 +36,7 @@ from mockllm.tokens import count_prompt, count_tokens, group_tokens, split_token
 from mockllm.tool_policy import (
     answer_hints,
     argument_hints,
+    call_hints,
     choose_tools,
     is_final_tool,
     results_answer,
@@ -440,8 +441,15 @@ def _python_regex(definition: str) -> str | None:
 
 
 def _arguments(
-    spec: ToolCallSpec, request: Conversation, rng: random.Random, locale: str, default: bool
+    spec: ToolCallSpec,
+    request: Conversation,
+    rng: random.Random,
+    locale: str,
+    default: bool,
+    nth: int = 0,
 ) -> str:
+    """A call's arguments: scripted, or generated (`nth`: how many calls to the same tool
+    come before it in the answer, each of which asks for another place the message lists)."""
     if spec.generate or spec.arguments is None:
         tool = request.offered_tool(spec.name)
         selected = selection_arguments(request, tool) if default and tool is not None else None
@@ -449,7 +457,7 @@ def _arguments(
             return orjson.dumps(selected).decode()
         schema = tool.parameters if tool else {"type": "object", "properties": {}}
         index = request.tools.index(tool) if tool in request.tools else 0
-        hints = argument_hints(request, tool) if default and tool is not None else None
+        hints = call_hints(request, tool, nth) if default and tool is not None else None
         if hints is not None and tool is not None and is_final_tool(tool):
             hints = {**hints, **answer_hints(request, schema, locale)}
         value = _instance(
@@ -704,7 +712,8 @@ def _choice(
     calls: list[RenderedToolCall] = []
     call_tokens = 0
     for i, call in enumerate(calls_spec):
-        arguments = _arguments(call, request, rng, locale, default)
+        nth = sum(1 for earlier in calls_spec[:i] if earlier.name == call.name)
+        arguments = _arguments(call, request, rng, locale, default, nth)
         fragments = tuple(split_tokens(arguments)) or ("",)
         call_id = call.id or make_id(rng, *_CALL_IDS.get(request.api, ("call_", 24)))
         calls.append(RenderedToolCall(i, call_id, call.name, arguments, fragments))

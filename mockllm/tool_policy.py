@@ -7,7 +7,8 @@ The policy (docs/scenarios.md, "When nothing matches"), family-neutral and deter
 - `auto` (or no choice): once this turn's tool results are back, answer in text that uses
   them; before that, call the offered tool the last user message relates to most (by the
   words of its name and description), or answer in text when none relates; with parallel
-  calls allowed, every other tool the message names is called in the same turn;
+  calls allowed, every other tool the message names is called in the same turn, and the
+  tool once for each place the message lists (else the next place once a result is back);
 - `required`: call a tool not yet called in this turn before repeating one, the most
   related first; when none relates, a tool that looks like a way to give the final answer
   (`final_result`, `respond`, …), so that agents which end through such a tool end.
@@ -95,9 +96,13 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
     rng = random.Random(seed)
     if choice != "required":
         if _results_of(turn, set(names)):
-            # The results are back: a tool the message also names and this turn has not
-            # called yet is next ("weather in Oslo and the time in Tokyo", one call at a
-            # time); else answer with them.
+            # The results are back: the tool again for a place the message lists that it
+            # has not asked ("in Paris and in Rome"), or a tool the message also names and
+            # this turn has not called yet ("weather in Oslo and the time in Tokyo", one
+            # call at a time); else answer with them.
+            again = _more_places(request, turn)
+            if again is not None and again.name in allowed:
+                return again.name
             called = {call.name for m in turn for call in m.tool_calls}
             asked = _words(request.last_user)
             rest = [t for t in candidates if t.name not in called and _words(t.name) & asked]
@@ -112,6 +117,9 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
         if best <= 0:
             return _handoff_by_language(request, candidates) or _follow_up(request, candidates)
         return rng.choice([t for score, t in scored if score == best]).name
+    again = _more_places(request, turn)
+    if again is not None and again.name in allowed:
+        return again.name
     called = {call.name for m in turn for call in m.tool_calls}
     fresh = [t for t in working if t.name not in called]
     if not fresh:
@@ -188,14 +196,19 @@ def _results_of(turn: tuple[Message, ...], offered: set[str]) -> bool:
 
 def choose_tools(request: Conversation, seed: int) -> tuple[str, ...]:
     """The function tools a model with no script calls now, in one turn: the one
-    `choose_tool` picks, and, when the request allows parallel calls and does not name a
-    tool, every other offered tool the last user message names ("weather in Paris and the
-    time in Tokyo" calls get_weather and get_time), in the order they were offered."""
+    `choose_tool` picks, and, when the request allows parallel calls, that one again for
+    each other place left that the message lists ("in Paris and in Rome": get_weather
+    twice) and, unless it names a tool, every other offered tool the last user message
+    names ("weather in Paris and the time in Tokyo" calls get_weather and get_time), in the
+    order they were offered."""
     first = choose_tool(request, seed)
     if first is None or not request.parallel_tool_calls:
         return () if first is None else (first,)
+    tool = request.offered_tool(first)
+    # Once for each place left that the message lists ("in Paris and in Rome").
+    firsts = (first,) * max(len(places_left(request, tool)), 1) if tool else (first,)
     if request.named_tool is not None:
-        return (first,)
+        return firsts
     asked = _words(request.last_user) | _math_words(request.last_user)
     allowed = set(request.allowed_tools) or {t.name for t in request.tools}
     called = {call.name for m in turn_messages(request) for call in m.tool_calls}
@@ -209,7 +222,7 @@ def choose_tools(request: Conversation, seed: int) -> tuple[str, ...]:
         and not is_handoff(t.name)
         and _words(t.name) & asked
     ]
-    return (first, *named)
+    return (*firsts, *named)
 
 
 def relatedness(text: str, tool: Tool) -> float:
@@ -385,6 +398,51 @@ def hints_per_place(request: Conversation, tool: Tool) -> list[dict[str, Hint]]:
     ("the weather in Paris and in Rome": city=Paris, then city=Rome), for a tool with one
     place argument; else the hints once (`argument_hints`)."""
     hints = argument_hints(request, tool)
+    listed = _listed_places(request, tool)
+    if listed is None:
+        return [hints]
+    name, places = listed
+    return [{**hints, name: place} for place in places]
+
+
+def places_left(request: Conversation, tool: Tool) -> list[dict[str, Hint]]:
+    """`hints_per_place` without the places this turn has called the tool for already
+    ("the weather in Paris and in Rome", get_weather(city='Paris') back: Rome's hints);
+    empty once every place the message lists has been asked."""
+    listed = _listed_places(request, tool)
+    if listed is None:
+        return hints_per_place(request, tool)
+    name, _ = listed
+    asked = {
+        call.parsed_arguments.get(name)
+        for m in turn_messages(request)
+        for call in m.tool_calls
+        if call.name == tool.name and isinstance(call.parsed_arguments, dict)
+    }
+    return [hints for hints in hints_per_place(request, tool) if hints[name] not in asked]
+
+
+def call_hints(request: Conversation, tool: Tool, nth: int = 0) -> dict[str, Hint]:
+    """The argument hints of an answer's `nth` call to the tool (from 0): the nth place
+    of those left to ask (`places_left`), else `argument_hints`."""
+    left = places_left(request, tool)
+    return left[min(nth, len(left) - 1)] if left else argument_hints(request, tool)
+
+
+def _more_places(request: Conversation, turn: tuple[Message, ...]) -> Tool | None:
+    """A tool this turn called that has places the message lists still to ask ("the
+    weather in Paris and in Rome", only Paris asked), or None."""
+    called = list(dict.fromkeys(call.name for m in turn for call in m.tool_calls))
+    for name in called:
+        tool = request.offered_tool(name)
+        if tool is not None and _listed_places(request, tool) and places_left(request, tool):
+            return tool
+    return None
+
+
+def _listed_places(request: Conversation, tool: Tool) -> tuple[str, list[str]] | None:
+    """The tool's one place argument and the places the last user message names in one
+    list (two or more), or None."""
     properties = tool.parameters.get("properties")
     names = [
         name
@@ -393,9 +451,9 @@ def hints_per_place(request: Conversation, tool: Tool) -> list[dict[str, Hint]]:
     ]
     listed = _PLACE_LIST.search(request.last_user)
     if len(names) != 1 or listed is None:
-        return [hints]
+        return None
     places = list(dict.fromkeys(_PLACE_WORDS.findall(listed.group(1))))
-    return [{**hints, names[0]: place} for place in places] if len(places) > 1 else [hints]
+    return (names[0], places) if len(places) > 1 else None
 
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")

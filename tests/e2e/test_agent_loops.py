@@ -2,12 +2,14 @@
 the default generator.
 
 Each body in tests/data/python-agent-loops.json was taken from mockllm's journal
-(`GET /__admin/requests`) while the library ran against it: LangChain's
-`with_structured_output` (langchain-openai 1.8, its json_schema and json_mode methods),
-pydantic-ai's agents (2.78: prompted and native output, on OpenAI's Chat Completions and
-Anthropic's Messages) and Agno's JSON mode (agno 3.1, `use_json_mode=True`). The answers
-are checked as the library reads them: a structured output validates against the model
-it was asked for."""
+(`GET /__admin/requests`) while the library ran against it: LangGraph's prebuilt
+create_react_agent (langgraph 1.2 with langchain-openai 1.8, on Chat Completions and the
+Responses API, and langchain-anthropic 1.7), LangChain's `with_structured_output` (its
+json_schema and json_mode methods), pydantic-ai's agents (2.78: tool, prompted and
+native output, on OpenAI and on Anthropic), Agno's JSON mode (agno 3.1,
+`use_json_mode=True`) and litellm.completion (1.110). The answers are checked as the
+library reads them: a call's arguments as its tool takes them, a structured output
+validated against the model it was asked for, a final answer with no calls."""
 
 from __future__ import annotations
 
@@ -218,3 +220,61 @@ def test_an_enum_argument_takes_the_value_the_message_names(
             text = json.dumps(body).replace("in celsius", f"in {unit.capitalize()}")
             asked = json.loads(text)
             assert _first_call(client, claude, asked) == {"city": "Paris", "unit": unit}, key
+
+
+def _cities(client: OpenAI, claude: Anthropic, body: dict[str, Any], path: str) -> list[Any]:
+    """The `city` of each get_weather call of the answer, on the API the body was sent to."""
+    if path == "messages":
+        reply = claude.messages.create(**body, timeout=30)
+        calls = [(b.name, b.input) for b in reply.content if b.type == "tool_use"]
+    elif path == "responses":
+        answer = client.responses.create(**body)
+        calls = [
+            (item.name, json.loads(item.arguments))
+            for item in answer.output
+            if item.type == "function_call"
+        ]
+    else:
+        message = client.chat.completions.create(**body).choices[0].message
+        calls = [
+            (c.function.name, json.loads(c.function.arguments))  # type: ignore[union-attr]
+            for c in message.tool_calls or []
+        ]
+    assert {name for name, _ in calls} <= {"get_weather"}, calls
+    return [arguments["city"] for _, arguments in calls]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("key", "path"),
+    [
+        ("langgraph_two_cities", "chat"),
+        ("langgraph_responses_two_cities", "responses"),
+        ("langgraph_anthropic_two_cities", "messages"),
+    ],
+)
+def test_a_langgraph_agent_asks_its_tool_once_for_each_city_the_question_lists(
+    client: OpenAI, claude: Anthropic, key: str, path: str
+) -> None:
+    """LangGraph's create_react_agent (langgraph 1.2, langchain-openai 1.8 with and without
+    use_responses_api, langchain-anthropic 1.7), "What is the weather in Paris and in
+    Rome?", parallel calls allowed: get_weather was called for Paris alone, and the final
+    answer said nothing of Rome. It is called for each city in the same answer."""
+    first, _ = CAPTURED[key]
+    assert _cities(client, claude, first, path) == ["Paris", "Rome"]
+
+
+def test_one_call_at_a_time_asks_the_next_city_once_the_first_is_back(
+    client: OpenAI, claude: Anthropic
+) -> None:
+    """With parallel_tool_calls false, get_weather(city='Paris') first; once its result is
+    back, get_weather(city='Rome') (the loop ended there, without Rome); once both are
+    back, the text answer gives both."""
+    first, second, last = CAPTURED["langgraph_two_cities_one_call_at_a_time"]
+    assert first["parallel_tool_calls"] is False
+    assert _cities(client, claude, first, "chat") == ["Paris"]
+    assert _cities(client, claude, second, "chat") == ["Rome"]
+    message = client.chat.completions.create(**last).choices[0].message
+    assert not message.tool_calls
+    assert "sunny in Paris" in (message.content or "") and "sunny in Rome" in (
+        message.content or ""
+    )
