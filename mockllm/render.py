@@ -39,6 +39,7 @@ from mockllm.tool_policy import (
     call_hints,
     choose_tools,
     is_final_tool,
+    is_output_tool,
     results_answer,
 )
 from mockllm.written_calls import read_written_calls
@@ -458,7 +459,7 @@ def _arguments(
         schema = tool.parameters if tool else {"type": "object", "properties": {}}
         index = request.tools.index(tool) if tool in request.tools else 0
         hints = call_hints(request, tool, nth) if default and tool is not None else None
-        if hints is not None and tool is not None and is_final_tool(tool):
+        if hints is not None and tool is not None and (is_final_tool(tool) or is_output_tool(tool)):
             hints = {**hints, **answer_hints(request, schema, locale)}
         value = _instance(
             schema, rng.getrandbits(63), locale, f"tools[{index}].function.parameters", hints

@@ -91,7 +91,7 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
     candidates = [t for t in tools if t.name in allowed]
     # A structured-output tool (named after its schema's class: `Weather`, as LangChain's
     # ToolStrategy offers it) ends the turn: the other tools first, while they relate.
-    working = [t for t in candidates if not _is_output_tool(t)] or candidates
+    working = [t for t in candidates if not is_output_tool(t)] or candidates
     turn = turn_messages(request)
     rng = random.Random(seed)
     if choice != "required":
@@ -148,7 +148,7 @@ def _best_filled(request: Conversation, tools: list[Tool]) -> list[Tool]:
     return [t for count, t in filled if count == most]
 
 
-def _is_output_tool(tool: Tool) -> bool:
+def is_output_tool(tool: Tool) -> bool:
     """A tool named like a class (`Weather`, `CityInfo`): how agent frameworks offer a
     structured output as a tool, to be called last."""
     return tool.name[:1].isupper() and "_" not in tool.name
@@ -218,7 +218,7 @@ def choose_tools(request: Conversation, seed: int) -> tuple[str, ...]:
         if t.name != first
         and t.name in allowed
         and t.name not in called
-        and not _is_output_tool(t)
+        and not is_output_tool(t)
         and not is_handoff(t.name)
         and _words(t.name) & asked
     ]

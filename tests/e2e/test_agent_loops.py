@@ -197,14 +197,16 @@ def test_a_pydantic_ai_output_tool_carries_the_place_and_what_the_tool_found(
     assert "It is 18C and sunny in Paris." in weather.conditions
 
 
-def _first_call(client: OpenAI, claude: Anthropic, body: dict[str, Any]) -> dict[str, Any]:
-    """The arguments of the answer's one tool call, on either API."""
+def _called(client: OpenAI, claude: Anthropic, body: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Each tool call of the answer, (name, arguments), on either API."""
     if "input_schema" in json.dumps(body.get("tools")):
         reply = claude.messages.create(**body, timeout=30)
-        (call,) = [block for block in reply.content if block.type == "tool_use"]
-        return dict(call.input)  # type: ignore[arg-type]
-    (call,) = client.chat.completions.create(**body).choices[0].message.tool_calls or []
-    return dict(json.loads(call.function.arguments))  # type: ignore[union-attr]
+        return [(b.name, b.input) for b in reply.content if b.type == "tool_use"]
+    message = client.chat.completions.create(**body).choices[0].message
+    return [
+        (c.function.name, json.loads(c.function.arguments))  # type: ignore[union-attr]
+        for c in message.tool_calls or []
+    ]
 
 
 def test_an_enum_argument_takes_the_value_the_message_names(
@@ -219,7 +221,8 @@ def test_an_enum_argument_takes_the_value_the_message_names(
         for unit in ("celsius", "fahrenheit"):
             text = json.dumps(body).replace("in celsius", f"in {unit.capitalize()}")
             asked = json.loads(text)
-            assert _first_call(client, claude, asked) == {"city": "Paris", "unit": unit}, key
+            called = _called(client, claude, asked)
+            assert called == [("get_weather", {"city": "Paris", "unit": unit})], key
 
 
 def _cities(client: OpenAI, claude: Anthropic, body: dict[str, Any], path: str) -> list[Any]:
@@ -278,3 +281,30 @@ def test_one_call_at_a_time_asks_the_next_city_once_the_first_is_back(
     assert "sunny in Paris" in (message.content or "") and "sunny in Rome" in (
         message.content or ""
     )
+
+
+class _LangChainWeather(BaseModel):
+    """Weather report."""
+
+    city: str = Field(description="The city")
+    temperature: float = Field(description="Temperature in Celsius")
+    condition: str = Field(description="Weather condition")
+
+
+@pytest.mark.parametrize(
+    "key", ["langchain_tool_strategy_weather", "langchain_anthropic_tool_strategy_weather"]
+)
+def test_a_langchain_tool_strategy_answer_carries_what_the_tool_found(
+    client: OpenAI, claude: Anthropic, key: str
+) -> None:
+    """LangChain's create_agent (langchain 1.5) with `response_format=ToolStrategy(Weather)`
+    offers the schema as a tool named `Weather` beside get_weather: get_weather first,
+    then, its "It is 18C and sunny in Paris." back, `Weather`, whose temperature was a
+    random number (-4.05) where the tool said 18."""
+    first, last = CAPTURED[key]
+    assert [name for name, _ in _called(client, claude, first)] == ["get_weather"]
+    ((name, arguments),) = _called(client, claude, last)
+    assert name == "Weather"
+    weather = _LangChainWeather.model_validate(arguments)
+    assert (weather.city, weather.temperature) == ("Paris", 18)
+    assert "It is 18C and sunny in Paris." in weather.condition
