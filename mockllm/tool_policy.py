@@ -18,7 +18,9 @@ Ties are broken by the request's seed. A turn is everything after the last user 
 
 from __future__ import annotations
 
+import ast
 import functools
+import json
 import random
 import re
 from typing import Any
@@ -66,6 +68,7 @@ _PLACE_WORDS = re.compile(_A_PLACE)
 _CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-Z][a-z][\w'-]*(?:[ \t]+[A-Z][a-z][\w'-]*)*)")
 QUERY_HINT_CHARS = 200
 RESULT_CHARS = 240
+OBJECT_CHARS = 20_000  # a result object longer than this is quoted, not read
 FOLLOW_UP_WORDS = 8  # a message this short may ask the last tool's question again
 
 
@@ -650,7 +653,7 @@ def found_answer(results: list[tuple[str, str]], locale: str) -> str:
     """The text answer built from tools' results, each a (tool name, what it said) pair:
     "Here is what I found. get_weather returned: 18C and sunny." (in the locale's
     language)."""
-    parts = [_said(name, _clip(text), locale) for name, text in results]
+    parts = [_said(name, _clip(_readable(text)), locale) for name, text in results]
     return _LEADS.get(locale[:2], _LEADS["en"]) + " ".join(parts)
 
 
@@ -671,6 +674,55 @@ def _said(name: str, text: str, locale: str) -> str:
     if language == "ko":
         return f"{name} 결과: {text}."
     return f"{name} returned: {text}" + ("" if text.endswith((".", "!", "?")) else ".")
+
+
+# Keys of a result object that say how the call went, not what it found.
+_STATUS_KEYS = frozenset(("status", "success", "ok", "error", "code", "type", "id"))
+
+
+def _readable(text: str) -> str:
+    """A result a tool gave as an object (JSON, or a Python dict's repr), read as a model
+    reads it: its one value that says something (Google ADK's `{"status": "success",
+    "report": "It is 18C and sunny in Paris."}` -> the report), else its values each after
+    its key's words ("temperature 18, conditions sunny"); other text as it is."""
+    stripped = text.strip()
+    if not (stripped.startswith("{") and stripped.endswith("}")) or len(stripped) > OBJECT_CHARS:
+        return text
+    value = _object_in(stripped)
+    if not value:
+        return text
+    said = [
+        (str(key), found)
+        for key, found in value.items()
+        if str(key).lower() not in _STATUS_KEYS and found not in (None, "", [], {})
+    ]
+    if not said:
+        return text
+    if len(said) == 1 and isinstance(said[0][1], str | int | float):
+        return str(said[0][1])
+    return ", ".join(
+        f"{' '.join(_WORD.findall(key)).lower()} {_flat(found)}" for key, found in said
+    )
+
+
+def _object_in(text: str) -> dict[Any, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, str | int | float):
+        return str(value)
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _clip(text: str) -> str:

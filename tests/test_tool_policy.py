@@ -10,6 +10,7 @@ from mockllm.tool_policy import (
     argument_hints,
     choose_tool,
     choose_tools,
+    found_answer,
     hints_per_place,
     is_final_tool,
     relatedness,
@@ -429,3 +430,15 @@ def test_of_several_answering_tools_the_one_the_message_fills_is_called() -> Non
                 {"role": "user", "content": text}, tools=[person, address], tool_choice="required"
             )
             assert choose_tool(request, seed) == expected, (text, seed)
+
+
+def test_a_result_object_is_reported_by_what_its_values_say() -> None:
+    said = "Here is what I found. get_weather returned: "
+    report = '{"status": "success", "report": "It is 18C and sunny."}'
+    assert found_answer([("get_weather", report)], "en_US") == said + "It is 18C and sunny."
+    pairs = "{'temperature': 18, 'conditions': 'sunny', 'error': None}"  # a dict's repr
+    assert found_answer([("get_weather", pairs)], "en_US") == (
+        said + "temperature 18, conditions sunny."
+    )
+    for text in ('{"status": "success"}', "{not an object}", "[1, 2]"):
+        assert found_answer([("get_weather", text)], "en_US") == said + text + "."

@@ -308,3 +308,31 @@ def test_a_langchain_tool_strategy_answer_carries_what_the_tool_found(
     weather = _LangChainWeather.model_validate(arguments)
     assert (weather.city, weather.temperature) == ("Paris", 18)
     assert "It is 18C and sunny in Paris." in weather.condition
+
+
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        ("adk_litellm_weather", "get_weather returned: It is 18C and sunny in Paris."),
+        ("adk_litellm_anthropic_weather", "get_weather returned: It is 18C and sunny in Paris."),
+        ("adk_litellm_multiply", "multiply returned: 437."),
+    ],
+)
+def test_a_google_adk_agent_answers_with_what_its_tool_reported(
+    client: OpenAI, claude: Anthropic, key: str, said: str
+) -> None:
+    """Google ADK (2.13, through its LiteLlm model, litellm 1.110) sends a function's
+    returned dict as the result, `{"status": "success", "report": "It is 18C and sunny in
+    Paris."}` as its own docs write tools, `{"result": 437}`: the final answer quoted the
+    object ('get_weather returned: {"status": "success", "report": …}.'). It says what the
+    object says."""
+    _, last = CAPTURED[key]
+    result = json.dumps(last["messages"][-1]["content"])
+    assert '\\"status\\": \\"success\\"' in result or '\\"result\\": 437' in result
+    if "input_schema" in json.dumps(last["tools"]):
+        text = _claude_said(claude, last)
+    else:
+        reply = client.chat.completions.create(**last).choices[0]
+        assert not reply.message.tool_calls
+        text = reply.message.content or ""
+    assert text == f"Here is what I found. {said}"
