@@ -40,6 +40,7 @@ from mockllm.tool_policy import (
     choose_tools,
     is_final_tool,
     is_output_tool,
+    relayed_answer,
     results_answer,
 )
 from mockllm.written_calls import read_written_calls
@@ -688,6 +689,7 @@ def _choice(
                 or sub_questions_answer(request)
                 or react_answer(request, rng, locale)
                 or _prompted_json(request, rng, locale)  # JSON asked for, results or not
+                or relayed_answer(request)
                 or results_answer(request, locale)
                 or fake.fake_text(rng.getrandbits(63), locale, words)
             )

@@ -640,6 +640,21 @@ def _turn_results(request: Conversation) -> list[tuple[str, str]]:
     return results
 
 
+def relayed_answer(request: Conversation) -> str | None:
+    """The answer another agent gave in this turn after a handoff passed the question to
+    it, for the agent it came back to to pass on (LangGraph's supervisor:
+    `transfer_to_weather_expert`, the expert's answer, `transfer_back_to_supervisor`), or
+    None when no agent answered after a handoff."""
+    handed = False
+    said = None
+    for message in turn_messages(request):
+        if any(is_handoff(call.name) for call in message.tool_calls):
+            handed = True
+        elif handed and message.role == "assistant" and message.text.strip():
+            said = message.text.strip()
+    return said
+
+
 def is_handoff(name: str) -> bool:
     """A tool that hands the conversation to another agent, named as the OpenAI Agents SDK
     (`transfer_to_french_agent`, whose result is `{"assistant": "french_agent"}`),

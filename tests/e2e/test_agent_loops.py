@@ -7,7 +7,8 @@ create_react_agent (langgraph 1.2 with langchain-openai 1.8, on Chat Completions
 Responses API, and langchain-anthropic 1.7), LangChain's `with_structured_output` (its
 json_schema and json_mode methods), pydantic-ai's agents (2.78: tool, prompted and
 native output, on OpenAI and on Anthropic), Agno's JSON mode (agno 3.1,
-`use_json_mode=True`) and litellm.completion (1.110). The answers are checked as the
+`use_json_mode=True`), litellm.completion (1.110), Google ADK (2.13, through LiteLlm)
+and langgraph-supervisor (0.0.31). The answers are checked as the
 library reads them: a call's arguments as its tool takes them, a structured output
 validated against the model it was asked for, a final answer with no calls."""
 
@@ -336,3 +337,26 @@ def test_a_google_adk_agent_answers_with_what_its_tool_reported(
         assert not reply.message.tool_calls
         text = reply.message.content or ""
     assert text == f"Here is what I found. {said}"
+
+
+@pytest.mark.parametrize(
+    "key", ["langgraph_supervisor_back", "langgraph_supervisor_anthropic_back"]
+)
+def test_a_langgraph_supervisor_passes_on_its_experts_answer(
+    client: OpenAI, claude: Anthropic, key: str
+) -> None:
+    """langgraph-supervisor (0.0.31): the supervisor calls transfer_to_weather_expert, the
+    expert answers ("Here is what I found. get_weather returned: It is 18C and sunny in
+    Paris.") and hands back (transfer_back_to_supervisor). The supervisor's last answer,
+    the graph's result, was random words: it passes on what the expert said."""
+    (body,) = CAPTURED[key]
+    expert = "Here is what I found. get_weather returned: It is 18C and sunny in Paris."
+    if "input_schema" in json.dumps(body["tools"]):
+        reply = claude.messages.create(**body, timeout=30)
+        assert [block.type for block in reply.content] == ["text"]
+        text = reply.content[0].text  # type: ignore[union-attr]
+    else:
+        message = client.chat.completions.create(**body).choices[0].message
+        assert not message.tool_calls
+        text = message.content or ""
+    assert text == expert
