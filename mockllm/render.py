@@ -28,7 +28,12 @@ from mockllm.prompt_json import asks_for_fence, asks_for_json, mentions_json, pr
 from mockllm.react import react_answer
 from mockllm.rules import NO_LATENCY, ChoiceSpec, Latency, Reply, Template, ToolCallSpec
 from mockllm.schema_instances import Hint
-from mockllm.selections import selection_answer, selection_arguments, sub_questions_answer
+from mockllm.selections import (
+    selection_answer,
+    selection_arguments,
+    speaker_answer,
+    sub_questions_answer,
+)
 from mockllm.signatures import signature_answer, trajectory_hints
 from mockllm.template import compile_template
 from mockllm.template import render as render_template
@@ -686,6 +691,7 @@ def _choice(
             text = (
                 signature_answer(request, rng, locale)
                 or selection_answer(request)
+                or speaker_answer(request)
                 or sub_questions_answer(request)
                 or react_answer(request, rng, locale)
                 or _prompted_json(request, rng, locale)  # JSON asked for, results or not

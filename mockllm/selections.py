@@ -10,6 +10,14 @@ whose arguments are `{"index": 1, "reason": …}` or `{"selections": [{"index", 
 The choice is the one the question relates to most (the first when none relates); a
 multi-selection takes every choice that relates, up to the number the prompt allows.
 
+AutoGen's SelectorGroupChat asks a model which participant speaks next: "You are in a role
+play game. The following roles are available:" and each as `name: description`, the
+conversation so far as `source: text` lines, and "select the next role from ['planner',
+'weather_agent'] to play. Only return the role." The answer is a listed name: while only
+the user has spoken, the role whose description says it engages first (else the one the
+task relates to most); after that, of the others than the last speaker, the one the last
+message relates to most, else the next listed after it.
+
 LlamaIndex's LLMQuestionGenerator (a SubQuestionQueryEngine's) asks in the same spirit for
 "a list of relevant sub-questions in json markdown", after examples of `<Tools>` (a JSON
 object of names and descriptions), `<User Question>` and `<Output>`: the answer sends the
@@ -71,6 +79,66 @@ def sub_questions_answer(request: Conversation) -> str | None:
     items = [{"sub_question": question, "tool_name": tool.name} for tool in related]
     text = orjson.dumps({"items": items}, option=orjson.OPT_INDENT_2).decode()
     return f"```json\n{text}\n```"
+
+
+_NEXT_ROLE = re.compile(r"select the next role from \[(.*?)\] to play\. Only return the role\.")
+_ROLES = re.compile(
+    r"The following roles are available:\n(.*?)\.?\n\s*Read the following conversation",
+    re.DOTALL,
+)
+_HISTORY = re.compile(r"Only return the role\.\n(.*)\n\s*Read the above conversation\.", re.DOTALL)
+_QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+_FIRST = re.compile(r"\bfirst\b|\bnew task", re.IGNORECASE)
+
+
+def speaker_answer(request: Conversation) -> str | None:
+    """The participant a group chat's speaker selector names next (AutoGen's
+    SelectorGroupChat), or None for another prompt."""
+    prompt = request.system if _NEXT_ROLE.search(request.system) else request.last_user
+    listed = _NEXT_ROLE.search(prompt)
+    if listed is None:
+        return None
+    names: list[str] = [str(a or b) for a, b in _QUOTED.findall(listed.group(1))]
+    if not names:
+        return None
+    roles = _ROLES.search(prompt)
+    described = dict.fromkeys(names, "")
+    for line in (roles.group(1) if roles else "").splitlines():
+        name, _, text = line.partition(":")
+        if name.strip() in described:
+            described[name.strip()] = text.strip()
+    history = _HISTORY.search(prompt)
+    said = _said_by(history.group(1) if history else "", [*names, "user"])
+    agents = [(source, text) for source, text in said if source in names]
+    if not agents:
+        task = " ".join(text for _, text in said)
+        first = [n for n in names if _FIRST.search(described[n])]
+        return first[0] if first else _most_related(task, names, described)
+    last, text = said[-1]
+    others = [n for n in names if n != last] or names
+    scored = [(relatedness(text, Tool(n, described[n], {})), n) for n in others]
+    if max(score for score, _ in scored) > 0:
+        return _most_related(text, others, described)
+    after = names[(names.index(last) + 1) % len(names)] if last in names else names[0]
+    return after if after in others else others[0]
+
+
+def _most_related(text: str, names: list[str], described: dict[str, str]) -> str:
+    """The name whose role the text relates to most (the first listed of equals)."""
+    return max(names, key=lambda n: relatedness(text, Tool(n, described[n], {})))
+
+
+def _said_by(history: str, sources: list[str]) -> list[tuple[str, str]]:
+    """A conversation written as `source: text` lines, as (source, text) pairs; a line that
+    names no source continues the text before it."""
+    said: list[tuple[str, str]] = []
+    for line in history.strip().splitlines():
+        source, colon, text = line.partition(":")
+        if colon and source.strip() in sources:
+            said.append((source.strip(), text.strip()))
+        elif said:
+            said[-1] = (said[-1][0], f"{said[-1][1]}\n{line}")
+    return said
 
 
 def selection_arguments(request: Conversation, tool: Tool) -> dict[str, Any] | None:

@@ -360,3 +360,21 @@ def test_a_langgraph_supervisor_passes_on_its_experts_answer(
         assert not message.tool_calls
         text = message.content or ""
     assert text == expert
+
+
+def test_an_autogen_selector_names_a_listed_participant(client: OpenAI) -> None:
+    """AutoGen's SelectorGroupChat (autogen-agentchat 0.7.5) asks which participant speaks
+    next: the roles as `name: description`, the conversation as `source: text` lines, and
+    "select the next role from ['planning_agent', 'weather_agent'] to play. Only return
+    the role." The answer was random words; after three tries the team logged "Model
+    failed to select a speaker" and fell back to the first participant. The answer is a
+    name: the planner, whose description says it engages first on a new task; once it has
+    spoken, the agent the last message relates to."""
+    (body,) = CAPTURED["autogen_selector_first"]
+    prompt = body["messages"][0]["content"]
+    assert "Only return the role." in prompt
+    assert _said(client, body) == "planning_agent"
+    asked = "user: What is the weather in Paris?\n"
+    planned = asked + "planning_agent: weather_agent, please look up the weather in Paris.\n"
+    later = {**body, "messages": [{"role": "system", "content": prompt.replace(asked, planned)}]}
+    assert _said(client, later) == "weather_agent"
