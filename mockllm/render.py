@@ -358,11 +358,26 @@ def _from_prompt(request: Conversation, rng: random.Random, locale: str) -> Any:
     return fake.instance_from_schema(PLAIN_JSON, seed, locale)
 
 
+_DONE = r"(?:complete|completed|done|finished|over|addressed|satisfied)\b"
+_WORD = r"[\"'`]?([A-Z][A-Z_]{2,})[\"'`]?"
 _DONE_WORD = re.compile(
-    r"\b(?:reply|respond|answer|say|end|finish)\s+(?:only\s+)?with\s+[\"'`]?([A-Z][A-Z_]{2,})[\"'`]?"
-    r"\s+(?:when|once|if|after)",
+    # "Reply with TERMINATE when the task has been completed." (AutoGen's agents), "Respond
+    # with 'APPROVE' to when your feedbacks are addressed." (its critic in RoundRobinGroupChat)
+    rf"\b(?:reply|respond|answer|say|end|finish)\s+(?:only\s+)?with\s+{_WORD}"
+    r"\s+(?:to\s+)?(?:when|once|if|after)"
+    # "Use TERMINATE when the travel planning is complete." (its Swarm's agents)
+    rf"|\buse\s+{_WORD}\s+(?:when|once|after)\b[^.\n]{{0,80}}?{_DONE}"
+    # "When all tasks are complete, summarize the findings and end with "TERMINATE"." (its
+    # SelectorGroupChat's planner)
+    rf"|\b(?:when|once|after)\b[^.\n]{{0,80}}?{_DONE}[^.\n]{{0,80}}?"
+    rf"\b(?:reply|respond|answer|end|finish)\s+(?:\w+\s+){{0,2}}?with\s+{_WORD}",
     re.IGNORECASE,
 )
+
+
+_FORMATS = frozenset(
+    ("JSON", "XML", "YAML", "CSV", "HTML", "SQL", "TOML")
+)  # "Respond with JSON when…"
 
 
 def _with_done_word(text: str, request: Conversation) -> str:
@@ -371,10 +386,11 @@ def _with_done_word(text: str, request: Conversation) -> str:
     with APPROVE when satisfied"), so that loops waiting for it end."""
     if not request.system or text.lstrip().startswith(("{", "[", "```", "Thought:")):
         return text  # JSON and ReAct steps are read by a parser: left as they are
-    found = _DONE_WORD.search(request.system)
-    if found is None or not found.group(1).isupper():
-        return text
-    return f"{text}\n\n{found.group(1)}"
+    for found in _DONE_WORD.finditer(request.system):
+        word = next(w for w in found.groups() if w is not None)
+        if word.isupper() and word not in _FORMATS:
+            return f"{text}\n\n{word}"
+    return text
 
 
 def _prompted_json(request: Conversation, rng: random.Random, locale: str) -> str | None:

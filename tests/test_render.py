@@ -461,6 +461,26 @@ def test_a_done_word_ends_a_text_answer():
     assert plain is not None and "TERMINATE" not in plain
 
 
+def test_a_done_word_is_read_as_autogens_examples_write_it():
+    """The critic of AutoGen's RoundRobinGroupChat example, its Swarm's travel agent and its
+    SelectorGroupChat's planner each name the word another way; a format is no done word."""
+    for system, word in (
+        ("Respond with 'APPROVE' to when your feedbacks are addressed.", "APPROVE"),
+        ("Use TERMINATE when the travel planning is complete.", "TERMINATE"),
+        (
+            'When all tasks are complete, summarize the findings and end with "TERMINATE".',
+            "TERMINATE",
+        ),
+        ("Respond with JSON when asked for data.", None),
+        ("Use the tool when needed.", None),
+    ):
+        request = make_chat_request(
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": "Hi"}]
+        )
+        text = render(Reply(is_default=True), request, 1).choices[0].content or ""
+        assert text.endswith(f"\n\n{word}") if word else "\n\n" not in text, system
+
+
 def test_a_structured_answer_takes_what_the_conversation_states():
     """An extraction: the schema's fields read from the message where it states them."""
     schema = {

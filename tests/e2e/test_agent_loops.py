@@ -378,3 +378,19 @@ def test_an_autogen_selector_names_a_listed_participant(client: OpenAI) -> None:
     planned = asked + "planning_agent: weather_agent, please look up the weather in Paris.\n"
     later = {**body, "messages": [{"role": "system", "content": prompt.replace(asked, planned)}]}
     assert _said(client, later) == "weather_agent"
+
+
+@pytest.mark.parametrize(
+    ("key", "word"),
+    [("autogen_round_robin_critic", "APPROVE"), ("autogen_selector_planner", "TERMINATE")],
+)
+def test_an_autogen_team_ends_on_the_word_its_agent_is_told_to_say(
+    client: OpenAI, key: str, word: str
+) -> None:
+    """AutoGen's team examples (autogen-agentchat 0.7.5) end on a word: the critic of a
+    RoundRobinGroupChat is told "Respond with 'APPROVE' to when your feedbacks are
+    addressed." (TextMentionTermination("APPROVE")), the planner of a SelectorGroupChat
+    "When all tasks are complete, summarize the findings and end with "TERMINATE"." Neither
+    answer said it, so each team ran until its MaxMessageTermination."""
+    (body,) = CAPTURED[key]
+    assert _said(client, body).endswith(f"\n\n{word}")
