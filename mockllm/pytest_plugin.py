@@ -56,6 +56,10 @@ _NOT_IN_NAMES = str.maketrans(dict.fromkeys("<>?%*:|\"'/\\", "-"))
 _SUFFIXES = (".yaml", ".yml", ".json")
 _SHOWN = 10  # rules or near misses an assertion's message lists
 _rewritten: dict[int, set[str]] = {}  # per session server: cassettes already deleted this run
+# Where this run's mockllm servers listen, as (host, port): pytest-recording's cassettes
+# leave requests to them alone (`pytest_recording_configure`).
+_served: set[tuple[str, int]] = set()
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -346,8 +350,40 @@ def mockllm_server(
         problem = f"cannot listen on {config.host}: {exc}" if isinstance(exc, OSError) else exc
     if problem is not None:  # failed outside the handler: no "during handling" chain shown
         pytest.fail(f"mockllm: the session server did not start: {problem}", pytrace=False)
+    hosts = {config.host, *_LOOPBACK} if config.host in _LOOPBACK else {config.host}
+    origins = {(host, server.port) for host in hosts}
+    _served.update(origins)
     yield server
+    _served.difference_update(origins)
     server.stop()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
+    """With pytest-recording installed, a test marked `vcr` that talks to mockllm: the
+    cassette vcrpy opens for it neither records nor refuses the requests to mockllm (they
+    reach the server, which answers them from its rules and its own cassettes); requests to
+    other hosts are vcrpy's as before. The test's own `before_record_request` still runs,
+    after this one."""
+    use = vcr.use_cassette
+
+    def use_cassette(path: Any = None, **kwargs: Any) -> Any:
+        theirs = kwargs.get("before_record_request", kwargs.get("before_record"))
+        if theirs is None:
+            theirs = vcr.before_record_request
+        if theirs is None:
+            theirs = ()
+        elif callable(theirs):
+            theirs = (theirs,)
+        kwargs["before_record_request"] = (_not_mockllm, *theirs)
+        return use(path, **kwargs)
+
+    vcr.use_cassette = use_cassette
+
+
+def _not_mockllm(request: Any) -> Any:
+    """vcrpy's request, or None (left alone) when it goes to a mockllm server of this run."""
+    return None if (request.host, request.port) in _served else request
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_pytest_plugin import run, source
+from tests.test_pytest_plugin import STRICT, run, source
 
 pytest_plugins = ["pytester"]
 
@@ -180,6 +180,39 @@ def test_a_suite_marked_vcr_still_collects_without_pytest_recording(pytester: py
     )
     result = run(pytester)  # -p no:recording --strict-markers
     result.assert_outcomes(passed=1)
+
+
+MARKED_VCR = source(
+    """
+    import httpx
+    import pytest
+
+    @pytest.mark.vcr
+    def test_hello(mockllm):
+        mockllm.add_rules({"name": "hi", "reply": {"content": "Hi from mockllm"}})
+        answer = httpx.post(
+            f"{mockllm.base_url}/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]},
+            headers={"authorization": "Bearer sk-test"},
+        )
+        assert answer.json()["choices"][0]["message"]["content"] == "Hi from mockllm"
+        mockllm.assert_called(rule="hi", times=1)
+    """
+)
+
+
+@pytest.mark.parametrize("mode", ["none", "once"])
+def test_a_test_marked_vcr_reaches_mockllm_while_pytest_recording_is_installed(
+    pytester: pytest.Pytester, mode: str
+):
+    """pytest-recording's cassette for a marked test neither refuses (record mode none:
+    CannotOverwriteExistingCassetteException) nor records (once) the requests to mockllm."""
+    pytester.makepyfile(MARKED_VCR)
+    at = STRICT.index("no:recording")
+    with_recording = (*STRICT[: at - 1], *STRICT[at + 1 :])  # pytest-recording loaded
+    result = pytester.runpytest_subprocess(*with_recording, f"--record-mode={mode}", timeout=120)
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "cassettes").exists()  # vcrpy wrote no cassette
 
 
 def test_a_string_naming_a_file_or_folder_adds_its_rules(pytester: pytest.Pytester):
