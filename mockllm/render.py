@@ -45,6 +45,7 @@ from mockllm.tool_policy import (
     choose_tools,
     is_final_tool,
     is_output_tool,
+    past_handoff_notice,
     relayed_answer,
     results_answer,
 )
@@ -964,7 +965,7 @@ def render(
     policy_seed = derive_seed(seed, "policy") if default else 0
     count = request.n if request.api != "embeddings" else 0  # embeddings: no choices
     # The default generator reads calls and results an agent wrote as text as what they are.
-    asked = read_written_calls(request) if default else request
+    asked = past_handoff_notice(read_written_calls(request)) if default else request
     # A choice scripted word for word is the same for every request that asks alike.
     keep = not default and stop_after is None and not request.logprobs and not request.reasoning
     choices = tuple(

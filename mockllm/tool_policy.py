@@ -23,6 +23,7 @@ import functools
 import json
 import random
 import re
+from dataclasses import replace
 from typing import Any
 
 from mockllm.conversation import Conversation, Message, Tool
@@ -110,6 +111,15 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
             asked = _words(request.last_user)
             rest = [t for t in candidates if t.name not in called and _words(t.name) & asked]
             return rest[0].name if rest else None
+        handing = _hand_on(request, candidates, turn)
+        if handing is not None:
+            return handing
+        # A handoff to a named agent (`transfer_to_flights_refunder`) is made once: the
+        # agent it handed to hands back when its part is done.
+        handed = {c.name for m in request.messages for c in m.tool_calls if _names_agent(c.name)}
+        working = [t for t in working if t.name not in handed]
+        if not working:
+            return None
         scored = [(relatedness(request.last_user, t), t) for t in working]
         # A handoff (LlamaIndex's `handoff`, the Agents SDK's `transfer_to_…`) passes the
         # question on: a tool that does the work itself comes first, while one relates.
@@ -155,6 +165,43 @@ def is_output_tool(tool: Tool) -> bool:
     """A tool named like a class (`Weather`, `CityInfo`): how agent frameworks offer a
     structured output as a tool, to be called last."""
     return tool.name[:1].isupper() and "_" not in tool.name
+
+
+def _hand_on(
+    request: Conversation, candidates: list[Tool], turn: tuple[Message, ...]
+) -> str | None:
+    """A handoff for an agent whose own text answer ends the conversation, asked to go on
+    (AutoGen's Swarm runs an agent until it hands off): to the agent its instructions name
+    ("handoff to the travel agent to finalize"), else the first offered (its `user`)."""
+    if not turn or turn[-1].role != "assistant" or turn[-1].tool_calls or not turn[-1].text:
+        return None
+    handoffs = [t for t in candidates if is_handoff(t.name)]
+    if not handoffs:
+        return None
+    return max(handoffs, key=lambda t: relatedness(request.system, Tool(t.name, "", {}))).name
+
+
+def _names_agent(name: str) -> bool:
+    """A handoff whose name says which agent it hands to (`transfer_to_travel_agent`), not
+    one that takes it as an argument (LlamaIndex's `handoff(to_agent=…)`)."""
+    return name.startswith("transfer_to_")
+
+
+# AutoGen's Swarm writes a handoff into the conversation as a message of the agent that
+# handed off: "Transferred to flights_refunder, adopting the role of flights_refunder
+# immediately."
+_HANDOFF_NOTICE = re.compile(r"Transferred to [\w.-]+, adopting the role of [\w.-]+ immediately\.")
+
+
+def past_handoff_notice(request: Conversation) -> Conversation:
+    """The request as the agent a handoff passed it to reads it: when the last user message
+    is only the handoff's notice, the question is the user message before it."""
+    if not _HANDOFF_NOTICE.fullmatch(request.last_user.strip()):
+        return request
+    for message in reversed(request.messages):
+        if message.role == "user" and not _HANDOFF_NOTICE.fullmatch(message.text.strip()):
+            return replace(request, last_user=message.text)
+    return request
 
 
 def _handoff_by_language(request: Conversation, candidates: list[Tool]) -> str | None:

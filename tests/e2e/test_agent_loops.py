@@ -394,3 +394,25 @@ def test_an_autogen_team_ends_on_the_word_its_agent_is_told_to_say(
     answer said it, so each team ran until its MaxMessageTermination."""
     (body,) = CAPTURED[key]
     assert _said(client, body).endswith(f"\n\n{word}")
+
+
+def test_an_autogen_swarm_agent_hands_back_and_the_team_ends(
+    client: OpenAI, claude: Anthropic
+) -> None:
+    """AutoGen's Swarm example (autogen-agentchat 0.7.5): the travel agent hands "I need to
+    refund my flight." to flights_refunder (transfer_to_flights_refunder), whose
+    instructions say "When the transaction is complete, handoff to the travel agent to
+    finalize."; the Swarm runs the same agent until it hands off. The refunder answered in
+    text again and again until the team's MaxMessageTermination(15). Asked to go on after
+    its own answer, it hands off to the agent its instructions name; the travel agent,
+    handed "Transferred to travel_agent, adopting the role of travel_agent immediately.",
+    no longer hands the refund back (it called transfer_to_flights_refunder again) but
+    answers, ending with the TERMINATE its instructions ask for."""
+    (refunder,) = CAPTURED["autogen_swarm_refunder_goes_on"]
+    assert refunder["messages"][-1]["role"] == "assistant"
+    assert _called(client, claude, refunder) == [("transfer_to_travel_agent", {})]
+    (travel,) = CAPTURED["autogen_swarm_travel_agent_back"]
+    assert travel["messages"][-1]["content"].startswith("Transferred to travel_agent")
+    message = client.chat.completions.create(**travel).choices[0].message
+    assert not message.tool_calls
+    assert (message.content or "").endswith("\n\nTERMINATE")
