@@ -38,7 +38,7 @@ _FINAL_WORDS = frozenset(
 )  # as `_words` spells them: "response" -> "respons"
 _QUERY_NAMES = frozenset(
     ("query", "q", "question", "search", "searchquery", "prompt", "text", "input", "topic",
-     "keywords", "keyword", "term", "terms", "message", "request")
+     "keywords", "keyword", "term", "terms", "message", "request", "task")
 )  # fmt: skip
 _PLACE_NAMES = frozenset(
     ("city", "location", "place", "town", "country", "destination", "region", "cityname")
@@ -128,7 +128,11 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
             scored = doing
         best = max(score for score, _ in scored)
         if best <= 0:
-            return _handoff_by_language(request, candidates) or _follow_up(request, candidates)
+            return (
+                _handoff_by_language(request, candidates)
+                or _delegation(request, candidates)
+                or _follow_up(request, candidates)
+            )
         return rng.choice([t for score, t in scored if score == best]).name
     again = _more_places(request, turn)
     if again is not None and again.name in allowed:
@@ -202,6 +206,37 @@ def past_handoff_notice(request: Conversation) -> Conversation:
         if message.role == "user" and not _HANDOFF_NOTICE.fullmatch(message.text.strip()):
             return replace(request, last_user=message.text)
     return request
+
+
+# The members a team's leader may give a task to, as Agno's Team lists them in its system
+# message: `<member id="weather-agent" name="Weather Agent">\n  Role: Looks up the weather`.
+_MEMBER = re.compile(r'<member id="([^"]+)" name="([^"]*)">(.*?)</member>', re.DOTALL)
+
+
+def _members(request: Conversation) -> list[Tool]:
+    """The members the system message lists, each as a tool named by its id and described
+    by its name and role."""
+    return [
+        Tool(found.group(1), f"{found.group(2)} {found.group(3)}", {})
+        for found in _MEMBER.finditer(request.system)
+    ]
+
+
+def is_delegation(name: str) -> bool:
+    """A tool that gives a task to a member of a team and returns its answer (Agno's
+    `delegate_task_to_member`, `delegate_task_to_members`)."""
+    return name.startswith("delegate_task_to_")
+
+
+def _delegation(request: Conversation, candidates: list[Tool]) -> str | None:
+    """The delegation tool, when a member the system message lists does what the message
+    asks ("What is the weather in Paris?" and a member whose role "Looks up the weather")."""
+    tools = [t for t in candidates if is_delegation(t.name)]
+    if not tools:
+        return None
+    if max((relatedness(request.last_user, m) for m in _members(request)), default=0) <= 0:
+        return None
+    return tools[0].name
 
 
 def _handoff_by_language(request: Conversation, candidates: list[Tool]) -> str | None:
@@ -389,7 +424,7 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             hints[name] = " ".join(street.group(1).split())  # "221B Baker Street"
         elif key in _TICKER_NAMES and (ticker := _TICKER.search(text)) is not None:
             hints[name] = ticker.group(1)
-        elif key in _AGENT_NAMES and (agent := _agent_for(text, tool.description)):
+        elif key in _AGENT_NAMES and (agent := _agent_for(text, tool.description, request)):
             hints[name] = agent
         elif "currency" in key and currencies:
             hints[name] = currencies.pop(0)
@@ -541,7 +576,9 @@ _TICKER_NAMES = frozenset(("ticker", "symbol", "stock", "tickersymbol", "stocksy
 _CURRENCY = re.compile(r"\b(USD|EUR|GBP|JPY|CNY|CHF|CAD|AUD|INR|KRW|SEK|NOK|DKK|HKD|SGD)\b")
 
 
-_AGENT_NAMES = frozenset(("toagent", "agent", "agentname", "targetagent", "nextagent"))
+_AGENT_NAMES = frozenset(
+    ("toagent", "agent", "agentname", "targetagent", "nextagent", "memberid", "member")
+)
 # The agents a handoff tool lists: LlamaIndex's "Currently available agents:
 # {'WriteAgent': 'Writes a short report.'}", or "- WriteAgent: Writes …" lines.
 _LISTED_AGENT = re.compile(
@@ -551,13 +588,14 @@ _LISTED_AGENT = re.compile(
 )
 
 
-def _agent_for(text: str, description: str) -> str | None:
-    """The agent a handoff tool's description lists that the message is most about (the
-    first listed when none relates), or None when it lists none."""
+def _agent_for(text: str, description: str, request: Conversation) -> str | None:
+    """The agent a handoff tool's description lists (or the team members the system
+    message lists, by id) that the message is most about (the first listed when none
+    relates), or None when none is listed."""
     listed = [
         Tool(found.group(1) or found.group(3), found.group(2) or found.group(4) or "", {})
         for found in _LISTED_AGENT.finditer(description)
-    ]
+    ] or _members(request)
     if not listed:
         return None
     language = language_of(text)
@@ -715,6 +753,8 @@ def found_answer(results: list[tuple[str, str]], locale: str) -> str:
     """The text answer built from tools' results, each a (tool name, what it said) pair:
     "Here is what I found. get_weather returned: 18C and sunny." (in the locale's
     language)."""
+    if all(is_delegation(name) for name, _ in results):
+        return "\n\n".join(text.strip() for _, text in results)  # the members' answers
     parts = [_said(name, _clip(_readable(text)), locale) for name, text in results]
     return _LEADS.get(locale[:2], _LEADS["en"]) + " ".join(parts)
 

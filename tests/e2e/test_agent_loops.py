@@ -6,9 +6,10 @@ Each body in tests/data/python-agent-loops.json was taken from mockllm's journal
 create_react_agent (langgraph 1.2 with langchain-openai 1.8, on Chat Completions and the
 Responses API, and langchain-anthropic 1.7), LangChain's `with_structured_output` (its
 json_schema and json_mode methods), pydantic-ai's agents (2.78: tool, prompted and
-native output, on OpenAI and on Anthropic), Agno's JSON mode (agno 3.1,
-`use_json_mode=True`), litellm.completion (1.110), Google ADK (2.13, through LiteLlm)
-and langgraph-supervisor (0.0.31). The answers are checked as the
+native output, on OpenAI and on Anthropic), Agno's JSON mode and Team (agno 3.1),
+AutoGen's teams (autogen-agentchat 0.7.5: RoundRobinGroupChat, SelectorGroupChat,
+Swarm), litellm.completion (1.110), Google ADK (2.13, through LiteLlm) and
+langgraph-supervisor (0.0.31). The answers are checked as the
 library reads them: a call's arguments as its tool takes them, a structured output
 validated against the model it was asked for, a final answer with no calls."""
 
@@ -416,3 +417,33 @@ def test_an_autogen_swarm_agent_hands_back_and_the_team_ends(
     message = client.chat.completions.create(**travel).choices[0].message
     assert not message.tool_calls
     assert (message.content or "").endswith("\n\nTERMINATE")
+
+
+@pytest.mark.parametrize(
+    ("key", "member", "answer"),
+    [
+        (
+            "agno_team_weather",
+            "weather-agent",
+            "Here is what I found. get_weather returned: It is 18C and sunny in Paris.",
+        ),
+        ("agno_team_multiply", "math-agent", "Here is what I found. multiply returned: 437."),
+    ],
+)
+def test_an_agno_team_leader_delegates_to_the_member_whose_role_fits(
+    client: OpenAI, key: str, member: str, answer: str
+) -> None:
+    """An Agno Team (agno 3.1, coordinate mode) lists its members in the leader's system
+    message (`<member id="weather-agent" name="Weather Agent">\\n  Role: Looks up the
+    weather`) and offers delegate_task_to_member(member_id, task). The leader answered
+    every question in random words itself, the members never ran. It gives the task to the
+    member whose role the question relates to, and once the member's answer is back, that
+    is its answer."""
+    first, last = CAPTURED[key]
+    (call,) = client.chat.completions.create(**first).choices[0].message.tool_calls or []
+    assert call.function.name == "delegate_task_to_member"  # type: ignore[union-attr]
+    arguments = json.loads(call.function.arguments)  # type: ignore[union-attr]
+    assert arguments == {"member_id": member, "task": first["messages"][-1]["content"]}
+    assert last["messages"][-1]["content"] == answer
+    message = client.chat.completions.create(**last).choices[0].message
+    assert not message.tool_calls and message.content == answer
