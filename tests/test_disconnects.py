@@ -162,9 +162,15 @@ async def _storm(port: int, total: int, concurrency: int, seed: int) -> dict[str
 
 
 def health_ms(server: RunningServer) -> float:
-    started = time.perf_counter()
-    assert httpx.get(f"{server.url}/__admin/health", timeout=5).status_code == 200
-    return (time.perf_counter() - started) * 1000
+    """The quickest of three health checks on one connection, in ms: a server with work
+    left over answers all three late, where one late answer can be the loaded machine's."""
+    with httpx.Client(timeout=5) as client:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            assert client.get(f"{server.url}/__admin/health").status_code == 200
+            times.append((time.perf_counter() - started) * 1000)
+    return min(times)
 
 
 def test_a_thousand_departures_leave_nothing_behind(server: RunningServer) -> None:
