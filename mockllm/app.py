@@ -32,6 +32,7 @@ from mockllm.asgi import (
     with_headers,
 )
 from mockllm.config import ServerConfig
+from mockllm.conversation import derive_seed
 from mockllm.dialects import by_api, dialects, messages
 from mockllm.endpoint import Endpoint, Services
 from mockllm.engine import Engine
@@ -237,7 +238,11 @@ class MockApp:
         # The Anthropic SDK (it sends anthropic-version) reads its family's request id.
         spell = messages.DIALECT.request_id if _anthropic(scope) else None
         counter = ids or self.services.ids
-        return counter.next(self.engine.config.seed, spell)  # type: ignore[union-attr]
+        # Derived from the request, as an exchange's is: the same route and seed, the same id.
+        seed = derive_seed(
+            self.engine.config.seed, scope["method"], scope["path"], scope.get("query_string", b"")
+        )
+        return counter.next(seed, spell)  # type: ignore[union-attr]
 
     def _identify(self, scope: Scope) -> tuple[bytes, str]:
         """The request id header a client reads (its family's spelling), and a new id."""

@@ -6,6 +6,7 @@ servers sharing a Redis store alike."""
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -211,3 +212,21 @@ def test_a_reset_starts_the_request_ids_again(serve: Any, tmp_path: Path) -> Non
     for one, other in zip(first, again, strict=True):
         assert one.headers.items() == other.headers.items()
         assert one.content == other.content
+
+
+def test_the_request_ids_of_other_routes_are_derived_from_the_route_and_seed(serve: Any) -> None:
+    """GET /v1/models and a refusal of an unknown path carry ids spelt like an exchange's
+    (`req_` and 32 hex digits, the first 16 from the request and the seed), not a run of
+    zeros before the count: the same route and seed give the same id on any server."""
+    one, other, reseeded = serve("--seed", "3"), serve("--seed", "3"), serve("--seed", "4")
+
+    def ids(url: str) -> list[str]:
+        paths = ("/v1/models", "/v1/models/gpt-4o", "/v1/nowhere")
+        return [httpx.get(f"{url}{path}", timeout=10).headers["x-request-id"] for path in paths]
+
+    first = ids(one.url)
+    assert first == ids(other.url)
+    assert all(re.fullmatch(r"req_[0-9a-f]{32}", found) for found in first), first
+    heads = [found[4:20] for found in first]
+    assert "0" * 16 not in heads and len(set(heads)) == 3, heads  # one per route
+    assert [found[4:20] for found in ids(reseeded.url)] != heads
