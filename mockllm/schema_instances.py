@@ -34,7 +34,7 @@ TextSource = Callable[[str, random.Random], str]
 "hostname"), "word" for one word, or "" for a few words."""
 
 MAX_DEPTH = 4  # from this nesting on, optional content is left out
-Hint = str | int | float  # a value read from the prompt for a top-level property
+Hint = str | int | float | list[str]  # a value read from the prompt for a top-level property
 _HARD_DEPTH = 16  # a schema that requires itself without end gets null here
 _MAX_REF_HOPS = 32  # $ref chains that never reach a schema ("A" -> "B" -> "A")
 _TYPES = frozenset({"null", "boolean", "object", "array", "number", "string", "integer"})
@@ -814,12 +814,25 @@ def _takes_hint(s: Schema | None, hint: Hint) -> bool:
         return _takes_text(s, hint)
     if s is None or s.keys() & {"enum", "const"}:
         return False
+    if isinstance(hint, list):  # texts, for an array of strings within its bounds
+        items = s.get("items")
+        return (
+            "array" in (_types(s) or [])
+            and isinstance(items, dict)
+            and _fits_count(len(hint), s)
+            and all(_takes_text(items, text) for text in hint)
+        )
     kinds = _types(s) or []
     if "integer" in kinds and float(hint).is_integer():
         hint = int(hint)
     elif "number" not in kinds:
         return False
     return _within(s, hint)
+
+
+def _fits_count(count: int, s: Schema) -> bool:
+    hi = s.get("maxItems")
+    return int(s.get("minItems", 0)) <= count and (hi is None or count <= hi)
 
 
 def _takes_text(s: Schema | None, text: str) -> bool:

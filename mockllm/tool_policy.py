@@ -407,9 +407,18 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
         if isinstance(options, list):
             if (option := _option_named(text, options)) is not None:
                 hints[name] = option  # "the weather in Paris in celsius" -> unit=celsius
+        elif kind == "array":
+            if key in _PLACE_LISTS and (places := _places_in(text)):
+                hints[name] = places  # "the weather in Paris and Rome" -> ["Paris", "Rome"]
         elif kind in ("integer", "number"):
             if numbers and key not in _NOT_AMOUNTS:
                 hints[name] = numbers.pop(0)
+        elif key in _LANGUAGE_NAMES and (language := _LANGUAGE.search(text)) is not None:
+            hints[name] = language.group(1)  # "Translate 'good morning' to French" -> French
+        elif _is_id(key) and (found := _IDENTIFIER.search(text)) is not None:
+            hints[name] = found.group(1)  # "Look up order 12345" -> order_id="12345"
+        elif key == "text" and (quoted := _QUOTED.search(text)) is not None:
+            hints[name] = next(g for g in quoted.groups() if g)  # "Translate 'good morning'…"
         elif key in _QUERY_NAMES and text:
             hints[name] = text[:QUERY_HINT_CHARS].strip()
         elif key in _EXPRESSION_NAMES and (sum_ := _ARITHMETIC.search(text)) is not None:
@@ -444,6 +453,46 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             elif place is not None:
                 hints[name] = place.group(1)
     return hints
+
+
+# A text a message quotes: 'good morning', "good morning", “good morning”.
+_QUOTED = re.compile(
+    r"(?<!\w)'([^'\n]{2,200})'(?!\w)|(?<!\w)\"([^\"\n]{2,200})\"(?!\w)|“([^”\n]{2,200})”"
+)
+_PLACE_LISTS = frozenset(
+    ("cities", "locations", "places", "towns", "countries", "destinations", "regions")
+)
+_LANGUAGE_NAMES = frozenset(
+    ("language", "lang", "targetlanguage", "targetlang", "tolanguage", "outputlanguage")
+)
+# A language a message asks for by its English name: "to French", "into German", "in Spanish".
+_LANGUAGE = re.compile(
+    r"\b(?:to|into|in)\s+(English|Spanish|French|German|Italian|Portuguese|Dutch|Polish|Czech"
+    r"|Danish|Swedish|Norwegian|Finnish|Greek|Turkish|Russian|Ukrainian|Arabic|Persian|Hebrew"
+    r"|Hindi|Thai|Vietnamese|Indonesian|Chinese|Japanese|Korean)\b"
+)
+# An identifier a message gives: a word with a digit ("12345", "ORD-1042", "#4521" -> 4521),
+# not a time or an amount ("3pm", "10kg").
+_IDENTIFIER = re.compile(
+    r"(?<![\w.@/-])#?((?:[A-Za-z]+[-_]?)?\d[\w-]*)(?![\w@/]|\.\w)(?<!\d[ap]m)(?<!\dkg)"
+)
+
+
+def _is_id(key: str) -> bool:
+    """A property named for an identifier: `id`, `order_id`, `ticketId`, `invoice_number`."""
+    if key in _AGENT_NAMES or key in ("paid", "valid"):
+        return False  # a team member's id is the member the message is about
+    return key == "id" or key.endswith(("id", "number"))
+
+
+def _places_in(text: str) -> list[str]:
+    """The places a message names: those of its one list ("in Paris, Rome and Oslo"),
+    else the one it names ("in Paris")."""
+    listed = _PLACE_LIST.search(text)
+    if listed is not None:
+        return list(dict.fromkeys(_PLACE_WORDS.findall(listed.group(1))))
+    place = _PLACE.search(text)
+    return [place.group(1)] if place is not None else []
 
 
 def _option_named(text: str, options: list[Any]) -> str | None:

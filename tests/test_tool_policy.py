@@ -442,3 +442,23 @@ def test_a_result_object_is_reported_by_what_its_values_say() -> None:
     )
     for text in ('{"status": "success"}', "{not an object}", "[1, 2]"):
         assert found_answer([("get_weather", text)], "en_US") == said + text + "."
+
+
+def test_arguments_read_a_list_of_places_an_id_a_quote_and_a_language() -> None:
+    def hints(asked: str, **properties: Any) -> dict[str, Any]:
+        offered = {"type": "function", "function": {"name": "f", "parameters": {
+            "type": "object", "properties": properties}}}  # fmt: skip
+        request = conversation({"role": "user", "content": asked}, tools=[offered])
+        return argument_hints(request, request.tools[0])
+
+    cities = {"type": "array", "items": {"type": "string"}}
+    assert hints("Weather in Paris, Rome and Oslo?", cities=cities) == {
+        "cities": ["Paris", "Rome", "Oslo"]
+    }
+    assert hints("Weather in Paris?", cities=cities) == {"cities": ["Paris"]}
+    string = {"type": "string"}
+    assert hints("Look up order #A-1042.", order_id=string) == {"order_id": "A-1042"}
+    assert hints("Call me at 3pm about it.", ticket_id=string) == {}
+    said = hints('Translate "good morning" into German.', text=string, target_language=string)
+    assert said == {"text": "good morning", "target_language": "German"}
+    assert hints("What's John's plan?", text=string) == {"text": "What's John's plan?"}

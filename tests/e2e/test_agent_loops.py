@@ -447,3 +447,24 @@ def test_an_agno_team_leader_delegates_to_the_member_whose_role_fits(
     assert last["messages"][-1]["content"] == answer
     message = client.chat.completions.create(**last).choices[0].message
     assert not message.tool_calls and message.content == answer
+
+
+def test_tool_arguments_take_the_places_the_id_the_quote_and_the_language_asked_for(
+    client: OpenAI, claude: Anthropic
+) -> None:
+    """LangGraph's create_react_agent (langgraph 1.2, langchain-openai 1.8) with
+    get_weather_for_cities(cities: list[str]), lookup_order(order_id: str) and
+    translate(text, target_language): the list, the id and the language were drawn at
+    random (["Fergusonport"], a UUID, "Herero") and `text` was the whole message. They are
+    what the message gives."""
+    expected = {
+        "langgraph_cities_list": ("get_weather_for_cities", {"cities": ["Paris", "Rome"]}),
+        "langgraph_order_id": ("lookup_order", {"order_id": "12345"}),
+        "langgraph_translate": (
+            "translate",
+            {"text": "good morning", "target_language": "French"},
+        ),
+    }
+    for key, call in expected.items():
+        (body,) = CAPTURED[key]
+        assert _called(client, claude, body) == [call], key
