@@ -417,6 +417,10 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             hints[name] = language.group(1)  # "Translate 'good morning' to French" -> French
         elif _is_id(key) and (found := _IDENTIFIER.search(text)) is not None:
             hints[name] = found.group(1)  # "Look up order 12345" -> order_id="12345"
+        elif key in _BODY_NAMES and (saying := _SAYING.search(text)) is not None:
+            hints[name] = _sentence(saying.group(1))  # "…saying the meeting moved to 3pm."
+        elif key in _SUBJECT_NAMES and (saying := _SAYING.search(text)) is not None:
+            hints[name] = _sentence(saying.group(1), words=6).rstrip(".")
         elif key == "text" and (quoted := _QUOTED.search(text)) is not None:
             hints[name] = next(g for g in quoted.groups() if g)  # "Translate 'good morning'…"
         elif key in _QUERY_NAMES and text:
@@ -453,6 +457,23 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             elif place is not None:
                 hints[name] = place.group(1)
     return hints
+
+
+# What a message asks to be said: "Send an email to bob@example.com saying the meeting
+# moved to 3pm." -> "The meeting moved to 3pm."
+_SAYING = re.compile(
+    r"\b(?:saying|that says|to say|telling (?:him|her|them)|with the message)\s*:?\s*"
+    r"(?:that\s+)?[\"'“]?(.+?)[\"'”]?\s*[.!?]?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_BODY_NAMES = frozenset(("body", "message", "content", "text", "emailbody", "msg", "note"))
+_SUBJECT_NAMES = frozenset(("subject", "title", "emailsubject", "headline"))
+
+
+def _sentence(said: str, words: int = 0) -> str:
+    """What a message asks to be said, as a sentence (its first `words` words when given)."""
+    kept = " ".join(said.split()[:words] if words else said.split())
+    return kept[:1].upper() + kept[1:] + ("" if kept.endswith((".", "!", "?")) else ".")
 
 
 # A text a message quotes: 'good morning', "good morning", “good morning”.

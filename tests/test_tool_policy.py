@@ -462,3 +462,16 @@ def test_arguments_read_a_list_of_places_an_id_a_quote_and_a_language() -> None:
     said = hints('Translate "good morning" into German.', text=string, target_language=string)
     assert said == {"text": "good morning", "target_language": "German"}
     assert hints("What's John's plan?", text=string) == {"text": "What's John's plan?"}
+
+
+def test_a_message_body_says_what_the_message_asks_to_say() -> None:
+    email = tool("send_email", "Send an email.", to=1, subject=1, body=1)
+    for asked, said in (
+        ("Email bob@example.com saying the meeting moved to 3pm.", "The meeting moved to 3pm"),
+        ("Text Ann with the message: 'running late, start without me'", "Running late, start"),
+    ):
+        request = conversation({"role": "user", "content": asked}, tools=[email])
+        hints = argument_hints(request, request.tools[0])
+        assert str(hints["body"]).startswith(said) and str(hints["subject"]).startswith(said)
+    plain = conversation({"role": "user", "content": "Email bob@example.com."}, tools=[email])
+    assert argument_hints(plain, plain.tools[0]) == {"to": "bob@example.com"}

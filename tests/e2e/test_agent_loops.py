@@ -468,3 +468,18 @@ def test_tool_arguments_take_the_places_the_id_the_quote_and_the_language_asked_
     for key, call in expected.items():
         (body,) = CAPTURED[key]
         assert _called(client, claude, body) == [call], key
+
+
+def test_an_email_tool_says_what_the_message_asks_to_say(client: OpenAI, claude: Anthropic) -> None:
+    """pydantic-ai (2.78) with send_email(to, subject, body) and "Send an email to
+    bob@example.com saying the meeting moved to 3pm.": the address was read, but the
+    subject and body were random sentences, which the tool sent. They say what the message
+    asks to say."""
+    (body,) = CAPTURED["pydantic_ai_send_email"]
+    ((name, arguments),) = _called(client, claude, body)
+    assert name == "send_email"
+    assert arguments == {
+        "to": "bob@example.com",
+        "subject": "The meeting moved to 3pm",
+        "body": "The meeting moved to 3pm.",
+    }
