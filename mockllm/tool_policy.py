@@ -114,9 +114,11 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
         handing = _hand_on(request, candidates, turn)
         if handing is not None:
             return handing
-        # A handoff to a named agent (`transfer_to_flights_refunder`) is made once: the
-        # agent it handed to hands back when its part is done.
-        handed = {c.name for m in request.messages for c in m.tool_calls if _names_agent(c.name)}
+        # A handoff to a named agent (`transfer_to_flights_refunder`) is made once for what
+        # the user last asked: the agent it handed to hands back when its part is done.
+        handed = {
+            c.name for m in _since_asked(request) for c in m.tool_calls if _names_agent(c.name)
+        }
         working = [t for t in working if t.name not in handed]
         if not working:
             return None
@@ -183,6 +185,19 @@ def _hand_on(
     if not handoffs:
         return None
     return max(handoffs, key=lambda t: relatedness(request.system, Tool(t.name, "", {}))).name
+
+
+def _since_asked(request: Conversation) -> tuple[Message, ...]:
+    """The messages after the user's own last message: in a team whose agents speak to each
+    other as users (AutoGen's, `name` their own), after the last one without a name or
+    named `user`."""
+    messages = request.messages
+    for i in range(len(messages) - 1, -1, -1):
+        message = messages[i]
+        if message.role == "user" and message.name in (None, "user"):
+            if not _HANDOFF_NOTICE.fullmatch(message.text.strip()):
+                return messages[i + 1 :]
+    return messages
 
 
 def _names_agent(name: str) -> bool:
@@ -261,7 +276,7 @@ def _follow_up(request: Conversation, candidates: list[Tool]) -> str | None:
     (a place) and that tool is still offered."""
     if len(request.last_user.split()) > FOLLOW_UP_WORDS:
         return None
-    offered = {t.name for t in candidates}
+    offered = {t.name for t in candidates if not is_handoff(t.name)}  # a tool, not an agent
     earlier = [c.name for m in request.messages for c in m.tool_calls if c.name in offered]
     if not earlier:
         return None

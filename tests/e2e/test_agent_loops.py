@@ -483,3 +483,17 @@ def test_an_email_tool_says_what_the_message_asks_to_say(client: OpenAI, claude:
         "subject": "The meeting moved to 3pm",
         "body": "The meeting moved to 3pm.",
     }
+
+
+def test_a_langgraph_swarm_hands_off_again_for_a_new_question(
+    client: OpenAI, claude: Anthropic
+) -> None:
+    """langgraph-swarm (0.1) with its README's agents: Alice (add, transfer_to_bob) and Bob
+    (transfer_to_alice). On the thread's third turn, "i'd like to speak to Bob again",
+    Alice's transfer_to_bob of the first turn kept her from handing off again (she answered
+    herself), and Bob, handed the question, read it as a follow-up and called the last tool
+    of the thread, transfer_to_alice, back again. Alice hands off; Bob answers."""
+    alice, bob = CAPTURED["langgraph_swarm_third_turn"]
+    assert _called(client, claude, alice) == [("transfer_to_bob", {})]
+    message = client.chat.completions.create(**bob).choices[0].message
+    assert not message.tool_calls and message.content
