@@ -534,14 +534,26 @@ def _places_in(text: str) -> list[str]:
 def _option_named(text: str, options: list[Any]) -> str | None:
     """The one value of a string enum the message names as a word ("in celsius", "in
     Celsius"), or None when it names none or several."""
+    lowered = text.lower()
     named = [
         option
         for option in options
-        if isinstance(option, str)
-        and option.strip()
-        and re.search(rf"(?<!\w){re.escape(option)}(?!\w)", text, re.IGNORECASE)
+        if isinstance(option, str) and option.strip() and _has_word(lowered, option.lower())
     ]
     return named[0] if len(named) == 1 else None
+
+
+def _has_word(text: str, word: str) -> bool:
+    """Whether `word` is in `text` with no letter or digit either side of it."""
+    start = text.find(word)
+    while start >= 0:
+        end = start + len(word)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not (before.isalnum() or before == "_" or after.isalnum() or after == "_"):
+            return True
+        start = text.find(word, start + 1)
+    return False
 
 
 def _person_in(text: str) -> str | None:
@@ -584,12 +596,12 @@ def places_left(request: Conversation, tool: Tool) -> list[dict[str, Hint]]:
         return hints_per_place(request, tool)
     name, _ = listed
     asked = {
-        call.parsed_arguments.get(name)
+        str(call.parsed_arguments.get(name))
         for m in turn_messages(request)
         for call in m.tool_calls
         if call.name == tool.name and isinstance(call.parsed_arguments, dict)
     }
-    return [hints for hints in hints_per_place(request, tool) if hints[name] not in asked]
+    return [hints for hints in hints_per_place(request, tool) if str(hints[name]) not in asked]
 
 
 def call_hints(request: Conversation, tool: Tool, nth: int = 0) -> dict[str, Hint]:

@@ -475,3 +475,18 @@ def test_a_message_body_says_what_the_message_asks_to_say() -> None:
         assert str(hints["body"]).startswith(said) and str(hints["subject"]).startswith(said)
     plain = conversation({"role": "user", "content": "Email bob@example.com."}, tools=[email])
     assert argument_hints(plain, plain.tools[0]) == {"to": "bob@example.com"}
+
+
+def test_the_places_left_are_read_past_a_call_whose_place_is_not_text() -> None:
+    """A call of the turn whose place argument is a list (a scripted rule's, another
+    model's) counts as no place asked."""
+    listed = {"role": "user", "content": "What is the weather in Paris and in Rome?"}
+    odd = {**call("get_weather", "c1")}
+    odd["function"] = {"name": "get_weather", "arguments": '{"city": ["Paris"]}'}
+    back = conversation(
+        listed,
+        {"role": "assistant", "content": None, "tool_calls": [odd]},
+        {"role": "tool", "tool_call_id": "c1", "content": "18C and sunny"},
+        tools=[WEATHER],
+    )
+    assert choose_tool(back, seed=1) == "get_weather"  # Paris and Rome are still to ask
