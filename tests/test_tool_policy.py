@@ -440,7 +440,9 @@ def test_a_result_object_is_reported_by_what_its_values_say() -> None:
     assert found_answer([("get_weather", pairs)], "en_US") == (
         said + "temperature 18, conditions sunny."
     )
-    for text in ('{"status": "success"}', "{not an object}", "[1, 2]"):
+    nested = '{"a": ' * 5000 + "1" + "}" * 5000  # deeper than the parsers go: quoted
+    assert found_answer([("get_weather", nested)], "en_US").startswith(said + '{"a": {"a":')
+    for text in ('{"status": "success"}', "{not an object}", "[1, 2]", "{[1]: 2}"):
         assert found_answer([("get_weather", text)], "en_US") == said + text + "."
 
 
