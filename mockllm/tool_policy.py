@@ -195,7 +195,7 @@ def _since_asked(request: Conversation) -> tuple[Message, ...]:
     for i in range(len(messages) - 1, -1, -1):
         message = messages[i]
         if message.role == "user" and message.name in (None, "user"):
-            if not _HANDOFF_NOTICE.fullmatch(message.text.strip()):
+            if not _HANDOFF_NOTICE.fullmatch(message.text):
                 return messages[i + 1 :]
     return messages
 
@@ -209,16 +209,18 @@ def _names_agent(name: str) -> bool:
 # AutoGen's Swarm writes a handoff into the conversation as a message of the agent that
 # handed off: "Transferred to flights_refunder, adopting the role of flights_refunder
 # immediately."
-_HANDOFF_NOTICE = re.compile(r"Transferred to [\w.-]+, adopting the role of [\w.-]+ immediately\.")
+_HANDOFF_NOTICE = re.compile(
+    r"\s*Transferred to [\w.-]+, adopting the role of [\w.-]+ immediately\.\s*"
+)
 
 
 def past_handoff_notice(request: Conversation) -> Conversation:
     """The request as the agent a handoff passed it to reads it: when the last user message
     is only the handoff's notice, the question is the user message before it."""
-    if not _HANDOFF_NOTICE.fullmatch(request.last_user.strip()):
+    if not _HANDOFF_NOTICE.fullmatch(request.last_user):
         return request
     for message in reversed(request.messages):
-        if message.role == "user" and not _HANDOFF_NOTICE.fullmatch(message.text.strip()):
+        if message.role == "user" and not _HANDOFF_NOTICE.fullmatch(message.text):
             return replace(request, last_user=message.text)
     return request
 
