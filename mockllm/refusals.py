@@ -294,6 +294,7 @@ _SUBSCHEMA_MAPS = ("properties", "$defs", "definitions")
 _SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf")
 _SUBSCHEMA_ONE = ("items", "additionalProperties")
 MAX_WALKED_DEPTH = 64  # past it a schema is not followed further
+_ARRAY_VERDICTS: Memo[bytes, str] = Memo(1024, max_bytes=16 << 20)
 
 
 def array_without_items(schema: object) -> str | None:
@@ -302,8 +303,18 @@ def array_without_items(schema: object) -> str | None:
     "In context=('properties', 'tags'), array schema missing items." (quoted for tools
     made from OpenAPI specs and MCP servers called without strict mode:
     github.com/open-webui/open-webui issue 14115, github.com/apify/apify-mcp-server issue
-    36, github.com/digitalocean-labs/mcp-digitalocean issue 265), or None."""
-    return _find_array_without_items(schema, (), 0)
+    36, github.com/digitalocean-labs/mcp-digitalocean issue 265), or None. The verdict is
+    kept by the schema's JSON text, as `meta_problem`'s: an agent sends the same tools with
+    every request."""
+    try:
+        key = orjson.dumps(schema)
+    except (orjson.JSONEncodeError, TypeError):
+        return _find_array_without_items(schema, (), 0)
+    verdict = _ARRAY_VERDICTS.get(key)
+    if verdict is None:
+        verdict = _find_array_without_items(schema, (), 0) or ""
+        _ARRAY_VERDICTS.put(key, verdict, len(key))
+    return verdict or None
 
 
 def _find_array_without_items(node: object, path: tuple[str, ...], depth: int) -> str | None:
