@@ -307,8 +307,11 @@ def choose_tools(request: Conversation, seed: int) -> tuple[str, ...]:
     if first is None or not request.parallel_tool_calls:
         return () if first is None else (first,)
     tool = request.offered_tool(first)
-    # Once for each place left that the message lists ("in Paris and in Rome").
-    firsts = (first,) * max(len(places_left(request, tool)), 1) if tool else (first,)
+    # Once for each place left that the message lists ("in Paris and in Rome"); the hints
+    # are read only when it lists places (the call's arguments read them again).
+    firsts: tuple[str, ...] = (first,)
+    if tool is not None and _listed_places(request, tool) is not None:
+        firsts = (first,) * max(len(places_left(request, tool)), 1)
     if request.named_tool is not None:
         return firsts
     asked = _words(request.last_user) | _math_words(request.last_user)
