@@ -166,12 +166,15 @@ def redis_binary() -> str:
 
 class RedisServer:
     """A redis-server on a free loopback port, with its data in a temporary folder (an
-    append-only file, so that a killed and restarted server keeps what it acknowledged)."""
+    append-only file). `durable`: each write is on disk before it is acknowledged, so that
+    a killed and restarted server keeps all it acknowledged (by default it writes the file
+    about once a second, and on a busy machine a kill can lose the last second)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, durable: bool = False) -> None:
         self.binary = redis_binary()
         self.folder = folder
         self.port = free_port()
+        self.fsync = "always" if durable else "everysec"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -194,6 +197,8 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "yes",
+                "--appendfsync",
+                self.fsync,
                 "--daemonize",
                 "no",
             ],

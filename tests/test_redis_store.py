@@ -285,7 +285,7 @@ def test_startup_error_names_the_url_without_its_password():
 def test_an_outage_refuses_state_keeps_releases_and_recovers(
     tmp_path_factory: pytest.TempPathFactory,
 ):
-    server = RedisServer(tmp_path_factory.mktemp("outage")).start()
+    server = RedisServer(tmp_path_factory.mktemp("outage"), durable=True).start()
     store = RedisStore(server.url, "outage:")
     try:
         hold = store.reserve("c", 100, 10, 0, None, 60)

@@ -54,7 +54,7 @@ async def _load(urls: list[str], redis: RedisServer) -> list[tuple[str, int, dic
 def test_redis_killed_and_restarted_under_load(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ):
-    redis = RedisServer(tmp_path_factory.mktemp("redis-outage")).start()
+    redis = RedisServer(tmp_path_factory.mktemp("redis-outage"), durable=True).start()
     price = count_tokens(PAID_REPLY)  # one credit per completion token
     (tmp_path / "rules.yaml").write_text(SCENARIO)
     (tmp_path / "keys.yaml").write_text(
@@ -110,7 +110,7 @@ def test_a_stored_chat_completion_is_answered_while_redis_is_away_and_kept_once_
 ):
     """`store: true` keeps the completion as a stored response is kept: written once Redis
     is back, never failing the answer (it was a 500, with a traceback in the log)."""
-    redis = RedisServer(tmp_path_factory.mktemp("redis-stored")).start()
+    redis = RedisServer(tmp_path_factory.mktemp("redis-stored"), durable=True).start()
     server = start_server("--state", redis.url, tmp_path=tmp_path)
     body = {"model": "gpt-4o-mini", "store": True, "messages": [{"role": "user", "content": "hi"}]}
     try:
