@@ -47,6 +47,7 @@ class Message:
     name: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    failed: bool = False  # a tool result its client marks as an error (Anthropic's is_error)
 
 
 @quick_init

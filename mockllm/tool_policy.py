@@ -812,7 +812,11 @@ def _turn_results(request: Conversation) -> list[tuple[str, str]]:
     names = {call.id: call.name for m in turn for call in m.tool_calls}
     offered = {t.name for t in request.tools}
     results = [
-        (names.get(m.tool_call_id or "", "the tool"), m.text)
+        (
+            names.get(m.tool_call_id or "", "the tool"),
+            # A result its client marks as an error (Anthropic's is_error) reads as one.
+            f"Error: {m.text}" if m.failed and failure_in(m.text) is None else m.text,
+        )
         for m in turn
         if m.role == "tool"
         # a handoff's result (a tool the request no longer offers, or, when it offers none,
@@ -857,8 +861,15 @@ def found_answer(results: list[tuple[str, str]], locale: str) -> str:
     language)."""
     if all(is_delegation(name) for name, _ in results):
         return "\n\n".join(text.strip() for _, text in results)  # the members' answers
-    parts = [_said(name, _clip(_readable(text)), locale) for name, text in results]
-    return _LEADS.get(locale[:2], _LEADS["en"]) + " ".join(parts)
+    failures = [failure_in(text) for _, text in results]
+    parts = [
+        _said(name, _clip(_readable(text)), locale)
+        if failure is None
+        else _failed(name, _clip(failure), locale)
+        for (name, text), failure in zip(results, failures, strict=True)
+    ]
+    leads = _FAILED_LEADS if all(f is not None for f in failures) else _LEADS
+    return leads.get(locale[:2], leads["en"]) + " ".join(parts)
 
 
 _LEADS = {
@@ -867,6 +878,46 @@ _LEADS = {
     "ja": "調べた結果です。",
     "ko": "확인한 결과입니다. ",
 }
+
+
+_FAILED_LEADS = {
+    "en": "I couldn't get that. ",
+    "zh": "查询没有成功。",
+    "ja": "取得できませんでした。",
+    "ko": "가져오지 못했습니다. ",
+}
+# A result that reports a failure: "Error: ...", "Exception: ...", a traceback (LangGraph's
+# ToolNode writes "Error: ValueError('...')\n Please fix your mistakes.").
+_FAILURE = re.compile(
+    r"\s*(?:error|exception)\s*[:\-]\s*|\s*traceback \(most recent call last\):\s*", re.IGNORECASE
+)
+_FIX_YOUR_MISTAKES = re.compile(r"\s*please fix your mistakes\.?\s*$", re.IGNORECASE)
+
+
+def failure_in(text: str) -> str | None:
+    """What went wrong, when a tool's result reports a failure (text that starts "Error:",
+    an object with an `error`), or None."""
+    found = _FAILURE.match(text)
+    if found is not None:
+        return _FIX_YOUR_MISTAKES.sub("", text[found.end() :]).strip() or text.strip()
+    stripped = text.strip()
+    if stripped.startswith("{") and stripped.endswith("}") and len(stripped) <= OBJECT_CHARS:
+        value = _object_in(stripped)
+        error = value.get("error") if value else None
+        if error not in (None, False, "", [], {}):
+            return _flat(error)
+    return None
+
+
+def _failed(name: str, what: str, locale: str) -> str:
+    language = locale[:2]
+    if language == "zh":
+        return f"{name} 出错：{what}。"
+    if language == "ja":
+        return f"{name} でエラー：{what}。"
+    if language == "ko":
+        return f"{name} 오류: {what}."
+    return f"{name} failed: {what}" + ("" if what.endswith((".", "!", "?")) else ".")
 
 
 def _said(name: str, text: str, locale: str) -> str:

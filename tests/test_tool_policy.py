@@ -492,3 +492,20 @@ def test_the_places_left_are_read_past_a_call_whose_place_is_not_text() -> None:
         tools=[WEATHER],
     )
     assert choose_tool(back, seed=1) == "get_weather"  # Paris and Rome are still to ask
+
+
+def test_only_a_result_that_reports_a_failure_is_answered_as_one() -> None:
+    said = found_answer(
+        [
+            ("grep_logs", "Errors are rare in this log."),
+            ("status", '{"error": null, "report": "All systems up."}'),
+        ],
+        "en_US",
+    )
+    assert said == (
+        "Here is what I found. grep_logs returned: Errors are rare in this log. "
+        "status returned: All systems up."
+    )
+    assert found_answer([("lookup", "Exception: timed out")], "zh_CN") == (
+        "查询没有成功。lookup 出错：timed out。"
+    )

@@ -512,6 +512,7 @@ class _Turn:
     listings: list[tuple[str, str]] = field(default_factory=list)  # (MCP server, path)
     compacts: bool = False  # holds a `compaction` block with content: what came before is out
     signed: int | None = None  # the index of a signed `compaction` block (an on-demand one)
+    failed: set[str] = field(default_factory=set)  # tool_use_ids of results with is_error
 
 
 def _read_message(raw: object, i: int, lenient: bool, roles: tuple[str, ...]) -> _Turn:
@@ -582,6 +583,8 @@ def _read_message(raw: object, i: int, lenient: bool, roles: tuple[str, ...]) ->
             text = _result_text(block.get("content"), f"{at}.tool_result.content")
             if block.get("is_error") is not None and not isinstance(block["is_error"], bool):
                 raise _wrong(f"{at}.tool_result.is_error", "bool")
+            if block.get("is_error"):
+                turn.failed.add(str(use_id))
             turn.results.append((str(use_id), text, k))
         elif kind == "thinking":
             thinking = _text(block, "thinking", f"{at}.thinking")
@@ -783,7 +786,8 @@ def _read_messages(
     since = max((i for i, turn in enumerate(turns) if turn.compacts), default=0)
     for turn in turns[since:]:
         for use_id, text, _ in turn.results:
-            messages.append(Message("tool", text, tool_call_id=use_id))
+            failed = use_id in turn.failed
+            messages.append(Message("tool", text, tool_call_id=use_id, failed=failed))
         texts = turn.texts
         if turn.role == "user":
             said = [t for t in texts if _REMINDERS.sub("", t).strip()]

@@ -497,3 +497,71 @@ def test_a_langgraph_swarm_hands_off_again_for_a_new_question(
     assert _called(client, claude, alice) == [("transfer_to_bob", {})]
     message = client.chat.completions.create(**bob).choices[0].message
     assert not message.tool_calls and message.content
+
+
+LOOKUP = {
+    "name": "lookup",
+    "description": "Look up a record by its id.",
+    "input_schema": {"type": "object", "properties": {"id": {"type": "string"}}},
+}
+
+
+def test_a_tool_result_marked_as_an_error_is_reported_as_a_failure(claude: Anthropic) -> None:
+    """The Anthropic SDK's tool runner (and the AI SDK) send a tool that raised as a
+    tool_result with is_error: the answer says the call failed, as a model would, not
+    "Here is what I found"."""
+    asked = {"role": "user", "content": "Find record 7."}
+    called = {
+        "role": "assistant",
+        "content": [{"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"id": "7"}}],
+    }
+    failed = {
+        "role": "user",
+        "content": [
+            {
+                "type": "tool_result",
+                "tool_use_id": "toolu_1",
+                "content": "database offline",
+                "is_error": True,
+            }
+        ],
+    }
+    reply = claude.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=300,
+        tools=[LOOKUP],  # type: ignore[list-item]
+        messages=[asked, called, failed],  # type: ignore[list-item]
+    )
+    assert reply.stop_reason == "end_turn"
+    text = "".join(block.text for block in reply.content if block.type == "text")
+    assert text == "I couldn't get that. lookup failed: database offline."
+
+
+def test_an_error_a_framework_writes_as_the_result_is_reported_as_a_failure(
+    client: OpenAI,
+) -> None:
+    """LangGraph's ToolNode writes a tool's exception as the result: "Error:
+    ValueError('database offline')\\n Please fix your mistakes."; one of two results an
+    object with an `error`."""
+    tool = {"type": "function", "function": {**LOOKUP, "parameters": LOOKUP["input_schema"]}}
+    del tool["function"]["input_schema"]  # type: ignore[attr-defined]
+    calls = [
+        {"id": f"call_{i}", "type": "function", "function": {"name": "lookup", "arguments": a}}
+        for i, a in enumerate(('{"id": "7"}', '{"id": "8"}'))
+    ]
+    messages = [
+        {"role": "user", "content": "Find records 7 and 8."},
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        {
+            "role": "tool",
+            "tool_call_id": "call_0",
+            "content": "Error: ValueError('database offline')\n Please fix your mistakes.",
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"error": "no such record"}'},
+    ]
+    reply = client.chat.completions.create(model="gpt-4o-mini", messages=messages, tools=[tool])  # type: ignore[arg-type,list-item]
+    assert reply.choices[0].message.tool_calls is None
+    assert reply.choices[0].message.content == (
+        "I couldn't get that. lookup failed: ValueError('database offline'). "
+        "lookup failed: no such record."
+    )
