@@ -863,9 +863,9 @@ def found_answer(results: list[tuple[str, str]], locale: str) -> str:
         return "\n\n".join(text.strip() for _, text in results)  # the members' answers
     failures = [failure_in(text) for _, text in results]
     parts = [
-        _said(name, _clip(_readable(text)), locale)
+        _reported(name, _clip(_readable(text)), locale)
         if failure is None
-        else _failed(name, _clip(failure), locale)
+        else _reported(name, _clip(failure), locale, failed=True)
         for (name, text), failure in zip(results, failures, strict=True)
     ]
     leads = _FAILED_LEADS if all(f is not None for f in failures) else _LEADS
@@ -909,26 +909,21 @@ def failure_in(text: str) -> str | None:
     return None
 
 
-def _failed(name: str, what: str, locale: str) -> str:
-    language = locale[:2]
-    if language == "zh":
-        return f"{name} 出错：{what}。"
-    if language == "ja":
-        return f"{name} でエラー：{what}。"
-    if language == "ko":
-        return f"{name} 오류: {what}."
-    return f"{name} failed: {what}" + ("" if what.endswith((".", "!", "?")) else ".")
+# How an answer reports one result, by language: what the tool gave, or how it failed.
+_REPORTS = {
+    "zh": ("{name} 返回：{text}。", "{name} 出错：{text}。"),
+    "ja": ("{name} の結果：{text}。", "{name} でエラー：{text}。"),
+    "ko": ("{name} 결과: {text}.", "{name} 오류: {text}."),
+    "en": ("{name} returned: {text}", "{name} failed: {text}"),
+}
 
 
-def _said(name: str, text: str, locale: str) -> str:
-    language = locale[:2]
-    if language == "zh":
-        return f"{name} 返回：{text}。"
-    if language == "ja":
-        return f"{name} の結果：{text}。"
-    if language == "ko":
-        return f"{name} 결과: {text}."
-    return f"{name} returned: {text}" + ("" if text.endswith((".", "!", "?")) else ".")
+def _reported(name: str, text: str, locale: str, failed: bool = False) -> str:
+    language = locale[:2] if locale[:2] in _REPORTS else "en"
+    said = _REPORTS[language][failed].format(name=name, text=text)
+    if language == "en" and not text.endswith((".", "!", "?")):
+        said += "."
+    return said
 
 
 # Keys of a result object that say how the call went, not what it found.
