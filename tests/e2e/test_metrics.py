@@ -333,7 +333,7 @@ version: 1
 rules:
   - name: one-at-a-time
     match: { last_user: { contains: "hold" } }
-    latency_model: { ttft_ms: 10, inter_token_ms: 30, max_concurrency: 1 }
+    latency_model: { ttft_ms: 10, inter_token_ms: 100, max_concurrency: 1 }
     reply: { chunks: ["a", " b", " c", " d"] }
 """
 
@@ -342,7 +342,15 @@ def test_vllms_queue_time_is_the_time_answers_waited_for_capacity(serve, tmp_pat
     server = serve(
         "--scenarios", str(write_scenario(tmp_path, QUEUE_RULES)), "--metrics-names", "vllm"
     )  # fmt: skip
-    for thread in _streams(server.base_url, ["one", "two", "three"]):
+    # The second and third are sent once the first is admitted (in the journal): on a busy
+    # machine, threads started together could reach the server after it was done.
+    threads = _streams(server.base_url, ["one"])
+    deadline = time.monotonic() + 10
+    while not journal(server.url):
+        assert time.monotonic() < deadline, "the first request never reached the journal"
+        time.sleep(0.005)
+    threads += _streams(server.base_url, ["two", "three"])
+    for thread in threads:
         thread.join()
     waited = sum(e["load"]["queued_ms"] for e in journal(server.url) if e["load"]) / 1000
     assert waited > 0.1  # one at a time: the second and third waited for the first
