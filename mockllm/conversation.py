@@ -54,13 +54,16 @@ class Message:
 @dataclass(frozen=True, slots=True)
 class Tool:
     """A tool the request offers: a function, or a custom tool (`free_form`: its input is
-    text, which a call carries as it is, not JSON; `parameters` the schema of that text)."""
+    text, which a call carries as it is, not JSON; `parameters` the schema of that text).
+    `server`: a tool the API runs itself within the turn (Anthropic's web search, …): the
+    answer goes on after its call and result."""
 
     name: str
     description: str
     parameters: JSON
     strict: bool = False
     free_form: bool = False
+    server: bool = False
 
 
 @quick_init

@@ -68,11 +68,15 @@ def _tick_count(choice: Any) -> int:
 
 def tokens_of_ticks(rendered: Any, ticks_sent: int) -> int:
     """Completion tokens in the first `ticks_sent` ticks of every choice (a tick is one
-    delta of each choice: reasoning, then content, then tool-call fragments)."""
+    delta of each choice: reasoning, then content, then tool-call fragments; the fragments
+    before the content when the choice says its text after its calls)."""
     sent = 0
     for choice in rendered.choices:
         fragments = [f for call in choice.tool_calls for f in call.fragments]
-        ticks = (*choice.reasoning_deltas, *choice.deltas, *fragments)
+        if choice.calls_first:
+            ticks = (*choice.reasoning_deltas, *fragments, *choice.deltas)
+        else:
+            ticks = (*choice.reasoning_deltas, *choice.deltas, *fragments)
         sent += count_tokens("".join(ticks[:ticks_sent]))
     return sent
 

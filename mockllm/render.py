@@ -48,6 +48,7 @@ from mockllm.tool_policy import (
     past_handoff_notice,
     relayed_answer,
     results_answer,
+    unavailable_answer,
 )
 from mockllm.written_calls import read_written_calls
 
@@ -95,11 +96,14 @@ class RenderedChoice:
     reasoning_deltas: tuple[str, ...] = ()  # its stream deltas, joined = the reasoning
     reasoning_tokens: int = 0
     stop_sequence: str | None = None  # the stop sequence the text was cut at
+    # The text comes after the calls (the API ran them within the turn and went on): ticks
+    # are then reasoning, call fragments, text.
+    calls_first: bool = False
 
     @property
     def ticks(self) -> int:
         """Stream events this choice needs after its role delta: reasoning deltas, then
-        content deltas or tool-call argument fragments."""
+        content deltas and tool-call argument fragments (in the order `calls_first` says)."""
         return (
             len(self.reasoning_deltas)
             + len(self.deltas)
@@ -692,10 +696,16 @@ def _choice(
     if not request.parallel_tool_calls and len(spec.tool_calls) > 1:
         spec = replace(spec, tool_calls=spec.tool_calls[:1])  # the request asked for one call
     calls_spec = spec.tool_calls
+    calls_first = False
     if default:
         calls_spec = _default_tool_calls(request, policy_seed)
+        calls_first = _server_only(calls_spec, request)
     text = None
-    if not calls_spec or not default:
+    if calls_first:
+        # Tools the API runs within the turn, and then answers: this server runs none of
+        # them, so the answer that follows says they could not run.
+        text = unavailable_answer([call.name for call in calls_spec], locale)
+    elif not calls_spec or not default:
         # With calls, a rule's text is what it says before them ("I'll check the weather.");
         # the default generator's calls come alone.
         text = _content_for(spec, request, rng, locale, words)
@@ -757,6 +767,7 @@ def _choice(
             limit,
             per_chunk,
             (reasoning, reasoning_deltas, reasoning_tokens),
+            calls_first,
         )
     spoken = refusal if refusal is not None else (text or "")
     chunks_given = spec.chunks if refusal is None else None
@@ -823,14 +834,28 @@ def _with_calls(
     limit: int | None,
     per_chunk: int,
     thought: tuple[str | None, tuple[str, ...], int],
+    calls_first: bool = False,
 ) -> RenderedChoice:
     """A choice that calls tools, after the text it says first, if any (a model writes
     that text before its calls: a stop sequence or `max_tokens` that ends the text ends the
-    answer there, and the calls get the tokens the text leaves)."""
+    answer there, and the calls get the tokens the text leaves). `calls_first`: the text
+    comes after the calls, and gets the tokens they leave."""
     said: list[str] = []
     used = 0
     stopped = None
-    if text:
+    if calls_first:
+        fragments = sum(len(c.fragments) for c in calls)
+        if limit is not None and fragments > limit:
+            calls, call_tokens, text = _truncate_calls(calls, limit), limit, None
+            finish = "length"
+        if text:
+            left = None if limit is None else limit - fragments
+            text, said, used, truncated, stopped = _said(
+                text, spec.chunks, request.stop, per_chunk, left
+            )
+            if truncated or stopped is not None:
+                finish = "length" if truncated else "stop"
+    elif text:
         text, said, used, truncated, stopped = _said(
             text, spec.chunks, request.stop, per_chunk, limit
         )
@@ -857,7 +882,16 @@ def _with_calls(
         reasoning_deltas,
         reasoning_tokens,
         stopped,
+        calls_first,
     )
+
+
+def _server_only(calls: tuple[ToolCallSpec, ...], request: Conversation) -> bool:
+    """Whether every call is of a tool the API runs itself (`Tool.server`)."""
+    if not calls:
+        return False
+    server = {tool.name for tool in request.tools if tool.server}
+    return bool(server) and all(call.name in server for call in calls)
 
 
 def _default_tool_calls(request: Conversation, seed: int) -> tuple[ToolCallSpec, ...]:

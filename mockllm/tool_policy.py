@@ -872,6 +872,12 @@ def found_answer(results: list[tuple[str, str]], locale: str) -> str:
     return leads.get(locale[:2], leads["en"]) + " ".join(parts)
 
 
+def unavailable_answer(names: list[str], locale: str) -> str:
+    """What a model says after calls of tools the API runs itself, none of which could run
+    here: "I couldn't get that. web_search failed: unavailable." (each tool once)."""
+    return found_answer([(name, "Error: unavailable") for name in dict.fromkeys(names)], locale)
+
+
 _LEADS = {
     "en": "Here is what I found. ",
     "zh": "根据查询结果，",

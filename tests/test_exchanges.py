@@ -8,7 +8,7 @@ import pytest
 from mockllm.dialects import by_api
 from mockllm.exchanges import fired_faults, sent_tokens, ticks_before, tokens_of_ticks
 from mockllm.render import render
-from mockllm.rules import Fault
+from mockllm.rules import Fault, Reply
 from mockllm.tokens import count_tokens
 from mockllm.wire import Body
 from tests.factories import (
@@ -121,3 +121,24 @@ def test_fault_positions_count_the_text_then_the_arguments(request_for):
         assert tokens_of_ticks(rendered, cut) == count_tokens("".join(ticks[:cut]))
     assert fired_faults(Fault(disconnect_after_tokens=9), rendered, True) != ()
     assert fired_faults(Fault(disconnect_after_tokens=10), rendered, True) == ()
+
+
+def test_after_a_server_tool_the_arguments_count_before_the_text():
+    """The default answer to a request that calls a server tool (the API runs it, and the
+    answer's text comes after its call): a cut stream sends, and bills, the call's
+    arguments first."""
+    request = make_messages_request(
+        "Search the web for lighthouses",
+        stream=True,
+        tools=[{"type": "web_search_20250305", "name": "web_search"}],
+        tool_choice={"type": "tool", "name": "web_search"},
+    )
+    rendered = render(Reply(is_default=True), request, 1)
+    (choice,) = rendered.choices
+    assert choice.calls_first and choice.content
+    ticks = (*choice.tool_calls[0].fragments, *choice.deltas)
+    dialect = by_api(request.api)
+    for cut in range(1, len(ticks) + 1):
+        body = dialect.answer(rendered, request, 0, Fault(disconnect_after_tokens=cut))
+        assert _said_before_the_cut(body) == "".join(ticks[:cut])
+        assert tokens_of_ticks(rendered, cut) == count_tokens("".join(ticks[:cut]))

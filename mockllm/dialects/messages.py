@@ -1009,7 +1009,7 @@ def _read_tools(value: object, lenient: bool) -> tuple[tuple[Tool, ...], frozens
         if kind == "advisor_20260301":
             _text(tool, "model", f"{at}.{kind}")
         schema = {"type": "object", "properties": properties, "required": list(properties)}
-        tools.append(Tool(fixed, "", schema))
+        tools.append(Tool(fixed, "", schema, server=kind in SERVER_TOOLS))
         if kind in SERVER_TOOLS:
             server.add(fixed)
     names = [t.name for t in tools]

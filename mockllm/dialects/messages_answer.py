@@ -175,14 +175,14 @@ def _blocks(choice: RenderedChoice, conversation: Conversation) -> list[JSON]:
         text = "" if _omitted(conversation) else choice.reasoning
         blocks.append({"type": "thinking", "thinking": text, "signature": signature_for(text)})
     spoken = choice.refusal if choice.refusal is not None else choice.content
-    if spoken:
-        blocks.append({"type": "text", "text": spoken})
+    said: list[JSON] = [{"type": "text", "text": spoken}] if spoken else []
+    calls: list[JSON] = []
     server = _server_tools(conversation)
     for call in choice.tool_calls:
         if call.name in server:
-            blocks += _server_blocks(call)
+            calls += _server_blocks(call)
         else:
-            blocks.append(
+            calls.append(
                 {
                     "type": "tool_use",
                     "id": call.id,
@@ -191,7 +191,7 @@ def _blocks(choice: RenderedChoice, conversation: Conversation) -> list[JSON]:
                     "caller": DIRECT,
                 }
             )
-    return blocks
+    return blocks + (calls + said if choice.calls_first else said + calls)
 
 
 def _server_blocks(call: RenderedToolCall) -> list[JSON]:
@@ -523,44 +523,55 @@ def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None =
             out.add(last_at(), {"type": "content_block_delta", "index": index, "delta": signature})
             stop(index)
             index += 1
-    spoken = None
-    if choice is not None:
+
+    def text(index: int) -> int:
+        """The text block, if any; the next block's index."""
+        nonlocal broken
+        assert choice is not None
         spoken = choice.refusal if choice.refusal is not None else choice.content
-    if choice is not None and spoken and not broken:
+        if not spoken or broken:
+            return index
         start(index, {"type": "text", "text": ""})
         for piece in choice.deltas:
             if not delta(index, _TEXT, piece):
                 broken = True
-                break
-        if not broken:
-            stop(index)
-            index += 1
-    server = _server_tools(conversation)
-    cut = choice is not None and choice.finish_reason == "length"
-    for call in choice.tool_calls if choice is not None and not broken else ():
-        is_server = call.name in server
-        use_id = _server_id(call) if is_server else call.id
-        kind = "server_tool_use" if is_server else "tool_use"
-        opening_block: JSON = {"type": kind, "id": use_id, "name": call.name, "input": {}}
-        if not is_server:
-            opening_block["caller"] = DIRECT
-        start(index, opening_block)
-        out.delta(tick_at(), index, _JSON_PIECE, "")
-        for piece in _tool_fragments(call, cut):
-            if not delta(index, _JSON_PIECE, piece):
-                broken = True
-                break
-        if broken:
-            break
+                return index
         stop(index)
-        index += 1
-        if is_server:
-            result = _server_blocks(call)[1]
-            out.add(
-                last_at(), {"type": "content_block_start", "index": index, "content_block": result}
-            )
+        return index + 1
+
+    def calls(index: int) -> int:
+        """The tool uses (a server tool's with its result); the next block's index."""
+        nonlocal broken
+        assert choice is not None
+        server = _server_tools(conversation)
+        cut = choice.finish_reason == "length"
+        for call in choice.tool_calls if not broken else ():
+            is_server = call.name in server
+            use_id = _server_id(call) if is_server else call.id
+            kind = "server_tool_use" if is_server else "tool_use"
+            opening_block: JSON = {"type": kind, "id": use_id, "name": call.name, "input": {}}
+            if not is_server:
+                opening_block["caller"] = DIRECT
+            start(index, opening_block)
+            out.delta(tick_at(), index, _JSON_PIECE, "")
+            for piece in _tool_fragments(call, cut):
+                if not delta(index, _JSON_PIECE, piece):
+                    broken = True
+                    return index
             stop(index)
             index += 1
+            if is_server:
+                result = _server_blocks(call)[1]
+                opened = {"type": "content_block_start", "index": index, "content_block": result}
+                out.add(last_at(), opened)
+                stop(index)
+                index += 1
+        return index
+
+    if choice is not None:
+        parts = (calls, text) if choice.calls_first else (text, calls)
+        for part in parts:
+            index = part(index)
     if not pinged:
         out.ping(first)
     last = out.due[-1]

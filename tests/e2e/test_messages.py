@@ -386,7 +386,7 @@ def test_a_server_tool_is_answered_as_unavailable(server: RunningServer) -> None
     assert response.status_code == 200, response.text
     data = response.json()
     message = Message.model_validate(data)
-    use, result = message.content
+    use, result, _ = message.content  # then the text (the next test)
     assert use.type == "server_tool_use" and use.name == "web_search"
     assert re.fullmatch(r"srvtoolu_01[1-9A-HJ-NP-Za-km-z]{22}", use.id)
     assert result.type == "web_search_tool_result" and result.tool_use_id == use.id
@@ -395,6 +395,64 @@ def test_a_server_tool_is_answered_as_unavailable(server: RunningServer) -> None
     assert message.stop_reason == "end_turn"
     assert message.usage.server_tool_use is not None
     assert message.usage.server_tool_use.web_search_requests == 1
+
+
+SEARCH = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
+
+
+def test_after_a_server_tool_the_answer_says_it_could_not_run(server: RunningServer) -> None:
+    """The API runs its own tools within the turn and goes on to answer: with no rule, the
+    call and its `unavailable` result are followed by text saying so (an app showing the
+    reply's text shows something), whole and streamed alike, and billed."""
+    sdk = client(server)
+    asked = [{"role": "user", "content": "Search the web for lighthouses"}]
+    forced = {"type": "tool", "name": "web_search"}
+    message = sdk.messages.create(
+        model=MODEL, max_tokens=500, tools=[SEARCH], tool_choice=forced, messages=asked
+    )
+    assert [b.type for b in message.content] == [
+        "server_tool_use",
+        "web_search_tool_result",
+        "text",
+    ]
+    text = message.content[2]
+    assert text.type == "text"
+    assert text.text == "I couldn't get that. web_search failed: unavailable."
+    assert message.stop_reason == "end_turn"
+    plain = sdk.messages.create(model=MODEL, max_tokens=500, tools=[SEARCH], messages=asked)
+    assert plain.content[-1] == text  # offered, not forced: called all the same here
+    with sdk.messages.stream(
+        model=MODEL, max_tokens=500, tools=[SEARCH], tool_choice=forced, messages=asked
+    ) as stream:
+        events = list(stream)
+        streamed = stream.get_final_message()
+    assert streamed.model_dump() == message.model_dump()
+    starts = [e.content_block.type for e in events if e.type == "content_block_start"]
+    assert starts == ["server_tool_use", "web_search_tool_result", "text"]
+    deltas = [e.delta for e in events if e.type == "content_block_delta"]
+    texts = [d.text for d in deltas if d.type == "text_delta"]
+    assert "".join(texts) == text.text and len(texts) > 1
+    # The text counts: more output tokens than the call alone.
+    alone = sdk.messages.create(
+        model=MODEL, max_tokens=9, tools=[SEARCH], tool_choice=forced, messages=asked
+    )
+    assert alone.stop_reason == "max_tokens" and [b.type for b in alone.content][:2] == [
+        "server_tool_use",
+        "web_search_tool_result",
+    ]
+    assert alone.usage.output_tokens == 9 < message.usage.output_tokens
+    # Sent back with the next question, the turn is taken as the API wrote it.
+    again = sdk.messages.create(
+        model=MODEL,
+        max_tokens=500,
+        tools=[SEARCH],
+        messages=[
+            *asked,
+            {"role": "assistant", "content": [b.model_dump() for b in message.content]},
+            {"role": "user", "content": "Thanks. Tell me about lighthouses then."},
+        ],
+    )
+    assert again.content[-1].type == "text"
 
 
 # --- thinking, stop sequences, max_tokens ----------------------------------------------------

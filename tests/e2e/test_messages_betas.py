@@ -339,13 +339,14 @@ def test_advisor_and_mcp_toolset_are_taken(server: RunningServer) -> None:
         body([{"role": "user", "content": "Ask for advice."}], tools=[advisor])
         | {"tool_choice": {"type": "any"}},
     )
-    use, result = message.content
+    use, result, text = message.content
     assert (use.type, getattr(use, "name", None)) == ("server_tool_use", "advisor")
     assert result.model_dump() == {
         "type": "advisor_tool_result",
         "tool_use_id": use.id,  # type: ignore[union-attr]
         "content": {"type": "advisor_tool_result_error", "error_code": "unavailable"},
     }
+    assert text.type == "text" and text.text.endswith("advisor failed: unavailable.")
     assert message.stop_reason == "end_turn"
     toolset = {"type": "mcp_toolset", "mcp_server_name": "files", "default_config": {}}
     answered(server, body([ASK], tools=[toolset], mcp_servers=MCP_SERVERS))
