@@ -696,14 +696,13 @@ def _choice(
     if not request.parallel_tool_calls and len(spec.tool_calls) > 1:
         spec = replace(spec, tool_calls=spec.tool_calls[:1])  # the request asked for one call
     calls_spec = spec.tool_calls
-    calls_first = False
     if default:
         calls_spec = _default_tool_calls(request, policy_seed)
-        calls_first = _server_only(calls_spec, request)
+    # Tools the API runs within the turn, and then answers: the text comes after them.
+    calls_first = _server_only(calls_spec, request)
     text = None
-    if calls_first:
-        # Tools the API runs within the turn, and then answers: this server runs none of
-        # them, so the answer that follows says they could not run.
+    if calls_first and default:
+        # This server runs none of them: the answer that follows says they could not run.
         text = unavailable_answer([call.name for call in calls_spec], locale)
     elif not calls_spec or not default:
         # With calls, a rule's text is what it says before them ("I'll check the weather.");

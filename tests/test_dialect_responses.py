@@ -11,6 +11,7 @@ import pytest
 
 from mockllm.conversation import Message, ResponseFormat, Tool, ToolCall
 from mockllm.dialects import ParseContext, responses
+from mockllm.dialects.responses import SEARCH
 from mockllm.errors import RequestError
 from mockllm.render import render
 from mockllm.rules import ErrorSpec, Fault
@@ -128,9 +129,13 @@ def test_function_tools_built_in_tools_and_the_tool_choice():
         tools=[WEATHER, {"type": "web_search"}],
         tool_choice={"type": "function", "name": "get_weather"},
     )
+    # The built-in web search is a tool the API runs itself: its calls are web_search_call
+    # items, and the answer follows them.
     assert request.tools == (
         Tool("get_weather", "Weather in a city", WEATHER["parameters"], strict=True),
+        SEARCH,
     )
+    assert SEARCH.server and SEARCH.name == "web_search"
     assert request.tool_choice == "get_weather"
     assert request.wire.echo["tools"] == [
         {**WEATHER, "strict": True},
@@ -139,7 +144,11 @@ def test_function_tools_built_in_tools_and_the_tool_choice():
     built_in = make_responses_request(
         tools=[{"type": "web_search"}], tool_choice={"type": "web_search"}
     )
-    assert (built_in.tools, built_in.tool_choice) == ((), "auto")  # answered in text
+    assert (built_in.tools, built_in.tool_choice) == ((SEARCH,), "web_search")  # forced
+    named = make_responses_request(
+        tools=[{"type": "web_search"}, {"type": "function", "name": "web_search"}]
+    )
+    assert [t.server for t in named.tools] == [False]  # the function's calls are its own
     allowed = make_responses_request(
         tools=[WEATHER, {"type": "function", "name": "ping"}],
         tool_choice={

@@ -142,3 +142,25 @@ def test_after_a_server_tool_the_arguments_count_before_the_text():
         body = dialect.answer(rendered, request, 0, Fault(disconnect_after_tokens=cut))
         assert _said_before_the_cut(body) == "".join(ticks[:cut])
         assert tokens_of_ticks(rendered, cut) == count_tokens("".join(ticks[:cut]))
+
+
+def test_a_web_search_call_takes_its_query_ticks_before_the_text():
+    """The Responses API's web search: its query goes out in no delta, but its ticks are
+    due (and billed) before the text's, as a Messages server tool's arguments are."""
+    request = make_responses_request(
+        input="What is the latest news about lighthouses today?",
+        stream=True,
+        tools=[{"type": "web_search"}],
+    )
+    rendered = render(Reply(is_default=True), request, 1)
+    (choice,) = rendered.choices
+    assert choice.calls_first and choice.content
+    query = choice.tool_calls[0].fragments
+    ticks = (*query, *choice.deltas)
+    dialect = by_api(request.api)
+    for cut in range(1, len(ticks) + 1):
+        body = dialect.answer(rendered, request, 0, Fault(disconnect_after_tokens=cut))
+        assert _said_before_the_cut(body) == "".join(choice.deltas[: max(0, cut - len(query))])
+        assert tokens_of_ticks(rendered, cut) == count_tokens("".join(ticks[:cut]))
+        failed = dialect.answer(rendered, request, 0, Fault(error_after_tokens=cut))
+        assert failed.events[-1].startswith(b"event: response.failed")

@@ -75,6 +75,7 @@ from mockllm.refusals import (
 from mockllm.render import (
     Rendered,
     RenderedChoice,
+    RenderedToolCall,
     called_custom,
     free_form_tool,
     prompt_tokens,
@@ -188,6 +189,8 @@ class Wire:
     conversation: str | None = None  # the conversation (Conversations API) it continues
     background: bool = False  # `background: true`: the answer runs on after the request
     custom: frozenset[str] = frozenset()  # the custom (free-form input) tools offered
+    searches: bool = False  # the built-in web search is offered (`SEARCH`, a server tool)
+    sources: bool = False  # `include` asks for `web_search_call.action.sources`
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -452,6 +455,27 @@ def _parse_tools(
     return tuple(tools), echoed, frozenset(other)
 
 
+# The built-in web search as the default generator sees it: a tool the API runs itself (its
+# call is a `web_search_call` item, and the answer follows it), which this server cannot
+# run. Described with the words of the questions a model searches the web for.
+SEARCH = Tool(
+    "web_search",
+    "Search the web for current information: the latest news, events, prices and weather today.",
+    {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+    server=True,
+)
+
+
+def _searches(tools: tuple[Tool, ...], other: frozenset[tuple[str, str]]) -> bool:
+    """Whether the request offers the built-in web search (any version), with no tool of
+    its own by that name (whose calls are then that tool's)."""
+    offered = any(_family(kind) == "web_search" for kind, name in other if kind == name)
+    named = any(t.name == SEARCH.name for t in tools) or any(
+        name == SEARCH.name for kind, name in other if kind != name
+    )
+    return offered and not named
+
+
 def _custom_tools(echoed: list[JSON]) -> tuple[Tool, ...]:
     """The custom (free-form input) tools offered, each with the grammar of its input when
     it has one (`format` of type `grammar`: its `syntax` and `definition`)."""
@@ -534,7 +558,10 @@ def _parse_tool_choice(
                     allowed.append(str(item["name"]))
                 continue
             if not isinstance(item, dict) or item.get("type", "function") != "function":
-                continue  # a built-in tool: the default generator does not call it
+                if isinstance(item, dict) and _family(str(item.get("type"))) == "web_search":
+                    if _searches(tools, other):
+                        allowed.append(SEARCH.name)
+                continue  # another built-in tool: the default generator does not call it
             name = item.get("name")
             if not isinstance(name, str):
                 raise absent_or_wrong(f"tool_choice.tools[{i}].name", "a string", name)
@@ -556,6 +583,8 @@ def _parse_tool_choice(
         offered = {_family(k) for k, name in other if k == name}
         if kind != "mcp" and _family(kind) not in offered:
             raise _not_offered(kind)
+        if _family(kind) == "web_search" and _searches(tools, other):
+            return SEARCH.name, ()  # forced: the answer searches (`web_search_call`)
         return "auto", ()
     if kind is None:
         raise missing("tool_choice.type")
@@ -979,6 +1008,7 @@ def parse(
     last_user, system, turn = summarize(messages_t)
     listed = tuple(listed_item(item, seed_key, i) for i, item in enumerate(inputs))
     forced = called_custom(custom, tools, tool_choice, allowed)
+    searches = _searches(tools, other_tools)
     conversation = Conversation(
         model=model,
         messages=messages_t,
@@ -992,7 +1022,7 @@ def parse(
         stream=stream,
         max_tokens=max_output,
         max_tokens_given=max_given,
-        tools=(*tools, *forced),
+        tools=(*tools, *forced, *((SEARCH,) if searches else ())),
         free_form_tools=tuple(t for t in custom if t not in forced),
         tool_choice=tool_choice,
         allowed_tools=allowed,
@@ -1017,6 +1047,8 @@ def parse(
             thread,
             background,
             frozenset(t.name for t in custom),
+            searches,
+            "web_search_call.action.sources" in includes,
         ),
     )
     texts = [m.text for m in messages_t]
@@ -1187,24 +1219,34 @@ class _Ids:
     calls: tuple[str, ...]
 
 
-def _ids(rendered: Rendered, custom: frozenset[str]) -> _Ids:
+def _ids(rendered: Rendered, wire: Wire) -> _Ids:
     choice = rendered.choices[0] if rendered.choices else None
     calls = choice.tool_calls if choice else ()
-    return _ids_of(rendered.id, tuple((c.index, c.name in custom) for c in calls))
+    return _ids_of(rendered.id, tuple((c.index, _call_kind(c, wire)) for c in calls))
+
+
+def _call_kind(call: RenderedToolCall, wire: Wire) -> str:
+    """The output item a call is: `function_call`, `custom_tool_call` (a custom tool's),
+    `web_search_call` (the built-in web search's)."""
+    if call.name in wire.custom:
+        return "custom_tool_call"
+    if wire.searches and call.name == SEARCH.name:
+        return "web_search_call"
+    return "function_call"
+
+
+_ID_PREFIXES = {"function_call": "fc_", "custom_tool_call": "ctc_", "web_search_call": "ws_"}
 
 
 @functools.lru_cache(maxsize=256)
-def _ids_of(answer_id: str, calls: tuple[tuple[int, bool], ...]) -> _Ids:
+def _ids_of(answer_id: str, calls: tuple[tuple[int, str], ...]) -> _Ids:
     """The ids of an answer's response and items (a stream asks four times for them): a
-    function call's `fc_…`, a custom tool's call `ctc_…`."""
+    function call's `fc_…`, a custom tool's call `ctc_…`, a web search's `ws_…`."""
     return _Ids(
         _hex_id("resp_", answer_id),
         _hex_id("rs_", answer_id),
         _hex_id("msg_", answer_id),
-        tuple(
-            _hex_id("ctc_" if custom else "fc_", answer_id, "call", index)
-            for index, custom in calls
-        ),
+        tuple(_hex_id(_ID_PREFIXES[kind], answer_id, "call", index) for index, kind in calls),
     )
 
 
@@ -1241,13 +1283,14 @@ def _logprobs(choice: RenderedChoice) -> list[JSON]:
     return [entry for delta in choice.logprobs for entry in delta]
 
 
-def _call_item(
-    ids: _Ids, choice: RenderedChoice, k: int, status: str, custom: frozenset[str]
-) -> JSON:
+def _call_item(ids: _Ids, choice: RenderedChoice, k: int, status: str, wire: Wire) -> JSON:
     """A `function_call` item, or a `custom_tool_call` (its `input` the call's text) when
-    it calls a custom tool of the request."""
+    it calls a custom tool of the request, or a `web_search_call` (`_search_item`)."""
     call = choice.tool_calls[k]
-    if call.name in custom:
+    kind = _call_kind(call, wire)
+    if kind == "web_search_call":
+        return _search_item(ids.calls[k], call, status, wire)
+    if kind == "custom_tool_call":
         return {
             "id": ids.calls[k],
             "type": "custom_tool_call",
@@ -1264,6 +1307,31 @@ def _call_item(
         "call_id": call.id,
         "name": call.name,
     }
+
+
+def _search_item(item_id: str, call: RenderedToolCall, status: str, wire: Wire) -> JSON:
+    """A `web_search_call` item. This server searches nothing: a finished search `failed`
+    (the answer after it says so), its action the query (and, when `include` asks, no
+    sources); in progress, the action's type alone, as the API's stream opens it."""
+    if status == "in_progress":
+        return {"id": item_id, "type": "web_search_call", "status": status, "action": _SEARCHING}
+    query = _query(call)
+    action: JSON = {"type": "search", "query": query, "queries": [query]}
+    if wire.sources:
+        action["sources"] = []
+    return {"id": item_id, "type": "web_search_call", "status": "failed", "action": action}
+
+
+_SEARCHING: JSON = {"type": "search"}
+
+
+def _query(call: RenderedToolCall) -> str:
+    try:
+        value = orjson.loads(call.arguments)
+    except orjson.JSONDecodeError:
+        return call.arguments
+    query = value.get("query") if isinstance(value, dict) else None
+    return query if isinstance(query, str) else call.arguments
 
 
 def _sealed(reasoning_id: str) -> str:
@@ -1292,11 +1360,10 @@ def _output(ids: _Ids, choice: RenderedChoice | None, status: str, wire: Wire) -
         # unless `reasoning.summary` asked for one.
         items.append(_reasoning_item(ids, choice.reasoning, wire.encrypted))
     item_status = "incomplete" if status == "incomplete" else "completed"
-    if _has_message(choice):
-        items.append(_message_item(ids, choice, item_status))
+    message = [_message_item(ids, choice, item_status)] if _has_message(choice) else []
     calls = range(len(choice.tool_calls))
-    items += [_call_item(ids, choice, k, item_status, wire.custom) for k in calls]
-    return items
+    called = [_call_item(ids, choice, k, item_status, wire) for k in calls]
+    return items + (called + message if choice.calls_first else message + called)
 
 
 def _has_message(choice: RenderedChoice) -> bool:
@@ -1322,6 +1389,16 @@ _NO_TOOL_USAGE: JSON = {
 }
 
 
+def _tool_usage(choice: RenderedChoice | None, wire: Wire) -> JSON:
+    """`tool_usage`, with the web searches the answer made (tried) counted."""
+    if choice is None or not wire.searches:
+        return _NO_TOOL_USAGE
+    searched = sum(1 for c in choice.tool_calls if c.name == SEARCH.name)
+    if not searched:
+        return _NO_TOOL_USAGE
+    return {**_NO_TOOL_USAGE, "web_search": {"num_requests": searched}}
+
+
 def response_object(
     rendered: Rendered,
     conversation: Conversation,
@@ -1334,7 +1411,7 @@ def response_object(
     """The `response` object: finished (status from the answer), or as `status` says with
     the `output` given (the stream's first events carry it in progress, empty)."""
     wire: Wire = conversation.wire
-    ids = _ids(rendered, wire.custom)
+    ids = _ids(rendered, wire)
     choice = rendered.choices[0] if rendered.choices else None
     final, incomplete = _status(choice)
     status = status or final
@@ -1371,7 +1448,7 @@ def response_object(
         "temperature": echo["temperature"],
         "text": echo["text"],
         "tool_choice": echo["tool_choice"],
-        "tool_usage": _NO_TOOL_USAGE,
+        "tool_usage": _tool_usage(choice, wire),
         "tools": echo["tools"],
         "top_logprobs": echo["top_logprobs"],
         "top_p": echo["top_p"],
@@ -1466,7 +1543,7 @@ def stream(
 ) -> Body:
     """The typed events of a streamed response, each with the offset it is due at."""
     wire: Wire = conversation.wire
-    ids = _ids(rendered, wire.custom)
+    ids = _ids(rendered, wire)
     out = _Events(Padding(rendered.id), wire.obfuscate)
     offsets = rendered.offsets
     choice = rendered.choices[0] if rendered.choices else None
@@ -1550,8 +1627,25 @@ def stream(
             done_items.append(item)
             index += 1
     item_status = "incomplete" if status == "incomplete" else "completed"
-    has_message = choice is not None and _has_message(choice)
-    if choice is not None and has_message and not broken:
+
+    def silent(count: int) -> bool:
+        """`count` ticks that write no event (a web search's query, sent in no delta);
+        False once the fault's cut point is reached."""
+        nonlocal ticks, abort_after
+        for _ in range(count):
+            if cut_at is not None and ticks >= cut_at:
+                return False
+            ticks += 1
+            if fault is not None and fault.disconnect_after_tokens == ticks:
+                abort_after = len(out.events)
+        return True
+
+    def message(index: int) -> int:
+        """The message item, if the answer has one; the next item's index."""
+        nonlocal broken
+        assert choice is not None
+        if broken or not _has_message(choice):
+            return index
         at = tick_at()
         added = {
             "id": ids.message,
@@ -1584,38 +1678,58 @@ def stream(
                 if not delta(template, piece):
                     broken = True
                     break
-        if not broken:
+        if broken:
+            return index
+        at = tick_at()
+        done_text = choice.refusal if choice.refusal is not None else choice.content
+        if text_key == "text":
+            extra = {"logprobs": _logprobs(choice)}
+        out.add(done_kind, at, **{text_key: done_text}, **extra, **common)
+        item = _message_item(ids, choice, item_status)
+        out.add("response.content_part.done", at, part=item["content"][0], **common)
+        out.add("response.output_item.done", at, item=item, output_index=index)
+        done_items.append(item)
+        return index + 1
+
+    def calls(index: int) -> int:
+        """The call items; the next item's index."""
+        nonlocal broken
+        assert choice is not None
+        for k, call in enumerate(choice.tool_calls if not broken else ()):
             at = tick_at()
-            done_text = choice.refusal if choice.refusal is not None else choice.content
-            if text_key == "text":
-                extra = {"logprobs": _logprobs(choice)}
-            out.add(done_kind, at, **{text_key: done_text}, **extra, **common)
-            item = _message_item(ids, choice, item_status)
-            out.add("response.content_part.done", at, part=item["content"][0], **common)
-            out.add("response.output_item.done", at, item=item, output_index=index)
-            done_items.append(item)
-            index += 1
-    if choice is not None and not broken:
-        for k, call in enumerate(choice.tool_calls):
-            at = tick_at()
-            added = _call_item(ids, choice, k, "in_progress", wire.custom)
-            # its arguments (a custom tool's input) come in the deltas
-            kind, text_key = "response.function_call_arguments", "arguments"
-            if added["type"] == "custom_tool_call":
-                kind, text_key = "response.custom_tool_call_input", "input"
-            added[text_key] = ""
-            out.add("response.output_item.added", at, item=added, output_index=index)
+            added = _call_item(ids, choice, k, "in_progress", wire)
             common = {"item_id": ids.calls[k], "output_index": index}
-            template = out.template(kind + ".delta", common)
-            if not deltas(template, call.fragments):
-                broken = True
-                break
-            at = tick_at()
-            out.add(kind + ".done", at, **{text_key: call.arguments}, **common)
-            item = _call_item(ids, choice, k, item_status, wire.custom)
+            if added["type"] == "web_search_call":
+                # searched while its query's tokens are due, sent in no delta
+                out.add("response.output_item.added", at, item=added, output_index=index)
+                out.add("response.web_search_call.in_progress", at, **common)
+                out.add("response.web_search_call.searching", at, **common)
+                if not silent(len(call.fragments)):
+                    broken = True
+                    break
+                at = tick_at()
+            else:
+                # its arguments (a custom tool's input) come in the deltas
+                kind, text_key = "response.function_call_arguments", "arguments"
+                if added["type"] == "custom_tool_call":
+                    kind, text_key = "response.custom_tool_call_input", "input"
+                added[text_key] = ""
+                out.add("response.output_item.added", at, item=added, output_index=index)
+                template = out.template(kind + ".delta", common)
+                if not deltas(template, call.fragments):
+                    broken = True
+                    break
+                at = tick_at()
+                out.add(kind + ".done", at, **{text_key: call.arguments}, **common)
+            item = _call_item(ids, choice, k, item_status, wire)
             out.add("response.output_item.done", at, item=item, output_index=index)
             done_items.append(item)
             index += 1
+        return index
+
+    if choice is not None:
+        for write in (calls, message) if choice.calls_first else (message, calls):
+            index = write(index)
     last = out.due[-1]
     if cut_at is not None:
         assert fault is not None

@@ -276,6 +276,84 @@ def test_streamed_function_call_arguments(server: RunningServer) -> None:
     assert added["item"]["type"] == "function_call" and added["item"]["arguments"] == ""
 
 
+SEARCH_TOOL = {"type": "web_search_preview", "search_context_size": "medium"}
+
+
+def test_the_built_in_web_search_is_a_web_search_call_then_the_answer(
+    server: RunningServer,
+) -> None:
+    """With the built-in web search offered and no rule, a question a model searches the
+    web for gets a `web_search_call` item, then the message: this server searches nothing,
+    so the call `failed` and the text says so; streamed, the search's own events, and
+    the SDK's accumulated response is the whole one."""
+    sdk = client(server)
+    asked: dict[str, Any] = {
+        "model": "gpt-4o",
+        "input": "What is the latest news about lighthouses today?",
+        "tools": [SEARCH_TOOL],
+    }
+    response = sdk.responses.create(**asked)
+    call, message = response.output
+    assert call.type == "web_search_call" and call.status == "failed"
+    assert call.id.startswith("ws_") and len(call.id) == len(message.id) - 1
+    assert call.action.type == "search" and call.action.query == asked["input"]
+    assert message.type == "message"
+    assert response.output_text == "I couldn't get that. web_search failed: unavailable."
+    assert response.to_dict()["tool_usage"]["web_search"] == {"num_requests": 1}
+    Response.model_validate(response.to_dict())
+    check("Response", response.to_dict())
+    with sdk.responses.stream(**asked) as stream:
+        seen = [event.type for event in stream]
+        streamed = stream.get_final_response()
+    assert streamed.output[0] == call and streamed.output_text == response.output_text
+    assert streamed.usage == response.usage
+    assert seen[2:7] == [
+        "response.output_item.added",
+        "response.web_search_call.in_progress",
+        "response.web_search_call.searching",
+        "response.output_item.done",
+        "response.output_item.added",
+    ]
+    raw = post(server, {**asked, "stream": True})
+    (added, *_), (done, *_) = (
+        [d["item"] for n, d in events(raw.content) if n == f"response.output_item.{state}"]
+        for state in ("added", "done")
+    )
+    assert added == {"id": call.id, "type": "web_search_call", "status": "in_progress",
+                     "action": {"type": "search"}}  # fmt: skip
+    assert done == response.to_dict()["output"][0]
+    # Forced by its type, with the sources asked for; the next turn sends the items back.
+    forced = sdk.responses.create(
+        **{**asked, "input": "Tell me about lighthouses."},
+        tool_choice={"type": "web_search_preview"},
+        include=["web_search_call.action.sources"],
+    )
+    assert forced.output[0].type == "web_search_call"
+    assert forced.output[0].action.sources == []
+    follow_up = sdk.responses.create(
+        model="gpt-4o",
+        tools=[SEARCH_TOOL],
+        input=[
+            {"role": "user", "content": asked["input"]},
+            *[item.to_dict() for item in response.output],
+            {"role": "user", "content": "Thanks. Tell me about lighthouses then."},
+        ],
+    )
+    assert [item.type for item in follow_up.output] == ["message"]
+
+
+def test_a_function_of_the_same_name_is_called_as_a_function(server: RunningServer) -> None:
+    """A function the request names `web_search` beside the built-in is called as itself."""
+    own = {**WEATHER_TOOL, "name": "web_search", "description": "Search the web for news."}
+    response = client(server).responses.create(
+        model="gpt-4o",
+        input="What is the latest news about lighthouses today?",
+        tools=[SEARCH_TOOL, own],
+        tool_choice={"type": "function", "name": "web_search"},
+    )
+    assert [item.type for item in response.output] == ["function_call"]
+
+
 class Person(BaseModel):
     name: str
     age: int
