@@ -151,7 +151,13 @@ class Unreadable:
     reason: str
 
 
-_BETA = ("beta", "true")
+# Query parameters a route call is matched without: each selects only what the call does
+# anyway, and clients send it or not. The anthropic SDK put beta=true on its beta calls'
+# URLs (count_tokens recorded as .../count_tokens?beta=true) and later versions send the
+# same call without it. The openai SDK sends stream=false on a stored response's retrieve
+# only when the caller passes stream=False (background polls recorded as
+# .../responses/{id}?stream=false), and nothing otherwise: false is the API's default.
+_MOOT = frozenset({("beta", "true"), ("stream", "false")})
 
 
 def is_replayable(request: RecordedRequest) -> bool:
@@ -287,10 +293,8 @@ class CassetteLibrary:
 
     def _route_key(self, method: str, path: str, query: str, body: bytes) -> _Key:
         # Parameters in any order: SDK versions differ in the order they send them. And
-        # without beta=true: the anthropic SDK put it on its beta calls' URLs (count_tokens
-        # recorded as .../count_tokens?beta=true), and later versions send the same call
-        # without it; it selects nothing the request does not say.
-        pairs = sorted(p for p in parse_qsl(query, keep_blank_values=True) if p != _BETA)
+        # without those that select nothing (_MOOT).
+        pairs = sorted(p for p in parse_qsl(query, keep_blank_values=True) if p not in _MOOT)
         where = (path.rstrip("/") or "/") + ("?" + urlencode(pairs) if pairs else "")
         return (method.upper(), where, self._key(method, path, body)[2])
 
