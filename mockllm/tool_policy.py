@@ -134,6 +134,7 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
                 _handoff_by_language(request, candidates)
                 or _delegation(request, candidates)
                 or _follow_up(request, candidates)
+                or _search_for(request, working)
             )
         return rng.choice([t for score, t in scored if score == best]).name
     again = _more_places(request, turn)
@@ -286,6 +287,42 @@ def _follow_up(request: Conversation, candidates: list[Tool]) -> str | None:
     if _PLACE.search(text) is None and _CAPITALISED.search(text) is None:
         return None
     return earlier[-1]
+
+
+# A tool that looks things up for the question it is given: a search engine, a knowledge
+# base, an encyclopedia (`tavily_search_results_json`, `duckduckgo_search`, `wikipedia`,
+# `search_docs`, a retriever tool "Search and return information about …").
+_SEARCH_WORDS = frozenset(
+    stem(w)
+    for w in (
+        "search", "lookup", "retrieve", "retriever", "wikipedia", "google", "bing", "tavily",
+        "duckduckgo", "serp", "serper", "brave", "arxiv", "web", "internet", "knowledge",
+    )
+)  # fmt: skip
+# A question: "?" (or a full-width one), or its first word asks one.
+_QUESTION = re.compile(
+    r"[?？]\s*$|^\s*(?:who|what|when|where|which|why|how|whose|whom|is|are|was|were|does|do"
+    r"|did|can|could|should|will|would|has|have)\b",
+    re.IGNORECASE,
+)
+QUESTION_WORDS = 2  # content words a question needs to be one a model looks up
+
+
+def _search_for(request: Conversation, candidates: list[Tool]) -> str | None:
+    """A question no tool relates to by its words ("Who won the 2022 World Cup?"), with a
+    search tool offered: that tool, as a model looks up what it is asked when it can. Not
+    for small talk ("How are you?": too few content words) nor for a request to do
+    something ("Summarize this."); nor a search the API runs itself (`Tool.server`: this
+    server's can only fail, so it is called only for what it is described for)."""
+    text = request.last_user
+    if _QUESTION.search(text) is None or len(_words(text)) < QUESTION_WORDS:
+        return None
+    for tool in candidates:
+        if is_handoff(tool.name) or is_output_tool(tool) or tool.server:
+            continue
+        if _words(f"{tool.name} {tool.description}") & _SEARCH_WORDS:
+            return tool.name
+    return None
 
 
 def _results_of(turn: tuple[Message, ...], offered: set[str]) -> bool:

@@ -16,7 +16,7 @@ from mockllm.tool_policy import (
     relatedness,
     results_answer,
 )
-from tests.factories import make_chat_request
+from tests.factories import make_chat_request, make_responses_request
 
 
 def tool(name: str, description: str = "", **properties: Any) -> dict[str, Any]:
@@ -508,4 +508,52 @@ def test_only_a_result_that_reports_a_failure_is_answered_as_one() -> None:
     )
     assert found_answer([("lookup", "Exception: timed out")], "zh_CN") == (
         "查询没有成功。lookup 出错：timed out。"
+    )
+
+
+SEARCH = tool(
+    "tavily_search_results_json",
+    "A search engine optimized for comprehensive, accurate, and trusted results. Useful for "
+    "when you need to answer questions about current events. Input should be a search query.",
+    query=1,
+)
+WIKIPEDIA = tool("wikipedia", "A wrapper around Wikipedia.", q=1)
+
+
+def test_a_question_no_tool_relates_to_is_looked_up_with_a_search_tool() -> None:
+    """A model asked something it can look up calls the search tool it has, though the
+    question shares no word with it; not for small talk or a request to do something, nor
+    when a tool relates by its words, and once the results are back it answers."""
+    for question in (
+        "Who won the world cup in 2022?",
+        "what is the capital of france",
+        "Wer hat die Weltmeisterschaft 2022 gewonnen?",
+    ):
+        asked = {"role": "user", "content": question}
+        assert choose_tools(conversation(asked, tools=[WEATHER, SEARCH]), 1) == (
+            "tavily_search_results_json",
+        )
+        assert choose_tool(conversation(asked, tools=[WIKIPEDIA]), 1) == "wikipedia"
+    for other in ("How are you?", "hi", "Tell me a joke about cats", "Summarize our chat."):
+        said = {"role": "user", "content": other}
+        assert choose_tool(conversation(said, tools=[SEARCH]), 1) is None, other
+    assert choose_tool(conversation(ASK, tools=[SEARCH, WEATHER]), 1) == "get_weather"
+    question = "Who won the world cup in 2022?"
+    built_in = make_responses_request(input=question, tools=[{"type": "web_search"}])
+    assert choose_tool(built_in, 1) is None  # this server's own search can only fail
+    asked = {"role": "user", "content": "Who won the world cup in 2022?"}
+    back = conversation(
+        asked,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [call(SEARCH["function"]["name"], "c1")],
+        },  # fmt: skip
+        {"role": "tool", "tool_call_id": "c1", "content": "Argentina won the 2022 World Cup."},
+        tools=[SEARCH],
+    )
+    assert choose_tool(back, 1) is None
+    assert results_answer(back, "en_US") == (
+        "Here is what I found. tavily_search_results_json returned: Argentina won the 2022 "
+        "World Cup."
     )

@@ -508,6 +508,37 @@ def test_auto_and_none_tool_choice_answer_in_text(gen_server):
         assert completion.choices[0].message.content
 
 
+WEB_SEARCH = tool(
+    "duckduckgo_search",
+    {
+        "type": "object",
+        "properties": {"query": {"type": "string", "description": "search query to look up"}},
+        "required": ["query"],
+    },
+)
+
+
+def test_a_question_is_looked_up_with_the_search_tool_then_answered(gen_server):
+    """An agent with a web search tool asks a question that shares no word with it: the
+    model searches with the question, then answers with what came back (two requests)."""
+    sdk = client_for(gen_server)
+    messages: list[Any] = user("Who won the world cup in 2022?")
+    first = sdk.chat.completions.create(model="gpt-4o", messages=messages, tools=[WEB_SEARCH])
+    (call,) = first.choices[0].message.tool_calls or []
+    assert first.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "duckduckgo_search"
+    assert json.loads(call.function.arguments) == {"query": "Who won the world cup in 2022?"}
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "Argentina beat France on penalties."},
+    ]
+    second = sdk.chat.completions.create(model="gpt-4o", messages=messages, tools=[WEB_SEARCH])
+    assert second.choices[0].finish_reason == "stop"
+    assert second.choices[0].message.content == (
+        "Here is what I found. duckduckgo_search returned: Argentina beat France on penalties."
+    )
+
+
 def allowed(mode: str, *names: str) -> dict[str, Any]:
     tools = [{"type": "function", "function": {"name": n}} for n in names]
     return {"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": tools}}
