@@ -376,7 +376,32 @@ def relatedness(text: str, tool: Tool) -> float:
         return 0.0
     named = _words(tool.name)
     described = _words(tool.description)
-    return sum(2.0 if w in named else 1.0 if w in described else 0.0 for w in asked)
+    score = sum(2.0 if w in named else 1.0 if w in described else 0.0 for w in asked)
+    for cues, subjects in _CUES:
+        if asked & cues and (named & subjects or described & subjects):
+            score += 0.5  # about the tool's subject in other words: less than its own
+    return score
+
+
+# Words that say what a message is about when the tool's words are others ("Will it rain
+# in Oslo tomorrow?" is about the weather, "How is AAPL trading?" about a stock's price):
+# (cues in the message, the subject's words in a tool's name or description).
+_CUES = tuple(
+    (frozenset(map(stem, cues.split())), frozenset(map(stem, subjects.split())))
+    for cues, subjects in (
+        (
+            "rain raining snow snowing sunny umbrella forecast temperature degrees humidity "
+            "windy cloudy storm celsius fahrenheit outside",
+            "weather forecast temperature",
+        ),
+        ("trading ticker shares nasdaq nyse", "stock stocks price quote ticker share"),
+        ("dollars euros yen pounds usd eur gbp jpy", "currency exchange convert conversion"),
+        ("meeting meetings appointment appointments", "calendar event schedule meeting"),
+        ("plane airport airline fly flying", "flight flights airline"),
+        ("package parcel shipping shipped shipment delivery tracking", "order shipment track"),
+        ("headlines", "news headline"),
+    )
+)
 
 
 _OPERATIONS = (

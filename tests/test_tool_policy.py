@@ -557,3 +557,26 @@ def test_a_question_no_tool_relates_to_is_looked_up_with_a_search_tool() -> None
         "Here is what I found. tavily_search_results_json returned: Argentina won the 2022 "
         "World Cup."
     )
+
+
+def test_a_message_about_a_tools_subject_in_other_words_calls_it() -> None:
+    """ "Will it rain in Seattle?" is about the weather, "How is AAPL trading?" about a
+    stock's price: a model calls those tools though the message has none of their words;
+    their own words still count more, and an unrelated message calls nothing."""
+    weather = tool("get_current_weather", "Get the current weather in a location", location=1)
+    stock = tool("get_stock_price", "Get the current price of a stock by ticker", ticker=1)
+    rates = tool("convert", "Convert an amount between currencies", amount=1)
+    tools = [weather, stock, rates, TIME]
+    for said, called in (
+        ("Will it rain in Seattle tomorrow?", "get_current_weather"),
+        ("Do I need an umbrella in London?", "get_current_weather"),
+        ("How is AAPL trading today?", "get_stock_price"),
+        ("How many euros is 100 dollars?", "convert"),
+    ):
+        asked = {"role": "user", "content": said}
+        assert choose_tools(conversation(asked, tools=tools), 1) == (called,), said
+    for said in ("Tell me a joke", "What is the capital of France?"):
+        assert choose_tool(conversation({"role": "user", "content": said}, tools=tools), 1) is None
+    # its own words first: the weather's time zone is the time tool's
+    asked = {"role": "user", "content": "What time is it in the zone where it rains?"}
+    assert choose_tool(conversation(asked, tools=tools), 1) == "get_time"
