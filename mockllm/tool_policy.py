@@ -320,9 +320,26 @@ def _search_for(request: Conversation, candidates: list[Tool]) -> str | None:
     for tool in candidates:
         if is_handoff(tool.name) or is_output_tool(tool) or tool.server:
             continue
-        if _words(f"{tool.name} {tool.description}") & _SEARCH_WORDS:
+        if _words(f"{tool.name} {tool.description}") & _SEARCH_WORDS and _takes_query(tool):
             return tool.name
     return None
+
+
+def _takes_query(tool: Tool) -> bool:
+    """Whether a tool takes the text to look up (a `query`, `q`, `question`… of type string,
+    or any string when it has one argument): a search, not a lookup of one record by its
+    id (`lookup_order(order_id)`)."""
+    properties = tool.parameters.get("properties")
+    if not isinstance(properties, dict) or not properties:
+        return False
+    texts = [
+        name
+        for name, schema in properties.items()
+        if isinstance(name, str) and isinstance(schema, dict) and schema.get("type") == "string"
+    ]
+    if any(_name_key(name) in _QUERY_NAMES for name in texts):
+        return True
+    return len(properties) == 1 and len(texts) == 1 and not _is_id(_name_key(texts[0]))
 
 
 def _results_of(turn: tuple[Message, ...], offered: set[str]) -> bool:

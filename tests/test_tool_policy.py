@@ -537,6 +537,10 @@ def test_a_question_no_tool_relates_to_is_looked_up_with_a_search_tool() -> None
     for other in ("How are you?", "hi", "Tell me a joke about cats", "Summarize our chat."):
         said = {"role": "user", "content": other}
         assert choose_tool(conversation(said, tools=[SEARCH]), 1) is None, other
+    # a lookup of one record by its id is no search
+    order = tool("lookup_order", "Look up the status of an order by its id.", order_id=1)
+    asked = {"role": "user", "content": "Who won the world cup in 2022?"}
+    assert choose_tool(conversation(asked, tools=[order]), 1) is None
     assert choose_tool(conversation(ASK, tools=[SEARCH, WEATHER]), 1) == "get_weather"
     question = "Who won the world cup in 2022?"
     built_in = make_responses_request(input=question, tools=[{"type": "web_search"}])
