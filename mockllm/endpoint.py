@@ -560,10 +560,12 @@ class Endpoint:
             extra = outcome.headers
             if dialect.answer_headers is not None:  # a rule's own headers still win
                 extra = (*dialect.answer_headers(rendered), *extra)
-            if not rate_headers and self._is_openai:
+            asked = (request.max_tokens if request.max_tokens_given else 0) or 0
+            if not rate_headers and dialect.open_limits is not None:
                 # No keys file limits the key: the API's answers name their limits anyway.
-                asked = request.max_tokens if request.max_tokens_given else 0
-                tokens = rendered.prompt_tokens + (asked or 0)
+                rate_headers = dialect.open_limits(rendered, asked, engine.now())
+            elif not rate_headers and self._is_openai:  # the same, as OpenAI names them
+                tokens = rendered.prompt_tokens + asked
                 if detached is not None or any(_is_rate_header(k) for k, _ in extra):
                     rate_headers = openai_errors.open_limits(tokens)  # merged with the rest
                 else:  # written into the head as they are (no work per header)

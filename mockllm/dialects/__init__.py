@@ -94,6 +94,9 @@ class Dialect:
       request alone, with no rule, engine or rate limit (Anthropic's token counting, the
       Responses API's compaction), given the time and the exchange's seed for what it
       stamps and numbers, or None for a path the engine answers;
+    - `open_limits(rendered, max_tokens, now)` → the rate-limit headers, under the family's
+      names, of an answer no keys file limits (the limits the API names on every answer),
+      or None for none (the OpenAI families write theirs into the head as raw lines);
     - `detach(store, conversation, run)` → for a request whose answer runs on without its
       connection (the Responses API's `background: true`): keeps the run in the store and
       gives the request's own answer, with the `Poll` a stream asks between writes (None
@@ -126,6 +129,7 @@ class Dialect:
     # answers running out of credits with 400, where OpenAI's default profile says 429.
     restate: Callable[[RequestError], RequestError] | None = None
     detach: Callable[[StateStore, Conversation, Run], tuple[Body, Poll | None] | None] | None = None
+    open_limits: Callable[[Rendered, int, float], Headers] | None = None
 
 
 def cache_read_input_tokens(rendered: Rendered) -> int:

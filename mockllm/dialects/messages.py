@@ -1893,6 +1893,7 @@ DIALECT = Dialect(
     request_id=request_id,
     reads_state=lambda raw: b'"thread"' in raw,  # a thread continued from the store
     restate=messages_answer.restate,
+    open_limits=messages_answer.open_limits,
 )
 # POST /v1/messages/count_tokens: the same wire, answered from the request alone.
 COUNT_TOKENS = replace(DIALECT, paths=(COUNT_TOKENS_PATH,), direct=count_tokens)

@@ -805,8 +805,49 @@ def reset_time(duration: str, now: float) -> str:
     whole again counted from `now`, which is how Anthropic's `anthropic-ratelimit-*-reset`
     headers say it."""
     seconds = sum(float(n) * _UNIT_S[unit] for n, unit in _DURATION.findall(duration))
+    return _time_after(seconds, now)
+
+
+def _time_after(seconds: float, now: float) -> str:
     moment = math.ceil(now + seconds)
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+
+
+# The limits an answer names when no keys file sets the key's own: usage tier 4's for the
+# Claude Sonnet and Opus 4.x models (docs.claude.com/en/api/rate-limits: 4,000 requests,
+# 2,000,000 input and 400,000 output tokens a minute), a rate no test reaches, so the
+# buckets are full again before each request.
+OPEN_REQUESTS = 4_000
+OPEN_INPUT_TOKENS = 2_000_000
+OPEN_OUTPUT_TOKENS = 400_000
+
+
+def open_limits(rendered: Rendered, max_tokens: int, now: float) -> Headers:
+    """The anthropic-ratelimit-* of an answer that no limit holds back, as the API sends
+    them on every answer: one request, the prompt's uncached tokens and `max_tokens` (what
+    the API counts against the output limit when a request starts) taken from full
+    buckets; `tokens` is the input and output limits together, a remaining count of
+    tokens is rounded to the nearest thousand (as the API rounds it), and each reset is
+    the time the bucket is whole again."""
+    taken_in = max(0, rendered.prompt_tokens - cache_read_input_tokens(rendered))
+    taken_out = max(0, max_tokens)
+    out: list[tuple[str, str]] = []
+    for name, limit, taken, rounded in (
+        ("requests", OPEN_REQUESTS, 1, False),
+        ("tokens", OPEN_INPUT_TOKENS + OPEN_OUTPUT_TOKENS, taken_in + taken_out, True),
+        ("input-tokens", OPEN_INPUT_TOKENS, taken_in, True),
+        ("output-tokens", OPEN_OUTPUT_TOKENS, taken_out, True),
+    ):
+        taken = min(taken, limit)
+        left = limit - taken
+        if rounded:
+            left = (left + 500) // 1000 * 1000
+        out += [
+            (f"anthropic-ratelimit-{name}-limit", str(limit)),
+            (f"anthropic-ratelimit-{name}-remaining", str(left)),
+            (f"anthropic-ratelimit-{name}-reset", _time_after(60 * taken / limit, now)),
+        ]
+    return tuple(out)
 
 
 def headers(status: int, rate: Headers, now: float) -> Headers:

@@ -757,6 +757,47 @@ def test_a_token_limit_429_names_the_tokens(keyed: RunningServer) -> None:
     assert sdk.messages.create(**{**request(), "max_tokens": 20}).content
 
 
+def test_every_answer_names_its_rate_limits(server: RunningServer, keyed: RunningServer) -> None:
+    """The API sends anthropic-ratelimit-* on every answer, not only when a limit is near
+    (clients that pace themselves read them): with no keys file, or a key the file gives no
+    rpm or tpm, a whole or streamed answer named none, while the OpenAI families' answers
+    name theirs."""
+    frozen = "2023-11-14T22:13:21Z"  # 1700000000 (22:13:20), the bucket whole again after
+    sdk = client(server)
+    raw = sdk.messages.with_raw_response.create(**request(max_tokens=1024))
+    usage = raw.parse().usage
+    assert usage.cache_read_input_tokens == 0
+    expected = {
+        "requests-limit": "4000",
+        "requests-remaining": "3999",
+        "requests-reset": frozen,
+        "tokens-limit": "2400000",
+        "tokens-remaining": str(round((2_400_000 - usage.input_tokens - 1024) / 1000) * 1000),
+        "tokens-reset": frozen,
+        "input-tokens-limit": "2000000",
+        "input-tokens-remaining": "2000000",  # rounded to the nearest thousand, as sent
+        "input-tokens-reset": frozen,
+        "output-tokens-limit": "400000",
+        "output-tokens-remaining": "399000",
+        "output-tokens-reset": frozen,
+    }
+    named = {
+        name.removeprefix("anthropic-ratelimit-"): value
+        for name, value in raw.headers.items()
+        if name.startswith("anthropic-ratelimit-")
+    }
+    assert named == expected
+    assert not any(name.startswith("x-ratelimit") for name in raw.headers)
+    with sdk.messages.with_streaming_response.create(**request(stream=True)) as streamed:
+        assert streamed.headers["anthropic-ratelimit-requests-remaining"] == "3999"
+        assert streamed.headers["anthropic-ratelimit-output-tokens-remaining"] == "399000"
+    reset(keyed.url)
+    open_key = client(keyed, api_key="sk-ant-open-key").messages.with_raw_response
+    headers = open_key.create(**request(max_tokens=20)).headers
+    assert headers["anthropic-ratelimit-requests-limit"] == "4000"
+    assert headers["anthropic-ratelimit-output-tokens-remaining"] == "400000"
+
+
 def test_429_then_success_honours_retry_after(server: RunningServer) -> None:
     sdk = client(server, max_retries=2)
     started = time.monotonic()
