@@ -25,7 +25,7 @@ from mockllm.code_agents import code_agent_answer
 from mockllm.conversation import Conversation, Tool
 from mockllm.json_agents import json_agent_answer
 from mockllm.lazy_fake import fake
-from mockllm.tool_policy import argument_hints, names_tool, relatedness, text_input
+from mockllm.tool_policy import argument_hints, names_tool, relatedness, search_tool, text_input
 
 _BRACKETED = re.compile(r"one of \[([^\]\n]+)\]")  # "should be one of [get_weather, calculator]"
 _LISTED = re.compile(r"\(one of ([\w\-, ]+)\)")  # "tool name (one of get_weather, multiply)"
@@ -62,6 +62,9 @@ def react_answer(request: Conversation, rng: random.Random, locale: str) -> str 
     related = [t for score, t in scored if score > 0]
     if observations and related:  # another tool the question names: it acts again
         related = [t for t in related if names_tool(question, t)]
+    if not related and not observations:  # a question it can look up: it searches
+        found = search_tool(question, [t for t in tools if t.name not in used])
+        related = [found] if found is not None else []
     if not related:
         said = " ".join(observations)[:_ANSWER_CHARS].strip()
         if not said:  # no tool relates to the question: it answers it itself
@@ -73,7 +76,7 @@ def react_answer(request: Conversation, rng: random.Random, locale: str) -> str 
     if best.parameters.get("properties"):
         value: Any = fake.instance_from_schema(best.parameters, rng.getrandbits(63), locale, hints)
         given = orjson.dumps(value).decode()
-    elif "JSON" in prompt or "json" in prompt:
+    elif _asks_json(prompt, names):
         given = orjson.dumps({"input": next(iter(hints.values()), question)}).decode()
     else:  # a single-input tool reads text
         given = text_input(asking, best)
@@ -81,6 +84,14 @@ def react_answer(request: Conversation, rng: random.Random, locale: str) -> str 
         "Thought: I need to use a tool to help me answer the question.\n"
         f"Action: {best.name}\nAction Input: {given}"
     )
+
+
+def _asks_json(prompt: str, names: list[str]) -> bool:
+    """Whether the prompt asks for the Action Input in JSON (a tool's name that says json,
+    `tavily_search_results_json`, does not)."""
+    for name in names:
+        prompt = prompt.replace(name, "")
+    return "JSON" in prompt or "json" in prompt
 
 
 def _prompt(request: Conversation) -> str:

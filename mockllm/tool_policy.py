@@ -309,29 +309,38 @@ QUESTION_WORDS = 2  # content words a question needs to be one a model looks up
 
 
 def _search_for(request: Conversation, candidates: list[Tool]) -> str | None:
-    """A question no tool relates to by its words ("Who won the 2022 World Cup?"), with a
-    search tool offered: that tool, as a model looks up what it is asked when it can. Not
-    for small talk ("How are you?": too few content words) nor for a request to do
-    something ("Summarize this."); nor a search the API runs itself (`Tool.server`: this
-    server's can only fail, so it is called only for what it is described for)."""
-    text = request.last_user
-    if _QUESTION.search(text) is None or len(_words(text)) < QUESTION_WORDS:
+    """A question no tool relates to by its words, with a search tool offered (`search_tool`;
+    not a tool named like a class, which gives the answer's form): that tool's name."""
+    tool = search_tool(request.last_user, [t for t in candidates if not is_output_tool(t)])
+    return tool.name if tool is not None else None
+
+
+def search_tool(question: str, tools: list[Tool]) -> Tool | None:
+    """The tool to look up a question no tool relates to by its words ("Who won the 2022
+    World Cup?") with, as a model looks up what it is asked when it can: the first that
+    searches (its name or description says search, lookup, retrieve, Wikipedia, web…) and
+    takes the text to look up. None for small talk ("How are you?": too few content words)
+    or a request to do something ("Summarize this."); never a search the API runs itself
+    (`Tool.server`: this server's can only fail, so it is called only for what it is
+    described for)."""
+    if _QUESTION.search(question) is None or len(_words(question)) < QUESTION_WORDS:
         return None
-    for tool in candidates:
-        if is_handoff(tool.name) or is_output_tool(tool) or tool.server:
+    for tool in tools:
+        if is_handoff(tool.name) or tool.server:
             continue
         if _words(f"{tool.name} {tool.description}") & _SEARCH_WORDS and _takes_query(tool):
-            return tool.name
+            return tool
     return None
 
 
 def _takes_query(tool: Tool) -> bool:
-    """Whether a tool takes the text to look up (a `query`, `q`, `question`… of type string,
-    or any string when it has one argument): a search, not a lookup of one record by its
-    id (`lookup_order(order_id)`)."""
+    """Whether a tool takes the text to look up: a `query`, `q`, `question`… of type string,
+    any string when it has one argument, or the text itself (a tool with no arguments
+    listed: a ReAct prompt's `Search`, which reads its Action Input); not a lookup of one
+    record by its id (`lookup_order(order_id)`)."""
     properties = tool.parameters.get("properties")
     if not isinstance(properties, dict) or not properties:
-        return False
+        return True
     texts = [
         name
         for name, schema in properties.items()

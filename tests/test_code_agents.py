@@ -151,3 +151,16 @@ def test_other_prompts_are_not_code_agents_and_draw_nothing():
     assert not is_code_agent(request)
     assert code_agent_answer(request, rng, "en_US") is None
     assert rng.getstate() == state
+
+
+def test_a_question_no_tool_relates_to_is_looked_up_with_the_search_tool():
+    """smolagents' CodeAgent with its web search tool, asked something to look up."""
+    searching = TAGGED.replace(
+        'def get_weather(city: string) -> string:\n    """Get the current weather for a city.',
+        'def web_search(query: string) -> string:\n    """Performs a web search for a query.',
+    ).replace("city: The name of the city.", "query: The search query to perform.")
+    step = answer(searching, "New task:\nWho won the world cup in 2022?")
+    assert step is not None
+    assert ("web_search", {"query": "Who won the world cup in 2022?"}) in calls_in(step)
+    small = answer(searching, "New task:\nhi there")
+    assert small is not None and calls_in(small)[0][0] == "final_answer"

@@ -165,3 +165,16 @@ def test_the_answer_is_repeatable_and_other_prompts_draw_nothing():
     request = make_chat_request(messages=[{"role": "user", "content": plain}])
     assert react_answer(request, rng, "en_US") is None
     assert rng.getstate() == state
+
+
+@pytest.mark.parametrize("agent", ["structured_chat", "json_chat"])
+def test_a_question_no_tool_relates_to_is_looked_up_with_a_search_tool(agent):
+    """The captured prompts with a search tool in place of the weather's: a question to
+    look up is searched with it."""
+    body = ask(CAPTURED[agent][0], "Who won the world cup in 2022?")
+    text = json.dumps(body).replace("get_weather", "web_search")
+    text = text.replace("Get the current weather in a given city.", "Search the web.")
+    text = text.replace("'city': {'title': 'City'", "'query': {'title': 'Query'")
+    step = json.loads(FENCED.findall(answer(json.loads(text)))[0])
+    assert step["action"] == "web_search"
+    assert "Who won the world cup in 2022?" in json.dumps(step["action_input"])

@@ -141,3 +141,40 @@ def test_a_conversational_agent_asks_under_new_input():
     )
     step = answer({"role": "user", "content": prompt})
     assert step is not None and step.endswith("Action: get_weather\nAction Input: Paris")
+
+
+SEARCH_PROMPT = """Answer the following questions as best you can. You have access to the following tools:
+
+tavily_search_results_json: A search engine optimized for comprehensive, accurate, and trusted results. Useful for when you need to answer questions about current events. Input should be a search query.
+
+Use the following format:
+
+Question: the input question you must answer
+Thought: you should always think about what to do
+Action: the action to take, should be one of [tavily_search_results_json]
+Action Input: the input to the action
+Observation: the result of the action
+... (this Thought/Action/Action Input/Observation can repeat N times)
+Thought: I now know the final answer
+Final Answer: the final answer to the original input question
+
+Begin!
+
+Question: {question}
+Thought:"""  # noqa: E501  (LangChain hub's hwchase17/react, with a search tool)
+
+
+def test_a_question_no_tool_relates_to_is_looked_up_with_the_search_tool():
+    """LangChain's ReAct demo: "what is LangChain?" with a search tool searches it, then
+    answers with what it found; small talk is answered at once."""
+    asked = SEARCH_PROMPT.replace("{question}", "Who won the world cup in 2022?")
+    step = answer({"role": "user", "content": asked})
+    assert step == (
+        "Thought: I need to use a tool to help me answer the question.\n"
+        "Action: tavily_search_results_json\nAction Input: Who won the world cup in 2022?"
+    )
+    seen = " I should search.\nAction: tavily_search_results_json\nAction Input: Who won"
+    done = answer({"role": "user", "content": asked + seen + "\nObservation: Argentina.\nThought:"})
+    assert done == "Thought: I can answer without using any more tools.\nFinal Answer: Argentina."
+    small = answer({"role": "user", "content": SEARCH_PROMPT.replace("{question}", "hi there")})
+    assert small is not None and "Final Answer: " in small
