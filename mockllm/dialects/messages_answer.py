@@ -158,7 +158,7 @@ def stop_reason(choice: RenderedChoice | None, conversation: Conversation) -> st
     if choice.finish_reason == "stop" and choice.stop_sequence is not None:
         return "stop_sequence"
     reason = _STOP_REASONS.get(choice.finish_reason, "end_turn")
-    if reason == "tool_use":
+    if reason == "tool_use" and choice.tool_calls:  # a rule's tool_calls: tool_use as given
         server = _server_tools(conversation)
         if all(c.name in server for c in choice.tool_calls):
             return "end_turn"  # the API ran (or failed to run) its own tools: the turn ends

@@ -120,6 +120,9 @@ rules:
   - name: declined
     match: { last_user: "decline this" }
     reply: { refusal: "I can't help with that." }
+  - name: finish-tool-calls
+    match: { last_user: "end as a tool call" }
+    reply: { content: "Calling nothing.", finish_reason: tool_calls }
 """
 KEYS = """\
 keys:
@@ -507,6 +510,16 @@ def test_thinking_streams_deltas_and_a_signature(server: RunningServer) -> None:
     assert len(signatures) == 1 and signatures[0]["signature"]
     kinds = [d["content_block"]["type"] for name, d in events if name == "content_block_start"]
     assert kinds == ["thinking", "text"]
+
+
+def test_a_rules_finish_reason_tool_calls_is_tool_use(server: RunningServer) -> None:
+    """finish_reason maps as FAMILIES says (tool_calls -> tool_use) for a rule that gives it
+    with no calls too: it came out end_turn, as if the calls (none) were all server tools."""
+    sdk = client(server)
+    message = sdk.messages.create(**request("end as a tool call"))
+    assert (message.stop_reason, message.content[0].text) == ("tool_use", "Calling nothing.")
+    with sdk.messages.stream(**request("end as a tool call")) as stream:
+        assert stream.get_final_message().stop_reason == "tool_use"
 
 
 def test_stop_sequences(server: RunningServer) -> None:
