@@ -203,6 +203,9 @@ class CassetteLibrary:
         self._routes = 0  # how many of the interactions are route calls
         # what `_nearest` compares of each recorded request, by the interaction's id
         self._profiles: dict[int, tuple[Interaction, _Profile]] = {}
+        # the keys by their bodies' numbers read as JSON reads them (1.0 is 1), made on the
+        # first request whose key is not recorded
+        self._loose: dict[tuple[str | None, _Key], tuple[str | None, _Key]] | None = None
         # Set to a shared state store's counter (`StateStore.incr`), replays are counted
         # across every process sharing it, when the count matters (several recordings).
         self.count_play: Callable[[str], int] | None = None
@@ -283,6 +286,9 @@ class CassetteLibrary:
             self._by_key[(interaction.cassette, key)].append(interaction)
             self._by_cassette[interaction.cassette].append(interaction)
             self._routes += is_route
+            if self._loose is not None:  # kept up to date once made (a recording adds many)
+                for recorded in ((None, key), (interaction.cassette, key)):
+                    self._loose.setdefault(_loosened(recorded), recorded)
 
     def key_of(self, request: RecordedRequest) -> _Key:
         """What a request is matched by: method, family (or path), normalised body; a route
@@ -368,6 +374,7 @@ class CassetteLibrary:
                     del self._by_key[key]
                     self._plays.pop(key, None)
             self._profiles.clear()
+            self._loose = None
 
     def reset(self) -> None:
         """Rewind: the next request replays the first recorded answer again."""
@@ -381,7 +388,7 @@ class CassetteLibrary:
         scope = None if cassette is None else normal_name(cassette)
         key = (scope, self._key(method, path, body))
         with self._lock:
-            found = self._take(key)
+            found = self._take(key) or self._take_loosely(key)
             if found is not None:
                 return found
             pool = [i for group in self._by_cassette.values() for i in group]
@@ -404,7 +411,7 @@ class CassetteLibrary:
         scope = None if cassette is None else normal_name(cassette)
         key = (scope, self._key(method, path, body))
         with self._lock:
-            return bool(self._by_key.get(key))
+            return bool(self._by_key.get(key) or self._by_key.get(self._recorded_as(key)))
 
     def find_route(
         self, method: str, path: str, query: str, body: bytes, cassette: str | None = None
@@ -418,6 +425,23 @@ class CassetteLibrary:
         key = (scope, self.key_of(request))
         with self._lock:
             return self._take(key)
+
+    def _take_loosely(self, key: tuple[str | None, _Key]) -> Interaction | Miss | None:
+        """The next recorded answer to a request recorded with its numbers written another
+        way (`"temperature": 1.0` for 1, as one client or serializer writes what another
+        does not), or None (under the lock)."""
+        recorded = self._recorded_as(key)
+        return None if recorded == key else self._take(recorded)
+
+    def _recorded_as(self, key: tuple[str | None, _Key]) -> tuple[str | None, _Key]:
+        """The recorded key whose body differs from ``key``'s only in how its numbers are
+        written, else ``key`` (under the lock)."""
+        loose = _loosened(key)
+        if self._loose is None:
+            self._loose = {}
+            for recorded in self._by_key:
+                self._loose.setdefault(_loosened(recorded), recorded)
+        return self._loose.get(loose, key)
 
     def _take(self, key: tuple[str | None, _Key]) -> Interaction | Miss | None:
         """The next recorded answer to the request of ``key`` (under the lock), or None."""
@@ -541,6 +565,32 @@ def _route(method: str, path: str) -> tuple[str, str]:
 
 def _dump(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def _loosened(key: tuple[str | None, _Key]) -> tuple[str | None, _Key]:
+    """``key`` with its JSON body's whole numbers written one way (1.0 as 1); the same
+    key when its body has none written as a fraction."""
+    scope, (method, where, canonical) = key
+    if not canonical.startswith(b"json:") or b"." not in canonical:
+        return key
+    try:
+        value = orjson.loads(canonical[5:])
+    except orjson.JSONDecodeError:
+        return key
+    loose = _dump(_whole(value))
+    return key if loose == canonical[5:] else (scope, (method, where, b"json:" + loose))
+
+
+def _whole(value: Any) -> Any:
+    """``value`` with every float that is a whole number an int (JSON has one number type:
+    the APIs read 1.0 and 1 alike)."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, dict):
+        return {k: _whole(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    return value
 
 
 def _diff(old: Any, new: Any, where: str, lines: list[str], notes: Notes) -> None:

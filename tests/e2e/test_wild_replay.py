@@ -92,12 +92,63 @@ BACKGROUND_POLLS = {
 }
 
 
+def _chat(content: str) -> dict[str, object]:
+    return {
+        "id": "chatcmpl-0bg5aa11ce5e",
+        "object": "chat.completion",
+        "created": 1770000000,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12},
+    }
+
+
+# Requests recorded with whole numbers written as fractions (a Python client's
+# temperature=1.0) and as integers (a JavaScript client's 0 for 0.0).
+NUMBERS = {
+    "interactions": [
+        {
+            "request": {
+                "method": "POST",
+                "uri": "https://api.openai.com/v1/chat/completions",
+                "headers": {"content-type": ["application/json"]},
+                "parsed_body": {
+                    "messages": [{"role": "user", "content": "Say hi."}],
+                    "model": "gpt-4o-mini",
+                    "temperature": 1.0,
+                    "top_p": 0.5,
+                },
+            },
+            "response": _json_answer(_chat("Hi there.")),
+        },
+        {
+            "request": {
+                "method": "POST",
+                "uri": "https://api.openai.com/v1/chat/completions",
+                "headers": {"content-type": ["application/json"]},
+                "body": '{"messages":[{"role":"user","content":"Say bye."}],'
+                '"model":"gpt-4o-mini","temperature":0}',
+            },
+            "response": _json_answer(_chat("Bye.")),
+        },
+    ],
+    "version": 1,
+}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     tmp = tmp_path_factory.mktemp("wild-replay")
     folder = tmp / "cassettes"
     folder.mkdir()
     (folder / "background_polls.yaml").write_text(yaml.safe_dump(BACKGROUND_POLLS))
+    (folder / "numbers.yaml").write_text(yaml.safe_dump(NUMBERS))
     running = start_server("--cassettes", str(folder), "--replay-speed", "0", tmp_path=tmp)
     yield running
     running.stop()
@@ -122,3 +173,22 @@ def test_polls_recorded_with_stream_false_answer_a_plain_retrieve(client: openai
     polls = [client.responses.retrieve(started.id) for _ in range(2)]
     assert [poll.status for poll in polls] == ["in_progress", "completed"]
     assert polls[1].output_text == "2 + 2 equals 4."
+
+
+def test_whole_numbers_match_however_they_are_written(client: openai.OpenAI) -> None:
+    """A request is matched whether its whole numbers are written as the recording wrote
+    them or not (temperature 1 for a recorded 1.0, 0.0 for a recorded 0): the API reads
+    them alike. Other numbers still tell requests apart."""
+    said = [{"role": "user", "content": "Say hi."}]
+    hi = client.chat.completions.create(
+        model="gpt-4o-mini", messages=said, temperature=1, top_p=0.5
+    )  # fmt: skip
+    assert hi.choices[0].message.content == "Hi there."
+    bye = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "Say bye."}], temperature=0.0
+    )
+    assert bye.choices[0].message.content == "Bye."
+    with pytest.raises(openai.APIStatusError):  # a miss: 0.25 is not 0.5
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=said, temperature=1, top_p=0.25
+        )  # fmt: skip
