@@ -705,8 +705,9 @@ def _choice(
         # This server runs none of them: the answer that follows says they could not run.
         text = unavailable_answer([call.name for call in calls_spec], locale)
     elif not calls_spec or not default:
-        # With calls, a rule's text is what it says before them ("I'll check the weather.");
-        # the default generator's calls come alone.
+        # With calls, a rule's text is what it says before them ("I'll check the weather."),
+        # or after them when they are all the API's own; the default generator's calls
+        # come alone.
         text = _content_for(spec, request, rng, locale, words)
     if not calls_spec and text is None and (default or spec.refusal is None):
         if request.response_format.type == "json_object" and default:
