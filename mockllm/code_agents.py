@@ -25,9 +25,9 @@ from mockllm.tool_policy import (
     arithmetic_in,
     found_answer,
     hints_per_place,
+    look_up_tool,
     names_tool,
     relatedness,
-    search_tool,
 )
 
 # "The code sequence must be opened with '<code>', and closed with '</code>'."
@@ -82,8 +82,8 @@ def code_agent_answer(request: Conversation, rng: random.Random, locale: str) ->
     related = [t for t in tools if t.name not in called and relatedness(question, t) > 0]
     if called and related:  # after a result, another tool the task names acts in turn
         related = [t for t in related if names_tool(question, t)]
-    if not related and not called:  # a question it can look up: it searches
-        found = search_tool(question, [t for t in tools if t.name != _FINAL])
+    if not related and not called:  # a page to read, a question to look up
+        found = look_up_tool(question, [t for t in tools if t.name != _FINAL])
         related = [found] if found is not None else []
     if related:
         best = max(related, key=lambda t: relatedness(question, t))

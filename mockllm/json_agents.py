@@ -24,7 +24,7 @@ from typing import Any
 
 from mockllm.conversation import Conversation, Tool
 from mockllm.lazy_fake import fake
-from mockllm.tool_policy import argument_hints, names_tool, relatedness, search_tool, text_input
+from mockllm.tool_policy import argument_hints, look_up_tool, names_tool, relatedness, text_input
 
 # 'Valid "action" values: "Final Answer" or get_weather, calculator' (structured chat),
 # '… or one of [get_weather, calculator].' (LangChain.js), 'The action to take. Must be one
@@ -82,9 +82,9 @@ def json_agent_answer(
     related = [t for score, t in scored if score > 0]
     if results and related:  # another tool the question names: it acts again
         related = [t for t in related if names_tool(question, t.tool)]
-    if not related and not results:  # a question it can look up: it searches
-        searching = search_tool(question, [t.tool for t in listed if t.tool.name not in used])
-        related = [t for t in listed if searching is not None and t.tool is searching]
+    if not related and not results:  # a page to read, a question to look up
+        looking = look_up_tool(question, [t.tool for t in listed if t.tool.name not in used])
+        related = [t for t in listed if looking is not None and t.tool is looking]
     if not related:
         said = " ".join(results)[:_ANSWER_CHARS].strip()
         if not said:  # no tool relates to the question: it answers it itself

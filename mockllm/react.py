@@ -25,7 +25,7 @@ from mockllm.code_agents import code_agent_answer
 from mockllm.conversation import Conversation, Tool
 from mockllm.json_agents import json_agent_answer
 from mockllm.lazy_fake import fake
-from mockllm.tool_policy import argument_hints, names_tool, relatedness, search_tool, text_input
+from mockllm.tool_policy import argument_hints, look_up_tool, names_tool, relatedness, text_input
 
 _BRACKETED = re.compile(r"one of \[([^\]\n]+)\]")  # "should be one of [get_weather, calculator]"
 _LISTED = re.compile(r"\(one of ([\w\-, ]+)\)")  # "tool name (one of get_weather, multiply)"
@@ -62,8 +62,8 @@ def react_answer(request: Conversation, rng: random.Random, locale: str) -> str 
     related = [t for score, t in scored if score > 0]
     if observations and related:  # another tool the question names: it acts again
         related = [t for t in related if names_tool(question, t)]
-    if not related and not observations:  # a question it can look up: it searches
-        found = search_tool(question, [t for t in tools if t.name not in used])
+    if not related and not observations:  # a page to read, a question to look up
+        found = look_up_tool(question, [t for t in tools if t.name not in used])
         related = [found] if found is not None else []
     if not related:
         said = " ".join(observations)[:_ANSWER_CHARS].strip()

@@ -835,12 +835,30 @@ def _fits_count(count: int, s: Schema) -> bool:
     return int(s.get("minItems", 0)) <= count and (hi is None or count <= hi)
 
 
+# Formats a hint from the prompt may fill, when it is one: an address it names ("Summarize
+# https://example.com/post" for a `url` of format `uri`; "email bob@example.com").
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+\Z")
+_HINTED_FORMATS = {
+    "uri": _URI,
+    "url": _URI,
+    "iri": _URI,
+    "uri-reference": _URI,
+    "iri-reference": _URI,
+    "email": re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z"),
+    "idn-email": re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z"),
+}
+
+
 def _takes_text(s: Schema | None, text: str) -> bool:
-    """Whether a string schema accepts `text` (plain text only: no enum, const or format)."""
+    """Whether a string schema accepts `text` (plain text, or text of the format a
+    `uri` or an `email` names; no enum but one of its values, no const)."""
     if s is None or "string" not in (_types(s) or ["string"]):
         return False
-    if s.keys() & {"enum", "const", "format"}:
+    if s.keys() & {"enum", "const"}:
         return isinstance(s.get("enum"), list) and text in s["enum"]
+    form = s.get("format")
+    if form is not None and not (form in _HINTED_FORMATS and _HINTED_FORMATS[form].match(text)):
+        return False
     if not _fits(text, int(s.get("minLength", 0)), s.get("maxLength")):
         return False
     pattern = s.get("pattern")

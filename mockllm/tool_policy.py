@@ -134,7 +134,7 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
                 _handoff_by_language(request, candidates)
                 or _delegation(request, candidates)
                 or _follow_up(request, candidates)
-                or _search_for(request, working)
+                or _look_up_for(request, working)
             )
         return rng.choice([t for score, t in scored if score == best]).name
     again = _more_places(request, turn)
@@ -308,11 +308,53 @@ _QUESTION = re.compile(
 QUESTION_WORDS = 2  # content words a question needs to be one a model looks up
 
 
-def _search_for(request: Conversation, candidates: list[Tool]) -> str | None:
-    """A question no tool relates to by its words, with a search tool offered (`search_tool`;
-    not a tool named like a class, which gives the answer's form): that tool's name."""
-    tool = search_tool(request.last_user, [t for t in candidates if not is_output_tool(t)])
+def _look_up_for(request: Conversation, candidates: list[Tool]) -> str | None:
+    """A message no tool relates to by its words that names a page to read or asks a
+    question, with a tool offered to read or search with (`look_up_tool`; not a tool named
+    like a class, which gives the answer's form): that tool's name."""
+    tool = look_up_tool(request.last_user, [t for t in candidates if not is_output_tool(t)])
     return tool.name if tool is not None else None
+
+
+def look_up_tool(text: str, tools: list[Tool]) -> Tool | None:
+    """The tool a model reads a page the message names with (`fetch_tool`), else the one it
+    searches the message's question with (`search_tool`), or None."""
+    return fetch_tool(text, tools) or search_tool(text, tools)
+
+
+# A web address a message names ("Summarize https://example.com/post."), without the
+# punctuation that ends its sentence.
+_URL = re.compile(r"https?://[^\s<>\"'`()\[\]{}]+")
+_URL_NAMES = frozenset(
+    ("url", "uri", "link", "href", "pageurl", "webpageurl", "websiteurl", "website",
+     "targeturl", "sourceurl", "webpage")
+)  # fmt: skip
+_URL_WORDS = frozenset(("url", "urls", "link", "webpage", "website"))
+
+
+def url_in(text: str) -> str | None:
+    """The first web address the text names, or None."""
+    found = _URL.search(text)
+    return found.group().rstrip(".,;:!?") if found is not None else None
+
+
+def fetch_tool(text: str, tools: list[Tool]) -> Tool | None:
+    """The tool to read a page the message names with, when no tool relates to it by its
+    words ("Summarize https://example.com/post" and the MCP fetch server's `fetch(url)`,
+    Anthropic's web_fetch, a ReAct prompt's tool described as reading a URL): the first
+    that takes a web address. None when the message names none."""
+    if url_in(text) is None:
+        return None
+    for tool in tools:
+        if is_handoff(tool.name):
+            continue
+        properties = tool.parameters.get("properties")
+        if isinstance(properties, dict) and properties:
+            if any(isinstance(n, str) and _name_key(n) in _URL_NAMES for n in properties):
+                return tool
+        elif _words(f"{tool.name} {tool.description}") & _URL_WORDS:
+            return tool  # it reads its input as text: the address
+    return None
 
 
 def search_tool(question: str, tools: list[Tool]) -> Tool | None:
@@ -506,7 +548,8 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
         return {}
     text = request.last_user.strip()
     hints: dict[str, Hint] = {}
-    numbers = [float(n) if "." in n else int(n) for n in _NUMBER.findall(text)]
+    # (not the digits of a web address: "post-1" in https://example.com/post-1)
+    numbers = [float(n) if "." in n else int(n) for n in _NUMBER.findall(_URL.sub(" ", text))]
     currencies = _CURRENCY.findall(text)
     for name, schema in properties.items():
         key = _name_key(name) if isinstance(name, str) else ""
@@ -531,6 +574,8 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             hints[name] = _sentence(saying.group(1), words=6).rstrip(".")
         elif key == "text" and (quoted := _QUOTED.search(text)) is not None:
             hints[name] = next(g for g in quoted.groups() if g)  # "Translate 'good morning'…"
+        elif key in _URL_NAMES and (url := url_in(text)) is not None:
+            hints[name] = url  # "Summarize https://example.com/post." -> the address
         elif key in _QUERY_NAMES and text:
             hints[name] = text[:QUERY_HINT_CHARS].strip()
         elif key in _EXPRESSION_NAMES and (sum_ := _ARITHMETIC.search(text)) is not None:

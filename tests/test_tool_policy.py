@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mockllm.conversation import Tool
 from mockllm.tool_policy import (
     answer_hints,
     argument_hints,
@@ -13,6 +14,7 @@ from mockllm.tool_policy import (
     found_answer,
     hints_per_place,
     is_final_tool,
+    look_up_tool,
     relatedness,
     results_answer,
 )
@@ -584,3 +586,34 @@ def test_a_message_about_a_tools_subject_in_other_words_calls_it() -> None:
     # its own words first: the weather's time zone is the time tool's
     asked = {"role": "user", "content": "What time is it in the zone where it rains?"}
     assert choose_tool(conversation(asked, tools=tools), 1) == "get_time"
+
+
+FETCH = {
+    "type": "function",
+    "function": {
+        "name": "fetch",
+        "description": "Fetches a URL from the internet and optionally extracts its contents.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "url": {"type": "string", "format": "uri"},
+                "max_length": {"type": "integer"},
+            },
+            "required": ["url"],
+        },
+    },
+}
+
+
+def test_a_page_the_message_names_is_read_with_the_tool_that_takes_an_address() -> None:
+    """ "Summarize https://…" with the MCP fetch server's tool: a model reads the page, its
+    address the argument (of format uri), the address's digits no number of another."""
+    asked = {"role": "user", "content": "Summarize https://example.com/blog/post-1."}
+    request = conversation(asked, tools=[WEATHER, FETCH])
+    assert choose_tools(request, 1) == ("fetch",)
+    assert argument_hints(request, request.tools[1]) == {"url": "https://example.com/blog/post-1"}
+    said = {"role": "user", "content": "Summarize our chat."}
+    assert choose_tool(conversation(said, tools=[FETCH]), 1) is None
+    # a ReAct prompt's tool reads its input as text: one described as reading a URL
+    reads = Tool("requests_get", "Fetch the content of a URL.", {})
+    assert look_up_tool("What does https://example.com say?", [reads]) == reads

@@ -458,6 +458,21 @@ def test_after_a_server_tool_the_answer_says_it_could_not_run(server: RunningSer
     assert again.content[-1].type == "text"
 
 
+def test_a_page_the_message_names_is_fetched_with_web_fetch(server: RunningServer) -> None:
+    """With web_fetch offered and no rule, "Summarize <address>" fetches that address."""
+    message = client(server).messages.create(
+        model=MODEL,
+        max_tokens=500,
+        tools=[{"type": "web_fetch_20250910", "name": "web_fetch"}],
+        messages=[{"role": "user", "content": "Summarize https://example.com/blog/post-1."}],
+    )
+    use, result, text = message.content
+    assert use.type == "server_tool_use" and use.name == "web_fetch"
+    assert use.input == {"url": "https://example.com/blog/post-1"}
+    assert result.type == "web_fetch_tool_result"
+    assert text.type == "text" and text.text.endswith("web_fetch failed: unavailable.")
+
+
 # --- thinking, stop sequences, max_tokens ----------------------------------------------------
 
 
