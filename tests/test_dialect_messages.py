@@ -541,6 +541,8 @@ def test_faults_in_the_stream() -> None:
         (503, None, "api_error"),
         (529, None, "overloaded_error"),
         (500, "overloaded_error", "overloaded_error"),
+        (400, "my_type", "my_type"),  # a scenario's own type is kept
+        (503, "upstream_unavailable", "upstream_unavailable"),
     ],
 )
 def test_error_types_by_status(status: int, given: str | None, expected: str) -> None:

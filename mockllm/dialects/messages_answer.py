@@ -652,14 +652,24 @@ def answer(
 
 
 def error_type(status: int, given: str | None = None) -> str:
-    """The error's `type`: the one given when it is Anthropic's (OpenAI's catch-all
-    `invalid_request_error` only on a 400), else the one the status implies."""
+    """The error's `type`: the one the status implies when none is given, or when the one
+    given is OpenAI's (a scenario shared by every family: `insufficient_quota` is a
+    `billing_error` here, OpenAI's catch-all `invalid_request_error` on a 404 a
+    `not_found_error`); else the one given (Anthropic's, or one of the scenario's own)."""
     implied = _ERROR_TYPES.get(status) or (
         "api_error" if status >= 500 else "invalid_request_error"
     )
-    if given in ERROR_TYPES and (given != "invalid_request_error" or implied == given):
-        return given
-    return implied
+    if given is None or given in _OPENAI_TYPES and given != implied:
+        return implied
+    return given
+
+
+# The error types OpenAI's API writes (`error.type`), which name no Anthropic type.
+_OPENAI_TYPES = frozenset(
+    ("invalid_request_error", "insufficient_quota", "requests", "tokens", "server_error",
+     "rate_limit_exceeded", "engine_overloaded_error", "access_terminated", "invalid_api_key",
+     "model_not_found", "billing_not_active", "content_filter")
+)  # fmt: skip
 
 
 _MODEL_NAMED = re.compile(r"[`'](.+?)[`']")

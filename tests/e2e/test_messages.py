@@ -120,6 +120,12 @@ rules:
   - name: declined
     match: { last_user: "decline this" }
     reply: { refusal: "I can't help with that." }
+  - name: own-error-type
+    match: { model: claude-own-type }
+    reply: { error: { status: 400, type: quota_rule_error, message: "Scripted." } }
+  - name: openai-error-type
+    match: { model: claude-openai-type }
+    reply: { error: { status: 402, type: insufficient_quota } }
   - name: finish-tool-calls
     match: { last_user: "end as a tool call" }
     reply: { content: "Calling nothing.", finish_reason: tool_calls }
@@ -920,6 +926,9 @@ def test_error_types_follow_the_status(server: RunningServer) -> None:
         ("error-404", 404, "not_found_error"),
         ("error-429", 429, "rate_limit_error"),
         ("error-500", 500, "api_error"),
+        # a rule's own type is kept; OpenAI's (a scenario every family shares) is mapped
+        ("claude-own-type", 400, "quota_rule_error"),
+        ("claude-openai-type", 402, "billing_error"),
     ]:
         check_error(post(server, request(model=model)), status, kind)
 
