@@ -104,6 +104,10 @@ class Conversation:
     # The custom (free-form input) tools offered that `tools` leaves out (it holds one only
     # when the tool choice forces it): a rule's call of one is written from its grammar.
     free_form_tools: tuple[Tool, ...] = ()
+    # Built-in tools offered that no tool above stands for, by their type and its family
+    # (the Responses API's `file_search`; `web_search_preview_2025_03_11` is also a
+    # `web_search`): named so that a rule's `tools` condition can ask for them.
+    builtin_tools: frozenset[str] = frozenset()
     tool_choice: str | None = None  # "none" | "auto" | "required" | a tool's name
     allowed_tools: tuple[str, ...] = ()  # an `allowed_tools` choice: only these may be called
     parallel_tool_calls: bool = True
@@ -143,7 +147,11 @@ class Conversation:
 
     @property
     def tool_names(self) -> frozenset[str]:
-        return frozenset(t.name for t in self.tools)
+        """The names of every tool offered: functions, custom tools, built-in tools."""
+        named = frozenset(t.name for t in self.tools)
+        if self.free_form_tools:
+            named |= {t.name for t in self.free_form_tools}
+        return named | self.builtin_tools if self.builtin_tools else named
 
     def tool(self, name: str) -> Tool | None:
         for tool in self.tools:

@@ -476,6 +476,12 @@ def _searches(tools: tuple[Tool, ...], other: frozenset[tuple[str, str]]) -> boo
     return offered and not named
 
 
+def _builtin_names(other: frozenset[tuple[str, str]]) -> frozenset[str]:
+    """The built-in tools offered, each by its type and its type's family."""
+    kinds = [kind for kind, name in other if kind == name]
+    return frozenset(kinds) | {_family(kind) for kind in kinds} if kinds else frozenset()
+
+
 def _custom_tools(echoed: list[JSON]) -> tuple[Tool, ...]:
     """The custom (free-form input) tools offered, each with the grammar of its input when
     it has one (`format` of type `grammar`: its `syntax` and `definition`)."""
@@ -1024,6 +1030,7 @@ def parse(
         max_tokens_given=max_given,
         tools=(*tools, *forced, *((SEARCH,) if searches else ())),
         free_form_tools=tuple(t for t in custom if t not in forced),
+        builtin_tools=_builtin_names(other_tools),
         tool_choice=tool_choice,
         allowed_tools=allowed,
         parallel_tool_calls=parallel,

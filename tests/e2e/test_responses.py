@@ -72,6 +72,12 @@ rules:
   - name: responses-only
     match: { api: responses, last_user: "which family?" }
     reply: { content: "responses" }
+  - name: with-file-search
+    match: { tools: [file_search], last_user: "which tools?" }
+    reply: { content: "file search offered" }
+  - name: with-any-web-search
+    match: { tools: [web_search, apply_patch], last_user: "which tools?" }
+    reply: { content: "web search and apply_patch offered" }
 """
 EVENTS = TypeAdapter(ResponseStreamEvent)
 
@@ -352,6 +358,20 @@ def test_a_function_of_the_same_name_is_called_as_a_function(server: RunningServ
         tool_choice={"type": "function", "name": "web_search"},
     )
     assert [item.type for item in response.output] == ["function_call"]
+
+
+def test_rules_ask_for_built_in_and_custom_tools_by_name(server: RunningServer) -> None:
+    """A rule's `tools` condition names a built-in tool by its type (a dated version by its
+    family too) and a custom tool by its name."""
+    sdk = client(server)
+    files = {"type": "file_search", "vector_store_ids": ["vs_1"]}
+    patch = {"type": "custom", "name": "apply_patch", "description": "Apply a patch."}
+    for tools, said in (
+        ([files], "file search offered"),
+        ([{"type": "web_search_preview_2025_03_11"}, patch], "web search and apply_patch offered"),
+    ):
+        answer = sdk.responses.create(model="gpt-4o", input="which tools?", tools=tools)
+        assert answer.output_text == said
 
 
 class Person(BaseModel):
