@@ -147,6 +147,13 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
     scored = [(relatedness(request.last_user, t), t) for t in fresh]
     best = max(score for score, _ in scored)
     if best <= 0:
+        # A page the message names, or a question, is looked up before the answer is
+        # given (smolagents' ToolCallingAgent requires a call, final_answer among its
+        # tools), unless this turn holds results already.
+        if not _results_of(turn, set(names)):
+            looked = _look_up_for(request, fresh)
+            if looked is not None:
+                return looked
         # A tool named for the answer (`final_answer`) before one that only says it
         # returns results (a search tool "returns the top results").
         finals = [t for t in fresh if is_final_tool(t)] or [
@@ -308,11 +315,26 @@ _QUESTION = re.compile(
 QUESTION_WORDS = 2  # content words a question needs to be one a model looks up
 
 
+# smolagents' ToolCallingAgent opens the task with "New task:" and sends a call's result
+# back as a user message "Observation:\n…" (its calls as text, not as tool calls).
+_NEW_TASK = re.compile(r"\A\s*New task:\s*")
+_OBSERVATION = re.compile(r"\A\s*Observation:")
+
+
+def asked(request: Conversation) -> str:
+    """The last user message as the user asked it: without smolagents' "New task:"."""
+    return _NEW_TASK.sub("", request.last_user, count=1).strip()
+
+
 def _look_up_for(request: Conversation, candidates: list[Tool]) -> str | None:
     """A message no tool relates to by its words that names a page to read or asks a
     question, with a tool offered to read or search with (`look_up_tool`; not a tool named
-    like a class, which gives the answer's form): that tool's name."""
-    tool = look_up_tool(request.last_user, [t for t in candidates if not is_output_tool(t)])
+    like a class, which gives the answer's form): that tool's name. Not for a result sent
+    back as the user's message (smolagents' "Observation:")."""
+    text = asked(request)
+    if _OBSERVATION.match(text):
+        return None
+    tool = look_up_tool(text, [t for t in candidates if not is_output_tool(t)])
     return tool.name if tool is not None else None
 
 
@@ -546,7 +568,7 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
     properties = tool.parameters.get("properties")
     if not isinstance(properties, dict):
         return {}
-    text = request.last_user.strip()
+    text = asked(request)
     hints: dict[str, Hint] = {}
     # (not the digits of a web address: "post-1" in https://example.com/post-1)
     numbers = [float(n) if "." in n else int(n) for n in _NUMBER.findall(_URL.sub(" ", text))]

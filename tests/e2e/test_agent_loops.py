@@ -8,9 +8,9 @@ Responses API, and langchain-anthropic 1.7), LangChain's `with_structured_output
 json_schema and json_mode methods), pydantic-ai's agents (2.78: tool, prompted and
 native output, on OpenAI and on Anthropic), Agno's JSON mode and Team (agno 3.1),
 AutoGen's teams (autogen-agentchat 0.7.5: RoundRobinGroupChat, SelectorGroupChat,
-Swarm), litellm.completion (1.110), Google ADK (2.13, through LiteLlm) and
-langgraph-supervisor (0.0.31). The answers are checked as the
-library reads them: a call's arguments as its tool takes them, a structured output
+Swarm), litellm.completion (1.110), Google ADK (2.13, through LiteLlm),
+langgraph-supervisor (0.0.31) and smolagents' ToolCallingAgent (1.26). The answers are
+checked as the library reads them: a call's arguments as its tool takes them, a structured output
 validated against the model it was asked for, a final answer with no calls."""
 
 from __future__ import annotations
@@ -565,3 +565,30 @@ def test_an_error_a_framework_writes_as_the_result_is_reported_as_a_failure(
         "I couldn't get that. lookup failed: ValueError('database offline'). "
         "lookup failed: no such record."
     )
+
+
+def _one_call(client: OpenAI, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The one call of an answer, as smolagents' ToolCallingAgent runs it."""
+    calls = client.chat.completions.create(**body).choices[0].message.tool_calls or []
+    assert len(calls) == 1 and calls[0].type == "function"
+    return calls[0].function.name, json.loads(calls[0].function.arguments)
+
+
+def test_a_smolagents_tool_calling_agent_looks_up_the_question_then_answers(
+    client: OpenAI,
+) -> None:
+    """smolagents' ToolCallingAgent (tool_choice required; web_search, visit_webpage and
+    its final_answer; the task as "New task:\n…", a result back as the user's
+    "Observation:\n…") asked "Who won the world cup in 2022?" called final_answer at once
+    with random words, and "Summarize https://example.com/blog/post-1." likewise. The
+    question is searched (its query the question, not "New task:"), the page read, and
+    final_answer then gives what the search found; small talk is answered at once."""
+    first, second = CAPTURED["smolagents_tool_calling_world_cup"]
+    assert first["tool_choice"] == "required"
+    assert _one_call(client, first) == ("web_search", {"query": "Who won the world cup in 2022?"})
+    name, arguments = _one_call(client, second)
+    assert name == "final_answer" and "Argentina won the 2022 FIFA World Cup" in str(arguments)
+    (page,) = CAPTURED["smolagents_tool_calling_read_page"]
+    assert _one_call(client, page) == ("visit_webpage", {"url": "https://example.com/blog/post-1"})
+    (hello,) = CAPTURED["smolagents_tool_calling_small_talk"]
+    assert _one_call(client, hello)[0] == "final_answer"
