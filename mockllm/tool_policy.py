@@ -313,6 +313,7 @@ _QUESTION = re.compile(
     re.IGNORECASE,
 )
 QUESTION_WORDS = 2  # content words a question needs to be one a model looks up
+WEB_SEARCH = "web_search"  # the name of the web search both APIs run themselves
 
 
 # smolagents' ToolCallingAgent opens the task with "New task:" and sends a call's result
@@ -384,17 +385,21 @@ def search_tool(question: str, tools: list[Tool]) -> Tool | None:
     World Cup?") with, as a model looks up what it is asked when it can: the first that
     searches (its name or description says search, lookup, retrieve, Wikipedia, web…) and
     takes the text to look up. None for small talk ("How are you?": too few content words)
-    or a request to do something ("Summarize this."); never a search the API runs itself
-    (`Tool.server`: this server's can only fail, so it is called only for what it is
-    described for)."""
+    or a request to do something ("Summarize this."). A web search the API runs itself
+    (`Tool.server`: the Responses API's built-in one, Anthropic's `web_search`) comes after
+    every search of the request's own, as this server's can only fail; other server tools
+    (a tool search) look nothing up for the user."""
     if _QUESTION.search(question) is None or len(_words(question)) < QUESTION_WORDS:
         return None
+    built_in: Tool | None = None
     for tool in tools:
-        if is_handoff(tool.name) or tool.server:
+        if is_handoff(tool.name) or (tool.server and tool.name != WEB_SEARCH):
             continue
         if _words(f"{tool.name} {tool.description}") & _SEARCH_WORDS and _takes_query(tool):
-            return tool
-    return None
+            if not tool.server:
+                return tool
+            built_in = built_in or tool
+    return built_in
 
 
 def _takes_query(tool: Tool) -> bool:

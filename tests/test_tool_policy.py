@@ -17,6 +17,7 @@ from mockllm.tool_policy import (
     look_up_tool,
     relatedness,
     results_answer,
+    search_tool,
 )
 from tests.factories import make_chat_request, make_responses_request
 
@@ -546,7 +547,15 @@ def test_a_question_no_tool_relates_to_is_looked_up_with_a_search_tool() -> None
     assert choose_tool(conversation(ASK, tools=[SEARCH, WEATHER]), 1) == "get_weather"
     question = "Who won the world cup in 2022?"
     built_in = make_responses_request(input=question, tools=[{"type": "web_search"}])
-    assert choose_tool(built_in, 1) is None  # this server's own search can only fail
+    assert choose_tool(built_in, 1) == "web_search"  # it fails, and the answer says so
+    function = {"type": "function", **SEARCH["function"]}
+    both = make_responses_request(input=question, tools=[{"type": "web_search"}, function])
+    assert choose_tool(both, 1) == "tavily_search_results_json"  # its own search first
+    query = {"type": "object", "properties": {"query": {"type": "string"}}}
+    claudes = Tool("web_search", "", query, server=True)
+    tool_search = Tool("tool_search_tool_bm25", "", query, server=True)
+    assert search_tool(question, [claudes]) is claudes
+    assert search_tool(question, [tool_search]) is None  # it finds tools, not answers
     asked = {"role": "user", "content": "Who won the world cup in 2022?"}
     back = conversation(
         asked,

@@ -9,9 +9,10 @@ json_schema and json_mode methods), pydantic-ai's agents (2.78: tool, prompted a
 native output, on OpenAI and on Anthropic), Agno's JSON mode and Team (agno 3.1),
 AutoGen's teams (autogen-agentchat 0.7.5: RoundRobinGroupChat, SelectorGroupChat,
 Swarm), litellm.completion (1.110), Google ADK (2.13, through LiteLlm),
-langgraph-supervisor (0.0.31) and smolagents' ToolCallingAgent (1.26). The answers are
-checked as the library reads them: a call's arguments as its tool takes them, a structured output
-validated against the model it was asked for, a final answer with no calls."""
+langgraph-supervisor (0.0.31), smolagents' ToolCallingAgent (1.26) and the OpenAI
+Agents SDK (0.24). The answers are checked as the library reads them: a call's
+arguments as its tool takes them, a structured output validated against the model it was
+asked for, a final answer with no calls."""
 
 from __future__ import annotations
 
@@ -592,3 +593,46 @@ def test_a_smolagents_tool_calling_agent_looks_up_the_question_then_answers(
     assert _one_call(client, page) == ("visit_webpage", {"url": "https://example.com/blog/post-1"})
     (hello,) = CAPTURED["smolagents_tool_calling_small_talk"]
     assert _one_call(client, hello)[0] == "final_answer"
+
+
+UNAVAILABLE = "I couldn't get that. web_search failed: unavailable."
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "langchain_responses_web_search",
+        "agents_sdk_web_search",
+        "pydantic_ai_web_search",
+        "langchain_anthropic_web_search",
+        "pydantic_ai_anthropic_web_search",
+    ],
+)
+def test_a_question_is_searched_with_the_built_in_web_search(
+    client: OpenAI, claude: Anthropic, key: str
+) -> None:
+    """The providers' own web search, alone: LangChain's ChatOpenAI(use_responses_api=True)
+    with {"type": "web_search"} and ChatAnthropic with web_search_20250305, the Agents
+    SDK's WebSearchTool, pydantic-ai's NativeTool(WebSearchTool()) on the Responses API and
+    on Anthropic. "Who won the world cup in 2022?" was answered in random words with no
+    search; it is searched (the call fails, as this server searches nothing) and the answer
+    says so. Small talk is still answered without one."""
+    (body,) = CAPTURED[key]
+    question = "Who won the world cup in 2022?"
+    hello = json.loads(json.dumps(body).replace(question, "hi, how are you?"))
+    if "messages" in body:
+        reply = claude.messages.create(**{**body, "stream": False}, timeout=30)
+        searched = [b.input for b in reply.content if b.type == "server_tool_use"]
+        assert searched == [{"query": question}]
+        assert reply.content[-1].type == "text" and reply.content[-1].text == UNAVAILABLE
+        assert reply.stop_reason == "end_turn"
+        chatted = claude.messages.create(**{**hello, "stream": False}, timeout=30)
+        assert [b.type for b in chatted.content] == ["text"]
+    else:
+        response = client.responses.create(**body)
+        calls = [item for item in response.output if item.type == "web_search_call"]
+        assert len(calls) == 1 and calls[0].status == "failed"
+        assert calls[0].action.type == "search" and calls[0].action.query == question
+        assert response.output_text == UNAVAILABLE
+        chatted = client.responses.create(**hello)
+        assert [item.type for item in chatted.output] == ["message"]
