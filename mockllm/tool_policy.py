@@ -83,6 +83,7 @@ def turn_messages(request: Conversation) -> tuple[Message, ...]:
 
 def choose_tool(request: Conversation, seed: int) -> str | None:
     """The function tool a model with no script calls now, or None to answer in text."""
+    request = as_asked(request)
     tools = request.tools
     choice = request.tool_choice
     if not tools or choice == "none":
@@ -316,15 +317,39 @@ QUESTION_WORDS = 2  # content words a question needs to be one a model looks up
 WEB_SEARCH = "web_search"  # the name of the web search both APIs run themselves
 
 
-# smolagents' ToolCallingAgent opens the task with "New task:" and sends a call's result
-# back as a user message "Observation:\n…" (its calls as text, not as tool calls).
+# The task as an agent framework wraps it in the user message: smolagents'
+# ToolCallingAgent opens it with "New task:" (and sends a call's result back as a user
+# message "Observation:\n…"); CrewAI writes "Current Task: …" then the expected output.
 _NEW_TASK = re.compile(r"\A\s*New task:\s*")
+_CREW_TASK = re.compile(
+    r"\A\s*Current Task:\s*(.+?)\s*\n\nThis is the expected criteria for your final answer:",
+    re.DOTALL,
+)
 _OBSERVATION = re.compile(r"\A\s*Observation:")
 
 
+def task_of(text: str) -> str | None:
+    """The task a framework's template wraps (smolagents' "New task:\n…", CrewAI's
+    "Current Task: …\n\nThis is the expected criteria…"), or None when it wraps none."""
+    crew = _CREW_TASK.match(text)
+    if crew is not None:
+        return crew.group(1)
+    new = _NEW_TASK.match(text)
+    return text[new.end() :].strip() if new is not None else None
+
+
 def asked(request: Conversation) -> str:
-    """The last user message as the user asked it: without smolagents' "New task:"."""
-    return _NEW_TASK.sub("", request.last_user, count=1).strip()
+    """The last user message as the user asked it: the task a framework wraps in it."""
+    return task_of(request.last_user) or request.last_user.strip()
+
+
+def as_asked(request: Conversation) -> Conversation:
+    """The request as a model choosing a tool reads what it is asked: the task a
+    framework's template wraps (`task_of`), so that the template's own words ("Current
+    Task", "expected criteria") relate to no tool. (The answer's text still reads the whole
+    message: the template may ask for its form.)"""
+    task = task_of(request.last_user)
+    return request if task is None else replace(request, last_user=task)
 
 
 def _look_up_for(request: Conversation, candidates: list[Tool]) -> str | None:
@@ -446,7 +471,8 @@ def choose_tools(request: Conversation, seed: int) -> tuple[str, ...]:
         firsts = (first,) * max(len(places_left(request, tool)), 1)
     if request.named_tool is not None:
         return firsts
-    asked = _words(request.last_user) | _math_words(request.last_user)
+    said = asked(request)
+    words = _words(said) | _math_words(said)
     allowed = set(request.allowed_tools) or {t.name for t in request.tools}
     called = {call.name for m in turn_messages(request) for call in m.tool_calls}
     named = [
@@ -457,7 +483,7 @@ def choose_tools(request: Conversation, seed: int) -> tuple[str, ...]:
         and t.name not in called
         and not is_output_tool(t)
         and not is_handoff(t.name)
-        and _words(t.name) & asked
+        and _words(t.name) & words
     ]
     return (*firsts, *named)
 
@@ -547,7 +573,7 @@ def text_input(request: Conversation, tool: Tool) -> str:
     arithmetic for a calculating tool, else the value its argument (or a word of its name
     or description: "the weather in a city") asks for, else the message itself ("What is
     the weather in Paris?" -> "Paris" for `get_weather`)."""
-    question = request.last_user.strip()
+    question = asked(request)
     words = re.findall(r"[a-z]+", f"{tool.name} {tool.description}".lower())
     shown = tool.parameters.get("properties")
     properties = dict(shown) if isinstance(shown, dict) else {}

@@ -9,8 +9,8 @@ json_schema and json_mode methods), pydantic-ai's agents (2.78: tool, prompted a
 native output, on OpenAI and on Anthropic), Agno's JSON mode and Team (agno 3.1),
 AutoGen's teams (autogen-agentchat 0.7.5: RoundRobinGroupChat, SelectorGroupChat,
 Swarm), litellm.completion (1.110), Google ADK (2.13, through LiteLlm),
-langgraph-supervisor (0.0.31), smolagents' ToolCallingAgent (1.26) and the OpenAI
-Agents SDK (0.24). The answers are checked as the library reads them: a call's
+langgraph-supervisor (0.0.31), smolagents' ToolCallingAgent (1.26), the OpenAI Agents
+SDK (0.24) and CrewAI (1.15). The answers are checked as the library reads them: a call's
 arguments as its tool takes them, a structured output validated against the model it was
 asked for, a final answer with no calls."""
 
@@ -636,3 +636,20 @@ def test_a_question_is_searched_with_the_built_in_web_search(
         assert response.output_text == UNAVAILABLE
         chatted = client.responses.create(**hello)
         assert [item.type for item in chatted.output] == ["message"]
+
+
+def test_a_crewai_agent_reads_the_task_its_template_wraps(client: OpenAI) -> None:
+    """CrewAI's agent sends its task as "Current Task: …\n\nThis is the expected criteria
+    for your final answer: …": with duckduckgo_search, fetch_page and get_current_weather
+    every task called get_current_weather (the template's "current") with the location
+    "Task". The task is what it asks: the question is searched, the page read, the weather
+    asked for Seattle, and small talk calls nothing."""
+    question, page, hello, weather = CAPTURED["crewai_tasks"]
+    assert "Current Task: Who won" in question["messages"][1]["content"]
+    assert _one_call(client, question) == (
+        "duckduckgo_search",
+        {"query": "Who won the world cup in 2022?"},
+    )
+    assert _one_call(client, page) == ("fetch_page", {"url": "https://example.com/blog/post-1"})
+    assert _one_call(client, weather) == ("get_current_weather", {"location": "Seattle"})
+    assert client.chat.completions.create(**hello).choices[0].message.tool_calls is None
