@@ -103,12 +103,13 @@ def near_misses(rules: Iterable[Rule], request: Conversation, limit: int = 3) ->
         said_otherwise = any(key in _CONTENT for key, result in results if not result.matched)
         total = len(rule.conditions)
         held = total - len(failed)
-        if not failed:
-            failed = ("matched, but its sequence is spent or its probability did not fire",)
         # Closest first: rules whose conditions on what the messages say held (the request
         # says what they answer, only something else differs), then the smallest share of
-        # failed conditions, then the most that held.
-        share = len(failed) / total if total else 1.0
+        # failed conditions (none, for a rule that matched but did not answer), then the
+        # most that held.
+        share = len(failed) / total if total else 0.0
+        if not failed:
+            failed = ("matched, but its sequence is spent or its probability did not fire",)
         scored.append((said_otherwise, share, -held, rule.order, NearMiss(rule, failed)))
     scored.sort(key=lambda item: item[:4])
     return [item[4] for item in scored[:limit]]

@@ -71,3 +71,42 @@ def test_strict_with_bundled_scenarios(serve):
     # The closest rule is the one whose conditions on what the message says held.
     assert "ask-weather-tool" in message, message
     assert "tools" in message, message
+
+
+SPENT = """\
+version: 1
+rules:
+  - name: streamed-flaky
+    match: { model: flaky, stream: true }
+    reply: { content: "streamed" }
+  - name: flaky-for-bob
+    match: { model: flaky, api_key: bob }
+    reply: { content: "bob" }
+  - name: flaky-once
+    match: { model: flaky }
+    sequence:
+      - content: "once"
+    then: fall_through
+"""
+
+
+def test_a_rule_whose_conditions_all_held_is_the_closest_miss(serve, tmp_path):
+    # flaky-once's one condition holds (none failed): once its sequence is spent it is
+    # the nearest miss, before the rules whose conditions failed in part.
+    server = serve("--strict", "--scenarios", str(write_scenario(tmp_path, SPENT)))
+    client = OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+    messages = [{"role": "user", "content": "Hi"}]
+    first = client.chat.completions.create(model="flaky", messages=messages)
+    assert first.choices[0].message.content == "once"
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(model="flaky", messages=messages)
+    closest = caught.value.message.split("Closest: ", 1)[1]
+    assert closest.startswith("rules.yaml#flaky-once failed: matched, but its sequence is spent"), (
+        closest
+    )
+    attempts = journal(server.url)[-1]["attempts"]
+    assert [a["rule"] for a in attempts] == [
+        "rules.yaml#flaky-once",
+        "rules.yaml#streamed-flaky",
+        "rules.yaml#flaky-for-bob",
+    ]
