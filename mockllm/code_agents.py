@@ -21,14 +21,10 @@ from typing import Any
 
 from mockllm.conversation import Conversation, Message, Tool
 from mockllm.lazy_fake import fake
-from mockllm.tool_policy import (
-    arithmetic_in,
-    found_answer,
-    hints_per_place,
-    look_up_tool,
-    names_tool,
-    relatedness,
-)
+from mockllm.prompt_reading import names_tool, relatedness
+from mockllm.tool_arguments import arithmetic_in, hints_per_place
+from mockllm.tool_policy import look_up_tool
+from mockllm.tool_results import found_answer
 
 # "The code sequence must be opened with '<code>', and closed with '</code>'."
 _TAGS = re.compile(r"opened with '([^'\n]+)', and closed with '([^'\n]+)'")

@@ -24,7 +24,9 @@ from typing import Any
 
 from mockllm.conversation import Conversation, Tool
 from mockllm.lazy_fake import fake
-from mockllm.tool_policy import argument_hints, look_up_tool, names_tool, relatedness, text_input
+from mockllm.prompt_reading import names_tool, relatedness
+from mockllm.tool_arguments import argument_hints, text_input
+from mockllm.tool_policy import look_up_tool
 
 # 'Valid "action" values: "Final Answer" or get_weather, calculator' (structured chat),
 # '… or one of [get_weather, calculator].' (LangChain.js), 'The action to take. Must be one

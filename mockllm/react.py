@@ -25,7 +25,9 @@ from mockllm.code_agents import code_agent_answer
 from mockllm.conversation import Conversation, Tool
 from mockllm.json_agents import json_agent_answer
 from mockllm.lazy_fake import fake
-from mockllm.tool_policy import argument_hints, look_up_tool, names_tool, relatedness, text_input
+from mockllm.prompt_reading import names_tool, relatedness
+from mockllm.tool_arguments import argument_hints, text_input
+from mockllm.tool_policy import look_up_tool
 
 _BRACKETED = re.compile(r"one of \[([^\]\n]+)\]")  # "should be one of [get_weather, calculator]"
 _LISTED = re.compile(r"\(one of ([\w\-, ]+)\)")  # "tool name (one of get_weather, multiply)"

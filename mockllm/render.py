@@ -38,18 +38,9 @@ from mockllm.signatures import signature_answer, trajectory_hints
 from mockllm.template import compile_template
 from mockllm.template import render as render_template
 from mockllm.tokens import count_prompt, count_tokens, group_tokens, split_tokens
-from mockllm.tool_policy import (
-    answer_hints,
-    argument_hints,
-    call_hints,
-    choose_tools,
-    is_final_tool,
-    is_output_tool,
-    past_handoff_notice,
-    relayed_answer,
-    results_answer,
-    unavailable_answer,
-)
+from mockllm.tool_arguments import argument_hints, call_hints
+from mockllm.tool_policy import choose_tools, is_final_tool, is_output_tool, past_handoff_notice
+from mockllm.tool_results import answer_hints, relayed_answer, results_answer, unavailable_answer
 from mockllm.written_calls import read_written_calls
 
 _ID_CHARS = string.ascii_letters + string.digits

@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 
 from mockllm.conversation import Conversation, Tool
-from mockllm.tool_policy import relatedness
+from mockllm.prompt_reading import relatedness
 
 _LISTED = re.compile(r"numbered list \(1 to (\d+)\)")
 _CHOICE = re.compile(r"^\((\d+)\) (.*?)\s*(?=^\(\d+\) |^-{5,}|\Z)", re.MULTILINE | re.DOTALL)

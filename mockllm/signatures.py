@@ -33,8 +33,10 @@ from xml.sax.saxutils import escape
 
 from mockllm.conversation import Conversation, Tool
 from mockllm.lazy_fake import fake
+from mockllm.prompt_reading import names_tool, relatedness
 from mockllm.schema_instances import Hint
-from mockllm.tool_policy import argument_hints, found_answer, names_tool, relatedness
+from mockllm.tool_arguments import argument_hints
+from mockllm.tool_results import found_answer
 
 _INPUTS = "Your input fields are:"
 _OUTPUTS = "Your output fields are:"

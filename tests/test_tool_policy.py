@@ -1,53 +1,18 @@
-"""The default generator's tool policy: which tool it calls, the arguments it reads from the
-prompt, and its answer once results are back."""
+"""The default generator's tool policy: which tool it calls, or none, and when."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from mockllm.conversation import Tool
-from mockllm.tool_policy import (
-    answer_hints,
+from mockllm.prompt_reading import relatedness
+from mockllm.tool_arguments import (
     argument_hints,
-    choose_tool,
-    choose_tools,
-    found_answer,
-    hints_per_place,
-    is_final_tool,
-    look_up_tool,
-    relatedness,
-    results_answer,
-    search_tool,
 )
-from tests.factories import make_chat_request, make_responses_request
-
-
-def tool(name: str, description: str = "", **properties: Any) -> dict[str, Any]:
-    props = {k: {"type": "string"} for k in properties} or {}
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": description,
-            "parameters": {"type": "object", "properties": props},
-        },
-    }
-
-
-WEATHER = tool("get_weather", "Current weather for a city.", city=1)
-TIME = tool("get_time", "The local time in a time zone.", zone=1)
-FINAL = tool("final_result", "The final response which ends this conversation", answer=1)
-
-
-def call(name: str, call_id: str) -> dict[str, Any]:
-    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": "{}"}}
-
-
-def conversation(*messages: dict[str, Any], **fields: Any) -> Any:
-    return make_chat_request(messages=list(messages), **fields)
-
-
-ASK = {"role": "user", "content": "What is the weather in Paris today?"}
+from mockllm.tool_policy import choose_tool, choose_tools, look_up_tool, search_tool
+from mockllm.tool_results import results_answer
+from tests.factories import make_responses_request
+from tests.tool_requests import ASK, FINAL, TIME, WEATHER, call, conversation, tool
 
 
 def test_auto_calls_the_related_tool_then_answers_with_the_result() -> None:
@@ -129,23 +94,9 @@ def test_ties_are_broken_by_the_seed_and_repeat() -> None:
     )
 
 
-def test_argument_hints_read_the_prompt() -> None:
-    request = conversation(ASK, tools=[WEATHER, tool("search", "Search the web", query=1)])
-    assert argument_hints(request, request.tools[0]) == {"city": "Paris"}
-    assert argument_hints(request, request.tools[1]) == {"query": ASK["content"]}
-
-
-def test_results_answer_in_the_prompt_language() -> None:
-    back = conversation(
-        {"role": "user", "content": "北京天气怎么样？"},
-        {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
-        {"role": "tool", "tool_call_id": "c1", "content": "晴，25度"},
-        tools=[WEATHER],
-    )
-    assert results_answer(back, "zh_CN") == "根据查询结果，get_weather 返回：晴，25度。"
-
-
 TWO_CITIES = {"role": "user", "content": "What time is it in Tokyo, and the weather in Oslo?"}
+
+
 LOCAL_TIME = tool("get_time", "Local time in a city.", city=1)
 
 
@@ -236,12 +187,6 @@ def test_one_call_at_a_time_calls_each_tool_the_message_names() -> None:
     assert choose_tools(done, seed=1) == ()
 
 
-def test_an_expression_argument_gets_the_arithmetic_the_message_asks() -> None:
-    calculator = tool("calculator", "Evaluates arithmetic.", expression=1)
-    asked = conversation({"role": "user", "content": "What is 23*19?"}, tools=[calculator])
-    assert argument_hints(asked, asked.tools[0]) == {"expression": "23*19"}
-
-
 def test_arithmetic_asks_for_the_tools_that_calculate() -> None:
     add = tool("add", "Add two integers.", a=1, b=1)
     multiply = tool("multiply", "Multiply two integers.", a=1, b=1)
@@ -273,146 +218,6 @@ def test_a_structured_output_tool_comes_after_the_tools_that_find_things() -> No
     assert choose_tools(after, seed=1) == ("Weather",)
 
 
-def test_a_handoffs_result_is_left_out_of_the_answer() -> None:
-    handed = conversation(
-        ASK,
-        {"role": "assistant", "content": None, "tool_calls": [call("transfer_to_weather", "h1")]},
-        {"role": "tool", "tool_call_id": "h1", "content": '{"assistant": "Weather agent"}'},
-        {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
-        {"role": "tool", "tool_call_id": "c1", "content": "18C"},
-        tools=[WEATHER],
-    )
-    assert results_answer(handed, "en_US") == "Here is what I found. get_weather returned: 18C."
-
-
-def test_arguments_take_the_numbers_addresses_tickers_and_currencies_asked() -> None:
-    def hints(text: str, **types: str) -> dict[str, object]:
-        properties = {name: {"type": kind} for name, kind in types.items()}
-        offered = {
-            "type": "function",
-            "function": {"name": "f", "parameters": {"type": "object", "properties": properties}},
-        }
-        request = conversation({"role": "user", "content": text}, tools=[offered])
-        return argument_hints(request, request.tools[0])
-
-    assert hints("Multiply 23 by 19", a="integer", b="integer") == {"a": 23, "b": 19}
-    assert hints("Add 2 and 40.", a="number", b="number") == {"a": 2, "b": 40}
-    assert hints(
-        "Convert 100 USD to EUR", amount="number", from_currency="string", to_currency="string"
-    ) == {
-        "amount": 100,
-        "from_currency": "USD",
-        "to_currency": "EUR",
-    }
-    assert hints("What is the stock price of AAPL?", ticker="string") == {"ticker": "AAPL"}
-    assert hints("Email bob@example.com now", to="string") == {"to": "bob@example.com"}
-    assert hints("Read README.md and summarise it", file_path="string") == {
-        "file_path": "README.md"
-    }
-    assert hints("open src/app.py, then ./notes/todo.txt.", path="string") == {"path": "src/app.py"}
-    assert hints("cat /etc/hosts", filename="string") == {"filename": "/etc/hosts"}
-    # Not a file: a number, a version, the end of a sentence.
-    assert hints("Read it. Version v1.2.3 costs 3.14", file_path="string") == {}
-
-
-def test_a_number_hint_must_fit_its_schema() -> None:
-    from mockllm.fake import instance_from_schema
-
-    schema = {
-        "type": "object",
-        "properties": {"a": {"type": "integer", "maximum": 10}, "b": {"type": "number"}},
-        "required": ["a", "b"],
-    }
-    value = instance_from_schema(schema, 1, hints={"a": 23, "b": 19})
-    assert isinstance(value, dict) and value["b"] == 19 and value["a"] <= 10
-
-
-def test_a_final_answer_tool_carries_what_the_results_said() -> None:
-    asked = {"role": "user", "content": "What is the weather in Paris?"}
-    back = conversation(
-        asked,
-        {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
-        {"role": "tool", "tool_call_id": "c1", "content": "Sunny, 21C"},
-        tools=[WEATHER, FINAL],
-    )
-    schema = back.tool("final_result").parameters
-    said = "Here is what I found. get_weather returned: Sunny, 21C."
-    assert answer_hints(back, schema, "en_US") == {"answer": said}
-    # Before any result: nothing. A number property takes the number the result gives.
-    before = conversation(asked, tools=[WEATHER, FINAL])
-    assert answer_hints(before, schema, "en_US") == {}
-    numbers = {"type": "object", "properties": {"n": {"type": "integer"}}}
-    assert answer_hints(back, numbers, "en_US") == {"n": 21}
-    # Any required string for a tool; only an answer-named one for a structured output.
-    submit = {
-        "type": "object",
-        "properties": {"report": {"type": "string"}},
-        "required": ["report"],
-    }
-    assert answer_hints(back, submit, "en_US") == {"report": said}
-    assert answer_hints(back, submit, "en_US", any_required=False) == {}
-    # Not a string the message gives a value for (pydantic-ai's Weather: city, conditions).
-    weather = {
-        "type": "object",
-        "properties": {"city": {"type": "string"}, "conditions": {"type": "string"}},
-        "required": ["city", "conditions"],
-    }
-    assert answer_hints(back, weather, "en_US") == {"conditions": said}
-    assert is_final_tool(back.tool("final_result")) and not is_final_tool(back.tool("get_weather"))
-
-
-def test_a_place_is_named_on_one_line() -> None:
-    # CrewAI writes the task, a blank line, then its criteria: "Weather report for Paris\n\n
-    # This is the expected criteria…" names Paris, not "Paris\n\nThis".
-    task = "\nCurrent Task: Weather report for Paris\n\nThis is the expected criteria"
-    request = conversation({"role": "user", "content": task}, tools=[WEATHER])
-    assert argument_hints(request, request.tools[0]) == {"city": "Paris"}
-    spaced = conversation({"role": "user", "content": "Is it raining in New York City?"})
-    assert argument_hints(spaced, request.tools[0]) == {"city": "New York City"}
-
-
-def test_each_place_a_message_lists_gets_its_own_hints() -> None:
-    weather = conversation(
-        {"role": "user", "content": "Get the weather in Paris and in Rome"}, tools=[WEATHER]
-    )
-    assert hints_per_place(weather, weather.tools[0]) == [{"city": "Paris"}, {"city": "Rome"}]
-    three = conversation(
-        {"role": "user", "content": "The weather in Paris, London and New York"}, tools=[WEATHER]
-    )
-    assert [h["city"] for h in hints_per_place(three, three.tools[0])] == [
-        "Paris",
-        "London",
-        "New York",
-    ]
-    for one in ("What is the weather in Paris, France?", "Weather in Oslo and the time in Tokyo"):
-        asked = conversation({"role": "user", "content": one}, tools=[WEATHER])
-        assert hints_per_place(asked, asked.tools[0]) == [argument_hints(asked, asked.tools[0])]
-
-
-def test_a_person_and_an_address_are_read_as_a_model_reads_them() -> None:
-    def hints(text: str, *names: str) -> dict[str, object]:
-        properties = {name: {"type": "integer" if name == "age" else "string"} for name in names}
-        offered = {
-            "type": "function",
-            "function": {"name": "f", "parameters": {"type": "object", "properties": properties}},
-        }
-        request = conversation({"role": "user", "content": text}, tools=[offered])
-        return argument_hints(request, request.tools[0])
-
-    assert hints("Extract the person: Alice, 30", "name", "age") == {"name": "Alice", "age": 30}
-    assert hints("Bob is 25 and lives in Rome", "name", "age") == {"name": "Bob", "age": 25}
-    assert hints("Name: Carol; age 51", "name", "age") == {"name": "Carol", "age": 51}
-    assert hints("John Smith is 42 years old.", "name") == {"name": "John Smith"}
-    assert hints("The office is at 221B Baker Street, London.", "street", "city") == {
-        "street": "221B Baker Street",
-        "city": "London",
-    }
-    # A street is no person, and a message that names no one gives no name.
-    assert hints("Ship it to 10 Downing Street please", "name") == {}
-    assert hints("Summarize this article for me", "name") == {}
-    assert hints("What is the weather in Paris?", "city") == {"city": "Paris"}
-
-
 def test_of_several_answering_tools_the_one_the_message_fills_is_called() -> None:
     def output(tool_name: str, properties: dict[str, str]) -> dict[str, Any]:
         schema = {"type": "object", "properties": {k: {"type": v} for k, v in properties.items()}}
@@ -435,91 +240,14 @@ def test_of_several_answering_tools_the_one_the_message_fills_is_called() -> Non
             assert choose_tool(request, seed) == expected, (text, seed)
 
 
-def test_a_result_object_is_reported_by_what_its_values_say() -> None:
-    said = "Here is what I found. get_weather returned: "
-    report = '{"status": "success", "report": "It is 18C and sunny."}'
-    assert found_answer([("get_weather", report)], "en_US") == said + "It is 18C and sunny."
-    pairs = "{'temperature': 18, 'conditions': 'sunny', 'error': None}"  # a dict's repr
-    assert found_answer([("get_weather", pairs)], "en_US") == (
-        said + "temperature 18, conditions sunny."
-    )
-    nested = '{"a": ' * 5000 + "1" + "}" * 5000  # deeper than the parsers go: quoted
-    assert found_answer([("get_weather", nested)], "en_US").startswith(said + '{"a": {"a":')
-    for text in ('{"status": "success"}', "{not an object}", "[1, 2]", "{[1]: 2}"):
-        assert found_answer([("get_weather", text)], "en_US") == said + text + "."
-
-
-def test_arguments_read_a_list_of_places_an_id_a_quote_and_a_language() -> None:
-    def hints(asked: str, **properties: Any) -> dict[str, Any]:
-        offered = {"type": "function", "function": {"name": "f", "parameters": {
-            "type": "object", "properties": properties}}}  # fmt: skip
-        request = conversation({"role": "user", "content": asked}, tools=[offered])
-        return argument_hints(request, request.tools[0])
-
-    cities = {"type": "array", "items": {"type": "string"}}
-    assert hints("Weather in Paris, Rome and Oslo?", cities=cities) == {
-        "cities": ["Paris", "Rome", "Oslo"]
-    }
-    assert hints("Weather in Paris?", cities=cities) == {"cities": ["Paris"]}
-    string = {"type": "string"}
-    assert hints("Look up order #A-1042.", order_id=string) == {"order_id": "A-1042"}
-    assert hints("Call me at 3pm about it.", ticket_id=string) == {}
-    said = hints('Translate "good morning" into German.', text=string, target_language=string)
-    assert said == {"text": "good morning", "target_language": "German"}
-    assert hints("What's John's plan?", text=string) == {"text": "What's John's plan?"}
-
-
-def test_a_message_body_says_what_the_message_asks_to_say() -> None:
-    email = tool("send_email", "Send an email.", to=1, subject=1, body=1)
-    for asked, said in (
-        ("Email bob@example.com saying the meeting moved to 3pm.", "The meeting moved to 3pm"),
-        ("Text Ann with the message: 'running late, start without me'", "Running late, start"),
-    ):
-        request = conversation({"role": "user", "content": asked}, tools=[email])
-        hints = argument_hints(request, request.tools[0])
-        assert str(hints["body"]).startswith(said) and str(hints["subject"]).startswith(said)
-    plain = conversation({"role": "user", "content": "Email bob@example.com."}, tools=[email])
-    assert argument_hints(plain, plain.tools[0]) == {"to": "bob@example.com"}
-
-
-def test_the_places_left_are_read_past_a_call_whose_place_is_not_text() -> None:
-    """A call of the turn whose place argument is a list (a scripted rule's, another
-    model's) counts as no place asked."""
-    listed = {"role": "user", "content": "What is the weather in Paris and in Rome?"}
-    odd = {**call("get_weather", "c1")}
-    odd["function"] = {"name": "get_weather", "arguments": '{"city": ["Paris"]}'}
-    back = conversation(
-        listed,
-        {"role": "assistant", "content": None, "tool_calls": [odd]},
-        {"role": "tool", "tool_call_id": "c1", "content": "18C and sunny"},
-        tools=[WEATHER],
-    )
-    assert choose_tool(back, seed=1) == "get_weather"  # Paris and Rome are still to ask
-
-
-def test_only_a_result_that_reports_a_failure_is_answered_as_one() -> None:
-    said = found_answer(
-        [
-            ("grep_logs", "Errors are rare in this log."),
-            ("status", '{"error": null, "report": "All systems up."}'),
-        ],
-        "en_US",
-    )
-    assert said == (
-        "Here is what I found. grep_logs returned: Errors are rare in this log. "
-        "status returned: All systems up."
-    )
-    assert found_answer([("lookup", "Exception: timed out")], "zh_CN") == (
-        "查询没有成功。lookup 出错：timed out。"
-    )
-
-
 SEARCH = tool(
     "tavily_search_results_json",
     "A search engine optimized for comprehensive, accurate, and trusted results. Useful for "
     "when you need to answer questions about current events. Input should be a search query.",
     query=1,
 )
+
+
 WIKIPEDIA = tool("wikipedia", "A wrapper around Wikipedia.", q=1)
 
 

@@ -1,0 +1,396 @@
+"""The arguments a model with no script reads from the prompt for a tool's call: the question
+for a `query`, the place named for a `city`, the arithmetic for an `expression`, an address,
+a ticker, a person, a file, the numbers given; and the places a message lists, each a call
+of its own."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mockllm.conversation import Conversation, Message, Tool
+from mockllm.languages import language_of, names_language
+from mockllm.prompt_reading import (
+    URL,
+    asked,
+    math_words,
+    members,
+    mention,
+    name_key,
+    relatedness,
+    turn_messages,
+    url_in,
+    words_of,
+)
+from mockllm.schema_instances import Hint
+from mockllm.words import STOP
+
+QUERY_NAMES = frozenset(
+    ("query", "q", "question", "search", "searchquery", "prompt", "text", "input", "topic",
+     "keywords", "keyword", "term", "terms", "message", "request", "task")
+)  # fmt: skip
+_PLACE_NAMES = frozenset(
+    ("city", "location", "place", "town", "country", "destination", "region", "cityname")
+)
+_PATH_NAMES = frozenset(
+    ("filepath", "path", "filename", "file", "targetfile", "notebookpath", "relativepath",
+     "absolutepath", "sourcepath", "filepathname")
+)  # fmt: skip
+# A file the message names: a name with an extension ("README.md", "src/app.py") or a path
+# ("/etc/hosts", "./notes/todo.txt"); not the end of a sentence ("Read it.").
+_FILE_PATH = re.compile(
+    r"(?<![\w@:/.-])((?:~|\.{1,2})?/?(?:[\w.-]+/)*[\w-][\w.-]*\.[A-Za-z][A-Za-z0-9]*"
+    r"|(?:~|\.{1,2})?/(?:[\w.-]+/)*[\w.-]+)(?![\w/-])"
+)
+_EXPRESSION_NAMES = frozenset(("expression", "expr", "formula", "equation", "math", "calculation"))
+_ARITHMETIC = re.compile(r"[\d(][\d\s.()]*(?:[-+*/x×÷^%][\s(]*[\d.]+[\d\s.()]*)+")
+# A place's words are on one line: "for Paris\n\nThis is the expected…" names Paris alone.
+PLACE = re.compile(r"\b(?:in|at|for|to|from|near|of)\s+([A-Z][\w'-]+(?:[ \t]+[A-Z][\w'-]+)*)")
+# "in Paris and in Rome", "in Paris, Rome and Oslo": places named in one list, which ends
+# with "and" ("in Paris, France" names one place).
+_A_PLACE = r"[A-Z][\w'-]+(?:[ \t]+[A-Z][\w'-]+)*"
+_PLACE_LIST = re.compile(
+    rf"\b(?:in|at|for|to|from|near|of)\s+({_A_PLACE}"
+    rf"(?:[ \t]*,[ \t]*(?:(?:in|at|for)[ \t]+)?{_A_PLACE})*"
+    rf"[ \t]*,?[ \t]+and[ \t]+(?:(?:in|at|for)[ \t]+)?{_A_PLACE})"
+)
+_PLACE_WORDS = re.compile(_A_PLACE)
+CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-Z][a-z][\w'-]*(?:[ \t]+[A-Z][a-z][\w'-]*)*)")
+QUERY_HINT_CHARS = 200
+URL_NAMES = frozenset(
+    ("url", "uri", "link", "href", "pageurl", "webpageurl", "websiteurl", "website",
+     "targeturl", "sourceurl", "webpage")
+)  # fmt: skip
+
+
+def arithmetic_for(text: str, tool: Tool) -> str | None:
+    """The arithmetic a text asks a calculating tool to work out ("What is 12*12?" ->
+    "12*12"), or None when the text asks none or the tool does not calculate."""
+    if not math_words(text) & words_of(f"{tool.name} {tool.description}"):
+        return None
+    return arithmetic_in(text)
+
+
+def arithmetic_in(text: str) -> str | None:
+    """The arithmetic a text asks ("What is 12*12?" -> "12*12"), or None."""
+    found = _ARITHMETIC.search(text)
+    return None if found is None else " ".join(found.group().split())
+
+
+def text_input(request: Conversation, tool: Tool) -> str:
+    """The text a tool that reads one input takes from the last user message: the
+    arithmetic for a calculating tool, else the value its argument (or a word of its name
+    or description: "the weather in a city") asks for, else the message itself ("What is
+    the weather in Paris?" -> "Paris" for `get_weather`)."""
+    question = asked(request)
+    words = re.findall(r"[a-z]+", f"{tool.name} {tool.description}".lower())
+    shown = tool.parameters.get("properties")
+    properties = dict(shown) if isinstance(shown, dict) else {}
+    for word in words:
+        properties.setdefault(word, {})
+    reads = Tool(tool.name, tool.description, {"properties": properties})
+    found = next(iter(argument_hints(request, reads).values()), question)
+    return arithmetic_for(question, tool) or str(found)
+
+
+def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
+    """Values a model would read from the prompt for the tool's top-level arguments: the
+    question for a `query`, the place named for a `city` or `location`, the arithmetic for
+    an `expression`, an address for an `email`, a ticker for a `symbol`, currency codes in
+    the order named, and the numbers the message gives for its number arguments ("Multiply
+    23 by 19" -> a=23, b=19)."""
+    properties = tool.parameters.get("properties")
+    if not isinstance(properties, dict):
+        return {}
+    text = asked(request)
+    hints: dict[str, Hint] = {}
+    # (not the digits of a web address: "post-1" in https://example.com/post-1)
+    numbers = [float(n) if "." in n else int(n) for n in _NUMBER.findall(URL.sub(" ", text))]
+    currencies = _CURRENCY.findall(text)
+    for name, schema in properties.items():
+        key = name_key(name) if isinstance(name, str) else ""
+        kind = schema.get("type") if isinstance(schema, dict) else None
+        options = schema.get("enum") if isinstance(schema, dict) else None
+        if isinstance(options, list):
+            if (option := _option_named(text, options)) is not None:
+                hints[name] = option  # "the weather in Paris in celsius" -> unit=celsius
+        elif kind == "array":
+            if key in _PLACE_LISTS and (places := _places_in(text)):
+                hints[name] = places  # "the weather in Paris and Rome" -> ["Paris", "Rome"]
+        elif kind in ("integer", "number"):
+            if numbers and key not in _NOT_AMOUNTS:
+                hints[name] = numbers.pop(0)
+        elif key in _LANGUAGE_NAMES and (language := _LANGUAGE.search(text)) is not None:
+            hints[name] = language.group(1)  # "Translate 'good morning' to French" -> French
+        elif is_id(key) and (found := _IDENTIFIER.search(text)) is not None:
+            hints[name] = found.group(1)  # "Look up order 12345" -> order_id="12345"
+        elif key in _BODY_NAMES and (saying := _SAYING.search(text)) is not None:
+            hints[name] = _sentence(saying.group(1))  # "…saying the meeting moved to 3pm."
+        elif key in _SUBJECT_NAMES and (saying := _SAYING.search(text)) is not None:
+            hints[name] = _sentence(saying.group(1), words=6).rstrip(".")
+        elif key == "text" and (quoted := _QUOTED.search(text)) is not None:
+            hints[name] = next(g for g in quoted.groups() if g)  # "Translate 'good morning'…"
+        elif key in URL_NAMES and (url := url_in(text)) is not None:
+            hints[name] = url  # "Summarize https://example.com/post." -> the address
+        elif key in QUERY_NAMES and text:
+            hints[name] = text[:QUERY_HINT_CHARS].strip()
+        elif key in _EXPRESSION_NAMES and (sum_ := _ARITHMETIC.search(text)) is not None:
+            hints[name] = " ".join(sum_.group().split())  # "What is 23*19?" -> "23*19"
+        elif key in _PERSON_NAMES and (person := _person_in(text)) is not None:
+            hints[name] = person
+        elif key in _PATH_NAMES and (path := _FILE_PATH.search(text)) is not None:
+            hints[name] = path.group(1)  # "Read README.md" -> "README.md"
+        elif key in _EMAIL_NAMES and (address := _EMAIL.search(text)) is not None:
+            hints[name] = address.group()
+        elif key in _STREET_NAMES and (street := _STREET.search(text)) is not None:
+            hints[name] = " ".join(street.group(1).split())  # "221B Baker Street"
+        elif key in _TICKER_NAMES and (ticker := _TICKER.search(text)) is not None:
+            hints[name] = ticker.group(1)
+        elif key in _AGENT_NAMES and (agent := _agent_for(text, tool.description, request)):
+            hints[name] = agent
+        elif "currency" in key and currencies:
+            hints[name] = currencies.pop(0)
+        elif key in _PLACE_NAMES:
+            # The town after a street address ("221B Baker Street, London"), the place named
+            # after the tool's own word ("weather in Paris and the time in Tokyo": Paris for
+            # get_weather, Tokyo for get_time), else the first one named.
+            after = mention(text, tool.name)
+            town = _TOWN_AFTER_STREET.search(text) if key in _TOWN_NAMES else None
+            place = (
+                (PLACE.search(text, after) if after else None)
+                or PLACE.search(text)
+                or CAPITALISED.search(text)
+            )
+            if town is not None:
+                hints[name] = town.group("town")
+            elif place is not None:
+                hints[name] = place.group(1)
+    return hints
+
+
+# What a message asks to be said: "Send an email to bob@example.com saying the meeting
+# moved to 3pm." -> "The meeting moved to 3pm."
+_SAYING = re.compile(
+    r"\b(?:saying|that says|to say|telling (?:him|her|them)|with the message)\s*:?\s*"
+    r"(?:that\s+)?[\"'“]?(.+?)[\"'”]?\s*[.!?]?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_BODY_NAMES = frozenset(("body", "message", "content", "text", "emailbody", "msg", "note"))
+_SUBJECT_NAMES = frozenset(("subject", "title", "emailsubject", "headline"))
+
+
+def _sentence(said: str, words: int = 0) -> str:
+    """What a message asks to be said, as a sentence (its first `words` words when given)."""
+    kept = " ".join(said.split()[:words] if words else said.split())
+    return kept[:1].upper() + kept[1:] + ("" if kept.endswith((".", "!", "?")) else ".")
+
+
+# A text a message quotes: 'good morning', "good morning", “good morning”.
+_QUOTED = re.compile(
+    r"(?<!\w)'([^'\n]{2,200})'(?!\w)|(?<!\w)\"([^\"\n]{2,200})\"(?!\w)|“([^”\n]{2,200})”"
+)
+_PLACE_LISTS = frozenset(
+    ("cities", "locations", "places", "towns", "countries", "destinations", "regions")
+)
+_LANGUAGE_NAMES = frozenset(
+    ("language", "lang", "targetlanguage", "targetlang", "tolanguage", "outputlanguage")
+)
+# A language a message asks for by its English name: "to French", "into German", "in Spanish".
+_LANGUAGE = re.compile(
+    r"\b(?:to|into|in)\s+(English|Spanish|French|German|Italian|Portuguese|Dutch|Polish|Czech"
+    r"|Danish|Swedish|Norwegian|Finnish|Greek|Turkish|Russian|Ukrainian|Arabic|Persian|Hebrew"
+    r"|Hindi|Thai|Vietnamese|Indonesian|Chinese|Japanese|Korean)\b"
+)
+# An identifier a message gives: a word with a digit ("12345", "ORD-1042", "#4521" -> 4521),
+# not a time or an amount ("3pm", "10kg").
+_IDENTIFIER = re.compile(
+    r"(?<![\w.@/-])#?((?:[A-Za-z]+[-_]?)?\d[\w-]*)(?![\w@/]|\.\w)(?<!\d[ap]m)(?<!\dkg)"
+)
+
+
+def is_id(key: str) -> bool:
+    """A property named for an identifier: `id`, `order_id`, `ticketId`, `invoice_number`."""
+    if key in _AGENT_NAMES or key in ("paid", "valid"):
+        return False  # a team member's id is the member the message is about
+    return key == "id" or key.endswith(("id", "number"))
+
+
+def _places_in(text: str) -> list[str]:
+    """The places a message names: those of its one list ("in Paris, Rome and Oslo"),
+    else the one it names ("in Paris")."""
+    listed = _PLACE_LIST.search(text)
+    if listed is not None:
+        return list(dict.fromkeys(_PLACE_WORDS.findall(listed.group(1))))
+    place = PLACE.search(text)
+    return [place.group(1)] if place is not None else []
+
+
+def _option_named(text: str, options: list[Any]) -> str | None:
+    """The one value of a string enum the message names as a word ("in celsius", "in
+    Celsius"), or None when it names none or several."""
+    lowered = text.lower()
+    named = [
+        option
+        for option in options
+        if isinstance(option, str) and option.strip() and _has_word(lowered, option.lower())
+    ]
+    return named[0] if len(named) == 1 else None
+
+
+def _has_word(text: str, word: str) -> bool:
+    """Whether `word` is in `text` with no letter or digit either side of it."""
+    start = text.find(word)
+    while start >= 0:
+        end = start + len(word)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not (before.isalnum() or before == "_" or after.isalnum() or after == "_"):
+            return True
+        start = text.find(word, start + 1)
+    return False
+
+
+def _person_in(text: str) -> str | None:
+    """The person a message names: two capitalised words or more ("Marie Curie"), else one
+    name where a person is spoken of ("the person: Alice, 30", "Alice is 30")."""
+    for found in _PERSON.finditer(text):
+        if found.group(1).rsplit(" ", 1)[-1] not in _STREET_WORDS:  # not "Downing Street"
+            return found.group(1)
+    for one in _ONE_NAME.finditer(text):
+        name = one.group(1) or one.group(2)
+        if name.lower() not in STOP and name.lower() not in _NOT_NAMES:
+            return name
+    return None
+
+
+_NOT_NAMES = frozenset(
+    ("extract", "what", "who", "where", "when", "how", "tell", "give", "get", "find", "show",
+     "please", "create", "make", "list", "describe", "write", "return", "hello", "hi", "hey")
+)  # fmt: skip
+
+
+def hints_per_place(request: Conversation, tool: Tool) -> list[dict[str, Hint]]:
+    """The argument hints once for each place the last user message names in one list
+    ("the weather in Paris and in Rome": city=Paris, then city=Rome), for a tool with one
+    place argument; else the hints once (`argument_hints`)."""
+    hints = argument_hints(request, tool)
+    listed = listed_places(request, tool)
+    if listed is None:
+        return [hints]
+    name, places = listed
+    return [{**hints, name: place} for place in places]
+
+
+def places_left(request: Conversation, tool: Tool) -> list[dict[str, Hint]]:
+    """`hints_per_place` without the places this turn has called the tool for already
+    ("the weather in Paris and in Rome", get_weather(city='Paris') back: Rome's hints);
+    empty once every place the message lists has been asked."""
+    listed = listed_places(request, tool)
+    if listed is None:
+        return hints_per_place(request, tool)
+    name, _ = listed
+    asked = {
+        str(call.parsed_arguments.get(name))
+        for m in turn_messages(request)
+        for call in m.tool_calls
+        if call.name == tool.name and isinstance(call.parsed_arguments, dict)
+    }
+    return [hints for hints in hints_per_place(request, tool) if str(hints[name]) not in asked]
+
+
+def call_hints(request: Conversation, tool: Tool, nth: int = 0) -> dict[str, Hint]:
+    """The argument hints of an answer's `nth` call to the tool (from 0): the nth place
+    of those left to ask (`places_left`), else `argument_hints`."""
+    left = places_left(request, tool)
+    return left[min(nth, len(left) - 1)] if left else argument_hints(request, tool)
+
+
+def more_places(request: Conversation, turn: tuple[Message, ...]) -> Tool | None:
+    """A tool this turn called that has places the message lists still to ask ("the
+    weather in Paris and in Rome", only Paris asked), or None."""
+    called = list(dict.fromkeys(call.name for m in turn for call in m.tool_calls))
+    for name in called:
+        tool = request.offered_tool(name)
+        if tool is not None and listed_places(request, tool) and places_left(request, tool):
+            return tool
+    return None
+
+
+def listed_places(request: Conversation, tool: Tool) -> tuple[str, list[str]] | None:
+    """The tool's one place argument and the places the last user message names in one
+    list (two or more), or None."""
+    properties = tool.parameters.get("properties")
+    names = [
+        name
+        for name in (properties if isinstance(properties, dict) else ())
+        if isinstance(name, str) and name_key(name) in _PLACE_NAMES
+    ]
+    listed = _PLACE_LIST.search(request.last_user)
+    if len(names) != 1 or listed is None:
+        return None
+    places = list(dict.fromkeys(_PLACE_WORDS.findall(listed.group(1))))
+    return (names[0], places) if len(places) > 1 else None
+
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")
+_NOT_AMOUNTS = frozenset(("limit", "page", "offset", "topk", "maxresults", "count"))
+_PERSON_NAMES = frozenset(("name", "fullname", "personname", "customername", "contactname"))
+_PERSON = re.compile(r"\b([A-Z][a-z]+(?: [A-Z][a-z]+)+)\b")  # two capitalised words or more
+# One name given where a person is asked about: "the person: Alice, 30", "Name: Bob",
+# "Alice is 30", "Alice, 30 years old".
+_ONE_NAME = re.compile(
+    r"\b(?:[Pp]erson|[Nn]ame|[Uu]ser|[Cc]ustomer|[Cc]ontact|[Ee]mployee|[Pp]atient|[Aa]uthor"
+    r"|[Ss]tudent)\b[^.!?\n\w]*([A-Z][a-z]+)\b(?![ \t]+[A-Z])"
+    r"|\b([A-Z][a-z]+)(?=,[ \t]*\d|[ \t]+is[ \t]+\d|[ \t]*\([ \t]*\d)"
+)
+_STREET_NAMES = frozenset(
+    ("street", "streetaddress", "address", "address1", "addressline1", "addressline", "line1")
+)
+_STREET_WORDS = frozenset(
+    ("Street", "St", "Avenue", "Ave", "Road", "Rd", "Boulevard", "Blvd", "Lane", "Ln", "Drive",
+     "Dr", "Way", "Court", "Ct", "Place", "Pl", "Square", "Sq", "Terrace", "Parkway", "Pkwy",
+     "Highway", "Hwy", "Row", "Close", "Crescent", "Alley")
+)  # fmt: skip
+_STREET = re.compile(
+    r"\b(\d+[A-Za-z]?[ \t]+(?:[A-Z][\w'-]*[ \t]+){0,4}"
+    rf"(?:{'|'.join(sorted(_STREET_WORDS))})\b\.?)"
+)
+_TOWN_NAMES = frozenset(("city", "town", "cityname"))
+# The town after a street address: "221B Baker Street, London" -> London.
+_TOWN_AFTER_STREET = re.compile(
+    r"(?:" + _STREET.pattern + r"),[ \t]*(?P<town>[A-Z][\w'-]*(?:[ \t]+[A-Z][\w'-]*)*)"
+)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL_NAMES = frozenset(("email", "to", "recipient", "emailaddress", "address", "toemail"))
+_TICKER = re.compile(r"\b([A-Z]{2,5})\b")
+_TICKER_NAMES = frozenset(("ticker", "symbol", "stock", "tickersymbol", "stocksymbol"))
+_CURRENCY = re.compile(r"\b(USD|EUR|GBP|JPY|CNY|CHF|CAD|AUD|INR|KRW|SEK|NOK|DKK|HKD|SGD)\b")
+
+
+_AGENT_NAMES = frozenset(
+    ("toagent", "agent", "agentname", "targetagent", "nextagent", "memberid", "member")
+)
+# The agents a handoff tool lists: LlamaIndex's "Currently available agents:
+# {'WriteAgent': 'Writes a short report.'}", or "- WriteAgent: Writes …" lines.
+_LISTED_AGENT = re.compile(
+    r"""['"]([A-Za-z_][\w\-]*)['"]\s*:\s*['"]([^'"\n]*)"""
+    r"|^[ \t]*[-*]?[ \t]*([A-Za-z_][\w\-]*):[ \t]+(.+)$",
+    re.MULTILINE,
+)
+
+
+def _agent_for(text: str, description: str, request: Conversation) -> str | None:
+    """The agent a handoff tool's description lists (or the team members the system
+    message lists, by id) that the message is most about (the first listed when none
+    relates), or None when none is listed."""
+    listed = [
+        Tool(found.group(1) or found.group(3), found.group(2) or found.group(4) or "", {})
+        for found in _LISTED_AGENT.finditer(description)
+    ] or members(request)
+    if not listed:
+        return None
+    language = language_of(text)
+    spoken = [
+        a for a in listed if language and names_language(f"{a.name} {a.description}", language)
+    ]
+    return max(spoken or listed, key=lambda agent: relatedness(text, agent)).name

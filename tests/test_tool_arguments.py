@@ -1,0 +1,166 @@
+"""The arguments the default generator reads from the prompt for a tool's call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mockllm.tool_arguments import (
+    argument_hints,
+    hints_per_place,
+)
+from mockllm.tool_policy import choose_tool
+from tests.tool_requests import ASK, WEATHER, call, conversation, tool
+
+
+def test_argument_hints_read_the_prompt() -> None:
+    request = conversation(ASK, tools=[WEATHER, tool("search", "Search the web", query=1)])
+    assert argument_hints(request, request.tools[0]) == {"city": "Paris"}
+    assert argument_hints(request, request.tools[1]) == {"query": ASK["content"]}
+
+
+def test_an_expression_argument_gets_the_arithmetic_the_message_asks() -> None:
+    calculator = tool("calculator", "Evaluates arithmetic.", expression=1)
+    asked = conversation({"role": "user", "content": "What is 23*19?"}, tools=[calculator])
+    assert argument_hints(asked, asked.tools[0]) == {"expression": "23*19"}
+
+
+def test_arguments_take_the_numbers_addresses_tickers_and_currencies_asked() -> None:
+    def hints(text: str, **types: str) -> dict[str, object]:
+        properties = {name: {"type": kind} for name, kind in types.items()}
+        offered = {
+            "type": "function",
+            "function": {"name": "f", "parameters": {"type": "object", "properties": properties}},
+        }
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0])
+
+    assert hints("Multiply 23 by 19", a="integer", b="integer") == {"a": 23, "b": 19}
+    assert hints("Add 2 and 40.", a="number", b="number") == {"a": 2, "b": 40}
+    assert hints(
+        "Convert 100 USD to EUR", amount="number", from_currency="string", to_currency="string"
+    ) == {
+        "amount": 100,
+        "from_currency": "USD",
+        "to_currency": "EUR",
+    }
+    assert hints("What is the stock price of AAPL?", ticker="string") == {"ticker": "AAPL"}
+    assert hints("Email bob@example.com now", to="string") == {"to": "bob@example.com"}
+    assert hints("Read README.md and summarise it", file_path="string") == {
+        "file_path": "README.md"
+    }
+    assert hints("open src/app.py, then ./notes/todo.txt.", path="string") == {"path": "src/app.py"}
+    assert hints("cat /etc/hosts", filename="string") == {"filename": "/etc/hosts"}
+    # Not a file: a number, a version, the end of a sentence.
+    assert hints("Read it. Version v1.2.3 costs 3.14", file_path="string") == {}
+
+
+def test_a_number_hint_must_fit_its_schema() -> None:
+    from mockllm.fake import instance_from_schema
+
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "integer", "maximum": 10}, "b": {"type": "number"}},
+        "required": ["a", "b"],
+    }
+    value = instance_from_schema(schema, 1, hints={"a": 23, "b": 19})
+    assert isinstance(value, dict) and value["b"] == 19 and value["a"] <= 10
+
+
+def test_a_place_is_named_on_one_line() -> None:
+    # CrewAI writes the task, a blank line, then its criteria: "Weather report for Paris\n\n
+    # This is the expected criteria…" names Paris, not "Paris\n\nThis".
+    task = "\nCurrent Task: Weather report for Paris\n\nThis is the expected criteria"
+    request = conversation({"role": "user", "content": task}, tools=[WEATHER])
+    assert argument_hints(request, request.tools[0]) == {"city": "Paris"}
+    spaced = conversation({"role": "user", "content": "Is it raining in New York City?"})
+    assert argument_hints(spaced, request.tools[0]) == {"city": "New York City"}
+
+
+def test_each_place_a_message_lists_gets_its_own_hints() -> None:
+    weather = conversation(
+        {"role": "user", "content": "Get the weather in Paris and in Rome"}, tools=[WEATHER]
+    )
+    assert hints_per_place(weather, weather.tools[0]) == [{"city": "Paris"}, {"city": "Rome"}]
+    three = conversation(
+        {"role": "user", "content": "The weather in Paris, London and New York"}, tools=[WEATHER]
+    )
+    assert [h["city"] for h in hints_per_place(three, three.tools[0])] == [
+        "Paris",
+        "London",
+        "New York",
+    ]
+    for one in ("What is the weather in Paris, France?", "Weather in Oslo and the time in Tokyo"):
+        asked = conversation({"role": "user", "content": one}, tools=[WEATHER])
+        assert hints_per_place(asked, asked.tools[0]) == [argument_hints(asked, asked.tools[0])]
+
+
+def test_a_person_and_an_address_are_read_as_a_model_reads_them() -> None:
+    def hints(text: str, *names: str) -> dict[str, object]:
+        properties = {name: {"type": "integer" if name == "age" else "string"} for name in names}
+        offered = {
+            "type": "function",
+            "function": {"name": "f", "parameters": {"type": "object", "properties": properties}},
+        }
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0])
+
+    assert hints("Extract the person: Alice, 30", "name", "age") == {"name": "Alice", "age": 30}
+    assert hints("Bob is 25 and lives in Rome", "name", "age") == {"name": "Bob", "age": 25}
+    assert hints("Name: Carol; age 51", "name", "age") == {"name": "Carol", "age": 51}
+    assert hints("John Smith is 42 years old.", "name") == {"name": "John Smith"}
+    assert hints("The office is at 221B Baker Street, London.", "street", "city") == {
+        "street": "221B Baker Street",
+        "city": "London",
+    }
+    # A street is no person, and a message that names no one gives no name.
+    assert hints("Ship it to 10 Downing Street please", "name") == {}
+    assert hints("Summarize this article for me", "name") == {}
+    assert hints("What is the weather in Paris?", "city") == {"city": "Paris"}
+
+
+def test_arguments_read_a_list_of_places_an_id_a_quote_and_a_language() -> None:
+    def hints(asked: str, **properties: Any) -> dict[str, Any]:
+        offered = {"type": "function", "function": {"name": "f", "parameters": {
+            "type": "object", "properties": properties}}}  # fmt: skip
+        request = conversation({"role": "user", "content": asked}, tools=[offered])
+        return argument_hints(request, request.tools[0])
+
+    cities = {"type": "array", "items": {"type": "string"}}
+    assert hints("Weather in Paris, Rome and Oslo?", cities=cities) == {
+        "cities": ["Paris", "Rome", "Oslo"]
+    }
+    assert hints("Weather in Paris?", cities=cities) == {"cities": ["Paris"]}
+    string = {"type": "string"}
+    assert hints("Look up order #A-1042.", order_id=string) == {"order_id": "A-1042"}
+    assert hints("Call me at 3pm about it.", ticket_id=string) == {}
+    said = hints('Translate "good morning" into German.', text=string, target_language=string)
+    assert said == {"text": "good morning", "target_language": "German"}
+    assert hints("What's John's plan?", text=string) == {"text": "What's John's plan?"}
+
+
+def test_a_message_body_says_what_the_message_asks_to_say() -> None:
+    email = tool("send_email", "Send an email.", to=1, subject=1, body=1)
+    for asked, said in (
+        ("Email bob@example.com saying the meeting moved to 3pm.", "The meeting moved to 3pm"),
+        ("Text Ann with the message: 'running late, start without me'", "Running late, start"),
+    ):
+        request = conversation({"role": "user", "content": asked}, tools=[email])
+        hints = argument_hints(request, request.tools[0])
+        assert str(hints["body"]).startswith(said) and str(hints["subject"]).startswith(said)
+    plain = conversation({"role": "user", "content": "Email bob@example.com."}, tools=[email])
+    assert argument_hints(plain, plain.tools[0]) == {"to": "bob@example.com"}
+
+
+def test_the_places_left_are_read_past_a_call_whose_place_is_not_text() -> None:
+    """A call of the turn whose place argument is a list (a scripted rule's, another
+    model's) counts as no place asked."""
+    listed = {"role": "user", "content": "What is the weather in Paris and in Rome?"}
+    odd = {**call("get_weather", "c1")}
+    odd["function"] = {"name": "get_weather", "arguments": '{"city": ["Paris"]}'}
+    back = conversation(
+        listed,
+        {"role": "assistant", "content": None, "tool_calls": [odd]},
+        {"role": "tool", "tool_call_id": "c1", "content": "18C and sunny"},
+        tools=[WEATHER],
+    )
+    assert choose_tool(back, seed=1) == "get_weather"  # Paris and Rome are still to ask
