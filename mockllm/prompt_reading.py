@@ -93,14 +93,14 @@ def relatedness(text: str, tool: Tool) -> float:
     """How much `text` is about `tool`: its words found in the tool's name (twice as much)
     and description; arithmetic in the text ("23*19", "7 times 6") asks for the words of
     calculation (multiply, add, calculator…)."""
-    asked = words_of(text) | math_words(text)
-    if not asked:
+    said = words_of(text) | math_words(text)
+    if not said:
         return 0.0
     named = words_of(tool.name)
     described = words_of(tool.description)
-    score = sum(2.0 if w in named else 1.0 if w in described else 0.0 for w in asked)
+    score = sum(2.0 if w in named else 1.0 if w in described else 0.0 for w in said)
     for cues, subjects in _CUES:
-        if asked & cues and (named & subjects or described & subjects):
+        if said & cues and (named & subjects or described & subjects):
             score += 0.5  # about the tool's subject in other words: less than its own
     return score
 
