@@ -159,6 +159,21 @@ _LEADS = {
     "zh": "根据查询结果，",
     "ja": "調べた結果です。",
     "ko": "확인한 결과입니다. ",
+    "es": "Esto es lo que encontré. ",
+    "fr": "Voici ce que j'ai trouvé. ",
+    "de": "Das habe ich gefunden. ",
+    "it": "Ecco cosa ho trovato. ",
+    "pl": "Oto, co znalazłem. ",
+    "cs": "Tady je, co jsem našel. ",
+    "da": "Her er, hvad jeg fandt. ",
+    "vi": "Đây là những gì tôi tìm được. ",
+    "ru": "Вот что я нашёл. ",
+    "uk": "Ось що я знайшов. ",
+    "ar": "إليك ما وجدته. ",
+    "fa": "این چیزی است که پیدا کردم. ",
+    "he": "הנה מה שמצאתי. ",
+    "el": "Να τι βρήκα. ",
+    "th": "นี่คือสิ่งที่ฉันพบ ",
 }
 
 
@@ -167,6 +182,21 @@ _FAILED_LEADS = {
     "zh": "查询没有成功。",
     "ja": "取得できませんでした。",
     "ko": "가져오지 못했습니다. ",
+    "es": "No pude obtenerlo. ",
+    "fr": "Je n'ai pas pu l'obtenir. ",
+    "de": "Das konnte ich nicht abrufen. ",
+    "it": "Non sono riuscito a ottenerlo. ",
+    "pl": "Nie udało mi się tego uzyskać. ",
+    "cs": "Nepodařilo se mi to získat. ",
+    "da": "Jeg kunne ikke hente det. ",
+    "vi": "Tôi không lấy được thông tin đó. ",
+    "ru": "Не удалось это получить. ",
+    "uk": "Не вдалося це отримати. ",
+    "ar": "لم أتمكن من الحصول على ذلك. ",
+    "fa": "نتوانستم آن را دریافت کنم. ",
+    "he": "לא הצלחתי לקבל את זה. ",
+    "el": "Δεν μπόρεσα να το βρω. ",
+    "th": "ฉันไม่สามารถดึงข้อมูลนั้นได้ ",
 }
 # A result that reports a failure: "Error: ...", "Exception: ...", a traceback (LangGraph's
 # ToolNode writes "Error: ValueError('...')\n Please fix your mistakes.").
@@ -197,13 +227,30 @@ _REPORTS = {
     "ja": ("{name} の結果：{text}。", "{name} でエラー：{text}。"),
     "ko": ("{name} 결과: {text}.", "{name} 오류: {text}."),
     "en": ("{name} returned: {text}", "{name} failed: {text}"),
+    "es": ("{name} devolvió: {text}", "{name} falló: {text}"),
+    "fr": ("{name} a renvoyé : {text}", "{name} a échoué : {text}"),
+    "de": ("{name} lieferte: {text}", "{name} schlug fehl: {text}"),
+    "it": ("{name} ha restituito: {text}", "{name} non è riuscito: {text}"),
+    "pl": ("{name} zwrócił: {text}", "{name} zakończył się błędem: {text}"),
+    "cs": ("{name} vrátil: {text}", "{name} selhal: {text}"),
+    "da": ("{name} returnerede: {text}", "{name} mislykkedes: {text}"),
+    "vi": ("{name} trả về: {text}", "{name} gặp lỗi: {text}"),
+    "ru": ("{name} вернул: {text}", "{name} завершился с ошибкой: {text}"),
+    "uk": ("{name} повернув: {text}", "{name} завершився з помилкою: {text}"),
+    "ar": ("أعاد {name}: {text}", "فشل {name}: {text}"),
+    "fa": ("{name} برگرداند: {text}", "{name} ناموفق بود: {text}"),
+    "he": ("{name} החזיר: {text}", "{name} נכשל: {text}"),
+    "el": ("Το {name} επέστρεψε: {text}", "Το {name} απέτυχε: {text}"),
+    "th": ("{name} ส่งคืน: {text}", "{name} ล้มเหลว: {text}"),
 }
+# The languages whose report carries its own full stop, or writes none (Thai).
+_OWN_STOP = frozenset(("zh", "ja", "ko", "th"))
 
 
 def _reported(name: str, text: str, locale: str, failed: bool = False) -> str:
     language = locale[:2] if locale[:2] in _REPORTS else "en"
     said = _REPORTS[language][failed].format(name=name, text=text)
-    if language == "en" and not text.endswith((".", "!", "?")):
+    if language not in _OWN_STOP and not text.endswith((".", "!", "?")):
         said += "."
     return said
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mockllm.tool_policy import is_final_tool
-from mockllm.tool_results import answer_hints, found_answer, results_answer
+from mockllm.tool_results import answer_hints, found_answer, results_answer, unavailable_answer
 from tests.tool_requests import ASK, FINAL, WEATHER, call, conversation
 
 
@@ -92,3 +92,22 @@ def test_only_a_result_that_reports_a_failure_is_answered_as_one() -> None:
     assert found_answer([("lookup", "Exception: timed out")], "zh_CN") == (
         "查询没有成功。lookup 出错：timed out。"
     )
+
+
+def test_results_and_failures_are_reported_in_every_language_of_the_generator() -> None:
+    """Each language the generator writes in has its own words for what a tool returned
+    and for a call that failed (a server tool this server cannot run among them)."""
+    results = [("get_weather", "18C")]
+    assert found_answer(results, "es_ES") == "Esto es lo que encontré. get_weather devolvió: 18C."
+    assert found_answer(results, "de_DE") == "Das habe ich gefunden. get_weather lieferte: 18C."
+    assert unavailable_answer(["web_search"], "fr_FR") == (
+        "Je n'ai pas pu l'obtenir. web_search a échoué : unavailable."
+    )
+    assert unavailable_answer(["web_search"], "ru_RU") == (
+        "Не удалось это получить. web_search завершился с ошибкой: unavailable."
+    )
+    locales = "es_ES fr_FR de_DE it_IT pl_PL cs_CZ da_DK vi_VN ru_RU uk_UA ar_AA fa_IR".split()
+    locales += "he_IL el_GR th_TH zh_CN ja_JP ko_KR".split()
+    english = found_answer(results, "en_US")
+    said = {found_answer(results, locale) for locale in locales}
+    assert english not in said and len(said) == len(locales)
