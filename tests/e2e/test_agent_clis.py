@@ -10,25 +10,16 @@ The answers are checked as the API would give them and as the CLI reads them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from ..conftest import RunningServer, start_server
+from ..conftest import RunningServer
 
 CAPTURED: dict[str, Any] = json.loads(
     (Path(__file__).parents[1] / "data" / "agent-clis.json").read_text("utf-8")
 )
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server("--seed", "5", tmp_path=tmp_path_factory.mktemp("clis"))
-    yield running
-    running.stop()
 
 
 def _send(

@@ -14,7 +14,6 @@ import ast
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -23,24 +22,9 @@ import pytest
 from openai import OpenAI
 from pydantic import BaseModel, Field
 
-from ..conftest import RunningServer, start_server
-
 CAPTURED: dict[str, Any] = json.loads(
     (Path(__file__).parents[1] / "data" / "python-agent-frameworks.json").read_text("utf-8")
 )
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server("--seed", "5", tmp_path=tmp_path_factory.mktemp("frameworks"))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def client(server: RunningServer) -> Iterator[OpenAI]:
-    with OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as sdk:
-        yield sdk
 
 
 def test_a_crewai_task_calls_its_tool_with_the_place_it_names(client: OpenAI) -> None:

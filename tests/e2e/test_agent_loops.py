@@ -26,24 +26,11 @@ from anthropic import Anthropic
 from openai import OpenAI
 from pydantic import BaseModel, Field
 
-from ..conftest import RunningServer, start_server
+from ..conftest import RunningServer
 
 CAPTURED: dict[str, Any] = json.loads(
     (Path(__file__).parents[1] / "data" / "python-agent-loops.json").read_text("utf-8")
 )
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server("--seed", "5", tmp_path=tmp_path_factory.mktemp("loops"))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def client(server: RunningServer) -> Iterator[OpenAI]:
-    with OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as sdk:
-        yield sdk
 
 
 @pytest.fixture(scope="module")

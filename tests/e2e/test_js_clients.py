@@ -4,24 +4,15 @@ SDKs and raw HTTP: the JSON Schemas zod makes (the Vercel AI SDK's `generateObje
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.conftest import RunningServer, start_server
+from tests.conftest import RunningServer
 
 from .helpers import check_error, openai_sdk, sdk_refusal
 
 PLAN = [{"role": "user", "content": "plan"}]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server("--seed", "5", tmp_path=tmp_path_factory.mktemp("js"))
-    yield running
-    running.stop()
 
 
 def zod_object(properties: dict[str, Any]) -> dict[str, Any]:

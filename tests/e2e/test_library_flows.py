@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from textwrap import dedent
 from typing import Any
 
@@ -17,16 +16,9 @@ from jsonschema import Draft202012Validator
 from openai import OpenAI
 from pydantic import BaseModel
 
-from tests.conftest import RunningServer, start_server
+from tests.conftest import RunningServer
 
 from .helpers import journal
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server("--seed", "5", tmp_path=tmp_path_factory.mktemp("flows"))
-    yield running
-    running.stop()
 
 
 def sdk(server: RunningServer) -> OpenAI:

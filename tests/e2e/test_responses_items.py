@@ -5,25 +5,16 @@ SDK against a real server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.conftest import RunningServer, start_server
+from tests.conftest import RunningServer
 
 from .helpers import RESPONSES_WEATHER, openai_sdk, sdk_refusal
 
 WEATHER = RESPONSES_WEATHER
 ASK = {"role": "user", "content": "What is the weather in Paris?"}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server("--seed", "5", tmp_path=tmp_path_factory.mktemp("items"))
-    yield running
-    running.stop()
 
 
 def as_input(item: Any) -> dict[str, Any]:
