@@ -271,7 +271,9 @@ _QUESTION = re.compile(
     re.IGNORECASE,
 )
 QUESTION_WORDS = 2  # content words a question needs to be one a model looks up
-WEB_SEARCH = "web_search"  # the name of the web search both APIs run themselves
+# The searches the APIs run themselves: the web search (both APIs), the Responses API's file
+# search.
+BUILT_IN_SEARCHES = frozenset(("web_search", "file_search"))
 _OBSERVATION = re.compile(r"\A\s*Observation:")
 
 
@@ -320,15 +322,15 @@ def search_tool(question: str, tools: list[Tool]) -> Tool | None:
     World Cup?") with, as a model looks up what it is asked when it can: the first that
     searches (its name or description says search, lookup, retrieve, Wikipedia, web…) and
     takes the text to look up. None for small talk ("How are you?": too few content words)
-    or a request to do something ("Summarize this."). A web search the API runs itself
-    (`Tool.server`: the Responses API's built-in one, Anthropic's `web_search`) comes after
-    every search of the request's own, as this server's can only fail; other server tools
-    (a tool search) look nothing up for the user."""
+    or a request to do something ("Summarize this."). A search the API runs itself
+    (`Tool.server`: the Responses API's built-in web and file searches, Anthropic's
+    `web_search`) comes after every search of the request's own, as this server's can only
+    fail; other server tools (a tool search) look nothing up for the user."""
     if _QUESTION.search(question) is None or len(words_of(question)) < QUESTION_WORDS:
         return None
     built_in: Tool | None = None
     for tool in tools:
-        if is_handoff(tool.name) or (tool.server and tool.name != WEB_SEARCH):
+        if is_handoff(tool.name) or (tool.server and tool.name not in BUILT_IN_SEARCHES):
             continue
         if words_of(f"{tool.name} {tool.description}") & _SEARCH_WORDS and _takes_query(tool):
             if not tool.server:

@@ -189,7 +189,8 @@ class Wire:
     conversation: str | None = None  # the conversation (Conversations API) it continues
     background: bool = False  # `background: true`: the answer runs on after the request
     custom: frozenset[str] = frozenset()  # the custom (free-form input) tools offered
-    searches: bool = False  # the built-in web search is offered (`SEARCH`, a server tool)
+    # the built-in searches offered (`SEARCHES`: server tools), by their tools' names
+    searches: frozenset[str] = frozenset()
     sources: bool = False  # `include` asks for `web_search_call.action.sources`
 
 
@@ -455,25 +456,43 @@ def _parse_tools(
     return tuple(tools), echoed, frozenset(other)
 
 
-# The built-in web search as the default generator sees it: a tool the API runs itself (its
-# call is a `web_search_call` item, and the answer follows it), which this server cannot
-# run. Described with the words of the questions a model searches the web for.
+# The built-in searches as the default generator sees them: tools the API runs itself (a
+# call is a `web_search_call` or `file_search_call` item, and the answer follows it), which
+# this server cannot run. Described with the words of the questions a model searches with.
+_QUERY: JSON = {
+    "type": "object",
+    "properties": {"query": {"type": "string"}},
+    "required": ["query"],
+}
 SEARCH = Tool(
     "web_search",
     "Search the web for current information: the latest news, events, prices and weather today.",
-    {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+    _QUERY,
     server=True,
 )
+FILE_SEARCH = Tool(
+    "file_search",
+    "Search the uploaded files and documents (manuals, policies, reports) for what they say.",
+    _QUERY,
+    server=True,
+)
+SEARCHES = {SEARCH.name: SEARCH, FILE_SEARCH.name: FILE_SEARCH}
+# Each search's output item and its id's prefix.
+_SEARCH_ITEMS = {
+    SEARCH.name: ("web_search_call", "ws_"),
+    FILE_SEARCH.name: ("file_search_call", "fs_"),
+}
 
 
-def _searches(tools: tuple[Tool, ...], other: frozenset[tuple[str, str]]) -> bool:
-    """Whether the request offers the built-in web search (any version), with no tool of
-    its own by that name (whose calls are then that tool's)."""
-    offered = any(_family(kind) == "web_search" for kind, name in other if kind == name)
-    named = any(t.name == SEARCH.name for t in tools) or any(
-        name == SEARCH.name for kind, name in other if kind != name
-    )
-    return offered and not named
+def _searches(tools: tuple[Tool, ...], other: frozenset[tuple[str, str]]) -> frozenset[str]:
+    """The built-in searches the request offers (a web search of any version, the file
+    search), each but one whose name a tool of the request's own takes (its calls are then
+    that tool's)."""
+    offered = {_family(kind) for kind, name in other if kind == name} & SEARCHES.keys()
+    if not offered:
+        return frozenset()
+    named = {t.name for t in tools} | {name for kind, name in other if kind != name}
+    return frozenset(offered - named)
 
 
 def _builtin_names(other: frozenset[tuple[str, str]]) -> frozenset[str]:
@@ -564,9 +583,9 @@ def _parse_tool_choice(
                     allowed.append(str(item["name"]))
                 continue
             if not isinstance(item, dict) or item.get("type", "function") != "function":
-                if isinstance(item, dict) and _family(str(item.get("type"))) == "web_search":
-                    if _searches(tools, other):
-                        allowed.append(SEARCH.name)
+                kind_of = _family(str(item.get("type"))) if isinstance(item, dict) else None
+                if kind_of in _searches(tools, other):
+                    allowed.append(str(kind_of))
                 continue  # another built-in tool: the default generator does not call it
             name = item.get("name")
             if not isinstance(name, str):
@@ -589,8 +608,8 @@ def _parse_tool_choice(
         offered = {_family(k) for k, name in other if k == name}
         if kind != "mcp" and _family(kind) not in offered:
             raise _not_offered(kind)
-        if _family(kind) == "web_search" and _searches(tools, other):
-            return SEARCH.name, ()  # forced: the answer searches (`web_search_call`)
+        if _family(kind) in _searches(tools, other):
+            return _family(kind), ()  # forced: the answer searches (`web_search_call`…)
         return "auto", ()
     if kind is None:
         raise missing("tool_choice.type")
@@ -1028,7 +1047,7 @@ def parse(
         stream=stream,
         max_tokens=max_output,
         max_tokens_given=max_given,
-        tools=(*tools, *forced, *((SEARCH,) if searches else ())),
+        tools=(*tools, *forced, *(tool for name, tool in SEARCHES.items() if name in searches)),
         free_form_tools=tuple(t for t in custom if t not in forced),
         builtin_tools=_builtin_names(other_tools),
         tool_choice=tool_choice,
@@ -1234,21 +1253,25 @@ def _ids(rendered: Rendered, wire: Wire) -> _Ids:
 
 def _call_kind(call: RenderedToolCall, wire: Wire) -> str:
     """The output item a call is: `function_call`, `custom_tool_call` (a custom tool's),
-    `web_search_call` (the built-in web search's)."""
+    `web_search_call` or `file_search_call` (a built-in search's)."""
     if call.name in wire.custom:
         return "custom_tool_call"
-    if wire.searches and call.name == SEARCH.name:
-        return "web_search_call"
+    if call.name in wire.searches:
+        return _SEARCH_ITEMS[call.name][0]
     return "function_call"
 
 
-_ID_PREFIXES = {"function_call": "fc_", "custom_tool_call": "ctc_", "web_search_call": "ws_"}
+_ID_PREFIXES = {
+    "function_call": "fc_",
+    "custom_tool_call": "ctc_",
+    **dict(_SEARCH_ITEMS.values()),
+}
 
 
 @functools.lru_cache(maxsize=256)
 def _ids_of(answer_id: str, calls: tuple[tuple[int, str], ...]) -> _Ids:
     """The ids of an answer's response and items (a stream asks four times for them): a
-    function call's `fc_…`, a custom tool's call `ctc_…`, a web search's `ws_…`."""
+    function call's `fc_…`, a custom tool's call `ctc_…`, a search's `ws_…` or `fs_…`."""
     return _Ids(
         _hex_id("resp_", answer_id),
         _hex_id("rs_", answer_id),
@@ -1292,10 +1315,10 @@ def _logprobs(choice: RenderedChoice) -> list[JSON]:
 
 def _call_item(ids: _Ids, choice: RenderedChoice, k: int, status: str, wire: Wire) -> JSON:
     """A `function_call` item, or a `custom_tool_call` (its `input` the call's text) when
-    it calls a custom tool of the request, or a `web_search_call` (`_search_item`)."""
+    it calls a custom tool of the request, or a built-in search's item (`_search_item`)."""
     call = choice.tool_calls[k]
     kind = _call_kind(call, wire)
-    if kind == "web_search_call":
+    if call.name in wire.searches:
         return _search_item(ids.calls[k], call, status, wire)
     if kind == "custom_tool_call":
         return {
@@ -1317,16 +1340,24 @@ def _call_item(ids: _Ids, choice: RenderedChoice, k: int, status: str, wire: Wir
 
 
 def _search_item(item_id: str, call: RenderedToolCall, status: str, wire: Wire) -> JSON:
-    """A `web_search_call` item. This server searches nothing: a finished search `failed`
-    (the answer after it says so), its action the query (and, when `include` asks, no
-    sources); in progress, the action's type alone, as the API's stream opens it."""
-    if status == "in_progress":
-        return {"id": item_id, "type": "web_search_call", "status": status, "action": _SEARCHING}
+    """A built-in search's item. This server searches nothing: a finished search `failed`
+    (the answer after it says so). A `web_search_call`'s action is the query (and, when
+    `include` asks, no sources), in progress its type alone, as the API's stream opens it;
+    a `file_search_call` has the query in its `queries` (none yet in progress) and no
+    `results`."""
+    kind = _SEARCH_ITEMS[call.name][0]
+    done = status != "in_progress"
     query = _query(call)
+    if kind == "file_search_call":
+        queries = [query] if done else []
+        state = "failed" if done else status
+        return {"id": item_id, "type": kind, "status": state, "queries": queries, "results": None}
+    if not done:
+        return {"id": item_id, "type": kind, "status": status, "action": _SEARCHING}
     action: JSON = {"type": "search", "query": query, "queries": [query]}
     if wire.sources:
         action["sources"] = []
-    return {"id": item_id, "type": "web_search_call", "status": "failed", "action": action}
+    return {"id": item_id, "type": kind, "status": "failed", "action": action}
 
 
 _SEARCHING: JSON = {"type": "search"}
@@ -1398,7 +1429,7 @@ _NO_TOOL_USAGE: JSON = {
 
 def _tool_usage(choice: RenderedChoice | None, wire: Wire) -> JSON:
     """`tool_usage`, with the web searches the answer made (tried) counted."""
-    if choice is None or not wire.searches:
+    if choice is None or SEARCH.name not in wire.searches:
         return _NO_TOOL_USAGE
     searched = sum(1 for c in choice.tool_calls if c.name == SEARCH.name)
     if not searched:
@@ -1706,11 +1737,11 @@ def stream(
             at = tick_at()
             added = _call_item(ids, choice, k, "in_progress", wire)
             common = {"item_id": ids.calls[k], "output_index": index}
-            if added["type"] == "web_search_call":
+            if call.name in wire.searches:
                 # searched while its query's tokens are due, sent in no delta
                 out.add("response.output_item.added", at, item=added, output_index=index)
-                out.add("response.web_search_call.in_progress", at, **common)
-                out.add("response.web_search_call.searching", at, **common)
+                out.add(f"response.{added['type']}.in_progress", at, **common)
+                out.add(f"response.{added['type']}.searching", at, **common)
                 if not silent(len(call.fragments)):
                     broken = True
                     break

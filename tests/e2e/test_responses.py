@@ -348,6 +348,44 @@ def test_the_built_in_web_search_is_a_web_search_call_then_the_answer(
     assert [item.type for item in follow_up.output] == ["message"]
 
 
+def test_the_built_in_file_search_is_a_file_search_call_then_the_answer(
+    server: RunningServer,
+) -> None:
+    """With the file search offered (an Agents SDK FileSearchTool) and no rule, a question
+    about the user's documents gets a `file_search_call` (`failed`: this server holds no
+    files), then the message saying so; streamed, the search's own events."""
+    sdk = client(server)
+    files = {"type": "file_search", "vector_store_ids": ["vs_1"]}
+    asked: dict[str, Any] = {
+        "model": "gpt-4o",
+        "input": "What does the employee handbook say about vacation days?",
+        "tools": [files],
+    }
+    response = sdk.responses.create(**asked)
+    call, message = response.output
+    assert call.type == "file_search_call" and call.id.startswith("fs_")
+    assert (call.status, call.queries, call.results) == ("failed", [asked["input"]], None)
+    assert message.type == "message"
+    assert response.output_text == "I couldn't get that. file_search failed: unavailable."
+    check("Response", response.to_dict())
+    with sdk.responses.stream(**asked) as stream:
+        seen = [event.type for event in stream]
+        streamed = stream.get_final_response()
+    assert streamed.output[0] == call and streamed.output_text == response.output_text
+    assert seen[2:6] == [
+        "response.output_item.added",
+        "response.file_search_call.in_progress",
+        "response.file_search_call.searching",
+        "response.output_item.done",
+    ]
+    forced = sdk.responses.create(
+        model="gpt-4o", input="hi there", tools=[files], tool_choice={"type": "file_search"}
+    )
+    assert forced.output[0].type == "file_search_call"
+    small = sdk.responses.create(model="gpt-4o", input="hi there", tools=[files])
+    assert [item.type for item in small.output] == ["message"]
+
+
 def test_a_function_of_the_same_name_is_called_as_a_function(server: RunningServer) -> None:
     """A function the request names `web_search` beside the built-in is called as itself."""
     own = {**WEATHER_TOOL, "name": "web_search", "description": "Search the web for news."}
