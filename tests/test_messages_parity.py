@@ -135,7 +135,7 @@ def test_without_an_output_format_the_answer_is_prose() -> None:
         ({"cache_control": "x"}, "cache_control: Input should be a valid dictionary"),
         (
             {"cache_control": {"type": "ephemeral", "ttl": "2h"}},
-            "cache_control.ttl: Input should be '5m' or '1h'",
+            "cache_control.ephemeral.ttl: Input should be '5m' or '1h'",
         ),
         ({"inference_geo": 1}, "inference_geo: Input should be a valid string"),
         ({"mcp_servers": "x"}, "mcp_servers: Input should be a valid list"),
@@ -438,7 +438,7 @@ def test_well_formed_requests_the_api_refuses(fields: dict[str, Any], message: s
                     }
                 ]
             },
-            "messages.0.content.0.text.cache_control.ttl: Input should be '5m' or '1h'",
+            "messages.0.content.0.text.cache_control.ephemeral.ttl: Input should be '5m' or '1h'",
         ),
         (
             {

@@ -959,9 +959,13 @@ def _cache_control(block: JSON, path: str) -> bool:
         return False
     where = f"{path}.cache_control" if path else "cache_control"
     control = _object(value, where)
-    _only(control, where, ("type", "ttl"))
     if control.get("type") != "ephemeral":
         raise _tag(where, control.get("type"), ("ephemeral",))
+    # A member of a tagged union: its fields' paths name the tag, as the API's do
+    # ("system.1.cache_control.ephemeral.scope: Extra inputs are not permitted", quoted in
+    # github.com/caozhiyuan/copilot-api/issues/145).
+    where = f"{where}.ephemeral"
+    _only(control, where, ("type", "ttl"))
     if control.get("ttl") is not None:
         _literal(control["ttl"], f"{where}.ttl", ("5m", "1h"))
     return True

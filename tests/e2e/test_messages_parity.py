@@ -463,7 +463,7 @@ def _blocks_with_cache_control(count: int) -> list[dict[str, Any]]:
                     }
                 ]
             },
-            "messages.0.content.0.text.cache_control.ttl: Input should be '5m' or '1h'",
+            "messages.0.content.0.text.cache_control.ephemeral.ttl: Input should be '5m' or '1h'",
         ),
         (
             {
