@@ -653,15 +653,18 @@ class _Instruments:
             name = group.partition(":")[2]
             waiting[name] = waiting.get(name, 0) + queued
             usage[name] = max(usage.get(name, 0.0), used)
-        for model, queued in waiting.items():
-            self.v_waiting.labels(model, "0").set(queued)
-            self.v_kv_usage.labels(model, "0").set(usage[model])
         by_model: dict[str, int] = {}
         for (_, model), count in running.items():
             by_model[model] = by_model.get(model, 0) + count
-        for model, count in by_model.items():
-            # vLLM's running excludes its waiting requests: in flight minus those queued
-            self.v_running.labels(model, "0").set(max(0, count - waiting.get(model, 0)))
+        for model in by_model.keys() | waiting.keys():
+            # vLLM always has all three (the endpoint picker reads them at every scrape):
+            # a model without a latency model has no queue and no KV cache in use.
+            queued = waiting.get(model, 0)
+            self.v_waiting.labels(model, "0").set(queued)
+            self.v_kv_usage.labels(model, "0").set(usage.get(model, 0.0))
+            if model in by_model:
+                # vLLM's running excludes its waiting requests: in flight minus those queued
+                self.v_running.labels(model, "0").set(max(0, by_model[model] - queued))
         for table, metric, bounds, coarse in (
             (hists["ttft"], self.v_ttft, TTFT_BOUNDS, VLLM_TTFT_BOUNDS),
             (hists["gaps"], self.v_gaps, GAP_BOUNDS, VLLM_GAP_BOUNDS),

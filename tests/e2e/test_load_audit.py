@@ -1,0 +1,67 @@
+"""`GET /metrics` under vLLM's names, read as vLLM's users read it: the gauges the endpoint
+picker and autoscalers scrape, the per-request histograms dashboards plot, and their
+values mid-flight under concurrent paced streams.
+
+One server for the module; each test uses its own model id, so that its series are its
+own. Timing figures are checked against the schedule the server holds, with bounds that
+survive a busy 2-core machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import RunningServer, start_server
+
+from .helpers import make_chat_request, write_scenario
+from .test_metrics import scrape, total
+
+RULES = """\
+version: 1
+rules:
+  - name: plain
+    match: { last_user: { contains: "plain" } }
+    reply: { content: "Plain words." }
+  - name: gapped
+    match: { last_user: { contains: "gapped" } }
+    reply: { chunks: ["a", " b", " c", " d", " e"], latency: { ttft_ms: 20, inter_token_ms: 10 } }
+  - name: paced
+    match: { last_user: { contains: "paced" } }
+    latency_model: { ttft_ms: 10, inter_token_ms: 40, max_concurrency: 2, max_queue: 10 }
+    reply: { chunks: ["a", " b", " c", " d", " e"] }
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    tmp = tmp_path_factory.mktemp("load_audit")
+    running = start_server(
+        "--scenarios", str(write_scenario(tmp, RULES)), "--metrics-names", "vllm", tmp_path=tmp
+    )
+    yield running
+    running.stop()
+
+
+def _post(server: RunningServer, content: str, model: str, **fields: object) -> dict:
+    response = httpx.post(
+        f"{server.base_url}/chat/completions",
+        json=make_chat_request(content, model=model, **fields),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_the_queue_and_cache_gauges_are_there_without_a_latency_model(server):
+    # The endpoint picker reads vllm:num_requests_waiting and vllm:kv_cache_usage_perc
+    # from every scrape ("metric family not found" otherwise); vLLM always has them.
+    _post(server, "plain", "audit-plain")
+    found = scrape(server.url)
+    v = {"model_name": "audit-plain", "engine": "0"}
+    for name in ("vllm:num_requests_waiting", "vllm:kv_cache_usage_perc"):
+        assert tuple(sorted(v.items())) in found.get(name, {}), name
+        assert total(found, name, **v) == 0
+    assert total(found, "vllm:num_requests_running", **v) == 0
