@@ -39,6 +39,7 @@ class ParameterRules:
     forbidden: tuple[tuple[str, str], ...] = ()  # (param, the 403 message when it is true)
     ignored: tuple[str, ...] = ()
     while_reasoning: ParameterRules | None = None  # more, unless the effort is `none`
+    unsupported_roles: tuple[str, ...] = ()  # message roles refused (o1-mini: system)
 
 
 NO_RULES = ParameterRules()
@@ -196,7 +197,7 @@ def _model(
 
 def _rules(where: str, spec: dict[str, Any]) -> ParameterRules:
     known = {"unsupported", "default_only", "unrecognized", "forbidden", "ignored"}
-    known |= {"while_reasoning"}
+    known |= {"while_reasoning", "unsupported_roles"}
     extra = set(spec) - known
     if extra:
         raise ValueError(f"{where}: unknown keys {sorted(extra)}; valid: {sorted(known)}")
@@ -207,6 +208,9 @@ def _rules(where: str, spec: dict[str, Any]) -> ParameterRules:
         else:
             code = item["code"] if "code" in item else "unsupported_parameter"
             unsupported.append(Unsupported(item["param"], code, item.get("hint", "")))
+    roles = spec.get("unsupported_roles") or []
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise ValueError(f"{where}.unsupported_roles must be a list of roles, found {roles!r}")
     return ParameterRules(
         unsupported=tuple(unsupported),
         default_only=tuple((k, float(v)) for k, v in (spec.get("default_only") or {}).items()),
@@ -218,4 +222,5 @@ def _rules(where: str, spec: dict[str, Any]) -> ParameterRules:
             if spec.get("while_reasoning")
             else None
         ),
+        unsupported_roles=tuple(roles),
     )

@@ -169,6 +169,28 @@ def _refuse(body: dict[str, Any], rules: ParameterRules) -> None:
         if _value(body, name) is True:
             # github.com/confident-ai/deepeval/pull/2184 quotes the 403 for o4-mini
             raise RequestError(403, message)
+    if rules.unsupported_roles:
+        _refuse_roles(body.get("messages"), rules.unsupported_roles)
+
+
+def _refuse_roles(messages: object, roles: tuple[str, ...]) -> None:
+    """A message whose role the model does not take: o1-mini and o1-preview take no
+    system or developer message, `Unsupported value: 'messages[0].role' does not support
+    'system' with this model.` (code unsupported_value; quoted for both roles in
+    github.com/QuantumNous/new-api/issues/847, and for o1-mini alone of OpenAI's chat
+    models in github.com/microsoft/agent-framework/issues/1077)."""
+    if not isinstance(messages, list):
+        return
+    for i, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role in roles:
+            param = f"messages[{i}].role"
+            raise RequestError(
+                400,
+                f"Unsupported value: '{param}' does not support '{role}' with this model.",
+                code="unsupported_value",
+                param=param,
+            )
 
 
 def output_limit(model: Model, context: ParseContext) -> int | None:

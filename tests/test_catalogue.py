@@ -42,6 +42,11 @@ def test_reasoning_models_and_their_rules() -> None:
     assert [u.param for u in o3.unsupported][:1] == ["max_tokens"]
     assert dict(o3.default_only) == {"temperature": 1.0}
     assert lookup("gpt-4.1").rules_for("chat").unrecognized == ("reasoning_effort",)
+    # o1-mini: the reasoning set (a YAML merge of it) and no system or developer message
+    o1_mini = lookup("o1-mini-2024-09-12").rules_for("chat")
+    assert o1_mini.unsupported_roles == ("system", "developer")
+    assert (o1_mini.unsupported, o1_mini.default_only) == (o3.unsupported, o3.default_only)
+    assert o3.unsupported_roles == ()
 
 
 def test_an_unknown_model_gets_the_generous_default() -> None:
@@ -66,6 +71,9 @@ def test_a_bad_entry_is_named() -> None:
         parse_catalogue(data)
     data["models"] = [{"id": "x", "context_window": 1, "max_output_tokens": 1, "parameters": "y"}]
     with pytest.raises(ValueError, match="unknown parameter set 'y'"):
+        parse_catalogue(data)
+    data["parameter_sets"] = {"y": {"chat": {"unsupported_roles": "system"}}}
+    with pytest.raises(ValueError, match=r"parameter_sets\.y\.chat\.unsupported_roles must be"):
         parse_catalogue(data)
 
 

@@ -69,7 +69,7 @@ def test_valid_request_is_parsed():
                     "role": "user",
                     "content": [
                         {"type": "text", "text": "a"},
-                        {"type": "image_url", "image_url": {"url": "x"}},
+                        {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
                     ],
                 },
                 {

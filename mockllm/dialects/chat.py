@@ -81,6 +81,7 @@ RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 MODALITIES = ("text", "audio")
 VERBOSITIES = ("low", "medium", "high")
 MAX_TOOLS = 128
+_IMAGE_URL_SCHEMES = ("https://", "http://", "data:")
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -159,7 +160,18 @@ def _check_image_url(value: object, param: str) -> None:
     `ChatCompletionRequestMessageContentPartImage`)."""
     if not isinstance(value, dict):
         raise absent_or_wrong(param, "an object", value)
-    get_str(value, "url", param)
+    url = get_str(value, "url", param)
+    if not url.startswith(_IMAGE_URL_SCHEMES):
+        # The API fetches http(s) addresses and reads data URLs; anything else is refused
+        # (quoted in github.com/Alibaba-NLP/OmniSearch/issues/3).
+        raise RequestError(
+            400,
+            f"Invalid image URL: '{param}.url'. Expected a base64-encoded data URL with an "
+            "image MIME type (e.g. 'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but got a "
+            "value without the 'data:' prefix.",
+            code="invalid_value",
+            param=f"{param}.url",
+        )
     detail = value.get("detail")
     if detail is not None and detail not in ("auto", "low", "high"):
         raise unsupported(detail, ("auto", "low", "high"), f"{param}.detail")

@@ -574,3 +574,59 @@ def test_the_gpt5_family_refuses_logprobs_while_it_reasons(server: RunningServer
     }
     answer = sdk(server).chat.completions.create(model="gpt-5.4", messages=HI, logprobs=True)
     assert answer.choices[0].logprobs is not None
+
+
+def test_o1_mini_and_o1_preview_take_no_system_or_developer_message(
+    server: RunningServer,
+) -> None:
+    client = sdk(server)
+    for model, messages, at in (
+        ("o1-mini", [{"role": "system", "content": "Be brief."}, *HI], 0),
+        ("o1-mini-2024-09-12", [*HI, {"role": "developer", "content": "Be brief."}], 1),
+        ("o1-preview", [{"role": "developer", "content": "Be brief."}, *HI], 0),
+    ):
+        role = messages[at]["role"]
+        body = refused(
+            400,
+            lambda m=model, ms=messages: client.chat.completions.create(model=m, messages=ms),
+        )
+        assert body == {
+            "message": f"Unsupported value: 'messages[{at}].role' does not support '{role}' "
+            "with this model.",
+            "type": "invalid_request_error",
+            "param": f"messages[{at}].role",
+            "code": "unsupported_value",
+        }
+    # user and assistant turns are answered; o1 and o3-mini take a system message
+    assert client.chat.completions.create(model="o1-mini", messages=HI).choices[0].message.content
+    system = [{"role": "system", "content": "Be brief."}, *HI]
+    for model in ("o1", "o3-mini"):
+        assert client.chat.completions.create(model=model, messages=system).choices
+
+
+def test_an_image_url_is_an_address_or_a_data_url(server: RunningServer) -> None:
+    client = sdk(server)
+
+    def ask(url: str) -> Any:
+        image = {"type": "image_url", "image_url": {"url": url}}
+        content = [{"type": "text", "text": "What is in this picture?"}, image]
+        return client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": content}]
+        )
+
+    body = refused(400, lambda: ask("cat.png"))
+    assert body == {
+        "message": "Invalid image URL: 'messages[0].content[1].image_url.url'. Expected a "
+        "base64-encoded data URL with an image MIME type (e.g. "
+        "'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but got a value without the 'data:' "
+        "prefix.",
+        "type": "invalid_request_error",
+        "param": "messages[0].content[1].image_url.url",
+        "code": "invalid_value",
+    }
+    for url in (
+        "https://example.com/cat.png",
+        "http://example.com/cat.png",
+        "data:image/png;base64,iVBORw0KGgo=",
+    ):
+        assert ask(url).choices[0].message.content
