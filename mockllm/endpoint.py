@@ -553,8 +553,8 @@ class Endpoint:
                 body = replace(body, offsets=ticket.due_times(body.offsets, first))
                 first, factor = ticket.first_token_s(first), ticket.gap_factor
             exchange.first_token_ms = first * 1000
-            if request.stream and fault is None:
-                exchange.gaps = (rendered.offsets, factor)
+            if fault is None:  # streamed or not: a whole answer is sent once its last
+                exchange.gaps = (rendered.offsets, factor)  # token is due, as vLLM counts
             if dialect.remember is not None and detached is None:
                 dialect.remember(engine.store, request, rendered, created, fault)
             extra = outcome.headers

@@ -9,9 +9,9 @@ bisection, a few integer additions, about 2 µs); prometheus-client's own calls 
 `labels()` lookup, a lock per value: about 30 µs for an exchange's dozen figures on the
 2-core machine) run once per label set when the figures are published, not once per
 exchange. Histograms are kept as bucket counts and published into prometheus-client's
-histograms in bulk (see `_add_counts`). A stream's inter-token gaps are its schedule's
-(the due times the writer holds, docs/performance.md), counted once per distinct
-schedule and reused: nothing is done per token.
+histograms in bulk (see `_add_counts`). An answer's inter-token gaps (streamed or not)
+are its schedule's (the due times the writer holds, docs/performance.md), counted once
+per distinct schedule and reused: nothing is done per token.
 
 Several processes (`--workers`): prometheus-client's multiprocess mode. Each worker
 publishes every `PUBLISH_EVERY_S` into its files under PROMETHEUS_MULTIPROC_DIR (set by
@@ -466,7 +466,7 @@ class _Instruments:
         )
         self.gaps = histogram(
             "mockllm_inter_token_seconds",
-            "Gaps between a stream's tokens, as scheduled",
+            "Gaps between an answer's tokens, as scheduled (streamed or not)",
             fm,
             GAP_BOUNDS,
         )

@@ -65,3 +65,16 @@ def test_the_queue_and_cache_gauges_are_there_without_a_latency_model(server):
         assert tuple(sorted(v.items())) in found.get(name, {}), name
         assert total(found, name, **v) == 0
     assert total(found, "vllm:num_requests_running", **v) == 0
+
+
+def test_a_whole_answers_gaps_count_as_inter_token_latency(server):
+    # vLLM counts a gap per generated token at its engine, whether the answer is streamed
+    # or sent whole (vllm/v1/metrics/stats.py, IterationStats.update_from_output).
+    answer = _post(server, "gapped", "audit-gapped")
+    assert answer["choices"][0]["message"]["content"] == "a b c d e"
+    found = scrape(server.url)
+    v = {"model_name": "audit-gapped", "engine": "0"}
+    assert total(found, "vllm:inter_token_latency_seconds_count", **v) == 4  # 5 deltas
+    assert total(found, "vllm:inter_token_latency_seconds_sum", **v) == pytest.approx(0.04)
+    mine = {"family": "chat", "model": "audit-gapped"}
+    assert total(found, "mockllm_inter_token_seconds_count", **mine) == 4
