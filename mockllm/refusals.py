@@ -100,11 +100,32 @@ def unrecognized_arguments(
         raise RequestError(400, f"Unrecognized request arguments supplied: {', '.join(unknown)}")
 
 
+# Chat Completions' arguments the Responses API names the new place of, in its own words
+# ("Unsupported parameter: 'messages'. In the Responses API, this parameter has moved to
+# 'input'. Try again with the new parameter. See the API documentation for more
+# information: https://platform.openai.com/docs/api-reference/responses/create.", param
+# null, code unsupported_parameter: measured on api.openai.com, August 2026, in
+# github.com/kangminlee-maker/local-OAuth-CLI-API-adapter,
+# test/openai-responses-validation-parity.test.mjs).
+MOVED_ARGUMENTS = {"messages": "input"}
+
+
 def unknown_parameter(body: dict[str, Any], context: ParseContext) -> None:
     """The Responses API: `400 Unknown parameter: 'NAME'.`, param NAME, code
-    `unknown_parameter` (quoted in github.com/pydantic/pydantic-ai/issues/3653)."""
+    `unknown_parameter` (quoted in github.com/pydantic/pydantic-ai/issues/3653); a Chat
+    Completions argument that has moved is named with its new place (MOVED_ARGUMENTS)."""
     if context.lenient or not context.refuse_unknown:
         return
+    for name, place in MOVED_ARGUMENTS.items():
+        if name in body:
+            raise RequestError(
+                400,
+                f"Unsupported parameter: '{name}'. In the Responses API, this parameter has "
+                f"moved to '{place}'. Try again with the new parameter. See the API "
+                "documentation for more information: "
+                "https://platform.openai.com/docs/api-reference/responses/create.",
+                code="unsupported_parameter",
+            )
     for name in body:
         if name not in RESPONSES_ARGUMENTS:
             raise RequestError(

@@ -1,0 +1,46 @@
+"""The Responses API's refusals, word for word as the API words them: what a request
+gets for a Chat Completions argument, a misspelt one, a malformed item — through the
+official SDK and raw httpx against a real server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from openai import OpenAI
+
+from tests.conftest import RunningServer
+
+from .helpers import sdk_refusal
+
+
+def refusal(server: RunningServer, body: dict[str, Any]) -> tuple[int, Any, Any, str]:
+    """The status, param, code and message of the error a request body is answered with."""
+    answer = httpx.post(
+        f"{server.base_url}/responses",
+        json=body,
+        headers={"authorization": "Bearer sk-test"},
+        timeout=10,
+    )
+    assert answer.status_code != 200, answer.text[:200]
+    error = answer.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    return answer.status_code, error["param"], error["code"], error["message"]
+
+
+def test_chat_messages_are_refused_naming_input(server: RunningServer, client: OpenAI) -> None:
+    body = sdk_refusal(
+        400,
+        lambda: client.responses.create(
+            model="gpt-4o", extra_body={"messages": [{"role": "user", "content": "hi"}]}
+        ),
+    )
+    assert (body["param"], body["code"], body["message"]) == (
+        None,
+        "unsupported_parameter",
+        "Unsupported parameter: 'messages'. In the Responses API, this parameter has moved to "
+        "'input'. Try again with the new parameter. See the API documentation for more "
+        "information: https://platform.openai.com/docs/api-reference/responses/create.",
+    )
+    sent = {"model": "gpt-4o", "input": "hi", "messages": [{"role": "user", "content": "hi"}]}
+    assert refusal(server, sent)[1:3] == (None, "unsupported_parameter")
