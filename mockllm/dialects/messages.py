@@ -151,6 +151,36 @@ _BLOCKS = (
     "fallback",
 )
 _RESULT_BLOCKS = ("text", "image", "document", "search_result", "tool_reference", "browser_state")
+# The fields of the blocks clients write most (the SDK's `Beta…BlockParam`, betas' fields
+# included): any other is refused, as the API refuses it ("messages.65.content.1.tool_use.text:
+# Extra inputs are not permitted", github.com/anthropics/claude-code/issues/4378; a thinking
+# block's "messages.1.content.0.thinking.cache_control: …", router-for-me/CLIProxyAPI issue
+# 512). The other blocks' fields are not checked.
+_BLOCK_KEYS: dict[str, tuple[str, ...]] = {
+    "text": ("type", "text", "cache_control", "citations"),
+    "image": ("type", "source", "cache_control", "transformations"),
+    "document": ("type", "source", "cache_control", "citations", "context", "title"),
+    "search_result": ("type", "source", "title", "content", "cache_control", "citations"),
+    "thinking": ("type", "thinking", "signature"),
+    "redacted_thinking": ("type", "data"),
+    "tool_use": ("type", "id", "name", "input", "cache_control", "caller", "toolset_name"),
+    "tool_result": ("type", "tool_use_id", "content", "is_error", "cache_control", "toolset_name"),
+}
+# A custom tool's fields (SDK `BetaToolParam`): "tools.0.custom.defer_loading: Extra inputs are
+# not permitted" (github.com/anthropics/claude-code/issues/31033) was a field of a beta the
+# request did not name; these are taken with or without it.
+_CUSTOM_TOOL_KEYS = (
+    "type",
+    "name",
+    "description",
+    "input_schema",
+    "cache_control",
+    "strict",
+    "allowed_callers",
+    "defer_loading",
+    "eager_input_streaming",
+    "input_examples",
+)
 _THINKING_TYPES = ("enabled", "disabled", "adaptive", "between_tools")
 _CHOICE_TYPES = ("auto", "any", "tool", "none")
 
@@ -373,6 +403,8 @@ def _result_text(content: object, path: str) -> str:
         kind = block.get("type")
         if kind not in _RESULT_BLOCKS:
             raise _required(f"{at}.type") if kind is None else _tag(at, kind, _RESULT_BLOCKS)
+        if kind in _BLOCK_KEYS:
+            _only(block, f"{at}.{kind}", _BLOCK_KEYS[kind])
         _cache_control(block, f"{at}.{kind}")
         if kind == "text":
             texts.append(_text_block(block, f"{at}.text"))
@@ -555,6 +587,8 @@ def _read_message(raw: object, i: int, lenient: bool, roles: tuple[str, ...]) ->
         if kind not in (_SYSTEM_BLOCKS if role == "system" else _BLOCKS):
             raise _tag(at, kind, _SYSTEM_BLOCKS if role == "system" else _BLOCKS)
         turn.kinds.append(kind)
+        if kind in _BLOCK_KEYS:
+            _only(block, f"{at}.{kind}", _BLOCK_KEYS[kind])
         _cache_control(block, f"{at}.{kind}")
         if kind == "text":
             turn.texts.append(_text_block(block, f"{at}.text"))
@@ -947,6 +981,7 @@ def _read_system(value: object) -> str:
         kind = block.get("type")
         if kind != "text":
             raise _required(f"{at}.type") if kind is None else _tag(at, kind, ("text",))
+        _only(block, at, _BLOCK_KEYS["text"])
         _cache_control(block, at)
         texts.append(_text_block(block, at))
     return "\n".join(texts)
@@ -1051,6 +1086,7 @@ def _read_mcp_listing(value: object, path: str) -> None:
 
 
 def _custom_tool(tool: JSON, path: str, lenient: bool) -> Tool:
+    _only(tool, path, _CUSTOM_TOOL_KEYS)
     name = _text(tool, "name", path)
     well_formed = all(c.isascii() and (c.isalnum() or c in "_-") for c in name)
     if not 1 <= len(name) <= 128 or not well_formed:
