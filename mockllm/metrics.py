@@ -57,6 +57,7 @@ GAP_BOUNDS = (0.001, 0.005, *VLLM_GAP_BOUNDS)
 DURATION_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, *VLLM_E2E_BOUNDS)
 # vLLM's token-count buckets (build_1_2_5_buckets(max_model_len)) for a 128K context.
 TOKEN_BOUNDS = tuple(float(m * 10**e) for e in range(6) for m in (1, 2, 5) if m * 10**e <= 131072)
+N_BOUNDS = (1.0, 2.0, 5.0, 10.0, 20.0)  # vLLM's vllm:request_params_n
 # vLLM's finished_reason values; a stream its client left, or a fault cut, ends as "abort".
 FINISHED = ("stop", "length", "abort")
 CUTS = ("disconnect_after_tokens", "error_after_tokens", "empty_choices_error", "reset", "hang")
@@ -103,7 +104,8 @@ class _Series:
 
     __slots__ = (
         "labels", "pair", "count", "duration", "ttft", "gaps", "served", "queued",
-        "prompt_sizes", "answer_sizes", "finished",
+        "prompt_sizes", "answer_sizes", "finished", "prefill_time", "decode_time",
+        "inference_time", "request_tpot", "max_tokens", "n", "longest",
         "prompt", "completion", "cached", "queried", "hit",
     )  # fmt: skip
 
@@ -119,6 +121,15 @@ class _Series:
         self.prompt_sizes = _Hist(len(TOKEN_BOUNDS))  # answers' prompt tokens, for vLLM's
         self.answer_sizes = _Hist(len(TOKEN_BOUNDS))  # and completion tokens
         self.finished = [0] * len(FINISHED)  # answers by vLLM's finished_reason
+        # vLLM's phases of an answer (vllm/v1/metrics/stats.py): its first token after its
+        # queue, its other tokens, the whole after its queue; the mean gap of each answer
+        self.prefill_time = _Hist(len(VLLM_E2E_BOUNDS))
+        self.decode_time = _Hist(len(VLLM_E2E_BOUNDS))
+        self.inference_time = _Hist(len(VLLM_E2E_BOUNDS))
+        self.request_tpot = _Hist(len(VLLM_GAP_BOUNDS))
+        self.max_tokens = _Hist(len(TOKEN_BOUNDS))  # what answers were allowed, and asked
+        self.n = _Hist(len(N_BOUNDS))
+        self.longest = _Hist(len(TOKEN_BOUNDS))  # each answer's longest choice
         self.prompt = self.completion = self.cached = self.queried = self.hit = 0
 
     def take(self) -> tuple[int, int, int, int, int, int]:
@@ -194,8 +205,12 @@ class Metrics:
             self._series[key] = series
         return series
 
-    def ended(self, exchange: Exchange) -> None:
-        """Add an exchange's figures (after `finish_exchange` filled them in)."""
+    def ended(
+        self, exchange: Exchange, max_tokens: int | None = None, n: int = 1, longest: int = 0
+    ) -> None:
+        """Add an exchange's figures (after `finish_exchange` filled them in). An answer's
+        request allowed `max_tokens` (asked, or the server's cap) in each of `n` choices,
+        the longest of which has `longest` tokens (when `n` is more than 1)."""
         pair = exchange.running
         if pair is not None:
             exchange.running = None
@@ -232,11 +247,21 @@ class Metrics:
                     hist.counts[at] += count
                 hist.total += total
             if self.vllm and exchange.status < 400:
-                self._vllm_answer(exchange, series, index, seconds)
+                self._vllm_answer(exchange, series, index, seconds, first, max_tokens, n, longest)
         if exchange.faults or exchange.key is not None or exchange.reason is not None:
             self._rare(exchange)
 
-    def _vllm_answer(self, exchange: Exchange, series: _Series, index: int, seconds: float) -> None:
+    def _vllm_answer(
+        self,
+        exchange: Exchange,
+        series: _Series,
+        index: int,
+        seconds: float,
+        first: float,
+        max_tokens: int | None,
+        n: int,
+        longest: int,
+    ) -> None:
         """An answer's figures that only vLLM's names show."""
         hist = series.served
         hist.counts[index] += 1
@@ -245,12 +270,29 @@ class Metrics:
         hist = series.queued
         hist.counts[bisect_left(DURATION_BOUNDS, queued)] += 1
         hist.total += queued
-        for hist, size in (
-            (series.prompt_sizes, exchange.prompt_tokens),
-            (series.answer_sizes, exchange.completion_tokens),
+        longest = longest if n > 1 else exchange.completion_tokens
+        # vLLM's phases: queued, then prefill to the first token, then decode to the last
+        # (here the last byte); its mean time per output token leaves the first one out
+        # (vllm/v1/metrics/stats.py, update_from_finished_request), here of the longest
+        # choice, since vLLM counts each of `n` choices as a request of its own.
+        decode = max(0.0, seconds - first)
+        tpot = decode / (longest - 1) if longest > 1 else 0.0
+        for hist, bounds, value in (
+            (series.prompt_sizes, TOKEN_BOUNDS, exchange.prompt_tokens),
+            (series.answer_sizes, TOKEN_BOUNDS, exchange.completion_tokens),
+            (series.longest, TOKEN_BOUNDS, longest),
+            (series.n, N_BOUNDS, n),
+            (series.prefill_time, VLLM_E2E_BOUNDS, max(0.0, first - queued)),
+            (series.decode_time, VLLM_E2E_BOUNDS, decode),
+            (series.inference_time, VLLM_E2E_BOUNDS, max(0.0, seconds - queued)),
+            (series.request_tpot, VLLM_GAP_BOUNDS, tpot),
         ):
-            hist.counts[bisect_left(TOKEN_BOUNDS, size)] += 1
-            hist.total += size
+            hist.counts[bisect_left(bounds, value)] += 1
+            hist.total += value
+        if max_tokens:  # asked, or the server's cap (vLLM fills in the context left)
+            hist = series.max_tokens
+            hist.counts[bisect_left(TOKEN_BOUNDS, max_tokens)] += 1
+            hist.total += max_tokens
         if exchange.error == "client disconnected" or any(
             fault.partition("=")[0] in CUTS for fault in exchange.faults
         ):
@@ -416,7 +458,11 @@ def _add_counts(child: Any, counts: Iterable[int], total: float) -> None:
             value.inc(count)
 
 
-_VLLM_ONLY = ("queued", "prompt_sizes", "answer_sizes")  # _Series histograms under vLLM's names
+# _Series histograms under vLLM's names only
+_VLLM_ONLY = (
+    "queued", "prompt_sizes", "answer_sizes", "prefill_time", "decode_time", "inference_time",
+    "request_tpot", "max_tokens", "n", "longest",
+)  # fmt: skip
 
 
 class _Instruments:
@@ -523,6 +569,21 @@ class _Instruments:
                 names,
                 VLLM_GAP_BOUNDS,
             )
+            # Its name before vLLM 0.11, which dashboards written then (vLLM's own Grafana
+            # example among them) still read: the same figures, with vLLM's words then.
+            self.v_gaps_before = histogram(
+                "vllm:time_per_output_token_seconds",
+                "Histogram of time per output token in seconds."
+                "DEPRECATED: Use vllm:inter_token_latency_seconds instead.",
+                names,
+                VLLM_GAP_BOUNDS,
+            )
+            self.v_request_tpot = histogram(
+                "vllm:request_time_per_output_token_seconds",
+                "Histogram of time_per_output_token_seconds per request.",
+                names,
+                VLLM_GAP_BOUNDS,
+            )
             self.v_e2e = histogram(
                 "vllm:e2e_request_latency_seconds",
                 "Histogram of e2e request latency in seconds.",
@@ -534,6 +595,39 @@ class _Instruments:
                 "Histogram of time spent in WAITING phase for request.",
                 names,
                 VLLM_E2E_BOUNDS,
+            )
+            self.v_inference_time = histogram(
+                "vllm:request_inference_time_seconds",
+                "Histogram of time spent in RUNNING phase for request.",
+                names,
+                VLLM_E2E_BOUNDS,
+            )
+            self.v_prefill_time = histogram(
+                "vllm:request_prefill_time_seconds",
+                "Histogram of time spent in PREFILL phase for request.",
+                names,
+                VLLM_E2E_BOUNDS,
+            )
+            self.v_decode_time = histogram(
+                "vllm:request_decode_time_seconds",
+                "Histogram of time spent in DECODE phase for request.",
+                names,
+                VLLM_E2E_BOUNDS,
+            )
+            self.v_max_tokens = histogram(
+                "vllm:request_params_max_tokens",
+                "Histogram of the max_tokens request parameter.",
+                names,
+                TOKEN_BOUNDS,
+            )
+            self.v_n = histogram(
+                "vllm:request_params_n", "Histogram of the n request parameter.", names, N_BOUNDS
+            )
+            self.v_longest = histogram(
+                "vllm:request_max_num_generation_tokens",
+                "Histogram of maximum number of requested generation tokens.",
+                names,
+                TOKEN_BOUNDS,
             )
             self.v_prompt_sizes = histogram(
                 "vllm:request_prompt_tokens",
@@ -567,6 +661,11 @@ class _Instruments:
                 "vllm:prefix_cache_hits",
                 "Prefix cache hits, in terms of number of cached tokens.",
                 names,
+            )
+            # A latency model never preempts (past its cache it queues): always 0, there
+            # for the dashboards and alerts that read it.
+            self.v_preemptions = counter(
+                "vllm:num_preemptions", "Cumulative number of preemption from the engine.", names
             )
         self._groups: set[str] = set()
 
@@ -668,6 +767,14 @@ class _Instruments:
         for table, metric, bounds, coarse in (
             (hists["ttft"], self.v_ttft, TTFT_BOUNDS, VLLM_TTFT_BOUNDS),
             (hists["gaps"], self.v_gaps, GAP_BOUNDS, VLLM_GAP_BOUNDS),
+            (hists["gaps"], self.v_gaps_before, GAP_BOUNDS, VLLM_GAP_BOUNDS),
+            (hists["request_tpot"], self.v_request_tpot, VLLM_GAP_BOUNDS, VLLM_GAP_BOUNDS),
+            (hists["inference_time"], self.v_inference_time, VLLM_E2E_BOUNDS, VLLM_E2E_BOUNDS),
+            (hists["prefill_time"], self.v_prefill_time, VLLM_E2E_BOUNDS, VLLM_E2E_BOUNDS),
+            (hists["decode_time"], self.v_decode_time, VLLM_E2E_BOUNDS, VLLM_E2E_BOUNDS),
+            (hists["max_tokens"], self.v_max_tokens, TOKEN_BOUNDS, TOKEN_BOUNDS),
+            (hists["n"], self.v_n, N_BOUNDS, N_BOUNDS),
+            (hists["longest"], self.v_longest, TOKEN_BOUNDS, TOKEN_BOUNDS),
             (hists["served"], self.v_e2e, DURATION_BOUNDS, VLLM_E2E_BOUNDS),
             (hists["queued"], self.v_queued, DURATION_BOUNDS, VLLM_E2E_BOUNDS),
             (hists["prompt_sizes"], self.v_prompt_sizes, TOKEN_BOUNDS, TOKEN_BOUNDS),
@@ -686,6 +793,7 @@ class _Instruments:
             self.v_generation.labels(model, "0").inc(completion)
             self.v_queries.labels(model, "0").inc(queried)
             self.v_hits.labels(model, "0").inc(hit)
+            self.v_preemptions.labels(model, "0").inc(0)
         for model, counts in finished.items():
             for reason, count in zip(FINISHED, counts, strict=True):
                 self.v_success.labels(model, "0", reason).inc(count)  # zero too, as vLLM has

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import RunningServer, start_server
 
-from .helpers import make_chat_request, write_scenario
+from .helpers import journal, make_chat_request, write_scenario
 from .test_metrics import scrape, total
 
 RULES = """\
@@ -78,3 +78,47 @@ def test_a_whole_answers_gaps_count_as_inter_token_latency(server):
     assert total(found, "vllm:inter_token_latency_seconds_sum", **v) == pytest.approx(0.04)
     mine = {"family": "chat", "model": "audit-gapped"}
     assert total(found, "mockllm_inter_token_seconds_count", **mine) == 4
+
+
+def test_vllms_phases_and_request_parameters_are_counted(server):
+    # What vLLM's dashboards plot beside TTFT and e2e (vllm/v1/metrics/loggers.py): the
+    # prefill, decode and running time of each answer, its mean time per output token, the
+    # max_tokens and n it asked, its longest choice, and the preemptions (none here).
+    model = "audit-phases"
+    one = _post(server, "gapped", model, max_tokens=50)
+    two = _post(server, "gapped", model, max_tokens=40, n=2)
+    assert [c["message"]["content"] for c in two["choices"]] == ["a b c d e"] * 2
+    tokens = one["usage"]["completion_tokens"]
+    assert two["usage"]["completion_tokens"] == 2 * tokens and tokens > 1
+    rows = [e for e in journal(server.url) if e["model"] == model]
+    assert [e["first_token_ms"] for e in rows] == [20.0, 20.0]
+    decode = [e["duration_ms"] / 1000 - 0.02 for e in rows]
+    assert all(0.035 < d < 2 for d in decode)  # 4 gaps of 10 ms, then the last byte
+    found = scrape(server.url)
+    v = {"model_name": model, "engine": "0"}
+    sums = {
+        name: total(found, f"vllm:{name}_sum", **v)
+        for name in (
+            "request_prefill_time_seconds", "request_decode_time_seconds",
+            "request_inference_time_seconds", "request_time_per_output_token_seconds",
+            "request_params_max_tokens", "request_params_n",
+            "request_max_num_generation_tokens",
+        )
+    }  # fmt: skip
+    assert all(total(found, f"vllm:{name}_count", **v) == 2 for name in sums)
+    assert sums["request_prefill_time_seconds"] == pytest.approx(0.04)
+    assert sums["request_decode_time_seconds"] == pytest.approx(sum(decode), abs=0.002)
+    assert sums["request_inference_time_seconds"] == pytest.approx(sum(decode) + 0.04, abs=0.002)
+    tpot = sums["request_time_per_output_token_seconds"]
+    assert tpot == pytest.approx(sum(decode) / (tokens - 1), abs=0.002)
+    assert sums["request_params_max_tokens"] == 90
+    assert sums["request_params_n"] == 3
+    assert total(found, "vllm:request_params_n_bucket", le="1.0", **v) == 1
+    assert sums["request_max_num_generation_tokens"] == 2 * tokens
+    assert total(found, "vllm:num_preemptions_total", **v) == 0
+    assert (("engine", "0"), ("model_name", model)) in found["vllm:num_preemptions_total"]
+    # the name dashboards used before vLLM 0.11 (vLLM's own Grafana example among them)
+    for part in ("count", "sum"):
+        assert total(found, f"vllm:time_per_output_token_seconds_{part}", **v) == total(
+            found, f"vllm:inter_token_latency_seconds_{part}", **v
+        )
