@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from openai import OpenAI
 
 from tests.conftest import RunningServer
@@ -44,3 +45,29 @@ def test_chat_messages_are_refused_naming_input(server: RunningServer, client: O
     )
     sent = {"model": "gpt-4o", "input": "hi", "messages": [{"role": "user", "content": "hi"}]}
     assert refusal(server, sent)[1:3] == (None, "unsupported_parameter")
+
+
+@pytest.mark.parametrize(
+    ("name", "help"),
+    [
+        ("stop", " Did you mean 'store'?"),
+        ("sto", " Did you mean 'store'?"),
+        ("st", ""),  # three edits from 'store'
+        ("stre", " Did you mean 'store' or 'stream'?"),  # as near: in name order
+        ("strem", " Did you mean 'stream' or 'store'?"),  # nearest first
+        ("tool", " Did you mean 'tools'?"),
+        ("inclde", " Did you mean 'include'?"),
+        ("inpu", ""),  # 'input' is in the body already
+        ("seed", ""),
+    ],
+)
+def test_an_unknown_argument_is_refused_with_the_apis_spelling_help(
+    server: RunningServer, name: str, help: str
+) -> None:
+    body = {"model": "gpt-4o", "input": "ping", name: 1}
+    assert refusal(server, body) == (
+        400,
+        name,
+        "unknown_parameter",
+        f"Unknown parameter: '{name}'.{help}",
+    )
