@@ -177,14 +177,13 @@ def test_text_format_reasoning_limits_and_storage():
         store=False,
         stream=True,
         stream_options=PLAIN,
-        parallel_tool_calls=False,
-        top_logprobs=3,
+        parallel_tool_calls=False,  # and no top_logprobs, which a reasoning model refuses
     )
     assert request.response_format == ResponseFormat("json_schema", "answer", schema, True)
     assert request.reasoning  # a summary is asked for
     assert (request.max_tokens, request.max_tokens_given) == (64, True)
     assert (request.wire.store, request.wire.obfuscate, request.stream) == (False, False, True)
-    assert (request.parallel_tool_calls, request.top_logprobs) == (False, 3)
+    assert (request.parallel_tool_calls, request.top_logprobs) == (False, 0)
     assert request.wire.echo["reasoning"] == {
         "context": "current_turn",
         "effort": "low",

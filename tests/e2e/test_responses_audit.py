@@ -71,3 +71,18 @@ def test_an_unknown_argument_is_refused_with_the_apis_spelling_help(
         "unknown_parameter",
         f"Unknown parameter: '{name}'.{help}",
     )
+
+
+def test_top_logprobs_are_refused_on_a_reasoning_model(server: RunningServer) -> None:
+    words = "logprobs are not supported with reasoning models."
+    asked = {"model": "gpt-5.5", "input": "ping", "top_logprobs": 1}
+    assert refusal(server, asked) == (400, "top_logprobs", "unsupported_parameter", words)
+    both = {**asked, "include": ["message.output_text.logprobs"]}
+    assert refusal(server, both) == (400, "include", "unsupported_parameter", words)
+    for body in (
+        {**asked, "reasoning": {"effort": "none"}},  # not reasoning now
+        {**asked, "model": "gpt-4o"},
+        {**asked, "top_logprobs": 0},
+    ):
+        answer = httpx.post(f"{server.base_url}/responses", json=body, timeout=10)
+        assert answer.status_code == 200, answer.text
