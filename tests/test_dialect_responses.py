@@ -211,9 +211,9 @@ def test_text_format_reasoning_limits_and_storage():
         ),
         (
             {"model": "m", "input": []},
-            "input",
-            "Invalid 'input': empty array. Expected an array with minimum length 1, but got an "
-            "empty array instead.",
+            None,
+            "One of \"input\" or \"previous_response_id\" or 'prompt' or 'conversation' must be "
+            "provided.",
         ),
         (
             {"model": "m", "input": [{"role": "robot", "content": "x"}]},

@@ -887,6 +887,19 @@ def parse(
         unknown_parameter({k: v for k, v in body.items() if k != "personality"}, context)
     else:
         unknown_parameter(body, context)
+        if body.get("input") in ("", []) and not any(
+            body.get(name) for name in ("previous_response_id", "prompt", "conversation")
+        ):
+            # An empty input with nothing else to answer is worded as the API words it
+            # (measured on api.openai.com, August 2026: github.com/kangminlee-maker/
+            # local-OAuth-CLI-API-adapter, test/openai-responses-validation-parity.test.mjs),
+            # before the model's own refusals.
+            raise RequestError(
+                400,
+                "One of \"input\" or \"previous_response_id\" or 'prompt' or 'conversation' "
+                "must be provided.",
+                code="missing_required_parameter",
+            )
     model_parameters(body, entry, "responses", context)
     previous, history = _previous(
         body.get("previous_response_id"), context.store, context.held_elsewhere

@@ -86,3 +86,17 @@ def test_top_logprobs_are_refused_on_a_reasoning_model(server: RunningServer) ->
     ):
         answer = httpx.post(f"{server.base_url}/responses", json=body, timeout=10)
         assert answer.status_code == 200, answer.text
+
+
+def test_an_empty_input_with_nothing_else_is_refused(server: RunningServer, client: OpenAI) -> None:
+    words = (
+        "One of \"input\" or \"previous_response_id\" or 'prompt' or 'conversation' must be "
+        "provided."
+    )
+    for empty in ("", []):
+        # before the model's own refusals (gpt-5.5 takes no temperature)
+        body = {"model": "gpt-5.5", "input": empty, "temperature": 0.5}
+        assert refusal(server, body) == (400, None, "missing_required_parameter", words)
+    first = client.responses.create(model="gpt-4o", input="Hello")
+    later = client.responses.create(model="gpt-4o", input=[], previous_response_id=first.id)
+    assert later.status == "completed"
