@@ -42,6 +42,7 @@ from mockllm.feed import Feed
 from mockllm.gateway import Gateway
 from mockllm.inspector import Inspector
 from mockllm.loader import load_latency_model, load_scenarios
+from mockllm.message_batches import batch_routes
 from mockllm.metrics import MULTIPROC_ENV, Metrics
 from mockllm.protocol import error_body
 from mockllm.reload import Reloader, gateway_watch, scenario_watch
@@ -161,6 +162,7 @@ class MockApp:
                 *response_routes(self.services),
                 *conversation_routes(self.services),
                 *completion_routes(self.services),
+                *batch_routes(self.services),
             )
         ]
         models_path = self.gateway.profile.models_path

@@ -4,10 +4,16 @@ default generator, seed 5)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import httpx
 import pytest
+from anthropic import Anthropic
+from anthropic.types.messages import MessageBatch, MessageBatchIndividualResponse
+from pydantic import BaseModel
 
 from tests.conftest import RunningServer
 
@@ -151,3 +157,115 @@ def test_blocks_the_sdk_sends_back_are_taken(server: RunningServer) -> None:
     body["messages"][1]["content"].insert(0, {"type": "text", "text": "On it.", "citations": None})
     answered = post(server, asked(**body))
     assert answered.status_code == 200, answered.text
+
+
+# --- Message Batches ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def anthropic_client(server: RunningServer) -> Iterator[Anthropic]:
+    sdk = Anthropic(base_url=server.url, api_key="sk-ant-audit", max_retries=0)
+    yield sdk
+    sdk.close()
+
+
+def _params(text: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "model": MODEL,
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": text}],
+        **fields,
+    }
+
+
+def _strict(model: type[BaseModel], data: object) -> None:
+    """`data` is an object of the SDK's type, with no field the type does not have."""
+    checked = model.model_validate(data)
+    assert not checked.model_extra, checked.model_extra
+
+
+def test_a_batch_is_answered_as_the_messages_api_answers_each_request(
+    server: RunningServer, anthropic_client: Anthropic
+) -> None:
+    """Created `in_progress`, ended when next looked at, its results the messages `POST
+    /v1/messages` gives the same requests, a bad request's the error it gives (the API
+    validates a batch's params when it answers them)."""
+    made = httpx.post(
+        server.url + "/v1/messages/batches",
+        headers=HEADERS,
+        json={
+            "requests": [
+                {"custom_id": "greeting", "params": _params("Hello!")},
+                {"custom_id": "no-limit", "params": {"model": MODEL, "messages": []}},
+            ]
+        },
+    )
+    assert made.status_code == 200, made.text
+    assert made.headers["request-id"].startswith("req_011C")
+    batch = made.json()
+    _strict(MessageBatch, batch)
+    assert batch["id"].startswith("msgbatch_01") and len(batch["id"]) == 33
+    assert batch["processing_status"] == "in_progress" and batch["results_url"] is None
+    assert batch["request_counts"] == {
+        "processing": 2, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0
+    }  # fmt: skip
+
+    ended = anthropic_client.messages.batches.retrieve(batch["id"])
+    assert ended.processing_status == "ended" and ended.ended_at is not None
+    assert (ended.request_counts.succeeded, ended.request_counts.errored) == (1, 1)
+    assert ended.results_url == f"{server.url}/v1/messages/batches/{batch['id']}/results"
+
+    raw = httpx.get(ended.results_url, headers=HEADERS).text.splitlines()
+    for line in raw:
+        _strict(MessageBatchIndividualResponse, json.loads(line))
+    results = {
+        line.custom_id: line.result
+        for line in anthropic_client.messages.batches.results(batch["id"])
+    }
+    answered = anthropic_client.messages.create(**_params("Hello!"))
+    assert results["greeting"].type == "succeeded"
+    assert results["greeting"].message.content == answered.content
+    assert results["greeting"].message.usage == answered.usage
+    assert results["no-limit"].type == "errored"
+    assert results["no-limit"].error.error.type == "invalid_request_error"
+    assert results["no-limit"].error.error.message == "max_tokens: Field required"
+    assert anthropic_client.beta.messages.batches.retrieve(batch["id"]).processing_status == "ended"
+
+
+def test_a_batch_is_cancelled_listed_and_deleted(anthropic_client: Anthropic) -> None:
+    batches = anthropic_client.messages.batches
+    first = batches.create(requests=[{"custom_id": "one", "params": _params("Hi")}])
+    second = batches.create(requests=[{"custom_id": "two", "params": _params("Hi")}])
+    cancelling = batches.cancel(second.id)
+    assert cancelling.processing_status == "canceling" and cancelling.cancel_initiated_at
+    with pytest.raises(anthropic.BadRequestError):
+        batches.delete(first.id)  # in progress: cancelled first, or ended
+    listed = batches.list(limit=1)
+    assert [b.id for b in listed.data] == [second.id] and listed.has_more
+    assert listed.data[0].request_counts.canceled == 1
+    assert [b.id for b in batches.list(limit=1, after_id=second.id).data] == [first.id]
+    [line] = list(batches.results(second.id))
+    assert (line.custom_id, line.result.type) == ("two", "canceled")
+    assert batches.delete(second.id).type == "message_batch_deleted"
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        batches.retrieve(second.id)
+    assert missing.value.body["error"] == {"type": "not_found_error", "message": "Not found"}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"requests": []}, "requests: List should have at least 1 item after validation, not 0"),
+        ({}, "requests: Field required"),
+        (
+            {"requests": [{"custom_id": "a b", "params": {}}]},
+            "requests.0.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'",
+        ),
+        ({"requests": [{"params": {}}]}, "requests.0.custom_id: Field required"),
+        ({"requests": [{"custom_id": "a"}]}, "requests.0.params: Field required"),
+    ],
+)
+def test_a_batch_that_is_not_a_list_of_requests_is_refused(
+    server: RunningServer, body: dict[str, Any], message: str
+) -> None:
+    assert refusal(post(server, body, "/v1/messages/batches")) == message
