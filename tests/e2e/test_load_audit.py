@@ -9,10 +9,12 @@ survive a busy 2-core machine.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import RunningServer, start_server
 
@@ -30,7 +32,7 @@ rules:
     reply: { chunks: ["a", " b", " c", " d", " e"], latency: { ttft_ms: 20, inter_token_ms: 10 } }
   - name: paced
     match: { last_user: { contains: "paced" } }
-    latency_model: { ttft_ms: 10, inter_token_ms: 40, max_concurrency: 2, max_queue: 10 }
+    latency_model: { ttft_ms: 10, inter_token_ms: 25, max_concurrency: 2, max_queue: 10 }
     reply: { chunks: ["a", " b", " c", " d", " e"] }
 """
 
@@ -122,3 +124,50 @@ def test_vllms_phases_and_request_parameters_are_counted(server):
         assert total(found, f"vllm:time_per_output_token_seconds_{part}", **v) == total(
             found, f"vllm:inter_token_latency_seconds_{part}", **v
         )
+
+
+def _streams(client: httpx.Client, base_url: str, count: int, model: str) -> list[threading.Thread]:
+    def one(i: int) -> None:
+        request = make_chat_request(f"paced {i}", model=model, stream=True)
+        with client.stream("POST", f"{base_url}/chat/completions", json=request) as got:
+            assert got.status_code == 200
+            for _ in got.iter_bytes():
+                pass
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _gauges(client: httpx.Client, url: str, v: dict[str, str]) -> tuple[float, float]:
+    """vLLM's running and waiting for one model, as a scrape reads them."""
+    running = waiting = 0.0
+    for family in text_string_to_metric_families(client.get(f"{url}/metrics").text):
+        for sample in family.samples:
+            if sample.name == "vllm:num_requests_running" and sample.labels == v:
+                running = sample.value
+            elif sample.name == "vllm:num_requests_waiting" and sample.labels == v:
+                waiting = sample.value
+    return running, waiting
+
+
+def test_running_and_waiting_mid_flight_follow_the_configured_capacity(server):
+    # Four paced streams, two at a time (max_concurrency 2): read while they run, vLLM's
+    # gauges never say more than 2 running, say 2 running with others waiting at some
+    # point (a busy machine may start the threads apart: not always all 4 at once), and
+    # 0 and 0 once they are done.
+    model = "audit-paced"
+    v = {"model_name": model, "engine": "0"}
+    with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=8)) as client:
+        threads = _streams(client, server.base_url, 4, model)
+        peak = (0.0, 0.0)
+        while any(thread.is_alive() for thread in threads):
+            seen = _gauges(client, server.url, v)
+            assert seen[0] <= 2 and sum(seen) <= 4, seen  # never past the capacity
+            peak = max(peak, seen)
+        assert peak[0] == 2 and peak[1] >= 1, peak
+        assert _gauges(client, server.url, v) == (0, 0)
+    found = scrape(server.url)
+    assert total(found, "vllm:request_queue_time_seconds_count", **v) == 4
+    assert total(found, "vllm:request_queue_time_seconds_sum", **v) > 0
