@@ -197,6 +197,54 @@ class Wire:
 # --- requests -------------------------------------------------------------------------------
 
 
+# The members the API knows of the objects a request nests (the openai SDK's types, and
+# what the API measured takes): another is `Unknown parameter: 'text.zzz'.`, named by its
+# path, as the API refuses it (measured on api.openai.com in August 2026, with `phase` on
+# a user message and `reasoning.generate_summary`, which the SDK still types as deprecated:
+# github.com/kangminlee-maker/local-OAuth-CLI-API-adapter,
+# test/openai-responses-validation-parity.test.mjs).
+_MEMBERS = {
+    "text": frozenset({"format", "verbosity"}),
+    "reasoning": frozenset({"context", "effort", "mode", "summary"}),
+    "stream_options": frozenset({"include_obfuscation"}),
+}
+_MESSAGE_MEMBERS = frozenset({"type", "role", "content", "id", "status"})
+_ASSISTANT_MEMBERS = _MESSAGE_MEMBERS | {"phase"}  # only the assistant's turn has a phase
+_PHASES = ("commentary", "final_answer")
+
+
+def _check_members(body: JSON) -> None:
+    """Refuse a member the API does not know in `text`, `reasoning`, `stream_options` and
+    the input's messages, and an assistant message's `phase` outside its two values."""
+    for name, known in _MEMBERS.items():
+        value = body.get(name)
+        if isinstance(value, dict):
+            _known_members(value, known, name)
+    items = body.get("input")
+    if not isinstance(items, list):
+        return
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or item.get("type", "message") != "message":
+            continue
+        at = f"input[{i}]"
+        if item.get("role") == "assistant":
+            phase = item.get("phase")
+            if phase is not None and phase not in _PHASES:
+                raise unsupported(phase, _PHASES, f"{at}.phase")
+            _known_members(item, _ASSISTANT_MEMBERS, at)
+        elif "role" in item:
+            _known_members(item, _MESSAGE_MEMBERS, at)
+
+
+def _known_members(value: JSON, known: frozenset[str], where: str) -> None:
+    for name, given in value.items():
+        if name not in known and given is not None:  # a null member is an absent one
+            param = f"{where}.{name}"
+            raise RequestError(
+                400, f"Unknown parameter: '{param}'.", code="unknown_parameter", param=param
+            )
+
+
 def _text_of(content: object, where: str, role: str) -> str:
     """The text of a message's content: a string, or parts of the kinds the role takes."""
     if isinstance(content, str):
@@ -887,6 +935,8 @@ def parse(
         unknown_parameter({k: v for k, v in body.items() if k != "personality"}, context)
     else:
         unknown_parameter(body, context)
+        if not context.lenient and context.refuse_unknown:
+            _check_members(body)
         if body.get("input") in ("", []) and not any(
             body.get(name) for name in ("previous_response_id", "prompt", "conversation")
         ):

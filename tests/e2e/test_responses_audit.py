@@ -100,3 +100,51 @@ def test_an_empty_input_with_nothing_else_is_refused(server: RunningServer, clie
     first = client.responses.create(model="gpt-4o", input="Hello")
     later = client.responses.create(model="gpt-4o", input=[], previous_response_id=first.id)
     assert later.status == "completed"
+
+
+def assistant(**extra: Any) -> dict[str, Any]:
+    """An assistant message as a client sends an earlier output back."""
+    content = [{"type": "output_text", "annotations": [], "logprobs": [], "text": "OK"}]
+    return {"id": "msg_probe", "type": "message", "status": "completed", "role": "assistant",
+            "content": content, **extra}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sent", "param"),
+    [
+        ({"input": [{"role": "user", "content": "ping", "bogus": 1}]}, "input[0].bogus"),
+        ({"input": [{"role": "user", "content": "ping", "phase": "final_answer"}]},
+         "input[0].phase"),
+        ({"input": [assistant(zzz=1), {"role": "user", "content": "ping"}]}, "input[0].zzz"),
+        ({"input": "ping", "text": {"zzz": 1}}, "text.zzz"),
+        ({"input": "ping", "reasoning": {"bogus": 1}}, "reasoning.bogus"),
+        ({"input": "ping", "reasoning": {"generate_summary": "concise"}},
+         "reasoning.generate_summary"),
+        ({"input": "ping", "stream_options": {"include_usage": True}},
+         "stream_options.include_usage"),
+    ],
+)  # fmt: skip
+def test_an_unknown_member_of_an_object_is_refused_by_its_path(
+    server: RunningServer, sent: dict[str, Any], param: str
+) -> None:
+    body = {"model": "gpt-5.5", "temperature": 0.5, **sent}  # before the model's refusals
+    assert refusal(server, body) == (
+        400,
+        param,
+        "unknown_parameter",
+        f"Unknown parameter: '{param}'.",
+    )
+
+
+def test_an_assistant_phase_is_taken_and_checked(server: RunningServer, client: OpenAI) -> None:
+    later = {"role": "user", "content": "again"}
+    for phase in ("commentary", "final_answer", None):
+        turn = [{"role": "user", "content": "ping"}, assistant(phase=phase), later]
+        assert client.responses.create(model="gpt-4o", input=turn).status == "completed"
+    body = {"model": "gpt-4o", "input": [assistant(phase="bogus"), later]}
+    assert refusal(server, body) == (
+        400,
+        "input[0].phase",
+        "invalid_value",
+        "Invalid value: 'bogus'. Supported values are: 'commentary' and 'final_answer'.",
+    )
