@@ -557,6 +557,15 @@ class _Instruments:
                 "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", names,
                 mode="livemax",
             )  # fmt: skip
+            # Its name until vLLM 0.9 (kept, deprecated, after): read by the endpoint
+            # picker's model-server protocol and vLLM's own Grafana example.
+            self.v_gpu_usage = gauge(
+                "vllm:gpu_cache_usage_perc",
+                "GPU KV-cache usage. 1 means 100 percent usage."
+                "DEPRECATED: Use vllm:kv_cache_usage_perc instead.",
+                names,
+                mode="livemax",
+            )
             self.v_ttft = histogram(
                 "vllm:time_to_first_token_seconds",
                 "Histogram of time to first token in seconds.",
@@ -761,6 +770,7 @@ class _Instruments:
             queued = waiting.get(model, 0)
             self.v_waiting.labels(model, "0").set(queued)
             self.v_kv_usage.labels(model, "0").set(usage.get(model, 0.0))
+            self.v_gpu_usage.labels(model, "0").set(usage.get(model, 0.0))
             if model in by_model:
                 # vLLM's running excludes its waiting requests: in flight minus those queued
                 self.v_running.labels(model, "0").set(max(0, by_model[model] - queued))

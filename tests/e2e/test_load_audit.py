@@ -69,6 +69,19 @@ def test_the_queue_and_cache_gauges_are_there_without_a_latency_model(server):
     assert total(found, "vllm:num_requests_running", **v) == 0
 
 
+def test_the_cache_usage_is_there_under_its_older_name_too(server):
+    # vllm:gpu_cache_usage_perc, renamed vllm:kv_cache_usage_perc in 0.9 and still there
+    # as a deprecated name after: the endpoint picker's protocol and vLLM's own Grafana
+    # example read it.
+    _post(server, "plain", "audit-old-names")
+    found = scrape(server.url)
+    v = {"model_name": "audit-old-names", "engine": "0"}
+    assert tuple(sorted(v.items())) in found.get("vllm:gpu_cache_usage_perc", {})
+    assert total(found, "vllm:gpu_cache_usage_perc", **v) == total(
+        found, "vllm:kv_cache_usage_perc", **v
+    )
+
+
 def test_a_whole_answers_gaps_count_as_inter_token_latency(server):
     # vLLM counts a gap per generated token at its engine, whether the answer is streamed
     # or sent whole (vllm/v1/metrics/stats.py, IterationStats.update_from_output).
