@@ -183,6 +183,21 @@ _CUSTOM_TOOL_KEYS = (
 )
 _THINKING_TYPES = ("enabled", "disabled", "adaptive", "between_tools")
 _CHOICE_TYPES = ("auto", "any", "tool", "none")
+# The fields of each member of the `thinking` and `tool_choice` unions (the SDK's
+# `BetaThinkingConfig…Param`, `BetaToolChoice…Param`): any other is refused under the member's
+# tag, as the validator names them ("thinking.enabled.budget_tokens: Field required").
+_THINKING_KEYS = {
+    "enabled": ("type", "budget_tokens", "display", "block_binding"),
+    "adaptive": ("type", "display", "block_binding"),
+    "disabled": ("type",),
+    "between_tools": ("type",),
+}
+_CHOICE_KEYS = {
+    "auto": ("type", "disable_parallel_tool_use"),
+    "any": ("type", "disable_parallel_tool_use"),
+    "tool": ("type", "name", "disable_parallel_tool_use"),
+    "none": ("type",),
+}
 
 # Tools Anthropic defines: client tools the model calls with `tool_use` (the client runs
 # them), and server tools the API runs itself. Each has a fixed name, and the schema its
@@ -1213,6 +1228,7 @@ def _read_tool_choice(
             if kind is None
             else _tag("tool_choice", kind, _CHOICE_TYPES)
         )
+    _only(choice, f"tool_choice.{kind}", _CHOICE_KEYS[str(kind)])
     if kind in ("any", "tool") and not tools:
         if lenient:
             return None, True, False  # nothing to force: answered as if no choice was made
@@ -1223,8 +1239,6 @@ def _read_tool_choice(
     parallel = True
     disable = choice.get("disable_parallel_tool_use")
     if disable is not None:
-        if kind == "none":
-            raise _extra(f"tool_choice.{kind}.disable_parallel_tool_use")
         if not isinstance(disable, bool):
             raise _wrong(f"tool_choice.{kind}.disable_parallel_tool_use", "bool")
         parallel = not disable
@@ -1588,6 +1602,7 @@ def _read_thinking(value: object, max_tokens: int | None) -> tuple[bool, bool]:
         raise (
             _required("thinking.type") if kind is None else _tag("thinking", kind, _THINKING_TYPES)
         )
+    _only(thinking, f"thinking.{kind}", _THINKING_KEYS[str(kind)])
     if kind != "enabled":
         return kind in ("adaptive", "between_tools"), False
     budget = thinking.get("budget_tokens")

@@ -269,3 +269,44 @@ def test_a_batch_that_is_not_a_list_of_requests_is_refused(
     server: RunningServer, body: dict[str, Any], message: str
 ) -> None:
     assert refusal(post(server, body, "/v1/messages/batches")) == message
+
+
+_TOOLS = [{"name": "lookup", "input_schema": {"type": "object"}}]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"thinking": {"type": "enabled", "budget_tokens": 1024, "effort": "high"}},
+            "thinking.enabled.effort",
+        ),
+        (
+            {"thinking": {"type": "disabled", "budget_tokens": 1024}},
+            "thinking.disabled.budget_tokens",
+        ),
+        (
+            {"thinking": {"type": "adaptive", "budget_tokens": 1024}},
+            "thinking.adaptive.budget_tokens",
+        ),
+        (
+            {"tools": _TOOLS, "tool_choice": {"type": "auto", "name": "lookup"}},
+            "tool_choice.auto.name",
+        ),
+        (
+            {"tools": _TOOLS, "tool_choice": {"type": "none", "disable_parallel_tool_use": True}},
+            "tool_choice.none.disable_parallel_tool_use",
+        ),
+        (
+            {"tools": _TOOLS, "tool_choice": {"type": "tool", "name": "lookup", "strict": True}},
+            "tool_choice.tool.strict",
+        ),
+    ],
+)
+def test_a_field_thinking_or_tool_choice_does_not_have_is_refused_under_its_type(
+    server: RunningServer, fields: dict[str, Any], message: str
+) -> None:
+    """`thinking` and `tool_choice` are tagged unions: a field the member does not have is
+    named under its tag, as the validator names `thinking.enabled.budget_tokens`."""
+    words = refusal(post(server, asked(max_tokens=2048, **fields)))
+    assert words == f"{message}: Extra inputs are not permitted"
