@@ -76,6 +76,9 @@ class Model:
     chat: bool = True
     # Whether its chat answers name a system fingerprint (GPT-5's say null).
     fingerprint: bool = True
+    # Whether it speaks (gpt-4o-audio-preview and kin): its chat answers are audio when the
+    # request asks for it, and a request with no audio in or out is refused.
+    audio: bool = False
 
     @property
     def reasons(self) -> bool:
@@ -192,6 +195,7 @@ def _model(
         completions=bool(raw.get("completions", False)),
         chat=not raw.get("completions", False),
         fingerprint=bool(raw.get("fingerprint", True)),
+        audio=bool(raw.get("audio", False)),
     )
 
 

@@ -9,13 +9,15 @@ faults that change how it is sent (disconnect, hang, drip) are the writer's.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
-from mockllm import sse, stored_completions
+from mockllm import audio, sse, stored_completions
 from mockllm.catalogue import Model, lookup
 from mockllm.conversation import (
     JSON,
@@ -700,9 +702,11 @@ def parse(
     if verbosity is not None and verbosity not in VERBOSITIES:
         raise unsupported(verbosity, VERBOSITIES, "verbosity")
     check_logit_bias(body.get("logit_bias"))
-    for i, modality in enumerate(string_list(body, "modalities")):
+    modalities = string_list(body, "modalities")
+    for i, modality in enumerate(modalities):
         if modality not in MODALITIES:
             raise unsupported(modality, MODALITIES, f"modalities[{i}]")
+    spoken = _spoken_format(body, modalities, stream, context) if entry.audio else None
     effort = _reasoning_effort(body.get("reasoning_effort"), entry, context)
     last_user, system, turn = summarize(messages)
     forced = called_custom(custom, tools, tool_choice, allowed_tools)
@@ -745,6 +749,8 @@ def parse(
             frozenset(t.name for t in custom) - {t.name for t in tools},
             entry.reasoning == "hidden",
             entry.fingerprint,
+            entry.audio,
+            spoken,
         ),
     )
     if not context.lenient:
@@ -794,6 +800,48 @@ def _check_output_options(body: JSON) -> None:
                 raise unsupported(kind, ("approximate",), "web_search_options.user_location.type")
 
 
+# A model that speaks, asked neither to hear nor to speak (quoted in
+# github.com/truefoundry/models/pull/822 and CherryHQ/cherry-studio issue 1179).
+NEEDS_AUDIO = "This model requires that either input content or output modality contain audio."
+
+
+def _spoken_format(
+    body: JSON, modalities: tuple[str, ...], stream: bool, context: ParseContext
+) -> str | None:
+    """The format an audio model's answer is spoken in (None: it is written): the `audio`
+    format when "audio" is among the modalities. A stream is spoken in pcm16 only, as the
+    API says (quoted in github.com/Agent-Field/agentfield issue 584 and pull 968)."""
+    settings = body.get("audio")
+    if "audio" in modalities and isinstance(settings, dict):
+        spoken = str(settings["format"])
+        if stream and spoken != "pcm16" and not context.lenient:
+            raise RequestError(
+                400,
+                f"Unsupported value: 'audio.format' does not support '{spoken}' when "
+                "stream=true. Supported values are: 'pcm16'.",
+                code="unsupported_value",
+                param="audio.format",
+            )
+        return spoken
+    if "audio" not in modalities and not context.lenient and not _hears(body["messages"]):
+        raise RequestError(400, NEEDS_AUDIO, code="invalid_value", param="model")
+    return None
+
+
+def _hears(messages: list[Any]) -> bool:
+    """Whether the conversation holds audio: an `input_audio` part, or an earlier spoken
+    answer named by its `audio.id` (a voice conversation's assistant turn)."""
+    for message in messages:
+        if message.get("role") == "assistant" and isinstance(message.get("audio"), dict):
+            return True
+        content = message.get("content")
+        if isinstance(content, list) and any(
+            isinstance(part, dict) and part.get("type") == "input_audio" for part in content
+        ):
+            return True
+    return False
+
+
 def _reasoning_effort(value: object, entry: Model, context: ParseContext) -> str | None:
     """The effort a reasoning model spends out of sight (the model's default when the
     request names none); None for a model that does not reason, or shows its reasoning
@@ -828,7 +876,30 @@ def _check_context(conversation: Conversation, entry: Model, context: ParseConte
 # --- answers --------------------------------------------------------------------------------
 
 
-def usage_body(rendered: Rendered) -> JSON:
+def usage_body(rendered: Rendered, audio_tokens: int | None = None) -> JSON:
+    """The usage; a model that speaks (`audio_tokens` given) counts its text and audio
+    tokens apart, as recordings of gpt-4o-audio-preview show: the completion's tokens are
+    the transcript's and the audio's."""
+    if audio_tokens is not None:
+        completion_tokens = rendered.completion_tokens + audio_tokens
+        return {
+            "prompt_tokens": rendered.prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": rendered.prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {
+                "cached_tokens": rendered.cached_tokens,
+                "audio_tokens": 0,
+                "text_tokens": rendered.prompt_tokens,
+                "image_tokens": 0,
+            },
+            "completion_tokens_details": {
+                "reasoning_tokens": rendered.reasoning_tokens,
+                "audio_tokens": audio_tokens,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+                "text_tokens": rendered.completion_tokens,
+            },
+        }
     return {
         "prompt_tokens": rendered.prompt_tokens,
         "completion_tokens": rendered.completion_tokens,
@@ -881,6 +952,22 @@ def _message(
     return message
 
 
+def _spoken_message(voice: _Voice, spoken: str) -> JSON:
+    """A spoken choice's message: no content, the audio (in base64) and its transcript."""
+    return {
+        "role": "assistant",
+        "content": None,
+        "refusal": None,
+        "audio": {
+            "id": voice.id,
+            "data": audio.encode_base64(spoken, voice.samples),
+            "expires_at": voice.expires_at,
+            "transcript": voice.transcript,
+        },
+        "annotations": [],
+    }
+
+
 def _logprobs(choice: RenderedChoice) -> JSON | None:
     if choice.logprobs is None:
         return None
@@ -899,9 +986,54 @@ class _Wire:
     # key unless logprobs were asked for, as the API writes them.
     reasons: bool = False
     fingerprinted: bool = True  # the answer names its system_fingerprint (else null)
+    speaks: bool = False  # a model that speaks: its usage details count text and audio
+    spoken: str | None = None  # the audio format its answer is spoken in (None: written)
 
 
 _PLAIN = _Wire()
+
+
+@dataclass(frozen=True, slots=True)
+class _Voice:
+    """A spoken choice's audio: its id, what it says and how long it takes."""
+
+    id: str
+    transcript: str
+    samples: int
+    expires_at: int
+
+
+# Audio the API keeps for a multi-turn conversation expires an hour after it is made: each
+# recorded answer's `expires_at` is its id's time (hex, after `audio_`) plus 3600, a few
+# seconds after `created`.
+AUDIO_KEPT_S = 3600
+_DATA_PIECE = 19_200  # bytes of audio a streamed delta carries: 0.4 s of pcm16
+
+
+def _voices(rendered: Rendered, created: int, spoken: str | None) -> tuple[_Voice | None, ...]:
+    """The audio of each choice of a spoken answer (None for a choice that calls tools or
+    refuses: it is written)."""
+    if spoken is None:
+        return ()
+    made = created + 1 + int(rendered.offsets[-1])  # when the audio was done
+    voices: list[_Voice | None] = []
+    for choice in rendered.choices:
+        if choice.tool_calls or choice.refusal is not None:
+            voices.append(None)
+            continue
+        digest = hashlib.blake2b(f"{rendered.id}:{choice.index}".encode(), digest_size=10)
+        hexed = digest.hexdigest()
+        # As the API's ids: the time, then 4 hex digits, "8190" and 16 more.
+        audio_id = f"audio_{made:08x}{hexed[:4]}8190{hexed[4:]}"
+        transcript = choice.content or ""
+        voices.append(
+            _Voice(audio_id, transcript, audio.samples_for(transcript), made + AUDIO_KEPT_S)
+        )
+    return tuple(voices)
+
+
+def _audio_tokens(voices: tuple[_Voice | None, ...]) -> int:
+    return sum(audio.audio_tokens(v.samples) for v in voices if v is not None)
 
 
 def _finish(choice: RenderedChoice, legacy: bool) -> str:
@@ -920,16 +1052,23 @@ def completion(
     custom: frozenset[str] = frozenset(),
     reasons: bool = False,
     fingerprinted: bool = True,
+    speaks: bool = False,
+    spoken: str | None = None,
 ) -> JSON:
     """The non-streaming `chat.completion` object (a reasoning model's choices without
-    `logprobs` unless they were asked for)."""
+    `logprobs` unless they were asked for; a spoken choice's message with its `audio`)."""
+    voices = _voices(rendered, created, spoken)
+    choices = [_choice(c, legacy, custom, reasons) for c in rendered.choices]
+    for choice, voice in zip(choices, voices, strict=False):
+        if voice is not None:
+            choice["message"] = _spoken_message(voice, str(spoken))
     return {
         "id": rendered.id,
         "object": "chat.completion",
         "created": created,
         "model": rendered.model,
-        "choices": [_choice(c, legacy, custom, reasons) for c in rendered.choices],
-        "usage": usage_body(rendered),
+        "choices": choices,
+        "usage": usage_body(rendered, _audio_tokens(voices) if speaks else None),
         "service_tier": tier,
         "system_fingerprint": rendered.fingerprint if fingerprinted else None,
         **({"provider": rendered.provider} if rendered.provider else {}),
@@ -1014,6 +1153,32 @@ class _Chunks:
             + b"}"
             + self.end(text)
         )
+
+
+def _spoken_ticks(
+    chunks: _Chunks, index: int, deltas: tuple[str, ...], voice: _Voice, spoken: str
+) -> list[bytes]:
+    """A spoken choice's events after its role delta, as recordings of gpt-4o-audio-preview
+    show them: the transcript in pieces (the first with the audio's id and a null content),
+    then the audio in pieces (the first repeating the role, content, refusal and id), each
+    piece a whole number of samples and of base64 quanta."""
+    out = []
+    for i, delta in enumerate(deltas or ("",)):
+        if i == 0:
+            said = b'{"content":null,"audio":{"id":' + _dumps(voice.id) + b',"transcript":'
+        else:
+            said = b'{"audio":{"transcript":'
+        out.append(chunks.choice(index, said + _dumps(delta) + b"}}", text=delta))
+    raw = audio.encode(spoken, voice.samples)
+    for start in range(0, len(raw), _DATA_PIECE):
+        data = base64.b64encode(raw[start : start + _DATA_PIECE])
+        if start == 0:
+            head = b'{"role":"assistant","content":null,"refusal":null,"audio":{"id":'
+            head += _dumps(voice.id) + b',"data":"'
+        else:
+            head = b'{"audio":{"data":"'
+        out.append(chunks.choice(index, head + data + b'"}}'))
+    return out
 
 
 def _call_start(call: Any, custom: frozenset[str]) -> bytes:
@@ -1147,16 +1312,26 @@ def stream(
     custom: frozenset[str] = frozenset(),
     reasons: bool = False,
     fingerprinted: bool = True,
+    speaks: bool = False,
+    spoken: str | None = None,
 ) -> Body:
     """The SSE events of a streamed answer, each with the offset it is due at (a
     `functions` request's call as `function_call` deltas, a custom tool's call as
-    `custom` deltas; a reasoning model's chunks without `logprobs` unless asked)."""
+    `custom` deltas; a reasoning model's chunks without `logprobs` unless asked; a spoken
+    choice's transcript, then its audio, as `audio` deltas)."""
     chunks = _Chunks(rendered, created, include_usage, obfuscate, tier, reasons, fingerprinted)
     offsets = rendered.offsets
     events: list[bytes] = []
     due: list[float] = []
     ticks = []
+    voices = _voices(rendered, created, spoken)
     for choice in rendered.choices:
+        voice = voices[choice.index] if voices else None
+        if voice is not None:
+            events.append(chunks.choice(choice.index, b'{"role":"assistant","refusal":null}'))
+            due.append(offsets[0])
+            ticks.append(_spoken_ticks(chunks, choice.index, choice.deltas, voice, str(spoken)))
+            continue
         if legacy and choice.tool_calls:
             role, opened = _legacy_role(choice)
         else:
@@ -1183,10 +1358,18 @@ def stream(
     else:
         for choice in rendered.choices:
             finish = _dumps(_finish(choice, legacy))
-            events.append(chunks.choice(choice.index, b"{}", finish=finish))
-            due.append(last)
+            voice = voices[choice.index] if voices else None
+            if voice is None or choice.finish_reason != "stop":
+                events.append(chunks.choice(choice.index, b"{}", finish=finish))
+                due.append(last)
+            if voice is not None:
+                # A spoken answer ends with its audio's expiry and no finish reason.
+                expiry = b'{"audio":{"expires_at":%d}}' % voice.expires_at
+                events.append(chunks.choice(choice.index, expiry))
+                due.append(last)
         if include_usage:
-            usage = chunks.prefix + b'],"usage":' + _dumps(usage_body(rendered))
+            audio_tokens = _audio_tokens(voices) if speaks else None
+            usage = chunks.prefix + b'],"usage":' + _dumps(usage_body(rendered, audio_tokens))
             events.append(usage + chunks.end()[len(chunks.close) :])
             due.append(last)
         events.append(sse.DONE)
@@ -1205,9 +1388,13 @@ def whole(
     custom: frozenset[str] = frozenset(),
     reasons: bool = False,
     fingerprinted: bool = True,
+    speaks: bool = False,
+    spoken: str | None = None,
 ) -> Body:
     """A non-streaming answer, with the non-streaming form of a fault."""
-    body = completion(rendered, created, legacy, tier, custom, reasons, fingerprinted)
+    body = completion(
+        rendered, created, legacy, tier, custom, reasons, fingerprinted, speaks, spoken
+    )
     delay = rendered.offsets[-1]
     if fault is not None:
         if fault.empty_choices_error:
@@ -1236,6 +1423,8 @@ def answer(
             wire.custom,
             wire.reasons,
             wire.fingerprinted,
+            wire.speaks,
+            wire.spoken,
         )
     return whole(
         rendered,
@@ -1246,6 +1435,8 @@ def answer(
         wire.custom,
         wire.reasons,
         wire.fingerprinted,
+        wire.speaks,
+        wire.spoken,
     )
 
 
@@ -1262,7 +1453,15 @@ def remember(
         return
     wire = conversation.wire if isinstance(conversation.wire, _Wire) else _PLAIN
     answered = completion(
-        rendered, created, wire.legacy, wire.tier, wire.custom, wire.reasons, wire.fingerprinted
+        rendered,
+        created,
+        wire.legacy,
+        wire.tier,
+        wire.custom,
+        wire.reasons,
+        wire.fingerprinted,
+        wire.speaks,
+        wire.spoken,
     )
     stored_completions.keep(store, answered, conversation.body)
 
