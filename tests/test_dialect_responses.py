@@ -217,9 +217,9 @@ def test_text_format_reasoning_limits_and_storage():
         ),
         (
             {"model": "m", "input": [{"role": "robot", "content": "x"}]},
-            "input[0].role",
-            "Invalid value: 'robot'. Supported values are: 'user', 'assistant', 'system', and "
-            "'developer'.",
+            "input[0]",
+            "Invalid value: 'robot'. Supported values are: 'assistant', 'system', 'developer', "
+            "and 'user'.",
         ),
         (
             {"model": "m", "input": [{"type": "function_call", "name": "f", "arguments": "{}"}]},
@@ -231,9 +231,9 @@ def test_text_format_reasoning_limits_and_storage():
                 "model": "m",
                 "input": [{"role": "user", "content": [{"type": "output_text", "text": "x"}]}],
             },
-            "input[0].content[0].type",
+            "input[0].content[0]",
             "Invalid value: 'output_text'. Supported values are: 'input_text', 'input_image', "
-            "'input_file', and 'input_audio'.",
+            "'input_file', 'scoped_content', and 'input_audio'.",
         ),
         (
             {"model": "m", "input": "x", "max_output_tokens": 8},
@@ -351,11 +351,12 @@ def test_bad_requests_are_refused_in_the_api_wording(body, param, message):
 
 def test_an_item_of_an_unknown_type_lists_the_known_ones():
     error = refused({"model": "m", "input": [{"type": "weird"}]})
-    assert error.param == "input[0].type"
+    assert error.param == "input[0]"
     assert error.message.startswith(
-        "Invalid value: 'weird'. Supported values are: 'message', 'function_call', "
-        "'function_call_output', 'reasoning', 'item_reference',"
+        "Invalid value: 'weird'. Supported values are: 'additional_tools', 'agent_message', "
+        "'apply_patch_call', 'apply_patch_call_output', 'code_interpreter_call', 'compaction',"
     )
+    assert error.message.endswith("'tool_search_output', and 'web_search_call'.")
 
 
 def test_the_server_cap_on_output_tokens():

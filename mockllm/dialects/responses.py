@@ -98,7 +98,25 @@ MAX_PERSONALITY = 64  # characters of a count's `personality`
 COUNTED_MODEL = "gpt-4o"  # the model a count names when its body names none
 _dumps = orjson.dumps
 _ROLES = ("user", "assistant", "system", "developer")
-_INPUT_PARTS = ("input_text", "input_image", "input_file", "input_audio")
+# The API's words for what an input item, or a part of a message, may be (measured on
+# api.openai.com in August 2026: github.com/kangminlee-maker/local-OAuth-CLI-API-adapter,
+# test/openai-responses-validation-parity.test.mjs): the roles of a message (also what an
+# item with neither type nor role is told), every item type, every content part type, and
+# the parts a user's (system's, developer's) turn may hold.
+_LISTED_ROLES = ("assistant", "system", "developer", "user")
+_LISTED_PARTS = (
+    "input_text",
+    "input_image",
+    "input_audio",
+    "output_text",
+    "refusal",
+    "input_file",
+    "computer_screenshot",
+    "summary_text",
+    "encrypted_content",
+)
+_LISTED_INPUT_PARTS = ("input_text", "input_image", "input_file", "scoped_content", "input_audio")
+_INPUT_PARTS = ("input_text", "input_image", "input_file", "input_audio", "scoped_content")
 _IMAGE_DETAILS = ("low", "high", "auto", "original")  # ImageDetail in the OpenAPI document
 _SEARCH_CONTEXT_SIZES = ("low", "medium", "high")
 _OUTPUT_PARTS = ("output_text", "refusal")
@@ -147,7 +165,12 @@ _ITEM_TYPES = (
     "program",
     "program_output",
     "configuration_update",
+    # The API's own, not (yet) in the SDK: taken as the others above.
+    "agent_message",
+    "multi_agent_call",
+    "multi_agent_call_output",
 )
+_LISTED_ITEM_TYPES = tuple(sorted(set(_ITEM_TYPES) - {"configuration_update"}))
 # Built-in tools: the mock cannot run them, so they are checked as the API checks them (the
 # parameters it requires) and a model answers without calling them unless a rule says so.
 _BUILTIN_REQUIRED: dict[str, tuple[str, ...]] = {
@@ -261,10 +284,13 @@ def _text_of(content: object, where: str, role: str) -> str:
         if kind not in kinds:
             if kind is None:
                 raise missing(f"{at}.type")
-            # An assistant turn written with input parts: "Invalid value: 'input_text'.
-            # Supported values are: 'output_text' and 'refusal'." (param input[1].content[0],
-            # quoted by many clients whose tool loops failed on their second step)
-            raise unsupported(kind, kinds, at if role == "assistant" else f"{at}.type")
+            if kind not in _LISTED_PARTS:
+                raise unsupported(kind, _LISTED_PARTS, f"{at}.type")
+            # A part of another role's turn, as an assistant turn written with input parts:
+            # "Invalid value: 'input_text'. Supported values are: 'output_text' and
+            # 'refusal'." (param input[1].content[0], quoted by many clients whose tool
+            # loops failed on their second step)
+            raise unsupported(kind, kinds if role == "assistant" else _LISTED_INPUT_PARTS, at)
         if kind in ("input_text", "output_text", "refusal"):
             field = "refusal" if kind == "refusal" else "text"
             text = part.get(field)
@@ -308,12 +334,12 @@ def read_items(items: list[Any], where: str) -> list[Message]:
     for i, item in enumerate(items):
         at = f"{where}[{i}]"
         if not isinstance(item, dict):
-            raise invalid_type(at, "an object", item)
+            raise invalid_type(at, "an input item", item)
         kind = item.get("type", "message" if "role" in item else None)
-        if kind is None:
-            raise missing(f"{at}.type")
+        if kind is None:  # neither a type nor a role: told the roles a message takes
+            raise unsupported("", _LISTED_ROLES, at)
         if kind not in _ITEM_TYPES:
-            raise unsupported(kind, _ITEM_TYPES, f"{at}.type")
+            raise unsupported(kind if isinstance(kind, str) else "", _LISTED_ITEM_TYPES, at)
         if kind in ("function_call", "custom_tool_call"):
             # A custom tool's call carries its free-form `input` where a function's has
             # its `arguments`: both are the assistant's tool calls.
@@ -332,7 +358,7 @@ def read_items(items: list[Any], where: str) -> list[Message]:
             if role is None:
                 raise missing(f"{at}.role")
             if role not in _ROLES:
-                raise unsupported(role, _ROLES, f"{at}.role")
+                raise unsupported(role if isinstance(role, str) else "", _LISTED_ROLES, at)
             if "content" not in item:
                 raise missing(f"{at}.content")
             messages.append(Message(str(role), _text_of(item["content"], f"{at}.content", role)))

@@ -510,7 +510,7 @@ def test_previous_response_not_found_is_refused(server: RunningServer) -> None:
         ({"input": "hi"}, "model"),
         ({"model": "gpt-4o"}, "input"),
         ({"model": "gpt-4o", "input": 5}, "input"),
-        ({"model": "gpt-4o", "input": [{"role": "robot", "content": "hi"}]}, "input[0].role"),
+        ({"model": "gpt-4o", "input": [{"role": "robot", "content": "hi"}]}, "input[0]"),
         (
             {"model": "gpt-4o", "input": [{"role": "user", "content": [{"type": "bogus"}]}]},
             "input[0].content[0].type",

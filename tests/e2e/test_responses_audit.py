@@ -148,3 +148,51 @@ def test_an_assistant_phase_is_taken_and_checked(server: RunningServer, client: 
         "invalid_value",
         "Invalid value: 'bogus'. Supported values are: 'commentary' and 'final_answer'.",
     )
+
+
+ITEM_TYPES = (
+    "'additional_tools', 'agent_message', 'apply_patch_call', 'apply_patch_call_output', "
+    "'code_interpreter_call', 'compaction', 'compaction_trigger', 'computer_call', "
+    "'computer_call_output', 'custom_tool_call', 'custom_tool_call_output', 'file_search_call', "
+    "'function_call', 'function_call_output', 'image_generation_call', 'item_reference', "
+    "'local_shell_call', 'local_shell_call_output', 'mcp_approval_request', "
+    "'mcp_approval_response', 'mcp_call', 'mcp_list_tools', 'message', 'multi_agent_call', "
+    "'multi_agent_call_output', 'program', 'program_output', 'reasoning', 'shell_call', "
+    "'shell_call_output', 'tool_search_call', 'tool_search_output', and 'web_search_call'"
+)
+ROLES = "'assistant', 'system', 'developer', and 'user'"
+
+
+@pytest.mark.parametrize(
+    ("item", "param", "code", "message"),
+    [
+        (7, "input[0]", "invalid_type",
+         "Invalid type for 'input[0]': expected an input item, but got an integer instead."),
+        (None, "input[0]", "invalid_type",
+         "Invalid type for 'input[0]': expected an input item, but got null instead."),
+        ({"type": "bogus_item"}, "input[0]", "invalid_value",
+         f"Invalid value: 'bogus_item'. Supported values are: {ITEM_TYPES}."),
+        ({"type": 7, "role": "user", "content": "ping"}, "input[0]", "invalid_value",
+         f"Invalid value: ''. Supported values are: {ITEM_TYPES}."),
+        ({"role": "bogus", "content": "ping"}, "input[0]", "invalid_value",
+         f"Invalid value: 'bogus'. Supported values are: {ROLES}."),
+        ({}, "input[0]", "invalid_value", f"Invalid value: ''. Supported values are: {ROLES}."),
+        ({"role": "user", "content": [{"type": "bogus", "text": "x"}]},
+         "input[0].content[0].type", "invalid_value",
+         "Invalid value: 'bogus'. Supported values are: 'input_text', 'input_image', "
+         "'input_audio', 'output_text', 'refusal', 'input_file', 'computer_screenshot', "
+         "'summary_text', and 'encrypted_content'."),
+        ({"role": "user", "content": [{"type": "output_text", "text": "x"}]},
+         "input[0].content[0]", "invalid_value",
+         "Invalid value: 'output_text'. Supported values are: 'input_text', 'input_image', "
+         "'input_file', 'scoped_content', and 'input_audio'."),
+        ({"role": "assistant", "content": [{"type": "input_text", "text": "x"}]},
+         "input[0].content[0]", "invalid_value",
+         "Invalid value: 'input_text'. Supported values are: 'output_text' and 'refusal'."),
+    ],
+)  # fmt: skip
+def test_a_malformed_input_item_is_refused_in_the_apis_words(
+    server: RunningServer, item: Any, param: str, code: str, message: str
+) -> None:
+    body = {"model": "gpt-4o", "input": [item, {"role": "user", "content": "ping"}]}
+    assert refusal(server, body) == (400, param, code, message)
