@@ -283,7 +283,8 @@ class Endpoint:
             longest = 0
             if request.n > 1 and isinstance(outcome, Answer):  # vLLM's longest choice
                 longest = max((c.tokens for c in outcome.rendered.choices), default=0)
-            metrics.ended(exchange, request.max_tokens, request.n, longest)
+            paced = ticket.model if ticket is not None else None
+            metrics.ended(exchange, request.max_tokens, request.n, longest, paced)
 
     def _cross_origin(self, headers: dict[str, str], send: Send) -> Send | None:
         """`send` with the CORS headers the family's API answers a browser with; None when

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from mockllm.journal import Exchange
+    from mockllm.rules import LatencyModel
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PUBLISH_EVERY_S = 1.0
@@ -163,6 +164,9 @@ class Metrics:
         self._rate_limited: dict[str, int] = {}
         self._misses: dict[str | None, int] = {}
         self._instruments: Any = None
+        # the KV caches of the latency models that answered: (block size, blocks)
+        self._caches: set[tuple[int, int]] = set()
+        self._cache_seen: LatencyModel | None = None
         self._timer: asyncio.TimerHandle | None = None
 
     # --- the hot path: plain additions ---------------------------------------------------
@@ -206,11 +210,22 @@ class Metrics:
         return series
 
     def ended(
-        self, exchange: Exchange, max_tokens: int | None = None, n: int = 1, longest: int = 0
+        self,
+        exchange: Exchange,
+        max_tokens: int | None = None,
+        n: int = 1,
+        longest: int = 0,
+        model: LatencyModel | None = None,
     ) -> None:
         """Add an exchange's figures (after `finish_exchange` filled them in). An answer's
         request allowed `max_tokens` (asked, or the server's cap) in each of `n` choices,
-        the longest of which has `longest` tokens (when `n` is more than 1)."""
+        the longest of which has `longest` tokens (when `n` is more than 1); `model` is the
+        latency model that paced it, if any."""
+        if model is not None and model is not self._cache_seen and self.vllm:
+            self._cache_seen = model  # the same model as before costs one comparison
+            if model.prefix_cache_tokens > 0:
+                size = model.prefix_block_tokens
+                self._caches.add((size, model.prefix_cache_tokens // size))
         pair = exchange.running
         if pair is not None:
             exchange.running = None
@@ -358,6 +373,10 @@ class Metrics:
             self._instruments.publish(
                 list(self._series.values()), *rare, running, self._labelled(self._streams), state,
             )  # fmt: skip
+            for size, blocks in self._caches:
+                self._instruments.v_cache_info.labels(
+                    str(size), "auto", "True", "0", str(blocks)
+                ).set(1)
 
     def _grouped(
         self, state: dict[str, tuple[int, int, float]]
@@ -564,6 +583,15 @@ class _Instruments:
                 "GPU KV-cache usage. 1 means 100 percent usage."
                 "DEPRECATED: Use vllm:kv_cache_usage_perc instead.",
                 names,
+                mode="livemax",
+            )
+            # vLLM's info gauge (at 1) of its cache's shape, which the endpoint picker reads
+            # to size its prefix-cache index: a latency model's blocks, as many as its
+            # prefix cache holds (the labels of vLLM's CacheConfig that say so).
+            self.v_cache_info = gauge(
+                "vllm:cache_config_info",
+                "Information of the LLMEngine CacheConfig",
+                ("block_size", "cache_dtype", "enable_prefix_caching", "engine", "num_gpu_blocks"),
                 mode="livemax",
             )
             self.v_ttft = histogram(

@@ -34,6 +34,10 @@ rules:
     match: { last_user: { contains: "paced" } }
     latency_model: { ttft_ms: 10, inter_token_ms: 25, max_concurrency: 2, max_queue: 10 }
     reply: { chunks: ["a", " b", " c", " d", " e"] }
+  - name: cached
+    match: { last_user: { contains: "cached" } }
+    latency_model: { ttft_ms: 5, prefix_cache_tokens: 4096, prefix_block_tokens: 32 }
+    reply: { content: "From the cache." }
 """
 
 
@@ -137,6 +141,18 @@ def test_vllms_phases_and_request_parameters_are_counted(server):
         assert total(found, f"vllm:time_per_output_token_seconds_{part}", **v) == total(
             found, f"vllm:inter_token_latency_seconds_{part}", **v
         )
+
+
+def test_the_cache_config_names_the_block_size_and_the_blocks(server):
+    # vllm:cache_config_info (an info gauge at 1): the endpoint picker reads block_size and
+    # num_gpu_blocks from it to size its prefix-cache index to the server's.
+    _post(server, "cached", "audit-cache")
+    found = scrape(server.url)
+    info = {
+        "block_size": "32", "cache_dtype": "auto", "enable_prefix_caching": "True",
+        "engine": "0", "num_gpu_blocks": "128",
+    }  # fmt: skip
+    assert found["vllm:cache_config_info"] == {tuple(sorted(info.items())): 1.0}
 
 
 def _streams(client: httpx.Client, base_url: str, count: int, model: str) -> list[threading.Thread]:
