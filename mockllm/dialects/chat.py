@@ -10,7 +10,9 @@ faults that change how it is sent (disconnect, hang, drip) are the writer's.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -707,6 +709,7 @@ def parse(
         if modality not in MODALITIES:
             raise unsupported(modality, MODALITIES, f"modalities[{i}]")
     spoken = _spoken_format(body, modalities, stream, context) if entry.audio else None
+    heard = _heard_tokens(body["messages"]) if entry.audio else 0
     effort = _reasoning_effort(body.get("reasoning_effort"), entry, context)
     last_user, system, turn = summarize(messages)
     forced = called_custom(custom, tools, tool_choice, allowed_tools)
@@ -749,8 +752,7 @@ def parse(
             frozenset(t.name for t in custom) - {t.name for t in tools},
             entry.reasoning == "hidden",
             entry.fingerprint,
-            entry.audio,
-            spoken,
+            _Speech(spoken, heard) if entry.audio else None,
         ),
     )
     if not context.lenient:
@@ -842,6 +844,71 @@ def _hears(messages: list[Any]) -> bool:
     return False
 
 
+# Audio input tokens a second of audio: OpenAI's pricing note puts audio input at about
+# 6 cents a minute, at $100 a million tokens (quoted in Simon Willison's write-up of
+# gpt-4o-audio-preview, 2024-10-17): 600 a minute.
+HEARD_PER_S = 10
+_MP3_KBPS = (  # layer III bitrates by index: MPEG-1, then MPEG-2 and 2.5
+    (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+)
+
+
+def _heard_tokens(messages: list[Any]) -> int:
+    """The audio input tokens of the conversation's `input_audio` parts, 10 a second of
+    audio (a clip whose length cannot be read counts none)."""
+    tokens = 0
+    for message in messages:
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "input_audio":
+                clip = part["input_audio"]
+                tokens += math.ceil(_clip_seconds(clip["data"], clip["format"]) * HEARD_PER_S)
+    return tokens
+
+
+def _clip_seconds(data: str, audio_format: str) -> float:
+    """How long a base64 wav or mp3 clip lasts, read from its head: a WAV's data chunk over
+    its byte rate; an MP3's size over its first frame's bitrate."""
+    size = len(data) * 3 // 4 - data[-2:].count("=")
+    try:
+        head = base64.b64decode(data[:8192], validate=False)
+    except (binascii.Error, ValueError):
+        return 0.0
+    if audio_format == "wav":
+        return _wav_seconds(head, size)
+    return _mp3_seconds(head, size)
+
+
+def _wav_seconds(head: bytes, size: int) -> float:
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return 0.0
+    at, byte_rate = 12, 0
+    while at + 8 <= len(head):
+        kind, length = head[at : at + 4], int.from_bytes(head[at + 4 : at + 8], "little")
+        if kind == b"fmt " and at + 20 <= len(head):
+            byte_rate = int.from_bytes(head[at + 16 : at + 20], "little")
+        elif kind == b"data":
+            return min(length, size - at - 8) / byte_rate if byte_rate else 0.0
+        at += 8 + length + (length & 1)
+    return 0.0
+
+
+def _mp3_seconds(head: bytes, size: int) -> float:
+    at = 0
+    if head[:3] == b"ID3" and len(head) >= 10:  # an ID3v2 tag: its size in 7-bit bytes
+        at = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
+    while at + 4 <= len(head):
+        if head[at] == 0xFF and head[at + 1] & 0xE6 == 0xE2:  # a layer III frame's sync
+            version = head[at + 1] >> 3 & 3  # 3: MPEG-1
+            kbps = _MP3_KBPS[version != 3][head[at + 2] >> 4 & 15 if head[at + 2] < 0xF0 else 0]
+            return (size - at) * 8 / (kbps * 1000) if kbps else 0.0
+        at += 1
+    return 0.0
+
+
 def _reasoning_effort(value: object, entry: Model, context: ParseContext) -> str | None:
     """The effort a reasoning model spends out of sight (the model's default when the
     request names none); None for a model that does not reason, or shows its reasoning
@@ -876,19 +943,23 @@ def _check_context(conversation: Conversation, entry: Model, context: ParseConte
 # --- answers --------------------------------------------------------------------------------
 
 
-def usage_body(rendered: Rendered, audio_tokens: int | None = None) -> JSON:
-    """The usage; a model that speaks (`audio_tokens` given) counts its text and audio
-    tokens apart, as recordings of gpt-4o-audio-preview show: the completion's tokens are
-    the transcript's and the audio's."""
-    if audio_tokens is not None:
+def usage_body(
+    rendered: Rendered, speech: _Speech | None = None, voices: tuple[_Voice | None, ...] = ()
+) -> JSON:
+    """The usage; a model that speaks counts its text and audio tokens apart, as
+    recordings of gpt-4o-audio-preview show: the prompt's tokens are its text's and the
+    audio it heard, the completion's the transcript's and the audio it said."""
+    if speech is not None:
+        audio_tokens = _audio_tokens(voices)
+        prompt_tokens = rendered.prompt_tokens + speech.heard
         completion_tokens = rendered.completion_tokens + audio_tokens
         return {
-            "prompt_tokens": rendered.prompt_tokens,
+            "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
-            "total_tokens": rendered.prompt_tokens + completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
             "prompt_tokens_details": {
                 "cached_tokens": rendered.cached_tokens,
-                "audio_tokens": 0,
+                "audio_tokens": speech.heard,
                 "text_tokens": rendered.prompt_tokens,
                 "image_tokens": 0,
             },
@@ -986,8 +1057,17 @@ class _Wire:
     # key unless logprobs were asked for, as the API writes them.
     reasons: bool = False
     fingerprinted: bool = True  # the answer names its system_fingerprint (else null)
-    speaks: bool = False  # a model that speaks: its usage details count text and audio
-    spoken: str | None = None  # the audio format its answer is spoken in (None: written)
+    speech: _Speech | None = None  # a model that speaks: what it hears and how it answers
+
+
+@dataclass(frozen=True, slots=True)
+class _Speech:
+    """What a model that speaks makes of a request: the audio format its answer is spoken
+    in (None: written) and the audio input tokens of its `input_audio` parts. Its usage
+    details count text and audio apart."""
+
+    spoken: str | None = None
+    heard: int = 0
 
 
 _PLAIN = _Wire()
@@ -1052,11 +1132,11 @@ def completion(
     custom: frozenset[str] = frozenset(),
     reasons: bool = False,
     fingerprinted: bool = True,
-    speaks: bool = False,
-    spoken: str | None = None,
+    speech: _Speech | None = None,
 ) -> JSON:
     """The non-streaming `chat.completion` object (a reasoning model's choices without
     `logprobs` unless they were asked for; a spoken choice's message with its `audio`)."""
+    spoken = speech.spoken if speech else None
     voices = _voices(rendered, created, spoken)
     choices = [_choice(c, legacy, custom, reasons) for c in rendered.choices]
     for choice, voice in zip(choices, voices, strict=False):
@@ -1068,7 +1148,7 @@ def completion(
         "created": created,
         "model": rendered.model,
         "choices": choices,
-        "usage": usage_body(rendered, _audio_tokens(voices) if speaks else None),
+        "usage": usage_body(rendered, speech, voices),
         "service_tier": tier,
         "system_fingerprint": rendered.fingerprint if fingerprinted else None,
         **({"provider": rendered.provider} if rendered.provider else {}),
@@ -1312,8 +1392,7 @@ def stream(
     custom: frozenset[str] = frozenset(),
     reasons: bool = False,
     fingerprinted: bool = True,
-    speaks: bool = False,
-    spoken: str | None = None,
+    speech: _Speech | None = None,
 ) -> Body:
     """The SSE events of a streamed answer, each with the offset it is due at (a
     `functions` request's call as `function_call` deltas, a custom tool's call as
@@ -1324,6 +1403,7 @@ def stream(
     events: list[bytes] = []
     due: list[float] = []
     ticks = []
+    spoken = speech.spoken if speech else None
     voices = _voices(rendered, created, spoken)
     for choice in rendered.choices:
         voice = voices[choice.index] if voices else None
@@ -1368,8 +1448,7 @@ def stream(
                 events.append(chunks.choice(choice.index, expiry))
                 due.append(last)
         if include_usage:
-            audio_tokens = _audio_tokens(voices) if speaks else None
-            usage = chunks.prefix + b'],"usage":' + _dumps(usage_body(rendered, audio_tokens))
+            usage = chunks.prefix + b'],"usage":' + _dumps(usage_body(rendered, speech, voices))
             events.append(usage + chunks.end()[len(chunks.close) :])
             due.append(last)
         events.append(sse.DONE)
@@ -1388,13 +1467,10 @@ def whole(
     custom: frozenset[str] = frozenset(),
     reasons: bool = False,
     fingerprinted: bool = True,
-    speaks: bool = False,
-    spoken: str | None = None,
+    speech: _Speech | None = None,
 ) -> Body:
     """A non-streaming answer, with the non-streaming form of a fault."""
-    body = completion(
-        rendered, created, legacy, tier, custom, reasons, fingerprinted, speaks, spoken
-    )
+    body = completion(rendered, created, legacy, tier, custom, reasons, fingerprinted, speech)
     delay = rendered.offsets[-1]
     if fault is not None:
         if fault.empty_choices_error:
@@ -1423,8 +1499,7 @@ def answer(
             wire.custom,
             wire.reasons,
             wire.fingerprinted,
-            wire.speaks,
-            wire.spoken,
+            wire.speech,
         )
     return whole(
         rendered,
@@ -1435,8 +1510,7 @@ def answer(
         wire.custom,
         wire.reasons,
         wire.fingerprinted,
-        wire.speaks,
-        wire.spoken,
+        wire.speech,
     )
 
 
@@ -1460,8 +1534,7 @@ def remember(
         wire.custom,
         wire.reasons,
         wire.fingerprinted,
-        wire.speaks,
-        wire.spoken,
+        wire.speech,
     )
     stored_completions.keep(store, answered, conversation.body)
 

@@ -265,3 +265,23 @@ def test_a_voice_conversation_names_the_earlier_answer_by_its_audio_id(client: O
     written = client.chat.completions.create(model=MODEL, messages=history)  # type: ignore[arg-type]
     assert written.choices[0].message.content == REPLY
     assert written.choices[0].message.audio is None
+
+
+def test_the_audio_heard_is_counted_ten_tokens_a_second(client: OpenAI) -> None:
+    from mockllm import audio  # clips of a known length: a 2 s WAV, a 1.008 s MP3
+
+    def heard(audio_format: str, clip: bytes) -> Any:
+        data = base64.b64encode(clip).decode()
+        part = {"type": "input_audio", "input_audio": {"data": data, "format": audio_format}}
+        ask = [{"role": "user", "content": [{"type": "text", "text": "hello"}, part]}]
+        return client.chat.completions.create(model=MODEL, messages=ask).usage  # type: ignore[arg-type]
+
+    plain = spoken(client, "pcm16").usage  # "hello" alone: its text tokens
+    for audio_format, clip, tokens in (
+        ("wav", audio.encode("wav", 2 * RATE), 20),
+        ("mp3", audio.encode("mp3", RATE), 11),
+    ):
+        usage = heard(audio_format, clip)
+        assert usage.prompt_tokens_details.audio_tokens == tokens
+        assert usage.prompt_tokens_details.text_tokens == plain.prompt_tokens
+        assert usage.prompt_tokens == plain.prompt_tokens + tokens
