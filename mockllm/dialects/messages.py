@@ -454,7 +454,20 @@ def _source(block: JSON, path: str, kinds: tuple[str, ...]) -> tuple[JSON, str]:
         raise invalid(f"{path}: Unable to extract tag using discriminator 'type'", path)
     if kind not in kinds:
         raise _tag(path, kind, kinds)
+    _only(source, f"{path}.{kind}", _SOURCE_KEYS[str(kind)])
     return source, str(kind)
+
+
+# The fields of each kind of source (the SDK's `Beta…SourceParam`): any other is refused under
+# the source's type, the path the validator gives its fields
+# (`messages.0.content.0.image.source.base64.media_type`).
+_SOURCE_KEYS = {
+    "base64": ("type", "media_type", "data"),
+    "text": ("type", "media_type", "data"),
+    "content": ("type", "content"),
+    "url": ("type", "url"),
+    "file": ("type", "file_id"),
+}
 
 
 def _check_image(block: JSON, at: str) -> None:

@@ -310,3 +310,37 @@ def test_a_field_thinking_or_tool_choice_does_not_have_is_refused_under_its_type
     named under its tag, as the validator names `thinking.enabled.budget_tokens`."""
     words = refusal(post(server, asked(max_tokens=2048, **fields)))
     assert words == f"{message}: Extra inputs are not permitted"
+
+
+def _sourced(kind: str, source: dict[str, Any]) -> dict[str, Any]:
+    block = {"type": kind, "source": source}
+    return {"messages": [{"role": "user", "content": [block, {"type": "text", "text": "What?"}]}]}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            _sourced(
+                "image", {"type": "url", "url": "https://example.com/a.png", "detail": "high"}
+            ),
+            "messages.0.content.0.image.source.url.detail",
+        ),
+        (
+            _sourced("image", {"type": "file", "file_id": "file_01", "name": "a.png"}),
+            "messages.0.content.0.image.source.file.name",
+        ),
+        (
+            _sourced(
+                "document", {"type": "text", "media_type": "text/plain", "data": "x", "title": "t"}
+            ),
+            "messages.0.content.0.document.source.text.title",
+        ),
+    ],
+)
+def test_a_field_a_source_does_not_have_is_refused_under_its_type(
+    server: RunningServer, fields: dict[str, Any], message: str
+) -> None:
+    """An image's or document's `source` is a tagged union too: its fields are named under
+    its type, as the API names `…image.source.base64.media_type`."""
+    assert refusal(post(server, asked(**fields))) == f"{message}: Extra inputs are not permitted"
