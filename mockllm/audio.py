@@ -61,7 +61,7 @@ def pcm16(samples: int) -> bytes:
     return (_TONE * (samples // _PERIOD + 1))[: 2 * samples]
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=8)  # a few lengths at a time: a long answer is megabytes
 def encode(audio_format: str, samples: int) -> bytes:
     """The bytes of so many samples in one of `FORMATS` (the same length gives the same
     bytes, so answers of one length share them)."""
@@ -80,7 +80,7 @@ def encode(audio_format: str, samples: int) -> bytes:
     raise ValueError(f"unknown audio format {audio_format!r}; valid: {', '.join(FORMATS)}")
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=8)  # a few lengths at a time: a long answer is megabytes
 def encode_base64(audio_format: str, samples: int) -> str:
     """`encode`, in base64, as the API sends audio in JSON."""
     return base64.b64encode(encode(audio_format, samples)).decode("ascii")
