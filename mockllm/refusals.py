@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 # The top-level arguments each API takes: the properties of CreateChatCompletionRequest
 # and CreateResponse in OpenAI's OpenAPI document (github.com/openai/openai-openapi), and
 # the Responses API's `client_metadata` (string pairs), which the Codex CLI sends on every
-# request.
+# request, and its `presence_penalty` and `frequency_penalty`, which the API takes (and
+# echoes) though the SDK does not type them.
 CHAT_ARGUMENTS = frozenset(
     {
         "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
@@ -44,9 +45,10 @@ CHAT_ARGUMENTS = frozenset(
 RESPONSES_ARGUMENTS = frozenset(
     {
         "access_programs", "background", "background_options", "client_metadata",
-        "context_management", "conversation", "image", "include", "input",
-        "instructions", "max_output_tokens", "max_tool_calls", "metadata", "model",
-        "moderation", "parallel_tool_calls", "previous_response_id", "prompt",
+        "context_management", "conversation", "frequency_penalty", "image", "include",
+        "input", "instructions", "max_output_tokens", "max_tool_calls", "metadata", "model",
+        "moderation", "parallel_tool_calls", "presence_penalty", "previous_response_id",
+        "prompt",
         "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "reasoning",
         "safety_identifier", "service_tier", "store", "stream", "stream_options",
         "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p", "truncation",

@@ -1032,6 +1032,8 @@ def parse(
             max_output = cap
     temperature = _number(body, "temperature", 1.0)
     top_p = _number(body, "top_p", 1.0)
+    frequency_penalty = _number(body, "frequency_penalty", 0.0)
+    presence_penalty = _number(body, "presence_penalty", 0.0)
     tools, echoed_tools, other_tools = _parse_tools(body.get("tools"), context)
     tool_choice, allowed = _parse_tool_choice(body.get("tool_choice"), tools, other_tools)
     custom = _custom_tools(echoed_tools)
@@ -1089,6 +1091,8 @@ def parse(
     if not context.lenient:
         _check_includes(includes, effort, top_logprobs)
     echo = {
+        "frequency_penalty": frequency_penalty,
+        "presence_penalty": presence_penalty,
         "instructions": instructions,
         "max_output_tokens": max_output if max_given else None,
         "max_tool_calls": get_int(body, "max_tool_calls", 1, None),
@@ -1560,7 +1564,7 @@ def response_object(
         "completed_at": created if done and status != "failed" else None,
         **thread,
         "error": error,
-        "frequency_penalty": 0.0,
+        "frequency_penalty": echo.get("frequency_penalty", 0.0),
         "incomplete_details": incomplete if status == "incomplete" else None,
         "instructions": echo["instructions"],
         "max_output_tokens": echo["max_output_tokens"],
@@ -1569,7 +1573,7 @@ def response_object(
         "moderation": None,
         "output": _output(ids, choice, status, wire) if output is None else output,
         "parallel_tool_calls": echo["parallel_tool_calls"],
-        "presence_penalty": 0.0,
+        "presence_penalty": echo.get("presence_penalty", 0.0),
         "previous_response_id": echo["previous_response_id"],
         "prompt_cache_key": echo["prompt_cache_key"],
         "prompt_cache_retention": echo.get("prompt_cache_retention"),

@@ -196,3 +196,23 @@ def test_a_malformed_input_item_is_refused_in_the_apis_words(
 ) -> None:
     body = {"model": "gpt-4o", "input": [item, {"role": "user", "content": "ping"}]}
     assert refusal(server, body) == (400, param, code, message)
+
+
+def test_penalties_are_taken_and_echoed_or_refused_by_a_reasoning_model(
+    server: RunningServer,
+) -> None:
+    body = {"model": "gpt-4o", "input": "ping", "presence_penalty": 0.5, "frequency_penalty": 1}
+    answer = httpx.post(f"{server.base_url}/responses", json=body, timeout=10)
+    assert answer.status_code == 200, answer.text
+    echoed = answer.json()
+    assert (echoed["presence_penalty"], echoed["frequency_penalty"]) == (0.5, 1.0)
+    for name in ("presence_penalty", "frequency_penalty"):
+        refused = {"model": "gpt-5.5", "input": "ping", name: 0.5}
+        assert refusal(server, refused) == (
+            400,
+            name,
+            None,
+            f"Unsupported parameter: '{name}' is not supported with this model.",
+        )
+    far = {"model": "gpt-4o", "input": "ping", "presence_penalty": 3}
+    assert refusal(server, far)[1:3] == ("presence_penalty", "decimal_above_max_value")
