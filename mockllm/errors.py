@@ -6,7 +6,7 @@
     ├── CassetteError        a cassette cannot be read, written or named
     ├── ConfigError          a setting is not valid (a record mode, an upstream URL)
     └── RequestError         an HTTP request is refused; carries status, type, code, param
-        └── StateUnavailable the shared state store (Redis) does not answer: 503
+        └── StateUnavailable the shared state store (Redis) does not answer or refuses: 503
 
 Library code raises these; `cli.py` maps them to exit codes and the HTTP modules (`app`,
 `routes`, `admin`) to responses. Messages are written for the person who has to fix the
@@ -86,18 +86,23 @@ class RequestError(MockLLMError):
 
 
 class StateUnavailable(RequestError):
-    """The shared state store does not answer. A request that needs state is refused with
-    503 (and Retry-After) until it is back; at start-up it is a startup error."""
+    """The shared state store does not answer, or refuses a command (`refused`: out of
+    memory, a read-only replica, an ACL). A request that needs state is refused with 503
+    (and Retry-After) until it is back; at start-up it is a startup error."""
 
-    def __init__(self, where: str, cause: str) -> None:
+    def __init__(self, where: str, cause: str, refused: bool = False) -> None:
+        what, until = (
+            ("refused a command", "takes them") if refused else ("is unreachable", "is back")
+        )
         super().__init__(
             503,
-            f"mockllm's state store ({where}) is unreachable: {cause}. Requests that need "
-            "state (sequences, credits, rate limits, the journal) are refused until it "
-            "is back.",
+            f"mockllm's state store ({where}) {what}: {cause.rstrip('.')}. Requests that "
+            f"need state (sequences, credits, rate limits, the journal) are refused until it "
+            f"{until}.",
             type="server_error",
             code="state_unavailable",
             headers=(("retry-after", "1"),),
         )
         self.where = where
         self.cause = cause
+        self.refused = refused

@@ -369,13 +369,26 @@ class RedisStore:
         self._down: str | None = None  # why Redis is unreachable, while it is
         self._closed = False
         self._reconnecting = False
+        self._refusal: str | None = None  # the last refusal logged
         try:
             self._conn = self._connect()
         except _LOST as exc:
             raise ConfigError(f"--state {self.where}: cannot reach Redis: {exc}") from None
         except ResponseError as exc:
             raise ConfigError(f"--state {self.where}: Redis refused: {exc}") from None
-        self.process_number = int(self._call("INCR", self._key("processes")))
+        try:
+            self.process_number = int(self._call("INCR", self._key("processes")))
+        except StateUnavailable as exc:
+            # An ACL that does not cover this server's keys, a read-only replica, no memory.
+            self.close()
+            if not exc.refused:
+                raise ConfigError(
+                    f"--state {self.where}: cannot reach Redis: {exc.cause}"
+                ) from None
+            raise ConfigError(
+                f"--state {self.where}: Redis refused: {exc.cause} (every key this server "
+                f"writes starts with {prefix!r})"
+            ) from None
 
     # --- the connection ----------------------------------------------------------------
 
@@ -415,6 +428,21 @@ class RedisStore:
         self._unread.clear()
         self._start_reconnecting()
         return StateUnavailable(self.where, cause)
+
+    def _refused(self, exc: ResponseError) -> StateUnavailable:
+        """Redis is there but refuses a command (out of memory under `noeviction`, a
+        replica that became read-only, an ACL): the request that needed it gets a 503
+        naming why, as when Redis is away, and the next command is tried as usual."""
+        cause = str(exc) or type(exc).__name__
+        if cause != self._refusal:
+            self._refusal = cause
+            logger.warning(
+                "state store %s refused a command (%s): requests that need state get 503 "
+                "until it takes them",
+                self.where,
+                cause,
+            )
+        return StateUnavailable(self.where, cause, refused=True)
 
     def _start_reconnecting(self) -> None:
         if self._reconnecting or self._closed:
@@ -491,9 +519,13 @@ class RedisStore:
         if self._down is not None:
             raise StateUnavailable(self.where, self._down)
         if not self._sha:  # Redis forgot its scripts (SCRIPT FLUSH): load them again
-            for name, body in SCRIPTS.items():
-                self._conn.send_command("SCRIPT", "LOAD", body)
-                self._sha[name] = self._conn.read_response().decode()
+            try:
+                for name, body in SCRIPTS.items():
+                    self._conn.send_command("SCRIPT", "LOAD", body)
+                    self._sha[name] = self._conn.read_response().decode()
+            except ResponseError as exc:
+                self._sha.clear()
+                raise self._refused(exc) from None
             self._send_kept()
 
     def _call(self, *args: Any) -> Any:
@@ -515,7 +547,8 @@ class RedisStore:
                 if str(reply).startswith("NOSCRIPT"):
                     self._sha.clear()
                     return self._call(*args)
-                raise reply
+                raise self._refused(reply)
+            self._refusal = None
             return reply
 
     def _send(self, args: tuple[Any, ...], on_reply: Callable[[Any], None] | None = None) -> None:

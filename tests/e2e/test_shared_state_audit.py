@@ -1,0 +1,120 @@
+"""Replicas on one Redis, seen by the official clients: what Redis refuses (out of memory,
+an ACL) is a precise 503 or start-up error, never a 500 with a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import openai
+import pytest
+import redis
+
+from tests.conftest import RedisServer, RunningServer, start_server
+
+RULES = """\
+version: 1
+rules:
+  - name: steps
+    match: { last_user: { contains: "next step" } }
+    sequence:
+      - { content: "step 1" }
+      - { content: "step 2" }
+    then: cycle
+"""
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[RunningServer]]:
+    folder = tmp_path_factory.mktemp("audit")
+    (folder / "rules.yaml").write_text(RULES)
+    args = ("--scenarios", str(folder / "rules.yaml"), "--state", redis_server.url)
+    servers = [start_server(*args, "--state-prefix", "audit:", tmp_path=folder) for _ in range(2)]
+    yield servers
+    for server in servers:
+        server.stop()
+    for server in servers:
+        assert "Traceback" not in server.log(), server.log()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_server.url)
+    yield client
+    client.close()
+
+
+def _openai(server: RunningServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+
+
+def _anthropic(server: RunningServer) -> anthropic.Anthropic:
+    # The version the API's documentation names (the SDK's own default may be newer).
+    version = {"anthropic-version": "2023-06-01"}
+    return anthropic.Anthropic(
+        base_url=server.url, api_key="sk-ant", max_retries=0, default_headers=version
+    )
+
+
+def test_a_command_redis_refuses_is_a_503_naming_why(
+    replicas: list[RunningServer], redis_client: redis.Redis
+):
+    """Redis out of memory (`maxmemory` under `noeviction`) refuses writes: a request that
+    needs state got a 500 and a traceback in the log; now the documented 503."""
+    first, second = replicas
+    ask = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "next step"}]}
+    policy = redis_client.config_get("maxmemory-policy")["maxmemory-policy"]
+    redis_client.config_set("maxmemory-policy", "noeviction")
+    redis_client.config_set("maxmemory", 1)
+    try:
+        with _openai(first) as client, pytest.raises(openai.InternalServerError) as refused:
+            client.chat.completions.create(**ask)  # type: ignore[call-overload]
+        assert refused.value.status_code == 503
+        assert refused.value.response.headers["retry-after"] == "1"
+        error = refused.value.response.json()["error"]
+        assert error["code"] == "state_unavailable" and error["type"] == "server_error"
+        assert "refused a command: command not allowed when used memory" in error["message"]
+        with (
+            _anthropic(second) as claude,
+            pytest.raises(anthropic.APIStatusError) as also,
+        ):
+            claude.messages.create(
+                model="claude-3-5-haiku-latest",
+                max_tokens=10,
+                messages=[{"role": "user", "content": "next step"}],
+            )
+        assert also.value.status_code == 503
+        with _openai(second) as client, pytest.raises(openai.InternalServerError):
+            client.conversations.create()
+    finally:
+        redis_client.config_set("maxmemory", 0)
+        redis_client.config_set("maxmemory-policy", policy)
+    with _openai(second) as client:
+        answer = client.chat.completions.create(**ask)  # type: ignore[call-overload]
+    assert answer.choices[0].message.content in ("step 1", "step 2")
+
+
+def test_an_acl_that_does_not_cover_the_keys_is_a_startup_error(
+    redis_server: RedisServer, redis_client: redis.Redis, tmp_path: Path
+):
+    redis_client.acl_setuser(
+        "elsewhere", enabled=True, passwords=["+pw"], keys=["other:*"], commands=["+@all"]
+    )
+    url = f"redis://elsewhere:pw@127.0.0.1:{redis_server.port}/0"
+    done = subprocess.run(
+        [sys.executable, "-m", "mockllm", "serve", "--port", "0", "--state", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "redis://elsewhere:***@127.0.0.1:" in done.stderr and ":pw@" not in done.stderr
+    assert "Redis refused: " in done.stderr and "no permissions" in done.stderr
+    assert "starts with 'mockllm:'" in done.stderr
