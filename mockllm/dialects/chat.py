@@ -750,7 +750,7 @@ def parse(
             bool(functions),
             served_tier(tier),
             frozenset(t.name for t in custom) - {t.name for t in tools},
-            entry.reasoning == "hidden",
+            entry.reasoning == "hidden" or entry.audio,
             entry.fingerprint,
             _Speech(spoken, heard) if entry.audio else None,
         ),
@@ -1053,8 +1053,9 @@ class _Wire:
     legacy: bool = False  # the request offered `functions`: a call is a `function_call`
     tier: str = "default"  # the service tier the answer reports
     custom: frozenset[str] = frozenset()  # the custom tools offered: their calls' names
-    # The model reasons out of sight (o-series, GPT-5): its choices carry no `logprobs`
-    # key unless logprobs were asked for, as the API writes them.
+    # The model reasons out of sight (o-series, GPT-5) or speaks (gpt-4o-audio-preview):
+    # its choices carry no `logprobs` key unless logprobs were asked for, as the API
+    # writes them.
     reasons: bool = False
     fingerprinted: bool = True  # the answer names its system_fingerprint (else null)
     speech: _Speech | None = None  # a model that speaks: what it hears and how it answers

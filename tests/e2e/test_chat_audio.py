@@ -285,3 +285,20 @@ def test_the_audio_heard_is_counted_ten_tokens_a_second(client: OpenAI) -> None:
         assert usage.prompt_tokens_details.audio_tokens == tokens
         assert usage.prompt_tokens_details.text_tokens == plain.prompt_tokens
         assert usage.prompt_tokens == plain.prompt_tokens + tokens
+
+
+def test_an_audio_model_s_choices_carry_no_logprobs_key(server: RunningServer) -> None:
+    # As every recorded answer of gpt-4o-audio-preview writes them, whole and streamed.
+    body: dict[str, Any] = {
+        "model": MODEL,
+        "modalities": ["text", "audio"],
+        "audio": {"voice": "alloy", "format": "pcm16"},
+        "messages": HELLO,
+    }
+    url, headers = f"{server.base_url}/chat/completions", {"authorization": "Bearer sk-test"}
+    whole = httpx.post(url, json=body, headers=headers, timeout=10).json()
+    assert list(whole["choices"][0]) == ["index", "message", "finish_reason"]
+    streamed = httpx.post(url, json={**body, "stream": True}, headers=headers, timeout=10)
+    events = [line[6:] for line in streamed.text.splitlines() if line.startswith("data: {")]
+    choices = [c for e in events for c in json.loads(e)["choices"]]
+    assert choices and all(list(c) == ["index", "delta", "finish_reason"] for c in choices)
