@@ -538,8 +538,9 @@ def _run(config: ServerConfig) -> None:
     if config.workers > 1 and not server.app.engine.store.is_shared:
         logger.warning(
             "%d workers without --state: each process keeps its own state (sequence "
-            "counters, credits, rate limits, journal, run-time rules); use --state "
-            "redis://HOST:PORT/DB to share it",
+            "counters, credits, rate limits, journal, run-time rules, and what clients "
+            "store: responses, conversations, chat completions; one stored on a process "
+            "is not found on another); use --state redis://HOST:PORT/DB to share it",
             config.workers,
         )
     try:

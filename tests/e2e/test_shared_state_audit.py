@@ -118,3 +118,24 @@ def test_an_acl_that_does_not_cover_the_keys_is_a_startup_error(
     assert "redis://elsewhere:***@127.0.0.1:" in done.stderr and ":pw@" not in done.stderr
     assert "Redis refused: " in done.stderr and "no permissions" in done.stderr
     assert "starts with 'mockllm:'" in done.stderr
+
+
+def test_workers_without_a_state_store_say_what_clients_store_is_per_process(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """`--workers 2` alone: a response stored through one process is a 404 through the
+    other (3 retrieves in 10, measured); the start-up warning named only sequences,
+    credits, rate limits, the journal and run-time rules."""
+    from click.testing import CliRunner
+
+    import mockllm.cli as cli
+    from mockllm.server import MockServer
+
+    said: list[str] = []
+    monkeypatch.setattr(MockServer, "run", lambda self: None)
+    monkeypatch.setattr(cli.logger, "warning", lambda message, *args: said.append(message % args))
+    result = CliRunner().invoke(cli.main, ["serve", "--workers", "2", "--port", "0"])
+    assert result.exit_code == 0, result.output
+    (warning,) = [s for s in said if "without --state" in s]
+    assert "2 workers without --state: each process keeps its own state" in warning
+    assert "responses, conversations, chat completions" in warning
