@@ -357,7 +357,7 @@ class Endpoint:
             body = dialect.direct(request, engine.created(), seed)
         else:  # as the API answers for a model it does not have
             exchange.source = "error"
-            body = dialect.failure(unknown_model(request.model), 0.0, exchange.id)
+            body = dialect.failure(unknown_model(request.model, request.api), 0.0, exchange.id)
             headers += (
                 (k.encode(), v.encode()) for k, v in dialect.headers(body.status, (), engine.now())
             )

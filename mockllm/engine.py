@@ -322,7 +322,7 @@ class Engine:
             near = tuple(near_misses(self._answering, request))
             return Failure(_miss_error(request, near), near=near, source="miss")
         if not self.is_known_model(request.model):
-            return Failure(unknown_model(request.model), source="error")
+            return Failure(unknown_model(request.model, request.api), source="error")
         return self._from_reply(DEFAULT_REPLY, request, seed, None, 0)
 
     def _from_cassettes(
@@ -441,9 +441,19 @@ def _cassette_miss(miss: Miss) -> ErrorSpec:
     )
 
 
-def unknown_model(model: str) -> ErrorSpec:
+def unknown_model(model: str, api: str = "chat") -> ErrorSpec:
     """The 404 for a model no rule answers and the default generator does not know (each
-    family words it: Anthropic's `model: <id>`)."""
+    family words it: Anthropic's `model: <id>`). The Responses API answers a 400 of its
+    own: "The requested model 'gpt-5-6-sol' does not exist." (param model, code
+    model_not_found; quoted from api.openai.com/v1/responses in public reports)."""
+    if api == "responses":
+        return ErrorSpec(
+            400,
+            type="invalid_request_error",
+            code="model_not_found",
+            message=f"The requested model '{model}' does not exist.",
+            param="model",
+        )
     return ErrorSpec(
         404,
         type="invalid_request_error",

@@ -216,3 +216,21 @@ def test_penalties_are_taken_and_echoed_or_refused_by_a_reasoning_model(
         )
     far = {"model": "gpt-4o", "input": "ping", "presence_penalty": 3}
     assert refusal(server, far)[1:3] == ("presence_penalty", "decimal_above_max_value")
+
+
+def test_a_model_the_server_does_not_have_is_the_apis_400(
+    server: RunningServer, client: OpenAI
+) -> None:
+    for model in ("", "no-such-model"):
+        body = sdk_refusal(400, lambda m=model: client.responses.create(model=m, input="ping"))
+        assert (body["param"], body["code"], body["message"]) == (
+            "model",
+            "model_not_found",
+            f"The requested model '{model}' does not exist.",
+        )
+    chat = httpx.post(
+        f"{server.base_url}/chat/completions",
+        json={"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]},
+        timeout=10,
+    )
+    assert chat.status_code == 404  # Chat Completions words it its own way
