@@ -430,8 +430,14 @@ class MockApp:
 
     async def _metrics(self, request: Request) -> Response:
         assert self.metrics is not None
-        body, content_type = self.metrics.exposition()
-        return Response(body, 200, headers={"content-type": content_type})
+        headers = request.headers
+        body, content_type, encoding = self.metrics.exposition(
+            headers.get("accept", ""), headers.get("accept-encoding", "")
+        )
+        sent = {"content-type": content_type}
+        if encoding:
+            sent["content-encoding"] = encoding
+        return Response(body, 200, headers=sent)
 
     async def _method_not_allowed(self, request: Request) -> Response:
         raise HTTPException(405)  # only reached for methods other than POST

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import gzip
 import os
 import threading
 from bisect import bisect_left
@@ -402,10 +403,19 @@ class Metrics:
             out[key] = out.get(key, 0) + count
         return out
 
-    def exposition(self) -> tuple[bytes, str]:
-        """The text format of every figure (every worker's, in multiprocess mode)."""
+    def exposition(self, accept: str = "", accept_encoding: str = "") -> tuple[bytes, str, str]:
+        """Every figure (every worker's, in multiprocess mode): the body, its content type
+        and its content encoding ("" or "gzip"). As prometheus-client's own ASGI app
+        answers (and so vLLM's /metrics): in the format the scraper's `accept` names first
+        (OpenMetrics for Prometheus, else the text format), gzipped when it accepts gzip."""
         self.publish()
-        return self._instruments.exposition()  # type: ignore[no-any-return]
+        from prometheus_client.exposition import choose_encoder, gzip_accepted
+
+        encoder, content_type = choose_encoder(accept)
+        body = self._instruments.exposition(encoder)
+        if gzip_accepted(accept_encoding):
+            return gzip.compress(body), content_type, "gzip"
+        return body, content_type, ""
 
     def start(self) -> None:
         """On the server's loop: publish periodically (workers), and import
@@ -836,14 +846,12 @@ class _Instruments:
             for reason, count in zip(FINISHED, counts, strict=True):
                 self.v_success.labels(model, "0", reason).inc(count)  # zero too, as vLLM has
 
-    def exposition(self) -> tuple[bytes, str]:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
+    def exposition(self, encoder: Any) -> bytes:
         if not self.multiprocess:
-            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+            return encoder(self.registry)  # type: ignore[no-any-return]
         from prometheus_client import CollectorRegistry
         from prometheus_client.multiprocess import MultiProcessCollector
 
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+        return encoder(registry)  # type: ignore[no-any-return]

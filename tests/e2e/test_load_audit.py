@@ -14,6 +14,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import RunningServer, start_server
@@ -200,3 +203,27 @@ def test_running_and_waiting_mid_flight_follow_the_configured_capacity(server):
     found = scrape(server.url)
     assert total(found, "vllm:request_queue_time_seconds_count", **v) == 4
     assert total(found, "vllm:request_queue_time_seconds_sum", **v) > 0
+
+
+def test_a_scrape_asking_for_openmetrics_gets_it_compressed_as_it_asks(server):
+    # vLLM serves /metrics with prometheus-client's ASGI app, which answers the format a
+    # scraper's Accept names (Prometheus asks for OpenMetrics first) and gzips when asked.
+    _post(server, "plain", "audit-openmetrics")
+    accept = (
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+        "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+    )
+    with httpx.Client(timeout=10) as client:
+        got = client.get(
+            f"{server.url}/metrics", headers={"accept": accept, "accept-encoding": "gzip"}
+        )
+        plain = client.get(f"{server.url}/metrics", headers={"accept-encoding": "identity"})
+    assert got.status_code == 200
+    assert got.headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert got.headers["content-encoding"] == "gzip"
+    assert got.text.endswith("# EOF\n")  # httpx decoded the gzip
+    families = {f.name: f for f in openmetrics_families(got.text)}
+    assert families["vllm:request_success"].type == "counter"
+    assert "vllm:request_success_created" not in families  # a counter's created time
+    assert plain.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "content-encoding" not in plain.headers
