@@ -19,10 +19,12 @@ from mockllm.state import StateStore
 
 PATH = "/v1/conversations"
 MAX_NEW_ITEMS = 20  # items a request may add at a time (the API reference)
+LIMIT = 10_000  # conversations kept, the oldest dropped first (as stored responses)
 
 
-def not_found(conversation_id: str, param: str = "conversation_id") -> RequestError:
-    """`Conversation with id 'conv_…' not found.` (404, as the API answers it)."""
+def not_found(conversation_id: str, param: str | None = "conversation_id") -> RequestError:
+    """`Conversation with id 'conv_…' not found.` (404, as the API answers it; param null
+    when a Responses API request names it)."""
     return RequestError(404, f"Conversation with id '{conversation_id}' not found.", param=param)
 
 
@@ -34,7 +36,7 @@ def _key(conversation_id: str) -> str:
     return f"conversation:{conversation_id}"
 
 
-def load(store: StateStore, conversation_id: str, param: str = "conversation_id") -> JSON:
+def load(store: StateStore, conversation_id: str, param: str | None = "conversation_id") -> JSON:
     """The kept document: {"conversation": the object, "items": [...]}; 404 when none."""
     raw = store.update(_key(conversation_id), lambda value: (value, value))
     if raw is None:
@@ -64,8 +66,19 @@ def create(store: StateStore, body: JSON, seed: int, created: int, listed: Any) 
         "added": len(items),  # items ever added: the next one's number
     }
     store.update(_key(conversation_id), lambda value: (orjson.dumps(document).decode(), None))
+    _drop_oldest(store, number, conversation_id)
     conversation: JSON = document["conversation"]
     return conversation
+
+
+def _drop_oldest(store: StateStore, number: int, conversation_id: str) -> None:
+    """Keep the last LIMIT conversations made: the one made LIMIT before this one goes. A
+    ring of LIMIT slots names them; this one takes the slot of the one it drops (every
+    process counts conversations together, so no two take a slot at once)."""
+    slot = f"conversation-slot:{number % max(LIMIT, 1)}"
+    older = store.update(slot, lambda value: (conversation_id, value))
+    if older is not None and older != conversation_id:
+        store.update(_key(older), lambda value: (None, None))
 
 
 def add(

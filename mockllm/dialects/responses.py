@@ -842,9 +842,12 @@ def _conversation_items(thread: str, context: ParseContext) -> list[JSON]:
     """The items of the conversation a request continues; none for one the store does not
     hold when an upstream or a cassette may hold it."""
     try:
+        # 404 with param null, as the API answers a Responses request (measured on
+        # api.openai.com in August 2026: github.com/kangminlee-maker/
+        # local-OAuth-CLI-API-adapter, test/openai-responses-validation-parity.test.mjs)
         if context.store is None:
-            raise conversations.not_found(thread, "conversation")
-        return list(conversations.load(context.store, thread, "conversation")["items"])
+            raise conversations.not_found(thread, None)
+        return list(conversations.load(context.store, thread, None)["items"])
     except RequestError:
         if context.held_elsewhere:
             return []
@@ -977,18 +980,22 @@ def parse(
                 code="missing_required_parameter",
             )
     model_parameters(body, entry, "responses", context)
+    thread = conversations.conversation_id_of(body.get("conversation"))
+    if thread is not None and body.get("previous_response_id") is not None:
+        # Before either is looked up, in the API's words: the path of the object holding
+        # them (the body's: '') and the long name cut short, as the API cuts it (measured
+        # on api.openai.com in August 2026: github.com/kangminlee-maker/
+        # local-OAuth-CLI-API-adapter, test/openai-responses-validation-parity.test.mjs).
+        raise RequestError(
+            400,
+            "Mutually exclusive parameters: ''. Ensure you are only providing one of: "
+            "'pre..._id' or 'conversation'.",
+            code="mutually_exclusive_parameters",
+        )
     previous, history = _previous(
         body.get("previous_response_id"), context.store, context.held_elsewhere
     )
-    thread = conversations.conversation_id_of(body.get("conversation"))
     if thread is not None:
-        if previous is not None:
-            raise RequestError(
-                400,
-                "Mutually exclusive parameters: Ensure you are only providing one of: "
-                "'previous_response_id' or 'conversation'.",
-                code="mutually_exclusive_parameters",
-            )
         history = _conversation_items(thread, context)
     value = body.get("input")
     if value is None:

@@ -78,7 +78,7 @@ def test_responses_refuse_an_unknown_or_doubled_conversation(server: RunningServ
     client = openai_sdk(server)
     with pytest.raises(openai.NotFoundError) as caught:
         client.responses.create(model="gpt-4o", input="Hi", conversation="conv_nope")
-    assert caught.value.body["param"] == "conversation"
+    assert caught.value.body["param"] is None  # as the API names it: not at all
     made = client.conversations.create()
     earlier = client.responses.create(model="gpt-4o", input="Hi")
     with pytest.raises(openai.BadRequestError) as doubled:

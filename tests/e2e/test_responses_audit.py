@@ -234,3 +234,20 @@ def test_a_model_the_server_does_not_have_is_the_apis_400(
         timeout=10,
     )
     assert chat.status_code == 404  # Chat Completions words it its own way
+
+
+def test_a_conversation_is_refused_with_a_previous_response_and_unknown_alone(
+    server: RunningServer,
+) -> None:
+    # Both unknown: exclusive before either is looked up.
+    both = {"model": "gpt-4o", "input": "ping", "conversation": "conv_x",
+            "previous_response_id": "resp_x"}  # fmt: skip
+    assert refusal(server, both) == (
+        400,
+        None,
+        "mutually_exclusive_parameters",
+        "Mutually exclusive parameters: ''. Ensure you are only providing one of: "
+        "'pre..._id' or 'conversation'.",
+    )
+    alone = {"model": "gpt-4o", "input": "ping", "conversation": "conv_x"}
+    assert refusal(server, alone) == (404, None, None, "Conversation with id 'conv_x' not found.")
