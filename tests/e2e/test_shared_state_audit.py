@@ -139,3 +139,34 @@ def test_workers_without_a_state_store_say_what_clients_store_is_per_process(
     (warning,) = [s for s in said if "without --state" in s]
     assert "2 workers without --state: each process keeps its own state" in warning
     assert "responses, conversations, chat completions" in warning
+
+
+def test_conversations_are_kept_as_stored_responses_are_the_last_ones_made(
+    redis_server: RedisServer, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+):
+    """docs/families.md: conversations are kept like stored responses, the last 10,000;
+    they were all kept, in memory and on Redis, so a long load that makes conversations
+    grew the store without end. Here the last 3 (the same code, a smaller ring)."""
+    from mockllm import stored_conversations
+    from mockllm.config import ServerConfig
+    from mockllm.server import MockServer
+
+    monkeypatch.setattr(stored_conversations, "LIMIT", 3, raising=False)
+    config = ServerConfig(port=0, state=redis_server.url, state_prefix="conversations:")
+    server = MockServer(config).start()
+    try:
+        item = {"type": "message", "role": "user", "content": "hi"}
+        with openai.OpenAI(base_url=server.base_url, api_key="sk", max_retries=0) as client:
+            made = [client.conversations.create(items=[item]).id for _ in range(5)]
+            assert len(set(made)) == 5
+            for gone in made[:2]:
+                with pytest.raises(openai.NotFoundError):
+                    client.conversations.retrieve(gone)
+            assert [client.conversations.retrieve(c).id for c in made[2:]] == made[2:]
+            client.conversations.delete(made[2])
+            made.append(client.conversations.create().id)
+            assert [client.conversations.retrieve(c).id for c in made[3:]] == made[3:]
+        kept = list(redis_client.scan_iter("conversations:text:conversation:*"))
+        assert len(kept) == 3
+    finally:
+        server.stop()
