@@ -251,3 +251,13 @@ def test_a_conversation_is_refused_with_a_previous_response_and_unknown_alone(
     )
     alone = {"model": "gpt-4o", "input": "ping", "conversation": "conv_x"}
     assert refusal(server, alone) == (404, None, None, "Conversation with id 'conv_x' not found.")
+
+
+def test_gpt_5_6_takes_the_max_effort(server: RunningServer, client: OpenAI) -> None:
+    answer = client.responses.create(
+        model="gpt-5.6-terra", input="ping", reasoning={"effort": "max"}
+    )
+    assert answer.status == "completed" and answer.reasoning.effort == "max"
+    assert refusal(server, {"model": "gpt-5.5", "input": "ping", "reasoning": {"effort": "max"}})[
+        1:3
+    ] == ("reasoning.effort", "unsupported_value")
