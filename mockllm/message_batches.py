@@ -256,6 +256,7 @@ def batch_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
         async def endpoint(request: Request) -> Response:
             try:
                 services.gateway.authenticate(request.headers, ("x-api-key",), False)
+                messages.check_version(request.headers, services.engine.config.lenient)
                 if request.method == "POST":
                     request.state.body = await request.body()
                 return handle(request)

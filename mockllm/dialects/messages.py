@@ -49,6 +49,15 @@ if TYPE_CHECKING:
 PATH = "/v1/messages"
 COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 MIN_THINKING_BUDGET = 1024
+# The versions the `anthropic-version` header may name: the two of the versioning page
+# (platform.claude.com/docs/en/api/versioning) and 2026-10-21, which the Python and TypeScript
+# SDKs send since. Another date up to the newest is none (the API refuses it:
+# 'anthropic-version: "2023-10-01" is not a valid version', github.com/directus-labs/extensions/
+# issues/285), as is what is not a date (a header sent twice, joined: decolua/9router issue
+# 2357); a later date may be a version newer than this list, and is taken.
+ANTHROPIC_VERSIONS = frozenset({"2023-01-01", "2023-06-01", "2026-10-21"})
+_NEWEST_VERSION = max(ANTHROPIC_VERSIONS)
+_DATE = re.compile(r"20\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
 
 # Every field of a request the API (and the current SDK) knows; any other is refused as
 # the API refuses it ("<field>: Extra inputs are not permitted"). `fallbacks` is the
@@ -1751,11 +1760,21 @@ def _betas(headers: Mapping[str, str]) -> set[str]:
     return {beta.strip() for beta in headers.get("anthropic-beta", "").split(",")}
 
 
+def check_version(headers: Mapping[str, str], lenient: bool) -> None:
+    """Refuse an `anthropic-version` the API does not know (one not sent is taken)."""
+    version = headers.get("anthropic-version")
+    if version is None or version in ANTHROPIC_VERSIONS or lenient:
+        return
+    if _DATE.fullmatch(version) is None or version <= _NEWEST_VERSION:
+        raise invalid(f"anthropic-version: {json.dumps(version)} is not a valid version")
+
+
 def parse(
     raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext = DEFAULT_CONTEXT
 ) -> Conversation:
     """Validate a `POST /v1/messages` body as the API does; RequestError(400) naming the
     field. `count_tokens` bodies (no `max_tokens`, no sampling) are read by the same rules."""
+    check_version(headers, context.lenient)
     body = load_body(raw)
     counting = path == COUNT_TOKENS_PATH
     fields = _COUNT_FIELDS if counting else _FIELDS

@@ -344,3 +344,34 @@ def test_a_field_a_source_does_not_have_is_refused_under_its_type(
     """An image's or document's `source` is a tagged union too: its fields are named under
     its type, as the API names `…image.source.base64.media_type`."""
     assert refusal(post(server, asked(**fields))) == f"{message}: Extra inputs are not permitted"
+
+
+@pytest.mark.parametrize("version", ["2023-10-01", "2023-06-01, 2023-06-01", "v1"])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/messages", asked()),
+        ("/v1/messages/count_tokens", {"model": MODEL, "messages": asked()["messages"]}),
+        ("/v1/messages/batches", {"requests": [{"custom_id": "a", "params": asked()}]}),
+    ],
+)
+def test_an_anthropic_version_the_api_does_not_know_is_refused(
+    server: RunningServer, version: str, path: str, body: dict[str, Any]
+) -> None:
+    """The API knows a few versions (2023-01-01, 2023-06-01, and 2026-10-21, which the SDKs
+    send) and refuses another, in its words ('anthropic-version: "2023-10-01" is not a valid
+    version', github.com/directus-labs/extensions/issues/285; a header sent twice, joined:
+    decolua/9router issue 2357); a date after the newest may be a newer version, and is taken."""
+    sent = {**HEADERS, "anthropic-version": version}
+    answered = httpx.post(server.url + path, headers=sent, json=body, timeout=10)
+    assert refusal(answered) == f'anthropic-version: "{version}" is not a valid version'
+    assert answered.json()["request_id"] == answered.headers["request-id"]
+
+
+@pytest.mark.parametrize("version", ["2023-01-01", "2023-06-01", "2026-10-21", "2027-03-01"])
+def test_the_versions_of_the_api_and_later_dates_are_taken(
+    server: RunningServer, version: str
+) -> None:
+    sent = {**HEADERS, "anthropic-version": version}
+    answered = httpx.post(server.url + "/v1/messages", headers=sent, json=asked(), timeout=10)
+    assert answered.status_code == 200, answered.text
