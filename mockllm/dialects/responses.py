@@ -54,6 +54,7 @@ from mockllm.protocol import (
     get_int,
     get_str,
     invalid_type,
+    listed,
     load_object,
     missing,
     served_tier,
@@ -64,7 +65,6 @@ from mockllm.protocol import (
 )
 from mockllm.refusals import (
     REASONING_EFFORTS,
-    check_effort,
     may_exceed,
     model_parameters,
     output_limit,
@@ -755,7 +755,7 @@ def _parse_text(
 
 
 def _parse_reasoning(
-    value: object, entry: Model, context: ParseContext
+    value: object, entry: Model, model: str, context: ParseContext
 ) -> tuple[JSON, bool, str | None]:
     """`reasoning` as echoed, whether a summary of the reasoning is asked for, and the
     effort a reasoning model spends (its default is echoed as the API does)."""
@@ -776,7 +776,19 @@ def _parse_reasoning(
     if mode is not None and not isinstance(mode, str):
         raise invalid_type("reasoning.mode", "a string", mode)
     if effort is not None and entry.reasoning == "hidden" and not context.lenient:
-        check_effort(effort, entry, "reasoning.effort")
+        if entry.efforts and effort not in entry.efforts:
+            # The Responses API names the value and the model: "Unsupported value:
+            # 'minimal' is not supported with the 'gpt-5.6-terra' model. Supported values
+            # are: 'none', 'low', 'medium', 'high', 'xhigh', and 'max'." (measured on
+            # api.openai.com in August 2026: github.com/kangminlee-maker/
+            # local-OAuth-CLI-API-adapter, test/openai-responses-validation-parity.test.mjs)
+            raise RequestError(
+                400,
+                f"Unsupported value: '{effort}' is not supported with the '{model}' model. "
+                f"Supported values are: {listed(entry.efforts)}.",
+                code="unsupported_value",
+                param="reasoning.effort",
+            )
     if entry.reasoning != "hidden":
         echo: JSON = {"context": scope, "effort": effort, "summary": summary}
         if mode is not None:
@@ -1045,7 +1057,9 @@ def parse(
     tool_choice, allowed = _parse_tool_choice(body.get("tool_choice"), tools, other_tools)
     custom = _custom_tools(echoed_tools)
     form, text = _parse_text(body.get("text"), messages, context)
-    reasoning, wants_summary, effort = _parse_reasoning(body.get("reasoning"), entry, context)
+    reasoning, wants_summary, effort = _parse_reasoning(
+        body.get("reasoning"), entry, model, context
+    )
     store = get_bool(body, "store", True)
     metadata = body.get("metadata")
     check_metadata(metadata)

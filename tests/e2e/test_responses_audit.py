@@ -261,3 +261,20 @@ def test_gpt_5_6_takes_the_max_effort(server: RunningServer, client: OpenAI) -> 
     assert refusal(server, {"model": "gpt-5.5", "input": "ping", "reasoning": {"effort": "max"}})[
         1:3
     ] == ("reasoning.effort", "unsupported_value")
+
+
+def test_an_effort_the_model_does_not_take_is_refused_naming_the_model(
+    server: RunningServer,
+) -> None:
+    for model, effort, supported in (
+        ("gpt-5.6-terra", "minimal", "'none', 'low', 'medium', 'high', 'xhigh', and 'max'"),
+        ("gpt-5-mini", "none", "'minimal', 'low', 'medium', and 'high'"),
+    ):
+        body = {"model": model, "input": "ping", "reasoning": {"effort": effort}}
+        assert refusal(server, body) == (
+            400,
+            "reasoning.effort",
+            "unsupported_value",
+            f"Unsupported value: '{effort}' is not supported with the '{model}' model. "
+            f"Supported values are: {supported}.",
+        )
