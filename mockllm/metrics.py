@@ -168,6 +168,7 @@ class Metrics:
         # the KV caches of the latency models that answered: (block size, blocks)
         self._caches: set[tuple[int, int]] = set()
         self._cache_seen: LatencyModel | None = None
+        self._shown: set[tuple[str | None, str]] = set()  # in flight at some publish
         self._timer: asyncio.TimerHandle | None = None
 
     # --- the hot path: plain additions ---------------------------------------------------
@@ -396,10 +397,17 @@ class Metrics:
     def _labelled(
         self, counts: dict[tuple[str | None, str | None], int]
     ) -> dict[tuple[str | None, str], int]:
-        """In-flight counts by (family, model label)."""
+        """In-flight counts by (family, model label). "other" at 0 is left out until
+        something was in flight under it: a refused made-up id would otherwise show as a
+        series for "other", which a server refusing that id never has."""
         out: dict[tuple[str | None, str], int] = {}
         for (family, model), count in counts.items():
-            key = (family, self._model(model, admit=count > 0))
+            label = self._model(model, admit=count > 0)
+            key = (family, label)
+            if count:
+                self._shown.add(key)
+            elif label == "other" and key not in self._shown:
+                continue
             out[key] = out.get(key, 0) + count
         return out
 

@@ -76,6 +76,27 @@ def test_the_queue_and_cache_gauges_are_there_without_a_latency_model(server):
     assert total(found, "vllm:num_requests_running", **v) == 0
 
 
+def test_a_made_up_model_id_leaves_no_series(server):
+    # vLLM answers a model it does not serve with a 404 and counts nothing for it; a
+    # refused made-up id took no label of its own (mockllm_requests_total counts it under
+    # model="other"), but left vLLM's gauges (and the in-flight ones) a model_name="other".
+    response = httpx.post(
+        f"{server.base_url}/chat/completions",
+        json=make_chat_request("hello", model="no-such-model-here"),
+        timeout=10,
+    )
+    assert response.status_code == 404
+    found = scrape(server.url)
+    in_flight = ("mockllm_requests_in_flight", "mockllm_streams_in_flight")
+    assert not [
+        (name, labels)
+        for name, series in found.items()
+        for labels in series
+        if dict(labels).get("model_name") == "other"
+        or (name in in_flight and dict(labels).get("model") == "other")
+    ]
+
+
 def test_the_cache_usage_is_there_under_its_older_name_too(server):
     # vllm:gpu_cache_usage_perc, renamed vllm:kv_cache_usage_perc in 0.9 and still there
     # as a deprecated name after: the endpoint picker's protocol and vLLM's own Grafana
