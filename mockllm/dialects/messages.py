@@ -635,6 +635,12 @@ def _read_message(raw: object, i: int, lenient: bool, roles: tuple[str, ...]) ->
             _check_document(block, at)
         elif kind == "tool_use":
             call_id = _str(block, "id", f"{at}.tool_use")
+            if not _TOOL_USE_ID.fullmatch(str(call_id)):
+                # The API's words ("messages.1.content.1.tool_use.id: String should match
+                # pattern '^[a-zA-Z0-9_-]+$'", github.com/CommandCodeAI/command-code issue 323,
+                # BlockRunAI/ClawRouter issue 17): ids another provider wrote ("functions.a:0").
+                where = f"{at}.tool_use.id"
+                raise invalid(f"{where}: String should match pattern '^[a-zA-Z0-9_-]+$'", where)
             name = _str(block, "name", f"{at}.tool_use")
             where = f"{at}.tool_use.input"
             if "input" not in block:
@@ -667,11 +673,21 @@ def _read_message(raw: object, i: int, lenient: bool, roles: tuple[str, ...]) ->
                 raise invalid(f"{at}: Invalid `signature` in `thinking` block", at)
         elif kind == "redacted_thinking":
             _str(block, "data", f"{at}.redacted_thinking")
+        elif kind == "server_tool_use":
+            server_id = block.get("id")
+            if isinstance(server_id, str) and not _SERVER_TOOL_USE_ID.fullmatch(server_id):
+                # The API's words (github.com/ding113/claude-code-hub issue 470).
+                where = f"{at}.server_tool_use.id"
+                raise invalid(
+                    f"{where}: String should match pattern '^srvtoolu_[a-zA-Z0-9_]+$'", where
+                )
         elif kind in _BETA_BLOCKS:
             _read_beta_block(block, kind, at, turn, lenient)
     return turn
 
 
+_TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]+")
+_SERVER_TOOL_USE_ID = re.compile(r"srvtoolu_[a-zA-Z0-9_]+")
 _BETA_BLOCKS = frozenset(
     {
         "advisor_tool_result",

@@ -375,3 +375,32 @@ def test_the_versions_of_the_api_and_later_dates_are_taken(
     sent = {**HEADERS, "anthropic-version": version}
     answered = httpx.post(server.url + "/v1/messages", headers=sent, json=asked(), timeout=10)
     assert answered.status_code == 200, answered.text
+
+
+def test_a_tool_use_id_another_provider_wrote_is_refused(server: RunningServer) -> None:
+    """Tool use ids are `^[a-zA-Z0-9_-]+$` ("messages.1.content.1.tool_use.id: String should
+    match pattern …", github.com/CommandCodeAI/command-code issue 323: an id another provider
+    wrote, `functions.lookup:0`), a server tool's `^srvtoolu_[a-zA-Z0-9_]+$`
+    (ding113/claude-code-hub issue 470)."""
+    other = {**_USE, "id": "functions.lookup:0"}
+    body = _loop(other, {**_RESULT, "tool_use_id": "functions.lookup:0"})
+    assert refusal(post(server, asked(**body))) == (
+        "messages.1.content.0.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'"
+    )
+    search = {"type": "server_tool_use", "id": "toolu_01A", "name": "web_search", "input": {}}
+    result = {
+        "type": "web_search_tool_result",
+        "tool_use_id": "toolu_01A",
+        "content": {"type": "web_search_tool_result_error", "error_code": "unavailable"},
+    }
+    messages = [
+        {"role": "user", "content": "Search it."},
+        {"role": "assistant", "content": [search, result]},
+        {"role": "user", "content": "Go on."},
+    ]
+    assert refusal(post(server, asked(messages=messages))) == (
+        "messages.1.content.0.server_tool_use.id: String should match pattern "
+        "'^srvtoolu_[a-zA-Z0-9_]+$'"
+    )
+    search["id"] = result["tool_use_id"] = "srvtoolu_01A"
+    assert post(server, asked(messages=messages)).status_code == 200
