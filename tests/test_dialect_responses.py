@@ -244,7 +244,7 @@ def test_text_format_reasoning_limits_and_storage():
         (  # its range is the profile's (tests/e2e/test_gateway_sweep.py): only its type here
             {"model": "m", "input": "x", "temperature": "hot"},
             "temperature",
-            "Invalid type for 'temperature': expected a number, but got a string instead.",
+            "Invalid type for 'temperature': expected a decimal, but got a string instead.",
         ),
         (
             {"model": "m", "input": "x", "tools": [{"type": "file_search"}]},

@@ -195,6 +195,19 @@ _BUILTIN_REQUIRED: dict[str, tuple[str, ...]] = {
 # and, as a built-in tool, not called by the default generator.
 _TOOL_TYPES = ("function", "custom", "namespace", *_BUILTIN_REQUIRED)
 _SUMMARIES = ("auto", "concise", "detailed")
+_CHOICES = ("none", "auto", "required")  # tool_choice's modes
+
+
+def _or(values: tuple[str, ...]) -> str:
+    """`'a' or 'b'`, `'a', 'b', or 'c'`: the values a type error says it expected, as the
+    API words its type errors (measured on api.openai.com in August 2026: "Invalid type for
+    'tool_choice': expected one of an object or 'none', 'auto', or 'required', but got an
+    integer instead.", github.com/kangminlee-maker/local-OAuth-CLI-API-adapter,
+    test/openai-responses-validation-parity.test.mjs)."""
+    quoted = [f"'{v}'" for v in values]
+    return " or ".join(quoted) if len(quoted) < 3 else ", ".join(quoted[:-1]) + ", or " + quoted[-1]
+
+
 _CONTEXTS = ("auto", "current_turn", "all_turns")  # what earlier turns' reasoning is read
 
 
@@ -447,7 +460,7 @@ def _parse_tools(
     if value is None:
         return (), [], frozenset()
     if not isinstance(value, list):
-        raise invalid_type("tools", "an array", value)
+        raise invalid_type("tools", "an array of tools", value)
     tools: list[Tool] = []
     echoed: list[JSON] = []
     other: set[tuple[str, str]] = set()
@@ -619,8 +632,8 @@ def _parse_tool_choice(
     if value is None:
         return None, ()
     if isinstance(value, str):
-        if value not in ("none", "auto", "required"):
-            raise unsupported(value, ("none", "auto", "required"), "tool_choice")
+        if value not in _CHOICES:
+            raise unsupported(value, _CHOICES, "tool_choice")
         if value == "required" and not tools and not other:
             raise RequestError(
                 400,
@@ -629,7 +642,7 @@ def _parse_tool_choice(
             )
         return value, ()
     if not isinstance(value, dict):
-        raise invalid_type("tool_choice", "one of a string or an object", value)
+        raise invalid_type("tool_choice", f"one of an object or {_or(_CHOICES)}", value)
     kind = value.get("type")
     if kind is not None and not isinstance(kind, str):
         raise invalid_type("tool_choice.type", "a string", kind)
@@ -764,6 +777,14 @@ def _parse_reasoning(
     if not isinstance(value, dict):
         raise invalid_type("reasoning", "an object", value)
     effort = value.get("effort")
+    if isinstance(effort, int) and not isinstance(effort, bool):  # the API's narrower list
+        raise invalid_type(
+            "reasoning.effort", "one of 'minimal', 'low', 'medium', or 'high'", effort
+        )
+    if effort is not None and not isinstance(effort, str):
+        raise invalid_type(
+            "reasoning.effort", f"one of one of {_or(REASONING_EFFORTS)} or integer", effort
+        )
     if effort is not None and effort not in REASONING_EFFORTS:
         raise unsupported(effort, REASONING_EFFORTS, "reasoning.effort")
     summary = value.get("summary", value.get("generate_summary"))
@@ -813,7 +834,7 @@ def _number(body: JSON, name: str, default: float) -> float:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise invalid_type(name, "a number", value)
+        raise invalid_type(name, "a decimal", value)
     return float(value)
 
 
@@ -1063,18 +1084,23 @@ def parse(
     store = get_bool(body, "store", True)
     metadata = body.get("metadata")
     check_metadata(metadata)
-    for name in ("user", "safety_identifier", "prompt_cache_key", "service_tier"):
+    for name in ("user", "safety_identifier", "prompt_cache_key"):
         item = body.get(name)
         if item is not None and not isinstance(item, str):
             raise invalid_type(name, "a string", item)
+    tier = body.get("service_tier")
+    if tier is not None and not isinstance(tier, str):
+        raise invalid_type("service_tier", f"one of {_or(SERVICE_TIERS)}", tier)
+    moderation = body.get("moderation")
+    if moderation is not None and not isinstance(moderation, dict):
+        raise invalid_type("moderation", "an object", moderation)
     check_cache_and_safety(body)
     managed = body.get("context_management")
     if managed is not None:
         if not isinstance(managed, list):
-            raise invalid_type("context_management", "an array", managed)
+            raise invalid_type("context_management", "an array of objects", managed)
         if not managed:  # minItems 1
             raise empty_array("context_management")
-    tier = body.get("service_tier")
     if tier is not None and tier not in TAKEN_TIERS:
         raise unsupported(tier, SERVICE_TIERS, "service_tier")
     prompt = body.get("prompt")
@@ -1105,6 +1131,8 @@ def parse(
             # (quoted by several projects); the values are the API reference's IncludeEnum.
             raise unsupported(included, _INCLUDABLE, f"include[{i}]")
     truncation = body.get("truncation", "disabled")
+    if not isinstance(truncation, str):
+        raise invalid_type("truncation", "one of 'auto' or 'disabled'", truncation)
     if truncation not in ("auto", "disabled"):
         raise unsupported(truncation, ("auto", "disabled"), "truncation")
     parallel = get_bool(body, "parallel_tool_calls", True)

@@ -278,3 +278,36 @@ def test_an_effort_the_model_does_not_take_is_refused_naming_the_model(
             f"Unsupported value: '{effort}' is not supported with the '{model}' model. "
             f"Supported values are: {supported}.",
         )
+
+
+@pytest.mark.parametrize(
+    ("sent", "param", "expected", "got"),
+    [
+        ({"temperature": "hot"}, "temperature", "a decimal", "a string"),
+        ({"top_p": "wide"}, "top_p", "a decimal", "a string"),
+        ({"presence_penalty": "x"}, "presence_penalty", "a decimal", "a string"),
+        ({"tools": "x"}, "tools", "an array of tools", "a string"),
+        ({"context_management": "x"}, "context_management", "an array of objects", "a string"),
+        ({"moderation": "x"}, "moderation", "an object", "a string"),
+        ({"tool_choice": 7}, "tool_choice",
+         "one of an object or 'none', 'auto', or 'required'", "an integer"),
+        ({"truncation": {"a": 1}}, "truncation", "one of 'auto' or 'disabled'", "an object"),
+        ({"service_tier": {"a": 1}}, "service_tier",
+         "one of 'auto', 'default', 'fast', 'flex', or 'priority'", "an object"),
+        ({"model": "gpt-5.5", "reasoning": {"effort": 5}}, "reasoning.effort",
+         "one of 'minimal', 'low', 'medium', or 'high'", "an integer"),
+        ({"model": "gpt-5.5", "reasoning": {"effort": ["low"]}}, "reasoning.effort",
+         "one of one of 'none', 'minimal', 'low', 'medium', 'high', 'xhigh', or 'max' or "
+         "integer", "an array"),
+    ],
+)  # fmt: skip
+def test_a_value_of_the_wrong_type_is_refused_in_the_apis_words(
+    server: RunningServer, sent: dict[str, Any], param: str, expected: str, got: str
+) -> None:
+    body = {"model": "gpt-4o", "input": "ping", **sent}
+    assert refusal(server, body) == (
+        400,
+        param,
+        "invalid_type",
+        f"Invalid type for '{param}': expected {expected}, but got {got} instead.",
+    )
