@@ -194,7 +194,7 @@ _BUILTIN_REQUIRED: dict[str, tuple[str, ...]] = {
 # "name", "description", "tools"}`; the Codex CLI offers its sub-agent tools so): taken,
 # and, as a built-in tool, not called by the default generator.
 _TOOL_TYPES = ("function", "custom", "namespace", *_BUILTIN_REQUIRED)
-_SUMMARIES = ("auto", "concise", "detailed")
+_SUMMARIES = ("concise", "detailed", "auto")  # in the order the API lists them
 _CHOICES = ("none", "auto", "required")  # tool_choice's modes
 
 
@@ -725,7 +725,10 @@ def _parse_text(
     if kind not in ("text", "json_object", "json_schema"):
         if kind is None:
             raise missing("text.format.type")
-        raise unsupported(kind, ("text", "json_schema", "json_object"), "text.format.type")
+        # listed in the API's order (measured on api.openai.com in August 2026, as the
+        # summaries' above: github.com/kangminlee-maker/local-OAuth-CLI-API-adapter,
+        # test/openai-responses-validation-parity.test.mjs)
+        raise unsupported(kind, ("json_object", "text", "json_schema"), "text.format.type")
     echo = {"format": form, "verbosity": verbosity}
     if kind == "json_object":
         if not any("json" in m.text.lower() for m in messages):

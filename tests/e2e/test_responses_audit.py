@@ -311,3 +311,18 @@ def test_a_value_of_the_wrong_type_is_refused_in_the_apis_words(
         "invalid_type",
         f"Invalid type for '{param}': expected {expected}, but got {got} instead.",
     )
+
+
+def test_enum_values_are_listed_in_the_apis_order(server: RunningServer) -> None:
+    body = {"model": "gpt-4o", "input": "ping", "text": {"format": {"type": "bogus"}}}
+    assert refusal(server, body)[1:] == (
+        "text.format.type",
+        "invalid_value",
+        "Invalid value: 'bogus'. Supported values are: 'json_object', 'text', and 'json_schema'.",
+    )
+    body = {"model": "gpt-5.5", "input": "ping", "reasoning": {"summary": "bogus"}}
+    assert refusal(server, body)[1:] == (
+        "reasoning.summary",
+        "invalid_value",
+        "Invalid value: 'bogus'. Supported values are: 'concise', 'detailed', and 'auto'.",
+    )
