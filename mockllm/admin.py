@@ -217,6 +217,7 @@ def admin_routes(
             return json_response(200, {"rules": [_rule_json(r) for r in engine.rules]})
         if request.method == "DELETE":
             runtime.remove_rules()
+            await runtime.settled()  # every process answers without them from now on
             return json_response(200, {"status": "removed"})
         raw = await _body(request, engine)
         if raw is None:
@@ -247,6 +248,7 @@ def admin_routes(
                     ],
                 },
             )
+        await runtime.settled()  # every process answers with them from now on
         # Rules added earlier at run time with the same names are replaced.
         return json_response(201, {"added": [_rule_json(r) for r in added]})
 
@@ -256,6 +258,7 @@ def admin_routes(
             return json_response(200, {"cassette": engine.cassette or engine.config.cassette})
         if request.method == "DELETE":
             runtime.choose_cassette(None)
+            await runtime.settled()
             return json_response(200, {"cassette": engine.config.cassette})
         raw = await _body(request, engine)
         if raw is None:
@@ -270,6 +273,7 @@ def admin_routes(
         from mockllm.recording import cassette_name
 
         runtime.choose_cassette(cassette_name(engine.config.cassettes, name, "name"))
+        await runtime.settled()
         return json_response(200, {"cassette": name})
 
     return [

@@ -53,7 +53,7 @@ RECORD_MODES = ("none", "once", "new_episodes", "all", "rewrite")
 MARKER_KEYS = ("scenarios", "cassette", "record_mode", "profile", "keys", "fail_unanswered")
 # Characters a cassette's file name cannot hold, as pytest-recording replaces them.
 _NOT_IN_NAMES = str.maketrans(dict.fromkeys("<>?%*:|\"'/\\", "-"))
-_SUFFIXES = (".yaml", ".yml", ".json")
+_SUFFIXES = (".yaml", ".yml", ".json", ".yaml.gz")  # gzipped: as LangChain's suites
 _SHOWN = 10  # rules or near misses an assertion's message lists
 _rewritten: dict[int, set[str]] = {}  # per session server: cassettes already deleted this run
 # Where this run's mockllm servers listen, as (host, port): pytest-recording's cassettes
@@ -157,8 +157,10 @@ class MockLLM:
                 texts.append(("<test>", json.dumps({"version": 1, **data})))
             else:
                 texts.append(("<test>", document))
-        # Kept in the state store: processes sharing it (--state) answer with them too.
+        # Kept in the state store: processes sharing it (--state) answer with them too,
+        # from the next request on.
         self.runtime.add_rules(texts)
+        self.runtime.settle()
 
     @property
     def requests(self) -> list[dict[str, Any]]:
@@ -202,6 +204,7 @@ class MockLLM:
         self.runtime.remove_rules()
         self.engine.reset()
         self.runtime.choose_cassette(None)
+        self.runtime.settle()
         self.engine.record_mode = None
         if self.server.app.gateway is not self._base_gateway:
             self.server.app.use_gateway(self._base_gateway)
@@ -222,6 +225,7 @@ class MockLLM:
             self._rewrite(name)
             record_mode = "new_episodes"
         self.runtime.choose_cassette(name)
+        self.runtime.settle()
         if record_mode is not None:
             self.engine.record_mode = cast("RecordMode", record_mode)
 

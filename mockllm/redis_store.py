@@ -25,6 +25,8 @@ Key layout, under the prefix (`--state-prefix`, default `mockllm:`):
     settings                hash: run-time rules, chosen cassette (kept by reset)
     settings-version        counter: changes with every setting
     processes               counter: gives each process its number (kept by reset)
+    applied                 hash: process number → "<settings version it applied> <when>"
+                            (ms, Redis time; kept by reset)
 
 When Redis does not answer, calls that need an answer raise `StateUnavailable` at once
 (no waiting, no local copy of the state), writes nobody waits for are kept, and a thread
@@ -272,6 +274,30 @@ else
   redis.call('HDEL', KEYS[1], ARGV[1])
 end
 return {redis.call('INCR', KEYS[2])}
+""",
+    # KEYS: applied. ARGV: process number, settings version
+    "put_applied": """
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. string.format('%.0f', now_ms))
+return 1
+""",
+    # KEYS: applied. ARGV: how long ago (ms) a process was last heard from to count.
+    # The versions of those that count; the others (stopped) are dropped.
+    "applied": """
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  local version, at = string.match(all[i + 1], '(%d+) (%d+)')
+  if now_ms - tonumber(at) > tonumber(ARGV[1]) then
+    redis.call('HDEL', KEYS[1], all[i])
+  else
+    out[#out + 1] = version
+  end
+end
+return out
 """,
     # KEYS: settings, version
     "settings": """
@@ -787,6 +813,14 @@ class RedisStore:
 
     def settings_version(self) -> int:
         return int(self._call("GET", self._key("settings-version")) or 0)
+
+    def put_applied(self, process: int, version: int) -> None:
+        if self._down is None:  # a heartbeat: not kept for later while Redis is away
+            self._send(("put_applied", (self._key("applied"),), (process, version)))
+
+    def applied(self, alive_s: float) -> list[int]:
+        found = self._call("applied", (self._key("applied"),), (int(alive_s * 1000),))
+        return [int(version) for version in found]
 
     def reset(self) -> None:
         # Only this server's own families of keys (not `prefix*`): another server's prefix

@@ -2,7 +2,10 @@
 chosen cassette), kept in the state store so that every process sharing it answers alike.
 
 The process that makes a change applies it at once; the others notice it within
-`WATCH_EVERY_S` (they poll a version number: one small read, off the request path).
+`WATCH_EVERY_S` (they poll a version number: one small read, off the request path), and
+say which version they have applied. The change (an admin call, the pytest plugin) then
+waits until every live process has applied it, so that the next request, whichever
+process answers it, sees it.
 Rules are kept as the scenario documents they came in, and every process compiles them
 the same way, in the same order, so rule names, refs and sequence counters agree.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 
 import orjson
@@ -24,6 +28,9 @@ from mockllm.rules import Rule
 logger = logging.getLogger("mockllm.runtime")
 
 WATCH_EVERY_S = 0.25
+ALIVE_S = 4 * WATCH_EVERY_S  # a process not heard from for this long has stopped
+SETTLE_MAX_S = 1.0  # a change waits at most this long for the others (a stalled one)
+SETTLE_POLL_S = 0.01
 RULES = "rules"
 CASSETTE = "cassette"
 
@@ -108,6 +115,44 @@ class Runtime:
         if self.is_shared:
             self.version = self.engine.store.settings_version()
 
+    def _report(self) -> None:
+        store = self.engine.store
+        store.put_applied(store.process_number, self.version)
+
+    def _published(self) -> int | None:
+        """After a change made here: the settings version every process must reach, this
+        one having reached it (None: no other process to wait for)."""
+        if not self.is_shared:
+            return None
+        try:
+            target = self.engine.store.settings_version()
+            self.sync()
+            self._report()
+        except StateUnavailable:
+            return None
+        return target
+
+    def _waiting(self, target: int) -> bool:
+        try:
+            return any(v < target for v in self.engine.store.applied(ALIVE_S))
+        except StateUnavailable:
+            return False  # nothing to learn: the change is made
+
+    def settle(self) -> None:
+        """Wait until every live process has applied the change just made here (blocking:
+        for a thread other than the server's, the pytest plugin's)."""
+        target = self._published()
+        deadline = time.monotonic() + SETTLE_MAX_S
+        while target is not None and self._waiting(target) and time.monotonic() < deadline:
+            time.sleep(SETTLE_POLL_S)
+
+    async def settled(self) -> None:
+        """`settle`, on the server's event loop (an admin call)."""
+        target = self._published()
+        deadline = time.monotonic() + SETTLE_MAX_S
+        while target is not None and self._waiting(target) and time.monotonic() < deadline:
+            await asyncio.sleep(SETTLE_POLL_S)
+
     def sync(self) -> None:
         """Apply what other processes changed since the last look (a shared store only).
         Raises StateUnavailable."""
@@ -135,6 +180,7 @@ class Runtime:
         while True:
             try:
                 self.sync()
+                self._report()  # and that this process is alive
                 failing = False
             except StateUnavailable:
                 pass  # the store logs when it goes and when it is back

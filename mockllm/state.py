@@ -168,6 +168,16 @@ class StateStore(Protocol):
         """The version `settings` would give, cheaply (polled to notice changes)."""
         ...
 
+    def put_applied(self, process: int, version: int) -> None:
+        """Say that process number `process` has applied the settings of `version` (and is
+        alive): sent without waiting, and never raises."""
+        ...
+
+    def applied(self, alive_s: float) -> list[int]:
+        """The settings version each process sharing the store has applied, of those heard
+        from within `alive_s` (none for a store that serves one process)."""
+        ...
+
     def next_number(self) -> int:
         """The next of the numbers that every process sharing the store counts out together
         (1 the first time, and again after a reset)."""
@@ -352,6 +362,12 @@ class MemoryStore:
 
     def settings_version(self) -> int:
         return self._version
+
+    def put_applied(self, process: int, version: int) -> None:
+        pass  # one process: nobody waits for another
+
+    def applied(self, alive_s: float) -> list[int]:
+        return []
 
     def reset(self) -> None:
         with self._lock:
