@@ -239,10 +239,17 @@ class Endpoint:
             if isinstance(outcome, Answer):
                 model = self._latency_model(outcome.rule)
                 if model is not None:
-                    ticket = await self._admit(model, outcome, request, exchange)
+                    ticket = await self._admit(model, outcome, request, exchange, receive)
                 outcome, reservation = gateway.hold(outcome, request, key, engine.cut)
             if exchange.conversation is not None:  # the outcome holds the request too
                 exchange.outcome = outcome
+        except _Gone:  # the client left while its request was queued: nothing to write
+            exchange.error = "client disconnected"
+            self._record(exchange, 0)
+            finish_exchange(exchange, arrived, 0, config.log_format, engine.journal)
+            if metrics is not None:
+                metrics.ended(exchange)
+            return
         except RequestError as exc:
             if ticket is not None:
                 services.capacity.release(ticket, None)
@@ -303,10 +310,16 @@ class Endpoint:
         return None if model.name == "none" else model
 
     async def _admit(
-        self, model: LatencyModel, answer: Answer, request: Conversation, exchange: Exchange
+        self,
+        model: LatencyModel,
+        answer: Answer,
+        request: Conversation,
+        exchange: Exchange,
+        receive: Receive,
     ) -> Ticket:
         """A slot in the answer's group (after queueing for one), its prompt looked up in
-        the group's prefix cache; RequestError past the queue."""
+        the group's prefix cache; RequestError past the queue, _Gone when the client left
+        while queued."""
         capacity = self.services.capacity
         group = capacity.group(model, request, answer.rule)
         try:
@@ -314,7 +327,14 @@ class Endpoint:
         except RequestError:
             exchange.source = "capacity"
             raise
-        ticket = entered if isinstance(entered, Ticket) else await entered
+        ticket = (
+            entered
+            if isinstance(entered, Ticket)
+            else await self._wait_turn(entered, group, receive)
+        )
+        if ticket is None:
+            exchange.source = "rule" if answer.rule is not None else "default"
+            raise _Gone
         rendered = answer.rendered
         capacity.prefill(ticket, group, request, rendered.prompt_tokens, rendered.completion_tokens)
         exchange.load = {
@@ -328,6 +348,24 @@ class Endpoint:
             "cached_tokens": ticket.cached_tokens,
         }
         return ticket
+
+    async def _wait_turn(
+        self, queued: asyncio.Future[Ticket], group: str, receive: Receive
+    ) -> Ticket | None:
+        """The ticket once the request's turn comes; None, its place given up, when its
+        client leaves first. vLLM cancels a request whose client disconnects, and so takes
+        it out of its waiting queue at once (vllm/entrypoints/utils.py, with_cancellation):
+        here a task listens for the disconnect, for queued requests only (past capacity,
+        not the usual path), and is cancelled once the turn comes."""
+        listener = asyncio.ensure_future(_left(receive))
+        try:
+            await asyncio.wait((queued, listener), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            listener.cancel()
+        if queued.done():  # its turn (even as its client left: the writer sees to that)
+            return queued.result()
+        self.services.capacity.leave(group, queued)
+        return None
 
     async def _answer_directly(
         self,
@@ -690,3 +728,13 @@ def _is_rate_header(name: str) -> bool:
 def _wall(arrived: float) -> float:
     """The wall-clock time of a loop time already past (a request's arrival)."""
     return time.time() - (asyncio.get_running_loop().time() - arrived)
+
+
+class _Gone(Exception):
+    """The client went away while its request waited for a latency model's capacity."""
+
+
+async def _left(receive: Receive) -> None:
+    """Return when the client goes away (the body is read: nothing else comes)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -112,6 +112,18 @@ class Capacity:
         pool.waiting.append((future, model, loop.time()))
         return future
 
+    def leave(self, group: str, queued: asyncio.Future[Ticket]) -> None:
+        """A queued request whose client went away gives up its place at once (as vLLM
+        aborts a waiting request whose client disconnects): it no longer counts as waiting.
+        A scan of the queue, on this rare path only."""
+        pool = self._pools.get(group)
+        if pool is not None:
+            for entry in pool.waiting:
+                if entry[0] is queued:
+                    pool.waiting.remove(entry)
+                    break
+        queued.cancel()
+
     def release(self, ticket: Ticket, duration_s: float | None) -> None:
         """The exchange ended (after `duration_s`; None: refused before answering): its
         slot goes to the first request still queued."""

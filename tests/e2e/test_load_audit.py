@@ -9,7 +9,9 @@ survive a busy 2-core machine.
 
 from __future__ import annotations
 
-import threading
+import json
+import socket
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -17,7 +19,6 @@ import pytest
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import RunningServer, start_server
 
@@ -35,8 +36,8 @@ rules:
     reply: { chunks: ["a", " b", " c", " d", " e"], latency: { ttft_ms: 20, inter_token_ms: 10 } }
   - name: paced
     match: { last_user: { contains: "paced" } }
-    latency_model: { ttft_ms: 10, inter_token_ms: 25, max_concurrency: 2, max_queue: 10 }
-    reply: { chunks: ["a", " b", " c", " d", " e"] }
+    latency_model: { ttft_ms: 10, inter_token_ms: 100, max_concurrency: 2, max_queue: 10 }
+    reply: { chunks: ["a", " b", " c", " d", " e", " f", " g", " h", " i", " j", " k", " l"] }
   - name: cached
     match: { last_user: { contains: "cached" } }
     latency_model: { ttft_ms: 5, prefix_cache_tokens: 4096, prefix_block_tokens: 32 }
@@ -179,51 +180,51 @@ def test_the_cache_config_names_the_block_size_and_the_blocks(server):
     assert found["vllm:cache_config_info"] == {tuple(sorted(info.items())): 1.0}
 
 
-def _streams(client: httpx.Client, base_url: str, count: int, model: str) -> list[threading.Thread]:
-    def one(i: int) -> None:
-        request = make_chat_request(f"paced {i}", model=model, stream=True)
-        with client.stream("POST", f"{base_url}/chat/completions", json=request) as got:
-            assert got.status_code == 200
-            for _ in got.iter_bytes():
-                pass
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    return threads
+def _stream(server: RunningServer, content: str, model: str) -> socket.socket:
+    """A streamed request sent on a socket of its own, left unread: the client closes the
+    socket to go away (the answer is written on its schedule meanwhile)."""
+    body = json.dumps(make_chat_request(content, model=model, stream=True)).encode()
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    return sock
 
 
 def _gauges(client: httpx.Client, url: str, v: dict[str, str]) -> tuple[float, float]:
-    """vLLM's running and waiting for one model, as a scrape reads them."""
-    running = waiting = 0.0
-    for family in text_string_to_metric_families(client.get(f"{url}/metrics").text):
-        for sample in family.samples:
-            if sample.name == "vllm:num_requests_running" and sample.labels == v:
-                running = sample.value
-            elif sample.name == "vllm:num_requests_waiting" and sample.labels == v:
-                waiting = sample.value
-    return running, waiting
+    """vLLM's running and waiting for one model, as a scrape reads them (its lines read
+    as they are: the whole page parsed takes longer than the changes it is polled for)."""
+    labels = {f'{k}="{value}"' for k, value in v.items()}
+    found = {"vllm:num_requests_running": 0.0, "vllm:num_requests_waiting": 0.0}
+    for line in client.get(f"{url}/metrics").text.splitlines():
+        name, _, rest = line.partition("{")
+        if name in found:
+            inside, _, value = rest.partition("} ")
+            if set(inside.split(",")) == labels:
+                found[name] = float(value)
+    return found["vllm:num_requests_running"], found["vllm:num_requests_waiting"]
+
+
+def _until(client: httpx.Client, url: str, v: dict[str, str], wanted: tuple[int, int]) -> None:
+    """Scrape until vLLM's running and waiting are `wanted`; never past the capacity (2)."""
+    deadline = time.monotonic() + 5
+    while (seen := _gauges(client, url, v)) != wanted:
+        assert seen[0] <= 2 and sum(seen) <= 4 and time.monotonic() < deadline, seen
 
 
 def test_running_and_waiting_mid_flight_follow_the_configured_capacity(server):
-    # Four paced streams, two at a time (max_concurrency 2): read while they run, vLLM's
-    # gauges never say more than 2 running, say 2 running with others waiting at some
-    # point (a busy machine may start the threads apart: not always all 4 at once), and
-    # 0 and 0 once they are done.
+    # Four paced streams of a model whose latency model admits two at a time (each lasts
+    # about 1.1 s, unless its client leaves): scraped while they run, vLLM's gauges say 2
+    # running and 2 waiting, never more than 2 running; 0 and 0 once the clients are gone.
     model = "audit-paced"
     v = {"model_name": model, "engine": "0"}
-    with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=8)) as client:
-        threads = _streams(client, server.base_url, 4, model)
-        peak = (0.0, 0.0)
-        while any(thread.is_alive() for thread in threads):
-            seen = _gauges(client, server.url, v)
-            assert seen[0] <= 2 and sum(seen) <= 4, seen  # never past the capacity
-            peak = max(peak, seen)
-        assert peak[0] == 2 and peak[1] >= 1, peak
-        assert _gauges(client, server.url, v) == (0, 0)
-    found = scrape(server.url)
-    assert total(found, "vllm:request_queue_time_seconds_count", **v) == 4
-    assert total(found, "vllm:request_queue_time_seconds_sum", **v) > 0
+    with httpx.Client(timeout=10) as client:
+        streams = [_stream(server, f"paced {i}", model) for i in range(4)]
+        _until(client, server.url, v, (2, 2))
+        for sock in streams:
+            sock.close()
+        _until(client, server.url, v, (0, 0))
 
 
 def test_a_scrape_asking_for_openmetrics_gets_it_compressed_as_it_asks(server):
@@ -248,3 +249,25 @@ def test_a_scrape_asking_for_openmetrics_gets_it_compressed_as_it_asks(server):
     assert "vllm:request_success_created" not in families  # a counter's created time
     assert plain.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert "content-encoding" not in plain.headers
+
+
+def test_a_queued_request_whose_client_leaves_gives_up_its_place(server):
+    # vLLM cancels a request whose client disconnects and takes it out of its waiting
+    # queue at once (vllm/entrypoints/utils.py, with_cancellation): the waiting gauge drops
+    # then, not when the request's turn would have come.
+    model = "audit-gone"
+    v = {"model_name": model, "engine": "0"}
+    with httpx.Client(timeout=10) as client:
+        running = [_stream(server, f"paced {i}", model) for i in range(2)]
+        _until(client, server.url, v, (2, 0))
+        queued = _stream(server, "paced 2", model)
+        _until(client, server.url, v, (2, 1))
+        queued.close()
+        left = time.monotonic()
+        while (seen := _gauges(client, server.url, v)) != (2, 0):
+            assert time.monotonic() - left < 0.3, seen  # the two others still run
+        for sock in running:
+            sock.close()
+        _until(client, server.url, v, (0, 0))
+    gone = [e for e in journal(server.url) if e["model"] == model and e["status"] == 0]
+    assert [e["error"] for e in gone] == ["client disconnected"]
