@@ -1015,7 +1015,6 @@ def parse(
                 "must be provided.",
                 code="missing_required_parameter",
             )
-    model_parameters(body, entry, "responses", context)
     thread = conversations.conversation_id_of(body.get("conversation"))
     if thread is not None and body.get("previous_response_id") is not None:
         # Before either is looked up, in the API's words: the path of the object holding
@@ -1140,6 +1139,13 @@ def parse(
         raise unsupported(truncation, ("auto", "disabled"), "truncation")
     parallel = get_bool(body, "parallel_tool_calls", True)
     top_logprobs = get_int(body, "top_logprobs", 0, 20) or 0
+    # What the model refuses is checked once every field is known good, the earlier turns
+    # found and the input read, as the API checks it (a temperature of the wrong type, an
+    # unknown previous response, a malformed item are named before a model's refusal of
+    # temperature; that refusal before the logprobs it cannot give: measured on
+    # api.openai.com in August 2026, github.com/kangminlee-maker/
+    # local-OAuth-CLI-API-adapter, test/openai-responses-validation-parity.test.mjs).
+    model_parameters(body, entry, "responses", context)
     if not context.lenient:
         _check_includes(includes, effort, top_logprobs)
     echo = {

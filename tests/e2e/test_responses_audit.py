@@ -326,3 +326,21 @@ def test_enum_values_are_listed_in_the_apis_order(server: RunningServer) -> None
         "invalid_value",
         "Invalid value: 'bogus'. Supported values are: 'concise', 'detailed', and 'auto'.",
     )
+
+
+@pytest.mark.parametrize(
+    ("sent", "param"),
+    [
+        ({"temperature": "hot"}, "temperature"),  # its type before its refusal
+        ({"text": {"verbosity": "bogus"}}, "text.verbosity"),
+        ({"input": [{}]}, "input[0]"),
+        ({"previous_response_id": "resp_x"}, "previous_response_id"),
+        ({"top_logprobs": 1}, "temperature"),  # and the logprobs after it
+        ({"include": ["message.output_text.logprobs"]}, "temperature"),
+    ],
+)
+def test_a_models_refusal_comes_after_the_fields_are_checked(
+    server: RunningServer, sent: dict[str, Any], param: str
+) -> None:
+    body = {"model": "gpt-5.5", "input": "ping", "temperature": 0.5, **sent}
+    assert refusal(server, body)[1] == param
