@@ -137,7 +137,7 @@ class Feed(Follower):
         if self._unfollow is None and self.journal is not None:
             self._unfollow = self.journal.follow(self)
         if self.shared and self._tail is None and self.journal is not None:
-            self._tail = SharedTail(self.journal, self._tail_rows)
+            self._tail = SharedTail(self.journal, self._tail_rows, self._was_cleared)
             self._tail.start()
         return subscription
 
@@ -222,6 +222,8 @@ class Feed(Follower):
             loop.call_soon_threadsafe(self._was_cleared)
 
     def _was_cleared(self) -> None:
+        if self._tail is not None:
+            self._tail.seen = {}  # said once, whichever process cleared it
         self._generation += 1
         self._changed.clear()
         self._live.clear()
@@ -257,11 +259,18 @@ class Feed(Follower):
 
 class SharedTail:
     """Reads a shared journal while a page is open, and hands on the rows of exchanges that
-    are new or changed since the last read (those other processes answered, mostly)."""
+    are new or changed since the last read (those other processes answered, mostly), and
+    a clear made through another process (`cleared`: none of the exchanges seen is left)."""
 
-    def __init__(self, journal: Journal, send: Callable[[list[Any]], None]) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        send: Callable[[list[Any]], None],
+        cleared: Callable[[], None] = lambda: None,
+    ) -> None:
         self.journal = journal
         self.send = send
+        self.cleared = cleared
         self.seen: dict[str, tuple[Any, ...]] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -281,6 +290,8 @@ class SharedTail:
                 entries = await asyncio.to_thread(self.journal.entries)
             except Exception:  # noqa: BLE001 - a shared store that is down: try again later
                 continue
+            if self.seen and not any(_entry_id(e) in self.seen for e in entries):
+                self.cleared()  # a reset or DELETE /__admin/requests through another process
             self.send(self.changes(entries))
 
     def changes(self, entries: list[Any]) -> list[Any]:

@@ -194,3 +194,26 @@ def test_a_rule_added_on_one_replica_answers_on_the_others_once_the_post_returns
             with _openai(first) as other:
                 answer = other.chat.completions.create(**ask)  # type: ignore[call-overload]
             assert not str(answer.choices[0].message.content).startswith("added")
+
+
+def test_an_inspector_page_is_cleared_by_a_reset_made_through_another_replica(
+    replicas: list[RunningServer],
+):
+    """A page open on one replica kept showing every exchange after POST /__admin/reset
+    through another (the journal was empty; its page said so, this one never did)."""
+    from tests.feed_reader import FeedReader
+
+    first, second = replicas
+    reader = FeedReader(f"{first.url}/__admin/feed")
+    try:
+        reader.wait(lambda name, _: name == "snapshot")
+        with _openai(second) as client:
+            answered = client.chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
+            )
+        exchange_id = answered.headers["x-request-id"]
+        reader.wait(lambda name, data: name == "rows" and exchange_id in {r["id"] for r in data})
+        assert httpx.post(f"{second.url}/__admin/reset").status_code == 200
+        reader.wait(lambda name, _: name == "cleared", timeout=3)
+    finally:
+        reader.close()
