@@ -996,6 +996,46 @@ def _check_breakpoints(body: JSON) -> None:
         )
 
 
+def _check_thinking_blocks(turns: list[_Turn], thinks: bool) -> None:
+    """Where thinking blocks sent back may stand, as the API checks it. With thinking on, an
+    assistant message holding any must start with one ("messages.1.content.0: If an assistant
+    message contains any thinking blocks, the first block must be `thinking` or
+    `redacted_thinking`. Found `text`.", quoted in many public repositories' notes on this
+    refusal), and a final one (a prefill) may not end with one ("messages.1: The final block in
+    an assistant message cannot be `thinking`.", github.com/tailcallhq/forgecode/issues/2107);
+    with thinking off, a final assistant message may hold none ("messages.1.content.0: When
+    thinking is disabled, an `assistant` message in the final position cannot contain
+    `thinking`. …", forgecode issues 1853 and 1195)."""
+    thinking = ("thinking", "redacted_thinking")
+    last = len(turns) - 1
+    if not thinks:
+        if turns and turns[last].role == "assistant" and "thinking" in turns[last].kinds:
+            where = f"messages.{last}.content.{turns[last].kinds.index('thinking')}"
+            raise invalid(
+                f"{where}: When thinking is disabled, an `assistant` message in the final "
+                "position cannot contain `thinking`. To use thinking blocks, enable `thinking` "
+                "in your request.",
+                where,
+            )
+        return
+    for i, turn in enumerate(turns):
+        kinds = turn.kinds
+        if turn.role != "assistant" or not kinds or kinds[0] in thinking:
+            continue
+        if any(kind in thinking for kind in kinds):
+            where = f"messages.{i}.content.0"
+            raise invalid(
+                f"{where}: If an assistant message contains any thinking blocks, the first "
+                f"block must be `thinking` or `redacted_thinking`. Found `{kinds[0]}`.",
+                where,
+            )
+    if turns and turns[last].role == "assistant" and turns[last].kinds[-1:] == ["thinking"]:
+        raise invalid(
+            f"messages.{last}: The final block in an assistant message cannot be `thinking`.",
+            f"messages.{last}",
+        )
+
+
 def _check_thinking_kept(turns: list[_Turn]) -> None:
     """With thinking enabled, the assistant turn whose tool uses the last user turn answers
     must start with its thinking block, as the API requires (its words, quoted in
@@ -1834,6 +1874,8 @@ def parse(
     if not context.lenient:
         _check_results_first(turns)
         _check_breakpoints(body)
+    if not counting and not context.lenient:
+        _check_thinking_blocks(turns, thinks)
     if budgeted and not counting and not context.lenient:
         _check_thinking_kept(turns)
     if compacting and turns[-1].role == "assistant" and turns[-1].calls and not context.lenient:

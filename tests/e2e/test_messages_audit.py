@@ -404,3 +404,43 @@ def test_a_tool_use_id_another_provider_wrote_is_refused(server: RunningServer) 
     )
     search["id"] = result["tool_use_id"] = "srvtoolu_01A"
     assert post(server, asked(messages=messages)).status_code == 200
+
+
+_THINKS = {"type": "enabled", "budget_tokens": 1024}
+
+
+def test_where_thinking_blocks_sent_back_may_stand(server: RunningServer) -> None:
+    """With thinking on, an assistant message holding thinking starts with it, and a final
+    one does not end with it; with thinking off, a final assistant message holds none, each
+    refused in the API's words (public reports quote them: forgecode issues 1853 and 2107, and
+    many notes on the first)."""
+    thought = post(server, asked(max_tokens=2048, thinking=_THINKS)).json()["content"]
+    thinking, text = thought[0], thought[1]
+    asked_first = {"role": "user", "content": "Hello!"}
+
+    def sent(assistant: list[Any], *after: dict[str, Any], **fields: Any) -> str:
+        messages = [asked_first, {"role": "assistant", "content": assistant}, *after]
+        return refusal(post(server, asked(max_tokens=2048, messages=messages, **fields)))
+
+    more = {"role": "user", "content": "And then?"}
+    assert sent([text, thinking], more, thinking=_THINKS) == (
+        "messages.1.content.0: If an assistant message contains any thinking blocks, the first "
+        "block must be `thinking` or `redacted_thinking`. Found `text`."
+    )
+    assert sent([thinking], thinking=_THINKS) == (
+        "messages.1: The final block in an assistant message cannot be `thinking`."
+    )
+    assert sent([thinking, text]) == (
+        "messages.1.content.0: When thinking is disabled, an `assistant` message in the final "
+        "position cannot contain `thinking`. To use thinking blocks, enable `thinking` in your "
+        "request."
+    )
+    for fields, messages in (
+        (
+            {"thinking": _THINKS},
+            [asked_first, {"role": "assistant", "content": [thinking, text]}, more],
+        ),
+        ({}, [asked_first, {"role": "assistant", "content": [thinking, text]}, more]),
+    ):  # the turns of a conversation sent back as the API gave them
+        taken = post(server, asked(max_tokens=2048, messages=messages, **fields))
+        assert taken.status_code == 200, taken.text
