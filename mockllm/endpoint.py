@@ -20,6 +20,7 @@ from mockllm.asgi import (
     ALLOW_ORIGIN_EXPOSE_ALL,
     ARRIVED_KEY,
     BROWSER_OPT_IN,
+    CONNECTION_KEY,
     LargeHeaders,
     Receive,
     RequestIds,
@@ -239,7 +240,7 @@ class Endpoint:
             if isinstance(outcome, Answer):
                 model = self._latency_model(outcome.rule)
                 if model is not None:
-                    ticket = await self._admit(model, outcome, request, exchange, receive)
+                    ticket = await self._admit(model, outcome, request, exchange, scope, receive)
                 outcome, reservation = gateway.hold(outcome, request, key, engine.cut)
             if exchange.conversation is not None:  # the outcome holds the request too
                 exchange.outcome = outcome
@@ -315,6 +316,7 @@ class Endpoint:
         answer: Answer,
         request: Conversation,
         exchange: Exchange,
+        scope: Scope,
         receive: Receive,
     ) -> Ticket:
         """A slot in the answer's group (after queueing for one), its prompt looked up in
@@ -330,7 +332,7 @@ class Endpoint:
         ticket = (
             entered
             if isinstance(entered, Ticket)
-            else await self._wait_turn(entered, group, receive)
+            else await self._wait_turn(entered, group, scope, receive)
         )
         if ticket is None:
             exchange.source = "rule" if answer.rule is not None else "default"
@@ -350,22 +352,29 @@ class Endpoint:
         return ticket
 
     async def _wait_turn(
-        self, queued: asyncio.Future[Ticket], group: str, receive: Receive
+        self, queued: asyncio.Future[Ticket | None], group: str, scope: Scope, receive: Receive
     ) -> Ticket | None:
         """The ticket once the request's turn comes; None, its place given up, when its
         client leaves first. vLLM cancels a request whose client disconnects, and so takes
-        it out of its waiting queue at once (vllm/entrypoints/utils.py, with_cancellation):
-        here a task listens for the disconnect, for queued requests only (past capacity,
-        not the usual path), and is cancelled once the turn comes."""
+        it out of its waiting queue at once (vllm/entrypoints/utils.py, with_cancellation).
+        The connection's close is watched as the writer watches it: a callback on the
+        protocol where the server offers one, else a task on `receive()` (for queued
+        requests only: past capacity, not the usual path)."""
+        capacity = self.services.capacity
+        connection = scope.get("extensions", {}).get(CONNECTION_KEY)
+        if connection is not None:
+            connection.watch(lambda: capacity.leave(group, queued))
+            try:
+                return await queued
+            finally:
+                connection.unwatch()
         listener = asyncio.ensure_future(_left(receive))
         try:
             await asyncio.wait((queued, listener), return_when=asyncio.FIRST_COMPLETED)
         finally:
             listener.cancel()
-        if queued.done():  # its turn (even as its client left: the writer sees to that)
-            return queued.result()
-        self.services.capacity.leave(group, queued)
-        return None
+        capacity.leave(group, queued)  # nothing if its turn came (even as its client left)
+        return await queued
 
     async def _answer_directly(
         self,

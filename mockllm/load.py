@@ -38,7 +38,8 @@ class Pool:
 
     name: str
     running: int = 0
-    waiting: deque[tuple[asyncio.Future[Ticket], LatencyModel, float]] = None  # type: ignore[assignment]
+    # queued: a future of the Ticket, or of None when the request leaves (`leave`)
+    waiting: deque[tuple[asyncio.Future[Ticket | None], LatencyModel, float]] = None  # type: ignore[assignment]
     mean_s: float = FIRST_ESTIMATE_S  # running mean of an exchange's duration
     held: int = 0  # KV-cache tokens the running requests hold
     kv_tokens: int = 0  # the KV cache's size in tokens (the model's prefix_cache_tokens)
@@ -96,7 +97,7 @@ class Capacity:
             found = self._pools[name] = Pool(name)
         return found
 
-    def enter(self, model: LatencyModel, group: str) -> Ticket | asyncio.Future[Ticket]:
+    def enter(self, model: LatencyModel, group: str) -> Ticket | asyncio.Future[Ticket | None]:
         """Admit a request now (a Ticket), queue it (a future of its Ticket), or refuse
         it with the model's `queue_full_status` and a Retry-After (RequestError)."""
         pool = self.pool(group)
@@ -108,21 +109,24 @@ class Capacity:
         if model.max_queue is not None and len(pool.waiting) >= model.max_queue:
             raise _refusal(model, pool)
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Ticket] = loop.create_future()
+        future: asyncio.Future[Ticket | None] = loop.create_future()
         pool.waiting.append((future, model, loop.time()))
         return future
 
-    def leave(self, group: str, queued: asyncio.Future[Ticket]) -> None:
+    def leave(self, group: str, queued: asyncio.Future[Ticket | None]) -> None:
         """A queued request whose client went away gives up its place at once (as vLLM
-        aborts a waiting request whose client disconnects): it no longer counts as waiting.
-        A scan of the queue, on this rare path only."""
+        aborts a waiting request whose client disconnects): it no longer counts as waiting,
+        and its future gives None. A scan of the queue, on this rare path only; nothing
+        when its turn has come already."""
+        if queued.done():
+            return
         pool = self._pools.get(group)
         if pool is not None:
             for entry in pool.waiting:
                 if entry[0] is queued:
                     pool.waiting.remove(entry)
                     break
-        queued.cancel()
+        queued.set_result(None)
 
     def release(self, ticket: Ticket, duration_s: float | None) -> None:
         """The exchange ended (after `duration_s`; None: refused before answering): its
