@@ -23,6 +23,10 @@ The dialects read (a file is read as it is and never rewritten by reading it):
   YAML data (a stream stays text in ``body.string``). They are read back as JSON text, as
   those serializers' own ``deserialize`` does (``json.dumps`` of the data);
 - the httpx format of vcrpy before 5 (``status_code``, ``content``);
+- gzipped files (``x.yaml.gz``, ``x.json.gz``), and the layout vcrpy holds a cassette in
+  memory, ``{requests: [...], responses: [...]}`` paired by index, as LangChain's test
+  suites keep theirs (``langchain_tests``' ``CustomSerializer``: YAML, gzipped). Such a
+  file is written back gzipped and in that layout, so those suites still read it;
 - cassetter's (the recorder pydantic-ai's test suite moved to): a body is
   ``{type: json|text|binary|none, content}`` (JSON as YAML data, bytes as hex), a status a
   bare integer, and each interaction has a ``recorded_at``. Read as text, as cassetter
@@ -49,6 +53,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import gzip
 import json
 import logging
 import os
@@ -120,6 +125,7 @@ _NOT_SERVED = frozenset(
 )
 _REQUEST_KEYS = frozenset({"method", "uri", "body", "headers"})
 _SUFFIXES = (".yaml", ".yml", ".json")
+_GZIP = ".gz"  # a gzipped cassette: `x.yaml.gz`
 _Cassette = tuple[list[Any], list[dict[str, Any]], dict[str, Any]]  # vcrpy's, plus metadata
 
 
@@ -213,6 +219,8 @@ class CassetteFile:
     serializer: Literal["yaml", "json"] = "yaml"
     parsed_bodies: bool = False  # JSON bodies kept as data under `parsed_body`
     versioned: bool = True  # has the top-level `version: 1`
+    # `interactions`, or vcrpy's in-memory `{requests, responses}` (LangChain's suites)
+    layout: Literal["interactions", "pairs"] = "interactions"
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,7 +433,8 @@ class _Reader:
         self.file = CassetteFile("json" if _is_json(source) else "yaml")
 
     def deserialize(self, text: str) -> Any:
-        data = _load_data(text, self.source)
+        raw = _load_data(text, self.source)
+        data = _as_interactions(raw, self.source)
         if shape_problems(data, str(self.source)):
             raise _Misshapen(f"{self.source}: not shaped like a vcrpy cassette")
         for item in data["interactions"]:
@@ -436,7 +445,8 @@ class _Reader:
             for item in data["interactions"]
             for part in (item["request"], item["response"])
         )
-        self.file = CassetteFile(self.file.serializer, parsed, "version" in data)
+        layout: Literal["interactions", "pairs"] = "pairs" if data is not raw else "interactions"
+        self.file = CassetteFile(self.file.serializer, parsed, "version" in data, layout)
         for item in data["interactions"]:
             _unparse(item["request"], is_response=False)
             _unparse(item["response"], is_response=True)
@@ -447,7 +457,58 @@ class _Reader:
 
 
 def _is_json(path: Path) -> bool:
-    return path.suffix.lower() == ".json"
+    return _suffix(path) == ".json"
+
+
+def _suffix(path: PurePosixPath | Path) -> str:
+    """A cassette file's format suffix: `.yaml` for `x.yaml` and for the gzipped `x.yaml.gz`."""
+    suffix = path.suffix.lower()
+    return PurePosixPath(path.stem).suffix.lower() if suffix == _GZIP else suffix
+
+
+def _is_gzipped(path: Path) -> bool:
+    return path.suffix.lower() == _GZIP
+
+
+def _as_interactions(data: Any, source: Path) -> Any:
+    """A cassette in the layout vcrpy holds one in memory, ``{requests: [...], responses:
+    [...]}`` (LangChain's suites write it so), as the ``interactions`` of its file format;
+    any other data as it is."""
+    if not (
+        isinstance(data, dict)
+        and "interactions" not in data
+        and isinstance(data.get("requests"), list)
+        and isinstance(data.get("responses"), list)
+    ):
+        return data
+    requests, responses = data["requests"], data["responses"]
+    if len(requests) != len(responses):
+        raise CassetteError(
+            f"{source}: {len(requests)} requests but {len(responses)} responses; a cassette"
+            " kept as requests and responses pairs them by index"
+        )
+    pairs = zip(requests, responses, strict=True)
+    return {"interactions": [{"request": q, "response": r} for q, r in pairs]}
+
+
+def cassette_text(path: Path) -> str:
+    """The text of a cassette file, a gzipped one (`x.yaml.gz`) decompressed: OSError as
+    open() raises it, ScenarioError naming the line of the first byte that is not UTF-8,
+    CassetteError for a `.gz` file that is not gzip."""
+    from mockllm.loader import read_text
+
+    if not _is_gzipped(path):
+        return read_text(path)
+    try:
+        data = gzip.decompress(path.read_bytes())
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise CassetteError(f"{path}: not a gzip file: {exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problem = f"not UTF-8 text (once decompressed): byte {data[exc.start]:#04x}"
+        raise ScenarioError([Problem(str(path), line, "", problem)]) from None
 
 
 def _load_data(text: str, source: Path) -> Any:
@@ -516,9 +577,10 @@ def _reason(code: int) -> str:
 
 
 def cassette_files(root: Path) -> list[Path]:
-    """The cassette files under ``root``, in name order: ``*.yaml``, ``*.yml`` and ``*.json``,
-    but not the folder's own settings (``mockllm.yaml``) nor hidden ones (a name on the way
-    starts with a dot: an editor's lock file, a ``.git`` folder)."""
+    """The cassette files under ``root``, in name order: ``*.yaml``, ``*.yml`` and ``*.json``
+    (gzipped too: ``*.yaml.gz``), but not the folder's own settings (``mockllm.yaml``) nor
+    hidden ones (a name on the way starts with a dot: an editor's lock file, a ``.git``
+    folder)."""
     from mockllm.loader import is_hidden
 
     if not root.is_dir():
@@ -526,7 +588,7 @@ def cassette_files(root: Path) -> list[Path]:
     return sorted(
         p
         for p in root.rglob("*")
-        if p.suffix.lower() in _SUFFIXES
+        if _suffix(p) in _SUFFIXES
         and not is_hidden(p, root)
         and p.is_file()
         and not (p.parent == root and p.name in CONFIG_NAMES)
@@ -560,7 +622,7 @@ def cassette_problems(text: str, path: Path, name: str) -> tuple[Cassette | None
     if not text.strip():
         return Cassette((), CassetteFile("json" if _is_json(path) else "yaml")), []
     try:
-        data = _load_data(text, path)  # what serve reads: the value checked
+        data = _as_interactions(_load_data(text, path), path)  # what serve reads: checked
     except CassetteError as exc:
         data = exc
     from mockllm.loader import parse_document
@@ -629,10 +691,8 @@ def _timing_problems(
 
 def _text(path: Path, missing_ok: bool = False) -> str:
     """The text of a cassette file ("" for a missing one when ``missing_ok``)."""
-    from mockllm.loader import read_text
-
     try:
-        return read_text(path)
+        return cassette_text(path)
     except FileNotFoundError:
         if missing_ok:
             return ""
@@ -925,7 +985,7 @@ def normal_name(name: str) -> str:
             " like 'sub/dir/test_x.yaml' (the .yaml suffix may be left out)"
         )
     path = PurePosixPath(name)
-    return path.as_posix() if path.suffix.lower() in (*_SUFFIXES, ".json") else f"{path}.yaml"
+    return path.as_posix() if _suffix(path) in _SUFFIXES else f"{path}.yaml"
 
 
 def resolve_name(root: Path, name: str) -> Path:
@@ -1095,7 +1155,9 @@ class Recorder:
             pairs.append((vcr_request, vcr_response))
             requests, responses = [p[0] for p in pairs], [p[1] for p in pairs]
             cassette_dict = {"requests": requests, "responses": responses, "metadata": metadata}
-            writer = _Writer(path, file if self._keep_format else CassetteFile())
+            # A gzipped file stays gzipped (by its name), and one in vcrpy's in-memory
+            # layout stays in it: the suites that wrote it read nothing else.
+            writer = _Writer(path, file if self._keep_format else CassetteFile(layout=file.layout))
             _write_atomic(path, _vcr().serialize(cassette_dict, writer))
             self._files[path] = ((requests, responses, metadata), from_disk, file)
         if self._library is not None:
@@ -1205,8 +1267,13 @@ class _Writer:
             for item in data["interactions"]:
                 _parse_body(item["request"], is_response=False)
                 _parse_body(item["response"], is_response=True)
+        if self.file.layout == "pairs":  # as vcrpy holds it in memory, LangChain's layout
+            items = data.pop("interactions")
+            data.pop("version", None)
+            data["requests"] = [item["request"] for item in items]
+            data["responses"] = [_bytes_body(item["response"]) for item in items]
         try:
-            if self.path.suffix.lower() == ".json":
+            if _is_json(self.path):
                 return str(vcr.jsonserializer.serialize(data))
         except TypeError as exc:
             raise CassetteError(f"{self.path}: cannot write as JSON: {exc}") from None
@@ -1214,6 +1281,15 @@ class _Writer:
             dumped = yaml.dump(data, Dumper=_LiteralDumper, allow_unicode=True, width=120)
             return str(dumped)
         return str(vcr.yamlserializer.serialize(data))
+
+
+def _bytes_body(response: dict[str, Any]) -> dict[str, Any]:
+    """A response whose body text is bytes again, as vcrpy holds it in memory: a cassette in
+    that layout is played as it is loaded (vcrpy's players take bytes)."""
+    body = response.get("body")
+    if isinstance(body, dict) and isinstance(body.get("string"), str):
+        response["body"] = {**body, "string": body["string"].encode("utf-8")}
+    return response
 
 
 def _parse_body(part: dict[str, Any], *, is_response: bool) -> None:
@@ -1235,10 +1311,13 @@ def _parse_body(part: dict[str, Any], *, is_response: bool) -> None:
 def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    data = text.encode("utf-8")
+    if _is_gzipped(path):
+        data = gzip.compress(data, mtime=0)  # the same interactions, the same bytes
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temp, mode)

@@ -56,7 +56,8 @@ def cassette_to_scenario(interactions: Sequence[Interaction], source: str) -> st
         interactions = load_cassette(Path("cassettes/weather.yaml"), "weather.yaml")
         Path("scenarios/weather.yaml").write_text(cassette_to_scenario(interactions, ...))
     """
-    stem = PurePosixPath(source).name.removesuffix(".yaml").removesuffix(".yml") or "cassette"
+    name = PurePosixPath(source).name.removesuffix(".gz")
+    stem = name.removesuffix(".yaml").removesuffix(".yml") or "cassette"
     notes: list[str] = []
     groups: dict[bytes, tuple[JSON, list[int], list[JSON]]] = {}
     for interaction in interactions:

@@ -17,10 +17,10 @@ from typing import Any, Literal
 from mockllm import schema as s
 from mockllm.accounts import FORMAT as KEYS_FORMAT
 from mockllm.accounts import load_keys
-from mockllm.cassettes import CASSETTE_CONSTRUCTOR, CASSETTE_FORMAT
-from mockllm.errors import Problem, ScenarioError
+from mockllm.cassettes import CASSETTE_CONSTRUCTOR, CASSETTE_FORMAT, cassette_text
+from mockllm.errors import CassetteError, Problem, ScenarioError
 from mockllm.loader import FORMAT as SCENARIO_FORMAT
-from mockllm.loader import load_scenarios, parse_document, read_text, scenario_files
+from mockllm.loader import load_scenarios, parse_document, scenario_files
 from mockllm.profiles import FORMAT as PROFILE_FORMAT
 from mockllm.profiles import load_profile
 
@@ -96,6 +96,8 @@ def check_files(paths: Iterable[Path], forced: Iterable[tuple[Path, Kind]] = ())
 
 
 def _recognise_file(path: Path) -> Kind:
+    if path.suffix.lower() == ".gz":
+        return "cassette"  # a gzipped cassette (`x.yaml.gz`): no other file is gzipped
     try:  # the tags old vcrpy wrote are known, so that such a cassette is recognised
         text = path.read_text(encoding="utf-8")
         data, _ = parse_document(text, str(path), constructor=CASSETTE_CONSTRUCTOR)
@@ -153,7 +155,7 @@ def _check_cassette(path: Path) -> Checked:
 
     source = str(path)
     try:
-        text = read_text(path)
+        text = cassette_text(path)
     except FileNotFoundError:
         return Checked(path, "cassette", problems=(Problem(source, None, "", "no such file"),))
     except OSError as exc:
@@ -161,6 +163,9 @@ def _check_cassette(path: Path) -> Checked:
         return Checked(path, "cassette", problems=(unread,))
     except ScenarioError as exc:
         return Checked(path, "cassette", problems=exc.problems)
+    except CassetteError as exc:  # a `.gz` file that is not gzip
+        text_problem = Problem(source, None, "", str(exc).removeprefix(f"{source}: "))
+        return Checked(path, "cassette", problems=(text_problem,))
     cassettes_log = logging.getLogger("mockllm.cassettes")
     level = cassettes_log.level
     cassettes_log.setLevel(logging.ERROR)  # timing that does not fit is a problem here

@@ -844,3 +844,49 @@ def test_a_redacted_response_header_is_not_replayed(tmp_path: Path) -> None:
     assert stored["headers"]["Set-Cookie"] == [REDACTED]
     (found,) = load_cassette(tmp_path / "c.yaml", "c.yaml")
     assert dict(found.response.headers) == {"x-ok": "1"}  # no cookie of '<redacted>'
+
+
+def test_a_gzipped_cassette_is_read_in_either_layout_and_named_by_its_suffixes(
+    tmp_path: Path,
+) -> None:
+    from mockllm.cassettes import cassette_files, normal_name
+    from mockllm.validate import check_files
+
+    request = {
+        "method": "POST",
+        "uri": "https://api.openai.com/v1/embeddings",
+        "body": '{"input": "hi", "model": "text-embedding-3-small"}',
+        "headers": {"content-type": ["application/json"]},
+    }
+    response = {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {"content-type": ["application/json"]},
+        "body": {"string": b'{"object": "list", "data": []}'},
+    }
+    pairs = {"requests": [request], "responses": [response]}
+    (tmp_path / "pairs.yaml.gz").write_bytes(gzip.compress(yaml.safe_dump(pairs).encode()))
+    versioned = {"version": 1, "interactions": [{"request": request, "response": response}]}
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "plain.json.gz").write_bytes(gzip.compress(json.dumps(
+        versioned, default=bytes.decode
+    ).encode()))  # fmt: skip
+    assert [p.name for p in cassette_files(tmp_path)] == ["pairs.yaml.gz", "plain.json.gz"]
+    for path in cassette_files(tmp_path):
+        (found,) = load_cassette(path, path.name)
+        assert found.request.path == "/v1/embeddings"
+        assert found.response.body == b'{"object": "list", "data": []}'
+    assert normal_name("TestChat.test_invoke.yaml.gz") == "TestChat.test_invoke.yaml.gz"
+    assert normal_name("x.gz") == "x.gz.yaml"
+    (checked,) = check_files([tmp_path / "pairs.yaml.gz"])
+    assert (checked.kind, checked.summary, checked.problems) == ("cassette", "1 interaction", ())
+
+    # what is wrong is named: not gzip, requests and responses that do not pair
+    (tmp_path / "bad.yaml.gz").write_text("interactions: []\n")
+    with pytest.raises(CassetteError, match=r"bad\.yaml\.gz: not a gzip file"):
+        load_cassette(tmp_path / "bad.yaml.gz", "bad.yaml.gz")
+    (checked,) = check_files([tmp_path / "bad.yaml.gz"])
+    assert "not a gzip file" in checked.problems[0].message
+    pairs["responses"] = []
+    (tmp_path / "odd.yaml.gz").write_bytes(gzip.compress(yaml.safe_dump(pairs).encode()))
+    with pytest.raises(CassetteError, match="1 requests but 0 responses"):
+        load_cassette(tmp_path / "odd.yaml.gz", "odd.yaml.gz")

@@ -8,6 +8,7 @@ one-file-per-test layout. A second mockllm then serves them offline.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -133,6 +134,70 @@ print(json.dumps(seen))
 )
 
 
+# A persister that keeps a cassette gzipped, in the layout vcrpy holds it in memory
+# ({requests, responses}, paired by index): the form LangChain's test suites keep their
+# `tests/cassettes/*.yaml.gz` in. With "replay", the calls are played back from the file.
+GZIPPED_PAIRS = (
+    CALLS
+    + """
+import gzip
+from pathlib import Path
+
+import vcr
+import yaml
+from vcr.persisters.filesystem import CassetteNotFoundError
+from vcr.request import Request
+
+
+class Gzipped:
+    @staticmethod
+    def serialize(cassette):
+        requests = [
+            {"method": r.method, "uri": r.uri, "body": r.body,
+             "headers": {k: [v] for k, v in r.headers.items()}}
+            for r in cassette["requests"]
+        ]
+        data = {"requests": requests, "responses": cassette["responses"]}
+        return gzip.compress(yaml.safe_dump(data).encode("utf-8"))
+
+    @staticmethod
+    def deserialize(blob):
+        data = yaml.safe_load(gzip.decompress(blob).decode("utf-8"))
+        return [Request(**r) for r in data["requests"]], data["responses"]
+
+
+class Persister:
+    @classmethod
+    def load_cassette(cls, cassette_path, serializer):
+        path = Path(cassette_path)
+        if not path.is_file():
+            raise CassetteNotFoundError(str(path))
+        return serializer.deserialize(path.read_bytes())
+
+    @staticmethod
+    def save_cassette(cassette_path, cassette_dict, serializer):
+        Path(cassette_path).write_bytes(serializer.serialize(cassette_dict))
+
+
+path, base_url = sys.argv[1:3]
+replaying = sys.argv[3:] == ["replay"]
+recorder = vcr.VCR(decode_compressed_response=True, match_on=["method", "uri", "body"])
+recorder.register_serializer("gzipped", Gzipped)
+recorder.register_persister(Persister)
+mode = "none" if replaying else "once"
+with recorder.use_cassette(path, serializer="gzipped", record_mode=mode) as cassette:
+    seen = calls(base_url)
+    if replaying:
+        client = openai.OpenAI(base_url=base_url, api_key="sk-x", max_retries=0)
+        another = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Another capital?"}])
+        seen["another"] = another.choices[0].message.content
+        seen["played"] = cassette.play_count
+print(json.dumps(seen))
+"""
+)
+
+
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     tmp = tmp_path_factory.mktemp("upstream")
@@ -141,10 +206,10 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer
     server.stop()
 
 
-def record(script: str, path: Path, base_url: str, cwd: Path) -> dict[str, Any]:
+def record(script: str, path: Path, base_url: str, cwd: Path, *extra: str) -> dict[str, Any]:
     """Run a recording script in a subprocess (vcrpy patches HTTP clients process-wide)."""
     done = subprocess.run(
-        [sys.executable, "-c", script, str(path), base_url],
+        [sys.executable, "-c", script, str(path), base_url, *extra],
         capture_output=True,
         text=True,
         timeout=60,
@@ -395,3 +460,44 @@ def test_other_calls_are_skipped_and_unreadable_files_named(tmp_path: Path) -> N
     lines = [line.split(" ", 2)[2] for line in log.splitlines() if "mockllm.cassettes" in line]
     assert len(lines) == 3 and all(line in doc for line in lines)
     assert sum("cassette skipped, it cannot be read" in line for line in lines) == 2
+
+
+def test_a_gzipped_cassette_of_requests_and_responses_replays_and_records(
+    upstream: RunningServer, tmp_path: Path
+) -> None:
+    folder = tmp_path / "cassettes"
+    folder.mkdir()
+    cassette = folder / "TestChat.test_invoke.yaml.gz"
+    seen = record(GZIPPED_PAIRS, cassette, upstream.base_url, tmp_path)
+    stored = yaml.safe_load(gzip.decompress(cassette.read_bytes()))
+    assert sorted(stored) == ["requests", "responses"] and len(stored["requests"]) == 2
+    before = cassette.read_bytes()
+    server = start_server("--cassettes", str(folder), tmp_path=tmp_path)
+    try:
+        assert replay(server) == seen
+        rules = [e["rule"] for e in httpx.get(server.url + "/__admin/requests").json()["requests"]]
+        assert rules == [f"{cassette.name}#0", f"{cassette.name}#1"]
+    finally:
+        server.stop()
+    assert cassette.read_bytes() == before  # never rewritten by loading
+
+    # a new episode recorded into it: still gzipped, still requests and responses
+    recorder = start_server(
+        "--upstream", upstream.base_url, "--cassettes", str(folder),
+        "--cassette", cassette.name, "--record-mode", "new_episodes",
+        tmp_path=tmp_path,
+    )  # fmt: skip
+    try:
+        client = OpenAI(base_url=recorder.base_url, api_key="sk-wild-key-00000000000000")
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Another capital?"}]
+        )
+    finally:
+        recorder.stop()
+    kept = yaml.safe_load(gzip.decompress(cassette.read_bytes()))
+    assert sorted(kept) == ["requests", "responses"] and len(kept["responses"]) == 3
+    # the suite's own persister reads the file back and plays all three
+    played = record(GZIPPED_PAIRS, cassette, upstream.base_url, tmp_path, "replay")
+    assert played["another"] == "Paris is the capital."
+    assert played["played"] == 3
+    assert played["plain"] == seen["plain"]
