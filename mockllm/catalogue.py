@@ -59,6 +59,9 @@ class Model:
     known: bool = True  # False for the `unknown` entry
     efforts: tuple[str, ...] = ()  # the reasoning efforts it takes (empty: any)
     default_effort: str = "medium"  # its effort when the request names none
+    # the Responses API's `text.verbosity` values it takes (empty: any); models before
+    # GPT-5 take only medium
+    verbosities: tuple[str, ...] = ()
     # Anthropic's Messages API: whether the model takes `thinking`, whether `temperature`
     # and `top_p` may be given together, whether a final assistant message (prefill) is
     # taken, whether it takes `thinking.type` `enabled` (a budget; false: adaptive only),
@@ -187,6 +190,7 @@ def _model(
         known=known,
         efforts=tuple(str(e) for e in raw.get("efforts") or ()),
         default_effort=str(raw.get("default_effort", "medium")),
+        verbosities=tuple(str(v) for v in raw.get("verbosities") or ()),
         extended_thinking=bool(raw.get("extended_thinking", True)),
         one_sampler=bool(raw.get("one_sampler", False)),
         prefill=bool(raw.get("prefill", True)),

@@ -1147,6 +1147,7 @@ def parse(
     # local-OAuth-CLI-API-adapter, test/openai-responses-validation-parity.test.mjs).
     model_parameters(body, entry, "responses", context)
     if not context.lenient:
+        _check_verbosity(text["verbosity"], entry, model)
         _check_includes(includes, effort, top_logprobs)
     echo = {
         "frequency_penalty": frequency_penalty,
@@ -1237,6 +1238,21 @@ def parse(
 
 
 _PRIMING = count_prompt(())  # the reply's priming, counted once a prompt
+
+
+def _check_verbosity(verbosity: str, entry: Model, model: str) -> None:
+    """A verbosity the model does not take (only medium before GPT-5): "Unsupported value:
+    'low' is not supported with the 'gpt-4.1-mini' model. Supported values are:
+    'medium'." (quoted in public reports of 2026; param and code as the API gives them for
+    a reasoning effort the model does not take)."""
+    if entry.verbosities and verbosity not in entry.verbosities:
+        raise RequestError(
+            400,
+            f"Unsupported value: '{verbosity}' is not supported with the '{model}' model. "
+            f"Supported values are: {listed(entry.verbosities)}.",
+            code="unsupported_value",
+            param="text.verbosity",
+        )
 
 
 def _check_includes(includes: tuple[str, ...], effort: str | None, top_logprobs: int) -> None:

@@ -344,3 +344,21 @@ def test_a_models_refusal_comes_after_the_fields_are_checked(
 ) -> None:
     body = {"model": "gpt-5.5", "input": "ping", "temperature": 0.5, **sent}
     assert refusal(server, body)[1] == param
+
+
+def test_a_model_before_gpt_5_takes_only_medium_verbosity(
+    server: RunningServer, client: OpenAI
+) -> None:
+    for model in ("gpt-4.1-mini", "gpt-4o"):
+        body = {"model": model, "input": "ping", "text": {"verbosity": "low"}}
+        assert refusal(server, body) == (
+            400,
+            "text.verbosity",
+            "unsupported_value",
+            f"Unsupported value: 'low' is not supported with the '{model}' model. "
+            "Supported values are: 'medium'.",
+        )
+    taken = client.responses.create(model="gpt-4o", input="ping", text={"verbosity": "medium"})
+    assert taken.text.verbosity == "medium"
+    terse = client.responses.create(model="gpt-5-mini", input="ping", text={"verbosity": "low"})
+    assert terse.text.verbosity == "low"
