@@ -17,6 +17,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from mockllm.asgi import SHUTDOWN_KEY, TRANSPORT_KEY, Receive, Scope, Send
+from mockllm.errors import StateUnavailable
 from mockllm.writer import SLACK_S, WriteResult
 
 if TYPE_CHECKING:
@@ -60,7 +61,12 @@ async def follow(
         await send({"type": "http.response.start", "status": body.status, "headers": head})
         while written < len(events) and not stopped.done():
             if not ending:
-                tail = poll(written)
+                try:
+                    tail = poll(written)
+                except StateUnavailable:
+                    # The shared store is away: the answer runs on as it was (a
+                    # cancellation made meanwhile is seen at a look once it is back).
+                    tail = None
                 if tail is not None:  # the answer changed: its ending goes out now
                     events[written:] = tail
                     offsets[written:] = [0.0] * len(tail)

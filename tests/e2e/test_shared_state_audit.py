@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,11 @@ rules:
       - { content: "step 1" }
       - { content: "step 2" }
     then: cycle
+  - name: slowly
+    match: { last_user: { contains: "slowly" } }
+    reply:
+      content: "one two three four five six seven eight nine ten eleven twelve"
+      latency: { ttft_ms: 50, inter_token_ms: 40 }
 """
 
 
@@ -217,3 +223,28 @@ def test_an_inspector_page_is_cleared_by_a_reset_made_through_another_replica(
         reader.wait(lambda name, _: name == "cleared", timeout=3)
     finally:
         reader.close()
+
+
+def test_a_background_stream_runs_on_while_redis_is_away(
+    replicas: list[RunningServer], redis_client: redis.Redis
+):
+    """A background response's stream looks for a cancellation between writes; when Redis
+    dropped the connection the look raised, the stream was cut (the SDK's 'Connection
+    error.') and the log had a traceback."""
+    first, second = replicas
+    with _openai(first) as client:
+        stream = client.responses.create(
+            model="gpt-4o-mini", input="slowly", background=True, stream=True
+        )
+        seen = []
+        for event in stream:
+            seen.append(event.type)
+            if len(seen) == 6:
+                redis_client.client_kill_filter(_type="normal")  # every client but this one
+        assert seen[-1] == "response.completed", seen
+    # Both replicas are back on Redis by themselves.
+    deadline = time.monotonic() + 5
+    for server in replicas:
+        while httpx.get(f"{server.url}/__admin/requests").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
