@@ -381,6 +381,14 @@ class RedisStore:
             self._pool = redis.ConnectionPool.from_url(url, **options)
         except ValueError as exc:
             raise ConfigError(f"--state {self.where}: {exc}") from None
+        # redis-py takes a database it cannot read as a number for none (database 0, that
+        # of every other server given no number): a typo would share another's state.
+        database = urlsplit(url).path.strip("/")
+        if url.lower().startswith("redis") and database and not database.isdigit():
+            raise ConfigError(
+                f"--state {self.where}: the database is a number (redis://HOST:PORT/DB), "
+                f"found {database!r}"
+            )
         self._lock = threading.RLock()
         self._conn: Any = None
         self._sha: dict[str, str] = {}

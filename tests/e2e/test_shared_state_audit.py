@@ -248,3 +248,19 @@ def test_a_background_stream_runs_on_while_redis_is_away(
         while httpx.get(f"{server.url}/__admin/requests").status_code != 200:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_a_database_that_is_not_a_number_is_refused(monkeypatch: pytest.MonkeyPatch):
+    """`redis://HOST:PORT/stage` served from database 0, as every server given no number
+    does, and so shared its state; the CLI's table says DB is a number."""
+    from click.testing import CliRunner
+
+    import mockllm.cli as cli
+    from mockllm.server import MockServer
+
+    monkeypatch.setattr(MockServer, "run", lambda self: None)
+    url = "redis://:s3cret@127.0.0.1:1/stage"
+    result = CliRunner().invoke(cli.main, ["serve", "--port", "0", "--state", url])
+    assert result.exit_code == 1, result.output
+    assert "the database is a number (redis://HOST:PORT/DB), found 'stage'" in result.output
+    assert "redis://:***@127.0.0.1:1/stage" in result.output and "s3cret" not in result.output
