@@ -243,6 +243,7 @@ _MEMBERS = {
     "text": frozenset({"format", "verbosity"}),
     "reasoning": frozenset({"context", "effort", "mode", "summary"}),
     "stream_options": frozenset({"include_obfuscation"}),
+    "prompt_cache_options": frozenset({"comparison_response_id", "mode", "prewarm", "ttl"}),
 }
 _MESSAGE_MEMBERS = frozenset({"type", "role", "content", "id", "status"})
 _ASSISTANT_MEMBERS = _MESSAGE_MEMBERS | {"phase"}  # only the assistant's turn has a phase

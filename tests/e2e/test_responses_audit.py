@@ -122,6 +122,7 @@ def assistant(**extra: Any) -> dict[str, Any]:
          "reasoning.generate_summary"),
         ({"input": "ping", "stream_options": {"include_usage": True}},
          "stream_options.include_usage"),
+        ({"input": "ping", "prompt_cache_options": {"bogus": 1}}, "prompt_cache_options.bogus"),
     ],
 )  # fmt: skip
 def test_an_unknown_member_of_an_object_is_refused_by_its_path(
