@@ -50,8 +50,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import redis
+from redis.exceptions import AuthenticationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mockllm.errors import ConfigError, StateUnavailable
@@ -406,6 +406,13 @@ class RedisStore:
         self._refusal: str | None = None  # the last refusal logged
         try:
             self._conn = self._connect()
+        except AuthenticationError as exc:  # reached, but not let in
+            if urlsplit(url).password is None:
+                raise ConfigError(
+                    f"--state {self.where}: Redis asks for a password and the URL gives none "
+                    "(redis://[USER]:PASSWORD@HOST:PORT/DB)"
+                ) from None
+            raise ConfigError(f"--state {self.where}: Redis refused the login: {exc}") from None
         except _LOST as exc:
             raise ConfigError(f"--state {self.where}: cannot reach Redis: {exc}") from None
         except ResponseError as exc:

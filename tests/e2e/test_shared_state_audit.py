@@ -264,3 +264,48 @@ def test_a_database_that_is_not_a_number_is_refused(monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 1, result.output
     assert "the database is a number (redis://HOST:PORT/DB), found 'stage'" in result.output
     assert "redis://:***@127.0.0.1:1/stage" in result.output and "s3cret" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("login", "said"),
+    [
+        ("", "Redis asks for a password and the URL gives none"),
+        (":wrong@", "Redis refused the login: invalid username-password pair"),
+    ],
+)
+def test_a_redis_that_asks_for_a_password_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, login: str, said: str
+):
+    """A password-protected Redis and a URL without one (or a wrong one) was 'cannot reach
+    Redis: HELLO must be called with the client already authenticated, …': it was
+    reached."""
+    from click.testing import CliRunner
+
+    import mockllm.cli as cli
+    from mockllm.server import MockServer
+    from tests.conftest import free_port, redis_binary
+
+    port = free_port()
+    locked = subprocess.Popen(
+        [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--requirepass", "s3cret", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                with redis.Redis(port=port, password="s3cret") as probe:
+                    probe.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        monkeypatch.setattr(MockServer, "run", lambda self: None)
+        url = f"redis://{login}127.0.0.1:{port}/0"
+        result = CliRunner().invoke(cli.main, ["serve", "--port", "0", "--state", url])
+    finally:
+        locked.terminate()
+        locked.wait(5)
+    assert result.exit_code == 1, result.output
+    assert said in result.output and "cannot reach" not in result.output
