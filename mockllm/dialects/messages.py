@@ -624,6 +624,12 @@ def _read_message(raw: object, i: int, lenient: bool, roles: tuple[str, ...]) ->
         if kind not in (_SYSTEM_BLOCKS if role == "system" else _BLOCKS):
             raise _tag(at, kind, _SYSTEM_BLOCKS if role == "system" else _BLOCKS)
         turn.kinds.append(kind)
+        if kind in _OWNERS and role != _OWNERS[kind]:
+            # The API's words ("messages.1: `tool_result` blocks can only be in `user`
+            # messages", quoted in public repositories' notes on the live refusal).
+            raise invalid(
+                f"{path}: `{kind}` blocks can only be in `{_OWNERS[kind]}` messages", path
+            )
         if kind in _BLOCK_KEYS:
             _only(block, f"{at}.{kind}", _BLOCK_KEYS[kind])
         _cache_control(block, f"{at}.{kind}")
@@ -686,6 +692,7 @@ def _read_message(raw: object, i: int, lenient: bool, roles: tuple[str, ...]) ->
     return turn
 
 
+_OWNERS = {"tool_use": "assistant", "tool_result": "user"}  # the role whose blocks they are
 _TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]+")
 _SERVER_TOOL_USE_ID = re.compile(r"srvtoolu_[a-zA-Z0-9_]+")
 _BETA_BLOCKS = frozenset(

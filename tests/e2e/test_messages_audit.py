@@ -444,3 +444,20 @@ def test_where_thinking_blocks_sent_back_may_stand(server: RunningServer) -> Non
     ):  # the turns of a conversation sent back as the API gave them
         taken = post(server, asked(max_tokens=2048, messages=messages, **fields))
         assert taken.status_code == 200, taken.text
+
+
+def test_tool_blocks_in_a_message_of_the_other_role_are_refused(server: RunningServer) -> None:
+    """A `tool_use` block is the assistant's, a `tool_result` the user's: in the other role's
+    message each is refused in the API's words ("messages.1: `tool_result` blocks can only be
+    in `user` messages", quoted in public repositories' notes on the live refusal, as is its
+    twin for `tool_use`)."""
+    used = _loop(_USE, _RESULT)
+    used["messages"][1]["content"].append(_RESULT)
+    assert refusal(post(server, asked(**used))) == (
+        "messages.1: `tool_result` blocks can only be in `user` messages"
+    )
+    asking = {"role": "user", "content": [{"type": "text", "text": "Look it up."}, _USE]}
+    assert refusal(post(server, asked(tools=_TOOLS, messages=[asking]))) == (
+        "messages.0: `tool_use` blocks can only be in `assistant` messages"
+    )
+
