@@ -53,6 +53,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import email.utils
 import gzip
 import json
 import logging
@@ -219,8 +220,10 @@ class CassetteFile:
     serializer: Literal["yaml", "json"] = "yaml"
     parsed_bodies: bool = False  # JSON bodies kept as data under `parsed_body`
     versioned: bool = True  # has the top-level `version: 1`
-    # `interactions`, or vcrpy's in-memory `{requests, responses}` (LangChain's suites)
-    layout: Literal["interactions", "pairs"] = "interactions"
+    # `interactions`; vcrpy's in-memory `{requests, responses}` (LangChain's suites); or
+    # Ruby's VCR, `http_interactions` (written with its `recorded_with`)
+    layout: Literal["interactions", "pairs", "ruby"] = "interactions"
+    recorded_with: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +269,8 @@ _SafeLoader.add_constructor(
     "tag:yaml.org,2002:python/tuple", lambda loader, node: tuple(loader.construct_sequence(node))
 )
 _SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _SafeLoader.construct_yaml_str)
+# Ruby's YAML writes bytes under its local tag `!binary` (base64, as `!!binary`).
+_SafeLoader.add_constructor("!binary", _SafeLoader.construct_yaml_binary)
 
 
 class _CassetteConstructor(yaml.constructor.SafeConstructor):
@@ -276,6 +281,9 @@ for _tag in ("python/str", "python/unicode", "timestamp"):
     _CassetteConstructor.add_constructor(  # type: ignore[type-var]
         f"tag:yaml.org,2002:{_tag}", _CassetteConstructor.construct_yaml_str
     )
+_CassetteConstructor.add_constructor(  # type: ignore[type-var]
+    "!binary", _CassetteConstructor.construct_yaml_binary
+)
 CASSETTE_CONSTRUCTOR = _CassetteConstructor
 """Builds the tagged scalars a cassette may hold (``!!python/unicode`` and the like)."""
 
@@ -347,6 +355,11 @@ CASSETTE_FORMAT = s.Obj(
         "metadata": s.AnyValue(doc="written by vcrpy 9 and kept"),
         "grpc_interactions": s.AnyValue(doc="cassetter's gRPC calls; not replayed"),
         "ws_interactions": s.AnyValue(doc="cassetter's WebSocket sessions; not replayed"),
+        # Other layouts, read as `interactions` (`_as_interactions`):
+        "http_interactions": s.AnyValue(doc="Ruby's VCR: its interactions"),
+        "recorded_with": s.AnyValue(doc="Ruby's VCR: its version; kept"),
+        "requests": s.AnyValue(doc="vcrpy's in-memory layout: the requests, by index"),
+        "responses": s.AnyValue(doc="vcrpy's in-memory layout: their responses"),
     },
     required=("interactions",),
 )
@@ -435,6 +448,7 @@ class _Reader:
     def deserialize(self, text: str) -> Any:
         raw = _load_data(text, self.source)
         data = _as_interactions(raw, self.source)
+        layout = _layout_of(raw)
         if shape_problems(data, str(self.source)):
             raise _Misshapen(f"{self.source}: not shaped like a vcrpy cassette")
         for item in data["interactions"]:
@@ -445,8 +459,10 @@ class _Reader:
             for item in data["interactions"]
             for part in (item["request"], item["response"])
         )
-        layout: Literal["interactions", "pairs"] = "pairs" if data is not raw else "interactions"
-        self.file = CassetteFile(self.file.serializer, parsed, "version" in data, layout)
+        recorded_with = str(raw.get("recorded_with") or "") if layout == "ruby" else ""
+        self.file = CassetteFile(
+            self.file.serializer, parsed, "version" in data, layout, recorded_with
+        )
         for item in data["interactions"]:
             _unparse(item["request"], is_response=False)
             _unparse(item["response"], is_response=True)
@@ -470,16 +486,28 @@ def _is_gzipped(path: Path) -> bool:
     return path.suffix.lower() == _GZIP
 
 
+def _layout_of(data: Any) -> Literal["interactions", "pairs", "ruby"]:
+    if not isinstance(data, dict) or "interactions" in data:
+        return "interactions"
+    if isinstance(data.get("http_interactions"), list):
+        return "ruby"
+    if isinstance(data.get("requests"), list) and isinstance(data.get("responses"), list):
+        return "pairs"
+    return "interactions"
+
+
 def _as_interactions(data: Any, source: Path) -> Any:
-    """A cassette in the layout vcrpy holds one in memory, ``{requests: [...], responses:
-    [...]}`` (LangChain's suites write it so), as the ``interactions`` of its file format;
-    any other data as it is."""
-    if not (
-        isinstance(data, dict)
-        and "interactions" not in data
-        and isinstance(data.get("requests"), list)
-        and isinstance(data.get("responses"), list)
-    ):
+    """A cassette in another layout as the ``interactions`` of vcrpy's file format: Ruby's
+    VCR's ``http_interactions`` (a lower-case method, a request body ``{encoding,
+    string}``), or the layout vcrpy holds a cassette in memory, ``{requests: [...],
+    responses: [...]}`` (LangChain's suites write it so); any other data as it is."""
+    layout = _layout_of(data)
+    if layout == "ruby":
+        return {
+            "interactions": [_from_ruby(item) for item in data["http_interactions"]],
+            "version": 1,
+        }
+    if layout != "pairs":
         return data
     requests, responses = data["requests"], data["responses"]
     if len(requests) != len(responses):
@@ -489,6 +517,38 @@ def _as_interactions(data: Any, source: Path) -> Any:
         )
     pairs = zip(requests, responses, strict=True)
     return {"interactions": [{"request": q, "response": r} for q, r in pairs]}
+
+
+def _from_ruby(item: Any) -> Any:
+    """An interaction of Ruby's VCR as vcrpy's: the method upper-case, the request body its
+    text (or the bytes of its `base64_string`). Anything else is left for the shape check."""
+    if not isinstance(item, dict) or not isinstance(item.get("request"), dict):
+        return item
+    request = dict(item["request"])
+    if isinstance(request.get("method"), str):
+        request["method"] = request["method"].upper()
+    body = request.get("body")
+    if isinstance(body, dict):
+        if "base64_string" in body:
+            request["body"] = _from_base64(body["base64_string"])
+        else:
+            request["body"] = body.get("string")
+    response = item.get("response")
+    if isinstance(response, dict) and "recorded_at" in item:  # kept with it, for writing
+        response = {**response, "recorded_at": item["recorded_at"]}
+    return {"request": request, "response": response}
+
+
+def _to_ruby(item: dict[str, Any]) -> dict[str, Any]:
+    """An interaction of vcrpy's as Ruby's VCR writes it (the way back of `_from_ruby`)."""
+    request, response = dict(item["request"]), dict(item["response"])
+    request["method"] = str(request["method"]).lower()
+    request["body"] = {"encoding": "UTF-8", "string": request.get("body") or ""}
+    body = response.get("body")
+    if isinstance(body, dict) and "string" in body:
+        response["body"] = {"encoding": "UTF-8", **body}
+    when = response.pop("recorded_at", None) or email.utils.formatdate(usegmt=True)
+    return {"request": request, "response": response, "recorded_at": when}
 
 
 def cassette_text(path: Path) -> str:
@@ -1157,7 +1217,8 @@ class Recorder:
             cassette_dict = {"requests": requests, "responses": responses, "metadata": metadata}
             # A gzipped file stays gzipped (by its name), and one in vcrpy's in-memory
             # layout stays in it: the suites that wrote it read nothing else.
-            writer = _Writer(path, file if self._keep_format else CassetteFile(layout=file.layout))
+            own = CassetteFile(layout=file.layout, recorded_with=file.recorded_with)
+            writer = _Writer(path, file if self._keep_format else own)
             _write_atomic(path, _vcr().serialize(cassette_dict, writer))
             self._files[path] = ((requests, responses, metadata), from_disk, file)
         if self._library is not None:
@@ -1267,6 +1328,11 @@ class _Writer:
             for item in data["interactions"]:
                 _parse_body(item["request"], is_response=False)
                 _parse_body(item["response"], is_response=True)
+        if self.file.layout == "ruby":  # as Ruby's VCR reads it
+            items = data.pop("interactions")
+            data.pop("version", None)
+            data["http_interactions"] = [_to_ruby(item) for item in items]
+            data["recorded_with"] = self.file.recorded_with or "VCR 6.3.1"
         if self.file.layout == "pairs":  # as vcrpy holds it in memory, LangChain's layout
             items = data.pop("interactions")
             data.pop("version", None)

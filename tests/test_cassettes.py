@@ -890,3 +890,44 @@ def test_a_gzipped_cassette_is_read_in_either_layout_and_named_by_its_suffixes(
     (tmp_path / "odd.yaml.gz").write_bytes(gzip.compress(yaml.safe_dump(pairs).encode()))
     with pytest.raises(CassetteError, match="1 requests but 0 responses"):
         load_cassette(tmp_path / "odd.yaml.gz", "odd.yaml.gz")
+
+
+def test_a_ruby_vcr_cassette_reads_as_vcrpys_and_validates(tmp_path: Path) -> None:
+    from mockllm.validate import check_files
+
+    text = """---
+http_interactions:
+- request:
+    method: post
+    uri: https://api.anthropic.com/v1/messages
+    body:
+      encoding: ASCII-8BIT
+      base64_string: |
+        eyJtb2RlbCI6ImNsYXVkZSJ9
+    headers:
+      Content-Type:
+      - application/json
+  response:
+    status:
+      code: 200
+      message: OK
+    headers:
+      Content-Type:
+      - application/json
+    body:
+      encoding: ASCII-8BIT
+      string: !binary |-
+        eyJ0eXBlIjoibWVzc2FnZSJ9
+  recorded_at: Thu, 12 Jun 2025 15:47:11 GMT
+recorded_with: VCR 6.3.1
+"""
+    path = tmp_path / "ruby.yml"
+    path.write_text(text)
+    (found,) = load_cassette(path, "ruby.yml")
+    assert (found.request.method, found.request.path) == ("POST", "/v1/messages")
+    assert (found.request.body, found.response.body) == (
+        b'{"model":"claude"}',
+        b'{"type":"message"}',
+    )
+    (checked,) = check_files([path])
+    assert (checked.kind, checked.summary, checked.problems) == ("cassette", "1 interaction", ())

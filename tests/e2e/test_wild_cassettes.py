@@ -8,6 +8,7 @@ one-file-per-test layout. A second mockllm then serves them offline.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -501,3 +502,143 @@ def test_a_gzipped_cassette_of_requests_and_responses_replays_and_records(
     assert played["another"] == "Paris is the capital."
     assert played["played"] == 3
     assert played["plain"] == seen["plain"]
+
+
+# A cassette as Ruby's VCR writes it (ruby_llm's and ruby-openai's suites keep hundreds):
+# `http_interactions`, a lower-case method, bodies `{encoding, string}`, bytes under Ruby's
+# own `!binary` tag, `recorded_at` on each interaction and `recorded_with` at the end.
+RUBY_ANSWER = {
+    "id": "chatcmpl-ruby",
+    "object": "chat.completion",
+    "created": 1749743228,
+    "model": "gpt-4o-mini",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "2 + 2 is 4."},
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+}
+RUBY_STREAM = (
+    'data: {"id":"chatcmpl-rs","object":"chat.completion.chunk","created":1749743230,'
+    '"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":"Once"},'
+    '"finish_reason":null}]}\n\n'
+    'data: {"id":"chatcmpl-rs","object":"chat.completion.chunk","created":1749743230,'
+    '"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    "data: [DONE]\n\n"
+)
+
+
+def _ruby_cassette() -> str:
+    answer = base64.b64encode(json.dumps(RUBY_ANSWER).encode()).decode()
+    stream = json.dumps(RUBY_STREAM)
+    return f"""---
+http_interactions:
+- request:
+    method: post
+    uri: https://api.openai.com/v1/chat/completions
+    body:
+      encoding: UTF-8
+      string: '{{"model":"gpt-4o-mini","messages":[{{"role":"user","content":"What''s
+        2 + 2?"}}],"stream":false,"temperature":0.7}}'
+    headers:
+      User-Agent:
+      - Faraday v2.13.1
+      Authorization:
+      - Bearer <OPENAI_API_KEY>
+      Content-Type:
+      - application/json
+  response:
+    status:
+      code: 200
+      message: OK
+    headers:
+      Content-Type:
+      - application/json
+      Transfer-Encoding:
+      - chunked
+    body:
+      encoding: ASCII-8BIT
+      string: !binary |-
+        {answer}
+  recorded_at: Thu, 12 Jun 2025 15:47:11 GMT
+- request:
+    method: post
+    uri: https://api.openai.com/v1/chat/completions
+    body:
+      encoding: UTF-8
+      string: '{{"model":"gpt-4o-mini","messages":[{{"role":"user","content":"Tell a story"}}],
+        "stream":true}}'
+    headers:
+      Content-Type:
+      - application/json
+  response:
+    status:
+      code: 200
+      message: OK
+    headers:
+      Content-Type:
+      - text/event-stream; charset=utf-8
+    body:
+      encoding: UTF-8
+      string: {stream}
+  recorded_at: Thu, 12 Jun 2025 15:47:12 GMT
+recorded_with: VCR 6.3.1
+"""
+
+
+def test_a_ruby_vcr_cassette_replays_and_records_in_its_own_form(
+    upstream: RunningServer, tmp_path: Path
+) -> None:
+    folder = tmp_path / "vcr_cassettes"
+    folder.mkdir()
+    cassette = folder / "ask_openai_can_ask_a_question.yml"
+    cassette.write_text(_ruby_cassette())
+    before = cassette.read_bytes()
+    server = start_server("--cassettes", str(folder), tmp_path=tmp_path)
+    try:
+        client = OpenAI(base_url=server.base_url, api_key="sk-other", max_retries=0)
+        answer = client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "What's 2 + 2?"}],
+            stream=False,
+            temperature=0.7,
+        )
+        assert answer.model_dump(mode="json", exclude_unset=True) == RUBY_ANSWER
+        chunks = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Tell a story"}], stream=True
+        )
+        assert [c.choices[0].delta.content for c in chunks] == ["Once", None]
+    finally:
+        server.stop()
+    assert cassette.read_bytes() == before  # never rewritten by loading
+
+    recorder = start_server(
+        "--upstream", upstream.base_url, "--cassettes", str(folder),
+        "--cassette", cassette.name, "--record-mode", "new_episodes",
+        tmp_path=tmp_path,
+    )  # fmt: skip
+    try:
+        client = OpenAI(base_url=recorder.base_url, api_key="sk-wild-key-00000000000000")
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Another capital?"}]
+        )
+    finally:
+        recorder.stop()
+    kept = yaml.safe_load(cassette.read_text())
+    assert sorted(kept) == ["http_interactions", "recorded_with"]
+    assert kept["recorded_with"] == "VCR 6.3.1"
+    first, _, new = kept["http_interactions"]
+    assert first["recorded_at"] == "Thu, 12 Jun 2025 15:47:11 GMT"
+    assert re.fullmatch(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT", new["recorded_at"])
+    assert new["request"]["method"] == "post"
+    sent = json.loads(new["request"]["body"]["string"])
+    assert sent["messages"][0]["content"] == "Another capital?"
+    assert new["request"]["body"]["encoding"] == "UTF-8"
+    assert json.loads(new["response"]["body"]["string"])["choices"][0]["message"]["content"] == (
+        "Paris is the capital."
+    )
+    assert sorted(new) == ["recorded_at", "request", "response"]
