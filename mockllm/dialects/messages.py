@@ -406,11 +406,14 @@ def load_body(raw: bytes) -> JSON:
 
 
 def _text_block(block: JSON, path: str) -> str:
+    """A text block's text; an empty one is refused in the API's words, which name the field
+    the block is in ("messages: …", "system: text content blocks must be non-empty")."""
     text = _text(block, "text", path)
+    field = path.partition(".")[0]
     if not text:
-        raise invalid("messages: text content blocks must be non-empty", path)
+        raise invalid(f"{field}: text content blocks must be non-empty", path)
     if not text.strip():
-        raise invalid("messages: text content blocks must contain non-whitespace text", path)
+        raise invalid(f"{field}: text content blocks must contain non-whitespace text", path)
     return text
 
 

@@ -461,3 +461,16 @@ def test_tool_blocks_in_a_message_of_the_other_role_are_refused(server: RunningS
         "messages.0: `tool_use` blocks can only be in `assistant` messages"
     )
 
+
+def test_an_empty_system_block_is_refused_as_the_system_s(server: RunningServer) -> None:
+    """An empty text block of `system` is named as the system's ("system: text content blocks
+    must be non-empty", with a request_id in public reports, and the reason many clients drop
+    empty system blocks), a message's as the messages'."""
+    empty = {"type": "text", "text": ""}
+    assert refusal(post(server, asked(system=[empty]))) == (
+        "system: text content blocks must be non-empty"
+    )
+    messages = [{"role": "user", "content": [empty]}]
+    assert refusal(post(server, asked(messages=messages))) == (
+        "messages: text content blocks must be non-empty"
+    )
