@@ -53,6 +53,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import datetime
 import email.utils
 import gzip
 import json
@@ -539,15 +540,25 @@ def _from_ruby(item: Any) -> Any:
     return {"request": request, "response": response}
 
 
-def _to_ruby(item: dict[str, Any]) -> dict[str, Any]:
-    """An interaction of vcrpy's as Ruby's VCR writes it (the way back of `_from_ruby`)."""
+def _to_ruby(item: dict[str, Any], betamax: bool) -> dict[str, Any]:
+    """An interaction of vcrpy's as Ruby's VCR writes it (the way back of `_from_ruby`); as
+    Betamax (Python's port, JSON) writes it when ``betamax``: its methods upper-case and its
+    `recorded_at` ISO 8601, which it parses."""
     request, response = dict(item["request"]), dict(item["response"])
-    request["method"] = str(request["method"]).lower()
+    method = str(request["method"])
+    request["method"] = method.upper() if betamax else method.lower()
     request["body"] = {"encoding": "UTF-8", "string": request.get("body") or ""}
     body = response.get("body")
     if isinstance(body, dict) and "string" in body:
         response["body"] = {"encoding": "UTF-8", **body}
-    when = response.pop("recorded_at", None) or email.utils.formatdate(usegmt=True)
+    when = response.pop("recorded_at", None)
+    if when is None:
+        now = datetime.datetime.now(datetime.UTC)
+        when = (
+            now.strftime("%Y-%m-%dT%H:%M:%S")
+            if betamax
+            else email.utils.format_datetime(now, usegmt=True)
+        )
     return {"request": request, "response": response, "recorded_at": when}
 
 
@@ -1331,7 +1342,8 @@ class _Writer:
         if self.file.layout == "ruby":  # as Ruby's VCR reads it
             items = data.pop("interactions")
             data.pop("version", None)
-            data["http_interactions"] = [_to_ruby(item) for item in items]
+            betamax = self.file.recorded_with.lower().startswith("betamax")
+            data["http_interactions"] = [_to_ruby(item, betamax) for item in items]
             data["recorded_with"] = self.file.recorded_with or "VCR 6.3.1"
         if self.file.layout == "pairs":  # as vcrpy holds it in memory, LangChain's layout
             items = data.pop("interactions")

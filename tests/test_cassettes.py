@@ -931,3 +931,36 @@ recorded_with: VCR 6.3.1
     )
     (checked,) = check_files([path])
     assert (checked.kind, checked.summary, checked.problems) == ("cassette", "1 interaction", ())
+
+
+def test_a_betamax_cassette_keeps_its_form_when_recorded_into(tmp_path: Path) -> None:
+    # Betamax (Python's port of Ruby's VCR) writes JSON: upper-case methods, ISO 8601
+    # recorded_at, which it parses when it loads the file.
+    first = {
+        "request": {
+            "method": "POST",
+            "uri": URL,
+            "body": {"encoding": "utf-8", "string": chat_body().decode()},
+            "headers": {"Content-Type": ["application/json"]},
+        },
+        "response": {
+            "status": {"code": 200, "message": "OK"},
+            "headers": {"Content-Type": ["application/json"]},
+            "body": {"encoding": "utf-8", "string": '{"choices": []}'},
+            "url": URL,
+        },
+        "recorded_at": "2017-01-17T15:10:23",
+    }
+    data = {"http_interactions": [first], "recorded_with": "betamax/0.8.1"}
+    (tmp_path / "b.json").write_text(json.dumps(data))
+    (loaded,) = load_cassette(tmp_path / "b.json", "b.json")
+    assert loaded.response.body == b'{"choices": []}'
+    Recorder(tmp_path, Scrubber()).append("b.json", make_request(), make_response("hi"))
+    kept = json.loads((tmp_path / "b.json").read_text())
+    assert sorted(kept) == ["http_interactions", "recorded_with"]
+    assert kept["recorded_with"] == "betamax/0.8.1"
+    old, new = kept["http_interactions"]
+    assert (old["request"]["method"], new["request"]["method"]) == ("POST", "POST")
+    assert old["recorded_at"] == "2017-01-17T15:10:23"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", new["recorded_at"])
+    assert json.loads(new["response"]["body"]["string"])["choices"][0]["message"]["content"] == "hi"
