@@ -221,6 +221,22 @@ def record(script: str, path: Path, base_url: str, cwd: Path, *extra: str) -> di
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
+def record_another(upstream: RunningServer, folder: Path, name: str, *flags: str) -> None:
+    """One more exchange recorded into cassette `name` through a recording mockllm."""
+    recorder = start_server(
+        "--upstream", upstream.base_url, "--cassettes", str(folder),
+        "--cassette", name, "--record-mode", "new_episodes", *flags,
+        tmp_path=folder.parent,
+    )  # fmt: skip
+    try:
+        client = OpenAI(base_url=recorder.base_url, api_key="sk-wild-key-00000000000000")
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Another capital?"}]
+        )
+    finally:
+        recorder.stop()
+
+
 def replay(server: RunningServer) -> dict[str, Any]:
     client = OpenAI(base_url=server.base_url, api_key="sk-other", max_retries=0)
     plain = client.chat.completions.create(
@@ -280,25 +296,7 @@ def test_a_parsed_body_serializers_cassettes_replay(upstream: RunningServer, tmp
     assert (folder / "test_agent.yaml").read_text() == text
 
     # recording a new episode into it, told to keep the file's dialect
-    recorder = start_server(
-        "--upstream",
-        upstream.base_url,
-        "--cassettes",
-        str(folder),
-        "--cassette",
-        "test_agent",
-        "--record-mode",
-        "new_episodes",
-        "--cassettes-keep-format",
-        tmp_path=tmp_path,
-    )
-    try:
-        client = OpenAI(base_url=recorder.base_url, api_key="sk-wild-key-00000000000000")
-        client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "Another capital?"}]
-        )
-    finally:
-        recorder.stop()
+    record_another(upstream, folder, "test_agent", "--cassettes-keep-format")
     kept = yaml.safe_load((folder / "test_agent.yaml").read_text())
     assert kept.get("version") == yaml.safe_load(text).get("version")
     assert len(kept["interactions"]) == 3
@@ -483,18 +481,7 @@ def test_a_gzipped_cassette_of_requests_and_responses_replays_and_records(
     assert cassette.read_bytes() == before  # never rewritten by loading
 
     # a new episode recorded into it: still gzipped, still requests and responses
-    recorder = start_server(
-        "--upstream", upstream.base_url, "--cassettes", str(folder),
-        "--cassette", cassette.name, "--record-mode", "new_episodes",
-        tmp_path=tmp_path,
-    )  # fmt: skip
-    try:
-        client = OpenAI(base_url=recorder.base_url, api_key="sk-wild-key-00000000000000")
-        client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "Another capital?"}]
-        )
-    finally:
-        recorder.stop()
+    record_another(upstream, folder, cassette.name)
     kept = yaml.safe_load(gzip.decompress(cassette.read_bytes()))
     assert sorted(kept) == ["requests", "responses"] and len(kept["responses"]) == 3
     # the suite's own persister reads the file back and plays all three
@@ -616,18 +603,7 @@ def test_a_ruby_vcr_cassette_replays_and_records_in_its_own_form(
         server.stop()
     assert cassette.read_bytes() == before  # never rewritten by loading
 
-    recorder = start_server(
-        "--upstream", upstream.base_url, "--cassettes", str(folder),
-        "--cassette", cassette.name, "--record-mode", "new_episodes",
-        tmp_path=tmp_path,
-    )  # fmt: skip
-    try:
-        client = OpenAI(base_url=recorder.base_url, api_key="sk-wild-key-00000000000000")
-        client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "Another capital?"}]
-        )
-    finally:
-        recorder.stop()
+    record_another(upstream, folder, cassette.name)
     kept = yaml.safe_load(cassette.read_text())
     assert sorted(kept) == ["http_interactions", "recorded_with"]
     assert kept["recorded_with"] == "VCR 6.3.1"
