@@ -410,14 +410,17 @@ def test_previous_response_id_continues_a_stored_conversation():
     )
 
 
-def test_previous_response_id_alone_needs_no_input():
+def test_previous_response_id_with_an_empty_input():
     store = MemoryStore()
     first = make_responses_request(input="Hi", state=store)
     responses.remember(store, first, make_rendered(), CREATED)
-    again = make_responses_request(
-        input=None, previous_response_id=response_id(make_rendered(), first), state=store
-    )
+    previous = response_id(make_rendered(), first)
+    again = make_responses_request(input=[], previous_response_id=previous, state=store)
     assert again.messages == (Message("user", "Hi"), Message("assistant", "Hi there"))
+    # without input at all, it is refused, as the API refuses it
+    with pytest.raises(RequestError) as info:
+        make_responses_request(input=None, previous_response_id=previous, state=store)
+    assert info.value.message == "Missing required parameter: 'input'."
 
 
 def _call(call_id: str) -> dict[str, Any]:
@@ -461,7 +464,7 @@ def test_a_stored_function_call_needs_its_output_in_the_next_input():
     responses.remember(store, first, called, CREATED)
     previous = response_id(called, first)
     context = ParseContext(store=store)
-    for later in ("Never mind.", None, [_output("call_1")]):
+    for later in ("Never mind.", [], [_output("call_1")]):
         body = {"model": "gpt-4o", "previous_response_id": previous}
         if later is not None:
             body["input"] = later

@@ -1000,6 +1000,13 @@ def parse(
                 raise string_too_long("personality", MAX_PERSONALITY, len(personality))
         unknown_parameter({k: v for k, v in body.items() if k != "personality"}, context)
     else:
+        if path == PATH and body.get("input") is None and "messages" not in body:
+            # Before any other argument is looked at, and whether or not the request
+            # continues a previous response (measured on api.openai.com in August 2026:
+            # github.com/kangminlee-maker/local-OAuth-CLI-API-adapter,
+            # test/openai-responses-validation-parity.test.mjs); Chat Completions'
+            # `messages` is told where it moved first.
+            raise missing("input")
         unknown_parameter(body, context)
         if not context.lenient and context.refuse_unknown:
             _check_members(body)
@@ -1035,7 +1042,7 @@ def parse(
         history = _conversation_items(thread, context)
     value = body.get("input")
     if value is None:
-        if previous is None:
+        if previous is None or path == PATH:  # a count or compaction may take them alone
             raise missing("input")
         inputs: list[JSON] = []
     elif isinstance(value, str):

@@ -363,3 +363,13 @@ def test_a_model_before_gpt_5_takes_only_medium_verbosity(
     assert taken.text.verbosity == "medium"
     terse = client.responses.create(model="gpt-5-mini", input="ping", text={"verbosity": "low"})
     assert terse.text.verbosity == "low"
+
+
+def test_input_is_required_even_with_a_previous_response(
+    server: RunningServer, client: OpenAI
+) -> None:
+    first = client.responses.create(model="gpt-4o", input="Hello")
+    words = (400, "input", "missing_required_parameter", "Missing required parameter: 'input'.")
+    body = {"model": "gpt-4o", "previous_response_id": first.id}
+    assert refusal(server, body) == words
+    assert refusal(server, {"model": "gpt-4o", "zzz_unknown": 1}) == words  # before the rest
