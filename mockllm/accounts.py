@@ -17,9 +17,12 @@ sharing a store) can never spend more than the balance; `settle` gives back what
 completion did not use. The store counts in whole units: `scale` units make one credit,
 chosen so that every balance and every price per token is a whole number of units (no
 store rounds, and Redis's Lua, whose numbers are doubles, stays exact below 2**53).
-Store layout: `credits:<digest>` (the balance and its holds) and `rate:<digest>` (the
-buckets), the digest a SHA-256 of the key (never the key itself);
-unset means "as in the keys file" (full balance, full buckets), so a reset only deletes.
+Store layout: `credits:<digest>:<credits>@<scale>` (the balance and its holds) and
+`rate:<digest>:<rpm>/<tpm>` (the buckets), the digest a SHA-256 of the key (never the key
+itself); unset means "as in the keys file" (full balance, full buckets), so a reset only
+deletes. The figures in the name make a key whose figures changed in the keys file start
+again from them, in every process and replica as each reloads the file, without a reset
+that would forgive what other keys (or other replicas) spent meanwhile.
 A hold that outlives a reset is forgiven with everything else: its release finds nothing.
 """
 
@@ -205,11 +208,22 @@ def load_keys(path: str | Path) -> Keys:
     return keys_text(text, source)
 
 
+def _slot(kind: str, key: str, figures: str) -> str:
+    """The store's name for a key's balance or buckets at the keys file's `figures`: a
+    digest of the key, never the key itself (a shared store's names reach its disk and
+    anyone who can list them)."""
+    return f"{kind}:{hashlib.sha256(key.encode()).hexdigest()[:32]}:{figures}"
+
+
 @functools.lru_cache(maxsize=4096)
-def _slot(kind: str, key: str) -> str:
-    """The store's name for a key's balance or buckets: a digest of the key, never the key
-    itself (a shared store's names reach its disk and anyone who can list them)."""
-    return f"{kind}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+def _credits_slot(key: str, credits: Fraction | None, scale: int) -> str:
+    # The scale too: units counted at another scale are not this balance's.
+    return _slot("credits", key, f"{credits}@{scale}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _rate_slot(key: str, caps: tuple[float, float]) -> str:
+    return _slot("rate", key, f"{caps[0]:g}/{caps[1]:g}")
 
 
 def _matches(pattern: str, model: str) -> bool:
@@ -376,7 +390,7 @@ class Accounts:
         spec = self._spec(key)
         if spec is None or spec.credits is None:
             return None
-        units = self.store.balance(_slot("credits", spec.key), int(spec.credits * self.scale))
+        units = self.store.balance(self._credits(spec), int(spec.credits * self.scale))
         return Fraction(units, self.scale)
 
     def reserve(
@@ -406,7 +420,7 @@ class Accounts:
             )
         scale = self.scale
         hold = self.store.reserve(
-            _slot("credits", spec.key),
+            self._credits(spec),
             int(spec.credits * scale),
             int(prompt_tokens * prompt_price * scale),
             int(completion_price * scale),
@@ -530,9 +544,13 @@ class Accounts:
     def _take(
         self, key: str, caps: tuple[float, float], need: tuple[float, float]
     ) -> tuple[bool, tuple[float, ...]]:
+        slot = _rate_slot(key, caps)
         if self.frozen is not None:
-            return self.store.take(_slot("rate", key), caps, need, WINDOW_S, self.frozen, True)
-        return self.store.take(_slot("rate", key), caps, need, WINDOW_S, self.clock())
+            return self.store.take(slot, caps, need, WINDOW_S, self.frozen, True)
+        return self.store.take(slot, caps, need, WINDOW_S, self.clock())
+
+    def _credits(self, spec: KeySpec) -> str:
+        return _credits_slot(spec.key, spec.credits, self.scale)
 
     # --- reset ----------------------------------------------------------------------
 

@@ -115,10 +115,11 @@ def gateway_watch(
     apply: Callable[[Gateway], None],
 ) -> Watch | None:
     """The profile file (and the files it extends) and the keys file, loaded again into a
-    new gateway over the same state. Balances and buckets carry on from where they are
-    (the store may be shared by replicas that each reload the file): new keys start from
-    their figures, and `POST /__admin/reset` starts every key again. None when there is no
-    file to watch (a built-in profile and no keys file)."""
+    new gateway over the same state. Balances and buckets carry on from where they are,
+    but for a key whose figures changed (credits, rpm, tpm), which starts from its new
+    ones (its state is kept under a name that holds them, so replicas that each reload
+    the file agree without a reset); `POST /__admin/reset` starts every key again. None
+    when there is no file to watch (a built-in profile and no keys file)."""
     from mockllm.gateway import Gateway
 
     def files() -> list[Path]:

@@ -377,8 +377,11 @@ def test_state_lives_in_the_store_under_named_keys():
     accounts.check_rate("ak_live_123", 10)
     # Named by a digest of the key (a shared store's names reach its disk): never the key.
     digest = hashlib.sha256(b"ak_live_123").hexdigest()[:32]
-    assert store.balance(f"credits:{digest}", 0) == 999 * accounts.scale
-    _, levels = store.take(f"rate:{digest}", (60.0, 100000.0), (0.0, 0.0), 60.0, 1000.0)
+    # And by the figures its state started from (credits at a scale; rpm/tpm).
+    credits = f"credits:{digest}:1000@{accounts.scale}"
+    assert store.balance(credits, 0) == 999 * accounts.scale
+    rate = f"rate:{digest}:60/100000"
+    _, levels = store.take(rate, (60.0, 100000.0), (0.0, 0.0), 60.0, 1000.0)
     assert levels == (59.0, 100000.0 - 10)
     assert store.balance("credits:ak_live_123", 0) == 0  # nothing under the key itself
     # A second Accounts over the same store sees the same balance.

@@ -186,9 +186,10 @@ def test_keys_files_and_profiles_are_reloaded_when_they_change(serve: Any, tmp_p
         assert post("/acme/chat", "ak_3").status_code == 200
 
     _eventually(new_key_works)
-    # Balances carry on from where they were (replicas sharing a store each reload the
-    # file); a reset starts every key from the file's new figures.
-    assert (balance("ak_1"), balance("ak_2")) == (spent_1, spent_2)
+    # A key whose figures changed starts from them; the others carry on from where they
+    # were (replicas sharing a store, each reloading the file, agree: the figures are in
+    # the state's name); a reset starts every key from the file's figures.
+    assert (balance("ak_1"), balance("ak_2")) == (7, spent_2)
     assert httpx.get(f"{url}/__admin/health", timeout=5).json()["keys"] == 3
     assert httpx.post(f"{url}/__admin/reset", timeout=5).status_code == 200
     assert (balance("ak_1"), balance("ak_2")) == (7, 1)

@@ -309,3 +309,45 @@ def test_a_redis_that_asks_for_a_password_says_so(
         locked.wait(5)
     assert result.exit_code == 1, result.output
     assert said in result.output and "cannot reach" not in result.output
+
+
+def test_a_key_whose_figures_change_in_the_keys_file_starts_again_from_them(
+    redis_server: RedisServer, tmp_path: Path
+):
+    """docs/gateways.md: a key whose credits, rpm or tpm changed starts again from its new
+    figures, the others keep their balance. The balance and buckets carried on: 10 credits
+    with 9 spent, then 20 in the file, showed total 20, used 19, remaining 1."""
+    keys = tmp_path / "keys.yaml"
+    figures = "  - { key: ak_a, credits: 10, rpm: 5 }\n  - { key: ak_b, credits: 10 }\n"
+    prices = 'prices:\n  "*": { prompt: 0, completion: 1000 }\n'
+    keys.write_text("keys:\n" + figures + prices)
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\nrules:\n  - name: three\n    reply: { content: one two three }\n"
+    )
+    server = start_server(
+        "--profile", "ainative", "--keys", str(keys), "--scenarios", str(tmp_path / "rules.yaml"),
+        "--state", redis_server.url, "--state-prefix", "figures:", tmp_path=tmp_path,
+    )  # fmt: skip
+
+    def ask(key: str) -> int:
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+        path = "/v1/public/chat/completions"
+        return httpx.post(server.url + path, json=body, headers={"x-api-key": key}).status_code
+
+    def balance(key: str) -> dict[str, float]:
+        path = "/api/v1/public/credits/balance"
+        return dict(httpx.get(server.url + path, headers={"x-api-key": key}).json())
+
+    try:
+        assert [ask("ak_a") for _ in range(3)] + [ask("ak_b")] == [200] * 4
+        keys.write_text("keys:\n" + figures.replace("10, rpm: 5", "20, rpm: 4", 1) + prices)
+        deadline = time.monotonic() + 5
+        while balance("ak_a")["total_credits"] != 20:
+            assert time.monotonic() < deadline, "the keys file was not read again"
+            time.sleep(0.05)
+        assert balance("ak_a") == {"total_credits": 20, "used_credits": 0, "remaining_credits": 20}
+        assert balance("ak_b")["remaining_credits"] == 7  # unchanged: carries on
+        assert [ask("ak_a") for _ in range(5)] == [200] * 4 + [429]  # rpm 4, from full
+    finally:
+        assert server.stop() == 0
+    assert "Traceback" not in server.log()
