@@ -410,6 +410,10 @@ def _text_block(block: JSON, path: str) -> str:
     the block is in ("messages: …", "system: text content blocks must be non-empty")."""
     text = _text(block, "text", path)
     field = path.partition(".")[0]
+    if not text and block.get("cache_control") is not None:
+        # The API's words, naming the block ("messages.29.content.0.text: cache_control cannot
+        # be set for empty text blocks", with a request_id in a public report; "system.N: …").
+        raise invalid(f"{path}: cache_control cannot be set for empty text blocks", path)
     if not text:
         raise invalid(f"{field}: text content blocks must be non-empty", path)
     if not text.strip():

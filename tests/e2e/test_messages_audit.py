@@ -474,3 +474,19 @@ def test_an_empty_system_block_is_refused_as_the_system_s(server: RunningServer)
     assert refusal(post(server, asked(messages=messages))) == (
         "messages: text content blocks must be non-empty"
     )
+
+
+def test_an_empty_text_block_with_cache_control_is_refused_for_its_breakpoint(
+    server: RunningServer,
+) -> None:
+    """An empty text block marked for caching is refused for the mark, naming the block
+    ("messages.29.content.0.text: cache_control cannot be set for empty text blocks", with a
+    request_id in a public report; "system.N: …" for a system block)."""
+    marked = {"type": "text", "text": "", "cache_control": {"type": "ephemeral"}}
+    assert refusal(post(server, asked(system=[{"type": "text", "text": "Be brief."}, marked]))) == (
+        "system.1: cache_control cannot be set for empty text blocks"
+    )
+    messages = [{"role": "user", "content": [{"type": "text", "text": "Hello!"}, marked]}]
+    assert refusal(post(server, asked(messages=messages))) == (
+        "messages.0.content.1.text: cache_control cannot be set for empty text blocks"
+    )
