@@ -312,10 +312,33 @@ def _text_of(content: object, where: str, role: str) -> str:
                 raise absent_or_wrong(f"{at}.{field}", "a string", text)
             texts.append(text)
         elif kind == "input_image":
+            _one_of(part, _IMAGE_SOURCES, at)
             detail = part.get("detail")
             if detail is not None and detail not in _IMAGE_DETAILS:
                 raise unsupported(detail, _IMAGE_DETAILS, f"{at}.detail")
     return "\n".join(texts)
+
+
+_IMAGE_SOURCES = ("file_id", "image_url")  # an input_image names one
+_MCP_SERVERS = ("server_url", "connector_id", "tunnel_id")  # an MCP tool names one
+
+
+def _one_of(value: JSON, names: tuple[str, ...], where: str) -> None:
+    """An object that names none of the members of which it needs one: "Missing mutually
+    exclusive parameters: 'items[0].content[1]'. Ensure you are providing exactly one of:
+    'file_id' or 'image_url'." (quoted from api.openai.com in a public error log of June
+    2026), "... 'tools[0]'. Ensure you are providing exactly one of: 'server_url',
+    'connector_id', or 'tunnel_id'." (quoted from the Responses API of Azure AI Foundry;
+    the openai SDK's Mcp tool: "One of `server_url`, `connector_id`, or `tunnel_id` must be
+    provided")."""
+    if all(value.get(name) is None for name in names):
+        raise RequestError(
+            400,
+            f"Missing mutually exclusive parameters: '{where}'. Ensure you are providing "
+            f"exactly one of: {_or(names)}.",
+            code="missing_mutually_exclusive_parameters",
+            param=where,
+        )
 
 
 def _output_text(value: object, where: str) -> str:
@@ -520,6 +543,8 @@ def _parse_tools(
         for required in _BUILTIN_REQUIRED.get(kind, ()):
             if raw.get(required) is None:
                 raise missing(f"{at}.{required}")
+        if kind == "mcp":
+            _one_of(raw, _MCP_SERVERS, at)
         size = raw.get("search_context_size")
         if size is not None and size not in _SEARCH_CONTEXT_SIZES:
             raise unsupported(size, _SEARCH_CONTEXT_SIZES, f"{at}.search_context_size")

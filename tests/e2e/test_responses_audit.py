@@ -373,3 +373,23 @@ def test_input_is_required_even_with_a_previous_response(
     body = {"model": "gpt-4o", "previous_response_id": first.id}
     assert refusal(server, body) == words
     assert refusal(server, {"model": "gpt-4o", "zzz_unknown": 1}) == words  # before the rest
+
+
+def test_an_image_or_mcp_tool_naming_no_source_is_refused(server: RunningServer) -> None:
+    image = {"role": "user", "content": [{"type": "input_text", "text": "What is it?"},
+                                         {"type": "input_image", "detail": "auto"}]}  # fmt: skip
+    assert refusal(server, {"model": "gpt-4o", "input": [image]}) == (
+        400,
+        "input[0].content[1]",
+        "missing_mutually_exclusive_parameters",
+        "Missing mutually exclusive parameters: 'input[0].content[1]'. Ensure you are "
+        "providing exactly one of: 'file_id' or 'image_url'.",
+    )
+    tool = {"type": "mcp", "server_label": "dice"}
+    assert refusal(server, {"model": "gpt-4o", "input": "Roll", "tools": [tool]}) == (
+        400,
+        "tools[0]",
+        "missing_mutually_exclusive_parameters",
+        "Missing mutually exclusive parameters: 'tools[0]'. Ensure you are providing exactly "
+        "one of: 'server_url', 'connector_id', or 'tunnel_id'.",
+    )
