@@ -58,6 +58,7 @@ from mockllm.rules import ErrorSpec, Latency, Rule
 from mockllm.runtime import Runtime
 from mockllm.state import open_store
 from mockllm.ui import ui_routes
+from mockllm.vllm_routes import vllm_routes
 
 if TYPE_CHECKING:
     from mockllm.recording import RecordingProxy
@@ -65,7 +66,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mockllm")
 _OPENAI_ROUTE_HEADERS = ((b"openai-processing-ms", b"0"), (b"openai-version", b"2020-10-01"))
-_PROBES = frozenset({"/health", "/metrics"})  # liveness probes and scrapes, not API calls
+# liveness probes (vLLM's /ping too) and scrapes, not API calls
+_PROBES = frozenset({"/health", "/ping", "/metrics"})
 
 SERVER_ERROR = "The server had an error while processing your request."
 
@@ -165,6 +167,8 @@ class MockApp:
                 *batch_routes(self.services),
             )
         ]
+        if self.gateway.profile.vllm is not None:  # before /v1/models: vLLM's model cards
+            routes += [Route(p, e, methods=m) for p, e, m in vllm_routes(self.services)]
         models_path = self.gateway.profile.models_path
         routes += [
             Route(path, endpoint, methods=["GET"])

@@ -138,6 +138,7 @@ class Endpoint:
             lenient=config.lenient,
             refuse_unknown=profile.unknown_arguments == "refuse",
             held_elsewhere=config.upstream is not None or config.cassettes is not None,
+            vllm=profile.vllm,
         )
         self._context = (config, store, profile, context)
         return context

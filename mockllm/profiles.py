@@ -171,6 +171,14 @@ FORMAT = s.Obj(
             doc="request arguments the API does not know: refused as OpenAI refuses them, "
             "or passed through as a gateway does (default: refuse)",
         ),
+        "vllm": s.Obj(
+            {
+                "version": s.Str(doc="what GET /version answers"),
+                "max_model_len": s.Num(min=1, integer=True, doc="the served model's context"),
+            },
+            doc="answer as a vLLM server: /ping, /version, /tokenize, /detokenize, vLLM's "
+            "model cards and its context-length refusals (docs/gateways.md)",
+        ),
     },
 )
 _REQUIRED = (
@@ -219,6 +227,14 @@ class Balance:
 
 
 @dataclass(frozen=True, slots=True)
+class VllmServer:
+    """What a profile that answers as a vLLM server says of itself."""
+
+    version: str
+    max_model_len: int
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     """One gateway's dialect."""
 
@@ -235,6 +251,7 @@ class Profile:
     on_exhaustion: Literal["length", "error"] = "length"
     source: str = "<profile>"
     unknown_arguments: Literal["refuse", "pass"] = "refuse"
+    vllm: VllmServer | None = None
 
     def error(
         self,
@@ -526,6 +543,13 @@ def _compile(data: dict[str, Any], lines: Any, source: str) -> Profile:
         )
     auth = data["auth"]
     models = data["models"]
+    vllm_data = data.get("vllm")
+    vllm = None
+    if vllm_data is not None:
+        for key in ("version", "max_model_len"):
+            if key not in vllm_data:
+                fail(("vllm",), f"missing required key '{key}'")
+        vllm = VllmServer(str(vllm_data.get("version", "")), int(vllm_data.get("max_model_len", 1)))
     if problems:
         raise ProfileError(problems)
     return Profile(
@@ -551,6 +575,7 @@ def _compile(data: dict[str, Any], lines: Any, source: str) -> Profile:
         on_exhaustion=data.get("on_exhaustion", "length"),
         source=source,
         unknown_arguments=data.get("unknown_arguments", "refuse"),
+        vllm=vllm,
     )
 
 

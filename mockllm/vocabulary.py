@@ -55,3 +55,21 @@ def decode(ids: Sequence[int]) -> str:
         raise ValueError(f"token ids go from 0 to {END_OF_TEXT}")
     blob, starts = _table()
     return b"".join([blob[starts[i] : starts[i + 1]] for i in ids]).decode("utf-8", "replace")
+
+
+def piece(token_id: int) -> bytes:
+    """The bytes of one token id (from 0 to END_OF_TEXT)."""
+    blob, starts = _table()
+    return blob[starts[token_id] : starts[token_id + 1]]
+
+
+@functools.cache
+def _ids() -> dict[bytes, int]:
+    blob, starts = _table()
+    pieces = (blob[starts[i] : starts[i + 1]] for i in range(END_OF_TEXT))
+    return {p: i for i, p in enumerate(pieces) if p}
+
+
+def piece_id(token: bytes) -> int | None:
+    """The id of the token whose bytes these are; None when no token of cl100k_base is."""
+    return _ids().get(token)

@@ -251,7 +251,7 @@ def test_profiles_lists_every_builtin_with_paths_auth_and_balance():
     result = run("profiles")
     assert result.exit_code == 0
     blocks = {b.split(":", 1)[0]: b for b in result.output.strip().split("\n\n")}
-    assert set(blocks) == {"ainative", "nextapi", "openai", "qingcheng", "tokenhub"}
+    assert set(blocks) == {"ainative", "nextapi", "openai", "qingcheng", "tokenhub", "vllm"}
     assert blocks["ainative"].splitlines() == [
         "ainative: AINative Studio",
         "  chat paths: /v1/public/chat/completions, /v1/chat/completions",

@@ -29,7 +29,7 @@ from mockllm.profiles import (
     refuse_key,
 )
 
-BUILTINS = ("ainative", "nextapi", "openai", "qingcheng", "tokenhub")
+BUILTINS = ("ainative", "nextapi", "openai", "qingcheng", "tokenhub", "vllm")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -63,7 +63,7 @@ def refusal(profile: str, headers: dict[str, str], body: dict | None = None) -> 
 # --- loading ----------------------------------------------------------------------------
 
 
-def test_the_builtins_are_the_five_gateways():
+def test_the_builtins_are_the_five_gateways_and_vllm():
     assert builtin_profiles() == BUILTINS
 
 
@@ -216,7 +216,7 @@ def test_typos_give_file_line_field_and_the_closest_key(tmp_path: Path):
     assert found[0] == (
         f"{path}:2: auht: unknown key 'auht'; did you mean 'auth'? valid keys: extends, name, "
         "description, chat_paths, models_path, auth, required_headers, ranges, models, balance, "
-        "errors, on_exhaustion, error_shape, unknown_arguments"
+        "errors, on_exhaustion, error_shape, unknown_arguments, vllm"
     )
     assert found[1].startswith(
         f"{path}:5: ranges.temprature: unknown key 'temprature'; did you mean 'temperature'?"
@@ -308,12 +308,14 @@ def test_unknown_builtin_lists_the_builtins():
     (found,) = problems_of("openia")
     assert found == (
         "openia: profile: unknown profile 'openia'; did you mean 'openai'? built-in profiles: "
-        "ainative, nextapi, openai, qingcheng, tokenhub (or give the path of a profile file)"
+        "ainative, nextapi, openai, qingcheng, tokenhub, vllm (or give the path of a profile "
+        "file)"
     )
     (unlike,) = problems_of("nosuch")
     assert unlike == (
         "nosuch: profile: unknown profile 'nosuch'; built-in profiles: "
-        "ainative, nextapi, openai, qingcheng, tokenhub (or give the path of a profile file)"
+        "ainative, nextapi, openai, qingcheng, tokenhub, vllm (or give the path of a profile "
+        "file)"
     )
 
 

@@ -18,6 +18,7 @@ from mockllm.frozen import quick_init
 
 if TYPE_CHECKING:
     from mockllm.errors import RequestError
+    from mockllm.profiles import VllmServer
     from mockllm.render import Rendered
     from mockllm.rules import ErrorSpec, Fault
     from mockllm.state import StateStore
@@ -42,6 +43,7 @@ class ParseContext:
     # An upstream (--upstream) or cassettes (--cassettes) may hold what an id names: a
     # response, conversation or item the store does not hold is no error (no earlier turns).
     held_elsewhere: bool = False
+    vllm: VllmServer | None = None  # the profile answers as a vLLM server (its refusals)
 
 
 DEFAULT_CONTEXT = ParseContext()  # a server with its default settings and no state

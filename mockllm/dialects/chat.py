@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from mockllm import audio, sse, stored_completions
+from mockllm import audio, sse, stored_completions, vllm
 from mockllm.catalogue import Model, lookup
 from mockllm.conversation import (
     JSON,
@@ -626,6 +626,11 @@ def parse(
     if max_tokens is None:
         max_tokens = get_int(body, "max_tokens", 1, None)
     max_tokens_given = max_tokens is not None
+    if context.vllm is not None and max_tokens is not None and not context.lenient:
+        named = body.get("max_completion_tokens") is not None
+        vllm.check_output(
+            context.vllm, max_tokens, "max_completion_tokens" if named else "max_tokens"
+        )
     limit = output_limit(entry, context)
     if limit is not None:
         if max_tokens is not None and max_tokens > limit:
@@ -933,6 +938,10 @@ def _check_context(conversation: Conversation, entry: Model, context: ParseConte
     schemas = [t.parameters for t in conversation.tools]
     asked = conversation.max_tokens if conversation.max_tokens_given else None
     framing = 4 * len(texts) + 3 + (len(orjson.dumps(schemas)) if schemas else 0)
+    if context.vllm is not None:  # a vLLM server's words (mockllm/vllm.py)
+        if may_exceed(texts, framing + (asked or 0), context.vllm.max_model_len):
+            vllm.check_input(context.vllm, count_prompt(texts, schemas or None), asked or 0)
+        return
     if not may_exceed(texts, framing + (asked or 0), entry.context_window):
         return
     messages = count_prompt(texts)

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from mockllm import sse
+from mockllm import sse, vllm
 from mockllm.catalogue import Model, lookup
 from mockllm.conversation import (
     JSON,
@@ -233,7 +233,11 @@ def parse(
         max_tokens = DEFAULT_MAX_TOKENS
     if context.max_output is not None and max_tokens > context.max_output:
         raise too_many_output_tokens("max_tokens", max_tokens, context.max_output, "completion")
-    if not context.lenient:
+    if context.vllm is not None and not context.lenient:  # vLLM's words (mockllm/vllm.py)
+        vllm.check_output(context.vllm, max_tokens, "max_tokens")
+        for prompt in prompts:
+            vllm.check_input(context.vllm, len(prompt.tokens), max_tokens)
+    elif not context.lenient:
         _check_context(entry, prompts, max_tokens)
     choices = len(prompts) * max(n, best_of or 1)
     if choices > MAX_CHOICES:

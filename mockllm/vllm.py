@@ -1,0 +1,241 @@
+"""A vLLM server's own words: its token ids, its model cards and its refusals.
+
+A profile with a `vllm` block (the built-in `vllm`) answers as vLLM's OpenAI-compatible
+server does; this module holds what that server says, as plain data. The routes that
+serve it are in `vllm_routes.py`.
+
+Token ids. `/tokenize` splits text with mockllm's own tokenizer (`tokens.py`), so that
+its count is the `prompt_tokens` a completion reports; each piece gets one id: the id of
+cl100k_base's token with the same bytes when there is one (most words, numbers and
+punctuation), else `PACKED` plus the piece's bytes read as a number, so that any id
+`/tokenize` gives reads back to its piece and `/detokenize` gives the text back.
+A conversation is framed as ChatML frames it, in as many tokens as mockllm counts a
+message's framing (4) and the reply's priming (3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from mockllm import vocabulary
+from mockllm.conversation import JSON
+from mockllm.errors import RequestError
+from mockllm.profiles import VllmServer
+from mockllm.tokens import split_tokens
+
+# Ids past cl100k_base's, each below 2**53 (exact in JavaScript's numbers too): a piece of
+# at most 6 bytes spelled in its id; an ASCII word piece (a space or none, then 1 to 8
+# letters) spelled in its id; a longer piece (a long whitespace run, a word in another
+# script) named by a hash, and remembered for /detokenize.
+PACKED = 200_000  # above every vocabulary vLLM serves (Llama 3: 128256, Qwen2.5: 151665)
+_PACKED_BYTES = 6
+_LETTERS = 1 << 49
+_HASHED = 1 << 50
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_LETTER = {c: i for i, c in enumerate(_ALPHABET)}
+_REMEMBERED = 65536  # hashed pieces kept for /detokenize, oldest forgotten first
+_hashed: dict[int, bytes] = {}
+_SPECIAL = {100264: "<|im_start|>", 100265: "<|im_end|>"}  # cl100k_base's ChatML markers
+_START, _END = 100264, 100265
+_NEWLINE = "\n"
+
+
+# --- token ids --------------------------------------------------------------------------
+
+
+def _id(token: str) -> int:
+    raw = token.encode()
+    found = vocabulary.piece_id(raw)
+    if found is not None:
+        return found
+    if len(raw) <= _PACKED_BYTES:
+        return PACKED + _number(raw, 256, lambda b: b)
+    word = token[1:] if token.startswith(" ") else token
+    if len(word) <= 8 and all(c in _LETTER for c in word):
+        return _LETTERS + 2 * _number(word, 52, _LETTER.__getitem__) + (word is not token)
+    token_id = _HASHED + int.from_bytes(hashlib.blake2b(raw, digest_size=5).digest(), "big")
+    if token_id not in _hashed and len(_hashed) >= _REMEMBERED:
+        del _hashed[next(iter(_hashed))]
+    _hashed[token_id] = raw
+    return token_id
+
+
+def _number(items: Any, base: int, digit: Any) -> int:
+    """Bijective numeration: every sequence its own number, the empty one none."""
+    value = 0
+    for item in items:
+        value = value * base + digit(item) + 1
+    return value
+
+
+def _digits(value: int, base: int) -> list[int]:
+    out = []
+    while value:
+        value -= 1
+        out.append(value % base)
+        value //= base
+    return out[::-1]
+
+
+def _bytes(token_id: int) -> bytes:
+    if token_id in _SPECIAL:
+        return _SPECIAL[token_id].encode()
+    if token_id <= vocabulary.END_OF_TEXT:
+        return vocabulary.piece(token_id)
+    if token_id >= _HASHED:
+        return _hashed.get(token_id, b"")
+    if token_id >= _LETTERS:
+        spelled, space = divmod(token_id - _LETTERS, 2)
+        word = "".join(_ALPHABET[d] for d in _digits(spelled, 52))
+        return (" " * space + word).encode()
+    if token_id < PACKED:
+        return b""  # no token has this id: it reads as nothing
+    return bytes(_digits(token_id - PACKED, 256))
+
+
+def encode_prompt(text: str) -> list[str]:
+    """The pieces of a prompt, as `/tokenize` gives them for {"prompt": text}."""
+    return split_tokens(text)
+
+
+def encode_chat(messages: Iterable[tuple[str, str]], tools: object = None) -> list[str]:
+    """The pieces of a conversation of (role, text), framed as ChatML frames it: as many
+    as a chat completion's `prompt_tokens` (tokens.count_prompt)."""
+    pieces: list[str] = []
+    for role, text in messages:
+        pieces += [_SPECIAL[_START], role, _NEWLINE, *split_tokens(text), _SPECIAL[_END]]
+    if tools:
+        pieces += split_tokens(orjson.dumps(tools).decode())
+    return [*pieces, _SPECIAL[_START], "assistant", _NEWLINE]
+
+
+def token_ids(pieces: Sequence[str]) -> list[int]:
+    """One id for each piece."""
+    special = {text: token_id for token_id, text in _SPECIAL.items()}
+    return [special.get(p) or _id(p) for p in pieces]
+
+
+def decode(ids: Sequence[int]) -> str:
+    """The text of token ids; ValueError for a negative id, as vLLM's tokenizer refuses it
+    ("out of range integral type conversion attempted")."""
+    if any(i < 0 for i in ids):
+        raise ValueError("out of range integral type conversion attempted")
+    return b"".join(_bytes(i) for i in ids).decode("utf-8", "replace")
+
+
+# --- refusals ---------------------------------------------------------------------------
+
+
+def _invalid(message: str, param: str, value: object) -> RequestError:
+    """vLLM's VLLMValidationError as its server writes it: the parameter and value after
+    the message, type BadRequestError, the status as the code (vllm/exceptions.py,
+    vllm/entrypoints/serve/exception_handling/error_response.py)."""
+    return _with_status_code(
+        RequestError(
+            400,
+            f"{message} (parameter={param}, value={value})",
+            type="BadRequestError",
+            param=param,
+        )
+    )
+
+
+def check_output(server: VllmServer, asked: int, param: str) -> None:
+    """vLLM's refusal of more output tokens than the whole context (`param` is
+    max_tokens or max_completion_tokens, as sent; vllm/renderers/params.py,
+    TokenizeParams), checked before the prompt is read."""
+    total = server.max_model_len
+    if asked > total:
+        raise _invalid(
+            f"{param}={asked} cannot be greater than max_model_len=max_total_tokens={total}. "
+            "Please request fewer output tokens.",
+            param,
+            asked,
+        )
+
+
+def check_input(server: VllmServer, prompt_tokens: int, asked: int) -> None:
+    """vLLM's refusal of a prompt longer than the context leaves beside the output asked
+    for (`asked` is 0 when the request names none; vllm/renderers/params.py,
+    TokenizeParams._token_len_check)."""
+    total = server.max_model_len
+    limit = total - asked
+    if prompt_tokens > limit:
+        raise _invalid(
+            f"You passed {prompt_tokens} input tokens and requested {asked} output tokens. "
+            f"However, the model's context length is only {total} tokens, resulting in a "
+            f"maximum input length of {limit} tokens. Please reduce the length of the input "
+            "prompt.",
+            "input_tokens",
+            prompt_tokens,
+        )
+
+
+def validation_error(errors: Sequence[dict[str, Any] | str]) -> RequestError:
+    """A request body vLLM's FastAPI models refuse: pydantic's errors, each as Python
+    writes a dict, with its `loc` joined by dots and its `input` summarised, or a plain
+    error text (400, type "Bad Request", param the first error's `loc`;
+    vllm/entrypoints/serve/exception_handling/handlers/validation.py)."""
+    label = "error" if len(errors) == 1 else "errors"
+    lines = "".join(
+        f"  {error if isinstance(error, str) else repr(error)}\n" for error in errors[:10]
+    )
+    first = errors[0] if errors else None
+    param = first["loc"] if isinstance(first, dict) else None
+    message = f"{len(errors)} validation {label}:\n{lines}".rstrip()
+    return _with_status_code(RequestError(400, message, type="Bad Request", param=param))
+
+
+def _with_status_code(error: RequestError) -> RequestError:
+    """vLLM's error code is the HTTP status, a number (ErrorInfo.code: int), where
+    OpenAI's is a string; the error is written as it is (routes.error_response)."""
+    error.code = error.status  # type: ignore[assignment]
+    return error
+
+
+def summarised(value: object) -> str:
+    """A value as vLLM's validation errors show it."""
+    if isinstance(value, str):
+        return value if len(value) <= 200 else value[:200] + "...[truncated]"
+    if isinstance(value, (list, dict)):
+        return f"<{type(value).__name__} of {len(value)} items>"
+    text = str(value)
+    return text if len(text) <= 200 else text[:200] + "...[truncated]"
+
+
+# --- model cards ------------------------------------------------------------------------
+
+
+def model_card(model_id: str, server: VllmServer, created: int, seed: int) -> JSON:
+    """A model as vLLM's GET /v1/models lists it (ModelCard and ModelPermission in
+    vllm/entrypoints/openai/engine/protocol.py): the served name is its root."""
+    digest = hashlib.blake2b(f"{seed}\0{model_id}\0{created}".encode(), digest_size=16)
+    return {
+        "id": model_id,
+        "object": "model",
+        "created": created,
+        "owned_by": "vllm",
+        "root": model_id,
+        "parent": None,
+        "max_model_len": server.max_model_len,
+        "permission": [
+            {
+                "id": f"modelperm-{digest.hexdigest()}",
+                "object": "model_permission",
+                "created": created,
+                "allow_create_engine": False,
+                "allow_sampling": True,
+                "allow_logprobs": True,
+                "allow_search_indices": False,
+                "allow_view": True,
+                "allow_fine_tuning": False,
+                "organization": "*",
+                "group": None,
+                "is_blocking": False,
+            }
+        ],
+    }

@@ -1,0 +1,172 @@
+"""`--profile vllm`: mockllm answers as vLLM's OpenAI-compatible server, through the
+openai SDK and raw HTTP (one server for the module)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+from openai import OpenAI
+
+from tests.conftest import RunningServer, start_server
+
+MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+CONTEXT = 131072  # Llama-3.1-8B-Instruct's max_model_len, as the profile serves it
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = start_server(
+        "--profile", "vllm", "--seed", "5", tmp_path=tmp_path_factory.mktemp("vllm")
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def http(server: RunningServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        yield client
+
+
+def _error(response: httpx.Response) -> dict[str, object]:
+    assert response.status_code == 400, response.text
+    error: dict[str, object] = response.json()["error"]
+    return error
+
+
+def test_ping_version_and_health_answer_as_vllm(http: httpx.Client):
+    for method in ("GET", "POST"):
+        ping = http.request(method, "/ping")
+        assert (ping.status_code, ping.content) == (200, b"")
+    health = http.get("/health")
+    assert (health.status_code, health.content) == (200, b"")
+    assert http.get("/version").json() == {"version": "0.21.0"}
+
+
+def test_models_are_listed_as_vllm_lists_them(client: OpenAI, http: httpx.Client):
+    (card,) = http.get("/v1/models").json()["data"]
+    permission = card.pop("permission")
+    created = card.pop("created")
+    assert card == {
+        "id": MODEL,
+        "object": "model",
+        "owned_by": "vllm",
+        "root": MODEL,
+        "parent": None,
+        "max_model_len": CONTEXT,
+    }
+    (granted,) = permission
+    assert granted.pop("id").startswith("modelperm-") and granted.pop("created") == created
+    assert granted == {
+        "object": "model_permission",
+        "allow_create_engine": False,
+        "allow_sampling": True,
+        "allow_logprobs": True,
+        "allow_search_indices": False,
+        "allow_view": True,
+        "allow_fine_tuning": False,
+        "organization": "*",
+        "group": None,
+        "is_blocking": False,
+    }
+    assert [m.id for m in client.models.list()] == [MODEL]
+
+
+def test_tokenize_counts_as_usage_does_and_detokenize_gives_the_text_back(
+    client: OpenAI, http: httpx.Client
+):
+    text = "Hello world, tokenizers split antidisestablishment and 12345 like this!\n"
+    answer = http.post("/tokenize", json={"model": MODEL, "prompt": text}).json()
+    assert answer["count"] == len(answer["tokens"]) and answer["max_model_len"] == CONTEXT
+    assert answer["token_strs"] is None
+    back = http.post("/detokenize", json={"model": MODEL, "tokens": answer["tokens"]})
+    assert back.json() == {"prompt": text}
+    strs = http.post("/tokenize", json={"prompt": "Hello world", "return_token_strs": True})
+    assert strs.json()["token_strs"] == ["Hello", "Ġworld"]  # byte-level, as HF writes them
+
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Why is the sky blue?"},
+    ]
+    counted = http.post("/tokenize", json={"model": MODEL, "messages": messages}).json()
+    reply = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=3)  # type: ignore[arg-type]
+    assert reply.usage is not None and counted["count"] == reply.usage.prompt_tokens
+    completion = client.completions.create(model=MODEL, prompt=text, max_tokens=3)
+    assert completion.usage is not None
+    assert completion.usage.prompt_tokens == answer["count"]
+
+
+def test_tokenize_and_detokenize_refuse_bad_bodies_as_vllm_does(http: httpx.Client):
+    missing = _error(http.post("/tokenize", json={"model": MODEL}))
+    assert missing == {
+        "message": "2 validation errors:\n"
+        "  {'type': 'missing', 'loc': 'body.prompt', 'msg': 'Field required', "
+        "'input': '<dict of 1 items>'}\n"
+        "  {'type': 'missing', 'loc': 'body.messages', 'msg': 'Field required', "
+        "'input': '<dict of 1 items>'}",
+        "type": "Bad Request",
+        "param": "body.prompt",
+        "code": 400,
+    }
+    not_ids = _error(http.post("/detokenize", json={"tokens": [1, "a", 1.5]}))
+    assert not_ids["param"] == "body.tokens.1"
+    assert "'type': 'int_parsing'" in str(not_ids["message"])
+    assert "'type': 'int_from_float'" in str(not_ids["message"])
+    no_list = _error(http.post("/detokenize", json={"tokens": 5}))
+    assert no_list["message"] == (
+        "1 validation error:\n  {'type': 'list_type', 'loc': 'body.tokens', "
+        "'msg': 'Input should be a valid list', 'input': '5'}"
+    )
+    negative = _error(http.post("/detokenize", json={"tokens": [-1]}))
+    assert negative == {
+        "message": "1 validation error:\n  out of range integral type conversion attempted",
+        "type": "Bad Request",
+        "param": None,
+        "code": 400,
+    }
+
+
+def test_a_prompt_over_the_context_is_refused_in_vllm_words(client: OpenAI, http: httpx.Client):
+    long = "a " * CONTEXT  # a token a word: over the context with the chat framing
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": long}])
+    error = refused.value.body
+    assert isinstance(error, dict) and error["type"] == "BadRequestError"
+    assert (error["param"], error["code"]) == ("input_tokens", 400)
+    assert str(error["message"]).startswith(
+        f"You passed {CONTEXT + 8} input tokens and requested 0 output tokens. However, the "
+        f"model's context length is only {CONTEXT} tokens, resulting in a maximum input length "
+        f"of {CONTEXT} tokens. Please reduce the length of the input prompt. "
+        f"(parameter=input_tokens, value={CONTEXT + 8})"
+    )
+    body = {"model": MODEL, "prompt": "a " * (CONTEXT - 20), "max_tokens": 100}
+    assert _error(http.post("/v1/completions", json=body)) == {
+        "message": f"You passed {CONTEXT - 19} input tokens and requested 100 output tokens. "
+        f"However, the model's context length is only {CONTEXT} tokens, resulting in a maximum "
+        f"input length of {CONTEXT - 100} tokens. Please reduce the length of the input prompt. "
+        f"(parameter=input_tokens, value={CONTEXT - 19})",
+        "type": "BadRequestError",
+        "param": "input_tokens",
+        "code": 400,
+    }
+
+
+def test_more_output_tokens_than_the_context_are_refused_in_vllm_words(http: httpx.Client):
+    hello = [{"role": "user", "content": "Hello"}]
+    for name, path, extra in (
+        ("max_tokens", "/v1/chat/completions", {"messages": hello}),
+        ("max_completion_tokens", "/v1/chat/completions", {"messages": hello}),
+        ("max_tokens", "/v1/completions", {"prompt": "Hello"}),
+    ):
+        body = {"model": MODEL, name: CONTEXT + 1, **extra}
+        assert _error(http.post(path, json=body)) == {
+            "message": f"{name}={CONTEXT + 1} cannot be greater than "
+            f"max_model_len=max_total_tokens={CONTEXT}. Please request fewer output tokens. "
+            f"(parameter={name}, value={CONTEXT + 1})",
+            "type": "BadRequestError",
+            "param": name,
+            "code": 400,
+        }
