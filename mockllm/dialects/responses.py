@@ -319,6 +319,19 @@ def _text_of(content: object, where: str, role: str) -> str:
     return "\n".join(texts)
 
 
+def _null(name: str) -> RequestError:
+    """`model` or `input` sent as null, which the API tells apart from one not sent, as a
+    wrong type: "Invalid type for 'model': expected a string, but got an object instead."
+    (measured on api.openai.com in August 2026: github.com/kangminlee-maker/
+    local-OAuth-CLI-API-adapter, test/openai-responses-validation-parity.test.mjs)."""
+    return RequestError(
+        400,
+        f"Invalid type for '{name}': expected a string, but got an object instead.",
+        code="invalid_type",
+        param=name,
+    )
+
+
 _IMAGE_SOURCES = ("file_id", "image_url")  # an input_image names one
 _MCP_SERVERS = ("server_url", "connector_id", "tunnel_id")  # an MCP tool names one
 
@@ -1010,6 +1023,8 @@ def parse(
         # a model, the input is counted as for COUNTED_MODEL, held to no model's limits.
         model, entry = COUNTED_MODEL, catalogue().unknown
     elif model is None:
+        if "model" in body and path == PATH:
+            raise _null("model")
         raise missing("model")
     elif not isinstance(model, str):
         raise invalid_type("model", "a string", model)
@@ -1025,6 +1040,8 @@ def parse(
                 raise string_too_long("personality", MAX_PERSONALITY, len(personality))
         unknown_parameter({k: v for k, v in body.items() if k != "personality"}, context)
     else:
+        if path == PATH and "input" in body and body["input"] is None:
+            raise _null("input")
         if path == PATH and body.get("input") is None and "messages" not in body:
             # Before any other argument is looked at, and whether or not the request
             # continues a previous response (measured on api.openai.com in August 2026:

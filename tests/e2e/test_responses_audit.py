@@ -393,3 +393,14 @@ def test_an_image_or_mcp_tool_naming_no_source_is_refused(server: RunningServer)
         "Missing mutually exclusive parameters: 'tools[0]'. Ensure you are providing exactly "
         "one of: 'server_url', 'connector_id', or 'tunnel_id'.",
     )
+
+
+def test_a_null_model_or_input_is_a_wrong_type(server: RunningServer) -> None:
+    for name in ("model", "input"):
+        body = {"model": "gpt-4o", "input": "ping", name: None}
+        assert refusal(server, body) == (
+            400,
+            name,
+            "invalid_type",
+            f"Invalid type for '{name}': expected a string, but got an object instead.",
+        )
