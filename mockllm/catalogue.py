@@ -62,6 +62,8 @@ class Model:
     # the Responses API's `text.verbosity` values it takes (empty: any); models before
     # GPT-5 take only medium
     verbosities: tuple[str, ...] = ()
+    # the Responses API's `prompt_cache_retention` values it takes (empty: any)
+    cache_retentions: tuple[str, ...] = ()
     # Anthropic's Messages API: whether the model takes `thinking`, whether `temperature`
     # and `top_p` may be given together, whether a final assistant message (prefill) is
     # taken, whether it takes `thinking.type` `enabled` (a budget; false: adaptive only),
@@ -191,6 +193,7 @@ def _model(
         efforts=tuple(str(e) for e in raw.get("efforts") or ()),
         default_effort=str(raw.get("default_effort", "medium")),
         verbosities=tuple(str(v) for v in raw.get("verbosities") or ()),
+        cache_retentions=tuple(str(v) for v in raw.get("cache_retentions") or ()),
         extended_thinking=bool(raw.get("extended_thinking", True)),
         one_sampler=bool(raw.get("one_sampler", False)),
         prefill=bool(raw.get("prefill", True)),

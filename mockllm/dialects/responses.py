@@ -1198,6 +1198,17 @@ def parse(
     model_parameters(body, entry, "responses", context)
     if not context.lenient:
         _check_verbosity(text["verbosity"], entry, model)
+        retention = body.get("prompt_cache_retention")
+        if entry.cache_retentions and retention and retention not in entry.cache_retentions:
+            # gpt-5.6-terra's words (measured on api.openai.com in August 2026:
+            # github.com/kangminlee-maker/local-OAuth-CLI-API-adapter,
+            # test/openai-responses-validation-parity.test.mjs)
+            raise RequestError(
+                400,
+                "This model is compatible only with 24h extended prompt caching",
+                code="invalid_parameter",
+                param="prompt_cache_retention",
+            )
         _check_includes(includes, effort, top_logprobs)
     echo = {
         "frequency_penalty": frequency_penalty,

@@ -404,3 +404,21 @@ def test_a_null_model_or_input_is_a_wrong_type(server: RunningServer) -> None:
             "invalid_type",
             f"Invalid type for '{name}': expected a string, but got an object instead.",
         )
+
+
+def test_gpt_5_6_takes_only_the_24h_prompt_cache(server: RunningServer, client: OpenAI) -> None:
+    body = {"model": "gpt-5.6-terra", "input": "ping", "prompt_cache_retention": "in_memory"}
+    assert refusal(server, body) == (
+        400,
+        "prompt_cache_retention",
+        "invalid_parameter",
+        "This model is compatible only with 24h extended prompt caching",
+    )
+    kept = client.responses.create(
+        model="gpt-5.6-terra", input="ping", prompt_cache_retention="24h"
+    )
+    assert kept.prompt_cache_retention == "24h"
+    older = client.responses.create(
+        model="gpt-5.5", input="ping", prompt_cache_retention="in_memory"
+    )
+    assert older.prompt_cache_retention == "in_memory"
