@@ -1015,8 +1015,9 @@ def _check_thinking_blocks(turns: list[_Turn], thinks: bool) -> None:
     assistant message holding any must start with one ("messages.1.content.0: If an assistant
     message contains any thinking blocks, the first block must be `thinking` or
     `redacted_thinking`. Found `text`.", quoted in many public repositories' notes on this
-    refusal), and a final one (a prefill) may not end with one ("messages.1: The final block in
-    an assistant message cannot be `thinking`.", github.com/tailcallhq/forgecode/issues/2107);
+    refusal) and may not end with one ("messages.1: The final block in an assistant message
+    cannot be `thinking`.", github.com/tailcallhq/forgecode/issues/2107; a probe of a turn
+    [thinking, tool_use, thinking] in the middle of a conversation got the same);
     with thinking off, a final assistant message may hold none ("messages.1.content.0: When
     thinking is disabled, an `assistant` message in the final position cannot contain
     `thinking`. …", forgecode issues 1853 and 1195)."""
@@ -1034,20 +1035,20 @@ def _check_thinking_blocks(turns: list[_Turn], thinks: bool) -> None:
         return
     for i, turn in enumerate(turns):
         kinds = turn.kinds
-        if turn.role != "assistant" or not kinds or kinds[0] in thinking:
+        if turn.role != "assistant" or not kinds:
             continue
-        if any(kind in thinking for kind in kinds):
+        if kinds[0] not in thinking and any(kind in thinking for kind in kinds):
             where = f"messages.{i}.content.0"
             raise invalid(
                 f"{where}: If an assistant message contains any thinking blocks, the first "
                 f"block must be `thinking` or `redacted_thinking`. Found `{kinds[0]}`.",
                 where,
             )
-    if turns and turns[last].role == "assistant" and turns[last].kinds[-1:] == ["thinking"]:
-        raise invalid(
-            f"messages.{last}: The final block in an assistant message cannot be `thinking`.",
-            f"messages.{last}",
-        )
+        if kinds[-1] == "thinking":
+            raise invalid(
+                f"messages.{i}: The final block in an assistant message cannot be `thinking`.",
+                f"messages.{i}",
+            )
 
 
 def _check_thinking_kept(turns: list[_Turn]) -> None:

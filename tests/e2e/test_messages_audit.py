@@ -430,6 +430,11 @@ def test_where_thinking_blocks_sent_back_may_stand(server: RunningServer) -> Non
     assert sent([thinking], thinking=_THINKS) == (
         "messages.1: The final block in an assistant message cannot be `thinking`."
     )
+    call = {"type": "tool_use", "id": "toolu_01A", "name": "lookup", "input": {}}
+    answer = {"role": "user", "content": [_RESULT]}
+    assert sent([thinking, call, thinking], answer, thinking=_THINKS, tools=_TOOLS) == (
+        "messages.1: The final block in an assistant message cannot be `thinking`."
+    )
     assert sent([thinking, text]) == (
         "messages.1.content.0: When thinking is disabled, an `assistant` message in the final "
         "position cannot contain `thinking`. To use thinking blocks, enable `thinking` in your "
