@@ -196,6 +196,13 @@ _BUILTIN_REQUIRED: dict[str, tuple[str, ...]] = {
 _TOOL_TYPES = ("function", "custom", "namespace", *_BUILTIN_REQUIRED)
 _SUMMARIES = ("concise", "detailed", "auto")  # in the order the API lists them
 _CHOICES = ("none", "auto", "required")  # tool_choice's modes
+# The includable values as the API's type error lists them, each name cut to its first and
+# last three characters ("expected an array of one of 'fil...lts', 'web...lts', …, or
+# 'mes...obs'": measured on api.openai.com in August 2026, github.com/kangminlee-maker/
+# local-OAuth-CLI-API-adapter, test/openai-responses-validation-parity.test.mjs).
+_INCLUDABLE_CUT = ", ".join(f"'{v[:3]}...{v[-3:]}'" for v in _INCLUDABLE[:-1]) + (
+    f", or '{_INCLUDABLE[-1][:3]}...{_INCLUDABLE[-1][-3:]}'"
+)
 
 
 def _or(values: tuple[str, ...]) -> str:
@@ -1135,6 +1142,8 @@ def parse(
     )
     store = get_bool(body, "store", True)
     metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise invalid_type("metadata", "a metadata object", metadata)
     check_metadata(metadata)
     for name in ("user", "safety_identifier", "prompt_cache_key"):
         item = body.get(name)
@@ -1146,6 +1155,9 @@ def parse(
     moderation = body.get("moderation")
     if moderation is not None and not isinstance(moderation, dict):
         raise invalid_type("moderation", "an object", moderation)
+    retention = body.get("prompt_cache_retention")
+    if retention is not None and not isinstance(retention, str):
+        raise invalid_type("prompt_cache_retention", "one of 'in_memory' or '24h'", retention)
     check_cache_and_safety(body)
     managed = body.get("context_management")
     if managed is not None:
@@ -1175,6 +1187,9 @@ def parse(
             code="unsupported_parameter",
             param="background",
         )
+    included = body.get("include")
+    if included is not None and not isinstance(included, list):
+        raise invalid_type("include", f"an array of one of {_INCLUDABLE_CUT}", included)
     includes = string_list(body, "include")
     fallbacks = string_list(body, "fallbacks")  # a gateway's extra: `openai` refused it above
     for i, included in enumerate(includes):

@@ -295,6 +295,12 @@ def test_an_effort_the_model_does_not_take_is_refused_naming_the_model(
         ({"truncation": {"a": 1}}, "truncation", "one of 'auto' or 'disabled'", "an object"),
         ({"service_tier": {"a": 1}}, "service_tier",
          "one of 'auto', 'default', 'fast', 'flex', or 'priority'", "an object"),
+        ({"metadata": "x"}, "metadata", "a metadata object", "a string"),
+        ({"prompt_cache_retention": {"a": 1}}, "prompt_cache_retention",
+         "one of 'in_memory' or '24h'", "an object"),
+        ({"include": "x"}, "include",
+         "an array of one of 'fil...lts', 'web...lts', 'web...ces', 'mes...url', 'com...url', "
+         "'cod...uts', 'rea...ent', or 'mes...obs'", "a string"),
         ({"model": "gpt-5.5", "reasoning": {"effort": 5}}, "reasoning.effort",
          "one of 'minimal', 'low', 'medium', or 'high'", "an integer"),
         ({"model": "gpt-5.5", "reasoning": {"effort": ["low"]}}, "reasoning.effort",
