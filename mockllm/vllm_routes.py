@@ -56,7 +56,7 @@ def vllm_routes(services: Services) -> list[Route]:
 
     async def tokenize(request: Request) -> Response:
         limits = server()
-        body = _object(await request.body(), 2)
+        body = _object(request, await request.body(), 2)
         prompt, messages = body.get("prompt"), body.get("messages")
         if isinstance(prompt, str):
             pieces = vllm.encode_prompt(prompt)
@@ -79,7 +79,7 @@ def vllm_routes(services: Services) -> list[Route]:
 
     async def detokenize(request: Request) -> Response:
         limits = server()
-        body = _object(await request.body(), 1)
+        body = _object(request, await request.body(), 1)
         tokens = body.get("tokens")
         if not isinstance(tokens, list):
             raise vllm.validation_error(
@@ -115,9 +115,12 @@ def vllm_routes(services: Services) -> list[Route]:
     ]
 
 
-def _object(raw: bytes, members: int) -> dict[str, Any]:
+def _object(request: Request, raw: bytes, members: int) -> dict[str, Any]:
     """The JSON object of a body; else the validation errors FastAPI gives, once for each
-    model of the request's union (`members`)."""
+    model of the request's union (`members`). Sent as anything but JSON, the body is
+    refused before it is read (vLLM's validate_json_request, in api_server.py)."""
+    if request.headers.get("content-type", "").lower().split(";", 1)[0] != "application/json":
+        raise vllm.validation_error(["Unsupported Media Type: Only 'application/json' is allowed"])
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:

@@ -120,6 +120,14 @@ def test_tokenize_and_detokenize_refuse_bad_bodies_as_vllm_does(http: httpx.Clie
         "1 validation error:\n  {'type': 'list_type', 'loc': 'body.tokens', "
         "'msg': 'Input should be a valid list', 'input': '5'}"
     )
+    as_form = _error(http.post("/tokenize", data={"prompt": "Hello"}))
+    assert as_form == {
+        "message": "1 validation error:\n  Unsupported Media Type: Only 'application/json' "
+        "is allowed",
+        "type": "Bad Request",
+        "param": None,
+        "code": 400,
+    }
     negative = _error(http.post("/detokenize", json={"tokens": [-1]}))
     assert negative == {
         "message": "1 validation error:\n  out of range integral type conversion attempted",
