@@ -1072,6 +1072,12 @@ def parse(
                 "must be provided.",
                 code="missing_required_parameter",
             )
+    value = body.get("input")
+    if value is not None and not isinstance(value, str | list):
+        # before the earlier turns are looked up, as the API checks it (measured on
+        # api.openai.com in August 2026: github.com/kangminlee-maker/
+        # local-OAuth-CLI-API-adapter, test/openai-responses-validation-parity.test.mjs)
+        raise invalid_type("input", "one of a string or array of input items", value)
     thread = conversations.conversation_id_of(body.get("conversation"))
     if thread is not None and body.get("previous_response_id") is not None:
         # Before either is looked up, in the API's words: the path of the object holding

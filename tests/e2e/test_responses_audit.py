@@ -342,6 +342,7 @@ def test_enum_values_are_listed_in_the_apis_order(server: RunningServer) -> None
         ({"text": {"verbosity": "bogus"}}, "text.verbosity"),
         ({"input": [{}]}, "input[0]"),
         ({"previous_response_id": "resp_x"}, "previous_response_id"),
+        ({"input": 7, "previous_response_id": "resp_x"}, "input"),  # and before the lookup
         ({"top_logprobs": 1}, "temperature"),  # and the logprobs after it
         ({"include": ["message.output_text.logprobs"]}, "temperature"),
     ],
