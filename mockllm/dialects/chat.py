@@ -1134,21 +1134,13 @@ def _finish(choice: RenderedChoice, legacy: bool) -> str:
     return choice.finish_reason
 
 
-def completion(
-    rendered: Rendered,
-    created: int,
-    legacy: bool = False,
-    tier: str = "default",
-    custom: frozenset[str] = frozenset(),
-    reasons: bool = False,
-    fingerprinted: bool = True,
-    speech: _Speech | None = None,
-) -> JSON:
+def completion(rendered: Rendered, created: int, wire: _Wire = _PLAIN) -> JSON:
     """The non-streaming `chat.completion` object (a reasoning model's choices without
     `logprobs` unless they were asked for; a spoken choice's message with its `audio`)."""
+    speech = wire.speech
     spoken = speech.spoken if speech else None
     voices = _voices(rendered, created, spoken)
-    choices = [_choice(c, legacy, custom, reasons) for c in rendered.choices]
+    choices = [_choice(c, wire.legacy, wire.custom, wire.reasons) for c in rendered.choices]
     for choice, voice in zip(choices, voices, strict=False):
         if voice is not None:
             choice["message"] = _spoken_message(voice, str(spoken))
@@ -1159,8 +1151,8 @@ def completion(
         "model": rendered.model,
         "choices": choices,
         "usage": usage_body(rendered, speech, voices),
-        "service_tier": tier,
-        "system_fingerprint": rendered.fingerprint if fingerprinted else None,
+        "service_tier": wire.tier,
+        "system_fingerprint": rendered.fingerprint if wire.fingerprinted else None,
         **({"provider": rendered.provider} if rendered.provider else {}),
     }
 
@@ -1396,19 +1388,22 @@ def stream(
     created: int,
     include_usage: bool,
     fault: Fault | None = None,
-    obfuscate: bool = True,
-    legacy: bool = False,
-    tier: str = "default",
-    custom: frozenset[str] = frozenset(),
-    reasons: bool = False,
-    fingerprinted: bool = True,
-    speech: _Speech | None = None,
+    wire: _Wire = _PLAIN,
 ) -> Body:
     """The SSE events of a streamed answer, each with the offset it is due at (a
     `functions` request's call as `function_call` deltas, a custom tool's call as
     `custom` deltas; a reasoning model's chunks without `logprobs` unless asked; a spoken
     choice's transcript, then its audio, as `audio` deltas)."""
-    chunks = _Chunks(rendered, created, include_usage, obfuscate, tier, reasons, fingerprinted)
+    legacy, custom, speech = wire.legacy, wire.custom, wire.speech
+    chunks = _Chunks(
+        rendered,
+        created,
+        include_usage,
+        wire.obfuscate,
+        wire.tier,
+        wire.reasons,
+        wire.fingerprinted,
+    )
     offsets = rendered.offsets
     events: list[bytes] = []
     due: list[float] = []
@@ -1469,18 +1464,10 @@ def stream(
 
 
 def whole(
-    rendered: Rendered,
-    created: int,
-    fault: Fault | None = None,
-    legacy: bool = False,
-    tier: str = "default",
-    custom: frozenset[str] = frozenset(),
-    reasons: bool = False,
-    fingerprinted: bool = True,
-    speech: _Speech | None = None,
+    rendered: Rendered, created: int, fault: Fault | None = None, wire: _Wire = _PLAIN
 ) -> Body:
     """A non-streaming answer, with the non-streaming form of a fault."""
-    body = completion(rendered, created, legacy, tier, custom, reasons, fingerprinted, speech)
+    body = completion(rendered, created, wire)
     delay = rendered.offsets[-1]
     if fault is not None:
         if fault.empty_choices_error:
@@ -1498,30 +1485,8 @@ def answer(
     """The bytes of a successful answer: a completion, or its chunks."""
     wire = conversation.wire if isinstance(conversation.wire, _Wire) else _PLAIN
     if conversation.stream:
-        return stream(
-            rendered,
-            created,
-            conversation.include_usage,
-            fault,
-            wire.obfuscate,
-            wire.legacy,
-            wire.tier,
-            wire.custom,
-            wire.reasons,
-            wire.fingerprinted,
-            wire.speech,
-        )
-    return whole(
-        rendered,
-        created,
-        fault,
-        wire.legacy,
-        wire.tier,
-        wire.custom,
-        wire.reasons,
-        wire.fingerprinted,
-        wire.speech,
-    )
+        return stream(rendered, created, conversation.include_usage, fault, wire)
+    return whole(rendered, created, fault, wire)
 
 
 def remember(
@@ -1536,16 +1501,7 @@ def remember(
     if conversation.body.get("store") is not True or fault is not None:
         return
     wire = conversation.wire if isinstance(conversation.wire, _Wire) else _PLAIN
-    answered = completion(
-        rendered,
-        created,
-        wire.legacy,
-        wire.tier,
-        wire.custom,
-        wire.reasons,
-        wire.fingerprinted,
-        wire.speech,
-    )
+    answered = completion(rendered, created, wire)
     stored_completions.keep(store, answered, conversation.body)
 
 
