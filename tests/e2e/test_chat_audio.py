@@ -50,12 +50,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-@pytest.fixture(scope="module")
-def client(server: RunningServer) -> Iterator[OpenAI]:
-    with OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as sdk:
-        yield sdk
-
-
 def spoken(client: OpenAI, audio_format: str, messages: Any = HELLO) -> Any:
     return client.chat.completions.create(
         model=MODEL,
