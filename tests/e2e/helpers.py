@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +197,14 @@ RESPONSES_WEATHER = {
         "additionalProperties": False,
     },
 }
+
+
+def failed_start(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`mockllm serve --port 0 ARGS`, which should stop at start: how it ended."""
+    return subprocess.run(
+        [sys.executable, "-m", "mockllm", "serve", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )

@@ -24,6 +24,8 @@ import pytest
 from mockllm.tokens import count_tokens
 from tests.conftest import RedisServer, RunningServer, start_server
 
+from .helpers import failed_start
+
 PAID_REPLY = "one two three four five"
 PAID_ANSWERS = 37
 STEPS = 10
@@ -317,19 +319,10 @@ def test_a_reset_keeps_the_state_of_a_prefix_that_starts_with_its_own(
 
 
 def test_redis_unreachable_at_start_is_an_error_naming_it(tmp_path: Path):
-    import subprocess
-    import sys
-
     from tests.conftest import free_port
 
     url = f"redis://:s3cret@127.0.0.1:{free_port()}/0"
-    done = subprocess.run(
-        [sys.executable, "-m", "mockllm", "serve", "--port", "0", "--state", url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    done = failed_start(tmp_path, "--state", url)
     assert done.returncode == 1, done.stderr
     assert "redis://:***@127.0.0.1:" in done.stderr and "cannot reach Redis" in done.stderr
     assert "s3cret" not in done.stderr and "Traceback" not in done.stderr

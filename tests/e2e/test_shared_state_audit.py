@@ -4,7 +4,6 @@ an ACL) is a precise 503 or start-up error, never a 500 with a traceback."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,8 @@ import pytest
 import redis
 
 from tests.conftest import RedisServer, RunningServer, start_server
+
+from .helpers import failed_start
 
 RULES = """\
 version: 1
@@ -113,13 +114,7 @@ def test_an_acl_that_does_not_cover_the_keys_is_a_startup_error(
         "elsewhere", enabled=True, passwords=["+pw"], keys=["other:*"], commands=["+@all"]
     )
     url = f"redis://elsewhere:pw@127.0.0.1:{redis_server.port}/0"
-    done = subprocess.run(
-        [sys.executable, "-m", "mockllm", "serve", "--port", "0", "--state", url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    done = failed_start(tmp_path, "--state", url)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert "redis://elsewhere:***@127.0.0.1:" in done.stderr and ":pw@" not in done.stderr
