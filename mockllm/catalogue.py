@@ -59,8 +59,8 @@ class Model:
     known: bool = True  # False for the `unknown` entry
     efforts: tuple[str, ...] = ()  # the reasoning efforts it takes (empty: any)
     default_effort: str = "medium"  # its effort when the request names none
-    # the Responses API's `text.verbosity` values it takes (empty: any); models before
-    # GPT-5 take only medium
+    # the `verbosity` values it takes (chat; the Responses API's `text.verbosity`) (empty:
+    # any); models before GPT-5 take only medium
     verbosities: tuple[str, ...] = ()
     # the Responses API's `prompt_cache_retention` values it takes (empty: any)
     cache_retentions: tuple[str, ...] = ()

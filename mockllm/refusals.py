@@ -191,11 +191,19 @@ def check_effort(value: object, model: Model, param: str) -> None:
     does not support 'none' with this model. Supported values are: 'minimal', 'low',
     'medium', and 'high'.` (code unsupported_value; quoted for gpt-5-mini-2025-08-07 in
     public reports, and for newer models with their own lists)."""
-    if model.efforts and value not in model.efforts:
+    check_supported(value, model.efforts, param)
+
+
+def check_supported(value: object, supported: tuple[str, ...], param: str) -> None:
+    """A value of a parameter the model takes only some of (``supported``; empty: any), in
+    the words of Chat Completions: `Unsupported value: 'verbosity' does not support 'low'
+    with this model. Supported values are: 'medium'.` (gpt-4o, quoted in
+    github.com/google-deepmind/concordia/issues/164; the reasoning effort's alike)."""
+    if supported and value not in supported:
         raise RequestError(
             400,
             f"Unsupported value: '{param}' does not support {_shown(value)} with this model. "
-            f"Supported values are: {listed(model.efforts)}.",
+            f"Supported values are: {listed(supported)}.",
             code="unsupported_value",
             param=param,
         )

@@ -65,6 +65,7 @@ from mockllm.refusals import (
     REASONING_EFFORTS,
     chat_context,
     check_effort,
+    check_supported,
     may_exceed,
     model_parameters,
     output_limit,
@@ -708,6 +709,8 @@ def parse(
     verbosity = body.get("verbosity")
     if verbosity is not None and verbosity not in VERBOSITIES:
         raise unsupported(verbosity, VERBOSITIES, "verbosity")
+    if verbosity is not None and not context.lenient:
+        check_supported(verbosity, entry.verbosities, "verbosity")  # before GPT-5: medium
     check_logit_bias(body.get("logit_bias"))
     modalities = string_list(body, "modalities")
     for i, modality in enumerate(modalities):

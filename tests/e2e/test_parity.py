@@ -630,3 +630,23 @@ def test_an_image_url_is_an_address_or_a_data_url(server: RunningServer) -> None
         "data:image/png;base64,iVBORw0KGgo=",
     ):
         assert ask(url).choices[0].message.content
+
+
+def test_a_model_before_gpt_5_takes_only_medium_verbosity_on_chat(server: RunningServer) -> None:
+    client = sdk(server)
+    for model, verbosity in (("gpt-4o", "low"), ("gpt-4.1-mini", "high")):
+        body = refused(
+            400,
+            lambda m=model, v=verbosity: client.chat.completions.create(
+                model=m, messages=HI, verbosity=v
+            ),
+        )
+        assert body == {
+            "message": f"Unsupported value: 'verbosity' does not support '{verbosity}' with "
+            "this model. Supported values are: 'medium'.",
+            "type": "invalid_request_error",
+            "param": "verbosity",
+            "code": "unsupported_value",
+        }
+    assert client.chat.completions.create(model="gpt-4o", messages=HI, verbosity="medium")
+    assert client.chat.completions.create(model="gpt-5-mini", messages=HI, verbosity="low")
