@@ -803,10 +803,13 @@ class _Instruments:
     ) -> None:
         waiting: dict[str, int] = {}
         usage: dict[str, float] = {}
-        for group, (_, queued, used) in state.items():
-            name = group.partition(":")[2]
+        admitted: dict[str, int] = {}  # a model's own group: its admitted requests
+        for group, (busy, queued, used) in state.items():
+            kind, _, name = group.partition(":")
             waiting[name] = waiting.get(name, 0) + queued
             usage[name] = max(usage.get(name, 0.0), used)
+            if kind == "model":
+                admitted[name] = admitted.get(name, 0) + busy
         by_model: dict[str, int] = {}
         for (_, model), count in running.items():
             by_model[model] = by_model.get(model, 0) + count
@@ -817,7 +820,12 @@ class _Instruments:
             self.v_waiting.labels(model, "0").set(queued)
             self.v_kv_usage.labels(model, "0").set(usage.get(model, 0.0))
             self.v_gpu_usage.labels(model, "0").set(usage.get(model, 0.0))
-            if model in by_model:
+            if model in admitted:
+                # vLLM's running: the requests its group admitted. (In flight minus queued
+                # would count, for a moment, a queued request whose client has left the
+                # queue but whose exchange has not ended yet.)
+                self.v_running.labels(model, "0").set(admitted[model])
+            elif model in by_model:
                 # vLLM's running excludes its waiting requests: in flight minus those queued
                 self.v_running.labels(model, "0").set(max(0, by_model[model] - queued))
         for table, metric, bounds, coarse in (

@@ -141,6 +141,17 @@ def test_vllms_running_leaves_out_the_requests_waiting_in_the_queue():
     assert value(found, "mockllm_requests_in_flight", family="chat", model="m") == 10
 
 
+def test_vllms_running_is_what_the_group_admitted_while_a_leaver_is_still_in_flight():
+    # Two admitted; a queued request whose client left is out of the queue already but its
+    # exchange has not ended: still in flight, yet neither running nor waiting.
+    metrics = Metrics(("vllm",), state=lambda: {"model:m": (2, 0, 0.0)})
+    for _ in range(3):
+        metrics.started(make_exchange(model="m"))
+    found = samples(metrics)
+    assert value(found, "vllm:num_requests_running", model_name="m", engine="0") == 2
+    assert value(found, "vllm:num_requests_waiting", model_name="m", engine="0") == 0
+
+
 def test_keys_are_named_by_alias_credits_and_refusals_counted():
     metrics = Metrics()
     metrics.ended(make_exchange(key="team-a", credits=0.25))
