@@ -846,19 +846,12 @@ def _parse_reasoning(
     if mode is not None and not isinstance(mode, str):
         raise invalid_type("reasoning.mode", "a string", mode)
     if effort is not None and entry.reasoning == "hidden" and not context.lenient:
-        if entry.efforts and effort not in entry.efforts:
-            # The Responses API names the value and the model: "Unsupported value:
-            # 'minimal' is not supported with the 'gpt-5.6-terra' model. Supported values
-            # are: 'none', 'low', 'medium', 'high', 'xhigh', and 'max'." (measured on
-            # api.openai.com in August 2026: github.com/kangminlee-maker/
-            # local-OAuth-CLI-API-adapter, test/openai-responses-validation-parity.test.mjs)
-            raise RequestError(
-                400,
-                f"Unsupported value: '{effort}' is not supported with the '{model}' model. "
-                f"Supported values are: {listed(entry.efforts)}.",
-                code="unsupported_value",
-                param="reasoning.effort",
-            )
+        # The Responses API names the value and the model: "Unsupported value: 'minimal'
+        # is not supported with the 'gpt-5.6-terra' model. Supported values are: 'none',
+        # 'low', 'medium', 'high', 'xhigh', and 'max'." (measured on api.openai.com in
+        # August 2026: github.com/kangminlee-maker/local-OAuth-CLI-API-adapter,
+        # test/openai-responses-validation-parity.test.mjs)
+        _check_supported(effort, entry.efforts, model, "reasoning.effort")
     if entry.reasoning != "hidden":
         echo: JSON = {"context": scope, "effort": effort, "summary": summary}
         if mode is not None:
@@ -1327,13 +1320,19 @@ def _check_verbosity(verbosity: str, entry: Model, model: str) -> None:
     'low' is not supported with the 'gpt-4.1-mini' model. Supported values are:
     'medium'." (quoted in public reports of 2026; param and code as the API gives them for
     a reasoning effort the model does not take)."""
-    if entry.verbosities and verbosity not in entry.verbosities:
+    _check_supported(verbosity, entry.verbosities, model, "text.verbosity")
+
+
+def _check_supported(value: str, supported: tuple[str, ...], model: str, param: str) -> None:
+    """A value of a parameter the model takes only some of (``supported``; empty: any), in
+    the Responses API's words, which name the model."""
+    if supported and value not in supported:
         raise RequestError(
             400,
-            f"Unsupported value: '{verbosity}' is not supported with the '{model}' model. "
-            f"Supported values are: {listed(entry.verbosities)}.",
+            f"Unsupported value: '{value}' is not supported with the '{model}' model. "
+            f"Supported values are: {listed(supported)}.",
             code="unsupported_value",
-            param="text.verbosity",
+            param=param,
         )
 
 
