@@ -13,23 +13,10 @@ import pytest
 from anthropic import Anthropic
 from openai import OpenAI
 
-from tests.conftest import RunningServer, start_server
+from tests.conftest import RunningServer
 
 USER: dict[str, Any] = {"role": "user", "content": "Hello!"}
 FUNCTION = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path=tmp_path_factory.mktemp("sdk-accepts"))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def openai_client(server: RunningServer) -> Iterator[OpenAI]:
-    with OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -109,22 +96,22 @@ ITEMS: list[dict[str, Any]] = [
 
 
 @pytest.mark.parametrize("kwargs", [c[1] for c in CHAT], ids=[c[0] for c in CHAT])
-def test_chat_takes(openai_client: OpenAI, kwargs: dict[str, Any]) -> None:
-    completion = openai_client.chat.completions.create(messages=[USER], **kwargs)
+def test_chat_takes(client: OpenAI, kwargs: dict[str, Any]) -> None:
+    completion = client.chat.completions.create(messages=[USER], **kwargs)
     assert completion.choices[0].message.content
 
 
 @pytest.mark.parametrize("kwargs", [c[1] for c in RESPONSES], ids=[c[0] for c in RESPONSES])
-def test_responses_takes(openai_client: OpenAI, kwargs: dict[str, Any]) -> None:
+def test_responses_takes(client: OpenAI, kwargs: dict[str, Any]) -> None:
     kwargs = {"model": "gpt-5.5", "input": "Hello!", **kwargs}
-    response = openai_client.responses.create(**kwargs)
+    response = client.responses.create(**kwargs)
     assert response.status == "completed"
     assert response.output_text
 
 
 @pytest.mark.parametrize("item", ITEMS, ids=[item["type"] for item in ITEMS])
-def test_responses_takes_input_item(openai_client: OpenAI, item: dict[str, Any]) -> None:
-    response = openai_client.responses.create(
+def test_responses_takes_input_item(client: OpenAI, item: dict[str, Any]) -> None:
+    response = client.responses.create(
         model="gpt-5.5", input=[USER, item, {"role": "user", "content": "Go on."}]
     )
     assert response.status == "completed"
