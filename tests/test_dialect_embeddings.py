@@ -130,7 +130,6 @@ def test_sizes_by_model_and_dimensions():
     "value",
     [
         "",
-        [],
         [""],
         [1.5],
         [[]],
@@ -144,15 +143,26 @@ def test_sizes_by_model_and_dimensions():
         [["x"]],
         [[[1]]],
         {"text": "x"},
-        ["x"] * 2049,
-        [[1]] * 2049,
-        [1] * 2049,
         [1e30],
     ],
 )
 def test_an_input_the_api_refuses(value):
     error = refused({"model": "text-embedding-3-small", "input": value})
     assert (error.param, error.message) == (None, INVALID_INPUT)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ([], "Invalid 'input': input cannot be an empty array."),
+        (["x"] * 2049, "Invalid 'input': array length must be 2048 or less."),
+        ([[1]] * 2049, "Invalid 'input': array length must be 2048 or less."),
+        ([1] * 2049, "Invalid 'input': array length must be 2048 or less."),
+    ],
+)
+def test_an_empty_list_and_one_too_long_have_their_own_words(value, message):
+    error = refused({"model": "text-embedding-3-small", "input": value})
+    assert (error.param, error.code, error.message) == (None, None, message)
 
 
 @pytest.mark.parametrize(

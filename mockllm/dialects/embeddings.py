@@ -69,13 +69,19 @@ FORMATS = ("float", "base64")
 # infiniflow/ragflow#1835): every model the catalogue names is one (the embedding models
 # are not in it).
 NOT_AN_EMBEDDING_MODEL = "You are not allowed to generate embeddings from this model"
-# The API's words for an input its schema does not take (an empty string, an empty list, a
-# mix, more than 2048 items), naming no param, as quoted in aryn-ai/sycamore#943 and
-# openai/openai-python#576.
+# The API's words for an input its schema does not take (an empty string, an empty item, a
+# mix), naming no param, as quoted in aryn-ai/sycamore#943 and openai/openai-python#576.
 _INVALID_INPUT = (
     "'$.input' is invalid. Please check the API reference: "
     "https://platform.openai.com/docs/api-reference."
 )
+# An empty list and one of more than 2048 items are told apart, naming no param: measured
+# through a gateway that passes the API's body on (Team-PinLog, 2026-07-31: {"message":
+# "Invalid 'input': input cannot be an empty array.", "type": "invalid_request_error",
+# "param": null, ...}) and by a live bisection of text-embedding-3-small and -large
+# (2026-09-30: "Invalid 'input': array length must be 2048 or less.").
+_EMPTY_LIST = "Invalid 'input': input cannot be an empty array."
+_TOO_MANY = f"Invalid 'input': array length must be {MAX_INPUTS} or less."
 _WORD = re.compile(r"[\w']+|[^\w\s]", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 _POSITIONS = 8  # positions each word's feature touches
@@ -111,8 +117,10 @@ def _inputs(value: object) -> tuple[tuple[str, int], ...]:
     if isinstance(value, str):
         items: list[Any] = [value]
     elif isinstance(value, list):
-        if not value or len(value) > MAX_INPUTS:
-            raise RequestError(400, _INVALID_INPUT)
+        if not value:
+            raise RequestError(400, _EMPTY_LIST)
+        if len(value) > MAX_INPUTS:
+            raise RequestError(400, _TOO_MANY)
         if all(_is_id(v) for v in value):
             items = [value]  # one token array
         elif all(isinstance(v, str) for v in value) or all(isinstance(v, list) for v in value):

@@ -217,7 +217,7 @@ def test_an_id_outside_the_vocabulary_is_a_400(server: RunningServer) -> None:
     [
         ({"model": "text-embedding-3-small"}, "input", "Missing required parameter: 'input'."),
         ({"model": "text-embedding-3-small", "input": ""}, None, "'$.input' is invalid."),
-        ({"model": "text-embedding-3-small", "input": []}, None, "'$.input' is invalid."),
+        ({"model": "text-embedding-3-small", "input": []}, None, "cannot be an empty array."),
         ({"model": "text-embedding-3-small", "input": [1, "a"]}, None, "'$.input' is invalid."),
         (
             {"model": "text-embedding-3-small", "input": [[1], "a"]},
