@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from mockllm import stray
+from mockllm import openai_batches, openai_files, stray
 from mockllm.admin import admin_routes
 from mockllm.asgi import (
     ALLOW_ORIGIN,
@@ -165,6 +165,8 @@ class MockApp:
                 *conversation_routes(self.services),
                 *completion_routes(self.services),
                 *batch_routes(self.services),
+                *openai_files.file_routes(self.services),
+                *openai_batches.batch_routes(self.services, self.answer_inside),
             )
         ]
         if self.gateway.profile.vllm is not None:  # before /v1/models: vLLM's model cards
@@ -239,6 +241,54 @@ class MockApp:
             await self._journaled(scope, receive, send, self._balance)
             return
         await self._journaled(scope, receive, send, self.starlette)
+
+    async def answer_inside(
+        self, path: str, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> tuple[int, str, bytes]:
+        """(status, request id, body) of a POST this server answers for itself (a batch's
+        request), as it would answer it from a client: rules, keys, faults, the journal."""
+        scope: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 0),
+            "server": ("127.0.0.1", 0),
+            "extensions": {},
+        }
+        sent = False
+        done = asyncio.Event()
+        status, request_id, chunks = 500, "", []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                await done.wait()
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            nonlocal status, request_id
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", []):
+                    if name.lower() in (b"x-request-id", b"request-id"):
+                        request_id = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        try:
+            await self(scope, receive, send)
+        finally:
+            done.set()
+        return status, request_id, b"".join(chunks)
 
     def _request_id(self, scope: Scope, ids: RequestIds | None = None) -> str:
         # The Anthropic SDK (it sends anthropic-version) reads its family's request id.
