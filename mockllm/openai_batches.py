@@ -4,9 +4,9 @@ as a `POST` to that endpoint would be answered (keys, credits, faults and the jo
 included), its results written to an output file and an error file.
 
 A batch is `validating` when created and has ended the next time it is looked at
-(retrieved, listed or cancelled): a client polling until a terminal status gets there on
-its first poll. Its requests are answered when it is created, under the key that created
-it, so that no key is kept. As the API does, the lines of the input file are checked then
+(retrieved or listed): a client polling until a terminal status gets there on its first
+poll. Its requests are answered when it is created, under the key that created it, so
+that no key is kept. As the API does, the lines of the input file are checked then
 and a batch whose file has a bad line ends `failed`, with `errors` naming each bad line
 (codes `empty_file`, `invalid_json_line`, `url_mismatch`, `duplicate_custom_id`,
 `model_mismatch`, `too_many_tasks`, as the API documents them); a request that its

@@ -19,7 +19,7 @@ from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
 from tests.conftest import RunningServer, start_server
-from tests.e2e.helpers import write_scenario
+from tests.e2e.helpers import journal, write_scenario
 
 FROZEN = 1_700_000_000
 RULES = """\
@@ -99,7 +99,9 @@ def test_an_upload_is_a_file_object_as_the_api_writes_it(server: RunningServer) 
     assert got.content == content
 
 
-def test_a_batch_answers_each_request_as_its_endpoint_does(client: OpenAI) -> None:
+def test_a_batch_answers_each_request_as_its_endpoint_does(
+    client: OpenAI, server: RunningServer
+) -> None:
     lines = [chat_line("rule", "Where is the invoice?"), chat_line("free", "Tell me a story")]
     lines.append(chat_line("refused", "hi", temperature=3))
     batch = run(client, lines)
@@ -122,6 +124,14 @@ def test_a_batch_answers_each_request_as_its_endpoint_does(client: OpenAI) -> No
     assert failed["response"]["status_code"] == 400
     assert failed["response"]["body"]["error"]["param"] == "temperature"
     assert failed["error"] is None
+    # each request is in the journal, as the endpoint answered it
+    entries = {e["id"]: e for e in journal(server.url)}
+    for line in [*done.values(), failed]:
+        entry = entries[line["response"]["request_id"]]
+        assert (entry["path"], entry["status"]) == (
+            "/v1/chat/completions",
+            line["response"]["status_code"],
+        )
 
 
 def test_result_lines_are_written_as_the_api_writes_them(client: OpenAI) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import textwrap
 import time
 from collections import Counter
@@ -357,6 +358,39 @@ def test_the_pytest_plugins_server_shares_state_with_other_processes(
     finally:
         other.stop()
         session.stop()
+
+
+def test_a_batch_made_through_one_process_is_read_through_another_and_paid_for(
+    cluster: Cluster,
+):
+    """A batch's files and state are in the shared store, and its requests pay from the
+    key's balance as the same requests sent one by one would: PAID_ANSWERS of them."""
+    reset(cluster)
+    key = {"x-api-key": "ak_paid"}
+    line = {"method": "POST", "url": "/v1/chat/completions", "body": chat_body("paid")}
+    lines = "".join(json.dumps({"custom_id": f"r{i}", **line}) + "\n" for i in range(40))
+    upload = httpx.post(
+        cluster.url(0) + "/v1/files",
+        headers=key,
+        files={"file": ("in.jsonl", lines.encode())},
+        data={"purpose": "batch"},
+    )
+    assert upload.status_code == 200, upload.text
+    made = httpx.post(
+        cluster.url(1) + "/v1/batches",
+        headers=key,
+        json={
+            "input_file_id": upload.json()["id"],
+            "endpoint": "/v1/chat/completions",
+            "completion_window": "24h",
+        },
+    )
+    assert made.status_code == 200, made.text
+    done = httpx.get(cluster.url(0) + f"/v1/batches/{made.json()['id']}", headers=key).json()
+    assert done["status"] == "completed", done
+    assert done["request_counts"] == {"total": 40, "completed": PAID_ANSWERS, "failed": 3}
+    errors = httpx.get(cluster.url(1) + f"/v1/files/{done['error_file_id']}/content", headers=key)
+    assert [json.loads(e)["response"]["status_code"] for e in errors.text.splitlines()] == [402] * 3
 
 
 def test_no_api_key_is_written_in_redis(cluster: Cluster, redis_server: RedisServer):
