@@ -25,6 +25,11 @@ The wording is the one users quote from the API, for example:
     permitted.  (what zod's discriminatedUnion becomes; users of the AI SDK quote it)
     Invalid schema for function 'workflow': ... schema must have a 'type' key.  (a
     `z.unknown()` field, `{}`; a lone `{"const": …}` gets the same answer)
+    Invalid schema for function 'create_book': In context=('properties', 'cover_image'),
+    'uri' is not a valid format.  (zod's `.url()`; the formats taken are the guide's nine)
+    Invalid schema for response_format 'multimeter_reading': context=('properties',
+    'mode'), $ref cannot have keywords {'description'}.  (pydantic's `Field(description=…)`
+    on a field of an Enum or model type; `{'default'}` for one with a default)
 """
 
 from __future__ import annotations
@@ -55,6 +60,10 @@ NOT_PERMITTED = (
     "minContains",
     "maxContains",
     "uniqueItems",
+)
+# The string formats Structured Outputs takes ("Supported properties" of the guide).
+FORMATS = frozenset(
+    ("date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid")
 )
 _DEFINITIONS = ("$defs", "definitions")
 
@@ -113,7 +122,16 @@ class _Walk:
         if isinstance(node.get("enum"), list):
             self.enum_values += len(node["enum"])
         if "$ref" in node:
-            return None  # the definition it names is checked where it is defined
+            # A reference stands alone (the SDK's own helper inlines one with siblings);
+            # the definition it names is checked where it is defined.
+            siblings = [key for key in node if key != "$ref"]
+            if siblings:
+                named = ", ".join(map(repr, siblings))
+                return f"context={path!r}, $ref cannot have keywords {{{named}}}."
+            return None
+        form = node.get("format")
+        if isinstance(form, str) and form not in FORMATS:
+            return f"{_context(path)}, '{form}' is not a valid format."
         if "type" not in node and "anyOf" not in node and "enum" not in node:
             return f"{_context(path)}, schema must have a 'type' key."
         kind = node.get("type")
