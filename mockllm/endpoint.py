@@ -599,6 +599,8 @@ class Endpoint:
                 body = detached[0]
             else:
                 body = self._body(rendered, created, request, fault, memo)
+                if fault is not None and dialect.stamp is not None:  # (never encoded twice)
+                    body = dialect.stamp(body, exchange.id)
             encoded = body.offsets  # the events' due times before a load model stretches them
             factor = 1.0
             if ticket is not None and detached is None:

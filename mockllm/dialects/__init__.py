@@ -102,7 +102,10 @@ class Dialect:
     - `detach(store, conversation, run)` → for a request whose answer runs on without its
       connection (the Responses API's `background: true`): keeps the run in the store and
       gives the request's own answer, with the `Poll` a stream asks between writes (None
-      for a whole body); None for a request answered on its connection.
+      for a whole body); None for a request answered on its connection;
+    - `stamp(body, request_id)` → the Body of an answer a fault broke, with the exchange's
+      request id where the family writes it in the bytes (Anthropic's mid-stream
+      `event: error`), or None for a family that writes it only in the headers.
     """
 
     api: Api
@@ -132,6 +135,7 @@ class Dialect:
     restate: Callable[[RequestError], RequestError] | None = None
     detach: Callable[[StateStore, Conversation, Run], tuple[Body, Poll | None] | None] | None = None
     open_limits: Callable[[Rendered, int, float], Headers] | None = None
+    stamp: Callable[[Body, str], Body] | None = None
 
 
 def cache_read_input_tokens(rendered: Rendered) -> int:

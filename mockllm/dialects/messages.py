@@ -2054,6 +2054,7 @@ DIALECT = Dialect(
     reads_state=lambda raw: b'"thread"' in raw,  # a thread continued from the store
     restate=messages_answer.restate,
     open_limits=messages_answer.open_limits,
+    stamp=messages_answer.stamped,
 )
 # POST /v1/messages/count_tokens: the same wire, answered from the request alone.
 COUNT_TOKENS = replace(DIALECT, paths=(COUNT_TOKENS_PATH,), direct=count_tokens)

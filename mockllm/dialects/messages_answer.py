@@ -17,6 +17,7 @@ import hmac
 import math
 import re
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import orjson
@@ -620,13 +621,25 @@ _FINAL = frozenset(
 )
 
 
+_ERROR_EVENT = b"event: error\ndata: "
+
+
 def _error_event(spec: ErrorSpec) -> bytes:
-    """`event: error` mid-stream, as the API sends an overload after a 200 (written without
-    a request id, as recordings of 2025 show it; the answer's bytes are the same for every
-    exchange)."""
-    return (
-        b"event: error\ndata: " + _dumps(_error(spec.status, spec.type, _message(spec))) + b"\n\n"
-    )
+    """`event: error` mid-stream, as the API sends an overload after a 200; its request id
+    is the exchange's, added by `stamped` once the exchange has one."""
+    return _ERROR_EVENT + _dumps(_error(spec.status, spec.type, _message(spec))) + b"\n\n"
+
+
+def stamped(body: Body, request_id: str) -> Body:
+    """A stream that ends with `event: error`, the error naming the request as the API's
+    has since 2026 (`..."message":"Overloaded"},"request_id":"req_011Ce3Hw..."}`, as
+    karthink/gptel#1512 quotes one; recordings of 2025 had none): the same id as the
+    `request-id` header, as an error body's. Other bodies are returned as they are."""
+    if not body.events or not body.events[-1].startswith(_ERROR_EVENT):
+        return body
+    head = body.events[-1][: -len(b"}\n\n")]
+    last = head + b',"request_id":' + _dumps(request_id) + b"}\n\n"
+    return replace(body, events=(*body.events[:-1], last))
 
 
 def whole(rendered: Rendered, conversation: Conversation, fault: Fault | None = None) -> Body:
