@@ -19,6 +19,7 @@ from starlette.routing import Match, Route
 
 from mockllm import openai_batches, openai_files, stray
 from mockllm.admin import admin_routes
+from mockllm.anthropic_files import anthropic_file_handlers
 from mockllm.asgi import (
     ALLOW_ORIGIN,
     ALLOW_ORIGIN_EXPOSE_ALL,
@@ -165,7 +166,7 @@ class MockApp:
                 *conversation_routes(self.services),
                 *completion_routes(self.services),
                 *batch_routes(self.services),
-                *openai_files.file_routes(self.services),
+                *openai_files.file_routes(self.services, anthropic_file_handlers(self.services)),
                 *openai_batches.batch_routes(self.services, self.answer_inside),
             )
         ]

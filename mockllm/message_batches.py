@@ -36,7 +36,7 @@ _CUSTOM_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 _ORGANIZATION = {"anthropic-organization-id": messages.ORGANIZATION_ID}
 
 
-def _time(moment: float) -> str:
+def rfc3339(moment: float) -> str:
     """An RFC 3339 time as the API writes them (`2024-09-24T18:37:24.100435Z`)."""
     whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment))
     return f"{whole}.{int(moment % 1 * 1_000_000):06d}Z"
@@ -130,8 +130,8 @@ class _Batches:
             "processing_status": "in_progress",
             "request_counts": _counts(len(requests)),
             "ended_at": None,
-            "created_at": _time(now),
-            "expires_at": _time(now + _EXPIRY_S),
+            "created_at": rfc3339(now),
+            "expires_at": rfc3339(now + _EXPIRY_S),
             "archived_at": None,
             "cancel_initiated_at": None,
             "results_url": None,
@@ -161,7 +161,7 @@ class _Batches:
             kind = line["result"]["type"]
             tally[kind] = tally.get(kind, 0) + 1
         batch["processing_status"] = "ended"
-        batch["ended_at"] = _time(self.services.engine.now())
+        batch["ended_at"] = rfc3339(self.services.engine.now())
         batch["request_counts"] = _counts(**tally)
         batch["results_url"] = f"{base_url.rstrip('/')}{PATH}/{batch['id']}/results"
         document["results"] = lines
@@ -213,7 +213,7 @@ class _Batches:
         batch: JSON = document["batch"]
         if batch["processing_status"] == "in_progress":
             batch["processing_status"] = "canceling"
-            batch["cancel_initiated_at"] = _time(self.services.engine.now())
+            batch["cancel_initiated_at"] = rfc3339(self.services.engine.now())
             self.save(document)
         return batch
 

@@ -16,6 +16,7 @@ of purpose: assistants`).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,7 @@ class _Part:
     name: str = ""
     filename: str | None = None
     data: bytearray | None = None
+    content_type: str | None = None
 
 
 def read_form(body: bytes, content_type: str) -> dict[str, _Part]:
@@ -78,6 +80,8 @@ def read_form(body: bytes, content_type: str) -> dict[str, _Part]:
         header[1] += data[start:end]
 
     def header_end() -> None:
+        if header[0].lower() == b"content-type":
+            current.content_type = header[1].decode("latin-1").strip()
         if header[0].lower() == b"content-disposition":
             _, disposition = parse_options_header(header[1])
             current.name = disposition.get(b"name", b"").decode("utf-8", "replace")
@@ -111,7 +115,7 @@ def read_form(body: bytes, content_type: str) -> dict[str, _Part]:
     return parts
 
 
-def _text(part: _Part) -> str:
+def text_of(part: _Part) -> str:
     assert part.data is not None
     return bytes(part.data).decode("utf-8", "replace")
 
@@ -225,7 +229,7 @@ class Files:
         `expires_after[seconds]`."""
         if "purpose" not in parts:
             raise missing("purpose")
-        purpose = _text(parts["purpose"])
+        purpose = text_of(parts["purpose"])
         if purpose not in PURPOSES:
             raise unsupported(purpose, PURPOSES, "purpose")
         file = parts.get("file")
@@ -247,9 +251,9 @@ def _expires_after(parts: dict[str, _Part]) -> int | None:
         raise missing("expires_after.anchor")
     if seconds is None:
         raise missing("expires_after.seconds")
-    if _text(anchor) != "created_at":
-        raise unsupported(_text(anchor), ("created_at",), "expires_after.anchor")
-    text = _text(seconds)
+    if text_of(anchor) != "created_at":
+        raise unsupported(text_of(anchor), ("created_at",), "expires_after.anchor")
+    text = text_of(seconds)
     if not (text.isascii() and text.isdigit()) or not (_MIN_EXPIRY_S <= int(text) <= _MAX_EXPIRY_S):
         raise RequestError(
             400,
@@ -261,9 +265,28 @@ def _expires_after(parts: dict[str, _Part]) -> int | None:
     return int(text)
 
 
-def file_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
+async def read_upload(request: Request, services: Services) -> dict[str, _Part]:
+    """The parts of an upload, its body read up to the API's limit for a file."""
+    declared = request.headers.get("content-length")
+    body = await read_body(
+        request.receive,
+        MAX_BYTES,
+        int(declared) if declared is not None and declared.isdigit() else None,
+        services.engine.config.body_timeout_s,
+    )
+    return read_form(body, request.headers.get("content-type", ""))
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def file_routes(
+    services: Services, anthropic: tuple[Handler, Handler, Handler]
+) -> list[tuple[str, Any, list[str]]]:
     """`/v1/files` (upload, list), `/{file_id}` (retrieve, delete) and `/{file_id}/content`,
-    for the keys the families' POSTs take; errors in OpenAI's shape."""
+    for the keys the families' POSTs take; errors in OpenAI's shape. A request that carries
+    `anthropic-version` is Anthropic's Files API, on the same paths: `anthropic` answers it
+    (its upload or list, one file, and its content)."""
     files = Files(services)
 
     def checked(request: Request) -> None:
@@ -273,15 +296,7 @@ def file_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
         checked(request)
         if request.method == "GET":
             return json_response(200, files.listed(request.query_params))
-        declared = request.headers.get("content-length")
-        body = await read_body(
-            request.receive,
-            MAX_BYTES,
-            int(declared) if declared is not None and declared.isdigit() else None,
-            services.engine.config.body_timeout_s,
-        )
-        parts = read_form(body, request.headers.get("content-type", ""))
-        return json_response(200, files.upload(parts))
+        return json_response(200, files.upload(await read_upload(request, services)))
 
     async def one(request: Request) -> Response:
         checked(request)
@@ -295,9 +310,17 @@ def file_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
         data = files.content(request.path_params["file_id"])
         return Response(data, 200, media_type="application/octet-stream")
 
+    def by_family(openai: Handler, other: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            if "anthropic-version" in request.headers:
+                return await other(request)
+            return await openai(request)
+
+        return endpoint
+
     one_path = PATH + "/{file_id}"
     return [
-        (PATH, upload_or_list, ["GET", "POST"]),
-        (one_path, one, ["GET", "DELETE"]),
-        (one_path + "/content", content, ["GET"]),
+        (PATH, by_family(upload_or_list, anthropic[0]), ["GET", "POST"]),
+        (one_path, by_family(one, anthropic[1]), ["GET", "DELETE"]),
+        (one_path + "/content", by_family(content, anthropic[2]), ["GET"]),
     ]

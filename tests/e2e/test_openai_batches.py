@@ -304,3 +304,33 @@ def test_files_are_listed_by_purpose_then_deleted(client: OpenAI) -> None:
     }
     with pytest.raises(openai.NotFoundError, match="No batch found with id 'batch_nope'"):
         client.batches.retrieve("batch_nope")
+
+
+def test_anthropics_files_api_answers_on_the_same_paths(server: RunningServer) -> None:
+    """With `anthropic-version` (the Anthropic SDK's requests), /v1/files is Anthropic's Files
+    API: its metadata, its list, its errors; an uploaded file's bytes are not downloadable,
+    as the API answers."""
+    from anthropic import Anthropic, BadRequestError, NotFoundError
+    from anthropic.types import DeletedFile, FileMetadata
+
+    with Anthropic(base_url=server.url, api_key="sk-ant-x", max_retries=0) as claude:
+        made = claude.files.upload(file=("notes.txt", b"hello", "text/plain"))
+        assert isinstance(made, FileMetadata)
+        assert made.id.startswith("file_01") and len(made.id) == len("file_01") + 22
+        assert (made.filename, made.mime_type, made.size_bytes) == ("notes.txt", "text/plain", 5)
+        assert (made.created_at.timestamp(), made.downloadable) == (FROZEN, False)
+        pdf = claude.files.upload(file=("paper.pdf", b"%PDF-1.4"))
+        assert pdf.mime_type == "application/pdf"  # from the name, as the SDK sends none
+        listed = claude.files.list(limit=1)
+        assert [f.id for f in listed.data] == [pdf.id] and listed.has_more
+        assert claude.files.retrieve_metadata(made.id) == made
+        with pytest.raises(BadRequestError, match="File is not downloadable"):
+            claude.files.download(made.id)
+        gone = claude.files.delete(made.id)
+        assert isinstance(gone, DeletedFile) and (gone.id, gone.type) == (made.id, "file_deleted")
+        with pytest.raises(NotFoundError) as missing:
+            claude.files.retrieve_metadata(made.id)
+        assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    # an OpenAI client on the same server sees only its own files
+    with OpenAI(base_url=server.base_url, api_key="sk-x") as client:
+        assert made.id not in [f.id for f in client.files.list().data]
