@@ -165,7 +165,7 @@ class MockApp:
                 *response_routes(self.services),
                 *conversation_routes(self.services),
                 *completion_routes(self.services),
-                *batch_routes(self.services),
+                *batch_routes(self.services, self.answer_inside),
                 *openai_files.file_routes(self.services, anthropic_file_handlers(self.services)),
                 *openai_batches.batch_routes(self.services, self.answer_inside),
             )

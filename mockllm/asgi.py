@@ -365,3 +365,22 @@ async def _within(awaitable: _Resume, deadline: float) -> Any:
         raise
     finally:
         timer.cancel()
+
+
+# Headers of a request that do not go with the requests a batch of it makes to the server
+# itself: those that describe its own body or connection.
+_BODY_HEADERS = frozenset(
+    {b"content-length", b"content-type", b"transfer-encoding", b"connection", b"expect"}
+)
+
+
+def passed_on(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """A request's headers for a JSON request made on its behalf (a batch's): its key and
+    its profile's headers, a JSON content type, not the headers of its own body."""
+    kept = [(name, value) for name, value in headers if name.lower() not in _BODY_HEADERS]
+    return [*kept, (b"content-type", b"application/json")]
+
+
+# (path, headers, body) → (status, request id, body): a POST the server answers for itself,
+# as it would answer it from a client (a batch's requests).
+AnswerInside = Callable[[str, list[tuple[bytes, bytes]], bytes], Awaitable[tuple[int, str, bytes]]]

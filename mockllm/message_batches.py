@@ -1,29 +1,31 @@
 """Anthropic's Message Batches API (`/v1/messages/batches`): batches of Messages requests,
-kept in the state store, answered by the same rules and default generator as
-`POST /v1/messages`, through Starlette.
+kept in the state store, each request answered by the server itself as a `POST
+/v1/messages` would be (rules, the default generator, keys and credits, faults, the
+journal), through Starlette.
 
 A batch is `in_progress` when created and has ended the next time it is looked at
-(retrieved, listed or its results read): its requests are answered then, each as
-`POST /v1/messages` answers it, so a client polling until `processing_status` is `ended`
-gets there on its first poll. As the API does, the requests' `params` are validated when
-they are answered, not when the batch is created: a bad request is an `errored` result.
+(retrieved, listed or its results read), so a client polling until `processing_status` is
+`ended` gets there on its first poll. Its requests are answered when it is created, under
+the key that created it (no key is kept). As the API does, the requests' `params` are
+validated when they are answered, not when the batch is made: a bad request is an
+`errored` result holding the error that request gets.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockllm.asgi import REQUEST_ID_KEY
+from mockllm.asgi import REQUEST_ID_KEY, AnswerInside, passed_on
 from mockllm.conversation import JSON
-from mockllm.dialects import ParseContext, messages, messages_answer
+from mockllm.dialects import messages, messages_answer
 from mockllm.endpoint import Services
-from mockllm.engine import Answer, Failure
 from mockllm.errors import RequestError
 from mockllm.rules import ErrorSpec
 
@@ -32,6 +34,7 @@ KIND = "message_batch"
 KEPT = 10_000  # batches the store keeps (the oldest go first), as it keeps responses
 MAX_REQUESTS = 100_000  # a batch's requests, at most (the API's limit)
 _EXPIRY_S = 24 * 3600  # a batch expires 24 hours after it is created
+_CONCURRENT = 64  # requests of a batch answered at once (each may wait out its latency)
 _CUSTOM_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 _ORGANIZATION = {"anthropic-organization-id": messages.ORGANIZATION_ID}
 
@@ -98,8 +101,9 @@ def _read_requests(body: JSON) -> list[tuple[str, Any]]:
 class _Batches:
     """The batches of one server: made, looked at (which ends them), cancelled, deleted."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, answer_inside: AnswerInside) -> None:
         self.services = services
+        self.answer_inside = answer_inside
 
     @property
     def store(self) -> Any:
@@ -116,7 +120,7 @@ class _Batches:
     def save(self, document: JSON) -> None:
         self.store.put_document(KIND, document["batch"]["id"], orjson.dumps(document), KEPT)
 
-    def create(self, body: JSON, headers: dict[str, str]) -> JSON:
+    async def create(self, body: JSON, headers: list[tuple[bytes, bytes]]) -> JSON:
         requests = _read_requests(body)
         engine = self.services.engine
         number = self.store.incr("message-batches:created")
@@ -136,26 +140,30 @@ class _Batches:
             "cancel_initiated_at": None,
             "results_url": None,
         }
-        # Only the betas a request was sent under go with it: they decide what its params take.
-        kept = {k: v for k, v in headers.items() if k in ("anthropic-beta", "anthropic-version")}
-        self.save({"batch": batch, "requests": requests, "headers": kept, "results": None})
+        passed = passed_on(headers)
+        results: list[JSON] = []
+        for start in range(0, len(requests), _CONCURRENT):
+            results += await asyncio.gather(
+                *(
+                    self._answer(custom_id, params, passed)
+                    for custom_id, params in requests[start : start + _CONCURRENT]
+                )
+            )
+        self.save({"batch": batch, "results": results})
         return batch
 
     def looked_at(self, document: JSON, base_url: str) -> JSON:
-        """The batch as it is now: one not yet ended ends, its requests answered (or, when
-        it was cancelled first, each `canceled`)."""
+        """The batch as it is now: one not yet ended ends with the results of its requests,
+        answered when it was made (or, when it was cancelled first, each `canceled`)."""
         batch: JSON = document["batch"]
         if batch["processing_status"] == "ended":
             return batch
         canceled = batch["processing_status"] == "canceling"
-        lines = [
-            (
-                {"custom_id": custom_id, "result": {"type": "canceled"}}
-                if canceled
-                else self._answer(custom_id, params, document["headers"])
-            )
-            for custom_id, params in document["requests"]
-        ]
+        lines = document["results"]
+        if canceled:
+            lines = [
+                {"custom_id": line["custom_id"], "result": {"type": "canceled"}} for line in lines
+            ]
         tally: dict[str, int] = {}
         for line in lines:
             kind = line["result"]["type"]
@@ -168,46 +176,28 @@ class _Batches:
         self.save(document)
         return batch
 
-    def _answer(self, custom_id: str, params: JSON, headers: dict[str, str]) -> JSON:
+    async def _answer(
+        self, custom_id: str, params: JSON, headers: list[tuple[bytes, bytes]]
+    ) -> JSON:
         """One request's result line: its message, or the error `POST /v1/messages` answers
         it with (a refusal of its params among them)."""
-        engine = self.services.engine
-        raw = orjson.dumps(params)
-        try:
-            if params.get("stream") is not None:
-                # The SDK's type for a batch's params has no `stream` (its non-streaming
-                # create params).
-                raise _invalid("stream: Extra inputs are not permitted")
-            request = messages.parse(raw, headers, messages.PATH, self._context())
-            outcome = engine.handle(request)
-        except RequestError as exc:
-            error = orjson.loads(messages_answer.refusal(exc))
+        if params.get("stream") is not None:
+            # The SDK's type for a batch's params has no `stream` (its non-streaming
+            # create params).
+            error = orjson.loads(
+                messages_answer.refusal(_invalid("stream: Extra inputs are not permitted"))
+            )
             return {"custom_id": custom_id, "result": {"type": "errored", "error": error}}
-        if isinstance(outcome, Answer):
-            answered = outcome.conversation or request
-            body = messages_answer.whole(outcome.rendered, answered, outcome.fault)
-            if body.status == 200:
-                message = orjson.loads(body.body)
-                return {"custom_id": custom_id, "result": {"type": "succeeded", "message": message}}
-            error = orjson.loads(body.body)
-        elif isinstance(outcome, Failure):
-            error = orjson.loads(messages_answer.failure(outcome.error).body)
-        else:  # a recording or a recording to make: a batch is answered here only
-            error = orjson.loads(messages_answer.failure(ErrorSpec(500)).body)
-        return {"custom_id": custom_id, "result": {"type": "errored", "error": error}}
-
-    def _context(self) -> ParseContext:
-        engine = self.services.engine
-        config = engine.config
-        return ParseContext(
-            config.max_n,
-            config.max_output_tokens,
-            engine.store,
-            config.seed,
-            config.embedding_dimensions,
-            lenient=config.lenient,
-            held_elsewhere=config.upstream is not None or config.cassettes is not None,
-        )
+        status, _, raw = await self.answer_inside(messages.PATH, headers, orjson.dumps(params))
+        try:
+            answered = orjson.loads(raw)
+        except orjson.JSONDecodeError:  # a fault cut the answer short
+            answered = None
+        if status == 200 and isinstance(answered, dict):
+            return {"custom_id": custom_id, "result": {"type": "succeeded", "message": answered}}
+        if not isinstance(answered, dict) or answered.get("type") != "error":
+            answered = orjson.loads(messages_answer.failure(ErrorSpec(500)).body)
+        return {"custom_id": custom_id, "result": {"type": "errored", "error": answered}}
 
     def cancel(self, document: JSON) -> JSON:
         batch: JSON = document["batch"]
@@ -247,19 +237,21 @@ def _request_id(request: Request) -> str:
     return str(request.scope.get("extensions", {}).get(REQUEST_ID_KEY, ""))
 
 
-def batch_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
+def batch_routes(
+    services: Services, answer_inside: AnswerInside
+) -> list[tuple[str, Any, list[str]]]:
     """`/v1/messages/batches` (create, list), `/{id}` (retrieve, delete), `/{id}/cancel` and
     `/{id}/results`, for the keys `POST /v1/messages` takes; errors in Anthropic's shape."""
-    batches = _Batches(services)
+    batches = _Batches(services, answer_inside)
 
-    def answered(handle: Callable[[Request], Response]) -> Callable[[Request], Any]:
+    def answered(handle: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
             try:
                 services.gateway.authenticate(request.headers, ("x-api-key",), False)
                 messages.check_version(request.headers, services.engine.config.lenient)
                 if request.method == "POST":
                     request.state.body = await request.body()
-                return handle(request)
+                return await handle(request)
             except RequestError as exc:
                 body = messages_answer.refusal(exc, _request_id(request))
                 headers = {} if exc.status == 401 else _ORGANIZATION
@@ -273,13 +265,13 @@ def batch_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
     def base(request: Request) -> str:
         return str(request.base_url)
 
-    def create_or_list(request: Request) -> Response:
+    async def create_or_list(request: Request) -> Response:
         if request.method == "GET":
             return json(batches.listed(request.query_params, base(request)))
         body = messages.load_body(request.state.body)
-        return json(batches.create(body, dict(request.headers)))
+        return json(await batches.create(body, list(request.scope["headers"])))
 
-    def one(request: Request) -> Response:
+    async def one(request: Request) -> Response:
         batch_id = request.path_params["batch_id"]
         document = batches.load(batch_id)
         if request.method == "DELETE":
@@ -293,10 +285,10 @@ def batch_routes(services: Services) -> list[tuple[str, Any, list[str]]]:
             return json({"id": batch_id, "type": "message_batch_deleted"})
         return json(batches.looked_at(document, base(request)))
 
-    def cancel(request: Request) -> Response:
+    async def cancel(request: Request) -> Response:
         return json(batches.cancel(batches.load(request.path_params["batch_id"])))
 
-    def results(request: Request) -> Response:
+    async def results(request: Request) -> Response:
         document = batches.load(request.path_params["batch_id"])
         batches.looked_at(document, base(request))
         lines = b"".join(orjson.dumps(line) + b"\n" for line in document["results"])

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockllm.asgi import decode_headers
+from mockllm.asgi import AnswerInside, decode_headers, passed_on
 from mockllm.conversation import JSON, derive_seed
 from mockllm.endpoint import Services
 from mockllm.errors import RequestError
@@ -54,15 +53,7 @@ ENDPOINTS = (
 SERVED = ENDPOINTS[:4]  # the endpoints mockllm answers
 _KNOWN = ("input_file_id", "endpoint", "completion_window", "metadata", "output_expires_after")
 _CONCURRENT = 64  # requests of a batch answered at once (each may wait out its latency)
-# Headers of the creating request that go with each of its requests (its key, its
-# profile's headers); not those that describe its own body or connection.
-_NOT_PASSED = frozenset(
-    {b"content-length", b"content-type", b"transfer-encoding", b"connection", b"expect"}
-)
 SERVER_ERROR = "The server had an error while processing your request."
-
-# (path, headers, body) → (status, request id, body): a POST answered by the server itself.
-AnswerInside = Callable[[str, list[tuple[bytes, bytes]], bytes], Awaitable[tuple[int, str, bytes]]]
 
 
 def _dumps(value: Any) -> str:
@@ -261,8 +252,7 @@ class Batches:
         }
         results: list[JSON] = []
         if not errors:
-            passed = [(k, v) for k, v in headers if k.lower() not in _NOT_PASSED]
-            passed.append((b"content-type", b"application/json"))
+            passed = passed_on(headers)
             for start in range(0, len(requests), _CONCURRENT):
                 chunk = requests[start : start + _CONCURRENT]
                 results += await asyncio.gather(

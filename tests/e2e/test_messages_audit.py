@@ -16,6 +16,7 @@ from anthropic.types.messages import MessageBatch, MessageBatchIndividualRespons
 from pydantic import BaseModel
 
 from tests.conftest import RunningServer
+from tests.e2e.helpers import journal
 
 MODEL = "claude-sonnet-4-5"
 HEADERS = {"x-api-key": "sk-ant-audit", "anthropic-version": "2023-06-01"}
@@ -189,7 +190,8 @@ def test_a_batch_is_answered_as_the_messages_api_answers_each_request(
 ) -> None:
     """Created `in_progress`, ended when next looked at, its results the messages `POST
     /v1/messages` gives the same requests, a bad request's the error it gives (the API
-    validates a batch's params when it answers them)."""
+    validates a batch's params when it answers them); each request is in the journal."""
+    before = len(journal(server.url))
     made = httpx.post(
         server.url + "/v1/messages/batches",
         headers=HEADERS,
@@ -202,6 +204,10 @@ def test_a_batch_is_answered_as_the_messages_api_answers_each_request(
     )
     assert made.status_code == 200, made.text
     assert made.headers["request-id"].startswith("req_011C")
+    answered_here = [(e["path"], e["status"]) for e in journal(server.url)[: -before or None]]
+    assert sorted(answered_here) == [
+        ("/v1/messages", 200), ("/v1/messages", 400), ("/v1/messages/batches", 200)
+    ]  # fmt: skip
     batch = made.json()
     _strict(MessageBatch, batch)
     assert batch["id"].startswith("msgbatch_01") and len(batch["id"]) == 33
