@@ -130,7 +130,6 @@ def test_sizes_by_model_and_dimensions():
     "value",
     [
         "",
-        [""],
         [1.5],
         [[]],
         ["ok", 3],
@@ -158,9 +157,11 @@ def test_an_input_the_api_refuses(value):
         (["x"] * 2049, "Invalid 'input': array length must be 2048 or less."),
         ([[1]] * 2049, "Invalid 'input': array length must be 2048 or less."),
         ([1] * 2049, "Invalid 'input': array length must be 2048 or less."),
+        ([""], "Invalid 'input[0]': input cannot be an empty string."),
+        (["a", ""], "Invalid 'input[1]': input cannot be an empty string."),
     ],
 )
-def test_an_empty_list_and_one_too_long_have_their_own_words(value, message):
+def test_an_empty_list_one_too_long_and_an_empty_item_have_their_own_words(value, message):
     error = refused({"model": "text-embedding-3-small", "input": value})
     assert (error.param, error.code, error.message) == (None, None, message)
 

@@ -69,8 +69,9 @@ FORMATS = ("float", "base64")
 # infiniflow/ragflow#1835): every model the catalogue names is one (the embedding models
 # are not in it).
 NOT_AN_EMBEDDING_MODEL = "You are not allowed to generate embeddings from this model"
-# The API's words for an input its schema does not take (an empty string, an empty item, a
-# mix), naming no param, as quoted in aryn-ai/sycamore#943 and openai/openai-python#576.
+# The API's words for an input its schema does not take (an empty string sent alone, an
+# empty token array, a mix), naming no param, as quoted in aryn-ai/sycamore#943 and
+# openai/openai-python#576.
 _INVALID_INPUT = (
     "'$.input' is invalid. Please check the API reference: "
     "https://platform.openai.com/docs/api-reference."
@@ -81,6 +82,9 @@ _INVALID_INPUT = (
 # "param": null, ...}) and by a live bisection of text-embedding-3-small and -large
 # (2026-09-30: "Invalid 'input': array length must be 2048 or less.").
 _EMPTY_LIST = "Invalid 'input': input cannot be an empty array."
+# An empty string in a list is named by its index ("Invalid 'input[10]': input cannot be an
+# empty string.", in openai.BadRequestError quotes of 2026 and an Azure log of 2026-08-29);
+# its param and code, which no capture shows, stay null as before.
 _TOO_MANY = f"Invalid 'input': array length must be {MAX_INPUTS} or less."
 _WORD = re.compile(r"[\w']+|[^\w\s]", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
@@ -129,7 +133,9 @@ def _inputs(value: object) -> tuple[tuple[str, int], ...]:
             raise RequestError(400, _INVALID_INPUT)
     else:
         raise RequestError(400, _INVALID_INPUT)
-    for item in items:
+    for i, item in enumerate(items):
+        if item == "" and items is value:
+            raise RequestError(400, f"Invalid 'input[{i}]': input cannot be an empty string.")
         if not item or not (isinstance(item, str) or all(_is_id(t) for t in item)):
             raise RequestError(400, _INVALID_INPUT)
     return tuple(

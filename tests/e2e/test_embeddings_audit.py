@@ -46,6 +46,25 @@ def test_an_empty_list_and_one_too_long_are_told_apart(
     }
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ([""], "Invalid 'input[0]': input cannot be an empty string."),
+        (["a", "b", "", ""], "Invalid 'input[2]': input cannot be an empty string."),
+    ],
+    ids=["alone", "third"],
+)
+def test_an_empty_string_in_a_list_is_named_by_its_index(
+    client: OpenAI, value: list[str], message: str
+) -> None:
+    assert refused(client, model=EMBEDDING, input=value) == {
+        "message": message,
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+
+
 def test_2048_inputs_are_answered(client: OpenAI) -> None:
     answer = client.embeddings.create(model=EMBEDDING, input=["x"] * 2048, dimensions=4)
     assert [d.index for d in answer.data] == list(range(2048))
