@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from mockllm import openai_batches, openai_files, stray
+from mockllm import openai_batches, openai_files, stray, vllm_answers
 from mockllm.admin import admin_routes
 from mockllm.anthropic_files import anthropic_file_handlers
 from mockllm.asgi import (
@@ -453,6 +453,8 @@ class MockApp:
         self.engine.extra_models = gateway.profile.models.listed
         endpoints = {}
         for dialect in dialects():
+            if gateway.profile.vllm is not None:  # chat in a vLLM server's shape
+                dialect = vllm_answers.served(dialect, gateway.profile)
             endpoint = Endpoint(self.services, dialect)
             paths = dialect.paths
             if dialect.api == "chat":

@@ -118,7 +118,7 @@ class Endpoint:
         self._context: tuple[object, object, object, ParseContext] | None = None
         # What every answer of an OpenAI family carries besides its own static headers
         # (the Messages API's answers are written as that API writes them).
-        self._is_openai = dialect.api != "messages"
+        self._is_openai = dialect.api != "messages" and dialect.openai_head
         self._family_headers = openai_errors.EXPOSED if self._is_openai else ()
 
     def context(self) -> ParseContext:
@@ -394,7 +394,7 @@ class Endpoint:
         exchange.id = self.services.ids.next(  # type: ignore[union-attr]
             engine.config.seed, dialect.request_id
         )
-        headers = [(dialect.request_id_header, exchange.id.encode())]
+        headers = _own_id(dialect, exchange)
         if dialect.processing_ms:
             headers.append((b"openai-processing-ms", b"0"))  # answered at once
         headers += dialect.static_headers
@@ -496,7 +496,7 @@ class Endpoint:
         if dialect.refusal_headers is not None:
             named = dialect.refusal_headers(exc.status, exc.headers, engine.now())
         merged = {k.lower(): v for k, v in named}  # one value per name; the last one wins
-        headers = [(dialect.request_id_header, exchange.id.encode())]
+        headers = _own_id(dialect, exchange)
         if dialect.processing_ms:
             headers.append((b"openai-processing-ms", b"0"))  # refused at once
         headers += (
@@ -559,7 +559,7 @@ class Endpoint:
             # The recording's own request id gives way to this exchange's.
             own = dialect.request_id_header
             recorded_headers = [(k, v) for k, v in recorded_headers if k != own]
-            headers = [(own, exchange.id.encode()), *recorded_headers]
+            headers = [*_own_id(dialect, exchange), *recorded_headers]
             exchange.answer = kept_answer(body)
             self._record(exchange, body.status)
             if exchange.ticks is not None:  # a page is open: the headers too
@@ -655,7 +655,7 @@ class Endpoint:
             k.lower(): str(v)
             for k, v in (*dialect.headers(body.status, rate_headers, engine.now()), *extra)
         }
-        headers = [(dialect.request_id_header, exchange.id.encode())]
+        headers = _own_id(dialect, exchange)
         if dialect.processing_ms:
             ms = round(body.offsets[0] * 1000) if body.offsets else 0
             headers.append((b"openai-processing-ms", str(ms).encode()))
@@ -731,6 +731,12 @@ class Endpoint:
         journal = self.services.engine.journal
         if journal is not None:
             journal.add(exchange)
+
+
+def _own_id(dialect: Dialect, exchange: Exchange) -> list[tuple[bytes, bytes]]:
+    """The exchange's id under the family's header (none for a family that sends none)."""
+    own = dialect.request_id_header
+    return [(own, exchange.id.encode())] if own else []
 
 
 def _is_rate_header(name: str) -> bool:

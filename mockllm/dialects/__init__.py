@@ -115,7 +115,7 @@ class Dialect:
     failure: Callable[[ErrorSpec, float, str], Body]
     refusal: Callable[[RequestError, str], bytes]
     headers: Callable[[int, Headers, float], Headers]
-    request_id_header: bytes = b"x-request-id"
+    request_id_header: bytes = b"x-request-id"  # b"": the id is not sent (vLLM's answers)
     static_headers: tuple[tuple[bytes, bytes], ...] = ()
     # Headers naming the account the key belongs to (Anthropic's anthropic-organization-id):
     # after `static_headers` on every answer but a 401, where the key names no account.
@@ -135,6 +135,9 @@ class Dialect:
     restate: Callable[[RequestError], RequestError] | None = None
     detach: Callable[[StateStore, Conversation, Run], tuple[Body, Poll | None] | None] | None = None
     open_limits: Callable[[Rendered, int, float], Headers] | None = None
+    # The head of an OpenAI family's answer: its request id exposed to pages, and open rate
+    # limits as OpenAI names them (False for a server that sends neither: vLLM's).
+    openai_head: bool = True
     stamp: Callable[[Body, str], Body] | None = None
 
 

@@ -3,7 +3,10 @@ openai SDK and raw HTTP (one server for the module)."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai
@@ -178,3 +181,163 @@ def test_more_output_tokens_than_the_context_are_refused_in_vllm_words(http: htt
             "param": name,
             "code": 400,
         }
+
+
+HELLO = [{"role": "user", "content": "Hello"}]
+# vLLM 0.21.0's ChatCompletionResponse, ChatCompletionResponseChoice and ChatMessage,
+# every field in its order (vllm/entrypoints/openai/chat_completion/protocol.py)
+ANSWER_KEYS = [
+    "id", "object", "created", "prompt_routed_experts", "model", "choices", "service_tier",
+    "system_fingerprint", "usage", "prompt_logprobs", "prompt_token_ids", "prompt_text",
+    "kv_transfer_params",
+]  # fmt: skip
+CHOICE_KEYS = [
+    "index", "message", "logprobs", "finish_reason", "stop_reason", "token_ids", "routed_experts"
+]  # fmt: skip
+HEX16 = re.compile(r"chatcmpl-[0-9a-f]{16}")
+
+
+def _chunks(response: httpx.Response) -> list[dict[str, Any]]:
+    lines = response.text.split("\n\n")
+    assert lines[-2:] == ["data: [DONE]", ""], lines[-3:]
+    return [json.loads(line.removeprefix("data: ")) for line in lines[:-2]]
+
+
+def test_a_chat_answer_is_written_as_vllm_writes_it(client: OpenAI, http: httpx.Client):
+    body = {"model": MODEL, "max_tokens": 4, "messages": HELLO}
+    response = http.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200
+    assert response.headers["server"] == "uvicorn"
+    assert not [h for h in response.headers if h.startswith(("x-", "openai-", "access-"))]
+    answer = response.json()
+    assert list(answer) == ANSWER_KEYS and HEX16.fullmatch(answer["id"])
+    assert answer["system_fingerprint"].startswith("vllm-0.21.0-")
+    assert [answer[k] for k in ANSWER_KEYS[-4:]] == [None] * 4
+    assert answer["service_tier"] is None and answer["prompt_routed_experts"] is None
+    (choice,) = answer["choices"]
+    assert list(choice) == CHOICE_KEYS
+    assert (choice["finish_reason"], choice["stop_reason"], choice["logprobs"]) == (
+        "length",
+        None,
+        None,
+    )
+    message = choice["message"]
+    assert message == {
+        "role": "assistant",
+        "content": message["content"],
+        "refusal": None,
+        "annotations": None,
+        "audio": None,
+        "function_call": None,
+        "tool_calls": [],
+        "reasoning": None,
+    }
+    usage = answer["usage"]
+    assert list(usage) == [
+        "prompt_tokens",
+        "total_tokens",
+        "completion_tokens",
+        "prompt_tokens_details",
+    ]
+    assert usage["completion_tokens"] == 4 and usage["prompt_tokens_details"] is None
+    named = http.post("/v1/chat/completions", json=body, headers={"X-Request-Id": "trace-7"})
+    assert named.json()["id"] == "chatcmpl-trace-7"  # vLLM's id is the client's, when given
+    reply = client.chat.completions.create(model=MODEL, max_tokens=4, messages=HELLO)  # type: ignore[arg-type]
+    assert reply.choices[0].message.content and reply.model == MODEL
+
+
+def test_a_streamed_chat_answer_is_written_as_vllm_streams_it(client: OpenAI, http: httpx.Client):
+    body = {"model": MODEL, "max_tokens": 3, "messages": HELLO, "stream": True}
+    response = http.post("/v1/chat/completions", json=body)
+    assert response.headers["server"] == "uvicorn" and "x-request-id" not in response.headers
+    first, *deltas, last = _chunks(response)
+    head = {"object": "chat.completion.chunk", "model": MODEL}
+    assert first == {
+        "id": first["id"],
+        "created": first["created"],
+        **head,
+        "choices": [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": ""},
+                "logprobs": None,
+                "finish_reason": None,
+            }
+        ],
+        "prompt_token_ids": None,
+        "prompt_text": None,
+    }
+    assert list(first) == [
+        "id",
+        "object",
+        "created",
+        "model",
+        "choices",
+        "prompt_token_ids",
+        "prompt_text",
+    ]
+    assert HEX16.fullmatch(first["id"])
+    for delta in deltas:
+        assert list(delta) == ["id", "object", "created", "model", "choices"]
+        assert list(delta["choices"][0]) == [
+            "index",
+            "delta",
+            "logprobs",
+            "finish_reason",
+            "token_ids",
+        ]
+    # The finish comes with the last token, and names the fingerprint when no usage follows.
+    assert len(deltas) == 2 and last["system_fingerprint"].startswith("vllm-0.21.0-")
+    (ending,) = last["choices"]
+    assert list(ending) == [
+        "index",
+        "delta",
+        "logprobs",
+        "finish_reason",
+        "stop_reason",
+        "token_ids",
+    ]
+    assert ending["finish_reason"] == "length" and ending["delta"]["content"]
+
+    with_usage = http.post(
+        "/v1/chat/completions", json={**body, "stream_options": {"include_usage": True}}
+    )
+    *_, ended, usage = _chunks(with_usage)
+    assert "system_fingerprint" not in ended
+    assert usage == {
+        "id": usage["id"],
+        "created": usage["created"],
+        **head,
+        "choices": [],
+        "usage": {"prompt_tokens": 8, "total_tokens": 11, "completion_tokens": 3},
+        "system_fingerprint": last["system_fingerprint"],
+    }
+    stopped = _chunks(http.post("/v1/chat/completions", json={**body, "max_tokens": 200}))
+    assert stopped[-1]["choices"][0]["delta"] == {"content": ""}  # the end of turn says nothing
+    assert stopped[-1]["choices"][0]["finish_reason"] == "stop"
+    streamed = client.chat.completions.create(
+        model=MODEL, max_tokens=3, messages=HELLO, stream=True
+    )  # type: ignore[arg-type]
+    assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+
+
+def test_a_model_the_server_does_not_serve_is_not_found(client: OpenAI, http: httpx.Client):
+    with pytest.raises(openai.NotFoundError) as refused:
+        client.chat.completions.create(model="gpt-4o", messages=HELLO)  # type: ignore[arg-type]
+    assert refused.value.body == {
+        "message": "The model `gpt-4o` does not exist.",
+        "type": "NotFoundError",
+        "param": "model",
+        "code": 404,
+    }
+    # Checked before the context, as vLLM checks it first, on completions too.
+    for path, extra in (
+        ("/v1/chat/completions", {"messages": HELLO}),
+        ("/v1/completions", {"prompt": "Hi"}),
+    ):
+        body = {"model": "Qwen/Qwen2.5-0.5B-Instruct", "max_tokens": CONTEXT + 1, **extra}
+        missing = http.post(path, json=body)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == 404
+    # A request naming no model is answered by the one the server serves.
+    unnamed = http.post("/v1/chat/completions", json={"messages": HELLO, "max_tokens": 2})
+    assert unnamed.status_code == 200 and unnamed.json()["model"] == MODEL

@@ -1,0 +1,415 @@
+"""A vLLM server's answers: chat completions as vLLM 0.21.0 writes them, whole or streamed.
+
+A profile with a `vllm` block answers its chat path with the dialect `served` makes of
+chat's: the same parsing and refusals, the model checked against the names the server
+serves, and the answer in vLLM's shape. vLLM writes a whole answer as FastAPI's
+JSONResponse of `model_dump()` (every field of its pydantic models, null or not, in their
+order), and each chunk of a stream as `model_dump_json(exclude_unset=True)` (only what the
+server set, nulls included); its head is uvicorn's, with no request id or rate limits
+(vllm/entrypoints/openai/chat_completion/protocol.py, serving.py, api_router.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from mockllm import sse
+from mockllm.dialects import Dialect, ParseContext
+from mockllm.dialects.openai_errors import failure
+from mockllm.errors import RequestError
+from mockllm.protocol import error_object
+from mockllm.rules import ErrorSpec, Fault
+from mockllm.wire import SSE_TYPE, Body, interleave, whole_json
+
+if TYPE_CHECKING:
+    from mockllm.conversation import Conversation
+    from mockllm.profiles import Profile
+    from mockllm.render import Rendered, RenderedChoice, RenderedToolCall
+
+_dumps = orjson.dumps
+UVICORN = ((b"server", b"uvicorn"),)  # uvicorn's own header, which vLLM leaves on
+
+
+@dataclass(frozen=True, slots=True)
+class VllmWire:
+    """What a vLLM answer takes from its request besides the chat dialect's wire: the id
+    the client gave it (an `X-Request-Id` header, else the body's `request_id`)."""
+
+    chat: Any  # the chat dialect's own wire
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Server:
+    """The served model's names (the first is the one answers carry, as vLLM's
+    `--served-model-name`) and the server's `system_fingerprint`."""
+
+    names: tuple[str, ...]
+    fingerprint: str
+
+
+def served(dialect: Dialect, profile: Profile) -> Dialect:
+    """The dialect as a vLLM server speaks it: chat's and completions' parsing with its
+    model check, chat's answers in its shape; any other dialect as it is."""
+    server = profile.vllm
+    if server is None or dialect.api not in ("chat", "completions"):
+        return dialect
+    models = profile.models
+    names = models.listed or (models.default,)
+    # vLLM's default fingerprint is vllm-<version>-<the first 8 hex digits of its config's
+    # hash> (vllm/entrypoints/openai/fingerprint.py): here a hash of what the profile says.
+    said = f"{models.default}\0{server.max_model_len}\0{server.version}".encode()
+    digest = hashlib.blake2b(said, digest_size=4).hexdigest()
+    state = _Server(names, f"vllm-{server.version}-{digest}")
+    if dialect.api == "completions":
+        return replace(dialect, parse=_parse(dialect.parse, state, False))
+    return replace(
+        dialect,
+        parse=_parse(dialect.parse, state, True),
+        answer=lambda rendered, conversation, created, fault: _answer(
+            rendered, conversation, created, fault, state
+        ),
+        headers=_no_headers,
+        request_id_header=b"",
+        static_headers=UVICORN,
+        processing_ms=False,
+        openai_head=False,
+        remember=None,
+    )
+
+
+def _no_headers(status: int, rate_headers: Any, now: float) -> tuple[tuple[str, str], ...]:
+    return ()
+
+
+def not_found(model: str) -> RequestError:
+    """vLLM's refusal of a model it does not serve (OpenAIServing._check_model)."""
+    error = RequestError(
+        404, f"The model `{model}` does not exist.", type="NotFoundError", param="model"
+    )
+    error.code = 404  # type: ignore[assignment]  # vLLM's code is the status, a number
+    return error
+
+
+def _parse(
+    base: Callable[[bytes, Mapping[str, str], str, ParseContext], Conversation],
+    server: _Server,
+    wraps: bool,
+) -> Callable[[bytes, Mapping[str, str], str, ParseContext], Conversation]:
+    """The base parse with vLLM's model check: a model the server does not serve is a 404
+    before any other check of vLLM's (its context, its output tokens), and a request
+    that names none is answered by the served model. `wraps`: the answer is written here,
+    and takes its id from the request (a `VllmWire` around the dialect's own)."""
+
+    def parse(
+        raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext
+    ) -> Conversation:
+        try:
+            conversation = base(raw, headers, path, context)
+        except RequestError:
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise
+            if not isinstance(body, dict):
+                raise
+            model = body.get("model")
+            if isinstance(model, str) and model and model not in server.names:
+                raise not_found(model) from None
+            if model is None or model == "":  # vLLM takes a request naming no model
+                named = _dumps({**body, "model": server.names[0]})
+                conversation = base(named, headers, path, context)
+            else:
+                raise
+        model = conversation.model
+        if model and model not in server.names:
+            raise not_found(model)
+        if not wraps:
+            return conversation
+        request_id = headers.get("x-request-id")
+        if request_id is None:
+            given = conversation.body.get("request_id")
+            request_id = given if isinstance(given, str) else None
+        return replace(conversation, wire=VllmWire(conversation.wire, request_id))
+
+    return parse
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+def _hex16(text: str) -> str:
+    """16 hex digits drawn from `text`, as vLLM's random_uuid() spells its ids."""
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _answer(
+    rendered: Rendered,
+    conversation: Conversation,
+    created: int,
+    fault: Fault | None,
+    server: _Server,
+) -> Body:
+    wire = conversation.wire
+    given = wire.request_id if isinstance(wire, VllmWire) else None
+    answer_id = "chatcmpl-" + (given if given is not None else _hex16(rendered.id))
+    if conversation.stream:
+        return _stream(rendered, conversation, created, fault, server, answer_id)
+    return _whole(rendered, conversation, created, fault, server, answer_id)
+
+
+def _finish(choice: RenderedChoice, conversation: Conversation) -> str:
+    """A named tool's call finishes with `stop`, as vLLM's does ("tool_calls" is for auto
+    and required calls)."""
+    if choice.finish_reason == "tool_calls" and conversation.named_tool is not None:
+        return "stop"
+    return choice.finish_reason
+
+
+def _call(call: RenderedToolCall) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-tool-" + _hex16(call.id),
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+def _content(choice: RenderedChoice, conversation: Conversation) -> str | None:
+    """The message's text: with tool calls, what the model said before them (null when
+    nothing), or "" for a call the request forced (named or required), as vLLM writes it."""
+    if not choice.tool_calls:
+        return choice.content if choice.refusal is None else choice.refusal
+    if conversation.tool_choice == "required" or conversation.named_tool is not None:
+        return ""
+    return choice.content or None
+
+
+def _logprobs(choice: RenderedChoice) -> dict[str, Any] | None:
+    if choice.logprobs is None:
+        return None
+    return {"content": [entry for delta in choice.logprobs for entry in delta]}
+
+
+def _usage(rendered: Rendered) -> dict[str, Any]:
+    """vLLM's UsageInfo, in its fields' order (its prompt_tokens_details is null unless the
+    server runs with --enable-prompt-tokens-details)."""
+    return {
+        "prompt_tokens": rendered.prompt_tokens,
+        "total_tokens": rendered.total_tokens,
+        "completion_tokens": rendered.completion_tokens,
+        "prompt_tokens_details": None,
+    }
+
+
+def completion(
+    rendered: Rendered, conversation: Conversation, created: int, server: _Server, answer_id: str
+) -> dict[str, Any]:
+    """vLLM's ChatCompletionResponse, every field in its order."""
+    choices = [
+        {
+            "index": c.index,
+            "message": {
+                "role": "assistant",
+                "content": _content(c, conversation),
+                "refusal": None,
+                "annotations": None,
+                "audio": None,
+                "function_call": None,
+                "tool_calls": [_call(t) for t in c.tool_calls],
+                "reasoning": c.reasoning,
+            },
+            "logprobs": _logprobs(c),
+            "finish_reason": _finish(c, conversation),
+            "stop_reason": c.stop_sequence,
+            "token_ids": None,
+            "routed_experts": None,
+        }
+        for c in rendered.choices
+    ]
+    return {
+        "id": answer_id,
+        "object": "chat.completion",
+        "created": created,
+        "prompt_routed_experts": None,
+        "model": server.names[0],
+        "choices": choices,
+        "service_tier": None,
+        "system_fingerprint": server.fingerprint,
+        "usage": _usage(rendered),
+        "prompt_logprobs": None,
+        "prompt_token_ids": None,
+        "prompt_text": None,
+        "kv_transfer_params": None,
+    }
+
+
+def _whole(
+    rendered: Rendered,
+    conversation: Conversation,
+    created: int,
+    fault: Fault | None,
+    server: _Server,
+    answer_id: str,
+) -> Body:
+    """A whole answer, with the non-streaming form of a fault (a scripted error is
+    mockllm's own, written as the chat dialect writes it)."""
+    delay = rendered.offsets[-1]
+    if fault is not None and (fault.error_after_tokens is not None or fault.empty_choices_error):
+        return failure(fault.error or ErrorSpec(500), delay)
+    body = completion(rendered, conversation, created, server, answer_id)
+    return whole_json(_dumps(body), delay, fault)
+
+
+class _Chunks:
+    """The chunks of one stream, from a pre-encoded prefix: each as vLLM sets its fields
+    (ChatCompletionStreamResponse dumped with exclude_unset)."""
+
+    def __init__(self, answer_id: str, created: int, server: _Server) -> None:
+        self.prefix = (
+            b'data: {"id":'
+            + _dumps(answer_id)
+            + b',"object":"chat.completion.chunk","created":%d,"model":' % created
+            + _dumps(server.names[0])
+            + b',"choices":['
+        )
+        self.fingerprint = _dumps(server.fingerprint)
+
+    def role(self, index: int) -> bytes:
+        """A choice's first chunk: the role and an empty content, and the prompt's token ids
+        and text (null unless asked for), which vLLM sets on it alone."""
+        return (
+            self.prefix + b'{"index":%d,"delta":{"role":"assistant","content":""},"logprobs":null,'
+            b'"finish_reason":null}],"prompt_token_ids":null,"prompt_text":null}\n\n' % index
+        )
+
+    def delta(
+        self,
+        index: int,
+        delta: bytes,
+        logprobs: bytes = b"null",
+        finish: str | None = None,
+        stop_reason: str | None = None,
+        fingerprint: bool = False,
+    ) -> bytes:
+        """A delta chunk; a choice's last one with its finish and stop reasons (and the
+        server's fingerprint, when no usage chunk follows)."""
+        head = self.prefix + b'{"index":%d,"delta":' % index + delta + b',"logprobs":' + logprobs
+        if finish is None:
+            return head + b',"finish_reason":null,"token_ids":null}]}\n\n'
+        return (
+            head
+            + b',"finish_reason":'
+            + _dumps(finish)
+            + b',"stop_reason":'
+            + _dumps(stop_reason)
+            + b',"token_ids":null}]'
+            + (b',"system_fingerprint":' + self.fingerprint if fingerprint else b"")
+            + b"}\n\n"
+        )
+
+
+def _delta_ticks(
+    chunks: _Chunks, choice: RenderedChoice, conversation: Conversation, last: bool
+) -> list[bytes]:
+    """A choice's chunks after its role chunk, one per tick: reasoning, text, tool calls
+    (each opened with its id, type and name, then its arguments). A choice cut at its
+    length ends on its last token's chunk, which carries the finish (`last`: no usage
+    chunk follows, so that chunk names the fingerprint), as vLLM sends the finish with the
+    token it stopped at."""
+    index = choice.index
+    parts: list[tuple[bytes, bytes]] = [
+        (b'{"reasoning":' + _dumps(d) + b"}", b"null") for d in choice.reasoning_deltas
+    ]
+    logprobs = choice.logprobs
+    for k, text in enumerate(choice.deltas):
+        entries = b"null"
+        if logprobs is not None and k < len(logprobs):
+            entries = _dumps({"content": list(logprobs[k])})
+        parts.append((b'{"content":' + _dumps(text) + b"}", entries))
+    for call in choice.tool_calls:
+        opening = {
+            "id": "chatcmpl-tool-" + _hex16(call.id),
+            "type": "function",
+            "index": call.index,
+            "function": {"name": call.name},
+        }
+        parts.append((b'{"tool_calls":[' + _dumps(opening) + b"]}", b"null"))
+        for fragment in call.fragments:
+            part = {"index": call.index, "function": {"arguments": fragment}}
+            parts.append((b'{"tool_calls":[' + _dumps(part) + b"]}", b"null"))
+    out = [chunks.delta(index, delta, entries) for delta, entries in parts]
+    if choice.finish_reason == "length" and parts:
+        delta, entries = parts[-1]
+        out[-1] = chunks.delta(
+            index, delta, entries, "length", choice.stop_sequence, fingerprint=last
+        )
+    return out
+
+
+def _stream(
+    rendered: Rendered,
+    conversation: Conversation,
+    created: int,
+    fault: Fault | None,
+    server: _Server,
+    answer_id: str,
+) -> Body:
+    """The SSE events of a streamed answer, each with the offset it is due at."""
+    chunks = _Chunks(answer_id, created, server)
+    include_usage = conversation.include_usage
+    offsets = rendered.offsets
+    events: list[bytes] = []
+    due: list[float] = []
+    for choice in rendered.choices:
+        events.append(chunks.role(choice.index))
+        due.append(offsets[0])
+    ticks = [_delta_ticks(chunks, c, conversation, not include_usage) for c in rendered.choices]
+    cut_at, abort_after = interleave(ticks, offsets, fault, events, due)
+    last = due[-1]
+    if cut_at is not None:
+        assert fault is not None
+        events.append(sse.encode(_dumps({"error": error_object(fault.error)})))
+        due.append(last)
+    else:
+        for choice, choice_ticks in zip(rendered.choices, ticks, strict=True):
+            if choice.finish_reason == "length" and choice_ticks:
+                continue  # its last chunk carried the finish
+            # The token that ends the answer (its end of turn) says nothing: an empty
+            # content, or no delta at all after a tool call.
+            delta = b"{}" if choice.tool_calls else b'{"content":""}'
+            finish = _finish(choice, conversation)
+            events.append(
+                chunks.delta(
+                    choice.index,
+                    delta,
+                    finish=finish,
+                    stop_reason=choice.stop_sequence,
+                    fingerprint=not include_usage,
+                )
+            )
+            due.append(last)
+        if include_usage:
+            usage = {
+                "prompt_tokens": rendered.prompt_tokens,
+                "total_tokens": rendered.total_tokens,
+                "completion_tokens": rendered.completion_tokens,
+            }
+            events.append(
+                chunks.prefix
+                + b'],"usage":'
+                + _dumps(usage)
+                + b',"system_fingerprint":'
+                + chunks.fingerprint
+                + b"}\n\n"
+            )
+            due.append(last)
+        events.append(sse.DONE)
+        due.append(last)
+    if fault is not None and fault.disconnect_after_tokens == 0:
+        abort_after = len(rendered.choices)
+    return Body(200, SSE_TYPE, events=tuple(events), offsets=tuple(due), abort_after=abort_after)
