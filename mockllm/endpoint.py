@@ -556,6 +556,8 @@ class Endpoint:
                 fault,
                 outcome.latency,
             )
+            if fault is not None and dialect.stamp is not None:  # the error a rule added
+                body = dialect.stamp(body, exchange.id)
             # The recording's own request id gives way to this exchange's.
             own = dialect.request_id_header
             recorded_headers = [(k, v) for k, v in recorded_headers if k != own]

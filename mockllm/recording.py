@@ -160,13 +160,24 @@ def _broken_stream(body: Body, offsets: list[float], path: str, fault: Fault | N
     if fault.error_after_tokens is not None:
         cut = after(fault.error_after_tokens)
         last = offsets[cut - 1] if cut else (offsets[0] if offsets else 0.0)
-        events = [*events[:cut], replay_error(path, fault.error, in_stream=True)]
+        number = _next_number(events[:cut]) if family == "responses" else 0
+        events = [*events[:cut], replay_error(path, fault.error, in_stream=True, number=number)]
         offsets = [*offsets[:cut], last]
     if fault.disconnect_after_tokens is not None:
         cut = after(fault.disconnect_after_tokens)
         if cut < len(events):
             abort_after = cut
     return replace(body, events=tuple(events), offsets=tuple(offsets), abort_after=abort_after)
+
+
+def _next_number(events: Sequence[bytes]) -> int:
+    """The `sequence_number` after those of a Responses stream's `events` (their count when
+    the recording numbers none)."""
+    for event in reversed(events):
+        data = _event_fields(event)[1]
+        if isinstance(data, dict) and isinstance(data.get("sequence_number"), int):
+            return int(data["sequence_number"]) + 1
+    return len(events)
 
 
 def _event_fields(event: bytes) -> tuple[str | None, Any]:
@@ -203,16 +214,20 @@ def _is_delta(event: bytes, family: str | None) -> bool:
     return False
 
 
-def replay_error(path: str, error: ErrorSpec | None, *, in_stream: bool) -> bytes:
+def replay_error(path: str, error: ErrorSpec | None, *, in_stream: bool, number: int = 0) -> bytes:
     """The error a replay breaks off with, in the wire family of ``path``.
 
     A whole answer's error is the family dialect's own error body (``Dialect.failure``) when
     the server speaks that family. In a stream, chat's is the event rendered answers send
-    (``data: {"error": {...}}``); the other families' in-stream errors belong to their
-    dialects, and until a dialect offers one, follow spec/FAMILIES.md here (a Responses
-    ``error`` event; an Anthropic ``event: error`` with ``{"type": "error", "error": {...}}``).
+    (``data: {"error": {...}}``), the Messages API's its dialect's ``event: error``; the
+    Responses API's is an ``error`` event (spec/FAMILIES.md), its ``sequence_number``
+    ``number`` (the one after the last event sent), as the API numbers every event.
     """
     family = family_of(path)
+    if in_stream and family == "messages":
+        from mockllm.dialects.messages_answer import error_event
+
+        return error_event(error or ErrorSpec(500))
     if not in_stream and family is not None:
         from mockllm.dialects import by_api
 
@@ -221,15 +236,6 @@ def replay_error(path: str, error: ErrorSpec | None, *, in_stream: bool) -> byte
         except KeyError:
             pass  # a family the server does not speak yet: the shapes below
     fields = error_object(error)
-    if family == "messages":
-        status = error.status if error is not None else 500
-        kind = (error.type if error is not None else None) or _ANTHROPIC_TYPES.get(
-            status, "api_error"
-        )
-        payload = orjson.dumps(
-            {"type": "error", "error": {"type": kind, "message": fields["message"]}}
-        )
-        return b"event: error\ndata: " + payload + b"\n\n" if in_stream else payload
     if family == "responses" and in_stream:
         payload = orjson.dumps(
             {
@@ -237,23 +243,12 @@ def replay_error(path: str, error: ErrorSpec | None, *, in_stream: bool) -> byte
                 "code": fields.get("code"),
                 "message": fields["message"],
                 "param": fields.get("param"),
+                "sequence_number": number,
             }
         )
         return b"event: error\ndata: " + payload + b"\n\n"
     payload = orjson.dumps({"error": fields})
     return b"data: " + payload + b"\n\n" if in_stream else payload
-
-
-_ANTHROPIC_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    529: "overloaded_error",
-}
 
 
 async def _refuse_cassette(exc: CassetteError, path: str, param: str | None, send: Send) -> int:

@@ -118,7 +118,7 @@ def test_each_family_gets_its_own_error_shape() -> None:
     assert anthropic.startswith(b"event: error\ndata: ")
     assert json.loads(anthropic.split(b"data: ", 1)[1]) == {
         "type": "error",
-        "error": {"type": "overloaded_error", "message": "busy"},
+        "error": {"details": None, "type": "overloaded_error", "message": "busy"},
     }
     whole = json.loads(replay_error("/v1/chat/completions", spec, in_stream=False))
     assert whole["error"]["message"] == "busy"

@@ -104,8 +104,9 @@ class Dialect:
       gives the request's own answer, with the `Poll` a stream asks between writes (None
       for a whole body); None for a request answered on its connection;
     - `stamp(body, request_id)` → the Body of an answer a fault broke, with the exchange's
-      request id where the family writes it in the bytes (Anthropic's mid-stream
-      `event: error`), or None for a family that writes it only in the headers.
+      request id where the family writes it in the bytes (Anthropic's error body, and
+      its `event: error` mid-stream), or None for a family that writes it only in the
+      headers.
     """
 
     api: Api

@@ -578,7 +578,7 @@ def stream(rendered: Rendered, conversation: Conversation, fault: Fault | None =
     last = out.due[-1]
     if cut_at is not None:
         assert fault is not None
-        out.events.append(_error_event(fault.error or ErrorSpec(500)))
+        out.events.append(error_event(fault.error or ErrorSpec(500)))
         out.due.append(last)
     else:
         reason = stop_reason(choice, conversation)
@@ -624,22 +624,32 @@ _FINAL = frozenset(
 _ERROR_EVENT = b"event: error\ndata: "
 
 
-def _error_event(spec: ErrorSpec) -> bytes:
-    """`event: error` mid-stream, as the API sends an overload after a 200; its request id
-    is the exchange's, added by `stamped` once the exchange has one."""
+def error_event(spec: ErrorSpec) -> bytes:
+    """`event: error` mid-stream, as the API sends an overload after a 200 (a rendered
+    answer's, or a recording's that a rule breaks); its request id is the exchange's,
+    added by `stamped` once the exchange has one."""
     return _ERROR_EVENT + _dumps(_error(spec.status, spec.type, _message(spec))) + b"\n\n"
 
 
 def stamped(body: Body, request_id: str) -> Body:
-    """A stream that ends with `event: error`, the error naming the request as the API's
-    has since 2026 (`..."message":"Overloaded"},"request_id":"req_011Ce3Hw..."}`, as
-    karthink/gptel#1512 quotes one; recordings of 2025 had none): the same id as the
-    `request-id` header, as an error body's. Other bodies are returned as they are."""
-    if not body.events or not body.events[-1].startswith(_ERROR_EVENT):
+    """An answer a fault broke, its error naming the request as the API's errors do, in a
+    body or in a stream's `event: error` (the latter since 2026:
+    `..."message":"Overloaded"},"request_id":"req_011Ce3Hw..."}`, as karthink/gptel#1512
+    quotes one; recordings of 2025 had none): the same id as the `request-id` header.
+    Other bodies are returned as they are."""
+    if body.events:
+        if not body.events[-1].startswith(_ERROR_EVENT):
+            return body
+        last = _named(body.events[-1][: -len(b"\n\n")], request_id) + b"\n\n"
+        return replace(body, events=(*body.events[:-1], last))
+    if body.status < 400 or not body.body.endswith(b"}") or b'"request_id"' in body.body:
         return body
-    head = body.events[-1][: -len(b"}\n\n")]
-    last = head + b',"request_id":' + _dumps(request_id) + b"}\n\n"
-    return replace(body, events=(*body.events[:-1], last))
+    return replace(body, body=_named(body.body, request_id))
+
+
+def _named(error: bytes, request_id: str) -> bytes:
+    """An error object's JSON with `request_id` last, as the API writes it."""
+    return error[:-1] + b',"request_id":' + _dumps(request_id) + b"}"
 
 
 def whole(rendered: Rendered, conversation: Conversation, fault: Fault | None = None) -> Body:

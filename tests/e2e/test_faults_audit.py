@@ -12,6 +12,7 @@ has begun is retried (the request was answered 200).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -53,11 +54,69 @@ RULES = (
 )
 
 
+# Recorded streams of the Responses and Messages APIs (as the API writes them, shortened),
+# which a replay rule breaks after their first delta.
+RECORDED_RESPONSES = [
+    {"type": "response.created", "sequence_number": 0},
+    {"type": "response.in_progress", "sequence_number": 1},
+    *(
+        {"type": "response.output_text.delta", "delta": d, "sequence_number": 2 + i}
+        for i, d in enumerate(["Re", "cor", "ded"])
+    ),
+    {"type": "response.completed", "sequence_number": 5},
+]
+RECORDED_MESSAGES = [
+    {"type": "message_start", "message": {"id": "msg_01", "type": "message"}},
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    *(
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": d}}
+        for d in ["Re", "cor", "ded"]
+    ),
+    {"type": "content_block_stop", "index": 0},
+    {"type": "message_stop"},
+]
+REPLAYED = {
+    "responses": {"model": "gpt-recorded", "input": "Hi", "stream": True},
+    "messages": {
+        "model": "claude-recorded",
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": "Hi"}],
+        "stream": True,
+    },
+}
+REPLAY_RULES = """\
+  - name: break-replays
+    match: { cassette: true }
+    reply: { fault: { error_after_tokens: 1, error: { status: 529 } } }
+"""
+
+
+def _recording(path: str, body: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+    stream = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
+    return {
+        "request": {"method": "POST", "uri": f"http://api.test{path}", "body": json.dumps(body)},
+        "response": {
+            "status": {"code": 200, "message": "OK"},
+            "headers": {"content-type": ["text/event-stream; charset=utf-8"]},
+            "body": {"string": stream},
+        },
+    }
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     tmp = tmp_path_factory.mktemp("faults_audit")
-    rules = write_scenario(tmp, RULES)
-    running = start_server("--scenarios", str(rules), "--seed", "5", tmp_path=tmp)
+    rules = write_scenario(tmp, RULES + REPLAY_RULES)
+    cassettes = tmp / "cassettes"
+    cassettes.mkdir()
+    recorded = [
+        _recording("/v1/responses", REPLAYED["responses"], RECORDED_RESPONSES),
+        _recording("/v1/messages", REPLAYED["messages"], RECORDED_MESSAGES),
+    ]
+    (cassettes / "streams.json").write_text(json.dumps({"interactions": recorded, "version": 1}))
+    running = start_server(
+        "--scenarios", str(rules), "--cassettes", str(cassettes), "--seed", "5", tmp_path=tmp
+    )
     yield running
     running.stop()
 
@@ -255,3 +314,60 @@ def test_a_stream_cut_in_the_middle_is_a_connection_error_not_retried(
         connection = (openai.APIConnectionError, anthropic.APIConnectionError)
         assert isinstance(raised, connection), (family, raised)
     assert waits == []
+
+
+def _last_event(response: httpx.Response) -> tuple[str, dict[str, Any]]:
+    """The name and data of a stream's last event."""
+    last = response.content.rstrip(b"\n").rsplit(b"\n\n", 1)[-1].decode()
+    name, data = last.split("\n", 1)
+    return name.removeprefix("event: "), json.loads(data.removeprefix("data: "))
+
+
+def test_a_replay_broken_in_the_middle_ends_as_the_api_ends_a_stream(
+    server: RunningServer, sdks: Any
+) -> None:
+    """A recorded stream that a rule breaks ends with the family's own error event: the
+    Responses API's `error` numbered after the events before it (its `sequence_number`
+    is required: ResponseErrorEvent in the OpenAPI spec and the SDK), the Messages API's
+    as a rendered answer's (`details`, its words for the status, the request's id)."""
+    oa, an = sdks
+    sent = httpx.post(f"{server.base_url}/responses", json=REPLAYED["responses"], timeout=10)
+    name, data = _last_event(sent)
+    assert name == "error" and data["sequence_number"] == 3, data
+    events = list(oa.responses.create(**REPLAYED["responses"]))
+    assert [e.sequence_number for e in events] == [0, 1, 2, 3]
+    assert events[-1].type == "error"
+    sent = httpx.post(
+        f"{server.url}/v1/messages",
+        json=REPLAYED["messages"],
+        headers={"x-api-key": "sk-ant-test"},
+        timeout=10,
+    )
+    assert _last_event(sent) == (
+        "error",
+        {
+            "type": "error",
+            "error": {"details": None, "type": "overloaded_error", "message": "Overloaded"},
+            "request_id": sent.headers["request-id"],
+        },
+    )
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        list(an.messages.create(**REPLAYED["messages"]))
+    assert caught.value.body["request_id"] == caught.value.request_id
+
+
+def test_a_whole_message_a_fault_breaks_names_the_request(server: RunningServer) -> None:
+    """Not streamed, `error_after_tokens` is an HTTP error: its body names the request as
+    the API's error bodies (and an `error` reply's) do."""
+    sent = httpx.post(
+        f"{server.url}/v1/messages",
+        json={**REPLAYED["messages"], "model": "audit-overloaded-mid", "stream": False},
+        headers={"x-api-key": "sk-ant-test"},
+        timeout=10,
+    )
+    assert sent.status_code == 529
+    assert sent.json() == {
+        "type": "error",
+        "error": {"details": None, "type": "overloaded_error", "message": "Overloaded"},
+        "request_id": sent.headers["request-id"],
+    }
