@@ -45,6 +45,11 @@ RULES = (
     reply:
       chunks: ["one", " two", " three", " four"]
       fault: { error_after_tokens: 2, error: { status: 500, message: "upstream failed" } }
+  - name: transient
+    match: { model: audit-transient }
+    sequence:
+      - error: { status: 529 }
+      - content: "Back again."
   - name: cut-mid-stream
     match: { model: audit-cut-mid }
     reply:
@@ -371,3 +376,20 @@ def test_a_whole_message_a_fault_breaks_names_the_request(server: RunningServer)
         "error": {"details": None, "type": "overloaded_error", "message": "Overloaded"},
         "request_id": sent.headers["request-id"],
     }
+
+
+def test_a_transient_overload_is_retried_once_and_the_retry_answers(
+    admin: httpx.Client, sdks: Any, waits: list[float]
+) -> None:
+    """A rule's `sequence` (an error, then an answer) is how a transient failure is scripted:
+    the SDK's retry is the next request, and gets the answer, as it would from the API."""
+    oa, an = sdks
+    said = [{"role": "user", "content": "Hi"}]
+    admin.post("/__admin/reset").raise_for_status()
+    reply = an.messages.create(model="audit-transient", max_tokens=16, messages=said)
+    assert reply.content[0].type == "text" and reply.content[0].text == "Back again."
+    admin.post("/__admin/reset").raise_for_status()
+    answer = oa.chat.completions.create(model="audit-transient", messages=said)
+    assert answer.choices[0].message.content == "Back again."
+    statuses = [e["status"] for e in admin.get("/__admin/requests").json()["requests"]]
+    assert sorted(statuses) == [200, 529] and len(waits) == 2
