@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
-from mockllm import openai_batches, openai_files, stray, vllm_answers
+from mockllm import openai_batches, openai_files, openai_uploads, stray, vllm_answers
 from mockllm.admin import admin_routes
 from mockllm.anthropic_files import anthropic_file_handlers
 from mockllm.asgi import (
@@ -168,6 +168,7 @@ class MockApp:
                 *batch_routes(self.services, self.answer_inside),
                 *openai_files.file_routes(self.services, anthropic_file_handlers(self.services)),
                 *openai_batches.batch_routes(self.services, self.answer_inside),
+                *openai_uploads.upload_routes(self.services),
             )
         ]
         if self.gateway.profile.vllm is not None:  # before /v1/models: vLLM's model cards

@@ -236,10 +236,15 @@ class Files:
         if file is None or file.data is None or file.filename is None:
             raise missing("file")
         filename = file.filename.replace("\\", "/").rsplit("/", 1)[-1] or "upload"
-        if purpose == "batch" and not filename.endswith(".jsonl"):
-            raise RequestError(400, "Invalid file format for Batch API. Must be .jsonl")
+        check_batch_name(purpose, filename)
         expires = _expires_after(parts)
         return self.add(bytes(file.data), filename, purpose, expires)
+
+
+def check_batch_name(purpose: str, filename: str) -> None:
+    """A batch file is JSON lines, as its name says (the API's refusal otherwise)."""
+    if purpose == "batch" and not filename.endswith(".jsonl"):
+        raise RequestError(400, "Invalid file format for Batch API. Must be .jsonl")
 
 
 def _expires_after(parts: dict[str, _Part]) -> int | None:
@@ -265,12 +270,14 @@ def _expires_after(parts: dict[str, _Part]) -> int | None:
     return int(text)
 
 
-async def read_upload(request: Request, services: Services) -> dict[str, _Part]:
-    """The parts of an upload, its body read up to the API's limit for a file."""
+async def read_upload(
+    request: Request, services: Services, limit: int = MAX_BYTES
+) -> dict[str, _Part]:
+    """The parts of a form, its body read up to `limit` (the API's limit for a file)."""
     declared = request.headers.get("content-length")
     body = await read_body(
         request.receive,
-        MAX_BYTES,
+        limit,
         int(declared) if declared is not None and declared.isdigit() else None,
         services.engine.config.body_timeout_s,
     )

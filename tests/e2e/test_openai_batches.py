@@ -334,3 +334,51 @@ def test_anthropics_files_api_answers_on_the_same_paths(server: RunningServer) -
     # an OpenAI client on the same server sees only its own files
     with OpenAI(base_url=server.base_url, api_key="sk-x") as client:
         assert made.id not in [f.id for f in client.files.list().data]
+
+
+def test_a_file_sent_in_parts_becomes_a_file(client: OpenAI, tmp_path: Any) -> None:
+    """The SDK's upload_file_chunked: an upload, its parts, then the file they make (in the
+    order part_ids gives), usable as a batch's input."""
+    path = tmp_path / "requests.jsonl"
+    content = "".join(
+        json.dumps(chat_line(f"r{i}", f"Where is invoice {i}?")) + "\n" for i in range(4)
+    )
+    path.write_text(content)
+    done = client.uploads.upload_file_chunked(
+        file=path, mime_type="text/jsonl", purpose="batch", part_size=100
+    )
+    assert (done.status, done.object, done.bytes) == ("completed", "upload", len(content))
+    assert done.id.startswith("upload_") and done.expires_at == FROZEN + 3600
+    assert done.file is not None and done.file.filename == "requests.jsonl"
+    assert client.files.content(done.file.id).text == content
+    batch = client.batches.create(
+        input_file_id=done.file.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert client.batches.retrieve(batch.id).request_counts.completed == 4  # type: ignore[union-attr]
+
+
+def test_an_upload_is_completed_only_with_its_bytes(client: OpenAI) -> None:
+    made = client.uploads.create(
+        bytes=6, filename="a.jsonl", mime_type="text/jsonl", purpose="batch"
+    )
+    first = client.uploads.parts.create(made.id, data=b"abc")
+    second = client.uploads.parts.create(made.id, data=b"def")
+    assert (first.object, first.upload_id) == ("upload.part", made.id)
+    with pytest.raises(openai.BadRequestError, match="the upload was created with bytes=6"):
+        client.uploads.complete(made.id, part_ids=[first.id])
+    with pytest.raises(openai.BadRequestError, match="md5"):
+        client.uploads.complete(made.id, part_ids=[first.id, second.id], md5="0" * 32)
+    done = client.uploads.complete(made.id, part_ids=[second.id, first.id])
+    assert done.file is not None and client.files.content(done.file.id).content == b"defabc"
+    with pytest.raises(openai.BadRequestError, match="is completed"):
+        client.uploads.parts.create(made.id, data=b"x")
+    cancelled = client.uploads.cancel(
+        client.uploads.create(
+            bytes=1, filename="b.jsonl", mime_type="text/jsonl", purpose="batch"
+        ).id
+    )
+    assert cancelled.status == "cancelled"
+    with pytest.raises(openai.NotFoundError, match="No such Upload object: upload_nope"):
+        client.uploads.cancel("upload_nope")
+    with pytest.raises(openai.BadRequestError, match="Invalid file format for Batch API"):
+        client.uploads.create(bytes=1, filename="b.txt", mime_type="text/plain", purpose="batch")
