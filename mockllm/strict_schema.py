@@ -1,5 +1,6 @@
-"""The check OpenAI runs on a strict schema (Structured Outputs: a `json_schema` response
-format or a function tool with `strict: true`), in the API's words.
+"""The checks the APIs run on a schema their structured outputs must follow, in each API's
+words: OpenAI's on a strict schema (Structured Outputs: a `json_schema` response format or a
+function tool with `strict: true`), Anthropic's on an output format (`format_problem`).
 
 The rules are those of the Structured Outputs guide ("Supported schemas":
 platform.openai.com/docs/guides/structured-outputs#supported-schemas): the root is an
@@ -185,3 +186,102 @@ class _Walk:
             if problem is not None:
                 return problem
         return None
+
+
+# --- Anthropic: output_config.format (and the beta's output_format) ------------------------
+
+# The string formats Anthropic's structured outputs take (the guide's list; the SDKs'
+# `SupportedStringFormats`): OpenAI's nine and `uri`.
+ANTHROPIC_FORMATS = FORMATS | {"uri"}
+# The keywords refused on a type, as the API names them: "For 'integer' type, property
+# 'minimum' is not supported", "For 'number' type, properties maximum, minimum are not
+# supported", "For 'array' type, property 'maxItems' is not supported", "For 'object' type,
+# property 'propertyNames' is not supported" (users quote each, for output_format.schema
+# and output_config.format.schema; uc_ai's live probes add `if`, `contains`, `uniqueItems`,
+# `minProperties` and `maxProperties`). Lengths and `pattern` of strings are taken.
+_NUMERIC = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+_UNSUPPORTED: dict[str, tuple[str, ...]] = {
+    "integer": _NUMERIC,
+    "number": _NUMERIC,
+    "array": ("maxItems", "uniqueItems", "contains"),
+    "object": ("propertyNames", "if", "minProperties", "maxProperties"),
+}
+_BRANCHES = ("anyOf", "allOf")
+
+
+def format_problem(schema: object) -> str | None:
+    """What Anthropic says of an output format's schema, after "output_config.format.schema: "
+    (or "output_format.schema: "); None when it takes it.
+
+    Example:
+        format_problem({"type": "object", "properties": {"n": {"type": "integer",
+                        "minimum": 1}}, "additionalProperties": False})
+        -> "For 'integer' type, property 'minimum' is not supported"
+    """
+    problem = _format_node(schema, 0)
+    for key in _DEFINITIONS:
+        definitions = schema.get(key) if isinstance(schema, dict) else None
+        if problem is None and isinstance(definitions, dict):
+            for sub in definitions.values():
+                problem = problem or _format_node(sub, 1)
+    return problem
+
+
+def _format_node(node: object, depth: int) -> str | None:  # noqa: C901 - one rule a branch
+    if not isinstance(node, dict) or depth > MAX_NESTING * 4:
+        return None
+    if "oneOf" in node:
+        return "Schema type 'oneOf' is not supported"  # zod's discriminatedUnion, quoted
+    if "not" in node:
+        return "Schema keyword 'not' is not supported"
+    if "$ref" in node:
+        return None  # the definition it names is checked where it is defined
+    kind = node.get("type")
+    if kind is None and not any(k in node for k in (*_BRANCHES, "enum", "const")):
+        return "Invalid schema: Schema type is missing"
+    for name in kind if isinstance(kind, list) else [kind]:
+        problem = _typed_problem(node, name) if isinstance(name, str) else None
+        if problem is not None:
+            return problem
+    children: list[object] = []
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        children.extend(properties.values())
+    children.append(node.get("items"))
+    for key in (*_BRANCHES, "prefixItems"):
+        branches = node.get(key)
+        if isinstance(branches, list):
+            children.extend(branches)
+    for child in children:
+        problem = _format_node(child, depth + 1)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _typed_problem(node: dict[str, Any], kind: str) -> str | None:
+    if kind == "object":
+        extra = node.get("additionalProperties")
+        if "additionalProperties" not in node:
+            return "For 'object' type, 'additionalProperties' must be explicitly set to false"
+        if extra is True:
+            return (
+                "For 'object' type, 'additionalProperties: true' is not supported. Please set "
+                "'additionalProperties' to false"
+            )
+        if isinstance(extra, dict):
+            return "For 'object' type, 'additionalProperties: object' is not supported"
+    if kind == "array":
+        least = node.get("minItems")
+        if least is not None and least not in (0, 1):
+            return "For 'array' type, 'minItems' values other than 0 or 1 are not supported"
+    if kind == "string":
+        form = node.get("format")
+        if isinstance(form, str) and form not in ANTHROPIC_FORMATS:
+            return f"For 'string' type, format '{form}' is not supported"
+    refused = sorted(key for key in _UNSUPPORTED.get(kind, ()) if key in node)
+    if len(refused) == 1:
+        return f"For '{kind}' type, property '{refused[0]}' is not supported"
+    if refused:
+        return f"For '{kind}' type, properties {', '.join(refused)} are not supported"
+    return None

@@ -26,7 +26,7 @@ PERSON = {
     "type": "object",
     "properties": {
         "name": {"type": "string"},
-        "age": {"type": "integer", "minimum": 0},
+        "age": {"type": "integer"},  # a `minimum` is refused: the SDK writes it in a description
         "tags": {"type": "array", "items": {"type": "string"}},
     },
     "required": ["name", "age", "tags"],

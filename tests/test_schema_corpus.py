@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from anthropic.lib._parse._transform import transform_schema
 from openai.lib._pydantic import to_strict_json_schema
 
 from mockllm.fake import instance_from_schema
-from mockllm.strict_schema import strict_problem
+from mockllm.strict_schema import format_problem, strict_problem
 from tests.schema_corpus import MODELS, OPENAI_REFUSED, json_schemas, problems
 
 SCHEMAS = json_schemas()
@@ -76,3 +77,38 @@ def test_every_json_schema_gets_a_valid_instance(name: str) -> None:
     schema = SCHEMAS[name]["schema"]
     for seed in range(5):
         assert problems(schema, _instance(schema, seed)) == []
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_what_the_anthropic_sdk_sends_is_taken(name: str) -> None:
+    # The SDK moves what the API refuses into the description (`transform_schema`).
+    assert format_problem(transform_schema(MODELS[name])) is None
+
+
+@pytest.mark.parametrize(
+    ("schema", "said"),
+    [
+        (
+            {"type": "object", "properties": {"n": {"type": "integer", "exclusiveMinimum": 0,
+             "multipleOf": 2}}, "additionalProperties": False},
+            "For 'integer' type, properties exclusiveMinimum, multipleOf are not supported",
+        ),
+        (
+            {"type": "object", "properties": {"n": {"$ref": "#/$defs/N"}},
+             "additionalProperties": False, "$defs": {"N": {"type": "number", "maximum": 9}}},
+            "For 'number' type, property 'maximum' is not supported",
+        ),
+        (
+            {"type": "object", "properties": {"t": {"type": ["string", "null"],
+             "format": "phone"}}, "additionalProperties": False},
+            "For 'string' type, format 'phone' is not supported",
+        ),
+        (
+            {"type": "object", "properties": {"x": {"type": "string", "minLength": 1,
+             "maxLength": 9, "pattern": "^a", "format": "uri"}}, "additionalProperties": False},
+            None,
+        ),
+    ],
+)  # fmt: skip
+def test_anthropic_output_format_refusals(schema: dict[str, Any], said: str | None) -> None:
+    assert format_problem(schema) == said

@@ -39,6 +39,7 @@ from mockllm.errors import RequestError
 from mockllm.protocol import MAX_DEPTH
 from mockllm.refusals import may_exceed, meta_problem, output_limit
 from mockllm.render import prompt_tokens
+from mockllm.strict_schema import format_problem
 from mockllm.wire import JSON_TYPE, Body
 
 if TYPE_CHECKING:
@@ -1214,6 +1215,10 @@ def _custom_tool(tool: JSON, path: str, lenient: bool) -> Tool:
             "top level",
             f"{path}.input_schema",
         )
+    if "type" not in schema:
+        # `{}` (a tool sent with no schema), a root `$ref` (a recursive pydantic model), as
+        # users quote it: "tools.0.custom.input_schema.type: Field required"
+        raise _required(f"{path}.input_schema.type")
     if schema.get("type") != "object":
         raise invalid(f"{path}.input_schema.type: Input should be 'object'", f"{path}.input_schema")
     if not lenient and meta_problem(schema, draft_2020_only=True) is not None:
@@ -1925,9 +1930,13 @@ def parse(
             _check_model_takes(model, budgeted, thinks, temperature, top_p, top_k)
     stop = _read_stop_sequences(body.get("stop_sequences"), context.lenient)
     _read_options(body)
-    form = _read_output_config(body.get("output_config"))
+    form, at = _read_output_config(body.get("output_config")), "output_config.format"
     if form is None and body.get("output_format") is not None:
-        form = _read_format(body["output_format"], "output_format")
+        form, at = _read_format(body["output_format"], "output_format"), "output_format"
+    if form is not None and not context.lenient:
+        problem = format_problem(form.schema)
+        if problem is not None:
+            raise invalid(f"{at}.schema: {problem}", f"{at}.schema")
     fallbacks = _read_fallbacks(body.get("fallbacks"), context)
     _read_billing_policy(body.get("billing_policy"))
     credit = _read_fallback_credit_token(body.get("fallback_credit_token"), betas)

@@ -141,7 +141,7 @@ def test_a_rule_without_content_answers_json_of_the_schema(client: Anthropic) ->
 
 
 def test_the_beta_output_format_field_gets_json(server: RunningServer) -> None:
-    schema = Person.model_json_schema()
+    schema = {**Person.model_json_schema(), "additionalProperties": False}  # as the API asks
     response = post(
         server,
         request(output_format={"type": "json_schema", "schema": schema}),
