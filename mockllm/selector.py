@@ -76,7 +76,7 @@ def select(
         if not matches(rule, request):
             continue
         if rule.probability is not None:
-            draw = derive_seed(seed, "when", rule.ref) / _TWO_64
+            draw = derive_seed(seed, "when", rule.ref, *_retry(request)) / _TWO_64
             if draw >= rule.probability:
                 continue  # seeded: the same request skips it again
         if not rule.is_sequence:
@@ -92,6 +92,15 @@ def select(
             return Selection(rule, rule.replies[-1], count - 1)
         # fall_through: the sequence is spent; later rules answer
     return None
+
+
+def _retry(request: Conversation) -> tuple[str, ...]:
+    """What sets an SDK's retry of a request apart in a probability draw: the attempt the
+    official SDKs number in `x-stainless-retry-count` (openai's and anthropic's
+    `_base_client`), so that a retry draws again, as a retry meets the API afresh. A first
+    attempt, or a request sent without it, draws as the request alone."""
+    count = request.headers.get("x-stainless-retry-count")
+    return (count,) if count and count != "0" else ()
 
 
 def near_misses(rules: Iterable[Rule], request: Conversation, limit: int = 3) -> list[NearMiss]:

@@ -50,6 +50,13 @@ RULES = (
     sequence:
       - error: { status: 529 }
       - content: "Back again."
+  - name: chaos
+    match: { model: audit-chaos }
+    when: { probability: 0.5 }
+    reply: { error: { status: 503 } }
+  - name: calm
+    match: { model: audit-chaos }
+    reply: { content: "Calm." }
   - name: cut-mid-stream
     match: { model: audit-cut-mid }
     reply:
@@ -393,3 +400,47 @@ def test_a_transient_overload_is_retried_once_and_the_retry_answers(
     assert answer.choices[0].message.content == "Back again."
     statuses = [e["status"] for e in admin.get("/__admin/requests").json()["requests"]]
     assert sorted(statuses) == [200, 529] and len(waits) == 2
+
+
+def test_an_sdks_retry_of_a_request_draws_its_chance_fault_again(
+    server: RunningServer, admin: httpx.Client, sdks: Any, waits: list[float]
+) -> None:
+    """A fault that fires by chance (`when.probability`) is drawn again for an SDK's
+    retry (the SDKs number them in `x-stainless-retry-count`), as a retry meets the API
+    afresh: with a 50% fault and 2 retries, most requests the first draw failed are
+    answered. The draws stay seeded: the same calls fail the same way again."""
+    oa = sdks[0]
+    prompts = [f"chaos probe {i}" for i in range(12)]
+
+    def first_draws() -> set[str]:
+        failed = set()
+        for prompt in prompts:
+            body = {"model": "audit-chaos", "messages": [{"role": "user", "content": prompt}]}
+            sent = admin.post(f"{server.base_url}/chat/completions", json=body)
+            if sent.status_code == 503:
+                failed.add(prompt)
+        return failed
+
+    def through_the_sdk() -> dict[str, int]:
+        admin.post("/__admin/reset").raise_for_status()
+        failed = set()
+        for prompt in prompts:
+            try:
+                oa.chat.completions.create(
+                    model="audit-chaos", messages=[{"role": "user", "content": prompt}]
+                )
+            except openai.InternalServerError:
+                failed.add(prompt)
+        sent: dict[str, int] = {}
+        for entry in admin.get("/__admin/requests").json()["requests"]:
+            prompt = entry["request"]["messages"][0]["content"]
+            sent[prompt] = sent.get(prompt, 0) + 1
+        return {p: -n if p in failed else n for p, n in sent.items()}
+
+    first = first_draws()
+    assert 2 <= len(first) <= 10, first
+    outcome = through_the_sdk()
+    assert {p for p, n in outcome.items() if n != 1} == first  # the first draw is the same
+    recovered = [p for p in first if outcome[p] > 1]
+    assert recovered, outcome  # a retry draws again
+    assert through_the_sdk() == outcome  # seeded
