@@ -155,7 +155,10 @@ _CHECKED: Memo[bytes, _Kept] = Memo(256, max_bytes=32 << 20)
 
 
 # Where subschemas sit, and what the keywords `build_instance` reads must hold.
-_SUBSCHEMA = ("items", "additionalItems", "additionalProperties", "contains", "propertyNames")
+_SUBSCHEMA = (
+    "items", "additionalItems", "additionalProperties", "contains", "propertyNames", "if",
+    "then", "else",
+)  # fmt: skip
 _SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
 _SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions")
 _NUMBER = (int, float)
@@ -251,7 +254,8 @@ _INFERRED = (
 )
 
 
-_COMBINED = frozenset({"allOf", "anyOf", "oneOf"})
+_COMBINED = frozenset({"allOf", "anyOf", "oneOf", "if"})
+_RESOLVED = ("$ref", "allOf", "anyOf", "oneOf", "if", "then", "else")
 
 
 def _merge(a: Schema, b: Schema) -> Schema:
@@ -466,15 +470,22 @@ class _Builder:
         return self.rng.choices(options, weights)[0]
 
     def flatten(self, schema: object, depth: int, hops: int) -> Schema | None:
-        """`schema` with $ref, allOf, anyOf and oneOf resolved; None for the `false` schema."""
+        """`schema` with $ref, allOf, anyOf, oneOf and if resolved; None for the `false` schema."""
         if schema is False:
             return None
         if not isinstance(schema, dict):
             return {}
         if "$ref" not in schema and not _COMBINED.intersection(schema):
             return schema  # nothing to resolve (and no caller changes what it is given)
-        out = {k: v for k, v in schema.items() if k not in ("$ref", "allOf", "anyOf", "oneOf")}
+        out = {k: v for k, v in schema.items() if k not in _RESOLVED}
         parts: list[object] = list(schema.get("allOf") or [])
+        if "if" in schema:
+            # A value that meets `if` and `then` meets the condition (a postal code of the
+            # country's shape); an `if` nothing meets leaves `else`.
+            if schema["if"] is False:
+                parts.append(schema.get("else", True))
+            elif "then" in schema or "else" in schema:
+                parts += [schema["if"], schema.get("then", True)]
         if isinstance(schema.get("$ref"), str):
             target = _resolve_pointer(self.root, schema["$ref"])
             self.budget -= 1
