@@ -452,6 +452,10 @@ class MockApp:
         self.gateway = gateway
         self.services.gateway = gateway
         self.engine.extra_models = gateway.profile.models.listed
+        if self.metrics is not None and gateway.profile.vllm is not None:
+            # vLLM's series of the model served are there before any request
+            names = vllm_answers.served_names(gateway.profile)
+            self.metrics.serve(names, self.services.latency_model)
         endpoints = {}
         for dialect in dialects():
             if gateway.profile.vllm is not None:  # chat in a vLLM server's shape

@@ -289,11 +289,13 @@ class Endpoint:
                 services.capacity.release(ticket, asyncio.get_running_loop().time() - arrived)
         finish_exchange(exchange, arrived, status, config.log_format, engine.journal)
         if metrics is not None:
-            longest = 0
-            if request.n > 1 and isinstance(outcome, Answer):  # vLLM's longest choice
-                longest = max((c.tokens for c in outcome.rendered.choices), default=0)
+            choices: tuple[tuple[int, str, int], ...] = ()
+            if request.n > 1 and isinstance(outcome, Answer):  # vLLM counts each choice
+                choices = tuple(
+                    (c.tokens, c.finish_reason, c.ticks) for c in outcome.rendered.choices
+                )
             paced = ticket.model if ticket is not None else None
-            metrics.ended(exchange, request.max_tokens, request.n, longest, paced)
+            metrics.ended(exchange, request.max_tokens, request.n, choices, paced)
 
     def _cross_origin(self, headers: dict[str, str], send: Send) -> Send | None:
         """`send` with the CORS headers the family's API answers a browser with; None when

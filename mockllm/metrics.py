@@ -60,8 +60,10 @@ DURATION_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, *VLLM_E2E_BOUNDS)
 # vLLM's token-count buckets (build_1_2_5_buckets(max_model_len)) for a 128K context.
 TOKEN_BOUNDS = tuple(float(m * 10**e) for e in range(6) for m in (1, 2, 5) if m * 10**e <= 131072)
 N_BOUNDS = (1.0, 2.0, 5.0, 10.0, 20.0)  # vLLM's vllm:request_params_n
-# vLLM's finished_reason values; a stream its client left, or a fault cut, ends as "abort".
-FINISHED = ("stop", "length", "abort")
+# vLLM's finished_reason values (vllm/v1/engine FinishReason), each a series from the start;
+# a stream its client left, or a fault cut, ends as "abort"; an answer is never "error" or
+# "repetition" (a retryable engine failure, a repetition cut short).
+FINISHED = ("stop", "length", "abort", "error", "repetition")
 CUTS = ("disconnect_after_tokens", "error_after_tokens", "empty_choices_error", "reset", "hang")
 
 # What answered, as the `source` label says it.
@@ -107,8 +109,8 @@ class _Series:
     __slots__ = (
         "labels", "pair", "count", "duration", "ttft", "gaps", "served", "queued",
         "prompt_sizes", "answer_sizes", "finished", "prefill_time", "decode_time",
-        "inference_time", "request_tpot", "max_tokens", "n", "longest",
-        "prompt", "completion", "cached", "queried", "hit",
+        "inference_time", "request_tpot", "max_tokens", "n", "longest", "first_more",
+        "gaps_more", "prompt", "completion", "cached", "queried", "hit", "prompt_more",
     )  # fmt: skip
 
     def __init__(self, labels: tuple[str, str, str, str, str, str]) -> None:
@@ -132,11 +134,20 @@ class _Series:
         self.max_tokens = _Hist(len(TOKEN_BOUNDS))  # what answers were allowed, and asked
         self.n = _Hist(len(N_BOUNDS))
         self.longest = _Hist(len(TOKEN_BOUNDS))  # each answer's longest choice
+        # vLLM runs each of `n` choices as a request of its own: the first tokens, gaps and
+        # prompt tokens of all but one, which only vLLM's names count
+        self.first_more = _Hist(len(TTFT_BOUNDS))
+        self.gaps_more = _Hist(len(GAP_BOUNDS))
         self.prompt = self.completion = self.cached = self.queried = self.hit = 0
+        self.prompt_more = 0
 
-    def take(self) -> tuple[int, int, int, int, int, int]:
-        figures = (self.count, self.prompt, self.completion, self.cached, self.queried, self.hit)
+    def take(self) -> tuple[int, int, int, int, int, int, int]:
+        figures = (
+            self.count, self.prompt, self.completion, self.cached, self.queried, self.hit,
+            self.prompt_more,
+        )  # fmt: skip
         self.count = self.prompt = self.completion = self.cached = self.queried = self.hit = 0
+        self.prompt_more = 0
         return figures
 
 
@@ -170,6 +181,22 @@ class Metrics:
         self._cache_seen: LatencyModel | None = None
         self._shown: set[tuple[str | None, str]] = set()  # in flight at some publish
         self._timer: asyncio.TimerHandle | None = None
+        self.served: tuple[str, ...] = ()  # the model a vLLM server serves, if known
+
+    def serve(self, names: Sequence[str], model: LatencyModel | None = None) -> None:
+        """The model a vLLM server serves under `names` (the profile's): with vLLM's names,
+        its series are there before any request, as vLLM makes every one of them for its
+        served model at start (vllm/v1/metrics/loggers.py), its gauges and counters at 0;
+        every name counts under the first, as vLLM labels every request with it. The
+        server's latency model `model`, known at start, gives `vllm:cache_config_info`."""
+        if not self.vllm or not names:
+            return
+        self.served = (names[0],)
+        for name in names:
+            self._models[name] = names[0]
+        if model is not None and model.prefix_cache_tokens > 0:
+            size = model.prefix_block_tokens
+            self._caches.add((size, model.prefix_cache_tokens // size))
 
     # --- the hot path: plain additions ---------------------------------------------------
 
@@ -216,12 +243,12 @@ class Metrics:
         exchange: Exchange,
         max_tokens: int | None = None,
         n: int = 1,
-        longest: int = 0,
+        choices: Sequence[tuple[int, str, int]] = (),
         model: LatencyModel | None = None,
     ) -> None:
         """Add an exchange's figures (after `finish_exchange` filled them in). An answer's
         request allowed `max_tokens` (asked, or the server's cap) in each of `n` choices,
-        the longest of which has `longest` tokens (when `n` is more than 1); `model` is the
+        given (when `n` is more than 1) as (tokens, finish reason, ticks); `model` is the
         latency model that paced it, if any."""
         if model is not None and model is not self._cache_seen and self.vllm:
             self._cache_seen = model  # the same model as before costs one comparison
@@ -264,7 +291,12 @@ class Metrics:
                     hist.counts[at] += count
                 hist.total += total
             if self.vllm and exchange.status < 400:
-                self._vllm_answer(exchange, series, index, seconds, first, max_tokens, n, longest)
+                if choices:
+                    self._vllm_children(
+                        exchange, series, index, seconds, first, max_tokens, choices
+                    )
+                else:
+                    self._vllm_answer(exchange, series, index, seconds, first, max_tokens)
         if exchange.faults or exchange.key is not None or exchange.reason is not None:
             self._rare(exchange)
 
@@ -276,10 +308,12 @@ class Metrics:
         seconds: float,
         first: float,
         max_tokens: int | None,
-        n: int,
-        longest: int,
+        tokens: int | None = None,
+        finish: str | None = None,
     ) -> None:
-        """An answer's figures that only vLLM's names show."""
+        """An answer's figures that only vLLM's names show: those of a request of vLLM's,
+        with `tokens` and `finish` its own when it is one of `n` choices (else the
+        exchange's)."""
         hist = series.served
         hist.counts[index] += 1
         hist.total += seconds
@@ -287,18 +321,20 @@ class Metrics:
         hist = series.queued
         hist.counts[bisect_left(DURATION_BOUNDS, queued)] += 1
         hist.total += queued
-        longest = longest if n > 1 else exchange.completion_tokens
+        if tokens is None:
+            tokens = exchange.completion_tokens
+            series.longest.counts[bisect_left(TOKEN_BOUNDS, tokens)] += 1
+            series.longest.total += tokens
+            series.n.counts[0] += 1
+            series.n.total += 1
         # vLLM's phases: queued, then prefill to the first token, then decode to the last
         # (here the last byte); its mean time per output token leaves the first one out
-        # (vllm/v1/metrics/stats.py, update_from_finished_request), here of the longest
-        # choice, since vLLM counts each of `n` choices as a request of its own.
+        # (vllm/v1/metrics/stats.py, update_from_finished_request).
         decode = max(0.0, seconds - first)
-        tpot = decode / (longest - 1) if longest > 1 else 0.0
+        tpot = decode / (tokens - 1) if tokens > 1 else 0.0
         for hist, bounds, value in (
             (series.prompt_sizes, TOKEN_BOUNDS, exchange.prompt_tokens),
-            (series.answer_sizes, TOKEN_BOUNDS, exchange.completion_tokens),
-            (series.longest, TOKEN_BOUNDS, longest),
-            (series.n, N_BOUNDS, n),
+            (series.answer_sizes, TOKEN_BOUNDS, tokens),
             (series.prefill_time, VLLM_E2E_BOUNDS, max(0.0, first - queued)),
             (series.decode_time, VLLM_E2E_BOUNDS, decode),
             (series.inference_time, VLLM_E2E_BOUNDS, max(0.0, seconds - queued)),
@@ -315,7 +351,56 @@ class Metrics:
         ):
             series.finished[2] += 1
         else:
-            series.finished[1 if exchange.finish == "length" else 0] += 1
+            reason = exchange.finish if finish is None else finish
+            series.finished[1 if reason == "length" else 0] += 1
+
+    def _vllm_children(
+        self,
+        exchange: Exchange,
+        series: _Series,
+        index: int,
+        seconds: float,
+        first: float,
+        max_tokens: int | None,
+        choices: Sequence[tuple[int, str, int]],
+    ) -> None:
+        """An answer of `n` choices, as vLLM counts it (vllm/v1/engine/parallel_sampling.py,
+        output_processor.py): each choice a request of its own, finished with its own
+        reason, its own tokens, and the whole prompt prefilled (and counted) again; the
+        parent's `n` and longest choice once. Of an answer cut short, the tokens sent are
+        counted, the first choices' first."""
+        left = exchange.completion_tokens
+        longest = 0
+        for tokens, finish, _ in choices:
+            tokens = min(tokens, left)
+            left -= tokens
+            longest = max(longest, tokens)
+            self._vllm_answer(exchange, series, index, seconds, first, max_tokens, tokens, finish)
+        n = len(choices)
+        for hist, bounds, value in (
+            (series.longest, TOKEN_BOUNDS, longest),
+            (series.n, N_BOUNDS, n),
+        ):
+            hist.counts[bisect_left(bounds, value)] += 1
+            hist.total += value
+        more = n - 1  # the choices' first tokens and prompts besides the one counted
+        series.first_more.counts[bisect_left(TTFT_BOUNDS, first)] += more
+        series.first_more.total += first * more
+        series.prompt_more += exchange.prompt_tokens * more
+        if exchange.gaps is not None:
+            # The schedule's gaps were counted once, for the choice with the most ticks;
+            # each other choice's are its first ticks' gaps.
+            offsets, factor = exchange.gaps
+            widest = max(range(n), key=lambda i: choices[i][2])
+            hist = series.gaps_more
+            for i, (_, _, ticks) in enumerate(choices):
+                if i == widest:
+                    continue
+                mine = offsets[: max(1, min(ticks, len(offsets)))]
+                for before, after in zip(mine, mine[1:], strict=False):
+                    gap = (after - before) * factor
+                    hist.counts[bisect_left(GAP_BOUNDS, gap)] += 1
+                    hist.total += gap
 
     def _rare(self, exchange: Exchange) -> None:
         """Faults, keys and misses: not on most exchanges."""
@@ -374,6 +459,7 @@ class Metrics:
             state = self._grouped(self.state() if self.state is not None else {})
             self._instruments.publish(
                 list(self._series.values()), *rare, running, self._labelled(self._streams), state,
+                self.served,
             )  # fmt: skip
             for size, blocks in self._caches:
                 self._instruments.v_cache_info.labels(
@@ -498,7 +584,7 @@ def _add_counts(child: Any, counts: Iterable[int], total: float) -> None:
 # _Series histograms under vLLM's names only
 _VLLM_ONLY = (
     "queued", "prompt_sizes", "answer_sizes", "prefill_time", "decode_time", "inference_time",
-    "request_tpot", "max_tokens", "n", "longest",
+    "request_tpot", "max_tokens", "n", "longest", "first_more", "gaps_more",
 )  # fmt: skip
 
 
@@ -723,6 +809,21 @@ class _Instruments:
                 "vllm:num_preemptions", "Cumulative number of preemption from the engine.", names
             )
         self._groups: set[str] = set()
+        self._served: set[str] = set()
+
+    def _serve(self, model: str) -> None:
+        """Every vLLM series of a served model, at 0 (a gauge, counter or histogram child
+        is made at 0 by naming its labels)."""
+        for metric in (
+            self.v_running, self.v_waiting, self.v_kv_usage, self.v_gpu_usage, self.v_ttft,
+            self.v_gaps, self.v_gaps_before, self.v_request_tpot, self.v_e2e, self.v_queued,
+            self.v_inference_time, self.v_prefill_time, self.v_decode_time, self.v_max_tokens,
+            self.v_n, self.v_longest, self.v_prompt_sizes, self.v_answer_sizes, self.v_prompt,
+            self.v_generation, self.v_queries, self.v_hits, self.v_preemptions,
+        ):  # fmt: skip
+            metric.labels(model, "0")
+        for reason in FINISHED:
+            self.v_success.labels(model, "0", reason)
 
     def publish(
         self,
@@ -734,6 +835,7 @@ class _Instruments:
         running: dict[Any, int],
         streams: dict[Any, int],
         state: dict[str, tuple[int, int, float]],
+        served: tuple[str, ...] = (),
     ) -> None:
         requests: dict[tuple[str, ...], int] = {}
         hists: dict[str, dict[Any, _Hist]] = {
@@ -742,7 +844,7 @@ class _Instruments:
         tokens: dict[tuple[str, str], list[int]] = {}
         finished: dict[str, list[int]] = {}
         for one in series:
-            count, prompt, completion, cached, queried, hit = one.take()
+            count, prompt, completion, cached, queried, hit, prompt_more = one.take()
             if count:
                 requests[one.labels] = requests.get(one.labels, 0) + count
             if any(one.finished):
@@ -757,8 +859,9 @@ class _Instruments:
                     into.counts = [a + b for a, b in zip(into.counts, counts, strict=True)]
                     into.total += total
             if prompt or completion or cached or queried:
-                found = tokens.setdefault(one.pair, [0, 0, 0, 0, 0])
-                for i, figure in enumerate((prompt, completion, cached, queried, hit)):
+                found = tokens.setdefault(one.pair, [0, 0, 0, 0, 0, 0])
+                figures = (prompt, completion, cached, queried, hit, prompt_more)
+                for i, figure in enumerate(figures):
                     found[i] += figure
         for (family, path, model, status, source, name), count in requests.items():
             self.requests.labels(family, path, model, status, source, name).inc(count)
@@ -769,7 +872,7 @@ class _Instruments:
         ):
             for labels, hist in table.items():
                 _add_counts(metric.labels(*labels), hist.counts, hist.total)
-        for labels, (prompt, completion, cached, _, _) in tokens.items():
+        for labels, (prompt, completion, cached, _, _, _) in tokens.items():
             self.prompt.labels(*labels).inc(prompt)
             self.completion.labels(*labels).inc(completion)
             self.cached.labels(*labels).inc(cached)
@@ -791,7 +894,7 @@ class _Instruments:
             self.queue.labels(group).set(queued)
             self.queue_running.labels(group).set(busy)
         if self.vllm:
-            self._publish_vllm(hists, tokens, running, state, finished)
+            self._publish_vllm(hists, tokens, running, state, finished, served)
 
     def _publish_vllm(
         self,
@@ -800,7 +903,12 @@ class _Instruments:
         running: dict[Any, int],
         state: dict[str, tuple[int, int, float]],
         finished: dict[str, list[int]],
+        served: tuple[str, ...],
     ) -> None:
+        for model in served:
+            if model not in self._served:  # every series of it, from the first scrape
+                self._served.add(model)
+                self._serve(model)
         waiting: dict[str, int] = {}
         usage: dict[str, float] = {}
         admitted: dict[str, int] = {}  # a model's own group: its admitted requests
@@ -813,7 +921,7 @@ class _Instruments:
         by_model: dict[str, int] = {}
         for (_, model), count in running.items():
             by_model[model] = by_model.get(model, 0) + count
-        for model in by_model.keys() | waiting.keys():
+        for model in by_model.keys() | waiting.keys() | set(served):
             # vLLM always has all three (the endpoint picker reads them at every scrape):
             # a model without a latency model has no queue and no KV cache in use.
             queued = waiting.get(model, 0)
@@ -830,8 +938,11 @@ class _Instruments:
                 self.v_running.labels(model, "0").set(max(0, by_model[model] - queued))
         for table, metric, bounds, coarse in (
             (hists["ttft"], self.v_ttft, TTFT_BOUNDS, VLLM_TTFT_BOUNDS),
+            (hists["first_more"], self.v_ttft, TTFT_BOUNDS, VLLM_TTFT_BOUNDS),
             (hists["gaps"], self.v_gaps, GAP_BOUNDS, VLLM_GAP_BOUNDS),
+            (hists["gaps_more"], self.v_gaps, GAP_BOUNDS, VLLM_GAP_BOUNDS),
             (hists["gaps"], self.v_gaps_before, GAP_BOUNDS, VLLM_GAP_BOUNDS),
+            (hists["gaps_more"], self.v_gaps_before, GAP_BOUNDS, VLLM_GAP_BOUNDS),
             (hists["request_tpot"], self.v_request_tpot, VLLM_GAP_BOUNDS, VLLM_GAP_BOUNDS),
             (hists["inference_time"], self.v_inference_time, VLLM_E2E_BOUNDS, VLLM_E2E_BOUNDS),
             (hists["prefill_time"], self.v_prefill_time, VLLM_E2E_BOUNDS, VLLM_E2E_BOUNDS),
@@ -849,11 +960,11 @@ class _Instruments:
                 _add_counts(metric.labels(model, "0"), counts, hist.total)
         by_model_tokens: dict[str, list[int]] = {}
         for (_, model), figures in tokens.items():
-            found = by_model_tokens.setdefault(model, [0, 0, 0, 0, 0])
+            found = by_model_tokens.setdefault(model, [0, 0, 0, 0, 0, 0])
             for i, figure in enumerate(figures):
                 found[i] += figure
-        for model, (prompt, completion, _, queried, hit) in by_model_tokens.items():
-            self.v_prompt.labels(model, "0").inc(prompt)
+        for model, (prompt, completion, _, queried, hit, more) in by_model_tokens.items():
+            self.v_prompt.labels(model, "0").inc(prompt + more)
             self.v_generation.labels(model, "0").inc(completion)
             self.v_queries.labels(model, "0").inc(queried)
             self.v_hits.labels(model, "0").inc(hit)

@@ -60,7 +60,7 @@ def served(dialect: Dialect, profile: Profile) -> Dialect:
     if server is None or dialect.api not in ("chat", "completions"):
         return dialect
     models = profile.models
-    names = models.listed or (models.default,)
+    names = served_names(profile)
     # vLLM's default fingerprint is vllm-<version>-<the first 8 hex digits of its config's
     # hash> (vllm/entrypoints/openai/fingerprint.py): here a hash of what the profile says.
     said = f"{models.default}\0{server.max_model_len}\0{server.version}".encode()
@@ -81,6 +81,12 @@ def served(dialect: Dialect, profile: Profile) -> Dialect:
         openai_head=False,
         remember=None,
     )
+
+
+def served_names(profile: Profile) -> tuple[str, ...]:
+    """The names a vLLM profile serves its model under (vLLM's --served-model-name): its
+    `models.listed`, else its default; answers and metrics carry the first."""
+    return profile.models.listed or (profile.models.default,)
 
 
 def _no_headers(status: int, rate_headers: Any, now: float) -> tuple[tuple[str, str], ...]:

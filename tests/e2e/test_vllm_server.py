@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ import httpx
 import openai
 import pytest
 from openai import OpenAI
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import RunningServer, start_server
 
@@ -19,13 +21,35 @@ MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 CONTEXT = 131072  # Llama-3.1-8B-Instruct's max_model_len, as the profile serves it
 
 
+AT_START: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}  # /metrics before traffic
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running = start_server(
-        "--profile", "vllm", "--seed", "5", tmp_path=tmp_path_factory.mktemp("vllm")
-    )
+        "--profile", "vllm", "--seed", "5", "--metrics-names", "vllm",
+        tmp_path=tmp_path_factory.mktemp("vllm"),
+    )  # fmt: skip
+    AT_START.update(_scrape(running.url))  # before any test's request
     yield running
     running.stop()
+
+
+def _scrape(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """Every sample of /metrics, parsed as Prometheus parses it: name → labels → value."""
+    found: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
+        for sample in family.samples:
+            found.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+def _value(
+    found: dict[str, dict[tuple[tuple[str, str], ...], float]], name: str, **labels: str
+) -> float:
+    """The sample of the served model (engine 0) with these labels; KeyError when absent."""
+    wanted = tuple(sorted({"model_name": MODEL, "engine": "0", **labels}.items()))
+    return found[name][wanted]
 
 
 @pytest.fixture(scope="module")
@@ -341,3 +365,79 @@ def test_a_model_the_server_does_not_serve_is_not_found(client: OpenAI, http: ht
     # A request naming no model is answered by the one the server serves.
     unnamed = http.post("/v1/chat/completions", json={"messages": HELLO, "max_tokens": 2})
     assert unnamed.status_code == 200 and unnamed.json()["model"] == MODEL
+
+
+def test_vllms_series_of_the_served_model_are_there_before_any_request():
+    # As vLLM makes them at start (vllm/v1/metrics/loggers.py), for the endpoint picker,
+    # KEDA and dashboards that read them before any traffic.
+    for gauge in (
+        "vllm:num_requests_running",
+        "vllm:num_requests_waiting",
+        "vllm:kv_cache_usage_perc",
+        "vllm:gpu_cache_usage_perc",
+    ):
+        assert _value(AT_START, gauge) == 0
+    for reason in ("stop", "length", "abort", "error", "repetition"):
+        assert _value(AT_START, "vllm:request_success_total", finished_reason=reason) == 0
+    for counter in (
+        "vllm:prompt_tokens_total",
+        "vllm:generation_tokens_total",
+        "vllm:prefix_cache_queries_total",
+        "vllm:prefix_cache_hits_total",
+        "vllm:num_preemptions_total",
+    ):
+        assert _value(AT_START, counter) == 0
+    for histogram in (
+        "vllm:time_to_first_token_seconds",
+        "vllm:inter_token_latency_seconds",
+        "vllm:e2e_request_latency_seconds",
+        "vllm:request_queue_time_seconds",
+        "vllm:request_prompt_tokens",
+        "vllm:request_generation_tokens",
+        "vllm:request_params_n",
+        "vllm:request_params_max_tokens",
+        "vllm:request_max_num_generation_tokens",
+    ):
+        assert _value(AT_START, f"{histogram}_count") == 0
+        assert _value(AT_START, f"{histogram}_bucket", le="+Inf") == 0
+
+
+def test_n_choices_count_as_vllm_counts_its_child_requests(
+    server: RunningServer, http: httpx.Client
+):
+    # vLLM runs each of n choices as a request of its own (vllm/v1/engine/parallel_sampling.py,
+    # output_processor.py, vllm/v1/metrics/stats.py): each finishes, is counted and
+    # prefills the prompt; the parent's n and longest choice are observed once.
+    before = _scrape(server.url)
+    body = {"model": MODEL, "n": 3, "max_tokens": 40, "messages": HELLO}
+    answer = http.post("/v1/chat/completions", json=body).json()
+    reasons = [c["finish_reason"] for c in answer["choices"]]
+    usage = answer["usage"]
+    deadline = time.monotonic() + 5
+    after = before
+    while _value(after, "vllm:request_params_n_count") == _value(
+        before, "vllm:request_params_n_count"
+    ):
+        assert time.monotonic() < deadline, "the answer was not counted"
+        after = _scrape(server.url)
+
+    def grew(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    for reason in ("stop", "length"):
+        assert grew("vllm:request_success_total", finished_reason=reason) == reasons.count(reason)
+    assert grew("vllm:request_prompt_tokens_count") == 3
+    assert grew("vllm:request_prompt_tokens_sum") == 3 * usage["prompt_tokens"]
+    assert grew("vllm:prompt_tokens_total") == 3 * usage["prompt_tokens"]
+    assert grew("vllm:request_generation_tokens_count") == 3
+    assert grew("vllm:request_generation_tokens_sum") == usage["completion_tokens"]
+    assert grew("vllm:generation_tokens_total") == usage["completion_tokens"]
+    for each in (
+        "vllm:e2e_request_latency_seconds_count",
+        "vllm:time_to_first_token_seconds_count",
+        "vllm:request_params_max_tokens_count",
+        "vllm:request_time_per_output_token_seconds_count",
+    ):
+        assert grew(each) == 3, each
+    assert (grew("vllm:request_params_n_count"), grew("vllm:request_params_n_sum")) == (1, 3)
+    assert grew("vllm:request_max_num_generation_tokens_count") == 1
