@@ -12,11 +12,15 @@ from. Each writes them its own way:
 - the Vercel AI SDK (`packages/anthropic/src/sanitize-json-schema.ts`):
   `minimum: 1; maximum: 5.`, on a line of its own, names spelled out (`min length`).
 
+The Anthropic SDKs move a tuple's `prefixItems` there too (the API has no tuple), as
+`prefixItems: [{'type': 'number'}, {'type': 'number'}]`.
+
 A model reads them; so does the generator, through `with_described_bounds`.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import re
@@ -27,7 +31,11 @@ _NUMBERS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multi
 _COUNTS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
 _TEXTS = ("pattern", "format")
 _FLAGS = ("uniqueItems",)
-_KEYWORDS = (*_NUMBERS, *_COUNTS, *_TEXTS, *_FLAGS)
+# A tuple's item schemas: `prefixItems: [{'type': 'number'}, {'type': 'number'}]` (Python's
+# `str()` of the list, as the Python SDK writes a pydantic `tuple[float, float]`; JSON in
+# TypeScript).
+_SCHEMAS = ("prefixItems",)
+_KEYWORDS = (*_NUMBERS, *_COUNTS, *_TEXTS, *_FLAGS, *_SCHEMAS)
 # The Vercel AI SDK's spelling: `minLength` -> `min length`.
 _SPELLED = {re.sub(r"[A-Z]", lambda m: " " + m.group().lower(), k): k for k in _KEYWORDS}
 _PAIRS = (
@@ -85,6 +93,8 @@ def with_described_bounds(schema: object) -> object:
 
 
 def _value(name: str, text: str) -> Any:
+    if name in _SCHEMAS:
+        return _schemas(text)
     if name in _TEXTS:
         if text.startswith('"'):  # TypeScript writes strings as JSON
             try:
@@ -107,6 +117,20 @@ def _value(name: str, text: str) -> Any:
     if name == "multipleOf" and number <= 0:
         return None
     return number
+
+
+def _schemas(text: str) -> list[Any] | None:
+    """A list of schemas written as JSON or as Python prints one; None for anything else."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return None
+    if isinstance(value, list) and value and all(isinstance(v, dict | bool) for v in value):
+        return value
+    return None
 
 
 def _compiles(pattern: str) -> bool:

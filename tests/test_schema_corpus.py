@@ -112,3 +112,11 @@ def test_what_the_anthropic_sdk_sends_is_taken(name: str) -> None:
 )  # fmt: skip
 def test_anthropic_output_format_refusals(schema: dict[str, Any], said: str | None) -> None:
     assert format_problem(schema) == said
+
+
+def test_a_tuple_the_anthropic_sdk_writes_into_a_description_is_answered_as_one() -> None:
+    # `tuple[float, float]` is sent as {"type": "array", "description": "{maxItems: 2,
+    # prefixItems: [{'type': 'number'}, {'type': 'number'}], minItems: 2}"}
+    schema = transform_schema(MODELS["Point"])
+    for seed in range(5):
+        MODELS["Point"].model_validate(_instance(schema, seed))

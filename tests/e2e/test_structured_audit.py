@@ -174,6 +174,19 @@ def test_a_format_structured_outputs_does_not_know_is_refused(client: OpenAI) ->
 # --- Anthropic: structured outputs and tools ------------------------------------------------
 
 
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_the_anthropic_parse_helper_reads_an_answer_of_every_model(
+    claude: Anthropic, name: str
+) -> None:
+    model = MODELS[name]
+    parsed = claude.messages.parse(
+        model=CLAUDE, max_tokens=2048, messages=MESSAGES, output_format=model
+    )
+    assert isinstance(parsed.parsed_output, model)
+    text = parsed.content[0].text  # type: ignore[union-attr]
+    assert problems(model.model_json_schema(), json.loads(text)) == []
+
+
 # The first thing Anthropic refuses in each hand-written schema of the corpus sent as an
 # output format: numeric bounds, arrays of more than one least item, open objects.
 OPEN = "For 'object' type, 'additionalProperties' must be explicitly set to false"
