@@ -338,3 +338,61 @@ def test_a_tool_schema_that_names_no_type_is_told_the_field_is_required(
             tools=[{"name": "tree", "input_schema": schema}],  # type: ignore[typeddict-item]
         )
     assert said(caught.value) == "tools.0.custom.input_schema.type: Field required"
+
+
+# --- Tools and determinism ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_a_forced_tool_of_every_json_schema_gets_valid_arguments(
+    client: OpenAI, claude: Anthropic, name: str
+) -> None:
+    schema, strict = SCHEMAS[name]["schema"], SCHEMAS[name]["strict"]
+    if "prefixItems" in json.dumps(schema):
+        # a function's arrays must say `items` (refused for the tuple without them)
+        return
+    function = {"name": name, "parameters": schema, "strict": strict}
+    completion = client.chat.completions.create(
+        model="gpt-4o",
+        messages=MESSAGES,
+        tools=[{"type": "function", "function": function}],  # type: ignore[list-item]
+        tool_choice="required",
+    )
+    call = (completion.choices[0].message.tool_calls or [])[0]
+    assert problems(schema, json.loads(call.function.arguments)) == []  # type: ignore[union-attr]
+    message = claude.messages.create(
+        model=CLAUDE,
+        max_tokens=2048,
+        messages=MESSAGES,
+        tools=[{"name": name, "description": "Fill it in.", "input_schema": schema}],  # type: ignore[typeddict-item]
+        tool_choice={"type": "tool", "name": name},
+    )
+    used = [block for block in message.content if block.type == "tool_use"]
+    assert problems(schema, used[0].input) == []
+
+
+@pytest.mark.parametrize("name", ["Recipe", "Employee", "Formats", "Optionals"])
+def test_the_same_request_gets_the_same_instance(
+    client: OpenAI, claude: Anthropic, name: str
+) -> None:
+    model = MODELS[name]
+
+    def answers(seed: int | None) -> list[str]:
+        seeded: dict[str, Any] = {} if seed is None else {"seed": seed}
+        chat = client.chat.completions.parse(
+            model="gpt-4o", messages=MESSAGES, response_format=model, **seeded
+        )
+        response = client.responses.parse(model="gpt-4o", input=ASK, text_format=model)
+        message = claude.messages.parse(
+            model=CLAUDE, max_tokens=2048, messages=MESSAGES, output_format=model
+        )
+        return [
+            chat.choices[0].message.content or "",
+            response.output_text,
+            message.content[0].text,  # type: ignore[union-attr]
+        ]
+
+    first = answers(None)
+    assert answers(None) == first
+    assert answers(7) == answers(7)
+    assert answers(7)[0] != first[0]  # the request's seed draws another
