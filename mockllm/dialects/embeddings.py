@@ -10,7 +10,8 @@ than unrelated texts, and retrieval code ranks a fixed corpus in a meaningful or
 A token array is read back to its text with cl100k_base (mockllm/vocabulary.py), the
 vocabulary of OpenAI's embedding models and the one tiktoken-based clients (LangChain's
 `OpenAIEmbeddings`) encode with, and embedded as that text: the same vector as the text sent
-as a string, with its own ids counted in `usage`.
+as a string, with its own ids counted in `usage`. A string's tokens are counted with the
+same vocabulary, as tiktoken counts them, for `usage` and the API's token limits.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from mockllm import vocabulary
 from mockllm.cache import Memo
 from mockllm.catalogue import lookup
 from mockllm.conversation import (
@@ -49,8 +51,6 @@ from mockllm.protocol import (
 )
 from mockllm.render import Rendered
 from mockllm.rules import ErrorSpec, Fault
-from mockllm.tokens import count_tokens
-from mockllm.vocabulary import END_OF_TEXT, decode
 from mockllm.wire import Body, whole_json
 from mockllm.words import STOP, stem
 
@@ -139,7 +139,7 @@ def _inputs(value: object) -> tuple[tuple[str, int], ...]:
         if not item or not (isinstance(item, str) or all(_is_id(t) for t in item)):
             raise RequestError(400, _INVALID_INPUT)
     return tuple(
-        (item, count_tokens(item)) if isinstance(item, str) else (_decoded(item), len(item))
+        (item, vocabulary.count(item)) if isinstance(item, str) else (_decoded(item), len(item))
         for item in items
     )
 
@@ -147,14 +147,14 @@ def _inputs(value: object) -> tuple[tuple[str, int], ...]:
 def _decoded(ids: list[int]) -> str:
     """A token array's text; an id outside cl100k_base and its <|endoftext|> is refused in
     the API's words (the first such id named)."""
-    if min(ids) < 0 or max(ids) > END_OF_TEXT:
-        token = next(t for t in ids if not 0 <= t <= END_OF_TEXT)
+    if min(ids) < 0 or max(ids) > vocabulary.END_OF_TEXT:
+        token = next(t for t in ids if not 0 <= t <= vocabulary.END_OF_TEXT)
         raise RequestError(
             400,
             f"Invalid token in prompt: {token}. Minimum value is 0, maximum value is "
-            f"{END_OF_TEXT} (inclusive).",
+            f"{vocabulary.END_OF_TEXT} (inclusive).",
         )
-    return decode(ids)
+    return vocabulary.decode(ids)
 
 
 def _check_lengths(inputs: tuple[tuple[str, int], ...], is_batch: bool) -> None:

@@ -11,6 +11,7 @@ import pytest
 from openai import OpenAI
 
 EMBEDDING = "text-embedding-3-small"
+SENTENCE = "Quarterly revenue grew by ten percent thanks to strong sales. "
 
 
 def float32(values: list[float]) -> tuple[float, ...]:
@@ -86,3 +87,31 @@ def test_the_sdk_reads_base64_alike_with_and_without_numpy(
     expected = [float32(d.embedding) for d in floats.data]
     assert [tuple(d.embedding) for d in with_numpy.data] == expected
     assert [tuple(d.embedding) for d in without_numpy.data] == expected
+
+
+def test_usage_counts_a_text_as_tiktoken_does(client: OpenAI, tiktoken_offline: Any) -> None:
+    """cl100k_base is the embedding models' vocabulary: English prose, Russian, accents,
+    typographic quotes, "½" and emoji are counted as tiktoken counts them."""
+    cl100k = tiktoken_offline.get_encoding("cl100k_base")
+    texts = [
+        SENTENCE * 3,
+        "Привет, как дела? Всё хорошо, спасибо.",
+        "naïve café “quoted” — ½ cup, x² 🎉",
+        "def f(x):\n    return x ** 2\n",
+    ]
+    answer = client.embeddings.create(model=EMBEDDING, input=texts, dimensions=4)
+    expected = sum(len(cl100k.encode(text)) for text in texts)
+    assert (answer.usage.prompt_tokens, answer.usage.total_tokens) == (expected, expected)
+
+
+def test_the_8192_token_limit_counts_as_tiktoken_does(
+    client: OpenAI, tiktoken_offline: Any
+) -> None:
+    cl100k = tiktoken_offline.get_encoding("cl100k_base")
+    under, over = SENTENCE * 740, SENTENCE * 745
+    assert len(cl100k.encode(under)) <= 8192 < len(cl100k.encode(over))
+    answer = client.embeddings.create(model=EMBEDDING, input=under, dimensions=4)
+    assert answer.usage.prompt_tokens == len(cl100k.encode(under))
+    assert refused(client, model=EMBEDDING, input=over)["message"] == (
+        "Invalid 'input': maximum context length is 8192 tokens."
+    )
