@@ -46,9 +46,14 @@ def test_the_strict_json_schemas_of_the_corpus_are_taken(name: str) -> None:
             {"anyOf": [{"type": "string", "format": "phone"}, {"type": "null"}]},
             "In context=('properties', 'x', 'anyOf', '0'), 'phone' is not a valid format.",
         ),
+        (
+            {"type": ["string", "null"], "format": "uri"},
+            "In context=('properties', 'x'), 'uri' is not a valid format.",
+        ),
+        ({"type": "integer", "format": "int64"}, None),
     ],
 )
-def test_openai_refusals_in_the_api_words(node: dict[str, Any], said: str) -> None:
+def test_openai_refusals_in_the_api_words(node: dict[str, Any], said: str | None) -> None:
     schema = {
         "type": "object",
         "properties": {"x": node},
