@@ -135,7 +135,8 @@ def _ranges(codes: list[int]) -> str:
 @functools.cache
 def _odd() -> re.Pattern[str]:
     """The numbers the usual pattern reads as letters (Unicode's Nl and No): numeric, not
-    decimal, not letters."""
+    decimal, not letters. Built on the first text that is not ASCII, in about 0.2 s, as
+    the table of every letter (0.4 s) on the first text with one of them."""
     return re.compile(
         "["
         + _ranges(
