@@ -1,12 +1,14 @@
-"""A vLLM server's answers: chat completions as vLLM 0.21.0 writes them, whole or streamed.
+"""A vLLM server's answers: chat and text completions as vLLM 0.21.0 writes them, whole or
+streamed.
 
-A profile with a `vllm` block answers its chat path with the dialect `served` makes of
-chat's: the same parsing and refusals, the model checked against the names the server
-serves, and the answer in vLLM's shape. vLLM writes a whole answer as FastAPI's
+A profile with a `vllm` block answers its chat and completions paths with the dialects
+`served` makes of theirs: the same parsing and refusals, the model checked against the
+names the server serves, and the answer in vLLM's shape. vLLM writes a whole answer as FastAPI's
 JSONResponse of `model_dump()` (every field of its pydantic models, null or not, in their
 order), and each chunk of a stream as `model_dump_json(exclude_unset=True)` (only what the
 server set, nulls included); its head is uvicorn's, with no request id or rate limits
-(vllm/entrypoints/openai/chat_completion/protocol.py, serving.py, api_router.py).
+(vllm/entrypoints/openai/chat_completion/protocol.py, serving.py, api_router.py; the
+same files under completion/).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from mockllm import sse
-from mockllm.dialects import Dialect, ParseContext
+from mockllm.conversation import derive_seed
+from mockllm.dialects import Dialect, ParseContext, completions
 from mockllm.dialects.openai_errors import failure
 from mockllm.errors import RequestError
 from mockllm.protocol import error_object
@@ -37,10 +40,10 @@ UVICORN = ((b"server", b"uvicorn"),)  # uvicorn's own header, which vLLM leaves 
 
 @dataclass(frozen=True, slots=True)
 class VllmWire:
-    """What a vLLM answer takes from its request besides the chat dialect's wire: the id
+    """What a vLLM answer takes from its request besides the dialect's own wire: the id
     the client gave it (an `X-Request-Id` header, else the body's `request_id`)."""
 
-    chat: Any  # the chat dialect's own wire
+    own: Any  # the dialect's own wire (chat's, or completions')
     request_id: str | None = None
 
 
@@ -54,8 +57,8 @@ class _Server:
 
 
 def served(dialect: Dialect, profile: Profile) -> Dialect:
-    """The dialect as a vLLM server speaks it: chat's and completions' parsing with its
-    model check, chat's answers in its shape; any other dialect as it is."""
+    """The dialect as a vLLM server speaks it (chat and completions; any other as it
+    is)."""
     server = profile.vllm
     if server is None or dialect.api not in ("chat", "completions"):
         return dialect
@@ -66,12 +69,11 @@ def served(dialect: Dialect, profile: Profile) -> Dialect:
     said = f"{models.default}\0{server.max_model_len}\0{server.version}".encode()
     digest = hashlib.blake2b(said, digest_size=4).hexdigest()
     state = _Server(names, f"vllm-{server.version}-{digest}")
-    if dialect.api == "completions":
-        return replace(dialect, parse=_parse(dialect.parse, state, False))
+    write = _answer if dialect.api == "chat" else _text_answer
     return replace(
         dialect,
-        parse=_parse(dialect.parse, state, True),
-        answer=lambda rendered, conversation, created, fault: _answer(
+        parse=_parse(dialect.parse, state),
+        answer=lambda rendered, conversation, created, fault: write(
             rendered, conversation, created, fault, state
         ),
         headers=_no_headers,
@@ -105,12 +107,11 @@ def not_found(model: str) -> RequestError:
 def _parse(
     base: Callable[[bytes, Mapping[str, str], str, ParseContext], Conversation],
     server: _Server,
-    wraps: bool,
 ) -> Callable[[bytes, Mapping[str, str], str, ParseContext], Conversation]:
     """The base parse with vLLM's model check: a model the server does not serve is a 404
     before any other check of vLLM's (its context, its output tokens), and a request
-    that names none is answered by the served model. `wraps`: the answer is written here,
-    and takes its id from the request (a `VllmWire` around the dialect's own)."""
+    that names none is answered by the served model. The answer takes its id from the
+    request (a `VllmWire` around the dialect's own)."""
 
     def parse(
         raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext
@@ -135,8 +136,6 @@ def _parse(
         model = conversation.model
         if model and model not in server.names:
             raise not_found(model)
-        if not wraps:
-            return conversation
         request_id = headers.get("x-request-id")
         if request_id is None:
             given = conversation.body.get("request_id")
@@ -418,4 +417,163 @@ def _stream(
         due.append(last)
     if fault is not None and fault.disconnect_after_tokens == 0:
         abort_after = len(rendered.choices)
+    return Body(200, SSE_TYPE, events=tuple(events), offsets=tuple(due), abort_after=abort_after)
+
+
+# --- text completions -----------------------------------------------------------------------
+
+
+def _text_finish(choice: RenderedChoice) -> str:
+    """A text completion has no tool calls: an answer that ended in them stopped."""
+    reason = choice.finish_reason
+    return reason if reason in ("stop", "length") else "stop"
+
+
+def _text_answer(
+    rendered: Rendered,
+    conversation: Conversation,
+    created: int,
+    fault: Fault | None,
+    server: _Server,
+) -> Body:
+    wire = conversation.wire
+    given = wire.request_id if isinstance(wire, VllmWire) else None
+    text_wire = wire.own if isinstance(wire, VllmWire) else None
+    if not isinstance(text_wire, completions.Wire):
+        text_wire = completions.Wire((), 1)
+    answer_id = "cmpl-" + (given if given is not None else _hex16(rendered.id))
+    if conversation.stream:
+        return _text_stream(rendered, conversation, created, fault, server, answer_id, text_wire)
+    delay = rendered.offsets[-1]
+    if fault is not None and (fault.error_after_tokens is not None or fault.empty_choices_error):
+        return failure(fault.error or ErrorSpec(500), delay)
+    base = completions.completion(rendered, created, text_wire)
+    # vLLM's CompletionResponse and CompletionResponseChoice, every field in its order
+    # (vllm/entrypoints/openai/completion/protocol.py)
+    choices = [
+        {
+            "index": written["index"],
+            "text": written["text"],
+            "logprobs": _text_logprobs(written["logprobs"]),
+            "finish_reason": _text_finish(choice),
+            "stop_reason": choice.stop_sequence,
+            "token_ids": None,
+            "prompt_logprobs": None,
+            "prompt_token_ids": None,
+            "routed_experts": None,
+        }
+        for written, choice in zip(base["choices"], rendered.choices, strict=True)
+    ]
+    body = {
+        "id": answer_id,
+        "object": "text_completion",
+        "created": created,
+        "prompt_routed_experts": None,
+        "model": server.names[0],
+        "choices": choices,
+        "service_tier": None,
+        "system_fingerprint": server.fingerprint,
+        "usage": _usage(rendered),
+        "kv_transfer_params": None,
+    }
+    return whole_json(_dumps(body), delay, fault)
+
+
+_LOGPROB_KEYS = ("text_offset", "token_logprobs", "tokens", "top_logprobs")
+
+
+def _text_logprobs(logprobs: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A text's logprobs in the order of vLLM's CompletionLogProbs."""
+    if logprobs is None:
+        return None
+    return {key: logprobs[key] for key in _LOGPROB_KEYS}
+
+
+class _Pieces:
+    """What `completions.choice_ticks` makes of a choice's events: their parts, written
+    as vLLM's chunks below."""
+
+    @staticmethod
+    def choice(index: int, text: str, logprobs: bytes = b"null") -> tuple[int, str, bytes]:
+        if logprobs != b"null":  # asked for: in vLLM's order
+            logprobs = _dumps(_text_logprobs(orjson.loads(logprobs)))
+        return index, text, logprobs
+
+
+def _text_stream(
+    rendered: Rendered,
+    conversation: Conversation,
+    created: int,
+    fault: Fault | None,
+    server: _Server,
+    answer_id: str,
+    wire: completions.Wire,
+) -> Body:
+    """A text completion's events (CompletionStreamResponse dumped with exclude_unset):
+    no role chunk; each choice's text in pieces, the finish with the token that ended it,
+    the fingerprint on that chunk unless a usage chunk follows."""
+    prefix = (
+        b'data: {"id":'
+        + _dumps(answer_id)
+        + b',"object":"text_completion","created":%d,"model":' % created
+        + _dumps(server.names[0])
+        + b',"choices":['
+    )
+    fingerprint = b',"system_fingerprint":' + _dumps(server.fingerprint)
+    include_usage = conversation.include_usage
+
+    def chunk(
+        index: int, text: str, logprobs: bytes, finish: str | None = None, stop: str | None = None
+    ) -> bytes:
+        return (
+            prefix
+            + b'{"index":%d,"text":' % index
+            + _dumps(text)
+            + b',"logprobs":'
+            + logprobs
+            + b',"finish_reason":'
+            + _dumps(finish)
+            + b',"stop_reason":'
+            + _dumps(stop)
+            + b',"prompt_token_ids":null,"token_ids":null}]'
+            + (fingerprint if finish is not None and not include_usage else b"")
+            + b"}\n\n"
+        )
+
+    seed = derive_seed(rendered.id)
+    ticks: list[list[bytes]] = []
+    for choice in rendered.choices:
+        pieces = completions.choice_ticks(_Pieces, choice, wire, seed)
+        written = [chunk(index, text, logprobs) for index, text, logprobs in pieces]
+        if choice.finish_reason == "length" and pieces:
+            index, text, logprobs = pieces[-1]
+            written[-1] = chunk(index, text, logprobs, "length", choice.stop_sequence)
+        ticks.append(written)
+    events: list[bytes] = []
+    due: list[float] = []
+    cut_at, abort_after = interleave(ticks, rendered.offsets, fault, events, due)
+    last = due[-1] if due else rendered.offsets[0]
+    if cut_at is not None:
+        assert fault is not None
+        events.append(sse.encode(_dumps({"error": error_object(fault.error)})))
+        due.append(last)
+    else:
+        for choice, choice_ticks in zip(rendered.choices, ticks, strict=True):
+            if choice.finish_reason == "length" and choice_ticks:
+                continue  # its last chunk carried the finish
+            finish = _text_finish(choice)
+            events.append(chunk(choice.index, "", b"null", finish, choice.stop_sequence))
+            due.append(last)
+        if include_usage:
+            usage = {
+                "prompt_tokens": rendered.prompt_tokens,
+                "total_tokens": rendered.total_tokens,
+                "completion_tokens": rendered.completion_tokens,
+            }
+            events.append(prefix + b'],"usage":' + _dumps(usage) + fingerprint + b"}\n\n")
+            due.append(last)
+        events.append(sse.DONE)
+        due.append(last)
+    if fault is not None and fault.disconnect_after_tokens == 0:
+        abort_after = 0
     return Body(200, SSE_TYPE, events=tuple(events), offsets=tuple(due), abort_after=abort_after)

@@ -469,9 +469,11 @@ class _Chunks:
         )
 
 
-def _ticks(chunks: _Chunks, choice: RenderedChoice, wire: Wire, seed: int) -> list[bytes]:
+def choice_ticks(chunks: Any, choice: RenderedChoice, wire: Wire, seed: int) -> list[Any]:
     """A choice's events before its finish: the echoed prompt first (when asked), then one
-    per delta of its text, each with the logprobs of its tokens."""
+    per delta of its text, each with the logprobs of its tokens; each is what
+    `chunks.choice(index, text, logprobs)` makes of it (a vLLM server's answer writes its
+    own chunks from the same pieces: vllm_answers.py)."""
     prompt = _prompt_of(wire, choice.index)
     out = []
     if wire.echo:
@@ -504,7 +506,7 @@ def stream(
     chunks = _Chunks(rendered, created, include_usage)
     seed = derive_seed(rendered.id)
     offsets = rendered.offsets
-    ticks = [_ticks(chunks, choice, wire, seed) for choice in rendered.choices]
+    ticks = [choice_ticks(chunks, choice, wire, seed) for choice in rendered.choices]
     events: list[bytes] = []
     due: list[float] = []
     cut_at, abort_after = interleave(ticks, offsets, fault, events, due)

@@ -441,3 +441,39 @@ def test_n_choices_count_as_vllm_counts_its_child_requests(
         assert grew(each) == 3, each
     assert (grew("vllm:request_params_n_count"), grew("vllm:request_params_n_sum")) == (1, 3)
     assert grew("vllm:request_max_num_generation_tokens_count") == 1
+
+
+def test_a_text_completion_is_written_as_vllm_writes_it(client: OpenAI, http: httpx.Client):
+    body = {"model": MODEL, "max_tokens": 3, "prompt": "Hello", "logprobs": 1}
+    response = http.post("/v1/completions", json=body, headers={"X-Request-Id": "t-1"})
+    assert response.headers["server"] == "uvicorn" and "x-request-id" not in response.headers
+    answer = response.json()
+    # vLLM 0.21.0's CompletionResponse, CompletionResponseChoice and CompletionLogProbs
+    # (vllm/entrypoints/openai/completion/protocol.py), every field in its order
+    assert list(answer) == [
+        "id", "object", "created", "prompt_routed_experts", "model", "choices", "service_tier",
+        "system_fingerprint", "usage", "kv_transfer_params",
+    ]  # fmt: skip
+    assert answer["id"] == "cmpl-t-1" and answer["system_fingerprint"].startswith("vllm-0.21.0-")
+    (choice,) = answer["choices"]
+    assert list(choice) == [
+        "index", "text", "logprobs", "finish_reason", "stop_reason", "token_ids",
+        "prompt_logprobs", "prompt_token_ids", "routed_experts",
+    ]  # fmt: skip
+    assert list(choice["logprobs"]) == ["text_offset", "token_logprobs", "tokens", "top_logprobs"]
+    assert (choice["finish_reason"], choice["stop_reason"]) == ("length", None)
+    assert list(answer["usage"])[1] == "total_tokens"
+
+    streamed = _chunks(http.post("/v1/completions", json={**body, "stream": True}))
+    for chunk in streamed:
+        assert list(chunk) == ["id", "object", "created", "model", "choices"] + (
+            ["system_fingerprint"] if chunk["choices"][0]["finish_reason"] else []
+        )
+        assert list(chunk["choices"][0]) == [
+            "index", "text", "logprobs", "finish_reason", "stop_reason", "prompt_token_ids",
+            "token_ids",
+        ]  # fmt: skip
+    assert streamed[-1]["choices"][0]["finish_reason"] == "length"
+    assert streamed[-1]["choices"][0]["text"]  # the last token carries the finish
+    completion = client.completions.create(model=MODEL, prompt="Hello", max_tokens=3)
+    assert completion.choices[0].text and completion.model == MODEL
