@@ -41,10 +41,13 @@ UVICORN = ((b"server", b"uvicorn"),)  # uvicorn's own header, which vLLM leaves 
 @dataclass(frozen=True, slots=True)
 class VllmWire:
     """What a vLLM answer takes from its request besides the dialect's own wire: the id
-    the client gave it (an `X-Request-Id` header, else the body's `request_id`)."""
+    the client gave it (an `X-Request-Id` header, else the body's `request_id`), and
+    whether every chunk carries the usage so far (`stream_options.continuous_usage_stats`
+    with `include_usage`, vllm/entrypoints/utils.py should_include_usage)."""
 
     own: Any  # the dialect's own wire (chat's, or completions')
     request_id: str | None = None
+    continuous: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +143,13 @@ def _parse(
         if request_id is None:
             given = conversation.body.get("request_id")
             request_id = given if isinstance(given, str) else None
-        return replace(conversation, wire=VllmWire(conversation.wire, request_id))
+        options = conversation.body.get("stream_options")
+        continuous = (
+            conversation.include_usage
+            and isinstance(options, dict)
+            and bool(options.get("continuous_usage_stats"))
+        )
+        return replace(conversation, wire=VllmWire(conversation.wire, request_id, continuous))
 
     return parse
 
@@ -274,7 +283,9 @@ class _Chunks:
     """The chunks of one stream, from a pre-encoded prefix: each as vLLM sets its fields
     (ChatCompletionStreamResponse dumped with exclude_unset)."""
 
-    def __init__(self, answer_id: str, created: int, server: _Server) -> None:
+    def __init__(
+        self, answer_id: str, created: int, server: _Server, prompt_tokens: int | None = None
+    ) -> None:
         self.prefix = (
             b'data: {"id":'
             + _dumps(answer_id)
@@ -283,13 +294,21 @@ class _Chunks:
             + b',"choices":['
         )
         self.fingerprint = _dumps(server.fingerprint)
+        self.prompt_tokens = prompt_tokens  # every chunk names the usage so far (else None)
+
+    def usage(self, used: int) -> bytes:
+        """The usage so far, after a chunk's choices, when every chunk names it."""
+        return _usage_so_far(self.prompt_tokens, used)
 
     def role(self, index: int) -> bytes:
         """A choice's first chunk: the role and an empty content, and the prompt's token ids
         and text (null unless asked for), which vLLM sets on it alone."""
         return (
             self.prefix + b'{"index":%d,"delta":{"role":"assistant","content":""},"logprobs":null,'
-            b'"finish_reason":null}],"prompt_token_ids":null,"prompt_text":null}\n\n' % index
+            b'"finish_reason":null}]'
+            % index
+            + self.usage(0)
+            + b',"prompt_token_ids":null,"prompt_text":null}\n\n'
         )
 
     def delta(
@@ -300,12 +319,14 @@ class _Chunks:
         finish: str | None = None,
         stop_reason: str | None = None,
         fingerprint: bool = False,
+        used: int = 0,
     ) -> bytes:
         """A delta chunk; a choice's last one with its finish and stop reasons (and the
-        server's fingerprint, when no usage chunk follows)."""
+        server's fingerprint, when no usage chunk follows). `used`: the choice's tokens so
+        far."""
         head = self.prefix + b'{"index":%d,"delta":' % index + delta + b',"logprobs":' + logprobs
         if finish is None:
-            return head + b',"finish_reason":null,"token_ids":null}]}\n\n'
+            return head + b',"finish_reason":null,"token_ids":null}]' + self.usage(used) + b"}\n\n"
         return (
             head
             + b',"finish_reason":'
@@ -313,9 +334,27 @@ class _Chunks:
             + b',"stop_reason":'
             + _dumps(stop_reason)
             + b',"token_ids":null}]'
+            + self.usage(used)
             + (b',"system_fingerprint":' + self.fingerprint if fingerprint else b"")
             + b"}\n\n"
         )
+
+
+def _usage_so_far(prompt_tokens: int | None, used: int) -> bytes:
+    """vLLM's UsageInfo of a chunk, when every chunk names it (set fields only)."""
+    if prompt_tokens is None:
+        return b""
+    return b',"usage":{"prompt_tokens":%d,"total_tokens":%d,"completion_tokens":%d}' % (
+        prompt_tokens,
+        prompt_tokens + used,
+        used,
+    )
+
+
+def _used(tokens: int, ticks: int, tick: int) -> int:
+    """A choice's tokens after its `tick`th of `ticks` chunks (0-based), spread evenly over
+    them: as many as the choice has after its last."""
+    return tokens * (tick + 1) // ticks if ticks else tokens
 
 
 def _delta_ticks(
@@ -347,11 +386,15 @@ def _delta_ticks(
         for fragment in call.fragments:
             part = {"index": call.index, "function": {"arguments": fragment}}
             parts.append((b'{"tool_calls":[' + _dumps(part) + b"]}", b"null"))
-    out = [chunks.delta(index, delta, entries) for delta, entries in parts]
+    count, tokens = len(parts), choice.tokens
+    out = [
+        chunks.delta(index, delta, entries, used=_used(tokens, count, k))
+        for k, (delta, entries) in enumerate(parts)
+    ]
     if choice.finish_reason == "length" and parts:
         delta, entries = parts[-1]
         out[-1] = chunks.delta(
-            index, delta, entries, "length", choice.stop_sequence, fingerprint=last
+            index, delta, entries, "length", choice.stop_sequence, last, used=tokens
         )
     return out
 
@@ -365,7 +408,9 @@ def _stream(
     answer_id: str,
 ) -> Body:
     """The SSE events of a streamed answer, each with the offset it is due at."""
-    chunks = _Chunks(answer_id, created, server)
+    wire = conversation.wire
+    continuous = isinstance(wire, VllmWire) and wire.continuous
+    chunks = _Chunks(answer_id, created, server, rendered.prompt_tokens if continuous else None)
     include_usage = conversation.include_usage
     offsets = rendered.offsets
     events: list[bytes] = []
@@ -395,6 +440,7 @@ def _stream(
                     finish=finish,
                     stop_reason=choice.stop_sequence,
                     fingerprint=not include_usage,
+                    used=choice.tokens,
                 )
             )
             due.append(last)
@@ -443,7 +489,12 @@ def _text_answer(
         text_wire = completions.Wire((), 1)
     answer_id = "cmpl-" + (given if given is not None else _hex16(rendered.id))
     if conversation.stream:
-        return _text_stream(rendered, conversation, created, fault, server, answer_id, text_wire)
+        prompt_tokens = None
+        if isinstance(wire, VllmWire) and wire.continuous:
+            prompt_tokens = rendered.prompt_tokens
+        return _text_stream(
+            rendered, conversation, created, fault, server, answer_id, text_wire, prompt_tokens
+        )
     delay = rendered.offsets[-1]
     if fault is not None and (fault.error_after_tokens is not None or fault.empty_choices_error):
         return failure(fault.error or ErrorSpec(500), delay)
@@ -508,6 +559,7 @@ def _text_stream(
     server: _Server,
     answer_id: str,
     wire: completions.Wire,
+    prompt_tokens: int | None = None,
 ) -> Body:
     """A text completion's events (CompletionStreamResponse dumped with exclude_unset):
     no role chunk; each choice's text in pieces, the finish with the token that ended it,
@@ -523,7 +575,12 @@ def _text_stream(
     include_usage = conversation.include_usage
 
     def chunk(
-        index: int, text: str, logprobs: bytes, finish: str | None = None, stop: str | None = None
+        index: int,
+        text: str,
+        logprobs: bytes,
+        used: int,
+        finish: str | None = None,
+        stop: str | None = None,
     ) -> bytes:
         return (
             prefix
@@ -536,6 +593,7 @@ def _text_stream(
             + b',"stop_reason":'
             + _dumps(stop)
             + b',"prompt_token_ids":null,"token_ids":null}]'
+            + _usage_so_far(prompt_tokens, used)
             + (fingerprint if finish is not None and not include_usage else b"")
             + b"}\n\n"
         )
@@ -544,10 +602,14 @@ def _text_stream(
     ticks: list[list[bytes]] = []
     for choice in rendered.choices:
         pieces = completions.choice_ticks(_Pieces, choice, wire, seed)
-        written = [chunk(index, text, logprobs) for index, text, logprobs in pieces]
+        count, tokens = len(pieces), choice.tokens
+        written = [
+            chunk(index, text, logprobs, _used(tokens, count, k))
+            for k, (index, text, logprobs) in enumerate(pieces)
+        ]
         if choice.finish_reason == "length" and pieces:
             index, text, logprobs = pieces[-1]
-            written[-1] = chunk(index, text, logprobs, "length", choice.stop_sequence)
+            written[-1] = chunk(index, text, logprobs, tokens, "length", choice.stop_sequence)
         ticks.append(written)
     events: list[bytes] = []
     due: list[float] = []
@@ -562,7 +624,9 @@ def _text_stream(
             if choice.finish_reason == "length" and choice_ticks:
                 continue  # its last chunk carried the finish
             finish = _text_finish(choice)
-            events.append(chunk(choice.index, "", b"null", finish, choice.stop_sequence))
+            events.append(
+                chunk(choice.index, "", b"null", choice.tokens, finish, choice.stop_sequence)
+            )
             due.append(last)
         if include_usage:
             usage = {

@@ -477,3 +477,26 @@ def test_a_text_completion_is_written_as_vllm_writes_it(client: OpenAI, http: ht
     assert streamed[-1]["choices"][0]["text"]  # the last token carries the finish
     completion = client.completions.create(model=MODEL, prompt="Hello", max_tokens=3)
     assert completion.choices[0].text and completion.model == MODEL
+
+
+def test_continuous_usage_stats_put_the_usage_so_far_on_every_chunk(http: httpx.Client):
+    # vLLM's own stream option (vllm/entrypoints/utils.py should_include_usage): with
+    # include_usage, every chunk names the tokens so far, then the usage chunk follows.
+    options = {"include_usage": True, "continuous_usage_stats": True}
+    for path, extra in (
+        ("/v1/chat/completions", {"messages": HELLO}),
+        ("/v1/completions", {"prompt": "Hello"}),
+    ):
+        body = {"model": MODEL, "max_tokens": 4, "stream": True, "stream_options": options, **extra}
+        *chunks, final = _chunks(http.post(path, json=body))
+        used = [c["usage"]["completion_tokens"] for c in chunks]
+        assert used == sorted(used) and used[-1] == final["usage"]["completion_tokens"] == 4
+        assert {c["usage"]["prompt_tokens"] for c in chunks} == {final["usage"]["prompt_tokens"]}
+        assert all(
+            list(c["usage"]) == ["prompt_tokens", "total_tokens", "completion_tokens"]
+            for c in chunks
+        )
+    usual = {"model": MODEL, "max_tokens": 4, "stream": True, "messages": HELLO}
+    usual["stream_options"] = {"include_usage": True}
+    plain = _chunks(http.post("/v1/chat/completions", json=usual))
+    assert all("usage" not in c for c in plain[:-1])
