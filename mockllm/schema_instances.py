@@ -254,8 +254,36 @@ _INFERRED = (
 )
 
 
-_COMBINED = frozenset({"allOf", "anyOf", "oneOf", "if"})
-_RESOLVED = ("$ref", "allOf", "anyOf", "oneOf", "if", "then", "else")
+_COMBINED = frozenset({"allOf", "anyOf", "oneOf", "if", "not"})
+_RESOLVED = ("$ref", "allOf", "anyOf", "oneOf", "if", "then", "else", "not")
+# The properties a flattened object leaves out: one of each set that a `not` or the
+# oneOf branches not taken require ("exactly one of id and path").
+_ABSENT = "\x00absent"
+_REQUIRING = frozenset({"required", "type", "title", "description"})
+
+
+def _names(value: object) -> set[str]:
+    """The property names a `required` lists."""
+    return {n for n in value if isinstance(n, str)} if isinstance(value, list) else set()
+
+
+def _left_out(excluded: object, kept: set[str]) -> list[str]:
+    """A property to leave out of an object so that it does not match `excluded`, a
+    schema that only requires properties (`{"required": ["id", "path"]}`) or any of
+    several such; none outside `kept` (the properties the object must have)."""
+    if not isinstance(excluded, dict):
+        return []
+    out: list[str] = []
+    for key in ("anyOf", "oneOf"):
+        branches = excluded.get(key)
+        if isinstance(branches, list) and excluded.keys() <= {key, *_REQUIRING}:
+            for branch in branches:
+                out += _left_out(branch, kept)
+    required = excluded.get("required")
+    if isinstance(required, list) and excluded.keys() <= _REQUIRING:
+        names = [n for n in required if isinstance(n, str) and n not in kept]
+        out += names[-1:]
+    return out
 
 
 def _merge(a: Schema, b: Schema) -> Schema:
@@ -295,6 +323,8 @@ def _merge(a: Schema, b: Schema) -> Schema:
             out[key] = int(lcm) if lcm.denominator == 1 else float(lcm)
         elif key == "uniqueItems":
             out[key] = old or new
+        elif key == _ABSENT:
+            out[key] = [*old, *new]
     return out
 
 
@@ -470,7 +500,8 @@ class _Builder:
         return self.rng.choices(options, weights)[0]
 
     def flatten(self, schema: object, depth: int, hops: int) -> Schema | None:
-        """`schema` with $ref, allOf, anyOf, oneOf and if resolved; None for the `false` schema."""
+        """`schema` with $ref, allOf, anyOf, oneOf, if and not resolved; None for the `false`
+        schema."""
         if schema is False:
             return None
         if not isinstance(schema, dict):
@@ -494,13 +525,25 @@ class _Builder:
             hops += 1
         # A long $ref chain within one value is recursion without nesting: end it soon.
         depth = depth if hops < 8 else max(depth, MAX_DEPTH)
+        absent: list[str] = []
+        kept = _names(schema.get("required"))
         for key in ("anyOf", "oneOf"):
             branches = [b for b in schema.get(key) or [] if b is not False]
             if branches:
                 # Near the depth limit prefer the branch that ends the recursion (null, leaf).
                 weights = [_weight(b) for b in branches]
                 odds = _odds(branches, weights) if depth < MAX_DEPTH else weights
-                parts.append(self.pick(branches, odds, depth))
+                taken = self.pick(branches, odds, depth)
+                parts.append(taken)
+                if key == "oneOf" and isinstance(taken, dict):
+                    # exactly one: the branches not taken must not hold either
+                    mine = kept | _names(taken.get("required"))
+                    for branch in branches:
+                        if branch is not taken:
+                            absent += _left_out(branch, mine)
+        absent += _left_out(schema.get("not"), kept)
+        if absent:
+            out[_ABSENT] = absent
         for part in parts:
             flat = self.flatten(part, depth, hops)
             if flat is None:
@@ -676,7 +719,8 @@ class _Builder:
         extra = s.get("additionalProperties", True)
         lo, hi = int(s.get("minProperties", 0)), s.get("maxProperties")
         keys = list(dict.fromkeys(s.get("required") or []))
-        optional = [k for k in props if k not in keys]
+        absent = s.get(_ABSENT) or ()
+        optional = [k for k in props if k not in keys and k not in absent]
         if depth < MAX_DEPTH:
             room = (hi if hi is not None else len(props)) - len(keys)
             # A model fills in the optional properties of what it was asked for; deeper

@@ -195,6 +195,8 @@ ANTHROPIC_REFUSED = {
     "loose_if_then": OPEN,
     "loose_record": OPEN,
     "loose_tuple": OPEN,
+    "mcp_exactly_one_of": "Schema type 'oneOf' is not supported",
+    "mcp_exclusions": "Schema keyword 'not' is not supported",
     "openai_numbers": "For 'number' type, properties maximum, minimum are not supported",
     "zod3_definitions": "For 'number' type, properties maximum, minimum are not supported",
     "zod3_discriminated": "For 'number' type, property 'exclusiveMinimum' is not supported",
@@ -360,6 +362,20 @@ def test_a_forced_tool_of_every_json_schema_gets_valid_arguments(
     )
     call = (completion.choices[0].message.tool_calls or [])[0]
     assert problems(schema, json.loads(call.function.arguments)) == []  # type: ignore[union-attr]
+    if {"oneOf", "anyOf", "allOf"} & schema.keys():
+        # "tools.N.custom.input_schema: input_schema does not support oneOf, allOf, or anyOf
+        # at the top level" (github.com/anthropics/claude-code issue 5319, MCP servers' tools)
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            anthropic_tool_use(claude, name, schema)
+        assert said(caught.value).endswith(
+            "does not support oneOf, allOf, or anyOf at the top level"
+        )
+        return
+    assert problems(schema, anthropic_tool_use(claude, name, schema)) == []
+
+
+def anthropic_tool_use(claude: Anthropic, name: str, schema: dict[str, Any]) -> Any:
+    """The input of the tool_use Claude answers when made to call a tool of this schema."""
     message = claude.messages.create(
         model=CLAUDE,
         max_tokens=2048,
@@ -367,8 +383,7 @@ def test_a_forced_tool_of_every_json_schema_gets_valid_arguments(
         tools=[{"name": name, "description": "Fill it in.", "input_schema": schema}],  # type: ignore[typeddict-item]
         tool_choice={"type": "tool", "name": name},
     )
-    used = [block for block in message.content if block.type == "tool_use"]
-    assert problems(schema, used[0].input) == []
+    return [block for block in message.content if block.type == "tool_use"][0].input
 
 
 @pytest.mark.parametrize("name", ["Recipe", "Employee", "Formats", "Optionals"])
