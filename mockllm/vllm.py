@@ -210,16 +210,17 @@ def summarised(value: object) -> str:
 # --- model cards ------------------------------------------------------------------------
 
 
-def model_card(model_id: str, server: VllmServer, created: int, seed: int) -> JSON:
+def model_card(model_id: str, server: VllmServer, created: int, seed: int, root: str) -> JSON:
     """A model as vLLM's GET /v1/models lists it (ModelCard and ModelPermission in
-    vllm/entrypoints/openai/engine/protocol.py): the served name is its root."""
+    vllm/entrypoints/openai/engine/protocol.py): a served name, and as its root the model
+    the server loaded (BaseModelPath.model_path, vllm/entrypoints/openai/models/serving.py)."""
     digest = hashlib.blake2b(f"{seed}\0{model_id}\0{created}".encode(), digest_size=16)
     return {
         "id": model_id,
         "object": "model",
         "created": created,
         "owned_by": "vllm",
-        "root": model_id,
+        "root": root,
         "parent": None,
         "max_model_len": server.max_model_len,
         "permission": [

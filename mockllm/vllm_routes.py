@@ -22,6 +22,7 @@ from mockllm import vllm
 from mockllm.asgi import decode_headers
 from mockllm.errors import RequestError
 from mockllm.routes import json_response
+from mockllm.vllm_answers import served_names
 
 if TYPE_CHECKING:
     from mockllm.endpoint import Services
@@ -101,9 +102,10 @@ def vllm_routes(services: Services) -> list[Route]:
         frozen = services.engine.config.freeze_time
         created = int(frozen) if frozen is not None else int(time.time())
         seed = services.engine.config.seed
-        models = gateway.profile.models
-        served = models.listed or (models.default,)
-        data = [vllm.model_card(m, limits, created, seed) for m in served]
+        profile = gateway.profile
+        root = profile.models.default  # the model loaded; its served names are listed
+        served = served_names(profile)
+        data = [vllm.model_card(m, limits, created, seed, root) for m in served]
         return json_response(200, {"object": "list", "data": data})
 
     return [

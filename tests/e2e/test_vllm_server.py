@@ -7,6 +7,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,8 @@ import pytest
 from openai import OpenAI
 from prometheus_client.parser import text_string_to_metric_families
 
+from mockllm.app import create_app
+from mockllm.config import ServerConfig
 from tests.conftest import RunningServer, start_server
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -500,3 +503,30 @@ def test_continuous_usage_stats_put_the_usage_so_far_on_every_chunk(http: httpx.
     usual["stream_options"] = {"include_usage": True}
     plain = _chunks(http.post("/v1/chat/completions", json=usual))
     assert all("usage" not in c for c in plain[:-1])
+
+
+@pytest.mark.anyio
+async def test_every_served_model_name_is_taken_and_answers_carry_the_first(tmp_path: Path):
+    # vllm serve MODEL --served-model-name llama llama-8b: both names are taken, the model's
+    # own path is not; answers, cards and metrics name the first (BaseModelPath,
+    # OpenAIServingModels.model_name and is_base_model; PrometheusStatLogger's model_name).
+    profile = tmp_path / "aliases.yaml"
+    profile.write_text(
+        f"extends: vllm\nname: aliases\nmodels: {{default: {MODEL}, listed: [llama, llama-8b]}}\n"
+    )
+    app = create_app(ServerConfig(profile=str(profile), metrics_names=("vllm",)))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mockllm") as http:
+        cards = (await http.get("/v1/models")).json()["data"]
+        assert [(c["id"], c["root"]) for c in cards] == [("llama", MODEL), ("llama-8b", MODEL)]
+        body = {"model": "llama-8b", "max_tokens": 2, "messages": HELLO}
+        answer = await http.post("/v1/chat/completions", json=body)
+        assert answer.status_code == 200 and answer.json()["model"] == "llama"
+        refused = await http.post("/v1/chat/completions", json={**body, "model": MODEL})
+        assert refused.status_code == 404
+        metrics = (await http.get("/metrics")).text
+    assert (
+        'vllm:request_success_total{engine="0",finished_reason="length",model_name="llama"} 1.0'
+        in metrics
+    )
+    assert 'model_name="llama-8b"' not in metrics
