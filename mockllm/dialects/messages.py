@@ -1229,7 +1229,12 @@ def _custom_tool(tool: JSON, path: str, lenient: bool) -> Tool:
             "https://platform.claude.com/docs/en/agents-and-tools/tool-use/overview.",
             f"{path}.input_schema",
         )
-    return Tool(name, description, schema, tool.get("strict") is True)
+    strict = tool.get("strict") is True
+    if strict and not lenient and (problem := format_problem(schema)) is not None:
+        # A strict tool's schema is read as an output format's, named by the tool:
+        # "tools.0.custom: For 'integer' type, property 'minimum' is not supported"
+        raise invalid(f"{path}: {problem}", f"{path}.input_schema")
+    return Tool(name, description, schema, strict)
 
 
 INLINE_TOOLS_BETA = "inline-tools-2026-09-15"

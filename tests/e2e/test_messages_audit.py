@@ -147,7 +147,7 @@ def test_blocks_the_sdk_sends_back_are_taken(server: RunningServer) -> None:
     fields of the betas (`toolset_name`, a tool's `defer_loading` and `input_examples`)."""
     tool = {
         "name": "lookup",
-        "input_schema": {"type": "object"},
+        "input_schema": {"type": "object", "additionalProperties": False},  # strict asks it
         "defer_loading": False,
         "input_examples": [{}],
         "strict": True,

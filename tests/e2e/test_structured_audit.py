@@ -13,6 +13,7 @@ import anthropic
 import openai
 import pytest
 from anthropic import Anthropic
+from anthropic.lib._parse._transform import transform_schema
 from openai import OpenAI
 from pydantic import BaseModel, Field
 
@@ -185,6 +186,23 @@ def test_the_anthropic_parse_helper_reads_an_answer_of_every_model(
     assert isinstance(parsed.parsed_output, model)
     text = parsed.content[0].text  # type: ignore[union-attr]
     assert problems(model.model_json_schema(), json.loads(text)) == []
+    # a strict tool of the schema the SDK makes of it (`transform_schema`) is taken too,
+    # but for a recursive model's, whose root is a $ref
+    tool = {"name": name, "input_schema": transform_schema(model), "strict": True}
+    if "$ref" in tool["input_schema"]:
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            claude.messages.create(model=CLAUDE, max_tokens=64, messages=MESSAGES, tools=[tool])  # type: ignore[list-item]
+        assert said(caught.value) == "tools.0.custom.input_schema.type: Field required"
+        return
+    message = claude.messages.create(
+        model=CLAUDE,
+        max_tokens=2048,
+        messages=MESSAGES,
+        tools=[tool],  # type: ignore[list-item]
+        tool_choice={"type": "tool", "name": name},
+    )
+    used = [block for block in message.content if block.type == "tool_use"][0]
+    model.model_validate(used.input)
 
 
 # The first thing Anthropic refuses in each hand-written schema of the corpus sent as an
@@ -303,6 +321,36 @@ def test_an_output_format_anthropic_cannot_follow_is_refused_in_its_words(
                 extra_body=body,  # type: ignore[arg-type]
             )
         assert said(caught.value) == f"{where}.schema: {refused}"
+
+
+@pytest.mark.parametrize(
+    ("node", "refused"),
+    [
+        ({"type": "number", "exclusiveMinimum": 0},
+         "For 'number' type, property 'exclusiveMinimum' is not supported"),
+        ({"type": "integer", "minimum": 1, "maximum": 5},
+         "For 'integer' type, properties maximum, minimum are not supported"),
+        ({"type": "array", "items": {"type": "string"}, "maxItems": 3},
+         "For 'array' type, property 'maxItems' is not supported"),
+        ({"type": ["object", "null"], "properties": {"q": {"type": "string"}}},
+         "For 'object' type, 'additionalProperties' must be explicitly set to false"),
+    ],
+)  # fmt: skip
+def test_a_strict_tool_anthropic_cannot_follow_is_refused_in_its_words(
+    claude: Anthropic, node: dict[str, Any], refused: str
+) -> None:
+    # as users quote it: "tools.0.custom: For 'number' type, property 'exclusiveMinimum' is
+    # not supported", "tools.0.custom: For 'object' type, 'additionalProperties' must be
+    # explicitly set to false" (for a ["object", "null"] property too)
+    tools = [
+        {"name": "lookup", "input_schema": obj({"q": {"type": "string"}})},
+        {"name": "score", "input_schema": obj({"value": node}), "strict": True},
+    ]
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        claude.messages.create(model=CLAUDE, max_tokens=64, messages=MESSAGES, tools=tools)  # type: ignore[arg-type]
+    assert said(caught.value) == f"tools.1.custom: {refused}"
+    loose = [tools[0], {**tools[1], "strict": False}]  # not strict: taken as it is
+    claude.messages.create(model=CLAUDE, max_tokens=64, messages=MESSAGES, tools=loose)  # type: ignore[arg-type]
 
 
 def test_what_an_output_format_may_hold_is_answered(claude: Anthropic) -> None:
