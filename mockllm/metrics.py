@@ -64,6 +64,7 @@ N_BOUNDS = (1.0, 2.0, 5.0, 10.0, 20.0)  # vLLM's vllm:request_params_n
 # a stream its client left, or a fault cut, ends as "abort"; an answer is never "error" or
 # "repetition" (a retryable engine failure, a repetition cut short).
 FINISHED = ("stop", "length", "abort", "error", "repetition")
+SOURCES_OF_PROMPT = ("local_compute", "local_cache_hit", "external_kv_transfer")  # vLLM's
 CUTS = ("disconnect_after_tokens", "error_after_tokens", "empty_choices_error", "reset", "hang")
 
 # What answered, as the `source` label says it.
@@ -109,7 +110,7 @@ class _Series:
     __slots__ = (
         "labels", "pair", "count", "duration", "ttft", "gaps", "served", "queued",
         "prompt_sizes", "answer_sizes", "finished", "prefill_time", "decode_time",
-        "inference_time", "request_tpot", "max_tokens", "n", "longest", "first_more",
+        "inference_time", "request_tpot", "max_tokens", "n", "longest", "computed", "first_more",
         "gaps_more", "prompt", "completion", "cached", "queried", "hit", "prompt_more",
     )  # fmt: skip
 
@@ -134,6 +135,7 @@ class _Series:
         self.max_tokens = _Hist(len(TOKEN_BOUNDS))  # what answers were allowed, and asked
         self.n = _Hist(len(N_BOUNDS))
         self.longest = _Hist(len(TOKEN_BOUNDS))  # each answer's longest choice
+        self.computed = _Hist(len(TOKEN_BOUNDS))  # each answer's prompt tokens not cached
         # vLLM runs each of `n` choices as a request of its own: the first tokens, gaps and
         # prompt tokens of all but one, which only vLLM's names count
         self.first_more = _Hist(len(TTFT_BOUNDS))
@@ -339,6 +341,7 @@ class Metrics:
             (series.decode_time, VLLM_E2E_BOUNDS, decode),
             (series.inference_time, VLLM_E2E_BOUNDS, max(0.0, seconds - queued)),
             (series.request_tpot, VLLM_GAP_BOUNDS, tpot),
+            (series.computed, TOKEN_BOUNDS, exchange.prompt_tokens - exchange.cached_tokens),
         ):
             hist.counts[bisect_left(bounds, value)] += 1
             hist.total += value
@@ -584,7 +587,7 @@ def _add_counts(child: Any, counts: Iterable[int], total: float) -> None:
 # _Series histograms under vLLM's names only
 _VLLM_ONLY = (
     "queued", "prompt_sizes", "answer_sizes", "prefill_time", "decode_time", "inference_time",
-    "request_tpot", "max_tokens", "n", "longest", "first_more", "gaps_more",
+    "request_tpot", "max_tokens", "n", "longest", "computed", "first_more", "gaps_more",
 )  # fmt: skip
 
 
@@ -808,6 +811,65 @@ class _Instruments:
             self.v_preemptions = counter(
                 "vllm:num_preemptions", "Cumulative number of preemption from the engine.", names
             )
+            # vLLM 0.21.0's other series of every served model (loggers.py): the waiting
+            # queue by reason (a latency model's queue waits for capacity; nothing is
+            # deferred), the engine awake, the prompt tokens by where they came from, and
+            # the external (KV connector) and multimodal caches, never used here.
+            self.v_waiting_reason = gauge(
+                "vllm:num_requests_waiting_by_reason",
+                "Number of waiting requests by reason. Reason labels: 'capacity' = waiting for "
+                "scheduling capacity; 'deferred' = deferred by transient constraints (LoRA "
+                "budget, KV transfer, blocked status). Sum of all reasons equals "
+                "vllm:num_requests_waiting.",
+                (*names, "reason"),
+            )
+            self.v_sleep = gauge(
+                "vllm:engine_sleep_state",
+                "Engine sleep state; awake = 0 means engine is sleeping; awake = 1 means engine "
+                "is awake; weights_offloaded = 1 means sleep level 1; discard_all = 1 means "
+                "sleep level 2.",
+                (*names, "sleep_state"),
+                mode="livemax",
+            )
+            self.v_by_source = counter(
+                "vllm:prompt_tokens_by_source",
+                "Number of prompt tokens by source.",
+                (*names, "source"),
+            )
+            self.v_cached = counter(
+                "vllm:prompt_tokens_cached",
+                "Number of cached prompt tokens (local + external).",
+                names,
+            )
+            self.v_computed = histogram(
+                "vllm:request_prefill_kv_computed_tokens",
+                "Histogram of new KV tokens computed during prefill (excluding cached tokens).",
+                names,
+                TOKEN_BOUNDS,
+            )
+            self.v_unused = [
+                counter(name, doc, names)
+                for name, doc in (
+                    (
+                        "vllm:external_prefix_cache_queries",
+                        "External prefix cache queries from KV connector cross-instance cache "
+                        "sharing, in terms of number of queried tokens.",
+                    ),
+                    (
+                        "vllm:external_prefix_cache_hits",
+                        "External prefix cache hits from KV connector cross-instance cache "
+                        "sharing, in terms of number of cached tokens.",
+                    ),
+                    (
+                        "vllm:mm_cache_queries",
+                        "Multi-modal cache queries, in terms of number of queried items.",
+                    ),
+                    (
+                        "vllm:mm_cache_hits",
+                        "Multi-modal cache hits, in terms of number of cached items.",
+                    ),
+                )
+            ]
         self._groups: set[str] = set()
         self._served: set[str] = set()
 
@@ -819,11 +881,14 @@ class _Instruments:
             self.v_gaps, self.v_gaps_before, self.v_request_tpot, self.v_e2e, self.v_queued,
             self.v_inference_time, self.v_prefill_time, self.v_decode_time, self.v_max_tokens,
             self.v_n, self.v_longest, self.v_prompt_sizes, self.v_answer_sizes, self.v_prompt,
-            self.v_generation, self.v_queries, self.v_hits, self.v_preemptions,
+            self.v_generation, self.v_queries, self.v_hits, self.v_preemptions, self.v_cached,
+            self.v_computed, *self.v_unused,
         ):  # fmt: skip
             metric.labels(model, "0")
         for reason in FINISHED:
             self.v_success.labels(model, "0", reason)
+        for source in SOURCES_OF_PROMPT:
+            self.v_by_source.labels(model, "0", source)
 
     def publish(
         self,
@@ -926,6 +991,10 @@ class _Instruments:
             # a model without a latency model has no queue and no KV cache in use.
             queued = waiting.get(model, 0)
             self.v_waiting.labels(model, "0").set(queued)
+            self.v_waiting_reason.labels(model, "0", "capacity").set(queued)
+            self.v_waiting_reason.labels(model, "0", "deferred").set(0)
+            for sleep, level in (("awake", 1), ("weights_offloaded", 0), ("discard_all", 0)):
+                self.v_sleep.labels(model, "0", sleep).set(level)  # awake, never asleep
             self.v_kv_usage.labels(model, "0").set(usage.get(model, 0.0))
             self.v_gpu_usage.labels(model, "0").set(usage.get(model, 0.0))
             if model in admitted:
@@ -954,6 +1023,7 @@ class _Instruments:
             (hists["queued"], self.v_queued, DURATION_BOUNDS, VLLM_E2E_BOUNDS),
             (hists["prompt_sizes"], self.v_prompt_sizes, TOKEN_BOUNDS, TOKEN_BOUNDS),
             (hists["answer_sizes"], self.v_answer_sizes, TOKEN_BOUNDS, TOKEN_BOUNDS),
+            (hists["computed"], self.v_computed, TOKEN_BOUNDS, TOKEN_BOUNDS),
         ):
             for model, hist in _summed(table, lambda key: key[1]).items():
                 counts = _regrouped(hist, bounds, coarse)
@@ -963,8 +1033,15 @@ class _Instruments:
             found = by_model_tokens.setdefault(model, [0, 0, 0, 0, 0, 0])
             for i, figure in enumerate(figures):
                 found[i] += figure
-        for model, (prompt, completion, _, queried, hit, more) in by_model_tokens.items():
+        for model, (prompt, completion, cached, queried, hit, more) in by_model_tokens.items():
             self.v_prompt.labels(model, "0").inc(prompt + more)
+            # by source: they add up to vllm:prompt_tokens (each of n choices prefills anew)
+            self.v_cached.labels(model, "0").inc(cached)
+            self.v_by_source.labels(model, "0", "local_compute").inc(prompt + more - cached)
+            self.v_by_source.labels(model, "0", "local_cache_hit").inc(cached)
+            self.v_by_source.labels(model, "0", "external_kv_transfer").inc(0)
+            for unused in self.v_unused:
+                unused.labels(model, "0").inc(0)
             self.v_generation.labels(model, "0").inc(completion)
             self.v_queries.labels(model, "0").inc(queried)
             self.v_hits.labels(model, "0").inc(hit)

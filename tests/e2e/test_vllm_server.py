@@ -382,12 +382,25 @@ def test_vllms_series_of_the_served_model_are_there_before_any_request():
         assert _value(AT_START, gauge) == 0
     for reason in ("stop", "length", "abort", "error", "repetition"):
         assert _value(AT_START, "vllm:request_success_total", finished_reason=reason) == 0
+    for reason in ("capacity", "deferred"):
+        assert _value(AT_START, "vllm:num_requests_waiting_by_reason", reason=reason) == 0
+    awake = "vllm:engine_sleep_state"
+    assert _value(AT_START, awake, sleep_state="awake") == 1
+    assert _value(AT_START, awake, sleep_state="weights_offloaded") == 0
+    assert _value(AT_START, awake, sleep_state="discard_all") == 0
+    for source in ("local_compute", "local_cache_hit", "external_kv_transfer"):
+        assert _value(AT_START, "vllm:prompt_tokens_by_source_total", source=source) == 0
     for counter in (
         "vllm:prompt_tokens_total",
         "vllm:generation_tokens_total",
         "vllm:prefix_cache_queries_total",
         "vllm:prefix_cache_hits_total",
         "vllm:num_preemptions_total",
+        "vllm:prompt_tokens_cached_total",
+        "vllm:external_prefix_cache_queries_total",
+        "vllm:external_prefix_cache_hits_total",
+        "vllm:mm_cache_queries_total",
+        "vllm:mm_cache_hits_total",
     ):
         assert _value(AT_START, counter) == 0
     for histogram in (
@@ -400,6 +413,7 @@ def test_vllms_series_of_the_served_model_are_there_before_any_request():
         "vllm:request_params_n",
         "vllm:request_params_max_tokens",
         "vllm:request_max_num_generation_tokens",
+        "vllm:request_prefill_kv_computed_tokens",
     ):
         assert _value(AT_START, f"{histogram}_count") == 0
         assert _value(AT_START, f"{histogram}_bucket", le="+Inf") == 0
@@ -432,6 +446,11 @@ def test_n_choices_count_as_vllm_counts_its_child_requests(
     assert grew("vllm:request_prompt_tokens_count") == 3
     assert grew("vllm:request_prompt_tokens_sum") == 3 * usage["prompt_tokens"]
     assert grew("vllm:prompt_tokens_total") == 3 * usage["prompt_tokens"]
+    by_source = [
+        grew("vllm:prompt_tokens_by_source_total", source=source)
+        for source in ("local_compute", "local_cache_hit", "external_kv_transfer")
+    ]
+    assert sum(by_source) == 3 * usage["prompt_tokens"]  # as vLLM's add up
     assert grew("vllm:request_generation_tokens_count") == 3
     assert grew("vllm:request_generation_tokens_sum") == usage["completion_tokens"]
     assert grew("vllm:generation_tokens_total") == usage["completion_tokens"]
@@ -440,6 +459,7 @@ def test_n_choices_count_as_vllm_counts_its_child_requests(
         "vllm:time_to_first_token_seconds_count",
         "vllm:request_params_max_tokens_count",
         "vllm:request_time_per_output_token_seconds_count",
+        "vllm:request_prefill_kv_computed_tokens_count",
     ):
         assert grew(each) == 3, each
     assert (grew("vllm:request_params_n_count"), grew("vllm:request_params_n_sum")) == (1, 3)
