@@ -35,6 +35,7 @@ The wording is the one users quote from the API, for example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 MAX_NESTING = 10
@@ -287,3 +288,42 @@ def _typed_problem(node: dict[str, Any], kind: str) -> str | None:
     if refused:
         return f"For '{kind}' type, properties {', '.join(refused)} are not supported"
     return None
+
+
+# The grammar a strict schema becomes grows with each property that may be left out: past
+# 24 of them, over the request's strict tools and its output format, the API refuses
+# ("Schemas contains too many optional parameters (28), which would make grammar
+# compilation inefficient. Reduce the number of optional parameters in your tool schemas
+# (limit: 24)." as users quote it; counted over the whole tree, array items too).
+MAX_OPTIONAL = 24
+
+
+def optional_problem(schemas: Iterable[object]) -> str | None:
+    """The API's words for strict schemas that leave too many properties optional, or None."""
+    count = sum(_optional(schema, 0) for schema in schemas)
+    if count <= MAX_OPTIONAL:
+        return None
+    return (
+        f"Schemas contains too many optional parameters ({count}), which would make grammar "
+        "compilation inefficient. Reduce the number of optional parameters in your tool "
+        f"schemas (limit: {MAX_OPTIONAL})."
+    )
+
+
+def _optional(node: object, depth: int) -> int:
+    if isinstance(node, list):
+        return sum(_optional(item, depth) for item in node)
+    if not isinstance(node, dict) or depth > MAX_NESTING * 4:
+        return 0
+    count = 0
+    required = node.get("required")
+    listed = required if isinstance(required, list) else ()
+    for key in ("properties", *_DEFINITIONS):
+        named = node.get(key)
+        if isinstance(named, dict):
+            if key == "properties":
+                count += sum(1 for name in named if name not in listed)
+            count += _optional(list(named.values()), depth + 1)
+    for key in ("items", "prefixItems", *_BRANCHES):
+        count += _optional(node.get(key), depth + 1)
+    return count

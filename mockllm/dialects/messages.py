@@ -39,7 +39,7 @@ from mockllm.errors import RequestError
 from mockllm.protocol import MAX_DEPTH
 from mockllm.refusals import may_exceed, meta_problem, output_limit
 from mockllm.render import prompt_tokens
-from mockllm.strict_schema import format_problem
+from mockllm.strict_schema import format_problem, optional_problem
 from mockllm.wire import JSON_TYPE, Body
 
 if TYPE_CHECKING:
@@ -1942,6 +1942,9 @@ def parse(
         problem = format_problem(form.schema)
         if problem is not None:
             raise invalid(f"{at}.schema: {problem}", f"{at}.schema")
+    strict = [tool.parameters for tool in tools if tool.strict] + ([form.schema] if form else [])
+    if strict and not context.lenient and (problem := optional_problem(strict)) is not None:
+        raise invalid(problem, "tools")
     fallbacks = _read_fallbacks(body.get("fallbacks"), context)
     _read_billing_policy(body.get("billing_policy"))
     credit = _read_fallback_credit_token(body.get("fallback_credit_token"), betas)

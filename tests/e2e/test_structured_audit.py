@@ -353,6 +353,46 @@ def test_a_strict_tool_anthropic_cannot_follow_is_refused_in_its_words(
     claude.messages.create(model=CLAUDE, max_tokens=64, messages=MESSAGES, tools=loose)  # type: ignore[arg-type]
 
 
+def test_strict_schemas_that_leave_too_much_optional_are_refused(claude: Anthropic) -> None:
+    # "Schemas contains too many optional parameters (28), which would make grammar
+    # compilation inefficient. Reduce the number of optional parameters in your tool schemas
+    # (limit: 24)." (as users quote it): counted over the request's strict tools and its
+    # output format, array items too; a tool that is not strict does not count
+    def loose(n: int, prefix: str) -> dict[str, Any]:
+        properties = {f"{prefix}{i}": {"type": "string"} for i in range(n)}
+        return {"type": "object", "properties": properties, "additionalProperties": False}
+
+    listed = {"type": "object", "properties": {"rows": {"type": "array", "items": loose(5, "c")}},
+              "required": ["rows"], "additionalProperties": False}  # fmt: skip
+    tools = [
+        {"name": "a", "input_schema": loose(12, "a"), "strict": True},
+        {"name": "b", "input_schema": listed, "strict": True},
+        {"name": "c", "input_schema": loose(30, "x")},
+    ]
+    form = {"format": {"type": "json_schema", "schema": loose(8, "f")}}
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        claude.messages.create(
+            model=CLAUDE,
+            max_tokens=64,
+            messages=MESSAGES,
+            tools=tools,
+            output_config=form,  # type: ignore[arg-type]
+        )
+    assert said(caught.value) == (
+        "Schemas contains too many optional parameters (25), which would make grammar "
+        "compilation inefficient. Reduce the number of optional parameters in your tool "
+        "schemas (limit: 24)."
+    )
+    form = {"format": {"type": "json_schema", "schema": loose(7, "f")}}
+    claude.messages.create(
+        model=CLAUDE,
+        max_tokens=64,
+        messages=MESSAGES,
+        tools=tools,
+        output_config=form,  # type: ignore[arg-type]
+    )
+
+
 def test_what_an_output_format_may_hold_is_answered(claude: Anthropic) -> None:
     # String lengths and patterns, minItems of 0 or 1, `uri`, `anyOf`, `$ref` and `$defs`
     # are taken (uc_ai's and other projects' live probes); the answer follows them.
