@@ -33,7 +33,7 @@ from mockllm.endpoint import Services
 from mockllm.errors import RequestError
 from mockllm.openai_files import Files
 from mockllm.protocol import check_metadata, invalid_type, load_object, missing, unsupported
-from mockllm.routes import json_response
+from mockllm.routes import json_response, page_limit
 
 PATH = "/v1/batches"
 KIND = "openai-batch"
@@ -369,23 +369,11 @@ class Batches:
 
     def listed(self, query: Any) -> JSON:
         """A page of the batches, newest first, after the one `after` names."""
-        limit_text = query.get("limit", "20")
-        if (
-            not (limit_text.isascii() and limit_text.isdigit())
-            or len(limit_text) > 4
-            or not 1 <= int(limit_text) <= 100
-        ):
-            raise RequestError(
-                400,
-                f"Invalid 'limit': {limit_text}. Expected an integer between 1 and 100.",
-                code="invalid_value",
-                param="limit",
-            )
+        limit = page_limit(query)
         ids = list(reversed(self.store.document_names(KIND)))
         after = query.get("after")
         if after is not None and after in ids:
             ids = ids[ids.index(after) + 1 :]
-        limit = int(limit_text)
         page = [self.looked_at(self.load(batch_id)) for batch_id in ids[:limit]]
         return {
             "object": "list",

@@ -31,7 +31,7 @@ from mockllm.endpoint import Services
 from mockllm.errors import RequestError
 from mockllm.protocol import missing, unsupported
 from mockllm.render import seed_id
-from mockllm.routes import json_response
+from mockllm.routes import json_response, page_limit
 
 PATH = "/v1/files"
 KIND = "file"  # a file's object (JSON), in the state store
@@ -185,18 +185,7 @@ class Files:
     def listed(self, query: Any) -> JSON:
         """A page of the files, `order` by creation (newest first by default), of one
         `purpose` when asked, after the file named by `after`."""
-        limit_text = query.get("limit", str(_MAX_LIST))
-        if (
-            not (limit_text.isascii() and limit_text.isdigit())
-            or len(limit_text) > 6
-            or not 1 <= int(limit_text) <= _MAX_LIST
-        ):
-            raise RequestError(
-                400,
-                f"Invalid 'limit': {limit_text}. Expected an integer between 1 and {_MAX_LIST}.",
-                code="invalid_value",
-                param="limit",
-            )
+        limit = page_limit(query, _MAX_LIST, _MAX_LIST)
         order = query.get("order", "desc")
         if order not in ("asc", "desc"):
             raise unsupported(order, ("asc", "desc"), "order")
@@ -215,7 +204,7 @@ class Files:
             file = orjson.loads(raw)
             if purpose is None or file["purpose"] == purpose:
                 files.append(file)
-        page = files[: int(limit_text)]
+        page = files[:limit]
         return {
             "object": "list",
             "data": page,

@@ -344,18 +344,7 @@ def _paging(request: Request, default_order: str = "desc") -> tuple[int, str]:
     """`limit` (1 to 100, default 20) and `order` (`asc` or `desc`; `desc` unless the list
     says otherwise) of a list, refused in the API's words when out of range."""
     query = request.query_params
-    limit_text = query.get("limit", "20")
-    if (
-        not (limit_text.isascii() and limit_text.isdigit())
-        or len(limit_text.lstrip("0")) > 3
-        or not 1 <= int(limit_text) <= 100
-    ):
-        raise RequestError(
-            400,
-            f"Invalid 'limit': {limit_text}. Expected an integer between 1 and 100.",
-            code="invalid_value",
-            param="limit",
-        )
+    limit = page_limit(query)
     order = query.get("order", default_order)
     if order not in ("asc", "desc"):
         raise RequestError(
@@ -364,7 +353,24 @@ def _paging(request: Request, default_order: str = "desc") -> tuple[int, str]:
             code="invalid_value",
             param="order",
         )
-    return int(limit_text), order
+    return limit, order
+
+
+def page_limit(query: QueryParams, default: int = 20, most: int = 100) -> int:
+    """A list's `limit` (1 to `most`), refused in the API's words when it is not one."""
+    text = query.get("limit", str(default))
+    if (
+        not (text.isascii() and text.isdigit())
+        or len(text.lstrip("0")) > len(str(most))
+        or not 1 <= int(text) <= most
+    ):
+        raise RequestError(
+            400,
+            f"Invalid 'limit': {text}. Expected an integer between 1 and {most}.",
+            code="invalid_value",
+            param="limit",
+        )
+    return int(text)
 
 
 def completion_routes(services: Services) -> list[tuple[str, Any, list[str]]]:

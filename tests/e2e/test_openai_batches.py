@@ -232,6 +232,10 @@ def test_batches_are_listed_newest_first_and_paged(client: OpenAI) -> None:
     assert [b.id for b in page.data] == [second.id] and page.has_more
     after = client.batches.list(limit=1, after=second.id)
     assert [b.id for b in after.data] == [first.id]
+    with pytest.raises(openai.BadRequestError, match="Expected an integer between 1 and 100"):
+        client.batches.list(limit=101)
+    with pytest.raises(openai.BadRequestError, match="Expected an integer between 1 and 10000"):
+        client.files.list(limit=10_001)
 
 
 @pytest.mark.parametrize(
