@@ -75,7 +75,9 @@ def _error(code: str, message: str, line: int | None, param: str | None = None) 
 def read_lines(content: bytes, endpoint: str) -> tuple[list[tuple[str, JSON]], list[JSON]]:
     """(custom_id, body) of each request of a batch's input file, and the errors of its
     bad lines (none when every line is good)."""
-    lines = content.decode("utf-8", "replace").splitlines()
+    # Lines end at "\n" alone: a JSON string may hold U+2028 and other line separators
+    # that str.splitlines would split it at.
+    lines = content.decode("utf-8", "replace").split("\n")
     requests: list[tuple[str, JSON]] = []
     errors: list[JSON] = []
     seen: set[str] = set()

@@ -135,13 +135,18 @@ def test_a_batch_answers_each_request_as_its_endpoint_does(
 
 
 def test_result_lines_are_written_as_the_api_writes_them(client: OpenAI) -> None:
-    batch = run(client, [chat_line("ü-1", "Where is the invoice? ünï")])
+    # U+2028 inside a line's JSON string does not end the line (Windows line ends do)
+    lines = [json.dumps(chat_line("ü-1", "Where is the invoice? ünï"), ensure_ascii=False)]
+    lines.append(json.dumps(chat_line("2", "a\u2028b"), ensure_ascii=False) + "\r")
+    batch = run(client, lines)
     assert batch.output_file_id is not None
     raw = client.files.content(batch.output_file_id).content
-    assert raw.endswith(b"\n") and raw.count(b"\n") == 1
+    assert raw.endswith(b"\n") and raw.count(b"\n") == 2
+    raw = raw.split(b"\n")[0]
     assert raw.startswith(b'{"id": "batch_req_') and b', "custom_id": "\\u00fc-1", ' in raw
     line = json.loads(raw)
     assert list(line) == ["id", "custom_id", "response", "error"]
+    assert batch.request_counts is not None and batch.request_counts.completed == 2
     assert list(line["response"]) == ["status_code", "request_id", "body"]
     # 32 hex digits after the prefix, the first eight the time it was made, as the API's
     assert len(line["id"]) == len("batch_req_") + 32 and line["id"][10:18] == f"{FROZEN:08x}"
