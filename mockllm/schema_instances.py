@@ -44,6 +44,12 @@ _LETTERS = string.ascii_letters
 _ALPHABET = string.ascii_letters + string.digits + " _-.,:;!?@#/"
 _START = datetime(2000, 1, 1)
 _MOMENTS = {"date-time": "%Y-%m-%dT%H:%M:%SZ", "date": "%Y-%m-%d", "time": "%H:%M:%SZ"}
+# The shortest values of a format that read as one, for a maxLength the usual ones pass.
+_SHORT_FORMS = {
+    **dict.fromkeys(("email", "idn-email"), "{}@{}.io"),
+    **dict.fromkeys(("uri", "url", "iri"), "https://{}{}.io"),
+    **dict.fromkeys(("hostname", "idn-hostname"), "{}{}.io"),
+}
 
 
 def build_instance(
@@ -626,7 +632,15 @@ class _Builder:
         formatted = self.formatted(fmt)
         if formatted is not None and _fits(formatted, lo, hi):
             return formatted
+        if formatted is not None and fmt in _SHORT_FORMS:
+            # A value of the format too long for maxLength: a short one (a@b.io).
+            short = _SHORT_FORMS[fmt].format(*(self.letters(k) for k in (1, 2)))
+            if _fits(short, lo, hi):
+                return short
         return self.fit(self.text(name, self.rng), lo, hi)
+
+    def letters(self, n: int) -> str:
+        return "".join(self.rng.choice(string.ascii_lowercase) for _ in range(n))
 
     def fit(self, text: str, lo: int, hi: int | None) -> str:
         for _ in range(64):
