@@ -215,6 +215,7 @@ ANTHROPIC_REFUSED = {
     "loose_tuple": OPEN,
     "mcp_exactly_one_of": "Schema type 'oneOf' is not supported",
     "mcp_exclusions": "Schema keyword 'not' is not supported",
+    "receipt_integer_enum": OPEN,
     "openai_numbers": "For 'number' type, properties maximum, minimum are not supported",
     "zod3_definitions": "For 'number' type, properties maximum, minimum are not supported",
     "zod3_discriminated": "For 'number' type, property 'exclusiveMinimum' is not supported",
