@@ -38,6 +38,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
+from mockllm.cache import Memo
+
 MAX_NESTING = 10
 MAX_PROPERTIES = 5000
 MAX_ENUM_VALUES = 1000
@@ -212,6 +216,23 @@ _UNSUPPORTED: dict[str, tuple[str, ...]] = {
 _BRANCHES = ("anyOf", "allOf")
 
 
+# An app sends the same schemas with every request: what was found in one is kept by its
+# JSON text (the first problem, "" for none; the optional properties it counts).
+_VERDICTS: Memo[bytes, tuple[str, int]] = Memo(1024, max_bytes=16 << 20)
+
+
+def _verdict(schema: object) -> tuple[str, int]:
+    try:
+        key = orjson.dumps(schema)
+    except (orjson.JSONEncodeError, TypeError):
+        return _format_problem(schema) or "", _optional(schema, 0)
+    verdict = _VERDICTS.get(key)
+    if verdict is None:
+        verdict = _format_problem(schema) or "", _optional(schema, 0)
+        _VERDICTS.put(key, verdict, len(key))
+    return verdict
+
+
 def format_problem(schema: object) -> str | None:
     """What Anthropic says of an output format's schema, after "output_config.format.schema: "
     (or "output_format.schema: "); None when it takes it.
@@ -221,6 +242,10 @@ def format_problem(schema: object) -> str | None:
                         "minimum": 1}}, "additionalProperties": False})
         -> "For 'integer' type, property 'minimum' is not supported"
     """
+    return _verdict(schema)[0] or None
+
+
+def _format_problem(schema: object) -> str | None:
     problem = _format_node(schema, 0)
     for key in _DEFINITIONS:
         definitions = schema.get(key) if isinstance(schema, dict) else None
@@ -300,7 +325,7 @@ MAX_OPTIONAL = 24
 
 def optional_problem(schemas: Iterable[object]) -> str | None:
     """The API's words for strict schemas that leave too many properties optional, or None."""
-    count = sum(_optional(schema, 0) for schema in schemas)
+    count = sum(_verdict(schema)[1] for schema in schemas)
     if count <= MAX_OPTIONAL:
         return None
     return (
