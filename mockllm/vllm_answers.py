@@ -122,20 +122,16 @@ def _parse(
         try:
             conversation = base(raw, headers, path, context)
         except RequestError:
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                raise
-            if not isinstance(body, dict):
+            body = _object(raw)
+            if body is None:  # not a JSON object: refused as the base refuses it
                 raise
             model = body.get("model")
             if isinstance(model, str) and model and model not in server.names:
                 raise not_found(model) from None
-            if model is None or model == "":  # vLLM takes a request naming no model
-                named = _dumps({**body, "model": server.names[0]})
-                conversation = base(named, headers, path, context)
-            else:
+            if model is not None and model != "":
                 raise
+            # vLLM takes a request naming no model
+            conversation = base(_dumps({**body, "model": server.names[0]}), headers, path, context)
         model = conversation.model
         if model and model not in server.names:
             raise not_found(model)
@@ -152,6 +148,15 @@ def _parse(
         return replace(conversation, wire=VllmWire(conversation.wire, request_id, continuous))
 
     return parse
+
+
+def _object(raw: bytes) -> dict[str, Any] | None:
+    """The body's JSON object, or None."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 # --- answers --------------------------------------------------------------------------------

@@ -365,6 +365,12 @@ def test_a_model_the_server_does_not_serve_is_not_found(client: OpenAI, http: ht
         body = {"model": "Qwen/Qwen2.5-0.5B-Instruct", "max_tokens": CONTEXT + 1, **extra}
         missing = http.post(path, json=body)
         assert missing.status_code == 404 and missing.json()["error"]["code"] == 404
+    # A body that is not a JSON object is refused as it is elsewhere, never a 500.
+    for raw in (b"{not json", b"[1]"):
+        broken = http.post(
+            "/v1/chat/completions", content=raw, headers={"content-type": "application/json"}
+        )
+        assert broken.status_code == 400, broken.text
     # A request naming no model is answered by the one the server serves.
     unnamed = http.post("/v1/chat/completions", json={"messages": HELLO, "max_tokens": 2})
     assert unnamed.status_code == 200 and unnamed.json()["model"] == MODEL
