@@ -16,6 +16,8 @@ message's framing (4) and the reply's priming (3).
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -205,6 +207,112 @@ def summarised(value: object) -> str:
         return f"<{type(value).__name__} of {len(value)} items>"
     text = str(value)
     return text if len(text) <= 200 else text[:200] + "...[truncated]"
+
+
+# --- lax values -------------------------------------------------------------------------
+
+# The typed fields of vLLM 0.21.0's request models (ChatCompletionRequest in
+# vllm/entrypoints/openai/chat_completion/protocol.py, CompletionRequest in
+# completion/protocol.py, StreamOptions in engine/protocol.py), which FastAPI validates
+# in pydantic's lax mode: "true" is a bool, "3" and 3.0 ints, "0.7" a float.
+_FLOATS = (
+    "frequency_penalty", "presence_penalty", "temperature", "top_p", "min_p",
+    "repetition_penalty", "length_penalty",
+)  # fmt: skip
+_INTS = ("max_tokens", "n", "seed", "top_k", "min_tokens", "truncate_prompt_tokens",
+         "prompt_logprobs", "priority")  # fmt: skip
+_BOOLS = ("stream", "use_beam_search", "include_stop_str_in_output", "ignore_eos",
+          "skip_special_tokens", "spaces_between_special_tokens", "add_special_tokens",
+          "return_tokens_as_token_ids", "return_token_ids")  # fmt: skip
+TYPED: dict[str, dict[str, str]] = {
+    "chat": {
+        **dict.fromkeys(_FLOATS, "float"),
+        **dict.fromkeys(
+            (*_INTS, "top_logprobs", "max_completion_tokens", "thinking_token_budget"), "int"
+        ),  # fmt: skip
+        **dict.fromkeys(
+            (
+                *_BOOLS,
+                "logprobs",
+                "include_reasoning",
+                "parallel_tool_calls",
+                "echo",
+                "add_generation_prompt",
+                "continue_final_message",
+                "return_prompt_text",
+            ),
+            "bool",
+        ),  # fmt: skip
+    },
+    "completions": {
+        **dict.fromkeys(_FLOATS, "float"),
+        **dict.fromkeys((*_INTS, "logprobs"), "int"),
+        **dict.fromkeys((*_BOOLS, "echo"), "bool"),
+    },
+}
+_STREAM_OPTIONS = {"include_usage": "bool", "continuous_usage_stats": "bool"}
+_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
+_FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
+_DIGITS = re.compile(r"[+-]?\d+(?:_\d+)*")
+_NOTHING = object()
+
+
+def _lax(value: object, kind: str) -> object:
+    """`value` as pydantic's lax mode reads it for a field of `kind`, or _NOTHING when it
+    is already of that kind or pydantic refuses it too."""
+    if kind == "bool":
+        if isinstance(value, str):
+            lowered = value.lower()
+            return True if lowered in _TRUE else False if lowered in _FALSE else _NOTHING
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value in (0, 1):
+            return bool(value)
+        return _NOTHING
+    if kind == "int":
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            text = value.strip()
+            if _DIGITS.fullmatch(text):
+                return int(text)
+            try:
+                number = float(text)
+            except ValueError:
+                return _NOTHING
+            return int(number) if number.is_integer() and "e" not in text.lower() else _NOTHING
+        return _NOTHING
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return _NOTHING
+        return number if math.isfinite(number) else _NOTHING
+    return _NOTHING
+
+
+def lax_body(body: dict[str, Any], api: str) -> dict[str, Any] | None:
+    """The request body with the values vLLM's request model converts (pydantic's lax
+    mode) made of their field's type; None when there is none to convert."""
+    typed = TYPED.get(api)
+    if typed is None:
+        return None
+    changed: dict[str, Any] = {}
+    for name, value in body.items():
+        kind = typed.get(name)
+        if kind is not None:
+            made = _lax(value, kind)
+            if made is not _NOTHING:
+                changed[name] = made
+    options = body.get("stream_options")
+    if isinstance(options, dict):
+        fixed = {k: _lax(v, _STREAM_OPTIONS[k]) for k, v in options.items() if k in _STREAM_OPTIONS}
+        fixed = {k: v for k, v in fixed.items() if v is not _NOTHING}
+        if fixed:
+            changed["stream_options"] = {**options, **fixed}
+    return {**body, **changed} if changed else None
 
 
 # --- model cards ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from mockllm import sse
+from mockllm import sse, vllm
 from mockllm.conversation import derive_seed
 from mockllm.dialects import Dialect, ParseContext, completions
 from mockllm.dialects.openai_errors import failure
@@ -75,7 +75,7 @@ def served(dialect: Dialect, profile: Profile) -> Dialect:
     write = _answer if dialect.api == "chat" else _text_answer
     return replace(
         dialect,
-        parse=_parse(dialect.parse, state),
+        parse=_parse(dialect.parse, state, dialect.api),
         answer=lambda rendered, conversation, created, fault: write(
             rendered, conversation, created, fault, state
         ),
@@ -110,11 +110,14 @@ def not_found(model: str) -> RequestError:
 def _parse(
     base: Callable[[bytes, Mapping[str, str], str, ParseContext], Conversation],
     server: _Server,
+    api: str,
 ) -> Callable[[bytes, Mapping[str, str], str, ParseContext], Conversation]:
     """The base parse with vLLM's model check: a model the server does not serve is a 404
     before any other check of vLLM's (its context, its output tokens), and a request
-    that names none is answered by the served model. The answer takes its id from the
-    request (a `VllmWire` around the dialect's own)."""
+    that names none is answered by the served model. A value vLLM's request model takes
+    in pydantic's lax mode ("stream": "true", "max_tokens": "3") is taken as its field's
+    type. The answer takes its id from the request (a `VllmWire` around the dialect's
+    own)."""
 
     def parse(
         raw: bytes, headers: Mapping[str, str], path: str, context: ParseContext
@@ -128,10 +131,12 @@ def _parse(
             model = body.get("model")
             if isinstance(model, str) and model and model not in server.names:
                 raise not_found(model) from None
-            if model is not None and model != "":
+            fixed = vllm.lax_body(body, api)
+            if model is None or model == "":  # vLLM takes a request naming no model
+                fixed = {**(fixed or body), "model": server.names[0]}
+            if fixed is None:
                 raise
-            # vLLM takes a request naming no model
-            conversation = base(_dumps({**body, "model": server.names[0]}), headers, path, context)
+            conversation = base(_dumps(fixed), headers, path, context)
         model = conversation.model
         if model and model not in server.names:
             raise not_found(model)

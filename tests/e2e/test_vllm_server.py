@@ -556,3 +556,25 @@ async def test_every_served_model_name_is_taken_and_answers_carry_the_first(tmp_
         in metrics
     )
     assert 'model_name="llama-8b"' not in metrics
+
+
+def test_values_vllm_reads_in_pydantics_lax_mode_are_taken(http: httpx.Client):
+    # FastAPI validates vLLM's request models in pydantic's lax mode: the Gateway API
+    # Inference Extension's metrics guide sends "include_usage": "true" to a vLLM server.
+    guide = {
+        "model": MODEL,
+        "prompt": "whats your fav movie?",
+        "max_tokens": 10,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": "true"},
+    }
+    *_, usage = _chunks(http.post("/v1/completions", json=guide))
+    assert usage["choices"] == [] and usage["usage"]["completion_tokens"] > 0
+    lax = {"model": MODEL, "messages": HELLO, "max_tokens": "3", "stream": "false", "n": 2.0}
+    answer = http.post("/v1/chat/completions", json={**lax, "temperature": "0.5", "top_k": "5"})
+    assert answer.status_code == 200, answer.text
+    assert [c["finish_reason"] for c in answer.json()["choices"]] == ["length", "length"]
+    assert answer.json()["usage"]["completion_tokens"] == 6
+    for wrong in ({"max_tokens": "three"}, {"stream": "maybe"}, {"max_tokens": 2.5}):
+        assert http.post("/v1/chat/completions", json={**lax, **wrong}).status_code == 400
