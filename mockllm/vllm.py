@@ -115,6 +115,32 @@ def encode_chat(messages: Iterable[tuple[str, str]], tools: object = None) -> li
     return [*pieces, _SPECIAL[_START], "assistant", _NEWLINE]
 
 
+def turns(messages: list[Any]) -> list[tuple[str, str]]:
+    """(role, text) of each message, text parts joined as a chat completion joins them."""
+    out = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        if isinstance(content, list):
+            parts = [p.get("text") for p in content if isinstance(p, dict)]
+            content = "\n".join(t for t in parts if isinstance(t, str))
+        out.append(
+            (str(message.get("role", "user")), content if isinstance(content, str) else "")
+        )
+    return out
+
+
+def tool_schemas(tools: object) -> list[Any] | None:
+    """The parameters of each function tool, as a chat completion counts them."""
+    if not isinstance(tools, list):
+        return None
+    schemas = [
+        (t.get("function") or {}).get("parameters", {}) for t in tools if isinstance(t, dict)
+    ]
+    return schemas or None
+
+
 def token_ids(pieces: Sequence[str]) -> list[int]:
     """One id for each piece."""
     special = {text: token_id for token_id, text in _SPECIAL.items()}

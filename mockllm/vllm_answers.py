@@ -27,6 +27,7 @@ from mockllm.dialects.openai_errors import failure
 from mockllm.errors import RequestError
 from mockllm.protocol import error_object
 from mockllm.rules import ErrorSpec, Fault
+from mockllm.tokens import split_tokens
 from mockllm.wire import SSE_TYPE, Body, interleave, whole_json
 
 if TYPE_CHECKING:
@@ -43,11 +44,13 @@ class VllmWire:
     """What a vLLM answer takes from its request besides the dialect's own wire: the id
     the client gave it (an `X-Request-Id` header, else the body's `request_id`), and
     whether every chunk carries the usage so far (`stream_options.continuous_usage_stats`
-    with `include_usage`, vllm/entrypoints/utils.py should_include_usage)."""
+    with `include_usage`, vllm/entrypoints/utils.py should_include_usage), and whether the
+    answer names its token ids (in mockllm's ids, as `/tokenize` gives them)."""
 
     own: Any  # the dialect's own wire (chat's, or completions')
     request_id: str | None = None
     continuous: bool = False
+    token_ids: bool = False  # `return_token_ids`: the prompt's and the answer's token ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +153,9 @@ def _parse(
             and isinstance(options, dict)
             and bool(options.get("continuous_usage_stats"))
         )
-        return replace(conversation, wire=VllmWire(conversation.wire, request_id, continuous))
+        ids = conversation.body.get("return_token_ids") is True
+        wire = VllmWire(conversation.wire, request_id, continuous, ids)
+        return replace(conversation, wire=wire)
 
     return parse
 
@@ -185,6 +190,28 @@ def _answer(
     if conversation.stream:
         return _stream(rendered, conversation, created, fault, server, answer_id)
     return _whole(rendered, conversation, created, fault, server, answer_id)
+
+
+def _prompt_ids(conversation: Conversation) -> list[int] | None:
+    """The prompt's token ids, as `/tokenize` gives them for its messages, when asked."""
+    wire = conversation.wire
+    if not (isinstance(wire, VllmWire) and wire.token_ids):
+        return None
+    body = conversation.body
+    messages = body.get("messages")
+    turns = vllm.turns(messages if isinstance(messages, list) else [])
+    return vllm.token_ids(vllm.encode_chat(turns, vllm.tool_schemas(body.get("tools"))))
+
+
+def _ids(*texts: str | None) -> list[int]:
+    """The token ids of what an answer says (its end of turn left out, as its usage
+    leaves it out)."""
+    return vllm.token_ids([piece for text in texts if text for piece in split_tokens(text)])
+
+
+def _choice_ids(choice: RenderedChoice) -> list[int]:
+    said = choice.content if choice.refusal is None else choice.refusal
+    return _ids(choice.reasoning, said, *(c.arguments for c in choice.tool_calls))
 
 
 def _finish(choice: RenderedChoice, conversation: Conversation) -> str:
@@ -234,6 +261,7 @@ def completion(
     rendered: Rendered, conversation: Conversation, created: int, server: _Server, answer_id: str
 ) -> dict[str, Any]:
     """vLLM's ChatCompletionResponse, every field in its order."""
+    prompt_ids = _prompt_ids(conversation)
     choices = [
         {
             "index": c.index,
@@ -250,7 +278,7 @@ def completion(
             "logprobs": _logprobs(c),
             "finish_reason": _finish(c, conversation),
             "stop_reason": c.stop_sequence,
-            "token_ids": None,
+            "token_ids": None if prompt_ids is None else _choice_ids(c),
             "routed_experts": None,
         }
         for c in rendered.choices
@@ -266,7 +294,7 @@ def completion(
         "system_fingerprint": server.fingerprint,
         "usage": _usage(rendered),
         "prompt_logprobs": None,
-        "prompt_token_ids": None,
+        "prompt_token_ids": prompt_ids,
         "prompt_text": None,
         "kv_transfer_params": None,
     }
@@ -310,15 +338,17 @@ class _Chunks:
         """The usage so far, after a chunk's choices, when every chunk names it."""
         return _usage_so_far(self.prompt_tokens, used)
 
-    def role(self, index: int) -> bytes:
+    def role(self, index: int, prompt_ids: bytes = b"null") -> bytes:
         """A choice's first chunk: the role and an empty content, and the prompt's token ids
         and text (null unless asked for), which vLLM sets on it alone."""
         return (
-            self.prefix + b'{"index":%d,"delta":{"role":"assistant","content":""},"logprobs":null,'
-            b'"finish_reason":null}]'
-            % index
+            self.prefix
+            + b'{"index":%d,"delta":{"role":"assistant","content":""},"logprobs":null,' % index
+            + b'"finish_reason":null}]'
             + self.usage(0)
-            + b',"prompt_token_ids":null,"prompt_text":null}\n\n'
+            + b',"prompt_token_ids":'
+            + prompt_ids
+            + b',"prompt_text":null}\n\n'
         )
 
     def delta(
@@ -330,20 +360,24 @@ class _Chunks:
         stop_reason: str | None = None,
         fingerprint: bool = False,
         used: int = 0,
+        ids: bytes = b"null",
     ) -> bytes:
         """A delta chunk; a choice's last one with its finish and stop reasons (and the
         server's fingerprint, when no usage chunk follows). `used`: the choice's tokens so
-        far."""
+        far; `ids`: the chunk's token ids (null unless asked for)."""
         head = self.prefix + b'{"index":%d,"delta":' % index + delta + b',"logprobs":' + logprobs
         if finish is None:
-            return head + b',"finish_reason":null,"token_ids":null}]' + self.usage(used) + b"}\n\n"
+            tail = b',"finish_reason":null,"token_ids":' + ids + b"}]"
+            return head + tail + self.usage(used) + b"}\n\n"
         return (
             head
             + b',"finish_reason":'
             + _dumps(finish)
             + b',"stop_reason":'
             + _dumps(stop_reason)
-            + b',"token_ids":null}]'
+            + b',"token_ids":'
+            + ids
+            + b"}]"
             + self.usage(used)
             + (b',"system_fingerprint":' + self.fingerprint if fingerprint else b"")
             + b"}\n\n"
@@ -368,7 +402,7 @@ def _used(tokens: int, ticks: int, tick: int) -> int:
 
 
 def _delta_ticks(
-    chunks: _Chunks, choice: RenderedChoice, conversation: Conversation, last: bool
+    chunks: _Chunks, choice: RenderedChoice, conversation: Conversation, last: bool, ids: bool
 ) -> list[bytes]:
     """A choice's chunks after its role chunk, one per tick: reasoning, text, tool calls
     (each opened with its id, type and name, then its arguments). A choice cut at its
@@ -376,15 +410,16 @@ def _delta_ticks(
     chunk follows, so that chunk names the fingerprint), as vLLM sends the finish with the
     token it stopped at."""
     index = choice.index
-    parts: list[tuple[bytes, bytes]] = [
-        (b'{"reasoning":' + _dumps(d) + b"}", b"null") for d in choice.reasoning_deltas
+    # (delta, logprobs, the text said: its token ids when asked for)
+    parts: list[tuple[bytes, bytes, str]] = [
+        (b'{"reasoning":' + _dumps(d) + b"}", b"null", d) for d in choice.reasoning_deltas
     ]
     logprobs = choice.logprobs
     for k, text in enumerate(choice.deltas):
         entries = b"null"
         if logprobs is not None and k < len(logprobs):
             entries = _dumps({"content": list(logprobs[k])})
-        parts.append((b'{"content":' + _dumps(text) + b"}", entries))
+        parts.append((b'{"content":' + _dumps(text) + b"}", entries, text))
     for call in choice.tool_calls:
         opening = {
             "id": "chatcmpl-tool-" + _hex16(call.id),
@@ -392,19 +427,20 @@ def _delta_ticks(
             "index": call.index,
             "function": {"name": call.name},
         }
-        parts.append((b'{"tool_calls":[' + _dumps(opening) + b"]}", b"null"))
+        parts.append((b'{"tool_calls":[' + _dumps(opening) + b"]}", b"null", ""))
         for fragment in call.fragments:
             part = {"index": call.index, "function": {"arguments": fragment}}
-            parts.append((b'{"tool_calls":[' + _dumps(part) + b"]}", b"null"))
+            parts.append((b'{"tool_calls":[' + _dumps(part) + b"]}", b"null", fragment))
     count, tokens = len(parts), choice.tokens
+    said = [_dumps(_ids(text)) if ids else b"null" for _, _, text in parts]
     out = [
-        chunks.delta(index, delta, entries, used=_used(tokens, count, k))
-        for k, (delta, entries) in enumerate(parts)
+        chunks.delta(index, delta, entries, used=_used(tokens, count, k), ids=said[k])
+        for k, (delta, entries, _) in enumerate(parts)
     ]
     if choice.finish_reason == "length" and parts:
-        delta, entries = parts[-1]
+        delta, entries, _ = parts[-1]
         out[-1] = chunks.delta(
-            index, delta, entries, "length", choice.stop_sequence, last, used=tokens
+            index, delta, entries, "length", choice.stop_sequence, last, tokens, said[-1]
         )
     return out
 
@@ -425,10 +461,14 @@ def _stream(
     offsets = rendered.offsets
     events: list[bytes] = []
     due: list[float] = []
+    prompt_ids = _prompt_ids(conversation)
+    asked = prompt_ids is not None
+    opening = b"null" if prompt_ids is None else _dumps(prompt_ids)
     for choice in rendered.choices:
-        events.append(chunks.role(choice.index))
+        events.append(chunks.role(choice.index, opening))
         due.append(offsets[0])
-    ticks = [_delta_ticks(chunks, c, conversation, not include_usage) for c in rendered.choices]
+    closing = not include_usage  # the finish chunks name the fingerprint
+    ticks = [_delta_ticks(chunks, c, conversation, closing, asked) for c in rendered.choices]
     cut_at, abort_after = interleave(ticks, offsets, fault, events, due)
     last = due[-1]
     if cut_at is not None:
@@ -449,8 +489,9 @@ def _stream(
                     delta,
                     finish=finish,
                     stop_reason=choice.stop_sequence,
-                    fingerprint=not include_usage,
+                    fingerprint=closing,
                     used=choice.tokens,
+                    ids=b"[]" if asked else b"null",  # the end of turn is not counted
                 )
             )
             due.append(last)
@@ -498,13 +539,15 @@ def _text_answer(
     if not isinstance(text_wire, completions.Wire):
         text_wire = completions.Wire((), 1)
     answer_id = "cmpl-" + (given if given is not None else _hex16(rendered.id))
+    asked = isinstance(wire, VllmWire) and wire.token_ids
     if conversation.stream:
         prompt_tokens = None
         if isinstance(wire, VllmWire) and wire.continuous:
             prompt_tokens = rendered.prompt_tokens
         return _text_stream(
-            rendered, conversation, created, fault, server, answer_id, text_wire, prompt_tokens
-        )
+            rendered, conversation, created, fault, server, answer_id, text_wire, prompt_tokens,
+            asked,
+        )  # fmt: skip
     delay = rendered.offsets[-1]
     if fault is not None and (fault.error_after_tokens is not None or fault.empty_choices_error):
         return failure(fault.error or ErrorSpec(500), delay)
@@ -525,6 +568,15 @@ def _text_answer(
         }
         for written, choice in zip(base["choices"], rendered.choices, strict=True)
     ]
+    if asked:
+        for written, choice in zip(choices, rendered.choices, strict=True):
+            prompt = _prompt_text(text_wire, choice.index)
+            prompt_ids = vllm.token_ids(vllm.encode_prompt(prompt))
+            said = _ids(_said(choice))
+            written["prompt_token_ids"] = prompt_ids
+            written["token_ids"] = [*prompt_ids, *said] if text_wire.echo else said
+            if text_wire.echo:  # vLLM echoes the prompt's ids, and no longer its text
+                written["text"] = str(written["text"])[len(prompt) :]
     body = {
         "id": answer_id,
         "object": "text_completion",
@@ -538,6 +590,18 @@ def _text_answer(
         "kv_transfer_params": None,
     }
     return whole_json(_dumps(body), delay, fault)
+
+
+def _prompt_text(wire: completions.Wire, index: int) -> str:
+    """The text of the prompt a choice completes (`n` choices a prompt, in order)."""
+    prompts = wire.prompts
+    if not prompts:
+        return ""
+    return prompts[min(index // max(wire.per_prompt, 1), len(prompts) - 1)].text
+
+
+def _said(choice: RenderedChoice) -> str:
+    return choice.refusal if choice.refusal is not None else (choice.content or "")
 
 
 _LOGPROB_KEYS = ("text_offset", "token_logprobs", "tokens", "top_logprobs")
@@ -570,10 +634,12 @@ def _text_stream(
     answer_id: str,
     wire: completions.Wire,
     prompt_tokens: int | None = None,
+    asked: bool = False,
 ) -> Body:
     """A text completion's events (CompletionStreamResponse dumped with exclude_unset):
     no role chunk; each choice's text in pieces, the finish with the token that ended it,
-    the fingerprint on that chunk unless a usage chunk follows."""
+    the fingerprint on that chunk unless a usage chunk follows; with `asked`, each chunk's
+    token ids, and the prompt's on a choice's first."""
     prefix = (
         b'data: {"id":'
         + _dumps(answer_id)
@@ -591,6 +657,7 @@ def _text_stream(
         used: int,
         finish: str | None = None,
         stop: str | None = None,
+        prompt_ids: bytes = b"null",
     ) -> bytes:
         return (
             prefix
@@ -602,7 +669,11 @@ def _text_stream(
             + _dumps(finish)
             + b',"stop_reason":'
             + _dumps(stop)
-            + b',"prompt_token_ids":null,"token_ids":null}]'
+            + b',"prompt_token_ids":'
+            + prompt_ids
+            + b',"token_ids":'
+            + (_dumps(_ids(text)) if asked else b"null")
+            + b"}]"
             + _usage_so_far(prompt_tokens, used)
             + (fingerprint if finish is not None and not include_usage else b"")
             + b"}\n\n"
@@ -620,6 +691,18 @@ def _text_stream(
         if choice.finish_reason == "length" and pieces:
             index, text, logprobs = pieces[-1]
             written[-1] = chunk(index, text, logprobs, tokens, "length", choice.stop_sequence)
+        if asked and written:
+            # the prompt's ids on the choice's first chunk (its echo, if any: an echoed
+            # prompt's text gives way to them, as vLLM's does)
+            prompt = _prompt_text(wire, choice.index)
+            ids = _dumps(vllm.token_ids(vllm.encode_prompt(prompt)))
+            index, text, logprobs = pieces[0]
+            text = "" if wire.echo else text
+            finish = "length" if len(pieces) == 1 and choice.finish_reason == "length" else None
+            written[0] = chunk(
+                index, text, logprobs, _used(tokens, count, 0), finish,
+                choice.stop_sequence if finish else None, ids,
+            )  # fmt: skip
         ticks.append(written)
     events: list[bytes] = []
     due: list[float] = []

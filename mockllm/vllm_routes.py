@@ -62,7 +62,7 @@ def vllm_routes(services: Services) -> list[Route]:
         if isinstance(prompt, str):
             pieces = vllm.encode_prompt(prompt)
         elif isinstance(messages, list):
-            pieces = vllm.encode_chat(_turns(messages), _tool_schemas(body.get("tools")))
+            pieces = vllm.encode_chat(vllm.turns(messages), vllm.tool_schemas(body.get("tools")))
         else:
             raise vllm.validation_error(
                 [
@@ -188,29 +188,3 @@ def _ids(tokens: list[Any]) -> list[int]:
             error["input"] = vllm.summarised(error["input"])
         raise vllm.validation_error(errors)
     return ids
-
-
-def _turns(messages: list[Any]) -> list[tuple[str, str]]:
-    """(role, text) of each message, text parts joined as a chat completion joins them."""
-    turns = []
-    for message in messages:
-        if not isinstance(message, dict):
-            continue
-        content = message.get("content")
-        if isinstance(content, list):
-            parts = [p.get("text") for p in content if isinstance(p, dict)]
-            content = "\n".join(t for t in parts if isinstance(t, str))
-        turns.append(
-            (str(message.get("role", "user")), content if isinstance(content, str) else "")
-        )
-    return turns
-
-
-def _tool_schemas(tools: object) -> list[Any] | None:
-    """The parameters of each function tool, as a chat completion counts them."""
-    if not isinstance(tools, list):
-        return None
-    schemas = [
-        (t.get("function") or {}).get("parameters", {}) for t in tools if isinstance(t, dict)
-    ]
-    return schemas or None

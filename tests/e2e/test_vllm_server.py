@@ -578,3 +578,32 @@ def test_values_vllm_reads_in_pydantics_lax_mode_are_taken(http: httpx.Client):
     assert answer.json()["usage"]["completion_tokens"] == 6
     for wrong in ({"max_tokens": "three"}, {"stream": "maybe"}, {"max_tokens": 2.5}):
         assert http.post("/v1/chat/completions", json={**lax, **wrong}).status_code == 400
+
+
+def test_return_token_ids_gives_the_prompts_and_the_answers_ids(http: httpx.Client):
+    # vLLM's return_token_ids (an agent's RL trainer reads them): the prompt's ids, as
+    # /tokenize gives them, and the answer's, which /detokenize reads back to its text.
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Why is the sky blue?"},
+    ]
+    body = {"model": MODEL, "max_tokens": 4, "messages": messages, "return_token_ids": True}
+    tokenized = http.post("/tokenize", json={"model": MODEL, "messages": messages}).json()
+    answer = http.post("/v1/chat/completions", json=body).json()
+    assert answer["prompt_token_ids"] == tokenized["tokens"]
+    (choice,) = answer["choices"]
+    assert len(choice["token_ids"]) == answer["usage"]["completion_tokens"] == 4
+    back = http.post("/detokenize", json={"tokens": choice["token_ids"]}).json()["prompt"]
+    assert back == choice["message"]["content"]
+
+    first, *rest = _chunks(http.post("/v1/chat/completions", json={**body, "stream": True}))
+    assert first["prompt_token_ids"] == tokenized["tokens"]
+    ids = [i for chunk in rest for i in chunk["choices"][0]["token_ids"]]
+    text = "".join(chunk["choices"][0]["delta"].get("content") or "" for chunk in rest)
+    assert http.post("/detokenize", json={"tokens": ids}).json()["prompt"] == text
+
+    prompt = {"model": MODEL, "max_tokens": 4, "prompt": "Hello world", "return_token_ids": True}
+    (written,) = http.post("/v1/completions", json=prompt).json()["choices"]
+    assert written["prompt_token_ids"] == [9906, 1917]  # as /tokenize gives them
+    back = http.post("/detokenize", json={"tokens": written["token_ids"]}).json()["prompt"]
+    assert back == written["text"]
