@@ -3,12 +3,12 @@ streamed.
 
 A profile with a `vllm` block answers its chat and completions paths with the dialects
 `served` makes of theirs: the same parsing and refusals, the model checked against the
-names the server serves, and the answer in vLLM's shape. vLLM writes a whole answer as FastAPI's
-JSONResponse of `model_dump()` (every field of its pydantic models, null or not, in their
-order), and each chunk of a stream as `model_dump_json(exclude_unset=True)` (only what the
-server set, nulls included); its head is uvicorn's, with no request id or rate limits
-(vllm/entrypoints/openai/chat_completion/protocol.py, serving.py, api_router.py; the
-same files under completion/).
+names the server serves, and the answer in vLLM's shape. vLLM writes a whole answer as
+FastAPI's JSONResponse of `model_dump()` (every field of its pydantic models, null or not,
+in their order), and each chunk of a stream as `model_dump_json(exclude_unset=True)` (only
+what the server set, nulls included); its head is uvicorn's, with no request id or rate
+limits (vllm/entrypoints/openai/chat_completion/protocol.py, serving.py, api_router.py;
+the same files under completion/).
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ UVICORN = ((b"server", b"uvicorn"),)  # uvicorn's own header, which vLLM leaves 
 @dataclass(frozen=True, slots=True)
 class VllmWire:
     """What a vLLM answer takes from its request besides the dialect's own wire: the id
-    the client gave it (an `X-Request-Id` header, else the body's `request_id`), and
-    whether every chunk carries the usage so far (`stream_options.continuous_usage_stats`
-    with `include_usage`, vllm/entrypoints/utils.py should_include_usage), and whether the
+    the client gave it (an `X-Request-Id` header, else the body's `request_id`), whether
+    every chunk carries the usage so far (`stream_options.continuous_usage_stats` with
+    `include_usage`, vllm/entrypoints/utils.py should_include_usage), and whether the
     answer names its token ids (in mockllm's ids, as `/tokenize` gives them)."""
 
     own: Any  # the dialect's own wire (chat's, or completions')
@@ -401,14 +401,12 @@ def _used(tokens: int, ticks: int, tick: int) -> int:
     return tokens * (tick + 1) // ticks if ticks else tokens
 
 
-def _delta_ticks(
-    chunks: _Chunks, choice: RenderedChoice, conversation: Conversation, last: bool, ids: bool
-) -> list[bytes]:
+def _delta_ticks(chunks: _Chunks, choice: RenderedChoice, last: bool, ids: bool) -> list[bytes]:
     """A choice's chunks after its role chunk, one per tick: reasoning, text, tool calls
-    (each opened with its id, type and name, then its arguments). A choice cut at its
-    length ends on its last token's chunk, which carries the finish (`last`: no usage
-    chunk follows, so that chunk names the fingerprint), as vLLM sends the finish with the
-    token it stopped at."""
+    (each opened with its id, type and name, then its arguments), each with its token ids
+    when `ids` asks for them. A choice cut at its length ends on its last token's chunk,
+    which carries the finish (`last`: no usage chunk follows, so that chunk names the
+    fingerprint), as vLLM sends the finish with the token it stopped at."""
     index = choice.index
     # (delta, logprobs, the text said: its token ids when asked for)
     parts: list[tuple[bytes, bytes, str]] = [
@@ -468,7 +466,7 @@ def _stream(
         events.append(chunks.role(choice.index, opening))
         due.append(offsets[0])
     closing = not include_usage  # the finish chunks name the fingerprint
-    ticks = [_delta_ticks(chunks, c, conversation, closing, asked) for c in rendered.choices]
+    ticks = [_delta_ticks(chunks, c, closing, asked) for c in rendered.choices]
     cut_at, abort_after = interleave(ticks, offsets, fault, events, due)
     last = due[-1]
     if cut_at is not None:
