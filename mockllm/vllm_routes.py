@@ -1,5 +1,6 @@
 """The paths a vLLM server serves besides the OpenAI API's: GET and POST /ping, GET
-/version, POST /tokenize and /detokenize, and GET /v1/models in vLLM's shape.
+/version, POST /tokenize and /detokenize, and GET /v1/models in vLLM's shape (and its 404
+for /v1/models/{model}, which it does not serve).
 
 Served when the profile has a `vllm` block (the built-in `vllm` profile). What each path
 answers, and its refusals, follow vLLM's source (vllm/entrypoints/openai/api_server.py,
@@ -108,12 +109,20 @@ def vllm_routes(services: Services) -> list[Route]:
         data = [vllm.model_card(m, limits, created, seed, root) for m in served]
         return json_response(200, {"object": "list", "data": data})
 
+    async def no_model_path(request: Request) -> Response:
+        server()
+        # vLLM serves no /v1/models/{model}: FastAPI's 404 for a path it has no route for,
+        # through vLLM's HTTPException handler (vllm/entrypoints/openai/server_utils.py)
+        error = {"message": "Not Found", "type": "Not Found", "param": None, "code": 404}
+        return json_response(404, {"error": error})
+
     return [
         ("/ping", ping, ["GET", "POST"]),
         ("/version", version, ["GET"]),
         ("/tokenize", tokenize, ["POST"]),
         ("/detokenize", detokenize, ["POST"]),
         ("/v1/models", list_models, ["GET"]),
+        ("/v1/models/{model:path}", no_model_path, ["GET", "POST", "DELETE"]),
     ]
 
 

@@ -607,3 +607,13 @@ def test_return_token_ids_gives_the_prompts_and_the_answers_ids(http: httpx.Clie
     assert written["prompt_token_ids"] == [9906, 1917]  # as /tokenize gives them
     back = http.post("/detokenize", json={"tokens": written["token_ids"]}).json()["prompt"]
     assert back == written["text"]
+
+
+def test_a_single_model_path_is_not_served(http: httpx.Client):
+    # vLLM has no /v1/models/{model}: FastAPI's 404 through vLLM's HTTPException handler.
+    for method in ("GET", "DELETE"):
+        missing = http.request(method, f"/v1/models/{MODEL}")
+        assert missing.status_code == 404
+        assert missing.json() == {
+            "error": {"message": "Not Found", "type": "Not Found", "param": None, "code": 404}
+        }
