@@ -125,9 +125,7 @@ def turns(messages: list[Any]) -> list[tuple[str, str]]:
         if isinstance(content, list):
             parts = [p.get("text") for p in content if isinstance(p, dict)]
             content = "\n".join(t for t in parts if isinstance(t, str))
-        out.append(
-            (str(message.get("role", "user")), content if isinstance(content, str) else "")
-        )
+        out.append((str(message.get("role", "user")), content if isinstance(content, str) else ""))
     return out
 
 
