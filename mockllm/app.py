@@ -23,6 +23,7 @@ from mockllm.anthropic_files import anthropic_file_handlers
 from mockllm.asgi import (
     ALLOW_ORIGIN,
     ALLOW_ORIGIN_EXPOSE_ALL,
+    BATCH_KEY,
     REQUEST_ID_KEY,
     Receive,
     RequestIds,
@@ -248,7 +249,9 @@ class MockApp:
         self, path: str, headers: list[tuple[bytes, bytes]], body: bytes
     ) -> tuple[int, str, bytes]:
         """(status, request id, body) of a POST this server answers for itself (a batch's
-        request), as it would answer it from a client: rules, keys, faults, the journal."""
+        request), as it would answer it from a client: rules, keys and credits, faults,
+        the journal; but not the key's per-minute rate limits, as the Batch APIs' limits
+        are their own."""
         scope: Scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
@@ -262,7 +265,7 @@ class MockApp:
             "headers": [*headers, (b"content-length", str(len(body)).encode())],
             "client": ("127.0.0.1", 0),
             "server": ("127.0.0.1", 0),
-            "extensions": {},
+            "extensions": {BATCH_KEY: True},
         }
         sent = False
         done = asyncio.Event()

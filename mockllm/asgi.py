@@ -29,6 +29,9 @@ SHUTDOWN_KEY = "mockllm.on_shutdown"
 # The exchange id of a request the app answers outside a family's endpoint (set by the app
 # for its routes: an Anthropic error body names it as `request_id`).
 REQUEST_ID_KEY = "mockllm.request_id"
+# Set on a request a batch makes to the server itself: the Batch APIs' limits are their own,
+# so it is not counted against the key's per-minute rate limits.
+BATCH_KEY = "mockllm.batch"
 
 BODY_TIMEOUT_S = 30.0
 LARGE_HEADERS = 64 * 1024  # header values past this many bytes in all are a LargeHeaders

@@ -19,6 +19,7 @@ from mockllm.asgi import (
     ALLOW_ORIGIN,
     ALLOW_ORIGIN_EXPOSE_ALL,
     ARRIVED_KEY,
+    BATCH_KEY,
     BROWSER_OPT_IN,
     CONNECTION_KEY,
     LargeHeaders,
@@ -192,7 +193,8 @@ class Endpoint:
             # Deadlines count from the request's arrival: when the server parsed its last
             # byte (stamped by the protocol), else now. Time spent queued behind other
             # requests then comes out of the wait for the first token, not on top of it.
-            arrived = scope.get("extensions", {}).get(ARRIVED_KEY, arrived)
+            extensions = scope.get("extensions", {})
+            arrived = extensions.get(ARRIVED_KEY, arrived)
             exchange.request = raw
             parsed = self._parse(raw, headers, scope["path"])
             request = parsed.request
@@ -205,7 +207,12 @@ class Endpoint:
                     request, parsed.seed, exchange, scope, receive, send, arrived
                 )
                 return
-            decision = gateway.admit(request, key, params_checked=parsed.checked is gateway)
+            decision = gateway.admit(
+                request,
+                key,
+                params_checked=parsed.checked is gateway,
+                rated=BATCH_KEY not in extensions,
+            )
             parsed.checked = gateway
             cassette = (
                 self._cassette(headers) if (CASSETTE_HEADER in headers or engine.cassette) else None

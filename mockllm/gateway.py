@@ -74,16 +74,24 @@ class Gateway:
         return key
 
     def admit(
-        self, request: Conversation, key: str | None, *, params_checked: bool = False
+        self,
+        request: Conversation,
+        key: str | None,
+        *,
+        params_checked: bool = False,
+        rated: bool = True,
     ) -> RateDecision:
         """Check ranges (unless this request already passed them here), the key's models
-        and its rate limits; count the request."""
+        and (unless `rated` is false: a batch's request) its rate limits; count the
+        request."""
         if not params_checked:
             check_params(self.profile, request.body)
         if self.accounts.is_open:
             return _OPEN
         if not self.model_allowed(key, request.model, request.headers):
             raise self.profile.error("model_forbidden", model=request.model)
+        if not rated:
+            return _OPEN
         asked = request.max_tokens if request.max_tokens_given else None
         estimate = prompt_tokens(request) + (asked or 0)
         decision = self.accounts.check_rate(key, estimate)

@@ -393,6 +393,34 @@ def test_a_batch_made_through_one_process_is_read_through_another_and_paid_for(
     assert [json.loads(e)["response"]["status_code"] for e in errors.text.splitlines()] == [402] * 3
 
 
+def test_a_batchs_requests_are_not_held_to_the_keys_rate_limit(cluster: Cluster):
+    """The Batch API's limits are its own (OpenAI's batch guide): 100 requests in a batch
+    of a key allowed 60 a minute are all answered, and leave its minute untouched."""
+    reset(cluster)
+    key = {"authorization": "Bearer ak_rpm"}
+    line = {"method": "POST", "url": "/v1/chat/completions", "body": chat_body("hello")}
+    lines = "".join(json.dumps({"custom_id": f"r{i}", **line}) + "\n" for i in range(100))
+    upload = httpx.post(
+        cluster.url(0) + "/v1/files",
+        headers=key,
+        files={"file": ("in.jsonl", lines.encode())},
+        data={"purpose": "batch"},
+    ).json()
+    made = httpx.post(
+        cluster.url(1) + "/v1/batches",
+        headers=key,
+        json={
+            "input_file_id": upload["id"],
+            "endpoint": "/v1/chat/completions",
+            "completion_window": "24h",
+        },
+    ).json()
+    done = httpx.get(cluster.url(0) + f"/v1/batches/{made['id']}", headers=key).json()
+    assert done["request_counts"] == {"total": 100, "completed": 100, "failed": 0}, done
+    answered = send_all(cluster, "ak_rpm", ["hello"])[0]
+    assert answered.headers["x-ratelimit-remaining-requests"] == "59"
+
+
 def test_no_api_key_is_written_in_redis(cluster: Cluster, redis_server: RedisServer):
     """Redis keeps its data on disk (and anyone who can list it sees the names): the keys'
     balances and buckets are named by a digest, and nothing stored holds a key."""
