@@ -360,25 +360,22 @@ def test_the_pytest_plugins_server_shares_state_with_other_processes(
         session.stop()
 
 
-def test_a_batch_made_through_one_process_is_read_through_another_and_paid_for(
-    cluster: Cluster,
-):
-    """A batch's files and state are in the shared store, and its requests pay from the
-    key's balance as the same requests sent one by one would: PAID_ANSWERS of them."""
-    reset(cluster)
-    key = {"x-api-key": "ak_paid"}
-    line = {"method": "POST", "url": "/v1/chat/completions", "body": chat_body("paid")}
-    lines = "".join(json.dumps({"custom_id": f"r{i}", **line}) + "\n" for i in range(40))
+def run_batch(cluster: Cluster, key: str, text: str, count: int) -> dict[str, Any]:
+    """A batch of `count` chat requests saying `text`, uploaded through the first process,
+    made through the second and read through the first again (the batch as it ended)."""
+    headers = {"x-api-key": key}
+    line = {"method": "POST", "url": "/v1/chat/completions", "body": chat_body(text)}
+    lines = "".join(json.dumps({"custom_id": f"r{i}", **line}) + "\n" for i in range(count))
     upload = httpx.post(
         cluster.url(0) + "/v1/files",
-        headers=key,
+        headers=headers,
         files={"file": ("in.jsonl", lines.encode())},
         data={"purpose": "batch"},
     )
     assert upload.status_code == 200, upload.text
     made = httpx.post(
         cluster.url(1) + "/v1/batches",
-        headers=key,
+        headers=headers,
         json={
             "input_file_id": upload.json()["id"],
             "endpoint": "/v1/chat/completions",
@@ -386,10 +383,23 @@ def test_a_batch_made_through_one_process_is_read_through_another_and_paid_for(
         },
     )
     assert made.status_code == 200, made.text
-    done = httpx.get(cluster.url(0) + f"/v1/batches/{made.json()['id']}", headers=key).json()
+    done = httpx.get(cluster.url(0) + f"/v1/batches/{made.json()['id']}", headers=headers)
+    return dict(done.json())
+
+
+def test_a_batch_made_through_one_process_is_read_through_another_and_paid_for(
+    cluster: Cluster,
+):
+    """A batch's files and state are in the shared store, and its requests pay from the
+    key's balance as the same requests sent one by one would: PAID_ANSWERS of them."""
+    reset(cluster)
+    done = run_batch(cluster, "ak_paid", "paid", 40)
     assert done["status"] == "completed", done
     assert done["request_counts"] == {"total": 40, "completed": PAID_ANSWERS, "failed": 3}
-    errors = httpx.get(cluster.url(1) + f"/v1/files/{done['error_file_id']}/content", headers=key)
+    errors = httpx.get(
+        cluster.url(1) + f"/v1/files/{done['error_file_id']}/content",
+        headers={"x-api-key": "ak_paid"},
+    )
     assert [json.loads(e)["response"]["status_code"] for e in errors.text.splitlines()] == [402] * 3
 
 
@@ -397,25 +407,7 @@ def test_a_batchs_requests_are_not_held_to_the_keys_rate_limit(cluster: Cluster)
     """The Batch API's limits are its own (OpenAI's batch guide): 100 requests in a batch
     of a key allowed 60 a minute are all answered, and leave its minute untouched."""
     reset(cluster)
-    key = {"authorization": "Bearer ak_rpm"}
-    line = {"method": "POST", "url": "/v1/chat/completions", "body": chat_body("hello")}
-    lines = "".join(json.dumps({"custom_id": f"r{i}", **line}) + "\n" for i in range(100))
-    upload = httpx.post(
-        cluster.url(0) + "/v1/files",
-        headers=key,
-        files={"file": ("in.jsonl", lines.encode())},
-        data={"purpose": "batch"},
-    ).json()
-    made = httpx.post(
-        cluster.url(1) + "/v1/batches",
-        headers=key,
-        json={
-            "input_file_id": upload["id"],
-            "endpoint": "/v1/chat/completions",
-            "completion_window": "24h",
-        },
-    ).json()
-    done = httpx.get(cluster.url(0) + f"/v1/batches/{made['id']}", headers=key).json()
+    done = run_batch(cluster, "ak_rpm", "hello", 100)
     assert done["request_counts"] == {"total": 100, "completed": 100, "failed": 0}, done
     answered = send_all(cluster, "ak_rpm", ["hello"])[0]
     assert answered.headers["x-ratelimit-remaining-requests"] == "59"
