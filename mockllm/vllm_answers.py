@@ -177,6 +177,13 @@ def _hex16(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
+def _answer_id(prefix: str, rendered: Rendered, conversation: Conversation) -> str:
+    """`prefix` and the client's X-Request-Id, else 16 hex digits drawn from the answer."""
+    wire = conversation.wire
+    given = wire.request_id if isinstance(wire, VllmWire) else None
+    return prefix + (given if given is not None else _hex16(rendered.id))
+
+
 def _answer(
     rendered: Rendered,
     conversation: Conversation,
@@ -184,9 +191,7 @@ def _answer(
     fault: Fault | None,
     server: _Server,
 ) -> Body:
-    wire = conversation.wire
-    given = wire.request_id if isinstance(wire, VllmWire) else None
-    answer_id = "chatcmpl-" + (given if given is not None else _hex16(rendered.id))
+    answer_id = _answer_id("chatcmpl-", rendered, conversation)
     if conversation.stream:
         return _stream(rendered, conversation, created, fault, server, answer_id)
     return _whole(rendered, conversation, created, fault, server, answer_id)
@@ -468,51 +473,66 @@ def _stream(
     closing = not include_usage  # the finish chunks name the fingerprint
     ticks = [_delta_ticks(chunks, c, closing, asked) for c in rendered.choices]
     cut_at, abort_after = interleave(ticks, offsets, fault, events, due)
-    last = due[-1]
+
+    def ending(choice: RenderedChoice) -> bytes:
+        # The token that ends the answer (its end of turn) says nothing: an empty
+        # content, or no delta at all after a tool call.
+        return chunks.delta(
+            choice.index,
+            b"{}" if choice.tool_calls else b'{"content":""}',
+            finish=_finish(choice, conversation),
+            stop_reason=choice.stop_sequence,
+            fingerprint=closing,
+            used=choice.tokens,
+            ids=b"[]" if asked else b"null",  # the end of turn is not counted
+        )
+
+    usage_end = b',"system_fingerprint":' + chunks.fingerprint + b"}\n\n"
+    _tail(
+        rendered, ticks, fault, cut_at, events, due, due[-1], ending, chunks.prefix, usage_end,
+        include_usage,
+    )  # fmt: skip
+    if fault is not None and fault.disconnect_after_tokens == 0:
+        abort_after = len(rendered.choices)
+    return Body(200, SSE_TYPE, events=tuple(events), offsets=tuple(due), abort_after=abort_after)
+
+
+def _tail(
+    rendered: Rendered,
+    ticks: list[list[bytes]],
+    fault: Fault | None,
+    cut_at: int | None,
+    events: list[bytes],
+    due: list[float],
+    last: float,
+    ending: Callable[[RenderedChoice], bytes],
+    prefix: bytes,
+    usage_end: bytes,
+    include_usage: bool,
+) -> None:
+    """A stream's last events, all due at `last`: the error of a fault that cut it, else
+    each choice's finish (unless its last chunk carried it, as a `length` one does), the
+    usage chunk when asked for (`prefix` and `usage_end` around it) and `[DONE]`."""
     if cut_at is not None:
         assert fault is not None
         events.append(sse.encode(_dumps({"error": error_object(fault.error)})))
         due.append(last)
-    else:
-        for choice, choice_ticks in zip(rendered.choices, ticks, strict=True):
-            if choice.finish_reason == "length" and choice_ticks:
-                continue  # its last chunk carried the finish
-            # The token that ends the answer (its end of turn) says nothing: an empty
-            # content, or no delta at all after a tool call.
-            delta = b"{}" if choice.tool_calls else b'{"content":""}'
-            finish = _finish(choice, conversation)
-            events.append(
-                chunks.delta(
-                    choice.index,
-                    delta,
-                    finish=finish,
-                    stop_reason=choice.stop_sequence,
-                    fingerprint=closing,
-                    used=choice.tokens,
-                    ids=b"[]" if asked else b"null",  # the end of turn is not counted
-                )
-            )
-            due.append(last)
-        if include_usage:
-            usage = {
-                "prompt_tokens": rendered.prompt_tokens,
-                "total_tokens": rendered.total_tokens,
-                "completion_tokens": rendered.completion_tokens,
-            }
-            events.append(
-                chunks.prefix
-                + b'],"usage":'
-                + _dumps(usage)
-                + b',"system_fingerprint":'
-                + chunks.fingerprint
-                + b"}\n\n"
-            )
-            due.append(last)
-        events.append(sse.DONE)
+        return
+    for choice, choice_ticks in zip(rendered.choices, ticks, strict=True):
+        if choice.finish_reason == "length" and choice_ticks:
+            continue  # its last chunk carried the finish
+        events.append(ending(choice))
         due.append(last)
-    if fault is not None and fault.disconnect_after_tokens == 0:
-        abort_after = len(rendered.choices)
-    return Body(200, SSE_TYPE, events=tuple(events), offsets=tuple(due), abort_after=abort_after)
+    if include_usage:
+        usage = {
+            "prompt_tokens": rendered.prompt_tokens,
+            "total_tokens": rendered.total_tokens,
+            "completion_tokens": rendered.completion_tokens,
+        }
+        events.append(prefix + b'],"usage":' + _dumps(usage) + usage_end)
+        due.append(last)
+    events.append(sse.DONE)
+    due.append(last)
 
 
 # --- text completions -----------------------------------------------------------------------
@@ -532,11 +552,10 @@ def _text_answer(
     server: _Server,
 ) -> Body:
     wire = conversation.wire
-    given = wire.request_id if isinstance(wire, VllmWire) else None
     text_wire = wire.own if isinstance(wire, VllmWire) else None
     if not isinstance(text_wire, completions.Wire):
         text_wire = completions.Wire((), 1)
-    answer_id = "cmpl-" + (given if given is not None else _hex16(rendered.id))
+    answer_id = _answer_id("cmpl-", rendered, conversation)
     asked = isinstance(wire, VllmWire) and wire.token_ids
     if conversation.stream:
         prompt_tokens = None
@@ -705,30 +724,18 @@ def _text_stream(
     events: list[bytes] = []
     due: list[float] = []
     cut_at, abort_after = interleave(ticks, rendered.offsets, fault, events, due)
+
+    def ending(choice: RenderedChoice) -> bytes:
+        return chunk(
+            choice.index, "", b"null", choice.tokens, _text_finish(choice), choice.stop_sequence
+        )
+
     last = due[-1] if due else rendered.offsets[0]
-    if cut_at is not None:
-        assert fault is not None
-        events.append(sse.encode(_dumps({"error": error_object(fault.error)})))
-        due.append(last)
-    else:
-        for choice, choice_ticks in zip(rendered.choices, ticks, strict=True):
-            if choice.finish_reason == "length" and choice_ticks:
-                continue  # its last chunk carried the finish
-            finish = _text_finish(choice)
-            events.append(
-                chunk(choice.index, "", b"null", choice.tokens, finish, choice.stop_sequence)
-            )
-            due.append(last)
-        if include_usage:
-            usage = {
-                "prompt_tokens": rendered.prompt_tokens,
-                "total_tokens": rendered.total_tokens,
-                "completion_tokens": rendered.completion_tokens,
-            }
-            events.append(prefix + b'],"usage":' + _dumps(usage) + fingerprint + b"}\n\n")
-            due.append(last)
-        events.append(sse.DONE)
-        due.append(last)
+    usage_end = fingerprint + b"}\n\n"
+    _tail(
+        rendered, ticks, fault, cut_at, events, due, last, ending, prefix, usage_end,
+        include_usage,
+    )  # fmt: skip
     if fault is not None and fault.disconnect_after_tokens == 0:
         abort_after = 0
     return Body(200, SSE_TYPE, events=tuple(events), offsets=tuple(due), abort_after=abort_after)
