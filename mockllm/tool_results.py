@@ -257,6 +257,9 @@ def _reported(name: str, text: str, locale: str, failed: bool = False) -> str:
 
 # Keys of a result object that say how the call went, not what it found.
 _STATUS_KEYS = frozenset(("status", "success", "ok", "error", "code", "type", "id"))
+# The values such a key has when it only says that: a status of "success" does, a status of
+# "shipped" (an order's, `{"order_id": "98765", "status": "shipped"}`) is what was found.
+_OUTCOMES = frozenset(("success", "successful", "succeeded", "ok", "error", "failed", "failure"))
 
 
 def _readable(text: str) -> str:
@@ -273,13 +276,23 @@ def _readable(text: str) -> str:
     said = [
         (str(key), found)
         for key, found in value.items()
-        if str(key).lower() not in _STATUS_KEYS and found not in (None, "", [], {})
+        if found not in (None, "", [], {}) and not _says_outcome(str(key), found)
     ]
     if not said:
         return text
     if len(said) == 1 and isinstance(said[0][1], str | int | float):
         return str(said[0][1])
     return ", ".join(f"{' '.join(WORD.findall(key)).lower()} {_flat(found)}" for key, found in said)
+
+
+def _says_outcome(key: str, value: Any) -> bool:
+    """A key that says how the call went (`"status": "success"`, `"ok": true`, an `id`),
+    not what it found."""
+    if key.lower() not in _STATUS_KEYS:
+        return False
+    if key.lower() != "status" or not isinstance(value, str):
+        return True
+    return value.lower() in _OUTCOMES
 
 
 def _object_in(text: str) -> dict[Any, Any] | None:

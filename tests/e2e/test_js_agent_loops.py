@@ -1,0 +1,53 @@
+"""Requests that JavaScript agent loops send, replayed against the default generator.
+
+Each body in tests/data/js-agent-loops.json was taken from mockllm's journal (`GET
+/__admin/requests`) while the library ran against it: LangChain.js's `createAgent`
+(langchain 1.5 with @langchain/openai 1.5 and @langchain/anthropic 1.5) and the OpenAI
+Agents SDK for JavaScript (@openai/agents 0.20, on the Responses API). The answers are
+checked as the library reads them: the call its loop runs, with the arguments its tool
+takes, and the answer that ends the loop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anthropic import Anthropic
+from openai import OpenAI
+
+from ..conftest import RunningServer
+
+CAPTURED: dict[str, Any] = json.loads(
+    (Path(__file__).parents[1] / "data" / "js-agent-loops.json").read_text("utf-8")
+)
+
+
+def _body(key: str) -> dict[str, Any]:
+    body: dict[str, Any] = CAPTURED[key]["body"]
+    return body
+
+
+@pytest.fixture(scope="module")
+def claude(server: RunningServer) -> Iterator[Anthropic]:
+    with Anthropic(base_url=server.url, api_key="sk-ant-test", max_retries=0) as sdk:
+        yield sdk
+
+
+def test_an_order_status_result_is_said_in_the_answer(client: OpenAI) -> None:
+    """A tool's result `{"order_id": "55123", "status": "delivered", "carrier": "DHL"}`:
+    the answer said the id and the carrier and left out the status, the one value asked
+    for ("status" was read as how the call went, as in Google ADK's `"status":
+    "success"`)."""
+    body = _body("langchain_openai_order_status_after_results")
+    reply = client.chat.completions.create(**body)
+    assert reply.choices[0].finish_reason == "stop"
+    assert not reply.choices[0].message.tool_calls
+    assert "status delivered" in (reply.choices[0].message.content or "")
+    # The Agents SDK's loop on the Responses API: a `function_call_output` item.
+    answer = client.responses.create(**_body("openai_agents_order_status_after_results"))
+    assert answer.status == "completed"
+    assert [item.type for item in answer.output] == ["message"]
+    assert "status shipped" in answer.output_text
