@@ -55,6 +55,11 @@ _PLACE_LIST = re.compile(
     rf"[ \t]*,?[ \t]+and[ \t]+(?:(?:in|at|for)[ \t]+)?{_A_PLACE})"
 )
 _PLACE_WORDS = re.compile(_A_PLACE)
+# The two ends of a trip: "a flight from Paris to Rome".
+_ORIGINS = frozenset(("from", "origin", "source", "departure", "fromcity", "origincity"))
+_DESTINATIONS = frozenset(("to", "destination", "arrival", "tocity", "destinationcity"))
+_FROM_PLACE = re.compile(rf"\bfrom\s+({_A_PLACE})")
+_TO_PLACE = re.compile(rf"\bto\s+({_A_PLACE})")
 CAPITALISED = re.compile(r"(?<!^)(?<![.!?]\s)\b([A-Z][a-z][\w'-]*(?:[ \t]+[A-Z][a-z][\w'-]*)*)")
 QUERY_HINT_CHARS = 200
 URL_NAMES = frozenset(
@@ -106,7 +111,7 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
     hints: dict[str, Hint] = {}
     # (not the digits of a web address: "post-1" in https://example.com/post-1)
     numbers = [float(n) if "." in n else int(n) for n in _NUMBER.findall(URL.sub(" ", text))]
-    currencies = _CURRENCY.findall(text)
+    currencies = [_CODES.get(c.lower().rstrip("s"), c) for c in _CURRENCY.findall(text)]
     for name, schema in properties.items():
         key = name_key(name) if isinstance(name, str) else ""
         kind = schema.get("type") if isinstance(schema, dict) else None
@@ -148,8 +153,12 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             hints[name] = ticker.group(1)
         elif key in _AGENT_NAMES and (agent := _agent_for(text, tool.description, request)):
             hints[name] = agent
-        elif "currency" in key and currencies:
-            hints[name] = currencies.pop(0)
+        elif currencies and ("currency" in key or key in _SIDES and _about_money(tool)):
+            hints[name] = currencies.pop(0)  # "Convert 100 USD to EUR" -> from=USD, to=EUR
+        elif key in _ORIGINS and (origin := _FROM_PLACE.search(text)) is not None:
+            hints[name] = origin.group(1)  # "a flight from Paris to Rome" -> from=Paris
+        elif key in _DESTINATIONS and (destination := _TO_PLACE.search(text)) is not None:
+            hints[name] = destination.group(1)  # … -> to=Rome
         elif key in _PLACE_NAMES:
             # The town after a street address ("221B Baker Street, London"), the place named
             # after the tool's own word ("weather in Paris and the time in Tokyo": Paris for
@@ -364,7 +373,23 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _EMAIL_NAMES = frozenset(("email", "to", "recipient", "emailaddress", "address", "toemail"))
 _TICKER = re.compile(r"\b([A-Z]{2,5})\b")
 _TICKER_NAMES = frozenset(("ticker", "symbol", "stock", "tickersymbol", "stocksymbol"))
-_CURRENCY = re.compile(r"\b(USD|EUR|GBP|JPY|CNY|CHF|CAD|AUD|INR|KRW|SEK|NOK|DKK|HKD|SGD)\b")
+# A currency a message names, by its code or its name ("100 dollars to euros").
+_CURRENCY = re.compile(
+    r"\b(USD|EUR|GBP|JPY|CNY|CHF|CAD|AUD|INR|KRW|SEK|NOK|DKK|HKD|SGD"
+    r"|(?i:dollars?|euros?|pounds?|yen|yuan|francs?|rupees?))\b"
+)
+_CODES = {
+    "dollar": "USD", "euro": "EUR", "pound": "GBP", "yen": "JPY", "yuan": "CNY",
+    "franc": "CHF", "rupee": "INR",
+}  # fmt: skip
+# The two sides of a conversion, when the tool converts money (`convert_currency(amount,
+# from, to)`): not a trip's ("from Paris to Rome").
+_SIDES = frozenset(("from", "to", "source", "target", "base", "quote", "frm", "into"))
+
+
+def _about_money(tool: Tool) -> bool:
+    said = f"{tool.name} {tool.description}".lower()
+    return "currenc" in said or "exchange" in said
 
 
 _AGENT_NAMES = frozenset(

@@ -164,3 +164,28 @@ def test_the_places_left_are_read_past_a_call_whose_place_is_not_text() -> None:
         tools=[WEATHER],
     )
     assert choose_tool(back, seed=1) == "get_weather"  # Paris and Rome are still to ask
+
+
+def test_from_and_to_are_the_ends_of_a_trip_or_of_a_conversion() -> None:
+    """`from`/`to` (and `origin`/`destination`) take the places after those words; of a
+    tool that converts currencies, the currencies the message names, by code or name."""
+
+    def hints(text: str, name: str, description: str, *keys: str) -> dict[str, object]:
+        offered = tool(name, description, **dict.fromkeys(keys, 1))
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0])
+
+    trip = "Book a flight to Rome from New York."
+    assert hints(trip, "book_flight", "Books a flight", "origin", "destination") == {
+        "origin": "New York",
+        "destination": "Rome",
+    }
+    assert hints(trip, "book_flight", "Books a flight", "from", "to") == {
+        "from": "New York",
+        "to": "Rome",
+    }
+    money = "Convert 100 dollars into euros."
+    assert hints(money, "convert", "Converts between currencies", "from", "to") == {
+        "from": "USD",
+        "to": "EUR",
+    }

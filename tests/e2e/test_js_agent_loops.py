@@ -36,6 +36,17 @@ def claude(server: RunningServer) -> Iterator[Anthropic]:
         yield sdk
 
 
+def test_a_currency_conversion_reads_the_codes_into_from_and_to(client: OpenAI) -> None:
+    """`convert_currency({ amount, from, to })`, as LangChain.js's tool examples write it:
+    "Convert 100 USD to EUR." called it with `from: "light summer continue"`."""
+    reply = client.chat.completions.create(**_body("langchain_openai_convert_currency"))
+    (call,) = reply.choices[0].message.tool_calls or []
+    assert call.type == "function"
+    assert call.function.name == "convert_currency"
+    assert json.loads(call.function.arguments) == {"amount": 100, "from": "USD", "to": "EUR"}
+    assert reply.choices[0].finish_reason == "tool_calls"
+
+
 def test_an_order_status_result_is_said_in_the_answer(client: OpenAI) -> None:
     """A tool's result `{"order_id": "55123", "status": "delivered", "carrier": "DHL"}`:
     the answer said the id and the carrier and left out the status, the one value asked
