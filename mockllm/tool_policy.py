@@ -132,11 +132,15 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
             looked = _look_up_for(request, fresh)
             if looked is not None:
                 return looked
-        # A tool named for the answer (`final_answer`) before one that only says it
-        # returns results (a search tool "returns the top results").
-        finals = [t for t in fresh if is_final_tool(t)] or [
-            t for t in fresh if words_of(f"{t.name} {t.description}") & _FINAL_WORDS
-        ]
+        # A tool named for the answer (`final_answer`), or the structured output's tool
+        # (LangChain's ToolStrategy: `Weather`, `extract-1`), before one that only says it
+        # returns results (a search tool "returns the top results"); not a tool nothing
+        # asked for.
+        finals = (
+            [t for t in fresh if is_final_tool(t)]
+            or [t for t in candidates if is_output_tool(t) and t.name not in called]
+            or [t for t in fresh if words_of(f"{t.name} {t.description}") & _FINAL_WORDS]
+        )
         return rng.choice(_best_filled(request, finals or fresh)).name
     return rng.choice([t for score, t in scored if score == best]).name
 
@@ -154,9 +158,13 @@ def _best_filled(request: Conversation, tools: list[Tool]) -> list[Tool]:
 
 
 def is_output_tool(tool: Tool) -> bool:
-    """A tool named like a class (`Weather`, `CityInfo`): how agent frameworks offer a
-    structured output as a tool, to be called last."""
-    return tool.name[:1].isupper() and "_" not in tool.name
+    """A tool named like a class (`Weather`, `CityInfo`), or `extract-1` (LangChain.js's
+    ToolStrategy for a schema with no title): how agent frameworks offer a structured
+    output as a tool, to be called last."""
+    name = tool.name
+    if name.startswith("extract-"):
+        return name[8:].isdigit()
+    return name[:1].isupper() and "_" not in name
 
 
 def _hand_on(

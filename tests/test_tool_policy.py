@@ -204,18 +204,24 @@ def test_arithmetic_asks_for_the_tools_that_calculate() -> None:
 
 def test_a_structured_output_tool_comes_after_the_tools_that_find_things() -> None:
     """LangChain's ToolStrategy offers the answer's schema as a tool named after its class
-    (`Weather`): the real tool is called first, and not in parallel with it."""
+    (`Weather`): the real tool is called first, and not in parallel with it; then the
+    output tool, not a tool the message does not ask for. LangChain.js names the tool of a
+    schema with no title `extract-1`."""
     report = tool("Weather", "A weather report.", city=1)
     asked = conversation(ASK, tools=[WEATHER, report], tool_choice="required")
     assert choose_tools(asked, seed=1) == ("get_weather",)
-    after = conversation(
+    turn = (
         ASK,
         {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
         {"role": "tool", "tool_call_id": "c1", "content": "18C"},
-        tools=[WEATHER, report],
-        tool_choice="required",
     )
+    after = conversation(*turn, tools=[WEATHER, report], tool_choice="required")
     assert choose_tools(after, seed=1) == ("Weather",)
+    extract = tool("extract-1", "Tool for extracting structured output.", city=1)
+    for output in (report, extract):
+        later = conversation(*turn, tools=[WEATHER, TIME, output], tool_choice="required")
+        name = output["function"]["name"]
+        assert {choose_tools(later, seed=seed) for seed in range(4)} == {(name,)}
 
 
 def test_of_several_answering_tools_the_one_the_message_fills_is_called() -> None:

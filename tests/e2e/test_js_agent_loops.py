@@ -36,6 +36,23 @@ def claude(server: RunningServer) -> Iterator[Anthropic]:
         yield sdk
 
 
+def test_langchain_tool_strategy_ends_with_its_extract_tool(claude: Anthropic) -> None:
+    """`createAgent({ responseFormat: z.object(...) })` on ChatAnthropic offers the schema
+    as a tool named `extract-2` ("Tool for extracting structured output from the model's
+    response.") beside the agent's tools, with `tool_choice: any`. Once get_weather's
+    result is back, the loop ends when `extract-2` is called (ReactAgent.js routes every
+    `extract-` call to its exit); it was called with a temperature of 18.54 and a summary
+    of random words. (A tool named like a class, `Weather`, was called after an unrelated
+    tool the agent also offered.)"""
+    reply = claude.messages.create(**_body("langchain_anthropic_tool_strategy_after_results"))
+    assert reply.stop_reason == "tool_use"
+    (call,) = [block for block in reply.content if block.type == "tool_use"]
+    assert call.name == "extract-2"
+    assert call.input["city"] == "Oslo"
+    assert call.input["temperature_c"] == 18
+    assert "It is 18C and sunny in Oslo." in call.input["summary"]
+
+
 def test_a_currency_conversion_reads_the_codes_into_from_and_to(client: OpenAI) -> None:
     """`convert_currency({ amount, from, to })`, as LangChain.js's tool examples write it:
     "Convert 100 USD to EUR." called it with `from: "light summer continue"`."""
