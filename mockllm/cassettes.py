@@ -23,6 +23,9 @@ The dialects read (a file is read as it is and never rewritten by reading it):
   YAML data (a stream stays text in ``body.string``). They are read back as JSON text, as
   those serializers' own ``deserialize`` does (``json.dumps`` of the data);
 - the httpx format of vcrpy before 5 (``status_code``, ``content``);
+- response bodies as the API sent them: gzip, deflate, br or zstd (as vcrpy keeps them
+  unless ``decode_compressed_response``, and even then for zstd, which it does not decode),
+  or already decoded with the ``content-encoding`` header kept;
 - gzipped files (``x.yaml.gz``, ``x.json.gz``), and the layout vcrpy holds a cassette in
   memory, ``{requests: [...], responses: [...]}`` paired by index, as LangChain's test
   suites keep theirs (``langchain_tests``' ``CustomSerializer``: YAML, gzipped). Such a
@@ -73,6 +76,7 @@ from urllib.parse import urlsplit
 import brotli  # type: ignore[import-untyped]
 import orjson
 import yaml
+import zstandard
 
 from mockllm import schema as s
 from mockllm import yamlfast
@@ -974,11 +978,29 @@ def _decode(body: bytes, headers: Headers) -> bytes:
                 body = _inflate(body)
             elif coding == "br":
                 body = brotli.decompress(body)
+            elif coding == "zstd":
+                body = _unzstd(body)
             else:
-                raise ValueError(f"content-encoding {coding!r} is not supported: gzip, deflate, br")
-        except (zlib.error, brotli.error):
+                raise ValueError(
+                    f"content-encoding {coding!r} is not supported: gzip, deflate, br, zstd"
+                )
+        except (zlib.error, brotli.error, zstandard.ZstdError):
             pass  # stored already decoded with the header kept; vcrpy's filters do the same
     return body
+
+
+def _unzstd(body: bytes) -> bytes:
+    """A zstd body (httpx asks for zstd when the ``zstandard`` package is installed, and
+    vcrpy keeps the bytes as they came): one frame after another, as a server that
+    compresses a stream while it is written flushes them, each without its content size."""
+    out, rest = [], body
+    while rest:
+        frames = zstandard.ZstdDecompressor().decompressobj()
+        out.append(frames.decompress(rest))
+        if not frames.eof:
+            raise zstandard.ZstdError("the zstd body ends inside a frame")
+        rest = frames.unused_data
+    return b"".join(out)
 
 
 def _inflate(body: bytes) -> bytes:
