@@ -111,7 +111,7 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
     hints: dict[str, Hint] = {}
     # (not the digits of a web address: "post-1" in https://example.com/post-1)
     numbers = [float(n) if "." in n else int(n) for n in _NUMBER.findall(URL.sub(" ", text))]
-    currencies = [_CODES.get(c.lower().rstrip("s"), c) for c in _CURRENCY.findall(text)]
+    currencies = _currencies_in(text)
     for name, schema in properties.items():
         key = name_key(name) if isinstance(name, str) else ""
         kind = schema.get("type") if isinstance(schema, dict) else None
@@ -154,7 +154,9 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
         elif key in _AGENT_NAMES and (agent := _agent_for(text, tool.description, request)):
             hints[name] = agent
         elif currencies and ("currency" in key or key in _SIDES and _about_money(tool)):
-            hints[name] = currencies.pop(0)  # "Convert 100 USD to EUR" -> from=USD, to=EUR
+            # "Convert 100 USD to EUR" -> from=USD, to=EUR: the one after "to" for a target
+            targets = [c for c in currencies if c[1]] if key.startswith(_TARGETS) else []
+            hints[name] = currencies.pop(currencies.index((targets or currencies)[0]))[0]
         elif key in _ORIGINS and (origin := _FROM_PLACE.search(text)) is not None:
             hints[name] = origin.group(1)  # "a flight from Paris to Rome" -> from=Paris
         elif key in _DESTINATIONS and (destination := _TO_PLACE.search(text)) is not None:
@@ -375,13 +377,25 @@ _TICKER = re.compile(r"\b([A-Z]{2,5})\b")
 _TICKER_NAMES = frozenset(("ticker", "symbol", "stock", "tickersymbol", "stocksymbol"))
 # A currency a message names, by its code or its name ("100 dollars to euros").
 _CURRENCY = re.compile(
-    r"\b(USD|EUR|GBP|JPY|CNY|CHF|CAD|AUD|INR|KRW|SEK|NOK|DKK|HKD|SGD"
+    r"(\b(?:to|into|in)\s+)?\b(USD|EUR|GBP|JPY|CNY|CHF|CAD|AUD|INR|KRW|SEK|NOK|DKK|HKD|SGD"
     r"|(?i:dollars?|euros?|pounds?|yen|yuan|francs?|rupees?))\b"
 )
 _CODES = {
     "dollar": "USD", "euro": "EUR", "pound": "GBP", "yen": "JPY", "yuan": "CNY",
     "franc": "CHF", "rupee": "INR",
 }  # fmt: skip
+_TARGETS = ("to", "target", "into", "quote", "dest")
+
+
+def _currencies_in(text: str) -> list[tuple[str, bool]]:
+    """The currencies a message names, in order, as codes, each with whether it is what
+    the amount is turned into ("to EUR", "into euros")."""
+    return [
+        (_CODES.get(found.group(2).lower().rstrip("s"), found.group(2)), found.group(1) is not None)
+        for found in _CURRENCY.finditer(text)
+    ]
+
+
 # The two sides of a conversion, when the tool converts money (`convert_currency(amount,
 # from, to)`): not a trip's ("from Paris to Rome").
 _SIDES = frozenset(("from", "to", "source", "target", "base", "quote", "frm", "into"))
