@@ -109,6 +109,24 @@ ANSWERS = {
 }
 
 
+# Errors as the APIs answer them: OpenAI's 400, recorded in pydantic/pydantic-ai's
+# tests/models/cassettes/test_openai/test_openai_web_search_tool_model_not_supported.yaml,
+# and Anthropic's 529 (its error shape, with the request id the API adds).
+REFUSED = "Search the web?"
+ERRORS = {
+    "/v1/chat/completions": (
+        400,
+        b'{"error":{"code":null,"message":"Web search options not supported with this'
+        b' model.","param":"web_search_options","type":"invalid_request_error"}}',
+    ),
+    "/v1/messages": (
+        529,
+        b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},'
+        b'"request_id":"req_011CUofgGvqpCtoqCmKcwXdK"}',
+    ),
+}
+
+
 # --- the upstream --------------------------------------------------------------------------
 
 
@@ -121,6 +139,14 @@ class _Answer(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         sent = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        if "messages" in sent and sent["messages"][-1]["content"] == REFUSED:
+            status, error = ERRORS[self.path]
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(error)))
+            self.end_headers()
+            self.wfile.write(error)
+            return
         answer = ANSWERS[(self.path, bool(sent.get("stream")))]
         body = answer.body
         headers = {"content-type": answer.headers["content-type"]}
@@ -156,11 +182,28 @@ def clients(base: str) -> tuple[openai.OpenAI, anthropic.Anthropic]:
     return _CLIENTS[base]
 
 
+CALLS = 8  # the requests sdk_calls makes
+
+
 def sdk_calls(base: str, cassette: str | None = None) -> dict[str, Any]:
     """Chat, Responses and Messages, whole and streamed, as a user's test makes them; what
     the SDKs return, as data. ``base`` is the server's root URL."""
     client, claude = clients(base)
     more: dict[str, Any] = {"extra_headers": {"X-Mockllm-Cassette": cassette}} if cassette else {}
+    refused: Any = [{"role": "user", "content": REFUSED}]
+    errors = {}
+    try:
+        client.chat.completions.create(
+            model="gpt-4o", messages=refused, web_search_options={}, **more
+        )
+    except openai.APIStatusError as exc:
+        errors["chat error"] = (exc.status_code, type(exc).__name__, exc.body)
+    try:
+        claude.messages.create(
+            model="claude-3-5-haiku-20241022", max_tokens=8, messages=refused, **more
+        )
+    except anthropic.APIStatusError as exc:
+        errors["messages error"] = (exc.status_code, type(exc).__name__, exc.body)
     ask: Any = [{"role": "user", "content": PROMPT}]
     chat, responses = client.chat.completions, client.responses
     model = "claude-3-5-haiku-20241022"
@@ -184,6 +227,7 @@ def sdk_calls(base: str, cassette: str | None = None) -> dict[str, Any]:
                 model=model, max_tokens=64, messages=ask, stream=True, **more
             )
         ],
+        **errors,
     }
 
 
@@ -386,7 +430,7 @@ def recorded_by_mockllm(servers: Servers) -> tuple[Path, dict[str, Any]]:
     path = servers.recorded / "test_users_suite" / "test_sdk_calls.yaml"
     deadline = time.monotonic() + 5  # written just after each answer's last byte
     while time.monotonic() < deadline:
-        if path.exists() and len(yaml.safe_load(path.read_text())["interactions"]) == 6:
+        if path.exists() and len(yaml.safe_load(path.read_text())["interactions"]) == CALLS:
             break
         time.sleep(0.01)
     return path, seen
@@ -398,6 +442,8 @@ def test_the_calls_through_the_recorder_get_the_upstreams_answers(
     _, seen = recorded_by_mockllm
     assert seen == servers.by_vcrpy["default"]  # what the SDKs get from the upstream itself
     assert seen["chat"]["choices"][0]["message"]["content"].startswith("Hello! I'm just")
+    assert seen["chat error"][:2] == (400, "BadRequestError")
+    assert seen["messages error"][:2] == (529, "OverloadedError")
 
 
 def test_vcrpy_replays_mockllms_cassette_to_the_sdks(
@@ -407,7 +453,12 @@ def test_vcrpy_replays_mockllms_cassette_to_the_sdks(
     with vcr.use_cassette(str(path), record_mode="none") as cassette:
         replayed = sdk_calls(servers.upstream)
     assert replayed == seen
-    assert cassette.play_count == 6 and cassette.all_played
+    assert cassette.play_count == CALLS and cassette.all_played
+    # told apart by their bodies, as the client sent them
+    by_body = ("method", "scheme", "host", "port", "path", "query", "body")
+    with vcr.use_cassette(str(path), record_mode="none", match_on=by_body) as cassette:
+        assert sdk_calls(servers.upstream) == seen
+    assert cassette.all_played
 
 
 # --- mockllm replays a user's vcrpy cassettes ----------------------------------------------
@@ -420,4 +471,4 @@ def test_mockllm_replays_what_vcrpy_recorded(servers: Servers, setting: str) -> 
     replayed = sdk_calls(servers.replayer.url, cassette)
     assert replayed == servers.by_vcrpy[setting]
     rules = [entry["rule"] for entry in journal(servers.replayer.url)]
-    assert rules == [f"{cassette}#{index}" for index in range(6)]
+    assert rules == [f"{cassette}#{index}" for index in range(CALLS)]
