@@ -153,7 +153,12 @@ class _Answer(http.server.BaseHTTPRequestHandler):
         for name in ("x-request-id", "request-id", "openai-version"):
             if name in answer.headers:
                 headers[name] = answer.headers[name]
-        if not answer.is_stream and "gzip" in self.headers.get("accept-encoding", ""):
+        accepted = self.headers.get("accept-encoding", "")
+        if answer.is_stream:
+            pass
+        elif "zstd" in accepted:  # preferred when offered, as Cloudflare prefers it
+            body, headers["content-encoding"] = zstd_frames(body), "zstd"
+        elif "gzip" in accepted:
             body, headers["content-encoding"] = gzip.compress(body), "gzip"
         self.send_response(answer.status)
         for name, value in headers.items():
@@ -279,6 +284,57 @@ def record_with_vcrpy(path: Path, upstream: str, options: dict[str, Any]) -> dic
         return sdk_calls(upstream)
 
 
+_HTTPX: list[httpx.Client] = []
+
+
+def plain_httpx() -> httpx.Client:
+    """httpx itself, made once; it asks for zstd, the zstandard package being installed."""
+    if not _HTTPX:
+        _HTTPX.append(httpx.Client(timeout=10))
+    return _HTTPX[0]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    for client in [*_HTTPX, *(c for pair in _CLIENTS.values() for c in pair)]:
+        client.close()
+    _HTTPX.clear()
+    _CLIENTS.clear()
+
+
+def httpx_calls(base: str, cassette: str | None = None) -> dict[str, Any]:
+    """A user's code calling the APIs with httpx itself: the JSON each answers."""
+    headers = {"X-Mockllm-Cassette": cassette} if cassette else {}
+    ask = [{"role": "user", "content": PROMPT}]
+    calls = {
+        "chat": ("/v1/chat/completions", {"model": "gpt-4o", "messages": ask}),
+        "responses": ("/v1/responses", {"model": "gpt-4o-mini", "input": PROMPT}),
+        "messages": (
+            "/v1/messages",
+            {"model": "claude-3-5-haiku-20241022", "max_tokens": 64, "messages": ask},
+        ),
+    }
+    return {
+        kind: plain_httpx()
+        .post(f"{base}{path}", json=body, headers={**headers, "anthropic-version": "2023-06-01"})
+        .json()
+        for kind, (path, body) in calls.items()
+    }
+
+
+def record_httpx_with_vcrpy(path: Path, upstream: str, options: dict[str, Any]) -> dict[str, Any]:
+    with vcr.use_cassette(str(path), record_mode="once", **options):
+        return httpx_calls(upstream)
+
+
+# vcrpy keeps zstd bodies with their header, even when told to decode (it knows no zstd).
+VCRPY_ZSTD = {
+    "default": ("vcrpy/httpx_zstd.yaml", {}),
+    "decoded": ("vcrpy/httpx_zstd_decoded.yaml", {"decode_compressed_response": True}),
+}
+
+
 # Each wild interaction's body zstd-encoded three ways: one frame with its size; frames as
 # a server that compresses while it writes flushes them (an event or 64 bytes each, no
 # sizes); and stored decoded with the header kept.
@@ -324,7 +380,9 @@ class Servers:
     recorder: RunningServer
     replayer: RunningServer
     recorded: Path  # the recorder's cassettes folder
+    replayed: Path  # the replay server's
     by_vcrpy: dict[str, dict[str, Any]]  # what the SDKs got while vcrpy recorded
+    by_httpx: dict[str, dict[str, Any]]  # what httpx got while vcrpy recorded
 
 
 @pytest.fixture(scope="module")
@@ -344,9 +402,13 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             name: record_with_vcrpy(folder / file, root, options)
             for name, (file, options) in VCRPY_SETTINGS.items()
         }
+        by_httpx = {
+            name: record_httpx_with_vcrpy(folder / file, root, options)
+            for name, (file, options) in VCRPY_ZSTD.items()
+        }
         started.append(launch("serve", "--cassettes", str(folder), cwd=tmp))
         wait_healthy(*started)
-        yield Servers(root, started[0], started[1], recorded, by_vcrpy)
+        yield Servers(root, started[0], started[1], recorded, folder, by_vcrpy, by_httpx)
     finally:
         for server in started:  # both stop at once
             server.proc.terminate()
@@ -472,3 +534,15 @@ def test_mockllm_replays_what_vcrpy_recorded(servers: Servers, setting: str) -> 
     assert replayed == servers.by_vcrpy[setting]
     rules = [entry["rule"] for entry in journal(servers.replayer.url)]
     assert rules == [f"{cassette}#{index}" for index in range(CALLS)]
+
+
+@pytest.mark.parametrize("setting", VCRPY_ZSTD)
+def test_mockllm_replays_the_zstd_bodies_vcrpy_kept(servers: Servers, setting: str) -> None:
+    reset(servers.replayer.url)
+    cassette = VCRPY_ZSTD[setting][0]
+    stored = yaml.safe_load((servers.replayed / cassette).read_text(encoding="utf-8"))
+    encodings = [i["response"]["headers"]["content-encoding"] for i in stored["interactions"]]
+    assert encodings == [["zstd"]] * 3
+    assert httpx_calls(servers.replayer.url, cassette) == servers.by_httpx[setting]
+    rules = [entry["rule"] for entry in journal(servers.replayer.url)]
+    assert rules == [f"{cassette}#{index}" for index in range(3)]
