@@ -30,10 +30,26 @@
     return node;
   }
 
+  // Bidirectional controls (U+202A-U+202E, U+2066-U+2069) in a value would reorder the
+  // text after it too: a model named "gpt-4o\u202e" turned the rest of its line, the
+  // status and the rule, back to front. A value holding one is isolated in a <bdi>.
+  const BIDI = /[\u202a-\u202e\u2066-\u2069]/;
+
   function append(node, children) {
     for (const child of children.flat()) {
       if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : String(child));
+      if (child instanceof Node) {
+        node.append(child);
+        continue;
+      }
+      const text = String(child);
+      if (BIDI.test(text)) {
+        const isolated = document.createElement("bdi");
+        isolated.textContent = text;
+        node.append(isolated);
+      } else {
+        node.append(text);
+      }
     }
     return node;
   }
@@ -325,8 +341,10 @@
     }
     current = result.data;
     const row = current.row;
-    $("#detail-summary").textContent = `${row.method} ${row.path} · ${row.model || "no model"} · ${row.status || "no status"} · ${row.by}` +
-      (row.done ? ` · ${ms(row.duration_ms)}` : " · in flight");
+    $("#detail-summary").replaceChildren();
+    // Each value a part of its own, so that none can reorder the others (see append).
+    append($("#detail-summary"), [`${row.method} `, row.path, " · ", row.model || "no model", ` · ${row.status || "no status"} · `, row.by,
+      row.done ? ` · ${ms(row.duration_ms)}` : " · in flight"]);
     showSection(wanted || (row.source === "miss" ? "whynot" : section));
   }
 
@@ -595,7 +613,8 @@
     const button = el("button", { type: "button", class: "fold" }, `… ${text.length - FOLD_CHARS} more characters`);
     button.addEventListener("click", (event) => {
       event.stopPropagation();
-      span.textContent = text;
+      span.replaceChildren();
+      append(span, [text]);
       button.remove();
     });
     return el("span", {}, span, button);

@@ -164,6 +164,39 @@ def page_is_as_wide_as_the_window(page: Any) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
+def test_a_bidi_override_in_a_value_reorders_nothing_after_it(
+    page: Any, server: RunningServer
+) -> None:
+    """A model named with U+202E (right-to-left override) turned the rest of the exchange's
+    summary back to front: its status and its rule were drawn reversed, before the model's
+    end. Each value is isolated: the status is drawn after the model, as written."""
+    sent = send(server, "/v1/chat/completions", chat("limited\u202eXYZ", "hello \u202eright"))
+    exchange = exchange_id(sent)
+    open_detail(page, exchange)
+    where = page.evaluate(
+        """([needle, status]) => {
+          const summary = document.querySelector('#detail-summary');
+          const box = (text) => {
+            const walk = document.createTreeWalker(summary, NodeFilter.SHOW_TEXT);
+            for (let node; (node = walk.nextNode());) {
+              const at = node.data.indexOf(text);
+              if (at < 0) continue;
+              const range = document.createRange();
+              range.setStart(node, at);
+              range.setEnd(node, at + text.length);
+              return range.getBoundingClientRect();
+            }
+            return null;
+          };
+          const model = box(needle), shown = box(` ${status} `);
+          return [model.left, model.right, shown.left];
+        }""",
+        ["XYZ", str(sent.status_code)],
+    )
+    model_left, model_right, status_left = where
+    assert status_left >= model_right > model_left, where
+
+
 def test_long_values_wrap_inside_the_page(page: Any, server: RunningServer) -> None:
     """A model, a header value or a rule name of thousands of characters without a space:
     the model filter (a select is as wide as its longest option), the headers' table and
