@@ -67,9 +67,13 @@ class Recorded:
         return bool(self.request.get("stream"))
 
 
+def load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=yaml.CSafeLoader)
+
+
 def read_wild(name: str) -> list[Recorded]:
     out = []
-    data = yaml.safe_load((WILD / name).read_text(encoding="utf-8"))
+    data = load_yaml((WILD / name).read_text(encoding="utf-8"))
     for index, item in enumerate(data["interactions"]):
         response = item["response"]
         headers = {k.lower(): v[0] for k, v in response["headers"].items()}
@@ -294,9 +298,8 @@ def plain_httpx() -> httpx.Client:
     return _HTTPX[0]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _close_clients() -> Iterator[None]:
-    yield
+def close_clients() -> None:
+    """Close the clients (first: a server waits for open connections when it stops)."""
     for client in [*_HTTPX, *(c for pair in _CLIENTS.values() for c in pair)]:
         client.close()
     _HTTPX.clear()
@@ -357,7 +360,7 @@ def zstd_frames(body: bytes) -> bytes:
 def write_zstd_cassettes(folder: Path) -> None:
     for form in ZSTD_FORMS:
         for path in sorted(WILD.glob("*.yaml")):
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = load_yaml(path.read_text(encoding="utf-8"))
             for item, recorded in zip(data["interactions"], read_wild(path.name), strict=True):
                 response = item["response"]
                 headers = {k: v for k, v in response["headers"].items() if k.lower() not in (
@@ -371,7 +374,8 @@ def write_zstd_cassettes(folder: Path) -> None:
                 response["body"] = {"string": body}
             target = folder / form / path.name
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+            text = yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False)
+            target.write_text(text, encoding="utf-8")
 
 
 @dataclass
@@ -410,6 +414,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         wait_healthy(*started)
         yield Servers(root, started[0], started[1], recorded, folder, by_vcrpy, by_httpx)
     finally:
+        close_clients()
         for server in started:  # both stop at once
             server.proc.terminate()
         for server in started:
@@ -492,7 +497,7 @@ def recorded_by_mockllm(servers: Servers) -> tuple[Path, dict[str, Any]]:
     path = servers.recorded / "test_users_suite" / "test_sdk_calls.yaml"
     deadline = time.monotonic() + 5  # written just after each answer's last byte
     while time.monotonic() < deadline:
-        if path.exists() and len(yaml.safe_load(path.read_text())["interactions"]) == CALLS:
+        if path.exists() and len(load_yaml(path.read_text())["interactions"]) == CALLS:
             break
         time.sleep(0.01)
     return path, seen
@@ -540,7 +545,7 @@ def test_mockllm_replays_what_vcrpy_recorded(servers: Servers, setting: str) -> 
 def test_mockllm_replays_the_zstd_bodies_vcrpy_kept(servers: Servers, setting: str) -> None:
     reset(servers.replayer.url)
     cassette = VCRPY_ZSTD[setting][0]
-    stored = yaml.safe_load((servers.replayed / cassette).read_text(encoding="utf-8"))
+    stored = load_yaml((servers.replayed / cassette).read_text(encoding="utf-8"))
     encodings = [i["response"]["headers"]["content-encoding"] for i in stored["interactions"]]
     assert encodings == [["zstd"]] * 3
     assert httpx_calls(servers.replayer.url, cassette) == servers.by_httpx[setting]
