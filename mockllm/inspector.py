@@ -475,6 +475,7 @@ def _answered_by(source: str | None, ref: str | None, rule: Rule | None) -> str:
         "default": "generator",
         "miss": "miss",
         "error": "refused",
+        "capacity": "capacity",  # refused: a latency model's queue was full
         "direct": "the request alone",  # e.g. count_tokens: no rule, engine or limit
         "route": "route",  # a path that is not a family's POST (GET /v1/models, …)
     }

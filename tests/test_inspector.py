@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 import yaml
@@ -266,6 +267,36 @@ async def test_a_refused_requests_row_shows_the_model_it_sent():
         assert refused.status_code == 400
         detail = (await http.get(f"/__admin/requests/{refused.headers['x-request-id']}")).json()
     assert (detail["row"]["model"], detail["row"]["by"]) == ("gpt-4o", "refused")
+
+
+@pytest.mark.anyio
+async def test_a_request_refused_past_a_latency_models_queue_says_so():
+    """A request a latency model's full queue refused (source "capacity") was shown as
+    answered by "…", the mark of an exchange still in flight."""
+    busy = load_text(
+        """\
+version: 1
+rules:
+  - name: busy
+    match: { model: busy }
+    latency_model: { ttft_ms: 0, inter_token_ms: 50, max_concurrency: 1, max_queue: 0 }
+    reply: { content: "one two three" }
+""",
+        "busy.yaml",
+    )
+    answers: list[httpx.Response] = []
+
+    async def ask(content: str) -> None:
+        answers.append(await http.post("/v1/chat/completions", json=chat(content, "busy")))
+
+    async with client(rules=busy) as http:
+        async with anyio.create_task_group() as both:  # one runs, the other finds it full
+            both.start_soon(ask, "x")
+            both.start_soon(ask, "y")
+        assert sorted(a.status_code for a in answers) == [200, 429]
+        refused = max(answers, key=lambda a: a.status_code)
+        detail = (await http.get(f"/__admin/requests/{refused.headers['x-request-id']}")).json()
+    assert (detail["row"]["source"], detail["row"]["by"]) == ("capacity", "capacity")
 
 
 # --- state -------------------------------------------------------------------------------

@@ -144,7 +144,7 @@
 
   function sourceKey(row) {
     if (row.source === "rule" || row.source === "cassette") return row.rule || row.source;
-    return { default: "generator", miss: "miss", error: "refused", upstream: "recording", direct: "the request alone", route: "route" }[row.source] || "";
+    return { default: "generator", miss: "miss", error: "refused", capacity: "capacity", upstream: "recording", direct: "the request alone", route: "route" }[row.source] || "";
   }
 
   function kept(row, f) {
