@@ -112,19 +112,25 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
     # (not the digits of a web address: "post-1" in https://example.com/post-1)
     numbers = [float(n) if "." in n else int(n) for n in _NUMBER.findall(URL.sub(" ", text))]
     currencies = _currencies_in(text)
+    days: list[str] | None = None  # the dates the message gives, read when a date is asked
     for name, schema in properties.items():
         key = name_key(name) if isinstance(name, str) else ""
         kind = schema.get("type") if isinstance(schema, dict) else None
         options = schema.get("enum") if isinstance(schema, dict) else None
         if isinstance(options, list):
-            if (option := _option_named(text, options)) is not None:
+            if (option := _option_named(text, options) or _sentiment(text, options)) is not None:
                 hints[name] = option  # "the weather in Paris in celsius" -> unit=celsius
         elif kind == "array":
             if key in _PLACE_LISTS and (places := _places_in(text)):
                 hints[name] = places  # "the weather in Paris and Rome" -> ["Paris", "Rome"]
+            elif _of_strings(schema) and (items := _items_in(text, key in _PEOPLE_LISTS)):
+                hints[name] = items  # "likes chess and hiking" -> ["chess", "hiking"]
         elif kind in ("integer", "number"):
             if numbers and key not in _NOT_AMOUNTS:
                 hints[name] = numbers.pop(0)
+        elif _is_date(key, schema) and (days := days if days is not None else _days_in(text)):
+            day = days.pop(0)  # "on 2024-05-01", "on May 1, 2024" -> "2024-05-01"
+            hints[name] = f"{day}T00:00:00Z" if schema.get("format") == "date-time" else day
         elif key in _LANGUAGE_NAMES and (language := _LANGUAGE.search(text)) is not None:
             hints[name] = language.group(1)  # "Translate 'good morning' to French" -> French
         elif is_id(key) and (found := _IDENTIFIER.search(text)) is not None:
@@ -246,6 +252,130 @@ def _option_named(text: str, options: list[Any]) -> str | None:
         if isinstance(option, str) and option.strip() and _has_word(lowered, option.lower())
     ]
     return named[0] if len(named) == 1 else None
+
+
+# Words that say how a text feels, for a sentiment enum the message names no value of
+# ("Classify the sentiment: I love this product, it is great!" -> positive).
+_GLAD = frozenset(
+    ("love", "loved", "loves", "great", "excellent", "amazing", "awesome", "fantastic",
+     "wonderful", "happy", "good", "best", "like", "liked", "enjoy", "enjoyed", "perfect",
+     "recommend", "nice", "beautiful", "delighted", "pleased", "glad", "brilliant",
+     "superb", "fast", "helpful", "easy", "thanks", "thank")
+)  # fmt: skip
+_SAD = frozenset(
+    ("hate", "hated", "terrible", "awful", "bad", "worst", "horrible", "poor",
+     "disappointed", "disappointing", "broken", "broke", "angry", "useless", "waste",
+     "sad", "annoying", "slow", "refund", "rude", "late", "never", "worse", "fail",
+     "failed", "problem", "issue", "unhappy", "frustrated", "frustrating", "wrong")
+)  # fmt: skip
+_NEGATIONS = frozenset(("not", "no", "don't", "didn't", "isn't", "wasn't", "doesn't", "never"))
+_FEELINGS = {"positive": "positive", "pos": "positive", "negative": "negative",
+             "neg": "negative", "neutral": "neutral", "mixed": "mixed"}  # fmt: skip
+
+
+def _sentiment(text: str, options: list[Any]) -> str | None:
+    """The value of a sentiment enum (positive, negative, neutral, mixed: in any case) that
+    the message's words say, as a model reads a review; None for another enum."""
+    feelings = {
+        _FEELINGS[option.lower()]: option
+        for option in options
+        if isinstance(option, str) and option.lower() in _FEELINGS
+    }
+    if not {"positive", "negative"} <= feelings.keys():
+        return None
+    glad = sad = 0
+    words = re.findall(r"[a-z']+", text.lower())
+    for at, word in enumerate(words):
+        turned = any(w in _NEGATIONS for w in words[max(0, at - 2) : at])
+        if word in _GLAD:
+            glad, sad = (glad, sad + 1) if turned else (glad + 1, sad)
+        elif word in _SAD and word != "never":
+            glad, sad = (glad + 1, sad) if turned else (glad, sad + 1)
+    if glad and sad and "mixed" in feelings:
+        return feelings["mixed"]
+    if glad != sad:
+        return feelings["positive" if glad > sad else "negative"]
+    return feelings.get("neutral")
+
+
+def _is_date(key: str, schema: Any) -> bool:
+    """A property that holds a day: `date`, `start_date`, `due_date`, `birthday`, or a
+    string of format date or date-time."""
+    if isinstance(schema, dict) and schema.get("format") in ("date", "date-time"):
+        return True
+    return key in _DATE_NAMES or (key.endswith("date") and key != "update")
+
+
+_DATE_NAMES = frozenset(("day", "when", "deadline", "birthday", "dob", "dateofbirth"))
+_MONTHS = {
+    m[:3]: i
+    for i, m in enumerate(
+        ("january", "february", "march", "april", "may", "june", "july", "august",
+         "september", "october", "november", "december"), start=1
+    )
+}  # fmt: skip
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+# A date a message gives: 2024-05-01, May 1, 2024 (May 1st 2024), 1 May 2024.
+_DAY = re.compile(
+    r"\b(\d{4})-(\d{2})-(\d{2})\b"
+    rf"|\b{_MONTH}\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b"
+    rf"|\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH},?\s+(\d{{4}})\b",
+    re.IGNORECASE,
+)
+
+
+def _days_in(text: str) -> list[str]:
+    """The dates a message gives, in order, as ISO dates."""
+    days = []
+    for found in _DAY.finditer(text):
+        g = found.groups()
+        if g[0] is not None:
+            year, month, day = int(g[0]), int(g[1]), int(g[2])
+        elif g[3] is not None:
+            year, month, day = int(g[5]), _MONTHS[g[3].lower()], int(g[4])
+        else:
+            year, month, day = int(g[8]), _MONTHS[g[7].lower()], int(g[6])
+        if 1 <= month <= 12 and 1 <= day <= 31:
+            days.append(f"{year:04d}-{month:02d}-{day:02d}")
+    return days
+
+
+_PEOPLE_LISTS = frozenset(
+    ("attendees", "participants", "people", "members", "guests", "authors", "names",
+     "friends", "speakers", "invitees", "recipients", "players", "characters")
+)  # fmt: skip
+# A list a message gives: "chess and hiking", "apples, pears and plums", "Alice and Bob".
+_ITEM = r"(?:[A-Z][\w'-]*(?:[ \t]+[A-Z][\w'-]*)*|[a-z][\w'-]*)"
+_ITEMS = re.compile(rf"\b{_ITEM}(?:[ \t]*,[ \t]*{_ITEM})*[ \t]*,?[ \t]+and[ \t]+{_ITEM}\b")
+_ASKING = frozenset(
+    ("invite", "add", "email", "call", "ask", "tell", "notify", "include", "list", "name",
+     "meet", "message", "remind", "cc", "book", "extract", "find", "get", "with")
+)  # fmt: skip
+_SPLIT = re.compile(r"[ \t]*(?:,[ \t]*and|,|and)[ \t]+")
+
+
+def _of_strings(schema: Any) -> bool:
+    items = schema.get("items") if isinstance(schema, dict) else None
+    return isinstance(items, dict) and items.get("type") == "string" and "enum" not in items
+
+
+def _items_in(text: str, people: bool) -> list[str]:
+    """The things a message lists ("likes chess and hiking"): people's names for a list of
+    people (`attendees`), words in lower case for another, none a stop word."""
+    for found in _ITEMS.finditer(text):
+        items = [item.strip() for item in _SPLIT.split(found.group()) if item.strip()]
+        first, _, rest = items[0].partition(" ")
+        if rest and first.lower() in _ASKING:
+            items[0] = rest  # "Invite Alice Smith, Bob Jones and Carol" -> "Alice Smith"
+        if any(item.lower() in STOP for item in items):
+            continue
+        if (
+            all(item[:1].isupper() for item in items)
+            if people
+            else all(item.islower() for item in items)
+        ):
+            return list(dict.fromkeys(items))
+    return []
 
 
 def _has_word(text: str, word: str) -> bool:

@@ -189,3 +189,36 @@ def test_from_and_to_are_the_ends_of_a_trip_or_of_a_conversion() -> None:
         "from": "USD",
         "to": "EUR",
     }
+
+
+def test_a_sentiment_a_date_and_a_list_are_read_from_the_message() -> None:
+    """A sentiment enum by the text's words (a negation turns one, both make it mixed when
+    the enum has that), the dates the message gives in order (ISO, or written out), and
+    the things or the people it lists."""
+
+    def hints(text: str, **properties: Any) -> dict[str, object]:
+        offered = {
+            "type": "function",
+            "function": {"name": "f", "parameters": {"type": "object", "properties": properties}},
+        }
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0])
+
+    feeling = {"type": "string", "enum": ["POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED"]}
+    assert hints("The box was broken and late.", sentiment=feeling) == {"sentiment": "NEGATIVE"}
+    assert hints("It is not bad at all.", sentiment=feeling) == {"sentiment": "POSITIVE"}
+    assert hints("Great screen, awful battery.", sentiment=feeling) == {"sentiment": "MIXED"}
+    assert hints("It arrived on Tuesday.", sentiment=feeling) == {"sentiment": "NEUTRAL"}
+    assert hints("It arrived.", unit={"type": "string", "enum": ["c", "f"]}) == {}
+    days = {"start_date": {"type": "string"}, "end": {"type": "string", "format": "date-time"}}
+    assert hints("From March 3rd, 2025 to 7 April 2025.", **days) == {
+        "start_date": "2025-03-03",
+        "end": "2025-04-07T00:00:00Z",
+    }
+    strings = {"type": "array", "items": {"type": "string"}}
+    assert hints("Invite Ada Lovelace, Alan Turing and Grace to lunch.", guests=strings) == {
+        "guests": ["Ada Lovelace", "Alan Turing", "Grace"]
+    }
+    assert hints("Tom lives in Leeds, and likes chess and hiking.", hobbies=strings) == {
+        "hobbies": ["chess", "hiking"]
+    }

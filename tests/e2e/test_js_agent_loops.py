@@ -79,3 +79,44 @@ def test_an_order_status_result_is_said_in_the_answer(client: OpenAI) -> None:
     assert answer.status == "completed"
     assert [item.type for item in answer.output] == ["message"]
     assert "status shipped" in answer.output_text
+
+
+def test_a_sentiment_is_read_from_the_words_of_the_text(client: OpenAI) -> None:
+    """The AI SDK's `generateObject` with `z.enum(["positive", "negative", "neutral"])`, as
+    its classification examples write it: "I love this product, it is great!" was
+    "negative" (an enum value was taken only when the message names it)."""
+    body = _body("ai_sdk_generate_object_sentiment_chat")
+    said = set()
+    for seed in range(4):
+        reply = client.chat.completions.create(**body, seed=seed)
+        said.add(json.loads(reply.choices[0].message.content or "")["sentiment"])
+    assert said == {"positive"}
+
+
+def test_an_extraction_reads_the_date_and_the_people_listed(client: OpenAI) -> None:
+    """`generateObject` on the Responses API with `z.object({ title, date:
+    z.string().describe("ISO date"), attendees: z.array(z.string()), location:
+    z.string().nullable() })`: "Team meeting with Alice and Bob on 2024-05-01 in Berlin."
+    gave the date 1992-10-18 and attendees ["whether", "rather who", …]."""
+    answer = client.responses.create(**_body("ai_sdk_generate_object_event_responses"))
+    event = json.loads(answer.output_text)
+    assert (event["date"], event["attendees"], event["location"]) == (
+        "2024-05-01",
+        ["Alice", "Bob"],
+        "Berlin",
+    )
+
+
+def test_an_extraction_reads_the_things_a_person_likes(claude: Anthropic) -> None:
+    """@anthropic-ai/sdk's `messages.parse` with `zodOutputFormat(z.object({ name, age,
+    city, hobbies: z.array(z.string()) }))`: "…likes chess and hiking." gave hobbies of
+    random words."""
+    reply = claude.messages.create(**_body("anthropic_messages_parse_person"))
+    assert reply.stop_reason == "end_turn"
+    person = json.loads("".join(b.text for b in reply.content if b.type == "text"))
+    assert person == {
+        "name": "Tom Baker",
+        "age": 41,
+        "city": "Leeds",
+        "hobbies": ["chess", "hiking"],
+    }
