@@ -269,6 +269,7 @@
   }
 
   function clearRows() {
+    $("#behind-note").hidden = true;
     rows.clear();
     drawn.clear();
     choices.rule.clear();
@@ -290,7 +291,11 @@
 
   function connect() {
     const source = new EventSource("/__admin/feed");
+    // A connection's first snapshot follows its hello; another one means the page fell more
+    // than 8 MiB behind and the server dropped what was waiting for it: say so.
+    let greeted = false;
     source.addEventListener("hello", (event) => {
+      greeted = true;
       const hello = JSON.parse(event.data);
       $("#about").textContent = `mockllm ${hello.version} · pid ${hello.pid}${hello.shared ? ` · process ${hello.process}` : ""}`;
       const note = $("#scope-note");
@@ -298,13 +303,21 @@
       note.textContent = hello.note || "";
     });
     source.addEventListener("snapshot", (event) => {
+      const fresh = JSON.parse(event.data);
+      if (!greeted) {
+        const behind = $("#behind-note");
+        behind.hidden = false;
+        behind.textContent = `At ${time(Date.now() / 1000)} this page fell behind the feed: the server dropped the rows ` +
+          `waiting for it, and the table now holds the journal's newest ${fresh.length} exchanges; those in between are not shown.`;
+      }
+      greeted = false;
       rows.clear();
       drawn.clear();
       choices.rule.clear();
       choices.model.clear();
       choicesVersion += 1;
       order = [];
-      for (const row of JSON.parse(event.data)) put(row);
+      for (const row of fresh) put(row);
       redraw();
     });
     source.addEventListener("rows", (event) => {

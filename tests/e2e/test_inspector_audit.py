@@ -284,3 +284,44 @@ def test_every_familys_rows_show_and_no_key_reaches_the_page(
         assert value not in page.content(), value
         assert value not in feed, value
         assert not [v for v in views if value in v], value
+
+
+def test_a_page_that_fell_behind_the_feed_says_what_it_dropped(
+    page: Any, server: RunningServer
+) -> None:
+    """A page more than 8 MiB behind gets a fresh snapshot (docs/inspector.md, the feed),
+    and the rows that were waiting for it are dropped. The table was replaced without a
+    word; now the page says so. The feed here is the server's row shape, as the server
+    sends it to a page that fell behind: hello, snapshot, rows, snapshot again."""
+    sent = send(server, "/v1/chat/completions", chat("gpt-4o-mini", "hello"))
+    row = httpx.get(f"{server.url}/__admin/requests/{exchange_id(sent)}").json()["row"]
+    made = [{**row, "id": f"req_{i:08d}"} for i in range(5)]
+    hello = {"version": "test", "pid": 1, "process": 0, "shared": False, "note": None}
+    feed = (
+        "retry: 600000\n\n"
+        + f"event: hello\ndata: {json.dumps(hello)}\n\n"
+        + f"event: snapshot\ndata: {json.dumps(made[:2])}\n\n"
+        + f"event: rows\ndata: {json.dumps(made[2:3])}\n\n"
+        + f"event: snapshot\ndata: {json.dumps(made[3:])}\n\n"
+    )
+    assert page.is_hidden("#behind-note")  # a page that keeps up is told nothing
+    behind = page.context.new_page()
+    errors: list[str] = []
+    behind.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        behind.route(
+            "**/__admin/feed",
+            lambda route: route.fulfill(
+                status=200, headers={"content-type": "text/event-stream"}, body=feed
+            ),
+        )
+        behind.goto(f"{server.url}/__admin/ui")
+        behind.wait_for_function(
+            "document.querySelector('#counts').textContent === '2 of 2 exchanges'"
+        )
+        note = behind.inner_text("#behind-note")
+        assert "this page fell behind the feed" in note
+        assert "the journal's newest 2 exchanges; those in between are not shown" in note
+        assert errors == []
+    finally:
+        behind.close()
