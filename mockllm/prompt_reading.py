@@ -113,7 +113,8 @@ _CUES = tuple(
     for cues, subjects in (
         (
             "rain raining snow snowing sunny umbrella forecast temperature degrees humidity "
-            "windy cloudy storm celsius fahrenheit outside",
+            "windy cloudy storm celsius fahrenheit outside warm cold hot chilly freezing "
+            "jacket",
             "weather forecast temperature",
         ),
         ("trading ticker shares nasdaq nyse", "stock stocks price quote ticker share"),

@@ -120,3 +120,15 @@ def test_an_extraction_reads_the_things_a_person_likes(claude: Anthropic) -> Non
         "city": "Leeds",
         "hobbies": ["chess", "hiking"],
     }
+
+
+def test_a_question_about_warmth_calls_the_weather_tool(claude: Anthropic) -> None:
+    """The AI SDK's `generateText` on Anthropic, a weather tool ("Get the weather in a
+    location") and, after a greeting, "Is it warm in Tokyo right now?": answered in text
+    with no call, as "warm" was not read as a word of the weather."""
+    # (max_tokens 64000 as the AI SDK sends it: the SDK asks for a timeout to read it whole)
+    reply = claude.messages.create(**_body("ai_sdk_anthropic_warm_in_tokyo"), timeout=30)
+    assert reply.stop_reason == "tool_use"
+    assert [(b.name, b.input) for b in reply.content if b.type == "tool_use"] == [
+        ("weather", {"location": "Tokyo"})
+    ]
