@@ -119,6 +119,8 @@ class RouteCassettes:
             headers=headers,
             request=journal_body(raw, None) if raw else None,
         )
+        if scope["method"] == "POST":
+            _name_the_call(exchange)
         arrived = scope.get("extensions", {}).get(ARRIVED_KEY, arrived)
         journal = engine.journal
         if isinstance(outcome, Proxied):
@@ -144,6 +146,23 @@ class RouteCassettes:
             status = result.status
         finish_exchange(exchange, arrived, status, config.log_format, journal)
         return None
+
+
+def _name_the_call(exchange: Exchange) -> None:
+    """A family's POST on a path no endpoint serves (Azure OpenAI's) journaled as the call
+    it is: its family, model (the body's, else the Azure deployment the path names) and
+    whether it streams, as the family's own endpoint journals one."""
+    family = family_of(exchange.path)
+    body = exchange.request
+    if family is None or not isinstance(body, dict):
+        return
+    exchange.api = family
+    model = body.get("model")
+    parts = exchange.path.split("/")
+    if not isinstance(model, str) and "deployments" in parts[:-1]:
+        model = parts[parts.index("deployments") + 1]
+    exchange.model = model if isinstance(model, str) else None
+    exchange.stream = body.get("stream") is True
 
 
 def _again(raw: bytes, receive: Receive) -> Receive:

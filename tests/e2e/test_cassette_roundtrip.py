@@ -57,6 +57,7 @@ class Recorded:
     cassette: str
     index: int
     path: str
+    query: dict[str, str]
     request: dict[str, Any]
     status: int
     headers: dict[str, str]
@@ -81,11 +82,13 @@ def read_wild(name: str) -> list[Recorded]:
         body = body if isinstance(body, bytes) else body.encode()
         if headers.get("content-encoding") == "gzip":
             body = gzip.decompress(body)
+        uri = httpx.URL(item["request"]["uri"])
         out.append(
             Recorded(
                 name,
                 index,
-                httpx.URL(item["request"]["uri"]).path,
+                uri.path,
+                dict(uri.params),
                 json.loads(item["request"]["body"]),
                 response["status"]["code"],
                 headers,
@@ -429,6 +432,17 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
 def replay_raw(server: RunningServer, recorded: Recorded, cassette: str) -> httpx.Response:
     """The recorded request sent through the SDK (its raw response: status, headers, bytes)."""
     client, claude = clients(server.url)
+    request = dict(recorded.request)
+    if recorded.path.startswith("/openai/deployments/"):  # Azure's: /openai/deployments/NAME/
+        with openai.AzureOpenAI(
+            azure_endpoint=server.url,
+            azure_deployment=recorded.path.split("/")[3],
+            api_version=recorded.query["api-version"],
+            api_key="azure-key",
+            max_retries=0,
+        ) as azure:
+            request.setdefault("model", openai.NOT_GIVEN)  # the deployment names it
+            return _sent(azure.chat.completions, request, cassette)
     resource: Any = (
         claude.messages
         if recorded.path.endswith("/messages")
@@ -436,8 +450,12 @@ def replay_raw(server: RunningServer, recorded: Recorded, cassette: str) -> http
         if recorded.path.endswith("/responses")
         else client.chat.completions
     )
+    return _sent(resource, request, cassette)
+
+
+def _sent(resource: Any, request: dict[str, Any], cassette: str) -> httpx.Response:
     with resource.with_streaming_response.create(
-        **recorded.request, extra_headers={"X-Mockllm-Cassette": cassette}
+        **request, extra_headers={"X-Mockllm-Cassette": cassette}
     ) as response:
         response.read()
         return response.http_response  # type: ignore[no-any-return]
@@ -467,7 +485,13 @@ def test_wild_cassettes_replay_to_the_sdk(servers: Servers, recorded: Recorded) 
     for _ in range(recorded.index + 1):  # the same request again plays the next answer
         response = replay_raw(servers.replayer, recorded, cassette)
     same_answer(response, recorded)
-    assert journal(servers.replayer.url)[-1]["rule"] == f"{cassette}#{recorded.index}"
+    entry = journal(servers.replayer.url)[-1]
+    assert entry["rule"] == f"{cassette}#{recorded.index}"
+    # the journal tells the call as it was made, on a path mockllm does not serve too
+    family = "messages" if recorded.path.endswith("/messages") else recorded.path.split("/")[-1]
+    family = {"completions": "chat"}.get(family, family)
+    model = recorded.request.get("model") or recorded.path.split("/")[3]
+    assert (entry["api"], entry["model"], entry["stream"]) == (family, model, recorded.is_stream)
 
 
 # A whole JSON answer, a Responses stream and a Messages stream, in each zstd form.
