@@ -139,6 +139,15 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             hints[name] = _sentence(saying.group(1))  # "…saying the meeting moved to 3pm."
         elif key in _SUBJECT_NAMES and (saying := _SAYING.search(text)) is not None:
             hints[name] = _sentence(saying.group(1), words=6).rstrip(".")
+        elif key in _TOPIC_NAMES and (told := _TOLD.match(text)) is not None:
+            # "Create a high priority ticket: the login page is down for all users."
+            if key in _SUBJECT_NAMES:  # a few words, not ending on "for" or "the"
+                words = told.group(1).rstrip(".!?").split()[:6]
+                while len(words) > 1 and words[-1].lower() in STOP:
+                    words.pop()
+                hints[name] = _sentence(" ".join(words)).rstrip(".")
+            else:
+                hints[name] = _sentence(told.group(1))
         elif key == "text" and (quoted := _QUOTED.search(text)) is not None:
             hints[name] = next(g for g in quoted.groups() if g)  # "Translate 'good morning'…"
         elif key in URL_NAMES and (url := url_in(text)) is not None:
@@ -194,6 +203,12 @@ _SAYING = re.compile(
 )
 _BODY_NAMES = frozenset(("body", "message", "content", "text", "emailbody", "msg", "note"))
 _SUBJECT_NAMES = frozenset(("subject", "title", "emailsubject", "headline"))
+# What a one-line request is about, after its colon: its title in a few words, its
+# description whole ("Create a ticket: the login page is down." -> "The login page is down").
+_TOLD = re.compile(r"[^:\n]{3,80}:[ \t]*([^:\n]{3,400}?)[ \t]*\Z")
+_TOPIC_NAMES = _SUBJECT_NAMES | frozenset(
+    ("summary", "description", "details", "issue", "problem", "body", "content", "note")
+)
 
 
 def _sentence(said: str, words: int = 0) -> str:

@@ -222,3 +222,14 @@ def test_a_sentiment_a_date_and_a_list_are_read_from_the_message() -> None:
     assert hints("Tom lives in Leeds, and likes chess and hiking.", hobbies=strings) == {
         "hobbies": ["chess", "hiking"]
     }
+
+
+def test_a_title_and_a_description_are_what_a_request_says_after_its_colon() -> None:
+    offered = tool("create_issue", "Create an issue", title=1, summary=1, details=1)
+    text = "File a bug: the export button does nothing on Safari."
+    request = conversation({"role": "user", "content": text}, tools=[offered])
+    assert argument_hints(request, request.tools[0]) == {
+        "title": "The export button does nothing",
+        "summary": "The export button does nothing on Safari.",
+        "details": "The export button does nothing on Safari.",
+    }

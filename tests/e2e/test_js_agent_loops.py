@@ -132,3 +132,17 @@ def test_a_question_about_warmth_calls_the_weather_tool(claude: Anthropic) -> No
     assert [(b.name, b.input) for b in reply.content if b.type == "tool_use"] == [
         ("weather", {"location": "Tokyo"})
     ]
+
+
+def test_a_ticket_is_titled_and_described_by_what_the_message_says(client: OpenAI) -> None:
+    """`createTicket({ title, priority: z.enum([...]), description })` on the Responses API:
+    "Create a high priority ticket: the login page is down for all users." was called
+    with a title and a description of random words."""
+    answer = client.responses.create(**_body("ai_sdk_create_ticket_responses"))
+    (call,) = [item for item in answer.output if item.type == "function_call"]
+    assert call.name == "createTicket"
+    assert json.loads(call.arguments) == {
+        "title": "The login page is down",
+        "priority": "high",
+        "description": "The login page is down for all users.",
+    }
