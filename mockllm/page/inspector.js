@@ -471,7 +471,7 @@
     if (!t) return [el("p", { class: "muted" }, d.note || "No timing for this exchange (nothing was paced).")];
     const pace = t.pace || {};
     const paceText = pace.ttft_ms !== undefined
-      ? `intended pace (${pace.from}): TTFT ${pace.ttft_ms} ms, then ${pace.inter_token_ms} ms per event${pace.jitter_ms ? ` ± ${pace.jitter_ms} ms` : ""}`
+      ? ["intended pace (", pace.from, `): TTFT ${pace.ttft_ms} ms, then ${pace.inter_token_ms} ms per event${pace.jitter_ms ? ` ± ${pace.jitter_ms} ms` : ""}`]
       : pace.delay_ms !== undefined ? `an error reply sent after ${pace.delay_ms} ms`
         : pace.replay_speed !== undefined ? `replayed at ${pace.recorded ? "the recorded pace" : "the default pace (no timing was recorded)"} × ${pace.replay_speed}` : "";
     const lags = t.sent_ms.map((s, i) => (s === null || t.due_ms[i] === undefined ? null : s - t.due_ms[i])).filter((x) => x !== null);
@@ -536,13 +536,13 @@
     const w = d.why_not || {};
     const row = d.row;
     if (row.source === "rule") {
-      out.push(el("p", {}, `Answered by the rule ${row.by}.`));
+      out.push(el("p", {}, "Answered by the rule ", row.by, "."));
     }
     if (w.none) out.push(el("p", { class: "no-rule" }, w.none));
     if (w.cassette) {
       const c = w.cassette;
       out.push(el("h3", {}, "Cassette miss"));
-      out.push(el("p", {}, c.nearest ? `Nearest recorded interaction: ${c.nearest}` : "No recorded interaction to compare with."));
+      out.push(el("p", {}, c.nearest ? ["Nearest recorded interaction: ", c.nearest] : "No recorded interaction to compare with."));
       out.push(el("ul", { class: "diff" }, c.diff.map((line) => el("li", {}, line))));
       if (c.recorded !== null && c.recorded !== undefined) {
         out.push(el("div", { class: "side" },
@@ -555,7 +555,7 @@
       if (!w.rules.length) out.push(el("p", { class: "muted" }, "No rules are loaded."));
       w.rules.forEach((near, i) => {
         out.push(el("div", { class: "near", data: { rule: near.rule } },
-          el("h4", {}, `${i + 1}. ${near.name} `, el("span", { class: "where", title: near.file }, `${near.file.split("/").pop()}:${near.line ?? "?"}`),
+          el("h4", {}, `${i + 1}. `, near.name, " ", el("span", { class: "where", title: near.file }, `${near.file.split("/").pop()}:${near.line ?? "?"}`),
             el("span", { class: "where" }, ` · ${near.failed} of ${near.conditions.length} conditions failed`)),
           near.note ? el("p", { class: "muted" }, near.note) : null,
           near.conditions.map((c) => el("div", { class: `cond ${c.held ? "held" : "failed"}` },

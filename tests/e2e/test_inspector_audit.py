@@ -26,6 +26,10 @@ rules:
     match: { model: "evil-<script>alert(2)</script>" }
     reply: { content: "<script>alert(3)</script></textarea><img src=x onerror=alert(4)>" }
 
+  - name: "tilted\u202eABC"
+    match: { model: "tilted*" }
+    reply: { content: "leaning" }
+
   - name: limited
     match: { model: limited }
     reply: { error: { status: 429, headers: { Retry-After: "0" } } }
@@ -169,32 +173,37 @@ def test_a_bidi_override_in_a_value_reorders_nothing_after_it(
 ) -> None:
     """A model named with U+202E (right-to-left override) turned the rest of the exchange's
     summary back to front: its status and its rule were drawn reversed, before the model's
-    end. Each value is isolated: the status is drawn after the model, as written."""
-    sent = send(server, "/v1/chat/completions", chat("limited\u202eXYZ", "hello \u202eright"))
-    exchange = exchange_id(sent)
-    open_detail(page, exchange)
-    where = page.evaluate(
-        """([needle, status]) => {
-          const summary = document.querySelector('#detail-summary');
-          const box = (text) => {
-            const walk = document.createTreeWalker(summary, NodeFilter.SHOW_TEXT);
-            for (let node; (node = walk.nextNode());) {
-              const at = node.data.indexOf(text);
-              if (at < 0) continue;
-              const range = document.createRange();
-              range.setStart(node, at);
-              range.setEnd(node, at + text.length);
-              return range.getBoundingClientRect();
-            }
-            return null;
-          };
-          const model = box(needle), shown = box(` ${status} `);
-          return [model.left, model.right, shown.left];
-        }""",
-        ["XYZ", str(sent.status_code)],
+    end; a rule's name did the same to the timing's pace. Each value is isolated: what
+    follows it is drawn after it, as written."""
+    sent = send(server, "/v1/chat/completions", chat("tilted\u202eXYZ", "hello \u202eright"))
+    assert sent.status_code == 200
+    open_detail(page, exchange_id(sent))
+    status = f" {sent.status_code} "
+    assert follows(page, "#detail-summary", "XYZ", status)  # the model, then the status
+    assert follows(page, "#detail-summary", "ABC", " ms")  # the rule, then the duration
+    open_detail(page, exchange_id(sent), "timing")
+    assert follows(page, "#detail-body", "ABC", "TTFT")  # the rule, then its pace
+
+
+def follows(page: Any, where: str, first: str, then: str) -> bool:
+    """Whether the text `then` is drawn to the right of the text `first`, within `where`."""
+    left, right = page.evaluate(
+        """([where, texts]) => texts.map((text) => {
+          const root = document.querySelector(where);
+          const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+          for (let node; (node = walk.nextNode());) {
+            const at = node.data.indexOf(text);
+            if (at < 0) continue;
+            const range = document.createRange();
+            range.setStart(node, at);
+            range.setEnd(node, at + text.length);
+            return range.getBoundingClientRect().toJSON();
+          }
+          return null;
+        })""",
+        [where, [first, then]],
     )
-    model_left, model_right, status_left = where
-    assert status_left >= model_right > model_left, where
+    return bool(right["left"] >= left["right"] > left["left"])
 
 
 def test_long_values_wrap_inside_the_page(page: Any, server: RunningServer) -> None:
