@@ -1,17 +1,20 @@
 """Cassettes between mockllm and a user's own test suite, and cassettes from other suites.
 
-- mockllm records the official SDKs (chat, Responses, Messages; whole and streamed) through
-  `mockllm record`, and plain vcrpy (and pytest-recording's layout) replays the file to the
-  same SDK calls;
+- mockllm records the official SDKs (chat, Responses, Messages; whole and streamed; an
+  error of each API) through `mockllm record`, into pytest-recording's layout
+  (`test_users_suite/test_sdk_calls.yaml`), and plain vcrpy replays the file to the same
+  SDK results and exceptions;
 - vcrpy records the same calls itself (its defaults, `decode_compressed_response`,
-  `filter_headers`, the `json` serializer) and `mockllm serve --cassettes` replays them;
+  `filter_headers`, the `json` serializer; and httpx's own calls, with zstd bodies) and
+  `mockllm serve --cassettes` replays them;
 - cassettes copied from other projects' suites (tests/data/cassettes/wild/, each names
   its source) replay to the SDK request their recorded body describes, as they are and
   with their bodies zstd-encoded, as vcrpy keeps them from an API that answers in zstd.
 
 The upstream is a small HTTP server in this process that answers with those recorded
-bodies (gzipped for a client that accepts gzip, as the API does). vcrpy runs in this
-process too: it patches the HTTP clients only inside its `use_cassette` blocks.
+bodies (zstd for a client that offers it, else gzip for one that accepts gzip, as the APIs
+behind Cloudflare do). vcrpy runs in this process too: it patches the HTTP clients only
+inside its `use_cassette` blocks.
 """
 
 from __future__ import annotations
