@@ -87,7 +87,12 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
                 return again.name
             called = {call.name for m in turn for call in m.tool_calls}
             asked = words_of(request.last_user)
-            rest = [t for t in candidates if t.name not in called and words_of(t.name) & asked]
+            # (named by a word of its own: not translate_to_french, once
+            # translate_to_spanish has answered "Translate 'good morning' to Spanish")
+            said = frozenset().union(*map(words_of, called))
+            rest = [
+                t for t in candidates if t.name not in called and (words_of(t.name) - said) & asked
+            ]
             return rest[0].name if rest else None
         handing = _hand_on(request, candidates, turn)
         if handing is not None:
@@ -395,6 +400,9 @@ def choose_tools(request: Conversation, seed: int) -> tuple[str, ...]:
     words = words_of(said) | math_words(said)
     allowed = set(request.allowed_tools) or {t.name for t in request.tools}
     called = {call.name for m in turn_messages(request) for call in m.tool_calls}
+    # Named by a word of its own: "Translate 'good morning' to Spanish" names
+    # translate_to_spanish, not translate_to_french (the Agents SDK's agents as tools).
+    shared = words_of(first)
     named = [
         t.name
         for t in request.tools
@@ -403,7 +411,7 @@ def choose_tools(request: Conversation, seed: int) -> tuple[str, ...]:
         and t.name not in called
         and not is_output_tool(t)
         and not is_handoff(t.name)
-        and words_of(t.name) & words
+        and (words_of(t.name) - shared) & words
     ]
     return (*firsts, *named)
 

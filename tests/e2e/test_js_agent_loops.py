@@ -146,3 +146,17 @@ def test_a_ticket_is_titled_and_described_by_what_the_message_says(client: OpenA
         "priority": "high",
         "description": "The login page is down for all users.",
     }
+
+
+def test_agents_as_tools_call_only_the_translator_asked_for(client: OpenAI) -> None:
+    """The Agents SDK's agents-as-tools example: an orchestrator with
+    `translate_to_spanish` and `translate_to_french` (`agent.asTool`), asked "Translate
+    \\"good morning\\" to Spanish.", called both, in one answer (parallel calls) or one after
+    the other: "translate" named the French one too."""
+    answer = client.responses.create(**_body("openai_agents_agents_as_tools_responses"))
+    calls = [item for item in answer.output if item.type == "function_call"]
+    assert [call.name for call in calls] == ["translate_to_spanish"]
+    body = _body("openai_agents_agents_as_tools_chat_after_results")
+    reply = client.chat.completions.create(**body)
+    assert reply.choices[0].finish_reason == "stop"
+    assert "translate_to_spanish returned" in (reply.choices[0].message.content or "")
