@@ -20,7 +20,11 @@ OBJECT_CHARS = 20_000  # a result object longer than this is quoted, not read
 
 _ANSWER_NAMES = frozenset(
     ("answer", "finalanswer", "result", "response", "output", "reply", "text", "content",
-     "summary", "message", "finalresponse", "finaloutput")
+     "summary", "message", "finalresponse", "finaloutput",
+     # what an answer's schema calls the prose it says about what was found (the AI SDK's
+     # Output.object `{ location, temperatureF, advice }`)
+     "advice", "explanation", "report", "recommendation", "details", "description",
+     "findings", "conditions", "forecast")
 )  # fmt: skip
 
 

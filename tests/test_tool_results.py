@@ -48,11 +48,14 @@ def test_a_final_answer_tool_carries_what_the_results_said() -> None:
     # Any required string for a tool; only an answer-named one for a structured output.
     submit = {
         "type": "object",
-        "properties": {"report": {"type": "string"}},
-        "required": ["report"],
+        "properties": {"title": {"type": "string"}},
+        "required": ["title"],
     }
-    assert answer_hints(back, submit, "en_US") == {"report": said}
+    assert answer_hints(back, submit, "en_US") == {"title": said}
     assert answer_hints(back, submit, "en_US", any_required=False) == {}
+    # A structured output's prose about what was found (`advice`, `conditions`).
+    prose = {"type": "object", "properties": {"advice": {"type": "string"}}}
+    assert answer_hints(back, prose, "en_US", any_required=False) == {"advice": said}
     # Not a string the message gives a value for (pydantic-ai's Weather: city, conditions).
     weather = {
         "type": "object",

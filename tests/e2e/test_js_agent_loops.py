@@ -160,3 +160,18 @@ def test_agents_as_tools_call_only_the_translator_asked_for(client: OpenAI) -> N
     reply = client.chat.completions.create(**body)
     assert reply.choices[0].finish_reason == "stop"
     assert "translate_to_spanish returned" in (reply.choices[0].message.content or "")
+
+
+def test_a_structured_answer_after_a_tool_says_what_it_found(client: OpenAI) -> None:
+    """The AI SDK's `streamText` with a weather tool and `output: Output.object({ schema:
+    z.object({ location, temperatureF, advice }) })`: once the tool's result is back, the
+    answer's `advice` was a random word ("maybe"): only a property named for the answer
+    (`answer`, `summary`…) carried what the tools found."""
+    body = _body("ai_sdk_stream_text_output_after_results_chat")
+    with client.chat.completions.create(**body) as stream:
+        chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    said = json.loads(text)
+    assert (said["location"], said["temperatureF"]) == ("Denver", 72)
+    assert "location Denver, temperature 72" in said["advice"]
