@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, Literal
@@ -100,6 +100,7 @@ class Catalogue:
     exact: dict[str, Model]
     globs: tuple[tuple[re.Pattern[str], Model], ...]
     not_chat: tuple[re.Pattern[str], ...] = ()
+    snapshots: dict[str, str] = field(default_factory=dict)  # alias -> its dated model
 
     def lookup(self, model_id: str) -> Model:
         """The entry for a model id as sent (a `provider/` prefix is ignored)."""
@@ -127,6 +128,16 @@ def _lookup(cat: Catalogue, model_id: str) -> Model:
     if found.chat and any(pattern.match(name) for pattern in cat.not_chat):
         return replace(found, chat=False)
     return found
+
+
+def snapshot(model_id: str) -> str | None:
+    """The dated model an OpenAI alias stands for, which the API's answers name
+    (`gpt-4o` -> `gpt-4o-2024-08-06`); None for any other id, dated ones too.
+
+    Example:
+        snapshot("gpt-4o-mini")  ->  "gpt-4o-mini-2024-07-18"
+    """
+    return _load().snapshots.get(model_id)
 
 
 def _entry(cat: Catalogue, name: str, model_id: str) -> Model:
@@ -169,7 +180,12 @@ def parse_catalogue(data: dict[str, Any]) -> Catalogue:
     if not isinstance(not_chat, list) or not all(isinstance(g, str) for g in not_chat):
         raise ValueError(f"not_chat must be a list of globs, found {not_chat!r}")
     patterns = tuple(re.compile(fnmatch.translate(g)) for g in not_chat)
-    return Catalogue(tuple(models), unknown, exact, globs, patterns)
+    snapshots = data.get("snapshots") or {}
+    if not isinstance(snapshots, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in snapshots.items()
+    ):
+        raise ValueError(f"snapshots must map model ids to model ids, found {snapshots!r}")
+    return Catalogue(tuple(models), unknown, exact, globs, patterns, dict(snapshots))
 
 
 def _model(

@@ -138,6 +138,7 @@ class Endpoint:
             config.embedding_dimensions,
             lenient=config.lenient,
             refuse_unknown=profile.unknown_arguments == "refuse",
+            dated_models=profile.dated_models,
             held_elsewhere=config.upstream is not None or config.cassettes is not None,
             vllm=profile.vllm,
         )

@@ -171,6 +171,11 @@ FORMAT = s.Obj(
             doc="request arguments the API does not know: refused as OpenAI refuses them, "
             "or passed through as a gateway does (default: refuse)",
         ),
+        "dated_models": s.Bool(
+            doc="answers name the dated model an alias stands for (gpt-4o answered by "
+            "gpt-4o-2024-08-06), as OpenAI's API does; false: the model as the request named "
+            "it (default: false)",
+        ),
         "vllm": s.Obj(
             {
                 "version": s.Str(doc="what GET /version answers"),
@@ -251,6 +256,7 @@ class Profile:
     on_exhaustion: Literal["length", "error"] = "length"
     source: str = "<profile>"
     unknown_arguments: Literal["refuse", "pass"] = "refuse"
+    dated_models: bool = False  # answers name an alias's dated model, as OpenAI's do
     vllm: VllmServer | None = None
 
     def error(
@@ -575,6 +581,7 @@ def _compile(data: dict[str, Any], lines: Any, source: str) -> Profile:
         on_exhaustion=data.get("on_exhaustion", "length"),
         source=source,
         unknown_arguments=data.get("unknown_arguments", "refuse"),
+        dated_models=bool(data.get("dated_models", False)),
         vllm=vllm,
     )
 

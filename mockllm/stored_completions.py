@@ -55,7 +55,9 @@ def keep(store: StateStore, completion: JSON, request: Mapping[str, Any]) -> Non
             if message.get(field) is not None:
                 kept[field] = message[field]
         messages.append(kept)
-    document = {"completion": completion, "messages": messages}
+    # The model the request named too: a list by model finds a completion by either name
+    # (gpt-4o, or the gpt-4o-2024-08-06 its answer names).
+    document = {"completion": completion, "messages": messages, "asked": request.get("model")}
     store.put_document(KIND, completion["id"], orjson.dumps(document), LIMIT)
     store.put_document(_INDEX, completion["id"], b"", LIMIT)
 
@@ -91,15 +93,17 @@ def delete(store: StateStore, completion_id: str) -> JSON:
 def listed(
     store: StateStore, model: str | None, metadata: dict[str, str], order: str
 ) -> list[JSON]:
-    """The stored completions (oldest first unless `order` is desc), of `model` and with
-    every `metadata` pair given, when they are given."""
+    """The stored completions (oldest first unless `order` is desc), of `model` (the model
+    the request named or the one its answer names) and with every `metadata` pair given,
+    when they are given."""
     found = []
     for completion_id in store.document_names(_INDEX):
         raw = store.get_document(KIND, completion_id)
         if raw is None:
             continue
-        completion = orjson.loads(raw)["completion"]
-        if model is not None and completion.get("model") != model:
+        document = orjson.loads(raw)
+        completion = document["completion"]
+        if model is not None and model not in (completion.get("model"), document.get("asked")):
             continue
         kept = completion.get("metadata") or {}
         if any(kept.get(k) != v for k, v in metadata.items()):

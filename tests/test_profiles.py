@@ -216,7 +216,7 @@ def test_typos_give_file_line_field_and_the_closest_key(tmp_path: Path):
     assert found[0] == (
         f"{path}:2: auht: unknown key 'auht'; did you mean 'auth'? valid keys: extends, name, "
         "description, chat_paths, models_path, auth, required_headers, ranges, models, balance, "
-        "errors, on_exhaustion, error_shape, unknown_arguments, vllm"
+        "errors, on_exhaustion, error_shape, unknown_arguments, dated_models, vllm"
     )
     assert found[1].startswith(
         f"{path}:5: ranges.temprature: unknown key 'temprature'; did you mean 'temperature'?"

@@ -40,6 +40,7 @@ class ParseContext:
     embedding_dimensions: int = 1536  # for embedding models without a known size
     lenient: bool = False  # --lenient: accept what the real service refuses
     refuse_unknown: bool = True  # the profile refuses arguments the API does not know
+    dated_models: bool = False  # answers name the dated model an alias stands for
     # An upstream (--upstream) or cassettes (--cassettes) may hold what an id names: a
     # response, conversation or item the store does not hold is no error (no earlier turns).
     held_elsewhere: bool = False

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from mockllm import audio, sse, stored_completions, vllm
-from mockllm.catalogue import Model, lookup
+from mockllm.catalogue import Model, lookup, snapshot
 from mockllm.conversation import (
     JSON,
     Conversation,
@@ -761,6 +761,7 @@ def parse(
             entry.reasoning == "hidden" or entry.audio,
             entry.fingerprint,
             _Speech(spoken, heard) if entry.audio else None,
+            _snapshot(model) if context.dated_models else None,
         ),
     )
     if not context.lenient:
@@ -1071,6 +1072,9 @@ class _Wire:
     reasons: bool = False
     fingerprinted: bool = True  # the answer names its system_fingerprint (else null)
     speech: _Speech | None = None  # a model that speaks: what it hears and how it answers
+    # The alias the request named and the dated model the answer names for it (None: the
+    # answer names its model as it is).
+    snapshot: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1137,6 +1141,20 @@ def _finish(choice: RenderedChoice, legacy: bool) -> str:
     return choice.finish_reason
 
 
+def _snapshot(model: str) -> tuple[str, str] | None:
+    dated = snapshot(model)
+    return None if dated is None else (model, dated)
+
+
+def _answering(rendered: Rendered, wire: _Wire) -> str:
+    """The model an answer names: the dated model of the alias the request named (as the
+    API answers), unless a rule's reply named another."""
+    renamed = wire.snapshot
+    if renamed is not None and rendered.model == renamed[0]:
+        return renamed[1]
+    return rendered.model
+
+
 def completion(rendered: Rendered, created: int, wire: _Wire = _PLAIN) -> JSON:
     """The non-streaming `chat.completion` object (a reasoning model's choices without
     `logprobs` unless they were asked for; a spoken choice's message with its `audio`)."""
@@ -1151,7 +1169,7 @@ def completion(rendered: Rendered, created: int, wire: _Wire = _PLAIN) -> JSON:
         "id": rendered.id,
         "object": "chat.completion",
         "created": created,
-        "model": rendered.model,
+        "model": _answering(rendered, wire),
         "choices": choices,
         "usage": usage_body(rendered, speech, voices),
         "service_tier": wire.tier,
@@ -1189,6 +1207,7 @@ class _Chunks:
         tier: str = "default",
         reasons: bool = False,
         fingerprinted: bool = True,
+        model: str | None = None,
     ) -> None:
         self.prefix = (
             b'data: {"id":'
@@ -1196,7 +1215,7 @@ class _Chunks:
             + b',"object":"chat.completion.chunk","created":'
             + str(created).encode()
             + b',"model":'
-            + _dumps(rendered.model)
+            + _dumps(model or rendered.model)
             + b',"service_tier":'
             + _dumps(tier)
             + b',"system_fingerprint":'
@@ -1406,6 +1425,7 @@ def stream(
         wire.tier,
         wire.reasons,
         wire.fingerprinted,
+        _answering(rendered, wire),
     )
     offsets = rendered.offsets
     events: list[bytes] = []

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from mockllm import stored_conversations as conversations
-from mockllm.catalogue import Model, catalogue, lookup
+from mockllm.catalogue import Model, catalogue, lookup, snapshot
 from mockllm.conversation import (
     JSON,
     Conversation,
@@ -235,6 +235,7 @@ class Wire:
     # the built-in searches offered (`SEARCHES`: server tools), by their tools' names
     searches: frozenset[str] = frozenset()
     sources: bool = False  # `include` asks for `web_search_call.action.sources`
+    dated: str | None = None  # the dated model the answer names for the alias asked for
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -1302,6 +1303,7 @@ def parse(
             frozenset(t.name for t in custom),
             searches,
             "web_search_call.action.sources" in includes,
+            snapshot(model) if context.dated_models else None,
         ),
     )
     texts = [m.text for m in messages_t]
@@ -1496,6 +1498,13 @@ class _Ids:
     reasoning: str
     message: str
     calls: tuple[str, ...]
+
+
+def _answering(model: str, asked: str, dated: str | None) -> str:
+    """The model an answer names: the dated model of the alias the request named (a
+    request for gpt-4o is answered by gpt-4o-2024-08-06), unless a rule's reply named
+    another."""
+    return dated if dated is not None and model == asked else model
 
 
 def _ids(rendered: Rendered, wire: Wire) -> _Ids:
@@ -1724,7 +1733,7 @@ def response_object(
         "instructions": echo["instructions"],
         "max_output_tokens": echo["max_output_tokens"],
         "max_tool_calls": echo["max_tool_calls"],
-        "model": rendered.model,
+        "model": _answering(rendered.model, conversation.model, wire.dated),
         "moderation": None,
         "output": _output(ids, choice, status, wire) if output is None else output,
         "parallel_tool_calls": echo["parallel_tool_calls"],

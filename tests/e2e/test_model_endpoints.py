@@ -5,7 +5,9 @@ the official SDK; the models they do serve answered as before."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai import OpenAI
@@ -101,3 +103,51 @@ def test_lenient_serves_every_model_everywhere(tmp_path_factory: pytest.TempPath
         assert sdk.embeddings.create(model="gpt-4o", input="hello").data[0].embedding
     finally:
         running.stop()
+
+
+@pytest.mark.parametrize(
+    ("asked", "named"),
+    [
+        ("gpt-4o-mini", "gpt-4o-mini-2024-07-18"),
+        ("gpt-4o", "gpt-4o-2024-08-06"),
+        ("gpt-5", "gpt-5-2025-08-07"),
+        ("gpt-4.1-nano", "gpt-4.1-nano-2025-04-14"),
+        ("gpt-4o-2024-11-20", "gpt-4o-2024-11-20"),  # a dated id is named as it is
+        ("gpt-5.6", "gpt-5.6"),  # no snapshot known
+    ],
+)
+def test_an_alias_is_answered_by_the_dated_model_it_stands_for(
+    server: RunningServer, asked: str, named: str
+) -> None:
+    # Recorded answers name the snapshot: a request for gpt-4o is answered by
+    # "model": "gpt-4o-2024-08-06" (curl transcripts, the OpenAPI document's examples).
+    sdk = client(server)
+    messages: list[Any] = [{"role": "user", "content": "Hi"}]
+    whole = sdk.chat.completions.create(model=asked, messages=messages)
+    chunks = list(sdk.chat.completions.create(model=asked, messages=messages, stream=True))
+    assert whole.model == named and {c.model for c in chunks} == {named}
+    response = sdk.responses.create(model=asked, input="Hi")
+    events = list(sdk.responses.create(model=asked, input="Hi", stream=True))
+    assert response.model == named
+    assert {e.response.model for e in events if hasattr(e, "response")} == {named}
+
+
+def test_a_rule_s_reply_names_its_own_model(server: RunningServer) -> None:
+    added = httpx.post(
+        server.url + "/__admin/rules",
+        json={
+            "version": 1,
+            "rules": [
+                {
+                    "name": "named-model",
+                    "match": {"last_user": "Which model are you?"},
+                    "reply": {"content": "A mock.", "model": "gpt-4o"},
+                }
+            ],
+        },
+    )
+    assert added.status_code in (200, 201), added.text
+    sdk = client(server)
+    messages: list[Any] = [{"role": "user", "content": "Which model are you?"}]
+    assert sdk.chat.completions.create(model="gpt-4o-mini", messages=messages).model == "gpt-4o"
+    assert sdk.responses.create(model="gpt-4o-mini", input=messages).model == "gpt-4o"

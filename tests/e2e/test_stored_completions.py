@@ -43,6 +43,9 @@ def test_stored_completions_are_kept_listed_and_changed(server: RunningServer) -
     assert [c.id for c in client.chat.completions.list()] == [first.id, second.id]
     assert [c.id for c in client.chat.completions.list(order="desc")] == [second.id, first.id]
     assert [c.id for c in client.chat.completions.list(model="gpt-4o")] == [second.id]
+    # Kept as answered, by the dated model; listed by either name.
+    assert kept.model == "gpt-4o-mini-2024-07-18"
+    assert [c.id for c in client.chat.completions.list(model="gpt-4o-2024-08-06")] == [second.id]
     assert [c.id for c in client.chat.completions.list(metadata={"app": "demo"})] == [first.id]
     messages = client.chat.completions.messages.list(first.id).data
     assert [(m.role, m.content) for m in messages] == [

@@ -65,7 +65,7 @@ def test_default_generator_body_has_every_field(examples_server):
     data = response.json()
     check_completion(data)
     assert data["created"] == FROZEN
-    assert data["model"] == "gpt-4o"
+    assert data["model"] == "gpt-4o-2024-08-06"  # the dated model the alias stands for
     assert data["choices"][0]["finish_reason"] == "stop"
     assert data["choices"][0]["message"]["content"].strip()
     usage = data["usage"]
@@ -87,7 +87,7 @@ def test_stream_framing(examples_server, prompt, expected):
     for chunk in chunks:
         assert chunk["object"] == "chat.completion.chunk"
         assert chunk["created"] == FROZEN
-        assert chunk["model"] == "gpt-4o"
+        assert chunk["model"] == "gpt-4o-2024-08-06"
         assert chunk["choices"], "no usage chunk (choices: []) without include_usage"
         assert chunk.get("usage") is None
     assert chunks[0]["choices"][0]["delta"].get("role") == "assistant"
