@@ -752,7 +752,7 @@ class _Builder:
                 keys.append(key)
         for key, wanted in (s.get("dependentRequired") or {}).items():
             keys += [k for k in wanted if key in keys and k not in keys]
-        out = {}
+        out: dict[str, Any] = {}
         for key in keys:
             sub = facts.subs.get(key)
             if sub is None:
@@ -762,6 +762,10 @@ class _Builder:
             hint = self.hints.get(key) if depth == 0 else None
             if hint is not None and self.takes_hint(sub, depth + 1, hint):
                 out[key] = hint
+            elif depth == 0 and self.hints and _takes_null(sub):
+                # An extraction (the prompt gave other values) leaves out what the text
+                # does not say: `email: string | null` of "Maria Garcia is 29" is null.
+                out[key] = None
             else:
                 out[key] = self.value(sub, depth + 1, key)
         return out
@@ -873,6 +877,20 @@ def _within(s: Schema, value: float) -> bool:
         return False
     step = s.get("multipleOf")
     return step is None or _divides(value, step)
+
+
+def _takes_null(schema: object) -> bool:
+    """Whether a property's own schema allows null: `["string", "null"]`, or a null branch
+    of its anyOf (pydantic's and zod's `.nullable()`)."""
+    if not isinstance(schema, dict):
+        return False
+    kinds = schema.get("type")
+    if kinds == "null" or (isinstance(kinds, list) and "null" in kinds):
+        return True
+    branches = schema.get("anyOf") or schema.get("oneOf")
+    return isinstance(branches, list) and any(
+        isinstance(b, dict) and b.get("type") == "null" for b in branches
+    )
 
 
 def _takes_hint(s: Schema | None, hint: Hint) -> bool:

@@ -175,3 +175,16 @@ def test_a_structured_answer_after_a_tool_says_what_it_found(client: OpenAI) -> 
     said = json.loads(text)
     assert (said["location"], said["temperatureF"]) == ("Denver", 72)
     assert "location Denver, temperature 72" in said["advice"]
+
+
+def test_an_extraction_leaves_null_what_the_text_does_not_say(client: OpenAI) -> None:
+    """openai-node's `responses.parse` with `zodTextFormat(z.object({ name, age, city,
+    email: z.string().nullable() }), "person")`: "Maria Garcia is 29 and lives in
+    Madrid." gave an invented email ("matthew47@example.com") as often as null."""
+    body = _body("openai_node_responses_parse_person")
+    said = set()
+    for n in range(4):
+        answer = client.responses.create(**body, metadata={"try": str(n)})
+        person = json.loads(answer.output_text)
+        said.add((person["name"], person["age"], person["city"], person["email"]))
+    assert said == {("Maria Garcia", 29, "Madrid", None)}
