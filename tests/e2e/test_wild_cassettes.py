@@ -366,17 +366,30 @@ class TestStories:
 """
 
 
+# Plugins of other packages in the venv that the inner runs do not need: loading them (and
+# rewriting their modules' asserts) takes about 2 s a run.
+QUIET_PLUGINS = (
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:faker",
+    "-p",
+    "no:anyio",
+    "-p",
+    "no:langsmith_plugin",
+)
+
+
 def test_pytest_recordings_layout_replays_one_cassette_per_test(
     upstream: RunningServer, pytester: pytest.Pytester
 ) -> None:
     pytester.makepyfile(test_inner=INNER_TEST.format(base_url=upstream.base_url))
     recorded = pytester.runpytest_subprocess(
-        "-p",
-        "no:cacheprovider",
+        *QUIET_PLUGINS,
         "-p",
         "no:mockllm",
-        "-p",
-        "no:langsmith_plugin",
         "--record-mode=once",
         timeout=120,
     )
@@ -390,12 +403,9 @@ def test_pytest_recordings_layout_replays_one_cassette_per_test(
     shutil.move(pytester.path / "test_inner.py", pytester.path / "recorded_with_vcr.py.txt")
     pytester.makepyfile(test_inner=REPLAY_WITH_MOCKLLM)
     replayed = pytester.runpytest_subprocess(
-        "-p",
-        "no:cacheprovider",
+        *QUIET_PLUGINS,
         "-p",
         "no:recording",
-        "-p",
-        "no:langsmith_plugin",
         "--mockllm-cassettes=cassettes",
         timeout=120,
     )
