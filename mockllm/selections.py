@@ -43,7 +43,8 @@ _JSON_CHOICE = re.compile(r"\bchoice:\s*1,")  # the text selectors' example
 
 def selection_answer(request: Conversation) -> str | None:
     """The JSON list a text selector's prompt asks for, or None for another prompt."""
-    if _JSON_CHOICE.search(request.last_user) is None:
+    text = request.last_user
+    if "choice:" not in text or _JSON_CHOICE.search(text) is None:  # (a fast test first)
         return None
     chosen = _selected(request.last_user)
     if chosen is None:
