@@ -65,6 +65,8 @@ def count_tokens(text: str) -> int:
         return _count_short(text)
     if len(text) <= _KEPT:
         return _count_kept(text)
+    if len(text) <= _KEPT_LARGE:
+        return _count_large(text)
     return len(_split(text))
 
 
@@ -72,6 +74,8 @@ _SHORT = 64  # stream deltas and words repeat: their counts are kept
 # A system prompt and the tools' definitions come again with every request of an app
 # (counting 1.5 KB of tool schema took 130 us); their counts are kept too.
 _KEPT = 16384
+# A coding agent's system prompt and tools run to 30-80 KB: a few of those are kept.
+_KEPT_LARGE = 256 * 1024  # at most 64 of them: 16 MiB
 
 
 @functools.lru_cache(maxsize=4096)
@@ -81,6 +85,11 @@ def _count_short(text: str) -> int:
 
 @functools.lru_cache(maxsize=1024)
 def _count_kept(text: str) -> int:
+    return len(_split(text))
+
+
+@functools.lru_cache(maxsize=64)
+def _count_large(text: str) -> int:
     return len(_split(text))
 
 

@@ -4,6 +4,8 @@ both read texts through them."""
 
 from __future__ import annotations
 
+import functools
+
 STOP = frozenset(
     (
         "a an and are as at be by can could did do does for from get give have how i in is it "
@@ -58,6 +60,7 @@ FUNCTION_WORDS = {
 }
 
 
+@functools.lru_cache(maxsize=16384)  # the same words come back in every prompt
 def stem(word: str) -> str:
     """`dogs`, `named`/`name`, `cities`, `called` -> `dog`, `nam`, `city`, `call`: the
     common English endings and a final `e` off, as long as three letters are left."""
