@@ -5,7 +5,9 @@ of its own."""
 
 from __future__ import annotations
 
+import functools
 import re
+import zoneinfo
 from typing import Any
 
 from mockllm.conversation import Conversation, Message, Tool
@@ -172,6 +174,8 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             # "Convert 100 USD to EUR" -> from=USD, to=EUR: the one after "to" for a target
             targets = [c for c in currencies if c[1]] if key.startswith(_TARGETS) else []
             hints[name] = currencies.pop(currencies.index((targets or currencies)[0]))[0]
+        elif key in _ZONE_NAMES and (zone := _zone_in(text, tool.name)) is not None:
+            hints[name] = zone  # "the time in Tokyo" -> "Asia/Tokyo"
         elif key in _ORIGINS and (origin := _FROM_PLACE.search(text)) is not None:
             hints[name] = origin.group(1)  # "a flight from Paris to Rome" -> from=Paris
         elif key in _DESTINATIONS and (destination := _TO_PLACE.search(text)) is not None:
@@ -544,6 +548,58 @@ def _currencies_in(text: str) -> list[tuple[str, bool]]:
 # The two sides of a conversion, when the tool converts money (`convert_currency(amount,
 # from, to)`): not a trip's ("from Paris to Rome").
 _SIDES = frozenset(("from", "to", "source", "target", "base", "quote", "frm", "into"))
+
+
+_ZONE_NAMES = frozenset(
+    ("timezone", "tz", "zone", "timezonename", "ianatimezone", "tzname", "timezoneid")
+)
+# An IANA zone a message names: "Europe/Paris", "America/Argentina/Buenos_Aires".
+_IANA = re.compile(
+    r"\b((?:Africa|America|Antarctica|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)"
+    r"/[A-Za-z_+-]+(?:/[A-Za-z_]+)?|UTC)\b"
+)
+# Cities a zone is not named after, that people ask the time of.
+_ZONE_OF = {
+    "san francisco": "America/Los_Angeles", "seattle": "America/Los_Angeles",
+    "washington": "America/New_York", "boston": "America/New_York",
+    "miami": "America/New_York", "beijing": "Asia/Shanghai", "delhi": "Asia/Kolkata",
+    "new delhi": "Asia/Kolkata", "mumbai": "Asia/Kolkata", "bangalore": "Asia/Kolkata",
+    "osaka": "Asia/Tokyo", "kyoto": "Asia/Tokyo", "milan": "Europe/Rome",
+    "barcelona": "Europe/Madrid", "munich": "Europe/Berlin", "geneva": "Europe/Zurich",
+    "montreal": "America/Toronto", "rio de janeiro": "America/Sao_Paulo",
+    "melbourne": "Australia/Melbourne", "london": "Europe/London",
+}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def _zones() -> dict[str, str]:
+    """The IANA zones by their city, in lower case ("new york" -> "America/New_York")."""
+    try:
+        names = zoneinfo.available_timezones()
+    except (OSError, ValueError):
+        names = set()
+    by_city = {
+        name.rpartition("/")[2].replace("_", " ").lower(): name
+        for name in sorted(names)
+        if name.startswith(_IANA_AREAS)
+    }
+    return by_city | _ZONE_OF
+
+
+_IANA_AREAS = ("Africa/", "America/", "Asia/", "Atlantic/", "Australia/", "Europe/", "Pacific/")
+
+
+def _zone_in(text: str, tool_name: str) -> str | None:
+    """The IANA zone a message names, or the zone of the place it names (after the tool's
+    own word when there are several: "the weather in Paris and the time in Tokyo")."""
+    if (named := _IANA.search(text)) is not None:
+        return named.group(1)
+    after = mention(text, tool_name)
+    places = [p.group(1) for p in PLACE.finditer(text, after)] + [
+        p.group(1) for p in PLACE.finditer(text)
+    ]
+    zones = _zones()
+    return next((zones[p.lower()] for p in places if p.lower() in zones), None)
 
 
 def _about_money(tool: Tool) -> bool:

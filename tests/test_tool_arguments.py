@@ -233,3 +233,16 @@ def test_a_title_and_a_description_are_what_a_request_says_after_its_colon() -> 
         "summary": "The export button does nothing on Safari.",
         "details": "The export button does nothing on Safari.",
     }
+
+
+def test_a_time_zone_is_the_one_named_or_the_zone_of_the_place() -> None:
+    offered = tool("get_current_time", "Get the current time in a timezone", timezone=1)
+
+    def zone(text: str) -> object:
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0]).get("timezone")
+
+    assert zone("What time is it in Europe/Paris?") == "Europe/Paris"
+    assert zone("What time is it in New York?") == "America/New_York"
+    assert zone("Is it late in San Francisco?") == "America/Los_Angeles"
+    assert zone("What time is it?") is None

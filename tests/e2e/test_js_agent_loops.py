@@ -188,3 +188,17 @@ def test_an_extraction_leaves_null_what_the_text_does_not_say(client: OpenAI) ->
         person = json.loads(answer.output_text)
         said.add((person["name"], person["age"], person["city"], person["email"]))
     assert said == {("Maria Garcia", 29, "Madrid", None)}
+
+
+def test_a_time_zone_argument_is_the_zone_of_the_place_asked(claude: Anthropic) -> None:
+    """LangChain.js's createAgent on ChatAnthropic with get_current_time({ timezone:
+    z.string().describe("IANA timezone, e.g. Europe/Paris") }): "What is the weather in
+    Oslo and what time is it in Tokyo?" asked the time of a random zone
+    ("Indian/Antananarivo")."""
+    reply = claude.messages.create(**_body("langchain_anthropic_weather_and_time"))
+    assert reply.stop_reason == "tool_use"
+    calls = {b.name: b.input for b in reply.content if b.type == "tool_use"}
+    assert calls == {
+        "get_weather": {"city": "Oslo"},
+        "get_current_time": {"timezone": "Asia/Tokyo"},
+    }
