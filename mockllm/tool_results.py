@@ -203,9 +203,14 @@ _FAILED_LEADS = {
     "th": "ฉันไม่สามารถดึงข้อมูลนั้นได้ ",
 }
 # A result that reports a failure: "Error: ...", "Exception: ...", a traceback (LangGraph's
-# ToolNode writes "Error: ValueError('...')\n Please fix your mistakes.").
+# ToolNode writes "Error: ValueError('...')\n Please fix your mistakes."), the OpenAI Agents
+# SDK's default for a tool that raised ("An error occurred while running the tool. Please
+# try again.", followed in Python by "Error: <what went wrong>").
 _FAILURE = re.compile(
-    r"\s*(?:error|exception)\s*[:\-]\s*|\s*traceback \(most recent call last\):\s*", re.IGNORECASE
+    r"\s*(?:error|exception)\s*[:\-]\s*|\s*traceback \(most recent call last\):\s*"
+    r"|\s*an error occurred while running the tool\.\s*(?:please try again\.\s*)?"
+    r"(?:error:\s*)?",
+    re.IGNORECASE,
 )
 _FIX_YOUR_MISTAKES = re.compile(r"\s*please fix your mistakes\.?\s*$", re.IGNORECASE)
 

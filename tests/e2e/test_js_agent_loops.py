@@ -202,3 +202,12 @@ def test_a_time_zone_argument_is_the_zone_of_the_place_asked(claude: Anthropic) 
         "get_weather": {"city": "Oslo"},
         "get_current_time": {"timezone": "Asia/Tokyo"},
     }
+
+
+def test_a_tool_that_raised_is_reported_as_failed(client: OpenAI) -> None:
+    """The Agents SDK's result for a tool that raised is its default error text, "An error
+    occurred while running the tool. Please try again.": the answer said "get_user
+    returned: An error occurred…", as if the tool had found that."""
+    answer = client.responses.create(**_body("openai_agents_tool_error_after_results"))
+    assert answer.status == "completed"
+    assert answer.output_text.startswith("I couldn't get that. get_user failed:")
