@@ -884,6 +884,9 @@ def _takes_null(schema: object) -> bool:
     of its anyOf (pydantic's and zod's `.nullable()`)."""
     if not isinstance(schema, dict):
         return False
+    options = schema.get("enum")
+    if (isinstance(options, list) and None not in options) or "const" in schema:
+        return False  # `["string", "null"]` with an enum of strings: null is not one of them
     kinds = schema.get("type")
     if kinds == "null" or (isinstance(kinds, list) and "null" in kinds):
         return True
