@@ -34,7 +34,7 @@ TextSource = Callable[[str, random.Random], str]
 "hostname"), "word" for one word, or "" for a few words."""
 
 MAX_DEPTH = 4  # from this nesting on, optional content is left out
-Hint = str | int | float | list[str]  # a value read from the prompt for a top-level property
+Hint = str | bool | int | float | list[str]  # a value read from the prompt for a top-level property
 _HARD_DEPTH = 16  # a schema that requires itself without end gets null here
 _MAX_REF_HOPS = 32  # $ref chains that never reach a schema ("A" -> "B" -> "A")
 _TYPES = frozenset({"null", "boolean", "object", "array", "number", "string", "integer"})
@@ -904,6 +904,8 @@ def _takes_hint(s: Schema | None, hint: Hint) -> bool:
         return _takes_text(s, hint)
     if s is None or s.keys() & {"enum", "const"}:
         return False
+    if isinstance(hint, bool):  # a verdict, for a boolean
+        return "boolean" in (_types(s) or [])
     if isinstance(hint, list):  # texts, for an array of strings within its bounds
         items = s.get("items")
         return (

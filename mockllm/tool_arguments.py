@@ -25,7 +25,7 @@ from mockllm.prompt_reading import (
     words_of,
 )
 from mockllm.schema_instances import Hint
-from mockllm.words import STOP
+from mockllm.words import STOP, stem
 
 QUERY_NAMES = frozenset(
     ("query", "q", "question", "search", "searchquery", "prompt", "text", "input", "topic",
@@ -130,6 +130,9 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
         elif kind in ("integer", "number"):
             if numbers and key not in _NOT_AMOUNTS:
                 hints[name] = numbers.pop(0)
+        elif kind == "boolean":
+            if (verdict := _verdict(name, text)) is not None:
+                hints[name] = verdict  # "Can you solve 3x + 5 = 20?" -> is_math_homework
         elif _is_date(key, schema) and (days := days if days is not None else _days_in(text)):
             day = days.pop(0)  # "on 2024-05-01", "on May 1, 2024" -> "2024-05-01"
             hints[name] = f"{day}T00:00:00Z" if schema.get("format") == "date-time" else day
@@ -315,6 +318,43 @@ def _sentiment(text: str, options: list[Any]) -> str | None:
     if glad != sad:
         return feelings["positive" if glad > sad else "negative"]
     return feelings.get("neutral")
+
+
+# A boolean that says whether the message is something (`is_math_homework`, `isOffTopic`,
+# `contains_pii`), as a guardrail's classifier answers (the Agents SDK's guardrail example).
+_QUESTION = re.compile(r"(?:is|has|contains|includes|mentions|asks|requires|needs)(?=[A-Z_])")
+_FINE = frozenset(
+    stem(w)
+    for w in ("safe", "valid", "relevant", "appropriate", "allowed", "ok", "correct", "polite",
+              "legitimate", "legit", "acceptable", "clean")
+)  # fmt: skip
+_MATH_CUES = re.compile(
+    r"\b(?:solve|equation|derivative|integral|algebra|calculus|geometry|factor|fraction"
+    r"|homework|math|maths)\b|\d\s*[-+*/^=]\s*\d|\d[a-z]\b",
+    re.IGNORECASE,
+)
+
+
+def _verdict(name: str, text: str) -> bool | None:
+    """Whether the message is what a boolean named as a question says (`is_math_homework`:
+    the message uses its words, or asks arithmetic for "math"); one named for what is fine
+    (`is_safe`, `is_relevant`, `is_on_topic`) holds, as a model finds most messages are;
+    None for a boolean not named as such a question."""
+    found = _QUESTION.match(name)
+    if found is None:
+        return None
+    asked = words_of(name[found.end() :])
+    if "topic" in asked:
+        return "off" not in asked
+    asked -= STOP
+    if not asked:
+        return None
+    if asked & _FINE:
+        return True
+    said = words_of(text) | math_words(text)
+    if "math" in asked and _MATH_CUES.search(text):
+        return True
+    return bool(asked & said)
 
 
 def _is_date(key: str, schema: Any) -> bool:

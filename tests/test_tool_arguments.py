@@ -246,3 +246,23 @@ def test_a_time_zone_is_the_one_named_or_the_zone_of_the_place() -> None:
     assert zone("What time is it in New York?") == "America/New_York"
     assert zone("Is it late in San Francisco?") == "America/Los_Angeles"
     assert zone("What time is it?") is None
+
+
+def test_a_boolean_named_as_a_question_is_answered_by_the_message() -> None:
+    def verdict(text: str, name: str) -> object:
+        offered = {
+            "type": "function",
+            "function": {
+                "name": "classify",
+                "parameters": {"type": "object", "properties": {name: {"type": "boolean"}}},
+            },
+        }
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0]).get(name)
+
+    assert verdict("What is the derivative of x^2?", "is_math_homework") is True
+    assert verdict("Where is my order?", "is_math_homework") is False
+    assert verdict("I want a refund.", "isRefundRequest") is True
+    assert verdict("Tell me a joke.", "is_off_topic") is False
+    assert verdict("Tell me a joke.", "is_safe") is True
+    assert verdict("Tell me a joke.", "include_images") is None

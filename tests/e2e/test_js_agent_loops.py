@@ -211,3 +211,24 @@ def test_a_tool_that_raised_is_reported_as_failed(client: OpenAI) -> None:
     answer = client.responses.create(**_body("openai_agents_tool_error_after_results"))
     assert answer.status == "completed"
     assert answer.output_text.startswith("I couldn't get that. get_user failed:")
+
+
+def test_a_guardrail_verdict_is_read_from_the_message(client: OpenAI) -> None:
+    """The Agents SDK's input guardrail example: an agent with `outputType: z.object({
+    isMathHomework: z.boolean(), reasoning: z.string() })`, whose verdict trips the
+    guardrail. The boolean was drawn at random, so "I want a refund for my shoes." tripped
+    it (the run threw InputGuardrailTripwireTriggered) and "Can you solve 3x + 5 = 20 for
+    me?" passed."""
+    verdicts = {}
+    for key in ("openai_agents_guardrail_math", "openai_agents_guardrail_refund"):
+        body = _body(key)
+        verdicts[key] = {
+            json.loads(client.responses.create(**body, metadata={"n": str(n)}).output_text)[
+                "isMathHomework"
+            ]
+            for n in range(3)
+        }
+    assert verdicts == {
+        "openai_agents_guardrail_math": {True},
+        "openai_agents_guardrail_refund": {False},
+    }
