@@ -77,7 +77,7 @@ def code_agent_answer(request: Conversation, rng: random.Random, locale: str) ->
                 results.append((", ".join(step) or "the code", printed))
     related = [t for t in tools if t.name not in called and relatedness(question, t) > 0]
     if called and related:  # after a result, another tool the task names acts in turn
-        related = [t for t in related if names_tool(question, t)]
+        related = [t for t in related if names_tool(question, t, called)]
     if not related and not called:  # a page to read, a question to look up
         found = look_up_tool(question, [t for t in tools if t.name != _FINAL])
         related = [found] if found is not None else []

@@ -83,7 +83,7 @@ def json_agent_answer(
     scored = [(relatedness(question, t.tool), t) for t in listed if t.tool.name not in used]
     related = [t for score, t in scored if score > 0]
     if results and related:  # another tool the question names: it acts again
-        related = [t for t in related if names_tool(question, t.tool)]
+        related = [t for t in related if names_tool(question, t.tool, used)]
     if not related and not results:  # a page to read, a question to look up
         looking = look_up_tool(question, [t.tool for t in listed if t.tool.name not in used])
         related = [t for t in listed if looking is not None and t.tool is looking]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 
 from mockllm.conversation import Conversation, Message, Tool
@@ -156,10 +157,14 @@ def math_words(text: str) -> frozenset[str]:
     return frozenset(found | _CALCULATION) if found else frozenset()
 
 
-def names_tool(text: str, tool: Tool) -> bool:
+def names_tool(text: str, tool: Tool, used: Iterable[str] = ()) -> bool:
     """Whether the text names the tool itself (a word of its name), as a second thing to do
-    ("the weather in Oslo and what is 12*12")."""
-    return relatedness(text, Tool(tool.name, "", {})) > 0
+    ("the weather in Oslo and what is 12*12"): a word its name does not share with the tools
+    `used` ("Translate 'good morning' to Spanish" names translate_to_spanish; once that has
+    acted, not translate_to_french)."""
+    own = words_of(tool.name).difference(*map(words_of, used))
+    said = words_of(text) | math_words(text)
+    return bool(own & said) or any(said & cues and own & subjects for cues, subjects in _CUES)
 
 
 def mention(text: str, tool_name: str) -> int:

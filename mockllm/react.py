@@ -63,7 +63,7 @@ def react_answer(request: Conversation, rng: random.Random, locale: str) -> str 
     scored = [(relatedness(question, t), t) for t in tools if t.name not in used]
     related = [t for score, t in scored if score > 0]
     if observations and related:  # another tool the question names: it acts again
-        related = [t for t in related if names_tool(question, t)]
+        related = [t for t in related if names_tool(question, t, used)]
     if not related and not observations:  # a page to read, a question to look up
         found = look_up_tool(question, [t for t in tools if t.name not in used])
         related = [found] if found is not None else []

@@ -241,7 +241,7 @@ def _next_tools(question: str, tools: list[Tool], used: set[str], observed: bool
     scored = [(relatedness(question, t), t) for t in tools if t.name not in used]
     related = [t for score, t in scored if score > 0]
     if observed and related:
-        related = [t for t in related if names_tool(question, t)]
+        related = [t for t in related if names_tool(question, t, used)]
     return sorted(related, key=lambda t: -relatedness(question, t))
 
 

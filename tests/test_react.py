@@ -178,3 +178,22 @@ def test_a_question_no_tool_relates_to_is_looked_up_with_the_search_tool():
     assert done == "Thought: I can answer without using any more tools.\nFinal Answer: Argentina."
     small = answer({"role": "user", "content": SEARCH_PROMPT.replace("{question}", "hi there")})
     assert small is not None and "Final Answer: " in small
+
+
+def test_a_tool_the_question_names_only_by_a_shared_word_does_not_act_again():
+    """translate_to_french shares "translate" with translate_to_spanish: once the Spanish one
+    has answered "Translate 'good morning' to Spanish.", the final answer comes."""
+    prompt = (
+        CHAIN_PROMPT.replace(
+            "get_weather: The current weather in a city.\ncalculator: Works out arithmetic.",
+            "translate_to_spanish: Translates to Spanish.\n"
+            "translate_to_french: Translates to French.",
+        )
+        .replace("[get_weather, calculator]", "[translate_to_spanish, translate_to_french]")
+        .replace("What is the weather in Paris?", "Translate 'good morning' to Spanish.")
+    )
+    step = answer({"role": "user", "content": prompt})
+    assert step is not None and "\nAction: translate_to_spanish\n" in step
+    scratch = f"{prompt} {step}\nObservation: buenos días\nThought:"
+    done = answer({"role": "user", "content": scratch})
+    assert done == "Thought: I can answer without using any more tools.\nFinal Answer: buenos días"
