@@ -34,7 +34,9 @@ TextSource = Callable[[str, random.Random], str]
 "hostname"), "word" for one word, or "" for a few words."""
 
 MAX_DEPTH = 4  # from this nesting on, optional content is left out
-Hint = str | bool | int | float | list[str]  # a value read from the prompt for a top-level property
+# A value read from the prompt for a top-level property; a list of records for an array of
+# objects ("2 apples and 3 pears": [{"name": "apples", "quantity": 2}, …]).
+Hint = str | bool | int | float | list[str] | list[dict[str, str | int | float]]
 _HARD_DEPTH = 16  # a schema that requires itself without end gets null here
 _MAX_REF_HOPS = 32  # $ref chains that never reach a schema ("A" -> "B" -> "A")
 _TYPES = frozenset({"null", "boolean", "object", "array", "number", "string", "integer"})
@@ -906,13 +908,16 @@ def _takes_hint(s: Schema | None, hint: Hint) -> bool:
         return False
     if isinstance(hint, bool):  # a verdict, for a boolean
         return "boolean" in (_types(s) or [])
-    if isinstance(hint, list):  # texts, for an array of strings within its bounds
+    if isinstance(hint, list):  # texts or records, for an array within its bounds
         items = s.get("items")
         return (
             "array" in (_types(s) or [])
             and isinstance(items, dict)
             and _fits_count(len(hint), s)
-            and all(_takes_text(items, text) for text in hint)
+            and all(
+                _takes_record(items, each) if isinstance(each, dict) else _takes_text(items, each)
+                for each in hint
+            )
         )
     kinds = _types(s) or []
     if "integer" in kinds and float(hint).is_integer():
@@ -920,6 +925,18 @@ def _takes_hint(s: Schema | None, hint: Hint) -> bool:
     elif "number" not in kinds:
         return False
     return _within(s, hint)
+
+
+def _takes_record(s: Schema, record: dict[str, str | int | float]) -> bool:
+    """Whether an object schema (its own properties, no composition) accepts a record read
+    from the prompt: every property it requires, each value one its property takes."""
+    props = s.get("properties")
+    if not isinstance(props, dict) or s.keys() & {"anyOf", "oneOf", "allOf", "$ref"}:
+        return False
+    required = s.get("required") or []
+    return set(required) <= record.keys() and all(
+        isinstance(props.get(k), dict) and _takes_hint(props[k], v) for k, v in record.items()
+    )
 
 
 def _fits_count(count: int, s: Schema) -> bool:

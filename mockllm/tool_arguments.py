@@ -127,6 +127,8 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
                 hints[name] = places  # "the weather in Paris and Rome" -> ["Paris", "Rome"]
             elif _of_strings(schema) and (items := _items_in(text, key in _PEOPLE_LISTS)):
                 hints[name] = items  # "likes chess and hiking" -> ["chess", "hiking"]
+            elif (counted := _counted_in(text, schema)) is not None:
+                hints[name] = counted  # "2 apples and 3 pears" -> [{name, quantity}, …]
         elif kind in ("integer", "number"):
             if numbers and key not in _NOT_AMOUNTS:
                 hints[name] = numbers.pop(0)
@@ -416,6 +418,36 @@ _SPLIT = re.compile(r"[ \t]*(?:,[ \t]*and|,|and)[ \t]+")
 def _of_strings(schema: Any) -> bool:
     items = schema.get("items") if isinstance(schema, dict) else None
     return isinstance(items, dict) and items.get("type") == "string" and "enum" not in items
+
+
+_THING_NAMES = frozenset(("name", "item", "product", "title", "ingredient", "thing", "label"))
+_COUNT_NAMES = frozenset(("quantity", "qty", "count", "amount", "number", "units", "how many"))
+# "2 apples, 3 bananas and 1 melon": a number and what it counts, in a list.
+_COUNTED = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s+([a-z][a-z'-]*(?:\s+[a-z][a-z'-]*){0,2}?)"
+                      r"(?=\s*(?:,|\band\b|\.|;|$))")  # fmt: skip
+
+
+def _counted_in(text: str, schema: Any) -> list[dict[str, str | int | float]] | None:
+    """The things a message counts ("2 apples, 3 bananas and 1 melon"), for an array of
+    objects of a name and a quantity, each record one of them; None when it counts fewer
+    than two or the array's items are not such objects."""
+    items = schema.get("items") if isinstance(schema, dict) else None
+    props = items.get("properties") if isinstance(items, dict) else None
+    if not isinstance(props, dict):
+        return None
+    thing = next((k for k in props if name_key(k) in _THING_NAMES), None)
+    count = next((k for k in props if name_key(k) in _COUNT_NAMES), None)
+    if thing is None or count is None:
+        return None
+    whole = (props[count] or {}).get("type") == "integer"
+    found = [
+        (float(n) if "." in n else int(n), what.strip())
+        for n, what in _COUNTED.findall(text)
+        if what.split()[0] not in STOP
+    ]
+    if len(found) < 2 or (whole and any(isinstance(n, float) for n, _ in found)):
+        return None
+    return [{thing: what, count: n} for n, what in found]
 
 
 def _items_in(text: str, people: bool) -> list[str]:

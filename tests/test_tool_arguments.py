@@ -266,3 +266,33 @@ def test_a_boolean_named_as_a_question_is_answered_by_the_message() -> None:
     assert verdict("Tell me a joke.", "is_off_topic") is False
     assert verdict("Tell me a joke.", "is_safe") is True
     assert verdict("Tell me a joke.", "include_images") is None
+
+
+def test_the_things_a_message_counts_fill_an_array_of_records() -> None:
+    record = {
+        "type": "object",
+        "properties": {"item": {"type": "string"}, "qty": {"type": "integer"}},
+        "required": ["item", "qty"],
+    }
+    offered = {
+        "type": "function",
+        "function": {
+            "name": "place_order",
+            "parameters": {
+                "type": "object",
+                "properties": {"lines": {"type": "array", "items": record}},
+            },
+        },
+    }
+
+    def lines(text: str) -> object:
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0]).get("lines")
+
+    assert lines("Order 3 pizzas, 2 cokes, and 10 napkins.") == [
+        {"item": "pizzas", "qty": 3},
+        {"item": "cokes", "qty": 2},
+        {"item": "napkins", "qty": 10},
+    ]
+    assert lines("Order 1 pizza.") is None  # one thing is not a list
+    assert lines("Order 2.5 pizzas and 1 coke.") is None  # not a whole number

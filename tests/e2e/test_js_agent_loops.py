@@ -232,3 +232,18 @@ def test_a_guardrail_verdict_is_read_from_the_message(client: OpenAI) -> None:
         "openai_agents_guardrail_math": {True},
         "openai_agents_guardrail_refund": {False},
     }
+
+
+def test_an_extraction_reads_the_things_a_list_counts(client: OpenAI) -> None:
+    """The Agents SDK with `outputType: z.object({ items: z.array(z.object({ name, quantity:
+    z.number().int() })) })` on Chat Completions: "Extract the shopping list: 2 apples, 3
+    bananas and 1 melon." gave items named after people ("Jill Garcia") with random
+    quantities."""
+    reply = client.chat.completions.create(**_body("openai_agents_shopping_list_chat"))
+    assert json.loads(reply.choices[0].message.content or "") == {
+        "items": [
+            {"name": "apples", "quantity": 2},
+            {"name": "bananas", "quantity": 3},
+            {"name": "melon", "quantity": 1},
+        ]
+    }
