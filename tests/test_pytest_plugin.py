@@ -61,6 +61,7 @@ PING = source(
             mockllm.base_url + "/chat/completions",
             json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "ping"}]},
             headers={"Authorization": "Bearer sk-test"},
+            timeout=30,  # an inner run on a busy machine: not httpx's 5 s
         )
     """
 )
