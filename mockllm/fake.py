@@ -354,6 +354,31 @@ def _voice(locale: str) -> _Voice:
     return _voice_of(locale if locale in _LOCALES else DEFAULT_LOCALE)
 
 
+# Words of a language whose faker locales have no lorem of their own (Latin filler), for
+# the prose written in them: common Portuguese nouns, adjectives, verbs and adverbs.
+_OWN_WORDS = {
+    "pt": tuple(
+        """casa tempo dia ano vida mundo trabalho parte cidade lugar forma caso ponto governo
+        empresa grupo problema mão país semana mês noite água história projeto sistema
+        programa pessoa homem mulher criança família amigo escola livro carta porta janela
+        rua mesa cama cozinha jardim mercado banco loja preço valor dinheiro conta produto
+        serviço cliente equipe reunião relatório resultado pergunta resposta ideia plano
+        objetivo processo questão informação notícia mensagem palavra nome número ordem
+        lista exemplo razão momento começo fim meio lado frente centro norte sul céu sol
+        lua chuva vento mar rio praia montanha floresta campo árvore flor animal cachorro
+        gato pássaro peixe comida pão café leite fruta carne arroz bom novo grande pequeno
+        alto baixo longo curto rápido lento fácil difícil claro escuro forte fraco feliz
+        triste bonito simples importante possível próximo último primeiro certo errado
+        livre cheio vazio quente frio seguro pronto ser estar ter fazer ir ver dar saber
+        poder querer dizer vir ficar passar deixar levar começar encontrar chegar pensar
+        falar olhar conhecer viver sentir trazer voltar abrir fechar ganhar perder comprar
+        vender pagar escrever ler ouvir entender ajudar mudar seguir mostrar precisar
+        continuar sempre nunca hoje amanhã ontem agora depois antes aqui ali muito pouco
+        mais menos bem mal ainda também já logo juntos""".split()
+    ),
+}
+
+
 @cache
 def _voice_of(locale: str) -> _Voice:
     with _LOCK, warnings.catch_warnings():
@@ -373,6 +398,8 @@ def _voice_of(locale: str) -> _Voice:
         # faker falls back to Latin filler here; the locale's own words read better.
         if locale.startswith("en_"):
             words = tuple(_EnglishLorem.word_list)
+        elif locale.split("_")[0] in _OWN_WORDS:
+            words = _OWN_WORDS[locale.split("_")[0]]
         elif "catch_phrase_words" in vars(type(company)):
             groups = type(company).catch_phrase_words
             words = tuple(dict.fromkeys(word for group in groups for word in group))

@@ -5,8 +5,8 @@ example) picks its agent (`language_of`, `names_language`).
 
 Scripts tell Chinese, Japanese, Korean, Russian, Ukrainian, Arabic, Persian, Hebrew, Greek
 and Thai; common short words tell English, Spanish, French, German, Italian, Portuguese,
-Polish, Czech, Danish and Vietnamese (English's are `words.STOP`), when one of them has
-clearly more in the text than the others.
+Polish, Czech, Danish, Vietnamese and Dutch (English's are `words.STOP`), when one of them
+has clearly more in the text than the others, with accents or without.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ _SCRIPTS = (
 )
 _SCRIPT_SHARE = 0.3  # of the letters, for a script to be the text's
 _SAMPLE = 2048  # characters looked at: the language shows long before the end
-# The languages told by their words whose faker locale has words of its own (faker's
-# Portuguese text is Latin filler: Portuguese prompts get English).
+# The languages told by their words, and the faker locale each one's text is written in
+# (faker's Portuguese lorem is Latin filler: mockllm.fake has Portuguese words of its own).
 _WORD_LOCALES = {
-    "es": "es_ES", "fr": "fr_FR", "de": "de_DE", "it": "it_IT",
-    "pl": "pl_PL", "cs": "cs_CZ", "da": "da_DK", "vi": "vi_VN",
+    "es": "es_ES", "fr": "fr_FR", "de": "de_DE", "it": "it_IT", "pt": "pt_BR",
+    "pl": "pl_PL", "cs": "cs_CZ", "da": "da_DK", "vi": "vi_VN", "nl": "nl_NL",
 }  # fmt: skip
 _WORDS_SAMPLE = 600  # characters whose words are counted, for a prompt's locale
 
@@ -48,13 +48,13 @@ def locale_of(text: str) -> str:
     A script wins when at least 30% of the letters are in it: kana (with Han) means
     Japanese, hangul Korean, Han alone Chinese; Cyrillic Russian (Ukrainian with its own
     letters), Arabic script Arabic (Persian with its own letters), then Hebrew, Greek, Thai.
-    Text in Latin letters with some beyond ASCII (é, ñ, ü, ß, ¿) is Spanish, French, German
-    or Italian when its short words say so; text all in ASCII is English without a look at
-    its words (the server's most common case costs nothing).
+    Text in Latin letters is Spanish, French, German, Italian, Portuguese, Polish, Czech,
+    Danish, Vietnamese or Dutch when its short words say so, with accents or without
+    ("Dime el tiempo en Madrid por favor" is Spanish); otherwise English.
     """
     sample = text[:_SAMPLE]
-    if sample.isascii():
-        return DEFAULT_LOCALE
+    if sample.isascii():  # English, or a language written without accents here
+        return _WORD_LOCALES.get(_by_words(sample[:_WORDS_SAMPLE]) or "", DEFAULT_LOCALE)
     letters, han, kana, hangul = (
         sum(map(len, pattern.findall(sample))) for pattern in (_LETTERS, _HAN, _KANA, _HANGUL)
     )
@@ -78,11 +78,24 @@ def locale_of(text: str) -> str:
 def _by_words(sample: str) -> str | None:
     """The language whose short words the text has clearly more of than any other's; None
     when none has."""
-    words = [w.lower() for w in _WORD.findall(sample)]
-    counts = {code: sum(w in vocab for w in words) for code, vocab in FUNCTION_WORDS.items()}
+    english = 0
+    found: list[str] = []
+    lowered = sample.lower()
+    for word in (_ASCII_WORD if lowered.isascii() else _WORD).findall(lowered):
+        codes = _LANGUAGES_OF.get(word)
+        if codes is not None:
+            for code in codes:
+                if code == "en":
+                    english += 1
+                else:
+                    found.append(code)
+    if not found:  # English's words alone (most prompts): no ranking to do
+        return "en" if english >= _LEAST_WORDS else None
+    counts = dict.fromkeys(FUNCTION_WORDS, 0)
+    for code in found:
+        counts[code] += 1
     ranked = sorted(counts.items(), key=lambda item: -item[1])
     (best, most), (_, next_most) = ranked[0], ranked[1]
-    english = sum(w in STOP for w in words)
     if english >= _LEAST_WORDS and english > most:
         return "en"
     if most < _LEAST_WORDS or most == next_most or english >= most:
@@ -101,11 +114,19 @@ _NAMES = {
     "cs": ("czech", "čeština", "cestina"),
     "da": ("danish", "dansk"),
     "vi": ("vietnamese", "tiếng việt", "tieng viet"),
+    "nl": ("dutch", "nederlands"),
     "zh": ("chinese", "mandarin", "中文"),
     "ja": ("japanese", "日本語"),
     "ko": ("korean", "한국어"),
 }
 _WORD = re.compile(r"[^\W\d_]+")
+_ASCII_WORD = re.compile(r"[a-z]+")  # the same words, in lower-case ASCII text (faster)
+# Each short word, with the languages it is one of (English's: `words.STOP`): a prompt's
+# words are looked up once each, not once for each language.
+_LANGUAGES_OF: dict[str, tuple[str, ...]] = {}
+for _code, _vocab in (("en", STOP), *FUNCTION_WORDS.items()):
+    for _word in _vocab:
+        _LANGUAGES_OF[_word] = (*_LANGUAGES_OF.get(_word, ()), _code)
 _LEAST_WORDS = 2  # a language is told by two of its words at least
 SAMPLE_CHARS = 2000
 

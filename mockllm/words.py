@@ -38,7 +38,16 @@ FUNCTION_WORDS = {
     ),
     "pt": frozenset(
         "o os as de do da que e em um uma para com não é são como onde olá obrigado "
-        "você está isso".split()
+        "você está isso obrigada pode tudo bem meu minha seu sua "
+        # the same words as they are typed without accents
+        "nao sao ola voce".split()
+    ),
+    # Words of its own only (not those shared with German, English and the Romance
+    # languages: `de`, `en`, `is`, `wie`, `hallo`).
+    "nl": frozenset(
+        "het een ik niet wat hoe waar waarom wanneer bedankt dank alstublieft graag weer "
+        "vandaag zijn voor ook maar deze mijn jij bent heb heeft naar bij uit nog geen "
+        "goed van".split()
     ),
     # Words of their own only (not those Czech and Polish share: `to`, `na`, `jak`, `co`).
     "pl": frozenset(

@@ -57,8 +57,18 @@ def test_a_tool_names_a_language_in_its_name_or_description() -> None:
         ("Jaké je dnes počasí v Praze? Prosím, řekni mi to.", "cs_CZ"),
         ("Hvordan er vejret i København i dag? Jeg vil gerne vide det.", "da_DK"),
         ("Thời tiết hôm nay ở Hà Nội thế nào? Xin cảm ơn bạn.", "vi_VN"),
-        ("Olá, você está bem? Como está o tempo em Lisboa?", "en_US"),  # no Portuguese words
-        ("Hola como estas", "en_US"),  # all ASCII: English, without a look at its words
+        ("Olá, você está bem? Como está o tempo em Lisboa?", "pt_BR"),
+        ("Hoe is het weer vandaag in Amsterdam? Ik wil het graag weten.", "nl_NL"),
+        # Written without accents: told by their words all the same.
+        ("Hola como estas", "es_ES"),
+        ("Dime el tiempo en Madrid por favor", "es_ES"),
+        ("Qual e il tempo a Roma oggi? Grazie per la risposta", "it_IT"),
+        ("Quel temps fait-il a Paris aujourd hui, et pour la semaine", "fr_FR"),
+        ("Wie ist das Wetter in Berlin heute und morgen", "de_DE"),
+        ("Wie is de beste speler van het jaar en waarom", "nl_NL"),
+        ("Voce pode me ajudar com o relatorio? Obrigado", "pt_BR"),
+        ("Jean de la Fontaine wrote the fables we read in school", "en_US"),
+        ("Summarize the quarterly report in three sentences.", "en_US"),
         ("I had a café au lait at the Café de Flore in Paris", "en_US"),
         ("Какая сегодня погода в Москве?", "ru_RU"),
         ("Яка сьогодні погода в Києві?", "uk_UA"),

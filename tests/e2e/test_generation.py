@@ -723,6 +723,10 @@ def _faker_words(locale: str) -> set[str]:
         ("Jaké je dnes počasí v Praze? Prosím, řekni mi to.", "cs_CZ"),
         ("Hvordan er vejret i København i dag? Jeg vil gerne vide det.", "da_DK"),
         ("Thời tiết hôm nay ở Hà Nội thế nào? Xin cảm ơn bạn.", "vi_VN"),
+        ("Hoe is het weer vandaag in Amsterdam? Ik wil het graag weten.", "nl_NL"),
+        # Written without accents, as chat often is: told by its words all the same.
+        ("Dime el tiempo en Madrid por favor", "es_ES"),
+        ("Qual e il tempo a Roma oggi? Grazie per la risposta", "it_IT"),
     ],
 )
 def test_a_prompt_in_latin_letters_gets_text_in_its_language(gen_server, prompt, locale):
@@ -731,6 +735,22 @@ def test_a_prompt_in_latin_letters_gets_text_in_its_language(gen_server, prompt,
     known = _faker_words(locale)
     assert len(words) >= 20, text
     assert sum(w in known for w in words) >= 0.9 * len(words), text
+
+
+@pytest.mark.parametrize(
+    "prompt", ["Olá, você está bem? Como está o tempo em Lisboa?", "Voce pode me ajudar? Obrigado"]
+)
+def test_a_portuguese_prompt_gets_neither_english_nor_latin_filler(gen_server, prompt):
+    # Faker's Portuguese lorem is Latin filler; the answer is in Portuguese words.
+    from faker import Faker
+
+    english, latin = (set(Faker(loc).get_words_list()) for loc in ("en_US", "la"))
+    words = re.findall(r"[^\W\d_]+", answer(gen_server, prompt).lower())
+    assert len(words) >= 20, words
+    assert sum(w in english or w in latin for w in words) <= 0.1 * len(words), words
+    assert {"casa", "tempo", "dia", "trabalho"} & set(words) or any(
+        ch in "ãçõáéêóíú" for w in words for ch in w
+    ), words
 
 
 @pytest.mark.parametrize(
