@@ -133,7 +133,9 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             if numbers and key not in _NOT_AMOUNTS:
                 hints[name] = numbers.pop(0)
         elif kind == "boolean":
-            if (verdict := _verdict(name, text)) is not None:
+            # (not one with a default: a setting, `is_public`, that the schema says how to
+            # leave when the message does not say)
+            if "default" not in schema and (verdict := _verdict(name, text)) is not None:
                 hints[name] = verdict  # "Can you solve 3x + 5 = 20?" -> is_math_homework
         elif _is_date(key, schema) and (days := days if days is not None else _days_in(text)):
             day = days.pop(0)  # "on 2024-05-01", "on May 1, 2024" -> "2024-05-01"

@@ -296,3 +296,18 @@ def test_the_things_a_message_counts_fill_an_array_of_records() -> None:
     ]
     assert lines("Order 1 pizza.") is None  # one thing is not a list
     assert lines("Order 2.5 pizzas and 1 coke.") is None  # not a whole number
+
+
+def test_a_boolean_with_a_default_is_not_read_as_a_verdict() -> None:
+    setting = {"type": "boolean", "default": True}
+    offered = {
+        "type": "function",
+        "function": {
+            "name": "create_repo",
+            "parameters": {"type": "object", "properties": {"is_private": setting}},
+        },
+    }
+    request = conversation(
+        {"role": "user", "content": "Create a repo named demo."}, tools=[offered]
+    )
+    assert argument_hints(request, request.tools[0]) == {}
