@@ -24,6 +24,22 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 
 
+# Options for an inner pytest run (pytester): the plugins other packages of the venv install
+# are left out. Each would be loaded, and its modules' asserts rewritten: about 2 s a run.
+QUIET_PLUGINS = (
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:hypothesispytest",
+    "-p",
+    "no:faker",
+    "-p",
+    "no:anyio",
+    "-p",
+    "no:langsmith_plugin",
+)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

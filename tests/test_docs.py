@@ -38,6 +38,7 @@ from mockllm.cli import main
 from mockllm.config import ServerConfig
 from mockllm.errors import ScenarioError
 from mockllm.loader import load_text, scenario_schema
+from tests.conftest import QUIET_PLUGINS
 from tests.doc_examples import free_port, line_matches, normalize
 
 pytest_plugins = ["pytester"]
@@ -234,14 +235,7 @@ def test_pytest_doc_examples_pass(pytester: pytest.Pytester):
     # Two more tests fail as the page's "A failed assertion shows the journal" shows.
     (pytester.path / "tests" / "test_failing_assertions.py").write_text(FAILING_ASSERTIONS)
     result = pytester.runpytest_subprocess(
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:hypothesispytest",
-        "-p",
-        "no:faker",
-        "-p",
-        "no:langsmith_plugin",
+        *QUIET_PLUGINS,
         "--strict-markers",
         "-W",
         "error",

@@ -18,30 +18,14 @@ import yaml
 
 from mockllm.config import ServerConfig
 from mockllm.server import MockServer
+from tests.conftest import QUIET_PLUGINS
 
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Inner runs are as strict as ours: unknown markers and warnings fail them. Plugins that
-# other packages of the venv install are left out: they only slow each run down.
-STRICT = (
-    "-p",
-    "no:cacheprovider",
-    "-p",
-    "no:hypothesispytest",
-    "-p",
-    "no:faker",
-    "-p",
-    "no:anyio",
-    "-p",
-    "no:recording",
-    "-p",
-    "no:langsmith_plugin",
-    "--strict-markers",
-    "-W",
-    "error",
-)
+# Inner runs are as strict as ours: unknown markers and warnings fail them.
+STRICT = (*QUIET_PLUGINS, "-p", "no:recording", "--strict-markers", "-W", "error")
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from openai import OpenAI
 
-from tests.conftest import RunningServer, free_port, start_server
+from tests.conftest import QUIET_PLUGINS, RunningServer, free_port, start_server
 
 from .helpers import write_scenario
 
@@ -364,22 +364,6 @@ class TestStories:
             "test_inner/TestStories.test_story.yaml#0"
         ]
 """
-
-
-# Plugins of other packages in the venv that the inner runs do not need: loading them (and
-# rewriting their modules' asserts) takes about 2 s a run.
-QUIET_PLUGINS = (
-    "-p",
-    "no:cacheprovider",
-    "-p",
-    "no:hypothesispytest",
-    "-p",
-    "no:faker",
-    "-p",
-    "no:anyio",
-    "-p",
-    "no:langsmith_plugin",
-)
 
 
 def test_pytest_recordings_layout_replays_one_cassette_per_test(
