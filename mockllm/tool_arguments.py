@@ -171,6 +171,8 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             hints[name] = path.group(1)  # "Read README.md" -> "README.md"
         elif key in _EMAIL_NAMES and (address := _EMAIL.search(text)) is not None:
             hints[name] = address.group()
+        elif key in _PHONE_NAMES and (phone := _PHONE.search(text)) is not None:
+            hints[name] = phone.group().strip()  # "(555) 123-4567", "+44 20 7946 0958"
         elif key in _STREET_NAMES and (street := _STREET.search(text)) is not None:
             hints[name] = " ".join(street.group(1).split())  # "221B Baker Street"
         elif key in _TICKER_NAMES and (ticker := _TICKER.search(text)) is not None:
@@ -596,6 +598,16 @@ _TOWN_AFTER_STREET = re.compile(
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _EMAIL_NAMES = frozenset(("email", "to", "recipient", "emailaddress", "address", "toemail"))
+_PHONE_NAMES = frozenset(
+    ("phone", "phonenumber", "telephone", "tel", "mobile", "mobilenumber", "cell",
+     "cellphone", "contactnumber")
+)  # fmt: skip
+# A phone number a message gives: seven digits or more, with the spaces, dots, dashes and
+# brackets people write them with ("(555) 123-4567", "+1 415-555-0100", "555.123.4567").
+_PHONE = re.compile(
+    r"(?<![\w.])(?!\d{4}-\d\d-\d\d\b)"  # (not a date: 2024-05-01)
+    r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d[\d .-]{5,}\d(?![\w-])"
+)
 _TICKER = re.compile(r"\b([A-Z]{2,5})\b")
 _TICKER_NAMES = frozenset(("ticker", "symbol", "stock", "tickersymbol", "stocksymbol"))
 # A currency a message names, by its code or its name ("100 dollars to euros").

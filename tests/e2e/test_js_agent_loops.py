@@ -247,3 +247,16 @@ def test_an_extraction_reads_the_things_a_list_counts(client: OpenAI) -> None:
             {"name": "melon", "quantity": 1},
         ]
     }
+
+
+def test_an_extraction_reads_the_phone_number_given(claude: Anthropic) -> None:
+    """createAgent with `responseFormat: [Contact, Weather]` on ChatAnthropic offers two
+    `extract-` tools under `tool_choice: any`; "Extract contact info from: John Doe,
+    john@example.com, (555) 123-4567" calls the contact's, whose phone was invented
+    ("(934)627-8483")."""
+    reply = claude.messages.create(**_body("langchain_anthropic_tool_strategy_contact"))
+    (call,) = [block for block in reply.content if block.type == "tool_use"]
+    assert (call.name, call.input) == (
+        "extract-7",
+        {"name": "John Doe", "email": "john@example.com", "phone": "(555) 123-4567"},
+    )
