@@ -27,6 +27,7 @@ import json
 import re
 from typing import Any
 
+from mockllm.cache import per_text
 from mockllm.conversation import Conversation
 
 _FENCED = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n(.*?)```", re.DOTALL)
@@ -173,6 +174,7 @@ def _names_json(text: str) -> bool:
     return "json" in text.casefold()
 
 
+@per_text
 def _asks_fence(text: str) -> bool:
     if not _names_json(text):
         return False
@@ -196,7 +198,12 @@ _ASKS_JSON = re.compile(
 def asks_for_json(request: Conversation) -> bool:
     """Whether the system message or the last user message tells the model to answer in
     JSON, schema or not."""
-    return any(_names_json(t) and _ASKS_JSON.search(t) for t in (request.system, request.last_user))
+    return _asks_json_in(request.system) or _asks_json_in(request.last_user)
+
+
+@per_text
+def _asks_json_in(text: str) -> bool:
+    return _names_json(text) and _ASKS_JSON.search(text) is not None
 
 
 # "json" as a word of its own: a file name ending in it ("settings.json", Claude Code's
@@ -208,7 +215,12 @@ _JSON_WORD = re.compile(r"(?<![.\w])(?<!import )json(?!\.\w)", re.IGNORECASE)
 def mentions_json(request: Conversation) -> bool:
     """Whether the last user message or the system message speaks of JSON (not only of a
     `.json` file)."""
-    return any(_names_json(t) and _JSON_WORD.search(t) for t in (request.last_user, request.system))
+    return _names_json_word(request.last_user) or _names_json_word(request.system)
+
+
+@per_text
+def _names_json_word(text: str) -> bool:
+    return _names_json(text) and _JSON_WORD.search(text) is not None
 
 
 def is_schema(value: dict[str, Any]) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from mockllm.cache import Memo
+from mockllm.cache import Memo, per_text
 from mockllm.conversation import Conversation, Tool, derive_seed
 from mockllm.errors import RequestError
 from mockllm.frozen import quick_init
@@ -382,11 +382,18 @@ def _with_done_word(text: str, request: Conversation) -> str:
     with APPROVE when satisfied"), so that loops waiting for it end."""
     if not request.system or text.lstrip().startswith(("{", "[", "```", "Thought:")):
         return text  # JSON and ReAct steps are read by a parser: left as they are
-    for found in _DONE_WORD.finditer(request.system):
+    word = _done_word(request.system)
+    return text if word is None else f"{text}\n\n{word}"
+
+
+@per_text
+def _done_word(system: str) -> str | None:
+    """The word the system prompt says to say when the task is done, or None."""
+    for found in _DONE_WORD.finditer(system):
         word = next(w for w in found.groups() if w is not None)
         if word.isupper() and word not in _FORMATS:
-            return f"{text}\n\n{word}"
-    return text
+            return word
+    return None
 
 
 def _prompted_json(request: Conversation, rng: random.Random, locale: str) -> str | None:

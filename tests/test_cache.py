@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mockllm.cache import Memo
+from mockllm.cache import Memo, per_text
 
 
 def test_full_memo_is_emptied_for_a_new_entry() -> None:
@@ -31,3 +31,19 @@ def test_clear() -> None:
     memo.put("a", 1)
     memo.clear()
     assert memo.get("a") is None and len(memo) == 0
+
+
+def test_a_text_is_read_once_and_none_is_kept_too() -> None:
+    reads: list[str] = []
+
+    @per_text
+    def shout(text: str) -> str | None:
+        reads.append(text)
+        return text.upper() if text else None
+
+    assert [shout(t) for t in ("abc", "abc", "", "", "abc")] == ["ABC", "ABC", None, None, "ABC"]
+    assert reads == ["abc", ""]
+    huge = "x" * (5 << 20)  # over a quarter of the 16 MiB kept: read each time
+    shout(huge)
+    shout(huge)
+    assert reads == ["abc", "", huge, huge]
