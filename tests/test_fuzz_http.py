@@ -389,8 +389,10 @@ def set_path(body: dict[str, Any], path: tuple[Any, ...], value: object) -> dict
         if isinstance(node, list):
             while len(node) <= key:
                 node.append(fresh)
-            if not isinstance(node[key], list | dict):
-                node[key] = fresh
+            if not isinstance(node[key], list | dict) or (
+                isinstance(nxt, int) != isinstance(node[key], list)
+            ):
+                node[key] = fresh  # (`tools: [[]]` holds a list where a key goes)
             node = node[key]
         else:
             if not isinstance(node.get(key), list | dict) or (

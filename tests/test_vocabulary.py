@@ -71,18 +71,28 @@ def test_every_id_reads_as_tiktoken_reads_it(tiktoken_offline):
 
 
 @pytest.mark.anyio
-async def test_the_vocabulary_is_read_on_the_first_token_array_only():
-    """Not at start-up, not for strings: a server that never sees a token array never
-    reads it."""
-    vocabulary._table.cache_clear()
+async def test_the_vocabulary_is_read_on_the_first_embeddings_request_only():
+    """Not at start-up, not for chat: a server that embeds nothing never reads it. The
+    first embeddings request reads it, once (a string's tokens are counted with it, a
+    token array is read with it)."""
+    for kept in (
+        vocabulary._table,
+        vocabulary._ids,
+        vocabulary._count_kept,
+        vocabulary._piece_count,
+    ):
+        kept.cache_clear()  # what earlier tests of this process left
     app = create_app(ServerConfig())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://mockllm") as http:
+        chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi there"}]}
+        assert (await http.post("/v1/chat/completions", json=chat)).status_code == 200
+        assert vocabulary._table.cache_info().currsize == 0
         strings = {"model": "text-embedding-3-small", "input": ["reset my password", "hi"]}
         assert (await http.post("/v1/embeddings", json=strings)).status_code == 200
+        assert vocabulary._table.cache_info().currsize == 1
         refused = {"model": "text-embedding-3-small", "input": [[15339, 100258]]}
         assert (await http.post("/v1/embeddings", json=refused)).status_code == 400
-        assert vocabulary._table.cache_info().currsize == 0
         tokens = {"model": "text-embedding-3-small", "input": [[15339, 1917]]}
         assert (await http.post("/v1/embeddings", json=tokens)).status_code == 200
-        assert vocabulary._table.cache_info().currsize == 1
+        assert vocabulary._table.cache_info().misses == 1  # read once
