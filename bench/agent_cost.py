@@ -25,55 +25,15 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
 
 import orjson  # noqa: E402
+from asgi_post import post  # noqa: E402
 
 from mockllm.app import create_app  # noqa: E402
 from mockllm.config import ServerConfig  # noqa: E402
 
 REQUESTS = BENCH.parent / "tests" / "data" / "agent-clis.json"
-
-
-async def answer(app: Any, path: str, headers: dict[str, str], body: bytes) -> int:
-    """The status the app answers one request with, its body read to the end."""
-    scope = {
-        "type": "http",
-        "http_version": "1.1",
-        "method": "POST",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": [
-            *(
-                (k.lower().encode(), v.encode())
-                for k, v in headers.items()
-                if k.lower() != "content-length"
-            ),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "extensions": {},
-    }
-    sent, done = False, asyncio.Event()
-    status = 0
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            await done.wait()
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await app(scope, receive, send)
-    done.set()
-    return status
 
 
 def numbered(body: dict[str, Any]) -> Callable[[int], bytes]:
@@ -111,7 +71,7 @@ async def best_ms(app: Any, case: dict[str, Any], passes: list[list[bytes]]) -> 
     for bodies in passes:
         started = time.process_time()
         for body in bodies:
-            status = await answer(app, case["path"], case["headers"], body)
+            status = await post(app, case["path"], case["headers"], body)
             if status != 200:
                 raise SystemExit(f"{case['path']}: answered {status}")
         best = min(best, (time.process_time() - started) / len(bodies))
@@ -130,7 +90,7 @@ async def main() -> None:
     counter = 0
     for name, case in cases.items():
         make = numbered(case["body"])
-        await answer(app, case["path"], case["headers"], make(0))  # first use: imports
+        await post(app, case["path"], case["headers"], make(0))  # first use: imports
         varied = []  # a pass of requests each its own, never seen before
         for _ in range(args.passes):
             varied.append([make(counter := counter + i + 1) for i in range(args.requests)])

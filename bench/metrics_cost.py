@@ -28,40 +28,13 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
+from asgi_post import post  # noqa: E402
 from replies import FAST_50, FAST_200, request_body  # noqa: E402
 
 from mockllm.app import create_app  # noqa: E402
 from mockllm.config import ServerConfig  # noqa: E402
 
-
-async def _request(app: Any, body: bytes) -> None:
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/v1/chat/completions",
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"authorization", b"Bearer sk-bench"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "extensions": {},
-    }
-    sent = False
-    over = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:  # the writer watches for the client leaving: it leaves once answered
-            await over.wait()
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        return None
-
-    await app(scope, receive, send)
-    over.set()
+HEADERS = {"content-type": "application/json", "authorization": "Bearer sk-bench"}
 
 
 async def _block(app: Any, body: bytes, count: int) -> float:
@@ -70,7 +43,7 @@ async def _block(app: Any, body: bytes, count: int) -> float:
     gc.disable()
     started = time.process_time()
     for _ in range(count):
-        await _request(app, body)
+        await post(app, "/v1/chat/completions", HEADERS, body)
     elapsed = time.process_time() - started
     gc.enable()
     return elapsed / count

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ import httpx
 import openai
 from openai import OpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from tests.conftest import RunningServer, free_port
 
 # The scripted replies of the bundled scenarios (scenarios/greeting.yaml, weather.yaml).
 HELLO_REPLY = "Hello! How can I help you today?"
@@ -208,3 +212,35 @@ def failed_start(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         cwd=cwd,
     )
+
+
+def launch(command: str, *args: str, cwd: Path) -> RunningServer:
+    """Start `python -m mockllm COMMAND --port P ARGS` without waiting for it."""
+    port = free_port()
+    log_path = cwd / f"{command}-{port}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mockllm", command, "--port", str(port), *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            cwd=str(cwd),
+        )
+    return RunningServer(proc, port, log_path)
+
+
+def wait_healthy(*servers: RunningServer) -> None:
+    # Eight servers start at once: on two busy cores their imports alone can take 20 s.
+    deadline = time.monotonic() + 60
+    for server in servers:
+        while True:
+            if server.proc.poll() is not None:
+                raise RuntimeError(f"mockllm exited with {server.proc.returncode}:\n{server.log()}")
+            try:
+                if httpx.get(f"{server.url}/__admin/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"mockllm did not become healthy:\n{server.log()}")
+            time.sleep(0.03)

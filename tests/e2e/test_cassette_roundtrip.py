@@ -23,10 +23,7 @@ import gzip
 import http.server
 import io
 import json
-import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -42,9 +39,9 @@ import vcr
 import yaml
 import zstandard
 
-from tests.conftest import RunningServer, free_port
+from tests.conftest import RunningServer
 
-from .helpers import journal, reset
+from .helpers import journal, launch, reset, wait_healthy
 
 WILD = Path(__file__).resolve().parents[1] / "data" / "cassettes" / "wild"
 PROMPT = "Round trip?"
@@ -247,36 +244,6 @@ def sdk_calls(base: str, cassette: str | None = None) -> dict[str, Any]:
 
 
 # --- servers -------------------------------------------------------------------------------
-
-
-def launch(command: str, *args: str, cwd: Path) -> RunningServer:
-    port = free_port()
-    log_path = cwd / f"{command}-{port}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mockllm", command, "--port", str(port), *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            cwd=str(cwd),
-        )
-    return RunningServer(proc, port, log_path)
-
-
-def wait_healthy(*servers: RunningServer) -> None:
-    deadline = time.monotonic() + 30
-    for server in servers:
-        while True:
-            if server.proc.poll() is not None:
-                raise RuntimeError(f"mockllm exited with {server.proc.returncode}:\n{server.log()}")
-            try:
-                if httpx.get(f"{server.url}/__admin/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"mockllm did not become healthy:\n{server.log()}")
-            time.sleep(0.02)
 
 
 # vcrpy's settings a user's suite records with: (cassette file, use_cassette options)

@@ -36,7 +36,16 @@ from mockllm.cassettes import Interaction
 from mockllm.library import CassetteLibrary
 from tests.conftest import RunningServer, free_port
 
-from .helpers import check_error, journal, make_chat_request, post_chat, reset, write_scenario
+from .helpers import (
+    check_error,
+    journal,
+    launch,
+    make_chat_request,
+    post_chat,
+    reset,
+    wait_healthy,
+    write_scenario,
+)
 
 MODEL = "gpt-4o-mini"
 KEY = "sk-known-secret-7Qm2Zx9Lw4Rt8Yp1Vn6Kb3Hd5Gf0Js"
@@ -94,38 +103,6 @@ PACE_TOLERANCE_S = 0.040
 
 
 # --- servers ---------------------------------------------------------------------------------
-
-
-def launch(command: str, *args: str, cwd: Path) -> RunningServer:
-    """Start `python -m mockllm COMMAND --port P ARGS` without waiting for it."""
-    port = free_port()
-    log_path = cwd / f"{command}-{port}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mockllm", command, "--port", str(port), *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            cwd=str(cwd),
-        )
-    return RunningServer(proc, port, log_path)
-
-
-def wait_healthy(*servers: RunningServer) -> None:
-    # Eight servers start at once: on two busy cores their imports alone can take 20 s.
-    deadline = time.monotonic() + 60
-    for server in servers:
-        while True:
-            if server.proc.poll() is not None:
-                raise RuntimeError(f"mockllm exited with {server.proc.returncode}:\n{server.log()}")
-            try:
-                if httpx.get(f"{server.url}/__admin/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"mockllm did not become healthy:\n{server.log()}")
-            time.sleep(0.03)
 
 
 def closed_port() -> int:
