@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from mockllm.cache import per_text
 from mockllm.words import FUNCTION_WORDS, STOP
 
 DEFAULT_LOCALE = "en_US"  # the locale of generated text when the prompt does not say
@@ -148,3 +149,56 @@ def names_language(text: str, code: str) -> bool:
         name in lowered if not name.isascii() else re.search(rf"(?<![a-z]){name}(?![a-z])", lowered)
         for name in _NAMES.get(code, ())
     )
+
+
+# The locale of each language a name can ask for (one told by its script, or by its words).
+_NAMED_LOCALES = {
+    **_WORD_LOCALES, "en": DEFAULT_LOCALE, "zh": "zh_CN", "ja": "ja_JP", "ko": "ko_KR",
+    "ru": "ru_RU", "ar": "ar_AA", "el": "el_GR", "he": "he_IL", "th": "th_TH",
+}  # fmt: skip
+_LANGUAGE_NAMES = {
+    **{name: code for code, names in _NAMES.items() for name in names},
+    "russian": "ru", "arabic": "ar", "greek": "el", "hebrew": "he", "thai": "th",
+}  # fmt: skip
+_NAME = "|".join(sorted(map(re.escape, _LANGUAGE_NAMES), key=len, reverse=True))
+# "Always respond in German", "Answer only in Japanese", "Write a poem in Italian".
+_RESPOND_IN = re.compile(
+    rf"\b(?:respond|reply|answer|write|speak|talk)\w*\b[^.\n]{{0,40}}?\bin\s+({_NAME})"
+    r"(?![^\W\d_])",
+    re.IGNORECASE,
+)
+# An agent whose role is to translate: "You translate the user's message to Spanish" (the
+# OpenAI Agents SDK's agents as tools). Only a system prompt's: a user asking for one
+# translation ("Translate 'good morning' to French") is answered in the user's language.
+_TRANSLATES_TO = re.compile(
+    rf"\btranslat\w*\b[^.\n]{{0,80}}?\b(?:to|into)\s+({_NAME})(?![^\W\d_])",
+    re.IGNORECASE,
+)
+
+
+def asked_locale(system: str, last_user: str) -> str | None:
+    """The locale of the language the answer is asked to be in: by the system prompt (an
+    agent that translates to Spanish, one told to respond in German), or else by the last
+    user message ("Write a poem in Italian"); None when neither asks for one."""
+    asked = _asked_by_system(system)
+    if asked is None and " in " in last_user:  # (the user's text is new each time: a
+        lowered = last_user.lower()  # few substring tests before any pattern runs)
+        if any(verb in lowered for verb in _VERBS):
+            asked = _asked_by(last_user)
+    return asked
+
+
+_VERBS = ("respond", "reply", "answer", "write", "speak", "talk")
+
+
+@per_text
+def _asked_by_system(text: str) -> str | None:
+    return _asked_by(text) or _locale_named(_TRANSLATES_TO.search(text))
+
+
+def _asked_by(text: str) -> str | None:
+    return _locale_named(_RESPOND_IN.search(text))
+
+
+def _locale_named(found: re.Match[str] | None) -> str | None:
+    return None if found is None else _NAMED_LOCALES.get(_LANGUAGE_NAMES[found[1].lower()])

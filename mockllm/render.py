@@ -22,7 +22,7 @@ from mockllm.cache import Memo, per_text
 from mockllm.conversation import Conversation, Tool, derive_seed
 from mockllm.errors import RequestError
 from mockllm.frozen import quick_init
-from mockllm.languages import locale_of
+from mockllm.languages import asked_locale, locale_of
 from mockllm.lazy_fake import fake
 from mockllm.prompt_json import asks_for_fence, asks_for_json, mentions_json, prompt_schema
 from mockllm.react import react_answer
@@ -669,7 +669,8 @@ def _choice(
         or spec.generate
         or any(c.generate or c.arguments is None for c in spec.tool_calls)
     ):
-        locale = locale_of(request.last_user)
+        # The language the prompt asks the answer to be in, else the one it is written in.
+        locale = asked_locale(request.system, request.last_user) or locale_of(request.last_user)
     locale = locale or "en_US"
     limit = request.max_tokens
     hidden = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mockllm.languages import language_of, locale_of, names_language
+from mockllm.languages import asked_locale, language_of, locale_of, names_language
 
 
 @pytest.mark.parametrize(
@@ -81,3 +81,24 @@ def test_a_tool_names_a_language_in_its_name_or_description() -> None:
 )
 def test_the_locale_generated_text_is_written_in(text: str, locale: str) -> None:
     assert locale_of(text) == locale
+
+
+@pytest.mark.parametrize(
+    ("system", "last_user", "locale"),
+    [
+        ("You translate the user's message to Spanish", "Hi, how are you?", "es_ES"),
+        ("Always respond in German.", "hello", "de_DE"),
+        ("Answer only in Japanese.", "What is this?", "ja_JP"),
+        ("", "Write a poem in Italian please", "it_IT"),
+        ("You are helpful.", "Reply in english", "en_US"),
+        # A user asking for one translation, or naming a place: the user's own language.
+        ("", "Translate 'good morning' into French.", None),
+        ("", "What is the weather in Paris?", None),
+        ("", "I live in Spain", None),
+        ("You are a weather bot.", "hi", None),
+    ],
+)
+def test_the_language_an_answer_is_asked_to_be_in(
+    system: str, last_user: str, locale: str | None
+) -> None:
+    assert asked_locale(system, last_user) == locale

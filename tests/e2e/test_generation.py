@@ -738,6 +738,26 @@ def test_a_prompt_in_latin_letters_gets_text_in_its_language(gen_server, prompt,
 
 
 @pytest.mark.parametrize(
+    ("system", "prompt", "locale"),
+    [
+        # The OpenAI Agents SDK's agents as tools: the Spanish agent's instructions.
+        ("You translate the user's message to Spanish", "Hi! How are you today?", "es_ES"),
+        ("You are a helpful assistant. Always respond in German.", "Tell me a story.", "de_DE"),
+        ("", "Write a short poem about the sea in Italian.", "it_IT"),
+    ],
+)
+def test_an_answer_is_in_the_language_the_prompt_asks_for(gen_server, system, prompt, locale):
+    messages = [{"role": "system", "content": system}] if system else []
+    body = {"model": "gpt-4o", "messages": [*messages, {"role": "user", "content": prompt}]}
+    response = post_chat(gen_server.base_url, body)
+    assert response.status_code == 200, response.text
+    text = response.json()["choices"][0]["message"]["content"]
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    assert len(words) >= 20, text
+    assert sum(w in _faker_words(locale) for w in words) >= 0.9 * len(words), text
+
+
+@pytest.mark.parametrize(
     "prompt", ["Olá, você está bem? Como está o tempo em Lisboa?", "Voce pode me ajudar? Obrigado"]
 )
 def test_a_portuguese_prompt_gets_neither_english_nor_latin_filler(gen_server, prompt):
