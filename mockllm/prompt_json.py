@@ -188,7 +188,8 @@ def _asks_fence(text: str) -> bool:
 # "You MUST answer with JSON." (the Vercel AI SDK's prompt for JSON without a schema),
 # "Respond in JSON format", "Return the result as valid JSON", "Output only a JSON object".
 _ASKS_JSON = re.compile(
-    r"\b(?:answer|respond|reply|return|output|format|write|give|provide)\w*\b[^.\n]{0,40}?"
+    r"\b(?:answer|respond|reply|return|output|format|write|give|provide|generate|create|"
+    r"produce|list|describe|summari[sz]e|extract)\w*\b[^.\n]{0,40}?"
     r"\b(?:in|with|as|only|using)\s+(?:(?:valid|a|an|only|the|plain|raw|pure|strict)\s+)*"
     r"json\b",
     re.IGNORECASE,

@@ -159,8 +159,23 @@ def test_an_instruction_to_answer_in_json_is_read_with_or_without_a_schema() -> 
         "Output only a JSON object.",
     ):
         assert asks(said), said
+    # A request with nothing but the user's words (the AI SDK's generateObject with
+    # output 'no-schema' on Anthropic sends only those).
+    for said in (
+        "Generate a lasagna recipe as JSON.",
+        "Create a list of three fruits in JSON format.",
+        "Extract the names and ages as JSON.",
+        "Summarize the article in JSON.",
+    ):
+        assert asks("", said), said
     # Talk about JSON is not an instruction to answer in it.
-    for said in ("Explain what JSON is.", "How do I return JSON from Flask?", "Parse this JSON"):
+    for said in (
+        "Explain what JSON is.",
+        "How do I return JSON from Flask?",
+        "Parse this JSON",
+        "Describe the JSON format briefly.",
+        "Generate a report about JSON parsers.",
+    ):
         assert not asks("You are helpful.", said), said
 
 

@@ -1331,3 +1331,12 @@ def test_several_output_types_the_one_the_prompt_fills_is_given(
     assert call.type == "function"
     assert call.function.name == f"final_result_{type(expected).__name__.lstrip('_')}"
     assert type(expected).model_validate_json(call.function.arguments) == expected
+
+
+@pytest.mark.parametrize(
+    "prompt", ["Generate a lasagna recipe as JSON.", "Extract the names and ages as JSON."]
+)
+def test_a_message_that_asks_for_json_alone_is_answered_in_json(gen_server, prompt):
+    # The AI SDK's generateObject with output 'no-schema' sends only the user's words (on
+    # Anthropic, no instruction of its own) and parses the answer as JSON.
+    assert isinstance(json.loads(answer(gen_server, prompt)), dict)
