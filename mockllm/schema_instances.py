@@ -35,8 +35,16 @@ TextSource = Callable[[str, random.Random], str]
 
 MAX_DEPTH = 4  # from this nesting on, optional content is left out
 # A value read from the prompt for a top-level property; a list of records for an array of
-# objects ("2 apples and 3 pears": [{"name": "apples", "quantity": 2}, …]).
+# objects ("2 apples and 3 pears": [{"name": "apples", "quantity": 2}, …]); a Count for an
+# array of as many items as the prompt asks for.
 Hint = str | bool | int | float | list[str] | list[dict[str, str | int | float]]
+
+
+class Count(int):
+    """A hint for an array: the number of items the prompt asks for ("Generate 3 hero
+    descriptions"), each drawn from the array's items schema."""
+
+
 _HARD_DEPTH = 16  # a schema that requires itself without end gets null here
 _MAX_REF_HOPS = 32  # $ref chains that never reach a schema ("A" -> "B" -> "A")
 _TYPES = frozenset({"null", "boolean", "object", "array", "number", "string", "integer"})
@@ -700,7 +708,7 @@ class _Builder:
                 return padded
         return first
 
-    def array_value(self, s: Schema, depth: int, name: str) -> list[Any]:
+    def array_value(self, s: Schema, depth: int, name: str, asked: int | None = None) -> list[Any]:
         items = s.get("items", True)
         prefix = list(s.get("prefixItems") or (items if isinstance(items, list) else []))
         rest = s.get("additionalItems", True) if isinstance(items, list) else items
@@ -708,6 +716,7 @@ class _Builder:
         need = int(s.get("minContains", 1)) if contains is not None else 0
         lo, hi = max(int(s.get("minItems", 0)), need), s.get("maxItems")
         count = lo if depth >= MAX_DEPTH else self.rng.randint(max(lo, 1), max(lo, 1) + 2)
+        count = count if asked is None else asked  # (within the bounds: `_takes_hint`)
         count = min(
             count, hi if hi is not None else count, count if rest is not False else len(prefix)
         )
@@ -762,6 +771,11 @@ class _Builder:
                 if key in props:  # not a name drawn for this value
                     facts.subs[key] = sub
             hint = self.hints.get(key) if depth == 0 else None
+            if isinstance(hint, Count):
+                flat = self.flatten(sub, depth + 1, 0)
+                if flat is not None and _takes_hint(flat, hint):
+                    out[key] = self.array_value(flat, depth + 1, key, int(hint))
+                    continue
             if hint is not None and self.takes_hint(sub, depth + 1, hint):
                 out[key] = hint
             elif depth == 0 and self.hints and _takes_null(sub):
@@ -906,6 +920,14 @@ def _takes_hint(s: Schema | None, hint: Hint) -> bool:
         return _takes_text(s, hint)
     if s is None or s.keys() & {"enum", "const"}:
         return False
+    if isinstance(hint, Count):  # so many items, for an array of one items schema
+        return (
+            _types(s) == ["array"]
+            and not s.get("prefixItems")
+            and isinstance(s.get("items", True), dict | bool)
+            and s.get("items", True) is not False
+            and _fits_count(int(hint), s)
+        )
     if isinstance(hint, bool):  # a verdict, for a boolean
         return "boolean" in (_types(s) or [])
     if isinstance(hint, list):  # texts or records, for an array within its bounds

@@ -24,7 +24,7 @@ from mockllm.prompt_reading import (
     url_in,
     words_of,
 )
-from mockllm.schema_instances import Hint
+from mockllm.schema_instances import Count, Hint
 from mockllm.words import STOP, stem
 
 QUERY_NAMES = frozenset(
@@ -129,6 +129,8 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
                 hints[name] = items  # "likes chess and hiking" -> ["chess", "hiking"]
             elif (counted := _counted_in(text, schema)) is not None:
                 hints[name] = counted  # "2 apples and 3 pears" -> [{name, quantity}, …]
+            elif _record_keys(schema) is None and (asked_for := _count_asked(text)) is not None:
+                hints[name] = Count(asked_for)  # "Generate 3 hero descriptions": 3 items
         elif kind in ("integer", "number"):
             if numbers and key not in _NOT_AMOUNTS:
                 hints[name] = numbers.pop(0)
@@ -431,19 +433,27 @@ _COUNTED = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s+([a-z][a-z'-]*(?:\s+[a-z][a-
                       r"(?=\s*(?:,|\band\b|\.|;|$))")  # fmt: skip
 
 
-def _counted_in(text: str, schema: Any) -> list[dict[str, str | int | float]] | None:
-    """The things a message counts ("2 apples, 3 bananas and 1 melon"), for an array of
-    objects of a name and a quantity, each record one of them; None when it counts fewer
-    than two or the array's items are not such objects."""
+def _record_keys(schema: Any) -> tuple[str, str] | None:
+    """The names of the thing and of its quantity, for an array of such objects (an order's
+    lines: `{item, qty}`); None for another array."""
     items = schema.get("items") if isinstance(schema, dict) else None
     props = items.get("properties") if isinstance(items, dict) else None
     if not isinstance(props, dict):
         return None
     thing = next((k for k in props if name_key(k) in _THING_NAMES), None)
     count = next((k for k in props if name_key(k) in _COUNT_NAMES), None)
-    if thing is None or count is None:
+    return None if thing is None or count is None else (thing, count)
+
+
+def _counted_in(text: str, schema: Any) -> list[dict[str, str | int | float]] | None:
+    """The things a message counts ("2 apples, 3 bananas and 1 melon"), for an array of
+    objects of a name and a quantity, each record one of them; None when it counts fewer
+    than two or the array's items are not such objects."""
+    keys = _record_keys(schema)
+    if keys is None:
         return None
-    whole = (props[count] or {}).get("type") == "integer"
+    thing, count = keys
+    whole = (schema["items"]["properties"][count] or {}).get("type") == "integer"
     found = [
         (float(n) if "." in n else int(n), what.strip())
         for n, what in _COUNTED.findall(text)
@@ -452,6 +462,39 @@ def _counted_in(text: str, schema: Any) -> list[dict[str, str | int | float]] | 
     if len(found) < 2 or (whole and any(isinstance(n, float) for n, _ in found)):
         return None
     return [{thing: what, count: n} for n, what in found]
+
+
+# "Generate 3 hero descriptions", "List five fruits", "Give me 10 startup ideas": a number
+# of things (a plural word after it, one other word between at most), not an age or a
+# length ("34 years old", "in 3 sentences"): a count a model would write that many of.
+_ASKED_COUNT = re.compile(
+    r"(?<![\w.])(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\s+"
+    r"(?:([a-z][a-z-]*)\s+)?([a-z][a-z-]*s)\b",
+    re.IGNORECASE,
+)
+_COUNT_WORDS = {
+    w: i + 1
+    for i, w in enumerate("one two three four five six seven eight nine ten eleven twelve".split())
+}
+_NOT_THINGS = frozenset(
+    "years months weeks days hours minutes seconds times percent dollars euros pounds "
+    "sentences words paragraphs lines characters pages steps degrees miles kilometers "
+    "meters feet inches kilos pounds people others".split()
+)
+
+
+def _count_asked(text: str) -> int | None:
+    """How many things the message asks for ("Generate 3 hero descriptions": 3), from 1 to
+    12; None when it asks for no number of things."""
+    for found in _ASKED_COUNT.finditer(text):
+        between, things = (found[2] or "").lower(), found[3].lower()
+        if between in STOP or things in _NOT_THINGS or things in STOP:
+            continue
+        number = found[1].lower()
+        count = _COUNT_WORDS.get(number) or int(number)
+        if 1 <= count <= 12:
+            return count
+    return None
 
 
 def _items_in(text: str, people: bool) -> list[str]:

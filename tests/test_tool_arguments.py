@@ -311,3 +311,31 @@ def test_a_boolean_with_a_default_is_not_read_as_a_verdict() -> None:
         {"role": "user", "content": "Create a repo named demo."}, tools=[offered]
     )
     assert argument_hints(request, request.tools[0]) == {}
+
+
+def test_an_array_takes_the_number_of_things_a_message_asks_for() -> None:
+    offered = {
+        "type": "function",
+        "function": {
+            "name": "brainstorm",
+            "parameters": {
+                "type": "object",
+                "properties": {"ideas": {"type": "array", "items": {"type": "string"}}},
+            },
+        },
+    }
+
+    def ideas(text: str) -> object:
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0]).get("ideas")
+
+    assert ideas("Give me 10 startup ideas.") == 10
+    assert ideas("Generate three short bios of famous scientists.") == 3
+    for said in (
+        "John is 34 years old.",  # an age, a length, a number past twelve: no count
+        "Summarize it in 3 sentences.",
+        "Generate 30 names.",
+        "Order 2.5 pizzas.",
+        "One of the ideas.",
+    ):
+        assert ideas(said) is None, said

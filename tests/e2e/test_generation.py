@@ -1340,3 +1340,37 @@ def test_a_message_that_asks_for_json_alone_is_answered_in_json(gen_server, prom
     # The AI SDK's generateObject with output 'no-schema' sends only the user's words (on
     # Anthropic, no instruction of its own) and parses the answer as JSON.
     assert isinstance(json.loads(answer(gen_server, prompt)), dict)
+
+
+HEROES = {
+    "type": "object",
+    "properties": {
+        "elements": {  # the AI SDK's generateObject with output 'array' wraps its schema so
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "description": {"type": "string"}},
+                "required": ["name", "description"],
+                "additionalProperties": False,
+            },
+        }
+    },
+    "required": ["elements"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("prompt", "count"),
+    [
+        ("Generate 3 hero descriptions for a fantasy role playing game.", 3),
+        ("Give me five hero descriptions.", 5),
+        ("Generate 12 heroes.", 12),
+    ],
+)
+def test_an_array_holds_as_many_items_as_the_message_asks_for(gen_server, prompt, count):
+    fmt = {"type": "json_schema", "json_schema": {"name": "h", "schema": HEROES, "strict": True}}
+    for _ in range(2):  # whatever the seed draws
+        said = json.loads(answer(gen_server, prompt, response_format=fmt))
+        assert len(said["elements"]) == count, said
+        prompt += " Thanks!"
