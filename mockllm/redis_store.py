@@ -55,7 +55,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mockllm.errors import ConfigError, StateUnavailable
-from mockllm.state import Entry, Hold
+from mockllm.state import RECENT_TTL_S, Entry, Hold
 
 T = TypeVar("T")
 logger = logging.getLogger("mockllm.state")
@@ -98,6 +98,12 @@ local function int(x) return string.format('%.0f', x) end
 """
 
 SCRIPTS = {
+    # KEYS: counter. ARGV: seconds it is kept after its last use.
+    "incr_recent": """
+local value = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return value
+""",
     # KEYS: bucket. ARGV: window_s, n, capacities…, needs…, the frozen time ('' none)
     "take": """
 local window = tonumber(ARGV[1])
@@ -618,6 +624,10 @@ class RedisStore:
 
     def incr(self, key: str) -> int:
         return int(self._call("INCR", self._key("count:" + key))) - 1
+
+    def incr_recent(self, key: str) -> int:
+        keys = (self._key("count:" + key),)
+        return int(self._call("incr_recent", keys, (RECENT_TTL_S,))) - 1
 
     def counters(self, prefix: str) -> dict[str, int]:
         start = self._key("count:")

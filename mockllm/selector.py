@@ -82,7 +82,10 @@ def select(
         if not rule.is_sequence:
             return Selection(rule, rule.replies[0], 0, stateless)
         stateless = False
-        step = store.incr(f"sequence:{rule.ref}:{_scope_key(rule, request)}")
+        name = f"sequence:{rule.ref}:{_scope_key(rule, request)}"
+        # A conversation's counter is one of many, new ones without end: kept while used.
+        per_conversation = rule.sequence_scope == "conversation"
+        step = store.incr_recent(name) if per_conversation else store.incr(name)
         count = len(rule.replies)
         if step < count:
             return Selection(rule, rule.replies[step], step)

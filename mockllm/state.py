@@ -21,6 +21,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+# Counters of `incr_recent` (one a conversation) kept in memory, at most: the least lately
+# used go first. On Redis each expires a week after its last use.
+RECENT_COUNTERS = 100_000
+RECENT_TTL_S = 7 * 24 * 3600
 
 
 class Entry(Protocol):
@@ -50,6 +54,12 @@ class StateStore(Protocol):
 
     def incr(self, key: str) -> int:
         """Add one to a counter; return its value before the call (0 the first time)."""
+        ...
+
+    def incr_recent(self, key: str) -> int:
+        """`incr` for one of counters without end (one a conversation): only those used
+        lately are kept (the last RECENT_COUNTERS in memory; on Redis, each for a week
+        after its last use), so that a long load of new conversations holds no more."""
         ...
 
     def counters(self, prefix: str) -> dict[str, int]:
@@ -199,6 +209,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._counters: dict[str, int] = {}
+        self._recent: OrderedDict[str, int] = OrderedDict()  # incr_recent's, oldest first
         self._texts: dict[str, str] = {}
         self._buckets: dict[str, tuple[tuple[float, ...], float]] = {}
         self._balances: dict[str, int] = {}
@@ -222,9 +233,23 @@ class MemoryStore:
             self._counters[key] = value + 1
             return value
 
+    def incr_recent(self, key: str) -> int:
+        with self._lock:
+            recent = self._recent
+            value = recent.pop(key, 0)
+            recent[key] = value + 1  # (last used, last in order)
+            if len(recent) > RECENT_COUNTERS:
+                recent.popitem(last=False)
+            return value
+
     def counters(self, prefix: str) -> dict[str, int]:
         with self._lock:
-            return {k: v for k, v in self._counters.items() if k.startswith(prefix)}
+            return {
+                k: v
+                for counters in (self._counters, self._recent)
+                for k, v in counters.items()
+                if k.startswith(prefix)
+            }
 
     def update(self, key: str, change: Callable[[str | None], tuple[str | None, T]]) -> T:
         with self._lock:
@@ -373,6 +398,7 @@ class MemoryStore:
         with self._lock:
             self._documents.clear()
             self._counters.clear()
+            self._recent.clear()
             self._numbers = 0
             self._texts.clear()
             self._buckets.clear()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mockllm import stored_completions
+from mockllm import state, stored_completions
 from mockllm.accounts import Accounts, keys_text
 from mockllm.errors import ConfigError, RequestError, StateUnavailable
 from mockllm.redis_store import RedisStore, mask_url
@@ -58,6 +58,42 @@ class Entry:
 
 def test_counters_count_from_zero(store: StateStore):
     assert [store.incr("a"), store.incr("a"), store.incr("b")] == [0, 1, 0]
+
+
+def test_a_recent_counter_counts_and_is_listed_and_reset(store: StateStore):
+    assert [store.incr_recent("seq:c1"), store.incr_recent("seq:c1")] == [0, 1]
+    store.incr("seq:global")
+    assert store.counters("seq:") == {"seq:c1": 2, "seq:global": 1}
+    store.reset()
+    assert store.counters("seq:") == {} and store.incr_recent("seq:c1") == 0
+
+
+def test_only_the_latest_recent_counters_are_kept_in_memory(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(state, "RECENT_COUNTERS", 3)
+    store = MemoryStore()
+    for name in "abc":
+        store.incr_recent(name)
+    store.incr_recent("a")  # used again: now the latest
+    store.incr_recent("d")  # one too many: b, the least lately used, goes
+    assert store.counters("") == {"a": 2, "c": 1, "d": 1}
+    assert store.incr("kept") == 0 and store.incr_recent("e") == 0
+    assert "kept" in store.counters("")  # plain counters are never let go
+
+
+def test_a_recent_counter_on_redis_expires_a_week_after_its_last_use(
+    new_redis: Callable[..., RedisStore], redis_server: RedisServer
+):
+    import redis
+
+    store = new_redis()
+    assert [store.incr_recent("week:c1"), store.incr_recent("week:c1")] == [0, 1]
+    store.incr("week:plain")
+    client = redis.Redis.from_url(redis_server.url)
+    recent = [k for k in client.scan_iter(match="*count:week:c1")]
+    plain = [k for k in client.scan_iter(match="*count:week:plain")]
+    assert len(recent) == 1 and 0 < client.ttl(recent[0]) <= 7 * 24 * 3600
+    assert client.ttl(plain[0]) == -1  # no end
+    client.close()
 
 
 def test_update_replaces_and_deletes(store: StateStore):
