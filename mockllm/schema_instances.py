@@ -34,10 +34,17 @@ TextSource = Callable[[str, random.Random], str]
 "hostname"), "word" for one word, or "" for a few words."""
 
 MAX_DEPTH = 4  # from this nesting on, optional content is left out
+
+
+class Nested(dict[str, "Hint"]):
+    """A hint for an object property: values read from the prompt for its own properties
+    ("…lives at 221B Baker Street, London": an address's street and city)."""
+
+
 # A value read from the prompt for a top-level property; a list of records for an array of
 # objects ("2 apples and 3 pears": [{"name": "apples", "quantity": 2}, …]); a Count for an
-# array of as many items as the prompt asks for.
-Hint = str | bool | int | float | list[str] | list[dict[str, str | int | float]]
+# array of as many items as the prompt asks for; Nested values for an object's properties.
+Hint = str | bool | int | float | list[str] | list[dict[str, str | int | float]] | Nested
 
 
 class Count(int):
@@ -458,6 +465,7 @@ class _Builder:
         self.rng = rng
         self.text = text
         self.hints = hints
+        self.hint_depth = 0  # the depth whose properties `hints` are for
         self.budget = 50_000  # $ref expansions; bounds the fan-out of allOf-of-$ref loops
         self.kept = kept
 
@@ -770,7 +778,14 @@ class _Builder:
                 sub = self.property_schema(s, key)
                 if key in props:  # not a name drawn for this value
                     facts.subs[key] = sub
-            hint = self.hints.get(key) if depth == 0 else None
+            hint = self.hints.get(key) if depth == self.hint_depth else None
+            if isinstance(hint, Nested):
+                hints, self.hints, self.hint_depth = self.hints, hint, depth + 1
+                try:
+                    out[key] = self.value(sub, depth + 1, key)
+                finally:
+                    self.hints, self.hint_depth = hints, depth
+                continue
             if isinstance(hint, Count):
                 flat = self.flatten(sub, depth + 1, 0)
                 if flat is not None and _takes_hint(flat, hint):
@@ -778,7 +793,7 @@ class _Builder:
                     continue
             if hint is not None and self.takes_hint(sub, depth + 1, hint):
                 out[key] = hint
-            elif depth == 0 and self.hints and _takes_null(sub):
+            elif depth == self.hint_depth and self.hints and _takes_null(sub):
                 # An extraction (the prompt gave other values) leaves out what the text
                 # does not say: `email: string | null` of "Maria Garcia is 29" is null.
                 out[key] = None
@@ -930,6 +945,8 @@ def _takes_hint(s: Schema | None, hint: Hint) -> bool:
         )
     if isinstance(hint, bool):  # a verdict, for a boolean
         return "boolean" in (_types(s) or [])
+    if isinstance(hint, Nested):  # taken by the object it is for, where it is built
+        return False
     if isinstance(hint, list):  # texts or records, for an array within its bounds
         items = s.get("items")
         return (

@@ -24,7 +24,7 @@ from mockllm.prompt_reading import (
     url_in,
     words_of,
 )
-from mockllm.schema_instances import Count, Hint
+from mockllm.schema_instances import Count, Hint, Nested
 from mockllm.words import STOP, stem
 
 QUERY_NAMES = frozenset(
@@ -105,21 +105,43 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
     question for a `query`, the place named for a `city` or `location`, the arithmetic for
     an `expression`, an address for an `email`, a ticker for a `symbol`, currency codes in
     the order named, and the numbers the message gives for its number arguments ("Multiply
-    23 by 19" -> a=23, b=19)."""
-    properties = tool.parameters.get("properties")
-    if not isinstance(properties, dict):
-        return {}
+    23 by 19" -> a=23, b=19); for an object argument, the texts it gives for the object's
+    own properties (`Nested`)."""
     text = asked(request)
-    hints: dict[str, Hint] = {}
     # (not the digits of a web address: "post-1" in https://example.com/post-1)
     numbers = [float(n) if "." in n else int(n) for n in _NUMBER.findall(URL.sub(" ", text))]
-    currencies = _currencies_in(text)
+    return _hints(request, tool, tool.parameters, text, numbers, _currencies_in(text), 0)
+
+
+def _hints(
+    request: Conversation,
+    tool: Tool,
+    parameters: dict[str, Any],
+    text: str,
+    numbers: list[int | float],
+    currencies: list[tuple[str, bool]],
+    depth: int,
+) -> dict[str, Hint]:
+    """The hints for the properties of `parameters` (the tool's own, or an object's within
+    them, at depth 1: its texts only)."""
+    properties = parameters.get("properties")
+    if not isinstance(properties, dict):
+        return {}
+    hints: dict[str, Hint] = {}
     days: list[str] | None = None  # the dates the message gives, read when a date is asked
     for name, schema in properties.items():
         key = name_key(name) if isinstance(name, str) else ""
         kind = schema.get("type") if isinstance(schema, dict) else None
         options = schema.get("enum") if isinstance(schema, dict) else None
-        if isinstance(options, list):
+        inner = _object_of(schema, tool.parameters) if depth == 0 else None
+        if inner is not None:
+            within = _hints(request, tool, inner, text, [], list(currencies), 1)
+            kept = {k: v for k, v in within.items() if isinstance(v, str)}
+            if kept:  # "…lives at 221B Baker Street, London" -> address.city
+                hints[name] = Nested(kept)
+        elif depth and kind in ("integer", "number", "boolean"):
+            continue  # an object's numbers and verdicts are the top level's to take
+        elif isinstance(options, list):
             if (option := _option_named(text, options) or _sentiment(text, options)) is not None:
                 hints[name] = option  # "the weather in Paris in celsius" -> unit=celsius
         elif kind == "array":
@@ -207,6 +229,31 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
             elif place is not None:
                 hints[name] = place.group(1)
     return hints
+
+
+def _object_of(schema: Any, root: Any) -> dict[str, Any] | None:
+    """An object schema with properties, as a property gives it: itself, its local `$ref`
+    (`#/$defs/Address`, into the tool's own definitions) or the one object of an optional
+    (`anyOf` of it and null); None otherwise. Its properties' own references stay
+    resolvable through the definitions it is given."""
+    if not isinstance(schema, dict):
+        return None
+    branches = schema.get("anyOf")
+    if isinstance(branches, list):
+        objects = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null")]
+        return _object_of(objects[0], root) if len(objects) == 1 else None
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/") and isinstance(root, dict):
+        node: Any = root
+        for part in ref[2:].split("/"):
+            node = node.get(part) if isinstance(node, dict) else None
+        return _object_of(node, root) if node is not schema else None
+    if schema.get("type") == "object" and isinstance(schema.get("properties"), dict):
+        definitions = {
+            k: root[k] for k in ("$defs", "definitions") if isinstance(root, dict) and k in root
+        }
+        return {**schema, **definitions}
+    return None
 
 
 # What a message asks to be said: "Send an email to bob@example.com saying the meeting
@@ -534,7 +581,12 @@ def _person_in(text: str) -> str | None:
     name where a person is spoken of ("the person: Alice, 30", "Alice is 30")."""
     for found in _PERSON.finditer(text):
         if found.group(1).rsplit(" ", 1)[-1] not in _STREET_WORDS:  # not "Downing Street"
-            return found.group(1)
+            first, _, rest = found.group(1).partition(" ")
+            asking = first.lower() in _ASKING or first.lower() in _NOT_NAMES
+            if asking and " " in rest:  # "Save Jane Doe": the verb that asks is no name
+                return rest
+            if not asking:
+                return found.group(1)
     for one in _ONE_NAME.finditer(text):
         name = one.group(1) or one.group(2)
         if name.lower() not in STOP and name.lower() not in _NOT_NAMES:
@@ -544,7 +596,8 @@ def _person_in(text: str) -> str | None:
 
 _NOT_NAMES = frozenset(
     ("extract", "what", "who", "where", "when", "how", "tell", "give", "get", "find", "show",
-     "please", "create", "make", "list", "describe", "write", "return", "hello", "hi", "hey")
+     "please", "create", "make", "list", "describe", "write", "return", "hello", "hi", "hey",
+     "save", "store", "register", "contact", "update", "delete", "remove", "lookup", "look")
 )  # fmt: skip
 
 

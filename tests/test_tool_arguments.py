@@ -339,3 +339,31 @@ def test_an_array_takes_the_number_of_things_a_message_asks_for() -> None:
         "One of the ideas.",
     ):
         assert ideas(said) is None, said
+
+
+def test_an_object_property_takes_the_texts_the_message_gives_for_its_own() -> None:
+    address = {
+        "type": "object",
+        "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
+    }
+    offered = {
+        "type": "function",
+        "function": {
+            "name": "save_contact",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "home": {"$ref": "#/$defs/Address"},  # pydantic's nested model
+                    "work": {"anyOf": [address, {"type": "null"}]},  # and an optional one
+                },
+                "$defs": {"Address": address},
+            },
+        },
+    }
+    text = "Save Jane Doe, who lives at 10 Downing Street, London."
+    request = conversation({"role": "user", "content": text}, tools=[offered])
+    hints = argument_hints(request, request.tools[0])
+    place = {"street": "10 Downing Street", "city": "London"}
+    assert hints["home"] == place and hints["work"] == place
+    assert isinstance(hints["home"], dict) and hints["name"] == "Jane Doe"

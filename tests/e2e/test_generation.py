@@ -1374,3 +1374,38 @@ def test_an_array_holds_as_many_items_as_the_message_asks_for(gen_server, prompt
         said = json.loads(answer(gen_server, prompt, response_format=fmt))
         assert len(said["elements"]) == count, said
         prompt += " Thanks!"
+
+
+PERSON = {  # pydantic's Person with a nested Address (a $ref into $defs), strict
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "age": {"type": "integer"},
+        "address": {"$ref": "#/$defs/Address"},
+    },
+    "required": ["name", "age", "address"],
+    "additionalProperties": False,
+    "$defs": {
+        "Address": {
+            "type": "object",
+            "properties": {
+                "street": {"type": "string"},
+                "city": {"type": "string"},
+                "email": {"type": "string"},
+            },
+            "required": ["street", "city", "email"],
+            "additionalProperties": False,
+        }
+    },
+}
+
+
+def test_an_extraction_fills_a_nested_object_from_the_message(gen_server):
+    prompt = "John Smith is 34 and lives at 221B Baker Street, London. Email: john@example.com."
+    fmt = {"type": "json_schema", "json_schema": {"name": "p", "schema": PERSON, "strict": True}}
+    said = json.loads(answer(gen_server, prompt, response_format=fmt))
+    assert said == {
+        "name": "John Smith",
+        "age": 34,
+        "address": {"street": "221B Baker Street", "city": "London", "email": "john@example.com"},
+    }
