@@ -56,6 +56,12 @@ def page(server: RunningServer, browser: Any) -> Iterator[Any]:
         yield opened
 
 
+@pytest.fixture
+def sdk(server: RunningServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0) as client:
+        yield client
+
+
 def open_section(page: Any, exchange_id: str, section: str) -> Any:
     page.wait_for_selector(ROW.format(exchange_id), timeout=2000)
     page.click(ROW.format(exchange_id))
@@ -65,7 +71,7 @@ def open_section(page: Any, exchange_id: str, section: str) -> Any:
 
 
 def test_other_services_keys_in_headers_never_reach_the_page(
-    page: Any, server: RunningServer
+    page: Any, server: RunningServer, sdk: openai.OpenAI
 ) -> None:
     """Keys a client sends along for other services (a gateway's, an observability
     proxy's) are masked like the API key: neither the page nor its data holds them."""
@@ -76,10 +82,7 @@ def test_other_services_keys_in_headers_never_reach_the_page(
         "ocp-apim-subscription-key": "apim0families0subscription0secret",
         "cf-aig-authorization": "Bearer cf-families-gateway-secret-0123456789",
     }
-    sdk = openai.OpenAI(
-        base_url=server.base_url, api_key=KEY, max_retries=0, default_headers=secrets
-    )
-    raw = sdk.chat.completions.with_raw_response.create(
+    raw = sdk.with_options(default_headers=secrets).chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hello with headers"}]
     )
     exchange_id = raw.headers["x-request-id"]
@@ -104,16 +107,17 @@ def made_rule(page: Any, exchange_id: str) -> str:
     return str(page.input_value("#detail-body textarea") or page.inner_text(".result.bad"))
 
 
-def test_an_exchange_no_rule_could_answer_says_so(page: Any, server: RunningServer) -> None:
+def test_an_exchange_no_rule_could_answer_says_so(
+    page: Any, server: RunningServer, sdk: openai.OpenAI
+) -> None:
     """Token counting is answered from the request alone, and a request refused as bad
     input is refused before any rule: their why-not lists no near misses, and "Make a
     rule" makes none (a rule would answer neither), where it offered a rule for a miss."""
-    claude = anthropic.Anthropic(base_url=server.url, api_key=KEY, max_retries=0)
-    counted = claude.messages.with_raw_response.count_tokens(
-        model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hello, count me"}]
-    )
+    with anthropic.Anthropic(base_url=server.url, api_key=KEY, max_retries=0) as claude:
+        counted = claude.messages.with_raw_response.count_tokens(
+            model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hello, count me"}]
+        )
     assert counted.parse().input_tokens > 0
-    sdk = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0)
     with pytest.raises(openai.BadRequestError) as refused:
         sdk.chat.completions.create(
             model="gpt-4o", messages=[{"role": "user", "content": "hello"}], temperature=9
@@ -135,12 +139,11 @@ def test_an_exchange_no_rule_could_answer_says_so(page: Any, server: RunningServ
 
 
 def test_a_stream_cut_by_a_fault_shows_which_events_were_never_sent(
-    page: Any, server: RunningServer
+    page: Any, server: RunningServer, sdk: openai.OpenAI
 ) -> None:
     """disconnect_after_tokens: 3 sends the role delta and three deltas, then closes the
     connection: the answer's events after them (the finish chunk, [DONE]) are shown as
     never sent, not as a stream that ended well."""
-    sdk = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0)
     got = []
     with pytest.raises(openai.APIConnectionError):
         for chunk in sdk.chat.completions.create(
@@ -165,13 +168,12 @@ def test_a_stream_cut_by_a_fault_shows_which_events_were_never_sent(
 
 
 def test_the_filters_offer_only_what_the_rows_kept_hold(
-    server: RunningServer, browser: Any
+    server: RunningServer, browser: Any, sdk: openai.OpenAI
 ) -> None:
     """The page keeps the newest 5000 rows; its model and source filters offered every
     value ever seen, so a long replay of many models (or cassette interactions) grew the
     lists, and the page, without end. The feed here is the server's row shape, 5600 times
     (a real feed takes minutes to send as many)."""
-    sdk = openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0)
     raw = sdk.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}]
     )
