@@ -231,23 +231,23 @@ def _hints(
     return hints
 
 
-def _object_of(schema: Any, root: Any) -> dict[str, Any] | None:
+def _object_of(schema: Any, root: Any, hops: int = 0) -> dict[str, Any] | None:
     """An object schema with properties, as a property gives it: itself, its local `$ref`
     (`#/$defs/Address`, into the tool's own definitions) or the one object of an optional
     (`anyOf` of it and null); None otherwise. Its properties' own references stay
     resolvable through the definitions it is given."""
-    if not isinstance(schema, dict):
+    if not isinstance(schema, dict) or hops > 8:  # (references that never end)
         return None
     branches = schema.get("anyOf")
     if isinstance(branches, list):
         objects = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null")]
-        return _object_of(objects[0], root) if len(objects) == 1 else None
+        return _object_of(objects[0], root, hops + 1) if len(objects) == 1 else None
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/") and isinstance(root, dict):
         node: Any = root
         for part in ref[2:].split("/"):
             node = node.get(part) if isinstance(node, dict) else None
-        return _object_of(node, root) if node is not schema else None
+        return _object_of(node, root, hops + 1)
     if schema.get("type") == "object" and isinstance(schema.get("properties"), dict):
         definitions = {
             k: root[k] for k in ("$defs", "definitions") if isinstance(root, dict) and k in root

@@ -1409,3 +1409,11 @@ def test_an_extraction_fills_a_nested_object_from_the_message(gen_server):
         "age": 34,
         "address": {"street": "221B Baker Street", "city": "London", "email": "john@example.com"},
     }
+
+
+def test_a_reference_cycle_in_a_tool_s_property_is_no_server_error(gen_server):
+    cycle = {"A": {"$ref": "#/$defs/B"}, "B": {"$ref": "#/$defs/A"}}
+    params = {"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}, "$defs": cycle}
+    tool = {"type": "function", "function": {"name": "save", "parameters": params}}
+    body = make_chat_request("Save it.", tools=[tool], tool_choice="required")
+    assert post_chat(gen_server.base_url, body).status_code == 200
