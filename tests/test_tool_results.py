@@ -103,6 +103,10 @@ def test_results_and_failures_are_reported_in_every_language_of_the_generator() 
     results = [("get_weather", "18C")]
     assert found_answer(results, "es_ES") == "Esto es lo que encontré. get_weather devolvió: 18C."
     assert found_answer(results, "de_DE") == "Das habe ich gefunden. get_weather lieferte: 18C."
+    assert found_answer(results, "pt_BR") == "Aqui está o que encontrei. get_weather retornou: 18C."
+    assert unavailable_answer(["web_search"], "nl_NL") == (
+        "Dat kon ik niet ophalen. web_search mislukte: unavailable."
+    )
     assert unavailable_answer(["web_search"], "fr_FR") == (
         "Je n'ai pas pu l'obtenir. web_search a échoué : unavailable."
     )
@@ -110,7 +114,7 @@ def test_results_and_failures_are_reported_in_every_language_of_the_generator() 
         "Не удалось это получить. web_search завершился с ошибкой: unavailable."
     )
     locales = "es_ES fr_FR de_DE it_IT pl_PL cs_CZ da_DK vi_VN ru_RU uk_UA ar_AA fa_IR".split()
-    locales += "he_IL el_GR th_TH zh_CN ja_JP ko_KR".split()
+    locales += "he_IL el_GR th_TH zh_CN ja_JP ko_KR pt_BR nl_NL".split()
     english = found_answer(results, "en_US")
     said = {found_answer(results, locale) for locale in locales}
     assert english not in said and len(said) == len(locales)

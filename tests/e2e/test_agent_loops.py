@@ -640,3 +640,64 @@ def test_a_crewai_agent_reads_the_task_its_template_wraps(client: OpenAI) -> Non
     assert _one_call(client, page) == ("fetch_page", {"url": "https://example.com/blog/post-1"})
     assert _one_call(client, weather) == ("get_current_weather", {"location": "Seattle"})
     assert client.chat.completions.create(**hello).choices[0].message.tool_calls is None
+
+
+@pytest.mark.parametrize(
+    ("question", "lead", "said"),
+    [
+        (
+            "Qual é o tempo em Lisboa hoje?",
+            "Aqui está o que encontrei. ",
+            "get_weather retornou: 18C e ensolarado.",
+        ),
+        (
+            "Hoe is het weer in Amsterdam vandaag?",
+            "Dit heb ik gevonden. ",
+            "get_weather gaf terug: 18C en zonnig.",
+        ),
+    ],
+)
+def test_a_portuguese_or_dutch_question_gets_its_tool_s_result_in_its_language(
+    client: OpenAI, claude: Anthropic, question: str, lead: str, said: str
+) -> None:
+    """The answer built from a tool's result is written in the question's language:
+    Portuguese and Dutch questions got "Here is what I found. get_weather returned: …"."""
+    weather = {
+        "name": "get_weather",
+        "description": "Get the weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+    call = {"id": "call_1", "type": "function"}
+    call["function"] = {"name": "get_weather", "arguments": '{"city": "x"}'}
+    result = said.split(": ", 1)[1].rstrip(".")
+    messages = [
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": result},
+    ]
+    body = {
+        "model": "gpt-4o",
+        "messages": messages,
+        "tools": [{"type": "function", "function": weather}],
+    }
+    assert _said(client, body) == lead + said
+    tool = {"name": "get_weather", "description": weather["description"]}
+    tool["input_schema"] = weather["parameters"]
+    turns = [
+        {"role": "user", "content": question},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": result}],
+        },
+    ]
+    claude_body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 200,
+        "messages": turns,
+        "tools": [tool],
+    }
+    assert _claude_said(claude, claude_body) == lead + said
