@@ -21,7 +21,7 @@ from mockllm.journal import viewable
 from mockllm.matchers import check_condition
 from mockllm.profiles import AUTH_HEADERS
 from mockllm.selector import key_digest, near_misses
-from mockllm.to_rule import no_rule_answers
+from mockllm.to_rule import no_rule_answers, why_no_rule
 from mockllm.wire import Body
 
 if TYPE_CHECKING:
@@ -34,6 +34,9 @@ PREVIEW_CHARS = 160  # of the last user message, in a row
 EVENTS_SHOWN = 2000  # of a stream, in one exchange's view
 TEXT_SHOWN = 256 * 1024  # of a whole answer, in one exchange's view
 NEAR_MISSES = 5
+# Why an exchange another process answered cannot become a rule here (GET
+# /__admin/requests/{id}/rule answers 409).
+ELSEWHERE = "another process answered it; ask that process (or use its journal entry)"
 SECRET_HEADERS = frozenset(
     {*AUTH_HEADERS, "proxy-authorization", "openai-organization", "openai-project"}
     | {"cookie", "set-cookie", "x-mockllm-admin-token"}
@@ -230,6 +233,7 @@ class Inspector:
                 "sent_headers": None,
                 "timing": None,
                 "why_not": {"attempts": e.get("attempts") or []},
+                "no_rule": ELSEWHERE,
                 "note": "Another process answered this exchange: its answer, headers and "
                 "timing stay with that process.",
             }
@@ -243,6 +247,7 @@ class Inspector:
             "why_not": self._why_not(e),
             "usage": {"prompt_tokens": e.prompt_tokens, "completion_tokens": e.completion_tokens},
             "fallbacks": [a for a in e.attempts if "model" in a],
+            "no_rule": why_no_rule(e),
             "note": None,
         }
 

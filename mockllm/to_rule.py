@@ -78,17 +78,22 @@ def no_rule_answers(exchange: Exchange) -> str | None:
     return None
 
 
+def why_no_rule(exchange: Exchange) -> str | None:
+    """Why the exchange cannot become a rule, or None when it can."""
+    if exchange.conversation is None:
+        return _unread(exchange)
+    return no_rule_answers(exchange)
+
+
 def exchange_rule(
     exchange: Exchange, default_latency: Latency = NO_LATENCY
 ) -> tuple[JSON, list[str]]:
     """The rule, and notes for the person who will edit it; NoRule when the request was
     not understood (nothing to match on)."""
     conversation: Conversation | None = exchange.conversation
-    if conversation is None:
-        raise NoRule(_unread(exchange))
-    unanswerable = no_rule_answers(exchange)
-    if unanswerable is not None:
-        raise NoRule(unanswerable)
+    why = why_no_rule(exchange)
+    if why is not None or conversation is None:
+        raise NoRule(why or _unread(exchange))
     notes: list[str] = []
     rule: JSON = {"name": f"from-{exchange.id[-8:]}", "match": _match(conversation)}
     outcome = exchange.outcome

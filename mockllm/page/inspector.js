@@ -580,6 +580,11 @@
     const make = el("button", { type: "button", class: "primary", id: "make-rule" }, "Make a rule from this exchange");
     const copy = el("button", { type: "button", id: "copy-rule", disabled: true }, "Copy");
     const add = el("button", { type: "button", id: "add-rule", disabled: true }, "Add at run time");
+    if (d.no_rule) {  // asking would only be refused (and the browser would log a 4xx)
+      make.disabled = true;
+      result.className = "result bad";
+      result.textContent = `This exchange cannot become a rule: ${d.no_rule}.`;
+    }
     make.addEventListener("click", async () => {
       const answer = await call("GET", `/__admin/requests/${encodeURIComponent(d.row.id)}/rule`);
       if (!answer.ok) {

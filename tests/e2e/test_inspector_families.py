@@ -99,6 +99,8 @@ def test_other_services_keys_in_headers_never_reach_the_page(
 def made_rule(page: Any, exchange_id: str) -> str:
     """What "Make a rule" gives: the YAML in the box, or the page's message why not."""
     open_section(page, exchange_id, "rule")
+    if page.is_disabled("#make-rule"):  # the page knows already: it says why
+        return str(page.inner_text(".result.bad"))
     page.click("#make-rule")
     page.wait_for_function(
         "document.querySelector('#detail-body textarea').value !== ''"
@@ -112,7 +114,15 @@ def test_an_exchange_no_rule_could_answer_says_so(
 ) -> None:
     """Token counting is answered from the request alone, and a request refused as bad
     input is refused before any rule: their why-not lists no near misses, and "Make a
-    rule" makes none (a rule would answer neither), where it offered a rule for a miss."""
+    rule" makes none (a rule would answer neither), where it offered a rule for a miss.
+    The page says so without asking the server, whose refusal (400) the browser logged as
+    an error in its console."""
+    console: list[str] = []
+
+    def heard(message: Any) -> None:
+        console.append(message.text)
+
+    page.on("console", heard)
     with anthropic.Anthropic(base_url=server.url, api_key=KEY, max_retries=0) as claude:
         counted = claude.messages.with_raw_response.count_tokens(
             model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hello, count me"}]
@@ -136,6 +146,14 @@ def test_an_exchange_no_rule_could_answer_says_so(
         assert body.query_selector(".near") is None
         assert why[1:] in body.inner_text()
         assert f"This exchange cannot become a rule: {why}" in made_rule(page, exchange_id)
+        assert page.is_disabled("#make-rule") and console == [], console
+        asked = page.evaluate(
+            f"fetch('/__admin/requests/{exchange_id}/rule')"
+            ".then(async (r) => [r.status, await r.text()])"
+        )
+        assert asked[0] == 400 and f"This exchange cannot become a rule: {why}" in asked[1]
+        console.clear()  # the browser logs the refused fetch above
+    page.remove_listener("console", heard)
 
 
 def test_a_stream_cut_by_a_fault_shows_which_events_were_never_sent(
