@@ -54,6 +54,17 @@
     return node;
   }
 
+  // JSON as sent: an integer past 2^53 keeps its digits (JSON.rawJSON) where plain parsing
+  // would round it, in the tree and when written out again.
+  const exact = typeof JSON.rawJSON === "function"
+    ? (key, value, context) => (typeof value === "number" && !Number.isSafeInteger(value)
+      && context && /^-?\d+$/.test(context.source) ? JSON.rawJSON(context.source) : value)
+    : undefined;
+  const isRaw = (value) => typeof JSON.isRawJSON === "function" && JSON.isRawJSON(value);
+  function parseJSON(text) {
+    return JSON.parse(text, exact);
+  }
+
   async function call(method, path, body, type) {
     const init = { method, headers: {} };
     if (body !== undefined) {
@@ -64,7 +75,7 @@
     const text = await response.text();
     let data = text;
     if ((response.headers.get("content-type") || "").includes("json")) {
-      try { data = JSON.parse(text); } catch (_) { /* left as text */ }
+      try { data = parseJSON(text); } catch (_) { /* left as text */ }
     }
     return { ok: response.ok, status: response.status, data };
   }
@@ -401,7 +412,7 @@
       ? el("span", { class: "fault" }, ` · the connection was cut after ${a.cut_after} ${a.kind === "stream" ? "events" : "bytes"}`) : null);
     if (a.kind === "whole") {
       let parsed = null;
-      try { parsed = JSON.parse(a.text); } catch (_) { /* not JSON: shown as text */ }
+      try { parsed = parseJSON(a.text); } catch (_) { /* not JSON: shown as text */ }
       return [head, parsed !== null ? json(parsed) : el("pre", {}, folded(a.text))];
     }
     const parsed = a.events.map((event) => sseEvent(event.text));
@@ -444,7 +455,7 @@
       else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
     }
     let value = null;
-    try { value = JSON.parse(data.join("\n")); } catch (_) { /* [DONE], or malformed on purpose */ }
+    try { value = parseJSON(data.join("\n")); } catch (_) { /* [DONE], or malformed on purpose */ }
     return { name, data: value !== null && typeof value === "object" && !Array.isArray(value) ? value : null };
   }
 
@@ -452,7 +463,7 @@
   function sharedFields(events) {
     const objects = events.map((e) => e.data).filter((d) => d !== null);
     if (objects.length < 2) return {};
-    const out = {};
+    const out = Object.create(null); // a "__proto__" key is a field like any other
     for (const [key, value] of Object.entries(objects[0])) {
       const text = JSON.stringify(value);
       if (typeof value !== "object" && objects.every((o) => key in o && JSON.stringify(o[key]) === text)) out[key] = value;
@@ -461,7 +472,7 @@
   }
 
   function without(data, shared) {
-    const out = {};
+    const out = Object.create(null);
     for (const [key, value] of Object.entries(data)) if (!(key in shared)) out[key] = value;
     return out;
   }
@@ -646,12 +657,13 @@
     if (value === null) return el("span", { class: "b" }, "null");
     if (typeof value === "string") return el("span", { class: "s" }, "\"", folded(value), "\"");
     if (typeof value === "number") return el("span", { class: "n" }, String(value));
+    if (isRaw(value)) return el("span", { class: "n" }, value.rawJSON);
     if (typeof value === "boolean") return el("span", { class: "b" }, String(value));
     return el("span", {}, String(value));
   }
 
   function node(value, depth) {
-    if (value === null || typeof value !== "object") return scalar(value);
+    if (value === null || typeof value !== "object" || isRaw(value)) return scalar(value);
     const isArray = Array.isArray(value);
     const entries = isArray ? value.map((v, i) => [i, v]) : Object.entries(value);
     if (!entries.length) return el("span", {}, isArray ? "[]" : "{}");

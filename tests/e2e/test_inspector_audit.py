@@ -13,6 +13,7 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
+import yaml
 
 from tests.conftest import RunningServer, start_server
 from tests.e2e.browser import chromium
@@ -75,13 +76,58 @@ FEED_TAP = """(() => {
 })()"""
 
 
+def chat(model: str, content: str, **fields: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": content}], **fields}
+
+
+# A recorded stream whose events hold a "__proto__" key and an integer past 2^53, asked
+# with a seed past 2^53: values a page that parses JSON plainly drops or rounds.
+SEED = 9007199254740993
+RECORDED_ASK = chat("recorded-exact", "count past 2^53", stream=True, seed=SEED)
+_CHUNK = (
+    '{"id":"chatcmpl-x1","object":"chat.completion.chunk","created":1,'
+    '"model":"recorded-exact","choices":[{"index":0,"delta":%s,"finish_reason":%s}],'
+    '"__proto__":{"polluted":true},"seq":12345678901234567891}'
+)
+RECORDED = {
+    "interactions": [
+        {
+            "request": {
+                "body": json.dumps(RECORDED_ASK),
+                "headers": {"content-type": ["application/json"]},
+                "method": "POST",
+                "uri": "https://api.openai.com/v1/chat/completions",
+            },
+            "response": {
+                "status": {"code": 200, "message": "OK"},
+                "headers": {"content-type": ["text/event-stream; charset=utf-8"]},
+                "body": {
+                    "string": "".join(
+                        f"data: {chunk}\n\n"
+                        for chunk in (
+                            _CHUNK % ('{"role":"assistant","content":"Hi"}', "null"),
+                            _CHUNK % ("{}", '"stop"'),
+                            "[DONE]",
+                        )
+                    )
+                },
+            },
+        }
+    ],
+    "version": 1,
+}
+
+
 @pytest.fixture(scope="module")
 def starting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Future[RunningServer]]:
     """The module's server, started in a thread while the browser launches."""
     folder = tmp_path_factory.mktemp("inspector-audit")
     (folder / "app.yaml").write_text(RULES)
     (folder / "keys.yaml").write_text(KEYS)
+    (folder / "cassettes").mkdir()
+    (folder / "cassettes" / "exact.yaml").write_text(yaml.safe_dump(RECORDED))
     args = ("--scenarios", str(folder / "app.yaml"), "--keys", str(folder / "keys.yaml"))
+    args += ("--cassettes", str(folder / "cassettes"), "--cassette-miss", "fallthrough")
     with ThreadPoolExecutor(1) as pool:
         started = pool.submit(start_server, *args, tmp_path=folder)
         yield started
@@ -147,10 +193,6 @@ def send(server: RunningServer, path: str, body: Any = None, **options: Any) -> 
         finally:
             response.close()
     return response
-
-
-def chat(model: str, content: str, **fields: Any) -> dict[str, Any]:
-    return {"model": model, "messages": [{"role": "user", "content": content}], **fields}
 
 
 def exchange_id(response: httpx.Response) -> str:
@@ -334,3 +376,20 @@ def test_a_page_that_fell_behind_the_feed_says_what_it_dropped(
         assert errors == []
     finally:
         behind.close()
+
+
+def test_json_values_are_shown_as_sent(page: Any, server: RunningServer) -> None:
+    """An integer past 2^53 kept its digits neither in the request (a seed of
+    9007199254740993 shown as 9007199254740992) nor in a stream's events, and an event's
+    "__proto__" key was left out of its short view: the page parsed JSON plainly, and
+    copied fields into a plain object, where that key sets the prototype."""
+    response = send(server, "/v1/chat/completions", RECORDED_ASK)
+    assert response.status_code == 200 and b'"__proto__"' in response.content
+    exchange = exchange_id(response)
+    page.wait_for_selector(ROW.format(exchange))
+    assert str(SEED) in open_detail(page, exchange, "request").inner_text()
+    events = open_detail(page, exchange, "answer")
+    rows = [row.inner_text() for row in events.query_selector_all("table.events tbody tr")]
+    assert len(rows) == 3
+    for row in rows[:2]:
+        assert '"__proto__":{"polluted":true}' in row and '"seq":12345678901234567891' in row
