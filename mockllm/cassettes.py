@@ -289,6 +289,10 @@ for _tag in ("python/str", "python/unicode", "timestamp"):
 _CassetteConstructor.add_constructor(  # type: ignore[type-var]
     "!binary", _CassetteConstructor.construct_yaml_binary
 )
+_CassetteConstructor.add_constructor(
+    "tag:yaml.org,2002:python/tuple",
+    _SafeLoader.yaml_constructors["tag:yaml.org,2002:python/tuple"],
+)
 CASSETTE_CONSTRUCTOR = _CassetteConstructor
 """Builds the tagged scalars a cassette may hold (``!!python/unicode`` and the like)."""
 

@@ -40,6 +40,7 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 # libyaml's parser when the installed PyYAML has it: several times faster on big files.
 _YAML_LOADER = yamlfast.loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 _STR_TAG = "tag:yaml.org,2002:str"
+_PLAIN_TAGS = frozenset(("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"))
 MAX_NODES = 500_000  # alias expansion bound: a YAML bomb fails instead of eating memory
 MAX_DEPTH = 100
 
@@ -219,6 +220,16 @@ s.DEFS["reply"] = s.Obj(
     },
     doc="One response.",
 )
+# What the answers of a family cannot carry, and why (a rule kept to it by `api`).
+_NOT_IN_ANSWERS: dict[str, set[str]] = {
+    "embeddings": set(CHOICE_FIELDS),
+    "messages": {"logprobs"},
+}
+_WHY_NOT = {
+    "embeddings": "an embeddings request is answered with vectors; a rule can give it an error,"
+    " a latency, a fault, headers and usage",
+    "messages": "the Messages API sends no log probabilities",
+}
 RULE = s.Obj(
     {
         "name": s.Str(doc="names the rule in logs, the journal and errors"),
@@ -304,12 +315,18 @@ class _Lines:
         if cls is yaml.ScalarNode:
             if node.tag == _STR_TAG:  # what the constructor would make of it, without its books
                 return node.value
+            if node.tag not in self._constructor.yaml_constructors:
+                raise _unknown_tag(node)
             try:
                 return self._constructor.construct_object(node)
-            except yaml.MarkedYAMLError as exc:  # an unknown tag: its problem, not a dump
+            except yaml.MarkedYAMLError as exc:
                 raise _TooBig(node.start_mark.line + 1, f"not valid YAML: {exc.problem}") from None
             except (yaml.YAMLError, ValueError, TypeError) as exc:
                 raise _TooBig(node.start_mark.line + 1, f"not valid YAML: {exc}") from None
+        if node.tag not in _PLAIN_TAGS and node.tag not in self._constructor.yaml_constructors:
+            # A list or mapping under a tag no safe loader makes (`!!python/object/apply:…`,
+            # `!custom`): refused as such a scalar is, not read as if the tag were not there.
+            raise _unknown_tag(node)
         if cls is yaml.SequenceNode:
             return [self.value(item, (*path, i)) for i, item in enumerate(node.value)]
         out: dict[Any, Any] = {}
@@ -354,6 +371,16 @@ class _TooBig(Exception):
             "counting alias expansion)"
         )
         self.line = line
+
+
+def _unknown_tag(node: yaml.Node) -> _TooBig:
+    """A value under a tag the safe loader has no type for (`!!python/…`, `!custom`)."""
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!", 1)
+    return _TooBig(
+        node.start_mark.line + 1,
+        f"not valid YAML: unknown tag '{tag}' (only YAML's standard types are read: !!str,"
+        " !!int, …)",
+    )
 
 
 def parse_document(
@@ -573,6 +600,27 @@ class _Compiler:
                     f" replayed: only fault and latency apply; found {', '.join(extra)}",
                 )
 
+    def for_families(self, data: dict[str, Any], path: s.Path, api: Any) -> None:
+        """A rule kept to some API families (`api: embeddings`) gives only what their
+        answers can carry: a key none of them has would be dropped without a word."""
+        families = [api] if isinstance(api, str) else list(api)
+        unfit = set(CHOICE_FIELDS)
+        for family in families:
+            unfit &= _NOT_IN_ANSWERS.get(family, set())
+        if not unfit:
+            return
+        why = _WHY_NOT[families[0]] if len(families) == 1 else "none of them has it"
+        replies: list[tuple[s.Path, Any]] = (
+            [((*path, "reply"), data["reply"])] if ("reply" in data) else []
+        )
+        replies += [((*path, "sequence", j), r) for j, r in enumerate(data.get("sequence") or [])]
+        for at, reply in replies:
+            for key in (k for k in reply if k in unfit or k == "choices" and "content" in unfit):
+                self.fail(
+                    (*at, key),
+                    f"'{key}' has no place in an answer of api {', '.join(families)}: {why}",
+                )
+
     def rule(self, data: dict[str, Any], i: int, defaults: dict[str, Any]) -> Rule | None:
         path: s.Path = ("rules", i)
         has_reply, has_sequence = "reply" in data, "sequence" in data
@@ -585,6 +633,8 @@ class _Compiler:
         conditions = self.conditions(match, (*path, "match"))
         if "cassette" in match:
             self.replay_only(data, path)
+        if "api" in match:
+            self.for_families(data, path, match["api"])
         replies: tuple[Reply, ...]
         if has_reply:
             replies = (self.reply(data["reply"], (*path, "reply"), defaults),)
@@ -763,13 +813,17 @@ def _named_files(paths: Iterable[Path]) -> list[tuple[Path, str]]:
 def read_text(path: Path) -> str:
     """The UTF-8 text of a YAML file; OSError as open() raises it, or ScenarioError naming
     the line of the first byte that is not UTF-8."""
-    data = path.read_bytes()
+    return decode_text(path.read_bytes(), str(path))
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """UTF-8 bytes → text; ScenarioError naming the line of the first byte that is not."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ScenarioError(
-            [Problem(str(path), line, "", f"not UTF-8 text: byte {data[exc.start]:#04x}")]
+            [Problem(source, line, "", f"not UTF-8 text: byte {data[exc.start]:#04x}")]
         ) from None
 
 

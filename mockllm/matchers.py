@@ -14,6 +14,7 @@ from typing import Any
 from mockllm.conversation import APIS, Conversation
 from mockllm.regexes import SafeRegex
 from mockllm.rules import Condition, Rule, TextPattern, exact, glob
+from mockllm.schema import kind_of
 
 PATTERN_KEYS = ("exact", "contains", "regex", "glob")
 _GLOB_CHARS = frozenset("*?[")
@@ -76,7 +77,7 @@ def compile_pattern(value: Any, *, names: bool = False) -> TextPattern:
         kind = kinds[0]
         text = value[kind]
         if not isinstance(text, str):
-            raise ValueError(f"'{kind}' expects a string, found {type(text).__name__}")
+            raise ValueError(f"'{kind}' expects a string, found {kind_of(text)}")
         if kind == "regex":
             return TextPattern("regex", text, compile_regex(text, ignore_case))
         if kind == "glob":
@@ -86,7 +87,8 @@ def compile_pattern(value: Any, *, names: bool = False) -> TextPattern:
     if isinstance(value, bool | int | float) and not names:
         return TextPattern("equals", value)
     if not isinstance(value, str):
-        raise ValueError(f"expected a string or a pattern mapping, found {type(value).__name__}")
+        quote = "; write it in quotes to make it text" if isinstance(value, int | float) else ""
+        raise ValueError(f"expected a string or a pattern mapping, found {kind_of(value)}{quote}")
     if len(value) >= 2 and value.startswith("/") and value.endswith("/"):
         return TextPattern("regex", value, compile_regex(value[1:-1]))
     if names and _GLOB_CHARS & set(value):
@@ -201,6 +203,8 @@ def _compile_turn(value: Any) -> tuple[int, int]:
     if isinstance(value, dict) and value and not set(value) - {"min", "max"}:
         low, high = value.get("min", 0), value.get("max", 1 << 30)
         if all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)):
+            if low > high:
+                raise ValueError(f"min {low} is over max {high}: no request has such a turn")
             return low, high
     raise ValueError("expects a number, or {min, max}")
 

@@ -7,6 +7,7 @@ description into the JSON Schema shipped for editors. `loader.py` compiles what 
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import math
 import re
@@ -110,7 +111,54 @@ def _kind(value: object) -> str:
         return "a string"
     if isinstance(value, list):
         return "a list"
-    return "a mapping"
+    if isinstance(value, dict):
+        return "a mapping"
+    # What YAML's own types make of an unquoted value (`2024-01-01`, `!!binary`, `!!set`)
+    if isinstance(value, datetime.datetime):
+        return f"a timestamp ({value.isoformat()})"
+    if isinstance(value, datetime.date):
+        return f"a date ({value.isoformat()})"
+    if isinstance(value, bytes):
+        return "binary data"
+    if isinstance(value, set):
+        return "a set"
+    return f"a {type(value).__name__}"
+
+
+kind_of = _kind  # a value's type in a message's words ("an integer", "a date (…)")
+
+
+def _found(spec: Spec, value: object) -> str:
+    """`expected …, found …` for a value of the wrong type, with the way out when YAML
+    read text as a date (`day: 2024-01-01` is a date; `day: "2024-01-01"` is text)."""
+    message = f"expected {_expected(spec)}, found {_kind(value)}"
+    if isinstance(value, datetime.date) and "a string" in message:
+        message += "; write it in quotes to make it text"
+    return message
+
+
+# The words the other API families use for a key or a value, and the scenario's own word
+# for them: a rule written with the Messages API's reference at hand (`stop_reason:
+# end_turn`, `usage: {output_tokens}`) is told the name the scenario gives it.
+_FAMILY_WORDS = {
+    "input_tokens": "prompt_tokens",
+    "output_tokens": "completion_tokens",
+    "thinking": "reasoning",
+    "stop_reason": "finish_reason",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "max_output_tokens": "length",
+    "tool_use": "tool_calls",
+}
+
+
+def _closest(word: str, names: list[str]) -> str | None:
+    same = _FAMILY_WORDS.get(word)
+    if same in names:
+        return same
+    close = difflib.get_close_matches(word, names, 1, 0.6)
+    return close[0] if close else None
 
 
 def _expected(spec: Spec) -> str:
@@ -184,15 +232,21 @@ def _problems(spec: Spec, value: object, path: Path) -> Iterator[tuple[Path, str
             if _fits(option, value):
                 yield from check(option, value, path)
                 return
-        yield path, f"expected {_expected(spec)}, found {_kind(value)}"
+        # A scalar of an enum's kind that is none of its values: say which values are
+        # (`api: anthropic`), not only that a list would have done too.
+        for option in map(_resolve, spec.options):
+            if isinstance(option, Enum) and any(
+                type(value) is type(known) for known in option.values
+            ):
+                yield path, _unknown_value(option, value)
+                return
+        yield path, _found(spec, value)
         return
     if not _fits(spec, value):
         if isinstance(spec, Enum):
-            close = difflib.get_close_matches(str(value), [str(v) for v in spec.values], 1)
-            hint = f"; did you mean '{close[0]}'? " if close else "; "
-            yield path, f"unknown value {value!r}{hint}valid: {', '.join(map(str, spec.values))}"
+            yield path, _unknown_value(spec, value)
         else:
-            yield path, f"expected {_expected(spec)}, found {_kind(value)}"
+            yield path, _found(spec, value)
         return
     if isinstance(spec, Num):
         assert isinstance(value, int | float)
@@ -355,7 +409,7 @@ def _check_header(name: str, value: object, path: Path) -> Iterator[tuple[Path, 
     elif name.lower() in FRAMING_HEADERS:
         yield path, f"header '{name}' frames the response: the server sets it"
     if not _fits(Str(coerce=True), value):
-        yield path, f"expected a string, found {_kind(value)}"
+        yield path, _found(Str(), value)
     elif HEADER_VALUE_FORBIDDEN.search(str(value)):
         yield (
             path,
@@ -365,9 +419,15 @@ def _check_header(name: str, value: object, path: Path) -> Iterator[tuple[Path, 
 
 def unknown_key(key: str, valid: Any) -> str:
     names = list(valid)
-    close = difflib.get_close_matches(key, names, 1, 0.6)
-    hint = f"; did you mean '{close[0]}'? " if close else "; "
+    close = _closest(key, names)
+    hint = f"; did you mean '{close}'? " if close else "; "
     return f"unknown key '{key}'{hint}valid keys: {', '.join(names)}"
+
+
+def _unknown_value(spec: Enum, value: object) -> str:
+    close = _closest(str(value), [str(v) for v in spec.values])
+    hint = f"; did you mean '{close}'? " if close else "; "
+    return f"unknown value {value!r}{hint}valid: {', '.join(map(str, spec.values))}"
 
 
 def to_json_schema(spec: Spec) -> dict[str, Any]:

@@ -310,3 +310,114 @@ def test_a_path_is_found_on_its_line(path: tuple[str | int, ...], line: int) -> 
 def test_an_empty_document_has_no_lines() -> None:
     data, lines = parse_document("", "empty.yaml")
     assert data is None and lines.line(("rules",)) is None
+
+
+def test_a_date_where_text_belongs_is_named_a_date_with_the_way_out() -> None:
+    found = problems(
+        """
+        rules:
+          - name: 2024-01-02
+            match: { last_user: 2024-01-01 }
+            reply: { content: hi, headers: { x-day: 2024-01-01T10:00:00Z } }
+        """
+    )
+    assert found == [
+        "s.yaml:3: rules[0].name: expected a string, found a date (2024-01-02); write it in"
+        " quotes to make it text",
+        "s.yaml:4: rules[0].match.last_user: expected a string or true or false or a mapping or"
+        " a list, found a date (2024-01-01); write it in quotes to make it text",
+        "s.yaml:5: rules[0].reply.headers.x-day: expected a string, found a timestamp"
+        " (2024-01-01T10:00:00+00:00); write it in quotes to make it text",
+    ]
+    assert problems("rules:\n  - reply: { content: !!binary aGk= }\n") == [
+        "s.yaml:2: rules[0].reply.content: expected a string, found binary data"
+    ]
+
+
+def test_another_family_s_word_is_answered_with_the_scenario_s_own() -> None:
+    found = problems(
+        """
+        rules:
+          - match: { api: anthropic }
+            reply: { content: x, finish_reason: end_turn, usage: { output_tokens: 3 } }
+          - reply: { content: x, thinking: y, finish_reason: max_tokens }
+        """
+    )
+    assert found == [
+        "s.yaml:3: rules[0].match.api: unknown value 'anthropic'; valid: chat, responses,"
+        " messages, embeddings, completions",
+        "s.yaml:4: rules[0].reply.finish_reason: unknown value 'end_turn'; did you mean 'stop'?"
+        " valid: stop, length, tool_calls, content_filter, function_call",
+        "s.yaml:4: rules[0].reply.usage.output_tokens: unknown key 'output_tokens'; did you mean"
+        " 'completion_tokens'? valid keys: prompt_tokens, completion_tokens, total_tokens",
+        "s.yaml:5: rules[1].reply.thinking: unknown key 'thinking'; did you mean 'reasoning'?"
+        " valid keys: content, faker, generate, chunks, tool_calls, refusal, finish_reason,"
+        " logprobs, reasoning, choices, usage, headers, error, latency, fault, model",
+        "s.yaml:5: rules[1].reply.finish_reason: unknown value 'max_tokens'; did you mean"
+        " 'length'? valid: stop, length, tool_calls, content_filter, function_call",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [
+        ('!!python/object/apply:os.system ["echo owned"]', "!!python/object/apply:os.system"),
+        (
+            "!!python/object:collections.OrderedDict { content: hi }",
+            "!!python/object:collections.OrderedDict",
+        ),
+        ("!custom { content: hi }", "!custom"),
+        ("!custom hi", "!custom"),
+    ],
+)
+def test_a_value_under_a_tag_no_safe_loader_makes_is_refused_naming_the_tag(
+    value: str, tag: str
+) -> None:
+    assert problems(f"version: 1\nrules:\n  - name: a\n    reply: {value}\n") == [
+        f"s.yaml:4: not valid YAML: unknown tag '{tag}' (only YAML's standard types are read:"
+        " !!str, !!int, …)"
+    ]
+    assert len(
+        load_text("rules:\n  - match: { tools: !!seq [a] }\n    reply: !!map {content: x}\n")
+    )
+
+
+def test_a_rule_kept_to_families_gives_only_what_their_answers_carry() -> None:
+    found = problems(
+        """
+        rules:
+          - match: { api: embeddings }
+            sequence:
+              - error: { status: 429 }
+              - { latency: { ttft_ms: 5 }, usage: { prompt_tokens: 3 }, headers: { x-a: b } }
+              - { tool_calls: [ { name: f } ] }
+          - match: { api: [messages] }
+            reply: { content: x, logprobs: true }
+          - match: { api: [chat, messages] }
+            reply: { content: x, logprobs: true }
+        """
+    )
+    assert found == [
+        "s.yaml:7: rules[0].sequence[2].tool_calls: 'tool_calls' has no place in an answer of"
+        " api embeddings: an embeddings request is answered with vectors; a rule can give it an"
+        " error, a latency, a fault, headers and usage",
+        "s.yaml:9: rules[1].reply.logprobs: 'logprobs' has no place in an answer of api"
+        " messages: the Messages API sends no log probabilities",
+    ]
+
+
+def test_a_match_no_request_can_meet_or_a_number_for_a_name_is_refused() -> None:
+    found = problems(
+        """
+        rules:
+          - match: { turn: { min: 3, max: 1 }, model: 4, api_key: 12345 }
+            reply: { content: x }
+        """
+    )
+    assert found == [
+        "s.yaml:3: rules[0].match.turn: min 3 is over max 1: no request has such a turn",
+        "s.yaml:3: rules[0].match.model: expected a string or a pattern mapping, found an"
+        " integer; write it in quotes to make it text",
+        "s.yaml:3: rules[0].match.api_key: expected a string or a pattern mapping, found an"
+        " integer; write it in quotes to make it text",
+    ]
