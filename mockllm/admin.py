@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -16,11 +16,20 @@ from mockllm.asgi import CLOSE, decode_body, read_body
 from mockllm.engine import Engine
 from mockllm.errors import Problem, RequestError, ScenarioError
 from mockllm.journal import SOURCES
+from mockllm.loader import decode_text
 from mockllm.routes import json_response
 from mockllm.runtime import Runtime
 
 MAX_RULES_BODY = 4 * 1024 * 1024
 ADMIN_COOKIE = "mockllm_admin"  # the admin token, as the inspector page keeps it
+
+
+def _problems_json(problems: Sequence[Problem], with_file: bool = True) -> list[dict[str, Any]]:
+    return [
+        {**({"file": p.source} if with_file else {}), "line": p.line, "field": p.field}
+        | {"message": p.message}
+        for p in problems
+    ]
 
 
 def _rule_json(rule: Any) -> dict[str, Any]:
@@ -172,7 +181,10 @@ async def _body(request: Request, engine: Engine) -> bytes | None:
 
 
 def admin_routes(
-    runtime: Runtime, is_ready: Callable[[], bool], status: Callable[[], dict[str, Any]]
+    runtime: Runtime,
+    is_ready: Callable[[], bool],
+    status: Callable[[], dict[str, Any]],
+    file_problems: Callable[[], Sequence[Problem]] = tuple,
 ) -> list[tuple[str, Any, list[str]]]:
     engine = runtime.engine
 
@@ -214,7 +226,10 @@ def admin_routes(
     async def rules(request: Request) -> Response:
         if request.method == "GET":
             runtime.sync()  # what another process added a moment ago
-            return json_response(200, {"rules": [_rule_json(r) for r in engine.rules]})
+            listed = [_rule_json(r) for r in engine.rules]
+            return json_response(
+                200, {"rules": listed, "problems": _problems_json(file_problems())}
+            )
         if request.method == "DELETE":
             runtime.remove_rules()
             await runtime.settled()  # every process answers without them from now on
@@ -222,11 +237,11 @@ def admin_routes(
         raw = await _body(request, engine)
         if raw is None:
             return Response(status_code=400)  # the client left: nobody reads it
-        text = raw.decode("utf-8", "replace")
         try:
+            text = decode_text(raw, "<admin>")
             if "json" in request.headers.get("content-type", ""):
                 try:
-                    text = orjson.dumps(orjson.loads(raw)).decode()
+                    text = orjson.dumps(orjson.loads(text)).decode()
                 except orjson.JSONDecodeError as bad:
                     # Reported as a YAML document's problems are: where, and what.
                     where = Problem("<admin>", bad.lineno, "", f"not valid JSON: {bad.msg}")
@@ -242,10 +257,7 @@ def admin_routes(
                         "param": None,
                         "code": "invalid_scenario",
                     },
-                    "problems": [
-                        {"line": p.line, "field": p.field, "message": p.message}
-                        for p in exc.problems
-                    ],
+                    "problems": _problems_json(exc.problems, with_file=False),
                 },
             )
         await runtime.settled()  # every process answers with them from now on

@@ -38,7 +38,7 @@ from mockllm.conversation import derive_seed
 from mockllm.dialects import by_api, dialects, messages
 from mockllm.endpoint import Endpoint, Services
 from mockllm.engine import Engine
-from mockllm.errors import RequestError
+from mockllm.errors import Problem, RequestError
 from mockllm.exchanges import finish_exchange
 from mockllm.feed import Feed
 from mockllm.gateway import Gateway
@@ -47,7 +47,7 @@ from mockllm.loader import load_latency_model, load_scenarios
 from mockllm.message_batches import batch_routes
 from mockllm.metrics import MULTIPROC_ENV, Metrics
 from mockllm.protocol import error_body
-from mockllm.reload import Reloader, gateway_watch, scenario_watch
+from mockllm.reload import Reloader, Watch, gateway_watch, scenario_watch
 from mockllm.routes import (
     completion_routes,
     conversation_routes,
@@ -133,10 +133,13 @@ class MockApp:
         self.endpoints: dict[str, Endpoint] = {}
         self.use_gateway(self.gateway)
         self.reloader: Reloader | None = None
+        self.scenario_watch: Watch | None = None
         if config.reload:
+            if config.scenarios:
+                self.scenario_watch = scenario_watch(config.scenarios, self._reloaded)
             self.reloader = Reloader(
                 [
-                    scenario_watch(config.scenarios, self._reloaded) if config.scenarios else None,
+                    self.scenario_watch,
                     gateway_watch(
                         config.profile,
                         config.keys,
@@ -182,7 +185,7 @@ class MockApp:
         routes += [
             Route(path, endpoint, methods=methods)
             for path, endpoint, methods in admin_routes(
-                self.runtime, lambda: self.ready, self.status
+                self.runtime, lambda: self.ready, self.status, self._file_problems
             )
         ]
         # vLLM's (and SGLang's, TGI's) liveness probe, which load generators call before a
@@ -394,6 +397,11 @@ class MockApp:
             keep_format=config.cassettes_keep_format,
         )
         self.proxy = RecordingProxy(upstream, recorder, scrubber)
+
+    def _file_problems(self) -> tuple[Problem, ...]:
+        """Why the scenario files on disk are not the rules served (a change that did not
+        validate); empty when they are."""
+        return self.scenario_watch.problems if self.scenario_watch is not None else ()
 
     def _reloaded(self, rules: tuple[Rule, ...]) -> None:
         runtime = tuple(r for r in self.engine.rules if r.added_at_runtime)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mockllm.errors import ScenarioError
+from mockllm.errors import Problem, ScenarioError
 from mockllm.loader import load_scenarios, scenario_files
 
 if TYPE_CHECKING:
@@ -65,6 +65,9 @@ class Watch:
         self.last = stamp(files())
         self.loaded = 0
         self.failed = 0
+        # Why the files on disk are not what is served: the last change's problems, until
+        # a change validates (the admin API lists them beside the rules).
+        self.problems: tuple[Problem, ...] = ()
 
     def check(self) -> bool:
         """Reload if anything changed; True when something new was applied."""
@@ -76,6 +79,7 @@ class Watch:
             loaded = self.load()
         except ScenarioError as exc:
             self.failed += 1
+            self.problems = tuple(exc.problems)
             logger.error(
                 "%s changed but does not validate (%d problem(s)); keeping %s:\n%s",
                 self.what,
@@ -85,6 +89,7 @@ class Watch:
             )
             return False
         self.loaded += 1
+        self.problems = ()
         logger.info("%s", self.apply(loaded))
         self.last = stamp(self.files())  # a profile may now extend other files
         return True

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mockllm.errors import Problem, ScenarioError
-from mockllm.reload import Watch, profile_files
+from mockllm.reload import Watch, profile_files, scenario_watch
 
 
 def test_a_profile_is_read_from_its_file_and_every_file_it_extends(tmp_path: Path):
@@ -57,3 +57,20 @@ def test_a_watch_applies_changes_and_keeps_the_last_good_load(
     os.utime(path, ns=(1, 1))  # same size as before: the mtime alone tells the change
     assert watch.check()
     assert applied == ["good 2"] and "applied good 2" in caplog.text
+
+
+def test_a_watch_keeps_the_problems_of_a_change_until_one_validates(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules: []\n")
+    applied: list[int] = []
+    watch = scenario_watch((path,), lambda rules: applied.append(len(rules)))
+    assert watch.problems == ()
+    path.write_text("rules:\n  - name: a\n    reply: { contnet: x }\n")
+    assert not watch.check()
+    assert [str(p) for p in watch.problems] == [
+        f"{path}:3: rules[0].reply.contnet: unknown key 'contnet'; did you mean 'content'? valid"
+        " keys: content, faker, generate, chunks, tool_calls, refusal, finish_reason, logprobs,"
+        " reasoning, choices, usage, headers, error, latency, fault, model"
+    ]
+    path.write_text("rules:\n  - name: a\n    reply: { content: x }\n")
+    assert watch.check() and applied == [1] and watch.problems == ()
