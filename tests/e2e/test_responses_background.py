@@ -354,7 +354,8 @@ def test_journal_and_reset(server: RunningServer) -> None:
     assert httpx.post(f"{server.url}/__admin/reset", timeout=10).status_code == 200
     assert get(server, response_id).status_code == 404  # nothing left of it
     again = post(server, {"model": "gpt-4o", "input": "a long task to forget", "background": True})
-    assert get(server, again.json()["id"]).json()["status"] == "queued"  # not cancelled
+    # not cancelled: queued still, or started when the machine is slow to ask
+    assert get(server, again.json()["id"]).json()["status"] in ("queued", "in_progress")
 
 
 def test_processes_sharing_redis_share_the_run(redis_server: RedisServer, tmp_path: Path) -> None:
