@@ -391,7 +391,10 @@ def test_processes_sharing_redis_share_the_run(redis_server: RedisServer, tmp_pa
 
         reader = threading.Thread(target=follow)
         reader.start()
-        time.sleep(0.4)  # the stream is open, its next token 2 s away
+        opened_by = time.monotonic() + 10  # the stream is open, its next token 2 s away
+        while b"response.output_text.delta" not in b"".join(received):
+            assert time.monotonic() < opened_by, received
+            time.sleep(0.02)
         first.proc.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         assert first.proc.wait(10) == 0
