@@ -57,7 +57,7 @@ class Watch:
         apply: Callable[[Any], str],
         kept: str,
     ) -> None:
-        self.what = what  # "the scenarios", "the keys file keys.yaml", …
+        self.what = what  # "a scenario file", "the keys file keys.yaml", …
         self.files = files
         self.load = load
         self.apply = apply  # returns the log line saying what changed
@@ -103,7 +103,7 @@ def scenario_watch(paths: tuple[Path, ...], apply: Callable[[tuple[Rule, ...]], 
         return f"reloaded {len(rules)} rules from {len(scenario_files(paths))} file(s)"
 
     return Watch(
-        "the scenarios",
+        "a scenario file",
         lambda: scenario_files(paths),
         lambda: load_scenarios(paths),
         applied,

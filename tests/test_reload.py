@@ -59,7 +59,10 @@ def test_a_watch_applies_changes_and_keeps_the_last_good_load(
     assert applied == ["good 2"] and "applied good 2" in caplog.text
 
 
-def test_a_watch_keeps_the_problems_of_a_change_until_one_validates(tmp_path: Path) -> None:
+def test_a_watch_keeps_the_problems_of_a_change_until_one_validates(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "mockllm.reload")
     path = tmp_path / "rules.yaml"
     path.write_text("rules: []\n")
     applied: list[int] = []
@@ -72,5 +75,9 @@ def test_a_watch_keeps_the_problems_of_a_change_until_one_validates(tmp_path: Pa
         " keys: content, faker, generate, chunks, tool_calls, refusal, finish_reason, logprobs,"
         " reasoning, choices, usage, headers, error, latency, fault, model"
     ]
+    assert (
+        "a scenario file changed but does not validate (1 problem(s)); keeping the previous"
+        " rules:\n"
+    ) in caplog.text
     path.write_text("rules:\n  - name: a\n    reply: { content: x }\n")
     assert watch.check() and applied == [1] and watch.problems == ()
