@@ -60,7 +60,14 @@ if TYPE_CHECKING:
     from mockllm.recording import RecordingProxy
 
 PARSE_CACHE_SIZE = 1024
-PARSE_CACHE_BODY = 16 * 1024  # larger request bodies are parsed every time
+PARSE_CACHE_BODY = 16 * 1024  # larger request bodies are kept apart, fewer of them
+# An agent's request (a system prompt of tens of kilobytes, two dozen tools) sent again, as
+# a load test replaying captured traffic sends it, is parsed once too; its parsed form
+# takes 6-10 times its bytes, counted so, and never pushes out the small requests'.
+LARGE_CACHE_BODY = 1 << 20  # larger request bodies are parsed every time
+LARGE_CACHE_SIZE = 64
+LARGE_CACHE_BYTES = 32 << 20
+PARSED_PER_BYTE = 8
 # Bytes of header values (raw and decoded) and of parsed requests (body and header values)
 # the memos keep, at most: a client sending megabytes of headers must not make them hold
 # gigabytes (`Memo` also leaves out any one entry over a quarter of its bound).
@@ -109,6 +116,9 @@ class Endpoint:
         # answers by the rendered answer: load tests and retries send the same bytes again
         # and again, and each of these is immutable.
         self._parsed: Memo[tuple[Any, ...], _Parsed] = Memo(PARSE_CACHE_SIZE, PARSE_CACHE_BYTES)
+        self._parsed_large: Memo[tuple[Any, ...], _Parsed] = Memo(
+            LARGE_CACHE_SIZE, LARGE_CACHE_BYTES
+        )
         self._headers: Memo[tuple[Any, ...], dict[str, str]] = Memo(
             PARSE_CACHE_SIZE, HEADER_CACHE_BYTES
         )
@@ -433,12 +443,14 @@ class Endpoint:
         dialect reads the state store to parse it (earlier responses, threads)."""
         reads_state = self.dialect.reads_state
         memo = reads_state is None or not reads_state(raw)
+        size = len(raw)
+        kept = self._parsed if size <= PARSE_CACHE_BODY else self._parsed_large
         cache_key = (
             (path, raw, tuple(headers.items()))
-            if memo and len(raw) <= PARSE_CACHE_BODY and type(headers) is not LargeHeaders
+            if memo and size <= LARGE_CACHE_BODY and type(headers) is not LargeHeaders
             else None
         )
-        parsed = self._parsed.get(cache_key) if cache_key is not None else None
+        parsed = kept.get(cache_key) if cache_key is not None else None
         if parsed is None:
             try:
                 request = self.dialect.parse(raw, headers, path, self.context())
@@ -449,7 +461,9 @@ class Endpoint:
                 return _Parsed(request, self.services.engine.seed_for(request), False)
             parsed = _Parsed(request, self.services.engine.seed_for(request), memo)
             if cache_key is not None:
-                self._parsed.put(cache_key, parsed, len(raw) + sum(map(len, headers.values())))
+                held = sum(map(len, headers.values()))
+                held += size if kept is self._parsed else PARSED_PER_BYTE * size
+                kept.put(cache_key, parsed, held)
         return parsed
 
     def _held_upstream(self, raw: bytes, headers: dict[str, str], path: str) -> bool:
@@ -675,6 +689,10 @@ class Endpoint:
         if body.status != 401:
             headers += dialect.account_headers
         headers += self._family_headers
+        if outcome.headers or (isinstance(outcome, Failure) and outcome.error.headers):
+            # A rule's header of a name the server sends too (`x-request-id`, `request-id`)
+            # replaces it: one value per name, as for the rest.
+            headers = [h for h in headers if h[0].decode() not in merged]
         headers += [(k.encode(), v.encode()) for k, v in merged.items()]
         exchange.answer = kept_answer(body)
         self._record(exchange, body.status)

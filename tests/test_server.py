@@ -4,6 +4,7 @@ plain uvicorn (without mockllm's protocol class); --workers gets the same uvicor
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import signal
@@ -406,3 +407,40 @@ def test_streams_longer_than_the_grace_are_ended_quietly_and_counted(tmp_path: P
     assert "stopping: 30 answer(s) still under way after 8 s" in log, log[-3000:]
     assert "Traceback" not in log and "Exception in ASGI" not in log, log[-3000:]
     assert "ERROR" not in log, log[-3000:]
+
+
+def test_a_large_request_sent_again_is_parsed_once() -> None:
+    """A load test replaying an agent's captured request (tens of kilobytes of system
+    prompt and tools) sends the same bytes again and again: they are parsed once, as a
+    small request's are, and answered the same; a body over a megabyte is parsed each
+    time."""
+    app = create_app(ServerConfig(port=0))
+    endpoint = app.endpoints["/v1/messages"]
+    parsed: list[int] = []
+
+    def counted(raw: bytes, *args: Any) -> Any:
+        parsed.append(len(raw))
+        return parse(raw, *args)
+
+    parse = endpoint.dialect.parse
+    endpoint.dialect = dataclasses.replace(endpoint.dialect, parse=counted)
+
+    def body(system: str) -> dict[str, Any]:
+        turn = [{"role": "user", "content": "Fix the failing test in tests/test_app.py"}]
+        return {"model": "claude-sonnet-4-5", "max_tokens": 64, "system": system, "messages": turn}
+
+    async def send(sent: dict[str, Any], times: int) -> list[str]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
+            answers = [
+                await client.post("/v1/messages", json=sent, headers={"x-api-key": "sk-ant-x"})
+                for _ in range(times)
+            ]
+        assert {a.status_code for a in answers} == {200}
+        return [json.dumps(a.json()["content"]) for a in answers]
+
+    agent = body("You are a careful coding agent. " * 2500)
+    said = asyncio.run(send(agent, 3))
+    assert len(set(said)) == 1 and len(parsed) == 1 and parsed[0] > 80_000
+    asyncio.run(send(body("x" * 1_100_000), 2))  # well within the context window
+    assert len(parsed) == 3
