@@ -1,4 +1,4 @@
-# mockllm as a service: an OpenAI-compatible Chat Completions server on port 8000.
+# mockllm as a service: OpenAI's and Anthropic's APIs (chat, Responses, embeddings, Messages) on port 8000.
 #
 #   docker build -t mockllm .
 #   docker run --rm -p 127.0.0.1:8000:8000 mockllm
