@@ -408,6 +408,14 @@ def _check_header(name: str, value: object, path: Path) -> Iterator[tuple[Path, 
         )
     elif name.lower() in FRAMING_HEADERS:
         yield path, f"header '{name}' frames the response: the server sets it"
+    elif name.lower() == "content-type":  # a second one would contradict the server's
+        yield (
+            path,
+            (
+                f"header '{name}' says what the body is (JSON, or an event stream): the server"
+                " sets it"
+            ),
+        )
     if not _fits(Str(coerce=True), value):
         yield path, _found(Str(), value)
     elif HEADER_VALUE_FORBIDDEN.search(str(value)):

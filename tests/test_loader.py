@@ -421,3 +421,10 @@ def test_a_match_no_request_can_meet_or_a_number_for_a_name_is_refused() -> None
         "s.yaml:3: rules[0].match.api_key: expected a string or a pattern mapping, found an"
         " integer; write it in quotes to make it text",
     ]
+
+
+def test_a_content_type_header_is_the_server_s_to_send() -> None:
+    assert problems("rules:\n  - reply: {content: x, headers: {Content-Type: text/plain}}\n") == [
+        "s.yaml:2: rules[0].reply.headers.Content-Type: header 'Content-Type' says what the body"
+        " is (JSON, or an event stream): the server sets it"
+    ]

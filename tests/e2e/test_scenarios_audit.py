@@ -44,6 +44,12 @@ rules:
   - name: for-embeddings
     match: { api: embeddings, model: audit-embedding }
     reply: { error: { status: 429, headers: { retry-after-ms: "1" } } }
+  - name: own-ids
+    match: { model: audit-ids }
+    reply: { content: "ok", headers: { X-Request-Id: req_fixed, request-id: req_fixed } }
+  - name: own-ids-refused
+    match: { model: audit-ids-refused }
+    reply: { error: { status: 503, headers: { x-request-id: req_fixed, request-id: req_fixed } } }
 """
 WEATHER = {
     "type": "object",
@@ -178,6 +184,27 @@ def test_a_529_is_each_family_s_own_error_and_both_sdks_retry_it(server: Running
     with openai.OpenAI(base_url=server.base_url, api_key="sk-emb", max_retries=0) as oai:
         with pytest.raises(openai.RateLimitError):
             oai.embeddings.create(model="audit-embedding", input="Hi")
+
+
+@pytest.mark.parametrize("model", ["audit-ids", "audit-ids-refused"])
+def test_a_rule_s_header_of_a_name_the_server_sends_replaces_it(
+    server: RunningServer, model: str
+) -> None:
+    asked: list = [{"role": "user", "content": "Hi"}]
+    chat = httpx.post(
+        f"{server.base_url}/chat/completions", json={"model": model, "messages": asked}
+    )
+    assert chat.headers.get_list("x-request-id") == ["req_fixed"]
+    message = httpx.post(
+        f"{server.url}/v1/messages",
+        json={"model": model, "max_tokens": 10, "messages": asked},
+        headers={"anthropic-version": "2023-06-01"},
+    )
+    assert message.headers.get_list("request-id") == ["req_fixed"]
+    if model == "audit-ids":
+        with openai.OpenAI(base_url=server.base_url, api_key="sk-ids", max_retries=0) as oai:
+            completion = oai.chat.completions.create(model=model, messages=asked)
+        assert completion._request_id == "req_fixed"
 
 
 def test_a_rules_document_that_is_not_utf8_is_refused_naming_the_byte(
