@@ -154,7 +154,12 @@ def _hints(
             elif _record_keys(schema) is None and (asked_for := _count_asked(text)) is not None:
                 hints[name] = Count(asked_for)  # "Generate 3 hero descriptions": 3 items
         elif kind in ("integer", "number"):
-            if numbers and key not in _NOT_AMOUNTS:
+            if key in _HOW_MANY:
+                if (asked_for := _count_asked(text)) is not None:
+                    hints[name] = asked_for  # "Tell me 3 jokes" -> count=3
+                    if asked_for in numbers:
+                        numbers.remove(asked_for)
+            elif numbers and key not in _NOT_AMOUNTS:
                 hints[name] = numbers.pop(0)
         elif kind == "boolean":
             # (not one with a default: a setting, `is_public`, that the schema says how to
@@ -665,7 +670,10 @@ def listed_places(request: Conversation, tool: Tool) -> tuple[str, list[str]] | 
 
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")
-_NOT_AMOUNTS = frozenset(("limit", "page", "offset", "topk", "maxresults", "count"))
+_NOT_AMOUNTS = frozenset(("page", "offset"))
+# How many things to give back: the number of things the message asks for ("Tell me 3
+# jokes", "the 5 latest orders"), not any number it gives ("news about the 2022 cup").
+_HOW_MANY = frozenset(("count", "limit", "topk", "maxresults", "numresults", "howmany"))
 _PERSON_NAMES = frozenset(("name", "fullname", "personname", "customername", "contactname"))
 _PERSON = re.compile(r"\b([A-Z][a-z]+(?: [A-Z][a-z]+)+)\b")  # two capitalised words or more
 # One name given where a person is asked about: "the person: Alice, 30", "Name: Bob",

@@ -367,3 +367,22 @@ def test_an_object_property_takes_the_texts_the_message_gives_for_its_own() -> N
     place = {"street": "10 Downing Street", "city": "London"}
     assert hints["home"] == place and hints["work"] == place
     assert isinstance(hints["home"], dict) and hints["name"] == "Jane Doe"
+
+
+def test_a_count_is_how_many_things_the_message_asks_for() -> None:
+    def counts(text: str, name: str = "count") -> object:
+        offered = {
+            "type": "function",
+            "function": {
+                "name": "joke_factory",
+                "parameters": {"type": "object", "properties": {name: {"type": "integer"}}},
+            },
+        }
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0]).get(name)
+
+    assert counts("Tell me 3 jokes.") == 3
+    assert counts("Show me the five latest orders.", "limit") == 5
+    assert counts("Search for news about the 2022 world cup.") is None  # not a count
+    assert counts("Tell me a joke.") is None
+    assert counts("Show page 2 of the results.", "page") is None
