@@ -93,7 +93,20 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
             rest = [
                 t for t in candidates if t.name not in called and (words_of(t.name) - said) & asked
             ]
-            return rest[0].name if rest else None
+            if rest:
+                return rest[0].name
+            # The structured output's tool ends the turn (Strands' `Weather`, "to be invoked
+            # as the last and final tool"), once the tools it follows are back.
+            ending = [
+                t
+                for t in candidates
+                if is_output_tool(t)
+                and t.name not in called
+                and (
+                    words_of(t.description) & _FINAL_WORDS or relatedness(request.last_user, t) > 0
+                )
+            ]
+            return ending[0].name if ending else None
         handing = _hand_on(request, candidates, turn)
         if handing is not None:
             return handing

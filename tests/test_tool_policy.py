@@ -360,3 +360,18 @@ def test_a_page_the_message_names_is_read_with_the_tool_that_takes_an_address() 
     # a ReAct prompt's tool reads its input as text: one described as reading a URL
     reads = Tool("requests_get", "Fetch the content of a URL.", {})
     assert look_up_tool("What does https://example.com say?", [reads]) == reads
+
+
+def test_an_output_tool_follows_the_results_only_when_it_ends_the_turn() -> None:
+    """With `auto`, once the results are back: the structured output's tool that says it
+    comes last (Strands' `Weather`), or one the message relates to; not another tool named
+    like a class."""
+    last = tool("Weather", "Invoke as the last and final tool.", city=1)
+    unrelated = tool("WebSearch", "Search the web.", query=1)
+    messages = (
+        {"role": "user", "content": "What is the weather in Oslo?"},
+        {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "18C and sunny"},
+    )
+    assert choose_tool(conversation(*messages, tools=[WEATHER, last, unrelated]), 0) == "Weather"
+    assert choose_tool(conversation(*messages, tools=[WEATHER, unrelated]), 0) is None

@@ -81,3 +81,22 @@ def test_a_delegating_tool_asks_for_as_many_things_as_the_message(
     assert messages == [("joke_factory", {"count": 3})]
     responses = _response_calls(_response(client, "pydantic_ai_responses_delegation"))
     assert responses == [("joke_factory", {"count": 3})]
+
+
+def test_a_structured_output_tool_is_called_once_the_results_are_back(
+    claude: Anthropic,
+) -> None:
+    """Strands' `agent(…, structured_output_model=Weather)` offers `Weather` beside its tools
+    ("This StructuredOutputTool should only be invoked as the last and final tool"), with
+    `tool_choice` left to the model. Once get_weather's result was back the answer was
+    text, so Strands asked again with the tool forced ("You must format the previous
+    response as structured output."), and that call got a random city and temperature. Now
+    the loop's second turn calls `Weather` with what the result says."""
+    first = _message(claude, "strands_anthropic_weather_output")
+    assert _message_calls(first) == [("get_weather", {"city": "Oslo"})]
+    reply = _message(claude, "strands_anthropic_weather_output", 1)
+    assert reply.stop_reason == "tool_use"
+    ((name, weather),) = _message_calls(reply)
+    assert name == "Weather"
+    assert (weather["city"], weather["temperature_c"]) == ("Oslo", 18)
+    assert "It is 18C and sunny in Oslo." in weather["conditions"]
