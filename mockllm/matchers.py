@@ -14,7 +14,7 @@ from typing import Any
 from mockllm.conversation import APIS, Conversation
 from mockllm.regexes import SafeRegex
 from mockllm.rules import Condition, Rule, TextPattern, exact, glob
-from mockllm.schema import kind_of
+from mockllm.schema import HEADER_NAME, kind_of
 
 PATTERN_KEYS = ("exact", "contains", "regex", "glob")
 _GLOB_CHARS = frozenset("*?[")
@@ -150,6 +150,12 @@ def _text_matcher(
 def _compile_headers(value: Any) -> tuple[tuple[str, TextPattern], ...]:
     if not isinstance(value, dict) or not value:
         raise ValueError("expects a mapping of header name to pattern")
+    for name in map(str, value):
+        if not HEADER_NAME.fullmatch(name):  # no request has it: the rule would never match
+            raise ValueError(
+                f"invalid header name {name!r}: letters, digits and !#$%&'*+-.^_`|~ only,"
+                " no spaces or colons"
+            )
     return tuple((str(k).lower(), compile_pattern(v, names=True)) for k, v in value.items())
 
 

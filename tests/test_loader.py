@@ -428,3 +428,12 @@ def test_a_content_type_header_is_the_server_s_to_send() -> None:
         "s.yaml:2: rules[0].reply.headers.Content-Type: header 'Content-Type' says what the body"
         " is (JSON, or an event stream): the server sets it"
     ]
+
+
+def test_a_header_name_no_request_can_send_is_refused_in_a_match() -> None:
+    assert problems(
+        "rules:\n  - match: { header: { X Team: a } }\n    reply: { content: x }\n"
+    ) == [
+        "s.yaml:2: rules[0].match.header: invalid header name 'X Team': letters, digits and"
+        " !#$%&'*+-.^_`|~ only, no spaces or colons"
+    ]
