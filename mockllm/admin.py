@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -30,6 +31,37 @@ def _problems_json(problems: Sequence[Problem], with_file: bool = True) -> list[
         | {"message": p.message}
         for p in problems
     ]
+
+
+def _json_document(text: str) -> str:
+    """A JSON scenario document as the loader reads it; ScenarioError for JSON that does not
+    parse, or that gives a key twice in one object (a YAML mapping may not either)."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as bad:
+        # Reported as a YAML document's problems are: where, and what.
+        where = Problem("<admin>", bad.lineno, "", f"not valid JSON: {bad.msg}")
+        raise ScenarioError([where]) from None
+    try:  # orjson keeps the last of repeated keys without a word: ask the slower parser
+        json.loads(text, object_pairs_hook=_unique_keys)
+    except _RepeatedKey as repeated:
+        where = Problem("<admin>", None, "", f"duplicate key {repeated.key!r} in a JSON object")
+        raise ScenarioError([where]) from None
+    return orjson.dumps(data).decode()
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _RepeatedKey(key)
+        out[key] = value
+    return out
 
 
 def _rule_json(rule: Any) -> dict[str, Any]:
@@ -240,12 +272,7 @@ def admin_routes(
         try:
             text = decode_text(raw, "<admin>")
             if "json" in request.headers.get("content-type", ""):
-                try:
-                    text = orjson.dumps(orjson.loads(text)).decode()
-                except orjson.JSONDecodeError as bad:
-                    # Reported as a YAML document's problems are: where, and what.
-                    where = Problem("<admin>", bad.lineno, "", f"not valid JSON: {bad.msg}")
-                    raise ScenarioError([where]) from None
+                text = _json_document(text)
             added = runtime.add_rules([("<admin>", text)])
         except ScenarioError as exc:
             return json_response(

@@ -221,6 +221,19 @@ def test_a_rules_document_that_is_not_utf8_is_refused_naming_the_byte(
         ]
 
 
+def test_a_json_rules_document_that_repeats_a_key_is_refused(server: RunningServer) -> None:
+    # A YAML mapping that repeats a key is refused; orjson alone keeps the last value, and
+    # this document then added no rule with a 201.
+    body = b'{"rules": [{"name": "a", "reply": {"content": "x"}}], "rules": []}'
+    refused = httpx.post(
+        f"{server.url}/__admin/rules", content=body, headers={"content-type": "application/json"}
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["problems"] == [
+        {"line": None, "field": "", "message": "duplicate key 'rules' in a JSON object"}
+    ]
+
+
 def test_a_reply_key_an_embeddings_answer_cannot_carry_is_refused(server: RunningServer) -> None:
     document = {
         "rules": [
