@@ -41,10 +41,16 @@ class Nested(dict[str, "Hint"]):
     ("…lives at 221B Baker Street, London": an address's street and city)."""
 
 
+class Records(tuple[Nested, ...]):
+    """A hint for an array of objects: the values read from the prompt for each item, in
+    order ("Alice is 30, Bob is 25": a name and an age for each of two items)."""
+
+
 # A value read from the prompt for a top-level property; a list of records for an array of
 # objects ("2 apples and 3 pears": [{"name": "apples", "quantity": 2}, …]); a Count for an
-# array of as many items as the prompt asks for; Nested values for an object's properties.
-Hint = str | bool | int | float | list[str] | list[dict[str, str | int | float]] | Nested
+# array of as many items as the prompt asks for; Nested values for an object's properties,
+# Records for each object of an array.
+Hint = str | bool | int | float | list[str] | list[dict[str, str | int | float]] | Nested | Records
 
 
 class Count(int):
@@ -791,6 +797,11 @@ class _Builder:
                 if flat is not None and _takes_hint(flat, hint):
                     out[key] = self.array_value(flat, depth + 1, key, int(hint))
                     continue
+            if isinstance(hint, Records):
+                flat = self.flatten(sub, depth + 1, 0)
+                if flat is not None and _takes_hint(flat, Count(len(hint))):
+                    out[key] = [self.item_of(flat["items"], depth + 2, key, r) for r in hint]
+                    continue
             if hint is not None and self.takes_hint(sub, depth + 1, hint):
                 out[key] = hint
             elif depth == self.hint_depth and self.hints and _takes_null(sub):
@@ -800,6 +811,15 @@ class _Builder:
             else:
                 out[key] = self.value(sub, depth + 1, key)
         return out
+
+    def item_of(self, s: object, depth: int, name: str, record: Nested) -> Any:
+        """An array's item built with the values read from the prompt for it."""
+        hints, at = self.hints, self.hint_depth
+        self.hints, self.hint_depth = record, depth
+        try:
+            return self.value(s, depth, name)
+        finally:
+            self.hints, self.hint_depth = hints, at
 
     def takes_hint(self, schema: object, depth: int, hint: Hint) -> bool:
         """Whether a property's schema accepts a value read from the prompt: one of its
@@ -945,7 +965,7 @@ def _takes_hint(s: Schema | None, hint: Hint) -> bool:
         )
     if isinstance(hint, bool):  # a verdict, for a boolean
         return "boolean" in (_types(s) or [])
-    if isinstance(hint, Nested):  # taken by the object it is for, where it is built
+    if isinstance(hint, Nested | Records):  # taken by the object it is for, where it is built
         return False
     if isinstance(hint, list):  # texts or records, for an array within its bounds
         items = s.get("items")

@@ -24,7 +24,7 @@ from mockllm.prompt_reading import (
     url_in,
     words_of,
 )
-from mockllm.schema_instances import Count, Hint, Nested
+from mockllm.schema_instances import Count, Hint, Nested, Records
 from mockllm.words import STOP, stem
 
 QUERY_NAMES = frozenset(
@@ -109,8 +109,12 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
     own properties (`Nested`)."""
     text = asked(request)
     # (not the digits of a web address: "post-1" in https://example.com/post-1)
-    numbers = [float(n) if "." in n else int(n) for n in _NUMBER.findall(URL.sub(" ", text))]
+    numbers = _numbers_in(URL.sub(" ", text))
     return _hints(request, tool, tool.parameters, text, numbers, _currencies_in(text), 0)
+
+
+def _numbers_in(text: str) -> list[int | float]:
+    return [float(n) if "." in n else int(n) for n in _NUMBER.findall(text)]
 
 
 def _hints(
@@ -122,8 +126,9 @@ def _hints(
     currencies: list[tuple[str, bool]],
     depth: int,
 ) -> dict[str, Hint]:
-    """The hints for the properties of `parameters` (the tool's own, or an object's within
-    them, at depth 1: its texts only)."""
+    """The hints for the properties of `parameters` (the tool's own; an object's within
+    them, at depth 1: its texts only; an array's item, at depth 2: its texts and
+    numbers)."""
     properties = parameters.get("properties")
     if not isinstance(properties, dict):
         return {}
@@ -139,7 +144,7 @@ def _hints(
             kept = {k: v for k, v in within.items() if isinstance(v, str)}
             if kept:  # "…lives at 221B Baker Street, London" -> address.city
                 hints[name] = Nested(kept)
-        elif depth and kind in ("integer", "number", "boolean"):
+        elif depth == 1 and kind in ("integer", "number", "boolean"):
             continue  # an object's numbers and verdicts are the top level's to take
         elif isinstance(options, list):
             if (option := _option_named(text, options) or _sentiment(text, options)) is not None:
@@ -151,6 +156,8 @@ def _hints(
                 hints[name] = items  # "likes chess and hiking" -> ["chess", "hiking"]
             elif (counted := _counted_in(text, schema)) is not None:
                 hints[name] = counted  # "2 apples and 3 pears" -> [{name, quantity}, …]
+            elif depth == 0 and (records := _records_in(request, tool, schema, text)):
+                hints[name] = records  # "Alice is 30, Bob is 25" -> [{name, age}, …]
             elif _record_keys(schema) is None and (asked_for := _count_asked(text)) is not None:
                 hints[name] = Count(asked_for)  # "Generate 3 hero descriptions": 3 items
         elif kind in ("integer", "number"):
@@ -533,6 +540,36 @@ _NOT_THINGS = frozenset(
     "sentences words paragraphs lines characters pages steps degrees miles kilometers "
     "meters feet inches kilos pounds people others".split()
 )
+
+
+# Where one item of a list ends: "Alice is 30, Bob is 25 and Carol is 41".
+_RECORD_END = re.compile(r"\s*(?:[,;]\s*(?:and\s+)?|\s+and\s+|\n+)\s*")
+
+
+def _records_in(request: Conversation, tool: Tool, schema: Any, text: str) -> Records | None:
+    """The values a message gives for each object of an array, in order (instructor's
+    `create_iterable`: "Extract the users: Alice is 30, Bob is 25 and Carol is 41." -> a
+    name and an age for each): the message (after its colon) cut where a part starts with
+    a capital, a part in lower case going on with the one before ("Alice is 30 and lives in
+    Paris"); None unless two parts or more each give values, one property at least in all."""
+    items = schema.get("items") if isinstance(schema, dict) else None
+    inner = _object_of(items, tool.parameters) if items is not None else None
+    if inner is None:
+        return None
+    parts: list[str] = []
+    for part in _RECORD_END.split(text.partition(":")[2] or text):
+        part = part.strip(" .!?")
+        if parts and part and not part[0].isupper():
+            parts[-1] = f"{parts[-1]} and {part}"
+        elif part:
+            parts.append(part)
+    if len(parts) < 2:
+        return None
+    records = Records(
+        Nested(_hints(request, tool, inner, part, _numbers_in(part), [], 2)) for part in parts
+    )
+    shared = set(records[0]).intersection(*records[1:])
+    return records if shared and all(records) else None
 
 
 def _count_asked(text: str) -> int | None:

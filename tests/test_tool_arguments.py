@@ -386,3 +386,38 @@ def test_a_count_is_how_many_things_the_message_asks_for() -> None:
     assert counts("Search for news about the 2022 world cup.") is None  # not a count
     assert counts("Tell me a joke.") is None
     assert counts("Show page 2 of the results.", "page") is None
+
+
+def test_an_array_of_objects_takes_the_values_given_for_each() -> None:
+    user = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+    }
+    offered = {
+        "type": "function",
+        "function": {
+            "name": "IterableUser",
+            "parameters": {
+                "$defs": {"User": user},
+                "type": "object",
+                "properties": {"tasks": {"type": "array", "items": {"$ref": "#/$defs/User"}}},
+            },
+        },
+    }
+
+    def tasks(text: str) -> object:
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        found = argument_hints(request, request.tools[0]).get("tasks")
+        return None if found is None else list(found)
+
+    assert tasks("Extract the users: Alice is 30, Bob is 25 and Carol is 41.") == [
+        {"name": "Alice", "age": 30},
+        {"name": "Bob", "age": 25},
+        {"name": "Carol", "age": 41},
+    ]
+    assert tasks("Alice is 30 and lives in Paris, Bob is 25 and lives in Rome.") == [
+        {"name": "Alice", "age": 30},
+        {"name": "Bob", "age": 25},
+    ]
+    assert tasks("John Smith is 34 and lives at 221B Baker Street, London.") is None  # one

@@ -100,3 +100,22 @@ def test_a_structured_output_tool_is_called_once_the_results_are_back(
     assert name == "Weather"
     assert (weather["city"], weather["temperature_c"]) == ("Oslo", 18)
     assert "It is 18C and sunny in Oslo." in weather["conditions"]
+
+
+_USERS = [{"name": "Alice", "age": 30}, {"name": "Bob", "age": 25}, {"name": "Carol", "age": 41}]
+
+
+def test_an_iterable_extraction_reads_each_item_the_message_lists(
+    claude: Anthropic, client: OpenAI
+) -> None:
+    """instructor's `create_iterable(response_model=User)` asks for `IterableUser`, whose
+    `tasks` is an array of `User` ({"$ref": "#/$defs/User"}): "Extract the users: Alice is
+    30, Bob is 25 and Carol is 41." got one to three users of random names and ages, in
+    each mode (ANTHROPIC_TOOLS' forced tool, ANTHROPIC_JSON's schema in the system prompt,
+    RESPONSES_TOOLS' forced function with a json_schema text format)."""
+    reply = _message(claude, "instructor_anthropic_tools_users")
+    assert _message_calls(reply) == [("IterableUser", {"tasks": _USERS})]
+    text = _text(_message(claude, "instructor_anthropic_json_users"))
+    assert json.loads(text[text.index("{") : text.rindex("}") + 1]) == {"tasks": _USERS}
+    response = _response(client, "instructor_responses_tools_users")
+    assert _response_calls(response) == [("IterableUser", {"tasks": _USERS})]
