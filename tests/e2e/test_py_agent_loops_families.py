@@ -46,7 +46,7 @@ def _message(claude: Anthropic, key: str, nth: int = 0) -> Message:
     if body.pop("stream", False):
         with claude.messages.stream(**body) as stream:
             return stream.get_final_message()
-    return claude.messages.create(**body)
+    return claude.messages.create(**body, timeout=30)  # (as the SDK asks of a large max_tokens)
 
 
 def _response(client: OpenAI, key: str, nth: int = 0) -> Response:
@@ -119,3 +119,125 @@ def test_an_iterable_extraction_reads_each_item_the_message_lists(
     assert json.loads(text[text.index("{") : text.rindex("}") + 1]) == {"tasks": _USERS}
     response = _response(client, "instructor_responses_tools_users")
     assert _response_calls(response) == [("IterableUser", {"tasks": _USERS})]
+
+
+def _is_anthropic(key: str) -> bool:
+    return "anthropic" in key
+
+
+def _calls(claude: Anthropic, client: OpenAI, key: str, nth: int) -> list[tuple[str, Any]]:
+    """The calls the nth answer of a loop makes: stop reason `tool_use`, or a response
+    whose output holds function calls."""
+    if _is_anthropic(key):
+        reply = _message(claude, key, nth)
+        assert reply.stop_reason == "tool_use"
+        return _message_calls(reply)
+    response = _response(client, key, nth)
+    assert response.status == "completed"
+    return _response_calls(response)
+
+
+def _final(claude: Anthropic, client: OpenAI, key: str, nth: int) -> str:
+    """The text that ends a loop: stop reason `end_turn`, or a completed response with no
+    call."""
+    if _is_anthropic(key):
+        reply = _message(claude, key, nth)
+        assert (reply.stop_reason, _message_calls(reply)) == ("end_turn", [])
+        return _text(reply)
+    response = _response(client, key, nth)
+    assert (response.status, _response_calls(response)) == ("completed", [])
+    return response.output_text
+
+
+@pytest.mark.parametrize(
+    ("key", "call", "found"),
+    [
+        ("pydantic_ai_anthropic_weather", ("get_weather", {"city": "Paris"}), "sunny in Paris"),
+        ("pydantic_ai_responses_weather", ("get_weather", {"city": "Paris"}), "sunny in Paris"),
+        ("langchain_anthropic_stock", ("get_stock_price", {"ticker": "NVDA"}), "NVDA is trading"),
+        ("langchain_responses_stock", ("get_stock_price", {"ticker": "NVDA"}), "NVDA is trading"),
+        ("agno_anthropic_order", ("get_order_status", {"order_id": "55123"}), "Order 55123 was"),
+        ("agno_responses_order", ("get_order_status", {"order_id": "55123"}), "Order 55123 was"),
+        ("llamaindex_responses_multiply", ("multiply", {"a": 23, "b": 19}), "437"),
+        ("litellm_responses_weather", ("get_weather", {"city": "Tokyo"}), "22C and cloudy"),
+    ],
+)
+def test_a_loop_calls_the_tool_asked_for_then_answers_with_its_result(
+    claude: Anthropic, client: OpenAI, key: str, call: tuple[str, Any], found: str
+) -> None:
+    """pydantic-ai, LangChain's create_agent, Agno, LlamaIndex's FunctionAgent and
+    litellm.responses: the first turn calls the tool the question is about with the
+    arguments it gives (a city, a ticker, an order's id, two numbers); the second, its
+    result back, ends the loop with text that says it."""
+    assert _calls(claude, client, key, 0) == [call]
+    assert found in _final(claude, client, key, 1)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "pydantic_ai_anthropic_native_person",
+        "pydantic_ai_responses_native_person",
+        "langchain_anthropic_json_schema_person",
+        "langchain_responses_json_schema_person",
+        "instructor_anthropic_json_person",
+        "instructor_responses_tools_person",
+    ],
+)
+def test_a_structured_output_carries_the_values_the_message_states(
+    claude: Anthropic, client: OpenAI, key: str
+) -> None:
+    """pydantic-ai's NativeOutput (the Messages API's `output_config` schema, the Responses
+    API's json_schema format), LangChain's `with_structured_output(method="json_schema")`,
+    instructor's ANTHROPIC_JSON (the schema in the system prompt) and RESPONSES_TOOLS (a
+    forced function): "Alice Smith is 30 and lives in Berlin." is that person."""
+    if key == "instructor_responses_tools_person":
+        ((_, person),) = _calls(claude, client, key, 0)
+    else:
+        text = _final(claude, client, key, 0)
+        person = json.loads(text[text.index("{") : text.rindex("}") + 1])
+    assert person == {"name": "Alice Smith", "age": 30, "city": "Berlin"}
+
+
+@pytest.mark.parametrize(
+    "key", ["pydantic_ai_anthropic_weather_output", "pydantic_ai_responses_weather_output"]
+)
+def test_an_output_tool_after_the_results_carries_what_they_say(
+    claude: Anthropic, client: OpenAI, key: str
+) -> None:
+    """pydantic-ai's `output_type=Weather` (its `final_result` tool, a call required):
+    once get_weather's result is back, `final_result` ends the run with its values."""
+    ((name, weather),) = _calls(claude, client, key, 0)
+    assert name == "final_result"
+    assert (weather["city"], weather["temperature_c"]) == ("Oslo", 18)
+    assert "It is 18C and sunny in Oslo." in weather["conditions"]
+
+
+def test_an_agents_sdk_output_type_is_json_of_what_the_tool_found(
+    claude: Anthropic, client: OpenAI
+) -> None:
+    """The OpenAI Agents SDK's `output_type=Weather` on its Responses model (a json_schema
+    text format, no output tool): the answer after the result is that JSON."""
+    weather = json.loads(_final(claude, client, "agents_sdk_responses_output_type", 0))
+    assert (weather["city"], weather["temperature_c"]) == ("Oslo", 18)
+
+
+@pytest.mark.parametrize(
+    ("key", "handoff", "city"),
+    [
+        ("agents_sdk_responses_handoff", ("transfer_to_weather_agent", {}), "Madrid"),
+        ("agents_sdk_litellm_anthropic_handoff", ("transfer_to_weather_agent", {}), "Madrid"),
+        ("llamaindex_responses_handoff", ("handoff", {"to_agent": "WeatherAgent"}), "Berlin"),
+    ],
+)
+def test_a_triage_hands_off_and_the_agent_it_chose_answers(
+    claude: Anthropic, client: OpenAI, key: str, handoff: tuple[str, Any], city: str
+) -> None:
+    """The OpenAI Agents SDK's handoffs (on its Responses model, and through LitellmModel
+    on the Messages API) and LlamaIndex's AgentWorkflow: the triage agent hands the weather
+    question to the weather agent, which calls get_weather for the city, then answers with
+    its result."""
+    ((name, arguments),) = _calls(claude, client, key, 0)
+    assert name == handoff[0] and handoff[1].items() <= arguments.items()
+    assert _calls(claude, client, key, 1) == [("get_weather", {"city": city})]
+    assert f"18C and sunny in {city}." in _final(claude, client, key, 2)
