@@ -1004,9 +1004,12 @@ def _fits_count(count: int, s: Schema) -> bool:
 
 
 # Formats a hint from the prompt may fill, when it is one: an address it names ("Summarize
-# https://example.com/post" for a `url` of format `uri`; "email bob@example.com").
+# https://example.com/post" for a `url` of format `uri`; "email bob@example.com"); a day it
+# gives ("on June 14, 2025": "2025-06-14" for pydantic's `date`, a `date-time` at midnight).
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+\Z")
 _HINTED_FORMATS = {
+    "date": re.compile(r"\d{4}-[01]\d-[0-3]\d\Z"),
+    "date-time": re.compile(r"\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-5]\d(?:\.\d+)?Z\Z"),
     "uri": _URI,
     "url": _URI,
     "iri": _URI,

@@ -976,3 +976,18 @@ def test_a_format_with_its_pattern_gets_a_value_of_the_format() -> None:
         ), value
         assert dt.datetime.fromisoformat(value["when"].replace("Z", "+00:00"))
         assert uuid.UUID(value["ref"]).version == 4
+
+
+def test_a_date_read_from_the_prompt_fills_a_date_or_a_date_time() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "day": {"type": "string", "format": "date"},
+            "at": {"type": "string", "format": "date-time"},
+            "other": {"type": "string", "format": "date"},
+        },
+    }
+    hints = {"day": "2025-06-14", "at": "2025-06-14T00:00:00Z", "other": "June 14"}
+    value: Any = fake.instance_from_schema(schema, 1, "en_US", hints)
+    assert (value["day"], value["at"]) == ("2025-06-14", "2025-06-14T00:00:00Z")
+    assert value["other"] != "June 14"  # not a date of the format

@@ -241,3 +241,14 @@ def test_a_triage_hands_off_and_the_agent_it_chose_answers(
     assert name == handoff[0] and handoff[1].items() <= arguments.items()
     assert _calls(claude, client, key, 1) == [("get_weather", {"city": city})]
     assert f"18C and sunny in {city}." in _final(claude, client, key, 2)
+
+
+def test_a_date_argument_is_the_day_the_message_gives(claude: Anthropic, client: OpenAI) -> None:
+    """pydantic-ai's tool `book_table(restaurant: str, people: int, day: date)` (`day`:
+    `{"type": "string", "format": "date"}`): "…for 4 people on June 14, 2025." was read as
+    2025-06-14, but a value read from the message was only taken by a string of no format,
+    or of a web address's or an email's, so the day was a random one (2004-07-12)."""
+    ((_, anthropic),) = _calls(claude, client, "pydantic_ai_anthropic_book_table", 0)
+    ((_, responses),) = _calls(claude, client, "pydantic_ai_responses_book_table", 0)
+    for booking in (anthropic, responses):
+        assert (booking["people"], booking["day"]) == (4, "2025-06-14")
