@@ -17,7 +17,7 @@ from mockllm.asgi import CLOSE, decode_body, read_body
 from mockllm.engine import Engine
 from mockllm.errors import Problem, RequestError, ScenarioError
 from mockllm.journal import SOURCES
-from mockllm.loader import decode_text
+from mockllm.loader import MAX_DEPTH, decode_text
 from mockllm.routes import json_response
 from mockllm.runtime import Runtime
 
@@ -37,17 +37,20 @@ def _json_document(text: str) -> str:
     """A JSON scenario document as the loader reads it; ScenarioError for JSON that does not
     parse, or that gives a key twice in one object (a YAML mapping may not either)."""
     try:
-        data = orjson.loads(text)
+        document = orjson.dumps(orjson.loads(text)).decode()
     except orjson.JSONDecodeError as bad:
         # Reported as a YAML document's problems are: where, and what.
         where = Problem("<admin>", bad.lineno, "", f"not valid JSON: {bad.msg}")
+        raise ScenarioError([where]) from None
+    except orjson.JSONEncodeError:  # orjson writes 255 levels at most (it reads 1024)
+        where = Problem("<admin>", None, "", f"nested too deeply (over {MAX_DEPTH} levels)")
         raise ScenarioError([where]) from None
     try:  # orjson keeps the last of repeated keys without a word: ask the slower parser
         json.loads(text, object_pairs_hook=_unique_keys)
     except _RepeatedKey as repeated:
         where = Problem("<admin>", None, "", f"duplicate key {repeated.key!r} in a JSON object")
         raise ScenarioError([where]) from None
-    return orjson.dumps(data).decode()
+    return document
 
 
 class _RepeatedKey(Exception):

@@ -234,6 +234,25 @@ def test_a_json_rules_document_that_repeats_a_key_is_refused(server: RunningServ
     ]
 
 
+@pytest.mark.parametrize(
+    ("depth", "said"),
+    [
+        (150, "document too large or too deep (over 500000 values or 100 levels, counting alias"),
+        (300, "nested too deeply (over 100 levels)"),  # past what orjson writes: a 500 before
+    ],
+)
+def test_a_json_rules_document_nested_too_deeply_is_refused(
+    server: RunningServer, depth: int, said: str
+) -> None:
+    body = '{"rules": ' + "[" * depth + "]" * depth + "}"
+    refused = httpx.post(
+        f"{server.url}/__admin/rules", content=body, headers={"content-type": "application/json"}
+    )
+    assert refused.status_code == 400, refused.text
+    [problem] = refused.json()["problems"]
+    assert problem["message"].startswith(said)
+
+
 def test_a_reply_key_an_embeddings_answer_cannot_carry_is_refused(server: RunningServer) -> None:
     document = {
         "rules": [
