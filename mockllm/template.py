@@ -7,6 +7,7 @@ An expression is a path into the request view (`last_user`, `tool_args.city`,
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ def _apply(name: str, arg: Any, value: Any) -> Any:
     if name == "default":
         return arg if value in (None, "") else value
     if name == "json":
-        return orjson.dumps(value).decode()
+        return _dumps(value)
     if name == "length":
         return len(value) if isinstance(value, str | list | dict) else 0
     text = _text(value)
@@ -80,7 +81,20 @@ def _text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return f"{value:g}" if isinstance(value, float) else str(value)
-    return orjson.dumps(value).decode()
+    return _dumps(value)
+
+
+def _dumps(value: Any) -> str:
+    """A value as JSON text. A tool call's arguments arrive as text, and orjson reads 1024
+    levels but writes 255: one nested deeper is written by the standard library (past
+    Python's recursion limit, it renders empty, as a missing value does)."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        try:
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        except RecursionError:
+            return ""
 
 
 def _compile_expr(source: str) -> Expr:

@@ -9,6 +9,7 @@ restores it.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,9 @@ rules:
   - name: own-ids
     match: { model: audit-ids }
     reply: { content: "ok", headers: { X-Request-Id: req_fixed, request-id: req_fixed } }
+  - name: echo-arguments
+    match: { model: audit-echo }
+    reply: { content: "{{ tool_args | json }}" }
   - name: own-ids-refused
     match: { model: audit-ids-refused }
     reply: { error: { status: 503, headers: { x-request-id: req_fixed, request-id: req_fixed } } }
@@ -205,6 +209,29 @@ def test_a_rule_s_header_of_a_name_the_server_sends_replaces_it(
         with openai.OpenAI(base_url=server.base_url, api_key="sk-ids", max_retries=0) as oai:
             completion = oai.chat.completions.create(model=model, messages=asked)
         assert completion._request_id == "req_fixed"
+
+
+def test_a_template_writes_arguments_nested_past_what_orjson_writes(server: RunningServer) -> None:
+    # The body may nest 254 levels; a call's arguments are a string, read up to 1024.
+    deep: dict = {}
+    inner = deep
+    for _ in range(300):
+        inner["x"] = {}
+        inner = inner["x"]
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}
+    call["function"]["arguments"] = json.dumps(deep)
+    asked = [
+        {"role": "user", "content": "Go"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "done"},
+    ]
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    answer = httpx.post(
+        f"{server.base_url}/chat/completions",
+        json={"model": "audit-echo", "messages": asked, "tools": tools},
+    )
+    assert answer.status_code == 200, answer.text  # a 500 before
+    assert json.loads(answer.json()["choices"][0]["message"]["content"]) == deep
 
 
 def test_a_rules_document_that_is_not_utf8_is_refused_naming_the_byte(
