@@ -128,12 +128,20 @@ _CUES = tuple(
 )
 
 
+# (a word asks for a calculation next to a number: "add 3 and 4", "the sum of", "3 times
+# 4"; not "Add a reminder for 9am", "the product 55123" or "3 times a day")
 _OPERATIONS = (
-    (re.compile(r"[*×x]\s*\d|\btimes\b|\bmultipl|\bproduct\b", re.I), ("multiply", "product")),
-    (re.compile(r"\d\s*\+|\bplus\b|\badd\b|\bsum\b", re.I), ("add", "sum")),
+    (
+        re.compile(r"[*×x]\s*\d|\btimes\s+-?\d|\bmultipl|\bproduct\s+of\b", re.I),
+        ("multiply", "product"),
+    ),
+    (re.compile(r"\d\s*\+|\bplus\b|\badd\s+(?:up\s+)?-?\d|\bsum\s+of\b", re.I), ("add", "sum")),
     (re.compile(r"\d\s*-\s*\d|\bminus\b|\bsubtract", re.I), ("subtract", "minus")),
     (re.compile(r"\d\s*[/÷]\s*\d|\bdivided\b|\bdivide\b", re.I), ("divide", "quotient")),
+    (re.compile(r"\d\s*%\s*of\s+\d|\bpercent\s+of\s+\d", re.I), ("percent", "percentage")),
 )
+# A day written in digits ("2024-01-01", "03/15/2024") is no subtraction or division.
+NOT_ARITHMETIC = re.compile(r"\b\d{4}-\d{1,2}-\d{1,2}\b|\b\d{1,2}/\d{1,2}/\d{4}\b")
 _CALCULATION = frozenset(
     stem(w)
     for w in (
@@ -153,6 +161,8 @@ def math_words(text: str) -> frozenset[str]:
     """The words of the calculation a text asks for, when it asks for one."""
     if not re.search(r"\d", text):
         return frozenset()
+    if "-" in text or "/" in text:
+        text = NOT_ARITHMETIC.sub(" ", text)
     found = {stem(w) for pattern, words in _OPERATIONS if pattern.search(text) for w in words}
     return frozenset(found | _CALCULATION) if found else frozenset()
 

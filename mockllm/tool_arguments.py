@@ -13,6 +13,7 @@ from typing import Any
 from mockllm.conversation import Conversation, Message, Tool
 from mockllm.languages import language_of, names_language
 from mockllm.prompt_reading import (
+    NOT_ARITHMETIC,
     URL,
     asked,
     math_words,
@@ -46,6 +47,7 @@ _FILE_PATH = re.compile(
 )
 _EXPRESSION_NAMES = frozenset(("expression", "expr", "formula", "equation", "math", "calculation"))
 _ARITHMETIC = re.compile(r"[\d(][\d\s.()]*(?:[-+*/x×÷^%][\s(]*[\d.]+[\d\s.()]*)+")
+_PERCENT_OF = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|percent)\s+of\s+(\d+(?:\.\d+)?)", re.I)
 # A place's words are on one line: "for Paris\n\nThis is the expected…" names Paris alone.
 PLACE = re.compile(r"\b(?:in|at|for|to|from|near|of)\s+([A-Z][\w'-]+(?:[ \t]+[A-Z][\w'-]+)*)")
 # "in Paris and in Rome", "in Paris, Rome and Oslo": places named in one list, which ends
@@ -79,7 +81,12 @@ def arithmetic_for(text: str, tool: Tool) -> str | None:
 
 
 def arithmetic_in(text: str) -> str | None:
-    """The arithmetic a text asks ("What is 12*12?" -> "12*12"), or None."""
+    """The arithmetic a text asks ("What is 12*12?" -> "12*12"; "What is 15% of 240?" ->
+    "240 * 15 / 100"), or None; not a day's digits ("2024-01-01")."""
+    if "-" in text or "/" in text:
+        text = NOT_ARITHMETIC.sub(" ", text)
+    if (share := _PERCENT_OF.search(text)) is not None:
+        return f"{share[2]} * {share[1]} / 100"
     found = _ARITHMETIC.search(text)
     return None if found is None else " ".join(found.group().split())
 
@@ -199,8 +206,8 @@ def _hints(
             hints[name] = url  # "Summarize https://example.com/post." -> the address
         elif key in QUERY_NAMES and text:
             hints[name] = text[:QUERY_HINT_CHARS].strip()
-        elif key in _EXPRESSION_NAMES and (sum_ := _ARITHMETIC.search(text)) is not None:
-            hints[name] = " ".join(sum_.group().split())  # "What is 23*19?" -> "23*19"
+        elif key in _EXPRESSION_NAMES and (sum_ := arithmetic_in(text)) is not None:
+            hints[name] = sum_  # "What is 23*19?" -> "23*19"
         elif key in _PERSON_NAMES and (person := _person_in(text)) is not None:
             hints[name] = person
         elif key in _PATH_NAMES and (path := _FILE_PATH.search(text)) is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mockllm.prompt_reading import math_words
 from mockllm.tool_arguments import (
     argument_hints,
     hints_per_place,
@@ -421,3 +422,21 @@ def test_an_array_of_objects_takes_the_values_given_for_each() -> None:
         {"name": "Bob", "age": 25},
     ]
     assert tasks("John Smith is 34 and lives at 221B Baker Street, London.") is None  # one
+
+
+def test_arithmetic_is_read_where_a_calculation_is_asked() -> None:
+    calculator = tool("calculator", "Evaluate an arithmetic expression.", expression=1)
+
+    def expression(text: str) -> object:
+        request = conversation({"role": "user", "content": text}, tools=[calculator])
+        return argument_hints(request, request.tools[0]).get("expression")
+
+    assert expression("What is 15% of 240?") == "240 * 15 / 100"
+    assert expression("What is 23*19?") == "23*19"
+    assert expression("Days between 2024-01-01 and 2024-03-15?") is None  # days, not sums
+    assert expression("What was on 03/15/2024?") is None
+    assert math_words("Add a reminder for 9am.") == frozenset()
+    assert math_words("Take it 3 times a day.") == frozenset()
+    assert math_words("Where is product 55123?") == frozenset()
+    assert "add" in math_words("Add 3 and 4.")
+    assert "multiply" in math_words("What is 3 times 4?")

@@ -252,3 +252,32 @@ def test_a_date_argument_is_the_day_the_message_gives(claude: Anthropic, client:
     ((_, responses),) = _calls(claude, client, "pydantic_ai_responses_book_table", 0)
     for booking in (anthropic, responses):
         assert (booking["people"], booking["day"]) == (4, "2025-06-14")
+
+
+@pytest.mark.parametrize(
+    ("key", "call"),
+    [
+        (
+            "pydantic_ai_anthropic_days_between",
+            ("days_between", {"start": "2024-01-01", "end": "2024-03-15"}),
+        ),
+        ("pydantic_ai_anthropic_percent", ("calculator", {"expression": "240 * 15 / 100"})),
+    ],
+)
+def test_arithmetic_is_what_asks_for_a_calculation(
+    claude: Anthropic, client: OpenAI, key: str, call: tuple[str, Any]
+) -> None:
+    """An agent with a calculator among its tools: "How many days are there between
+    2024-01-01 and 2024-03-15?" called `calculator("2024-01-01")` (a day's digits read as a
+    subtraction), not `days_between`; "What is 15% of 240?" called nothing (a share of a
+    number was no calculation)."""
+    assert _calls(claude, client, key, 0) == [call]
+
+
+def test_a_word_of_arithmetic_with_no_numbers_to_work_on_asks_no_calculation(
+    claude: Anthropic, client: OpenAI
+) -> None:
+    """ "Add a reminder to call mom tomorrow at 9am." called `calculator` (`add`, and a
+    digit), not `add_reminder`."""
+    ((name, _),) = _calls(claude, client, "pydantic_ai_responses_reminder", 0)
+    assert name == "add_reminder"
