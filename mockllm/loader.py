@@ -225,6 +225,7 @@ _NOT_IN_ANSWERS: dict[str, set[str]] = {
     "embeddings": set(CHOICE_FIELDS),
     "messages": {"logprobs"},
 }
+_ONE_CHOICE = frozenset(("responses", "messages"))  # no `n`: a reply's first choice only
 _WHY_NOT = {
     "embeddings": "an embeddings request is answered with vectors; a rule can give it an error,"
     " a latency, a fault, headers and usage",
@@ -607,9 +608,8 @@ class _Compiler:
         unfit = set(CHOICE_FIELDS)
         for family in families:
             unfit &= _NOT_IN_ANSWERS.get(family, set())
-        if not unfit:
-            return
         why = _WHY_NOT[families[0]] if len(families) == 1 else "none of them has it"
+        one_choice = all(family in _ONE_CHOICE for family in families)
         replies: list[tuple[s.Path, Any]] = (
             [((*path, "reply"), data["reply"])] if ("reply" in data) else []
         )
@@ -619,6 +619,12 @@ class _Compiler:
                 self.fail(
                     (*at, key),
                     f"'{key}' has no place in an answer of api {', '.join(families)}: {why}",
+                )
+            if one_choice and "content" not in unfit and len(reply.get("choices") or ()) > 1:
+                self.fail(
+                    (*at, "choices", 1),
+                    f"api {', '.join(families)} answers one choice (a request has no `n`):"
+                    " only the first of these is ever sent",
                 )
 
     def rule(self, data: dict[str, Any], i: int, defaults: dict[str, Any]) -> Rule | None:

@@ -437,3 +437,19 @@ def test_a_header_name_no_request_can_send_is_refused_in_a_match() -> None:
         "s.yaml:2: rules[0].match.header: invalid header name 'X Team': letters, digits and"
         " !#$%&'*+-.^_`|~ only, no spaces or colons"
     ]
+
+
+def test_choices_past_the_first_for_families_without_n_are_refused() -> None:
+    found = problems(
+        """
+        rules:
+          - match: { api: [responses, messages] }
+            reply: { choices: [{ content: a }, { content: b }] }
+          - match: { api: [responses, chat] }
+            reply: { choices: [{ content: a }, { content: b }] }
+        """
+    )
+    assert found == [
+        "s.yaml:4: rules[0].reply.choices[1]: api responses, messages answers one choice (a"
+        " request has no `n`): only the first of these is ever sent"
+    ]
