@@ -8,6 +8,7 @@ listing all problems found.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -225,6 +226,7 @@ _NOT_IN_ANSWERS: dict[str, set[str]] = {
     "embeddings": set(CHOICE_FIELDS),
     "messages": {"logprobs"},
 }
+_TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]+")
 _ONE_CHOICE = frozenset(("responses", "messages"))  # no `n`: a reply's first choice only
 _WHY_NOT = {
     "embeddings": "an embeddings request is answered with vectors; a rule can give it an error,"
@@ -620,12 +622,29 @@ class _Compiler:
                     (*at, key),
                     f"'{key}' has no place in an answer of api {', '.join(families)}: {why}",
                 )
+            if families == ["messages"]:
+                self.tool_use_ids(reply, at)
             if one_choice and "content" not in unfit and len(reply.get("choices") or ()) > 1:
                 self.fail(
                     (*at, "choices", 1),
                     f"api {', '.join(families)} answers one choice (a request has no `n`):"
                     " only the first of these is ever sent",
                 )
+
+    def tool_use_ids(self, reply: dict[str, Any], at: s.Path) -> None:
+        """The ids of a Messages API answer's tool_use blocks are the API's kind: the
+        client sends them back, and a request with another kind is refused."""
+        choices = [((*at, "choices", k), c) for k, c in enumerate(reply.get("choices") or ())]
+        for where, choice in [(at, reply), *choices]:
+            for j, call in enumerate(choice.get("tool_calls") or ()):
+                if "id" in call and not _TOOL_USE_ID.fullmatch(str(call["id"])):
+                    self.fail(
+                        (*where, "tool_calls", j, "id"),
+                        f"'{call['id']}' is no tool_use id of the Messages API (letters,"
+                        " digits, _ and - only): the client's next request sends it back,"
+                        ' and is refused with "String should match pattern'
+                        " '^[a-zA-Z0-9_-]+$'\"",
+                    )
 
     def rule(self, data: dict[str, Any], i: int, defaults: dict[str, Any]) -> Rule | None:
         path: s.Path = ("rules", i)

@@ -453,3 +453,20 @@ def test_choices_past_the_first_for_families_without_n_are_refused() -> None:
         "s.yaml:4: rules[0].reply.choices[1]: api responses, messages answers one choice (a"
         " request has no `n`): only the first of these is ever sent"
     ]
+
+
+def test_a_tool_use_id_the_messages_api_would_refuse_back_is_refused() -> None:
+    found = problems(
+        """
+        rules:
+          - match: { api: messages }
+            reply: { tool_calls: [{ name: f, id: "functions.f:0" }, { name: g, id: toolu_1 }] }
+          - match: { api: [messages, chat] }
+            reply: { tool_calls: [{ name: f, id: "functions.f:0" }] }
+        """
+    )
+    assert found == [
+        "s.yaml:4: rules[0].reply.tool_calls[0].id: 'functions.f:0' is no tool_use id of the"
+        " Messages API (letters, digits, _ and - only): the client's next request sends it"
+        " back, and is refused with \"String should match pattern '^[a-zA-Z0-9_-]+$'\""
+    ]
