@@ -220,6 +220,8 @@ def _hints(
             hints[name] = " ".join(street.group(1).split())  # "221B Baker Street"
         elif key in _TICKER_NAMES and (ticker := _TICKER.search(text)) is not None:
             hints[name] = ticker.group(1)
+        elif key in _VENUE_NAMES and (venue := _VENUE.search(text) or CAPITALISED.search(text)):
+            hints[name] = venue.group(1)  # "Book a table at Chez Panisse" -> "Chez Panisse"
         elif key in _AGENT_NAMES and (agent := _agent_for(text, tool.description, request)):
             hints[name] = agent
         elif currencies and ("currency" in key or key in _SIDES and _about_money(tool)):
@@ -740,6 +742,12 @@ _STREET = re.compile(
     rf"(?:{'|'.join(sorted(_STREET_WORDS))})\b\.?)"
 )
 _TOWN_NAMES = frozenset(("city", "town", "cityname"))
+# A place or a business a message names: "a table at Chez Panisse", "a room at the Hilton".
+_VENUE_NAMES = frozenset(
+    "restaurant restaurantname hotel hotelname venue venuename company companyname store "
+    "shop business businessname airline brand organization organisation employer".split()
+)
+_VENUE = re.compile(r"\b(?:at|with|from)\s+(?:the\s+)?([A-Z][\w'&-]*(?:[ \t]+[A-Z][\w'&-]*)*)")
 # The town after a street address: "221B Baker Street, London" -> London.
 _TOWN_AFTER_STREET = re.compile(
     r"(?:" + _STREET.pattern + r"),[ \t]*(?P<town>[A-Z][\w'-]*(?:[ \t]+[A-Z][\w'-]*)*)"

@@ -440,3 +440,19 @@ def test_arithmetic_is_read_where_a_calculation_is_asked() -> None:
     assert math_words("Where is product 55123?") == frozenset()
     assert "add" in math_words("Add 3 and 4.")
     assert "multiply" in math_words("What is 3 times 4?")
+
+
+def test_a_venue_or_a_business_is_the_one_the_message_names() -> None:
+    def hints(text: str, **names: int) -> dict[str, Any]:
+        request = conversation({"role": "user", "content": text}, tools=[tool("book", **names)])
+        return argument_hints(request, request.tools[0])
+
+    assert hints("Book a table at Chez Panisse for 4.", restaurant=1) == {
+        "restaurant": "Chez Panisse"
+    }
+    assert hints("Book a room at the Hilton in Paris.", hotel=1, city=1) == {
+        "hotel": "Hilton",
+        "city": "Paris",
+    }
+    assert hints("What does Acme Corp do?", company=1) == {"company": "Acme Corp"}
+    assert hints("Find me a restaurant nearby.", restaurant=1) == {}

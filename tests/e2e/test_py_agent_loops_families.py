@@ -281,3 +281,13 @@ def test_a_word_of_arithmetic_with_no_numbers_to_work_on_asks_no_calculation(
     digit), not `add_reminder`."""
     ((name, _),) = _calls(claude, client, "pydantic_ai_responses_reminder", 0)
     assert name == "add_reminder"
+
+
+def test_a_restaurant_argument_is_the_one_the_message_names(
+    claude: Anthropic, client: OpenAI
+) -> None:
+    """`book_table(restaurant: str, …)` for "Book a table at Chez Panisse…" was called with
+    a restaurant of random words ("form full member")."""
+    for key in ("pydantic_ai_anthropic_book_table", "pydantic_ai_responses_book_table"):
+        ((_, booking),) = _calls(claude, client, key, 0)
+        assert booking["restaurant"] == "Chez Panisse"
