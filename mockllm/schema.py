@@ -427,9 +427,22 @@ def _check_header(name: str, value: object, path: Path) -> Iterator[tuple[Path, 
 
 def unknown_key(key: str, valid: Any) -> str:
     names = list(valid)
+    odd = sorted({c for c in key if (c.isspace() or c in _INVISIBLE) and c not in " \t"})
+    if odd:  # pasted from a web page: a no-break space is no indentation to YAML
+        spelled = ", ".join(f"U+{ord(c):04X}" for c in odd)
+        shown = key.encode("ascii", "backslashreplace").decode()
+        close = _closest(key.strip("".join(odd) + " \t"), names)
+        hint = f"; did you mean '{close}'? " if close else "; "
+        return (
+            f"unknown key '{shown}': it holds {spelled}, which YAML reads as part of the key,"
+            f" not as a space{hint}valid keys: {', '.join(names)}"
+        )
     close = _closest(key, names)
     hint = f"; did you mean '{close}'? " if close else "; "
     return f"unknown key '{key}'{hint}valid keys: {', '.join(names)}"
+
+
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff")  # zero-width: no isspace()
 
 
 def _unknown_value(spec: Enum, value: object) -> str:

@@ -470,3 +470,14 @@ def test_a_tool_use_id_the_messages_api_would_refuse_back_is_refused() -> None:
         " Messages API (letters, digits, _ and - only): the client's next request sends it"
         " back, and is refused with \"String should match pattern '^[a-zA-Z0-9_-]+$'\""
     ]
+
+
+def test_a_key_with_a_no_break_space_says_so() -> None:
+    # Pasted from a web page: YAML reads the no-break space as part of the key.
+    [found] = problems("rules:\n  - reply: { \u00a0content: hi }\n")
+    assert found.endswith(
+        "unknown key '\\xa0content': it holds U+00A0, which YAML reads as part of the key, not"
+        " as a space; did you mean 'content'? valid keys: content, faker, generate, chunks,"
+        " tool_calls, refusal, finish_reason, logprobs, reasoning, choices, usage, headers,"
+        " error, latency, fault, model"
+    )
