@@ -55,6 +55,7 @@ rules:
     match: { model: audit-ids-refused }
     reply: { error: { status: 503, headers: { x-request-id: req_fixed, request-id: req_fixed } } }
 """
+BROKEN = RULES.replace("match: { model: audit-length }", "match: { modle: x }")
 WEATHER = {
     "type": "object",
     "properties": {"city": {"type": "string"}},
@@ -75,6 +76,10 @@ def server(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[R
     running = start_server(
         "--scenarios", str(folder), tmp_path=tmp_path_factory.mktemp("scenarios-audit")
     )
+    assert httpx.get(f"{running.url}/__admin/rules").json()["problems"] == []
+    # An edit that does not validate, made now: the server keeps the rules it loaded (the
+    # ones every test uses), and its next reload check, while the tests run, finds it.
+    (folder / "rules.yaml").write_text(BROKEN)
     yield running
     running.stop()
 
@@ -299,29 +304,21 @@ def test_a_reply_key_an_embeddings_answer_cannot_carry_is_refused(server: Runnin
 def test_a_broken_edit_keeps_the_rules_and_the_admin_api_says_why(
     server: RunningServer, folder: Path
 ) -> None:
-    path = folder / "rules.yaml"
     listed = f"{server.url}/__admin/rules"
-    assert httpx.get(listed).json()["problems"] == []
-    path.write_text(RULES.replace("match: { model: audit-length }", "match: { modle: x }"))
-    try:
-        deadline = time.monotonic() + 10
-        while not (problems := httpx.get(listed).json()["problems"]):
-            assert time.monotonic() < deadline, server.log()
-            time.sleep(0.05)
-        assert problems == [
-            {
-                "file": str(path),
-                "line": 12,
-                "field": "rules[1].match.modle",
-                "message": "unknown key 'modle'; did you mean 'model'? valid keys: model, "
-                "provider, path, api_key, header, headers, last_user, system, any_message, "
-                "last_message, turn, stream, tools, tool_choice, response_format, body, api, "
-                "cassette",
-            }
-        ]
-        names = [rule["name"] for rule in httpx.get(listed).json()["rules"]]
-        assert "cut-short" in names  # the rules loaded before still answer
-    finally:
-        # Back as it was (another size: the reload sees a change); the rules it loads are
-        # the ones served all along, so nothing waits for it.
-        path.write_text(RULES + "\n")
+    deadline = time.monotonic() + 10
+    while not (problems := httpx.get(listed).json()["problems"]):
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.05)
+    assert problems == [
+        {
+            "file": str(folder / "rules.yaml"),
+            "line": 12,
+            "field": "rules[1].match.modle",
+            "message": "unknown key 'modle'; did you mean 'model'? valid keys: model, "
+            "provider, path, api_key, header, headers, last_user, system, any_message, "
+            "last_message, turn, stream, tools, tool_choice, response_format, body, api, "
+            "cassette",
+        }
+    ]
+    names = [rule["name"] for rule in httpx.get(listed).json()["rules"]]
+    assert "cut-short" in names  # the rules loaded before still answer
