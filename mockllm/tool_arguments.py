@@ -411,6 +411,9 @@ _MATH_CUES = re.compile(
 )
 
 
+_MATH_VERDICTS = frozenset(stem(w) for w in ("math", "homework"))
+
+
 def _verdict(name: str, text: str) -> bool | None:
     """Whether the message is what a boolean named as a question says (`is_math_homework`:
     the message uses its words, or asks arithmetic for "math"); one named for what is fine
@@ -428,8 +431,8 @@ def _verdict(name: str, text: str) -> bool | None:
     if asked & _FINE:
         return True
     said = words_of(text) | math_words(text)
-    if "math" in asked and _MATH_CUES.search(text):
-        return True
+    if asked & _MATH_VERDICTS and _MATH_CUES.search(text):
+        return True  # (`is_homework`, a guardrail told to check for "math homework")
     return bool(asked & said)
 
 

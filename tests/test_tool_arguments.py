@@ -456,3 +456,22 @@ def test_a_venue_or_a_business_is_the_one_the_message_names() -> None:
     }
     assert hints("What does Acme Corp do?", company=1) == {"company": "Acme Corp"}
     assert hints("Find me a restaurant nearby.", restaurant=1) == {}
+
+
+def test_a_homework_verdict_is_read_from_the_math_a_message_asks() -> None:
+    def verdict(text: str) -> object:
+        offered = {
+            "type": "function",
+            "function": {
+                "name": "check",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"is_homework": {"type": "boolean"}},
+                },
+            },
+        }
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0]).get("is_homework")
+
+    assert verdict("Can you solve 2x + 3 = 11 for x?") is True
+    assert verdict("Where is my order 55123?") is False

@@ -291,3 +291,12 @@ def test_a_restaurant_argument_is_the_one_the_message_names(
     for key in ("pydantic_ai_anthropic_book_table", "pydantic_ai_responses_book_table"):
         ((_, booking),) = _calls(claude, client, key, 0)
         assert booking["restaurant"] == "Chez Panisse"
+
+
+def test_a_homework_guardrail_trips_on_an_equation(claude: Anthropic, client: OpenAI) -> None:
+    """The OpenAI Agents SDK's input guardrail, its agent told "Check if the user is asking
+    you to do their math homework." with `output_type` `{is_homework: bool, reasoning}`:
+    "Can you solve 2x + 3 = 11 for x?" got `is_homework: false` (only a verdict named for
+    math read the message's math), so the tripwire never fired."""
+    verdict = json.loads(_final(claude, client, "agents_sdk_responses_homework_guardrail", 0))
+    assert verdict["is_homework"] is True
