@@ -144,9 +144,12 @@ ERROR = s.Obj(
     {
         "status": s.Num(min=400, max=599, integer=True, doc="HTTP status"),
         "type": s.Str(doc="error.type (default by status)"),
-        "code": s.OneOf((s.Str(), s.Num(integer=True)), doc="error.code"),
+        "code": s.OneOf(
+            (s.Str(), s.Num(integer=True), s.Enum((None,))),
+            doc="error.code (default by status; null: null)",
+        ),
         "message": s.Str(doc="error.message (default by status)"),
-        "param": s.Str(doc="error.param"),
+        "param": s.OneOf((s.Str(), s.Enum((None,))), doc="error.param (default null)"),
         "headers": s.Headers(doc="extra response headers"),
     },
     required=("status",),
@@ -471,6 +474,7 @@ class _Compiler:
             code=data.get("code"),
             message=data.get("message"),
             param=data.get("param"),
+            null_code="code" in data and data["code"] is None,
             headers=tuple((str(k), str(v)) for k, v in data.get("headers", {}).items()),
         )
 

@@ -389,7 +389,7 @@ def error_object(spec: ErrorSpec | None) -> JSON:
         "message": spec.message or message,
         "type": spec.type or kind,
         "param": spec.param,
-        "code": spec.code or code,
+        "code": None if spec.null_code else spec.code or code,
     }
 
 

@@ -210,6 +210,7 @@ class ErrorSpec:
     message: str | None = None
     param: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    null_code: bool = False  # `code: null` written: null, not the status's default code
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,6 +170,8 @@ def _expected(spec: Spec) -> str:
     if isinstance(spec, Bool):
         return "true or false"
     if isinstance(spec, Enum):
+        if spec.values == (None,):
+            return "null"
         return "one of " + ", ".join(map(str, spec.values))
     if isinstance(spec, ListOf):
         return "a list"

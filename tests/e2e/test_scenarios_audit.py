@@ -51,6 +51,10 @@ rules:
   - name: echo-arguments
     match: { model: audit-echo }
     reply: { content: "{{ tool_args | json }}" }
+  - name: null-code
+    match: { model: audit-null-code }
+    reply:
+      error: { status: 503, code: null, param: null, message: "That model is overloaded." }
   - name: own-ids-refused
     match: { model: audit-ids-refused }
     reply: { error: { status: 503, headers: { x-request-id: req_fixed, request-id: req_fixed } } }
@@ -237,6 +241,23 @@ def test_a_template_writes_arguments_nested_past_what_orjson_writes(server: Runn
     )
     assert answer.status_code == 200, answer.text  # a 500 before
     assert json.loads(answer.json()["choices"][0]["message"]["content"]) == deep
+
+
+def test_an_error_s_code_written_null_is_sent_null(server: RunningServer) -> None:
+    # The API's own 503: {"message": "That model is currently overloaded with other
+    # requests. …", "type": "server_error", "param": null, "code": null}
+    for path, body in (
+        ("chat/completions", {"messages": [{"role": "user", "content": "Hi"}]}),
+        ("responses", {"input": "Hi"}),
+    ):
+        refused = httpx.post(f"{server.base_url}/{path}", json={"model": "audit-null-code", **body})
+        assert refused.status_code == 503
+        assert refused.json()["error"] == {
+            "message": "That model is overloaded.",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
 
 
 def test_a_rules_document_that_is_not_utf8_is_refused_naming_the_byte(
