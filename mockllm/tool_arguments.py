@@ -115,9 +115,25 @@ def argument_hints(request: Conversation, tool: Tool) -> dict[str, Hint]:
     23 by 19" -> a=23, b=19); for an object argument, the texts it gives for the object's
     own properties (`Nested`)."""
     text = asked(request)
-    # (not the digits of a web address: "post-1" in https://example.com/post-1)
-    numbers = _numbers_in(URL.sub(" ", text))
+    # (not the digits of a web address: "post-1" in https://example.com/post-1; nor those
+    # of the identifier a string argument takes: "Refund order 8812 for 25.50" -> 25.5)
+    said = text
+    if _takes_id(tool) and (found := _IDENTIFIER.search(text)) is not None:
+        said = f"{text[: found.start()]} {text[found.end() :]}"
+    numbers = _numbers_in(URL.sub(" ", said))
     return _hints(request, tool, tool.parameters, text, numbers, _currencies_in(text), 0)
+
+
+def _takes_id(tool: Tool) -> bool:
+    """Whether the tool has a string argument for an identifier (`order_id`)."""
+    properties = tool.parameters.get("properties")
+    return isinstance(properties, dict) and any(
+        isinstance(k, str)
+        and isinstance(v, dict)
+        and v.get("type") == "string"
+        and is_id(name_key(k))
+        for k, v in properties.items()
+    )
 
 
 def _numbers_in(text: str) -> list[int | float]:
@@ -718,7 +734,8 @@ def listed_places(request: Conversation, tool: Tool) -> tuple[str, list[str]] | 
     return (names[0], places) if len(places) > 1 else None
 
 
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")
+# (not the digits of a code: "A-1023")
+_NUMBER = re.compile(r"(?<![\w.])(?<![A-Za-z]-)-?\d+(?:\.\d+)?(?!\w|\.\d)")
 _NOT_AMOUNTS = frozenset(("page", "offset"))
 # How many things to give back: the number of things the message asks for ("Tell me 3
 # jokes", "the 5 latest orders"), not any number it gives ("news about the 2022 cup").

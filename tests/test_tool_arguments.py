@@ -475,3 +475,34 @@ def test_a_homework_verdict_is_read_from_the_math_a_message_asks() -> None:
 
     assert verdict("Can you solve 2x + 3 = 11 for x?") is True
     assert verdict("Where is my order 55123?") is False
+
+
+def test_a_number_argument_is_not_the_digits_of_an_identifier() -> None:
+    refund = {
+        "type": "function",
+        "function": {
+            "name": "refund",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}, "amount": {"type": "number"}},
+            },
+        },
+    }
+
+    def hints(text: str) -> dict[str, Any]:
+        request = conversation({"role": "user", "content": text}, tools=[refund])
+        return argument_hints(request, request.tools[0])
+
+    assert hints("Refund order 8812 for 25.50.") == {"order_id": "8812", "amount": 25.5}
+    assert hints("Order A-1023 costs 59.90.") == {"order_id": "A-1023", "amount": 59.9}
+    user = {"user_id": {"type": "integer"}}
+    request = conversation(
+        {"role": "user", "content": "Look up user 42."},
+        tools=[
+            {
+                "type": "function",
+                "function": {"name": "get_user", "parameters": {"properties": user}},
+            }
+        ],
+    )
+    assert argument_hints(request, request.tools[0]) == {"user_id": 42}  # a number id keeps it

@@ -300,3 +300,14 @@ def test_a_homework_guardrail_trips_on_an_equation(claude: Anthropic, client: Op
     math read the message's math), so the tripwire never fired."""
     verdict = json.loads(_final(claude, client, "agents_sdk_responses_homework_guardrail", 0))
     assert verdict["is_homework"] is True
+
+
+def test_an_amount_is_not_the_digits_of_an_identifier(claude: Anthropic, client: OpenAI) -> None:
+    """pydantic-ai's `refund(order_id: str, amount: float)` for "Refund order 8812 for
+    25.50." was called with an amount of 8812, and instructor's `Order(order_id, items,
+    total)` read from "Order A-1023 has a keyboard and a mouse, total 59.90." got a total
+    of 1023: the numbers of the message were handed out in order, the identifier's too."""
+    calls = _calls(claude, client, "pydantic_ai_anthropic_refund", 0)
+    assert calls == [("refund", {"order_id": "8812", "amount": 25.5})]
+    ((_, order),) = _calls(claude, client, "instructor_responses_tools_order", 0)
+    assert (order["order_id"], order["total"]) == ("A-1023", 59.9)
