@@ -156,7 +156,9 @@ def _hints(
     if not isinstance(properties, dict):
         return {}
     hints: dict[str, Hint] = {}
-    days: list[str] | None = None  # the dates the message gives, read when a date is asked
+    # the dates the message gives, each with the time of day it gives for it, read when a
+    # date is asked
+    days: list[tuple[str, str]] | None = None
     for name, schema in properties.items():
         key = name_key(name) if isinstance(name, str) else ""
         kind = schema.get("type") if isinstance(schema, dict) else None
@@ -197,8 +199,9 @@ def _hints(
             if "default" not in schema and (verdict := _verdict(name, text)) is not None:
                 hints[name] = verdict  # "Can you solve 3x + 5 = 20?" -> is_math_homework
         elif _is_date(key, schema) and (days := days if days is not None else _days_in(text)):
-            day = days.pop(0)  # "on 2024-05-01", "on May 1, 2024" -> "2024-05-01"
-            hints[name] = f"{day}T00:00:00Z" if schema.get("format") == "date-time" else day
+            day, clock = days.pop(0)  # "on 2024-05-01", "on May 1, 2024" -> "2024-05-01"
+            # ("on 2025-07-01 at 18:30" -> "2025-07-01T18:30:00Z" for a date-time)
+            hints[name] = f"{day}T{clock}Z" if schema.get("format") == "date-time" else day
         elif key in _LANGUAGE_NAMES and (language := _LANGUAGE.search(text)) is not None:
             hints[name] = language.group(1)  # "Translate 'good morning' to French" -> French
         elif is_id(key) and (found := _IDENTIFIER.search(text)) is not None:
@@ -478,8 +481,17 @@ _DAY = re.compile(
 )
 
 
-def _days_in(text: str) -> list[str]:
-    """The dates a message gives, in order, as ISO dates."""
+# The time of day after a date: "on 2025-07-01 at 18:30", "May 1, 2024, 2pm", "… at 9:30 am".
+_CLOCK = re.compile(
+    r"[ \t]*,?[ \t]*(?:at[ \t]+)?([01]?\d|2[0-3])(?::([0-5]\d))?(?![\d:])"
+    r"(?:[ \t]*([ap])\.?m\b\.?)?",
+    re.IGNORECASE,
+)
+
+
+def _days_in(text: str) -> list[tuple[str, str]]:
+    """The dates a message gives, in order, as ISO dates, each with the time of day given
+    after it ("hh:mm:ss"; midnight when none is)."""
     days = []
     for found in _DAY.finditer(text):
         g = found.groups()
@@ -490,8 +502,22 @@ def _days_in(text: str) -> list[str]:
         else:
             year, month, day = int(g[8]), _MONTHS[g[7].lower()], int(g[6])
         if 1 <= month <= 12 and 1 <= day <= 31:
-            days.append(f"{year:04d}-{month:02d}-{day:02d}")
+            days.append((f"{year:04d}-{month:02d}-{day:02d}", _clock_at(text, found.end())))
     return days
+
+
+def _clock_at(text: str, start: int) -> str:
+    """The time of day written at `start` ("at 18:30", "2pm"), as hh:mm:ss; midnight when
+    none is (a bare number is no time: "May 1, 2024 3 guests")."""
+    found = _CLOCK.match(text, start)
+    if found is None or (found[2] is None and found[3] is None):
+        return "00:00:00"
+    hour = int(found[1])
+    if found[3] is not None:
+        if hour > 12:
+            return "00:00:00"
+        hour = hour % 12 + (12 if found[3].lower() == "p" else 0)
+    return f"{hour:02d}:{found[2] or '00'}:00"
 
 
 _PEOPLE_LISTS = frozenset(

@@ -506,3 +506,25 @@ def test_a_number_argument_is_not_the_digits_of_an_identifier() -> None:
         ],
     )
     assert argument_hints(request, request.tools[0]) == {"user_id": 42}  # a number id keeps it
+
+
+def test_a_date_time_takes_the_time_given_after_its_day() -> None:
+    moment = {"type": "string", "format": "date-time"}
+    offered = {
+        "type": "function",
+        "function": {
+            "name": "create_event",
+            "parameters": {"type": "object", "properties": {"start": moment, "end": moment}},
+        },
+    }
+
+    def hints(text: str) -> dict[str, Any]:
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0])
+
+    assert hints("From May 1, 2024, 2pm until May 1, 2024 at 3:30 pm.") == {
+        "start": "2024-05-01T14:00:00Z",
+        "end": "2024-05-01T15:30:00Z",
+    }
+    assert hints("The party starts on 2025-07-01 at 18:30.") == {"start": "2025-07-01T18:30:00Z"}
+    assert hints("On 2025-07-01 9 apples arrive.") == {"start": "2025-07-01T00:00:00Z"}

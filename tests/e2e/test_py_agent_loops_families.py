@@ -311,3 +311,13 @@ def test_an_amount_is_not_the_digits_of_an_identifier(claude: Anthropic, client:
     assert calls == [("refund", {"order_id": "8812", "amount": 25.5})]
     ((_, order),) = _calls(claude, client, "instructor_responses_tools_order", 0)
     assert (order["order_id"], order["total"]) == ("A-1023", 59.9)
+
+
+def test_a_date_time_argument_is_the_day_and_the_time_the_message_gives(
+    claude: Anthropic, client: OpenAI
+) -> None:
+    """instructor's ANTHROPIC_TOOLS extraction of `Event(name: str, starts_at: datetime)`
+    (`{"type": "string", "format": "date-time"}`) from "The launch party starts on
+    2025-07-01 at 18:30." started at midnight: the time after the day was not read."""
+    ((_, event),) = _calls(claude, client, "instructor_anthropic_tools_event", 0)
+    assert event["starts_at"] == "2025-07-01T18:30:00Z"
