@@ -105,21 +105,26 @@ s.DEFS["match"] = s.Obj(
     },
     doc="Conditions; all must hold.",
 )
+MAX_MS = 3_600_000  # an hour, as the CLI's --ttft-ms: past it, a typo, not a test's pace
 LATENCY = s.Obj(
     {
-        "ttft_ms": s.Num(min=0, doc="time to first token, ms"),
-        "inter_token_ms": s.Num(min=0, doc="gap between stream deltas, ms"),
-        "jitter_ms": s.Num(min=0, doc="seeded random +/- added to each gap, ms"),
+        "ttft_ms": s.Num(min=0, max=MAX_MS, doc="time to first token, ms"),
+        "inter_token_ms": s.Num(min=0, max=MAX_MS, doc="gap between stream deltas, ms"),
+        "jitter_ms": s.Num(min=0, max=MAX_MS, doc="seeded random +/- added to each gap, ms"),
         "tokens_per_chunk": s.Num(min=1, integer=True, doc="tokens in each stream delta"),
     },
     doc="Stream pacing; non-streaming replies wait the total.",
 )
 LATENCY_MODEL_FIELDS: dict[str, s.Spec] = {
     "preset": s.Str(doc="start from this preset's numbers (docs/load.md)"),
-    "ttft_ms": s.Num(min=0, doc="time to first token at no load, ms (unless latency sets it)"),
-    "inter_token_ms": s.Num(min=0, doc="gap between deltas at no load, ms"),
-    "jitter_ms": s.Num(min=0, doc="seeded random +/- added to each gap, ms"),
-    "prefill_ms_per_1k": s.Num(min=0, doc="TTFT added per 1000 uncached prompt tokens, ms"),
+    "ttft_ms": s.Num(
+        min=0, max=MAX_MS, doc="time to first token at no load, ms (unless latency sets it)"
+    ),
+    "inter_token_ms": s.Num(min=0, max=MAX_MS, doc="gap between deltas at no load, ms"),
+    "jitter_ms": s.Num(min=0, max=MAX_MS, doc="seeded random +/- added to each gap, ms"),
+    "prefill_ms_per_1k": s.Num(
+        min=0, max=MAX_MS, doc="TTFT added per 1000 uncached prompt tokens, ms"
+    ),
     "load_factor_at_capacity": s.Num(
         min=1, doc="gaps (and TTFT) are this many times longer at max_concurrency"
     ),

@@ -161,6 +161,13 @@ def _closest(word: str, names: list[str]) -> str | None:
     return close[0] if close else None
 
 
+def _written(value: float) -> str:
+    """A bound or a value as written: 3600000, not 3.6e+06; 0.5 as 0.5."""
+    if float(value).is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(float(value))
+
+
 def _expected(spec: Spec) -> str:
     spec = _resolve(spec)
     if isinstance(spec, Str):
@@ -259,9 +266,9 @@ def _problems(spec: Spec, value: object, path: Path) -> Iterator[tuple[Path, str
             value < spec.min or (spec.exclusive_min and value == spec.min)
         ):
             op = ">" if spec.exclusive_min else ">="
-            yield path, f"expected a value {op} {spec.min:g}, found {value:g}"
+            yield path, f"expected a value {op} {_written(spec.min)}, found {_written(value)}"
         if spec.max is not None and value > spec.max:
-            yield path, f"expected a value <= {spec.max:g}, found {value:g}"
+            yield path, f"expected a value <= {_written(spec.max)}, found {_written(value)}"
     elif isinstance(spec, ListOf):
         assert isinstance(value, list)
         if len(value) < spec.min_items:

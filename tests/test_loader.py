@@ -481,3 +481,18 @@ def test_a_key_with_a_no_break_space_says_so() -> None:
         " tool_calls, refusal, finish_reason, logprobs, reasoning, choices, usage, headers,"
         " error, latency, fault, model"
     )
+
+
+def test_a_latency_past_an_hour_is_refused_as_the_cli_s_is() -> None:
+    found = problems(
+        """
+        rules:
+          - reply: { content: x, latency: { ttft_ms: 30000000, jitter_ms: 0.5 } }
+            latency_model: { prefill_ms_per_1k: 4000000.5 }
+        """
+    )
+    assert found == [
+        "s.yaml:3: rules[0].reply.latency.ttft_ms: expected a value <= 3600000, found 30000000",
+        "s.yaml:4: rules[0].latency_model.prefill_ms_per_1k: expected a value <= 3600000, found"
+        " 4000000.5",
+    ]
