@@ -525,7 +525,9 @@ _PEOPLE_LISTS = frozenset(
      "friends", "speakers", "invitees", "recipients", "players", "characters")
 )  # fmt: skip
 # A list a message gives: "chess and hiking", "apples, pears and plums", "Alice and Bob".
-_ITEM = r"(?:[A-Z][\w'-]*(?:[ \t]+[A-Z][\w'-]*)*|[a-z][\w'-]*)"
+# (an article before a thing is not the thing's: "a keyboard and a mouse")
+_ITEM = r"(?:(?:an?|the|some)[ \t]+(?=[a-z]))?(?:[A-Z][\w'-]*(?:[ \t]+[A-Z][\w'-]*)*|[a-z][\w'-]*)"
+_ARTICLE = re.compile(r"(?:an?|the|some)[ \t]+(?=[a-z])")
 _ITEMS = re.compile(rf"\b{_ITEM}(?:[ \t]*,[ \t]*{_ITEM})*[ \t]*,?[ \t]+and[ \t]+{_ITEM}\b")
 _ASKING = frozenset(
     ("invite", "add", "email", "call", "ask", "tell", "notify", "include", "list", "name",
@@ -644,7 +646,11 @@ def _items_in(text: str, people: bool) -> list[str]:
     """The things a message lists ("likes chess and hiking"): people's names for a list of
     people (`attendees`), words in lower case for another, none a stop word."""
     for found in _ITEMS.finditer(text):
-        items = [item.strip() for item in _SPLIT.split(found.group()) if item.strip()]
+        items = [
+            _ARTICLE.sub("", item.strip(), count=1)
+            for item in _SPLIT.split(found.group())
+            if item.strip()
+        ]
         first, _, rest = items[0].partition(" ")
         if rest and first.lower() in _ASKING:
             items[0] = rest  # "Invite Alice Smith, Bob Jones and Carol" -> "Alice Smith"

@@ -528,3 +528,19 @@ def test_a_date_time_takes_the_time_given_after_its_day() -> None:
     }
     assert hints("The party starts on 2025-07-01 at 18:30.") == {"start": "2025-07-01T18:30:00Z"}
     assert hints("On 2025-07-01 9 apples arrive.") == {"start": "2025-07-01T00:00:00Z"}
+
+
+def test_a_list_of_things_is_read_past_their_articles() -> None:
+    strings = {"type": "array", "items": {"type": "string"}}
+    offered = {
+        "type": "function",
+        "function": {"name": "order", "parameters": {"properties": {"items": strings}}},
+    }
+
+    def items(text: str) -> object:
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0]).get("items")
+
+    assert items("It has a keyboard and a mouse.") == ["keyboard", "mouse"]
+    assert items("I bought an apple, a pear and some grapes.") == ["apple", "pear", "grapes"]
+    assert items("Tom likes chess and hiking.") == ["chess", "hiking"]

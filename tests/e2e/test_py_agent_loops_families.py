@@ -321,3 +321,13 @@ def test_a_date_time_argument_is_the_day_and_the_time_the_message_gives(
     2025-07-01 at 18:30." started at midnight: the time after the day was not read."""
     ((_, event),) = _calls(claude, client, "instructor_anthropic_tools_event", 0)
     assert event["starts_at"] == "2025-07-01T18:30:00Z"
+
+
+def test_a_list_of_things_takes_them_without_their_articles(
+    claude: Anthropic, client: OpenAI
+) -> None:
+    """instructor's `Order(order_id, items: list[str], total)` from "Order A-1023 has a
+    keyboard and a mouse, total 59.90." got three items of random words: a list was only
+    read when no article stood before its things."""
+    ((_, order),) = _calls(claude, client, "instructor_responses_tools_order", 0)
+    assert order["items"] == ["keyboard", "mouse"]
