@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 
 import orjson
 
+from mockllm.cache import Memo
 from mockllm.engine import Engine
 from mockllm.errors import ScenarioError, StateUnavailable
 from mockllm.loader import load_text, mark_runtime
@@ -37,12 +38,27 @@ CASSETTE = "cassette"
 Document = tuple[str, str]  # (source name, scenario text)
 
 
+# Every addition compiles the documents added before it again (their rules come first):
+# kept, a run that adds a rule per test without removing them compiles each document once,
+# not once per later addition (400 additions took 31 ms each, and growing).
+_COMPILED: Memo[tuple[str, str, int], tuple[Rule, ...]] = Memo(4096, 64 << 20)
+
+
+def _compiled(source: str, text: str, base: int) -> tuple[Rule, ...]:
+    key = (source, text, base)
+    rules = _COMPILED.get(key)
+    if rules is None:
+        rules = mark_runtime(load_text(text, source, order_base=base))
+        _COMPILED.put(key, rules, len(text))
+    return rules
+
+
 def compile_documents(documents: Sequence[Document], base: int) -> list[tuple[int, Rule]]:
     """The rules of documents added in this order, each with the index of its document;
     a rule replaces an earlier one of the same name. Raises ScenarioError."""
     rules: list[tuple[int, Rule]] = []
     for index, (source, text) in enumerate(documents):
-        added = mark_runtime(load_text(text, source, order_base=base))
+        added = _compiled(source, text, base)
         base += len(added)
         names = {rule.name for rule in added}
         rules = [(i, r) for i, r in rules if r.name not in names]
