@@ -52,7 +52,9 @@ def answer_hints(
         stated = argument_hints(request, Tool("answer", "", schema))
         first = [name for name in strings if name in required and name not in stated]
     chosen = named or first
-    results = turn_results(request)
+    # (the results of tools it no longer offers too: a structured output asked for on its
+    # own after the loop, as Strands' `structured_output` offers its schema's tool alone)
+    results = turn_results(request, offered_only=False)
     if not results:
         return {}
     hints: dict[str, Hint] = {}
@@ -95,11 +97,13 @@ def results_answer(request: Conversation, locale: str) -> str | None:
     return found_answer(results, locale) if results else None
 
 
-def turn_results(request: Conversation) -> list[tuple[str, str]]:
-    """This turn's tool results that answer the question, each (tool name, what it said)."""
+def turn_results(request: Conversation, *, offered_only: bool = True) -> list[tuple[str, str]]:
+    """This turn's tool results that answer the question, each (tool name, what it said);
+    with `offered_only`, only those of the tools the request offers (not another agent's,
+    before a handoff), else of any tool but a handoff."""
     turn = turn_messages(request)
     names = {call.id: call.name for m in turn for call in m.tool_calls}
-    offered = {t.name for t in request.tools}
+    offered = {t.name for t in request.tools} if offered_only else set()
     results = [
         (
             names.get(m.tool_call_id or "", "the tool"),

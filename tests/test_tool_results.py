@@ -118,3 +118,21 @@ def test_results_and_failures_are_reported_in_every_language_of_the_generator() 
     english = found_answer(results, "en_US")
     said = {found_answer(results, locale) for locale in locales}
     assert english not in said and len(said) == len(locales)
+
+
+def test_a_structured_answer_reads_the_results_of_tools_no_longer_offered() -> None:
+    """A structured output asked for alone after the loop (Strands' `structured_output`
+    offers the schema's tool and no other): what get_weather found fills it."""
+    weather = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "temperature_c": {"type": "integer"}},
+        "required": ["city", "temperature_c"],
+    }
+    offered = {"type": "function", "function": {"name": "Weather", "parameters": weather}}
+    request = conversation(
+        {"role": "user", "content": "What is the weather in Oslo?"},
+        {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "It is 18C and sunny in Oslo."},
+        tools=[offered],
+    )
+    assert answer_hints(request, weather, "en_US") == {"temperature_c": 18}

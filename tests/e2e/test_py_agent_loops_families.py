@@ -331,3 +331,17 @@ def test_a_list_of_things_takes_them_without_their_articles(
     read when no article stood before its things."""
     ((_, order),) = _calls(claude, client, "instructor_responses_tools_order", 0)
     assert order["items"] == ["keyboard", "mouse"]
+
+
+def test_a_structured_output_asked_after_the_loop_carries_what_the_tools_found(
+    claude: Anthropic, client: OpenAI
+) -> None:
+    """Strands' `agent.structured_output(Weather)` after `agent("What is the weather in
+    Oslo?")` sends the conversation (get_weather's call, its result, the text answer) with
+    the `Weather` tool alone, forced: the results of get_weather, a tool that request no
+    longer offers, were passed over as another agent's, and the temperature was a random
+    one (7) and the conditions a random word."""
+    ((name, weather),) = _calls(claude, client, "strands_anthropic_structured_output_after", 0)
+    assert name == "Weather"
+    assert (weather["city"], weather["temperature_c"]) == ("Oslo", 18)
+    assert "It is 18C and sunny in Oslo." in weather["conditions"]
