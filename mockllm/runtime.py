@@ -56,14 +56,15 @@ def _compiled(source: str, text: str, base: int) -> tuple[Rule, ...]:
 def compile_documents(documents: Sequence[Document], base: int) -> list[tuple[int, Rule]]:
     """The rules of documents added in this order, each with the index of its document;
     a rule replaces an earlier one of the same name. Raises ScenarioError."""
-    rules: list[tuple[int, Rule]] = []
+    rules: dict[str, tuple[int, Rule]] = {}  # by name, in order: a replaced one moves last
     for index, (source, text) in enumerate(documents):
         added = _compiled(source, text, base)
         base += len(added)
-        names = {rule.name for rule in added}
-        rules = [(i, r) for i, r in rules if r.name not in names]
-        rules += [(index, rule) for rule in added]
-    return rules
+        for rule in added:
+            rules.pop(rule.name, None)
+        for rule in added:
+            rules[rule.name] = (index, rule)
+    return list(rules.values())
 
 
 class Runtime:
