@@ -124,6 +124,7 @@ _CUES = tuple(
         ("plane airport airline fly flying", "flight flights airline"),
         ("package parcel shipping shipped shipment delivery tracking", "order shipment track"),
         ("headlines", "news headline"),
+        ("people inhabitants residents populous", "population"),
     )
 )
 

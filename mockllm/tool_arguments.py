@@ -268,7 +268,19 @@ def _hints(
                 hints[name] = town.group("town")
             elif place is not None:
                 hints[name] = place.group(1)
+            elif depth == 0 and (before := _place_before(request)) is not None:
+                hints[name] = before  # "…in Rome?", then "How many people live there?"
     return hints
+
+
+def _place_before(request: Conversation) -> str | None:
+    """The place the user named last before the last message (which names none), as a
+    follow-up asks about it again: "What about Rome?", then "How many people live there?"."""
+    users = [m for m in request.messages if m.role == "user" and m.text]
+    for message in reversed(users[:-1]):
+        if (found := PLACE.search(message.text) or CAPITALISED.search(message.text)) is not None:
+            return found.group(1)
+    return None
 
 
 def _object_of(schema: Any, root: Any, hops: int = 0) -> dict[str, Any] | None:

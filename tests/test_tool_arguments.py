@@ -544,3 +544,17 @@ def test_a_list_of_things_is_read_past_their_articles() -> None:
     assert items("It has a keyboard and a mouse.") == ["keyboard", "mouse"]
     assert items("I bought an apple, a pear and some grapes.") == ["apple", "pear", "grapes"]
     assert items("Tom likes chess and hiking.") == ["chess", "hiking"]
+
+
+def test_a_place_argument_is_the_place_named_before_when_the_message_names_none() -> None:
+    population = tool("get_population", "Get the population of a city.", city=1)
+    request = conversation(
+        {"role": "user", "content": "What is the weather in Paris?"},
+        {"role": "assistant", "content": "It is sunny in Paris."},
+        {"role": "user", "content": "What about Rome?"},
+        {"role": "assistant", "content": "It is sunny in Rome."},
+        {"role": "user", "content": "And how many people live there?"},
+        tools=[population],
+    )
+    assert choose_tool(request, 0) == "get_population"
+    assert argument_hints(request, request.tools[0]) == {"city": "Rome"}

@@ -345,3 +345,14 @@ def test_a_structured_output_asked_after_the_loop_carries_what_the_tools_found(
     assert name == "Weather"
     assert (weather["city"], weather["temperature_c"]) == ("Oslo", 18)
     assert "It is 18C and sunny in Oslo." in weather["conditions"]
+
+
+def test_a_follow_up_about_the_place_asked_before_calls_the_tool_for_it(
+    claude: Anthropic, client: OpenAI
+) -> None:
+    """A pydantic-ai conversation on OpenAIResponsesModel (`message_history`): "What is the
+    weather in Paris?", "What about Rome?", then "And how many people live there?" with
+    get_population ("Get the population of a city.") offered was answered with random
+    text: "people" said nothing of a population, and "there" named no place."""
+    calls = _calls(claude, client, "pydantic_ai_responses_follow_up_there", 0)
+    assert calls == [("get_population", {"city": "Rome"})]
