@@ -163,9 +163,11 @@ def _closest(word: str, names: list[str]) -> str | None:
 
 def _written(value: float) -> str:
     """A bound or a value as written: 3600000, not 3.6e+06; 0.5 as 0.5."""
-    if float(value).is_integer() and abs(value) < 1e16:
+    if isinstance(value, int):
+        return str(value) if value.bit_length() < 128 else f"a number of {len(str(value))} digits"
+    if value.is_integer() and abs(value) < 1e16:
         return str(int(value))
-    return repr(float(value))
+    return repr(value)
 
 
 def _expected(spec: Spec) -> str:
