@@ -103,6 +103,12 @@ def exchange_rule(
         rule["reply"] = _replayed(outcome, conversation, notes)
     elif isinstance(outcome, Failure) and outcome.source != "miss":
         rule["reply"] = {"error": _error(outcome.error)}
+    elif conversation.api == "embeddings":
+        notes.append(
+            "Nothing answered this request (a miss): an empty reply answers it with vectors;"
+            " give it an error, a latency or a fault to change that, then add the rule."
+        )
+        rule["reply"] = {}
     else:
         notes.append(
             "Nothing answered this request (a miss): write the reply below, then add the rule."
@@ -144,8 +150,8 @@ def _rendered(answer: Answer, conversation: Conversation, default_latency: Laten
         reply.update(specs[0])
     elif specs:
         reply["choices"] = specs
-    else:
-        reply["content"] = ""  # embeddings: vectors come from the input, not from the reply
+    # No choice: embeddings, whose vectors come from the input, not from the reply (a rule
+    # kept to them that gave content would be refused).
     if rendered.model != conversation.model:
         reply["model"] = rendered.model
     latency = answer.reply.latency.over(default_latency)

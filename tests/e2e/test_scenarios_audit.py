@@ -260,6 +260,28 @@ def test_an_error_s_code_written_null_is_sent_null(server: RunningServer) -> Non
         }
 
 
+def test_a_rule_made_from_an_embeddings_exchange_can_be_added(server: RunningServer) -> None:
+    answer = httpx.post(
+        f"{server.base_url}/embeddings",
+        json={"model": "text-embedding-3-small", "input": "made into a rule"},
+    )
+    exchange = answer.headers["x-request-id"]
+    made = httpx.get(f"{server.url}/__admin/requests/{exchange}/rule")
+    assert made.status_code == 200, made.text
+    added = httpx.post(
+        f"{server.url}/__admin/rules",
+        content=made.text.replace("from-", "embeddings-from-"),
+        headers={"content-type": "application/yaml"},
+    )
+    assert added.status_code == 201, added.text  # 'content' was refused for embeddings
+    again = httpx.post(
+        f"{server.base_url}/embeddings",
+        json={"model": "text-embedding-3-small", "input": "made into a rule"},
+    )
+    assert again.json()["data"][0]["embedding"] == answer.json()["data"][0]["embedding"]
+    assert httpx.delete(f"{server.url}/__admin/rules").status_code == 200
+
+
 def test_a_rules_document_that_is_not_utf8_is_refused_naming_the_byte(
     server: RunningServer,
 ) -> None:
