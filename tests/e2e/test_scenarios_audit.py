@@ -163,40 +163,33 @@ def test_a_length_finish_and_a_usage_override_map_to_each_family(
     assert message.stop_reason == "max_tokens" and message.usage.input_tokens == 100
 
 
-def test_a_529_is_each_family_s_own_error_and_both_sdks_retry_it(server: RunningServer) -> None:
+def test_a_529_is_each_family_s_own_error_and_both_sdks_retry_it(
+    sdks: tuple[openai.OpenAI, anthropic.Anthropic],
+) -> None:
     # Each family its own key: the sequence is counted per key (sequence_scope: api_key).
-    with openai.OpenAI(base_url=server.base_url, api_key="sk-chat", max_retries=1) as oai:
-        chat = oai.chat.completions.create(
-            model="audit-overloaded", messages=[{"role": "user", "content": "Hi"}]
-        )
+    oai, ant = sdks
+    asked: list = [{"role": "user", "content": "Hi"}]
+    retrying = oai.with_options(api_key="sk-chat", max_retries=1)
+    chat = retrying.chat.completions.create(model="audit-overloaded", messages=asked)
     assert chat.choices[0].message.content == "Back again."
-    with openai.OpenAI(base_url=server.base_url, api_key="sk-resp", max_retries=1) as oai:
-        assert oai.responses.create(model="audit-overloaded", input="Hi").output_text == (
-            "Back again."
-        )
-    with anthropic.Anthropic(base_url=server.url, api_key="sk-msg", max_retries=0) as ant:
-        with pytest.raises(anthropic.InternalServerError) as refused:
-            ant.messages.create(
-                model="audit-overloaded",
-                max_tokens=10,
-                messages=[{"role": "user", "content": "Hi"}],
-            )
-        assert refused.value.status_code == 529
-        body = refused.value.body
-        assert isinstance(body, dict) and body["type"] == "error"
-        assert body["error"] == {
-            "type": "overloaded_error",
-            "message": "Overloaded",
-            "details": None,
-        }
-        assert refused.value.response.headers["x-should-retry"] == "true"
-        again = ant.with_options(max_retries=1).messages.create(
-            model="audit-overloaded", max_tokens=10, messages=[{"role": "user", "content": "Hi"}]
-        )
-        assert again.content[0].type == "text" and again.content[0].text == "Back again."
-    with openai.OpenAI(base_url=server.base_url, api_key="sk-emb", max_retries=0) as oai:
-        with pytest.raises(openai.RateLimitError):
-            oai.embeddings.create(model="audit-embedding", input="Hi")
+    retrying = oai.with_options(api_key="sk-resp", max_retries=1)
+    assert retrying.responses.create(model="audit-overloaded", input="Hi").output_text == (
+        "Back again."
+    )
+    keyed = ant.with_options(api_key="sk-msg")
+    with pytest.raises(anthropic.InternalServerError) as refused:
+        keyed.messages.create(model="audit-overloaded", max_tokens=10, messages=asked)
+    assert refused.value.status_code == 529
+    body = refused.value.body
+    assert isinstance(body, dict) and body["type"] == "error"
+    assert body["error"] == {"type": "overloaded_error", "message": "Overloaded", "details": None}
+    assert refused.value.response.headers["x-should-retry"] == "true"
+    again = keyed.with_options(max_retries=1).messages.create(
+        model="audit-overloaded", max_tokens=10, messages=asked
+    )
+    assert again.content[0].type == "text" and again.content[0].text == "Back again."
+    with pytest.raises(openai.RateLimitError):
+        oai.with_options(api_key="sk-emb").embeddings.create(model="audit-embedding", input="Hi")
 
 
 @pytest.mark.parametrize("model", ["audit-ids", "audit-ids-refused"])
