@@ -202,6 +202,8 @@ def _hints(
             day, clock = days.pop(0)  # "on 2024-05-01", "on May 1, 2024" -> "2024-05-01"
             # ("on 2025-07-01 at 18:30" -> "2025-07-01T18:30:00Z" for a date-time)
             hints[name] = f"{day}T{clock}Z" if schema.get("format") == "date-time" else day
+        elif _is_date(key, schema) and "format" not in schema and (when := _WEEKDAY.search(text)):
+            hints[name] = when.group(1).capitalize()  # "a science fair on Friday" -> Friday
         elif key in _LANGUAGE_NAMES and (language := _LANGUAGE.search(text)) is not None:
             hints[name] = language.group(1)  # "Translate 'good morning' to French" -> French
         elif is_id(key) and (found := _IDENTIFIER.search(text)) is not None:
@@ -229,6 +231,8 @@ def _hints(
             hints[name] = sum_  # "What is 23*19?" -> "23*19"
         elif key in _PERSON_NAMES and (person := _person_in(text)) is not None:
             hints[name] = person
+        elif key in _EVENT_NAMES and (event := _EVENT.search(text)) is not None:
+            hints[name] = event.group(1).title()  # "going to a science fair" -> Science Fair
         elif key in _PATH_NAMES and (path := _FILE_PATH.search(text)) is not None:
             hints[name] = path.group(1)  # "Read README.md" -> "README.md"
         elif key in _EMAIL_NAMES and (address := _EMAIL.search(text)) is not None:
@@ -708,6 +712,21 @@ def _person_in(text: str) -> str | None:
     return None
 
 
+# What an event is named, where no person is: "Alice and Bob are going to a science fair
+# on Friday" (the OpenAI structured outputs guide's CalendarEvent), "Schedule the quarterly
+# review on March 3".
+_EVENT_NAMES = frozenset(("name", "title", "event", "eventname", "eventtitle"))
+_EVENT = re.compile(
+    r"\b(?i:to|for|attend|attending|schedule|book|plan|organi[sz]e|host|hold|called|named)"
+    r"\s+(?:an?|the)\s+((?:(?!(?:on|at|in|with|for|from|to|by|of)\b)[a-z][\w-]*\s+){0,3}"
+    r"(?!(?:on|at|in|with|for|from|to|by|of)\b)[a-z][\w-]*)"
+    r"(?=\s+(?:on|at|in|with|for|from|this|next|tomorrow|today|tonight)\b|\s*[.,!?]|\s*$)"
+)
+# A day named by its weekday, or today or tomorrow, for a date the message gives no more of.
+_WEEKDAY = re.compile(
+    r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|tomorrow|tonight)\b",
+    re.IGNORECASE,
+)
 _NOT_NAMES = frozenset(
     ("extract", "what", "who", "where", "when", "how", "tell", "give", "get", "find", "show",
      "please", "create", "make", "list", "describe", "write", "return", "hello", "hi", "hey",

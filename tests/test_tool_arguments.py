@@ -558,3 +558,30 @@ def test_a_place_argument_is_the_place_named_before_when_the_message_names_none(
     )
     assert choose_tool(request, 0) == "get_population"
     assert argument_hints(request, request.tools[0]) == {"city": "Rome"}
+
+
+def test_an_event_s_name_and_day_are_the_ones_the_message_gives() -> None:
+    text = {"type": "string"}
+    strings = {"type": "array", "items": text}
+    properties = {"name": text, "title": text, "date": text, "participants": strings}
+    offered = {
+        "type": "function",
+        "function": {"name": "CalendarEvent", "parameters": {"properties": properties}},
+    }
+
+    def hints(text: str) -> dict[str, Any]:
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0])
+
+    assert hints("Alice and Bob are going to a science fair on Friday.") == {
+        "name": "Science Fair",
+        "title": "Science Fair",
+        "date": "Friday",
+        "participants": ["Alice", "Bob"],
+    }
+    assert hints("Schedule the quarterly review on May 1, 2024.") == {
+        "name": "Quarterly Review",
+        "title": "Quarterly Review",
+        "date": "2024-05-01",
+    }
+    assert hints("Bob is 25.")["name"] == "Bob"  # a person's name where one is spoken of

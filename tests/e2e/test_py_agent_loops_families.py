@@ -356,3 +356,22 @@ def test_a_follow_up_about_the_place_asked_before_calls_the_tool_for_it(
     text: "people" said nothing of a population, and "there" named no place."""
     calls = _calls(claude, client, "pydantic_ai_responses_follow_up_there", 0)
     assert calls == [("get_population", {"city": "Rome"})]
+
+
+@pytest.mark.parametrize(
+    "key", ["openai_responses_parse_calendar_event", "anthropic_messages_parse_calendar_event"]
+)
+def test_the_calendar_event_of_the_structured_outputs_guide_is_read_from_the_message(
+    claude: Anthropic, client: OpenAI, key: str
+) -> None:
+    """The structured outputs guide's example, `CalendarEvent(name, date: str,
+    participants)` from "Alice and Bob are going to a science fair on Friday." (the
+    Responses API's `responses.parse(text_format=…)`, the Messages API's
+    `messages.parse(output_format=…)`), was named after a random person (Richard
+    Wilson) on a random day (1975-10-16)."""
+    text = _final(claude, client, key, 0)
+    assert json.loads(text) == {
+        "name": "Science Fair",
+        "date": "Friday",
+        "participants": ["Alice", "Bob"],
+    }
