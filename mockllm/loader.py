@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -844,10 +845,21 @@ def _named_files(paths: Iterable[Path]) -> list[tuple[Path, str]]:
     return files
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, max_bytes: int | None = None) -> str:
     """The UTF-8 text of a YAML file; OSError as open() raises it, or ScenarioError naming
-    the line of the first byte that is not UTF-8."""
-    return decode_text(path.read_bytes(), str(path))
+    the line of the first byte that is not UTF-8, or saying that the file is no regular
+    file or (with `max_bytes`) is larger than that."""
+    # A pipe (or a link to a device: /dev/zero) named x.yaml would be read for ever: its
+    # open() waits for a writer, its read() for an end.
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ScenarioError(
+            [Problem(str(path), None, "", "not a regular file (a pipe, a device, a socket)")]
+        )
+    with path.open("rb") as file:
+        data = file.read() if max_bytes is None else file.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ScenarioError([Problem(str(path), None, "", f"file over {max_bytes} bytes")])
+    return decode_text(data, str(path))
 
 
 def decode_text(data: bytes, source: str) -> str:
@@ -867,7 +879,7 @@ def load_scenarios(paths: Iterable[Path]) -> tuple[Rule, ...]:
     problems: list[Problem] = []
     for path, name in _named_files(paths):
         try:
-            text = read_text(path)
+            text = read_text(path, MAX_FILE_BYTES)
         except FileNotFoundError:
             problems.append(Problem(str(path), None, "", "no such file or folder"))
             continue

@@ -20,7 +20,7 @@ from mockllm.accounts import load_keys
 from mockllm.cassettes import CASSETTE_CONSTRUCTOR, CASSETTE_FORMAT, cassette_text
 from mockllm.errors import CassetteError, Problem, ScenarioError
 from mockllm.loader import FORMAT as SCENARIO_FORMAT
-from mockllm.loader import load_scenarios, parse_document, scenario_files
+from mockllm.loader import load_scenarios, parse_document, read_text, scenario_files
 from mockllm.profiles import FORMAT as PROFILE_FORMAT
 from mockllm.profiles import load_profile
 
@@ -99,7 +99,7 @@ def _recognise_file(path: Path) -> Kind:
     if path.suffix.lower() == ".gz":
         return "cassette"  # a gzipped cassette (`x.yaml.gz`): no other file is gzipped
     try:  # the tags old vcrpy wrote are known, so that such a cassette is recognised
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)  # not a pipe's: its read would never end
         data, _ = parse_document(text, str(path), constructor=CASSETTE_CONSTRUCTOR)
     except (OSError, UnicodeDecodeError, ScenarioError):
         return "scenario"  # the scenario loader reports the file as it reports any

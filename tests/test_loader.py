@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import textwrap
 from pathlib import Path
@@ -496,3 +497,23 @@ def test_a_latency_past_an_hour_is_refused_as_the_cli_s_is() -> None:
         "s.yaml:4: rules[0].latency_model.prefill_ms_per_1k: expected a value <= 3600000, found"
         " 4000000.5",
     ]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX's")
+def test_a_pipe_or_a_device_named_yaml_is_refused_not_read_for_ever(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mockllm.cli import main
+
+    os.mkfifo(tmp_path / "pipe.yaml")  # its open() would wait for a writer
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")  # its read() would never end
+    (tmp_path / "big.yaml").write_bytes(b"#" * (4 * 1024 * 1024 + 1))
+    with pytest.raises(ScenarioError) as info:
+        load_scenarios([tmp_path])
+    assert [str(p) for p in info.value.problems] == [
+        f"{tmp_path / 'big.yaml'}: file over 4194304 bytes",
+        f"{tmp_path / 'pipe.yaml'}: not a regular file (a pipe, a device, a socket)",
+        f"{tmp_path / 'zero.yaml'}: not a regular file (a pipe, a device, a socket)",
+    ]
+    result = CliRunner().invoke(main, ["validate", str(tmp_path)])
+    assert result.exit_code == 1 and "pipe.yaml: not a regular file" in result.output
