@@ -179,11 +179,17 @@ def _hints(
                 hints[name] = places  # "the weather in Paris and Rome" -> ["Paris", "Rome"]
             elif _of_strings(schema) and (items := _items_in(text, key in _PEOPLE_LISTS)):
                 hints[name] = items  # "likes chess and hiking" -> ["chess", "hiking"]
-            elif (counted := _counted_in(text, schema)) is not None:
-                hints[name] = counted  # "2 apples and 3 pears" -> [{name, quantity}, …]
+            elif (counted := _counted_in(text, _items_resolved(schema, tool))) is not None:
+                # "2 apples and 3 pears" -> [{name, quantity}, …] (records of a `$ref`, as
+                # pydantic writes a `list[LineItem]`, built each as its items are)
+                refers = "$ref" in (schema.get("items") or {})
+                hints[name] = Records(Nested(r) for r in counted) if refers else counted
             elif depth == 0 and (records := _records_in(request, tool, schema, text)):
                 hints[name] = records  # "Alice is 30, Bob is 25" -> [{name, age}, …]
-            elif _record_keys(schema) is None and (asked_for := _count_asked(text)) is not None:
+            elif (
+                _record_keys(_items_resolved(schema, tool)) is None
+                and (asked_for := _count_asked(text)) is not None
+            ):
                 hints[name] = Count(asked_for)  # "Generate 3 hero descriptions": 3 items
         elif kind in ("integer", "number"):
             if key in _HOW_MANY:
@@ -275,6 +281,16 @@ def _hints(
             elif depth == 0 and (before := _place_before(request)) is not None:
                 hints[name] = before  # "…in Rome?", then "How many people live there?"
     return hints
+
+
+def _items_resolved(schema: Any, tool: Tool) -> Any:
+    """An array schema whose items are a local `$ref` (`list[LineItem]`), with the object
+    it refers to in their place; another schema as it is."""
+    items = schema.get("items") if isinstance(schema, dict) else None
+    if not isinstance(items, dict) or "$ref" not in items:
+        return schema
+    inner = _object_of(items, tool.parameters)
+    return schema if inner is None else {**schema, "items": inner}
 
 
 def _place_before(request: Conversation) -> str | None:

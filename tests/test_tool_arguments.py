@@ -585,3 +585,25 @@ def test_an_event_s_name_and_day_are_the_ones_the_message_gives() -> None:
         "date": "2024-05-01",
     }
     assert hints("Bob is 25.")["name"] == "Bob"  # a person's name where one is spoken of
+
+
+def test_the_things_a_message_counts_fill_items_of_a_model_type() -> None:
+    line = {
+        "type": "object",
+        "properties": {"product": {"type": "string"}, "quantity": {"type": "integer"}},
+        "required": ["product", "quantity"],
+    }
+    lines = {"type": "array", "items": {"$ref": "#/$defs/LineItem"}}
+    offered = {
+        "type": "function",
+        "function": {
+            "name": "place_order",
+            "parameters": {"$defs": {"LineItem": line}, "properties": {"items": lines}},
+        },
+    }
+    request = conversation({"role": "user", "content": "2 notebooks and 3 pens."}, tools=[offered])
+    found = argument_hints(request, request.tools[0])["items"]
+    assert list(found) == [
+        {"product": "notebooks", "quantity": 2},
+        {"product": "pens", "quantity": 3},
+    ]

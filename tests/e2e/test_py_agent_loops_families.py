@@ -375,3 +375,18 @@ def test_the_calendar_event_of_the_structured_outputs_guide_is_read_from_the_mes
         "date": "Friday",
         "participants": ["Alice", "Bob"],
     }
+
+
+def test_an_order_s_lines_of_a_model_type_are_the_things_the_message_counts(
+    claude: Anthropic, client: OpenAI
+) -> None:
+    """pydantic-ai's `place_order(customer_id: str, items: list[LineItem])` (`items`:
+    `{"$ref": "#/$defs/LineItem"}`, a product and a quantity) for "Place an order for
+    customer C-881: 2 notebooks and 3 pens." got lines of random words and numbers: the
+    things a message counts were read only for items written in place, not through a
+    `$ref`."""
+    ((_, order),) = _calls(claude, client, "pydantic_ai_anthropic_order_lines", 0)
+    assert order == {
+        "customer_id": "C-881",
+        "items": [{"product": "notebooks", "quantity": 2}, {"product": "pens", "quantity": 3}],
+    }
