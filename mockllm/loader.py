@@ -620,7 +620,7 @@ class _Compiler:
         unfit = set(CHOICE_FIELDS)
         for family in families:
             unfit &= _NOT_IN_ANSWERS.get(family, set())
-        why = _WHY_NOT[families[0]] if len(families) == 1 else "none of them has it"
+        why = _WHY_NOT.get(families[0], "") if len(families) == 1 else "none of them has it"
         one_choice = all(family in _ONE_CHOICE for family in families)
         replies: list[tuple[s.Path, Any]] = (
             [((*path, "reply"), data["reply"])] if ("reply" in data) else []

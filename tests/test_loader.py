@@ -517,3 +517,9 @@ def test_a_pipe_or_a_device_named_yaml_is_refused_not_read_for_ever(tmp_path: Pa
     ]
     result = CliRunner().invoke(main, ["validate", str(tmp_path)])
     assert result.exit_code == 1 and "pipe.yaml: not a regular file" in result.output
+
+
+@pytest.mark.parametrize("api", ["chat", "responses", "completions", "[chat]", "[embeddings]"])
+def test_a_rule_kept_to_one_family_loads(api: str) -> None:
+    reply = "{ error: { status: 429 } }" if "embeddings" in api else "{ content: x }"
+    assert len(load_text(f"rules:\n  - match: {{ api: {api} }}\n    reply: {reply}\n")) == 1
