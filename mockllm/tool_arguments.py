@@ -232,7 +232,9 @@ def _hints(
         elif key in URL_NAMES and (url := url_in(text)) is not None:
             hints[name] = url  # "Summarize https://example.com/post." -> the address
         elif key in QUERY_NAMES and text:
-            hints[name] = text[:QUERY_HINT_CHARS].strip()
+            # ("…? Also search for who won the super bowl." -> what it says to search for)
+            found = _SEARCH_FOR.search(text) if len(text) > 30 else None
+            hints[name] = (found.group(1) if found else text)[:QUERY_HINT_CHARS].strip()
         elif key in _EXPRESSION_NAMES and (sum_ := arithmetic_in(text)) is not None:
             hints[name] = sum_  # "What is 23*19?" -> "23*19"
         elif key in _PERSON_NAMES and (person := _person_in(text)) is not None:
@@ -281,6 +283,14 @@ def _hints(
             elif depth == 0 and (before := _place_before(request)) is not None:
                 hints[name] = before  # "…in Rome?", then "How many people live there?"
     return hints
+
+
+# What a message that asks for more than a search says to search for.
+_SEARCH_FOR = re.compile(
+    r"(?:^|[.?!]\s+)(?:also\s+|and\s+|then\s+)?(?:search|look\s+up|google)"
+    r"(?:\s+the\s+web)?(?:\s+(?:for|about|on))?\s+([^.?!\n]{3,})",
+    re.IGNORECASE,
+)
 
 
 def _items_resolved(schema: Any, tool: Tool) -> Any:

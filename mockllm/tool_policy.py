@@ -416,17 +416,28 @@ def choose_tools(request: Conversation, seed: int) -> tuple[str, ...]:
     # Named by a word of its own: "Translate 'good morning' to Spanish" names
     # translate_to_spanish, not translate_to_french (the Agents SDK's agents as tools).
     shared = words_of(first)
+    # (a structured output's tool is not called beside the tools it follows; beside
+    # another such tool it is: instructor's ANTHROPIC_PARALLEL_TOOLS offers only those)
+    outputs = tool is not None and is_output_tool(tool)
     named = [
         t.name
         for t in request.tools
         if t.name != first
         and t.name in allowed
         and t.name not in called
-        and not is_output_tool(t)
+        and (outputs or not is_output_tool(t))
         and not is_handoff(t.name)
         and (words_of(t.name) - shared) & words
     ]
-    return (*firsts, *named)
+    return (*firsts, *(n for name in named for n in _per_place(request, name)))
+
+
+def _per_place(request: Conversation, name: str) -> tuple[str, ...]:
+    """A tool called beside another: once for each place the message lists for it."""
+    tool = request.offered_tool(name)
+    if tool is None or listed_places(request, tool) is None:
+        return (name,)
+    return (name,) * max(len(places_left(request, tool)), 1)
 
 
 def is_final_tool(tool: Tool) -> bool:

@@ -607,3 +607,13 @@ def test_the_things_a_message_counts_fill_items_of_a_model_type() -> None:
         {"product": "notebooks", "quantity": 2},
         {"product": "pens", "quantity": 3},
     ]
+
+
+def test_a_query_is_what_the_message_says_to_search_for() -> None:
+    def query(text: str) -> object:
+        request = conversation({"role": "user", "content": text}, tools=[tool("search", query=1)])
+        return argument_hints(request, request.tools[0]).get("query")
+
+    asked = "What is the weather in Toronto? Also search for who won the super bowl."
+    assert query(asked) == "who won the super bowl"
+    assert query("Who won the world cup in 2022?") == "Who won the world cup in 2022?"

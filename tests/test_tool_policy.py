@@ -375,3 +375,16 @@ def test_an_output_tool_follows_the_results_only_when_it_ends_the_turn() -> None
     )
     assert choose_tool(conversation(*messages, tools=[WEATHER, last, unrelated]), 0) == "Weather"
     assert choose_tool(conversation(*messages, tools=[WEATHER, unrelated]), 0) is None
+
+
+def test_tools_named_like_classes_are_called_together_when_only_such_are_offered() -> None:
+    """instructor's parallel tools (`Weather`, `GoogleSearch`) are each a model to fill;
+    LangChain's structured output tool (`Weather` beside get_weather) is not called
+    beside the tools it follows."""
+    weather, search = tool("Weather", location=1), tool("GoogleSearch", query=1)
+    asked = {"role": "user", "content": "What is the weather in Toronto? Search who won."}
+    together = choose_tools(conversation(asked, tools=[weather, search]), 0)
+    assert sorted(together) == ["GoogleSearch", "Weather"]
+    assert choose_tools(conversation(asked, tools=[WEATHER, weather, search]), 0) == (
+        "get_weather",
+    )

@@ -390,3 +390,20 @@ def test_an_order_s_lines_of_a_model_type_are_the_things_the_message_counts(
         "customer_id": "C-881",
         "items": [{"product": "notebooks", "quantity": 2}, {"product": "pens", "quantity": 3}],
     }
+
+
+def test_parallel_extraction_calls_each_model_the_message_asks_for(
+    claude: Anthropic, client: OpenAI
+) -> None:
+    """instructor's ANTHROPIC_PARALLEL_TOOLS (`Iterable[Weather | GoogleSearch]`: both
+    offered as tools named like classes, `tool_choice` auto): "What is the weather in
+    Toronto and Dallas? Also search for who won the super bowl." called Weather for
+    Toronto alone: a tool named like a class was never called beside another, and a
+    search's query was the whole message."""
+    calls = _calls(claude, client, "instructor_anthropic_parallel_tools", 0)
+    found = [(name, args.get("location") or args.get("query")) for name, args in calls]
+    assert sorted(found) == [
+        ("GoogleSearch", "who won the super bowl"),
+        ("Weather", "Dallas"),
+        ("Weather", "Toronto"),
+    ]
