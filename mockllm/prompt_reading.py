@@ -125,6 +125,10 @@ _CUES = tuple(
         ("package parcel shipping shipped shipment delivery tracking", "order shipment track"),
         ("headlines", "news headline"),
         ("people inhabitants residents populous", "population"),
+        (
+            "human person manager supervisor representative furious angry complaint",
+            "escalation escalate human manager supervisor",
+        ),
     )
 )
 

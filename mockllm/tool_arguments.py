@@ -16,6 +16,7 @@ from mockllm.prompt_reading import (
     NOT_ARITHMETIC,
     URL,
     asked,
+    is_handoff,
     math_words,
     members,
     mention,
@@ -255,6 +256,9 @@ def _hints(
             hints[name] = venue.group(1)  # "Book a table at Chez Panisse" -> "Chez Panisse"
         elif key in _AGENT_NAMES and (agent := _agent_for(text, tool.description, request)):
             hints[name] = agent
+        elif key in _REASON_NAMES and is_handoff(tool.name) and text:
+            # why the question goes on: what it asks ("I want to talk to a human now!")
+            hints[name] = _sentence(text[:QUERY_HINT_CHARS].strip())
         elif currencies and ("currency" in key or key in _SIDES and _about_money(tool)):
             # "Convert 100 USD to EUR" -> from=USD, to=EUR: the one after "to" for a target
             targets = [c for c in currencies if c[1]] if key.startswith(_TARGETS) else []
@@ -291,6 +295,9 @@ _SEARCH_FOR = re.compile(
     r"(?:\s+the\s+web)?(?:\s+(?:for|about|on))?\s+([^.?!\n]{3,})",
     re.IGNORECASE,
 )
+
+
+_REASON_NAMES = frozenset(("reason", "rationale", "justification", "why"))
 
 
 def _items_resolved(schema: Any, tool: Tool) -> Any:

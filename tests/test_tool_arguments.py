@@ -617,3 +617,11 @@ def test_a_query_is_what_the_message_says_to_search_for() -> None:
     asked = "What is the weather in Toronto? Also search for who won the super bowl."
     assert query(asked) == "who won the super bowl"
     assert query("Who won the world cup in 2022?") == "Who won the world cup in 2022?"
+
+
+def test_a_handoff_s_reason_is_what_the_message_asks() -> None:
+    offered = tool("transfer_to_escalation_agent", "Handoff to the Escalation agent.", reason=1)
+    text = "I want to talk to a human now!"
+    request = conversation({"role": "user", "content": text}, tools=[offered])
+    assert choose_tool(request, 0) == "transfer_to_escalation_agent"
+    assert argument_hints(request, request.tools[0]) == {"reason": text}

@@ -407,3 +407,18 @@ def test_parallel_extraction_calls_each_model_the_message_asks_for(
         ("Weather", "Dallas"),
         ("Weather", "Toronto"),
     ]
+
+
+def test_a_customer_who_asks_for_a_human_is_handed_off_with_the_reason(
+    claude: Anthropic, client: OpenAI
+) -> None:
+    """The OpenAI Agents SDK's `handoff(escalation_agent, input_type=Escalation)` (its tool
+    takes a `reason`), the support agent told "Escalate angry customers.": "I am furious,
+    your service is terrible, I want to talk to a human now!" got a text answer of random
+    words (nothing said the escalation agent's words), and LlamaIndex's AgentWorkflow
+    handed off with a reason of random words."""
+    calls = _calls(claude, client, "agents_sdk_responses_escalation", 0)
+    reason = "I am furious, your service is terrible, I want to talk to a human now!"
+    assert calls == [("transfer_to_escalation_agent", {"reason": reason})]
+    ((_, handoff),) = _calls(claude, client, "llamaindex_responses_handoff", 0)
+    assert handoff["reason"] == "What is the weather in Berlin?"
