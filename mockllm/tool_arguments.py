@@ -48,6 +48,13 @@ _FILE_PATH = re.compile(
 )
 _EXPRESSION_NAMES = frozenset(("expression", "expr", "formula", "equation", "math", "calculation"))
 _ARITHMETIC = re.compile(r"[\d(][\d\s.()]*(?:[-+*/x×÷^%][\s(]*[\d.]+[\d\s.()]*)+")
+# A calculation asked in words: "Add 3 and 4", "Multiply 23 by 19", "Subtract 3 from 10".
+_WORDED = re.compile(
+    r"\b(add|sum\s+of|multiply|subtract|divide)\s+(-?\d+(?:\.\d+)?)\s+"
+    r"(?:and|by|to|from|with)\s+(-?\d+(?:\.\d+)?)(?!\d|\.\d)",
+    re.IGNORECASE,
+)
+_OPERATORS = (("add", "+"), ("sum", "+"), ("multiply", "*"), ("subtract", "-"), ("divide", "/"))
 _PERCENT_OF = re.compile(r"(\d+(?:\.\d+)?)\s*(?:%|percent)\s+of\s+(\d+(?:\.\d+)?)", re.I)
 # A place's words are on one line: "for Paris\n\nThis is the expected…" names Paris alone.
 PLACE = re.compile(r"\b(?:in|at|for|to|from|near|of)\s+([A-Z][\w'-]+(?:[ \t]+[A-Z][\w'-]+)*)")
@@ -89,6 +96,11 @@ def arithmetic_in(text: str) -> str | None:
     if (share := _PERCENT_OF.search(text)) is not None:
         return f"{share[2]} * {share[1]} / 100"
     found = _ARITHMETIC.search(text)
+    if found is None and (worded := _WORDED.search(text)) is not None:
+        # "Add 3 and 4" -> "3 + 4", "Subtract 3 from 10" -> "10 - 3"
+        verb, a, b = worded[1].lower(), worded[2], worded[3]
+        operator = next(o for words, o in _OPERATORS if verb.startswith(words))
+        return f"{b} - {a}" if verb.startswith("subtract") else f"{a} {operator} {b}"
     return None if found is None else " ".join(found.group().split())
 
 

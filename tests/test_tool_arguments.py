@@ -625,3 +625,16 @@ def test_a_handoff_s_reason_is_what_the_message_asks() -> None:
     request = conversation({"role": "user", "content": text}, tools=[offered])
     assert choose_tool(request, 0) == "transfer_to_escalation_agent"
     assert argument_hints(request, request.tools[0]) == {"reason": text}
+
+
+def test_a_calculation_asked_in_words_is_written_as_arithmetic() -> None:
+    calculator = tool("calculator", "Evaluate an arithmetic expression.", expression=1)
+
+    def expression(text: str) -> object:
+        request = conversation({"role": "user", "content": text}, tools=[calculator])
+        return argument_hints(request, request.tools[0]).get("expression")
+
+    assert expression("Add 3 and 4.") == "3 + 4"
+    assert expression("Subtract 3 from 10.") == "10 - 3"
+    assert expression("Multiply 23 by 19") == "23 * 19"
+    assert expression("What is the sum of 12 and 30?") == "12 + 30"

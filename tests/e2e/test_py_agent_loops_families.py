@@ -262,6 +262,7 @@ def test_a_date_argument_is_the_day_the_message_gives(claude: Anthropic, client:
             ("days_between", {"start": "2024-01-01", "end": "2024-03-15"}),
         ),
         ("pydantic_ai_anthropic_percent", ("calculator", {"expression": "240 * 15 / 100"})),
+        ("pydantic_ai_responses_subtract", ("calculator", {"expression": "10 - 3"})),
     ],
 )
 def test_arithmetic_is_what_asks_for_a_calculation(
@@ -270,7 +271,8 @@ def test_arithmetic_is_what_asks_for_a_calculation(
     """An agent with a calculator among its tools: "How many days are there between
     2024-01-01 and 2024-03-15?" called `calculator("2024-01-01")` (a day's digits read as a
     subtraction), not `days_between`; "What is 15% of 240?" called nothing (a share of a
-    number was no calculation)."""
+    number was no calculation); "Subtract 3 from 10." called it with random words (a
+    calculation asked in words was none to write)."""
     assert _calls(claude, client, key, 0) == [call]
 
 
