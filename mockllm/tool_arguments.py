@@ -842,8 +842,12 @@ def listed_places(request: Conversation, tool: Tool) -> tuple[str, list[str]] | 
     return (names[0], places) if len(places) > 1 else None
 
 
-# (not the digits of a code: "A-1023")
-_NUMBER = re.compile(r"(?<![\w.])(?<![A-Za-z]-)-?\d+(?:\.\d+)?(?!\w|\.\d)")
+# (not the digits of a code: "A-1023", nor of a word: "3pm", "2nd"; a unit may follow:
+# "18C", "3.5km")
+_NUMBER = re.compile(
+    r"(?<![\w.])(?<![A-Za-z]-)-?\d+(?:\.\d+)?"
+    r"(?:(?=(?:[CFK]|km|kg|cm|mm|mi|lbs?|ml|m|g)\b)|(?!\w|\.\d))"
+)
 _NOT_AMOUNTS = frozenset(("page", "offset"))
 # How many things to give back: the number of things the message asks for ("Tell me 3
 # jokes", "the 5 latest orders"), not any number it gives ("news about the 2022 cup").

@@ -638,3 +638,21 @@ def test_a_calculation_asked_in_words_is_written_as_arithmetic() -> None:
     assert expression("Subtract 3 from 10.") == "10 - 3"
     assert expression("Multiply 23 by 19") == "23 * 19"
     assert expression("What is the sum of 12 and 30?") == "12 + 30"
+
+
+def test_a_number_argument_takes_a_number_written_with_its_unit() -> None:
+    offered = {
+        "type": "function",
+        "function": {
+            "name": "set_thermostat",
+            "parameters": {"properties": {"temperature": {"type": "number"}}},
+        },
+    }
+
+    def temperature(text: str) -> object:
+        request = conversation({"role": "user", "content": text}, tools=[offered])
+        return argument_hints(request, request.tools[0]).get("temperature")
+
+    assert temperature("Set it to 21C.") == 21
+    assert temperature("Set it to 21.5C, please.") == 21.5
+    assert temperature("Do it at 3pm on the 2nd.") is None  # a time, a day: no amounts

@@ -424,3 +424,14 @@ def test_a_customer_who_asks_for_a_human_is_handed_off_with_the_reason(
     assert calls == [("transfer_to_escalation_agent", {"reason": reason})]
     ((_, handoff),) = _calls(claude, client, "llamaindex_responses_handoff", 0)
     assert handoff["reason"] == "What is the weather in Berlin?"
+
+
+def test_a_number_with_its_unit_is_read_into_a_structured_output(
+    claude: Anthropic, client: OpenAI
+) -> None:
+    """Agno's `parser_model` turns the agent's answer into its `output_schema`: "create a
+    structured output from the provided user message", the message "Here is what I found.
+    get_weather returned: It is 18C and sunny in Oslo.". `temperature_c` was random (92):
+    a number with a unit written after it ("18C") was no number."""
+    weather = json.loads(_final(claude, client, "agno_responses_parser_model", 0))
+    assert (weather["city"], weather["temperature_c"]) == ("Oslo", 18)
