@@ -96,11 +96,15 @@ def choose_tool(request: Conversation, seed: int) -> str | None:
             if rest:
                 return rest[0].name
             # The structured output's tool ends the turn (Strands' `Weather`, "to be invoked
-            # as the last and final tool"), once the tools it follows are back.
+            # as the last and final tool"), once the tools it follows are back: a tool named
+            # like a class beside tools that are not, not one of an app whose tools all are
+            # (Claude Code's `Agent`, `Bash`, `Read`: its turn ends in text).
+            apart = not all(is_output_tool(t) for t in candidates)
             ending = [
                 t
                 for t in candidates
-                if is_output_tool(t)
+                if apart
+                and is_output_tool(t)
                 and t.name not in called
                 and (
                     words_of(t.description) & _FINAL_WORDS or relatedness(request.last_user, t) > 0

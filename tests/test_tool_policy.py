@@ -388,3 +388,18 @@ def test_tools_named_like_classes_are_called_together_when_only_such_are_offered
     assert choose_tools(conversation(asked, tools=[WEATHER, weather, search]), 0) == (
         "get_weather",
     )
+
+
+def test_an_app_whose_tools_are_all_named_like_classes_ends_its_turn_in_text() -> None:
+    """Claude Code's tools are all named like classes (`Agent`, `Bash`, `Read`), and an
+    agent's description says it returns a final result: once the results were back, the
+    turn went on with `Agent` instead of ending in text. A structured output's tool stands
+    apart from the app's own tools (Strands' `Weather` beside get_weather)."""
+    agent = tool("Agent", "Launch an agent; it returns its final result.", prompt=1)
+    bash = tool("Bash", "Run a shell command and return its output.", command=1)
+    messages = (
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": None, "tool_calls": [call("Bash", "c1")]},
+        {"role": "tool", "tool_call_id": "c1", "content": "Paris"},
+    )
+    assert choose_tool(conversation(*messages, tools=[agent, bash]), 0) is None
