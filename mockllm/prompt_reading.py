@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import replace
 
+from mockllm.cache import per_text
 from mockllm.conversation import Conversation, Message, Tool
 from mockllm.words import STOP, stem
 
@@ -162,6 +163,7 @@ _CALCULATION = frozenset(
 )
 
 
+@per_text  # (read again for each tool a request offers, and by several readers)
 def math_words(text: str) -> frozenset[str]:
     """The words of the calculation a text asks for, when it asks for one."""
     if not re.search(r"\d", text):
