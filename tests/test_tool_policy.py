@@ -362,17 +362,22 @@ def test_a_page_the_message_names_is_read_with_the_tool_that_takes_an_address() 
     assert look_up_tool("What does https://example.com say?", [reads]) == reads
 
 
+def results_back(question: str, called: str, result: str) -> tuple[dict[str, Any], ...]:
+    """A user's question, the call of a tool, and its result."""
+    return (
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": None, "tool_calls": [call(called, "c1")]},
+        {"role": "tool", "tool_call_id": "c1", "content": result},
+    )
+
+
 def test_an_output_tool_follows_the_results_only_when_it_ends_the_turn() -> None:
     """With `auto`, once the results are back: the structured output's tool that says it
     comes last (Strands' `Weather`), or one the message relates to; not another tool named
     like a class."""
     last = tool("Weather", "Invoke as the last and final tool.", city=1)
     unrelated = tool("WebSearch", "Search the web.", query=1)
-    messages = (
-        {"role": "user", "content": "What is the weather in Oslo?"},
-        {"role": "assistant", "content": None, "tool_calls": [call("get_weather", "c1")]},
-        {"role": "tool", "tool_call_id": "c1", "content": "18C and sunny"},
-    )
+    messages = results_back("What is the weather in Oslo?", "get_weather", "18C and sunny")
     assert choose_tool(conversation(*messages, tools=[WEATHER, last, unrelated]), 0) == "Weather"
     assert choose_tool(conversation(*messages, tools=[WEATHER, unrelated]), 0) is None
 
@@ -397,9 +402,5 @@ def test_an_app_whose_tools_are_all_named_like_classes_ends_its_turn_in_text() -
     apart from the app's own tools (Strands' `Weather` beside get_weather)."""
     agent = tool("Agent", "Launch an agent; it returns its final result.", prompt=1)
     bash = tool("Bash", "Run a shell command and return its output.", command=1)
-    messages = (
-        {"role": "user", "content": "What is the capital of France?"},
-        {"role": "assistant", "content": None, "tool_calls": [call("Bash", "c1")]},
-        {"role": "tool", "tool_call_id": "c1", "content": "Paris"},
-    )
+    messages = results_back("What is the capital of France?", "Bash", "Paris")
     assert choose_tool(conversation(*messages, tools=[agent, bash]), 0) is None
