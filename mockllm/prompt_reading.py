@@ -130,6 +130,23 @@ _CUES = tuple(
             "human person manager supervisor representative furious angry complaint",
             "escalation escalate human manager supervisor",
         ),
+        # The domains a triage agent's handoffs name ("Handles billing questions"), by the
+        # words a customer uses instead ("I was charged twice for my subscription").
+        (
+            "charged charge charges overcharged bill billed invoice invoices payment payments "
+            "pay paid refund refunds subscription receipt card",
+            "billing payment payments invoice invoices refund refunds",
+        ),
+        (
+            "crash crashes crashed crashing bug bugs error errors login freezes frozen glitch "
+            "broken",
+            "technical tech troubleshooting bug bugs",
+        ),
+        ("price prices pricing cost quote discount plan plans upgrade buy", "sales pricing"),
+        (
+            "shipping shipped delivery delivered arrive arrived tracking package parcel",
+            "shipping delivery tracking",
+        ),
     )
 )
 

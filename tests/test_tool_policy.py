@@ -404,3 +404,26 @@ def test_an_app_whose_tools_are_all_named_like_classes_ends_its_turn_in_text() -
     bash = tool("Bash", "Run a shell command and return its output.", command=1)
     messages = results_back("What is the capital of France?", "Bash", "Paris")
     assert choose_tool(conversation(*messages, tools=[agent, bash]), 0) is None
+
+
+def test_a_triage_routes_by_the_cue_words_of_a_handoff_s_domain() -> None:
+    """A message in other words than a handoff's domain ("charged" for billing, "crashes"
+    for technical support, "plan" for sales, "tracking" for shipping) goes to that handoff;
+    one about none of them to none."""
+    handoffs = [
+        tool("transfer_to_billing_agent", "Handles billing questions"),
+        tool("transfer_to_tech_agent", "Technical support"),
+        tool("transfer_to_sales_agent", "Sales questions"),
+        tool("transfer_to_shipping_agent", "Shipping and delivery questions"),
+    ]
+
+    def routed(text: str) -> str | None:
+        return choose_tool(conversation({"role": "user", "content": text}, tools=handoffs), 7)
+
+    assert routed("I was charged twice for my subscription") == "transfer_to_billing_agent"
+    assert routed("the app crashes when I log in") == "transfer_to_tech_agent"
+    assert routed("Can I upgrade my plan?") == "transfer_to_sales_agent"
+    assert routed("Where is my package? The tracking page is empty.") == (
+        "transfer_to_shipping_agent"
+    )
+    assert routed("Tell me a joke") is None

@@ -451,3 +451,25 @@ def test_a_llamaindex_question_generator_sends_each_part_to_a_listed_tool(
     items = json.loads(found.group(1))["items"]
     assert [item["tool_name"] for item in items] == ["weather", "history"]
     assert all(isinstance(item["sub_question"], str) and item["sub_question"] for item in items)
+
+
+@pytest.mark.parametrize(
+    ("asked", "agent"),
+    [
+        ("I was charged twice for my subscription", "transfer_to_billing_agent"),
+        ("the app crashes when I log in", "transfer_to_technical_support_agent"),
+        ("How much is the pro plan?", "transfer_to_sales_agent"),
+    ],
+)
+def test_a_triage_agent_hands_off_to_the_domain_the_request_is_about(
+    client: OpenAI, asked: str, agent: str
+) -> None:
+    """A triage agent of the OpenAI Agents SDK (openai-agents 0.25) with three handoffs whose
+    descriptions name a domain ("billing questions: payments, refunds and invoices",
+    "technical support", "sales and pricing questions"), asked in other words than theirs:
+    it answered in text itself and never handed off."""
+    (body,) = CAPTURED["openai_agents_domain_triage"]
+    system, _ = body["messages"]
+    calls = _calls(client, {**body, "messages": [system, {"role": "user", "content": asked}]})
+    assert [c.function.name for c in calls] == [agent]
+
