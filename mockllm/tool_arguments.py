@@ -10,6 +10,7 @@ import re
 import zoneinfo
 from typing import Any
 
+from mockllm.cache import per_text
 from mockllm.conversation import Conversation, Message, Tool
 from mockllm.languages import language_of, names_language
 from mockllm.prompt_reading import (
@@ -61,10 +62,12 @@ PLACE = re.compile(r"\b(?:in|at|for|to|from|near|of)\s+([A-Z][\w'-]+(?:[ \t]+[A-
 # "in Paris and in Rome", "in Paris, Rome and Oslo": places named in one list, which ends
 # with "and" ("in Paris, France" names one place).
 _A_PLACE = r"[A-Z][\w'-]+(?:[ \t]+[A-Z][\w'-]+)*"
+# (each may say how it is asked for: "Toronto in metric and Dallas in imperial")
+_HOW = r"(?:[ \t]+(?:in|with|using)[ \t]+[a-z][\w'-]*)?"
 _PLACE_LIST = re.compile(
-    rf"\b(?:in|at|for|to|from|near|of)\s+({_A_PLACE}"
-    rf"(?:[ \t]*,[ \t]*(?:(?:in|at|for)[ \t]+)?{_A_PLACE})*"
-    rf"[ \t]*,?[ \t]+and[ \t]+(?:(?:in|at|for)[ \t]+)?{_A_PLACE})"
+    rf"\b(?:in|at|for|to|from|near|of)\s+({_A_PLACE}{_HOW}"
+    rf"(?:[ \t]*,[ \t]*(?:(?:in|at|for)[ \t]+)?{_A_PLACE}{_HOW})*"
+    rf"[ \t]*,?[ \t]+and[ \t]+(?:(?:in|at|for)[ \t]+)?{_A_PLACE}{_HOW})"
 )
 _PLACE_WORDS = re.compile(_A_PLACE)
 # The two ends of a trip: "a flight from Paris to Rome".
@@ -252,7 +255,7 @@ def _hints(
             hints[name] = sum_  # "What is 23*19?" -> "23*19"
         elif key in _PERSON_NAMES and (person := _person_in(text)) is not None:
             hints[name] = person
-        elif key in _EVENT_NAMES and (event := _EVENT.search(text)) is not None:
+        elif key in _EVENT_NAMES and (event := _EVENT.search(text) or _event_first(text)):
             hints[name] = event.group(1).title()  # "going to a science fair" -> Science Fair
         elif key in _PATH_NAMES and (path := _FILE_PATH.search(text)) is not None:
             hints[name] = path.group(1)  # "Read README.md" -> "README.md"
@@ -287,15 +290,16 @@ def _hints(
             # get_weather, Tokyo for get_time), else the first one named.
             after = mention(text, tool.name)
             town = _TOWN_AFTER_STREET.search(text) if key in _TOWN_NAMES else None
-            place = (
-                (PLACE.search(text, after) if after else None)
-                or PLACE.search(text)
-                or CAPITALISED.search(text)
-            )
+            place = (PLACE.search(text, after) if after else None) or PLACE.search(text)
+            lower = lower_case_places(text) if place is None else ()
+            if place is None and not lower:
+                place = CAPITALISED.search(text)
             if town is not None:
                 hints[name] = town.group("town")
             elif place is not None:
                 hints[name] = place.group(1)
+            elif lower:
+                hints[name] = lower[0][0]  # "the weather in toronto" -> Toronto
             elif depth == 0 and (before := _place_before(request)) is not None:
                 hints[name] = before  # "…in Rome?", then "How many people live there?"
     return hints
@@ -416,8 +420,11 @@ def _places_in(text: str) -> list[str]:
     listed = _PLACE_LIST.search(text)
     if listed is not None:
         return list(dict.fromkeys(_PLACE_WORDS.findall(listed.group(1))))
+    lower = lower_case_places(text)
+    if lower and len(lower[0]) > 1:
+        return list(lower[0])  # "in toronto and dallas"
     place = PLACE.search(text)
-    return [place.group(1)] if place is not None else []
+    return [place.group(1)] if place is not None else list(lower[0]) if lower else []
 
 
 def _option_named(text: str, options: list[Any]) -> str | None:
@@ -767,6 +774,25 @@ _EVENT = re.compile(
     r"(?!(?:on|at|in|with|for|from|to|by|of)\b)[a-z][\w-]*)"
     r"(?=\s+(?:on|at|in|with|for|from|this|next|tomorrow|today|tonight)\b|\s*[.,!?]|\s*$)"
 )
+# An event a sentence opens with: "The launch party starts at 7pm on Friday".
+_EVENT_FIRST = re.compile(
+    r"(?:^|[.!?]\s+)(?i:the|our|my|a|an)\s+((?:[a-z][\w-]*\s+){0,3}?[a-z][\w-]*)\s+"
+    r"(?:starts|begins|kicks\s+off|takes\s+place|opens|runs|will\s+(?:start|begin|be\s+held)"
+    r"|is\s+(?:on|at|this|next|tomorrow|tonight|today|scheduled|planned|set))\b"
+)
+
+
+def _event_first(text: str) -> re.Match[str] | None:
+    """An event a sentence of the message opens with (`_EVENT_FIRST`); read when the
+    message says when something starts or takes place."""
+    if any(verb in text for verb in _EVENT_VERBS):
+        return _EVENT_FIRST.search(text)
+    return None
+
+
+_EVENT_VERBS = (" starts", " begins", " off", " place", " opens", " runs", " will ", " is ")
+
+
 # A day named by its weekday, or today or tomorrow, for a date the message gives no more of.
 _WEEKDAY = re.compile(
     r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|today|tomorrow|tonight)\b",
@@ -788,7 +814,27 @@ def hints_per_place(request: Conversation, tool: Tool) -> list[dict[str, Hint]]:
     if listed is None:
         return [hints]
     name, places = listed
-    return [{**hints, name: place} for place in places]
+    per_place = [{**hints, name: place} for place in places]
+    options = {
+        key: schema["enum"]
+        for key, schema in (tool.parameters.get("properties") or {}).items()
+        if isinstance(schema, dict) and isinstance(schema.get("enum"), list) and key not in hints
+    }
+    if options:
+        # each place's own value of an enum: "Toronto in metric and Dallas in imperial"
+        text = request.last_user
+        lowered, at = text.lower(), 0
+        starts = []
+        for place in places:
+            found = lowered.find(place.lower(), at)
+            starts.append(found if found >= 0 else at)
+            at = max(found, at)
+        for i, hints_of in enumerate(per_place):
+            said = text[starts[i] : starts[i + 1] if i + 1 < len(starts) else len(text)]
+            for key, values in options.items():
+                if (option := _option_named(said, values)) is not None:
+                    hints_of[key] = option
+    return per_place
 
 
 def places_left(request: Conversation, tool: Tool) -> list[dict[str, Hint]]:
@@ -835,10 +881,13 @@ def listed_places(request: Conversation, tool: Tool) -> tuple[str, list[str]] | 
         for name in (properties if isinstance(properties, dict) else ())
         if isinstance(name, str) and name_key(name) in _PLACE_NAMES
     ]
-    listed = _PLACE_LIST.search(request.last_user)
-    if len(names) != 1 or listed is None:
+    if len(names) != 1:
         return None
-    places = list(dict.fromkeys(_PLACE_WORDS.findall(listed.group(1))))
+    listed = _PLACE_LIST.search(request.last_user)
+    if listed is not None:
+        places = list(dict.fromkeys(_PLACE_WORDS.findall(listed.group(1))))
+    else:  # "in toronto and dallas"
+        places = next((list(found) for found in lower_case_places(request.last_user)), [])
     return (names[0], places) if len(places) > 1 else None
 
 
@@ -961,6 +1010,87 @@ def _zones() -> dict[str, str]:
 
 
 _IANA_AREAS = ("Africa/", "America/", "Asia/", "Atlantic/", "Australia/", "Europe/", "Pacific/")
+# Cities people write in lower case as well ("What's the weather in toronto and dallas?",
+# instructor's example): those a time zone is named after, and these, which name none.
+_CITIES = frozenset(
+    ("dallas", "houston", "austin", "san antonio", "san diego", "san jose", "seattle",
+     "boston", "miami", "atlanta", "philadelphia", "washington", "las vegas", "portland",
+     "san francisco", "orlando", "nashville", "baltimore", "pittsburgh", "cleveland",
+     "minneapolis", "st louis", "new orleans", "salt lake city", "ottawa", "calgary",
+     "quebec", "oslo", "milan", "naples", "venice", "florence", "barcelona", "seville",
+     "munich", "hamburg", "frankfurt", "cologne", "geneva", "lyon", "marseille", "nice",
+     "manchester", "liverpool", "edinburgh", "glasgow", "osaka", "kyoto", "beijing",
+     "mumbai", "delhi", "new delhi", "bangalore", "rio de janeiro", "rio", "cape town",
+     "melbourne", "sydney", "auckland")
+)  # fmt: skip
+# Words a zone's last part spells that name no city a message means ("Australia/North").
+_NOT_CITIES = frozenset(
+    ("north", "south", "west", "east", "act", "wake", "easter", "central", "eastern",
+     "western", "pacific", "mountain", "samoa", "universal", "zulu", "current", "general")
+)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def _known_cities() -> frozenset[str]:
+    return (frozenset(_zones()) | _CITIES) - _NOT_CITIES
+
+
+@functools.lru_cache(maxsize=1)
+def _first_words() -> frozenset[str]:
+    """The first word of each known city ("new" of "new york")."""
+    return frozenset(city.split(" ", 1)[0] for city in _known_cities())
+
+
+_TOKEN = re.compile(r"[A-Za-z][\w'-]*|[,;.!?]")
+# A word in lower case after a word that comes before a place: what may be a city.
+_AFTER_PLACE_WORD = re.compile(r"\b(?i:in|at|for|near|from)[ \t]+([a-z][\w'-]*)")
+_BEFORE_PLACE = frozenset(("in", "at", "for", "near", "from"))
+
+
+@per_text
+def lower_case_places(text: str) -> tuple[tuple[str, ...], ...]:
+    """The cities a message names in lower case after "in", "at", "for", "near" or "from"
+    ("the weather in toronto and dallas?"), each as a place is written ("Toronto"), in the
+    lists it names them in: (("Toronto", "Dallas"),). A list's places may each say how they
+    are asked for ("toronto in metric and dallas in imperial")."""
+    firsts = _first_words()
+    if not any(found[1] in firsts for found in _AFTER_PLACE_WORD.finditer(text)):
+        return ()  # (no city follows: the words are not read one by one)
+    tokens = _TOKEN.findall(text)
+    cities = _known_cities()
+    lists: list[tuple[str, ...]] = []
+
+    def city_at(j: int) -> tuple[str, int] | None:
+        for n in (3, 2, 1):  # "salt lake city", "new york", "toronto"
+            words = tokens[j : j + n]
+            if len(words) == n and all(w.islower() for w in words):
+                if (name := " ".join(words)) in cities:
+                    return name.title(), n
+        return None
+
+    i = 0
+    while i < len(tokens):
+        if tokens[i].lower() not in _BEFORE_PLACE:
+            i += 1
+            continue
+        j, found = i + 1, []
+        while (city := city_at(j)) is not None:
+            found.append(city[0])
+            j += city[1]
+            if j + 1 < len(tokens) and tokens[j] in ("in", "with", "using") and not city_at(j + 1):
+                j += 2  # "toronto in metric"
+            if tokens[j : j + 2] == [",", "and"]:
+                j += 2
+            elif j < len(tokens) and tokens[j] in (",", "and"):
+                j += 1
+            else:
+                break
+            if j < len(tokens) and tokens[j].lower() in _BEFORE_PLACE:
+                j += 1  # "in toronto and in dallas"
+        if found:
+            lists.append(tuple(dict.fromkeys(found)))
+        i = max(j, i + 1)
+    return tuple(lists)
 
 
 def _zone_in(text: str, tool_name: str) -> str | None:

@@ -656,3 +656,52 @@ def test_a_number_argument_takes_a_number_written_with_its_unit() -> None:
     assert temperature("Set it to 21C.") == 21
     assert temperature("Set it to 21.5C, please.") == 21.5
     assert temperature("Do it at 3pm on the 2nd.") is None  # a time, a day: no amounts
+
+
+def _offered(name: str, **properties: dict[str, Any]) -> dict[str, Any]:
+    parameters = {"type": "object", "properties": properties}
+    return {"type": "function", "function": {"name": name, "parameters": parameters}}
+
+
+def test_cities_named_in_lower_case_are_places() -> None:
+    """instructor's "What's the weather in toronto and dallas?": a city argument is called
+    for each, a list of cities holds both, written as places are; a word that is no city
+    ("in metric") is none."""
+    asked = {"role": "user", "content": "What's the weather in toronto and dallas?"}
+    one = conversation(asked, tools=[_offered("get_weather", city={"type": "string"})])
+    assert hints_per_place(one, one.tools[0]) == [{"city": "Toronto"}, {"city": "Dallas"}]
+    cities = {"type": "array", "items": {"type": "string"}}
+    listed = conversation(asked, tools=[_offered("get_weather", cities=cities)])
+    assert argument_hints(listed, listed.tools[0]) == {"cities": ["Toronto", "Dallas"]}
+    alone = conversation(
+        {"role": "user", "content": "how warm is it in new york right now"},
+        tools=[_offered("get_weather", city={"type": "string"})],
+    )
+    assert argument_hints(alone, alone.tools[0]) == {"city": "New York"}
+    none = conversation(
+        {"role": "user", "content": "show it in metric please"},
+        tools=[_offered("get_weather", city={"type": "string"})],
+    )
+    assert argument_hints(none, none.tools[0]) == {}
+
+
+def test_each_place_gets_the_value_of_an_enum_named_after_it() -> None:
+    units = {"type": "string", "enum": ["metric", "imperial"]}
+    weather = _offered("get_weather", city={"type": "string"}, units=units)
+    for text in (
+        "What's the weather in Toronto in metric and Dallas in imperial?",
+        "weather for toronto in metric and dallas in imperial",
+    ):
+        request = conversation({"role": "user", "content": text}, tools=[weather])
+        assert hints_per_place(request, request.tools[0]) == [
+            {"city": "Toronto", "units": "metric"},
+            {"city": "Dallas", "units": "imperial"},
+        ]
+
+
+def test_an_event_a_sentence_opens_with_is_named_by_it() -> None:
+    event = _offered("create_event", title={"type": "string"}, date={"type": "string"})
+    request = conversation(
+        {"role": "user", "content": "The launch party starts at 7pm on Friday"}, tools=[event]
+    )
+    assert argument_hints(request, request.tools[0]) == {"title": "Launch Party", "date": "Friday"}

@@ -473,3 +473,35 @@ def test_a_triage_agent_hands_off_to_the_domain_the_request_is_about(
     calls = _calls(client, {**body, "messages": [system, {"role": "user", "content": asked}]})
     assert [c.function.name for c in calls] == [agent]
 
+
+def _arguments(client: OpenAI, key: str) -> list[dict[str, Any]]:
+    """The arguments of each call the answer to a captured body makes."""
+    (body,) = CAPTURED[key]
+    return [json.loads(c.function.arguments) for c in _calls(client, body)]
+
+
+def test_instructor_s_parallel_weather_is_called_for_each_city_named_in_lower_case(
+    client: OpenAI,
+) -> None:
+    """instructor's parallel tools example (instructor 1.17, Mode.PARALLEL_TOOLS, response
+    model Iterable[Weather | GoogleSearch]): "What is the weather in toronto and dallas…?"
+    named no place in capitals, so Weather was called once, with a made-up address."""
+    assert [a["location"] for a in _arguments(client, "instructor_parallel_weather")] == [
+        "Toronto",
+        "Dallas",
+    ]
+
+
+def test_the_units_asked_for_each_city_are_that_city_s(client: OpenAI) -> None:
+    """Weather(location, units: metric | imperial) for "Toronto in metric and Dallas in
+    imperial": called for Toronto alone, its units left to chance as two were named."""
+    called = [
+        (a["location"], a["units"]) for a in _arguments(client, "instructor_weather_units_per_city")
+    ]
+    assert called == [("Toronto", "metric"), ("Dallas", "imperial")]
+
+
+def test_an_event_a_sentence_opens_with_is_the_event_s_name(client: OpenAI) -> None:
+    """instructor's Event(name, date) for "The launch party starts at 7pm on Friday": the
+    name was a made-up person's (Brenda Wilson)."""
+    assert _arguments(client, "instructor_event") == [{"name": "Launch Party", "date": "Friday"}]
