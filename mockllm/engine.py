@@ -24,6 +24,7 @@ from mockllm.rule_index import RuleIndex
 from mockllm.rules import NO_LATENCY, ErrorSpec, Fault, Latency, Reply, Rule
 from mockllm.selector import NearMiss, Selection, near_misses, ordered, select
 from mockllm.state import MemoryStore, StateStore
+from mockllm.tool_arguments import REQUEST_TIME
 
 if TYPE_CHECKING:
     from mockllm.cassettes import Interaction
@@ -178,7 +179,9 @@ class Engine:
     def __post_init__(self) -> None:
         # Rendered answers by (reply, seed, provider, api): the same request renders the
         # same answer, so repeated requests skip rendering.
-        self._rendered: Memo[tuple[int, int, str | None, str], Rendered] = Memo(RENDER_CACHE_SIZE)
+        self._rendered: Memo[tuple[int, int, str | None, str, float], Rendered] = Memo(
+            RENDER_CACHE_SIZE
+        )
         # Selections by request object (requests kept by the parse memo come back as the
         # same object), bounded by the bytes of what they hold (a request's body and
         # headers), so that requests too large to be kept there do not pile up here.
@@ -390,7 +393,11 @@ class Engine:
         if reply.error is not None:
             delay = (latency.ttft_ms or 0.0) / 1000
             return Failure(reply.error, rule, delay, reply.fault, reply.headers)
-        key = (id(reply), seed, request.provider, request.api)
+        # (a generated answer counts "tomorrow" from the request's time: the minute it is
+        # in keys what is kept, unless --freeze-time stops the clock)
+        now = self.now()
+        REQUEST_TIME.set(now)
+        key = (id(reply), seed, request.provider, request.api, now // 60)
         rendered = self._rendered.get(key)
         if rendered is None:
             rendered = render(reply, request, seed, self.default_latency, self.config.locale)

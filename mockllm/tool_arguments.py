@@ -5,9 +5,13 @@ of its own."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
+import time
 import zoneinfo
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from mockllm.cache import per_text
@@ -224,6 +228,15 @@ def _hints(
             day, clock = days.pop(0)  # "on 2024-05-01", "on May 1, 2024" -> "2024-05-01"
             # ("on 2025-07-01 at 18:30" -> "2025-07-01T18:30:00Z" for a date-time)
             hints[name] = f"{day}T{clock}Z" if schema.get("format") == "date-time" else day
+        elif (
+            (_is_date(key, schema) or key in _TIME_NAMES)
+            and (relative := relative_time(text)) is not None
+            and (
+                schema.get("format") in ("date", "date-time") or relative.exact(key in _TIME_NAMES)
+            )
+        ):
+            # "tomorrow at 9am" -> tomorrow's date at 09:00, counted from the request's time
+            hints[name] = relative.written(_now(), schema.get("format"), key in _TIME_NAMES)
         elif _is_date(key, schema) and "format" not in schema and (when := _WEEKDAY.search(text)):
             hints[name] = when.group(1).capitalize()  # "a science fair on Friday" -> Friday
         elif key in _LANGUAGE_NAMES and (language := _LANGUAGE.search(text)) is not None:
@@ -532,6 +545,118 @@ def _is_date(key: str, schema: Any) -> bool:
 
 
 _DATE_NAMES = frozenset(("day", "when", "deadline", "birthday", "dob", "dateofbirth"))
+# A moment a message gives in words ("Remind me tomorrow at 9am"), for these as well: a day
+# and its time of day.
+_TIME_NAMES = frozenset(
+    ("time", "datetime", "when", "at", "remindat", "starttime", "startsat", "scheduledtime",
+     "scheduledat", "duetime", "reminderdatetime", "remindertime", "eventtime", "timestamp")
+)  # fmt: skip
+# The request's time (--freeze-time, else the time it arrived), from which "tomorrow" and
+# "in 2 hours" count: set by the engine as it answers.
+REQUEST_TIME: ContextVar[float | None] = ContextVar("request_time", default=None)
+
+
+def _now() -> float:
+    at = REQUEST_TIME.get()
+    return time.time() if at is None else at
+
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# A moment said relative to now: "today", "tonight", "tomorrow", "(next|this|on) Monday",
+# "in 2 hours", "in a week".
+_RELATIVE = re.compile(
+    r"\b(?:(today|tonight|tomorrow)|(?:(next|this)\s+)?(" + "|".join(_WEEKDAYS) + r")"
+    r"|in\s+(\d{1,3}|an?|one|two|three|four|five|six|ten|twelve)\s+(minute|hour|day|week)s?)\b",
+    re.IGNORECASE,
+)
+# The time of day a message gives: "at 9am", "9:30 pm", "at 18:30", "at 8", "noon".
+_TIME_OF_DAY = re.compile(
+    r"\b(?:at\s+)?(\d{1,2})(?::([0-5]\d))?\s*([ap])\.?m\b\.?|\bat\s+(\d{1,2})(?::([0-5]\d))?\b"
+    r"|\b(noon|midnight)\b",
+    re.IGNORECASE,
+)
+_AMOUNTS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+            "ten": 10, "twelve": 12}  # fmt: skip
+_UNITS_S = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class Relative:
+    """A moment a message gives relative to now: days ahead (`days`, or the coming
+    `weekday`, 0 for Monday, a week on when that day is today) at a time of day (`clock`,
+    minutes after midnight), or `seconds` from now; `next` when it says "next Monday"."""
+
+    days: int = 0
+    weekday: int | None = None
+    clock: int | None = None
+    seconds: int | None = None
+    next: bool = False
+
+    def exact(self, timed: bool) -> bool:
+        """Whether it says more than a day's name, for a string of no format: a day's
+        argument keeps "on Friday" as "Friday" (at 7pm or not), unless "next Friday"; an
+        argument that holds a time (`timed`) takes Friday's date at the time of day given."""
+        if self.weekday is not None and not self.next:
+            return timed and self.clock is not None
+        return self.clock is not None or self.seconds is not None or self.next
+
+    def written(self, now: float, form: Any, timed: bool) -> str:
+        """The moment from `now` (UTC) as a `form` (date, date-time) asks it: an ISO
+        date-time with Z for a date-time; for a string of no format, an ISO date-time for an
+        argument that holds a time (`timed`: `when`, `time`) given a time of day or an
+        amount of time; else a date."""
+        at = dt.datetime.fromtimestamp(now, dt.UTC).replace(microsecond=0)
+        if self.seconds is not None:
+            at += dt.timedelta(seconds=self.seconds)
+        else:
+            ahead = self.days
+            if self.weekday is not None:
+                ahead = (self.weekday - at.weekday()) % 7 or 7
+            at = at.replace(hour=0, minute=0, second=0) + dt.timedelta(days=ahead)
+            if self.clock is not None:
+                at += dt.timedelta(minutes=self.clock)
+        clocked = self.clock is not None or self.seconds is not None
+        if form != "date-time" and (form == "date" or not timed or not clocked):
+            return at.date().isoformat()
+        return at.strftime("%Y-%m-%dT%H:%M:%S") + ("Z" if form == "date-time" else "")
+
+
+@per_text
+def relative_time(text: str) -> Relative | None:
+    """The moment a message gives relative to its time ("Remind me tomorrow at 9am": a day
+    ahead at 09:00; "tonight at 8": today at 20:00; "next Monday"; "in 2 hours"), or None."""
+    found = _RELATIVE.search(text)
+    if found is None:
+        return None
+    day, _, weekday, amount, unit = found.groups()
+    if amount is not None:
+        count = _AMOUNTS.get(amount.lower()) or int(amount)
+        return Relative(seconds=count * _UNITS_S[unit.lower()])
+    clock = _time_of_day(text, evening=(day or "").lower() == "tonight")
+    if weekday is not None:
+        ahead = _WEEKDAYS.index(weekday.lower())
+        return Relative(weekday=ahead, clock=clock, next=(found[2] or "").lower() == "next")
+    return Relative(days=1 if day.lower() == "tomorrow" else 0, clock=clock)
+
+
+def _time_of_day(text: str, evening: bool) -> int | None:
+    """The time of day the message gives, in minutes after midnight ("9am": 540; "at 8"
+    tonight: 1200), or None."""
+    for found in _TIME_OF_DAY.finditer(text):
+        if found[6] is not None:
+            return 12 * 60 if found[6].lower() == "noon" else 0
+        hour = int(found[1] or found[4])
+        minute = int(found[2] or found[5] or 0)
+        if hour > 23 or (found[3] is not None and hour > 12):
+            continue
+        if found[3] is not None:
+            hour = hour % 12 + (12 if found[3].lower() == "p" else 0)
+        elif evening and hour < 12:
+            hour += 12
+        return hour * 60 + minute
+    return None
+
+
 _MONTHS = {
     m[:3]: i
     for i, m in enumerate(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from mockllm.prompt_reading import math_words
 from mockllm.tool_arguments import (
+    REQUEST_TIME,
     argument_hints,
     hints_per_place,
 )
@@ -699,9 +701,62 @@ def test_each_place_gets_the_value_of_an_enum_named_after_it() -> None:
         ]
 
 
+def test_a_time_said_relative_to_now_counts_from_the_request_s_time() -> None:
+    at = dt.datetime(2026, 12, 7, 15, 30, tzinfo=dt.UTC).timestamp()  # a Monday
+    moment = {"type": "string", "format": "date-time"}
+
+    def hints(text: str, **properties: dict[str, Any]) -> dict[str, object]:
+        request = conversation(
+            {"role": "user", "content": text}, tools=[_offered("remind", **properties)]
+        )
+        token = REQUEST_TIME.set(at)
+        try:
+            return argument_hints(request, request.tools[0])
+        finally:
+            REQUEST_TIME.reset(token)
+
+    assert hints("Remind me tomorrow at 9am to call Bob", when=moment) == {
+        "when": "2026-12-08T09:00:00Z"
+    }
+    assert hints("Remind me tomorrow at 9am", time={"type": "string"}) == {
+        "time": "2026-12-08T09:00:00"
+    }
+    assert hints("next Monday", datetime=moment) == {"datetime": "2026-12-14T00:00:00Z"}
+    assert hints("next Monday", when={"type": "string"}) == {"when": "2026-12-14"}
+    assert hints("Ping me in 2 hours", when=moment) == {"when": "2026-12-07T17:30:00Z"}
+    assert hints("Dinner tonight at 8", when=moment) == {"when": "2026-12-07T20:00:00Z"}
+    assert hints("Dinner tonight at 8", date={"type": "string", "format": "date"}) == {
+        "date": "2026-12-07"
+    }
+    # a weekday alone stays one for a day's string; a date it is for a date-time
+    assert hints("Call mom on Friday at 6pm", date={"type": "string"}) == {"date": "Friday"}
+    assert hints("Call mom on Friday at 6pm", when=moment) == {"when": "2026-12-11T18:00:00Z"}
+
+
 def test_an_event_a_sentence_opens_with_is_named_by_it() -> None:
     event = _offered("create_event", title={"type": "string"}, date={"type": "string"})
     request = conversation(
         {"role": "user", "content": "The launch party starts at 7pm on Friday"}, tools=[event]
     )
     assert argument_hints(request, request.tools[0]) == {"title": "Launch Party", "date": "Friday"}
+
+
+def test_a_frozen_clock_gives_the_same_moment_for_tomorrow() -> None:
+    """Under --freeze-time "tomorrow" is the day after the frozen time (2026-12-07 23:50
+    UTC), whatever the day the server runs on, and two servers answer alike."""
+    from mockllm.config import ServerConfig
+    from mockllm.engine import Answer, Engine
+    from tests.factories import make_chat_request
+
+    remind = _offered("remind", when={"type": "string", "format": "date-time"})
+    asked = {"role": "user", "content": "Remind me tomorrow at 9am to call Bob"}
+
+    def arguments() -> str:
+        engine = Engine(ServerConfig(freeze_time=1796687400))
+        outcome = engine.handle(
+            make_chat_request(messages=[asked], tools=[remind], tool_choice="required")
+        )
+        assert isinstance(outcome, Answer)
+        return outcome.rendered.choices[0].tool_calls[0].arguments
+
+    assert arguments() == arguments() == '{"when":"2026-12-08T09:00:00Z"}'

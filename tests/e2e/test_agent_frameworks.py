@@ -11,6 +11,7 @@ JSON and XML adapters). The answers are checked as the framework reads them."""
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -499,6 +500,17 @@ def test_the_units_asked_for_each_city_are_that_city_s(client: OpenAI) -> None:
         (a["location"], a["units"]) for a in _arguments(client, "instructor_weather_units_per_city")
     ]
     assert called == [("Toronto", "metric"), ("Dallas", "imperial")]
+
+
+def test_a_reminder_for_tomorrow_at_9am_is_due_tomorrow_at_9(client: OpenAI) -> None:
+    """instructor's Reminder(task, when: datetime) for "Remind me tomorrow at 9am to call
+    Bob": `when` was any date-time (2012-04-08T00:10:22Z); it is the day after the
+    request's, at 09:00."""
+    (body,) = CAPTURED["instructor_reminder"]
+    reply = client.chat.completions.create(**body)
+    (call,) = reply.choices[0].message.tool_calls or []
+    tomorrow = dt.datetime.fromtimestamp(reply.created, dt.UTC).date() + dt.timedelta(days=1)
+    assert json.loads(call.function.arguments)["when"] == f"{tomorrow}T09:00:00Z"  # type: ignore[union-attr]
 
 
 def test_an_event_a_sentence_opens_with_is_the_event_s_name(client: OpenAI) -> None:
