@@ -1143,7 +1143,7 @@ _CITIES = frozenset(
      "san francisco", "orlando", "nashville", "baltimore", "pittsburgh", "cleveland",
      "minneapolis", "st louis", "new orleans", "salt lake city", "ottawa", "calgary",
      "quebec", "oslo", "milan", "naples", "venice", "florence", "barcelona", "seville",
-     "munich", "hamburg", "frankfurt", "cologne", "geneva", "lyon", "marseille", "nice",
+     "munich", "hamburg", "frankfurt", "cologne", "geneva", "lyon", "marseille",
      "manchester", "liverpool", "edinburgh", "glasgow", "osaka", "kyoto", "beijing",
      "mumbai", "delhi", "new delhi", "bangalore", "rio de janeiro", "rio", "cape town",
      "melbourne", "sydney", "auckland")
@@ -1151,7 +1151,8 @@ _CITIES = frozenset(
 # Words a zone's last part spells that name no city a message means ("Australia/North").
 _NOT_CITIES = frozenset(
     ("north", "south", "west", "east", "act", "wake", "easter", "central", "eastern",
-     "western", "pacific", "mountain", "samoa", "universal", "zulu", "current", "general")
+     "western", "pacific", "mountain", "samoa", "universal", "zulu", "current", "general",
+     "center", "virgin", "knox in", "resolute")
 )  # fmt: skip
 
 

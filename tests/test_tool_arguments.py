@@ -681,7 +681,7 @@ def test_cities_named_in_lower_case_are_places() -> None:
     )
     assert argument_hints(alone, alone.tools[0]) == {"city": "New York"}
     none = conversation(
-        {"role": "user", "content": "show it in metric please"},
+        {"role": "user", "content": "show it in metric please, at center court or at nice spots"},
         tools=[_offered("get_weather", city={"type": "string"})],
     )
     assert argument_hints(none, none.tools[0]) == {}
