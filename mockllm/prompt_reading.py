@@ -143,6 +143,7 @@ _CUES = tuple(
             "technical tech troubleshooting bug bugs",
         ),
         ("price prices pricing cost quote discount plan plans upgrade buy", "sales pricing"),
+        ("remind", "reminder reminders"),  # (a reminder is not stemmed to "remind")
         (
             "shipping shipped delivery delivered arrive arrived tracking package parcel",
             "shipping delivery tracking",

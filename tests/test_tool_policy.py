@@ -427,3 +427,12 @@ def test_a_triage_routes_by_the_cue_words_of_a_handoff_s_domain() -> None:
         "transfer_to_shipping_agent"
     )
     assert routed("Tell me a joke") is None
+
+
+def test_a_message_that_asks_to_be_reminded_calls_the_reminder_tool() -> None:
+    """pydantic-ai's tools get_weather and set_reminder, asked "Remind me tomorrow at 9am to
+    call Bob": "remind" is not a word of "set_reminder" as the words are read, so no tool
+    related and the agent answered in text."""
+    tools = [WEATHER, tool("set_reminder", "Set a reminder.", text=1, when=1)]
+    asked = {"role": "user", "content": "Remind me tomorrow at 9am to call Bob"}
+    assert choose_tool(conversation(asked, tools=tools), 3) == "set_reminder"

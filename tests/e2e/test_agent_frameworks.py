@@ -517,3 +517,55 @@ def test_an_event_a_sentence_opens_with_is_the_event_s_name(client: OpenAI) -> N
     """instructor's Event(name, date) for "The launch party starts at 7pm on Friday": the
     name was a made-up person's (Brenda Wilson)."""
     assert _arguments(client, "instructor_event") == [{"name": "Launch Party", "date": "Friday"}]
+
+
+def test_a_pydantic_ai_agent_asked_to_remind_sets_the_reminder_for_tomorrow(
+    client: OpenAI,
+) -> None:
+    """pydantic-ai (1.x) with tools get_weather(city) and set_reminder(text, when: datetime),
+    asked "Remind me tomorrow at 9am to call Bob": no tool was called (the agent answered in
+    text); set_reminder is, `when` tomorrow at 09:00."""
+    body = {
+        "model": "gpt-4o-mini",
+        "stream": False,
+        "messages": [{"role": "user", "content": "Remind me tomorrow at 9am to call Bob"}],
+        "tool_choice": "auto",
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "description": "Get the weather for a city.",
+                    "parameters": {
+                        "additionalProperties": False,
+                        "properties": {"city": {"type": "string"}},
+                        "required": ["city"],
+                        "type": "object",
+                    },
+                    "strict": True,
+                },
+            },
+            {
+                "type": "function",
+                "function": {
+                    "name": "set_reminder",
+                    "description": "Set a reminder.",
+                    "parameters": {
+                        "additionalProperties": False,
+                        "properties": {
+                            "text": {"type": "string"},
+                            "when": {"format": "date-time", "type": "string"},
+                        },
+                        "required": ["text", "when"],
+                        "type": "object",
+                    },
+                    "strict": True,
+                },
+            },
+        ],
+    }
+    reply = client.chat.completions.create(**body)
+    (call,) = reply.choices[0].message.tool_calls or []
+    tomorrow = dt.datetime.fromtimestamp(reply.created, dt.UTC).date() + dt.timedelta(days=1)
+    assert call.function.name == "set_reminder"  # type: ignore[union-attr]
+    assert json.loads(call.function.arguments)["when"] == f"{tomorrow}T09:00:00Z"  # type: ignore[union-attr]
