@@ -565,7 +565,8 @@ _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 # A moment said relative to now: "today", "tonight", "tomorrow", "(next|this|on) Monday",
 # "in 2 hours", "in a week".
 _RELATIVE = re.compile(
-    r"\b(?:(today|tonight|tomorrow)|(?:(next|this)\s+)?(" + "|".join(_WEEKDAYS) + r")"
+    r"\b(?:(today|tonight|(?:the\s+day\s+after\s+)?tomorrow|next\s+week)"
+    r"|(?:(next|this)\s+)?(" + "|".join(_WEEKDAYS) + r")"
     r"|in\s+(\d{1,3}|an?|one|two|three|four|five|six|ten|twelve)\s+(minute|hour|day|week)s?)\b",
     re.IGNORECASE,
 )
@@ -624,7 +625,8 @@ class Relative:
 @per_text
 def relative_time(text: str) -> Relative | None:
     """The moment a message gives relative to its time ("Remind me tomorrow at 9am": a day
-    ahead at 09:00; "tonight at 8": today at 20:00; "next Monday"; "in 2 hours"), or None."""
+    ahead at 09:00; "tonight at 8": today at 20:00; "the day after tomorrow"; "next week";
+    "next Monday"; "in 2 hours"), or None."""
     found = _RELATIVE.search(text)
     if found is None:
         return None
@@ -636,7 +638,10 @@ def relative_time(text: str) -> Relative | None:
     if weekday is not None:
         ahead = _WEEKDAYS.index(weekday.lower())
         return Relative(weekday=ahead, clock=clock, next=(found[2] or "").lower() == "next")
-    return Relative(days=1 if day.lower() == "tomorrow" else 0, clock=clock)
+    said = day.lower()
+    # ("the day after tomorrow": two days on; "next week": seven)
+    ahead = 7 if said.startswith("next") else 2 if said.startswith("the") else 1
+    return Relative(days=0 if said in ("today", "tonight") else ahead, clock=clock)
 
 
 def _time_of_day(text: str, evening: bool) -> int | None:

@@ -723,6 +723,8 @@ def test_a_time_said_relative_to_now_counts_from_the_request_s_time() -> None:
     }
     assert hints("next Monday", datetime=moment) == {"datetime": "2026-12-14T00:00:00Z"}
     assert hints("next Monday", when={"type": "string"}) == {"when": "2026-12-14"}
+    assert hints("the day after tomorrow", datetime=moment) == {"datetime": "2026-12-09T00:00:00Z"}
+    assert hints("Follow up next week at 10:30", when=moment) == {"when": "2026-12-14T10:30:00Z"}
     assert hints("Ping me in 2 hours", when=moment) == {"when": "2026-12-07T17:30:00Z"}
     assert hints("Dinner tonight at 8", when=moment) == {"when": "2026-12-07T20:00:00Z"}
     assert hints("Dinner tonight at 8", date={"type": "string", "format": "date"}) == {
