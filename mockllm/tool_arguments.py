@@ -622,11 +622,24 @@ class Relative:
         return at.strftime("%Y-%m-%dT%H:%M:%S") + ("Z" if form == "date-time" else "")
 
 
-@per_text
 def relative_time(text: str) -> Relative | None:
     """The moment a message gives relative to its time ("Remind me tomorrow at 9am": a day
     ahead at 09:00; "tonight at 8": today at 20:00; "the day after tomorrow"; "next week";
-    "next Monday"; "in 2 hours"), or None."""
+    "next Monday"; "in 2 hours"), or None. (A text with none of their words is not read.)"""
+    if not any(word in text for word in _RELATIVE_WORDS):
+        return None
+    return _relative_in(text)
+
+
+# A word that each of the moments `_RELATIVE` reads holds (a weekday's "day"), as written.
+_RELATIVE_WORDS = (
+    "day", "Day", "DAY", "night", "Night", "NIGHT", "orrow", "ORROW", "week", "Week", "WEEK",
+    "hour", "Hour", "HOUR", "minute", "Minute", "MINUTE",
+)  # fmt: skip
+
+
+@per_text
+def _relative_in(text: str) -> Relative | None:
     found = _RELATIVE.search(text)
     if found is None:
         return None
