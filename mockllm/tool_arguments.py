@@ -243,6 +243,15 @@ def _hints(
             hints[name] = language.group(1)  # "Translate 'good morning' to French" -> French
         elif is_id(key) and (found := _IDENTIFIER.search(text)) is not None:
             hints[name] = found.group(1)  # "Look up order 12345" -> order_id="12345"
+        elif (
+            key in _REMINDER_NAMES
+            and "emind" in text
+            and "remind" in f"{tool.name} {tool.description}".lower()
+            and (of := _REMINDED.search(text)) is not None
+        ):
+            # "Remind me tomorrow at 9am to call Bob" -> "Call Bob", for a reminder's tool
+            what = of.group(1)
+            hints[name] = what[:1].upper() + what[1:]
         elif key in _BODY_NAMES and (saying := _SAYING.search(text)) is not None:
             hints[name] = _sentence(saying.group(1))  # "…saying the meeting moved to 3pm."
         elif key in _SUBJECT_NAMES and (saying := _SAYING.search(text)) is not None:
@@ -316,6 +325,24 @@ def _hints(
             elif depth == 0 and (before := _place_before(request)) is not None:
                 hints[name] = before  # "…in Rome?", then "How many people live there?"
     return hints
+
+
+# What a reminder is of: "Remind me tomorrow at 9am to call Bob", "remind me to stretch in
+# 2 hours", "Remind me next Monday about the launch party" (without the time it is due).
+_REMINDER_NAMES = frozenset(
+    ("text", "title", "task", "reminder", "message", "note", "content", "description",
+     "subject", "what", "body", "remindertext", "label")
+)  # fmt: skip
+_WHEN_SAID = (
+    r"(?:(?:the\s+day\s+after\s+)?tomorrow|tonight|today|this\s+\w+|next\s+\w+"
+    r"|in\s+(?:\d+|an?|one|two|three|four|five|ten)\s+\w+|on\s+\w+|at\s+\d[\d:]*\s*(?:[ap]\.?m\.?)?"
+    r"|at\s+(?:noon|midnight)|(?:this\s+)?(?:morning|afternoon|evening))"
+)
+_REMINDED = re.compile(
+    r"\b(?i:remind)\s+me\b.*?\b(?:to|about|that)\s+(.+?)"
+    rf"(?:[ \t]*,?[ \t]+{_WHEN_SAID})*[ \t]*[.!?]*[ \t]*$",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 # What a message that asks for more than a search says to search for.

@@ -762,3 +762,22 @@ def test_a_frozen_clock_gives_the_same_moment_for_tomorrow() -> None:
         return outcome.rendered.choices[0].tool_calls[0].arguments
 
     assert arguments() == arguments() == '{"when":"2026-12-08T09:00:00Z"}'
+
+
+def test_a_reminder_s_text_is_what_the_message_asks_to_be_reminded_of() -> None:
+    """Without the time it is due ("Remind me tomorrow at 9am to call Bob" -> "Call Bob"),
+    for a reminder's tool; another tool's text is read as before."""
+    remind = tool("set_reminder", "Set a reminder.", text=1, title=1)
+    for asked, what in (
+        ("Remind me tomorrow at 9am to call Bob", "Call Bob"),
+        ("Remind me to call Bob tomorrow at 9am.", "Call Bob"),
+        ("Remind me in 2 hours to stretch", "Stretch"),
+        ("remind me next monday at 10am about the launch party", "The launch party"),
+    ):
+        request = conversation({"role": "user", "content": asked}, tools=[remind])
+        assert argument_hints(request, request.tools[0]) == {"text": what, "title": what}
+    said = "Remind me: translate 'good morning' to French"
+    translate = conversation(
+        {"role": "user", "content": said}, tools=[tool("translate", "Translate a text.", text=1)]
+    )
+    assert argument_hints(translate, translate.tools[0]) == {"text": "good morning"}

@@ -510,7 +510,10 @@ def test_a_reminder_for_tomorrow_at_9am_is_due_tomorrow_at_9(client: OpenAI) -> 
     reply = client.chat.completions.create(**body)
     (call,) = reply.choices[0].message.tool_calls or []
     tomorrow = dt.datetime.fromtimestamp(reply.created, dt.UTC).date() + dt.timedelta(days=1)
-    assert json.loads(call.function.arguments)["when"] == f"{tomorrow}T09:00:00Z"  # type: ignore[union-attr]
+    assert json.loads(call.function.arguments) == {  # type: ignore[union-attr]
+        "task": "Call Bob",
+        "when": f"{tomorrow}T09:00:00Z",
+    }
 
 
 def test_an_event_a_sentence_opens_with_is_the_event_s_name(client: OpenAI) -> None:
