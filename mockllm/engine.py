@@ -393,13 +393,15 @@ class Engine:
         if reply.error is not None:
             delay = (latency.ttft_ms or 0.0) / 1000
             return Failure(reply.error, rule, delay, reply.fault, reply.headers)
-        # (a generated answer counts "tomorrow" from the request's time: the minute it is
-        # in keys what is kept, unless --freeze-time stops the clock)
-        now = self.now()
-        REQUEST_TIME.set(now)
+        # A generated answer counts "tomorrow" from the request's time: the minute it is in
+        # keys what is kept (unless --freeze-time stops the clock). A rule's answer does not
+        # depend on the clock: its key and a kept answer's way need no time.
+        default = reply.is_default
+        now = self.now() if default else 0.0
         key = (id(reply), seed, request.provider, request.api, now // 60)
         rendered = self._rendered.get(key)
         if rendered is None:
+            REQUEST_TIME.set(now if default else self.now())
             rendered = render(reply, request, seed, self.default_latency, self.config.locale)
             self._rendered.put(key, rendered)
         return Answer(rendered, rule, reply.fault, reply.headers, reply, seed, request)
