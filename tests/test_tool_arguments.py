@@ -12,7 +12,14 @@ from mockllm.tool_arguments import (
     hints_per_place,
 )
 from mockllm.tool_policy import choose_tool
-from tests.tool_requests import ASK, WEATHER, call, conversation, tool
+from tests.tool_requests import ASK, WEATHER, call, conversation, function, tool
+
+
+def hints_for(text: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """What a user's message gives a tool `f` of these properties."""
+    offered = function("f", {"type": "object", "properties": properties})
+    request = conversation({"role": "user", "content": text}, tools=[offered])
+    return argument_hints(request, request.tools[0])
 
 
 def test_argument_hints_read_the_prompt() -> None:
@@ -30,12 +37,7 @@ def test_an_expression_argument_gets_the_arithmetic_the_message_asks() -> None:
 def test_arguments_take_the_numbers_addresses_tickers_and_currencies_asked() -> None:
     def hints(text: str, **types: str) -> dict[str, object]:
         properties = {name: {"type": kind} for name, kind in types.items()}
-        offered = {
-            "type": "function",
-            "function": {"name": "f", "parameters": {"type": "object", "properties": properties}},
-        }
-        request = conversation({"role": "user", "content": text}, tools=[offered])
-        return argument_hints(request, request.tools[0])
+        return hints_for(text, properties)
 
     assert hints("Multiply 23 by 19", a="integer", b="integer") == {"a": 23, "b": 19}
     assert hints("Add 2 and 40.", a="number", b="number") == {"a": 2, "b": 40}
@@ -100,12 +102,7 @@ def test_each_place_a_message_lists_gets_its_own_hints() -> None:
 def test_a_person_and_an_address_are_read_as_a_model_reads_them() -> None:
     def hints(text: str, *names: str) -> dict[str, object]:
         properties = {name: {"type": "integer" if name == "age" else "string"} for name in names}
-        offered = {
-            "type": "function",
-            "function": {"name": "f", "parameters": {"type": "object", "properties": properties}},
-        }
-        request = conversation({"role": "user", "content": text}, tools=[offered])
-        return argument_hints(request, request.tools[0])
+        return hints_for(text, properties)
 
     assert hints("Extract the person: Alice, 30", "name", "age") == {"name": "Alice", "age": 30}
     assert hints("Bob is 25 and lives in Rome", "name", "age") == {"name": "Bob", "age": 25}
@@ -123,10 +120,7 @@ def test_a_person_and_an_address_are_read_as_a_model_reads_them() -> None:
 
 def test_arguments_read_a_list_of_places_an_id_a_quote_and_a_language() -> None:
     def hints(asked: str, **properties: Any) -> dict[str, Any]:
-        offered = {"type": "function", "function": {"name": "f", "parameters": {
-            "type": "object", "properties": properties}}}  # fmt: skip
-        request = conversation({"role": "user", "content": asked}, tools=[offered])
-        return argument_hints(request, request.tools[0])
+        return hints_for(asked, properties)
 
     cities = {"type": "array", "items": {"type": "string"}}
     assert hints("Weather in Paris, Rome and Oslo?", cities=cities) == {
@@ -200,12 +194,7 @@ def test_a_sentiment_a_date_and_a_list_are_read_from_the_message() -> None:
     the things or the people it lists."""
 
     def hints(text: str, **properties: Any) -> dict[str, object]:
-        offered = {
-            "type": "function",
-            "function": {"name": "f", "parameters": {"type": "object", "properties": properties}},
-        }
-        request = conversation({"role": "user", "content": text}, tools=[offered])
-        return argument_hints(request, request.tools[0])
+        return hints_for(text, properties)
 
     feeling = {"type": "string", "enum": ["POSITIVE", "NEGATIVE", "NEUTRAL", "MIXED"]}
     assert hints("The box was broken and late.", sentiment=feeling) == {"sentiment": "NEGATIVE"}
@@ -253,13 +242,9 @@ def test_a_time_zone_is_the_one_named_or_the_zone_of_the_place() -> None:
 
 def test_a_boolean_named_as_a_question_is_answered_by_the_message() -> None:
     def verdict(text: str, name: str) -> object:
-        offered = {
-            "type": "function",
-            "function": {
-                "name": "classify",
-                "parameters": {"type": "object", "properties": {name: {"type": "boolean"}}},
-            },
-        }
+        offered = function(
+            "classify", {"type": "object", "properties": {name: {"type": "boolean"}}}
+        )
         request = conversation({"role": "user", "content": text}, tools=[offered])
         return argument_hints(request, request.tools[0]).get(name)
 
@@ -277,16 +262,13 @@ def test_the_things_a_message_counts_fill_an_array_of_records() -> None:
         "properties": {"item": {"type": "string"}, "qty": {"type": "integer"}},
         "required": ["item", "qty"],
     }
-    offered = {
-        "type": "function",
-        "function": {
-            "name": "place_order",
-            "parameters": {
-                "type": "object",
-                "properties": {"lines": {"type": "array", "items": record}},
-            },
+    offered = function(
+        "place_order",
+        {
+            "type": "object",
+            "properties": {"lines": {"type": "array", "items": record}},
         },
-    }
+    )
 
     def lines(text: str) -> object:
         request = conversation({"role": "user", "content": text}, tools=[offered])
@@ -303,13 +285,7 @@ def test_the_things_a_message_counts_fill_an_array_of_records() -> None:
 
 def test_a_boolean_with_a_default_is_not_read_as_a_verdict() -> None:
     setting = {"type": "boolean", "default": True}
-    offered = {
-        "type": "function",
-        "function": {
-            "name": "create_repo",
-            "parameters": {"type": "object", "properties": {"is_private": setting}},
-        },
-    }
+    offered = function("create_repo", {"type": "object", "properties": {"is_private": setting}})
     request = conversation(
         {"role": "user", "content": "Create a repo named demo."}, tools=[offered]
     )
@@ -317,16 +293,13 @@ def test_a_boolean_with_a_default_is_not_read_as_a_verdict() -> None:
 
 
 def test_an_array_takes_the_number_of_things_a_message_asks_for() -> None:
-    offered = {
-        "type": "function",
-        "function": {
-            "name": "brainstorm",
-            "parameters": {
-                "type": "object",
-                "properties": {"ideas": {"type": "array", "items": {"type": "string"}}},
-            },
+    offered = function(
+        "brainstorm",
+        {
+            "type": "object",
+            "properties": {"ideas": {"type": "array", "items": {"type": "string"}}},
         },
-    }
+    )
 
     def ideas(text: str) -> object:
         request = conversation({"role": "user", "content": text}, tools=[offered])
@@ -349,21 +322,18 @@ def test_an_object_property_takes_the_texts_the_message_gives_for_its_own() -> N
         "type": "object",
         "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
     }
-    offered = {
-        "type": "function",
-        "function": {
-            "name": "save_contact",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string"},
-                    "home": {"$ref": "#/$defs/Address"},  # pydantic's nested model
-                    "work": {"anyOf": [address, {"type": "null"}]},  # and an optional one
-                },
-                "$defs": {"Address": address},
+    offered = function(
+        "save_contact",
+        {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "home": {"$ref": "#/$defs/Address"},  # pydantic's nested model
+                "work": {"anyOf": [address, {"type": "null"}]},  # and an optional one
             },
+            "$defs": {"Address": address},
         },
-    }
+    )
     text = "Save Jane Doe, who lives at 10 Downing Street, London."
     request = conversation({"role": "user", "content": text}, tools=[offered])
     hints = argument_hints(request, request.tools[0])
@@ -374,13 +344,9 @@ def test_an_object_property_takes_the_texts_the_message_gives_for_its_own() -> N
 
 def test_a_count_is_how_many_things_the_message_asks_for() -> None:
     def counts(text: str, name: str = "count") -> object:
-        offered = {
-            "type": "function",
-            "function": {
-                "name": "joke_factory",
-                "parameters": {"type": "object", "properties": {name: {"type": "integer"}}},
-            },
-        }
+        offered = function(
+            "joke_factory", {"type": "object", "properties": {name: {"type": "integer"}}}
+        )
         request = conversation({"role": "user", "content": text}, tools=[offered])
         return argument_hints(request, request.tools[0]).get(name)
 
@@ -397,17 +363,14 @@ def test_an_array_of_objects_takes_the_values_given_for_each() -> None:
         "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
         "required": ["name", "age"],
     }
-    offered = {
-        "type": "function",
-        "function": {
-            "name": "IterableUser",
-            "parameters": {
-                "$defs": {"User": user},
-                "type": "object",
-                "properties": {"tasks": {"type": "array", "items": {"$ref": "#/$defs/User"}}},
-            },
+    offered = function(
+        "IterableUser",
+        {
+            "$defs": {"User": user},
+            "type": "object",
+            "properties": {"tasks": {"type": "array", "items": {"$ref": "#/$defs/User"}}},
         },
-    }
+    )
 
     def tasks(text: str) -> object:
         request = conversation({"role": "user", "content": text}, tools=[offered])
@@ -462,16 +425,13 @@ def test_a_venue_or_a_business_is_the_one_the_message_names() -> None:
 
 def test_a_homework_verdict_is_read_from_the_math_a_message_asks() -> None:
     def verdict(text: str) -> object:
-        offered = {
-            "type": "function",
-            "function": {
-                "name": "check",
-                "parameters": {
-                    "type": "object",
-                    "properties": {"is_homework": {"type": "boolean"}},
-                },
+        offered = function(
+            "check",
+            {
+                "type": "object",
+                "properties": {"is_homework": {"type": "boolean"}},
             },
-        }
+        )
         request = conversation({"role": "user", "content": text}, tools=[offered])
         return argument_hints(request, request.tools[0]).get("is_homework")
 
@@ -480,16 +440,13 @@ def test_a_homework_verdict_is_read_from_the_math_a_message_asks() -> None:
 
 
 def test_a_number_argument_is_not_the_digits_of_an_identifier() -> None:
-    refund = {
-        "type": "function",
-        "function": {
-            "name": "refund",
-            "parameters": {
-                "type": "object",
-                "properties": {"order_id": {"type": "string"}, "amount": {"type": "number"}},
-            },
+    refund = function(
+        "refund",
+        {
+            "type": "object",
+            "properties": {"order_id": {"type": "string"}, "amount": {"type": "number"}},
         },
-    }
+    )
 
     def hints(text: str) -> dict[str, Any]:
         request = conversation({"role": "user", "content": text}, tools=[refund])
@@ -500,25 +457,16 @@ def test_a_number_argument_is_not_the_digits_of_an_identifier() -> None:
     user = {"user_id": {"type": "integer"}}
     request = conversation(
         {"role": "user", "content": "Look up user 42."},
-        tools=[
-            {
-                "type": "function",
-                "function": {"name": "get_user", "parameters": {"properties": user}},
-            }
-        ],
+        tools=[function("get_user", {"properties": user})],
     )
     assert argument_hints(request, request.tools[0]) == {"user_id": 42}  # a number id keeps it
 
 
 def test_a_date_time_takes_the_time_given_after_its_day() -> None:
     moment = {"type": "string", "format": "date-time"}
-    offered = {
-        "type": "function",
-        "function": {
-            "name": "create_event",
-            "parameters": {"type": "object", "properties": {"start": moment, "end": moment}},
-        },
-    }
+    offered = function(
+        "create_event", {"type": "object", "properties": {"start": moment, "end": moment}}
+    )
 
     def hints(text: str) -> dict[str, Any]:
         request = conversation({"role": "user", "content": text}, tools=[offered])
@@ -534,10 +482,7 @@ def test_a_date_time_takes_the_time_given_after_its_day() -> None:
 
 def test_a_list_of_things_is_read_past_their_articles() -> None:
     strings = {"type": "array", "items": {"type": "string"}}
-    offered = {
-        "type": "function",
-        "function": {"name": "order", "parameters": {"properties": {"items": strings}}},
-    }
+    offered = function("order", {"properties": {"items": strings}})
 
     def items(text: str) -> object:
         request = conversation({"role": "user", "content": text}, tools=[offered])
@@ -566,10 +511,7 @@ def test_an_event_s_name_and_day_are_the_ones_the_message_gives() -> None:
     text = {"type": "string"}
     strings = {"type": "array", "items": text}
     properties = {"name": text, "title": text, "date": text, "participants": strings}
-    offered = {
-        "type": "function",
-        "function": {"name": "CalendarEvent", "parameters": {"properties": properties}},
-    }
+    offered = function("CalendarEvent", {"properties": properties})
 
     def hints(text: str) -> dict[str, Any]:
         request = conversation({"role": "user", "content": text}, tools=[offered])
@@ -596,13 +538,7 @@ def test_the_things_a_message_counts_fill_items_of_a_model_type() -> None:
         "required": ["product", "quantity"],
     }
     lines = {"type": "array", "items": {"$ref": "#/$defs/LineItem"}}
-    offered = {
-        "type": "function",
-        "function": {
-            "name": "place_order",
-            "parameters": {"$defs": {"LineItem": line}, "properties": {"items": lines}},
-        },
-    }
+    offered = function("place_order", {"$defs": {"LineItem": line}, "properties": {"items": lines}})
     request = conversation({"role": "user", "content": "2 notebooks and 3 pens."}, tools=[offered])
     found = argument_hints(request, request.tools[0])["items"]
     assert list(found) == [
@@ -643,13 +579,7 @@ def test_a_calculation_asked_in_words_is_written_as_arithmetic() -> None:
 
 
 def test_a_number_argument_takes_a_number_written_with_its_unit() -> None:
-    offered = {
-        "type": "function",
-        "function": {
-            "name": "set_thermostat",
-            "parameters": {"properties": {"temperature": {"type": "number"}}},
-        },
-    }
+    offered = function("set_thermostat", {"properties": {"temperature": {"type": "number"}}})
 
     def temperature(text: str) -> object:
         request = conversation({"role": "user", "content": text}, tools=[offered])
@@ -662,7 +592,7 @@ def test_a_number_argument_takes_a_number_written_with_its_unit() -> None:
 
 def _offered(name: str, **properties: dict[str, Any]) -> dict[str, Any]:
     parameters = {"type": "object", "properties": properties}
-    return {"type": "function", "function": {"name": name, "parameters": parameters}}
+    return function(name, parameters)
 
 
 def test_cities_named_in_lower_case_are_places() -> None:

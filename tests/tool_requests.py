@@ -21,6 +21,11 @@ def tool(name: str, description: str = "", **properties: Any) -> dict[str, Any]:
     }
 
 
+def function(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """A function tool whose parameters are the JSON schema given."""
+    return {"type": "function", "function": {"name": name, "parameters": parameters}}
+
+
 WEATHER = tool("get_weather", "Current weather for a city.", city=1)
 
 
